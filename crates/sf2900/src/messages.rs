@@ -1,0 +1,258 @@
+//! The messages of the service: the four v3 operations of the platform port
+//! (`DistributionServiceMsg.xsd`), the v2 callbacks (`DistributionServiceMsgV2.xsd`), the
+//! Serviceplatformen contexts and faults. Each message is a [`Message`] with its root element.
+
+use crate::codec::{DecodeError, Message, Path, ValueError, XmlValue};
+use crate::model::{
+    Anmodning, DistributionContext, Forretningskvittering, RoutingForespoergsel, RoutingListe,
+    RoutingResposneListe, Systemer, TransportKvittering,
+};
+use crate::ns::{
+    AUTHORITY_CONTEXT, CALL_CONTEXT, SERVICEPLATFORM_FAULT, V2, V2_MESSAGE, V3, V3_MESSAGE,
+};
+use crate::types::Cvr;
+use crate::xml::{Element, Ns, Writer};
+use crate::xml_struct;
+
+const AUTH: Option<Ns> = Some(AUTHORITY_CONTEXT);
+const CCTX: Option<Ns> = Some(CALL_CONTEXT);
+const V3NS: Option<Ns> = Some(V3);
+const V2NS: Option<Ns> = Some(V2);
+
+xml_struct! {
+    /// `AuthorityContext`: the municipality the call is made for. Serviceplatformen checks it
+    /// against the service agreements of the calling certificate.
+    pub struct AuthorityContext in AUTH {
+        one "MunicipalityCVR" => municipality_cvr: Cvr,
+    }
+}
+
+impl AuthorityContext {
+    pub fn new(municipality_cvr: Cvr) -> Self {
+        Self { municipality_cvr }
+    }
+}
+
+xml_struct! {
+    /// `CallContext`: optional caller information, each at most 255 characters.
+    pub struct CallContext in CCTX {
+        opt "OnBehalfOfUser" => on_behalf_of_user: String,
+        opt "CallersServiceCallIdentifier" => callers_service_call_identifier: String,
+        opt "AccountingInfo" => accounting_info: String,
+    }
+}
+
+impl CallContext {
+    pub fn new(
+        on_behalf_of_user: Option<String>,
+        callers_service_call_identifier: Option<String>,
+        accounting_info: Option<String>,
+    ) -> Result<Self, ValueError> {
+        for (what, v) in [
+            ("OnBehalfOfUser", &on_behalf_of_user),
+            (
+                "CallersServiceCallIdentifier",
+                &callers_service_call_identifier,
+            ),
+            ("AccountingInfo", &accounting_info),
+        ] {
+            if let Some(v) = v {
+                crate::types::check_max_len(what, v, 255)?;
+            }
+        }
+        Ok(Self {
+            on_behalf_of_user,
+            callers_service_call_identifier,
+            accounting_info,
+        })
+    }
+}
+
+/// Declares a message: a struct via [`xml_struct!`] plus its root element and namespaces.
+macro_rules! message {
+    (
+        $(#[$meta:meta])*
+        pub struct $name:ident, root $root_ns:ident $root:literal, declare $decl:ident, children $ns:ident {
+            $( $(#[$fmeta:meta])* $card:ident $xml:literal $(in $fns:expr)? => $field:ident : $ty:ty ),* $(,)?
+        }
+    ) => {
+        xml_struct! {
+            $(#[$meta])*
+            pub struct $name in $ns {
+                $( $(#[$fmeta])* $card $xml $(in $fns)? => $field: $ty, )*
+            }
+        }
+
+        impl Message for $name {
+            const NS: Ns = $root_ns;
+            const ROOT: &'static str = $root;
+            fn namespaces() -> &'static [Ns] {
+                $decl
+            }
+        }
+    };
+}
+
+message! {
+    /// FordelingsobjektAfsend: hand a distribution object to the Fordelingskomponent.
+    pub struct FordelingsobjektAfsendRequest, root V3 "FordelingsobjektAfsendRequest", declare V3_MESSAGE, children V3NS {
+        opt "CallContext" in CCTX => call_context: CallContext,
+        opt "AuthorityContext" in AUTH => authority_context: AuthorityContext,
+        one "anmodning" => anmodning: Anmodning,
+    }
+}
+
+message! {
+    /// The synchronous answer: a business receipt and the context with the platform's
+    /// DistributionTransktionsID.
+    pub struct FordelingsobjektAfsendResponse, root V3 "FordelingsobjektAfsendResponse", declare V3_MESSAGE, children V3NS {
+        one "ForretningsKvittering" => forretnings_kvittering: Forretningskvittering,
+        one "DistributionContext" => distribution_context: DistributionContext,
+    }
+}
+
+message! {
+    /// FordelingskvitteringModtag: a *modtager* reports its business receipt to the platform.
+    pub struct FordelingskvitteringModtagRequest, root V3 "FordelingskvitteringModtagRequest", declare V3_MESSAGE, children V3NS {
+        opt "CallContext" in CCTX => call_context: CallContext,
+        opt "AuthorityContext" in AUTH => authority_context: AuthorityContext,
+        one "Forretningskvittering" => forretningskvittering: Forretningskvittering,
+        one "DistributionContext" => distribution_context: DistributionContext,
+    }
+}
+
+message! {
+    /// Empty answer to FordelingskvitteringModtag.
+    pub struct FordelingskvitteringModtagResponse, root V3 "FordelingskvitteringModtagResponse", declare V3_MESSAGE, children V3NS {}
+}
+
+message! {
+    /// FordelingsmodtagerList: which systems receive objects for this KLE emne and facet.
+    pub struct FordelingsmodtagerListRequest, root V3 "FordelingsmodtagerListRequest", declare V3_MESSAGE, children V3NS {
+        opt "CallContext" in CCTX => call_context: CallContext,
+        opt "AuthorityContext" in AUTH => authority_context: AuthorityContext,
+        one "Routing" => routing: RoutingForespoergsel,
+    }
+}
+
+message! {
+    pub struct FordelingsmodtagerListResponse, root V3 "FordelingsmodtagerListResponse", declare V3_MESSAGE, children V3NS {
+        one "Systemer" => systemer: Systemer,
+    }
+}
+
+message! {
+    /// FordelingsmodtagerValider: can these modtager-aktører receive from this sender?
+    pub struct FordelingsmodtagerValiderRequest, root V3 "FordelingsmodtagerValiderRequest", declare V3_MESSAGE, children V3NS {
+        opt "CallContext" in CCTX => call_context: CallContext,
+        opt "AuthorityContext" in AUTH => authority_context: AuthorityContext,
+        one "AfsendendeMyndighed" => afsendende_myndighed: Cvr,
+        one "RoutingListe" => routing_liste: RoutingListe,
+    }
+}
+
+message! {
+    pub struct FordelingsmodtagerValiderResponse, root V3 "FordelingsmodtagerValiderResponse", declare V3_MESSAGE, children V3NS {
+        one "RoutingListe" => routing_liste: RoutingResposneListe,
+    }
+}
+
+message! {
+    /// The asynchronous receipt the platform sends to the anvender's endpoint (v2 callback).
+    pub struct FordelingskvitteringModtagAnvenderRequest, root V2 "FordelingskvitteringModtagAnvenderRequest", declare V2_MESSAGE, children V2NS {
+        one "Forretningskvittering" => forretningskvittering: Forretningskvittering,
+        one "DistributionContext" => distribution_context: DistributionContext,
+    }
+}
+
+message! {
+    /// Empty answer of the anvender's receipt endpoint.
+    pub struct FordelingskvitteringModtagAnvenderResponse, root V2 "FordelingskvitteringModtagAnvenderResponse", declare V2_MESSAGE, children V2NS {}
+}
+
+/// `TransportKvittering` as a fault detail: v3 on the platform port, v2 on the callbacks.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TransportKvitteringFault {
+    pub version: PortVersion,
+    pub kvittering: TransportKvittering,
+}
+
+/// Which port a TransportKvittering belongs to (it decides its namespace).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PortVersion {
+    /// The platform port (`…/DistributionService/3/types`).
+    V3,
+    /// The anvender/modtager callback ports (`…/DistributionService/2/types`).
+    V2,
+}
+
+impl TransportKvitteringFault {
+    pub const ROOT: &'static str = "TransportKvittering";
+
+    pub fn ns(&self) -> Ns {
+        match self.version {
+            PortVersion::V3 => V3,
+            PortVersion::V2 => V2,
+        }
+    }
+
+    pub fn write(&self, w: &mut Writer) {
+        let ns = self.ns();
+        w.declare_on_next(match self.version {
+            PortVersion::V3 => &[V3],
+            PortVersion::V2 => &[V2],
+        });
+        self.kvittering.write_xml(w, Some(ns), Self::ROOT);
+    }
+
+    pub fn read(el: &Element) -> Result<Self, DecodeError> {
+        let version = if el.ns.as_deref() == Some(V2.uri) {
+            PortVersion::V2
+        } else {
+            PortVersion::V3
+        };
+        let kvittering = TransportKvittering::read_xml(el, &Path::root(Self::ROOT))?;
+        Ok(Self {
+            version,
+            kvittering,
+        })
+    }
+}
+
+xml_struct! {
+    /// `ErrorType` of a ServiceplatformFault.
+    pub struct ServiceplatformError in SPF {
+        one "ErrorCode" => error_code: String,
+        one "ErrorText" => error_text: String,
+    }
+}
+
+xml_struct! {
+    /// `ErrorListType`.
+    pub struct ErrorList in SPF {
+        many1 "Error" => error: ServiceplatformError,
+    }
+}
+
+message! {
+    /// `ServiceplatformFault`: the platform's own errors (security, routing, availability).
+    pub struct ServiceplatformFault, root SERVICEPLATFORM_FAULT "ServiceplatformFault", declare SPF_ONLY, children SPF {
+        opt "ErrorList" => error_list: ErrorList,
+    }
+}
+
+const SPF: Option<Ns> = Some(SERVICEPLATFORM_FAULT);
+const SPF_ONLY: &[Ns] = &[SERVICEPLATFORM_FAULT];
+
+impl ServiceplatformFault {
+    pub fn new(code: impl Into<String>, text: impl Into<String>) -> Self {
+        Self {
+            error_list: Some(ErrorList {
+                error: vec![ServiceplatformError {
+                    error_code: code.into(),
+                    error_text: text.into(),
+                }],
+            }),
+        }
+    }
+}

@@ -1,0 +1,338 @@
+//! SOAP 1.1 envelopes and faults, and the operations of the platform port.
+//!
+//! Requests and responses go in a Body with no Header (the AuthorityContext security model puts
+//! the CVR inside the body, not in a WS-Security header). Faults carry a TransportKvittering or
+//! a ServiceplatformFault as detail. Decoding accepts any prefixes and ignores a Header.
+
+use crate::codec::{DecodeError, Message};
+use crate::messages::{
+    FordelingskvitteringModtagAnvenderRequest, FordelingskvitteringModtagRequest,
+    FordelingsmodtagerListRequest, FordelingsmodtagerValiderRequest, FordelingsobjektAfsendRequest,
+    ServiceplatformFault, TransportKvitteringFault,
+};
+use crate::ns::{SOAP_ENV, V3_PORT};
+use crate::xml::{Element, Writer};
+
+/// The `Content-Type` of SOAP 1.1.
+pub const CONTENT_TYPE: &str = "text/xml; charset=utf-8";
+
+/// Wraps a message in a SOAP 1.1 envelope. All namespaces are declared on the Envelope.
+pub fn envelope<M: Message>(message: &M) -> String {
+    let mut w = Writer::new();
+    open_envelope::<M>(&mut w);
+    message.write_xml(&mut w, Some(M::NS), M::ROOT);
+    close_envelope(&mut w);
+    w.finish()
+}
+
+fn open_envelope<M: Message>(w: &mut Writer) {
+    w.declaration();
+    w.declare_on_next(&[SOAP_ENV]);
+    w.declare_on_next(M::namespaces());
+    w.open(Some(SOAP_ENV), "Envelope");
+    w.open(Some(SOAP_ENV), "Body");
+}
+
+fn close_envelope(w: &mut Writer) {
+    w.close(Some(SOAP_ENV), "Body");
+    w.close(Some(SOAP_ENV), "Envelope");
+}
+
+/// A SOAP 1.1 Fault.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Fault {
+    /// `soap:Client` (the caller's mistake) or `soap:Server`.
+    pub code: FaultCode,
+    pub string: String,
+    pub actor: Option<String>,
+    pub detail: Option<FaultDetail>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FaultCode {
+    Client,
+    Server,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum FaultDetail {
+    TransportKvittering(TransportKvitteringFault),
+    ServiceplatformFault(ServiceplatformFault),
+    /// Anything else a peer puts in `detail`, kept as a tree.
+    Other(Element),
+}
+
+impl std::fmt::Display for Fault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let code = match self.code {
+            FaultCode::Client => "Client",
+            FaultCode::Server => "Server",
+        };
+        write!(f, "SOAP fault {code}: {}", self.string)?;
+        match &self.detail {
+            Some(FaultDetail::TransportKvittering(t)) => {
+                let k = &t.kvittering;
+                write!(
+                    f,
+                    " (TransportValideringsKode {}",
+                    k.transport_validerings_kode
+                )?;
+                for fejl in k.fejl_liste.iter().flat_map(|l| &l.fejl) {
+                    write!(f, "; {} {}", fejl.fejl_kode, fejl.fejl_tekst)?;
+                }
+                f.write_str(")")
+            }
+            Some(FaultDetail::ServiceplatformFault(s)) => {
+                for e in s.error_list.iter().flat_map(|l| &l.error) {
+                    write!(f, " [{} {}]", e.error_code, e.error_text)?;
+                }
+                Ok(())
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+impl Fault {
+    /// The envelope with this fault as body (sent with HTTP 500, as SOAP 1.1 requires).
+    pub fn envelope(&self) -> String {
+        let mut w = Writer::new();
+        w.declaration();
+        w.declare_on_next(&[SOAP_ENV]);
+        w.open(Some(SOAP_ENV), "Envelope");
+        w.open(Some(SOAP_ENV), "Body");
+        w.open(Some(SOAP_ENV), "Fault");
+        let code = match self.code {
+            FaultCode::Client => "soap:Client",
+            FaultCode::Server => "soap:Server",
+        };
+        w.leaf(None, "faultcode", code);
+        w.leaf(None, "faultstring", &self.string);
+        if let Some(a) = &self.actor {
+            w.leaf(None, "faultactor", a);
+        }
+        if let Some(d) = &self.detail {
+            w.open(None, "detail");
+            match d {
+                FaultDetail::TransportKvittering(t) => t.write(&mut w),
+                FaultDetail::ServiceplatformFault(s) => {
+                    s.write_root(&mut w, &[crate::ns::SERVICEPLATFORM_FAULT])
+                }
+                FaultDetail::Other(e) => w.element_tree(e),
+            }
+            w.close(None, "detail");
+        }
+        w.close(Some(SOAP_ENV), "Fault");
+        close_envelope(&mut w);
+        w.finish()
+    }
+
+    fn read(el: &Element) -> Self {
+        let text = |n: &str| el.child(n).map(|c| c.text().trim().to_owned());
+        let code = match text("faultcode") {
+            Some(c) if c.ends_with("Client") || c.contains("Client.") => FaultCode::Client,
+            _ => FaultCode::Server,
+        };
+        let detail = el
+            .child("detail")
+            .and_then(|d| d.elements().next())
+            .map(|d| match d.name.as_str() {
+                "TransportKvittering" => match TransportKvitteringFault::read(d) {
+                    Ok(t) => FaultDetail::TransportKvittering(t),
+                    Err(_) => FaultDetail::Other(d.clone()),
+                },
+                "ServiceplatformFault" => match ServiceplatformFault::from_element(d) {
+                    Ok(s) => FaultDetail::ServiceplatformFault(s),
+                    Err(_) => FaultDetail::Other(d.clone()),
+                },
+                _ => FaultDetail::Other(d.clone()),
+            });
+        Fault {
+            code,
+            string: text("faultstring").unwrap_or_default(),
+            actor: text("faultactor"),
+            detail,
+        }
+    }
+}
+
+/// What a SOAP response turned out to be, when it was not the expected message.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum SoapError {
+    #[error("{0}")]
+    Fault(Box<Fault>),
+    #[error("not a SOAP 1.1 envelope: {0}")]
+    NotSoap(String),
+    #[error(transparent)]
+    Decode(#[from] DecodeError),
+}
+
+/// The first element of the Body of an envelope.
+pub fn body_element(doc: &str) -> Result<Element, SoapError> {
+    let root = Element::parse(doc).map_err(DecodeError::from)?;
+    if root.name != "Envelope" {
+        return Err(SoapError::NotSoap(format!(
+            "root element is {}, expected Envelope",
+            root.name
+        )));
+    }
+    let body = root
+        .child("Body")
+        .ok_or_else(|| SoapError::NotSoap("no Body".into()))?;
+    body.elements()
+        .next()
+        .cloned()
+        .ok_or_else(|| SoapError::NotSoap("empty Body".into()))
+}
+
+/// Reads a response envelope: the expected message, or the fault it carries.
+pub fn parse_response<M: Message>(doc: &str) -> Result<M, SoapError> {
+    let el = body_element(doc)?;
+    if el.name == "Fault" {
+        return Err(SoapError::Fault(Box::new(Fault::read(&el))));
+    }
+    Ok(M::from_element(&el)?)
+}
+
+/// Reads a fault from an envelope, if the body is one.
+pub fn parse_fault(doc: &str) -> Option<Fault> {
+    body_element(doc)
+        .ok()
+        .filter(|e| e.name == "Fault")
+        .map(|e| Fault::read(&e))
+}
+
+/// The operations of the platform port.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Operation {
+    FordelingsobjektAfsend,
+    FordelingsmodtagerList,
+    FordelingsmodtagerValider,
+    FordelingskvitteringModtag,
+}
+
+impl Operation {
+    pub const ALL: [Operation; 4] = [
+        Self::FordelingsobjektAfsend,
+        Self::FordelingsmodtagerList,
+        Self::FordelingsmodtagerValider,
+        Self::FordelingskvitteringModtag,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::FordelingsobjektAfsend => "FordelingsobjektAfsend",
+            Self::FordelingsmodtagerList => "FordelingsmodtagerList",
+            Self::FordelingsmodtagerValider => "FordelingsmodtagerValider",
+            Self::FordelingskvitteringModtag => "FordelingskvitteringModtag",
+        }
+    }
+
+    /// The SOAPAction header value, as the WSDL gives it.
+    pub fn soap_action(self) -> String {
+        format!("{V3_PORT}/{}", self.name())
+    }
+
+    /// From a SOAPAction header (quoted or not). Unknown actions give `None`.
+    pub fn from_soap_action(action: &str) -> Option<Self> {
+        let a = action.trim().trim_matches('"');
+        let name = a
+            .strip_prefix(V3_PORT)
+            .and_then(|r| r.strip_prefix('/'))
+            .unwrap_or(a);
+        Self::ALL.into_iter().find(|o| o.name() == name)
+    }
+
+    /// From the request's body element name.
+    pub fn from_request_element(name: &str) -> Option<Self> {
+        name.strip_suffix("Request")
+            .and_then(|n| Self::ALL.into_iter().find(|o| o.name() == n))
+    }
+}
+
+/// A decoded request to the platform port.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Request {
+    FordelingsobjektAfsend(Box<FordelingsobjektAfsendRequest>),
+    FordelingsmodtagerList(FordelingsmodtagerListRequest),
+    FordelingsmodtagerValider(FordelingsmodtagerValiderRequest),
+    FordelingskvitteringModtag(Box<FordelingskvitteringModtagRequest>),
+}
+
+impl Request {
+    pub fn operation(&self) -> Operation {
+        match self {
+            Self::FordelingsobjektAfsend(_) => Operation::FordelingsobjektAfsend,
+            Self::FordelingsmodtagerList(_) => Operation::FordelingsmodtagerList,
+            Self::FordelingsmodtagerValider(_) => Operation::FordelingsmodtagerValider,
+            Self::FordelingskvitteringModtag(_) => Operation::FordelingskvitteringModtag,
+        }
+    }
+
+    /// The AuthorityContext, if the caller sent one.
+    pub fn authority_context(&self) -> Option<&crate::messages::AuthorityContext> {
+        match self {
+            Self::FordelingsobjektAfsend(r) => r.authority_context.as_ref(),
+            Self::FordelingsmodtagerList(r) => r.authority_context.as_ref(),
+            Self::FordelingsmodtagerValider(r) => r.authority_context.as_ref(),
+            Self::FordelingskvitteringModtag(r) => r.authority_context.as_ref(),
+        }
+    }
+
+    /// Decodes a request envelope. The operation is taken from the body element; when a
+    /// SOAPAction is given it must name the same operation.
+    pub fn parse(doc: &str, soap_action: Option<&str>) -> Result<Self, RequestError> {
+        let el = body_element(doc).map_err(RequestError::Soap)?;
+        let op = Operation::from_request_element(&el.name)
+            .ok_or_else(|| RequestError::UnknownOperation(el.name.clone()))?;
+        if let Some(action) = soap_action.filter(|a| !a.trim().trim_matches('"').is_empty()) {
+            match Operation::from_soap_action(action) {
+                Some(a) if a == op => {}
+                _ => {
+                    return Err(RequestError::ActionMismatch {
+                        action: action.to_owned(),
+                        body: op,
+                    });
+                }
+            }
+        }
+        let req = match op {
+            Operation::FordelingsobjektAfsend => {
+                Self::FordelingsobjektAfsend(Box::new(Message::from_element(&el)?))
+            }
+            Operation::FordelingsmodtagerList => {
+                Self::FordelingsmodtagerList(Message::from_element(&el)?)
+            }
+            Operation::FordelingsmodtagerValider => {
+                Self::FordelingsmodtagerValider(Message::from_element(&el)?)
+            }
+            Operation::FordelingskvitteringModtag => {
+                Self::FordelingskvitteringModtag(Box::new(Message::from_element(&el)?))
+            }
+        };
+        Ok(req)
+    }
+}
+
+/// Why a request could not be taken.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum RequestError {
+    #[error("{0}")]
+    Soap(SoapError),
+    #[error("unknown operation: body element {0}")]
+    UnknownOperation(String),
+    #[error("SOAPAction {action} does not match the body ({})", body.name())]
+    ActionMismatch { action: String, body: Operation },
+    #[error(transparent)]
+    Decode(#[from] DecodeError),
+}
+
+/// Reads the anvender callback (what a Fordeler's receipt endpoint receives).
+pub fn parse_anvender_callback(
+    doc: &str,
+) -> Result<FordelingskvitteringModtagAnvenderRequest, SoapError> {
+    let el = body_element(doc)?;
+    Ok(FordelingskvitteringModtagAnvenderRequest::from_element(
+        &el,
+    )?)
+}
