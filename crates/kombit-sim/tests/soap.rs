@@ -25,14 +25,13 @@ fn kombit_dir() -> PathBuf {
     dir
 }
 
-/// Validates the body element of each envelope against `schema` (one xmllint run).
-fn assert_bodies_valid(schema: &Path, envelopes: &[String]) {
+/// Validates documents against `schema` with one xmllint run.
+fn assert_docs_valid(schema: &Path, docs: &[String]) {
     let dir = tempfile::tempdir().unwrap();
     let mut files = Vec::new();
-    for (i, env) in envelopes.iter().enumerate() {
-        let body = soap::body_element(env).unwrap_or_else(|e| panic!("not SOAP: {e}\n{env}"));
+    for (i, doc) in docs.iter().enumerate() {
         let f = dir.path().join(format!("{i}.xml"));
-        std::fs::write(&f, body.to_xml()).unwrap();
+        std::fs::write(&f, doc).unwrap();
         files.push(f);
     }
     let out = Command::new("xmllint")
@@ -46,7 +45,46 @@ fn assert_bodies_valid(schema: &Path, envelopes: &[String]) {
         out.status.success(),
         "XSD validation failed:\n{}\n{}",
         String::from_utf8_lossy(&out.stderr),
-        envelopes.join("\n\n")
+        docs.join("\n\n")
+    );
+}
+
+/// Validates the body element of each envelope against `schema`.
+fn assert_bodies_valid(schema: &Path, envelopes: &[String]) {
+    let bodies: Vec<String> = envelopes
+        .iter()
+        .map(|env| {
+            soap::body_element(env)
+                .unwrap_or_else(|e| panic!("not SOAP: {e}\n{env}"))
+                .to_xml()
+        })
+        .collect();
+    assert_docs_valid(schema, &bodies);
+}
+
+/// Validates the `detail` of each fault envelope: TransportKvittering against the v3 message
+/// schema, ServiceplatformFault against its own.
+fn assert_fault_details_valid(envelopes: &[String]) {
+    let (mut tk, mut spf) = (Vec::new(), Vec::new());
+    for env in envelopes {
+        let fault = soap::body_element(env).unwrap();
+        let detail = fault
+            .child("detail")
+            .and_then(|d| d.elements().next())
+            .expect("fault has a detail");
+        match detail.name.as_str() {
+            "TransportKvittering" => tk.push(detail.to_xml()),
+            _ => spf.push(detail.to_xml()),
+        }
+    }
+    assert!(
+        !tk.is_empty() && !spf.is_empty(),
+        "both kinds of fault were provoked"
+    );
+    assert_docs_valid(&kombit_dir().join("sf2900/DistributionServiceMsg.xsd"), &tk);
+    assert_docs_valid(
+        &kombit_dir().join("sf2900/sp/ServiceplatformFault_1.xsd"),
+        &spf,
     );
 }
 
@@ -295,7 +333,8 @@ async fn refuses_callers_without_the_right_certificate_or_authority() {
     );
     let text = String::from_utf8_lossy(&other.stdout).to_string();
     assert!(text.ends_with("\n500"), "{text}");
-    let fault = soap::parse_fault(text.rsplit_once('\n').unwrap().0).unwrap();
+    let mut faults = vec![text.rsplit_once('\n').unwrap().0.to_owned()];
+    let fault = soap::parse_fault(&faults[0]).unwrap();
     assert!(
         matches!(fault.detail, Some(FaultDetail::ServiceplatformFault(_))),
         "{fault:?}"
@@ -316,6 +355,7 @@ async fn refuses_callers_without_the_right_certificate_or_authority() {
             .string
             .contains("No service agreement")
     );
+    faults.push(xml);
 
     // No AuthorityContext: the platform's own words.
     let mut none = afsend(0);
@@ -327,6 +367,7 @@ async fn refuses_callers_without_the_right_certificate_or_authority() {
         soap::parse_fault(&xml).unwrap().string,
         kombit_sim::soap::NO_SECURITY_MODEL
     );
+    faults.push(xml);
 
     // Garbage and a mismatching SOAPAction are TransportKvittering faults, never a panic.
     let (status, xml) = env
@@ -337,6 +378,7 @@ async fn refuses_callers_without_the_right_certificate_or_authority() {
         soap::parse_fault(&xml).unwrap().detail,
         Some(FaultDetail::TransportKvittering(_))
     ));
+    faults.push(xml);
     let (status, xml) = env
         .call(Operation::FordelingsmodtagerList, body.clone())
         .await;
@@ -348,6 +390,9 @@ async fn refuses_callers_without_the_right_certificate_or_authority() {
             .contains("does not match"),
         "{xml}"
     );
+    faults.push(xml);
+    // Every fault the simulator emitted carries a schema-valid detail.
+    assert_fault_details_valid(&faults);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -208,7 +208,7 @@ pub fn read_many<T: XmlValue>(
 
 /// Declares a complex type with a sequence of child elements.
 ///
-/// ```ignore
+/// ```text
 /// xml_struct! {
 ///     pub struct RoutingKleInfo in V2 {
 ///         one "RoutingKLEEmne" routing_kle_emne: KleEmne,
@@ -217,50 +217,10 @@ pub fn read_many<T: XmlValue>(
 /// }
 /// ```
 /// Cardinalities: `one` (T), `opt` (Option<T>), `many` (Vec<T>, 0..n), `many1` (Vec<T>, 1..n).
-/// `in NS` after the element name overrides the namespace for that child (for `ref=` elements).
+/// `in NS` after the element name overrides the namespace for that child (for `ref=` elements);
+/// `pub struct X in inherit` gives the children the namespace of the element itself.
 #[macro_export]
 macro_rules! xml_struct {
-    // Children take the namespace of the element itself: for types that two schemas declare
-    // alike, each in its own namespace (TransportKvittering in v2 and v3).
-    (
-        $(#[$meta:meta])*
-        pub struct $name:ident in inherit {
-            $(
-                $(#[$fmeta:meta])*
-                $card:ident $xml:literal => $field:ident : $ty:ty
-            ),* $(,)?
-        }
-    ) => {
-        $(#[$meta])*
-        #[derive(Debug, Clone, PartialEq)]
-        pub struct $name {
-            $( $(#[$fmeta])* pub $field: $crate::xml_field_ty!($card $ty), )*
-        }
-
-        impl $crate::codec::XmlValue for $name {
-            fn write_xml(&self, w: &mut $crate::xml::Writer, ns: Option<$crate::xml::Ns>, name: &str) {
-                w.open(ns, name);
-                $( $crate::xml_write_field!($card w, ns, $xml, &self.$field); )*
-                w.close(ns, name);
-            }
-
-            fn read_xml(
-                el: &$crate::xml::Element,
-                path: &$crate::codec::Path<'_>,
-            ) -> Result<Self, $crate::codec::DecodeError> {
-                Ok(Self { $( $field: $crate::xml_read_field!($card el, $xml, path), )* })
-            }
-        }
-
-        #[cfg(test)]
-        impl $crate::arb::ArbField for $name {
-            fn arb() -> proptest::strategy::BoxedStrategy<Self> {
-                use proptest::strategy::Strategy as _;
-                let s = $crate::xml_arb_nest!($( $card $ty ),*);
-                s.prop_map(|$crate::xml_arb_pat!($( $field ),*)| Self { $( $field, )* }).boxed()
-            }
-        }
-    };
     (
         $(#[$meta:meta])*
         pub struct $name:ident in $ns:ident {
@@ -280,7 +240,7 @@ macro_rules! xml_struct {
             #[allow(unused_variables)]
             fn write_xml(&self, w: &mut $crate::xml::Writer, ns: Option<$crate::xml::Ns>, name: &str) {
                 w.open(ns, name);
-                $( $crate::xml_write_field!($card w, $crate::xml_pick_ns!($ns $(, $fns)?), $xml, &self.$field); )*
+                $( $crate::xml_write_field!($card w, $crate::xml_child_ns!($ns, ns $(, $fns)?), $xml, &self.$field); )*
                 w.close(ns, name);
             }
 
@@ -304,13 +264,19 @@ macro_rules! xml_struct {
     };
 }
 
+/// The namespace of a child element: the field's own (`in NS`), else the type's, where the
+/// type `inherit` means the namespace of the element itself — for types that two schemas
+/// declare alike, each in its own namespace (TransportKvittering in v2 and v3).
 #[doc(hidden)]
 #[macro_export]
-macro_rules! xml_pick_ns {
-    ($ns:expr) => {
+macro_rules! xml_child_ns {
+    (inherit, $own:ident) => {
+        $own
+    };
+    ($ns:ident, $own:ident) => {
         $ns
     };
-    ($ns:expr, $fns:expr) => {
+    ($ns:ident, $own:ident, $fns:expr) => {
         $fns
     };
 }

@@ -257,8 +257,16 @@ pub fn dokument_full() -> DistributionDokument {
     d
 }
 
-/// A small SP241-shaped form XML, in no namespace as the KP schemas are.
-pub const SP241_XML: &str = r#"<SP241><Header><Myndighed>urn:oio:cvr-nr:29189846</Myndighed><ModtagetDato>2026-11-23</ModtagetDato><KLE>32.03.12</KLE></Header><Erklaering>Accepteret</Erklaering></SP241>"#;
+/// An SP241 (Ansøgning om helbredstillæg) form XML that is valid for the KP schema: in no
+/// namespace, as the KP schemas are, and with fictitious data only.
+pub const SP241_XML: &str = "<SP241>\
+<Header><Myndighed>urn:oio:cvr-nr:29189846</Myndighed><ModtagetDato>2026-11-23</ModtagetDato><KLE>32.03.12</KLE>\
+<Dokumenter><Dokumentnavn>os2forms_fordeler_demo_bilag.pdf</Dokumentnavn><Dokumenttype>Bilag</Dokumenttype></Dokumenter></Header>\
+<AnsoegerOplysninger><AnsoegningUdenLogin><Fornavn>Testperson Æblegård</Fornavn></AnsoegningUdenLogin></AnsoegerOplysninger>\
+<Sygeforsikring><Gruppe>GRUPPE_1</Gruppe></Sygeforsikring>\
+<Erklaering>Accepteret</Erklaering>\
+<Underskriftsoplysninger><Underskrift>Testperson</Underskrift><Underskriftsdato>2026-11-23</Underskriftsdato></Underskriftsoplysninger>\
+</SP241>";
 
 /// A FORMULAR with only required fields.
 pub fn formular_minimal() -> DistributionFormular {

@@ -166,6 +166,20 @@ message! {
 }
 
 message! {
+    /// What the platform sends to a *modtager* (the receiving system's port, v2).
+    pub struct FordelingsobjektModtagRequest, root V2 "FordelingsobjektModtagRequest", declare V2_MESSAGE, children V2NS {
+        one "anmodning" => anmodning: Anmodning,
+    }
+}
+
+message! {
+    /// The modtager's synchronous business receipt.
+    pub struct FordelingsobjektModtagResponse, root V2 "FordelingsobjektModtagResponse", declare V2_MESSAGE, children V2NS {
+        one "ForretningsKvittering" => forretnings_kvittering: Forretningskvittering,
+    }
+}
+
+message! {
     /// Empty answer of the anvender's receipt endpoint.
     pub struct FordelingskvitteringModtagAnvenderResponse, root V2 "FordelingskvitteringModtagAnvenderResponse", declare V2_MESSAGE, children V2NS {}
 }

@@ -291,10 +291,9 @@ fn triggers_and_receipts_validate() {
 }
 
 #[test]
-fn the_sp241_form_xml_of_the_example_validates_against_sp241() {
-    // Guards the FormularXML embedding: the form element is in no namespace inside v2 parents.
-    let f = ex::formular_full();
-    let xml = f.meddelelse.formular.formular_xml.root().to_xml();
+fn the_sp241_form_xml_survives_the_envelope_and_validates_against_sp241() {
+    // Guards the FormularXML embedding: the form element is in no namespace inside v2 parents,
+    // and what the receiver extracts is still a valid KP document.
     let env = soap::envelope(&ex::afsend_requests().remove(5).1);
     assert!(
         env.contains("<SP241>"),
@@ -307,8 +306,16 @@ fn the_sp241_form_xml_of_the_example_validates_against_sp241() {
     else {
         panic!("not a formular")
     };
-    assert_eq!(back.meddelelse.formular.formular_xml.root().ns, None);
-    assert_eq!(back.meddelelse.formular.formular_xml.root().to_xml(), xml);
+    let form = back.meddelelse.formular.formular_xml.root();
+    assert_eq!(form.ns, None);
+    assert_eq!(
+        form,
+        ex::formular_full().meddelelse.formular.formular_xml.root()
+    );
+    assert_valid(
+        &kombit_dir().join("kp/SP241.xsd"),
+        &[("SP241 from envelope".into(), form.to_xml())],
+    );
 }
 
 #[test]
@@ -500,6 +507,8 @@ roundtrip_props! {
     roundtrip_valider_response: FordelingsmodtagerValiderResponse,
     roundtrip_kvittering_modtag_request: FordelingskvitteringModtagRequest,
     roundtrip_anvender_callback: FordelingskvitteringModtagAnvenderRequest,
+    roundtrip_modtag_request: FordelingsobjektModtagRequest,
+    roundtrip_modtag_response: FordelingsobjektModtagResponse,
     roundtrip_trigger: Trigger,
     roundtrip_technical_receipt: TechnicalReceipt,
     roundtrip_serviceplatform_fault: ServiceplatformFault,
