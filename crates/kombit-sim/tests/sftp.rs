@@ -243,7 +243,7 @@ fn openssh_sftp(sim: &Sim, key: &Path, batch: &str) -> (bool, String) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn openssh_sftp_upload_trigger_and_receipt() {
     // A delay, so the first look into /IN/ finds nothing and the client has to poll.
-    let sim = Sim::start(Duration::from_millis(300)).await;
+    let sim = Sim::start(Duration::from_millis(1000)).await;
     let name = "os2forms_fordelingskomponent_handler_2b801c0b_bilag 1.pdf";
     let payload: Vec<u8> = (0..150_000u32).map(|i| (i % 253) as u8).collect();
     let local = sim.dir.path().join("payload.bin");
