@@ -75,14 +75,16 @@ pub async fn start(config: SimConfig) -> anyhow::Result<RunningSim> {
     let mut users = Vec::new();
     for a in &config.anvendere {
         if let (Some(user), Some(key)) = (&a.sftp_user, &a.sftp_public_key) {
+            // A file (relative to the PKI dir) or the key line itself.
             let path = config.pki_path(key);
-            let public_key = russh::keys::load_public_key(&path).with_context(|| {
-                format!("anvender {}: SFTP public key {}", a.name, path.display())
-            })?;
-            users.push(SftpUser {
-                name: user.clone(),
-                public_key,
-            });
+            let source = if path.exists() {
+                path.display().to_string()
+            } else {
+                key.display().to_string()
+            };
+            let u = SftpUser::from_openssh(user.clone(), &source)
+                .with_context(|| format!("anvender {}: sftp_public_key", a.name))?;
+            users.push(u);
         }
     }
     let host_key_path = config.pki_path(&config.sftp.host_key);

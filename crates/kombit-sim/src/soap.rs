@@ -248,7 +248,7 @@ async fn serve(
             vec![],
         ));
     };
-    let request = match Request::parse(doc, action) {
+    let request = match Request::parse_strict(doc, action) {
         Ok(r) => r,
         Err(RequestError::Soap(soap::SoapError::Decode(e))) | Err(RequestError::Decode(e)) => {
             record(op_name, None, "fault:invalid".into());

@@ -610,3 +610,28 @@ async fn routing_quirks_and_the_inspection_api() {
         1
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_platform_decodes_strictly_like_an_xsd_validator() {
+    let env = start(vec![], |c| c.receipts.url = None).await;
+    let ok = soap::envelope(&afsend(1));
+    let swapped = ok.replace(
+        "<v2:ObjektType>JOURNALPOST</v2:ObjektType>",
+        "<v2:ObjektType>JOURNALPOST</v2:ObjektType><v2:Ukendt/>",
+    );
+    assert_ne!(swapped, ok);
+    let (status, xml) = env.call(Operation::FordelingsobjektAfsend, swapped).await;
+    assert_eq!(status, 500);
+    let fault = soap::parse_fault(&xml).unwrap();
+    let Some(FaultDetail::TransportKvittering(t)) = fault.detail else {
+        panic!("{xml}")
+    };
+    let fejl = &t.kvittering.fejl_liste.unwrap().fejl[0];
+    assert!(
+        fejl.fejl_tekst.contains("unexpected element Ukendt"),
+        "{}",
+        fejl.fejl_tekst
+    );
+    let (status, _) = env.call(Operation::FordelingsobjektAfsend, ok).await;
+    assert_eq!(status, 200);
+}

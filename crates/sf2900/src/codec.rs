@@ -58,17 +58,33 @@ pub enum DecodeError {
 pub struct Path<'a> {
     parent: Option<&'a Path<'a>>,
     name: &'a str,
+    /// Strict decoding also checks element order, namespaces and unknown elements, as an XSD
+    /// validator would. The simulated platform decodes strictly; clients decode leniently.
+    pub strict: bool,
 }
 
 impl<'a> Path<'a> {
     pub fn root(name: &'a str) -> Self {
-        Self { parent: None, name }
+        Self {
+            parent: None,
+            name,
+            strict: false,
+        }
+    }
+
+    pub fn strict_root(name: &'a str) -> Self {
+        Self {
+            parent: None,
+            name,
+            strict: true,
+        }
     }
 
     pub fn child(&'a self, name: &'a str) -> Path<'a> {
         Path {
             parent: Some(self),
             name,
+            strict: self.strict,
         }
     }
 
@@ -120,6 +136,9 @@ impl<T: TextValue> XmlValue for T {
         w.leaf(ns, name, &self.to_text());
     }
     fn read_xml(el: &Element, path: &Path<'_>) -> Result<Self, DecodeError> {
+        if path.strict && el.elements().next().is_some() {
+            return Err(path.inconsistent("a simple value may not contain elements"));
+        }
         T::from_text(&el.text()).map_err(|e| path.invalid(e))
     }
 }
@@ -152,6 +171,18 @@ pub trait Message: XmlValue {
         Self::from_element(&root)
     }
 
+    /// Reads the message from its root element as an XSD validator would: element order,
+    /// namespaces and unknown elements are checked too.
+    fn from_element_strict(root: &Element) -> Result<Self, DecodeError> {
+        if root.name != Self::ROOT || root.ns.as_deref() != Some(Self::NS.uri) {
+            return Err(DecodeError::UnexpectedRoot {
+                expected: Self::ROOT,
+                found: format!("{{{}}}{}", root.ns.as_deref().unwrap_or(""), root.name),
+            });
+        }
+        Self::read_xml(root, &Path::strict_root(Self::ROOT))
+    }
+
     /// Reads the message from its root element (for example the first child of a SOAP Body).
     fn from_element(root: &Element) -> Result<Self, DecodeError> {
         if root.name != Self::ROOT {
@@ -182,7 +213,9 @@ pub fn read_opt<T: XmlValue>(
 ) -> Result<Option<T>, DecodeError> {
     let p = path.child(name);
     match el.child(name) {
-        Some(c) if c.children.is_empty() && c.attrs.is_empty() => Ok(T::read_xml(c, &p).ok()),
+        Some(c) if !path.strict && c.children.is_empty() && c.attrs.is_empty() => {
+            Ok(T::read_xml(c, &p).ok())
+        }
         Some(c) => T::read_xml(c, &p).map(Some),
         None => Ok(None),
     }
@@ -204,6 +237,49 @@ pub fn read_many<T: XmlValue>(
         return Err(p.missing());
     }
     Ok(items)
+}
+
+/// In strict mode: the children of `el` must be the `expected` (name, namespace) elements in
+/// that order (a name may repeat), with no other elements and no text between them.
+pub fn check_sequence(
+    el: &Element,
+    expected: &[(&str, Option<&str>)],
+    path: &Path<'_>,
+) -> Result<(), DecodeError> {
+    if !path.strict {
+        return Ok(());
+    }
+    let mut at = 0;
+    for node in &el.children {
+        let child = match node {
+            crate::xml::Node::Element(c) => c,
+            crate::xml::Node::Text(t) if t.trim().is_empty() => continue,
+            crate::xml::Node::Text(_) => return Err(path.inconsistent("text is not allowed here")),
+        };
+        let Some(i) = expected[at..].iter().position(|(n, _)| *n == child.name) else {
+            let reason = if expected.iter().any(|(n, _)| *n == child.name) {
+                format!("element {} is out of order", child.name)
+            } else {
+                let names: Vec<&str> = expected.iter().map(|(n, _)| *n).collect();
+                format!(
+                    "unexpected element {} (expected {})",
+                    child.name,
+                    names.join(", ")
+                )
+            };
+            return Err(path.inconsistent(reason));
+        };
+        at += i;
+        let want = expected[at].1;
+        if child.ns.as_deref() != want {
+            return Err(path.child(&child.name).inconsistent(format!(
+                "namespace is {}, expected {}",
+                child.ns.as_deref().unwrap_or("(none)"),
+                want.unwrap_or("(none)")
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Declares a complex type with a sequence of child elements.
@@ -249,6 +325,11 @@ macro_rules! xml_struct {
                 el: &$crate::xml::Element,
                 path: &$crate::codec::Path<'_>,
             ) -> Result<Self, $crate::codec::DecodeError> {
+                $crate::codec::check_sequence(
+                    el,
+                    &[$( ($xml, $crate::xml_child_uri!($ns, el $(, $fns)?)) ),*],
+                    path,
+                )?;
                 Ok(Self { $( $field: $crate::xml_read_field!($card el, $xml, path), )* })
             }
         }
@@ -278,6 +359,21 @@ macro_rules! xml_child_ns {
     };
     ($ns:ident, $own:ident, $fns:expr) => {
         $fns
+    };
+}
+
+/// The namespace URI a child must have in strict decoding (see [`xml_child_ns!`]).
+#[doc(hidden)]
+#[macro_export]
+macro_rules! xml_child_uri {
+    (inherit, $el:ident) => {
+        $el.ns.as_deref()
+    };
+    ($ns:ident, $el:ident) => {
+        $ns.map(|n| n.uri)
+    };
+    ($ns:ident, $el:ident, $fns:expr) => {
+        $fns.map(|n| n.uri)
     };
 }
 
@@ -395,6 +491,14 @@ macro_rules! xml_choice {
                 el: &$crate::xml::Element,
                 path: &$crate::codec::Path<'_>,
             ) -> Result<Self, $crate::codec::DecodeError> {
+                if path.strict {
+                    let names = [$( $xml ),+];
+                    let kids: Vec<&$crate::xml::Element> = el.elements().collect();
+                    if kids.len() != 1 || !names.contains(&kids[0].name.as_str()) {
+                        return Err(path.inconsistent(concat!("must contain exactly one of: ", $( $xml, " " ),+).trim_end()));
+                    }
+                    $crate::codec::check_sequence(el, &[(kids[0].name.as_str(), $ns.map(|n| n.uri))], path)?;
+                }
                 for c in el.elements() {
                     $(
                         if c.name == $xml {

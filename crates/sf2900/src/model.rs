@@ -306,6 +306,14 @@ impl XmlValue for DistributionObject {
     }
 
     fn read_xml(el: &Element, path: &Path<'_>) -> Result<Self, DecodeError> {
+        crate::codec::check_sequence(
+            el,
+            &[
+                ("ObjektType", Some(V2.uri)),
+                ("ObjektIndhold", Some(V2.uri)),
+            ],
+            path,
+        )?;
         let objekt_type: ObjektType = crate::codec::read_one(el, "ObjektType", path)?;
         let objekt_indhold: ObjektIndhold = crate::codec::read_one(el, "ObjektIndhold", path)?;
         let obj = Self { objekt_indhold };

@@ -105,6 +105,14 @@ impl XmlValue for FileDescriptor {
     }
 
     fn read_xml(el: &Element, path: &Path<'_>) -> Result<Self, DecodeError> {
+        let names = [
+            "FileName",
+            "SizeInBytes",
+            "Sender",
+            "SendersFileId",
+            "Recipients",
+        ];
+        crate::codec::check_sequence(el, &names.map(|n| (n, None)), path)?;
         let fd = Self {
             file_name: read_one(el, "FileName", path)?,
             size_in_bytes: read_one(el, "SizeInBytes", path)?,
@@ -274,6 +282,13 @@ impl XmlValue for TechnicalReceipt {
     }
 
     fn read_xml(el: &Element, path: &Path<'_>) -> Result<Self, DecodeError> {
+        let names = [
+            "FileTransferUUID",
+            "SendersFileId",
+            "Receipt",
+            "ErrorMessage",
+        ];
+        crate::codec::check_sequence(el, &names.map(|n| (n, None)), path)?;
         let outcome = match el.child("Receipt") {
             Some(r) => ReceiptOutcome::Success {
                 message: read_one(r, "Message", &path.child("Receipt"))?,

@@ -279,9 +279,24 @@ impl Request {
         }
     }
 
-    /// Decodes a request envelope. The operation is taken from the body element; when a
-    /// SOAPAction is given it must name the same operation.
+    /// Decodes a request envelope leniently (see [`Request::parse_strict`]).
     pub fn parse(doc: &str, soap_action: Option<&str>) -> Result<Self, RequestError> {
+        Self::parse_with(doc, soap_action, false)
+    }
+
+    /// Decodes a request envelope as the platform does: the body must be valid for the XSD in
+    /// element order, namespaces and unknown elements as well as in values.
+    pub fn parse_strict(doc: &str, soap_action: Option<&str>) -> Result<Self, RequestError> {
+        Self::parse_with(doc, soap_action, true)
+    }
+
+    /// The operation is taken from the body element; when a SOAPAction is given it must name
+    /// the same operation.
+    fn parse_with(
+        doc: &str,
+        soap_action: Option<&str>,
+        strict: bool,
+    ) -> Result<Self, RequestError> {
         let el = body_element(doc).map_err(RequestError::Soap)?;
         let op = Operation::from_request_element(&el.name)
             .ok_or_else(|| RequestError::UnknownOperation(el.name.clone()))?;
@@ -296,18 +311,23 @@ impl Request {
                 }
             }
         }
+        fn decode<M: Message>(el: &Element, strict: bool) -> Result<M, DecodeError> {
+            if strict {
+                M::from_element_strict(el)
+            } else {
+                M::from_element(el)
+            }
+        }
         let req = match op {
             Operation::FordelingsobjektAfsend => {
-                Self::FordelingsobjektAfsend(Box::new(Message::from_element(&el)?))
+                Self::FordelingsobjektAfsend(Box::new(decode(&el, strict)?))
             }
-            Operation::FordelingsmodtagerList => {
-                Self::FordelingsmodtagerList(Message::from_element(&el)?)
-            }
+            Operation::FordelingsmodtagerList => Self::FordelingsmodtagerList(decode(&el, strict)?),
             Operation::FordelingsmodtagerValider => {
-                Self::FordelingsmodtagerValider(Message::from_element(&el)?)
+                Self::FordelingsmodtagerValider(decode(&el, strict)?)
             }
             Operation::FordelingskvitteringModtag => {
-                Self::FordelingskvitteringModtag(Box::new(Message::from_element(&el)?))
+                Self::FordelingskvitteringModtag(Box::new(decode(&el, strict)?))
             }
         };
         Ok(req)

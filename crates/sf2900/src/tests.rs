@@ -464,6 +464,37 @@ fn decode_errors_name_the_field() {
 }
 
 #[test]
+fn strict_decoding_refuses_what_the_xsd_refuses() {
+    let ok = soap::envelope(&ex::afsend_requests().remove(5).1);
+    assert!(
+        Request::parse_strict(&ok, None).is_ok(),
+        "our own encoding is strict-valid"
+    );
+    for (what, bad) in [
+        ("order", ok.replace("<v2:AfsendendeMyndighed>29189846</v2:AfsendendeMyndighed><v2:RoutingMyndighed>29189846</v2:RoutingMyndighed>", "<v2:RoutingMyndighed>29189846</v2:RoutingMyndighed><v2:AfsendendeMyndighed>29189846</v2:AfsendendeMyndighed>")),
+        ("unknown", ok.replace("<v2:RoutingMyndighed>", "<v2:Extra/><v2:RoutingMyndighed>")),
+        ("namespace", ok.replace("<v2:RoutingMyndighed>29189846</v2:RoutingMyndighed>", "<v3:RoutingMyndighed>29189846</v3:RoutingMyndighed>")),
+        ("empty optional", ok.replace("<v2:DokumentFilNavn>os2forms_fordeler_2b801c0b_kvittering.pdf</v2:DokumentFilNavn>", "<v2:DokumentFilNavn/>")),
+        ("empty uuid", ok.replace("<v2:DistributionTransktionsID>2b801c0b-9e36-4cc5-b5d1-00000000000b</v2:DistributionTransktionsID>", "<v2:DistributionTransktionsID/>")),
+    ] {
+        assert_ne!(bad, ok, "{what}: the test must change the message");
+        if what == "empty optional" {
+            // An empty xs:string is valid; strict only refuses empties that break a pattern.
+            assert!(Request::parse_strict(&bad, None).is_ok(), "{what}");
+            continue;
+        }
+        assert!(Request::parse(&bad, None).is_ok(), "{what}: lenient decoding accepts it");
+        let err = Request::parse_strict(&bad, None).expect_err(what);
+        assert!(err.to_string().contains("DistributionContext"), "{what}: {err}");
+    }
+    let wrong_root_ns = ok.replace(
+        "v3:FordelingsobjektAfsendRequest",
+        "v2:FordelingsobjektAfsendRequest",
+    );
+    assert!(Request::parse_strict(&wrong_root_ns, None).is_err());
+}
+
+#[test]
 fn unknown_elements_are_ignored() {
     let xml = ex::list_request_full().to_xml().replace(
         "<v3:Routing>",
@@ -482,6 +513,9 @@ fn roundtrip<M: Message + PartialEq + std::fmt::Debug>(m: &M) {
     let env = soap::envelope(m);
     let body = soap::body_element(&env).expect("envelope parses");
     assert_eq!(&M::from_element(&body).expect("envelope body decodes"), m);
+    // What we write is also what a strict (XSD-like) reader accepts.
+    let strict = M::from_element_strict(&body).unwrap_or_else(|e| panic!("strict: {e}\n{env}"));
+    assert_eq!(&strict, m);
 }
 
 macro_rules! roundtrip_props {
