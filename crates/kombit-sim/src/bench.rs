@@ -148,7 +148,11 @@ async fn afsend(
                     .send()
                     .await
                 {
-                    Ok(r) => r.status().is_success() && r.bytes().await.is_ok(),
+                    // Only an accepted object counts: a fault or an AFVIST is an error here.
+                    Ok(r) => {
+                        r.status().is_success()
+                            && r.text().await.is_ok_and(|b| b.contains(">MODTAGET</"))
+                    }
                     Err(_) => false,
                 };
                 lat.push(t.elapsed());
