@@ -1,0 +1,12 @@
+//! The Fordeler: every completed OS2forms submission delivered to KOMBIT's Fordelingskomponent
+//! (SF2900), never lost, and the truth about each one visible to the operator.
+//!
+//! Data flows through named stages, each a module that owns its part of the database:
+//!
+//! ```text
+//! intake ──> store (submissions, deliveries) ──> outbox ──> deliver ──> receipts
+//!  (remote post, ping, poll)      render + build          (SFTP, SOAP)   (async receipts)
+//! ```
+
+pub mod transport;
+pub mod xsd;

@@ -1,0 +1,188 @@
+//! The database: SQLite by default (one file, zero set-up), PostgreSQL in production.
+//!
+//! Both sit behind one `sqlx::AnyPool`, and products write portable SQL with `$1, $2, …`
+//! placeholders (SQLite accepts them too) and portable types: TEXT, BIGINT (times are Unix
+//! milliseconds), and binary data through the `{{BLOB}}` type in migrations. Where the dialects
+//! really differ (claiming work with `FOR UPDATE SKIP LOCKED`), callers ask [`Db::kind`].
+//!
+//! SQLite runs in WAL mode with `synchronous=FULL`, so a committed row survives a crash or a
+//! power cut, and with a busy timeout so that concurrent writers wait instead of failing.
+
+use anyhow::Context as _;
+use sqlx::any::{AnyPoolOptions, install_default_drivers};
+use sqlx::{AnyPool, Executor as _};
+use std::time::Duration;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DbKind {
+    Sqlite,
+    Postgres,
+}
+
+/// A migration: applied once, in order, inside a transaction.
+#[derive(Debug, Clone, Copy)]
+pub struct Migration {
+    pub version: i64,
+    pub name: &'static str,
+    /// Portable DDL; `{{BLOB}}` and `{{SERIAL}}` are replaced per dialect.
+    pub sql: &'static str,
+}
+
+#[derive(Debug, Clone)]
+pub struct Db {
+    pub pool: AnyPool,
+    kind: DbKind,
+}
+
+impl Db {
+    /// Connects to `sqlite://path` (created if missing), `sqlite::memory:`, or `postgres://…`.
+    pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<Self> {
+        install_default_drivers();
+        let kind = if url.starts_with("sqlite:") {
+            DbKind::Sqlite
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            DbKind::Postgres
+        } else {
+            anyhow::bail!("database.url: must start with sqlite: or postgres:// (got a URL of another kind)");
+        };
+        let url = match kind {
+            DbKind::Sqlite if !url.contains("mode=") && !url.contains(":memory:") => {
+                format!("{url}{}mode=rwc", if url.contains('?') { '&' } else { '?' })
+            }
+            _ => url.to_owned(),
+        };
+        let mut opts = AnyPoolOptions::new().max_connections(max_connections).acquire_timeout(Duration::from_secs(30));
+        if kind == DbKind::Sqlite {
+            opts = opts.after_connect(|conn, _| {
+                Box::pin(async move {
+                    conn.execute("PRAGMA journal_mode=WAL").await?;
+                    conn.execute("PRAGMA synchronous=FULL").await?;
+                    conn.execute("PRAGMA busy_timeout=10000").await?;
+                    conn.execute("PRAGMA foreign_keys=ON").await?;
+                    Ok(())
+                })
+            });
+        }
+        let pool = opts.connect(&url).await.with_context(|| format!("connecting to the {kind:?} database"))?;
+        Ok(Self { pool, kind })
+    }
+
+    pub fn kind(&self) -> DbKind {
+        self.kind
+    }
+
+    /// Applies the migrations not yet applied. Safe to run from several processes at once on
+    /// PostgreSQL (an advisory lock serialises them).
+    pub async fn migrate(&self, migrations: &[Migration]) -> anyhow::Result<usize> {
+        let mut conn = self.pool.acquire().await?;
+        if self.kind == DbKind::Postgres {
+            conn.execute("SELECT pg_advisory_lock(727274)").await?;
+        }
+        let result = self.migrate_locked(&mut conn, migrations).await;
+        if self.kind == DbKind::Postgres {
+            conn.execute("SELECT pg_advisory_unlock(727274)").await?;
+        }
+        result
+    }
+
+    async fn migrate_locked(
+        &self,
+        conn: &mut sqlx::pool::PoolConnection<sqlx::Any>,
+        migrations: &[Migration],
+    ) -> anyhow::Result<usize> {
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)",
+        )
+        .await?;
+        let applied: Vec<(i64,)> = sqlx::query_as("SELECT version FROM schema_migrations").fetch_all(&mut **conn).await?;
+        let mut count = 0;
+        for m in migrations {
+            if applied.iter().any(|(v,)| *v == m.version) {
+                continue;
+            }
+            let sql = self.dialect(m.sql);
+            let mut tx = sqlx::Connection::begin(&mut **conn).await?;
+            for stmt in sql.split(';').map(str::trim).filter(|s| !s.is_empty()) {
+                // Our own migration text, not input: safe to run as dynamic SQL.
+                tx.execute(sqlx::AssertSqlSafe(stmt.to_owned()))
+                    .await
+                    .with_context(|| format!("migration {} {}", m.version, m.name))?;
+            }
+            sqlx::query("INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)")
+                .bind(m.version)
+                .bind(m.name)
+                .bind(now_ms())
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            count += 1;
+        }
+        Ok(count)
+    }
+
+    fn dialect(&self, sql: &str) -> String {
+        match self.kind {
+            DbKind::Sqlite => sql.replace("{{BLOB}}", "BLOB").replace("{{SERIAL}}", "INTEGER PRIMARY KEY AUTOINCREMENT"),
+            DbKind::Postgres => sql.replace("{{BLOB}}", "BYTEA").replace("{{SERIAL}}", "BIGSERIAL PRIMARY KEY"),
+        }
+    }
+
+    /// Is the database answering? (`/readyz`)
+    pub async fn ping(&self) -> bool {
+        sqlx::query("SELECT 1").execute(&self.pool).await.is_ok()
+    }
+}
+
+/// Unix time in milliseconds: the one time representation in our schemas.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// The database URL for tests: `TEST_DATABASE_URL` (PostgreSQL in CI), else a fresh SQLite file.
+/// On PostgreSQL each call gets a schema of its own, so tests can run in parallel.
+pub async fn test_db(dir: &std::path::Path) -> anyhow::Result<Db> {
+    match std::env::var("TEST_DATABASE_URL") {
+        Ok(url) if url.starts_with("postgres") => {
+            static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+            let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let schema = format!("t{}_{}_{n}", now_ms(), std::process::id());
+            let admin = Db::connect(&url, 1).await?;
+            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA IF NOT EXISTS {schema}"))).execute(&admin.pool).await?;
+            admin.pool.close().await;
+            let sep = if url.contains('?') { '&' } else { '?' };
+            Db::connect(&format!("{url}{sep}options=-c%20search_path%3D{schema}"), 8).await
+        }
+        _ => Db::connect(&format!("sqlite://{}", dir.join("test.db").display()), 8).await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const M: &[Migration] = &[
+        Migration { version: 1, name: "things", sql: "CREATE TABLE things (id {{SERIAL}}, body {{BLOB}}, name TEXT NOT NULL)" },
+        Migration { version: 2, name: "index", sql: "CREATE INDEX things_name ON things (name); INSERT INTO things (body, name) VALUES (NULL, 'seed')" },
+    ];
+
+    #[tokio::test]
+    async fn migrations_apply_once_and_blobs_round_trip() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = test_db(dir.path()).await.unwrap();
+        assert_eq!(db.migrate(M).await.unwrap(), 2);
+        assert_eq!(db.migrate(M).await.unwrap(), 0);
+        sqlx::query("INSERT INTO things (body, name) VALUES ($1, $2)")
+            .bind(vec![0u8, 255, 7])
+            .bind("x")
+            .execute(&db.pool)
+            .await
+            .unwrap();
+        let (body,): (Vec<u8>,) =
+            sqlx::query_as("SELECT body FROM things WHERE name = $1").bind("x").fetch_one(&db.pool).await.unwrap();
+        assert_eq!(body, vec![0, 255, 7]);
+        assert!(db.ping().await);
+    }
+}

@@ -1,0 +1,14 @@
+//! service-kit: the pieces both products need, written once.
+//!
+//! - [`config`]: one TOML file, every key overridable by environment, errors with file, line
+//!   and key.
+//! - [`db`]: SQLite (embedded default) or PostgreSQL behind one pool, portable SQL with `$N`
+//!   placeholders, and a small migration runner.
+//! - [`http`]: serving an axum router with graceful shutdown, plus `/healthz`, `/readyz` and
+//!   Prometheus `/metrics`.
+//! - [`logging`]: `tracing` set-up, text or JSON lines.
+
+pub mod config;
+pub mod db;
+pub mod http;
+pub mod logging;
