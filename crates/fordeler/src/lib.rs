@@ -8,5 +8,14 @@
 //!  (remote post, ping, poll)      render + build          (SFTP, SOAP)   (async receipts)
 //! ```
 
+pub mod app;
+pub mod build;
+pub mod config;
+pub mod intake;
+pub mod outbox;
+pub mod platform;
+pub mod receipts;
+pub mod store;
 pub mod transport;
+pub mod web;
 pub mod xsd;

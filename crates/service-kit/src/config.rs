@@ -13,9 +13,17 @@ use std::path::Path;
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read {file}: {source}")]
-    Read { file: String, source: std::io::Error },
+    Read {
+        file: String,
+        source: std::io::Error,
+    },
     #[error("{file}:{line}:{column}: {message}")]
-    Invalid { file: String, line: usize, column: usize, message: String },
+    Invalid {
+        file: String,
+        line: usize,
+        column: usize,
+        message: String,
+    },
     #[error("{file}: {message}")]
     Semantic { file: String, message: String },
     #[error("environment variable {var}: {message}")]
@@ -25,7 +33,10 @@ pub enum ConfigError {
 /// Reads `path`, applies `PREFIX_…` environment overrides, and deserialises.
 pub fn load<T: DeserializeOwned>(path: &Path, env_prefix: &str) -> Result<T, ConfigError> {
     let file = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { file: file.clone(), source })?;
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        file: file.clone(),
+        source,
+    })?;
     let vars: Vec<(String, String)> = std::env::vars().collect();
     parse(&file, &text, env_prefix, &vars)
 }
@@ -39,23 +50,35 @@ pub fn parse<T: DeserializeOwned>(
 ) -> Result<T, ConfigError> {
     let located = |e: toml::de::Error| {
         let (line, column) = e.span().map(|s| line_col(text, s.start)).unwrap_or((0, 0));
-        ConfigError::Invalid { file: file.to_owned(), line, column, message: e.message().trim().to_owned() }
+        ConfigError::Invalid {
+            file: file.to_owned(),
+            line,
+            column,
+            message: e.message().trim().to_owned(),
+        }
     };
     let mut doc: toml::Table = toml::from_str(text).map_err(located)?;
     let prefix = format!("{}_", env_prefix.to_ascii_uppercase());
     let mut applied = false;
     for (var, value) in vars {
-        let Some(path) = var.strip_prefix(&prefix) else { continue };
+        let Some(path) = var.strip_prefix(&prefix) else {
+            continue;
+        };
         let keys: Vec<String> = path.split("__").map(|k| k.to_ascii_lowercase()).collect();
-        set(&mut doc, &keys, value)
-            .map_err(|message| ConfigError::Env { var: var.clone(), message })?;
+        set(&mut doc, &keys, value).map_err(|message| ConfigError::Env {
+            var: var.clone(),
+            message,
+        })?;
         applied = true;
     }
     if !applied {
         // Deserialise from the text so errors carry line numbers.
         return toml::from_str(text).map_err(located);
     }
-    let merged = toml::to_string(&doc).map_err(|e| ConfigError::Semantic { file: file.to_owned(), message: e.to_string() })?;
+    let merged = toml::to_string(&doc).map_err(|e| ConfigError::Semantic {
+        file: file.to_owned(),
+        message: e.to_string(),
+    })?;
     toml::from_str(&merged).map_err(|e| ConfigError::Semantic {
         file: format!("{file} (with environment overrides)"),
         message: e.message().trim().to_owned(),
@@ -74,13 +97,17 @@ fn parse_value(raw: &str, replacing: Option<&toml::Value>) -> toml::Value {
 }
 
 fn set(table: &mut toml::Table, keys: &[String], raw: &str) -> Result<(), String> {
-    let Some((first, rest)) = keys.split_first() else { return Err("empty key".into()) };
+    let Some((first, rest)) = keys.split_first() else {
+        return Err("empty key".into());
+    };
     if rest.is_empty() {
         let value = parse_value(raw, table.get(first));
         table.insert(first.clone(), value);
         return Ok(());
     }
-    let entry = table.entry(first.clone()).or_insert_with(|| toml::Value::Table(toml::Table::new()));
+    let entry = table
+        .entry(first.clone())
+        .or_insert_with(|| toml::Value::Table(toml::Table::new()));
     set_value(entry, rest, raw)
 }
 
@@ -89,8 +116,12 @@ fn set_value(node: &mut toml::Value, keys: &[String], raw: &str) -> Result<(), S
         toml::Value::Table(t) => set(t, keys, raw),
         toml::Value::Array(items) => {
             let (first, rest) = keys.split_first().ok_or("empty key")?;
-            let i: usize = first.parse().map_err(|_| format!("`{first}` must be an index into the list"))?;
-            let item = items.get_mut(i).ok_or_else(|| format!("there is no item {i} in the list"))?;
+            let i: usize = first
+                .parse()
+                .map_err(|_| format!("`{first}` must be an index into the list"))?;
+            let item = items
+                .get_mut(i)
+                .ok_or_else(|| format!("there is no item {i} in the list"))?;
             if rest.is_empty() {
                 *item = parse_value(raw, Some(item));
                 Ok(())
@@ -98,7 +129,10 @@ fn set_value(node: &mut toml::Value, keys: &[String], raw: &str) -> Result<(), S
                 set_value(item, rest, raw)
             }
         }
-        _ => Err(format!("`{}` is not a table", keys.first().map(String::as_str).unwrap_or(""))),
+        _ => Err(format!(
+            "`{}` is not a table",
+            keys.first().map(String::as_str).unwrap_or("")
+        )),
     }
 }
 
@@ -132,7 +166,9 @@ mod tests {
 
     #[test]
     fn errors_name_file_line_and_key() {
-        let err = parse::<Cfg>("f.toml", "name = \"x\"\n\nprot = 1\n", "APP", &[]).unwrap_err().to_string();
+        let err = parse::<Cfg>("f.toml", "name = \"x\"\n\nprot = 1\n", "APP", &[])
+            .unwrap_err()
+            .to_string();
         assert!(err.starts_with("f.toml:3:1:"), "{err}");
         assert!(err.contains("prot"), "{err}");
     }
@@ -144,7 +180,13 @@ mod tests {
             ("APP_TENANT__0__CVR".to_owned(), "29189846".to_owned()),
             ("OTHER_NAME".to_owned(), "ignored".to_owned()),
         ];
-        let cfg: Cfg = parse("f.toml", "name = \"x\"\n[[tenant]]\ncvr = \"1\"\n", "APP", &vars).unwrap();
+        let cfg: Cfg = parse(
+            "f.toml",
+            "name = \"x\"\n[[tenant]]\ncvr = \"1\"\n",
+            "APP",
+            &vars,
+        )
+        .unwrap();
         assert_eq!(cfg.port, 8080);
         assert_eq!(cfg.tenant[0].cvr, "29189846", "a CVR stays a string");
         let bad = vec![("APP_TENANT__5__CVR".to_owned(), "1".to_owned())];

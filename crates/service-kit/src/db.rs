@@ -24,7 +24,8 @@ pub enum DbKind {
 pub struct Migration {
     pub version: i64,
     pub name: &'static str,
-    /// Portable DDL; `{{BLOB}}` and `{{SERIAL}}` are replaced per dialect.
+    /// Portable DDL; `{{BLOB}}` and `{{SERIAL}}` are replaced per dialect. `--` comments are
+    /// removed and statements split on `;`, so no string literal may contain either.
     pub sql: &'static str,
 }
 
@@ -43,7 +44,9 @@ impl Db {
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             DbKind::Postgres
         } else {
-            anyhow::bail!("database.url: must start with sqlite: or postgres:// (got a URL of another kind)");
+            anyhow::bail!(
+                "database.url: must start with sqlite: or postgres:// (got a URL of another kind)"
+            );
         };
         let url = match kind {
             DbKind::Sqlite if !url.contains("mode=") && !url.contains(":memory:") => {
@@ -51,7 +54,9 @@ impl Db {
             }
             _ => url.to_owned(),
         };
-        let mut opts = AnyPoolOptions::new().max_connections(max_connections).acquire_timeout(Duration::from_secs(30));
+        let mut opts = AnyPoolOptions::new()
+            .max_connections(max_connections)
+            .acquire_timeout(Duration::from_secs(30));
         if kind == DbKind::Sqlite {
             opts = opts.after_connect(|conn, _| {
                 Box::pin(async move {
@@ -63,7 +68,10 @@ impl Db {
                 })
             });
         }
-        let pool = opts.connect(&url).await.with_context(|| format!("connecting to the {kind:?} database"))?;
+        let pool = opts
+            .connect(&url)
+            .await
+            .with_context(|| format!("connecting to the {kind:?} database"))?;
         Ok(Self { pool, kind })
     }
 
@@ -94,7 +102,9 @@ impl Db {
             "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)",
         )
         .await?;
-        let applied: Vec<(i64,)> = sqlx::query_as("SELECT version FROM schema_migrations").fetch_all(&mut **conn).await?;
+        let applied: Vec<(i64,)> = sqlx::query_as("SELECT version FROM schema_migrations")
+            .fetch_all(&mut **conn)
+            .await?;
         let mut count = 0;
         for m in migrations {
             if applied.iter().any(|(v,)| *v == m.version) {
@@ -102,18 +112,26 @@ impl Db {
             }
             let sql = self.dialect(m.sql);
             let mut tx = sqlx::Connection::begin(&mut **conn).await?;
+            // Line comments go first, so a `;` inside one does not split a statement.
+            let sql: String = sql
+                .lines()
+                .map(|l| l.split_once("--").map_or(l, |(code, _)| code))
+                .collect::<Vec<_>>()
+                .join("\n");
             for stmt in sql.split(';').map(str::trim).filter(|s| !s.is_empty()) {
                 // Our own migration text, not input: safe to run as dynamic SQL.
                 tx.execute(sqlx::AssertSqlSafe(stmt.to_owned()))
                     .await
                     .with_context(|| format!("migration {} {}", m.version, m.name))?;
             }
-            sqlx::query("INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)")
-                .bind(m.version)
-                .bind(m.name)
-                .bind(now_ms())
-                .execute(&mut *tx)
-                .await?;
+            sqlx::query(
+                "INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)",
+            )
+            .bind(m.version)
+            .bind(m.name)
+            .bind(now_ms())
+            .execute(&mut *tx)
+            .await?;
             tx.commit().await?;
             count += 1;
         }
@@ -122,8 +140,12 @@ impl Db {
 
     fn dialect(&self, sql: &str) -> String {
         match self.kind {
-            DbKind::Sqlite => sql.replace("{{BLOB}}", "BLOB").replace("{{SERIAL}}", "INTEGER PRIMARY KEY AUTOINCREMENT"),
-            DbKind::Postgres => sql.replace("{{BLOB}}", "BYTEA").replace("{{SERIAL}}", "BIGSERIAL PRIMARY KEY"),
+            DbKind::Sqlite => sql
+                .replace("{{BLOB}}", "BLOB")
+                .replace("{{SERIAL}}", "INTEGER PRIMARY KEY AUTOINCREMENT"),
+            DbKind::Postgres => sql
+                .replace("{{BLOB}}", "BYTEA")
+                .replace("{{SERIAL}}", "BIGSERIAL PRIMARY KEY"),
         }
     }
 
@@ -150,7 +172,11 @@ pub async fn test_db(dir: &std::path::Path) -> anyhow::Result<Db> {
             let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let schema = format!("t{}_{}_{n}", now_ms(), std::process::id());
             let admin = Db::connect(&url, 1).await?;
-            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA IF NOT EXISTS {schema}"))).execute(&admin.pool).await?;
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "CREATE SCHEMA IF NOT EXISTS {schema}"
+            )))
+            .execute(&admin.pool)
+            .await?;
             admin.pool.close().await;
             let sep = if url.contains('?') { '&' } else { '?' };
             Db::connect(&format!("{url}{sep}options=-c%20search_path%3D{schema}"), 8).await
@@ -164,8 +190,16 @@ mod tests {
     use super::*;
 
     const M: &[Migration] = &[
-        Migration { version: 1, name: "things", sql: "CREATE TABLE things (id {{SERIAL}}, body {{BLOB}}, name TEXT NOT NULL)" },
-        Migration { version: 2, name: "index", sql: "CREATE INDEX things_name ON things (name); INSERT INTO things (body, name) VALUES (NULL, 'seed')" },
+        Migration {
+            version: 1,
+            name: "things",
+            sql: "CREATE TABLE things (id {{SERIAL}}, body {{BLOB}}, name TEXT NOT NULL)",
+        },
+        Migration {
+            version: 2,
+            name: "index",
+            sql: "CREATE INDEX things_name ON things (name); INSERT INTO things (body, name) VALUES (NULL, 'seed')",
+        },
     ];
 
     #[tokio::test]
@@ -180,8 +214,11 @@ mod tests {
             .execute(&db.pool)
             .await
             .unwrap();
-        let (body,): (Vec<u8>,) =
-            sqlx::query_as("SELECT body FROM things WHERE name = $1").bind("x").fetch_one(&db.pool).await.unwrap();
+        let (body,): (Vec<u8>,) = sqlx::query_as("SELECT body FROM things WHERE name = $1")
+            .bind("x")
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
         assert_eq!(body, vec![0, 255, 7]);
         assert!(db.ping().await);
     }

@@ -7,8 +7,10 @@
 //! - [`http`]: serving an axum router with graceful shutdown, plus `/healthz`, `/readyz` and
 //!   Prometheus `/metrics`.
 //! - [`logging`]: `tracing` set-up, text or JSON lines.
+//! - [`tls`]: HTTPS requiring client certificates from a configured CA.
 
 pub mod config;
 pub mod db;
 pub mod http;
 pub mod logging;
+pub mod tls;

@@ -1,0 +1,206 @@
+//! Wiring: one `serve` process runs intake and the operator API, the receipt endpoint, the
+//! outbox and the housekeeping, all on the same database.
+//!
+//! [`start`] is what `fordeler serve`, the demo, the benchmark and the tests call; it returns
+//! once everything listens, with the addresses and a handle that stops it all.
+
+use crate::build::FormRenderer;
+use crate::config::Config;
+use crate::intake::Intake;
+use crate::outbox::{Outbox, Serviceplatform};
+use crate::receipts::ReceiptEndpoint;
+use crate::store::Store;
+use crate::web::{Tokens, Web};
+use anyhow::Context as _;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub struct Running {
+    pub http_addr: SocketAddr,
+    pub receipts_addr: Option<SocketAddr>,
+    pub store: Store,
+    stop: tokio::sync::watch::Sender<bool>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Running {
+    /// Stops accepting, lets steps in flight finish, and returns.
+    pub async fn shutdown(self) {
+        self.stop.send_replace(true);
+        for t in self.tasks {
+            let _ = tokio::time::timeout(Duration::from_secs(30), t).await;
+        }
+    }
+}
+
+/// Tokens travel in HTTP headers, which carry visible ASCII only.
+fn header_safe(what: &str, token: String) -> anyhow::Result<String> {
+    anyhow::ensure!(
+        token.len() >= 16 && token.bytes().all(|b| b.is_ascii_graphic()),
+        "{what}: a token must be at least 16 visible ASCII characters (no spaces, no æøå)"
+    );
+    Ok(token)
+}
+
+fn read_tokens(config: &Config, base: &std::path::Path) -> anyhow::Result<Tokens> {
+    let read = |s: &crate::config::Secret, what: String| -> anyhow::Result<String> {
+        let token = s.read(base).with_context(|| what.clone())?;
+        header_safe(&what, token)
+    };
+    let mut tokens = Tokens {
+        api: config
+            .server
+            .api_token
+            .as_ref()
+            .map(|s| read(s, "server.api_token".into()))
+            .transpose()?,
+        ..Tokens::default()
+    };
+    for f in &config.forms {
+        if let Some(s) = &f.remote_post_token {
+            tokens.remote_post.insert(
+                f.webform_id.clone(),
+                read(s, format!("form {} remote_post_token", f.webform_id))?,
+            );
+        }
+        if let Some(s) = &f.ping_token {
+            tokens.ping.insert(
+                f.webform_id.clone(),
+                read(s, format!("form {} ping_token", f.webform_id))?,
+            );
+        }
+    }
+    Ok(tokens)
+}
+
+/// Starts every part of the Fordeler.
+pub async fn start<P: Serviceplatform>(
+    config: Config,
+    base: PathBuf,
+    platform: Arc<P>,
+    renderer: Arc<dyn FormRenderer>,
+) -> anyhow::Result<Running> {
+    let config = Arc::new(config);
+    let store = Store::open(&config.database.url, config.database.max_connections).await?;
+    let tokens = read_tokens(&config, &base)?;
+    let (stop, stop_rx) = tokio::sync::watch::channel(false);
+    let mut tasks = Vec::new();
+
+    let outbox = Arc::new(Outbox::new(
+        store.clone(),
+        config.clone(),
+        base.clone(),
+        platform,
+        renderer,
+    ));
+    let wake = outbox.wake.clone();
+    tasks.push(tokio::spawn(outbox.run(stop_rx.clone())));
+
+    let intake = Intake {
+        store: store.clone(),
+        config: config.clone(),
+    };
+    let db = store.db.clone();
+    let ready: service_kit::http::ReadyCheck = Arc::new(move || {
+        let db = db.clone();
+        Box::pin(async move {
+            if db.ping().await {
+                Ok(())
+            } else {
+                Err("database does not answer".into())
+            }
+        })
+    });
+    let router = crate::web::router(Web {
+        intake,
+        tokens,
+        wake,
+    })
+    .merge(service_kit::http::ops_router(ready));
+    let mut rx = stop_rx.clone();
+    let http = service_kit::http::serve(config.server.listen, router, async move {
+        let _ = rx.wait_for(|s| *s).await;
+    })
+    .await
+    .with_context(|| format!("server.listen {}", config.server.listen))?;
+    tasks.push(tokio::spawn(async move {
+        let _ = http.task.await;
+    }));
+
+    let receipts_addr = match &config.receipts {
+        Some(r) => {
+            let tls = service_kit::tls::server_config(
+                &crate::config::resolve(&base, &r.client_ca),
+                &crate::config::resolve(&base, &r.server_cert),
+                &crate::config::resolve(&base, &r.server_key),
+            )
+            .context("[receipts]")?;
+            let endpoint = ReceiptEndpoint {
+                store: store.clone(),
+                wait_for_forretning: config.delivery.wait_for_forretning,
+            };
+            let mut rx = stop_rx.clone();
+            let served = service_kit::tls::serve_mtls(
+                r.listen,
+                tls,
+                crate::receipts::router(endpoint),
+                async move {
+                    let _ = rx.wait_for(|s| *s).await;
+                },
+            )
+            .await
+            .with_context(|| format!("receipts.listen {}", r.listen))?;
+            let addr = served.addr;
+            tasks.push(tokio::spawn(async move {
+                let _ = served.task.await;
+            }));
+            Some(addr)
+        }
+        None => None,
+    };
+
+    tasks.push(tokio::spawn(housekeeping(
+        store.clone(),
+        config.clone(),
+        stop_rx,
+    )));
+    tracing::info!(http = %http.addr, receipts = ?receipts_addr, "fordeler is running");
+    Ok(Running {
+        http_addr: http.addr,
+        receipts_addr,
+        store,
+        stop,
+        tasks,
+    })
+}
+
+/// Receipts that never came, and payloads past their retention.
+async fn housekeeping(
+    store: Store,
+    config: Arc<Config>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(60)) => {}
+            _ = stop.changed() => return,
+        }
+        let now = service_kit::db::now_ms();
+        let timeout = config.delivery.receipt_timeout_minutes as i64 * 60_000;
+        if let Ok(ids) = store.overdue_waiting(now - timeout).await {
+            for id in ids {
+                let msg = format!(
+                    "no asynchronous receipt within {} minutes",
+                    config.delivery.receipt_timeout_minutes
+                );
+                let _ = store.fail(&id, "receipt_timeout", &msg, None).await;
+            }
+        }
+        let retention = config.database.purge_after_days as i64 * 86_400_000;
+        if let Err(e) = store.purge(now - retention).await {
+            tracing::warn!(error = %e, "purging payloads failed");
+        }
+    }
+}

@@ -1,0 +1,445 @@
+//! Build: from a stored submission and a route to the exact FordelingsobjektAfsend request,
+//! and the names of the files that travel over SFTP.
+//!
+//! This is the PHP handler's `buildDistributionObject`, with the values it hard-coded kept
+//! where KOMBIT's receivers expect them (`Indeks=1`, `Fremdrift=Endeligt`, `VariantType=PDF`,
+//! `DelTekst=Hele dokumentet`, `Dokumenttype=Anden`) and one deliberate change: a citizen's
+//! submission to the municipality is `Retning=Indgaaende` (the PHP module says `Udgaaende`).
+//! The result is built once per delivery and stored; retries send the stored bytes.
+
+use crate::config::{DistributionType, RouteConfig, TenantConfig, checked_uuid};
+use crate::store::{Attachment, Delivery, DeliveryFile};
+use serde_json::{Map, Value, json};
+use sf2900::*;
+
+/// Renders and validates a FORMULAR's form XML (Twig template + form XSD).
+pub trait FormRenderer: Send + Sync {
+    /// The rendered form XML, or an error naming the template, line and problem.
+    fn render(&self, route: &RouteConfig, context: &Value) -> Result<String, String>;
+}
+
+/// Why a delivery could not be built: always something an operator must fix (template, data,
+/// configuration), so never retried on its own.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{0}")]
+pub struct BuildError(pub String);
+
+pub struct Built {
+    pub request: FordelingsobjektAfsendRequest,
+    pub files: Vec<DeliveryFile>,
+}
+
+/// The remote file name on the SFTP service, as the PHP module names them (templates refer to
+/// it as `files.<key>[].sftp_filename`): safe characters only, and short enough for the KP
+/// schemas' `Dokumentnavn` (200).
+pub fn remote_name(route_id: &str, submission_uuid: &str, a: &Attachment) -> String {
+    let ext = a
+        .name
+        .rsplit_once('.')
+        .map(|(_, e)| e)
+        .filter(|e| e.len() <= 8)
+        .unwrap_or("bin");
+    let raw = format!(
+        "os2forms_fordelingskomponent_{route_id}_{submission_uuid}_{}_{}.{ext}",
+        a.element_key, a.idx
+    );
+    let clean: String = raw
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if clean.len() <= 200 {
+        clean
+    } else {
+        // Keep the unique tail (uuid, element, index, extension).
+        clean[clean.len() - 200..].to_owned()
+    }
+}
+
+/// Replaces the webform tokens the PHP handler supports in titel, beskrivelse, brugervendt
+/// nøgle and journalpost message: `[webform_submission:values:KEY]` and base fields such as
+/// `[webform_submission:uuid]`. Unknown tokens stay as written, as Drupal leaves them.
+pub fn replace_tokens(text: &str, submission: &Map<String, Value>) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find("[webform_submission:") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start..];
+        let Some(end) = after.find(']') else {
+            out.push_str(after);
+            return out;
+        };
+        let token = &after[1..end];
+        let key = token.trim_start_matches("webform_submission:");
+        let value = match key.strip_prefix("values:") {
+            Some(path) => lookup(submission.get("data"), path),
+            None => submission.get(key).map(plain),
+        };
+        match value {
+            Some(v) => out.push_str(&v),
+            None => out.push_str(&after[..=end]),
+        }
+        rest = &after[end + 1..];
+    }
+    out.push_str(rest);
+    out
+}
+
+fn lookup(data: Option<&Value>, path: &str) -> Option<String> {
+    let mut v = data?;
+    for part in path.split(':') {
+        v = v.get(part)?;
+    }
+    Some(plain(v))
+}
+
+fn plain(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Null => String::new(),
+        Value::Array(items) => items.iter().map(plain).collect::<Vec<_>>().join(", "),
+        other => other.to_string(),
+    }
+}
+
+/// The Twig render context, the same shape as the PHP module's (`submission`,
+/// `webform_submission`, `files.<key>[].sftp_filename`, `handler.settings`).
+pub fn render_context(
+    tenant: &TenantConfig,
+    route: &RouteConfig,
+    submission: &Map<String, Value>,
+    files: &[(&Attachment, String)],
+) -> Value {
+    let mut by_element: Map<String, Value> = Map::new();
+    for (a, name) in files {
+        let entry = by_element
+            .entry(a.element_key.clone())
+            .or_insert_with(|| Value::Array(Vec::new()));
+        if let Value::Array(items) = entry {
+            items.push(json!({"sftp_filename": name, "file": {"name": a.name, "mime": a.mime, "size": a.size}}));
+        }
+    }
+    let routing_myndighed = route
+        .routing_myndighed
+        .clone()
+        .or(tenant.routing_myndighed.clone())
+        .unwrap_or(tenant.cvr.clone());
+    json!({
+        "submission": submission,
+        "webform_submission": submission,
+        "files": by_element,
+        "handler": {"settings": {
+            "handler_id": route.id,
+            "sender": {
+                "sender_id": tenant.cvr,
+                "routing_myndighed": routing_myndighed,
+                "registrering_it_system": tenant.it_system,
+                "sftp": {"username": tenant.sftp.as_ref().map(|s| s.user.clone())},
+            },
+            "distribution_context": {
+                "routing_modtager_aktoer": route.routing_modtager_aktoer,
+                "kle_emne": route.kle_emne,
+                "handling_facet": route.handling_facet,
+                "titel": route.titel,
+                "beskrivelse": route.beskrivelse,
+            },
+            "distribution_object": {
+                "distribution_type": format!("{:?}", route.distribution_type).to_uppercase(),
+                "journalpost_message": route.journalpost_message,
+                "attachment_element": route.attachment_element,
+                "formular_type": route.formular_type,
+                "files": {
+                    "filspecifikation": route.files.filspecifikation,
+                    "recipient_it_system_look_up": u8::from(route.files.recipient_it_system_look_up),
+                    "recipient_it_system": route.files.recipient_it_system,
+                    "recipient_authority": route.files.recipient_authority,
+                },
+            },
+        }},
+    })
+}
+
+fn cvr(s: &str, what: &str) -> Result<Cvr, BuildError> {
+    Cvr::new(s.to_owned()).map_err(|e| BuildError(format!("{what}: {e}")))
+}
+
+/// Builds the request for one delivery.
+pub fn build(
+    tenant: &TenantConfig,
+    route: &RouteConfig,
+    delivery: &Delivery,
+    submission: &Map<String, Value>,
+    attachments: &[Attachment],
+    renderer: &dyn FormRenderer,
+) -> Result<Built, BuildError> {
+    let afsender = cvr(&tenant.cvr, "tenant.cvr")?;
+    let routing_myndighed = cvr(
+        route
+            .routing_myndighed
+            .as_deref()
+            .or(tenant.routing_myndighed.as_deref())
+            .unwrap_or(&tenant.cvr),
+        "routing_myndighed",
+    )?;
+    let routing_valg = match (&route.routing_modtager_aktoer, &route.kle_emne) {
+        (Some(a), _) => RoutingValg::ModtagerAktoer(checked_uuid(a)),
+        (None, Some(k)) => RoutingValg::KleEmneHandling(RoutingKleInfo {
+            routing_kle_emne: KleEmne::new(k.clone())
+                .map_err(|e| BuildError(format!("kle_emne: {e}")))?,
+            routing_handling_facet: route
+                .handling_facet
+                .clone()
+                .map(HandlingFacet::new)
+                .transpose()
+                .map_err(|e| BuildError(format!("handling_facet: {e}")))?,
+        }),
+        (None, None) => {
+            return Err(BuildError(
+                "route: set kle_emne or routing_modtager_aktoer".into(),
+            ));
+        }
+    };
+    let kle = route
+        .kle_emne
+        .as_deref()
+        .map(|k| KleEmne::new(k.to_owned()))
+        .transpose()
+        .map_err(|e| BuildError(format!("kle_emne: {e}")))?
+        .ok_or_else(|| BuildError("kle_emne: every object needs a KLEEmneForslag".into()))?;
+    let facet = route
+        .handling_facet
+        .clone()
+        .map(HandlingFacet::new)
+        .transpose()
+        .map_err(|e| BuildError(format!("handling_facet: {e}")))?;
+    let anvender_id = sf2900::types::parse_uuid(&delivery.anvender_transaktions_id)
+        .map_err(|e| BuildError(format!("anvender_transaktions_id: {e}")))?;
+    let it_system = checked_uuid(&tenant.it_system);
+    let now = DateTime::now();
+    let virkning = || Virkning::it_system(it_system);
+    let text = |t: &str| replace_tokens(t, submission);
+
+    let attachment = |element: &Option<String>| -> Result<Option<&Attachment>, BuildError> {
+        let Some(key) = element else { return Ok(None) };
+        attachments
+            .iter()
+            .find(|a| &a.element_key == key)
+            .map(Some)
+            .ok_or_else(|| {
+                BuildError(format!(
+                    "attachment_element: the submission has no file in element `{key}`"
+                ))
+            })
+    };
+
+    let mut context =
+        DistributionContext::new(anvender_id, afsender, routing_myndighed, routing_valg);
+    let mut files: Vec<DeliveryFile> = Vec::new();
+    let mut file_for = |a: &Attachment| {
+        let name = remote_name(&route.id, &delivery.submission_uuid, a);
+        files.push(DeliveryFile {
+            attachment_id: a.id.clone(),
+            remote_name: name.clone(),
+            state: "pending".into(),
+            transaction_id: delivery.anvender_transaktions_id.clone(),
+        });
+        name
+    };
+
+    let indhold = match route.distribution_type {
+        DistributionType::Journalpost => {
+            ObjektIndhold::DistributionJournalPost(DistributionJournalPost {
+                id: sf2900::Uuid::new_v4(),
+                kle_emne_forslag: kle,
+                handling_facet_forslag: facet,
+                sag_forslag: None,
+                part_angivelse: None,
+                registrering: JournalPostRegistrering {
+                    fra_tids_punkt: now,
+                    livscyklus_kode: LivscyklusKode::Oprettet,
+                    import_tidspunkt: None,
+                    bruger_ref: None,
+                    registrering_it_system: UuidUrn::Uuid(it_system),
+                    relation_liste: JournalPostRelationsListe {
+                        journal_post: vec![JournalPost {
+                            virkning: virkning(),
+                            rolle: JournalPostRolle::Journalpost,
+                            indeks: "1".into(),
+                            dokument: None,
+                            journalpost_attributter: None,
+                            journalnotat_attributter: JournalNotatEgenskaber {
+                                titel: Some(text(&route.titel)).filter(|t| !t.is_empty()),
+                                notat: text(&route.journalpost_message),
+                            },
+                        }],
+                    },
+                },
+            })
+        }
+        DistributionType::Dokument => {
+            let pdf = attachment(&route.attachment_element)?.ok_or_else(|| {
+                BuildError("attachment_element: DOKUMENT needs the PDF element".into())
+            })?;
+            context.dokument_fil_navn = Some(file_for(pdf));
+            ObjektIndhold::DistributionDokument(DistributionDokument {
+                id: sf2900::Uuid::new_v4(),
+                kle_emne_forslag: kle,
+                handling_facet_forslag: facet,
+                sag_forslag: None,
+                registrering: DokumentRegistrering {
+                    fra_tids_punkt: now,
+                    livscyklus_kode: LivscyklusKode::Oprettet,
+                    import_tidspunkt: None,
+                    bruger_ref: None,
+                    registrering_it_system: UuidUrn::Uuid(it_system),
+                    relation_liste: RelationsListe {
+                        variant_liste: VariantListe {
+                            variant: vec![Variant {
+                                virkning: virkning(),
+                                rolle: VariantRolle::Variant,
+                                indeks: "1".into(),
+                                variant_attributter: VariantAttributter {
+                                    variant_type: "PDF".into(),
+                                    produktion: None,
+                                    offentliggoerelse: None,
+                                    arkivering: None,
+                                    delvist_scannet: None,
+                                },
+                                del_attributter: DelAttributter {
+                                    del_tekst: "Hele dokumentet".into(),
+                                    indeks: None,
+                                    indhold: None,
+                                    filstoerrelse: Some(pdf.size),
+                                    mime_type: Some(pdf.mime.clone()),
+                                    scanner_id: None,
+                                    location: None,
+                                },
+                            }],
+                        },
+                        dokument_part_liste: None,
+                    },
+                    tilstands_liste: vec![TilstandListe {
+                        tilstand: vec![Tilstand {
+                            fremdrift: Fremdrift::Endeligt,
+                            virkning: virkning(),
+                        }],
+                    }],
+                    attribut_liste: AttributterListe {
+                        attributter: vec![Attributter {
+                            brugervendt_noegle_tekst: text(&route.brugervendt_noegle),
+                            titel_tekst: text(&route.titel),
+                            beskrivelse_tekst: text(&route.beskrivelse),
+                            dokumenttype: Dokumenttype::Anden,
+                            retning: Retning::Indgaaende,
+                            brevdato: Date(chrono::Utc::now().date_naive()),
+                            fristdato: None,
+                            version_identifikator: None,
+                            underversion_identificator: None,
+                            kassationskode_tekst: None,
+                            virkning: virkning(),
+                            offentlighed_undtaget: None,
+                        }],
+                    },
+                },
+            })
+        }
+        DistributionType::Formular => {
+            let pdf = attachment(&route.attachment_element)?.ok_or_else(|| {
+                BuildError("attachment_element: FORMULAR needs the PDF element".into())
+            })?;
+            if pdf.mime != "application/pdf" {
+                return Err(BuildError(format!(
+                    "attachment_element: `{}` must be a PDF (is {})",
+                    pdf.element_key, pdf.mime
+                )));
+            }
+            // Every other file of the submission travels over SFTP, named in the form XML.
+            let uploads: Vec<(&Attachment, String)> = attachments
+                .iter()
+                .filter(|a| a.id != pdf.id)
+                .map(|a| (a, file_for(a)))
+                .collect();
+            let ctx = render_context(tenant, route, submission, &uploads);
+            let xml = renderer.render(route, &ctx).map_err(BuildError)?;
+            let formular_xml =
+                FormularXml::parse(&xml).map_err(|e| BuildError(format!("xml_template: {e}")))?;
+            ObjektIndhold::DistributionFormular(DistributionFormular {
+                id: sf2900::Uuid::new_v4(),
+                kle_emne_forslag: kle,
+                handling_facet_forslag: facet,
+                meddelelse: Meddelelse {
+                    formular_type: route.formular_type.clone().unwrap_or_default(),
+                    formular: Formular {
+                        titel_tekst: pdf.name.clone(),
+                        format_navn: pdf
+                            .name
+                            .rsplit_once('.')
+                            .map_or("pdf", |(_, e)| e)
+                            .to_lowercase(),
+                        formular_indhold: Base64Binary(pdf.data.clone()),
+                        formular_xml,
+                    },
+                },
+            })
+        }
+    };
+    let request = FordelingsobjektAfsendRequest {
+        call_context: None,
+        authority_context: Some(AuthorityContext::new(
+            Cvr::new(tenant.cvr.clone()).map_err(|e| BuildError(format!("tenant.cvr: {e}")))?,
+        )),
+        anmodning: Anmodning {
+            distribution_context: context,
+            distribution_object: DistributionObject::new(indhold),
+        },
+    };
+    Ok(Built { request, files })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_are_replaced_and_unknown_ones_kept() {
+        let s: Map<String, Value> = serde_json::from_value(json!({
+            "uuid": "u-1", "serial": "7", "data": {"navn": "Æble", "adresse": {"by": "Aarhus"}, "liste": ["a", "b"]}
+        }))
+        .unwrap();
+        assert_eq!(
+            replace_tokens(
+                "Ansøgning [webform_submission:serial] fra [webform_submission:values:navn] i [webform_submission:values:adresse:by] [webform_submission:values:liste] [webform_submission:values:nope] [x",
+                &s
+            ),
+            "Ansøgning 7 fra Æble i Aarhus a, b [webform_submission:values:nope] [x"
+        );
+    }
+
+    #[test]
+    fn remote_names_are_safe_and_bounded() {
+        let a = Attachment {
+            id: "a".into(),
+            element_key: "dokumenter bilag/æ".into(),
+            idx: 0,
+            name: "Bilag 1.PDF".into(),
+            mime: "application/pdf".into(),
+            size: 1,
+            data: vec![],
+        };
+        let n = remote_name("kp", "2b801c0b-9e36-4cc5-b5d1-c46239cb78ce", &a);
+        assert_eq!(
+            n,
+            "os2forms_fordelingskomponent_kp_2b801c0b-9e36-4cc5-b5d1-c46239cb78ce_dokumenter_bilag__0.PDF"
+        );
+        let long = Attachment {
+            element_key: "x".repeat(300),
+            ..a
+        };
+        assert_eq!(remote_name("kp", "u", &long).len(), 200);
+    }
+}

@@ -1,0 +1,465 @@
+//! `fordeler.toml`: tenants (municipalities), forms and their routes, and the service itself.
+//!
+//! Loaded through `service_kit::config` (every key overridable as `FORDELER_…`), then checked
+//! here: every value that SF2900 constrains (CVR, KLE, facet, UUID) is validated with the
+//! protocol crate's own types, so a typo fails at start-up with the file and key named, not at
+//! 3 a.m. when the first citizen submits. Secrets are never in this file: it names the files
+//! or environment variables that hold them.
+
+use serde::Deserialize;
+use sf2900::{Cvr, HandlingFacet, KleEmne, Uuid};
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub server: ServerConfig,
+    #[serde(default)]
+    pub database: DatabaseConfig,
+    /// Our HTTPS endpoint for FordelingskvitteringModtag callbacks (mutual TLS).
+    pub receipts: Option<ReceiptEndpointConfig>,
+    #[serde(default)]
+    pub delivery: DeliveryConfig,
+    #[serde(default, rename = "tenant")]
+    pub tenants: Vec<TenantConfig>,
+    #[serde(default, rename = "form")]
+    pub forms: Vec<FormConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Intake and operator API (plain HTTP; put TLS in front, or keep it on a private network).
+    #[serde(default = "default_listen")]
+    pub listen: SocketAddr,
+    /// Bearer token for the operator API, from a file or an environment variable.
+    pub api_token: Option<Secret>,
+    /// JSON log lines.
+    #[serde(default)]
+    pub log_json: bool,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: default_listen(),
+            api_token: None,
+            log_json: false,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseConfig {
+    /// `sqlite://fordeler.db` (default) or `postgres://user@host/db`.
+    #[serde(default = "default_db_url")]
+    pub url: String,
+    #[serde(default = "default_db_connections")]
+    pub max_connections: u32,
+    /// Payloads (form data, files, rendered XML) are deleted this many days after delivery;
+    /// the delivery's metadata and timeline are kept.
+    #[serde(default = "default_purge_days")]
+    pub purge_after_days: u32,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        Self {
+            url: default_db_url(),
+            max_connections: default_db_connections(),
+            purge_after_days: default_purge_days(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReceiptEndpointConfig {
+    pub listen: SocketAddr,
+    /// Server certificate and key (PEM) of the receipt endpoint, as registered with KOMBIT.
+    pub server_cert: PathBuf,
+    pub server_key: PathBuf,
+    /// CA (PEM) whose client certificates may post receipts (Serviceplatformen's).
+    pub client_ca: PathBuf,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeliveryConfig {
+    /// "Delivered" only after the asynchronous Forretning receipt (else after the synchronous
+    /// answer and the Teknisk receipt).
+    #[serde(default = "yes")]
+    pub wait_for_forretning: bool,
+    /// Give up (and tell the operator) when a delivery is older than this.
+    #[serde(default = "default_max_age_hours")]
+    pub max_age_hours: u64,
+    /// How long to wait for an asynchronous receipt before telling the operator.
+    #[serde(default = "default_receipt_timeout_minutes")]
+    pub receipt_timeout_minutes: u64,
+    #[serde(default = "default_concurrency")]
+    pub concurrency_per_tenant: usize,
+    /// First retry delay; doubled each attempt (with jitter) up to `retry_max_seconds`.
+    #[serde(default = "default_retry_base")]
+    pub retry_base_seconds: u64,
+    #[serde(default = "default_retry_max")]
+    pub retry_max_seconds: u64,
+    /// Timeout of each SOAP or SFTP call.
+    #[serde(default = "default_call_timeout")]
+    pub call_timeout_seconds: u64,
+    /// How often the SFTP `/IN/` directory is checked for a receipt.
+    #[serde(default = "default_sftp_poll_ms")]
+    pub sftp_receipt_poll_ms: u64,
+}
+
+impl Default for DeliveryConfig {
+    fn default() -> Self {
+        Self {
+            wait_for_forretning: true,
+            max_age_hours: default_max_age_hours(),
+            receipt_timeout_minutes: default_receipt_timeout_minutes(),
+            concurrency_per_tenant: default_concurrency(),
+            retry_base_seconds: default_retry_base(),
+            retry_max_seconds: default_retry_max(),
+            call_timeout_seconds: default_call_timeout(),
+            sftp_receipt_poll_ms: default_sftp_poll_ms(),
+        }
+    }
+}
+
+/// A secret named by where it lives, never by its value.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Secret {
+    pub file: Option<PathBuf>,
+    pub env: Option<String>,
+}
+
+impl Secret {
+    /// Reads the secret. Errors name the file or variable, never the value.
+    pub fn read(&self, base: &Path) -> anyhow::Result<String> {
+        match (&self.file, &self.env) {
+            (Some(f), None) => {
+                let path = resolve(base, f);
+                let s = std::fs::read_to_string(&path).map_err(|e| {
+                    anyhow::anyhow!("cannot read secret file {}: {e}", path.display())
+                })?;
+                Ok(s.trim_end_matches(['\n', '\r']).to_owned())
+            }
+            (None, Some(var)) => std::env::var(var)
+                .map_err(|_| anyhow::anyhow!("environment variable {var} is not set")),
+            _ => anyhow::bail!("a secret needs exactly one of `file` or `env`"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TenantConfig {
+    /// The municipality's CVR: AuthorityContext and AfsendendeMyndighed.
+    pub cvr: String,
+    pub name: String,
+    /// `https://…/service/SP/Distribution/3` (exttest.serviceplatformen.dk or prod.…).
+    pub service_url: String,
+    /// Extra trust anchors for the service (PEM), e.g. a test platform's CA.
+    pub service_ca: Option<PathBuf>,
+    /// The FOCES/OCES3 system certificate as PKCS#12, and its passphrase.
+    pub certificate: PathBuf,
+    pub passphrase: Secret,
+    /// The IT system registered at KOMBIT (RegistreringItSystem, SenderIt-system).
+    pub it_system: String,
+    /// Default RoutingMyndighed (else the tenant's CVR).
+    pub routing_myndighed: Option<String>,
+    /// The public URL of our receipt endpoint, as registered with KOMBIT (for check-config).
+    pub receipt_url: Option<String>,
+    pub sftp: Option<SftpConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SftpConfig {
+    pub host: String,
+    #[serde(default = "default_sftp_port")]
+    pub port: u16,
+    pub user: String,
+    /// Passwordless OpenSSH private key registered with KOMBIT.
+    pub key: PathBuf,
+    /// `SHA256:…` of the server's host key; strongly recommended.
+    pub host_key_fingerprint: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FormConfig {
+    /// The Drupal webform id, e.g. `os2forms_fdk_kp_sp241`.
+    pub webform_id: String,
+    /// CVR of the tenant that owns the form.
+    pub tenant: String,
+    /// Webform Remote post: the `Authorization` header value expected (a secret).
+    pub remote_post_token: Option<Secret>,
+    /// The queued "ping" handler: expected `Authorization` header, and how to pull.
+    pub ping_token: Option<Secret>,
+    /// OS2forms site to pull from (ping and polling): base URL and `api-key`.
+    pub os2forms_url: Option<String>,
+    pub api_key: Option<Secret>,
+    /// Poll `/webform_rest/{form}/submissions` this often (0: no polling).
+    #[serde(default)]
+    pub poll_seconds: u64,
+    #[serde(rename = "route")]
+    pub routes: Vec<RouteConfig>,
+}
+
+/// What the PHP handler calls its settings: where and how one submission goes.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteConfig {
+    /// Stable id of the route within the form (part of the dedupe key).
+    pub id: String,
+    pub distribution_type: DistributionType,
+    pub kle_emne: Option<String>,
+    pub handling_facet: Option<String>,
+    /// Route to this modtager-aktør instead of by KLE.
+    pub routing_modtager_aktoer: Option<String>,
+    pub routing_myndighed: Option<String>,
+    /// Texts with tokens `[webform_submission:values:<key>]`, `[webform_submission:uuid]`, ….
+    #[serde(default)]
+    pub titel: String,
+    #[serde(default)]
+    pub beskrivelse: String,
+    #[serde(default)]
+    pub brugervendt_noegle: String,
+    #[serde(default)]
+    pub journalpost_message: String,
+    /// The element holding the PDF (DOKUMENT, FORMULAR), e.g. the receipt attachment `kvittering`.
+    pub attachment_element: Option<String>,
+    /// FORMULAR: FormularType, e.g. `HelbredstillægAnsøgningFormular_1`.
+    pub formular_type: Option<String>,
+    /// FORMULAR: Twig template of the form XML, and the XSD it must validate against.
+    pub xml_template: Option<PathBuf>,
+    pub xsd: Option<PathBuf>,
+    #[serde(default)]
+    pub files: RouteFiles,
+}
+
+/// How uploaded files travel (FORMULAR attachments over SFTP).
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RouteFiles {
+    /// InfRef of the trigger, e.g. `HelbredstillægAnsøgningBilag_1`.
+    pub filspecifikation: Option<String>,
+    /// Look the recipient IT system up with FordelingsmodtagerList (default on).
+    #[serde(default = "yes")]
+    pub recipient_it_system_look_up: bool,
+    pub recipient_it_system: Option<String>,
+    pub recipient_authority: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum DistributionType {
+    Journalpost,
+    Dokument,
+    Formular,
+}
+
+fn yes() -> bool {
+    true
+}
+fn default_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 8090))
+}
+fn default_db_url() -> String {
+    "sqlite://fordeler.db".into()
+}
+fn default_db_connections() -> u32 {
+    8
+}
+fn default_purge_days() -> u32 {
+    30
+}
+fn default_max_age_hours() -> u64 {
+    72
+}
+fn default_receipt_timeout_minutes() -> u64 {
+    60
+}
+fn default_concurrency() -> usize {
+    4
+}
+fn default_retry_base() -> u64 {
+    10
+}
+fn default_retry_max() -> u64 {
+    3600
+}
+fn default_call_timeout() -> u64 {
+    60
+}
+fn default_sftp_poll_ms() -> u64 {
+    1000
+}
+fn default_sftp_port() -> u16 {
+    22
+}
+
+/// Relative paths in the config are relative to the config file's directory.
+pub fn resolve(base: &Path, p: &Path) -> PathBuf {
+    if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        base.join(p)
+    }
+}
+
+impl Config {
+    /// Loads and checks `path`; `FORDELER_…` environment variables override keys.
+    pub fn load(path: &Path) -> anyhow::Result<(Self, PathBuf)> {
+        let cfg: Config = service_kit::config::load(path, "FORDELER")?;
+        let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        cfg.check()
+            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        Ok((cfg, base))
+    }
+
+    pub fn tenant(&self, cvr: &str) -> Option<&TenantConfig> {
+        self.tenants.iter().find(|t| t.cvr == cvr)
+    }
+
+    pub fn form(&self, webform_id: &str) -> Option<&FormConfig> {
+        self.forms.iter().find(|f| f.webform_id == webform_id)
+    }
+
+    /// Checks what serde cannot: protocol values and references. Errors name the key.
+    pub fn check(&self) -> Result<(), String> {
+        let mut cvrs = HashSet::new();
+        for (i, t) in self.tenants.iter().enumerate() {
+            let at = |k: &str| format!("tenant[{i}].{k}");
+            Cvr::new(t.cvr.clone()).map_err(|e| format!("{}: {e}", at("cvr")))?;
+            if !cvrs.insert(t.cvr.clone()) {
+                return Err(format!("{}: CVR {} is configured twice", at("cvr"), t.cvr));
+            }
+            sf2900::types::parse_uuid(&t.it_system)
+                .map_err(|e| format!("{}: {e}", at("it_system")))?;
+            if let Some(r) = &t.routing_myndighed {
+                Cvr::new(r.clone()).map_err(|e| format!("{}: {e}", at("routing_myndighed")))?;
+            }
+            if !(t.service_url.starts_with("https://")) {
+                return Err(format!("{}: must be an https:// URL", at("service_url")));
+            }
+        }
+        let mut forms = HashSet::new();
+        for (i, f) in self.forms.iter().enumerate() {
+            let at = |k: &str| format!("form[{i}].{k}");
+            if !forms.insert(f.webform_id.clone()) {
+                return Err(format!(
+                    "{}: form {} is configured twice",
+                    at("webform_id"),
+                    f.webform_id
+                ));
+            }
+            if !cvrs.contains(&f.tenant) {
+                return Err(format!(
+                    "{}: no [[tenant]] has CVR {}",
+                    at("tenant"),
+                    f.tenant
+                ));
+            }
+            if f.routes.is_empty() {
+                return Err(format!(
+                    "{}: a form needs at least one [[form.route]]",
+                    at("route")
+                ));
+            }
+            if f.poll_seconds > 0 && (f.os2forms_url.is_none() || f.api_key.is_none()) {
+                return Err(format!(
+                    "{}: polling needs os2forms_url and api_key",
+                    at("poll_seconds")
+                ));
+            }
+            let mut ids = HashSet::new();
+            for (j, r) in f.routes.iter().enumerate() {
+                let at = |k: &str| format!("form[{i}].route[{j}].{k}");
+                if !ids.insert(r.id.clone()) {
+                    return Err(format!("{}: route id {} is used twice", at("id"), r.id));
+                }
+                check_route(r, &at)?;
+                let has_sftp = self.tenant(&f.tenant).is_some_and(|t| t.sftp.is_some());
+                if r.distribution_type == DistributionType::Dokument && !has_sftp {
+                    return Err(format!(
+                        "{}: DOKUMENT needs SFTP: add [tenant.sftp] to tenant {}",
+                        at("distribution_type"),
+                        f.tenant
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn check_route(r: &RouteConfig, at: &dyn Fn(&str) -> String) -> Result<(), String> {
+    match (&r.kle_emne, &r.routing_modtager_aktoer) {
+        (None, None) => {
+            return Err(format!(
+                "{}: set kle_emne (KLE routing) or routing_modtager_aktoer",
+                at("kle_emne")
+            ));
+        }
+        _ => {}
+    }
+    if let Some(k) = &r.kle_emne {
+        KleEmne::new(k.clone()).map_err(|e| format!("{}: {e}", at("kle_emne")))?;
+    }
+    if let Some(f) = &r.handling_facet {
+        HandlingFacet::new(f.clone()).map_err(|e| format!("{}: {e}", at("handling_facet")))?;
+    }
+    if let Some(u) = &r.routing_modtager_aktoer {
+        sf2900::types::parse_uuid(u)
+            .map_err(|e| format!("{}: {e}", at("routing_modtager_aktoer")))?;
+    }
+    if let Some(c) = &r.routing_myndighed {
+        Cvr::new(c.clone()).map_err(|e| format!("{}: {e}", at("routing_myndighed")))?;
+    }
+    if let Some(u) = &r.files.recipient_it_system {
+        sf2900::types::parse_uuid(u)
+            .map_err(|e| format!("{}: {e}", at("files.recipient_it_system")))?;
+    }
+    if let Some(c) = &r.files.recipient_authority {
+        Cvr::new(c.clone()).map_err(|e| format!("{}: {e}", at("files.recipient_authority")))?;
+    }
+    match r.distribution_type {
+        DistributionType::Formular => {
+            for (k, v) in [
+                ("formular_type", r.formular_type.is_some()),
+                ("xml_template", r.xml_template.is_some()),
+                ("attachment_element", r.attachment_element.is_some()),
+            ] {
+                if !v {
+                    return Err(format!("{}: FORMULAR needs {k}", at(k)));
+                }
+            }
+        }
+        DistributionType::Dokument if r.attachment_element.is_none() => {
+            return Err(format!(
+                "{}: DOKUMENT needs attachment_element (the PDF)",
+                at("attachment_element")
+            ));
+        }
+        DistributionType::Journalpost if r.journalpost_message.trim().is_empty() => {
+            return Err(format!(
+                "{}: JOURNALPOST needs a journalpost_message (the Notat)",
+                at("journalpost_message")
+            ));
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// Parses a UUID that [`Config::check`] already accepted.
+pub fn checked_uuid(s: &str) -> Uuid {
+    sf2900::types::parse_uuid(s).unwrap_or_default()
+}

@@ -1,0 +1,562 @@
+//! The outbox: works every pending delivery one step at a time until the platform has it.
+//!
+//! ```text
+//! build ─> upload ─> sftp_receipt ─> afsend ─> receipts ─> delivered
+//!   │         (files only)              │          │
+//!   └── failed (operator) <── rejected ─┴──────────┘     retryable errors: back to the same
+//!                                                         step later, with backoff + jitter
+//! ```
+//!
+//! Each step persists its result before the next begins, so a crash (kill -9) at any point
+//! repeats at most the step in flight: an upload (same remote name, overwritten) or an afsend
+//! (same AnvenderTransaktionsID and bytes, answered idempotently by the platform). Work is
+//! claimed with leases; a per-tenant semaphore bounds concurrency towards each municipality's
+//! platform account.
+
+use crate::build::{FormRenderer, build};
+use crate::config::{Config, RouteConfig, TenantConfig};
+use crate::store::{Delivery, State, Step, Store};
+use rand::Rng as _;
+use serde_json::{Map, Value};
+use service_kit::db::now_ms;
+use sf2900::sftp::{
+    FileContentDescriptor, FileDescriptor, SftpDynamicRoutingInfo, TechnicalReceipt, Trigger,
+};
+use sf2900::{FordelingsobjektAfsendRequest, FordelingsobjektAfsendResponse, Message};
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{Notify, Semaphore};
+
+/// A failed call to the platform, classified for the retry decision.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{message}")]
+pub struct TransportError {
+    pub retryable: bool,
+    /// Short class for metrics and the operator's list: `transport`, `http`, `fault`, `config`, …
+    pub class: &'static str,
+    /// What happened, in words an operator can act on; never a payload.
+    pub message: String,
+}
+
+/// What the outbox needs from Serviceplatformen. Implemented over SOAP/mTLS and SFTP by
+/// [`crate::platform`]; tests may substitute it.
+pub trait Serviceplatform: Send + Sync + 'static {
+    fn afsend(
+        &self,
+        tenant: &TenantConfig,
+        request: &FordelingsobjektAfsendRequest,
+    ) -> impl Future<Output = Result<FordelingsobjektAfsendResponse, TransportError>> + Send;
+    /// The one receiving system for the route (FordelingsmodtagerList), for triggers.
+    fn recipient_system(
+        &self,
+        tenant: &TenantConfig,
+        route: &RouteConfig,
+    ) -> impl Future<Output = Result<Option<sf2900::Uuid>, TransportError>> + Send;
+    fn upload(
+        &self,
+        tenant: &TenantConfig,
+        file_name: &str,
+        data: &[u8],
+    ) -> impl Future<Output = Result<(), TransportError>> + Send;
+    fn upload_trigger(
+        &self,
+        tenant: &TenantConfig,
+        trigger: &Trigger,
+    ) -> impl Future<Output = Result<(), TransportError>> + Send;
+    fn read_receipt(
+        &self,
+        tenant: &TenantConfig,
+        file_name: &str,
+    ) -> impl Future<Output = Result<Option<TechnicalReceipt>, TransportError>> + Send;
+}
+
+pub struct Outbox<P: Serviceplatform> {
+    pub store: Store,
+    pub config: Arc<Config>,
+    pub base: PathBuf,
+    pub platform: Arc<P>,
+    pub renderer: Arc<dyn FormRenderer>,
+    /// This process's name in leases.
+    pub owner: String,
+    /// Woken by intake so new work starts at once instead of at the next poll.
+    pub wake: Arc<Notify>,
+    tenants: HashMap<String, Arc<Semaphore>>,
+}
+
+const LEASE_MS: i64 = 120_000;
+
+impl<P: Serviceplatform> Outbox<P> {
+    pub fn new(
+        store: Store,
+        config: Arc<Config>,
+        base: PathBuf,
+        platform: Arc<P>,
+        renderer: Arc<dyn FormRenderer>,
+    ) -> Self {
+        let tenants = config
+            .tenants
+            .iter()
+            .map(|t| {
+                (
+                    t.cvr.clone(),
+                    Arc::new(Semaphore::new(
+                        config.delivery.concurrency_per_tenant.max(1),
+                    )),
+                )
+            })
+            .collect();
+        let owner = format!("{}-{}", std::process::id(), sf2900::Uuid::new_v4().simple());
+        Self {
+            store,
+            config,
+            base,
+            platform,
+            renderer,
+            owner,
+            wake: Arc::new(Notify::new()),
+            tenants,
+        }
+    }
+
+    /// Runs until `stop` resolves: claim due work, run it, sleep until woken or a short tick.
+    pub async fn run(self: Arc<Self>, mut stop: tokio::sync::watch::Receiver<bool>) {
+        let limit =
+            (self.config.delivery.concurrency_per_tenant * self.tenants.len().max(1) * 2) as i64;
+        let mut tasks = tokio::task::JoinSet::new();
+        loop {
+            if *stop.borrow() {
+                break;
+            }
+            // Claim only what we can start now; more is claimed as tasks finish.
+            let free = limit - tasks.len() as i64;
+            let claimed = if free > 0 {
+                match self.store.claim(&self.owner, LEASE_MS, free, None).await {
+                    Ok(c) => c,
+                    Err(e) => {
+                        tracing::error!(error = %e, "claiming work failed");
+                        Vec::new()
+                    }
+                }
+            } else {
+                Vec::new()
+            };
+            let idle = claimed.is_empty();
+            for d in claimed {
+                let me = self.clone();
+                let permit = self.tenants.get(&d.tenant_cvr).cloned();
+                tasks.spawn(async move {
+                    let _permit = match permit {
+                        Some(s) => s.acquire_owned().await.ok(),
+                        None => None,
+                    };
+                    let id = d.id.clone();
+                    if let Err(e) = me.work(d).await {
+                        // A database error: the lease runs out and the step is tried again.
+                        tracing::error!(delivery_id = %id, error = %e, "delivery step failed");
+                    }
+                    let _ = me.store.release(&id, &me.owner).await;
+                });
+            }
+            while let Some(r) = tasks.try_join_next() {
+                if let Err(e) = r {
+                    tracing::error!(error = %e, "delivery task panicked");
+                }
+            }
+            if idle || free <= 0 {
+                tokio::select! {
+                    _ = self.wake.notified() => {}
+                    _ = tokio::time::sleep(Duration::from_millis(100)) => {}
+                    _ = tasks.join_next(), if !tasks.is_empty() => {}
+                    _ = stop.changed() => {}
+                }
+            }
+        }
+        while tasks.join_next().await.is_some() {}
+    }
+
+    fn tenant(&self, d: &Delivery) -> anyhow::Result<(&TenantConfig, &RouteConfig)> {
+        let tenant = self
+            .config
+            .tenant(&d.tenant_cvr)
+            .ok_or_else(|| anyhow::anyhow!("tenant {} is no longer configured", d.tenant_cvr))?;
+        let route = self
+            .config
+            .form(&d.webform_id)
+            .and_then(|f| f.routes.iter().find(|r| r.id == d.route_id))
+            .ok_or_else(|| {
+                anyhow::anyhow!(
+                    "route {}/{} is no longer configured",
+                    d.webform_id,
+                    d.route_id
+                )
+            })?;
+        Ok((tenant, route))
+    }
+
+    /// Runs the delivery's current step (and the following ones while they can run at once).
+    pub async fn work(&self, mut d: Delivery) -> anyhow::Result<()> {
+        let (tenant, route) = match self.tenant(&d) {
+            Ok(x) => x,
+            Err(e) => return self.store.fail(&d.id, "config", &e.to_string(), None).await,
+        };
+        for _ in 0..6 {
+            let step = Step::parse(&d.step).unwrap_or(Step::Build);
+            let outcome = match step {
+                Step::Build => self.build(&d, tenant, route).await,
+                Step::Upload => self.upload(&d, tenant, route).await,
+                Step::SftpReceipt => self.sftp_receipts(&d, tenant).await,
+                Step::Afsend => self.afsend(&d, tenant).await,
+                Step::Receipts | Step::Done => return Ok(()),
+            };
+            match outcome {
+                Ok(true) => {}
+                Ok(false) => return Ok(()),
+                Err(StepError::Transport(e)) => return self.retry_or_fail(&d, e).await,
+                Err(StepError::Final(class, msg)) => {
+                    return self.store.fail(&d.id, class, &msg, None).await;
+                }
+                Err(StepError::Db(e)) => return Err(e),
+            }
+            match self.store.delivery(&d.id).await? {
+                Some(next) if next.state == State::Pending.as_str() => d = next,
+                _ => return Ok(()),
+            }
+        }
+        Ok(())
+    }
+
+    async fn retry_or_fail(&self, d: &Delivery, e: TransportError) -> anyhow::Result<()> {
+        metrics::counter!("fordeler_delivery_errors_total", "class" => e.class, "retryable" => e.retryable.to_string()).increment(1);
+        let max_age_ms = self.config.delivery.max_age_hours as i64 * 3_600_000;
+        if !e.retryable {
+            return self.store.fail(&d.id, e.class, &e.message, None).await;
+        }
+        if now_ms() - d.created_at > max_age_ms {
+            let msg = format!(
+                "{} (gave up: older than {} hours)",
+                e.message, self.config.delivery.max_age_hours
+            );
+            return self.store.fail(&d.id, "max_age", &msg, None).await;
+        }
+        let at = now_ms() + backoff_ms(d.attempts, &self.config.delivery);
+        self.store.fail(&d.id, e.class, &e.message, Some(at)).await
+    }
+
+    async fn build(
+        &self,
+        d: &Delivery,
+        tenant: &TenantConfig,
+        route: &RouteConfig,
+    ) -> Result<bool, StepError> {
+        let Some(payload) = self.store.payload(&d.submission_id).await? else {
+            return Err(StepError::Final(
+                "build",
+                "the submission's data was purged before it was delivered".into(),
+            ));
+        };
+        let submission: Map<String, Value> = serde_json::from_slice(&payload)
+            .map_err(|e| StepError::Final("build", format!("stored submission: {e}")))?;
+        let attachments = self.store.attachments(&d.submission_id).await?;
+        let renderer = self.renderer.clone();
+        let (tenant_c, route_c, d_c) = (tenant.clone(), route.clone(), d.clone());
+        // Rendering and validation are CPU work; keep them off the async workers.
+        let built = tokio::task::spawn_blocking(move || {
+            build(
+                &tenant_c,
+                &route_c,
+                &d_c,
+                &submission,
+                &attachments,
+                renderer.as_ref(),
+            )
+        })
+        .await
+        .map_err(|e| StepError::Final("build", format!("build task: {e}")))?
+        .map_err(|e| StepError::Final("build", e.0))?;
+        let next = if built.files.is_empty() {
+            Step::Afsend
+        } else {
+            Step::Upload
+        };
+        self.store
+            .save_built(d, built.request.to_xml().as_bytes(), &built.files, next)
+            .await?;
+        Ok(true)
+    }
+
+    async fn upload(
+        &self,
+        d: &Delivery,
+        tenant: &TenantConfig,
+        route: &RouteConfig,
+    ) -> Result<bool, StepError> {
+        let files = self.store.delivery_files(&d.id).await?;
+        let attachments = self.store.attachments(&d.submission_id).await?;
+        let recipient = if route.files.recipient_it_system_look_up {
+            self.platform.recipient_system(tenant, route).await?
+        } else {
+            route
+                .files
+                .recipient_it_system
+                .as_deref()
+                .map(crate::config::checked_uuid)
+        };
+        let sftp_user = tenant
+            .sftp
+            .as_ref()
+            .map(|s| s.user.clone())
+            .ok_or_else(|| {
+                StepError::Final(
+                    "config",
+                    format!("tenant {} has no [tenant.sftp]", tenant.cvr),
+                )
+            })?;
+        for f in files.iter().filter(|f| f.state == "pending") {
+            let a = attachments
+                .iter()
+                .find(|a| a.id == f.attachment_id)
+                .ok_or_else(|| {
+                    StepError::Final("build", "a file of the submission is missing".into())
+                })?;
+            self.platform
+                .upload(tenant, &f.remote_name, &a.data)
+                .await?;
+            let trigger = trigger(tenant, route, &sftp_user, f, a, recipient)?;
+            self.platform.upload_trigger(tenant, &trigger).await?;
+            self.store
+                .set_file_state(&d.id, &f.attachment_id, "triggered", None)
+                .await?;
+            self.store
+                .event(
+                    &d.id,
+                    "uploaded",
+                    &format!("{} ({} bytes) and its trigger", f.remote_name, a.size),
+                )
+                .await?;
+        }
+        let poll = self.config.delivery.sftp_receipt_poll_ms as i64;
+        self.store
+            .advance(
+                &d.id,
+                State::Pending,
+                Step::SftpReceipt,
+                now_ms() + poll,
+                "waiting_sftp_receipt",
+                "waiting for /IN/ receipts",
+            )
+            .await?;
+        Ok(false)
+    }
+
+    async fn sftp_receipts(&self, d: &Delivery, tenant: &TenantConfig) -> Result<bool, StepError> {
+        let files = self.store.delivery_files(&d.id).await?;
+        let mut waiting = 0;
+        for f in files.iter().filter(|f| f.state == "triggered") {
+            match self.platform.read_receipt(tenant, &f.remote_name).await? {
+                Some(r) if r.is_success() => {
+                    self.store
+                        .set_file_state(&d.id, &f.attachment_id, "delivered", None)
+                        .await?;
+                    self.store
+                        .event(
+                            &d.id,
+                            "sftp_receipt",
+                            &format!("{}: SUCCESS", f.remote_name),
+                        )
+                        .await?;
+                }
+                Some(r) => {
+                    let why = match &r.outcome {
+                        sf2900::sftp::ReceiptOutcome::Errors(e) => e
+                            .iter()
+                            .map(|e| {
+                                format!(
+                                    "{} {}: {}",
+                                    e.error_code, e.error_code_description, e.error_description
+                                )
+                            })
+                            .collect::<Vec<_>>()
+                            .join("; "),
+                        sf2900::sftp::ReceiptOutcome::Success { message } => {
+                            format!("message {message}")
+                        }
+                    };
+                    self.store
+                        .set_file_state(&d.id, &f.attachment_id, "rejected", Some(&why))
+                        .await?;
+                    return Err(StepError::Final(
+                        "sftp_rejected",
+                        format!("{}: {why}", f.remote_name),
+                    ));
+                }
+                None => waiting += 1,
+            }
+        }
+        if waiting > 0 {
+            let timeout = self.config.delivery.receipt_timeout_minutes as i64 * 60_000;
+            if now_ms() - d.updated_at > timeout {
+                return Err(StepError::Final(
+                    "sftp_receipt_timeout",
+                    format!(
+                        "{waiting} SFTP receipt(s) did not arrive within {} minutes",
+                        self.config.delivery.receipt_timeout_minutes
+                    ),
+                ));
+            }
+            self.store
+                .reschedule(
+                    &d.id,
+                    now_ms() + self.config.delivery.sftp_receipt_poll_ms as i64,
+                )
+                .await?;
+            return Ok(false);
+        }
+        self.store
+            .advance(
+                &d.id,
+                State::Pending,
+                Step::Afsend,
+                now_ms(),
+                "files_delivered",
+                "all files have a SUCCESS receipt",
+            )
+            .await?;
+        Ok(true)
+    }
+
+    async fn afsend(&self, d: &Delivery, tenant: &TenantConfig) -> Result<bool, StepError> {
+        let Some(xml) = self.store.request(&d.id).await? else {
+            return Err(StepError::Final(
+                "build",
+                "the built request was purged before it was sent".into(),
+            ));
+        };
+        let text = String::from_utf8(xml)
+            .map_err(|_| StepError::Final("build", "stored request is not UTF-8".into()))?;
+        let request = FordelingsobjektAfsendRequest::from_xml(&text)
+            .map_err(|e| StepError::Final("build", format!("stored request: {e}")))?;
+        let response = self.platform.afsend(tenant, &request).await?;
+        let kvittering = &response.forretnings_kvittering;
+        let kode = kvittering.forretnings_validerings_kode;
+        let dist = response
+            .distribution_context
+            .distribution_transaktions_id
+            .map(|u| u.to_string());
+        self.store
+            .record_afsend(&d.id, dist.as_deref(), kode.as_str())
+            .await?;
+        metrics::counter!("fordeler_afsend_total", "kode" => kode.as_str()).increment(1);
+        if kode.is_failure() {
+            let mut why = format!("FordelingsobjektAfsend answered {kode}");
+            if let Some(b) = &kvittering.begrundelse {
+                why.push_str(&format!(": {b}"));
+            }
+            for f in kvittering.fejl_liste.iter().flat_map(|l| &l.fejl) {
+                why.push_str(&format!(" [{} {}]", f.fejl_kode, f.fejl_tekst));
+            }
+            return Err(StepError::Final("rejected", why));
+        }
+        self.store
+            .advance(
+                &d.id,
+                State::Waiting,
+                Step::Receipts,
+                now_ms(),
+                "afsend",
+                &format!(
+                    "{kode}, DistributionTransktionsID {}",
+                    dist.unwrap_or_default()
+                ),
+            )
+            .await?;
+        self.store
+            .settle(&d.id, self.config.delivery.wait_for_forretning)
+            .await?;
+        Ok(false)
+    }
+}
+
+/// What went wrong in a step, and so what happens next.
+enum StepError {
+    Transport(TransportError),
+    /// Needs the operator: never retried on its own.
+    Final(&'static str, String),
+    Db(anyhow::Error),
+}
+
+impl From<TransportError> for StepError {
+    fn from(e: TransportError) -> Self {
+        StepError::Transport(e)
+    }
+}
+
+impl From<anyhow::Error> for StepError {
+    fn from(e: anyhow::Error) -> Self {
+        StepError::Db(e)
+    }
+}
+
+/// Exponential backoff with ±25 % jitter: base · 2^attempts, capped.
+pub fn backoff_ms(attempts: i64, cfg: &crate::config::DeliveryConfig) -> i64 {
+    let base = cfg.retry_base_seconds.max(1) as f64 * 1000.0;
+    let cap = cfg.retry_max_seconds.max(1) as f64 * 1000.0;
+    let raw = (base * 2f64.powi(attempts.clamp(0, 30) as i32)).min(cap);
+    let jitter = rand::rng().random_range(0.75..1.25);
+    (raw * jitter) as i64
+}
+
+fn trigger(
+    tenant: &TenantConfig,
+    route: &RouteConfig,
+    sftp_user: &str,
+    f: &crate::store::DeliveryFile,
+    a: &crate::store::Attachment,
+    recipient: Option<sf2900::Uuid>,
+) -> Result<Trigger, StepError> {
+    let cfg_err =
+        |what: &str, e: &dyn std::fmt::Display| StepError::Final("config", format!("{what}: {e}"));
+    let routing = route
+        .routing_myndighed
+        .as_deref()
+        .or(tenant.routing_myndighed.as_deref())
+        .unwrap_or(&tenant.cvr);
+    let routing =
+        sf2900::Cvr::new(routing.to_owned()).map_err(|e| cfg_err("routing_myndighed", &e))?;
+    let recipient_authority = match &route.files.recipient_authority {
+        Some(c) => {
+            sf2900::Cvr::new(c.clone()).map_err(|e| cfg_err("files.recipient_authority", &e))?
+        }
+        None => routing.clone(),
+    };
+    let fd = FileDescriptor::new(
+        f.remote_name.clone(),
+        a.size as u64,
+        sftp_user.to_owned(),
+        Some(a.id.clone()),
+        vec![sf2900::ns::SFTP_DYNAMIC_ROUTING.to_owned()],
+    )
+    .map_err(|e| cfg_err("trigger", &e))?;
+    Ok(Trigger {
+        file_descriptor: fd,
+        file_content_descriptor: FileContentDescriptor::DynamicRouting(Box::new(
+            SftpDynamicRoutingInfo {
+                inf_ref: route
+                    .files
+                    .filspecifikation
+                    .clone()
+                    .or(route.formular_type.clone())
+                    .unwrap_or_else(|| "Bilag".into()),
+                sender_it_system: crate::config::checked_uuid(&tenant.it_system),
+                // As the PHP module does: the routing authority, not the sender.
+                sender_authority: sf2900::CvrUrn::from_cvr(&routing),
+                transaction_id: crate::config::checked_uuid(&f.transaction_id),
+                sender_timestamp: sf2900::DateTime::now(),
+                recipient_it_system: recipient,
+                recipient_authority: sf2900::CvrUrn::from_cvr(&recipient_authority),
+                route_parameter_list: None,
+            },
+        )),
+    })
+}

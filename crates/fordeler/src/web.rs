@@ -1,0 +1,346 @@
+//! The HTTP face of the Fordeler: intake endpoints for OS2forms and the operator's JSON API.
+//!
+//! Intake answers 2xx only after the submission is committed; its errors name the field. The
+//! operator API needs the configured bearer token and mirrors the CLI: status, list, show
+//! (the timeline of every attempt and receipt), retry (one or many) and resolve.
+
+use crate::intake::{Intake, Refused, Submission};
+use crate::store::{Accepted, State};
+use axum::Json;
+use axum::extract::{Path, Query, State as AxState};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// Secrets read at start-up: per-form intake tokens and the operator token.
+#[derive(Clone, Default)]
+pub struct Tokens {
+    pub api: Option<String>,
+    pub remote_post: HashMap<String, String>,
+    pub ping: HashMap<String, String>,
+}
+
+#[derive(Clone)]
+pub struct Web {
+    pub intake: Intake,
+    pub tokens: Tokens,
+    pub wake: Arc<tokio::sync::Notify>,
+}
+
+pub fn router(web: Web) -> axum::Router {
+    use axum::routing::{get, post};
+    let state = Arc::new(web);
+    axum::Router::new()
+        .route("/intake/{webform_id}/remote-post", post(remote_post))
+        .route("/api/status", get(status))
+        .route("/api/deliveries", get(list))
+        .route("/api/deliveries/{key}", get(show))
+        .route("/api/deliveries/{id}/retry", post(retry))
+        .route("/api/deliveries/{id}/resolve", post(resolve))
+        .route("/api/retry", post(bulk_retry))
+        .layer(axum::extract::DefaultBodyLimit::max(256 * 1024 * 1024))
+        .with_state(state)
+}
+
+/// A JSON error that names what is wrong.
+fn error(status: StatusCode, message: impl Into<String>) -> Response {
+    (status, Json(json!({"error": message.into()}))).into_response()
+}
+
+/// Constant-time comparison, so a token cannot be guessed byte by byte from timings.
+fn same(a: &str, b: &str) -> bool {
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
+}
+
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let v = headers.get("authorization")?.to_str().ok()?;
+    Some(v.strip_prefix("Bearer ").unwrap_or(v).trim())
+}
+
+async fn remote_post(
+    AxState(w): AxState<Arc<Web>>,
+    Path(webform_id): Path<String>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    let Some(expected) = w.tokens.remote_post.get(&webform_id) else {
+        return error(
+            StatusCode::NOT_FOUND,
+            format!("form {webform_id}: Remote post is not configured for it (remote_post_token)"),
+        );
+    };
+    if !bearer(&headers).is_some_and(|t| same(t, expected)) {
+        return error(
+            StatusCode::UNAUTHORIZED,
+            "Authorization: missing or wrong token",
+        );
+    }
+    let value: Value = match serde_json::from_slice(&body) {
+        Ok(v) => v,
+        Err(e) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                format!("body: not JSON ({})", e.classify_kind()),
+            );
+        }
+    };
+    let submission = match Submission::from_remote_post(&webform_id, &value) {
+        Ok(s) => s,
+        Err(Refused::NotCompleted(why)) => {
+            return (
+                StatusCode::OK,
+                Json(json!({"status": "ignored", "reason": why})),
+            )
+                .into_response();
+        }
+        Err(e @ Refused::Config(_)) => {
+            tracing::error!(webform_id, error = %e, "submission refused");
+            return error(StatusCode::UNPROCESSABLE_ENTITY, e.to_string());
+        }
+        Err(e) => return error(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()),
+    };
+    match w.intake.accept(submission, "remote_post").await {
+        Ok(Accepted::New {
+            submission_id,
+            deliveries,
+        }) => {
+            w.wake.notify_one();
+            (
+                StatusCode::ACCEPTED,
+                Json(json!({"status": "accepted", "id": submission_id, "deliveries": deliveries})),
+            )
+                .into_response()
+        }
+        Ok(Accepted::Duplicate { submission_id }) => (
+            StatusCode::OK,
+            Json(json!({"status": "duplicate", "id": submission_id})),
+        )
+            .into_response(),
+        Err(e) => {
+            tracing::error!(webform_id, error = %e, "storing a submission failed");
+            error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the submission could not be stored; send it again",
+            )
+        }
+    }
+}
+
+trait ClassifyKind {
+    fn classify_kind(&self) -> &'static str;
+}
+
+impl ClassifyKind for serde_json::Error {
+    fn classify_kind(&self) -> &'static str {
+        match self.classify() {
+            serde_json::error::Category::Io => "I/O error",
+            serde_json::error::Category::Syntax => "syntax error",
+            serde_json::error::Category::Data => "wrong data",
+            serde_json::error::Category::Eof => "cut short",
+        }
+    }
+}
+
+fn authorized(w: &Web, headers: &HeaderMap) -> Result<(), Response> {
+    match &w.tokens.api {
+        None => Err(error(
+            StatusCode::FORBIDDEN,
+            "the operator API is off: set [server] api_token",
+        )),
+        Some(t) if bearer(headers).is_some_and(|b| same(b, t)) => Ok(()),
+        Some(_) => Err(error(
+            StatusCode::UNAUTHORIZED,
+            "Authorization: Bearer <api token> is missing or wrong",
+        )),
+    }
+}
+
+async fn status(AxState(w): AxState<Arc<Web>>, headers: HeaderMap) -> Response {
+    if let Err(r) = authorized(&w, &headers) {
+        return r;
+    }
+    match w.intake.store.status().await {
+        Ok(rows) => {
+            let mut forms: serde_json::Map<String, Value> = serde_json::Map::new();
+            for (form, state, n) in rows {
+                let entry = forms.entry(form).or_insert_with(|| json!({}));
+                entry[state] = json!(n);
+            }
+            Json(json!({"forms": forms})).into_response()
+        }
+        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, format!("database: {e}")),
+    }
+}
+
+#[derive(Deserialize)]
+struct ListQuery {
+    state: Option<String>,
+    form: Option<String>,
+    limit: Option<i64>,
+}
+
+async fn list(
+    AxState(w): AxState<Arc<Web>>,
+    headers: HeaderMap,
+    Query(q): Query<ListQuery>,
+) -> Response {
+    if let Err(r) = authorized(&w, &headers) {
+        return r;
+    }
+    let state = match q.state.as_deref().map(|s| State::parse(s).ok_or(s)) {
+        Some(Err(s)) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                format!("state: `{s}` is not one of pending, waiting, delivered, failed, resolved"),
+            );
+        }
+        Some(Ok(s)) => Some(s),
+        None => None,
+    };
+    match w
+        .intake
+        .store
+        .list(
+            state,
+            q.form.as_deref(),
+            q.limit.unwrap_or(100).clamp(1, 10_000),
+        )
+        .await
+    {
+        Ok(rows) => Json(rows).into_response(),
+        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, format!("database: {e}")),
+    }
+}
+
+async fn show(
+    AxState(w): AxState<Arc<Web>>,
+    headers: HeaderMap,
+    Path(key): Path<String>,
+) -> Response {
+    if let Err(r) = authorized(&w, &headers) {
+        return r;
+    }
+    let store = &w.intake.store;
+    let found = match store.find(&key).await {
+        Ok(f) => f,
+        Err(e) => return error(StatusCode::SERVICE_UNAVAILABLE, format!("database: {e}")),
+    };
+    if found.is_empty() {
+        return error(
+            StatusCode::NOT_FOUND,
+            format!("no delivery or submission {key}"),
+        );
+    }
+    let mut out = Vec::new();
+    for d in found {
+        let events = store.events(&d.id).await.unwrap_or_default();
+        out.push(json!({"delivery": d, "timeline": events}));
+    }
+    Json(out).into_response()
+}
+
+#[derive(Deserialize, Default)]
+struct Actor {
+    by: Option<String>,
+    note: Option<String>,
+}
+
+async fn retry(
+    AxState(w): AxState<Arc<Web>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Option<Json<Actor>>,
+) -> Response {
+    if let Err(r) = authorized(&w, &headers) {
+        return r;
+    }
+    let by = body
+        .and_then(|Json(a)| a.by)
+        .unwrap_or_else(|| "api".into());
+    match w.intake.store.retry(&id, &by).await {
+        Ok(true) => {
+            w.wake.notify_one();
+            Json(json!({"status": "retrying"})).into_response()
+        }
+        Ok(false) => error(
+            StatusCode::CONFLICT,
+            format!("delivery {id}: not found, or delivered/resolved already"),
+        ),
+        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, format!("database: {e}")),
+    }
+}
+
+#[derive(Deserialize)]
+struct Bulk {
+    form: Option<String>,
+    state: Option<String>,
+    by: Option<String>,
+}
+
+async fn bulk_retry(
+    AxState(w): AxState<Arc<Web>>,
+    headers: HeaderMap,
+    Json(b): Json<Bulk>,
+) -> Response {
+    if let Err(r) = authorized(&w, &headers) {
+        return r;
+    }
+    let state = match b.state.as_deref().unwrap_or("failed") {
+        s @ ("failed" | "waiting") => State::parse(s),
+        s => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                format!("state: bulk retry works on failed or waiting deliveries, not `{s}`"),
+            );
+        }
+    };
+    let by = b.by.unwrap_or_else(|| "api".into());
+    let rows = match w.intake.store.list(state, b.form.as_deref(), 100_000).await {
+        Ok(r) => r,
+        Err(e) => return error(StatusCode::SERVICE_UNAVAILABLE, format!("database: {e}")),
+    };
+    let mut n = 0;
+    for d in rows {
+        if w.intake.store.retry(&d.id, &by).await.unwrap_or(false) {
+            n += 1;
+        }
+    }
+    w.wake.notify_one();
+    Json(json!({"retrying": n})).into_response()
+}
+
+async fn resolve(
+    AxState(w): AxState<Arc<Web>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Option<Json<Actor>>,
+) -> Response {
+    if let Err(r) = authorized(&w, &headers) {
+        return r;
+    }
+    let Json(a) = body.unwrap_or_default();
+    let Some(note) = a.note.filter(|n| !n.trim().is_empty()) else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "note: say how the submission was handled",
+        );
+    };
+    let Some(by) = a.by.filter(|b| !b.trim().is_empty()) else {
+        return error(StatusCode::BAD_REQUEST, "by: say who handled it");
+    };
+    match w.intake.store.resolve(&id, &by, &note).await {
+        Ok(true) => Json(json!({"status": "resolved"})).into_response(),
+        Ok(false) => error(
+            StatusCode::CONFLICT,
+            format!("delivery {id}: not found, or delivered/resolved already"),
+        ),
+        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, format!("database: {e}")),
+    }
+}

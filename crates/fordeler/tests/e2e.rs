@@ -1,0 +1,228 @@
+//! End to end against kombit-sim on loopback: intake over HTTP, SFTP and SOAP over mutual TLS,
+//! asynchronous receipts at our HTTPS endpoint, the operator API.
+
+mod common;
+
+use common::*;
+use kombit_sim::faults::{Action, FaultRule, Hook};
+use serde_json::json;
+use std::time::Duration;
+
+fn submission(uuid: &str, extra: serde_json::Value) -> serde_json::Value {
+    let mut body = json!({
+        "emne": "Parkering",
+        "ansoeger_personnummer": "0101701234",
+        "uuid": uuid,
+        "serial": "17",
+        "completed": "1778586315",
+        "in_draft": "0",
+    });
+    if let (Some(b), Some(e)) = (body.as_object_mut(), extra.as_object()) {
+        b.extend(e.clone());
+    }
+    body
+}
+
+fn rule(on: Hook, action: Action) -> FaultRule {
+    FaultRule {
+        on,
+        action,
+        probability: 1.0,
+        times: Some(1),
+        delay_ms: 0,
+        match_kle: None,
+        match_file: None,
+        match_transaction: None,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn all_three_object_types_are_delivered_with_receipts() {
+    let env = start(vec![]).await;
+    let j = sf2900::Uuid::new_v4().to_string();
+    let d = sf2900::Uuid::new_v4().to_string();
+    let f = sf2900::Uuid::new_v4().to_string();
+    let kvittering = json!({"_kvittering": {"name": "kvittering.pdf", "mime": "application/pdf", "data": pdf(20_000)}});
+    let bilag = json!({
+        "_kvittering": {"name": "kvittering.pdf", "mime": "application/pdf", "data": pdf(20_000)},
+        "_dokumenter_bilag": [{"name": "bilag.pdf", "mime": "application/pdf", "data": pdf(100_000)}, {"name": "overslag.pdf", "mime": "application/pdf", "data": pdf(5_000)}],
+    });
+    assert_eq!(env.post("journal", &submission(&j, json!({}))).await.0, 202);
+    assert_eq!(
+        env.post("dokument", &submission(&d, kvittering)).await.0,
+        202
+    );
+    assert_eq!(env.post("sp241", &submission(&f, bilag)).await.0, 202);
+    for uuid in [&j, &d, &f] {
+        let items = env
+            .wait_for(uuid, &["delivered"], Duration::from_secs(30))
+            .await;
+        let dl = &items[0]["delivery"];
+        assert_eq!(dl["sync_kode"], "MODTAGET", "{dl:#}");
+        assert_eq!(dl["teknisk_kode"], "AFLEVERET");
+        assert_eq!(dl["forretning_kode"], "ACCEPTERET");
+    }
+    // The platform saw exactly one FordelingsobjektAfsend per submission, and 3 files.
+    let s = env.sim.summary();
+    assert_eq!(s.calls["FordelingsobjektAfsend"]["MODTAGET"], 3, "{s:?}");
+    assert_eq!(s.duplicates, 0);
+    assert_eq!(s.triggers.get("success"), Some(&3), "{s:?}");
+
+    // A second arrival of the same submission changes nothing.
+    let (status, body) = env.post("journal", &submission(&j, json!({}))).await;
+    assert_eq!((status, body["status"].as_str()), (200, Some("duplicate")));
+    let status = env.api("/api/status").await;
+    assert_eq!(status["forms"]["journal"]["delivered"], 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rejections_go_to_the_operator_and_transport_errors_are_retried() {
+    let env = start(vec![
+        rule(Hook::Afsend, Action::Http503),
+        FaultRule {
+            match_kle: Some("32.03.12".into()),
+            ..rule(Hook::Afsend, Action::Afvist)
+        },
+        FaultRule {
+            match_kle: Some("01.01.01".into()),
+            times: None,
+            ..rule(Hook::Receipt, Action::ReceiptFejlet)
+        },
+    ])
+    .await;
+    // JOURNALPOST: first a 503 (retried), then accepted, but the receiver answers FEJLET.
+    let j = sf2900::Uuid::new_v4().to_string();
+    env.post("journal", &submission(&j, json!({}))).await;
+    let items = env.wait_for(&j, &["failed"], Duration::from_secs(30)).await;
+    let dl = &items[0]["delivery"];
+    assert_eq!(dl["forretning_kode"], "FEJLET", "{dl:#}");
+    let kinds: Vec<&str> = items[0]["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    assert!(
+        kinds.contains(&"retry") && kinds.contains(&"afsend") && kinds.contains(&"failed"),
+        "{kinds:?}"
+    );
+
+    // DOKUMENT: AFVIST synchronously: failed at once with the platform's reason.
+    let d = sf2900::Uuid::new_v4().to_string();
+    env.post(
+        "dokument",
+        &submission(
+            &d,
+            json!({"_kvittering": {"name": "k.pdf", "mime": "application/pdf", "data": pdf(1000)}}),
+        ),
+    )
+    .await;
+    let items = env.wait_for(&d, &["failed"], Duration::from_secs(30)).await;
+    assert!(
+        items[0]["delivery"]["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("AFVIST"),
+        "{:#}",
+        items[0]
+    );
+
+    // The operator resolves one with a note, and retries the other: the same
+    // AnvenderTransaktionsID goes again, and the platform answers it idempotently.
+    let id = items[0]["delivery"]["id"].as_str().unwrap();
+    let r = env
+        .http
+        .post(format!("{}/api/deliveries/{id}/retry", env.base))
+        .bearer_auth(API_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let again = env
+        .wait_for(
+            &d,
+            &["failed", "waiting", "delivered"],
+            Duration::from_secs(30),
+        )
+        .await;
+    assert_eq!(
+        again[0]["delivery"]["anvender_transaktions_id"],
+        items[0]["delivery"]["anvender_transaktions_id"]
+    );
+    let jid = env.api(&format!("/api/deliveries/{j}")).await[0]["delivery"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let r = env
+        .http
+        .post(format!("{}/api/deliveries/{jid}/resolve", env.base))
+        .bearer_auth(API_TOKEN)
+        .json(&json!({"by": "sagsbehandler@kommune.dk", "note": "Journaliseret manuelt i ESDH"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    env.wait_for(&j, &["resolved"], Duration::from_secs(5))
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn intake_refuses_bad_input_with_clear_errors() {
+    let env = start(vec![]).await;
+    let no_uuid = json!({"emne": "x", "completed": "1"});
+    let (status, body) = env.post("journal", &no_uuid).await;
+    assert_eq!(status, 422);
+    assert!(
+        body["error"].as_str().unwrap().starts_with("uuid:"),
+        "{body}"
+    );
+    let u = sf2900::Uuid::new_v4().to_string();
+    let encrypted = submission(&u, json!({"ansoeger_personnummer": "[Value Encrypted]"}));
+    let (status, body) = env.post("journal", &encrypted).await;
+    assert_eq!(status, 422);
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("view encrypted values"),
+        "{body}"
+    );
+    let draft = submission(&u, json!({"in_draft": "1"}));
+    assert_eq!(env.post("journal", &draft).await.1["status"], "ignored");
+    let r = env
+        .http
+        .post(format!("{}/intake/journal/remote-post", env.base))
+        .bearer_auth("wrong")
+        .json(&draft)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let r = env
+        .http
+        .post(format!("{}/intake/journal/remote-post", env.base))
+        .bearer_auth(TOKEN)
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let r = env
+        .http
+        .post(format!("{}/intake/nope/remote-post", env.base))
+        .bearer_auth(TOKEN)
+        .json(&draft)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    let r = env
+        .http
+        .get(format!("{}/api/status", env.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    // Nothing of the refused submissions was stored.
+    assert_eq!(env.api("/api/status").await["forms"], json!({}));
+}
