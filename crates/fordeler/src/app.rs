@@ -113,12 +113,20 @@ pub async fn start<P: Serviceplatform>(
             }
         })
     });
-    let router = crate::web::router(Web {
-        intake,
-        tokens,
-        wake,
-    })
-    .merge(service_kit::http::ops_router(ready));
+    let mut sites = std::collections::HashMap::new();
+    for f in &config.forms {
+        if let (Some(url), Some(key)) = (&f.os2forms_url, &f.api_key) {
+            let what = format!("form {} api_key", f.webform_id);
+            let key = header_safe(&what, key.read(&base).with_context(|| what.clone())?)?;
+            let site = crate::pull::Os2forms::new(url, key)?;
+            if f.poll_seconds > 0 {
+                let task = poll(intake.clone(), site.clone(), f.webform_id.clone(), f.poll_seconds, wake.clone(), stop_rx.clone());
+                tasks.push(tokio::spawn(task));
+            }
+            sites.insert(f.webform_id.clone(), site);
+        }
+    }
+    let router = crate::web::router(Web { intake, tokens, wake, sites }).merge(service_kit::http::ops_router(ready));
     let mut rx = stop_rx.clone();
     let http = service_kit::http::serve(config.server.listen, router, async move {
         let _ = rx.wait_for(|s| *s).await;
@@ -174,6 +182,42 @@ pub async fn start<P: Serviceplatform>(
         stop,
         tasks,
     })
+}
+
+/// Polls a form's submission list and pulls what is new. The list has no pagination upstream
+/// and includes drafts, so every cycle reads it whole and skips uuids already stored.
+async fn poll(
+    intake: Intake,
+    site: crate::pull::Os2forms,
+    webform_id: String,
+    every: u64,
+    wake: Arc<tokio::sync::Notify>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    loop {
+        match site.list(&webform_id).await {
+            Ok(uuids) => {
+                let known = intake.store.known_uuids(&webform_id).await.unwrap_or_default();
+                for uuid in uuids.into_iter().filter(|u| !known.contains(u)) {
+                    let url = site.submission_url(&webform_id, &uuid);
+                    match site.pull(&webform_id, &url).await {
+                        Ok(s) => {
+                            if intake.accept(s, "poll").await.is_ok() {
+                                wake.notify_one();
+                            }
+                        }
+                        Err(crate::pull::PullError::Refused(crate::intake::Refused::NotCompleted(_))) => {}
+                        Err(e) => tracing::warn!(webform_id, submission_uuid = %uuid, error = %e, "pull failed"),
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(webform_id, error = %e, "listing submissions failed"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(every)) => {}
+            _ = stop.changed() => return,
+        }
+    }
 }
 
 /// Receipts that never came, and payloads past their retention.

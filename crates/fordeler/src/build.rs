@@ -434,7 +434,7 @@ mod tests {
         let n = remote_name("kp", "2b801c0b-9e36-4cc5-b5d1-c46239cb78ce", &a);
         assert_eq!(
             n,
-            "os2forms_fordelingskomponent_kp_2b801c0b-9e36-4cc5-b5d1-c46239cb78ce_dokumenter_bilag__0.PDF"
+            "os2forms_fordelingskomponent_kp_2b801c0b-9e36-4cc5-b5d1-c46239cb78ce_dokumenter_bilag___0.PDF"
         );
         let long = Attachment {
             element_key: "x".repeat(300),

@@ -113,6 +113,11 @@ pub struct DeliveryConfig {
     /// How often the SFTP `/IN/` directory is checked for a receipt.
     #[serde(default = "default_sftp_poll_ms")]
     pub sftp_receipt_poll_ms: u64,
+    /// The official KOMBIT schemas (the directory holding `sf2900/DistributionServiceMsg.xsd`),
+    /// if this installation has them: every message is then validated against them before it
+    /// is sent. Without them, every message is checked by strict decoding (order, namespaces,
+    /// values), which the conformance tests prove equivalent for what we build.
+    pub kombit_xsd_dir: Option<PathBuf>,
 }
 
 impl Default for DeliveryConfig {
@@ -126,6 +131,7 @@ impl Default for DeliveryConfig {
             retry_max_seconds: default_retry_max(),
             call_timeout_seconds: default_call_timeout(),
             sftp_receipt_poll_ms: default_sftp_poll_ms(),
+            kombit_xsd_dir: None,
         }
     }
 }
@@ -401,14 +407,8 @@ impl Config {
 }
 
 fn check_route(r: &RouteConfig, at: &dyn Fn(&str) -> String) -> Result<(), String> {
-    match (&r.kle_emne, &r.routing_modtager_aktoer) {
-        (None, None) => {
-            return Err(format!(
-                "{}: set kle_emne (KLE routing) or routing_modtager_aktoer",
-                at("kle_emne")
-            ));
-        }
-        _ => {}
+    if r.kle_emne.is_none() && r.routing_modtager_aktoer.is_none() {
+        return Err(format!("{}: set kle_emne (KLE routing) or routing_modtager_aktoer", at("kle_emne")));
     }
     if let Some(k) = &r.kle_emne {
         KleEmne::new(k.clone()).map_err(|e| format!("{}: {e}", at("kle_emne")))?;

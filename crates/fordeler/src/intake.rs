@@ -74,11 +74,11 @@ impl Submission {
         let mut data = Map::new();
         let mut files = Vec::new();
         for (k, v) in obj {
-            if let Some(element) = k.strip_prefix('_') {
-                if is_file_object(v) {
-                    files.extend(remote_post_files(element, v)?);
-                    continue;
-                }
+            if let Some(element) = k.strip_prefix('_')
+                && is_file_object(v)
+            {
+                files.extend(remote_post_files(element, v)?);
+                continue;
             }
             if BASE_FIELDS.contains(&k.as_str()) {
                 json.insert(k.clone(), scalar_string(v));

@@ -9,12 +9,17 @@
 //! ```
 
 pub mod app;
+pub mod bench;
 pub mod build;
+pub mod check;
 pub mod config;
+pub mod demo;
 pub mod intake;
 pub mod outbox;
 pub mod platform;
+pub mod pull;
 pub mod receipts;
+pub mod render;
 pub mod store;
 pub mod transport;
 pub mod web;

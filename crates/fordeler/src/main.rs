@@ -1,1 +1,392 @@
-fn main() {}
+//! The `fordeler` command: run the service, and everything an operator does with it.
+//!
+//! Operator commands work on the database named in the configuration (SQLite or PostgreSQL),
+//! so they work the same whether the service runs or not; the JSON API offers the same.
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use fordeler::config::Config;
+use fordeler::store::{State, Store};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+#[derive(Parser)]
+#[command(
+    name = "fordeler",
+    version,
+    about = "Delivers completed OS2forms submissions to KOMBIT's Fordelingskomponent (SF2900) / Leverer OS2forms-indsendelser til Fordelingskomponenten",
+    long_about = "Delivers completed OS2forms submissions to KOMBIT's Fordelingskomponent (SF2900), never loses one, \
+and tells the operator where each one is.\n\nLeverer afsluttede OS2forms-indsendelser til KOMBITs Fordelingskomponent (SF2900), \
+mister aldrig en, og viser operatøren hvor hver enkelt er.\n\nStart here: fordeler demo"
+)]
+struct Cli {
+    /// Configuration file / konfigurationsfil.
+    #[arg(long, short, global = true, default_value = "fordeler.toml", env = "FORDELER_CONFIG")]
+    config: PathBuf,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run intake, delivery, receipts and the operator API / Kør tjenesten.
+    Serve,
+    /// Counts per form and state / Antal pr. formular og tilstand.
+    Status,
+    /// List deliveries / Vis leverancer.
+    List {
+        /// pending, waiting, delivered, failed, resolved
+        #[arg(long)]
+        state: Option<String>,
+        #[arg(long)]
+        form: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+    },
+    /// The timeline of a submission (OS2forms uuid) or delivery / Tidslinje for en indsendelse.
+    Show { key: String },
+    /// Send again (same AnvenderTransaktionsID) / Send igen.
+    Retry {
+        /// A delivery id, AnvenderTransaktionsID or submission uuid.
+        key: Option<String>,
+        /// Retry every failed delivery (of --form, if given).
+        #[arg(long)]
+        all_failed: bool,
+        #[arg(long)]
+        form: Option<String>,
+        #[arg(long, env = "USER", default_value = "cli")]
+        by: String,
+    },
+    /// Handled manually: no more attempts / Håndteret manuelt.
+    Resolve {
+        key: String,
+        #[arg(long)]
+        note: String,
+        #[arg(long, env = "USER", default_value = "cli")]
+        by: String,
+    },
+    /// Delete payloads N days after delivery (metadata kept) / Slet indhold efter levering.
+    Purge {
+        #[arg(long)]
+        days: Option<u32>,
+    },
+    /// Check configuration, certificates, SFTP and the service / Tjek opsætningen.
+    CheckConfig,
+    /// Render a submission (Remote post JSON) into the SF2900 request and validate it / Forhåndsvis.
+    Preview {
+        #[arg(long)]
+        form: String,
+        /// A submission as OS2forms' Remote post sends it (JSON).
+        #[arg(long)]
+        submission: PathBuf,
+        /// Also validate the whole message against the official KOMBIT schemas in this
+        /// directory (the one holding sf2900/DistributionServiceMsg.xsd).
+        #[arg(long)]
+        kombit_xsd: Option<PathBuf>,
+    },
+    /// Ask the platform where a form's routes go (FordelingsmodtagerList) / Vis routning.
+    Routing {
+        #[arg(long)]
+        form: String,
+    },
+    /// Throughput and latency on loopback; prints one JSON line / Måling.
+    Bench {
+        #[arg(long, default_value_t = 1000)]
+        submissions: usize,
+        #[arg(long, default_value_t = 100)]
+        attachment_kb: usize,
+        /// Database URL (default: SQLite in a temp dir), e.g. postgres://postgres:pw@127.0.0.1/bench
+        #[arg(long)]
+        database: Option<String>,
+    },
+    /// Everything on this machine: simulator, Fordeler, sample submissions, faults / Demo.
+    Demo {
+        /// Submissions per form.
+        #[arg(long, default_value_t = 5)]
+        per_form: usize,
+    },
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let json_logs = std::env::var("FORDELER_SERVER__LOG_JSON").is_ok_and(|v| v == "true");
+    service_kit::logging::init(json_logs, if matches!(cli.command, Command::Serve) { "info" } else { "error" });
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("fordeler: cannot start the async runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("fordeler: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn load(path: &std::path::Path) -> anyhow::Result<(Config, PathBuf)> {
+    Config::load(path).with_context(|| format!("configuration {}", path.display()))
+}
+
+async fn store(config: &Config) -> anyhow::Result<Store> {
+    Store::open(&config.database.url, 2).await
+}
+
+fn when(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| t.with_timezone(&chrono::Local).format("%Y-%m-%d %H:%M:%S").to_string())
+        .unwrap_or_default()
+}
+
+async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
+    let ok = std::process::ExitCode::SUCCESS;
+    match cli.command {
+        Command::Demo { per_form } => return demo(per_form).await,
+        Command::Bench { submissions, attachment_kb, database } => {
+            let work = tempfile::Builder::new().prefix("fordeler-bench").tempdir().context("temp dir")?;
+            let report = fordeler::bench::run(work.path(), submissions, attachment_kb, database).await?;
+            println!("{}", serde_json::to_string(&report)?);
+        }
+        Command::Serve => {
+            let (config, base) = load(&cli.config)?;
+            fordeler::render::install_crypto();
+            let platform = Arc::new(fordeler::platform::RealPlatform::new(&config, &base)?);
+            let renderer = Arc::new(fordeler::render::TwigRenderer::new(&config, &base)?);
+            let running = fordeler::app::start(config, base, platform, renderer).await?;
+            println!("fordeler: intake and API on http://{}", running.http_addr);
+            if let Some(r) = running.receipts_addr {
+                println!("fordeler: receipt endpoint on https://{r}{}", fordeler::receipts::PATHS[0]);
+            }
+            shutdown_signal().await;
+            println!("fordeler: stopping");
+            running.shutdown().await;
+        }
+        Command::Status => {
+            let (config, _) = load(&cli.config)?;
+            let rows = store(&config).await?.status().await?;
+            println!("{:<40} {:>9} {:>9} {:>9} {:>9} {:>9}", "form", "pending", "waiting", "delivered", "failed", "resolved");
+            let mut forms: Vec<&String> = rows.iter().map(|(f, _, _)| f).collect();
+            forms.dedup();
+            for f in forms {
+                let n = |s: State| rows.iter().find(|(ff, st, _)| ff == f && st == s.as_str()).map_or(0, |r| r.2);
+                println!(
+                    "{f:<40} {:>9} {:>9} {:>9} {:>9} {:>9}",
+                    n(State::Pending),
+                    n(State::Waiting),
+                    n(State::Delivered),
+                    n(State::Failed),
+                    n(State::Resolved)
+                );
+            }
+        }
+        Command::List { state, form, limit } => {
+            let (config, _) = load(&cli.config)?;
+            let state = match state.as_deref() {
+                Some(s) => Some(State::parse(s).with_context(|| format!("--state: `{s}` is not one of pending, waiting, delivered, failed, resolved"))?),
+                None => None,
+            };
+            for d in store(&config).await?.list(state, form.as_deref(), limit).await? {
+                println!(
+                    "{}  {:<9} {:<12} {:<30} {} {}",
+                    when(d.created_at),
+                    d.state,
+                    d.step,
+                    format!("{}/{}", d.webform_id, d.route_id),
+                    d.submission_uuid,
+                    d.last_error.unwrap_or_default()
+                );
+            }
+        }
+        Command::Show { key } => {
+            let (config, _) = load(&cli.config)?;
+            let store = store(&config).await?;
+            let found = store.find(&key).await?;
+            anyhow::ensure!(!found.is_empty(), "no submission or delivery {key}");
+            for d in found {
+                println!("{}/{}  submission {}  state {} ({})", d.webform_id, d.route_id, d.submission_uuid, d.state, d.step);
+                println!("  AnvenderTransaktionsID   {}", d.anvender_transaktions_id);
+                if let Some(x) = &d.distribution_transaktions_id {
+                    println!("  DistributionTransktionsID {x}");
+                }
+                println!(
+                    "  answer {}  Teknisk {}  Forretning {}",
+                    d.sync_kode.as_deref().unwrap_or("-"),
+                    d.teknisk_kode.as_deref().unwrap_or("-"),
+                    d.forretning_kode.as_deref().unwrap_or("-")
+                );
+                for e in store.events(&d.id).await? {
+                    println!("  {}  {:<20} {}", when(e.at), e.kind, e.detail);
+                }
+            }
+        }
+        Command::Retry { key, all_failed, form, by } => {
+            let (config, _) = load(&cli.config)?;
+            let store = store(&config).await?;
+            let targets = match (key, all_failed) {
+                (Some(k), false) => store.find(&k).await?,
+                (None, true) => store.list(Some(State::Failed), form.as_deref(), 1_000_000).await?,
+                _ => anyhow::bail!("give a delivery/submission, or --all-failed"),
+            };
+            let mut n = 0;
+            for d in &targets {
+                n += usize::from(store.retry(&d.id, &by).await?);
+            }
+            println!("{n} delivery(ies) will be sent again");
+        }
+        Command::Resolve { key, note, by } => {
+            anyhow::ensure!(!note.trim().is_empty(), "--note: say how the submission was handled");
+            let (config, _) = load(&cli.config)?;
+            let store = store(&config).await?;
+            let mut n = 0;
+            for d in store.find(&key).await? {
+                n += usize::from(store.resolve(&d.id, &by, &note).await?);
+            }
+            anyhow::ensure!(n > 0, "{key}: nothing to resolve (unknown, or delivered/resolved already)");
+            println!("{n} delivery(ies) marked as handled manually by {by}");
+        }
+        Command::Purge { days } => {
+            let (config, _) = load(&cli.config)?;
+            let days = days.unwrap_or(config.database.purge_after_days);
+            let n = store(&config).await?.purge(service_kit::db::now_ms() - days as i64 * 86_400_000).await?;
+            println!("payloads of {n} submission(s) deleted (delivered more than {days} days ago)");
+        }
+        Command::Preview { form, submission, kombit_xsd } => {
+            let (config, base) = load(&cli.config)?;
+            let text = std::fs::read_to_string(&submission).with_context(|| format!("--submission {}", submission.display()))?;
+            let body: serde_json::Value = serde_json::from_str(&text).with_context(|| format!("--submission {}: not JSON", submission.display()))?;
+            let form_cfg = config.form(&form).with_context(|| format!("--form: no [[form]] with webform_id {form}"))?;
+            let tenant = config.tenant(&form_cfg.tenant).context("the form's tenant")?;
+            let s = fordeler::intake::Submission::from_remote_post(&form, &body).map_err(|e| anyhow::anyhow!("--submission: {e}"))?;
+            let renderer = fordeler::render::TwigRenderer::new(&config, &base)?;
+            let attachments: Vec<fordeler::store::Attachment> = s
+                .files
+                .iter()
+                .map(|a| fordeler::store::Attachment {
+                    id: fordeler::store::new_id(),
+                    element_key: a.element_key.clone(),
+                    idx: a.idx,
+                    name: a.name.clone(),
+                    mime: a.mime.clone(),
+                    size: a.data.len() as i64,
+                    data: a.data.clone(),
+                })
+                .collect();
+            let mut all_ok = true;
+            for route in &form_cfg.routes {
+                let delivery = fordeler::store::Delivery {
+                    id: "preview".into(),
+                    submission_id: "preview".into(),
+                    submission_uuid: s.uuid.clone(),
+                    route_id: route.id.clone(),
+                    tenant_cvr: tenant.cvr.clone(),
+                    webform_id: form.clone(),
+                    distribution_type: format!("{:?}", route.distribution_type).to_uppercase(),
+                    state: "pending".into(),
+                    step: "build".into(),
+                    anvender_transaktions_id: "00000000-0000-0000-0000-000000000000".into(),
+                    distribution_transaktions_id: None,
+                    sync_kode: None,
+                    teknisk_kode: None,
+                    forretning_kode: None,
+                    attempts: 0,
+                    next_attempt_at: 0,
+                    last_error: None,
+                    error_class: None,
+                    created_at: 0,
+                    updated_at: 0,
+                    delivered_at: None,
+                    resolved_by: None,
+                    resolved_note: None,
+                };
+                println!("== route {} ({:?})", route.id, route.distribution_type);
+                match fordeler::build::build(tenant, route, &delivery, &s.json, &attachments, &renderer) {
+                    Ok(built) => {
+                        use sf2900::Message as _;
+                        let xml = built.request.to_xml();
+                        println!("{xml}");
+                        for f in &built.files {
+                            println!("-- SFTP file {}", f.remote_name);
+                        }
+                        if let Some(dir) = &kombit_xsd {
+                            let v = fordeler::xsd::XsdValidator::from_file(&dir.join("sf2900/DistributionServiceMsg.xsd"))?;
+                            match v.validate(&xml) {
+                                Ok(()) => println!("-- valid for the official schemas"),
+                                Err(errors) => {
+                                    all_ok = false;
+                                    for e in errors {
+                                        println!("-- INVALID: {e}");
+                                    }
+                                }
+                            }
+                        }
+                        println!("-- ok: rendered and validated");
+                    }
+                    Err(e) => {
+                        all_ok = false;
+                        println!("-- ERROR: {e}");
+                    }
+                }
+            }
+            if !all_ok {
+                return Ok(std::process::ExitCode::FAILURE);
+            }
+        }
+        Command::Routing { form } => {
+            use fordeler::outbox::Serviceplatform as _;
+            fordeler::render::install_crypto();
+            let (config, base) = load(&cli.config)?;
+            let f = config.form(&form).with_context(|| format!("--form: no [[form]] with webform_id {form}"))?;
+            let tenant = config.tenant(&f.tenant).context("the form's tenant")?;
+            let platform = fordeler::platform::RealPlatform::new(&config, &base)?;
+            for r in &f.routes {
+                match platform.recipient_system(tenant, r).await {
+                    Ok(Some(u)) => println!("route {}: KLE {} facet {} → system {u}", r.id, r.kle_emne.as_deref().unwrap_or("-"), r.handling_facet.as_deref().unwrap_or("-")),
+                    Ok(None) => println!("route {}: no lookup needed", r.id),
+                    Err(e) => println!("route {}: {e}", r.id),
+                }
+            }
+        }
+        Command::CheckConfig => {
+            fordeler::render::install_crypto();
+            let (config, base) = load(&cli.config)?;
+            let problems = fordeler::check::check(&config, &base).await;
+            for p in &problems {
+                println!("{p}");
+            }
+            if problems.iter().any(|p| p.is_error()) {
+                return Ok(std::process::ExitCode::FAILURE);
+            }
+        }
+    }
+    Ok(ok)
+}
+
+async fn demo(per_form: usize) -> anyhow::Result<std::process::ExitCode> {
+    let work = tempfile::Builder::new().prefix("fordeler-demo").tempdir().context("temp dir")?;
+    let ok = fordeler::demo::run(work.path(), per_form).await?;
+    Ok(if ok { std::process::ExitCode::SUCCESS } else { std::process::ExitCode::FAILURE })
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(t) => t,
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

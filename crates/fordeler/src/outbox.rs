@@ -83,6 +83,7 @@ pub struct Outbox<P: Serviceplatform> {
     /// Woken by intake so new work starts at once instead of at the next poll.
     pub wake: Arc<Notify>,
     tenants: HashMap<String, Arc<Semaphore>>,
+    kombit_xsd: Option<crate::xsd::XsdValidator>,
 }
 
 const LEASE_MS: i64 = 120_000;
@@ -107,7 +108,17 @@ impl<P: Serviceplatform> Outbox<P> {
                 )
             })
             .collect();
-        let owner = format!("{}-{}", std::process::id(), sf2900::Uuid::new_v4().simple());
+        let owner = owner_name(config.server.listen);
+        let kombit_xsd = config.delivery.kombit_xsd_dir.as_ref().and_then(|dir| {
+            let path = crate::config::resolve(&base, dir).join("sf2900/DistributionServiceMsg.xsd");
+            match crate::xsd::XsdValidator::from_file(&path) {
+                Ok(v) => Some(v),
+                Err(e) => {
+                    tracing::error!(error = %e, "delivery.kombit_xsd_dir: the official schemas cannot be loaded; using strict decoding only");
+                    None
+                }
+            }
+        });
         Self {
             store,
             config,
@@ -117,6 +128,7 @@ impl<P: Serviceplatform> Outbox<P> {
             owner,
             wake: Arc::new(Notify::new()),
             tenants,
+            kombit_xsd,
         }
     }
 
@@ -125,7 +137,19 @@ impl<P: Serviceplatform> Outbox<P> {
         let limit =
             (self.config.delivery.concurrency_per_tenant * self.tenants.len().max(1) * 2) as i64;
         let mut tasks = tokio::task::JoinSet::new();
+        match self.store.reclaim(&self.owner).await {
+            Ok(0) => {}
+            Ok(n) => tracing::warn!(deliveries = n, "taking back work this instance held when it stopped"),
+            Err(e) => tracing::error!(error = %e, "reclaiming leases failed"),
+        }
+        let mut last_settle = std::time::Instant::now() - Duration::from_secs(3600);
         loop {
+            if last_settle.elapsed() > Duration::from_secs(10) {
+                last_settle = std::time::Instant::now();
+                for id in self.store.unsettled().await.unwrap_or_default() {
+                    let _ = self.store.settle(&id, self.config.delivery.wait_for_forretning).await;
+                }
+            }
             if *stop.borrow() {
                 break;
             }
@@ -275,15 +299,25 @@ impl<P: Serviceplatform> Outbox<P> {
         .await
         .map_err(|e| StepError::Final("build", format!("build task: {e}")))?
         .map_err(|e| StepError::Final("build", e.0))?;
-        let next = if built.files.is_empty() {
-            Step::Afsend
-        } else {
-            Step::Upload
-        };
-        self.store
-            .save_built(d, built.request.to_xml().as_bytes(), &built.files, next)
-            .await?;
+        let xml = built.request.to_xml();
+        self.check_message(&xml)?;
+        let next = if built.files.is_empty() { Step::Afsend } else { Step::Upload };
+        self.store.save_built(d, xml.as_bytes(), &built.files, next).await?;
         Ok(true)
+    }
+
+    /// The whole message must be valid before anything is sent: against the official schemas
+    /// when configured, and always by strict (XSD-like) decoding.
+    fn check_message(&self, xml: &str) -> Result<(), StepError> {
+        let invalid = |why: String| StepError::Final("build", format!("the built message is not valid: {why}"));
+        let root = sf2900::xml::Element::parse(xml).map_err(|e| invalid(e.to_string()))?;
+        FordelingsobjektAfsendRequest::from_element_strict(&root).map_err(|e| invalid(e.to_string()))?;
+        if let Some(v) = &self.kombit_xsd {
+            v.validate(xml).map_err(|errors| {
+                invalid(errors.iter().take(3).map(|e| e.to_string()).collect::<Vec<_>>().join("; "))
+            })?;
+        }
+        Ok(())
     }
 
     async fn upload(
@@ -495,6 +529,23 @@ impl From<TransportError> for StepError {
 impl From<anyhow::Error> for StepError {
     fn from(e: anyhow::Error) -> Self {
         StepError::Db(e)
+    }
+}
+
+/// The name this process signs its leases with: stable across restarts of the same instance
+/// (host and listening port), so a restarted process takes back what it held when it was
+/// killed instead of waiting for the leases to run out; unique among instances on one database.
+fn owner_name(listen: std::net::SocketAddr) -> String {
+    let host = std::fs::read_to_string("/etc/hostname")
+        .ok()
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "host".into());
+    if listen.port() == 0 {
+        format!("{host}:{}", sf2900::Uuid::new_v4().simple())
+    } else {
+        format!("{host}:{}", listen.port())
     }
 }
 

@@ -103,17 +103,17 @@ async fn receive(State(e): State<Arc<ReceiptEndpoint>>, body: axum::body::Bytes)
         let Some(d) = delivery else {
             return anyhow::Ok(None);
         };
+        // Also for a repeat: the first arrival may have been stored but not applied when the
+        // process stopped, and the platform sends again because it got no answer.
+        e.store.set_receipt_kode(&d.id, kvitteringstype, kode).await?;
         if !duplicate {
-            e.store
-                .set_receipt_kode(&d.id, kvitteringstype, kode)
-                .await?;
             let mut detail = format!("{kvitteringstype} {kode}");
             if let Some(b) = &k.begrundelse {
                 detail.push_str(&format!(": {b}"));
             }
             e.store.event(&d.id, "receipt", &detail).await?;
-            e.store.settle(&d.id, e.wait_for_forretning).await?;
         }
+        e.store.settle(&d.id, e.wait_for_forretning).await?;
         Ok(Some(duplicate))
     }
     .await;

@@ -315,6 +315,15 @@ impl Store {
         })
     }
 
+    /// The submission uuids already stored for a form (polling skips them).
+    pub async fn known_uuids(&self, webform_id: &str) -> anyhow::Result<std::collections::HashSet<String>> {
+        let rows: Vec<(String,)> = sqlx::query_as("SELECT submission_uuid FROM submissions WHERE webform_id = $1")
+            .bind(webform_id)
+            .fetch_all(&self.db.pool)
+            .await?;
+        Ok(rows.into_iter().map(|(u,)| u).collect())
+    }
+
     /// Claims up to `limit` due pending deliveries for `owner` until `now + lease_ms`.
     /// Expired leases of other owners are taken over: that is how a killed process's work
     /// continues.
@@ -353,6 +362,15 @@ impl Store {
             }
         }
         Ok(out)
+    }
+
+    /// At start-up: leases this owner held when it was stopped or killed are void.
+    pub async fn reclaim(&self, owner: &str) -> anyhow::Result<u64> {
+        Ok(sqlx::query("UPDATE deliveries SET lease_owner = NULL, lease_until = NULL WHERE lease_owner = $1")
+            .bind(owner)
+            .execute(&self.db.pool)
+            .await?
+            .rows_affected())
     }
 
     /// Gives a claimed delivery back (end of a work step).
@@ -633,52 +651,46 @@ impl Store {
         wait_for_forretning: bool,
     ) -> anyhow::Result<Option<State>> {
         let now = now_ms();
-        let mut tx = self.db.pool.begin().await?;
-        let row: Option<(String, Option<String>, Option<String>, Option<String>)> = sqlx::query_as(
+        // Read outside a transaction, then write under a condition that the codes are still
+        // the ones read: a transaction that reads before it writes cannot take SQLite's write
+        // lock once another writer has committed (SQLITE_BUSY_SNAPSHOT), and if the codes did
+        // change, the writer that changed them settles after us.
+        type Codes = (String, Option<String>, Option<String>, Option<String>);
+        let row: Option<Codes> = sqlx::query_as(
             "SELECT state, sync_kode, teknisk_kode, forretning_kode FROM deliveries WHERE id = $1 AND state = 'waiting'",
         )
         .bind(id)
-        .fetch_optional(&mut *tx)
+        .fetch_optional(&self.db.pool)
         .await?;
         let Some((_, sync, teknisk, forretning)) = row else {
-            tx.rollback().await?;
             return Ok(None);
         };
         let failed = |k: &Option<String>| matches!(k.as_deref(), Some("AFVIST" | "FEJLET"));
-        let ok = |k: &Option<String>| {
-            matches!(k.as_deref(), Some("MODTAGET" | "AFLEVERET" | "ACCEPTERET"))
-        };
+        let ok = |k: &Option<String>| matches!(k.as_deref(), Some("MODTAGET" | "AFLEVERET" | "ACCEPTERET"));
         let (state, detail) = if failed(&teknisk) || failed(&forretning) {
-            let which = if failed(&teknisk) {
-                "Teknisk"
-            } else {
-                "Forretning"
-            };
-            let kode = if failed(&teknisk) {
-                &teknisk
-            } else {
-                &forretning
-            };
-            (
-                State::Failed,
-                format!("{which} receipt {}", kode.as_deref().unwrap_or("")),
-            )
+            let (which, kode) = if failed(&teknisk) { ("Teknisk", &teknisk) } else { ("Forretning", &forretning) };
+            (State::Failed, format!("{which} receipt {}", kode.as_deref().unwrap_or("")))
         } else if (wait_for_forretning && ok(&forretning)) || (!wait_for_forretning && ok(&sync)) {
-            (
-                State::Delivered,
-                "the platform confirmed delivery".to_owned(),
-            )
+            (State::Delivered, "the platform confirmed delivery".to_owned())
         } else {
-            tx.rollback().await?;
             return Ok(Some(State::Waiting));
         };
+        let mut tx = self.db.pool.begin().await?;
         let n = sqlx::query(
-            "UPDATE deliveries SET state = $1, step = 'done', updated_at = $2,              delivered_at = CASE WHEN $1 = 'delivered' THEN $2 ELSE delivered_at END,              last_error = CASE WHEN $1 = 'failed' THEN $3 ELSE NULL END,              error_class = CASE WHEN $1 = 'failed' THEN 'rejected' ELSE NULL END              WHERE id = $4 AND state = 'waiting'",
+            "UPDATE deliveries SET state = $1, step = 'done', updated_at = $2, \
+             delivered_at = CASE WHEN $1 = 'delivered' THEN $2 ELSE delivered_at END, \
+             last_error = CASE WHEN $1 = 'failed' THEN $3 ELSE NULL END, \
+             error_class = CASE WHEN $1 = 'failed' THEN 'rejected' ELSE NULL END \
+             WHERE id = $4 AND state = 'waiting' AND COALESCE(sync_kode, '') = $5 \
+             AND COALESCE(teknisk_kode, '') = $6 AND COALESCE(forretning_kode, '') = $7",
         )
         .bind(state.as_str())
         .bind(now)
         .bind(&detail)
         .bind(id)
+        .bind(sync.unwrap_or_default())
+        .bind(teknisk.unwrap_or_default())
+        .bind(forretning.unwrap_or_default())
         .execute(&mut *tx)
         .await?
         .rows_affected();
@@ -849,6 +861,17 @@ impl Store {
         Ok(n > 0)
     }
 
+    /// Waiting deliveries that already have receipt codes: a process stopped between storing a
+    /// code and settling leaves these behind; settling them again is harmless.
+    pub async fn unsettled(&self) -> anyhow::Result<Vec<String>> {
+        let rows: Vec<(String,)> = sqlx::query_as(
+            "SELECT id FROM deliveries WHERE state = 'waiting' AND (teknisk_kode IS NOT NULL OR forretning_kode IS NOT NULL)",
+        )
+        .fetch_all(&self.db.pool)
+        .await?;
+        Ok(rows.into_iter().map(|(id,)| id).collect())
+    }
+
     /// Waiting deliveries whose receipts are overdue.
     pub async fn overdue_waiting(&self, older_than: i64) -> anyhow::Result<Vec<String>> {
         let rows: Vec<(String,)> =
@@ -863,15 +886,16 @@ impl Store {
     /// all final and older than `before`. Metadata and timelines stay. Returns how many.
     pub async fn purge(&self, before: i64) -> anyhow::Result<u64> {
         let now = now_ms();
-        let mut tx = self.db.pool.begin().await?;
         let ids: Vec<(String,)> = sqlx::query_as(
             "SELECT s.id FROM submissions s WHERE s.payload_purged_at IS NULL AND NOT EXISTS (\
                SELECT 1 FROM deliveries d WHERE d.submission_id = s.id AND (d.state NOT IN ('delivered', 'resolved') OR d.updated_at >= $1))",
         )
         .bind(before)
-        .fetch_all(&mut *tx)
+        .fetch_all(&self.db.pool)
         .await?;
         for (id,) in &ids {
+            // One transaction per submission, writing first (see `settle`).
+            let mut tx = self.db.pool.begin().await?;
             sqlx::query(
                 "UPDATE submissions SET payload = NULL, payload_purged_at = $1 WHERE id = $2",
             )
@@ -887,8 +911,8 @@ impl Store {
                 .bind(id)
                 .execute(&mut *tx)
                 .await?;
+            tx.commit().await?;
         }
-        tx.commit().await?;
         Ok(ids.len() as u64)
     }
 }

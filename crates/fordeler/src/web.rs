@@ -28,6 +28,8 @@ pub struct Web {
     pub intake: Intake,
     pub tokens: Tokens,
     pub wake: Arc<tokio::sync::Notify>,
+    /// Per form: where to pull submissions from (ping and polling).
+    pub sites: HashMap<String, crate::pull::Os2forms>,
 }
 
 pub fn router(web: Web) -> axum::Router {
@@ -35,6 +37,7 @@ pub fn router(web: Web) -> axum::Router {
     let state = Arc::new(web);
     axum::Router::new()
         .route("/intake/{webform_id}/remote-post", post(remote_post))
+        .route("/intake/ping", post(ping))
         .route("/api/status", get(status))
         .route("/api/deliveries", get(list))
         .route("/api/deliveries/{key}", get(show))
@@ -133,6 +136,82 @@ async fn remote_post(
     }
 }
 
+#[derive(Deserialize)]
+struct Ping {
+    data: PingData,
+    links: PingLinks,
+}
+#[derive(Deserialize)]
+struct PingData {
+    webform: PingId,
+    submission: PingUuid,
+}
+#[derive(Deserialize)]
+struct PingId {
+    id: String,
+}
+#[derive(Deserialize)]
+struct PingUuid {
+    uuid: String,
+}
+#[derive(Deserialize)]
+struct PingLinks {
+    get_submission_url: Option<String>,
+}
+
+/// The queued "ping" handler (Aarhus' os2forms_api_request_handler): `{data: {webform: {id},
+/// submission: {uuid}}, links: {get_submission_url}}` with the configured `Authorization`
+/// header. The submission is pulled and committed before we answer 2xx; an error makes the
+/// handler's queue try again.
+async fn ping(AxState(w): AxState<Arc<Web>>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
+    let ping: Ping = match serde_json::from_slice(&body) {
+        Ok(p) => p,
+        Err(e) => return error(StatusCode::BAD_REQUEST, format!("body: expected {{data: {{webform: {{id}}, submission: {{uuid}}}}, links: {{get_submission_url}}}} ({e})")),
+    };
+    let form = ping.data.webform.id;
+    let Some(expected) = w.tokens.ping.get(&form) else {
+        return error(StatusCode::NOT_FOUND, format!("form {form}: the ping intake is not configured for it (ping_token)"));
+    };
+    // The handler sends its configured header value as is, e.g. `Token abc`.
+    let given = headers.get("authorization").and_then(|v| v.to_str().ok()).unwrap_or("");
+    let given = ["Bearer ", "Token "].iter().find_map(|p| given.strip_prefix(p)).unwrap_or(given).trim();
+    if !same(given, expected) {
+        return error(StatusCode::UNAUTHORIZED, "Authorization: missing or wrong token");
+    }
+    if sf2900::types::parse_uuid(&ping.data.submission.uuid).is_err() {
+        return error(StatusCode::UNPROCESSABLE_ENTITY, "data.submission.uuid: not a UUID");
+    }
+    let Some(site) = w.sites.get(&form) else {
+        return error(StatusCode::NOT_FOUND, format!("form {form}: set os2forms_url and api_key to pull its submissions"));
+    };
+    let url = ping.links.get_submission_url.unwrap_or_else(|| site.submission_url(&form, &ping.data.submission.uuid));
+    let submission = match site.pull(&form, &url).await {
+        Ok(s) => s,
+        Err(crate::pull::PullError::Refused(Refused::NotCompleted(why))) => {
+            return (StatusCode::OK, Json(json!({"status": "ignored", "reason": why}))).into_response();
+        }
+        Err(e) => {
+            tracing::warn!(webform_id = %form, submission_uuid = %ping.data.submission.uuid, error = %e, "pull after ping failed");
+            let status = if e.retryable() { StatusCode::BAD_GATEWAY } else { StatusCode::UNPROCESSABLE_ENTITY };
+            return error(status, e.to_string());
+        }
+    };
+    if submission.uuid != ping.data.submission.uuid {
+        return error(StatusCode::UNPROCESSABLE_ENTITY, "links.get_submission_url: leads to another submission than data.submission.uuid");
+    }
+    match w.intake.accept(submission, "ping").await {
+        Ok(Accepted::New { submission_id, .. }) => {
+            w.wake.notify_one();
+            (StatusCode::ACCEPTED, Json(json!({"status": "accepted", "id": submission_id}))).into_response()
+        }
+        Ok(Accepted::Duplicate { submission_id }) => (StatusCode::OK, Json(json!({"status": "duplicate", "id": submission_id}))).into_response(),
+        Err(e) => {
+            tracing::error!(webform_id = %form, error = %e, "storing a submission failed");
+            error(StatusCode::SERVICE_UNAVAILABLE, "the submission could not be stored; send it again")
+        }
+    }
+}
+
 trait ClassifyKind {
     fn classify_kind(&self) -> &'static str;
 }
@@ -148,6 +227,7 @@ impl ClassifyKind for serde_json::Error {
     }
 }
 
+#[allow(clippy::result_large_err)] // the Err is the response itself, built once per refusal
 fn authorized(w: &Web, headers: &HeaderMap) -> Result<(), Response> {
     match &w.tokens.api {
         None => Err(error(

@@ -140,14 +140,33 @@ fn compile(path: &Path) -> Result<SchemaValidationContext, SchemaError> {
         return Err(unreadable("the path contains a NUL byte"));
     }
     let mut parser = SchemaParserContext::from_file(text);
-    SchemaValidationContext::from_parser(&mut parser).map_err(|errors| SchemaError::Compile {
-        path: path.to_path_buf(),
-        messages: errors
+    let messages = |errors: Vec<StructuredError>| -> Vec<String> {
+        errors
             .iter()
             .filter_map(|e| e.message.as_deref())
             .map(|m| m.trim().to_owned())
-            .collect(),
-    })
+            .collect()
+    };
+    let ctx = SchemaValidationContext::from_parser(&mut parser).map_err(|errors| {
+        SchemaError::Compile {
+            path: path.to_path_buf(),
+            messages: messages(errors),
+        }
+    })?;
+    // libxml2 only warns when an imported or included file is missing and compiles the rest;
+    // documents would then fail with puzzling "no matching global declaration" errors. A
+    // missing part of the schema is a configuration error, reported now.
+    let missing: Vec<String> = messages(parser.drain_errors())
+        .into_iter()
+        .filter(|m| m.contains("Failed to locate") || m.contains("failed to load"))
+        .collect();
+    if !missing.is_empty() {
+        return Err(SchemaError::Compile {
+            path: path.to_path_buf(),
+            messages: missing,
+        });
+    }
+    Ok(ctx)
 }
 
 /// Parses without network access, without recovery (a broken document is an error, not a

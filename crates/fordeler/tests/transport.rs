@@ -278,9 +278,14 @@ async fn soap_afsend_list_and_valider_against_the_simulator() {
         .await
         .expect("valider");
 
-    // Many calls over the keep-alive pool.
+    // Many concurrent calls over the keep-alive pool, from spawned tasks (the futures are Send).
+    let mut tasks = tokio::task::JoinSet::new();
     for _ in 0..20 {
-        client.afsend(&afsend(0)).await.expect("afsend");
+        let client = client.clone();
+        tasks.spawn(async move { client.afsend(&afsend(0)).await });
+    }
+    while let Some(r) = tasks.join_next().await {
+        r.expect("task").expect("afsend");
     }
     let calls = env
         .sim
@@ -427,6 +432,14 @@ async fn soap_unregistered_or_untrusted_certificates_are_configuration_errors() 
         "{err:?}"
     );
     assert_eq!(err.class(), ErrorClass::Configuration);
+
+    // The system trust store loads (production default).
+    SoapClient::new(
+        &SoapSettings::new("https://exttest.serviceplatformen.dk/service/SP/Distribution/3"),
+        &env.identity(),
+        &TrustRoots::Platform,
+    )
+    .expect("client with the system's roots");
 
     // Plain http is refused when the client is built.
     assert!(
@@ -681,10 +694,14 @@ async fn sftp_refuses_wrong_host_key_and_reports_refused_login() {
     assert!(matches!(err, SftpError::HostKeyMismatch { .. }), "{err:?}");
     assert_eq!(err.class(), ErrorClass::Configuration);
 
-    // Unpinned: accepted (and logged once).
+    // Unpinned: accepted (and logged once); the operator can read what to pin.
     let mut unpinned = env.sftp_target(env.sim.sftp_addr);
     unpinned.host_key_fingerprint = None;
     pool.ls(&unpinned, "/OUT").await.expect("unpinned host key");
+    assert_eq!(
+        pool.seen_host_key(&unpinned),
+        Some(ssh_keygen_fingerprint(&env.pki.ssh_host_key))
+    );
 
     let stranger = ssh_keygen(env.dir.path(), "stranger", &["-t", "ed25519"]);
     let mut refused = env.sftp_target(env.sim.sftp_addr);
@@ -922,6 +939,27 @@ fn xsd_accepts_valid_and_explains_invalid_without_values() {
 
     let missing = XsdValidator::from_file(Path::new("/nonexistent.xsd")).expect_err("missing");
     assert!(missing.to_string().contains("/nonexistent.xsd"));
+
+    // A schema whose import cannot be found is refused at load, not at the first document.
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        dir.path().join("main.xsd"),
+        r#"<xs:schema xmlns:xs="http://www.w3.org/2001/XMLSchema" targetNamespace="urn:m">
+             <xs:import namespace="urn:c" schemaLocation="common/missing.xsd"/>
+             <xs:element name="A" type="xs:string"/>
+           </xs:schema>"#,
+    )
+    .expect("write");
+    let err = XsdValidator::from_file(&dir.path().join("main.xsd")).expect_err("missing import");
+    assert!(err.to_string().contains("common/missing.xsd"), "{err}");
+
+    // The SF2900 message schema, with its imports resolved relative to its own file.
+    let msg = XsdValidator::from_file(&kombit_dir().join("sf2900/DistributionServiceMsg.xsd"))
+        .expect("DistributionServiceMsg.xsd compiles");
+    let body = sf2900::soap::body_element(&sf2900::soap::envelope(&afsend(4)))
+        .expect("body")
+        .to_xml();
+    msg.validate(&body).expect("our afsend request is valid");
 }
 
 #[test]
@@ -946,9 +984,10 @@ fn xsd_validates_on_many_threads_at_once() {
 #[ignore]
 fn xsd_throughput() {
     let v = sp241();
-    let doc = ex::SP241_XML;
+    let full = sp241_full();
+    v.validate(&full).expect("the full instance is valid");
     let n = 20_000;
-    let run = |threads: usize| {
+    let run = |doc: &str, threads: usize| {
         let started = Instant::now();
         std::thread::scope(|s| {
             for _ in 0..threads {
@@ -961,11 +1000,35 @@ fn xsd_throughput() {
         });
         n as f64 / started.elapsed().as_secs_f64()
     };
-    run(1); // warm-up, compiles the schema on this thread
-    let one = run(1);
-    let two = run(2);
+    run(ex::SP241_XML, 1); // warm-up: compiles the schema on this thread
+    let min1 = run(ex::SP241_XML, 1);
+    let min2 = run(ex::SP241_XML, 2);
+    let full1 = run(&full, 1);
+    let full2 = run(&full, 2);
     println!(
-        "{{\"bench\":\"xsd_sp241\",\"docs\":{n},\"doc_bytes\":{},\"docs_per_sec_1_thread\":{one:.0},\"docs_per_sec_2_threads\":{two:.0}}}",
-        doc.len()
+        "{{\"bench\":\"xsd_sp241\",\"docs\":{n},\"minimal_bytes\":{},\"full_bytes\":{},\
+         \"minimal_docs_per_sec_1_thread\":{min1:.0},\"minimal_docs_per_sec_2_threads\":{min2:.0},\
+         \"full_docs_per_sec_1_thread\":{full1:.0},\"full_docs_per_sec_2_threads\":{full2:.0}}}",
+        ex::SP241_XML.len(),
+        full.len()
     );
+}
+
+/// An SP241 using every element: login applicant, 30 documents, Fuldmagt.
+fn sp241_full() -> String {
+    let docs: String = (0..30)
+        .map(|i| {
+            format!(
+                "<Dokumenter><Dokumentnavn>os2forms_fordeler_2b801c0b-9e36-4cc5-b5d1-{i:012}_bilag_{i}.pdf</Dokumentnavn><Dokumenttype>Faktura</Dokumenttype></Dokumenter>"
+            )
+        })
+        .collect();
+    format!(
+        "<SP241><Header><Myndighed>urn:oio:cvr-nr:29189846</Myndighed><ModtagetDato>2026-11-23</ModtagetDato><KLE>32.03.12</KLE>{docs}</Header>\
+         <AnsoegerOplysninger><Ansoeger><Fornavn>Testperson</Fornavn><Mellemnavn>Æblegård</Mellemnavn><Efternavn>Fiktiv</Efternavn>\
+         <Personnummer>urn:oio:cpr:0000000000</Personnummer><Telefonnummer>12345678</Telefonnummer></Ansoeger></AnsoegerOplysninger>\
+         <Sygeforsikring><Gruppe>GRUPPE_BASIS</Gruppe></Sygeforsikring><Erklaering>Accepteret</Erklaering>\
+         <Underskriftsoplysninger><Underskrift>Testperson Fiktiv</Underskrift><Underskriftsdato>2026-11-23</Underskriftsdato></Underskriftsoplysninger>\
+         <Fuldmagt><FuldmagtDokumentnavn>fuldmagt.pdf</FuldmagtDokumentnavn><FuldmagthaversPersonnummer>urn:oio:cpr:0000000001</FuldmagthaversPersonnummer></Fuldmagt></SP241>"
+    )
 }

@@ -114,7 +114,8 @@ pub struct ReceiptConfig {
     /// The receipts, in order. Default: Teknisk/AFLEVERET, then Forretning/ACCEPTERET.
     #[serde(default = "default_receipt_steps", rename = "step")]
     pub steps: Vec<ReceiptStep>,
-    /// How often a failed callback is retried (transport error or non-2xx), 1 s apart.
+    /// How often a failed callback is retried (transport error, non-2xx or a Server fault), with
+    /// backoff 1 s, 2 s, 4 s, … up to 30 s.
     #[serde(default = "default_receipt_retries")]
     pub retries: u32,
 }
@@ -233,7 +234,7 @@ fn default_sync_type() -> String {
     "Teknisk".into()
 }
 fn default_receipt_retries() -> u32 {
-    3
+    6
 }
 fn default_receipt_steps() -> Vec<ReceiptStep> {
     vec![

@@ -3,8 +3,8 @@
 //! receipt, then the business receipt, echoing the full DistributionContext.
 //!
 //! Each plan runs in its own task so a slow or dead anvender endpoint never slows the SOAP
-//! port. Failed calls (transport error or non-2xx) are retried a few times, as a platform
-//! would, and every attempt's outcome is journalled. Faults change the plan before it runs.
+//! port. Failed calls (transport error, non-2xx, or a Server fault) are retried with backoff, as
+//! a platform would, and every attempt's outcome is journalled. Faults change the plan before it runs.
 
 use crate::config::ReceiptConfig;
 use crate::faults::{Action, Fault};
@@ -220,7 +220,8 @@ async fn send(
     let mut outcome = String::new();
     for attempt in 0..=retries {
         if attempt > 0 {
-            tokio::time::sleep(Duration::from_secs(1)).await;
+            // 1 s, 2 s, 4 s, … up to 30 s between attempts, as a platform backs off.
+            tokio::time::sleep(Duration::from_secs((1u64 << (attempt - 1).min(5)).min(30))).await;
         }
         let res = client
             .post(url)
@@ -233,12 +234,14 @@ async fn send(
             Ok(r) if r.status().is_success() => return "delivered".into(),
             Ok(r) => {
                 let status = r.status().as_u16();
-                // A SOAP fault is the anvender's final word (e.g. unknown transaction).
                 let text = r.text().await.unwrap_or_default();
-                if let Some(f) = soap::parse_fault(&text) {
-                    return format!("fault:{}", f.string);
+                match soap::parse_fault(&text) {
+                    // A Client fault is the anvender's final word (e.g. unknown transaction);
+                    // a Server fault asks us to try again.
+                    Some(f) if f.code == soap::FaultCode::Client => return format!("fault:{}", f.string),
+                    Some(f) => format!("fault:{}", f.string),
+                    None => format!("http:{status}"),
                 }
-                format!("http:{status}")
             }
             Err(e) => format!("error:{}", error_chain(&e)),
         };

@@ -163,26 +163,27 @@ pub fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
-/// The database URL for tests: `TEST_DATABASE_URL` (PostgreSQL in CI), else a fresh SQLite file.
-/// On PostgreSQL each call gets a schema of its own, so tests can run in parallel.
-pub async fn test_db(dir: &std::path::Path) -> anyhow::Result<Db> {
+/// A database URL for one test: with `TEST_DATABASE_URL` (PostgreSQL in CI) a fresh schema of
+/// its own (so tests run in parallel without seeing each other), else a SQLite file in `dir`.
+pub async fn test_database_url(dir: &std::path::Path) -> anyhow::Result<String> {
     match std::env::var("TEST_DATABASE_URL") {
         Ok(url) if url.starts_with("postgres") => {
             static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
             let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let schema = format!("t{}_{}_{n}", now_ms(), std::process::id());
             let admin = Db::connect(&url, 1).await?;
-            sqlx::query(sqlx::AssertSqlSafe(format!(
-                "CREATE SCHEMA IF NOT EXISTS {schema}"
-            )))
-            .execute(&admin.pool)
-            .await?;
+            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA IF NOT EXISTS {schema}"))).execute(&admin.pool).await?;
             admin.pool.close().await;
             let sep = if url.contains('?') { '&' } else { '?' };
-            Db::connect(&format!("{url}{sep}options=-c%20search_path%3D{schema}"), 8).await
+            Ok(format!("{url}{sep}options=-c%20search_path%3D{schema}"))
         }
-        _ => Db::connect(&format!("sqlite://{}", dir.join("test.db").display()), 8).await,
+        _ => Ok(format!("sqlite://{}", dir.join("test.db").display())),
     }
+}
+
+/// A connected database for one test (see [`test_database_url`]).
+pub async fn test_db(dir: &std::path::Path) -> anyhow::Result<Db> {
+    Db::connect(&test_database_url(dir).await?, 8).await
 }
 
 #[cfg(test)]

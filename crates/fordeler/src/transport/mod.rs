@@ -9,6 +9,10 @@
 //! a simulator that shared these clients could not catch their bugs. Both clients sort every
 //! failure into an [`ErrorClass`], so the delivery stages decide on retries without knowing
 //! HTTP, TLS or SSH. Errors carry no payloads and no personal data.
+//!
+//! Metrics: `fordeler_soap_calls_total{operation,outcome}`,
+//! `fordeler_soap_call_duration_seconds{operation}`, `fordeler_sftp_ops_total{op,outcome}`,
+//! `fordeler_sftp_op_duration_seconds{op}`, `fordeler_sftp_connects_total{outcome}`.
 
 pub mod identity;
 pub mod sftp;

@@ -291,6 +291,8 @@ struct TargetPool {
     permits: Arc<Semaphore>,
     /// The unpinned host key is logged once per target, not on every reconnect.
     warned_host_key: Arc<AtomicBool>,
+    /// The host key fingerprint the server presented last, for `check-config`.
+    host_key_seen: Arc<Mutex<Option<String>>>,
 }
 
 struct Conn {
@@ -439,6 +441,12 @@ impl SftpPool {
         }
     }
 
+    /// The host key fingerprint (`SHA256:…`) the target's server presented at the last
+    /// connection attempt, for the operator to compare and pin.
+    pub fn seen_host_key(&self, target: &SftpTarget) -> Option<String> {
+        lock(&self.target_pool(target).host_key_seen).clone()
+    }
+
     /// Disconnects every idle session (at shutdown).
     pub async fn close(&self) {
         let pools: Vec<Arc<TargetPool>> = lock(&self.inner.targets).values().cloned().collect();
@@ -462,6 +470,7 @@ impl SftpPool {
                         self.inner.settings.max_sessions_per_target.max(1),
                     )),
                     warned_host_key: Arc::new(AtomicBool::new(false)),
+                    host_key_seen: Arc::new(Mutex::new(None)),
                 })
             })
             .clone()
@@ -617,7 +626,7 @@ fn normalize_fingerprint(s: &str) -> String {
 async fn connect(pool: &TargetPool, settings: &SftpSettings) -> Result<Conn, SftpError> {
     let target = &pool.target;
     let label = target.label();
-    let presented = Arc::new(Mutex::new(None));
+    let presented = pool.host_key_seen.clone();
     let check = HostKeyCheck {
         expected: target.host_key_fingerprint.clone(),
         presented: presented.clone(),

@@ -40,94 +40,8 @@ pub struct Env {
     pub config_text: String,
 }
 
-pub const TOKEN: &str = "hemmeligt-intake-token-1";
-pub const API_TOKEN: &str = "operator-api-token-1";
-
-pub fn config_text(
-    pki: &Path,
-    db_url: &str,
-    sim: &RunningSim,
-    receipts_port: u16,
-    http_port: u16,
-) -> String {
-    format!(
-        r#"
-[server]
-listen = "127.0.0.1:{http_port}"
-api_token = {{ file = "api.token" }}
-
-[database]
-url = "{db_url}"
-
-[receipts]
-listen = "127.0.0.1:{receipts_port}"
-server_cert = "{pki}/server.pem"
-server_key = "{pki}/server.key"
-client_ca = "{pki}/ca.pem"
-
-[delivery]
-retry_base_seconds = 1
-sftp_receipt_poll_ms = 20
-
-[[tenant]]
-cvr = "29189846"
-name = "Demo Kommune"
-service_url = "{soap}"
-service_ca = "{pki}/ca.pem"
-certificate = "{pki}/anvender.p12"
-passphrase = {{ file = "{pki}/anvender.p12.pass" }}
-it_system = "cfcf2769-9a1f-4d3b-b6d2-ddfb3a2f9dd6"
-
-[tenant.sftp]
-host = "127.0.0.1"
-port = {sftp_port}
-user = "OS2Forms_Fordeling"
-key = "{pki}/anvender_ssh_ed25519_key"
-
-[[form]]
-webform_id = "journal"
-tenant = "29189846"
-remote_post_token = {{ file = "intake.token" }}
-[[form.route]]
-id = "notat"
-distribution_type = "JOURNALPOST"
-kle_emne = "01.01.01"
-titel = "Henvendelse [webform_submission:serial]"
-journalpost_message = "Henvendelse fra borger om [webform_submission:values:emne]"
-
-[[form]]
-webform_id = "dokument"
-tenant = "29189846"
-remote_post_token = {{ file = "intake.token" }}
-[[form.route]]
-id = "pdf"
-distribution_type = "DOKUMENT"
-kle_emne = "32.03.12"
-handling_facet = "G01"
-attachment_element = "kvittering"
-titel = "Ansøgning"
-brugervendt_noegle = "[webform_submission:uuid]"
-
-[[form]]
-webform_id = "sp241"
-tenant = "29189846"
-remote_post_token = {{ file = "intake.token" }}
-[[form.route]]
-id = "kp"
-distribution_type = "FORMULAR"
-kle_emne = "32.03.12"
-handling_facet = "G01"
-attachment_element = "kvittering"
-formular_type = "HelbredstillægAnsøgningFormular_1"
-xml_template = "sp241.xml.twig"
-[form.route.files]
-filspecifikation = "HelbredstillægAnsøgningBilag_1"
-"#,
-        pki = pki.display(),
-        soap = sim.soap_url(),
-        sftp_port = sim.sftp_addr.port(),
-    )
-}
+pub const TOKEN: &str = fordeler::demo::INTAKE_TOKEN;
+pub const API_TOKEN: &str = fordeler::demo::API_TOKEN;
 
 pub async fn start(faults: Vec<FaultRule>) -> Env {
     start_with(faults, |_| {}).await
@@ -151,18 +65,17 @@ pub async fn start_with(faults: Vec<FaultRule>, tweak: impl FnOnce(&mut Config))
     sim_config.faults = faults;
     let sim = kombit_sim::run::start(sim_config).await.unwrap();
 
-    std::fs::write(dir.path().join("intake.token"), TOKEN).unwrap();
-    std::fs::write(dir.path().join("api.token"), API_TOKEN).unwrap();
-    let db = service_kit::db::test_db(dir.path()).await.unwrap();
-    let db_url = match std::env::var("TEST_DATABASE_URL") {
-        Ok(u) if u.starts_with("postgres") => u,
-        _ => format!("sqlite://{}", dir.path().join("fordeler.db").display()),
-    };
-    drop(db);
-    let text = config_text(&pki.dir, &db_url, &sim, receipts_port, http_port);
+    fordeler::demo::write_support_files(dir.path()).unwrap();
+    let db_url = service_kit::db::test_database_url(dir.path()).await.unwrap();
+    let text = fordeler::demo::config_toml(&pki.dir, &db_url, &sim.soap_url(), sim.sftp_addr.port(), receipts_port, http_port, None);
     let path = dir.path().join("fordeler.toml");
     std::fs::write(&path, &text).unwrap();
     let (mut config, base) = Config::load(&path).unwrap();
+    // Every message built in the tests is validated against the official schemas before it
+    // is sent (the tests fail, not skip, without them).
+    let kombit = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/kombit");
+    assert!(kombit.join("sf2900/DistributionServiceMsg.xsd").is_file(), "../shared/kombit is missing");
+    config.delivery.kombit_xsd_dir = Some(kombit);
     tweak(&mut config);
     let platform = Arc::new(fordeler::platform::RealPlatform::new(&config, &base).unwrap());
     let fordeler = fordeler::app::start(config, base, platform, Arc::new(FixedForm))

@@ -1,0 +1,279 @@
+//! `fordeler demo`: the whole product on one machine with nothing but cargo.
+//!
+//! It generates a test PKI, starts kombit-sim in-process (real TCP, TLS and SFTP on loopback),
+//! starts the Fordeler on SQLite in a temporary directory, pushes sample submissions for three
+//! forms (a FORMULAR modelled on SP241 Helbredstillæg with attachments, a DOKUMENT and a
+//! JOURNALPOST) through the Remote post intake, injects faults (an AFVIST, a slow receipt, an
+//! SFTP connection dropped mid-upload), shows progress, and ends with every submission's state
+//! and receipts. It exits 0 only if the outcome is exactly what should happen.
+
+use crate::config::Config;
+use crate::store::Delivery;
+use anyhow::Context as _;
+use base64::Engine as _;
+use kombit_sim::faults::{Action, FaultRule, Hook};
+use serde_json::{Value, json};
+use std::net::{SocketAddr, TcpListener};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// The SP241 template the demo (and the tests) use, as a municipality would write it.
+pub const SP241_TEMPLATE: &str = include_str!("../templates/sp241.xml.twig");
+
+/// The demo's intake and operator tokens.
+pub const INTAKE_TOKEN: &str = "demo-intake-token-0001";
+pub const API_TOKEN: &str = "demo-operator-token-01";
+
+/// A configuration for one tenant on a kombit-sim PKI, with the three demo forms.
+pub fn config_toml(pki: &Path, db_url: &str, soap_url: &str, sftp_port: u16, receipts_port: u16, http_port: u16, sp241_xsd: Option<&Path>) -> String {
+    let xsd = sp241_xsd.map(|p| format!("xsd = \"{}\"\n", p.display())).unwrap_or_default();
+    format!(
+        r#"
+[server]
+listen = "127.0.0.1:{http_port}"
+api_token = {{ file = "api.token" }}
+
+[database]
+url = "{db_url}"
+
+[receipts]
+listen = "127.0.0.1:{receipts_port}"
+server_cert = "{pki}/server.pem"
+server_key = "{pki}/server.key"
+client_ca = "{pki}/ca.pem"
+
+[delivery]
+retry_base_seconds = 1
+sftp_receipt_poll_ms = 20
+
+[[tenant]]
+cvr = "29189846"
+name = "Demo Kommune"
+service_url = "{soap_url}"
+service_ca = "{pki}/ca.pem"
+certificate = "{pki}/anvender.p12"
+passphrase = {{ file = "{pki}/anvender.p12.pass" }}
+it_system = "cfcf2769-9a1f-4d3b-b6d2-ddfb3a2f9dd6"
+
+[tenant.sftp]
+host = "127.0.0.1"
+port = {sftp_port}
+user = "OS2Forms_Fordeling"
+key = "{pki}/anvender_ssh_ed25519_key"
+
+[[form]]
+webform_id = "os2forms_fdk_kp_sp241"
+tenant = "29189846"
+remote_post_token = {{ file = "intake.token" }}
+[[form.route]]
+id = "kp"
+distribution_type = "FORMULAR"
+kle_emne = "32.03.12"
+handling_facet = "G01"
+attachment_element = "kvittering"
+formular_type = "HelbredstillægAnsøgningFormular_1"
+xml_template = "sp241.xml.twig"
+{xsd}titel = "Ansøgning om helbredstillæg"
+[form.route.files]
+filspecifikation = "HelbredstillægAnsøgningBilag_1"
+
+[[form]]
+webform_id = "dokument"
+tenant = "29189846"
+remote_post_token = {{ file = "intake.token" }}
+[[form.route]]
+id = "pdf"
+distribution_type = "DOKUMENT"
+kle_emne = "32.03.12"
+handling_facet = "G01"
+attachment_element = "kvittering"
+titel = "Ansøgning [webform_submission:serial]"
+beskrivelse = "Indsendt via OS2forms"
+brugervendt_noegle = "[webform_submission:uuid]"
+
+[[form]]
+webform_id = "journal"
+tenant = "29189846"
+remote_post_token = {{ file = "intake.token" }}
+[[form.route]]
+id = "notat"
+distribution_type = "JOURNALPOST"
+kle_emne = "01.01.01"
+titel = "Henvendelse [webform_submission:serial]"
+journalpost_message = "Henvendelse om [webform_submission:values:emne]"
+"#,
+        pki = pki.display(),
+    )
+}
+
+/// Writes the template and the token files next to a configuration in `dir`.
+pub fn write_support_files(dir: &Path) -> anyhow::Result<()> {
+    std::fs::write(dir.join("sp241.xml.twig"), SP241_TEMPLATE)?;
+    std::fs::write(dir.join("intake.token"), INTAKE_TOKEN)?;
+    std::fs::write(dir.join("api.token"), API_TOKEN)?;
+    Ok(())
+}
+
+pub fn free_port() -> anyhow::Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+fn b64(data: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(data)
+}
+
+fn pdf(kb: usize, seed: u8) -> Vec<u8> {
+    let mut data = b"%PDF-1.4\n".to_vec();
+    data.extend((0..kb * 1024).map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed)));
+    data
+}
+
+/// A fictitious applicant; the CPR-like numbers are not valid CPR numbers.
+pub fn sample(form: &str, n: usize, attachment_kb: usize) -> Value {
+    let uuid = sf2900::Uuid::new_v4().to_string();
+    let mut body = json!({
+        "uuid": uuid,
+        "serial": (n + 1).to_string(),
+        "completed": "1778586315",
+        "in_draft": "0",
+        "emne": "Parkering",
+        "ansoeger_fornavn": "Testperson",
+        "ansoeger_efternavn": format!("Æblegård {n}"),
+        "ansoeger_personnummer": format!("99{:08}", n),
+        "underskriftsoplysninger_underskriftsdato": "2026-11-23",
+    });
+    if form != "journal" {
+        body["_kvittering"] = json!({"name": "kvittering.pdf", "mime": "application/pdf", "data": b64(&pdf(attachment_kb.max(1), n as u8))});
+    }
+    if form == "os2forms_fdk_kp_sp241" {
+        body["ansoeger_mellemnavn"] = json!(if n.is_multiple_of(2) { "E." } else { "" });
+        body["_dokumenter_bilag"] = json!([
+            {"name": "bilag.pdf", "mime": "application/pdf", "data": b64(&pdf(attachment_kb, 1))},
+            {"name": "overslag.pdf", "mime": "application/pdf", "data": b64(&pdf(attachment_kb / 2 + 1, 2))},
+        ]);
+    }
+    body
+}
+
+fn fault(on: Hook, action: Action, times: u32, delay_ms: u64, kle: Option<&str>) -> FaultRule {
+    FaultRule { on, action, probability: 1.0, times: Some(times), delay_ms, match_kle: kle.map(Into::into), match_file: None, match_transaction: None }
+}
+
+/// The KP form schema next to the checkout, if this machine has it (it is not shipped).
+pub fn sp241_xsd_near(workspace: &Path) -> Option<std::path::PathBuf> {
+    let p = workspace.join("../shared/kombit/kp/SP241.xsd");
+    p.is_file().then_some(p)
+}
+
+pub async fn run(work: &Path, per_form: usize) -> anyhow::Result<bool> {
+    crate::render::install_crypto();
+    let pki = kombit_sim::pki::generate(&work.join("pki"))?;
+    let (receipts_port, http_port) = (free_port()?, free_port()?);
+
+    let mut sim_config = kombit_sim::config::SimConfig::default_for_pki(pki.dir.clone());
+    let any = SocketAddr::from(([127, 0, 0, 1], 0));
+    sim_config.soap.listen = any;
+    sim_config.sftp.listen = any;
+    sim_config.inspect_listen = any;
+    sim_config.receipts.url = Some(format!("https://127.0.0.1:{receipts_port}/sf2900/FordelingskvitteringModtag"));
+    sim_config.faults = vec![
+        fault(Hook::Afsend, Action::Afvist, 1, 0, Some("01.01.01")),
+        fault(Hook::Receipt, Action::ReceiptLate, 1, 1500, Some("32.03.12")),
+        fault(Hook::SftpUpload, Action::Disconnect, 1, 0, None),
+    ];
+    let sim = kombit_sim::run::start(sim_config).await?;
+    println!("kombit-sim   SOAP {}  SFTP {}", sim.soap_url(), sim.sftp_addr);
+    println!("faults       1 AFVIST (JOURNALPOST), 1 slow receipt (+1.5 s), 1 SFTP connection dropped mid-upload");
+
+    let db_url = format!("sqlite://{}", work.join("fordeler.db").display());
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let xsd = sp241_xsd_near(&workspace);
+    let text = config_toml(&pki.dir, &db_url, &sim.soap_url(), sim.sftp_addr.port(), receipts_port, http_port, xsd.as_deref());
+    let path = work.join("fordeler.toml");
+    std::fs::write(&path, text)?;
+    write_support_files(work)?;
+    let (config, base) = Config::load(&path)?;
+    let platform = Arc::new(crate::platform::RealPlatform::new(&config, &base)?);
+    let renderer = Arc::new(crate::render::TwigRenderer::new(&config, &base)?);
+    let running = crate::app::start(config, base, platform, renderer).await?;
+    println!("fordeler     intake http://{}  receipts https://{}  database {db_url}", running.http_addr, running.receipts_addr.map(|a| a.to_string()).unwrap_or_default());
+    match &xsd {
+        Some(p) => println!("form XML     validated against {}", p.display()),
+        None => println!("form XML     (KP schema SP241.xsd not found beside the checkout: not validated)"),
+    }
+
+    let http = reqwest::Client::new();
+    let forms = ["os2forms_fdk_kp_sp241", "dokument", "journal"];
+    let mut sent = Vec::new();
+    for form in forms {
+        for n in 0..per_form {
+            let body = sample(form, n, 100);
+            let r = http
+                .post(format!("http://{}/intake/{form}/remote-post", running.http_addr))
+                .bearer_auth(INTAKE_TOKEN)
+                .json(&body)
+                .send()
+                .await
+                .context("posting a sample submission")?;
+            anyhow::ensure!(r.status().as_u16() == 202, "intake answered {} for {form}", r.status());
+            sent.push((form, body["uuid"].as_str().unwrap_or_default().to_owned()));
+        }
+    }
+    println!("submitted    {} submissions ({per_form} per form)", sent.len());
+
+    let bar = indicatif::ProgressBar::new(sent.len() as u64);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("delivering   [{bar:40}] {pos}/{len} final  {msg}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let mut rows: Vec<(&str, Delivery)> = Vec::new();
+    loop {
+        rows.clear();
+        for (form, uuid) in &sent {
+            for d in running.store.find(uuid).await? {
+                rows.push((form, d));
+            }
+        }
+        let done = rows.iter().filter(|(_, d)| matches!(d.state.as_str(), "delivered" | "failed" | "resolved")).count();
+        bar.set_position(done as u64);
+        let waiting = rows.iter().filter(|(_, d)| d.state == "waiting").count();
+        bar.set_message(format!("{waiting} waiting for receipts"));
+        if done == sent.len() || Instant::now() > deadline {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    bar.finish();
+
+    println!();
+    println!("{:<24} {:<10} {:<10} {:<9} {:<10} {:<11} {:>3}  note", "form", "submission", "state", "answer", "Teknisk", "Forretning", "try");
+    for (form, d) in &rows {
+        println!(
+            "{:<24} {:<10} {:<10} {:<9} {:<10} {:<11} {:>3}  {}",
+            form,
+            &d.submission_uuid[..8],
+            d.state,
+            d.sync_kode.as_deref().unwrap_or("-"),
+            d.teknisk_kode.as_deref().unwrap_or("-"),
+            d.forretning_kode.as_deref().unwrap_or("-"),
+            d.attempts,
+            d.last_error.as_deref().map(|e| e.chars().take(60).collect::<String>()).unwrap_or_default()
+        );
+    }
+    let delivered = rows.iter().filter(|(_, d)| d.state == "delivered").count();
+    let afvist = rows.iter().filter(|(_, d)| d.state == "failed" && d.sync_kode.as_deref() == Some("AFVIST")).count();
+    let summary = sim.summary();
+    let ok = rows.len() == sent.len() && delivered == sent.len() - 1 && afvist == 1 && summary.duplicates_with_other_payload == 0;
+    println!();
+    println!(
+        "platform saw {} FordelingsobjektAfsend, {} SFTP files with a SUCCESS receipt, {} asynchronous receipts delivered",
+        summary.calls.get("FordelingsobjektAfsend").map_or(0, |m| m.values().sum::<u64>()),
+        summary.triggers.get("success").copied().unwrap_or(0),
+        summary.receipts.get("delivered").copied().unwrap_or(0)
+    );
+    println!("{}", if ok { "demo: every submission is where it should be (all delivered, the one AFVIST waits for the operator)" } else { "demo: UNEXPECTED OUTCOME" });
+    running.shutdown().await;
+    Ok(ok)
+}

@@ -1,0 +1,112 @@
+//! Nothing accepted is lost: a separate `fordeler serve` process is killed with SIGKILL at random
+//! moments while 200 submissions are posted and delivered to a kombit-sim; after restarts every
+//! submission is delivered, every AnvenderTransaktionsID always carried the same payload, and
+//! the platform saw at most a few duplicates per kill (one per delivery in flight).
+
+mod common;
+
+use rand::Rng as _;
+use serde_json::json;
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_fordeler");
+const SUBMISSIONS: usize = 200;
+const KILLS: usize = 5;
+
+fn spawn(config: &std::path::Path) -> Child {
+    Command::new(BIN)
+        .arg("serve")
+        .arg("-c")
+        .arg(config)
+        .env("RUST_LOG", "error")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_at_random_moments_loses_nothing() {
+    kombit_sim::tls::install_crypto_provider();
+    let dir = tempfile::tempdir().unwrap();
+    let pki = kombit_sim::pki::generate(&dir.path().join("pki")).unwrap();
+    let (receipts_port, http_port) = (common::free_port(), common::free_port());
+    let mut sim_config = kombit_sim::config::SimConfig::default_for_pki(pki.dir.clone());
+    let any: SocketAddr = "127.0.0.1:0".parse().unwrap();
+    sim_config.soap.listen = any;
+    sim_config.sftp.listen = any;
+    sim_config.inspect_listen = any;
+    sim_config.receipts.url = Some(format!("https://127.0.0.1:{receipts_port}/sf2900/FordelingskvitteringModtag"));
+    let sim = kombit_sim::run::start(sim_config).await.unwrap();
+
+    let db_url = service_kit::db::test_database_url(dir.path()).await.unwrap();
+    let text = fordeler::demo::config_toml(&pki.dir, &db_url, &sim.soap_url(), sim.sftp_addr.port(), receipts_port, http_port, None);
+    let config = dir.path().join("fordeler.toml");
+    std::fs::write(&config, text).unwrap();
+    fordeler::demo::write_support_files(dir.path()).unwrap();
+
+    let http = reqwest::Client::builder().timeout(Duration::from_secs(5)).build().unwrap();
+    let base = format!("http://127.0.0.1:{http_port}");
+    let mut child = spawn(&config);
+    let mut kills = 0;
+    let mut next_kill = Instant::now() + Duration::from_millis(rand::rng().random_range(200..800));
+    let mut posted = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(240);
+    let mut n = 0;
+    while posted.len() < SUBMISSIONS || kills < KILLS {
+        assert!(Instant::now() < deadline, "posting took too long ({} posted, {kills} kills)", posted.len());
+        if kills < KILLS && Instant::now() >= next_kill {
+            child.kill().unwrap(); // SIGKILL
+            child.wait().unwrap();
+            kills += 1;
+            child = spawn(&config);
+            next_kill = Instant::now() + Duration::from_millis(rand::rng().random_range(300..1500));
+        }
+        if posted.len() < SUBMISSIONS {
+            let form = if n % 2 == 0 { "journal" } else { "dokument" };
+            let uuid = sf2900::Uuid::new_v4().to_string();
+            let body = json!({"uuid": uuid, "completed": "1", "emne": "x",
+                "_kvittering": {"name": "k.pdf", "mime": "application/pdf", "data": common::pdf(2_000)}});
+            // Like OS2forms' queue: send until the Fordeler says it has it.
+            loop {
+                let r = http.post(format!("{base}/intake/{form}/remote-post")).bearer_auth(common::TOKEN).json(&body).send().await;
+                match r {
+                    Ok(r) if r.status().is_success() => break,
+                    _ => tokio::time::sleep(Duration::from_millis(50)).await,
+                }
+                assert!(Instant::now() < deadline, "intake never came back");
+            }
+            posted.push(uuid);
+            n += 1;
+        } else {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    // Let the last instance finish the work.
+    let until = Instant::now() + Duration::from_secs(120);
+    loop {
+        let r = http.get(format!("{base}/api/status")).bearer_auth(common::API_TOKEN).send().await;
+        if let Ok(r) = r
+            && let Ok(v) = r.json::<serde_json::Value>().await
+        {
+            let delivered: i64 = ["journal", "dokument"].iter().map(|f| v["forms"][f]["delivered"].as_i64().unwrap_or(0)).sum();
+            if delivered == SUBMISSIONS as i64 {
+                break;
+            }
+            assert!(Instant::now() < until, "not everything was delivered after the kills: {v}\nplatform: {:?}", sim.summary());
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+
+    let s = sim.summary();
+    assert_eq!(s.transactions, SUBMISSIONS as u64, "every submission reached the platform exactly once as a transaction: {s:?}");
+    assert_eq!(s.duplicates_with_other_payload, 0, "a resend carried another payload: {s:?}");
+    // At most one duplicate per delivery in flight at each kill (concurrency 4).
+    assert!(s.duplicates <= (KILLS * 4) as u64, "{} duplicates for {KILLS} kills: {s:?}", s.duplicates);
+    eprintln!("crash test: {SUBMISSIONS} delivered, {KILLS} kills, {} duplicates seen by the platform", s.duplicates);
+}
