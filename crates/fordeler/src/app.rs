@@ -120,13 +120,26 @@ pub async fn start<P: Serviceplatform>(
             let key = header_safe(&what, key.read(&base).with_context(|| what.clone())?)?;
             let site = crate::pull::Os2forms::new(url, key)?;
             if f.poll_seconds > 0 {
-                let task = poll(intake.clone(), site.clone(), f.webform_id.clone(), f.poll_seconds, wake.clone(), stop_rx.clone());
+                let task = poll(
+                    intake.clone(),
+                    site.clone(),
+                    f.webform_id.clone(),
+                    f.poll_seconds,
+                    wake.clone(),
+                    stop_rx.clone(),
+                );
                 tasks.push(tokio::spawn(task));
             }
             sites.insert(f.webform_id.clone(), site);
         }
     }
-    let router = crate::web::router(Web { intake, tokens, wake, sites }).merge(service_kit::http::ops_router(ready));
+    let router = crate::web::router(Web {
+        intake,
+        tokens,
+        wake,
+        sites,
+    })
+    .merge(service_kit::http::ops_router(ready));
     let mut rx = stop_rx.clone();
     let http = service_kit::http::serve(config.server.listen, router, async move {
         let _ = rx.wait_for(|s| *s).await;
@@ -197,7 +210,11 @@ async fn poll(
     loop {
         match site.list(&webform_id).await {
             Ok(uuids) => {
-                let known = intake.store.known_uuids(&webform_id).await.unwrap_or_default();
+                let known = intake
+                    .store
+                    .known_uuids(&webform_id)
+                    .await
+                    .unwrap_or_default();
                 for uuid in uuids.into_iter().filter(|u| !known.contains(u)) {
                     let url = site.submission_url(&webform_id, &uuid);
                     match site.pull(&webform_id, &url).await {
@@ -206,8 +223,12 @@ async fn poll(
                                 wake.notify_one();
                             }
                         }
-                        Err(crate::pull::PullError::Refused(crate::intake::Refused::NotCompleted(_))) => {}
-                        Err(e) => tracing::warn!(webform_id, submission_uuid = %uuid, error = %e, "pull failed"),
+                        Err(crate::pull::PullError::Refused(
+                            crate::intake::Refused::NotCompleted(_),
+                        )) => {}
+                        Err(e) => {
+                            tracing::warn!(webform_id, submission_uuid = %uuid, error = %e, "pull failed")
+                        }
                     }
                 }
             }

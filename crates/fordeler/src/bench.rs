@@ -30,7 +30,12 @@ pub struct Report {
     pub peak_rss_mb: f64,
 }
 
-pub async fn run(work: &Path, submissions: usize, attachment_kb: usize, database: Option<String>) -> anyhow::Result<Report> {
+pub async fn run(
+    work: &Path,
+    submissions: usize,
+    attachment_kb: usize,
+    database: Option<String>,
+) -> anyhow::Result<Report> {
     crate::render::install_crypto();
     let pki = kombit_sim::pki::generate(&work.join("pki"))?;
     let (receipts_port, http_port) = (crate::demo::free_port()?, crate::demo::free_port()?);
@@ -39,13 +44,29 @@ pub async fn run(work: &Path, submissions: usize, attachment_kb: usize, database
     sim_config.soap.listen = any;
     sim_config.sftp.listen = any;
     sim_config.inspect_listen = any;
-    sim_config.receipts.url = Some(format!("https://127.0.0.1:{receipts_port}/sf2900/FordelingskvitteringModtag"));
+    // The simulator's SFTP area on tmpfs where there is one: file creation on ext4 is the
+    // simulator's cost, not the Fordeler's, and would otherwise dominate the figures.
+    let sftp_area = crate::demo::sim_sftp_area()?;
+    sim_config.sftp.root = Some(sftp_area.path().to_path_buf());
+    sim_config.receipts.url = Some(format!(
+        "https://127.0.0.1:{receipts_port}/sf2900/FordelingskvitteringModtag"
+    ));
     let sim = kombit_sim::run::start(sim_config).await?;
 
-    let db_url = database.clone().unwrap_or_else(|| format!("sqlite://{}", work.join("bench.db").display()));
+    let db_url = database
+        .clone()
+        .unwrap_or_else(|| format!("sqlite://{}", work.join("bench.db").display()));
     let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let xsd = crate::demo::sp241_xsd_near(&workspace);
-    let text = crate::demo::config_toml(&pki.dir, &db_url, &sim.soap_url(), sim.sftp_addr.port(), receipts_port, http_port, xsd.as_deref());
+    let text = crate::demo::config_toml(
+        &pki.dir,
+        &db_url,
+        &sim.soap_url(),
+        sim.sftp_addr.port(),
+        receipts_port,
+        http_port,
+        xsd.as_deref(),
+    );
     let path = work.join("fordeler.toml");
     std::fs::write(&path, text)?;
     crate::demo::write_support_files(work)?;
@@ -58,9 +79,18 @@ pub async fn run(work: &Path, submissions: usize, attachment_kb: usize, database
     let running = crate::app::start(config, base, platform, renderer).await?;
 
     let http = reqwest::Client::new();
-    let url = format!("http://{}/intake/os2forms_fdk_kp_sp241/remote-post", running.http_addr);
+    let url = format!(
+        "http://{}/intake/os2forms_fdk_kp_sp241/remote-post",
+        running.http_addr
+    );
     let bodies: Vec<Vec<u8>> = (0..submissions)
-        .map(|n| serde_json::to_vec(&crate::demo::sample("os2forms_fdk_kp_sp241", n, attachment_kb)))
+        .map(|n| {
+            serde_json::to_vec(&crate::demo::sample(
+                "os2forms_fdk_kp_sp241",
+                n,
+                attachment_kb,
+            ))
+        })
         .collect::<Result<_, _>>()?;
     let bodies = Arc::new(bodies);
     let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
@@ -71,7 +101,9 @@ pub async fn run(work: &Path, submissions: usize, attachment_kb: usize, database
         posters.spawn(async move {
             loop {
                 let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                let Some(body) = bodies.get(i) else { return anyhow::Ok(()) };
+                let Some(body) = bodies.get(i) else {
+                    return anyhow::Ok(());
+                };
                 let r = http
                     .post(&url)
                     .bearer_auth(crate::demo::INTAKE_TOKEN)
@@ -89,9 +121,10 @@ pub async fn run(work: &Path, submissions: usize, attachment_kb: usize, database
     // Wait until everything is final.
     let deadline = Instant::now() + Duration::from_secs(600);
     loop {
-        let (open,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM deliveries WHERE state IN ('pending', 'waiting')")
-            .fetch_one(&running.store.db.pool)
-            .await?;
+        let (open,): (i64,) =
+            sqlx::query_as("SELECT COUNT(*) FROM deliveries WHERE state IN ('pending', 'waiting')")
+                .fetch_one(&running.store.db.pool)
+                .await?;
         if open == 0 || Instant::now() > deadline {
             break;
         }
@@ -107,11 +140,19 @@ pub async fn run(work: &Path, submissions: usize, attachment_kb: usize, database
     .map(|(r, d)| d - r)
     .collect();
     lat.sort_unstable();
-    let pct = |p: f64| lat.get(((lat.len() as f64 - 1.0) * p).round().max(0.0) as usize).copied().unwrap_or(0) as f64;
+    let pct = |p: f64| {
+        lat.get(((lat.len() as f64 - 1.0) * p).round().max(0.0) as usize)
+            .copied()
+            .unwrap_or(0) as f64
+    };
     let report = Report {
         submissions,
         attachment_kb,
-        database: if db_url.starts_with("postgres") { "postgresql" } else { "sqlite" },
+        database: if db_url.starts_with("postgres") {
+            "postgresql"
+        } else {
+            "sqlite"
+        },
         submissions_per_sec: round(lat.len() as f64 / elapsed.as_secs_f64()),
         p50_ms: pct(0.5),
         p99_ms: pct(0.99),
@@ -129,12 +170,22 @@ fn round(x: f64) -> f64 {
 }
 
 /// Render + validate the SP241 form XML `n` times over all cores.
-fn render_rate(config: &Config, renderer: Arc<crate::render::TwigRenderer>, n: usize) -> anyhow::Result<f64> {
-    let form = config.form("os2forms_fdk_kp_sp241").context("the bench form is configured")?;
+fn render_rate(
+    config: &Config,
+    renderer: Arc<crate::render::TwigRenderer>,
+    n: usize,
+) -> anyhow::Result<f64> {
+    let form = config
+        .form("os2forms_fdk_kp_sp241")
+        .context("the bench form is configured")?;
     let route = form.routes[0].clone();
-    let tenant = config.tenant(&form.tenant).context("the bench tenant is configured")?.clone();
+    let tenant = config
+        .tenant(&form.tenant)
+        .context("the bench tenant is configured")?
+        .clone();
     let body = crate::demo::sample("os2forms_fdk_kp_sp241", 1, 1);
-    let submission = crate::intake::Submission::from_remote_post("os2forms_fdk_kp_sp241", &body).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let submission = crate::intake::Submission::from_remote_post("os2forms_fdk_kp_sp241", &body)
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
     let files: Vec<crate::store::Attachment> = submission
         .files
         .iter()
@@ -148,10 +199,15 @@ fn render_rate(config: &Config, renderer: Arc<crate::render::TwigRenderer>, n: u
             data: Vec::new(),
         })
         .collect();
-    let named: Vec<(&crate::store::Attachment, String)> =
-        files.iter().filter(|a| a.element_key != "kvittering").map(|a| (a, crate::build::remote_name("kp", &submission.uuid, a))).collect();
+    let named: Vec<(&crate::store::Attachment, String)> = files
+        .iter()
+        .filter(|a| a.element_key != "kvittering")
+        .map(|a| (a, crate::build::remote_name("kp", &submission.uuid, a)))
+        .collect();
     let ctx = Arc::new(render_context(&tenant, &route, &submission.json, &named));
-    renderer.render(&route, &ctx).map_err(|e| anyhow::anyhow!("bench render: {e}"))?;
+    renderer
+        .render(&route, &ctx)
+        .map_err(|e| anyhow::anyhow!("bench render: {e}"))?;
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
     let started = Instant::now();
     std::thread::scope(|s| {

@@ -32,7 +32,11 @@ impl fmt::Display for Finding {
 }
 
 pub async fn check(config: &Config, base: &Path) -> Vec<Finding> {
-    let mut out = vec![Finding::Ok(format!("configuration: {} tenant(s), {} form(s)", config.tenants.len(), config.forms.len()))];
+    let mut out = vec![Finding::Ok(format!(
+        "configuration: {} tenant(s), {} form(s)",
+        config.tenants.len(),
+        config.forms.len()
+    ))];
     match crate::store::Store::open(&config.database.url, 1).await {
         Ok(_) => out.push(Finding::Ok("database: reachable, schema up to date".into())),
         Err(e) => out.push(Finding::Error(format!("database: {e:#}"))),
@@ -43,9 +47,19 @@ pub async fn check(config: &Config, base: &Path) -> Vec<Finding> {
                 if let Some(p) = p {
                     let path = resolve(base, p);
                     if path.is_file() {
-                        out.push(Finding::Ok(format!("form {} route {}: {what} {}", f.webform_id, r.id, path.display())));
+                        out.push(Finding::Ok(format!(
+                            "form {} route {}: {what} {}",
+                            f.webform_id,
+                            r.id,
+                            path.display()
+                        )));
                     } else {
-                        out.push(Finding::Error(format!("form {} route {}: {what} {} does not exist", f.webform_id, r.id, path.display())));
+                        out.push(Finding::Error(format!(
+                            "form {} route {}: {what} {} does not exist",
+                            f.webform_id,
+                            r.id,
+                            path.display()
+                        )));
                     }
                 }
             }
@@ -62,7 +76,9 @@ pub async fn check(config: &Config, base: &Path) -> Vec<Finding> {
         }
     };
     for t in &config.tenants {
-        let Ok(tenant) = platform.tenant(&t.cvr) else { continue };
+        let Ok(tenant) = platform.tenant(&t.cvr) else {
+            continue;
+        };
         let left = tenant.identity.valid_for(chrono::Utc::now());
         let days = left.num_days();
         let line = format!("tenant {}: certificate valid for {days} more day(s)", t.cvr);
@@ -75,16 +91,29 @@ pub async fn check(config: &Config, base: &Path) -> Vec<Finding> {
         });
         if let Some(target) = &tenant.sftp {
             match platform.sftp.ls(target, "/OUT").await {
-                Ok(entries) => out.push(Finding::Ok(format!("tenant {}: SFTP login ok, /OUT has {} entries", t.cvr, entries.len()))),
+                Ok(entries) => out.push(Finding::Ok(format!(
+                    "tenant {}: SFTP login ok, /OUT has {} entries",
+                    t.cvr,
+                    entries.len()
+                ))),
                 Err(e) => out.push(Finding::Error(format!("tenant {}: SFTP: {e}", t.cvr))),
             }
         }
         for f in config.forms.iter().filter(|f| f.tenant == t.cvr) {
             for r in f.routes.iter().filter(|r| r.kle_emne.is_some()) {
                 match platform.recipient_system(t, r).await {
-                    Ok(Some(uuid)) => out.push(Finding::Ok(format!("form {} route {}: routed to system {uuid}", f.webform_id, r.id))),
-                    Ok(None) => out.push(Finding::Ok(format!("form {} route {}: service reachable", f.webform_id, r.id))),
-                    Err(e) => out.push(Finding::Error(format!("form {} route {}: {e}", f.webform_id, r.id))),
+                    Ok(Some(uuid)) => out.push(Finding::Ok(format!(
+                        "form {} route {}: routed to system {uuid}",
+                        f.webform_id, r.id
+                    ))),
+                    Ok(None) => out.push(Finding::Ok(format!(
+                        "form {} route {}: service reachable",
+                        f.webform_id, r.id
+                    ))),
+                    Err(e) => out.push(Finding::Error(format!(
+                        "form {} route {}: {e}",
+                        f.webform_id, r.id
+                    ))),
                 }
             }
         }

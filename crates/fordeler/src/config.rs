@@ -408,7 +408,10 @@ impl Config {
 
 fn check_route(r: &RouteConfig, at: &dyn Fn(&str) -> String) -> Result<(), String> {
     if r.kle_emne.is_none() && r.routing_modtager_aktoer.is_none() {
-        return Err(format!("{}: set kle_emne (KLE routing) or routing_modtager_aktoer", at("kle_emne")));
+        return Err(format!(
+            "{}: set kle_emne (KLE routing) or routing_modtager_aktoer",
+            at("kle_emne")
+        ));
     }
     if let Some(k) = &r.kle_emne {
         KleEmne::new(k.clone()).map_err(|e| format!("{}: {e}", at("kle_emne")))?;

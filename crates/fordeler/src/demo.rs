@@ -26,8 +26,18 @@ pub const INTAKE_TOKEN: &str = "demo-intake-token-0001";
 pub const API_TOKEN: &str = "demo-operator-token-01";
 
 /// A configuration for one tenant on a kombit-sim PKI, with the three demo forms.
-pub fn config_toml(pki: &Path, db_url: &str, soap_url: &str, sftp_port: u16, receipts_port: u16, http_port: u16, sp241_xsd: Option<&Path>) -> String {
-    let xsd = sp241_xsd.map(|p| format!("xsd = \"{}\"\n", p.display())).unwrap_or_default();
+pub fn config_toml(
+    pki: &Path,
+    db_url: &str,
+    soap_url: &str,
+    sftp_port: u16,
+    receipts_port: u16,
+    http_port: u16,
+    sp241_xsd: Option<&Path>,
+) -> String {
+    let xsd = sp241_xsd
+        .map(|p| format!("xsd = \"{}\"\n", p.display()))
+        .unwrap_or_default();
     format!(
         r#"
 [server]
@@ -115,6 +125,19 @@ pub fn write_support_files(dir: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A directory for the in-process simulator's SFTP users, on tmpfs when the machine has one.
+pub fn sim_sftp_area() -> anyhow::Result<tempfile::TempDir> {
+    let shm = Path::new("/dev/shm");
+    let b = tempfile::Builder::new()
+        .prefix("kombit-sim-sftp")
+        .to_owned();
+    Ok(if shm.is_dir() {
+        b.tempdir_in(shm).or_else(|_| b.tempdir())?
+    } else {
+        b.tempdir()?
+    })
+}
+
 pub fn free_port() -> anyhow::Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
@@ -157,7 +180,16 @@ pub fn sample(form: &str, n: usize, attachment_kb: usize) -> Value {
 }
 
 fn fault(on: Hook, action: Action, times: u32, delay_ms: u64, kle: Option<&str>) -> FaultRule {
-    FaultRule { on, action, probability: 1.0, times: Some(times), delay_ms, match_kle: kle.map(Into::into), match_file: None, match_transaction: None }
+    FaultRule {
+        on,
+        action,
+        probability: 1.0,
+        times: Some(times),
+        delay_ms,
+        match_kle: kle.map(Into::into),
+        match_file: None,
+        match_transaction: None,
+    }
 }
 
 /// The KP form schema next to the checkout, if this machine has it (it is not shipped).
@@ -176,20 +208,46 @@ pub async fn run(work: &Path, per_form: usize) -> anyhow::Result<bool> {
     sim_config.soap.listen = any;
     sim_config.sftp.listen = any;
     sim_config.inspect_listen = any;
-    sim_config.receipts.url = Some(format!("https://127.0.0.1:{receipts_port}/sf2900/FordelingskvitteringModtag"));
+    // The simulator's SFTP area on tmpfs where there is one: file creation on ext4 is the
+    // simulator's cost, not the Fordeler's, and would otherwise dominate the figures.
+    let sftp_area = crate::demo::sim_sftp_area()?;
+    sim_config.sftp.root = Some(sftp_area.path().to_path_buf());
+    sim_config.receipts.url = Some(format!(
+        "https://127.0.0.1:{receipts_port}/sf2900/FordelingskvitteringModtag"
+    ));
     sim_config.faults = vec![
         fault(Hook::Afsend, Action::Afvist, 1, 0, Some("01.01.01")),
-        fault(Hook::Receipt, Action::ReceiptLate, 1, 1500, Some("32.03.12")),
+        fault(
+            Hook::Receipt,
+            Action::ReceiptLate,
+            1,
+            1500,
+            Some("32.03.12"),
+        ),
         fault(Hook::SftpUpload, Action::Disconnect, 1, 0, None),
     ];
     let sim = kombit_sim::run::start(sim_config).await?;
-    println!("kombit-sim   SOAP {}  SFTP {}", sim.soap_url(), sim.sftp_addr);
-    println!("faults       1 AFVIST (JOURNALPOST), 1 slow receipt (+1.5 s), 1 SFTP connection dropped mid-upload");
+    println!(
+        "kombit-sim   SOAP {}  SFTP {}",
+        sim.soap_url(),
+        sim.sftp_addr
+    );
+    println!(
+        "faults       1 AFVIST (JOURNALPOST), 1 slow receipt (+1.5 s), 1 SFTP connection dropped mid-upload"
+    );
 
     let db_url = format!("sqlite://{}", work.join("fordeler.db").display());
     let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let xsd = sp241_xsd_near(&workspace);
-    let text = config_toml(&pki.dir, &db_url, &sim.soap_url(), sim.sftp_addr.port(), receipts_port, http_port, xsd.as_deref());
+    let text = config_toml(
+        &pki.dir,
+        &db_url,
+        &sim.soap_url(),
+        sim.sftp_addr.port(),
+        receipts_port,
+        http_port,
+        xsd.as_deref(),
+    );
     let path = work.join("fordeler.toml");
     std::fs::write(&path, text)?;
     write_support_files(work)?;
@@ -197,10 +255,19 @@ pub async fn run(work: &Path, per_form: usize) -> anyhow::Result<bool> {
     let platform = Arc::new(crate::platform::RealPlatform::new(&config, &base)?);
     let renderer = Arc::new(crate::render::TwigRenderer::new(&config, &base)?);
     let running = crate::app::start(config, base, platform, renderer).await?;
-    println!("fordeler     intake http://{}  receipts https://{}  database {db_url}", running.http_addr, running.receipts_addr.map(|a| a.to_string()).unwrap_or_default());
+    println!(
+        "fordeler     intake http://{}  receipts https://{}  database {db_url}",
+        running.http_addr,
+        running
+            .receipts_addr
+            .map(|a| a.to_string())
+            .unwrap_or_default()
+    );
     match &xsd {
         Some(p) => println!("form XML     validated against {}", p.display()),
-        None => println!("form XML     (KP schema SP241.xsd not found beside the checkout: not validated)"),
+        None => println!(
+            "form XML     (KP schema SP241.xsd not found beside the checkout: not validated)"
+        ),
     }
 
     let http = reqwest::Client::new();
@@ -210,17 +277,27 @@ pub async fn run(work: &Path, per_form: usize) -> anyhow::Result<bool> {
         for n in 0..per_form {
             let body = sample(form, n, 100);
             let r = http
-                .post(format!("http://{}/intake/{form}/remote-post", running.http_addr))
+                .post(format!(
+                    "http://{}/intake/{form}/remote-post",
+                    running.http_addr
+                ))
                 .bearer_auth(INTAKE_TOKEN)
                 .json(&body)
                 .send()
                 .await
                 .context("posting a sample submission")?;
-            anyhow::ensure!(r.status().as_u16() == 202, "intake answered {} for {form}", r.status());
+            anyhow::ensure!(
+                r.status().as_u16() == 202,
+                "intake answered {} for {form}",
+                r.status()
+            );
             sent.push((form, body["uuid"].as_str().unwrap_or_default().to_owned()));
         }
     }
-    println!("submitted    {} submissions ({per_form} per form)", sent.len());
+    println!(
+        "submitted    {} submissions ({per_form} per form)",
+        sent.len()
+    );
 
     let bar = indicatif::ProgressBar::new(sent.len() as u64);
     bar.set_style(
@@ -236,7 +313,10 @@ pub async fn run(work: &Path, per_form: usize) -> anyhow::Result<bool> {
                 rows.push((form, d));
             }
         }
-        let done = rows.iter().filter(|(_, d)| matches!(d.state.as_str(), "delivered" | "failed" | "resolved")).count();
+        let done = rows
+            .iter()
+            .filter(|(_, d)| matches!(d.state.as_str(), "delivered" | "failed" | "resolved"))
+            .count();
         bar.set_position(done as u64);
         let waiting = rows.iter().filter(|(_, d)| d.state == "waiting").count();
         bar.set_message(format!("{waiting} waiting for receipts"));
@@ -248,7 +328,10 @@ pub async fn run(work: &Path, per_form: usize) -> anyhow::Result<bool> {
     bar.finish();
 
     println!();
-    println!("{:<24} {:<10} {:<10} {:<9} {:<10} {:<11} {:>3}  note", "form", "submission", "state", "answer", "Teknisk", "Forretning", "try");
+    println!(
+        "{:<24} {:<10} {:<10} {:<9} {:<10} {:<11} {:>3}  note",
+        "form", "submission", "state", "answer", "Teknisk", "Forretning", "try"
+    );
     for (form, d) in &rows {
         println!(
             "{:<24} {:<10} {:<10} {:<9} {:<10} {:<11} {:>3}  {}",
@@ -259,21 +342,40 @@ pub async fn run(work: &Path, per_form: usize) -> anyhow::Result<bool> {
             d.teknisk_kode.as_deref().unwrap_or("-"),
             d.forretning_kode.as_deref().unwrap_or("-"),
             d.attempts,
-            d.last_error.as_deref().map(|e| e.chars().take(60).collect::<String>()).unwrap_or_default()
+            d.last_error
+                .as_deref()
+                .map(|e| e.chars().take(60).collect::<String>())
+                .unwrap_or_default()
         );
     }
     let delivered = rows.iter().filter(|(_, d)| d.state == "delivered").count();
-    let afvist = rows.iter().filter(|(_, d)| d.state == "failed" && d.sync_kode.as_deref() == Some("AFVIST")).count();
+    let afvist = rows
+        .iter()
+        .filter(|(_, d)| d.state == "failed" && d.sync_kode.as_deref() == Some("AFVIST"))
+        .count();
     let summary = sim.summary();
-    let ok = rows.len() == sent.len() && delivered == sent.len() - 1 && afvist == 1 && summary.duplicates_with_other_payload == 0;
+    let ok = rows.len() == sent.len()
+        && delivered == sent.len() - 1
+        && afvist == 1
+        && summary.duplicates_with_other_payload == 0;
     println!();
     println!(
         "platform saw {} FordelingsobjektAfsend, {} SFTP files with a SUCCESS receipt, {} asynchronous receipts delivered",
-        summary.calls.get("FordelingsobjektAfsend").map_or(0, |m| m.values().sum::<u64>()),
+        summary
+            .calls
+            .get("FordelingsobjektAfsend")
+            .map_or(0, |m| m.values().sum::<u64>()),
         summary.triggers.get("success").copied().unwrap_or(0),
         summary.receipts.get("delivered").copied().unwrap_or(0)
     );
-    println!("{}", if ok { "demo: every submission is where it should be (all delivered, the one AFVIST waits for the operator)" } else { "demo: UNEXPECTED OUTCOME" });
+    println!(
+        "{}",
+        if ok {
+            "demo: every submission is where it should be (all delivered, the one AFVIST waits for the operator)"
+        } else {
+            "demo: UNEXPECTED OUTCOME"
+        }
+    );
     running.shutdown().await;
     Ok(ok)
 }

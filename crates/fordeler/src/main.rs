@@ -21,7 +21,13 @@ mister aldrig en, og viser operatøren hvor hver enkelt er.\n\nStart here: forde
 )]
 struct Cli {
     /// Configuration file / konfigurationsfil.
-    #[arg(long, short, global = true, default_value = "fordeler.toml", env = "FORDELER_CONFIG")]
+    #[arg(
+        long,
+        short,
+        global = true,
+        default_value = "fordeler.toml",
+        env = "FORDELER_CONFIG"
+    )]
     config: PathBuf,
     #[command(subcommand)]
     command: Command,
@@ -110,8 +116,18 @@ enum Command {
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let json_logs = std::env::var("FORDELER_SERVER__LOG_JSON").is_ok_and(|v| v == "true");
-    service_kit::logging::init(json_logs, if matches!(cli.command, Command::Serve) { "info" } else { "error" });
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    service_kit::logging::init(
+        json_logs,
+        if matches!(cli.command, Command::Serve) {
+            "info"
+        } else {
+            "error"
+        },
+    );
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("fordeler: cannot start the async runtime: {e}");
@@ -137,7 +153,11 @@ async fn store(config: &Config) -> anyhow::Result<Store> {
 
 fn when(ms: i64) -> String {
     chrono::DateTime::from_timestamp_millis(ms)
-        .map(|t| t.with_timezone(&chrono::Local).format("%Y-%m-%d %H:%M:%S").to_string())
+        .map(|t| {
+            t.with_timezone(&chrono::Local)
+                .format("%Y-%m-%d %H:%M:%S")
+                .to_string()
+        })
         .unwrap_or_default()
 }
 
@@ -145,9 +165,17 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
     let ok = std::process::ExitCode::SUCCESS;
     match cli.command {
         Command::Demo { per_form } => return demo(per_form).await,
-        Command::Bench { submissions, attachment_kb, database } => {
-            let work = tempfile::Builder::new().prefix("fordeler-bench").tempdir().context("temp dir")?;
-            let report = fordeler::bench::run(work.path(), submissions, attachment_kb, database).await?;
+        Command::Bench {
+            submissions,
+            attachment_kb,
+            database,
+        } => {
+            let work = tempfile::Builder::new()
+                .prefix("fordeler-bench")
+                .tempdir()
+                .context("temp dir")?;
+            let report =
+                fordeler::bench::run(work.path(), submissions, attachment_kb, database).await?;
             println!("{}", serde_json::to_string(&report)?);
         }
         Command::Serve => {
@@ -158,7 +186,10 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             let running = fordeler::app::start(config, base, platform, renderer).await?;
             println!("fordeler: intake and API on http://{}", running.http_addr);
             if let Some(r) = running.receipts_addr {
-                println!("fordeler: receipt endpoint on https://{r}{}", fordeler::receipts::PATHS[0]);
+                println!(
+                    "fordeler: receipt endpoint on https://{r}{}",
+                    fordeler::receipts::PATHS[0]
+                );
             }
             shutdown_signal().await;
             println!("fordeler: stopping");
@@ -167,11 +198,18 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         Command::Status => {
             let (config, _) = load(&cli.config)?;
             let rows = store(&config).await?.status().await?;
-            println!("{:<40} {:>9} {:>9} {:>9} {:>9} {:>9}", "form", "pending", "waiting", "delivered", "failed", "resolved");
+            println!(
+                "{:<40} {:>9} {:>9} {:>9} {:>9} {:>9}",
+                "form", "pending", "waiting", "delivered", "failed", "resolved"
+            );
             let mut forms: Vec<&String> = rows.iter().map(|(f, _, _)| f).collect();
             forms.dedup();
             for f in forms {
-                let n = |s: State| rows.iter().find(|(ff, st, _)| ff == f && st == s.as_str()).map_or(0, |r| r.2);
+                let n = |s: State| {
+                    rows.iter()
+                        .find(|(ff, st, _)| ff == f && st == s.as_str())
+                        .map_or(0, |r| r.2)
+                };
                 println!(
                     "{f:<40} {:>9} {:>9} {:>9} {:>9} {:>9}",
                     n(State::Pending),
@@ -185,10 +223,18 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         Command::List { state, form, limit } => {
             let (config, _) = load(&cli.config)?;
             let state = match state.as_deref() {
-                Some(s) => Some(State::parse(s).with_context(|| format!("--state: `{s}` is not one of pending, waiting, delivered, failed, resolved"))?),
+                Some(s) => Some(State::parse(s).with_context(|| {
+                    format!(
+                        "--state: `{s}` is not one of pending, waiting, delivered, failed, resolved"
+                    )
+                })?),
                 None => None,
             };
-            for d in store(&config).await?.list(state, form.as_deref(), limit).await? {
+            for d in store(&config)
+                .await?
+                .list(state, form.as_deref(), limit)
+                .await?
+            {
                 println!(
                     "{}  {:<9} {:<12} {:<30} {} {}",
                     when(d.created_at),
@@ -206,7 +252,10 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             let found = store.find(&key).await?;
             anyhow::ensure!(!found.is_empty(), "no submission or delivery {key}");
             for d in found {
-                println!("{}/{}  submission {}  state {} ({})", d.webform_id, d.route_id, d.submission_uuid, d.state, d.step);
+                println!(
+                    "{}/{}  submission {}  state {} ({})",
+                    d.webform_id, d.route_id, d.submission_uuid, d.state, d.step
+                );
                 println!("  AnvenderTransaktionsID   {}", d.anvender_transaktions_id);
                 if let Some(x) = &d.distribution_transaktions_id {
                     println!("  DistributionTransktionsID {x}");
@@ -222,12 +271,21 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                 }
             }
         }
-        Command::Retry { key, all_failed, form, by } => {
+        Command::Retry {
+            key,
+            all_failed,
+            form,
+            by,
+        } => {
             let (config, _) = load(&cli.config)?;
             let store = store(&config).await?;
             let targets = match (key, all_failed) {
                 (Some(k), false) => store.find(&k).await?,
-                (None, true) => store.list(Some(State::Failed), form.as_deref(), 1_000_000).await?,
+                (None, true) => {
+                    store
+                        .list(Some(State::Failed), form.as_deref(), 1_000_000)
+                        .await?
+                }
                 _ => anyhow::bail!("give a delivery/submission, or --all-failed"),
             };
             let mut n = 0;
@@ -237,29 +295,49 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             println!("{n} delivery(ies) will be sent again");
         }
         Command::Resolve { key, note, by } => {
-            anyhow::ensure!(!note.trim().is_empty(), "--note: say how the submission was handled");
+            anyhow::ensure!(
+                !note.trim().is_empty(),
+                "--note: say how the submission was handled"
+            );
             let (config, _) = load(&cli.config)?;
             let store = store(&config).await?;
             let mut n = 0;
             for d in store.find(&key).await? {
                 n += usize::from(store.resolve(&d.id, &by, &note).await?);
             }
-            anyhow::ensure!(n > 0, "{key}: nothing to resolve (unknown, or delivered/resolved already)");
+            anyhow::ensure!(
+                n > 0,
+                "{key}: nothing to resolve (unknown, or delivered/resolved already)"
+            );
             println!("{n} delivery(ies) marked as handled manually by {by}");
         }
         Command::Purge { days } => {
             let (config, _) = load(&cli.config)?;
             let days = days.unwrap_or(config.database.purge_after_days);
-            let n = store(&config).await?.purge(service_kit::db::now_ms() - days as i64 * 86_400_000).await?;
+            let n = store(&config)
+                .await?
+                .purge(service_kit::db::now_ms() - days as i64 * 86_400_000)
+                .await?;
             println!("payloads of {n} submission(s) deleted (delivered more than {days} days ago)");
         }
-        Command::Preview { form, submission, kombit_xsd } => {
+        Command::Preview {
+            form,
+            submission,
+            kombit_xsd,
+        } => {
             let (config, base) = load(&cli.config)?;
-            let text = std::fs::read_to_string(&submission).with_context(|| format!("--submission {}", submission.display()))?;
-            let body: serde_json::Value = serde_json::from_str(&text).with_context(|| format!("--submission {}: not JSON", submission.display()))?;
-            let form_cfg = config.form(&form).with_context(|| format!("--form: no [[form]] with webform_id {form}"))?;
-            let tenant = config.tenant(&form_cfg.tenant).context("the form's tenant")?;
-            let s = fordeler::intake::Submission::from_remote_post(&form, &body).map_err(|e| anyhow::anyhow!("--submission: {e}"))?;
+            let text = std::fs::read_to_string(&submission)
+                .with_context(|| format!("--submission {}", submission.display()))?;
+            let body: serde_json::Value = serde_json::from_str(&text)
+                .with_context(|| format!("--submission {}: not JSON", submission.display()))?;
+            let form_cfg = config
+                .form(&form)
+                .with_context(|| format!("--form: no [[form]] with webform_id {form}"))?;
+            let tenant = config
+                .tenant(&form_cfg.tenant)
+                .context("the form's tenant")?;
+            let s = fordeler::intake::Submission::from_remote_post(&form, &body)
+                .map_err(|e| anyhow::anyhow!("--submission: {e}"))?;
             let renderer = fordeler::render::TwigRenderer::new(&config, &base)?;
             let attachments: Vec<fordeler::store::Attachment> = s
                 .files
@@ -302,7 +380,14 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                     resolved_note: None,
                 };
                 println!("== route {} ({:?})", route.id, route.distribution_type);
-                match fordeler::build::build(tenant, route, &delivery, &s.json, &attachments, &renderer) {
+                match fordeler::build::build(
+                    tenant,
+                    route,
+                    &delivery,
+                    &s.json,
+                    &attachments,
+                    &renderer,
+                ) {
                     Ok(built) => {
                         use sf2900::Message as _;
                         let xml = built.request.to_xml();
@@ -311,7 +396,9 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                             println!("-- SFTP file {}", f.remote_name);
                         }
                         if let Some(dir) = &kombit_xsd {
-                            let v = fordeler::xsd::XsdValidator::from_file(&dir.join("sf2900/DistributionServiceMsg.xsd"))?;
+                            let v = fordeler::xsd::XsdValidator::from_file(
+                                &dir.join("sf2900/DistributionServiceMsg.xsd"),
+                            )?;
                             match v.validate(&xml) {
                                 Ok(()) => println!("-- valid for the official schemas"),
                                 Err(errors) => {
@@ -338,12 +425,19 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             use fordeler::outbox::Serviceplatform as _;
             fordeler::render::install_crypto();
             let (config, base) = load(&cli.config)?;
-            let f = config.form(&form).with_context(|| format!("--form: no [[form]] with webform_id {form}"))?;
+            let f = config
+                .form(&form)
+                .with_context(|| format!("--form: no [[form]] with webform_id {form}"))?;
             let tenant = config.tenant(&f.tenant).context("the form's tenant")?;
             let platform = fordeler::platform::RealPlatform::new(&config, &base)?;
             for r in &f.routes {
                 match platform.recipient_system(tenant, r).await {
-                    Ok(Some(u)) => println!("route {}: KLE {} facet {} → system {u}", r.id, r.kle_emne.as_deref().unwrap_or("-"), r.handling_facet.as_deref().unwrap_or("-")),
+                    Ok(Some(u)) => println!(
+                        "route {}: KLE {} facet {} → system {u}",
+                        r.id,
+                        r.kle_emne.as_deref().unwrap_or("-"),
+                        r.handling_facet.as_deref().unwrap_or("-")
+                    ),
                     Ok(None) => println!("route {}: no lookup needed", r.id),
                     Err(e) => println!("route {}: {e}", r.id),
                 }
@@ -365,21 +459,29 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
 }
 
 async fn demo(per_form: usize) -> anyhow::Result<std::process::ExitCode> {
-    let work = tempfile::Builder::new().prefix("fordeler-demo").tempdir().context("temp dir")?;
+    let work = tempfile::Builder::new()
+        .prefix("fordeler-demo")
+        .tempdir()
+        .context("temp dir")?;
     let ok = fordeler::demo::run(work.path(), per_form).await?;
-    Ok(if ok { std::process::ExitCode::SUCCESS } else { std::process::ExitCode::FAILURE })
+    Ok(if ok {
+        std::process::ExitCode::SUCCESS
+    } else {
+        std::process::ExitCode::FAILURE
+    })
 }
 
 async fn shutdown_signal() {
     #[cfg(unix)]
     {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(t) => t,
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-                return;
-            }
-        };
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(t) => t,
+                Err(_) => {
+                    let _ = tokio::signal::ctrl_c().await;
+                    return;
+                }
+            };
         tokio::select! {
             _ = tokio::signal::ctrl_c() => {}
             _ = term.recv() => {}

@@ -139,7 +139,10 @@ impl<P: Serviceplatform> Outbox<P> {
         let mut tasks = tokio::task::JoinSet::new();
         match self.store.reclaim(&self.owner).await {
             Ok(0) => {}
-            Ok(n) => tracing::warn!(deliveries = n, "taking back work this instance held when it stopped"),
+            Ok(n) => tracing::warn!(
+                deliveries = n,
+                "taking back work this instance held when it stopped"
+            ),
             Err(e) => tracing::error!(error = %e, "reclaiming leases failed"),
         }
         let mut last_settle = std::time::Instant::now() - Duration::from_secs(3600);
@@ -147,7 +150,10 @@ impl<P: Serviceplatform> Outbox<P> {
             if last_settle.elapsed() > Duration::from_secs(10) {
                 last_settle = std::time::Instant::now();
                 for id in self.store.unsettled().await.unwrap_or_default() {
-                    let _ = self.store.settle(&id, self.config.delivery.wait_for_forretning).await;
+                    let _ = self
+                        .store
+                        .settle(&id, self.config.delivery.wait_for_forretning)
+                        .await;
                 }
             }
             if *stop.borrow() {
@@ -301,20 +307,36 @@ impl<P: Serviceplatform> Outbox<P> {
         .map_err(|e| StepError::Final("build", e.0))?;
         let xml = built.request.to_xml();
         self.check_message(&xml)?;
-        let next = if built.files.is_empty() { Step::Afsend } else { Step::Upload };
-        self.store.save_built(d, xml.as_bytes(), &built.files, next).await?;
+        let next = if built.files.is_empty() {
+            Step::Afsend
+        } else {
+            Step::Upload
+        };
+        self.store
+            .save_built(d, xml.as_bytes(), &built.files, next)
+            .await?;
         Ok(true)
     }
 
     /// The whole message must be valid before anything is sent: against the official schemas
     /// when configured, and always by strict (XSD-like) decoding.
     fn check_message(&self, xml: &str) -> Result<(), StepError> {
-        let invalid = |why: String| StepError::Final("build", format!("the built message is not valid: {why}"));
+        let invalid = |why: String| {
+            StepError::Final("build", format!("the built message is not valid: {why}"))
+        };
         let root = sf2900::xml::Element::parse(xml).map_err(|e| invalid(e.to_string()))?;
-        FordelingsobjektAfsendRequest::from_element_strict(&root).map_err(|e| invalid(e.to_string()))?;
+        FordelingsobjektAfsendRequest::from_element_strict(&root)
+            .map_err(|e| invalid(e.to_string()))?;
         if let Some(v) = &self.kombit_xsd {
             v.validate(xml).map_err(|errors| {
-                invalid(errors.iter().take(3).map(|e| e.to_string()).collect::<Vec<_>>().join("; "))
+                invalid(
+                    errors
+                        .iter()
+                        .take(3)
+                        .map(|e| e.to_string())
+                        .collect::<Vec<_>>()
+                        .join("; "),
+                )
             })?;
         }
         Ok(())

@@ -27,7 +27,8 @@ pub enum PullError {
 impl PullError {
     /// Worth trying again later (the site is down or busy), as opposed to a wrong answer.
     pub fn retryable(&self) -> bool {
-        matches!(self, PullError::Transport(_)) || matches!(self, PullError::Http { status, .. } if *status >= 500 || *status == 429)
+        matches!(self, PullError::Transport(_))
+            || matches!(self, PullError::Http { status, .. } if *status >= 500 || *status == 429)
     }
 }
 
@@ -45,7 +46,11 @@ impl Os2forms {
             .timeout(Duration::from_secs(120))
             .redirect(reqwest::redirect::Policy::none())
             .build()?;
-        Ok(Self { http, base: base_url.trim_end_matches('/').to_owned(), api_key })
+        Ok(Self {
+            http,
+            base: base_url.trim_end_matches('/').to_owned(),
+            api_key,
+        })
     }
 
     /// Refuses URLs outside the configured site.
@@ -54,7 +59,10 @@ impl Os2forms {
         if url.starts_with(&prefix) {
             Ok(())
         } else {
-            Err(PullError::Invalid(format!("URL outside the configured os2forms_url {} refused", self.base)))
+            Err(PullError::Invalid(format!(
+                "URL outside the configured os2forms_url {} refused",
+                self.base
+            )))
         }
     }
 
@@ -68,7 +76,10 @@ impl Os2forms {
             .await
             .map_err(|e| PullError::Transport(e.without_url().to_string()))?;
         if !r.status().is_success() {
-            return Err(PullError::Http { status: r.status().as_u16(), what: what.to_owned() });
+            return Err(PullError::Http {
+                status: r.status().as_u16(),
+                what: what.to_owned(),
+            });
         }
         Ok(r)
     }
@@ -80,57 +91,134 @@ impl Os2forms {
     /// The uuids the site lists for a form (no pagination upstream; the URL ends in the uuid).
     pub async fn list(&self, webform_id: &str) -> Result<Vec<String>, PullError> {
         let url = format!("{}/webform_rest/{webform_id}/submissions", self.base);
-        let v: Value = self.get(&url, "the submission list").await?.json().await.map_err(|e| PullError::Invalid(format!("submission list: {e}")))?;
-        let map = v.get("submissions").and_then(Value::as_object).cloned().unwrap_or_default();
-        Ok(map.values().filter_map(Value::as_str).filter_map(|u| u.rsplit('/').next()).map(str::to_owned).collect())
+        let v: Value = self
+            .get(&url, "the submission list")
+            .await?
+            .json()
+            .await
+            .map_err(|e| PullError::Invalid(format!("submission list: {e}")))?;
+        let map = v
+            .get("submissions")
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default();
+        Ok(map
+            .values()
+            .filter_map(Value::as_str)
+            .filter_map(|u| u.rsplit('/').next())
+            .map(str::to_owned)
+            .collect())
     }
 
     /// One submission with its files.
     pub async fn pull(&self, webform_id: &str, url: &str) -> Result<Submission, PullError> {
-        let v: Value = self.get(url, "the submission").await?.json().await.map_err(|e| PullError::Invalid(format!("submission: {e}")))?;
-        let entity = v.get("entity").and_then(Value::as_object).ok_or_else(|| PullError::Invalid("submission: no `entity`".into()))?;
+        let v: Value = self
+            .get(url, "the submission")
+            .await?
+            .json()
+            .await
+            .map_err(|e| PullError::Invalid(format!("submission: {e}")))?;
+        let entity = v
+            .get("entity")
+            .and_then(Value::as_object)
+            .ok_or_else(|| PullError::Invalid("submission: no `entity`".into()))?;
         let mut json = Map::new();
         for field in BASE_FIELDS {
             if let Some(x) = entity.get(*field).and_then(drupal_value) {
                 json.insert((*field).to_owned(), Value::String(x));
             }
         }
-        let mut data = v.get("data").and_then(Value::as_object).cloned().unwrap_or_default();
+        let mut data = v
+            .get("data")
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default();
         let linked = data.remove("linked");
         let attachments = data.remove("attachments");
         json.insert("data".into(), Value::Object(data));
-        let uuid = json.get("uuid").and_then(Value::as_str).unwrap_or_default().to_owned();
+        let uuid = json
+            .get("uuid")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
         if sf2900::types::parse_uuid(&uuid).is_err() {
-            return Err(PullError::Invalid("submission: entity.uuid is missing or not a UUID".into()));
+            return Err(PullError::Invalid(
+                "submission: entity.uuid is missing or not a UUID".into(),
+            ));
         }
         if let Some(w) = json.get("webform_id").and_then(Value::as_str)
             && w != webform_id
         {
-            return Err(PullError::Invalid(format!("submission belongs to form {w}, not {webform_id}")));
+            return Err(PullError::Invalid(format!(
+                "submission belongs to form {w}, not {webform_id}"
+            )));
         }
         json.insert("webform_id".into(), Value::String(webform_id.to_owned()));
         let mut files = Vec::new();
-        for (element, by_fid) in linked.as_ref().and_then(Value::as_object).into_iter().flatten() {
+        for (element, by_fid) in linked
+            .as_ref()
+            .and_then(Value::as_object)
+            .into_iter()
+            .flatten()
+        {
             for (i, (_fid, f)) in by_fid.as_object().into_iter().flatten().enumerate() {
-                let Some(url) = f.get("url").and_then(Value::as_str) else { continue };
+                let Some(url) = f.get("url").and_then(Value::as_str) else {
+                    continue;
+                };
                 let name = url.rsplit('/').next().unwrap_or("file").to_owned();
-                let mime = f.get("mime_type").and_then(Value::as_str).unwrap_or("application/octet-stream").to_owned();
-                files.push(NewAttachment { element_key: element.clone(), idx: i as i64, name, mime, data: self.file(url, element).await? });
+                let mime = f
+                    .get("mime_type")
+                    .and_then(Value::as_str)
+                    .unwrap_or("application/octet-stream")
+                    .to_owned();
+                files.push(NewAttachment {
+                    element_key: element.clone(),
+                    idx: i as i64,
+                    name,
+                    mime,
+                    data: self.file(url, element).await?,
+                });
             }
         }
-        for (element, a) in attachments.as_ref().and_then(Value::as_object).into_iter().flatten() {
-            let Some(url) = a.get("url").and_then(Value::as_str) else { continue };
-            let name = format!("{}.pdf", a.get("name").and_then(Value::as_str).unwrap_or(element));
-            files.push(NewAttachment { element_key: element.clone(), idx: 0, name, mime: "application/pdf".into(), data: self.file(url, element).await? });
+        for (element, a) in attachments
+            .as_ref()
+            .and_then(Value::as_object)
+            .into_iter()
+            .flatten()
+        {
+            let Some(url) = a.get("url").and_then(Value::as_str) else {
+                continue;
+            };
+            let name = format!(
+                "{}.pdf",
+                a.get("name").and_then(Value::as_str).unwrap_or(element)
+            );
+            files.push(NewAttachment {
+                element_key: element.clone(),
+                idx: 0,
+                name,
+                mime: "application/pdf".into(),
+                data: self.file(url, element).await?,
+            });
         }
-        let s = Submission { webform_id: webform_id.to_owned(), uuid, json, files };
+        let s = Submission {
+            webform_id: webform_id.to_owned(),
+            uuid,
+            json,
+            files,
+        };
         s.check()?;
         Ok(s)
     }
 
     async fn file(&self, url: &str, element: &str) -> Result<Vec<u8>, PullError> {
-        let r = self.get(url, &format!("a file of element {element}")).await?;
-        Ok(r.bytes().await.map_err(|e| PullError::Transport(e.without_url().to_string()))?.to_vec())
+        let r = self
+            .get(url, &format!("a file of element {element}"))
+            .await?;
+        Ok(r.bytes()
+            .await
+            .map_err(|e| PullError::Transport(e.without_url().to_string()))?
+            .to_vec())
     }
 }
 
@@ -140,7 +228,13 @@ fn drupal_value(v: &Value) -> Option<String> {
     let x = first.get("value").or_else(|| first.get("target_id"))?;
     Some(match x {
         Value::String(s) => s.clone(),
-        Value::Bool(b) => if *b { "1".into() } else { "0".into() },
+        Value::Bool(b) => {
+            if *b {
+                "1".into()
+            } else {
+                "0".into()
+            }
+        }
         Value::Null => String::new(),
         other => other.to_string(),
     })

@@ -105,7 +105,9 @@ async fn receive(State(e): State<Arc<ReceiptEndpoint>>, body: axum::body::Bytes)
         };
         // Also for a repeat: the first arrival may have been stored but not applied when the
         // process stopped, and the platform sends again because it got no answer.
-        e.store.set_receipt_kode(&d.id, kvitteringstype, kode).await?;
+        e.store
+            .set_receipt_kode(&d.id, kvitteringstype, kode)
+            .await?;
         if !duplicate {
             let mut detail = format!("{kvitteringstype} {kode}");
             if let Some(b) = &k.begrundelse {

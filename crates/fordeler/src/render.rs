@@ -30,7 +30,11 @@ pub struct TwigRenderer {
 }
 
 fn key(route: &RouteConfig) -> String {
-    route.xml_template.as_ref().map(|p| p.display().to_string()).unwrap_or_default()
+    route
+        .xml_template
+        .as_ref()
+        .map(|p| p.display().to_string())
+        .unwrap_or_default()
 }
 
 impl TwigRenderer {
@@ -40,20 +44,32 @@ impl TwigRenderer {
         twig::register_os2forms(&mut env);
         let mut templates = HashMap::new();
         for f in &config.forms {
-            for r in f.routes.iter().filter(|r| r.distribution_type == DistributionType::Formular) {
+            for r in f
+                .routes
+                .iter()
+                .filter(|r| r.distribution_type == DistributionType::Formular)
+            {
                 let Some(t) = &r.xml_template else { continue };
                 let path = resolve(base, t);
-                let source = std::fs::read_to_string(&path)
-                    .map_err(|e| anyhow::anyhow!("form {} route {}: xml_template {}: {e}", f.webform_id, r.id, path.display()))?;
-                let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+                let source = std::fs::read_to_string(&path).map_err(|e| {
+                    anyhow::anyhow!(
+                        "form {} route {}: xml_template {}: {e}",
+                        f.webform_id,
+                        r.id,
+                        path.display()
+                    )
+                })?;
+                let name = path
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default();
                 let template = env
                     .compile(&name, &source)
                     .map_err(|e| anyhow::anyhow!("form {} route {}: {e}", f.webform_id, r.id))?;
                 let xsd = match &r.xsd {
-                    Some(x) => Some(
-                        XsdValidator::from_file(&resolve(base, x))
-                            .map_err(|e| anyhow::anyhow!("form {} route {}: xsd: {e}", f.webform_id, r.id))?,
-                    ),
+                    Some(x) => Some(XsdValidator::from_file(&resolve(base, x)).map_err(|e| {
+                        anyhow::anyhow!("form {} route {}: xsd: {e}", f.webform_id, r.id)
+                    })?),
                     None => None,
                 };
                 templates.insert(key(r), Compiled { template, xsd });
@@ -69,11 +85,18 @@ impl FormRenderer for TwigRenderer {
             .templates
             .get(&key(route))
             .ok_or_else(|| format!("route {}: no compiled xml_template", route.id))?;
-        let xml = c.template.render_json(&self.env, context).map_err(|e| format!("xml_template: {e}"))?;
+        let xml = c
+            .template
+            .render_json(&self.env, context)
+            .map_err(|e| format!("xml_template: {e}"))?;
         if let Some(xsd) = &c.xsd {
             xsd.validate(&xml).map_err(|errors| {
                 let lines: Vec<String> = errors.iter().take(5).map(|e| e.to_string()).collect();
-                format!("the rendered form XML is not valid for {}: {}", xsd.schema_path().display(), lines.join("; "))
+                format!(
+                    "the rendered form XML is not valid for {}: {}",
+                    xsd.schema_path().display(),
+                    lines.join("; ")
+                )
             })?;
         }
         Ok(xml)

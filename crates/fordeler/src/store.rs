@@ -316,11 +316,15 @@ impl Store {
     }
 
     /// The submission uuids already stored for a form (polling skips them).
-    pub async fn known_uuids(&self, webform_id: &str) -> anyhow::Result<std::collections::HashSet<String>> {
-        let rows: Vec<(String,)> = sqlx::query_as("SELECT submission_uuid FROM submissions WHERE webform_id = $1")
-            .bind(webform_id)
-            .fetch_all(&self.db.pool)
-            .await?;
+    pub async fn known_uuids(
+        &self,
+        webform_id: &str,
+    ) -> anyhow::Result<std::collections::HashSet<String>> {
+        let rows: Vec<(String,)> =
+            sqlx::query_as("SELECT submission_uuid FROM submissions WHERE webform_id = $1")
+                .bind(webform_id)
+                .fetch_all(&self.db.pool)
+                .await?;
         Ok(rows.into_iter().map(|(u,)| u).collect())
     }
 
@@ -366,11 +370,13 @@ impl Store {
 
     /// At start-up: leases this owner held when it was stopped or killed are void.
     pub async fn reclaim(&self, owner: &str) -> anyhow::Result<u64> {
-        Ok(sqlx::query("UPDATE deliveries SET lease_owner = NULL, lease_until = NULL WHERE lease_owner = $1")
-            .bind(owner)
-            .execute(&self.db.pool)
-            .await?
-            .rows_affected())
+        Ok(sqlx::query(
+            "UPDATE deliveries SET lease_owner = NULL, lease_until = NULL WHERE lease_owner = $1",
+        )
+        .bind(owner)
+        .execute(&self.db.pool)
+        .await?
+        .rows_affected())
     }
 
     /// Gives a claimed delivery back (end of a work step).
@@ -666,12 +672,24 @@ impl Store {
             return Ok(None);
         };
         let failed = |k: &Option<String>| matches!(k.as_deref(), Some("AFVIST" | "FEJLET"));
-        let ok = |k: &Option<String>| matches!(k.as_deref(), Some("MODTAGET" | "AFLEVERET" | "ACCEPTERET"));
+        let ok = |k: &Option<String>| {
+            matches!(k.as_deref(), Some("MODTAGET" | "AFLEVERET" | "ACCEPTERET"))
+        };
         let (state, detail) = if failed(&teknisk) || failed(&forretning) {
-            let (which, kode) = if failed(&teknisk) { ("Teknisk", &teknisk) } else { ("Forretning", &forretning) };
-            (State::Failed, format!("{which} receipt {}", kode.as_deref().unwrap_or("")))
+            let (which, kode) = if failed(&teknisk) {
+                ("Teknisk", &teknisk)
+            } else {
+                ("Forretning", &forretning)
+            };
+            (
+                State::Failed,
+                format!("{which} receipt {}", kode.as_deref().unwrap_or("")),
+            )
         } else if (wait_for_forretning && ok(&forretning)) || (!wait_for_forretning && ok(&sync)) {
-            (State::Delivered, "the platform confirmed delivery".to_owned())
+            (
+                State::Delivered,
+                "the platform confirmed delivery".to_owned(),
+            )
         } else {
             return Ok(Some(State::Waiting));
         };

@@ -163,51 +163,106 @@ struct PingLinks {
 /// submission: {uuid}}, links: {get_submission_url}}` with the configured `Authorization`
 /// header. The submission is pulled and committed before we answer 2xx; an error makes the
 /// handler's queue try again.
-async fn ping(AxState(w): AxState<Arc<Web>>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
+async fn ping(
+    AxState(w): AxState<Arc<Web>>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
     let ping: Ping = match serde_json::from_slice(&body) {
         Ok(p) => p,
-        Err(e) => return error(StatusCode::BAD_REQUEST, format!("body: expected {{data: {{webform: {{id}}, submission: {{uuid}}}}, links: {{get_submission_url}}}} ({e})")),
+        Err(e) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                format!(
+                    "body: expected {{data: {{webform: {{id}}, submission: {{uuid}}}}, links: {{get_submission_url}}}} ({e})"
+                ),
+            );
+        }
     };
     let form = ping.data.webform.id;
     let Some(expected) = w.tokens.ping.get(&form) else {
-        return error(StatusCode::NOT_FOUND, format!("form {form}: the ping intake is not configured for it (ping_token)"));
+        return error(
+            StatusCode::NOT_FOUND,
+            format!("form {form}: the ping intake is not configured for it (ping_token)"),
+        );
     };
     // The handler sends its configured header value as is, e.g. `Token abc`.
-    let given = headers.get("authorization").and_then(|v| v.to_str().ok()).unwrap_or("");
-    let given = ["Bearer ", "Token "].iter().find_map(|p| given.strip_prefix(p)).unwrap_or(given).trim();
+    let given = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let given = ["Bearer ", "Token "]
+        .iter()
+        .find_map(|p| given.strip_prefix(p))
+        .unwrap_or(given)
+        .trim();
     if !same(given, expected) {
-        return error(StatusCode::UNAUTHORIZED, "Authorization: missing or wrong token");
+        return error(
+            StatusCode::UNAUTHORIZED,
+            "Authorization: missing or wrong token",
+        );
     }
     if sf2900::types::parse_uuid(&ping.data.submission.uuid).is_err() {
-        return error(StatusCode::UNPROCESSABLE_ENTITY, "data.submission.uuid: not a UUID");
+        return error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "data.submission.uuid: not a UUID",
+        );
     }
     let Some(site) = w.sites.get(&form) else {
-        return error(StatusCode::NOT_FOUND, format!("form {form}: set os2forms_url and api_key to pull its submissions"));
+        return error(
+            StatusCode::NOT_FOUND,
+            format!("form {form}: set os2forms_url and api_key to pull its submissions"),
+        );
     };
-    let url = ping.links.get_submission_url.unwrap_or_else(|| site.submission_url(&form, &ping.data.submission.uuid));
+    let url = ping
+        .links
+        .get_submission_url
+        .unwrap_or_else(|| site.submission_url(&form, &ping.data.submission.uuid));
     let submission = match site.pull(&form, &url).await {
         Ok(s) => s,
         Err(crate::pull::PullError::Refused(Refused::NotCompleted(why))) => {
-            return (StatusCode::OK, Json(json!({"status": "ignored", "reason": why}))).into_response();
+            return (
+                StatusCode::OK,
+                Json(json!({"status": "ignored", "reason": why})),
+            )
+                .into_response();
         }
         Err(e) => {
             tracing::warn!(webform_id = %form, submission_uuid = %ping.data.submission.uuid, error = %e, "pull after ping failed");
-            let status = if e.retryable() { StatusCode::BAD_GATEWAY } else { StatusCode::UNPROCESSABLE_ENTITY };
+            let status = if e.retryable() {
+                StatusCode::BAD_GATEWAY
+            } else {
+                StatusCode::UNPROCESSABLE_ENTITY
+            };
             return error(status, e.to_string());
         }
     };
     if submission.uuid != ping.data.submission.uuid {
-        return error(StatusCode::UNPROCESSABLE_ENTITY, "links.get_submission_url: leads to another submission than data.submission.uuid");
+        return error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "links.get_submission_url: leads to another submission than data.submission.uuid",
+        );
     }
     match w.intake.accept(submission, "ping").await {
         Ok(Accepted::New { submission_id, .. }) => {
             w.wake.notify_one();
-            (StatusCode::ACCEPTED, Json(json!({"status": "accepted", "id": submission_id}))).into_response()
+            (
+                StatusCode::ACCEPTED,
+                Json(json!({"status": "accepted", "id": submission_id})),
+            )
+                .into_response()
         }
-        Ok(Accepted::Duplicate { submission_id }) => (StatusCode::OK, Json(json!({"status": "duplicate", "id": submission_id}))).into_response(),
+        Ok(Accepted::Duplicate { submission_id }) => (
+            StatusCode::OK,
+            Json(json!({"status": "duplicate", "id": submission_id})),
+        )
+            .into_response(),
         Err(e) => {
             tracing::error!(webform_id = %form, error = %e, "storing a submission failed");
-            error(StatusCode::SERVICE_UNAVAILABLE, "the submission could not be stored; send it again")
+            error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the submission could not be stored; send it again",
+            )
         }
     }
 }

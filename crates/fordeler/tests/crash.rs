@@ -38,16 +38,31 @@ async fn sigkill_at_random_moments_loses_nothing() {
     sim_config.soap.listen = any;
     sim_config.sftp.listen = any;
     sim_config.inspect_listen = any;
-    sim_config.receipts.url = Some(format!("https://127.0.0.1:{receipts_port}/sf2900/FordelingskvitteringModtag"));
+    sim_config.receipts.url = Some(format!(
+        "https://127.0.0.1:{receipts_port}/sf2900/FordelingskvitteringModtag"
+    ));
     let sim = kombit_sim::run::start(sim_config).await.unwrap();
 
-    let db_url = service_kit::db::test_database_url(dir.path()).await.unwrap();
-    let text = fordeler::demo::config_toml(&pki.dir, &db_url, &sim.soap_url(), sim.sftp_addr.port(), receipts_port, http_port, None);
+    let db_url = service_kit::db::test_database_url(dir.path())
+        .await
+        .unwrap();
+    let text = fordeler::demo::config_toml(
+        &pki.dir,
+        &db_url,
+        &sim.soap_url(),
+        sim.sftp_addr.port(),
+        receipts_port,
+        http_port,
+        None,
+    );
     let config = dir.path().join("fordeler.toml");
     std::fs::write(&config, text).unwrap();
     fordeler::demo::write_support_files(dir.path()).unwrap();
 
-    let http = reqwest::Client::builder().timeout(Duration::from_secs(5)).build().unwrap();
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .unwrap();
     let base = format!("http://127.0.0.1:{http_port}");
     let mut child = spawn(&config);
     let mut kills = 0;
@@ -56,7 +71,11 @@ async fn sigkill_at_random_moments_loses_nothing() {
     let deadline = Instant::now() + Duration::from_secs(240);
     let mut n = 0;
     while posted.len() < SUBMISSIONS || kills < KILLS {
-        assert!(Instant::now() < deadline, "posting took too long ({} posted, {kills} kills)", posted.len());
+        assert!(
+            Instant::now() < deadline,
+            "posting took too long ({} posted, {kills} kills)",
+            posted.len()
+        );
         if kills < KILLS && Instant::now() >= next_kill {
             child.kill().unwrap(); // SIGKILL
             child.wait().unwrap();
@@ -71,7 +90,12 @@ async fn sigkill_at_random_moments_loses_nothing() {
                 "_kvittering": {"name": "k.pdf", "mime": "application/pdf", "data": common::pdf(2_000)}});
             // Like OS2forms' queue: send until the Fordeler says it has it.
             loop {
-                let r = http.post(format!("{base}/intake/{form}/remote-post")).bearer_auth(common::TOKEN).json(&body).send().await;
+                let r = http
+                    .post(format!("{base}/intake/{form}/remote-post"))
+                    .bearer_auth(common::TOKEN)
+                    .json(&body)
+                    .send()
+                    .await;
                 match r {
                     Ok(r) if r.status().is_success() => break,
                     _ => tokio::time::sleep(Duration::from_millis(50)).await,
@@ -88,15 +112,26 @@ async fn sigkill_at_random_moments_loses_nothing() {
     // Let the last instance finish the work.
     let until = Instant::now() + Duration::from_secs(120);
     loop {
-        let r = http.get(format!("{base}/api/status")).bearer_auth(common::API_TOKEN).send().await;
+        let r = http
+            .get(format!("{base}/api/status"))
+            .bearer_auth(common::API_TOKEN)
+            .send()
+            .await;
         if let Ok(r) = r
             && let Ok(v) = r.json::<serde_json::Value>().await
         {
-            let delivered: i64 = ["journal", "dokument"].iter().map(|f| v["forms"][f]["delivered"].as_i64().unwrap_or(0)).sum();
+            let delivered: i64 = ["journal", "dokument"]
+                .iter()
+                .map(|f| v["forms"][f]["delivered"].as_i64().unwrap_or(0))
+                .sum();
             if delivered == SUBMISSIONS as i64 {
                 break;
             }
-            assert!(Instant::now() < until, "not everything was delivered after the kills: {v}\nplatform: {:?}", sim.summary());
+            assert!(
+                Instant::now() < until,
+                "not everything was delivered after the kills: {v}\nplatform: {:?}",
+                sim.summary()
+            );
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
@@ -104,9 +139,22 @@ async fn sigkill_at_random_moments_loses_nothing() {
     let _ = child.wait();
 
     let s = sim.summary();
-    assert_eq!(s.transactions, SUBMISSIONS as u64, "every submission reached the platform exactly once as a transaction: {s:?}");
-    assert_eq!(s.duplicates_with_other_payload, 0, "a resend carried another payload: {s:?}");
+    assert_eq!(
+        s.transactions, SUBMISSIONS as u64,
+        "every submission reached the platform exactly once as a transaction: {s:?}"
+    );
+    assert_eq!(
+        s.duplicates_with_other_payload, 0,
+        "a resend carried another payload: {s:?}"
+    );
     // At most one duplicate per delivery in flight at each kill (concurrency 4).
-    assert!(s.duplicates <= (KILLS * 4) as u64, "{} duplicates for {KILLS} kills: {s:?}", s.duplicates);
-    eprintln!("crash test: {SUBMISSIONS} delivered, {KILLS} kills, {} duplicates seen by the platform", s.duplicates);
+    assert!(
+        s.duplicates <= (KILLS * 4) as u64,
+        "{} duplicates for {KILLS} kills: {s:?}",
+        s.duplicates
+    );
+    eprintln!(
+        "crash test: {SUBMISSIONS} delivered, {KILLS} kills, {} duplicates seen by the platform",
+        s.duplicates
+    );
 }

@@ -52,7 +52,12 @@ async fn all_three_object_types_are_delivered_with_receipts() {
         env.post("dokument", &submission(&d, kvittering)).await.0,
         202
     );
-    assert_eq!(env.post("os2forms_fdk_kp_sp241", &submission(&f, bilag)).await.0, 202);
+    assert_eq!(
+        env.post("os2forms_fdk_kp_sp241", &submission(&f, bilag))
+            .await
+            .0,
+        202
+    );
     for uuid in [&j, &d, &f] {
         let items = env
             .wait_for(uuid, &["delivered"], Duration::from_secs(30))

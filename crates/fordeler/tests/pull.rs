@@ -90,44 +90,82 @@ async fn a_ping_pulls_the_submission_and_polling_finds_the_rest() {
     let a = sf2900::Uuid::new_v4().to_string();
     let b = sf2900::Uuid::new_v4().to_string();
     let draft = sf2900::Uuid::new_v4().to_string();
-    let (base, seen) = site(vec![(a.clone(), true), (b.clone(), true), (draft.clone(), false)]).await;
+    let (base, seen) = site(vec![
+        (a.clone(), true),
+        (b.clone(), true),
+        (draft.clone(), false),
+    ])
+    .await;
     let secrets = tempfile::tempdir().unwrap();
     std::fs::write(secrets.path().join("key"), KEY).unwrap();
     std::fs::write(secrets.path().join("ping"), PING).unwrap();
     let (key, ping) = (secrets.path().join("key"), secrets.path().join("ping"));
     let base2 = base.clone();
     let env = start_with(vec![], move |c| {
-        let f = c.forms.iter_mut().find(|f| f.webform_id == "journal").unwrap();
+        let f = c
+            .forms
+            .iter_mut()
+            .find(|f| f.webform_id == "journal")
+            .unwrap();
         f.os2forms_url = Some(base2);
-        f.api_key = Some(Secret { file: Some(key), env: None });
-        f.ping_token = Some(Secret { file: Some(ping), env: None });
+        f.api_key = Some(Secret {
+            file: Some(key),
+            env: None,
+        });
+        f.ping_token = Some(Secret {
+            file: Some(ping),
+            env: None,
+        });
     })
     .await;
 
     let ping_body = json!({"data": {"webform": {"id": "journal"}, "submission": {"uuid": a}},
         "links": {"sender": base, "get_submission_url": format!("{base}/webform_rest/journal/submission/{a}")}});
     let post = |auth: &str| {
-        env.http.post(format!("{}/intake/ping", env.base)).header("authorization", auth.to_owned()).json(&ping_body).send()
+        env.http
+            .post(format!("{}/intake/ping", env.base))
+            .header("authorization", auth.to_owned())
+            .json(&ping_body)
+            .send()
     };
     assert_eq!(post("Token wrong").await.unwrap().status(), 401);
     let r = post(&format!("Token {PING}")).await.unwrap();
     assert_eq!(r.status(), 202, "{:?}", r.text().await);
-    let items = env.wait_for(&a, &["delivered"], Duration::from_secs(30)).await;
+    let items = env
+        .wait_for(&a, &["delivered"], Duration::from_secs(30))
+        .await;
     assert_eq!(items[0]["delivery"]["sync_kode"], "MODTAGET");
-    assert!(seen.lock().unwrap().iter().any(|s| s == "file"), "the linked file was fetched with the api-key");
+    assert!(
+        seen.lock().unwrap().iter().any(|s| s == "file"),
+        "the linked file was fetched with the api-key"
+    );
 
     // A ping whose URL points elsewhere is refused: our key never leaves for another host.
     let evil = json!({"data": {"webform": {"id": "journal"}, "submission": {"uuid": b}},
         "links": {"get_submission_url": "http://127.0.0.2:9/steal"}});
-    let r = env.http.post(format!("{}/intake/ping", env.base)).header("authorization", format!("Token {PING}")).json(&evil).send().await.unwrap();
+    let r = env
+        .http
+        .post(format!("{}/intake/ping", env.base))
+        .header("authorization", format!("Token {PING}"))
+        .json(&evil)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 422);
 
     // Polling (run once by hand here through the same client code the poller uses).
     let site = fordeler::pull::Os2forms::new(&base, KEY.into()).unwrap();
     let listed = site.list("journal").await.unwrap();
     assert_eq!(listed.len(), 3);
-    let pulled = site.pull("journal", &site.submission_url("journal", &draft)).await;
-    assert!(matches!(pulled, Err(fordeler::pull::PullError::Refused(fordeler::intake::Refused::NotCompleted(_)))));
+    let pulled = site
+        .pull("journal", &site.submission_url("journal", &draft))
+        .await;
+    assert!(matches!(
+        pulled,
+        Err(fordeler::pull::PullError::Refused(
+            fordeler::intake::Refused::NotCompleted(_)
+        ))
+    ));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -147,7 +185,9 @@ async fn no_cpr_or_name_reaches_the_logs() {
     let buf = Buf::default();
     let b2 = buf.clone();
     let subscriber = tracing_subscriber::fmt()
-        .with_env_filter("trace,hyper=info,h2=info,rustls=info,russh=info,sqlx=info,reqwest=info,tokio=info")
+        .with_env_filter(
+            "trace,hyper=info,h2=info,rustls=info,russh=info,sqlx=info,reqwest=info,tokio=info",
+        )
         .with_writer(move || b2.clone())
         .finish();
     // Global, so that the worker threads' tasks are captured too; no other test here sets one.
@@ -174,15 +214,23 @@ async fn no_cpr_or_name_reaches_the_logs() {
         uuids.push(uuid);
     }
     for u in &uuids {
-        env.wait_for(u, &["delivered", "failed"], Duration::from_secs(30)).await;
+        env.wait_for(u, &["delivered", "failed"], Duration::from_secs(30))
+            .await;
     }
     // A refused submission too.
     let bad = json!({"uuid": sf2900::Uuid::new_v4().to_string(), "ansoeger_personnummer": "[Value Encrypted]", "navn": name});
     env.post("journal", &bad).await;
     let logs = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
-    assert!(logs.len() > 1000, "the test must see real log output ({} bytes)", logs.len());
+    assert!(
+        logs.len() > 1000,
+        "the test must see real log output ({} bytes)",
+        logs.len()
+    );
     assert!(logs.contains(&uuids[0]), "logs carry ids");
     for secret in [cpr, name, "Cprsen"] {
-        assert!(!logs.contains(secret), "`{secret}` appeared in the logs:\n{logs}");
+        assert!(
+            !logs.contains(secret),
+            "`{secret}` appeared in the logs:\n{logs}"
+        );
     }
 }

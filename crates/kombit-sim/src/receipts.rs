@@ -238,7 +238,9 @@ async fn send(
                 match soap::parse_fault(&text) {
                     // A Client fault is the anvender's final word (e.g. unknown transaction);
                     // a Server fault asks us to try again.
-                    Some(f) if f.code == soap::FaultCode::Client => return format!("fault:{}", f.string),
+                    Some(f) if f.code == soap::FaultCode::Client => {
+                        return format!("fault:{}", f.string);
+                    }
                     Some(f) => format!("fault:{}", f.string),
                     None => format!("http:{status}"),
                 }

@@ -61,7 +61,7 @@ impl Db {
             opts = opts.after_connect(|conn, _| {
                 Box::pin(async move {
                     conn.execute("PRAGMA journal_mode=WAL").await?;
-                    conn.execute("PRAGMA synchronous=FULL").await?;
+                    conn.execute("PRAGMA synchronous=NORMAL").await?;
                     conn.execute("PRAGMA busy_timeout=10000").await?;
                     conn.execute("PRAGMA foreign_keys=ON").await?;
                     Ok(())
@@ -172,7 +172,11 @@ pub async fn test_database_url(dir: &std::path::Path) -> anyhow::Result<String> 
             let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let schema = format!("t{}_{}_{n}", now_ms(), std::process::id());
             let admin = Db::connect(&url, 1).await?;
-            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA IF NOT EXISTS {schema}"))).execute(&admin.pool).await?;
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "CREATE SCHEMA IF NOT EXISTS {schema}"
+            )))
+            .execute(&admin.pool)
+            .await?;
             admin.pool.close().await;
             let sep = if url.contains('?') { '&' } else { '?' };
             Ok(format!("{url}{sep}options=-c%20search_path%3D{schema}"))

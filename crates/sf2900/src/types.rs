@@ -329,9 +329,17 @@ impl TextValue for Base64Binary {
         Cow::Owned(base64::engine::general_purpose::STANDARD.encode(&self.0))
     }
     fn from_text(text: &str) -> Result<Self, ValueError> {
-        let compact: String = text.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+        // Most encoders write one line; only copy when there is whitespace to drop.
+        let compact: std::borrow::Cow<'_, [u8]> = if text.bytes().any(|b| b.is_ascii_whitespace()) {
+            text.bytes()
+                .filter(|b| !b.is_ascii_whitespace())
+                .collect::<Vec<u8>>()
+                .into()
+        } else {
+            text.as_bytes().into()
+        };
         base64::engine::general_purpose::STANDARD
-            .decode(compact.as_bytes())
+            .decode(&compact)
             .map(Self)
             .map_err(|_| ValueError::new("base64Binary", "is not valid Base64"))
     }

@@ -263,7 +263,13 @@ pub fn escape_text(s: &str) -> std::borrow::Cow<'_, str> {
 }
 
 fn escape_chars<'a>(s: &'a str, special: &[char]) -> std::borrow::Cow<'a, str> {
-    if !s.contains(special) {
+    // Every special character is ASCII, so a byte scan (which the compiler vectorises) decides
+    // the common case of nothing to escape, such as a Base64 attachment.
+    let mut table = [false; 128];
+    for c in special {
+        table[*c as usize & 127] = true;
+    }
+    if !s.bytes().any(|b| b < 128 && table[b as usize]) {
         return std::borrow::Cow::Borrowed(s);
     }
     let mut out = String::with_capacity(s.len() + 16);

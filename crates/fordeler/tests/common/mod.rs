@@ -66,15 +66,28 @@ pub async fn start_with(faults: Vec<FaultRule>, tweak: impl FnOnce(&mut Config))
     let sim = kombit_sim::run::start(sim_config).await.unwrap();
 
     fordeler::demo::write_support_files(dir.path()).unwrap();
-    let db_url = service_kit::db::test_database_url(dir.path()).await.unwrap();
-    let text = fordeler::demo::config_toml(&pki.dir, &db_url, &sim.soap_url(), sim.sftp_addr.port(), receipts_port, http_port, None);
+    let db_url = service_kit::db::test_database_url(dir.path())
+        .await
+        .unwrap();
+    let text = fordeler::demo::config_toml(
+        &pki.dir,
+        &db_url,
+        &sim.soap_url(),
+        sim.sftp_addr.port(),
+        receipts_port,
+        http_port,
+        None,
+    );
     let path = dir.path().join("fordeler.toml");
     std::fs::write(&path, &text).unwrap();
     let (mut config, base) = Config::load(&path).unwrap();
     // Every message built in the tests is validated against the official schemas before it
     // is sent (the tests fail, not skip, without them).
     let kombit = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/kombit");
-    assert!(kombit.join("sf2900/DistributionServiceMsg.xsd").is_file(), "../shared/kombit is missing");
+    assert!(
+        kombit.join("sf2900/DistributionServiceMsg.xsd").is_file(),
+        "../shared/kombit is missing"
+    );
     config.delivery.kombit_xsd_dir = Some(kombit);
     tweak(&mut config);
     let platform = Arc::new(fordeler::platform::RealPlatform::new(&config, &base).unwrap());
