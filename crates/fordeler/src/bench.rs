@@ -83,32 +83,28 @@ pub async fn run(
         "http://{}/intake/os2forms_fdk_kp_sp241/remote-post",
         running.http_addr
     );
-    let bodies: Vec<Vec<u8>> = (0..submissions)
-        .map(|n| {
-            serde_json::to_vec(&crate::demo::sample(
-                "os2forms_fdk_kp_sp241",
-                n,
-                attachment_kb,
-            ))
-        })
-        .collect::<Result<_, _>>()?;
-    let bodies = Arc::new(bodies);
     let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let started = Instant::now();
     let mut posters = tokio::task::JoinSet::new();
     for _ in 0..16 {
-        let (http, url, bodies, next) = (http.clone(), url.clone(), bodies.clone(), next.clone());
+        let (http, url, next) = (http.clone(), url.clone(), next.clone());
         posters.spawn(async move {
             loop {
                 let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                let Some(body) = bodies.get(i) else {
+                if i >= submissions {
                     return anyhow::Ok(());
-                };
+                }
+                // Made as it is sent, so the client's memory is not counted as the Fordeler's.
+                let body = serde_json::to_vec(&crate::demo::sample(
+                    "os2forms_fdk_kp_sp241",
+                    i,
+                    attachment_kb,
+                ))?;
                 let r = http
                     .post(&url)
                     .bearer_auth(crate::demo::INTAKE_TOKEN)
                     .header("content-type", "application/json")
-                    .body(body.clone())
+                    .body(body)
                     .send()
                     .await?;
                 anyhow::ensure!(r.status().as_u16() == 202, "intake answered {}", r.status());

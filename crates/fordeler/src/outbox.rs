@@ -369,6 +369,8 @@ impl<P: Serviceplatform> Outbox<P> {
                     format!("tenant {} has no [tenant.sftp]", tenant.cvr),
                 )
             })?;
+        let mut done = Vec::new();
+        let mut bytes = 0;
         for f in files.iter().filter(|f| f.state == "pending") {
             let a = attachments
                 .iter()
@@ -376,87 +378,97 @@ impl<P: Serviceplatform> Outbox<P> {
                 .ok_or_else(|| {
                     StepError::Final("build", "a file of the submission is missing".into())
                 })?;
+            // A repeat after a crash overwrites the same names: the platform sees one file.
             self.platform
                 .upload(tenant, &f.remote_name, &a.data)
                 .await?;
             let trigger = trigger(tenant, route, &sftp_user, f, a, recipient)?;
             self.platform.upload_trigger(tenant, &trigger).await?;
+            done.push(f.attachment_id.clone());
+            bytes += a.size;
+        }
+        let detail = format!("{} file(s), {bytes} bytes, with triggers", done.len());
+        self.store
+            .files_done(
+                &d.id,
+                &done,
+                "triggered",
+                Step::SftpReceipt,
+                "uploaded",
+                &detail,
+            )
+            .await?;
+        Ok(true)
+    }
+
+    /// Waits for the technical receipts in `/IN/`. The platform usually writes them within
+    /// seconds, so the task polls for a short while itself (cheaper than a round trip through
+    /// the queue per poll), then gives the delivery back to be looked at again later.
+    async fn sftp_receipts(&self, d: &Delivery, tenant: &TenantConfig) -> Result<bool, StepError> {
+        let poll = Duration::from_millis(self.config.delivery.sftp_receipt_poll_ms.max(1));
+        let window = std::time::Instant::now() + Duration::from_secs(5);
+        let files = self.store.delivery_files(&d.id).await?;
+        let mut pending: Vec<&crate::store::DeliveryFile> =
+            files.iter().filter(|f| f.state == "triggered").collect();
+        let mut delivered = Vec::new();
+        loop {
+            let mut still = Vec::new();
+            for f in pending {
+                match self.platform.read_receipt(tenant, &f.remote_name).await? {
+                    Some(r) if r.is_success() => delivered.push(f.attachment_id.clone()),
+                    Some(r) => {
+                        let why = match &r.outcome {
+                            sf2900::sftp::ReceiptOutcome::Errors(e) => e
+                                .iter()
+                                .map(|e| {
+                                    format!(
+                                        "{} {}: {}",
+                                        e.error_code, e.error_code_description, e.error_description
+                                    )
+                                })
+                                .collect::<Vec<_>>()
+                                .join("; "),
+                            sf2900::sftp::ReceiptOutcome::Success { message } => {
+                                format!("message {message}")
+                            }
+                        };
+                        self.store
+                            .set_file_state(&d.id, &f.attachment_id, "rejected", Some(&why))
+                            .await?;
+                        return Err(StepError::Final(
+                            "sftp_rejected",
+                            format!("{}: {why}", f.remote_name),
+                        ));
+                    }
+                    None => still.push(f),
+                }
+            }
+            pending = still;
+            if pending.is_empty() || std::time::Instant::now() >= window {
+                break;
+            }
+            tokio::time::sleep(poll).await;
+        }
+        if !delivered.is_empty() && !pending.is_empty() {
             self.store
-                .set_file_state(&d.id, &f.attachment_id, "triggered", None)
-                .await?;
-            self.store
-                .event(
+                .files_done(
                     &d.id,
-                    "uploaded",
-                    &format!("{} ({} bytes) and its trigger", f.remote_name, a.size),
+                    &delivered,
+                    "delivered",
+                    Step::SftpReceipt,
+                    "sftp_receipt",
+                    "some files have a SUCCESS receipt",
                 )
                 .await?;
         }
-        let poll = self.config.delivery.sftp_receipt_poll_ms as i64;
-        self.store
-            .advance(
-                &d.id,
-                State::Pending,
-                Step::SftpReceipt,
-                now_ms() + poll,
-                "waiting_sftp_receipt",
-                "waiting for /IN/ receipts",
-            )
-            .await?;
-        Ok(false)
-    }
-
-    async fn sftp_receipts(&self, d: &Delivery, tenant: &TenantConfig) -> Result<bool, StepError> {
-        let files = self.store.delivery_files(&d.id).await?;
-        let mut waiting = 0;
-        for f in files.iter().filter(|f| f.state == "triggered") {
-            match self.platform.read_receipt(tenant, &f.remote_name).await? {
-                Some(r) if r.is_success() => {
-                    self.store
-                        .set_file_state(&d.id, &f.attachment_id, "delivered", None)
-                        .await?;
-                    self.store
-                        .event(
-                            &d.id,
-                            "sftp_receipt",
-                            &format!("{}: SUCCESS", f.remote_name),
-                        )
-                        .await?;
-                }
-                Some(r) => {
-                    let why = match &r.outcome {
-                        sf2900::sftp::ReceiptOutcome::Errors(e) => e
-                            .iter()
-                            .map(|e| {
-                                format!(
-                                    "{} {}: {}",
-                                    e.error_code, e.error_code_description, e.error_description
-                                )
-                            })
-                            .collect::<Vec<_>>()
-                            .join("; "),
-                        sf2900::sftp::ReceiptOutcome::Success { message } => {
-                            format!("message {message}")
-                        }
-                    };
-                    self.store
-                        .set_file_state(&d.id, &f.attachment_id, "rejected", Some(&why))
-                        .await?;
-                    return Err(StepError::Final(
-                        "sftp_rejected",
-                        format!("{}: {why}", f.remote_name),
-                    ));
-                }
-                None => waiting += 1,
-            }
-        }
-        if waiting > 0 {
+        if !pending.is_empty() {
             let timeout = self.config.delivery.receipt_timeout_minutes as i64 * 60_000;
             if now_ms() - d.updated_at > timeout {
                 return Err(StepError::Final(
                     "sftp_receipt_timeout",
                     format!(
-                        "{waiting} SFTP receipt(s) did not arrive within {} minutes",
+                        "{} SFTP receipt(s) did not arrive within {} minutes",
+                        pending.len(),
                         self.config.delivery.receipt_timeout_minutes
                     ),
                 ));
@@ -464,17 +476,17 @@ impl<P: Serviceplatform> Outbox<P> {
             self.store
                 .reschedule(
                     &d.id,
-                    now_ms() + self.config.delivery.sftp_receipt_poll_ms as i64,
+                    now_ms() + self.config.delivery.sftp_receipt_poll_ms as i64 * 50,
                 )
                 .await?;
             return Ok(false);
         }
         self.store
-            .advance(
+            .files_done(
                 &d.id,
-                State::Pending,
+                &delivered,
+                "delivered",
                 Step::Afsend,
-                now_ms(),
                 "files_delivered",
                 "all files have a SUCCESS receipt",
             )
@@ -500,11 +512,11 @@ impl<P: Serviceplatform> Outbox<P> {
             .distribution_context
             .distribution_transaktions_id
             .map(|u| u.to_string());
-        self.store
-            .record_afsend(&d.id, dist.as_deref(), kode.as_str())
-            .await?;
         metrics::counter!("fordeler_afsend_total", "kode" => kode.as_str()).increment(1);
         if kode.is_failure() {
+            self.store
+                .record_afsend(&d.id, dist.as_deref(), kode.as_str())
+                .await?;
             let mut why = format!("FordelingsobjektAfsend answered {kode}");
             if let Some(b) = &kvittering.begrundelse {
                 why.push_str(&format!(": {b}"));
@@ -515,17 +527,7 @@ impl<P: Serviceplatform> Outbox<P> {
             return Err(StepError::Final("rejected", why));
         }
         self.store
-            .advance(
-                &d.id,
-                State::Waiting,
-                Step::Receipts,
-                now_ms(),
-                "afsend",
-                &format!(
-                    "{kode}, DistributionTransktionsID {}",
-                    dist.unwrap_or_default()
-                ),
-            )
+            .afsend_accepted(&d.id, dist.as_deref(), kode.as_str())
             .await?;
         self.store
             .settle(&d.id, self.config.delivery.wait_for_forretning)

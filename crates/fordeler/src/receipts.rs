@@ -105,16 +105,14 @@ async fn receive(State(e): State<Arc<ReceiptEndpoint>>, body: axum::body::Bytes)
         };
         // Also for a repeat: the first arrival may have been stored but not applied when the
         // process stopped, and the platform sends again because it got no answer.
-        e.store
-            .set_receipt_kode(&d.id, kvitteringstype, kode)
-            .await?;
-        if !duplicate {
-            let mut detail = format!("{kvitteringstype} {kode}");
-            if let Some(b) = &k.begrundelse {
-                detail.push_str(&format!(": {b}"));
-            }
-            e.store.event(&d.id, "receipt", &detail).await?;
+        let mut detail = format!("{kvitteringstype} {kode}");
+        if let Some(b) = &k.begrundelse {
+            detail.push_str(&format!(": {b}"));
         }
+        let event = (!duplicate).then_some(detail.as_str());
+        e.store
+            .apply_receipt(&d.id, kvitteringstype, kode, event)
+            .await?;
         e.store.settle(&d.id, e.wait_for_forretning).await?;
         Ok(Some(duplicate))
     }

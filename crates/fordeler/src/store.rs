@@ -636,6 +636,104 @@ impl Store {
         Ok(())
     }
 
+    /// Marks files with a new state and moves the delivery on, in one transaction.
+    pub async fn files_done(
+        &self,
+        delivery_id: &str,
+        attachment_ids: &[String],
+        file_state: &str,
+        step: Step,
+        kind: &str,
+        detail: &str,
+    ) -> anyhow::Result<()> {
+        let now = now_ms();
+        let mut tx = self.db.pool.begin().await?;
+        sqlx::query(
+            "UPDATE deliveries SET step = $1, next_attempt_at = $2, updated_at = $2, last_error = NULL, error_class = NULL WHERE id = $3",
+        )
+        .bind(step.as_str())
+        .bind(now)
+        .bind(delivery_id)
+        .execute(&mut *tx)
+        .await?;
+        for a in attachment_ids {
+            sqlx::query("UPDATE delivery_files SET state = $1 WHERE delivery_id = $2 AND attachment_id = $3")
+                .bind(file_state)
+                .bind(delivery_id)
+                .bind(a)
+                .execute(&mut *tx)
+                .await?;
+        }
+        insert_event(&mut tx, delivery_id, now, kind, detail).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Records the synchronous answer of an accepted FordelingsobjektAfsend and starts waiting
+    /// for the receipts, in one transaction.
+    pub async fn afsend_accepted(
+        &self,
+        id: &str,
+        distribution_id: Option<&str>,
+        kode: &str,
+    ) -> anyhow::Result<()> {
+        let now = now_ms();
+        let mut tx = self.db.pool.begin().await?;
+        sqlx::query(
+            "UPDATE deliveries SET distribution_transaktions_id = $1, sync_kode = $2, state = 'waiting', step = 'receipts', \
+             updated_at = $3, next_attempt_at = $3, last_error = NULL, error_class = NULL WHERE id = $4",
+        )
+        .bind(distribution_id)
+        .bind(kode)
+        .bind(now)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        insert_event(
+            &mut tx,
+            id,
+            now,
+            "afsend",
+            &format!(
+                "{kode}, DistributionTransktionsID {}",
+                distribution_id.unwrap_or("")
+            ),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Applies a receipt's code to its delivery (and notes it in the timeline when new).
+    pub async fn apply_receipt(
+        &self,
+        id: &str,
+        kvitteringstype: &str,
+        kode: &str,
+        event: Option<&str>,
+    ) -> anyhow::Result<()> {
+        let column = if kvitteringstype == "Teknisk" {
+            "teknisk_kode"
+        } else {
+            "forretning_kode"
+        };
+        let now = now_ms();
+        let mut tx = self.db.pool.begin().await?;
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "UPDATE deliveries SET {column} = $1, updated_at = $2 WHERE id = $3"
+        )))
+        .bind(kode)
+        .bind(now)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        if let Some(detail) = event {
+            insert_event(&mut tx, id, now, "receipt", detail).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// Looks again later without counting an attempt (polling for an SFTP receipt).
     pub async fn reschedule(&self, id: &str, at: i64) -> anyhow::Result<()> {
         sqlx::query("UPDATE deliveries SET next_attempt_at = $1 WHERE id = $2")
@@ -813,30 +911,6 @@ impl Store {
         Ok((delivery, seen > 0))
     }
 
-    /// Sets the latest Teknisk or Forretning code of a delivery.
-    pub async fn set_receipt_kode(
-        &self,
-        id: &str,
-        kvitteringstype: &str,
-        kode: &str,
-    ) -> anyhow::Result<()> {
-        let column = if kvitteringstype == "Teknisk" {
-            "teknisk_kode"
-        } else {
-            "forretning_kode"
-        };
-        sqlx::query(sqlx::AssertSqlSafe(format!(
-            "UPDATE deliveries SET {column} = $1, updated_at = $2 WHERE id = $3"
-        )))
-        .bind(kode)
-        .bind(now_ms())
-        .bind(id)
-        .execute(&self.db.pool)
-        .await?;
-        Ok(())
-    }
-
-    /// Operator: put a failed (or stuck) delivery back to work. The step is kept, so nothing
     /// already delivered is sent again with new ids.
     pub async fn retry(&self, id: &str, by: &str) -> anyhow::Result<bool> {
         let now = now_ms();

@@ -61,7 +61,7 @@ impl Db {
             opts = opts.after_connect(|conn, _| {
                 Box::pin(async move {
                     conn.execute("PRAGMA journal_mode=WAL").await?;
-                    conn.execute("PRAGMA synchronous=NORMAL").await?;
+                    conn.execute("PRAGMA synchronous=FULL").await?;
                     conn.execute("PRAGMA busy_timeout=10000").await?;
                     conn.execute("PRAGMA foreign_keys=ON").await?;
                     Ok(())
