@@ -11,7 +11,6 @@ use crate::build::{FormRenderer as _, render_context};
 use crate::config::Config;
 use anyhow::Context as _;
 use serde::Serialize;
-use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -36,40 +35,13 @@ pub async fn run(
     attachment_kb: usize,
     database: Option<String>,
 ) -> anyhow::Result<Report> {
-    crate::render::install_crypto();
-    let pki = kombit_sim::pki::generate(&work.join("pki"))?;
-    let (receipts_port, http_port) = (crate::demo::free_port()?, crate::demo::free_port()?);
-    let mut sim_config = kombit_sim::config::SimConfig::default_for_pki(pki.dir.clone());
-    let any = SocketAddr::from(([127, 0, 0, 1], 0));
-    sim_config.soap.listen = any;
-    sim_config.sftp.listen = any;
-    sim_config.inspect_listen = any;
-    // The simulator's SFTP area on tmpfs where there is one: file creation on ext4 is the
-    // simulator's cost, not the Fordeler's, and would otherwise dominate the figures.
-    let sftp_area = crate::demo::sim_sftp_area()?;
-    sim_config.sftp.root = Some(sftp_area.path().to_path_buf());
-    sim_config.receipts.url = Some(format!(
-        "https://127.0.0.1:{receipts_port}/sf2900/FordelingskvitteringModtag"
-    ));
-    let sim = kombit_sim::run::start(sim_config).await?;
-
+    let platform = crate::demo::LocalPlatform::start(work, Vec::new()).await?;
     let db_url = database
         .clone()
         .unwrap_or_else(|| format!("sqlite://{}", work.join("bench.db").display()));
     let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let xsd = crate::demo::sp241_xsd_near(&workspace);
-    let text = crate::demo::config_toml(
-        &pki.dir,
-        &db_url,
-        &sim.soap_url(),
-        sim.sftp_addr.port(),
-        receipts_port,
-        http_port,
-        xsd.as_deref(),
-    );
-    let path = work.join("fordeler.toml");
-    std::fs::write(&path, text)?;
-    crate::demo::write_support_files(work)?;
+    let path = platform.write_config(work, &db_url, xsd.as_deref())?;
     let (mut config, base) = Config::load(&path)?;
     config.delivery.concurrency_per_tenant = 16;
     config.database.max_connections = 16;

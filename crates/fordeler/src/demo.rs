@@ -139,6 +139,15 @@ pub fn sim_sftp_area() -> anyhow::Result<tempfile::TempDir> {
 }
 
 pub fn free_port() -> anyhow::Result<u16> {
+    // Below Linux's ephemeral range (32768+): a port chosen here and bound a moment later by
+    // another process is not taken meanwhile by some socket bound to port 0.
+    use rand::Rng as _;
+    for _ in 0..200 {
+        let port = rand::rng().random_range(20_000..32_000);
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return Ok(port);
+        }
+    }
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
@@ -192,6 +201,68 @@ fn fault(on: Hook, action: Action, times: u32, delay_ms: u64, kle: Option<&str>)
     }
 }
 
+/// A kombit-sim running in this process on loopback, with its own test PKI, sending receipts
+/// to `https://127.0.0.1:<receipts_port>`; what the demo, the bench and the tests start.
+pub struct LocalPlatform {
+    pub sim: kombit_sim::run::RunningSim,
+    pub pki: kombit_sim::pki::PkiFiles,
+    pub receipts_port: u16,
+    pub http_port: u16,
+    _sftp_area: tempfile::TempDir,
+}
+
+impl LocalPlatform {
+    pub async fn start(work: &Path, faults: Vec<FaultRule>) -> anyhow::Result<Self> {
+        crate::render::install_crypto();
+        let pki = kombit_sim::pki::generate(&work.join("pki"))?;
+        let (receipts_port, http_port) = (free_port()?, free_port()?);
+        let mut sim_config = kombit_sim::config::SimConfig::default_for_pki(pki.dir.clone());
+        let any = SocketAddr::from(([127, 0, 0, 1], 0));
+        sim_config.soap.listen = any;
+        sim_config.sftp.listen = any;
+        sim_config.inspect_listen = any;
+        // The simulator's SFTP area on tmpfs where there is one: file creation on ext4 is the
+        // simulator's cost, not the Fordeler's, and would otherwise dominate the figures.
+        let sftp_area = sim_sftp_area()?;
+        sim_config.sftp.root = Some(sftp_area.path().to_path_buf());
+        sim_config.receipts.url = Some(format!(
+            "https://127.0.0.1:{receipts_port}/sf2900/FordelingskvitteringModtag"
+        ));
+        sim_config.faults = faults;
+        let sim = kombit_sim::run::start(sim_config).await?;
+        Ok(Self {
+            sim,
+            pki,
+            receipts_port,
+            http_port,
+            _sftp_area: sftp_area,
+        })
+    }
+
+    /// A Fordeler configuration for this platform (see [`config_toml`]), written to `dir` with
+    /// the template and token files.
+    pub fn write_config(
+        &self,
+        dir: &Path,
+        db_url: &str,
+        sp241_xsd: Option<&Path>,
+    ) -> anyhow::Result<std::path::PathBuf> {
+        let text = config_toml(
+            &self.pki.dir,
+            db_url,
+            &self.sim.soap_url(),
+            self.sim.sftp_addr.port(),
+            self.receipts_port,
+            self.http_port,
+            sp241_xsd,
+        );
+        let path = dir.join("fordeler.toml");
+        std::fs::write(&path, text)?;
+        write_support_files(dir)?;
+        Ok(path)
+    }
+}
+
 /// The KP form schema next to the checkout, if this machine has it (it is not shipped).
 pub fn sp241_xsd_near(workspace: &Path) -> Option<std::path::PathBuf> {
     let p = workspace.join("../shared/kombit/kp/SP241.xsd");
@@ -199,34 +270,22 @@ pub fn sp241_xsd_near(workspace: &Path) -> Option<std::path::PathBuf> {
 }
 
 pub async fn run(work: &Path, per_form: usize) -> anyhow::Result<bool> {
-    crate::render::install_crypto();
-    let pki = kombit_sim::pki::generate(&work.join("pki"))?;
-    let (receipts_port, http_port) = (free_port()?, free_port()?);
-
-    let mut sim_config = kombit_sim::config::SimConfig::default_for_pki(pki.dir.clone());
-    let any = SocketAddr::from(([127, 0, 0, 1], 0));
-    sim_config.soap.listen = any;
-    sim_config.sftp.listen = any;
-    sim_config.inspect_listen = any;
-    // The simulator's SFTP area on tmpfs where there is one: file creation on ext4 is the
-    // simulator's cost, not the Fordeler's, and would otherwise dominate the figures.
-    let sftp_area = crate::demo::sim_sftp_area()?;
-    sim_config.sftp.root = Some(sftp_area.path().to_path_buf());
-    sim_config.receipts.url = Some(format!(
-        "https://127.0.0.1:{receipts_port}/sf2900/FordelingskvitteringModtag"
-    ));
-    sim_config.faults = vec![
-        fault(Hook::Afsend, Action::Afvist, 1, 0, Some("01.01.01")),
-        fault(
-            Hook::Receipt,
-            Action::ReceiptLate,
-            1,
-            1500,
-            Some("32.03.12"),
-        ),
-        fault(Hook::SftpUpload, Action::Disconnect, 1, 0, None),
-    ];
-    let sim = kombit_sim::run::start(sim_config).await?;
+    let platform = LocalPlatform::start(
+        work,
+        vec![
+            fault(Hook::Afsend, Action::Afvist, 1, 0, Some("01.01.01")),
+            fault(
+                Hook::Receipt,
+                Action::ReceiptLate,
+                1,
+                1500,
+                Some("32.03.12"),
+            ),
+            fault(Hook::SftpUpload, Action::Disconnect, 1, 0, None),
+        ],
+    )
+    .await?;
+    let sim = &platform.sim;
     println!(
         "kombit-sim   SOAP {}  SFTP {}",
         sim.soap_url(),
@@ -239,18 +298,7 @@ pub async fn run(work: &Path, per_form: usize) -> anyhow::Result<bool> {
     let db_url = format!("sqlite://{}", work.join("fordeler.db").display());
     let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let xsd = sp241_xsd_near(&workspace);
-    let text = config_toml(
-        &pki.dir,
-        &db_url,
-        &sim.soap_url(),
-        sim.sftp_addr.port(),
-        receipts_port,
-        http_port,
-        xsd.as_deref(),
-    );
-    let path = work.join("fordeler.toml");
-    std::fs::write(&path, text)?;
-    write_support_files(work)?;
+    let path = platform.write_config(work, &db_url, xsd.as_deref())?;
     let (config, base) = Config::load(&path)?;
     let platform = Arc::new(crate::platform::RealPlatform::new(&config, &base)?);
     let renderer = Arc::new(crate::render::TwigRenderer::new(&config, &base)?);

@@ -7,7 +7,6 @@ mod common;
 
 use rand::Rng as _;
 use serde_json::json;
-use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -16,7 +15,12 @@ const SUBMISSIONS: usize = 200;
 const KILLS: usize = 5;
 
 fn spawn(config: &std::path::Path) -> Child {
+    spawn_with(config, &[])
+}
+
+fn spawn_with(config: &std::path::Path, env: &[(&str, String)]) -> Child {
     Command::new(BIN)
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
         .arg("serve")
         .arg("-c")
         .arg(config)
@@ -29,35 +33,15 @@ fn spawn(config: &std::path::Path) -> Child {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_at_random_moments_loses_nothing() {
-    kombit_sim::tls::install_crypto_provider();
     let dir = tempfile::tempdir().unwrap();
-    let pki = kombit_sim::pki::generate(&dir.path().join("pki")).unwrap();
-    let (receipts_port, http_port) = (common::free_port(), common::free_port());
-    let mut sim_config = kombit_sim::config::SimConfig::default_for_pki(pki.dir.clone());
-    let any: SocketAddr = "127.0.0.1:0".parse().unwrap();
-    sim_config.soap.listen = any;
-    sim_config.sftp.listen = any;
-    sim_config.inspect_listen = any;
-    sim_config.receipts.url = Some(format!(
-        "https://127.0.0.1:{receipts_port}/sf2900/FordelingskvitteringModtag"
-    ));
-    let sim = kombit_sim::run::start(sim_config).await.unwrap();
-
+    let local = fordeler::demo::LocalPlatform::start(dir.path(), Vec::new())
+        .await
+        .unwrap();
     let db_url = service_kit::db::test_database_url(dir.path())
         .await
         .unwrap();
-    let text = fordeler::demo::config_toml(
-        &pki.dir,
-        &db_url,
-        &sim.soap_url(),
-        sim.sftp_addr.port(),
-        receipts_port,
-        http_port,
-        None,
-    );
-    let config = dir.path().join("fordeler.toml");
-    std::fs::write(&config, text).unwrap();
-    fordeler::demo::write_support_files(dir.path()).unwrap();
+    let config = local.write_config(dir.path(), &db_url, None).unwrap();
+    let (sim, http_port) = (&local.sim, local.http_port);
 
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(5))
@@ -156,5 +140,94 @@ async fn sigkill_at_random_moments_loses_nothing() {
     eprintln!(
         "crash test: {SUBMISSIONS} delivered, {KILLS} kills, {} duplicates seen by the platform",
         s.duplicates
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_on_one_database_share_the_work_without_double_delivery() {
+    let dir = tempfile::tempdir().unwrap();
+    let local = fordeler::demo::LocalPlatform::start(dir.path(), Vec::new())
+        .await
+        .unwrap();
+    let db_url = service_kit::db::test_database_url(dir.path())
+        .await
+        .unwrap();
+    let config = local.write_config(dir.path(), &db_url, None).unwrap();
+    // The second instance: the same file, other ports through the environment.
+    let second_http = common::free_port();
+    let mut a = spawn(&config);
+    let mut b = spawn_with(
+        &config,
+        &[
+            (
+                "FORDELER_SERVER__LISTEN",
+                format!("127.0.0.1:{second_http}"),
+            ),
+            (
+                "FORDELER_RECEIPTS__LISTEN",
+                format!("127.0.0.1:{}", common::free_port()),
+            ),
+        ],
+    );
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .unwrap();
+    let bases = [
+        format!("http://127.0.0.1:{}", local.http_port),
+        format!("http://127.0.0.1:{second_http}"),
+    ];
+    let deadline = Instant::now() + Duration::from_secs(120);
+    for i in 0..100 {
+        let body = json!({"uuid": sf2900::Uuid::new_v4().to_string(), "completed": "1", "emne": "x",
+            "_kvittering": {"name": "k.pdf", "mime": "application/pdf", "data": common::pdf(2_000)}});
+        let form = if i % 2 == 0 { "journal" } else { "dokument" };
+        loop {
+            let r = http
+                .post(format!("{}/intake/{form}/remote-post", bases[i % 2]))
+                .bearer_auth(common::TOKEN)
+                .json(&body)
+                .send()
+                .await;
+            if matches!(&r, Ok(r) if r.status().is_success()) {
+                break;
+            }
+            assert!(Instant::now() < deadline, "intake did not come up");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    loop {
+        let v: serde_json::Value = match http
+            .get(format!("{}/api/status", bases[1]))
+            .bearer_auth(common::API_TOKEN)
+            .send()
+            .await
+        {
+            Ok(r) => r.json().await.unwrap_or_default(),
+            Err(_) => json!({}),
+        };
+        let delivered: i64 = ["journal", "dokument"]
+            .iter()
+            .map(|f| v["forms"][f]["delivered"].as_i64().unwrap_or(0))
+            .sum();
+        if delivered == 100 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not delivered: {v} {:?}",
+            local.sim.summary()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    for c in [&mut a, &mut b] {
+        let _ = c.kill();
+        let _ = c.wait();
+    }
+    let s = local.sim.summary();
+    assert_eq!(s.transactions, 100, "{s:?}");
+    assert_eq!(
+        s.duplicates, 0,
+        "no delivery was sent by both instances: {s:?}"
     );
 }

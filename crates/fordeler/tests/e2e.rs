@@ -68,7 +68,7 @@ async fn all_three_object_types_are_delivered_with_receipts() {
         assert_eq!(dl["forretning_kode"], "ACCEPTERET");
     }
     // The platform saw exactly one FordelingsobjektAfsend per submission, and 3 files.
-    let s = env.sim.summary();
+    let s = env.platform.sim.summary();
     assert_eq!(s.calls["FordelingsobjektAfsend"]["MODTAGET"], 3, "{s:?}");
     assert_eq!(s.duplicates, 0);
     assert_eq!(s.triggers.get("success"), Some(&3), "{s:?}");

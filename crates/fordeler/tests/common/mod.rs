@@ -6,20 +6,14 @@
 
 use fordeler::build::FormRenderer;
 use fordeler::config::{Config, RouteConfig};
-use kombit_sim::config::SimConfig;
 use kombit_sim::faults::FaultRule;
-use kombit_sim::run::RunningSim;
 use serde_json::Value;
-use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .unwrap()
+    fordeler::demo::free_port().unwrap()
 }
 
 /// Renders every FORMULAR as the example SP241 document (the Twig tests live elsewhere).
@@ -33,7 +27,7 @@ impl FormRenderer for FixedForm {
 
 pub struct Env {
     pub dir: tempfile::TempDir,
-    pub sim: RunningSim,
+    pub platform: fordeler::demo::LocalPlatform,
     pub fordeler: fordeler::app::Running,
     pub http: reqwest::Client,
     pub base: String,
@@ -48,38 +42,15 @@ pub async fn start(faults: Vec<FaultRule>) -> Env {
 }
 
 pub async fn start_with(faults: Vec<FaultRule>, tweak: impl FnOnce(&mut Config)) -> Env {
-    kombit_sim::tls::install_crypto_provider();
     let dir = tempfile::tempdir().unwrap();
-    let pki = kombit_sim::pki::generate(&dir.path().join("pki")).unwrap();
-    let receipts_port = free_port();
-    let http_port = free_port();
-
-    let mut sim_config = SimConfig::default_for_pki(pki.dir.clone());
-    let any: SocketAddr = "127.0.0.1:0".parse().unwrap();
-    sim_config.soap.listen = any;
-    sim_config.sftp.listen = any;
-    sim_config.inspect_listen = any;
-    sim_config.receipts.url = Some(format!(
-        "https://127.0.0.1:{receipts_port}/sf2900/FordelingskvitteringModtag"
-    ));
-    sim_config.faults = faults;
-    let sim = kombit_sim::run::start(sim_config).await.unwrap();
-
-    fordeler::demo::write_support_files(dir.path()).unwrap();
+    let local = fordeler::demo::LocalPlatform::start(dir.path(), faults)
+        .await
+        .unwrap();
     let db_url = service_kit::db::test_database_url(dir.path())
         .await
         .unwrap();
-    let text = fordeler::demo::config_toml(
-        &pki.dir,
-        &db_url,
-        &sim.soap_url(),
-        sim.sftp_addr.port(),
-        receipts_port,
-        http_port,
-        None,
-    );
-    let path = dir.path().join("fordeler.toml");
-    std::fs::write(&path, &text).unwrap();
+    let path = local.write_config(dir.path(), &db_url, None).unwrap();
+    let text = std::fs::read_to_string(&path).unwrap();
     let (mut config, base) = Config::load(&path).unwrap();
     // Every message built in the tests is validated against the official schemas before it
     // is sent (the tests fail, not skip, without them).
@@ -97,7 +68,7 @@ pub async fn start_with(faults: Vec<FaultRule>, tweak: impl FnOnce(&mut Config))
     Env {
         base: format!("http://{}", fordeler.http_addr),
         dir,
-        sim,
+        platform: local,
         fordeler,
         http: reqwest::Client::new(),
         config_text: text,
