@@ -53,6 +53,15 @@ fn error(status: StatusCode, message: impl Into<String>) -> Response {
     (status, Json(json!({"error": message.into()}))).into_response()
 }
 
+/// The database failed us: logged for the operator, a plain 503 for the caller.
+fn unavailable(e: &anyhow::Error) -> Response {
+    tracing::error!(error = %e, "database error in the API");
+    error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "the database does not answer; try again",
+    )
+}
+
 /// Constant-time comparison, so a token cannot be guessed byte by byte from timings.
 fn same(a: &str, b: &str) -> bool {
     a.len() == b.len()
@@ -310,7 +319,7 @@ async fn status(AxState(w): AxState<Arc<Web>>, headers: HeaderMap) -> Response {
             }
             Json(json!({"forms": forms})).into_response()
         }
-        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, format!("database: {e}")),
+        Err(e) => unavailable(&e),
     }
 }
 
@@ -350,7 +359,7 @@ async fn list(
         .await
     {
         Ok(rows) => Json(rows).into_response(),
-        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, format!("database: {e}")),
+        Err(e) => unavailable(&e),
     }
 }
 
@@ -365,7 +374,7 @@ async fn show(
     let store = &w.intake.store;
     let found = match store.find(&key).await {
         Ok(f) => f,
-        Err(e) => return error(StatusCode::SERVICE_UNAVAILABLE, format!("database: {e}")),
+        Err(e) => return unavailable(&e),
     };
     if found.is_empty() {
         return error(
@@ -408,7 +417,7 @@ async fn retry(
             StatusCode::CONFLICT,
             format!("delivery {id}: not found, or delivered/resolved already"),
         ),
-        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, format!("database: {e}")),
+        Err(e) => unavailable(&e),
     }
 }
 
@@ -439,7 +448,7 @@ async fn bulk_retry(
     let by = b.by.unwrap_or_else(|| "api".into());
     let rows = match w.intake.store.list(state, b.form.as_deref(), 100_000).await {
         Ok(r) => r,
-        Err(e) => return error(StatusCode::SERVICE_UNAVAILABLE, format!("database: {e}")),
+        Err(e) => return unavailable(&e),
     };
     let mut n = 0;
     for d in rows {
@@ -476,6 +485,6 @@ async fn resolve(
             StatusCode::CONFLICT,
             format!("delivery {id}: not found, or delivered/resolved already"),
         ),
-        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, format!("database: {e}")),
+        Err(e) => unavailable(&e),
     }
 }

@@ -83,20 +83,39 @@ impl Db {
     /// PostgreSQL (an advisory lock serialises them).
     pub async fn migrate(&self, migrations: &[Migration]) -> anyhow::Result<usize> {
         let mut conn = self.pool.acquire().await?;
-        if self.kind == DbKind::Postgres {
-            conn.execute("SELECT pg_advisory_lock(727274)").await?;
+        match self.kind {
+            // Several processes may start at once on one database: one migrates, the others
+            // wait (an advisory lock on PostgreSQL, a write lock taken up front on SQLite) and
+            // then find nothing left to do.
+            DbKind::Postgres => {
+                conn.execute("SELECT pg_advisory_lock(727274)").await?;
+                let result = self.migrate_locked(&mut conn, migrations, true).await;
+                conn.execute("SELECT pg_advisory_unlock(727274)").await?;
+                result
+            }
+            DbKind::Sqlite => {
+                conn.execute("BEGIN IMMEDIATE").await?;
+                match self.migrate_locked(&mut conn, migrations, false).await {
+                    Ok(n) => {
+                        conn.execute("COMMIT").await?;
+                        Ok(n)
+                    }
+                    Err(e) => {
+                        let _ = conn.execute("ROLLBACK").await;
+                        Err(e)
+                    }
+                }
+            }
         }
-        let result = self.migrate_locked(&mut conn, migrations).await;
-        if self.kind == DbKind::Postgres {
-            conn.execute("SELECT pg_advisory_unlock(727274)").await?;
-        }
-        result
     }
 
+    /// Applies what is missing; `per_migration_tx` wraps each migration in its own transaction
+    /// (PostgreSQL), else the caller holds one around all of them (SQLite).
     async fn migrate_locked(
         &self,
         conn: &mut sqlx::pool::PoolConnection<sqlx::Any>,
         migrations: &[Migration],
+        per_migration_tx: bool,
     ) -> anyhow::Result<usize> {
         conn.execute(
             "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)",
@@ -110,29 +129,41 @@ impl Db {
             if applied.iter().any(|(v,)| *v == m.version) {
                 continue;
             }
-            let sql = self.dialect(m.sql);
-            let mut tx = sqlx::Connection::begin(&mut **conn).await?;
             // Line comments go first, so a `;` inside one does not split a statement.
-            let sql: String = sql
+            let sql: String = self
+                .dialect(m.sql)
                 .lines()
                 .map(|l| l.split_once("--").map_or(l, |(code, _)| code))
                 .collect::<Vec<_>>()
                 .join("\n");
-            for stmt in sql.split(';').map(str::trim).filter(|s| !s.is_empty()) {
-                // Our own migration text, not input: safe to run as dynamic SQL.
-                tx.execute(sqlx::AssertSqlSafe(stmt.to_owned()))
-                    .await
-                    .with_context(|| format!("migration {} {}", m.version, m.name))?;
+            if per_migration_tx {
+                conn.execute("BEGIN").await?;
             }
-            sqlx::query(
-                "INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)",
-            )
-            .bind(m.version)
-            .bind(m.name)
-            .bind(now_ms())
-            .execute(&mut *tx)
-            .await?;
-            tx.commit().await?;
+            let applied = async {
+                for stmt in sql.split(';').map(str::trim).filter(|s| !s.is_empty()) {
+                    // Our own migration text, not input: safe to run as dynamic SQL.
+                    conn.execute(sqlx::AssertSqlSafe(stmt.to_owned()))
+                        .await
+                        .with_context(|| format!("migration {} {}", m.version, m.name))?;
+                }
+                sqlx::query(
+                    "INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)",
+                )
+                .bind(m.version)
+                .bind(m.name)
+                .bind(now_ms())
+                .execute(&mut **conn)
+                .await?;
+                anyhow::Ok(())
+            }
+            .await;
+            if per_migration_tx {
+                match &applied {
+                    Ok(()) => conn.execute("COMMIT").await.map(drop)?,
+                    Err(_) => conn.execute("ROLLBACK").await.map(drop)?,
+                }
+            }
+            applied?;
             count += 1;
         }
         Ok(count)
@@ -206,6 +237,21 @@ mod tests {
             sql: "CREATE INDEX things_name ON things (name); INSERT INTO things (body, name) VALUES (NULL, 'seed')",
         },
     ];
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn instances_starting_together_migrate_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = test_database_url(dir.path()).await.unwrap();
+        // Separate pools, as separate processes would have.
+        let (a, b, c) = (
+            Db::connect(&url, 2).await.unwrap(),
+            Db::connect(&url, 2).await.unwrap(),
+            Db::connect(&url, 2).await.unwrap(),
+        );
+        let (ra, rb, rc) = tokio::join!(a.migrate(M), b.migrate(M), c.migrate(M));
+        let applied = ra.unwrap() + rb.unwrap() + rc.unwrap();
+        assert_eq!(applied, 2, "each migration applied exactly once");
+    }
 
     #[tokio::test]
     async fn migrations_apply_once_and_blobs_round_trip() {
