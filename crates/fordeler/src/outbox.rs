@@ -288,7 +288,17 @@ impl<P: Serviceplatform> Outbox<P> {
         };
         let submission: Map<String, Value> = serde_json::from_slice(&payload)
             .map_err(|e| StepError::Final("build", format!("stored submission: {e}")))?;
-        let attachments = self.store.attachments(&d.submission_id).await?;
+        // Only the PDF that travels inline (FORMULAR) is needed here; uploads read their own.
+        let inline = match route.distribution_type {
+            crate::config::DistributionType::Formular => route.attachment_element.clone(),
+            _ => None,
+        };
+        let attachments = self
+            .store
+            .attachments(&d.submission_id, |a| {
+                Some(&a.element_key) == inline.as_ref()
+            })
+            .await?;
         let renderer = self.renderer.clone();
         let (tenant_c, route_c, d_c) = (tenant.clone(), route.clone(), d.clone());
         // Rendering and validation are CPU work; keep them off the async workers.
@@ -349,7 +359,15 @@ impl<P: Serviceplatform> Outbox<P> {
         route: &RouteConfig,
     ) -> Result<bool, StepError> {
         let files = self.store.delivery_files(&d.id).await?;
-        let attachments = self.store.attachments(&d.submission_id).await?;
+        let pending: std::collections::HashSet<&str> = files
+            .iter()
+            .filter(|f| f.state == "pending")
+            .map(|f| f.attachment_id.as_str())
+            .collect();
+        let attachments = self
+            .store
+            .attachments(&d.submission_id, |a| pending.contains(a.id.as_str()))
+            .await?;
         let recipient = if route.files.recipient_it_system_look_up {
             self.platform.recipient_system(tenant, route).await?
         } else {

@@ -496,14 +496,21 @@ impl Store {
         Ok(row.and_then(|(p,)| p))
     }
 
-    pub async fn attachments(&self, submission_id: &str) -> anyhow::Result<Vec<Attachment>> {
+    /// A submission's files; the content only of those `wanted` says (large blobs are read
+    /// only where they are needed).
+    pub async fn attachments(
+        &self,
+        submission_id: &str,
+        wanted: impl Fn(&Attachment) -> bool,
+    ) -> anyhow::Result<Vec<Attachment>> {
         let rows = sqlx::query(
-            "SELECT id, element_key, idx, name, mime, size, data FROM attachments WHERE submission_id = $1 ORDER BY element_key, idx",
+            "SELECT id, element_key, idx, name, mime, size FROM attachments WHERE submission_id = $1 ORDER BY element_key, idx",
         )
         .bind(submission_id)
         .fetch_all(&self.db.pool)
         .await?;
-        rows.iter()
+        let mut out = rows
+            .iter()
             .map(|r| {
                 Ok(Attachment {
                     id: r.try_get(0)?,
@@ -512,11 +519,19 @@ impl Store {
                     name: r.try_get(3)?,
                     mime: r.try_get(4)?,
                     size: r.try_get(5)?,
-                    data: r.try_get::<Option<Vec<u8>>, _>(6)?.unwrap_or_default(),
+                    data: Vec::new(),
                 })
             })
-            .collect::<Result<_, sqlx::Error>>()
-            .map_err(Into::into)
+            .collect::<Result<Vec<_>, sqlx::Error>>()?;
+        for a in out.iter_mut().filter(|a| wanted(a)) {
+            let (data,): (Option<Vec<u8>>,) =
+                sqlx::query_as("SELECT data FROM attachments WHERE id = $1")
+                    .bind(&a.id)
+                    .fetch_one(&self.db.pool)
+                    .await?;
+            a.data = data.unwrap_or_default();
+        }
+        Ok(out)
     }
 
     /// The stored request envelope of a delivery (built once, sent as is on every attempt).
