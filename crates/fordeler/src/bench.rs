@@ -154,19 +154,7 @@ fn render_rate(
     let body = crate::demo::sample("os2forms_fdk_kp_sp241", 1, 1);
     let submission = crate::intake::Submission::from_remote_post("os2forms_fdk_kp_sp241", &body)
         .map_err(|e| anyhow::anyhow!("{e}"))?;
-    let files: Vec<crate::store::Attachment> = submission
-        .files
-        .iter()
-        .map(|a| crate::store::Attachment {
-            id: crate::store::new_id(),
-            element_key: a.element_key.clone(),
-            idx: a.idx,
-            name: a.name.clone(),
-            mime: a.mime.clone(),
-            size: a.data.len() as i64,
-            data: Vec::new(),
-        })
-        .collect();
+    let files: Vec<crate::store::Attachment> = submission.files.iter().map(Into::into).collect();
     let named: Vec<(&crate::store::Attachment, String)> = files
         .iter()
         .filter(|a| a.element_key != "kvittering")

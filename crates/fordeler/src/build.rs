@@ -124,11 +124,7 @@ pub fn render_context(
             items.push(json!({"sftp_filename": name, "file": {"name": a.name, "mime": a.mime, "size": a.size}}));
         }
     }
-    let routing_myndighed = route
-        .routing_myndighed
-        .clone()
-        .or(tenant.routing_myndighed.clone())
-        .unwrap_or(tenant.cvr.clone());
+    let routing_myndighed = route.routing_myndighed(tenant);
     json!({
         "submission": submission,
         "webform_submission": submission,
@@ -149,7 +145,7 @@ pub fn render_context(
                 "beskrivelse": route.beskrivelse,
             },
             "distribution_object": {
-                "distribution_type": format!("{:?}", route.distribution_type).to_uppercase(),
+                "distribution_type": route.distribution_type.as_str(),
                 "journalpost_message": route.journalpost_message,
                 "attachment_element": route.attachment_element,
                 "formular_type": route.formular_type,
@@ -178,14 +174,7 @@ pub fn build(
     renderer: &dyn FormRenderer,
 ) -> Result<Built, BuildError> {
     let afsender = cvr(&tenant.cvr, "tenant.cvr")?;
-    let routing_myndighed = cvr(
-        route
-            .routing_myndighed
-            .as_deref()
-            .or(tenant.routing_myndighed.as_deref())
-            .unwrap_or(&tenant.cvr),
-        "routing_myndighed",
-    )?;
+    let routing_myndighed = cvr(route.routing_myndighed(tenant), "routing_myndighed")?;
     let routing_valg = match (&route.routing_modtager_aktoer, &route.kle_emne) {
         (Some(a), _) => RoutingValg::ModtagerAktoer(checked_uuid(a)),
         (None, Some(k)) => RoutingValg::KleEmneHandling(RoutingKleInfo {

@@ -271,6 +271,27 @@ pub enum DistributionType {
     Formular,
 }
 
+impl DistributionType {
+    /// The protocol's name: JOURNALPOST, DOKUMENT, FORMULAR.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DistributionType::Journalpost => "JOURNALPOST",
+            DistributionType::Dokument => "DOKUMENT",
+            DistributionType::Formular => "FORMULAR",
+        }
+    }
+}
+
+impl RouteConfig {
+    /// RoutingMyndighed: the route's, else the tenant's default, else the tenant itself.
+    pub fn routing_myndighed<'a>(&'a self, tenant: &'a TenantConfig) -> &'a str {
+        self.routing_myndighed
+            .as_deref()
+            .or(tenant.routing_myndighed.as_deref())
+            .unwrap_or(&tenant.cvr)
+    }
+}
+
 fn yes() -> bool {
     true
 }

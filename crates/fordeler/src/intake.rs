@@ -200,7 +200,7 @@ fn remote_post_files(element: &str, v: &Value) -> Result<Vec<NewAttachment>, Ref
 }
 
 /// Base fields are strings in the render context, as PHP's `toArray()` gives them.
-fn scalar_string(v: &Value) -> Value {
+pub(crate) fn scalar_string(v: &Value) -> Value {
     match v {
         Value::String(_) => v.clone(),
         Value::Null => Value::String(String::new()),
@@ -249,12 +249,7 @@ impl Intake {
         let routes = form
             .routes
             .iter()
-            .map(|r| {
-                (
-                    r.id.clone(),
-                    format!("{:?}", r.distribution_type).to_uppercase(),
-                )
-            })
+            .map(|r| (r.id.clone(), r.distribution_type.as_str().to_owned()))
             .collect();
         let serial = s.serial();
         let accepted = self

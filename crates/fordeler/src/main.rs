@@ -339,19 +339,8 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             let s = fordeler::intake::Submission::from_remote_post(&form, &body)
                 .map_err(|e| anyhow::anyhow!("--submission: {e}"))?;
             let renderer = fordeler::render::TwigRenderer::new(&config, &base)?;
-            let attachments: Vec<fordeler::store::Attachment> = s
-                .files
-                .iter()
-                .map(|a| fordeler::store::Attachment {
-                    id: fordeler::store::new_id(),
-                    element_key: a.element_key.clone(),
-                    idx: a.idx,
-                    name: a.name.clone(),
-                    mime: a.mime.clone(),
-                    size: a.data.len() as i64,
-                    data: a.data.clone(),
-                })
-                .collect();
+            let attachments: Vec<fordeler::store::Attachment> =
+                s.files.iter().map(Into::into).collect();
             let mut all_ok = true;
             for route in &form_cfg.routes {
                 let delivery = fordeler::store::Delivery {
@@ -361,7 +350,7 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                     route_id: route.id.clone(),
                     tenant_cvr: tenant.cvr.clone(),
                     webform_id: form.clone(),
-                    distribution_type: format!("{:?}", route.distribution_type).to_uppercase(),
+                    distribution_type: route.distribution_type.as_str().to_owned(),
                     state: "pending".into(),
                     step: "build".into(),
                     anvender_transaktions_id: "00000000-0000-0000-0000-000000000000".into(),

@@ -610,11 +610,7 @@ fn trigger(
 ) -> Result<Trigger, StepError> {
     let cfg_err =
         |what: &str, e: &dyn std::fmt::Display| StepError::Final("config", format!("{what}: {e}"));
-    let routing = route
-        .routing_myndighed
-        .as_deref()
-        .or(tenant.routing_myndighed.as_deref())
-        .unwrap_or(&tenant.cvr);
+    let routing = route.routing_myndighed(tenant);
     let routing =
         sf2900::Cvr::new(routing.to_owned()).map_err(|e| cfg_err("routing_myndighed", &e))?;
     let recipient_authority = match &route.files.recipient_authority {

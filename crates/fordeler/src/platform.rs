@@ -147,11 +147,7 @@ impl Serviceplatform for RealPlatform {
                 .as_deref()
                 .map(crate::config::checked_uuid));
         };
-        let myndighed = route
-            .routing_myndighed
-            .as_deref()
-            .or(tenant.routing_myndighed.as_deref())
-            .unwrap_or(&tenant.cvr);
+        let myndighed = route.routing_myndighed(tenant);
         let key = format!(
             "{}|{myndighed}|{kle}|{}",
             tenant.cvr,

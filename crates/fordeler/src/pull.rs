@@ -226,16 +226,8 @@ impl Os2forms {
 fn drupal_value(v: &Value) -> Option<String> {
     let first = v.as_array()?.first()?;
     let x = first.get("value").or_else(|| first.get("target_id"))?;
-    Some(match x {
-        Value::String(s) => s.clone(),
-        Value::Bool(b) => {
-            if *b {
-                "1".into()
-            } else {
-                "0".into()
-            }
-        }
-        Value::Null => String::new(),
+    Some(match crate::intake::scalar_string(x) {
+        Value::String(s) => s,
         other => other.to_string(),
     })
 }

@@ -210,6 +210,21 @@ pub struct Attachment {
     pub data: Vec<u8>,
 }
 
+impl From<&NewAttachment> for Attachment {
+    /// A file not (yet) stored, with an id of its own (previews and benchmarks).
+    fn from(a: &NewAttachment) -> Self {
+        Attachment {
+            id: new_id(),
+            element_key: a.element_key.clone(),
+            idx: a.idx,
+            name: a.name.clone(),
+            mime: a.mime.clone(),
+            size: a.data.len() as i64,
+            data: a.data.clone(),
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct DeliveryFile {
     pub attachment_id: String,

@@ -99,7 +99,7 @@ async fn remote_post(
         Err(e) => {
             return error(
                 StatusCode::BAD_REQUEST,
-                format!("body: not JSON ({})", e.classify_kind()),
+                format!("body: not JSON ({})", json_error_kind(&e)),
             );
         }
     };
@@ -276,18 +276,13 @@ async fn ping(
     }
 }
 
-trait ClassifyKind {
-    fn classify_kind(&self) -> &'static str;
-}
-
-impl ClassifyKind for serde_json::Error {
-    fn classify_kind(&self) -> &'static str {
-        match self.classify() {
-            serde_json::error::Category::Io => "I/O error",
-            serde_json::error::Category::Syntax => "syntax error",
-            serde_json::error::Category::Data => "wrong data",
-            serde_json::error::Category::Eof => "cut short",
-        }
+/// What kind of JSON error, without the parser's excerpt of the input (it may be personal data).
+fn json_error_kind(e: &serde_json::Error) -> &'static str {
+    match e.classify() {
+        serde_json::error::Category::Io => "I/O error",
+        serde_json::error::Category::Syntax => "syntax error",
+        serde_json::error::Category::Data => "wrong data",
+        serde_json::error::Category::Eof => "cut short",
     }
 }
 

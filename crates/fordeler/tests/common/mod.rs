@@ -8,7 +8,7 @@ use fordeler::build::FormRenderer;
 use fordeler::config::{Config, RouteConfig};
 use kombit_sim::faults::FaultRule;
 use serde_json::Value;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -31,7 +31,6 @@ pub struct Env {
     pub fordeler: fordeler::app::Running,
     pub http: reqwest::Client,
     pub base: String,
-    pub config_text: String,
 }
 
 pub const TOKEN: &str = fordeler::demo::INTAKE_TOKEN;
@@ -50,7 +49,6 @@ pub async fn start_with(faults: Vec<FaultRule>, tweak: impl FnOnce(&mut Config))
         .await
         .unwrap();
     let path = local.write_config(dir.path(), &db_url, None).unwrap();
-    let text = std::fs::read_to_string(&path).unwrap();
     let (mut config, base) = Config::load(&path).unwrap();
     // Every message built in the tests is validated against the official schemas before it
     // is sent (the tests fail, not skip, without them).
@@ -71,7 +69,6 @@ pub async fn start_with(faults: Vec<FaultRule>, tweak: impl FnOnce(&mut Config))
         platform: local,
         fordeler,
         http: reqwest::Client::new(),
-        config_text: text,
     }
 }
 
@@ -128,8 +125,4 @@ impl Env {
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
     }
-}
-
-pub fn dir_path(env: &Env) -> PathBuf {
-    env.dir.path().to_path_buf()
 }
