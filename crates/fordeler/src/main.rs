@@ -191,7 +191,7 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                     fordeler::receipts::PATHS[0]
                 );
             }
-            shutdown_signal().await;
+            service_kit::http::shutdown_signal().await;
             println!("fordeler: stopping");
             running.shutdown().await;
         }
@@ -458,26 +458,4 @@ async fn demo(per_form: usize) -> anyhow::Result<std::process::ExitCode> {
     } else {
         std::process::ExitCode::FAILURE
     })
-}
-
-async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(t) => t,
-                Err(_) => {
-                    let _ = tokio::signal::ctrl_c().await;
-                    return;
-                }
-            };
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term.recv() => {}
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
 }

@@ -180,6 +180,16 @@ impl Db {
         }
     }
 
+    /// A transaction that will write. On SQLite it takes the write lock at BEGIN (IMMEDIATE),
+    /// so it waits its turn (busy timeout) instead of failing with "database is locked" when
+    /// it reads first and another connection wrote meanwhile.
+    pub async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, sqlx::Error> {
+        match self.kind {
+            DbKind::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
+            DbKind::Postgres => self.pool.begin().await,
+        }
+    }
+
     /// Is the database answering? (`/readyz`)
     pub async fn ping(&self) -> bool {
         sqlx::query("SELECT 1").execute(&self.pool).await.is_ok()

@@ -1,0 +1,93 @@
+//! Wiring: one `serve` process runs the client-api, the legacy XML-RPC endpoint, the operator
+//! API, the heartbeat writer and the housekeeping, all on one database.
+//!
+//! [`start`] is what `borgerpc-admin serve`, the demo, the benchmark and the tests call; it
+//! returns once everything listens, with the address and a handle that stops it all.
+
+use crate::config::Config;
+use crate::heartbeat::Heartbeats;
+use crate::protocol::Protocol;
+use crate::store::Store;
+use anyhow::Context as _;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub struct Running {
+    pub addr: SocketAddr,
+    pub store: Store,
+    stop: tokio::sync::watch::Sender<bool>,
+    http: tokio::task::JoinHandle<std::io::Result<()>>,
+    heartbeat: tokio::task::JoinHandle<()>,
+    housekeeping: tokio::task::JoinHandle<()>,
+}
+
+impl Running {
+    /// The URL agents use (`admin_url`) when the portal runs on loopback.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Stops accepting, finishes requests in flight, writes the queued heartbeats.
+    pub async fn shutdown(self) {
+        self.stop.send_replace(true);
+        let _ = tokio::time::timeout(Duration::from_secs(30), self.http).await;
+        self.housekeeping.abort();
+        let _ = tokio::time::timeout(Duration::from_secs(30), self.heartbeat).await;
+    }
+}
+
+/// Starts the portal on an open store.
+pub async fn start(config: &Config, store: Store) -> anyhow::Result<Running> {
+    let (heartbeats, heartbeat) = Heartbeats::start(store.clone());
+    let protocol = Arc::new(Protocol::new(
+        store.clone(),
+        heartbeats,
+        config.protocol_settings()?,
+    ));
+    let ready_store = store.clone();
+    let ready: service_kit::http::ReadyCheck = Arc::new(move || {
+        let store = ready_store.clone();
+        Box::pin(async move {
+            if store.db.ping().await {
+                Ok(())
+            } else {
+                Err("the database does not answer".to_owned())
+            }
+        })
+    });
+    let router = crate::client_api::router(protocol, config.server.max_body_bytes)
+        .merge(service_kit::http::ops_router(ready));
+    let (stop, mut stopped) = tokio::sync::watch::channel(false);
+    let http = service_kit::http::serve(config.server.listen, router, async move {
+        let _ = stopped.wait_for(|s| *s).await;
+    })
+    .await
+    .with_context(|| format!("server.listen {}", config.server.listen))?;
+    let housekeeping = {
+        let store = store.clone();
+        let retention = config.retention;
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(Duration::from_secs(3600));
+            loop {
+                every.tick().await;
+                match store
+                    .purge_history(&retention, service_kit::db::now_ms())
+                    .await
+                {
+                    Ok(p) => tracing::info!(?p, "history past retention deleted"),
+                    Err(e) => tracing::warn!(error = %e, "could not delete old history"),
+                }
+            }
+        })
+    };
+    tracing::info!(addr = %http.addr, "borgerpc-admin is running");
+    Ok(Running {
+        addr: http.addr,
+        store,
+        stop,
+        http: http.task,
+        heartbeat,
+        housekeeping,
+    })
+}

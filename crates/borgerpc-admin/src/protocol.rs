@@ -1,0 +1,562 @@
+//! The semantics of every call an agent makes, whatever the encoding (client-api JSON or
+//! legacy XML-RPC): who the caller is, what it may change, and what it gets back.
+//!
+//! Identity: a PC is found by its uid (md5 of its MAC, which anyone on its network can
+//! learn), and proven by its client key, bound at registration and stored as sha256. A PC
+//! without a bound key (registered by a 2.x agent, or before keys existed) binds the first key
+//! it sends. A wrong key, a missing key once one is bound, or a PC not yet activated is
+//! refused with a clear reason and changes nothing.
+
+use crate::heartbeat::Heartbeats;
+use crate::store::Store;
+use crate::store::config::EntryChange;
+use crate::store::events::NewEvent;
+use crate::store::history::Beat;
+use crate::store::pcs::{NewPc, PcIdentity, key_hash, pc_uid};
+use borgerpc_proto::client_api::{
+    Instructions, JobInstruction, JobParameter, JobReport, SecurityEventLine, SecurityScript,
+    config_value_string,
+};
+use serde_json::{Map, Value};
+use std::collections::BTreeMap;
+
+/// Keys the agent reports that only the agent changes (shown read-only to operators).
+const READ_ONLY_AT_REGISTRATION: &[&str] = &[
+    "admin_url",
+    "hostname",
+    "_ip_addresses",
+    "job_timeout",
+    "_kernel_version",
+    "_last_automatic_update_time",
+    "_os2borgerpc.client_version",
+    "os2_product",
+    "os2borgerpc_version",
+    "pc_cpus",
+    "pc_manufacturer",
+    "pc_model",
+    "pc_version",
+    "pc_serial_number",
+    "pc_ram",
+    "os_name",
+    "_os_release",
+];
+
+/// Keys a `push_config_keys` may not change after registration.
+const NOT_PUSHABLE: &[&str] = &[
+    "admin_url",
+    "os2_product",
+    "os2borgerpc_version",
+    "os_name",
+    "pc_model",
+    "pc_manufacturer",
+    "pc_serial_number",
+    "pc_version",
+    "pc_cpus",
+    "pc_ram",
+];
+
+const MAX_KEY_LEN: usize = 255;
+const MAX_VALUE_CHARS: usize = 4096;
+const MAX_SUMMARY_CHARS: usize = 4096;
+
+/// Why a call was refused. `Bad` is the caller's mistake (HTTP 400, an XML-RPC fault);
+/// `Unavailable` is ours (the database did not answer: HTTP 503).
+#[derive(Debug, thiserror::Error)]
+pub enum Refusal {
+    #[error("{0}")]
+    Bad(String),
+    #[error("the portal's database is unavailable; try again later")]
+    Unavailable(#[source] anyhow::Error),
+}
+
+impl From<anyhow::Error> for Refusal {
+    fn from(e: anyhow::Error) -> Self {
+        Refusal::Unavailable(e)
+    }
+}
+
+fn bad(msg: impl Into<String>) -> Refusal {
+    Refusal::Bad(msg.into())
+}
+
+/// How the caller identified itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Credentials<'a> {
+    /// client-api: the client key ("" when the body had none).
+    ClientKey(&'a str),
+    /// Legacy XML-RPC: the MAC-derived uid alone. Only for sites that allow it, and never for
+    /// a PC that has bound a key.
+    Legacy,
+}
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The portal's public URL; echoed as `admin_url` to a PC whose configuration lacks it.
+    pub public_url: Option<String>,
+    /// How long a FILE parameter's URL works.
+    pub file_url_ttl_ms: i64,
+    /// The zone PCs' naive local times are read in.
+    pub time_zone: chrono_tz::Tz,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            public_url: None,
+            file_url_ttl_ms: 24 * 3_600_000,
+            time_zone: chrono_tz::Europe::Copenhagen,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Protocol {
+    pub store: Store,
+    heartbeats: Heartbeats,
+    settings: Settings,
+}
+
+fn is_key(s: &str) -> bool {
+    s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+fn is_mac(s: &str) -> bool {
+    let parts: Vec<&str> = s.split([':', '-']).collect();
+    parts.len() == 6
+        && parts
+            .iter()
+            .all(|p| p.len() == 2 && p.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+fn check_entry(key: &str, value: &str) -> Result<(), Refusal> {
+    if key.is_empty() || key.len() > MAX_KEY_LEN {
+        return Err(bad(format!(
+            "configuration: key {:?} must be 1 to {MAX_KEY_LEN} bytes",
+            key.chars().take(40).collect::<String>()
+        )));
+    }
+    if value.chars().count() > MAX_VALUE_CHARS {
+        return Err(bad(format!(
+            "configuration: the value of {key:?} is longer than {MAX_VALUE_CHARS} characters"
+        )));
+    }
+    Ok(())
+}
+
+impl Protocol {
+    pub fn new(store: Store, heartbeats: Heartbeats, settings: Settings) -> Self {
+        Self {
+            store,
+            heartbeats,
+            settings,
+        }
+    }
+
+    /// Finds and checks the calling PC (see the module comment).
+    pub async fn authenticate(
+        &self,
+        uid: &str,
+        credentials: Credentials<'_>,
+    ) -> Result<PcIdentity, Refusal> {
+        if let Credentials::ClientKey(key) = credentials
+            && !key.is_empty()
+            && !is_key(key)
+        {
+            return Err(bad("client_key: must be 64 hexadecimal characters"));
+        }
+        let Some(mut pc) = self.store.pc_identity(uid).await? else {
+            return Err(bad(
+                "pc_uid: no PC with this uid is registered on this portal; register it first",
+            ));
+        };
+        match credentials {
+            Credentials::ClientKey(key) => {
+                let hash = key_hash(key);
+                if pc.client_key_hash.is_empty() && !key.is_empty() {
+                    self.store.bind_client_key(pc.id, &hash).await?;
+                    pc.client_key_hash = hash.clone();
+                }
+                if !pc.client_key_hash.is_empty() && pc.client_key_hash != hash {
+                    metrics::counter!("borgerpc_client_key_mismatches_total").increment(1);
+                    return Err(bad(
+                        "client_key: does not match the key this PC registered with; \
+                         an administrator must re-register the PC",
+                    ));
+                }
+            }
+            Credentials::Legacy => {
+                if !pc.client_key_hash.is_empty() {
+                    return Err(bad(
+                        "this PC uses a client key; the legacy XML-RPC protocol cannot prove it",
+                    ));
+                }
+                let allowed = self
+                    .store
+                    .site(pc.site_id)
+                    .await?
+                    .is_some_and(|s| s.legacy_xmlrpc);
+                if !allowed {
+                    return Err(bad(
+                        "the legacy XML-RPC protocol is turned off for this PC's site",
+                    ));
+                }
+            }
+        }
+        if !pc.is_activated {
+            return Err(bad(
+                "this PC is not activated yet: an administrator must activate it in the portal",
+            ));
+        }
+        Ok(pc)
+    }
+
+    /// `register_new_computer`: creates the PC (not activated) and returns its uid.
+    pub async fn register(
+        &self,
+        mac: &str,
+        name: &str,
+        site_uid: &str,
+        configuration: &Map<String, Value>,
+        credentials: Credentials<'_>,
+    ) -> Result<String, Refusal> {
+        let key = match credentials {
+            Credentials::ClientKey(k) if !k.is_empty() => {
+                if !is_key(k) {
+                    return Err(bad("client_key: must be 64 hexadecimal characters"));
+                }
+                key_hash(k)
+            }
+            _ => String::new(),
+        };
+        if !is_mac(mac) {
+            return Err(bad(format!(
+                "mac: {:?} is not a MAC address like aa:bb:cc:dd:ee:ff",
+                mac.chars().take(40).collect::<String>()
+            )));
+        }
+        let uid = pc_uid(mac);
+        let duplicate = || {
+            bad(format!(
+                "A computer with the same MAC address as this computer is already registered \
+                 with the chosen admin portal under the name {name}. Start by deleting the \
+                 computer on the computer list on your site and then restart the registration."
+            ))
+        };
+        if self.store.pc_identity(&uid).await?.is_some() {
+            return Err(duplicate());
+        }
+        let n = name.chars().count();
+        if !(2..=40).contains(&n) {
+            return Err(bad(format!(
+                "The chosen name {name} has a length of {n} characters. The name must have a \
+                 length of 2-40 characters."
+            )));
+        }
+        let site = self.store.site_by_uid(site_uid).await?.ok_or_else(|| {
+            bad("The chosen site UID does not match any sites on the chosen admin portal.")
+        })?;
+        if credentials == Credentials::Legacy && !site.legacy_xmlrpc {
+            return Err(bad(
+                "the legacy XML-RPC protocol is turned off for this site; upgrade the agent \
+                 to os2borgerpc-client 3 or ask an administrator to allow legacy agents",
+            ));
+        }
+        let mut entries = Vec::new();
+        let mut has_product = false;
+        let mut has_version = false;
+        for (k, v) in configuration {
+            if matches!(k.as_str(), "mac" | "uid" | "name") {
+                continue;
+            }
+            let value = config_value_string(v);
+            check_entry(k, &value)?;
+            has_product |= k == "os2_product";
+            has_version |= k == "os2borgerpc_version";
+            let read_only = READ_ONLY_AT_REGISTRATION.contains(&k.as_str());
+            entries.push((k.clone(), value, read_only));
+        }
+        if !has_product {
+            let product = if has_version {
+                "os2borgerpc"
+            } else {
+                "os2borgerpc kiosk"
+            };
+            entries.push(("os2_product".into(), product.into(), true));
+        }
+        let created = self
+            .store
+            .insert_pc(NewPc {
+                site_id: site.id,
+                uid: &uid,
+                mac,
+                name,
+                client_key_hash: &key,
+                entries,
+            })
+            .await?;
+        match created {
+            Some(_) => {
+                metrics::counter!("borgerpc_registrations_total").increment(1);
+                tracing::info!(site = %site.uid, pc = %uid, "PC registered; waiting for activation");
+                Ok(uid)
+            }
+            None => Err(duplicate()),
+        }
+    }
+
+    /// `push_config_keys`: the PC's own entries follow what it reports; a value equal to the
+    /// inherited one removes the PC's own entry. Writes only what changed.
+    pub async fn push_config_keys(
+        &self,
+        pc: &PcIdentity,
+        config: &Map<String, Value>,
+        read_only: bool,
+    ) -> Result<(), Refusal> {
+        let current = self.store.pc_config(pc.id, pc.site_id).await?;
+        let mut changes = Vec::new();
+        let mut new_version = None;
+        for (k, v) in config {
+            let value = config_value_string(v);
+            check_entry(k, &value)?;
+            if current.inherited.get(k) == Some(&value) {
+                if current.own.contains_key(k) {
+                    changes.push(EntryChange::Delete { key: k.clone() });
+                }
+            } else if NOT_PUSHABLE.contains(&k.as_str()) {
+                continue;
+            } else if current.own.get(k) != Some(&(value.clone(), read_only)) {
+                if k == "_os2borgerpc.client_version" {
+                    new_version = Some(value.clone());
+                }
+                changes.push(EntryChange::Set {
+                    key: k.clone(),
+                    value,
+                    read_only,
+                });
+            }
+        }
+        self.store.change_pc_entries(pc.id, &changes).await?;
+        if let Some(v) = new_version {
+            self.store
+                .record_pc_report(pc.id, "client_version", &v)
+                .await?;
+        }
+        Ok(())
+    }
+
+    fn beat(&self, pc: &PcIdentity, ip: Option<&str>, checkin: bool) {
+        self.heartbeats.beat(Beat {
+            pc_id: pc.id,
+            at: service_kit::db::now_ms(),
+            ip: ip.map(str::to_owned),
+            ip_changed: ip.is_some() && ip != pc.last_ip.as_deref(),
+            checkin,
+        });
+    }
+
+    /// `get_instructions`: the PC's NEW jobs, its security scripts and its configuration.
+    /// With `jobs_received_check` the jobs stay NEW until `confirm_jobs_receipt`, so a lost
+    /// reply loses no job.
+    pub async fn get_instructions(
+        &self,
+        pc: &PcIdentity,
+        jobs_received_check: bool,
+        ip: Option<&str>,
+    ) -> Result<Instructions, Refusal> {
+        self.beat(pc, ip, true);
+        let pending = self.store.pending_jobs(pc.id).await?;
+        let mut jobs = Vec::with_capacity(pending.len());
+        for j in pending {
+            let mut parameters = Vec::with_capacity(j.params.len());
+            for p in j.params {
+                let value = match (&p.file_name, p.value_type.as_str()) {
+                    (Some(name), "FILE") => {
+                        let token = self
+                            .store
+                            .file_token(j.id, p.position, self.settings.file_url_ttl_ms)
+                            .await?;
+                        format!("/media/jobs/{token}/{}", url_path_segment(name))
+                    }
+                    _ => p.string_value,
+                };
+                parameters.push(JobParameter {
+                    kind: p.value_type,
+                    value,
+                });
+            }
+            jobs.push(JobInstruction {
+                id: j.id,
+                name: j.script_name,
+                status: "NEW".into(),
+                parameters,
+                executable_code: j.code.replace('\r', ""),
+            });
+        }
+        if !jobs_received_check && !jobs.is_empty() {
+            let ids: Vec<i64> = jobs.iter().map(|j| j.id).collect();
+            self.store.confirm_jobs(pc.id, &ids).await?;
+            for j in &mut jobs {
+                j.status = "SUBMITTED".into();
+            }
+        }
+        let security_scripts = self
+            .store
+            .security_scripts_for(pc.id, pc.site_id)
+            .await?
+            .into_iter()
+            .map(|s| SecurityScript {
+                name: format!("script{}_problem{}", s.script_id, s.problem_id),
+                executable_code: s
+                    .code
+                    .replace("%SECURITY_PROBLEM_UID%", &s.problem_id.to_string())
+                    .replace('\r', ""),
+            })
+            .collect();
+        let mut configuration: BTreeMap<String, String> =
+            self.store.pc_config(pc.id, pc.site_id).await?.merged();
+        configuration
+            .entry("mac".into())
+            .or_insert_with(|| pc.mac.clone());
+        configuration.insert("uid".into(), pc.uid.clone());
+        // The agent deletes every local key the portal does not echo; without admin_url its
+        // next run fails, so a PC that lost it gets the portal's own address.
+        if let Some(url) = &self.settings.public_url {
+            configuration
+                .entry("admin_url".into())
+                .or_insert_with(|| url.clone());
+        }
+        metrics::counter!("borgerpc_checkins_total").increment(1);
+        Ok(Instructions {
+            security_scripts,
+            jobs,
+            configuration,
+        })
+    }
+
+    /// `confirm_jobs_receipt`: the PC has these jobs; they become SUBMITTED.
+    pub async fn confirm_jobs_receipt(&self, pc: &PcIdentity, ids: &[i64]) -> Result<(), Refusal> {
+        self.store.confirm_jobs(pc.id, ids).await?;
+        Ok(())
+    }
+
+    /// `send_status_info`: job results (and, always, a heartbeat). Reports for jobs that are
+    /// not this PC's or not SUBMITTED (duplicates) are ignored. A report with a status other
+    /// than DONE or FAILED refuses the whole call, so nothing is half-applied.
+    pub async fn send_status_info(
+        &self,
+        pc: &PcIdentity,
+        reports: &[JobReport],
+        ip: Option<&str>,
+    ) -> Result<(), Refusal> {
+        for (i, r) in reports.iter().enumerate() {
+            if !matches!(r.status.as_str(), "DONE" | "FAILED") {
+                return Err(bad(format!(
+                    "job_data[{i}].status: {:?} is not DONE or FAILED",
+                    r.status.chars().take(20).collect::<String>()
+                )));
+            }
+        }
+        self.beat(pc, ip, false);
+        for r in reports {
+            let changed = self
+                .store
+                .report_job(
+                    pc.id,
+                    r.id.0,
+                    &r.status,
+                    r.started.as_deref(),
+                    r.finished.as_deref(),
+                    r.log_output.as_deref().unwrap_or(""),
+                )
+                .await?;
+            if changed {
+                metrics::counter!("borgerpc_job_reports_total", "status" => r.status.clone())
+                    .increment(1);
+            }
+        }
+        Ok(())
+    }
+
+    /// `push_security_events`: lines that upstream would skip (malformed, unknown rule, a rule
+    /// of another site) are skipped here too. Returns the ids of the events stored.
+    pub async fn push_security_events(
+        &self,
+        pc: &PcIdentity,
+        lines: &[String],
+    ) -> Result<Vec<i64>, Refusal> {
+        let parsed: Vec<(SecurityEventLine, i64)> = lines
+            .iter()
+            .filter_map(|l| SecurityEventLine::parse(l))
+            .filter_map(|e| {
+                let at = self.local_time_ms(&e.occurred)?;
+                Some((e, at))
+            })
+            .collect();
+        let events: Vec<NewEvent<'_>> = parsed
+            .iter()
+            .map(|(e, at)| NewEvent {
+                site_id: pc.site_id,
+                pc_id: pc.id,
+                problem_id: e.problem_id,
+                occurred_at: *at,
+                occurred_text: &e.occurred,
+                summary: truncate(&e.summary, MAX_SUMMARY_CHARS),
+            })
+            .collect();
+        let ids = self.store.add_security_events(&events).await?;
+        metrics::counter!("borgerpc_security_events_total").increment(ids.len() as u64);
+        Ok(ids)
+    }
+
+    /// A PC's `YYYYmmddHHMMSS` local time in the portal's zone, as Unix milliseconds.
+    fn local_time_ms(&self, text: &str) -> Option<i64> {
+        use chrono::TimeZone as _;
+        let naive = chrono::NaiveDateTime::parse_from_str(text, "%Y%m%d%H%M%S").ok()?;
+        let local = self
+            .settings
+            .time_zone
+            .from_local_datetime(&naive)
+            .earliest()?;
+        Some(local.timestamp_millis())
+    }
+}
+
+fn truncate(s: &str, max_chars: usize) -> &str {
+    match s.char_indices().nth(max_chars) {
+        Some((i, _)) => &s[..i],
+        None => s,
+    }
+}
+
+/// A file name as one URL path segment: unreserved characters stay, the rest is %-encoded.
+fn url_path_segment(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    for b in name.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn macs_and_keys() {
+        assert!(is_mac("aa:bb:cc:dd:ee:ff"));
+        assert!(is_mac("AA-BB-CC-DD-EE-0F"));
+        assert!(!is_mac("aa:bb:cc:dd:ee"));
+        assert!(!is_mac("aa:bb:cc:dd:ee:fg"));
+        assert!(is_key(&"ab".repeat(32)));
+        assert!(!is_key(&"ab".repeat(31)));
+    }
+
+    #[test]
+    fn file_names_are_encoded_for_urls() {
+        assert_eq!(url_path_segment("a b/æ.txt"), "a%20b%2F%C3%A6.txt");
+    }
+}

@@ -1,0 +1,745 @@
+//! Scripts (with immutable versions), batches and jobs: what runs on PCs and what came back.
+//!
+//! Job lifecycle: NEW (waiting for the agent) → SUBMITTED (the agent confirmed it has it) →
+//! DONE | FAILED (the agent's report) → RESOLVED (an operator restarted it as a new job).
+//! Reports only move SUBMITTED jobs, so a duplicate report changes nothing.
+
+use super::{Store, placeholders};
+use service_kit::db::now_ms;
+use sha2::Digest as _;
+use sqlx::Row as _;
+
+/// The longest job log kept, as upstream (characters).
+pub const MAX_LOG_CHARS: usize = 128_000;
+
+pub const VALUE_TYPES: &[&str] = &[
+    "STRING",
+    "INT",
+    "DATE",
+    "FILE",
+    "BOOLEAN",
+    "TIME",
+    "PASSWORD",
+    "TEXT_FIELD",
+];
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewInput {
+    pub name: String,
+    pub value_type: String,
+    pub default_value: Option<String>,
+    pub mandatory: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewScript {
+    /// `None`: a global script, offered to every site.
+    pub site_id: Option<i64>,
+    pub uid: Option<String>,
+    pub name: String,
+    pub description: String,
+    pub category: Option<String>,
+    pub is_security: bool,
+    pub is_hidden: bool,
+    pub version: i64,
+    pub code: String,
+    pub inputs: Vec<NewInput>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ScriptOutcome {
+    Created,
+    NewVersion,
+    Unchanged,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct SavedScript {
+    pub script_id: i64,
+    pub version_id: i64,
+    pub outcome: ScriptOutcome,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Input {
+    pub position: i64,
+    pub name: String,
+    pub value_type: String,
+    pub default_value: Option<String>,
+    pub mandatory: bool,
+}
+
+/// A parameter value given when running a script.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ParamValue {
+    Text(String),
+    File { name: String, data: Vec<u8> },
+}
+
+pub struct RunScript<'a> {
+    pub site_id: i64,
+    pub script_id: i64,
+    pub pc_ids: &'a [i64],
+    pub params: Vec<ParamValue>,
+    pub created_by: &'a str,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Batch {
+    pub batch_id: i64,
+    pub job_ids: Vec<i64>,
+}
+
+/// A NEW job as the agent receives it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingJob {
+    pub id: i64,
+    pub script_name: String,
+    pub code: String,
+    pub params: Vec<PendingParam>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingParam {
+    pub position: i64,
+    pub value_type: String,
+    pub string_value: String,
+    /// For FILE parameters with a file: the file's name.
+    pub file_name: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct JobRow {
+    pub id: i64,
+    pub pc_uid: String,
+    pub script_name: String,
+    pub status: String,
+    pub created_at: i64,
+    pub started: Option<String>,
+    pub finished: Option<String>,
+    pub log_output: Option<String>,
+}
+
+/// Checks one parameter value against its input's type; returns the string the agent gets.
+pub fn normalize_param(input: &Input, raw: &str) -> Result<String, String> {
+    let field = format!("parameter {} ({})", input.position + 1, input.name);
+    let raw_t = raw.trim();
+    if raw_t.is_empty() {
+        return if input.mandatory && input.value_type != "BOOLEAN" {
+            Err(format!("{field}: is mandatory"))
+        } else if input.value_type == "BOOLEAN" {
+            Ok("False".into())
+        } else {
+            Ok(String::new())
+        };
+    }
+    match input.value_type.as_str() {
+        "INT" => raw_t
+            .parse::<i64>()
+            .map(|i| i.to_string())
+            .map_err(|_| format!("{field}: {raw_t:?} is not a whole number")),
+        "BOOLEAN" => match raw_t.to_ascii_lowercase().as_str() {
+            "true" | "1" | "yes" | "ja" => Ok("True".into()),
+            "false" | "0" | "no" | "nej" => Ok("False".into()),
+            _ => Err(format!("{field}: {raw_t:?} is not true or false")),
+        },
+        "DATE" => chrono::NaiveDate::parse_from_str(raw_t, "%Y-%m-%d")
+            .map(|d| d.format("%Y-%m-%d").to_string())
+            .map_err(|_| format!("{field}: {raw_t:?} is not a date like 2026-12-24")),
+        "TIME" => chrono::NaiveTime::parse_from_str(raw_t, "%H:%M")
+            .map(|t| t.format("%H:%M").to_string())
+            .map_err(|_| format!("{field}: {raw_t:?} is not a time like 08:30")),
+        "TEXT_FIELD" => {
+            let choices: Vec<&str> = input
+                .default_value
+                .as_deref()
+                .unwrap_or("")
+                .split(',')
+                .map(str::trim)
+                .filter(|c| !c.is_empty())
+                .collect();
+            if choices.is_empty() || choices.contains(&raw_t) {
+                Ok(raw_t.to_owned())
+            } else {
+                Err(format!(
+                    "{field}: {raw_t:?} is not one of the choices {}",
+                    choices.join(", ")
+                ))
+            }
+        }
+        "FILE" => Err(format!("{field}: give a file, not text")),
+        _ => Ok(raw.to_owned()),
+    }
+}
+
+/// Removes PASSWORD values from a job log, whatever the agent did: they must never be stored.
+pub fn scrub_passwords(log: &str, passwords: &[String]) -> String {
+    let mut out = log.to_owned();
+    for p in passwords.iter().filter(|p| p.len() > 1) {
+        out = out.replace(p.as_str(), "*****");
+    }
+    if out.chars().count() > MAX_LOG_CHARS {
+        out = out.chars().take(MAX_LOG_CHARS).collect();
+    }
+    out
+}
+
+impl Store {
+    /// Saves a script: a new one, a new version of one with the same uid (or, without uid,
+    /// the same name in the same scope), or nothing when the code and inputs are unchanged.
+    pub async fn save_script(&self, s: &NewScript) -> anyhow::Result<SavedScript> {
+        for (i, input) in s.inputs.iter().enumerate() {
+            anyhow::ensure!(
+                VALUE_TYPES.contains(&input.value_type.as_str()),
+                "input {} ({}): type {:?} is not one of {}",
+                i + 1,
+                input.name,
+                input.value_type,
+                VALUE_TYPES.join(", ")
+            );
+        }
+        let now = now_ms();
+        let code_sha = {
+            let mut h = sha2::Sha256::new();
+            h.update(s.code.as_bytes());
+            for i in &s.inputs {
+                h.update(
+                    format!(
+                        "\0{}\0{}\0{:?}\0{}",
+                        i.name, i.value_type, i.default_value, i.mandatory
+                    )
+                    .as_bytes(),
+                );
+            }
+            hex::encode(h.finalize())
+        };
+        let mut tx = self.db.begin_write().await?;
+        let existing: Option<(i64, Option<i64>)> = match &s.uid {
+            Some(uid) => sqlx::query_as(
+                "SELECT id, current_version_id FROM scripts WHERE uid = $1 AND COALESCE(site_id, 0) = $2",
+            )
+            .bind(uid)
+            .bind(s.site_id.unwrap_or(0))
+            .fetch_optional(&mut *tx)
+            .await?,
+            None => sqlx::query_as(
+                "SELECT id, current_version_id FROM scripts WHERE uid IS NULL AND name = $1 AND COALESCE(site_id, 0) = $2",
+            )
+            .bind(&s.name)
+            .bind(s.site_id.unwrap_or(0))
+            .fetch_optional(&mut *tx)
+            .await?,
+        };
+        let (script_id, outcome) = match existing {
+            Some((id, current)) => {
+                let current_sha: Option<String> = match current {
+                    Some(v) => {
+                        sqlx::query_scalar("SELECT code_sha256 FROM script_versions WHERE id = $1")
+                            .bind(v)
+                            .fetch_optional(&mut *tx)
+                            .await?
+                    }
+                    None => None,
+                };
+                if current_sha.as_deref() == Some(code_sha.as_str()) {
+                    tx.commit().await?;
+                    return Ok(SavedScript {
+                        script_id: id,
+                        version_id: current.unwrap_or(0),
+                        outcome: ScriptOutcome::Unchanged,
+                    });
+                }
+                (id, ScriptOutcome::NewVersion)
+            }
+            None => {
+                let id: i64 = sqlx::query_scalar(
+                    "INSERT INTO scripts (site_id, uid, name, description, category, is_security, is_hidden, created_at, updated_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) RETURNING id",
+                )
+                .bind(s.site_id)
+                .bind(s.uid.as_deref())
+                .bind(&s.name)
+                .bind(&s.description)
+                .bind(s.category.as_deref())
+                .bind(i64::from(s.is_security))
+                .bind(i64::from(s.is_hidden))
+                .bind(now)
+                .fetch_one(&mut *tx)
+                .await?;
+                (id, ScriptOutcome::Created)
+            }
+        };
+        let max_version: Option<i64> =
+            sqlx::query_scalar("SELECT MAX(version) FROM script_versions WHERE script_id = $1")
+                .bind(script_id)
+                .fetch_one(&mut *tx)
+                .await?;
+        let version = match max_version {
+            Some(m) if m >= s.version => m + 1,
+            _ => s.version,
+        };
+        let version_id: i64 = sqlx::query_scalar(
+            "INSERT INTO script_versions (script_id, version, executable_code, code_sha256, created_at)
+             VALUES ($1, $2, $3, $4, $5) RETURNING id",
+        )
+        .bind(script_id)
+        .bind(version)
+        .bind(&s.code)
+        .bind(&code_sha)
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await?;
+        for (pos, i) in s.inputs.iter().enumerate() {
+            sqlx::query(
+                "INSERT INTO inputs (script_version_id, position, name, value_type, default_value, mandatory)
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(version_id)
+            .bind(pos as i64)
+            .bind(&i.name)
+            .bind(&i.value_type)
+            .bind(i.default_value.as_deref())
+            .bind(i64::from(i.mandatory))
+            .execute(&mut *tx)
+            .await?;
+        }
+        sqlx::query(
+            "UPDATE scripts SET current_version_id = $1, name = $2, description = $3, category = $4,
+             is_security = $5, is_hidden = $6, updated_at = $7 WHERE id = $8",
+        )
+        .bind(version_id)
+        .bind(&s.name)
+        .bind(&s.description)
+        .bind(s.category.as_deref())
+        .bind(i64::from(s.is_security))
+        .bind(i64::from(s.is_hidden))
+        .bind(now)
+        .bind(script_id)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(SavedScript {
+            script_id,
+            version_id,
+            outcome,
+        })
+    }
+
+    /// The inputs of a script's current version, if the script is visible to the site (its
+    /// own or global).
+    pub async fn script_for_site(
+        &self,
+        site_id: i64,
+        script_id: i64,
+    ) -> anyhow::Result<Option<(i64, String, Vec<Input>)>> {
+        let row: Option<(Option<i64>, String)> = sqlx::query_as(
+            "SELECT current_version_id, name FROM scripts WHERE id = $1 AND (site_id IS NULL OR site_id = $2)",
+        )
+        .bind(script_id)
+        .bind(site_id)
+        .fetch_optional(self.pool())
+        .await?;
+        let Some((Some(version_id), name)) = row else {
+            return Ok(None);
+        };
+        let rows = sqlx::query(
+            "SELECT position, name, value_type, default_value, mandatory FROM inputs
+             WHERE script_version_id = $1 ORDER BY position",
+        )
+        .bind(version_id)
+        .fetch_all(self.pool())
+        .await?;
+        let inputs = rows
+            .iter()
+            .map(|r| {
+                Ok(Input {
+                    position: r.try_get("position")?,
+                    name: r.try_get("name")?,
+                    value_type: r.try_get("value_type")?,
+                    default_value: r.try_get("default_value")?,
+                    mandatory: r.try_get::<i64, _>("mandatory")? != 0,
+                })
+            })
+            .collect::<Result<Vec<_>, sqlx::Error>>()?;
+        Ok(Some((version_id, name, inputs)))
+    }
+
+    /// Creates one batch and one NEW job per PC, all or nothing. The PCs must be the site's.
+    pub async fn run_script(&self, run: RunScript<'_>) -> anyhow::Result<Batch> {
+        let Some((version_id, name, inputs)) =
+            self.script_for_site(run.site_id, run.script_id).await?
+        else {
+            anyhow::bail!("script: no script with id {} on this site", run.script_id);
+        };
+        anyhow::ensure!(!run.pc_ids.is_empty(), "pcs: give at least one PC or group");
+        anyhow::ensure!(
+            run.params.len() == inputs.len(),
+            "parameters: the script takes {} parameter(s), {} given",
+            inputs.len(),
+            run.params.len()
+        );
+        let mut values = Vec::with_capacity(inputs.len());
+        for (input, p) in inputs.iter().zip(&run.params) {
+            values.push(match (input.value_type.as_str(), p) {
+                ("FILE", ParamValue::File { name, data }) => {
+                    anyhow::ensure!(
+                        !name.is_empty() && !name.contains('/') && name.len() <= 200,
+                        "parameter {} ({}): a file name must be 1 to 200 characters without '/'",
+                        input.position + 1,
+                        input.name
+                    );
+                    (None, Some((name.clone(), data.clone())))
+                }
+                ("FILE", ParamValue::Text(t)) if t.is_empty() && !input.mandatory => (None, None),
+                (_, ParamValue::Text(t)) => (
+                    Some(normalize_param(input, t).map_err(anyhow::Error::msg)?),
+                    None,
+                ),
+                (_, ParamValue::File { .. }) => anyhow::bail!(
+                    "parameter {} ({}): takes a value of type {}, not a file",
+                    input.position + 1,
+                    input.name,
+                    input.value_type
+                ),
+            });
+        }
+        let now = now_ms();
+        let mut tx = self.db.begin_write().await?;
+        let ph = placeholders(2, run.pc_ids.len());
+        let mut q = sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(format!(
+            "SELECT COUNT(*) FROM pcs WHERE site_id = $1 AND id IN ({ph})"
+        )))
+        .bind(run.site_id);
+        for id in run.pc_ids {
+            q = q.bind(*id);
+        }
+        let found = q.fetch_one(&mut *tx).await?;
+        anyhow::ensure!(
+            found as usize == run.pc_ids.len(),
+            "pcs: some PCs are not on this site"
+        );
+        let batch_id: i64 = sqlx::query_scalar(
+            "INSERT INTO batches (site_id, script_version_id, name, created_by, created_at)
+             VALUES ($1, $2, $3, $4, $5) RETURNING id",
+        )
+        .bind(run.site_id)
+        .bind(version_id)
+        .bind(&name)
+        .bind(run.created_by)
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await?;
+        for (input, (text, file)) in inputs.iter().zip(values) {
+            let file_id = match file {
+                Some((fname, data)) => Some(
+                    sqlx::query_scalar::<_, i64>(
+                        "INSERT INTO files (site_id, name, size, data, created_at) VALUES ($1, $2, $3, $4, $5) RETURNING id",
+                    )
+                    .bind(run.site_id)
+                    .bind(&fname)
+                    .bind(data.len() as i64)
+                    .bind(data)
+                    .bind(now)
+                    .fetch_one(&mut *tx)
+                    .await?,
+                ),
+                None => None,
+            };
+            sqlx::query(
+                "INSERT INTO batch_parameters (batch_id, position, value_type, string_value, file_id)
+                 VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(batch_id)
+            .bind(input.position)
+            .bind(&input.value_type)
+            .bind(text)
+            .bind(file_id)
+            .execute(&mut *tx)
+            .await?;
+        }
+        let mut job_ids = Vec::with_capacity(run.pc_ids.len());
+        for pc in run.pc_ids {
+            job_ids.push(
+                sqlx::query_scalar::<_, i64>(
+                    "INSERT INTO jobs (batch_id, pc_id, site_id, status, created_at)
+                     VALUES ($1, $2, $3, 'NEW', $4) RETURNING id",
+                )
+                .bind(batch_id)
+                .bind(*pc)
+                .bind(run.site_id)
+                .bind(now)
+                .fetch_one(&mut *tx)
+                .await?,
+            );
+        }
+        tx.commit().await?;
+        Ok(Batch { batch_id, job_ids })
+    }
+
+    /// A PC's NEW jobs with their code and parameters, oldest first.
+    pub async fn pending_jobs(&self, pc_id: i64) -> anyhow::Result<Vec<PendingJob>> {
+        let rows = sqlx::query(
+            "SELECT j.id, j.batch_id, b.name, v.executable_code FROM jobs j
+             JOIN batches b ON b.id = j.batch_id
+             JOIN script_versions v ON v.id = b.script_version_id
+             WHERE j.pc_id = $1 AND j.status = 'NEW' ORDER BY j.id",
+        )
+        .bind(pc_id)
+        .fetch_all(self.pool())
+        .await?;
+        if rows.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut jobs = Vec::with_capacity(rows.len());
+        let mut batch_of = Vec::with_capacity(rows.len());
+        for r in &rows {
+            batch_of.push(r.try_get::<i64, _>("batch_id")?);
+            jobs.push(PendingJob {
+                id: r.try_get("id")?,
+                script_name: r.try_get("name")?,
+                code: r.try_get("executable_code")?,
+                params: Vec::new(),
+            });
+        }
+        let mut batches = batch_of.clone();
+        batches.sort_unstable();
+        batches.dedup();
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT p.batch_id, p.position, p.value_type, p.string_value, f.name AS file_name
+             FROM batch_parameters p LEFT JOIN files f ON f.id = p.file_id
+             WHERE p.batch_id IN ({}) ORDER BY p.batch_id, p.position",
+            placeholders(1, batches.len())
+        )));
+        for b in &batches {
+            q = q.bind(*b);
+        }
+        let params = q.fetch_all(self.pool()).await?;
+        for p in &params {
+            let batch: i64 = p.try_get("batch_id")?;
+            let param = PendingParam {
+                position: p.try_get("position")?,
+                value_type: p.try_get("value_type")?,
+                string_value: p
+                    .try_get::<Option<String>, _>("string_value")?
+                    .unwrap_or_default(),
+                file_name: p.try_get("file_name")?,
+            };
+            for (job, b) in jobs.iter_mut().zip(&batch_of) {
+                if *b == batch {
+                    job.params.push(param.clone());
+                }
+            }
+        }
+        Ok(jobs)
+    }
+
+    /// NEW → SUBMITTED for the PC's own jobs among `ids`.
+    pub async fn confirm_jobs(&self, pc_id: i64, ids: &[i64]) -> anyhow::Result<u64> {
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "UPDATE jobs SET status = 'SUBMITTED', submitted_at = $1
+             WHERE pc_id = $2 AND status = 'NEW' AND id IN ({})",
+            placeholders(3, ids.len())
+        )))
+        .bind(now_ms())
+        .bind(pc_id);
+        for id in ids {
+            q = q.bind(*id);
+        }
+        Ok(q.execute(self.pool()).await?.rows_affected())
+    }
+
+    /// Stores an agent's report of one of its SUBMITTED jobs; `false` (nothing changed) for
+    /// a job that is not the PC's or not SUBMITTED (a duplicate report).
+    pub async fn report_job(
+        &self,
+        pc_id: i64,
+        job_id: i64,
+        status: &str,
+        started: Option<&str>,
+        finished: Option<&str>,
+        log_output: &str,
+    ) -> anyhow::Result<bool> {
+        let mut tx = self.db.begin_write().await?;
+        let passwords: Vec<String> = sqlx::query_scalar(
+            "SELECT p.string_value FROM batch_parameters p JOIN jobs j ON j.batch_id = p.batch_id
+             WHERE j.id = $1 AND j.pc_id = $2 AND p.value_type = 'PASSWORD' AND p.string_value IS NOT NULL",
+        )
+        .bind(job_id)
+        .bind(pc_id)
+        .fetch_all(&mut *tx)
+        .await?;
+        let log = scrub_passwords(log_output, &passwords);
+        let done = sqlx::query(
+            "UPDATE jobs SET status = $1, started = COALESCE($2, started), finished = COALESCE($3, finished),
+             log_output = $4, reported_at = $5 WHERE id = $6 AND pc_id = $7 AND status = 'SUBMITTED'",
+        )
+        .bind(status)
+        .bind(started.filter(|s| !s.is_empty()))
+        .bind(finished.filter(|s| !s.is_empty()))
+        .bind(log)
+        .bind(now_ms())
+        .bind(job_id)
+        .bind(pc_id)
+        .execute(&mut *tx)
+        .await?;
+        let changed = done.rows_affected() == 1;
+        if changed {
+            // The job has its files; their URLs stop working now.
+            sqlx::query("DELETE FROM job_file_urls WHERE job_id = $1")
+                .bind(job_id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(changed)
+    }
+
+    /// A URL token for a job's FILE parameter, valid for at least `min_left_ms` more.
+    pub async fn file_token(
+        &self,
+        job_id: i64,
+        position: i64,
+        ttl_ms: i64,
+    ) -> anyhow::Result<String> {
+        let now = now_ms();
+        let existing: Option<String> = sqlx::query_scalar(
+            "SELECT token FROM job_file_urls WHERE job_id = $1 AND position = $2 AND expires_at > $3
+             ORDER BY expires_at DESC LIMIT 1",
+        )
+        .bind(job_id)
+        .bind(position)
+        .bind(now + ttl_ms / 2)
+        .fetch_optional(self.pool())
+        .await?;
+        if let Some(t) = existing {
+            return Ok(t);
+        }
+        let token = hex::encode(rand::random::<[u8; 32]>());
+        sqlx::query(
+            "INSERT INTO job_file_urls (token, job_id, position, expires_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(&token)
+        .bind(job_id)
+        .bind(position)
+        .bind(now + ttl_ms)
+        .execute(self.pool())
+        .await?;
+        Ok(token)
+    }
+
+    /// The file behind a token, while it is valid and its job not finished.
+    pub async fn file_by_token(&self, token: &str) -> anyhow::Result<Option<(String, Vec<u8>)>> {
+        let row: Option<(String, Vec<u8>)> = sqlx::query_as(
+            "SELECT f.name, f.data FROM job_file_urls u
+             JOIN jobs j ON j.id = u.job_id
+             JOIN batch_parameters p ON p.batch_id = j.batch_id AND p.position = u.position
+             JOIN files f ON f.id = p.file_id
+             WHERE u.token = $1 AND u.expires_at > $2 AND j.status IN ('NEW', 'SUBMITTED')",
+        )
+        .bind(token)
+        .bind(now_ms())
+        .fetch_optional(self.pool())
+        .await?;
+        Ok(row)
+    }
+
+    /// Jobs of a site, newest first, optionally only one status.
+    pub async fn jobs(
+        &self,
+        site_id: i64,
+        status: Option<&str>,
+        limit: i64,
+    ) -> anyhow::Result<Vec<JobRow>> {
+        let rows = sqlx::query(
+            "SELECT j.id, p.uid AS pc_uid, b.name AS script_name, j.status, j.created_at, j.started, j.finished, j.log_output
+             FROM jobs j JOIN pcs p ON p.id = j.pc_id JOIN batches b ON b.id = j.batch_id
+             WHERE j.site_id = $1 AND ($2 = '' OR j.status = $2) ORDER BY j.id DESC LIMIT $3",
+        )
+        .bind(site_id)
+        .bind(status.unwrap_or(""))
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(JobRow {
+                    id: r.try_get("id")?,
+                    pc_uid: r.try_get("pc_uid")?,
+                    script_name: r.try_get("script_name")?,
+                    status: r.try_get("status")?,
+                    created_at: r.try_get("created_at")?,
+                    started: r.try_get("started")?,
+                    finished: r.try_get("finished")?,
+                    log_output: r.try_get("log_output")?,
+                })
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn input(t: &str, mandatory: bool, default: Option<&str>) -> Input {
+        Input {
+            position: 0,
+            name: "x".into(),
+            value_type: t.into(),
+            default_value: default.map(Into::into),
+            mandatory,
+        }
+    }
+
+    #[test]
+    fn parameters_are_checked_by_type() {
+        assert_eq!(
+            normalize_param(&input("INT", true, None), " 42 ").unwrap(),
+            "42"
+        );
+        assert!(
+            normalize_param(&input("INT", true, None), "4x")
+                .unwrap_err()
+                .contains("whole number")
+        );
+        assert_eq!(
+            normalize_param(&input("BOOLEAN", true, None), "ja").unwrap(),
+            "True"
+        );
+        assert_eq!(
+            normalize_param(&input("BOOLEAN", true, None), "").unwrap(),
+            "False"
+        );
+        assert!(normalize_param(&input("DATE", true, None), "24-12-2026").is_err());
+        assert_eq!(
+            normalize_param(&input("TIME", true, None), "08:30").unwrap(),
+            "08:30"
+        );
+        assert!(
+            normalize_param(&input("STRING", true, None), "")
+                .unwrap_err()
+                .contains("mandatory")
+        );
+        assert_eq!(
+            normalize_param(&input("STRING", false, None), "").unwrap(),
+            ""
+        );
+        let choice = input("TEXT_FIELD", true, Some("a, b"));
+        assert_eq!(normalize_param(&choice, "b").unwrap(), "b");
+        assert!(
+            normalize_param(&choice, "c")
+                .unwrap_err()
+                .contains("choices")
+        );
+    }
+
+    #[test]
+    fn passwords_never_reach_the_log() {
+        let log = scrub_passwords("args [x, s3cret] s3cret", &["s3cret".into(), "1".into()]);
+        assert_eq!(log, "args [x, *****] *****");
+    }
+}

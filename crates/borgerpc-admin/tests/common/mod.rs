@@ -1,0 +1,80 @@
+//! Test support: a real portal on 127.0.0.1 (random port) on a fresh database — SQLite in a
+//! temp dir, or a schema of its own on PostgreSQL when `TEST_DATABASE_URL` is set.
+
+#![allow(dead_code)]
+
+use borgerpc_admin::app::Running;
+use borgerpc_admin::config::Config;
+use borgerpc_admin::store::Store;
+use borgerpc_admin::store::tenants::Site;
+
+pub struct Portal {
+    pub dir: tempfile::TempDir,
+    pub running: Running,
+    pub store: Store,
+    pub url: String,
+}
+
+impl Portal {
+    pub async fn start() -> Portal {
+        service_kit::logging::init(false, "warn");
+        let dir = tempfile::tempdir().unwrap();
+        let url = service_kit::db::test_database_url(dir.path())
+            .await
+            .unwrap();
+        let store = Store::open(&url, 8).await.unwrap();
+        let mut config = Config::default();
+        config.server.listen = "127.0.0.1:0".parse().unwrap();
+        config.database.url = url;
+        let running = borgerpc_admin::app::start(&config, store.clone())
+            .await
+            .unwrap();
+        let url = running.url();
+        Portal {
+            dir,
+            running,
+            store,
+            url,
+        }
+    }
+
+    /// A customer with one site.
+    pub async fn site(&self, customer: &str, uid: &str) -> Site {
+        let c = match self.store.customer_by_name(customer).await.unwrap() {
+            Some(c) => c,
+            None => self.store.add_customer(customer).await.unwrap(),
+        };
+        self.store.add_site(c.id, uid, uid).await.unwrap()
+    }
+
+    pub async fn post(&self, endpoint: &str, body: serde_json::Value) -> (u16, serde_json::Value) {
+        let r = reqwest::Client::new()
+            .post(format!("{}/client-api/{endpoint}", self.url))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        let text = r.text().await.unwrap();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)),
+        )
+    }
+
+    /// Waits until the heartbeat writer has recorded a PC's check-in after `after`.
+    pub async fn wait_seen_after(&self, uid: &str, after: i64) -> i64 {
+        for _ in 0..200 {
+            let seen: Option<i64> = sqlx::query_scalar("SELECT last_seen FROM pcs WHERE uid = $1")
+                .bind(uid)
+                .fetch_one(self.store.pool())
+                .await
+                .unwrap();
+            if let Some(s) = seen.filter(|s| *s > after) {
+                return s;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        }
+        panic!("PC {uid} was not seen after {after}");
+    }
+}

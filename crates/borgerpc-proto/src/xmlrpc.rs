@@ -1,0 +1,1 @@
+//! XML-RPC (placeholder; being written).
