@@ -336,14 +336,24 @@ CREATE TABLE login_log (
 );
 CREATE INDEX login_log_site ON login_log (site_id, login_at);
 
--- key_sha256: API keys are shown once and stored hashed.
+-- key_sha256: API keys are shown once and stored hashed. A key reads its site; can_write
+-- also lets it run scripts, activate PCs and handle events.
 CREATE TABLE api_keys (
     id {{SERIAL}},
     site_id BIGINT NOT NULL REFERENCES sites (id),
     key_sha256 TEXT NOT NULL UNIQUE,
     description TEXT NOT NULL DEFAULT '',
+    can_write BIGINT NOT NULL DEFAULT 0,
     created_at BIGINT NOT NULL,
     last_used_at BIGINT
+);
+
+-- Logged-in users' bearer tokens, stored hashed, with an end.
+CREATE TABLE sessions (
+    token_sha256 TEXT PRIMARY KEY,
+    user_id BIGINT NOT NULL REFERENCES users (id),
+    created_at BIGINT NOT NULL,
+    expires_at BIGINT NOT NULL
 );
 
 CREATE TABLE audit_log (

@@ -57,7 +57,11 @@ pub async fn start(config: &Config, store: Store) -> anyhow::Result<Running> {
         })
     });
     let router = crate::client_api::router(protocol, config.server.max_body_bytes)
-        .merge(service_kit::http::ops_router(ready));
+        .merge(crate::api::router(store.clone()))
+        .merge(service_kit::http::ops_router(ready))
+        .layer(axum::extract::DefaultBodyLimit::max(
+            config.server.max_body_bytes,
+        ));
     let (stop, mut stopped) = tokio::sync::watch::channel(false);
     let http = service_kit::http::serve(config.server.listen, router, async move {
         let _ = stopped.wait_for(|s| *s).await;

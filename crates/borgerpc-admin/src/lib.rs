@@ -1,13 +1,17 @@
 //! BorgerPC admin: a drop-in Administrationsportal for OS2BorgerPC.
 //!
 //! Data flows in from agents through [`client_api`] (JSON, 3.x agents), a thin encoding over
-//! [`protocol`], which owns the semantics of every agent call. The [`store`] owns the
+//! [`protocol`], which owns the semantics of every agent call. Operators and integrations use
+//! [`api`]. The [`store`] owns the
 //! database; [`heartbeat`] batches the writes every check-in makes. [`app`] wires a running
 //! portal. See `ARCHITECTURE.md` at the repository root for the map.
 
+pub mod api;
 pub mod app;
+pub mod bench;
 pub mod client_api;
 pub mod config;
 pub mod heartbeat;
 pub mod protocol;
+pub mod scripts;
 pub mod store;

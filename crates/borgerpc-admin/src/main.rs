@@ -39,6 +39,23 @@ enum Command {
     Serve,
     /// Create or update the database schema / Opret eller opdater databasen.
     Migrate,
+    /// Create a superuser (password from BORGERPC_PASSWORD or stdin) / Opret en superbruger.
+    Createsuperuser {
+        #[arg(long)]
+        username: String,
+        #[arg(long, default_value = "")]
+        email: String,
+    },
+    /// Users and roles / Brugere og roller.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+    /// API keys for integrations / API-nøgler.
+    ApiKey {
+        #[command(subcommand)]
+        command: ApiKeyCommand,
+    },
     /// Municipalities / Kommuner.
     Customer {
         #[command(subcommand)]
@@ -58,6 +75,57 @@ enum Command {
     Job {
         #[command(subcommand)]
         command: JobCommand,
+    },
+    /// Load test on a fresh database; prints one JSON line / Belastningstest.
+    Bench(BenchArgs),
+}
+
+#[derive(clap::Args)]
+struct BenchArgs {
+    /// PCs to register and check in.
+    #[arg(long)]
+    pcs: usize,
+    /// Length of the measured phase.
+    #[arg(long)]
+    seconds: u64,
+    /// Concurrent agents, each with one keep-alive connection.
+    #[arg(long, default_value_t = 64)]
+    concurrency: usize,
+    /// postgres://… to bench on a fresh schema there (dropped afterwards); default a fresh
+    /// SQLite file in a temp dir. Never the configured database.
+    #[arg(long)]
+    database_url: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Add a user with a role (password from BORGERPC_PASSWORD or stdin) / Tilføj en bruger.
+    Add {
+        #[arg(long)]
+        username: String,
+        #[arg(long, default_value = "")]
+        email: String,
+        /// customer_admin (give --customer), site_admin or site_user (give --site).
+        #[arg(long)]
+        role: String,
+        #[arg(long)]
+        customer: Option<String>,
+        #[arg(long)]
+        site: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum ApiKeyCommand {
+    /// Create a key for a site; it is printed once / Opret en nøgle (vises én gang).
+    Add {
+        #[arg(long)]
+        site: String,
+        #[arg(long, default_value = "")]
+        description: String,
+        /// Also allow running scripts, activating PCs and handling events.
+        #[arg(long)]
+        write: bool,
     },
 }
 
@@ -160,12 +228,27 @@ async fn site_id(store: &Store, uid: &str) -> anyhow::Result<i64> {
         .id)
 }
 
+/// A password from `BORGERPC_PASSWORD`, else the first line of stdin (never an argument, so
+/// it stays out of shell history and `ps`).
+fn read_password() -> anyhow::Result<String> {
+    if let Ok(p) = std::env::var("BORGERPC_PASSWORD") {
+        return Ok(p);
+    }
+    eprintln!("password (one line on stdin):");
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line)?;
+    Ok(line.trim_end_matches(['\r', '\n']).to_owned())
+}
+
 fn print_json(v: &impl serde::Serialize) -> anyhow::Result<()> {
     println!("{}", serde_json::to_string_pretty(v)?);
     Ok(())
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
+    if let Command::Bench(args) = &cli.command {
+        return bench(args).await;
+    }
     let config = Config::load(&cli.config)?;
     service_kit::logging::init(config.server.log_json, "info");
     let store = Store::open(&config.database.url, config.database.max_connections)
@@ -179,6 +262,54 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             running.shutdown().await;
         }
         Command::Migrate => println!("database is up to date"),
+        Command::Createsuperuser { username, email } => {
+            let user = store
+                .add_user(&username, &email, &read_password()?, true)
+                .await?;
+            print_json(&user)?;
+        }
+        Command::User { command } => match command {
+            UserCommand::Add {
+                username,
+                email,
+                role,
+                customer,
+                site,
+            } => {
+                let customer_id = match &customer {
+                    Some(name) => Some(
+                        store
+                            .customer_by_name(name)
+                            .await?
+                            .with_context(|| format!("--customer: no customer named {name:?}"))?
+                            .id,
+                    ),
+                    None => None,
+                };
+                let site_id = match &site {
+                    Some(uid) => Some(site_id(&store, uid).await?),
+                    None => None,
+                };
+                let password = read_password()?;
+                let user = store.add_user(&username, &email, &password, false).await?;
+                store
+                    .add_membership(user.id, &role, customer_id, site_id)
+                    .await?;
+                print_json(&user)?;
+            }
+        },
+        Command::ApiKey { command } => match command {
+            ApiKeyCommand::Add {
+                site,
+                description,
+                write,
+            } => {
+                let id = site_id(&store, &site).await?;
+                let key = store.add_api_key(id, &description, write).await?;
+                eprintln!("the key is shown only now; store it where the integration reads it:");
+                println!("{key}");
+            }
+        },
         Command::Customer { command } => match command {
             CustomerCommand::Add { name } => print_json(&store.add_customer(&name).await?)?,
             CustomerCommand::List => print_json(&store.customers().await?)?,
@@ -275,6 +406,22 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 print_json(&store.jobs(id, status.as_deref(), limit).await?)?;
             }
         },
+        // Handled first: it makes its own database.
+        Command::Bench(_) => {}
     }
+    Ok(())
+}
+
+async fn bench(args: &BenchArgs) -> anyhow::Result<()> {
+    // Warnings only: one info line per registration would drown the progress bars.
+    service_kit::logging::init(false, "warn");
+    let report = borgerpc_admin::bench::run(&borgerpc_admin::bench::Options {
+        pcs: args.pcs,
+        seconds: args.seconds,
+        concurrency: args.concurrency,
+        database_url: args.database_url.clone(),
+    })
+    .await?;
+    println!("{}", serde_json::to_string(&report)?);
     Ok(())
 }

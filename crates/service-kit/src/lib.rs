@@ -1,5 +1,6 @@
 //! service-kit: the pieces both products need, written once.
 //!
+//! - [`accounts`]: password hashes (argon2id) and bearer tokens stored as hashes.
 //! - [`config`]: one TOML file, every key overridable by environment, errors with file, line
 //!   and key.
 //! - [`db`]: SQLite (embedded default) or PostgreSQL behind one pool, portable SQL with `$N`
@@ -9,6 +10,7 @@
 //! - [`logging`]: `tracing` set-up, text or JSON lines.
 //! - [`tls`]: HTTPS requiring client certificates from a configured CA.
 
+pub mod accounts;
 pub mod config;
 pub mod db;
 pub mod http;

@@ -4,10 +4,12 @@
 //! Tenancy is kept here: every query that reads or changes a tenant's rows takes the site (or
 //! customer) it is scoped to, so a caller cannot forget it.
 
+pub mod accounts;
 pub mod config;
 pub mod events;
 pub mod history;
 pub mod jobs;
+pub mod operator;
 pub mod pcs;
 pub mod tenants;
 

@@ -1,0 +1,628 @@
+//! The operator API: `/api/system/*`, compatible with the upstream portal's read API (Bearer
+//! API key bound to a site, paginated `{"items": [...], "count": n}`), plus writes — run a
+//! script on PCs and groups, activate PCs, handle security events — and `/api/auth/*` for
+//! users. The contract is `openapi.json`, served at `/api/openapi.json`.
+//!
+//! Tenancy: every request carries a scope (the sites its key or user may see), every query is
+//! filtered by it, and anything outside it answers 404 exactly as a missing id does.
+
+use crate::store::Store;
+use crate::store::accounts::Scope;
+use crate::store::jobs::{ParamValue, RunScript};
+use crate::store::operator::{EventChange, Page};
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use base64::Engine as _;
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+
+pub const OPENAPI: &str = include_str!("../openapi.json");
+const DAY_MS: i64 = 86_400_000;
+
+pub fn router(store: Store) -> Router {
+    Router::new()
+        .route("/api/openapi.json", get(openapi))
+        .route("/api/auth/login", post(login))
+        .route("/api/auth/logout", post(logout))
+        .route("/api/system/sites", get(sites))
+        .route("/api/system/computers", get(computers))
+        .route("/api/system/pcs", get(computers))
+        .route("/api/system/pc/{id}", get(pc))
+        .route("/api/system/pc/{id}/activate", post(activate))
+        .route("/api/system/configuration/{id}", get(configuration))
+        .route(
+            "/api/system/computers/logins-per-day",
+            get(logins_per_day_all),
+        )
+        .route(
+            "/api/system/computers/{id}/logins-per-day",
+            get(logins_per_day),
+        )
+        .route("/api/system/jobs", get(jobs).post(run_script))
+        .route("/api/system/job/{id}", get(job))
+        .route("/api/system/events", get(events))
+        .route("/api/system/event/{id}", get(event).patch(update_event))
+        .route("/api/system/scripts", get(scripts))
+        .with_state(store)
+}
+
+/// An error as JSON `{"detail": "..."}`.
+pub struct ApiError(StatusCode, String);
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.0, axum::Json(json!({"detail": self.1}))).into_response()
+    }
+}
+
+fn not_found() -> ApiError {
+    ApiError(StatusCode::NOT_FOUND, "not found".into())
+}
+
+fn unprocessable(msg: impl Into<String>) -> ApiError {
+    ApiError(StatusCode::UNPROCESSABLE_ENTITY, msg.into())
+}
+
+fn unavailable(e: anyhow::Error) -> ApiError {
+    tracing::error!(error = %e, "operator API: database unavailable");
+    ApiError(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "the portal's database is unavailable; try again later".into(),
+    )
+}
+
+type ApiResult = Result<Response, ApiError>;
+
+fn ok(v: impl serde::Serialize) -> ApiResult {
+    Ok(axum::Json(v).into_response())
+}
+
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(axum::http::header::AUTHORIZATION)?
+        .to_str()
+        .ok()?
+        .strip_prefix("Bearer ")
+        .map(str::trim)
+}
+
+/// The caller, from `Authorization: Bearer <API key or session token>`.
+pub struct Caller(pub Scope);
+
+impl FromRequestParts<Store> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, store: &Store) -> Result<Self, ApiError> {
+        let unauthorized = || {
+            ApiError(
+                StatusCode::UNAUTHORIZED,
+                "Authorization: give 'Bearer <API key>' or 'Bearer <session token>' from /api/auth/login".into(),
+            )
+        };
+        let token = bearer(&parts.headers).ok_or_else(unauthorized)?;
+        if token.len() > 200 {
+            return Err(unauthorized());
+        }
+        match store.scope_of_token(token).await.map_err(unavailable)? {
+            Some(scope) => Ok(Caller(scope)),
+            None => Err(unauthorized()),
+        }
+    }
+}
+
+impl Caller {
+    fn writer(&self) -> Result<&Scope, ApiError> {
+        if self.0.can_write {
+            Ok(&self.0)
+        } else {
+            Err(ApiError(
+                StatusCode::FORBIDDEN,
+                "this API key may only read; create a key with write access to change things"
+                    .into(),
+            ))
+        }
+    }
+}
+
+fn body<T: DeserializeOwned>(b: Result<Bytes, BytesRejection>) -> Result<T, ApiError> {
+    let b = b.map_err(|e| ApiError(e.status(), format!("body: {}", e.body_text())))?;
+    let text = std::str::from_utf8(&b).map_err(|_| unprocessable("body: is not valid UTF-8"))?;
+    let v: Value =
+        serde_json::from_str(text).map_err(|e| unprocessable(format!("body: not JSON ({e})")))?;
+    serde_path_to_error::deserialize(v).map_err(|e| {
+        let path = e.path().to_string();
+        unprocessable(format!("{path}: {}", e.into_inner()))
+    })
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListQuery {
+    limit: Option<i64>,
+    offset: Option<i64>,
+    site: Option<String>,
+    from_date: Option<String>,
+    to_date: Option<String>,
+    status: Option<String>,
+}
+
+impl ListQuery {
+    fn page(&self) -> Result<Page, ApiError> {
+        let limit = self.limit.unwrap_or(100);
+        let offset = self.offset.unwrap_or(0);
+        if !(1..=1000).contains(&limit) {
+            return Err(unprocessable("limit: must be 1 to 1000"));
+        }
+        if offset < 0 {
+            return Err(unprocessable("offset: must not be negative"));
+        }
+        Ok(Page { limit, offset })
+    }
+
+    /// [from, to) in Unix ms from `YYYY-MM-DD` dates (to_date inclusive), default the last
+    /// `default_days`.
+    fn period(&self, default_days: i64) -> Result<(i64, i64), ApiError> {
+        let day = |field: &str, s: &str| {
+            chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
+                .map(|d| {
+                    d.and_hms_opt(0, 0, 0)
+                        .map(|t| t.and_utc().timestamp_millis())
+                        .unwrap_or(0)
+                })
+                .map_err(|_| unprocessable(format!("{field}: {s:?} is not a date like 2026-11-30")))
+        };
+        let now = service_kit::db::now_ms();
+        let to = match &self.to_date {
+            Some(s) => day("to_date", s)? + DAY_MS,
+            None => now + DAY_MS,
+        };
+        let from = match &self.from_date {
+            Some(s) => day("from_date", s)?,
+            None => now - default_days * DAY_MS,
+        };
+        Ok((from, to))
+    }
+}
+
+fn query<T: DeserializeOwned>(
+    q: Result<Query<T>, axum::extract::rejection::QueryRejection>,
+) -> Result<T, ApiError> {
+    q.map(|Query(q)| q)
+        .map_err(|e| unprocessable(format!("query: {}", e.body_text())))
+}
+
+/// The scope narrowed to one site (by uid) when the caller asks for one.
+async fn narrowed(store: &Store, scope: &Scope, site: Option<&str>) -> Result<Vec<i64>, ApiError> {
+    match site {
+        None => Ok(scope.sites.clone()),
+        Some(uid) => match store.site_by_uid(uid).await.map_err(unavailable)? {
+            Some(s) if scope.sees(s.id) => Ok(vec![s.id]),
+            _ => Err(not_found()),
+        },
+    }
+}
+
+async fn openapi() -> Response {
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        OPENAPI,
+    )
+        .into_response()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Login {
+    username: String,
+    password: String,
+}
+
+async fn login(State(store): State<Store>, b: Result<Bytes, BytesRejection>) -> ApiResult {
+    let l: Login = body(b)?;
+    match store
+        .login(&l.username, &l.password)
+        .await
+        .map_err(unavailable)?
+    {
+        Some((token, expires_at)) => ok(json!({"token": token, "expires_at": expires_at})),
+        None => Err(ApiError(
+            StatusCode::UNAUTHORIZED,
+            "wrong username or password".into(),
+        )),
+    }
+}
+
+async fn logout(State(store): State<Store>, headers: HeaderMap, _c: Caller) -> ApiResult {
+    if let Some(t) = bearer(&headers) {
+        store.logout(t).await.map_err(unavailable)?;
+    }
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn sites(State(store): State<Store>, Caller(scope): Caller) -> ApiResult {
+    let all = store.sites(None).await.map_err(unavailable)?;
+    ok(all
+        .into_iter()
+        .filter(|s| scope.sees(s.id))
+        .collect::<Vec<_>>())
+}
+
+async fn computers(
+    State(store): State<Store>,
+    Caller(scope): Caller,
+    q: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult {
+    let q = query(q)?;
+    let sites = narrowed(&store, &scope, q.site.as_deref()).await?;
+    ok(store
+        .api_pcs(&sites, None, &q.page()?)
+        .await
+        .map_err(unavailable)?)
+}
+
+async fn pc(State(store): State<Store>, Caller(scope): Caller, Path(id): Path<i64>) -> ApiResult {
+    match store.api_pc(&scope.sites, id).await.map_err(unavailable)? {
+        Some(pc) => ok(pc),
+        None => Err(not_found()),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Activate {
+    is_activated: bool,
+}
+
+async fn activate(
+    State(store): State<Store>,
+    caller: Caller,
+    Path(id): Path<i64>,
+    b: Result<Bytes, BytesRejection>,
+) -> ApiResult {
+    let scope = caller.writer()?;
+    let a: Activate = body(b)?;
+    if !store
+        .api_set_activated(&scope.sites, id, a.is_activated)
+        .await
+        .map_err(unavailable)?
+    {
+        return Err(not_found());
+    }
+    let pc = store
+        .api_pc(&scope.sites, id)
+        .await
+        .map_err(unavailable)?
+        .ok_or_else(not_found)?;
+    let site = store
+        .site_by_uid(&pc.site)
+        .await
+        .map_err(unavailable)?
+        .map(|s| s.id);
+    let action = if a.is_activated {
+        "pc.activate"
+    } else {
+        "pc.deactivate"
+    };
+    store
+        .audit(&scope.actor, site, action, &format!("pc:{id}"))
+        .await
+        .map_err(unavailable)?;
+    ok(pc)
+}
+
+async fn configuration(
+    State(store): State<Store>,
+    Caller(scope): Caller,
+    Path(id): Path<i64>,
+) -> ApiResult {
+    match store
+        .api_configuration(&scope.sites, id)
+        .await
+        .map_err(unavailable)?
+    {
+        Some(entries) => ok(entries
+            .into_iter()
+            .map(|(key, value)| json!({"key": key, "value": value}))
+            .collect::<Vec<_>>()),
+        None => Err(not_found()),
+    }
+}
+
+/// Logins per day as the PC's own `login_counts` entry reports them (a core script pushes it).
+fn logins_view(name: &str, entries: &[(String, String)]) -> Value {
+    let counts = entries
+        .iter()
+        .find(|(k, _)| k == "login_counts")
+        .map(|(_, v)| v.clone())
+        .unwrap_or_default();
+    json!({"pc_name": name, "logins_per_day": counts})
+}
+
+async fn logins_per_day(
+    State(store): State<Store>,
+    Caller(scope): Caller,
+    Path(id): Path<i64>,
+) -> ApiResult {
+    let pc = store
+        .api_pc(&scope.sites, id)
+        .await
+        .map_err(unavailable)?
+        .ok_or_else(not_found)?;
+    let entries = store
+        .api_configuration(&scope.sites, id)
+        .await
+        .map_err(unavailable)?
+        .unwrap_or_default();
+    ok(logins_view(&pc.name, &entries))
+}
+
+async fn logins_per_day_all(
+    State(store): State<Store>,
+    Caller(scope): Caller,
+    q: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult {
+    let q = query(q)?;
+    let sites = narrowed(&store, &scope, q.site.as_deref()).await?;
+    let pcs = store
+        .api_pcs(&sites, None, &q.page()?)
+        .await
+        .map_err(unavailable)?;
+    let mut out = Vec::with_capacity(pcs.items.len());
+    for pc in &pcs.items {
+        let entries = store
+            .api_configuration(&sites, pc.id)
+            .await
+            .map_err(unavailable)?
+            .unwrap_or_default();
+        out.push(logins_view(&pc.name, &entries));
+    }
+    ok(out)
+}
+
+async fn jobs(
+    State(store): State<Store>,
+    Caller(scope): Caller,
+    q: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult {
+    let q = query(q)?;
+    let sites = narrowed(&store, &scope, q.site.as_deref()).await?;
+    let (from, to) = q.period(90)?;
+    ok(store
+        .api_jobs(&sites, from, to, &q.page()?)
+        .await
+        .map_err(unavailable)?)
+}
+
+async fn job(State(store): State<Store>, Caller(scope): Caller, Path(id): Path<i64>) -> ApiResult {
+    match store.api_job(&scope.sites, id).await.map_err(unavailable)? {
+        Some(j) => ok(j),
+        None => Err(not_found()),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum ParamIn {
+    Text(String),
+    File {
+        name: String,
+        content_base64: String,
+    },
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RunIn {
+    script_id: i64,
+    #[serde(default)]
+    pcs: Vec<i64>,
+    #[serde(default)]
+    groups: Vec<i64>,
+    #[serde(default)]
+    parameters: Vec<ParamIn>,
+}
+
+/// Runs a script on PCs and groups of one site: one batch, one NEW job per PC.
+async fn run_script(
+    State(store): State<Store>,
+    caller: Caller,
+    b: Result<Bytes, BytesRejection>,
+) -> ApiResult {
+    let scope = caller.writer()?;
+    let r: RunIn = body(b)?;
+    let mut site = None;
+    let mut pc_ids = Vec::new();
+    let mut same_site = |s: i64, what: String| -> Result<(), ApiError> {
+        match site {
+            Some(x) if x != s => Err(unprocessable(format!(
+                "{what}: all PCs and groups must be on one site"
+            ))),
+            _ => {
+                site = Some(s);
+                Ok(())
+            }
+        }
+    };
+    for id in &r.pcs {
+        let s = store
+            .api_pc_site(&scope.sites, *id)
+            .await
+            .map_err(unavailable)?
+            .ok_or_else(not_found)?;
+        same_site(s, format!("pcs: {id}"))?;
+        pc_ids.push(*id);
+    }
+    for g in &r.groups {
+        let (s, members) = store
+            .api_group_members(&scope.sites, *g)
+            .await
+            .map_err(unavailable)?
+            .ok_or_else(not_found)?;
+        same_site(s, format!("groups: {g}"))?;
+        pc_ids.extend(members);
+    }
+    let Some(site) = site else {
+        return Err(unprocessable("pcs: give at least one PC or group"));
+    };
+    pc_ids.sort_unstable();
+    pc_ids.dedup();
+    if store
+        .script_for_site(site, r.script_id)
+        .await
+        .map_err(unavailable)?
+        .is_none()
+    {
+        return Err(not_found());
+    }
+    let mut params = Vec::with_capacity(r.parameters.len());
+    for (i, p) in r.parameters.into_iter().enumerate() {
+        params.push(match p {
+            ParamIn::Text(t) => ParamValue::Text(t),
+            ParamIn::File {
+                name,
+                content_base64,
+            } => ParamValue::File {
+                name,
+                data: base64::engine::general_purpose::STANDARD
+                    .decode(content_base64.as_bytes())
+                    .map_err(|_| {
+                        unprocessable(format!("parameters[{i}].content_base64: is not Base64"))
+                    })?,
+            },
+        });
+    }
+    let batch = store
+        .run_script(RunScript {
+            site_id: site,
+            script_id: r.script_id,
+            pc_ids: &pc_ids,
+            params,
+            created_by: &scope.actor,
+        })
+        .await
+        .map_err(|e| unprocessable(format!("{e:#}")))?;
+    store
+        .audit(
+            &scope.actor,
+            Some(site),
+            "script.run",
+            &format!("script:{} batch:{}", r.script_id, batch.batch_id),
+        )
+        .await
+        .map_err(unavailable)?;
+    Ok((StatusCode::CREATED, axum::Json(batch)).into_response())
+}
+
+async fn events(
+    State(store): State<Store>,
+    Caller(scope): Caller,
+    q: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult {
+    let q = query(q)?;
+    let sites = narrowed(&store, &scope, q.site.as_deref()).await?;
+    let (from, to) = q.period(90)?;
+    // Upstream's default: the new ones. `status=NEW,ASSIGNED` or `status=ALL` widen it.
+    let statuses: Vec<String> = match q.status.as_deref() {
+        None => vec!["NEW".into()],
+        Some("ALL") => Vec::new(),
+        Some(s) => {
+            let list: Vec<String> = s.split(',').map(|x| x.trim().to_uppercase()).collect();
+            for x in &list {
+                if !crate::store::events::EVENT_STATUSES.contains(&x.as_str()) {
+                    return Err(unprocessable(format!(
+                        "status: {x:?} is not NEW, ASSIGNED, RESOLVED or ALL"
+                    )));
+                }
+            }
+            list
+        }
+    };
+    ok(store
+        .api_events(&sites, from, to, &statuses, &q.page()?)
+        .await
+        .map_err(unavailable)?)
+}
+
+async fn event(
+    State(store): State<Store>,
+    Caller(scope): Caller,
+    Path(id): Path<i64>,
+) -> ApiResult {
+    match store
+        .api_event(&scope.sites, id)
+        .await
+        .map_err(unavailable)?
+    {
+        Some(e) => ok(e),
+        None => Err(not_found()),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EventPatch {
+    status: Option<String>,
+    #[serde(default, deserialize_with = "explicit_null")]
+    assigned_user: Option<Option<i64>>,
+    note: Option<String>,
+}
+
+/// `"assigned_user": null` clears the assignee; leaving the field out keeps it.
+fn explicit_null<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<i64>>, D::Error> {
+    Ok(Some(Option::<i64>::deserialize(d)?))
+}
+
+async fn update_event(
+    State(store): State<Store>,
+    caller: Caller,
+    Path(id): Path<i64>,
+    b: Result<Bytes, BytesRejection>,
+) -> ApiResult {
+    let scope = caller.writer()?;
+    let p: EventPatch = body(b)?;
+    let change = EventChange {
+        status: p.status.map(|s| s.to_uppercase()),
+        assigned_user: p.assigned_user,
+        note: p.note,
+    };
+    if store
+        .api_event(&scope.sites, id)
+        .await
+        .map_err(unavailable)?
+        .is_none()
+    {
+        return Err(not_found());
+    }
+    let updated = store
+        .api_update_event(&scope.sites, id, &change)
+        .await
+        .map_err(|e| unprocessable(format!("{e:#}")))?
+        .ok_or_else(not_found)?;
+    store
+        .audit(&scope.actor, None, "event.update", &format!("event:{id}"))
+        .await
+        .map_err(unavailable)?;
+    ok(updated)
+}
+
+async fn scripts(
+    State(store): State<Store>,
+    Caller(scope): Caller,
+    q: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult {
+    let q = query(q)?;
+    let sites = narrowed(&store, &scope, q.site.as_deref()).await?;
+    let [site] = sites[..] else {
+        return Err(unprocessable(
+            "site: give the site (uid) whose scripts to list",
+        ));
+    };
+    ok(store.api_scripts(site).await.map_err(unavailable)?)
+}

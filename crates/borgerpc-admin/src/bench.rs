@@ -1,0 +1,931 @@
+//! `borgerpc-admin bench`: what a fleet of agents costs the portal, measured end to end.
+//!
+//! This module owns the load test: a portal started in-process on a fresh database (a SQLite
+//! file in a temp dir, or a schema of its own on PostgreSQL, dropped afterwards), N PCs
+//! registered through the real client-api over HTTP, then C workers that each keep one
+//! HTTP/1.1 connection alive and run the check-in cycle of os2borgerpc-client 3.2.0 for their
+//! share of the PCs for S seconds. Out comes one JSON line (requests/s, latency percentiles,
+//! errors, peak RSS); progress goes to stderr. Afterwards it checks in the database that the
+//! work really happened (jobs DONE, events stored, last_seen set), so a fast but wrong portal
+//! cannot pass.
+//!
+//! It lives in the product, not in a test, so an operator can run it on their own hardware
+//! and database before rolling out to a municipality's fleet.
+
+use crate::config::Config;
+use crate::store::Store;
+use crate::store::jobs::{NewInput, NewScript, ParamValue, RunScript};
+use crate::store::pcs::pc_uid;
+use anyhow::Context as _;
+use borgerpc_proto::client_api::Instructions;
+use serde::Serialize;
+use serde_json::json;
+use std::collections::{BTreeSet, HashSet};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub pcs: usize,
+    pub seconds: u64,
+    pub concurrency: usize,
+    /// `postgres://…` benches on a fresh schema there; `None` on a SQLite file in a temp dir.
+    pub database_url: Option<String>,
+}
+
+/// The JSON line `bench` prints.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub pcs: usize,
+    pub seconds: u64,
+    pub concurrency: usize,
+    pub database: &'static str,
+    pub requests: u64,
+    pub requests_per_s: f64,
+    pub checkins_per_s: f64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    pub max_ms: f64,
+    pub errors: u64,
+    pub setup_s: f64,
+    pub registrations_per_s: f64,
+    /// Of `setup_s`: activating the PCs one by one.
+    pub activation_s: f64,
+    pub peak_rss_mb: f64,
+    /// The portal and the load generator run in one process, so the peak RSS is theirs
+    /// together: an upper bound for the portal alone.
+    pub rss_includes_load_generator: bool,
+    /// TCP connections the workers opened in the measured phase (keep-alive: one each).
+    pub connections: usize,
+    /// Distinct PCs that completed at least one check-in.
+    pub pcs_checked_in: usize,
+    /// Jobs handed out, run (pretend) and reported DONE in the measured phase.
+    pub jobs_done: usize,
+    pub security_events: u64,
+}
+
+/// Every request of a cycle, as client 3.2.0 sends them.
+const CLIENT_VERSION: &str = "3.2.0";
+const IP_ADDRESSES: &str = "192.0.2.2 fd00::2";
+const KERNEL_VERSION: &str = "6.8.0-45-generic";
+/// A security event goes with one cycle in this many.
+const EVENT_EVERY: u64 = 100;
+/// A job waits for one PC in this many.
+const JOB_EVERY: usize = 100;
+/// Distinct error messages printed to stderr.
+const ERRORS_SHOWN: usize = 5;
+
+pub async fn run(opts: &Options) -> anyhow::Result<Report> {
+    anyhow::ensure!(opts.pcs >= 1, "--pcs: at least 1");
+    anyhow::ensure!(opts.seconds >= 1, "--seconds: at least 1");
+    anyhow::ensure!(opts.concurrency >= 1, "--concurrency: at least 1");
+    anyhow::ensure!(
+        opts.pcs <= 1 << 32,
+        "--pcs: at most 2^32 (MACs are 02:00 and four bytes of the PC's number)"
+    );
+    let fresh = FreshDatabase::create(opts.database_url.as_deref()).await?;
+    let result = run_on(opts, &fresh).await;
+    fresh.remove().await;
+    result
+}
+
+/// A database made for one run and removed after it.
+struct FreshDatabase {
+    url: String,
+    kind: &'static str,
+    /// SQLite: the temp dir with the file.
+    dir: Option<PathBuf>,
+    /// PostgreSQL: the server's URL and the schema made for the run.
+    schema: Option<(String, String)>,
+}
+
+impl FreshDatabase {
+    async fn create(database_url: Option<&str>) -> anyhow::Result<Self> {
+        let tag = format!("{}_{}", service_kit::db::now_ms(), std::process::id());
+        match database_url {
+            Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+                // As service_kit::db::test_database_url: a schema of its own, so a run never
+                // sees (or harms) another's data, reached through the search_path.
+                let schema = format!("bench_{tag}");
+                let admin = service_kit::db::Db::connect(url, 1)
+                    .await
+                    .context("--database-url")?;
+                sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
+                    .execute(&admin.pool)
+                    .await
+                    .context("creating the bench schema")?;
+                admin.pool.close().await;
+                let sep = if url.contains('?') { '&' } else { '?' };
+                Ok(Self {
+                    url: format!("{url}{sep}options=-c%20search_path%3D{schema}"),
+                    kind: "postgres",
+                    dir: None,
+                    schema: Some((url.to_owned(), schema)),
+                })
+            }
+            Some(url) => anyhow::bail!(
+                "--database-url: {:?} is not postgres://…; leave it out to bench on a fresh SQLite file",
+                url.chars().take(20).collect::<String>()
+            ),
+            None => {
+                let dir = std::env::temp_dir().join(format!("borgerpc-bench-{tag}"));
+                std::fs::create_dir_all(&dir)
+                    .with_context(|| format!("creating {}", dir.display()))?;
+                Ok(Self {
+                    url: format!("sqlite://{}", dir.join("bench.db").display()),
+                    kind: "sqlite",
+                    dir: Some(dir),
+                    schema: None,
+                })
+            }
+        }
+    }
+
+    /// Best effort: a leftover is worth a warning, not a failed run.
+    async fn remove(self) {
+        if let Some((url, schema)) = &self.schema {
+            let dropped = async {
+                let admin = service_kit::db::Db::connect(url, 1).await?;
+                sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
+                    .execute(&admin.pool)
+                    .await?;
+                admin.pool.close().await;
+                anyhow::Ok(())
+            };
+            if let Err(e) = dropped.await {
+                eprintln!("warning: could not drop the bench schema {schema}: {e:#}");
+            }
+        }
+        if let Some(dir) = &self.dir
+            && let Err(e) = std::fs::remove_dir_all(dir)
+        {
+            eprintln!("warning: could not remove {}: {e}", dir.display());
+        }
+    }
+}
+
+async fn run_on(opts: &Options, fresh: &FreshDatabase) -> anyhow::Result<Report> {
+    let mut config = Config::default();
+    config.server.listen = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+    config.database.url = fresh.url.clone();
+    let store = Store::open(&config.database.url, config.database.max_connections)
+        .await
+        .context("opening the bench database")?;
+    let running = crate::app::start(&config, store.clone()).await?;
+    let url = running.url();
+    let port = running.addr.port();
+    let driven = drive(opts, &store, &url, port).await;
+    // Shutting down writes the heartbeats still queued, so last_seen is final for the checks.
+    running.shutdown().await;
+    let peak_rss_mb = round2(peak_rss_kb() as f64 / 1024.0);
+    let (figures, expected) = driven?;
+    let report = Report {
+        pcs: opts.pcs,
+        seconds: opts.seconds,
+        concurrency: opts.concurrency,
+        database: fresh.kind,
+        peak_rss_mb,
+        rss_includes_load_generator: true,
+        ..figures
+    };
+    let problems = verify(&store, &expected, opts.concurrency.min(opts.pcs), &report).await;
+    store.db.pool.close().await;
+    match problems {
+        Ok(()) => Ok(report),
+        Err(e) => Err(e.context(format!(
+            "the bench ran but its results are wrong; figures: {}",
+            serde_json::to_string(&report).unwrap_or_default()
+        ))),
+    }
+}
+
+/// The fleet: PC `i` has MAC `02:00:` + the four bytes of `i` (locally administered, so never
+/// a real card's), the uid the portal derives from it, and its own random client key.
+struct Fleet {
+    pcs: Vec<FleetPc>,
+}
+
+struct FleetPc {
+    uid: [u8; 16],
+    key: [u8; 32],
+}
+
+fn mac(i: usize) -> String {
+    let b = (i as u32).to_be_bytes();
+    format!("02:00:{:02x}:{:02x}:{:02x}:{:02x}", b[0], b[1], b[2], b[3])
+}
+
+impl Fleet {
+    fn new(n: usize) -> anyhow::Result<Self> {
+        let mut pcs = Vec::with_capacity(n);
+        for i in 0..n {
+            let mut uid = [0u8; 16];
+            hex::decode_to_slice(pc_uid(&mac(i)), &mut uid)?;
+            pcs.push(FleetPc {
+                uid,
+                key: rand::random(),
+            });
+        }
+        Ok(Self { pcs })
+    }
+}
+
+/// What the measured phase did, for [`verify`].
+struct Expected {
+    site_id: i64,
+    /// PCs (fleet indices) whose `get_instructions` answered 200.
+    checked_in: Vec<usize>,
+    /// Jobs the PCs received, confirmed and reported DONE.
+    jobs_done: Vec<i64>,
+    /// Security event lines accepted (reply 200).
+    events: u64,
+    connections: usize,
+}
+
+fn client() -> anyhow::Result<reqwest::Client> {
+    // One connection per client, HTTP/1.1 as the agent uses, and never a proxy from the
+    // environment: the figures are the portal's, on loopback.
+    Ok(reqwest::Client::builder()
+        .no_proxy()
+        .http1_only()
+        .pool_max_idle_per_host(1)
+        .timeout(Duration::from_secs(60))
+        .build()?)
+}
+
+/// Posts one client-api call; `Err` says why it failed (transport, or the non-2xx answer).
+async fn post(
+    http: &reqwest::Client,
+    base: &str,
+    endpoint: &str,
+    body: String,
+) -> Result<axum::body::Bytes, String> {
+    let r = http
+        .post(format!("{base}/client-api/{endpoint}"))
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .map_err(|e| format!("{endpoint}: {e}"))?;
+    let status = r.status();
+    let body = r.bytes().await.map_err(|e| format!("{endpoint}: {e}"))?;
+    if status.is_success() {
+        Ok(body)
+    } else {
+        Err(format!(
+            "{endpoint}: HTTP {status}: {}",
+            String::from_utf8_lossy(&body)
+                .chars()
+                .take(200)
+                .collect::<String>()
+        ))
+    }
+}
+
+fn bar(len: u64, prefix: &'static str, template: &str) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::new(len).with_prefix(prefix);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(template)
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    bar
+}
+
+const COUNT_BAR: &str = "{prefix:>12} [{bar:40}] {pos}/{len} {per_sec} {msg}";
+
+async fn drive(
+    opts: &Options,
+    store: &Store,
+    base: &str,
+    port: u16,
+) -> anyhow::Result<(Report, Expected)> {
+    let setup_started = Instant::now();
+    let customer = store.add_customer("Bench Kommune").await?;
+    let site = store.add_site(customer.id, "bench", "Bench").await?;
+    let fleet = Arc::new(Fleet::new(opts.pcs)?);
+    let workers = opts.concurrency.min(opts.pcs);
+
+    let registration_started = Instant::now();
+    register_all(base, &fleet, workers).await?;
+    let registration_s = registration_started.elapsed().as_secs_f64();
+
+    let activation_started = Instant::now();
+    activate_all(store, site.id, &fleet, workers).await?;
+    let activation_s = activation_started.elapsed().as_secs_f64();
+
+    let problem_id = give_work(store, site.id, &fleet).await?;
+    let setup_s = setup_started.elapsed().as_secs_f64();
+
+    let measured = measure(opts, base, port, &fleet, workers, problem_id).await?;
+    let elapsed = measured.elapsed.as_secs_f64();
+    let mut latencies = measured.latencies_us;
+    latencies.sort_unstable();
+    let pct = |p: f64| {
+        latencies
+            .get(((latencies.len() as f64 - 1.0) * p).round().max(0.0) as usize)
+            .map_or(0.0, |us| round2(f64::from(*us) / 1000.0))
+    };
+    let report = Report {
+        pcs: opts.pcs,
+        seconds: opts.seconds,
+        concurrency: opts.concurrency,
+        database: "",
+        requests: measured.requests,
+        requests_per_s: round1(measured.requests as f64 / elapsed),
+        checkins_per_s: round1(measured.cycles as f64 / elapsed),
+        p50_ms: pct(0.5),
+        p99_ms: pct(0.99),
+        max_ms: pct(1.0),
+        errors: measured.errors,
+        setup_s: round1(setup_s),
+        registrations_per_s: round1(opts.pcs as f64 / registration_s),
+        activation_s: round1(activation_s),
+        peak_rss_mb: 0.0,
+        rss_includes_load_generator: true,
+        connections: measured.connections,
+        pcs_checked_in: measured.checked_in.len(),
+        jobs_done: measured.jobs_done.len(),
+        security_events: measured.events,
+    };
+    Ok((
+        report,
+        Expected {
+            site_id: site.id,
+            checked_in: measured.checked_in,
+            jobs_done: measured.jobs_done,
+            events: measured.events,
+            connections: measured.connections,
+        },
+    ))
+}
+
+/// Registers every PC through `register_new_computer`, as `os2borgerpc_register_in_admin`
+/// does, `workers` at a time.
+async fn register_all(base: &str, fleet: &Arc<Fleet>, workers: usize) -> anyhow::Result<()> {
+    let bar = bar(fleet.pcs.len() as u64, "registering", COUNT_BAR);
+    let next = Arc::new(AtomicUsize::new(0));
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..workers {
+        let (fleet, next, bar, base) = (fleet.clone(), next.clone(), bar.clone(), base.to_owned());
+        let http = client()?;
+        tasks.spawn(async move {
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(pc) = fleet.pcs.get(i) else {
+                    return anyhow::Ok(());
+                };
+                let name = format!("bench-{i:07}");
+                // The whole local configuration, as the agent sends it. The keys check-ins
+                // push are there already, with the values they push: the steady state of a
+                // fleet that has run for a while, where a check-in writes no configuration.
+                let body = json!({
+                    "mac": mac(i),
+                    "name": name,
+                    "site": "bench",
+                    "configuration": {
+                        "admin_url": base,
+                        "hostname": name,
+                        "os2borgerpc_version": "5.0.0",
+                        "os_name": "Ubuntu 22.04.4 LTS",
+                        "_os_release": "22.04",
+                        "pc_manufacturer": "LENOVO",
+                        "pc_model": "ThinkCentre M70q",
+                        "pc_version": "ThinkCentre M70q Gen 2",
+                        "pc_serial_number": format!("BENCH{i:07}"),
+                        "pc_cpus": "4",
+                        "pc_ram": "8",
+                        "job_timeout": "900",
+                        "_os2borgerpc.client_version": CLIENT_VERSION,
+                        "_ip_addresses": IP_ADDRESSES,
+                        "_kernel_version": KERNEL_VERSION,
+                        "_last_automatic_update_time": "",
+                    },
+                    "client_key": hex::encode(pc.key),
+                });
+                let reply = post(&http, &base, "register_new_computer", body.to_string())
+                    .await
+                    .map_err(|e| anyhow::anyhow!("registering PC {i}: {e}"))?;
+                let uid: String = serde_json::from_slice(&reply)
+                    .with_context(|| format!("registering PC {i}: the reply is not a uid"))?;
+                anyhow::ensure!(
+                    uid == hex::encode(pc.uid),
+                    "registering PC {i}: the portal answered uid {uid}, not md5 of its MAC"
+                );
+                bar.inc(1);
+            }
+        });
+    }
+    while let Some(r) = tasks.join_next().await {
+        r.context("a registration task")??;
+    }
+    bar.finish();
+    Ok(())
+}
+
+/// Activates every PC. There is no operator HTTP API for activation yet, so this calls the
+/// store directly (as `borgerpc-admin pc activate` does); it should move to that API once it
+/// exists, so the bench covers what an operator's tool does.
+async fn activate_all(
+    store: &Store,
+    site_id: i64,
+    fleet: &Arc<Fleet>,
+    workers: usize,
+) -> anyhow::Result<()> {
+    let bar = bar(fleet.pcs.len() as u64, "activating", COUNT_BAR);
+    let next = Arc::new(AtomicUsize::new(0));
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..workers {
+        let (fleet, next, bar, store) = (fleet.clone(), next.clone(), bar.clone(), store.clone());
+        tasks.spawn(async move {
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(pc) = fleet.pcs.get(i) else {
+                    return anyhow::Ok(());
+                };
+                let found = store
+                    .set_activated(site_id, &hex::encode(pc.uid), true)
+                    .await?;
+                anyhow::ensure!(found, "activating PC {i}: the portal does not know it");
+                bar.inc(1);
+            }
+        });
+    }
+    while let Some(r) = tasks.join_next().await {
+        r.context("an activation task")??;
+    }
+    bar.finish();
+    Ok(())
+}
+
+/// A job script with one STRING parameter, NEW jobs on one PC in [`JOB_EVERY`], and a security
+/// rule for the whole site. Returns the rule's id (the events' problem id).
+async fn give_work(store: &Store, site_id: i64, fleet: &Fleet) -> anyhow::Result<i64> {
+    let job_script = store
+        .save_script(&NewScript {
+            site_id: Some(site_id),
+            uid: Some("bench-hello".into()),
+            name: "Bench hello".into(),
+            description: "Prints its parameter.".into(),
+            category: None,
+            is_security: false,
+            is_hidden: false,
+            version: 1,
+            code: "#!/bin/sh\necho \"$1\"\n".into(),
+            inputs: vec![NewInput {
+                name: "greeting".into(),
+                value_type: "STRING".into(),
+                default_value: None,
+                mandatory: true,
+            }],
+        })
+        .await?;
+    let uids: Vec<String> = (0..fleet.pcs.len())
+        .step_by(JOB_EVERY)
+        .map(|i| hex::encode(fleet.pcs[i].uid))
+        .collect();
+    let pc_ids = store.pc_ids_in_site(site_id, &uids).await?;
+    // Batches of a size an operator would start, and well under the databases' limits on
+    // bound parameters.
+    for chunk in pc_ids.chunks(1000) {
+        store
+            .run_script(RunScript {
+                site_id,
+                script_id: job_script.script_id,
+                pc_ids: chunk,
+                params: vec![ParamValue::Text("hello from the bench".into())],
+                created_by: "bench",
+            })
+            .await?;
+    }
+    let rule_script = store
+        .save_script(&NewScript {
+            site_id: Some(site_id),
+            uid: Some("bench-rule".into()),
+            name: "Bench rule".into(),
+            description: "Never fires on its own.".into(),
+            category: None,
+            is_security: true,
+            is_hidden: false,
+            version: 1,
+            code: "#!/bin/sh\n# problem %SECURITY_PROBLEM_UID%\nexit 0\n".into(),
+            inputs: Vec::new(),
+        })
+        .await?;
+    store
+        .add_security_problem(site_id, "Bench rule", "NORMAL", rule_script.script_id, &[])
+        .await
+}
+
+struct Measured {
+    elapsed: Duration,
+    requests: u64,
+    cycles: u64,
+    errors: u64,
+    latencies_us: Vec<u32>,
+    checked_in: Vec<usize>,
+    jobs_done: Vec<i64>,
+    events: u64,
+    connections: usize,
+}
+
+/// What one worker did.
+#[derive(Default)]
+struct WorkerTally {
+    requests: u64,
+    cycles: u64,
+    errors: u64,
+    latencies_us: Vec<u32>,
+    checked_in: Vec<usize>,
+    jobs_done: Vec<i64>,
+    events: u64,
+}
+
+/// Shared between the workers and the progress bar.
+struct Live {
+    requests: AtomicU64,
+    errors: AtomicU64,
+    /// The first distinct error messages, for stderr.
+    messages: Mutex<Vec<String>>,
+}
+
+impl Live {
+    fn error(&self, message: String) {
+        self.errors.fetch_add(1, Ordering::Relaxed);
+        if let Ok(mut m) = self.messages.lock()
+            && m.len() < ERRORS_SHOWN
+            && !m.contains(&message)
+        {
+            eprintln!("bench: error: {message}");
+            m.push(message);
+        }
+    }
+}
+
+async fn measure(
+    opts: &Options,
+    base: &str,
+    port: u16,
+    fleet: &Arc<Fleet>,
+    workers: usize,
+    problem_id: i64,
+) -> anyhow::Result<Measured> {
+    let live = Arc::new(Live {
+        requests: AtomicU64::new(0),
+        errors: AtomicU64::new(0),
+        messages: Mutex::new(Vec::new()),
+    });
+    let sockets = ConnectionWatch::start(port);
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs(opts.seconds);
+    let mut tasks = tokio::task::JoinSet::new();
+    for w in 0..workers {
+        let (fleet, live, base) = (fleet.clone(), live.clone(), base.to_owned());
+        let http = client()?;
+        tasks.spawn(async move {
+            let mut t = WorkerTally::default();
+            // Worker w serves PCs w, w+C, w+2C, …, in order and round again if time is left.
+            let share = (fleet.pcs.len() - w).div_ceil(workers);
+            let mut seen = vec![false; share];
+            let mut k = 0usize;
+            while Instant::now() < deadline {
+                let slot = k % share;
+                let i = w + slot * workers;
+                let event = (t.cycles + w as u64).is_multiple_of(EVENT_EVERY);
+                let pc = &fleet.pcs[i];
+                let mut instructed = false;
+                let done = cycle(
+                    &http,
+                    &base,
+                    pc,
+                    event.then_some(problem_id),
+                    &mut t,
+                    &live,
+                    &mut instructed,
+                )
+                .await;
+                match done {
+                    Ok(()) => t.cycles += 1,
+                    Err(e) => live.error(e),
+                }
+                seen[slot] |= instructed;
+                k += 1;
+            }
+            t.checked_in = (0..share)
+                .filter(|s| seen[*s])
+                .map(|s| w + s * workers)
+                .collect();
+            t
+        });
+    }
+    let progress = {
+        let live = live.clone();
+        let bar = bar(
+            opts.seconds,
+            "checking in",
+            "{prefix:>12} [{bar:40}] {pos}/{len} s  {msg}",
+        );
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(Duration::from_millis(250));
+            loop {
+                every.tick().await;
+                let s = started.elapsed().as_secs_f64();
+                let n = live.requests.load(Ordering::Relaxed);
+                bar.set_position(s as u64);
+                bar.set_message(format!(
+                    "{n} requests, {:.0}/s, {} errors",
+                    n as f64 / s.max(0.001),
+                    live.errors.load(Ordering::Relaxed)
+                ));
+            }
+        })
+    };
+    let mut m = Measured {
+        elapsed: Duration::ZERO,
+        requests: 0,
+        cycles: 0,
+        errors: 0,
+        latencies_us: Vec::new(),
+        checked_in: Vec::new(),
+        jobs_done: Vec::new(),
+        events: 0,
+        connections: 0,
+    };
+    while let Some(r) = tasks.join_next().await {
+        let t = r.context("a check-in worker")?;
+        m.requests += t.requests;
+        m.cycles += t.cycles;
+        m.errors += t.errors;
+        m.latencies_us.extend(t.latencies_us);
+        m.checked_in.extend(t.checked_in);
+        m.jobs_done.extend(t.jobs_done);
+        m.events += t.events;
+    }
+    // Workers finish the cycle they are in, so the phase ends a little after the deadline.
+    m.elapsed = started.elapsed();
+    progress.abort();
+    m.connections = sockets.stop().await;
+    eprintln!(
+        "{:>12} {} requests in {:.1} s, {} errors",
+        "checked in",
+        m.requests,
+        m.elapsed.as_secs_f64(),
+        m.errors
+    );
+    Ok(m)
+}
+
+/// One check-in of one PC, as `jobmanager.update_and_run()` in client 3.2.0 makes it; the
+/// jobs it receives "run" at once and are reported DONE. Stops at the first failed call, as
+/// the agent does.
+async fn cycle(
+    http: &reqwest::Client,
+    base: &str,
+    pc: &FleetPc,
+    event_problem: Option<i64>,
+    t: &mut WorkerTally,
+    live: &Live,
+    instructed: &mut bool,
+) -> Result<(), String> {
+    let uid = hex::encode(pc.uid);
+    let key = hex::encode(pc.key);
+    let mut call = async |endpoint: &str, body: serde_json::Value| {
+        t.requests += 1;
+        live.requests.fetch_add(1, Ordering::Relaxed);
+        let started = Instant::now();
+        let r = post(http, base, endpoint, body.to_string()).await;
+        t.latencies_us
+            .push(u32::try_from(started.elapsed().as_micros()).unwrap_or(u32::MAX));
+        if r.is_err() {
+            t.errors += 1;
+        }
+        r
+    };
+    call(
+        "push_config_keys",
+        json!({
+            "pc_uid": uid,
+            "config_dict": {
+                "_os2borgerpc.client_version": CLIENT_VERSION,
+                "_ip_addresses": IP_ADDRESSES,
+                "_kernel_version": KERNEL_VERSION,
+                "_last_automatic_update_time": "",
+            },
+            "read_only": true,
+            "client_key": key,
+        }),
+    )
+    .await?;
+    let reply = call(
+        "get_instructions",
+        json!({"pc_uid": uid, "jobs_received_check": true, "client_key": key}),
+    )
+    .await?;
+    // The portal has counted the check-in (last_seen) once it answered get_instructions.
+    *instructed = true;
+    let instructions: Instructions = serde_json::from_slice(&reply)
+        .map_err(|e| format!("get_instructions: the reply is not instructions ({e})"))?;
+    let job_ids: Vec<i64> = instructions.jobs.iter().map(|j| j.id).collect();
+    call(
+        "confirm_jobs_receipt",
+        json!({"pc_uid": uid, "job_ids": job_ids, "client_key": key}),
+    )
+    .await?;
+    let job_data: Vec<serde_json::Value> = instructions
+        .jobs
+        .iter()
+        .map(|j| {
+            let started = chrono::Local::now().format("%Y-%m-%d %H:%M:%S%.6f");
+            let args: Vec<&str> = j.parameters.iter().map(|p| p.value.as_str()).collect();
+            json!({
+                "id": j.id.to_string(),
+                "status": "DONE",
+                "started": started.to_string(),
+                "finished": started.to_string(),
+                "log_output": format!(
+                    ">>> Starting process '/var/lib/os2borgerpc/jobs/{}/executable' with arguments [{}] at {started}\n{}\n>>> Succeeded at {started}\n",
+                    j.id,
+                    args.join(", "),
+                    args.join(" "),
+                ),
+            })
+        })
+        .collect();
+    call(
+        "send_status_info",
+        json!({"pc_uid": uid, "job_data": job_data, "client_key": key}),
+    )
+    .await?;
+    if let Some(problem) = event_problem {
+        // Noon today: a local time that exists on every day, DST or not.
+        let at = chrono::Local::now().format("%Y%m%d120000");
+        call(
+            "push_security_events",
+            json!({
+                "pc_uid": uid,
+                "events_csv": [format!("{at},{problem},bench event\n")],
+                "client_key": key,
+            }),
+        )
+        .await?;
+        t.events += 1;
+    }
+    t.jobs_done.extend(job_ids);
+    Ok(())
+}
+
+/// Counts the TCP connections made to the portal while the workers run, from the kernel's
+/// socket table: with keep-alive holding, each worker opens one and uses it throughout.
+/// Sampled, so a connection that opened and vanished between samples would be missed, but a
+/// closed one lingers in TIME_WAIT (on one side or the other) far longer than a sample takes.
+struct ConnectionWatch {
+    stop: Arc<AtomicBool>,
+    task: tokio::task::JoinHandle<BTreeSet<u16>>,
+}
+
+impl ConnectionWatch {
+    fn start(port: u16) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let baseline: HashSet<(u16, u8)> = client_sockets(port).into_iter().collect();
+        let task = {
+            let stop = stop.clone();
+            tokio::spawn(async move {
+                let mut seen = BTreeSet::new();
+                loop {
+                    let last = stop.load(Ordering::Relaxed);
+                    for s in client_sockets(port) {
+                        if !baseline.contains(&s) {
+                            seen.insert(s.0);
+                        }
+                    }
+                    if last {
+                        return seen;
+                    }
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+            })
+        };
+        Self { stop, task }
+    }
+
+    async fn stop(self) -> usize {
+        self.stop.store(true, Ordering::Relaxed);
+        self.task.await.map_or(0, |s| s.len())
+    }
+}
+
+/// (client port, TCP state) of every socket to or from `port` on this host's IPv4 table.
+fn client_sockets(port: u16) -> Vec<(u16, u8)> {
+    let Ok(table) = std::fs::read_to_string("/proc/net/tcp") else {
+        return Vec::new();
+    };
+    let port_of = |addr: &str| {
+        addr.rsplit_once(':')
+            .and_then(|(_, p)| u16::from_str_radix(p, 16).ok())
+    };
+    table
+        .lines()
+        .skip(1)
+        .filter_map(|line| {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            let (local, remote) = (port_of(f.get(1)?)?, port_of(f.get(2)?)?);
+            let state = u8::from_str_radix(f.get(3)?, 16).ok()?;
+            if remote == port {
+                Some((local, state))
+            } else if local == port && remote != 0 {
+                Some((remote, state))
+            } else {
+                None
+            }
+        })
+        .collect()
+}
+
+/// Checks in the database that the measured phase did what the replies said.
+async fn verify(
+    store: &Store,
+    e: &Expected,
+    workers: usize,
+    report: &Report,
+) -> anyhow::Result<()> {
+    let mut problems = Vec::new();
+    let done: Vec<i64> = sqlx::query_scalar(
+        "SELECT id FROM jobs WHERE site_id = $1 AND status = 'DONE' ORDER BY id",
+    )
+    .bind(e.site_id)
+    .fetch_all(store.pool())
+    .await?;
+    let mut handed_out = e.jobs_done.clone();
+    handed_out.sort_unstable();
+    if done != handed_out {
+        problems.push(format!(
+            "{} jobs were received and reported DONE, but {} are DONE in the database",
+            handed_out.len(),
+            done.len()
+        ));
+    }
+    let events: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM security_events WHERE site_id = $1")
+        .bind(e.site_id)
+        .fetch_one(store.pool())
+        .await?;
+    if u64::try_from(events).ok() != Some(e.events) {
+        problems.push(format!(
+            "{} security events were pushed, {events} are stored",
+            e.events
+        ));
+    }
+    let unseen: HashSet<String> =
+        sqlx::query_scalar("SELECT uid FROM pcs WHERE site_id = $1 AND last_seen IS NULL")
+            .bind(e.site_id)
+            .fetch_all(store.pool())
+            .await?
+            .into_iter()
+            .collect();
+    let missing = e
+        .checked_in
+        .iter()
+        .filter(|i| unseen.contains(&pc_uid(&mac(**i))))
+        .count();
+    if missing > 0 {
+        problems.push(format!(
+            "{missing} of the {} PCs that checked in have no last_seen",
+            e.checked_in.len()
+        ));
+    }
+    if e.connections > workers {
+        problems.push(format!(
+            "keep-alive did not hold: {} connections for {workers} workers",
+            e.connections
+        ));
+    }
+    if report.requests > 0 && e.checked_in.is_empty() {
+        problems.push("no PC completed a check-in".into());
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(anyhow::anyhow!(problems.join("; ")))
+    }
+}
+
+/// Peak resident set size of this process (VmHWM), in KiB; 0 where /proc is not available.
+fn peak_rss_kb() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
+        })
+        .unwrap_or(0)
+}
+
+fn round1(x: f64) -> f64 {
+    (x * 10.0).round() / 10.0
+}
+
+fn round2(x: f64) -> f64 {
+    (x * 100.0).round() / 100.0
+}

@@ -1,0 +1,249 @@
+//! Who may use the operator API: users with roles (superuser; customer admin of a customer;
+//! site admin or site user of a site), their sessions, and per-site API keys. What each may
+//! see is a [`Scope`]: the set of sites every tenant-owned query is filtered by.
+
+use super::Store;
+use service_kit::accounts::{hash_password, new_token, token_hash, verify_password};
+use service_kit::db::now_ms;
+use sqlx::Row as _;
+
+pub const ROLES: &[&str] = &["customer_admin", "site_admin", "site_user"];
+const SESSION_MS: i64 = 12 * 3_600_000;
+
+/// The sites a caller may see. Every tenant-owned read and write is filtered by it, and an id
+/// outside it is "not found", never "forbidden", so nothing tells that it exists.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Scope {
+    pub actor: String,
+    pub sites: Vec<i64>,
+    pub can_write: bool,
+}
+
+impl Scope {
+    pub fn sees(&self, site_id: i64) -> bool {
+        self.sites.contains(&site_id)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct User {
+    pub id: i64,
+    pub username: String,
+    pub is_superuser: bool,
+}
+
+impl Store {
+    pub async fn add_user(
+        &self,
+        username: &str,
+        email: &str,
+        password: &str,
+        is_superuser: bool,
+    ) -> anyhow::Result<User> {
+        let username = username.trim();
+        anyhow::ensure!(
+            !username.is_empty()
+                && username.len() <= 150
+                && username
+                    .chars()
+                    .all(|c| c.is_alphanumeric() || "@.+-_".contains(c)),
+            "username: 1 to 150 letters, digits and @.+-_"
+        );
+        let hash = hash_password(password)?;
+        let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM users WHERE username = $1")
+            .bind(username)
+            .fetch_optional(self.pool())
+            .await?;
+        anyhow::ensure!(exists.is_none(), "username: {username:?} is taken");
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO users (username, email, password_hash, is_superuser, created_at)
+             VALUES ($1, $2, $3, $4, $5) RETURNING id",
+        )
+        .bind(username)
+        .bind(email)
+        .bind(hash)
+        .bind(i64::from(is_superuser))
+        .bind(now_ms())
+        .fetch_one(self.pool())
+        .await?;
+        Ok(User {
+            id,
+            username: username.to_owned(),
+            is_superuser,
+        })
+    }
+
+    /// Gives a user a role on a customer (customer_admin) or a site (site_admin, site_user).
+    pub async fn add_membership(
+        &self,
+        user_id: i64,
+        role: &str,
+        customer_id: Option<i64>,
+        site_id: Option<i64>,
+    ) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            ROLES.contains(&role),
+            "role: must be one of {}",
+            ROLES.join(", ")
+        );
+        anyhow::ensure!(
+            (role == "customer_admin") == customer_id.is_some()
+                && (role != "customer_admin") == site_id.is_some(),
+            "role: customer_admin takes a customer, site_admin and site_user take a site"
+        );
+        sqlx::query(
+            "INSERT INTO memberships (user_id, customer_id, site_id, role) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(user_id)
+        .bind(customer_id)
+        .bind(site_id)
+        .bind(role)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// Checks a password and opens a session; `None` for a wrong name or password (which one
+    /// is not told).
+    pub async fn login(
+        &self,
+        username: &str,
+        password: &str,
+    ) -> anyhow::Result<Option<(String, i64)>> {
+        let row: Option<(i64, String)> =
+            sqlx::query_as("SELECT id, password_hash FROM users WHERE username = $1")
+                .bind(username)
+                .fetch_optional(self.pool())
+                .await?;
+        let Some((user_id, hash)) = row else {
+            // Same work as a real check, so timing does not tell which names exist.
+            let _ = verify_password(
+                password,
+                "$argon2id$v=19$m=19456,t=2,p=1$AAAAAAAAAAAAAAAAAAAAAA$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+            );
+            return Ok(None);
+        };
+        let password = password.to_owned();
+        let ok = tokio::task::spawn_blocking(move || verify_password(&password, &hash))
+            .await
+            .unwrap_or(false);
+        if !ok {
+            return Ok(None);
+        }
+        let token = new_token("bps_");
+        let expires = now_ms() + SESSION_MS;
+        sqlx::query(
+            "INSERT INTO sessions (token_sha256, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(token_hash(&token))
+        .bind(user_id)
+        .bind(now_ms())
+        .bind(expires)
+        .execute(self.pool())
+        .await?;
+        Ok(Some((token, expires)))
+    }
+
+    pub async fn logout(&self, token: &str) -> anyhow::Result<()> {
+        sqlx::query("DELETE FROM sessions WHERE token_sha256 = $1")
+            .bind(token_hash(token))
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// Creates an API key for a site; the key is returned once and stored hashed.
+    pub async fn add_api_key(
+        &self,
+        site_id: i64,
+        description: &str,
+        can_write: bool,
+    ) -> anyhow::Result<String> {
+        let key = new_token("bpk_");
+        sqlx::query(
+            "INSERT INTO api_keys (site_id, key_sha256, description, can_write, created_at) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(site_id)
+        .bind(token_hash(&key))
+        .bind(description)
+        .bind(i64::from(can_write))
+        .bind(now_ms())
+        .execute(self.pool())
+        .await?;
+        Ok(key)
+    }
+
+    /// The scope of a bearer token: an API key (`bpk_…`) or a session (`bps_…`).
+    pub async fn scope_of_token(&self, token: &str) -> anyhow::Result<Option<Scope>> {
+        let hash = token_hash(token);
+        if token.starts_with("bpk_") {
+            let row: Option<(i64, i64, i64)> =
+                sqlx::query_as("SELECT id, site_id, can_write FROM api_keys WHERE key_sha256 = $1")
+                    .bind(&hash)
+                    .fetch_optional(self.pool())
+                    .await?;
+            return Ok(row.map(|(id, site, w)| Scope {
+                actor: format!("api-key:{id}"),
+                sites: vec![site],
+                can_write: w != 0,
+            }));
+        }
+        let row: Option<(i64, String, i64)> = sqlx::query_as(
+            "SELECT u.id, u.username, u.is_superuser FROM sessions s JOIN users u ON u.id = s.user_id
+             WHERE s.token_sha256 = $1 AND s.expires_at > $2",
+        )
+        .bind(&hash)
+        .bind(now_ms())
+        .fetch_optional(self.pool())
+        .await?;
+        let Some((user_id, username, superuser)) = row else {
+            return Ok(None);
+        };
+        let sites: Vec<i64> = if superuser != 0 {
+            sqlx::query_scalar("SELECT id FROM sites ORDER BY id")
+                .fetch_all(self.pool())
+                .await?
+        } else {
+            let rows = sqlx::query(
+                "SELECT s.id FROM memberships m JOIN sites s
+                   ON (m.site_id = s.id) OR (m.role = 'customer_admin' AND m.customer_id = s.customer_id)
+                 WHERE m.user_id = $1 ORDER BY s.id",
+            )
+            .bind(user_id)
+            .fetch_all(self.pool())
+            .await?;
+            let mut ids = rows
+                .iter()
+                .map(|r| r.try_get::<i64, _>(0))
+                .collect::<Result<Vec<_>, _>>()?;
+            ids.dedup();
+            ids
+        };
+        Ok(Some(Scope {
+            actor: format!("user:{username}"),
+            sites,
+            can_write: true,
+        }))
+    }
+
+    /// Records who changed what (never payloads or personal data).
+    pub async fn audit(
+        &self,
+        actor: &str,
+        site_id: Option<i64>,
+        action: &str,
+        target: &str,
+    ) -> anyhow::Result<()> {
+        sqlx::query(
+            "INSERT INTO audit_log (at, actor, site_id, action, target) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(now_ms())
+        .bind(actor)
+        .bind(site_id)
+        .bind(action)
+        .bind(target)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+}

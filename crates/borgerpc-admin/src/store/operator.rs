@@ -1,0 +1,545 @@
+//! What the operator API reads and changes, always within a scope (the sites of a
+//! [`Scope`](super::accounts::Scope)): a row of a site outside
+//! the scope is indistinguishable from a row that does not exist.
+
+use super::{Store, placeholders};
+use serde::Serialize;
+use sqlx::Row as _;
+
+/// `site_id IN (...)` for the scope's sites (placeholders from `$first`), or a condition that
+/// is never true for an empty scope.
+fn in_scope(column: &str, scope: &[i64], first: usize) -> String {
+    if scope.is_empty() {
+        "1 = 0".to_owned()
+    } else {
+        format!("{column} IN ({})", placeholders(first, scope.len()))
+    }
+}
+
+/// Filters: a site (uid) within the scope, and paging.
+#[derive(Debug, Clone, Default)]
+pub struct Page {
+    pub limit: i64,
+    pub offset: i64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Paged<T> {
+    pub items: Vec<T>,
+    pub count: i64,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct PcView {
+    pub id: i64,
+    pub uid: String,
+    pub name: String,
+    pub location: String,
+    pub last_seen: Option<i64>,
+    pub is_activated: bool,
+    pub created: i64,
+    pub pc_groups: Vec<i64>,
+    /// The id to read the PC's configuration with (`/configuration/{id}`): the PC's id.
+    pub configuration: i64,
+    pub ip_addresses: String,
+    pub site: String,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct JobView {
+    pub id: i64,
+    pub status: String,
+    pub created: i64,
+    pub started: Option<String>,
+    pub finished: Option<String>,
+    pub pc: i64,
+    pub pc_name: String,
+    pub script: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log_output: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct EventView {
+    pub id: i64,
+    pub occurred_time: i64,
+    pub reported_time: i64,
+    pub pc: i64,
+    pub pc_name: String,
+    pub summary: String,
+    pub status: String,
+    pub assigned_user: Option<i64>,
+    pub note: String,
+    pub monitoring_rule: String,
+    pub level: String,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct ScriptView {
+    pub id: i64,
+    pub name: String,
+    pub uid: Option<String>,
+    pub global: bool,
+    pub is_security: bool,
+    pub version: i64,
+    pub inputs: Vec<InputView>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct InputView {
+    pub name: String,
+    pub value_type: String,
+    pub mandatory: bool,
+}
+
+/// A change to a security event by an operator.
+#[derive(Debug, Clone, Default)]
+pub struct EventChange {
+    pub status: Option<String>,
+    pub assigned_user: Option<Option<i64>>,
+    pub note: Option<String>,
+}
+
+fn bind_all<'q>(
+    mut q: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>,
+    ids: &[i64],
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments> {
+    for id in ids {
+        q = q.bind(*id);
+    }
+    q
+}
+
+impl Store {
+    /// PCs in scope, by site then name.
+    pub async fn api_pcs(
+        &self,
+        scope: &[i64],
+        only: Option<i64>,
+        page: &Page,
+    ) -> anyhow::Result<Paged<PcView>> {
+        let cond = |first| {
+            format!(
+                "{} AND ($1 = 0 OR p.site_id = $1)",
+                in_scope("p.site_id", scope, first)
+            )
+        };
+        let count: i64 = bind_all(
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "SELECT COUNT(*) FROM pcs p WHERE {}",
+                cond(2)
+            )))
+            .bind(only.unwrap_or(0)),
+            scope,
+        )
+        .fetch_one(self.pool())
+        .await?
+        .try_get(0)?;
+        let rows = bind_all(
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "SELECT p.id FROM pcs p WHERE {} ORDER BY p.site_id, p.name, p.id LIMIT $2 OFFSET $3",
+                cond(4)
+            )))
+            .bind(only.unwrap_or(0))
+            .bind(page.limit)
+            .bind(page.offset),
+            scope,
+        )
+        .fetch_all(self.pool())
+        .await?;
+        let mut items = Vec::with_capacity(rows.len());
+        for r in &rows {
+            if let Some(pc) = self.api_pc(scope, r.try_get(0)?).await? {
+                items.push(pc);
+            }
+        }
+        Ok(Paged { items, count })
+    }
+
+    pub async fn api_pc(&self, scope: &[i64], id: i64) -> anyhow::Result<Option<PcView>> {
+        let row = bind_all(
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "SELECT p.id, p.uid, p.name, p.location, p.last_seen, p.is_activated, p.created_at, s.uid AS site,
+                        (SELECT entry_value FROM config_entries c WHERE c.owner_kind = 'pc' AND c.owner_id = p.id
+                           AND c.entry_key = '_ip_addresses') AS ips
+                 FROM pcs p JOIN sites s ON s.id = p.site_id WHERE p.id = $1 AND {}",
+                in_scope("p.site_id", scope, 2)
+            )))
+            .bind(id),
+            scope,
+        )
+        .fetch_optional(self.pool())
+        .await?;
+        let Some(r) = row else { return Ok(None) };
+        let groups: Vec<i64> = sqlx::query_scalar(
+            "SELECT group_id FROM pc_group_members WHERE pc_id = $1 ORDER BY group_id",
+        )
+        .bind(id)
+        .fetch_all(self.pool())
+        .await?;
+        Ok(Some(PcView {
+            id: r.try_get("id")?,
+            uid: r.try_get("uid")?,
+            name: r.try_get("name")?,
+            location: r.try_get("location")?,
+            last_seen: r.try_get("last_seen")?,
+            is_activated: r.try_get::<i64, _>("is_activated")? != 0,
+            created: r.try_get("created_at")?,
+            pc_groups: groups,
+            configuration: id,
+            ip_addresses: r.try_get::<Option<String>, _>("ips")?.unwrap_or_default(),
+            site: r.try_get("site")?,
+        }))
+    }
+
+    /// The site of a PC in scope.
+    pub async fn api_pc_site(&self, scope: &[i64], pc_id: i64) -> anyhow::Result<Option<i64>> {
+        Ok(bind_all(
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "SELECT site_id FROM pcs WHERE id = $1 AND {}",
+                in_scope("site_id", scope, 2)
+            )))
+            .bind(pc_id),
+            scope,
+        )
+        .fetch_optional(self.pool())
+        .await?
+        .map(|r| r.try_get::<i64, _>(0))
+        .transpose()?)
+    }
+
+    pub async fn api_set_activated(
+        &self,
+        scope: &[i64],
+        pc_id: i64,
+        on: bool,
+    ) -> anyhow::Result<bool> {
+        let done = bind_all(
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "UPDATE pcs SET is_activated = $1 WHERE id = $2 AND {}",
+                in_scope("site_id", scope, 3)
+            )))
+            .bind(i64::from(on))
+            .bind(pc_id),
+            scope,
+        )
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// A PC's own configuration entries.
+    pub async fn api_configuration(
+        &self,
+        scope: &[i64],
+        pc_id: i64,
+    ) -> anyhow::Result<Option<Vec<(String, String)>>> {
+        if self.api_pc_site(scope, pc_id).await?.is_none() {
+            return Ok(None);
+        }
+        let rows: Vec<(String, String)> = sqlx::query_as(
+            "SELECT entry_key, entry_value FROM config_entries WHERE owner_kind = 'pc' AND owner_id = $1 ORDER BY entry_key",
+        )
+        .bind(pc_id)
+        .fetch_all(self.pool())
+        .await?;
+        Ok(Some(rows))
+    }
+
+    /// Jobs in scope created in [from, to), newest first.
+    pub async fn api_jobs(
+        &self,
+        scope: &[i64],
+        from: i64,
+        to: i64,
+        page: &Page,
+    ) -> anyhow::Result<Paged<JobView>> {
+        let cond = |first| {
+            format!(
+                "j.created_at >= $1 AND j.created_at < $2 AND {}",
+                in_scope("j.site_id", scope, first)
+            )
+        };
+        let count: i64 = bind_all(
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "SELECT COUNT(*) FROM jobs j WHERE {}",
+                cond(3)
+            )))
+            .bind(from)
+            .bind(to),
+            scope,
+        )
+        .fetch_one(self.pool())
+        .await?
+        .try_get(0)?;
+        let rows = bind_all(
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "SELECT j.id, j.status, j.created_at, j.started, j.finished, j.pc_id, p.name AS pc_name, b.name AS script
+                 FROM jobs j JOIN pcs p ON p.id = j.pc_id JOIN batches b ON b.id = j.batch_id
+                 WHERE {} ORDER BY j.id DESC LIMIT $3 OFFSET $4",
+                cond(5)
+            )))
+            .bind(from)
+            .bind(to)
+            .bind(page.limit)
+            .bind(page.offset),
+            scope,
+        )
+        .fetch_all(self.pool())
+        .await?;
+        let items = rows
+            .iter()
+            .map(|r| job_view(r, false))
+            .collect::<Result<_, _>>()?;
+        Ok(Paged { items, count })
+    }
+
+    pub async fn api_job(&self, scope: &[i64], id: i64) -> anyhow::Result<Option<JobView>> {
+        let row = bind_all(
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "SELECT j.id, j.status, j.created_at, j.started, j.finished, j.pc_id, p.name AS pc_name, b.name AS script, j.log_output
+                 FROM jobs j JOIN pcs p ON p.id = j.pc_id JOIN batches b ON b.id = j.batch_id
+                 WHERE j.id = $1 AND {}",
+                in_scope("j.site_id", scope, 2)
+            )))
+            .bind(id),
+            scope,
+        )
+        .fetch_optional(self.pool())
+        .await?;
+        Ok(row.as_ref().map(|r| job_view(r, true)).transpose()?)
+    }
+
+    /// Events in scope that occurred in [from, to), with the given statuses, newest first.
+    pub async fn api_events(
+        &self,
+        scope: &[i64],
+        from: i64,
+        to: i64,
+        statuses: &[String],
+        page: &Page,
+    ) -> anyhow::Result<Paged<EventView>> {
+        let status_list = if statuses.is_empty() {
+            "'NEW', 'ASSIGNED', 'RESOLVED'".to_owned()
+        } else {
+            statuses
+                .iter()
+                .filter(|s| super::events::EVENT_STATUSES.contains(&s.as_str()))
+                .map(|s| format!("'{s}'"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let status_list = if status_list.is_empty() {
+            "''".to_owned()
+        } else {
+            status_list
+        };
+        let cond = |first| {
+            format!(
+                "e.occurred_at >= $1 AND e.occurred_at < $2 AND e.status IN ({status_list}) AND {}",
+                in_scope("e.site_id", scope, first)
+            )
+        };
+        let count: i64 = bind_all(
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "SELECT COUNT(*) FROM security_events e WHERE {}",
+                cond(3)
+            )))
+            .bind(from)
+            .bind(to),
+            scope,
+        )
+        .fetch_one(self.pool())
+        .await?
+        .try_get(0)?;
+        let rows = bind_all(
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "{EVENT_SELECT} WHERE {} ORDER BY e.id DESC LIMIT $3 OFFSET $4",
+                cond(5)
+            )))
+            .bind(from)
+            .bind(to)
+            .bind(page.limit)
+            .bind(page.offset),
+            scope,
+        )
+        .fetch_all(self.pool())
+        .await?;
+        let items = rows.iter().map(event_view).collect::<Result<_, _>>()?;
+        Ok(Paged { items, count })
+    }
+
+    pub async fn api_event(&self, scope: &[i64], id: i64) -> anyhow::Result<Option<EventView>> {
+        let row = bind_all(
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "{EVENT_SELECT} WHERE e.id = $1 AND {}",
+                in_scope("e.site_id", scope, 2)
+            )))
+            .bind(id),
+            scope,
+        )
+        .fetch_optional(self.pool())
+        .await?;
+        Ok(row.as_ref().map(event_view).transpose()?)
+    }
+
+    /// Handles an event (status, assignee, note); `None` if it is not in scope. An assignee
+    /// must be a user who can see the event's site.
+    pub async fn api_update_event(
+        &self,
+        scope: &[i64],
+        id: i64,
+        change: &EventChange,
+    ) -> anyhow::Result<Option<EventView>> {
+        let Some(current) = self.api_event(scope, id).await? else {
+            return Ok(None);
+        };
+        let status = change.status.clone().unwrap_or(current.status);
+        anyhow::ensure!(
+            super::events::EVENT_STATUSES.contains(&status.as_str()),
+            "status: must be one of {}",
+            super::events::EVENT_STATUSES.join(", ")
+        );
+        let assigned = change.assigned_user.unwrap_or(current.assigned_user);
+        if let Some(user) = assigned {
+            let site: i64 = sqlx::query_scalar("SELECT site_id FROM security_events WHERE id = $1")
+                .bind(id)
+                .fetch_one(self.pool())
+                .await?;
+            let member: Option<i64> = sqlx::query_scalar(
+                "SELECT u.id FROM users u WHERE u.id = $1 AND (u.is_superuser = 1 OR EXISTS (
+                   SELECT 1 FROM memberships m JOIN sites s ON s.id = $2
+                   WHERE m.user_id = u.id AND (m.site_id = s.id OR (m.role = 'customer_admin' AND m.customer_id = s.customer_id))))",
+            )
+            .bind(user)
+            .bind(site)
+            .fetch_optional(self.pool())
+            .await?;
+            anyhow::ensure!(
+                member.is_some(),
+                "assigned_user: no user with id {user} works on this site"
+            );
+        }
+        let note = change.note.clone().unwrap_or(current.note);
+        anyhow::ensure!(
+            note.chars().count() <= 4096,
+            "note: must be at most 4096 characters"
+        );
+        sqlx::query(
+            "UPDATE security_events SET status = $1, assigned_user_id = $2, note = $3 WHERE id = $4",
+        )
+        .bind(&status)
+        .bind(assigned)
+        .bind(&note)
+        .bind(id)
+        .execute(self.pool())
+        .await?;
+        self.api_event(scope, id).await
+    }
+
+    /// Scripts a site may run: global ones and its own.
+    pub async fn api_scripts(&self, site_id: i64) -> anyhow::Result<Vec<ScriptView>> {
+        let rows = sqlx::query(
+            "SELECT s.id, s.name, s.uid, s.site_id, s.is_security, v.id AS version_id, v.version
+             FROM scripts s JOIN script_versions v ON v.id = s.current_version_id
+             WHERE (s.site_id IS NULL OR s.site_id = $1) AND s.is_hidden = 0 ORDER BY s.name, s.id",
+        )
+        .bind(site_id)
+        .fetch_all(self.pool())
+        .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let inputs = sqlx::query(
+                "SELECT name, value_type, mandatory FROM inputs WHERE script_version_id = $1 ORDER BY position",
+            )
+            .bind(r.try_get::<i64, _>("version_id")?)
+            .fetch_all(self.pool())
+            .await?
+            .iter()
+            .map(|i| {
+                Ok(InputView {
+                    name: i.try_get("name")?,
+                    value_type: i.try_get("value_type")?,
+                    mandatory: i.try_get::<i64, _>("mandatory")? != 0,
+                })
+            })
+            .collect::<Result<Vec<_>, sqlx::Error>>()?;
+            out.push(ScriptView {
+                id: r.try_get("id")?,
+                name: r.try_get("name")?,
+                uid: r.try_get("uid")?,
+                global: r.try_get::<Option<i64>, _>("site_id")?.is_none(),
+                is_security: r.try_get::<i64, _>("is_security")? != 0,
+                version: r.try_get("version")?,
+                inputs,
+            });
+        }
+        Ok(out)
+    }
+
+    /// A group in scope: its site and its members.
+    pub async fn api_group_members(
+        &self,
+        scope: &[i64],
+        group_id: i64,
+    ) -> anyhow::Result<Option<(i64, Vec<i64>)>> {
+        let site = bind_all(
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "SELECT site_id FROM pc_groups WHERE id = $1 AND {}",
+                in_scope("site_id", scope, 2)
+            )))
+            .bind(group_id),
+            scope,
+        )
+        .fetch_optional(self.pool())
+        .await?;
+        let Some(site) = site else { return Ok(None) };
+        let pcs: Vec<i64> = sqlx::query_scalar(
+            "SELECT pc_id FROM pc_group_members WHERE group_id = $1 ORDER BY pc_id",
+        )
+        .bind(group_id)
+        .fetch_all(self.pool())
+        .await?;
+        Ok(Some((site.try_get(0)?, pcs)))
+    }
+}
+
+const EVENT_SELECT: &str = "SELECT e.id, e.occurred_at, e.reported_at, e.pc_id, pc.name AS pc_name, e.summary, e.status,
+        e.assigned_user_id, e.note, COALESCE(sp.name, o.name, '') AS rule_name, COALESCE(sp.level, o.level, '') AS level
+     FROM security_events e JOIN pcs pc ON pc.id = e.pc_id
+     LEFT JOIN security_problems sp ON e.rule_kind = 'security' AND sp.id = e.rule_id
+     LEFT JOIN offline_rules o ON e.rule_kind = 'offline' AND o.id = e.rule_id";
+
+fn event_view(r: &sqlx::any::AnyRow) -> Result<EventView, sqlx::Error> {
+    Ok(EventView {
+        id: r.try_get("id")?,
+        occurred_time: r.try_get("occurred_at")?,
+        reported_time: r.try_get("reported_at")?,
+        pc: r.try_get("pc_id")?,
+        pc_name: r.try_get("pc_name")?,
+        summary: r.try_get("summary")?,
+        status: r.try_get("status")?,
+        assigned_user: r.try_get("assigned_user_id")?,
+        note: r.try_get("note")?,
+        monitoring_rule: r.try_get("rule_name")?,
+        level: r.try_get("level")?,
+    })
+}
+
+fn job_view(r: &sqlx::any::AnyRow, with_log: bool) -> Result<JobView, sqlx::Error> {
+    Ok(JobView {
+        id: r.try_get("id")?,
+        status: r.try_get("status")?,
+        created: r.try_get("created_at")?,
+        started: r.try_get("started")?,
+        finished: r.try_get("finished")?,
+        pc: r.try_get("pc_id")?,
+        pc_name: r.try_get("pc_name")?,
+        script: r.try_get("script")?,
+        log_output: if with_log {
+            r.try_get("log_output")?
+        } else {
+            None
+        },
+    })
+}

@@ -1,0 +1,60 @@
+//! `borgerpc-admin bench` in miniature: the whole run (fresh database, registration over HTTP,
+//! check-in cycles, the checks in the database) with a tiny fleet. On PostgreSQL when
+//! `TEST_DATABASE_URL` says so. Timings are the machine's business, never asserted.
+
+use borgerpc_admin::bench::{Options, run};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tiny_bench_runs_clean_and_reports_every_figure() {
+    service_kit::logging::init(false, "warn");
+    let database_url = std::env::var("TEST_DATABASE_URL")
+        .ok()
+        .filter(|u| u.starts_with("postgres"));
+    let on_postgres = database_url.is_some();
+    let report = run(&Options {
+        pcs: 50,
+        seconds: 2,
+        concurrency: 4,
+        database_url,
+    })
+    .await
+    .unwrap();
+    let line = serde_json::to_string(&report).unwrap();
+    assert!(!line.contains('\n'));
+    let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+    for key in [
+        "pcs",
+        "seconds",
+        "concurrency",
+        "database",
+        "requests",
+        "requests_per_s",
+        "checkins_per_s",
+        "p50_ms",
+        "p99_ms",
+        "max_ms",
+        "errors",
+        "setup_s",
+        "registrations_per_s",
+        "peak_rss_mb",
+        "rss_includes_load_generator",
+    ] {
+        assert!(v.get(key).is_some(), "{key} is missing from {line}");
+    }
+    assert_eq!(v["pcs"], 50);
+    assert_eq!(v["seconds"], 2);
+    assert_eq!(v["concurrency"], 4);
+    assert_eq!(
+        v["database"],
+        if on_postgres { "postgres" } else { "sqlite" }
+    );
+    assert_eq!(v["errors"], 0, "{line}");
+    assert_eq!(v["rss_includes_load_generator"], true);
+    assert!(report.requests > 0, "{line}");
+    // Four workers, four keep-alive connections.
+    assert!(report.connections <= 4, "{line}");
+    // 50 PCs: one job (PC 0, the first a worker serves) and a security event early on.
+    assert_eq!(report.jobs_done, 1, "{line}");
+    assert!(report.security_events >= 1, "{line}");
+    assert!(report.pcs_checked_in >= 4, "{line}");
+}
