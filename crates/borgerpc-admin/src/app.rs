@@ -56,7 +56,8 @@ pub async fn start(config: &Config, store: Store) -> anyhow::Result<Running> {
             }
         })
     });
-    let router = crate::client_api::router(protocol, config.server.max_body_bytes)
+    let router = crate::client_api::router(protocol.clone(), config.server.max_body_bytes)
+        .merge(crate::legacy_xmlrpc::router(protocol))
         .merge(crate::api::router(store.clone()))
         .merge(service_kit::http::ops_router(ready))
         .layer(axum::extract::DefaultBodyLimit::max(

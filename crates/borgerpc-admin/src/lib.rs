@@ -1,9 +1,9 @@
 //! BorgerPC admin: a drop-in Administrationsportal for OS2BorgerPC.
 //!
-//! Data flows in from agents through [`client_api`] (JSON, 3.x agents), a thin encoding over
-//! [`protocol`], which owns the semantics of every agent call. Operators and integrations use
-//! [`api`]. The [`store`] owns the
-//! database; [`heartbeat`] batches the writes every check-in makes. [`app`] wires a running
+//! Data flows in from agents through [`client_api`] (JSON, 3.x agents) and [`legacy_xmlrpc`]
+//! (2.x agents, off unless a site allows it), thin encodings over [`protocol`], which owns the
+//! semantics of every agent call. Operators and integrations use [`api`]. The [`store`] owns
+//! the database; [`heartbeat`] batches the writes every check-in makes. [`app`] wires a running
 //! portal. See `ARCHITECTURE.md` at the repository root for the map.
 
 pub mod api;
@@ -12,6 +12,7 @@ pub mod bench;
 pub mod client_api;
 pub mod config;
 pub mod heartbeat;
+pub mod legacy_xmlrpc;
 pub mod protocol;
 pub mod scripts;
 pub mod store;

@@ -202,7 +202,21 @@ pub fn read_dir(dir: &Path) -> (Vec<ScriptSpec>, Vec<Problem>) {
     let mut uids: HashMap<String, (PathBuf, usize)> = HashMap::new();
     let mut titles: HashMap<(String, i64), PathBuf> = HashMap::new();
 
+    let root = dir.canonicalize().ok();
     for md_path in md_files {
+        // Like code files, a page must not pull in text from outside the library.
+        let inside = match (md_path.canonicalize(), &root) {
+            (Ok(file), Some(root)) => file.starts_with(root),
+            _ => false,
+        };
+        if !inside {
+            problems.push(Problem::error(
+                &md_path,
+                0,
+                "is a link to outside the script directory",
+            ));
+            continue;
+        }
         let bytes = match std::fs::read(&md_path) {
             Ok(bytes) => bytes,
             Err(e) => {
@@ -1518,6 +1532,20 @@ mod tests {
         let (dir, md) = with_code("\u{feff}#!/bin/sh\necho hi\n".as_bytes());
         let err = parse_script(&md, HEADER, dir.path()).expect_err("bom");
         assert!(err[0].message.contains("byte-order mark"));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn markdown_link_out_of_the_directory_is_refused() {
+        let (dir, _) = with_code(b"#!/bin/sh\n");
+        let outside = tempfile::tempdir().expect("tempdir");
+        let page = outside.path().join("page.md");
+        std::fs::write(&page, HEADER).expect("write");
+        std::os::unix::fs::symlink(&page, dir.path().join("x.md")).expect("link");
+        let (specs, problems) = read_dir(dir.path());
+        assert!(specs.is_empty());
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(problems[0].message.contains("outside"));
     }
 
     #[test]
