@@ -71,6 +71,11 @@ enum Command {
         #[command(subcommand)]
         command: PcCommand,
     },
+    /// Script libraries (os2borgerpc-scripts format) / Scriptbiblioteker.
+    Scripts {
+        #[command(subcommand)]
+        command: ScriptsCommand,
+    },
     /// Jobs / Jobs.
     Job {
         #[command(subcommand)]
@@ -181,6 +186,26 @@ enum PcCommand {
 }
 
 #[derive(Subcommand)]
+enum ScriptsCommand {
+    /// Import a library: new scripts, or new versions of scripts with the same uid /
+    /// Importér et scriptbibliotek.
+    Import {
+        dir: PathBuf,
+        /// Import as local scripts of this site (default: global, for every site).
+        #[arg(long)]
+        site: Option<String>,
+    },
+    /// Check a library (format, and shellcheck when installed); file:line errors, exit 1 on
+    /// errors. Needs no database / Tjek et scriptbibliotek.
+    Lint {
+        dir: PathBuf,
+        /// Do not run shellcheck even when it is installed.
+        #[arg(long)]
+        no_shellcheck: bool,
+    },
+}
+
+#[derive(Subcommand)]
 enum JobCommand {
     /// Run a script on PCs and groups / Kør et script på computere og grupper.
     Run {
@@ -240,6 +265,31 @@ fn read_password() -> anyhow::Result<String> {
     Ok(line.trim_end_matches(['\r', '\n']).to_owned())
 }
 
+/// `scripts lint`: problems on stdout, gcc style; an error if any is an error.
+fn lint(dir: &std::path::Path, no_shellcheck: bool) -> anyhow::Result<()> {
+    use borgerpc_admin::scripts::lint::{ShellcheckMode, lint_dir, shellcheck_available};
+    let mode = if no_shellcheck {
+        ShellcheckMode::Off
+    } else {
+        ShellcheckMode::Auto
+    };
+    if mode == ShellcheckMode::Auto && !shellcheck_available() {
+        eprintln!("note: shellcheck is not installed; only the format is checked");
+    }
+    let problems = lint_dir(dir, mode);
+    for p in &problems {
+        println!("{p}");
+    }
+    let errors = problems.iter().filter(|p| p.is_error()).count();
+    eprintln!(
+        "{}: {errors} error(s), {} warning(s)",
+        dir.display(),
+        problems.len() - errors
+    );
+    anyhow::ensure!(errors == 0, "the library has {errors} error(s)");
+    Ok(())
+}
+
 fn print_json(v: &impl serde::Serialize) -> anyhow::Result<()> {
     println!("{}", serde_json::to_string_pretty(v)?);
     Ok(())
@@ -248,6 +298,12 @@ fn print_json(v: &impl serde::Serialize) -> anyhow::Result<()> {
 async fn run(cli: Cli) -> anyhow::Result<()> {
     if let Command::Bench(args) = &cli.command {
         return bench(args).await;
+    }
+    if let Command::Scripts {
+        command: ScriptsCommand::Lint { dir, no_shellcheck },
+    } = &cli.command
+    {
+        return lint(dir, *no_shellcheck);
     }
     let config = Config::load(&cli.config)?;
     service_kit::logging::init(config.server.log_json, "info");
@@ -355,6 +411,41 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     if off { "deactivated" } else { "activated" }
                 );
             }
+        },
+        Command::Scripts { command } => match command {
+            ScriptsCommand::Import { dir, site } => {
+                let site_id = match &site {
+                    Some(uid) => Some(site_id(&store, uid).await?),
+                    None => None,
+                };
+                let bar = indicatif::ProgressBar::new(0);
+                let result =
+                    borgerpc_admin::scripts::import::import(&store, &dir, site_id, |i, n| {
+                        bar.set_length(n as u64);
+                        bar.set_position(i as u64);
+                    })
+                    .await;
+                bar.finish_and_clear();
+                match result {
+                    Ok(report) => {
+                        for w in &report.warnings {
+                            eprintln!("{w}");
+                        }
+                        print_json(&report)?;
+                    }
+                    Err(borgerpc_admin::scripts::import::ImportError::Invalid(problems)) => {
+                        for p in &problems {
+                            eprintln!("{p}");
+                        }
+                        anyhow::bail!(
+                            "{}: the library has errors; nothing was imported (see `scripts lint`)",
+                            dir.display()
+                        );
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            ScriptsCommand::Lint { .. } => unreachable!("handled before the database opens"),
         },
         Command::Job { command } => match command {
             JobCommand::Run {
