@@ -50,6 +50,9 @@ pub fn router(store: Store) -> Router {
         .route("/api/system/events", get(events))
         .route("/api/system/event/{id}", get(event).patch(update_event))
         .route("/api/system/scripts", get(scripts))
+        .route("/api/system/group/{id}/members", post(join_group))
+        .route("/api/system/group/{id}/policies", post(add_policy))
+        .route("/api/system/policy/{id}", axum::routing::patch(set_policy))
         .with_state(store)
 }
 
@@ -429,6 +432,27 @@ struct RunIn {
     parameters: Vec<ParamIn>,
 }
 
+fn param_values(given: Vec<ParamIn>) -> Result<Vec<ParamValue>, ApiError> {
+    let mut params = Vec::with_capacity(given.len());
+    for (i, p) in given.into_iter().enumerate() {
+        params.push(match p {
+            ParamIn::Text(t) => ParamValue::Text(t),
+            ParamIn::File {
+                name,
+                content_base64,
+            } => ParamValue::File {
+                name,
+                data: base64::engine::general_purpose::STANDARD
+                    .decode(content_base64.as_bytes())
+                    .map_err(|_| {
+                        unprocessable(format!("parameters[{i}].content_base64: is not Base64"))
+                    })?,
+            },
+        });
+    }
+    Ok(params)
+}
+
 /// Runs a script on PCs and groups of one site: one batch, one NEW job per PC.
 async fn run_script(
     State(store): State<Store>,
@@ -481,23 +505,7 @@ async fn run_script(
     {
         return Err(not_found());
     }
-    let mut params = Vec::with_capacity(r.parameters.len());
-    for (i, p) in r.parameters.into_iter().enumerate() {
-        params.push(match p {
-            ParamIn::Text(t) => ParamValue::Text(t),
-            ParamIn::File {
-                name,
-                content_base64,
-            } => ParamValue::File {
-                name,
-                data: base64::engine::general_purpose::STANDARD
-                    .decode(content_base64.as_bytes())
-                    .map_err(|_| {
-                        unprocessable(format!("parameters[{i}].content_base64: is not Base64"))
-                    })?,
-            },
-        });
-    }
+    let params = param_values(r.parameters)?;
     let batch = store
         .run_script(RunScript {
             site_id: site,
@@ -625,4 +633,99 @@ async fn scripts(
         ));
     };
     ok(store.api_scripts(site).await.map_err(unavailable)?)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct JoinIn {
+    pc_id: i64,
+}
+
+/// Puts a PC in a group; the group's policies run on it.
+async fn join_group(
+    State(store): State<Store>,
+    caller: Caller,
+    Path(id): Path<i64>,
+    b: Result<Bytes, BytesRejection>,
+) -> ApiResult {
+    let scope = caller.writer()?;
+    let j: JoinIn = body(b)?;
+    let runs = store
+        .join_group(&scope.sites, id, j.pc_id, &scope.actor)
+        .await
+        .map_err(|e| unprocessable(format!("{e:#}")))?
+        .ok_or_else(not_found)?;
+    store
+        .audit(
+            &scope.actor,
+            None,
+            "group.join",
+            &format!("group:{id} pc:{}", j.pc_id),
+        )
+        .await
+        .map_err(unavailable)?;
+    ok(json!({"policies": runs}))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PolicyIn {
+    script_id: i64,
+    #[serde(default)]
+    parameters: Vec<ParamIn>,
+}
+
+/// Adds a policy to a group; it runs on every member.
+async fn add_policy(
+    State(store): State<Store>,
+    caller: Caller,
+    Path(id): Path<i64>,
+    b: Result<Bytes, BytesRejection>,
+) -> ApiResult {
+    let scope = caller.writer()?;
+    let p: PolicyIn = body(b)?;
+    let params = param_values(p.parameters)?;
+    let run = store
+        .add_policy(&scope.sites, id, p.script_id, &params, &scope.actor)
+        .await
+        .map_err(|e| unprocessable(format!("{e:#}")))?
+        .ok_or_else(not_found)?;
+    store
+        .audit(
+            &scope.actor,
+            None,
+            "policy.add",
+            &format!("group:{id} policy:{}", run.policy_id),
+        )
+        .await
+        .map_err(unavailable)?;
+    Ok((StatusCode::CREATED, axum::Json(run)).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PolicyPatch {
+    parameters: Vec<ParamIn>,
+}
+
+/// Changes a policy's parameters; it reruns on every member if the site says so.
+async fn set_policy(
+    State(store): State<Store>,
+    caller: Caller,
+    Path(id): Path<i64>,
+    b: Result<Bytes, BytesRejection>,
+) -> ApiResult {
+    let scope = caller.writer()?;
+    let p: PolicyPatch = body(b)?;
+    let params = param_values(p.parameters)?;
+    let run = store
+        .set_policy_params(&scope.sites, id, &params, &scope.actor)
+        .await
+        .map_err(|e| unprocessable(format!("{e:#}")))?
+        .ok_or_else(not_found)?;
+    store
+        .audit(&scope.actor, None, "policy.change", &format!("policy:{id}"))
+        .await
+        .map_err(unavailable)?;
+    ok(run)
 }

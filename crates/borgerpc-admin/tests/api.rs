@@ -18,6 +18,7 @@ struct Tenant {
     group_id: i64,
     job_id: i64,
     event_id: i64,
+    policy_id: i64,
     script_id: i64,
     user_token: String,
     key: String,
@@ -107,6 +108,19 @@ async fn tenant(portal: &Portal, name: &str, mac: &str) -> Tenant {
         }])
         .await
         .unwrap()[0];
+    let policy_id = portal
+        .store
+        .add_policy(
+            &[site.id],
+            group_id,
+            script.script_id,
+            &[ParamValue::Text("politik".into())],
+            "test",
+        )
+        .await
+        .unwrap()
+        .unwrap()
+        .policy_id;
     let username = format!("user-{}", name.to_lowercase());
     let user = portal
         .store
@@ -136,6 +150,7 @@ async fn tenant(portal: &Portal, name: &str, mac: &str) -> Tenant {
         group_id,
         job_id,
         event_id,
+        policy_id,
         script_id: script.script_id,
         user_token,
         key: portal
@@ -183,6 +198,10 @@ async fn call(
 fn request_for(path: &str, method: &str, t: &Tenant) -> (String, Option<Value>) {
     let id = if path.contains("/job/") {
         t.job_id
+    } else if path.contains("/group/") {
+        t.group_id
+    } else if path.contains("/policy/") {
+        t.policy_id
     } else if path.contains("/event/") {
         t.event_id
     } else {
@@ -194,6 +213,11 @@ fn request_for(path: &str, method: &str, t: &Tenant) -> (String, Option<Value>) 
         ("/api/system/jobs", "post") => Some(
             json!({"script_id": t.script_id, "pcs": [t.pc_id], "groups": [t.group_id], "parameters": ["x"]}),
         ),
+        ("/api/system/group/{id}/members", "post") => Some(json!({"pc_id": t.pc_id})),
+        ("/api/system/group/{id}/policies", "post") => {
+            Some(json!({"script_id": t.script_id, "parameters": ["x"]}))
+        }
+        ("/api/system/policy/{id}", "patch") => Some(json!({"parameters": ["y"]})),
         ("/api/system/event/{id}", "patch") => {
             Some(json!({"status": "RESOLVED", "note": "handled"}))
         }
@@ -410,4 +434,94 @@ async fn operators_list_run_activate_and_handle_events() {
         .await
         .unwrap();
     assert_eq!(doc["openapi"], "3.1.0");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn group_policies_run_on_join_when_added_and_when_changed() {
+    let portal = Portal::start().await;
+    let a = tenant(&portal, "A", "02:00:00:00:00:0a").await;
+    let (s, uid) = portal
+        .post(
+            "register_new_computer",
+            json!({"mac": "02:00:00:00:00:1a", "name": "pc-two", "site": a.site_uid, "configuration": {}, "client_key": "cd".repeat(32)}),
+        )
+        .await;
+    assert_eq!(s, 200);
+    let pc2 = portal
+        .store
+        .pc_identity(uid.as_str().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    let members = format!("/api/system/group/{}/members", a.group_id);
+
+    // Joining runs the group's existing policy on the newcomer only.
+    let (s, joined) = call(
+        &portal,
+        &a.key,
+        "post",
+        &members,
+        Some(json!({"pc_id": pc2.id})),
+    )
+    .await;
+    assert_eq!(s, 200, "{joined}");
+    assert_eq!(joined["policies"][0]["policy_id"], a.policy_id);
+    assert_eq!(
+        joined["policies"][0]["job_ids"].as_array().unwrap().len(),
+        1
+    );
+    let (_, again) = call(
+        &portal,
+        &a.key,
+        "post",
+        &members,
+        Some(json!({"pc_id": pc2.id})),
+    )
+    .await;
+    assert_eq!(
+        again["policies"],
+        json!([]),
+        "already a member: nothing runs again"
+    );
+
+    // A new policy runs on both members; changing its parameters reruns it.
+    let (s, added) = call(
+        &portal,
+        &a.key,
+        "post",
+        &format!("/api/system/group/{}/policies", a.group_id),
+        Some(json!({"script_id": a.script_id, "parameters": ["ny"]})),
+    )
+    .await;
+    assert_eq!(s, 201, "{added}");
+    assert_eq!(added["job_ids"].as_array().unwrap().len(), 2);
+    let policy = added["policy_id"].as_i64().unwrap();
+    let (s, changed) = call(
+        &portal,
+        &a.key,
+        "patch",
+        &format!("/api/system/policy/{policy}"),
+        Some(json!({"parameters": ["ændret"]})),
+    )
+    .await;
+    assert_eq!(s, 200, "{changed}");
+    assert_eq!(changed["job_ids"].as_array().unwrap().len(), 2);
+    let jobs = portal.store.pending_jobs(pc2.id).await.unwrap();
+    assert_eq!(
+        jobs.iter()
+            .map(|j| j.params[0].string_value.as_str())
+            .collect::<Vec<_>>(),
+        ["politik", "ny", "ændret"],
+        "the newcomer got every policy, in order, with the parameters of the time"
+    );
+    let (s, r) = call(
+        &portal,
+        &a.key,
+        "patch",
+        &format!("/api/system/policy/{policy}"),
+        Some(json!({"parameters": []})),
+    )
+    .await;
+    assert_eq!(s, 422);
+    assert!(r["detail"].as_str().unwrap().contains("parameters"), "{r}");
 }

@@ -173,6 +173,58 @@ pub fn normalize_param(input: &Input, raw: &str) -> Result<String, String> {
     }
 }
 
+/// A parameter value checked against its input: text, or a file (name, content).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckedParam {
+    pub text: Option<String>,
+    pub file: Option<(String, Vec<u8>)>,
+}
+
+/// Checks a whole parameter list against a script's inputs (count, types, mandatory).
+pub fn checked_params(
+    inputs: &[Input],
+    params: &[ParamValue],
+) -> anyhow::Result<Vec<CheckedParam>> {
+    anyhow::ensure!(
+        params.len() == inputs.len(),
+        "parameters: the script takes {} parameter(s), {} given",
+        inputs.len(),
+        params.len()
+    );
+    let mut values = Vec::with_capacity(inputs.len());
+    for (input, p) in inputs.iter().zip(params) {
+        values.push(match (input.value_type.as_str(), p) {
+            ("FILE", ParamValue::File { name, data }) => {
+                anyhow::ensure!(
+                    !name.is_empty() && !name.contains('/') && name.len() <= 200,
+                    "parameter {} ({}): a file name must be 1 to 200 characters without '/'",
+                    input.position + 1,
+                    input.name
+                );
+                CheckedParam {
+                    text: None,
+                    file: Some((name.clone(), data.clone())),
+                }
+            }
+            ("FILE", ParamValue::Text(t)) if t.is_empty() && !input.mandatory => CheckedParam {
+                text: None,
+                file: None,
+            },
+            (_, ParamValue::Text(t)) => CheckedParam {
+                text: Some(normalize_param(input, t).map_err(anyhow::Error::msg)?),
+                file: None,
+            },
+            (_, ParamValue::File { .. }) => anyhow::bail!(
+                "parameter {} ({}): takes a value of type {}, not a file",
+                input.position + 1,
+                input.name,
+                input.value_type
+            ),
+        });
+    }
+    Ok(values)
+}
+
 /// Removes PASSWORD values from a job log, whatever the agent did: they must never be stored.
 pub fn scrub_passwords(log: &str, passwords: &[String]) -> String {
     let mut out = log.to_owned();
@@ -373,37 +425,7 @@ impl Store {
             anyhow::bail!("script: no script with id {} on this site", run.script_id);
         };
         anyhow::ensure!(!run.pc_ids.is_empty(), "pcs: give at least one PC or group");
-        anyhow::ensure!(
-            run.params.len() == inputs.len(),
-            "parameters: the script takes {} parameter(s), {} given",
-            inputs.len(),
-            run.params.len()
-        );
-        let mut values = Vec::with_capacity(inputs.len());
-        for (input, p) in inputs.iter().zip(&run.params) {
-            values.push(match (input.value_type.as_str(), p) {
-                ("FILE", ParamValue::File { name, data }) => {
-                    anyhow::ensure!(
-                        !name.is_empty() && !name.contains('/') && name.len() <= 200,
-                        "parameter {} ({}): a file name must be 1 to 200 characters without '/'",
-                        input.position + 1,
-                        input.name
-                    );
-                    (None, Some((name.clone(), data.clone())))
-                }
-                ("FILE", ParamValue::Text(t)) if t.is_empty() && !input.mandatory => (None, None),
-                (_, ParamValue::Text(t)) => (
-                    Some(normalize_param(input, t).map_err(anyhow::Error::msg)?),
-                    None,
-                ),
-                (_, ParamValue::File { .. }) => anyhow::bail!(
-                    "parameter {} ({}): takes a value of type {}, not a file",
-                    input.position + 1,
-                    input.name,
-                    input.value_type
-                ),
-            });
-        }
+        let values = checked_params(&inputs, &run.params)?;
         let now = now_ms();
         let mut tx = self.db.begin_write().await?;
         let ph = placeholders(2, run.pc_ids.len());
@@ -430,7 +452,7 @@ impl Store {
         .bind(now)
         .fetch_one(&mut *tx)
         .await?;
-        for (input, (text, file)) in inputs.iter().zip(values) {
+        for (input, CheckedParam { text, file }) in inputs.iter().zip(values) {
             let file_id = match file {
                 Some((fname, data)) => Some(
                     sqlx::query_scalar::<_, i64>(

@@ -11,6 +11,7 @@ pub mod history;
 pub mod jobs;
 pub mod operator;
 pub mod pcs;
+pub mod policies;
 pub mod tenants;
 
 use service_kit::db::{Db, DbKind, Migration};

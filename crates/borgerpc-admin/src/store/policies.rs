@@ -1,0 +1,254 @@
+//! Group policies (upstream's "tilknyttede scripts"): scripts that keep a group's PCs set up.
+//! A policy runs on every member when it is added, on a PC when it joins the group, and again
+//! on every member when its parameters change (if the site says so: `rerun_asc`). Removing
+//! one does not undo what it did — the same as upstream, and said in the operator docs.
+
+use super::jobs::{Batch, ParamValue, RunScript, checked_params};
+use super::{Store, placeholders};
+use service_kit::db::now_ms;
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct PolicyRun {
+    pub policy_id: i64,
+    pub job_ids: Vec<i64>,
+}
+
+impl Store {
+    /// The group's site, if the group is within `scope`.
+    pub async fn group_site(&self, scope: &[i64], group_id: i64) -> anyhow::Result<Option<i64>> {
+        if scope.is_empty() {
+            return Ok(None);
+        }
+        let mut q = sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(format!(
+            "SELECT site_id FROM pc_groups WHERE id = $1 AND site_id IN ({})",
+            placeholders(2, scope.len())
+        )))
+        .bind(group_id);
+        for s in scope {
+            q = q.bind(*s);
+        }
+        Ok(q.fetch_optional(self.pool()).await?)
+    }
+
+    async fn policy_params(&self, policy_id: i64) -> anyhow::Result<Vec<ParamValue>> {
+        /// (text, file name, file content)
+        type Stored = (Option<String>, Option<String>, Option<Vec<u8>>);
+        let rows: Vec<Stored> = sqlx::query_as(
+            "SELECT p.string_value, f.name, f.data FROM associated_script_parameters p
+             LEFT JOIN files f ON f.id = p.file_id WHERE p.associated_script_id = $1 ORDER BY p.position",
+        )
+        .bind(policy_id)
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(text, name, data)| match (name, data) {
+                (Some(name), Some(data)) => ParamValue::File { name, data },
+                _ => ParamValue::Text(text.unwrap_or_default()),
+            })
+            .collect())
+    }
+
+    async fn run_policy_on(
+        &self,
+        site_id: i64,
+        policy_id: i64,
+        script_id: i64,
+        pc_ids: &[i64],
+        by: &str,
+    ) -> anyhow::Result<Vec<i64>> {
+        if pc_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let params = self.policy_params(policy_id).await?;
+        let Batch { job_ids, .. } = self
+            .run_script(RunScript {
+                site_id,
+                script_id,
+                pc_ids,
+                params,
+                created_by: by,
+            })
+            .await?;
+        Ok(job_ids)
+    }
+
+    async fn store_policy_params(
+        &self,
+        tx: &mut sqlx::AnyConnection,
+        site_id: i64,
+        policy_id: i64,
+        params: &[super::jobs::CheckedParam],
+    ) -> anyhow::Result<()> {
+        sqlx::query("DELETE FROM associated_script_parameters WHERE associated_script_id = $1")
+            .bind(policy_id)
+            .execute(&mut *tx)
+            .await?;
+        for (pos, p) in params.iter().enumerate() {
+            let file_id = match &p.file {
+                Some((name, data)) => Some(
+                    sqlx::query_scalar::<_, i64>(
+                        "INSERT INTO files (site_id, name, size, data, created_at) VALUES ($1, $2, $3, $4, $5) RETURNING id",
+                    )
+                    .bind(site_id)
+                    .bind(name)
+                    .bind(data.len() as i64)
+                    .bind(data.clone())
+                    .bind(now_ms())
+                    .fetch_one(&mut *tx)
+                    .await?,
+                ),
+                None => None,
+            };
+            sqlx::query(
+                "INSERT INTO associated_script_parameters (associated_script_id, position, string_value, file_id)
+                 VALUES ($1, $2, $3, $4)",
+            )
+            .bind(policy_id)
+            .bind(pos as i64)
+            .bind(p.text.as_deref())
+            .bind(file_id)
+            .execute(&mut *tx)
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// Adds a policy to a group (last in order) and runs it on every member. `None` if the
+    /// group or the script is not within `scope`.
+    pub async fn add_policy(
+        &self,
+        scope: &[i64],
+        group_id: i64,
+        script_id: i64,
+        params: &[ParamValue],
+        by: &str,
+    ) -> anyhow::Result<Option<PolicyRun>> {
+        let Some(site) = self.group_site(scope, group_id).await? else {
+            return Ok(None);
+        };
+        let Some((_, _, inputs)) = self.script_for_site(site, script_id).await? else {
+            return Ok(None);
+        };
+        let checked = checked_params(&inputs, params)?;
+        let mut tx = self.db.begin_write().await?;
+        let next: Option<i64> =
+            sqlx::query_scalar("SELECT MAX(position) FROM associated_scripts WHERE group_id = $1")
+                .bind(group_id)
+                .fetch_one(&mut *tx)
+                .await?;
+        let policy_id: i64 = sqlx::query_scalar(
+            "INSERT INTO associated_scripts (group_id, script_id, position) VALUES ($1, $2, $3) RETURNING id",
+        )
+        .bind(group_id)
+        .bind(script_id)
+        .bind(next.map_or(0, |n| n + 1))
+        .fetch_one(&mut *tx)
+        .await?;
+        self.store_policy_params(&mut tx, site, policy_id, &checked)
+            .await?;
+        tx.commit().await?;
+        let members = self.group_pc_ids_by_id(group_id).await?;
+        let job_ids = self
+            .run_policy_on(site, policy_id, script_id, &members, by)
+            .await?;
+        Ok(Some(PolicyRun { policy_id, job_ids }))
+    }
+
+    /// Changes a policy's parameters; reruns it on every member when the site's `rerun_asc`
+    /// is on. `None` if the policy is not within `scope`.
+    pub async fn set_policy_params(
+        &self,
+        scope: &[i64],
+        policy_id: i64,
+        params: &[ParamValue],
+        by: &str,
+    ) -> anyhow::Result<Option<PolicyRun>> {
+        let row: Option<(i64, i64)> =
+            sqlx::query_as("SELECT group_id, script_id FROM associated_scripts WHERE id = $1")
+                .bind(policy_id)
+                .fetch_optional(self.pool())
+                .await?;
+        let Some((group_id, script_id)) = row else {
+            return Ok(None);
+        };
+        let Some(site) = self.group_site(scope, group_id).await? else {
+            return Ok(None);
+        };
+        let Some((_, _, inputs)) = self.script_for_site(site, script_id).await? else {
+            return Ok(None);
+        };
+        let checked = checked_params(&inputs, params)?;
+        let mut tx = self.db.begin_write().await?;
+        self.store_policy_params(&mut tx, site, policy_id, &checked)
+            .await?;
+        tx.commit().await?;
+        let rerun: i64 = sqlx::query_scalar("SELECT rerun_asc FROM sites WHERE id = $1")
+            .bind(site)
+            .fetch_one(self.pool())
+            .await?;
+        let job_ids = if rerun != 0 {
+            let members = self.group_pc_ids_by_id(group_id).await?;
+            self.run_policy_on(site, policy_id, script_id, &members, by)
+                .await?
+        } else {
+            Vec::new()
+        };
+        Ok(Some(PolicyRun { policy_id, job_ids }))
+    }
+
+    /// Puts a PC in a group and runs the group's policies on it, in order. `None` if the group
+    /// or the PC is not within `scope`, or they are on different sites.
+    pub async fn join_group(
+        &self,
+        scope: &[i64],
+        group_id: i64,
+        pc_id: i64,
+        by: &str,
+    ) -> anyhow::Result<Option<Vec<PolicyRun>>> {
+        let Some(site) = self.group_site(scope, group_id).await? else {
+            return Ok(None);
+        };
+        let pc_site: Option<i64> = sqlx::query_scalar("SELECT site_id FROM pcs WHERE id = $1")
+            .bind(pc_id)
+            .fetch_optional(self.pool())
+            .await?;
+        if pc_site != Some(site) {
+            return Ok(None);
+        }
+        let added = sqlx::query(
+            "INSERT INTO pc_group_members (pc_id, group_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+        )
+        .bind(pc_id)
+        .bind(group_id)
+        .execute(self.pool())
+        .await?
+        .rows_affected();
+        let mut runs = Vec::new();
+        if added == 0 {
+            return Ok(Some(runs));
+        }
+        let policies: Vec<(i64, i64)> = sqlx::query_as(
+            "SELECT id, script_id FROM associated_scripts WHERE group_id = $1 ORDER BY position",
+        )
+        .bind(group_id)
+        .fetch_all(self.pool())
+        .await?;
+        for (policy_id, script_id) in policies {
+            let job_ids = self
+                .run_policy_on(site, policy_id, script_id, &[pc_id], by)
+                .await?;
+            runs.push(PolicyRun { policy_id, job_ids });
+        }
+        Ok(Some(runs))
+    }
+
+    async fn group_pc_ids_by_id(&self, group_id: i64) -> anyhow::Result<Vec<i64>> {
+        Ok(sqlx::query_scalar(
+            "SELECT pc_id FROM pc_group_members WHERE group_id = $1 ORDER BY pc_id",
+        )
+        .bind(group_id)
+        .fetch_all(self.pool())
+        .await?)
+    }
+}
