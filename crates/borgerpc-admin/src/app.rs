@@ -20,6 +20,7 @@ pub struct Running {
     http: tokio::task::JoinHandle<std::io::Result<()>>,
     heartbeat: tokio::task::JoinHandle<()>,
     housekeeping: tokio::task::JoinHandle<()>,
+    notifications: tokio::task::JoinHandle<()>,
 }
 
 impl Running {
@@ -33,18 +34,28 @@ impl Running {
         self.stop.send_replace(true);
         let _ = tokio::time::timeout(Duration::from_secs(30), self.http).await;
         self.housekeeping.abort();
+        self.notifications.abort();
         let _ = tokio::time::timeout(Duration::from_secs(30), self.heartbeat).await;
     }
 }
 
 /// Starts the portal on an open store.
 pub async fn start(config: &Config, store: Store) -> anyhow::Result<Running> {
+    let settings = config.protocol_settings()?;
+    let mailer = crate::notify::Mailer::from_config(
+        &config.notifications,
+        &config.base_dir,
+        settings.public_url.clone(),
+        settings.time_zone,
+    )?;
     let (heartbeats, heartbeat) = Heartbeats::start(store.clone());
-    let protocol = Arc::new(Protocol::new(
+    let notifications = tokio::spawn(crate::notify::run(
         store.clone(),
-        heartbeats,
-        config.protocol_settings()?,
+        mailer,
+        config.notifications.clone(),
+        settings.time_zone,
     ));
+    let protocol = Arc::new(Protocol::new(store.clone(), heartbeats, settings));
     let ready_store = store.clone();
     let ready: service_kit::http::ReadyCheck = Arc::new(move || {
         let store = ready_store.clone();
@@ -94,5 +105,6 @@ pub async fn start(config: &Config, store: Store) -> anyhow::Result<Running> {
         http: http.task,
         heartbeat,
         housekeeping,
+        notifications,
     })
 }

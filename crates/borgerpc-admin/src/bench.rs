@@ -803,7 +803,7 @@ impl ConnectionWatch {
                     if last {
                         return seen;
                     }
-                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    tokio::time::sleep(Duration::from_millis(500)).await;
                 }
             })
         };

@@ -16,6 +16,70 @@ pub struct Config {
     pub agents: AgentsConfig,
     #[serde(default)]
     pub retention: Retention,
+    #[serde(default)]
+    pub notifications: NotificationsConfig,
+    /// The configuration file's folder: relative secret files are read from there.
+    #[serde(skip)]
+    pub base_dir: std::path::PathBuf,
+}
+
+/// E-mails about security and offline events, and how often offline rules are checked.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NotificationsConfig {
+    /// How often offline rules are checked, in seconds (upstream: every 10 minutes).
+    #[serde(default = "default_offline_check")]
+    pub offline_check_seconds: u64,
+    /// How often new events are mailed out, in seconds.
+    #[serde(default = "default_notify_interval")]
+    pub send_interval_seconds: u64,
+    /// The SMTP server; without it no e-mails are sent (events are still stored and shown).
+    pub smtp_host: Option<String>,
+    #[serde(default = "default_smtp_port")]
+    pub smtp_port: u16,
+    /// `starttls` (default), `tls` (implicit, port 465) or `none` (only on a trusted network).
+    #[serde(default = "default_smtp_security")]
+    pub smtp_security: String,
+    pub smtp_username: Option<String>,
+    pub smtp_password: Option<service_kit::config::Secret>,
+    /// The sender, e.g. `BorgerPC <borgerpc@kommune.dk>`.
+    #[serde(default = "default_from")]
+    pub from: String,
+}
+
+impl Default for NotificationsConfig {
+    fn default() -> Self {
+        Self {
+            offline_check_seconds: default_offline_check(),
+            send_interval_seconds: default_notify_interval(),
+            smtp_host: None,
+            smtp_port: default_smtp_port(),
+            smtp_security: default_smtp_security(),
+            smtp_username: None,
+            smtp_password: None,
+            from: default_from(),
+        }
+    }
+}
+
+fn default_offline_check() -> u64 {
+    600
+}
+
+fn default_notify_interval() -> u64 {
+    30
+}
+
+fn default_smtp_port() -> u16 {
+    587
+}
+
+fn default_smtp_security() -> String {
+    "starttls".into()
+}
+
+fn default_from() -> String {
+    "BorgerPC <borgerpc@localhost>".into()
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -115,6 +179,12 @@ impl Config {
             let vars: Vec<(String, String)> = std::env::vars().collect();
             service_kit::config::parse(&path.display().to_string(), "", "BORGERPC", &vars)?
         };
+        let mut config = config;
+        config.base_dir = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .map(std::path::Path::to_path_buf)
+            .unwrap_or_else(|| ".".into());
         config.check()?;
         Ok(config)
     }
@@ -127,6 +197,27 @@ impl Config {
                 "server.public_url: {url:?} must start with http:// or https://"
             );
         }
+        anyhow::ensure!(
+            matches!(
+                self.notifications.smtp_security.as_str(),
+                "starttls" | "tls" | "none"
+            ),
+            "notifications.smtp_security: {:?} must be starttls, tls or none",
+            self.notifications.smtp_security
+        );
+        anyhow::ensure!(
+            self.notifications
+                .from
+                .parse::<lettre::message::Mailbox>()
+                .is_ok(),
+            "notifications.from: {:?} is not an address like BorgerPC <borgerpc@kommune.dk>",
+            self.notifications.from
+        );
+        anyhow::ensure!(
+            self.notifications.offline_check_seconds >= 1
+                && self.notifications.send_interval_seconds >= 1,
+            "notifications: intervals must be at least 1 second"
+        );
         anyhow::ensure!(
             self.agents.file_url_ttl_hours >= 1,
             "agents.file_url_ttl_hours: must be at least 1"

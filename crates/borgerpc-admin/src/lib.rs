@@ -3,7 +3,8 @@
 //! Data flows in from agents through [`client_api`] (JSON, 3.x agents) and [`legacy_xmlrpc`]
 //! (2.x agents, off unless a site allows it), thin encodings over [`protocol`], which owns the
 //! semantics of every agent call. Operators and integrations use [`api`]. The [`store`] owns
-//! the database; [`heartbeat`] batches the writes every check-in makes. [`app`] wires a running
+//! the database; [`heartbeat`] batches the writes every check-in makes; [`notify`] watches for
+//! offline PCs and mails alerts. [`app`] wires a running
 //! portal. See `ARCHITECTURE.md` at the repository root for the map.
 
 pub mod api;
@@ -13,6 +14,7 @@ pub mod client_api;
 pub mod config;
 pub mod heartbeat;
 pub mod legacy_xmlrpc;
+pub mod notify;
 pub mod protocol;
 pub mod scripts;
 pub mod store;

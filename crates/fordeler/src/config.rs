@@ -136,31 +136,7 @@ impl Default for DeliveryConfig {
     }
 }
 
-/// A secret named by where it lives, never by its value.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct Secret {
-    pub file: Option<PathBuf>,
-    pub env: Option<String>,
-}
-
-impl Secret {
-    /// Reads the secret. Errors name the file or variable, never the value.
-    pub fn read(&self, base: &Path) -> anyhow::Result<String> {
-        match (&self.file, &self.env) {
-            (Some(f), None) => {
-                let path = resolve(base, f);
-                let s = std::fs::read_to_string(&path).map_err(|e| {
-                    anyhow::anyhow!("cannot read secret file {}: {e}", path.display())
-                })?;
-                Ok(s.trim_end_matches(['\n', '\r']).to_owned())
-            }
-            (None, Some(var)) => std::env::var(var)
-                .map_err(|_| anyhow::anyhow!("environment variable {var} is not set")),
-            _ => anyhow::bail!("a secret needs exactly one of `file` or `env`"),
-        }
-    }
-}
+pub use service_kit::config::Secret;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]

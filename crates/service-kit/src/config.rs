@@ -193,3 +193,35 @@ mod tests {
         assert!(parse::<Cfg>("f.toml", "name = \"x\"\n", "APP", &bad).is_err());
     }
 }
+
+/// A secret named by where it lives (a file or an environment variable), never by its value,
+/// so configuration files can be shared and committed without secrets in them.
+#[derive(Debug, Clone, serde::Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Secret {
+    pub file: Option<std::path::PathBuf>,
+    pub env: Option<String>,
+}
+
+impl Secret {
+    /// Reads the secret; a relative file is read from `base` (the configuration's folder).
+    /// Errors name the file or variable, never the value.
+    pub fn read(&self, base: &Path) -> anyhow::Result<String> {
+        match (&self.file, &self.env) {
+            (Some(f), None) => {
+                let path = if f.is_absolute() {
+                    f.clone()
+                } else {
+                    base.join(f)
+                };
+                let s = std::fs::read_to_string(&path).map_err(|e| {
+                    anyhow::anyhow!("cannot read secret file {}: {e}", path.display())
+                })?;
+                Ok(s.trim_end_matches(['\n', '\r']).to_owned())
+            }
+            (None, Some(var)) => std::env::var(var)
+                .map_err(|_| anyhow::anyhow!("environment variable {var} is not set")),
+            _ => anyhow::bail!("a secret needs exactly one of `file` or `env`"),
+        }
+    }
+}

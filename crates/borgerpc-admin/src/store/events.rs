@@ -43,7 +43,195 @@ pub struct NewEvent<'a> {
     pub summary: &'a str,
 }
 
+/// A new event waiting for its e-mail, with what the e-mail may say (no summary: it comes
+/// from the PC and may hold personal data).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unnotified {
+    pub id: i64,
+    pub site_name: String,
+    pub pc_name: String,
+    pub rule_kind: String,
+    pub rule_name: String,
+    pub level: String,
+    pub occurred_at: i64,
+    pub recipients: Vec<String>,
+}
+
+/// "HH:MM" to minutes after midnight.
+fn minutes(hhmm: &str) -> Option<u32> {
+    let t = chrono::NaiveTime::parse_from_str(hhmm, "%H:%M").ok()?;
+    use chrono::Timelike as _;
+    Some(t.hour() * 60 + t.minute())
+}
+
+/// Whether `now` (minutes after local midnight) is inside a monitoring window; a window that
+/// ends before it starts runs over midnight, and start == end means all day.
+pub fn in_window(start: &str, end: &str, now: u32) -> bool {
+    match (minutes(start), minutes(end)) {
+        (Some(s), Some(e)) if s == e => true,
+        (Some(s), Some(e)) if s < e => (s..e).contains(&now),
+        (Some(s), Some(e)) => now >= s || now < e,
+        _ => false,
+    }
+}
+
 impl Store {
+    /// An offline rule: PCs of the site (or of its groups) that have not checked in for
+    /// `max_offline_minutes` during the monitoring window raise an event.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn add_offline_rule(
+        &self,
+        site_id: i64,
+        name: &str,
+        level: &str,
+        monitor_start: &str,
+        monitor_end: &str,
+        max_offline_minutes: i64,
+        group_ids: &[i64],
+    ) -> anyhow::Result<i64> {
+        anyhow::ensure!(
+            LEVELS.contains(&level),
+            "level: must be one of {}",
+            LEVELS.join(", ")
+        );
+        anyhow::ensure!(
+            minutes(monitor_start).is_some() && minutes(monitor_end).is_some(),
+            "monitor_start, monitor_end: times like 08:00"
+        );
+        anyhow::ensure!(
+            max_offline_minutes >= 15,
+            "max_offline_minutes: at least 15 (PCs check in every 5 minutes)"
+        );
+        let mut tx = self.db.begin_write().await?;
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO offline_rules (site_id, name, level, monitor_start, monitor_end, max_offline_minutes, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+        )
+        .bind(site_id)
+        .bind(name)
+        .bind(level)
+        .bind(monitor_start)
+        .bind(monitor_end)
+        .bind(max_offline_minutes)
+        .bind(now_ms())
+        .fetch_one(&mut *tx)
+        .await?;
+        for g in group_ids {
+            sqlx::query("INSERT INTO rule_groups (rule_kind, rule_id, group_id) SELECT 'offline', $1, id FROM pc_groups WHERE id = $2 AND site_id = $3")
+                .bind(id)
+                .bind(*g)
+                .bind(site_id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(id)
+    }
+
+    /// Who gets e-mail about a rule's events.
+    pub async fn add_rule_alert_user(
+        &self,
+        rule_kind: &str,
+        rule_id: i64,
+        user_id: i64,
+    ) -> anyhow::Result<()> {
+        sqlx::query(
+            "INSERT INTO rule_alert_users (rule_kind, rule_id, user_id) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+        )
+        .bind(rule_kind)
+        .bind(rule_id)
+        .bind(user_id)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// Raises an event for every PC an offline rule catches, once per absence: a PC gets no
+    /// second event for a rule until it has been seen again. `minute_of_day` is the local time
+    /// of `now` in minutes after midnight.
+    pub async fn check_offline_rules(&self, now: i64, minute_of_day: u32) -> anyhow::Result<usize> {
+        let rules: Vec<(i64, i64, String, String, i64)> = sqlx::query_as(
+            "SELECT id, site_id, monitor_start, monitor_end, max_offline_minutes FROM offline_rules",
+        )
+        .fetch_all(self.pool())
+        .await?;
+        let mut raised = 0;
+        for (rule, site, start, end, max_minutes) in rules {
+            if !in_window(&start, &end, minute_of_day) {
+                continue;
+            }
+            let mut tx = self.db.begin_write().await?;
+            let n = sqlx::query(
+                "INSERT INTO security_events (site_id, pc_id, rule_kind, rule_id, occurred_at, occurred_text, reported_at, summary, status)
+                 SELECT p.site_id, p.id, 'offline', $1, $2, '', $2, 'offline', 'NEW' FROM pcs p
+                 WHERE p.site_id = $3 AND p.is_activated = 1 AND p.last_seen IS NOT NULL AND p.last_seen < $4
+                   AND (NOT EXISTS (SELECT 1 FROM rule_groups g WHERE g.rule_kind = 'offline' AND g.rule_id = $1)
+                        OR EXISTS (SELECT 1 FROM rule_groups g JOIN pc_group_members m ON m.group_id = g.group_id
+                                   WHERE g.rule_kind = 'offline' AND g.rule_id = $1 AND m.pc_id = p.id))
+                   AND NOT EXISTS (SELECT 1 FROM security_events e WHERE e.rule_kind = 'offline' AND e.rule_id = $1
+                                   AND e.pc_id = p.id AND e.reported_at > p.last_seen)",
+            )
+            .bind(rule)
+            .bind(now)
+            .bind(site)
+            .bind(now - max_minutes * 60_000)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            tx.commit().await?;
+            raised += n as usize;
+        }
+        Ok(raised)
+    }
+
+    /// Events not yet mailed, oldest first.
+    pub async fn unnotified_events(&self, limit: i64) -> anyhow::Result<Vec<Unnotified>> {
+        let rows = sqlx::query(
+            "SELECT e.id, s.name AS site_name, pc.name AS pc_name, e.rule_kind, e.rule_id,
+                    COALESCE(sp.name, o.name, '') AS rule_name, COALESCE(sp.level, o.level, '') AS level, e.occurred_at
+             FROM security_events e JOIN pcs pc ON pc.id = e.pc_id JOIN sites s ON s.id = e.site_id
+             LEFT JOIN security_problems sp ON e.rule_kind = 'security' AND sp.id = e.rule_id
+             LEFT JOIN offline_rules o ON e.rule_kind = 'offline' AND o.id = e.rule_id
+             WHERE e.notified_at IS NULL ORDER BY e.id LIMIT $1",
+        )
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let kind: String = r.try_get("rule_kind")?;
+            let rule_id: i64 = r.try_get("rule_id")?;
+            let recipients: Vec<String> = sqlx::query_scalar(
+                "SELECT u.email FROM rule_alert_users a JOIN users u ON u.id = a.user_id
+                 WHERE a.rule_kind = $1 AND a.rule_id = $2 AND u.email <> '' ORDER BY u.email",
+            )
+            .bind(&kind)
+            .bind(rule_id)
+            .fetch_all(self.pool())
+            .await?;
+            out.push(Unnotified {
+                id: r.try_get("id")?,
+                site_name: r.try_get("site_name")?,
+                pc_name: r.try_get("pc_name")?,
+                rule_kind: kind,
+                rule_name: r.try_get("rule_name")?,
+                level: r.try_get("level")?,
+                occurred_at: r.try_get("occurred_at")?,
+                recipients,
+            });
+        }
+        Ok(out)
+    }
+
+    pub async fn mark_notified(&self, event_id: i64) -> anyhow::Result<()> {
+        sqlx::query("UPDATE security_events SET notified_at = $1 WHERE id = $2")
+            .bind(now_ms())
+            .bind(event_id)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
     pub async fn add_security_problem(
         &self,
         site_id: i64,
@@ -195,5 +383,21 @@ impl Store {
                 })
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::in_window;
+
+    #[test]
+    fn monitoring_windows() {
+        assert!(in_window("08:00", "16:00", 8 * 60));
+        assert!(!in_window("08:00", "16:00", 16 * 60));
+        assert!(in_window("22:00", "06:00", 23 * 60));
+        assert!(in_window("22:00", "06:00", 60));
+        assert!(!in_window("22:00", "06:00", 12 * 60));
+        assert!(in_window("00:00", "00:00", 12 * 60));
+        assert!(!in_window("x", "06:00", 60));
     }
 }

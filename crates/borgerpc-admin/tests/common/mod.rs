@@ -17,6 +17,11 @@ pub struct Portal {
 
 impl Portal {
     pub async fn start() -> Portal {
+        Self::start_with(|_| {}).await
+    }
+
+    /// A portal with configuration changes (`listen` and `database` are set after).
+    pub async fn start_with(change: impl FnOnce(&mut Config)) -> Portal {
         service_kit::logging::init(false, "warn");
         let dir = tempfile::tempdir().unwrap();
         let url = service_kit::db::test_database_url(dir.path())
@@ -24,6 +29,7 @@ impl Portal {
             .unwrap();
         let store = Store::open(&url, 8).await.unwrap();
         let mut config = Config::default();
+        change(&mut config);
         config.server.listen = "127.0.0.1:0".parse().unwrap();
         config.database.url = url;
         let running = borgerpc_admin::app::start(&config, store.clone())

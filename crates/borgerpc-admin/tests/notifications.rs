@@ -1,0 +1,201 @@
+//! Offline rules and security events raise alerts that are e-mailed over real SMTP (a small
+//! SMTP server in the test, on 127.0.0.1) to the rule's alert users — naming rule, PC and
+//! site, and never carrying the PC's message, which may hold personal data.
+
+mod common;
+
+use common::Portal;
+use serde_json::json;
+use std::sync::{Arc, Mutex};
+use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _, BufReader};
+
+/// A minimal SMTP server: accepts everything, keeps each message's DATA.
+async fn smtp_server() -> (u16, Arc<Mutex<Vec<String>>>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let mails = Arc::new(Mutex::new(Vec::new()));
+    let kept = mails.clone();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let kept = kept.clone();
+            tokio::spawn(async move {
+                let (read, mut write) = stream.into_split();
+                let mut lines = BufReader::new(read).lines();
+                write.write_all(b"220 test ESMTP\r\n").await.unwrap();
+                let mut data: Option<String> = None;
+                while let Ok(Some(line)) = lines.next_line().await {
+                    if let Some(d) = data.as_mut() {
+                        if line == "." {
+                            kept.lock().unwrap().push(std::mem::take(d));
+                            data = None;
+                            write.write_all(b"250 queued\r\n").await.unwrap();
+                        } else {
+                            d.push_str(&line);
+                            d.push('\n');
+                        }
+                        continue;
+                    }
+                    let verb = line.split_whitespace().next().unwrap_or("").to_uppercase();
+                    let reply: &[u8] = match verb.as_str() {
+                        "EHLO" | "HELO" => b"250 test\r\n",
+                        "DATA" => {
+                            data = Some(String::new());
+                            b"354 go ahead\r\n"
+                        }
+                        "QUIT" => {
+                            write.write_all(b"221 bye\r\n").await.unwrap();
+                            break;
+                        }
+                        _ => b"250 ok\r\n",
+                    };
+                    write.write_all(reply).await.unwrap();
+                }
+            });
+        }
+    });
+    (port, mails)
+}
+
+async fn wait_for_mails(mails: &Arc<Mutex<Vec<String>>>, n: usize) -> Vec<String> {
+    for _ in 0..200 {
+        if mails.lock().unwrap().len() >= n {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    // Undo quoted-printable soft line breaks, so words are whole again.
+    mails
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|m| m.replace("=\n", ""))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn security_and_offline_events_are_mailed_without_personal_data() {
+    let (port, mails) = smtp_server().await;
+    let portal = Portal::start_with(|c| {
+        c.notifications.smtp_host = Some("127.0.0.1".into());
+        c.notifications.smtp_port = port;
+        c.notifications.smtp_security = "none".into();
+        c.notifications.from = "BorgerPC <borgerpc@kommune.example>".into();
+        c.notifications.send_interval_seconds = 1;
+        c.notifications.offline_check_seconds = 1;
+        c.server.public_url = Some("https://borgerpc.kommune.example".into());
+    })
+    .await;
+    let site = portal.site("Kommune", "bibliotek").await;
+    let user = portal
+        .store
+        .add_user(
+            "it-vagt",
+            "it-vagt@kommune.example",
+            "a long enough password",
+            false,
+        )
+        .await
+        .unwrap();
+    portal
+        .store
+        .add_membership(user.id, "site_admin", None, Some(site.id))
+        .await
+        .unwrap();
+    let key = "ab".repeat(32);
+    let (_, uid) = portal
+        .post(
+            "register_new_computer",
+            json!({"mac": "02:00:00:00:00:01", "name": "udlaan-3", "site": "bibliotek", "configuration": {}, "client_key": key}),
+        )
+        .await;
+    let uid = uid.as_str().unwrap().to_owned();
+    portal
+        .store
+        .set_activated(site.id, &uid, true)
+        .await
+        .unwrap();
+    let script = portal
+        .store
+        .save_script(&borgerpc_admin::store::jobs::NewScript {
+            site_id: None,
+            uid: None,
+            name: "detect sudo".into(),
+            description: String::new(),
+            category: None,
+            is_security: true,
+            is_hidden: false,
+            version: 1,
+            code: "#!/bin/sh\n".into(),
+            inputs: vec![],
+        })
+        .await
+        .unwrap();
+    let problem = portal
+        .store
+        .add_security_problem(site.id, "Sudo brugt", "CRITICAL", script.script_id, &[])
+        .await
+        .unwrap();
+    portal
+        .store
+        .add_rule_alert_user("security", problem, user.id)
+        .await
+        .unwrap();
+
+    // The PC reports an event whose text names a citizen and a CPR number.
+    let (s, _) = portal
+        .post(
+            "push_security_events",
+            json!({"pc_uid": uid, "events_csv": [format!("20261130101500,{problem},sudo af Jens Hansen 010190-1234\n")], "client_key": key}),
+        )
+        .await;
+    assert_eq!(s, 200);
+    let got = wait_for_mails(&mails, 1).await;
+    assert_eq!(got.len(), 1, "one mail");
+    let mail = &got[0];
+    assert!(
+        mail.contains("Sudo brugt") && mail.contains("udlaan-3") && mail.contains("CRITICAL"),
+        "{mail}"
+    );
+    assert!(
+        mail.contains("https://borgerpc.kommune.example/api/system/event/"),
+        "{mail}"
+    );
+    assert!(
+        !mail.contains("010190") && !mail.contains("Jens") && !mail.contains("Hansen"),
+        "{mail}"
+    );
+
+    // An offline rule: the PC was last seen 20 minutes ago.
+    let rule = portal
+        .store
+        .add_offline_rule(site.id, "Åbningstid", "HIGH", "00:00", "00:00", 15, &[])
+        .await
+        .unwrap();
+    portal
+        .store
+        .add_rule_alert_user("offline", rule, user.id)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE pcs SET last_seen = $1 WHERE uid = $2")
+        .bind(service_kit::db::now_ms() - 20 * 60_000)
+        .bind(&uid)
+        .execute(portal.store.pool())
+        .await
+        .unwrap();
+    let got = wait_for_mails(&mails, 2).await;
+    assert_eq!(got.len(), 2, "the offline alert was mailed");
+    assert!(
+        got[1].contains("Offline") && got[1].contains("udlaan-3"),
+        "{}",
+        got[1]
+    );
+    // Still offline a few checks later: no second event for the same absence.
+    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    let offline: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM security_events WHERE rule_kind = 'offline'")
+            .fetch_one(portal.store.pool())
+            .await
+            .unwrap();
+    assert_eq!(offline, 1);
+    assert_eq!(mails.lock().unwrap().len(), 2);
+}
