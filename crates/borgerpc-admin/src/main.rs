@@ -183,6 +183,12 @@ enum PcCommand {
         #[arg(long)]
         off: bool,
     },
+    /// Delete a PC with its jobs and history, so it can register again / Slet en computer.
+    Delete {
+        #[arg(long)]
+        site: String,
+        uid: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -397,6 +403,17 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             PcCommand::List { site } => {
                 let id = site_id(&store, &site).await?;
                 print_json(&store.pcs(id).await?)?;
+            }
+            PcCommand::Delete { site, uid } => {
+                let id = site_id(&store, &site).await?;
+                anyhow::ensure!(
+                    store.delete_pc(id, &uid).await?,
+                    "no PC with uid {uid:?} on site {site}"
+                );
+                store
+                    .audit("cli", Some(id), "pc.delete", &format!("pc:{uid}"))
+                    .await?;
+                eprintln!("PC {uid} deleted; it can register again");
             }
             PcCommand::Activate { site, uids, off } => {
                 let id = site_id(&store, &site).await?;

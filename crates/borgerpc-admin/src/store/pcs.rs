@@ -128,6 +128,34 @@ impl Store {
         Ok(done.rows_affected() == 1)
     }
 
+    /// Deletes a PC of a site with everything that is only about it (jobs, configuration,
+    /// memberships, events, history), so it can register again. `false` if there is none.
+    pub async fn delete_pc(&self, site_id: i64, uid: &str) -> anyhow::Result<bool> {
+        let mut tx = self.db.begin_write().await?;
+        let id: Option<i64> =
+            sqlx::query_scalar("SELECT id FROM pcs WHERE uid = $1 AND site_id = $2")
+                .bind(uid)
+                .bind(site_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let Some(id) = id else { return Ok(false) };
+        for sql in [
+            "DELETE FROM job_file_urls WHERE job_id IN (SELECT id FROM jobs WHERE pc_id = $1)",
+            "DELETE FROM jobs WHERE pc_id = $1",
+            "DELETE FROM config_entries WHERE owner_kind = 'pc' AND owner_id = $1",
+            "DELETE FROM pc_group_members WHERE pc_id = $1",
+            "DELETE FROM security_events WHERE pc_id = $1",
+            "DELETE FROM checkin_days WHERE pc_id = $1",
+            "DELETE FROM pc_reports WHERE pc_id = $1",
+            "UPDATE login_log SET pc_id = NULL WHERE pc_id = $1",
+            "DELETE FROM pcs WHERE id = $1",
+        ] {
+            sqlx::query(sql).bind(id).execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+
     /// A site's PCs: not yet activated first (they wait for someone), then by name.
     pub async fn pcs(&self, site_id: i64) -> anyhow::Result<Vec<PcSummary>> {
         let rows = sqlx::query(
