@@ -47,6 +47,7 @@ pub fn router(store: Store) -> Router {
         )
         .route("/api/system/jobs", get(jobs).post(run_script))
         .route("/api/system/job/{id}", get(job))
+        .route("/api/system/job/{id}/restart", post(restart_job))
         .route("/api/system/events", get(events))
         .route("/api/system/event/{id}", get(event).patch(update_event))
         .route("/api/system/scripts", get(scripts))
@@ -728,4 +729,33 @@ async fn set_policy(
         .await
         .map_err(unavailable)?;
     ok(run)
+}
+
+/// Runs a finished job again (a new job with the same script version and parameters); the old
+/// one becomes RESOLVED.
+async fn restart_job(State(store): State<Store>, caller: Caller, Path(id): Path<i64>) -> ApiResult {
+    let scope = caller.writer()?;
+    if store
+        .api_job(&scope.sites, id)
+        .await
+        .map_err(unavailable)?
+        .is_none()
+    {
+        return Err(not_found());
+    }
+    let new_job = store
+        .restart_job(&scope.sites, id, &scope.actor)
+        .await
+        .map_err(|e| ApiError(StatusCode::CONFLICT, format!("{e:#}")))?
+        .ok_or_else(not_found)?;
+    store
+        .audit(
+            &scope.actor,
+            None,
+            "job.restart",
+            &format!("job:{id} new:{new_job}"),
+        )
+        .await
+        .map_err(unavailable)?;
+    Ok((StatusCode::CREATED, axum::Json(json!({"job_id": new_job}))).into_response())
 }

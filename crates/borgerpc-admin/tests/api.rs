@@ -85,6 +85,12 @@ async fn tenant(portal: &Portal, name: &str, mac: &str) -> Tenant {
         .await
         .unwrap()
         .job_ids[0];
+    // Finished, so it can be restarted.
+    sqlx::query("UPDATE jobs SET status = 'DONE' WHERE id = $1")
+        .bind(job_id)
+        .execute(portal.store.pool())
+        .await
+        .unwrap();
     let problem = portal
         .store
         .add_security_problem(
@@ -295,6 +301,14 @@ async fn nothing_of_customer_b_can_be_read_or_changed_by_customer_a() {
                     "{who} {method} {url}: {status} {reply}"
                 );
                 assert!(!leaks(&reply, &b), "{who} {method} {url} shows B: {reply}");
+                if path.ends_with("/restart") {
+                    // Finish A's job again for the next caller.
+                    sqlx::query("UPDATE jobs SET status = 'DONE' WHERE id = $1")
+                        .bind(a.job_id)
+                        .execute(portal.store.pool())
+                        .await
+                        .unwrap();
+                }
                 if *method == "post" && path.ends_with("/activate") {
                     // Put A's PC back for the next caller.
                     call(
@@ -411,6 +425,30 @@ async fn operators_list_run_activate_and_handle_events() {
     );
     let (_, new_events) = call(&portal, &a.key, "get", "/api/system/events", None).await;
     assert_eq!(new_events["count"], 0, "the default lists NEW events only");
+    // Restart a finished job: a new NEW job with the same parameters; the old one RESOLVED.
+    let restart = format!("/api/system/job/{}/restart", a.job_id);
+    let (s, r) = call(&portal, &a.key, "post", &restart, None).await;
+    assert_eq!(s, 201, "{r}");
+    let new_job = r["job_id"].as_i64().unwrap();
+    let (_, old) = call(
+        &portal,
+        &a.key,
+        "get",
+        &format!("/api/system/job/{}", a.job_id),
+        None,
+    )
+    .await;
+    assert_eq!(old["status"], "RESOLVED");
+    let (_, new) = call(
+        &portal,
+        &a.key,
+        "get",
+        &format!("/api/system/job/{new_job}"),
+        None,
+    )
+    .await;
+    assert_eq!(new["status"], "NEW");
+    assert_eq!(call(&portal, &a.key, "post", &restart, None).await.0, 409);
     // Deactivate: the PC's next call is refused.
     let (s, pc) = call(
         &portal,
@@ -425,7 +463,10 @@ async fn operators_list_run_activate_and_handle_events() {
         .fetch_one(portal.store.pool())
         .await
         .unwrap();
-    assert_eq!(audit, 3, "run, event, deactivate are in the audit log");
+    assert_eq!(
+        audit, 4,
+        "run, event, restart, deactivate are in the audit log"
+    );
     // The OpenAPI document is served and parses.
     let doc: Value = reqwest::get(format!("{}/api/openapi.json", portal.url))
         .await

@@ -356,6 +356,18 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         }
+        // The category is the script's tag, as upstream files scripts under one.
+        sqlx::query("DELETE FROM script_tags WHERE script_id = $1")
+            .bind(script_id)
+            .execute(&mut *tx)
+            .await?;
+        if let Some(tag) = &s.category {
+            sqlx::query("INSERT INTO script_tags (script_id, tag) VALUES ($1, $2)")
+                .bind(script_id)
+                .bind(tag)
+                .execute(&mut *tx)
+                .await?;
+        }
         sqlx::query(
             "UPDATE scripts SET current_version_id = $1, name = $2, description = $3, category = $4,
              is_security = $5, is_hidden = $6, updated_at = $7 WHERE id = $8",
@@ -618,6 +630,70 @@ impl Store {
         }
         tx.commit().await?;
         Ok(changed)
+    }
+
+    /// Restarts a finished job (DONE or FAILED) of a site in `scope`: a new batch with the same
+    /// script version and parameters and one NEW job, and the old job becomes RESOLVED — in
+    /// one transaction. `Ok(None)` if there is no such job in scope.
+    pub async fn restart_job(
+        &self,
+        scope: &[i64],
+        job_id: i64,
+        by: &str,
+    ) -> anyhow::Result<Option<i64>> {
+        if scope.is_empty() {
+            return Ok(None);
+        }
+        let mut tx = self.db.begin_write().await?;
+        let mut q = sqlx::query_as::<_, (i64, i64, i64, String)>(sqlx::AssertSqlSafe(format!(
+            "SELECT j.batch_id, j.pc_id, j.site_id, j.status FROM jobs j WHERE j.id = $1 AND j.site_id IN ({})",
+            placeholders(2, scope.len())
+        )))
+        .bind(job_id);
+        for s in scope {
+            q = q.bind(*s);
+        }
+        let Some((batch, pc, site, status)) = q.fetch_optional(&mut *tx).await? else {
+            return Ok(None);
+        };
+        anyhow::ensure!(
+            matches!(status.as_str(), "DONE" | "FAILED"),
+            "job {job_id}: only a finished job (DONE or FAILED) can be restarted; it is {status}"
+        );
+        let now = now_ms();
+        let new_batch: i64 = sqlx::query_scalar(
+            "INSERT INTO batches (site_id, script_version_id, name, created_by, created_at)
+             SELECT site_id, script_version_id, name, $1, $2 FROM batches WHERE id = $3 RETURNING id",
+        )
+        .bind(by)
+        .bind(now)
+        .bind(batch)
+        .fetch_one(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO batch_parameters (batch_id, position, value_type, string_value, file_id)
+             SELECT $1, position, value_type, string_value, file_id FROM batch_parameters WHERE batch_id = $2",
+        )
+        .bind(new_batch)
+        .bind(batch)
+        .execute(&mut *tx)
+        .await?;
+        let new_job: i64 = sqlx::query_scalar(
+            "INSERT INTO jobs (batch_id, pc_id, site_id, status, created_at) VALUES ($1, $2, $3, 'NEW', $4) RETURNING id",
+        )
+        .bind(new_batch)
+        .bind(pc)
+        .bind(site)
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await?;
+        sqlx::query("UPDATE jobs SET status = 'RESOLVED', restarted_as = $1 WHERE id = $2")
+            .bind(new_job)
+            .bind(job_id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(Some(new_job))
     }
 
     /// A URL token for a job's FILE parameter, valid for at least `min_left_ms` more.
