@@ -7,11 +7,13 @@
 //! offline PCs and mails alerts. [`app`] wires a running
 //! portal. See `ARCHITECTURE.md` at the repository root for the map.
 
+pub mod agent_sim;
 pub mod api;
 pub mod app;
 pub mod bench;
 pub mod client_api;
 pub mod config;
+pub mod demo;
 pub mod heartbeat;
 pub mod legacy_xmlrpc;
 pub mod notify;

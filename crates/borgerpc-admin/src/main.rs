@@ -37,6 +37,15 @@ struct Cli {
 enum Command {
     /// Run the portal / Kør portalen.
     Serve,
+    /// A demo: the portal with a few hundred simulated PCs, on SQLite in a temporary folder /
+    /// En demo med et par hundrede simulerede computere.
+    Demo {
+        #[arg(long, default_value_t = 300)]
+        pcs: u32,
+        /// Keep the folder (database) afterwards / Behold mappen bagefter.
+        #[arg(long)]
+        keep: bool,
+    },
     /// Create or update the database schema / Opret eller opdater databasen.
     Migrate,
     /// Create a superuser (password from BORGERPC_PASSWORD or stdin) / Opret en superbruger.
@@ -302,6 +311,15 @@ fn print_json(v: &impl serde::Serialize) -> anyhow::Result<()> {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
+    if let Command::Demo { pcs, keep } = &cli.command {
+        let dir = tempfile::Builder::new().prefix("borgerpc-demo").tempdir()?;
+        let ok = borgerpc_admin::demo::run(dir.path(), *pcs).await?;
+        if *keep {
+            eprintln!("kept: {}", dir.keep().display());
+        }
+        anyhow::ensure!(ok, "the demo's outcome was not the expected one");
+        return Ok(());
+    }
     if let Command::Bench(args) = &cli.command {
         return bench(args).await;
     }
@@ -515,7 +533,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
         },
         // Handled first: it makes its own database.
-        Command::Bench(_) => {}
+        Command::Bench(_) | Command::Demo { .. } => {}
     }
     Ok(())
 }
