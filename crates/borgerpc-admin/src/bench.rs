@@ -67,7 +67,7 @@ pub struct Report {
     pub security_events: u64,
 }
 
-/// Every request of a cycle, as client 3.2.0 sends them.
+/// What client 3.2.0 reports about itself in every cycle's `push_config_keys`.
 const CLIENT_VERSION: &str = "3.2.0";
 const IP_ADDRESSES: &str = "192.0.2.2 fd00::2";
 const KERNEL_VERSION: &str = "6.8.0-45-generic";
@@ -77,13 +77,32 @@ const EVENT_EVERY: u64 = 100;
 const JOB_EVERY: usize = 100;
 /// Distinct error messages printed to stderr.
 const ERRORS_SHOWN: usize = 5;
+/// The calls of a cycle, in order, with the endpoint each posts to. Latencies are kept per
+/// call, and calls that write (jobs, events) apart from those that only read, to show which
+/// kind is slow.
+const CALLS: [(&str, &str); 7] = [
+    ("push_config_keys", "push_config_keys"),
+    ("get_instructions", "get_instructions"),
+    ("confirm_jobs_receipt []", "confirm_jobs_receipt"),
+    ("confirm_jobs_receipt [id]", "confirm_jobs_receipt"),
+    ("send_status_info []", "send_status_info"),
+    ("send_status_info [DONE]", "send_status_info"),
+    ("push_security_events", "push_security_events"),
+];
+const PUSH_CONFIG_KEYS: usize = 0;
+const GET_INSTRUCTIONS: usize = 1;
+const CONFIRM: usize = 2;
+const CONFIRM_JOBS: usize = 3;
+const STATUS: usize = 4;
+const STATUS_JOBS: usize = 5;
+const SECURITY_EVENTS: usize = 6;
 
 pub async fn run(opts: &Options) -> anyhow::Result<Report> {
     anyhow::ensure!(opts.pcs >= 1, "--pcs: at least 1");
     anyhow::ensure!(opts.seconds >= 1, "--seconds: at least 1");
     anyhow::ensure!(opts.concurrency >= 1, "--concurrency: at least 1");
     anyhow::ensure!(
-        opts.pcs <= 1 << 32,
+        u32::try_from(opts.pcs - 1).is_ok(),
         "--pcs: at most 2^32 (MACs are 02:00 and four bytes of the PC's number)"
     );
     let fresh = FreshDatabase::create(opts.database_url.as_deref()).await?;
@@ -321,13 +340,21 @@ async fn drive(
 
     let measured = measure(opts, base, port, &fleet, workers, problem_id).await?;
     let elapsed = measured.elapsed.as_secs_f64();
-    let mut latencies = measured.latencies_us;
+    let mut latencies = Vec::with_capacity(measured.requests as usize);
+    for ((call, _), mut l) in CALLS.iter().zip(measured.latencies_us) {
+        l.sort_unstable();
+        eprintln!(
+            "{:>12} {call:<25} {:>8} calls  p50 {:>7.2} ms  p99 {:>7.2} ms  max {:>8.2} ms",
+            "",
+            l.len(),
+            percentile_ms(&l, 0.5),
+            percentile_ms(&l, 0.99),
+            percentile_ms(&l, 1.0)
+        );
+        latencies.extend(l);
+    }
     latencies.sort_unstable();
-    let pct = |p: f64| {
-        latencies
-            .get(((latencies.len() as f64 - 1.0) * p).round().max(0.0) as usize)
-            .map_or(0.0, |us| round2(f64::from(*us) / 1000.0))
-    };
+    let pct = |p: f64| percentile_ms(&latencies, p);
     let report = Report {
         pcs: opts.pcs,
         seconds: opts.seconds,
@@ -524,7 +551,7 @@ struct Measured {
     requests: u64,
     cycles: u64,
     errors: u64,
-    latencies_us: Vec<u32>,
+    latencies_us: [Vec<u32>; CALLS.len()],
     checked_in: Vec<usize>,
     jobs_done: Vec<i64>,
     events: u64,
@@ -537,7 +564,7 @@ struct WorkerTally {
     requests: u64,
     cycles: u64,
     errors: u64,
-    latencies_us: Vec<u32>,
+    latencies_us: [Vec<u32>; CALLS.len()],
     checked_in: Vec<usize>,
     jobs_done: Vec<i64>,
     events: u64,
@@ -647,7 +674,7 @@ async fn measure(
         requests: 0,
         cycles: 0,
         errors: 0,
-        latencies_us: Vec::new(),
+        latencies_us: Default::default(),
         checked_in: Vec::new(),
         jobs_done: Vec::new(),
         events: 0,
@@ -658,7 +685,9 @@ async fn measure(
         m.requests += t.requests;
         m.cycles += t.cycles;
         m.errors += t.errors;
-        m.latencies_us.extend(t.latencies_us);
+        for (all, mine) in m.latencies_us.iter_mut().zip(t.latencies_us) {
+            all.extend(mine);
+        }
         m.checked_in.extend(t.checked_in);
         m.jobs_done.extend(t.jobs_done);
         m.events += t.events;
@@ -691,20 +720,21 @@ async fn cycle(
 ) -> Result<(), String> {
     let uid = hex::encode(pc.uid);
     let key = hex::encode(pc.key);
-    let mut call = async |endpoint: &str, body: serde_json::Value| {
+    let mut call = async |call: usize, body: serde_json::Value| {
+        let endpoint = CALLS[call].1;
         t.requests += 1;
         live.requests.fetch_add(1, Ordering::Relaxed);
         let started = Instant::now();
         let r = post(http, base, endpoint, body.to_string()).await;
-        t.latencies_us
-            .push(u32::try_from(started.elapsed().as_micros()).unwrap_or(u32::MAX));
+        let us = u32::try_from(started.elapsed().as_micros()).unwrap_or(u32::MAX);
+        t.latencies_us[call].push(us);
         if r.is_err() {
             t.errors += 1;
         }
         r
     };
     call(
-        "push_config_keys",
+        PUSH_CONFIG_KEYS,
         json!({
             "pc_uid": uid,
             "config_dict": {
@@ -719,7 +749,7 @@ async fn cycle(
     )
     .await?;
     let reply = call(
-        "get_instructions",
+        GET_INSTRUCTIONS,
         json!({"pc_uid": uid, "jobs_received_check": true, "client_key": key}),
     )
     .await?;
@@ -729,7 +759,11 @@ async fn cycle(
         .map_err(|e| format!("get_instructions: the reply is not instructions ({e})"))?;
     let job_ids: Vec<i64> = instructions.jobs.iter().map(|j| j.id).collect();
     call(
-        "confirm_jobs_receipt",
+        if job_ids.is_empty() {
+            CONFIRM
+        } else {
+            CONFIRM_JOBS
+        },
         json!({"pc_uid": uid, "job_ids": job_ids, "client_key": key}),
     )
     .await?;
@@ -754,7 +788,11 @@ async fn cycle(
         })
         .collect();
     call(
-        "send_status_info",
+        if job_data.is_empty() {
+            STATUS
+        } else {
+            STATUS_JOBS
+        },
         json!({"pc_uid": uid, "job_data": job_data, "client_key": key}),
     )
     .await?;
@@ -762,7 +800,7 @@ async fn cycle(
         // Noon today: a local time that exists on every day, DST or not.
         let at = chrono::Local::now().format("%Y%m%d120000");
         call(
-            "push_security_events",
+            SECURITY_EVENTS,
             json!({
                 "pc_uid": uid,
                 "events_csv": [format!("{at},{problem},bench event\n")],
@@ -920,6 +958,13 @@ fn peak_rss_kb() -> u64 {
                 .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
         })
         .unwrap_or(0)
+}
+
+/// The `p` quantile of sorted microseconds, in milliseconds.
+fn percentile_ms(sorted_us: &[u32], p: f64) -> f64 {
+    sorted_us
+        .get(((sorted_us.len() as f64 - 1.0) * p).round().max(0.0) as usize)
+        .map_or(0.0, |us| round2(f64::from(*us) / 1000.0))
 }
 
 fn round1(x: f64) -> f64 {
