@@ -1377,8 +1377,9 @@ impl<'a> Parser<'a> {
                 })
             }
             f => {
-                // Filters that escape their input first (Twig's `pre_escape`).
-                let input = if matches!(f, BuiltinFilter::Nl2br | BuiltinFilter::Spaceless) {
+                // Filters that escape their input first (Twig's `pre_escape`). `spaceless` is
+                // `is_safe` without `pre_escape` in Twig 3: its input goes out unescaped.
+                let input = if matches!(f, BuiltinFilter::Nl2br) {
                     self.escape_if_unsafe(input, &Strategy::Html)
                 } else {
                     input
