@@ -36,6 +36,7 @@ pub fn router(store: Store) -> Router {
         .route("/api/system/pcs", get(computers))
         .route("/api/system/pc/{id}", get(pc))
         .route("/api/system/pc/{id}/activate", post(activate))
+        .route("/api/system/pcs/activate", post(activate_many))
         .route("/api/system/configuration/{id}", get(configuration))
         .route(
             "/api/system/computers/logins-per-day",
@@ -319,6 +320,69 @@ async fn activate(
         .await
         .map_err(unavailable)?;
     ok(pc)
+}
+
+/// Most PCs one bulk activation may name: a municipality's whole new batch, still one
+/// short transaction.
+const ACTIVATE_MAX: usize = 1000;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ActivateMany {
+    uids: Vec<String>,
+    is_activated: bool,
+}
+
+/// Activates or deactivates many PCs by uid, all or none.
+async fn activate_many(
+    State(store): State<Store>,
+    caller: Caller,
+    b: Result<Bytes, BytesRejection>,
+) -> ApiResult {
+    let scope = caller.writer()?;
+    let a: ActivateMany = body(b)?;
+    if a.uids.is_empty() || a.uids.len() > ACTIVATE_MAX {
+        return Err(unprocessable(format!(
+            "uids: give between 1 and {ACTIVATE_MAX} PC uids, not {}",
+            a.uids.len()
+        )));
+    }
+    if let Some((i, _)) = a
+        .uids
+        .iter()
+        .enumerate()
+        .find(|(_, u)| u.is_empty() || u.len() > 64)
+    {
+        return Err(unprocessable(format!(
+            "uids.{i}: a PC uid is 1 to 64 characters"
+        )));
+    }
+    let mut uids = a.uids;
+    uids.sort();
+    uids.dedup();
+    match store
+        .api_set_activated_many(&scope.sites, &uids, a.is_activated, &scope.actor)
+        .await
+        .map_err(unavailable)?
+    {
+        Ok(changed) => ok(json!({"changed": changed, "unchanged": uids.len() as u64 - changed})),
+        Err(missing) => {
+            let shown: Vec<&str> = missing.iter().take(20).map(String::as_str).collect();
+            Err(ApiError(
+                StatusCode::NOT_FOUND,
+                format!(
+                    "uids: {} unknown PC(s), nothing changed: {}{}",
+                    missing.len(),
+                    shown.join(", "),
+                    if missing.len() > shown.len() {
+                        ", …"
+                    } else {
+                        ""
+                    }
+                ),
+            ))
+        }
+    }
 }
 
 async fn configuration(

@@ -332,7 +332,7 @@ async fn drive(
     let registration_s = registration_started.elapsed().as_secs_f64();
 
     let activation_started = Instant::now();
-    activate_all(store, site.id, &fleet, workers).await?;
+    activate_all(store, base, site.id, &fleet).await?;
     let activation_s = activation_started.elapsed().as_secs_f64();
 
     let problem_id = give_work(store, site.id, &fleet).await?;
@@ -452,31 +452,48 @@ async fn register_all(base: &str, fleet: &Arc<Fleet>, workers: usize) -> anyhow:
     Ok(())
 }
 
-/// Activates every PC. There is no operator HTTP API for activation yet, so this calls the
-/// store directly (as `borgerpc-admin pc activate` does); it should move to that API once it
-/// exists, so the bench covers what an operator's tool does.
+/// Activates every PC as an operator's tool would: `POST /api/system/pcs/activate` with a
+/// write API key of the site, 1000 uids per call, a few calls at a time.
 async fn activate_all(
     store: &Store,
+    base: &str,
     site_id: i64,
     fleet: &Arc<Fleet>,
-    workers: usize,
 ) -> anyhow::Result<()> {
+    let key = store.add_api_key(site_id, "bench", true).await?;
     let bar = bar(fleet.pcs.len() as u64, "activating", COUNT_BAR);
-    let next = Arc::new(AtomicUsize::new(0));
+    let batches: Vec<Vec<String>> = fleet
+        .pcs
+        .chunks(1000)
+        .map(|c| c.iter().map(|pc| hex::encode(pc.uid)).collect())
+        .collect();
+    let batches = Arc::new(std::sync::Mutex::new(batches));
     let mut tasks = tokio::task::JoinSet::new();
-    for _ in 0..workers {
-        let (fleet, next, bar, store) = (fleet.clone(), next.clone(), bar.clone(), store.clone());
+    for _ in 0..4 {
+        let (batches, bar, key, base) =
+            (batches.clone(), bar.clone(), key.clone(), base.to_owned());
         tasks.spawn(async move {
+            let http = client()?;
             loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some(pc) = fleet.pcs.get(i) else {
+                let Some(uids) = batches
+                    .lock()
+                    .map_err(|_| anyhow::anyhow!("poisoned"))?
+                    .pop()
+                else {
                     return anyhow::Ok(());
                 };
-                let found = store
-                    .set_activated(site_id, &hex::encode(pc.uid), true)
-                    .await?;
-                anyhow::ensure!(found, "activating PC {i}: the portal does not know it");
-                bar.inc(1);
+                let n = uids.len() as u64;
+                let r = http
+                    .post(format!("{base}/api/system/pcs/activate"))
+                    .bearer_auth(&key)
+                    .json(&serde_json::json!({"uids": uids, "is_activated": true}))
+                    .send()
+                    .await
+                    .context("activating PCs")?;
+                let status = r.status();
+                let body = r.text().await.context("activating PCs")?;
+                anyhow::ensure!(status.is_success(), "activating PCs: HTTP {status}: {body}");
+                bar.inc(n);
             }
         });
     }

@@ -10,7 +10,8 @@ use crate::store::Store;
 use crate::store::history::Beat;
 use tokio::sync::mpsc;
 
-const MAX_BATCH: usize = 4096;
+// Bounds how long one batch holds the write turn (SQLite: other writers wait for it).
+const MAX_BATCH: usize = 512;
 
 #[derive(Debug, Clone)]
 pub struct Heartbeats {

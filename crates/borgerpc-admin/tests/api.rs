@@ -14,6 +14,7 @@ use serde_json::{Value, json};
 struct Tenant {
     site_uid: String,
     pc_id: i64,
+    pc_uid: String,
     pc_name: String,
     group_id: i64,
     job_id: i64,
@@ -152,6 +153,7 @@ async fn tenant(portal: &Portal, name: &str, mac: &str) -> Tenant {
     Tenant {
         site_uid: site.uid.clone(),
         pc_id: pc.id,
+        pc_uid: uid.clone(),
         pc_name,
         group_id,
         job_id,
@@ -216,6 +218,9 @@ fn request_for(path: &str, method: &str, t: &Tenant) -> (String, Option<Value>) 
     let concrete = path.replace("{id}", &id.to_string());
     let body = match (path, method) {
         ("/api/system/pc/{id}/activate", "post") => Some(json!({"is_activated": false})),
+        ("/api/system/pcs/activate", "post") => {
+            Some(json!({"uids": [t.pc_uid], "is_activated": false}))
+        }
         ("/api/system/jobs", "post") => Some(
             json!({"script_id": t.script_id, "pcs": [t.pc_id], "groups": [t.group_id], "parameters": ["x"]}),
         ),
@@ -295,7 +300,7 @@ async fn nothing_of_customer_b_can_be_read_or_changed_by_customer_a() {
                 );
                 // Aimed at A: it works, so the 404 above means something.
                 let (url, body) = request_for(path, method, &a);
-                let (status, reply) = call(&portal, token, method, &url, body).await;
+                let (status, reply) = call(&portal, token, method, &url, body.clone()).await;
                 assert!(
                     (200..300).contains(&status),
                     "{who} {method} {url}: {status} {reply}"
@@ -311,19 +316,50 @@ async fn nothing_of_customer_b_can_be_read_or_changed_by_customer_a() {
                 }
                 if *method == "post" && path.ends_with("/activate") {
                     // Put A's PC back for the next caller.
-                    call(
-                        &portal,
-                        token,
-                        "post",
-                        &url,
-                        Some(json!({"is_activated": true})),
-                    )
-                    .await;
+                    let mut again = body.expect("activation has a body");
+                    again["is_activated"] = json!(true);
+                    let (s, r) = call(&portal, token, "post", &url, Some(again)).await;
+                    assert_eq!(s, 200, "{r}");
                 }
             }
         }
     }
     assert!(routes >= 14, "walked {routes} routes");
+    // Bulk activation is all or none: one foreign uid among A's own changes nothing and is
+    // reported like an unknown one.
+    let before = snapshot(&portal).await;
+    let (s, r) = call(
+        &portal,
+        &a.key,
+        "post",
+        "/api/system/pcs/activate",
+        Some(json!({"uids": [a.pc_uid, b.pc_uid], "is_activated": false})),
+    )
+    .await;
+    assert_eq!(s, 404, "{r}");
+    let detail = r["detail"].as_str().unwrap();
+    assert!(
+        detail.contains(&b.pc_uid) && !detail.contains(&a.pc_uid),
+        "{detail}"
+    );
+    assert_eq!(
+        snapshot(&portal).await,
+        before,
+        "a refused bulk call changed something"
+    );
+    let (s, r) = call(
+        &portal,
+        &a.key,
+        "post",
+        "/api/system/pcs/activate",
+        Some(json!({"uids": [], "is_activated": false})),
+    )
+    .await;
+    assert_eq!(
+        (s, r["detail"].as_str().unwrap_or("").starts_with("uids:")),
+        (422, true),
+        "{r}"
+    );
     // A read-only key reads, but may not write.
     let (s, _) = call(&portal, &a.read_key, "get", "/api/system/computers", None).await;
     assert_eq!(s, 200);

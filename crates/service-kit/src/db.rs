@@ -33,6 +33,41 @@ pub struct Migration {
 pub struct Db {
     pub pool: AnyPool,
     kind: DbKind,
+    /// SQLite has one writer at a time. Writers of this process queue here, first come first
+    /// served, instead of in SQLite's busy handler, whose sleeps (up to 100 ms each, no
+    /// order) gave a write a tail of seconds behind a busy one.
+    write_turn: std::sync::Arc<tokio::sync::Mutex<()>>,
+}
+
+/// A write transaction from [`Db::begin_write`]; use it as a connection (`&mut *tx`), then
+/// [`commit`](Self::commit). Dropped without commit, it rolls back.
+pub struct WriteTx {
+    tx: sqlx::Transaction<'static, sqlx::Any>,
+    // Declared after `tx`, so the turn passes on only once the transaction is ended.
+    _turn: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+impl WriteTx {
+    pub async fn commit(self) -> Result<(), sqlx::Error> {
+        self.tx.commit().await
+    }
+
+    pub async fn rollback(self) -> Result<(), sqlx::Error> {
+        self.tx.rollback().await
+    }
+}
+
+impl std::ops::Deref for WriteTx {
+    type Target = sqlx::AnyConnection;
+    fn deref(&self) -> &Self::Target {
+        &self.tx
+    }
+}
+
+impl std::ops::DerefMut for WriteTx {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.tx
+    }
 }
 
 impl Db {
@@ -58,7 +93,9 @@ impl Db {
             .max_connections(max_connections)
             .acquire_timeout(Duration::from_secs(30));
         if kind == DbKind::Sqlite {
-            opts = opts.after_connect(|conn, _| {
+            // A local file does not drop connections; the ping before each use would cost a
+            // round trip to SQLite's worker thread on every query.
+            opts = opts.test_before_acquire(false).after_connect(|conn, _| {
                 Box::pin(async move {
                     conn.execute("PRAGMA journal_mode=WAL").await?;
                     conn.execute("PRAGMA synchronous=FULL").await?;
@@ -72,7 +109,11 @@ impl Db {
             .connect(&url)
             .await
             .with_context(|| format!("connecting to the {kind:?} database"))?;
-        Ok(Self { pool, kind })
+        Ok(Self {
+            pool,
+            kind,
+            write_turn: Default::default(),
+        })
     }
 
     pub fn kind(&self) -> DbKind {
@@ -183,10 +224,20 @@ impl Db {
     /// A transaction that will write. On SQLite it takes the write lock at BEGIN (IMMEDIATE),
     /// so it waits its turn (busy timeout) instead of failing with "database is locked" when
     /// it reads first and another connection wrote meanwhile.
-    pub async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, sqlx::Error> {
+    /// On SQLite, writers of this process also take turns in order (see `write_turn`).
+    pub async fn begin_write(&self) -> Result<WriteTx, sqlx::Error> {
         match self.kind {
-            DbKind::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
-            DbKind::Postgres => self.pool.begin().await,
+            DbKind::Sqlite => {
+                let turn = self.write_turn.clone().lock_owned().await;
+                Ok(WriteTx {
+                    tx: self.pool.begin_with("BEGIN IMMEDIATE").await?,
+                    _turn: Some(turn),
+                })
+            }
+            DbKind::Postgres => Ok(WriteTx {
+                tx: self.pool.begin().await?,
+                _turn: None,
+            }),
         }
     }
 

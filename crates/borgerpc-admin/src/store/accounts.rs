@@ -234,16 +234,27 @@ impl Store {
         action: &str,
         target: &str,
     ) -> anyhow::Result<()> {
-        sqlx::query(
-            "INSERT INTO audit_log (at, actor, site_id, action, target) VALUES ($1, $2, $3, $4, $5)",
-        )
-        .bind(now_ms())
-        .bind(actor)
-        .bind(site_id)
-        .bind(action)
-        .bind(target)
-        .execute(self.pool())
-        .await?;
-        Ok(())
+        audit_in(self.pool(), actor, site_id, action, target).await
     }
+}
+
+/// [`Store::audit`] inside a caller's transaction, so the change and its record land together.
+pub(crate) async fn audit_in<'e>(
+    db: impl sqlx::Executor<'e, Database = sqlx::Any>,
+    actor: &str,
+    site_id: Option<i64>,
+    action: &str,
+    target: &str,
+) -> anyhow::Result<()> {
+    sqlx::query(
+        "INSERT INTO audit_log (at, actor, site_id, action, target) VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(now_ms())
+    .bind(actor)
+    .bind(site_id)
+    .bind(action)
+    .bind(target)
+    .execute(db)
+    .await?;
+    Ok(())
 }

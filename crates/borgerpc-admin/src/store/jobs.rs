@@ -583,7 +583,11 @@ impl Store {
         for id in ids {
             q = q.bind(*id);
         }
-        Ok(q.execute(self.pool()).await?.rows_affected())
+        // In a write transaction only to take its turn among the writers (see `begin_write`).
+        let mut tx = self.db.begin_write().await?;
+        let n = q.execute(&mut *tx).await?.rows_affected();
+        tx.commit().await?;
+        Ok(n)
     }
 
     /// Stores an agent's report of one of its SUBMITTED jobs; `false` (nothing changed) for

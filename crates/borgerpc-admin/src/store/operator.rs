@@ -100,12 +100,15 @@ pub struct EventChange {
     pub note: Option<String>,
 }
 
-fn bind_all<'q>(
+fn bind_all<'q, T>(
     mut q: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>,
-    ids: &[i64],
-) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments> {
-    for id in ids {
-        q = q.bind(*id);
+    values: &[T],
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>
+where
+    T: Clone + Send + 'q + sqlx::Encode<'q, sqlx::Any> + sqlx::Type<sqlx::Any>,
+{
+    for v in values {
+        q = q.bind(v.clone());
     }
     q
 }
@@ -226,6 +229,70 @@ impl Store {
         .execute(self.pool())
         .await?;
         Ok(done.rows_affected() == 1)
+    }
+
+    /// Activates (or deactivates) many PCs, named by uid, all or none: if any uid is unknown
+    /// or outside the scope, nothing changes and the answer lists those uids. Every changed PC
+    /// gets its own audit record, in the same transaction.
+    pub async fn api_set_activated_many(
+        &self,
+        scope: &[i64],
+        uids: &[String],
+        on: bool,
+        actor: &str,
+    ) -> anyhow::Result<Result<u64, Vec<String>>> {
+        let mut tx = self.db.begin_write().await?;
+        let rows = bind_all(
+            bind_all(
+                sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "SELECT id, uid, site_id, is_activated FROM pcs WHERE uid IN ({}) AND {}",
+                    placeholders(1, uids.len()),
+                    in_scope("site_id", scope, uids.len() + 1)
+                ))),
+                uids,
+            ),
+            scope,
+        )
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut found = std::collections::HashSet::new();
+        let mut to_change = Vec::new();
+        for r in &rows {
+            let (id, uid, site, active): (i64, String, i64, i64) =
+                (r.try_get(0)?, r.try_get(1)?, r.try_get(2)?, r.try_get(3)?);
+            found.insert(uid);
+            if (active != 0) != on {
+                to_change.push((id, site));
+            }
+        }
+        let missing: Vec<String> = uids
+            .iter()
+            .filter(|u| !found.contains(*u))
+            .cloned()
+            .collect();
+        if !missing.is_empty() {
+            return Ok(Err(missing));
+        }
+        let action = if on { "pc.activate" } else { "pc.deactivate" };
+        for chunk in to_change.chunks(500) {
+            let ids: Vec<i64> = chunk.iter().map(|(id, _)| *id).collect();
+            bind_all(
+                sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "UPDATE pcs SET is_activated = $1 WHERE id IN ({})",
+                    placeholders(2, ids.len())
+                )))
+                .bind(i64::from(on)),
+                &ids,
+            )
+            .execute(&mut *tx)
+            .await?;
+        }
+        for (id, site) in &to_change {
+            super::accounts::audit_in(&mut *tx, actor, Some(*site), action, &format!("pc:{id}"))
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(Ok(to_change.len() as u64))
     }
 
     /// A PC's own configuration entries.
