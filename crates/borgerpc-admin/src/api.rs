@@ -75,6 +75,57 @@ fn unprocessable(msg: impl Into<String>) -> ApiError {
     ApiError(StatusCode::UNPROCESSABLE_ENTITY, msg.into())
 }
 
+/// A store error is the database's, never the caller's: 503, logged, and `?` gives it.
+impl From<anyhow::Error> for ApiError {
+    fn from(e: anyhow::Error) -> Self {
+        unavailable(e)
+    }
+}
+
+/// Marks a store refusal that is a conflict with the current state (409), not bad input.
+#[derive(Debug)]
+struct Conflict;
+
+impl std::fmt::Display for Conflict {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("conflict")
+    }
+}
+
+/// The end of every scoped write: `None` (nothing of that id in scope) is 404; an error from
+/// the database is 503; any other error is the store refusing the caller's request (422, or
+/// 409 for a [`Conflict`]); what was done goes into the audit log.
+async fn audited<T>(
+    store: &Store,
+    scope: &Scope,
+    done: anyhow::Result<Option<T>>,
+    action: &str,
+    target: impl FnOnce(&T) -> String,
+) -> Result<T, ApiError> {
+    let done = match done {
+        Ok(Some(v)) => v,
+        Ok(None) => return Err(not_found()),
+        Err(e) if e.chain().any(|c| c.is::<sqlx::Error>()) => return Err(unavailable(e)),
+        Err(e) => {
+            let status = if e.is::<Conflict>() {
+                StatusCode::CONFLICT
+            } else {
+                StatusCode::UNPROCESSABLE_ENTITY
+            };
+            // The store's own reason, without the marker.
+            let reason = e
+                .chain()
+                .skip(usize::from(e.is::<Conflict>()))
+                .map(|c| c.to_string());
+            return Err(ApiError(status, reason.collect::<Vec<_>>().join(": ")));
+        }
+    };
+    store
+        .audit(&scope.actor, None, action, &target(&done))
+        .await?;
+    Ok(done)
+}
+
 fn unavailable(e: anyhow::Error) -> ApiError {
     tracing::error!(error = %e, "operator API: database unavailable");
     ApiError(
@@ -115,7 +166,7 @@ impl FromRequestParts<Store> for Caller {
         if token.len() > 200 {
             return Err(unauthorized());
         }
-        match store.scope_of_token(token).await.map_err(unavailable)? {
+        match store.scope_of_token(token).await? {
             Some(scope) => Ok(Caller(scope)),
             None => Err(unauthorized()),
         }
@@ -207,7 +258,7 @@ fn query<T: DeserializeOwned>(
 async fn narrowed(store: &Store, scope: &Scope, site: Option<&str>) -> Result<Vec<i64>, ApiError> {
     match site {
         None => Ok(scope.sites.clone()),
-        Some(uid) => match store.site_by_uid(uid).await.map_err(unavailable)? {
+        Some(uid) => match store.site_by_uid(uid).await? {
             Some(s) if scope.sees(s.id) => Ok(vec![s.id]),
             _ => Err(not_found()),
         },
@@ -231,11 +282,7 @@ struct Login {
 
 async fn login(State(store): State<Store>, b: Result<Bytes, BytesRejection>) -> ApiResult {
     let l: Login = body(b)?;
-    match store
-        .login(&l.username, &l.password)
-        .await
-        .map_err(unavailable)?
-    {
+    match store.login(&l.username, &l.password).await? {
         Some((token, expires_at)) => ok(json!({"token": token, "expires_at": expires_at})),
         None => Err(ApiError(
             StatusCode::UNAUTHORIZED,
@@ -246,13 +293,13 @@ async fn login(State(store): State<Store>, b: Result<Bytes, BytesRejection>) -> 
 
 async fn logout(State(store): State<Store>, headers: HeaderMap, _c: Caller) -> ApiResult {
     if let Some(t) = bearer(&headers) {
-        store.logout(t).await.map_err(unavailable)?;
+        store.logout(t).await?;
     }
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 async fn sites(State(store): State<Store>, Caller(scope): Caller) -> ApiResult {
-    let all = store.sites(None).await.map_err(unavailable)?;
+    let all = store.sites(None).await?;
     ok(all
         .into_iter()
         .filter(|s| scope.sees(s.id))
@@ -266,14 +313,11 @@ async fn computers(
 ) -> ApiResult {
     let q = query(q)?;
     let sites = narrowed(&store, &scope, q.site.as_deref()).await?;
-    ok(store
-        .api_pcs(&sites, None, &q.page()?)
-        .await
-        .map_err(unavailable)?)
+    ok(store.api_pcs(&sites, None, &q.page()?).await?)
 }
 
 async fn pc(State(store): State<Store>, Caller(scope): Caller, Path(id): Path<i64>) -> ApiResult {
-    match store.api_pc(&scope.sites, id).await.map_err(unavailable)? {
+    match store.api_pc(&scope.sites, id).await? {
         Some(pc) => ok(pc),
         None => Err(not_found()),
     }
@@ -295,21 +339,15 @@ async fn activate(
     let a: Activate = body(b)?;
     if !store
         .api_set_activated(&scope.sites, id, a.is_activated)
-        .await
-        .map_err(unavailable)?
+        .await?
     {
         return Err(not_found());
     }
     let pc = store
         .api_pc(&scope.sites, id)
-        .await
-        .map_err(unavailable)?
+        .await?
         .ok_or_else(not_found)?;
-    let site = store
-        .site_by_uid(&pc.site)
-        .await
-        .map_err(unavailable)?
-        .map(|s| s.id);
+    let site = store.site_by_uid(&pc.site).await?.map(|s| s.id);
     let action = if a.is_activated {
         "pc.activate"
     } else {
@@ -317,8 +355,7 @@ async fn activate(
     };
     store
         .audit(&scope.actor, site, action, &format!("pc:{id}"))
-        .await
-        .map_err(unavailable)?;
+        .await?;
     ok(pc)
 }
 
@@ -362,8 +399,7 @@ async fn activate_many(
     uids.dedup();
     match store
         .api_set_activated_many(&scope.sites, &uids, a.is_activated, &scope.actor)
-        .await
-        .map_err(unavailable)?
+        .await?
     {
         Ok(changed) => ok(json!({"changed": changed, "unchanged": uids.len() as u64 - changed})),
         Err(missing) => {
@@ -390,11 +426,7 @@ async fn configuration(
     Caller(scope): Caller,
     Path(id): Path<i64>,
 ) -> ApiResult {
-    match store
-        .api_configuration(&scope.sites, id)
-        .await
-        .map_err(unavailable)?
-    {
+    match store.api_configuration(&scope.sites, id).await? {
         Some(entries) => ok(entries
             .into_iter()
             .map(|(key, value)| json!({"key": key, "value": value}))
@@ -420,13 +452,11 @@ async fn logins_per_day(
 ) -> ApiResult {
     let pc = store
         .api_pc(&scope.sites, id)
-        .await
-        .map_err(unavailable)?
+        .await?
         .ok_or_else(not_found)?;
     let entries = store
         .api_configuration(&scope.sites, id)
-        .await
-        .map_err(unavailable)?
+        .await?
         .unwrap_or_default();
     ok(logins_view(&pc.name, &entries))
 }
@@ -438,16 +468,12 @@ async fn logins_per_day_all(
 ) -> ApiResult {
     let q = query(q)?;
     let sites = narrowed(&store, &scope, q.site.as_deref()).await?;
-    let pcs = store
-        .api_pcs(&sites, None, &q.page()?)
-        .await
-        .map_err(unavailable)?;
+    let pcs = store.api_pcs(&sites, None, &q.page()?).await?;
     let mut out = Vec::with_capacity(pcs.items.len());
     for pc in &pcs.items {
         let entries = store
             .api_configuration(&sites, pc.id)
-            .await
-            .map_err(unavailable)?
+            .await?
             .unwrap_or_default();
         out.push(logins_view(&pc.name, &entries));
     }
@@ -462,14 +488,11 @@ async fn jobs(
     let q = query(q)?;
     let sites = narrowed(&store, &scope, q.site.as_deref()).await?;
     let (from, to) = q.period(90)?;
-    ok(store
-        .api_jobs(&sites, from, to, &q.page()?)
-        .await
-        .map_err(unavailable)?)
+    ok(store.api_jobs(&sites, from, to, &q.page()?).await?)
 }
 
 async fn job(State(store): State<Store>, Caller(scope): Caller, Path(id): Path<i64>) -> ApiResult {
-    match store.api_job(&scope.sites, id).await.map_err(unavailable)? {
+    match store.api_job(&scope.sites, id).await? {
         Some(j) => ok(j),
         None => Err(not_found()),
     }
@@ -542,8 +565,7 @@ async fn run_script(
     for id in &r.pcs {
         let s = store
             .api_pc_site(&scope.sites, *id)
-            .await
-            .map_err(unavailable)?
+            .await?
             .ok_or_else(not_found)?;
         same_site(s, format!("pcs: {id}"))?;
         pc_ids.push(*id);
@@ -551,8 +573,7 @@ async fn run_script(
     for g in &r.groups {
         let (s, members) = store
             .api_group_members(&scope.sites, *g)
-            .await
-            .map_err(unavailable)?
+            .await?
             .ok_or_else(not_found)?;
         same_site(s, format!("groups: {g}"))?;
         pc_ids.extend(members);
@@ -562,12 +583,7 @@ async fn run_script(
     };
     pc_ids.sort_unstable();
     pc_ids.dedup();
-    if store
-        .script_for_site(site, r.script_id)
-        .await
-        .map_err(unavailable)?
-        .is_none()
-    {
+    if store.script_for_site(site, r.script_id).await?.is_none() {
         return Err(not_found());
     }
     let params = param_values(r.parameters)?;
@@ -588,8 +604,7 @@ async fn run_script(
             "script.run",
             &format!("script:{} batch:{}", r.script_id, batch.batch_id),
         )
-        .await
-        .map_err(unavailable)?;
+        .await?;
     Ok((StatusCode::CREATED, axum::Json(batch)).into_response())
 }
 
@@ -619,8 +634,7 @@ async fn events(
     };
     ok(store
         .api_events(&sites, from, to, &statuses, &q.page()?)
-        .await
-        .map_err(unavailable)?)
+        .await?)
 }
 
 async fn event(
@@ -628,11 +642,7 @@ async fn event(
     Caller(scope): Caller,
     Path(id): Path<i64>,
 ) -> ApiResult {
-    match store
-        .api_event(&scope.sites, id)
-        .await
-        .map_err(unavailable)?
-    {
+    match store.api_event(&scope.sites, id).await? {
         Some(e) => ok(e),
         None => Err(not_found()),
     }
@@ -665,24 +675,14 @@ async fn update_event(
         assigned_user: p.assigned_user,
         note: p.note,
     };
-    if store
-        .api_event(&scope.sites, id)
-        .await
-        .map_err(unavailable)?
-        .is_none()
-    {
+    if store.api_event(&scope.sites, id).await?.is_none() {
         return Err(not_found());
     }
-    let updated = store
-        .api_update_event(&scope.sites, id, &change)
-        .await
-        .map_err(|e| unprocessable(format!("{e:#}")))?
-        .ok_or_else(not_found)?;
-    store
-        .audit(&scope.actor, None, "event.update", &format!("event:{id}"))
-        .await
-        .map_err(unavailable)?;
-    ok(updated)
+    let done = store.api_update_event(&scope.sites, id, &change).await;
+    ok(audited(&store, scope, done, "event.update", |_| {
+        format!("event:{id}")
+    })
+    .await?)
 }
 
 async fn scripts(
@@ -697,7 +697,7 @@ async fn scripts(
             "site: give the site (uid) whose scripts to list",
         ));
     };
-    ok(store.api_scripts(site).await.map_err(unavailable)?)
+    ok(store.api_scripts(site).await?)
 }
 
 #[derive(Deserialize)]
@@ -715,20 +715,13 @@ async fn join_group(
 ) -> ApiResult {
     let scope = caller.writer()?;
     let j: JoinIn = body(b)?;
-    let runs = store
+    let done = store
         .join_group(&scope.sites, id, j.pc_id, &scope.actor)
-        .await
-        .map_err(|e| unprocessable(format!("{e:#}")))?
-        .ok_or_else(not_found)?;
-    store
-        .audit(
-            &scope.actor,
-            None,
-            "group.join",
-            &format!("group:{id} pc:{}", j.pc_id),
-        )
-        .await
-        .map_err(unavailable)?;
+        .await;
+    let runs = audited(&store, scope, done, "group.join", |_| {
+        format!("group:{id} pc:{}", j.pc_id)
+    })
+    .await?;
     ok(json!({"policies": runs}))
 }
 
@@ -750,20 +743,13 @@ async fn add_policy(
     let scope = caller.writer()?;
     let p: PolicyIn = body(b)?;
     let params = param_values(p.parameters)?;
-    let run = store
+    let done = store
         .add_policy(&scope.sites, id, p.script_id, &params, &scope.actor)
-        .await
-        .map_err(|e| unprocessable(format!("{e:#}")))?
-        .ok_or_else(not_found)?;
-    store
-        .audit(
-            &scope.actor,
-            None,
-            "policy.add",
-            &format!("group:{id} policy:{}", run.policy_id),
-        )
-        .await
-        .map_err(unavailable)?;
+        .await;
+    let run = audited(&store, scope, done, "policy.add", |run| {
+        format!("group:{id} policy:{}", run.policy_id)
+    })
+    .await?;
     Ok((StatusCode::CREATED, axum::Json(run)).into_response())
 }
 
@@ -783,43 +769,29 @@ async fn set_policy(
     let scope = caller.writer()?;
     let p: PolicyPatch = body(b)?;
     let params = param_values(p.parameters)?;
-    let run = store
+    let done = store
         .set_policy_params(&scope.sites, id, &params, &scope.actor)
-        .await
-        .map_err(|e| unprocessable(format!("{e:#}")))?
-        .ok_or_else(not_found)?;
-    store
-        .audit(&scope.actor, None, "policy.change", &format!("policy:{id}"))
-        .await
-        .map_err(unavailable)?;
-    ok(run)
+        .await;
+    ok(audited(&store, scope, done, "policy.change", |_| {
+        format!("policy:{id}")
+    })
+    .await?)
 }
 
 /// Runs a finished job again (a new job with the same script version and parameters); the old
 /// one becomes RESOLVED.
 async fn restart_job(State(store): State<Store>, caller: Caller, Path(id): Path<i64>) -> ApiResult {
     let scope = caller.writer()?;
-    if store
-        .api_job(&scope.sites, id)
-        .await
-        .map_err(unavailable)?
-        .is_none()
-    {
+    if store.api_job(&scope.sites, id).await?.is_none() {
         return Err(not_found());
     }
-    let new_job = store
+    let done = store
         .restart_job(&scope.sites, id, &scope.actor)
         .await
-        .map_err(|e| ApiError(StatusCode::CONFLICT, format!("{e:#}")))?
-        .ok_or_else(not_found)?;
-    store
-        .audit(
-            &scope.actor,
-            None,
-            "job.restart",
-            &format!("job:{id} new:{new_job}"),
-        )
-        .await
-        .map_err(unavailable)?;
+        .map_err(|e| e.context(Conflict));
+    let new_job = audited(&store, scope, done, "job.restart", |new_job| {
+        format!("job:{id} new:{new_job}")
+    })
+    .await?;
     Ok((StatusCode::CREATED, axum::Json(json!({"job_id": new_job}))).into_response())
 }

@@ -5,7 +5,7 @@
 mod common;
 
 use borgerpc_admin::store::events::NewEvent;
-use borgerpc_admin::store::jobs::{NewInput, NewScript, ParamValue, RunScript};
+use borgerpc_admin::store::jobs::ParamValue;
 use common::Portal;
 use serde_json::{Value, json};
 
@@ -39,14 +39,7 @@ async fn tenant(portal: &Portal, name: &str, mac: &str) -> Tenant {
         .await;
     assert_eq!(status, 200, "{uid}");
     let uid = uid.as_str().unwrap().to_owned();
-    assert!(
-        portal
-            .store
-            .set_activated(site.id, &uid, true)
-            .await
-            .unwrap()
-    );
-    let pc = portal.store.pc_identity(&uid).await.unwrap().unwrap();
+    let pc = portal.activate(&site, &uid).await;
     let group_id = portal.store.add_group(site.id, "Bibliotek").await.unwrap();
     portal
         .store
@@ -54,38 +47,9 @@ async fn tenant(portal: &Portal, name: &str, mac: &str) -> Tenant {
         .await
         .unwrap();
     let script = portal
-        .store
-        .save_script(&NewScript {
-            site_id: Some(site.id),
-            uid: None,
-            name: format!("script of {name}"),
-            description: String::new(),
-            category: None,
-            is_security: false,
-            is_hidden: false,
-            version: 1,
-            code: "#!/bin/sh\necho $1\n".into(),
-            inputs: vec![NewInput {
-                name: "word".into(),
-                value_type: "STRING".into(),
-                default_value: None,
-                mandatory: true,
-            }],
-        })
-        .await
-        .unwrap();
-    let job_id = portal
-        .store
-        .run_script(RunScript {
-            site_id: site.id,
-            script_id: script.script_id,
-            pc_ids: &[pc.id],
-            params: vec![ParamValue::Text("hej".into())],
-            created_by: "test",
-        })
-        .await
-        .unwrap()
-        .job_ids[0];
+        .echo_script(Some(&site), &format!("script of {name}"))
+        .await;
+    let job_id = portal.run_on(&site, script.script_id, pc.id, "hej").await;
     // Finished, so it can be restarted.
     sqlx::query("UPDATE jobs SET status = 'DONE' WHERE id = $1")
         .bind(job_id)

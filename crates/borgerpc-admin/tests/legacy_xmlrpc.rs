@@ -4,7 +4,6 @@
 
 mod common;
 
-use borgerpc_admin::store::jobs::{NewInput, NewScript, ParamValue, RunScript};
 use common::Portal;
 use serde_json::{Value, json};
 use std::path::Path;
@@ -73,47 +72,9 @@ async fn legacy_agents_register_check_in_and_report_on_sites_that_allow_it() {
     )
     .await;
     assert!(fault(&r[0]).contains("not activated"), "{r:?}");
-    assert!(
-        portal
-            .store
-            .set_activated(site.id, &uid, true)
-            .await
-            .unwrap()
-    );
-    let pc = portal.store.pc_identity(&uid).await.unwrap().unwrap();
-    let script = portal
-        .store
-        .save_script(&NewScript {
-            site_id: None,
-            uid: None,
-            name: "echo".into(),
-            description: String::new(),
-            category: None,
-            is_security: false,
-            is_hidden: false,
-            version: 1,
-            code: "#!/bin/sh\necho \"$1\"\n".into(),
-            inputs: vec![NewInput {
-                name: "word".into(),
-                value_type: "STRING".into(),
-                default_value: None,
-                mandatory: true,
-            }],
-        })
-        .await
-        .unwrap();
-    let job = portal
-        .store
-        .run_script(RunScript {
-            site_id: site.id,
-            script_id: script.script_id,
-            pc_ids: &[pc.id],
-            params: vec![ParamValue::Text("æøå".into())],
-            created_by: "test",
-        })
-        .await
-        .unwrap()
-        .job_ids[0];
+    let pc = portal.activate(&site, &uid).await;
+    let script = portal.echo_script(None, "echo").await;
+    let job = portal.run_on(&site, script.script_id, pc.id, "æøå").await;
     let problem = portal
         .store
         .add_security_problem(site.id, "sudo", "CRITICAL", script.script_id, &[])

@@ -26,12 +26,7 @@ async fn configuration_cascades_site_then_groups_by_name_then_pc() {
     let portal = Portal::start().await;
     let site = portal.site("K", "site-1").await;
     let uid = registered(&portal, "site-1", "02:00:00:00:00:01").await;
-    portal
-        .store
-        .set_activated(site.id, &uid, true)
-        .await
-        .unwrap();
-    let pc = portal.store.pc_identity(&uid).await.unwrap().unwrap();
+    let pc = portal.activate(&site, &uid).await;
     let (ga, gb) = (
         portal.store.add_group(site.id, "a-gruppe").await.unwrap(),
         portal.store.add_group(site.id, "b-gruppe").await.unwrap(),
@@ -103,12 +98,7 @@ async fn without_the_receipt_check_jobs_are_submitted_at_once_and_check_ins_are_
     let portal = Portal::start().await;
     let site = portal.site("K", "site-1").await;
     let uid = registered(&portal, "site-1", "02:00:00:00:00:02").await;
-    portal
-        .store
-        .set_activated(site.id, &uid, true)
-        .await
-        .unwrap();
-    let pc = portal.store.pc_identity(&uid).await.unwrap().unwrap();
+    let pc = portal.activate(&site, &uid).await;
     let script = portal
         .store
         .save_script(&NewScript {

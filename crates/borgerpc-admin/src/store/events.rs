@@ -75,6 +75,30 @@ pub fn in_window(start: &str, end: &str, now: u32) -> bool {
     }
 }
 
+/// A rule that applies only to some groups of its site (none: the whole site). Groups of
+/// other sites are ignored.
+async fn limit_rule_to_groups(
+    tx: &mut service_kit::db::WriteTx,
+    rule_kind: &str,
+    rule_id: i64,
+    site_id: i64,
+    group_ids: &[i64],
+) -> anyhow::Result<()> {
+    for g in group_ids {
+        sqlx::query(
+            "INSERT INTO rule_groups (rule_kind, rule_id, group_id)
+             SELECT $1, $2, id FROM pc_groups WHERE id = $3 AND site_id = $4",
+        )
+        .bind(rule_kind)
+        .bind(rule_id)
+        .bind(*g)
+        .bind(site_id)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
+}
+
 impl Store {
     /// An offline rule: PCs of the site (or of its groups) that have not checked in for
     /// `max_offline_minutes` during the monitoring window raise an event.
@@ -116,14 +140,7 @@ impl Store {
         .bind(now_ms())
         .fetch_one(&mut *tx)
         .await?;
-        for g in group_ids {
-            sqlx::query("INSERT INTO rule_groups (rule_kind, rule_id, group_id) SELECT 'offline', $1, id FROM pc_groups WHERE id = $2 AND site_id = $3")
-                .bind(id)
-                .bind(*g)
-                .bind(site_id)
-                .execute(&mut *tx)
-                .await?;
-        }
+        limit_rule_to_groups(&mut tx, "offline", id, site_id, group_ids).await?;
         tx.commit().await?;
         Ok(id)
     }
@@ -268,14 +285,7 @@ impl Store {
         .bind(now_ms())
         .fetch_one(&mut *tx)
         .await?;
-        for g in group_ids {
-            sqlx::query("INSERT INTO rule_groups (rule_kind, rule_id, group_id) SELECT 'security', $1, id FROM pc_groups WHERE id = $2 AND site_id = $3")
-                .bind(id)
-                .bind(*g)
-                .bind(site_id)
-                .execute(&mut *tx)
-                .await?;
-        }
+        limit_rule_to_groups(&mut tx, "security", id, site_id, group_ids).await?;
         tx.commit().await?;
         Ok(id)
     }

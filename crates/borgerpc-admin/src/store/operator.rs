@@ -113,7 +113,58 @@ where
     q
 }
 
+/// One page of a scoped list: `sql` is `SELECT … FROM … WHERE …` whose parameters are
+/// `leading` (`$1…`) and then the scope's sites (from the caller's `in_scope`). The count reuses
+/// what follows the first ` FROM `, so the select list holds no subquery.
+struct ListQuery<'a> {
+    sql: String,
+    leading: &'a [i64],
+    scope: &'a [i64],
+    order: &'a str,
+}
+
 impl Store {
+    /// The total count (for `count`) and the rows of one page.
+    async fn page_of(
+        &self,
+        q: ListQuery<'_>,
+        page: &Page,
+    ) -> anyhow::Result<(i64, Vec<sqlx::any::AnyRow>)> {
+        let (_, from) = q
+            .sql
+            .split_once(" FROM ")
+            .ok_or_else(|| anyhow::anyhow!("list query without FROM"))?;
+        let count: i64 = bind_all(
+            bind_all(
+                sqlx::query(sqlx::AssertSqlSafe(format!("SELECT COUNT(*) FROM {from}"))),
+                q.leading,
+            ),
+            q.scope,
+        )
+        .fetch_one(self.pool())
+        .await?
+        .try_get(0)?;
+        let n = q.leading.len() + q.scope.len();
+        let rows = bind_all(
+            bind_all(
+                sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "{} ORDER BY {} LIMIT ${} OFFSET ${}",
+                    q.sql,
+                    q.order,
+                    n + 1,
+                    n + 2
+                ))),
+                q.leading,
+            ),
+            q.scope,
+        )
+        .bind(page.limit)
+        .bind(page.offset)
+        .fetch_all(self.pool())
+        .await?;
+        Ok((count, rows))
+    }
+
     /// PCs in scope, by site then name.
     pub async fn api_pcs(
         &self,
@@ -121,35 +172,21 @@ impl Store {
         only: Option<i64>,
         page: &Page,
     ) -> anyhow::Result<Paged<PcView>> {
-        let cond = |first| {
-            format!(
-                "{} AND ($1 = 0 OR p.site_id = $1)",
-                in_scope("p.site_id", scope, first)
+        let only = [only.unwrap_or(0)];
+        let (count, rows) = self
+            .page_of(
+                ListQuery {
+                    sql: format!(
+                        "SELECT p.id FROM pcs p WHERE ($1 = 0 OR p.site_id = $1) AND {}",
+                        in_scope("p.site_id", scope, 2)
+                    ),
+                    leading: &only,
+                    scope,
+                    order: "p.site_id, p.name, p.id",
+                },
+                page,
             )
-        };
-        let count: i64 = bind_all(
-            sqlx::query(sqlx::AssertSqlSafe(format!(
-                "SELECT COUNT(*) FROM pcs p WHERE {}",
-                cond(2)
-            )))
-            .bind(only.unwrap_or(0)),
-            scope,
-        )
-        .fetch_one(self.pool())
-        .await?
-        .try_get(0)?;
-        let rows = bind_all(
-            sqlx::query(sqlx::AssertSqlSafe(format!(
-                "SELECT p.id FROM pcs p WHERE {} ORDER BY p.site_id, p.name, p.id LIMIT $2 OFFSET $3",
-                cond(4)
-            )))
-            .bind(only.unwrap_or(0))
-            .bind(page.limit)
-            .bind(page.offset),
-            scope,
-        )
-        .fetch_all(self.pool())
-        .await?;
+            .await?;
         let mut items = Vec::with_capacity(rows.len());
         for r in &rows {
             if let Some(pc) = self.api_pc(scope, r.try_get(0)?).await? {
@@ -321,39 +358,22 @@ impl Store {
         to: i64,
         page: &Page,
     ) -> anyhow::Result<Paged<JobView>> {
-        let cond = |first| {
-            format!(
-                "j.created_at >= $1 AND j.created_at < $2 AND {}",
-                in_scope("j.site_id", scope, first)
+        let (count, rows) = self
+            .page_of(
+                ListQuery {
+                    sql: format!(
+                        "SELECT j.id, j.status, j.created_at, j.started, j.finished, j.pc_id, p.name AS pc_name, b.name AS script
+                         FROM jobs j JOIN pcs p ON p.id = j.pc_id JOIN batches b ON b.id = j.batch_id
+                         WHERE j.created_at >= $1 AND j.created_at < $2 AND {}",
+                        in_scope("j.site_id", scope, 3)
+                    ),
+                    leading: &[from, to],
+                    scope,
+                    order: "j.id DESC",
+                },
+                page,
             )
-        };
-        let count: i64 = bind_all(
-            sqlx::query(sqlx::AssertSqlSafe(format!(
-                "SELECT COUNT(*) FROM jobs j WHERE {}",
-                cond(3)
-            )))
-            .bind(from)
-            .bind(to),
-            scope,
-        )
-        .fetch_one(self.pool())
-        .await?
-        .try_get(0)?;
-        let rows = bind_all(
-            sqlx::query(sqlx::AssertSqlSafe(format!(
-                "SELECT j.id, j.status, j.created_at, j.started, j.finished, j.pc_id, p.name AS pc_name, b.name AS script
-                 FROM jobs j JOIN pcs p ON p.id = j.pc_id JOIN batches b ON b.id = j.batch_id
-                 WHERE {} ORDER BY j.id DESC LIMIT $3 OFFSET $4",
-                cond(5)
-            )))
-            .bind(from)
-            .bind(to)
-            .bind(page.limit)
-            .bind(page.offset),
-            scope,
-        )
-        .fetch_all(self.pool())
-        .await?;
+            .await?;
         let items = rows
             .iter()
             .map(|r| job_view(r, false))
@@ -401,37 +421,20 @@ impl Store {
         } else {
             status_list
         };
-        let cond = |first| {
-            format!(
-                "e.occurred_at >= $1 AND e.occurred_at < $2 AND e.status IN ({status_list}) AND {}",
-                in_scope("e.site_id", scope, first)
+        let (count, rows) = self
+            .page_of(
+                ListQuery {
+                    sql: format!(
+                        "{EVENT_SELECT} WHERE e.occurred_at >= $1 AND e.occurred_at < $2 AND e.status IN ({status_list}) AND {}",
+                        in_scope("e.site_id", scope, 3)
+                    ),
+                    leading: &[from, to],
+                    scope,
+                    order: "e.id DESC",
+                },
+                page,
             )
-        };
-        let count: i64 = bind_all(
-            sqlx::query(sqlx::AssertSqlSafe(format!(
-                "SELECT COUNT(*) FROM security_events e WHERE {}",
-                cond(3)
-            )))
-            .bind(from)
-            .bind(to),
-            scope,
-        )
-        .fetch_one(self.pool())
-        .await?
-        .try_get(0)?;
-        let rows = bind_all(
-            sqlx::query(sqlx::AssertSqlSafe(format!(
-                "{EVENT_SELECT} WHERE {} ORDER BY e.id DESC LIMIT $3 OFFSET $4",
-                cond(5)
-            )))
-            .bind(from)
-            .bind(to)
-            .bind(page.limit)
-            .bind(page.offset),
-            scope,
-        )
-        .fetch_all(self.pool())
-        .await?;
+            .await?;
         let items = rows.iter().map(event_view).collect::<Result<_, _>>()?;
         Ok(Paged { items, count })
     }

@@ -6,6 +6,8 @@
 use borgerpc_admin::app::Running;
 use borgerpc_admin::config::Config;
 use borgerpc_admin::store::Store;
+use borgerpc_admin::store::jobs::{NewInput, NewScript, ParamValue, RunScript, SavedScript};
+use borgerpc_admin::store::pcs::PcIdentity;
 use borgerpc_admin::store::tenants::Site;
 
 pub struct Portal {
@@ -66,6 +68,51 @@ impl Portal {
             status,
             serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)),
         )
+    }
+
+    /// Activates a registered PC of `site` and returns who it is.
+    pub async fn activate(&self, site: &Site, uid: &str) -> PcIdentity {
+        assert!(self.store.set_activated(site.id, uid, true).await.unwrap());
+        self.store.pc_identity(uid).await.unwrap().unwrap()
+    }
+
+    /// A script (of `site`, or global) that echoes its one mandatory STRING parameter.
+    pub async fn echo_script(&self, site: Option<&Site>, name: &str) -> SavedScript {
+        self.store
+            .save_script(&NewScript {
+                site_id: site.map(|s| s.id),
+                uid: None,
+                name: name.into(),
+                description: String::new(),
+                category: None,
+                is_security: false,
+                is_hidden: false,
+                version: 1,
+                code: "#!/bin/sh\necho \"$1\"\n".into(),
+                inputs: vec![NewInput {
+                    name: "word".into(),
+                    value_type: "STRING".into(),
+                    default_value: None,
+                    mandatory: true,
+                }],
+            })
+            .await
+            .unwrap()
+    }
+
+    /// One NEW job of `script` on one PC; its id.
+    pub async fn run_on(&self, site: &Site, script_id: i64, pc_id: i64, word: &str) -> i64 {
+        self.store
+            .run_script(RunScript {
+                site_id: site.id,
+                script_id,
+                pc_ids: &[pc_id],
+                params: vec![ParamValue::Text(word.into())],
+                created_by: "test",
+            })
+            .await
+            .unwrap()
+            .job_ids[0]
     }
 
     /// Waits until the heartbeat writer has recorded a PC's check-in after `after`.
