@@ -323,7 +323,7 @@ impl<P: Serviceplatform> Outbox<P> {
             Step::Upload
         };
         self.store
-            .save_built(d, xml.as_bytes(), &built.files, next)
+            .save_built(d, xml.into_bytes(), built.files, next)
             .await?;
         Ok(true)
     }
@@ -409,11 +409,11 @@ impl<P: Serviceplatform> Outbox<P> {
         self.store
             .files_done(
                 &d.id,
-                &done,
+                done,
                 "triggered",
                 Step::SftpReceipt,
                 "uploaded",
-                &detail,
+                detail,
             )
             .await?;
         Ok(true)
@@ -471,11 +471,11 @@ impl<P: Serviceplatform> Outbox<P> {
             self.store
                 .files_done(
                     &d.id,
-                    &delivered,
+                    delivered.clone(),
                     "delivered",
                     Step::SftpReceipt,
                     "sftp_receipt",
-                    "some files have a SUCCESS receipt",
+                    "some files have a SUCCESS receipt".into(),
                 )
                 .await?;
         }
@@ -502,11 +502,11 @@ impl<P: Serviceplatform> Outbox<P> {
         self.store
             .files_done(
                 &d.id,
-                &delivered,
+                delivered,
                 "delivered",
                 Step::Afsend,
                 "files_delivered",
-                "all files have a SUCCESS receipt",
+                "all files have a SUCCESS receipt".into(),
             )
             .await?;
         Ok(true)
@@ -545,10 +545,12 @@ impl<P: Serviceplatform> Outbox<P> {
             return Err(StepError::Final("rejected", why));
         }
         self.store
-            .afsend_accepted(&d.id, dist.as_deref(), kode.as_str())
-            .await?;
-        self.store
-            .settle(&d.id, self.config.delivery.wait_for_forretning)
+            .afsend_accepted(
+                &d.id,
+                dist,
+                kode.as_str(),
+                self.config.delivery.wait_for_forretning,
+            )
             .await?;
         Ok(false)
     }

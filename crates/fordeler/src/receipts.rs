@@ -2,7 +2,7 @@
 //! calls, over HTTPS with a client certificate from the configured CA.
 //!
 //! Every receipt is stored (also duplicates and unknown ids, for the record); a known one moves
-//! its delivery (Teknisk/Forretning codes, then [`Store::settle`]); an unknown
+//! its delivery in the same transaction ([`Store::receive_receipt`]); an unknown
 //! AnvenderTransaktionsID gets a SOAP fault, as the platform's contract allows, so a
 //! misrouted receipt is visible on both sides. A repeated receipt is answered like the first.
 
@@ -86,37 +86,20 @@ async fn receive(State(e): State<Arc<ReceiptEndpoint>>, body: axum::body::Bytes)
     let ctx = &callback.distribution_context;
     let k = &callback.forretningskvittering;
     let id = ctx.anvender_transaktions_id.to_string();
-    let dist = ctx.distribution_transaktions_id.map(|d| d.to_string());
     let kvitteringstype = k.kvitteringstype.as_str();
     let kode = k.forretnings_validerings_kode.as_str();
-    let result = async {
-        let (delivery, duplicate) = e
-            .store
-            .record_receipt(
-                &id,
-                dist.as_deref(),
-                kvitteringstype,
-                kode,
-                k.begrundelse.as_deref(),
-            )
-            .await?;
-        let Some(d) = delivery else {
-            return anyhow::Ok(None);
-        };
-        // Also for a repeat: the first arrival may have been stored but not applied when the
-        // process stopped, and the platform sends again because it got no answer.
-        let mut detail = format!("{kvitteringstype} {kode}");
-        if let Some(b) = &k.begrundelse {
-            detail.push_str(&format!(": {b}"));
-        }
-        let event = (!duplicate).then_some(detail.as_str());
-        e.store
-            .apply_receipt(&d.id, kvitteringstype, kode, event)
-            .await?;
-        e.store.settle(&d.id, e.wait_for_forretning).await?;
-        Ok(Some(duplicate))
-    }
-    .await;
+    let receipt = crate::store::Receipt {
+        anvender_transaktions_id: id.clone(),
+        distribution_transaktions_id: ctx.distribution_transaktions_id.map(|d| d.to_string()),
+        kvitteringstype: kvitteringstype.to_owned(),
+        kode: kode.to_owned(),
+        begrundelse: k.begrundelse.clone(),
+    };
+    let result = e
+        .store
+        .receive_receipt(receipt, e.wait_for_forretning)
+        .await
+        .map(|(delivery, duplicate)| delivery.map(|_| duplicate));
     match result {
         Ok(Some(duplicate)) => {
             let outcome = if duplicate { "duplicate" } else { "accepted" };

@@ -10,7 +10,7 @@
 //!   never work on the same delivery, and a killed process's work is picked up after the lease.
 
 use service_kit::db::{Db, DbKind, Migration, now_ms};
-use sqlx::Row as _;
+use sqlx::{AnyConnection, Row as _};
 
 pub const MIGRATIONS: &[Migration] = &[Migration {
     version: 1,
@@ -255,82 +255,85 @@ impl Store {
 
     /// Stores a submission with its files and a delivery per route, atomically.
     pub async fn accept(&self, s: NewSubmission) -> anyhow::Result<Accepted> {
-        let now = now_ms();
-        let mut tx = self.db.pool.begin().await?;
-        let id = new_id();
-        let inserted = sqlx::query(
-            "INSERT INTO submissions (id, tenant_cvr, webform_id, submission_uuid, serial, source, received_at, payload) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (webform_id, submission_uuid) DO NOTHING",
-        )
-        .bind(&id)
-        .bind(&s.tenant_cvr)
-        .bind(&s.webform_id)
-        .bind(&s.submission_uuid)
-        .bind(&s.serial)
-        .bind(s.source)
-        .bind(now)
-        .bind(&s.payload)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if inserted == 0 {
-            let (existing,): (String,) = sqlx::query_as(
-                "SELECT id FROM submissions WHERE webform_id = $1 AND submission_uuid = $2",
-            )
-            .bind(&s.webform_id)
-            .bind(&s.submission_uuid)
-            .fetch_one(&mut *tx)
-            .await?;
-            tx.rollback().await?;
-            return Ok(Accepted::Duplicate {
-                submission_id: existing,
-            });
-        }
-        for a in &s.attachments {
-            sqlx::query(
-                "INSERT INTO attachments (id, submission_id, element_key, idx, name, mime, size, data) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-            )
-            .bind(new_id())
-            .bind(&id)
-            .bind(&a.element_key)
-            .bind(a.idx)
-            .bind(&a.name)
-            .bind(&a.mime)
-            .bind(a.data.len() as i64)
-            .bind(&a.data)
-            .execute(&mut *tx)
-            .await?;
-        }
-        for (route, dtype) in &s.routes {
-            let did = new_id();
-            sqlx::query(
-                "INSERT INTO deliveries (id, submission_id, route_id, tenant_cvr, webform_id, distribution_type, state, step, \
-                 anvender_transaktions_id, next_attempt_at, created_at, updated_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, 'pending', 'build', $7, $8, $9, $10)",
-            )
-            .bind(&did)
-            .bind(&id)
-            .bind(route)
-            .bind(&s.tenant_cvr)
-            .bind(&s.webform_id)
-            .bind(dtype)
-            .bind(new_id())
-            .bind(now)
-            .bind(now)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-            insert_event(&mut tx, &did, now, "received", &format!("via {}", s.source)).await?;
-        }
-        tx.commit().await?;
-        Ok(Accepted::New {
-            submission_id: id,
-            deliveries: s.routes.len(),
-        })
+        self.db
+            .write(move |c| {
+                Box::pin(async move {
+                    let now = now_ms();
+                    let id = new_id();
+                    let inserted = sqlx::query(
+                        "INSERT INTO submissions (id, tenant_cvr, webform_id, submission_uuid, serial, source, received_at, payload) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (webform_id, submission_uuid) DO NOTHING",
+                    )
+                    .bind(&id)
+                    .bind(&s.tenant_cvr)
+                    .bind(&s.webform_id)
+                    .bind(&s.submission_uuid)
+                    .bind(&s.serial)
+                    .bind(s.source)
+                    .bind(now)
+                    .bind(&s.payload)
+                    .execute(&mut *c)
+                    .await?
+                    .rows_affected();
+                    if inserted == 0 {
+                        let (existing,): (String,) = sqlx::query_as(
+                            "SELECT id FROM submissions WHERE webform_id = $1 AND submission_uuid = $2",
+                        )
+                        .bind(&s.webform_id)
+                        .bind(&s.submission_uuid)
+                        .fetch_one(&mut *c)
+                        .await?;
+                        return Ok(Accepted::Duplicate {
+                            submission_id: existing,
+                        });
+                    }
+                    for a in &s.attachments {
+                        sqlx::query(
+                            "INSERT INTO attachments (id, submission_id, element_key, idx, name, mime, size, data) \
+                             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                        )
+                        .bind(new_id())
+                        .bind(&id)
+                        .bind(&a.element_key)
+                        .bind(a.idx)
+                        .bind(&a.name)
+                        .bind(&a.mime)
+                        .bind(a.data.len() as i64)
+                        .bind(&a.data)
+                        .execute(&mut *c)
+                        .await?;
+                    }
+                    for (route, dtype) in &s.routes {
+                        let did = new_id();
+                        sqlx::query(
+                            "INSERT INTO deliveries (id, submission_id, route_id, tenant_cvr, webform_id, distribution_type, state, step, \
+                             anvender_transaktions_id, next_attempt_at, created_at, updated_at) \
+                             VALUES ($1, $2, $3, $4, $5, $6, 'pending', 'build', $7, $8, $9, $10)",
+                        )
+                        .bind(&did)
+                        .bind(&id)
+                        .bind(route)
+                        .bind(&s.tenant_cvr)
+                        .bind(&s.webform_id)
+                        .bind(dtype)
+                        .bind(new_id())
+                        .bind(now)
+                        .bind(now)
+                        .bind(now)
+                        .execute(&mut *c)
+                        .await?;
+                        insert_event(c, &did, now, "received", &format!("via {}", s.source))
+                            .await?;
+                    }
+                    Ok(Accepted::New {
+                        submission_id: id,
+                        deliveries: s.routes.len(),
+                    })
+                })
+            })
+            .await
     }
 
-    /// The submission uuids already stored for a form (polling skips them).
     pub async fn known_uuids(
         &self,
         webform_id: &str,
@@ -345,6 +348,9 @@ impl Store {
 
     /// Claims up to `limit` due pending deliveries for `owner` until `now + lease_ms`.
     /// Expired leases of other owners are taken over: that is how a killed process's work
+
+    /// Claims up to `limit` due pending deliveries for `owner` until `now + lease_ms`.
+    /// Expired leases of other owners are taken over: that is how a killed process's work
     /// continues.
     pub async fn claim(
         &self,
@@ -353,7 +359,6 @@ impl Store {
         limit: i64,
         tenant: Option<&str>,
     ) -> anyhow::Result<Vec<Delivery>> {
-        let now = now_ms();
         let lock = if self.db.kind() == DbKind::Postgres {
             " FOR UPDATE SKIP LOCKED"
         } else {
@@ -366,13 +371,22 @@ impl Store {
                ORDER BY next_attempt_at LIMIT $5{lock}) \
              RETURNING id"
         );
-        let ids: Vec<(String,)> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
-            .bind(owner)
-            .bind(now + lease_ms)
-            .bind(now)
-            .bind(tenant.unwrap_or(""))
-            .bind(limit)
-            .fetch_all(&self.db.pool)
+        let (owner, tenant) = (owner.to_owned(), tenant.unwrap_or("").to_owned());
+        let ids: Vec<(String,)> = self
+            .db
+            .write(move |c| {
+                Box::pin(async move {
+                    let now = now_ms();
+                    Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                        .bind(owner)
+                        .bind(now + lease_ms)
+                        .bind(now)
+                        .bind(tenant)
+                        .bind(limit)
+                        .fetch_all(&mut *c)
+                        .await?)
+                })
+            })
             .await?;
         let mut out = Vec::with_capacity(ids.len());
         for (id,) in ids {
@@ -383,24 +397,42 @@ impl Store {
         Ok(out)
     }
 
+    /// One statement that changes rows, as a write of its own; returns the rows changed.
+    /// `sql` is always our own text; values are bound.
+    async fn execute(&self, sql: &'static str, binds: Vec<Bind>) -> anyhow::Result<u64> {
+        self.db
+            .write(move |c| {
+                Box::pin(async move {
+                    let mut q = sqlx::query(sql);
+                    for b in binds {
+                        q = match b {
+                            Bind::Text(t) => q.bind(t),
+                            Bind::MaybeText(t) => q.bind(t),
+                            Bind::Int(i) => q.bind(i),
+                        };
+                    }
+                    Ok(q.execute(&mut *c).await?.rows_affected())
+                })
+            })
+            .await
+    }
+
     /// At start-up: leases this owner held when it was stopped or killed are void.
     pub async fn reclaim(&self, owner: &str) -> anyhow::Result<u64> {
-        Ok(sqlx::query(
+        self.execute(
             "UPDATE deliveries SET lease_owner = NULL, lease_until = NULL WHERE lease_owner = $1",
+            vec![owner.into()],
         )
-        .bind(owner)
-        .execute(&self.db.pool)
-        .await?
-        .rows_affected())
+        .await
     }
 
     /// Gives a claimed delivery back (end of a work step).
     pub async fn release(&self, id: &str, owner: &str) -> anyhow::Result<()> {
-        sqlx::query("UPDATE deliveries SET lease_owner = NULL, lease_until = NULL WHERE id = $1 AND lease_owner = $2")
-            .bind(id)
-            .bind(owner)
-            .execute(&self.db.pool)
-            .await?;
+        self.execute(
+            "UPDATE deliveries SET lease_owner = NULL, lease_until = NULL WHERE id = $1 AND lease_owner = $2",
+            vec![id.into(), owner.into()],
+        )
+        .await?;
         Ok(())
     }
 
@@ -489,17 +521,6 @@ impl Store {
             .collect())
     }
 
-    pub async fn event(&self, delivery_id: &str, kind: &str, detail: &str) -> anyhow::Result<()> {
-        let mut conn = self.db.pool.acquire().await?;
-        sqlx::query("INSERT INTO events (delivery_id, at, kind, detail) VALUES ($1, $2, $3, $4)")
-            .bind(delivery_id)
-            .bind(now_ms())
-            .bind(kind)
-            .bind(detail)
-            .execute(&mut *conn)
-            .await?;
-        Ok(())
-    }
 
     /// The submission's JSON payload (None once purged).
     pub async fn payload(&self, submission_id: &str) -> anyhow::Result<Option<Vec<u8>>> {
@@ -560,45 +581,45 @@ impl Store {
     }
 
     /// Stores the built request and the files' remote names; moves on to `next`.
+
+    /// Stores the built request and the files' remote names; moves on to `next`.
     pub async fn save_built(
         &self,
         d: &Delivery,
-        request: &[u8],
-        files: &[DeliveryFile],
+        request: Vec<u8>,
+        files: Vec<DeliveryFile>,
         next: Step,
     ) -> anyhow::Result<()> {
-        let now = now_ms();
-        let mut tx = self.db.pool.begin().await?;
-        sqlx::query("UPDATE deliveries SET request = $1, step = $2, updated_at = $3, last_error = NULL, error_class = NULL WHERE id = $4")
-            .bind(request)
-            .bind(next.as_str())
-            .bind(now)
-            .bind(&d.id)
-            .execute(&mut *tx)
-            .await?;
-        for f in files {
-            sqlx::query(
-                "INSERT INTO delivery_files (delivery_id, attachment_id, remote_name, state, transaction_id) VALUES ($1, $2, $3, $4, $5) \
-                 ON CONFLICT (delivery_id, attachment_id) DO NOTHING",
-            )
-            .bind(&d.id)
-            .bind(&f.attachment_id)
-            .bind(&f.remote_name)
-            .bind(&f.state)
-            .bind(&f.transaction_id)
-            .execute(&mut *tx)
-            .await?;
-        }
-        insert_event(
-            &mut tx,
-            &d.id,
-            now,
-            "built",
-            &format!("{} file(s) to upload", files.len()),
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(())
+        let id = d.id.clone();
+        self.db
+            .write(move |c| {
+                Box::pin(async move {
+                    let now = now_ms();
+                    sqlx::query("UPDATE deliveries SET request = $1, step = $2, updated_at = $3, last_error = NULL, error_class = NULL WHERE id = $4")
+                        .bind(request)
+                        .bind(next.as_str())
+                        .bind(now)
+                        .bind(&id)
+                        .execute(&mut *c)
+                        .await?;
+                    for f in &files {
+                        sqlx::query(
+                            "INSERT INTO delivery_files (delivery_id, attachment_id, remote_name, state, transaction_id) VALUES ($1, $2, $3, $4, $5) \
+                             ON CONFLICT (delivery_id, attachment_id) DO NOTHING",
+                        )
+                        .bind(&id)
+                        .bind(&f.attachment_id)
+                        .bind(&f.remote_name)
+                        .bind(&f.state)
+                        .bind(&f.transaction_id)
+                        .execute(&mut *c)
+                        .await?;
+                    }
+                    let detail = format!("{} file(s) to upload", files.len());
+                    insert_event(c, &id, now, "built", &detail).await
+                })
+            })
+            .await
     }
 
     pub async fn delivery_files(&self, delivery_id: &str) -> anyhow::Result<Vec<DeliveryFile>> {
@@ -621,6 +642,7 @@ impl Store {
             .collect())
     }
 
+
     pub async fn set_file_state(
         &self,
         delivery_id: &str,
@@ -628,41 +650,16 @@ impl Store {
         state: &str,
         error: Option<&str>,
     ) -> anyhow::Result<()> {
-        sqlx::query("UPDATE delivery_files SET state = $1, receipt_error = $2 WHERE delivery_id = $3 AND attachment_id = $4")
-            .bind(state)
-            .bind(error)
-            .bind(delivery_id)
-            .bind(attachment_id)
-            .execute(&self.db.pool)
-            .await?;
-        Ok(())
-    }
-
-    /// Moves a delivery on: new step (and state), clearing errors, with a timeline entry.
-    pub async fn advance(
-        &self,
-        id: &str,
-        state: State,
-        step: Step,
-        next_attempt_at: i64,
-        kind: &str,
-        detail: &str,
-    ) -> anyhow::Result<()> {
-        let now = now_ms();
-        let mut tx = self.db.pool.begin().await?;
-        sqlx::query(
-            "UPDATE deliveries SET state = $1, step = $2, next_attempt_at = $3, updated_at = $4, last_error = NULL, error_class = NULL, \
-             delivered_at = CASE WHEN $1 = 'delivered' THEN $4 ELSE delivered_at END WHERE id = $5",
+        self.execute(
+            "UPDATE delivery_files SET state = $1, receipt_error = $2 WHERE delivery_id = $3 AND attachment_id = $4",
+            vec![
+                state.into(),
+                Bind::MaybeText(error.map(Into::into)),
+                delivery_id.into(),
+                attachment_id.into(),
+            ],
         )
-        .bind(state.as_str())
-        .bind(step.as_str())
-        .bind(next_attempt_at)
-        .bind(now)
-        .bind(id)
-        .execute(&mut *tx)
         .await?;
-        insert_event(&mut tx, id, now, kind, detail).await?;
-        tx.commit().await?;
         Ok(())
     }
 
@@ -670,185 +667,99 @@ impl Store {
     pub async fn files_done(
         &self,
         delivery_id: &str,
-        attachment_ids: &[String],
-        file_state: &str,
+        attachment_ids: Vec<String>,
+        file_state: &'static str,
         step: Step,
-        kind: &str,
-        detail: &str,
+        kind: &'static str,
+        detail: String,
     ) -> anyhow::Result<()> {
-        let now = now_ms();
-        let mut tx = self.db.pool.begin().await?;
-        sqlx::query(
-            "UPDATE deliveries SET step = $1, next_attempt_at = $2, updated_at = $2, last_error = NULL, error_class = NULL WHERE id = $3",
-        )
-        .bind(step.as_str())
-        .bind(now)
-        .bind(delivery_id)
-        .execute(&mut *tx)
-        .await?;
-        for a in attachment_ids {
-            sqlx::query("UPDATE delivery_files SET state = $1 WHERE delivery_id = $2 AND attachment_id = $3")
-                .bind(file_state)
-                .bind(delivery_id)
-                .bind(a)
-                .execute(&mut *tx)
-                .await?;
-        }
-        insert_event(&mut tx, delivery_id, now, kind, detail).await?;
-        tx.commit().await?;
-        Ok(())
+        let id = delivery_id.to_owned();
+        self.db
+            .write(move |c| {
+                Box::pin(async move {
+                    let now = now_ms();
+                    sqlx::query(
+                        "UPDATE deliveries SET step = $1, next_attempt_at = $2, updated_at = $2, last_error = NULL, error_class = NULL WHERE id = $3",
+                    )
+                    .bind(step.as_str())
+                    .bind(now)
+                    .bind(&id)
+                    .execute(&mut *c)
+                    .await?;
+                    for a in &attachment_ids {
+                        sqlx::query("UPDATE delivery_files SET state = $1 WHERE delivery_id = $2 AND attachment_id = $3")
+                            .bind(file_state)
+                            .bind(&id)
+                            .bind(a)
+                            .execute(&mut *c)
+                            .await?;
+                    }
+                    insert_event(c, &id, now, kind, &detail).await
+                })
+            })
+            .await
     }
 
-    /// Records the synchronous answer of an accepted FordelingsobjektAfsend and starts waiting
-    /// for the receipts, in one transaction.
+    /// Records the synchronous answer of an accepted FordelingsobjektAfsend, starts waiting
+    /// for the receipts, and settles at once if they came first, in one transaction.
     pub async fn afsend_accepted(
         &self,
         id: &str,
-        distribution_id: Option<&str>,
-        kode: &str,
-    ) -> anyhow::Result<()> {
-        let now = now_ms();
-        let mut tx = self.db.pool.begin().await?;
-        sqlx::query(
-            "UPDATE deliveries SET distribution_transaktions_id = $1, sync_kode = $2, state = 'waiting', step = 'receipts', \
-             updated_at = $3, next_attempt_at = $3, last_error = NULL, error_class = NULL WHERE id = $4",
-        )
-        .bind(distribution_id)
-        .bind(kode)
-        .bind(now)
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
-        insert_event(
-            &mut tx,
-            id,
-            now,
-            "afsend",
-            &format!(
-                "{kode}, DistributionTransktionsID {}",
-                distribution_id.unwrap_or("")
-            ),
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(())
-    }
-
-    /// Applies a receipt's code to its delivery (and notes it in the timeline when new).
-    pub async fn apply_receipt(
-        &self,
-        id: &str,
-        kvitteringstype: &str,
-        kode: &str,
-        event: Option<&str>,
-    ) -> anyhow::Result<()> {
-        let column = if kvitteringstype == "Teknisk" {
-            "teknisk_kode"
-        } else {
-            "forretning_kode"
-        };
-        let now = now_ms();
-        let mut tx = self.db.pool.begin().await?;
-        sqlx::query(sqlx::AssertSqlSafe(format!(
-            "UPDATE deliveries SET {column} = $1, updated_at = $2 WHERE id = $3"
-        )))
-        .bind(kode)
-        .bind(now)
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
-        if let Some(detail) = event {
-            insert_event(&mut tx, id, now, "receipt", detail).await?;
-        }
-        tx.commit().await?;
-        Ok(())
+        distribution_id: Option<String>,
+        kode: &'static str,
+        wait_for_forretning: bool,
+    ) -> anyhow::Result<Option<State>> {
+        let id = id.to_owned();
+        let settled = self
+            .db
+            .write(move |c| {
+                Box::pin(async move {
+                    let now = now_ms();
+                    sqlx::query(
+                        "UPDATE deliveries SET distribution_transaktions_id = $1, sync_kode = $2, state = 'waiting', step = 'receipts', \
+                         updated_at = $3, next_attempt_at = $3, last_error = NULL, error_class = NULL WHERE id = $4",
+                    )
+                    .bind(&distribution_id)
+                    .bind(kode)
+                    .bind(now)
+                    .bind(&id)
+                    .execute(&mut *c)
+                    .await?;
+                    let detail = format!(
+                        "{kode}, DistributionTransktionsID {}",
+                        distribution_id.as_deref().unwrap_or("")
+                    );
+                    insert_event(c, &id, now, "afsend", &detail).await?;
+                    settle_in(c, &id, wait_for_forretning).await
+                })
+            })
+            .await?;
+        Ok(count_settled(settled))
     }
 
     /// Looks again later without counting an attempt (polling for an SFTP receipt).
     pub async fn reschedule(&self, id: &str, at: i64) -> anyhow::Result<()> {
-        sqlx::query("UPDATE deliveries SET next_attempt_at = $1 WHERE id = $2")
-            .bind(at)
-            .bind(id)
-            .execute(&self.db.pool)
-            .await?;
+        self.execute(
+            "UPDATE deliveries SET next_attempt_at = $1 WHERE id = $2",
+            vec![at.into(), id.into()],
+        )
+        .await?;
         Ok(())
     }
 
-    /// Decides a waiting delivery from the codes it has: a failure code in either receipt fails
-    /// it; success in the Forretning receipt (or, when not waiting for it, the synchronous
-    /// answer) delivers it. Both the outbox (after afsend) and the receipt endpoint (after a
-    /// receipt) call this after their own write, so whichever comes second settles it — a
-    /// receipt may well arrive before the synchronous answer has been recorded.
+    /// Settles a waiting delivery from the codes it has (see [`settle_in`]); the outbox sweeps
+    /// with this for deliveries a stopped process left with codes but unsettled.
     pub async fn settle(
         &self,
         id: &str,
         wait_for_forretning: bool,
     ) -> anyhow::Result<Option<State>> {
-        let now = now_ms();
-        // Read outside a transaction, then write under a condition that the codes are still
-        // the ones read: a transaction that reads before it writes cannot take SQLite's write
-        // lock once another writer has committed (SQLITE_BUSY_SNAPSHOT), and if the codes did
-        // change, the writer that changed them settles after us.
-        type Codes = (String, Option<String>, Option<String>, Option<String>);
-        let row: Option<Codes> = sqlx::query_as(
-            "SELECT state, sync_kode, teknisk_kode, forretning_kode FROM deliveries WHERE id = $1 AND state = 'waiting'",
-        )
-        .bind(id)
-        .fetch_optional(&self.db.pool)
-        .await?;
-        let Some((_, sync, teknisk, forretning)) = row else {
-            return Ok(None);
-        };
-        let failed = |k: &Option<String>| matches!(k.as_deref(), Some("AFVIST" | "FEJLET"));
-        let ok = |k: &Option<String>| {
-            matches!(k.as_deref(), Some("MODTAGET" | "AFLEVERET" | "ACCEPTERET"))
-        };
-        let (state, detail) = if failed(&teknisk) || failed(&forretning) {
-            let (which, kode) = if failed(&teknisk) {
-                ("Teknisk", &teknisk)
-            } else {
-                ("Forretning", &forretning)
-            };
-            (
-                State::Failed,
-                format!("{which} receipt {}", kode.as_deref().unwrap_or("")),
-            )
-        } else if (wait_for_forretning && ok(&forretning)) || (!wait_for_forretning && ok(&sync)) {
-            (
-                State::Delivered,
-                "the platform confirmed delivery".to_owned(),
-            )
-        } else {
-            return Ok(Some(State::Waiting));
-        };
-        let mut tx = self.db.pool.begin().await?;
-        let n = sqlx::query(
-            "UPDATE deliveries SET state = $1, step = 'done', updated_at = $2, \
-             delivered_at = CASE WHEN $1 = 'delivered' THEN $2 ELSE delivered_at END, \
-             last_error = CASE WHEN $1 = 'failed' THEN $3 ELSE NULL END, \
-             error_class = CASE WHEN $1 = 'failed' THEN 'rejected' ELSE NULL END \
-             WHERE id = $4 AND state = 'waiting' AND COALESCE(sync_kode, '') = $5 \
-             AND COALESCE(teknisk_kode, '') = $6 AND COALESCE(forretning_kode, '') = $7",
-        )
-        .bind(state.as_str())
-        .bind(now)
-        .bind(&detail)
-        .bind(id)
-        .bind(sync.unwrap_or_default())
-        .bind(teknisk.unwrap_or_default())
-        .bind(forretning.unwrap_or_default())
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if n > 0 {
-            insert_event(&mut tx, id, now, state.as_str(), &detail).await?;
-        }
-        tx.commit().await?;
-        if n > 0 {
-            metrics::counter!("fordeler_deliveries_settled_total", "state" => state.as_str())
-                .increment(1);
-        }
-        Ok(Some(state))
+        let id = id.to_owned();
+        let settled = self
+            .db
+            .write(move |c| Box::pin(async move { settle_in(c, &id, wait_for_forretning).await }))
+            .await?;
+        Ok(count_settled(settled))
     }
 
     /// Records the synchronous answer of FordelingsobjektAfsend.
@@ -858,13 +769,16 @@ impl Store {
         distribution_id: Option<&str>,
         kode: &str,
     ) -> anyhow::Result<()> {
-        sqlx::query("UPDATE deliveries SET distribution_transaktions_id = $1, sync_kode = $2, updated_at = $3 WHERE id = $4")
-            .bind(distribution_id)
-            .bind(kode)
-            .bind(now_ms())
-            .bind(id)
-            .execute(&self.db.pool)
-            .await?;
+        self.execute(
+            "UPDATE deliveries SET distribution_transaktions_id = $1, sync_kode = $2, updated_at = $3 WHERE id = $4",
+            vec![
+                Bind::MaybeText(distribution_id.map(Into::into)),
+                kode.into(),
+                now_ms().into(),
+                id.into(),
+            ],
+        )
+        .await?;
         Ok(())
     }
 
@@ -876,111 +790,165 @@ impl Store {
         error: &str,
         retry_at: Option<i64>,
     ) -> anyhow::Result<()> {
-        let now = now_ms();
-        let mut tx = self.db.pool.begin().await?;
-        let state = if retry_at.is_some() {
-            State::Pending
-        } else {
-            State::Failed
-        };
-        sqlx::query(
-            "UPDATE deliveries SET state = $1, attempts = attempts + 1, next_attempt_at = $2, last_error = $3, error_class = $4, \
-             updated_at = $5 WHERE id = $6",
-        )
-        .bind(state.as_str())
-        .bind(retry_at.unwrap_or(now))
-        .bind(error)
-        .bind(class)
-        .bind(now)
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
-        let kind = if retry_at.is_some() {
-            "retry"
-        } else {
-            "failed"
-        };
-        insert_event(&mut tx, id, now, kind, &format!("{class}: {error}")).await?;
-        tx.commit().await?;
-        Ok(())
+        let (id, class, error) = (id.to_owned(), class.to_owned(), error.to_owned());
+        self.db
+            .write(move |c| {
+                Box::pin(async move {
+                    let now = now_ms();
+                    let state = if retry_at.is_some() {
+                        State::Pending
+                    } else {
+                        State::Failed
+                    };
+                    sqlx::query(
+                        "UPDATE deliveries SET state = $1, attempts = attempts + 1, next_attempt_at = $2, last_error = $3, error_class = $4, \
+                         updated_at = $5 WHERE id = $6",
+                    )
+                    .bind(state.as_str())
+                    .bind(retry_at.unwrap_or(now))
+                    .bind(&error)
+                    .bind(&class)
+                    .bind(now)
+                    .bind(&id)
+                    .execute(&mut *c)
+                    .await?;
+                    let kind = if retry_at.is_some() {
+                        "retry"
+                    } else {
+                        "failed"
+                    };
+                    insert_event(c, &id, now, kind, &format!("{class}: {error}")).await
+                })
+            })
+            .await
     }
 
-    /// Records an asynchronous receipt. Returns the delivery it belongs to (None: unknown id)
-    /// and whether it repeats one already received.
-    pub async fn record_receipt(
+    /// Stores an asynchronous receipt and, for a known AnvenderTransaktionsID, applies its
+    /// code to the delivery (noted in the timeline when new) and settles it, in one
+    /// transaction. Returns the delivery (None: unknown id) and whether it repeats one
+    /// already received. A repeat is applied too: its first arrival may have been stored but
+    /// not applied when an older version stopped, and applying a code again is harmless.
+    pub async fn receive_receipt(
         &self,
-        anvender_id: &str,
-        distribution_id: Option<&str>,
-        kvitteringstype: &str,
-        kode: &str,
-        begrundelse: Option<&str>,
+        receipt: Receipt,
+        wait_for_forretning: bool,
     ) -> anyhow::Result<(Option<Delivery>, bool)> {
-        let delivery = self.delivery_by_transaction(anvender_id).await?;
-        let (seen,): (i64,) = sqlx::query_as(
-            "SELECT COUNT(*) FROM receipts WHERE anvender_transaktions_id = $1 AND kvitteringstype = $2 AND kode = $3",
-        )
-        .bind(anvender_id)
-        .bind(kvitteringstype)
-        .bind(kode)
-        .fetch_one(&self.db.pool)
-        .await?;
-        sqlx::query(
-            "INSERT INTO receipts (delivery_id, anvender_transaktions_id, distribution_transaktions_id, kvitteringstype, kode, begrundelse, received_at, duplicate) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        )
-        .bind(delivery.as_ref().map(|d| d.id.clone()))
-        .bind(anvender_id)
-        .bind(distribution_id)
-        .bind(kvitteringstype)
-        .bind(kode)
-        .bind(begrundelse)
-        .bind(now_ms())
-        .bind(i64::from(seen > 0))
-        .execute(&self.db.pool)
-        .await?;
-        Ok((delivery, seen > 0))
+        let delivery = self
+            .delivery_by_transaction(&receipt.anvender_transaktions_id)
+            .await?;
+        let delivery_id = delivery.as_ref().map(|d| d.id.clone());
+        let (duplicate, settled) = self
+            .db
+            .write(move |c| {
+                Box::pin(async move {
+                    let now = now_ms();
+                    let r = receipt;
+                    let (seen,): (i64,) = sqlx::query_as(
+                        "SELECT COUNT(*) FROM receipts WHERE anvender_transaktions_id = $1 AND kvitteringstype = $2 AND kode = $3",
+                    )
+                    .bind(&r.anvender_transaktions_id)
+                    .bind(&r.kvitteringstype)
+                    .bind(&r.kode)
+                    .fetch_one(&mut *c)
+                    .await?;
+                    let duplicate = seen > 0;
+                    sqlx::query(
+                        "INSERT INTO receipts (delivery_id, anvender_transaktions_id, distribution_transaktions_id, kvitteringstype, kode, begrundelse, received_at, duplicate) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                    )
+                    .bind(&delivery_id)
+                    .bind(&r.anvender_transaktions_id)
+                    .bind(&r.distribution_transaktions_id)
+                    .bind(&r.kvitteringstype)
+                    .bind(&r.kode)
+                    .bind(&r.begrundelse)
+                    .bind(now)
+                    .bind(i64::from(duplicate))
+                    .execute(&mut *c)
+                    .await?;
+                    let Some(id) = delivery_id else {
+                        return Ok((duplicate, None));
+                    };
+                    let column = if r.kvitteringstype == "Teknisk" {
+                        "teknisk_kode"
+                    } else {
+                        "forretning_kode"
+                    };
+                    sqlx::query(sqlx::AssertSqlSafe(format!(
+                        "UPDATE deliveries SET {column} = $1, updated_at = $2 WHERE id = $3"
+                    )))
+                    .bind(&r.kode)
+                    .bind(now)
+                    .bind(&id)
+                    .execute(&mut *c)
+                    .await?;
+                    if !duplicate {
+                        let mut detail = format!("{} {}", r.kvitteringstype, r.kode);
+                        if let Some(b) = &r.begrundelse {
+                            detail.push_str(&format!(": {b}"));
+                        }
+                        insert_event(c, &id, now, "receipt", &detail).await?;
+                    }
+                    Ok((duplicate, settle_in(c, &id, wait_for_forretning).await?))
+                })
+            })
+            .await?;
+        count_settled(settled);
+        Ok((delivery, duplicate))
     }
 
+    /// Operator: send again. A failed delivery starts over at its current step; one that is
     /// already delivered is sent again with new ids.
     pub async fn retry(&self, id: &str, by: &str) -> anyhow::Result<bool> {
-        let now = now_ms();
-        let mut tx = self.db.pool.begin().await?;
-        let n = sqlx::query(
-            "UPDATE deliveries SET state = 'pending', next_attempt_at = $1, attempts = 0, lease_until = NULL, updated_at = $1, \
-             step = CASE WHEN step = 'receipts' THEN 'afsend' ELSE step END WHERE id = $2 AND state IN ('failed', 'waiting', 'pending')",
-        )
-        .bind(now)
-        .bind(id)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if n > 0 {
-            insert_event(&mut tx, id, now, "retry_requested", &format!("by {by}")).await?;
-        }
-        tx.commit().await?;
-        Ok(n > 0)
+        let (id, by) = (id.to_owned(), by.to_owned());
+        self.db
+            .write(move |c| {
+                Box::pin(async move {
+                    let now = now_ms();
+                    let n = sqlx::query(
+                        "UPDATE deliveries SET state = 'pending', next_attempt_at = $1, attempts = 0, lease_until = NULL, updated_at = $1, \
+                         step = CASE WHEN step = 'receipts' THEN 'afsend' ELSE step END WHERE id = $2 AND state IN ('failed', 'waiting', 'pending')",
+                    )
+                    .bind(now)
+                    .bind(&id)
+                    .execute(&mut *c)
+                    .await?
+                    .rows_affected();
+                    if n > 0 {
+                        insert_event(c, &id, now, "retry_requested", &format!("by {by}")).await?;
+                    }
+                    Ok(n > 0)
+                })
+            })
+            .await
     }
 
     /// Operator: handled outside the Fordeler; no more attempts. Attributed and noted.
     pub async fn resolve(&self, id: &str, by: &str, note: &str) -> anyhow::Result<bool> {
-        let now = now_ms();
-        let mut tx = self.db.pool.begin().await?;
-        let n = sqlx::query(
-            "UPDATE deliveries SET state = 'resolved', resolved_by = $1, resolved_note = $2, updated_at = $3 \
-             WHERE id = $4 AND state IN ('failed', 'waiting', 'pending')",
-        )
-        .bind(by)
-        .bind(note)
-        .bind(now)
-        .bind(id)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if n > 0 {
-            insert_event(&mut tx, id, now, "resolved", &format!("by {by}: {note}")).await?;
-        }
-        tx.commit().await?;
-        Ok(n > 0)
+        let (id, by, note) = (id.to_owned(), by.to_owned(), note.to_owned());
+        self.db
+            .write(move |c| {
+                Box::pin(async move {
+                    let now = now_ms();
+                    let n = sqlx::query(
+                        "UPDATE deliveries SET state = 'resolved', resolved_by = $1, resolved_note = $2, updated_at = $3 \
+                         WHERE id = $4 AND state IN ('failed', 'waiting', 'pending')",
+                    )
+                    .bind(&by)
+                    .bind(&note)
+                    .bind(now)
+                    .bind(&id)
+                    .execute(&mut *c)
+                    .await?
+                    .rows_affected();
+                    if n > 0 {
+                        insert_event(c, &id, now, "resolved", &format!("by {by}: {note}"))
+                            .await?;
+                    }
+                    Ok(n > 0)
+                })
+            })
+            .await
     }
 
     /// Waiting deliveries that already have receipt codes: a process stopped between storing a
@@ -1007,7 +975,6 @@ impl Store {
     /// Deletes payloads (form data, files, built requests) of submissions whose deliveries are
     /// all final and older than `before`. Metadata and timelines stay. Returns how many.
     pub async fn purge(&self, before: i64) -> anyhow::Result<u64> {
-        let now = now_ms();
         let ids: Vec<(String,)> = sqlx::query_as(
             "SELECT s.id FROM submissions s WHERE s.payload_purged_at IS NULL AND NOT EXISTS (\
                SELECT 1 FROM deliveries d WHERE d.submission_id = s.id AND (d.state NOT IN ('delivered', 'resolved') OR d.updated_at >= $1))",
@@ -1016,31 +983,134 @@ impl Store {
         .fetch_all(&self.db.pool)
         .await?;
         for (id,) in &ids {
-            // One transaction per submission, writing first (see `settle`).
-            let mut tx = self.db.pool.begin().await?;
-            sqlx::query(
-                "UPDATE submissions SET payload = NULL, payload_purged_at = $1 WHERE id = $2",
-            )
-            .bind(now)
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-            sqlx::query("UPDATE attachments SET data = NULL WHERE submission_id = $1")
-                .bind(id)
-                .execute(&mut *tx)
+            let id = id.clone();
+            self.db
+                .write(move |c| {
+                    Box::pin(async move {
+                        sqlx::query(
+                            "UPDATE submissions SET payload = NULL, payload_purged_at = $1 WHERE id = $2",
+                        )
+                        .bind(now_ms())
+                        .bind(&id)
+                        .execute(&mut *c)
+                        .await?;
+                        sqlx::query("UPDATE attachments SET data = NULL WHERE submission_id = $1")
+                            .bind(&id)
+                            .execute(&mut *c)
+                            .await?;
+                        sqlx::query("UPDATE deliveries SET request = NULL WHERE submission_id = $1")
+                            .bind(&id)
+                            .execute(&mut *c)
+                            .await?;
+                        Ok(())
+                    })
+                })
                 .await?;
-            sqlx::query("UPDATE deliveries SET request = NULL WHERE submission_id = $1")
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
-            tx.commit().await?;
         }
         Ok(ids.len() as u64)
     }
 }
 
+/// An asynchronous receipt as it arrived (codes as the protocol spells them).
+#[derive(Debug, Clone)]
+pub struct Receipt {
+    pub anvender_transaktions_id: String,
+    pub distribution_transaktions_id: Option<String>,
+    pub kvitteringstype: String,
+    pub kode: String,
+    pub begrundelse: Option<String>,
+}
+
+/// A value bound to a statement of [`Store::execute`].
+enum Bind {
+    Text(String),
+    MaybeText(Option<String>),
+    Int(i64),
+}
+
+impl From<&str> for Bind {
+    fn from(s: &str) -> Self {
+        Bind::Text(s.to_owned())
+    }
+}
+
+impl From<i64> for Bind {
+    fn from(i: i64) -> Self {
+        Bind::Int(i)
+    }
+}
+
+/// Decides a waiting delivery from the codes it has, inside the caller's write: a failure
+/// code in either receipt fails it; success in the Forretning receipt (or, when not waiting
+/// for it, the synchronous answer) delivers it. Both the outbox (after afsend) and the receipt
+/// endpoint (after a receipt) settle in the transaction that stored their code, after storing
+/// it, so whichever commits second sees both and settles: a receipt may well arrive before
+/// the synchronous answer has been recorded. Returns the state, and whether this call moved it.
+async fn settle_in(
+    c: &mut AnyConnection,
+    id: &str,
+    wait_for_forretning: bool,
+) -> anyhow::Result<Option<(State, bool)>> {
+    type Codes = (Option<String>, Option<String>, Option<String>);
+    let row: Option<Codes> = sqlx::query_as(
+        "SELECT sync_kode, teknisk_kode, forretning_kode FROM deliveries WHERE id = $1 AND state = 'waiting'",
+    )
+    .bind(id)
+    .fetch_optional(&mut *c)
+    .await?;
+    let Some((sync, teknisk, forretning)) = row else {
+        return Ok(None);
+    };
+    let failed = |k: &Option<String>| matches!(k.as_deref(), Some("AFVIST" | "FEJLET"));
+    let ok =
+        |k: &Option<String>| matches!(k.as_deref(), Some("MODTAGET" | "AFLEVERET" | "ACCEPTERET"));
+    let (state, detail) = if failed(&teknisk) || failed(&forretning) {
+        let (which, kode) = if failed(&teknisk) {
+            ("Teknisk", &teknisk)
+        } else {
+            ("Forretning", &forretning)
+        };
+        (
+            State::Failed,
+            format!("{which} receipt {}", kode.as_deref().unwrap_or("")),
+        )
+    } else if (wait_for_forretning && ok(&forretning)) || (!wait_for_forretning && ok(&sync)) {
+        (
+            State::Delivered,
+            "the platform confirmed delivery".to_owned(),
+        )
+    } else {
+        return Ok(Some((State::Waiting, false)));
+    };
+    let now = now_ms();
+    sqlx::query(
+        "UPDATE deliveries SET state = $1, step = 'done', updated_at = $2, \
+         delivered_at = CASE WHEN $1 = 'delivered' THEN $2 ELSE delivered_at END, \
+         last_error = CASE WHEN $1 = 'failed' THEN $3 ELSE NULL END, \
+         error_class = CASE WHEN $1 = 'failed' THEN 'rejected' ELSE NULL END \
+         WHERE id = $4",
+    )
+    .bind(state.as_str())
+    .bind(now)
+    .bind(&detail)
+    .bind(id)
+    .execute(&mut *c)
+    .await?;
+    insert_event(c, id, now, state.as_str(), &detail).await?;
+    Ok(Some((state, true)))
+}
+
+/// Counts a settlement once it is committed; returns the state.
+fn count_settled(settled: Option<(State, bool)>) -> Option<State> {
+    if let Some((state, true)) = settled {
+        metrics::counter!("fordeler_deliveries_settled_total", "state" => state.as_str())
+            .increment(1);
+    }
+    settled.map(|(s, _)| s)
+}
+
 async fn insert_event(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    c: &mut AnyConnection,
     id: &str,
     at: i64,
     kind: &str,
@@ -1051,7 +1121,7 @@ async fn insert_event(
         .bind(at)
         .bind(kind)
         .bind(detail)
-        .execute(&mut **tx)
+        .execute(&mut *c)
         .await?;
     Ok(())
 }

@@ -10,7 +10,7 @@
 
 use anyhow::Context as _;
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
-use sqlx::{AnyPool, Executor as _};
+use sqlx::{AnyPool, Connection as _, Executor as _};
 use std::time::Duration;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,6 +37,8 @@ pub struct Db {
     /// served, instead of in SQLite's busy handler, whose sleeps (up to 100 ms each, no
     /// order) gave a write a tail of seconds behind a busy one.
     write_turn: std::sync::Arc<tokio::sync::Mutex<()>>,
+    /// SQLite files: the group-commit writer behind [`Db::write`].
+    writer: Option<crate::group_commit::Writer>,
 }
 
 /// A write transaction from [`Db::begin_write`]; use it as a connection (`&mut *tx`), then
@@ -95,25 +97,59 @@ impl Db {
         if kind == DbKind::Sqlite {
             // A local file does not drop connections; the ping before each use would cost a
             // round trip to SQLite's worker thread on every query.
-            opts = opts.test_before_acquire(false).after_connect(|conn, _| {
-                Box::pin(async move {
-                    conn.execute("PRAGMA journal_mode=WAL").await?;
-                    conn.execute("PRAGMA synchronous=FULL").await?;
-                    conn.execute("PRAGMA busy_timeout=10000").await?;
-                    conn.execute("PRAGMA foreign_keys=ON").await?;
-                    Ok(())
-                })
-            });
+            opts = opts
+                .test_before_acquire(false)
+                .after_connect(|conn, _| Box::pin(sqlite_pragmas(conn)));
         }
         let pool = opts
             .connect(&url)
             .await
             .with_context(|| format!("connecting to the {kind:?} database"))?;
+        // Every connection to `:memory:` is a database of its own, so there the writer could
+        // not share the pool's; such databases write through `begin_write`.
+        let writer = if kind == DbKind::Sqlite && !url.contains(":memory:") {
+            let url = url.clone();
+            Some(
+                crate::group_commit::Writer::start(async move {
+                    let mut conn = sqlx::AnyConnection::connect(&url).await?;
+                    sqlite_pragmas(&mut conn).await?;
+                    Ok(conn)
+                })
+                .await
+                .context("starting the SQLite writer")?,
+            )
+        } else {
+            None
+        };
         Ok(Self {
             pool,
             kind,
             write_turn: Default::default(),
+            writer,
         })
+    }
+
+    /// Runs `job` in a write transaction and answers once it is committed; an error from the
+    /// job rolls back what it wrote. On a SQLite file, jobs of all callers are committed
+    /// together by one writer thread (see [`crate::group_commit`]), so a job must only run
+    /// SQL on the connection it is given. Write it as
+    /// `db.write(move |c| Box::pin(async move { …; Ok(x) }))`.
+    pub async fn write<R, F>(&self, job: F) -> anyhow::Result<R>
+    where
+        R: Send + 'static,
+        F: for<'c> FnOnce(&'c mut sqlx::AnyConnection) -> crate::group_commit::JobFuture<'c, R>
+            + Send
+            + 'static,
+    {
+        match &self.writer {
+            Some(writer) => writer.write(job).await,
+            None => {
+                let mut tx = self.begin_write().await?;
+                let r = job(&mut tx).await?;
+                tx.commit().await?;
+                Ok(r)
+            }
+        }
     }
 
     pub fn kind(&self) -> DbKind {
@@ -247,6 +283,16 @@ impl Db {
     }
 }
 
+/// WAL (readers do not block the writer), FULL sync (a commit survives a power cut), a busy
+/// timeout (another process's writer is waited for, not failed on), foreign keys checked.
+async fn sqlite_pragmas(conn: &mut sqlx::AnyConnection) -> Result<(), sqlx::Error> {
+    conn.execute("PRAGMA journal_mode=WAL").await?;
+    conn.execute("PRAGMA synchronous=FULL").await?;
+    conn.execute("PRAGMA busy_timeout=10000").await?;
+    conn.execute("PRAGMA foreign_keys=ON").await?;
+    Ok(())
+}
+
 /// Unix time in milliseconds: the one time representation in our schemas.
 pub fn now_ms() -> i64 {
     std::time::SystemTime::now()
@@ -333,5 +379,60 @@ mod tests {
             .unwrap();
         assert_eq!(body, vec![0, 255, 7]);
         assert!(db.ping().await);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_writes_commit_and_a_failing_one_is_undone_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = test_db(dir.path()).await.unwrap();
+        db.migrate(M).await.unwrap();
+        let mut tasks = tokio::task::JoinSet::new();
+        for i in 0..200i64 {
+            let db = db.clone();
+            tasks.spawn(async move {
+                let r = db
+                    .write(move |c| {
+                        Box::pin(async move {
+                            sqlx::query("INSERT INTO things (name) VALUES ($1)")
+                                .bind(format!("t{i}"))
+                                .execute(&mut *c)
+                                .await?;
+                            // Every tenth job writes, then fails: its row must not stay.
+                            anyhow::ensure!(i % 10 != 0, "job {i} fails on purpose");
+                            Ok(i)
+                        })
+                    })
+                    .await;
+                (i, r)
+            });
+        }
+        let mut ok = 0;
+        while let Some(r) = tasks.join_next().await {
+            let (i, r) = r.unwrap();
+            match r {
+                Ok(v) => {
+                    assert_eq!(v, i);
+                    ok += 1;
+                    // Answered only once committed: visible to any other connection.
+                    let (n,): (i64,) =
+                        sqlx::query_as("SELECT COUNT(*) FROM things WHERE name = $1")
+                            .bind(format!("t{i}"))
+                            .fetch_one(&db.pool)
+                            .await
+                            .unwrap();
+                    assert_eq!(n, 1);
+                }
+                Err(e) => {
+                    assert_eq!(i % 10, 0, "only the failing jobs fail: {e}");
+                    assert!(e.to_string().contains("on purpose"), "{e}");
+                }
+            }
+        }
+        assert_eq!(ok, 180);
+        let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM things WHERE name LIKE 't%'")
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
+        assert_eq!(n, 180, "the failing jobs' rows were rolled back");
     }
 }
