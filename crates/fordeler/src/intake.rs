@@ -8,7 +8,6 @@
 
 use crate::config::{Config, FormConfig};
 use crate::store::{Accepted, NewAttachment, NewSubmission, Store};
-use base64::Engine as _;
 use serde_json::{Map, Value};
 
 /// What Drupal's `webform_submission` entity has besides element data.
@@ -184,10 +183,10 @@ fn remote_post_files(element: &str, v: &Value) -> Result<Vec<NewAttachment>, Ref
                 "{field}.data: the file content is missing; turn on \"Include files as Base64 encoded post data\" in the Remote post handler"
             )));
         };
-        let compact: String = b64.chars().filter(|c| !c.is_ascii_whitespace()).collect();
-        let data = base64::engine::general_purpose::STANDARD
-            .decode(compact.as_bytes())
-            .map_err(|_| Refused::Invalid(format!("{field}.data: not valid Base64")))?;
+        // The same reading as xs:base64Binary: line breaks and spaces are allowed.
+        let data = <sf2900::Base64Binary as sf2900::codec::TextValue>::from_text(b64)
+            .map_err(|_| Refused::Invalid(format!("{field}.data: not valid Base64")))?
+            .0;
         out.push(NewAttachment {
             element_key: element.to_owned(),
             idx: i as i64,

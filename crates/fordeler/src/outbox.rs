@@ -43,10 +43,11 @@ pub struct TransportError {
 /// What the outbox needs from Serviceplatformen. Implemented over SOAP/mTLS and SFTP by
 /// [`crate::platform`]; tests may substitute it.
 pub trait Serviceplatform: Send + Sync + 'static {
+    /// FordelingsobjektAfsend with the request as it was built and stored.
     fn afsend(
         &self,
         tenant: &TenantConfig,
-        request: &FordelingsobjektAfsendRequest,
+        request_xml: &str,
     ) -> impl Future<Output = Result<FordelingsobjektAfsendResponse, TransportError>> + Send;
     /// The one receiving system for the route (FordelingsmodtagerList), for triggers.
     fn recipient_system(
@@ -519,11 +520,10 @@ impl<P: Serviceplatform> Outbox<P> {
                 "the built request was purged before it was sent".into(),
             ));
         };
+        // Checked whole when it was built; sent as stored.
         let text = String::from_utf8(xml)
             .map_err(|_| StepError::Final("build", "stored request is not UTF-8".into()))?;
-        let request = FordelingsobjektAfsendRequest::from_xml(&text)
-            .map_err(|e| StepError::Final("build", format!("stored request: {e}")))?;
-        let response = self.platform.afsend(tenant, &request).await?;
+        let response = self.platform.afsend(tenant, &text).await?;
         let kvittering = &response.forretnings_kvittering;
         let kode = kvittering.forretnings_validerings_kode;
         let dist = response

@@ -12,10 +12,7 @@ use crate::transport::{
     TrustRoots,
 };
 use sf2900::sftp::{TechnicalReceipt, Trigger};
-use sf2900::{
-    FordelingsmodtagerListRequest, FordelingsobjektAfsendRequest, FordelingsobjektAfsendResponse,
-    RoutingForespoergsel,
-};
+use sf2900::{FordelingsmodtagerListRequest, FordelingsobjektAfsendResponse, RoutingForespoergsel};
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Mutex;
@@ -126,11 +123,11 @@ impl Serviceplatform for RealPlatform {
     async fn afsend(
         &self,
         tenant: &TenantConfig,
-        request: &FordelingsobjektAfsendRequest,
+        request_xml: &str,
     ) -> Result<FordelingsobjektAfsendResponse, TransportError> {
         let t = self.tenant(&tenant.cvr)?;
         t.soap
-            .afsend(request)
+            .afsend_stored(request_xml)
             .await
             .map_err(|e| classify(e.class(), e.to_string(), "soap"))
     }

@@ -12,11 +12,18 @@
 use service_kit::db::{Db, DbKind, Migration, now_ms};
 use sqlx::{AnyConnection, Row as _};
 
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "init",
-    sql: include_str!("../migrations/0001_init.sql"),
-}];
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "init",
+        sql: include_str!("../migrations/0001_init.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "requests apart",
+        sql: include_str!("../migrations/0002_requests_apart.sql"),
+    },
+];
 
 /// Where a delivery is. `Pending` deliveries are worked on by the outbox; `Waiting` ones wait
 /// for asynchronous receipts; the rest are final until an operator acts.
@@ -521,7 +528,6 @@ impl Store {
             .collect())
     }
 
-
     /// The submission's JSON payload (None once purged).
     pub async fn payload(&self, submission_id: &str) -> anyhow::Result<Option<Vec<u8>>> {
         let row: Option<(Option<Vec<u8>>,)> =
@@ -573,14 +579,12 @@ impl Store {
     /// The stored request envelope of a delivery (built once, sent as is on every attempt).
     pub async fn request(&self, delivery_id: &str) -> anyhow::Result<Option<Vec<u8>>> {
         let row: Option<(Option<Vec<u8>>,)> =
-            sqlx::query_as("SELECT request FROM deliveries WHERE id = $1")
+            sqlx::query_as("SELECT request FROM delivery_requests WHERE delivery_id = $1")
                 .bind(delivery_id)
                 .fetch_optional(&self.db.pool)
                 .await?;
         Ok(row.and_then(|(p,)| p))
     }
-
-    /// Stores the built request and the files' remote names; moves on to `next`.
 
     /// Stores the built request and the files' remote names; moves on to `next`.
     pub async fn save_built(
@@ -595,8 +599,16 @@ impl Store {
             .write(move |c| {
                 Box::pin(async move {
                     let now = now_ms();
-                    sqlx::query("UPDATE deliveries SET request = $1, step = $2, updated_at = $3, last_error = NULL, error_class = NULL WHERE id = $4")
-                        .bind(request)
+                    // Once stored, the request is what every attempt sends; never replaced.
+                    sqlx::query(
+                        "INSERT INTO delivery_requests (delivery_id, request) VALUES ($1, $2) \
+                         ON CONFLICT (delivery_id) DO NOTHING",
+                    )
+                    .bind(&id)
+                    .bind(request)
+                    .execute(&mut *c)
+                    .await?;
+                    sqlx::query("UPDATE deliveries SET step = $1, updated_at = $2, last_error = NULL, error_class = NULL WHERE id = $3")
                         .bind(next.as_str())
                         .bind(now)
                         .bind(&id)
@@ -641,7 +653,6 @@ impl Store {
             )
             .collect())
     }
-
 
     pub async fn set_file_state(
         &self,
@@ -998,7 +1009,7 @@ impl Store {
                             .bind(&id)
                             .execute(&mut *c)
                             .await?;
-                        sqlx::query("UPDATE deliveries SET request = NULL WHERE submission_id = $1")
+                        sqlx::query("DELETE FROM delivery_requests WHERE delivery_id IN (SELECT id FROM deliveries WHERE submission_id = $1)")
                             .bind(&id)
                             .execute(&mut *c)
                             .await?;

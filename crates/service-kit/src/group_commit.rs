@@ -156,20 +156,25 @@ async fn run(mut conn: AnyConnection, mut jobs: mpsc::UnboundedReceiver<Box<dyn 
     let _ = conn.close().await;
 }
 
-/// One transaction around the whole batch, one savepoint around each job.
+/// One transaction around the whole batch, one savepoint around each job. Ending one
+/// savepoint and starting the next go to SQLite as one call: each call is a round trip to the
+/// connection's worker thread, and jobs are small.
 async fn commit_batch(
     conn: &mut AnyConnection,
     batch: &mut [Box<dyn Queued>],
 ) -> Result<(), sqlx::Error> {
-    conn.execute("BEGIN IMMEDIATE").await?;
-    for job in batch.iter_mut() {
-        conn.execute("SAVEPOINT job").await?;
-        if job.run(conn).await {
-            conn.execute("RELEASE job").await?;
-        } else {
-            conn.execute("ROLLBACK TO job; RELEASE job").await?;
-        }
+    conn.execute("BEGIN IMMEDIATE; SAVEPOINT job").await?;
+    let last = batch.len() - 1;
+    for (i, job) in batch.iter_mut().enumerate() {
+        let ok = job.run(conn).await;
+        // A failed job is undone alone; after the last one, the batch commits.
+        let end = match (ok, i == last) {
+            (true, false) => "RELEASE job; SAVEPOINT job",
+            (false, false) => "ROLLBACK TO job; RELEASE job; SAVEPOINT job",
+            (true, true) => "RELEASE job; COMMIT",
+            (false, true) => "ROLLBACK TO job; RELEASE job; COMMIT",
+        };
+        conn.execute(end).await?;
     }
-    conn.execute("COMMIT").await?;
     Ok(())
 }

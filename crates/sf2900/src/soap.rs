@@ -25,6 +25,20 @@ pub fn envelope<M: Message>(message: &M) -> String {
     w.finish()
 }
 
+/// A SOAP envelope around a message already written by [`Message::to_xml`] (and stored):
+/// the message goes in byte for byte, its namespaces declared on its own root, so every
+/// attempt sends exactly what was stored.
+pub fn envelope_document(document: &str) -> String {
+    let mut w = Writer::new();
+    w.declaration();
+    w.declare_on_next(&[SOAP_ENV]);
+    w.open(Some(SOAP_ENV), "Envelope");
+    w.open(Some(SOAP_ENV), "Body");
+    w.document(document);
+    close_envelope(&mut w);
+    w.finish()
+}
+
 fn open_envelope<M: Message>(w: &mut Writer) {
     w.declaration();
     w.declare_on_next(&[SOAP_ENV]);

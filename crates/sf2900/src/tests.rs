@@ -252,6 +252,14 @@ fn every_envelope_and_fault_validates() {
     ];
     for (name, r) in ex::afsend_requests() {
         docs.push(env(name, &r));
+        // A stored request sent as it was stored: valid, and read back the same.
+        let stored = soap::envelope_document(&r.to_xml());
+        let back = Request::parse_strict(&stored, None).expect("stored request decodes");
+        assert!(
+            matches!(&back, Request::FordelingsobjektAfsend(b) if **b == r),
+            "{name}: the stored request reads back unchanged"
+        );
+        docs.push((format!("{name} (stored, enveloped)"), stored));
     }
     for (name, f) in faults() {
         docs.push((name, f.envelope()));

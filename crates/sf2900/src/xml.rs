@@ -412,6 +412,16 @@ impl Writer {
         self.out.push('>');
     }
 
+    /// Writes a document that is already XML (its declaration dropped) as the next content:
+    /// for a stored message that must go out byte for byte as it was written.
+    pub fn document(&mut self, xml: &str) {
+        let body = match xml.trim_start().strip_prefix("<?xml") {
+            Some(rest) => rest.split_once("?>").map_or(rest, |(_, body)| body),
+            None => xml,
+        };
+        self.out.push_str(body.trim_start());
+    }
+
     pub fn finish(self) -> String {
         self.out
     }

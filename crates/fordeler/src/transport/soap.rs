@@ -339,6 +339,19 @@ impl SoapClient {
         self.call(Operation::FordelingsobjektAfsend, request).await
     }
 
+    /// FordelingsobjektAfsend with a request stored as written ([`sf2900::Message::to_xml`]):
+    /// sent byte for byte, so a retry is exactly the first attempt.
+    pub async fn afsend_stored(
+        &self,
+        request_xml: &str,
+    ) -> Result<FordelingsobjektAfsendResponse, CallError> {
+        self.call_body(
+            Operation::FordelingsobjektAfsend,
+            soap::envelope_document(request_xml),
+        )
+        .await
+    }
+
     /// FordelingsmodtagerList: which systems would receive objects for a routing.
     pub async fn list(
         &self,
@@ -364,8 +377,16 @@ impl SoapClient {
         operation: Operation,
         request: &Req,
     ) -> Result<Resp, CallError> {
+        self.call_body(operation, soap::envelope(request)).await
+    }
+
+    async fn call_body<Resp: Message>(
+        &self,
+        operation: Operation,
+        envelope: String,
+    ) -> Result<Resp, CallError> {
         let started = Instant::now();
-        let result = self.exchange(operation, soap::envelope(request)).await;
+        let result = self.exchange(operation, envelope).await;
         let elapsed = started.elapsed();
         let outcome = match &result {
             Ok(_) => "ok",
