@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 pub struct Report {
     pub submissions: usize,
     pub attachment_kb: usize,
+    pub concurrency: usize,
     pub database: &'static str,
     pub submissions_per_sec: f64,
     pub p50_ms: f64,
@@ -29,12 +30,25 @@ pub struct Report {
     pub peak_rss_mb: f64,
 }
 
-pub async fn run(
-    work: &Path,
-    submissions: usize,
-    attachment_kb: usize,
-    database: Option<String>,
-) -> anyhow::Result<Report> {
+/// What to measure.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub submissions: usize,
+    pub attachment_kb: usize,
+    /// Default: SQLite in `work`.
+    pub database: Option<String>,
+    /// Deliveries worked on at once. Each spends most of its time waiting for the platform
+    /// (SFTP receipts, answers), so this, not the CPU, bounds throughput when set low.
+    pub concurrency: usize,
+}
+
+pub async fn run(work: &Path, options: Options) -> anyhow::Result<Report> {
+    let Options {
+        submissions,
+        attachment_kb,
+        database,
+        concurrency,
+    } = options;
     let platform = crate::demo::LocalPlatform::start(work, Vec::new()).await?;
     let db_url = database
         .clone()
@@ -43,7 +57,7 @@ pub async fn run(
     let xsd = crate::demo::sp241_xsd_near(&workspace);
     let path = platform.write_config(work, &db_url, xsd.as_deref())?;
     let (mut config, base) = Config::load(&path)?;
-    config.delivery.concurrency_per_tenant = 16;
+    config.delivery.concurrency_per_tenant = concurrency.max(1);
     config.database.max_connections = 16;
     let renderer = Arc::new(crate::render::TwigRenderer::new(&config, &base)?);
     let render_rate = render_rate(&config, renderer.clone(), 20_000)?;
@@ -116,6 +130,7 @@ pub async fn run(
     let report = Report {
         submissions,
         attachment_kb,
+        concurrency,
         database: if db_url.starts_with("postgres") {
             "postgresql"
         } else {

@@ -104,6 +104,9 @@ enum Command {
         /// Database URL (default: SQLite in a temp dir), e.g. postgres://postgres:pw@127.0.0.1/bench
         #[arg(long)]
         database: Option<String>,
+        /// Deliveries worked on at once (delivery.concurrency_per_tenant).
+        #[arg(long, default_value_t = 64)]
+        concurrency: usize,
     },
     /// Everything on this machine: simulator, Fordeler, sample submissions, faults / Demo.
     Demo {
@@ -169,13 +172,19 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             submissions,
             attachment_kb,
             database,
+            concurrency,
         } => {
             let work = tempfile::Builder::new()
                 .prefix("fordeler-bench")
                 .tempdir()
                 .context("temp dir")?;
-            let report =
-                fordeler::bench::run(work.path(), submissions, attachment_kb, database).await?;
+            let options = fordeler::bench::Options {
+                submissions,
+                attachment_kb,
+                database,
+                concurrency,
+            };
+            let report = fordeler::bench::run(work.path(), options).await?;
             println!("{}", serde_json::to_string(&report)?);
         }
         Command::Serve => {

@@ -355,9 +355,6 @@ impl Store {
 
     /// Claims up to `limit` due pending deliveries for `owner` until `now + lease_ms`.
     /// Expired leases of other owners are taken over: that is how a killed process's work
-
-    /// Claims up to `limit` due pending deliveries for `owner` until `now + lease_ms`.
-    /// Expired leases of other owners are taken over: that is how a killed process's work
     /// continues.
     pub async fn claim(
         &self,
@@ -395,13 +392,24 @@ impl Store {
                 })
             })
             .await?;
-        let mut out = Vec::with_capacity(ids.len());
-        for (id,) in ids {
-            if let Some(d) = self.delivery(&id).await? {
-                out.push(d);
-            }
+        if ids.is_empty() {
+            return Ok(Vec::new());
         }
-        Ok(out)
+        let placeholders: Vec<String> = (1..=ids.len()).map(|i| format!("${i}")).collect();
+        let sql = format!(
+            "SELECT {DELIVERY_COLUMNS} FROM deliveries d JOIN submissions s ON s.id = d.submission_id \
+             WHERE d.id IN ({}) ORDER BY d.next_attempt_at",
+            placeholders.join(", ")
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for (id,) in ids {
+            q = q.bind(id);
+        }
+        let rows = q.fetch_all(&self.db.pool).await?;
+        Ok(rows
+            .iter()
+            .map(delivery_from_row)
+            .collect::<Result<_, _>>()?)
     }
 
     /// One statement that changes rows, as a write of its own; returns the rows changed.
