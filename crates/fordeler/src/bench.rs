@@ -25,6 +25,8 @@ pub struct Report {
     pub p50_ms: f64,
     pub p99_ms: f64,
     pub delivered: usize,
+    /// CPU time per delivered submission, in all and (with `split_cpu`) by part.
+    pub cpu_ms_per_submission: CpuSplit,
     pub render_validate_per_sec: f64,
     pub form_xsd_validated: bool,
     pub peak_rss_mb: f64,
@@ -40,16 +42,108 @@ pub struct Options {
     /// Deliveries worked on at once. Each spends most of its time waiting for the platform
     /// (SFTP receipts, answers), so this, not the CPU, bounds throughput when set low.
     pub concurrency: usize,
+    /// Run the simulator and the load generator on threads of their own to report the
+    /// Fordeler's own CPU; the extra threads cost some throughput on a small machine.
+    pub split_cpu: bool,
+}
+
+/// Where the CPU went while submissions flowed. With `split_cpu` the simulator and the load
+/// generator run on runtimes of their own (threads named `kombit-sim` and `bench-client`), so
+/// what is left is the Fordeler: its async workers, SQLite threads and blocking work (and
+/// threads that ended during the run, so this slightly overstates the Fordeler).
+#[derive(Debug, Serialize, Default)]
+pub struct CpuSplit {
+    pub total: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fordeler: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub simulator: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub load_generator: Option<f64>,
+}
+
+/// CPU time (clock ticks) of the whole process and of the threads whose name starts with each
+/// of `prefixes`, from /proc.
+fn cpu_ticks(prefixes: &[&str]) -> (u64, Vec<u64>) {
+    fn ticks(stat: &str) -> Option<(String, u64)> {
+        let (head, rest) = stat.rsplit_once(')')?;
+        let name = head.split_once('(')?.1.to_owned();
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        // After the name: state is field 3, utime 14 and stime 15 (1-based, man 5 proc).
+        let (u, s) = (
+            f.get(11)?.parse::<u64>().ok()?,
+            f.get(12)?.parse::<u64>().ok()?,
+        );
+        Some((name, u + s))
+    }
+    let total = std::fs::read_to_string("/proc/self/stat")
+        .ok()
+        .and_then(|s| ticks(&s))
+        .map_or(0, |(_, t)| t);
+    let mut parts = vec![0; prefixes.len()];
+    for task in std::fs::read_dir("/proc/self/task")
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        if let Some((name, t)) = std::fs::read_to_string(task.path().join("stat"))
+            .ok()
+            .and_then(|s| ticks(&s))
+            && let Some(i) = prefixes.iter().position(|p| name.starts_with(p))
+        {
+            parts[i] += t;
+        }
+    }
+    (total, parts)
+}
+
+const SIM_THREADS: &str = "kombit-sim";
+const CLIENT_THREADS: &str = "bench-client";
+
+fn side_runtime(name: &str) -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name(name)
+        .enable_all()
+        .build()?)
 }
 
 pub async fn run(work: &Path, options: Options) -> anyhow::Result<Report> {
+    if !options.split_cpu {
+        let here = tokio::runtime::Handle::current();
+        return run_on(work, options, here.clone(), here).await;
+    }
+    let sim_runtime = side_runtime(SIM_THREADS)?;
+    let client_runtime = side_runtime(CLIENT_THREADS)?;
+    let report = run_on(
+        work,
+        options,
+        sim_runtime.handle().clone(),
+        client_runtime.handle().clone(),
+    )
+    .await;
+    sim_runtime.shutdown_background();
+    client_runtime.shutdown_background();
+    report
+}
+
+async fn run_on(
+    work: &Path,
+    options: Options,
+    sim_runtime: tokio::runtime::Handle,
+    client_runtime: tokio::runtime::Handle,
+) -> anyhow::Result<Report> {
     let Options {
         submissions,
         attachment_kb,
         database,
         concurrency,
+        split_cpu,
     } = options;
-    let platform = crate::demo::LocalPlatform::start(work, Vec::new()).await?;
+    let sim_work = work.to_path_buf();
+    let platform = sim_runtime
+        .spawn(async move { crate::demo::LocalPlatform::start(&sim_work, Vec::new()).await })
+        .await??;
     let db_url = database
         .clone()
         .unwrap_or_else(|| format!("sqlite://{}", work.join("bench.db").display()));
@@ -71,31 +165,35 @@ pub async fn run(work: &Path, options: Options) -> anyhow::Result<Report> {
     );
     let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let started = Instant::now();
+    let cpu_before = cpu_ticks(&[SIM_THREADS, CLIENT_THREADS]);
     let mut posters = tokio::task::JoinSet::new();
     for _ in 0..16 {
         let (http, url, next) = (http.clone(), url.clone(), next.clone());
-        posters.spawn(async move {
-            loop {
-                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                if i >= submissions {
-                    return anyhow::Ok(());
+        posters.spawn_on(
+            async move {
+                loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    if i >= submissions {
+                        return anyhow::Ok(());
+                    }
+                    // Made as it is sent, so the client's memory is not counted as the Fordeler's.
+                    let body = serde_json::to_vec(&crate::demo::sample(
+                        "os2forms_fdk_kp_sp241",
+                        i,
+                        attachment_kb,
+                    ))?;
+                    let r = http
+                        .post(&url)
+                        .bearer_auth(crate::demo::INTAKE_TOKEN)
+                        .header("content-type", "application/json")
+                        .body(body)
+                        .send()
+                        .await?;
+                    anyhow::ensure!(r.status().as_u16() == 202, "intake answered {}", r.status());
                 }
-                // Made as it is sent, so the client's memory is not counted as the Fordeler's.
-                let body = serde_json::to_vec(&crate::demo::sample(
-                    "os2forms_fdk_kp_sp241",
-                    i,
-                    attachment_kb,
-                ))?;
-                let r = http
-                    .post(&url)
-                    .bearer_auth(crate::demo::INTAKE_TOKEN)
-                    .header("content-type", "application/json")
-                    .body(body)
-                    .send()
-                    .await?;
-                anyhow::ensure!(r.status().as_u16() == 202, "intake answered {}", r.status());
-            }
-        });
+            },
+            &client_runtime,
+        );
     }
     while let Some(r) = posters.join_next().await {
         r.context("poster")??;
@@ -113,6 +211,7 @@ pub async fn run(work: &Path, options: Options) -> anyhow::Result<Report> {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let elapsed = started.elapsed();
+    let cpu_after = cpu_ticks(&[SIM_THREADS, CLIENT_THREADS]);
     let mut lat: Vec<i64> = sqlx::query_as::<_, (i64, i64)>(
         "SELECT s.received_at, d.delivered_at FROM deliveries d JOIN submissions s ON s.id = d.submission_id WHERE d.state = 'delivered'",
     )
@@ -140,12 +239,33 @@ pub async fn run(work: &Path, options: Options) -> anyhow::Result<Report> {
         p50_ms: pct(0.5),
         p99_ms: pct(0.99),
         delivered: lat.len(),
+        cpu_ms_per_submission: cpu_split(cpu_before, cpu_after, lat.len(), split_cpu),
         render_validate_per_sec: round(render_rate),
         form_xsd_validated: xsd.is_some(),
         peak_rss_mb: round(kombit_sim::bench::peak_rss_kb() as f64 / 1024.0),
     };
     running.shutdown().await;
     Ok(report)
+}
+
+fn cpu_split(
+    before: (u64, Vec<u64>),
+    after: (u64, Vec<u64>),
+    delivered: usize,
+    split: bool,
+) -> CpuSplit {
+    // /proc counts in USER_HZ, which Linux fixes at 100 for user space on every architecture
+    // we run on.
+    let hz = 100.0;
+    let per = |ticks: u64| round(ticks as f64 * 1000.0 / hz / delivered.max(1) as f64);
+    let part = |i: usize| after.1[i].saturating_sub(before.1[i]);
+    let total = after.0.saturating_sub(before.0);
+    CpuSplit {
+        total: per(total),
+        fordeler: split.then(|| per(total.saturating_sub(part(0) + part(1)))),
+        simulator: split.then(|| per(part(0))),
+        load_generator: split.then(|| per(part(1))),
+    }
 }
 
 fn round(x: f64) -> f64 {

@@ -107,6 +107,10 @@ enum Command {
         /// Deliveries worked on at once (delivery.concurrency_per_tenant).
         #[arg(long, default_value_t = 64)]
         concurrency: usize,
+        /// Report CPU per submission for the Fordeler, the simulator and the load generator
+        /// apart (runs them on threads of their own, which costs some throughput).
+        #[arg(long)]
+        split_cpu: bool,
     },
     /// Everything on this machine: simulator, Fordeler, sample submissions, faults / Demo.
     Demo {
@@ -173,6 +177,7 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             attachment_kb,
             database,
             concurrency,
+            split_cpu,
         } => {
             let work = tempfile::Builder::new()
                 .prefix("fordeler-bench")
@@ -183,6 +188,7 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                 attachment_kb,
                 database,
                 concurrency,
+                split_cpu,
             };
             let report = fordeler::bench::run(work.path(), options).await?;
             println!("{}", serde_json::to_string(&report)?);

@@ -231,3 +231,37 @@ async fn intake_refuses_bad_input_with_clear_errors() {
     // Nothing of the refused submissions was stored.
     assert_eq!(env.api("/api/status").await["forms"], json!({}));
 }
+
+/// The bench is the figure the README reports: it must deliver everything it sends, through
+/// the real intake, simulator and group-committed SQLite, and account for its CPU by part.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bench_delivers_every_submission_and_splits_its_cpu() {
+    let work = tempfile::tempdir().unwrap();
+    let database = match std::env::var("TEST_DATABASE_URL") {
+        Ok(_) => Some(
+            service_kit::db::test_database_url(work.path())
+                .await
+                .unwrap(),
+        ),
+        Err(_) => None,
+    };
+    let report = fordeler::bench::run(
+        work.path(),
+        fordeler::bench::Options {
+            submissions: 40,
+            attachment_kb: 4,
+            database,
+            concurrency: 8,
+            split_cpu: true,
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(report.delivered, 40, "{report:?}");
+    assert!(report.p99_ms >= report.p50_ms, "{report:?}");
+    let cpu = &report.cpu_ms_per_submission;
+    assert!(cpu.total > 0.0, "{report:?}");
+    let parts = [cpu.fordeler, cpu.simulator, cpu.load_generator].map(Option::unwrap);
+    assert!(parts[0] > 0.0 && parts[1] > 0.0, "{report:?}");
+    assert!(parts.iter().sum::<f64>() <= cpu.total + 0.3, "{report:?}");
+}
