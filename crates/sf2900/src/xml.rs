@@ -254,28 +254,31 @@ pub struct Ns {
 /// Escapes an attribute value. Besides the markup characters it escapes the whitespace that a
 /// parser would normalise away (`\r`, `\n`, `\t`), so that what we write is read back exactly.
 pub fn escape(s: &str) -> std::borrow::Cow<'_, str> {
-    escape_chars(s, &['&', '<', '>', '"', '\'', '\r', '\n', '\t'])
+    escape_chars(s, |b| {
+        matches!(b, b'&' | b'<' | b'>' | b'"' | b'\'' | b'\r' | b'\n' | b'\t')
+    })
 }
 
 /// Escapes element content: markup characters and `\r` (which parsers turn into `\n`).
 pub fn escape_text(s: &str) -> std::borrow::Cow<'_, str> {
-    escape_chars(s, &['&', '<', '>', '\r'])
+    escape_chars(s, |b| matches!(b, b'&' | b'<' | b'>' | b'\r'))
 }
 
-fn escape_chars<'a>(s: &'a str, special: &[char]) -> std::borrow::Cow<'a, str> {
-    // Every special character is ASCII, so a byte scan (which the compiler vectorises) decides
-    // the common case of nothing to escape, such as a Base64 attachment.
-    let mut table = [false; 128];
-    for c in special {
-        table[*c as usize & 127] = true;
-    }
-    if !s.bytes().any(|b| b < 128 && table[b as usize]) {
+/// `special` says which (ASCII) bytes need escaping; written as a `matches!`, it compiles to a
+/// few comparisons per byte that the compiler vectorises over whole chunks, so the common case
+/// of nothing to escape, such as a Base64 attachment, is a fast scan.
+fn escape_chars(s: &str, special: impl Fn(u8) -> bool + Copy) -> std::borrow::Cow<'_, str> {
+    let needs = |c: &[u8]| c.iter().fold(false, |seen, &b| seen | special(b));
+    if !s.as_bytes().chunks(64).any(needs) {
         return std::borrow::Cow::Borrowed(s);
     }
     let mut out = String::with_capacity(s.len() + 16);
     for c in s.chars() {
+        if !c.is_ascii() || !special(c as u8) {
+            out.push(c);
+            continue;
+        }
         match c {
-            c if !special.contains(&c) => out.push(c),
             '&' => out.push_str("&amp;"),
             '<' => out.push_str("&lt;"),
             '>' => out.push_str("&gt;"),
