@@ -145,7 +145,7 @@ impl Db {
             Some(writer) => writer.write(job).await,
             None => {
                 let mut tx = self.begin_write().await?;
-                let r = job(&mut tx).await?;
+                let r = crate::group_commit::caught(job(&mut tx)).await?;
                 tx.commit().await?;
                 Ok(r)
             }
@@ -279,7 +279,8 @@ impl Db {
 
     /// Is the database answering? (`/readyz`)
     pub async fn ping(&self) -> bool {
-        sqlx::query("SELECT 1").execute(&self.pool).await.is_ok()
+        self.writer.as_ref().is_none_or(|w| w.is_running())
+            && sqlx::query("SELECT 1").execute(&self.pool).await.is_ok()
     }
 }
 
@@ -434,5 +435,42 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(n, 180, "the failing jobs' rows were rolled back");
+    }
+
+    #[tokio::test]
+    async fn a_panicking_write_fails_alone_and_the_writer_goes_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = test_db(dir.path()).await.unwrap();
+        db.migrate(M).await.unwrap();
+        let panicked = db
+            .write(|c| {
+                Box::pin(async move {
+                    sqlx::query("INSERT INTO things (name) VALUES ('p')")
+                        .execute(&mut *c)
+                        .await?;
+                    if c.ping().await.is_ok() {
+                        panic!("a bug in a job");
+                    }
+                    Ok(())
+                })
+            })
+            .await;
+        assert!(panicked.is_err());
+        db.write(|c| {
+            Box::pin(async move {
+                sqlx::query("INSERT INTO things (name) VALUES ('after')")
+                    .execute(&mut *c)
+                    .await?;
+                Ok(())
+            })
+        })
+        .await
+        .unwrap();
+        let names: Vec<(String,)> = sqlx::query_as("SELECT name FROM things ORDER BY name")
+            .fetch_all(&db.pool)
+            .await
+            .unwrap();
+        assert_eq!(names, vec![("after".to_owned(),), ("seed".to_owned(),)]);
+        assert!(db.ping().await);
     }
 }

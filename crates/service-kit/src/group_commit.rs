@@ -54,7 +54,8 @@ where
             let Some(job) = self.job.take() else {
                 return false;
             };
-            let result = job(conn).await;
+            // A panic in one job fails that job, not the writer and everyone after it.
+            let result = caught(job(conn)).await;
             let ok = result.is_ok();
             self.result = Some(result);
             ok
@@ -70,6 +71,30 @@ where
         };
         // A caller that stopped waiting has nothing to be told.
         let _ = self.reply.send(answer);
+    }
+}
+
+/// Runs a job, turning a panic in it into its error.
+pub(crate) async fn caught<R>(job: JobFuture<'_, R>) -> anyhow::Result<R> {
+    CatchUnwind(job)
+        .await
+        .unwrap_or_else(|()| Err(anyhow::anyhow!("the write job panicked")))
+}
+
+struct CatchUnwind<F>(F);
+
+impl<F: Future + Unpin> Future for CatchUnwind<F> {
+    type Output = Result<F::Output, ()>;
+    fn poll(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        let inner = &mut self.0;
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| Pin::new(inner).poll(cx))) {
+            Ok(std::task::Poll::Ready(v)) => std::task::Poll::Ready(Ok(v)),
+            Ok(std::task::Poll::Pending) => std::task::Poll::Pending,
+            Err(_) => std::task::Poll::Ready(Err(())),
+        }
     }
 }
 
@@ -117,6 +142,11 @@ impl Writer {
             .await
             .map_err(|_| anyhow::anyhow!("the database writer thread stopped while starting"))??;
         Ok(Self { queue })
+    }
+
+    /// Whether the writer thread is still taking jobs.
+    pub fn is_running(&self) -> bool {
+        !self.queue.is_closed()
     }
 
     /// Runs `job` in the next batch; answers once that batch is committed.
