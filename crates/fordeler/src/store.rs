@@ -420,11 +420,7 @@ impl Store {
                 Box::pin(async move {
                     let mut q = sqlx::query(sql);
                     for b in binds {
-                        q = match b {
-                            Bind::Text(t) => q.bind(t),
-                            Bind::MaybeText(t) => q.bind(t),
-                            Bind::Int(i) => q.bind(i),
-                        };
+                        q = b.bind_to(q);
                     }
                     Ok(q.execute(&mut *c).await?.rows_affected())
                 })
@@ -616,12 +612,7 @@ impl Store {
                     .bind(request)
                     .execute(&mut *c)
                     .await?;
-                    sqlx::query("UPDATE deliveries SET step = $1, updated_at = $2, last_error = NULL, error_class = NULL WHERE id = $3")
-                        .bind(next.as_str())
-                        .bind(now)
-                        .bind(&id)
-                        .execute(&mut *c)
-                        .await?;
+                    step_to(c, &id, next, now).await?;
                     for f in &files {
                         sqlx::query(
                             "INSERT INTO delivery_files (delivery_id, attachment_id, remote_name, state, transaction_id) VALUES ($1, $2, $3, $4, $5) \
@@ -697,14 +688,7 @@ impl Store {
             .write(move |c| {
                 Box::pin(async move {
                     let now = now_ms();
-                    sqlx::query(
-                        "UPDATE deliveries SET step = $1, next_attempt_at = $2, updated_at = $2, last_error = NULL, error_class = NULL WHERE id = $3",
-                    )
-                    .bind(step.as_str())
-                    .bind(now)
-                    .bind(&id)
-                    .execute(&mut *c)
-                    .await?;
+                    step_to(c, &id, step, now).await?;
                     for a in &attachment_ids {
                         sqlx::query("UPDATE delivery_files SET state = $1 WHERE delivery_id = $2 AND attachment_id = $3")
                             .bind(file_state)
@@ -919,50 +903,52 @@ impl Store {
     /// Operator: send again. A failed delivery starts over at its current step; one that is
     /// already delivered is sent again with new ids.
     pub async fn retry(&self, id: &str, by: &str) -> anyhow::Result<bool> {
-        let (id, by) = (id.to_owned(), by.to_owned());
-        self.db
-            .write(move |c| {
-                Box::pin(async move {
-                    let now = now_ms();
-                    let n = sqlx::query(
-                        "UPDATE deliveries SET state = 'pending', next_attempt_at = $1, attempts = 0, lease_until = NULL, updated_at = $1, \
-                         step = CASE WHEN step = 'receipts' THEN 'afsend' ELSE step END WHERE id = $2 AND state IN ('failed', 'waiting', 'pending')",
-                    )
-                    .bind(now)
-                    .bind(&id)
-                    .execute(&mut *c)
-                    .await?
-                    .rows_affected();
-                    if n > 0 {
-                        insert_event(c, &id, now, "retry_requested", &format!("by {by}")).await?;
-                    }
-                    Ok(n > 0)
-                })
-            })
-            .await
+        self.operator_action(
+            "UPDATE deliveries SET state = 'pending', next_attempt_at = $1, attempts = 0, lease_until = NULL, updated_at = $1, \
+             step = CASE WHEN step = 'receipts' THEN 'afsend' ELSE step END WHERE id = $2 AND state IN ('failed', 'waiting', 'pending')",
+            id,
+            Vec::new(),
+            "retry_requested",
+            format!("by {by}"),
+        )
+        .await
     }
 
     /// Operator: handled outside the Fordeler; no more attempts. Attributed and noted.
     pub async fn resolve(&self, id: &str, by: &str, note: &str) -> anyhow::Result<bool> {
-        let (id, by, note) = (id.to_owned(), by.to_owned(), note.to_owned());
+        self.operator_action(
+            "UPDATE deliveries SET state = 'resolved', resolved_by = $3, resolved_note = $4, updated_at = $1 \
+             WHERE id = $2 AND state IN ('failed', 'waiting', 'pending')",
+            id,
+            vec![by.into(), note.into()],
+            "resolved",
+            format!("by {by}: {note}"),
+        )
+        .await
+    }
+
+    /// An operator's change of one delivery (`sql` binds $1 = now, $2 = id, then `binds`),
+    /// noted in its timeline when it applied. False when the delivery's state does not allow it.
+    async fn operator_action(
+        &self,
+        sql: &'static str,
+        id: &str,
+        binds: Vec<Bind>,
+        kind: &'static str,
+        detail: String,
+    ) -> anyhow::Result<bool> {
+        let id = id.to_owned();
         self.db
             .write(move |c| {
                 Box::pin(async move {
                     let now = now_ms();
-                    let n = sqlx::query(
-                        "UPDATE deliveries SET state = 'resolved', resolved_by = $1, resolved_note = $2, updated_at = $3 \
-                         WHERE id = $4 AND state IN ('failed', 'waiting', 'pending')",
-                    )
-                    .bind(&by)
-                    .bind(&note)
-                    .bind(now)
-                    .bind(&id)
-                    .execute(&mut *c)
-                    .await?
-                    .rows_affected();
+                    let mut q = sqlx::query(sql).bind(now).bind(&id);
+                    for b in binds {
+                        q = b.bind_to(q);
+                    }
+                    let n = q.execute(&mut *c).await?.rows_affected();
                     if n > 0 {
-                        insert_event(c, &id, now, "resolved", &format!("by {by}: {note}"))
-                            .await?;
+                        insert_event(c, &id, now, kind, &detail).await?;
                     }
                     Ok(n > 0)
                 })
@@ -1040,11 +1026,24 @@ pub struct Receipt {
     pub begrundelse: Option<String>,
 }
 
-/// A value bound to a statement of [`Store::execute`].
+/// A value bound to a statement of [`Store::execute`] or an operator action.
 enum Bind {
     Text(String),
     MaybeText(Option<String>),
     Int(i64),
+}
+
+impl Bind {
+    fn bind_to(
+        self,
+        q: sqlx::query::Query<'_, sqlx::Any, sqlx::any::AnyArguments>,
+    ) -> sqlx::query::Query<'_, sqlx::Any, sqlx::any::AnyArguments> {
+        match self {
+            Bind::Text(t) => q.bind(t),
+            Bind::MaybeText(t) => q.bind(t),
+            Bind::Int(i) => q.bind(i),
+        }
+    }
 }
 
 impl From<&str> for Bind {
@@ -1126,6 +1125,19 @@ fn count_settled(settled: Option<(State, bool)>) -> Option<State> {
             .increment(1);
     }
     settled.map(|(s, _)| s)
+}
+
+/// Moves a delivery on to `step`, due at once, with its last error cleared.
+async fn step_to(c: &mut AnyConnection, id: &str, step: Step, now: i64) -> anyhow::Result<()> {
+    sqlx::query(
+        "UPDATE deliveries SET step = $1, next_attempt_at = $2, updated_at = $2, last_error = NULL, error_class = NULL WHERE id = $3",
+    )
+    .bind(step.as_str())
+    .bind(now)
+    .bind(id)
+    .execute(&mut *c)
+    .await?;
+    Ok(())
 }
 
 async fn insert_event(
