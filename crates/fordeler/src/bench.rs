@@ -20,6 +20,9 @@ pub struct Report {
     pub submissions: usize,
     pub attachment_kb: usize,
     pub concurrency: usize,
+    /// Submissions per second offered, when paced (`--rate`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub offered_per_sec: Option<f64>,
     pub database: &'static str,
     pub submissions_per_sec: f64,
     pub p50_ms: f64,
@@ -42,6 +45,9 @@ pub struct Options {
     /// Deliveries worked on at once. Each spends most of its time waiting for the platform
     /// (SFTP receipts, answers), so this, not the CPU, bounds throughput when set low.
     pub concurrency: usize,
+    /// Submissions per second offered (spread evenly); 0: as fast as 16 clients can post, which
+    /// measures throughput, while a rate below it measures latency without a backlog.
+    pub rate: f64,
     /// Run the simulator and the load generator on threads of their own to report the
     /// Fordeler's own CPU; the extra threads cost some throughput on a small machine.
     pub split_cpu: bool,
@@ -138,6 +144,7 @@ async fn run_on(
         attachment_kb,
         database,
         concurrency,
+        rate,
         split_cpu,
     } = options;
     let sim_work = work.to_path_buf();
@@ -167,6 +174,7 @@ async fn run_on(
     let started = Instant::now();
     let cpu_before = cpu_ticks(&[SIM_THREADS, CLIENT_THREADS]);
     let mut posters = tokio::task::JoinSet::new();
+    let paced_from = tokio::time::Instant::now();
     for _ in 0..16 {
         let (http, url, next) = (http.clone(), url.clone(), next.clone());
         posters.spawn_on(
@@ -175,6 +183,10 @@ async fn run_on(
                     let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     if i >= submissions {
                         return anyhow::Ok(());
+                    }
+                    if rate > 0.0 {
+                        let due = Duration::from_secs_f64(i as f64 / rate);
+                        tokio::time::sleep_until(paced_from + due).await;
                     }
                     // Made as it is sent, so the client's memory is not counted as the Fordeler's.
                     let body = serde_json::to_vec(&crate::demo::sample(
@@ -230,6 +242,7 @@ async fn run_on(
         submissions,
         attachment_kb,
         concurrency,
+        offered_per_sec: (rate > 0.0).then_some(rate),
         database: if db_url.starts_with("postgres") {
             "postgresql"
         } else {

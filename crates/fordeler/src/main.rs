@@ -107,6 +107,10 @@ enum Command {
         /// Deliveries worked on at once (delivery.concurrency_per_tenant).
         #[arg(long, default_value_t = 64)]
         concurrency: usize,
+        /// Offer this many submissions per second (0: as fast as possible). Below the
+        /// throughput, the latency figures show the pipeline without a backlog.
+        #[arg(long, default_value_t = 0.0)]
+        rate: f64,
         /// Report CPU per submission for the Fordeler, the simulator and the load generator
         /// apart (runs them on threads of their own, which costs some throughput).
         #[arg(long)]
@@ -177,6 +181,7 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             attachment_kb,
             database,
             concurrency,
+            rate,
             split_cpu,
         } => {
             let work = tempfile::Builder::new()
@@ -188,6 +193,7 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                 attachment_kb,
                 database,
                 concurrency,
+                rate,
                 split_cpu,
             };
             let report = fordeler::bench::run(work.path(), options).await?;

@@ -252,6 +252,7 @@ async fn bench_delivers_every_submission_and_splits_its_cpu() {
             attachment_kb: 4,
             database,
             concurrency: 8,
+            rate: 100.0,
             split_cpu: true,
         },
     )
