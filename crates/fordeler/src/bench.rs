@@ -2,7 +2,8 @@
 //!
 //! An in-process kombit-sim with zero delays, the Fordeler on SQLite (or `--database`), and N
 //! SP241 submissions with K KB attachments posted through the Remote post intake by 16
-//! concurrent clients. Latency is intake → delivered as the database records it (the
+//! concurrent clients, as fast as they can (throughput) or paced at `--rate` (latency at a
+//! sustained load, without a backlog of the generator's making). Latency is intake → delivered as the database records it (the
 //! submission's `received_at` to the delivery's `delivered_at`, i.e. after the Forretning
 //! receipt). Separately, render + XSD validation of the SP241 template on all cores. One JSON
 //! line out.
