@@ -3,9 +3,9 @@
 //! An in-process kombit-sim with zero delays, the Fordeler on SQLite (or `--database`), and N
 //! SP241 submissions with K KB attachments posted through the Remote post intake by 16
 //! concurrent clients, as fast as they can (throughput) or paced at `--rate` (latency at a
-//! sustained load, without a backlog of the generator's making). Latency is intake → delivered as the database records it (the
-//! submission's `received_at` to the delivery's `delivered_at`, i.e. after the Forretning
-//! receipt). Separately, render + XSD validation of the SP241 template on all cores. One JSON
+//! sustained load, without a backlog of the generator's making). Latency is intake → delivered
+//! as the database records it (the submission's `received_at` to the delivery's
+//! `delivered_at`, i.e. after the Forretning receipt). Separately, render + XSD validation of the SP241 template on all cores. One JSON
 //! line out.
 
 use crate::build::{FormRenderer as _, render_context};
@@ -36,21 +36,27 @@ pub struct Report {
     pub peak_rss_mb: f64,
 }
 
-/// What to measure.
-#[derive(Debug, Clone)]
+/// What to measure (the `fordeler bench` flags).
+#[derive(Debug, Clone, clap::Args)]
 pub struct Options {
+    #[arg(long, default_value_t = 1000)]
     pub submissions: usize,
+    #[arg(long, default_value_t = 100)]
     pub attachment_kb: usize,
-    /// Default: SQLite in `work`.
+    /// Database URL (default: SQLite in a temp dir), e.g. postgres://postgres:pw@127.0.0.1/bench
+    #[arg(long)]
     pub database: Option<String>,
-    /// Deliveries worked on at once. Each spends most of its time waiting for the platform
-    /// (SFTP receipts, answers), so this, not the CPU, bounds throughput when set low.
+    /// Deliveries worked on at once (delivery.concurrency_per_tenant). Each spends most of its
+    /// time waiting for the platform, so a low value, not the CPU, bounds throughput.
+    #[arg(long, default_value_t = 64)]
     pub concurrency: usize,
-    /// Submissions per second offered (spread evenly); 0: as fast as 16 clients can post, which
-    /// measures throughput, while a rate below it measures latency without a backlog.
+    /// Offer this many submissions per second, evenly (0: as fast as 16 clients can post).
+    /// Below the throughput, the latency figures show the pipeline without a backlog.
+    #[arg(long, default_value_t = 0.0)]
     pub rate: f64,
-    /// Run the simulator and the load generator on threads of their own to report the
-    /// Fordeler's own CPU; the extra threads cost some throughput on a small machine.
+    /// Report CPU per submission for the Fordeler, the simulator and the load generator
+    /// apart (runs them on threads of their own, which costs some throughput).
+    #[arg(long)]
     pub split_cpu: bool,
 }
 

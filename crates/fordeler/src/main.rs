@@ -96,26 +96,7 @@ enum Command {
         form: String,
     },
     /// Throughput and latency on loopback; prints one JSON line / Måling.
-    Bench {
-        #[arg(long, default_value_t = 1000)]
-        submissions: usize,
-        #[arg(long, default_value_t = 100)]
-        attachment_kb: usize,
-        /// Database URL (default: SQLite in a temp dir), e.g. postgres://postgres:pw@127.0.0.1/bench
-        #[arg(long)]
-        database: Option<String>,
-        /// Deliveries worked on at once (delivery.concurrency_per_tenant).
-        #[arg(long, default_value_t = 64)]
-        concurrency: usize,
-        /// Offer this many submissions per second (0: as fast as possible). Below the
-        /// throughput, the latency figures show the pipeline without a backlog.
-        #[arg(long, default_value_t = 0.0)]
-        rate: f64,
-        /// Report CPU per submission for the Fordeler, the simulator and the load generator
-        /// apart (runs them on threads of their own, which costs some throughput).
-        #[arg(long)]
-        split_cpu: bool,
-    },
+    Bench(fordeler::bench::Options),
     /// Everything on this machine: simulator, Fordeler, sample submissions, faults / Demo.
     Demo {
         /// Submissions per form.
@@ -176,26 +157,11 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
     let ok = std::process::ExitCode::SUCCESS;
     match cli.command {
         Command::Demo { per_form } => return demo(per_form).await,
-        Command::Bench {
-            submissions,
-            attachment_kb,
-            database,
-            concurrency,
-            rate,
-            split_cpu,
-        } => {
+        Command::Bench(options) => {
             let work = tempfile::Builder::new()
                 .prefix("fordeler-bench")
                 .tempdir()
                 .context("temp dir")?;
-            let options = fordeler::bench::Options {
-                submissions,
-                attachment_kb,
-                database,
-                concurrency,
-                rate,
-                split_cpu,
-            };
             let report = fordeler::bench::run(work.path(), options).await?;
             println!("{}", serde_json::to_string(&report)?);
         }

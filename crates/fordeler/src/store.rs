@@ -1101,21 +1101,26 @@ async fn settle_in(
         return Ok(Some((State::Waiting, false)));
     };
     let now = now_ms();
-    sqlx::query(
+    let moved = sqlx::query(
         "UPDATE deliveries SET state = $1, step = 'done', updated_at = $2, \
          delivered_at = CASE WHEN $1 = 'delivered' THEN $2 ELSE delivered_at END, \
          last_error = CASE WHEN $1 = 'failed' THEN $3 ELSE NULL END, \
          error_class = CASE WHEN $1 = 'failed' THEN 'rejected' ELSE NULL END \
-         WHERE id = $4",
+         WHERE id = $4 AND state = 'waiting'",
     )
     .bind(state.as_str())
     .bind(now)
     .bind(&detail)
     .bind(id)
     .execute(&mut *c)
-    .await?;
-    insert_event(c, id, now, state.as_str(), &detail).await?;
-    Ok(Some((state, true)))
+    .await?
+    .rows_affected();
+    // On PostgreSQL a concurrent settlement (the sweep read without a row lock) may have won:
+    // then it wrote the timeline entry, and this one writes nothing.
+    if moved > 0 {
+        insert_event(c, id, now, state.as_str(), &detail).await?;
+    }
+    Ok(Some((state, moved > 0)))
 }
 
 /// Counts a settlement once it is committed; returns the state.

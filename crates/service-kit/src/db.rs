@@ -37,8 +37,12 @@ pub struct Db {
     /// served, instead of in SQLite's busy handler, whose sleeps (up to 100 ms each, no
     /// order) gave a write a tail of seconds behind a busy one.
     write_turn: std::sync::Arc<tokio::sync::Mutex<()>>,
-    /// SQLite files: the group-commit writer behind [`Db::write`].
-    writer: Option<crate::group_commit::Writer>,
+    /// SQLite files: the URL the group-commit writer behind [`Db::write`] connects to, and
+    /// the writer, started at the first write (a process that never calls `write` has none).
+    writer: Option<(
+        String,
+        std::sync::Arc<tokio::sync::OnceCell<crate::group_commit::Writer>>,
+    )>,
 }
 
 /// A write transaction from [`Db::begin_write`]; use it as a connection (`&mut *tx`), then
@@ -107,20 +111,8 @@ impl Db {
             .with_context(|| format!("connecting to the {kind:?} database"))?;
         // Every connection to `:memory:` is a database of its own, so there the writer could
         // not share the pool's; such databases write through `begin_write`.
-        let writer = if kind == DbKind::Sqlite && !url.contains(":memory:") {
-            let url = url.clone();
-            Some(
-                crate::group_commit::Writer::start(async move {
-                    let mut conn = sqlx::AnyConnection::connect(&url).await?;
-                    sqlite_pragmas(&mut conn).await?;
-                    Ok(conn)
-                })
-                .await
-                .context("starting the SQLite writer")?,
-            )
-        } else {
-            None
-        };
+        let writer = (kind == DbKind::Sqlite && !url.contains(":memory:"))
+            .then(|| (url.clone(), Default::default()));
         Ok(Self {
             pool,
             kind,
@@ -142,7 +134,20 @@ impl Db {
             + 'static,
     {
         match &self.writer {
-            Some(writer) => writer.write(job).await,
+            Some((url, writer)) => {
+                let writer = writer
+                    .get_or_try_init(|| {
+                        let url = url.clone();
+                        crate::group_commit::Writer::start(async move {
+                            let mut conn = sqlx::AnyConnection::connect(&url).await?;
+                            sqlite_pragmas(&mut conn).await?;
+                            Ok(conn)
+                        })
+                    })
+                    .await
+                    .context("starting the SQLite writer")?;
+                writer.write(job).await
+            }
             None => {
                 let mut tx = self.begin_write().await?;
                 let r = crate::group_commit::caught(job(&mut tx)).await?;
@@ -279,7 +284,10 @@ impl Db {
 
     /// Is the database answering? (`/readyz`)
     pub async fn ping(&self) -> bool {
-        self.writer.as_ref().is_none_or(|w| w.is_running())
+        self.writer
+            .as_ref()
+            .and_then(|(_, w)| w.get())
+            .is_none_or(|w| w.is_running())
             && sqlx::query("SELECT 1").execute(&self.pool).await.is_ok()
     }
 }
