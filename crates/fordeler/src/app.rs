@@ -241,12 +241,14 @@ async fn poll(
     }
 }
 
-/// Receipts that never came, and payloads past their retention.
+/// Receipts that never came, payloads past their retention, and (daily, from a minute after
+/// start) stored files that a crash left without a submission.
 async fn housekeeping(
     store: Store,
     config: Arc<Config>,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
+    let mut next_sweep = 0;
     loop {
         tokio::select! {
             _ = tokio::time::sleep(Duration::from_secs(60)) => {}
@@ -266,6 +268,14 @@ async fn housekeeping(
         let retention = config.database.purge_after_days as i64 * 86_400_000;
         if let Err(e) = store.purge(now - retention).await {
             tracing::warn!(error = %e, "purging payloads failed");
+        }
+        if now >= next_sweep {
+            next_sweep = now + 86_400_000;
+            match store.sweep_orphan_files(Duration::from_secs(3600)).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(removed = n, "removed stored files without a submission"),
+                Err(e) => tracing::warn!(error = %e, "sweeping stored files failed"),
+            }
         }
     }
 }

@@ -6,6 +6,12 @@
 //! `DelTekst=Hele dokumentet`, `Dokumenttype=Anden`) and one deliberate change: a citizen's
 //! submission to the municipality is `Retning=Indgaaende` (the PHP module says `Udgaaende`).
 //! The result is built once per delivery and stored; retries send the stored bytes.
+//!
+//! A FORMULAR carries its PDF inline, Base64-encoded. The PDF is already stored as an
+//! attachment, so the request is built around a placeholder and stored without it
+//! ([`StoredRequest`]); at send time the attachment's Base64, from the one encoder
+//! ([`Base64Binary::encode`]), goes back in at the recorded place. Every attempt still sends the
+//! same bytes, and the stored request stays a few KB whatever the PDF's size.
 
 use crate::config::{DistributionType, RouteConfig, TenantConfig, checked_uuid};
 use crate::store::{Attachment, Delivery, DeliveryFile};
@@ -25,8 +31,84 @@ pub trait FormRenderer: Send + Sync {
 pub struct BuildError(pub String);
 
 pub struct Built {
+    /// The request, with [`INLINE_PLACEHOLDER`] where a FORMULAR's PDF goes.
     pub request: FordelingsobjektAfsendRequest,
     pub files: Vec<DeliveryFile>,
+    /// The attachment that travels inline (FORMULAR), by id.
+    pub inline_attachment: Option<String>,
+}
+
+/// Stands in for the inline PDF while the request is built and checked. Its Base64 is valid
+/// `xs:base64Binary`, so the whole message validates with it in place; what replaces it at send
+/// time is the output of the same encoder, so valid too.
+pub const INLINE_PLACEHOLDER: &[u8] = b"fordeler inline PDF";
+
+/// A built request as stored: the document with the inline PDF's Base64 left out.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredRequest {
+    pub xml: String,
+    pub inline: Option<InlineFile>,
+}
+
+/// Where the Base64 of which attachment belongs in a [`StoredRequest`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct InlineFile {
+    pub attachment_id: String,
+    /// Byte offset into the stored document.
+    pub at: usize,
+}
+
+impl Built {
+    /// The document to store and check: `(stored, as checked)`, the latter with the
+    /// placeholder's Base64 still in place.
+    pub fn to_stored(&self) -> Result<(StoredRequest, String), BuildError> {
+        let checked = self.request.to_xml();
+        let Some(attachment_id) = &self.inline_attachment else {
+            let stored = StoredRequest {
+                xml: checked.clone(),
+                inline: None,
+            };
+            return Ok((stored, checked));
+        };
+        // Text before FormularIndhold is escaped (`>` is written `&gt;`), so the first
+        // `FormularIndhold>` followed by the placeholder is the element itself.
+        let placeholder = Base64Binary::encode(INLINE_PLACEHOLDER);
+        let tag = "FormularIndhold>";
+        let at = checked
+            .match_indices(tag)
+            .map(|(i, _)| i + tag.len())
+            .find(|&i| checked[i..].starts_with(&placeholder))
+            .ok_or_else(|| BuildError("the built FORMULAR has no place for its PDF".into()))?;
+        let mut xml = String::with_capacity(checked.len() - placeholder.len());
+        xml.push_str(&checked[..at]);
+        xml.push_str(&checked[at + placeholder.len()..]);
+        let inline = Some(InlineFile {
+            attachment_id: attachment_id.clone(),
+            at,
+        });
+        Ok((StoredRequest { xml, inline }, checked))
+    }
+}
+
+impl StoredRequest {
+    /// The document as sent: with the inline attachment's content (when there is one) put
+    /// back where it was left out.
+    pub fn document(&self, inline_content: Option<&[u8]>) -> Result<String, String> {
+        let Some(inline) = &self.inline else {
+            return Ok(self.xml.clone());
+        };
+        let content = inline_content.ok_or("the inline attachment's content is missing")?;
+        let head = self
+            .xml
+            .get(..inline.at)
+            .ok_or("the stored request is shorter than its inline offset")?;
+        let encoded = Base64Binary::encode(content);
+        let mut out = String::with_capacity(self.xml.len() + encoded.len());
+        out.push_str(head);
+        out.push_str(&encoded);
+        out.push_str(&self.xml[inline.at..]);
+        Ok(out)
+    }
 }
 
 /// The remote file name on the SFTP service, as the PHP module names them (templates refer to
@@ -240,6 +322,7 @@ pub fn build(
         name
     };
 
+    let mut inline_attachment = None;
     let indhold = match route.distribution_type {
         DistributionType::Journalpost => {
             ObjektIndhold::DistributionJournalPost(DistributionJournalPost {
@@ -347,6 +430,7 @@ pub fn build(
                     pdf.element_key, pdf.mime
                 )));
             }
+            inline_attachment = Some(pdf.id.clone());
             // Every other file of the submission travels over SFTP, named in the form XML.
             let uploads: Vec<(&Attachment, String)> = attachments
                 .iter()
@@ -370,7 +454,7 @@ pub fn build(
                             .rsplit_once('.')
                             .map_or("pdf", |(_, e)| e)
                             .to_lowercase(),
-                        formular_indhold: Base64Binary(pdf.data.clone()),
+                        formular_indhold: Base64Binary(INLINE_PLACEHOLDER.to_vec()),
                         formular_xml,
                     },
                 },
@@ -387,12 +471,132 @@ pub fn build(
             distribution_object: DistributionObject::new(indhold),
         },
     };
-    Ok(Built { request, files })
+    Ok(Built {
+        request,
+        files,
+        inline_attachment,
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Stands in for the Twig renderer (the form XML is not what this module decides).
+    struct FixedForm;
+    impl FormRenderer for FixedForm {
+        fn render(&self, _: &RouteConfig, _: &Value) -> Result<String, String> {
+            Ok("<SP241 xmlns=\"\"><Header>Æ &amp; FormularIndhold&gt;</Header></SP241>".into())
+        }
+    }
+
+    fn formular(pdf: &[u8]) -> (TenantConfig, RouteConfig, Delivery, Vec<Attachment>) {
+        let tenant: TenantConfig = toml::from_str(
+            r#"cvr = "29189846"
+name = "K"
+service_url = "https://sp.invalid"
+certificate = "a.p12"
+passphrase = { env = "UNUSED" }
+it_system = "cfcf2769-9a1f-4d3b-b6d2-ddfb3a2f9dd6""#,
+        )
+        .unwrap();
+        let route: RouteConfig = toml::from_str(
+            r#"id = "kp"
+distribution_type = "FORMULAR"
+kle_emne = "32.03.12"
+attachment_element = "kvittering"
+formular_type = "F_1"
+xml_template = "t.twig""#,
+        )
+        .unwrap();
+        let delivery = Delivery {
+            id: "d".into(),
+            submission_id: "s".into(),
+            submission_uuid: "u".into(),
+            route_id: "kp".into(),
+            tenant_cvr: tenant.cvr.clone(),
+            webform_id: "f".into(),
+            distribution_type: "FORMULAR".into(),
+            state: "pending".into(),
+            step: "build".into(),
+            anvender_transaktions_id: sf2900::Uuid::new_v4().to_string(),
+            distribution_transaktions_id: None,
+            sync_kode: None,
+            teknisk_kode: None,
+            forretning_kode: None,
+            attempts: 0,
+            next_attempt_at: 0,
+            last_error: None,
+            error_class: None,
+            created_at: 0,
+            updated_at: 0,
+            delivered_at: None,
+            resolved_by: None,
+            resolved_note: None,
+        };
+        let pdf = Attachment {
+            id: "a1".into(),
+            element_key: "kvittering".into(),
+            idx: 0,
+            name: "k.pdf".into(),
+            mime: "application/pdf".into(),
+            size: pdf.len() as i64,
+            // The build needs no content: the PDF goes in at send time.
+            data: Vec::new(),
+        };
+        (tenant, route, delivery, vec![pdf])
+    }
+
+    #[test]
+    fn the_stored_formular_leaves_out_its_pdf_and_sends_it_exactly() {
+        let pdf: Vec<u8> = (0..70_000u32).map(|i| (i * 7 % 251) as u8).collect();
+        let (tenant, route, delivery, files) = formular(&pdf);
+        let built = build(&tenant, &route, &delivery, &Map::new(), &files, &FixedForm).unwrap();
+        assert_eq!(built.inline_attachment.as_deref(), Some("a1"));
+        let (stored, checked) = built.to_stored().unwrap();
+        assert!(
+            stored.xml.len() < 4_000,
+            "stored {} bytes",
+            stored.xml.len()
+        );
+        let inline = stored.inline.clone().unwrap();
+        assert_eq!(inline.attachment_id, "a1");
+
+        // What is sent is what building with the PDF in place would have written.
+        let sent = stored.document(Some(&pdf)).unwrap();
+        let mut whole = built.request.clone();
+        let ObjektIndhold::DistributionFormular(f) =
+            &mut whole.anmodning.distribution_object.objekt_indhold
+        else {
+            panic!("a FORMULAR");
+        };
+        f.meddelelse.formular.formular_indhold = Base64Binary(pdf.clone());
+        assert_eq!(sent, whole.to_xml());
+        assert_eq!(
+            checked.len() - Base64Binary::encode(INLINE_PLACEHOLDER).len(),
+            stored.xml.len()
+        );
+        // And it reads back to the same PDF.
+        let back = FordelingsobjektAfsendRequest::from_xml(&sent).unwrap();
+        let ObjektIndhold::DistributionFormular(f) =
+            back.anmodning.distribution_object.objekt_indhold
+        else {
+            panic!("a FORMULAR");
+        };
+        assert_eq!(f.meddelelse.formular.formular_indhold.0, pdf);
+        // Without the content (purged), nothing is sent.
+        assert!(stored.document(None).is_err());
+    }
+
+    #[test]
+    fn other_kinds_are_stored_whole() {
+        let (tenant, mut route, delivery, files) = formular(b"%PDF");
+        route.distribution_type = DistributionType::Dokument;
+        let built = build(&tenant, &route, &delivery, &Map::new(), &files, &FixedForm).unwrap();
+        let (stored, checked) = built.to_stored().unwrap();
+        assert_eq!((stored.inline.as_ref(), &stored.xml), (None, &checked));
+        assert_eq!(stored.document(None).unwrap(), checked);
+    }
 
     #[test]
     fn tokens_are_replaced_and_unknown_ones_kept() {

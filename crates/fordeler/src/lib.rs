@@ -14,6 +14,7 @@ pub mod build;
 pub mod check;
 pub mod config;
 pub mod demo;
+pub mod file_store;
 pub mod intake;
 pub mod outbox;
 pub mod platform;

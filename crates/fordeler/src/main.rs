@@ -365,8 +365,14 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                     &renderer,
                 ) {
                     Ok(built) => {
-                        use sf2900::Message as _;
-                        let xml = built.request.to_xml();
+                        let inline = built
+                            .inline_attachment
+                            .as_ref()
+                            .and_then(|id| attachments.iter().find(|a| &a.id == id))
+                            .map(|a| a.data.as_slice());
+                        let xml = built.to_stored().map_err(anyhow::Error::msg).and_then(
+                            |(stored, _)| stored.document(inline).map_err(anyhow::Error::msg),
+                        )?;
                         println!("{xml}");
                         for f in &built.files {
                             println!("-- SFTP file {}", f.remote_name);

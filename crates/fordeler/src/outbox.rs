@@ -289,17 +289,9 @@ impl<P: Serviceplatform> Outbox<P> {
         };
         let submission: Map<String, Value> = serde_json::from_slice(&payload)
             .map_err(|e| StepError::Final("build", format!("stored submission: {e}")))?;
-        // Only the PDF that travels inline (FORMULAR) is needed here; uploads read their own.
-        let inline = match route.distribution_type {
-            crate::config::DistributionType::Formular => route.attachment_element.clone(),
-            _ => None,
-        };
-        let attachments = self
-            .store
-            .attachments(&d.submission_id, |a| {
-                Some(&a.element_key) == inline.as_ref()
-            })
-            .await?;
+        // Only the files' names and sizes: the inline PDF goes in at send time, uploads read
+        // their own content.
+        let attachments = self.store.attachments(&d.submission_id, |_| false).await?;
         let renderer = self.renderer.clone();
         let (tenant_c, route_c, d_c) = (tenant.clone(), route.clone(), d.clone());
         // Rendering and validation are CPU work; keep them off the async workers.
@@ -316,16 +308,16 @@ impl<P: Serviceplatform> Outbox<P> {
         .await
         .map_err(|e| StepError::Final("build", format!("build task: {e}")))?
         .map_err(|e| StepError::Final("build", e.0))?;
-        let xml = built.request.to_xml();
-        self.check_message(&xml)?;
+        let (stored, checked) = built
+            .to_stored()
+            .map_err(|e| StepError::Final("build", e.0))?;
+        self.check_message(&checked)?;
         let next = if built.files.is_empty() {
             Step::Afsend
         } else {
             Step::Upload
         };
-        self.store
-            .save_built(d, xml.into_bytes(), built.files, next)
-            .await?;
+        self.store.save_built(d, stored, built.files, next).await?;
         Ok(true)
     }
 
@@ -514,15 +506,26 @@ impl<P: Serviceplatform> Outbox<P> {
     }
 
     async fn afsend(&self, d: &Delivery, tenant: &TenantConfig) -> Result<bool, StepError> {
-        let Some(xml) = self.store.request(&d.id).await? else {
-            return Err(StepError::Final(
+        let purged = || {
+            StepError::Final(
                 "build",
                 "the built request was purged before it was sent".into(),
-            ));
+            )
+        };
+        let stored = self.store.request(&d.id).await?.ok_or_else(purged)?;
+        let inline = match &stored.inline {
+            Some(i) => Some(
+                self.store
+                    .attachment_data(&i.attachment_id)
+                    .await?
+                    .ok_or_else(purged)?,
+            ),
+            None => None,
         };
         // Checked whole when it was built; sent as stored.
-        let text = String::from_utf8(xml)
-            .map_err(|_| StepError::Final("build", "stored request is not UTF-8".into()))?;
+        let text = stored
+            .document(inline.as_deref())
+            .map_err(|e| StepError::Final("build", format!("stored request: {e}")))?;
         let response = self.platform.afsend(tenant, &text).await?;
         let kvittering = &response.forretnings_kvittering;
         let kode = kvittering.forretnings_validerings_kode;

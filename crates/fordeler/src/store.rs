@@ -9,8 +9,11 @@
 //! - Work is claimed with a lease (owner + expiry), so two `serve` processes on one PostgreSQL
 //!   never work on the same delivery, and a killed process's work is picked up after the lease.
 
+use crate::build::{InlineFile, StoredRequest};
+use crate::file_store::{FileStore, Placed};
 use service_kit::db::{Db, DbKind, Migration, now_ms};
 use sqlx::{AnyConnection, Row as _};
+use std::collections::HashSet;
 
 pub const MIGRATIONS: &[Migration] = &[
     Migration {
@@ -22,6 +25,11 @@ pub const MIGRATIONS: &[Migration] = &[
         version: 2,
         name: "requests apart",
         sql: include_str!("../migrations/0002_requests_apart.sql"),
+    },
+    Migration {
+        version: 3,
+        name: "payloads apart",
+        sql: include_str!("../migrations/0003_payloads_apart.sql"),
     },
 ];
 
@@ -243,6 +251,8 @@ pub struct DeliveryFile {
 #[derive(Debug, Clone)]
 pub struct Store {
     pub db: Db,
+    /// Where file contents are (beside a SQLite file, else in the database).
+    pub files: FileStore,
 }
 
 pub fn new_id() -> String {
@@ -253,20 +263,42 @@ impl Store {
     pub async fn open(url: &str, max_connections: u32) -> anyhow::Result<Self> {
         let db = Db::connect(url, max_connections).await?;
         db.migrate(MIGRATIONS).await?;
-        Ok(Self { db })
+        Ok(Self {
+            db,
+            files: FileStore::for_database(url),
+        })
     }
 
-    pub fn from_db(db: Db) -> Self {
-        Self { db }
+    /// Stores a submission with its files and a delivery per route, atomically: the files'
+    /// contents are durable before the rows that refer to them commit.
+    pub async fn accept(&self, mut s: NewSubmission) -> anyhow::Result<Accepted> {
+        let id = new_id();
+        let sizes = s.attachments.iter().map(|a| a.data.len() as i64).collect();
+        let contents = s
+            .attachments
+            .iter_mut()
+            .map(|a| std::mem::take(&mut a.data))
+            .collect();
+        let placed = self.files.put(&id, contents).await?;
+        let result = self.insert_submission(id.clone(), s, placed, sizes).await;
+        if !matches!(result, Ok(Accepted::New { .. })) {
+            // Nothing refers to the file just written.
+            self.files.remove(&id).await?;
+        }
+        result
     }
 
-    /// Stores a submission with its files and a delivery per route, atomically.
-    pub async fn accept(&self, s: NewSubmission) -> anyhow::Result<Accepted> {
+    async fn insert_submission(
+        &self,
+        id: String,
+        s: NewSubmission,
+        placed: Placed,
+        sizes: Vec<i64>,
+    ) -> anyhow::Result<Accepted> {
         self.db
             .write(move |c| {
                 Box::pin(async move {
                     let now = now_ms();
-                    let id = new_id();
                     let inserted = sqlx::query(
                         "INSERT INTO submissions (id, tenant_cvr, webform_id, submission_uuid, serial, source, received_at, payload) \
                          VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (webform_id, submission_uuid) DO NOTHING",
@@ -294,10 +326,14 @@ impl Store {
                             submission_id: existing,
                         });
                     }
-                    for a in &s.attachments {
+                    for (i, a) in s.attachments.iter().enumerate() {
+                        let (data, offset) = match &placed {
+                            Placed::InDatabase(d) => (Some(&d[i]), None),
+                            Placed::InFile(o) => (None, Some(o[i])),
+                        };
                         sqlx::query(
-                            "INSERT INTO attachments (id, submission_id, element_key, idx, name, mime, size, data) \
-                             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                            "INSERT INTO attachments (id, submission_id, element_key, idx, name, mime, size, data, file_offset) \
+                             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
                         )
                         .bind(new_id())
                         .bind(&id)
@@ -305,8 +341,9 @@ impl Store {
                         .bind(a.idx)
                         .bind(&a.name)
                         .bind(&a.mime)
-                        .bind(a.data.len() as i64)
-                        .bind(&a.data)
+                        .bind(sizes[i])
+                        .bind(data)
+                        .bind(offset)
                         .execute(&mut *c)
                         .await?;
                     }
@@ -570,31 +607,61 @@ impl Store {
             })
             .collect::<Result<Vec<_>, sqlx::Error>>()?;
         for a in out.iter_mut().filter(|a| wanted(a)) {
-            let (data,): (Option<Vec<u8>>,) =
-                sqlx::query_as("SELECT data FROM attachments WHERE id = $1")
-                    .bind(&a.id)
-                    .fetch_one(&self.db.pool)
-                    .await?;
-            a.data = data.unwrap_or_default();
+            a.data = self.attachment_data(&a.id).await?.unwrap_or_default();
         }
         Ok(out)
     }
 
-    /// The stored request envelope of a delivery (built once, sent as is on every attempt).
-    pub async fn request(&self, delivery_id: &str) -> anyhow::Result<Option<Vec<u8>>> {
-        let row: Option<(Option<Vec<u8>>,)> =
-            sqlx::query_as("SELECT request FROM delivery_requests WHERE delivery_id = $1")
-                .bind(delivery_id)
-                .fetch_optional(&self.db.pool)
-                .await?;
-        Ok(row.and_then(|(p,)| p))
+    /// One file's content (`None` once purged).
+    pub async fn attachment_data(&self, attachment_id: &str) -> anyhow::Result<Option<Vec<u8>>> {
+        let row = sqlx::query(
+            "SELECT submission_id, size, data, file_offset FROM attachments WHERE id = $1",
+        )
+        .bind(attachment_id)
+        .fetch_optional(&self.db.pool)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        if let Some(data) = row.try_get::<Option<Vec<u8>>, _>(2)? {
+            return Ok(Some(data));
+        }
+        match row.try_get::<Option<i64>, _>(3)? {
+            Some(offset) => {
+                let (submission_id, size): (String, i64) = (row.try_get(0)?, row.try_get(1)?);
+                Ok(Some(self.files.read(&submission_id, offset, size).await?))
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// The stored request of a delivery (built once, sent the same on every attempt).
+    pub async fn request(&self, delivery_id: &str) -> anyhow::Result<Option<StoredRequest>> {
+        let row = sqlx::query(
+            "SELECT request, inline_attachment_id, inline_at FROM delivery_requests WHERE delivery_id = $1",
+        )
+        .bind(delivery_id)
+        .fetch_optional(&self.db.pool)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let xml = String::from_utf8(row.try_get(0)?)
+            .map_err(|_| anyhow::anyhow!("the stored request of {delivery_id} is not UTF-8"))?;
+        let inline = match (
+            row.try_get::<Option<String>, _>(1)?,
+            row.try_get::<Option<i64>, _>(2)?,
+        ) {
+            (Some(attachment_id), Some(at)) => Some(InlineFile {
+                attachment_id,
+                at: usize::try_from(at)?,
+            }),
+            _ => None,
+        };
+        Ok(Some(StoredRequest { xml, inline }))
     }
 
     /// Stores the built request and the files' remote names; moves on to `next`.
     pub async fn save_built(
         &self,
         d: &Delivery,
-        request: Vec<u8>,
+        request: StoredRequest,
         files: Vec<DeliveryFile>,
         next: Step,
     ) -> anyhow::Result<()> {
@@ -604,12 +671,18 @@ impl Store {
                 Box::pin(async move {
                     let now = now_ms();
                     // Once stored, the request is what every attempt sends; never replaced.
+                    let (inline_id, inline_at) = match request.inline {
+                        Some(i) => (Some(i.attachment_id), Some(i.at as i64)),
+                        None => (None, None),
+                    };
                     sqlx::query(
-                        "INSERT INTO delivery_requests (delivery_id, request) VALUES ($1, $2) \
-                         ON CONFLICT (delivery_id) DO NOTHING",
+                        "INSERT INTO delivery_requests (delivery_id, request, inline_attachment_id, inline_at) \
+                         VALUES ($1, $2, $3, $4) ON CONFLICT (delivery_id) DO NOTHING",
                     )
                     .bind(&id)
-                    .bind(request)
+                    .bind(request.xml.into_bytes())
+                    .bind(inline_id)
+                    .bind(inline_at)
                     .execute(&mut *c)
                     .await?;
                     step_to(c, &id, next, now).await?;
@@ -988,7 +1061,7 @@ impl Store {
         .fetch_all(&self.db.pool)
         .await?;
         for (id,) in &ids {
-            let id = id.clone();
+            let (id, id_for_files) = (id.clone(), id.clone());
             self.db
                 .write(move |c| {
                     Box::pin(async move {
@@ -999,7 +1072,7 @@ impl Store {
                         .bind(&id)
                         .execute(&mut *c)
                         .await?;
-                        sqlx::query("UPDATE attachments SET data = NULL WHERE submission_id = $1")
+                        sqlx::query("UPDATE attachments SET data = NULL, file_offset = NULL WHERE submission_id = $1")
                             .bind(&id)
                             .execute(&mut *c)
                             .await?;
@@ -1011,8 +1084,33 @@ impl Store {
                     })
                 })
                 .await?;
+            self.files.remove(&id_for_files).await?;
         }
         Ok(ids.len() as u64)
+    }
+
+    /// Removes stored files that no committed submission refers to (left by a crash between
+    /// writing a submission's file and committing it), older than `min_age` so that intakes in
+    /// flight keep theirs. Returns how many were removed.
+    pub async fn sweep_orphan_files(&self, min_age: std::time::Duration) -> anyhow::Result<u64> {
+        self.files
+            .sweep_orphans(min_age, |candidates| async move {
+                let mut known = HashSet::new();
+                for chunk in candidates.chunks(200) {
+                    let marks = (1..=chunk.len()).map(|i| format!("${i}")).collect::<Vec<_>>();
+                    let sql = format!(
+                        "SELECT DISTINCT submission_id FROM attachments WHERE file_offset IS NOT NULL AND submission_id IN ({})",
+                        marks.join(", ")
+                    );
+                    let mut q = sqlx::query_as::<_, (String,)>(sqlx::AssertSqlSafe(sql));
+                    for id in chunk {
+                        q = q.bind(id);
+                    }
+                    known.extend(q.fetch_all(&self.db.pool).await?.into_iter().map(|(id,)| id));
+                }
+                Ok(known)
+            })
+            .await
     }
 }
 

@@ -324,9 +324,17 @@ impl fmt::Debug for Base64Binary {
     }
 }
 
+impl Base64Binary {
+    /// The text this type writes for `bytes` (standard alphabet, padded, one line); the one
+    /// encoder, so text spliced in later (a stored request's inline PDF) matches byte for byte.
+    pub fn encode(bytes: &[u8]) -> String {
+        base64::engine::general_purpose::STANDARD.encode(bytes)
+    }
+}
+
 impl TextValue for Base64Binary {
     fn to_text(&self) -> Cow<'_, str> {
-        Cow::Owned(base64::engine::general_purpose::STANDARD.encode(&self.0))
+        Cow::Owned(Self::encode(&self.0))
     }
     fn from_text(text: &str) -> Result<Self, ValueError> {
         // Most encoders write one line; only copy when there is whitespace to drop. Every

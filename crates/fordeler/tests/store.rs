@@ -1,0 +1,129 @@
+//! The store's keeping of file contents, on the test database (SQLite file, or PostgreSQL
+//! with TEST_DATABASE_URL): accepted contents read back exactly, a duplicate leaves nothing
+//! behind, purge deletes them (on SQLite the file too), and files left by a crash are swept.
+
+use fordeler::file_store::FileStore;
+use fordeler::store::{Accepted, NewAttachment, NewSubmission, Store};
+use std::time::Duration;
+
+fn submission(uuid: &str, sizes: &[usize]) -> NewSubmission {
+    NewSubmission {
+        tenant_cvr: "29189846".into(),
+        webform_id: "f".into(),
+        submission_uuid: uuid.into(),
+        serial: Some("1".into()),
+        source: "remote_post",
+        payload: br#"{"data":{}}"#.to_vec(),
+        attachments: sizes
+            .iter()
+            .enumerate()
+            .map(|(i, n)| NewAttachment {
+                element_key: "bilag".into(),
+                idx: i as i64,
+                name: format!("{i}.pdf"),
+                mime: "application/pdf".into(),
+                data: (0..*n).map(|b| (b * 31 + i) as u8).collect(),
+            })
+            .collect(),
+        routes: vec![("r".into(), "FORMULAR".into())],
+    }
+}
+
+fn files_on_disk(store: &Store) -> usize {
+    let FileStore::Dir(dir) = &store.files else {
+        return 0;
+    };
+    std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .flat_map(|shard| {
+            std::fs::read_dir(shard.path())
+                .into_iter()
+                .flatten()
+                .flatten()
+        })
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn file_contents_are_kept_exactly_and_purged_completely() {
+    let tmp = tempfile::tempdir().unwrap();
+    let url = service_kit::db::test_database_url(tmp.path())
+        .await
+        .unwrap();
+    let store = Store::open(&url, 4).await.unwrap();
+    let on_disk = matches!(store.files, FileStore::Dir(_));
+    assert_eq!(on_disk, !url.starts_with("postgres"), "{url}");
+
+    let sent = submission("u-1", &[100_000, 0, 5_000]);
+    let Accepted::New { submission_id, .. } = store.accept(sent.clone()).await.unwrap() else {
+        panic!("a new submission");
+    };
+    let stored = store.attachments(&submission_id, |_| true).await.unwrap();
+    assert_eq!(stored.len(), 3);
+    for (s, a) in stored.iter().zip(&sent.attachments) {
+        assert_eq!(
+            (s.size, &s.data),
+            (a.data.len() as i64, &a.data),
+            "{}",
+            s.name
+        );
+    }
+    assert_eq!(files_on_disk(&store), usize::from(on_disk));
+
+    // The same submission again: a duplicate, and no second file.
+    let again = store.accept(sent.clone()).await.unwrap();
+    assert!(matches!(again, Accepted::Duplicate { .. }), "{again:?}");
+    assert_eq!(files_on_disk(&store), usize::from(on_disk));
+
+    // Purge once the delivery is final: contents gone, metadata kept.
+    let delivery = &store.find("u-1").await.unwrap()[0];
+    store.fail(&delivery.id, "test", "x", None).await.unwrap();
+    assert!(
+        store
+            .resolve(&delivery.id, "tester", "handled")
+            .await
+            .unwrap()
+    );
+    let now = service_kit::db::now_ms();
+    assert_eq!(store.purge(now + 1_000).await.unwrap(), 1);
+    for a in store.attachments(&submission_id, |_| true).await.unwrap() {
+        assert!(a.data.is_empty(), "{} survived the purge", a.name);
+        assert_eq!(store.attachment_data(&a.id).await.unwrap(), None);
+    }
+    assert_eq!(files_on_disk(&store), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn files_without_a_submission_are_swept() {
+    let tmp = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", tmp.path().join("f.db").display());
+    let store = Store::open(&url, 2).await.unwrap();
+    let Accepted::New { submission_id, .. } = store.accept(submission("u-2", &[10])).await.unwrap()
+    else {
+        panic!("a new submission");
+    };
+    // What a crash between writing the file and committing its rows leaves.
+    store
+        .files
+        .put("0123-orphan", vec![b"left behind".to_vec()])
+        .await
+        .unwrap();
+    assert_eq!(files_on_disk(&store), 2);
+    // Young files may belong to an intake in flight.
+    assert_eq!(
+        store
+            .sweep_orphan_files(Duration::from_secs(3600))
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(store.sweep_orphan_files(Duration::ZERO).await.unwrap(), 1);
+    assert_eq!(files_on_disk(&store), 1);
+    let kept = store.attachments(&submission_id, |_| true).await.unwrap();
+    assert_eq!(
+        kept[0].data,
+        vec![0u8, 31, 62, 93, 124, 155, 186, 217, 248, 23]
+    );
+}
