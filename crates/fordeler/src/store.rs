@@ -326,26 +326,29 @@ impl Store {
                             submission_id: existing,
                         });
                     }
-                    for (i, a) in s.attachments.iter().enumerate() {
-                        let (data, offset) = match &placed {
-                            Placed::InDatabase(d) => (Some(&d[i]), None),
-                            Placed::InFile(o) => (None, Some(o[i])),
-                        };
-                        sqlx::query(
-                            "INSERT INTO attachments (id, submission_id, element_key, idx, name, mime, size, data, file_offset) \
-                             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-                        )
-                        .bind(new_id())
-                        .bind(&id)
-                        .bind(&a.element_key)
-                        .bind(a.idx)
-                        .bind(&a.name)
-                        .bind(&a.mime)
-                        .bind(sizes[i])
-                        .bind(data)
-                        .bind(offset)
-                        .execute(&mut *c)
-                        .await?;
+                    if !s.attachments.is_empty() {
+                        let sql = format!(
+                            "INSERT INTO attachments (id, submission_id, element_key, idx, name, mime, size, data, file_offset) VALUES {}",
+                            value_rows(s.attachments.len(), 9)
+                        );
+                        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+                        for (i, a) in s.attachments.iter().enumerate() {
+                            let (data, offset) = match &placed {
+                                Placed::InDatabase(d) => (Some(&d[i]), None),
+                                Placed::InFile(o) => (None, Some(o[i])),
+                            };
+                            q = q
+                                .bind(new_id())
+                                .bind(&id)
+                                .bind(&a.element_key)
+                                .bind(a.idx)
+                                .bind(&a.name)
+                                .bind(&a.mime)
+                                .bind(sizes[i])
+                                .bind(data)
+                                .bind(offset);
+                        }
+                        q.execute(&mut *c).await?;
                     }
                     for (route, dtype) in &s.routes {
                         let did = new_id();
@@ -587,27 +590,30 @@ impl Store {
         wanted: impl Fn(&Attachment) -> bool,
     ) -> anyhow::Result<Vec<Attachment>> {
         let rows = sqlx::query(
-            "SELECT id, element_key, idx, name, mime, size FROM attachments WHERE submission_id = $1 ORDER BY element_key, idx",
+            "SELECT id, element_key, idx, name, mime, size, file_offset FROM attachments WHERE submission_id = $1 ORDER BY element_key, idx",
         )
         .bind(submission_id)
         .fetch_all(&self.db.pool)
         .await?;
-        let mut out = rows
-            .iter()
-            .map(|r| {
-                Ok(Attachment {
-                    id: r.try_get(0)?,
-                    element_key: r.try_get(1)?,
-                    idx: r.try_get(2)?,
-                    name: r.try_get(3)?,
-                    mime: r.try_get(4)?,
-                    size: r.try_get(5)?,
-                    data: Vec::new(),
-                })
-            })
-            .collect::<Result<Vec<_>, sqlx::Error>>()?;
-        for a in out.iter_mut().filter(|a| wanted(a)) {
-            a.data = self.attachment_data(&a.id).await?.unwrap_or_default();
+        let mut out = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let mut a = Attachment {
+                id: r.try_get(0)?,
+                element_key: r.try_get(1)?,
+                idx: r.try_get(2)?,
+                name: r.try_get(3)?,
+                mime: r.try_get(4)?,
+                size: r.try_get(5)?,
+                data: Vec::new(),
+            };
+            if wanted(&a) {
+                // In a file: read it without asking the database again.
+                a.data = match r.try_get::<Option<i64>, _>(6)? {
+                    Some(offset) => self.files.read(submission_id, offset, a.size).await?,
+                    None => self.attachment_data(&a.id).await?.unwrap_or_default(),
+                };
+            }
+            out.push(a);
         }
         Ok(out)
     }
@@ -686,18 +692,22 @@ impl Store {
                     .execute(&mut *c)
                     .await?;
                     step_to(c, &id, next, now).await?;
-                    for f in &files {
-                        sqlx::query(
-                            "INSERT INTO delivery_files (delivery_id, attachment_id, remote_name, state, transaction_id) VALUES ($1, $2, $3, $4, $5) \
+                    if !files.is_empty() {
+                        let sql = format!(
+                            "INSERT INTO delivery_files (delivery_id, attachment_id, remote_name, state, transaction_id) VALUES {} \
                              ON CONFLICT (delivery_id, attachment_id) DO NOTHING",
-                        )
-                        .bind(&id)
-                        .bind(&f.attachment_id)
-                        .bind(&f.remote_name)
-                        .bind(&f.state)
-                        .bind(&f.transaction_id)
-                        .execute(&mut *c)
-                        .await?;
+                            value_rows(files.len(), 5)
+                        );
+                        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+                        for f in &files {
+                            q = q
+                                .bind(&id)
+                                .bind(&f.attachment_id)
+                                .bind(&f.remote_name)
+                                .bind(&f.state)
+                                .bind(&f.transaction_id);
+                        }
+                        q.execute(&mut *c).await?;
                     }
                     let detail = format!("{} file(s) to upload", files.len());
                     insert_event(c, &id, now, "built", &detail).await
@@ -762,13 +772,16 @@ impl Store {
                 Box::pin(async move {
                     let now = now_ms();
                     step_to(c, &id, step, now).await?;
-                    for a in &attachment_ids {
-                        sqlx::query("UPDATE delivery_files SET state = $1 WHERE delivery_id = $2 AND attachment_id = $3")
-                            .bind(file_state)
-                            .bind(&id)
-                            .bind(a)
-                            .execute(&mut *c)
-                            .await?;
+                    if !attachment_ids.is_empty() {
+                        let sql = format!(
+                            "UPDATE delivery_files SET state = $1 WHERE delivery_id = $2 AND attachment_id IN ({})",
+                            marks(3, attachment_ids.len())
+                        );
+                        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(file_state).bind(&id);
+                        for a in &attachment_ids {
+                            q = q.bind(a);
+                        }
+                        q.execute(&mut *c).await?;
                     }
                     insert_event(c, &id, now, kind, &detail).await
                 })
@@ -1097,10 +1110,9 @@ impl Store {
             .sweep_orphans(min_age, |candidates| async move {
                 let mut known = HashSet::new();
                 for chunk in candidates.chunks(200) {
-                    let marks = (1..=chunk.len()).map(|i| format!("${i}")).collect::<Vec<_>>();
                     let sql = format!(
                         "SELECT DISTINCT submission_id FROM attachments WHERE file_offset IS NOT NULL AND submission_id IN ({})",
-                        marks.join(", ")
+                        marks(1, chunk.len())
                     );
                     let mut q = sqlx::query_as::<_, (String,)>(sqlx::AssertSqlSafe(sql));
                     for id in chunk {
@@ -1241,6 +1253,22 @@ async fn step_to(c: &mut AnyConnection, id: &str, step: Step, now: i64) -> anyho
     .execute(&mut *c)
     .await?;
     Ok(())
+}
+
+/// `$first, $first+1, …` for `n` values (an `IN (…)` list).
+fn marks(first: usize, n: usize) -> String {
+    (first..first + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// `($1, …, $cols), (…)` for `rows` rows of `cols` values: one INSERT instead of one per row.
+fn value_rows(rows: usize, cols: usize) -> String {
+    (0..rows)
+        .map(|r| format!("({})", marks(1 + r * cols, cols)))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 async fn insert_event(
