@@ -654,6 +654,10 @@ async fn connect(pool: &TargetPool, settings: &SftpSettings) -> Result<Conn, Sft
     };
     let config = Arc::new(russh::client::Config {
         nodelay: true,
+        preferred: russh::Preferred {
+            cipher: std::borrow::Cow::Borrowed(CIPHERS),
+            ..Default::default()
+        },
         keepalive_interval: settings.keepalive_interval,
         keepalive_max: 3,
         inactivity_timeout: None,
@@ -723,6 +727,18 @@ async fn connect(pool: &TargetPool, settings: &SftpSettings) -> Result<Conn, Sft
         }),
     }
 }
+
+/// russh's choices in another order: AES-GCM first, since the CPUs this runs on have AES
+/// instructions, which make it several times cheaper per byte than ChaCha20-Poly1305 (the
+/// library's first choice). Both are authenticated encryption; the server picks from our list.
+const CIPHERS: &[russh::cipher::Name] = &[
+    russh::cipher::AES_256_GCM,
+    russh::cipher::AES_128_GCM,
+    russh::cipher::CHACHA20_POLY1305,
+    russh::cipher::AES_256_CTR,
+    russh::cipher::AES_192_CTR,
+    russh::cipher::AES_128_CTR,
+];
 
 /// Maps one failed SFTP step.
 struct Step<'a> {
