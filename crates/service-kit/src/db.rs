@@ -123,7 +123,7 @@ impl Db {
 
     /// Runs `job` in a write transaction and answers once it is committed; an error from the
     /// job rolls back what it wrote. On a SQLite file, jobs of all callers are committed
-    /// together by one writer thread (see [`crate::group_commit`]), so a job must only run
+    /// together by one writer task (see [`crate::group_commit`]), so a job must only run
     /// SQL on the connection it is given. Write it as
     /// `db.write(move |c| Box::pin(async move { …; Ok(x) }))`.
     pub async fn write<R, F>(&self, job: F) -> anyhow::Result<R>

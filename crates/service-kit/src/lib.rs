@@ -5,7 +5,7 @@
 //!   and key.
 //! - [`db`]: SQLite (embedded default) or PostgreSQL behind one pool, portable SQL with `$N`
 //!   placeholders, and a small migration runner.
-//! - [`group_commit`]: SQLite writes of many callers committed together by one writer thread.
+//! - [`group_commit`]: SQLite writes of many callers committed together by one writer task.
 //! - [`http`]: serving an axum router with graceful shutdown, plus `/healthz`, `/readyz` and
 //!   Prometheus `/metrics`.
 //! - [`logging`]: `tracing` set-up, text or JSON lines.
