@@ -703,7 +703,14 @@ async fn connect(pool: &TargetPool, settings: &SftpSettings) -> Result<Conn, Sft
             .request_subsystem(true, "sftp")
             .await
             .map_err(ssh_err)?;
-        let sftp = SftpSession::new(channel.into_stream())
+        // Writes of up to 255 KiB (OpenSSH's sftp-server limit; the server's own limits, when
+        // it states them, still apply): one request and one answer for a typical attachment
+        // instead of one per 32 KiB.
+        let sftp_config = russh_sftp::client::Config {
+            max_write_packet_len: 255 * 1024,
+            ..Default::default()
+        };
+        let sftp = SftpSession::new_with_config(channel.into_stream(), sftp_config)
             .await
             .map_err(|e| SftpError::Ssh {
                 target: label.clone(),
