@@ -509,31 +509,14 @@ formular_type = "F_1"
 xml_template = "t.twig""#,
         )
         .unwrap();
-        let delivery = Delivery {
-            id: "d".into(),
-            submission_id: "s".into(),
-            submission_uuid: "u".into(),
-            route_id: "kp".into(),
-            tenant_cvr: tenant.cvr.clone(),
-            webform_id: "f".into(),
-            distribution_type: "FORMULAR".into(),
-            state: "pending".into(),
-            step: "build".into(),
-            anvender_transaktions_id: sf2900::Uuid::new_v4().to_string(),
-            distribution_transaktions_id: None,
-            sync_kode: None,
-            teknisk_kode: None,
-            forretning_kode: None,
-            attempts: 0,
-            next_attempt_at: 0,
-            last_error: None,
-            error_class: None,
-            created_at: 0,
-            updated_at: 0,
-            delivered_at: None,
-            resolved_by: None,
-            resolved_note: None,
-        };
+        let delivery = Delivery::unsaved(
+            "u",
+            "f",
+            "kp",
+            "FORMULAR",
+            &tenant.cvr,
+            &sf2900::Uuid::new_v4().to_string(),
+        );
         let pdf = Attachment {
             id: "a1".into(),
             element_key: "kvittering".into(),

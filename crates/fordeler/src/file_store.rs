@@ -64,24 +64,36 @@ impl FileStore {
         Ok(Placed::InFile(offsets))
     }
 
-    /// `len` bytes at `offset` of a submission's file.
+    /// `len` bytes at `offset` of a submission's file; `None` when the file is gone or shorter
+    /// (removed or damaged outside the Fordeler: nothing to send, and retrying will not help).
     pub async fn read(
         &self,
         submission_id: &str,
         offset: i64,
         len: i64,
-    ) -> anyhow::Result<Vec<u8>> {
+    ) -> anyhow::Result<Option<Vec<u8>>> {
         let Self::Dir(dir) = self else {
             anyhow::bail!("attachment content is kept in the database, not in files");
         };
         let path = Self::path(dir, submission_id);
         tokio::task::spawn_blocking(move || {
-            let file = std::fs::File::open(&path)
-                .with_context(|| format!("opening the stored files {}", path.display()))?;
+            let missing = |e: &std::io::Error| {
+                matches!(
+                    e.kind(),
+                    std::io::ErrorKind::NotFound | std::io::ErrorKind::UnexpectedEof
+                )
+            };
+            let file = match std::fs::File::open(&path) {
+                Ok(f) => f,
+                Err(e) if missing(&e) => return Ok(None),
+                Err(e) => return Err(e).with_context(|| format!("opening {}", path.display())),
+            };
             let mut buf = vec![0; usize::try_from(len)?];
-            file.read_exact_at(&mut buf, u64::try_from(offset)?)
-                .with_context(|| format!("reading the stored files {}", path.display()))?;
-            Ok(buf)
+            match file.read_exact_at(&mut buf, u64::try_from(offset)?) {
+                Ok(()) => Ok(Some(buf)),
+                Err(e) if missing(&e) => Ok(None),
+                Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
+            }
         })
         .await
         .context("file store task")?
@@ -113,27 +125,28 @@ impl FileStore {
     {
         let Self::Dir(dir) = self else { return Ok(0) };
         let mut removed = 0;
-        let Ok(shards) = std::fs::read_dir(dir) else {
-            return Ok(0);
-        };
-        for shard_dir in shards.flatten() {
-            let candidates: Vec<(String, PathBuf)> = std::fs::read_dir(shard_dir.path())?
+        // Directory listings can be long: read them off the async workers.
+        let root = dir.clone();
+        let shards = tokio::task::spawn_blocking(move || -> Vec<PathBuf> {
+            std::fs::read_dir(root)
+                .into_iter()
                 .flatten()
-                .filter(|f| {
-                    f.metadata()
-                        .and_then(|m| m.modified())
-                        .ok()
-                        .and_then(|t| t.elapsed().ok())
-                        .is_some_and(|age| age >= min_age)
-                })
-                .map(|f| (f.file_name().to_string_lossy().into_owned(), f.path()))
-                .collect();
+                .flatten()
+                .map(|e| e.path())
+                .collect()
+        })
+        .await
+        .context("file store task")?;
+        for shard_dir in shards {
+            let candidates = tokio::task::spawn_blocking(move || old_files(&shard_dir, min_age))
+                .await
+                .context("file store task")??;
             if candidates.is_empty() {
                 continue;
             }
             let known = referenced(candidates.iter().map(|(id, _)| id.clone()).collect()).await?;
             for (id, path) in candidates {
-                if !known.contains(&id) && std::fs::remove_file(&path).is_ok() {
+                if !known.contains(&id) && tokio::fs::remove_file(&path).await.is_ok() {
                     removed += 1;
                 }
             }
@@ -155,18 +168,37 @@ pub fn shard(submission_id: &str) -> &str {
     submission_id.get(..2).unwrap_or("__")
 }
 
+/// The files in `dir` (by name) last written at least `min_age` ago.
+fn old_files(dir: &Path, min_age: std::time::Duration) -> anyhow::Result<Vec<(String, PathBuf)>> {
+    let entries = std::fs::read_dir(dir).with_context(|| format!("listing {}", dir.display()))?;
+    Ok(entries
+        .flatten()
+        .filter(|f| {
+            f.metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.elapsed().ok())
+                .is_some_and(|age| age >= min_age)
+        })
+        .map(|f| (f.file_name().to_string_lossy().into_owned(), f.path()))
+        .collect())
+}
+
 fn write_durably(path: &Path, parts: &[Vec<u8>]) -> anyhow::Result<Vec<i64>> {
     let parent = path.parent().context("file store path has a directory")?;
     if !parent.exists() {
+        let root = parent.parent().context("file store path has a root")?;
+        let new_root = !root.exists();
         // Citizens' files: readable by the service's user only.
         std::fs::DirBuilder::new()
             .recursive(true)
             .mode(0o700)
             .create(parent)
             .with_context(|| format!("creating {}", parent.display()))?;
-        // The new shard directory's own entry must be durable too.
-        if let Some(root) = parent.parent() {
-            sync_dir(root)?;
+        // The new directories' own entries must be durable too.
+        sync_dir(root)?;
+        if new_root && let Some(above) = root.parent().filter(|p| !p.as_os_str().is_empty()) {
+            sync_dir(above)?;
         }
     }
     let mut file = std::fs::OpenOptions::new()
@@ -224,7 +256,14 @@ mod tests {
             panic!("a directory store writes files");
         };
         for (p, at) in parts.iter().zip(&offsets) {
-            assert_eq!(&store.read("ab12", *at, p.len() as i64).await.unwrap(), p);
+            assert_eq!(
+                store
+                    .read("ab12", *at, p.len() as i64)
+                    .await
+                    .unwrap()
+                    .as_ref(),
+                Some(p)
+            );
         }
         store.put("ab34", vec![b"orphan".to_vec()]).await.unwrap();
         let swept = store
@@ -239,10 +278,12 @@ mod tests {
         let mode = |p: PathBuf| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode(tmp.path().join("db.files/ab/ab12")), 0o600);
         assert_eq!(mode(tmp.path().join("db.files/ab")), 0o700);
-        assert!(store.read("ab34", 0, 6).await.is_err());
-        assert_eq!(store.read("ab12", 0, 5).await.unwrap(), b"first");
+        assert_eq!(store.read("ab34", 0, 6).await.unwrap(), None);
+        assert_eq!(store.read("ab12", 0, 5).await.unwrap().unwrap(), b"first");
+        // Asking past the end (a damaged file) is missing content, not an error to retry.
+        assert_eq!(store.read("ab12", 10, 100).await.unwrap(), None);
         store.remove("ab12").await.unwrap();
         store.remove("ab12").await.unwrap();
-        assert!(store.read("ab12", 0, 5).await.is_err());
+        assert_eq!(store.read("ab12", 0, 5).await.unwrap(), None);
     }
 }

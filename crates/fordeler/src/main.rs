@@ -330,31 +330,14 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                 s.files.iter().map(Into::into).collect();
             let mut all_ok = true;
             for route in &form_cfg.routes {
-                let delivery = fordeler::store::Delivery {
-                    id: "preview".into(),
-                    submission_id: "preview".into(),
-                    submission_uuid: s.uuid.clone(),
-                    route_id: route.id.clone(),
-                    tenant_cvr: tenant.cvr.clone(),
-                    webform_id: form.clone(),
-                    distribution_type: route.distribution_type.as_str().to_owned(),
-                    state: "pending".into(),
-                    step: "build".into(),
-                    anvender_transaktions_id: "00000000-0000-0000-0000-000000000000".into(),
-                    distribution_transaktions_id: None,
-                    sync_kode: None,
-                    teknisk_kode: None,
-                    forretning_kode: None,
-                    attempts: 0,
-                    next_attempt_at: 0,
-                    last_error: None,
-                    error_class: None,
-                    created_at: 0,
-                    updated_at: 0,
-                    delivered_at: None,
-                    resolved_by: None,
-                    resolved_note: None,
-                };
+                let delivery = fordeler::store::Delivery::unsaved(
+                    &s.uuid,
+                    &form,
+                    &route.id,
+                    route.distribution_type.as_str(),
+                    &tenant.cvr,
+                    "00000000-0000-0000-0000-000000000000",
+                );
                 println!("== route {} ({:?})", route.id, route.distribution_type);
                 match fordeler::build::build(
                     tenant,

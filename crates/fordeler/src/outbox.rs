@@ -389,6 +389,15 @@ impl<P: Serviceplatform> Outbox<P> {
                 .ok_or_else(|| {
                     StepError::Final("build", "a file of the submission is missing".into())
                 })?;
+            if a.data.len() as i64 != a.size {
+                return Err(StepError::Final(
+                    "build",
+                    format!(
+                        "the content of file {} is gone (purged, or its stored file was removed)",
+                        f.remote_name
+                    ),
+                ));
+            }
             // A repeat after a crash overwrites the same names: the platform sees one file.
             self.platform
                 .upload(tenant, &f.remote_name, &a.data)
@@ -509,7 +518,8 @@ impl<P: Serviceplatform> Outbox<P> {
         let purged = || {
             StepError::Final(
                 "build",
-                "the built request was purged before it was sent".into(),
+                "the built request or its inline PDF is gone (purged, or the stored file was removed)"
+                    .into(),
             )
         };
         let stored = self.store.request(&d.id).await?.ok_or_else(purged)?;

@@ -174,6 +174,44 @@ pub struct Delivery {
     pub resolved_note: Option<String>,
 }
 
+impl Delivery {
+    /// A delivery not (yet) stored, about to be built (previews and tests).
+    pub fn unsaved(
+        submission_uuid: &str,
+        webform_id: &str,
+        route_id: &str,
+        distribution_type: &str,
+        tenant_cvr: &str,
+        anvender_transaktions_id: &str,
+    ) -> Self {
+        Self {
+            id: "unsaved".into(),
+            submission_id: "unsaved".into(),
+            submission_uuid: submission_uuid.into(),
+            route_id: route_id.into(),
+            tenant_cvr: tenant_cvr.into(),
+            webform_id: webform_id.into(),
+            distribution_type: distribution_type.into(),
+            state: State::Pending.as_str().into(),
+            step: Step::Build.as_str().into(),
+            anvender_transaktions_id: anvender_transaktions_id.into(),
+            distribution_transaktions_id: None,
+            sync_kode: None,
+            teknisk_kode: None,
+            forretning_kode: None,
+            attempts: 0,
+            next_attempt_at: 0,
+            last_error: None,
+            error_class: None,
+            created_at: 0,
+            updated_at: 0,
+            delivered_at: None,
+            resolved_by: None,
+            resolved_note: None,
+        }
+    }
+}
+
 const DELIVERY_COLUMNS: &str = "d.id, d.submission_id, s.submission_uuid, d.route_id, d.tenant_cvr, d.webform_id, \
     d.distribution_type, d.state, d.step, d.anvender_transaktions_id, d.distribution_transaktions_id, d.sync_kode, \
     d.teknisk_kode, d.forretning_kode, d.attempts, d.next_attempt_at, d.last_error, d.error_class, d.created_at, \
@@ -583,7 +621,8 @@ impl Store {
     }
 
     /// A submission's files; the content only of those `wanted` says (large blobs are read
-    /// only where they are needed).
+    /// only where they are needed). Content that is gone (purged, or its stored file removed)
+    /// comes back empty: check it against `size`.
     pub async fn attachments(
         &self,
         submission_id: &str,
@@ -608,17 +647,18 @@ impl Store {
             };
             if wanted(&a) {
                 // In a file: read it without asking the database again.
-                a.data = match r.try_get::<Option<i64>, _>(6)? {
+                let data = match r.try_get::<Option<i64>, _>(6)? {
                     Some(offset) => self.files.read(submission_id, offset, a.size).await?,
-                    None => self.attachment_data(&a.id).await?.unwrap_or_default(),
+                    None => self.attachment_data(&a.id).await?,
                 };
+                a.data = data.unwrap_or_default();
             }
             out.push(a);
         }
         Ok(out)
     }
 
-    /// One file's content (`None` once purged).
+    /// One file's content (`None` once purged, or when its stored file is gone).
     pub async fn attachment_data(&self, attachment_id: &str) -> anyhow::Result<Option<Vec<u8>>> {
         let row = sqlx::query(
             "SELECT submission_id, size, data, file_offset FROM attachments WHERE id = $1",
@@ -633,7 +673,7 @@ impl Store {
         match row.try_get::<Option<i64>, _>(3)? {
             Some(offset) => {
                 let (submission_id, size): (String, i64) = (row.try_get(0)?, row.try_get(1)?);
-                Ok(Some(self.files.read(&submission_id, offset, size).await?))
+                self.files.read(&submission_id, offset, size).await
             }
             None => Ok(None),
         }

@@ -126,4 +126,15 @@ async fn files_without_a_submission_are_swept() {
         kept[0].data,
         vec![0u8, 31, 62, 93, 124, 155, 186, 217, 248, 23]
     );
+
+    // A stored file removed behind the Fordeler's back is missing content (which the outbox
+    // turns into a failure for the operator), not an error to retry for ever.
+    let FileStore::Dir(dir) = &store.files else {
+        panic!("SQLite keeps files in a directory");
+    };
+    let shard = fordeler::file_store::shard(&submission_id);
+    std::fs::remove_file(dir.join(shard).join(&submission_id)).unwrap();
+    let gone = store.attachments(&submission_id, |_| true).await.unwrap();
+    assert_eq!((gone[0].size, gone[0].data.len()), (10, 0));
+    assert_eq!(store.attachment_data(&gone[0].id).await.unwrap(), None);
 }
