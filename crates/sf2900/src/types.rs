@@ -6,7 +6,6 @@
 //! wildcards the real FordelingsmodtagerList answers with although its XSD forbids them.
 
 use crate::codec::{TextValue, ValueError};
-use base64::Engine as _;
 use std::borrow::Cow;
 use std::fmt;
 
@@ -328,7 +327,7 @@ impl Base64Binary {
     /// The text this type writes for `bytes` (standard alphabet, padded, one line); the one
     /// encoder, so text spliced in later (a stored request's inline PDF) matches byte for byte.
     pub fn encode(bytes: &[u8]) -> String {
-        base64::engine::general_purpose::STANDARD.encode(bytes)
+        base64_simd::STANDARD.encode_to_string(bytes)
     }
 }
 
@@ -352,8 +351,9 @@ impl TextValue for Base64Binary {
         } else {
             text.as_bytes().into()
         };
-        base64::engine::general_purpose::STANDARD
-            .decode(&compact)
+        // SIMD: several GB/s, where a submission's files are hundreds of KB of Base64.
+        base64_simd::STANDARD
+            .decode_to_vec(&compact)
             .map(Self)
             .map_err(|_| ValueError::new("base64Binary", "is not valid Base64"))
     }
@@ -362,6 +362,24 @@ impl TextValue for Base64Binary {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn base64_is_read_as_xsd_reads_it() {
+        let read = |t: &str| Base64Binary::from_text(t).map(|b| b.0);
+        assert_eq!(read("QUJD").unwrap(), b"ABC");
+        assert_eq!(read("QQ==").unwrap(), b"A");
+        assert_eq!(read("QUI=\n").unwrap(), b"AB");
+        assert_eq!(read("QU\r\n JD").unwrap(), b"ABC");
+        assert_eq!(read("").unwrap(), b"");
+        // Missing padding, bits left over in the last character, stray characters.
+        for bad in ["QQ", "QR==", "QUJ=", "QU=D", "QU*D", "QUJD="] {
+            assert!(read(bad).is_err(), "{bad:?} was accepted");
+        }
+        let bytes: Vec<u8> = (0..=255u8).cycle().take(100_001).collect();
+        let text = Base64Binary::encode(&bytes);
+        assert!(!text.contains('\n'));
+        assert_eq!(read(&text).unwrap(), bytes);
+    }
 
     #[test]
     fn simple_types_check_their_patterns() {
