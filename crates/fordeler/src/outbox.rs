@@ -15,7 +15,7 @@
 
 use crate::build::{FormRenderer, build};
 use crate::config::{Config, RouteConfig, TenantConfig};
-use crate::store::{Delivery, State, Step, Store};
+use crate::store::{Delivery, Step, Store};
 use rand::Rng as _;
 use serde_json::{Map, Value};
 use service_kit::db::now_ms;
@@ -242,17 +242,20 @@ impl<P: Serviceplatform> Outbox<P> {
                 Step::Receipts | Step::Done => return Ok(()),
             };
             match outcome {
-                Ok(true) => {}
-                Ok(false) => return Ok(()),
+                // The step moved the delivery on (still pending, so no operator stepped in):
+                // go on without reading the row back.
+                Ok(Some(next)) => {
+                    d.step = next.as_str().to_owned();
+                    d.updated_at = now_ms();
+                    d.last_error = None;
+                    d.error_class = None;
+                }
+                Ok(None) => return Ok(()),
                 Err(StepError::Transport(e)) => return self.retry_or_fail(&d, e).await,
                 Err(StepError::Final(class, msg)) => {
                     return self.store.fail(&d.id, class, &msg, None).await;
                 }
                 Err(StepError::Db(e)) => return Err(e),
-            }
-            match self.store.delivery(&d.id).await? {
-                Some(next) if next.state == State::Pending.as_str() => d = next,
-                _ => return Ok(()),
             }
         }
         Ok(())
@@ -280,7 +283,7 @@ impl<P: Serviceplatform> Outbox<P> {
         d: &Delivery,
         tenant: &TenantConfig,
         route: &RouteConfig,
-    ) -> Result<bool, StepError> {
+    ) -> Result<Option<Step>, StepError> {
         let Some(payload) = self.store.payload(&d.submission_id).await? else {
             return Err(StepError::Final(
                 "build",
@@ -317,8 +320,8 @@ impl<P: Serviceplatform> Outbox<P> {
         } else {
             Step::Upload
         };
-        self.store.save_built(d, stored, built.files, next).await?;
-        Ok(true)
+        let moved = self.store.save_built(d, stored, built.files, next).await?;
+        Ok(moved.then_some(next))
     }
 
     /// The whole message must be valid before anything is sent: against the official schemas
@@ -350,7 +353,7 @@ impl<P: Serviceplatform> Outbox<P> {
         d: &Delivery,
         tenant: &TenantConfig,
         route: &RouteConfig,
-    ) -> Result<bool, StepError> {
+    ) -> Result<Option<Step>, StepError> {
         let files = self.store.delivery_files(&d.id).await?;
         let pending: std::collections::HashSet<&str> = files
             .iter()
@@ -408,7 +411,8 @@ impl<P: Serviceplatform> Outbox<P> {
             bytes += a.size;
         }
         let detail = format!("{} file(s), {bytes} bytes, with triggers", done.len());
-        self.store
+        let moved = self
+            .store
             .files_done(
                 &d.id,
                 done,
@@ -418,13 +422,17 @@ impl<P: Serviceplatform> Outbox<P> {
                 detail,
             )
             .await?;
-        Ok(true)
+        Ok(moved.then_some(Step::SftpReceipt))
     }
 
     /// Waits for the technical receipts in `/IN/`. The platform usually writes them within
     /// seconds, so the task polls for a short while itself (cheaper than a round trip through
     /// the queue per poll), then gives the delivery back to be looked at again later.
-    async fn sftp_receipts(&self, d: &Delivery, tenant: &TenantConfig) -> Result<bool, StepError> {
+    async fn sftp_receipts(
+        &self,
+        d: &Delivery,
+        tenant: &TenantConfig,
+    ) -> Result<Option<Step>, StepError> {
         let poll = Duration::from_millis(self.config.delivery.sftp_receipt_poll_ms.max(1));
         let window = std::time::Instant::now() + Duration::from_secs(5);
         let files = self.store.delivery_files(&d.id).await?;
@@ -499,9 +507,10 @@ impl<P: Serviceplatform> Outbox<P> {
                     now_ms() + self.config.delivery.sftp_receipt_poll_ms as i64 * 50,
                 )
                 .await?;
-            return Ok(false);
+            return Ok(None);
         }
-        self.store
+        let moved = self
+            .store
             .files_done(
                 &d.id,
                 delivered,
@@ -511,10 +520,10 @@ impl<P: Serviceplatform> Outbox<P> {
                 "all files have a SUCCESS receipt".into(),
             )
             .await?;
-        Ok(true)
+        Ok(moved.then_some(Step::Afsend))
     }
 
-    async fn afsend(&self, d: &Delivery, tenant: &TenantConfig) -> Result<bool, StepError> {
+    async fn afsend(&self, d: &Delivery, tenant: &TenantConfig) -> Result<Option<Step>, StepError> {
         let purged = || {
             StepError::Final(
                 "build",
@@ -565,7 +574,7 @@ impl<P: Serviceplatform> Outbox<P> {
                 self.config.delivery.wait_for_forretning,
             )
             .await?;
-        Ok(false)
+        Ok(None)
     }
 }
 

@@ -703,14 +703,15 @@ impl Store {
         Ok(Some(StoredRequest { xml, inline }))
     }
 
-    /// Stores the built request and the files' remote names; moves on to `next`.
+    /// Stores the built request and the files' remote names; moves on to `next` (true) unless
+    /// the delivery is no longer pending.
     pub async fn save_built(
         &self,
         d: &Delivery,
         request: StoredRequest,
         files: Vec<DeliveryFile>,
         next: Step,
-    ) -> anyhow::Result<()> {
+    ) -> anyhow::Result<bool> {
         let id = d.id.clone();
         self.db
             .write(move |c| {
@@ -731,7 +732,7 @@ impl Store {
                     .bind(inline_at)
                     .execute(&mut *c)
                     .await?;
-                    step_to(c, &id, next, now).await?;
+                    let moved = step_to(c, &id, next, now).await?;
                     if !files.is_empty() {
                         let sql = format!(
                             "INSERT INTO delivery_files (delivery_id, attachment_id, remote_name, state, transaction_id) VALUES {} \
@@ -750,7 +751,8 @@ impl Store {
                         q.execute(&mut *c).await?;
                     }
                     let detail = format!("{} file(s) to upload", files.len());
-                    insert_event(c, &id, now, "built", &detail).await
+                    insert_event(c, &id, now, "built", &detail).await?;
+                    Ok(moved)
                 })
             })
             .await
@@ -796,7 +798,8 @@ impl Store {
         Ok(())
     }
 
-    /// Marks files with a new state and moves the delivery on, in one transaction.
+    /// Marks files with a new state and moves the delivery on, in one transaction; false when
+    /// the delivery is no longer pending.
     pub async fn files_done(
         &self,
         delivery_id: &str,
@@ -805,13 +808,13 @@ impl Store {
         step: Step,
         kind: &'static str,
         detail: String,
-    ) -> anyhow::Result<()> {
+    ) -> anyhow::Result<bool> {
         let id = delivery_id.to_owned();
         self.db
             .write(move |c| {
                 Box::pin(async move {
                     let now = now_ms();
-                    step_to(c, &id, step, now).await?;
+                    let moved = step_to(c, &id, step, now).await?;
                     if !attachment_ids.is_empty() {
                         let sql = format!(
                             "UPDATE delivery_files SET state = $1 WHERE delivery_id = $2 AND attachment_id IN ({})",
@@ -823,7 +826,8 @@ impl Store {
                         }
                         q.execute(&mut *c).await?;
                     }
-                    insert_event(c, &id, now, kind, &detail).await
+                    insert_event(c, &id, now, kind, &detail).await?;
+                    Ok(moved)
                 })
             })
             .await
@@ -1283,16 +1287,20 @@ fn count_settled(settled: Option<(State, bool)>) -> Option<State> {
 }
 
 /// Moves a delivery on to `step`, due at once, with its last error cleared.
-async fn step_to(c: &mut AnyConnection, id: &str, step: Step, now: i64) -> anyhow::Result<()> {
-    sqlx::query(
-        "UPDATE deliveries SET step = $1, next_attempt_at = $2, updated_at = $2, last_error = NULL, error_class = NULL WHERE id = $3",
+/// Moves a pending delivery to `step`; false when it is no longer pending (an operator
+/// resolved it meanwhile), so the worker stops instead of going on to the next step.
+async fn step_to(c: &mut AnyConnection, id: &str, step: Step, now: i64) -> anyhow::Result<bool> {
+    let moved = sqlx::query(
+        "UPDATE deliveries SET step = $1, next_attempt_at = $2, updated_at = $2, last_error = NULL, error_class = NULL \
+         WHERE id = $3 AND state = 'pending'",
     )
     .bind(step.as_str())
     .bind(now)
     .bind(id)
     .execute(&mut *c)
-    .await?;
-    Ok(())
+    .await?
+    .rows_affected();
+    Ok(moved == 1)
 }
 
 /// `$first, $first+1, …` for `n` values (an `IN (…)` list).
