@@ -1,9 +1,10 @@
 //! The store's keeping of file contents, on the test database (SQLite file, or PostgreSQL
 //! with TEST_DATABASE_URL): accepted contents read back exactly, a duplicate leaves nothing
-//! behind, purge deletes them (on SQLite the file too), and files left by a crash are swept.
+//! behind, purge deletes them (on SQLite the file too), and files left by a crash are swept;
+//! and a step moves a delivery on only while it is pending.
 
 use fordeler::file_store::FileStore;
-use fordeler::store::{Accepted, NewAttachment, NewSubmission, Store};
+use fordeler::store::{Accepted, NewAttachment, NewSubmission, Step, Store};
 use std::time::Duration;
 
 fn submission(uuid: &str, sizes: &[usize]) -> NewSubmission {
@@ -137,4 +138,54 @@ async fn files_without_a_submission_are_swept() {
     let gone = store.attachments(&submission_id, |_| true).await.unwrap();
     assert_eq!((gone[0].size, gone[0].data.len()), (10, 0));
     assert_eq!(store.attachment_data(&gone[0].id).await.unwrap(), None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_step_does_not_move_a_delivery_an_operator_resolved() {
+    let tmp = tempfile::tempdir().unwrap();
+    let url = service_kit::db::test_database_url(tmp.path())
+        .await
+        .unwrap();
+    let store = Store::open(&url, 2).await.unwrap();
+    store.accept(submission("u-3", &[10])).await.unwrap();
+    let d = store.find("u-3").await.unwrap().remove(0);
+    let request = || fordeler::build::StoredRequest {
+        xml: "<x/>".into(),
+        inline: None,
+    };
+
+    // A worker building a delivery nobody touched moves it on ...
+    assert!(
+        store
+            .save_built(&d, request(), Vec::new(), Step::Afsend)
+            .await
+            .unwrap()
+    );
+    assert_eq!(store.delivery(&d.id).await.unwrap().unwrap().step, "afsend");
+
+    // ... but not once an operator resolved it in the meantime: the worker stops there.
+    assert!(
+        store
+            .resolve(&d.id, "tester", "handled by phone")
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .files_done(
+                &d.id,
+                Vec::new(),
+                "delivered",
+                Step::Receipts,
+                "x",
+                "y".into()
+            )
+            .await
+            .unwrap()
+    );
+    let after = store.delivery(&d.id).await.unwrap().unwrap();
+    assert_eq!(
+        (after.state.as_str(), after.step.as_str()),
+        ("resolved", "afsend")
+    );
 }
