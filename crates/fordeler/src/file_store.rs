@@ -201,6 +201,18 @@ fn write_durably(path: &Path, parts: &[Vec<u8>]) -> anyhow::Result<Vec<i64>> {
             sync_dir(above)?;
         }
     }
+    let written = write_parts(path, parts);
+    if written.is_err() {
+        // A half-written file (disk full) is of no use; don't leave it for the sweep.
+        let _ = std::fs::remove_file(path);
+    }
+    let offsets = written?;
+    sync_dir(parent)?;
+    Ok(offsets)
+}
+
+/// Writes `parts` one after the other into a new file at `path` and syncs it; their offsets.
+fn write_parts(path: &Path, parts: &[Vec<u8>]) -> anyhow::Result<Vec<i64>> {
     let mut file = std::fs::OpenOptions::new()
         .write(true)
         .create(true)
@@ -218,7 +230,6 @@ fn write_durably(path: &Path, parts: &[Vec<u8>]) -> anyhow::Result<Vec<i64>> {
     }
     file.sync_data()
         .with_context(|| format!("syncing {}", path.display()))?;
-    sync_dir(parent)?;
     Ok(offsets)
 }
 

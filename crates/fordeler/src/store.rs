@@ -319,9 +319,12 @@ impl Store {
             .collect();
         let placed = self.files.put(&id, contents).await?;
         let result = self.insert_submission(id.clone(), s, placed, sizes).await;
-        if !matches!(result, Ok(Accepted::New { .. })) {
-            // Nothing refers to the file just written.
-            self.files.remove(&id).await?;
+        if !matches!(result, Ok(Accepted::New { .. }))
+            && let Err(e) = self.files.remove(&id).await
+        {
+            // Nothing refers to the file just written; the sweep removes it later. The caller
+            // is told what happened to the submission, not to its leftover file.
+            tracing::warn!(error = %e, "removing an unused stored file failed");
         }
         result
     }
@@ -1117,8 +1120,8 @@ impl Store {
         .bind(before)
         .fetch_all(&self.db.pool)
         .await?;
-        for (id,) in &ids {
-            let (id, id_for_files) = (id.clone(), id.clone());
+        for (submission_id,) in &ids {
+            let id = submission_id.clone();
             self.db
                 .write(move |c| {
                     Box::pin(async move {
@@ -1141,7 +1144,7 @@ impl Store {
                     })
                 })
                 .await?;
-            self.files.remove(&id_for_files).await?;
+            self.files.remove(submission_id).await?;
         }
         Ok(ids.len() as u64)
     }
@@ -1286,9 +1289,9 @@ fn count_settled(settled: Option<(State, bool)>) -> Option<State> {
     settled.map(|(s, _)| s)
 }
 
-/// Moves a delivery on to `step`, due at once, with its last error cleared.
-/// Moves a pending delivery to `step`; false when it is no longer pending (an operator
-/// resolved it meanwhile), so the worker stops instead of going on to the next step.
+/// Moves a pending delivery on to `step`, due at once, with its last error cleared; false
+/// when it is no longer pending (an operator resolved it meanwhile), so the worker stops
+/// instead of going on to the next step.
 async fn step_to(c: &mut AnyConnection, id: &str, step: Step, now: i64) -> anyhow::Result<bool> {
     let moved = sqlx::query(
         "UPDATE deliveries SET step = $1, next_attempt_at = $2, updated_at = $2, last_error = NULL, error_class = NULL \
