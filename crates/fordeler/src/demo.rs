@@ -163,6 +163,17 @@ fn pdf(kb: usize, seed: u8) -> Vec<u8> {
 
 /// A fictitious applicant; the CPR-like numbers are not valid CPR numbers.
 pub fn sample(form: &str, n: usize, attachment_kb: usize) -> Value {
+    let mut body = sample_fields(form, n);
+    if let (Value::Object(body), Value::Object(files)) =
+        (&mut body, sample_files(form, n, attachment_kb))
+    {
+        body.extend(files);
+    }
+    body
+}
+
+/// The element values of [`sample`], without its files.
+pub fn sample_fields(form: &str, n: usize) -> Value {
     let uuid = sf2900::Uuid::new_v4().to_string();
     let mut body = json!({
         "uuid": uuid,
@@ -175,17 +186,25 @@ pub fn sample(form: &str, n: usize, attachment_kb: usize) -> Value {
         "ansoeger_personnummer": format!("99{:08}", n),
         "underskriftsoplysninger_underskriftsdato": "2026-11-23",
     });
-    if form != "journal" {
-        body["_kvittering"] = json!({"name": "kvittering.pdf", "mime": "application/pdf", "data": b64(&pdf(attachment_kb.max(1), n as u8))});
-    }
     if form == "os2forms_fdk_kp_sp241" {
         body["ansoeger_mellemnavn"] = json!(if n.is_multiple_of(2) { "E." } else { "" });
-        body["_dokumenter_bilag"] = json!([
+    }
+    body
+}
+
+/// The file elements of [`sample`] (an object, empty for the journal form).
+pub fn sample_files(form: &str, n: usize, attachment_kb: usize) -> Value {
+    let mut files = json!({});
+    if form != "journal" {
+        files["_kvittering"] = json!({"name": "kvittering.pdf", "mime": "application/pdf", "data": b64(&pdf(attachment_kb.max(1), n as u8))});
+    }
+    if form == "os2forms_fdk_kp_sp241" {
+        files["_dokumenter_bilag"] = json!([
             {"name": "bilag.pdf", "mime": "application/pdf", "data": b64(&pdf(attachment_kb, 1))},
             {"name": "overslag.pdf", "mime": "application/pdf", "data": b64(&pdf(attachment_kb / 2 + 1, 2))},
         ]);
     }
-    body
+    files
 }
 
 fn fault(on: Hook, action: Action, times: u32, delay_ms: u64, kle: Option<&str>) -> FaultRule {

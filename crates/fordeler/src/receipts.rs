@@ -99,7 +99,7 @@ async fn receive(State(e): State<Arc<ReceiptEndpoint>>, body: axum::body::Bytes)
         .store
         .receive_receipt(receipt, e.wait_for_forretning)
         .await
-        .map(|(delivery, duplicate)| delivery.map(|_| duplicate));
+        .map(|(delivery_id, duplicate)| delivery_id.map(|_| duplicate));
     match result {
         Ok(Some(duplicate)) => {
             let outcome = if duplicate { "duplicate" } else { "accepted" };

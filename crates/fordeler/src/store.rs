@@ -393,25 +393,30 @@ impl Store {
                     }
                     for (route, dtype) in &s.routes {
                         let did = new_id();
-                        sqlx::query(
+                        change_with_event(
+                            c,
                             "INSERT INTO deliveries (id, submission_id, route_id, tenant_cvr, webform_id, distribution_type, state, step, \
                              anvender_transaktions_id, next_attempt_at, created_at, updated_at) \
-                             VALUES ($1, $2, $3, $4, $5, $6, 'pending', 'build', $7, $8, $9, $10)",
+                             VALUES ($1, $2, $3, $4, $5, $6, 'pending', 'build', $7, $8, $8, $8)",
+                            vec![
+                                did.as_str().into(),
+                                id.as_str().into(),
+                                route.as_str().into(),
+                                s.tenant_cvr.as_str().into(),
+                                s.webform_id.as_str().into(),
+                                dtype.as_str().into(),
+                                new_id().as_str().into(),
+                                now.into(),
+                            ],
+                            NewEvent {
+                                delivery_id: &did,
+                                at: now,
+                                kind: "received",
+                                detail: &format!("via {}", s.source),
+                            },
+                            Record::Always,
                         )
-                        .bind(&did)
-                        .bind(&id)
-                        .bind(route)
-                        .bind(&s.tenant_cvr)
-                        .bind(&s.webform_id)
-                        .bind(dtype)
-                        .bind(new_id())
-                        .bind(now)
-                        .bind(now)
-                        .bind(now)
-                        .execute(&mut *c)
                         .await?;
-                        insert_event(c, &did, now, "received", &format!("via {}", s.source))
-                            .await?;
                     }
                     Ok(Accepted::New {
                         submission_id: id,
@@ -534,20 +539,6 @@ impl Store {
         );
         let row = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(id)
-            .fetch_optional(&self.db.pool)
-            .await?;
-        Ok(row.map(|r| delivery_from_row(&r)).transpose()?)
-    }
-
-    pub async fn delivery_by_transaction(
-        &self,
-        anvender_transaktions_id: &str,
-    ) -> anyhow::Result<Option<Delivery>> {
-        let sql = format!(
-            "SELECT {DELIVERY_COLUMNS} FROM deliveries d JOIN submissions s ON s.id = d.submission_id WHERE d.anvender_transaktions_id = $1"
-        );
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(anvender_transaktions_id)
             .fetch_optional(&self.db.pool)
             .await?;
         Ok(row.map(|r| delivery_from_row(&r)).transpose()?)
@@ -735,7 +726,8 @@ impl Store {
                     .bind(inline_at)
                     .execute(&mut *c)
                     .await?;
-                    let moved = step_to(c, &id, next, now).await?;
+                    let detail = format!("{} file(s) to upload", files.len());
+                    let moved = step_to(c, &id, next, now, "built", &detail).await?;
                     if !files.is_empty() {
                         let sql = format!(
                             "INSERT INTO delivery_files (delivery_id, attachment_id, remote_name, state, transaction_id) VALUES {} \
@@ -753,8 +745,6 @@ impl Store {
                         }
                         q.execute(&mut *c).await?;
                     }
-                    let detail = format!("{} file(s) to upload", files.len());
-                    insert_event(c, &id, now, "built", &detail).await?;
                     Ok(moved)
                 })
             })
@@ -817,7 +807,7 @@ impl Store {
             .write(move |c| {
                 Box::pin(async move {
                     let now = now_ms();
-                    let moved = step_to(c, &id, step, now).await?;
+                    let moved = step_to(c, &id, step, now, kind, &detail).await?;
                     if !attachment_ids.is_empty() {
                         let sql = format!(
                             "UPDATE delivery_files SET state = $1 WHERE delivery_id = $2 AND attachment_id IN ({})",
@@ -829,7 +819,6 @@ impl Store {
                         }
                         q.execute(&mut *c).await?;
                     }
-                    insert_event(c, &id, now, kind, &detail).await?;
                     Ok(moved)
                 })
             })
@@ -851,22 +840,26 @@ impl Store {
             .write(move |c| {
                 Box::pin(async move {
                     let now = now_ms();
-                    sqlx::query(
+                    let codes: Option<Codes> = sqlx::query_as(
                         "UPDATE deliveries SET distribution_transaktions_id = $1, sync_kode = $2, state = 'waiting', step = 'receipts', \
-                         updated_at = $3, next_attempt_at = $3, last_error = NULL, error_class = NULL WHERE id = $4",
+                         updated_at = $3, next_attempt_at = $3, last_error = NULL, error_class = NULL WHERE id = $4 \
+                         RETURNING sync_kode, teknisk_kode, forretning_kode",
                     )
                     .bind(&distribution_id)
                     .bind(kode)
                     .bind(now)
                     .bind(&id)
-                    .execute(&mut *c)
+                    .fetch_optional(&mut *c)
                     .await?;
+                    let Some(codes) = codes else {
+                        return Ok(None);
+                    };
                     let detail = format!(
                         "{kode}, DistributionTransktionsID {}",
                         distribution_id.as_deref().unwrap_or("")
                     );
                     insert_event(c, &id, now, "afsend", &detail).await?;
-                    settle_in(c, &id, wait_for_forretning).await
+                    Ok(Some(settle_with(c, &id, codes, wait_for_forretning).await?))
                 })
             })
             .await?;
@@ -961,63 +954,57 @@ impl Store {
 
     /// Stores an asynchronous receipt and, for a known AnvenderTransaktionsID, applies its
     /// code to the delivery (noted in the timeline when new) and settles it, in one
-    /// transaction. Returns the delivery (None: unknown id) and whether it repeats one
+    /// transaction. Returns the delivery's id (None: unknown id) and whether it repeats one
     /// already received. A repeat is applied too: its first arrival may have been stored but
     /// not applied when an older version stopped, and applying a code again is harmless.
     pub async fn receive_receipt(
         &self,
         receipt: Receipt,
         wait_for_forretning: bool,
-    ) -> anyhow::Result<(Option<Delivery>, bool)> {
-        let delivery = self
-            .delivery_by_transaction(&receipt.anvender_transaktions_id)
-            .await?;
-        let delivery_id = delivery.as_ref().map(|d| d.id.clone());
-        let (duplicate, settled) = self
+    ) -> anyhow::Result<(Option<String>, bool)> {
+        let (delivery_id, duplicate, settled) = self
             .db
             .write(move |c| {
                 Box::pin(async move {
                     let now = now_ms();
                     let r = receipt;
-                    let (seen,): (i64,) = sqlx::query_as(
-                        "SELECT COUNT(*) FROM receipts WHERE anvender_transaktions_id = $1 AND kvitteringstype = $2 AND kode = $3",
-                    )
-                    .bind(&r.anvender_transaktions_id)
-                    .bind(&r.kvitteringstype)
-                    .bind(&r.kode)
-                    .fetch_one(&mut *c)
-                    .await?;
-                    let duplicate = seen > 0;
-                    sqlx::query(
+                    // One statement finds the delivery, tells a repeat, and stores the receipt:
+                    // each statement is a round trip to SQLite's worker thread.
+                    let (delivery_id, duplicate): (Option<String>, i64) = sqlx::query_as(
                         "INSERT INTO receipts (delivery_id, anvender_transaktions_id, distribution_transaktions_id, kvitteringstype, kode, begrundelse, received_at, duplicate) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                         SELECT (SELECT id FROM deliveries WHERE anvender_transaktions_id = $1), $1, $2, $3, $4, $5, $6, \
+                         CASE WHEN EXISTS (SELECT 1 FROM receipts WHERE anvender_transaktions_id = $1 AND kvitteringstype = $3 AND kode = $4) THEN 1 ELSE 0 END \
+                         RETURNING delivery_id, duplicate",
                     )
-                    .bind(&delivery_id)
                     .bind(&r.anvender_transaktions_id)
                     .bind(&r.distribution_transaktions_id)
                     .bind(&r.kvitteringstype)
                     .bind(&r.kode)
                     .bind(&r.begrundelse)
                     .bind(now)
-                    .bind(i64::from(duplicate))
-                    .execute(&mut *c)
+                    .fetch_one(&mut *c)
                     .await?;
+                    let duplicate = duplicate != 0;
                     let Some(id) = delivery_id else {
-                        return Ok((duplicate, None));
+                        return Ok((None, duplicate, None));
                     };
                     let column = if r.kvitteringstype == "Teknisk" {
                         "teknisk_kode"
                     } else {
                         "forretning_kode"
                     };
-                    sqlx::query(sqlx::AssertSqlSafe(format!(
-                        "UPDATE deliveries SET {column} = $1, updated_at = $2 WHERE id = $3"
-                    )))
-                    .bind(&r.kode)
-                    .bind(now)
-                    .bind(&id)
-                    .execute(&mut *c)
-                    .await?;
+                    let (state, codes): (String, Codes) = {
+                        let (state, sync, teknisk, forretning) = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                            "UPDATE deliveries SET {column} = $1, updated_at = $2 WHERE id = $3 \
+                             RETURNING state, sync_kode, teknisk_kode, forretning_kode"
+                        )))
+                        .bind(&r.kode)
+                        .bind(now)
+                        .bind(&id)
+                        .fetch_one(&mut *c)
+                        .await?;
+                        (state, (sync, teknisk, forretning))
+                    };
                     if !duplicate {
                         let mut detail = format!("{} {}", r.kvitteringstype, r.kode);
                         if let Some(b) = &r.begrundelse {
@@ -1025,12 +1012,17 @@ impl Store {
                         }
                         insert_event(c, &id, now, "receipt", &detail).await?;
                     }
-                    Ok((duplicate, settle_in(c, &id, wait_for_forretning).await?))
+                    let settled = if state == State::Waiting.as_str() {
+                        Some(settle_with(c, &id, codes, wait_for_forretning).await?)
+                    } else {
+                        None
+                    };
+                    Ok((Some(id), duplicate, settled))
                 })
             })
             .await?;
         count_settled(settled);
-        Ok((delivery, duplicate))
+        Ok((delivery_id, duplicate))
     }
 
     /// Operator: send again. A failed delivery starts over at its current step; one that is
@@ -1226,16 +1218,28 @@ async fn settle_in(
     id: &str,
     wait_for_forretning: bool,
 ) -> anyhow::Result<Option<(State, bool)>> {
-    type Codes = (Option<String>, Option<String>, Option<String>);
     let row: Option<Codes> = sqlx::query_as(
         "SELECT sync_kode, teknisk_kode, forretning_kode FROM deliveries WHERE id = $1 AND state = 'waiting'",
     )
     .bind(id)
     .fetch_optional(&mut *c)
     .await?;
-    let Some((sync, teknisk, forretning)) = row else {
+    let Some(codes) = row else {
         return Ok(None);
     };
+    Ok(Some(settle_with(c, id, codes, wait_for_forretning).await?))
+}
+
+/// A delivery's synchronous, Teknisk and Forretning codes.
+type Codes = (Option<String>, Option<String>, Option<String>);
+
+/// [`settle_in`] for a waiting delivery whose codes the caller has just read.
+async fn settle_with(
+    c: &mut AnyConnection,
+    id: &str,
+    (sync, teknisk, forretning): Codes,
+    wait_for_forretning: bool,
+) -> anyhow::Result<(State, bool)> {
     let failed = |k: &Option<String>| matches!(k.as_deref(), Some("AFVIST" | "FEJLET"));
     let ok =
         |k: &Option<String>| matches!(k.as_deref(), Some("MODTAGET" | "AFLEVERET" | "ACCEPTERET"));
@@ -1255,29 +1259,34 @@ async fn settle_in(
             "the platform confirmed delivery".to_owned(),
         )
     } else {
-        return Ok(Some((State::Waiting, false)));
+        return Ok((State::Waiting, false));
     };
     let now = now_ms();
-    let moved = sqlx::query(
+    // On PostgreSQL a concurrent settlement (the sweep read without a row lock) may have won:
+    // then it wrote the timeline entry, and this one writes nothing.
+    let moved = change_with_event(
+        c,
         "UPDATE deliveries SET state = $1, step = 'done', updated_at = $2, \
          delivered_at = CASE WHEN $1 = 'delivered' THEN $2 ELSE delivered_at END, \
          last_error = CASE WHEN $1 = 'failed' THEN $3 ELSE NULL END, \
          error_class = CASE WHEN $1 = 'failed' THEN 'rejected' ELSE NULL END \
          WHERE id = $4 AND state = 'waiting'",
+        vec![
+            state.as_str().into(),
+            now.into(),
+            detail.as_str().into(),
+            id.into(),
+        ],
+        NewEvent {
+            delivery_id: id,
+            at: now,
+            kind: state.as_str(),
+            detail: &detail,
+        },
+        Record::IfChanged,
     )
-    .bind(state.as_str())
-    .bind(now)
-    .bind(&detail)
-    .bind(id)
-    .execute(&mut *c)
-    .await?
-    .rows_affected();
-    // On PostgreSQL a concurrent settlement (the sweep read without a row lock) may have won:
-    // then it wrote the timeline entry, and this one writes nothing.
-    if moved > 0 {
-        insert_event(c, id, now, state.as_str(), &detail).await?;
-    }
-    Ok(Some((state, moved > 0)))
+    .await?;
+    Ok((state, moved > 0))
 }
 
 /// Counts a settlement once it is committed; returns the state.
@@ -1289,20 +1298,31 @@ fn count_settled(settled: Option<(State, bool)>) -> Option<State> {
     settled.map(|(s, _)| s)
 }
 
-/// Moves a pending delivery on to `step`, due at once, with its last error cleared; false
-/// when it is no longer pending (an operator resolved it meanwhile), so the worker stops
-/// instead of going on to the next step.
-async fn step_to(c: &mut AnyConnection, id: &str, step: Step, now: i64) -> anyhow::Result<bool> {
-    let moved = sqlx::query(
+/// Moves a pending delivery on to `step`, due at once, with its last error cleared, and
+/// writes `kind: detail` to its timeline; false when it is no longer pending (an operator
+/// resolved it meanwhile), so the worker stops instead of going on to the next step.
+async fn step_to(
+    c: &mut AnyConnection,
+    id: &str,
+    step: Step,
+    now: i64,
+    kind: &str,
+    detail: &str,
+) -> anyhow::Result<bool> {
+    let moved = change_with_event(
+        c,
         "UPDATE deliveries SET step = $1, next_attempt_at = $2, updated_at = $2, last_error = NULL, error_class = NULL \
          WHERE id = $3 AND state = 'pending'",
+        vec![step.as_str().into(), now.into(), id.into()],
+        NewEvent {
+            delivery_id: id,
+            at: now,
+            kind,
+            detail,
+        },
+        Record::Always,
     )
-    .bind(step.as_str())
-    .bind(now)
-    .bind(id)
-    .execute(&mut *c)
-    .await?
-    .rows_affected();
+    .await?;
     Ok(moved == 1)
 }
 
@@ -1320,6 +1340,78 @@ fn value_rows(rows: usize, cols: usize) -> String {
         .map(|r| format!("({})", marks(1 + r * cols, cols)))
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// An entry for a delivery's timeline.
+struct NewEvent<'a> {
+    delivery_id: &'a str,
+    at: i64,
+    kind: &'a str,
+    detail: &'a str,
+}
+
+/// When [`change_with_event`] writes its timeline entry.
+#[derive(Clone, Copy, PartialEq)]
+enum Record {
+    Always,
+    /// Only when the statement changed a row.
+    IfChanged,
+}
+
+/// Runs `sql` (one statement that changes at most one row, with binds `$1…`) and writes
+/// `event` to the timeline; returns the rows `sql` changed. On SQLite both go to the database
+/// in one call: every call is a round trip to the connection's worker thread, and the
+/// timeline gets an entry for nearly every change.
+async fn change_with_event(
+    c: &mut AnyConnection,
+    sql: &str,
+    binds: Vec<Bind>,
+    event: NewEvent<'_>,
+    record: Record,
+) -> anyhow::Result<u64> {
+    if c.backend_name() != "SQLite" {
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()));
+        for b in binds {
+            q = b.bind_to(q);
+        }
+        let changed = q.execute(&mut *c).await?.rows_affected();
+        if record == Record::Always || changed > 0 {
+            insert_event(c, event.delivery_id, event.at, event.kind, event.detail).await?;
+        }
+        return Ok(changed);
+    }
+    // sqlx binds `$N` by number across the statements of one call; `changes()` is what the
+    // statement before changed.
+    let n = binds.len();
+    let only_if = if record == Record::IfChanged {
+        " WHERE changes() > 0"
+    } else {
+        ""
+    };
+    let both = format!(
+        "{sql}; INSERT INTO events (delivery_id, at, kind, detail) SELECT ${}, ${}, ${}, ${}{only_if}",
+        n + 1,
+        n + 2,
+        n + 3,
+        n + 4
+    );
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(both));
+    for b in binds {
+        q = b.bind_to(q);
+    }
+    let total = q
+        .bind(event.delivery_id)
+        .bind(event.at)
+        .bind(event.kind)
+        .bind(event.detail)
+        .execute(&mut *c)
+        .await?
+        .rows_affected();
+    // The entry added one row: always, or exactly when a row changed.
+    Ok(match record {
+        Record::Always => total.saturating_sub(1),
+        Record::IfChanged => total.saturating_sub(u64::from(total > 0)),
+    })
 }
 
 async fn insert_event(

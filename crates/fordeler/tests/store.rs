@@ -1,10 +1,11 @@
 //! The store's keeping of file contents, on the test database (SQLite file, or PostgreSQL
 //! with TEST_DATABASE_URL): accepted contents read back exactly, a duplicate leaves nothing
 //! behind, purge deletes them (on SQLite the file too), and files left by a crash are swept;
-//! and a step moves a delivery on only while it is pending.
+//! a step moves a delivery on only while it is pending; and receipts are stored, applied and
+//! settle a delivery once, with one timeline entry per change.
 
 use fordeler::file_store::FileStore;
-use fordeler::store::{Accepted, NewAttachment, NewSubmission, Step, Store};
+use fordeler::store::{Accepted, NewAttachment, NewSubmission, Receipt, State, Step, Store};
 use std::time::Duration;
 
 fn submission(uuid: &str, sizes: &[usize]) -> NewSubmission {
@@ -188,4 +189,106 @@ async fn a_step_does_not_move_a_delivery_an_operator_resolved() {
         (after.state.as_str(), after.step.as_str()),
         ("resolved", "afsend")
     );
+}
+
+fn receipt(transaction: &str, kvitteringstype: &str, kode: &str) -> Receipt {
+    Receipt {
+        anvender_transaktions_id: transaction.into(),
+        distribution_transaktions_id: Some("dist-1".into()),
+        kvitteringstype: kvitteringstype.into(),
+        kode: kode.into(),
+        begrundelse: None,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn receipts_are_stored_applied_and_settle_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let url = service_kit::db::test_database_url(tmp.path())
+        .await
+        .unwrap();
+    let store = Store::open(&url, 2).await.unwrap();
+    for uuid in ["u-4", "u-5"] {
+        store.accept(submission(uuid, &[10])).await.unwrap();
+    }
+    let d = store.find("u-4").await.unwrap().remove(0);
+    let tx = d.anvender_transaktions_id.clone();
+
+    // An unknown transaction: stored for the record, no delivery.
+    let (known, duplicate) = store
+        .receive_receipt(receipt("no-such-id", "Teknisk", "AFLEVERET"), true)
+        .await
+        .unwrap();
+    assert_eq!((known, duplicate), (None, false));
+
+    // A receipt before the synchronous answer is recorded: applied, nothing settled yet.
+    let (known, duplicate) = store
+        .receive_receipt(receipt(&tx, "Teknisk", "AFLEVERET"), true)
+        .await
+        .unwrap();
+    assert_eq!((known.as_deref(), duplicate), (Some(d.id.as_str()), false));
+    let after = store.delivery(&d.id).await.unwrap().unwrap();
+    assert_eq!(
+        (after.state.as_str(), after.teknisk_kode.as_deref()),
+        ("pending", Some("AFLEVERET"))
+    );
+
+    // The synchronous answer: waiting for the Forretning receipt.
+    let settled = store
+        .afsend_accepted(&d.id, Some("dist-1".into()), "MODTAGET", true)
+        .await
+        .unwrap();
+    assert_eq!(settled, Some(State::Waiting));
+
+    // The Forretning receipt delivers it; its repeat is a duplicate and changes nothing.
+    for expect_duplicate in [false, true] {
+        let (known, duplicate) = store
+            .receive_receipt(receipt(&tx, "Forretning", "ACCEPTERET"), true)
+            .await
+            .unwrap();
+        assert_eq!(known.as_deref(), Some(d.id.as_str()));
+        assert_eq!(duplicate, expect_duplicate);
+        let after = store.delivery(&d.id).await.unwrap().unwrap();
+        assert_eq!(after.state, "delivered");
+    }
+    let kinds: Vec<String> = store
+        .events(&d.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.kind)
+        .collect();
+    assert_eq!(
+        kinds,
+        ["received", "receipt", "afsend", "receipt", "delivered"],
+        "one timeline entry per change, none for the repeat"
+    );
+
+    // A rejection in the Forretning receipt fails the other delivery, with the reason.
+    let other = store.find("u-5").await.unwrap().remove(0);
+    store
+        .afsend_accepted(&other.id, None, "MODTAGET", true)
+        .await
+        .unwrap();
+    store
+        .receive_receipt(
+            receipt(&other.anvender_transaktions_id, "Forretning", "AFVIST"),
+            true,
+        )
+        .await
+        .unwrap();
+    let after = store.delivery(&other.id).await.unwrap().unwrap();
+    assert_eq!(after.state, "failed");
+    assert!(
+        after.last_error.as_deref().unwrap_or("").contains("AFVIST"),
+        "{after:?}"
+    );
+    let kinds: Vec<String> = store
+        .events(&other.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.kind)
+        .collect();
+    assert_eq!(kinds, ["received", "afsend", "receipt", "failed"]);
 }
