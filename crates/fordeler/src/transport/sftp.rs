@@ -310,10 +310,21 @@ struct Lease {
 
 /// One SFTP operation; a closed set so the session loan and retry logic live in one place.
 enum Op<'a> {
-    Upload { path: &'a str, data: &'a [u8] },
-    Read { path: &'a str },
-    Remove { path: &'a str },
-    List { dir: &'a str },
+    Upload {
+        path: &'a str,
+        data: &'a [u8],
+    },
+    /// Reads until the end of the file, or until `complete` says the bytes so far are whole.
+    Read {
+        path: &'a str,
+        complete: fn(&[u8]) -> bool,
+    },
+    Remove {
+        path: &'a str,
+    },
+    List {
+        dir: &'a str,
+    },
 }
 
 enum Out {
@@ -334,7 +345,7 @@ impl Op<'_> {
 
     fn path(&self) -> &str {
         match self {
-            Op::Upload { path, .. } | Op::Read { path } | Op::Remove { path } => path,
+            Op::Upload { path, .. } | Op::Read { path, .. } | Op::Remove { path } => path,
             Op::List { dir } => dir,
         }
     }
@@ -401,7 +412,15 @@ impl SftpPool {
         file_name: &str,
     ) -> Result<Option<TechnicalReceipt>, SftpError> {
         let path = target.in_path(&receipt_name(file_name));
-        let Out::Bytes(bytes) = self.run(target, Op::Read { path: &path }).await? else {
+        // A receipt is small and written whole, so the first read nearly always has all of it;
+        // asking again only to hear "end of file" would double the round trips.
+        let whole =
+            |b: &[u8]| std::str::from_utf8(b).is_ok_and(|t| TechnicalReceipt::from_xml(t).is_ok());
+        let read = Op::Read {
+            path: &path,
+            complete: whole,
+        };
+        let Out::Bytes(bytes) = self.run(target, read).await? else {
             return Ok(None);
         };
         let Some(bytes) = bytes else {
@@ -706,8 +725,11 @@ async fn connect(pool: &TargetPool, settings: &SftpSettings) -> Result<Conn, Sft
         // Writes of up to 255 KiB (OpenSSH's sftp-server limit; the server's own limits, when
         // it states them, still apply): one request and one answer for a typical attachment
         // instead of one per 32 KiB.
+        // One read request at a time: after a first short read the library would otherwise
+        // queue 16 more, each answered "end of file", for every small file read.
         let sftp_config = russh_sftp::client::Config {
             max_write_packet_len: 255 * 1024,
+            max_concurrent_reads: 1,
             ..Default::default()
         };
         let sftp = SftpSession::new_with_config(channel.into_stream(), sftp_config)
@@ -851,7 +873,7 @@ async fn perform(
             upload(sftp, target, settings, path, data).await?;
             Ok(Out::Done)
         }
-        Op::Read { path } => {
+        Op::Read { path, complete } => {
             let s = Step {
                 target,
                 op: "read",
@@ -866,13 +888,23 @@ async fn perform(
                 }) => return Ok(Out::Bytes(None)),
                 Err(e) => return Err(e),
             };
-            let limit = settings.max_receipt_bytes as u64;
+            let limit = settings.max_receipt_bytes;
             let mut bytes = Vec::new();
-            let mut limited = file.take(limit + 1);
-            s.run_io(limited.read_to_end(&mut bytes)).await?;
-            let mut file = limited.into_inner();
+            let mut chunk = vec![0; 64 * 1024];
+            let mut file = file;
+            loop {
+                let room = (limit + 1 - bytes.len()).min(chunk.len());
+                let n = s.run_io(file.read(&mut chunk[..room])).await?;
+                if n == 0 {
+                    break;
+                }
+                bytes.extend_from_slice(&chunk[..n]);
+                if bytes.len() > limit || complete(&bytes) {
+                    break;
+                }
+            }
             s.run_io(file.shutdown()).await?;
-            if bytes.len() as u64 > limit {
+            if bytes.len() > limit {
                 return Err(SftpError::BadReceipt {
                     target: target.label(),
                     path: path.to_string(),
