@@ -5,6 +5,8 @@
 -- NULL for requests stored whole (every other kind, and those built before).
 ALTER TABLE delivery_requests ADD COLUMN inline_attachment_id TEXT;
 ALTER TABLE delivery_requests ADD COLUMN inline_at BIGINT;
--- On a SQLite file an attachment's content is in the submission's file beside the database
--- (see file_store.rs), at this offset, and `data` is NULL. Both NULL: purged.
-ALTER TABLE attachments ADD COLUMN file_offset BIGINT
+-- On a SQLite file an attachment's content is in a segment file beside the database (see
+-- file_store.rs), at this offset, and `data` is NULL. Offset NULL and data NULL: purged.
+ALTER TABLE attachments ADD COLUMN file_segment TEXT;
+ALTER TABLE attachments ADD COLUMN file_offset BIGINT;
+CREATE INDEX attachments_segment ON attachments (file_segment)

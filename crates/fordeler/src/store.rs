@@ -13,7 +13,7 @@ use crate::build::{InlineFile, StoredRequest};
 use crate::file_store::{FileStore, Placed};
 use service_kit::db::{Db, DbKind, Migration, now_ms};
 use sqlx::{AnyConnection, Row as _};
-use std::collections::HashSet;
+use std::collections::HashMap;
 
 pub const MIGRATIONS: &[Migration] = &[
     Migration {
@@ -317,14 +317,16 @@ impl Store {
             .iter_mut()
             .map(|a| std::mem::take(&mut a.data))
             .collect();
-        let placed = self.files.put(&id, contents).await?;
-        let result = self.insert_submission(id.clone(), s, placed, sizes).await;
+        let placed = self.files.put(contents).await?;
+        let written = placed.written();
+        let result = self.insert_submission(id, s, placed, sizes).await;
         if !matches!(result, Ok(Accepted::New { .. }))
-            && let Err(e) = self.files.remove(&id).await
+            && let Some(written) = written
+            && let Err(e) = self.files.discard(written).await
         {
-            // Nothing refers to the file just written; the sweep removes it later. The caller
-            // is told what happened to the submission, not to its leftover file.
-            tracing::warn!(error = %e, "removing an unused stored file failed");
+            // Nothing refers to the bytes just written; the sweep frees them later. The caller
+            // is told what happened to the submission, not to its leftover bytes.
+            tracing::warn!(error = %e, "freeing unused stored bytes failed");
         }
         result
     }
@@ -369,14 +371,14 @@ impl Store {
                     }
                     if !s.attachments.is_empty() {
                         let sql = format!(
-                            "INSERT INTO attachments (id, submission_id, element_key, idx, name, mime, size, data, file_offset) VALUES {}",
-                            value_rows(s.attachments.len(), 9)
+                            "INSERT INTO attachments (id, submission_id, element_key, idx, name, mime, size, data, file_segment, file_offset) VALUES {}",
+                            value_rows(s.attachments.len(), 10)
                         );
                         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
                         for (i, a) in s.attachments.iter().enumerate() {
-                            let (data, offset) = match &placed {
-                                Placed::InDatabase(d) => (Some(&d[i]), None),
-                                Placed::InFile(o) => (None, Some(o[i])),
+                            let (data, segment, offset) = match &placed {
+                                Placed::InDatabase(d) => (Some(&d[i]), None, None),
+                                Placed::InSegment(w) => (None, Some(&w.segment), Some(w.offsets[i])),
                             };
                             q = q
                                 .bind(new_id())
@@ -387,6 +389,7 @@ impl Store {
                                 .bind(&a.mime)
                                 .bind(sizes[i])
                                 .bind(data)
+                                .bind(segment)
                                 .bind(offset);
                         }
                         q.execute(&mut *c).await?;
@@ -623,7 +626,7 @@ impl Store {
         wanted: impl Fn(&Attachment) -> bool,
     ) -> anyhow::Result<Vec<Attachment>> {
         let rows = sqlx::query(
-            "SELECT id, element_key, idx, name, mime, size, file_offset FROM attachments WHERE submission_id = $1 ORDER BY element_key, idx",
+            "SELECT id, element_key, idx, name, mime, size, file_segment, file_offset FROM attachments WHERE submission_id = $1 ORDER BY element_key, idx",
         )
         .bind(submission_id)
         .fetch_all(&self.db.pool)
@@ -640,10 +643,12 @@ impl Store {
                 data: Vec::new(),
             };
             if wanted(&a) {
-                // In a file: read it without asking the database again.
-                let data = match r.try_get::<Option<i64>, _>(6)? {
-                    Some(offset) => self.files.read(submission_id, offset, a.size).await?,
-                    None => self.attachment_data(&a.id).await?,
+                // In a segment: read it without asking the database again.
+                let data = match (r.try_get::<Option<String>, _>(6)?, r.try_get(7)?) {
+                    (Some(segment), Some(offset)) => {
+                        self.files.read(&segment, offset, a.size).await?
+                    }
+                    _ => self.attachment_data(&a.id).await?,
                 };
                 a.data = data.unwrap_or_default();
             }
@@ -655,21 +660,20 @@ impl Store {
     /// One file's content (`None` once purged, or when its stored file is gone).
     pub async fn attachment_data(&self, attachment_id: &str) -> anyhow::Result<Option<Vec<u8>>> {
         let row = sqlx::query(
-            "SELECT submission_id, size, data, file_offset FROM attachments WHERE id = $1",
+            "SELECT size, data, file_segment, file_offset FROM attachments WHERE id = $1",
         )
         .bind(attachment_id)
         .fetch_optional(&self.db.pool)
         .await?;
         let Some(row) = row else { return Ok(None) };
-        if let Some(data) = row.try_get::<Option<Vec<u8>>, _>(2)? {
+        if let Some(data) = row.try_get::<Option<Vec<u8>>, _>(1)? {
             return Ok(Some(data));
         }
-        match row.try_get::<Option<i64>, _>(3)? {
-            Some(offset) => {
-                let (submission_id, size): (String, i64) = (row.try_get(0)?, row.try_get(1)?);
-                self.files.read(&submission_id, offset, size).await
+        match (row.try_get::<Option<String>, _>(2)?, row.try_get(3)?) {
+            (Some(segment), Some(offset)) => {
+                self.files.read(&segment, offset, row.try_get(0)?).await
             }
-            None => Ok(None),
+            _ => Ok(None),
         }
     }
 
@@ -1114,6 +1118,12 @@ impl Store {
         .await?;
         for (submission_id,) in &ids {
             let id = submission_id.clone();
+            let stored: Vec<(String, i64, i64)> = sqlx::query_as(
+                "SELECT file_segment, file_offset, size FROM attachments WHERE submission_id = $1 AND file_segment IS NOT NULL AND file_offset IS NOT NULL",
+            )
+            .bind(&id)
+            .fetch_all(&self.db.pool)
+            .await?;
             self.db
                 .write(move |c| {
                     Box::pin(async move {
@@ -1124,7 +1134,7 @@ impl Store {
                         .bind(&id)
                         .execute(&mut *c)
                         .await?;
-                        sqlx::query("UPDATE attachments SET data = NULL, file_offset = NULL WHERE submission_id = $1")
+                        sqlx::query("UPDATE attachments SET data = NULL, file_segment = NULL, file_offset = NULL WHERE submission_id = $1")
                             .bind(&id)
                             .execute(&mut *c)
                             .await?;
@@ -1136,30 +1146,32 @@ impl Store {
                     })
                 })
                 .await?;
-            self.files.remove(submission_id).await?;
+            // The rows no longer refer to the bytes; free them now. Segments left with nothing
+            // in them go at the next sweep.
+            let mut by_segment: HashMap<String, Vec<(i64, i64)>> = HashMap::new();
+            for (segment, offset, size) in stored {
+                by_segment.entry(segment).or_default().push((offset, size));
+            }
+            for (segment, ranges) in by_segment {
+                self.files.punch(&segment, ranges).await?;
+            }
         }
         Ok(ids.len() as u64)
     }
 
-    /// Removes stored files that no committed submission refers to (left by a crash between
-    /// writing a submission's file and committing it), older than `min_age` so that intakes in
-    /// flight keep theirs. Returns how many were removed.
+    /// Tidies the segment files created at least `min_age` ago: deletes those no committed
+    /// row refers to any more (purged, or left by a crash), and frees the bytes in the others
+    /// that no row refers to. Returns how many segments were deleted.
     pub async fn sweep_orphan_files(&self, min_age: std::time::Duration) -> anyhow::Result<u64> {
         self.files
-            .sweep_orphans(min_age, |candidates| async move {
-                let mut known = HashSet::new();
-                for chunk in candidates.chunks(200) {
-                    let sql = format!(
-                        "SELECT DISTINCT submission_id FROM attachments WHERE file_offset IS NOT NULL AND submission_id IN ({})",
-                        marks(1, chunk.len())
-                    );
-                    let mut q = sqlx::query_as::<_, (String,)>(sqlx::AssertSqlSafe(sql));
-                    for id in chunk {
-                        q = q.bind(id);
-                    }
-                    known.extend(q.fetch_all(&self.db.pool).await?.into_iter().map(|(id,)| id));
-                }
-                Ok(known)
+            .sweep(min_age, |segment| async move {
+                let live: Vec<(i64, i64)> = sqlx::query_as(
+                    "SELECT file_offset, size FROM attachments WHERE file_segment = $1 AND file_offset IS NOT NULL",
+                )
+                .bind(segment)
+                .fetch_all(&self.db.pool)
+                .await?;
+                Ok(live)
             })
             .await
     }

@@ -1,6 +1,7 @@
 //! The store's keeping of file contents, on the test database (SQLite file, or PostgreSQL
 //! with TEST_DATABASE_URL): accepted contents read back exactly, a duplicate leaves nothing
-//! behind, purge deletes them (on SQLite the file too), and files left by a crash are swept;
+//! behind, purge deletes them (on SQLite from the segment file at once), and bytes left by a
+//! crash are swept;
 //! a step moves a delivery on only while it is pending; and receipts are stored, applied and
 //! settle a delivery once, with one timeline entry per change.
 
@@ -31,21 +32,17 @@ fn submission(uuid: &str, sizes: &[usize]) -> NewSubmission {
     }
 }
 
-fn files_on_disk(store: &Store) -> usize {
+/// The segment files beside a SQLite database (none on PostgreSQL).
+fn segments(store: &Store) -> Vec<std::path::PathBuf> {
     let FileStore::Dir(dir) = &store.files else {
-        return 0;
+        return Vec::new();
     };
-    std::fs::read_dir(dir)
+    std::fs::read_dir(dir.root().join("segments"))
         .into_iter()
         .flatten()
         .flatten()
-        .flat_map(|shard| {
-            std::fs::read_dir(shard.path())
-                .into_iter()
-                .flatten()
-                .flatten()
-        })
-        .count()
+        .map(|e| e.path())
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -72,12 +69,20 @@ async fn file_contents_are_kept_exactly_and_purged_completely() {
             s.name
         );
     }
-    assert_eq!(files_on_disk(&store), usize::from(on_disk));
+    assert_eq!(segments(&store).len(), usize::from(on_disk));
 
-    // The same submission again: a duplicate, and no second file.
+    // The same submission again: a duplicate, and the copy it brought is freed at once.
     let again = store.accept(sent.clone()).await.unwrap();
     assert!(matches!(again, Accepted::Duplicate { .. }), "{again:?}");
-    assert_eq!(files_on_disk(&store), usize::from(on_disk));
+    if on_disk {
+        let raw = std::fs::read(&segments(&store)[0]).unwrap();
+        assert_eq!(raw.len(), 2 * 105_000);
+        assert!(
+            raw[105_000..].iter().all(|b| *b == 0),
+            "the duplicate's copy is kept"
+        );
+        assert!(raw[..105_000].iter().any(|b| *b != 0));
+    }
 
     // Purge once the delivery is final: contents gone, metadata kept.
     let delivery = &store.find("u-1").await.unwrap()[0];
@@ -94,11 +99,21 @@ async fn file_contents_are_kept_exactly_and_purged_completely() {
         assert!(a.data.is_empty(), "{} survived the purge", a.name);
         assert_eq!(store.attachment_data(&a.id).await.unwrap(), None);
     }
-    assert_eq!(files_on_disk(&store), 0);
+    if on_disk {
+        // The bytes are gone from the disk at once; the emptied segment at the next sweep.
+        let raw = std::fs::read(&segments(&store)[0]).unwrap();
+        assert!(
+            raw.iter().all(|b| *b == 0),
+            "purged content is still on disk"
+        );
+        store.files.seal();
+        assert_eq!(store.sweep_orphan_files(Duration::ZERO).await.unwrap(), 1);
+    }
+    assert!(segments(&store).is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn files_without_a_submission_are_swept() {
+async fn bytes_without_a_submission_are_swept() {
     let tmp = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", tmp.path().join("f.db").display());
     let store = Store::open(&url, 2).await.unwrap();
@@ -106,14 +121,17 @@ async fn files_without_a_submission_are_swept() {
     else {
         panic!("a new submission");
     };
-    // What a crash between writing the file and committing its rows leaves.
+    // What a crash between appending and committing the rows leaves.
     store
         .files
-        .put("0123-orphan", vec![b"left behind".to_vec()])
+        .put(vec![b"left behind".to_vec()])
         .await
         .unwrap();
-    assert_eq!(files_on_disk(&store), 2);
-    // Young files may belong to an intake in flight.
+    let segment = segments(&store).remove(0);
+    let raw = || std::fs::read(&segment).unwrap();
+    // The segment this process appends to, and young ones, may have intakes in flight.
+    assert_eq!(store.sweep_orphan_files(Duration::ZERO).await.unwrap(), 0);
+    store.files.seal();
     assert_eq!(
         store
             .sweep_orphan_files(Duration::from_secs(3600))
@@ -121,21 +139,19 @@ async fn files_without_a_submission_are_swept() {
             .unwrap(),
         0
     );
-    assert_eq!(store.sweep_orphan_files(Duration::ZERO).await.unwrap(), 1);
-    assert_eq!(files_on_disk(&store), 1);
+    assert_eq!(&raw()[10..], b"left behind");
+    // Once it is sealed and old enough, what no row refers to is freed; the rest stays.
+    assert_eq!(store.sweep_orphan_files(Duration::ZERO).await.unwrap(), 0);
+    assert_eq!(&raw()[10..], &[0; 11]);
     let kept = store.attachments(&submission_id, |_| true).await.unwrap();
     assert_eq!(
         kept[0].data,
         vec![0u8, 31, 62, 93, 124, 155, 186, 217, 248, 23]
     );
 
-    // A stored file removed behind the Fordeler's back is missing content (which the outbox
+    // A segment removed behind the Fordeler's back is missing content (which the outbox
     // turns into a failure for the operator), not an error to retry for ever.
-    let FileStore::Dir(dir) = &store.files else {
-        panic!("SQLite keeps files in a directory");
-    };
-    let shard = fordeler::file_store::shard(&submission_id);
-    std::fs::remove_file(dir.join(shard).join(&submission_id)).unwrap();
+    std::fs::remove_file(&segment).unwrap();
     let gone = store.attachments(&submission_id, |_| true).await.unwrap();
     assert_eq!((gone[0].size, gone[0].data.len()), (10, 0));
     assert_eq!(store.attachment_data(&gone[0].id).await.unwrap(), None);
