@@ -273,7 +273,10 @@ async fn housekeeping(
             next_sweep = now + 86_400_000;
             match store.sweep_orphan_files(Duration::from_secs(3600)).await {
                 Ok(0) => {}
-                Ok(n) => tracing::info!(removed = n, "removed segment files nothing refers to any more"),
+                Ok(n) => tracing::info!(
+                    removed = n,
+                    "removed segment files nothing refers to any more"
+                ),
                 Err(e) => tracing::warn!(error = %e, "sweeping stored files failed"),
             }
         }

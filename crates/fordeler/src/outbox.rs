@@ -73,6 +73,28 @@ pub trait Serviceplatform: Send + Sync + 'static {
     ) -> impl Future<Output = Result<Option<TechnicalReceipt>, TransportError>> + Send;
 }
 
+/// What one run through a delivery's steps has just written, so the next step need not read
+/// it back. Filled only from writes that stored exactly this (nothing was there before), and
+/// each piece is taken once; whatever is missing is read from the store.
+#[derive(Default)]
+struct Known {
+    files: Option<Vec<crate::store::DeliveryFile>>,
+    request: Option<crate::build::StoredRequest>,
+}
+
+impl Known {
+    async fn files(
+        &mut self,
+        store: &Store,
+        delivery_id: &str,
+    ) -> anyhow::Result<Vec<crate::store::DeliveryFile>> {
+        match self.files.take() {
+            Some(files) => Ok(files),
+            None => store.delivery_files(delivery_id).await,
+        }
+    }
+}
+
 pub struct Outbox<P: Serviceplatform> {
     pub store: Store,
     pub config: Arc<Config>,
@@ -228,6 +250,7 @@ impl<P: Serviceplatform> Outbox<P> {
 
     /// Runs the delivery's current step (and the following ones while they can run at once).
     pub async fn work(&self, mut d: Delivery) -> anyhow::Result<()> {
+        let mut known = Known::default();
         let (tenant, route) = match self.tenant(&d) {
             Ok(x) => x,
             Err(e) => return self.store.fail(&d.id, "config", &e.to_string(), None).await,
@@ -235,10 +258,10 @@ impl<P: Serviceplatform> Outbox<P> {
         for _ in 0..6 {
             let step = Step::parse(&d.step).unwrap_or(Step::Build);
             let outcome = match step {
-                Step::Build => self.build(&d, tenant, route).await,
-                Step::Upload => self.upload(&d, tenant, route).await,
-                Step::SftpReceipt => self.sftp_receipts(&d, tenant).await,
-                Step::Afsend => self.afsend(&d, tenant).await,
+                Step::Build => self.build(&d, tenant, route, &mut known).await,
+                Step::Upload => self.upload(&d, tenant, route, &mut known).await,
+                Step::SftpReceipt => self.sftp_receipts(&d, tenant, &mut known).await,
+                Step::Afsend => self.afsend(&d, tenant, &mut known).await,
                 Step::Receipts | Step::Done => return Ok(()),
             };
             match outcome {
@@ -283,6 +306,7 @@ impl<P: Serviceplatform> Outbox<P> {
         d: &Delivery,
         tenant: &TenantConfig,
         route: &RouteConfig,
+        known: &mut Known,
     ) -> Result<Option<Step>, StepError> {
         let Some(payload) = self.store.payload(&d.submission_id).await? else {
             return Err(StepError::Final(
@@ -320,8 +344,16 @@ impl<P: Serviceplatform> Outbox<P> {
         } else {
             Step::Upload
         };
-        let moved = self.store.save_built(d, stored, built.files, next).await?;
-        Ok(moved.then_some(next))
+        let (files, request) = (built.files.clone(), stored.clone());
+        let saved = self.store.save_built(d, stored, built.files, next).await?;
+        if saved.fresh {
+            let mut files = files;
+            // In the store's order (by remote name).
+            files.sort_by(|a, b| a.remote_name.cmp(&b.remote_name));
+            known.files = Some(files);
+            known.request = Some(request);
+        }
+        Ok(saved.moved.then_some(next))
     }
 
     /// The whole message must be valid before anything is sent: against the official schemas
@@ -353,8 +385,9 @@ impl<P: Serviceplatform> Outbox<P> {
         d: &Delivery,
         tenant: &TenantConfig,
         route: &RouteConfig,
+        known: &mut Known,
     ) -> Result<Option<Step>, StepError> {
-        let files = self.store.delivery_files(&d.id).await?;
+        let mut files = known.files(&self.store, &d.id).await?;
         let pending: std::collections::HashSet<&str> = files
             .iter()
             .filter(|f| f.state == "pending")
@@ -415,13 +448,19 @@ impl<P: Serviceplatform> Outbox<P> {
             .store
             .files_done(
                 &d.id,
-                done,
+                done.clone(),
                 "triggered",
                 Step::SftpReceipt,
                 "uploaded",
                 detail,
             )
             .await?;
+        if moved {
+            for f in files.iter_mut().filter(|f| done.contains(&f.attachment_id)) {
+                f.state = "triggered".into();
+            }
+            known.files = Some(files);
+        }
         Ok(moved.then_some(Step::SftpReceipt))
     }
 
@@ -432,10 +471,11 @@ impl<P: Serviceplatform> Outbox<P> {
         &self,
         d: &Delivery,
         tenant: &TenantConfig,
+        known: &mut Known,
     ) -> Result<Option<Step>, StepError> {
         let poll = Duration::from_millis(self.config.delivery.sftp_receipt_poll_ms.max(1));
         let window = std::time::Instant::now() + Duration::from_secs(5);
-        let files = self.store.delivery_files(&d.id).await?;
+        let files = known.files(&self.store, &d.id).await?;
         let mut pending: Vec<&crate::store::DeliveryFile> =
             files.iter().filter(|f| f.state == "triggered").collect();
         let mut delivered = Vec::new();
@@ -523,7 +563,12 @@ impl<P: Serviceplatform> Outbox<P> {
         Ok(moved.then_some(Step::Afsend))
     }
 
-    async fn afsend(&self, d: &Delivery, tenant: &TenantConfig) -> Result<Option<Step>, StepError> {
+    async fn afsend(
+        &self,
+        d: &Delivery,
+        tenant: &TenantConfig,
+        known: &mut Known,
+    ) -> Result<Option<Step>, StepError> {
         let purged = || {
             StepError::Final(
                 "build",
@@ -531,7 +576,10 @@ impl<P: Serviceplatform> Outbox<P> {
                     .into(),
             )
         };
-        let stored = self.store.request(&d.id).await?.ok_or_else(purged)?;
+        let stored = match known.request.take() {
+            Some(r) => r,
+            None => self.store.request(&d.id).await?.ok_or_else(purged)?,
+        };
         let inline = match &stored.inline {
             Some(i) => Some(
                 self.store

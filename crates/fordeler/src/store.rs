@@ -278,6 +278,15 @@ impl From<&NewAttachment> for Attachment {
     }
 }
 
+/// What [`Store::save_built`] did.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Saved {
+    /// The delivery moved on (it was still pending).
+    pub moved: bool,
+    /// The request and every file were stored as given (none was there before).
+    pub fresh: bool,
+}
+
 #[derive(Debug, Clone)]
 pub struct DeliveryFile {
     pub attachment_id: String,
@@ -701,15 +710,15 @@ impl Store {
         Ok(Some(StoredRequest { xml, inline }))
     }
 
-    /// Stores the built request and the files' remote names; moves on to `next` (true) unless
-    /// the delivery is no longer pending.
+    /// Stores the built request and the files' remote names; moves on to `next` unless the
+    /// delivery is no longer pending.
     pub async fn save_built(
         &self,
         d: &Delivery,
         request: StoredRequest,
         files: Vec<DeliveryFile>,
         next: Step,
-    ) -> anyhow::Result<bool> {
+    ) -> anyhow::Result<Saved> {
         let id = d.id.clone();
         self.db
             .write(move |c| {
@@ -720,7 +729,7 @@ impl Store {
                         Some(i) => (Some(i.attachment_id), Some(i.at as i64)),
                         None => (None, None),
                     };
-                    sqlx::query(
+                    let mut inserted = sqlx::query(
                         "INSERT INTO delivery_requests (delivery_id, request, inline_attachment_id, inline_at) \
                          VALUES ($1, $2, $3, $4) ON CONFLICT (delivery_id) DO NOTHING",
                     )
@@ -729,7 +738,8 @@ impl Store {
                     .bind(inline_id)
                     .bind(inline_at)
                     .execute(&mut *c)
-                    .await?;
+                    .await?
+                    .rows_affected();
                     let detail = format!("{} file(s) to upload", files.len());
                     let moved = step_to(c, &id, next, now, "built", &detail).await?;
                     if !files.is_empty() {
@@ -747,9 +757,12 @@ impl Store {
                                 .bind(&f.state)
                                 .bind(&f.transaction_id);
                         }
-                        q.execute(&mut *c).await?;
+                        inserted += q.execute(&mut *c).await?.rows_affected();
                     }
-                    Ok(moved)
+                    Ok(Saved {
+                        moved,
+                        fresh: inserted == 1 + files.len() as u64,
+                    })
                 })
             })
             .await

@@ -6,7 +6,7 @@
 //! settle a delivery once, with one timeline entry per change.
 
 use fordeler::file_store::FileStore;
-use fordeler::store::{Accepted, NewAttachment, NewSubmission, Receipt, State, Step, Store};
+use fordeler::store::{Accepted, NewAttachment, NewSubmission, Receipt, Saved, State, Step, Store};
 use std::time::Duration;
 
 fn submission(uuid: &str, sizes: &[usize]) -> NewSubmission {
@@ -172,11 +172,16 @@ async fn a_step_does_not_move_a_delivery_an_operator_resolved() {
     };
 
     // A worker building a delivery nobody touched moves it on ...
-    assert!(
-        store
-            .save_built(&d, request(), Vec::new(), Step::Afsend)
-            .await
-            .unwrap()
+    let saved = store
+        .save_built(&d, request(), Vec::new(), Step::Afsend)
+        .await
+        .unwrap();
+    assert_eq!(
+        saved,
+        Saved {
+            moved: true,
+            fresh: true
+        }
     );
     assert_eq!(store.delivery(&d.id).await.unwrap().unwrap().step, "afsend");
 
@@ -205,6 +210,23 @@ async fn a_step_does_not_move_a_delivery_an_operator_resolved() {
         (after.state.as_str(), after.step.as_str()),
         ("resolved", "afsend")
     );
+    // Built again: the stored request stays as it was, and the worker is told it is not its own.
+    let again = fordeler::build::StoredRequest {
+        xml: "<y/>".into(),
+        inline: None,
+    };
+    let saved = store
+        .save_built(&d, again, Vec::new(), Step::Afsend)
+        .await
+        .unwrap();
+    assert_eq!(
+        saved,
+        Saved {
+            moved: false,
+            fresh: false
+        }
+    );
+    assert_eq!(store.request(&d.id).await.unwrap(), Some(request()));
 }
 
 fn receipt(transaction: &str, kvitteringstype: &str, kode: &str) -> Receipt {
