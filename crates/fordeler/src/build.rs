@@ -526,6 +526,7 @@ xml_template = "t.twig""#,
             size: pdf.len() as i64,
             // The build needs no content: the PDF goes in at send time.
             data: Vec::new(),
+            segment: None,
         };
         (tenant, route, delivery, vec![pdf])
     }
@@ -606,6 +607,7 @@ xml_template = "t.twig""#,
             mime: "application/pdf".into(),
             size: 1,
             data: vec![],
+            segment: None,
         };
         let n = remote_name("kp", "2b801c0b-9e36-4cc5-b5d1-c46239cb78ce", &a);
         assert_eq!(

@@ -73,13 +73,16 @@ pub trait Serviceplatform: Send + Sync + 'static {
     ) -> impl Future<Output = Result<Option<TechnicalReceipt>, TransportError>> + Send;
 }
 
-/// What one run through a delivery's steps has just written, so the next step need not read
-/// it back. Filled only from writes that stored exactly this (nothing was there before), and
-/// each piece is taken once; whatever is missing is read from the store.
+/// What one run through a delivery's steps has just written or read, so the next step need
+/// not read it again. Written parts only from writes that stored exactly this (nothing was
+/// there before); the submission's file list because it never changes while a delivery is
+/// under way. Whatever is missing is read from the store.
 #[derive(Default)]
 struct Known {
     files: Option<Vec<crate::store::DeliveryFile>>,
     request: Option<crate::build::StoredRequest>,
+    /// The submission's files as listed (without their content).
+    attachments: Option<Vec<crate::store::Attachment>>,
 }
 
 impl Known {
@@ -319,6 +322,7 @@ impl<P: Serviceplatform> Outbox<P> {
         // Only the files' names and sizes: the inline PDF goes in at send time, uploads read
         // their own content.
         let attachments = self.store.attachments(&d.submission_id, |_| false).await?;
+        known.attachments = Some(attachments.clone());
         let renderer = self.renderer.clone();
         let (tenant_c, route_c, d_c) = (tenant.clone(), route.clone(), d.clone());
         // Rendering and validation are CPU work; keep them off the async workers.
@@ -393,10 +397,22 @@ impl<P: Serviceplatform> Outbox<P> {
             .filter(|f| f.state == "pending")
             .map(|f| f.attachment_id.as_str())
             .collect();
-        let attachments = self
-            .store
-            .attachments(&d.submission_id, |a| pending.contains(a.id.as_str()))
-            .await?;
+        let mut attachments = match known.attachments.take() {
+            Some(mut listed) => {
+                for a in listed
+                    .iter_mut()
+                    .filter(|a| pending.contains(a.id.as_str()))
+                {
+                    a.data = self.store.content(a).await?.unwrap_or_default();
+                }
+                listed
+            }
+            None => {
+                self.store
+                    .attachments(&d.submission_id, |a| pending.contains(a.id.as_str()))
+                    .await?
+            }
+        };
         let recipient = if route.files.recipient_it_system_look_up {
             self.platform.recipient_system(tenant, route).await?
         } else {
@@ -460,6 +476,10 @@ impl<P: Serviceplatform> Outbox<P> {
                 f.state = "triggered".into();
             }
             known.files = Some(files);
+            for a in &mut attachments {
+                a.data = Vec::new();
+            }
+            known.attachments = Some(attachments);
         }
         Ok(moved.then_some(Step::SftpReceipt))
     }
@@ -581,12 +601,17 @@ impl<P: Serviceplatform> Outbox<P> {
             None => self.store.request(&d.id).await?.ok_or_else(purged)?,
         };
         let inline = match &stored.inline {
-            Some(i) => Some(
-                self.store
-                    .attachment_data(&i.attachment_id)
-                    .await?
-                    .ok_or_else(purged)?,
-            ),
+            Some(i) => {
+                let listed = known
+                    .attachments
+                    .as_ref()
+                    .and_then(|l| l.iter().find(|a| a.id == i.attachment_id));
+                let data = match listed {
+                    Some(a) => self.store.content(a).await?,
+                    None => self.store.attachment_data(&i.attachment_id).await?,
+                };
+                Some(data.ok_or_else(purged)?)
+            }
             None => None,
         };
         // Checked whole when it was built; sent as stored.

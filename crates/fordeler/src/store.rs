@@ -261,6 +261,9 @@ pub struct Attachment {
     pub mime: String,
     pub size: i64,
     pub data: Vec<u8>,
+    /// On SQLite, where the content is kept: segment and offset (see file_store.rs). `None`
+    /// when it is in the row, gone, or not stored.
+    pub segment: Option<(String, i64)>,
 }
 
 impl From<&NewAttachment> for Attachment {
@@ -274,6 +277,7 @@ impl From<&NewAttachment> for Attachment {
             mime: a.mime.clone(),
             size: a.data.len() as i64,
             data: a.data.clone(),
+            segment: None,
         }
     }
 }
@@ -650,20 +654,26 @@ impl Store {
                 mime: r.try_get(4)?,
                 size: r.try_get(5)?,
                 data: Vec::new(),
+                segment: match (r.try_get::<Option<String>, _>(6)?, r.try_get(7)?) {
+                    (Some(segment), Some(offset)) => Some((segment, offset)),
+                    _ => None,
+                },
             };
             if wanted(&a) {
-                // In a segment: read it without asking the database again.
-                let data = match (r.try_get::<Option<String>, _>(6)?, r.try_get(7)?) {
-                    (Some(segment), Some(offset)) => {
-                        self.files.read(&segment, offset, a.size).await?
-                    }
-                    _ => self.attachment_data(&a.id).await?,
-                };
-                a.data = data.unwrap_or_default();
+                a.data = self.content(&a).await?.unwrap_or_default();
             }
             out.push(a);
         }
         Ok(out)
+    }
+
+    /// The content of a file listed by [`Store::attachments`] (`None` once purged, or when
+    /// its segment is gone); from its segment without asking the database again.
+    pub async fn content(&self, a: &Attachment) -> anyhow::Result<Option<Vec<u8>>> {
+        match &a.segment {
+            Some((segment, offset)) => self.files.read(segment, *offset, a.size).await,
+            None => self.attachment_data(&a.id).await,
+        }
     }
 
     /// One file's content (`None` once purged, or when its stored file is gone).
