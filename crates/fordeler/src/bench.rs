@@ -113,10 +113,10 @@ fn cpu_ticks(prefixes: &[&str]) -> (u64, Vec<u64>) {
 const SIM_THREADS: &str = "kombit-sim";
 const CLIENT_THREADS: &str = "bench-client";
 
-/// Writes out what is dirty on the work directory's file system before measuring. Files that
-/// another process (often the previous run) deleted in the last half minute are otherwise
-/// skipped one by one by ext4's inode allocator while their inode table is still dirty, which
-/// made every file created here several times dearer: 7.7 % of a run's CPU, against 0.3 %.
+/// Writes out what is dirty on the work directory's file system before measuring. On ext4
+/// without a journal, the inode allocator steps one by one past inodes freed in the last
+/// minutes (often by the previous run) while their inode table is dirty, which makes creating
+/// the run's files dearer and its figures vary.
 async fn settle_file_system(work: &Path) {
     let synced = tokio::process::Command::new("sync")
         .arg("--file-system")

@@ -10,7 +10,6 @@
 use crate::config::Config;
 use crate::store::Delivery;
 use anyhow::Context as _;
-use base64::Engine as _;
 use kombit_sim::faults::{Action, FaultRule, Hook};
 use serde_json::{Value, json};
 use std::net::{SocketAddr, TcpListener};
@@ -151,10 +150,6 @@ pub fn free_port() -> anyhow::Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
-fn b64(data: &[u8]) -> String {
-    base64::engine::general_purpose::STANDARD.encode(data)
-}
-
 fn pdf(kb: usize, seed: u8) -> Vec<u8> {
     let mut data = b"%PDF-1.4\n".to_vec();
     data.extend((0..kb * 1024).map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed)));
@@ -196,12 +191,12 @@ pub fn sample_fields(form: &str, n: usize) -> Value {
 pub fn sample_files(form: &str, n: usize, attachment_kb: usize) -> Value {
     let mut files = json!({});
     if form != "journal" {
-        files["_kvittering"] = json!({"name": "kvittering.pdf", "mime": "application/pdf", "data": b64(&pdf(attachment_kb.max(1), n as u8))});
+        files["_kvittering"] = json!({"name": "kvittering.pdf", "mime": "application/pdf", "data": sf2900::Base64Binary::encode(&pdf(attachment_kb.max(1), n as u8))});
     }
     if form == "os2forms_fdk_kp_sp241" {
         files["_dokumenter_bilag"] = json!([
-            {"name": "bilag.pdf", "mime": "application/pdf", "data": b64(&pdf(attachment_kb, 1))},
-            {"name": "overslag.pdf", "mime": "application/pdf", "data": b64(&pdf(attachment_kb / 2 + 1, 2))},
+            {"name": "bilag.pdf", "mime": "application/pdf", "data": sf2900::Base64Binary::encode(&pdf(attachment_kb, 1))},
+            {"name": "overslag.pdf", "mime": "application/pdf", "data": sf2900::Base64Binary::encode(&pdf(attachment_kb / 2 + 1, 2))},
         ]);
     }
     files

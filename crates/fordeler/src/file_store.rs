@@ -275,12 +275,7 @@ impl SegmentDir {
             .and_then(|()| if total > 0 { file.sync_data() } else { Ok(()) });
         if let Err(e) = result {
             // A half-written range (disk full) is of no use; free what of it was written.
-            let _ = rustix::fs::fallocate(
-                &*file,
-                rustix::fs::FallocateFlags::PUNCH_HOLE | rustix::fs::FallocateFlags::KEEP_SIZE,
-                start,
-                total,
-            );
+            let _ = free(&file, start, total);
             return Err(e).with_context(|| format!("writing segment {segment}"));
         }
         Ok(Written {
@@ -370,24 +365,30 @@ fn punch_ranges(path: &Path, ranges: &[(i64, i64)]) -> anyhow::Result<()> {
     };
     let mut punched = false;
     for &(offset, len) in ranges.iter().filter(|(_, len)| *len > 0) {
-        let (offset, len) = (u64::try_from(offset)?, u64::try_from(len)?);
-        let flags = rustix::fs::FallocateFlags::PUNCH_HOLE | rustix::fs::FallocateFlags::KEEP_SIZE;
-        if rustix::fs::fallocate(&file, flags, offset, len).is_err() {
-            // A file system without holes: overwrite instead, so the content is gone all the same.
-            let zeros = vec![0; 64 * 1024];
-            let mut at = 0;
-            while at < len {
-                let n = (len - at).min(zeros.len() as u64);
-                file.write_all_at(&zeros[..n as usize], offset + at)
-                    .with_context(|| format!("clearing {}", path.display()))?;
-                at += n;
-            }
-        }
+        free(&file, u64::try_from(offset)?, u64::try_from(len)?)
+            .with_context(|| format!("clearing {}", path.display()))?;
         punched = true;
     }
     if punched {
         file.sync_data()
             .with_context(|| format!("syncing {}", path.display()))?;
+    }
+    Ok(())
+}
+
+/// Frees `len` bytes at `offset` (they read as zeros after): a hole punched where the file
+/// system has them, zeros written where it has not, so the content is gone either way.
+fn free(file: &std::fs::File, offset: u64, len: u64) -> std::io::Result<()> {
+    let flags = rustix::fs::FallocateFlags::PUNCH_HOLE | rustix::fs::FallocateFlags::KEEP_SIZE;
+    if rustix::fs::fallocate(file, flags, offset, len).is_ok() {
+        return Ok(());
+    }
+    let zeros = vec![0; 64 * 1024];
+    let mut at = 0;
+    while at < len {
+        let n = (len - at).min(zeros.len() as u64);
+        file.write_all_at(&zeros[..n as usize], offset + at)?;
+        at += n;
     }
     Ok(())
 }

@@ -96,6 +96,18 @@ impl Known {
             None => store.delivery_files(delivery_id).await,
         }
     }
+
+    /// The submission's files as listed, without their content.
+    async fn attachments(
+        &mut self,
+        store: &Store,
+        submission_id: &str,
+    ) -> anyhow::Result<Vec<crate::store::Attachment>> {
+        match self.attachments.take() {
+            Some(listed) => Ok(listed),
+            None => store.attachments(submission_id, |_| false).await,
+        }
+    }
 }
 
 pub struct Outbox<P: Serviceplatform> {
@@ -348,10 +360,9 @@ impl<P: Serviceplatform> Outbox<P> {
         } else {
             Step::Upload
         };
-        let (files, request) = (built.files.clone(), stored.clone());
+        let (mut files, request) = (built.files.clone(), stored.clone());
         let saved = self.store.save_built(d, stored, built.files, next).await?;
         if saved.fresh {
-            let mut files = files;
             // In the store's order (by remote name).
             files.sort_by(|a, b| a.remote_name.cmp(&b.remote_name));
             known.files = Some(files);
@@ -397,22 +408,13 @@ impl<P: Serviceplatform> Outbox<P> {
             .filter(|f| f.state == "pending")
             .map(|f| f.attachment_id.as_str())
             .collect();
-        let mut attachments = match known.attachments.take() {
-            Some(mut listed) => {
-                for a in listed
-                    .iter_mut()
-                    .filter(|a| pending.contains(a.id.as_str()))
-                {
-                    a.data = self.store.content(a).await?.unwrap_or_default();
-                }
-                listed
-            }
-            None => {
-                self.store
-                    .attachments(&d.submission_id, |a| pending.contains(a.id.as_str()))
-                    .await?
-            }
-        };
+        let mut attachments = known.attachments(&self.store, &d.submission_id).await?;
+        for a in attachments
+            .iter_mut()
+            .filter(|a| pending.contains(a.id.as_str()))
+        {
+            a.data = self.store.content(a).await?.unwrap_or_default();
+        }
         let recipient = if route.files.recipient_it_system_look_up {
             self.platform.recipient_system(tenant, route).await?
         } else {
@@ -602,15 +604,12 @@ impl<P: Serviceplatform> Outbox<P> {
         };
         let inline = match &stored.inline {
             Some(i) => {
-                let listed = known
-                    .attachments
-                    .as_ref()
-                    .and_then(|l| l.iter().find(|a| a.id == i.attachment_id));
-                let data = match listed {
-                    Some(a) => self.store.content(a).await?,
-                    None => self.store.attachment_data(&i.attachment_id).await?,
-                };
-                Some(data.ok_or_else(purged)?)
+                let listed = known.attachments(&self.store, &d.submission_id).await?;
+                let a = listed
+                    .iter()
+                    .find(|a| a.id == i.attachment_id)
+                    .ok_or_else(purged)?;
+                Some(self.store.content(a).await?.ok_or_else(purged)?)
             }
             None => None,
         };

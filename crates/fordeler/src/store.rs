@@ -1020,8 +1020,8 @@ impl Store {
                     } else {
                         "forretning_kode"
                     };
-                    let (state, codes): (String, Codes) = {
-                        let (state, sync, teknisk, forretning) = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                    let (state, sync, teknisk, forretning): (String, _, _, _) =
+                        sqlx::query_as(sqlx::AssertSqlSafe(format!(
                             "UPDATE deliveries SET {column} = $1, updated_at = $2 WHERE id = $3 \
                              RETURNING state, sync_kode, teknisk_kode, forretning_kode"
                         )))
@@ -1030,8 +1030,7 @@ impl Store {
                         .bind(&id)
                         .fetch_one(&mut *c)
                         .await?;
-                        (state, (sync, teknisk, forretning))
-                    };
+                    let codes: Codes = (sync, teknisk, forretning);
                     if !duplicate {
                         let mut detail = format!("{} {}", r.kvitteringstype, r.kode);
                         if let Some(b) = &r.begrundelse {

@@ -724,9 +724,9 @@ async fn connect(pool: &TargetPool, settings: &SftpSettings) -> Result<Conn, Sft
             .map_err(ssh_err)?;
         // Writes of up to 255 KiB (OpenSSH's sftp-server limit; the server's own limits, when
         // it states them, still apply): one request and one answer for a typical attachment
-        // instead of one per 32 KiB.
-        // One read request at a time: after a first short read the library would otherwise
-        // queue 16 more, each answered "end of file", for every small file read.
+        // instead of one per 32 KiB. One read request at a time: after a first short read the
+        // library would otherwise queue 16 more, each answered "end of file", for every small
+        // file read.
         let sftp_config = russh_sftp::client::Config {
             max_write_packet_len: 255 * 1024,
             max_concurrent_reads: 1,
@@ -880,7 +880,7 @@ async fn perform(
                 path,
                 timeout: settings.op_timeout,
             };
-            let file = match s.run(sftp.open(*path)).await {
+            let mut file = match s.run(sftp.open(*path)).await {
                 Ok(f) => f,
                 Err(SftpError::Remote {
                     code: StatusCode::NoSuchFile,
@@ -891,7 +891,6 @@ async fn perform(
             let limit = settings.max_receipt_bytes;
             let mut bytes = Vec::new();
             let mut chunk = vec![0; 64 * 1024];
-            let mut file = file;
             loop {
                 let room = (limit + 1 - bytes.len()).min(chunk.len());
                 let n = s.run_io(file.read(&mut chunk[..room])).await?;

@@ -73,10 +73,9 @@ pub async fn start_with(faults: Vec<FaultRule>, tweak: impl FnOnce(&mut Config))
 }
 
 pub fn pdf(size: usize) -> String {
-    use base64::Engine as _;
     let mut data = b"%PDF-1.4\n".to_vec();
     data.resize(size, b'x');
-    base64::engine::general_purpose::STANDARD.encode(data)
+    sf2900::Base64Binary::encode(&data)
 }
 
 impl Env {
