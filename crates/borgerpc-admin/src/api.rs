@@ -283,9 +283,14 @@ impl<N: Need> Caller<N> {
     /// too small a role), else 404, as for an id that does not exist.
     async fn missing(&self, store: &Store, object: Object) -> ApiError {
         match store.site_of(object).await {
-            Ok(Some(site)) if self.scope.visible(site) => {
-                forbidden(N::ROLE, self.scope.roles.iter().find(|(s, _)| *s == site).map(|(_, r)| *r))
-            }
+            Ok(Some(site)) if self.scope.visible(site) => forbidden(
+                N::ROLE,
+                self.scope
+                    .roles
+                    .iter()
+                    .find(|(s, _)| *s == site)
+                    .map(|(_, r)| *r),
+            ),
             Ok(_) => not_found(),
             Err(e) => unavailable(e),
         }
@@ -468,7 +473,10 @@ struct SiteIn {
 
 async fn create_site(State(store): State<Store>, c: Caller<CustomerAdmin>, b: BodyIn) -> ApiResult {
     let s: SiteIn = body(b)?;
-    match store.create_site(&c.scope, s.customer_id, &s.uid, &s.name).await {
+    match store
+        .create_site(&c.scope, s.customer_id, &s.uid, &s.name)
+        .await
+    {
         Ok(Some(site)) => created(site),
         Ok(None) => Err(not_found()),
         Err(e) => Err(refused(e)),
@@ -537,7 +545,11 @@ async fn change_config_of(
     ok(json!({"entries": c.found(store, done, owner.object()).await?}))
 }
 
-async fn site_config(State(store): State<Store>, c: Caller<Reader>, Path(id): Path<i64>) -> ApiResult {
+async fn site_config(
+    State(store): State<Store>,
+    c: Caller<Reader>,
+    Path(id): Path<i64>,
+) -> ApiResult {
     config_of(&store, &c, Owner::Site(id)).await
 }
 
@@ -550,7 +562,11 @@ async fn change_site_config(
     change_config_of(&store, &c, Owner::Site(id), b).await
 }
 
-async fn group_config(State(store): State<Store>, c: Caller<Reader>, Path(id): Path<i64>) -> ApiResult {
+async fn group_config(
+    State(store): State<Store>,
+    c: Caller<Reader>,
+    Path(id): Path<i64>,
+) -> ApiResult {
     config_of(&store, &c, Owner::Group(id)).await
 }
 
@@ -563,7 +579,11 @@ async fn change_group_config(
     change_config_of(&store, &c, Owner::Group(id), b).await
 }
 
-async fn pc_config(State(store): State<Store>, c: Caller<Reader>, Path(id): Path<i64>) -> ApiResult {
+async fn pc_config(
+    State(store): State<Store>,
+    c: Caller<Reader>,
+    Path(id): Path<i64>,
+) -> ApiResult {
     config_of(&store, &c, Owner::Pc(id)).await
 }
 
@@ -578,7 +598,11 @@ async fn change_pc_config(
 
 // --- PCs (upstream's read API, and activation) ---
 
-async fn computers(State(store): State<Store>, c: Caller<Reader>, q: QueryIn<ListQuery>) -> ApiResult {
+async fn computers(
+    State(store): State<Store>,
+    c: Caller<Reader>,
+    q: QueryIn<ListQuery>,
+) -> ApiResult {
     let q = query(q)?;
     let sites = c.sites(&store, q.site.as_deref()).await?;
     ok(store.api_pcs(&sites, None, &q.page()?).await?)
@@ -614,9 +638,10 @@ async fn activate(
         "pc.deactivate"
     };
     let pc = store.api_pc(&c.scope.sites, id).await;
-    ok(c
-        .audited(&store, pc, Object::Pc(id), action, |_| format!("pc:{id}"))
-        .await?)
+    ok(
+        c.audited(&store, pc, Object::Pc(id), action, |_| format!("pc:{id}"))
+            .await?,
+    )
 }
 
 /// Most PCs one bulk activation may name: a municipality's whole new batch, still one
@@ -676,7 +701,11 @@ async fn activate_many(State(store): State<Store>, c: Caller<SiteUser>, b: BodyI
     }
 }
 
-async fn configuration(State(store): State<Store>, c: Caller<Reader>, Path(id): Path<i64>) -> ApiResult {
+async fn configuration(
+    State(store): State<Store>,
+    c: Caller<Reader>,
+    Path(id): Path<i64>,
+) -> ApiResult {
     let done = store.api_configuration(&c.scope.sites, id).await;
     let entries = c.found(&store, done, Object::Pc(id)).await?;
     ok(entries
@@ -695,7 +724,11 @@ fn logins_view(name: &str, entries: &[(String, String)]) -> Value {
     json!({"pc_name": name, "logins_per_day": counts})
 }
 
-async fn logins_per_day(State(store): State<Store>, c: Caller<Reader>, Path(id): Path<i64>) -> ApiResult {
+async fn logins_per_day(
+    State(store): State<Store>,
+    c: Caller<Reader>,
+    Path(id): Path<i64>,
+) -> ApiResult {
     let done = store.api_pc(&c.scope.sites, id).await;
     let pc = c.found(&store, done, Object::Pc(id)).await?;
     let entries = store
@@ -841,7 +874,11 @@ async fn run_script(State(store): State<Store>, c: Caller<SiteUser>, b: BodyIn) 
 
 /// Runs a finished job again (a new job with the same script version and parameters); the old
 /// one becomes RESOLVED.
-async fn restart_job(State(store): State<Store>, c: Caller<SiteUser>, Path(id): Path<i64>) -> ApiResult {
+async fn restart_job(
+    State(store): State<Store>,
+    c: Caller<SiteUser>,
+    Path(id): Path<i64>,
+) -> ApiResult {
     let done = store
         .restart_job(&c.scope.sites, id, &c.scope.actor)
         .await
@@ -915,14 +952,19 @@ async fn update_event(
         note: p.note,
     };
     let done = store.api_update_event(&c.scope.sites, id, &change).await;
-    ok(c
-        .audited(&store, done, Object::Event(id), "event.update", |_| {
+    ok(
+        c.audited(&store, done, Object::Event(id), "event.update", |_| {
             format!("event:{id}")
         })
-        .await?)
+        .await?,
+    )
 }
 
-async fn scripts(State(store): State<Store>, c: Caller<Reader>, q: QueryIn<ListQuery>) -> ApiResult {
+async fn scripts(
+    State(store): State<Store>,
+    c: Caller<Reader>,
+    q: QueryIn<ListQuery>,
+) -> ApiResult {
     let q = query(q)?;
     let sites = c.sites(&store, q.site.as_deref()).await?;
     let [site] = sites[..] else {
@@ -999,7 +1041,11 @@ async fn change_group(
     ok(c.found(&store, done, Object::Group(id)).await?)
 }
 
-async fn delete_group(State(store): State<Store>, c: Caller<SiteAdmin>, Path(id): Path<i64>) -> ApiResult {
+async fn delete_group(
+    State(store): State<Store>,
+    c: Caller<SiteAdmin>,
+    Path(id): Path<i64>,
+) -> ApiResult {
     let done = store.delete_group(&c.scope, id).await;
     c.found(&store, done, Object::Group(id)).await?;
     no_content()
@@ -1109,13 +1155,23 @@ impl RuleIn {
     }
 }
 
-async fn rules_of(store: &Store, c: &Caller<Reader>, kind: RuleKind, q: QueryIn<SiteQuery>) -> ApiResult {
+async fn rules_of(
+    store: &Store,
+    c: &Caller<Reader>,
+    kind: RuleKind,
+    q: QueryIn<SiteQuery>,
+) -> ApiResult {
     let q = query(q)?;
     let sites = c.sites(store, q.site.as_deref()).await?;
     ok(store.rules(&sites, kind).await?)
 }
 
-async fn create_rule_of(store: &Store, c: &Caller<SiteUser>, kind: RuleKind, b: BodyIn) -> ApiResult {
+async fn create_rule_of(
+    store: &Store,
+    c: &Caller<SiteUser>,
+    kind: RuleKind,
+    b: BodyIn,
+) -> ApiResult {
     let r: RuleIn = body(b)?;
     let Some(uid) = r.site.clone() else {
         return Err(unprocessable("site: give the site (uid) of the rule"));
@@ -1130,7 +1186,13 @@ async fn rule_of(store: &Store, c: &Caller<Reader>, kind: RuleKind, id: i64) -> 
     ok(c.found(store, done, Object::Rule(kind, id)).await?)
 }
 
-async fn change_rule_of(store: &Store, c: &Caller<SiteUser>, kind: RuleKind, id: i64, b: BodyIn) -> ApiResult {
+async fn change_rule_of(
+    store: &Store,
+    c: &Caller<SiteUser>,
+    kind: RuleKind,
+    id: i64,
+    b: BodyIn,
+) -> ApiResult {
     let r: RuleIn = body(b)?;
     if r.site.is_some() {
         return Err(unprocessable("site: a rule stays on its site"));
@@ -1139,21 +1201,38 @@ async fn change_rule_of(store: &Store, c: &Caller<SiteUser>, kind: RuleKind, id:
     ok(c.found(store, done, Object::Rule(kind, id)).await?)
 }
 
-async fn delete_rule_of(store: &Store, c: &Caller<SiteAdmin>, kind: RuleKind, id: i64) -> ApiResult {
+async fn delete_rule_of(
+    store: &Store,
+    c: &Caller<SiteAdmin>,
+    kind: RuleKind,
+    id: i64,
+) -> ApiResult {
     let done = store.delete_rule(&c.scope, kind, id).await;
     c.found(store, done, Object::Rule(kind, id)).await?;
     no_content()
 }
 
-async fn security_rules(State(store): State<Store>, c: Caller<Reader>, q: QueryIn<SiteQuery>) -> ApiResult {
+async fn security_rules(
+    State(store): State<Store>,
+    c: Caller<Reader>,
+    q: QueryIn<SiteQuery>,
+) -> ApiResult {
     rules_of(&store, &c, RuleKind::Security, q).await
 }
 
-async fn create_security_rule(State(store): State<Store>, c: Caller<SiteUser>, b: BodyIn) -> ApiResult {
+async fn create_security_rule(
+    State(store): State<Store>,
+    c: Caller<SiteUser>,
+    b: BodyIn,
+) -> ApiResult {
     create_rule_of(&store, &c, RuleKind::Security, b).await
 }
 
-async fn security_rule(State(store): State<Store>, c: Caller<Reader>, Path(id): Path<i64>) -> ApiResult {
+async fn security_rule(
+    State(store): State<Store>,
+    c: Caller<Reader>,
+    Path(id): Path<i64>,
+) -> ApiResult {
     rule_of(&store, &c, RuleKind::Security, id).await
 }
 
@@ -1166,19 +1245,35 @@ async fn change_security_rule(
     change_rule_of(&store, &c, RuleKind::Security, id, b).await
 }
 
-async fn delete_security_rule(State(store): State<Store>, c: Caller<SiteAdmin>, Path(id): Path<i64>) -> ApiResult {
+async fn delete_security_rule(
+    State(store): State<Store>,
+    c: Caller<SiteAdmin>,
+    Path(id): Path<i64>,
+) -> ApiResult {
     delete_rule_of(&store, &c, RuleKind::Security, id).await
 }
 
-async fn offline_rules(State(store): State<Store>, c: Caller<Reader>, q: QueryIn<SiteQuery>) -> ApiResult {
+async fn offline_rules(
+    State(store): State<Store>,
+    c: Caller<Reader>,
+    q: QueryIn<SiteQuery>,
+) -> ApiResult {
     rules_of(&store, &c, RuleKind::Offline, q).await
 }
 
-async fn create_offline_rule(State(store): State<Store>, c: Caller<SiteUser>, b: BodyIn) -> ApiResult {
+async fn create_offline_rule(
+    State(store): State<Store>,
+    c: Caller<SiteUser>,
+    b: BodyIn,
+) -> ApiResult {
     create_rule_of(&store, &c, RuleKind::Offline, b).await
 }
 
-async fn offline_rule(State(store): State<Store>, c: Caller<Reader>, Path(id): Path<i64>) -> ApiResult {
+async fn offline_rule(
+    State(store): State<Store>,
+    c: Caller<Reader>,
+    Path(id): Path<i64>,
+) -> ApiResult {
     rule_of(&store, &c, RuleKind::Offline, id).await
 }
 
@@ -1191,7 +1286,11 @@ async fn change_offline_rule(
     change_rule_of(&store, &c, RuleKind::Offline, id, b).await
 }
 
-async fn delete_offline_rule(State(store): State<Store>, c: Caller<SiteAdmin>, Path(id): Path<i64>) -> ApiResult {
+async fn delete_offline_rule(
+    State(store): State<Store>,
+    c: Caller<SiteAdmin>,
+    Path(id): Path<i64>,
+) -> ApiResult {
     delete_rule_of(&store, &c, RuleKind::Offline, id).await
 }
 
@@ -1223,7 +1322,11 @@ impl PlanIn {
     }
 }
 
-async fn wake_plans(State(store): State<Store>, c: Caller<Reader>, q: QueryIn<SiteQuery>) -> ApiResult {
+async fn wake_plans(
+    State(store): State<Store>,
+    c: Caller<Reader>,
+    q: QueryIn<SiteQuery>,
+) -> ApiResult {
     let q = query(q)?;
     let sites = c.sites(&store, q.site.as_deref()).await?;
     ok(store.wake_plans(&sites).await?)
@@ -1239,7 +1342,11 @@ async fn create_wake_plan(State(store): State<Store>, c: Caller<SiteUser>, b: Bo
     created(c.found(&store, done, Object::Site(site)).await?)
 }
 
-async fn wake_plan(State(store): State<Store>, c: Caller<Reader>, Path(id): Path<i64>) -> ApiResult {
+async fn wake_plan(
+    State(store): State<Store>,
+    c: Caller<Reader>,
+    Path(id): Path<i64>,
+) -> ApiResult {
     let done = store.wake_plan(&c.scope.sites, id).await;
     ok(c.found(&store, done, Object::WakePlan(id)).await?)
 }
@@ -1258,7 +1365,11 @@ async fn change_wake_plan(
     ok(c.found(&store, done, Object::WakePlan(id)).await?)
 }
 
-async fn delete_wake_plan(State(store): State<Store>, c: Caller<SiteAdmin>, Path(id): Path<i64>) -> ApiResult {
+async fn delete_wake_plan(
+    State(store): State<Store>,
+    c: Caller<SiteAdmin>,
+    Path(id): Path<i64>,
+) -> ApiResult {
     let done = store.delete_wake_plan(&c.scope, id).await;
     c.found(&store, done, Object::WakePlan(id)).await?;
     no_content()
@@ -1266,7 +1377,11 @@ async fn delete_wake_plan(State(store): State<Store>, c: Caller<SiteAdmin>, Path
 
 // --- Users and API keys ---
 
-async fn users(State(store): State<Store>, c: Caller<SiteAdmin>, q: QueryIn<SiteQuery>) -> ApiResult {
+async fn users(
+    State(store): State<Store>,
+    c: Caller<SiteAdmin>,
+    q: QueryIn<SiteQuery>,
+) -> ApiResult {
     let q = query(q)?;
     let site = match &q.site {
         Some(uid) => Some(c.site_id(&store, uid).await?),
@@ -1366,7 +1481,11 @@ async fn remove_user(
     }
 }
 
-async fn api_keys(State(store): State<Store>, c: Caller<SiteAdmin>, q: QueryIn<SiteQuery>) -> ApiResult {
+async fn api_keys(
+    State(store): State<Store>,
+    c: Caller<SiteAdmin>,
+    q: QueryIn<SiteQuery>,
+) -> ApiResult {
     let q = query(q)?;
     let site = match &q.site {
         Some(uid) => Some(c.site_id(&store, uid).await?),
@@ -1394,8 +1513,58 @@ async fn create_api_key(State(store): State<Store>, c: Caller<SiteAdmin>, b: Bod
     created(c.found(&store, done, Object::Site(site)).await?)
 }
 
-async fn revoke_api_key(State(store): State<Store>, c: Caller<SiteAdmin>, Path(id): Path<i64>) -> ApiResult {
+async fn revoke_api_key(
+    State(store): State<Store>,
+    c: Caller<SiteAdmin>,
+    Path(id): Path<i64>,
+) -> ApiResult {
     let done = store.revoke_api_key(&c.scope, id).await;
     c.found(&store, done, Object::ApiKey(id)).await?;
     no_content()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{OPENAPI, ROUTES};
+    use std::collections::BTreeSet;
+
+    /// The router and the contract name the same routes, and the contract says for each the
+    /// role it needs (the role matrix test in `tests/api.rs` holds the server to it).
+    #[test]
+    fn every_route_is_documented_with_its_role_and_nothing_else_is() {
+        let doc: serde_json::Value = serde_json::from_str(OPENAPI).unwrap();
+        let mut documented = BTreeSet::new();
+        for (path, methods) in doc["paths"].as_object().unwrap() {
+            for (method, op) in methods.as_object().unwrap() {
+                documented.insert((method.clone(), path.clone()));
+                let role = op["x-role"].as_str().unwrap_or("missing");
+                assert!(
+                    [
+                        "none",
+                        "reader",
+                        "site_user",
+                        "site_admin",
+                        "customer_admin"
+                    ]
+                    .contains(&role),
+                    "{method} {path}: x-role {role}"
+                );
+            }
+        }
+        let routed: BTreeSet<(String, String)> = ROUTES
+            .iter()
+            .map(|(m, p)| (m.to_string(), p.to_string()))
+            .collect();
+        assert_eq!(routed.len(), ROUTES.len(), "a route is declared twice");
+        assert_eq!(
+            routed.difference(&documented).collect::<Vec<_>>(),
+            Vec::<&(String, String)>::new(),
+            "routed but not in openapi.json"
+        );
+        assert_eq!(
+            documented.difference(&routed).collect::<Vec<_>>(),
+            Vec::<&(String, String)>::new(),
+            "in openapi.json but not routed"
+        );
+    }
 }

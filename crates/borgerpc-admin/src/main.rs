@@ -725,7 +725,6 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     Ok(())
 }
 
-
 /// Customer by name (the CLI's way of naming one).
 async fn customer_id(store: &Store, name: &str) -> anyhow::Result<i64> {
     Ok(store
@@ -861,7 +860,10 @@ async fn site(store: &Store, command: SiteCommand) -> anyhow::Result<()> {
             name,
         } => {
             let c = customer_id(store, &customer).await?;
-            print_json(&found(store.create_site(&cli, c, &uid, &name).await?, "customer")?)?;
+            print_json(&found(
+                store.create_site(&cli, c, &uid, &name).await?,
+                "customer",
+            )?)?;
         }
         SiteCommand::List => print_json(&store.sites(None).await?)?,
         SiteCommand::Legacy { uid, enabled } => {
@@ -1041,7 +1043,10 @@ async fn group(store: &Store, command: GroupCommand) -> anyhow::Result<()> {
                 description,
                 supervisors,
             };
-            print_json(&found(store.change_group(&cli, g, &change).await?, "group")?)?;
+            print_json(&found(
+                store.change_group(&cli, g, &change).await?,
+                "group",
+            )?)?;
         }
         GroupCommand::Delete { site, group } => {
             let s = site_id(store, &site).await?;
@@ -1161,7 +1166,10 @@ async fn rule(store: &Store, command: RuleCommand) -> anyhow::Result<()> {
                 sites: vec![s],
                 ..cli
             };
-            found(store.delete_rule(&scope, kind, id).await?, "rule on this site")?;
+            found(
+                store.delete_rule(&scope, kind, id).await?,
+                "rule on this site",
+            )?;
             eprintln!("{} rule {id} deleted", kind.as_str());
         }
     }
@@ -1176,7 +1184,9 @@ fn set_day(week: &mut [Day], spec: &str) -> anyhow::Result<()> {
     let i = DAYS
         .iter()
         .position(|d| d.starts_with(&day.to_lowercase()) && day.len() >= 3)
-        .with_context(|| format!("--day {spec:?}: {day:?} is not mon, tue, wed, thu, fri, sat or sun"))?;
+        .with_context(|| {
+            format!("--day {spec:?}: {day:?} is not mon, tue, wed, thu, fri, sat or sun")
+        })?;
     week[i] = if hours == "closed" {
         Day {
             open: false,

@@ -189,10 +189,7 @@ impl Store {
             return Ok(row.map(|(id, site, w)| Scope {
                 actor: format!("api-key:{id}"),
                 user_id: None,
-                roles: vec![(
-                    site,
-                    if w != 0 { Role::SiteUser } else { Role::Reader },
-                )],
+                roles: vec![(site, if w != 0 { Role::SiteUser } else { Role::Reader })],
                 customers: Vec::new(),
                 sites: vec![site],
                 superuser: false,
@@ -252,9 +249,10 @@ impl Store {
     /// Users with a role within the scope (a superuser sees every user), with the roles the
     /// scope may see; `site` narrows to one site's users.
     pub async fn users(&self, scope: &Scope, site: Option<i64>) -> anyhow::Result<Vec<UserView>> {
-        let rows = sqlx::query("SELECT id, username, email, is_superuser FROM users ORDER BY username")
-            .fetch_all(self.pool())
-            .await?;
+        let rows =
+            sqlx::query("SELECT id, username, email, is_superuser FROM users ORDER BY username")
+                .fetch_all(self.pool())
+                .await?;
         let mut out = Vec::new();
         for r in &rows {
             let id: i64 = r.try_get("id")?;
@@ -319,7 +317,11 @@ impl Store {
     }
 
     /// One user as the scope sees it; `None` if the user has no role the scope manages.
-    pub async fn user_in_scope(&self, scope: &Scope, user_id: i64) -> anyhow::Result<Option<UserView>> {
+    pub async fn user_in_scope(
+        &self,
+        scope: &Scope,
+        user_id: i64,
+    ) -> anyhow::Result<Option<UserView>> {
         let row = sqlx::query("SELECT id, username, email, is_superuser FROM users WHERE id = $1")
             .bind(user_id)
             .fetch_optional(self.pool())
@@ -422,7 +424,10 @@ impl Store {
         if !self.may_grant(scope, grant)? {
             return Ok(None);
         }
-        anyhow::ensure!(email.chars().count() <= 254, "email: at most 254 characters");
+        anyhow::ensure!(
+            email.chars().count() <= 254,
+            "email: at most 254 characters"
+        );
         let user = self.add_user(username, email, password, false).await?;
         let done = async {
             let mut tx = self.db.begin_write().await?;
@@ -516,12 +521,11 @@ impl Store {
             return Ok(None);
         }
         let mut tx = self.db.begin_write().await?;
-        let memberships: Vec<(Option<i64>, Option<i64>, String)> = sqlx::query_as(
-            "SELECT site_id, customer_id, role FROM memberships WHERE user_id = $1",
-        )
-        .bind(user_id)
-        .fetch_all(&mut *tx)
-        .await?;
+        let memberships: Vec<(Option<i64>, Option<i64>, String)> =
+            sqlx::query_as("SELECT site_id, customer_id, role FROM memberships WHERE user_id = $1")
+                .bind(user_id)
+                .fetch_all(&mut *tx)
+                .await?;
         let mut removed_sites = Vec::new();
         let mut left = 0;
         for (site, customer, role) in &memberships {
@@ -599,7 +603,11 @@ impl Store {
     }
 
     /// The API keys of the scope's sites (never the keys themselves).
-    pub async fn api_keys(&self, scope: &Scope, site: Option<i64>) -> anyhow::Result<Vec<ApiKeyView>> {
+    pub async fn api_keys(
+        &self,
+        scope: &Scope,
+        site: Option<i64>,
+    ) -> anyhow::Result<Vec<ApiKeyView>> {
         let rows = sqlx::query(
             "SELECT k.id, s.uid, k.site_id, k.description, k.can_write, k.created_at
              FROM api_keys k JOIN sites s ON s.id = k.site_id ORDER BY s.uid, k.id",

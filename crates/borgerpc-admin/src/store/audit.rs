@@ -24,10 +24,7 @@ pub struct Record<'a> {
 }
 
 /// Writes a record on the caller's connection (inside its transaction).
-pub(crate) async fn record_in(
-    conn: &mut sqlx::AnyConnection,
-    r: Record<'_>,
-) -> anyhow::Result<()> {
+pub(crate) async fn record_in(conn: &mut sqlx::AnyConnection, r: Record<'_>) -> anyhow::Result<()> {
     sqlx::query(
         "INSERT INTO audit_log (at, actor, site_id, action, target, detail) VALUES ($1, $2, $3, $4, $5, $6)",
     )

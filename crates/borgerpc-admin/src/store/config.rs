@@ -343,7 +343,11 @@ impl Store {
                 super::audit::Record {
                     actor: &scope.actor,
                     site_id: Some(site),
-                    action: if value.is_some() { "config.set" } else { "config.unset" },
+                    action: if value.is_some() {
+                        "config.set"
+                    } else {
+                        "config.unset"
+                    },
                     target: &format!("{}:{id} {key}", kind.as_str()),
                     detail: Some(&serde_json::json!({"before": before, "after": value})),
                 },

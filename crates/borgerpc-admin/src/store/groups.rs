@@ -78,13 +78,14 @@ async fn name_taken(
     name: &str,
     except: i64,
 ) -> anyhow::Result<bool> {
-    let other: Option<i64> =
-        sqlx::query_scalar("SELECT id FROM pc_groups WHERE site_id = $1 AND name = $2 AND id <> $3")
-            .bind(site_id)
-            .bind(name)
-            .bind(except)
-            .fetch_optional(conn)
-            .await?;
+    let other: Option<i64> = sqlx::query_scalar(
+        "SELECT id FROM pc_groups WHERE site_id = $1 AND name = $2 AND id <> $3",
+    )
+    .bind(site_id)
+    .bind(name)
+    .bind(except)
+    .fetch_optional(conn)
+    .await?;
     Ok(other.is_some())
 }
 
@@ -289,9 +290,7 @@ impl Store {
         let Some(after) = self.group_view(&mut tx, group_id).await? else {
             return Ok(None);
         };
-        let settings = |g: &GroupView| {
-            serde_json::json!({"name": g.name, "description": g.description, "supervisors": g.supervisors})
-        };
+        let settings = |g: &GroupView| serde_json::json!({"name": g.name, "description": g.description, "supervisors": g.supervisors});
         record_in(
             &mut tx,
             Record {
@@ -321,7 +320,10 @@ impl Store {
         .fetch_all(&mut *tx)
         .await?;
         if !rules.is_empty() {
-            let names: Vec<String> = rules.iter().map(|(k, id)| format!("{k} rule {id}")).collect();
+            let names: Vec<String> = rules
+                .iter()
+                .map(|(k, id)| format!("{k} rule {id}"))
+                .collect();
             conflict!(
                 "group: {} limited to this group; take the group out of them first",
                 if names.len() == 1 {
@@ -441,12 +443,13 @@ impl Store {
             return Ok(None);
         }
         let wake = WakeSync::before(&mut tx, site, &[pc_id]).await?;
-        let removed = sqlx::query("DELETE FROM pc_group_members WHERE pc_id = $1 AND group_id = $2")
-            .bind(pc_id)
-            .bind(group_id)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
+        let removed =
+            sqlx::query("DELETE FROM pc_group_members WHERE pc_id = $1 AND group_id = $2")
+                .bind(pc_id)
+                .bind(group_id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
         if removed == 0 {
             return Ok(Some(false));
         }

@@ -5,10 +5,10 @@
 //! Who gets an event's e-mail ([`Store::alert_recipients`]): the supervisors of the PC's groups
 //! if it has any, as upstream, else the rule's alert users.
 
+use super::Store;
 use super::access::{Scope, check_site_users};
 use super::audit::{Record, before_after, record_in};
 use super::events::LEVELS;
-use super::Store;
 use service_kit::db::now_ms;
 use sqlx::Row as _;
 
@@ -117,10 +117,7 @@ impl Store {
                  FROM offline_rules r JOIN sites s ON s.id = r.site_id WHERE r.id = $1"
             }
         };
-        let row = sqlx::query(sql)
-            .bind(id)
-            .fetch_optional(&mut *conn)
-            .await?;
+        let row = sqlx::query(sql).bind(id).fetch_optional(&mut *conn).await?;
         let Some(r) = row else { return Ok(None) };
         let groups: Vec<i64> = sqlx::query_scalar(
             "SELECT group_id FROM rule_groups WHERE rule_kind = $1 AND rule_id = $2 ORDER BY group_id",
@@ -387,7 +384,11 @@ impl Store {
             updates.push(set("level", level));
         }
         let wrong_kind = |field: &str| {
-            anyhow::anyhow!("{field}: belongs to {} rules, not {} rules", other(kind), kind.as_str())
+            anyhow::anyhow!(
+                "{field}: belongs to {} rules, not {} rules",
+                other(kind),
+                kind.as_str()
+            )
         };
         fn other(k: RuleKind) -> &'static str {
             match k {
@@ -471,12 +472,14 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
             for g in groups {
-                sqlx::query("INSERT INTO rule_groups (rule_kind, rule_id, group_id) VALUES ($1, $2, $3)")
-                    .bind(kind.as_str())
-                    .bind(id)
-                    .bind(g)
-                    .execute(&mut *tx)
-                    .await?;
+                sqlx::query(
+                    "INSERT INTO rule_groups (rule_kind, rule_id, group_id) VALUES ($1, $2, $3)",
+                )
+                .bind(kind.as_str())
+                .bind(id)
+                .bind(g)
+                .execute(&mut *tx)
+                .await?;
             }
         }
         if let Some(users) = &f.alert_users {

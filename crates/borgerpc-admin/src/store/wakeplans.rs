@@ -172,7 +172,10 @@ fn checked_exceptions(list: &[Exception]) -> anyhow::Result<Vec<Exception>> {
                 "exceptions[{i}].date_end: is before date_start"
             );
             let (ts, te) = if kind == "ALTERED_HOURS" {
-                let ts = time(&format!("exceptions[{i}].time_start"), e.time_start.as_deref())?;
+                let ts = time(
+                    &format!("exceptions[{i}].time_start"),
+                    e.time_start.as_deref(),
+                )?;
                 let te = time(&format!("exceptions[{i}].time_end"), e.time_end.as_deref())?;
                 (
                     Some(ts.format("%H:%M").to_string()),
@@ -348,7 +351,10 @@ impl WakeSync {
                 _ => {}
             }
         }
-        for (needed, uid) in [(!set.is_empty(), SET_SCRIPT), (!remove.is_empty(), REMOVE_SCRIPT)] {
+        for (needed, uid) in [
+            (!set.is_empty(), SET_SCRIPT),
+            (!remove.is_empty(), REMOVE_SCRIPT),
+        ] {
             if needed && script_by_uid(conn, self.site_id, uid).await?.is_none() {
                 anyhow::bail!(
                     "wake plans are put on PCs by the core script {uid:?}, which this portal does not have: \
@@ -467,12 +473,11 @@ impl Store {
             })
         })
         .collect::<Result<_, sqlx::Error>>()?;
-        let groups: Vec<i64> = sqlx::query_scalar(
-            "SELECT id FROM pc_groups WHERE wake_week_plan_id = $1 ORDER BY id",
-        )
-        .bind(plan_id)
-        .fetch_all(&mut *conn)
-        .await?;
+        let groups: Vec<i64> =
+            sqlx::query_scalar("SELECT id FROM pc_groups WHERE wake_week_plan_id = $1 ORDER BY id")
+                .bind(plan_id)
+                .fetch_all(&mut *conn)
+                .await?;
         Ok(Some(WakePlanView {
             id: r.try_get("id")?,
             site: r.try_get("uid")?,
@@ -554,7 +559,10 @@ impl Store {
                 site_id: Some(site_id),
                 action: "wake_plan.create",
                 target: &format!("wake-plan:{id} ({})", view.name),
-                detail: Some(&before_after(&serde_json::json!({}), &serde_json::to_value(&view)?)),
+                detail: Some(&before_after(
+                    &serde_json::json!({}),
+                    &serde_json::to_value(&view)?,
+                )),
             },
         )
         .await?;
@@ -766,10 +774,12 @@ impl Store {
                 .await?;
         }
         if let Some(new) = &f.groups {
-            sqlx::query("UPDATE pc_groups SET wake_week_plan_id = NULL WHERE wake_week_plan_id = $1")
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
+            sqlx::query(
+                "UPDATE pc_groups SET wake_week_plan_id = NULL WHERE wake_week_plan_id = $1",
+            )
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
             for g in new {
                 sqlx::query("UPDATE pc_groups SET wake_week_plan_id = $1 WHERE id = $2")
                     .bind(id)
@@ -879,7 +889,12 @@ mod tests {
         week[2].on = Some("25:00".into());
         let e = checked_week(&week).unwrap_err().to_string();
         assert!(e.starts_with("week[2].on:"), "{e}");
-        assert!(checked_week(&week[..6]).unwrap_err().to_string().starts_with("week:"));
+        assert!(
+            checked_week(&week[..6])
+                .unwrap_err()
+                .to_string()
+                .starts_with("week:")
+        );
         let e = checked_exceptions(&[Exception {
             name: "x".into(),
             kind: "ALTERED_HOURS".into(),
