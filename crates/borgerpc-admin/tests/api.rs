@@ -1104,3 +1104,793 @@ async fn group_policies_run_on_join_when_added_and_when_changed() {
     assert_eq!(s, 422);
     assert!(r["detail"].as_str().unwrap().contains("parameters"), "{r}");
 }
+
+async fn audit_detail(portal: &Portal, action: &str) -> Value {
+    let d: Option<String> = sqlx::query_scalar(
+        "SELECT detail FROM audit_log WHERE action = $1 ORDER BY id DESC LIMIT 1",
+    )
+    .bind(action)
+    .fetch_one(portal.store.pool())
+    .await
+    .unwrap();
+    serde_json::from_str(&d.unwrap_or_default()).unwrap_or(Value::Null)
+}
+
+async fn user_id(portal: &Portal, username: &str) -> i64 {
+    portal.store.user_id_by_name(username).await.unwrap()
+}
+
+fn detail(r: &Value) -> &str {
+    r["detail"].as_str().unwrap_or("")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn groups_configuration_and_supervisors_are_managed_through_the_api() {
+    let portal = Portal::start().await;
+    wake_scripts(&portal).await;
+    let a = tenant(&portal, "A", "02:00:00:00:00:0a").await;
+    let b = tenant(&portal, "B", "02:00:00:00:00:0b").await;
+    let t = a.caller("A site_user").token.clone();
+    let admin = user_id(&portal, "a-site_admin").await;
+    let user = user_id(&portal, "a-site_user").await;
+
+    // A group with a supervisor; the PC joins it.
+    let (s, g) = call(
+        &portal,
+        &t,
+        "post",
+        "/api/system/groups",
+        Some(json!({"site": a.site.uid, "name": "Læsesal", "description": "1. sal", "supervisors": [admin]})),
+    )
+    .await;
+    assert_eq!(s, 201, "{g}");
+    assert_eq!(g["supervisors"], json!([admin]));
+    let gid = g["id"].as_i64().unwrap();
+    for (body, field, status) in [
+        (json!({"site": a.site.uid, "name": " "}), "name", 422),
+        (json!({"site": a.site.uid, "name": "Læsesal"}), "name", 422),
+        (
+            json!({"site": a.site.uid, "name": "X", "supervisors": [user_id(&portal, "b-site_user").await]}),
+            "supervisors[0]",
+            422,
+        ),
+        (
+            json!({"site": a.site.uid, "name": "X", "colour": "red"}),
+            "colour",
+            422,
+        ),
+        (json!({"name": "X"}), "site", 422),
+    ] {
+        let (s, r) = call(&portal, &t, "post", "/api/system/groups", Some(body)).await;
+        assert_eq!(s, status, "{r}");
+        assert!(detail(&r).contains(field), "{field}: {r}");
+    }
+    let (s, r) = call(
+        &portal,
+        &t,
+        "post",
+        &format!("/api/system/group/{gid}/members"),
+        Some(json!({"pc_id": a.pc_id})),
+    )
+    .await;
+    assert_eq!(s, 200, "{r}");
+
+    // Configuration: site, then groups by name, then the PC; null removes.
+    for (path, value) in [
+        (format!("/api/system/site/{}/config", a.site.id), "site"),
+        (format!("/api/system/group/{gid}/config"), "group"),
+    ] {
+        let (s, r) = call(
+            &portal,
+            &t,
+            "patch",
+            &path,
+            Some(json!({"entries": {"browser_home": value, "job_timeout": "900"}})),
+        )
+        .await;
+        assert_eq!(s, 200, "{r}");
+    }
+    let (s, r) = call(
+        &portal,
+        &t,
+        "patch",
+        &format!("/api/system/pc/{}/config", a.pc_id),
+        Some(json!({"entries": {"printer": "HP", "job_timeout": "1200"}})),
+    )
+    .await;
+    assert_eq!(s, 200, "{r}");
+    assert!(
+        r["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["key"] == "printer" && e["read_only"] == false)
+    );
+    let merged = portal
+        .store
+        .pc_config(a.pc_id, a.site.id)
+        .await
+        .unwrap()
+        .merged();
+    assert_eq!(merged["browser_home"], "group");
+    assert_eq!(merged["job_timeout"], "1200");
+    assert_eq!(merged["printer"], "HP");
+    assert_eq!(
+        audit_detail(&portal, "config.set").await,
+        json!({"before": null, "after": "HP"}),
+        "the audit log has the value before and after"
+    );
+    let (s, _) = call(
+        &portal,
+        &t,
+        "patch",
+        &format!("/api/system/pc/{}/config", a.pc_id),
+        Some(json!({"entries": {"printer": null}})),
+    )
+    .await;
+    assert_eq!(s, 200);
+    assert_eq!(
+        audit_detail(&portal, "config.unset").await,
+        json!({"before": "HP", "after": null})
+    );
+    for (entries, field) in [
+        (json!({"_os_release": "x"}), "entries._os_release"),
+        (json!({"a b": "x"}), "entries.a b"),
+        (json!({"k": "x".repeat(4097)}), "entries.k"),
+        (json!({"k": 5}), "entries.k"),
+        (json!({}), "entries"),
+    ] {
+        let (s, r) = call(
+            &portal,
+            &t,
+            "patch",
+            &format!("/api/system/site/{}/config", a.site.id),
+            Some(json!({ "entries": entries })),
+        )
+        .await;
+        assert_eq!(s, 422, "{r}");
+        assert!(detail(&r).starts_with(field), "{field}: {r}");
+    }
+
+    // Alert e-mails about a PC in a group with supervisors go to them, not the rule's users.
+    let (s, rule) = call(
+        &portal,
+        &t,
+        "post",
+        "/api/system/security-rules",
+        Some(json!({"site": a.site.uid, "name": "USB", "level": "critical", "script_id": a.security_script_id, "alert_users": [user]})),
+    )
+    .await;
+    assert_eq!(s, 201, "{rule}");
+    assert_eq!(rule["level"], "CRITICAL");
+    let rule_id = rule["id"].as_i64().unwrap();
+    sqlx::query("UPDATE security_events SET notified_at = 1")
+        .execute(portal.store.pool())
+        .await
+        .unwrap();
+    let raise = |pc_id: i64| {
+        let store = portal.store.clone();
+        let site = a.site.id;
+        async move {
+            store
+                .add_security_events(&[NewEvent {
+                    site_id: site,
+                    pc_id,
+                    problem_id: rule_id,
+                    occurred_at: service_kit::db::now_ms(),
+                    occurred_text: "20261130120000",
+                    summary: "usb",
+                }])
+                .await
+                .unwrap();
+        }
+    };
+    raise(a.pc_id).await;
+    let waiting = portal.store.unnotified_events(10).await.unwrap();
+    assert_eq!(waiting.len(), 1);
+    assert_eq!(
+        waiting[0].recipients,
+        ["a-site_admin@kommune.dk"],
+        "the supervisor"
+    );
+    // Without supervisors: the rule's alert users.
+    let (s, _) = call(
+        &portal,
+        &t,
+        "patch",
+        &format!("/api/system/group/{gid}"),
+        Some(json!({"supervisors": []})),
+    )
+    .await;
+    assert_eq!(s, 200);
+    assert_eq!(
+        audit_detail(&portal, "group.change").await,
+        json!({"before": {"supervisors": [admin]}, "after": {"supervisors": []}})
+    );
+    let waiting = portal.store.unnotified_events(10).await.unwrap();
+    assert_eq!(
+        waiting[0].recipients,
+        ["a-site_user@kommune.dk"],
+        "the alert user"
+    );
+
+    // A group a rule is limited to is not deleted (the rule would watch the whole site).
+    let (s, _) = call(
+        &portal,
+        &t,
+        "patch",
+        &format!("/api/system/security-rule/{rule_id}"),
+        Some(json!({"groups": [gid]})),
+    )
+    .await;
+    assert_eq!(s, 200);
+    let admin_token = a.caller("A site_admin").token.clone();
+    let (s, r) = call(
+        &portal,
+        &admin_token,
+        "delete",
+        &format!("/api/system/group/{gid}"),
+        None,
+    )
+    .await;
+    assert_eq!(s, 409, "{r}");
+    assert!(
+        detail(&r).contains(&format!("security rule {rule_id}")),
+        "{r}"
+    );
+    let (s, _) = call(
+        &portal,
+        &t,
+        "patch",
+        &format!("/api/system/security-rule/{rule_id}"),
+        Some(json!({"groups": []})),
+    )
+    .await;
+    assert_eq!(s, 200);
+    // Leaving: once removed, then nothing to remove.
+    for expected in [true, false] {
+        let (s, r) = call(
+            &portal,
+            &t,
+            "delete",
+            &format!("/api/system/group/{gid}/members/{}", a.pc_id),
+            None,
+        )
+        .await;
+        assert_eq!((s, r["removed"].as_bool()), (200, Some(expected)), "{r}");
+    }
+    let (s, _) = call(
+        &portal,
+        &admin_token,
+        "delete",
+        &format!("/api/system/group/{gid}"),
+        None,
+    )
+    .await;
+    assert_eq!(s, 204);
+    let (s, _) = call(
+        &portal,
+        &t,
+        "get",
+        &format!("/api/system/group/{gid}"),
+        None,
+    )
+    .await;
+    assert_eq!(s, 404);
+    // B's group is not A's to configure, whatever the role.
+    let (s, _) = call(
+        &portal,
+        &a.caller("A customer_admin").token,
+        "patch",
+        &format!("/api/system/group/{}/config", b.group_id),
+        Some(json!({"entries": {"k": "v"}})),
+    )
+    .await;
+    assert_eq!(s, 404);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rules_are_checked_field_by_field() {
+    let portal = Portal::start().await;
+    wake_scripts(&portal).await;
+    let a = tenant(&portal, "A", "02:00:00:00:00:0a").await;
+    let b = tenant(&portal, "B", "02:00:00:00:00:0b").await;
+    let t = a.caller("A write key").token.clone();
+    let site = a.site.uid.clone();
+    let b_user = user_id(&portal, "b-site_user").await;
+    for (path, body, field) in [
+        (
+            "/api/system/security-rules",
+            json!({"site": site, "name": "x", "level": "HIGH", "script_id": a.script_id}),
+            "script_id",
+        ),
+        (
+            "/api/system/security-rules",
+            json!({"site": site, "name": "x", "level": "HIGH", "script_id": b.security_script_id}),
+            "script_id",
+        ),
+        (
+            "/api/system/security-rules",
+            json!({"site": site, "name": "x", "level": "HØJ", "script_id": a.security_script_id}),
+            "level",
+        ),
+        (
+            "/api/system/security-rules",
+            json!({"site": site, "level": "HIGH", "script_id": a.security_script_id}),
+            "name",
+        ),
+        (
+            "/api/system/security-rules",
+            json!({"site": site, "name": "x", "level": "HIGH", "script_id": a.security_script_id, "alert_users": [b_user]}),
+            "alert_users[0]",
+        ),
+        (
+            "/api/system/security-rules",
+            json!({"site": site, "name": "x", "level": "HIGH", "script_id": a.security_script_id, "groups": [b.group_id]}),
+            "groups[0]",
+        ),
+        (
+            "/api/system/security-rules",
+            json!({"site": site, "name": "x", "level": "HIGH", "script_id": a.security_script_id, "max_offline_minutes": 20}),
+            "max_offline_minutes",
+        ),
+        (
+            "/api/system/offline-rules",
+            json!({"site": site, "name": "x", "level": "HIGH", "monitor_start": "8", "monitor_end": "18:00", "max_offline_minutes": 60}),
+            "monitor_start",
+        ),
+        (
+            "/api/system/offline-rules",
+            json!({"site": site, "name": "x", "level": "HIGH", "monitor_start": "08:00", "monitor_end": "18:00", "max_offline_minutes": 10}),
+            "max_offline_minutes",
+        ),
+        (
+            "/api/system/offline-rules",
+            json!({"site": site, "name": "x", "level": "HIGH", "monitor_start": "08:00", "monitor_end": "18:00"}),
+            "max_offline_minutes",
+        ),
+        (
+            "/api/system/offline-rules",
+            json!({"site": site, "name": "x", "level": "HIGH", "monitor_start": "08:00", "monitor_end": "18:00", "max_offline_minutes": 60, "script_id": 1}),
+            "script_id",
+        ),
+    ] {
+        let before = snapshot(&portal).await;
+        let (s, r) = call(&portal, &t, "post", path, Some(body)).await;
+        assert_eq!(s, 422, "{r}");
+        assert!(detail(&r).contains(field), "{field}: {r}");
+        assert_eq!(snapshot(&portal).await, before, "{field}: half-written");
+    }
+    let (s, r) = call(
+        &portal,
+        &t,
+        "post",
+        "/api/system/offline-rules",
+        Some(json!({"site": site, "name": "Åbningstid", "level": "HIGH", "monitor_start": "8:00", "monitor_end": "18:00", "max_offline_minutes": 60, "groups": [a.group_id], "alert_users": [user_id(&portal, "a-site_user").await]})),
+    )
+    .await;
+    assert_eq!(s, 201, "{r}");
+    assert_eq!(r["monitor_start"], "08:00");
+    assert_eq!(r["groups"], json!([a.group_id]));
+    let id = r["id"].as_i64().unwrap();
+    let (s, r) = call(
+        &portal,
+        &t,
+        "patch",
+        &format!("/api/system/offline-rule/{id}"),
+        Some(json!({"max_offline_minutes": 120})),
+    )
+    .await;
+    assert_eq!(
+        (s, r["max_offline_minutes"].as_i64()),
+        (200, Some(120)),
+        "{r}"
+    );
+    assert_eq!(
+        audit_detail(&portal, "rule.change").await,
+        json!({"before": {"max_offline_minutes": 60}, "after": {"max_offline_minutes": 120}})
+    );
+    let (s, r) = call(
+        &portal,
+        &t,
+        "get",
+        &format!("/api/system/offline-rules?site={site}"),
+        None,
+    )
+    .await;
+    assert_eq!(s, 200);
+    assert_eq!(r.as_array().unwrap().len(), 2, "{r}");
+}
+
+/// The PC's NEW jobs of a script, each with its parameters.
+async fn pending(portal: &Portal, pc_id: i64, script: &str) -> Vec<Vec<String>> {
+    portal
+        .store
+        .pending_jobs(pc_id)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|j| j.script_name == script)
+        .map(|j| j.params.into_iter().map(|p| p.string_value).collect())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wake_plans_reach_their_pcs_as_jobs() {
+    let portal = Portal::start().await;
+    let site = portal.site("Kommune W", "site-w").await;
+    let (_, uid) = portal
+        .post(
+            "register_new_computer",
+            json!({"mac": "02:00:00:00:00:77", "name": "pc-w", "site": site.uid, "configuration": {}, "client_key": "ef".repeat(32)}),
+        )
+        .await;
+    let pc = portal.activate(&site, uid.as_str().unwrap()).await;
+    let g1 = portal.store.add_group(site.id, "Voksen").await.unwrap();
+    let g2 = portal.store.add_group(site.id, "Børn").await.unwrap();
+    for g in [g1, g2] {
+        portal.store.add_group_member(g, pc.id).await.unwrap();
+    }
+    let key = portal
+        .store
+        .add_api_key(site.id, "plan", true)
+        .await
+        .unwrap();
+    let plan_body = json!({
+        "site": site.uid, "name": "Åbningstider", "sleep_state": "mem", "groups": [g1],
+        "week": [
+            {"open": true, "on": "08:00", "off": "20:00"}, {"open": true, "on": "08:00", "off": "20:00"},
+            {"open": true, "on": "08:00", "off": "20:00"}, {"open": true, "on": "09:30", "off": "18:00"},
+            {"open": true, "on": "08:00", "off": "16:00"}, {"open": false}, {"open": false}],
+        "exceptions": [
+            {"name": "Jul", "kind": "CLOSED", "date_start": "2099-12-24", "date_end": "2099-12-26"},
+            {"name": "Lillejuleaften", "kind": "ALTERED_HOURS", "date_start": "2099-12-23", "date_end": "2099-12-23", "time_start": "10:00", "time_end": "14:00"}]
+    });
+    // Without the core scripts the plan could never reach a PC: refused, nothing stored.
+    let (s, r) = call(
+        &portal,
+        &key,
+        "post",
+        "/api/system/wake-plans",
+        Some(plan_body.clone()),
+    )
+    .await;
+    assert_eq!(s, 422, "{r}");
+    assert!(
+        detail(&r).contains("wake_plan_set") && detail(&r).contains("scripts import"),
+        "{r}"
+    );
+    assert_eq!(
+        call(&portal, &key, "get", "/api/system/wake-plans", None)
+            .await
+            .1,
+        json!([])
+    );
+    wake_scripts(&portal).await;
+
+    let (s, plan) = call(
+        &portal,
+        &key,
+        "post",
+        "/api/system/wake-plans",
+        Some(plan_body),
+    )
+    .await;
+    assert_eq!(s, 201, "{plan}");
+    let id = plan["id"].as_i64().unwrap();
+    let set = pending(&portal, pc.id, "wake_plan_set").await;
+    assert_eq!(set.len(), 1, "the PC got the plan");
+    assert_eq!(
+        set[0],
+        [
+            "8:0",
+            "20:0",
+            "8:0",
+            "20:0",
+            "8:0",
+            "20:0",
+            "9:30",
+            "18:0",
+            "8:0",
+            "16:0",
+            "None",
+            "None",
+            "None",
+            "None",
+            "23-12-2099;23-12-2099;10:0;14:0|24-12-2099;26-12-2099;None;None",
+            "MEM"
+        ],
+        "upstream's 16 arguments"
+    );
+    // Bad input names the field and changes nothing.
+    for (body, field) in [
+        (
+            json!({"week": [{"open": true, "on": "25:00", "off": "20:00"}]}),
+            "week",
+        ),
+        (
+            json!({"week": [{"open": true, "on": "25:00", "off": "20:00"}, {"open": false}, {"open": false}, {"open": false}, {"open": false}, {"open": false}, {"open": false}]}),
+            "week[0].on",
+        ),
+        (json!({"sleep_state": "HIBERNATE"}), "sleep_state"),
+        (
+            json!({"exceptions": [{"name": "x", "kind": "CLOSED", "date_start": "24-12-2099", "date_end": "2099-12-26"}]}),
+            "exceptions[0].date_start",
+        ),
+        (
+            json!({"exceptions": [{"name": "x", "kind": "ALTERED_HOURS", "date_start": "2099-12-24", "date_end": "2099-12-24"}]}),
+            "exceptions[0].time_start",
+        ),
+    ] {
+        let (s, r) = call(
+            &portal,
+            &key,
+            "patch",
+            &format!("/api/system/wake-plan/{id}"),
+            Some(body),
+        )
+        .await;
+        assert_eq!(s, 422, "{r}");
+        assert!(detail(&r).starts_with(field), "{field}: {r}");
+    }
+    // A PC follows one plan: a second plan with the PC's other group is refused.
+    let (s, r) = call(
+        &portal,
+        &key,
+        "post",
+        "/api/system/wake-plans",
+        Some(json!({"site": site.uid, "name": "Anden", "groups": [g2]})),
+    )
+    .await;
+    assert_eq!(s, 409, "{r}");
+    assert!(detail(&r).contains("two wake plans"), "{r}");
+    // Switched off: removed from the PC; on again: set again.
+    let (s, _) = call(
+        &portal,
+        &key,
+        "patch",
+        &format!("/api/system/wake-plan/{id}"),
+        Some(json!({"enabled": false})),
+    )
+    .await;
+    assert_eq!(s, 200);
+    assert_eq!(pending(&portal, pc.id, "wake_plan_remove").await.len(), 1);
+    let (s, _) = call(
+        &portal,
+        &key,
+        "patch",
+        &format!("/api/system/wake-plan/{id}"),
+        Some(json!({"enabled": true})),
+    )
+    .await;
+    assert_eq!(s, 200);
+    assert_eq!(pending(&portal, pc.id, "wake_plan_set").await.len(), 2);
+    // Leaving the plan's group takes the PC off it; joining puts it back.
+    let (s, _) = call(
+        &portal,
+        &key,
+        "delete",
+        &format!("/api/system/group/{g1}/members/{}", pc.id),
+        None,
+    )
+    .await;
+    assert_eq!(s, 200);
+    assert_eq!(pending(&portal, pc.id, "wake_plan_remove").await.len(), 2);
+    let (s, _) = call(
+        &portal,
+        &key,
+        "post",
+        &format!("/api/system/group/{g1}/members"),
+        Some(json!({"pc_id": pc.id})),
+    )
+    .await;
+    assert_eq!(s, 200);
+    assert_eq!(pending(&portal, pc.id, "wake_plan_set").await.len(), 3);
+    // Deleting the plan (a site admin's) takes it off.
+    let (s, _) = call(
+        &portal,
+        &key,
+        "delete",
+        &format!("/api/system/wake-plan/{id}"),
+        None,
+    )
+    .await;
+    assert_eq!(s, 403, "a writing key is a site user");
+    let admin = portal
+        .store
+        .add_user("w-admin", "", PASSWORD, false)
+        .await
+        .unwrap();
+    portal
+        .store
+        .add_membership(admin.id, "site_admin", None, Some(site.id))
+        .await
+        .unwrap();
+    let token = login(&portal, "w-admin").await;
+    let (s, _) = call(
+        &portal,
+        &token,
+        "delete",
+        &format!("/api/system/wake-plan/{id}"),
+        None,
+    )
+    .await;
+    assert_eq!(s, 204);
+    assert_eq!(pending(&portal, pc.id, "wake_plan_remove").await.len(), 3);
+    let (_, groups) = call(
+        &portal,
+        &key,
+        "get",
+        &format!("/api/system/group/{g1}"),
+        None,
+    )
+    .await;
+    assert_eq!(groups["wake_plan"], Value::Null);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn users_and_api_keys_are_managed_through_the_api() {
+    let portal = Portal::start().await;
+    wake_scripts(&portal).await;
+    let a = tenant(&portal, "A", "02:00:00:00:00:0a").await;
+    let admin = a.caller("A site_admin").token.clone();
+    // A site admin makes a site user, who can log in.
+    let (s, u) = call(
+        &portal,
+        &admin,
+        "post",
+        "/api/system/users",
+        Some(json!({"username": "bibliotekar", "email": "b@kommune.dk", "password": PASSWORD, "role": "site_user", "site": a.site.uid})),
+    )
+    .await;
+    assert_eq!(s, 201, "{u}");
+    let id = u["id"].as_i64().unwrap();
+    assert_eq!(
+        u["roles"],
+        json!([{"role": "site_user", "site": a.site.uid, "customer": null}])
+    );
+    let token = login(&portal, "bibliotekar").await;
+    for (body, field) in [
+        (
+            json!({"username": "med mellemrum", "password": PASSWORD, "role": "site_user", "site": a.site.uid}),
+            "username",
+        ),
+        (
+            json!({"username": "bibliotekar", "password": PASSWORD, "role": "site_user", "site": a.site.uid}),
+            "username",
+        ),
+        (
+            json!({"username": "x", "password": PASSWORD, "role": "king", "site": a.site.uid}),
+            "role",
+        ),
+        (
+            json!({"username": "x", "password": PASSWORD, "role": "site_user"}),
+            "site",
+        ),
+    ] {
+        let (s, r) = call(&portal, &admin, "post", "/api/system/users", Some(body)).await;
+        assert_eq!(s, 422, "{r}");
+        assert!(detail(&r).contains(field), "{field}: {r}");
+    }
+    let (s, list) = call(
+        &portal,
+        &admin,
+        "get",
+        &format!("/api/system/users?site={}", a.site.uid),
+        None,
+    )
+    .await;
+    assert_eq!(s, 200);
+    assert!(
+        list.as_array()
+            .unwrap()
+            .iter()
+            .any(|u| u["username"] == "bibliotekar"),
+        "{list}"
+    );
+    let (s, u) = call(
+        &portal,
+        &admin,
+        "post",
+        &format!("/api/system/user/{id}/roles"),
+        Some(json!({"role": "site_admin", "site": a.site.uid})),
+    )
+    .await;
+    assert_eq!(s, 200, "{u}");
+    assert_eq!(u["roles"].as_array().unwrap().len(), 2);
+    // Nobody removes themselves (lockout); another admin removes the user: gone, logged out.
+    let me = user_id(&portal, "a-site_admin").await;
+    let (s, r) = call(
+        &portal,
+        &admin,
+        "delete",
+        &format!("/api/system/user/{me}"),
+        None,
+    )
+    .await;
+    assert_eq!(s, 422, "{r}");
+    let (s, r) = call(
+        &portal,
+        &admin,
+        "delete",
+        &format!("/api/system/user/{id}"),
+        None,
+    )
+    .await;
+    assert_eq!((s, r["deleted"].as_bool()), (200, Some(true)), "{r}");
+    assert_eq!(
+        call(&portal, &token, "get", "/api/system/sites", None)
+            .await
+            .0,
+        401
+    );
+    let (s, _) = reqwest::Client::new()
+        .post(format!("{}/api/auth/login", portal.url))
+        .json(&json!({"username": "bibliotekar", "password": PASSWORD}))
+        .send()
+        .await
+        .map(|r| (r.status().as_u16(), ()))
+        .unwrap();
+    assert_eq!(s, 401);
+
+    // API keys: shown once, listed without the key, revoked at once.
+    let (s, k) = call(
+        &portal,
+        &admin,
+        "post",
+        "/api/system/api-keys",
+        Some(json!({"site": a.site.uid, "description": "Power BI"})),
+    )
+    .await;
+    assert_eq!(s, 201, "{k}");
+    let new_key = k["key"].as_str().unwrap().to_owned();
+    assert_eq!(
+        call(&portal, &new_key, "get", "/api/system/computers", None)
+            .await
+            .0,
+        200
+    );
+    let (_, list) = call(&portal, &admin, "get", "/api/system/api-keys", None).await;
+    assert!(
+        !list.to_string().contains(&new_key),
+        "the key is never listed"
+    );
+    assert!(
+        list.as_array()
+            .unwrap()
+            .iter()
+            .any(|x| x["description"] == "Power BI")
+    );
+    let (s, _) = call(
+        &portal,
+        &admin,
+        "delete",
+        &format!("/api/system/api-key/{}", k["id"]),
+        None,
+    )
+    .await;
+    assert_eq!(s, 204);
+    assert_eq!(
+        call(&portal, &new_key, "get", "/api/system/computers", None)
+            .await
+            .0,
+        401
+    );
+    let records: Vec<String> = sqlx::query_scalar(
+        "SELECT action FROM audit_log WHERE actor = 'user:a-site_admin' ORDER BY id",
+    )
+    .fetch_all(portal.store.pool())
+    .await
+    .unwrap();
+    assert_eq!(
+        records,
+        [
+            "user.create",
+            "user.grant",
+            "user.grant",
+            "user.delete",
+            "api_key.create",
+            "api_key.revoke"
+        ]
+    );
+}
