@@ -817,6 +817,12 @@ fn param_values(given: Vec<ParamIn>) -> Result<Vec<ParamValue>, ApiError> {
 /// Runs a script on PCs and groups of one site: one batch, one NEW job per PC.
 async fn run_script(State(store): State<Store>, c: Caller<SiteUser>, b: BodyIn) -> ApiResult {
     let r: RunIn = body(b)?;
+    if r.pcs.len() + r.groups.len() > crate::store::MAX_IDS {
+        return Err(unprocessable(format!(
+            "pcs, groups: at most {} together",
+            crate::store::MAX_IDS
+        )));
+    }
     let mut site = None;
     let mut pc_ids = Vec::new();
     let mut same_site = |s: i64, what: String| -> Result<(), ApiError> {
@@ -998,18 +1004,9 @@ async fn create_group(State(store): State<Store>, c: Caller<SiteUser>, b: BodyIn
     let g: GroupIn = body(b)?;
     let site = c.site_id(&store, &g.site).await?;
     let done = store
-        .create_group(&c.scope, site, &g.name, &g.description)
+        .create_group(&c.scope, site, &g.name, &g.description, &g.supervisors)
         .await;
-    let group = c.found(&store, done, Object::Site(site)).await?;
-    if g.supervisors.is_empty() {
-        return created(group);
-    }
-    let change = GroupChange {
-        supervisors: Some(g.supervisors),
-        ..GroupChange::default()
-    };
-    let done = store.change_group(&c.scope, group.id, &change).await;
-    created(c.found(&store, done, Object::Group(group.id)).await?)
+    created(c.found(&store, done, Object::Site(site)).await?)
 }
 
 async fn group(State(store): State<Store>, c: Caller<Reader>, Path(id): Path<i64>) -> ApiResult {

@@ -1013,7 +1013,9 @@ async fn group(store: &Store, command: GroupCommand) -> anyhow::Result<()> {
         } => {
             let id = site_id(store, &site).await?;
             print_json(&found(
-                store.create_group(&cli, id, &name, &description).await?,
+                store
+                    .create_group(&cli, id, &name, &description, &[])
+                    .await?,
                 "site",
             )?)?;
         }

@@ -1160,10 +1160,17 @@ async fn groups_configuration_and_supervisors_are_managed_through_the_api() {
             422,
         ),
         (json!({"name": "X"}), "site", 422),
+        (
+            json!({"site": a.site.uid, "name": "X", "supervisors": vec![admin; 1001]}),
+            "supervisors: at most 1000",
+            422,
+        ),
     ] {
+        let before = snapshot(&portal).await;
         let (s, r) = call(&portal, &t, "post", "/api/system/groups", Some(body)).await;
         assert_eq!(s, status, "{r}");
         assert!(detail(&r).contains(field), "{field}: {r}");
+        assert_eq!(snapshot(&portal).await, before, "{field}: half-written");
     }
     let (s, r) = call(
         &portal,
@@ -1622,6 +1629,7 @@ async fn wake_plans_reach_their_pcs_as_jobs() {
             "exceptions[0].time_start",
         ),
     ] {
+        let before = snapshot(&portal).await;
         let (s, r) = call(
             &portal,
             &key,
@@ -1632,6 +1640,7 @@ async fn wake_plans_reach_their_pcs_as_jobs() {
         .await;
         assert_eq!(s, 422, "{r}");
         assert!(detail(&r).starts_with(field), "{field}: {r}");
+        assert_eq!(snapshot(&portal).await, before, "{field}: half-written");
     }
     // A PC follows one plan: a second plan with the PC's other group is refused.
     let (s, r) = call(

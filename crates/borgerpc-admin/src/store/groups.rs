@@ -95,6 +95,7 @@ async fn set_supervisors(
     group_id: i64,
     users: &[i64],
 ) -> anyhow::Result<()> {
+    super::check_ids("supervisors", users)?;
     let mut users = users.to_vec();
     users.sort_unstable();
     users.dedup();
@@ -205,13 +206,14 @@ impl Store {
         id.ok_or_else(|| anyhow::anyhow!("group: no group named {name:?} on this site"))
     }
 
-    /// Creates a group; `None` if the site is not in the scope.
+    /// Creates a group with its supervisors; `None` if the site is not in the scope.
     pub async fn create_group(
         &self,
         scope: &Scope,
         site_id: i64,
         name: &str,
         description: &str,
+        supervisors: &[i64],
     ) -> anyhow::Result<Option<GroupView>> {
         if !scope.sees(site_id) {
             return Ok(None);
@@ -231,6 +233,7 @@ impl Store {
         .bind(now_ms())
         .fetch_one(&mut *tx)
         .await?;
+        set_supervisors(&mut tx, site_id, id, supervisors).await?;
         record_in(
             &mut tx,
             Record {

@@ -56,6 +56,20 @@ impl Store {
     }
 }
 
+/// The most ids one request may list (groups of a rule, alert users, supervisors, a plan's
+/// groups): far more than a site has, and a bound on the work one call can cause.
+pub const MAX_IDS: usize = 1000;
+
+/// Refuses a list of ids longer than [`MAX_IDS`], naming the field.
+pub(crate) fn check_ids(field: &str, ids: &[i64]) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        ids.len() <= MAX_IDS,
+        "{field}: at most {MAX_IDS}, not {}",
+        ids.len()
+    );
+    Ok(())
+}
+
 /// `$first, $first+1, …` for an `IN (…)` list of `n` values.
 pub(crate) fn placeholders(first: usize, n: usize) -> String {
     (first..first + n)

@@ -454,6 +454,7 @@ impl Store {
             q.bind(id).execute(&mut *tx).await?;
         }
         if let Some(groups) = &f.groups {
+            super::check_ids("groups", groups)?;
             let mut groups = groups.clone();
             groups.sort_unstable();
             groups.dedup();
@@ -483,6 +484,7 @@ impl Store {
             }
         }
         if let Some(users) = &f.alert_users {
+            super::check_ids("alert_users", users)?;
             let mut users = users.clone();
             users.sort_unstable();
             users.dedup();

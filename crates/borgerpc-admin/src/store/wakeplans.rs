@@ -742,6 +742,7 @@ impl Store {
                 .await?;
         let mut groups = old_groups.clone();
         if let Some(new) = &f.groups {
+            super::check_ids("groups", new)?;
             for (i, g) in new.iter().enumerate() {
                 let row: Option<(i64, Option<i64>, String)> = sqlx::query_as(
                     "SELECT site_id, wake_week_plan_id, name FROM pc_groups WHERE id = $1",
