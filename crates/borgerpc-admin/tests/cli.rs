@@ -151,6 +151,16 @@ async fn cli_commands_manage_the_portal_and_are_audited_as_the_os_user() {
     let key_id = keys[0]["id"].as_i64().unwrap();
     cli.ok(&["api-key", "revoke", &key_id.to_string()]);
     assert_eq!(cli.json(&["api-key", "list"]), Value::Array(vec![]));
+    cli.ok(&[
+        "api-key",
+        "add",
+        "--site",
+        "bibliotek",
+        "--description",
+        "Drift",
+        "--write",
+    ]);
+    assert_eq!(cli.json(&["api-key", "list"])[0]["can_write"], true);
 
     cli.ok(&["site", "legacy", "bibliotek", "--enabled", "true"]);
     let pc_uid = borgerpc_admin::store::pcs::pc_uid("02:00:00:00:00:42");
@@ -400,6 +410,14 @@ async fn cli_commands_manage_the_portal_and_are_audited_as_the_os_user() {
     cli.ok(&["pc", "delete", "--site", "bibliotek", &pc_uid]);
 
     // Everything above is in the audit log, as the OS user at the command line.
+    let on_site = cli.json(&["audit", "list", "--site", "bibliotek"]);
+    assert!(
+        on_site
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["site_id"] == site_id)
+    );
     let log = cli.json(&["audit", "list", "--limit", "1000"]);
     let entries = log.as_array().unwrap();
     assert!(entries.iter().all(|e| e["actor"] == "cli:tester"), "{log}");
