@@ -1642,6 +1642,16 @@ async fn wake_plans_reach_their_pcs_as_jobs() {
         assert!(detail(&r).starts_with(field), "{field}: {r}");
         assert_eq!(snapshot(&portal).await, before, "{field}: half-written");
     }
+    let (s, r) = call(
+        &portal,
+        &key,
+        "post",
+        "/api/system/wake-plans",
+        Some(json!({"site": site.uid, "name": " Åbningstider "})),
+    )
+    .await;
+    assert_eq!(s, 422, "{r}");
+    assert!(detail(&r).starts_with("name:"), "{r}");
     // A PC follows one plan: a second plan with the PC's other group is refused.
     let (s, r) = call(
         &portal,

@@ -537,13 +537,17 @@ impl Store {
         if !scope.sees(site_id) {
             return Ok(None);
         }
-        anyhow::ensure!(fields.name.is_some(), "name: give the plan a name");
+        let Some(name) = &fields.name else {
+            anyhow::bail!("name: give the plan a name");
+        };
         let mut tx = self.db.begin_write().await?;
+        let name = checked_plan_name(&mut tx, site_id, name, 0).await?;
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO wake_week_plans (site_id, name, enabled, sleep_state, week_json, created_at)
-             VALUES ($1, '', 1, 'OFF', $2, $3) RETURNING id",
+             VALUES ($1, $2, 1, 'OFF', $3, $4) RETURNING id",
         )
         .bind(site_id)
+        .bind(name)
         .bind(serde_json::to_string(&default_week())?)
         .bind(now_ms())
         .fetch_one(&mut *tx)
@@ -659,23 +663,7 @@ impl Store {
         f: &PlanFields,
     ) -> anyhow::Result<WakeDispatch> {
         if let Some(name) = &f.name {
-            let name = name.trim();
-            anyhow::ensure!(
-                !name.is_empty() && name.chars().count() <= NAME_CHARS,
-                "name: must be 1 to {NAME_CHARS} characters"
-            );
-            let other: Option<i64> = sqlx::query_scalar(
-                "SELECT id FROM wake_week_plans WHERE site_id = $1 AND name = $2 AND id <> $3",
-            )
-            .bind(site_id)
-            .bind(name)
-            .bind(id)
-            .fetch_optional(&mut *tx)
-            .await?;
-            anyhow::ensure!(
-                other.is_none(),
-                "name: the site has a wake plan named {name:?} already"
-            );
+            let name = checked_plan_name(tx, site_id, name, id).await?;
             sqlx::query("UPDATE wake_week_plans SET name = $1 WHERE id = $2")
                 .bind(name)
                 .bind(id)
@@ -794,6 +782,33 @@ impl Store {
         }
         wake.after(tx).await
     }
+}
+
+/// A plan's name, trimmed, checked, and not another plan's of the site.
+async fn checked_plan_name<'n>(
+    conn: &mut sqlx::AnyConnection,
+    site_id: i64,
+    name: &'n str,
+    id: i64,
+) -> anyhow::Result<&'n str> {
+    let name = name.trim();
+    anyhow::ensure!(
+        !name.is_empty() && name.chars().count() <= NAME_CHARS,
+        "name: must be 1 to {NAME_CHARS} characters"
+    );
+    let other: Option<i64> = sqlx::query_scalar(
+        "SELECT id FROM wake_week_plans WHERE site_id = $1 AND name = $2 AND id <> $3",
+    )
+    .bind(site_id)
+    .bind(name)
+    .bind(id)
+    .fetch_optional(conn)
+    .await?;
+    anyhow::ensure!(
+        other.is_none(),
+        "name: the site has a wake plan named {name:?} already"
+    );
+    Ok(name)
 }
 
 /// A plan's site, if the plan is within `sites`.
