@@ -1105,14 +1105,18 @@ async fn group_policies_run_on_join_when_added_and_when_changed() {
     assert!(r["detail"].as_str().unwrap().contains("parameters"), "{r}");
 }
 
-async fn audit_detail(portal: &Portal, action: &str) -> Value {
-    let d: Option<String> = sqlx::query_scalar(
-        "SELECT detail FROM audit_log WHERE action = $1 ORDER BY id DESC LIMIT 1",
-    )
-    .bind(action)
-    .fetch_one(portal.store.pool())
-    .await
-    .unwrap();
+/// The detail of the newest audit record of an action whose target ends with `target`.
+async fn audit_detail(portal: &Portal, action: &str, target: &str) -> Value {
+    let rows: Vec<(String, Option<String>)> =
+        sqlx::query_as("SELECT target, detail FROM audit_log WHERE action = $1 ORDER BY id DESC")
+            .bind(action)
+            .fetch_all(portal.store.pool())
+            .await
+            .unwrap();
+    let d = rows
+        .into_iter()
+        .find(|(t, _)| t.ends_with(target))
+        .and_then(|(_, d)| d);
     serde_json::from_str(&d.unwrap_or_default()).unwrap_or(Value::Null)
 }
 
@@ -1223,7 +1227,7 @@ async fn groups_configuration_and_supervisors_are_managed_through_the_api() {
     assert_eq!(merged["job_timeout"], "1200");
     assert_eq!(merged["printer"], "HP");
     assert_eq!(
-        audit_detail(&portal, "config.set").await,
+        audit_detail(&portal, "config.set", " printer").await,
         json!({"before": null, "after": "HP"}),
         "the audit log has the value before and after"
     );
@@ -1237,7 +1241,7 @@ async fn groups_configuration_and_supervisors_are_managed_through_the_api() {
     .await;
     assert_eq!(s, 200);
     assert_eq!(
-        audit_detail(&portal, "config.unset").await,
+        audit_detail(&portal, "config.unset", " printer").await,
         json!({"before": "HP", "after": null})
     );
     for (entries, field) in [
@@ -1311,7 +1315,7 @@ async fn groups_configuration_and_supervisors_are_managed_through_the_api() {
     .await;
     assert_eq!(s, 200);
     assert_eq!(
-        audit_detail(&portal, "group.change").await,
+        audit_detail(&portal, "group.change", "").await,
         json!({"before": {"supervisors": [admin]}, "after": {"supervisors": []}})
     );
     let waiting = portal.store.unnotified_events(10).await.unwrap();
@@ -1494,7 +1498,7 @@ async fn rules_are_checked_field_by_field() {
         "{r}"
     );
     assert_eq!(
-        audit_detail(&portal, "rule.change").await,
+        audit_detail(&portal, "rule.change", "").await,
         json!({"before": {"max_offline_minutes": 60}, "after": {"max_offline_minutes": 120}})
     );
     let (s, r) = call(
