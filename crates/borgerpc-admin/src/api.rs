@@ -1,15 +1,29 @@
 //! The operator API: `/api/system/*`, compatible with the upstream portal's read API (Bearer
-//! API key bound to a site, paginated `{"items": [...], "count": n}`), plus writes — run a
-//! script on PCs and groups, activate PCs, handle security events — and `/api/auth/*` for
-//! users. The contract is `openapi.json`, served at `/api/openapi.json`.
+//! API key bound to a site, paginated `{"items": [...], "count": n}`), plus what operators
+//! manage — run scripts, activate PCs, handle events, groups and their members and policies,
+//! configuration entries, security and offline rules, wake plans, users and API keys — and
+//! `/api/auth/*` for users. The contract is `openapi.json`, served at `/api/openapi.json`;
+//! [`ROUTES`] is the list of routes, and a test keeps the two the same.
 //!
-//! Tenancy: every request carries a scope (the sites its key or user may see), every query is
-//! filtered by it, and anything outside it answers 404 exactly as a missing id does.
+//! Roles (`store/access.rs`) are enforced in one place: every handler takes a [`Caller<R>`],
+//! which admits only a caller whose role is at least `R` on some site and narrows the caller's
+//! scope to those sites. A handler without a `Caller` has no scope to query with. The role
+//! each route needs is written in `openapi.json` (`x-role`) and checked by a test that calls
+//! every route as every role.
+//!
+//! Tenancy: every query is filtered by the scope, and anything outside it answers 404 exactly
+//! as a missing id does; an object the caller sees with too small a role answers 403. Every
+//! write is in the audit log with its actor.
 
 use crate::store::Store;
-use crate::store::accounts::Scope;
+use crate::store::access::{Grant, Role, Scope};
+use crate::store::config::Owner;
+use crate::store::groups::GroupChange;
 use crate::store::jobs::{ParamValue, RunScript};
-use crate::store::operator::{EventChange, Page};
+use crate::store::operator::{EventChange, Object, Page};
+use crate::store::rules::{RuleFields, RuleKind};
+use crate::store::tenants::SiteChange;
+use crate::store::wakeplans::{Day, Exception, PlanFields};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -17,45 +31,90 @@ use axum::extract::{FromRequestParts, Path, Query, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use base64::Engine as _;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
+use std::marker::PhantomData;
 
 pub const OPENAPI: &str = include_str!("../openapi.json");
 const DAY_MS: i64 = 86_400_000;
 
-pub fn router(store: Store) -> Router {
-    Router::new()
-        .route("/api/openapi.json", get(openapi))
-        .route("/api/auth/login", post(login))
-        .route("/api/auth/logout", post(logout))
-        .route("/api/system/sites", get(sites))
-        .route("/api/system/computers", get(computers))
-        .route("/api/system/pcs", get(computers))
-        .route("/api/system/pc/{id}", get(pc))
-        .route("/api/system/pc/{id}/activate", post(activate))
-        .route("/api/system/pcs/activate", post(activate_many))
-        .route("/api/system/configuration/{id}", get(configuration))
-        .route(
-            "/api/system/computers/logins-per-day",
-            get(logins_per_day_all),
-        )
-        .route(
-            "/api/system/computers/{id}/logins-per-day",
-            get(logins_per_day),
-        )
-        .route("/api/system/jobs", get(jobs).post(run_script))
-        .route("/api/system/job/{id}", get(job))
-        .route("/api/system/job/{id}/restart", post(restart_job))
-        .route("/api/system/events", get(events))
-        .route("/api/system/event/{id}", get(event).patch(update_event))
-        .route("/api/system/scripts", get(scripts))
-        .route("/api/system/group/{id}/members", post(join_group))
-        .route("/api/system/group/{id}/policies", post(add_policy))
-        .route("/api/system/policy/{id}", axum::routing::patch(set_policy))
-        .with_state(store)
+/// Declares the routes once: the router, and [`ROUTES`] for the test that holds them to
+/// `openapi.json`.
+macro_rules! routes {
+    ($($method:ident $path:literal => $handler:ident,)*) => {
+        /// Every route as (method, path), in `openapi.json`'s terms.
+        pub const ROUTES: &[(&str, &str)] = &[$((stringify!($method), $path)),*];
+
+        pub fn router(store: Store) -> Router {
+            Router::new()
+                $(.route($path, axum::routing::$method($handler)))*
+                .with_state(store)
+        }
+    };
+}
+
+routes! {
+    get "/api/openapi.json" => openapi,
+    post "/api/auth/login" => login,
+    post "/api/auth/logout" => logout,
+    get "/api/system/sites" => sites,
+    post "/api/system/sites" => create_site,
+    patch "/api/system/site/{id}" => change_site,
+    get "/api/system/site/{id}/config" => site_config,
+    patch "/api/system/site/{id}/config" => change_site_config,
+    get "/api/system/computers" => computers,
+    get "/api/system/pcs" => computers,
+    get "/api/system/pc/{id}" => pc,
+    post "/api/system/pc/{id}/activate" => activate,
+    post "/api/system/pcs/activate" => activate_many,
+    get "/api/system/pc/{id}/config" => pc_config,
+    patch "/api/system/pc/{id}/config" => change_pc_config,
+    get "/api/system/configuration/{id}" => configuration,
+    get "/api/system/computers/logins-per-day" => logins_per_day_all,
+    get "/api/system/computers/{id}/logins-per-day" => logins_per_day,
+    get "/api/system/jobs" => jobs,
+    post "/api/system/jobs" => run_script,
+    get "/api/system/job/{id}" => job,
+    post "/api/system/job/{id}/restart" => restart_job,
+    get "/api/system/events" => events,
+    get "/api/system/event/{id}" => event,
+    patch "/api/system/event/{id}" => update_event,
+    get "/api/system/scripts" => scripts,
+    get "/api/system/groups" => groups,
+    post "/api/system/groups" => create_group,
+    get "/api/system/group/{id}" => group,
+    patch "/api/system/group/{id}" => change_group,
+    delete "/api/system/group/{id}" => delete_group,
+    post "/api/system/group/{id}/members" => join_group,
+    delete "/api/system/group/{id}/members/{pc_id}" => leave_group,
+    get "/api/system/group/{id}/config" => group_config,
+    patch "/api/system/group/{id}/config" => change_group_config,
+    post "/api/system/group/{id}/policies" => add_policy,
+    patch "/api/system/policy/{id}" => set_policy,
+    get "/api/system/security-rules" => security_rules,
+    post "/api/system/security-rules" => create_security_rule,
+    get "/api/system/security-rule/{id}" => security_rule,
+    patch "/api/system/security-rule/{id}" => change_security_rule,
+    delete "/api/system/security-rule/{id}" => delete_security_rule,
+    get "/api/system/offline-rules" => offline_rules,
+    post "/api/system/offline-rules" => create_offline_rule,
+    get "/api/system/offline-rule/{id}" => offline_rule,
+    patch "/api/system/offline-rule/{id}" => change_offline_rule,
+    delete "/api/system/offline-rule/{id}" => delete_offline_rule,
+    get "/api/system/wake-plans" => wake_plans,
+    post "/api/system/wake-plans" => create_wake_plan,
+    get "/api/system/wake-plan/{id}" => wake_plan,
+    patch "/api/system/wake-plan/{id}" => change_wake_plan,
+    delete "/api/system/wake-plan/{id}" => delete_wake_plan,
+    get "/api/system/users" => users,
+    post "/api/system/users" => create_user,
+    post "/api/system/user/{id}/roles" => grant_role,
+    delete "/api/system/user/{id}" => remove_user,
+    get "/api/system/api-keys" => api_keys,
+    post "/api/system/api-keys" => create_api_key,
+    delete "/api/system/api-key/{id}" => revoke_api_key,
 }
 
 /// An error as JSON `{"detail": "..."}`.
@@ -75,57 +134,6 @@ fn unprocessable(msg: impl Into<String>) -> ApiError {
     ApiError(StatusCode::UNPROCESSABLE_ENTITY, msg.into())
 }
 
-/// A store error is the database's, never the caller's: 503, logged, and `?` gives it.
-impl From<anyhow::Error> for ApiError {
-    fn from(e: anyhow::Error) -> Self {
-        unavailable(e)
-    }
-}
-
-/// Marks a store refusal that is a conflict with the current state (409), not bad input.
-#[derive(Debug)]
-struct Conflict;
-
-impl std::fmt::Display for Conflict {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("conflict")
-    }
-}
-
-/// The end of every scoped write: `None` (nothing of that id in scope) is 404; an error from
-/// the database is 503; any other error is the store refusing the caller's request (422, or
-/// 409 for a [`Conflict`]); what was done goes into the audit log.
-async fn audited<T>(
-    store: &Store,
-    scope: &Scope,
-    done: anyhow::Result<Option<T>>,
-    action: &str,
-    target: impl FnOnce(&T) -> String,
-) -> Result<T, ApiError> {
-    let done = match done {
-        Ok(Some(v)) => v,
-        Ok(None) => return Err(not_found()),
-        Err(e) if e.chain().any(|c| c.is::<sqlx::Error>()) => return Err(unavailable(e)),
-        Err(e) => {
-            let status = if e.is::<Conflict>() {
-                StatusCode::CONFLICT
-            } else {
-                StatusCode::UNPROCESSABLE_ENTITY
-            };
-            // The store's own reason, without the marker.
-            let reason = e
-                .chain()
-                .skip(usize::from(e.is::<Conflict>()))
-                .map(|c| c.to_string());
-            return Err(ApiError(status, reason.collect::<Vec<_>>().join(": ")));
-        }
-    };
-    store
-        .audit(&scope.actor, None, action, &target(&done))
-        .await?;
-    Ok(done)
-}
-
 fn unavailable(e: anyhow::Error) -> ApiError {
     tracing::error!(error = %e, "operator API: database unavailable");
     ApiError(
@@ -134,10 +142,52 @@ fn unavailable(e: anyhow::Error) -> ApiError {
     )
 }
 
+fn is_database(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| c.is::<sqlx::Error>())
+}
+
+/// A store error is the database's, never the caller's: 503, logged, and `?` gives it.
+impl From<anyhow::Error> for ApiError {
+    fn from(e: anyhow::Error) -> Self {
+        unavailable(e)
+    }
+}
+
+/// A store function's error: the database's (503), a conflict with the current state (409),
+/// or the store refusing the request, naming the field (422).
+fn refused(e: anyhow::Error) -> ApiError {
+    if is_database(&e) {
+        return unavailable(e);
+    }
+    let status = if e.chain().any(|c| c.is::<crate::store::Conflict>()) {
+        StatusCode::CONFLICT
+    } else {
+        StatusCode::UNPROCESSABLE_ENTITY
+    };
+    ApiError(status, format!("{e:#}"))
+}
+
+/// What a store refusal becomes when it is about the object's state, not the input.
+fn as_conflict(e: anyhow::Error) -> anyhow::Error {
+    if is_database(&e) {
+        e
+    } else {
+        anyhow::Error::new(crate::store::Conflict(format!("{e:#}")))
+    }
+}
+
 type ApiResult = Result<Response, ApiError>;
 
 fn ok(v: impl serde::Serialize) -> ApiResult {
     Ok(axum::Json(v).into_response())
+}
+
+fn created(v: impl serde::Serialize) -> ApiResult {
+    Ok((StatusCode::CREATED, axum::Json(v)).into_response())
+}
+
+fn no_content() -> ApiResult {
+    Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 fn bearer(headers: &HeaderMap) -> Option<&str> {
@@ -149,10 +199,42 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
         .map(str::trim)
 }
 
-/// The caller, from `Authorization: Bearer <API key or session token>`.
-pub struct Caller(pub Scope);
+/// The least role a route needs (a marker type for [`Caller`]).
+pub trait Need {
+    const ROLE: Role;
+}
 
-impl FromRequestParts<Store> for Caller {
+/// Any caller with a role: reads.
+pub struct Reader;
+/// The daily work: site users and API keys with write access.
+pub struct SiteUser;
+/// Deleting, and managing users and API keys.
+pub struct SiteAdmin;
+/// Creating sites and customer admins.
+pub struct CustomerAdmin;
+
+impl Need for Reader {
+    const ROLE: Role = Role::Reader;
+}
+impl Need for SiteUser {
+    const ROLE: Role = Role::SiteUser;
+}
+impl Need for SiteAdmin {
+    const ROLE: Role = Role::SiteAdmin;
+}
+impl Need for CustomerAdmin {
+    const ROLE: Role = Role::CustomerAdmin;
+}
+
+/// The caller, from `Authorization: Bearer <API key or session token>`, admitted only with at
+/// least the role `N` somewhere; its scope holds only the sites where it has that role. (The
+/// body is read after this, so nothing is read from a caller who may not make the request.)
+pub struct Caller<N> {
+    scope: Scope,
+    _need: PhantomData<N>,
+}
+
+impl<N: Need + Send + Sync> FromRequestParts<Store> for Caller<N> {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, store: &Store) -> Result<Self, ApiError> {
@@ -166,23 +248,99 @@ impl FromRequestParts<Store> for Caller {
         if token.len() > 200 {
             return Err(unauthorized());
         }
-        match store.scope_of_token(token).await? {
-            Some(scope) => Ok(Caller(scope)),
-            None => Err(unauthorized()),
+        let scope = store
+            .scope_of_token(token)
+            .await?
+            .ok_or_else(unauthorized)?;
+        let highest = scope.highest();
+        match scope.narrowed(N::ROLE) {
+            Some(scope) => Ok(Caller {
+                scope,
+                _need: PhantomData,
+            }),
+            None => Err(forbidden(N::ROLE, highest)),
         }
     }
 }
 
-impl Caller {
-    fn writer(&self) -> Result<&Scope, ApiError> {
-        if self.0.can_write {
-            Ok(&self.0)
-        } else {
-            Err(ApiError(
-                StatusCode::FORBIDDEN,
-                "this API key may only read; create a key with write access to change things"
-                    .into(),
-            ))
+fn forbidden(need: Role, have: Option<Role>) -> ApiError {
+    let detail = match have {
+        Some(Role::Reader) => {
+            "this API key may only read; create a key with write access to change things".into()
+        }
+        Some(have) => format!(
+            "this needs the role {} (or higher) on the site; you are {}",
+            need.name(),
+            have.name()
+        ),
+        None => "you have no role on any site; ask an administrator for one".into(),
+    };
+    ApiError(StatusCode::FORBIDDEN, detail)
+}
+
+impl<N: Need> Caller<N> {
+    /// Why an object is not there for this request: 403 if the caller sees its site (with
+    /// too small a role), else 404, as for an id that does not exist.
+    async fn missing(&self, store: &Store, object: Object) -> ApiError {
+        match store.site_of(object).await {
+            Ok(Some(site)) if self.scope.visible(site) => forbidden(
+                N::ROLE,
+                self.scope
+                    .roles
+                    .iter()
+                    .find(|(s, _)| *s == site)
+                    .map(|(_, r)| *r),
+            ),
+            Ok(_) => not_found(),
+            Err(e) => unavailable(e),
+        }
+    }
+
+    /// The end of a scoped store call: the value, or 404/403 for `None`, or the refusal.
+    async fn found<T>(
+        &self,
+        store: &Store,
+        done: anyhow::Result<Option<T>>,
+        object: Object,
+    ) -> Result<T, ApiError> {
+        match done {
+            Ok(Some(v)) => Ok(v),
+            Ok(None) => Err(self.missing(store, object).await),
+            Err(e) => Err(refused(e)),
+        }
+    }
+
+    /// [`Caller::found`] for a store write that does not record itself: records it.
+    async fn audited<T>(
+        &self,
+        store: &Store,
+        done: anyhow::Result<Option<T>>,
+        object: Object,
+        action: &str,
+        target: impl FnOnce(&T) -> String,
+    ) -> Result<T, ApiError> {
+        let done = self.found(store, done, object).await?;
+        let site = store.site_of(object).await?;
+        store
+            .audit(&self.scope.actor, site, action, &target(&done))
+            .await?;
+        Ok(done)
+    }
+
+    /// The request's sites, narrowed to one site (by uid) when the caller asks for one.
+    async fn sites(&self, store: &Store, site: Option<&str>) -> Result<Vec<i64>, ApiError> {
+        match site {
+            None => Ok(self.scope.sites.clone()),
+            Some(uid) => Ok(vec![self.site_id(store, uid).await?]),
+        }
+    }
+
+    /// A site named by uid in a query or body, within the request's scope.
+    async fn site_id(&self, store: &Store, uid: &str) -> Result<i64, ApiError> {
+        match store.site_by_uid(uid).await? {
+            Some(s) if self.scope.sees(s.id) => Ok(s.id),
+            Some(s) => Err(self.missing(store, Object::Site(s.id)).await),
+            None => Err(not_found()),
         }
     }
 }
@@ -197,6 +355,9 @@ fn body<T: DeserializeOwned>(b: Result<Bytes, BytesRejection>) -> Result<T, ApiE
         unprocessable(format!("{path}: {}", e.into_inner()))
     })
 }
+
+type BodyIn = Result<Bytes, BytesRejection>;
+type QueryIn<T> = Result<Query<T>, axum::extract::rejection::QueryRejection>;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -247,22 +408,16 @@ impl ListQuery {
     }
 }
 
-fn query<T: DeserializeOwned>(
-    q: Result<Query<T>, axum::extract::rejection::QueryRejection>,
-) -> Result<T, ApiError> {
+fn query<T: DeserializeOwned>(q: QueryIn<T>) -> Result<T, ApiError> {
     q.map(|Query(q)| q)
         .map_err(|e| unprocessable(format!("query: {}", e.body_text())))
 }
 
-/// The scope narrowed to one site (by uid) when the caller asks for one.
-async fn narrowed(store: &Store, scope: &Scope, site: Option<&str>) -> Result<Vec<i64>, ApiError> {
-    match site {
-        None => Ok(scope.sites.clone()),
-        Some(uid) => match store.site_by_uid(uid).await? {
-            Some(s) if scope.sees(s.id) => Ok(vec![s.id]),
-            _ => Err(not_found()),
-        },
-    }
+/// `?site=<uid>` and nothing else.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SiteQuery {
+    site: Option<String>,
 }
 
 async fn openapi() -> Response {
@@ -280,7 +435,7 @@ struct Login {
     password: String,
 }
 
-async fn login(State(store): State<Store>, b: Result<Bytes, BytesRejection>) -> ApiResult {
+async fn login(State(store): State<Store>, b: BodyIn) -> ApiResult {
     let l: Login = body(b)?;
     match store.login(&l.username, &l.password).await? {
         Some((token, expires_at)) => ok(json!({"token": token, "expires_at": expires_at})),
@@ -291,36 +446,171 @@ async fn login(State(store): State<Store>, b: Result<Bytes, BytesRejection>) -> 
     }
 }
 
-async fn logout(State(store): State<Store>, headers: HeaderMap, _c: Caller) -> ApiResult {
+async fn logout(State(store): State<Store>, headers: HeaderMap, _c: Caller<Reader>) -> ApiResult {
     if let Some(t) = bearer(&headers) {
         store.logout(t).await?;
     }
-    Ok(StatusCode::NO_CONTENT.into_response())
+    no_content()
 }
 
-async fn sites(State(store): State<Store>, Caller(scope): Caller) -> ApiResult {
+// --- Sites ---
+
+async fn sites(State(store): State<Store>, c: Caller<Reader>) -> ApiResult {
     let all = store.sites(None).await?;
     ok(all
         .into_iter()
-        .filter(|s| scope.sees(s.id))
+        .filter(|s| c.scope.sees(s.id))
         .collect::<Vec<_>>())
 }
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SiteIn {
+    customer_id: i64,
+    uid: String,
+    name: String,
+}
+
+async fn create_site(State(store): State<Store>, c: Caller<CustomerAdmin>, b: BodyIn) -> ApiResult {
+    let s: SiteIn = body(b)?;
+    match store
+        .create_site(&c.scope, s.customer_id, &s.uid, &s.name)
+        .await
+    {
+        Ok(Some(site)) => created(site),
+        Ok(None) => Err(not_found()),
+        Err(e) => Err(refused(e)),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SitePatch {
+    name: Option<String>,
+    legacy_xmlrpc: Option<bool>,
+    rerun_asc: Option<bool>,
+}
+
+async fn change_site(
+    State(store): State<Store>,
+    c: Caller<SiteAdmin>,
+    Path(id): Path<i64>,
+    b: BodyIn,
+) -> ApiResult {
+    let p: SitePatch = body(b)?;
+    let change = SiteChange {
+        name: p.name,
+        legacy_xmlrpc: p.legacy_xmlrpc,
+        rerun_asc: p.rerun_asc,
+    };
+    let done = store.change_site(&c.scope, id, &change).await;
+    ok(c.found(&store, done, Object::Site(id)).await?)
+}
+
+// --- Configuration entries ---
+
+/// `{"entries": {"key": "value", "other": null}}`: set the first, remove the second.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConfigPatch {
+    entries: serde_json::Map<String, Value>,
+}
+
+async fn config_of<N: Need>(store: &Store, c: &Caller<N>, owner: Owner) -> ApiResult {
+    let done = store.config_entries(&c.scope.sites, owner).await;
+    ok(json!({"entries": c.found(store, done, owner.object()).await?}))
+}
+
+async fn change_config_of(
+    store: &Store,
+    c: &Caller<SiteUser>,
+    owner: Owner,
+    b: BodyIn,
+) -> ApiResult {
+    let p: ConfigPatch = body(b)?;
+    let mut changes = Vec::with_capacity(p.entries.len());
+    for (key, value) in p.entries {
+        let value = match value {
+            Value::Null => None,
+            Value::String(s) => Some(s),
+            _ => {
+                return Err(unprocessable(format!(
+                    "entries.{key}: give a string, or null to remove the key"
+                )));
+            }
+        };
+        changes.push((key, value));
+    }
+    let done = store.change_config(&c.scope, owner, &changes).await;
+    ok(json!({"entries": c.found(store, done, owner.object()).await?}))
+}
+
+async fn site_config(
+    State(store): State<Store>,
+    c: Caller<Reader>,
+    Path(id): Path<i64>,
+) -> ApiResult {
+    config_of(&store, &c, Owner::Site(id)).await
+}
+
+async fn change_site_config(
+    State(store): State<Store>,
+    c: Caller<SiteUser>,
+    Path(id): Path<i64>,
+    b: BodyIn,
+) -> ApiResult {
+    change_config_of(&store, &c, Owner::Site(id), b).await
+}
+
+async fn group_config(
+    State(store): State<Store>,
+    c: Caller<Reader>,
+    Path(id): Path<i64>,
+) -> ApiResult {
+    config_of(&store, &c, Owner::Group(id)).await
+}
+
+async fn change_group_config(
+    State(store): State<Store>,
+    c: Caller<SiteUser>,
+    Path(id): Path<i64>,
+    b: BodyIn,
+) -> ApiResult {
+    change_config_of(&store, &c, Owner::Group(id), b).await
+}
+
+async fn pc_config(
+    State(store): State<Store>,
+    c: Caller<Reader>,
+    Path(id): Path<i64>,
+) -> ApiResult {
+    config_of(&store, &c, Owner::Pc(id)).await
+}
+
+async fn change_pc_config(
+    State(store): State<Store>,
+    c: Caller<SiteUser>,
+    Path(id): Path<i64>,
+    b: BodyIn,
+) -> ApiResult {
+    change_config_of(&store, &c, Owner::Pc(id), b).await
+}
+
+// --- PCs (upstream's read API, and activation) ---
+
 async fn computers(
     State(store): State<Store>,
-    Caller(scope): Caller,
-    q: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
+    c: Caller<Reader>,
+    q: QueryIn<ListQuery>,
 ) -> ApiResult {
     let q = query(q)?;
-    let sites = narrowed(&store, &scope, q.site.as_deref()).await?;
+    let sites = c.sites(&store, q.site.as_deref()).await?;
     ok(store.api_pcs(&sites, None, &q.page()?).await?)
 }
 
-async fn pc(State(store): State<Store>, Caller(scope): Caller, Path(id): Path<i64>) -> ApiResult {
-    match store.api_pc(&scope.sites, id).await? {
-        Some(pc) => ok(pc),
-        None => Err(not_found()),
-    }
+async fn pc(State(store): State<Store>, c: Caller<Reader>, Path(id): Path<i64>) -> ApiResult {
+    let done = store.api_pc(&c.scope.sites, id).await.map_err(refused)?;
+    ok(c.found(&store, Ok(done), Object::Pc(id)).await?)
 }
 
 #[derive(Deserialize)]
@@ -331,32 +621,27 @@ struct Activate {
 
 async fn activate(
     State(store): State<Store>,
-    caller: Caller,
+    c: Caller<SiteUser>,
     Path(id): Path<i64>,
-    b: Result<Bytes, BytesRejection>,
+    b: BodyIn,
 ) -> ApiResult {
-    let scope = caller.writer()?;
     let a: Activate = body(b)?;
     if !store
-        .api_set_activated(&scope.sites, id, a.is_activated)
+        .api_set_activated(&c.scope.sites, id, a.is_activated)
         .await?
     {
-        return Err(not_found());
+        return Err(c.missing(&store, Object::Pc(id)).await);
     }
-    let pc = store
-        .api_pc(&scope.sites, id)
-        .await?
-        .ok_or_else(not_found)?;
-    let site = store.site_by_uid(&pc.site).await?.map(|s| s.id);
     let action = if a.is_activated {
         "pc.activate"
     } else {
         "pc.deactivate"
     };
-    store
-        .audit(&scope.actor, site, action, &format!("pc:{id}"))
-        .await?;
-    ok(pc)
+    let pc = store.api_pc(&c.scope.sites, id).await;
+    ok(
+        c.audited(&store, pc, Object::Pc(id), action, |_| format!("pc:{id}"))
+            .await?,
+    )
 }
 
 /// Most PCs one bulk activation may name: a municipality's whole new batch, still one
@@ -371,12 +656,7 @@ struct ActivateMany {
 }
 
 /// Activates or deactivates many PCs by uid, all or none.
-async fn activate_many(
-    State(store): State<Store>,
-    caller: Caller,
-    b: Result<Bytes, BytesRejection>,
-) -> ApiResult {
-    let scope = caller.writer()?;
+async fn activate_many(State(store): State<Store>, c: Caller<SiteUser>, b: BodyIn) -> ApiResult {
     let a: ActivateMany = body(b)?;
     if a.uids.is_empty() || a.uids.len() > ACTIVATE_MAX {
         return Err(unprocessable(format!(
@@ -398,7 +678,7 @@ async fn activate_many(
     uids.sort();
     uids.dedup();
     match store
-        .api_set_activated_many(&scope.sites, &uids, a.is_activated, &scope.actor)
+        .api_set_activated_many(&c.scope.sites, &uids, a.is_activated, &c.scope.actor)
         .await?
     {
         Ok(changed) => ok(json!({"changed": changed, "unchanged": uids.len() as u64 - changed})),
@@ -423,16 +703,15 @@ async fn activate_many(
 
 async fn configuration(
     State(store): State<Store>,
-    Caller(scope): Caller,
+    c: Caller<Reader>,
     Path(id): Path<i64>,
 ) -> ApiResult {
-    match store.api_configuration(&scope.sites, id).await? {
-        Some(entries) => ok(entries
-            .into_iter()
-            .map(|(key, value)| json!({"key": key, "value": value}))
-            .collect::<Vec<_>>()),
-        None => Err(not_found()),
-    }
+    let done = store.api_configuration(&c.scope.sites, id).await;
+    let entries = c.found(&store, done, Object::Pc(id)).await?;
+    ok(entries
+        .into_iter()
+        .map(|(key, value)| json!({"key": key, "value": value}))
+        .collect::<Vec<_>>())
 }
 
 /// Logins per day as the PC's own `login_counts` entry reports them (a core script pushes it).
@@ -447,15 +726,13 @@ fn logins_view(name: &str, entries: &[(String, String)]) -> Value {
 
 async fn logins_per_day(
     State(store): State<Store>,
-    Caller(scope): Caller,
+    c: Caller<Reader>,
     Path(id): Path<i64>,
 ) -> ApiResult {
-    let pc = store
-        .api_pc(&scope.sites, id)
-        .await?
-        .ok_or_else(not_found)?;
+    let done = store.api_pc(&c.scope.sites, id).await;
+    let pc = c.found(&store, done, Object::Pc(id)).await?;
     let entries = store
-        .api_configuration(&scope.sites, id)
+        .api_configuration(&c.scope.sites, id)
         .await?
         .unwrap_or_default();
     ok(logins_view(&pc.name, &entries))
@@ -463,11 +740,11 @@ async fn logins_per_day(
 
 async fn logins_per_day_all(
     State(store): State<Store>,
-    Caller(scope): Caller,
-    q: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
+    c: Caller<Reader>,
+    q: QueryIn<ListQuery>,
 ) -> ApiResult {
     let q = query(q)?;
-    let sites = narrowed(&store, &scope, q.site.as_deref()).await?;
+    let sites = c.sites(&store, q.site.as_deref()).await?;
     let pcs = store.api_pcs(&sites, None, &q.page()?).await?;
     let mut out = Vec::with_capacity(pcs.items.len());
     for pc in &pcs.items {
@@ -480,22 +757,18 @@ async fn logins_per_day_all(
     ok(out)
 }
 
-async fn jobs(
-    State(store): State<Store>,
-    Caller(scope): Caller,
-    q: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
-) -> ApiResult {
+// --- Jobs ---
+
+async fn jobs(State(store): State<Store>, c: Caller<Reader>, q: QueryIn<ListQuery>) -> ApiResult {
     let q = query(q)?;
-    let sites = narrowed(&store, &scope, q.site.as_deref()).await?;
+    let sites = c.sites(&store, q.site.as_deref()).await?;
     let (from, to) = q.period(90)?;
     ok(store.api_jobs(&sites, from, to, &q.page()?).await?)
 }
 
-async fn job(State(store): State<Store>, Caller(scope): Caller, Path(id): Path<i64>) -> ApiResult {
-    match store.api_job(&scope.sites, id).await? {
-        Some(j) => ok(j),
-        None => Err(not_found()),
-    }
+async fn job(State(store): State<Store>, c: Caller<Reader>, Path(id): Path<i64>) -> ApiResult {
+    let done = store.api_job(&c.scope.sites, id).await;
+    ok(c.found(&store, done, Object::Job(id)).await?)
 }
 
 #[derive(Deserialize)]
@@ -542,13 +815,14 @@ fn param_values(given: Vec<ParamIn>) -> Result<Vec<ParamValue>, ApiError> {
 }
 
 /// Runs a script on PCs and groups of one site: one batch, one NEW job per PC.
-async fn run_script(
-    State(store): State<Store>,
-    caller: Caller,
-    b: Result<Bytes, BytesRejection>,
-) -> ApiResult {
-    let scope = caller.writer()?;
+async fn run_script(State(store): State<Store>, c: Caller<SiteUser>, b: BodyIn) -> ApiResult {
     let r: RunIn = body(b)?;
+    if r.pcs.len() + r.groups.len() > crate::store::MAX_IDS {
+        return Err(unprocessable(format!(
+            "pcs, groups: at most {} together",
+            crate::store::MAX_IDS
+        )));
+    }
     let mut site = None;
     let mut pc_ids = Vec::new();
     let mut same_site = |s: i64, what: String| -> Result<(), ApiError> {
@@ -563,18 +837,14 @@ async fn run_script(
         }
     };
     for id in &r.pcs {
-        let s = store
-            .api_pc_site(&scope.sites, *id)
-            .await?
-            .ok_or_else(not_found)?;
+        let s = store.api_pc_site(&c.scope.sites, *id).await;
+        let s = c.found(&store, s, Object::Pc(*id)).await?;
         same_site(s, format!("pcs: {id}"))?;
         pc_ids.push(*id);
     }
     for g in &r.groups {
-        let (s, members) = store
-            .api_group_members(&scope.sites, *g)
-            .await?
-            .ok_or_else(not_found)?;
+        let found = store.api_group_members(&c.scope.sites, *g).await;
+        let (s, members) = c.found(&store, found, Object::Group(*g)).await?;
         same_site(s, format!("groups: {g}"))?;
         pc_ids.extend(members);
     }
@@ -593,28 +863,45 @@ async fn run_script(
             script_id: r.script_id,
             pc_ids: &pc_ids,
             params,
-            created_by: &scope.actor,
+            created_by: &c.scope.actor,
         })
         .await
-        .map_err(|e| unprocessable(format!("{e:#}")))?;
+        .map_err(refused)?;
     store
         .audit(
-            &scope.actor,
+            &c.scope.actor,
             Some(site),
             "script.run",
             &format!("script:{} batch:{}", r.script_id, batch.batch_id),
         )
         .await?;
-    Ok((StatusCode::CREATED, axum::Json(batch)).into_response())
+    created(batch)
 }
 
-async fn events(
+/// Runs a finished job again (a new job with the same script version and parameters); the old
+/// one becomes RESOLVED.
+async fn restart_job(
     State(store): State<Store>,
-    Caller(scope): Caller,
-    q: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
+    c: Caller<SiteUser>,
+    Path(id): Path<i64>,
 ) -> ApiResult {
+    let done = store
+        .restart_job(&c.scope.sites, id, &c.scope.actor)
+        .await
+        .map_err(as_conflict);
+    let new_job = c
+        .audited(&store, done, Object::Job(id), "job.restart", |new_job| {
+            format!("job:{id} new:{new_job}")
+        })
+        .await?;
+    created(json!({"job_id": new_job}))
+}
+
+// --- Events ---
+
+async fn events(State(store): State<Store>, c: Caller<Reader>, q: QueryIn<ListQuery>) -> ApiResult {
     let q = query(q)?;
-    let sites = narrowed(&store, &scope, q.site.as_deref()).await?;
+    let sites = c.sites(&store, q.site.as_deref()).await?;
     let (from, to) = q.period(90)?;
     // Upstream's default: the new ones. `status=NEW,ASSIGNED` or `status=ALL` widen it.
     let statuses: Vec<String> = match q.status.as_deref() {
@@ -637,15 +924,9 @@ async fn events(
         .await?)
 }
 
-async fn event(
-    State(store): State<Store>,
-    Caller(scope): Caller,
-    Path(id): Path<i64>,
-) -> ApiResult {
-    match store.api_event(&scope.sites, id).await? {
-        Some(e) => ok(e),
-        None => Err(not_found()),
-    }
+async fn event(State(store): State<Store>, c: Caller<Reader>, Path(id): Path<i64>) -> ApiResult {
+    let done = store.api_event(&c.scope.sites, id).await;
+    ok(c.found(&store, done, Object::Event(id)).await?)
 }
 
 #[derive(Deserialize)]
@@ -657,47 +938,114 @@ struct EventPatch {
     note: Option<String>,
 }
 
-/// `"assigned_user": null` clears the assignee; leaving the field out keeps it.
-fn explicit_null<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<i64>>, D::Error> {
-    Ok(Some(Option::<i64>::deserialize(d)?))
+/// `"field": null` clears it; leaving the field out keeps it.
+fn explicit_null<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(
+    d: D,
+) -> Result<Option<Option<T>>, D::Error> {
+    Ok(Some(Option::<T>::deserialize(d)?))
 }
 
 async fn update_event(
     State(store): State<Store>,
-    caller: Caller,
+    c: Caller<SiteUser>,
     Path(id): Path<i64>,
-    b: Result<Bytes, BytesRejection>,
+    b: BodyIn,
 ) -> ApiResult {
-    let scope = caller.writer()?;
     let p: EventPatch = body(b)?;
     let change = EventChange {
         status: p.status.map(|s| s.to_uppercase()),
         assigned_user: p.assigned_user,
         note: p.note,
     };
-    if store.api_event(&scope.sites, id).await?.is_none() {
-        return Err(not_found());
-    }
-    let done = store.api_update_event(&scope.sites, id, &change).await;
-    ok(audited(&store, scope, done, "event.update", |_| {
-        format!("event:{id}")
-    })
-    .await?)
+    let done = store.api_update_event(&c.scope.sites, id, &change).await;
+    ok(
+        c.audited(&store, done, Object::Event(id), "event.update", |_| {
+            format!("event:{id}")
+        })
+        .await?,
+    )
 }
 
 async fn scripts(
     State(store): State<Store>,
-    Caller(scope): Caller,
-    q: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
+    c: Caller<Reader>,
+    q: QueryIn<ListQuery>,
 ) -> ApiResult {
     let q = query(q)?;
-    let sites = narrowed(&store, &scope, q.site.as_deref()).await?;
+    let sites = c.sites(&store, q.site.as_deref()).await?;
     let [site] = sites[..] else {
         return Err(unprocessable(
             "site: give the site (uid) whose scripts to list",
         ));
     };
     ok(store.api_scripts(site).await?)
+}
+
+// --- Groups, members, policies ---
+
+async fn groups(State(store): State<Store>, c: Caller<Reader>, q: QueryIn<SiteQuery>) -> ApiResult {
+    let q = query(q)?;
+    let sites = c.sites(&store, q.site.as_deref()).await?;
+    ok(store.groups(&sites).await?)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GroupIn {
+    site: String,
+    name: String,
+    #[serde(default)]
+    description: String,
+    #[serde(default)]
+    supervisors: Vec<i64>,
+}
+
+async fn create_group(State(store): State<Store>, c: Caller<SiteUser>, b: BodyIn) -> ApiResult {
+    let g: GroupIn = body(b)?;
+    let site = c.site_id(&store, &g.site).await?;
+    let done = store
+        .create_group(&c.scope, site, &g.name, &g.description, &g.supervisors)
+        .await;
+    created(c.found(&store, done, Object::Site(site)).await?)
+}
+
+async fn group(State(store): State<Store>, c: Caller<Reader>, Path(id): Path<i64>) -> ApiResult {
+    let done = store.group(&c.scope.sites, id).await;
+    ok(c.found(&store, done, Object::Group(id)).await?)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GroupPatch {
+    name: Option<String>,
+    description: Option<String>,
+    supervisors: Option<Vec<i64>>,
+}
+
+async fn change_group(
+    State(store): State<Store>,
+    c: Caller<SiteUser>,
+    Path(id): Path<i64>,
+    b: BodyIn,
+) -> ApiResult {
+    let p: GroupPatch = body(b)?;
+    let change = GroupChange {
+        name: p.name,
+        description: p.description,
+        supervisors: p.supervisors,
+    };
+    let done = store.change_group(&c.scope, id, &change).await;
+    ok(c.found(&store, done, Object::Group(id)).await?)
+}
+
+async fn delete_group(
+    State(store): State<Store>,
+    c: Caller<SiteAdmin>,
+    Path(id): Path<i64>,
+) -> ApiResult {
+    let done = store.delete_group(&c.scope, id).await;
+    c.found(&store, done, Object::Group(id)).await?;
+    no_content()
 }
 
 #[derive(Deserialize)]
@@ -709,20 +1057,25 @@ struct JoinIn {
 /// Puts a PC in a group; the group's policies run on it.
 async fn join_group(
     State(store): State<Store>,
-    caller: Caller,
+    c: Caller<SiteUser>,
     Path(id): Path<i64>,
-    b: Result<Bytes, BytesRejection>,
+    b: BodyIn,
 ) -> ApiResult {
-    let scope = caller.writer()?;
     let j: JoinIn = body(b)?;
-    let done = store
-        .join_group(&scope.sites, id, j.pc_id, &scope.actor)
-        .await;
-    let runs = audited(&store, scope, done, "group.join", |_| {
-        format!("group:{id} pc:{}", j.pc_id)
-    })
-    .await?;
+    let done = store.join_group(&c.scope, id, j.pc_id).await;
+    let runs = c.found(&store, done, Object::Group(id)).await?;
     ok(json!({"policies": runs}))
+}
+
+/// Takes a PC out of a group.
+async fn leave_group(
+    State(store): State<Store>,
+    c: Caller<SiteUser>,
+    Path((id, pc_id)): Path<(i64, i64)>,
+) -> ApiResult {
+    let done = store.leave_group(&c.scope, id, pc_id).await;
+    let was_member = c.found(&store, done, Object::Group(id)).await?;
+    ok(json!({"removed": was_member}))
 }
 
 #[derive(Deserialize)]
@@ -736,21 +1089,14 @@ struct PolicyIn {
 /// Adds a policy to a group; it runs on every member.
 async fn add_policy(
     State(store): State<Store>,
-    caller: Caller,
+    c: Caller<SiteUser>,
     Path(id): Path<i64>,
-    b: Result<Bytes, BytesRejection>,
+    b: BodyIn,
 ) -> ApiResult {
-    let scope = caller.writer()?;
     let p: PolicyIn = body(b)?;
     let params = param_values(p.parameters)?;
-    let done = store
-        .add_policy(&scope.sites, id, p.script_id, &params, &scope.actor)
-        .await;
-    let run = audited(&store, scope, done, "policy.add", |run| {
-        format!("group:{id} policy:{}", run.policy_id)
-    })
-    .await?;
-    Ok((StatusCode::CREATED, axum::Json(run)).into_response())
+    let done = store.add_policy(&c.scope, id, p.script_id, &params).await;
+    created(c.found(&store, done, Object::Group(id)).await?)
 }
 
 #[derive(Deserialize)]
@@ -762,36 +1108,460 @@ struct PolicyPatch {
 /// Changes a policy's parameters; it reruns on every member if the site says so.
 async fn set_policy(
     State(store): State<Store>,
-    caller: Caller,
+    c: Caller<SiteUser>,
     Path(id): Path<i64>,
-    b: Result<Bytes, BytesRejection>,
+    b: BodyIn,
 ) -> ApiResult {
-    let scope = caller.writer()?;
     let p: PolicyPatch = body(b)?;
     let params = param_values(p.parameters)?;
-    let done = store
-        .set_policy_params(&scope.sites, id, &params, &scope.actor)
-        .await;
-    ok(audited(&store, scope, done, "policy.change", |_| {
-        format!("policy:{id}")
-    })
-    .await?)
+    let done = store.set_policy_params(&c.scope, id, &params).await;
+    ok(c.found(&store, done, Object::Policy(id)).await?)
 }
 
-/// Runs a finished job again (a new job with the same script version and parameters); the old
-/// one becomes RESOLVED.
-async fn restart_job(State(store): State<Store>, caller: Caller, Path(id): Path<i64>) -> ApiResult {
-    let scope = caller.writer()?;
-    if store.api_job(&scope.sites, id).await?.is_none() {
-        return Err(not_found());
+// --- Security and offline rules ---
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RuleIn {
+    /// Only when creating: the site (uid).
+    site: Option<String>,
+    name: Option<String>,
+    description: Option<String>,
+    level: Option<String>,
+    script_id: Option<i64>,
+    monitor_start: Option<String>,
+    monitor_end: Option<String>,
+    max_offline_minutes: Option<i64>,
+    groups: Option<Vec<i64>>,
+    alert_users: Option<Vec<i64>>,
+}
+
+impl RuleIn {
+    fn fields(self) -> RuleFields {
+        RuleFields {
+            name: self.name,
+            description: self.description,
+            level: self.level,
+            script_id: self.script_id,
+            monitor_start: self.monitor_start,
+            monitor_end: self.monitor_end,
+            max_offline_minutes: self.max_offline_minutes,
+            groups: self.groups,
+            alert_users: self.alert_users,
+        }
     }
-    let done = store
-        .restart_job(&scope.sites, id, &scope.actor)
-        .await
-        .map_err(|e| e.context(Conflict));
-    let new_job = audited(&store, scope, done, "job.restart", |new_job| {
-        format!("job:{id} new:{new_job}")
+}
+
+async fn rules_of(
+    store: &Store,
+    c: &Caller<Reader>,
+    kind: RuleKind,
+    q: QueryIn<SiteQuery>,
+) -> ApiResult {
+    let q = query(q)?;
+    let sites = c.sites(store, q.site.as_deref()).await?;
+    ok(store.rules(&sites, kind).await?)
+}
+
+async fn create_rule_of(
+    store: &Store,
+    c: &Caller<SiteUser>,
+    kind: RuleKind,
+    b: BodyIn,
+) -> ApiResult {
+    let r: RuleIn = body(b)?;
+    let Some(uid) = r.site.clone() else {
+        return Err(unprocessable("site: give the site (uid) of the rule"));
+    };
+    let site = c.site_id(store, &uid).await?;
+    let done = store.create_rule(&c.scope, kind, site, &r.fields()).await;
+    created(c.found(store, done, Object::Site(site)).await?)
+}
+
+async fn rule_of(store: &Store, c: &Caller<Reader>, kind: RuleKind, id: i64) -> ApiResult {
+    let done = store.rule(&c.scope.sites, kind, id).await;
+    ok(c.found(store, done, Object::Rule(kind, id)).await?)
+}
+
+async fn change_rule_of(
+    store: &Store,
+    c: &Caller<SiteUser>,
+    kind: RuleKind,
+    id: i64,
+    b: BodyIn,
+) -> ApiResult {
+    let r: RuleIn = body(b)?;
+    if r.site.is_some() {
+        return Err(unprocessable("site: a rule stays on its site"));
+    }
+    let done = store.change_rule(&c.scope, kind, id, &r.fields()).await;
+    ok(c.found(store, done, Object::Rule(kind, id)).await?)
+}
+
+async fn delete_rule_of(
+    store: &Store,
+    c: &Caller<SiteAdmin>,
+    kind: RuleKind,
+    id: i64,
+) -> ApiResult {
+    let done = store.delete_rule(&c.scope, kind, id).await;
+    c.found(store, done, Object::Rule(kind, id)).await?;
+    no_content()
+}
+
+async fn security_rules(
+    State(store): State<Store>,
+    c: Caller<Reader>,
+    q: QueryIn<SiteQuery>,
+) -> ApiResult {
+    rules_of(&store, &c, RuleKind::Security, q).await
+}
+
+async fn create_security_rule(
+    State(store): State<Store>,
+    c: Caller<SiteUser>,
+    b: BodyIn,
+) -> ApiResult {
+    create_rule_of(&store, &c, RuleKind::Security, b).await
+}
+
+async fn security_rule(
+    State(store): State<Store>,
+    c: Caller<Reader>,
+    Path(id): Path<i64>,
+) -> ApiResult {
+    rule_of(&store, &c, RuleKind::Security, id).await
+}
+
+async fn change_security_rule(
+    State(store): State<Store>,
+    c: Caller<SiteUser>,
+    Path(id): Path<i64>,
+    b: BodyIn,
+) -> ApiResult {
+    change_rule_of(&store, &c, RuleKind::Security, id, b).await
+}
+
+async fn delete_security_rule(
+    State(store): State<Store>,
+    c: Caller<SiteAdmin>,
+    Path(id): Path<i64>,
+) -> ApiResult {
+    delete_rule_of(&store, &c, RuleKind::Security, id).await
+}
+
+async fn offline_rules(
+    State(store): State<Store>,
+    c: Caller<Reader>,
+    q: QueryIn<SiteQuery>,
+) -> ApiResult {
+    rules_of(&store, &c, RuleKind::Offline, q).await
+}
+
+async fn create_offline_rule(
+    State(store): State<Store>,
+    c: Caller<SiteUser>,
+    b: BodyIn,
+) -> ApiResult {
+    create_rule_of(&store, &c, RuleKind::Offline, b).await
+}
+
+async fn offline_rule(
+    State(store): State<Store>,
+    c: Caller<Reader>,
+    Path(id): Path<i64>,
+) -> ApiResult {
+    rule_of(&store, &c, RuleKind::Offline, id).await
+}
+
+async fn change_offline_rule(
+    State(store): State<Store>,
+    c: Caller<SiteUser>,
+    Path(id): Path<i64>,
+    b: BodyIn,
+) -> ApiResult {
+    change_rule_of(&store, &c, RuleKind::Offline, id, b).await
+}
+
+async fn delete_offline_rule(
+    State(store): State<Store>,
+    c: Caller<SiteAdmin>,
+    Path(id): Path<i64>,
+) -> ApiResult {
+    delete_rule_of(&store, &c, RuleKind::Offline, id).await
+}
+
+// --- Wake plans ---
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PlanIn {
+    /// Only when creating: the site (uid).
+    site: Option<String>,
+    name: Option<String>,
+    enabled: Option<bool>,
+    sleep_state: Option<String>,
+    week: Option<Vec<Day>>,
+    exceptions: Option<Vec<Exception>>,
+    groups: Option<Vec<i64>>,
+}
+
+impl PlanIn {
+    fn fields(self) -> PlanFields {
+        PlanFields {
+            name: self.name,
+            enabled: self.enabled,
+            sleep_state: self.sleep_state,
+            week: self.week,
+            exceptions: self.exceptions,
+            groups: self.groups,
+        }
+    }
+}
+
+async fn wake_plans(
+    State(store): State<Store>,
+    c: Caller<Reader>,
+    q: QueryIn<SiteQuery>,
+) -> ApiResult {
+    let q = query(q)?;
+    let sites = c.sites(&store, q.site.as_deref()).await?;
+    ok(store.wake_plans(&sites).await?)
+}
+
+async fn create_wake_plan(State(store): State<Store>, c: Caller<SiteUser>, b: BodyIn) -> ApiResult {
+    let p: PlanIn = body(b)?;
+    let Some(uid) = p.site.clone() else {
+        return Err(unprocessable("site: give the site (uid) of the plan"));
+    };
+    let site = c.site_id(&store, &uid).await?;
+    let done = store.create_wake_plan(&c.scope, site, &p.fields()).await;
+    created(c.found(&store, done, Object::Site(site)).await?)
+}
+
+async fn wake_plan(
+    State(store): State<Store>,
+    c: Caller<Reader>,
+    Path(id): Path<i64>,
+) -> ApiResult {
+    let done = store.wake_plan(&c.scope.sites, id).await;
+    ok(c.found(&store, done, Object::WakePlan(id)).await?)
+}
+
+async fn change_wake_plan(
+    State(store): State<Store>,
+    c: Caller<SiteUser>,
+    Path(id): Path<i64>,
+    b: BodyIn,
+) -> ApiResult {
+    let p: PlanIn = body(b)?;
+    if p.site.is_some() {
+        return Err(unprocessable("site: a plan stays on its site"));
+    }
+    let done = store.change_wake_plan(&c.scope, id, &p.fields()).await;
+    ok(c.found(&store, done, Object::WakePlan(id)).await?)
+}
+
+async fn delete_wake_plan(
+    State(store): State<Store>,
+    c: Caller<SiteAdmin>,
+    Path(id): Path<i64>,
+) -> ApiResult {
+    let done = store.delete_wake_plan(&c.scope, id).await;
+    c.found(&store, done, Object::WakePlan(id)).await?;
+    no_content()
+}
+
+// --- Users and API keys ---
+
+async fn users(
+    State(store): State<Store>,
+    c: Caller<SiteAdmin>,
+    q: QueryIn<SiteQuery>,
+) -> ApiResult {
+    let q = query(q)?;
+    let site = match &q.site {
+        Some(uid) => Some(c.site_id(&store, uid).await?),
+        None => None,
+    };
+    ok(store.users(&c.scope, site).await?)
+}
+
+/// A role: `customer_admin` with `customer_id`, `site_admin` or `site_user` with `site` (uid).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GrantIn {
+    role: String,
+    site: Option<String>,
+    customer_id: Option<i64>,
+}
+
+async fn grant_of(store: &Store, c: &Caller<SiteAdmin>, g: GrantIn) -> Result<Grant, ApiError> {
+    if g.role == "customer_admin" && c.scope.customers.is_empty() {
+        return Err(forbidden(Role::CustomerAdmin, c.scope.highest()));
+    }
+    let site_id = match &g.site {
+        Some(uid) => Some(c.site_id(store, uid).await?),
+        None => None,
+    };
+    Ok(Grant {
+        role: g.role,
+        site_id,
+        customer_id: g.customer_id,
     })
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UserIn {
+    username: String,
+    #[serde(default)]
+    email: String,
+    password: String,
+    role: String,
+    site: Option<String>,
+    customer_id: Option<i64>,
+}
+
+async fn create_user(State(store): State<Store>, c: Caller<SiteAdmin>, b: BodyIn) -> ApiResult {
+    let u: UserIn = body(b)?;
+    let grant = grant_of(
+        &store,
+        &c,
+        GrantIn {
+            role: u.role,
+            site: u.site,
+            customer_id: u.customer_id,
+        },
+    )
     .await?;
-    Ok((StatusCode::CREATED, axum::Json(json!({"job_id": new_job}))).into_response())
+    match store
+        .create_user(&c.scope, &u.username, &u.email, &u.password, &grant)
+        .await
+    {
+        Ok(Some(user)) => created(user),
+        Ok(None) => Err(not_found()),
+        Err(e) => Err(refused(e)),
+    }
+}
+
+async fn grant_role(
+    State(store): State<Store>,
+    c: Caller<SiteAdmin>,
+    Path(id): Path<i64>,
+    b: BodyIn,
+) -> ApiResult {
+    let g: GrantIn = body(b)?;
+    let grant = grant_of(&store, &c, g).await?;
+    match store.grant_role(&c.scope, id, &grant).await {
+        Ok(Some(user)) => ok(user),
+        Ok(None) => Err(not_found()),
+        Err(e) => Err(refused(e)),
+    }
+}
+
+async fn remove_user(
+    State(store): State<Store>,
+    c: Caller<SiteAdmin>,
+    Path(id): Path<i64>,
+    q: QueryIn<SiteQuery>,
+) -> ApiResult {
+    let q = query(q)?;
+    let site = match &q.site {
+        Some(uid) => Some(c.site_id(&store, uid).await?),
+        None => None,
+    };
+    match store.remove_user(&c.scope, id, site).await {
+        Ok(Some(deleted)) => ok(json!({"deleted": deleted})),
+        Ok(None) => Err(not_found()),
+        Err(e) => Err(refused(e)),
+    }
+}
+
+async fn api_keys(
+    State(store): State<Store>,
+    c: Caller<SiteAdmin>,
+    q: QueryIn<SiteQuery>,
+) -> ApiResult {
+    let q = query(q)?;
+    let site = match &q.site {
+        Some(uid) => Some(c.site_id(&store, uid).await?),
+        None => None,
+    };
+    ok(store.api_keys(&c.scope, site).await?)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ApiKeyIn {
+    site: String,
+    #[serde(default)]
+    description: String,
+    #[serde(default)]
+    can_write: bool,
+}
+
+async fn create_api_key(State(store): State<Store>, c: Caller<SiteAdmin>, b: BodyIn) -> ApiResult {
+    let k: ApiKeyIn = body(b)?;
+    let site = c.site_id(&store, &k.site).await?;
+    let done = store
+        .create_api_key(&c.scope, site, &k.description, k.can_write)
+        .await;
+    created(c.found(&store, done, Object::Site(site)).await?)
+}
+
+async fn revoke_api_key(
+    State(store): State<Store>,
+    c: Caller<SiteAdmin>,
+    Path(id): Path<i64>,
+) -> ApiResult {
+    let done = store.revoke_api_key(&c.scope, id).await;
+    c.found(&store, done, Object::ApiKey(id)).await?;
+    no_content()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{OPENAPI, ROUTES};
+    use std::collections::BTreeSet;
+
+    /// The router and the contract name the same routes, and the contract says for each the
+    /// role it needs (the role matrix test in `tests/api.rs` holds the server to it).
+    #[test]
+    fn every_route_is_documented_with_its_role_and_nothing_else_is() {
+        let doc: serde_json::Value = serde_json::from_str(OPENAPI).unwrap();
+        let mut documented = BTreeSet::new();
+        for (path, methods) in doc["paths"].as_object().unwrap() {
+            for (method, op) in methods.as_object().unwrap() {
+                documented.insert((method.clone(), path.clone()));
+                let role = op["x-role"].as_str().unwrap_or("missing");
+                assert!(
+                    [
+                        "none",
+                        "reader",
+                        "site_user",
+                        "site_admin",
+                        "customer_admin"
+                    ]
+                    .contains(&role),
+                    "{method} {path}: x-role {role}"
+                );
+            }
+        }
+        let routed: BTreeSet<(String, String)> = ROUTES
+            .iter()
+            .map(|(m, p)| (m.to_string(), p.to_string()))
+            .collect();
+        assert_eq!(routed.len(), ROUTES.len(), "a route is declared twice");
+        assert_eq!(
+            routed.difference(&documented).collect::<Vec<_>>(),
+            Vec::<&(String, String)>::new(),
+            "routed but not in openapi.json"
+        );
+        assert_eq!(
+            documented.difference(&routed).collect::<Vec<_>>(),
+            Vec::<&(String, String)>::new(),
+            "in openapi.json but not routed"
+        );
+    }
 }

@@ -1,12 +1,20 @@
 //! The `borgerpc-admin` command: run the portal, and what an operator does from a shell.
 //!
 //! Commands work on the database named in the configuration (SQLite or PostgreSQL), whether
-//! the portal runs or not.
+//! the portal runs or not. Whoever runs them can read the database, so they act as a
+//! superuser, through the same store functions as the operator API, and every change is in
+//! the audit log as `cli:<OS user>`.
 
 use anyhow::Context as _;
 use borgerpc_admin::config::Config;
 use borgerpc_admin::store::Store;
+use borgerpc_admin::store::access::{Grant, Scope};
+use borgerpc_admin::store::config::Owner;
+use borgerpc_admin::store::groups::GroupChange;
 use borgerpc_admin::store::jobs::{ParamValue, RunScript};
+use borgerpc_admin::store::rules::{RuleFields, RuleKind};
+use borgerpc_admin::store::tenants::SiteChange;
+use borgerpc_admin::store::wakeplans::{DAYS, Day, Exception, PlanFields, WakePlanView};
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
@@ -90,6 +98,31 @@ enum Command {
         #[command(subcommand)]
         command: JobCommand,
     },
+    /// Groups of PCs, their members and supervisors / Grupper.
+    Group {
+        #[command(subcommand)]
+        command: GroupCommand,
+    },
+    /// Configuration entries of a site, group or PC / Konfigurationer.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+    /// Security and offline rules / Overvågningsregler.
+    Rule {
+        #[command(subcommand)]
+        command: RuleCommand,
+    },
+    /// Wake plans: when PCs switch on and off / Tænd/sluk-tidsplaner.
+    Wakeplan {
+        #[command(subcommand)]
+        command: WakeplanCommand,
+    },
+    /// Who changed what / Hvem ændrede hvad.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
     /// Load test on a fresh database; prints one JSON line / Belastningstest.
     Bench(BenchArgs),
 }
@@ -127,6 +160,30 @@ enum UserCommand {
         #[arg(long)]
         site: Option<String>,
     },
+    /// List users and their roles / Vis brugere.
+    List {
+        /// Only the users of this site.
+        #[arg(long)]
+        site: Option<String>,
+    },
+    /// Give an existing user another role / Giv en bruger en rolle mere.
+    Grant {
+        username: String,
+        /// customer_admin (give --customer), site_admin or site_user (give --site).
+        #[arg(long)]
+        role: String,
+        #[arg(long)]
+        customer: Option<String>,
+        #[arg(long)]
+        site: Option<String>,
+    },
+    /// Take a user's roles away (on one site with --site); a user left without roles is
+    /// deleted / Fjern en bruger.
+    Remove {
+        username: String,
+        #[arg(long)]
+        site: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -140,6 +197,241 @@ enum ApiKeyCommand {
         /// Also allow running scripts, activating PCs and handling events.
         #[arg(long)]
         write: bool,
+    },
+    /// List keys (never the keys themselves) / Vis nøgler.
+    List {
+        #[arg(long)]
+        site: Option<String>,
+    },
+    /// Revoke a key at once, by its id from `api-key list` / Tilbagekald en nøgle.
+    Revoke { id: i64 },
+}
+
+#[derive(Subcommand)]
+enum GroupCommand {
+    /// Add a group / Tilføj en gruppe.
+    Add {
+        #[arg(long)]
+        site: String,
+        #[arg(long)]
+        name: String,
+        #[arg(long, default_value = "")]
+        description: String,
+    },
+    /// List a site's groups / Vis grupper.
+    List {
+        #[arg(long)]
+        site: String,
+    },
+    /// Rename a group, change its description or supervisors / Ret en gruppe.
+    Set {
+        #[arg(long)]
+        site: String,
+        group: String,
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long)]
+        description: Option<String>,
+        /// Usernames of the supervisors, who get the group's alert e-mails (replaces the list).
+        #[arg(long = "supervisor")]
+        supervisors: Vec<String>,
+        /// Remove all supervisors.
+        #[arg(long, conflicts_with = "supervisors")]
+        no_supervisors: bool,
+    },
+    /// Delete a group (its PCs stay) / Slet en gruppe.
+    Delete {
+        #[arg(long)]
+        site: String,
+        group: String,
+    },
+    /// Put PCs in a group; its policies run on them / Sæt computere i en gruppe.
+    Join {
+        #[arg(long)]
+        site: String,
+        group: String,
+        /// PC uids.
+        #[arg(required = true)]
+        pcs: Vec<String>,
+    },
+    /// Take PCs out of a group / Tag computere ud af en gruppe.
+    Leave {
+        #[arg(long)]
+        site: String,
+        group: String,
+        #[arg(required = true)]
+        pcs: Vec<String>,
+    },
+}
+
+/// Whose entries: a site's, or with --group or --pc a group's or a PC's of that site.
+#[derive(clap::Args)]
+struct ConfigOwner {
+    #[arg(long)]
+    site: String,
+    /// A group's entries (by name).
+    #[arg(long, conflicts_with = "pc")]
+    group: Option<String>,
+    /// A PC's entries (by uid).
+    #[arg(long)]
+    pc: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Set an entry / Sæt en værdi.
+    Set {
+        #[command(flatten)]
+        owner: ConfigOwner,
+        key: String,
+        value: String,
+    },
+    /// Remove an entry / Fjern en værdi.
+    Unset {
+        #[command(flatten)]
+        owner: ConfigOwner,
+        key: String,
+    },
+    /// List the entries / Vis værdierne.
+    List {
+        #[command(flatten)]
+        owner: ConfigOwner,
+    },
+}
+
+/// What rules have in common.
+#[derive(clap::Args)]
+struct RuleArgs {
+    #[arg(long)]
+    site: String,
+    #[arg(long)]
+    name: String,
+    /// CRITICAL, HIGH or NORMAL.
+    #[arg(long)]
+    level: String,
+    #[arg(long, default_value = "")]
+    description: String,
+    /// Only PCs of these groups (default: the whole site).
+    #[arg(long = "group")]
+    groups: Vec<String>,
+    /// Usernames that get the alert e-mails.
+    #[arg(long = "alert-user")]
+    alert_users: Vec<String>,
+}
+
+#[derive(Subcommand)]
+enum RuleCommand {
+    /// Add a security rule: a security script runs on the PCs / Tilføj en sikkerhedsregel.
+    AddSecurity {
+        #[command(flatten)]
+        rule: RuleArgs,
+        /// The security script's id.
+        #[arg(long)]
+        script: i64,
+    },
+    /// Add an offline rule: PCs silent too long in the window raise an event / Tilføj en
+    /// offline-regel.
+    AddOffline {
+        #[command(flatten)]
+        rule: RuleArgs,
+        /// Start of the daily window, e.g. 08:00.
+        #[arg(long)]
+        from: String,
+        /// End of the daily window, e.g. 18:00.
+        #[arg(long)]
+        to: String,
+        #[arg(long)]
+        max_offline_minutes: i64,
+    },
+    /// List a site's rules / Vis regler.
+    List {
+        #[arg(long)]
+        site: String,
+    },
+    /// Delete a rule / Slet en regel.
+    Delete {
+        #[arg(long)]
+        site: String,
+        /// security or offline.
+        #[arg(long)]
+        kind: String,
+        id: i64,
+    },
+}
+
+/// A plan's settings on the command line.
+#[derive(clap::Args)]
+struct PlanArgs {
+    /// A weekday's hours, `mon=08:00-20:00`, or `sat=closed` (mon tue wed thu fri sat sun).
+    #[arg(long = "day")]
+    days: Vec<String>,
+    /// A closed period, `2026-12-24..2026-12-26` or one day (replaces the exceptions).
+    #[arg(long)]
+    closed: Vec<String>,
+    /// Altered hours, `2026-12-23=10:00-14:00` or `2026-12-22..2026-12-23=10:00-14:00`.
+    #[arg(long)]
+    hours: Vec<String>,
+    /// STANDBY, FREEZE, MEM or OFF (default).
+    #[arg(long)]
+    sleep_state: Option<String>,
+    /// The groups that follow the plan, by name (replaces the list).
+    #[arg(long = "group")]
+    groups: Vec<String>,
+}
+
+#[derive(Subcommand)]
+enum WakeplanCommand {
+    /// Add a plan (default Monday to Friday 08:00-20:00) / Tilføj en tidsplan.
+    Add {
+        #[arg(long)]
+        site: String,
+        #[arg(long)]
+        name: String,
+        #[command(flatten)]
+        plan: PlanArgs,
+        /// Add it switched off.
+        #[arg(long)]
+        disabled: bool,
+    },
+    /// Change a plan; its PCs get it again / Ret en tidsplan.
+    Set {
+        #[arg(long)]
+        site: String,
+        plan: String,
+        #[arg(long)]
+        rename: Option<String>,
+        #[command(flatten)]
+        args: PlanArgs,
+        #[arg(long, action = clap::ArgAction::Set)]
+        enabled: Option<bool>,
+        /// Remove all exceptions.
+        #[arg(long)]
+        no_exceptions: bool,
+        /// Detach all groups.
+        #[arg(long)]
+        no_groups: bool,
+    },
+    /// List a site's plans / Vis tidsplaner.
+    List {
+        #[arg(long)]
+        site: String,
+    },
+    /// Delete a plan; its PCs get it removed / Slet en tidsplan.
+    Delete {
+        #[arg(long)]
+        site: String,
+        plan: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// The newest changes, newest first / De seneste ændringer.
+    List {
+        #[arg(long)]
+        site: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
     },
 }
 
@@ -343,112 +635,35 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Migrate => println!("database is up to date"),
         Command::Createsuperuser { username, email } => {
+            let cli = Scope::cli(&store).await?;
             let user = store
-                .add_user(&username, &email, &read_password()?, true)
+                .create_superuser(&cli, &username, &email, &read_password()?)
                 .await?;
             print_json(&user)?;
         }
-        Command::User { command } => match command {
-            UserCommand::Add {
-                username,
-                email,
-                role,
-                customer,
-                site,
-            } => {
-                let customer_id = match &customer {
-                    Some(name) => Some(
-                        store
-                            .customer_by_name(name)
-                            .await?
-                            .with_context(|| format!("--customer: no customer named {name:?}"))?
-                            .id,
-                    ),
-                    None => None,
-                };
-                let site_id = match &site {
-                    Some(uid) => Some(site_id(&store, uid).await?),
-                    None => None,
-                };
-                let password = read_password()?;
-                let user = store.add_user(&username, &email, &password, false).await?;
-                store
-                    .add_membership(user.id, &role, customer_id, site_id)
-                    .await?;
-                print_json(&user)?;
-            }
-        },
-        Command::ApiKey { command } => match command {
-            ApiKeyCommand::Add {
-                site,
-                description,
-                write,
-            } => {
-                let id = site_id(&store, &site).await?;
-                let key = store.add_api_key(id, &description, write).await?;
-                eprintln!("the key is shown only now; store it where the integration reads it:");
-                println!("{key}");
-            }
-        },
+        Command::User { command } => user(&store, command).await?,
+        Command::ApiKey { command } => api_key(&store, command).await?,
         Command::Customer { command } => match command {
-            CustomerCommand::Add { name } => print_json(&store.add_customer(&name).await?)?,
+            CustomerCommand::Add { name } => {
+                let cli = Scope::cli(&store).await?;
+                let customer = store.add_customer(&name).await?;
+                store
+                    .audit(
+                        &cli.actor,
+                        None,
+                        "customer.create",
+                        &format!("customer:{} ({})", customer.id, customer.name),
+                    )
+                    .await?;
+                print_json(&customer)?;
+            }
             CustomerCommand::List => print_json(&store.customers().await?)?,
         },
-        Command::Site { command } => match command {
-            SiteCommand::Add {
-                customer,
-                uid,
-                name,
-            } => {
-                let c = store.customer_by_name(&customer).await?.with_context(|| {
-                    format!("--customer: no customer named {customer:?} (see `customer list`)")
-                })?;
-                print_json(&store.add_site(c.id, &uid, &name).await?)?;
-            }
-            SiteCommand::List => print_json(&store.sites(None).await?)?,
-            SiteCommand::Legacy { uid, enabled } => {
-                let id = site_id(&store, &uid).await?;
-                store.set_legacy_xmlrpc(id, enabled).await?;
-                if enabled {
-                    eprintln!(
-                        "warning: legacy 2.x agents identify themselves by MAC address alone; \
-                         anyone who knows a PC's MAC can act as that PC on site {uid}"
-                    );
-                }
-            }
-        },
-        Command::Pc { command } => match command {
-            PcCommand::List { site } => {
-                let id = site_id(&store, &site).await?;
-                print_json(&store.pcs(id).await?)?;
-            }
-            PcCommand::Delete { site, uid } => {
-                let id = site_id(&store, &site).await?;
-                anyhow::ensure!(
-                    store.delete_pc(id, &uid).await?,
-                    "no PC with uid {uid:?} on site {site}"
-                );
-                store
-                    .audit("cli", Some(id), "pc.delete", &format!("pc:{uid}"))
-                    .await?;
-                eprintln!("PC {uid} deleted; it can register again");
-            }
-            PcCommand::Activate { site, uids, off } => {
-                let id = site_id(&store, &site).await?;
-                for uid in &uids {
-                    if !store.set_activated(id, uid, !off).await? {
-                        anyhow::bail!("no PC with uid {uid:?} on site {site}");
-                    }
-                }
-                eprintln!(
-                    "{} PC(s) {}",
-                    uids.len(),
-                    if off { "deactivated" } else { "activated" }
-                );
-            }
-        },
+        Command::Site { command } => site(&store, command).await?,
+        Command::Pc { command } => pc(&store, command).await?,
         Command::Scripts { command } => match command {
             ScriptsCommand::Import { dir, site } => {
+                let cli = Scope::cli(&store).await?;
                 let site_id = match &site {
                     Some(uid) => Some(site_id(&store, uid).await?),
                     None => None,
@@ -466,6 +681,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                         for w in &report.warnings {
                             eprintln!("{w}");
                         }
+                        store
+                            .audit(
+                                &cli.actor,
+                                site_id,
+                                "scripts.import",
+                                &format!("library:{}", dir.display()),
+                            )
+                            .await?;
                         print_json(&report)?;
                     }
                     Err(borgerpc_admin::scripts::import::ImportError::Invalid(problems)) => {
@@ -482,58 +705,632 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             ScriptsCommand::Lint { .. } => unreachable!("handled before the database opens"),
         },
-        Command::Job { command } => match command {
-            JobCommand::Run {
-                site,
-                script,
-                pcs,
-                groups,
-                params,
-            } => {
-                let id = site_id(&store, &site).await?;
-                let mut pc_ids = store.pc_ids_in_site(id, &pcs).await?;
-                for g in &groups {
-                    pc_ids.extend(store.group_pc_ids(id, g).await?);
-                }
-                pc_ids.sort_unstable();
-                pc_ids.dedup();
-                let mut values = Vec::with_capacity(params.len());
-                for p in params {
-                    values.push(match p.strip_prefix('@') {
-                        Some(path) => ParamValue::File {
-                            name: std::path::Path::new(path)
-                                .file_name()
-                                .map(|n| n.to_string_lossy().into_owned())
-                                .unwrap_or_else(|| "file".into()),
-                            data: std::fs::read(path)
-                                .with_context(|| format!("--param @{path}"))?,
-                        },
-                        None => ParamValue::Text(p),
-                    });
-                }
-                let by = std::env::var("USER").unwrap_or_else(|_| "cli".into());
-                let batch = store
-                    .run_script(RunScript {
-                        site_id: id,
-                        script_id: script,
-                        pc_ids: &pc_ids,
-                        params: values,
-                        created_by: &format!("cli:{by}"),
-                    })
-                    .await?;
-                print_json(&batch)?;
-            }
-            JobCommand::List {
-                site,
-                status,
-                limit,
-            } => {
-                let id = site_id(&store, &site).await?;
-                print_json(&store.jobs(id, status.as_deref(), limit).await?)?;
-            }
-        },
+        Command::Job { command } => job(&store, command).await?,
+        Command::Group { command } => group(&store, command).await?,
+        Command::Config { command } => config_entries(&store, command).await?,
+        Command::Rule { command } => rule(&store, command).await?,
+        Command::Wakeplan { command } => wakeplan(&store, command).await?,
+        Command::Audit {
+            command: AuditCommand::List { site, limit },
+        } => {
+            let site = match &site {
+                Some(uid) => Some(site_id(&store, uid).await?),
+                None => None,
+            };
+            print_json(&store.audit_entries(site, limit.clamp(1, 10_000)).await?)?;
+        }
         // Handled first: it makes its own database.
         Command::Bench(_) | Command::Demo { .. } => {}
+    }
+    Ok(())
+}
+
+/// Customer by name (the CLI's way of naming one).
+async fn customer_id(store: &Store, name: &str) -> anyhow::Result<i64> {
+    Ok(store
+        .customer_by_name(name)
+        .await?
+        .with_context(|| format!("--customer: no customer named {name:?} (see `customer list`)"))?
+        .id)
+}
+
+/// A PC by uid on a site.
+async fn pc_id(store: &Store, site: i64, uid: &str) -> anyhow::Result<i64> {
+    Ok(store.pc_ids_in_site(site, &[uid.to_owned()]).await?[0])
+}
+
+/// A store answer of `None` means the thing is not there; the CLI sees every site.
+fn found<T>(v: Option<T>, what: &str) -> anyhow::Result<T> {
+    v.with_context(|| format!("no such {what}"))
+}
+
+async fn grant(
+    store: &Store,
+    role: String,
+    customer: Option<String>,
+    site: Option<String>,
+) -> anyhow::Result<Grant> {
+    Ok(Grant {
+        role,
+        customer_id: match &customer {
+            Some(name) => Some(customer_id(store, name).await?),
+            None => None,
+        },
+        site_id: match &site {
+            Some(uid) => Some(site_id(store, uid).await?),
+            None => None,
+        },
+    })
+}
+
+async fn user(store: &Store, command: UserCommand) -> anyhow::Result<()> {
+    let cli = Scope::cli(store).await?;
+    match command {
+        UserCommand::Add {
+            username,
+            email,
+            role,
+            customer,
+            site,
+        } => {
+            let g = grant(store, role, customer, site).await?;
+            let password = read_password()?;
+            let user = store
+                .create_user(&cli, &username, &email, &password, &g)
+                .await?;
+            print_json(&found(user, "site or customer")?)?;
+        }
+        UserCommand::List { site } => {
+            let site = match &site {
+                Some(uid) => Some(site_id(store, uid).await?),
+                None => None,
+            };
+            print_json(&store.users(&cli, site).await?)?;
+        }
+        UserCommand::Grant {
+            username,
+            role,
+            customer,
+            site,
+        } => {
+            let id = store.user_id_by_name(&username).await?;
+            let g = grant(store, role, customer, site).await?;
+            print_json(&found(store.grant_role(&cli, id, &g).await?, "user")?)?;
+        }
+        UserCommand::Remove { username, site } => {
+            let id = store.user_id_by_name(&username).await?;
+            let site = match &site {
+                Some(uid) => Some(site_id(store, uid).await?),
+                None => None,
+            };
+            let deleted = found(store.remove_user(&cli, id, site).await?, "user")?;
+            eprintln!(
+                "{username}: {}",
+                if deleted {
+                    "deleted"
+                } else {
+                    "roles removed; the user keeps roles elsewhere"
+                }
+            );
+        }
+    }
+    Ok(())
+}
+
+async fn api_key(store: &Store, command: ApiKeyCommand) -> anyhow::Result<()> {
+    let cli = Scope::cli(store).await?;
+    match command {
+        ApiKeyCommand::Add {
+            site,
+            description,
+            write,
+        } => {
+            let id = site_id(store, &site).await?;
+            let key = found(
+                store.create_api_key(&cli, id, &description, write).await?,
+                "site",
+            )?;
+            eprintln!(
+                "key {} is shown only now; store it where the integration reads it:",
+                key.view.id
+            );
+            println!("{}", key.key);
+        }
+        ApiKeyCommand::List { site } => {
+            let site = match &site {
+                Some(uid) => Some(site_id(store, uid).await?),
+                None => None,
+            };
+            print_json(&store.api_keys(&cli, site).await?)?;
+        }
+        ApiKeyCommand::Revoke { id } => {
+            found(store.revoke_api_key(&cli, id).await?, "API key")?;
+            eprintln!("API key {id} revoked");
+        }
+    }
+    Ok(())
+}
+
+async fn site(store: &Store, command: SiteCommand) -> anyhow::Result<()> {
+    let cli = Scope::cli(store).await?;
+    match command {
+        SiteCommand::Add {
+            customer,
+            uid,
+            name,
+        } => {
+            let c = customer_id(store, &customer).await?;
+            print_json(&found(
+                store.create_site(&cli, c, &uid, &name).await?,
+                "customer",
+            )?)?;
+        }
+        SiteCommand::List => print_json(&store.sites(None).await?)?,
+        SiteCommand::Legacy { uid, enabled } => {
+            let id = site_id(store, &uid).await?;
+            let change = SiteChange {
+                legacy_xmlrpc: Some(enabled),
+                ..SiteChange::default()
+            };
+            found(store.change_site(&cli, id, &change).await?, "site")?;
+            if enabled {
+                eprintln!(
+                    "warning: legacy 2.x agents identify themselves by MAC address alone; \
+                     anyone who knows a PC's MAC can act as that PC on site {uid}"
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn pc(store: &Store, command: PcCommand) -> anyhow::Result<()> {
+    let cli = Scope::cli(store).await?;
+    match command {
+        PcCommand::List { site } => {
+            let id = site_id(store, &site).await?;
+            print_json(&store.pcs(id).await?)?;
+        }
+        PcCommand::Delete { site, uid } => {
+            let id = site_id(store, &site).await?;
+            anyhow::ensure!(
+                store.delete_pc(id, &uid).await?,
+                "no PC with uid {uid:?} on site {site}"
+            );
+            store
+                .audit(&cli.actor, Some(id), "pc.delete", &format!("pc:{uid}"))
+                .await?;
+            eprintln!("PC {uid} deleted; it can register again");
+        }
+        PcCommand::Activate { site, uids, off } => {
+            let id = site_id(store, &site).await?;
+            let mut uids = uids;
+            uids.sort();
+            uids.dedup();
+            match store
+                .api_set_activated_many(&[id], &uids, !off, &cli.actor)
+                .await?
+            {
+                Ok(changed) => eprintln!(
+                    "{changed} PC(s) {}, {} already so",
+                    if off { "deactivated" } else { "activated" },
+                    uids.len() as u64 - changed
+                ),
+                Err(missing) => anyhow::bail!(
+                    "no PC with uid {} on site {site}; nothing changed",
+                    missing.join(", ")
+                ),
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn job(store: &Store, command: JobCommand) -> anyhow::Result<()> {
+    match command {
+        JobCommand::Run {
+            site,
+            script,
+            pcs,
+            groups,
+            params,
+        } => {
+            let cli = Scope::cli(store).await?;
+            let id = site_id(store, &site).await?;
+            let mut pc_ids = store.pc_ids_in_site(id, &pcs).await?;
+            for g in &groups {
+                pc_ids.extend(store.group_pc_ids(id, g).await?);
+            }
+            pc_ids.sort_unstable();
+            pc_ids.dedup();
+            let mut values = Vec::with_capacity(params.len());
+            for p in params {
+                values.push(match p.strip_prefix('@') {
+                    Some(path) => ParamValue::File {
+                        name: std::path::Path::new(path)
+                            .file_name()
+                            .map(|n| n.to_string_lossy().into_owned())
+                            .unwrap_or_else(|| "file".into()),
+                        data: std::fs::read(path).with_context(|| format!("--param @{path}"))?,
+                    },
+                    None => ParamValue::Text(p),
+                });
+            }
+            let batch = store
+                .run_script(RunScript {
+                    site_id: id,
+                    script_id: script,
+                    pc_ids: &pc_ids,
+                    params: values,
+                    created_by: &cli.actor,
+                })
+                .await?;
+            store
+                .audit(
+                    &cli.actor,
+                    Some(id),
+                    "script.run",
+                    &format!("script:{script} batch:{}", batch.batch_id),
+                )
+                .await?;
+            print_json(&batch)?;
+        }
+        JobCommand::List {
+            site,
+            status,
+            limit,
+        } => {
+            let id = site_id(store, &site).await?;
+            print_json(&store.jobs(id, status.as_deref(), limit).await?)?;
+        }
+    }
+    Ok(())
+}
+
+async fn user_ids(store: &Store, names: &[String]) -> anyhow::Result<Vec<i64>> {
+    let mut ids = Vec::with_capacity(names.len());
+    for n in names {
+        ids.push(store.user_id_by_name(n).await?);
+    }
+    Ok(ids)
+}
+
+async fn group_ids(store: &Store, site: i64, names: &[String]) -> anyhow::Result<Vec<i64>> {
+    let mut ids = Vec::with_capacity(names.len());
+    for n in names {
+        ids.push(store.group_id_by_name(site, n).await?);
+    }
+    Ok(ids)
+}
+
+async fn group(store: &Store, command: GroupCommand) -> anyhow::Result<()> {
+    let cli = Scope::cli(store).await?;
+    match command {
+        GroupCommand::Add {
+            site,
+            name,
+            description,
+        } => {
+            let id = site_id(store, &site).await?;
+            print_json(&found(
+                store
+                    .create_group(&cli, id, &name, &description, &[])
+                    .await?,
+                "site",
+            )?)?;
+        }
+        GroupCommand::List { site } => {
+            let id = site_id(store, &site).await?;
+            print_json(&store.groups(&[id]).await?)?;
+        }
+        GroupCommand::Set {
+            site,
+            group,
+            name,
+            description,
+            supervisors,
+            no_supervisors,
+        } => {
+            let s = site_id(store, &site).await?;
+            let g = store.group_id_by_name(s, &group).await?;
+            let supervisors = if no_supervisors {
+                Some(Vec::new())
+            } else if supervisors.is_empty() {
+                None
+            } else {
+                Some(user_ids(store, &supervisors).await?)
+            };
+            let change = GroupChange {
+                name,
+                description,
+                supervisors,
+            };
+            print_json(&found(
+                store.change_group(&cli, g, &change).await?,
+                "group",
+            )?)?;
+        }
+        GroupCommand::Delete { site, group } => {
+            let s = site_id(store, &site).await?;
+            let g = store.group_id_by_name(s, &group).await?;
+            found(store.delete_group(&cli, g).await?, "group")?;
+            eprintln!("group {group:?} deleted");
+        }
+        GroupCommand::Join { site, group, pcs } => {
+            let s = site_id(store, &site).await?;
+            let g = store.group_id_by_name(s, &group).await?;
+            let mut runs = Vec::new();
+            for uid in &pcs {
+                let pc = pc_id(store, s, uid).await?;
+                runs.extend(found(store.join_group(&cli, g, pc).await?, "group")?);
+            }
+            print_json(&runs)?;
+        }
+        GroupCommand::Leave { site, group, pcs } => {
+            let s = site_id(store, &site).await?;
+            let g = store.group_id_by_name(s, &group).await?;
+            for uid in &pcs {
+                let pc = pc_id(store, s, uid).await?;
+                if !found(store.leave_group(&cli, g, pc).await?, "group")? {
+                    eprintln!("{uid} was not in {group:?}");
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn owner(store: &Store, o: &ConfigOwner) -> anyhow::Result<Owner> {
+    let s = site_id(store, &o.site).await?;
+    Ok(match (&o.group, &o.pc) {
+        (Some(g), _) => Owner::Group(store.group_id_by_name(s, g).await?),
+        (_, Some(uid)) => Owner::Pc(pc_id(store, s, uid).await?),
+        _ => Owner::Site(s),
+    })
+}
+
+async fn config_entries(store: &Store, command: ConfigCommand) -> anyhow::Result<()> {
+    let cli = Scope::cli(store).await?;
+    let (o, change) = match command {
+        ConfigCommand::Set { owner, key, value } => (owner, Some((key, Some(value)))),
+        ConfigCommand::Unset { owner, key } => (owner, Some((key, None))),
+        ConfigCommand::List { owner } => (owner, None),
+    };
+    let o = owner(store, &o).await?;
+    let entries = match change {
+        Some(c) => store.change_config(&cli, o, &[c]).await?,
+        None => store.config_entries(&cli.sites, o).await?,
+    };
+    print_json(&found(entries, "site, group or PC")?)
+}
+
+fn rule_kind(kind: &str) -> anyhow::Result<RuleKind> {
+    match kind {
+        "security" => Ok(RuleKind::Security),
+        "offline" => Ok(RuleKind::Offline),
+        _ => anyhow::bail!("--kind: security or offline, not {kind:?}"),
+    }
+}
+
+async fn rule_fields(store: &Store, site: i64, r: RuleArgs) -> anyhow::Result<RuleFields> {
+    Ok(RuleFields {
+        name: Some(r.name),
+        description: Some(r.description),
+        level: Some(r.level),
+        groups: Some(group_ids(store, site, &r.groups).await?),
+        alert_users: Some(user_ids(store, &r.alert_users).await?),
+        ..RuleFields::default()
+    })
+}
+
+async fn rule(store: &Store, command: RuleCommand) -> anyhow::Result<()> {
+    let cli = Scope::cli(store).await?;
+    match command {
+        RuleCommand::AddSecurity { rule, script } => {
+            let s = site_id(store, &rule.site).await?;
+            let f = RuleFields {
+                script_id: Some(script),
+                ..rule_fields(store, s, rule).await?
+            };
+            print_json(&found(
+                store.create_rule(&cli, RuleKind::Security, s, &f).await?,
+                "site",
+            )?)?;
+        }
+        RuleCommand::AddOffline {
+            rule,
+            from,
+            to,
+            max_offline_minutes,
+        } => {
+            let s = site_id(store, &rule.site).await?;
+            let f = RuleFields {
+                monitor_start: Some(from),
+                monitor_end: Some(to),
+                max_offline_minutes: Some(max_offline_minutes),
+                ..rule_fields(store, s, rule).await?
+            };
+            print_json(&found(
+                store.create_rule(&cli, RuleKind::Offline, s, &f).await?,
+                "site",
+            )?)?;
+        }
+        RuleCommand::List { site } => {
+            let s = site_id(store, &site).await?;
+            let mut all = store.rules(&[s], RuleKind::Security).await?;
+            all.extend(store.rules(&[s], RuleKind::Offline).await?);
+            print_json(&all)?;
+        }
+        RuleCommand::Delete { site, kind, id } => {
+            let s = site_id(store, &site).await?;
+            let kind = rule_kind(&kind)?;
+            let scope = Scope {
+                sites: vec![s],
+                ..cli
+            };
+            found(
+                store.delete_rule(&scope, kind, id).await?,
+                "rule on this site",
+            )?;
+            eprintln!("{} rule {id} deleted", kind.as_str());
+        }
+    }
+    Ok(())
+}
+
+/// `mon=08:00-20:00` or `mon=closed` into the week.
+fn set_day(week: &mut [Day], spec: &str) -> anyhow::Result<()> {
+    let (day, hours) = spec
+        .split_once('=')
+        .with_context(|| format!("--day {spec:?}: give mon=08:00-20:00 or mon=closed"))?;
+    let i = DAYS
+        .iter()
+        .position(|d| d.starts_with(&day.to_lowercase()) && day.len() >= 3)
+        .with_context(|| {
+            format!("--day {spec:?}: {day:?} is not mon, tue, wed, thu, fri, sat or sun")
+        })?;
+    week[i] = if hours == "closed" {
+        Day {
+            open: false,
+            on: None,
+            off: None,
+        }
+    } else {
+        let (on, off) = hours
+            .split_once('-')
+            .with_context(|| format!("--day {spec:?}: give hours as 08:00-20:00"))?;
+        Day {
+            open: true,
+            on: Some(on.into()),
+            off: Some(off.into()),
+        }
+    };
+    Ok(())
+}
+
+/// `2026-12-24..2026-12-26` (or one date) and an optional `=10:00-14:00`.
+fn exception(spec: &str, closed: bool) -> anyhow::Result<Exception> {
+    let (dates, hours) = match spec.split_once('=') {
+        Some((d, h)) => (d, Some(h)),
+        None => (spec, None),
+    };
+    let (start, end) = dates.split_once("..").unwrap_or((dates, dates));
+    let (time_start, time_end) = match (closed, hours) {
+        (true, None) => (None, None),
+        (false, Some(h)) => {
+            let (a, b) = h
+                .split_once('-')
+                .with_context(|| format!("--hours {spec:?}: give hours as 10:00-14:00"))?;
+            (Some(a.to_owned()), Some(b.to_owned()))
+        }
+        (true, Some(_)) => anyhow::bail!("--closed {spec:?}: a closed period has no hours"),
+        (false, None) => anyhow::bail!("--hours {spec:?}: give the hours, e.g. {spec}=10:00-14:00"),
+    };
+    Ok(Exception {
+        name: format!("{} {dates}", if closed { "Lukket" } else { "Ændret" }),
+        kind: if closed { "CLOSED" } else { "ALTERED_HOURS" }.into(),
+        date_start: start.into(),
+        date_end: end.into(),
+        time_start,
+        time_end,
+    })
+}
+
+async fn plan_fields(
+    store: &Store,
+    site: i64,
+    args: &PlanArgs,
+    current: Option<&WakePlanView>,
+) -> anyhow::Result<PlanFields> {
+    let week = if args.days.is_empty() {
+        None
+    } else {
+        let mut week = match current {
+            Some(p) => p.week.clone(),
+            None => (0..7)
+                .map(|i| Day {
+                    open: i < 5,
+                    on: Some("08:00".into()),
+                    off: Some("20:00".into()),
+                })
+                .collect(),
+        };
+        for d in &args.days {
+            set_day(&mut week, d)?;
+        }
+        Some(week)
+    };
+    let mut exceptions = Vec::new();
+    for c in &args.closed {
+        exceptions.push(exception(c, true)?);
+    }
+    for h in &args.hours {
+        exceptions.push(exception(h, false)?);
+    }
+    Ok(PlanFields {
+        name: None,
+        enabled: None,
+        sleep_state: args.sleep_state.clone(),
+        week,
+        exceptions: (!exceptions.is_empty()).then_some(exceptions),
+        groups: if args.groups.is_empty() {
+            None
+        } else {
+            Some(group_ids(store, site, &args.groups).await?)
+        },
+    })
+}
+
+async fn wakeplan(store: &Store, command: WakeplanCommand) -> anyhow::Result<()> {
+    let cli = Scope::cli(store).await?;
+    match command {
+        WakeplanCommand::Add {
+            site,
+            name,
+            plan,
+            disabled,
+        } => {
+            let s = site_id(store, &site).await?;
+            let f = PlanFields {
+                name: Some(name),
+                enabled: Some(!disabled),
+                ..plan_fields(store, s, &plan, None).await?
+            };
+            print_json(&found(store.create_wake_plan(&cli, s, &f).await?, "site")?)?;
+        }
+        WakeplanCommand::Set {
+            site,
+            plan,
+            rename,
+            args,
+            enabled,
+            no_exceptions,
+            no_groups,
+        } => {
+            let s = site_id(store, &site).await?;
+            let id = store.wake_plan_id_by_name(s, &plan).await?;
+            let current = store.wake_plan(&[s], id).await?;
+            let mut f = plan_fields(store, s, &args, current.as_ref()).await?;
+            f.name = rename;
+            f.enabled = enabled;
+            if no_exceptions {
+                f.exceptions = Some(Vec::new());
+            }
+            if no_groups {
+                f.groups = Some(Vec::new());
+            }
+            print_json(&found(store.change_wake_plan(&cli, id, &f).await?, "plan")?)?;
+        }
+        WakeplanCommand::List { site } => {
+            let s = site_id(store, &site).await?;
+            print_json(&store.wake_plans(&[s]).await?)?;
+        }
+        WakeplanCommand::Delete { site, plan } => {
+            let s = site_id(store, &site).await?;
+            let id = store.wake_plan_id_by_name(s, &plan).await?;
+            found(store.delete_wake_plan(&cli, id).await?, "plan")?;
+            eprintln!("wake plan {plan:?} deleted");
+        }
     }
     Ok(())
 }

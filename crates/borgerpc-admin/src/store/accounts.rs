@@ -1,29 +1,15 @@
 //! Who may use the operator API: users with roles (superuser; customer admin of a customer;
 //! site admin or site user of a site), their sessions, and per-site API keys. What each may
-//! see is a [`Scope`]: the set of sites every tenant-owned query is filtered by.
+//! see and do is a [`Scope`] (see `access.rs`).
 
 use super::Store;
 use service_kit::accounts::{hash_password, new_token, token_hash, verify_password};
 use service_kit::db::now_ms;
-use sqlx::Row as _;
 
 pub const ROLES: &[&str] = &["customer_admin", "site_admin", "site_user"];
 const SESSION_MS: i64 = 12 * 3_600_000;
 
-/// The sites a caller may see. Every tenant-owned read and write is filtered by it, and an id
-/// outside it is "not found", never "forbidden", so nothing tells that it exists.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Scope {
-    pub actor: String,
-    pub sites: Vec<i64>,
-    pub can_write: bool,
-}
-
-impl Scope {
-    pub fn sees(&self, site_id: i64) -> bool {
-        self.sites.contains(&site_id)
-    }
-}
+pub use super::access::Scope;
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct User {
@@ -173,59 +159,6 @@ impl Store {
         Ok(key)
     }
 
-    /// The scope of a bearer token: an API key (`bpk_…`) or a session (`bps_…`).
-    pub async fn scope_of_token(&self, token: &str) -> anyhow::Result<Option<Scope>> {
-        let hash = token_hash(token);
-        if token.starts_with("bpk_") {
-            let row: Option<(i64, i64, i64)> =
-                sqlx::query_as("SELECT id, site_id, can_write FROM api_keys WHERE key_sha256 = $1")
-                    .bind(&hash)
-                    .fetch_optional(self.pool())
-                    .await?;
-            return Ok(row.map(|(id, site, w)| Scope {
-                actor: format!("api-key:{id}"),
-                sites: vec![site],
-                can_write: w != 0,
-            }));
-        }
-        let row: Option<(i64, String, i64)> = sqlx::query_as(
-            "SELECT u.id, u.username, u.is_superuser FROM sessions s JOIN users u ON u.id = s.user_id
-             WHERE s.token_sha256 = $1 AND s.expires_at > $2",
-        )
-        .bind(&hash)
-        .bind(now_ms())
-        .fetch_optional(self.pool())
-        .await?;
-        let Some((user_id, username, superuser)) = row else {
-            return Ok(None);
-        };
-        let sites: Vec<i64> = if superuser != 0 {
-            sqlx::query_scalar("SELECT id FROM sites ORDER BY id")
-                .fetch_all(self.pool())
-                .await?
-        } else {
-            let rows = sqlx::query(
-                "SELECT s.id FROM memberships m JOIN sites s
-                   ON (m.site_id = s.id) OR (m.role = 'customer_admin' AND m.customer_id = s.customer_id)
-                 WHERE m.user_id = $1 ORDER BY s.id",
-            )
-            .bind(user_id)
-            .fetch_all(self.pool())
-            .await?;
-            let mut ids = rows
-                .iter()
-                .map(|r| r.try_get::<i64, _>(0))
-                .collect::<Result<Vec<_>, _>>()?;
-            ids.dedup();
-            ids
-        };
-        Ok(Some(Scope {
-            actor: format!("user:{username}"),
-            sites,
-            can_write: true,
-        }))
-    }
-
     /// Records who changed what (never payloads or personal data).
     pub async fn audit(
         &self,
@@ -234,27 +167,28 @@ impl Store {
         action: &str,
         target: &str,
     ) -> anyhow::Result<()> {
-        audit_in(self.pool(), actor, site_id, action, target).await
+        let mut conn = self.pool().acquire().await?;
+        audit_in(&mut conn, actor, site_id, action, target).await
     }
 }
 
 /// [`Store::audit`] inside a caller's transaction, so the change and its record land together.
-pub(crate) async fn audit_in<'e>(
-    db: impl sqlx::Executor<'e, Database = sqlx::Any>,
+pub(crate) async fn audit_in(
+    conn: &mut sqlx::AnyConnection,
     actor: &str,
     site_id: Option<i64>,
     action: &str,
     target: &str,
 ) -> anyhow::Result<()> {
-    sqlx::query(
-        "INSERT INTO audit_log (at, actor, site_id, action, target) VALUES ($1, $2, $3, $4, $5)",
+    super::audit::record_in(
+        conn,
+        super::audit::Record {
+            actor,
+            site_id,
+            action,
+            target,
+            detail: None,
+        },
     )
-    .bind(now_ms())
-    .bind(actor)
-    .bind(site_id)
-    .bind(action)
-    .bind(target)
-    .execute(db)
-    .await?;
-    Ok(())
+    .await
 }

@@ -167,3 +167,195 @@ impl Store {
         Ok(())
     }
 }
+
+/// The longest key and value an operator may set (upstream: 32-character keys; the agent's
+/// own keys go up to 255 bytes).
+pub const KEY_MAX_BYTES: usize = 255;
+pub const VALUE_MAX_CHARS: usize = 4096;
+
+/// One entry as operators see it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct EntryView {
+    pub key: String,
+    pub value: String,
+    /// Reported by the PC (keys starting with `_`): shown, not set by operators.
+    pub read_only: bool,
+}
+
+/// What an operator's configuration entry belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Owner {
+    Site(i64),
+    Group(i64),
+    Pc(i64),
+}
+
+impl Owner {
+    fn parts(self) -> (OwnerKind, i64) {
+        match self {
+            Owner::Site(id) => (OwnerKind::Site, id),
+            Owner::Group(id) => (OwnerKind::Group, id),
+            Owner::Pc(id) => (OwnerKind::Pc, id),
+        }
+    }
+
+    pub fn object(self) -> super::operator::Object {
+        use super::operator::Object;
+        match self {
+            Owner::Site(id) => Object::Site(id),
+            Owner::Group(id) => Object::Group(id),
+            Owner::Pc(id) => Object::Pc(id),
+        }
+    }
+}
+
+/// A key an operator may set: printable ASCII words (`a-z A-Z 0-9 _ . -`), not starting with
+/// `_` (those are the PC's own reports).
+pub fn check_operator_key(field: &str, key: &str) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        !key.is_empty() && key.len() <= KEY_MAX_BYTES,
+        "{field}: a key is 1 to {KEY_MAX_BYTES} characters"
+    );
+    anyhow::ensure!(
+        key.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b)),
+        "{field}: {:?} may contain only a-z, A-Z, 0-9, '_', '.' and '-'",
+        key.chars().take(40).collect::<String>()
+    );
+    anyhow::ensure!(
+        !key.starts_with('_'),
+        "{field}: keys starting with '_' are reported by the PC and cannot be set"
+    );
+    Ok(())
+}
+
+impl Store {
+    /// The owner's site, if within `sites`.
+    async fn owner_site(
+        &self,
+        conn: &mut sqlx::AnyConnection,
+        sites: &[i64],
+        owner: Owner,
+    ) -> anyhow::Result<Option<i64>> {
+        let sql = match owner {
+            Owner::Site(_) => "SELECT id FROM sites WHERE id = $1",
+            Owner::Group(_) => "SELECT site_id FROM pc_groups WHERE id = $1",
+            Owner::Pc(_) => "SELECT site_id FROM pcs WHERE id = $1",
+        };
+        let site: Option<i64> = sqlx::query_scalar(sql)
+            .bind(owner.parts().1)
+            .fetch_optional(conn)
+            .await?;
+        Ok(site.filter(|s| sites.contains(s)))
+    }
+
+    async fn entries_of(
+        &self,
+        conn: &mut sqlx::AnyConnection,
+        owner: Owner,
+    ) -> anyhow::Result<Vec<EntryView>> {
+        let (kind, id) = owner.parts();
+        let rows = sqlx::query(
+            "SELECT entry_key, entry_value, read_only FROM config_entries
+             WHERE owner_kind = $1 AND owner_id = $2 ORDER BY entry_key",
+        )
+        .bind(kind.as_str())
+        .bind(id)
+        .fetch_all(conn)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let key: String = r.try_get(0)?;
+                Ok(EntryView {
+                    read_only: r.try_get::<i64, _>(2)? != 0 || key.starts_with('_'),
+                    key,
+                    value: r.try_get(1)?,
+                })
+            })
+            .collect()
+    }
+
+    /// A site's, group's or PC's own entries; `None` if not within `sites`.
+    pub async fn config_entries(
+        &self,
+        sites: &[i64],
+        owner: Owner,
+    ) -> anyhow::Result<Option<Vec<EntryView>>> {
+        let mut conn = self.pool().acquire().await?;
+        if self.owner_site(&mut conn, sites, owner).await?.is_none() {
+            return Ok(None);
+        }
+        Ok(Some(self.entries_of(&mut conn, owner).await?))
+    }
+
+    /// Sets (`Some`) and removes (`None`) entries in one transaction, each change in the audit
+    /// log with the value before and after; `None` if the owner is not in scope. PCs get the
+    /// new configuration at their next check-in.
+    pub async fn change_config(
+        &self,
+        scope: &super::access::Scope,
+        owner: Owner,
+        changes: &[(String, Option<String>)],
+    ) -> anyhow::Result<Option<Vec<EntryView>>> {
+        anyhow::ensure!(!changes.is_empty(), "entries: give at least one key");
+        anyhow::ensure!(changes.len() <= 1000, "entries: at most 1000 at a time");
+        for (key, value) in changes {
+            check_operator_key(&format!("entries.{key}"), key)?;
+            if let Some(v) = value {
+                anyhow::ensure!(
+                    v.chars().count() <= VALUE_MAX_CHARS,
+                    "entries.{key}: a value is at most {VALUE_MAX_CHARS} characters"
+                );
+            }
+        }
+        let mut tx = self.db.begin_write().await?;
+        let Some(site) = self.owner_site(&mut tx, &scope.sites, owner).await? else {
+            return Ok(None);
+        };
+        let (kind, id) = owner.parts();
+        for (key, value) in changes {
+            let before: Option<String> = sqlx::query_scalar(
+                "SELECT entry_value FROM config_entries WHERE owner_kind = $1 AND owner_id = $2 AND entry_key = $3",
+            )
+            .bind(kind.as_str())
+            .bind(id)
+            .bind(key)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if before == *value {
+                continue;
+            }
+            match value {
+                Some(v) => upsert_entry(&mut tx, kind, id, key, v, false).await?,
+                None => {
+                    sqlx::query(
+                        "DELETE FROM config_entries WHERE owner_kind = $1 AND owner_id = $2 AND entry_key = $3",
+                    )
+                    .bind(kind.as_str())
+                    .bind(id)
+                    .bind(key)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+            }
+            super::audit::record_in(
+                &mut tx,
+                super::audit::Record {
+                    actor: &scope.actor,
+                    site_id: Some(site),
+                    action: if value.is_some() {
+                        "config.set"
+                    } else {
+                        "config.unset"
+                    },
+                    target: &format!("{}:{id} {key}", kind.as_str()),
+                    detail: Some(&serde_json::json!({"before": before, "after": value})),
+                },
+            )
+            .await?;
+        }
+        let entries = self.entries_of(&mut tx, owner).await?;
+        tx.commit().await?;
+        Ok(Some(entries))
+    }
+}

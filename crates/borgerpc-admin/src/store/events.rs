@@ -201,10 +201,10 @@ impl Store {
         Ok(raised)
     }
 
-    /// Events not yet mailed, oldest first.
+    /// Events not yet mailed, oldest first, with their recipients (see `rules.rs`).
     pub async fn unnotified_events(&self, limit: i64) -> anyhow::Result<Vec<Unnotified>> {
         let rows = sqlx::query(
-            "SELECT e.id, s.name AS site_name, pc.name AS pc_name, e.rule_kind, e.rule_id,
+            "SELECT e.id, e.pc_id, s.name AS site_name, pc.name AS pc_name, e.rule_kind, e.rule_id,
                     COALESCE(sp.name, o.name, '') AS rule_name, COALESCE(sp.level, o.level, '') AS level, e.occurred_at
              FROM security_events e JOIN pcs pc ON pc.id = e.pc_id JOIN sites s ON s.id = e.site_id
              LEFT JOIN security_problems sp ON e.rule_kind = 'security' AND sp.id = e.rule_id
@@ -218,14 +218,9 @@ impl Store {
         for r in &rows {
             let kind: String = r.try_get("rule_kind")?;
             let rule_id: i64 = r.try_get("rule_id")?;
-            let recipients: Vec<String> = sqlx::query_scalar(
-                "SELECT u.email FROM rule_alert_users a JOIN users u ON u.id = a.user_id
-                 WHERE a.rule_kind = $1 AND a.rule_id = $2 AND u.email <> '' ORDER BY u.email",
-            )
-            .bind(&kind)
-            .bind(rule_id)
-            .fetch_all(self.pool())
-            .await?;
+            let recipients = self
+                .alert_recipients(&kind, rule_id, r.try_get("pc_id")?)
+                .await?;
             out.push(Unnotified {
                 id: r.try_get("id")?,
                 site_name: r.try_get("site_name")?,

@@ -431,13 +431,33 @@ impl Store {
 
     /// Creates one batch and one NEW job per PC, all or nothing. The PCs must be the site's.
     pub async fn run_script(&self, run: RunScript<'_>) -> anyhow::Result<Batch> {
+        let Some((_, _, inputs)) = self.script_for_site(run.site_id, run.script_id).await? else {
+            anyhow::bail!("script: no script with id {} on this site", run.script_id);
+        };
+        let values = checked_params(&inputs, &run.params)?;
+        self.run_script_with(run, values).await
+    }
+
+    /// [`Store::run_script`] with parameter values the portal made itself, as the script
+    /// expects them (a wake plan's arguments, where "no exceptions" is an empty mandatory
+    /// value), one per input.
+    pub(crate) async fn run_script_with(
+        &self,
+        run: RunScript<'_>,
+        values: Vec<CheckedParam>,
+    ) -> anyhow::Result<Batch> {
         let Some((version_id, name, inputs)) =
             self.script_for_site(run.site_id, run.script_id).await?
         else {
             anyhow::bail!("script: no script with id {} on this site", run.script_id);
         };
         anyhow::ensure!(!run.pc_ids.is_empty(), "pcs: give at least one PC or group");
-        let values = checked_params(&inputs, &run.params)?;
+        anyhow::ensure!(
+            values.len() == inputs.len(),
+            "parameters: the script takes {} parameter(s), {} given",
+            inputs.len(),
+            values.len()
+        );
         let now = now_ms();
         let mut tx = self.db.begin_write().await?;
         let ph = placeholders(2, run.pc_ids.len());

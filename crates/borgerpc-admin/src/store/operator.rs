@@ -16,6 +16,20 @@ fn in_scope(column: &str, scope: &[i64], first: usize) -> String {
     }
 }
 
+/// Something an operator names by id, for finding its site (see [`Store::site_of`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Object {
+    Site(i64),
+    Pc(i64),
+    Group(i64),
+    Job(i64),
+    Event(i64),
+    Policy(i64),
+    Rule(super::rules::RuleKind, i64),
+    WakePlan(i64),
+    ApiKey(i64),
+}
+
 /// Filters: a site (uid) within the scope, and paging.
 #[derive(Debug, Clone, Default)]
 pub struct Page {
@@ -124,6 +138,34 @@ struct ListQuery<'a> {
 }
 
 impl Store {
+    /// The site an object belongs to, whoever asks: only to tell "forbidden" (the caller sees
+    /// the site, with a lesser role) from "not found". Never shown to the caller.
+    pub async fn site_of(&self, object: Object) -> anyhow::Result<Option<i64>> {
+        let (sql, id) = match object {
+            Object::Site(id) => ("SELECT id FROM sites WHERE id = $1", id),
+            Object::Pc(id) => ("SELECT site_id FROM pcs WHERE id = $1", id),
+            Object::Group(id) => ("SELECT site_id FROM pc_groups WHERE id = $1", id),
+            Object::Job(id) => ("SELECT site_id FROM jobs WHERE id = $1", id),
+            Object::Event(id) => ("SELECT site_id FROM security_events WHERE id = $1", id),
+            Object::Policy(id) => (
+                "SELECT g.site_id FROM associated_scripts a JOIN pc_groups g ON g.id = a.group_id WHERE a.id = $1",
+                id,
+            ),
+            Object::Rule(super::rules::RuleKind::Security, id) => {
+                ("SELECT site_id FROM security_problems WHERE id = $1", id)
+            }
+            Object::Rule(super::rules::RuleKind::Offline, id) => {
+                ("SELECT site_id FROM offline_rules WHERE id = $1", id)
+            }
+            Object::WakePlan(id) => ("SELECT site_id FROM wake_week_plans WHERE id = $1", id),
+            Object::ApiKey(id) => ("SELECT site_id FROM api_keys WHERE id = $1", id),
+        };
+        Ok(sqlx::query_scalar(sql)
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await?)
+    }
+
     /// The total count (for `count`) and the rows of one page.
     async fn page_of(
         &self,
@@ -325,7 +367,7 @@ impl Store {
             .await?;
         }
         for (id, site) in &to_change {
-            super::accounts::audit_in(&mut *tx, actor, Some(*site), action, &format!("pc:{id}"))
+            super::accounts::audit_in(&mut tx, actor, Some(*site), action, &format!("pc:{id}"))
                 .await?;
         }
         tx.commit().await?;

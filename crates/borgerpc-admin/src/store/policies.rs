@@ -3,8 +3,11 @@
 //! on every member when its parameters change (if the site says so: `rerun_asc`). Removing
 //! one does not undo what it did — the same as upstream, and said in the operator docs.
 
+use super::Store;
+use super::access::Scope;
+use super::audit::{Record, record_in};
+use super::groups::group_site_in;
 use super::jobs::{Batch, ParamValue, RunScript, checked_params};
-use super::{Store, placeholders};
 use service_kit::db::now_ms;
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -14,22 +17,6 @@ pub struct PolicyRun {
 }
 
 impl Store {
-    /// The group's site, if the group is within `scope`.
-    pub async fn group_site(&self, scope: &[i64], group_id: i64) -> anyhow::Result<Option<i64>> {
-        if scope.is_empty() {
-            return Ok(None);
-        }
-        let mut q = sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(format!(
-            "SELECT site_id FROM pc_groups WHERE id = $1 AND site_id IN ({})",
-            placeholders(2, scope.len())
-        )))
-        .bind(group_id);
-        for s in scope {
-            q = q.bind(*s);
-        }
-        Ok(q.fetch_optional(self.pool()).await?)
-    }
-
     async fn policy_params(&self, policy_id: i64) -> anyhow::Result<Vec<ParamValue>> {
         /// (text, file name, file content)
         type Stored = (Option<String>, Option<String>, Option<Vec<u8>>);
@@ -118,15 +105,16 @@ impl Store {
     /// group or the script is not within `scope`.
     pub async fn add_policy(
         &self,
-        scope: &[i64],
+        scope: &Scope,
         group_id: i64,
         script_id: i64,
         params: &[ParamValue],
-        by: &str,
     ) -> anyhow::Result<Option<PolicyRun>> {
-        let Some(site) = self.group_site(scope, group_id).await? else {
+        let mut conn = self.pool().acquire().await?;
+        let Some(site) = group_site_in(&mut conn, &scope.sites, group_id).await? else {
             return Ok(None);
         };
+        drop(conn);
         let Some((_, _, inputs)) = self.script_for_site(site, script_id).await? else {
             return Ok(None);
         };
@@ -147,22 +135,33 @@ impl Store {
         .await?;
         self.store_policy_params(&mut tx, site, policy_id, &checked)
             .await?;
+        record_in(
+            &mut tx,
+            Record {
+                actor: &scope.actor,
+                site_id: Some(site),
+                action: "policy.add",
+                target: &format!("group:{group_id} policy:{policy_id} script:{script_id}"),
+                detail: None,
+            },
+        )
+        .await?;
         tx.commit().await?;
         let members = self.group_pc_ids_by_id(group_id).await?;
         let job_ids = self
-            .run_policy_on(site, policy_id, script_id, &members, by)
+            .run_policy_on(site, policy_id, script_id, &members, &scope.actor)
             .await?;
         Ok(Some(PolicyRun { policy_id, job_ids }))
     }
 
     /// Changes a policy's parameters; reruns it on every member when the site's `rerun_asc`
-    /// is on. `None` if the policy is not within `scope`.
+    /// is on. `None` if the policy is not within `scope`. (Parameter values are not put in
+    /// the audit log: they may be passwords.)
     pub async fn set_policy_params(
         &self,
-        scope: &[i64],
+        scope: &Scope,
         policy_id: i64,
         params: &[ParamValue],
-        by: &str,
     ) -> anyhow::Result<Option<PolicyRun>> {
         let row: Option<(i64, i64)> =
             sqlx::query_as("SELECT group_id, script_id FROM associated_scripts WHERE id = $1")
@@ -172,9 +171,11 @@ impl Store {
         let Some((group_id, script_id)) = row else {
             return Ok(None);
         };
-        let Some(site) = self.group_site(scope, group_id).await? else {
+        let mut conn = self.pool().acquire().await?;
+        let Some(site) = group_site_in(&mut conn, &scope.sites, group_id).await? else {
             return Ok(None);
         };
+        drop(conn);
         let Some((_, _, inputs)) = self.script_for_site(site, script_id).await? else {
             return Ok(None);
         };
@@ -182,6 +183,17 @@ impl Store {
         let mut tx = self.db.begin_write().await?;
         self.store_policy_params(&mut tx, site, policy_id, &checked)
             .await?;
+        record_in(
+            &mut tx,
+            Record {
+                actor: &scope.actor,
+                site_id: Some(site),
+                action: "policy.change",
+                target: &format!("group:{group_id} policy:{policy_id}"),
+                detail: None,
+            },
+        )
+        .await?;
         tx.commit().await?;
         let rerun: i64 = sqlx::query_scalar("SELECT rerun_asc FROM sites WHERE id = $1")
             .bind(site)
@@ -189,7 +201,7 @@ impl Store {
             .await?;
         let job_ids = if rerun != 0 {
             let members = self.group_pc_ids_by_id(group_id).await?;
-            self.run_policy_on(site, policy_id, script_id, &members, by)
+            self.run_policy_on(site, policy_id, script_id, &members, &scope.actor)
                 .await?
         } else {
             Vec::new()
@@ -197,50 +209,28 @@ impl Store {
         Ok(Some(PolicyRun { policy_id, job_ids }))
     }
 
-    /// Puts a PC in a group and runs the group's policies on it, in order. `None` if the group
-    /// or the PC is not within `scope`, or they are on different sites.
-    pub async fn join_group(
+    /// Runs a group's policies, in order, on a PC that has just joined it.
+    pub(crate) async fn run_group_policies_on(
         &self,
-        scope: &[i64],
+        site_id: i64,
         group_id: i64,
         pc_id: i64,
         by: &str,
-    ) -> anyhow::Result<Option<Vec<PolicyRun>>> {
-        let Some(site) = self.group_site(scope, group_id).await? else {
-            return Ok(None);
-        };
-        let pc_site: Option<i64> = sqlx::query_scalar("SELECT site_id FROM pcs WHERE id = $1")
-            .bind(pc_id)
-            .fetch_optional(self.pool())
-            .await?;
-        if pc_site != Some(site) {
-            return Ok(None);
-        }
-        let added = sqlx::query(
-            "INSERT INTO pc_group_members (pc_id, group_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-        )
-        .bind(pc_id)
-        .bind(group_id)
-        .execute(self.pool())
-        .await?
-        .rows_affected();
-        let mut runs = Vec::new();
-        if added == 0 {
-            return Ok(Some(runs));
-        }
+    ) -> anyhow::Result<Vec<PolicyRun>> {
         let policies: Vec<(i64, i64)> = sqlx::query_as(
             "SELECT id, script_id FROM associated_scripts WHERE group_id = $1 ORDER BY position",
         )
         .bind(group_id)
         .fetch_all(self.pool())
         .await?;
+        let mut runs = Vec::new();
         for (policy_id, script_id) in policies {
             let job_ids = self
-                .run_policy_on(site, policy_id, script_id, &[pc_id], by)
+                .run_policy_on(site_id, policy_id, script_id, &[pc_id], by)
                 .await?;
             runs.push(PolicyRun { policy_id, job_ids });
         }
-        Ok(Some(runs))
+        Ok(runs)
     }
 
     async fn group_pc_ids_by_id(&self, group_id: i64) -> anyhow::Result<Vec<i64>> {

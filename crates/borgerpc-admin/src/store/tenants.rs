@@ -167,3 +167,111 @@ impl Store {
         Ok(())
     }
 }
+
+/// A change to a site's settings: what is `None` stays.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SiteChange {
+    pub name: Option<String>,
+    pub legacy_xmlrpc: Option<bool>,
+    pub rerun_asc: Option<bool>,
+}
+
+impl Store {
+    /// Creates a site of a customer the scope administers; `None` if it does not.
+    pub async fn create_site(
+        &self,
+        scope: &super::access::Scope,
+        customer_id: i64,
+        uid: &str,
+        name: &str,
+    ) -> anyhow::Result<Option<Site>> {
+        if !scope.customers.contains(&customer_id) {
+            return Ok(None);
+        }
+        let site = self.add_site(customer_id, uid, name).await?;
+        self.audit(
+            &scope.actor,
+            Some(site.id),
+            "site.create",
+            &format!("site:{} ({})", site.id, site.uid),
+        )
+        .await?;
+        Ok(Some(site))
+    }
+
+    /// Changes a site's settings, recorded with the values before and after; `None` if the
+    /// site is not within the scope.
+    pub async fn change_site(
+        &self,
+        scope: &super::access::Scope,
+        site_id: i64,
+        change: &SiteChange,
+    ) -> anyhow::Result<Option<Site>> {
+        if !scope.sees(site_id) {
+            return Ok(None);
+        }
+        let name = match &change.name {
+            Some(n) => {
+                let n = n.trim();
+                anyhow::ensure!(
+                    !n.is_empty() && n.chars().count() <= 200,
+                    "name: must be 1 to 200 characters"
+                );
+                Some(n.to_owned())
+            }
+            None => None,
+        };
+        let mut tx = self.db.begin_write().await?;
+        let settings = |r: &sqlx::any::AnyRow| -> Result<serde_json::Value, sqlx::Error> {
+            Ok(serde_json::json!({
+                "name": r.try_get::<String, _>("name")?,
+                "legacy_xmlrpc": r.try_get::<i64, _>("legacy_xmlrpc")? != 0,
+                "rerun_asc": r.try_get::<i64, _>("rerun_asc")? != 0,
+            }))
+        };
+        let read = "SELECT name, legacy_xmlrpc, rerun_asc FROM sites WHERE id = $1";
+        let Some(row) = sqlx::query(read)
+            .bind(site_id)
+            .fetch_optional(&mut *tx)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let before = settings(&row)?;
+        if let Some(n) = &name {
+            sqlx::query("UPDATE sites SET name = $1 WHERE id = $2")
+                .bind(n)
+                .bind(site_id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        for (column, value) in [
+            ("legacy_xmlrpc", change.legacy_xmlrpc),
+            ("rerun_asc", change.rerun_asc),
+        ] {
+            if let Some(on) = value {
+                sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "UPDATE sites SET {column} = $1 WHERE id = $2"
+                )))
+                .bind(i64::from(on))
+                .bind(site_id)
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
+        let after = settings(&sqlx::query(read).bind(site_id).fetch_one(&mut *tx).await?)?;
+        super::audit::record_in(
+            &mut tx,
+            super::audit::Record {
+                actor: &scope.actor,
+                site_id: Some(site_id),
+                action: "site.change",
+                target: &format!("site:{site_id}"),
+                detail: Some(&super::audit::before_after(&before, &after)),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        self.site(site_id).await
+    }
+}
