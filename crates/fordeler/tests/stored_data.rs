@@ -11,8 +11,8 @@ use fordeler::file_store::FileStore;
 use serde_json::{Value, json};
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::time::Duration;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_fordeler");
 const SFTP_USER: &str = "OS2Forms_Fordeling";
@@ -256,20 +256,36 @@ fn config_with_host_key(dir: &Path, local: &fordeler::demo::LocalPlatform, line:
     path
 }
 
+/// Runs the `fordeler` command; whether it accepted the configuration (it succeeded, or it is
+/// still serving after a generous while: then it is stopped), and what it printed.
 fn run(args: &[&str], config: &Path) -> (bool, String) {
-    let out = Command::new(BIN)
+    let mut child = Command::new(BIN)
         .args(args)
         .arg("-c")
         .arg(config)
         .env("RUST_LOG", "error")
-        .output()
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
         .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let ended = loop {
+        if child.try_wait().unwrap().is_some() {
+            break true;
+        }
+        if Instant::now() >= deadline {
+            child.kill().unwrap();
+            break false;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let out = child.wait_with_output().unwrap();
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    (out.status.success(), text)
+    (!ended || out.status.success(), text)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
