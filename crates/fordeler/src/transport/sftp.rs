@@ -13,6 +13,9 @@
 //! file. SFTP v3 refuses to rename onto an existing name, so a repeated upload removes the old
 //! file first. Every network step has a timeout; every failure is sorted into an
 //! [`ErrorClass`]. Errors name the target, the operation and the remote path, never contents.
+//! No session is opened with a server whose host key is not the pinned one, nor with one for
+//! which no key is pinned; [`SftpPool::host_key`] reads the key a server presents, for the
+//! operator to compare and pin.
 
 use super::ErrorClass;
 use russh::client::Handle;
