@@ -430,6 +430,23 @@ mod tests {
     }
 
     #[test]
+    fn an_existing_store_others_can_read_is_restricted() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let tmp = tempfile::tempdir().unwrap();
+        let store =
+            FileStore::for_database(&format!("sqlite://{}", tmp.path().join("db").display()));
+        let segments = tmp.path().join("db.files/segments");
+        std::fs::create_dir_all(&segments).unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        for d in [segments.parent().unwrap(), &segments] {
+            std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        store.restrict_existing();
+        assert_eq!(mode(segments.parent().unwrap()), 0o700);
+        assert_eq!(mode(&segments), 0o700);
+    }
+
+    #[test]
     fn gaps_are_what_no_range_covers() {
         assert_eq!(gaps(&[], 10), vec![(0, 10)]);
         assert_eq!(gaps(&[(0, 4), (4, 2)], 6), vec![]);
