@@ -339,10 +339,11 @@ fn render_rate(
     let submission = crate::intake::Submission::from_remote_post("os2forms_fdk_kp_sp241", &body)
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     let files: Vec<crate::store::Attachment> = submission.files.iter().map(Into::into).collect();
+    let names = crate::build::RemoteNames::new("kp", &submission.uuid, &files);
     let named: Vec<(&crate::store::Attachment, String)> = files
         .iter()
         .filter(|a| a.element_key != "kvittering")
-        .map(|a| (a, crate::build::remote_name("kp", &submission.uuid, a)))
+        .map(|a| (a, names.name(a)))
         .collect();
     let ctx = Arc::new(render_context(&tenant, &route, &submission.json, &named));
     renderer

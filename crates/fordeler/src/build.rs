@@ -111,22 +111,80 @@ impl StoredRequest {
     }
 }
 
-/// The remote file name on the SFTP service, as the PHP module names them (templates refer to
-/// it as `files.<key>[].sftp_filename`): safe characters only, and short enough for the KP
-/// schemas' `Dokumentnavn` (200).
-pub fn remote_name(route_id: &str, submission_uuid: &str, a: &Attachment) -> String {
-    let ext = a
-        .name
-        .rsplit_once('.')
-        .map(|(_, e)| e)
-        .filter(|e| e.len() <= 8)
-        .unwrap_or("bin");
-    let raw = format!(
-        "os2forms_fordelingskomponent_{route_id}_{submission_uuid}_{}_{}.{ext}",
-        a.element_key, a.idx
-    );
-    let clean: String = raw
-        .chars()
+/// Longest remote file name: the KP schemas' `Dokumentnavn` takes 200 characters (the
+/// trigger's `FileName` 255), and `<name>.sftpreceipt` must still fit a file system's 255 bytes.
+pub const MAX_REMOTE_NAME: usize = 200;
+
+/// Names a submission's files on the SFTP service as the PHP module does (templates refer to
+/// them as `files.<key>[].sftp_filename`):
+/// `os2forms_fordelingskomponent_<route>_<submission uuid>_<element key>_<index>.<ext>`, in
+/// the characters `A–Z a–z 0–9 _ - .` only, at most [`MAX_REMOTE_NAME`] long.
+///
+/// Names are unique by construction, because a file that another one's name overwrites on the
+/// platform is lost while both are marked delivered: route id (checked at start-up to be
+/// `A–Z a–z 0–9 _`, at most 64 characters), submission uuid and index are always kept whole,
+/// and only the element key gives way. A key that is not plain (`A–Z a–z 0–9 _`) or too long
+/// is cut (on a character boundary) and marked with `-<n>`, its element's place among the
+/// submission's elements: no plain key has a `-`, and no two elements share a place.
+pub struct RemoteNames {
+    /// `os2forms_fordelingskomponent_<route>_<uuid>_`.
+    head: String,
+    /// The submission's element keys, sorted; an element's place is its `-<n>`.
+    elements: Vec<String>,
+}
+
+impl RemoteNames {
+    /// For the files of one submission (all of them: the places must not depend on which are
+    /// uploaded) on one route.
+    pub fn new(route_id: &str, submission_uuid: &str, files: &[Attachment]) -> Self {
+        let mut elements: Vec<String> = files.iter().map(|a| a.element_key.clone()).collect();
+        elements.sort_unstable();
+        elements.dedup();
+        let head = format!(
+            "os2forms_fordelingskomponent_{}_{}_",
+            safe(route_id),
+            safe(submission_uuid)
+        );
+        Self { head, elements }
+    }
+
+    pub fn name(&self, a: &Attachment) -> String {
+        let ext = a
+            .name
+            .rsplit_once('.')
+            .map(|(_, e)| e)
+            .filter(|e| !e.is_empty() && e.len() <= 8)
+            .map_or_else(|| "bin".to_owned(), safe);
+        let tail = format!("_{}.{ext}", a.idx);
+        let room = MAX_REMOTE_NAME.saturating_sub(self.head.len() + tail.len());
+        let key = &a.element_key;
+        let plain = !key.is_empty()
+            && key.len() <= room
+            && key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+        let key_part = if plain {
+            key.clone()
+        } else {
+            let place = self
+                .elements
+                .binary_search(key)
+                .unwrap_or(self.elements.len());
+            let mark = format!("-{place}");
+            // `safe` maps every character to one ASCII byte, so the cut falls between
+            // characters of the key and the result is `room` bytes at most.
+            let cut: String = safe(key)
+                .chars()
+                .map(|c| if c == '-' || c == '.' { '_' } else { c })
+                .take(room.saturating_sub(mark.len()))
+                .collect();
+            cut + &mark
+        };
+        format!("{}{key_part}{tail}", self.head)
+    }
+}
+
+/// Every character outside `A–Z a–z 0–9 _ - .` becomes one `_`.
+fn safe(s: &str) -> String {
+    s.chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
                 c
@@ -134,13 +192,7 @@ pub fn remote_name(route_id: &str, submission_uuid: &str, a: &Attachment) -> Str
                 '_'
             }
         })
-        .collect();
-    if clean.len() <= 200 {
-        clean
-    } else {
-        // Keep the unique tail (uuid, element, index, extension).
-        clean[clean.len() - 200..].to_owned()
-    }
+        .collect()
 }
 
 /// Replaces the webform tokens the PHP handler supports in titel, beskrivelse, brugervendt
@@ -311,8 +363,9 @@ pub fn build(
     let mut context =
         DistributionContext::new(anvender_id, afsender, routing_myndighed, routing_valg);
     let mut files: Vec<DeliveryFile> = Vec::new();
+    let names = RemoteNames::new(&route.id, &delivery.submission_uuid, attachments);
     let mut file_for = |a: &Attachment| {
-        let name = remote_name(&route.id, &delivery.submission_uuid, a);
+        let name = names.name(a);
         files.push(DeliveryFile {
             attachment_id: a.id.clone(),
             remote_name: name.clone(),
@@ -598,26 +651,59 @@ xml_template = "t.twig""#,
     }
 
     #[test]
-    fn remote_names_are_safe_and_bounded() {
-        let a = Attachment {
-            id: "a".into(),
-            element_key: "dokumenter bilag/æ".into(),
-            idx: 0,
-            name: "Bilag 1.PDF".into(),
+    fn remote_names_are_safe_bounded_and_unique() {
+        let file = |key: &str, idx: i64, name: &str| Attachment {
+            id: format!("{key}{idx}"),
+            element_key: key.into(),
+            idx,
+            name: name.into(),
             mime: "application/pdf".into(),
             size: 1,
             data: vec![],
             segment: None,
         };
-        let n = remote_name("kp", "2b801c0b-9e36-4cc5-b5d1-c46239cb78ce", &a);
+        let uuid = "2b801c0b-9e36-4cc5-b5d1-c46239cb78ce";
+        // A plain key is named as the PHP module names it.
+        let bilag = file("dokumenter_bilag", 0, "Bilag 1.PDF");
+        let names = RemoteNames::new("kp", uuid, std::slice::from_ref(&bilag));
         assert_eq!(
-            n,
-            "os2forms_fordelingskomponent_kp_2b801c0b-9e36-4cc5-b5d1-c46239cb78ce_dokumenter_bilag___0.PDF"
+            names.name(&bilag),
+            "os2forms_fordelingskomponent_kp_2b801c0b-9e36-4cc5-b5d1-c46239cb78ce_dokumenter_bilag_0.PDF"
         );
-        let long = Attachment {
-            element_key: "x".repeat(300),
-            ..a
-        };
-        assert_eq!(remote_name("kp", "u", &long).len(), 200);
+
+        // Long keys sharing their first 299 characters, one with æøå and spaces, several
+        // files each, in several submissions: every name distinct, bounded, with its
+        // submission's uuid and its index.
+        let long = "a".repeat(299);
+        let keys = [
+            format!("{long}1"),
+            format!("{long}2"),
+            format!("æøå {long}"),
+            "a b".into(),
+            "a_b".into(),
+            "".into(),
+        ];
+        let mut seen = std::collections::HashSet::new();
+        for _ in 0..3 {
+            let uuid = sf2900::Uuid::new_v4().to_string();
+            let files: Vec<Attachment> = keys
+                .iter()
+                .flat_map(|k| (0..3).map(move |i| file(k, i, "x.pdf")))
+                .collect();
+            let names = RemoteNames::new("fordelingskomponent_sf2900", &uuid, &files);
+            for f in &files {
+                let n = names.name(f);
+                assert!(n.len() <= MAX_REMOTE_NAME, "{} bytes: {n}", n.len());
+                assert!(n.contains(&uuid), "{n}");
+                assert!(n.ends_with(&format!("_{}.pdf", f.idx)), "{n}");
+                assert!(
+                    n.bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b)),
+                    "{n}"
+                );
+                assert!(seen.insert(n.clone()), "{n} is given twice");
+            }
+        }
+        assert_eq!(seen.len(), 3 * keys.len() * 3);
     }
 }

@@ -90,13 +90,16 @@ pub async fn check(config: &Config, base: &Path) -> Vec<Finding> {
             Finding::Ok(line)
         });
         if let Some(target) = &tenant.sftp {
-            match platform.sftp.ls(target, "/OUT").await {
-                Ok(entries) => out.push(Finding::Ok(format!(
-                    "tenant {}: SFTP login ok, /OUT has {} entries",
-                    t.cvr,
-                    entries.len()
-                ))),
-                Err(e) => out.push(Finding::Error(format!("tenant {}: SFTP: {e}", t.cvr))),
+            match unpinned_host_key(&t.cvr, target, &platform).await {
+                Some(unpinned) => out.push(Finding::Error(unpinned)),
+                None => match platform.sftp.ls(target, "/OUT").await {
+                    Ok(entries) => out.push(Finding::Ok(format!(
+                        "tenant {}: SFTP login ok, /OUT has {} entries",
+                        t.cvr,
+                        entries.len()
+                    ))),
+                    Err(e) => out.push(Finding::Error(format!("tenant {}: SFTP: {e}", t.cvr))),
+                },
             }
         }
         for f in config.forms.iter().filter(|f| f.tenant == t.cvr) {
@@ -119,4 +122,48 @@ pub async fn check(config: &Config, base: &Path) -> Vec<Finding> {
         }
     }
     out
+}
+
+/// Why `serve` refuses to start: the SFTP host keys not pinned, one line per tenant with the
+/// key its server presents (read without logging in), for the operator to compare and pin.
+/// Pin on first use was the alternative; but a first connection through an impostor would be
+/// trusted for good, and the operator can compare a printed key with KOMBIT's at no cost.
+pub async fn unpinned_host_keys(config: &Config, platform: &RealPlatform) -> Vec<String> {
+    let mut out = Vec::new();
+    for t in &config.tenants {
+        if let Ok(tenant) = platform.tenant(&t.cvr)
+            && let Some(target) = &tenant.sftp
+            && let Some(unpinned) = unpinned_host_key(&t.cvr, target, platform).await
+        {
+            out.push(unpinned);
+        }
+    }
+    out
+}
+
+async fn unpinned_host_key(
+    cvr: &str,
+    target: &crate::transport::SftpTarget,
+    platform: &RealPlatform,
+) -> Option<String> {
+    if target.host_key_fingerprint.is_some() {
+        return None;
+    }
+    Some(match platform.sftp.host_key(target).await {
+        Ok(presented) => format!(
+            "tenant {cvr}: {}",
+            crate::transport::SftpError::HostKeyNotPinned {
+                target: target.label(),
+                presented,
+            }
+        ),
+        Err(e) => format!(
+            "tenant {cvr}: SFTP: [tenant.sftp] host_key_fingerprint is not set, and the key of \
+             {} could not be read ({e}); get it from KOMBIT, or with `ssh-keyscan -p {} {} | \
+             ssh-keygen -lf -` from a network you trust, and pin it",
+            target.label(),
+            target.port,
+            target.host
+        ),
+    })
 }

@@ -40,6 +40,9 @@ pub struct ServerConfig {
     /// JSON log lines.
     #[serde(default)]
     pub log_json: bool,
+    /// Intake refuses (413) a submission with more files than this.
+    #[serde(default = "default_max_files")]
+    pub max_files_per_submission: usize,
 }
 
 impl Default for ServerConfig {
@@ -48,6 +51,7 @@ impl Default for ServerConfig {
             listen: default_listen(),
             api_token: None,
             log_json: false,
+            max_files_per_submission: default_max_files(),
         }
     }
 }
@@ -169,7 +173,8 @@ pub struct SftpConfig {
     pub user: String,
     /// Passwordless OpenSSH private key registered with KOMBIT.
     pub key: PathBuf,
-    /// `SHA256:…` of the server's host key; strongly recommended.
+    /// `SHA256:…` of the server's host key. Required: without it `serve` refuses to start and
+    /// names the key the server presents, for the operator to compare and pin.
     pub host_key_fingerprint: Option<String>,
 }
 
@@ -274,6 +279,11 @@ fn yes() -> bool {
 fn default_listen() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 8090))
 }
+/// Far above a real form's files (the KP forms' schemas allow 30 documents), and a bound on
+/// what one request makes the Fordeler store, upload and track.
+fn default_max_files() -> usize {
+    1_000
+}
 fn default_db_url() -> String {
     "sqlite://fordeler.db".into()
 }
@@ -352,6 +362,18 @@ impl Config {
             if !(t.service_url.starts_with("https://")) {
                 return Err(format!("{}: must be an https:// URL", at("service_url")));
             }
+            if let Some(fp) = t
+                .sftp
+                .as_ref()
+                .and_then(|s| s.host_key_fingerprint.as_ref())
+                && !crate::transport::sftp::is_fingerprint(fp)
+            {
+                return Err(format!(
+                    "{}: not a host key fingerprint; give it as `ssh-keygen -lf` prints it: \
+                     SHA256: and 43 Base64 characters",
+                    at("sftp.host_key_fingerprint")
+                ));
+            }
         }
         let mut forms = HashSet::new();
         for (i, f) in self.forms.iter().enumerate() {
@@ -404,6 +426,16 @@ impl Config {
 }
 
 fn check_route(r: &RouteConfig, at: &dyn Fn(&str) -> String) -> Result<(), String> {
+    // Part of every SFTP file name of the route, which must stay unique (build::RemoteNames).
+    if r.id.is_empty()
+        || r.id.len() > 64
+        || !r.id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+    {
+        return Err(format!(
+            "{}: 1 to 64 of the characters A-Z, a-z, 0-9 and _ (it is part of SFTP file names)",
+            at("id")
+        ));
+    }
     if r.kle_emne.is_none() && r.routing_modtager_aktoer.is_none() {
         return Err(format!(
             "{}: set kle_emne (KLE routing) or routing_modtager_aktoer",

@@ -24,6 +24,18 @@ pub const SP241_TEMPLATE: &str = include_str!("../templates/sp241.xml.twig");
 pub const INTAKE_TOKEN: &str = "demo-intake-token-0001";
 pub const API_TOKEN: &str = "demo-operator-token-01";
 
+/// The fingerprint (`SHA256:…`) of the SFTP host key in a kombit-sim PKI: the demo knows the
+/// simulator's key, so it pins it as an operator pins the platform's.
+pub fn sim_host_key_fingerprint(pki: &Path) -> anyhow::Result<String> {
+    let path = kombit_sim::pki::PkiFiles::in_dir(pki).ssh_host_key;
+    let key = russh::keys::load_secret_key(&path, None)
+        .with_context(|| format!("the simulator's host key {}", path.display()))?;
+    Ok(key
+        .public_key()
+        .fingerprint(russh::keys::HashAlg::Sha256)
+        .to_string())
+}
+
 /// A configuration for one tenant on a kombit-sim PKI, with the three demo forms.
 pub fn config_toml(
     pki: &Path,
@@ -33,11 +45,12 @@ pub fn config_toml(
     receipts_port: u16,
     http_port: u16,
     sp241_xsd: Option<&Path>,
-) -> String {
+) -> anyhow::Result<String> {
     let xsd = sp241_xsd
         .map(|p| format!("xsd = \"{}\"\n", p.display()))
         .unwrap_or_default();
-    format!(
+    let host_key = sim_host_key_fingerprint(pki)?;
+    Ok(format!(
         r#"
 [server]
 listen = "127.0.0.1:{http_port}"
@@ -70,6 +83,7 @@ host = "127.0.0.1"
 port = {sftp_port}
 user = "OS2Forms_Fordeling"
 key = "{pki}/anvender_ssh_ed25519_key"
+host_key_fingerprint = "{host_key}"
 
 [[form]]
 webform_id = "os2forms_fdk_kp_sp241"
@@ -113,7 +127,7 @@ titel = "Henvendelse [webform_submission:serial]"
 journalpost_message = "Henvendelse om [webform_submission:values:emne]"
 "#,
         pki = pki.display(),
-    )
+    ))
 }
 
 /// Writes the template and the token files next to a configuration in `dir`.
@@ -269,7 +283,7 @@ impl LocalPlatform {
             self.receipts_port,
             self.http_port,
             sp241_xsd,
-        );
+        )?;
         let path = dir.join("fordeler.toml");
         std::fs::write(&path, text)?;
         write_support_files(dir)?;

@@ -87,18 +87,25 @@ impl FileStore {
     /// The store that goes with the database at `url`: `sqlite://path` keeps files in
     /// `path.files/`; everything else in the database.
     pub fn for_database(url: &str) -> Self {
-        let Some(rest) = url.strip_prefix("sqlite:") else {
+        let Some(path) = service_kit::db::sqlite_file(url) else {
             return Self::InDatabase;
         };
-        let path = rest.trim_start_matches("//");
-        let path = path.split('?').next().unwrap_or_default();
-        if path.is_empty() || path.contains(":memory:") {
-            return Self::InDatabase;
-        }
+        let mut root = path.into_os_string();
+        root.push(".files");
         Self::Dir(SegmentDir {
-            root: PathBuf::from(format!("{path}.files")),
+            root: PathBuf::from(root),
             current: Arc::default(),
         })
+    }
+
+    /// Takes other users' access away from the directories of an existing store (made by
+    /// hand, or restored from a backup with other modes); new ones are created private.
+    pub fn restrict_existing(&self) {
+        if let Self::Dir(dir) = self {
+            for d in [dir.root.clone(), dir.root.join("segments")] {
+                service_kit::db::restrict(&d, true);
+            }
+        }
     }
 
     /// Appends the contents of one submission's files durably, or hands them back for the
@@ -420,6 +427,23 @@ mod tests {
         assert_eq!(dir("sqlite:f.db"), Some(PathBuf::from("f.db.files")));
         assert_eq!(dir("sqlite::memory:"), None);
         assert_eq!(dir("postgres://u:p@h/db"), None);
+    }
+
+    #[test]
+    fn an_existing_store_others_can_read_is_restricted() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let tmp = tempfile::tempdir().unwrap();
+        let store =
+            FileStore::for_database(&format!("sqlite://{}", tmp.path().join("db").display()));
+        let segments = tmp.path().join("db.files/segments");
+        std::fs::create_dir_all(&segments).unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        for d in [segments.parent().unwrap(), &segments] {
+            std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        store.restrict_existing();
+        assert_eq!(mode(segments.parent().unwrap()), 0o700);
+        assert_eq!(mode(&segments), 0o700);
     }
 
     #[test]

@@ -59,6 +59,9 @@ pub enum Refused {
     NotCompleted(String),
     #[error("unknown form {0}: add it as a [[form]] in the configuration")]
     UnknownForm(String),
+    /// Over a configured limit (HTTP 413).
+    #[error("{0}")]
+    TooLarge(String),
 }
 
 impl Submission {
@@ -242,9 +245,11 @@ impl Intake {
             .ok_or_else(|| Refused::UnknownForm(webform_id.to_owned()))
     }
 
-    /// Commits the submission and one delivery per route. Idempotent per (form, uuid).
+    /// Commits the submission and one delivery per route. Idempotent per (form, uuid). A
+    /// submission over a limit is refused with a [`Refused`] inside the error.
     pub async fn accept(&self, s: Submission, source: &'static str) -> anyhow::Result<Accepted> {
         let form = self.form(&s.webform_id)?;
+        self.within_limits(&s)?;
         let routes = form
             .routes
             .iter()
@@ -272,6 +277,21 @@ impl Intake {
             .increment(1);
         tracing::info!(webform_id = %s.webform_id, submission_uuid = %s.uuid, source, outcome, "submission accepted");
         Ok(accepted)
+    }
+
+    /// What one submission may make the Fordeler store, upload and track: every file is a row,
+    /// an SFTP upload with a trigger, and a receipt to wait for.
+    fn within_limits(&self, s: &Submission) -> Result<(), Refused> {
+        let max = self.config.server.max_files_per_submission;
+        match s.files.get(max) {
+            None => Ok(()),
+            Some(over) => Err(Refused::TooLarge(format!(
+                "_{}: the submission has {} files, more than the {max} one submission may have \
+                 (server.max_files_per_submission)",
+                over.element_key,
+                s.files.len()
+            ))),
+        }
     }
 }
 

@@ -169,6 +169,8 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             let (config, base) = load(&cli.config)?;
             fordeler::render::install_crypto();
             let platform = Arc::new(fordeler::platform::RealPlatform::new(&config, &base)?);
+            let unpinned = fordeler::check::unpinned_host_keys(&config, &platform).await;
+            anyhow::ensure!(unpinned.is_empty(), "{}", unpinned.join("\n"));
             let renderer = Arc::new(fordeler::render::TwigRenderer::new(&config, &base)?);
             let running = fordeler::app::start(config, base, platform, renderer).await?;
             println!("fordeler: intake and API on http://{}", running.http_addr);

@@ -11,6 +11,7 @@
 
 use crate::build::{InlineFile, StoredRequest};
 use crate::file_store::{FileStore, Placed};
+use anyhow::Context as _;
 use service_kit::db::{Db, DbKind, Migration, now_ms};
 use sqlx::{AnyConnection, Row as _};
 use std::collections::HashMap;
@@ -314,10 +315,9 @@ impl Store {
     pub async fn open(url: &str, max_connections: u32) -> anyhow::Result<Self> {
         let db = Db::connect(url, max_connections).await?;
         db.migrate(MIGRATIONS).await?;
-        Ok(Self {
-            db,
-            files: FileStore::for_database(url),
-        })
+        let files = FileStore::for_database(url);
+        files.restrict_existing();
+        Ok(Self { db, files })
     }
 
     /// Stores a submission with its files and a delivery per route, atomically: the files'
@@ -382,13 +382,14 @@ impl Store {
                             submission_id: existing,
                         });
                     }
-                    if !s.attachments.is_empty() {
+                    let numbered: Vec<(usize, &NewAttachment)> = s.attachments.iter().enumerate().collect();
+                    for batch in numbered.chunks(ROWS_PER_STATEMENT) {
                         let sql = format!(
                             "INSERT INTO attachments (id, submission_id, element_key, idx, name, mime, size, data, file_segment, file_offset) VALUES {}",
-                            value_rows(s.attachments.len(), 10)
+                            value_rows(batch.len(), 10)
                         );
                         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-                        for (i, a) in s.attachments.iter().enumerate() {
+                        for &(i, a) in batch {
                             let (data, segment, offset) = match &placed {
                                 Placed::InDatabase(d) => (Some(&d[i]), None, None),
                                 Placed::InSegment(w) => (None, Some(&w.segment), Some(w.offsets[i])),
@@ -752,14 +753,14 @@ impl Store {
                     .rows_affected();
                     let detail = format!("{} file(s) to upload", files.len());
                     let moved = step_to(c, &id, next, now, "built", &detail).await?;
-                    if !files.is_empty() {
+                    for batch in files.chunks(ROWS_PER_STATEMENT) {
                         let sql = format!(
                             "INSERT INTO delivery_files (delivery_id, attachment_id, remote_name, state, transaction_id) VALUES {} \
                              ON CONFLICT (delivery_id, attachment_id) DO NOTHING",
-                            value_rows(files.len(), 5)
+                            value_rows(batch.len(), 5)
                         );
                         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-                        for f in &files {
+                        for f in batch {
                             q = q
                                 .bind(&id)
                                 .bind(&f.attachment_id)
@@ -835,13 +836,13 @@ impl Store {
                 Box::pin(async move {
                     let now = now_ms();
                     let moved = step_to(c, &id, step, now, kind, &detail).await?;
-                    if !attachment_ids.is_empty() {
+                    for batch in attachment_ids.chunks(ROWS_PER_STATEMENT) {
                         let sql = format!(
                             "UPDATE delivery_files SET state = $1 WHERE delivery_id = $2 AND attachment_id IN ({})",
-                            marks(3, attachment_ids.len())
+                            marks(3, batch.len())
                         );
                         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(file_state).bind(&id);
-                        for a in &attachment_ids {
+                        for a in batch {
                             q = q.bind(a);
                         }
                         q.execute(&mut *c).await?;
@@ -1130,6 +1131,8 @@ impl Store {
 
     /// Deletes payloads (form data, files, built requests) of submissions whose deliveries are
     /// all final and older than `before`. Metadata and timelines stay. Returns how many.
+    /// The deleted values are then erased from the database's files too (SQLite: zeroed pages,
+    /// an emptied WAL; PostgreSQL: a VACUUM), and file contents from their segments.
     pub async fn purge(&self, before: i64) -> anyhow::Result<u64> {
         let ids: Vec<(String,)> = sqlx::query_as(
             "SELECT s.id FROM submissions s WHERE s.payload_purged_at IS NULL AND NOT EXISTS (\
@@ -1177,6 +1180,12 @@ impl Store {
             for (segment, ranges) in by_segment {
                 self.files.punch(&segment, ranges).await?;
             }
+        }
+        if !ids.is_empty() {
+            self.db
+                .erase_deleted(&["submissions", "attachments", "delivery_requests"])
+                .await
+                .with_context(|| format!("{} submission(s) purged, but", ids.len()))?;
         }
         Ok(ids.len() as u64)
     }
@@ -1359,6 +1368,11 @@ async fn step_to(
     .await?;
     Ok(moved == 1)
 }
+
+/// Rows (or list values) per statement, for statements over a submission's files: SQLite
+/// takes at most 32,766 bound values in one statement (PostgreSQL 65,535), so one statement for
+/// all of a large submission's files failed; 1,000 rows of up to 10 values stay well below.
+const ROWS_PER_STATEMENT: usize = 1_000;
 
 /// `$first, $first+1, …` for `n` values (an `IN (…)` list).
 fn marks(first: usize, n: usize) -> String {

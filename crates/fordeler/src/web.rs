@@ -135,7 +135,20 @@ async fn remote_post(
             Json(json!({"status": "duplicate", "id": submission_id})),
         )
             .into_response(),
-        Err(e) => {
+        Err(e) => not_accepted(&webform_id, &e),
+    }
+}
+
+/// Intake refused the submission (over a limit: 413, else 422, naming the field), or could not
+/// store it (503: the sender should try again).
+fn not_accepted(webform_id: &str, e: &anyhow::Error) -> Response {
+    match e.downcast_ref::<Refused>() {
+        Some(r @ Refused::TooLarge(_)) => {
+            tracing::warn!(webform_id, error = %r, "submission refused");
+            error(StatusCode::PAYLOAD_TOO_LARGE, r.to_string())
+        }
+        Some(r) => error(StatusCode::UNPROCESSABLE_ENTITY, r.to_string()),
+        None => {
             tracing::error!(webform_id, error = %e, "storing a submission failed");
             error(
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -266,13 +279,7 @@ async fn ping(
             Json(json!({"status": "duplicate", "id": submission_id})),
         )
             .into_response(),
-        Err(e) => {
-            tracing::error!(webform_id = %form, error = %e, "storing a submission failed");
-            error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "the submission could not be stored; send it again",
-            )
-        }
+        Err(e) => not_accepted(&form, &e),
     }
 }
 

@@ -699,14 +699,27 @@ async fn sftp_refuses_wrong_host_key_and_reports_refused_login() {
     assert!(matches!(err, SftpError::HostKeyMismatch { .. }), "{err:?}");
     assert_eq!(err.class(), ErrorClass::Configuration);
 
-    // Unpinned: accepted (and logged once); the operator can read what to pin.
+    // Unpinned: no connection is made; the error, and `host_key`, name the key to pin.
+    let real = ssh_keygen_fingerprint(&env.pki.ssh_host_key);
     let mut unpinned = env.sftp_target(env.sim.sftp_addr);
     unpinned.host_key_fingerprint = None;
-    pool.ls(&unpinned, "/OUT").await.expect("unpinned host key");
+    let err = pool.ls(&unpinned, "/OUT").await.expect_err("unpinned");
     assert_eq!(
-        pool.seen_host_key(&unpinned),
-        Some(ssh_keygen_fingerprint(&env.pki.ssh_host_key))
+        err,
+        SftpError::HostKeyNotPinned {
+            target: unpinned.label(),
+            presented: real.clone()
+        }
     );
+    assert_eq!(err.class(), ErrorClass::Configuration);
+    assert!(
+        err.to_string()
+            .contains(&format!("host_key_fingerprint = \"{real}\"")),
+        "{err}"
+    );
+    assert_eq!(pool.seen_host_key(&unpinned), Some(real.clone()));
+    assert_eq!(pool.host_key(&unpinned).await.expect("host key"), real);
+    assert_eq!(pool.connections_opened(), 0, "no session was opened");
 
     let stranger = ssh_keygen(env.dir.path(), "stranger", &["-t", "ed25519"]);
     let mut refused = env.sftp_target(env.sim.sftp_addr);
@@ -893,6 +906,36 @@ async fn sftp_against_openssh_sshd_with_ed25519_and_rsa() {
     }
     // One session per key (two targets), each reused for all of its operations.
     assert_eq!(pool.connections_opened(), 2);
+
+    // sshd's host key: refused when another is pinned, and when none is (naming it).
+    let mut target = SftpTarget::new(
+        "127.0.0.1",
+        sshd.port,
+        current_user(),
+        SftpTarget::load_key(&ed, None).expect("key"),
+    );
+    target.out_dir = out.display().to_string();
+    let wrong = target
+        .clone()
+        .with_host_key_fingerprint("SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA");
+    let err = pool
+        .ls(&wrong, &target.out_dir)
+        .await
+        .expect_err("wrong key");
+    assert!(
+        matches!(&err, SftpError::HostKeyMismatch { presented, .. } if *presented == fingerprint),
+        "{err:?}"
+    );
+    let err = pool
+        .ls(&target, &target.out_dir)
+        .await
+        .expect_err("unpinned");
+    assert!(
+        matches!(&err, SftpError::HostKeyNotPinned { presented, .. } if *presented == fingerprint),
+        "{err:?}"
+    );
+    assert_eq!(pool.host_key(&target).await.expect("host key"), fingerprint);
+    assert_eq!(pool.connections_opened(), 2, "no session was opened");
 }
 
 // ---------------------------------------------------------------------------------------------

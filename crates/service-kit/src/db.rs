@@ -7,10 +7,19 @@
 //!
 //! SQLite runs in WAL mode with `synchronous=FULL`, so a committed row survives a crash or a
 //! power cut, and with a busy timeout so that concurrent writers wait instead of failing.
+//!
+//! Both products keep personal data (CPR numbers) in these files, so a SQLite database is
+//! created readable by the service's user only (0600, in a 0700 directory when the directory
+//! is new; SQLite gives its `-wal` and `-shm` files the database file's mode), an existing one
+//! that others may read is restricted at start-up, with a warning. Deleted values do not stay
+//! behind in the files: `secure_delete` zeroes what a statement deletes, and
+//! [`Db::erase_deleted`] empties the WAL, which still holds the pages as they were.
 
 use anyhow::Context as _;
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{AnyPool, Connection as _, Executor as _};
+use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _, PermissionsExt as _};
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -95,6 +104,9 @@ impl Db {
             }
             _ => url.to_owned(),
         };
+        if let Some(path) = sqlite_file(&url) {
+            private_sqlite_file(&path, url.contains("mode=rwc"))?;
+        }
         let mut opts = AnyPoolOptions::new()
             .max_connections(max_connections)
             .acquire_timeout(Duration::from_secs(30));
@@ -282,6 +294,54 @@ impl Db {
         }
     }
 
+    /// After deleting personal data: makes sure the deleted values are gone from the files the
+    /// database keeps, as far as it can. On a SQLite file, `secure_delete` has already zeroed
+    /// them in the database pages a statement changed, but the WAL still holds earlier versions
+    /// of those pages: it is checkpointed and truncated to nothing (this waits, up to the busy
+    /// timeout, for readers and the writer to finish). On PostgreSQL, `tables` are vacuumed:
+    /// their dead rows (the old values) are removed and the space made reusable, though
+    /// PostgreSQL does not overwrite it at once (see the README).
+    pub async fn erase_deleted(&self, tables: &[&str]) -> anyhow::Result<()> {
+        match self.kind {
+            DbKind::Sqlite => {
+                if self.writer.is_none() {
+                    return Ok(()); // in memory: no file
+                }
+                let (busy, _, _): (i64, i64, i64) =
+                    sqlx::query_as("PRAGMA wal_checkpoint(TRUNCATE)")
+                        .fetch_one(&self.pool)
+                        .await
+                        .context("checkpointing the SQLite WAL")?;
+                anyhow::ensure!(
+                    busy == 0,
+                    "the SQLite WAL could not be emptied (the database stayed busy); deleted \
+                     values stay in its -wal file until the next checkpoint"
+                );
+                Ok(())
+            }
+            DbKind::Postgres => {
+                if tables.is_empty() {
+                    return Ok(());
+                }
+                anyhow::ensure!(
+                    tables
+                        .iter()
+                        .all(|t| !t.is_empty()
+                            && t.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')),
+                    "not a table name: {tables:?}"
+                );
+                // Checked above to be plain names, and our own: safe as dynamic SQL. VACUUM
+                // cannot run in a transaction, so it goes to a pool connection on its own.
+                let sql = format!("VACUUM {}", tables.join(", "));
+                self.pool
+                    .execute(sqlx::AssertSqlSafe(sql))
+                    .await
+                    .context("vacuuming after a purge")?;
+                Ok(())
+            }
+        }
+    }
+
     /// Is the database answering? (`/readyz`)
     pub async fn ping(&self) -> bool {
         self.writer
@@ -293,13 +353,114 @@ impl Db {
 }
 
 /// WAL (readers do not block the writer), FULL sync (a commit survives a power cut), a busy
-/// timeout (another process's writer is waited for, not failed on), foreign keys checked.
+/// timeout (another process's writer is waited for, not failed on), foreign keys checked, and
+/// deleted content overwritten with zeros (purged personal data must not stay readable in
+/// free pages; the cost is a memset per freed cell and a write per freed page).
 async fn sqlite_pragmas(conn: &mut sqlx::AnyConnection) -> Result<(), sqlx::Error> {
     conn.execute("PRAGMA journal_mode=WAL").await?;
     conn.execute("PRAGMA synchronous=FULL").await?;
     conn.execute("PRAGMA busy_timeout=10000").await?;
     conn.execute("PRAGMA foreign_keys=ON").await?;
+    conn.execute("PRAGMA secure_delete=ON").await?;
     Ok(())
+}
+
+/// The file a `sqlite:` URL names (`sqlite://path`, `sqlite:path`, with or without `?…`);
+/// `None` for an in-memory database or another kind of database.
+pub fn sqlite_file(url: &str) -> Option<PathBuf> {
+    let rest = url.strip_prefix("sqlite:")?;
+    let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+    let path = path.strip_prefix("//").unwrap_or(path);
+    let in_memory = path.is_empty() || path.contains(":memory:") || query.contains("mode=memory");
+    (!in_memory).then(|| PathBuf::from(path))
+}
+
+/// Only the owner may read or write these: the database and the files beside it hold
+/// personal data.
+const PRIVATE_FILE: u32 = 0o600;
+const PRIVATE_DIR: u32 = 0o700;
+
+/// Before SQLite opens `path`: a missing database file is created 0600 (SQLite would create it
+/// 0644, readable by every user of the machine), in directories created 0700 if they are
+/// missing too; an existing database and its `-wal` and `-shm` files are restricted when
+/// others may read them (see [`restrict`]). `create` is false for URLs that do not create
+/// (`mode=ro`, `mode=rw`).
+fn private_sqlite_file(path: &Path, create: bool) -> anyhow::Result<()> {
+    if create {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
+            && !dir.exists()
+        {
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(PRIVATE_DIR)
+                .create(dir)
+                .with_context(|| {
+                    format!("database.url: creating the directory {}", dir.display())
+                })?;
+        }
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(PRIVATE_FILE)
+            .open(path)
+        {
+            // An empty file is an empty SQLite database.
+            Ok(_) => return Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => {
+                return Err(e).with_context(|| {
+                    format!(
+                        "database.url: creating the database file {}",
+                        path.display()
+                    )
+                });
+            }
+        }
+    }
+    for suffix in ["", "-wal", "-shm"] {
+        let mut file = path.as_os_str().to_owned();
+        file.push(suffix);
+        restrict(Path::new(&file), false);
+    }
+    Ok(())
+}
+
+/// Takes group and other users' access away from an existing file (`dir`: directory) that
+/// holds personal data, and says so in the log: such a file was made by an older version, or
+/// by hand. Someone who must read it (a backup job) should run as the service's user, or use
+/// `sqlite3 … .backup`. Returns whether the mode was changed.
+pub fn restrict(path: &Path, dir: bool) -> bool {
+    let Ok(meta) = std::fs::metadata(path) else {
+        return false; // missing: nothing to restrict
+    };
+    let mode = meta.permissions().mode() & 0o7777;
+    if mode & 0o077 == 0 {
+        return false;
+    }
+    let private = if dir { PRIVATE_DIR } else { PRIVATE_FILE };
+    let wanted = mode & !0o077 | private;
+    match std::fs::set_permissions(path, std::fs::Permissions::from_mode(wanted)) {
+        Ok(()) => {
+            tracing::warn!(
+                path = %path.display(),
+                was = format!("{mode:o}"),
+                now = format!("{wanted:o}"),
+                "other users could read this file of personal data; it is now readable by the \
+                 service's user only"
+            );
+            true
+        }
+        Err(e) => {
+            tracing::warn!(
+                path = %path.display(),
+                mode = format!("{mode:o}"),
+                error = %e,
+                "other users can read this file of personal data, and its mode could not be \
+                 changed: run `chmod {wanted:o}` on it as its owner"
+            );
+            false
+        }
+    }
 }
 
 /// Unix time in milliseconds: the one time representation in our schemas.
@@ -353,6 +514,133 @@ mod tests {
             sql: "CREATE INDEX things_name ON things (name); INSERT INTO things (body, name) VALUES (NULL, 'seed')",
         },
     ];
+
+    fn mode(p: &Path) -> u32 {
+        std::fs::metadata(p).unwrap().permissions().mode() & 0o777
+    }
+
+    fn beside(db: &Path, suffix: &str) -> PathBuf {
+        let mut p = db.as_os_str().to_owned();
+        p.push(suffix);
+        PathBuf::from(p)
+    }
+
+    async fn write_a_row(db: &Db, body: Vec<u8>) {
+        db.write(move |c| {
+            Box::pin(async move {
+                sqlx::query("INSERT INTO things (body, name) VALUES ($1, 'x')")
+                    .bind(body)
+                    .execute(&mut *c)
+                    .await?;
+                Ok(())
+            })
+        })
+        .await
+        .unwrap();
+    }
+
+    #[test]
+    fn sqlite_urls_name_their_file() {
+        let f = |u| sqlite_file(u);
+        assert_eq!(
+            f("sqlite://fordeler.db"),
+            Some(PathBuf::from("fordeler.db"))
+        );
+        assert_eq!(
+            f("sqlite:///var/lib/f.db?mode=rwc"),
+            Some(PathBuf::from("/var/lib/f.db"))
+        );
+        assert_eq!(f("sqlite:f.db"), Some(PathBuf::from("f.db")));
+        assert_eq!(f("sqlite::memory:"), None);
+        assert_eq!(f("sqlite://x.db?mode=memory"), None);
+        assert_eq!(f("postgres://u@h/db"), None);
+    }
+
+    #[tokio::test]
+    async fn a_new_sqlite_database_is_readable_by_its_owner_only() {
+        let tmp = tempfile::tempdir().unwrap();
+        let file = tmp.path().join("new/data/test.db");
+        let db = Db::connect(&format!("sqlite://{}", file.display()), 2)
+            .await
+            .unwrap();
+        db.migrate(M).await.unwrap();
+        write_a_row(&db, b"CPR 0101701234".to_vec()).await;
+        // The WAL and shared-memory files exist while the database is open.
+        for f in [file.clone(), beside(&file, "-wal"), beside(&file, "-shm")] {
+            assert_eq!(mode(&f), 0o600, "{}", f.display());
+        }
+        assert_eq!(mode(&tmp.path().join("new")), 0o700);
+        assert_eq!(mode(&tmp.path().join("new/data")), 0o700);
+    }
+
+    #[tokio::test]
+    async fn an_existing_database_others_can_read_is_restricted_when_opened() {
+        use std::fs::Permissions;
+        let tmp = tempfile::tempdir().unwrap();
+        let file = tmp.path().join("old.db");
+        let url = format!("sqlite://{}", file.display());
+        let db = Db::connect(&url, 2).await.unwrap();
+        db.migrate(M).await.unwrap();
+        write_a_row(&db, b"x".to_vec()).await;
+        // As an older version (or a careless copy) left them.
+        let files = [file.clone(), beside(&file, "-wal"), beside(&file, "-shm")];
+        for f in &files {
+            std::fs::set_permissions(f, Permissions::from_mode(0o644)).unwrap();
+        }
+        let again = Db::connect(&url, 2).await.unwrap();
+        assert!(again.ping().await);
+        for f in &files {
+            assert_eq!(mode(f), 0o600, "{}", f.display());
+        }
+        // A directory of such files too; one that is already private stays as it is.
+        let dir = tmp.path().join("files");
+        std::fs::create_dir(&dir).unwrap();
+        std::fs::set_permissions(&dir, Permissions::from_mode(0o755)).unwrap();
+        assert!(restrict(&dir, true));
+        assert_eq!(mode(&dir), 0o700);
+        assert!(!restrict(&dir, true));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn deleted_values_are_gone_from_the_files() {
+        let tmp = tempfile::tempdir().unwrap();
+        let db = test_db(tmp.path()).await.unwrap();
+        db.migrate(M).await.unwrap();
+        let marker = b"MARKER-0101701234-";
+        // One value in a page of its own rows, one large enough for overflow pages.
+        write_a_row(&db, marker.to_vec()).await;
+        write_a_row(&db, marker.repeat(2_000)).await;
+        write_a_row(&db, b"kept".to_vec()).await;
+        db.write(|c| {
+            Box::pin(async move {
+                sqlx::query("UPDATE things SET body = NULL WHERE body <> $1")
+                    .bind(b"kept".to_vec())
+                    .execute(&mut *c)
+                    .await?;
+                Ok(())
+            })
+        })
+        .await
+        .unwrap();
+        db.erase_deleted(&["things"]).await.unwrap();
+        let (kept,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM things WHERE body IS NOT NULL")
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
+        assert_eq!(kept, 1);
+        let Some(file) = sqlite_file(&test_database_url(tmp.path()).await.unwrap()) else {
+            // PostgreSQL: its files are the server's; VACUUM ran without error.
+            return;
+        };
+        for f in [file.clone(), beside(&file, "-wal")] {
+            let raw = std::fs::read(&f).unwrap_or_default();
+            assert!(
+                !raw.windows(marker.len()).any(|w| w == marker),
+                "a deleted value is still in {}",
+                f.display()
+            );
+        }
+    }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn instances_starting_together_migrate_once() {

@@ -13,6 +13,9 @@
 //! file. SFTP v3 refuses to rename onto an existing name, so a repeated upload removes the old
 //! file first. Every network step has a timeout; every failure is sorted into an
 //! [`ErrorClass`]. Errors name the target, the operation and the remote path, never contents.
+//! No session is opened with a server whose host key is not the pinned one, nor with one for
+//! which no key is pinned; [`SftpPool::host_key`] reads the key a server presents, for the
+//! operator to compare and pin.
 
 use super::ErrorClass;
 use russh::client::Handle;
@@ -25,7 +28,7 @@ use sf2900::sftp::{TechnicalReceipt, Trigger, receipt_name, trigger_name};
 use std::collections::HashMap;
 use std::fmt;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -39,8 +42,10 @@ pub struct SftpTarget {
     pub user: String,
     /// OpenSSH private key (ed25519 or RSA); see [`SftpTarget::load_key`].
     pub key: Arc<PrivateKey>,
-    /// The server's host key as OpenSSH prints it (`SHA256:…`). When set, any other key is
-    /// refused; when absent, any key is accepted and its fingerprint logged once at warn level.
+    /// The server's host key as OpenSSH prints it (`SHA256:…`): any other key is refused.
+    /// Without it no connection is made at all ([`SftpError::HostKeyNotPinned`] names the key
+    /// the server presents, for the operator to compare and pin): a key accepted unchecked
+    /// would let anyone on the path between us and the platform collect citizens' files.
     pub host_key_fingerprint: Option<String>,
     /// Where files and triggers go (`/OUT` on the platform).
     pub out_dir: String,
@@ -184,6 +189,12 @@ pub enum SftpError {
         presented: String,
     },
     #[error(
+        "SFTP: the host key of {target} is not pinned, so no connection is made; the server \
+         presents {presented}: compare it with the fingerprint KOMBIT gives for the SFTP service, \
+         then set [tenant.sftp] host_key_fingerprint = \"{presented}\""
+    )]
+    HostKeyNotPinned { target: String, presented: String },
+    #[error(
         "SFTP: {target} refused the login key {key} (check that this public key is registered \
          for the SFTP user)"
     )]
@@ -223,9 +234,10 @@ pub enum SftpError {
 impl SftpError {
     pub fn class(&self) -> ErrorClass {
         match self {
-            Self::Key { .. } | Self::HostKeyMismatch { .. } | Self::AuthRefused { .. } => {
-                ErrorClass::Configuration
-            }
+            Self::Key { .. }
+            | Self::HostKeyMismatch { .. }
+            | Self::HostKeyNotPinned { .. }
+            | Self::AuthRefused { .. } => ErrorClass::Configuration,
             Self::Connect { .. }
             | Self::Ssh { .. }
             | Self::Timeout { .. }
@@ -289,8 +301,6 @@ struct TargetPool {
     target: SftpTarget,
     idle: Mutex<Vec<Conn>>,
     permits: Arc<Semaphore>,
-    /// The unpinned host key is logged once per target, not on every reconnect.
-    warned_host_key: Arc<AtomicBool>,
     /// The host key fingerprint the server presented last, for `check-config`.
     host_key_seen: Arc<Mutex<Option<String>>>,
 }
@@ -466,6 +476,46 @@ impl SftpPool {
         lock(&self.target_pool(target).host_key_seen).clone()
     }
 
+    /// The host key fingerprint (`SHA256:…`) the target's server presents, read without
+    /// logging in and without trusting it: for an operator to compare before pinning it.
+    pub async fn host_key(&self, target: &SftpTarget) -> Result<String, SftpError> {
+        let label = target.label();
+        let presented = Arc::new(Mutex::new(None));
+        let check = HostKeyCheck {
+            expected: None,
+            presented: presented.clone(),
+        };
+        let config = Arc::new(russh::client::Config::default());
+        let read = async {
+            let tcp = tokio::net::TcpStream::connect((target.host.as_str(), target.port))
+                .await
+                .map_err(|e| SftpError::Connect {
+                    target: label.clone(),
+                    reason: e.to_string(),
+                })?;
+            // Refused by the check once it has seen the key: that ends the handshake.
+            let refused = russh::client::connect_stream(config, tcp, check).await;
+            lock(&presented).clone().ok_or_else(|| SftpError::Ssh {
+                target: label.clone(),
+                reason: match refused {
+                    Err(e) => e.to_string(),
+                    Ok(_) => "no host key was presented".into(),
+                },
+            })
+        };
+        let timeout = self.inner.settings.connect_timeout;
+        tokio::time::timeout(timeout, read)
+            .await
+            .unwrap_or_else(|_| {
+                Err(SftpError::Timeout {
+                    target: label.clone(),
+                    op: "connect",
+                    path: String::new(),
+                    after: timeout,
+                })
+            })
+    }
+
     /// Disconnects every idle session (at shutdown).
     pub async fn close(&self) {
         let pools: Vec<Arc<TargetPool>> = lock(&self.inner.targets).values().cloned().collect();
@@ -488,7 +538,6 @@ impl SftpPool {
                     permits: Arc::new(Semaphore::new(
                         self.inner.settings.max_sessions_per_target.max(1),
                     )),
-                    warned_host_key: Arc::new(AtomicBool::new(false)),
                     host_key_seen: Arc::new(Mutex::new(None)),
                 })
             })
@@ -597,12 +646,10 @@ async fn disconnect(conn: Conn) {
     let _ = tokio::time::timeout(Duration::from_secs(2), bye).await;
 }
 
-/// Checks the server's host key against the configured fingerprint.
+/// Checks the server's host key against the configured fingerprint; without one, refuses.
 struct HostKeyCheck {
     expected: Option<String>,
     presented: Arc<Mutex<Option<String>>>,
-    warned: Arc<AtomicBool>,
-    label: String,
 }
 
 impl russh::client::Handler for HostKeyCheck {
@@ -618,20 +665,10 @@ impl russh::client::Handler for HostKeyCheck {
         };
         let fingerprint = data.fingerprint(HashAlg::Sha256).to_string();
         *lock(&self.presented) = Some(fingerprint.clone());
-        match &self.expected {
-            Some(expected) => Ok(normalize_fingerprint(expected) == fingerprint),
-            None => {
-                if !self.warned.swap(true, Ordering::Relaxed) {
-                    tracing::warn!(
-                        target = %self.label,
-                        host_key = %fingerprint,
-                        "SFTP host key not pinned: accepting it; set the host key fingerprint \
-                         in the configuration to refuse impostors"
-                    );
-                }
-                Ok(true)
-            }
-        }
+        Ok(self
+            .expected
+            .as_deref()
+            .is_some_and(|expected| normalize_fingerprint(expected) == fingerprint))
     }
 }
 
@@ -642,6 +679,17 @@ fn normalize_fingerprint(s: &str) -> String {
     format!("SHA256:{b64}")
 }
 
+/// Whether `s` can be a host key fingerprint as `ssh-keygen -lf` prints it: `SHA256:` and 43
+/// Base64 characters (a typo would otherwise show only when the first file is uploaded).
+pub fn is_fingerprint(s: &str) -> bool {
+    let normal = normalize_fingerprint(s);
+    let b64 = &normal["SHA256:".len()..];
+    b64.len() == 43
+        && b64
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/')
+}
+
 async fn connect(pool: &TargetPool, settings: &SftpSettings) -> Result<Conn, SftpError> {
     let target = &pool.target;
     let label = target.label();
@@ -649,24 +697,22 @@ async fn connect(pool: &TargetPool, settings: &SftpSettings) -> Result<Conn, Sft
     let check = HostKeyCheck {
         expected: target.host_key_fingerprint.clone(),
         presented: presented.clone(),
-        warned: pool.warned_host_key.clone(),
-        label: label.clone(),
     };
-    let ssh_err = |e: russh::Error| match e {
-        russh::Error::UnknownKey => SftpError::HostKeyMismatch {
+    let ssh_err = |e: russh::Error| match (e, &target.host_key_fingerprint) {
+        (russh::Error::UnknownKey, Some(expected)) => SftpError::HostKeyMismatch {
             target: label.clone(),
-            expected: target
-                .host_key_fingerprint
-                .as_deref()
-                .map(normalize_fingerprint)
-                .unwrap_or_default(),
+            expected: normalize_fingerprint(expected),
             presented: lock(&presented).clone().unwrap_or_default(),
         },
-        russh::Error::IO(io) => SftpError::Connect {
+        (russh::Error::UnknownKey, None) => SftpError::HostKeyNotPinned {
+            target: label.clone(),
+            presented: lock(&presented).clone().unwrap_or_default(),
+        },
+        (russh::Error::IO(io), _) => SftpError::Connect {
             target: label.clone(),
             reason: io.to_string(),
         },
-        other => SftpError::Ssh {
+        (other, _) => SftpError::Ssh {
             target: label.clone(),
             reason: other.to_string(),
         },
