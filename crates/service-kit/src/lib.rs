@@ -1,8 +1,9 @@
 //! service-kit: the pieces both products need, written once.
 //!
 //! - [`accounts`]: password hashes (argon2id) and bearer tokens stored as hashes.
-//! - [`config`]: one TOML file, every key overridable by environment, errors with file, line
-//!   and key.
+//! - [`cli`]: what every command-line program does at start (a closed stdout ends it quietly).
+//! - [`config`]: one TOML file, every key overridable by environment, secrets named by where
+//!   they live, errors with file, line and key but never a value.
 //! - [`db`]: SQLite (embedded default) or PostgreSQL behind one pool, portable SQL with `$N`
 //!   placeholders, and a small migration runner.
 //! - [`group_commit`]: SQLite writes of many callers committed together by one writer task.
@@ -12,6 +13,7 @@
 //! - [`tls`]: HTTPS requiring client certificates from a configured CA.
 
 pub mod accounts;
+pub mod cli;
 pub mod config;
 pub mod db;
 pub mod group_commit;
