@@ -204,7 +204,12 @@ impl Config {
             .filter(|p| !p.as_os_str().is_empty())
             .map(std::path::Path::to_path_buf)
             .unwrap_or_else(|| ".".into());
-        self.check()?;
+        self.check().map_err(|e| {
+            anyhow::anyhow!(service_kit::config::blame_override(
+                ENV_PREFIX,
+                format!("{e:#}")
+            ))
+        })?;
         Ok(self)
     }
 

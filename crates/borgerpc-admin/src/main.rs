@@ -336,9 +336,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         .context("database.url")?;
     match cli.command {
         Command::Serve => {
+            let stopping = service_kit::http::shutdown_signal();
             let running = borgerpc_admin::app::start(&config, store).await?;
             eprintln!("borgerpc-admin listens on {}", running.url());
-            service_kit::http::shutdown_signal().await;
+            stopping.await;
             running.shutdown().await;
         }
         Command::Migrate => println!("database is up to date"),

@@ -66,9 +66,7 @@ pub fn prepare(config: &Config, base: &Path) -> Result<Prepared, Refused> {
     let platform = RealPlatform::new(config, base).map_err(|e| format!("{e:#}"));
     let renderer = TwigRenderer::new(config, base).map_err(|e| format!("{e:#}"));
     match (platform, renderer) {
-        (Ok(platform), Ok(renderer)) if problems.is_empty() => {
-            Ok(Prepared { platform, renderer })
-        }
+        (Ok(platform), Ok(renderer)) if problems.is_empty() => Ok(Prepared { platform, renderer }),
         (platform, renderer) => {
             problems.extend(platform.err());
             problems.extend(renderer.err());

@@ -326,8 +326,10 @@ impl Config {
     pub fn load(path: &Path) -> anyhow::Result<(Self, PathBuf)> {
         let cfg: Config = service_kit::config::load(path, ENV_PREFIX)?;
         let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
-        cfg.check()
-            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        cfg.check().map_err(|e| {
+            let e = service_kit::config::blame_override(ENV_PREFIX, e);
+            anyhow::anyhow!("{}: {e}", path.display())
+        })?;
         Ok((cfg, base))
     }
 
@@ -362,7 +364,11 @@ impl Config {
             if let Some(url) = &t.receipt_url {
                 check_url(url, false).map_err(|e| format!("{}: {e}", at("receipt_url")))?;
             }
-            if let Some(fp) = t.sftp.as_ref().and_then(|s| s.host_key_fingerprint.as_ref()) {
+            if let Some(fp) = t
+                .sftp
+                .as_ref()
+                .and_then(|s| s.host_key_fingerprint.as_ref())
+            {
                 check_fingerprint(fp)
                     .map_err(|e| format!("{}: {e}", at("sftp.host_key_fingerprint")))?;
             }
@@ -377,10 +383,7 @@ impl Config {
                 ));
             }
             if !cvrs.contains(&f.tenant) {
-                return Err(format!(
-                    "{}: no [[tenant]] has this CVR",
-                    at("tenant")
-                ));
+                return Err(format!("{}: no [[tenant]] has this CVR", at("tenant")));
             }
             if f.routes.is_empty() {
                 return Err(format!(
@@ -467,9 +470,11 @@ fn check_url(url: &str, local_http: bool) -> Result<(), String> {
         "https" if !host.is_empty() => {}
         "http" if local_http && local => {}
         "http" if local_http => {
-            return Err("must be https:// (the api-key travels with every request); \
+            return Err(
+                "must be https:// (the api-key travels with every request); \
                         http:// only to this machine"
-                .into());
+                    .into(),
+            );
         }
         _ => return Err("must be an https:// URL".into()),
     }
@@ -557,7 +562,10 @@ impl Config {
                 out.api_key.insert(id.clone(), read(s, &at("api_key"))?);
             }
             if let Some(api) = &out.api_token {
-                for (k, token) in [("remote_post_token", &out.remote_post), ("ping_token", &out.ping)] {
+                for (k, token) in [
+                    ("remote_post_token", &out.remote_post),
+                    ("ping_token", &out.ping),
+                ] {
                     anyhow::ensure!(
                         token.get(id) != Some(api),
                         "server.api_token: must differ from {} (whoever posts submissions \

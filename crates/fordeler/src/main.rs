@@ -171,6 +171,7 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             // The same checks, in the same words, as check-config's.
             let prepared = fordeler::check::prepare(&config, &base)
                 .with_context(|| format!("configuration {}", cli.config.display()))?;
+            let stopping = service_kit::http::shutdown_signal();
             let running = fordeler::app::start(
                 config,
                 base,
@@ -185,7 +186,7 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                     fordeler::receipts::PATHS[0]
                 );
             }
-            service_kit::http::shutdown_signal().await;
+            stopping.await;
             println!("fordeler: stopping");
             running.shutdown().await;
         }

@@ -119,8 +119,7 @@ fn exit_quietly_on_closed_stdout() {
             .or_else(|| payload.downcast_ref::<&str>().copied())
             .unwrap_or_default();
         // EPIPE is 32 on Linux and the BSDs; any other failure still panics.
-        if message.starts_with("failed printing to stdout") && message.ends_with("(os error 32)")
-        {
+        if message.starts_with("failed printing to stdout") && message.ends_with("(os error 32)") {
             std::process::exit(0);
         }
         report(info);

@@ -147,6 +147,29 @@ pub fn parse<T: DeserializeOwned>(
     }
 }
 
+/// The variable that overrides `key` (`tenant[0].sftp.port` → `FORDELER_TENANT__0__SFTP__PORT`).
+pub fn variable_for(env_prefix: &str, key: &str) -> String {
+    let path = key.replace('[', ".").replace(']', "").replace('.', "__");
+    format!(
+        "{}_{}",
+        env_prefix.to_ascii_uppercase(),
+        path.to_ascii_uppercase()
+    )
+}
+
+/// A check's error (`tenant[0].cvr: …`) about a key an environment variable set names that
+/// variable, since the file does not hold the value the operator must fix.
+pub fn blame_override(env_prefix: &str, message: String) -> String {
+    let Some((key, _)) = message.split_once(": ") else {
+        return message;
+    };
+    let var = variable_for(env_prefix, key);
+    if key.contains(' ') || std::env::var_os(&var).is_none() {
+        return message;
+    }
+    format!("environment variable {var}: {message}")
+}
+
 /// The variables that override keys, in name order: `PREFIX_A__B…`, not named by a secret.
 fn overrides<'a>(
     doc: &toml::Table,
@@ -331,8 +354,9 @@ fn line_col(text: &str, offset: usize) -> (usize, usize) {
 /// What a table accepts is asked of `T` itself: a key it cannot have is put into each table of
 /// the example and serde's refusal lists the keys it expects (every table must refuse unknown
 /// keys). Tables with the same expected keys are one type (a secret, a route): a key counts as
-/// shown when any of them sets it, so alternatives (`{ file = … }` or `{ env = … }`) can be
-/// shown in different places.
+/// shown when any of them sets it, so alternatives (two routes, one by KLE, one to a
+/// modtager-aktør) can be shown in different places; a secret needs only one of `file` and
+/// `env`.
 pub fn keys_missing_from_example<T: DeserializeOwned>(
     example: &str,
 ) -> Result<Vec<String>, String> {
@@ -353,6 +377,10 @@ pub fn keys_missing_from_example<T: DeserializeOwned>(
     }
     let mut missing = Vec::new();
     for (expected, (places, shown)) in &types {
+        // A secret lives in a file or in a variable: showing one of them is complete.
+        if *expected == SECRET_KEYS && !shown.is_empty() {
+            continue;
+        }
         let place = places.iter().next().cloned().unwrap_or_default();
         for key in expected.iter().filter(|k| !shown.contains(*k)) {
             missing.push(if place.is_empty() {
@@ -364,6 +392,9 @@ pub fn keys_missing_from_example<T: DeserializeOwned>(
     }
     Ok(missing)
 }
+
+/// The keys of a [`Secret`], sorted.
+const SECRET_KEYS: [&str; 2] = ["env", "file"];
 
 /// A step into a TOML document: a key, or an item of a list.
 #[derive(Clone)]
@@ -644,9 +675,11 @@ mod tests {
     fn missing_keys_are_found_per_type() {
         let full = "[server]\nname = \"x\"\nport = 1\ntoken = { env = \"T\" }\n\
                     [[tenant]]\ncvr = \"1\"\n[[tenant]]\ncvr = \"2\"\nrouting = \"3\"\n";
+        assert!(keys_missing_from_example::<Cfg>(full).unwrap().is_empty());
+        let one_tenant = full.replace("routing = \"3\"\n", "");
         assert_eq!(
-            keys_missing_from_example::<Cfg>(full).unwrap(),
-            vec!["server.token.file".to_owned()]
+            keys_missing_from_example::<Cfg>(&one_tenant).unwrap(),
+            vec!["tenant.routing".to_owned()]
         );
         let partial = "[server]\nname = \"x\"\n";
         assert_eq!(

@@ -10,6 +10,7 @@
 //! - [`http`]: serving an axum router with graceful shutdown, plus `/healthz`, `/readyz` and
 //!   Prometheus `/metrics`.
 //! - [`logging`]: `tracing` set-up, text or JSON lines.
+//! - [`readme`]: what the README names, for the tests that check it all exists.
 //! - [`tls`]: HTTPS requiring client certificates from a configured CA.
 
 pub mod accounts;
@@ -19,4 +20,5 @@ pub mod db;
 pub mod group_commit;
 pub mod http;
 pub mod logging;
+pub mod readme;
 pub mod tls;
