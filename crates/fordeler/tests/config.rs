@@ -5,12 +5,10 @@
 
 use fordeler::config::Config;
 use service_kit::readme::{self, Readme};
+use service_kit::testing::{Process, run, run_with_closed_stdout};
 use std::collections::BTreeMap;
-use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::process::Command;
 
 const BIN: &str = env!("CARGO_BIN_EXE_fordeler");
 const EXAMPLE: &str = include_str!("../fordeler.example.toml");
@@ -98,112 +96,21 @@ impl Site {
         c
     }
 
-    /// `fordeler serve`, once it listens.
-    fn serve(&self) -> Served {
-        let mut child = self
-            .command(&["serve"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let stderr = lines_of(child.stderr.take().unwrap());
-        let stdout = lines_of(child.stdout.take().unwrap());
-        let deadline = Instant::now() + Duration::from_secs(60);
-        let addr = loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match stdout.recv_timeout(left) {
-                Ok(line) => {
-                    if let Some(url) = line.strip_prefix("fordeler: intake and API on ") {
-                        break url.to_owned();
-                    }
-                }
-                Err(_) => {
-                    let _ = child.kill();
-                    let err: Vec<String> = stderr.try_iter().collect();
-                    panic!("serve did not start: {}", err.join("\n"));
-                }
-            }
-        };
-        Served {
-            child,
-            url: addr,
-            stderr,
-        }
+    /// `fordeler serve`, once it listens, and the URL of its intake and API.
+    fn serve(&self) -> (Process, String) {
+        let mut p = Process::spawn(self.command(&["serve"]));
+        let url = p.wait_for(false, |l| {
+            l.strip_prefix("fordeler: intake and API on ")
+                .map(str::to_owned)
+        });
+        (p, url)
     }
 }
 
-/// A reader's lines, from a thread, so a test can wait for one with a deadline.
-fn lines_of(r: impl std::io::Read + Send + 'static) -> mpsc::Receiver<String> {
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(r).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    rx
-}
-
-struct Served {
-    child: Child,
-    url: String,
-    stderr: mpsc::Receiver<String>,
-}
-
-impl Served {
-    /// SIGTERM, as systemd stops it; it must end cleanly.
-    fn stop(mut self) {
-        let kill = Command::new("kill")
-            .arg("-TERM")
-            .arg(self.child.id().to_string())
-            .status()
-            .unwrap();
-        assert!(kill.success());
-        let deadline = Instant::now() + Duration::from_secs(60);
-        let status = loop {
-            if let Some(s) = self.child.try_wait().unwrap() {
-                break s;
-            }
-            assert!(Instant::now() < deadline, "serve did not stop on SIGTERM");
-            std::thread::sleep(Duration::from_millis(20));
-        };
-        assert!(status.success(), "{status}");
-    }
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Runs to the end (at most a minute): exit success, and stdout and stderr together.
-fn run(mut c: Command) -> (bool, String) {
-    let mut child = c
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let out = lines_of(child.stdout.take().unwrap());
-    let err = lines_of(child.stderr.take().unwrap());
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            let text: Vec<String> = out.try_iter().chain(err.try_iter()).collect();
-            panic!("still running after a minute: {}", text.join("\n"));
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    // The readers end with the process's pipes.
-    let text: Vec<String> = out.iter().chain(err.iter()).collect();
-    (status.success(), text.join("\n"))
+/// SIGTERM, as systemd stops it: it ends cleanly.
+fn stop(p: Process) {
+    let status = p.stop();
+    assert!(status.success(), "{status}");
 }
 
 #[test]
@@ -226,10 +133,10 @@ async fn the_example_serves_with_every_variable_the_readme_names() {
         );
     }
     // FORDELER_CONFIG names the file: no -c.
-    let served = site.serve();
+    let (served, url) = site.serve();
     let http = reqwest::Client::new();
     let status = |token: Option<&'static str>| {
-        let mut r = http.get(format!("{}/api/status", served.url));
+        let mut r = http.get(format!("{url}/api/status"));
         if let Some(t) = token {
             r = r.bearer_auth(t);
         }
@@ -238,17 +145,14 @@ async fn the_example_serves_with_every_variable_the_readme_names() {
     assert_eq!(status(Some(API_TOKEN)).await.unwrap().status(), 200);
     assert_eq!(status(None).await.unwrap().status(), 401);
     let intake = http
-        .post(format!(
-            "{}/intake/os2forms_fdk_kp_sp241/remote-post",
-            served.url
-        ))
+        .post(format!("{url}/intake/os2forms_fdk_kp_sp241/remote-post"))
         .bearer_auth(INTAKE_TOKEN)
         .json(&fordeler::demo::sample("os2forms_fdk_kp_sp241", 0, 1))
         .send()
         .await
         .unwrap();
     assert_eq!(intake.status(), 202, "{:?}", intake.text().await);
-    served.stop();
+    stop(served);
 }
 
 #[tokio::test]
@@ -259,32 +163,22 @@ async fn log_json_in_the_file_makes_json_log_lines() {
         EXAMPLE.replace("log_json = false", "log_json = true"),
     )
     .unwrap();
-    let served = site.serve();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let line = loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        let line = served.stderr.recv_timeout(left).expect("serve logs");
-        if !line.trim().is_empty() {
-            break line;
-        }
-    };
+    let (mut served, _) = site.serve();
+    let line = served.wait_for(true, |l| (!l.trim().is_empty()).then(|| l.to_owned()));
     let v: serde_json::Value =
         serde_json::from_str(&line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
     assert!(v.get("level").is_some(), "{line}");
-    served.stop();
+    stop(served);
 }
 
 #[tokio::test]
 async fn a_closed_stdout_ends_list_and_status_quietly() {
     let site = Site::new().await;
-    let served = site.serve();
+    let (served, url) = site.serve();
     let http = reqwest::Client::new();
     for n in 0..3 {
         let r = http
-            .post(format!(
-                "{}/intake/os2forms_fdk_kp_sp241/remote-post",
-                served.url
-            ))
+            .post(format!("{url}/intake/os2forms_fdk_kp_sp241/remote-post"))
             .bearer_auth(INTAKE_TOKEN)
             .json(&fordeler::demo::sample("os2forms_fdk_kp_sp241", n, 1))
             .send()
@@ -296,22 +190,13 @@ async fn a_closed_stdout_ends_list_and_status_quietly() {
     assert!(ok && listed.lines().count() >= 3, "{listed}");
     for args in [&["list"][..], &["status"][..]] {
         // `fordeler list | head -0`: the reader is gone before the first line.
-        let (reader, writer) = std::io::pipe().unwrap();
-        drop(reader);
-        let out = site
-            .command(args)
-            .stdout(writer)
-            .stderr(Stdio::piped())
-            .output()
-            .unwrap();
-        let stderr = String::from_utf8_lossy(&out.stderr);
+        let (ok, stderr) = run_with_closed_stdout(site.command(args));
         assert!(
-            out.status.success() && !stderr.contains("panicked"),
-            "fordeler {args:?}: {} {stderr}",
-            out.status
+            ok && !stderr.contains("panicked"),
+            "fordeler {args:?}: {stderr}"
         );
     }
-    served.stop();
+    stop(served);
 }
 
 /// The message lines of an error as `serve` prints it (`fordeler: configuration …: <what>`).

@@ -11,6 +11,7 @@
 //!   Prometheus `/metrics`.
 //! - [`logging`]: `tracing` set-up, text or JSON lines.
 //! - [`readme`]: what the README names, for the tests that check it all exists.
+//! - [`testing`]: running a binary from its tests as an operator does.
 //! - [`tls`]: HTTPS requiring client certificates from a configured CA.
 
 pub mod accounts;
@@ -21,4 +22,5 @@ pub mod group_commit;
 pub mod http;
 pub mod logging;
 pub mod readme;
+pub mod testing;
 pub mod tls;
