@@ -244,8 +244,14 @@ fn subcommands(help: &str) -> Vec<String> {
 /// option (`--x`) the command does not take.
 pub fn unknown_commands(readme: &Readme, program: &str, help: &Help<'_>) -> Vec<String> {
     let mut problems = BTreeSet::new();
-    for args in readme.commands(program) {
+    'lines: for args in readme.commands(program) {
         let line = format!("{program} {}", args.join(" "));
+        let named = |path: &[String]| {
+            std::iter::once(program)
+                .chain(path.iter().map(String::as_str))
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
         let mut path: Vec<String> = Vec::new();
         let Some(mut text) = help(&path) else {
             problems.insert(format!("`{program} --help` fails"));
@@ -260,18 +266,18 @@ pub fn unknown_commands(readme: &Readme, program: &str, help: &Help<'_>) -> Vec<
             }
             if !commands.contains(word) {
                 problems.insert(format!(
-                    "{line}: `{program} {}` has no command `{word}` (it has {})",
-                    path.join(" "),
+                    "{line}: `{}` has no command `{word}` (it has {})",
+                    named(&path),
                     commands.join(", ")
                 ));
-                break;
+                continue 'lines;
             }
             path.push(word.clone());
             match help(&path) {
                 Some(t) => text = t,
                 None => {
-                    problems.insert(format!("{line}: `{program} {}` fails", path.join(" ")));
-                    break;
+                    problems.insert(format!("{line}: `{} --help` fails", named(&path)));
+                    continue 'lines;
                 }
             }
             rest = more;
@@ -282,10 +288,7 @@ pub fn unknown_commands(readme: &Readme, program: &str, help: &Help<'_>) -> Vec<
                 .split(|c: char| c.is_whitespace() || c == ',')
                 .any(|w| w == option);
             if !known {
-                problems.insert(format!(
-                    "{line}: `{program} {}` has no option {option}",
-                    path.join(" ")
-                ));
+                problems.insert(format!("{line}: `{}` has no option {option}", named(&path)));
             }
         }
     }
@@ -399,6 +402,11 @@ Keys: `server.port`, `[delivery] max = 1`, `fordeler.db.files`.\n\n## Other\n\n`
         let r = Readme::new(README).section("Tool");
         let problems = unknown_commands(&r, "tool", &help);
         assert_eq!(problems.len(), 3, "{problems:?}");
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.contains("`tool list` has no option --state"))
+        );
         assert!(problems.iter().any(|p| p.contains("no option --state")));
         assert!(problems.iter().any(|p| p.contains("no command `demo`")));
         assert!(problems.iter().any(|p| p.contains("no command `show`")));
