@@ -503,7 +503,7 @@ fn check_fingerprint(fp: &str) -> Result<(), String> {
 /// The secrets the service reads at start-up, read and checked in one place for `serve` and
 /// `check-config`.
 #[derive(Debug, Default)]
-pub struct Secrets {
+pub(crate) struct Secrets {
     /// Bearer token of the operator API.
     pub api_token: Option<String>,
     /// Per form: the intake tokens, and the key of its OS2forms site.
@@ -513,7 +513,7 @@ pub struct Secrets {
 }
 
 /// The fewest characters a token may have.
-pub const MIN_TOKEN_LEN: usize = 16;
+const MIN_TOKEN_LEN: usize = 16;
 
 /// Tokens travel in HTTP headers, which carry visible ASCII only, and guard the intake and the
 /// operator API, so they must not be guessable.
@@ -534,7 +534,7 @@ fn check_token(what: &str, token: String) -> anyhow::Result<String> {
 
 impl Config {
     /// Reads every secret the service needs, and checks the tokens.
-    pub fn read_secrets(&self, base: &Path) -> anyhow::Result<Secrets> {
+    pub(crate) fn read_secrets(&self, base: &Path) -> anyhow::Result<Secrets> {
         let read = |s: &Secret, what: &str| -> anyhow::Result<String> {
             let value = s.read(base).with_context(|| what.to_owned())?;
             check_token(what, value)
@@ -582,7 +582,7 @@ impl Config {
 impl ReceiptEndpointConfig {
     /// The receipt endpoint's TLS: its certificate and key, and the CA its callers' client
     /// certificates must come from.
-    pub fn tls(&self, base: &Path) -> anyhow::Result<std::sync::Arc<rustls::ServerConfig>> {
+    pub(crate) fn tls(&self, base: &Path) -> anyhow::Result<std::sync::Arc<rustls::ServerConfig>> {
         service_kit::tls::server_config(
             &resolve(base, &self.client_ca),
             &resolve(base, &self.server_cert),

@@ -218,124 +218,139 @@ fn problems(serve_output: &str) -> Vec<String> {
     lines
 }
 
+/// A bad configuration: what is wrong, an edit of the example (`from` → `to`, none if `from`
+/// is empty), a variable to set (`""` to unset it, no variable if the name is empty), and
+/// what the message must name.
+struct Case {
+    what: &'static str,
+    edit: (&'static str, &'static str),
+    var: (&'static str, &'static str),
+    names: &'static str,
+}
+
 #[tokio::test]
 async fn serve_and_check_config_refuse_the_same_in_the_same_words() {
     let site = Site::new().await;
-    // (what is wrong, an edit of the file, a variable to set ("" to unset), what the message names)
-    let cases: &[(&str, (&str, &str), (&str, &str), &str)] = &[
-        (
-            "an unknown key",
-            ("log_json =", "log_jsn ="),
-            ("", ""),
-            "log_jsn",
-        ),
-        (
-            "a CVR with 7 digits",
-            ("cvr = \"29189846\"", "cvr = \"2918984\""),
-            ("", ""),
-            "tenant[0].cvr",
-        ),
-        (
-            "a secret's variable unset",
-            ("", ""),
-            ("FORDELER_API_TOKEN", ""),
-            "FORDELER_API_TOKEN is not set",
-        ),
-        (
-            "a secret's file missing",
-            ("{ file = \"foces.pass\" }", "{ file = \"missing.pass\" }"),
-            ("", ""),
-            "missing.pass",
-        ),
-        (
-            "a short token",
-            ("", ""),
-            ("FORDELER_SP241_TOKEN", "short-token"),
-            "at least 16",
-        ),
-        (
-            "a guessable token",
-            ("", ""),
-            ("FORDELER_SP241_TOKEN", "abababababababababab"),
-            "too easy to guess",
-        ),
-        (
-            "the API token as an intake token",
-            ("", ""),
-            ("FORDELER_SP241_TOKEN", API_TOKEN),
-            "must differ",
-        ),
-        (
-            "a receipt certificate that is not the key's",
-            (
+    let cases = [
+        Case {
+            what: "an unknown key",
+            edit: ("log_json =", "log_jsn ="),
+            var: ("", ""),
+            names: "log_jsn",
+        },
+        Case {
+            what: "a CVR with 7 digits",
+            edit: ("cvr = \"29189846\"", "cvr = \"2918984\""),
+            var: ("", ""),
+            names: "tenant[0].cvr",
+        },
+        Case {
+            what: "a secret's variable unset",
+            edit: ("", ""),
+            var: ("FORDELER_API_TOKEN", ""),
+            names: "FORDELER_API_TOKEN is not set",
+        },
+        Case {
+            what: "a secret's file missing",
+            edit: ("{ file = \"foces.pass\" }", "{ file = \"missing.pass\" }"),
+            var: ("", ""),
+            names: "missing.pass",
+        },
+        Case {
+            what: "a short token",
+            edit: ("", ""),
+            var: ("FORDELER_SP241_TOKEN", "short-token"),
+            names: "at least 16",
+        },
+        Case {
+            what: "a guessable token",
+            edit: ("", ""),
+            var: ("FORDELER_SP241_TOKEN", "abababababababababab"),
+            names: "too easy to guess",
+        },
+        Case {
+            what: "the API token as an intake token",
+            edit: ("", ""),
+            var: ("FORDELER_SP241_TOKEN", API_TOKEN),
+            names: "must differ",
+        },
+        Case {
+            what: "a receipt certificate that is not the key's",
+            edit: (
                 "server_cert = \"receipts.pem\"",
                 "server_cert = \"exttest-ca.pem\"",
             ),
-            ("", ""),
-            "does not match its key",
-        ),
-        (
-            "a receipt certificate missing",
-            (
+            var: ("", ""),
+            names: "does not match its key",
+        },
+        Case {
+            what: "a receipt certificate missing",
+            edit: (
                 "server_cert = \"receipts.pem\"",
                 "server_cert = \"missing.pem\"",
             ),
-            ("", ""),
-            "missing.pem",
-        ),
-        (
-            "OS2forms over http to another host",
-            ("", ""),
-            (
+            var: ("", ""),
+            names: "missing.pem",
+        },
+        Case {
+            what: "OS2forms over http to another host",
+            edit: ("", ""),
+            var: (
                 "FORDELER_FORM__1__OS2FORMS_URL",
                 "http://selvbetjening.kommune.dk",
             ),
-            "os2forms_url: must be https://",
-        ),
-        (
-            "an OS2forms key without a site",
-            ("os2forms_url = ", "# os2forms_url = "),
-            ("FORDELER_FORM__1__OS2FORMS_URL", ""),
-            "os2forms_url",
-        ),
-        (
-            "a wrong certificate passphrase",
-            (
+            names: "os2forms_url: must be https://",
+        },
+        Case {
+            what: "an OS2forms key without a site",
+            edit: ("os2forms_url = ", "# os2forms_url = "),
+            var: ("FORDELER_FORM__1__OS2FORMS_URL", ""),
+            names: "os2forms_url",
+        },
+        Case {
+            what: "a wrong certificate passphrase",
+            edit: (
                 "{ file = \"foces.pass\" }",
                 "{ file = \"os2forms-api.key\" }",
             ),
-            ("", ""),
-            "tenant 29189846 certificate",
-        ),
-        (
-            "a template missing",
-            ("\"sp241.xml.twig\"", "\"missing.twig\""),
-            ("", ""),
-            "missing.twig",
-        ),
-        (
-            "the official schemas missing",
-            (
+            var: ("", ""),
+            names: "tenant 29189846 certificate",
+        },
+        Case {
+            what: "a template missing",
+            edit: ("\"sp241.xml.twig\"", "\"missing.twig\""),
+            var: ("", ""),
+            names: "missing.twig",
+        },
+        Case {
+            what: "the official schemas missing",
+            edit: (
                 "kombit_xsd_dir = \"kombit\"",
                 "kombit_xsd_dir = \"nowhere\"",
             ),
-            ("", ""),
-            "kombit_xsd_dir",
-        ),
-        (
-            "a host key fingerprint in another syntax",
-            ("SHA256:47DEQ", "MD5:47DEQ"),
-            ("", ""),
-            "host_key_fingerprint",
-        ),
-        (
-            "an override of a key that does not exist",
-            ("", ""),
-            ("FORDELER_SERVER__LISTN", "127.0.0.1:0"),
-            "FORDELER_SERVER__LISTN",
-        ),
+            var: ("", ""),
+            names: "kombit_xsd_dir",
+        },
+        Case {
+            what: "a host key fingerprint in another syntax",
+            edit: ("SHA256:47DEQ", "MD5:47DEQ"),
+            var: ("", ""),
+            names: "host_key_fingerprint",
+        },
+        Case {
+            what: "an override of a key that does not exist",
+            edit: ("", ""),
+            var: ("FORDELER_SERVER__LISTN", "127.0.0.1:0"),
+            names: "FORDELER_SERVER__LISTN",
+        },
     ];
-    for (i, (what, (from, to), (var, value), names)) in cases.iter().enumerate() {
+    for (i, case) in cases.iter().enumerate() {
+        let Case {
+            what,
+            edit: (from, to),
+            var: (var, value),
+            names,
+        } = case;
         let file = format!("case{i}.toml");
         let text = if from.is_empty() {
             EXAMPLE.to_owned()

@@ -328,16 +328,10 @@ impl SimConfig {
             toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
         cfg.check()
             .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        // `join` keeps an absolute path as it is.
         let folder = path.parent().unwrap_or(Path::new(""));
-        let beside = |p: &Path| {
-            if p.is_absolute() {
-                p.to_path_buf()
-            } else {
-                folder.join(p)
-            }
-        };
-        cfg.pki_dir = beside(&cfg.pki_dir);
-        cfg.sftp.root = cfg.sftp.root.as_deref().map(beside);
+        cfg.pki_dir = folder.join(&cfg.pki_dir);
+        cfg.sftp.root = cfg.sftp.root.map(|root| folder.join(root));
         Ok(cfg)
     }
 
