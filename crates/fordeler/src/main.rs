@@ -130,8 +130,14 @@ fn main() -> std::process::ExitCode {
 /// Loads the configuration, then starts logging as it says (`server.log_json`): the service
 /// logs from `info`, the operator's commands only errors.
 fn load(path: &std::path::Path, log_filter: &str) -> anyhow::Result<(Config, PathBuf)> {
-    let (config, base) =
-        Config::load(path).with_context(|| format!("configuration {}", path.display()))?;
+    anyhow::ensure!(
+        path.exists(),
+        "{}: no such file (name the configuration with -c or FORDELER_CONFIG; \
+         fordeler.example.toml in the source is a complete example)",
+        path.display()
+    );
+    // Its errors name the file.
+    let (config, base) = Config::load(path)?;
     service_kit::logging::init(config.server.log_json, log_filter);
     Ok((config, base))
 }

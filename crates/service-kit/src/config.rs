@@ -21,10 +21,11 @@ use std::path::Path;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("cannot read {file}: {source}")]
+    #[error("cannot read {file}: {reason}")]
     Read {
         file: String,
-        source: std::io::Error,
+        // Not a `source`: the message has it already, and a chain would repeat it.
+        reason: std::io::Error,
     },
     #[error("{file}:{line}:{column}: {message}")]
     Invalid {
@@ -42,9 +43,9 @@ pub enum ConfigError {
 /// Reads `path`, applies `PREFIX_…` environment overrides, and deserialises.
 pub fn load<T: DeserializeOwned>(path: &Path, env_prefix: &str) -> Result<T, ConfigError> {
     let file = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+    let text = std::fs::read_to_string(path).map_err(|reason| ConfigError::Read {
         file: file.clone(),
-        source,
+        reason,
     })?;
     parse(&file, &text, env_prefix, &environment(env_prefix)?)
 }
@@ -222,7 +223,7 @@ fn describe(e: &toml::de::Error) -> String {
         .and_then(|l| l.strip_prefix("in `"))
         .and_then(|l| l.strip_suffix('`'))
     {
-        message = format!("{message} (key {key})");
+        message = format!("{message} (at {key})");
     }
     message
 }
