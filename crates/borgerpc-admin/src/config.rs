@@ -1,5 +1,7 @@
 //! `borgerpc.toml`: where the portal listens, its database, what agents are told, and how
-//! long history is kept. Every key can be overridden as `BORGERPC_SECTION__KEY`.
+//! long history is kept. Every key can be overridden as `BORGERPC_SECTION__KEY` (see
+//! `service_kit::config`); variables without `__`, such as `BORGERPC_PASSWORD` or
+//! `BORGERPC_SMTP_PASSWORD`, are never overrides. Errors name the key, never its value.
 
 use crate::store::history::Retention;
 use serde::Deserialize;
@@ -170,23 +172,45 @@ fn default_tz() -> String {
     "Europe/Copenhagen".into()
 }
 
+/// `BORGERPC_SECTION__KEY=value` overrides a key.
+pub const ENV_PREFIX: &str = "BORGERPC";
+
+/// The configuration file read when none is given, if it exists.
+pub const DEFAULT_FILE: &str = "borgerpc.toml";
+
 impl Config {
+    /// Loads and checks `path`, which must exist.
     pub fn load(path: &std::path::Path) -> anyhow::Result<Self> {
-        let config: Config = if path.exists() {
-            service_kit::config::load(path, "BORGERPC")?
-        } else {
-            // No file: defaults, still overridable from the environment.
-            let vars: Vec<(String, String)> = std::env::vars().collect();
-            service_kit::config::parse(&path.display().to_string(), "", "BORGERPC", &vars)?
-        };
-        let mut config = config;
-        config.base_dir = path
+        let config: Config = service_kit::config::load(path, ENV_PREFIX)?;
+        config.finish(path)
+    }
+
+    /// Without a file named: `borgerpc.toml` in the working directory when there is one, else
+    /// the defaults (still overridable from the environment).
+    pub fn load_default() -> anyhow::Result<Self> {
+        let path = std::path::Path::new(DEFAULT_FILE);
+        if path.exists() {
+            return Self::load(path);
+        }
+        let vars = service_kit::config::environment(ENV_PREFIX)?;
+        let config: Config =
+            service_kit::config::parse("(defaults, no borgerpc.toml)", "", ENV_PREFIX, &vars)?;
+        config.finish(path)
+    }
+
+    fn finish(mut self, path: &std::path::Path) -> anyhow::Result<Self> {
+        self.base_dir = path
             .parent()
             .filter(|p| !p.as_os_str().is_empty())
             .map(std::path::Path::to_path_buf)
             .unwrap_or_else(|| ".".into());
-        config.check()?;
-        Ok(config)
+        self.check().map_err(|e| {
+            anyhow::anyhow!(service_kit::config::blame_override(
+                ENV_PREFIX,
+                format!("{e:#}")
+            ))
+        })?;
+        Ok(self)
     }
 
     pub fn check(&self) -> anyhow::Result<()> {
@@ -194,7 +218,7 @@ impl Config {
         if let Some(url) = &self.server.public_url {
             anyhow::ensure!(
                 url.starts_with("http://") || url.starts_with("https://"),
-                "server.public_url: {url:?} must start with http:// or https://"
+                "server.public_url: must start with http:// or https://"
             );
         }
         anyhow::ensure!(
@@ -202,16 +226,14 @@ impl Config {
                 self.notifications.smtp_security.as_str(),
                 "starttls" | "tls" | "none"
             ),
-            "notifications.smtp_security: {:?} must be starttls, tls or none",
-            self.notifications.smtp_security
+            "notifications.smtp_security: must be starttls, tls or none"
         );
         anyhow::ensure!(
             self.notifications
                 .from
                 .parse::<lettre::message::Mailbox>()
                 .is_ok(),
-            "notifications.from: {:?} is not an address like BorgerPC <borgerpc@kommune.dk>",
-            self.notifications.from
+            "notifications.from: not an address like BorgerPC <borgerpc@kommune.dk>"
         );
         anyhow::ensure!(
             self.notifications.offline_check_seconds >= 1
@@ -227,10 +249,7 @@ impl Config {
 
     pub fn time_zone(&self) -> anyhow::Result<chrono_tz::Tz> {
         self.agents.time_zone.parse().map_err(|_| {
-            anyhow::anyhow!(
-                "agents.time_zone: {:?} is not a time zone name like Europe/Copenhagen",
-                self.agents.time_zone
-            )
+            anyhow::anyhow!("agents.time_zone: not a time zone name like Europe/Copenhagen")
         })
     }
 

@@ -28,15 +28,10 @@ check in here unchanged.\n\nEn Administrationsportal til OS2BorgerPC, som de rig
 os2borgerpc-client-agenter bruger uændret.\n\nStart here / Start her: borgerpc-admin demo"
 )]
 struct Cli {
-    /// Configuration file / konfigurationsfil (optional: defaults and BORGERPC_* variables).
-    #[arg(
-        long,
-        short,
-        global = true,
-        default_value = "borgerpc.toml",
-        env = "BORGERPC_CONFIG"
-    )]
-    config: PathBuf,
+    /// Configuration file / konfigurationsfil. Without it: borgerpc.toml when it exists, else
+    /// the defaults; keys can be set as BORGERPC_<SECTION>__<KEY> variables.
+    #[arg(long, short, global = true, env = "BORGERPC_CONFIG")]
+    config: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -545,6 +540,7 @@ enum JobCommand {
 
 #[tokio::main]
 async fn main() {
+    service_kit::cli::exit_quietly_on_closed_stdout();
     let cli = Cli::parse();
     if let Err(e) = run(cli).await {
         eprintln!("error: {e:#}");
@@ -621,16 +617,21 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     {
         return lint(dir, *no_shellcheck);
     }
-    let config = Config::load(&cli.config)?;
+    let config = match &cli.config {
+        Some(path) => Config::load(path),
+        None => Config::load_default(),
+    }
+    .context("configuration")?;
     service_kit::logging::init(config.server.log_json, "info");
     let store = Store::open(&config.database.url, config.database.max_connections)
         .await
         .context("database.url")?;
     match cli.command {
         Command::Serve => {
+            let stopping = service_kit::http::shutdown_signal();
             let running = borgerpc_admin::app::start(&config, store).await?;
             eprintln!("borgerpc-admin listens on {}", running.url());
-            service_kit::http::shutdown_signal().await;
+            stopping.await;
             running.shutdown().await;
         }
         Command::Migrate => println!("database is up to date"),

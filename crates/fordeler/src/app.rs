@@ -35,46 +35,6 @@ impl Running {
     }
 }
 
-/// Tokens travel in HTTP headers, which carry visible ASCII only.
-fn header_safe(what: &str, token: String) -> anyhow::Result<String> {
-    anyhow::ensure!(
-        token.len() >= 16 && token.bytes().all(|b| b.is_ascii_graphic()),
-        "{what}: a token must be at least 16 visible ASCII characters (no spaces, no æøå)"
-    );
-    Ok(token)
-}
-
-fn read_tokens(config: &Config, base: &std::path::Path) -> anyhow::Result<Tokens> {
-    let read = |s: &crate::config::Secret, what: String| -> anyhow::Result<String> {
-        let token = s.read(base).with_context(|| what.clone())?;
-        header_safe(&what, token)
-    };
-    let mut tokens = Tokens {
-        api: config
-            .server
-            .api_token
-            .as_ref()
-            .map(|s| read(s, "server.api_token".into()))
-            .transpose()?,
-        ..Tokens::default()
-    };
-    for f in &config.forms {
-        if let Some(s) = &f.remote_post_token {
-            tokens.remote_post.insert(
-                f.webform_id.clone(),
-                read(s, format!("form {} remote_post_token", f.webform_id))?,
-            );
-        }
-        if let Some(s) = &f.ping_token {
-            tokens.ping.insert(
-                f.webform_id.clone(),
-                read(s, format!("form {} ping_token", f.webform_id))?,
-            );
-        }
-    }
-    Ok(tokens)
-}
-
 /// Starts every part of the Fordeler.
 pub async fn start<P: Serviceplatform>(
     config: Config,
@@ -84,7 +44,12 @@ pub async fn start<P: Serviceplatform>(
 ) -> anyhow::Result<Running> {
     let config = Arc::new(config);
     let store = Store::open(&config.database.url, config.database.max_connections).await?;
-    let tokens = read_tokens(&config, &base)?;
+    let secrets = config.read_secrets(&base)?;
+    let tokens = Tokens {
+        api: secrets.api_token,
+        remote_post: secrets.remote_post,
+        ping: secrets.ping,
+    };
     let (stop, stop_rx) = tokio::sync::watch::channel(false);
     let mut tasks = Vec::new();
 
@@ -115,10 +80,8 @@ pub async fn start<P: Serviceplatform>(
     });
     let mut sites = std::collections::HashMap::new();
     for f in &config.forms {
-        if let (Some(url), Some(key)) = (&f.os2forms_url, &f.api_key) {
-            let what = format!("form {} api_key", f.webform_id);
-            let key = header_safe(&what, key.read(&base).with_context(|| what.clone())?)?;
-            let site = crate::pull::Os2forms::new(url, key)?;
+        if let (Some(url), Some(key)) = (&f.os2forms_url, secrets.api_key.get(&f.webform_id)) {
+            let site = crate::pull::Os2forms::new(url, key.clone())?;
             if f.poll_seconds > 0 {
                 let task = poll(
                     intake.clone(),
@@ -152,12 +115,7 @@ pub async fn start<P: Serviceplatform>(
 
     let receipts_addr = match &config.receipts {
         Some(r) => {
-            let tls = service_kit::tls::server_config(
-                &crate::config::resolve(&base, &r.client_ca),
-                &crate::config::resolve(&base, &r.server_cert),
-                &crate::config::resolve(&base, &r.server_key),
-            )
-            .context("[receipts]")?;
+            let tls = r.tls(&base)?;
             let endpoint = ReceiptEndpoint {
                 store: store.clone(),
                 wait_for_forretning: config.delivery.wait_for_forretning,

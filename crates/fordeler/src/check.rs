@@ -1,12 +1,79 @@
 //! `fordeler check-config`: everything that can be wrong before the first citizen submits —
-//! configuration, templates, certificates and their expiry, SFTP login and directories, the
-//! platform endpoint and the routing rules — each as a line an operator can act on.
+//! configuration, secrets, templates, certificates and their expiry, SFTP login and
+//! directories, the platform endpoint and the routing rules — each as a line an operator can
+//! act on.
+//!
+//! [`prepare`] is the one path by which `serve` and `check-config` read and check what the
+//! configuration names (secrets, tokens, certificates, templates, schemas), so `check-config`
+//! refuses exactly what `serve` refuses, in the same words; `check-config` then also tries
+//! the network (SFTP login, the platform, routing), which `serve` leaves to the first delivery.
 
 use crate::config::{Config, resolve};
 use crate::outbox::Serviceplatform as _;
 use crate::platform::RealPlatform;
+use crate::render::TwigRenderer;
 use std::fmt;
 use std::path::Path;
+
+/// What `serve` builds from the configuration before it opens the database and listens.
+pub struct Prepared {
+    pub platform: RealPlatform,
+    pub renderer: TwigRenderer,
+}
+
+/// Every reason the configuration cannot be served, found at once so an operator fixes them in
+/// one round.
+#[derive(Debug)]
+pub struct Refused(pub Vec<String>);
+
+impl fmt::Display for Refused {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0.as_slice() {
+            [one] => write!(f, "{one}"),
+            all => {
+                write!(f, "{} problems:", all.len())?;
+                for p in all {
+                    write!(f, "\n  - {p}")?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+impl std::error::Error for Refused {}
+
+/// Reads and checks everything the configuration names: secrets and tokens, the receipt
+/// endpoint's certificate, the official schemas, the tenants' certificates and SFTP keys, the
+/// templates and their XSDs.
+pub fn prepare(config: &Config, base: &Path) -> Result<Prepared, Refused> {
+    crate::render::install_crypto();
+    let mut problems = Vec::new();
+    if let Err(e) = config.read_secrets(base) {
+        problems.push(format!("{e:#}"));
+    }
+    if let Some(r) = &config.receipts
+        && let Err(e) = r.tls(base)
+    {
+        problems.push(format!("{e:#}"));
+    }
+    if let Some(dir) = &config.delivery.kombit_xsd_dir {
+        let path = resolve(base, dir).join("sf2900/DistributionServiceMsg.xsd");
+        if let Err(e) = crate::xsd::XsdValidator::from_file(&path) {
+            problems.push(format!("delivery.kombit_xsd_dir: {e}"));
+        }
+    }
+    let platform = RealPlatform::new(config, base).map_err(|e| format!("{e:#}"));
+    let renderer = TwigRenderer::new(config, base).map_err(|e| format!("{e:#}"));
+    match (platform, renderer) {
+        (Ok(platform), Ok(renderer)) if problems.is_empty() => Ok(Prepared { platform, renderer }),
+        (platform, renderer) => {
+            problems.extend(platform.err());
+            problems.extend(renderer.err());
+            Err(Refused(problems))
+        }
+    }
+}
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Finding {
@@ -37,44 +104,26 @@ pub async fn check(config: &Config, base: &Path) -> Vec<Finding> {
         config.tenants.len(),
         config.forms.len()
     ))];
+    // The same call and message as `serve`'s.
     match crate::store::Store::open(&config.database.url, 1).await {
         Ok(_) => out.push(Finding::Ok("database: reachable, schema up to date".into())),
-        Err(e) => out.push(Finding::Error(format!("database: {e:#}"))),
+        Err(e) => out.push(Finding::Error(format!("{e:#}"))),
     }
-    for f in &config.forms {
-        for r in &f.routes {
-            for (what, p) in [("xml_template", &r.xml_template), ("xsd", &r.xsd)] {
-                if let Some(p) = p {
-                    let path = resolve(base, p);
-                    if path.is_file() {
-                        out.push(Finding::Ok(format!(
-                            "form {} route {}: {what} {}",
-                            f.webform_id,
-                            r.id,
-                            path.display()
-                        )));
-                    } else {
-                        out.push(Finding::Error(format!(
-                            "form {} route {}: {what} {} does not exist",
-                            f.webform_id,
-                            r.id,
-                            path.display()
-                        )));
-                    }
-                }
-            }
+    let platform = match prepare(config, base) {
+        Ok(p) => {
+            out.push(Finding::Ok(
+                "secrets, tokens, certificates, keys and templates: readable and valid".into(),
+            ));
+            p.platform
         }
-    }
-    if let Err(e) = crate::render::TwigRenderer::new(config, base) {
-        out.push(Finding::Error(format!("templates: {e:#}")));
-    }
-    let platform = match RealPlatform::new(config, base) {
-        Ok(p) => p,
-        Err(e) => {
-            out.push(Finding::Error(format!("{e:#}")));
+        Err(Refused(problems)) => {
+            out.extend(problems.into_iter().map(Finding::Error));
             return out;
         }
     };
+    if let Some(r) = &config.receipts {
+        out.push(receipt_certificate(&resolve(base, &r.server_cert)));
+    }
     for t in &config.tenants {
         let Ok(tenant) = platform.tenant(&t.cvr) else {
             continue;
@@ -166,4 +215,27 @@ async fn unpinned_host_key(
             target.host
         ),
     })
+/// How long the receipt endpoint's certificate is valid: when it expires, the platform's
+/// receipts stop arriving.
+fn receipt_certificate(path: &Path) -> Finding {
+    let not_after = std::fs::read(path).ok().and_then(|pem| {
+        let (_, pem) = x509_parser::pem::parse_x509_pem(&pem).ok()?;
+        let cert = pem.parse_x509().ok()?;
+        Some(cert.validity().not_after.timestamp())
+    });
+    let Some(not_after) = not_after else {
+        return Finding::Error(format!(
+            "receipts.server_cert: {}: no PEM certificate",
+            path.display()
+        ));
+    };
+    let days = (not_after - chrono::Utc::now().timestamp()) / 86_400;
+    let line = format!("receipt endpoint: certificate valid for {days} more day(s)");
+    if days < 0 {
+        Finding::Error("receipts.server_cert: the certificate has expired".into())
+    } else if days < 30 {
+        Finding::Warning(format!("{line}: renew it and tell KOMBIT"))
+    } else {
+        Finding::Ok(line)
+    }
 }

@@ -6,9 +6,10 @@
 //! 3 a.m. when the first citizen submits. Secrets are never in this file: it names the files
 //! or environment variables that hold them.
 
+use anyhow::Context as _;
 use serde::Deserialize;
 use sf2900::{Cvr, HandlingFacet, KleEmne, Uuid};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
@@ -318,6 +319,9 @@ fn default_sftp_port() -> u16 {
     22
 }
 
+/// `FORDELER_SECTION__KEY=value` overrides a key (see `service_kit::config`).
+pub const ENV_PREFIX: &str = "FORDELER";
+
 /// Relative paths in the config are relative to the config file's directory.
 pub fn resolve(base: &Path, p: &Path) -> PathBuf {
     if p.is_absolute() {
@@ -328,12 +332,14 @@ pub fn resolve(base: &Path, p: &Path) -> PathBuf {
 }
 
 impl Config {
-    /// Loads and checks `path`; `FORDELER_…` environment variables override keys.
+    /// Loads and checks `path`; `FORDELER_SECTION__KEY` environment variables override keys.
     pub fn load(path: &Path) -> anyhow::Result<(Self, PathBuf)> {
-        let cfg: Config = service_kit::config::load(path, "FORDELER")?;
+        let cfg: Config = service_kit::config::load(path, ENV_PREFIX)?;
         let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
-        cfg.check()
-            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        cfg.check().map_err(|e| {
+            let e = service_kit::config::blame_override(ENV_PREFIX, e);
+            anyhow::anyhow!("{}: {e}", path.display())
+        })?;
         Ok((cfg, base))
     }
 
@@ -352,7 +358,10 @@ impl Config {
             let at = |k: &str| format!("tenant[{i}].{k}");
             Cvr::new(t.cvr.clone()).map_err(|e| format!("{}: {e}", at("cvr")))?;
             if !cvrs.insert(t.cvr.clone()) {
-                return Err(format!("{}: CVR {} is configured twice", at("cvr"), t.cvr));
+                return Err(format!(
+                    "{}: another [[tenant]] has the same CVR",
+                    at("cvr")
+                ));
             }
             sf2900::types::parse_uuid(&t.it_system)
                 .map_err(|e| format!("{}: {e}", at("it_system")))?;
@@ -361,6 +370,9 @@ impl Config {
             }
             if !(t.service_url.starts_with("https://")) {
                 return Err(format!("{}: must be an https:// URL", at("service_url")));
+            }
+            if let Some(url) = &t.receipt_url {
+                check_url(url, false).map_err(|e| format!("{}: {e}", at("receipt_url")))?;
             }
             if let Some(fp) = t
                 .sftp
@@ -380,17 +392,12 @@ impl Config {
             let at = |k: &str| format!("form[{i}].{k}");
             if !forms.insert(f.webform_id.clone()) {
                 return Err(format!(
-                    "{}: form {} is configured twice",
-                    at("webform_id"),
-                    f.webform_id
+                    "{}: another [[form]] has the same webform_id",
+                    at("webform_id")
                 ));
             }
             if !cvrs.contains(&f.tenant) {
-                return Err(format!(
-                    "{}: no [[tenant]] has CVR {}",
-                    at("tenant"),
-                    f.tenant
-                ));
+                return Err(format!("{}: no [[tenant]] has this CVR", at("tenant")));
             }
             if f.routes.is_empty() {
                 return Err(format!(
@@ -398,30 +405,188 @@ impl Config {
                     at("route")
                 ));
             }
-            if f.poll_seconds > 0 && (f.os2forms_url.is_none() || f.api_key.is_none()) {
-                return Err(format!(
-                    "{}: polling needs os2forms_url and api_key",
-                    at("poll_seconds")
-                ));
-            }
+            check_pull(f, &at)?;
             let mut ids = HashSet::new();
             for (j, r) in f.routes.iter().enumerate() {
                 let at = |k: &str| format!("form[{i}].route[{j}].{k}");
                 if !ids.insert(r.id.clone()) {
-                    return Err(format!("{}: route id {} is used twice", at("id"), r.id));
+                    return Err(format!(
+                        "{}: another route of this form has the same id",
+                        at("id")
+                    ));
                 }
                 check_route(r, &at)?;
                 let has_sftp = self.tenant(&f.tenant).is_some_and(|t| t.sftp.is_some());
                 if r.distribution_type == DistributionType::Dokument && !has_sftp {
                     return Err(format!(
-                        "{}: DOKUMENT needs SFTP: add [tenant.sftp] to tenant {}",
+                        "{}: DOKUMENT needs SFTP: add [tenant.sftp] to the form's tenant",
                         at("distribution_type"),
-                        f.tenant
                     ));
                 }
             }
         }
         Ok(())
+    }
+}
+
+/// Pulling from OS2forms (ping and polling) needs the site and its key together, and the key
+/// travels in a header, so only to an https:// site (or one on this machine).
+fn check_pull(f: &FormConfig, at: &dyn Fn(&str) -> String) -> Result<(), String> {
+    match (&f.os2forms_url, &f.api_key) {
+        (Some(url), Some(_)) => {
+            check_url(url, true).map_err(|e| format!("{}: {e}", at("os2forms_url")))?;
+        }
+        (Some(_), None) => {
+            return Err(format!(
+                "{}: os2forms_url needs the site's api_key",
+                at("api_key")
+            ));
+        }
+        (None, Some(_)) => {
+            return Err(format!(
+                "{}: api_key needs the site's os2forms_url",
+                at("os2forms_url")
+            ));
+        }
+        (None, None) => {
+            if f.poll_seconds > 0 {
+                return Err(format!(
+                    "{}: polling needs os2forms_url and api_key",
+                    at("poll_seconds")
+                ));
+            }
+            if f.ping_token.is_some() {
+                return Err(format!(
+                    "{}: the ping intake pulls the submission: set os2forms_url and api_key",
+                    at("ping_token")
+                ));
+            }
+        }
+    }
+    if f.poll_seconds > 0 && f.poll_seconds < MIN_POLL_SECONDS {
+        return Err(format!(
+            "{}: at least {MIN_POLL_SECONDS} (each poll reads the form's whole submission list)",
+            at("poll_seconds")
+        ));
+    }
+    Ok(())
+}
+
+/// Polling reads a form's whole submission list (upstream has no pagination).
+const MIN_POLL_SECONDS: u64 = 10;
+
+/// An https:// URL with a host; with `local_http`, http:// too for a host on this machine.
+fn check_url(url: &str, local_http: bool) -> Result<(), String> {
+    let parsed = reqwest::Url::parse(url).map_err(|e| format!("not a URL ({e})"))?;
+    let host = parsed.host_str().unwrap_or_default();
+    let local = matches!(host, "localhost" | "127.0.0.1" | "[::1]");
+    match parsed.scheme() {
+        "https" if !host.is_empty() => {}
+        "http" if local_http && local => {}
+        "http" if local_http => {
+            return Err(
+                "must be https:// (the api-key travels with every request); \
+                        http:// only to this machine"
+                    .into(),
+            );
+        }
+        _ => return Err("must be an https:// URL".into()),
+    }
+    if parsed.query().is_some() || parsed.fragment().is_some() {
+        return Err("must not have a query (?…) or fragment (#…)".into());
+    }
+    Ok(())
+}
+
+/// The secrets the service reads at start-up, read and checked in one place for `serve` and
+/// `check-config`.
+#[derive(Debug, Default)]
+pub(crate) struct Secrets {
+    /// Bearer token of the operator API.
+    pub api_token: Option<String>,
+    /// Per form: the intake tokens, and the key of its OS2forms site.
+    pub remote_post: HashMap<String, String>,
+    pub ping: HashMap<String, String>,
+    pub api_key: HashMap<String, String>,
+}
+
+/// The fewest characters a token may have.
+const MIN_TOKEN_LEN: usize = 16;
+
+/// Tokens travel in HTTP headers, which carry visible ASCII only, and guard the intake and the
+/// operator API, so they must not be guessable.
+fn check_token(what: &str, token: String) -> anyhow::Result<String> {
+    anyhow::ensure!(
+        token.len() >= MIN_TOKEN_LEN && token.bytes().all(|b| b.is_ascii_graphic()),
+        "{what}: a token must be at least {MIN_TOKEN_LEN} visible ASCII characters \
+         (no spaces, no æøå)"
+    );
+    let distinct: HashSet<u8> = token.bytes().collect();
+    anyhow::ensure!(
+        distinct.len() >= 8,
+        "{what}: the token is too easy to guess (it repeats a few characters); \
+         generate one, e.g. with `openssl rand -hex 32`"
+    );
+    Ok(token)
+}
+
+impl Config {
+    /// Reads every secret the service needs, and checks the tokens.
+    pub(crate) fn read_secrets(&self, base: &Path) -> anyhow::Result<Secrets> {
+        let read = |s: &Secret, what: &str| -> anyhow::Result<String> {
+            let value = s.read(base).with_context(|| what.to_owned())?;
+            check_token(what, value)
+        };
+        let mut out = Secrets {
+            api_token: self
+                .server
+                .api_token
+                .as_ref()
+                .map(|s| read(s, "server.api_token"))
+                .transpose()?,
+            ..Secrets::default()
+        };
+        for (i, f) in self.forms.iter().enumerate() {
+            let id = &f.webform_id;
+            let at = |k: &str| format!("form[{i}].{k}");
+            if let Some(s) = &f.remote_post_token {
+                out.remote_post
+                    .insert(id.clone(), read(s, &at("remote_post_token"))?);
+            }
+            if let Some(s) = &f.ping_token {
+                out.ping.insert(id.clone(), read(s, &at("ping_token"))?);
+            }
+            if let Some(s) = &f.api_key {
+                out.api_key.insert(id.clone(), read(s, &at("api_key"))?);
+            }
+            if let Some(api) = &out.api_token {
+                for (k, token) in [
+                    ("remote_post_token", &out.remote_post),
+                    ("ping_token", &out.ping),
+                ] {
+                    anyhow::ensure!(
+                        token.get(id) != Some(api),
+                        "server.api_token: must differ from {} (whoever posts submissions \
+                         must not be able to run the operator API)",
+                        at(k)
+                    );
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl ReceiptEndpointConfig {
+    /// The receipt endpoint's TLS: its certificate and key, and the CA its callers' client
+    /// certificates must come from.
+    pub(crate) fn tls(&self, base: &Path) -> anyhow::Result<std::sync::Arc<rustls::ServerConfig>> {
+        service_kit::tls::server_config(
+            &resolve(base, &self.client_ca),
+            &resolve(base, &self.server_cert),
+            &resolve(base, &self.server_key),
+        )
+        .context("[receipts]")
     }
 }
 

@@ -106,16 +106,8 @@ enum Command {
 }
 
 fn main() -> std::process::ExitCode {
+    service_kit::cli::exit_quietly_on_closed_stdout();
     let cli = Cli::parse();
-    let json_logs = std::env::var("FORDELER_SERVER__LOG_JSON").is_ok_and(|v| v == "true");
-    service_kit::logging::init(
-        json_logs,
-        if matches!(cli.command, Command::Serve) {
-            "info"
-        } else {
-            "error"
-        },
-    );
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -135,8 +127,19 @@ fn main() -> std::process::ExitCode {
     }
 }
 
-fn load(path: &std::path::Path) -> anyhow::Result<(Config, PathBuf)> {
-    Config::load(path).with_context(|| format!("configuration {}", path.display()))
+/// Loads the configuration, then starts logging as it says (`server.log_json`): the service
+/// logs from `info`, the operator's commands only errors.
+fn load(path: &std::path::Path, log_filter: &str) -> anyhow::Result<(Config, PathBuf)> {
+    anyhow::ensure!(
+        path.exists(),
+        "{}: no such file (name the configuration with -c or FORDELER_CONFIG; \
+         fordeler.example.toml in the source is a complete example)",
+        path.display()
+    );
+    // Its errors name the file.
+    let (config, base) = Config::load(path)?;
+    service_kit::logging::init(config.server.log_json, log_filter);
+    Ok((config, base))
 }
 
 async fn store(config: &Config) -> anyhow::Result<Store> {
@@ -156,8 +159,12 @@ fn when(ms: i64) -> String {
 async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
     let ok = std::process::ExitCode::SUCCESS;
     match cli.command {
-        Command::Demo { per_form } => return demo(per_form).await,
+        Command::Demo { per_form } => {
+            service_kit::logging::init(false, "error");
+            return demo(per_form).await;
+        }
         Command::Bench(options) => {
+            service_kit::logging::init(false, "error");
             let work = tempfile::Builder::new()
                 .prefix("fordeler-bench")
                 .tempdir()
@@ -166,13 +173,20 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             println!("{}", serde_json::to_string(&report)?);
         }
         Command::Serve => {
-            let (config, base) = load(&cli.config)?;
-            fordeler::render::install_crypto();
-            let platform = Arc::new(fordeler::platform::RealPlatform::new(&config, &base)?);
-            let unpinned = fordeler::check::unpinned_host_keys(&config, &platform).await;
+            let (config, base) = load(&cli.config, "info")?;
+            // The same checks, in the same words, as check-config's.
+            let prepared = fordeler::check::prepare(&config, &base)
+                .with_context(|| format!("configuration {}", cli.config.display()))?;
+            let unpinned = fordeler::check::unpinned_host_keys(&config, &prepared.platform).await;
             anyhow::ensure!(unpinned.is_empty(), "{}", unpinned.join("\n"));
-            let renderer = Arc::new(fordeler::render::TwigRenderer::new(&config, &base)?);
-            let running = fordeler::app::start(config, base, platform, renderer).await?;
+            let stopping = service_kit::http::shutdown_signal();
+            let running = fordeler::app::start(
+                config,
+                base,
+                Arc::new(prepared.platform),
+                Arc::new(prepared.renderer),
+            )
+            .await?;
             println!("fordeler: intake and API on http://{}", running.http_addr);
             if let Some(r) = running.receipts_addr {
                 println!(
@@ -180,12 +194,12 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                     fordeler::receipts::PATHS[0]
                 );
             }
-            service_kit::http::shutdown_signal().await;
+            stopping.await;
             println!("fordeler: stopping");
             running.shutdown().await;
         }
         Command::Status => {
-            let (config, _) = load(&cli.config)?;
+            let (config, _) = load(&cli.config, "error")?;
             let rows = store(&config).await?.status().await?;
             println!(
                 "{:<40} {:>9} {:>9} {:>9} {:>9} {:>9}",
@@ -210,7 +224,7 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             }
         }
         Command::List { state, form, limit } => {
-            let (config, _) = load(&cli.config)?;
+            let (config, _) = load(&cli.config, "error")?;
             let state = match state.as_deref() {
                 Some(s) => Some(State::parse(s).with_context(|| {
                     format!(
@@ -236,7 +250,7 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             }
         }
         Command::Show { key } => {
-            let (config, _) = load(&cli.config)?;
+            let (config, _) = load(&cli.config, "error")?;
             let store = store(&config).await?;
             let found = store.find(&key).await?;
             anyhow::ensure!(!found.is_empty(), "no submission or delivery {key}");
@@ -266,7 +280,7 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             form,
             by,
         } => {
-            let (config, _) = load(&cli.config)?;
+            let (config, _) = load(&cli.config, "error")?;
             let store = store(&config).await?;
             let targets = match (key, all_failed) {
                 (Some(k), false) => store.find(&k).await?,
@@ -288,7 +302,7 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                 !note.trim().is_empty(),
                 "--note: say how the submission was handled"
             );
-            let (config, _) = load(&cli.config)?;
+            let (config, _) = load(&cli.config, "error")?;
             let store = store(&config).await?;
             let mut n = 0;
             for d in store.find(&key).await? {
@@ -301,7 +315,7 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             println!("{n} delivery(ies) marked as handled manually by {by}");
         }
         Command::Purge { days } => {
-            let (config, _) = load(&cli.config)?;
+            let (config, _) = load(&cli.config, "error")?;
             let days = days.unwrap_or(config.database.purge_after_days);
             let n = store(&config)
                 .await?
@@ -314,7 +328,7 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             submission,
             kombit_xsd,
         } => {
-            let (config, base) = load(&cli.config)?;
+            let (config, base) = load(&cli.config, "error")?;
             let text = std::fs::read_to_string(&submission)
                 .with_context(|| format!("--submission {}", submission.display()))?;
             let body: serde_json::Value = serde_json::from_str(&text)
@@ -391,7 +405,7 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         Command::Routing { form } => {
             use fordeler::outbox::Serviceplatform as _;
             fordeler::render::install_crypto();
-            let (config, base) = load(&cli.config)?;
+            let (config, base) = load(&cli.config, "error")?;
             let f = config
                 .form(&form)
                 .with_context(|| format!("--form: no [[form]] with webform_id {form}"))?;
@@ -411,8 +425,7 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             }
         }
         Command::CheckConfig => {
-            fordeler::render::install_crypto();
-            let (config, base) = load(&cli.config)?;
+            let (config, base) = load(&cli.config, "error")?;
             let problems = fordeler::check::check(&config, &base).await;
             for p in &problems {
                 println!("{p}");

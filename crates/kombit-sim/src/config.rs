@@ -319,13 +319,19 @@ impl SimConfig {
     }
 
     /// Reads and checks `sim.toml`. Errors name the file and, from the TOML parser, line and key.
+    /// A relative `pki_dir` or `sftp.root` is read from the file's folder, as the products read
+    /// their relative paths.
     pub fn load(path: &Path) -> anyhow::Result<Self> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
-        let cfg: SimConfig =
+        let mut cfg: SimConfig =
             toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
         cfg.check()
             .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        // `join` keeps an absolute path as it is.
+        let folder = path.parent().unwrap_or(Path::new(""));
+        cfg.pki_dir = folder.join(&cfg.pki_dir);
+        cfg.sftp.root = cfg.sftp.root.map(|root| folder.join(root));
         Ok(cfg)
     }
 

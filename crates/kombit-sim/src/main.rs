@@ -73,6 +73,7 @@ enum Command {
 }
 
 fn main() -> std::process::ExitCode {
+    exit_quietly_on_closed_stdout();
     let cli = Cli::parse();
     // The demo and the bench print their own results; only problems should interrupt them.
     let quiet = matches!(cli.command, Command::Demo | Command::Bench { .. });
@@ -102,6 +103,27 @@ fn main() -> std::process::ExitCode {
             std::process::ExitCode::FAILURE
         }
     }
+}
+
+/// `kombit-sim certs --out d | head`: Rust ignores SIGPIPE, so a print to a closed stdout
+/// panics ("failed printing to stdout: Broken pipe (os error 32)"); the reader has seen all it
+/// wanted, so that ends the process quietly with success. (The products do the same in
+/// `service_kit::cli`; the simulator shares no code with them, see ARCHITECTURE.md.)
+fn exit_quietly_on_closed_stdout() {
+    let report = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let payload = info.payload();
+        let message = payload
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| payload.downcast_ref::<&str>().copied())
+            .unwrap_or_default();
+        // EPIPE is 32 on Linux and the BSDs; any other failure still panics.
+        if message.starts_with("failed printing to stdout") && message.ends_with("(os error 32)") {
+            std::process::exit(0);
+        }
+        report(info);
+    }));
 }
 
 fn init_logging(json: bool, default_level: &str) {

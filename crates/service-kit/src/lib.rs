@@ -1,20 +1,26 @@
 //! service-kit: the pieces both products need, written once.
 //!
 //! - [`accounts`]: password hashes (argon2id) and bearer tokens stored as hashes.
-//! - [`config`]: one TOML file, every key overridable by environment, errors with file, line
-//!   and key.
+//! - [`cli`]: what every command-line program does at start (a closed stdout ends it quietly).
+//! - [`config`]: one TOML file, every key overridable by environment, secrets named by where
+//!   they live, errors with file, line and key but never a value.
 //! - [`db`]: SQLite (embedded default) or PostgreSQL behind one pool, portable SQL with `$N`
 //!   placeholders, and a small migration runner.
 //! - [`group_commit`]: SQLite writes of many callers committed together by one writer task.
 //! - [`http`]: serving an axum router with graceful shutdown, plus `/healthz`, `/readyz` and
 //!   Prometheus `/metrics`.
 //! - [`logging`]: `tracing` set-up, text or JSON lines.
+//! - [`readme`]: what the README names, for the tests that check it all exists.
+//! - [`testing`]: running a binary from its tests as an operator does.
 //! - [`tls`]: HTTPS requiring client certificates from a configured CA.
 
 pub mod accounts;
+pub mod cli;
 pub mod config;
 pub mod db;
 pub mod group_commit;
 pub mod http;
 pub mod logging;
+pub mod readme;
+pub mod testing;
 pub mod tls;

@@ -1,0 +1,191 @@
+//! The configuration as an operator meets it, through the real binary: the complete example
+//! file started with every variable the README names, start-up errors that never echo a
+//! value, `log_json`, a closed stdout, and a README that names only commands, variables and
+//! keys that exist.
+
+use borgerpc_admin::config::Config;
+use service_kit::readme::{self, Readme};
+use service_kit::testing::{Process, run, run_with_closed_stdout};
+use std::collections::BTreeMap;
+use std::process::Command;
+
+const BIN: &str = env!("CARGO_BIN_EXE_borgerpc-admin");
+const EXAMPLE: &str = include_str!("../borgerpc.example.toml");
+const PASSWORD: &str = "Korrekt-Hest-Batteri-Hæfteklamme-42";
+const SECRET: &str = "S3cr3t-0123456789abcdef";
+
+/// A folder holding the example as `borgerpc.toml`, and the environment that completes it:
+/// the variables the README names, and a listener on a free port.
+struct Site {
+    dir: tempfile::TempDir,
+    env: BTreeMap<String, String>,
+}
+
+impl Site {
+    async fn new() -> Site {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("borgerpc.toml");
+        std::fs::write(&config, EXAMPLE).unwrap();
+        let db = service_kit::db::test_database_url(dir.path())
+            .await
+            .unwrap();
+        let env = [
+            ("BORGERPC_CONFIG", config.display().to_string()),
+            ("BORGERPC_DATABASE__URL", db),
+            ("BORGERPC_PASSWORD", PASSWORD.to_owned()),
+            (
+                "BORGERPC_SMTP_PASSWORD",
+                "smtp-password-of-the-test".to_owned(),
+            ),
+            ("BORGERPC_SERVER__LISTEN", "127.0.0.1:0".to_owned()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+        Site { dir, env }
+    }
+
+    /// The binary in the site's folder with its environment (and no other BORGERPC_ variable).
+    fn command(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(BIN);
+        c.args(args).current_dir(self.dir.path());
+        for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("BORGERPC_")) {
+            c.env_remove(k);
+        }
+        c.envs(&self.env);
+        c
+    }
+
+    /// `borgerpc-admin serve`, once it listens, and its URL.
+    fn serve(&self) -> (Process, String) {
+        let mut p = Process::spawn(self.command(&["serve"]));
+        let url = p.wait_for(true, |l| {
+            l.strip_prefix("borgerpc-admin listens on ")
+                .map(str::to_owned)
+        });
+        (p, url)
+    }
+}
+
+#[test]
+fn the_example_names_every_key_the_portal_accepts() {
+    let missing = service_kit::config::keys_missing_from_example::<Config>(EXAMPLE).unwrap();
+    assert!(
+        missing.is_empty(),
+        "borgerpc.example.toml lacks {missing:?}: add each with a one-line comment"
+    );
+}
+
+#[tokio::test]
+async fn the_example_serves_with_every_variable_the_readme_names() {
+    let site = Site::new().await;
+    let readme = Readme::of_workspace(env!("CARGO_MANIFEST_DIR"));
+    for var in readme.variables("BORGERPC") {
+        assert!(
+            site.env.contains_key(&var),
+            "README names {var}: give it a value in Site::new so this test sets it"
+        );
+    }
+    // BORGERPC_CONFIG names the file and BORGERPC_PASSWORD the password: no arguments.
+    let (ok, out) = run(site.command(&["createsuperuser", "--username", "admin"]));
+    assert!(ok, "{out}");
+    let (served, url) = site.serve();
+    let http = reqwest::Client::new();
+    let login = http
+        .post(format!("{url}/api/auth/login"))
+        .json(&serde_json::json!({"username": "admin", "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status(), 200, "{:?}", login.text().await);
+    let status = served.stop();
+    assert!(status.success(), "{status}");
+}
+
+#[tokio::test]
+async fn a_named_configuration_file_must_exist() {
+    let site = Site::new().await;
+    let mut c = site.command(&["customer", "list"]);
+    c.env("BORGERPC_CONFIG", site.dir.path().join("borgerpc.tmol"));
+    let (ok, out) = run(c);
+    assert!(!ok && out.contains("borgerpc.tmol"), "{out}");
+}
+
+#[tokio::test]
+async fn log_json_in_the_file_makes_json_log_lines() {
+    let site = Site::new().await;
+    std::fs::write(
+        site.dir.path().join("borgerpc.toml"),
+        EXAMPLE.replace("log_json = false", "log_json = true"),
+    )
+    .unwrap();
+    // The log line comes before `serve` says where it listens.
+    let mut served = Process::spawn(site.command(&["serve"]));
+    let line = served.wait_for(true, |l| l.contains("is running").then(|| l.to_owned()));
+    let v: serde_json::Value =
+        serde_json::from_str(&line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+    assert!(v.get("level").is_some(), "{line}");
+}
+
+#[tokio::test]
+async fn a_closed_stdout_ends_quietly() {
+    let site = Site::new().await;
+    let (ok, out) = run(site.command(&["customer", "add", "Sønderborg Kommune"]));
+    assert!(ok, "{out}");
+    let (ok, stderr) = run_with_closed_stdout(site.command(&["customer", "list"]));
+    assert!(ok && !stderr.contains("panicked"), "{stderr}");
+}
+
+#[tokio::test]
+async fn start_up_errors_never_echo_a_value() {
+    let site = Site::new().await;
+    for var in [
+        "BORGERPC_SERVER__MAX_BODY_BYTES",
+        "BORGERPC_NOTIFICATIONS__SMTP_PASSWORD",
+        "BORGERPC_NOSUCH__KEY",
+        "BORGERPC_SERVER__PUBLIC_URL",
+        "BORGERPC_AGENTS__TIME_ZONE",
+        "BORGERPC_NOTIFICATIONS__FROM",
+    ] {
+        let mut c = site.command(&["customer", "list"]);
+        c.env(var, SECRET);
+        let (ok, out) = run(c);
+        assert!(!ok, "{var}: accepted");
+        assert!(out.contains(var), "{var}: the variable is not named\n{out}");
+        assert!(!out.contains("S3cr3t"), "{var}: the value is shown\n{out}");
+    }
+}
+
+/// `borgerpc-admin <path…> --help`, or `None` if it refuses the path.
+fn help(path: &[String]) -> Option<String> {
+    let out = Command::new(BIN).args(path).arg("--help").output().ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+#[test]
+fn the_readme_names_only_commands_variables_and_keys_that_exist() {
+    let readme = Readme::of_workspace(env!("CARGO_MANIFEST_DIR"));
+    let keys = service_kit::config::example_keys(EXAMPLE).unwrap();
+    let mut problems = readme::unknown_commands(&readme, "borgerpc-admin", &help);
+    problems.extend(readme::unknown_variables(
+        &readme,
+        "BORGERPC",
+        EXAMPLE,
+        &keys,
+        &readme::all_help(&help),
+    ));
+    let sections = keys.iter().filter(|k| !k.contains('.')).cloned().collect();
+    let section = readme.section("BorgerPC admin");
+    for key in section.config_keys(&sections) {
+        if !keys.contains(&key) {
+            problems.push(format!(
+                "README (BorgerPC admin) names the key {key}, which borgerpc.example.toml does not have"
+            ));
+        }
+    }
+    assert!(problems.is_empty(), "{problems:#?}");
+    assert!(readme.commands("borgerpc-admin").len() >= 10);
+    assert!(!section.config_keys(&sections).is_empty());
+}

@@ -1,0 +1,414 @@
+//! What the README names — commands and their options, environment variables, configuration
+//! keys — so each product's tests can check that everything it names exists. A README that
+//! names a command, a variable or a key the program does not have sends an operator down a
+//! wrong path; these checks make that a test failure.
+//!
+//! Only code is read: fenced blocks and `inline spans`. A command is the program's name as a
+//! word followed by its arguments (`fordeler list --state failed`, also after `cargo run -p
+//! fordeler --`); `<placeholders>` and `…` are skipped.
+
+use std::collections::BTreeSet;
+
+/// One README's text.
+pub struct Readme {
+    text: String,
+}
+
+/// A piece of code in the README: a line of a fenced block (with the block's language), or an
+/// inline span.
+struct Code<'a> {
+    lang: Option<&'a str>,
+    text: &'a str,
+}
+
+impl Readme {
+    pub fn new(text: impl Into<String>) -> Self {
+        Self { text: text.into() }
+    }
+
+    /// Reads `README.md` at the workspace root from a crate's manifest directory.
+    pub fn of_workspace(manifest_dir: &str) -> Self {
+        let path = std::path::Path::new(manifest_dir).join("../../README.md");
+        let text = std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+        Self::new(text)
+    }
+
+    /// The text under `## heading` up to the next `## ` heading (empty if there is none).
+    pub fn section(&self, heading: &str) -> Readme {
+        let mut out = String::new();
+        let mut inside = false;
+        let mut fenced = false;
+        for line in self.text.lines() {
+            if line.starts_with("```") {
+                fenced = !fenced;
+            }
+            if !fenced && let Some(h) = line.strip_prefix("## ") {
+                inside = h.trim() == heading;
+                continue;
+            }
+            if inside {
+                out.push_str(line);
+                out.push('\n');
+            }
+        }
+        Readme::new(out)
+    }
+
+    fn code(&self) -> Vec<Code<'_>> {
+        let mut out = Vec::new();
+        let mut fence: Option<&str> = None;
+        for line in self.text.lines() {
+            if let Some(lang) = line.trim_start().strip_prefix("```") {
+                fence = match fence {
+                    Some(_) => None,
+                    None => Some(lang.trim()),
+                };
+                continue;
+            }
+            match fence {
+                Some(lang) => out.push(Code {
+                    lang: Some(lang),
+                    text: line,
+                }),
+                None => {
+                    for (i, span) in line.split('`').enumerate() {
+                        if i % 2 == 1 {
+                            out.push(Code {
+                                lang: None,
+                                text: span,
+                            });
+                        }
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// Every environment variable `PREFIX_…` named anywhere (placeholders such as
+    /// `PREFIX_<SECTION>__<KEY>` and `PREFIX_*` left out).
+    pub fn variables(&self, prefix: &str) -> BTreeSet<String> {
+        let prefix = format!("{prefix}_");
+        let mut out = BTreeSet::new();
+        let mut rest = self.text.as_str();
+        while let Some(i) = rest.find(&prefix) {
+            let before = self.text.len() - rest.len() + i;
+            let preceded = self.text[..before]
+                .chars()
+                .next_back()
+                .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_');
+            let tail = &rest[i..];
+            let len = tail
+                .find(|c: char| !(c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_'))
+                .unwrap_or(tail.len());
+            let name = &tail[..len];
+            let next = tail[len..].chars().next();
+            if !preceded && !name.ends_with('_') && !matches!(next, Some('<' | '*')) {
+                out.insert(name.to_owned());
+            }
+            rest = &tail[len.max(1)..];
+        }
+        out
+    }
+
+    /// The arguments of every command line of `program` (after the program's name).
+    pub fn commands(&self, program: &str) -> Vec<Vec<String>> {
+        let mut out = Vec::new();
+        for code in self.code() {
+            if code.lang.is_some_and(|l| !matches!(l, "sh" | "bash" | "")) {
+                continue;
+            }
+            let line = code.text.split(" #").next().unwrap_or_default();
+            let words: Vec<&str> = line.split_whitespace().collect();
+            for (i, w) in words.iter().enumerate() {
+                if *w != program {
+                    continue;
+                }
+                let mut args = Vec::new();
+                for a in &words[i + 1..] {
+                    if matches!(*a, "|" | "&&" | ";" | "||") || a.starts_with('#') {
+                        break;
+                    }
+                    let a = a.trim_matches(|c| c == '[' || c == ']');
+                    if a == "--" || a.is_empty() || a.starts_with('<') || a.contains('…') {
+                        continue;
+                    }
+                    args.push(a.to_owned());
+                }
+                out.push(args);
+            }
+        }
+        out
+    }
+
+    /// Configuration keys named in ```toml blocks and in inline spans such as
+    /// `delivery.max_age_hours` or `[delivery] wait_for_forretning = false`, as dotted paths
+    /// without list indices. An inline span counts only when its first part is one of
+    /// `sections` (so `fordeler.toml` is not a key).
+    pub fn config_keys(&self, sections: &BTreeSet<String>) -> BTreeSet<String> {
+        let mut out = BTreeSet::new();
+        let mut table = String::new();
+        for code in self.code() {
+            let text = code.text.trim();
+            match code.lang {
+                Some("toml") => {
+                    if let Some(key) = toml_line(text, &mut table) {
+                        out.insert(key);
+                    }
+                }
+                Some(_) => {}
+                None => {
+                    if text.starts_with('[') {
+                        // `[delivery] wait_for_forretning = false`, or a table alone.
+                        let end = text.rfind(']').unwrap_or(text.len() - 1);
+                        let (header, tail) = text.split_at(end + 1);
+                        let mut inline_table = String::new();
+                        let header = toml_line(header, &mut inline_table);
+                        let key = match tail.trim() {
+                            "" => header,
+                            tail => toml_line(tail, &mut inline_table),
+                        };
+                        if let Some(key) = key.filter(|k| sections.contains(first(k))) {
+                            out.insert(key);
+                        }
+                    } else if is_dotted_key(text) && sections.contains(first(text)) {
+                        out.insert(text.to_owned());
+                    }
+                }
+            }
+        }
+        out
+    }
+}
+
+fn first(key: &str) -> &str {
+    key.split('.').next().unwrap_or_default()
+}
+
+fn is_dotted_key(s: &str) -> bool {
+    s.contains('.')
+        && s.split('.').all(|p| {
+            !p.is_empty()
+                && p.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+        })
+}
+
+/// One line of TOML: a table header sets `table` (and is itself a key); `key = …` is
+/// `table.key`.
+fn toml_line(line: &str, table: &mut String) -> Option<String> {
+    let line = line.split(" #").next().unwrap_or_default().trim();
+    if line.starts_with('#') || line.is_empty() {
+        return None;
+    }
+    if let Some(header) = line.strip_prefix('[') {
+        let name = header
+            .trim_start_matches('[')
+            .split(']')
+            .next()
+            .unwrap_or_default()
+            .trim();
+        *table = name.to_owned();
+        return Some(name.to_owned());
+    }
+    let (key, _) = line.split_once('=')?;
+    let key = key.trim();
+    if key.is_empty() || key.contains(' ') {
+        return None;
+    }
+    Some(if table.is_empty() {
+        key.to_owned()
+    } else {
+        format!("{table}.{key}")
+    })
+}
+
+/// `program`'s help for a command path: what `program <path…> --help` prints, `None` when the
+/// program refuses the path.
+pub type Help<'a> = dyn Fn(&[String]) -> Option<String> + 'a;
+
+/// The commands of a help text (the words listed under `Commands:`).
+fn subcommands(help: &str) -> Vec<String> {
+    help.lines()
+        .skip_while(|l| !l.starts_with("Commands:"))
+        .skip(1)
+        .take_while(|l| l.starts_with(' '))
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|w| *w != "help")
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Problems with the README's command lines of `program`: a command it does not have, or an
+/// option (`--x`) the command does not take.
+pub fn unknown_commands(readme: &Readme, program: &str, help: &Help<'_>) -> Vec<String> {
+    let mut problems = BTreeSet::new();
+    'lines: for args in readme.commands(program) {
+        let line = format!("{program} {}", args.join(" "));
+        let named = |path: &[String]| {
+            std::iter::once(program)
+                .chain(path.iter().map(String::as_str))
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        let mut path: Vec<String> = Vec::new();
+        let Some(mut text) = help(&path) else {
+            problems.insert(format!("`{program} --help` fails"));
+            continue;
+        };
+        let mut rest = args.as_slice();
+        // Words name commands while the command reached so far has commands.
+        while let Some((word, more)) = rest.split_first() {
+            let commands = subcommands(&text);
+            if commands.is_empty() || word.starts_with('-') {
+                break;
+            }
+            if !commands.contains(word) {
+                problems.insert(format!(
+                    "{line}: `{}` has no command `{word}` (it has {})",
+                    named(&path),
+                    commands.join(", ")
+                ));
+                continue 'lines;
+            }
+            path.push(word.clone());
+            match help(&path) {
+                Some(t) => text = t,
+                None => {
+                    problems.insert(format!("{line}: `{} --help` fails", named(&path)));
+                    continue 'lines;
+                }
+            }
+            rest = more;
+        }
+        for option in rest.iter().filter(|a| a.starts_with("--")) {
+            let option = option.split('=').next().unwrap_or_default();
+            let known = text
+                .split(|c: char| c.is_whitespace() || c == ',')
+                .any(|w| w == option);
+            if !known {
+                problems.insert(format!("{line}: `{}` has no option {option}", named(&path)));
+            }
+        }
+    }
+    problems.into_iter().collect()
+}
+
+/// Every help text of `program`: the top level's and each command's, all levels down.
+pub fn all_help(help: &Help<'_>) -> String {
+    let mut out = String::new();
+    let mut todo: Vec<Vec<String>> = vec![Vec::new()];
+    while let Some(path) = todo.pop() {
+        let Some(text) = help(&path) else { continue };
+        for c in subcommands(&text) {
+            let mut next = path.clone();
+            next.push(c);
+            todo.push(next);
+        }
+        out.push_str(&text);
+    }
+    out
+}
+
+/// Problems with the README's `PREFIX_…` variables: an override (`PREFIX_SECTION__KEY`) must
+/// name a key of `example_keys` (see `config::example_keys`); any other variable must be one
+/// the example names as a secret, or one the program's help names.
+pub fn unknown_variables(
+    readme: &Readme,
+    prefix: &str,
+    example: &str,
+    example_keys: &BTreeSet<String>,
+    help: &str,
+) -> Vec<String> {
+    let secrets = toml::from_str::<toml::Table>(example)
+        .map(|doc| crate::config::secret_variables(&doc))
+        .unwrap_or_default();
+    let mut problems = Vec::new();
+    for var in readme.variables(prefix) {
+        let rest = &var[prefix.len() + 1..];
+        if rest.contains("__") {
+            let key: Vec<String> = rest
+                .split("__")
+                .filter(|p| p.parse::<usize>().is_err())
+                .map(str::to_ascii_lowercase)
+                .collect();
+            let key = key.join(".");
+            if !example_keys.contains(&key) {
+                problems.push(format!("{var}: the configuration has no key {key}"));
+            }
+        } else if !secrets.contains(&var) && !help.contains(&var) {
+            problems.push(format!(
+                "{var}: neither a secret the example configuration names nor a variable the \
+                 program's help mentions"
+            ));
+        }
+    }
+    problems
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const README: &str = "# T\n\n## Tool\n\nRun `tool serve -c x.toml` or `tool.toml`.\n\n\
+```sh\ntool list --state failed   # comment\ncargo run -p tool -- demo\ntool show <uuid> | head\n```\n\n\
+Set `TOOL_DB__URL`, `TOOL_TOKEN`, not `TOOL_<SECTION>__<KEY>` or `TOOL_*`.\n\n\
+```toml\n[server]\nlisten = \"x\"   # where\n[[form.route]]\nid = \"a\"\n```\n\n\
+Keys: `server.port`, `[delivery] max = 1`, `fordeler.db.files`.\n\n## Other\n\n`tool gone`\n";
+
+    #[test]
+    fn reads_commands_variables_and_keys() {
+        let r = Readme::new(README).section("Tool");
+        assert_eq!(
+            r.commands("tool"),
+            vec![
+                vec!["serve", "-c", "x.toml"],
+                vec!["list", "--state", "failed"],
+                vec!["demo"],
+                vec!["show"],
+            ]
+        );
+        assert_eq!(
+            r.variables("TOOL").into_iter().collect::<Vec<_>>(),
+            vec!["TOOL_DB__URL", "TOOL_TOKEN"]
+        );
+        let sections: BTreeSet<String> = ["server", "delivery", "form"].map(String::from).into();
+        assert_eq!(
+            r.config_keys(&sections).into_iter().collect::<Vec<_>>(),
+            vec![
+                "delivery.max",
+                "form.route",
+                "form.route.id",
+                "server",
+                "server.listen",
+                "server.port"
+            ]
+        );
+    }
+
+    #[test]
+    fn finds_unknown_commands_and_options() {
+        let help = |path: &[String]| -> Option<String> {
+            match path.join(" ").as_str() {
+                "" => {
+                    Some("Commands:\n  serve  Run\n  list   List\n  help  x\n\nOptions:\n".into())
+                }
+                "serve" => Some("Options:\n  -c, --config <C>\n".into()),
+                "list" => Some("Options:\n      --form <F>\n".into()),
+                _ => None,
+            }
+        };
+        let r = Readme::new(README).section("Tool");
+        let problems = unknown_commands(&r, "tool", &help);
+        assert_eq!(problems.len(), 3, "{problems:?}");
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.contains("`tool list` has no option --state"))
+        );
+        assert!(problems.iter().any(|p| p.contains("no option --state")));
+        assert!(problems.iter().any(|p| p.contains("no command `demo`")));
+        assert!(problems.iter().any(|p| p.contains("no command `show`")));
+    }
+}

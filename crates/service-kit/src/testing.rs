@@ -1,0 +1,133 @@
+//! Running a product's binary from its tests as an operator does: a separate process, waited
+//! for by what it prints (with a generous deadline, never a fixed sleep), and stopped with
+//! SIGTERM as systemd stops it.
+
+use std::io::{BufRead as _, BufReader};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// How long a test waits for a process to say or do something.
+pub const DEADLINE: Duration = Duration::from_secs(60);
+
+/// A reader's lines, read by a thread, so a test can wait for one with a deadline.
+pub fn lines_of(r: impl std::io::Read + Send + 'static) -> mpsc::Receiver<String> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(r).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+/// A running process with its output as lines; killed when dropped.
+pub struct Process {
+    pub child: Child,
+    pub stdout: mpsc::Receiver<String>,
+    pub stderr: mpsc::Receiver<String>,
+}
+
+impl Process {
+    pub fn spawn(mut c: Command) -> Process {
+        let mut child = c
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("the binary starts");
+        let stdout = lines_of(child.stdout.take().expect("piped"));
+        let stderr = lines_of(child.stderr.take().expect("piped"));
+        Process {
+            child,
+            stdout,
+            stderr,
+        }
+    }
+
+    /// The first line (of stdout, or of stderr with `on_stderr`) for which `pick` gives
+    /// something; panics with what the process said if none comes before the deadline.
+    pub fn wait_for<T>(&mut self, on_stderr: bool, pick: impl Fn(&str) -> Option<T>) -> T {
+        let deadline = Instant::now() + DEADLINE;
+        let mut seen = Vec::new();
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let lines = if on_stderr {
+                &self.stderr
+            } else {
+                &self.stdout
+            };
+            match lines.recv_timeout(left) {
+                Ok(line) => {
+                    if let Some(found) = pick(&line) {
+                        return found;
+                    }
+                    seen.push(line);
+                }
+                Err(_) => {
+                    let _ = self.child.kill();
+                    seen.extend(self.stderr.try_iter());
+                    panic!("the expected line did not come:\n{}", seen.join("\n"));
+                }
+            }
+        }
+    }
+
+    /// SIGTERM, then the exit status (panics if it does not stop before the deadline).
+    pub fn stop(mut self) -> ExitStatus {
+        let kill = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status()
+            .expect("kill runs");
+        assert!(kill.success());
+        self.wait()
+    }
+
+    fn wait(&mut self) -> ExitStatus {
+        let deadline = Instant::now() + DEADLINE;
+        loop {
+            if let Some(s) = self.child.try_wait().expect("wait") {
+                return s;
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                panic!("the process did not end within {DEADLINE:?}");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs `c` to its end: whether it succeeded, and its stdout and stderr lines together.
+pub fn run(c: Command) -> (bool, String) {
+    let mut p = Process::spawn(c);
+    let status = p.wait();
+    // The readers end with the process's pipes.
+    let text: Vec<String> = p.stdout.iter().chain(p.stderr.iter()).collect();
+    (status.success(), text.join("\n"))
+}
+
+/// Runs `c` with its stdout a pipe nobody reads any more (`… | head` after `head` ended):
+/// whether it succeeded, and its stderr.
+pub fn run_with_closed_stdout(mut c: Command) -> (bool, String) {
+    let (reader, writer) = std::io::pipe().expect("a pipe");
+    drop(reader);
+    let out = c
+        .stdout(writer)
+        .stderr(Stdio::piped())
+        .output()
+        .expect("the binary starts");
+    (
+        out.status.success(),
+        format!("{}: {}", out.status, String::from_utf8_lossy(&out.stderr)),
+    )
+}
