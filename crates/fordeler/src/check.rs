@@ -215,6 +215,8 @@ async fn unpinned_host_key(
             target.host
         ),
     })
+}
+
 /// How long the receipt endpoint's certificate is valid: when it expires, the platform's
 /// receipts stop arriving.
 fn receipt_certificate(path: &Path) -> Finding {
