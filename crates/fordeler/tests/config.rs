@@ -333,7 +333,7 @@ async fn serve_and_check_config_refuse_the_same_in_the_same_words() {
         },
         Case {
             what: "a host key fingerprint in another syntax",
-            edit: ("SHA256:47DEQ", "MD5:47DEQ"),
+            edit: ("SHA256:PasteThe", "MD5:PasteThe"),
             var: ("", ""),
             names: "host_key_fingerprint",
         },
