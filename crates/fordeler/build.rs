@@ -14,7 +14,10 @@ fn main() {
     }
     let cc = var("CC").unwrap_or_else(|| "cc".to_string());
     // `cc -print-file-name=F` prints F's full path where the linker finds it, else just F.
-    let Ok(out) = Command::new(&cc).arg("-print-file-name=libxml2.so").output() else {
+    let Ok(out) = Command::new(&cc)
+        .arg("-print-file-name=libxml2.so")
+        .output()
+    else {
         return;
     };
     if out.status.success() && String::from_utf8_lossy(&out.stdout).trim() == "libxml2.so" {
