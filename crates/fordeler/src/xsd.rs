@@ -11,9 +11,9 @@
 //! values are personal data (a CPR number that fails a pattern would otherwise be echoed). Parsing
 //! never touches the network, and libxml2's own printing to stderr is switched off.
 
-use libxml::error::StructuredError;
-use libxml::parser::{Parser, ParserOptions, XmlParseFailure};
-use libxml::schemas::{SchemaParserContext, SchemaValidationContext};
+mod libxml2;
+
+use libxml2::{Diagnostic, Document, Validator};
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::fmt;
@@ -60,7 +60,7 @@ pub struct XsdValidator {
 }
 
 thread_local! {
-    static COMPILED: RefCell<HashMap<PathBuf, SchemaValidationContext>> =
+    static COMPILED: RefCell<HashMap<PathBuf, Validator>> =
         RefCell::new(HashMap::new());
 }
 
@@ -91,24 +91,20 @@ impl XsdValidator {
     /// Validates a whole document. `Err` lists what is wrong (not well-formed, or not valid),
     /// at most [`MAX_ERRORS`] entries plus a count of the rest.
     pub fn validate(&self, document: &str) -> Result<(), Vec<XsdError>> {
-        let doc = parse(document)?;
-        let outcome = self
-            .with_context(|ctx| ctx.validate_document(&doc))
-            .map_err(|e| {
-                vec![XsdError {
-                    line: None,
-                    message: e.to_string(),
-                }]
-            })?;
+        let doc = Document::parse(document)
+            .map_err(|diagnostics| convert(diagnostics, Some("not well-formed: ")))?;
+        let outcome = self.with_context(|ctx| ctx.validate(&doc)).map_err(|e| {
+            vec![XsdError {
+                line: None,
+                message: e.to_string(),
+            }]
+        })?;
         outcome.map_err(|errors| convert(errors, None))
     }
 
     /// Runs `f` with this thread's compiled context for the schema, compiling it first if this
     /// thread has not yet.
-    fn with_context<T>(
-        &self,
-        f: impl FnOnce(&mut SchemaValidationContext) -> T,
-    ) -> Result<T, SchemaError> {
+    fn with_context<T>(&self, f: impl FnOnce(&mut Validator) -> T) -> Result<T, SchemaError> {
         COMPILED.with(|cell| {
             let mut cache = cell.borrow_mut();
             if !cache.contains_key(self.path.as_path()) {
@@ -126,37 +122,32 @@ impl XsdValidator {
     }
 }
 
-fn compile(path: &Path) -> Result<SchemaValidationContext, SchemaError> {
-    silence_libxml_stderr();
+fn compile(path: &Path) -> Result<Validator, SchemaError> {
     let unreadable = |reason: &str| SchemaError::Unreadable {
         path: path.to_path_buf(),
         reason: reason.into(),
     };
-    // libxml2 takes a C string: no interior NUL, and (for this binding) UTF-8.
+    // libxml2 takes a C string: no interior NUL, and (here) UTF-8.
     let text = path
         .to_str()
         .ok_or_else(|| unreadable("the path is not UTF-8"))?;
-    if text.contains('\0') {
-        return Err(unreadable("the path contains a NUL byte"));
-    }
-    let mut parser = SchemaParserContext::from_file(text);
-    let messages = |errors: Vec<StructuredError>| -> Vec<String> {
-        errors
+    let c_path = libxml2::c_path(text).ok_or_else(|| unreadable("the path contains a NUL byte"))?;
+    let messages = |diagnostics: Vec<Diagnostic>| -> Vec<String> {
+        diagnostics
             .iter()
-            .filter_map(|e| e.message.as_deref())
+            .filter_map(|d| d.message.as_deref())
             .map(|m| m.trim().to_owned())
             .collect()
     };
-    let ctx = SchemaValidationContext::from_parser(&mut parser).map_err(|errors| {
-        SchemaError::Compile {
+    let (validator, warnings) =
+        Validator::compile(&c_path).map_err(|diagnostics| SchemaError::Compile {
             path: path.to_path_buf(),
-            messages: messages(errors),
-        }
-    })?;
+            messages: messages(diagnostics),
+        })?;
     // libxml2 only warns when an imported or included file is missing and compiles the rest;
     // documents would then fail with puzzling "no matching global declaration" errors. A
     // missing part of the schema is a configuration error, reported now.
-    let missing: Vec<String> = messages(parser.drain_errors())
+    let missing: Vec<String> = messages(warnings)
         .into_iter()
         .filter(|m| m.contains("Failed to locate") || m.contains("failed to load"))
         .collect();
@@ -166,47 +157,21 @@ fn compile(path: &Path) -> Result<SchemaValidationContext, SchemaError> {
             messages: missing,
         });
     }
-    Ok(ctx)
+    Ok(validator)
 }
 
-/// Parses without network access, without recovery (a broken document is an error, not a
-/// guess), and without printing anything.
-fn parse(document: &str) -> Result<libxml::tree::Document, Vec<XsdError>> {
-    silence_libxml_stderr();
-    let options = ParserOptions {
-        recover: false,
-        no_net: true,
-        no_error: true,
-        no_warning: true,
-        ..ParserOptions::default()
-    };
-    match Parser::default().parse_string_with_diagnostics(document, options) {
-        Ok((doc, _warnings)) => Ok(doc),
-        Err(XmlParseFailure::ParseFailed(diagnostics)) => {
-            Err(convert(diagnostics, Some("not well-formed: ")))
-        }
-        Err(other) => Err(vec![XsdError {
-            line: None,
-            message: format!("cannot parse: {other}"),
-        }]),
-    }
-}
-
-fn convert(errors: Vec<StructuredError>, prefix: Option<&str>) -> Vec<XsdError> {
-    let relevant: Vec<StructuredError> = errors
-        .into_iter()
-        .filter(|e| !matches!(e.level, libxml::error::XmlErrorLevel::Warning))
-        .collect();
+fn convert(diagnostics: Vec<Diagnostic>, prefix: Option<&str>) -> Vec<XsdError> {
+    let relevant: Vec<Diagnostic> = diagnostics.into_iter().filter(|d| !d.warning).collect();
     let total = relevant.len();
     let mut out: Vec<XsdError> = relevant
         .into_iter()
         .take(MAX_ERRORS)
-        .map(|e| XsdError {
-            line: e.line.and_then(|l| u32::try_from(l).ok()),
+        .map(|d| XsdError {
+            line: d.line,
             message: format!(
                 "{}{}",
                 prefix.unwrap_or(""),
-                redact(e.message.as_deref().unwrap_or("unknown error"))
+                redact(d.message.as_deref().unwrap_or("unknown error"))
             ),
         })
         .collect();
@@ -223,35 +188,6 @@ fn convert(errors: Vec<StructuredError>, prefix: Option<&str>) -> Vec<XsdError> 
         });
     }
     out
-}
-
-/// libxml2 prints some diagnostics (for example "I/O warning: failed to load external entity")
-/// through its thread's global handler, straight to stderr, bypassing the contexts' collectors.
-/// A silent structured handler on this thread stops that; the contexts keep their own.
-fn silence_libxml_stderr() {
-    thread_local! {
-        static SILENCED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
-    }
-    SILENCED.with(|done| {
-        if !done.get() {
-            libxml::init_parser();
-            // SAFETY: sets this thread's libxml2 structured error callback to a function that
-            // ignores its arguments; no pointer is ever dereferenced.
-            unsafe {
-                libxml::bindings::xmlSetStructuredErrorFunc(
-                    std::ptr::null_mut(),
-                    Some(ignore_error),
-                );
-            }
-            done.set(true);
-        }
-    });
-}
-
-unsafe extern "C" fn ignore_error(
-    _ctx: *mut std::ffi::c_void,
-    _error: libxml::bindings::xmlErrorPtr,
-) {
 }
 
 /// Removes element and attribute values from a libxml2 message, keeping everything that comes

@@ -1,9 +1,13 @@
-//! Dates as the `date` filter sees them: PHP's `DateTime` parsing (the common formats) and
-//! `DateTime::format` letters, in the environment's time zone.
+//! Dates as the `date` and `date_modify` filters see them: PHP's `DateTime` parsing (the common
+//! formats), `DateTime::modify` (relative terms) and `DateTime::format` letters, in the
+//! environment's time zone.
 //!
 //! Submission timestamps arrive as Unix-second strings (`"1778586315"`) and element values as
 //! ISO dates (`"2035-01-10"`); both must print exactly as PHP prints them in the site's time
-//! zone (Europe/Copenhagen, with its DST switches), hence a real tz database (chrono-tz).
+//! zone (Europe/Copenhagen, with its DST switches), hence a real tz database (chrono-tz). Where a
+//! local time occurs twice or not at all, PHP's answer comes from how timelib reads a wall-clock
+//! time (`localize`), not from a rule like "the earlier one"; the parity corpus pins it for
+//! zones east and west of UTC and south of the equator.
 
 use chrono::{
     DateTime, Datelike, Duration, FixedOffset, NaiveDate, NaiveDateTime, NaiveTime, Offset,
@@ -15,7 +19,7 @@ use crate::env::Environment;
 use crate::value::Value;
 
 #[derive(Clone, Copy, Debug)]
-pub enum Zone {
+pub(crate) enum Zone {
     Named(Tz),
     Fixed(FixedOffset),
 }
@@ -23,8 +27,8 @@ pub enum Zone {
 /// A point in time plus the zone it is shown in (PHP `DateTime`).
 #[derive(Clone, Copy, Debug)]
 pub struct PhpDate {
-    pub utc: DateTime<Utc>,
-    pub zone: Zone,
+    pub(crate) utc: DateTime<Utc>,
+    pub(crate) zone: Zone,
 }
 
 impl PhpDate {
@@ -39,10 +43,12 @@ impl PhpDate {
                 let dt = self.utc.with_timezone(&tz);
                 let off = dt.offset();
                 let secs = off.fix().local_minus_utc();
+                // chrono-tz leaves out the tz database's numeric abbreviations ("-03",
+                // "+0530"), which PHP prints as they are.
                 let abbr = off
                     .abbreviation()
                     .map(str::to_string)
-                    .unwrap_or_else(|| offset_string(secs, true));
+                    .unwrap_or_else(|| numeric_abbreviation(secs));
                 let dst = {
                     use chrono_tz::OffsetComponents;
                     !off.dst_offset().is_zero()
@@ -52,10 +58,45 @@ impl PhpDate {
             Zone::Fixed(off) => {
                 let dt = self.utc.with_timezone(&off);
                 let secs = off.local_minus_utc();
-                let name = offset_string(secs, true);
-                (dt.naive_local(), secs, name.clone(), false, name)
+                // PHP names an offset zone "GMT+0100" for `T` and "+01:00" for `e`.
+                let abbr = format!("GMT{}", offset_string(secs, false));
+                (
+                    dt.naive_local(),
+                    secs,
+                    abbr,
+                    false,
+                    offset_string(secs, true),
+                )
             }
         }
+    }
+}
+
+/// What PHP shows of a `DateTime` as an array (`json_encode`): the local time, and the zone
+/// as an identifier (type 3) or an offset (type 1).
+pub fn public_properties(d: &PhpDate) -> Value {
+    let (zone_type, zone) = match d.zone {
+        Zone::Named(tz) => (3, tz.name().to_string()),
+        Zone::Fixed(off) => (1, offset_string(off.local_minus_utc(), true)),
+    };
+    Value::array(
+        [
+            ("date", Value::string(format(d, "Y-m-d H:i:s.u"))),
+            ("timezone_type", Value::Int(zone_type)),
+            ("timezone", Value::string(zone)),
+        ]
+        .into_iter()
+        .map(|(k, v)| (crate::value::Key::normalize(k), v))
+        .collect(),
+    )
+}
+
+/// The tz database's abbreviation for a zone without letters: "-03", "+0530".
+fn numeric_abbreviation(secs: i32) -> String {
+    let full = offset_string(secs, false);
+    match full.strip_suffix("00") {
+        Some(hours) => hours.to_string(),
+        None => full,
     }
 }
 
@@ -131,6 +172,14 @@ pub fn convert(env: &Environment, v: &Value, tz: Option<&Value>) -> Result<PhpDa
     let target = zone_of(env, tz)?;
     let default_zone = Zone::Named(env.timezone);
     let as_string = match v {
+        // A `DateTime` is cloned, then shown in the target zone.
+        Value::Date(d) => {
+            let mut date = *d;
+            if let Some(z) = target {
+                date.zone = z;
+            }
+            return Ok(date);
+        }
         Value::Null => None,
         Value::Array(_) => {
             return Err("DateTime::__construct(): Argument #1 ($datetime) must be of type string, array given".into());
@@ -168,27 +217,89 @@ fn is_timestamp(s: &str) -> bool {
     !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())
 }
 
-fn localize(naive: NaiveDateTime, zone: Zone) -> Result<DateTime<Utc>, String> {
-    match zone {
-        Zone::Named(tz) => {
-            // PHP resolves a time in a DST gap by moving forward, and an ambiguous time to the
-            // first (summer-time) occurrence.
-            let r = tz.from_local_datetime(&naive);
-            if let Some(dt) = r.earliest() {
-                return Ok(dt.with_timezone(&Utc));
-            }
-            let shifted = naive + Duration::hours(1);
-            tz.from_local_datetime(&shifted)
-                .earliest()
+/// Which way an ambiguous or skipped local time leans, as timelib (PHP's date library) decides
+/// it: `None` when the zone came from the default (a string without a zone), else the DST flag
+/// the time carries. A zone named in the string carries timelib's unset flag, which counts as
+/// DST; a `DateTime` being modified carries its own current flag. That is why `date_modify`
+/// across the autumn change steps by wall clock yet keeps the occurrence it started in.
+type DstHint = Option<bool>;
+
+/// Local wall-clock time to an instant, exactly as timelib's `do_adjust_timezone` does it.
+///
+/// The wall-clock reading taken as UTC gives a first offset; the offset at the instant that
+/// implies is the answer unless the two straddle a transition. So a time that occurs twice is
+/// standard time east of UTC and summer time west of it (Europe/Copenhagen
+/// `2026-10-25 02:30:00` is CET, America/New_York `2026-11-01 01:30:00` is EDT), unless the
+/// hint says otherwise; a time in the spring gap moves forward by the gap.
+fn localize(naive: NaiveDateTime, zone: Zone, hint: DstHint) -> Result<DateTime<Utc>, String> {
+    let fail = || "Failed to parse time string".to_string();
+    let tz = match zone {
+        Zone::Named(tz) => tz,
+        Zone::Fixed(off) => {
+            return off
+                .from_local_datetime(&naive)
+                .single()
                 .map(|d| d.with_timezone(&Utc))
-                .ok_or_else(|| "Failed to parse time string".to_string())
+                .ok_or_else(fail);
         }
-        Zone::Fixed(off) => off
-            .from_local_datetime(&naive)
-            .single()
-            .map(|d| d.with_timezone(&Utc))
-            .ok_or_else(|| "Failed to parse time string".to_string()),
+    };
+    let wall = naive.and_utc();
+    let s = wall.timestamp();
+    // The offset in force at an instant: (seconds east of UTC, DST?, the span it belongs to).
+    let at = |t: i64| -> Result<(i64, bool, chrono_tz::TzOffset), String> {
+        use chrono_tz::OffsetComponents;
+        let utc = DateTime::from_timestamp(t, 0).ok_or_else(fail)?;
+        let off = tz.offset_from_utc_datetime(&utc.naive_utc());
+        Ok((
+            i64::from(off.fix().local_minus_utc()),
+            !off.dst_offset().is_zero(),
+            off,
+        ))
+    };
+    // Does instant `t` lie before the start of the span in force at `u`? Only asked for
+    // instants hours apart, where at most one transition lies between them.
+    let before_span_of =
+        |t: i64, u: i64| -> Result<bool, String> { Ok(t < u && at(t)?.2 != at(u)?.2) };
+    let (current, current_dst, _) = at(s)?;
+    let after_at = s - current;
+    let (after, _, _) = at(after_at)?;
+    let (mut actual, mut actual_at) = (after, after_at);
+    if current == after
+        && let Some(dst) = hint
+    {
+        if current >= 0 && dst && !current_dst {
+            // East of UTC the reading as UTC has already left DST: look two hours back.
+            let earlier_at = after_at - 7200;
+            let (earlier, _, _) = at(earlier_at)?;
+            if earlier != after && before_span_of(s - earlier, after_at)? {
+                (actual, actual_at) = (earlier, earlier_at);
+            }
+        } else if current <= 0 && current_dst && !dst {
+            // West of UTC it has not left DST yet: look two hours ahead.
+            let later_at = after_at + 7200;
+            let (later, _, _) = at(later_at)?;
+            if later != after && !before_span_of(s - later, later_at)? {
+                (actual, actual_at) = (later, later_at);
+            }
+        }
     }
+    let in_transition =
+        !before_span_of(s - current, actual_at)? && before_span_of(s - actual, actual_at)?;
+    let offset = if current != actual && !in_transition {
+        actual
+    } else {
+        current
+    };
+    DateTime::from_timestamp(s - offset, wall.timestamp_subsec_nanos()).ok_or_else(fail)
+}
+
+fn is_dst(d: &PhpDate) -> bool {
+    d.local().3
+}
+
+/// Seconds east of UTC (PHP `DateTime::getOffset`).
+pub fn offset(d: &PhpDate) -> i32 {
+    d.local().1
 }
 
 /// The subset of PHP's date parser that form data uses: ISO dates and date-times (with an
@@ -227,7 +338,7 @@ pub fn parse_datetime(input: &str, default_zone: Zone) -> Result<PhpDate, String
         _ => None,
     };
     if let Some(d) = word_date {
-        let utc = localize(d.and_time(midnight), default_zone)?;
+        let utc = localize(d.and_time(midnight), default_zone, None)?;
         return Ok(PhpDate {
             utc,
             zone: default_zone,
@@ -245,8 +356,12 @@ pub fn parse_datetime(input: &str, default_zone: Zone) -> Result<PhpDate, String
     } else {
         parse_time_part(rest).ok_or_else(fail)?
     };
-    let zone = zone.unwrap_or(default_zone);
-    let utc = localize(date.and_time(time), zone)?;
+    // A zone named in the string leaves timelib's DST flag unset, which counts as set.
+    let (zone, hint) = match zone {
+        Some(z) => (z, Some(true)),
+        None => (default_zone, None),
+    };
+    let utc = localize(date.and_time(time), zone, hint)?;
     Ok(PhpDate { utc, zone })
 }
 
@@ -436,11 +551,16 @@ pub fn format(d: &PhpDate, fmt: &str) -> String {
     out
 }
 
-/// A small part of PHP's `DateTime::modify`: `+N unit` / `-N unit` terms.
+/// A small part of PHP's `DateTime::modify`: `+N unit` / `-N unit` terms. As timelib does, all
+/// terms are added to the wall-clock fields at once and the result is normalised (so
+/// `+1 day +1 month` from 31 January is 4 March), then read back in the date's own zone with
+/// its current DST flag as the hint.
 pub fn modify(d: &PhpDate, modifier: &str) -> Result<PhpDate, String> {
     let fail = || "DateTime::modify(): Failed to parse time string".to_string();
-    let (mut local, _, _, _, _) = d.local();
+    let (local, _, _, _, _) = d.local();
     let words: Vec<&str> = modifier.split_whitespace().collect();
+    // Relative years, months, days and seconds, summed over the terms.
+    let (mut years, mut months, mut days, mut seconds) = (0i64, 0i64, 0i64, 0i64);
     let mut i = 0;
     while i < words.len() {
         let (n, unit) = if let Ok(n) = words[i].parse::<i64>() {
@@ -453,26 +573,49 @@ pub fn modify(d: &PhpDate, modifier: &str) -> Result<PhpDate, String> {
         };
         i += 1;
         let unit = unit.to_ascii_lowercase();
-        let unit = unit.trim_end_matches('s');
-        local = match unit {
-            "sec" | "second" => local + Duration::seconds(n),
-            "min" | "minute" => local + Duration::minutes(n),
-            "hour" => local + Duration::hours(n),
-            "day" => local + Duration::days(n),
-            "week" => local + Duration::weeks(n),
-            "month" | "year" => {
-                let months = if unit == "year" { n * 12 } else { n };
-                let total = local.year() as i64 * 12 + local.month0() as i64 + months;
-                let (y, m) = (total.div_euclid(12) as i32, total.rem_euclid(12) as u32 + 1);
-                let first = NaiveDate::from_ymd_opt(y, m, 1).ok_or_else(fail)?;
-                let date = first + Duration::days(local.day() as i64 - 1);
-                date.and_time(local.time())
-            }
+        let (total, factor) = match unit.trim_end_matches('s') {
+            "sec" | "second" => (&mut seconds, 1),
+            "min" | "minute" => (&mut seconds, 60),
+            "hour" => (&mut seconds, 3600),
+            "day" => (&mut days, 1),
+            "week" => (&mut days, 7),
+            "month" => (&mut months, 1),
+            "year" => (&mut years, 1),
             _ => return Err(fail()),
         };
+        *total = n
+            .checked_mul(factor)
+            .and_then(|v| total.checked_add(v))
+            .ok_or_else(fail)?;
     }
+    // Seconds carry into days, months into years, then the day overflows the month.
+    let secs_of_day = seconds
+        .checked_add(i64::from(local.num_seconds_from_midnight()))
+        .ok_or_else(fail)?;
+    let days = days
+        .checked_add(secs_of_day.div_euclid(86_400))
+        .ok_or_else(fail)?;
+    let time = NaiveTime::from_num_seconds_from_midnight_opt(
+        secs_of_day.rem_euclid(86_400) as u32,
+        local.nanosecond(),
+    )
+    .ok_or_else(fail)?;
+    let month_index = i64::from(local.year()) * 12 + i64::from(local.month0());
+    let month_index = years
+        .checked_mul(12)
+        .and_then(|m| m.checked_add(months))
+        .and_then(|m| m.checked_add(month_index))
+        .ok_or_else(fail)?;
+    let year = i32::try_from(month_index.div_euclid(12)).map_err(|_| fail())?;
+    let first =
+        NaiveDate::from_ymd_opt(year, month_index.rem_euclid(12) as u32 + 1, 1).ok_or_else(fail)?;
+    let date = days
+        .checked_add(i64::from(local.day()) - 1)
+        .and_then(Duration::try_days)
+        .and_then(|offset| first.checked_add_signed(offset))
+        .ok_or_else(fail)?;
     Ok(PhpDate {
-        utc: localize(local, d.zone)?,
+        utc: localize(date.and_time(time), d.zone, Some(is_dst(d)))?,
         zone: d.zone,
     })
 }

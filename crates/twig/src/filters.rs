@@ -780,6 +780,8 @@ pub fn length(v: &Value) -> Result<i64, String> {
     Ok(match v {
         Value::Null => 0,
         Value::Array(a) => a.len() as i64,
+        // An object that is neither countable nor a string counts as one.
+        Value::Date(_) => 1,
         other => s(other)?.chars().count() as i64,
     })
 }
@@ -866,6 +868,8 @@ fn json_write(v: &Value, flags: i64, depth: usize, out: &mut String) -> Result<(
             out.push_str(&php_float_repr(*f));
         }
         Value::Str(t) | Value::Markup(t) => json_string(t, flags, out),
+        // PHP encodes a `DateTime`'s public properties.
+        Value::Date(d) => json_write(&crate::date::public_properties(d), flags, depth, out)?,
         Value::Array(a) => {
             let list = is_list(a) && flags & JSON_FORCE_OBJECT == 0;
             if a.is_empty() {
@@ -980,10 +984,11 @@ pub fn apply(
             Value::string(crate::date::format(&dt, &format))
         }
         DateModify => {
-            let dt = crate::date::convert(env, input, None)?;
+            // Modified in the zone the date was read in (Twig passes `false`, no conversion):
+            // a timestamp in UTC, a string in its own or the default zone.
+            let dt = crate::date::convert(env, input, Some(&Value::Bool(false)))?;
             let m = s(arg(args, 0).unwrap_or(&Value::Null))?.into_owned();
-            let dt = crate::date::modify(&dt, &m)?;
-            Value::Int(dt.timestamp())
+            Value::Date(crate::date::modify(&dt, &m)?)
         }
         First => first_or_last(input, false)?,
         Last => first_or_last(input, true)?,
@@ -1293,6 +1298,38 @@ pub fn cycle(values: &Value, position: &Value) -> FResult {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// CVE-2026-46637 fixed XSS in the HTML-emitting filters of PHP Twig's extras (Debian
+    /// `php-twig-*-extra`). We implement none of the extras' filters, so templates using them
+    /// fail to compile as they do in PHP without the extras; adding one means following its
+    /// patched `pre_escape`/`is_safe` and covering it in the parity corpus with the extra
+    /// installed (`.ci/run`, `tests/php/render.php`).
+    #[test]
+    fn no_filter_of_the_twig_extras_is_builtin() {
+        let extras = [
+            "markdown_to_html",
+            "html_to_markdown",
+            "inline_css",
+            "inky_to_html",
+            "data_uri",
+            "u",
+            "slug",
+            "country_name",
+            "currency_name",
+            "currency_symbol",
+            "language_name",
+            "locale_name",
+            "timezone_name",
+            "format_currency",
+            "format_number",
+            "format_datetime",
+            "format_date",
+            "format_time",
+        ];
+        for name in extras {
+            assert!(builtin_filter(name).is_none(), "{name} is an extras filter");
+        }
+    }
 
     #[test]
     fn html_escape() {

@@ -30,6 +30,7 @@ mod phpfmt;
 mod render;
 mod value;
 
+pub use date::PhpDate;
 pub use env::{Autoescape, Environment, FilterFn, FunctionFn, Template};
 pub use error::{Error, ErrorKind};
 pub use os2forms::register_os2forms;

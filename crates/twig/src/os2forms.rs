@@ -90,6 +90,7 @@ fn php_type_for_error(v: &Value) -> &'static str {
         Value::Str(_) => "string",
         Value::Markup(_) => "Twig\\Markup",
         Value::Array(_) => "array",
+        Value::Date(_) => "DateTime",
     }
 }
 
@@ -135,6 +136,7 @@ pub fn intval(v: &Value, base: i64) -> Result<i64, String> {
         Value::Markup(_) => {
             Err("Object of class Twig\\Markup could not be converted to int".into())
         }
+        Value::Date(_) => Err("Object of class DateTime could not be converted to int".into()),
         other => Ok(other.to_int()),
     }
 }

@@ -1377,9 +1377,11 @@ impl<'a> Parser<'a> {
                 })
             }
             f => {
-                // Filters that escape their input first (Twig's `pre_escape`). `spaceless` is
-                // `is_safe` without `pre_escape` in Twig 3: its input goes out unescaped.
-                let input = if matches!(f, BuiltinFilter::Nl2br) {
+                // Filters that escape their input first (Twig's `pre_escape`), whatever the
+                // auto-escape setting: their output is marked safe, so unsafe input must not
+                // pass through. `spaceless` joined `nl2br` with the fix for CVE-2026-46628
+                // (Debian php-twig 3.5.1-1+deb12u2), which Drupal sites run.
+                let input = if matches!(f, BuiltinFilter::Nl2br | BuiltinFilter::Spaceless) {
                     self.escape_if_unsafe(input, &Strategy::Html)
                 } else {
                     input

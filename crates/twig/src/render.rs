@@ -75,7 +75,7 @@ fn type_word(v: &Value) -> &'static str {
         Value::Int(_) => "integer",
         Value::Float(_) => "float",
         Value::Str(_) => "string",
-        Value::Markup(_) => "object",
+        Value::Markup(_) | Value::Date(_) => "object",
         Value::Array(_) => "array",
     }
 }
@@ -543,7 +543,7 @@ impl<'a> Renderer<'a> {
             Value::Bool(b) => Key::Int(*b as i64),
             Value::Float(f) => Key::Int(crate::value::float_to_int(*f)),
             Value::Null => Key::Str(Arc::from("")),
-            Value::Array(_) => return Err(self.err("Illegal offset type", line)),
+            Value::Array(_) | Value::Date(_) => return Err(self.err("Illegal offset type", line)),
         })
     }
 
@@ -576,6 +576,11 @@ impl<'a> Renderer<'a> {
                 "(computed)".to_string()
             }
         };
+        if let (Value::Date(d), KeyRef::Str(name)) = (obj, kref)
+            && let Some(v) = self.date_attribute(d, name, kind, line)?
+        {
+            return Ok(Some(v));
+        }
         if let AttrKind::Method(_) = kind {
             if lenient || !self.env.strict_variables {
                 return Ok(None);
@@ -611,6 +616,10 @@ impl<'a> Renderer<'a> {
                 "Neither the property \"{}\" nor one of the methods exist and have public access in class \"Twig\\Markup\"",
                 name_for_error()
             ),
+            (Value::Date(_), _) => format!(
+                "Neither the property \"{}\" nor one of the methods exist and have public access in class \"DateTime\"",
+                name_for_error()
+            ),
             (Value::Null, AttrKind::Array) => format!(
                 "Impossible to access a key (\"{}\") on a null variable",
                 name_for_error()
@@ -631,6 +640,33 @@ impl<'a> Renderer<'a> {
             ),
         };
         Err(self.err(msg, line))
+    }
+
+    /// The `DateTime` methods a template reaches as attributes (Twig tries `name()`, then
+    /// `getName()`, case-insensitively): `timestamp`, `offset`, `format(f)`.
+    fn date_attribute(
+        &mut self,
+        d: &crate::date::PhpDate,
+        name: &str,
+        kind: &AttrKind,
+        line: u32,
+    ) -> R<Option<Value>> {
+        let args = match kind {
+            AttrKind::Method(args) => args.as_slice(),
+            AttrKind::Any => &[],
+            AttrKind::Array => return Ok(None),
+        };
+        let name = name.to_ascii_lowercase();
+        Ok(match (name.as_str(), args) {
+            ("timestamp" | "gettimestamp", []) => Some(Value::Int(d.timestamp())),
+            ("offset" | "getoffset", []) => Some(Value::Int(crate::date::offset(d).into())),
+            ("format", [f]) => {
+                let f = self.eval(f)?;
+                let f = f.to_str().map_err(|e| self.err(e.to_string(), line))?;
+                Some(Value::string(crate::date::format(d, &f)))
+            }
+            _ => None,
+        })
     }
 
     fn binary(&mut self, op: BinOp, a: &Expr, b: &Expr, line: u32) -> R<Value> {
@@ -956,7 +992,7 @@ impl<'a> Renderer<'a> {
                     }
                     BuiltinFunction::Date => {
                         crate::date::convert(self.env, get(0).unwrap_or(&Value::Null), get(1))
-                            .map(|d| Value::Int(d.timestamp()))
+                            .map(Value::Date)
                     }
                     BuiltinFunction::Cycle => filters::cycle(
                         get(0).unwrap_or(&Value::Null),

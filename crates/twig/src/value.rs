@@ -15,6 +15,8 @@ use std::sync::Arc;
 
 use indexmap::IndexMap;
 
+use crate::date::PhpDate;
+
 /// An ordered PHP array.
 pub type Array = IndexMap<Key, Value>;
 
@@ -126,12 +128,16 @@ pub enum Value {
     /// captures; the auto-escaper passes it through. Like a PHP object it is always truthy.
     Markup(Arc<str>),
     Array(Arc<Array>),
+    /// A PHP `DateTime` object, as `date_modify` returns it: it keeps its zone for the next
+    /// `date_modify` or `date`, and like a PHP object it is truthy and never a string.
+    Date(PhpDate),
 }
 
 /// Why a value could not be converted; the evaluator adds template name and line.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ValueError {
     ArrayToString,
+    DateToString,
     Unsupported(&'static str, &'static str, &'static str),
     NonNumeric,
     DivisionByZero,
@@ -142,6 +148,9 @@ impl std::fmt::Display for ValueError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             ValueError::ArrayToString => f.write_str("Array to string conversion"),
+            ValueError::DateToString => {
+                f.write_str("Object of class DateTime could not be converted to string")
+            }
             ValueError::Unsupported(a, op, b) => {
                 write!(f, "Unsupported operand types: {a} {op} {b}")
             }
@@ -413,7 +422,7 @@ impl Value {
             Value::Int(_) => "integer",
             Value::Float(_) => "double",
             Value::Str(_) => "string",
-            Value::Markup(_) => "object",
+            Value::Markup(_) | Value::Date(_) => "object",
             Value::Array(_) => "array",
         }
     }
@@ -437,7 +446,7 @@ impl Value {
             Value::Int(i) => *i != 0,
             Value::Float(f) => *f != 0.0,
             Value::Str(s) => !(s.is_empty() || &**s == "0"),
-            Value::Markup(_) => true,
+            Value::Markup(_) | Value::Date(_) => true,
             Value::Array(a) => !a.is_empty(),
         }
     }
@@ -452,6 +461,7 @@ impl Value {
             Value::Float(f) => Cow::Owned(php_float_to_string(*f)),
             Value::Str(s) | Value::Markup(s) => Cow::Borrowed(s),
             Value::Array(_) => return Err(ValueError::ArrayToString),
+            Value::Date(_) => return Err(ValueError::DateToString),
         })
     }
 
@@ -466,6 +476,7 @@ impl Value {
             Value::Float(f) => out.push_str(&php_float_to_string(*f)),
             Value::Str(s) | Value::Markup(s) => out.push_str(s),
             Value::Array(_) => return Err(ValueError::ArrayToString),
+            Value::Date(_) => return Err(ValueError::DateToString),
         }
         Ok(())
     }
@@ -492,6 +503,8 @@ impl Value {
                 _ => 0,
             },
             Value::Array(a) => !a.is_empty() as i64,
+            // PHP warns "could not be converted to int" and uses 1.
+            Value::Date(_) => 1,
         }
     }
 
@@ -507,6 +520,7 @@ impl Value {
                 None => 0.0,
             },
             Value::Array(a) => !a.is_empty() as i64 as f64,
+            Value::Date(_) => 1.0,
         }
     }
 
@@ -523,7 +537,7 @@ impl Value {
                 Some((_, false)) => Err(ValueError::NonNumeric),
                 None => Err(ValueError::Unsupported("string", op, other.type_short())),
             },
-            Value::Markup(_) | Value::Array(_) => Err(ValueError::Unsupported(
+            Value::Markup(_) | Value::Array(_) | Value::Date(_) => Err(ValueError::Unsupported(
                 self.type_short(),
                 op,
                 other.type_short(),
@@ -540,6 +554,7 @@ impl Value {
             Value::Str(_) => "string",
             Value::Markup(_) => "Twig\\Markup",
             Value::Array(_) => "array",
+            Value::Date(_) => "DateTime",
         }
     }
 
@@ -619,6 +634,10 @@ pub fn php_compare(a: &Value, b: &Value) -> Ordering {
         }
         (Null, _) => false.cmp(&b.truthy()),
         (_, Null) => a.truthy().cmp(&false),
+        // PHP compares two `DateTime`s by instant; an object is greater than a scalar.
+        (Date(x), Date(y)) => x.utc.cmp(&y.utc),
+        (Date(_), _) => Ordering::Greater,
+        (_, Date(_)) => Ordering::Less,
         (Int(x), Int(y)) => x.cmp(y),
         (Int(_), Float(_)) | (Float(_), Int(_)) | (Float(_), Float(_)) => {
             cmp_f64(a.to_float(), b.to_float())

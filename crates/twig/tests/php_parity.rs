@@ -1,5 +1,6 @@
 //! Parity with PHP Twig: every case in `tests/corpus/NN-name/` (a `template.twig`, a
-//! `context.json`, optionally `options.json` with `autoescape` / `strict_variables`) is
+//! `context.json`, optionally `options.json` with `autoescape` / `strict_variables` /
+//! `timezone`, the default time zone of the date filters) is
 //! rendered by Debian's php-twig through `tests/php/render.php` (one PHP process for all cases)
 //! and by this crate, and the outputs must be byte-identical. Where PHP fails, we must fail too
 //! (messages may differ). A case directory containing a file `expect-error` must fail in PHP,
@@ -80,6 +81,9 @@ fn rust_render(path: &Path) -> Result<String, String> {
     }
     if let Some(serde_json::Value::Bool(b)) = options.get("strict_variables") {
         env.set_strict_variables(*b);
+    }
+    if let Some(serde_json::Value::String(tz)) = options.get("timezone") {
+        env.set_timezone(tz)?;
     }
     let t = env
         .compile("template", &source)

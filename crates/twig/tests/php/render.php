@@ -2,7 +2,8 @@
 /**
  * Reference renderer for the parity test: renders every case directory under $argv[1] with
  * Debian's php-twig (3.5), configured as the OS2forms module's Drupal environment is
- * (strict variables, 'html' auto-escaping, Europe/Copenhagen), with the module's four Twig
+ * (strict variables, 'html' auto-escaping, Europe/Copenhagen; a case's options.json may change
+ * `autoescape`, `strict_variables` and `timezone`), with the module's four Twig
  * extensions re-stated below. Prints one JSON object: case => {"ok": output} | {"error": msg}.
  *
  * PHP warnings and notices (e.g. "Array to string conversion") are turned into errors, so a
@@ -92,7 +93,11 @@ foreach ($cases as $case) {
             'cache' => false,
         ]);
         $twig->addExtension(new Os2formsParityExtension());
-        $template = $twig->createTemplate($source);
+        $twig->getExtension(\Twig\Extension\CoreExtension::class)->setTimezone($options['timezone'] ?? 'Europe/Copenhagen');
+        // Named by the case: PHP Twig names a compiled class by the source and the options
+        // hash, which leaves out `autoescape`, so two cases with the same template and
+        // different options would otherwise share the first one's compiled class.
+        $template = $twig->createTemplate($source, $case);
         $results[$case] = ['ok' => $template->render($context ?? [])];
     } catch (\Throwable $e) {
         $results[$case] = ['error' => get_class($e) . ': ' . $e->getMessage()];
