@@ -2,7 +2,8 @@
 //! which these functions and `xmlError` have kept unchanged from 2.9 to 2.14.
 //!
 //! Declaring them here instead of generating bindings (bindgen, which needs libclang at build
-//! time) means the first build needs nothing beyond libxml2 itself: Debian's `libxml2-dev`.
+//! time) means the first build needs nothing beyond libxml2 itself: Debian's `libxml2`, which most
+//! systems have; not even `libxml2-dev` (`build.rs` links to the run-time name).
 //! Everything unsafe about libxml2 is in this module; the types it hands out free what they
 //! own, and stay on the thread that made them (raw pointers make them neither `Send` nor `Sync`,
 //! as libxml2's contexts require).
@@ -57,7 +58,7 @@ struct SchemaValidCtxt {
 /// `xmlStructuredErrorFunc` (libxml2 2.12 made the error `const`; the ABI is the same).
 type StructuredErrorFn = unsafe extern "C" fn(ctx: *mut c_void, error: *mut XmlError);
 
-#[link(name = "xml2")]
+// Linked by `build.rs` (by its run-time name on Linux, so libxml2-dev is not needed).
 unsafe extern "C" {
     fn xmlInitParser();
     fn xmlSetStructuredErrorFunc(ctx: *mut c_void, handler: Option<StructuredErrorFn>);
