@@ -5,14 +5,16 @@
 //!
 //! Tenancy: every request carries a scope (the sites its key or user may see), every query is
 //! filtered by it, and anything outside it answers 404 exactly as a missing id does.
+//!
+//! Bodies: [`Caller`] authenticates from the header before a handler's body is read; bodies
+//! are small JSON documents ([`BodyLimit::SMALL`]) except where a script's file parameter is
+//! uploaded (up to `server.max_body_bytes`).
 
 use crate::store::Store;
 use crate::store::accounts::Scope;
 use crate::store::jobs::{ParamValue, RunScript};
 use crate::store::operator::{EventChange, Page};
 use axum::Router;
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
 use axum::extract::{FromRequestParts, Path, Query, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
@@ -22,11 +24,14 @@ use base64::Engine as _;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
+use service_kit::http::{Body, BodyError, BodyLimit};
 
 pub const OPENAPI: &str = include_str!("../openapi.json");
 const DAY_MS: i64 = 86_400_000;
 
-pub fn router(store: Store) -> Router {
+/// `uploads`: the limit of the routes that take a script's file parameters.
+pub fn router(store: Store, uploads: BodyLimit) -> Router {
+    let uploads = uploads.layer();
     Router::new()
         .route("/api/openapi.json", get(openapi))
         .route("/api/auth/login", post(login))
@@ -36,7 +41,10 @@ pub fn router(store: Store) -> Router {
         .route("/api/system/pcs", get(computers))
         .route("/api/system/pc/{id}", get(pc))
         .route("/api/system/pc/{id}/activate", post(activate))
-        .route("/api/system/pcs/activate", post(activate_many))
+        .route(
+            "/api/system/pcs/activate",
+            post(activate_many).layer(BodyLimit::bytes(ACTIVATE_BODY).layer()),
+        )
         .route("/api/system/configuration/{id}", get(configuration))
         .route(
             "/api/system/computers/logins-per-day",
@@ -46,15 +54,25 @@ pub fn router(store: Store) -> Router {
             "/api/system/computers/{id}/logins-per-day",
             get(logins_per_day),
         )
-        .route("/api/system/jobs", get(jobs).post(run_script))
+        .route(
+            "/api/system/jobs",
+            get(jobs).post(run_script).layer(uploads.clone()),
+        )
         .route("/api/system/job/{id}", get(job))
         .route("/api/system/job/{id}/restart", post(restart_job))
         .route("/api/system/events", get(events))
         .route("/api/system/event/{id}", get(event).patch(update_event))
         .route("/api/system/scripts", get(scripts))
         .route("/api/system/group/{id}/members", post(join_group))
-        .route("/api/system/group/{id}/policies", post(add_policy))
-        .route("/api/system/policy/{id}", axum::routing::patch(set_policy))
+        .route(
+            "/api/system/group/{id}/policies",
+            post(add_policy).layer(uploads.clone()),
+        )
+        .route(
+            "/api/system/policy/{id}",
+            axum::routing::patch(set_policy).layer(uploads),
+        )
+        .layer(BodyLimit::SMALL.layer())
         .with_state(store)
 }
 
@@ -141,12 +159,7 @@ fn ok(v: impl serde::Serialize) -> ApiResult {
 }
 
 fn bearer(headers: &HeaderMap) -> Option<&str> {
-    headers
-        .get(axum::http::header::AUTHORIZATION)?
-        .to_str()
-        .ok()?
-        .strip_prefix("Bearer ")
-        .map(str::trim)
+    service_kit::http::credential(headers, &["Bearer "])
 }
 
 /// The caller, from `Authorization: Bearer <API key or session token>`.
@@ -187,8 +200,11 @@ impl Caller {
     }
 }
 
-fn body<T: DeserializeOwned>(b: Result<Bytes, BytesRejection>) -> Result<T, ApiError> {
-    let b = b.map_err(|e| ApiError(e.status(), format!("body: {}", e.body_text())))?;
+/// A handler's JSON body, read after [`Caller`] (when it has one) within the route's limit.
+type JsonBody = Result<Body, BodyError>;
+
+fn body<T: DeserializeOwned>(b: JsonBody) -> Result<T, ApiError> {
+    let Body(b) = b.map_err(|e| ApiError(e.status(), e.to_string()))?;
     let text = std::str::from_utf8(&b).map_err(|_| unprocessable("body: is not valid UTF-8"))?;
     let v: Value =
         serde_json::from_str(text).map_err(|e| unprocessable(format!("body: not JSON ({e})")))?;
@@ -280,7 +296,7 @@ struct Login {
     password: String,
 }
 
-async fn login(State(store): State<Store>, b: Result<Bytes, BytesRejection>) -> ApiResult {
+async fn login(State(store): State<Store>, b: JsonBody) -> ApiResult {
     let l: Login = body(b)?;
     match store.login(&l.username, &l.password).await? {
         Some((token, expires_at)) => ok(json!({"token": token, "expires_at": expires_at})),
@@ -333,7 +349,7 @@ async fn activate(
     State(store): State<Store>,
     caller: Caller,
     Path(id): Path<i64>,
-    b: Result<Bytes, BytesRejection>,
+    b: JsonBody,
 ) -> ApiResult {
     let scope = caller.writer()?;
     let a: Activate = body(b)?;
@@ -362,6 +378,8 @@ async fn activate(
 /// Most PCs one bulk activation may name: a municipality's whole new batch, still one
 /// short transaction.
 const ACTIVATE_MAX: usize = 1000;
+/// Room for [`ACTIVATE_MAX`] uids of the most characters allowed.
+const ACTIVATE_BODY: usize = 128 * 1024;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -371,11 +389,7 @@ struct ActivateMany {
 }
 
 /// Activates or deactivates many PCs by uid, all or none.
-async fn activate_many(
-    State(store): State<Store>,
-    caller: Caller,
-    b: Result<Bytes, BytesRejection>,
-) -> ApiResult {
+async fn activate_many(State(store): State<Store>, caller: Caller, b: JsonBody) -> ApiResult {
     let scope = caller.writer()?;
     let a: ActivateMany = body(b)?;
     if a.uids.is_empty() || a.uids.len() > ACTIVATE_MAX {
@@ -542,11 +556,7 @@ fn param_values(given: Vec<ParamIn>) -> Result<Vec<ParamValue>, ApiError> {
 }
 
 /// Runs a script on PCs and groups of one site: one batch, one NEW job per PC.
-async fn run_script(
-    State(store): State<Store>,
-    caller: Caller,
-    b: Result<Bytes, BytesRejection>,
-) -> ApiResult {
+async fn run_script(State(store): State<Store>, caller: Caller, b: JsonBody) -> ApiResult {
     let scope = caller.writer()?;
     let r: RunIn = body(b)?;
     let mut site = None;
@@ -666,7 +676,7 @@ async fn update_event(
     State(store): State<Store>,
     caller: Caller,
     Path(id): Path<i64>,
-    b: Result<Bytes, BytesRejection>,
+    b: JsonBody,
 ) -> ApiResult {
     let scope = caller.writer()?;
     let p: EventPatch = body(b)?;
@@ -711,7 +721,7 @@ async fn join_group(
     State(store): State<Store>,
     caller: Caller,
     Path(id): Path<i64>,
-    b: Result<Bytes, BytesRejection>,
+    b: JsonBody,
 ) -> ApiResult {
     let scope = caller.writer()?;
     let j: JoinIn = body(b)?;
@@ -738,7 +748,7 @@ async fn add_policy(
     State(store): State<Store>,
     caller: Caller,
     Path(id): Path<i64>,
-    b: Result<Bytes, BytesRejection>,
+    b: JsonBody,
 ) -> ApiResult {
     let scope = caller.writer()?;
     let p: PolicyIn = body(b)?;
@@ -764,7 +774,7 @@ async fn set_policy(
     State(store): State<Store>,
     caller: Caller,
     Path(id): Path<i64>,
-    b: Result<Bytes, BytesRejection>,
+    b: JsonBody,
 ) -> ApiResult {
     let scope = caller.writer()?;
     let p: PolicyPatch = body(b)?;

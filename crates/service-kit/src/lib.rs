@@ -6,8 +6,10 @@
 //! - [`db`]: SQLite (embedded default) or PostgreSQL behind one pool, portable SQL with `$N`
 //!   placeholders, and a small migration runner.
 //! - [`group_commit`]: SQLite writes of many callers committed together by one writer task.
-//! - [`http`]: serving an axum router with graceful shutdown, plus `/healthz`, `/readyz` and
-//!   Prometheus `/metrics`.
+//! - [`http`]: `/healthz`, `/readyz` and Prometheus `/metrics`; the `Authorization`
+//!   credential; request bodies within per-route limits.
+//! - [`listener`]: accepting and serving connections (plain or TLS) with timeouts and a
+//!   connection limit.
 //! - [`logging`]: `tracing` set-up, text or JSON lines.
 //! - [`tls`]: HTTPS requiring client certificates from a configured CA.
 
@@ -16,5 +18,6 @@ pub mod config;
 pub mod db;
 pub mod group_commit;
 pub mod http;
+pub mod listener;
 pub mod logging;
 pub mod tls;
