@@ -286,7 +286,7 @@ async fn serve_http<I>(
         let answer = request
             .is_some()
             .then(|| service.call(req.map(|b| Deadline::new(b, body_timeout))));
-        async move {
+        Box::pin(async move {
             match (answer, request) {
                 (Some(answer), Some(request)) => {
                     let answer: axum::response::Response = match answer.await {
@@ -303,25 +303,53 @@ async fn serve_http<I>(
                 // Closed to make room a moment ago: the connection is going away unanswered.
                 _ => Ok(hyper::Response::new(axum::body::Body::empty())),
             }
-        }
+        })
     });
-    let conn = shared.http1.serve_connection(TokioIo::new(io), per_request);
-    tokio::pin!(conn);
+    let mut conn = shared.http1.serve_connection(TokioIo::new(io), per_request);
     let mut closing = shared.closing.subscribe();
-    let result = tokio::select! {
-        r = conn.as_mut() => r,
-        _ = async { drop(closing.wait_for(|c| *c).await) } => {
-            conn.as_mut().graceful_shutdown();
-            conn.await
+    let mut closing = std::pin::pin!(async move { drop(closing.wait_for(|c| *c).await) });
+    let mut shutting_down = false;
+    let done = std::future::poll_fn(|cx| {
+        if !shutting_down && closing.as_mut().poll(cx).is_ready() {
+            shutting_down = true;
+            Pin::new(&mut conn).graceful_shutdown();
         }
-    };
-    if let Err(e) = result {
-        if e.is_timeout() {
-            metrics::counter!("http_connections_closed_total", "listener" => shared.name, "reason" => "timeout").increment(1);
+        conn.poll_without_shutdown(cx)
+    })
+    .await;
+    match done {
+        Ok(()) => linger(conn.into_parts().io.into_inner()).await,
+        Err(e) => {
+            if e.is_timeout() {
+                metrics::counter!("http_connections_closed_total", "listener" => shared.name, "reason" => "timeout").increment(1);
+            }
+            // Mostly peers that go away or are too slow; of interest when debugging a client.
+            tracing::debug!(listener = shared.name, %peer, error = %e, "connection ended");
         }
-        // Mostly peers that go away or are too slow; of interest when debugging a client.
-        tracing::debug!(listener = shared.name, %peer, error = %e, "connection ended");
     }
+}
+
+/// How long a closing connection goes on reading what the peer still sends.
+const LINGER: Duration = Duration::from_secs(5);
+
+/// Closes a connection after its last answer the way nginx does ("lingering close"): the
+/// sending side first, then whatever the peer still sends is read and dropped for a while.
+/// A peer still sending a body that was refused unread (401, 413) would otherwise get a reset
+/// from our kernel, which can discard the answer before the peer has read it.
+async fn linger<I: AsyncRead + AsyncWrite + Unpin>(mut io: I) {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let _ = tokio::time::timeout(LINGER, async {
+        if io.shutdown().await.is_err() {
+            return;
+        }
+        let mut sink = vec![0u8; 16 * 1024];
+        while let Ok(n) = io.read(&mut sink).await {
+            if n == 0 {
+                return;
+            }
+        }
+    })
+    .await;
 }
 
 /// The open connections of one listener, for closing idle ones.

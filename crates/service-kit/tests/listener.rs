@@ -272,6 +272,25 @@ async fn a_body_over_the_route_limit_is_413_without_being_read() {
 }
 
 #[tokio::test]
+async fn a_client_still_sending_a_refused_body_reads_the_refusal() {
+    let (served, _stop) = start("linger", limits(100, 600, 600)).await;
+    let mut s = TcpStream::connect(served.addr).await.unwrap();
+    let size = 20 << 20;
+    s.write_all(
+        format!("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: {size}\r\n\r\n").as_bytes(),
+    )
+    .await
+    .unwrap();
+    // Like a simple client, it sends the whole body before it reads the answer.
+    s.write_all(&vec![b'a'; size])
+        .await
+        .expect("the server reset the connection while the body was coming");
+    let answer = closed_by_server(&mut s, "a refused body").await;
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+}
+
+#[tokio::test]
 async fn shutdown_closes_idle_connections_and_finishes() {
     let (served, stop) = start("shutdown", limits(100, 600, 600)).await;
     let mut idle = TcpStream::connect(served.addr).await.unwrap();
