@@ -56,7 +56,7 @@ pub fn router(store: Store, uploads: BodyLimit) -> Router {
         )
         .route(
             "/api/system/jobs",
-            get(jobs).post(run_script).layer(uploads.clone()),
+            get(jobs).post(run_script).layer(uploads),
         )
         .route("/api/system/job/{id}", get(job))
         .route("/api/system/job/{id}/restart", post(restart_job))
@@ -66,7 +66,7 @@ pub fn router(store: Store, uploads: BodyLimit) -> Router {
         .route("/api/system/group/{id}/members", post(join_group))
         .route(
             "/api/system/group/{id}/policies",
-            post(add_policy).layer(uploads.clone()),
+            post(add_policy).layer(uploads),
         )
         .route(
             "/api/system/policy/{id}",

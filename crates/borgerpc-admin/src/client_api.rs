@@ -3,8 +3,9 @@
 //!
 //! Status codes as the agent expects them: 200 with the endpoint's reply; 400 with a JSON
 //! string saying what is wrong (the agent prints it); 422 `{"detail": [...]}` naming the field
-//! when the body does not have the endpoint's shape; 413 for bodies over the limit; 503 when
-//! the database does not answer. Never a 500 for anything a caller sent.
+//! when the body does not have the endpoint's shape; 413 for bodies over the limit and 408 for
+//! one that does not arrive in time; 503 when the database does not answer. Never a 500 for
+//! anything a caller sent.
 
 use crate::protocol::{Credentials, Protocol, Refusal};
 use axum::Router;

@@ -5,7 +5,7 @@
 //! A 2.x agent proves nothing: it is identified by its uid, md5 of its MAC, which anyone on
 //! its network can see. So the protocol is off unless a site turns it on, and a PC that has
 //! bound a client key (a 3.x agent) is never served here. Errors are XML-RPC faults (HTTP 200),
-//! as the agents expect.
+//! as the agents expect; only a body over the limit (413) or too slow (408) has its HTTP status.
 
 use crate::protocol::{Credentials, Protocol, Refusal};
 use axum::Router;

@@ -178,6 +178,7 @@ impl FromRequestParts<Arc<Web>> for Operator {
 pub struct ApiJson<T>(T);
 
 impl<T: DeserializeOwned> ApiJson<T> {
+    #[allow(clippy::result_large_err)] // the Err is the response itself, built once per refusal
     fn parse(b: &[u8]) -> Result<Self, Response> {
         serde_json::from_slice(b).map(ApiJson).map_err(|e| {
             let status = if e.is_data() {

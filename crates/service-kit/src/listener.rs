@@ -665,7 +665,7 @@ fn open_file_limit() -> Option<u64> {
                 current: l.maximum,
                 maximum: l.maximum,
             };
-            if setrlimit(Resource::Nofile, raised.clone()).is_ok() {
+            if setrlimit(Resource::Nofile, raised).is_ok() {
                 l = raised;
             }
         }
