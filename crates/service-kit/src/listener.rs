@@ -222,6 +222,7 @@ async fn connection(
     let slot = shared.slots.open();
     metrics::gauge!("http_connections", "listener" => shared.name).increment(1.0);
     tokio::select! {
+        biased;
         // Closed to make room, or at shutdown, while no request was in progress.
         _ = slot.closed.notified() => {}
         _ = serve_connection(&shared, tcp, peer, &slot) => {}
@@ -293,15 +294,16 @@ async fn serve_http<I>(
                         Ok(a) => a,
                         Err(never) => match never {},
                     };
-                    Ok::<_, std::convert::Infallible>(answer.map(|b| {
+                    Ok(answer.map(|b| {
                         axum::body::Body::new(Answer {
                             inner: b,
                             _request: request,
                         })
                     }))
                 }
-                // Closed to make room a moment ago: the connection is going away unanswered.
-                _ => Ok(hyper::Response::new(axum::body::Body::empty())),
+                // Closed to make room a moment ago: hyper ends the connection unanswered, and
+                // the request was never seen by the application.
+                _ => Err(ClosedWhileIdle),
             }
         })
     });
@@ -328,6 +330,18 @@ async fn serve_http<I>(
         }
     }
 }
+
+/// A request that arrived on a connection just closed to make room: it gets no answer.
+#[derive(Debug)]
+struct ClosedWhileIdle;
+
+impl std::fmt::Display for ClosedWhileIdle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the connection was closed to make room for another")
+    }
+}
+
+impl std::error::Error for ClosedWhileIdle {}
 
 /// How long a closing connection goes on reading what the peer still sends.
 const LINGER: Duration = Duration::from_secs(5);
