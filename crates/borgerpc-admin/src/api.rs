@@ -14,6 +14,10 @@
 //! Tenancy: every query is filtered by the scope, and anything outside it answers 404 exactly
 //! as a missing id does; an object the caller sees with too small a role answers 403. Every
 //! write is in the audit log with its actor.
+//!
+//! Bodies: [`Caller`] authenticates from the header before a handler's body is read; bodies
+//! are small JSON documents ([`BodyLimit::SMALL`]) except where a script's file parameter is
+//! uploaded (up to `server.max_body_bytes`).
 
 use crate::store::Store;
 use crate::store::access::{Grant, Role, Scope};
@@ -25,8 +29,6 @@ use crate::store::rules::{RuleFields, RuleKind};
 use crate::store::tenants::SiteChange;
 use crate::store::wakeplans::{Day, Exception, PlanFields};
 use axum::Router;
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
 use axum::extract::{FromRequestParts, Path, Query, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
@@ -36,6 +38,7 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use std::marker::PhantomData;
+use service_kit::http::{Body, BodyError, BodyLimit};
 
 pub const OPENAPI: &str = include_str!("../openapi.json");
 const DAY_MS: i64 = 86_400_000;
@@ -43,16 +46,42 @@ const DAY_MS: i64 = 86_400_000;
 /// Declares the routes once: the router, and [`ROUTES`] for the test that holds them to
 /// `openapi.json`.
 macro_rules! routes {
-    ($($method:ident $path:literal => $handler:ident,)*) => {
+    ($($method:ident $path:literal => $handler:ident $([$limit:ident])?,)*) => {
         /// Every route as (method, path), in `openapi.json`'s terms.
         pub const ROUTES: &[(&str, &str)] = &[$((stringify!($method), $path)),*];
 
-        pub fn router(store: Store) -> Router {
+        /// `uploads`: the limit of the routes that take a script's file parameters.
+        pub fn router(store: Store, uploads: BodyLimit) -> Router {
             Router::new()
-                $(.route($path, axum::routing::$method($handler)))*
+                $(.route(
+                    $path,
+                    limited(axum::routing::$method($handler), None $(.or(Some(Limit::$limit)))?, uploads),
+                ))*
+                .layer(BodyLimit::SMALL.layer())
                 .with_state(store)
         }
     };
+}
+
+/// A route's body limit, where it is not [`BodyLimit::SMALL`].
+#[derive(Clone, Copy)]
+enum Limit {
+    /// A script's file parameters: up to `server.max_body_bytes`.
+    Upload,
+    /// A bulk activation's list of uids.
+    Activate,
+}
+
+fn limited(
+    route: axum::routing::MethodRouter<Store>,
+    limit: Option<Limit>,
+    uploads: BodyLimit,
+) -> axum::routing::MethodRouter<Store> {
+    match limit {
+        None => route,
+        Some(Limit::Upload) => route.layer(uploads.layer()),
+        Some(Limit::Activate) => route.layer(BodyLimit::bytes(ACTIVATE_BODY).layer()),
+    }
 }
 
 routes! {
@@ -68,14 +97,14 @@ routes! {
     get "/api/system/pcs" => computers,
     get "/api/system/pc/{id}" => pc,
     post "/api/system/pc/{id}/activate" => activate,
-    post "/api/system/pcs/activate" => activate_many,
+    post "/api/system/pcs/activate" => activate_many [Activate],
     get "/api/system/pc/{id}/config" => pc_config,
     patch "/api/system/pc/{id}/config" => change_pc_config,
     get "/api/system/configuration/{id}" => configuration,
     get "/api/system/computers/logins-per-day" => logins_per_day_all,
     get "/api/system/computers/{id}/logins-per-day" => logins_per_day,
     get "/api/system/jobs" => jobs,
-    post "/api/system/jobs" => run_script,
+    post "/api/system/jobs" => run_script [Upload],
     get "/api/system/job/{id}" => job,
     post "/api/system/job/{id}/restart" => restart_job,
     get "/api/system/events" => events,
@@ -91,8 +120,8 @@ routes! {
     delete "/api/system/group/{id}/members/{pc_id}" => leave_group,
     get "/api/system/group/{id}/config" => group_config,
     patch "/api/system/group/{id}/config" => change_group_config,
-    post "/api/system/group/{id}/policies" => add_policy,
-    patch "/api/system/policy/{id}" => set_policy,
+    post "/api/system/group/{id}/policies" => add_policy [Upload],
+    patch "/api/system/policy/{id}" => set_policy [Upload],
     get "/api/system/security-rules" => security_rules,
     post "/api/system/security-rules" => create_security_rule,
     get "/api/system/security-rule/{id}" => security_rule,
@@ -191,12 +220,7 @@ fn no_content() -> ApiResult {
 }
 
 fn bearer(headers: &HeaderMap) -> Option<&str> {
-    headers
-        .get(axum::http::header::AUTHORIZATION)?
-        .to_str()
-        .ok()?
-        .strip_prefix("Bearer ")
-        .map(str::trim)
+    service_kit::http::credential(headers, &["Bearer "])
 }
 
 /// The least role a route needs (a marker type for [`Caller`]).
@@ -345,8 +369,11 @@ impl<N: Need> Caller<N> {
     }
 }
 
-fn body<T: DeserializeOwned>(b: Result<Bytes, BytesRejection>) -> Result<T, ApiError> {
-    let b = b.map_err(|e| ApiError(e.status(), format!("body: {}", e.body_text())))?;
+/// A handler's JSON body, read after [`Caller`] (when it has one) within the route's limit.
+type JsonBody = Result<Body, BodyError>;
+
+fn body<T: DeserializeOwned>(b: JsonBody) -> Result<T, ApiError> {
+    let Body(b) = b.map_err(|e| ApiError(e.status(), e.to_string()))?;
     let text = std::str::from_utf8(&b).map_err(|_| unprocessable("body: is not valid UTF-8"))?;
     let v: Value =
         serde_json::from_str(text).map_err(|e| unprocessable(format!("body: not JSON ({e})")))?;
@@ -356,7 +383,6 @@ fn body<T: DeserializeOwned>(b: Result<Bytes, BytesRejection>) -> Result<T, ApiE
     })
 }
 
-type BodyIn = Result<Bytes, BytesRejection>;
 type QueryIn<T> = Result<Query<T>, axum::extract::rejection::QueryRejection>;
 
 #[derive(Debug, Deserialize)]
@@ -435,7 +461,7 @@ struct Login {
     password: String,
 }
 
-async fn login(State(store): State<Store>, b: BodyIn) -> ApiResult {
+async fn login(State(store): State<Store>, b: JsonBody) -> ApiResult {
     let l: Login = body(b)?;
     match store.login(&l.username, &l.password).await? {
         Some((token, expires_at)) => ok(json!({"token": token, "expires_at": expires_at})),
@@ -471,7 +497,7 @@ struct SiteIn {
     name: String,
 }
 
-async fn create_site(State(store): State<Store>, c: Caller<CustomerAdmin>, b: BodyIn) -> ApiResult {
+async fn create_site(State(store): State<Store>, c: Caller<CustomerAdmin>, b: JsonBody) -> ApiResult {
     let s: SiteIn = body(b)?;
     match store
         .create_site(&c.scope, s.customer_id, &s.uid, &s.name)
@@ -495,7 +521,7 @@ async fn change_site(
     State(store): State<Store>,
     c: Caller<SiteAdmin>,
     Path(id): Path<i64>,
-    b: BodyIn,
+    b: JsonBody,
 ) -> ApiResult {
     let p: SitePatch = body(b)?;
     let change = SiteChange {
@@ -525,7 +551,7 @@ async fn change_config_of(
     store: &Store,
     c: &Caller<SiteUser>,
     owner: Owner,
-    b: BodyIn,
+    b: JsonBody,
 ) -> ApiResult {
     let p: ConfigPatch = body(b)?;
     let mut changes = Vec::with_capacity(p.entries.len());
@@ -557,7 +583,7 @@ async fn change_site_config(
     State(store): State<Store>,
     c: Caller<SiteUser>,
     Path(id): Path<i64>,
-    b: BodyIn,
+    b: JsonBody,
 ) -> ApiResult {
     change_config_of(&store, &c, Owner::Site(id), b).await
 }
@@ -574,7 +600,7 @@ async fn change_group_config(
     State(store): State<Store>,
     c: Caller<SiteUser>,
     Path(id): Path<i64>,
-    b: BodyIn,
+    b: JsonBody,
 ) -> ApiResult {
     change_config_of(&store, &c, Owner::Group(id), b).await
 }
@@ -591,7 +617,7 @@ async fn change_pc_config(
     State(store): State<Store>,
     c: Caller<SiteUser>,
     Path(id): Path<i64>,
-    b: BodyIn,
+    b: JsonBody,
 ) -> ApiResult {
     change_config_of(&store, &c, Owner::Pc(id), b).await
 }
@@ -623,7 +649,7 @@ async fn activate(
     State(store): State<Store>,
     c: Caller<SiteUser>,
     Path(id): Path<i64>,
-    b: BodyIn,
+    b: JsonBody,
 ) -> ApiResult {
     let a: Activate = body(b)?;
     if !store
@@ -647,6 +673,8 @@ async fn activate(
 /// Most PCs one bulk activation may name: a municipality's whole new batch, still one
 /// short transaction.
 const ACTIVATE_MAX: usize = 1000;
+/// Room for [`ACTIVATE_MAX`] uids of the most characters allowed.
+const ACTIVATE_BODY: usize = 128 * 1024;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -656,7 +684,7 @@ struct ActivateMany {
 }
 
 /// Activates or deactivates many PCs by uid, all or none.
-async fn activate_many(State(store): State<Store>, c: Caller<SiteUser>, b: BodyIn) -> ApiResult {
+async fn activate_many(State(store): State<Store>, c: Caller<SiteUser>, b: JsonBody) -> ApiResult {
     let a: ActivateMany = body(b)?;
     if a.uids.is_empty() || a.uids.len() > ACTIVATE_MAX {
         return Err(unprocessable(format!(
@@ -815,7 +843,7 @@ fn param_values(given: Vec<ParamIn>) -> Result<Vec<ParamValue>, ApiError> {
 }
 
 /// Runs a script on PCs and groups of one site: one batch, one NEW job per PC.
-async fn run_script(State(store): State<Store>, c: Caller<SiteUser>, b: BodyIn) -> ApiResult {
+async fn run_script(State(store): State<Store>, c: Caller<SiteUser>, b: JsonBody) -> ApiResult {
     let r: RunIn = body(b)?;
     if r.pcs.len() + r.groups.len() > crate::store::MAX_IDS {
         return Err(unprocessable(format!(
@@ -949,7 +977,7 @@ async fn update_event(
     State(store): State<Store>,
     c: Caller<SiteUser>,
     Path(id): Path<i64>,
-    b: BodyIn,
+    b: JsonBody,
 ) -> ApiResult {
     let p: EventPatch = body(b)?;
     let change = EventChange {
@@ -1000,7 +1028,7 @@ struct GroupIn {
     supervisors: Vec<i64>,
 }
 
-async fn create_group(State(store): State<Store>, c: Caller<SiteUser>, b: BodyIn) -> ApiResult {
+async fn create_group(State(store): State<Store>, c: Caller<SiteUser>, b: JsonBody) -> ApiResult {
     let g: GroupIn = body(b)?;
     let site = c.site_id(&store, &g.site).await?;
     let done = store
@@ -1026,7 +1054,7 @@ async fn change_group(
     State(store): State<Store>,
     c: Caller<SiteUser>,
     Path(id): Path<i64>,
-    b: BodyIn,
+    b: JsonBody,
 ) -> ApiResult {
     let p: GroupPatch = body(b)?;
     let change = GroupChange {
@@ -1059,7 +1087,7 @@ async fn join_group(
     State(store): State<Store>,
     c: Caller<SiteUser>,
     Path(id): Path<i64>,
-    b: BodyIn,
+    b: JsonBody,
 ) -> ApiResult {
     let j: JoinIn = body(b)?;
     let done = store.join_group(&c.scope, id, j.pc_id).await;
@@ -1091,7 +1119,7 @@ async fn add_policy(
     State(store): State<Store>,
     c: Caller<SiteUser>,
     Path(id): Path<i64>,
-    b: BodyIn,
+    b: JsonBody,
 ) -> ApiResult {
     let p: PolicyIn = body(b)?;
     let params = param_values(p.parameters)?;
@@ -1110,7 +1138,7 @@ async fn set_policy(
     State(store): State<Store>,
     c: Caller<SiteUser>,
     Path(id): Path<i64>,
-    b: BodyIn,
+    b: JsonBody,
 ) -> ApiResult {
     let p: PolicyPatch = body(b)?;
     let params = param_values(p.parameters)?;
@@ -1167,7 +1195,7 @@ async fn create_rule_of(
     store: &Store,
     c: &Caller<SiteUser>,
     kind: RuleKind,
-    b: BodyIn,
+    b: JsonBody,
 ) -> ApiResult {
     let r: RuleIn = body(b)?;
     let Some(uid) = r.site.clone() else {
@@ -1188,7 +1216,7 @@ async fn change_rule_of(
     c: &Caller<SiteUser>,
     kind: RuleKind,
     id: i64,
-    b: BodyIn,
+    b: JsonBody,
 ) -> ApiResult {
     let r: RuleIn = body(b)?;
     if r.site.is_some() {
@@ -1220,7 +1248,7 @@ async fn security_rules(
 async fn create_security_rule(
     State(store): State<Store>,
     c: Caller<SiteUser>,
-    b: BodyIn,
+    b: JsonBody,
 ) -> ApiResult {
     create_rule_of(&store, &c, RuleKind::Security, b).await
 }
@@ -1237,7 +1265,7 @@ async fn change_security_rule(
     State(store): State<Store>,
     c: Caller<SiteUser>,
     Path(id): Path<i64>,
-    b: BodyIn,
+    b: JsonBody,
 ) -> ApiResult {
     change_rule_of(&store, &c, RuleKind::Security, id, b).await
 }
@@ -1261,7 +1289,7 @@ async fn offline_rules(
 async fn create_offline_rule(
     State(store): State<Store>,
     c: Caller<SiteUser>,
-    b: BodyIn,
+    b: JsonBody,
 ) -> ApiResult {
     create_rule_of(&store, &c, RuleKind::Offline, b).await
 }
@@ -1278,7 +1306,7 @@ async fn change_offline_rule(
     State(store): State<Store>,
     c: Caller<SiteUser>,
     Path(id): Path<i64>,
-    b: BodyIn,
+    b: JsonBody,
 ) -> ApiResult {
     change_rule_of(&store, &c, RuleKind::Offline, id, b).await
 }
@@ -1329,7 +1357,7 @@ async fn wake_plans(
     ok(store.wake_plans(&sites).await?)
 }
 
-async fn create_wake_plan(State(store): State<Store>, c: Caller<SiteUser>, b: BodyIn) -> ApiResult {
+async fn create_wake_plan(State(store): State<Store>, c: Caller<SiteUser>, b: JsonBody) -> ApiResult {
     let p: PlanIn = body(b)?;
     let Some(uid) = p.site.clone() else {
         return Err(unprocessable("site: give the site (uid) of the plan"));
@@ -1352,7 +1380,7 @@ async fn change_wake_plan(
     State(store): State<Store>,
     c: Caller<SiteUser>,
     Path(id): Path<i64>,
-    b: BodyIn,
+    b: JsonBody,
 ) -> ApiResult {
     let p: PlanIn = body(b)?;
     if p.site.is_some() {
@@ -1423,7 +1451,7 @@ struct UserIn {
     customer_id: Option<i64>,
 }
 
-async fn create_user(State(store): State<Store>, c: Caller<SiteAdmin>, b: BodyIn) -> ApiResult {
+async fn create_user(State(store): State<Store>, c: Caller<SiteAdmin>, b: JsonBody) -> ApiResult {
     let u: UserIn = body(b)?;
     let grant = grant_of(
         &store,
@@ -1449,7 +1477,7 @@ async fn grant_role(
     State(store): State<Store>,
     c: Caller<SiteAdmin>,
     Path(id): Path<i64>,
-    b: BodyIn,
+    b: JsonBody,
 ) -> ApiResult {
     let g: GrantIn = body(b)?;
     let grant = grant_of(&store, &c, g).await?;
@@ -1501,7 +1529,7 @@ struct ApiKeyIn {
     can_write: bool,
 }
 
-async fn create_api_key(State(store): State<Store>, c: Caller<SiteAdmin>, b: BodyIn) -> ApiResult {
+async fn create_api_key(State(store): State<Store>, c: Caller<SiteAdmin>, b: JsonBody) -> ApiResult {
     let k: ApiKeyIn = body(b)?;
     let site = c.site_id(&store, &k.site).await?;
     let done = store

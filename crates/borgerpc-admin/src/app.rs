@@ -1,5 +1,6 @@
 //! Wiring: one `serve` process runs the client-api, the legacy XML-RPC endpoint, the operator
-//! API, the heartbeat writer and the housekeeping, all on one database.
+//! API, the heartbeat writer and the housekeeping, all on one database, behind one
+//! `service_kit::listener` with the `[server]` limits (timeouts, connection limit).
 //!
 //! [`start`] is what `borgerpc-admin serve`, the demo, the benchmark and the tests call; it
 //! returns once everything listens, with the address and a handle that stops it all.
@@ -42,6 +43,7 @@ impl Running {
 /// Starts the portal on an open store.
 pub async fn start(config: &Config, store: Store) -> anyhow::Result<Running> {
     let settings = config.protocol_settings()?;
+    let limits = config.server.limits()?;
     let mailer = crate::notify::Mailer::from_config(
         &config.notifications,
         &config.base_dir,
@@ -67,17 +69,25 @@ pub async fn start(config: &Config, store: Store) -> anyhow::Result<Running> {
             }
         })
     });
-    let router = crate::client_api::router(protocol.clone(), config.server.max_body_bytes)
+    // What agents send (job logs, configuration, events) and an operator's file upload.
+    let agents = service_kit::http::BodyLimit::bytes(config.server.max_body_bytes)
+        .configured_by("server.max_body_bytes");
+    let router = crate::client_api::router(protocol.clone())
         .merge(crate::legacy_xmlrpc::router(protocol))
-        .merge(crate::api::router(store.clone()))
-        .merge(service_kit::http::ops_router(ready))
-        .layer(axum::extract::DefaultBodyLimit::max(
-            config.server.max_body_bytes,
-        ));
+        .layer(agents.layer())
+        .merge(crate::api::router(store.clone(), agents))
+        .merge(service_kit::http::ops_router(ready));
     let (stop, mut stopped) = tokio::sync::watch::channel(false);
-    let http = service_kit::http::serve(config.server.listen, router, async move {
-        let _ = stopped.wait_for(|s| *s).await;
-    })
+    let http = service_kit::listener::serve(
+        "portal",
+        config.server.listen,
+        limits,
+        None,
+        router,
+        async move {
+            let _ = stopped.wait_for(|s| *s).await;
+        },
+    )
     .await
     .with_context(|| format!("server.listen {}", config.server.listen))?;
     let housekeeping = {

@@ -3,28 +3,28 @@
 //!
 //! Status codes as the agent expects them: 200 with the endpoint's reply; 400 with a JSON
 //! string saying what is wrong (the agent prints it); 422 `{"detail": [...]}` naming the field
-//! when the body does not have the endpoint's shape; 413 for bodies over the limit; 503 when
-//! the database does not answer. Never a 500 for anything a caller sent.
+//! when the body does not have the endpoint's shape; 413 for bodies over the limit and 408 for
+//! one that does not arrive in time; 503 when the database does not answer. Never a 500 for
+//! anything a caller sent.
 
 use crate::protocol::{Credentials, Protocol, Refusal};
 use axum::Router;
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
-use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, State};
+use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use borgerpc_proto::client_api as api;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
+use service_kit::http::{Body, BodyError};
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-pub fn router(protocol: Arc<Protocol>, max_body_bytes: usize) -> Router {
+/// Bodies are read within the agents' limit the caller declares (`server.max_body_bytes`).
+pub fn router(protocol: Arc<Protocol>) -> Router {
     Router::new()
         .route("/client-api/{endpoint}", post(endpoint))
         .route("/media/jobs/{token}/{name}", get(job_file))
-        .layer(DefaultBodyLimit::max(max_body_bytes))
         .with_state(protocol)
 }
 
@@ -92,17 +92,11 @@ async fn endpoint(
     State(p): State<Arc<Protocol>>,
     Path(endpoint): Path<String>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    body: Result<Bytes, BytesRejection>,
+    body: Result<Body, BodyError>,
 ) -> Response {
     let body = match body {
-        Ok(b) => b,
-        Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-            return message(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "body: larger than the portal accepts (server.max_body_bytes)",
-            );
-        }
-        Err(e) => return message(e.status(), format!("body: {}", e.body_text())),
+        Ok(Body(b)) => b,
+        Err(e) => return message(e.status(), e.to_string()),
     };
     let ip = peer.ip().to_string();
     let ip = Some(ip.as_str());

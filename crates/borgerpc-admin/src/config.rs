@@ -91,11 +91,21 @@ pub struct ServerConfig {
     pub listen: SocketAddr,
     /// The address PCs use for the portal (`admin_url`), e.g. `https://borgerpc.kommune.dk`.
     pub public_url: Option<String>,
-    /// The largest request body accepted, in bytes.
+    /// The largest request body of an agent's call or an operator's file upload, in bytes
+    /// (the operator API's other bodies are small JSON documents).
     #[serde(default = "default_max_body")]
     pub max_body_bytes: usize,
     #[serde(default)]
     pub log_json: bool,
+    /// Open connections; when all are taken the one idle longest is closed to make room.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
+    /// To send a request's headers; also how long an idle keep-alive connection stays open.
+    #[serde(default = "default_header_timeout")]
+    pub header_timeout_seconds: u64,
+    /// To send a request's body after its headers (and to take an answer that stalls).
+    #[serde(default = "default_body_timeout")]
+    pub body_timeout_seconds: u64,
 }
 
 impl Default for ServerConfig {
@@ -105,8 +115,35 @@ impl Default for ServerConfig {
             public_url: None,
             max_body_bytes: default_max_body(),
             log_json: false,
+            max_connections: default_max_connections(),
+            header_timeout_seconds: default_header_timeout(),
+            body_timeout_seconds: default_body_timeout(),
         }
     }
+}
+
+impl ServerConfig {
+    /// What the listener allows its peers.
+    pub fn limits(&self) -> anyhow::Result<service_kit::listener::Limits> {
+        service_kit::listener::Limits::from_config(
+            self.max_connections,
+            self.header_timeout_seconds,
+            self.body_timeout_seconds,
+        )
+        .map_err(anyhow::Error::msg)
+    }
+}
+
+fn default_max_connections() -> usize {
+    service_kit::listener::DEFAULT_MAX_CONNECTIONS
+}
+
+fn default_header_timeout() -> u64 {
+    service_kit::listener::DEFAULT_HEADER_TIMEOUT_SECONDS
+}
+
+fn default_body_timeout() -> u64 {
+    service_kit::listener::DEFAULT_BODY_TIMEOUT_SECONDS
 }
 
 fn default_listen() -> SocketAddr {
@@ -215,6 +252,11 @@ impl Config {
 
     pub fn check(&self) -> anyhow::Result<()> {
         self.time_zone()?;
+        self.server.limits()?;
+        anyhow::ensure!(
+            self.server.max_body_bytes >= 1024,
+            "server.max_body_bytes: must be at least 1024"
+        );
         if let Some(url) = &self.server.public_url {
             anyhow::ensure!(
                 url.starts_with("http://") || url.starts_with("https://"),

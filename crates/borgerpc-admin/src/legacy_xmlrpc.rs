@@ -5,12 +5,10 @@
 //! A 2.x agent proves nothing: it is identified by its uid, md5 of its MAC, which anyone on
 //! its network can see. So the protocol is off unless a site turns it on, and a PC that has
 //! bound a client key (a 3.x agent) is never served here. Errors are XML-RPC faults (HTTP 200),
-//! as the agents expect.
+//! as the agents expect; only a body over the limit (413) or too slow (408) has its HTTP status.
 
 use crate::protocol::{Credentials, Protocol, Refusal};
 use axum::Router;
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
 use axum::extract::{ConnectInfo, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
@@ -19,9 +17,11 @@ use borgerpc_proto::client_api::JobReport;
 use borgerpc_proto::xmlrpc::{
     MethodCall, Value, fault_response, method_response, parse_method_call,
 };
+use service_kit::http::{Body, BodyError};
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+/// Bodies are read within the agents' limit the caller declares (`server.max_body_bytes`).
 pub fn router(protocol: Arc<Protocol>) -> Router {
     Router::new()
         .route("/admin-xml/", post(endpoint))
@@ -47,11 +47,12 @@ fn fault(r: Refusal) -> String {
 async fn endpoint(
     State(p): State<Arc<Protocol>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    body: Result<Bytes, BytesRejection>,
+    body: Result<Body, BodyError>,
 ) -> Response {
     let body = match body {
-        Ok(b) => b,
-        Err(e) => return xml(fault_response(1, &format!("request: {}", e.body_text()))),
+        Ok(Body(b)) => b,
+        // Not a fault (HTTP 200): the call never got as far as the protocol.
+        Err(e) => return (e.status(), xml(fault_response(1, &e.to_string()))).into_response(),
     };
     let call = match parse_method_call(&body) {
         Ok(c) => c,

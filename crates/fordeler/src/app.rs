@@ -1,5 +1,6 @@
 //! Wiring: one `serve` process runs intake and the operator API, the receipt endpoint, the
-//! outbox and the housekeeping, all on the same database.
+//! outbox and the housekeeping, all on the same database. Both listeners are
+//! `service_kit::listener`s with the `[server]` limits (timeouts, connection limit).
 //!
 //! [`start`] is what `fordeler serve`, the demo, the benchmark and the tests call; it returns
 //! once everything listens, with the addresses and a handle that stops it all.
@@ -50,6 +51,8 @@ pub async fn start<P: Serviceplatform>(
         remote_post: secrets.remote_post,
         ping: secrets.ping,
     };
+    // Both listeners allow their peers the same.
+    let limits = config.server.limits().map_err(anyhow::Error::msg)?;
     let (stop, stop_rx) = tokio::sync::watch::channel(false);
     let mut tasks = Vec::new();
 
@@ -104,9 +107,16 @@ pub async fn start<P: Serviceplatform>(
     })
     .merge(service_kit::http::ops_router(ready));
     let mut rx = stop_rx.clone();
-    let http = service_kit::http::serve(config.server.listen, router, async move {
-        let _ = rx.wait_for(|s| *s).await;
-    })
+    let http = service_kit::listener::serve(
+        "intake",
+        config.server.listen,
+        limits,
+        None,
+        router,
+        async move {
+            let _ = rx.wait_for(|s| *s).await;
+        },
+    )
     .await
     .with_context(|| format!("server.listen {}", config.server.listen))?;
     tasks.push(tokio::spawn(async move {
@@ -121,9 +131,11 @@ pub async fn start<P: Serviceplatform>(
                 wait_for_forretning: config.delivery.wait_for_forretning,
             };
             let mut rx = stop_rx.clone();
-            let served = service_kit::tls::serve_mtls(
+            let served = service_kit::listener::serve(
+                "receipts",
                 r.listen,
-                tls,
+                limits,
+                Some(tls),
                 crate::receipts::router(endpoint),
                 async move {
                     let _ = rx.wait_for(|s| *s).await;

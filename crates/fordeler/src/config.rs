@@ -44,6 +44,20 @@ pub struct ServerConfig {
     /// Intake refuses (413) a submission with more files than this.
     #[serde(default = "default_max_files")]
     pub max_files_per_submission: usize,
+    /// The largest submission intake takes (the Remote post's JSON, files in Base64), bytes.
+    #[serde(default = "default_max_submission")]
+    pub max_submission_bytes: usize,
+    /// Open connections per listener (intake/API, receipts); when all are taken the one idle
+    /// longest is closed to make room.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
+    /// To finish the TLS handshake and send a request's headers; also how long an idle
+    /// keep-alive connection stays open.
+    #[serde(default = "default_header_timeout")]
+    pub header_timeout_seconds: u64,
+    /// To send a request's body after its headers (and to take an answer that stalls).
+    #[serde(default = "default_body_timeout")]
+    pub body_timeout_seconds: u64,
 }
 
 impl Default for ServerConfig {
@@ -53,7 +67,22 @@ impl Default for ServerConfig {
             api_token: None,
             log_json: false,
             max_files_per_submission: default_max_files(),
+            max_submission_bytes: default_max_submission(),
+            max_connections: default_max_connections(),
+            header_timeout_seconds: default_header_timeout(),
+            body_timeout_seconds: default_body_timeout(),
         }
+    }
+}
+
+impl ServerConfig {
+    /// What each listener allows its peers.
+    pub fn limits(&self) -> Result<service_kit::listener::Limits, String> {
+        service_kit::listener::Limits::from_config(
+            self.max_connections,
+            self.header_timeout_seconds,
+            self.body_timeout_seconds,
+        )
     }
 }
 
@@ -285,6 +314,18 @@ fn default_listen() -> SocketAddr {
 fn default_max_files() -> usize {
     1_000
 }
+fn default_max_submission() -> usize {
+    64 << 20
+}
+fn default_max_connections() -> usize {
+    service_kit::listener::DEFAULT_MAX_CONNECTIONS
+}
+fn default_header_timeout() -> u64 {
+    service_kit::listener::DEFAULT_HEADER_TIMEOUT_SECONDS
+}
+fn default_body_timeout() -> u64 {
+    service_kit::listener::DEFAULT_BODY_TIMEOUT_SECONDS
+}
 fn default_db_url() -> String {
     "sqlite://fordeler.db".into()
 }
@@ -353,6 +394,10 @@ impl Config {
 
     /// Checks what serde cannot: protocol values and references. Errors name the key.
     pub fn check(&self) -> Result<(), String> {
+        self.server.limits()?;
+        if self.server.max_submission_bytes < 1024 {
+            return Err("server.max_submission_bytes: must be at least 1024".into());
+        }
         let mut cvrs = HashSet::new();
         for (i, t) in self.tenants.iter().enumerate() {
             let at = |k: &str| format!("tenant[{i}].{k}");

@@ -3,15 +3,25 @@
 //! Intake answers 2xx only after the submission is committed; its errors name the field. The
 //! operator API needs the configured bearer token and mirrors the CLI: status, list, show
 //! (the timeline of every attempt and receipt), retry (one or many) and resolve.
+//!
+//! Every route authenticates from the headers before it reads a body (the extractors
+//! [`Operator`], [`RemotePoster`], [`Pinger`] come before the body in each handler), and a body
+//! is read within its route's limit: a Remote post up to `server.max_submission_bytes`, pings
+//! and the operator API a small JSON document ([`BodyLimit::SMALL`]).
 
 use crate::intake::{Intake, Refused, Submission};
 use crate::store::{Accepted, State};
 use axum::Json;
-use axum::extract::{Path, Query, State as AxState};
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::{
+    FromRequest, FromRequestParts, OptionalFromRequest, Path, Query, Request, State as AxState,
+};
+use axum::http::StatusCode;
+use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
+use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
+use service_kit::http::{Body, BodyError, BodyLimit, credential, same_secret};
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -34,9 +44,14 @@ pub struct Web {
 
 pub fn router(web: Web) -> axum::Router {
     use axum::routing::{get, post};
+    let submission = BodyLimit::bytes(web.intake.config.server.max_submission_bytes)
+        .configured_by("server.max_submission_bytes");
     let state = Arc::new(web);
     axum::Router::new()
-        .route("/intake/{webform_id}/remote-post", post(remote_post))
+        .route(
+            "/intake/{webform_id}/remote-post",
+            post(remote_post).layer(submission.layer()),
+        )
         .route("/intake/ping", post(ping))
         .route("/api/status", get(status))
         .route("/api/deliveries", get(list))
@@ -44,7 +59,7 @@ pub fn router(web: Web) -> axum::Router {
         .route("/api/deliveries/{id}/retry", post(retry))
         .route("/api/deliveries/{id}/resolve", post(resolve))
         .route("/api/retry", post(bulk_retry))
-        .layer(axum::extract::DefaultBodyLimit::max(256 * 1024 * 1024))
+        .layer(BodyLimit::SMALL.layer())
         .with_state(state)
 }
 
@@ -62,38 +77,150 @@ fn unavailable(e: &anyhow::Error) -> Response {
     )
 }
 
-/// Constant-time comparison, so a token cannot be guessed byte by byte from timings.
-fn same(a: &str, b: &str) -> bool {
-    a.len() == b.len()
-        && a.bytes()
-            .zip(b.bytes())
-            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
-            == 0
+/// A body that could not be read, answered in the API's shape.
+fn unread(e: BodyError) -> Response {
+    error(e.status(), e.to_string())
 }
 
-fn bearer(headers: &HeaderMap) -> Option<&str> {
-    let v = headers.get("authorization")?.to_str().ok()?;
-    Some(v.strip_prefix("Bearer ").unwrap_or(v).trim())
+fn wrong_token() -> Response {
+    error(
+        StatusCode::UNAUTHORIZED,
+        "Authorization: missing or wrong token",
+    )
+}
+
+/// `Bearer <token>`, or the token alone: OS2forms' Remote post handler sends the
+/// `Authorization` value it is configured with.
+const BEARER_OR_BARE: [&str; 2] = ["Bearer ", ""];
+/// The ping handler sends its configured header value as is, e.g. `Token abc`.
+const PING_SCHEMES: [&str; 3] = ["Bearer ", "Token ", ""];
+
+/// A Remote post to a form, authenticated by that form's `remote_post_token`.
+pub struct RemotePoster {
+    webform_id: String,
+}
+
+impl FromRequestParts<Arc<Web>> for RemotePoster {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, w: &Arc<Web>) -> Result<Self, Response> {
+        let Path(webform_id) = Path::<String>::from_request_parts(parts, w)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let Some(expected) = w.tokens.remote_post.get(&webform_id) else {
+            return Err(error(
+                StatusCode::NOT_FOUND,
+                format!(
+                    "form {webform_id}: Remote post is not configured for it (remote_post_token)"
+                ),
+            ));
+        };
+        if !credential(&parts.headers, &BEARER_OR_BARE).is_some_and(|t| same_secret(t, expected)) {
+            return Err(wrong_token());
+        }
+        Ok(RemotePoster { webform_id })
+    }
+}
+
+/// A ping, authenticated by some form's `ping_token`; the form is named in the body, so
+/// [`ping`] then checks that the token is that form's.
+pub struct Pinger {
+    token: String,
+}
+
+impl FromRequestParts<Arc<Web>> for Pinger {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, w: &Arc<Web>) -> Result<Self, Response> {
+        if w.tokens.ping.is_empty() {
+            return Err(error(
+                StatusCode::NOT_FOUND,
+                "the ping intake is not configured for any form (ping_token)",
+            ));
+        }
+        match credential(&parts.headers, &PING_SCHEMES) {
+            Some(given) if w.tokens.ping.values().any(|t| same_secret(given, t)) => Ok(Pinger {
+                token: given.to_owned(),
+            }),
+            _ => Err(wrong_token()),
+        }
+    }
+}
+
+/// The operator, authenticated by `Authorization: Bearer <server.api_token>`.
+pub struct Operator;
+
+impl FromRequestParts<Arc<Web>> for Operator {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, w: &Arc<Web>) -> Result<Self, Response> {
+        match &w.tokens.api {
+            None => Err(error(
+                StatusCode::FORBIDDEN,
+                "the operator API is off: set [server] api_token",
+            )),
+            Some(t)
+                if credential(&parts.headers, &BEARER_OR_BARE)
+                    .is_some_and(|b| same_secret(b, t)) =>
+            {
+                Ok(Operator)
+            }
+            Some(_) => Err(error(
+                StatusCode::UNAUTHORIZED,
+                "Authorization: Bearer <api token> is missing or wrong",
+            )),
+        }
+    }
+}
+
+/// A JSON document in an operator API request, read after [`Operator`] within the route's
+/// limit; refusals in the API's shape. Optional where an empty body means "no details".
+pub struct ApiJson<T>(T);
+
+impl<T: DeserializeOwned> ApiJson<T> {
+    #[allow(clippy::result_large_err)] // the Err is the response itself, built once per refusal
+    fn parse(b: &[u8]) -> Result<Self, Response> {
+        serde_json::from_slice(b).map(ApiJson).map_err(|e| {
+            let status = if e.is_data() {
+                StatusCode::UNPROCESSABLE_ENTITY
+            } else {
+                StatusCode::BAD_REQUEST
+            };
+            error(status, format!("body: {e}"))
+        })
+    }
+}
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Response> {
+        let Body(b) = Body::from_request(req, state).await.map_err(unread)?;
+        Self::parse(&b)
+    }
+}
+
+impl<T: DeserializeOwned, S: Send + Sync> OptionalFromRequest<S> for ApiJson<T> {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, state: &S) -> Result<Option<Self>, Response> {
+        let Body(b) = Body::from_request(req, state).await.map_err(unread)?;
+        if b.iter().all(u8::is_ascii_whitespace) {
+            return Ok(None);
+        }
+        Self::parse(&b).map(Some)
+    }
 }
 
 async fn remote_post(
     AxState(w): AxState<Arc<Web>>,
-    Path(webform_id): Path<String>,
-    headers: HeaderMap,
-    body: axum::body::Bytes,
+    RemotePoster { webform_id }: RemotePoster,
+    body: Result<Body, BodyError>,
 ) -> Response {
-    let Some(expected) = w.tokens.remote_post.get(&webform_id) else {
-        return error(
-            StatusCode::NOT_FOUND,
-            format!("form {webform_id}: Remote post is not configured for it (remote_post_token)"),
-        );
+    let body = match body {
+        Ok(Body(b)) => b,
+        Err(e) => return unread(e),
     };
-    if !bearer(&headers).is_some_and(|t| same(t, expected)) {
-        return error(
-            StatusCode::UNAUTHORIZED,
-            "Authorization: missing or wrong token",
-        );
-    }
     let value: Value = match serde_json::from_slice(&body) {
         Ok(v) => v,
         Err(e) => {
@@ -187,9 +314,13 @@ struct PingLinks {
 /// handler's queue try again.
 async fn ping(
     AxState(w): AxState<Arc<Web>>,
-    headers: HeaderMap,
-    body: axum::body::Bytes,
+    pinger: Pinger,
+    body: Result<Body, BodyError>,
 ) -> Response {
+    let body = match body {
+        Ok(Body(b)) => b,
+        Err(e) => return unread(e),
+    };
     let ping: Ping = match serde_json::from_slice(&body) {
         Ok(p) => p,
         Err(e) => {
@@ -208,21 +339,8 @@ async fn ping(
             format!("form {form}: the ping intake is not configured for it (ping_token)"),
         );
     };
-    // The handler sends its configured header value as is, e.g. `Token abc`.
-    let given = headers
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    let given = ["Bearer ", "Token "]
-        .iter()
-        .find_map(|p| given.strip_prefix(p))
-        .unwrap_or(given)
-        .trim();
-    if !same(given, expected) {
-        return error(
-            StatusCode::UNAUTHORIZED,
-            "Authorization: missing or wrong token",
-        );
+    if !same_secret(&pinger.token, expected) {
+        return wrong_token();
     }
     if sf2900::types::parse_uuid(&ping.data.submission.uuid).is_err() {
         return error(
@@ -293,25 +411,7 @@ fn json_error_kind(e: &serde_json::Error) -> &'static str {
     }
 }
 
-#[allow(clippy::result_large_err)] // the Err is the response itself, built once per refusal
-fn authorized(w: &Web, headers: &HeaderMap) -> Result<(), Response> {
-    match &w.tokens.api {
-        None => Err(error(
-            StatusCode::FORBIDDEN,
-            "the operator API is off: set [server] api_token",
-        )),
-        Some(t) if bearer(headers).is_some_and(|b| same(b, t)) => Ok(()),
-        Some(_) => Err(error(
-            StatusCode::UNAUTHORIZED,
-            "Authorization: Bearer <api token> is missing or wrong",
-        )),
-    }
-}
-
-async fn status(AxState(w): AxState<Arc<Web>>, headers: HeaderMap) -> Response {
-    if let Err(r) = authorized(&w, &headers) {
-        return r;
-    }
+async fn status(AxState(w): AxState<Arc<Web>>, _: Operator) -> Response {
     match w.intake.store.status().await {
         Ok(rows) => {
             let mut forms: serde_json::Map<String, Value> = serde_json::Map::new();
@@ -332,14 +432,7 @@ struct ListQuery {
     limit: Option<i64>,
 }
 
-async fn list(
-    AxState(w): AxState<Arc<Web>>,
-    headers: HeaderMap,
-    Query(q): Query<ListQuery>,
-) -> Response {
-    if let Err(r) = authorized(&w, &headers) {
-        return r;
-    }
+async fn list(AxState(w): AxState<Arc<Web>>, _: Operator, Query(q): Query<ListQuery>) -> Response {
     let state = match q.state.as_deref().map(|s| State::parse(s).ok_or(s)) {
         Some(Err(s)) => {
             return error(
@@ -365,14 +458,7 @@ async fn list(
     }
 }
 
-async fn show(
-    AxState(w): AxState<Arc<Web>>,
-    headers: HeaderMap,
-    Path(key): Path<String>,
-) -> Response {
-    if let Err(r) = authorized(&w, &headers) {
-        return r;
-    }
+async fn show(AxState(w): AxState<Arc<Web>>, _: Operator, Path(key): Path<String>) -> Response {
     let store = &w.intake.store;
     let found = match store.find(&key).await {
         Ok(f) => f,
@@ -400,15 +486,12 @@ struct Actor {
 
 async fn retry(
     AxState(w): AxState<Arc<Web>>,
-    headers: HeaderMap,
+    _: Operator,
     Path(id): Path<String>,
-    body: Option<Json<Actor>>,
+    body: Option<ApiJson<Actor>>,
 ) -> Response {
-    if let Err(r) = authorized(&w, &headers) {
-        return r;
-    }
     let by = body
-        .and_then(|Json(a)| a.by)
+        .and_then(|ApiJson(a)| a.by)
         .unwrap_or_else(|| "api".into());
     match w.intake.store.retry(&id, &by).await {
         Ok(true) => {
@@ -432,12 +515,9 @@ struct Bulk {
 
 async fn bulk_retry(
     AxState(w): AxState<Arc<Web>>,
-    headers: HeaderMap,
-    Json(b): Json<Bulk>,
+    _: Operator,
+    ApiJson(b): ApiJson<Bulk>,
 ) -> Response {
-    if let Err(r) = authorized(&w, &headers) {
-        return r;
-    }
     let state = match b.state.as_deref().unwrap_or("failed") {
         s @ ("failed" | "waiting") => State::parse(s),
         s => {
@@ -464,14 +544,11 @@ async fn bulk_retry(
 
 async fn resolve(
     AxState(w): AxState<Arc<Web>>,
-    headers: HeaderMap,
+    _: Operator,
     Path(id): Path<String>,
-    body: Option<Json<Actor>>,
+    body: Option<ApiJson<Actor>>,
 ) -> Response {
-    if let Err(r) = authorized(&w, &headers) {
-        return r;
-    }
-    let Json(a) = body.unwrap_or_default();
+    let ApiJson(a) = body.unwrap_or(ApiJson(Actor::default()));
     let Some(note) = a.note.filter(|n| !n.trim().is_empty()) else {
         return error(
             StatusCode::BAD_REQUEST,

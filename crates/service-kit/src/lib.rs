@@ -7,8 +7,10 @@
 //! - [`db`]: SQLite (embedded default) or PostgreSQL behind one pool, portable SQL with `$N`
 //!   placeholders, and a small migration runner.
 //! - [`group_commit`]: SQLite writes of many callers committed together by one writer task.
-//! - [`http`]: serving an axum router with graceful shutdown, plus `/healthz`, `/readyz` and
-//!   Prometheus `/metrics`.
+//! - [`http`]: `/healthz`, `/readyz` and Prometheus `/metrics`; the `Authorization`
+//!   credential; request bodies within per-route limits.
+//! - [`listener`]: accepting and serving connections (plain or TLS) with timeouts and a
+//!   connection limit.
 //! - [`logging`]: `tracing` set-up, text or JSON lines.
 //! - [`readme`]: what the README names, for the tests that check it all exists.
 //! - [`testing`]: running a binary from its tests as an operator does.
@@ -20,6 +22,7 @@ pub mod config;
 pub mod db;
 pub mod group_commit;
 pub mod http;
+pub mod listener;
 pub mod logging;
 pub mod readme;
 pub mod testing;

@@ -1,16 +1,13 @@
 //! HTTPS with client certificates for the endpoints other systems call us on (the Fordeler's
-//! receipt endpoint): rustls requiring a certificate from a configured CA, and a small accept
-//! loop that serves an axum router on each verified connection.
+//! receipt endpoint): rustls requiring a certificate from a configured CA, and the verified
+//! chain handed to handlers. [`crate::listener`] serves the connections.
 
 use anyhow::Context as _;
 use rustls::server::WebPkiClientVerifier;
 use rustls_pki_types::pem::PemObject as _;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
-use std::future::Future;
-use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
 
 fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::aws_lc_rs::default_provider())
@@ -56,51 +53,15 @@ pub fn server_config(
     Ok(Arc::new(config))
 }
 
-/// Serves `router` over HTTPS with verified client certificates until `shutdown` resolves.
-pub async fn serve_mtls(
-    listen: SocketAddr,
-    tls: Arc<rustls::ServerConfig>,
-    router: axum::Router,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<crate::http::Served> {
-    let listener = tokio::net::TcpListener::bind(listen).await?;
-    let addr = listener.local_addr()?;
-    let acceptor = tokio_rustls::TlsAcceptor::from(tls);
-    let task = tokio::spawn(async move {
-        tokio::pin!(shutdown);
-        loop {
-            let (tcp, peer) = tokio::select! {
-                r = listener.accept() => match r {
-                    Ok(x) => x,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "accept failed");
-                        continue;
-                    }
-                },
-                _ = &mut shutdown => return Ok(()),
-            };
-            let _ = tcp.set_nodelay(true);
-            let acceptor = acceptor.clone();
-            let router = router.clone();
-            tokio::spawn(async move {
-                let tls = match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp))
-                    .await
-                {
-                    Ok(Ok(t)) => t,
-                    Ok(Err(e)) => {
-                        tracing::info!(%peer, error = %e, "TLS handshake refused");
-                        return;
-                    }
-                    Err(_) => return,
-                };
-                let service = hyper_util::service::TowerToHyperService::new(router);
-                let _ = hyper_util::server::conn::auto::Builder::new(
-                    hyper_util::rt::TokioExecutor::new(),
-                )
-                .serve_connection(hyper_util::rt::TokioIo::new(tls), service)
-                .await;
-            });
-        }
-    });
-    Ok(crate::http::Served { addr, task })
+/// The certificate chain a client presented in the TLS handshake (leaf first), already
+/// verified against the configured CA: in the extensions of every request on a TLS listener
+/// (`axum::Extension<ClientCertificates>`), for handlers that accept only some certificates.
+#[derive(Debug, Clone)]
+pub struct ClientCertificates(pub Arc<Vec<CertificateDer<'static>>>);
+
+impl ClientCertificates {
+    /// The client's own certificate.
+    pub fn leaf(&self) -> Option<&CertificateDer<'static>> {
+        self.0.first()
+    }
 }
