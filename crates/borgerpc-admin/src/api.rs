@@ -37,8 +37,8 @@ use base64::Engine as _;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
-use std::marker::PhantomData;
 use service_kit::http::{Body, BodyError, BodyLimit};
+use std::marker::PhantomData;
 
 pub const OPENAPI: &str = include_str!("../openapi.json");
 const DAY_MS: i64 = 86_400_000;
@@ -497,7 +497,11 @@ struct SiteIn {
     name: String,
 }
 
-async fn create_site(State(store): State<Store>, c: Caller<CustomerAdmin>, b: JsonBody) -> ApiResult {
+async fn create_site(
+    State(store): State<Store>,
+    c: Caller<CustomerAdmin>,
+    b: JsonBody,
+) -> ApiResult {
     let s: SiteIn = body(b)?;
     match store
         .create_site(&c.scope, s.customer_id, &s.uid, &s.name)
@@ -1357,7 +1361,11 @@ async fn wake_plans(
     ok(store.wake_plans(&sites).await?)
 }
 
-async fn create_wake_plan(State(store): State<Store>, c: Caller<SiteUser>, b: JsonBody) -> ApiResult {
+async fn create_wake_plan(
+    State(store): State<Store>,
+    c: Caller<SiteUser>,
+    b: JsonBody,
+) -> ApiResult {
     let p: PlanIn = body(b)?;
     let Some(uid) = p.site.clone() else {
         return Err(unprocessable("site: give the site (uid) of the plan"));
@@ -1529,7 +1537,11 @@ struct ApiKeyIn {
     can_write: bool,
 }
 
-async fn create_api_key(State(store): State<Store>, c: Caller<SiteAdmin>, b: JsonBody) -> ApiResult {
+async fn create_api_key(
+    State(store): State<Store>,
+    c: Caller<SiteAdmin>,
+    b: JsonBody,
+) -> ApiResult {
     let k: ApiKeyIn = body(b)?;
     let site = c.site_id(&store, &k.site).await?;
     let done = store
