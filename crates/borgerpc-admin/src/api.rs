@@ -1,8 +1,8 @@
 //! The operator API: `/api/system/*`, compatible with the upstream portal's read API (Bearer
 //! API key bound to a site, paginated `{"items": [...], "count": n}`), plus what operators
 //! manage — run scripts, activate PCs, handle events, groups and their members and policies,
-//! configuration entries, security and offline rules, wake plans, users and API keys — and
-//! `/api/auth/*` for users. The contract is `openapi.json`, served at `/api/openapi.json`;
+//! configuration entries, security and offline rules, wake plans, users and API keys, approving
+//! a PC's key — and `/api/auth/logout` for users (logging in is [`crate::login`]'s). The contract is `openapi.json`, served at `/api/openapi.json`;
 //! [`ROUTES`] is the list of routes, and a test keeps the two the same.
 //!
 //! Roles (`store/access.rs`) are enforced in one place: every handler takes a [`Caller<R>`],
@@ -25,6 +25,7 @@ use crate::store::config::Owner;
 use crate::store::groups::GroupChange;
 use crate::store::jobs::{ParamValue, RunScript};
 use crate::store::operator::{EventChange, Object, Page};
+use crate::store::pcs::{ApprovalRefused, PcRef, short_fingerprint};
 use crate::store::rules::{RuleFields, RuleKind};
 use crate::store::tenants::SiteChange;
 use crate::store::wakeplans::{Day, Exception, PlanFields};
@@ -86,7 +87,6 @@ fn limited(
 
 routes! {
     get "/api/openapi.json" => openapi,
-    post "/api/auth/login" => login,
     post "/api/auth/logout" => logout,
     get "/api/system/sites" => sites,
     post "/api/system/sites" => create_site,
@@ -97,6 +97,7 @@ routes! {
     get "/api/system/pcs" => computers,
     get "/api/system/pc/{id}" => pc,
     post "/api/system/pc/{id}/activate" => activate,
+    post "/api/system/pc/{id}/approve-key" => approve_key,
     post "/api/system/pcs/activate" => activate_many [Activate],
     get "/api/system/pc/{id}/config" => pc_config,
     patch "/api/system/pc/{id}/config" => change_pc_config,
@@ -454,24 +455,6 @@ async fn openapi() -> Response {
         .into_response()
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Login {
-    username: String,
-    password: String,
-}
-
-async fn login(State(store): State<Store>, b: JsonBody) -> ApiResult {
-    let l: Login = body(b)?;
-    match store.login(&l.username, &l.password).await? {
-        Some((token, expires_at)) => ok(json!({"token": token, "expires_at": expires_at})),
-        None => Err(ApiError(
-            StatusCode::UNAUTHORIZED,
-            "wrong username or password".into(),
-        )),
-    }
-}
-
 async fn logout(State(store): State<Store>, headers: HeaderMap, _c: Caller<Reader>) -> ApiResult {
     if let Some(t) = bearer(&headers) {
         store.logout(t).await?;
@@ -672,6 +655,37 @@ async fn activate(
         c.audited(&store, pc, Object::Pc(id), action, |_| format!("pc:{id}"))
             .await?,
     )
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ApproveKey {
+    fingerprint: String,
+}
+
+/// Binds a client key to a PC that had none (see `Store::approve_client_key`). The role that
+/// activates PCs approves their keys: both admit a machine, and only by what the operator
+/// read on its screen.
+async fn approve_key(
+    State(store): State<Store>,
+    c: Caller<SiteUser>,
+    Path(id): Path<i64>,
+    b: JsonBody,
+) -> ApiResult {
+    let a: ApproveKey = body(b)?;
+    let done = store
+        .approve_client_key(&c.scope.sites, PcRef::Id(id), &a.fingerprint)
+        .await
+        .map_err(|e| match e.downcast_ref::<ApprovalRefused>() {
+            Some(ApprovalRefused::Malformed) | None => e,
+            Some(_) => as_conflict(e),
+        });
+    let done = c
+        .audited(&store, done, Object::Pc(id), "pc.approve_key", |d| {
+            format!("pc:{id} key:{}", short_fingerprint(&d.fingerprint))
+        })
+        .await?;
+    ok(json!({"pc_id": done.pc_id, "uid": done.uid, "fingerprint": done.fingerprint}))
 }
 
 /// Most PCs one bulk activation may name: a municipality's whole new batch, still one
@@ -1590,9 +1604,10 @@ mod tests {
         }
         let routed: BTreeSet<(String, String)> = ROUTES
             .iter()
+            .chain([&("post", crate::login::LOGIN_PATH)])
             .map(|(m, p)| (m.to_string(), p.to_string()))
             .collect();
-        assert_eq!(routed.len(), ROUTES.len(), "a route is declared twice");
+        assert_eq!(routed.len(), ROUTES.len() + 1, "a route is declared twice");
         assert_eq!(
             routed.difference(&documented).collect::<Vec<_>>(),
             Vec::<&(String, String)>::new(),

@@ -17,6 +17,8 @@ use std::time::Duration;
 pub struct Running {
     pub addr: SocketAddr,
     pub store: Store,
+    /// The login door (its password checker's counts are what tests look at).
+    pub logins: Arc<crate::login::Logins>,
     stop: tokio::sync::watch::Sender<bool>,
     http: tokio::task::JoinHandle<std::io::Result<()>>,
     heartbeat: tokio::task::JoinHandle<()>,
@@ -57,7 +59,9 @@ pub async fn start(config: &Config, store: Store) -> anyhow::Result<Running> {
         config.notifications.clone(),
         settings.time_zone,
     ));
+    let addresses = config.client_address()?;
     let protocol = Arc::new(Protocol::new(store.clone(), heartbeats, settings));
+    let logins = Arc::new(crate::login::Logins::new(store.clone(), addresses.clone()));
     let ready_store = store.clone();
     let ready: service_kit::http::ReadyCheck = Arc::new(move || {
         let store = ready_store.clone();
@@ -72,9 +76,10 @@ pub async fn start(config: &Config, store: Store) -> anyhow::Result<Running> {
     // What agents send (job logs, configuration, events) and an operator's file upload.
     let agents = service_kit::http::BodyLimit::bytes(config.server.max_body_bytes)
         .configured_by("server.max_body_bytes");
-    let router = crate::client_api::router(protocol.clone())
-        .merge(crate::legacy_xmlrpc::router(protocol))
+    let router = crate::client_api::router(protocol.clone(), addresses.clone())
+        .merge(crate::legacy_xmlrpc::router(protocol, addresses))
         .layer(agents.layer())
+        .merge(crate::login::router(logins.clone()))
         .merge(crate::api::router(store.clone(), agents))
         .merge(service_kit::http::ops_router(ready));
     let (stop, mut stopped) = tokio::sync::watch::channel(false);
@@ -111,6 +116,7 @@ pub async fn start(config: &Config, store: Store) -> anyhow::Result<Running> {
     Ok(Running {
         addr: http.addr,
         store,
+        logins,
         stop,
         http: http.task,
         heartbeat,

@@ -15,7 +15,6 @@
 use crate::config::Config;
 use crate::store::Store;
 use crate::store::jobs::{NewInput, NewScript, ParamValue, RunScript};
-use crate::store::pcs::pc_uid;
 use anyhow::Context as _;
 use borgerpc_proto::client_api::Instructions;
 use serde::Serialize;
@@ -190,6 +189,9 @@ async fn run_on(opts: &Options, fresh: &FreshDatabase) -> anyhow::Result<Report>
     let mut config = Config::default();
     config.server.listen = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
     config.database.url = fresh.url.clone();
+    // The whole fleet registers from this machine's address, as fast as it can.
+    config.agents.registrations_per_minute_per_address = 0;
+    config.agents.registrations_per_minute_per_site = 0;
     let store = Store::open(&config.database.url, config.database.max_connections)
         .await
         .context("opening the bench database")?;
@@ -222,14 +224,21 @@ async fn run_on(opts: &Options, fresh: &FreshDatabase) -> anyhow::Result<Report>
 }
 
 /// The fleet: PC `i` has MAC `02:00:` + the four bytes of `i` (locally administered, so never
-/// a real card's), the uid the portal derives from it, and its own random client key.
+/// a real card's), its own random client key, and the uid the portal answered at registration.
 struct Fleet {
     pcs: Vec<FleetPc>,
 }
 
 struct FleetPc {
-    uid: [u8; 16],
+    uid: std::sync::OnceLock<[u8; 16]>,
     key: [u8; 32],
+}
+
+impl FleetPc {
+    /// The uid in hex (empty before registration).
+    fn uid(&self) -> String {
+        self.uid.get().map(hex::encode).unwrap_or_default()
+    }
 }
 
 fn mac(i: usize) -> String {
@@ -240,11 +249,9 @@ fn mac(i: usize) -> String {
 impl Fleet {
     fn new(n: usize) -> anyhow::Result<Self> {
         let mut pcs = Vec::with_capacity(n);
-        for i in 0..n {
-            let mut uid = [0u8; 16];
-            hex::decode_to_slice(pc_uid(&mac(i)), &mut uid)?;
+        for _ in 0..n {
             pcs.push(FleetPc {
-                uid,
+                uid: std::sync::OnceLock::new(),
                 key: rand::random(),
             });
         }
@@ -255,8 +262,8 @@ impl Fleet {
 /// What the measured phase did, for [`verify`].
 struct Expected {
     site_id: i64,
-    /// PCs (fleet indices) whose `get_instructions` answered 200.
-    checked_in: Vec<usize>,
+    /// The uids of the PCs whose `get_instructions` answered 200.
+    checked_in: Vec<String>,
     /// Jobs the PCs received, confirmed and reported DONE.
     jobs_done: Vec<i64>,
     /// Security event lines accepted (reply 200).
@@ -381,7 +388,11 @@ async fn drive(
         report,
         Expected {
             site_id: site.id,
-            checked_in: measured.checked_in,
+            checked_in: measured
+                .checked_in
+                .iter()
+                .map(|i| fleet.pcs[*i].uid())
+                .collect(),
             jobs_done: measured.jobs_done,
             events: measured.events,
             connections: measured.connections,
@@ -437,9 +448,13 @@ async fn register_all(base: &str, fleet: &Arc<Fleet>, workers: usize) -> anyhow:
                     .map_err(|e| anyhow::anyhow!("registering PC {i}: {e}"))?;
                 let uid: String = serde_json::from_slice(&reply)
                     .with_context(|| format!("registering PC {i}: the reply is not a uid"))?;
+                let mut bytes = [0u8; 16];
+                hex::decode_to_slice(&uid, &mut bytes).with_context(|| {
+                    format!("registering PC {i}: the portal answered uid {uid}, not 32 hex")
+                })?;
                 anyhow::ensure!(
-                    uid == hex::encode(pc.uid),
-                    "registering PC {i}: the portal answered uid {uid}, not md5 of its MAC"
+                    pc.uid.set(bytes).is_ok(),
+                    "registering PC {i}: registered twice"
                 );
                 bar.inc(1);
             }
@@ -465,7 +480,7 @@ async fn activate_all(
     let batches: Vec<Vec<String>> = fleet
         .pcs
         .chunks(1000)
-        .map(|c| c.iter().map(|pc| hex::encode(pc.uid)).collect())
+        .map(|c| c.iter().map(FleetPc::uid).collect())
         .collect();
     let batches = Arc::new(std::sync::Mutex::new(batches));
     let mut tasks = tokio::task::JoinSet::new();
@@ -528,7 +543,7 @@ async fn give_work(store: &Store, site_id: i64, fleet: &Fleet) -> anyhow::Result
         .await?;
     let uids: Vec<String> = (0..fleet.pcs.len())
         .step_by(JOB_EVERY)
-        .map(|i| hex::encode(fleet.pcs[i].uid))
+        .map(|i| fleet.pcs[i].uid())
         .collect();
     let pc_ids = store.pc_ids_in_site(site_id, &uids).await?;
     // Batches of a size an operator would start, and well under the databases' limits on
@@ -735,7 +750,7 @@ async fn cycle(
     live: &Live,
     instructed: &mut bool,
 ) -> Result<(), String> {
-    let uid = hex::encode(pc.uid);
+    let uid = pc.uid();
     let key = hex::encode(pc.key);
     let mut call = async |call: usize, body: serde_json::Value| {
         let endpoint = CALLS[call].1;
@@ -941,7 +956,7 @@ async fn verify(
     let missing = e
         .checked_in
         .iter()
-        .filter(|i| unseen.contains(&pc_uid(&mac(**i))))
+        .filter(|uid| unseen.contains(*uid))
         .count();
     if missing > 0 {
         problems.push(format!(

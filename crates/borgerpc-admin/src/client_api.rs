@@ -4,28 +4,38 @@
 //! Status codes as the agent expects them: 200 with the endpoint's reply; 400 with a JSON
 //! string saying what is wrong (the agent prints it); 422 `{"detail": [...]}` naming the field
 //! when the body does not have the endpoint's shape; 413 for bodies over the limit and 408 for
-//! one that does not arrive in time; 503 when the database does not answer. Never a 500 for
-//! anything a caller sent.
+//! one that does not arrive in time; 429 with Retry-After past the registration limits; 503 when the database does not answer. Never a
+//! 500 for anything a caller sent.
 
 use crate::protocol::{Credentials, Protocol, Refusal};
+use crate::throttle::ClientAddress;
 use axum::Router;
 use axum::extract::{ConnectInfo, Path, State};
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use borgerpc_proto::client_api as api;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use service_kit::http::{Body, BodyError};
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
+#[derive(Clone)]
+struct Agents {
+    protocol: Arc<Protocol>,
+    addresses: ClientAddress,
+}
+
 /// Bodies are read within the agents' limit the caller declares (`server.max_body_bytes`).
-pub fn router(protocol: Arc<Protocol>) -> Router {
+pub fn router(protocol: Arc<Protocol>, addresses: ClientAddress) -> Router {
     Router::new()
         .route("/client-api/{endpoint}", post(endpoint))
         .route("/media/jobs/{token}/{name}", get(job_file))
-        .with_state(protocol)
+        .with_state(Agents {
+            protocol,
+            addresses,
+        })
 }
 
 fn json_reply(status: StatusCode, value: Value) -> Response {
@@ -42,6 +52,13 @@ fn refused(endpoint: &str, r: Refusal) -> Response {
             metrics::counter!("borgerpc_client_api_refused_total", "endpoint" => endpoint.to_owned())
                 .increment(1);
             message(StatusCode::BAD_REQUEST, m)
+        }
+        Refusal::TooMany(wait, m) => {
+            let mut r = message(StatusCode::TOO_MANY_REQUESTS, m);
+            if let Ok(v) = crate::throttle::retry_after_secs(wait).to_string().parse() {
+                r.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+            r
         }
         Refusal::Unavailable(e) => {
             tracing::error!(endpoint, error = %e, "database unavailable");
@@ -89,19 +106,19 @@ fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, Box<Response>> {
 }
 
 async fn endpoint(
-    State(p): State<Arc<Protocol>>,
+    State(agents): State<Agents>,
     Path(endpoint): Path<String>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
     body: Result<Body, BodyError>,
 ) -> Response {
     let body = match body {
         Ok(Body(b)) => b,
         Err(e) => return message(e.status(), e.to_string()),
     };
-    let ip = peer.ip().to_string();
-    let ip = Some(ip.as_str());
+    let source = agents.addresses.of(peer, &headers);
     let started = std::time::Instant::now();
-    let response = match dispatch(&p, &endpoint, &body, ip).await {
+    let response = match dispatch(&agents.protocol, &endpoint, &body, source).await {
         Ok(r) => r,
         Err(r) => *r,
     };
@@ -122,8 +139,10 @@ async fn dispatch(
     p: &Protocol,
     endpoint: &str,
     body: &[u8],
-    ip: Option<&str>,
+    source: IpAddr,
 ) -> Result<Response, Box<Response>> {
+    let ip = source.to_string();
+    let ip = Some(ip.as_str());
     let ok = |v: Value| json_reply(StatusCode::OK, v);
     let fail = |r: Refusal| Box::new(refused(endpoint, r));
     Ok(match endpoint {
@@ -136,6 +155,7 @@ async fn dispatch(
                     &r.site,
                     &r.configuration,
                     Credentials::ClientKey(&r.client_key),
+                    source,
                 )
                 .await
                 .map_err(fail)?;
@@ -248,7 +268,7 @@ async fn dispatch(
 /// A job's file, by the unguessable token in its URL. No key: the agent fetches it with a
 /// plain GET; the token is the capability, and it dies with the job.
 async fn job_file(
-    State(p): State<Arc<Protocol>>,
+    State(Agents { protocol: p, .. }): State<Agents>,
     Path((token, _name)): Path<(String, String)>,
 ) -> Response {
     if token.len() != 64 || !token.bytes().all(|b| b.is_ascii_hexdigit()) {

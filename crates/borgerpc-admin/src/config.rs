@@ -35,6 +35,10 @@ pub struct NotificationsConfig {
     /// How often new events are mailed out, in seconds.
     #[serde(default = "default_notify_interval")]
     pub send_interval_seconds: u64,
+    /// A rule's alert users get at most one e-mail per this many seconds; events that come
+    /// meanwhile are counted in the next one.
+    #[serde(default = "default_alert_interval")]
+    pub alert_interval_seconds: u64,
     /// The SMTP server; without it no e-mails are sent (events are still stored and shown).
     pub smtp_host: Option<String>,
     #[serde(default = "default_smtp_port")]
@@ -54,6 +58,7 @@ impl Default for NotificationsConfig {
         Self {
             offline_check_seconds: default_offline_check(),
             send_interval_seconds: default_notify_interval(),
+            alert_interval_seconds: default_alert_interval(),
             smtp_host: None,
             smtp_port: default_smtp_port(),
             smtp_security: default_smtp_security(),
@@ -70,6 +75,10 @@ fn default_offline_check() -> u64 {
 
 fn default_notify_interval() -> u64 {
     30
+}
+
+fn default_alert_interval() -> u64 {
+    300
 }
 
 fn default_smtp_port() -> u16 {
@@ -106,6 +115,13 @@ pub struct ServerConfig {
     /// To send a request's body after its headers (and to take an answer that stalls).
     #[serde(default = "default_body_timeout")]
     pub body_timeout_seconds: u64,
+    /// Reverse proxies (their addresses) whose `client_ip_header` names the caller; from
+    /// anyone else the header is ignored. Login and registration limits count per caller.
+    #[serde(default)]
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// The header a trusted proxy puts the caller's address in.
+    #[serde(default = "default_client_ip_header")]
+    pub client_ip_header: String,
 }
 
 impl Default for ServerConfig {
@@ -118,6 +134,8 @@ impl Default for ServerConfig {
             max_connections: default_max_connections(),
             header_timeout_seconds: default_header_timeout(),
             body_timeout_seconds: default_body_timeout(),
+            trusted_proxies: Vec::new(),
+            client_ip_header: default_client_ip_header(),
         }
     }
 }
@@ -152,6 +170,10 @@ fn default_listen() -> SocketAddr {
 
 fn default_max_body() -> usize {
     4 << 20
+}
+
+fn default_client_ip_header() -> String {
+    "X-Forwarded-For".into()
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -190,6 +212,12 @@ pub struct AgentsConfig {
     /// The time zone PCs report their local times in.
     #[serde(default = "default_tz")]
     pub time_zone: String,
+    /// PC registrations accepted per minute from one address (0: no limit).
+    #[serde(default = "default_registrations_per_address")]
+    pub registrations_per_minute_per_address: u32,
+    /// PC registrations accepted per minute into one site (0: no limit).
+    #[serde(default = "default_registrations_per_site")]
+    pub registrations_per_minute_per_site: u32,
 }
 
 impl Default for AgentsConfig {
@@ -197,12 +225,22 @@ impl Default for AgentsConfig {
         Self {
             file_url_ttl_hours: default_file_ttl(),
             time_zone: default_tz(),
+            registrations_per_minute_per_address: default_registrations_per_address(),
+            registrations_per_minute_per_site: default_registrations_per_site(),
         }
     }
 }
 
 fn default_file_ttl() -> u32 {
     24
+}
+
+fn default_registrations_per_address() -> u32 {
+    60
+}
+
+fn default_registrations_per_site() -> u32 {
+    300
 }
 
 fn default_tz() -> String {
@@ -282,6 +320,7 @@ impl Config {
                 && self.notifications.send_interval_seconds >= 1,
             "notifications: intervals must be at least 1 second"
         );
+        self.client_address()?;
         anyhow::ensure!(
             self.agents.file_url_ttl_hours >= 1,
             "agents.file_url_ttl_hours: must be at least 1"
@@ -295,6 +334,14 @@ impl Config {
         })
     }
 
+    /// Who a request comes from (see `server.trusted_proxies`).
+    pub fn client_address(&self) -> anyhow::Result<crate::throttle::ClientAddress> {
+        crate::throttle::ClientAddress::new(
+            &self.server.trusted_proxies,
+            &self.server.client_ip_header,
+        )
+    }
+
     pub fn protocol_settings(&self) -> anyhow::Result<crate::protocol::Settings> {
         Ok(crate::protocol::Settings {
             public_url: self
@@ -304,6 +351,8 @@ impl Config {
                 .map(|u| u.trim_end_matches('/').to_owned()),
             file_url_ttl_ms: i64::from(self.agents.file_url_ttl_hours) * 3_600_000,
             time_zone: self.time_zone()?,
+            registrations_per_minute_per_address: self.agents.registrations_per_minute_per_address,
+            registrations_per_minute_per_site: self.agents.registrations_per_minute_per_site,
         })
     }
 }

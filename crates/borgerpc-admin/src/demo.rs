@@ -132,6 +132,9 @@ pub async fn run(dir: &std::path::Path, pcs: u32) -> anyhow::Result<bool> {
     let mut config = Config::default();
     config.database.url = format!("sqlite://{}", dir.join("demo.db").display());
     config.server.listen = "127.0.0.1:0".parse()?;
+    // Every simulated PC registers from this machine's address, all at once.
+    config.agents.registrations_per_minute_per_address = 0;
+    config.agents.registrations_per_minute_per_site = 0;
     let store = Store::open(&config.database.url, 8).await?;
     let portal = crate::app::start(&config, store.clone()).await?;
     let base = portal.url();
@@ -275,7 +278,8 @@ pub async fn run(dir: &std::path::Path, pcs: u32) -> anyhow::Result<bool> {
         }
     }
 
-    // Someone who knows a PC's MAC (and so its uid) but not its key tries to get its jobs.
+    // Someone who knows a PC's uid (for a PC from an older portal, md5 of its MAC) but not its
+    // key tries to get its jobs.
     let victim = registered[0].uid.clone().unwrap_or_default();
     let forged = client
         .post(format!("{base}/client-api/get_instructions"))

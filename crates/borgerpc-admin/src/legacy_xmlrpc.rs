@@ -2,15 +2,17 @@
 //! that have not been upgraded. The same operations as the client-api, through [`Protocol`],
 //! with the 2.x method names and positional arguments.
 //!
-//! A 2.x agent proves nothing: it is identified by its uid, md5 of its MAC, which anyone on
-//! its network can see. So the protocol is off unless a site turns it on, and a PC that has
-//! bound a client key (a 3.x agent) is never served here. Errors are XML-RPC faults (HTTP 200),
-//! as the agents expect; only a body over the limit (413) or too slow (408) has its HTTP status.
+//! A 2.x agent proves nothing but its uid (md5 of its MAC for PCs from an older portal, which
+//! anyone on its network can work out). So the protocol is off unless a site turns it on, and
+//! a PC that has bound a client key (a 3.x agent) is never served here. Errors are XML-RPC
+//! faults (HTTP 200), as the agents expect; only a body over the limit (413) or too slow (408)
+//! has its HTTP status.
 
 use crate::protocol::{Credentials, Protocol, Refusal};
+use crate::throttle::ClientAddress;
 use axum::Router;
 use axum::extract::{ConnectInfo, State};
-use axum::http::header;
+use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use borgerpc_proto::client_api::JobReport;
@@ -18,15 +20,15 @@ use borgerpc_proto::xmlrpc::{
     MethodCall, Value, fault_response, method_response, parse_method_call,
 };
 use service_kit::http::{Body, BodyError};
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 /// Bodies are read within the agents' limit the caller declares (`server.max_body_bytes`).
-pub fn router(protocol: Arc<Protocol>) -> Router {
+pub fn router(protocol: Arc<Protocol>, addresses: ClientAddress) -> Router {
     Router::new()
         .route("/admin-xml/", post(endpoint))
         .route("/xmlrpc/", post(endpoint))
-        .with_state(protocol)
+        .with_state((protocol, addresses))
 }
 
 fn xml(body: String) -> Response {
@@ -36,7 +38,7 @@ fn xml(body: String) -> Response {
 /// A fault: code 1 for the caller's mistakes (as upstream), 2 when we are unavailable.
 fn fault(r: Refusal) -> String {
     match r {
-        Refusal::Bad(m) => fault_response(1, &m),
+        Refusal::Bad(m) | Refusal::TooMany(_, m) => fault_response(1, &m),
         Refusal::Unavailable(e) => {
             tracing::error!(error = %e, "legacy XML-RPC: database unavailable");
             fault_response(2, "the portal's database is unavailable; try again later")
@@ -45,8 +47,9 @@ fn fault(r: Refusal) -> String {
 }
 
 async fn endpoint(
-    State(p): State<Arc<Protocol>>,
+    State((p, addresses)): State<(Arc<Protocol>, ClientAddress)>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
     body: Result<Body, BodyError>,
 ) -> Response {
     let body = match body {
@@ -59,8 +62,8 @@ async fn endpoint(
         Err(e) => return xml(fault_response(1, &format!("request: {e}"))),
     };
     metrics::counter!("borgerpc_legacy_calls_total").increment(1);
-    let ip = peer.ip().to_string();
-    xml(match dispatch(&p, &call, &ip).await {
+    let source = addresses.of(peer, &headers);
+    xml(match dispatch(&p, &call, source).await {
         Ok(v) => method_response(&v),
         Err(r) => fault(r),
     })
@@ -155,7 +158,9 @@ impl<'a> Args<'a> {
     }
 }
 
-async fn dispatch(p: &Protocol, call: &MethodCall, ip: &str) -> Result<Value, Refusal> {
+async fn dispatch(p: &Protocol, call: &MethodCall, source: IpAddr) -> Result<Value, Refusal> {
+    let ip = source.to_string();
+    let ip = ip.as_str();
     let a = Args {
         method: &call.method,
         params: &call.params,
@@ -174,6 +179,7 @@ async fn dispatch(p: &Protocol, call: &MethodCall, ip: &str) -> Result<Value, Re
                     a.str(3, "site")?,
                     &a.map(4, "configuration")?,
                     Credentials::Legacy,
+                    source,
                 )
                 .await?;
             Value::String(uid)
@@ -187,6 +193,7 @@ async fn dispatch(p: &Protocol, call: &MethodCall, ip: &str) -> Result<Value, Re
                     a.str(2, "site")?,
                     &a.map(3, "configuration")?,
                     Credentials::Legacy,
+                    source,
                 )
                 .await?;
             Value::String(uid)

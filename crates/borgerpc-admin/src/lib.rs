@@ -2,10 +2,11 @@
 //!
 //! Data flows in from agents through [`client_api`] (JSON, 3.x agents) and [`legacy_xmlrpc`]
 //! (2.x agents, off unless a site allows it), thin encodings over [`protocol`], which owns the
-//! semantics of every agent call. Operators and integrations use [`api`]. The [`store`] owns
-//! the database; [`heartbeat`] batches the writes every check-in makes; [`notify`] watches for
-//! offline PCs and mails alerts. [`app`] wires a running
-//! portal. See `ARCHITECTURE.md` at the repository root for the map.
+//! semantics of every agent call. Operators and integrations use [`api`], after [`login`];
+//! [`throttle`] bounds what callers without a credential can make the portal do. The
+//! [`store`] owns the database; [`heartbeat`] batches the writes every check-in makes;
+//! [`notify`] watches for offline PCs and mails alerts. [`app`] wires a running portal. See
+//! `ARCHITECTURE.md` at the repository root for the map.
 
 pub mod agent_sim;
 pub mod api;
@@ -16,7 +17,9 @@ pub mod config;
 pub mod demo;
 pub mod heartbeat;
 pub mod legacy_xmlrpc;
+pub mod login;
 pub mod notify;
 pub mod protocol;
 pub mod scripts;
 pub mod store;
+pub mod throttle;

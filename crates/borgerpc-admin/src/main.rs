@@ -12,6 +12,7 @@ use borgerpc_admin::store::access::{Grant, Scope};
 use borgerpc_admin::store::config::Owner;
 use borgerpc_admin::store::groups::GroupChange;
 use borgerpc_admin::store::jobs::{ParamValue, RunScript};
+use borgerpc_admin::store::pcs::{PcRef, short_fingerprint};
 use borgerpc_admin::store::rules::{RuleFields, RuleKind};
 use borgerpc_admin::store::tenants::SiteChange;
 use borgerpc_admin::store::wakeplans::{DAYS, Day, Exception, PlanFields, WakePlanView};
@@ -141,6 +142,12 @@ struct BenchArgs {
 
 #[derive(Subcommand)]
 enum UserCommand {
+    /// Set a user's password (from BORGERPC_PASSWORD or stdin) and end their sessions /
+    /// Sæt en brugers adgangskode.
+    Password {
+        #[arg(long)]
+        username: String,
+    },
     /// Add a user with a role (password from BORGERPC_PASSWORD or stdin) / Tilføj en bruger.
     Add {
         #[arg(long)]
@@ -459,6 +466,14 @@ enum SiteCommand {
         #[arg(long, action = clap::ArgAction::Set)]
         enabled: bool,
     },
+    /// Require a token to register PCs with the site: prints a new one, which PCs then type
+    /// as their site, `<site uid>+<token>` / Kræv en registreringsnøgle.
+    RegistrationToken {
+        uid: String,
+        /// Remove the token: the site uid alone registers a PC again.
+        #[arg(long)]
+        off: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -478,6 +493,18 @@ enum PcCommand {
         /// Deactivate instead / Deaktivér i stedet.
         #[arg(long)]
         off: bool,
+    },
+    /// Bind a client key to a PC that had none (a 2.x agent, or registered without a key) /
+    /// Godkend en computers klientnøgle.
+    ApproveKey {
+        #[arg(long)]
+        site: String,
+        uid: String,
+        /// The key's fingerprint as `sha256sum /etc/os2borgerpc/client-key.key` shows it on the
+        /// PC: its start (8+ hex) approves the key the PC offered (`pc list` shows it), all 64
+        /// hex bind that key whatever was offered.
+        #[arg(long)]
+        fingerprint: String,
     },
     /// Delete a PC with its jobs and history, so it can register again / Slet en computer.
     Delete {
@@ -767,6 +794,22 @@ async fn grant(
 async fn user(store: &Store, command: UserCommand) -> anyhow::Result<()> {
     let cli = Scope::cli(store).await?;
     match command {
+        UserCommand::Password { username } => {
+            let password = read_password()?;
+            anyhow::ensure!(
+                store.set_password(&username, &password).await?,
+                "--username: no user named {username:?}"
+            );
+            store
+                .audit(
+                    &cli.actor,
+                    None,
+                    "user.password",
+                    &format!("user:{username}"),
+                )
+                .await?;
+            eprintln!("password set; {username}'s sessions are ended");
+        }
         UserCommand::Add {
             username,
             email,
@@ -867,6 +910,32 @@ async fn site(store: &Store, command: SiteCommand) -> anyhow::Result<()> {
             )?)?;
         }
         SiteCommand::List => print_json(&store.sites(None).await?)?,
+        SiteCommand::RegistrationToken { uid, off } => {
+            let id = site_id(store, &uid).await?;
+            let token = store.set_registration_token(id, !off).await?;
+            store
+                .audit(
+                    &cli.actor,
+                    Some(id),
+                    if off {
+                        "site.registration_token_off"
+                    } else {
+                        "site.registration_token"
+                    },
+                    &format!("site:{uid}"),
+                )
+                .await?;
+            match token {
+                Some(t) => {
+                    eprintln!(
+                        "PCs registering with {uid} now type this as their site (shown only \
+                         now; `site registration-token {uid}` makes a new one):"
+                    );
+                    println!("{uid}+{t}");
+                }
+                None => eprintln!("{uid}: PCs register with the site uid alone again"),
+            }
+        }
         SiteCommand::Legacy { uid, enabled } => {
             let id = site_id(store, &uid).await?;
             let change = SiteChange {
@@ -902,6 +971,33 @@ async fn pc(store: &Store, command: PcCommand) -> anyhow::Result<()> {
                 .audit(&cli.actor, Some(id), "pc.delete", &format!("pc:{uid}"))
                 .await?;
             eprintln!("PC {uid} deleted; it can register again");
+        }
+        PcCommand::ApproveKey {
+            site,
+            uid,
+            fingerprint,
+        } => {
+            let id = site_id(store, &site).await?;
+            let done = store
+                .approve_client_key(&[id], PcRef::Uid(&uid), &fingerprint)
+                .await?
+                .with_context(|| format!("no PC with uid {uid:?} on site {site}"))?;
+            store
+                .audit(
+                    &cli.actor,
+                    Some(id),
+                    "pc.approve_key",
+                    &format!(
+                        "pc:{} key:{}",
+                        done.pc_id,
+                        short_fingerprint(&done.fingerprint)
+                    ),
+                )
+                .await?;
+            eprintln!(
+                "PC {uid} now proves itself with the key {}…",
+                short_fingerprint(&done.fingerprint)
+            );
         }
         PcCommand::Activate { site, uids, off } => {
             let id = site_id(store, &site).await?;

@@ -1,24 +1,35 @@
 //! The semantics of every call an agent makes, whatever the encoding (client-api JSON or
 //! legacy XML-RPC): who the caller is, what it may change, and what it gets back.
 //!
-//! Identity: a PC is found by its uid (md5 of its MAC, which anyone on its network can
-//! learn), and proven by its client key, bound at registration and stored as sha256. A PC
-//! without a bound key (registered by a 2.x agent, or before keys existed) binds the first key
-//! it sends. A wrong key, a missing key once one is bound, or a PC not yet activated is
-//! refused with a clear reason and changes nothing.
+//! Identity: a PC is found by its uid (random for PCs registered here; md5 of the MAC for PCs
+//! moved from an older portal, which anyone on their network can work out), and proven by its
+//! client key, bound at registration and stored as sha256. A PC without a bound key (2.x
+//! agents, PCs from before keys) proves nothing but its uid: it is served only on sites that
+//! allow legacy agents, and a key it sends is kept as *pending* until an operator approves it
+//! (`pc approve-key`), never bound by the call itself. A wrong key is answered exactly as an
+//! unknown uid; a refused call changes nothing (the first key offered by an activated PC
+//! without one is the only thing a refused call keeps).
+//!
+//! Registration needs no credential, so it is bounded (per caller address and per site, see
+//! [`crate::throttle`]), a site may require a registration token (typed as
+//! `<site uid>+<token>`; the agent has no field for it, and its automatic registration cuts
+//! the site at ':'), and a MAC address is looked up only within the site's own customer, so
+//! no answer tells whether another customer has it.
 
 use crate::heartbeat::Heartbeats;
 use crate::store::Store;
 use crate::store::config::EntryChange;
 use crate::store::events::NewEvent;
 use crate::store::history::Beat;
-use crate::store::pcs::{NewPc, PcIdentity, key_hash, pc_uid};
+use crate::store::pcs::{NewPc, PcIdentity, key_hash, new_pc_uid, short_fingerprint};
+use crate::throttle::{RateLimit, address_key};
 use borgerpc_proto::client_api::{
     Instructions, JobInstruction, JobParameter, JobReport, SecurityEventLine, SecurityScript,
     config_value_string,
 };
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
+use std::net::IpAddr;
 
 /// Keys the agent reports that only the agent changes (shown read-only to operators).
 const READ_ONLY_AT_REGISTRATION: &[&str] = &[
@@ -58,13 +69,26 @@ const NOT_PUSHABLE: &[&str] = &[
 const MAX_KEY_LEN: usize = 255;
 const MAX_VALUE_CHARS: usize = 4096;
 const MAX_SUMMARY_CHARS: usize = 4096;
+/// Configuration keys one registration or push may carry; the agent sends a few dozen.
+pub const MAX_KEYS_PER_CALL: usize = 500;
+/// A PC's own configuration entries at most.
+pub const MAX_PC_ENTRIES: usize = 1000;
+/// Security event lines stored from one push. The agent sends what its scripts found since
+/// its last successful push and keeps the file until one succeeds, so a refusal would make it
+/// send the same growing file for ever: the rest is dropped, counted and logged instead.
+pub const MAX_EVENTS_PER_CALL: usize = 1000;
+/// What separates a site's uid from its registration token where the agent asks for the site.
+pub const SITE_TOKEN_SEPARATOR: char = '+';
 
 /// Why a call was refused. `Bad` is the caller's mistake (HTTP 400, an XML-RPC fault);
-/// `Unavailable` is ours (the database did not answer: HTTP 503).
+/// `TooMany` asks it to come back later (HTTP 429); `Unavailable` is ours (the database did
+/// not answer: HTTP 503).
 #[derive(Debug, thiserror::Error)]
 pub enum Refusal {
     #[error("{0}")]
     Bad(String),
+    #[error("{1}")]
+    TooMany(std::time::Duration, String),
     #[error("the portal's database is unavailable; try again later")]
     Unavailable(#[source] anyhow::Error),
 }
@@ -97,6 +121,9 @@ pub struct Settings {
     pub file_url_ttl_ms: i64,
     /// The zone PCs' naive local times are read in.
     pub time_zone: chrono_tz::Tz,
+    /// Registrations per minute from one address and into one site (0: no limit).
+    pub registrations_per_minute_per_address: u32,
+    pub registrations_per_minute_per_site: u32,
 }
 
 impl Default for Settings {
@@ -105,15 +132,37 @@ impl Default for Settings {
             public_url: None,
             file_url_ttl_ms: 24 * 3_600_000,
             time_zone: chrono_tz::Europe::Copenhagen,
+            registrations_per_minute_per_address: 60,
+            registrations_per_minute_per_site: 300,
         }
     }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Protocol {
     pub store: Store,
     heartbeats: Heartbeats,
     settings: Settings,
+    registrations: std::sync::Mutex<RegistrationLimits>,
+}
+
+#[derive(Debug)]
+struct RegistrationLimits {
+    by_address: RateLimit<IpAddr>,
+    by_site: RateLimit<i64>,
+}
+
+/// The answer to an unknown uid and to a wrong key: the same, so neither tells the other.
+fn unknown_pc() -> Refusal {
+    bad(
+        "pc_uid, client_key: no PC with this uid and client key is registered on this portal \
+         (a PC whose key file changed must be deleted and registered again, or its new key \
+         approved)",
+    )
+}
+
+fn not_activated() -> Refusal {
+    bad("this PC is not activated yet: an administrator must activate it in the portal")
 }
 
 fn is_key(s: &str) -> bool {
@@ -145,11 +194,20 @@ fn check_entry(key: &str, value: &str) -> Result<(), Refusal> {
 
 impl Protocol {
     pub fn new(store: Store, heartbeats: Heartbeats, settings: Settings) -> Self {
+        let registrations = std::sync::Mutex::new(RegistrationLimits {
+            by_address: RateLimit::new(settings.registrations_per_minute_per_address),
+            by_site: RateLimit::new(settings.registrations_per_minute_per_site),
+        });
         Self {
             store,
             heartbeats,
             settings,
+            registrations,
         }
+    }
+
+    fn registration_limits(&self) -> std::sync::MutexGuard<'_, RegistrationLimits> {
+        self.registrations.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Finds and checks the calling PC (see the module comment).
@@ -164,31 +222,36 @@ impl Protocol {
         {
             return Err(bad("client_key: must be 64 hexadecimal characters"));
         }
-        let Some(mut pc) = self.store.pc_identity(uid).await? else {
-            return Err(bad(
-                "pc_uid: no PC with this uid is registered on this portal; register it first",
-            ));
+        let Some(pc) = self.store.pc_identity(uid).await? else {
+            return Err(unknown_pc());
         };
         match credentials {
-            Credentials::ClientKey(key) => {
+            Credentials::ClientKey(key) if !key.is_empty() => {
                 let hash = key_hash(key);
-                if pc.client_key_hash.is_empty() && !key.is_empty() {
-                    self.store.bind_client_key(pc.id, &hash).await?;
-                    pc.client_key_hash = hash.clone();
+                if pc.client_key_hash.is_empty() {
+                    // No key bound: this one may be the PC's or anyone's. Only an operator
+                    // can tell, so it waits for one, and the PC is not served meanwhile.
+                    if !pc.is_activated {
+                        return Err(not_activated());
+                    }
+                    if self.store.offer_client_key(pc.id, &hash).await? {
+                        tracing::info!(pc = %pc.uid, fingerprint = short_fingerprint(&hash), "a PC without a key offered one; it waits for approval");
+                    }
+                    return Err(bad(format!(
+                        "client_key: this PC has no key in the portal yet; its key (fingerprint \
+                         {}…) must be approved by an administrator (`pc approve-key`)",
+                        short_fingerprint(&hash)
+                    )));
                 }
-                if !pc.client_key_hash.is_empty() && pc.client_key_hash != hash {
+                if pc.client_key_hash != hash {
                     metrics::counter!("borgerpc_client_key_mismatches_total").increment(1);
-                    return Err(bad(
-                        "client_key: does not match the key this PC registered with; \
-                         an administrator must re-register the PC",
-                    ));
+                    return Err(unknown_pc());
                 }
             }
-            Credentials::Legacy => {
+            // No key: the MAC-derived uid is all the caller proves (legacy agents).
+            Credentials::ClientKey(_) | Credentials::Legacy => {
                 if !pc.client_key_hash.is_empty() {
-                    return Err(bad(
-                        "this PC uses a client key; the legacy XML-RPC protocol cannot prove it",
-                    ));
+                    return Err(unknown_pc());
                 }
                 let allowed = self
                     .store
@@ -197,28 +260,46 @@ impl Protocol {
                     .is_some_and(|s| s.legacy_xmlrpc);
                 if !allowed {
                     return Err(bad(
-                        "the legacy XML-RPC protocol is turned off for this PC's site",
+                        "this PC has no client key, and its site does not allow legacy agents \
+                         (identified by MAC address alone; the legacy XML-RPC protocol is \
+                         turned off for it): upgrade the agent to os2borgerpc-client 3",
                     ));
                 }
             }
         }
         if !pc.is_activated {
-            return Err(bad(
-                "this PC is not activated yet: an administrator must activate it in the portal",
-            ));
+            return Err(not_activated());
         }
         Ok(pc)
     }
 
-    /// `register_new_computer`: creates the PC (not activated) and returns its uid.
+    /// `register_new_computer`: creates the PC (not activated) and returns its uid. `source`
+    /// is the caller's address, for the registration limits.
     pub async fn register(
         &self,
         mac: &str,
         name: &str,
-        site_uid: &str,
+        site_field: &str,
         configuration: &Map<String, Value>,
         credentials: Credentials<'_>,
+        source: IpAddr,
     ) -> Result<String, Refusal> {
+        let limited = |wait: std::time::Duration, what: &str| {
+            metrics::counter!("borgerpc_registrations_refused_total", "limit" => what.to_owned())
+                .increment(1);
+            Refusal::TooMany(
+                wait,
+                format!(
+                    "too many registrations {what}; try again in {} seconds",
+                    crate::throttle::retry_after_secs(wait)
+                ),
+            )
+        };
+        let now = std::time::Instant::now();
+        self.registration_limits()
+            .by_address
+            .take(&address_key(source), now)
+            .map_err(|w| limited(w, "from this address"))?;
         let key = match credentials {
             Credentials::ClientKey(k) if !k.is_empty() => {
                 if !is_key(k) {
@@ -234,17 +315,6 @@ impl Protocol {
                 mac.chars().take(40).collect::<String>()
             )));
         }
-        let uid = pc_uid(mac);
-        let duplicate = || {
-            bad(format!(
-                "A computer with the same MAC address as this computer is already registered \
-                 with the chosen admin portal under the name {name}. Start by deleting the \
-                 computer on the computer list on your site and then restart the registration."
-            ))
-        };
-        if self.store.pc_identity(&uid).await?.is_some() {
-            return Err(duplicate());
-        }
         let n = name.chars().count();
         if !(2..=40).contains(&n) {
             return Err(bad(format!(
@@ -252,14 +322,52 @@ impl Protocol {
                  length of 2-40 characters."
             )));
         }
-        let site = self.store.site_by_uid(site_uid).await?.ok_or_else(|| {
-            bad("The chosen site UID does not match any sites on the chosen admin portal.")
-        })?;
-        if credentials == Credentials::Legacy && !site.legacy_xmlrpc {
+        let (site_uid, token) = match site_field.split_once(SITE_TOKEN_SEPARATOR) {
+            Some((uid, token)) => (uid, Some(token)),
+            None => (site_field, None),
+        };
+        let site = self
+            .store
+            .site_by_uid(site_uid.trim())
+            .await?
+            .ok_or_else(|| {
+                bad("The chosen site UID does not match any sites on the chosen admin portal.")
+            })?;
+        let required = self.store.site_registration_token(site.id).await?;
+        match (required.as_deref(), token) {
+            (None, None) => {}
+            (Some(hash), Some(t)) if service_kit::accounts::token_hash(t.trim()) == hash => {}
+            (Some(_), _) => {
+                return Err(bad(format!(
+                    "site: {} takes registrations with its registration token only: type the \
+                     site as {}{SITE_TOKEN_SEPARATOR}<token> (the portal's administrator has \
+                     it)",
+                    site.uid, site.uid
+                )));
+            }
+            (None, Some(_)) => {
+                return Err(bad(format!(
+                    "site: {} has no registration token; type its uid alone",
+                    site.uid
+                )));
+            }
+        }
+        if key.is_empty() && !site.legacy_xmlrpc {
             return Err(bad(
-                "the legacy XML-RPC protocol is turned off for this site; upgrade the agent \
-                 to os2borgerpc-client 3 or ask an administrator to allow legacy agents",
+                "the legacy XML-RPC protocol is turned off for this site, and a PC without a \
+                 client key is identified by its MAC address alone: upgrade the agent to \
+                 os2borgerpc-client 3 or ask an administrator to allow legacy agents",
             ));
+        }
+        self.registration_limits()
+            .by_site
+            .take(&site.id, now)
+            .map_err(|w| limited(w, "into this site"))?;
+        if configuration.len() > MAX_KEYS_PER_CALL {
+            return Err(bad(format!(
+                "configuration: {} keys; at most {MAX_KEYS_PER_CALL} are accepted",
+                configuration.len()
+            )));
         }
         let mut entries = Vec::new();
         let mut has_product = false;
@@ -283,6 +391,7 @@ impl Protocol {
             };
             entries.push(("os2_product".into(), product.into(), true));
         }
+        let uid = new_pc_uid();
         let created = self
             .store
             .insert_pc(NewPc {
@@ -300,7 +409,12 @@ impl Protocol {
                 tracing::info!(site = %site.uid, pc = %uid, "PC registered; waiting for activation");
                 Ok(uid)
             }
-            None => Err(duplicate()),
+            // Only a PC of the same customer gets here: upstream's answer.
+            None => Err(bad(format!(
+                "A computer with the same MAC address as this computer is already registered \
+                 with the chosen admin portal under the name {name}. Start by deleting the \
+                 computer on the computer list on your site and then restart the registration."
+            ))),
         }
     }
 
@@ -312,6 +426,12 @@ impl Protocol {
         config: &Map<String, Value>,
         read_only: bool,
     ) -> Result<(), Refusal> {
+        if config.len() > MAX_KEYS_PER_CALL {
+            return Err(bad(format!(
+                "config_dict: {} keys; at most {MAX_KEYS_PER_CALL} are accepted in one push",
+                config.len()
+            )));
+        }
         let current = self.store.pc_config(pc.id, pc.site_id).await?;
         let mut changes = Vec::new();
         let mut new_version = None;
@@ -334,6 +454,21 @@ impl Protocol {
                     read_only,
                 });
             }
+        }
+        let mut after: std::collections::BTreeSet<&str> =
+            current.own.keys().map(String::as_str).collect();
+        for c in &changes {
+            match c {
+                EntryChange::Set { key, .. } => after.insert(key),
+                EntryChange::Delete { key } => after.remove(key.as_str()),
+            };
+        }
+        if after.len() > MAX_PC_ENTRIES && after.len() > current.own.len() {
+            return Err(bad(format!(
+                "config_dict: the PC would have {} configuration entries of its own, more than \
+                 the {MAX_PC_ENTRIES} a PC may have; nothing was changed",
+                after.len()
+            )));
         }
         self.store.change_pc_entries(pc.id, &changes).await?;
         if let Some(v) = new_version {
@@ -478,14 +613,30 @@ impl Protocol {
     }
 
     /// `push_security_events`: lines that upstream would skip (malformed, unknown rule, a rule
-    /// of another site) are skipped here too. Returns the ids of the events stored.
+    /// of another site) are skipped here too, and lines past [`MAX_EVENTS_PER_CALL`] are
+    /// dropped (counted, logged and recorded with the PC). Returns the ids of the events
+    /// stored.
     pub async fn push_security_events(
         &self,
         pc: &PcIdentity,
         lines: &[String],
     ) -> Result<Vec<i64>, Refusal> {
+        let dropped = lines.len().saturating_sub(MAX_EVENTS_PER_CALL);
+        if dropped > 0 {
+            metrics::counter!("borgerpc_security_events_dropped_total").increment(dropped as u64);
+            tracing::warn!(
+                pc = %pc.uid,
+                lines = lines.len(),
+                dropped,
+                "a PC pushed more security event lines than are stored from one call; the rest were dropped"
+            );
+            self.store
+                .record_pc_report(pc.id, "security_events_dropped", &dropped.to_string())
+                .await?;
+        }
         let parsed: Vec<(SecurityEventLine, i64)> = lines
             .iter()
+            .take(MAX_EVENTS_PER_CALL)
             .filter_map(|l| SecurityEventLine::parse(l))
             .filter_map(|e| {
                 let at = self.local_time_ms(&e.occurred)?;

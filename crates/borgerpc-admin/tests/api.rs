@@ -444,6 +444,9 @@ async fn request_for(
             Some(json!({"entries": {"browser_home": format!("https://{n}.kommune.dk")}}))
         }
         ("post", "/api/system/pc/{id}/activate") => Some(json!({"is_activated": true})),
+        ("post", "/api/system/pc/{id}/approve-key") => {
+            Some(json!({"fingerprint": "ab".repeat(32)}))
+        }
         ("post", "/api/system/pcs/activate") => {
             Some(json!({"uids": [t.pc_uid], "is_activated": true}))
         }
@@ -1297,7 +1300,7 @@ async fn groups_configuration_and_supervisors_are_managed_through_the_api() {
         }
     };
     raise(a.pc_id).await;
-    let waiting = portal.store.unnotified_events(10).await.unwrap();
+    let waiting = portal.store.alert_digests(10).await.unwrap();
     assert_eq!(waiting.len(), 1);
     assert_eq!(
         waiting[0].recipients,
@@ -1318,7 +1321,7 @@ async fn groups_configuration_and_supervisors_are_managed_through_the_api() {
         audit_detail(&portal, "group.change", "").await,
         json!({"before": {"supervisors": [admin]}, "after": {"supervisors": []}})
     );
-    let waiting = portal.store.unnotified_events(10).await.unwrap();
+    let waiting = portal.store.alert_digests(10).await.unwrap();
     assert_eq!(
         waiting[0].recipients,
         ["a-site_user@kommune.dk"],

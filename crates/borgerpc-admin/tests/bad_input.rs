@@ -189,8 +189,18 @@ async fn registration_errors_name_the_problem() {
             "site UID",
         ),
         (
-            json!({"mac": "02:00:00:00:00:02", "name": "pc", "site": "site-x", "configuration": {"k": "v".repeat(5000)}}),
+            json!({"mac": "02:00:00:00:00:02", "name": "pc", "site": "site-x", "configuration": {"k": "v".repeat(5000)}, "client_key": "ab".repeat(32)}),
             "longer than 4096",
+        ),
+        (
+            json!({"mac": "02:00:00:00:00:02", "name": "pc", "site": "site-x", "client_key": "ab".repeat(32),
+                   "configuration": (0..501).map(|i| (format!("k{i}"), json!("v"))).collect::<serde_json::Map<_, _>>()}),
+            "at most 500",
+        ),
+        // Without a key a PC is known by its MAC alone: only where legacy agents are allowed.
+        (
+            json!({"mac": "02:00:00:00:00:02", "name": "pc", "site": "site-x", "configuration": {}}),
+            "legacy XML-RPC protocol is turned off",
         ),
     ] {
         let (status, msg) = portal.post("register_new_computer", body).await;

@@ -163,7 +163,7 @@ async fn cli_commands_manage_the_portal_and_are_audited_as_the_os_user() {
     assert_eq!(cli.json(&["api-key", "list"])[0]["can_write"], true);
 
     cli.ok(&["site", "legacy", "bibliotek", "--enabled", "true"]);
-    let pc_uid = borgerpc_admin::store::pcs::pc_uid("02:00:00:00:00:42");
+    let pc_uid = borgerpc_admin::store::pcs::new_pc_uid();
     store
         .insert_pc(NewPc {
             site_id,

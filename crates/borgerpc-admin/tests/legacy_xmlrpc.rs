@@ -59,7 +59,13 @@ async fn legacy_agents_register_check_in_and_report_on_sites_that_allow_it() {
     )
     .await;
     let uid = r[0]["result"].as_str().expect("a uid").to_owned();
-    assert_eq!(uid, borgerpc_admin::store::pcs::pc_uid(mac));
+    let pc = portal
+        .store
+        .pc_identity(&uid)
+        .await
+        .unwrap()
+        .expect("the PC");
+    assert_eq!(pc.mac, mac, "registered under the uid it was given");
     assert!(
         fault(&r[1]).contains("turned off"),
         "the other site still says no: {r:?}"

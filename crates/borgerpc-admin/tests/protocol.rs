@@ -191,5 +191,11 @@ async fn a_deleted_pc_registers_again_with_a_new_key() {
             json!({"mac": "02:00:00:00:00:04", "name": "pc-1", "site": "site-1", "configuration": {}, "client_key": "ff".repeat(32)}),
         )
         .await;
-    assert_eq!((s, again.as_str()), (200, Some(uid.as_str())));
+    assert_eq!(s, 200, "{again}");
+    let again = again.as_str().unwrap();
+    assert_ne!(again, uid, "a new PC, with a new uid");
+    assert_eq!(
+        portal.store.pc_identity(again).await.unwrap().unwrap().mac,
+        "02:00:00:00:00:04"
+    );
 }

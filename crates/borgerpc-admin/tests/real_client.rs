@@ -11,7 +11,6 @@ use sha2::Digest as _;
 use std::path::{Path, PathBuf};
 
 const MAC: &str = "aa:bb:cc:dd:ee:ff";
-const UID: &str = "6424e2dce251d76b3113dfa5a4b7d2d2";
 
 fn compat_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/compat")
@@ -107,9 +106,9 @@ fn endpoint(r: &Value) -> String {
 async fn pc_entry(portal: &Portal, key: &str) -> Option<(String, bool)> {
     let row: Option<(String, i64)> = sqlx::query_as(
         "SELECT c.entry_value, c.read_only FROM config_entries c JOIN pcs p ON p.id = c.owner_id
-         WHERE c.owner_kind = 'pc' AND p.uid = $1 AND c.entry_key = $2",
+         WHERE c.owner_kind = 'pc' AND p.mac = $1 AND c.entry_key = $2",
     )
-    .bind(UID)
+    .bind(MAC)
     .bind(key)
     .fetch_optional(portal.store.pool())
     .await
@@ -175,12 +174,17 @@ async fn the_real_agent_registers_checks_in_runs_jobs_and_reports_events() {
         .to_owned();
     assert_eq!(body["client_key"].as_str(), Some(key.as_str()));
     assert!(key.len() == 64 && key.bytes().all(|b| b.is_ascii_hexdigit()));
+    let uid = agent.local_config().await["uid"]
+        .as_str()
+        .expect("the agent keeps the uid it was given")
+        .to_owned();
     let pc = portal
         .store
-        .pc_identity(UID)
+        .pc_identity(&uid)
         .await
         .unwrap()
-        .expect("the PC, under uid md5(mac)");
+        .expect("the PC, under the uid the agent keeps");
+    assert_eq!((pc.mac.as_str(), uid.len()), (MAC, 32));
     assert_eq!(
         pc.client_key_hash,
         hex::encode(sha2::Sha256::digest(key.as_bytes()))
@@ -191,7 +195,6 @@ async fn the_real_agent_registers_checks_in_runs_jobs_and_reports_events() {
         "os2borgerpc"
     );
     assert_eq!(pc_entry(&portal, "admin_url").await.unwrap().0, portal.url);
-    assert_eq!(agent.local_config().await["uid"], UID);
 
     // A second registration of the same MAC is refused, and the agent says why.
     let again = agent.run(&["register", "testpc", "testsite", MAC]).await;
@@ -223,7 +226,7 @@ async fn the_real_agent_registers_checks_in_runs_jobs_and_reports_events() {
     assert!(
         portal
             .store
-            .set_activated(site.id, UID, true)
+            .set_activated(site.id, &uid, true)
             .await
             .unwrap()
     );
@@ -395,7 +398,7 @@ async fn the_real_agent_registers_checks_in_runs_jobs_and_reports_events() {
     let local = agent.local_config().await;
     assert_eq!(
         (local["mac"].as_str(), local["uid"].as_str()),
-        (Some(MAC), Some(UID))
+        (Some(MAC), Some(uid.as_str()))
     );
     assert_eq!(local["job_timeout"], "900");
     assert_eq!(local["admin_url"].as_str(), Some(portal.url.as_str()));
@@ -418,7 +421,7 @@ async fn the_real_agent_registers_checks_in_runs_jobs_and_reports_events() {
             .trim(),
         "20200101000000"
     );
-    let seen = portal.wait_seen_after(UID, started - 1).await;
+    let seen = portal.wait_seen_after(&uid, started - 1).await;
 
     // 4. An idle second run: empty confirm, two empty reports, last_seen moves.
     let before = agent.request_count();
@@ -440,7 +443,7 @@ async fn the_real_agent_registers_checks_in_runs_jobs_and_reports_events() {
             .iter()
             .all(|r| r["body"]["job_data"] == serde_json::json!([]))
     );
-    portal.wait_seen_after(UID, seen).await;
+    portal.wait_seen_after(&uid, seen).await;
 
     // 5. Another key in the key file: refused at the first call, rc 1, nothing changed.
     std::fs::write(&key_file, "cd".repeat(32)).unwrap();
@@ -462,4 +465,111 @@ async fn the_real_agent_registers_checks_in_runs_jobs_and_reports_events() {
         "{}",
         down.stdout
     );
+}
+
+/// The real agent with the identity rules: a site that wants its registration token gets it
+/// typed as `<site uid>+<token>` where the agent asks for the site, and a PC the portal knows
+/// without a key (moved from an older portal) is not served with the key it sends until an
+/// operator approves that key by the fingerprint `sha256sum` shows on the PC.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_real_agent_registers_with_a_site_token_and_waits_for_its_key_to_be_approved() {
+    use borgerpc_admin::store::pcs::{NewPc, PcRef};
+    let python = venv_python().await;
+    let portal = Portal::start().await;
+    let site = portal.site("Testkommune", "testsite").await;
+    let token = portal
+        .store
+        .set_registration_token(site.id, true)
+        .await
+        .unwrap()
+        .unwrap();
+    let agent = |name: &str| {
+        let root = portal.dir.path().join(name);
+        std::fs::create_dir_all(&root).unwrap();
+        Agent {
+            python: python.clone(),
+            log: portal.dir.path().join(format!("{name}.jsonl")),
+            root,
+        }
+    };
+    let a = agent("with-token");
+    assert_eq!(
+        a.run(&["set-config", "admin_url", &portal.url]).await.code,
+        0
+    );
+    let refused = a.run(&["register", "pc-a", "testsite", MAC]).await;
+    assert_eq!(refused.code, 1);
+    assert!(
+        refused.stderr.contains("registration token")
+            && refused.stderr.contains("testsite+<token>"),
+        "{}",
+        refused.stderr
+    );
+    let typed = format!("testsite+{token}");
+    let ok = a.run(&["register", "pc-a", &typed, MAC]).await;
+    assert_eq!(ok.code, 0, "{}\n{}", ok.stdout, ok.stderr);
+    let uid = a.local_config().await["uid"].as_str().unwrap().to_owned();
+    assert!(portal.store.pc_identity(&uid).await.unwrap().is_some());
+
+    // A PC from an older portal: known by its uid, no key.
+    let b = agent("moved");
+    let old_uid = "0123456789abcdef0123456789abcdef";
+    portal
+        .store
+        .insert_pc(NewPc {
+            site_id: site.id,
+            uid: old_uid,
+            mac: "aa:bb:cc:dd:ee:01",
+            name: "moved",
+            client_key_hash: "",
+            entries: vec![],
+        })
+        .await
+        .unwrap()
+        .unwrap();
+    portal.activate(&site, old_uid).await;
+    for (k, v) in [("admin_url", portal.url.as_str()), ("uid", old_uid)] {
+        assert_eq!(b.run(&["set-config", k, v]).await.code, 0);
+    }
+    let waiting = b.run(&["checkin"]).await;
+    assert_eq!(waiting.code, 1, "{}", waiting.stdout);
+    let key_file = b.root.join("etc/os2borgerpc/client-key.key");
+    let key = std::fs::read_to_string(&key_file)
+        .unwrap()
+        .trim()
+        .to_owned();
+    let fingerprint = hex::encode(sha2::Sha256::digest(key.as_bytes()));
+    let reqs = b.requests(0);
+    let response = reqs[0]["response"].as_str().unwrap();
+    assert!(
+        response.contains("approved by an administrator") && response.contains(&fingerprint[..16]),
+        "{response}"
+    );
+    let pc = portal.store.pc_identity(old_uid).await.unwrap().unwrap();
+    assert_eq!(pc.client_key_hash, "", "the key is not bound by the call");
+    assert_eq!(pc.pending_key_hash, fingerprint);
+    // What the older portal had of it: its address and host name, which the agent keeps.
+    let hostname = b.local_config().await["hostname"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for (k, v) in [
+        ("hostname", hostname.as_str()),
+        ("admin_url", portal.url.as_str()),
+    ] {
+        portal
+            .store
+            .set_entry(borgerpc_admin::store::config::OwnerKind::Pc, pc.id, k, v)
+            .await
+            .unwrap();
+    }
+    portal
+        .store
+        .approve_client_key(&[site.id], PcRef::Uid(old_uid), &fingerprint[..16])
+        .await
+        .unwrap()
+        .unwrap();
+    let served = b.run(&["checkin"]).await;
+    assert_eq!(served.code, 0, "{}\n{}", served.stdout, served.stderr);
+    assert!(b.requests(0).iter().skip(1).all(|r| r["status"] == 200));
 }

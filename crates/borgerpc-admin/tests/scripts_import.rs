@@ -72,8 +72,9 @@ async fn a_new_version_serves_new_jobs_while_old_jobs_keep_their_code() {
     let run = |portal: &Portal| {
         let store = portal.store.clone();
         async move {
+            // A hidden script: what a wake plan runs, never an operator directly.
             store
-                .run_script(RunScript {
+                .run_feature_script(RunScript {
                     site_id: site.id,
                     script_id,
                     pc_ids: &[pc.id],

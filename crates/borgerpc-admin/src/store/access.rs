@@ -450,9 +450,8 @@ impl Store {
         .await;
         if let Err(e) = done {
             // A user without a role sees nothing, but would keep the name taken.
-            let _ = sqlx::query("DELETE FROM users WHERE id = $1")
-                .bind(user.id)
-                .execute(self.pool())
+            let _ = self
+                .write_one(sqlx::query("DELETE FROM users WHERE id = $1").bind(user.id))
                 .await;
             return Err(e);
         }

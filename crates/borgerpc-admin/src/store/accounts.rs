@@ -3,7 +3,7 @@
 //! see and do is a [`Scope`] (see `access.rs`).
 
 use super::Store;
-use service_kit::accounts::{hash_password, new_token, token_hash, verify_password};
+use service_kit::accounts::{hash_new_password, new_token, token_hash};
 use service_kit::db::now_ms;
 
 pub const ROLES: &[&str] = &["customer_admin", "site_admin", "site_user"];
@@ -35,10 +35,11 @@ impl Store {
                     .all(|c| c.is_alphanumeric() || "@.+-_".contains(c)),
             "username: 1 to 150 letters, digits and @.+-_"
         );
-        let hash = hash_password(password)?;
+        let hash = hash_new_password(password, &[username, email])?;
+        let mut tx = self.db.begin_write().await?;
         let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM users WHERE username = $1")
             .bind(username)
-            .fetch_optional(self.pool())
+            .fetch_optional(&mut *tx)
             .await?;
         anyhow::ensure!(exists.is_none(), "username: {username:?} is taken");
         let id: i64 = sqlx::query_scalar(
@@ -50,13 +51,43 @@ impl Store {
         .bind(hash)
         .bind(i64::from(is_superuser))
         .bind(now_ms())
-        .fetch_one(self.pool())
+        .fetch_one(&mut *tx)
         .await?;
+        tx.commit().await?;
         Ok(User {
             id,
             username: username.to_owned(),
             is_superuser,
         })
+    }
+
+    /// Gives a user a new password (the same rules as a first one) and ends their sessions,
+    /// so whoever knew the old one is logged out. `false` if there is no such user.
+    pub async fn set_password(&self, username: &str, password: &str) -> anyhow::Result<bool> {
+        let email: Option<String> =
+            sqlx::query_scalar("SELECT email FROM users WHERE username = $1")
+                .bind(username)
+                .fetch_optional(self.pool())
+                .await?;
+        let Some(email) = email else {
+            return Ok(false);
+        };
+        let hash = hash_new_password(password, &[username, &email])?;
+        let mut tx = self.db.begin_write().await?;
+        let changed = sqlx::query("UPDATE users SET password_hash = $1 WHERE username = $2")
+            .bind(hash)
+            .bind(username)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        sqlx::query(
+            "DELETE FROM sessions WHERE user_id IN (SELECT id FROM users WHERE username = $1)",
+        )
+        .bind(username)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(changed == 1)
     }
 
     /// Gives a user a role on a customer (customer_admin) or a site (site_admin, site_user).
@@ -77,64 +108,51 @@ impl Store {
                 && (role != "customer_admin") == site_id.is_some(),
             "role: customer_admin takes a customer, site_admin and site_user take a site"
         );
-        sqlx::query(
-            "INSERT INTO memberships (user_id, customer_id, site_id, role) VALUES ($1, $2, $3, $4)",
+        self.write_one(
+            sqlx::query(
+                "INSERT INTO memberships (user_id, customer_id, site_id, role) VALUES ($1, $2, $3, $4)",
+            )
+            .bind(user_id)
+            .bind(customer_id)
+            .bind(site_id)
+            .bind(role),
         )
-        .bind(user_id)
-        .bind(customer_id)
-        .bind(site_id)
-        .bind(role)
-        .execute(self.pool())
         .await?;
         Ok(())
     }
 
-    /// Checks a password and opens a session; `None` for a wrong name or password (which one
-    /// is not told).
-    pub async fn login(
-        &self,
-        username: &str,
-        password: &str,
-    ) -> anyhow::Result<Option<(String, i64)>> {
-        let row: Option<(i64, String)> =
+    /// A user's id and password hash, for a login.
+    pub async fn login_user(&self, username: &str) -> anyhow::Result<Option<(i64, String)>> {
+        Ok(
             sqlx::query_as("SELECT id, password_hash FROM users WHERE username = $1")
                 .bind(username)
                 .fetch_optional(self.pool())
-                .await?;
-        let Some((user_id, hash)) = row else {
-            // Same work as a real check, so timing does not tell which names exist.
-            let _ = verify_password(
-                password,
-                "$argon2id$v=19$m=19456,t=2,p=1$AAAAAAAAAAAAAAAAAAAAAA$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
-            );
-            return Ok(None);
-        };
-        let password = password.to_owned();
-        let ok = tokio::task::spawn_blocking(move || verify_password(&password, &hash))
-            .await
-            .unwrap_or(false);
-        if !ok {
-            return Ok(None);
-        }
+                .await?,
+        )
+    }
+
+    /// Opens a session for a user whose password was checked: its token (shown once) and end.
+    pub async fn open_session(&self, user_id: i64) -> anyhow::Result<(String, i64)> {
         let token = new_token("bps_");
         let expires = now_ms() + SESSION_MS;
-        sqlx::query(
-            "INSERT INTO sessions (token_sha256, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4)",
+        self.write_one(
+            sqlx::query(
+                "INSERT INTO sessions (token_sha256, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4)",
+            )
+            .bind(token_hash(&token))
+            .bind(user_id)
+            .bind(now_ms())
+            .bind(expires),
         )
-        .bind(token_hash(&token))
-        .bind(user_id)
-        .bind(now_ms())
-        .bind(expires)
-        .execute(self.pool())
         .await?;
-        Ok(Some((token, expires)))
+        Ok((token, expires))
     }
 
     pub async fn logout(&self, token: &str) -> anyhow::Result<()> {
-        sqlx::query("DELETE FROM sessions WHERE token_sha256 = $1")
-            .bind(token_hash(token))
-            .execute(self.pool())
-            .await?;
+        self.write_one(
+            sqlx::query("DELETE FROM sessions WHERE token_sha256 = $1").bind(token_hash(token)),
+        )
+        .await?;
         Ok(())
     }
 
@@ -146,15 +164,16 @@ impl Store {
         can_write: bool,
     ) -> anyhow::Result<String> {
         let key = new_token("bpk_");
-        sqlx::query(
-            "INSERT INTO api_keys (site_id, key_sha256, description, can_write, created_at) VALUES ($1, $2, $3, $4, $5)",
+        self.write_one(
+            sqlx::query(
+                "INSERT INTO api_keys (site_id, key_sha256, description, can_write, created_at) VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(site_id)
+            .bind(token_hash(&key))
+            .bind(description)
+            .bind(i64::from(can_write))
+            .bind(now_ms()),
         )
-        .bind(site_id)
-        .bind(token_hash(&key))
-        .bind(description)
-        .bind(i64::from(can_write))
-        .bind(now_ms())
-        .execute(self.pool())
         .await?;
         Ok(key)
     }
@@ -167,8 +186,10 @@ impl Store {
         action: &str,
         target: &str,
     ) -> anyhow::Result<()> {
-        let mut conn = self.pool().acquire().await?;
-        audit_in(&mut conn, actor, site_id, action, target).await
+        let mut tx = self.db.begin_write().await?;
+        audit_in(&mut tx, actor, site_id, action, target).await?;
+        tx.commit().await?;
+        Ok(())
     }
 }
 

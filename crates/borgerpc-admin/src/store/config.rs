@@ -162,8 +162,9 @@ impl Store {
         key: &str,
         value: &str,
     ) -> anyhow::Result<()> {
-        let mut conn = self.pool().acquire().await?;
-        upsert_entry(&mut conn, kind, owner_id, key, value, false).await?;
+        let mut tx = self.db.begin_write().await?;
+        upsert_entry(&mut tx, kind, owner_id, key, value, false).await?;
+        tx.commit().await?;
         Ok(())
     }
 }
@@ -281,7 +282,7 @@ impl Store {
         sites: &[i64],
         owner: Owner,
     ) -> anyhow::Result<Option<Vec<EntryView>>> {
-        let mut conn = self.pool().acquire().await?;
+        let mut conn = self.reader().await?;
         if self.owner_site(&mut conn, sites, owner).await?.is_none() {
             return Ok(None);
         }

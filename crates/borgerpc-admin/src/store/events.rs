@@ -43,19 +43,32 @@ pub struct NewEvent<'a> {
     pub summary: &'a str,
 }
 
-/// A new event waiting for its e-mail, with what the e-mail may say (no summary: it comes
-/// from the PC and may hold personal data).
+/// A rule's new events waiting for their e-mail, summed up as the e-mail may say it (no
+/// summaries: they come from the PC and may hold personal data).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Unnotified {
-    pub id: i64,
-    pub site_name: String,
-    pub pc_name: String,
+pub struct AlertDigest {
     pub rule_kind: String,
+    pub rule_id: i64,
     pub rule_name: String,
     pub level: String,
-    pub occurred_at: i64,
+    pub site_name: String,
+    pub site_uid: String,
+    /// Events covered: every unmailed one of the rule's on `pc_ids` up to `last_event_id`.
+    pub events: i64,
+    pub last_event_id: i64,
+    pub first_at: i64,
+    pub last_at: i64,
+    /// (PC name, events), the most first, at most [`DIGEST_PCS`].
+    pub pcs: Vec<(String, i64)>,
+    /// PCs with events beyond those listed.
+    pub more_pcs: i64,
+    /// Every PC the digest covers.
+    pub pc_ids: Vec<i64>,
     pub recipients: Vec<String>,
 }
+
+/// PCs named in one alert e-mail at most.
+pub const DIGEST_PCS: usize = 20;
 
 /// "HH:MM" to minutes after midnight.
 fn minutes(hhmm: &str) -> Option<u32> {
@@ -152,13 +165,14 @@ impl Store {
         rule_id: i64,
         user_id: i64,
     ) -> anyhow::Result<()> {
-        sqlx::query(
-            "INSERT INTO rule_alert_users (rule_kind, rule_id, user_id) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+        self.write_one(
+            sqlx::query(
+                "INSERT INTO rule_alert_users (rule_kind, rule_id, user_id) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+            )
+            .bind(rule_kind)
+            .bind(rule_id)
+            .bind(user_id),
         )
-        .bind(rule_kind)
-        .bind(rule_id)
-        .bind(user_id)
-        .execute(self.pool())
         .await?;
         Ok(())
     }
@@ -201,46 +215,129 @@ impl Store {
         Ok(raised)
     }
 
-    /// Events not yet mailed, oldest first, with their recipients (see `rules.rs`).
-    pub async fn unnotified_events(&self, limit: i64) -> anyhow::Result<Vec<Unnotified>> {
-        let rows = sqlx::query(
-            "SELECT e.id, e.pc_id, s.name AS site_name, pc.name AS pc_name, e.rule_kind, e.rule_id,
-                    COALESCE(sp.name, o.name, '') AS rule_name, COALESCE(sp.level, o.level, '') AS level, e.occurred_at
-             FROM security_events e JOIN pcs pc ON pc.id = e.pc_id JOIN sites s ON s.id = e.site_id
-             LEFT JOIN security_problems sp ON e.rule_kind = 'security' AND sp.id = e.rule_id
-             LEFT JOIN offline_rules o ON e.rule_kind = 'offline' AND o.id = e.rule_id
-             WHERE e.notified_at IS NULL ORDER BY e.id LIMIT $1",
+    /// The rules with events not yet mailed, summed up per rule and per set of recipients (a
+    /// PC's group supervisors, else the rule's alert users; see `rules.rs`): at most `limit`
+    /// rules, the longest waiting first.
+    pub async fn alert_digests(&self, limit: i64) -> anyhow::Result<Vec<AlertDigest>> {
+        let groups: Vec<(String, i64, i64, i64, i64)> = sqlx::query_as(
+            "SELECT rule_kind, rule_id, MAX(id), MIN(occurred_at), MAX(occurred_at)
+             FROM security_events WHERE notified_at IS NULL
+             GROUP BY rule_kind, rule_id ORDER BY MIN(id) LIMIT $1",
         )
         .bind(limit)
         .fetch_all(self.pool())
         .await?;
-        let mut out = Vec::with_capacity(rows.len());
-        for r in &rows {
-            let kind: String = r.try_get("rule_kind")?;
-            let rule_id: i64 = r.try_get("rule_id")?;
-            let recipients = self
-                .alert_recipients(&kind, rule_id, r.try_get("pc_id")?)
-                .await?;
-            out.push(Unnotified {
-                id: r.try_get("id")?,
-                site_name: r.try_get("site_name")?,
-                pc_name: r.try_get("pc_name")?,
-                rule_kind: kind,
-                rule_name: r.try_get("rule_name")?,
-                level: r.try_get("level")?,
-                occurred_at: r.try_get("occurred_at")?,
-                recipients,
-            });
+        let mut out = Vec::new();
+        for (kind, rule_id, last_event_id, first_at, last_at) in groups {
+            let rule: Option<(String, String, String, String)> = sqlx::query_as(
+                "SELECT r.name, r.level, s.name, s.uid FROM (
+                   SELECT id, site_id, name, level, 'security' AS kind FROM security_problems
+                   UNION ALL SELECT id, site_id, name, level, 'offline' FROM offline_rules
+                 ) r JOIN sites s ON s.id = r.site_id WHERE r.kind = $1 AND r.id = $2",
+            )
+            .bind(&kind)
+            .bind(rule_id)
+            .fetch_optional(self.pool())
+            .await?;
+            let (rule_name, level, site_name, site_uid) = rule.unwrap_or_default();
+            // Every PC with waiting events (a site's PCs at most), the most events first.
+            let pcs: Vec<(i64, String, i64)> = sqlx::query_as(
+                "SELECT pc.id, pc.name, COUNT(*) FROM security_events e JOIN pcs pc ON pc.id = e.pc_id
+                 WHERE e.rule_kind = $1 AND e.rule_id = $2 AND e.notified_at IS NULL AND e.id <= $3
+                 GROUP BY pc.id, pc.name ORDER BY COUNT(*) DESC, pc.name",
+            )
+            .bind(&kind)
+            .bind(rule_id)
+            .bind(last_event_id)
+            .fetch_all(self.pool())
+            .await?;
+            let supervisors: Vec<(i64, String)> = sqlx::query_as(
+                "SELECT DISTINCT m.pc_id, u.email FROM group_supervisors gs
+                 JOIN pc_group_members m ON m.group_id = gs.group_id JOIN users u ON u.id = gs.user_id
+                 WHERE u.email <> '' AND m.pc_id IN (
+                   SELECT pc_id FROM security_events
+                   WHERE rule_kind = $1 AND rule_id = $2 AND notified_at IS NULL AND id <= $3)
+                 ORDER BY u.email",
+            )
+            .bind(&kind)
+            .bind(rule_id)
+            .bind(last_event_id)
+            .fetch_all(self.pool())
+            .await?;
+            let alert_users: Vec<String> = sqlx::query_scalar(
+                "SELECT u.email FROM rule_alert_users a JOIN users u ON u.id = a.user_id
+                 WHERE a.rule_kind = $1 AND a.rule_id = $2 AND u.email <> '' ORDER BY u.email",
+            )
+            .bind(&kind)
+            .bind(rule_id)
+            .fetch_all(self.pool())
+            .await?;
+            let mut by_pc: std::collections::HashMap<i64, Vec<String>> = Default::default();
+            for (pc, email) in supervisors {
+                by_pc.entry(pc).or_default().push(email);
+            }
+            // One digest per set of recipients, in the order its first PC comes.
+            let mut digests: Vec<AlertDigest> = Vec::new();
+            for (pc_id, pc_name, events) in pcs {
+                let recipients = by_pc.remove(&pc_id).unwrap_or_else(|| alert_users.clone());
+                let at = match digests.iter().position(|d| d.recipients == recipients) {
+                    Some(at) => at,
+                    None => {
+                        digests.push(AlertDigest {
+                            rule_kind: kind.clone(),
+                            rule_id,
+                            rule_name: rule_name.clone(),
+                            level: level.clone(),
+                            site_name: site_name.clone(),
+                            site_uid: site_uid.clone(),
+                            events: 0,
+                            last_event_id,
+                            first_at,
+                            last_at,
+                            pcs: Vec::new(),
+                            more_pcs: 0,
+                            pc_ids: Vec::new(),
+                            recipients,
+                        });
+                        digests.len() - 1
+                    }
+                };
+                let d = &mut digests[at];
+                d.events += events;
+                d.pc_ids.push(pc_id);
+                if d.pcs.len() < DIGEST_PCS {
+                    d.pcs.push((pc_name, events));
+                } else {
+                    d.more_pcs += 1;
+                }
+            }
+            out.extend(digests);
         }
         Ok(out)
     }
 
-    pub async fn mark_notified(&self, event_id: i64) -> anyhow::Result<()> {
-        sqlx::query("UPDATE security_events SET notified_at = $1 WHERE id = $2")
-            .bind(now_ms())
-            .bind(event_id)
-            .execute(self.pool())
-            .await?;
+    /// Marks a digest's events mailed (those that came after it, or are other recipients',
+    /// wait for their own digest).
+    pub async fn mark_notified(&self, d: &AlertDigest) -> anyhow::Result<()> {
+        let now = now_ms();
+        // In slices, to stay far below SQLite's limit of variables in one statement.
+        for pcs in d.pc_ids.chunks(500) {
+            let sql = format!(
+                "UPDATE security_events SET notified_at = $1
+                 WHERE rule_kind = $2 AND rule_id = $3 AND id <= $4 AND notified_at IS NULL
+                   AND pc_id IN ({})",
+                super::placeholders(5, pcs.len())
+            );
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(now)
+                .bind(&d.rule_kind)
+                .bind(d.rule_id)
+                .bind(d.last_event_id);
+            for pc in pcs {
+                q = q.bind(*pc);
+            }
+            self.write_one(q).await?;
+        }
         Ok(())
     }
 

@@ -171,7 +171,7 @@ impl Store {
 
     /// The groups of the sites, by site and name.
     pub async fn groups(&self, sites: &[i64]) -> anyhow::Result<Vec<GroupView>> {
-        let mut conn = self.pool().acquire().await?;
+        let mut conn = self.reader().await?;
         let ids: Vec<(i64, i64)> =
             sqlx::query_as("SELECT id, site_id FROM pc_groups ORDER BY site_id, name, id")
                 .fetch_all(&mut *conn)
@@ -188,7 +188,7 @@ impl Store {
     }
 
     pub async fn group(&self, sites: &[i64], group_id: i64) -> anyhow::Result<Option<GroupView>> {
-        let mut conn = self.pool().acquire().await?;
+        let mut conn = self.reader().await?;
         if group_site_in(&mut conn, sites, group_id).await?.is_none() {
             return Ok(None);
         }

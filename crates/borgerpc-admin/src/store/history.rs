@@ -157,13 +157,14 @@ impl Store {
         field: &str,
         value: &str,
     ) -> anyhow::Result<()> {
-        sqlx::query("INSERT INTO pc_reports (pc_id, at, field, value) VALUES ($1, $2, $3, $4)")
-            .bind(pc_id)
-            .bind(service_kit::db::now_ms())
-            .bind(field)
-            .bind(value)
-            .execute(self.pool())
-            .await?;
+        self.write_one(
+            sqlx::query("INSERT INTO pc_reports (pc_id, at, field, value) VALUES ($1, $2, $3, $4)")
+                .bind(pc_id)
+                .bind(service_kit::db::now_ms())
+                .bind(field)
+                .bind(value),
+        )
+        .await?;
         Ok(())
     }
 
@@ -191,24 +192,27 @@ impl Store {
         Ok((n, quarters))
     }
 
-    /// Deletes history older than the retention allows.
+    /// Deletes history older than the retention allows, each kind in a write transaction of
+    /// its own (a turn among the writers, so the heartbeat writer never waits long for it).
     pub async fn purge_history(&self, r: &Retention, now: i64) -> anyhow::Result<Purged> {
         let cutoff = |days: i64| now - days * DAY_MS;
-        let checkin_days = sqlx::query("DELETE FROM checkin_days WHERE day < $1")
-            .bind(cutoff(r.checkin_days).div_euclid(DAY_MS))
-            .execute(self.pool())
-            .await?
-            .rows_affected();
-        let pc_reports = sqlx::query("DELETE FROM pc_reports WHERE at < $1")
-            .bind(cutoff(r.checkin_days))
-            .execute(self.pool())
-            .await?
-            .rows_affected();
-        let security_events = sqlx::query("DELETE FROM security_events WHERE reported_at < $1")
-            .bind(cutoff(r.security_event_days))
-            .execute(self.pool())
-            .await?
-            .rows_affected();
+        let checkin_days = self
+            .write_one(
+                sqlx::query("DELETE FROM checkin_days WHERE day < $1")
+                    .bind(cutoff(r.checkin_days).div_euclid(DAY_MS)),
+            )
+            .await?;
+        let pc_reports = self
+            .write_one(
+                sqlx::query("DELETE FROM pc_reports WHERE at < $1").bind(cutoff(r.checkin_days)),
+            )
+            .await?;
+        let security_events = self
+            .write_one(
+                sqlx::query("DELETE FROM security_events WHERE reported_at < $1")
+                    .bind(cutoff(r.security_event_days)),
+            )
+            .await?;
         let old = cutoff(r.job_days);
         let mut tx = self.db.begin_write().await?;
         sqlx::query(
@@ -225,11 +229,11 @@ impl Store {
         .await?
         .rows_affected();
         tx.commit().await?;
-        let logins = sqlx::query("DELETE FROM login_log WHERE login_at < $1")
-            .bind(cutoff(r.login_days))
-            .execute(self.pool())
-            .await?
-            .rows_affected();
+        let logins = self
+            .write_one(
+                sqlx::query("DELETE FROM login_log WHERE login_at < $1").bind(cutoff(r.login_days)),
+            )
+            .await?;
         Ok(Purged {
             checkin_days,
             pc_reports,

@@ -3,6 +3,10 @@
 //! Job lifecycle: NEW (waiting for the agent) → SUBMITTED (the agent confirmed it has it) →
 //! DONE | FAILED (the agent's report) → RESOLVED (an operator restarted it as a new job).
 //! Reports only move SUBMITTED jobs, so a duplicate report changes nothing.
+//!
+//! Security scripts run on PCs through security rules and hidden scripts only through the
+//! portal's own features (wake plans), never as jobs an operator starts, as upstream: a
+//! security script's events would name no rule, and a hidden one's arguments are the feature's.
 
 use super::{Store, placeholders};
 use service_kit::db::now_ms;
@@ -429,28 +433,74 @@ impl Store {
         Ok(Some((version_id, name, inputs)))
     }
 
-    /// Creates one batch and one NEW job per PC, all or nothing. The PCs must be the site's.
+    /// Refuses a script an operator may not run as a job: security and hidden scripts.
+    pub async fn check_runnable_as_job(&self, script_id: i64) -> anyhow::Result<()> {
+        self.check_runnable(script_id, false).await
+    }
+
+    async fn check_runnable(&self, script_id: i64, hidden_allowed: bool) -> anyhow::Result<()> {
+        let flags: Option<(i64, i64)> =
+            sqlx::query_as("SELECT is_security, is_hidden FROM scripts WHERE id = $1")
+                .bind(script_id)
+                .fetch_optional(self.pool())
+                .await?;
+        match flags {
+            Some((security, _)) if security != 0 => anyhow::bail!(
+                "script: {script_id} is a security script; it runs on PCs through a security \
+                 rule, not as a job"
+            ),
+            Some((_, hidden)) if hidden != 0 && !hidden_allowed => anyhow::bail!(
+                "script: {script_id} is a hidden script, run only by the portal's own features \
+                 (such as wake plans), not as a job"
+            ),
+            _ => Ok(()),
+        }
+    }
+
+    /// Creates one batch and one NEW job per PC, all or nothing. The PCs must be the site's;
+    /// security and hidden scripts are refused ([`Store::check_runnable_as_job`]).
     pub async fn run_script(&self, run: RunScript<'_>) -> anyhow::Result<Batch> {
+        self.run_checked(run, false).await
+    }
+
+    /// [`Store::run_script`] for the portal's own features, which may run hidden scripts
+    /// (security scripts are still refused).
+    pub async fn run_feature_script(&self, run: RunScript<'_>) -> anyhow::Result<Batch> {
+        self.run_checked(run, true).await
+    }
+
+    async fn run_checked(&self, run: RunScript<'_>, hidden_allowed: bool) -> anyhow::Result<Batch> {
         let Some((_, _, inputs)) = self.script_for_site(run.site_id, run.script_id).await? else {
             anyhow::bail!("script: no script with id {} on this site", run.script_id);
         };
+        self.check_runnable(run.script_id, hidden_allowed).await?;
         let values = checked_params(&inputs, &run.params)?;
-        self.run_script_with(run, values).await
+        self.create_jobs(run, values, hidden_allowed).await
     }
 
-    /// [`Store::run_script`] with parameter values the portal made itself, as the script
-    /// expects them (a wake plan's arguments, where "no exceptions" is an empty mandatory
-    /// value), one per input.
+    /// A feature's run with parameter values the portal made itself, as the script expects
+    /// them (a wake plan's arguments, where "no exceptions" is an empty mandatory value), one
+    /// per input. Hidden scripts allowed.
     pub(crate) async fn run_script_with(
         &self,
         run: RunScript<'_>,
         values: Vec<CheckedParam>,
+    ) -> anyhow::Result<Batch> {
+        self.create_jobs(run, values, true).await
+    }
+
+    async fn create_jobs(
+        &self,
+        run: RunScript<'_>,
+        values: Vec<CheckedParam>,
+        hidden_allowed: bool,
     ) -> anyhow::Result<Batch> {
         let Some((version_id, name, inputs)) =
             self.script_for_site(run.site_id, run.script_id).await?
         else {
             anyhow::bail!("script: no script with id {} on this site", run.script_id);
         };
+        self.check_runnable(run.script_id, hidden_allowed).await?;
         anyhow::ensure!(!run.pc_ids.is_empty(), "pcs: give at least one PC or group");
         anyhow::ensure!(
             values.len() == inputs.len(),
@@ -741,14 +791,15 @@ impl Store {
             return Ok(t);
         }
         let token = hex::encode(rand::random::<[u8; 32]>());
-        sqlx::query(
-            "INSERT INTO job_file_urls (token, job_id, position, expires_at) VALUES ($1, $2, $3, $4)",
+        self.write_one(
+            sqlx::query(
+                "INSERT INTO job_file_urls (token, job_id, position, expires_at) VALUES ($1, $2, $3, $4)",
+            )
+            .bind(&token)
+            .bind(job_id)
+            .bind(position)
+            .bind(now + ttl_ms),
         )
-        .bind(&token)
-        .bind(job_id)
-        .bind(position)
-        .bind(now + ttl_ms)
-        .execute(self.pool())
         .await?;
         Ok(token)
     }

@@ -32,6 +32,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "operator",
         sql: include_str!("../../migrations/0002_operator.sql"),
     },
+    Migration {
+        version: 3,
+        name: "agent_identity",
+        sql: include_str!("../../migrations/0003_agent_identity.sql"),
+    },
 ];
 
 /// The portal's database handle; cheap to clone.
@@ -51,8 +56,40 @@ impl Store {
         &self.db.pool
     }
 
+    /// One pooled connection for a sequence of reads that share helpers taking a
+    /// connection. Never write on it: writes go through `Db::begin_write`.
+    pub(crate) async fn reader(&self) -> anyhow::Result<sqlx::pool::PoolConnection<sqlx::Any>> {
+        Ok(self.db.pool.acquire().await?)
+    }
+
     pub fn kind(&self) -> DbKind {
         self.db.kind()
+    }
+
+    /// Runs one statement that writes, in its turn among the process's writers
+    /// ([`service_kit::db::Db::begin_write`]); returns the rows it changed. A write sent
+    /// straight to the pool would wait in SQLite's busy handler instead, behind whatever
+    /// holds the lock, and fail with "database is locked" after its timeout. Every write of
+    /// the store goes through here or `begin_write` (a test reads the sources for others).
+    pub(crate) async fn write_one(
+        &self,
+        q: sqlx::query::Query<'_, sqlx::Any, sqlx::any::AnyArguments>,
+    ) -> anyhow::Result<u64> {
+        let mut tx = self.db.begin_write().await?;
+        let n = q.execute(&mut *tx).await?.rows_affected();
+        tx.commit().await?;
+        Ok(n)
+    }
+
+    /// [`Store::write_one`] for an `INSERT … RETURNING id`.
+    pub(crate) async fn insert_returning_id(
+        &self,
+        q: sqlx::query::QueryScalar<'_, sqlx::Any, i64, sqlx::any::AnyArguments>,
+    ) -> anyhow::Result<i64> {
+        let mut tx = self.db.begin_write().await?;
+        let id = q.fetch_one(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(id)
     }
 }
 
@@ -98,3 +135,53 @@ macro_rules! conflict {
     };
 }
 pub(crate) use conflict;
+#[cfg(test)]
+mod tests {
+    /// Every write of the store takes its turn ([`super::Store::write_one`] or
+    /// `Db::begin_write`): no INSERT, UPDATE or DELETE runs on the pool itself, where on
+    /// SQLite it would wait in the busy handler behind the heartbeat writer and could fail.
+    #[test]
+    fn no_write_runs_on_the_pool() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/store");
+        let mut sources = Vec::new();
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "rs") {
+                let name = path.file_name().unwrap().to_string_lossy().into_owned();
+                sources.push((name, std::fs::read_to_string(&path).unwrap()));
+            }
+        }
+        assert!(sources.len() >= 9, "the store's modules: {}", sources.len());
+        let mut bypasses = Vec::new();
+        for (file, text) in &sources {
+            // This module holds the helpers and this test, which names what it looks for.
+            if file == "mod.rs" {
+                continue;
+            }
+            let text = text.as_str();
+            assert!(
+                !text.contains("pool().acquire()"),
+                "{file}: a connection of its own"
+            );
+            let mut from = 0;
+            while let Some(at) = text[from..].find("self.pool()") {
+                let at = from + at;
+                // The statement this pool call runs: from the query that starts it.
+                let start = text[..at].rfind("sqlx::query").unwrap_or(0);
+                let statement = &text[start..at];
+                if ["\"INSERT", "\"UPDATE", "\"DELETE"]
+                    .iter()
+                    .any(|w| statement.contains(w))
+                {
+                    let line = text[..at].lines().count();
+                    bypasses.push(format!("{file}:{line}"));
+                }
+                from = at + 1;
+            }
+        }
+        assert!(
+            bypasses.is_empty(),
+            "writes straight on the pool: {bypasses:?}"
+        );
+    }
+}

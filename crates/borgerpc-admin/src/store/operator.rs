@@ -296,18 +296,18 @@ impl Store {
         pc_id: i64,
         on: bool,
     ) -> anyhow::Result<bool> {
-        let done = bind_all(
-            sqlx::query(sqlx::AssertSqlSafe(format!(
-                "UPDATE pcs SET is_activated = $1 WHERE id = $2 AND {}",
-                in_scope("site_id", scope, 3)
-            )))
-            .bind(i64::from(on))
-            .bind(pc_id),
-            scope,
-        )
-        .execute(self.pool())
-        .await?;
-        Ok(done.rows_affected() == 1)
+        let done = self
+            .write_one(bind_all(
+                sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "UPDATE pcs SET is_activated = $1 WHERE id = $2 AND {}",
+                    in_scope("site_id", scope, 3)
+                )))
+                .bind(i64::from(on))
+                .bind(pc_id),
+                scope,
+            ))
+            .await?;
+        Ok(done == 1)
     }
 
     /// Activates (or deactivates) many PCs, named by uid, all or none: if any uid is unknown
@@ -537,14 +537,15 @@ impl Store {
             note.chars().count() <= 4096,
             "note: must be at most 4096 characters"
         );
-        sqlx::query(
-            "UPDATE security_events SET status = $1, assigned_user_id = $2, note = $3 WHERE id = $4",
+        self.write_one(
+            sqlx::query(
+                "UPDATE security_events SET status = $1, assigned_user_id = $2, note = $3 WHERE id = $4",
+            )
+            .bind(&status)
+            .bind(assigned)
+            .bind(&note)
+            .bind(id),
         )
-        .bind(&status)
-        .bind(assigned)
-        .bind(&note)
-        .bind(id)
-        .execute(self.pool())
         .await?;
         self.api_event(scope, id).await
     }

@@ -1,5 +1,5 @@
-//! PCs: registration, activation, identity (uid = md5(MAC) plus a bound client key) and
-//! group membership.
+//! PCs: registration, activation, identity (a uid plus a bound client key, or a key waiting
+//! for an operator's approval) and group membership.
 
 use super::Store;
 use super::config::OwnerKind;
@@ -17,6 +17,8 @@ pub struct PcIdentity {
     pub is_activated: bool,
     /// sha256 hex of the agent's key; empty for PCs from before keys.
     pub client_key_hash: String,
+    /// A key the PC offered while it had none, waiting for an operator; empty if none.
+    pub pending_key_hash: String,
     pub last_ip: Option<String>,
 }
 
@@ -30,6 +32,27 @@ pub struct PcSummary {
     pub is_activated: bool,
     pub last_seen: Option<i64>,
     pub created_at: i64,
+    /// `bound` (it proves itself with its key), `pending` (it offered a key that waits for
+    /// approval) or `none` (MAC address only).
+    pub client_key: &'static str,
+    /// The start of the waiting key's fingerprint, to compare with the PC's own.
+    pub pending_key_fingerprint: Option<String>,
+}
+
+/// What `pc approve-key` did.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ApprovedKey {
+    pub pc_id: i64,
+    pub site_id: i64,
+    pub uid: String,
+    pub fingerprint: String,
+}
+
+/// A PC as an operator names it: by its id (API) or uid (CLI).
+#[derive(Debug, Clone, Copy)]
+pub enum PcRef<'a> {
+    Id(i64),
+    Uid(&'a str),
 }
 
 /// A new PC as registration creates it.
@@ -43,20 +66,55 @@ pub struct NewPc<'a> {
     pub entries: Vec<(String, String, bool)>,
 }
 
-/// The uid agents use: md5 of the MAC address exactly as sent.
-pub fn pc_uid(mac: &str) -> String {
-    hex::encode(md5::Md5::digest(mac.as_bytes()))
+/// A new PC's uid: 32 random hex digits, the shape of upstream's md5(MAC). The agent keeps
+/// whatever registration answers; a uid that cannot be derived from the MAC tells nothing
+/// about other customers' PCs and is one more thing an impersonator must know.
+pub fn new_pc_uid() -> String {
+    hex::encode(rand::random::<[u8; 16]>())
 }
 
-/// The stored form of a client key.
+/// A MAC address as compared: lower case, colons (the `pcs_mac` index has the same).
+pub fn mac_key(mac: &str) -> String {
+    mac.to_ascii_lowercase().replace('-', ":")
+}
+
+/// The stored form of a client key; its hex is also the key's fingerprint, which an operator
+/// reads on the PC with `sha256sum /etc/os2borgerpc/client-key.key`.
 pub fn key_hash(client_key: &str) -> String {
     hex::encode(sha2::Sha256::digest(client_key.as_bytes()))
+}
+
+/// The start of a fingerprint, as shown to people.
+pub fn short_fingerprint(hash: &str) -> &str {
+    hash.get(..16).unwrap_or(hash)
+}
+
+/// Why an operator's key approval was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ApprovalRefused {
+    #[error(
+        "fingerprint: give 8 to 64 hexadecimal characters of the PC's key fingerprint \
+         (`sha256sum /etc/os2borgerpc/client-key.key` on the PC)"
+    )]
+    Malformed,
+    #[error(
+        "fingerprint: this PC has offered no key yet; give its whole fingerprint (64 hex, \
+         `sha256sum /etc/os2borgerpc/client-key.key` on the PC) to bind its key anyway"
+    )]
+    NothingPending,
+    #[error(
+        "fingerprint: the key waiting for approval has fingerprint {pending}…, not {given}…; \
+         someone else may have offered it. Give the PC's whole fingerprint (64 hex, \
+         `sha256sum /etc/os2borgerpc/client-key.key` on the PC) to bind the PC's own key"
+    )]
+    Mismatch { pending: String, given: String },
 }
 
 impl Store {
     pub async fn pc_identity(&self, uid: &str) -> anyhow::Result<Option<PcIdentity>> {
         let row = sqlx::query(
-            "SELECT id, site_id, uid, mac, is_activated, client_key_hash, last_ip FROM pcs WHERE uid = $1",
+            "SELECT id, site_id, uid, mac, is_activated, client_key_hash, pending_key_hash, last_ip
+             FROM pcs WHERE uid = $1",
         )
         .bind(uid)
         .fetch_optional(self.pool())
@@ -69,18 +127,26 @@ impl Store {
             mac: r.try_get("mac")?,
             is_activated: r.try_get::<i64, _>("is_activated")? != 0,
             client_key_hash: r.try_get("client_key_hash")?,
+            pending_key_hash: r.try_get("pending_key_hash")?,
             last_ip: r.try_get("last_ip")?,
         }))
     }
 
     /// Creates the PC and its configuration in one transaction. `Ok(None)` if a PC with the
-    /// uid exists already (two registrations racing: one wins).
+    /// same MAC address is registered with the site's customer already (also when two
+    /// registrations race: one wins). Other customers' PCs are not looked at.
     pub async fn insert_pc(&self, pc: NewPc<'_>) -> anyhow::Result<Option<i64>> {
         let mut tx = self.db.begin_write().await?;
-        let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM pcs WHERE uid = $1")
-            .bind(pc.uid)
-            .fetch_optional(&mut *tx)
-            .await?;
+        let exists: Option<i64> = sqlx::query_scalar(
+            "SELECT p.id FROM pcs p JOIN sites s ON s.id = p.site_id
+             WHERE lower(replace(p.mac, '-', ':')) = $1
+               AND s.customer_id = (SELECT customer_id FROM sites WHERE id = $2)
+             LIMIT 1",
+        )
+        .bind(mac_key(pc.mac))
+        .bind(pc.site_id)
+        .fetch_optional(&mut *tx)
+        .await?;
         if exists.is_some() {
             return Ok(None);
         }
@@ -107,25 +173,104 @@ impl Store {
         Ok(Some(id))
     }
 
-    /// Binds a key to a PC that has none (PCs registered before keys existed).
-    pub async fn bind_client_key(&self, pc_id: i64, hash: &str) -> anyhow::Result<()> {
-        sqlx::query("UPDATE pcs SET client_key_hash = $1 WHERE id = $2 AND client_key_hash = ''")
-            .bind(hash)
-            .bind(pc_id)
-            .execute(self.pool())
+    /// Keeps the first key a PC without one offers, for an operator to approve; later offers
+    /// change nothing. `true` if this offer was kept.
+    pub async fn offer_client_key(&self, pc_id: i64, hash: &str) -> anyhow::Result<bool> {
+        let n = self
+            .write_one(
+                sqlx::query(
+                    "UPDATE pcs SET pending_key_hash = $1, pending_key_at = $2
+                     WHERE id = $3 AND client_key_hash = '' AND pending_key_hash = ''",
+                )
+                .bind(hash)
+                .bind(now_ms())
+                .bind(pc_id),
+            )
             .await?;
-        Ok(())
+        Ok(n == 1)
+    }
+
+    /// An operator binds a key to a PC of a site in `scope` (`None`: no such PC there):
+    /// the waiting key, if `fingerprint` (8 or more hex) is the start of its fingerprint, or
+    /// any key whose whole fingerprint (64 hex) the operator read on the PC, which also
+    /// replaces a bound key (a re-installed PC). The waiting key is cleared either way.
+    pub async fn approve_client_key(
+        &self,
+        scope: &[i64],
+        pc: PcRef<'_>,
+        fingerprint: &str,
+    ) -> anyhow::Result<Option<ApprovedKey>> {
+        let fingerprint = fingerprint.trim().to_ascii_lowercase();
+        if !(8..=64).contains(&fingerprint.len())
+            || !fingerprint.bytes().all(|b| b.is_ascii_hexdigit())
+        {
+            return Err(ApprovalRefused::Malformed.into());
+        }
+        if scope.is_empty() {
+            return Ok(None);
+        }
+        let mut tx = self.db.begin_write().await?;
+        let id = match pc {
+            PcRef::Id(id) => Some(id),
+            PcRef::Uid(uid) => {
+                sqlx::query_scalar("SELECT id FROM pcs WHERE uid = $1")
+                    .bind(uid)
+                    .fetch_optional(&mut *tx)
+                    .await?
+            }
+        };
+        let mut q = sqlx::query_as::<_, (i64, i64, String, String)>(sqlx::AssertSqlSafe(format!(
+            "SELECT id, site_id, uid, pending_key_hash FROM pcs WHERE id = $1 AND site_id IN ({})",
+            super::placeholders(2, scope.len())
+        )))
+        .bind(id.unwrap_or(-1));
+        for s in scope {
+            q = q.bind(*s);
+        }
+        let Some((pc_id, site_id, uid, pending)) = q.fetch_optional(&mut *tx).await? else {
+            return Ok(None);
+        };
+        let hash = if fingerprint.len() == 64 {
+            fingerprint
+        } else if pending.is_empty() {
+            return Err(ApprovalRefused::NothingPending.into());
+        } else if !pending.starts_with(&fingerprint) {
+            return Err(ApprovalRefused::Mismatch {
+                pending: short_fingerprint(&pending).to_owned(),
+                given: fingerprint,
+            }
+            .into());
+        } else {
+            pending
+        };
+        sqlx::query(
+            "UPDATE pcs SET client_key_hash = $1, pending_key_hash = '', pending_key_at = NULL
+             WHERE id = $2",
+        )
+        .bind(&hash)
+        .bind(pc_id)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(Some(ApprovedKey {
+            pc_id,
+            site_id,
+            uid,
+            fingerprint: hash,
+        }))
     }
 
     /// Activates (or deactivates) a PC of the given site; `false` if there is no such PC there.
     pub async fn set_activated(&self, site_id: i64, uid: &str, on: bool) -> anyhow::Result<bool> {
-        let done = sqlx::query("UPDATE pcs SET is_activated = $1 WHERE uid = $2 AND site_id = $3")
-            .bind(i64::from(on))
-            .bind(uid)
-            .bind(site_id)
-            .execute(self.pool())
+        let done = self
+            .write_one(
+                sqlx::query("UPDATE pcs SET is_activated = $1 WHERE uid = $2 AND site_id = $3")
+                    .bind(i64::from(on))
+                    .bind(uid)
+                    .bind(site_id),
+            )
             .await?;
-        Ok(done.rows_affected() == 1)
+        Ok(done == 1)
     }
 
     /// Deletes a PC of a site with everything that is only about it (jobs, configuration,
@@ -159,7 +304,8 @@ impl Store {
     /// A site's PCs: not yet activated first (they wait for someone), then by name.
     pub async fn pcs(&self, site_id: i64) -> anyhow::Result<Vec<PcSummary>> {
         let rows = sqlx::query(
-            "SELECT p.id, p.uid, p.name, p.mac, s.uid AS site_uid, p.is_activated, p.last_seen, p.created_at
+            "SELECT p.id, p.uid, p.name, p.mac, s.uid AS site_uid, p.is_activated, p.last_seen, p.created_at,
+                    p.client_key_hash, p.pending_key_hash
              FROM pcs p JOIN sites s ON s.id = p.site_id WHERE p.site_id = $1
              ORDER BY p.is_activated, p.name, p.id",
         )
@@ -177,6 +323,16 @@ impl Store {
                     is_activated: r.try_get::<i64, _>("is_activated")? != 0,
                     last_seen: r.try_get("last_seen")?,
                     created_at: r.try_get("created_at")?,
+                    client_key: if !r.try_get::<String, _>("client_key_hash")?.is_empty() {
+                        "bound"
+                    } else if !r.try_get::<String, _>("pending_key_hash")?.is_empty() {
+                        "pending"
+                    } else {
+                        "none"
+                    },
+                    pending_key_fingerprint: Some(r.try_get::<String, _>("pending_key_hash")?)
+                        .filter(|h| !h.is_empty())
+                        .map(|h| short_fingerprint(&h).to_owned()),
                 })
             })
             .collect()
@@ -225,23 +381,25 @@ impl Store {
             !name.is_empty() && name.chars().count() <= 200,
             "group name: must be 1 to 200 characters"
         );
-        Ok(sqlx::query_scalar(
-            "INSERT INTO pc_groups (site_id, name, created_at) VALUES ($1, $2, $3) RETURNING id",
+        self.insert_returning_id(
+            sqlx::query_scalar(
+                "INSERT INTO pc_groups (site_id, name, created_at) VALUES ($1, $2, $3) RETURNING id",
+            )
+            .bind(site_id)
+            .bind(name)
+            .bind(now_ms()),
         )
-        .bind(site_id)
-        .bind(name)
-        .bind(now_ms())
-        .fetch_one(self.pool())
-        .await?)
+        .await
     }
 
     pub async fn add_group_member(&self, group_id: i64, pc_id: i64) -> anyhow::Result<()> {
-        sqlx::query(
-            "INSERT INTO pc_group_members (pc_id, group_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+        self.write_one(
+            sqlx::query(
+                "INSERT INTO pc_group_members (pc_id, group_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+            )
+            .bind(pc_id)
+            .bind(group_id),
         )
-        .bind(pc_id)
-        .bind(group_id)
-        .execute(self.pool())
         .await?;
         Ok(())
     }
@@ -250,10 +408,9 @@ impl Store {
 #[cfg(test)]
 mod tests {
     #[test]
-    fn uid_is_md5_of_the_mac_as_sent() {
-        assert_eq!(
-            super::pc_uid("aa:bb:cc:dd:ee:ff"),
-            "6424e2dce251d76b3113dfa5a4b7d2d2"
-        );
+    fn uids_are_random_and_macs_compare_in_one_form() {
+        let (a, b) = (super::new_pc_uid(), super::new_pc_uid());
+        assert!(a.len() == 32 && a.bytes().all(|c| c.is_ascii_hexdigit()) && a != b);
+        assert_eq!(super::mac_key("AA-BB-cc:dd:EE:ff"), "aa:bb:cc:dd:ee:ff");
     }
 }

@@ -110,7 +110,7 @@ impl Store {
         script_id: i64,
         params: &[ParamValue],
     ) -> anyhow::Result<Option<PolicyRun>> {
-        let mut conn = self.pool().acquire().await?;
+        let mut conn = self.reader().await?;
         let Some(site) = group_site_in(&mut conn, &scope.sites, group_id).await? else {
             return Ok(None);
         };
@@ -118,6 +118,7 @@ impl Store {
         let Some((_, _, inputs)) = self.script_for_site(site, script_id).await? else {
             return Ok(None);
         };
+        self.check_runnable_as_job(script_id).await?;
         let checked = checked_params(&inputs, params)?;
         let mut tx = self.db.begin_write().await?;
         let next: Option<i64> =
@@ -171,7 +172,7 @@ impl Store {
         let Some((group_id, script_id)) = row else {
             return Ok(None);
         };
-        let mut conn = self.pool().acquire().await?;
+        let mut conn = self.reader().await?;
         let Some(site) = group_site_in(&mut conn, &scope.sites, group_id).await? else {
             return Ok(None);
         };

@@ -151,7 +151,7 @@ impl Store {
 
     /// The rules of a kind on the sites, by site and name.
     pub async fn rules(&self, sites: &[i64], kind: RuleKind) -> anyhow::Result<Vec<RuleView>> {
-        let mut conn = self.pool().acquire().await?;
+        let mut conn = self.reader().await?;
         let ids: Vec<(i64, i64)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "SELECT id, site_id FROM {} ORDER BY site_id, name, id",
             kind.table()
@@ -175,7 +175,7 @@ impl Store {
         kind: RuleKind,
         id: i64,
     ) -> anyhow::Result<Option<RuleView>> {
-        let mut conn = self.pool().acquire().await?;
+        let mut conn = self.reader().await?;
         if rule_site(&mut conn, sites, kind, id).await?.is_none() {
             return Ok(None);
         }

@@ -57,13 +57,15 @@ impl Store {
         if self.customer_by_name(name).await?.is_some() {
             anyhow::bail!("customer name: a customer named {name:?} already exists");
         }
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO customers (name, created_at) VALUES ($1, $2) RETURNING id",
-        )
-        .bind(name)
-        .bind(now_ms())
-        .fetch_one(self.pool())
-        .await?;
+        let id = self
+            .insert_returning_id(
+                sqlx::query_scalar(
+                    "INSERT INTO customers (name, created_at) VALUES ($1, $2) RETURNING id",
+                )
+                .bind(name)
+                .bind(now_ms()),
+            )
+            .await?;
         Ok(Customer {
             id,
             name: name.to_owned(),
@@ -109,15 +111,17 @@ impl Store {
         if self.site_by_uid(uid).await?.is_some() {
             anyhow::bail!("site uid: {uid:?} is taken; site uids are unique across the portal");
         }
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO sites (customer_id, uid, name, created_at) VALUES ($1, $2, $3, $4) RETURNING id",
-        )
-        .bind(customer_id)
-        .bind(uid)
-        .bind(name)
-        .bind(now_ms())
-        .fetch_one(self.pool())
-        .await?;
+        let id = self
+            .insert_returning_id(
+                sqlx::query_scalar(
+                    "INSERT INTO sites (customer_id, uid, name, created_at) VALUES ($1, $2, $3, $4) RETURNING id",
+                )
+                .bind(customer_id)
+                .bind(uid)
+                .bind(name)
+                .bind(now_ms()),
+            )
+            .await?;
         Ok(Site {
             id,
             customer_id,
@@ -159,12 +163,50 @@ impl Store {
 
     /// Turns the legacy XML-RPC protocol on or off for a site's PCs.
     pub async fn set_legacy_xmlrpc(&self, site_id: i64, on: bool) -> anyhow::Result<()> {
-        sqlx::query("UPDATE sites SET legacy_xmlrpc = $1 WHERE id = $2")
-            .bind(i64::from(on))
-            .bind(site_id)
-            .execute(self.pool())
-            .await?;
+        self.write_one(
+            sqlx::query("UPDATE sites SET legacy_xmlrpc = $1 WHERE id = $2")
+                .bind(i64::from(on))
+                .bind(site_id),
+        )
+        .await?;
         Ok(())
+    }
+
+    /// The sha256 of the token a PC must give to register with the site, if it needs one.
+    pub async fn site_registration_token(&self, site_id: i64) -> anyhow::Result<Option<String>> {
+        let hash: Option<String> =
+            sqlx::query_scalar("SELECT registration_token_sha256 FROM sites WHERE id = $1")
+                .bind(site_id)
+                .fetch_optional(self.pool())
+                .await?;
+        Ok(hash.filter(|h| !h.is_empty()))
+    }
+
+    /// Gives the site a new registration token (returned once; stored hashed), or none: then
+    /// the site uid alone registers a PC again.
+    pub async fn set_registration_token(
+        &self,
+        site_id: i64,
+        on: bool,
+    ) -> anyhow::Result<Option<String>> {
+        // 16 characters a person types at each PC: 80 random bits, no 0/o or 1/l to confuse.
+        const ALPHABET: &[u8] = b"abcdefghijkmnpqrstuvwxyz23456789";
+        let token = on.then(|| {
+            (0..16)
+                .map(|_| ALPHABET[rand::random_range(0..ALPHABET.len())] as char)
+                .collect::<String>()
+        });
+        let hash = token
+            .as_deref()
+            .map(service_kit::accounts::token_hash)
+            .unwrap_or_default();
+        self.write_one(
+            sqlx::query("UPDATE sites SET registration_token_sha256 = $1 WHERE id = $2")
+                .bind(hash)
+                .bind(site_id),
+        )
+        .await?;
+        Ok(token)
     }
 }
 

@@ -391,7 +391,7 @@ impl Store {
     /// its new PCs, `wake_plan_remove` to the PCs that left a plan.
     pub(crate) async fn dispatch_wake(&self, d: WakeDispatch, by: &str) -> anyhow::Result<()> {
         let today = chrono::Utc::now().date_naive() - chrono::Days::new(1);
-        let mut conn = self.pool().acquire().await?;
+        let mut conn = self.reader().await?;
         for (plan, pcs) in &d.set {
             let Some(view) = self.plan_view(&mut conn, *plan).await? else {
                 continue;
@@ -492,7 +492,7 @@ impl Store {
 
     /// The plans of the sites, by site and name.
     pub async fn wake_plans(&self, sites: &[i64]) -> anyhow::Result<Vec<WakePlanView>> {
-        let mut conn = self.pool().acquire().await?;
+        let mut conn = self.reader().await?;
         let ids: Vec<(i64, i64)> =
             sqlx::query_as("SELECT id, site_id FROM wake_week_plans ORDER BY site_id, name")
                 .fetch_all(&mut *conn)
@@ -509,7 +509,7 @@ impl Store {
     }
 
     pub async fn wake_plan(&self, sites: &[i64], id: i64) -> anyhow::Result<Option<WakePlanView>> {
-        let mut conn = self.pool().acquire().await?;
+        let mut conn = self.reader().await?;
         match plan_site(&mut conn, sites, id).await? {
             Some(_) => self.plan_view(&mut conn, id).await,
             None => Ok(None),
