@@ -129,6 +129,7 @@ pub async fn start<P: Serviceplatform>(
             let endpoint = ReceiptEndpoint {
                 store: store.clone(),
                 wait_for_forretning: config.delivery.wait_for_forretning,
+                platform: r.platform().map_err(|e| anyhow::anyhow!("{e}"))?,
             };
             let mut rx = stop_rx.clone();
             let served = service_kit::listener::serve(

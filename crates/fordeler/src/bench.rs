@@ -339,7 +339,7 @@ fn render_rate(
     let submission = crate::intake::Submission::from_remote_post("os2forms_fdk_kp_sp241", &body)
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     let files: Vec<crate::store::Attachment> = submission.files.iter().map(Into::into).collect();
-    let names = crate::build::RemoteNames::new("kp", &submission.uuid, &files);
+    let names = crate::build::RemoteNames::new("kp", &submission.uuid, 1, &files);
     let named: Vec<(&crate::store::Attachment, String)> = files
         .iter()
         .filter(|a| a.element_key != "kvittering")

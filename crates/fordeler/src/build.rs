@@ -131,12 +131,19 @@ pub struct RemoteNames {
     head: String,
     /// The submission's element keys, sorted; an element's place is its `-<n>`.
     elements: Vec<String>,
+    /// Empty for a delivery's first transaction, `-t<n>` for its n-th.
+    transaction: String,
 }
 
 impl RemoteNames {
     /// For the files of one submission (all of them: the places must not depend on which are
     /// uploaded) on one route.
-    pub fn new(route_id: &str, submission_uuid: &str, files: &[Attachment]) -> Self {
+    pub fn new(
+        route_id: &str,
+        submission_uuid: &str,
+        transaction_no: i64,
+        files: &[Attachment],
+    ) -> Self {
         let mut elements: Vec<String> = files.iter().map(|a| a.element_key.clone()).collect();
         elements.sort_unstable();
         elements.dedup();
@@ -145,7 +152,18 @@ impl RemoteNames {
             safe(route_id),
             safe(submission_uuid)
         );
-        Self { head, elements }
+        // A resend's files get names of their own (`_<idx>-t<n>.<ext>`): the earlier
+        // transaction's may still lie on the server. The first keeps the PHP module's names.
+        let transaction = if transaction_no > 1 {
+            format!("-t{transaction_no}")
+        } else {
+            String::new()
+        };
+        Self {
+            head,
+            elements,
+            transaction,
+        }
     }
 
     pub fn name(&self, a: &Attachment) -> String {
@@ -155,7 +173,7 @@ impl RemoteNames {
             .map(|(_, e)| e)
             .filter(|e| !e.is_empty() && e.len() <= 8)
             .map_or_else(|| "bin".to_owned(), safe);
-        let tail = format!("_{}.{ext}", a.idx);
+        let tail = format!("_{}{}.{ext}", a.idx, self.transaction);
         let room = MAX_REMOTE_NAME.saturating_sub(self.head.len() + tail.len());
         let key = &a.element_key;
         let plain = !key.is_empty()
@@ -363,7 +381,12 @@ pub fn build(
     let mut context =
         DistributionContext::new(anvender_id, afsender, routing_myndighed, routing_valg);
     let mut files: Vec<DeliveryFile> = Vec::new();
-    let names = RemoteNames::new(&route.id, &delivery.submission_uuid, attachments);
+    let names = RemoteNames::new(
+        &route.id,
+        &delivery.submission_uuid,
+        delivery.transaction_no,
+        attachments,
+    );
     let mut file_for = |a: &Attachment| {
         let name = names.name(a);
         files.push(DeliveryFile {
@@ -665,15 +688,21 @@ xml_template = "t.twig""#,
         let uuid = "2b801c0b-9e36-4cc5-b5d1-c46239cb78ce";
         // A plain key is named as the PHP module names it.
         let bilag = file("dokumenter_bilag", 0, "Bilag 1.PDF");
-        let names = RemoteNames::new("kp", uuid, std::slice::from_ref(&bilag));
+        let names = RemoteNames::new("kp", uuid, 1, std::slice::from_ref(&bilag));
         assert_eq!(
             names.name(&bilag),
             "os2forms_fordelingskomponent_kp_2b801c0b-9e36-4cc5-b5d1-c46239cb78ce_dokumenter_bilag_0.PDF"
         );
+        // A resend (the delivery's second transaction) names its files apart.
+        let names = RemoteNames::new("kp", uuid, 2, std::slice::from_ref(&bilag));
+        assert_eq!(
+            names.name(&bilag),
+            "os2forms_fordelingskomponent_kp_2b801c0b-9e36-4cc5-b5d1-c46239cb78ce_dokumenter_bilag_0-t2.PDF"
+        );
 
         // Long keys sharing their first 299 characters, one with æøå and spaces, several
-        // files each, in several submissions: every name distinct, bounded, with its
-        // submission's uuid and its index.
+        // files each, in several submissions and transactions (resends) of each: every name
+        // distinct, bounded, with its submission's uuid and its index.
         let long = "a".repeat(299);
         let keys = [
             format!("{long}1"),
@@ -690,20 +719,28 @@ xml_template = "t.twig""#,
                 .iter()
                 .flat_map(|k| (0..3).map(move |i| file(k, i, "x.pdf")))
                 .collect();
-            let names = RemoteNames::new("fordelingskomponent_sf2900", &uuid, &files);
-            for f in &files {
-                let n = names.name(f);
-                assert!(n.len() <= MAX_REMOTE_NAME, "{} bytes: {n}", n.len());
-                assert!(n.contains(&uuid), "{n}");
-                assert!(n.ends_with(&format!("_{}.pdf", f.idx)), "{n}");
-                assert!(
-                    n.bytes()
-                        .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b)),
-                    "{n}"
-                );
-                assert!(seen.insert(n.clone()), "{n} is given twice");
+            for transaction in [1, 2, 10] {
+                let names =
+                    RemoteNames::new("fordelingskomponent_sf2900", &uuid, transaction, &files);
+                for f in &files {
+                    let n = names.name(f);
+                    assert!(n.len() <= MAX_REMOTE_NAME, "{} bytes: {n}", n.len());
+                    assert!(n.contains(&uuid), "{n}");
+                    let t = if transaction > 1 {
+                        format!("-t{transaction}")
+                    } else {
+                        String::new()
+                    };
+                    assert!(n.ends_with(&format!("_{}{t}.pdf", f.idx)), "{n}");
+                    assert!(
+                        n.bytes()
+                            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b)),
+                        "{n}"
+                    );
+                    assert!(seen.insert(n.clone()), "{n} is given twice");
+                }
             }
         }
-        assert_eq!(seen.len(), 3 * keys.len() * 3);
+        assert_eq!(seen.len(), 3 * 3 * keys.len() * 3);
     }
 }

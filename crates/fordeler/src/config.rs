@@ -117,8 +117,14 @@ pub struct ReceiptEndpointConfig {
     /// Server certificate and key (PEM) of the receipt endpoint, as registered with KOMBIT.
     pub server_cert: PathBuf,
     pub server_key: PathBuf,
-    /// CA (PEM) whose client certificates may post receipts (Serviceplatformen's).
+    /// CA (PEM) whose client certificates may reach the endpoint (Serviceplatformen's).
     pub client_ca: PathBuf,
+    /// Of those, only the platform's own certificate may post receipts: its subject (the
+    /// attributes in any order, e.g. `CN=…, O=KOMBIT A/S, C=DK`; it survives the yearly
+    /// renewal) and/or its SHA-256 fingerprint. At least one is required: every certificate
+    /// from the CA (every municipality's too) would otherwise settle anyone's deliveries.
+    pub platform_subject: Option<String>,
+    pub platform_fingerprint_sha256: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -395,6 +401,9 @@ impl Config {
     /// Checks what serde cannot: protocol values and references. Errors name the key.
     pub fn check(&self) -> Result<(), String> {
         self.server.limits()?;
+        if let Some(r) = &self.receipts {
+            r.platform()?;
+        }
         if self.server.max_submission_bytes < 1024 {
             return Err("server.max_submission_bytes: must be at least 1024".into());
         }
@@ -623,6 +632,16 @@ impl Config {
 }
 
 impl ReceiptEndpointConfig {
+    /// The one certificate that may post receipts: the platform's.
+    pub fn platform(&self) -> Result<service_kit::tls::PinnedCertificate, String> {
+        service_kit::tls::PinnedCertificate::new(
+            self.platform_subject.as_deref(),
+            self.platform_fingerprint_sha256.as_deref(),
+            "receipts.platform_subject",
+            "receipts.platform_fingerprint_sha256",
+        )
+    }
+
     /// The receipt endpoint's TLS: its certificate and key, and the CA its callers' client
     /// certificates must come from.
     pub(crate) fn tls(&self, base: &Path) -> anyhow::Result<std::sync::Arc<rustls::ServerConfig>> {

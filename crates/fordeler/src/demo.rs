@@ -50,6 +50,7 @@ pub fn config_toml(
         .map(|p| format!("xsd = \"{}\"\n", p.display()))
         .unwrap_or_default();
     let host_key = sim_host_key_fingerprint(pki)?;
+    let platform_subject = kombit_sim::pki::PLATFORM_SUBJECT;
     Ok(format!(
         r#"
 [server]
@@ -64,6 +65,7 @@ listen = "127.0.0.1:{receipts_port}"
 server_cert = "{pki}/server.pem"
 server_key = "{pki}/server.key"
 client_ca = "{pki}/ca.pem"
+platform_subject = "{platform_subject}"
 
 [delivery]
 retry_base_seconds = 1

@@ -6,7 +6,7 @@
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use fordeler::config::Config;
-use fordeler::store::{State, Store};
+use fordeler::store::{Resend, State, Store};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -60,6 +60,14 @@ enum Command {
         all_failed: bool,
         #[arg(long)]
         form: Option<String>,
+        #[arg(long, env = "USER", default_value = "cli")]
+        by: String,
+    },
+    /// Resend as a new transaction: rebuilt with today's configuration, a new
+    /// AnvenderTransaktionsID and new SFTP names / Send igen som ny transaktion.
+    Resend {
+        /// A delivery id, AnvenderTransaktionsID or submission uuid.
+        key: String,
         #[arg(long, env = "USER", default_value = "cli")]
         by: String,
     },
@@ -269,6 +277,12 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                     d.teknisk_kode.as_deref().unwrap_or("-"),
                     d.forretning_kode.as_deref().unwrap_or("-")
                 );
+                if d.state == State::Pending.as_str() {
+                    println!("  next attempt             {}", when(d.next_attempt_at));
+                }
+                if d.transaction_no > 1 {
+                    println!("  transaction              {} (resent)", d.transaction_no);
+                }
                 for e in store.events(&d.id).await? {
                     println!("  {}  {:<20} {}", when(e.at), e.kind, e.detail);
                 }
@@ -296,6 +310,33 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                 n += usize::from(store.retry(&d.id, &by).await?);
             }
             println!("{n} delivery(ies) will be sent again");
+        }
+        Command::Resend { key, by } => {
+            let (config, _) = load(&cli.config, "error")?;
+            let store = store(&config).await?;
+            let found = store.find(&key).await?;
+            anyhow::ensure!(!found.is_empty(), "no submission or delivery {key}");
+            let mut resent = 0;
+            for d in &found {
+                let what = format!("{}/{} ({})", d.webform_id, d.route_id, d.id);
+                match store.resend(&d.id, &by).await? {
+                    Resend::Resent { old, new } => {
+                        resent += 1;
+                        println!("{what}: resent as AnvenderTransaktionsID {new} (was {old})");
+                    }
+                    Resend::NotFound => println!("{what}: gone"),
+                    Resend::Settled(state) => {
+                        println!("{what}: {}; not sent again", state.as_str())
+                    }
+                    Resend::Busy => println!(
+                        "{what}: being sent right now; try again when `show` says it is waiting or failed"
+                    ),
+                    Resend::Purged => {
+                        println!("{what}: its content was purged; nothing to build from")
+                    }
+                }
+            }
+            anyhow::ensure!(resent > 0, "{key}: nothing was resent");
         }
         Command::Resolve { key, note, by } => {
             anyhow::ensure!(

@@ -277,7 +277,15 @@ impl<P: Serviceplatform> Outbox<P> {
                 Step::Upload => self.upload(&d, tenant, route, &mut known).await,
                 Step::SftpReceipt => self.sftp_receipts(&d, tenant, &mut known).await,
                 Step::Afsend => self.afsend(&d, tenant, &mut known).await,
-                Step::Receipts | Step::Done => return Ok(()),
+                // Nothing works on a pending delivery at these steps (an older `retry` left
+                // some so, "pending" for ever): to the operator, rather than a status that lies.
+                Step::Receipts | Step::Done => {
+                    let msg = format!(
+                        "pending at step {}, where nothing sends it; retry or resend it",
+                        step.as_str()
+                    );
+                    return self.store.fail(&d.id, "internal", &msg, None).await;
+                }
             };
             match outcome {
                 // The step moved the delivery on (still pending, so no operator stepped in):

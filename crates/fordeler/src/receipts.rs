@@ -1,15 +1,21 @@
 //! The receipt endpoint: Serviceplatformen's asynchronous FordelingskvitteringModtagAnvender
 //! calls, over HTTPS with a client certificate from the configured CA.
 //!
-//! Every receipt is stored (also duplicates and unknown ids, for the record); a known one moves
-//! its delivery in the same transaction ([`Store::receive_receipt`]); an unknown
-//! AnvenderTransaktionsID gets a SOAP fault, as the platform's contract allows, so a
-//! misrouted receipt is visible on both sides. A repeated receipt is answered like the first.
+//! Only the platform's own certificate (configured by subject or fingerprint) is heard: the CA
+//! issues every municipality's certificates too, and any of them could otherwise settle any
+//! delivery. The check is made on the TLS connection's certificate before the body is read.
+//! Every receipt is then stored, and [`Store::receive_receipt`] decides what it may change: an
+//! unknown AnvenderTransaktionsID, or one whose AfsendendeMyndighed or DistributionTransktionsID
+//! is not the delivery's, gets a SOAP fault, so a misrouted receipt is visible on both sides.
+//! A repeated receipt is answered like the first.
 
-use crate::store::Store;
-use axum::extract::State;
+use crate::store::{ReceiptOutcome, Store};
+use axum::extract::{FromRequestParts, State};
+use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use service_kit::http::{Body, BodyError, BodyLimit};
+use service_kit::tls::{ClientCertificates, PinnedCertificate};
 use sf2900::soap::{self, Fault, FaultCode, FaultDetail};
 use sf2900::{
     FordelingskvitteringModtagAnvenderResponse, PortVersion, TransportKvittering,
@@ -27,7 +33,12 @@ pub const PATHS: [&str; 2] = [
 pub struct ReceiptEndpoint {
     pub store: Store,
     pub wait_for_forretning: bool,
+    /// The certificate that may post receipts.
+    pub platform: PinnedCertificate,
 }
+
+/// A receipt's largest body: a receipt is a few kilobytes; a begrundelse may be long.
+const MAX_RECEIPT_BYTES: usize = 1024 * 1024;
 
 pub fn router(endpoint: ReceiptEndpoint) -> axum::Router {
     let state = Arc::new(endpoint);
@@ -38,8 +49,41 @@ pub fn router(endpoint: ReceiptEndpoint) -> axum::Router {
             axum::routing::post(receive).head(|| async { StatusCode::OK }),
         );
     }
-    r.layer(axum::extract::DefaultBodyLimit::max(1024 * 1024))
+    r.layer(BodyLimit::bytes(MAX_RECEIPT_BYTES).layer())
         .with_state(state)
+}
+
+/// The caller is the platform: its TLS client certificate is the pinned one. Refused with a
+/// SOAP fault (403) before the body is read.
+struct FromPlatform;
+
+impl FromRequestParts<Arc<ReceiptEndpoint>> for FromPlatform {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        e: &Arc<ReceiptEndpoint>,
+    ) -> Result<Self, Self::Rejection> {
+        let leaf = parts
+            .extensions
+            .get::<ClientCertificates>()
+            .and_then(|c| c.leaf().cloned());
+        match leaf {
+            Some(der) if e.platform.matches(&der) => Ok(FromPlatform),
+            _ => {
+                metrics::counter!("fordeler_receipts_total", "outcome" => "forbidden").increment(1);
+                tracing::warn!(
+                    "a receipt from a certificate that is not the platform's was refused \
+                     (receipts.platform_subject / platform_fingerprint_sha256)"
+                );
+                Err(fault(
+                    StatusCode::FORBIDDEN,
+                    FaultCode::Client,
+                    "Kun Serviceplatformens eget certifikat kan sende kvitteringer",
+                ))
+            }
+        }
+    }
 }
 
 fn fault(status: StatusCode, code: FaultCode, text: &str) -> Response {
@@ -64,8 +108,16 @@ fn fault(status: StatusCode, code: FaultCode, text: &str) -> Response {
         .into_response()
 }
 
-async fn receive(State(e): State<Arc<ReceiptEndpoint>>, body: axum::body::Bytes) -> Response {
-    let Ok(doc) = std::str::from_utf8(&body) else {
+async fn receive(
+    State(e): State<Arc<ReceiptEndpoint>>,
+    _: FromPlatform,
+    body: Result<Body, BodyError>,
+) -> Response {
+    let body = match body {
+        Ok(b) => b,
+        Err(err) => return fault(err.status(), FaultCode::Client, &err.to_string()),
+    };
+    let Ok(doc) = std::str::from_utf8(&body.0) else {
         return fault(
             StatusCode::BAD_REQUEST,
             FaultCode::Client,
@@ -91,29 +143,50 @@ async fn receive(State(e): State<Arc<ReceiptEndpoint>>, body: axum::body::Bytes)
     let receipt = crate::store::Receipt {
         anvender_transaktions_id: id.clone(),
         distribution_transaktions_id: ctx.distribution_transaktions_id.map(|d| d.to_string()),
+        afsendende_myndighed: ctx.afsendende_myndighed.as_str().to_owned(),
         kvitteringstype: kvitteringstype.to_owned(),
         kode: kode.to_owned(),
         begrundelse: k.begrundelse.clone(),
     };
-    let result = e
+    let counted = |outcome: &'static str| {
+        metrics::counter!("fordeler_receipts_total", "outcome" => outcome, "kvitteringstype" => kvitteringstype.to_owned(), "kode" => kode.to_owned()).increment(1);
+    };
+    let ok = || {
+        (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, soap::CONTENT_TYPE)],
+            soap::envelope(&FordelingskvitteringModtagAnvenderResponse {}),
+        )
+            .into_response()
+    };
+    match e
         .store
         .receive_receipt(receipt, e.wait_for_forretning)
         .await
-        .map(|(delivery_id, duplicate)| delivery_id.map(|_| duplicate));
-    match result {
-        Ok(Some(duplicate)) => {
-            let outcome = if duplicate { "duplicate" } else { "accepted" };
-            metrics::counter!("fordeler_receipts_total", "outcome" => outcome, "kvitteringstype" => kvitteringstype.to_owned(), "kode" => kode.to_owned()).increment(1);
-            tracing::info!(anvender_transaktions_id = %id, kvitteringstype, kode, duplicate, "receipt");
-            let ok = soap::envelope(&FordelingskvitteringModtagAnvenderResponse {});
-            (
-                StatusCode::OK,
-                [(header::CONTENT_TYPE, soap::CONTENT_TYPE)],
-                ok,
-            )
-                .into_response()
+    {
+        Ok(ReceiptOutcome::Applied {
+            delivery_id,
+            duplicate,
+        }) => {
+            counted(if duplicate { "duplicate" } else { "accepted" });
+            tracing::info!(delivery_id, anvender_transaktions_id = %id, kvitteringstype, kode, duplicate, "receipt");
+            ok()
         }
-        Ok(None) => {
+        Ok(ReceiptOutcome::Recorded { delivery_id, why }) => {
+            counted("recorded");
+            tracing::warn!(delivery_id, anvender_transaktions_id = %id, kvitteringstype, kode, "receipt recorded, not applied: {why}");
+            ok()
+        }
+        Ok(ReceiptOutcome::Refused { delivery_id, what }) => {
+            counted("refused");
+            tracing::warn!(delivery_id, anvender_transaktions_id = %id, "receipt refused: its {what} is not the delivery's");
+            fault(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                FaultCode::Client,
+                &format!("{what} passer ikke til AnvenderTransaktionsID {id}"),
+            )
+        }
+        Ok(ReceiptOutcome::Unknown) => {
             metrics::counter!("fordeler_receipts_total", "outcome" => "unknown").increment(1);
             tracing::warn!(anvender_transaktions_id = %id, "receipt for an unknown AnvenderTransaktionsID");
             fault(

@@ -32,6 +32,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "payloads apart",
         sql: include_str!("../migrations/0003_payloads_apart.sql"),
     },
+    Migration {
+        version: 4,
+        name: "resend",
+        sql: include_str!("../migrations/0004_resend.sql"),
+    },
 ];
 
 /// Where a delivery is. `Pending` deliveries are worked on by the outbox; `Waiting` ones wait
@@ -173,6 +178,8 @@ pub struct Delivery {
     pub delivered_at: Option<i64>,
     pub resolved_by: Option<String>,
     pub resolved_note: Option<String>,
+    /// 1 for the first transaction; one more per resend (see [`Store::resend`]).
+    pub transaction_no: i64,
 }
 
 impl Delivery {
@@ -209,6 +216,7 @@ impl Delivery {
             delivered_at: None,
             resolved_by: None,
             resolved_note: None,
+            transaction_no: 1,
         }
     }
 }
@@ -216,7 +224,7 @@ impl Delivery {
 const DELIVERY_COLUMNS: &str = "d.id, d.submission_id, s.submission_uuid, d.route_id, d.tenant_cvr, d.webform_id, \
     d.distribution_type, d.state, d.step, d.anvender_transaktions_id, d.distribution_transaktions_id, d.sync_kode, \
     d.teknisk_kode, d.forretning_kode, d.attempts, d.next_attempt_at, d.last_error, d.error_class, d.created_at, \
-    d.updated_at, d.delivered_at, d.resolved_by, d.resolved_note";
+    d.updated_at, d.delivered_at, d.resolved_by, d.resolved_note, d.transaction_no";
 
 fn delivery_from_row(r: &sqlx::any::AnyRow) -> Result<Delivery, sqlx::Error> {
     Ok(Delivery {
@@ -243,6 +251,7 @@ fn delivery_from_row(r: &sqlx::any::AnyRow) -> Result<Delivery, sqlx::Error> {
         delivered_at: r.try_get(20)?,
         resolved_by: r.try_get(21)?,
         resolved_note: r.try_get(22)?,
+        transaction_no: r.try_get(23)?,
     })
 }
 
@@ -561,11 +570,13 @@ impl Store {
         Ok(row.map(|r| delivery_from_row(&r)).transpose()?)
     }
 
-    /// Deliveries of a submission (by its OS2forms uuid), or the one with this delivery id.
+    /// Deliveries of a submission (by its OS2forms uuid), or the one with this delivery id or
+    /// AnvenderTransaktionsID (also one it had before a resend).
     pub async fn find(&self, uuid_or_id: &str) -> anyhow::Result<Vec<Delivery>> {
         let sql = format!(
             "SELECT {DELIVERY_COLUMNS} FROM deliveries d JOIN submissions s ON s.id = d.submission_id \
-             WHERE s.submission_uuid = $1 OR d.id = $1 OR d.anvender_transaktions_id = $1 ORDER BY d.route_id"
+             WHERE s.submission_uuid = $1 OR d.id = $1 OR d.anvender_transaktions_id = $1 \
+             OR d.id IN (SELECT delivery_id FROM earlier_transactions WHERE anvender_transaktions_id = $1) ORDER BY d.route_id"
         );
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(uuid_or_id)
@@ -980,90 +991,136 @@ impl Store {
             .await
     }
 
-    /// Stores an asynchronous receipt and, for a known AnvenderTransaktionsID, applies its
-    /// code to the delivery (noted in the timeline when new) and settles it, in one
-    /// transaction. Returns the delivery's id (None: unknown id) and whether it repeats one
-    /// already received. A repeat is applied too: its first arrival may have been stored but
-    /// not applied when an older version stopped, and applying a code again is harmless.
+    /// Stores an asynchronous receipt and decides what it may do, in one transaction:
+    ///
+    /// - Every receipt is stored (also repeats, unknown ids and refused ones), for the record.
+    /// - One whose AfsendendeMyndighed or DistributionTransktionsID is not the delivery's is
+    ///   refused: a misrouted receipt must not settle another municipality's delivery.
+    /// - Only Teknisk and Forretning receipts of the delivery's current transaction, while it is
+    ///   pending or waiting, change it (its code noted in the timeline when new, then settled).
+    /// - A receipt for an earlier transaction (before a resend), after settlement, or of
+    ///   another type (Digital post) is written to the timeline and changes nothing.
+    ///
+    /// A repeat is applied too: its first arrival may have been stored but not applied when an
+    /// older version stopped, and applying a code again is harmless.
     pub async fn receive_receipt(
         &self,
         receipt: Receipt,
         wait_for_forretning: bool,
-    ) -> anyhow::Result<(Option<String>, bool)> {
-        let (delivery_id, duplicate, settled) = self
+    ) -> anyhow::Result<ReceiptOutcome> {
+        let (outcome, settled) = self
             .db
             .write(move |c| {
-                Box::pin(async move {
-                    let now = now_ms();
-                    let r = receipt;
-                    // One statement finds the delivery, tells a repeat, and stores the receipt:
-                    // each statement is a round trip to SQLite's worker thread.
-                    let (delivery_id, duplicate): (Option<String>, i64) = sqlx::query_as(
-                        "INSERT INTO receipts (delivery_id, anvender_transaktions_id, distribution_transaktions_id, kvitteringstype, kode, begrundelse, received_at, duplicate) \
-                         SELECT (SELECT id FROM deliveries WHERE anvender_transaktions_id = $1), $1, $2, $3, $4, $5, $6, \
-                         CASE WHEN EXISTS (SELECT 1 FROM receipts WHERE anvender_transaktions_id = $1 AND kvitteringstype = $3 AND kode = $4) THEN 1 ELSE 0 END \
-                         RETURNING delivery_id, duplicate",
-                    )
-                    .bind(&r.anvender_transaktions_id)
-                    .bind(&r.distribution_transaktions_id)
-                    .bind(&r.kvitteringstype)
-                    .bind(&r.kode)
-                    .bind(&r.begrundelse)
-                    .bind(now)
-                    .fetch_one(&mut *c)
-                    .await?;
-                    let duplicate = duplicate != 0;
-                    let Some(id) = delivery_id else {
-                        return Ok((None, duplicate, None));
-                    };
-                    let column = if r.kvitteringstype == "Teknisk" {
-                        "teknisk_kode"
-                    } else {
-                        "forretning_kode"
-                    };
-                    let (state, sync, teknisk, forretning): (String, _, _, _) =
-                        sqlx::query_as(sqlx::AssertSqlSafe(format!(
-                            "UPDATE deliveries SET {column} = $1, updated_at = $2 WHERE id = $3 \
-                             RETURNING state, sync_kode, teknisk_kode, forretning_kode"
-                        )))
-                        .bind(&r.kode)
-                        .bind(now)
-                        .bind(&id)
-                        .fetch_one(&mut *c)
-                        .await?;
-                    let codes: Codes = (sync, teknisk, forretning);
-                    if !duplicate {
-                        let mut detail = format!("{} {}", r.kvitteringstype, r.kode);
-                        if let Some(b) = &r.begrundelse {
-                            detail.push_str(&format!(": {b}"));
-                        }
-                        insert_event(c, &id, now, "receipt", &detail).await?;
-                    }
-                    let settled = if state == State::Waiting.as_str() {
-                        Some(settle_with(c, &id, codes, wait_for_forretning).await?)
-                    } else {
-                        None
-                    };
-                    Ok((Some(id), duplicate, settled))
-                })
+                Box::pin(async move { receipt_in(c, receipt, wait_for_forretning).await })
             })
             .await?;
         count_settled(settled);
-        Ok((delivery_id, duplicate))
+        Ok(outcome)
     }
 
-    /// Operator: send again. A failed delivery starts over at its current step; one that is
-    /// already delivered is sent again with new ids.
+    /// Operator: send again, with the same AnvenderTransaktionsID, from where it stopped. A
+    /// delivery that failed on a receipt (or waits for one) goes back to the call, without the
+    /// codes of that attempt, so it settles on the new answers alone.
     pub async fn retry(&self, id: &str, by: &str) -> anyhow::Result<bool> {
         self.operator_action(
             "UPDATE deliveries SET state = 'pending', next_attempt_at = $1, attempts = 0, lease_until = NULL, updated_at = $1, \
-             step = CASE WHEN step = 'receipts' THEN 'afsend' ELSE step END WHERE id = $2 AND state IN ('failed', 'waiting', 'pending')",
+             sync_kode = CASE WHEN step IN ('receipts', 'done') THEN NULL ELSE sync_kode END, \
+             teknisk_kode = CASE WHEN step IN ('receipts', 'done') THEN NULL ELSE teknisk_kode END, \
+             forretning_kode = CASE WHEN step IN ('receipts', 'done') THEN NULL ELSE forretning_kode END, \
+             step = CASE WHEN step IN ('receipts', 'done') THEN 'afsend' ELSE step END \
+             WHERE id = $2 AND state IN ('failed', 'waiting', 'pending')",
             id,
             Vec::new(),
             "retry_requested",
             format!("by {by}"),
         )
         .await
+    }
+
+    /// Operator: resend as a new transaction. The delivery gets a new AnvenderTransaktionsID
+    /// and starts over at the build, so the message and its SFTP names (which carry the
+    /// transaction's number) come from today's configuration and template; the earlier
+    /// transaction, its ids and codes, stay in the timeline and in `earlier_transactions`.
+    /// Only a failed, waiting or pending delivery that no worker holds right now is resent;
+    /// a delivered one never is (the case system has it).
+    pub async fn resend(&self, id: &str, by: &str) -> anyhow::Result<Resend> {
+        let (id, by) = (id.to_owned(), by.to_owned());
+        self.db
+            .write(move |c| {
+                Box::pin(async move {
+                    let now = now_ms();
+                    type Row = (String, String, Option<String>, Option<String>, Option<String>, Option<String>, i64, Option<i64>, Option<i64>);
+                    let row: Option<Row> = sqlx::query_as(
+                        "SELECT d.state, d.anvender_transaktions_id, d.distribution_transaktions_id, d.sync_kode, d.teknisk_kode, \
+                         d.forretning_kode, d.transaction_no, d.lease_until, s.payload_purged_at \
+                         FROM deliveries d JOIN submissions s ON s.id = d.submission_id WHERE d.id = $1",
+                    )
+                    .bind(&id)
+                    .fetch_optional(&mut *c)
+                    .await?;
+                    let Some((state, old, distribution, sync, teknisk, forretning, no, lease, purged)) = row else {
+                        return Ok(Resend::NotFound);
+                    };
+                    let state = State::parse(&state).unwrap_or(State::Failed);
+                    if !matches!(state, State::Failed | State::Waiting | State::Pending) {
+                        return Ok(Resend::Settled(state));
+                    }
+                    if lease.is_some_and(|until| until >= now) {
+                        return Ok(Resend::Busy);
+                    }
+                    if purged.is_some() {
+                        return Ok(Resend::Purged);
+                    }
+                    let new = sf2900::Uuid::new_v4().to_string();
+                    sqlx::query(
+                        "INSERT INTO earlier_transactions (anvender_transaktions_id, delivery_id, transaction_no, distribution_transaktions_id, \
+                         sync_kode, teknisk_kode, forretning_kode, superseded_at, superseded_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                    )
+                    .bind(&old)
+                    .bind(&id)
+                    .bind(no)
+                    .bind(&distribution)
+                    .bind(&sync)
+                    .bind(&teknisk)
+                    .bind(&forretning)
+                    .bind(now)
+                    .bind(&by)
+                    .execute(&mut *c)
+                    .await?;
+                    sqlx::query(
+                        "UPDATE deliveries SET anvender_transaktions_id = $1, transaction_no = transaction_no + 1, state = 'pending', \
+                         step = 'build', distribution_transaktions_id = NULL, sync_kode = NULL, teknisk_kode = NULL, forretning_kode = NULL, \
+                         attempts = 0, next_attempt_at = $2, lease_owner = NULL, lease_until = NULL, last_error = NULL, error_class = NULL, \
+                         updated_at = $2 WHERE id = $3",
+                    )
+                    .bind(&new)
+                    .bind(now)
+                    .bind(&id)
+                    .execute(&mut *c)
+                    .await?;
+                    // Built again from today's configuration: the earlier request and file
+                    // names belonged to the earlier transaction.
+                    sqlx::query("DELETE FROM delivery_files WHERE delivery_id = $1")
+                        .bind(&id)
+                        .execute(&mut *c)
+                        .await?;
+                    sqlx::query("DELETE FROM delivery_requests WHERE delivery_id = $1")
+                        .bind(&id)
+                        .execute(&mut *c)
+                        .await?;
+                    let dash = |k: &Option<String>| k.clone().unwrap_or_else(|| "-".into());
+                    let detail = format!(
+                        "by {by}: transaction {} with AnvenderTransaktionsID {new}; transaction {no} ({old}) ended with answer {}, Teknisk {}, Forretning {}",
+                        no + 1,
+                        dash(&sync),
+                        dash(&teknisk),
+                        dash(&forretning)
+                    );
+                    insert_event(c, &id, now, "resend", &detail).await?;
+                    Ok(Resend::Resent { old, new })
+                })
+            })
+            .await
     }
 
     /// Operator: handled outside the Fordeler; no more attempts. Attributed and noted.
@@ -1213,9 +1270,195 @@ impl Store {
 pub struct Receipt {
     pub anvender_transaktions_id: String,
     pub distribution_transaktions_id: Option<String>,
+    /// The CVR the receipt says sent the object; must be the delivery's tenant.
+    pub afsendende_myndighed: String,
     pub kvitteringstype: String,
     pub kode: String,
     pub begrundelse: Option<String>,
+}
+
+/// What [`Store::receive_receipt`] did with a receipt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReceiptOutcome {
+    /// Applied to the delivery's current transaction; `duplicate`: this code came before.
+    Applied {
+        delivery_id: String,
+        duplicate: bool,
+    },
+    /// Written to the delivery's timeline only; `why` says why it changed nothing.
+    Recorded {
+        delivery_id: String,
+        why: &'static str,
+    },
+    /// Not the delivery's: `what` names the field that differs (no values).
+    Refused {
+        delivery_id: String,
+        what: &'static str,
+    },
+    /// No delivery has, or had, this AnvenderTransaktionsID.
+    Unknown,
+}
+
+/// What [`Store::resend`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Resend {
+    Resent {
+        old: String,
+        new: String,
+    },
+    NotFound,
+    /// Delivered or resolved: not sent again.
+    Settled(State),
+    /// A worker holds it right now; try again in a moment.
+    Busy,
+    /// Its payload was purged: there is nothing to build from.
+    Purged,
+}
+
+/// Why a Digital post receipt (or any type but Teknisk and Forretning) changes nothing.
+const OTHER_TYPE: &str = "only Teknisk and Forretning receipts move a delivery";
+
+/// [`Store::receive_receipt`] inside its write; returns the outcome and any settlement.
+async fn receipt_in(
+    c: &mut AnyConnection,
+    r: Receipt,
+    wait_for_forretning: bool,
+) -> anyhow::Result<(ReceiptOutcome, Option<(State, bool)>)> {
+    let now = now_ms();
+    let current: Option<(String, String, String, Option<String>)> = sqlx::query_as(
+        "SELECT id, tenant_cvr, state, distribution_transaktions_id FROM deliveries WHERE anvender_transaktions_id = $1",
+    )
+    .bind(&r.anvender_transaktions_id)
+    .fetch_optional(&mut *c)
+    .await?;
+    let (delivery_id, tenant_cvr, state, distribution, earlier) = match current {
+        Some((id, cvr, state, dist)) => (id, cvr, State::parse(&state), dist, false),
+        None => {
+            let earlier: Option<(String, String, Option<String>)> = sqlx::query_as(
+                "SELECT e.delivery_id, d.tenant_cvr, e.distribution_transaktions_id FROM earlier_transactions e \
+                 JOIN deliveries d ON d.id = e.delivery_id WHERE e.anvender_transaktions_id = $1",
+            )
+            .bind(&r.anvender_transaktions_id)
+            .fetch_optional(&mut *c)
+            .await?;
+            match earlier {
+                Some((id, cvr, dist)) => (id, cvr, None, dist, true),
+                None => {
+                    store_receipt(c, &r, None, now).await?;
+                    return Ok((ReceiptOutcome::Unknown, None));
+                }
+            }
+        }
+    };
+    let refused = if r.afsendende_myndighed != tenant_cvr {
+        Some("AfsendendeMyndighed")
+    } else if matches!((&r.distribution_transaktions_id, &distribution), (Some(a), Some(b)) if a != b)
+    {
+        Some("DistributionTransktionsID")
+    } else {
+        None
+    };
+    if let Some(what) = refused {
+        // Kept apart from the delivery's receipts (no delivery_id), noted in its timeline.
+        store_receipt(c, &r, None, now).await?;
+        let detail = format!(
+            "{} {} refused: its {what} is not this delivery's",
+            r.kvitteringstype, r.kode
+        );
+        insert_event(c, &delivery_id, now, "receipt_refused", &detail).await?;
+        return Ok((ReceiptOutcome::Refused { delivery_id, what }, None));
+    }
+    let duplicate = store_receipt(c, &r, Some(&delivery_id), now).await?;
+    let column = match r.kvitteringstype.as_str() {
+        "Teknisk" => Some("teknisk_kode"),
+        "Forretning" => Some("forretning_kode"),
+        _ => None,
+    };
+    let why = if earlier {
+        Some("for an earlier transaction of this delivery")
+    } else if column.is_none() {
+        Some(OTHER_TYPE)
+    } else if !matches!(state, Some(State::Pending | State::Waiting)) {
+        Some("the delivery was already settled")
+    } else {
+        None
+    };
+    let mut detail = format!("{} {}", r.kvitteringstype, r.kode);
+    if let Some(b) = &r.begrundelse {
+        detail.push_str(&format!(": {b}"));
+    }
+    let column = match (why, column) {
+        (None, Some(column)) => column,
+        (why, _) => {
+            let why = why.unwrap_or(OTHER_TYPE);
+            if !duplicate {
+                let detail = format!(
+                    "{detail} (AnvenderTransaktionsID {}): recorded, not applied: {why}",
+                    r.anvender_transaktions_id
+                );
+                insert_event(c, &delivery_id, now, "receipt_not_applied", &detail).await?;
+            }
+            return Ok((ReceiptOutcome::Recorded { delivery_id, why }, None));
+        }
+    };
+    let (state, sync, teknisk, forretning): (String, _, _, _) =
+        sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "UPDATE deliveries SET {column} = $1, updated_at = $2 WHERE id = $3 \
+             RETURNING state, sync_kode, teknisk_kode, forretning_kode"
+        )))
+        .bind(&r.kode)
+        .bind(now)
+        .bind(&delivery_id)
+        .fetch_one(&mut *c)
+        .await?;
+    if !duplicate {
+        insert_event(c, &delivery_id, now, "receipt", &detail).await?;
+    }
+    let settled = if state == State::Waiting.as_str() {
+        Some(
+            settle_with(
+                c,
+                &delivery_id,
+                (sync, teknisk, forretning),
+                wait_for_forretning,
+            )
+            .await?,
+        )
+    } else {
+        None
+    };
+    Ok((
+        ReceiptOutcome::Applied {
+            delivery_id,
+            duplicate,
+        },
+        settled,
+    ))
+}
+
+/// Stores a receipt as it arrived; true when the same code came before for this id.
+async fn store_receipt(
+    c: &mut AnyConnection,
+    r: &Receipt,
+    delivery_id: Option<&str>,
+    now: i64,
+) -> anyhow::Result<bool> {
+    let (duplicate,): (i64,) = sqlx::query_as(
+        "INSERT INTO receipts (delivery_id, anvender_transaktions_id, distribution_transaktions_id, kvitteringstype, kode, begrundelse, received_at, duplicate) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, \
+         CASE WHEN EXISTS (SELECT 1 FROM receipts WHERE anvender_transaktions_id = $2 AND kvitteringstype = $4 AND kode = $5) THEN 1 ELSE 0 END) \
+         RETURNING duplicate",
+    )
+    .bind(delivery_id)
+    .bind(&r.anvender_transaktions_id)
+    .bind(&r.distribution_transaktions_id)
+    .bind(&r.kvitteringstype)
+    .bind(&r.kode)
+    .bind(&r.begrundelse)
+    .bind(now)
+    .fetch_one(&mut *c)
+    .await?;
+    Ok(duplicate != 0)
 }
 
 /// A value bound to a statement of [`Store::execute`] or an operator action.

@@ -2,7 +2,8 @@
 //!
 //! Intake answers 2xx only after the submission is committed; its errors name the field. The
 //! operator API needs the configured bearer token and mirrors the CLI: status, list, show
-//! (the timeline of every attempt and receipt), retry (one or many) and resolve.
+//! (the timeline of every attempt and receipt), retry (one or many), resend as a new
+//! transaction, and resolve.
 //!
 //! Every route authenticates from the headers before it reads a body (the extractors
 //! [`Operator`], [`RemotePoster`], [`Pinger`] come before the body in each handler), and a body
@@ -10,7 +11,7 @@
 //! and the operator API a small JSON document ([`BodyLimit::SMALL`]).
 
 use crate::intake::{Intake, Refused, Submission};
-use crate::store::{Accepted, State};
+use crate::store::{Accepted, Resend, State};
 use axum::Json;
 use axum::extract::{
     FromRequest, FromRequestParts, OptionalFromRequest, Path, Query, Request, State as AxState,
@@ -57,6 +58,7 @@ pub fn router(web: Web) -> axum::Router {
         .route("/api/deliveries", get(list))
         .route("/api/deliveries/{key}", get(show))
         .route("/api/deliveries/{id}/retry", post(retry))
+        .route("/api/deliveries/{id}/resend", post(resend))
         .route("/api/deliveries/{id}/resolve", post(resolve))
         .route("/api/retry", post(bulk_retry))
         .layer(BodyLimit::SMALL.layer())
@@ -501,6 +503,41 @@ async fn retry(
         Ok(false) => error(
             StatusCode::CONFLICT,
             format!("delivery {id}: not found, or delivered/resolved already"),
+        ),
+        Err(e) => unavailable(&e),
+    }
+}
+
+/// A new transaction for one delivery ([`crate::store::Store::resend`]); `by` is required,
+/// as a resend creates a second case-system object if the first did arrive after all.
+async fn resend(
+    AxState(w): AxState<Arc<Web>>,
+    _: Operator,
+    Path(id): Path<String>,
+    body: Option<ApiJson<Actor>>,
+) -> Response {
+    let ApiJson(a) = body.unwrap_or(ApiJson(Actor::default()));
+    let Some(by) = a.by.filter(|b| !b.trim().is_empty()) else {
+        return error(StatusCode::BAD_REQUEST, "by: say who resends it");
+    };
+    match w.intake.store.resend(&id, &by).await {
+        Ok(Resend::Resent { old, new }) => {
+            w.wake.notify_one();
+            Json(json!({"status": "resent", "anvender_transaktions_id": new, "earlier": old}))
+                .into_response()
+        }
+        Ok(Resend::NotFound) => error(StatusCode::NOT_FOUND, format!("delivery {id}: not found")),
+        Ok(Resend::Settled(state)) => error(
+            StatusCode::CONFLICT,
+            format!("delivery {id}: {}; it is not sent again", state.as_str()),
+        ),
+        Ok(Resend::Busy) => error(
+            StatusCode::CONFLICT,
+            format!("delivery {id}: being sent right now; try again in a minute"),
+        ),
+        Ok(Resend::Purged) => error(
+            StatusCode::CONFLICT,
+            format!("delivery {id}: its content was purged; nothing to build from"),
         ),
         Err(e) => unavailable(&e),
     }

@@ -275,6 +275,24 @@ async fn serve_and_check_config_refuse_the_same_in_the_same_words() {
             names: "must differ",
         },
         Case {
+            what: "receipts from any certificate of the CA",
+            edit: (
+                "platform_subject = \"CN=Serviceplatformen, O=KOMBIT A/S, C=DK\"   # as `openssl x509 -noout -subject -in CERT` prints it\nplatform_fingerprint_sha256 =",
+                "# platform_fingerprint_sha256 =",
+            ),
+            var: ("", ""),
+            names: "receipts.platform_subject: set it, or receipts.platform_fingerprint_sha256",
+        },
+        Case {
+            what: "a platform fingerprint that is not one",
+            edit: (
+                "platform_fingerprint_sha256 = \"5d:41",
+                "platform_fingerprint_sha256 = \"zz:41",
+            ),
+            var: ("", ""),
+            names: "receipts.platform_fingerprint_sha256: not a SHA-256 fingerprint",
+        },
+        Case {
             what: "a receipt certificate that is not the key's",
             edit: (
                 "server_cert = \"receipts.pem\"",

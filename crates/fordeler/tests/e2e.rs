@@ -154,10 +154,61 @@ async fn rejections_go_to_the_operator_and_transport_errors_are_retried() {
         again[0]["delivery"]["anvender_transaktions_id"],
         items[0]["delivery"]["anvender_transaktions_id"]
     );
+    // The platform gave the same answer to the same transaction (AFVIST). A resend is a new
+    // transaction, rebuilt, with new SFTP names: delivered this time, the old one on record.
+    let old_tx = again[0]["delivery"]["anvender_transaktions_id"].clone();
+    let r = env
+        .http
+        .post(format!("{}/api/deliveries/{id}/resend", env.base))
+        .bearer_auth(API_TOKEN)
+        .json(&json!({"by": "sagsbehandler@kommune.dk"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let resent = env
+        .wait_for(&d, &["delivered"], Duration::from_secs(30))
+        .await;
+    let dl = &resent[0]["delivery"];
+    assert_ne!(dl["anvender_transaktions_id"], old_tx);
+    assert_eq!(dl["transaction_no"], 2);
+    let timeline = resent[0]["timeline"].to_string();
+    assert!(
+        timeline.contains("resend") && timeline.contains(old_tx.as_str().unwrap()),
+        "{timeline}"
+    );
+    // Resending a delivered one is refused; the API says why.
+    let r = env
+        .http
+        .post(format!("{}/api/deliveries/{id}/resend", env.base))
+        .bearer_auth(API_TOKEN)
+        .json(&json!({"by": "sagsbehandler@kommune.dk"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 409);
+    assert!(r.text().await.unwrap().contains("delivered"));
+
+    // The JOURNALPOST failed on its Forretning receipt. A retry goes back to the call (it was
+    // left "pending" at step "done" for ever before); the platform answers the same
+    // transaction as before and sends no new receipts, so it waits, which is the truth.
     let jid = env.api(&format!("/api/deliveries/{j}")).await[0]["delivery"]["id"]
         .as_str()
         .unwrap()
         .to_owned();
+    let r = env
+        .http
+        .post(format!("{}/api/deliveries/{jid}/retry", env.base))
+        .bearer_auth(API_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let waiting = env
+        .wait_for(&j, &["waiting"], Duration::from_secs(30))
+        .await;
+    assert_eq!(waiting[0]["delivery"]["step"], "receipts");
+    assert_eq!(waiting[0]["delivery"]["forretning_kode"], json!(null));
     let r = env
         .http
         .post(format!("{}/api/deliveries/{jid}/resolve", env.base))
@@ -265,4 +316,55 @@ async fn bench_delivers_every_submission_and_splits_its_cpu() {
     let parts = [cpu.fordeler, cpu.simulator, cpu.load_generator].map(Option::unwrap);
     assert!(parts[0] > 0.0 && parts[1] > 0.0, "{report:?}");
     assert!(parts.iter().sum::<f64>() <= cpu.total + 0.3, "{report:?}");
+}
+
+/// A client of the receipt endpoint with one of the test PKI's certificates.
+fn receipt_client(env: &Env, cert: &std::path::Path, key: &std::path::Path) -> reqwest::Client {
+    let mut pem = std::fs::read(cert).unwrap();
+    pem.extend(std::fs::read(key).unwrap());
+    let ca =
+        reqwest::Certificate::from_pem(&std::fs::read(&env.platform.pki.ca_pem).unwrap()).unwrap();
+    reqwest::Client::builder()
+        .tls_certs_only([ca])
+        .identity(reqwest::Identity::from_pem(&pem).unwrap())
+        .build()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_the_platforms_certificate_may_post_receipts() {
+    let env = start(vec![]).await;
+    let url = format!(
+        "https://127.0.0.1:{}/sf2900/FordelingskvitteringModtag",
+        env.fordeler.receipts_addr.unwrap().port()
+    );
+    let pki = &env.platform.pki;
+    // A municipality's certificate from the same CA is refused before its body is read.
+    for (cert, key) in [
+        (&pki.anvender_pem, &pki.anvender_key),
+        (&pki.other_pem, &pki.other_key),
+    ] {
+        let r = receipt_client(&env, cert, key)
+            .post(&url)
+            .body("<not even a receipt/>")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 403, "{}", cert.display());
+        assert!(
+            r.text()
+                .await
+                .unwrap()
+                .contains("Serviceplatformens eget certifikat")
+        );
+    }
+    // The platform's own is heard (and told what is wrong with this body).
+    let r = receipt_client(&env, &pki.platform_pem, &pki.platform_key)
+        .post(&url)
+        .body("<not even a receipt/>")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 500);
+    assert!(r.text().await.unwrap().contains("Ugyldig kvittering"));
 }

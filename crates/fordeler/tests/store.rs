@@ -6,7 +6,10 @@
 //! settle a delivery once, with one timeline entry per change.
 
 use fordeler::file_store::FileStore;
-use fordeler::store::{Accepted, NewAttachment, NewSubmission, Receipt, Saved, State, Step, Store};
+use fordeler::store::{
+    Accepted, NewAttachment, NewSubmission, Receipt, ReceiptOutcome, Resend, Saved, State, Step,
+    Store,
+};
 use std::time::Duration;
 
 fn submission(uuid: &str, sizes: &[usize]) -> NewSubmission {
@@ -233,6 +236,7 @@ fn receipt(transaction: &str, kvitteringstype: &str, kode: &str) -> Receipt {
     Receipt {
         anvender_transaktions_id: transaction.into(),
         distribution_transaktions_id: Some("dist-1".into()),
+        afsendende_myndighed: "29189846".into(),
         kvitteringstype: kvitteringstype.into(),
         kode: kode.into(),
         begrundelse: None,
@@ -253,18 +257,22 @@ async fn receipts_are_stored_applied_and_settle_once() {
     let tx = d.anvender_transaktions_id.clone();
 
     // An unknown transaction: stored for the record, no delivery.
-    let (known, duplicate) = store
+    let outcome = store
         .receive_receipt(receipt("no-such-id", "Teknisk", "AFLEVERET"), true)
         .await
         .unwrap();
-    assert_eq!((known, duplicate), (None, false));
+    assert_eq!(outcome, ReceiptOutcome::Unknown);
+    let applied = |duplicate| ReceiptOutcome::Applied {
+        delivery_id: d.id.clone(),
+        duplicate,
+    };
 
     // A receipt before the synchronous answer is recorded: applied, nothing settled yet.
-    let (known, duplicate) = store
+    let outcome = store
         .receive_receipt(receipt(&tx, "Teknisk", "AFLEVERET"), true)
         .await
         .unwrap();
-    assert_eq!((known.as_deref(), duplicate), (Some(d.id.as_str()), false));
+    assert_eq!(outcome, applied(false));
     let after = store.delivery(&d.id).await.unwrap().unwrap();
     assert_eq!(
         (after.state.as_str(), after.teknisk_kode.as_deref()),
@@ -278,14 +286,17 @@ async fn receipts_are_stored_applied_and_settle_once() {
         .unwrap();
     assert_eq!(settled, Some(State::Waiting));
 
-    // The Forretning receipt delivers it; its repeat is a duplicate and changes nothing.
-    for expect_duplicate in [false, true] {
-        let (known, duplicate) = store
+    // The Forretning receipt delivers it; its repeat (after settlement) changes nothing.
+    let settled = ReceiptOutcome::Recorded {
+        delivery_id: d.id.clone(),
+        why: "the delivery was already settled",
+    };
+    for expect in [applied(false), settled] {
+        let outcome = store
             .receive_receipt(receipt(&tx, "Forretning", "ACCEPTERET"), true)
             .await
             .unwrap();
-        assert_eq!(known.as_deref(), Some(d.id.as_str()));
-        assert_eq!(duplicate, expect_duplicate);
+        assert_eq!(outcome, expect);
         let after = store.delivery(&d.id).await.unwrap().unwrap();
         assert_eq!(after.state, "delivered");
     }
@@ -329,4 +340,226 @@ async fn receipts_are_stored_applied_and_settle_once() {
         .map(|e| e.kind)
         .collect();
     assert_eq!(kinds, ["received", "afsend", "receipt", "failed"]);
+}
+
+async fn open_store() -> (tempfile::TempDir, Store) {
+    let tmp = tempfile::tempdir().unwrap();
+    let url = service_kit::db::test_database_url(tmp.path())
+        .await
+        .unwrap();
+    let store = Store::open(&url, 2).await.unwrap();
+    (tmp, store)
+}
+
+fn kinds(events: Vec<fordeler::store::Event>) -> Vec<String> {
+    events.into_iter().map(|e| e.kind).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_the_deliverys_own_receipts_of_settling_types_move_it() {
+    let (_tmp, store) = open_store().await;
+    store.accept(submission("u-6", &[10])).await.unwrap();
+    let d = store.find("u-6").await.unwrap().remove(0);
+    let tx = d.anvender_transaktions_id.clone();
+    store
+        .afsend_accepted(&d.id, Some("dist-1".into()), "MODTAGET", true)
+        .await
+        .unwrap();
+
+    // Another municipality's CVR, or another DistributionTransktionsID: refused, codes unchanged.
+    let mut other_cvr = receipt(&tx, "Forretning", "AFVIST");
+    other_cvr.afsendende_myndighed = "55133018".into();
+    let mut other_dist = receipt(&tx, "Forretning", "AFVIST");
+    other_dist.distribution_transaktions_id = Some("dist-2".into());
+    for (r, what) in [
+        (other_cvr, "AfsendendeMyndighed"),
+        (other_dist, "DistributionTransktionsID"),
+    ] {
+        let outcome = store.receive_receipt(r, true).await.unwrap();
+        assert_eq!(
+            outcome,
+            ReceiptOutcome::Refused {
+                delivery_id: d.id.clone(),
+                what
+            }
+        );
+    }
+    // A Digital post receipt is recorded; it settles nothing.
+    let outcome = store
+        .receive_receipt(receipt(&tx, "Digital post", "ACCEPTERET"), true)
+        .await
+        .unwrap();
+    assert!(
+        matches!(outcome, ReceiptOutcome::Recorded { .. }),
+        "{outcome:?}"
+    );
+    let after = store.delivery(&d.id).await.unwrap().unwrap();
+    assert_eq!(
+        (after.state.as_str(), after.forretning_kode.as_deref()),
+        ("waiting", None)
+    );
+
+    // The Forretning receipt fails it; a later ACCEPTERET does not rewrite the code.
+    store
+        .receive_receipt(receipt(&tx, "Forretning", "FEJLET"), true)
+        .await
+        .unwrap();
+    store
+        .receive_receipt(receipt(&tx, "Forretning", "ACCEPTERET"), true)
+        .await
+        .unwrap();
+    let after = store.delivery(&d.id).await.unwrap().unwrap();
+    assert_eq!(
+        (after.state.as_str(), after.forretning_kode.as_deref()),
+        ("failed", Some("FEJLET"))
+    );
+    assert_eq!(
+        kinds(store.events(&d.id).await.unwrap()),
+        [
+            "received",
+            "afsend",
+            "receipt_refused",
+            "receipt_refused",
+            "receipt_not_applied",
+            "receipt",
+            "failed",
+            "receipt_not_applied"
+        ]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retry_after_a_failed_receipt_goes_back_to_the_call_and_settles_again() {
+    let (_tmp, store) = open_store().await;
+    store.accept(submission("u-7", &[10])).await.unwrap();
+    let d = store.find("u-7").await.unwrap().remove(0);
+    let tx = d.anvender_transaktions_id.clone();
+    store
+        .afsend_accepted(&d.id, Some("dist-1".into()), "MODTAGET", true)
+        .await
+        .unwrap();
+    store
+        .receive_receipt(receipt(&tx, "Forretning", "FEJLET"), true)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.delivery(&d.id).await.unwrap().unwrap().state,
+        "failed"
+    );
+
+    // Before, this left it "pending" at step "done", where nothing works on it, for ever.
+    assert!(store.retry(&d.id, "tester").await.unwrap());
+    let after = store.delivery(&d.id).await.unwrap().unwrap();
+    assert_eq!(
+        (
+            after.state.as_str(),
+            after.step.as_str(),
+            after.forretning_kode.as_deref(),
+            after.anvender_transaktions_id.as_str()
+        ),
+        ("pending", "afsend", None, tx.as_str())
+    );
+    // The call goes again and the platform accepts it this time.
+    store
+        .afsend_accepted(&d.id, Some("dist-1".into()), "MODTAGET", true)
+        .await
+        .unwrap();
+    store
+        .receive_receipt(receipt(&tx, "Forretning", "ACCEPTERET"), true)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.delivery(&d.id).await.unwrap().unwrap().state,
+        "delivered"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resend_is_a_new_transaction_and_the_earlier_one_stays_on_record() {
+    let (_tmp, store) = open_store().await;
+    store.accept(submission("u-8", &[10])).await.unwrap();
+    let d = store.find("u-8").await.unwrap().remove(0);
+    let first = d.anvender_transaktions_id.clone();
+    store
+        .save_built(
+            &d,
+            fordeler::build::StoredRequest {
+                xml: "<x/>".into(),
+                inline: None,
+            },
+            Vec::new(),
+            Step::Afsend,
+        )
+        .await
+        .unwrap();
+    store
+        .afsend_accepted(&d.id, Some("dist-1".into()), "MODTAGET", true)
+        .await
+        .unwrap();
+    store
+        .receive_receipt(receipt(&first, "Forretning", "AFVIST"), true)
+        .await
+        .unwrap();
+
+    let Resend::Resent { old, new } = store.resend(&d.id, "sagsbehandler").await.unwrap() else {
+        panic!("not resent")
+    };
+    assert_eq!(old, first);
+    assert_ne!(new, first);
+    let after = store.delivery(&d.id).await.unwrap().unwrap();
+    assert_eq!(
+        (
+            after.state.as_str(),
+            after.step.as_str(),
+            after.transaction_no,
+            after.anvender_transaktions_id.as_str(),
+            after.forretning_kode.as_deref(),
+            after.distribution_transaktions_id.as_deref()
+        ),
+        ("pending", "build", 2, new.as_str(), None, None)
+    );
+    // Built again from today's configuration: the earlier request is gone.
+    assert_eq!(store.request(&d.id).await.unwrap(), None);
+    // Found by either id; a late receipt for the earlier one is recorded, not applied.
+    assert_eq!(store.find(&new).await.unwrap().len(), 1);
+    assert_eq!(store.find(&first).await.unwrap().len(), 1);
+    let outcome = store
+        .receive_receipt(receipt(&first, "Forretning", "ACCEPTERET"), true)
+        .await
+        .unwrap();
+    assert_eq!(
+        outcome,
+        ReceiptOutcome::Recorded {
+            delivery_id: d.id.clone(),
+            why: "for an earlier transaction of this delivery"
+        }
+    );
+    let events = store.events(&d.id).await.unwrap();
+    let resend = events.iter().find(|e| e.kind == "resend").unwrap();
+    assert!(
+        resend.detail.contains("by sagsbehandler")
+            && resend.detail.contains(&first)
+            && resend.detail.contains(&new)
+            && resend.detail.contains("Forretning AFVIST"),
+        "{}",
+        resend.detail
+    );
+    assert_eq!(
+        store.delivery(&d.id).await.unwrap().unwrap().state,
+        "pending"
+    );
+
+    // A delivered one is never resent.
+    store
+        .afsend_accepted(&d.id, Some("dist-9".into()), "MODTAGET", true)
+        .await
+        .unwrap();
+    let mut r = receipt(&new, "Forretning", "ACCEPTERET");
+    r.distribution_transaktions_id = Some("dist-9".into());
+    store.receive_receipt(r, true).await.unwrap();
+    assert_eq!(
+        store.resend(&d.id, "x").await.unwrap(),
+        Resend::Settled(State::Delivered)
+    );
+    assert_eq!(store.resend("nope", "x").await.unwrap(), Resend::NotFound);
 }

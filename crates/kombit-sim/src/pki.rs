@@ -31,6 +31,11 @@ const OID_SERIAL_NUMBER: [u64; 4] = [2, 5, 4, 5];
 
 const PASSPHRASE_LEN: usize = 24;
 
+/// The subject of the platform's client certificate (receipt callbacks), as a Fordeler pins
+/// it (`[receipts] platform_subject`).
+pub const PLATFORM_SUBJECT: &str =
+    "CN=Serviceplatformen (kombit-sim), O=KOMBIT A/S (simulated), C=DK";
+
 /// The files written by [`generate`], and the PKCS#12 passphrase.
 #[derive(Debug, Clone)]
 pub struct PkiFiles {
