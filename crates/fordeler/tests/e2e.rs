@@ -368,3 +368,73 @@ async fn only_the_platforms_certificate_may_post_receipts() {
     assert_eq!(r.status(), 500);
     assert!(r.text().await.unwrap().contains("Ugyldig kvittering"));
 }
+
+/// `fordeler -c <the running service's config> <args…>`: (success, stdout + stderr).
+fn cli(env: &Env, args: &[&str]) -> (bool, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_fordeler"))
+        .arg("-c")
+        .arg(&env.config_path)
+        .args(args)
+        .output()
+        .unwrap();
+    let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
+    text.push_str(&String::from_utf8_lossy(&out.stderr));
+    (out.status.success(), text)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_shows_resends_retries_and_resolves() {
+    let env = start(vec![FaultRule {
+        times: Some(1),
+        ..rule(Hook::Afsend, Action::Afvist)
+    }])
+    .await;
+    let d = sf2900::Uuid::new_v4().to_string();
+    let file =
+        json!({"_kvittering": {"name": "k.pdf", "mime": "application/pdf", "data": pdf(1000)}});
+    env.post("dokument", &submission(&d, file)).await;
+    let failed = env.wait_for(&d, &["failed"], Duration::from_secs(30)).await;
+    let first = failed[0]["delivery"]["anvender_transaktions_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let (ok, shown) = cli(&env, &["show", &d]);
+    assert!(
+        ok && shown.contains(&first) && shown.contains("AFVIST"),
+        "{shown}"
+    );
+    // A retry of a failed delivery is accepted; it ends failed again (the same transaction
+    // gets the same answer), and a pending one says when it is tried next.
+    let (ok, out) = cli(&env, &["retry", &d, "--by", "drift"]);
+    assert!(
+        ok && out.contains("1 delivery(ies) will be sent again"),
+        "{out}"
+    );
+    let (_, shown) = cli(&env, &["show", &d]);
+    assert!(
+        shown.contains("next attempt") || shown.contains("state failed"),
+        "{shown}"
+    );
+    env.wait_for(&d, &["failed"], Duration::from_secs(30)).await;
+
+    // The resend is a new transaction, attributed, and delivered.
+    let (ok, out) = cli(&env, &["resend", &d, "--by", "drift@kommune.dk"]);
+    assert!(
+        ok && out.contains("resent as AnvenderTransaktionsID") && out.contains(&first),
+        "{out}"
+    );
+    env.wait_for(&d, &["delivered"], Duration::from_secs(30))
+        .await;
+    let (_, shown) = cli(&env, &["show", &first]);
+    assert!(
+        shown.contains("transaction              2 (resent)")
+            && shown.contains("by drift@kommune.dk"),
+        "{shown}"
+    );
+    // Delivered: neither resent nor resolved again, and the CLI says so (exit code 1).
+    let (ok, out) = cli(&env, &["resend", &d]);
+    assert!(!ok && out.contains("delivered; not sent again"), "{out}");
+    let (ok, out) = cli(&env, &["resolve", &d, "--note", "ringet op"]);
+    assert!(!ok && out.contains("nothing to resolve"), "{out}");
+}

@@ -27,6 +27,8 @@ impl FormRenderer for FixedForm {
 
 pub struct Env {
     pub dir: tempfile::TempDir,
+    /// The configuration file the Fordeler was started from (the CLI can use it too).
+    pub config_path: std::path::PathBuf,
     pub platform: fordeler::demo::LocalPlatform,
     pub fordeler: fordeler::app::Running,
     pub http: reqwest::Client,
@@ -65,6 +67,7 @@ pub async fn start_with(faults: Vec<FaultRule>, tweak: impl FnOnce(&mut Config))
         .unwrap();
     Env {
         base: format!("http://{}", fordeler.http_addr),
+        config_path: path,
         dir,
         platform: local,
         fordeler,
