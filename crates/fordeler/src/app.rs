@@ -84,7 +84,8 @@ pub async fn start<P: Serviceplatform>(
     let mut sites = std::collections::HashMap::new();
     for f in &config.forms {
         if let (Some(url), Some(key)) = (&f.os2forms_url, secrets.api_key.get(&f.webform_id)) {
-            let site = crate::pull::Os2forms::new(url, key.clone())?;
+            let site =
+                crate::pull::Os2forms::new(url, key.clone(), config.server.max_submission_bytes)?;
             if f.poll_seconds > 0 {
                 let task = poll(
                     intake.clone(),

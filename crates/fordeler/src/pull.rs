@@ -5,7 +5,9 @@
 //! `{"entity": {<Drupal fields as [{"value": …}]>}, "data": {…, "linked": {element: {fid:
 //! {url, mime_type}}}, "attachments": {element: {name, url}}}}`. Files are fetched from their
 //! URLs with the same key. Only URLs under the configured OS2forms site are ever fetched: the
-//! key must not travel to a host named in a request.
+//! key must not travel to a host named in a request. A pull reads at most
+//! `server.max_submission_bytes` in all (its JSON and files), as a Remote post may send: a
+//! site that answers without end must not fill the memory.
 
 use crate::intake::{BASE_FIELDS, Submission};
 use crate::store::NewAttachment;
@@ -37,10 +39,12 @@ pub struct Os2forms {
     http: reqwest::Client,
     base: String,
     api_key: String,
+    /// The most one pull (or one list) reads, in bytes.
+    max_bytes: usize,
 }
 
 impl Os2forms {
-    pub fn new(base_url: &str, api_key: String) -> anyhow::Result<Self> {
+    pub fn new(base_url: &str, api_key: String, max_bytes: usize) -> anyhow::Result<Self> {
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(10))
             .timeout(Duration::from_secs(120))
@@ -50,7 +54,50 @@ impl Os2forms {
             http,
             base: base_url.trim_end_matches('/').to_owned(),
             api_key,
+            max_bytes,
         })
+    }
+
+    /// Reads an answer's body within what is left of `budget`, and takes it from the budget.
+    async fn read(
+        &self,
+        mut r: reqwest::Response,
+        budget: &mut usize,
+        what: &str,
+    ) -> Result<Vec<u8>, PullError> {
+        let too_large = || {
+            PullError::Invalid(format!(
+                "{what}: more than server.max_submission_bytes ({} bytes) in all",
+                self.max_bytes
+            ))
+        };
+        if r.content_length().is_some_and(|n| n > *budget as u64) {
+            return Err(too_large());
+        }
+        let mut out = Vec::new();
+        while let Some(chunk) = r
+            .chunk()
+            .await
+            .map_err(|e| PullError::Transport(e.without_url().to_string()))?
+        {
+            if chunk.len() > *budget - out.len() {
+                return Err(too_large());
+            }
+            out.extend_from_slice(&chunk);
+        }
+        *budget -= out.len();
+        Ok(out)
+    }
+
+    async fn get_json(
+        &self,
+        url: &str,
+        what: &str,
+        budget: &mut usize,
+    ) -> Result<Value, PullError> {
+        let r = self.get(url, what).await?;
+        let body = self.read(r, budget, what).await?;
+        serde_json::from_slice(&body).map_err(|e| PullError::Invalid(format!("{what}: {e}")))
     }
 
     /// Refuses URLs outside the configured site.
@@ -91,12 +138,10 @@ impl Os2forms {
     /// The uuids the site lists for a form (no pagination upstream; the URL ends in the uuid).
     pub async fn list(&self, webform_id: &str) -> Result<Vec<String>, PullError> {
         let url = format!("{}/webform_rest/{webform_id}/submissions", self.base);
-        let v: Value = self
-            .get(&url, "the submission list")
-            .await?
-            .json()
-            .await
-            .map_err(|e| PullError::Invalid(format!("submission list: {e}")))?;
+        let mut budget = self.max_bytes;
+        let v = self
+            .get_json(&url, "the submission list", &mut budget)
+            .await?;
         let map = v
             .get("submissions")
             .and_then(Value::as_object)
@@ -112,12 +157,8 @@ impl Os2forms {
 
     /// One submission with its files.
     pub async fn pull(&self, webform_id: &str, url: &str) -> Result<Submission, PullError> {
-        let v: Value = self
-            .get(url, "the submission")
-            .await?
-            .json()
-            .await
-            .map_err(|e| PullError::Invalid(format!("submission: {e}")))?;
+        let mut budget = self.max_bytes;
+        let v = self.get_json(url, "the submission", &mut budget).await?;
         let entity = v
             .get("entity")
             .and_then(Value::as_object)
@@ -176,7 +217,7 @@ impl Os2forms {
                     idx: i as i64,
                     name,
                     mime,
-                    data: self.file(url, element).await?,
+                    data: self.file(url, element, &mut budget).await?,
                 });
             }
         }
@@ -198,7 +239,7 @@ impl Os2forms {
                 idx: 0,
                 name,
                 mime: "application/pdf".into(),
-                data: self.file(url, element).await?,
+                data: self.file(url, element, &mut budget).await?,
             });
         }
         let s = Submission {
@@ -211,14 +252,15 @@ impl Os2forms {
         Ok(s)
     }
 
-    async fn file(&self, url: &str, element: &str) -> Result<Vec<u8>, PullError> {
-        let r = self
-            .get(url, &format!("a file of element {element}"))
-            .await?;
-        Ok(r.bytes()
-            .await
-            .map_err(|e| PullError::Transport(e.without_url().to_string()))?
-            .to_vec())
+    async fn file(
+        &self,
+        url: &str,
+        element: &str,
+        budget: &mut usize,
+    ) -> Result<Vec<u8>, PullError> {
+        let what = format!("a file of element {element}");
+        let r = self.get(url, &what).await?;
+        self.read(r, budget, &what).await
     }
 }
 

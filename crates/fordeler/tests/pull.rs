@@ -154,7 +154,7 @@ async fn a_ping_pulls_the_submission_and_polling_finds_the_rest() {
     assert_eq!(r.status(), 422);
 
     // Polling (run once by hand here through the same client code the poller uses).
-    let site = fordeler::pull::Os2forms::new(&base, KEY.into()).unwrap();
+    let site = fordeler::pull::Os2forms::new(&base, KEY.into(), 1 << 20).unwrap();
     let listed = site.list("journal").await.unwrap();
     assert_eq!(listed.len(), 3);
     let pulled = site
@@ -166,6 +166,22 @@ async fn a_ping_pulls_the_submission_and_polling_finds_the_rest() {
             fordeler::intake::Refused::NotCompleted(_)
         ))
     ));
+    // A pull reads no more than a Remote post may send (JSON and files together).
+    let small = fordeler::pull::Os2forms::new(&base, KEY.into(), 200).unwrap();
+    let pulled = small
+        .pull("journal", &small.submission_url("journal", &b))
+        .await;
+    match pulled {
+        Err(e @ fordeler::pull::PullError::Invalid(_)) => {
+            assert!(!e.retryable());
+            assert!(
+                e.to_string()
+                    .contains("more than server.max_submission_bytes (200 bytes)"),
+                "{e}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
