@@ -764,3 +764,50 @@ async fn the_platform_decodes_strictly_like_an_xsd_validator() {
     let (status, _) = env.call(Operation::FordelingsobjektAfsend, ok).await;
     assert_eq!(status, 200);
 }
+
+/// Fills `addr` with idle TCP connections, one more than the products' connection limit, and
+/// returns whether the server closed one of them (to make room) within a few seconds.
+async fn an_idle_connection_is_closed_at_the_limit(addr: SocketAddr) -> bool {
+    use tokio::io::AsyncReadExt as _;
+    let limit = service_kit::listener::DEFAULT_MAX_CONNECTIONS;
+    let mut streams = Vec::with_capacity(limit + 1);
+    for _ in 0..=limit {
+        streams.push(tokio::net::TcpStream::connect(addr).await.unwrap());
+    }
+    // Each connection waits for the server to end it; the first to end tells.
+    let mut reads = tokio::task::JoinSet::new();
+    for mut s in streams {
+        reads.spawn(async move {
+            let mut buf = [0u8; 16];
+            let _ = s.read(&mut buf).await;
+        });
+    }
+    // Without a limit the server would wait for each peer's handshake or request line for its
+    // whole header timeout; with it, the longest-idle connection is closed at once.
+    let closed = tokio::time::timeout(Duration::from_secs(5), reads.join_next())
+        .await
+        .is_ok();
+    reads.abort_all();
+    closed
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn listeners_have_the_products_connection_limit() {
+    let env = start(vec![], |c| c.receipts.url = None).await;
+    assert!(
+        an_idle_connection_is_closed_at_the_limit(env.sim.soap_addr).await,
+        "SOAP port"
+    );
+    assert!(
+        an_idle_connection_is_closed_at_the_limit(env.sim.inspect_addr).await,
+        "inspection API"
+    );
+    // A real caller still gets through after the flood.
+    let (status, xml) = env
+        .call(
+            Operation::FordelingsobjektAfsend,
+            soap::envelope(&afsend(2)),
+        )
+        .await;
+    assert_eq!(status, 200, "{xml}");
+}
