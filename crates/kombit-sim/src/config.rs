@@ -393,7 +393,7 @@ impl SimConfig {
         match &anvender.receipt_url {
             Some(own) if own.trim().is_empty() => None,
             Some(own) => Some(own.clone()),
-            None => self.receipts.url.clone(),
+            None => self.receipts.url.clone().filter(|u| !u.trim().is_empty()),
         }
     }
 
@@ -425,7 +425,12 @@ impl SimConfig {
             sf2900::Uuid::parse_str(&r.system_uuid)
                 .map_err(|e| format!("routing[{i}].system_uuid: {e}"))?;
         }
-        if let Some(url) = &self.receipts.url {
+        if let Some(url) = self
+            .receipts
+            .url
+            .as_deref()
+            .filter(|u| !u.trim().is_empty())
+        {
             check_receipt_url(url).map_err(|e| format!("receipts.url: {e}"))?;
         }
         for step in &self.receipts.steps {

@@ -165,7 +165,11 @@ fn log_receipt_destinations(config: &SimConfig) -> bool {
         match config.receipt_url_for(a) {
             Some(url) => {
                 any = true;
-                tracing::info!(anvender = %a.name, %url, "asynchronous receipts for anvender {} go to {url}", a.name);
+                tracing::info!(
+                    anvender = %a.name,
+                    "asynchronous receipts for anvender {} go to {url}",
+                    a.name
+                );
             }
             None => {
                 let why = if a.receipt_url.is_some() {
@@ -173,7 +177,11 @@ fn log_receipt_destinations(config: &SimConfig) -> bool {
                 } else {
                     "[receipts] url is \"\" and it has no receipt_url"
                 };
-                tracing::warn!(anvender = %a.name, "no asynchronous receipts will be sent for anvender {}: {why}", a.name);
+                tracing::warn!(
+                    anvender = %a.name,
+                    "no asynchronous receipts will be sent for anvender {}: {why}",
+                    a.name
+                );
             }
         }
     }

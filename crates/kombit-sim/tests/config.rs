@@ -121,6 +121,11 @@ fn an_empty_receipt_url_switches_receipts_off_and_a_bad_one_is_named() {
     let c = SimConfig::load(&path).unwrap();
     assert_eq!(c.receipts.url, None);
     assert_eq!(c.receipt_url_for(&c.anvendere[0]), None);
+    // An empty URL set in code means the same, and passes the checks.
+    let mut c = SimConfig::default();
+    c.receipts.url = Some(String::new());
+    assert_eq!(c.check(), Ok(()));
+    assert_eq!(c.receipt_url_for(&c.anvendere[0]), None);
     // Off for one anvender although [receipts] url is set (by default).
     std::fs::write(&path, anvender("receipt_url = \"\"")).unwrap();
     let c = SimConfig::load(&path).unwrap();
