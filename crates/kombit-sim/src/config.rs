@@ -84,6 +84,12 @@ pub struct SftpConfig {
     /// Delay before `/IN/<f>.sftpreceipt` is written after a trigger arrives.
     #[serde(default)]
     pub receipt_delay_ms: u64,
+    /// What FordelingsobjektAfsend requires of a named DokumentFilNavn. False (the default): the
+    /// file is in the anvender's `/OUT/`, which is how a DOKUMENT is delivered (sf2900.md §1.2,
+    /// §8: the PHP module uploads the PDF without a trigger). True: the stricter check of
+    /// earlier versions, a `.trigger` answered by a SUCCESS `/IN/<f>.sftpreceipt`.
+    #[serde(default)]
+    pub dokument_requires_trigger: bool,
 }
 
 impl Default for SftpConfig {
@@ -93,6 +99,7 @@ impl Default for SftpConfig {
             root: None,
             host_key: default_host_key(),
             receipt_delay_ms: 0,
+            dokument_requires_trigger: false,
         }
     }
 }
@@ -101,7 +108,14 @@ impl Default for SftpConfig {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ReceiptConfig {
-    /// Default receipt URL (an anvender may override it). None: no asynchronous receipts.
+    /// Default receipt URL (an anvender may override it). Default: [`DEFAULT_RECEIPT_URL`].
+    /// `url = ""` in the file (None here) switches asynchronous receipts off for every anvender
+    /// without its own `receipt_url`; see [`SimConfig::receipt_url_for`].
+    #[serde(
+        default = "default_receipt_url",
+        deserialize_with = "empty_is_none",
+        serialize_with = "none_is_empty"
+    )]
     pub url: Option<String>,
     /// CA that the anvender's receipt endpoint certificate must chain to. Default: `ca.pem`.
     #[serde(default = "default_ca")]
@@ -123,7 +137,7 @@ pub struct ReceiptConfig {
 impl Default for ReceiptConfig {
     fn default() -> Self {
         Self {
-            url: None,
+            url: default_receipt_url(),
             server_ca: default_ca(),
             client_cert: default_platform_cert(),
             client_key: default_platform_key(),
@@ -158,7 +172,8 @@ pub struct AnvenderConfig {
     /// SFTP user name and authorised public key (OpenSSH one-line format, or a path to one).
     pub sftp_user: Option<String>,
     pub sftp_public_key: Option<PathBuf>,
-    /// Receipt URL for this anvender; overrides `[receipts] url`.
+    /// Receipt URL for this anvender; overrides `[receipts] url`. `""` switches receipts off for
+    /// this anvender alone.
     pub receipt_url: Option<String>,
 }
 
@@ -194,21 +209,48 @@ pub struct Quirks {
     pub omit_system_myndighed: bool,
 }
 
+/// `url = ""` means "no URL": TOML has no null, and an operator must be able to switch off a
+/// defaulted URL.
+fn empty_is_none<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    let s = String::deserialize(d)?;
+    Ok((!s.trim().is_empty()).then_some(s))
+}
+
+/// The inverse of [`empty_is_none`], so a serialised configuration reads back the same.
+fn none_is_empty<S: serde::Serializer>(v: &Option<String>, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(v.as_deref().unwrap_or(""))
+}
+
 fn yes() -> bool {
     true
 }
 fn default_pki_dir() -> PathBuf {
     PathBuf::from("sim-certs")
 }
+// The defaults stay clear of the products' own example ports (the Fordeler's receipt endpoint
+// 8443 and intake 8090, BorgerPC admin 8080), so a developer can run the simulator and a product
+// side by side on one machine without editing either configuration.
 fn default_soap_listen() -> SocketAddr {
-    SocketAddr::from(([127, 0, 0, 1], 8443))
+    SocketAddr::from(([127, 0, 0, 1], DEFAULT_SOAP_PORT))
 }
 fn default_sftp_listen() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 2222))
 }
 fn default_inspect_listen() -> SocketAddr {
-    SocketAddr::from(([127, 0, 0, 1], 8080))
+    SocketAddr::from(([127, 0, 0, 1], DEFAULT_INSPECT_PORT))
 }
+fn default_receipt_url() -> Option<String> {
+    Some(DEFAULT_RECEIPT_URL.into())
+}
+
+/// Default port of the SOAP listener (`[soap] listen`).
+pub const DEFAULT_SOAP_PORT: u16 = 9443;
+/// Default port of the inspection API (`inspect_listen`).
+pub const DEFAULT_INSPECT_PORT: u16 = 9080;
+/// Default `[receipts] url`: the receipt endpoint of the Fordeler's example configuration
+/// (`[receipts] listen = "0.0.0.0:8443"`), so a simulator and a Fordeler both started with
+/// their defaults exchange receipts without further setup.
+pub const DEFAULT_RECEIPT_URL: &str = "https://127.0.0.1:8443/sf2900/FordelingskvitteringModtag";
 fn default_ca() -> PathBuf {
     PathBuf::from("ca.pem")
 }
@@ -344,6 +386,17 @@ impl SimConfig {
         }
     }
 
+    /// Where the asynchronous receipts for `anvender` go: its own `receipt_url`, else
+    /// `[receipts] url`. None when receipts are off for it (an empty URL at either level: an
+    /// anvender's `receipt_url = ""` switches them off even when `[receipts] url` is set).
+    pub fn receipt_url_for(&self, anvender: &AnvenderConfig) -> Option<String> {
+        match &anvender.receipt_url {
+            Some(own) if own.trim().is_empty() => None,
+            Some(own) => Some(own.clone()),
+            None => self.receipts.url.clone().filter(|u| !u.trim().is_empty()),
+        }
+    }
+
     /// Semantic checks that serde cannot express. Errors name the key.
     pub fn check(&self) -> Result<(), String> {
         for (i, a) in self.anvendere.iter().enumerate() {
@@ -355,6 +408,10 @@ impl SimConfig {
             }
             for cvr in &a.cvrs {
                 sf2900::Cvr::new(cvr.clone()).map_err(|e| format!("anvender[{i}].cvrs: {e}"))?;
+            }
+            if let Some(url) = a.receipt_url.as_deref().filter(|u| !u.trim().is_empty()) {
+                check_receipt_url(url)
+                    .map_err(|e| format!("anvender[{i}].receipt_url ({}): {e}", a.name))?;
             }
         }
         for (i, r) in self.routing.iter().enumerate() {
@@ -368,6 +425,14 @@ impl SimConfig {
             sf2900::Uuid::parse_str(&r.system_uuid)
                 .map_err(|e| format!("routing[{i}].system_uuid: {e}"))?;
         }
+        if let Some(url) = self
+            .receipts
+            .url
+            .as_deref()
+            .filter(|u| !u.trim().is_empty())
+        {
+            check_receipt_url(url).map_err(|e| format!("receipts.url: {e}"))?;
+        }
         for step in &self.receipts.steps {
             sf2900::ForretningsValideringsKode::parse(&step.kode)
                 .map_err(|e| format!("receipts.step.kode: {e}"))?;
@@ -376,4 +441,16 @@ impl SimConfig {
         }
         Ok(())
     }
+}
+
+/// A receipt URL must be one the HTTPS client can call: the platform calls back over mutual TLS
+/// only, so plain HTTP would fail on every receipt, long after start-up.
+fn check_receipt_url(url: &str) -> Result<(), String> {
+    let parsed = reqwest::Url::parse(url).map_err(|e| format!("{url:?} is not a URL: {e}"))?;
+    if parsed.scheme() != "https" || parsed.host_str().is_none() {
+        return Err(format!(
+            "{url:?} must be an https:// URL with a host (or \"\" for no receipts)"
+        ));
+    }
+    Ok(())
 }

@@ -104,8 +104,7 @@ pub async fn start(config: SimConfig) -> anyhow::Result<RunningSim> {
     .await
     .context("starting the SFTP service")?;
 
-    let wants_receipts =
-        config.receipts.url.is_some() || config.anvendere.iter().any(|a| a.receipt_url.is_some());
+    let wants_receipts = log_receipt_destinations(&config);
     let client = if wants_receipts {
         Some(crate::tls::reqwest_client(
             &config.pki_path(&config.receipts.server_ca),
@@ -155,6 +154,38 @@ pub async fn start(config: SimConfig) -> anyhow::Result<RunningSim> {
         _sftp: sftp,
         _sftp_tmp: sftp_tmp,
     })
+}
+
+/// Says, once per anvender, where its asynchronous receipts will go, and warns about each one
+/// that will get none: a simulator that silently sends nothing looks like a broken receiver.
+/// True when at least one anvender gets receipts (so the HTTPS client is needed).
+fn log_receipt_destinations(config: &SimConfig) -> bool {
+    let mut any = false;
+    for a in &config.anvendere {
+        match config.receipt_url_for(a) {
+            Some(url) => {
+                any = true;
+                tracing::info!(
+                    anvender = %a.name,
+                    "asynchronous receipts for anvender {} go to {url}",
+                    a.name
+                );
+            }
+            None => {
+                let why = if a.receipt_url.is_some() {
+                    "its receipt_url is \"\""
+                } else {
+                    "[receipts] url is \"\" and it has no receipt_url"
+                };
+                tracing::warn!(
+                    anvender = %a.name,
+                    "no asynchronous receipts will be sent for anvender {}: {why}",
+                    a.name
+                );
+            }
+        }
+    }
+    any
 }
 
 /// Counts of what the platform saw, for the demo's final table and quick assertions.

@@ -1,63 +1,30 @@
-//! The HTTPS (mutual TLS) and plain HTTP listeners.
+//! The HTTPS (mutual TLS) and plain HTTP listeners of the simulator: the SOAP port, the
+//! inspection API, and the receipt endpoints that tests and the demo stand up.
 //!
-//! A hand-rolled tokio-rustls accept loop rather than `axum::serve`, because the application
-//! needs the client certificate of every request (the platform's only authentication), and we
-//! want handshake failures under our control: a peer without a valid certificate is logged at
-//! debug level and counted, never a panic and never a log flood at `info`.
-//!
-//! Throughput matters (the target is thousands of SOAP requests per second with keep-alive on two
-//! cores), so per connection we do one `Arc` clone of the router and of the peer chain, and per
-//! request one extension insert. Connections run in a `JoinSet` owned by the accept loop, so
-//! dropping the [`ServerHandle`] aborts everything and [`ServerHandle::shutdown`] can drain.
+//! Accepting and serving is `service_kit::listener`, the code the products' own listeners run,
+//! so the simulator holds up against slow, idle or hostile peers exactly as they do (TLS
+//! handshake and header timeout, body timeout, idle keep-alive close, connection limit with the
+//! longest-idle connection closed to make room) with the products' default limits. What this
+//! module adds is the simulator's shape around it: the client chain of each request as
+//! `axum::Extension<PeerCerts>` (the platform's only authentication), and a [`ServerHandle`]
+//! that stops the listener when dropped.
 
 use crate::tls::PeerCerts;
 use anyhow::{Context, Result};
-use hyper::body::Incoming;
-use hyper::service::Service as _;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto;
-use hyper_util::service::TowerToHyperService;
+use service_kit::listener::{self, Limits};
+use service_kit::tls::ClientCertificates;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
-use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
-use tokio::task::{JoinHandle, JoinSet};
+use tokio::task::JoinHandle;
 
-/// A peer gets this long to finish the TLS handshake; a stalled peer must not hold a task forever.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long [`ServerHandle::shutdown`] lets open requests finish before cutting connections.
-const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// Counters of one listener, for the inspection API and tests.
-#[derive(Debug, Default)]
-pub struct ServerStats {
-    connections: AtomicU64,
-    handshake_failures: AtomicU64,
-}
-
-impl ServerStats {
-    /// TCP connections accepted (including those whose handshake later failed).
-    pub fn connections(&self) -> u64 {
-        self.connections.load(Ordering::Relaxed)
-    }
-
-    /// TLS handshakes that failed or timed out (no/untrusted client certificate, wrong protocol…).
-    pub fn handshake_failures(&self) -> u64 {
-        self.handshake_failures.load(Ordering::Relaxed)
-    }
-}
-
-/// A running listener. Dropping it stops the listener and aborts its connections at once;
-/// [`ServerHandle::shutdown`] stops it gracefully.
+/// A running listener. Dropping it stops accepting at once and closes idle connections;
+/// requests in progress still get their answer. [`ServerHandle::shutdown`] also waits for them.
 #[derive(Debug)]
 pub struct ServerHandle {
     local_addr: SocketAddr,
     stop: watch::Sender<bool>,
-    task: Option<JoinHandle<()>>,
-    stats: Arc<ServerStats>,
+    task: Option<JoinHandle<std::io::Result<()>>>,
 }
 
 impl ServerHandle {
@@ -66,16 +33,12 @@ impl ServerHandle {
         self.local_addr
     }
 
-    pub fn stats(&self) -> Arc<ServerStats> {
-        self.stats.clone()
-    }
-
     /// Stops accepting, lets requests in progress finish (idle keep-alive connections are closed
-    /// at once), and after a few seconds cuts whatever is left.
+    /// at once), and returns when every connection has ended.
     pub async fn shutdown(mut self) {
-        let _ = self.stop.send(true);
+        self.stop.send_replace(true);
         if let Some(task) = self.task.take() {
-            // The loop only ends by our signal or a panic inside it; either way we are done.
+            // Ends by our signal; an error would be a panic in the loop, and we are stopping.
             let _ = task.await;
         }
     }
@@ -83,186 +46,62 @@ impl ServerHandle {
 
 impl Drop for ServerHandle {
     fn drop(&mut self) {
-        if let Some(task) = self.task.take() {
-            // Aborting the loop drops its JoinSet, which aborts every connection task with it.
-            task.abort();
-        }
+        // The listener closes its socket as soon as it sees the signal; connections finish on
+        // their own, bounded by the listener's timeouts.
+        self.stop.send_replace(true);
     }
 }
 
 /// Serves `router` over HTTPS on `listen`, with the client chain of each connection available to
-/// handlers as `axum::Extension<PeerCerts>`.
+/// handlers as `axum::Extension<PeerCerts>` (empty when the peer sent no certificate, which
+/// only a `tls` without mandatory client authentication allows).
 pub async fn serve_https(
     listen: SocketAddr,
     tls: Arc<rustls::ServerConfig>,
     router: axum::Router,
 ) -> Result<ServerHandle> {
-    let acceptor = tokio_rustls::TlsAcceptor::from(tls);
-    spawn_loop(
-        listen,
-        router,
-        "https",
-        move |tcp, peer, router, builder, stats, stop| {
-            let acceptor = acceptor.clone();
-            async move {
-                let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await
-                {
-                    Ok(Ok(tls)) => tls,
-                    Ok(Err(e)) => {
-                        stats.handshake_failures.fetch_add(1, Ordering::Relaxed);
-                        tracing::debug!(%peer, error = %e, "TLS handshake refused");
-                        return;
-                    }
-                    Err(_) => {
-                        stats.handshake_failures.fetch_add(1, Ordering::Relaxed);
-                        tracing::debug!(%peer, "TLS handshake timed out");
-                        return;
-                    }
-                };
-                let chain: Vec<_> = tls
-                    .get_ref()
-                    .1
-                    .peer_certificates()
-                    .map(|certs| certs.iter().map(|c| c.clone().into_owned()).collect())
-                    .unwrap_or_default();
-                let peer_certs = PeerCerts(Arc::new(chain));
-                serve_connection(tls, peer, router, Some(peer_certs), builder, stop).await;
-            }
+    // Translated once per request from the listener's own extension, so the handlers keep the
+    // simulator's type (with its fingerprint and subject helpers).
+    let router = router.layer(axum::middleware::map_request(
+        |mut req: axum::extract::Request| async move {
+            let chain = req
+                .extensions()
+                .get::<ClientCertificates>()
+                .map(|c| c.0.clone())
+                .unwrap_or_default();
+            req.extensions_mut().insert(PeerCerts(chain));
+            req
         },
-    )
-    .await
+    ));
+    spawn("kombit-sim-https", listen, Some(tls), router).await
 }
 
 /// Serves `router` over plain HTTP on `listen` (the inspection API; loopback only by config).
 pub async fn serve_http(listen: SocketAddr, router: axum::Router) -> Result<ServerHandle> {
-    spawn_loop(
-        listen,
-        router,
-        "http",
-        |tcp, peer, router, builder, _stats, stop| {
-            serve_connection(tcp, peer, router, None, builder, stop)
-        },
-    )
-    .await
+    spawn("kombit-sim-http", listen, None, router).await
 }
 
-type Builder = Arc<auto::Builder<TokioExecutor>>;
-
-async fn spawn_loop<F, Fut>(
+async fn spawn(
+    name: &'static str,
     listen: SocketAddr,
+    tls: Option<Arc<rustls::ServerConfig>>,
     router: axum::Router,
-    scheme: &'static str,
-    on_connection: F,
-) -> Result<ServerHandle>
-where
-    F: Fn(
-            TcpStream,
-            SocketAddr,
-            axum::Router,
-            Builder,
-            Arc<ServerStats>,
-            watch::Receiver<bool>,
-        ) -> Fut
-        + Send
-        + 'static,
-    Fut: Future<Output = ()> + Send + 'static,
-{
-    let listener = TcpListener::bind(listen)
+) -> Result<ServerHandle> {
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let (stop, mut stop_rx) = watch::channel(false);
+    let stopped = async move {
+        // An error means the handle is gone, which also means "stop".
+        let _ = stop_rx.wait_for(|s| *s).await;
+    };
+    // The products' default limits: the simulator stands in for a platform that a product's
+    // client must cope with, and is itself exposed to the same kinds of peers.
+    let served = listener::serve(name, listen, Limits::default(), tls, router, stopped)
         .await
         .with_context(|| format!("cannot listen on {listen} ({scheme})"))?;
-    let local_addr = listener.local_addr().context("listener address")?;
-    let (stop, stop_rx) = watch::channel(false);
-    let stats = Arc::new(ServerStats::default());
-
-    let mut builder = auto::Builder::new(TokioExecutor::new());
-    // The timer lets hyper enforce its header-read timeout, so idle or slow peers are dropped
-    // instead of pinning a connection task forever.
-    builder.http1().timer(TokioTimer::new()).keep_alive(true);
-    let builder: Builder = Arc::new(builder);
-
-    let loop_stats = stats.clone();
-    let task = tokio::spawn(async move {
-        let mut connections = JoinSet::new();
-        let mut stop_rx = stop_rx;
-        loop {
-            tokio::select! {
-                _ = stop_rx.changed() => break,
-                // Reap finished connections so the set does not grow with every client.
-                Some(_) = connections.join_next(), if !connections.is_empty() => {}
-                accepted = listener.accept() => match accepted {
-                    Ok((tcp, peer)) => {
-                        loop_stats.connections.fetch_add(1, Ordering::Relaxed);
-                        // SOAP is request/response on one connection: without NODELAY, Nagle and
-                        // delayed ACKs add tens of milliseconds to every keep-alive round trip.
-                        let _ = tcp.set_nodelay(true);
-                        connections.spawn(on_connection(
-                            tcp,
-                            peer,
-                            router.clone(),
-                            builder.clone(),
-                            loop_stats.clone(),
-                            stop_rx.clone(),
-                        ));
-                    }
-                    Err(e) => {
-                        // Typically EMFILE; back off briefly instead of spinning on the error.
-                        tracing::warn!(%local_addr, error = %e, "accept failed");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                    }
-                },
-            }
-        }
-        drop(listener);
-        // Connections saw the same signal and are finishing their current request.
-        let drained = tokio::time::timeout(DRAIN_TIMEOUT, async {
-            while connections.join_next().await.is_some() {}
-        })
-        .await;
-        if drained.is_err() {
-            tracing::debug!(%local_addr, left = connections.len(), "cutting connections after drain timeout");
-            connections.shutdown().await;
-        }
-        tracing::debug!(%local_addr, "listener stopped");
-    });
-    tracing::debug!(%local_addr, scheme, "listening");
+    tracing::debug!(local_addr = %served.addr, scheme, "listening");
     Ok(ServerHandle {
-        local_addr,
+        local_addr: served.addr,
         stop,
-        task: Some(task),
-        stats,
+        task: Some(served.task),
     })
-}
-
-async fn serve_connection<I>(
-    io: I,
-    peer: SocketAddr,
-    router: axum::Router,
-    peer_certs: Option<PeerCerts>,
-    builder: Builder,
-    mut stop: watch::Receiver<bool>,
-) where
-    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-{
-    // Inserting the extension per request (instead of `router.layer(Extension(..))` per
-    // connection) keeps connection setup to an Arc clone: layering rebuilds every route.
-    let inner = TowerToHyperService::new(router);
-    let service = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
-        if let Some(certs) = &peer_certs {
-            req.extensions_mut().insert(certs.clone());
-        }
-        inner.call(req)
-    });
-    let conn = builder.serve_connection(TokioIo::new(io), service);
-    tokio::pin!(conn);
-    let result = tokio::select! {
-        r = conn.as_mut() => r,
-        _ = stop.changed() => {
-            conn.as_mut().graceful_shutdown();
-            conn.await
-        }
-    };
-    if let Err(e) = result {
-        // Mostly peers that vanish mid-request; interesting when debugging clients only.
-        tracing::debug!(%peer, error = %e, "connection ended with an error");
-    }
 }

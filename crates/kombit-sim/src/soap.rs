@@ -66,7 +66,7 @@ impl Anvender {
             fingerprint,
             cvrs: a.cvrs.iter().cloned().collect(),
             sftp_user: a.sftp_user.clone(),
-            receipt_url: a.receipt_url.clone().or_else(|| cfg.receipts.url.clone()),
+            receipt_url: cfg.receipt_url_for(a),
         })
     }
 }
@@ -94,6 +94,8 @@ pub struct Platform {
     pub receipts: Receipts,
     /// Where the SFTP users' areas are, to check that DokumentFilNavn was delivered.
     pub sftp_root: PathBuf,
+    /// `[sftp] dokument_requires_trigger`: see [`check_object`].
+    pub dokument_requires_trigger: bool,
     transactions: Mutex<HashMap<Uuid, Transaction>>,
 }
 
@@ -123,6 +125,7 @@ impl Platform {
             sync_kvittering,
             receipts,
             sftp_root,
+            dokument_requires_trigger: config.sftp.dokument_requires_trigger,
             transactions: Mutex::new(HashMap::new()),
         })
     }
@@ -398,6 +401,30 @@ async fn serve(
                     )],
                 ));
             };
+            // The receipt must name the distribution the platform issued for this transaction:
+            // a modtager echoing another (or a stale) DistributionTransktionsID would otherwise
+            // settle the wrong delivery. The element is optional in the schema, so an absent one
+            // is taken to mean "the one issued".
+            if let Some(given) = r.distribution_context.distribution_transaktions_id
+                && given != t.distribution_transaktions_id
+            {
+                record(
+                    op.name(),
+                    Some(&cvr),
+                    "fault:distribution-id-mismatch".into(),
+                );
+                return Err(transport_fault(
+                    FaultCode::Client,
+                    "DistributionTransktionsID passer ikke til AnvenderTransaktionsID",
+                    vec![fejl(
+                        "TRANSAKTION",
+                        format!(
+                            "DistributionTransktionsID {given} er ikke den, platformen udstedte \
+                             for AnvenderTransaktionsID {id}"
+                        ),
+                    )],
+                ));
+            }
             // The modtager's business receipt is passed on to the anvender.
             if let Some(url) = p
                 .anvendere
@@ -528,7 +555,9 @@ fn afsend(
 }
 
 /// Business checks of the object: it must be routable, and a named document must have been
-/// delivered over SFTP with a successful technical receipt.
+/// delivered over SFTP. Delivered means the file is in the anvender's `/OUT/` (a DOKUMENT's PDF
+/// is uploaded without a trigger, sf2900.md §1.2), or a trigger for it got a SUCCESS receipt;
+/// with `dokument_requires_trigger` only the SUCCESS receipt counts.
 fn check_object(
     p: &Platform,
     anvender: &Anvender,
@@ -555,18 +584,27 @@ fn check_object(
         if name.contains(['/', '\\']) || name.starts_with('.') {
             return Err("DokumentFilNavn skal være et filnavn uden sti".into());
         }
-        let receipt = p
-            .sftp_root
-            .join(user)
-            .join("IN")
-            .join(sf2900::sftp::receipt_name(name));
-        let delivered = std::fs::read_to_string(&receipt)
+        let home = p.sftp_root.join(user);
+        let receipt = home.join("IN").join(sf2900::sftp::receipt_name(name));
+        let triggered = std::fs::read_to_string(&receipt)
             .ok()
             .and_then(|x| sf2900::sftp::TechnicalReceipt::from_xml(&x).ok())
             .is_some_and(|r| r.is_success());
-        if !delivered {
+        if p.dokument_requires_trigger {
+            if !triggered {
+                return Err(format!(
+                    "Filen {name} er ikke leveret via SFTP (ingen SUCCESS-kvittering; \
+                     dokument_requires_trigger = true)"
+                ));
+            }
+            return Ok(());
+        }
+        // symlink_metadata: only a plain file the user uploaded counts, never a link out of it.
+        let uploaded =
+            std::fs::symlink_metadata(home.join("OUT").join(name)).is_ok_and(|m| m.is_file());
+        if !uploaded && !triggered {
             return Err(format!(
-                "Filen {name} er ikke leveret via SFTP (ingen SUCCESS-kvittering)"
+                "Filen {name} er ikke leveret via SFTP (findes ikke i /OUT/ hos {user})"
             ));
         }
     }

@@ -55,6 +55,13 @@ certificate = "anvender.pem"
 cvrs = ["29189846"]
 sftp_user = "OS2Forms_Fordeling"
 sftp_public_key = "anvender_ssh_ed25519_key.pub"
+[[anvender]]
+name = "another"
+fingerprint_sha256 = "3f6a1c0e9d8b7a6f5e4d3c2b1a0f9e8d7c6b5a4f3e2d1c0b9a8f7e6d5c4b3a29"
+cvrs = ["55133018"]
+receipt_url = "https://127.0.0.1:9/sf2900/FordelingskvitteringModtag"
+[receipts]
+url = ""
 [[routing]]
 myndighed = "29189846"
 kle = "*.*.*"
@@ -66,12 +73,17 @@ system_navn = "ESDH"
     )
     .unwrap();
 
+    // The log goes to a file: a pipe nobody drains could fill up and block the simulator.
+    let log_path = tmp.path().join("serve.log");
+    let log = std::fs::File::create(&log_path).unwrap();
     let mut child = Command::new(BIN)
         .arg("serve")
         .arg("--config")
         .arg(&config)
+        .env("RUST_LOG", "info")
+        .env_remove("KOMBIT_SIM_LOG_JSON")
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(log)
         .spawn()
         .unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
@@ -144,6 +156,24 @@ system_navn = "ESDH"
         std::thread::sleep(Duration::from_millis(20));
     };
     assert!(status.success(), "{status}");
+
+    // Start-up said where receipts go, and warned about the anvender that gets none.
+    let log = std::fs::read_to_string(&log_path).unwrap();
+    let said = |level: &str, text: &str| log.lines().any(|l| l.contains(level) && l.contains(text));
+    assert!(
+        said(
+            "WARN",
+            "no asynchronous receipts will be sent for anvender demo"
+        ),
+        "{log}"
+    );
+    assert!(
+        said(
+            "INFO",
+            "receipts for anvender another go to https://127.0.0.1:9/sf2900/FordelingskvitteringModtag"
+        ),
+        "{log}"
+    );
 }
 
 #[test]

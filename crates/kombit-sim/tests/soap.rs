@@ -246,23 +246,27 @@ async fn curl_calls_every_operation_and_every_answer_validates() {
         .anmodning
         .distribution_context
         .anvender_transaktions_id;
-    let calls = [
-        (Operation::FordelingsobjektAfsend, soap::envelope(&accepted)),
-        (
-            Operation::FordelingsmodtagerList,
-            soap::envelope(&ex::list_request_full()),
-        ),
-        (
-            Operation::FordelingsmodtagerValider,
-            soap::envelope(&ex::valider_request_full()),
-        ),
-        (
-            Operation::FordelingskvitteringModtag,
-            soap::envelope(&modtag),
-        ),
+    let ops = [
+        Operation::FordelingsobjektAfsend,
+        Operation::FordelingsmodtagerList,
+        Operation::FordelingsmodtagerValider,
+        Operation::FordelingskvitteringModtag,
     ];
-    let mut answers = Vec::new();
-    for (op, body) in calls {
+    let mut answers: Vec<String> = Vec::new();
+    for op in ops {
+        let body = match op {
+            Operation::FordelingsobjektAfsend => soap::envelope(&accepted),
+            Operation::FordelingsmodtagerList => soap::envelope(&ex::list_request_full()),
+            Operation::FordelingsmodtagerValider => soap::envelope(&ex::valider_request_full()),
+            Operation::FordelingskvitteringModtag => {
+                // The modtager echoes the DistributionTransktionsID the platform issued.
+                let issued: FordelingsobjektAfsendResponse =
+                    soap::parse_response(&answers[0]).unwrap();
+                modtag.distribution_context.distribution_transaktions_id =
+                    issued.distribution_context.distribution_transaktions_id;
+                soap::envelope(&modtag)
+            }
+        };
         let out = env.curl(cert, op, &body);
         let text = String::from_utf8_lossy(&out.stdout).to_string();
         let (xml, code) = text.rsplit_once('\n').unwrap();
@@ -421,31 +425,162 @@ async fn repeated_transaction_ids_are_answered_idempotently() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn dokument_fil_navn_must_have_been_delivered_over_sftp() {
+async fn kvittering_modtag_must_name_the_issued_distribution() {
     let env = start(vec![], |c| c.receipts.url = None).await;
-    let name = "os2forms_fordeler_test_bilag.pdf";
-    let mut req = afsend(3);
-    req.anmodning.distribution_context.dokument_fil_navn = Some(name.into());
-    let (_, xml) = env
+    let req = afsend(2);
+    let id = req.anmodning.distribution_context.anvender_transaktions_id;
+    let (status, xml) = env
         .call(Operation::FordelingsobjektAfsend, soap::envelope(&req))
         .await;
-    let resp: FordelingsobjektAfsendResponse = soap::parse_response(&xml).unwrap();
+    assert_eq!(status, 200, "{xml}");
+    let issued: FordelingsobjektAfsendResponse = soap::parse_response(&xml).unwrap();
+    let issued = issued.distribution_context.distribution_transaktions_id;
+    assert!(issued.is_some());
+
+    let modtag = |dist: Option<sf2900::Uuid>| {
+        let mut m = ex::kvittering_modtag_request_full();
+        m.distribution_context.anvender_transaktions_id = id;
+        m.distribution_context.distribution_transaktions_id = dist;
+        soap::envelope(&m)
+    };
+    // Another transaction's (or an invented) DistributionTransktionsID: a Client fault.
+    let (status, xml) = env
+        .call(
+            Operation::FordelingskvitteringModtag,
+            modtag(Some(sf2900::Uuid::new_v4())),
+        )
+        .await;
+    assert_eq!(status, 500, "{xml}");
+    let fault = soap::parse_fault(&xml).unwrap();
+    assert_eq!(fault.code, soap::FaultCode::Client);
+    assert!(fault.string.contains("DistributionTransktionsID"), "{xml}");
+    let Some(FaultDetail::TransportKvittering(detail)) = &fault.detail else {
+        panic!("a TransportKvittering detail: {xml}");
+    };
+    let fejl = &detail.kvittering.fejl_liste.as_ref().unwrap().fejl[0];
+    assert!(fejl.fejl_tekst.contains(&id.to_string()), "{fejl:?}");
+    let detail_xml = soap::body_element(&xml)
+        .unwrap()
+        .child("detail")
+        .and_then(|d| d.elements().next())
+        .unwrap()
+        .to_xml();
+    assert_docs_valid(
+        &kombit_dir().join("sf2900/DistributionServiceMsg.xsd"),
+        &[detail_xml],
+    );
+    let summary = env.sim.summary();
     assert_eq!(
-        resp.forretnings_kvittering.forretnings_validerings_kode,
-        ForretningsValideringsKode::Afvist
+        summary.calls["FordelingskvitteringModtag"]["fault:distribution-id-mismatch"],
+        1
     );
 
-    // Deliver it the way an anvender does: file, trigger, wait for the SUCCESS receipt.
+    // The issued one, or none at all (the element is optional), is accepted.
+    for dist in [issued, None] {
+        let (status, xml) = env
+            .call(Operation::FordelingskvitteringModtag, modtag(dist))
+            .await;
+        assert_eq!(status, 200, "{dist:?}: {xml}");
+    }
+}
+
+/// The code of a FordelingsobjektAfsend answer.
+async fn afsend_kode(
+    env: &Env,
+    req: &sf2900::FordelingsobjektAfsendRequest,
+) -> ForretningsValideringsKode {
+    let (_, xml) = env
+        .call(Operation::FordelingsobjektAfsend, soap::envelope(req))
+        .await;
+    let resp: FordelingsobjektAfsendResponse =
+        soap::parse_response(&xml).unwrap_or_else(|e| panic!("{e}: {xml}"));
+    resp.forretnings_kvittering.forretnings_validerings_kode
+}
+
+/// A DOKUMENT request naming `name`, with a fresh AnvenderTransaktionsID.
+fn dokument(name: &str) -> sf2900::FordelingsobjektAfsendRequest {
+    let mut req = afsend(3);
+    req.anmodning.distribution_context.dokument_fil_navn = Some(name.into());
+    req
+}
+
+async fn sftp_login(env: &Env) -> kombit_sim::sftp::SftpClient {
     let key = Arc::new(russh::keys::load_secret_key(&env.pki.anvender_ssh_key, None).unwrap());
-    let sftp = kombit_sim::sftp::SftpClient::connect(
+    kombit_sim::sftp::SftpClient::connect(
         env.sim.sftp_addr,
         kombit_sim::config::DEMO_SFTP_USER,
         key,
     )
     .await
-    .unwrap();
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dokument_in_out_needs_no_trigger() {
+    let env = start(vec![], |c| c.receipts.url = None).await;
+    assert!(
+        !env.sim.config.sftp.dokument_requires_trigger,
+        "the default"
+    );
+    let name = "os2forms_fordeler_dokument.pdf";
+    assert_eq!(
+        afsend_kode(&env, &dokument(name)).await,
+        ForretningsValideringsKode::Afvist,
+        "not uploaded yet"
+    );
+
+    // Uploaded the way the PHP module sends a DOKUMENT: the file alone, no trigger.
+    let sftp = sftp_login(&env).await;
+    sftp.upload(&format!("/OUT/{name}"), b"%PDF-1.4 dokument")
+        .await
+        .unwrap();
+    assert_eq!(
+        afsend_kode(&env, &dokument(name)).await,
+        ForretningsValideringsKode::Modtaget
+    );
+    // Another name in /OUT/ does not count, nor does a path.
+    assert_eq!(
+        afsend_kode(&env, &dokument("other.pdf")).await,
+        ForretningsValideringsKode::Afvist
+    );
+    assert_eq!(
+        afsend_kode(&env, &dokument(&format!("../OUT/{name}"))).await,
+        ForretningsValideringsKode::Afvist
+    );
+    assert_eq!(
+        env.sim.summary().triggers.len(),
+        0,
+        "no trigger was involved"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dokument_requires_trigger_wants_a_success_receipt() {
+    let env = start(vec![], |c| {
+        c.receipts.url = None;
+        c.sftp.dokument_requires_trigger = true;
+    })
+    .await;
+    let name = "os2forms_fordeler_test_bilag.pdf";
+    let sftp = sftp_login(&env).await;
     let data = vec![7u8; 100 * 1024];
     sftp.upload(&format!("/OUT/{name}"), &data).await.unwrap();
+    let (_, xml) = env
+        .call(
+            Operation::FordelingsobjektAfsend,
+            soap::envelope(&dokument(name)),
+        )
+        .await;
+    let resp: FordelingsobjektAfsendResponse = soap::parse_response(&xml).unwrap();
+    assert_eq!(
+        resp.forretnings_kvittering.forretnings_validerings_kode,
+        ForretningsValideringsKode::Afvist,
+        "the file alone is not enough in strict mode"
+    );
+    let reason = resp.forretnings_kvittering.begrundelse.unwrap_or_default();
+    assert!(reason.contains("dokument_requires_trigger"), "{reason}");
+
+    // Deliver it the way a FORMULAR attachment is: file, trigger, wait for the SUCCESS receipt.
     let mut trigger = ex::trigger_full();
     trigger.file_descriptor.file_name = name.into();
     trigger.file_descriptor.size_in_bytes = data.len() as u64;
@@ -462,14 +597,8 @@ async fn dokument_fil_navn_must_have_been_delivered_over_sftp() {
             .unwrap()
             .is_success()
     );
-
-    req.anmodning.distribution_context.anvender_transaktions_id = sf2900::Uuid::new_v4();
-    let (_, xml) = env
-        .call(Operation::FordelingsobjektAfsend, soap::envelope(&req))
-        .await;
-    let resp: FordelingsobjektAfsendResponse = soap::parse_response(&xml).unwrap();
     assert_eq!(
-        resp.forretnings_kvittering.forretnings_validerings_kode,
+        afsend_kode(&env, &dokument(name)).await,
         ForretningsValideringsKode::Modtaget
     );
 }
@@ -634,4 +763,51 @@ async fn the_platform_decodes_strictly_like_an_xsd_validator() {
     );
     let (status, _) = env.call(Operation::FordelingsobjektAfsend, ok).await;
     assert_eq!(status, 200);
+}
+
+/// Fills `addr` with idle TCP connections, one more than the products' connection limit, and
+/// returns whether the server closed one of them (to make room) within a few seconds.
+async fn an_idle_connection_is_closed_at_the_limit(addr: SocketAddr) -> bool {
+    use tokio::io::AsyncReadExt as _;
+    let limit = service_kit::listener::DEFAULT_MAX_CONNECTIONS;
+    let mut streams = Vec::with_capacity(limit + 1);
+    for _ in 0..=limit {
+        streams.push(tokio::net::TcpStream::connect(addr).await.unwrap());
+    }
+    // Each connection waits for the server to end it; the first to end tells.
+    let mut reads = tokio::task::JoinSet::new();
+    for mut s in streams {
+        reads.spawn(async move {
+            let mut buf = [0u8; 16];
+            let _ = s.read(&mut buf).await;
+        });
+    }
+    // Without a limit the server would wait for each peer's handshake or request line for its
+    // whole header timeout; with it, the longest-idle connection is closed at once.
+    let closed = tokio::time::timeout(Duration::from_secs(5), reads.join_next())
+        .await
+        .is_ok();
+    reads.abort_all();
+    closed
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn listeners_have_the_products_connection_limit() {
+    let env = start(vec![], |c| c.receipts.url = None).await;
+    assert!(
+        an_idle_connection_is_closed_at_the_limit(env.sim.soap_addr).await,
+        "SOAP port"
+    );
+    assert!(
+        an_idle_connection_is_closed_at_the_limit(env.sim.inspect_addr).await,
+        "inspection API"
+    );
+    // A real caller still gets through after the flood.
+    let (status, xml) = env
+        .call(
+            Operation::FordelingsobjektAfsend,
+            soap::envelope(&afsend(2)),
+        )
+        .await;
+    assert_eq!(status, 200, "{xml}");
 }
