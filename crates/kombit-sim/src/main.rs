@@ -77,7 +77,7 @@ fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     // The demo and the bench print their own results; only problems should interrupt them.
     let quiet = matches!(cli.command, Command::Demo | Command::Bench { .. });
-    init_logging(cli.log_json, if quiet { "warn" } else { "info" });
+    service_kit::logging::init(cli.log_json, if quiet { "warn" } else { "info" });
     let result = match cli.command {
         Command::Certs { out, force } => certs(&out, force),
         Command::Serve { config, pki } => serve(config, pki),
@@ -124,20 +124,6 @@ fn exit_quietly_on_closed_stdout() {
         }
         report(info);
     }));
-}
-
-fn init_logging(json: bool, default_level: &str) {
-    use tracing_subscriber::EnvFilter;
-    let filter =
-        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    if json {
-        builder.json().init();
-    } else {
-        builder.init();
-    }
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime> {

@@ -174,6 +174,8 @@ system_navn = "ESDH"
         ),
         "{log}"
     );
+    // Written to a file (or the journal), not a terminal: no colour codes in the lines.
+    assert!(!log.contains('\u{1b}'), "{log:?}");
 }
 
 #[test]
