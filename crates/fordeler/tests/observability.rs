@@ -321,3 +321,62 @@ async fn giving_up_after_max_age_is_logged_with_ids() {
     let text = logs();
     assert!(!text.contains(CPR), "{text}");
 }
+
+/// Every metric the README's Fordeler section names is one the code records (with the labels
+/// named), so an operator's dashboard built from the README shows data.
+#[test]
+fn every_metric_the_readme_names_exists() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let readme = std::fs::read_to_string(root.join("../README.md")).unwrap();
+    // From `## Fordeler` to the next section of the same level.
+    let text = readme
+        .split("\n## ")
+        .find(|s| s.starts_with("Fordeler\n"))
+        .expect("a Fordeler section");
+    let mut sources = String::new();
+    let mut dirs = vec![root.join("fordeler/src"), root.join("service-kit/src")];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                sources.push_str(&std::fs::read_to_string(&path).unwrap());
+            }
+        }
+    }
+    let mut named = Vec::new();
+    for line in text.lines() {
+        for span in line.split('`').skip(1).step_by(2) {
+            let (name, labels) = match span.split_once('{') {
+                Some((n, l)) => (n, l.strip_suffix('}').unwrap_or("")),
+                None => (span, ""),
+            };
+            let is_metric = ["fordeler_", "http_", "db_"]
+                .iter()
+                .any(|p| name.starts_with(p))
+                && name.chars().all(|c| c.is_ascii_lowercase() || c == '_');
+            if !is_metric {
+                continue;
+            }
+            named.push(name.to_owned());
+            assert!(
+                sources.contains(&format!("\"{name}\"")),
+                "the README names {name}, which the code does not record"
+            );
+            for label in labels.split(',').filter(|l| !l.is_empty()) {
+                assert!(
+                    sources.contains(&format!("\"{label}\" =>")),
+                    "the README names the label {label} of {name}, which the code does not set"
+                );
+            }
+        }
+    }
+    for expected in [
+        "fordeler_deliveries_failed",
+        "fordeler_oldest_waiting_delivery_age_seconds",
+        "http_request_duration_seconds",
+    ] {
+        assert!(named.iter().any(|n| n == expected), "{named:?}");
+    }
+}
