@@ -347,7 +347,7 @@ async fn log_failed_receipts(
     req: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
-    let copy = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let copy = Arc::new(std::sync::Mutex::new(Some(Vec::new())));
     let req = req.map(|body| {
         axum::body::Body::new(Copied {
             inner: body,
@@ -356,11 +356,11 @@ async fn log_failed_receipts(
     });
     let response = next.run(req).await;
     if response.status() == axum::http::StatusCode::OK {
-        let body = std::mem::take(
-            &mut *copy
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner),
-        );
+        let body = copy
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take()
+            .unwrap_or_default();
         // Off the answer's path: the platform need not wait for a log line.
         tokio::spawn(async move {
             let Ok(doc) = std::str::from_utf8(&body) else {
@@ -403,10 +403,10 @@ async fn log_failed_receipts(
 }
 
 /// A request body that keeps a copy of what is read from it, up to [`RECEIPT_COPY_MAX`]
-/// (beyond that the copy is dropped: the endpoint refuses such a body anyway).
+/// (beyond that the copy is dropped, `None`: the endpoint refuses such a body anyway).
 struct Copied {
     inner: axum::body::Body,
-    copy: Arc<std::sync::Mutex<Vec<u8>>>,
+    copy: Arc<std::sync::Mutex<Option<Vec<u8>>>>,
 }
 
 impl axum::body::HttpBody for Copied {
@@ -425,10 +425,12 @@ impl axum::body::HttpBody for Copied {
                 .copy
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
-            if copy.len() + data.len() <= RECEIPT_COPY_MAX {
-                copy.extend_from_slice(data);
-            } else {
-                *copy = Vec::new();
+            let fits = copy
+                .as_ref()
+                .is_some_and(|c| c.len() + data.len() <= RECEIPT_COPY_MAX);
+            match copy.as_mut() {
+                Some(c) if fits => c.extend_from_slice(data),
+                _ => *copy = None,
             }
         }
         polled
