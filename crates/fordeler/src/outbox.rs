@@ -268,7 +268,10 @@ impl<P: Serviceplatform> Outbox<P> {
         let mut known = Known::default();
         let (tenant, route) = match self.tenant(&d) {
             Ok(x) => x,
-            Err(e) => return self.store.fail(&d.id, "config", &e.to_string(), None).await,
+            Err(e) => {
+                log_failure(&d, "config", false);
+                return self.store.fail(&d.id, "config", &e.to_string(), None).await;
+            }
         };
         for _ in 0..6 {
             let step = Step::parse(&d.step).unwrap_or(Step::Build);
@@ -299,6 +302,7 @@ impl<P: Serviceplatform> Outbox<P> {
                 Ok(None) => return Ok(()),
                 Err(StepError::Transport(e)) => return self.retry_or_fail(&d, e).await,
                 Err(StepError::Final(class, msg)) => {
+                    log_failure(&d, class, false);
                     return self.store.fail(&d.id, class, &msg, None).await;
                 }
                 Err(StepError::Db(e)) => return Err(e),
@@ -311,9 +315,25 @@ impl<P: Serviceplatform> Outbox<P> {
         metrics::counter!("fordeler_delivery_errors_total", "class" => e.class, "retryable" => e.retryable.to_string()).increment(1);
         let max_age_ms = self.config.delivery.max_age_hours as i64 * 3_600_000;
         if !e.retryable {
+            log_failure(d, e.class, false);
             return self.store.fail(&d.id, e.class, &e.message, None).await;
         }
         if now_ms() - d.created_at > max_age_ms {
+            tracing::error!(
+                delivery_id = %d.id,
+                submission_id = %d.submission_id,
+                submission_uuid = %d.submission_uuid,
+                anvender_transaktions_id = %d.anvender_transaktions_id,
+                tenant_cvr = %d.tenant_cvr,
+                webform_id = %d.webform_id,
+                route_id = %d.route_id,
+                step = %d.step,
+                attempts = d.attempts + 1,
+                class = "max_age",
+                last_class = e.class,
+                max_age_hours = self.config.delivery.max_age_hours,
+                "delivery failed: gave up retrying, too old; waiting for the operator"
+            );
             let msg = format!(
                 "{} (gave up: older than {} hours)",
                 e.message, self.config.delivery.max_age_hours
@@ -321,6 +341,7 @@ impl<P: Serviceplatform> Outbox<P> {
             return self.store.fail(&d.id, "max_age", &msg, None).await;
         }
         let at = now_ms() + backoff_ms(d.attempts, &self.config.delivery);
+        log_failure(d, e.class, true);
         self.store.fail(&d.id, e.class, &e.message, Some(at)).await
     }
 
@@ -634,6 +655,20 @@ impl<P: Serviceplatform> Outbox<P> {
             .map(|u| u.to_string());
         metrics::counter!("fordeler_afsend_total", "kode" => kode.as_str()).increment(1);
         if kode.is_failure() {
+            // The platform's reason may quote the message's values: it goes to the timeline
+            // (for the operator), not to the log.
+            tracing::warn!(
+                delivery_id = %d.id,
+                submission_id = %d.submission_id,
+                submission_uuid = %d.submission_uuid,
+                anvender_transaktions_id = %d.anvender_transaktions_id,
+                distribution_transaktions_id = dist.as_deref().unwrap_or(""),
+                tenant_cvr = %d.tenant_cvr,
+                webform_id = %d.webform_id,
+                route_id = %d.route_id,
+                kode = kode.as_str(),
+                "FordelingsobjektAfsend answered a failure"
+            );
             self.store
                 .record_afsend(&d.id, dist.as_deref(), kode.as_str())
                 .await?;
@@ -692,6 +727,34 @@ fn owner_name(listen: std::net::SocketAddr) -> String {
         format!("{host}:{}", sf2900::Uuid::new_v4().simple())
     } else {
         format!("{host}:{}", listen.port())
+    }
+}
+
+/// Logs a failed attempt of a delivery with its ids and the error's class: a retry at WARN, a
+/// final failure (the operator must act) at ERROR. Never the error's text: a template, schema
+/// or platform error may quote form values; the text is in the delivery's timeline.
+fn log_failure(d: &Delivery, class: &str, retry: bool) {
+    macro_rules! line {
+        ($level:ident, $what:literal) => {
+            tracing::$level!(
+                delivery_id = %d.id,
+                submission_id = %d.submission_id,
+                submission_uuid = %d.submission_uuid,
+                anvender_transaktions_id = %d.anvender_transaktions_id,
+                tenant_cvr = %d.tenant_cvr,
+                webform_id = %d.webform_id,
+                route_id = %d.route_id,
+                step = %d.step,
+                attempts = d.attempts + 1,
+                class,
+                $what
+            )
+        };
+    }
+    if retry {
+        line!(warn, "delivery attempt failed; retrying later");
+    } else {
+        line!(error, "delivery failed; waiting for the operator");
     }
 }
 

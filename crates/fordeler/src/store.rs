@@ -1721,3 +1721,42 @@ async fn insert_event(
         .await?;
     Ok(())
 }
+
+/// What `/metrics` shows of one tenant's backlog.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Backlog {
+    pub tenant_cvr: String,
+    /// Failed deliveries: waiting for the operator.
+    pub failed: i64,
+    /// Pending (to be sent, or to be retried) and waiting (for receipts) deliveries.
+    pub waiting: i64,
+    /// When the oldest of those was accepted (ms since the epoch).
+    pub oldest_waiting_since: Option<i64>,
+}
+
+impl Store {
+    /// The backlog per tenant, in one aggregate query over the unfinished deliveries only
+    /// (`deliveries_due` is on `state`), so it is cheap enough to run at every scrape.
+    pub async fn backlog(&self) -> anyhow::Result<Vec<Backlog>> {
+        let rows: Vec<(String, i64, i64, Option<i64>)> = sqlx::query_as(
+            "SELECT tenant_cvr, COUNT(CASE WHEN state = 'failed' THEN 1 END), \
+             COUNT(CASE WHEN state <> 'failed' THEN 1 END), \
+             MIN(CASE WHEN state <> 'failed' THEN created_at END) \
+             FROM deliveries WHERE state IN ('failed', 'pending', 'waiting') \
+             GROUP BY tenant_cvr ORDER BY tenant_cvr",
+        )
+        .fetch_all(&self.db.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(
+                |(tenant_cvr, failed, waiting, oldest_waiting_since)| Backlog {
+                    tenant_cvr,
+                    failed,
+                    waiting,
+                    oldest_waiting_since,
+                },
+            )
+            .collect())
+    }
+}

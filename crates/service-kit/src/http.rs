@@ -15,7 +15,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use hyper::body::Body as HttpBody;
-use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, OnceLock};
@@ -24,22 +24,82 @@ use std::sync::{Arc, OnceLock};
 pub type ReadyCheck =
     Arc<dyn Fn() -> Pin<Box<dyn Future<Output = Result<(), String>> + Send>> + Send + Sync>;
 
+/// Upper bounds (seconds) of the buckets of every `*_seconds` histogram: HTTP requests, SOAP
+/// calls, SFTP operations, from a fast loopback answer to a platform call near its timeout.
+pub const LATENCY_BUCKETS: [f64; 14] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+];
+
+/// Upper bounds of `db_group_commit_batch_size` (writes per SQLite commit).
+pub const BATCH_SIZE_BUCKETS: [f64; 9] = [1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0];
+
+/// How often the recorder's upkeep runs: it moves recorded samples into the rendered
+/// histograms, so samples do not pile up between scrapes.
+const UPKEEP_INTERVAL: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// The process-wide Prometheus recorder (installed on first use).
+///
+/// Histograms are rendered as Prometheus histograms with fixed buckets: cumulative counts that
+/// never reset, so `histogram_quantile()` over any range gives real values. Without buckets the
+/// exporter renders summaries over a rolling 60-second window, whose quantiles read 0 whenever
+/// nothing happened in the last minute before a scrape, and which cannot be aggregated.
 pub fn metrics_handle() -> PrometheusHandle {
     static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
     HANDLE
         .get_or_init(|| {
-            let recorder = PrometheusBuilder::new().build_recorder();
+            let recorder = recorder_builder().build_recorder();
             let handle = recorder.handle();
             // Another recorder may already be installed (tests); our handle then renders ours only.
             let _ = metrics::set_global_recorder(recorder);
+            // `build_recorder` leaves upkeep to the caller. A thread rather than a task: the
+            // recorder outlives any one runtime (tests start many), and the work is tiny.
+            let upkeep = handle.clone();
+            let spawned = std::thread::Builder::new()
+                .name("metrics-upkeep".into())
+                .spawn(move || {
+                    loop {
+                        std::thread::sleep(UPKEEP_INTERVAL);
+                        upkeep.run_upkeep();
+                    }
+                });
+            if let Err(e) = spawned {
+                // Rendering drains the samples too; only memory between scrapes grows.
+                tracing::warn!(error = %e, "metrics upkeep thread not started");
+            }
             handle
         })
         .clone()
 }
 
+fn recorder_builder() -> PrometheusBuilder {
+    PrometheusBuilder::new()
+        .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), &LATENCY_BUCKETS)
+        .and_then(|b| {
+            b.set_buckets_for_metric(
+                Matcher::Full("db_group_commit_batch_size".into()),
+                &BATCH_SIZE_BUCKETS,
+            )
+        })
+        // Refused only for an empty bucket list, and both are constants that are not empty;
+        // summaries would still be correct output.
+        .unwrap_or_else(|_| PrometheusBuilder::new())
+}
+
+/// Brings gauges that are read from elsewhere (a database) up to date just before `/metrics`
+/// renders, so a scrape sees the state at that moment.
+pub type MetricsRefresh = Arc<dyn Fn() -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>;
+
+/// How long a scrape waits for [`MetricsRefresh`]: a slow database must not make the scrape
+/// time out, and then the gauges show the previous refresh.
+const REFRESH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// `/healthz`, `/readyz`, `/metrics`.
 pub fn ops_router(ready: ReadyCheck) -> Router {
+    ops_router_with(ready, None)
+}
+
+/// [`ops_router`], with gauges refreshed by `refresh` at each scrape.
+pub fn ops_router_with(ready: ReadyCheck, refresh: Option<MetricsRefresh>) -> Router {
     let handle = metrics_handle();
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
@@ -55,7 +115,24 @@ pub fn ops_router(ready: ReadyCheck) -> Router {
                 }
             }),
         )
-        .route("/metrics", get(move || std::future::ready(handle.render())))
+        .route(
+            "/metrics",
+            get(move || {
+                let (handle, refresh) = (handle.clone(), refresh.clone());
+                async move {
+                    if let Some(refresh) = refresh
+                        && tokio::time::timeout(REFRESH_TIMEOUT, refresh())
+                            .await
+                            .is_err()
+                    {
+                        tracing::warn!(
+                            "metrics: refreshing gauges took too long; showing the last values"
+                        );
+                    }
+                    handle.render()
+                }
+            }),
+        )
 }
 
 /// Resolves on SIGINT (Ctrl-C) or SIGTERM (systemd, docker stop): the moment to shut down

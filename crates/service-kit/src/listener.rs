@@ -275,6 +275,7 @@ async fn serve_http<I>(
     let service = shared.service.clone();
     let body_timeout = shared.limits.body_timeout;
     let slot = slot.clone();
+    let name = shared.name;
     // Per request: one counter update, the peer's address and certificates as extensions (an
     // Arc clone; layering the router per connection would rebuild every route), and the body
     // deadline.
@@ -284,6 +285,7 @@ async fn serve_http<I>(
         if let Some(c) = &certs {
             req.extensions_mut().insert(c.clone());
         }
+        let started = std::time::Instant::now();
         let answer = request
             .is_some()
             .then(|| service.call(req.map(|b| Deadline::new(b, body_timeout))));
@@ -294,6 +296,11 @@ async fn serve_http<I>(
                         Ok(a) => a,
                         Err(never) => match never {},
                     };
+                    // Until the answer's head is ready: the time the application took, and
+                    // body reading; not how fast the peer takes the answer. Labelled by
+                    // listener only: paths carry ids, which would make a series per delivery.
+                    metrics::histogram!("http_request_duration_seconds", "listener" => name)
+                        .record(started.elapsed().as_secs_f64());
                     Ok(answer.map(|b| {
                         axum::body::Body::new(Answer {
                             inner: b,

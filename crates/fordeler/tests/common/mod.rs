@@ -43,6 +43,15 @@ pub async fn start(faults: Vec<FaultRule>) -> Env {
 }
 
 pub async fn start_with(faults: Vec<FaultRule>, tweak: impl FnOnce(&mut Config)) -> Env {
+    start_rendering(faults, tweak, Arc::new(FixedForm)).await
+}
+
+/// [`start_with`], with FORMULAR documents rendered by `renderer`.
+pub async fn start_rendering(
+    faults: Vec<FaultRule>,
+    tweak: impl FnOnce(&mut Config),
+    renderer: Arc<dyn FormRenderer>,
+) -> Env {
     let dir = tempfile::tempdir().unwrap();
     let local = fordeler::demo::LocalPlatform::start(dir.path(), faults)
         .await
@@ -62,7 +71,7 @@ pub async fn start_with(faults: Vec<FaultRule>, tweak: impl FnOnce(&mut Config))
     config.delivery.kombit_xsd_dir = Some(kombit);
     tweak(&mut config);
     let platform = Arc::new(fordeler::platform::RealPlatform::new(&config, &base).unwrap());
-    let fordeler = fordeler::app::start(config, base, platform, Arc::new(FixedForm))
+    let fordeler = fordeler::app::start(config, base, platform, renderer)
         .await
         .unwrap();
     Env {
