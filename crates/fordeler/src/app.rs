@@ -144,10 +144,7 @@ pub async fn start<P: Serviceplatform>(
                 r.listen,
                 limits,
                 Some(tls),
-                crate::receipts::router(endpoint).layer(axum::middleware::from_fn_with_state(
-                    store.clone(),
-                    log_failed_receipts,
-                )),
+                crate::receipts::router(endpoint),
                 async move {
                     let _ = rx.wait_for(|s| *s).await;
                 },
@@ -334,115 +331,4 @@ fn backlog_gauges(store: Store, tenants: Vec<String>) -> service_kit::http::Metr
             }
         })
     })
-}
-
-/// The most of a receipt kept for [`log_failed_receipts`]: the receipt route's own limit.
-const RECEIPT_COPY_MAX: usize = 1024 * 1024;
-
-/// Logs an AFVIST or FEJLET receipt at WARN with the delivery's ids. The receipt endpoint
-/// (`receipts.rs`) stores and settles it and logs every receipt at INFO; this layer reads a
-/// copy of the body as the endpoint reads it (so the endpoint's limits and answers stay as
-/// they are) and, once the receipt was taken (200), looks the delivery up. The receipt's
-/// reason (begrundelse) is not logged: it may quote the message's values.
-async fn log_failed_receipts(
-    axum::extract::State(store): axum::extract::State<Store>,
-    req: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> axum::response::Response {
-    let copy = Arc::new(std::sync::Mutex::new(Some(Vec::new())));
-    let req = req.map(|body| {
-        axum::body::Body::new(Copied {
-            inner: body,
-            copy: copy.clone(),
-        })
-    });
-    let response = next.run(req).await;
-    if response.status() == axum::http::StatusCode::OK {
-        let body = copy
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .take()
-            .unwrap_or_default();
-        // Off the answer's path: the platform need not wait for a log line.
-        tokio::spawn(async move {
-            let Ok(doc) = std::str::from_utf8(&body) else {
-                return;
-            };
-            let Ok(callback) = sf2900::soap::parse_anvender_callback(doc) else {
-                return;
-            };
-            let k = &callback.forretningskvittering;
-            let kode = k.forretnings_validerings_kode;
-            if !kode.is_failure() {
-                return;
-            }
-            let id = callback
-                .distribution_context
-                .anvender_transaktions_id
-                .to_string();
-            let deliveries = store.find(&id).await.unwrap_or_default();
-            let Some(d) = deliveries.iter().find(|d| d.anvender_transaktions_id == id) else {
-                tracing::warn!(anvender_transaktions_id = %id, kvitteringstype = k.kvitteringstype.as_str(), kode = kode.as_str(), "receipt: delivery failed");
-                return;
-            };
-            tracing::warn!(
-                delivery_id = %d.id,
-                submission_id = %d.submission_id,
-                submission_uuid = %d.submission_uuid,
-                anvender_transaktions_id = %d.anvender_transaktions_id,
-                distribution_transaktions_id = d.distribution_transaktions_id.as_deref().unwrap_or(""),
-                tenant_cvr = %d.tenant_cvr,
-                webform_id = %d.webform_id,
-                route_id = %d.route_id,
-                kvitteringstype = k.kvitteringstype.as_str(),
-                kode = kode.as_str(),
-                state = %d.state,
-                "receipt: delivery failed"
-            );
-        });
-    }
-    response
-}
-
-/// A request body that keeps a copy of what is read from it, up to [`RECEIPT_COPY_MAX`]
-/// (beyond that the copy is dropped, `None`: the endpoint refuses such a body anyway).
-struct Copied {
-    inner: axum::body::Body,
-    copy: Arc<std::sync::Mutex<Option<Vec<u8>>>>,
-}
-
-impl axum::body::HttpBody for Copied {
-    type Data = axum::body::Bytes;
-    type Error = axum::Error;
-
-    fn poll_frame(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Self::Data>, Self::Error>>> {
-        let polled = std::pin::Pin::new(&mut self.inner).poll_frame(cx);
-        if let std::task::Poll::Ready(Some(Ok(frame))) = &polled
-            && let Some(data) = frame.data_ref()
-        {
-            let mut copy = self
-                .copy
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            let fits = copy
-                .as_ref()
-                .is_some_and(|c| c.len() + data.len() <= RECEIPT_COPY_MAX);
-            match copy.as_mut() {
-                Some(c) if fits => c.extend_from_slice(data),
-                _ => *copy = None,
-            }
-        }
-        polled
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
-    }
-
-    fn size_hint(&self) -> hyper::body::SizeHint {
-        self.inner.size_hint()
-    }
 }

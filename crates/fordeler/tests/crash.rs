@@ -24,9 +24,9 @@ fn spawn_with(config: &std::path::Path, env: &[(&str, String)]) -> Child {
         .arg("serve")
         .arg("-c")
         .arg(config)
-        .env("RUST_LOG", "error")
+        .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(Stdio::inherit())
         .spawn()
         .unwrap()
 }
@@ -153,30 +153,30 @@ async fn two_instances_on_one_database_share_the_work_without_double_delivery() 
         .await
         .unwrap();
     let config = local.write_config(dir.path(), &db_url, None).unwrap();
-    // The second instance: the same file, other ports through the environment.
-    let second_http = common::free_port();
+    // The second instance: the same file, other ports through the environment. A free port
+    // may be taken by another test before the instance binds it: then it exits, and is
+    // started again on other ports.
+    let second = || {
+        let http = common::free_port();
+        let child = spawn_with(
+            &config,
+            &[
+                ("FORDELER_SERVER__LISTEN", format!("127.0.0.1:{http}")),
+                (
+                    "FORDELER_RECEIPTS__LISTEN",
+                    format!("127.0.0.1:{}", common::free_port()),
+                ),
+            ],
+        );
+        (child, format!("http://127.0.0.1:{http}"))
+    };
     let mut a = spawn(&config);
-    let mut b = spawn_with(
-        &config,
-        &[
-            (
-                "FORDELER_SERVER__LISTEN",
-                format!("127.0.0.1:{second_http}"),
-            ),
-            (
-                "FORDELER_RECEIPTS__LISTEN",
-                format!("127.0.0.1:{}", common::free_port()),
-            ),
-        ],
-    );
+    let (mut b, second_base) = second();
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(5))
         .build()
         .unwrap();
-    let bases = [
-        format!("http://127.0.0.1:{}", local.http_port),
-        format!("http://127.0.0.1:{second_http}"),
-    ];
+    let mut bases = [format!("http://127.0.0.1:{}", local.http_port), second_base];
     let deadline = Instant::now() + Duration::from_secs(120);
     for i in 0..100 {
         let body = json!({"uuid": sf2900::Uuid::new_v4().to_string(), "completed": "1", "emne": "x",
@@ -191,6 +191,9 @@ async fn two_instances_on_one_database_share_the_work_without_double_delivery() 
                 .await;
             if matches!(&r, Ok(r) if r.status().is_success()) {
                 break;
+            }
+            if matches!(b.try_wait(), Ok(Some(_))) {
+                (b, bases[1]) = second();
             }
             assert!(Instant::now() < deadline, "intake did not come up");
             tokio::time::sleep(Duration::from_millis(50)).await;
