@@ -241,25 +241,17 @@ async fn housekeeping(
                     config.delivery.receipt_timeout_minutes
                 );
                 let _ = store.fail(&id, "receipt_timeout", &msg, None).await;
-                match store.delivery(&id).await {
-                    Ok(Some(d)) => tracing::error!(
-                        delivery_id = %d.id,
-                        submission_id = %d.submission_id,
-                        submission_uuid = %d.submission_uuid,
-                        anvender_transaktions_id = %d.anvender_transaktions_id,
-                        tenant_cvr = %d.tenant_cvr,
-                        webform_id = %d.webform_id,
-                        route_id = %d.route_id,
+                let span = match store.delivery(&id).await {
+                    Ok(Some(d)) => d.span(),
+                    _ => tracing::error_span!("delivery", delivery_id = %id),
+                };
+                span.in_scope(|| {
+                    tracing::error!(
                         class = "receipt_timeout",
                         timeout_minutes = config.delivery.receipt_timeout_minutes,
                         "delivery failed: no asynchronous receipt in time; waiting for the operator"
-                    ),
-                    _ => tracing::error!(
-                        delivery_id = %id,
-                        class = "receipt_timeout",
-                        "delivery failed: no asynchronous receipt in time; waiting for the operator"
-                    ),
-                }
+                    )
+                });
             }
         }
         let retention = config.database.purge_after_days as i64 * 86_400_000;

@@ -319,21 +319,16 @@ impl<P: Serviceplatform> Outbox<P> {
             return self.store.fail(&d.id, e.class, &e.message, None).await;
         }
         if now_ms() - d.created_at > max_age_ms {
-            tracing::error!(
-                delivery_id = %d.id,
-                submission_id = %d.submission_id,
-                submission_uuid = %d.submission_uuid,
-                anvender_transaktions_id = %d.anvender_transaktions_id,
-                tenant_cvr = %d.tenant_cvr,
-                webform_id = %d.webform_id,
-                route_id = %d.route_id,
-                step = %d.step,
-                attempts = d.attempts + 1,
-                class = "max_age",
-                last_class = e.class,
-                max_age_hours = self.config.delivery.max_age_hours,
-                "delivery failed: gave up retrying, too old; waiting for the operator"
-            );
+            d.span().in_scope(|| {
+                tracing::error!(
+                    step = %d.step,
+                    attempts = d.attempts + 1,
+                    class = "max_age",
+                    last_class = e.class,
+                    max_age_hours = self.config.delivery.max_age_hours,
+                    "delivery failed: gave up retrying, too old; waiting for the operator"
+                )
+            });
             let msg = format!(
                 "{} (gave up: older than {} hours)",
                 e.message, self.config.delivery.max_age_hours
@@ -657,18 +652,13 @@ impl<P: Serviceplatform> Outbox<P> {
         if kode.is_failure() {
             // The platform's reason may quote the message's values: it goes to the timeline
             // (for the operator), not to the log.
-            tracing::warn!(
-                delivery_id = %d.id,
-                submission_id = %d.submission_id,
-                submission_uuid = %d.submission_uuid,
-                anvender_transaktions_id = %d.anvender_transaktions_id,
-                distribution_transaktions_id = dist.as_deref().unwrap_or(""),
-                tenant_cvr = %d.tenant_cvr,
-                webform_id = %d.webform_id,
-                route_id = %d.route_id,
-                kode = kode.as_str(),
-                "FordelingsobjektAfsend answered a failure"
-            );
+            d.span().in_scope(|| {
+                tracing::warn!(
+                    distribution_transaktions_id = dist.as_deref().unwrap_or(""),
+                    kode = kode.as_str(),
+                    "FordelingsobjektAfsend answered a failure"
+                )
+            });
             self.store
                 .record_afsend(&d.id, dist.as_deref(), kode.as_str())
                 .await?;
@@ -734,27 +724,22 @@ fn owner_name(listen: std::net::SocketAddr) -> String {
 /// final failure (the operator must act) at ERROR. Never the error's text: a template, schema
 /// or platform error may quote form values; the text is in the delivery's timeline.
 fn log_failure(d: &Delivery, class: &str, retry: bool) {
-    macro_rules! line {
-        ($level:ident, $what:literal) => {
-            tracing::$level!(
-                delivery_id = %d.id,
-                submission_id = %d.submission_id,
-                submission_uuid = %d.submission_uuid,
-                anvender_transaktions_id = %d.anvender_transaktions_id,
-                tenant_cvr = %d.tenant_cvr,
-                webform_id = %d.webform_id,
-                route_id = %d.route_id,
-                step = %d.step,
-                attempts = d.attempts + 1,
-                class,
-                $what
-            )
-        };
-    }
+    let _in = d.span().entered();
+    let (step, attempts) = (d.step.as_str(), d.attempts + 1);
     if retry {
-        line!(warn, "delivery attempt failed; retrying later");
+        tracing::warn!(
+            step,
+            attempts,
+            class,
+            "delivery attempt failed; retrying later"
+        );
     } else {
-        line!(error, "delivery failed; waiting for the operator");
+        tracing::error!(
+            step,
+            attempts,
+            class,
+            "delivery failed; waiting for the operator"
+        );
     }
 }
 

@@ -213,26 +213,9 @@ async fn receive(
 /// A failing receipt, at WARN with the delivery's ids for whoever watches the log; never its
 /// begrundelse, which may quote the message's values (the timeline has it).
 async fn log_failure(store: &Store, delivery_id: &str, kvitteringstype: &str, kode: &str) {
-    match store.delivery(delivery_id).await {
-        Ok(Some(d)) => tracing::warn!(
-            delivery_id = %d.id,
-            submission_id = %d.submission_id,
-            submission_uuid = %d.submission_uuid,
-            anvender_transaktions_id = %d.anvender_transaktions_id,
-            distribution_transaktions_id = d.distribution_transaktions_id.as_deref().unwrap_or(""),
-            tenant_cvr = %d.tenant_cvr,
-            webform_id = %d.webform_id,
-            route_id = %d.route_id,
-            kvitteringstype,
-            kode,
-            state = %d.state,
-            "receipt: delivery failed"
-        ),
-        _ => tracing::warn!(
-            delivery_id,
-            kvitteringstype,
-            kode,
-            "receipt: delivery failed"
-        ),
-    }
+    let span = match store.delivery(delivery_id).await {
+        Ok(Some(d)) => d.span(),
+        _ => tracing::error_span!("delivery", delivery_id),
+    };
+    span.in_scope(|| tracing::warn!(kvitteringstype, kode, "receipt: delivery failed"));
 }

@@ -183,6 +183,23 @@ pub struct Delivery {
 }
 
 impl Delivery {
+    /// A span carrying the delivery's ids (never its content), for the log lines about it: a
+    /// line logged in it names the delivery, its submission, transaction, municipality and
+    /// route. At ERROR level, so a filter that shows warnings shows the ids with them.
+    pub fn span(&self) -> tracing::Span {
+        tracing::error_span!(
+            "delivery",
+            delivery_id = %self.id,
+            submission_id = %self.submission_id,
+            submission_uuid = %self.submission_uuid,
+            anvender_transaktions_id = %self.anvender_transaktions_id,
+            distribution_transaktions_id = self.distribution_transaktions_id.as_deref().unwrap_or(""),
+            tenant_cvr = %self.tenant_cvr,
+            webform_id = %self.webform_id,
+            route_id = %self.route_id,
+        )
+    }
+
     /// A delivery not (yet) stored, about to be built (previews and tests).
     pub fn unsaved(
         submission_uuid: &str,

@@ -75,7 +75,13 @@ async fn wait_for_log(delivery: &Value, also: impl Fn(&Value) -> bool) -> Value 
                     .iter()
                     .all(|k| {
                         let field = if *k == "id" { "delivery_id" } else { k };
-                        l[field].is_string() && l[field] == delivery[k]
+                        // The ids come with the line's `delivery` span (JSON: under "span").
+                        let v = if l[field].is_string() {
+                            &l[field]
+                        } else {
+                            &l["span"][field]
+                        };
+                        v.is_string() && *v == delivery[k]
                     })
                     && also(l)
             });
@@ -228,7 +234,7 @@ async fn failures_are_logged_with_ids_and_metrics_show_backlog_and_latencies() {
     })
     .await;
     let built = wait_for_log(formular, |l| l["class"] == "build" && l["level"] == "ERROR").await;
-    assert_eq!(built["webform_id"], "os2forms_fdk_kp_sp241", "{built}");
+    assert_eq!(built["span"]["webform_id"], "os2forms_fdk_kp_sp241", "{built}");
     // The template's error (with the values) is in the timeline for the operator...
     assert!(
         formular["last_error"].as_str().unwrap_or("").contains(CPR),
