@@ -234,7 +234,10 @@ async fn failures_are_logged_with_ids_and_metrics_show_backlog_and_latencies() {
     })
     .await;
     let built = wait_for_log(formular, |l| l["class"] == "build" && l["level"] == "ERROR").await;
-    assert_eq!(built["span"]["webform_id"], "os2forms_fdk_kp_sp241", "{built}");
+    assert_eq!(
+        built["span"]["webform_id"], "os2forms_fdk_kp_sp241",
+        "{built}"
+    );
     // The template's error (with the values) is in the timeline for the operator...
     assert!(
         formular["last_error"].as_str().unwrap_or("").contains(CPR),

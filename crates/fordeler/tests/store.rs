@@ -563,3 +563,41 @@ async fn a_resend_is_a_new_transaction_and_the_earlier_one_stays_on_record() {
     );
     assert_eq!(store.resend("nope", "x").await.unwrap(), Resend::NotFound);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upgrade_frees_deliveries_an_older_retry_left_pending_for_ever() {
+    // A database of the version before resends (schema 3), where `retry` of a delivery that
+    // had failed on its Forretning receipt left it "pending" at step "done".
+    let tmp = tempfile::tempdir().unwrap();
+    let url = service_kit::db::test_database_url(tmp.path())
+        .await
+        .unwrap();
+    let old = service_kit::db::Db::connect(&url, 2).await.unwrap();
+    old.migrate(&fordeler::store::MIGRATIONS[..3])
+        .await
+        .unwrap();
+    for sql in [
+        "INSERT INTO submissions (id, tenant_cvr, webform_id, submission_uuid, source, received_at, payload) \
+         VALUES ('s1', '29189846', 'f', 'u-9', 'remote_post', 1, NULL)",
+        "INSERT INTO deliveries (id, submission_id, route_id, tenant_cvr, webform_id, distribution_type, state, step, \
+         anvender_transaktions_id, distribution_transaktions_id, sync_kode, forretning_kode, next_attempt_at, created_at, updated_at) \
+         VALUES ('d1', 's1', 'r', '29189846', 'f', 'JOURNALPOST', 'pending', 'done', 'tx-1', 'dist-1', 'MODTAGET', 'FEJLET', 1, 1, 1)",
+    ] {
+        sqlx::query(sql).execute(&old.pool).await.unwrap();
+    }
+    old.pool.close().await;
+
+    // Started again on the new version: back to the call, the failed attempt's codes gone.
+    let store = Store::open(&url, 2).await.unwrap();
+    let d = store.delivery("d1").await.unwrap().unwrap();
+    assert_eq!(
+        (
+            d.state.as_str(),
+            d.step.as_str(),
+            d.sync_kode.as_deref(),
+            d.forretning_kode.as_deref(),
+            d.transaction_no
+        ),
+        ("pending", "afsend", None, None, 1)
+    );
+}
