@@ -480,6 +480,11 @@ async fn show(AxState(w): AxState<Arc<Web>>, _: Operator, Path(key): Path<String
     Json(out).into_response()
 }
 
+/// An operator's field that must be given (not blank): its value, or the refusal naming it.
+fn required(value: Option<String>, refusal: &'static str) -> Result<String, &'static str> {
+    value.filter(|v| !v.trim().is_empty()).ok_or(refusal)
+}
+
 #[derive(Deserialize, Default)]
 struct Actor {
     by: Option<String>,
@@ -517,8 +522,9 @@ async fn resend(
     body: Option<ApiJson<Actor>>,
 ) -> Response {
     let ApiJson(a) = body.unwrap_or(ApiJson(Actor::default()));
-    let Some(by) = a.by.filter(|b| !b.trim().is_empty()) else {
-        return error(StatusCode::BAD_REQUEST, "by: say who resends it");
+    let by = match required(a.by, "by: say who resends it") {
+        Ok(by) => by,
+        Err(refused) => return error(StatusCode::BAD_REQUEST, refused),
     };
     match w.intake.store.resend(&id, &by).await {
         Ok(Resend::Resent { old, new }) => {
@@ -586,14 +592,14 @@ async fn resolve(
     body: Option<ApiJson<Actor>>,
 ) -> Response {
     let ApiJson(a) = body.unwrap_or(ApiJson(Actor::default()));
-    let Some(note) = a.note.filter(|n| !n.trim().is_empty()) else {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "note: say how the submission was handled",
-        );
-    };
-    let Some(by) = a.by.filter(|b| !b.trim().is_empty()) else {
-        return error(StatusCode::BAD_REQUEST, "by: say who handled it");
+    let (note, by) = match (
+        required(a.note, "note: say how the submission was handled"),
+        required(a.by, "by: say who handled it"),
+    ) {
+        (Ok(note), Ok(by)) => (note, by),
+        (Err(refused), _) | (_, Err(refused)) => {
+            return error(StatusCode::BAD_REQUEST, refused);
+        }
     };
     match w.intake.store.resolve(&id, &by, &note).await {
         Ok(true) => Json(json!({"status": "resolved"})).into_response(),

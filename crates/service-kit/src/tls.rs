@@ -100,7 +100,8 @@ impl PinnedCertificate {
             .transpose()?;
         let fingerprint = fingerprint
             .map(|f| {
-                let f = f.trim().trim_start_matches("sha256 Fingerprint=");
+                // As openssl prints it: `sha256 Fingerprint=…` (OpenSSL 3), `SHA256 …` (1.1).
+                let f = f.rsplit('=').next().unwrap_or(f).trim();
                 let hex: String = f.chars().filter(|c| *c != ':').collect();
                 if hex.len() == 64 && hex.chars().all(|c| c.is_ascii_hexdigit()) {
                     Ok(hex.to_ascii_lowercase())
@@ -211,7 +212,13 @@ mod tests {
             .chunks(2)
             .map(|c| String::from_utf8_lossy(c).to_uppercase())
             .collect();
-        let by_fp = PinnedCertificate::new(None, Some(&colons.join(":")), "s", "f").unwrap();
+        let by_fp = PinnedCertificate::new(
+            None,
+            Some(&format!("SHA256 Fingerprint={}", colons.join(":"))),
+            "s",
+            "f",
+        )
+        .unwrap();
         assert!(by_fp.matches(&platform));
         assert!(!by_fp.matches(&other));
         let both =
