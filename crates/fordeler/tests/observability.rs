@@ -336,12 +336,10 @@ async fn giving_up_after_max_age_is_logged_with_ids() {
 #[test]
 fn every_metric_the_readme_names_exists() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let readme = std::fs::read_to_string(root.join("../README.md")).unwrap();
-    // From `## Fordeler` to the next section of the same level.
-    let text = readme
-        .split("\n## ")
-        .find(|s| s.starts_with("Fordeler\n"))
-        .expect("a Fordeler section");
+    // The README's Fordeler section and the reference it points to (docs/fordeler.md).
+    let readme =
+        service_kit::readme::Readme::of_workspace(env!("CARGO_MANIFEST_DIR")).section("Fordeler");
+    let text = readme.text();
     let mut sources = String::new();
     let mut dirs = vec![root.join("fordeler/src"), root.join("service-kit/src")];
     while let Some(dir) = dirs.pop() {

@@ -26,26 +26,54 @@ impl Readme {
         Self { text: text.into() }
     }
 
-    /// Reads `README.md` at the workspace root from a crate's manifest directory.
+    /// Reads `README.md` at the workspace root, and after it every `docs/*.md` (the reference
+    /// the README points to), from a crate's manifest directory: what the docs name is held to
+    /// the program as strictly as the README itself.
     pub fn of_workspace(manifest_dir: &str) -> Self {
-        let path = std::path::Path::new(manifest_dir).join("../../README.md");
-        let text = std::fs::read_to_string(&path)
-            .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+        let root = std::path::Path::new(manifest_dir).join("../..");
+        let read = |path: &std::path::Path| {
+            std::fs::read_to_string(path)
+                .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
+        };
+        let mut text = read(&root.join("README.md"));
+        let mut docs: Vec<_> = std::fs::read_dir(root.join("docs"))
+            .map(|dir| dir.flatten().map(|e| e.path()).collect())
+            .unwrap_or_default();
+        docs.retain(|p| p.extension().is_some_and(|e| e == "md"));
+        docs.sort();
+        for doc in docs {
+            text.push('\n');
+            text.push_str(&read(&doc));
+        }
         Self::new(text)
     }
 
-    /// The text under `## heading` up to the next `## ` heading (empty if there is none).
+    /// The whole text, e.g. for a test that looks for names of its own kind.
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
+    /// The text under `## heading` up to the next `## ` heading, and every document titled
+    /// `# heading` (a reference in `docs/`) whole; empty if there is neither.
     pub fn section(&self, heading: &str) -> Readme {
         let mut out = String::new();
         let mut inside = false;
+        let mut in_titled_doc = false;
         let mut fenced = false;
         for line in self.text.lines() {
             if line.starts_with("```") {
                 fenced = !fenced;
             }
-            if !fenced && let Some(h) = line.strip_prefix("## ") {
-                inside = h.trim() == heading;
-                continue;
+            if !fenced {
+                if let Some(title) = line.strip_prefix("# ") {
+                    in_titled_doc = title.trim() == heading;
+                    inside = in_titled_doc;
+                    continue;
+                }
+                if let Some(h) = line.strip_prefix("## ") {
+                    inside = in_titled_doc || h.trim() == heading;
+                    continue;
+                }
             }
             if inside {
                 out.push_str(line);
@@ -385,6 +413,15 @@ Keys: `server.port`, `[delivery] max = 1`, `fordeler.db.files`.\n\n## Other\n\n`
                 "server.port"
             ]
         );
+    }
+
+    #[test]
+    fn a_reference_titled_like_the_section_is_part_of_it() {
+        let text =
+            format!("{README}\n# Tool\n\n## Deep\n\n`tool gone`\n\n# Else\n\n`tool other`\n");
+        let commands = Readme::new(text).section("Tool").commands("tool");
+        assert_eq!(commands.len(), 5, "{commands:?}");
+        assert_eq!(commands[4], vec!["gone"]);
     }
 
     #[test]
