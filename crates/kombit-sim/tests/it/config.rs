@@ -8,7 +8,7 @@ use service_kit::testing::run_with_closed_stdout;
 use std::process::Command;
 
 const BIN: &str = env!("CARGO_BIN_EXE_kombit-sim");
-const EXAMPLE: &str = include_str!("../sim.example.toml");
+const EXAMPLE: &str = include_str!("../../sim.example.toml");
 
 #[test]
 fn the_example_names_every_key_the_simulator_accepts() {
@@ -69,9 +69,9 @@ fn listen_addresses(value: &toml::Value, out: &mut Vec<std::net::SocketAddr>) {
 #[test]
 fn defaults_leave_the_products_ports_alone_and_send_receipts_to_the_fordeler() {
     let fordeler: toml::Value =
-        toml::from_str(include_str!("../../fordeler/fordeler.example.toml")).unwrap();
+        toml::from_str(include_str!("../../../fordeler/fordeler.example.toml")).unwrap();
     let borgerpc: toml::Value =
-        toml::from_str(include_str!("../../borgerpc-admin/borgerpc.example.toml")).unwrap();
+        toml::from_str(include_str!("../../../borgerpc-admin/borgerpc.example.toml")).unwrap();
     let mut taken = Vec::new();
     listen_addresses(&fordeler, &mut taken);
     listen_addresses(&borgerpc, &mut taken);
