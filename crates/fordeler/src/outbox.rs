@@ -768,11 +768,15 @@ fn log_failure(d: &Delivery, class: ErrorClass, retry: bool) {
 
 /// Exponential backoff with ±25 % jitter: base · 2^attempts, capped.
 pub fn backoff_ms(attempts: i64, cfg: &crate::config::DeliveryConfig) -> i64 {
+    let jitter = rand::rng().random_range(0.75..1.25);
+    (unjittered_backoff_ms(attempts, cfg) * jitter) as i64
+}
+
+/// [`backoff_ms`] before the jitter.
+fn unjittered_backoff_ms(attempts: i64, cfg: &crate::config::DeliveryConfig) -> f64 {
     let base = cfg.retry_base_seconds.max(1) as f64 * 1000.0;
     let cap = cfg.retry_max_seconds.max(1) as f64 * 1000.0;
-    let raw = (base * 2f64.powi(attempts.clamp(0, 30) as i32)).min(cap);
-    let jitter = rand::rng().random_range(0.75..1.25);
-    (raw * jitter) as i64
+    (base * 2f64.powi(attempts.clamp(0, 30) as i32)).min(cap)
 }
 
 fn trigger(
@@ -824,4 +828,47 @@ fn trigger(
             },
         )),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::DeliveryConfig;
+
+    #[test]
+    fn backoff_doubles_from_the_base_up_to_the_cap_with_a_quarter_of_jitter() {
+        let cfg = DeliveryConfig {
+            retry_base_seconds: 10,
+            retry_max_seconds: 300,
+            ..DeliveryConfig::default()
+        };
+        let seconds: Vec<f64> = (-1..=8)
+            .map(|a| unjittered_backoff_ms(a, &cfg) / 1000.0)
+            .collect();
+        assert_eq!(
+            seconds,
+            [
+                10.0, 10.0, 20.0, 40.0, 80.0, 160.0, 300.0, 300.0, 300.0, 300.0
+            ]
+        );
+        // Very many attempts neither overflow nor pass the cap.
+        assert_eq!(unjittered_backoff_ms(i64::MAX, &cfg), 300_000.0);
+        for attempts in 0..8 {
+            let raw = unjittered_backoff_ms(attempts, &cfg);
+            for _ in 0..200 {
+                let ms = backoff_ms(attempts, &cfg) as f64;
+                assert!(
+                    (raw * 0.75 - 1.0..raw * 1.25).contains(&ms),
+                    "{attempts}: {ms} vs {raw}"
+                );
+            }
+        }
+        // A zero base or cap is read as one second, never as "at once".
+        let zero = DeliveryConfig {
+            retry_base_seconds: 0,
+            retry_max_seconds: 0,
+            ..DeliveryConfig::default()
+        };
+        assert_eq!(unjittered_backoff_ms(3, &zero), 1000.0);
+    }
 }

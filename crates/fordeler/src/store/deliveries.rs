@@ -499,3 +499,247 @@ pub(super) async fn step_to(
     .await?;
     Ok(moved == 1)
 }
+
+#[cfg(test)]
+mod tests {
+    //! Each step's transition as the store writes it, on SQLite in memory.
+
+    use super::*;
+    use crate::store::{
+        DeliveryFile, FileState, NewAttachment, NewSubmission, Receipt, StoreError, StoredRequest,
+    };
+    use ForretningsValideringsKode::{Accepteret, Afvist, Fejlet, Modtaget};
+    use sf2900::Kvitteringstype;
+
+    async fn one_delivery(files: usize) -> (Store, Delivery) {
+        let store = Store::open("sqlite::memory:", 1).await.unwrap();
+        let attachments = (0..files)
+            .map(|i| NewAttachment {
+                element_key: "bilag".into(),
+                idx: i as i64,
+                name: format!("{i}.pdf"),
+                mime: "application/pdf".into(),
+                data: vec![1; 10],
+            })
+            .collect();
+        store
+            .accept(NewSubmission {
+                tenant_cvr: "29189846".into(),
+                webform_id: "f".into(),
+                submission_uuid: "u".into(),
+                serial: None,
+                source: "remote_post",
+                payload: b"{}".to_vec(),
+                attachments,
+                routes: vec![("r".into(), "JOURNALPOST".into())],
+            })
+            .await
+            .unwrap();
+        let d = store.find("u").await.unwrap().remove(0);
+        (store, d)
+    }
+
+    async fn step(store: &Store, id: &str, to: Step) -> bool {
+        let id = id.to_owned();
+        store
+            .db
+            .write(move |c| {
+                Box::pin(async move { step_to(c, &id, to, now_ms(), "test", "").await })
+            })
+            .await
+            .unwrap()
+    }
+
+    async fn set_state(store: &Store, id: &str, state: &str) {
+        sqlx::query("UPDATE deliveries SET state = $1 WHERE id = $2")
+            .bind(state)
+            .bind(id)
+            .execute(&store.db.pool)
+            .await
+            .unwrap();
+    }
+
+    async fn file_states(store: &Store, d: &Delivery) -> Vec<FileState> {
+        let files = store.delivery_files(&d.id).await.unwrap();
+        files.into_iter().map(|f| f.state).collect()
+    }
+
+    async fn reread(store: &Store, d: &Delivery) -> Delivery {
+        store.delivery(&d.id).await.unwrap().unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_step_moves_only_a_pending_delivery() {
+        let (store, d) = one_delivery(0).await;
+        assert!(step(&store, &d.id, Step::Upload).await);
+        assert_eq!(reread(&store, &d).await.step, Step::Upload);
+        for state in [
+            State::Waiting,
+            State::Delivered,
+            State::Failed,
+            State::Resolved,
+        ] {
+            set_state(&store, &d.id, state.as_str()).await;
+            assert!(!step(&store, &d.id, Step::Afsend).await, "{state}");
+            let after = reread(&store, &d).await;
+            assert_eq!((after.state, after.step), (state, Step::Upload));
+        }
+    }
+
+    #[tokio::test]
+    async fn each_step_moves_the_delivery_to_the_next() {
+        let (store, d) = one_delivery(2).await;
+        let listed = store
+            .attachments(&d.submission_id, |_| false)
+            .await
+            .unwrap();
+        let ids: Vec<String> = listed.iter().map(|a| a.id.clone()).collect();
+        let files = ids
+            .iter()
+            .map(|id| DeliveryFile {
+                attachment_id: id.clone(),
+                remote_name: format!("{id}.pdf"),
+                state: FileState::Pending,
+                transaction_id: d.anvender_transaktions_id.clone(),
+            })
+            .collect();
+        // build -> upload
+        let request = StoredRequest {
+            xml: "<x/>".into(),
+            inline: None,
+        };
+        let saved = store
+            .save_built(&d, request, files, Step::Upload)
+            .await
+            .unwrap();
+        assert!(saved.moved && saved.fresh);
+        assert_eq!(reread(&store, &d).await.step, Step::Upload);
+        assert_eq!(file_states(&store, &d).await, [FileState::Pending; 2]);
+
+        // upload -> sftp_receipt -> afsend
+        for (file_state, next) in [
+            (FileState::Triggered, Step::SftpReceipt),
+            (FileState::Delivered, Step::Afsend),
+        ] {
+            let moved = store
+                .files_done(&d.id, ids.clone(), file_state, next, "test", "".into())
+                .await
+                .unwrap();
+            assert!(moved);
+            let after = reread(&store, &d).await;
+            assert_eq!((after.state, after.step), (State::Pending, next));
+            assert_eq!(file_states(&store, &d).await, [file_state; 2]);
+        }
+
+        // afsend -> receipts (waiting) -> done (delivered)
+        let settled = store
+            .afsend_accepted(&d.id, Some("dist-1".into()), Modtaget, true)
+            .await
+            .unwrap();
+        assert_eq!(settled, Some(State::Waiting));
+        let after = reread(&store, &d).await;
+        assert_eq!(
+            (after.state, after.step, after.sync_kode),
+            (State::Waiting, Step::Receipts, Some(Modtaget))
+        );
+        let receipt = Receipt {
+            anvender_transaktions_id: d.anvender_transaktions_id.clone(),
+            distribution_transaktions_id: Some("dist-1".into()),
+            afsendende_myndighed: d.tenant_cvr.clone(),
+            kvitteringstype: Kvitteringstype::Forretning,
+            kode: Accepteret,
+            begrundelse: None,
+        };
+        store.receive_receipt(receipt, true).await.unwrap();
+        let after = reread(&store, &d).await;
+        assert_eq!(
+            (after.state, after.step, after.forretning_kode),
+            (State::Delivered, Step::Done, Some(Accepteret))
+        );
+        assert!(after.delivered_at.is_some());
+    }
+
+    #[tokio::test]
+    async fn a_failed_attempt_is_retried_later_or_waits_for_the_operator() {
+        let (store, d) = one_delivery(0).await;
+        store
+            .fail(&d.id, ErrorClass::Soap, "timed out", Some(123))
+            .await
+            .unwrap();
+        let after = reread(&store, &d).await;
+        assert_eq!(
+            (
+                after.state,
+                after.attempts,
+                after.next_attempt_at,
+                after.error_class
+            ),
+            (State::Pending, 1, 123, Some(ErrorClass::Soap))
+        );
+        store
+            .fail(&d.id, ErrorClass::Rejected, "AFVIST", None)
+            .await
+            .unwrap();
+        let after = reread(&store, &d).await;
+        assert_eq!(
+            (after.state, after.attempts, after.error_class),
+            (State::Failed, 2, Some(ErrorClass::Rejected))
+        );
+        assert_eq!(after.last_error.as_deref(), Some("AFVIST"));
+    }
+
+    #[test]
+    fn the_codes_decide_a_waiting_delivery() {
+        let codes = |sync, teknisk, forretning| Codes {
+            sync,
+            teknisk,
+            forretning,
+        };
+        let cases = [
+            // (codes, wait for Forretning, decision)
+            (codes(Some(Modtaget), None, None), true, None),
+            (
+                codes(Some(Modtaget), None, None),
+                false,
+                Some((State::Delivered, None)),
+            ),
+            (
+                codes(Some(Modtaget), None, Some(Accepteret)),
+                true,
+                Some((State::Delivered, None)),
+            ),
+            (
+                codes(Some(Modtaget), Some(Afvist), Some(Accepteret)),
+                true,
+                Some((State::Failed, Some(("Teknisk", Afvist)))),
+            ),
+            (
+                codes(Some(Modtaget), None, Some(Fejlet)),
+                false,
+                Some((State::Failed, Some(("Forretning", Fejlet)))),
+            ),
+            // A receipt before the synchronous answer: nothing yet, unless it fails.
+            (codes(None, Some(Accepteret), None), false, None),
+        ];
+        for (c, wait, expected) in cases {
+            assert_eq!(decide(c, wait), expected, "{c:?} wait {wait}");
+        }
+    }
+
+    #[tokio::test]
+    async fn unknown_text_in_a_column_is_an_error_naming_it() {
+        let (store, d) = one_delivery(0).await;
+        set_state(&store, &d.id, "lost").await;
+        let e = store.delivery(&d.id).await.unwrap_err();
+        assert!(
+            matches!(
+                e,
+                StoreError::UnknownText {
+                    column: "deliveries.state",
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
+    }
+}
