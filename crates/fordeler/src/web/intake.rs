@@ -47,7 +47,7 @@ impl FromRequestParts<Arc<Web>> for RemotePoster {
 }
 
 /// A ping, authenticated by some form's `ping_token`. The form is named in the body, so the
-/// extractor admits any form's token, and [`Pinger::admits`] then checks that it is that
+/// extractor admits any form's token, and `Pinger::admits` then checks that it is that
 /// form's.
 pub struct Pinger {
     token: String,

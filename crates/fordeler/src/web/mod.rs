@@ -1,5 +1,5 @@
-//! The HTTP face of the Fordeler: the intake endpoints OS2forms calls ([`intake`]) and the
-//! operator's JSON API ([`api`]). This module owns the router (every route declared once, in
+//! The HTTP face of the Fordeler: the intake endpoints OS2forms calls (`intake`) and the
+//! operator's JSON API (`api`). This module owns the router (every route declared once, in
 //! [`ROUTES`] too, for the test that holds it to `openapi.json`), the error shape both sides
 //! answer with, and the one mapping of a [`StoreError`] to HTTP.
 //!
