@@ -240,14 +240,15 @@ async fn housekeeping(
                     "no asynchronous receipt within {} minutes",
                     config.delivery.receipt_timeout_minutes
                 );
-                let _ = store.fail(&id, "receipt_timeout", &msg, None).await;
+                let class = crate::store::ErrorClass::ReceiptTimeout;
+                let _ = store.fail(&id, class, &msg, None).await;
                 let span = match store.delivery(&id).await {
                     Ok(Some(d)) => d.span(),
                     _ => tracing::error_span!("delivery", delivery_id = %id),
                 };
                 span.in_scope(|| {
                     tracing::error!(
-                        class = "receipt_timeout",
+                        class = class.as_str(),
                         timeout_minutes = config.delivery.receipt_timeout_minutes,
                         "delivery failed: no asynchronous receipt in time; waiting for the operator"
                     )

@@ -14,7 +14,7 @@
 //! same bytes, and the stored request stays a few KB whatever the PDF's size.
 
 use crate::config::{DistributionType, RouteConfig, TenantConfig, checked_uuid};
-use crate::store::{Attachment, Delivery, DeliveryFile};
+use crate::store::{Attachment, Delivery, DeliveryFile, FileState, InlineFile, StoredRequest};
 use serde_json::{Map, Value, json};
 use sf2900::*;
 
@@ -42,21 +42,6 @@ pub struct Built {
 /// `xs:base64Binary`, so the whole message validates with it in place; what replaces it at send
 /// time is the output of the same encoder, so valid too.
 pub const INLINE_PLACEHOLDER: &[u8] = b"fordeler inline PDF";
-
-/// A built request as stored: the document with the inline PDF's Base64 left out.
-#[derive(Debug, Clone, PartialEq)]
-pub struct StoredRequest {
-    pub xml: String,
-    pub inline: Option<InlineFile>,
-}
-
-/// Where the Base64 of which attachment belongs in a [`StoredRequest`].
-#[derive(Debug, Clone, PartialEq)]
-pub struct InlineFile {
-    pub attachment_id: String,
-    /// Byte offset into the stored document.
-    pub at: usize,
-}
 
 impl Built {
     /// The document to store and check: `(stored, as checked)`, the latter with the
@@ -392,7 +377,7 @@ pub fn build(
         files.push(DeliveryFile {
             attachment_id: a.id.clone(),
             remote_name: name.clone(),
-            state: "pending".into(),
+            state: FileState::Pending,
             transaction_id: delivery.anvender_transaktions_id.clone(),
         });
         name

@@ -8,7 +8,7 @@
 //! and receipts. It exits 0 only if the outcome is exactly what should happen.
 
 use crate::config::Config;
-use crate::store::Delivery;
+use crate::store::{Delivery, State, kode_or_dash};
 use anyhow::Context as _;
 use kombit_sim::faults::{Action, FaultRule, Hook};
 use serde_json::{Value, json};
@@ -393,10 +393,13 @@ pub async fn run(work: &Path, per_form: usize) -> anyhow::Result<bool> {
         }
         let done = rows
             .iter()
-            .filter(|(_, d)| matches!(d.state.as_str(), "delivered" | "failed" | "resolved"))
+            .filter(|(_, d)| matches!(d.state, State::Delivered | State::Failed | State::Resolved))
             .count();
         bar.set_position(done as u64);
-        let waiting = rows.iter().filter(|(_, d)| d.state == "waiting").count();
+        let waiting = rows
+            .iter()
+            .filter(|(_, d)| d.state == State::Waiting)
+            .count();
         bar.set_message(format!("{waiting} waiting for receipts"));
         if done == sent.len() || Instant::now() > deadline {
             break;
@@ -416,9 +419,9 @@ pub async fn run(work: &Path, per_form: usize) -> anyhow::Result<bool> {
             form,
             &d.submission_uuid[..8],
             d.state,
-            d.sync_kode.as_deref().unwrap_or("-"),
-            d.teknisk_kode.as_deref().unwrap_or("-"),
-            d.forretning_kode.as_deref().unwrap_or("-"),
+            kode_or_dash(d.sync_kode),
+            kode_or_dash(d.teknisk_kode),
+            kode_or_dash(d.forretning_kode),
             d.attempts,
             d.last_error
                 .as_deref()
@@ -426,10 +429,16 @@ pub async fn run(work: &Path, per_form: usize) -> anyhow::Result<bool> {
                 .unwrap_or_default()
         );
     }
-    let delivered = rows.iter().filter(|(_, d)| d.state == "delivered").count();
+    let delivered = rows
+        .iter()
+        .filter(|(_, d)| d.state == State::Delivered)
+        .count();
     let afvist = rows
         .iter()
-        .filter(|(_, d)| d.state == "failed" && d.sync_kode.as_deref() == Some("AFVIST"))
+        .filter(|(_, d)| {
+            d.state == State::Failed
+                && d.sync_kode == Some(sf2900::ForretningsValideringsKode::Afvist)
+        })
         .count();
     let summary = sim.summary();
     let ok = rows.len() == sent.len()

@@ -7,7 +7,7 @@
 //! that OS2forms encrypted (`[Value Encrypted]`) are a configuration error, never delivered.
 
 use crate::config::{Config, FormConfig};
-use crate::store::{Accepted, NewAttachment, NewSubmission, Store};
+use crate::store::{Accepted, NewAttachment, NewSubmission, Store, StoreError};
 use serde_json::{Map, Value};
 
 /// What Drupal's `webform_submission` entity has besides element data.
@@ -62,6 +62,17 @@ pub enum Refused {
     /// Over a configured limit (HTTP 413).
     #[error("{0}")]
     TooLarge(String),
+}
+
+/// Why intake did not accept a submission.
+#[derive(Debug, thiserror::Error)]
+pub enum NotAccepted {
+    /// Refused (unknown form, over a limit): sending it again does not help.
+    #[error(transparent)]
+    Refused(#[from] Refused),
+    /// It could not be stored: the sender should send it again.
+    #[error(transparent)]
+    Store(#[from] StoreError),
 }
 
 impl Submission {
@@ -245,9 +256,12 @@ impl Intake {
             .ok_or_else(|| Refused::UnknownForm(webform_id.to_owned()))
     }
 
-    /// Commits the submission and one delivery per route. Idempotent per (form, uuid). A
-    /// submission over a limit is refused with a [`Refused`] inside the error.
-    pub async fn accept(&self, s: Submission, source: &'static str) -> anyhow::Result<Accepted> {
+    /// Commits the submission and one delivery per route. Idempotent per (form, uuid).
+    pub async fn accept(
+        &self,
+        s: Submission,
+        source: &'static str,
+    ) -> Result<Accepted, NotAccepted> {
         let form = self.form(&s.webform_id)?;
         self.within_limits(&s)?;
         let routes = form
@@ -264,7 +278,8 @@ impl Intake {
                 submission_uuid: s.uuid.clone(),
                 serial,
                 source,
-                payload: serde_json::to_vec(&Value::Object(s.json))?,
+                payload: serde_json::to_vec(&Value::Object(s.json))
+                    .map_err(|e| StoreError::Database(e.into()))?,
                 attachments: s.files,
                 routes,
             })

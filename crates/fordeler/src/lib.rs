@@ -1,12 +1,19 @@
 //! The Fordeler: every completed OS2forms submission delivered to KOMBIT's Fordelingskomponent
 //! (SF2900), never lost, and the truth about each one visible to the operator.
 //!
-//! Data flows through named stages, each a module that owns its part of the database:
+//! Data flows through named stages, each a module; `store` holds every SQL statement, one
+//! module per part of the data model:
 //!
 //! ```text
-//! intake ──> store (submissions, deliveries) ──> outbox ──> deliver ──> receipts
-//!  (remote post, ping, poll)      render + build          (SFTP, SOAP)   (async receipts)
+//! web::intake, pull ──> intake ──> store ──> outbox ──────────────────> platform ──> Serviceplatformen
+//! (remote post, ping,             (submissions,  (claim, build + render,   (transport: SOAP
+//!  polling)                        deliveries)    upload, afsend)           over mTLS, SFTP)
+//!                                    ^                                           │
+//!                                    └───────────────── receipts <───────────────┘
+//!                                               (asynchronous receipts)
 //! ```
+//!
+//! `web::api` and the CLI (`main.rs`) show and act on deliveries through the same `store`.
 
 pub mod app;
 pub mod bench;

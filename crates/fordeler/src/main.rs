@@ -6,7 +6,7 @@
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use fordeler::config::Config;
-use fordeler::store::{Resend, State, Store};
+use fordeler::store::{Conflict, Resent, State, Store, StoreError, kode_or_dash};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -218,7 +218,7 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             for f in forms {
                 let n = |s: State| {
                     rows.iter()
-                        .find(|(ff, st, _)| ff == f && st == s.as_str())
+                        .find(|(ff, st, _)| ff == f && *st == s)
                         .map_or(0, |r| r.2)
                 };
                 println!(
@@ -273,11 +273,11 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                 }
                 println!(
                     "  answer {}  Teknisk {}  Forretning {}",
-                    d.sync_kode.as_deref().unwrap_or("-"),
-                    d.teknisk_kode.as_deref().unwrap_or("-"),
-                    d.forretning_kode.as_deref().unwrap_or("-")
+                    kode_or_dash(d.sync_kode),
+                    kode_or_dash(d.teknisk_kode),
+                    kode_or_dash(d.forretning_kode)
                 );
-                if d.state == State::Pending.as_str() {
+                if d.state == State::Pending {
                     println!("  next attempt             {}", when(d.next_attempt_at));
                 }
                 if d.transaction_no > 1 {
@@ -307,7 +307,11 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             };
             let mut n = 0;
             for d in &targets {
-                n += usize::from(store.retry(&d.id, &by).await?);
+                match store.retry(&d.id, &by).await {
+                    Ok(()) => n += 1,
+                    Err(e) if e.is_refusal() => {}
+                    Err(e) => return Err(e.into()),
+                }
             }
             println!("{n} delivery(ies) will be sent again");
         }
@@ -319,21 +323,20 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             let mut resent = 0;
             for d in &found {
                 let what = format!("{}/{} ({})", d.webform_id, d.route_id, d.id);
-                match store.resend(&d.id, &by).await? {
-                    Resend::Resent { old, new } => {
+                match store.resend(&d.id, &by).await {
+                    Ok(Resent { old, new }) => {
                         resent += 1;
                         println!("{what}: resent as AnvenderTransaktionsID {new} (was {old})");
                     }
-                    Resend::NotFound => println!("{what}: gone"),
-                    Resend::Settled(state) => {
-                        println!("{what}: {}; not sent again", state.as_str())
-                    }
-                    Resend::Busy => println!(
-                        "{what}: being sent right now; try again when `show` says it is waiting or failed"
-                    ),
-                    Resend::Purged => {
-                        println!("{what}: its content was purged; nothing to build from")
-                    }
+                    Err(StoreError::NotFound(_)) => println!("{what}: gone"),
+                    Err(StoreError::Conflict { why, .. }) => match why {
+                        Conflict::Settled(state) => println!("{what}: {state}; not sent again"),
+                        Conflict::Busy => println!(
+                            "{what}: being sent right now; try again when `show` says it is waiting or failed"
+                        ),
+                        why => println!("{what}: {why}"),
+                    },
+                    Err(e) => return Err(e.into()),
                 }
             }
             anyhow::ensure!(resent > 0, "{key}: nothing was resent");
@@ -347,7 +350,11 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             let store = store(&config).await?;
             let mut n = 0;
             for d in store.find(&key).await? {
-                n += usize::from(store.resolve(&d.id, &by, &note).await?);
+                match store.resolve(&d.id, &by, &note).await {
+                    Ok(()) => n += 1,
+                    Err(e) if e.is_refusal() => {}
+                    Err(e) => return Err(e.into()),
+                }
             }
             anyhow::ensure!(
                 n > 0,

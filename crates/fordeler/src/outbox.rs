@@ -15,7 +15,7 @@
 
 use crate::build::{FormRenderer, build};
 use crate::config::{Config, RouteConfig, TenantConfig};
-use crate::store::{Delivery, Step, Store};
+use crate::store::{Delivery, ErrorClass, FileState, Step, Store, StoreError};
 use rand::Rng as _;
 use serde_json::{Map, Value};
 use service_kit::db::now_ms;
@@ -34,10 +34,18 @@ use tokio::sync::{Notify, Semaphore};
 #[error("{message}")]
 pub struct TransportError {
     pub retryable: bool,
-    /// Short class for metrics and the operator's list: `transport`, `http`, `fault`, `config`, …
+    /// Short class for metrics and the operator's list: one of [`ErrorClass`]'s spellings.
     pub class: &'static str,
     /// What happened, in words an operator can act on; never a payload.
     pub message: String,
+}
+
+impl TransportError {
+    /// The class as the delivery records it. `platform` names only classes [`ErrorClass`] has
+    /// (`soap`, `sftp`, `config`, `rejected`); one it does not is recorded as `internal`.
+    pub fn error_class(&self) -> ErrorClass {
+        ErrorClass::parse(self.class).unwrap_or(ErrorClass::Internal)
+    }
 }
 
 /// What the outbox needs from Serviceplatformen. Implemented over SOAP/mTLS and SFTP by
@@ -80,7 +88,7 @@ pub trait Serviceplatform: Send + Sync + 'static {
 #[derive(Default)]
 struct Known {
     files: Option<Vec<crate::store::DeliveryFile>>,
-    request: Option<crate::build::StoredRequest>,
+    request: Option<crate::store::StoredRequest>,
     /// The submission's files as listed (without their content).
     attachments: Option<Vec<crate::store::Attachment>>,
 }
@@ -90,7 +98,7 @@ impl Known {
         &mut self,
         store: &Store,
         delivery_id: &str,
-    ) -> anyhow::Result<Vec<crate::store::DeliveryFile>> {
+    ) -> crate::store::Result<Vec<crate::store::DeliveryFile>> {
         match self.files.take() {
             Some(files) => Ok(files),
             None => store.delivery_files(delivery_id).await,
@@ -102,7 +110,7 @@ impl Known {
         &mut self,
         store: &Store,
         submission_id: &str,
-    ) -> anyhow::Result<Vec<crate::store::Attachment>> {
+    ) -> crate::store::Result<Vec<crate::store::Attachment>> {
         match self.attachments.take() {
             Some(listed) => Ok(listed),
             None => store.attachments(submission_id, |_| false).await,
@@ -264,17 +272,20 @@ impl<P: Serviceplatform> Outbox<P> {
     }
 
     /// Runs the delivery's current step (and the following ones while they can run at once).
-    pub async fn work(&self, mut d: Delivery) -> anyhow::Result<()> {
+    pub async fn work(&self, mut d: Delivery) -> crate::store::Result<()> {
         let mut known = Known::default();
         let (tenant, route) = match self.tenant(&d) {
             Ok(x) => x,
             Err(e) => {
-                log_failure(&d, "config", false);
-                return self.store.fail(&d.id, "config", &e.to_string(), None).await;
+                log_failure(&d, ErrorClass::Config, false);
+                return self
+                    .store
+                    .fail(&d.id, ErrorClass::Config, &e.to_string(), None)
+                    .await;
             }
         };
         for _ in 0..6 {
-            let step = Step::parse(&d.step).unwrap_or(Step::Build);
+            let step = d.step;
             let outcome = match step {
                 Step::Build => self.build(&d, tenant, route, &mut known).await,
                 Step::Upload => self.upload(&d, tenant, route, &mut known).await,
@@ -287,14 +298,17 @@ impl<P: Serviceplatform> Outbox<P> {
                         "pending at step {}, where nothing sends it; retry or resend it",
                         step.as_str()
                     );
-                    return self.store.fail(&d.id, "internal", &msg, None).await;
+                    return self
+                        .store
+                        .fail(&d.id, ErrorClass::Internal, &msg, None)
+                        .await;
                 }
             };
             match outcome {
                 // The step moved the delivery on (still pending, so no operator stepped in):
                 // go on without reading the row back.
                 Ok(Some(next)) => {
-                    d.step = next.as_str().to_owned();
+                    d.step = next;
                     d.updated_at = now_ms();
                     d.last_error = None;
                     d.error_class = None;
@@ -311,19 +325,20 @@ impl<P: Serviceplatform> Outbox<P> {
         Ok(())
     }
 
-    async fn retry_or_fail(&self, d: &Delivery, e: TransportError) -> anyhow::Result<()> {
+    async fn retry_or_fail(&self, d: &Delivery, e: TransportError) -> crate::store::Result<()> {
         metrics::counter!("fordeler_delivery_errors_total", "class" => e.class, "retryable" => e.retryable.to_string()).increment(1);
         let max_age_ms = self.config.delivery.max_age_hours as i64 * 3_600_000;
+        let class = e.error_class();
         if !e.retryable {
-            log_failure(d, e.class, false);
-            return self.store.fail(&d.id, e.class, &e.message, None).await;
+            log_failure(d, class, false);
+            return self.store.fail(&d.id, class, &e.message, None).await;
         }
         if now_ms() - d.created_at > max_age_ms {
             d.span().in_scope(|| {
                 tracing::error!(
                     step = %d.step,
                     attempts = d.attempts + 1,
-                    class = "max_age",
+                    class = ErrorClass::MaxAge.as_str(),
                     last_class = e.class,
                     max_age_hours = self.config.delivery.max_age_hours,
                     "delivery failed: gave up retrying, too old; waiting for the operator"
@@ -333,11 +348,11 @@ impl<P: Serviceplatform> Outbox<P> {
                 "{} (gave up: older than {} hours)",
                 e.message, self.config.delivery.max_age_hours
             );
-            return self.store.fail(&d.id, "max_age", &msg, None).await;
+            return self.store.fail(&d.id, ErrorClass::MaxAge, &msg, None).await;
         }
         let at = now_ms() + backoff_ms(d.attempts, &self.config.delivery);
-        log_failure(d, e.class, true);
-        self.store.fail(&d.id, e.class, &e.message, Some(at)).await
+        log_failure(d, class, true);
+        self.store.fail(&d.id, class, &e.message, Some(at)).await
     }
 
     async fn build(
@@ -349,12 +364,12 @@ impl<P: Serviceplatform> Outbox<P> {
     ) -> Result<Option<Step>, StepError> {
         let Some(payload) = self.store.payload(&d.submission_id).await? else {
             return Err(StepError::Final(
-                "build",
+                ErrorClass::Build,
                 "the submission's data was purged before it was delivered".into(),
             ));
         };
         let submission: Map<String, Value> = serde_json::from_slice(&payload)
-            .map_err(|e| StepError::Final("build", format!("stored submission: {e}")))?;
+            .map_err(|e| StepError::Final(ErrorClass::Build, format!("stored submission: {e}")))?;
         // Only the files' names and sizes: the inline PDF goes in at send time, uploads read
         // their own content.
         let attachments = self.store.attachments(&d.submission_id, |_| false).await?;
@@ -373,11 +388,11 @@ impl<P: Serviceplatform> Outbox<P> {
             )
         })
         .await
-        .map_err(|e| StepError::Final("build", format!("build task: {e}")))?
-        .map_err(|e| StepError::Final("build", e.0))?;
+        .map_err(|e| StepError::Final(ErrorClass::Build, format!("build task: {e}")))?
+        .map_err(|e| StepError::Final(ErrorClass::Build, e.0))?;
         let (stored, checked) = built
             .to_stored()
-            .map_err(|e| StepError::Final("build", e.0))?;
+            .map_err(|e| StepError::Final(ErrorClass::Build, e.0))?;
         self.check_message(&checked)?;
         let next = if built.files.is_empty() {
             Step::Afsend
@@ -399,7 +414,10 @@ impl<P: Serviceplatform> Outbox<P> {
     /// when configured, and always by strict (XSD-like) decoding.
     fn check_message(&self, xml: &str) -> Result<(), StepError> {
         let invalid = |why: String| {
-            StepError::Final("build", format!("the built message is not valid: {why}"))
+            StepError::Final(
+                ErrorClass::Build,
+                format!("the built message is not valid: {why}"),
+            )
         };
         let root = sf2900::xml::Element::parse(xml).map_err(|e| invalid(e.to_string()))?;
         FordelingsobjektAfsendRequest::from_element_strict(&root)
@@ -429,7 +447,7 @@ impl<P: Serviceplatform> Outbox<P> {
         let mut files = known.files(&self.store, &d.id).await?;
         let pending: std::collections::HashSet<&str> = files
             .iter()
-            .filter(|f| f.state == "pending")
+            .filter(|f| f.state == FileState::Pending)
             .map(|f| f.attachment_id.as_str())
             .collect();
         let mut attachments = known.attachments(&self.store, &d.submission_id).await?;
@@ -454,22 +472,25 @@ impl<P: Serviceplatform> Outbox<P> {
             .map(|s| s.user.clone())
             .ok_or_else(|| {
                 StepError::Final(
-                    "config",
+                    ErrorClass::Config,
                     format!("tenant {} has no [tenant.sftp]", tenant.cvr),
                 )
             })?;
         let mut done = Vec::new();
         let mut bytes = 0;
-        for f in files.iter().filter(|f| f.state == "pending") {
+        for f in files.iter().filter(|f| f.state == FileState::Pending) {
             let a = attachments
                 .iter()
                 .find(|a| a.id == f.attachment_id)
                 .ok_or_else(|| {
-                    StepError::Final("build", "a file of the submission is missing".into())
+                    StepError::Final(
+                        ErrorClass::Build,
+                        "a file of the submission is missing".into(),
+                    )
                 })?;
             if a.data.len() as i64 != a.size {
                 return Err(StepError::Final(
-                    "build",
+                    ErrorClass::Build,
                     format!(
                         "the content of file {} is gone (purged, or its stored file was removed)",
                         f.remote_name
@@ -491,7 +512,7 @@ impl<P: Serviceplatform> Outbox<P> {
             .files_done(
                 &d.id,
                 done.clone(),
-                "triggered",
+                FileState::Triggered,
                 Step::SftpReceipt,
                 "uploaded",
                 detail,
@@ -499,7 +520,7 @@ impl<P: Serviceplatform> Outbox<P> {
             .await?;
         if moved {
             for f in files.iter_mut().filter(|f| done.contains(&f.attachment_id)) {
-                f.state = "triggered".into();
+                f.state = FileState::Triggered;
             }
             known.files = Some(files);
             for a in &mut attachments {
@@ -522,8 +543,10 @@ impl<P: Serviceplatform> Outbox<P> {
         let poll = Duration::from_millis(self.config.delivery.sftp_receipt_poll_ms.max(1));
         let window = std::time::Instant::now() + Duration::from_secs(5);
         let files = known.files(&self.store, &d.id).await?;
-        let mut pending: Vec<&crate::store::DeliveryFile> =
-            files.iter().filter(|f| f.state == "triggered").collect();
+        let mut pending: Vec<&crate::store::DeliveryFile> = files
+            .iter()
+            .filter(|f| f.state == FileState::Triggered)
+            .collect();
         let mut delivered = Vec::new();
         loop {
             let mut still = Vec::new();
@@ -547,10 +570,15 @@ impl<P: Serviceplatform> Outbox<P> {
                             }
                         };
                         self.store
-                            .set_file_state(&d.id, &f.attachment_id, "rejected", Some(&why))
+                            .set_file_state(
+                                &d.id,
+                                &f.attachment_id,
+                                FileState::Rejected,
+                                Some(&why),
+                            )
                             .await?;
                         return Err(StepError::Final(
-                            "sftp_rejected",
+                            ErrorClass::SftpRejected,
                             format!("{}: {why}", f.remote_name),
                         ));
                     }
@@ -568,7 +596,7 @@ impl<P: Serviceplatform> Outbox<P> {
                 .files_done(
                     &d.id,
                     delivered.clone(),
-                    "delivered",
+                    FileState::Delivered,
                     Step::SftpReceipt,
                     "sftp_receipt",
                     "some files have a SUCCESS receipt".into(),
@@ -579,7 +607,7 @@ impl<P: Serviceplatform> Outbox<P> {
             let timeout = self.config.delivery.receipt_timeout_minutes as i64 * 60_000;
             if now_ms() - d.updated_at > timeout {
                 return Err(StepError::Final(
-                    "sftp_receipt_timeout",
+                    ErrorClass::SftpReceiptTimeout,
                     format!(
                         "{} SFTP receipt(s) did not arrive within {} minutes",
                         pending.len(),
@@ -600,7 +628,7 @@ impl<P: Serviceplatform> Outbox<P> {
             .files_done(
                 &d.id,
                 delivered,
-                "delivered",
+                FileState::Delivered,
                 Step::Afsend,
                 "files_delivered",
                 "all files have a SUCCESS receipt".into(),
@@ -617,7 +645,7 @@ impl<P: Serviceplatform> Outbox<P> {
     ) -> Result<Option<Step>, StepError> {
         let purged = || {
             StepError::Final(
-                "build",
+                ErrorClass::Build,
                 "the built request or its inline PDF is gone (purged, or the stored file was removed)"
                     .into(),
             )
@@ -640,7 +668,7 @@ impl<P: Serviceplatform> Outbox<P> {
         // Checked whole when it was built; sent as stored.
         let text = stored
             .document(inline.as_deref())
-            .map_err(|e| StepError::Final("build", format!("stored request: {e}")))?;
+            .map_err(|e| StepError::Final(ErrorClass::Build, format!("stored request: {e}")))?;
         let response = self.platform.afsend(tenant, &text).await?;
         let kvittering = &response.forretnings_kvittering;
         let kode = kvittering.forretnings_validerings_kode;
@@ -660,7 +688,7 @@ impl<P: Serviceplatform> Outbox<P> {
                 )
             });
             self.store
-                .record_afsend(&d.id, dist.as_deref(), kode.as_str())
+                .record_afsend(&d.id, dist.as_deref(), kode)
                 .await?;
             let mut why = format!("FordelingsobjektAfsend answered {kode}");
             if let Some(b) = &kvittering.begrundelse {
@@ -669,15 +697,10 @@ impl<P: Serviceplatform> Outbox<P> {
             for f in kvittering.fejl_liste.iter().flat_map(|l| &l.fejl) {
                 why.push_str(&format!(" [{} {}]", f.fejl_kode, f.fejl_tekst));
             }
-            return Err(StepError::Final("rejected", why));
+            return Err(StepError::Final(ErrorClass::Rejected, why));
         }
         self.store
-            .afsend_accepted(
-                &d.id,
-                dist,
-                kode.as_str(),
-                self.config.delivery.wait_for_forretning,
-            )
+            .afsend_accepted(&d.id, dist, kode, self.config.delivery.wait_for_forretning)
             .await?;
         Ok(None)
     }
@@ -687,8 +710,8 @@ impl<P: Serviceplatform> Outbox<P> {
 enum StepError {
     Transport(TransportError),
     /// Needs the operator: never retried on its own.
-    Final(&'static str, String),
-    Db(anyhow::Error),
+    Final(ErrorClass, String),
+    Db(StoreError),
 }
 
 impl From<TransportError> for StepError {
@@ -697,8 +720,8 @@ impl From<TransportError> for StepError {
     }
 }
 
-impl From<anyhow::Error> for StepError {
-    fn from(e: anyhow::Error) -> Self {
+impl From<StoreError> for StepError {
+    fn from(e: StoreError) -> Self {
         StepError::Db(e)
     }
 }
@@ -723,9 +746,9 @@ fn owner_name(listen: std::net::SocketAddr) -> String {
 /// Logs a failed attempt of a delivery with its ids and the error's class: a retry at WARN, a
 /// final failure (the operator must act) at ERROR. Never the error's text: a template, schema
 /// or platform error may quote form values; the text is in the delivery's timeline.
-fn log_failure(d: &Delivery, class: &str, retry: bool) {
+fn log_failure(d: &Delivery, class: ErrorClass, retry: bool) {
     let _in = d.span().entered();
-    let (step, attempts) = (d.step.as_str(), d.attempts + 1);
+    let (step, attempts, class) = (d.step.as_str(), d.attempts + 1, class.as_str());
     if retry {
         tracing::warn!(
             step,
@@ -745,11 +768,15 @@ fn log_failure(d: &Delivery, class: &str, retry: bool) {
 
 /// Exponential backoff with ±25 % jitter: base · 2^attempts, capped.
 pub fn backoff_ms(attempts: i64, cfg: &crate::config::DeliveryConfig) -> i64 {
+    let jitter = rand::rng().random_range(0.75..1.25);
+    (unjittered_backoff_ms(attempts, cfg) * jitter) as i64
+}
+
+/// [`backoff_ms`] before the jitter.
+fn unjittered_backoff_ms(attempts: i64, cfg: &crate::config::DeliveryConfig) -> f64 {
     let base = cfg.retry_base_seconds.max(1) as f64 * 1000.0;
     let cap = cfg.retry_max_seconds.max(1) as f64 * 1000.0;
-    let raw = (base * 2f64.powi(attempts.clamp(0, 30) as i32)).min(cap);
-    let jitter = rand::rng().random_range(0.75..1.25);
-    (raw * jitter) as i64
+    (base * 2f64.powi(attempts.clamp(0, 30) as i32)).min(cap)
 }
 
 fn trigger(
@@ -760,8 +787,9 @@ fn trigger(
     a: &crate::store::Attachment,
     recipient: Option<sf2900::Uuid>,
 ) -> Result<Trigger, StepError> {
-    let cfg_err =
-        |what: &str, e: &dyn std::fmt::Display| StepError::Final("config", format!("{what}: {e}"));
+    let cfg_err = |what: &str, e: &dyn std::fmt::Display| {
+        StepError::Final(ErrorClass::Config, format!("{what}: {e}"))
+    };
     let routing = route.routing_myndighed(tenant);
     let routing =
         sf2900::Cvr::new(routing.to_owned()).map_err(|e| cfg_err("routing_myndighed", &e))?;
@@ -800,4 +828,47 @@ fn trigger(
             },
         )),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::DeliveryConfig;
+
+    #[test]
+    fn backoff_doubles_from_the_base_up_to_the_cap_with_a_quarter_of_jitter() {
+        let cfg = DeliveryConfig {
+            retry_base_seconds: 10,
+            retry_max_seconds: 300,
+            ..DeliveryConfig::default()
+        };
+        let seconds: Vec<f64> = (-1..=8)
+            .map(|a| unjittered_backoff_ms(a, &cfg) / 1000.0)
+            .collect();
+        assert_eq!(
+            seconds,
+            [
+                10.0, 10.0, 20.0, 40.0, 80.0, 160.0, 300.0, 300.0, 300.0, 300.0
+            ]
+        );
+        // Very many attempts neither overflow nor pass the cap.
+        assert_eq!(unjittered_backoff_ms(i64::MAX, &cfg), 300_000.0);
+        for attempts in 0..8 {
+            let raw = unjittered_backoff_ms(attempts, &cfg);
+            for _ in 0..200 {
+                let ms = backoff_ms(attempts, &cfg) as f64;
+                assert!(
+                    (raw * 0.75 - 1.0..raw * 1.25).contains(&ms),
+                    "{attempts}: {ms} vs {raw}"
+                );
+            }
+        }
+        // A zero base or cap is read as one second, never as "at once".
+        let zero = DeliveryConfig {
+            retry_base_seconds: 0,
+            retry_max_seconds: 0,
+            ..DeliveryConfig::default()
+        };
+        assert_eq!(unjittered_backoff_ms(3, &zero), 1000.0);
+    }
 }

@@ -18,8 +18,8 @@ use service_kit::http::{Body, BodyError, BodyLimit};
 use service_kit::tls::{ClientCertificates, PinnedCertificate};
 use sf2900::soap::{self, Fault, FaultCode, FaultDetail};
 use sf2900::{
-    FordelingskvitteringModtagAnvenderResponse, PortVersion, TransportKvittering,
-    TransportKvitteringFault, TransportValideringsKode,
+    FordelingskvitteringModtagAnvenderResponse, ForretningsValideringsKode, Kvitteringstype,
+    PortVersion, TransportKvittering, TransportKvitteringFault, TransportValideringsKode,
 };
 use std::sync::Arc;
 
@@ -138,18 +138,17 @@ async fn receive(
     let ctx = &callback.distribution_context;
     let k = &callback.forretningskvittering;
     let id = ctx.anvender_transaktions_id.to_string();
-    let kvitteringstype = k.kvitteringstype.as_str();
-    let kode = k.forretnings_validerings_kode.as_str();
+    let (kvitteringstype, kode) = (k.kvitteringstype, k.forretnings_validerings_kode);
     let receipt = crate::store::Receipt {
         anvender_transaktions_id: id.clone(),
         distribution_transaktions_id: ctx.distribution_transaktions_id.map(|d| d.to_string()),
         afsendende_myndighed: ctx.afsendende_myndighed.as_str().to_owned(),
-        kvitteringstype: kvitteringstype.to_owned(),
-        kode: kode.to_owned(),
+        kvitteringstype,
+        kode,
         begrundelse: k.begrundelse.clone(),
     };
     let counted = |outcome: &'static str| {
-        metrics::counter!("fordeler_receipts_total", "outcome" => outcome, "kvitteringstype" => kvitteringstype.to_owned(), "kode" => kode.to_owned()).increment(1);
+        metrics::counter!("fordeler_receipts_total", "outcome" => outcome, "kvitteringstype" => kvitteringstype.as_str(), "kode" => kode.as_str()).increment(1);
     };
     let ok = || {
         (
@@ -169,15 +168,15 @@ async fn receive(
             duplicate,
         }) => {
             counted(if duplicate { "duplicate" } else { "accepted" });
-            tracing::info!(delivery_id, anvender_transaktions_id = %id, kvitteringstype, kode, duplicate, "receipt");
-            if matches!(kode, "AFVIST" | "FEJLET") && !duplicate {
+            tracing::info!(delivery_id, anvender_transaktions_id = %id, kvitteringstype = kvitteringstype.as_str(), kode = kode.as_str(), duplicate, "receipt");
+            if kode.is_failure() && !duplicate {
                 log_failure(&e.store, &delivery_id, kvitteringstype, kode).await;
             }
             ok()
         }
         Ok(ReceiptOutcome::Recorded { delivery_id, why }) => {
             counted("recorded");
-            tracing::warn!(delivery_id, anvender_transaktions_id = %id, kvitteringstype, kode, "receipt recorded, not applied: {why}");
+            tracing::warn!(delivery_id, anvender_transaktions_id = %id, kvitteringstype = kvitteringstype.as_str(), kode = kode.as_str(), "receipt recorded, not applied: {why}");
             ok()
         }
         Ok(ReceiptOutcome::Refused { delivery_id, what }) => {
@@ -212,10 +211,21 @@ async fn receive(
 
 /// A failing receipt, at WARN with the delivery's ids for whoever watches the log; never its
 /// begrundelse, which may quote the message's values (the timeline has it).
-async fn log_failure(store: &Store, delivery_id: &str, kvitteringstype: &str, kode: &str) {
+async fn log_failure(
+    store: &Store,
+    delivery_id: &str,
+    kvitteringstype: Kvitteringstype,
+    kode: ForretningsValideringsKode,
+) {
     let span = match store.delivery(delivery_id).await {
         Ok(Some(d)) => d.span(),
         _ => tracing::error_span!("delivery", delivery_id),
     };
-    span.in_scope(|| tracing::warn!(kvitteringstype, kode, "receipt: delivery failed"));
+    span.in_scope(|| {
+        tracing::warn!(
+            kvitteringstype = kvitteringstype.as_str(),
+            kode = kode.as_str(),
+            "receipt: delivery failed"
+        )
+    });
 }

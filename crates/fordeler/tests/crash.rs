@@ -73,52 +73,43 @@ async fn sigkill_at_random_moments_loses_nothing() {
             let body = json!({"uuid": uuid, "completed": "1", "emne": "x",
                 "_kvittering": {"name": "k.pdf", "mime": "application/pdf", "data": common::pdf(2_000)}});
             // Like OS2forms' queue: send until the Fordeler says it has it.
-            loop {
+            let (http, base, body) = (&http, &base, &body);
+            common::eventually(deadline, || async move {
                 let r = http
                     .post(format!("{base}/intake/{form}/remote-post"))
                     .bearer_auth(common::TOKEN)
-                    .json(&body)
+                    .json(body)
                     .send()
                     .await;
                 match r {
-                    Ok(r) if r.status().is_success() => break,
-                    _ => tokio::time::sleep(Duration::from_millis(50)).await,
+                    Ok(r) if r.status().is_success() => Ok(()),
+                    _ => Err("intake never came back".to_owned()),
                 }
-                assert!(Instant::now() < deadline, "intake never came back");
-            }
+            })
+            .await;
             posted.push(uuid);
             n += 1;
         } else {
+            // Everything is posted: time passes until the next kill is due.
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
 
     // Let the last instance finish the work.
     let until = Instant::now() + Duration::from_secs(120);
-    loop {
-        let r = http
-            .get(format!("{base}/api/status"))
-            .bearer_auth(common::API_TOKEN)
-            .send()
-            .await;
-        if let Ok(r) = r
-            && let Ok(v) = r.json::<serde_json::Value>().await
-        {
-            let delivered: i64 = ["journal", "dokument"]
-                .iter()
-                .map(|f| v["forms"][f]["delivered"].as_i64().unwrap_or(0))
-                .sum();
-            if delivered == SUBMISSIONS as i64 {
-                break;
-            }
-            assert!(
-                Instant::now() < until,
-                "not everything was delivered after the kills: {v}\nplatform: {:?}",
-                sim.summary()
-            );
+    let (http, base) = (&http, &base);
+    common::eventually(until, || async move {
+        let v = delivered(http, base).await;
+        if v.0 == SUBMISSIONS as i64 {
+            return Ok(());
         }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+        Err(format!(
+            "not everything was delivered after the kills: {}\nplatform: {:?}",
+            v.1,
+            sim.summary()
+        ))
+    })
+    .await;
     let _ = child.kill();
     let _ = child.wait();
 
@@ -196,33 +187,19 @@ async fn two_instances_on_one_database_share_the_work_without_double_delivery() 
                 (b, bases[1]) = second();
             }
             assert!(Instant::now() < deadline, "intake did not come up");
+            // A poll, not `common::eventually`: between looks the second instance may have to be
+            // started again on other ports.
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
-    loop {
-        let v: serde_json::Value = match http
-            .get(format!("{}/api/status", bases[1]))
-            .bearer_auth(common::API_TOKEN)
-            .send()
-            .await
-        {
-            Ok(r) => r.json().await.unwrap_or_default(),
-            Err(_) => json!({}),
-        };
-        let delivered: i64 = ["journal", "dokument"]
-            .iter()
-            .map(|f| v["forms"][f]["delivered"].as_i64().unwrap_or(0))
-            .sum();
-        if delivered == 100 {
-            break;
+    let (http, base, sim) = (&http, &bases[1], &local.sim);
+    common::eventually(deadline, || async move {
+        match delivered(http, base).await {
+            (100, _) => Ok(()),
+            (_, v) => Err(format!("not delivered: {v} {:?}", sim.summary())),
         }
-        assert!(
-            Instant::now() < deadline,
-            "not delivered: {v} {:?}",
-            local.sim.summary()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    })
+    .await;
     for c in [&mut a, &mut b] {
         let _ = c.kill();
         let _ = c.wait();
@@ -233,4 +210,23 @@ async fn two_instances_on_one_database_share_the_work_without_double_delivery() 
         s.duplicates, 0,
         "no delivery was sent by both instances: {s:?}"
     );
+}
+
+/// How many deliveries `/api/status` counts as delivered, and what it showed (`{}` while the
+/// instance does not answer).
+async fn delivered(http: &reqwest::Client, base: &str) -> (i64, serde_json::Value) {
+    let v: serde_json::Value = match http
+        .get(format!("{base}/api/status"))
+        .bearer_auth(common::API_TOKEN)
+        .send()
+        .await
+    {
+        Ok(r) => r.json().await.unwrap_or_default(),
+        Err(_) => json!({}),
+    };
+    let n = ["journal", "dokument"]
+        .iter()
+        .map(|f| v["forms"][f]["delivered"].as_i64().unwrap_or(0))
+        .sum();
+    (n, v)
 }

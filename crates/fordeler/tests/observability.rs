@@ -56,8 +56,8 @@ fn logs() -> String {
 
 /// Waits for a WARN or ERROR line about `delivery` (its ids all there) for which `also` holds.
 async fn wait_for_log(delivery: &Value, also: impl Fn(&Value) -> bool) -> Value {
-    let until = Instant::now() + Duration::from_secs(30);
-    loop {
+    let also = &also;
+    common::eventually(Instant::now() + Duration::from_secs(30), || async move {
         let text = logs();
         let found = text
             .lines()
@@ -85,15 +85,9 @@ async fn wait_for_log(delivery: &Value, also: impl Fn(&Value) -> bool) -> Value 
                     })
                     && also(l)
             });
-        if let Some(line) = found {
-            return line;
-        }
-        assert!(
-            Instant::now() < until,
-            "no WARN/ERROR line with the ids of {delivery:#}:\n{text}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+        found.ok_or_else(|| format!("no WARN/ERROR line with the ids of {delivery:#}:\n{text}"))
+    })
+    .await
 }
 
 /// A template that fails and, as template errors do, quotes the values it was given.
@@ -200,20 +194,21 @@ async fn failures_are_logged_with_ids_and_metrics_show_backlog_and_latencies() {
 
     // While the journal's call is under way, it is waiting, and for some time now.
     let tenant = format!("{{tenant=\"{TENANT}\"}}");
-    let until = Instant::now() + Duration::from_secs(30);
-    loop {
-        let text = scrape(&env).await;
+    let (env_ref, tenant) = (&env, &tenant);
+    common::eventually(Instant::now() + Duration::from_secs(30), || async move {
+        let text = scrape(env_ref).await;
         let waiting = value(&text, &format!("fordeler_deliveries_waiting{tenant}"));
         let age = value(
             &text,
             &format!("fordeler_oldest_waiting_delivery_age_seconds{tenant}"),
         );
         if waiting.is_some_and(|w| w >= 1.0) && age.is_some_and(|a| a >= 0.5) {
-            break;
+            Ok(())
+        } else {
+            Err(format!("no waiting delivery shown:\n{text}"))
         }
-        assert!(Instant::now() < until, "no waiting delivery shown:\n{text}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    })
+    .await;
 
     let mut shown = Vec::new();
     for uuid in [&j, &d, &f] {

@@ -7,9 +7,10 @@
 
 use fordeler::file_store::FileStore;
 use fordeler::store::{
-    Accepted, NewAttachment, NewSubmission, Receipt, ReceiptOutcome, Resend, Saved, State, Step,
-    Store,
+    Accepted, Conflict, ErrorClass, FileState, NewAttachment, NewSubmission, Receipt,
+    ReceiptOutcome, Resent, Saved, State, Step, Store, StoreError,
 };
+use sf2900::{ForretningsValideringsKode, Kvitteringstype};
 use std::time::Duration;
 
 fn submission(uuid: &str, sizes: &[usize]) -> NewSubmission {
@@ -89,13 +90,14 @@ async fn file_contents_are_kept_exactly_and_purged_completely() {
 
     // Purge once the delivery is final: contents gone, metadata kept.
     let delivery = &store.find("u-1").await.unwrap()[0];
-    store.fail(&delivery.id, "test", "x", None).await.unwrap();
-    assert!(
-        store
-            .resolve(&delivery.id, "tester", "handled")
-            .await
-            .unwrap()
-    );
+    store
+        .fail(&delivery.id, ErrorClass::Internal, "x", None)
+        .await
+        .unwrap();
+    store
+        .resolve(&delivery.id, "tester", "handled")
+        .await
+        .unwrap();
     let now = service_kit::db::now_ms();
     assert_eq!(store.purge(now + 1_000).await.unwrap(), 1);
     for a in store.attachments(&submission_id, |_| true).await.unwrap() {
@@ -169,7 +171,7 @@ async fn a_step_does_not_move_a_delivery_an_operator_resolved() {
     let store = Store::open(&url, 2).await.unwrap();
     store.accept(submission("u-3", &[10])).await.unwrap();
     let d = store.find("u-3").await.unwrap().remove(0);
-    let request = || fordeler::build::StoredRequest {
+    let request = || fordeler::store::StoredRequest {
         xml: "<x/>".into(),
         inline: None,
     };
@@ -186,21 +188,22 @@ async fn a_step_does_not_move_a_delivery_an_operator_resolved() {
             fresh: true
         }
     );
-    assert_eq!(store.delivery(&d.id).await.unwrap().unwrap().step, "afsend");
+    assert_eq!(
+        store.delivery(&d.id).await.unwrap().unwrap().step,
+        Step::Afsend
+    );
 
     // ... but not once an operator resolved it in the meantime: the worker stops there.
-    assert!(
-        store
-            .resolve(&d.id, "tester", "handled by phone")
-            .await
-            .unwrap()
-    );
+    store
+        .resolve(&d.id, "tester", "handled by phone")
+        .await
+        .unwrap();
     assert!(
         !store
             .files_done(
                 &d.id,
                 Vec::new(),
-                "delivered",
+                FileState::Delivered,
                 Step::Receipts,
                 "x",
                 "y".into()
@@ -214,7 +217,7 @@ async fn a_step_does_not_move_a_delivery_an_operator_resolved() {
         ("resolved", "afsend")
     );
     // Built again: the stored request stays as it was, and the worker is told it is not its own.
-    let again = fordeler::build::StoredRequest {
+    let again = fordeler::store::StoredRequest {
         xml: "<y/>".into(),
         inline: None,
     };
@@ -237,8 +240,8 @@ fn receipt(transaction: &str, kvitteringstype: &str, kode: &str) -> Receipt {
         anvender_transaktions_id: transaction.into(),
         distribution_transaktions_id: Some("dist-1".into()),
         afsendende_myndighed: "29189846".into(),
-        kvitteringstype: kvitteringstype.into(),
-        kode: kode.into(),
+        kvitteringstype: Kvitteringstype::parse(kvitteringstype).unwrap(),
+        kode: ForretningsValideringsKode::parse(kode).unwrap(),
         begrundelse: None,
     }
 }
@@ -275,13 +278,18 @@ async fn receipts_are_stored_applied_and_settle_once() {
     assert_eq!(outcome, applied(false));
     let after = store.delivery(&d.id).await.unwrap().unwrap();
     assert_eq!(
-        (after.state.as_str(), after.teknisk_kode.as_deref()),
+        (after.state.as_str(), after.teknisk_kode.map(|k| k.as_str())),
         ("pending", Some("AFLEVERET"))
     );
 
     // The synchronous answer: waiting for the Forretning receipt.
     let settled = store
-        .afsend_accepted(&d.id, Some("dist-1".into()), "MODTAGET", true)
+        .afsend_accepted(
+            &d.id,
+            Some("dist-1".into()),
+            ForretningsValideringsKode::Modtaget,
+            true,
+        )
         .await
         .unwrap();
     assert_eq!(settled, Some(State::Waiting));
@@ -298,7 +306,7 @@ async fn receipts_are_stored_applied_and_settle_once() {
             .unwrap();
         assert_eq!(outcome, expect);
         let after = store.delivery(&d.id).await.unwrap().unwrap();
-        assert_eq!(after.state, "delivered");
+        assert_eq!(after.state, State::Delivered);
     }
     let kinds: Vec<String> = store
         .events(&d.id)
@@ -316,7 +324,7 @@ async fn receipts_are_stored_applied_and_settle_once() {
     // A rejection in the Forretning receipt fails the other delivery, with the reason.
     let other = store.find("u-5").await.unwrap().remove(0);
     store
-        .afsend_accepted(&other.id, None, "MODTAGET", true)
+        .afsend_accepted(&other.id, None, ForretningsValideringsKode::Modtaget, true)
         .await
         .unwrap();
     store
@@ -327,7 +335,7 @@ async fn receipts_are_stored_applied_and_settle_once() {
         .await
         .unwrap();
     let after = store.delivery(&other.id).await.unwrap().unwrap();
-    assert_eq!(after.state, "failed");
+    assert_eq!(after.state, State::Failed);
     assert!(
         after.last_error.as_deref().unwrap_or("").contains("AFVIST"),
         "{after:?}"
@@ -362,7 +370,12 @@ async fn only_the_deliverys_own_receipts_of_settling_types_move_it() {
     let d = store.find("u-6").await.unwrap().remove(0);
     let tx = d.anvender_transaktions_id.clone();
     store
-        .afsend_accepted(&d.id, Some("dist-1".into()), "MODTAGET", true)
+        .afsend_accepted(
+            &d.id,
+            Some("dist-1".into()),
+            ForretningsValideringsKode::Modtaget,
+            true,
+        )
         .await
         .unwrap();
 
@@ -395,7 +408,10 @@ async fn only_the_deliverys_own_receipts_of_settling_types_move_it() {
     );
     let after = store.delivery(&d.id).await.unwrap().unwrap();
     assert_eq!(
-        (after.state.as_str(), after.forretning_kode.as_deref()),
+        (
+            after.state.as_str(),
+            after.forretning_kode.map(|k| k.as_str())
+        ),
         ("waiting", None)
     );
 
@@ -410,7 +426,10 @@ async fn only_the_deliverys_own_receipts_of_settling_types_move_it() {
         .unwrap();
     let after = store.delivery(&d.id).await.unwrap().unwrap();
     assert_eq!(
-        (after.state.as_str(), after.forretning_kode.as_deref()),
+        (
+            after.state.as_str(),
+            after.forretning_kode.map(|k| k.as_str())
+        ),
         ("failed", Some("FEJLET"))
     );
     assert_eq!(
@@ -435,7 +454,12 @@ async fn a_retry_after_a_failed_receipt_goes_back_to_the_call_and_settles_again(
     let d = store.find("u-7").await.unwrap().remove(0);
     let tx = d.anvender_transaktions_id.clone();
     store
-        .afsend_accepted(&d.id, Some("dist-1".into()), "MODTAGET", true)
+        .afsend_accepted(
+            &d.id,
+            Some("dist-1".into()),
+            ForretningsValideringsKode::Modtaget,
+            true,
+        )
         .await
         .unwrap();
     store
@@ -444,24 +468,29 @@ async fn a_retry_after_a_failed_receipt_goes_back_to_the_call_and_settles_again(
         .unwrap();
     assert_eq!(
         store.delivery(&d.id).await.unwrap().unwrap().state,
-        "failed"
+        State::Failed
     );
 
     // Before, this left it "pending" at step "done", where nothing works on it, for ever.
-    assert!(store.retry(&d.id, "tester").await.unwrap());
+    store.retry(&d.id, "tester").await.unwrap();
     let after = store.delivery(&d.id).await.unwrap().unwrap();
     assert_eq!(
         (
             after.state.as_str(),
             after.step.as_str(),
-            after.forretning_kode.as_deref(),
+            after.forretning_kode.map(|k| k.as_str()),
             after.anvender_transaktions_id.as_str()
         ),
         ("pending", "afsend", None, tx.as_str())
     );
     // The call goes again and the platform accepts it this time.
     store
-        .afsend_accepted(&d.id, Some("dist-1".into()), "MODTAGET", true)
+        .afsend_accepted(
+            &d.id,
+            Some("dist-1".into()),
+            ForretningsValideringsKode::Modtaget,
+            true,
+        )
         .await
         .unwrap();
     store
@@ -470,7 +499,7 @@ async fn a_retry_after_a_failed_receipt_goes_back_to_the_call_and_settles_again(
         .unwrap();
     assert_eq!(
         store.delivery(&d.id).await.unwrap().unwrap().state,
-        "delivered"
+        State::Delivered
     );
 }
 
@@ -483,7 +512,7 @@ async fn a_resend_is_a_new_transaction_and_the_earlier_one_stays_on_record() {
     store
         .save_built(
             &d,
-            fordeler::build::StoredRequest {
+            fordeler::store::StoredRequest {
                 xml: "<x/>".into(),
                 inline: None,
             },
@@ -493,7 +522,12 @@ async fn a_resend_is_a_new_transaction_and_the_earlier_one_stays_on_record() {
         .await
         .unwrap();
     store
-        .afsend_accepted(&d.id, Some("dist-1".into()), "MODTAGET", true)
+        .afsend_accepted(
+            &d.id,
+            Some("dist-1".into()),
+            ForretningsValideringsKode::Modtaget,
+            true,
+        )
         .await
         .unwrap();
     store
@@ -501,9 +535,7 @@ async fn a_resend_is_a_new_transaction_and_the_earlier_one_stays_on_record() {
         .await
         .unwrap();
 
-    let Resend::Resent { old, new } = store.resend(&d.id, "sagsbehandler").await.unwrap() else {
-        panic!("not resent")
-    };
+    let Resent { old, new } = store.resend(&d.id, "sagsbehandler").await.unwrap();
     assert_eq!(old, first);
     assert_ne!(new, first);
     let after = store.delivery(&d.id).await.unwrap().unwrap();
@@ -513,7 +545,7 @@ async fn a_resend_is_a_new_transaction_and_the_earlier_one_stays_on_record() {
             after.step.as_str(),
             after.transaction_no,
             after.anvender_transaktions_id.as_str(),
-            after.forretning_kode.as_deref(),
+            after.forretning_kode.map(|k| k.as_str()),
             after.distribution_transaktions_id.as_deref()
         ),
         ("pending", "build", 2, new.as_str(), None, None)
@@ -546,22 +578,38 @@ async fn a_resend_is_a_new_transaction_and_the_earlier_one_stays_on_record() {
     );
     assert_eq!(
         store.delivery(&d.id).await.unwrap().unwrap().state,
-        "pending"
+        State::Pending
     );
 
     // A delivered one is never resent.
     store
-        .afsend_accepted(&d.id, Some("dist-9".into()), "MODTAGET", true)
+        .afsend_accepted(
+            &d.id,
+            Some("dist-9".into()),
+            ForretningsValideringsKode::Modtaget,
+            true,
+        )
         .await
         .unwrap();
     let mut r = receipt(&new, "Forretning", "ACCEPTERET");
     r.distribution_transaktions_id = Some("dist-9".into());
     store.receive_receipt(r, true).await.unwrap();
-    assert_eq!(
-        store.resend(&d.id, "x").await.unwrap(),
-        Resend::Settled(State::Delivered)
+    let refused = store.resend(&d.id, "x").await;
+    assert!(
+        matches!(
+            refused,
+            Err(StoreError::Conflict {
+                why: Conflict::Settled(State::Delivered),
+                ..
+            })
+        ),
+        "{refused:?}"
     );
-    assert_eq!(store.resend("nope", "x").await.unwrap(), Resend::NotFound);
+    let refused = store.resend("nope", "x").await;
+    assert!(
+        matches!(refused, Err(StoreError::NotFound(_))),
+        "{refused:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -594,8 +642,8 @@ async fn an_upgrade_frees_deliveries_an_older_retry_left_pending_for_ever() {
         (
             d.state.as_str(),
             d.step.as_str(),
-            d.sync_kode.as_deref(),
-            d.forretning_kode.as_deref(),
+            d.sync_kode.map(|k| k.as_str()),
+            d.forretning_kode.map(|k| k.as_str()),
             d.transaction_no
         ),
         ("pending", "afsend", None, None, 1)

@@ -110,7 +110,10 @@ async fn purged_submissions_leave_no_trace_in_the_database_files() {
         assert_eq!(vacuumed_tables(store).await, 3);
     }
     // The delivery's metadata and timeline stay.
-    assert_eq!(store.find(&uuid).await.unwrap()[0].state, "delivered");
+    assert_eq!(
+        store.find(&uuid).await.unwrap()[0].state,
+        fordeler::store::State::Delivered
+    );
     assert!(!store.events(&delivery.id).await.unwrap().is_empty());
 }
 
@@ -167,7 +170,12 @@ async fn arrived_intact(env: &common::Env, uuid: &str) -> Vec<String> {
     let mut names = Vec::new();
     for f in files {
         let a = &attachments[&f.attachment_id];
-        assert_eq!(f.state, "delivered", "{}", f.remote_name);
+        assert_eq!(
+            f.state,
+            fordeler::store::FileState::Delivered,
+            "{}",
+            f.remote_name
+        );
         assert!(f.remote_name.len() <= 200, "{}", f.remote_name);
         assert!(f.remote_name.contains(uuid), "{}", f.remote_name);
         let arrived = std::fs::read(out.join(&f.remote_name)).unwrap();

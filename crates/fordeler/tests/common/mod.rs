@@ -12,6 +12,24 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+/// How often [`eventually`] looks again.
+const POLL: Duration = Duration::from_millis(25);
+
+/// Waits for something to happen: runs `check` until it gives `Ok`, and fails with the last
+/// `Err` (what was seen instead) once `until` has passed. The one way these tests wait.
+pub async fn eventually<T, Fut>(until: Instant, mut check: impl FnMut() -> Fut) -> T
+where
+    Fut: std::future::Future<Output = Result<T, String>>,
+{
+    loop {
+        match check().await {
+            Ok(v) => return v,
+            Err(seen) => assert!(Instant::now() < until, "{seen}"),
+        }
+        tokio::time::sleep(POLL).await;
+    }
+}
+
 pub fn free_port() -> u16 {
     fordeler::demo::free_port().unwrap()
 }
@@ -118,22 +136,20 @@ impl Env {
 
     /// Waits until every delivery of the submission is in one of `states`.
     pub async fn wait_for(&self, uuid: &str, states: &[&str], timeout: Duration) -> Vec<Value> {
-        let until = Instant::now() + timeout;
-        loop {
+        eventually(Instant::now() + timeout, || async move {
             let shown = self.api(&format!("/api/deliveries/{uuid}")).await;
-            if let Some(items) = shown.as_array()
-                && !items.is_empty()
-                && items
-                    .iter()
-                    .all(|i| states.contains(&i["delivery"]["state"].as_str().unwrap_or("")))
-            {
-                return items.clone();
+            match shown.as_array() {
+                Some(items)
+                    if !items.is_empty()
+                        && items.iter().all(|i| {
+                            states.contains(&i["delivery"]["state"].as_str().unwrap_or(""))
+                        }) =>
+                {
+                    Ok(items.clone())
+                }
+                _ => Err(format!("{uuid} did not reach {states:?}: {shown:#}")),
             }
-            assert!(
-                Instant::now() < until,
-                "{uuid} did not reach {states:?}: {shown:#}"
-            );
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
+        })
+        .await
     }
 }
