@@ -19,7 +19,7 @@ pub type FilterFn = dyn Fn(&Value, &[Value]) -> Result<Value, String> + Send + S
 /// A host function: `f(args)`, as for filters.
 pub type FunctionFn = dyn Fn(&[Value]) -> Result<Value, String> + Send + Sync;
 
-pub struct CustomFilter {
+pub(crate) struct CustomFilter {
     pub name: String,
     /// Parameter names after the input, for named arguments (`f(x, langcode='da')`).
     pub params: Vec<String>,
@@ -29,7 +29,7 @@ pub struct CustomFilter {
     pub f: Arc<FilterFn>,
 }
 
-pub struct CustomFunction {
+pub(crate) struct CustomFunction {
     pub name: String,
     pub params: Vec<String>,
     pub safe: bool,

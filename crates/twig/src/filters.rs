@@ -13,7 +13,7 @@ use crate::phpfmt;
 use crate::value::{Array, Key, Num, Value, next_index, php_compare, php_float_repr};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum BuiltinFilter {
+pub(crate) enum BuiltinFilter {
     Abs,
     Batch,
     Capitalize,
@@ -51,14 +51,14 @@ pub enum BuiltinFilter {
     Reduce,
 }
 
-pub struct FilterSpec {
+pub(crate) struct FilterSpec {
     pub filter: BuiltinFilter,
     pub params: &'static [&'static str],
     pub required: usize,
     pub variadic: bool,
 }
 
-pub fn builtin_filter(name: &str) -> Option<FilterSpec> {
+pub(crate) fn builtin_filter(name: &str) -> Option<FilterSpec> {
     use BuiltinFilter::*;
     let (filter, params, required, variadic): (_, &'static [&'static str], _, _) = match name {
         "abs" => (Abs, &[], 0, false),
@@ -112,7 +112,7 @@ pub fn builtin_filter(name: &str) -> Option<FilterSpec> {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum BuiltinFunction {
+pub(crate) enum BuiltinFunction {
     Range,
     Max,
     Min,
@@ -120,14 +120,14 @@ pub enum BuiltinFunction {
     Cycle,
 }
 
-pub struct FunctionSpec {
+pub(crate) struct FunctionSpec {
     pub function: BuiltinFunction,
     pub params: &'static [&'static str],
     pub required: usize,
     pub variadic: bool,
 }
 
-pub fn builtin_function(name: &str) -> Option<FunctionSpec> {
+pub(crate) fn builtin_function(name: &str) -> Option<FunctionSpec> {
     use BuiltinFunction::*;
     let (function, params, required, variadic): (_, &'static [&'static str], _, _) = match name {
         "range" => (Range, &["start", "end", "step"], 2, false),
@@ -145,7 +145,7 @@ pub fn builtin_function(name: &str) -> Option<FunctionSpec> {
     })
 }
 
-pub type FResult = Result<Value, String>;
+pub(crate) type FResult = Result<Value, String>;
 
 fn s(v: &Value) -> Result<Cow<'_, str>, String> {
     v.to_str().map_err(|e| e.to_string())
@@ -167,7 +167,7 @@ fn str_param<'v>(v: &'v Value, filter: &str) -> Result<Cow<'v, str>, String> {
 
 // ------------------------------------------------------------------ escaping
 
-pub fn escape_html(input: &str, out: &mut String) {
+pub(crate) fn escape_html(input: &str, out: &mut String) {
     let mut last = 0;
     for (i, b) in input.bytes().enumerate() {
         let rep = match b {
@@ -255,7 +255,7 @@ fn escape_html_attr(input: &str, out: &mut String) {
 }
 
 /// PHP `rawurlencode`.
-pub fn rawurlencode(input: &str, out: &mut String) {
+pub(crate) fn rawurlencode(input: &str, out: &mut String) {
     for b in input.bytes() {
         if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
             out.push(b as char);
@@ -266,7 +266,7 @@ pub fn rawurlencode(input: &str, out: &mut String) {
 }
 
 /// `twig_escape_filter`. `auto` is true for auto-escaping, where safe strings pass through.
-pub fn escape(v: &Value, strategy: &Strategy, auto: bool) -> FResult {
+pub(crate) fn escape(v: &Value, strategy: &Strategy, auto: bool) -> FResult {
     let text: Cow<'_, str> = match v {
         Value::Markup(m) if auto => return Ok(Value::Markup(m.clone())),
         Value::Markup(m) => Cow::Borrowed(m),
@@ -288,7 +288,7 @@ pub fn escape(v: &Value, strategy: &Strategy, auto: bool) -> FResult {
     Ok(Value::string(out))
 }
 
-pub fn escape_into(text: &str, strategy: &Strategy, out: &mut String) -> Result<(), String> {
+pub(crate) fn escape_into(text: &str, strategy: &Strategy, out: &mut String) -> Result<(), String> {
     match strategy {
         Strategy::Html => escape_html(text, out),
         Strategy::Js => escape_js(text, out),
@@ -558,7 +558,7 @@ fn slice_bounds(len: usize, start: i64, length: Option<i64>) -> (usize, usize) {
     (start as usize, end.max(start) as usize)
 }
 
-pub fn slice(v: &Value, start: i64, length: Option<i64>, preserve: bool) -> FResult {
+pub(crate) fn slice(v: &Value, start: i64, length: Option<i64>, preserve: bool) -> FResult {
     match v {
         Value::Array(a) => {
             let (from, to) = slice_bounds(a.len(), start, length);
@@ -769,14 +769,14 @@ fn column(a: &Array, name: &Value, index: Option<&Value>) -> FResult {
     Ok(Value::array(out))
 }
 
-pub fn keys(v: &Value) -> Value {
+pub(crate) fn keys(v: &Value) -> Value {
     match v {
         Value::Array(a) => Value::list(a.keys().map(Key::to_value).collect()),
         _ => Value::list(Vec::new()),
     }
 }
 
-pub fn length(v: &Value) -> Result<i64, String> {
+pub(crate) fn length(v: &Value) -> Result<i64, String> {
     Ok(match v {
         Value::Null => 0,
         Value::Array(a) => a.len() as i64,
@@ -787,7 +787,7 @@ pub fn length(v: &Value) -> Result<i64, String> {
 }
 
 /// `asort` (stable, PHP 8 comparison).
-pub fn sort_values(a: &Array) -> Array {
+pub(crate) fn sort_values(a: &Array) -> Array {
     let mut entries: Vec<(&Key, &Value)> = a.iter().collect();
     entries.sort_by(|x, y| php_compare(x.1, y.1));
     entries
@@ -798,7 +798,7 @@ pub fn sort_values(a: &Array) -> Array {
 
 // ------------------------------------------------------------------ json / url
 
-pub fn json_encode(v: &Value, flags: i64) -> Result<String, String> {
+pub(crate) fn json_encode(v: &Value, flags: i64) -> Result<String, String> {
     let mut out = String::new();
     json_write(v, flags, 0, &mut out)?;
     Ok(out)
@@ -927,7 +927,7 @@ fn http_build_query(a: &Array, prefix: Option<&str>, out: &mut Vec<String>) -> R
 // ------------------------------------------------------------------ dispatch
 
 /// Apply a built-in filter that needs no callbacks into the template.
-pub fn apply(
+pub(crate) fn apply(
     env: &Environment,
     f: BuiltinFilter,
     input: &Value,
@@ -1190,7 +1190,7 @@ fn spaceless_regex() -> &'static regex::Regex {
 }
 
 /// PHP `range()` for what templates use: integers, floats and single characters.
-pub fn range(start: &Value, end: &Value, step: Option<&Value>) -> FResult {
+pub(crate) fn range(start: &Value, end: &Value, step: Option<&Value>) -> FResult {
     const MAX: usize = 1_000_000;
     let step_v = step.cloned().unwrap_or(Value::Int(1));
     let is_char = |v: &Value| matches!(v, Value::Str(t) if t.chars().count() == 1 && crate::value::numeric_str(t).is_none());
@@ -1253,7 +1253,7 @@ pub fn range(start: &Value, end: &Value, step: Option<&Value>) -> FResult {
     Ok(Value::list(out))
 }
 
-pub fn min_max(args: &[Value], max: bool) -> FResult {
+pub(crate) fn min_max(args: &[Value], max: bool) -> FResult {
     let items: Vec<Value> = if args.len() == 1 {
         match &args[0] {
             Value::Array(a) => to_list(a),
@@ -1284,7 +1284,7 @@ pub fn min_max(args: &[Value], max: bool) -> FResult {
     Ok(best)
 }
 
-pub fn cycle(values: &Value, position: &Value) -> FResult {
+pub(crate) fn cycle(values: &Value, position: &Value) -> FResult {
     match values {
         Value::Array(a) if !a.is_empty() => {
             let p = position.to_int().rem_euclid(a.len() as i64);
