@@ -11,7 +11,7 @@ use crate::listener::BodyTimedOut;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, FromRequest, Request};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use hyper::body::Body as HttpBody;
@@ -162,8 +162,16 @@ pub fn shutdown_signal() -> impl Future<Output = ()> + Send {
 /// The credential in the `Authorization` header after one of `schemes`, tried in order (e.g.
 /// `["Bearer "]`; an empty scheme takes the whole value as it is), trimmed. `None` when the
 /// header is missing, is not visible ASCII, or starts with none of the schemes.
+///
+/// Extractors authenticate with [`crate::auth`], which reads the header this way and also
+/// bounds the credential's length.
 pub fn credential<'a>(headers: &'a HeaderMap, schemes: &[&str]) -> Option<&'a str> {
-    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    after_scheme(headers.get(header::AUTHORIZATION)?, schemes)
+}
+
+/// An `Authorization` value's credential after one of `schemes` (see [`credential`]).
+pub(crate) fn after_scheme<'a>(value: &'a HeaderValue, schemes: &[&str]) -> Option<&'a str> {
+    let value = value.to_str().ok()?;
     schemes.iter().find_map(|scheme| {
         let head = value.get(..scheme.len())?;
         head.eq_ignore_ascii_case(scheme)
