@@ -195,6 +195,7 @@ pub fn same_secret(given: &str, expected: &str) -> bool {
 /// or on a router (the innermost declaration applies); [`BodyLimit::SMALL`] where none is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BodyLimit {
+    /// The most bytes a body may have.
     pub max: usize,
     /// The configuration key that sets it, named when a body is refused.
     pub key: Option<&'static str>,
@@ -204,10 +205,13 @@ impl BodyLimit {
     /// For routes that take a small JSON document, and wherever no limit is declared.
     pub const SMALL: BodyLimit = BodyLimit::bytes(64 * 1024);
 
+    /// A limit of `max` bytes, not configurable (the refusal names no key).
     pub const fn bytes(max: usize) -> Self {
         Self { max, key: None }
     }
 
+    /// The same limit, set by the configuration key `key`, which a refusal names so an operator
+    /// knows what to raise.
     pub const fn configured_by(self, key: &'static str) -> Self {
         Self {
             key: Some(key),
@@ -230,13 +234,16 @@ pub struct Body(pub Bytes);
 /// Why a request body was not read; `status()` and the message are what the caller gets.
 #[derive(Debug)]
 pub enum BodyError {
+    /// The body is larger than the route accepts (413).
     TooLarge(BodyLimit),
+    /// The body did not arrive within the listener's body timeout (408).
     TimedOut(std::time::Duration),
     /// The peer closed the connection or sent broken chunked encoding.
     Broken,
 }
 
 impl BodyError {
+    /// The HTTP status the refusal is answered with.
     pub fn status(&self) -> StatusCode {
         match self {
             BodyError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,

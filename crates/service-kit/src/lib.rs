@@ -18,6 +18,8 @@
 //! - [`testing`]: running a binary from its tests as an operator does.
 //! - [`tls`]: HTTPS requiring client certificates from a configured CA.
 
+#![warn(missing_docs)]
+
 pub mod accounts;
 pub mod auth;
 pub mod cli;
