@@ -32,6 +32,7 @@ pub struct PhpDate {
 }
 
 impl PhpDate {
+    /// Seconds since the Unix epoch (PHP `getTimestamp()`).
     pub fn timestamp(&self) -> i64 {
         self.utc.timestamp()
     }

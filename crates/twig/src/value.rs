@@ -23,7 +23,9 @@ pub type Array = IndexMap<Key, Value>;
 /// A PHP array key: an integer or a (non-integer-like) string.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Key {
+    /// An integer key (also what a decimal string key becomes, as in PHP).
     Int(i64),
+    /// Any other string key.
     Str(Arc<str>),
 }
 
@@ -79,6 +81,7 @@ impl Key {
         }
     }
 
+    /// The key borrowed, for lookups that allocate nothing.
     pub fn as_ref(&self) -> KeyRef<'_> {
         match self {
             Key::Int(i) => KeyRef::Int(*i),
@@ -94,6 +97,7 @@ impl Key {
         }
     }
 
+    /// The key as PHP converts it to a string (an integer in decimal).
     pub fn to_php_string(&self) -> Cow<'_, str> {
         match self {
             Key::Int(i) => Cow::Owned(i.to_string()),
@@ -118,15 +122,21 @@ fn canonical_int(s: &str) -> Option<i64> {
 /// A PHP value as Twig sees it.
 #[derive(Clone, Debug, Default)]
 pub enum Value {
+    /// PHP `null`: a missing value, or JSON `null`.
     #[default]
     Null,
+    /// PHP `bool`.
     Bool(bool),
+    /// PHP `int` (64-bit).
     Int(i64),
+    /// PHP `float`.
     Float(f64),
+    /// A PHP string; escaped when printed under auto-escaping.
     Str(Arc<str>),
     /// A string already safe for output (PHP Twig's `Twig\Markup`): produced by `{% set %}`
     /// captures; the auto-escaper passes it through. Like a PHP object it is always truthy.
     Markup(Arc<str>),
+    /// A PHP array (a list or a hash, ordered), shared: cloning a value does not copy it.
     Array(Arc<Array>),
     /// A PHP `DateTime` object, as `date_modify` returns it: it keeps its zone for the next
     /// `date_modify` or `date`, and like a PHP object it is truthy and never a string.
@@ -368,14 +378,17 @@ pub(crate) fn php_float_repr(f: f64) -> String {
 }
 
 impl Value {
+    /// A string value from a borrowed string.
     pub fn str(s: &str) -> Value {
         Value::Str(Arc::from(s))
     }
 
+    /// A string value, taking the string.
     pub fn string(s: String) -> Value {
         Value::Str(Arc::from(s))
     }
 
+    /// An array value (a hash with its keys in their order).
     pub fn array(a: Array) -> Value {
         Value::Array(Arc::new(a))
     }
@@ -427,10 +440,12 @@ impl Value {
         }
     }
 
+    /// Whether it is PHP `null` (what `is null` tests).
     pub fn is_null(&self) -> bool {
         matches!(self, Value::Null)
     }
 
+    /// The array, when it is one.
     pub fn as_array(&self) -> Option<&Arc<Array>> {
         match self {
             Value::Array(a) => Some(a),
