@@ -10,7 +10,7 @@
 //! (see [`crate::http`]).
 //!
 //! A new kind of credential (a session cookie for the web portal) is a new [`Credential`]
-//! variant and a new field of [`Sources`]: each authenticator then says whether it takes it.
+//! variant and a new source in [`Sources`]: each authenticator then says whether it takes it.
 
 use crate::http::after_scheme;
 use axum::extract::FromRequestParts;
@@ -19,9 +19,9 @@ use axum::http::{HeaderValue, header};
 use axum::response::IntoResponse;
 use std::future::Future;
 
-/// What a request presented to prove who it is, as the [`Authenticator`] receives it. Never
-/// log it: it is a secret.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What a request presented to prove who it is, as the [`Authenticator`] receives it. It is a
+/// secret: its `Debug` shows only its kind.
+#[derive(Clone, Copy, PartialEq, Eq)]
 pub enum Credential<'a> {
     /// A token from the `Authorization` header after one of the product's schemes (or the
     /// whole value, where the product accepts it bare): whoever bears it is admitted as what
@@ -30,8 +30,19 @@ pub enum Credential<'a> {
     Bearer(&'a str),
 }
 
-/// Where a product takes credentials from, and how long one may be.
+impl std::fmt::Debug for Credential<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Credential::Bearer(_) => f.write_str("Bearer(..)"),
+        }
+    }
+}
+
+/// Where a product takes credentials from, and how long one may be. Built with
+/// [`Sources::authorization`], so a source added later (a session cookie) is one more
+/// builder call where a product wants it, and changes nothing where it does not.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Sources {
     /// The `Authorization` schemes accepted, tried in order and compared without regard to
     /// case, each with its separator (`"Bearer "`); `""` takes the whole value as the token.
@@ -41,6 +52,17 @@ pub struct Sources {
     /// before the authenticator sees it, so a caller cannot make a lookup or hash work on
     /// an arbitrary amount of input.
     pub max_len: usize,
+}
+
+impl Sources {
+    /// The `Authorization` header with one of `schemes`, and credentials of at most `max_len`
+    /// bytes.
+    pub const fn authorization(schemes: &'static [&'static str], max_len: usize) -> Self {
+        Self {
+            authorization: schemes,
+            max_len,
+        }
+    }
 }
 
 /// A product's rule for who may make a request: implemented for a marker type (one per kind
@@ -83,7 +105,7 @@ pub async fn authenticate<A: Authenticator>(
     state: &A::State,
 ) -> Result<A::Principal, A::Rejection> {
     let sources = A::SOURCES;
-    // A copy of the header value (its bytes are shared, not copied), so the credential can be
+    // A clone of the header value (it shares the bytes), so the credential can be
     // lent to the authenticator together with the request's head.
     let authorization: Option<HeaderValue> = if sources.authorization.is_empty() {
         None
@@ -148,10 +170,7 @@ mod tests {
         type State = State;
         type Principal = String;
         type Rejection = (StatusCode, &'static str);
-        const SOURCES: Sources = Sources {
-            authorization: &["Bearer ", ""],
-            max_len: 100,
-        };
+        const SOURCES: Sources = Sources::authorization(&["Bearer ", ""], 100);
 
         async fn unauthenticated(parts: &mut Parts, app: &State) -> Self::Rejection {
             match form_token(parts, app).await {
@@ -195,10 +214,7 @@ mod tests {
         type State = State;
         type Principal = u8;
         type Rejection = (StatusCode, &'static str);
-        const SOURCES: Sources = Sources {
-            authorization: &["Bearer "],
-            max_len: 20,
-        };
+        const SOURCES: Sources = Sources::authorization(&["Bearer "], 20);
 
         async fn unauthenticated(_: &mut Parts, _: &State) -> Self::Rejection {
             (StatusCode::UNAUTHORIZED, "give Bearer <key>")
@@ -260,6 +276,11 @@ mod tests {
             .await
             .expect("body");
         (status, String::from_utf8_lossy(&body).into_owned())
+    }
+
+    #[test]
+    fn a_credential_is_not_in_debug_output() {
+        assert_eq!(format!("{:?}", Credential::Bearer("s3cret")), "Bearer(..)");
     }
 
     #[tokio::test]
