@@ -226,6 +226,9 @@ struct CheckerInner {
 }
 
 impl PasswordChecker {
+    /// At most `concurrent` checks run at once (at least one), each on the blocking thread pool;
+    /// at most `waiting` more wait for a turn, and any beyond are refused at
+    /// once, so a flood of logins cannot queue unbounded memory-hard work.
     pub fn new(concurrent: usize, waiting: usize) -> Self {
         let concurrent = concurrent.max(1);
         Self {
@@ -292,6 +295,7 @@ impl PasswordChecker {
         self.inner.peak.load(Ordering::SeqCst)
     }
 
+    /// How many checks may run at once (what it was built with, at least one).
     pub fn concurrent(&self) -> usize {
         self.inner.concurrent
     }

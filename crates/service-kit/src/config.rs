@@ -19,25 +19,48 @@ use serde::de::DeserializeOwned;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
+/// Why a configuration could not be loaded. Every variant names where (file and position, or
+/// the environment variable) and what was wrong, never the value.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
+    /// The file could not be read.
     #[error("cannot read {file}: {reason}")]
     Read {
+        /// The configuration file, as given.
         file: String,
-        // Not a `source`: the message has it already, and a chain would repeat it.
+        /// What the operating system said. (Not a `source`: the message has it already, and
+        /// a chain would repeat it.)
         reason: std::io::Error,
     },
+    /// The file is not TOML of the expected shape (a syntax error, a wrong type, an unknown key).
     #[error("{file}:{line}:{column}: {message}")]
     Invalid {
+        /// The configuration file, as given.
         file: String,
+        /// Line of the offending key or value, from 1 (0: the parser named no place).
         line: usize,
+        /// Column of the offending key or value, from 1.
         column: usize,
+        /// What is wrong, naming the key.
         message: String,
     },
+    /// The file and its environment overrides together do not fit (no line can be named).
     #[error("{file}: {message}")]
-    Semantic { file: String, message: String },
+    Semantic {
+        /// The configuration file, with the variables that changed it.
+        file: String,
+        /// What is wrong, naming the keys.
+        message: String,
+    },
+    /// A `PREFIX_SECTION__KEY` override cannot be applied: not UTF-8, or its value does not
+    /// fit the key.
     #[error("environment variable {var}: {message}")]
-    Env { var: String, message: String },
+    Env {
+        /// The variable's name.
+        var: String,
+        /// What is wrong with it.
+        message: String,
+    },
 }
 
 /// Reads `path`, applies `PREFIX_…` environment overrides, and deserialises.
@@ -503,7 +526,10 @@ pub fn example_keys(example: &str) -> Result<BTreeSet<String>, String> {
 #[derive(Debug, Clone, serde::Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct Secret {
+    /// A file holding the secret (a trailing newline is not part of it); relative to the
+    /// configuration's folder.
     pub file: Option<std::path::PathBuf>,
+    /// An environment variable holding the secret.
     pub env: Option<String>,
 }
 

@@ -22,24 +22,34 @@ use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _, PermissionsExt 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+/// Which database a [`Db`] talks to: SQL that differs between them asks this.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DbKind {
+    /// An embedded SQLite file (the default: nothing to run beside the service).
     Sqlite,
+    /// A PostgreSQL server (several instances, or a database that is backed up already).
     Postgres,
 }
 
 /// A migration: applied once, in order, inside a transaction.
 #[derive(Debug, Clone, Copy)]
 pub struct Migration {
+    /// Its order among the migrations, and its key in the table of applied ones; never reused.
     pub version: i64,
+    /// What it changes, for the log and the table of applied migrations.
     pub name: &'static str,
     /// Portable DDL; `{{BLOB}}` and `{{SERIAL}}` are replaced per dialect. `--` comments are
     /// removed and statements split on `;`, so no string literal may contain either.
     pub sql: &'static str,
 }
 
+/// The database of a product: a connection pool for either dialect, with the settings every
+/// connection needs (on SQLite: WAL, `secure_delete`, a busy timeout), and the writes'
+/// ordering on SQLite ([`Db::begin_write`], [`Db::write`]).
 #[derive(Debug, Clone)]
 pub struct Db {
+    /// For reads, and for writes on PostgreSQL; writes on SQLite go through
+    /// [`Db::begin_write`] or [`Db::write`] instead.
     pub pool: AnyPool,
     kind: DbKind,
     /// SQLite has one writer at a time. Writers of this process queue here, first come first
@@ -63,10 +73,12 @@ pub struct WriteTx {
 }
 
 impl WriteTx {
+    /// Makes the transaction's writes durable, then passes the turn to the next writer.
     pub async fn commit(self) -> Result<(), sqlx::Error> {
         self.tx.commit().await
     }
 
+    /// Undoes the transaction's writes (as dropping it does, but with the database's answer).
     pub async fn rollback(self) -> Result<(), sqlx::Error> {
         self.tx.rollback().await
     }
@@ -169,6 +181,7 @@ impl Db {
         }
     }
 
+    /// Which database this is.
     pub fn kind(&self) -> DbKind {
         self.kind
     }

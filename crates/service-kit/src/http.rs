@@ -11,7 +11,7 @@ use crate::listener::BodyTimedOut;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, FromRequest, Request};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use hyper::body::Body as HttpBody;
@@ -162,8 +162,16 @@ pub fn shutdown_signal() -> impl Future<Output = ()> + Send {
 /// The credential in the `Authorization` header after one of `schemes`, tried in order (e.g.
 /// `["Bearer "]`; an empty scheme takes the whole value as it is), trimmed. `None` when the
 /// header is missing, is not visible ASCII, or starts with none of the schemes.
+///
+/// Extractors authenticate with [`crate::auth`], which reads the header this way and also
+/// bounds the credential's length.
 pub fn credential<'a>(headers: &'a HeaderMap, schemes: &[&str]) -> Option<&'a str> {
-    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    after_scheme(headers.get(header::AUTHORIZATION)?, schemes)
+}
+
+/// An `Authorization` value's credential after one of `schemes` (see [`credential`]).
+pub(crate) fn after_scheme<'a>(value: &'a HeaderValue, schemes: &[&str]) -> Option<&'a str> {
+    let value = value.to_str().ok()?;
     schemes.iter().find_map(|scheme| {
         let head = value.get(..scheme.len())?;
         head.eq_ignore_ascii_case(scheme)
@@ -187,6 +195,7 @@ pub fn same_secret(given: &str, expected: &str) -> bool {
 /// or on a router (the innermost declaration applies); [`BodyLimit::SMALL`] where none is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BodyLimit {
+    /// The most bytes a body may have.
     pub max: usize,
     /// The configuration key that sets it, named when a body is refused.
     pub key: Option<&'static str>,
@@ -196,10 +205,13 @@ impl BodyLimit {
     /// For routes that take a small JSON document, and wherever no limit is declared.
     pub const SMALL: BodyLimit = BodyLimit::bytes(64 * 1024);
 
+    /// A limit of `max` bytes, not configurable (the refusal names no key).
     pub const fn bytes(max: usize) -> Self {
         Self { max, key: None }
     }
 
+    /// The same limit, set by the configuration key `key`, which a refusal names so an operator
+    /// knows what to raise.
     pub const fn configured_by(self, key: &'static str) -> Self {
         Self {
             key: Some(key),
@@ -222,13 +234,16 @@ pub struct Body(pub Bytes);
 /// Why a request body was not read; `status()` and the message are what the caller gets.
 #[derive(Debug)]
 pub enum BodyError {
+    /// The body is larger than the route accepts (413).
     TooLarge(BodyLimit),
+    /// The body did not arrive within the listener's body timeout (408).
     TimedOut(std::time::Duration),
     /// The peer closed the connection or sent broken chunked encoding.
     Broken,
 }
 
 impl BodyError {
+    /// The HTTP status the refusal is answered with.
     pub fn status(&self) -> StatusCode {
         match self {
             BodyError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,

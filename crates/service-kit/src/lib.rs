@@ -1,6 +1,8 @@
 //! service-kit: the pieces both products need, written once.
 //!
 //! - [`accounts`]: password hashes (argon2id) and bearer tokens stored as hashes.
+//! - [`auth`]: who a request is from: the credential read from the headers once, for the
+//!   product's authenticator to decide.
 //! - [`cli`]: what every command-line program does at start (a closed stdout ends it quietly).
 //! - [`config`]: one TOML file, every key overridable by environment, secrets named by where
 //!   they live, errors with file, line and key but never a value.
@@ -16,7 +18,10 @@
 //! - [`testing`]: running a binary from its tests as an operator does.
 //! - [`tls`]: HTTPS requiring client certificates from a configured CA.
 
+#![warn(missing_docs)]
+
 pub mod accounts;
+pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod db;

@@ -52,8 +52,12 @@ const MAX_CONNECTIONS_CEILING: usize = 1_000_000;
 /// What one listener allows its peers (`[server]` keys in both products).
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
+    /// Open connections at most; at the limit the connection idle longest is closed for a new one.
     pub max_connections: usize,
+    /// How long a peer may take to send a request's headers, and to start one on a kept-alive
+    /// connection.
     pub header_timeout: Duration,
+    /// How long a peer may take to send a request's body, and an answer may stall.
     pub body_timeout: Duration,
 }
 
@@ -97,6 +101,7 @@ impl Limits {
 
 /// A bound listener, serving until its shutdown future resolves.
 pub struct Served {
+    /// The address actually bound (with the port the system chose for port 0).
     pub addr: SocketAddr,
     /// Ends once the socket is closed and every connection has finished.
     pub task: tokio::task::JoinHandle<std::io::Result<()>>,

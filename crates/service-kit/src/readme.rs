@@ -22,6 +22,7 @@ struct Code<'a> {
 }
 
 impl Readme {
+    /// The README's text, as the product ships it.
     pub fn new(text: impl Into<String>) -> Self {
         Self { text: text.into() }
     }

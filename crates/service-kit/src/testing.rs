@@ -25,12 +25,16 @@ pub fn lines_of(r: impl std::io::Read + Send + 'static) -> mpsc::Receiver<String
 
 /// A running process with its output as lines; killed when dropped.
 pub struct Process {
+    /// The process, for its id, its exit status, and sending it signals.
     pub child: Child,
+    /// Its standard output, line by line.
     pub stdout: mpsc::Receiver<String>,
+    /// Its standard error, line by line (where logs go).
     pub stderr: mpsc::Receiver<String>,
 }
 
 impl Process {
+    /// Starts `c` with its output captured as lines; panics if it cannot start (a test failure).
     pub fn spawn(mut c: Command) -> Process {
         let mut child = c
             .stdout(Stdio::piped())

@@ -14,12 +14,12 @@ use crate::xml::{Attr, Element, Node};
 use proptest::prelude::*;
 use proptest::strategy::BoxedStrategy;
 
-pub trait ArbField: Sized + std::fmt::Debug {
+pub(crate) trait ArbField: Sized + std::fmt::Debug {
     fn arb() -> BoxedStrategy<Self>;
 }
 
 /// Text that XML 1.0 can carry.
-pub fn xml_text() -> BoxedStrategy<String> {
+pub(crate) fn xml_text() -> BoxedStrategy<String> {
     prop_oneof![
         "[a-zA-Z0-9 æøåÆØÅ]{0,12}",
         "[<>&\"' \t\r\nA-Za-z\u{e6}\u{f8}\u{e5}\u{1F600}]{0,12}",
@@ -124,7 +124,7 @@ impl ArbField for Base64Binary {
 }
 
 /// A small element tree: names in no namespace or a foreign one, attributes, text.
-pub fn element_tree(allow_no_ns: bool) -> BoxedStrategy<Element> {
+pub(crate) fn element_tree(allow_no_ns: bool) -> BoxedStrategy<Element> {
     let ns = if allow_no_ns {
         prop_oneof![Just(None), Just(Some("urn:x-form:1".to_owned()))].boxed()
     } else {

@@ -17,10 +17,12 @@ use std::fmt;
 pub struct ValueError {
     /// What the value should have been, in the protocol's words ("CVR-nummer", "KLE-emne").
     pub what: &'static str,
+    /// Why it is not, without quoting it ("must be exactly 8 digits 0-9 (got 9 characters)").
     pub reason: String,
 }
 
 impl ValueError {
+    /// A refusal of a value that should have been `what`.
     pub fn new(what: &'static str, reason: impl Into<String>) -> Self {
         Self {
             what,
@@ -32,24 +34,48 @@ impl ValueError {
 /// Why a document could not be decoded into the model.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DecodeError {
+    /// The document is not well-formed XML (or too deep, or has a DOCTYPE).
     #[error(transparent)]
     Syntax(#[from] SyntaxError),
+    /// A required element is not there.
     #[error("{path}: required element is missing")]
-    Missing { path: String },
+    Missing {
+        /// Where it should be.
+        path: String,
+    },
+    /// An element is there but its value is not acceptable.
     #[error("{path}: {error}")]
-    Invalid { path: String, error: ValueError },
+    Invalid {
+        /// The element.
+        path: String,
+        /// What is wrong with its value.
+        error: ValueError,
+    },
+    /// A choice element holds none of its alternatives.
     #[error("{path}: expected one of {expected}")]
     NoChoice {
+        /// The choice element.
         path: String,
+        /// The alternatives' element names.
         expected: &'static str,
     },
+    /// The document is another message than the one expected.
     #[error("expected {expected}, found {found}")]
     UnexpectedRoot {
+        /// The root element expected.
         expected: &'static str,
+        /// The root element found (`{namespace}name` in strict decoding).
         found: String,
     },
+    /// The elements are there but do not fit together (or, in strict decoding, break the
+    /// schema's order, namespaces or content).
     #[error("{path}: {reason}")]
-    Inconsistent { path: String, reason: String },
+    Inconsistent {
+        /// Where.
+        path: String,
+        /// What does not fit.
+        reason: String,
+    },
 }
 
 /// The element path being decoded, kept as a chain of borrowed names and rendered only when an
@@ -64,6 +90,7 @@ pub struct Path<'a> {
 }
 
 impl<'a> Path<'a> {
+    /// The root of a lenient decoding (as clients decode answers).
     pub fn root(name: &'a str) -> Self {
         Self {
             parent: None,
@@ -72,6 +99,7 @@ impl<'a> Path<'a> {
         }
     }
 
+    /// The root of a strict decoding (as the simulated platform decodes requests).
     pub fn strict_root(name: &'a str) -> Self {
         Self {
             parent: None,
@@ -80,6 +108,7 @@ impl<'a> Path<'a> {
         }
     }
 
+    /// The path of a child element, as strict as its parent.
     pub fn child(&'a self, name: &'a str) -> Path<'a> {
         Path {
             parent: Some(self),
@@ -88,12 +117,14 @@ impl<'a> Path<'a> {
         }
     }
 
+    /// The error for a required element missing here.
     pub fn missing(&self) -> DecodeError {
         DecodeError::Missing {
             path: self.to_string(),
         }
     }
 
+    /// The error for an unacceptable value here.
     pub fn invalid(&self, error: ValueError) -> DecodeError {
         DecodeError::Invalid {
             path: self.to_string(),
@@ -101,6 +132,7 @@ impl<'a> Path<'a> {
         }
     }
 
+    /// The error for content here that does not fit together.
     pub fn inconsistent(&self, reason: impl Into<String>) -> DecodeError {
         DecodeError::Inconsistent {
             path: self.to_string(),
@@ -121,13 +153,17 @@ impl fmt::Display for Path<'_> {
 /// A value that is written as one element: `<name>…</name>`. The caller decides the element's
 /// own name and namespace (the parent's schema does); the value decides its content.
 pub trait XmlValue: Sized {
+    /// Writes the value as the element `name` in `ns` (`None`: unqualified).
     fn write_xml(&self, w: &mut Writer, ns: Option<Ns>, name: &str);
+    /// Reads the value from its element; `path` is where it is, for errors and strictness.
     fn read_xml(el: &Element, path: &Path<'_>) -> Result<Self, DecodeError>;
 }
 
 /// A value written as element text (XSD simple types).
 pub trait TextValue: Sized {
+    /// The element's text.
     fn to_text(&self) -> std::borrow::Cow<'_, str>;
+    /// The value from an element's text, or why the text is not one.
     fn from_text(text: &str) -> Result<Self, ValueError>;
 }
 
@@ -145,7 +181,9 @@ impl<T: TextValue> XmlValue for T {
 
 /// A whole message: a root element with a fixed name and namespace.
 pub trait Message: XmlValue {
+    /// The namespace of the root element.
     const NS: Ns;
+    /// The root element's name.
     const ROOT: &'static str;
 
     /// Namespaces used anywhere inside; declared once on the root (or the SOAP envelope).
@@ -527,7 +565,7 @@ macro_rules! xml_choice {
 }
 
 /// Declares an XSD string enumeration. Variant names are Rust-cased; the literal is the
-/// protocol's spelling.
+/// protocol's spelling, which each variant's documentation shows after its own.
 #[macro_export]
 macro_rules! xml_enum {
     (
@@ -539,16 +577,24 @@ macro_rules! xml_enum {
         $(#[$meta])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
         pub enum $name {
-            $( $(#[$vmeta])* $variant, )+
+            $(
+                $(#[$vmeta])*
+                #[doc = concat!("\n\nIn the XML: `", $xml, "`.")]
+                $variant,
+            )+
         }
 
         impl $name {
+            /// Every value, in the XSD's order (for tests and for listing what is allowed).
             pub const ALL: &'static [$name] = &[$( $name::$variant ),+];
 
+            /// The value as the protocol spells it.
             pub fn as_str(&self) -> &'static str {
                 match self { $( Self::$variant => $xml, )+ }
             }
 
+            /// The value from the protocol's spelling (surrounding whitespace ignored, as an
+            /// XSD token is); anything else is refused, naming the allowed values.
             pub fn parse(s: &str) -> Result<Self, $crate::codec::ValueError> {
                 match s.trim() {
                     $( $xml => Ok(Self::$variant), )+

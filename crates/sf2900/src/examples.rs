@@ -40,6 +40,7 @@ pub fn it_system() -> Uuid {
     uuid(1)
 }
 
+/// A context with only the required elements: routed by KLE emne.
 pub fn context_minimal() -> DistributionContext {
     DistributionContext::new(
         uuid(10),
@@ -52,6 +53,7 @@ pub fn context_minimal() -> DistributionContext {
     )
 }
 
+/// A context with every element.
 pub fn context_full() -> DistributionContext {
     DistributionContext {
         distribution_transaktions_id: Some(uuid(11)),
@@ -113,6 +115,7 @@ pub fn journalpost_minimal() -> DistributionJournalPost {
     }
 }
 
+/// A JOURNALPOST with every optional part.
 pub fn journalpost_full() -> DistributionJournalPost {
     let mut j = journalpost_minimal();
     j.handling_facet_forslag = Some(facet());
@@ -208,6 +211,7 @@ pub fn dokument_minimal() -> DistributionDokument {
     }
 }
 
+/// A DOKUMENT with every optional part (a party, the variant's file details).
 pub fn dokument_full() -> DistributionDokument {
     let mut d = dokument_minimal();
     d.handling_facet_forslag = Some(facet());
@@ -287,6 +291,7 @@ pub fn formular_minimal() -> DistributionFormular {
     }
 }
 
+/// A FORMULAR with every optional part.
 pub fn formular_full() -> DistributionFormular {
     DistributionFormular {
         handling_facet_forslag: Some(facet()),
@@ -395,6 +400,7 @@ fn kvittering_full(kode: ForretningsValideringsKode) -> Forretningskvittering {
     }
 }
 
+/// The platform's answer to FordelingsobjektAfsend, with only required elements.
 pub fn afsend_response_minimal() -> FordelingsobjektAfsendResponse {
     FordelingsobjektAfsendResponse {
         forretnings_kvittering: Forretningskvittering::new(
@@ -408,6 +414,7 @@ pub fn afsend_response_minimal() -> FordelingsobjektAfsendResponse {
     }
 }
 
+/// The platform's answer to FordelingsobjektAfsend, with every element.
 pub fn afsend_response_full() -> FordelingsobjektAfsendResponse {
     FordelingsobjektAfsendResponse {
         forretnings_kvittering: kvittering_full(ForretningsValideringsKode::Afvist),
@@ -415,6 +422,7 @@ pub fn afsend_response_full() -> FordelingsobjektAfsendResponse {
     }
 }
 
+/// A FordelingsmodtagerList request with only required elements.
 pub fn list_request_minimal() -> FordelingsmodtagerListRequest {
     FordelingsmodtagerListRequest {
         call_context: None,
@@ -428,6 +436,7 @@ pub fn list_request_minimal() -> FordelingsmodtagerListRequest {
     }
 }
 
+/// A FordelingsmodtagerList request with every element.
 pub fn list_request_full() -> FordelingsmodtagerListRequest {
     let mut r = list_request_minimal();
     r.call_context =
@@ -437,12 +446,14 @@ pub fn list_request_full() -> FordelingsmodtagerListRequest {
     r
 }
 
+/// A FordelingsmodtagerList answer with no receiving system.
 pub fn list_response_minimal() -> FordelingsmodtagerListResponse {
     FordelingsmodtagerListResponse {
         systemer: Systemer { system: vec![] },
     }
 }
 
+/// A FordelingsmodtagerList answer with two receiving systems.
 pub fn list_response_full() -> FordelingsmodtagerListResponse {
     FordelingsmodtagerListResponse {
         systemer: Systemer {
@@ -466,6 +477,7 @@ pub fn list_response_full() -> FordelingsmodtagerListResponse {
     }
 }
 
+/// A FordelingsmodtagerValider request with only required elements.
 pub fn valider_request_minimal() -> FordelingsmodtagerValiderRequest {
     FordelingsmodtagerValiderRequest {
         call_context: None,
@@ -480,6 +492,7 @@ pub fn valider_request_minimal() -> FordelingsmodtagerValiderRequest {
     }
 }
 
+/// A FordelingsmodtagerValider request with every element.
 pub fn valider_request_full() -> FordelingsmodtagerValiderRequest {
     let mut r = valider_request_minimal();
     r.call_context = Some(
@@ -493,6 +506,7 @@ pub fn valider_request_full() -> FordelingsmodtagerValiderRequest {
     r
 }
 
+/// A FordelingsmodtagerValider answer with only required elements.
 pub fn valider_response_minimal() -> FordelingsmodtagerValiderResponse {
     FordelingsmodtagerValiderResponse {
         routing_liste: RoutingResposneListe {
@@ -505,6 +519,7 @@ pub fn valider_response_minimal() -> FordelingsmodtagerValiderResponse {
     }
 }
 
+/// A FordelingsmodtagerValider answer with every element.
 pub fn valider_response_full() -> FordelingsmodtagerValiderResponse {
     let mut r = valider_response_minimal();
     r.routing_liste.routing_modtager.push(RoutingModtager {
@@ -515,6 +530,7 @@ pub fn valider_response_full() -> FordelingsmodtagerValiderResponse {
     r
 }
 
+/// A FordelingskvitteringModtag request with only required elements.
 pub fn kvittering_modtag_request_minimal() -> FordelingskvitteringModtagRequest {
     FordelingskvitteringModtagRequest {
         call_context: None,
@@ -530,6 +546,7 @@ pub fn kvittering_modtag_request_minimal() -> FordelingskvitteringModtagRequest 
     }
 }
 
+/// A FordelingskvitteringModtag request with every element.
 pub fn kvittering_modtag_request_full() -> FordelingskvitteringModtagRequest {
     FordelingskvitteringModtagRequest {
         call_context: Some(CallContext::new(None, None, Some("modtager".into())).expect("valid")),
@@ -539,6 +556,7 @@ pub fn kvittering_modtag_request_full() -> FordelingskvitteringModtagRequest {
     }
 }
 
+/// The platform's asynchronous receipt to the anvender, with only required elements.
 pub fn anvender_callback_minimal() -> FordelingskvitteringModtagAnvenderRequest {
     FordelingskvitteringModtagAnvenderRequest {
         forretningskvittering: Forretningskvittering::new(
@@ -552,6 +570,7 @@ pub fn anvender_callback_minimal() -> FordelingskvitteringModtagAnvenderRequest 
     }
 }
 
+/// The platform's asynchronous receipt to the anvender, with every element.
 pub fn anvender_callback_full() -> FordelingskvitteringModtagAnvenderRequest {
     FordelingskvitteringModtagAnvenderRequest {
         forretningskvittering: kvittering_full(ForretningsValideringsKode::Accepteret),
@@ -559,6 +578,7 @@ pub fn anvender_callback_full() -> FordelingskvitteringModtagAnvenderRequest {
     }
 }
 
+/// A transport receipt refusing a message, with every element.
 pub fn transport_kvittering_full() -> TransportKvittering {
     TransportKvittering {
         transport_validerings_kode: TransportValideringsKode::Fejl,
@@ -572,6 +592,7 @@ pub fn transport_kvittering_full() -> TransportKvittering {
     }
 }
 
+/// A transport receipt with only its code.
 pub fn transport_kvittering_minimal() -> TransportKvittering {
     TransportKvittering {
         transport_validerings_kode: TransportValideringsKode::Fejl,
@@ -580,6 +601,7 @@ pub fn transport_kvittering_minimal() -> TransportKvittering {
     }
 }
 
+/// A trigger without a content description.
 pub fn trigger_minimal() -> Trigger {
     Trigger {
         file_descriptor: FileDescriptor {
@@ -593,6 +615,7 @@ pub fn trigger_minimal() -> Trigger {
     }
 }
 
+/// A trigger with dynamic routing information, as the Fordeler writes it.
 pub fn trigger_full() -> Trigger {
     let mut t = trigger_minimal();
     t.file_descriptor.senders_file_id = Some(uuid(70).to_string());
@@ -616,10 +639,12 @@ pub fn trigger_full() -> Trigger {
     t
 }
 
+/// A technical receipt for a transfer that succeeded.
 pub fn receipt_success() -> TechnicalReceipt {
     TechnicalReceipt::success(uuid(80).to_string(), None)
 }
 
+/// A technical receipt listing errors.
 pub fn receipt_errors() -> TechnicalReceipt {
     TechnicalReceipt {
         file_transfer_uuid: uuid(81).to_string(),

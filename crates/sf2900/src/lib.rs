@@ -16,6 +16,8 @@
 //! decoding matches elements by local name, ignores unknown elements, tolerates the deviations of
 //! the real service (`01.01.*` KLE, missing `SystemMyndighed`) and never panics.
 
+#![warn(missing_docs)]
+
 pub mod codec;
 pub mod messages;
 pub mod model;

@@ -23,11 +23,13 @@ xml_struct! {
     /// `AuthorityContext`: the municipality the call is made for. Serviceplatformen checks it
     /// against the service agreements of the calling certificate.
     pub struct AuthorityContext in AUTH {
+        /// CVR of the municipality the call is made for.
         one "MunicipalityCVR" => municipality_cvr: Cvr,
     }
 }
 
 impl AuthorityContext {
+    /// The context for a call on behalf of the municipality `municipality_cvr`.
     pub fn new(municipality_cvr: Cvr) -> Self {
         Self { municipality_cvr }
     }
@@ -36,13 +38,17 @@ impl AuthorityContext {
 xml_struct! {
     /// `CallContext`: optional caller information, each at most 255 characters.
     pub struct CallContext in CCTX {
+        /// The user the call is made on behalf of, if any.
         opt "OnBehalfOfUser" => on_behalf_of_user: String,
+        /// The caller's own id of the call, to find it on both sides.
         opt "CallersServiceCallIdentifier" => callers_service_call_identifier: String,
+        /// Accounting information, as agreed with the platform.
         opt "AccountingInfo" => accounting_info: String,
     }
 }
 
 impl CallContext {
+    /// A call context; each value may have at most 255 characters, as the XSD allows.
     pub fn new(
         on_behalf_of_user: Option<String>,
         callers_service_call_identifier: Option<String>,
@@ -96,8 +102,12 @@ macro_rules! message {
 message! {
     /// FordelingsobjektAfsend: hand a distribution object to the Fordelingskomponent.
     pub struct FordelingsobjektAfsendRequest, root V3 "FordelingsobjektAfsendRequest", declare V3_MESSAGE, children V3NS {
+        /// Optional information about the caller and the call.
         opt "CallContext" in CCTX => call_context: CallContext,
+        /// The municipality the call is made for; the platform checks it against
+        /// the certificate's service agreements.
         opt "AuthorityContext" in AUTH => authority_context: AuthorityContext,
+        /// The object and its distribution context.
         one "anmodning" => anmodning: Anmodning,
     }
 }
@@ -106,7 +116,9 @@ message! {
     /// The synchronous answer: a business receipt and the context with the platform's
     /// DistributionTransktionsID.
     pub struct FordelingsobjektAfsendResponse, root V3 "FordelingsobjektAfsendResponse", declare V3_MESSAGE, children V3NS {
+        /// The platform's receipt: whether it took the object.
         one "ForretningsKvittering" => forretnings_kvittering: Forretningskvittering,
+        /// The request's context with the platform's DistributionTransktionsID.
         one "DistributionContext" => distribution_context: DistributionContext,
     }
 }
@@ -114,9 +126,14 @@ message! {
 message! {
     /// FordelingskvitteringModtag: a *modtager* reports its business receipt to the platform.
     pub struct FordelingskvitteringModtagRequest, root V3 "FordelingskvitteringModtagRequest", declare V3_MESSAGE, children V3NS {
+        /// Optional information about the caller and the call.
         opt "CallContext" in CCTX => call_context: CallContext,
+        /// The municipality the call is made for; the platform checks it against
+        /// the certificate's service agreements.
         opt "AuthorityContext" in AUTH => authority_context: AuthorityContext,
+        /// The receiver's receipt for the object.
         one "Forretningskvittering" => forretningskvittering: Forretningskvittering,
+        /// The object's context, with the DistributionTransktionsID that names it.
         one "DistributionContext" => distribution_context: DistributionContext,
     }
 }
@@ -129,14 +146,20 @@ message! {
 message! {
     /// FordelingsmodtagerList: which systems receive objects for this KLE emne and facet.
     pub struct FordelingsmodtagerListRequest, root V3 "FordelingsmodtagerListRequest", declare V3_MESSAGE, children V3NS {
+        /// Optional information about the caller and the call.
         opt "CallContext" in CCTX => call_context: CallContext,
+        /// The municipality the call is made for; the platform checks it against
+        /// the certificate's service agreements.
         opt "AuthorityContext" in AUTH => authority_context: AuthorityContext,
+        /// What is to be routed, and by whom to whom.
         one "Routing" => routing: RoutingForespoergsel,
     }
 }
 
 message! {
+    /// The answer to FordelingsmodtagerList: the systems that receive such objects.
     pub struct FordelingsmodtagerListResponse, root V3 "FordelingsmodtagerListResponse", declare V3_MESSAGE, children V3NS {
+        /// The systems that receive such objects.
         one "Systemer" => systemer: Systemer,
     }
 }
@@ -144,15 +167,22 @@ message! {
 message! {
     /// FordelingsmodtagerValider: can these modtager-aktører receive from this sender?
     pub struct FordelingsmodtagerValiderRequest, root V3 "FordelingsmodtagerValiderRequest", declare V3_MESSAGE, children V3NS {
+        /// Optional information about the caller and the call.
         opt "CallContext" in CCTX => call_context: CallContext,
+        /// The municipality the call is made for; the platform checks it against
+        /// the certificate's service agreements.
         opt "AuthorityContext" in AUTH => authority_context: AuthorityContext,
+        /// CVR of the authority that will send.
         one "AfsendendeMyndighed" => afsendende_myndighed: Cvr,
+        /// The receivers to check.
         one "RoutingListe" => routing_liste: RoutingListe,
     }
 }
 
 message! {
+    /// The answer to FordelingsmodtagerValider: for each receiver, whether it can receive.
     pub struct FordelingsmodtagerValiderResponse, root V3 "FordelingsmodtagerValiderResponse", declare V3_MESSAGE, children V3NS {
+        /// The answer for each receiver.
         one "RoutingListe" => routing_liste: RoutingResposneListe,
     }
 }
@@ -160,7 +190,9 @@ message! {
 message! {
     /// The asynchronous receipt the platform sends to the anvender's endpoint (v2 callback).
     pub struct FordelingskvitteringModtagAnvenderRequest, root V2 "FordelingskvitteringModtagAnvenderRequest", declare V2_MESSAGE, children V2NS {
+        /// The receipt (technical or business) for the object.
         one "Forretningskvittering" => forretningskvittering: Forretningskvittering,
+        /// The object's context, by which the anvender finds its delivery.
         one "DistributionContext" => distribution_context: DistributionContext,
     }
 }
@@ -168,6 +200,7 @@ message! {
 message! {
     /// What the platform sends to a *modtager* (the receiving system's port, v2).
     pub struct FordelingsobjektModtagRequest, root V2 "FordelingsobjektModtagRequest", declare V2_MESSAGE, children V2NS {
+        /// The object and its distribution context.
         one "anmodning" => anmodning: Anmodning,
     }
 }
@@ -175,6 +208,7 @@ message! {
 message! {
     /// The modtager's synchronous business receipt.
     pub struct FordelingsobjektModtagResponse, root V2 "FordelingsobjektModtagResponse", declare V2_MESSAGE, children V2NS {
+        /// Whether the receiver took the object.
         one "ForretningsKvittering" => forretnings_kvittering: Forretningskvittering,
     }
 }
@@ -187,7 +221,9 @@ message! {
 /// `TransportKvittering` as a fault detail: v3 on the platform port, v2 on the callbacks.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TransportKvitteringFault {
+    /// The port it came from or goes to, which decides its namespace.
     pub version: PortVersion,
+    /// The receipt itself.
     pub kvittering: TransportKvittering,
 }
 
@@ -201,8 +237,10 @@ pub enum PortVersion {
 }
 
 impl TransportKvitteringFault {
+    /// Its element name inside the SOAP fault's `detail`.
     pub const ROOT: &'static str = "TransportKvittering";
 
+    /// Its namespace: v3 or v2, by port.
     pub fn ns(&self) -> Ns {
         match self.version {
             PortVersion::V3 => V3,
@@ -210,6 +248,7 @@ impl TransportKvitteringFault {
         }
     }
 
+    /// Writes it as the fault detail's element, declaring its namespace on it.
     pub fn write(&self, w: &mut Writer) {
         let ns = self.ns();
         w.declare_on_next(match self.version {
@@ -219,6 +258,7 @@ impl TransportKvitteringFault {
         self.kvittering.write_xml(w, Some(ns), Self::ROOT);
     }
 
+    /// Reads it from the fault detail's element; the namespace tells the port (v3 unless v2).
     pub fn read(el: &Element) -> Result<Self, DecodeError> {
         let version = if el.ns.as_deref() == Some(V2.uri) {
             PortVersion::V2
@@ -236,7 +276,9 @@ impl TransportKvitteringFault {
 xml_struct! {
     /// `ErrorType` of a ServiceplatformFault.
     pub struct ServiceplatformError in SPF {
+        /// The platform's error code.
         one "ErrorCode" => error_code: String,
+        /// The error in words.
         one "ErrorText" => error_text: String,
     }
 }
@@ -244,6 +286,7 @@ xml_struct! {
 xml_struct! {
     /// `ErrorListType`.
     pub struct ErrorList in SPF {
+        /// Each error, at least one.
         many1 "Error" => error: ServiceplatformError,
     }
 }
@@ -251,6 +294,7 @@ xml_struct! {
 message! {
     /// `ServiceplatformFault`: the platform's own errors (security, routing, availability).
     pub struct ServiceplatformFault, root SERVICEPLATFORM_FAULT "ServiceplatformFault", declare SPF_ONLY, children SPF {
+        /// The errors, if the platform lists them.
         opt "ErrorList" => error_list: ErrorList,
     }
 }
@@ -259,6 +303,7 @@ const SPF: Option<Ns> = Some(SERVICEPLATFORM_FAULT);
 const SPF_ONLY: &[Ns] = &[SERVICEPLATFORM_FAULT];
 
 impl ServiceplatformFault {
+    /// A fault that lists one error.
     pub fn new(code: impl Into<String>, text: impl Into<String>) -> Self {
         Self {
             error_list: Some(ErrorList {

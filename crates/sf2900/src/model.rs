@@ -15,8 +15,11 @@ const NS: Option<Ns> = Some(V2);
 xml_enum! {
     /// `ObjektTypeType`.
     pub enum ObjektType as "ObjektType" {
+        /// Journal notes, with references to documents.
         Journalpost = "JOURNALPOST",
+        /// A document whose file travels over the SFTP service.
         Dokument = "DOKUMENT",
+        /// A form: its document and its data as XML, inline.
         Formular = "FORMULAR",
     }
 }
@@ -31,8 +34,11 @@ xml_enum! {
 xml_enum! {
     /// `TransportValideringsKodeType`.
     pub enum TransportValideringsKode as "TransportValideringsKode" {
+        /// The message was taken.
         Ok = "OK",
+        /// The message was taken, with a warning.
         Advarsel = "ADVARSEL",
+        /// The message was refused.
         Fejl = "FEJL",
     }
 }
@@ -40,10 +46,15 @@ xml_enum! {
 xml_enum! {
     /// `ForretningsValideringsKodeType`.
     pub enum ForretningsValideringsKode as "ForretningsValideringsKode" {
+        /// The platform has received the object.
         Modtaget = "MODTAGET",
+        /// The object has been handed to the receiving system.
         Afleveret = "AFLEVERET",
+        /// The receiving system has accepted it.
         Accepteret = "ACCEPTERET",
+        /// The object was refused (by the platform or the receiver).
         Afvist = "AFVIST",
+        /// Delivering the object failed.
         Fejlet = "FEJLET",
     }
 }
@@ -58,8 +69,11 @@ impl ForretningsValideringsKode {
 xml_enum! {
     /// `KvitteringstypeType`.
     pub enum Kvitteringstype as "Kvitteringstype" {
+        /// The platform's technical receipt: the object reached the receiver.
         Teknisk = "Teknisk",
+        /// The receiving system's business receipt: what it did with the object.
         Forretning = "Forretning",
+        /// Digital Post's receipt, for an object sent as Digital Post.
         DigitalPost = "Digital post",
     }
 }
@@ -74,8 +88,11 @@ xml_enum! {
 xml_enum! {
     /// `DokumentPartRolleType`.
     pub enum DokumentPartRolle as "Rolle" {
+        /// The party the document is mainly about.
         PrimaerPart = "PrimaerPart",
+        /// Another party it concerns.
         SekundaerPart = "SekundaerPart",
+        /// Receives a copy.
         KopiModtager = "KopiModtager",
     }
 }
@@ -121,10 +138,15 @@ xml_enum! {
 xml_enum! {
     /// `RetningType`.
     pub enum Retning as "Retning" {
+        /// Received from outside.
         Indgaaende = "Indgaaende",
+        /// Sent out.
         Udgaaende = "Udgaaende",
+        /// Internal, received.
         InterntInd = "InterntInd",
+        /// Internal, sent.
         InterntUd = "InterntUd",
+        /// Internal.
         Internt = "Internt",
     }
 }
@@ -157,18 +179,26 @@ xml_enum! {
 }
 
 xml_choice! {
+    /// By URN.
     /// `UUID_URN`.
     pub enum UuidUrn in NS {
+        /// By UUID.
         "UUID" => Uuid(Uuid),
+        /// By URN.
         "URN" => Urn(Urn),
     }
 }
 
 xml_choice! {
+    /// By URN.
     /// `UUID_URN_Tekst`.
+    /// By a text (a name or number), where there is no id.
     pub enum UuidUrnTekst in NS {
+        /// By UUID.
         "UUID" => Uuid(Uuid),
+        /// By URN.
         "URN" => Urn(Urn),
+        /// By a text (a name or a number), where there is no id.
         "Tekst" => Tekst(String),
     }
 }
@@ -176,7 +206,9 @@ xml_choice! {
 xml_struct! {
     /// `FejlType`.
     pub struct Fejl in inherit {
+        /// The error's code, as whoever reports it defines it.
         one "FejlKode" => fejl_kode: String,
+        /// The error in words.
         one "FejlTekst" => fejl_tekst: String,
     }
 }
@@ -184,6 +216,7 @@ xml_struct! {
 xml_struct! {
     /// `FejlListeType`.
     pub struct FejlListe in inherit {
+        /// The errors, one element each.
         many "Fejl" => fejl: Fejl,
     }
 }
@@ -192,8 +225,11 @@ xml_struct! {
     /// `TransportkvitteringType`: the fault detail of every operation. v2 and v3 each declare it
     /// in their own namespace, so its children take the namespace of the element.
     pub struct TransportKvittering in inherit {
+        /// Whether the message passed the platform's transport checks.
         one "TransportValideringsKode" => transport_validerings_kode: TransportValideringsKode,
+        /// Why it did not (or what the warning is), in words.
         opt "Begrundelse" => begrundelse: String,
+        /// The errors found, if listed.
         opt "FejlListe" => fejl_liste: FejlListe,
     }
 }
@@ -201,14 +237,20 @@ xml_struct! {
 xml_struct! {
     /// `ForretningskvitteringType`: the business receipt, synchronous and asynchronous.
     pub struct Forretningskvittering in NS {
+        /// How far the object got, or that it was refused.
         one "ForretningsValideringsKode" => forretnings_validerings_kode: ForretningsValideringsKode,
+        /// Whose receipt this is: the platform's technical one, the receiver's business
+        /// one, or Digital Post's.
         one "Kvitteringstype" => kvitteringstype: Kvitteringstype,
+        /// The reason in words, mainly for a refusal.
         opt "Begrundelse" => begrundelse: String,
+        /// The errors, if listed.
         opt "FejlListe" => fejl_liste: FejlListe,
     }
 }
 
 impl Forretningskvittering {
+    /// A receipt with a code and a type, and no reason or errors.
     pub fn new(kode: ForretningsValideringsKode, kvitteringstype: Kvitteringstype) -> Self {
         Self {
             forretnings_validerings_kode: kode,
@@ -222,15 +264,20 @@ impl Forretningskvittering {
 xml_struct! {
     /// `RoutingKLEInfo`.
     pub struct RoutingKleInfo in NS {
+        /// The KLE emne (subject number) the object is routed by.
         one "RoutingKLEEmne" => routing_kle_emne: KleEmne,
+        /// The KLE handling facet that narrows the route, if any.
         opt "RoutingHandlingFacet" => routing_handling_facet: HandlingFacet,
     }
 }
 
 xml_choice! {
+    /// To this receiver (a modtager-aktør's UUID, as FordelingsmodtagerList names it).
     /// `RoutingValg`: route by KLE emne (and facet) or straight to a modtager-aktør.
     pub enum RoutingValg in NS {
+        /// By KLE emne and, optionally, handling facet: to whoever receives that.
         "RoutingKLEEmneHandling" => KleEmneHandling(RoutingKleInfo),
+        /// To this receiver (a modtager-aktør's UUID, as FordelingsmodtagerList names it).
         "RoutingModtagerAktoer" => ModtagerAktoer(Uuid),
     }
 }
@@ -238,12 +285,18 @@ xml_choice! {
 xml_struct! {
     /// `DistributionContextType`: who sends, how to route, and the transaction ids.
     pub struct DistributionContext in NS {
+        /// The sender's (anvender's) id of this transaction, chosen before the first
+        /// attempt: a resend with the same id is the same transaction.
         one "AnvenderTransaktionsID" => anvender_transaktions_id: Uuid,
         /// Assigned by the platform; echoed in every receipt.
         opt "DistributionTransktionsID" => distribution_transaktions_id: Uuid,
+        /// The Digital Post message id, when the object went as Digital Post.
         opt "DigitalPostMeddelelsesID" => digital_post_meddelelses_id: String,
+        /// CVR of the sending authority.
         one "AfsendendeMyndighed" => afsendende_myndighed: Cvr,
+        /// CVR of the authority among whose receivers the object is routed.
         one "RoutingMyndighed" => routing_myndighed: Cvr,
+        /// How the receiver is found: by KLE emne and facet, or named.
         one "RoutingValg" => routing_valg: RoutingValg,
         /// Name of the file delivered over SFTP that belongs to this object (DOKUMENT).
         opt "DokumentFilNavn" => dokument_fil_navn: String,
@@ -251,6 +304,7 @@ xml_struct! {
 }
 
 impl DistributionContext {
+    /// A context with the required elements; the optional ones are `None`.
     pub fn new(
         anvender_transaktions_id: Uuid,
         afsendende: Cvr,
@@ -272,7 +326,9 @@ impl DistributionContext {
 xml_struct! {
     /// `anmodRequestType`: the `anmodning` of FordelingsobjektAfsend.
     pub struct Anmodning in NS {
+        /// Who sends, how to route, and the transaction ids.
         one "DistributionContext" => distribution_context: DistributionContext,
+        /// The object to distribute.
         one "DistributionObject" => distribution_object: DistributionObject,
     }
 }
@@ -280,14 +336,17 @@ xml_struct! {
 /// `DistributionObjectType`: the object type and its content, which must agree.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DistributionObject {
+    /// The object; its `ObjektType` is derived from it, so the two cannot disagree.
     pub objekt_indhold: ObjektIndhold,
 }
 
 impl DistributionObject {
+    /// The object wrapping `objekt_indhold`.
     pub fn new(objekt_indhold: ObjektIndhold) -> Self {
         Self { objekt_indhold }
     }
 
+    /// JOURNALPOST, DOKUMENT or FORMULAR: what the object holds.
     pub fn objekt_type(&self) -> ObjektType {
         match self.objekt_indhold {
             ObjektIndhold::DistributionDokument(_) => ObjektType::Dokument,
@@ -328,11 +387,16 @@ impl XmlValue for DistributionObject {
 }
 
 xml_choice! {
+    /// A journal post: notes, and references to documents.
     /// `ObjektIndholdType`. The XSD lets the choice be empty; an empty object cannot be
+    /// A form: its document and its data as XML, inline.
     /// distributed, so decoding refuses it.
     pub enum ObjektIndhold in NS {
+        /// A document, whose file travels over the SFTP service.
         "DistributionDokument" => DistributionDokument(DistributionDokument),
+        /// A journal post: notes, and references to documents.
         "DistributionJournalPost" => DistributionJournalPost(DistributionJournalPost),
+        /// A form: its document and its data as XML, inline.
         "DistributionFormular" => DistributionFormular(DistributionFormular),
     }
 }
@@ -340,10 +404,15 @@ xml_choice! {
 xml_struct! {
     /// `VirkningType`: who made a registration and when it applies.
     pub struct Virkning in NS {
+        /// When the registration starts to apply, if not at once.
         opt "FraTidspunkt" => fra_tidspunkt: DateTime,
+        /// When it stops applying (open-ended without it).
         opt "TilTidspunkt" => til_tidspunkt: DateTime,
+        /// Who made it (an IT system, a user, an organisation), by UUID or URN.
         one "Aktoer" => aktoer: UuidUrn,
+        /// What kind of actor `aktoer` is.
         one "AktoerType" => aktoer_type: AktoerType,
+        /// A free note about the registration.
         opt "NoteTekst" => note_tekst: String,
     }
 }
@@ -364,10 +433,16 @@ impl Virkning {
 xml_struct! {
     /// `DistributionDokumentType`.
     pub struct DistributionDokument in NS {
+        /// The document's UUID, chosen by the sender.
         one "ID" => id: Uuid,
+        /// The KLE emne the sender proposes it be filed under.
         one "KLEEmneForslag" => kle_emne_forslag: KleEmne,
+        /// The KLE handling facet the sender proposes, if any.
         opt "HandlingFacetForslag" => handling_facet_forslag: HandlingFacet,
+        /// The UUID of the case (sag) the sender proposes to file it in, if any.
         opt "SagForslag" => sag_forslag: Uuid,
+        /// The document itself as the document service models it: metadata, parties,
+        /// variants.
         one "Registrering" => registrering: DokumentRegistrering,
     }
 }
@@ -375,13 +450,21 @@ xml_struct! {
 xml_struct! {
     /// `DokumentRegistreringType`.
     pub struct DokumentRegistrering in NS {
+        /// When this registration was made.
         one "FraTidsPunkt" => fra_tids_punkt: DateTime,
+        /// Its lifecycle state; the service knows only `Oprettet`.
         one "LivscyklusKode" => livscyklus_kode: LivscyklusKode,
+        /// When it was imported from another system, if it was.
         opt "ImportTidspunkt" => import_tidspunkt: DateTime,
+        /// The user who made it, when a person did.
         opt "BrugerRef" => bruger_ref: UuidUrn,
+        /// The IT system that made it (the sender's).
         one "RegistreringItSystem" => registrering_it_system: UuidUrn,
+        /// The document's variants and the parties it concerns.
         one "RelationListe" => relation_liste: RelationsListe,
+        /// Its states (fremdrift) over time, at least one.
         many1 "TilstandsListe" => tilstands_liste: TilstandListe,
+        /// Its attributes (title, type, direction, dates) over time, at least one.
         one "AttributListe" => attribut_liste: AttributterListe,
     }
 }
@@ -389,7 +472,9 @@ xml_struct! {
 xml_struct! {
     /// `RelationsListe`.
     pub struct RelationsListe in NS {
+        /// The document's variants (the file in each format).
         one "VariantListe" => variant_liste: VariantListe,
+        /// The parties it concerns (citizens, companies), if any.
         opt "DokumentPartListe" => dokument_part_liste: DokumentPartListe,
     }
 }
@@ -397,6 +482,7 @@ xml_struct! {
 xml_struct! {
     /// `VariantListeType`.
     pub struct VariantListe in NS {
+        /// Each variant, at least one.
         many1 "Variant" => variant: Variant,
     }
 }
@@ -404,10 +490,15 @@ xml_struct! {
 xml_struct! {
     /// `VariantType`.
     pub struct Variant in NS {
+        /// Who registered the variant and when.
         one "Virkning" => virkning: Virkning,
+        /// Its role; the service knows only `Variant`.
         one "Rolle" => rolle: VariantRolle,
+        /// Its index among the document's variants.
         one "Indeks" => indeks: String,
+        /// What the variant is: its format and how it may be used.
         one "VariantAttributter" => variant_attributter: VariantAttributter,
+        /// Its one part: the file's name, size, type and where it is.
         one "DelAttributter" => del_attributter: DelAttributter,
     }
 }
@@ -415,10 +506,15 @@ xml_struct! {
 xml_struct! {
     /// `VariantAttributterType`.
     pub struct VariantAttributter in NS {
+        /// The variant's format, e.g. `PDF`.
         one "VariantType" => variant_type: String,
+        /// The system that produced it, e.g. `OS2forms`.
         opt "Produktion" => produktion: String,
+        /// Whether this variant may be published.
         opt "Offentliggoerelse" => offentliggoerelse: bool,
+        /// Whether this is the variant to archive.
         opt "Arkivering" => arkivering: bool,
+        /// Whether it was partly scanned from paper.
         opt "DelvistScannet" => delvist_scannet: bool,
     }
 }
@@ -426,12 +522,19 @@ xml_struct! {
 xml_struct! {
     /// `DelAttributterType`.
     pub struct DelAttributter in NS {
+        /// What the part is, e.g. `Hele dokumentet` (the whole document).
         one "DelTekst" => del_tekst: String,
+        /// Its index among the variant's parts.
         opt "Indeks" => indeks: i64,
+        /// The content itself, when it travels inline.
         opt "Indhold" => indhold: String,
+        /// The file's size in bytes.
         opt "Filstoerrelse" => filstoerrelse: i64,
+        /// The file's MIME type.
         opt "MimeType" => mime_type: String,
+        /// The scanner that produced it, if scanned.
         opt "ScannerID" => scanner_id: String,
+        /// Where the file is: for a DOKUMENT, its name on the SFTP service.
         opt "Location" => location: String,
     }
 }
@@ -439,6 +542,7 @@ xml_struct! {
 xml_struct! {
     /// `DokumentPartListeType`.
     pub struct DokumentPartListe in NS {
+        /// Each party, at least one.
         many1 "DokumentPart" => dokument_part: DokumentPart,
     }
 }
@@ -446,9 +550,13 @@ xml_struct! {
 xml_struct! {
     /// `DokumentPartType`.
     pub struct DokumentPart in NS {
+        /// Who registered the party and when.
         one "Virkning" => virkning: Virkning,
+        /// The party's role: primary, secondary, or receiving a copy.
         one "Rolle" => rolle: DokumentPartRolle,
+        /// Its index among the parties.
         one "Indeks" => indeks: i64,
+        /// Who the party is.
         one "Part" => part: Part,
     }
 }
@@ -456,7 +564,9 @@ xml_struct! {
 xml_struct! {
     /// `PartType`.
     pub struct Part in NS {
+        /// What kind of party: a person, a company, an organisation, ….
         one "ObjektType" => objekt_type: PartObjektType,
+        /// The party's id: a UUID, a URN (e.g. of a CPR or CVR number) or text.
         one "ReferenceID" => reference_id: UuidUrnTekst,
     }
 }
@@ -464,6 +574,7 @@ xml_struct! {
 xml_struct! {
     /// `TilstandListeType`.
     pub struct TilstandListe in NS {
+        /// Each state, at least one.
         many1 "Tilstand" => tilstand: Tilstand,
     }
 }
@@ -471,7 +582,9 @@ xml_struct! {
 xml_struct! {
     /// `TilstandType`.
     pub struct Tilstand in NS {
+        /// How far the document has come, e.g. `Endeligt` (final).
         one "Fremdrift" => fremdrift: Fremdrift,
+        /// Who set the state and when it applies.
         one "Virkning" => virkning: Virkning,
     }
 }
@@ -479,6 +592,7 @@ xml_struct! {
 xml_struct! {
     /// `AttributterListeType`.
     pub struct AttributterListe in NS {
+        /// Each set of attributes, at least one.
         many1 "Attributter" => attributter: Attributter,
     }
 }
@@ -486,17 +600,29 @@ xml_struct! {
 xml_struct! {
     /// `AttributterType`.
     pub struct Attributter in NS {
+        /// The key people use for the document (a reference they can quote).
         one "BrugervendtNoegleTekst" => brugervendt_noegle_tekst: String,
+        /// The document's title.
         one "TitelTekst" => titel_tekst: String,
+        /// A description of the document.
         one "BeskrivelseTekst" => beskrivelse_tekst: String,
+        /// What kind of document it is (a letter, a note, an invoice, …).
         one "Dokumenttype" => dokumenttype: Dokumenttype,
+        /// Its direction: incoming, outgoing or internal.
         one "Retning" => retning: Retning,
+        /// The letter's date.
         one "Brevdato" => brevdato: Date,
+        /// A deadline that comes with it, if any.
         opt "Fristdato" => fristdato: Date,
+        /// Its version number.
         opt "VersionIdentifikator" => version_identifikator: i64,
+        /// Its sub-version number (the XSD spells it `Identificator`).
         opt "UnderversionIdentificator" => underversion_identificator: i64,
+        /// Its retention code (kassationskode): whether and when it may be discarded.
         opt "KassationskodeTekst" => kassationskode_tekst: String,
+        /// Who set these attributes and when they apply.
         one "Virkning" => virkning: Virkning,
+        /// Set when the document is exempt from public access.
         opt "OffentlighedUndtaget" => offentlighed_undtaget: OffentlighedUndtaget,
     }
 }
@@ -504,7 +630,9 @@ xml_struct! {
 xml_struct! {
     /// `OffentlighedUndtagetType`.
     pub struct OffentlighedUndtaget in NS {
+        /// The title shown instead of the real one.
         one "TitelAlternativTekst" => titel_alternativ_tekst: String,
+        /// The legal basis of the exemption.
         one "HjemmelTekst" => hjemmel_tekst: String,
     }
 }
@@ -512,11 +640,17 @@ xml_struct! {
 xml_struct! {
     /// `DistributionJournalPostType`.
     pub struct DistributionJournalPost in NS {
+        /// The journal post's UUID, chosen by the sender.
         one "ID" => id: Uuid,
+        /// The KLE emne the sender proposes it be filed under.
         one "KLEEmneForslag" => kle_emne_forslag: KleEmne,
+        /// The KLE handling facet the sender proposes, if any.
         opt "HandlingFacetForslag" => handling_facet_forslag: HandlingFacet,
+        /// The UUID of the case (sag) the sender proposes to file it in, if any.
         opt "SagForslag" => sag_forslag: Uuid,
+        /// The party the journal post concerns, if given.
         opt "PartAngivelse" => part_angivelse: Part,
+        /// The journal post itself: its entries and the documents they refer to.
         one "Registrering" => registrering: JournalPostRegistrering,
     }
 }
@@ -524,11 +658,17 @@ xml_struct! {
 xml_struct! {
     /// `JournalPostRegistreringType`.
     pub struct JournalPostRegistrering in NS {
+        /// When this registration was made.
         one "FraTidsPunkt" => fra_tids_punkt: DateTime,
+        /// Its lifecycle state; the service knows only `Oprettet`.
         one "LivscyklusKode" => livscyklus_kode: LivscyklusKode,
+        /// When it was imported from another system, if it was.
         opt "ImportTidspunkt" => import_tidspunkt: DateTime,
+        /// The user who made it, when a person did.
         opt "BrugerRef" => bruger_ref: UuidUrn,
+        /// The IT system that made it (the sender's).
         one "RegistreringItSystem" => registrering_it_system: UuidUrn,
+        /// The journal post's entries.
         one "RelationListe" => relation_liste: JournalPostRelationsListe,
     }
 }
@@ -536,6 +676,7 @@ xml_struct! {
 xml_struct! {
     /// `JournalPostRelationsListeType`.
     pub struct JournalPostRelationsListe in NS {
+        /// Each entry, at least one.
         many1 "JournalPost" => journal_post: JournalPost,
     }
 }
@@ -543,11 +684,17 @@ xml_struct! {
 xml_struct! {
     /// `JournalPostType`.
     pub struct JournalPost in NS {
+        /// Who registered the entry and when.
         one "Virkning" => virkning: Virkning,
+        /// Its role; the service knows only `Journalpost`.
         one "Rolle" => rolle: JournalPostRolle,
+        /// Its index among the entries.
         one "Indeks" => indeks: String,
+        /// The document the entry refers to, if any.
         opt "Dokument" => dokument: JournalPart,
+        /// The entry's document title and public-access exemption, if any.
         opt "JournalpostAttributter" => journalpost_attributter: JournalpostEgenskaber,
+        /// The journal note itself.
         one "JournalnotatAttributter" => journalnotat_attributter: JournalNotatEgenskaber,
     }
 }
@@ -555,7 +702,9 @@ xml_struct! {
 xml_struct! {
     /// `JournalpostEgenskaberType`.
     pub struct JournalpostEgenskaber in NS {
+        /// The title of the document the entry concerns.
         opt "Dokumenttitel" => dokumenttitel: String,
+        /// Set when the entry is exempt from public access.
         opt "OffentlighedUndtaget" => offentlighed_undtaget: OffentlighedUndtaget,
     }
 }
@@ -563,7 +712,9 @@ xml_struct! {
 xml_struct! {
     /// `JournalNotatEgenskaberType`.
     pub struct JournalNotatEgenskaber in NS {
+        /// The note's title.
         opt "Titel" => titel: String,
+        /// The note's text.
         one "Notat" => notat: String,
     }
 }
@@ -571,7 +722,9 @@ xml_struct! {
 xml_struct! {
     /// `JournalPartType`.
     pub struct JournalPart in NS {
+        /// What is referred to; the service knows only `Dokument`.
         one "Objekttype" => objekttype: JournalPartObjekttype,
+        /// The document referred to, by UUID or URN.
         one "ReferenceID" => reference_id: UuidUrn,
     }
 }
@@ -579,9 +732,13 @@ xml_struct! {
 xml_struct! {
     /// `DistributionFormularType`.
     pub struct DistributionFormular in NS {
+        /// The form object's UUID, chosen by the sender.
         one "ID" => id: Uuid,
+        /// The KLE emne the sender proposes it be filed under.
         one "KLEEmneForslag" => kle_emne_forslag: KleEmne,
+        /// The KLE handling facet the sender proposes, if any.
         opt "HandlingFacetForslag" => handling_facet_forslag: HandlingFacet,
+        /// The form, as a document and as XML.
         one "Meddelelse" => meddelelse: Meddelelse,
     }
 }
@@ -589,7 +746,10 @@ xml_struct! {
 xml_struct! {
     /// `MeddelelseType`.
     pub struct Meddelelse in NS {
+        /// Which form this is (its file specification, e.g.
+        /// `HelbredstillægAnsøgningFormular_1`), by which receivers tell forms apart.
         one "FormularType" => formular_type: String,
+        /// The form's content.
         one "Formular" => formular: Formular,
     }
 }
@@ -597,9 +757,13 @@ xml_struct! {
 xml_struct! {
     /// `FormularType`: the form as a document (usually a PDF) and as XML.
     pub struct Formular in NS {
+        /// The form's title.
         one "TitelTekst" => titel_tekst: String,
+        /// The format of `formular_indhold`, e.g. `pdf`.
         one "FormatNavn" => format_navn: String,
+        /// The form as a document (usually a PDF); Base64 in the XML.
         one "FormularIndhold" => formular_indhold: Base64Binary,
+        /// The form's data as XML (the template's rendering, e.g. `<SP241>`).
         one "FormularXML" => formular_xml: FormularXml,
     }
 }
@@ -617,6 +781,7 @@ impl FormularXml {
             .map_err(|e| ValueError::new("FormularXML", e.to_string()))
     }
 
+    /// The form XML's root element.
     pub fn root(&self) -> &Element {
         &self.0
     }
@@ -648,7 +813,9 @@ impl XmlValue for FormularXml {
 xml_struct! {
     /// `RoutingType` (FordelingsmodtagerValider request).
     pub struct Routing in NS {
+        /// CVR of the authority the receiver belongs to.
         one "RoutingMyndighed" => routing_myndighed: Cvr,
+        /// The receiver (modtager-aktør) asked about, by UUID.
         one "RoutingModtagerAktoer" => routing_modtager_aktoer: Uuid,
     }
 }
@@ -656,6 +823,7 @@ xml_struct! {
 xml_struct! {
     /// `RoutingListeType`.
     pub struct RoutingListe in NS {
+        /// Each receiver to ask about, at least one.
         many1 "Routing" => routing: Routing,
     }
 }
@@ -663,8 +831,11 @@ xml_struct! {
 xml_struct! {
     /// `RoutingResponseType`.
     pub struct RoutingModtager in NS {
+        /// CVR of the authority the receiver belongs to.
         one "RoutingMyndighed" => routing_myndighed: Cvr,
+        /// The receiver asked about, by UUID.
         one "RoutingModtagerAktoer" => routing_modtager_aktoer: Uuid,
+        /// Whether it can receive objects from the sender.
         one "KanModtage" => kan_modtage: bool,
     }
 }
@@ -672,6 +843,7 @@ xml_struct! {
 xml_struct! {
     /// `RoutingResposneListeType` (sic).
     pub struct RoutingResposneListe in NS {
+        /// The answer for each receiver asked about.
         many1 "RoutingModtager" => routing_modtager: RoutingModtager,
     }
 }
@@ -680,10 +852,15 @@ xml_struct! {
     /// `ModtagerMedEndpointType`: a receiving system from FordelingsmodtagerList. Decoded
     /// leniently: the real service omits `SystemMyndighed` and answers KLE with wildcards.
     pub struct System in NS {
+        /// CVR of the authority the system belongs to (the real service leaves it out).
         opt "SystemMyndighed" => system_myndighed: Cvr,
+        /// The receiving system's UUID: what a RoutingModtagerAktoer names.
         one "SystemUUID" => system_uuid: Uuid,
+        /// Its name, for people.
         one "SystemNavn" => system_navn: String,
+        /// The KLE emnes it receives, possibly with wildcards (`01.01.*`).
         one "RoutingKLEEmne" => routing_kle_emne: KlePattern,
+        /// The handling facet it receives, where it narrows by one.
         opt "RoutingHandlingFacet" => routing_handling_facet: HandlingFacet,
     }
 }
@@ -691,6 +868,7 @@ xml_struct! {
 xml_struct! {
     /// `tilgaengeligeModtagereType`.
     pub struct Systemer in NS {
+        /// The receiving systems; none when no system receives the object.
         many "System" => system: System,
     }
 }
@@ -698,9 +876,13 @@ xml_struct! {
 xml_struct! {
     /// `FordelingsmodtagerListRequest` (the type of the v3 `Routing` element).
     pub struct RoutingForespoergsel in NS {
+        /// CVR of the authority that will send.
         one "AfsendendeMyndighed" => afsendende_myndighed: Cvr,
+        /// CVR of the authority whose receivers are asked for.
         one "RoutingMyndighed" => routing_myndighed: Cvr,
+        /// The KLE emne of the object to route.
         one "RoutingKLEEmne" => routing_kle_emne: KleEmne,
+        /// Its handling facet, if any.
         opt "RoutingHandlingFacet" => routing_handling_facet: HandlingFacet,
     }
 }

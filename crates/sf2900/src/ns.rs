@@ -6,6 +6,7 @@
 
 use crate::xml::Ns;
 
+/// SOAP 1.1 envelopes and faults.
 pub const SOAP_ENV: Ns = Ns {
     prefix: "soap",
     uri: "http://schemas.xmlsoap.org/soap/envelope/",
@@ -20,14 +21,17 @@ pub const V2: Ns = Ns {
     prefix: "v2",
     uri: "http://serviceplatformen.dk/xml/wsdl/soap11/DistributionService/2/types",
 };
+/// `AuthorityContext`: the municipality a call is made for.
 pub const AUTHORITY_CONTEXT: Ns = Ns {
     prefix: "auth",
     uri: "http://serviceplatformen.dk/xml/schemas/AuthorityContext/1/",
 };
+/// `CallContext`: optional information about the caller.
 pub const CALL_CONTEXT: Ns = Ns {
     prefix: "cctx",
     uri: "http://serviceplatformen.dk/xml/schemas/CallContext/1/",
 };
+/// `ServiceplatformFault`: the platform's own errors.
 pub const SERVICEPLATFORM_FAULT: Ns = Ns {
     prefix: "spf",
     uri: "http://serviceplatformen.dk/xml/schemas/ServiceplatformFault/1/",
@@ -49,6 +53,7 @@ pub const V3_PORT: &str = "http://serviceplatformen.dk/xml/wsdl/soap11/Distribut
 pub const SERVICE_PATH: &str = "/service/SP/Distribution/3";
 /// Serviceplatformen's entity id and service UUID for the Fordelingskomponent, version 3.
 pub const SERVICE_ENTITY_ID: &str = "http://sp.serviceplatformen.dk/service/fordeling/3";
+/// The service's UUID on Serviceplatformen, as service agreements name it.
 pub const SERVICE_UUID: &str = "74d3c5f5-1b3c-4c6d-8366-1241f055d332";
 /// `Recipients` value in a trigger that asks for dynamic routing.
 pub const SFTP_DYNAMIC_ROUTING: &str = "ROUTING_V1_0_0";

@@ -20,7 +20,10 @@ const SFTP_ONLY: &[Ns] = &[SFTP];
 xml_struct! {
     /// `TriggerType`: announces an uploaded file and how to route it.
     pub struct Trigger in UNQ {
+        /// The file: its name, size, sender and recipients.
         one "FileDescriptor" => file_descriptor: FileDescriptor,
+        /// How to route it: dynamic routing information (what the Fordeler
+        /// sends), foreign elements, or nothing.
         one "FileContentDescriptor" => file_content_descriptor: FileContentDescriptor,
     }
 }
@@ -36,9 +39,13 @@ impl Message for Trigger {
 /// `FileDescriptorType`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FileDescriptor {
+    /// The file's name in `/OUT/` (the trigger is this name plus `.trigger`).
     pub file_name: String,
+    /// The file's size, which the platform checks.
     pub size_in_bytes: u64,
+    /// The sending system, as the service agreement names it.
     pub sender: String,
+    /// The sender's own id of the file, echoed in the receipt.
     pub senders_file_id: Option<String>,
     /// At least one; [`crate::ns::SFTP_DYNAMIC_ROUTING`] asks for dynamic routing.
     pub recipients: Vec<String>,
@@ -128,9 +135,11 @@ impl XmlValue for FileDescriptor {
 /// `FileContentDescriptorType`: dynamic routing info, foreign elements, or nothing.
 #[derive(Debug, Clone, PartialEq)]
 pub enum FileContentDescriptor {
+    /// Routing information of the SFTP service's own schema (what the Fordeler sends).
     DynamicRouting(Box<SftpDynamicRoutingInfo>),
     /// Elements of another namespace (`##other`), kept as trees.
     Other(Vec<Element>),
+    /// No content description.
     Empty,
 }
 
@@ -176,11 +185,17 @@ xml_struct! {
         one "InfRef" => inf_ref: String,
         /// Written in lower case, which the SFTP schema's UUIDType demands (SF2900's allows both).
         one "SenderIt-system" => sender_it_system: Uuid,
+        /// The sending authority, as a CVR URN.
         one "SenderAuthority" => sender_authority: CvrUrn,
+        /// The sender's transaction id for this file.
         one "TransactionId" => transaction_id: Uuid,
+        /// When the sender sent it.
         one "SenderTimestamp" => sender_timestamp: DateTime,
+        /// The receiving IT system, when the sender names one.
         opt "RecipientIt-system" => recipient_it_system: Uuid,
+        /// The receiving authority, as a CVR URN.
         one "RecipientAuthority" => recipient_authority: CvrUrn,
+        /// Further routing parameters, if any.
         opt "RouteParameterList" => route_parameter_list: RouteParameterList,
     }
 }
@@ -188,6 +203,7 @@ xml_struct! {
 xml_struct! {
     /// `RouteParameterList`.
     pub struct RouteParameterList in UNQ {
+        /// Each parameter, at least one.
         many1 "RouteParameter" => route_parameter: RouteParameter,
     }
 }
@@ -216,8 +232,11 @@ impl XmlValue for RouteParameter {
 /// `TechnicalReceiptType`: the platform's answer to a trigger, in `/IN/<file>.sftpreceipt`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TechnicalReceipt {
+    /// The platform's id of this transfer.
     pub file_transfer_uuid: String,
+    /// The sender's id of the file, from its trigger.
     pub senders_file_id: Option<String>,
+    /// Success, or the errors.
     pub outcome: ReceiptOutcome,
 }
 
@@ -225,7 +244,10 @@ pub struct TechnicalReceipt {
 #[derive(Debug, Clone, PartialEq)]
 pub enum ReceiptOutcome {
     /// `Receipt/Message`; the platform writes `SUCCESS`.
-    Success { message: String },
+    Success {
+        /// The text; [`TechnicalReceipt::SUCCESS`] from the platform.
+        message: String,
+    },
     /// One or more `ErrorMessage`s.
     Errors(Vec<ErrorMessage>),
 }
@@ -233,8 +255,11 @@ pub enum ReceiptOutcome {
 xml_struct! {
     /// `ErrorMessage`.
     pub struct ErrorMessage in UNQ {
+        /// The platform's numeric error code.
         one "ErrorCode" => error_code: i32,
+        /// What the code means.
         one "ErrorCodeDescription" => error_code_description: String,
+        /// What went wrong with this file.
         one "ErrorDescription" => error_description: String,
     }
 }
@@ -243,6 +268,7 @@ impl TechnicalReceipt {
     /// The message the platform writes on success.
     pub const SUCCESS: &'static str = "SUCCESS";
 
+    /// The receipt of a transfer that succeeded, as the platform writes it.
     pub fn success(file_transfer_uuid: String, senders_file_id: Option<String>) -> Self {
         Self {
             file_transfer_uuid,

@@ -57,20 +57,29 @@ fn close_envelope(w: &mut Writer) {
 pub struct Fault {
     /// `soap:Client` (the caller's mistake) or `soap:Server`.
     pub code: FaultCode,
+    /// `faultstring`: the error in words, for people.
     pub string: String,
+    /// `faultactor`: who raised it, if it says.
     pub actor: Option<String>,
+    /// `detail`: the structured error, if any.
     pub detail: Option<FaultDetail>,
 }
 
+/// `faultcode`: whose fault it is, which decides whether trying again can help.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FaultCode {
+    /// The request was wrong (`soap:Client`); the same request will fail again.
     Client,
+    /// The service failed (`soap:Server`); a later attempt may succeed.
     Server,
 }
 
+/// The structured error in a fault's `detail`.
 #[derive(Debug, Clone, PartialEq)]
 pub enum FaultDetail {
+    /// The platform's or a receiver's transport receipt: the message was not taken.
     TransportKvittering(TransportKvitteringFault),
+    /// The platform's own error (security, routing, availability).
     ServiceplatformFault(ServiceplatformFault),
     /// Anything else a peer puts in `detail`, kept as a tree.
     Other(Element),
@@ -173,10 +182,13 @@ impl Fault {
 /// What a SOAP response turned out to be, when it was not the expected message.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum SoapError {
+    /// The peer answered with a SOAP fault.
     #[error("{0}")]
     Fault(Box<Fault>),
+    /// The answer is not a SOAP 1.1 envelope (e.g. an HTML error page).
     #[error("not a SOAP 1.1 envelope: {0}")]
     NotSoap(String),
+    /// The envelope's body is not the expected message.
     #[error(transparent)]
     Decode(#[from] DecodeError),
 }
@@ -219,13 +231,18 @@ pub fn parse_fault(doc: &str) -> Option<Fault> {
 /// The operations of the platform port.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Operation {
+    /// Hand a distribution object to the platform.
     FordelingsobjektAfsend,
+    /// Ask which systems receive objects for a KLE emne and facet.
     FordelingsmodtagerList,
+    /// Ask whether given receivers can receive from a sender.
     FordelingsmodtagerValider,
+    /// A receiver reports its business receipt.
     FordelingskvitteringModtag,
 }
 
 impl Operation {
+    /// Every operation.
     pub const ALL: [Operation; 4] = [
         Self::FordelingsobjektAfsend,
         Self::FordelingsmodtagerList,
@@ -233,6 +250,7 @@ impl Operation {
         Self::FordelingskvitteringModtag,
     ];
 
+    /// The operation's name, as the WSDL and its request element spell it.
     pub fn name(self) -> &'static str {
         match self {
             Self::FordelingsobjektAfsend => "FordelingsobjektAfsend",
@@ -267,13 +285,18 @@ impl Operation {
 /// A decoded request to the platform port.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Request {
+    /// A FordelingsobjektAfsend request.
     FordelingsobjektAfsend(Box<FordelingsobjektAfsendRequest>),
+    /// A FordelingsmodtagerList request.
     FordelingsmodtagerList(FordelingsmodtagerListRequest),
+    /// A FordelingsmodtagerValider request.
     FordelingsmodtagerValider(FordelingsmodtagerValiderRequest),
+    /// A FordelingskvitteringModtag request.
     FordelingskvitteringModtag(Box<FordelingskvitteringModtagRequest>),
 }
 
 impl Request {
+    /// Which operation it is.
     pub fn operation(&self) -> Operation {
         match self {
             Self::FordelingsobjektAfsend(_) => Operation::FordelingsobjektAfsend,
@@ -351,12 +374,21 @@ impl Request {
 /// Why a request could not be taken.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum RequestError {
+    /// The request is not a SOAP envelope.
     #[error("{0}")]
     Soap(SoapError),
+    /// The body's element is the request of no operation.
     #[error("unknown operation: body element {0}")]
     UnknownOperation(String),
+    /// The SOAPAction header names another operation than the body.
     #[error("SOAPAction {action} does not match the body ({})", body.name())]
-    ActionMismatch { action: String, body: Operation },
+    ActionMismatch {
+        /// The SOAPAction header's value.
+        action: String,
+        /// The operation of the body.
+        body: Operation,
+    },
+    /// The body is not a valid request of its operation.
     #[error(transparent)]
     Decode(#[from] DecodeError),
 }

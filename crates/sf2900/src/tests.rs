@@ -16,7 +16,7 @@ use proptest::prelude::*;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-pub fn kombit_dir() -> PathBuf {
+pub(crate) fn kombit_dir() -> PathBuf {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/kombit");
     assert!(
         dir.join("sf2900/DistributionServiceMsg.xsd").is_file(),
@@ -58,7 +58,7 @@ fn envelope_schema(dir: &Path) -> PathBuf {
 }
 
 /// Validates documents against a schema with one xmllint run; panics listing every failure.
-pub fn assert_valid(schema: &Path, docs: &[(String, String)]) {
+pub(crate) fn assert_valid(schema: &Path, docs: &[(String, String)]) {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut files = Vec::new();
     for (i, (name, xml)) in docs.iter().enumerate() {

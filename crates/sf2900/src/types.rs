@@ -18,8 +18,10 @@ macro_rules! string_newtype {
         pub struct $name(String);
 
         impl $name {
+            /// What a value of this type is called in errors.
             pub const WHAT: &'static str = $what;
 
+            /// The value, if it is one of this type; else why not (without quoting it).
             pub fn new(value: impl Into<String>) -> Result<Self, ValueError> {
                 let value = value.into();
                 let check: fn(&str) -> Result<(), String> = $check;
@@ -27,6 +29,7 @@ macro_rules! string_newtype {
                 Ok(Self(value))
             }
 
+            /// The value as written in the XML.
             pub fn as_str(&self) -> &str {
                 &self.0
             }
@@ -177,10 +180,12 @@ string_newtype!(
 );
 
 impl CvrUrn {
+    /// The URN of a CVR-nummer.
     pub fn from_cvr(cvr: &Cvr) -> Self {
         Self(format!("urn:oio:cvr-nr:{cvr}"))
     }
 
+    /// The CVR-nummer in the URN.
     pub fn cvr(&self) -> Cvr {
         Cvr(self.0["urn:oio:cvr-nr:".len()..].to_owned())
     }
@@ -270,6 +275,7 @@ number_text!(u64, "unsignedLong");
 pub struct DateTime(pub chrono::DateTime<chrono::FixedOffset>);
 
 impl DateTime {
+    /// The current time, in UTC.
     pub fn now() -> Self {
         Self(chrono::Utc::now().fixed_offset())
     }

@@ -18,22 +18,33 @@ pub const MAX_DEPTH: usize = 128;
 /// An element with its resolved namespace URI (`None`: no namespace).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Element {
+    /// Its namespace URI; `None`: no namespace.
     pub ns: Option<String>,
+    /// Its local name.
     pub name: String,
+    /// Its attributes, namespace declarations excluded (they are resolved).
     pub attrs: Vec<Attr>,
+    /// Its content: elements and text, in order.
     pub children: Vec<Node>,
 }
 
+/// An attribute with its resolved namespace URI.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Attr {
+    /// Its namespace URI; `None` for an unprefixed attribute.
     pub ns: Option<String>,
+    /// Its local name.
     pub name: String,
+    /// Its value, with entities and character references resolved.
     pub value: String,
 }
 
+/// A piece of an element's content.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Node {
+    /// A child element.
     Element(Element),
+    /// Text (entities resolved, CDATA included as text).
     Text(String),
 }
 
@@ -41,11 +52,14 @@ pub enum Node {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("malformed XML at byte {position}: {reason}")]
 pub struct SyntaxError {
+    /// The byte offset where reading stopped.
     pub position: u64,
+    /// What was wrong there.
     pub reason: String,
 }
 
 impl Element {
+    /// An empty element.
     pub fn new(ns: Option<&str>, name: &str) -> Self {
         Self {
             ns: ns.map(str::to_owned),
@@ -69,6 +83,7 @@ impl Element {
         self.elements().filter(move |e| e.name == name)
     }
 
+    /// The first child element with this local name, in any namespace.
     pub fn child(&self, name: &str) -> Option<&Element> {
         self.elements().find(|e| e.name == name)
     }
@@ -247,7 +262,9 @@ fn push_text(
 /// on the root element, so output never depends on a default namespace.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Ns {
+    /// The prefix we write it with.
     pub prefix: &'static str,
+    /// The namespace URI.
     pub uri: &'static str,
 }
 
@@ -304,6 +321,7 @@ pub struct Writer {
 }
 
 impl Writer {
+    /// An empty document.
     pub fn new() -> Self {
         Self {
             out: String::with_capacity(4096),
@@ -312,6 +330,7 @@ impl Writer {
         }
     }
 
+    /// Writes the XML declaration (UTF-8), for a standalone document.
     pub fn declaration(&mut self) {
         self.out
             .push_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?>");
@@ -336,6 +355,7 @@ impl Writer {
         }
     }
 
+    /// Closes the element opened with the same `ns` and `name`.
     pub fn close(&mut self, ns: Option<Ns>, name: &str) {
         self.out.push_str("</");
         self.qname(ns, name);
@@ -425,6 +445,7 @@ impl Writer {
         self.out.push_str(body.trim_start());
     }
 
+    /// The document written.
     pub fn finish(self) -> String {
         self.out
     }

@@ -11,10 +11,10 @@ use crate::env::{CustomFilter, CustomFunction};
 use crate::filters::{BuiltinFilter, BuiltinFunction};
 use crate::value::{Key, Value};
 
-pub type Name = Arc<str>;
+pub(crate) type Name = Arc<str>;
 
 #[derive(Clone, Debug)]
-pub enum Node {
+pub(crate) enum Node {
     Text(Box<str>),
     Print(Expr, u32),
     If(Vec<(Expr, Vec<Node>)>, Vec<Node>),
@@ -42,7 +42,7 @@ pub enum Node {
 }
 
 #[derive(Clone, Debug)]
-pub struct ForNode {
+pub(crate) struct ForNode {
     pub key: Name,
     pub value: Name,
     pub seq: Expr,
@@ -56,7 +56,7 @@ pub struct ForNode {
 
 #[derive(Clone, Debug)]
 #[allow(dead_code)] // name and position stay in the tree for `Debug` dumps
-pub struct Macro {
+pub(crate) struct Macro {
     pub name: Name,
     pub params: Vec<(Name, Option<Expr>)>,
     pub body: Vec<Node>,
@@ -64,7 +64,7 @@ pub struct Macro {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum BinOp {
+pub(crate) enum BinOp {
     Or,
     And,
     BOr,
@@ -96,21 +96,21 @@ pub enum BinOp {
 }
 
 #[derive(Clone, Debug)]
-pub enum AttrKey {
+pub(crate) enum AttrKey {
     /// A key written in the template (`a.b`, `a['b']`, `a[0]`): safe to name in errors.
     Const(Key),
     Dyn(Box<Expr>),
 }
 
 #[derive(Clone, Debug)]
-pub enum AttrKind {
+pub(crate) enum AttrKind {
     Any,
     Array,
     Method(Vec<Expr>),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum TestKind {
+pub(crate) enum TestKind {
     Defined,
     Null,
     Empty,
@@ -122,7 +122,7 @@ pub enum TestKind {
 }
 
 #[derive(Clone, Debug)]
-pub enum Strategy {
+pub(crate) enum Strategy {
     Html,
     Js,
     Css,
@@ -132,7 +132,7 @@ pub enum Strategy {
 }
 
 impl Strategy {
-    pub fn from_name(s: &str) -> Strategy {
+    pub(crate) fn from_name(s: &str) -> Strategy {
         match s {
             "html" => Strategy::Html,
             "js" => Strategy::Js,
@@ -142,7 +142,7 @@ impl Strategy {
             other => Strategy::Unknown(Arc::from(other)),
         }
     }
-    pub fn name(&self) -> &str {
+    pub(crate) fn name(&self) -> &str {
         match self {
             Strategy::Html => "html",
             Strategy::Js => "js",
@@ -155,19 +155,19 @@ impl Strategy {
 }
 
 #[derive(Clone, Debug)]
-pub enum FilterImpl {
+pub(crate) enum FilterImpl {
     Builtin(BuiltinFilter),
     Custom(Arc<CustomFilter>),
 }
 
 #[derive(Clone, Debug)]
-pub enum FuncImpl {
+pub(crate) enum FuncImpl {
     Builtin(BuiltinFunction),
     Custom(Arc<CustomFunction>),
 }
 
 #[derive(Clone, Debug)]
-pub struct FilterCall {
+pub(crate) struct FilterCall {
     #[allow(dead_code)] // the name stays in the tree for `Debug` dumps
     pub name: Name,
     pub imp: FilterImpl,
@@ -178,7 +178,7 @@ pub struct FilterCall {
 }
 
 #[derive(Clone, Debug)]
-pub struct FuncCall {
+pub(crate) struct FuncCall {
     #[allow(dead_code)] // the name stays in the tree for `Debug` dumps
     pub name: Name,
     pub imp: FuncImpl,
@@ -187,7 +187,7 @@ pub struct FuncCall {
 }
 
 #[derive(Clone, Debug)]
-pub enum Expr {
+pub(crate) enum Expr {
     Const(Value),
     Name(Name, u32),
     Attr {
@@ -245,13 +245,13 @@ pub enum Expr {
 }
 
 #[derive(Debug)]
-pub struct Arrow {
+pub(crate) struct Arrow {
     pub params: Vec<Name>,
     pub body: Expr,
 }
 
 impl Expr {
-    pub fn line(&self) -> u32 {
+    pub(crate) fn line(&self) -> u32 {
         match self {
             Expr::Name(_, l)
             | Expr::Attr { line: l, .. }
@@ -273,7 +273,7 @@ impl Expr {
     }
 
     /// Does the expression (or a nested one) read the variable `name`?
-    pub fn mentions(&self, name: &str) -> bool {
+    pub(crate) fn mentions(&self, name: &str) -> bool {
         match self {
             Expr::Name(n, _) => &**n == name,
             Expr::Const(_) | Expr::Context => false,
@@ -308,7 +308,7 @@ impl Expr {
     }
 }
 
-pub fn nodes_mention(nodes: &[Node], name: &str) -> bool {
+pub(crate) fn nodes_mention(nodes: &[Node], name: &str) -> bool {
     nodes.iter().any(|n| node_mentions(n, name))
 }
 

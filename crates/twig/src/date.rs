@@ -32,6 +32,7 @@ pub struct PhpDate {
 }
 
 impl PhpDate {
+    /// Seconds since the Unix epoch (PHP `getTimestamp()`).
     pub fn timestamp(&self) -> i64 {
         self.utc.timestamp()
     }
@@ -74,7 +75,7 @@ impl PhpDate {
 
 /// What PHP shows of a `DateTime` as an array (`json_encode`): the local time, and the zone
 /// as an identifier (type 3) or an offset (type 1).
-pub fn public_properties(d: &PhpDate) -> Value {
+pub(crate) fn public_properties(d: &PhpDate) -> Value {
     let (zone_type, zone) = match d.zone {
         Zone::Named(tz) => (3, tz.name().to_string()),
         Zone::Fixed(off) => (1, offset_string(off.local_minus_utc(), true)),
@@ -168,7 +169,7 @@ fn now() -> DateTime<Utc> {
 }
 
 /// `twig_date_converter`.
-pub fn convert(env: &Environment, v: &Value, tz: Option<&Value>) -> Result<PhpDate, String> {
+pub(crate) fn convert(env: &Environment, v: &Value, tz: Option<&Value>) -> Result<PhpDate, String> {
     let target = zone_of(env, tz)?;
     let default_zone = Zone::Named(env.timezone);
     let as_string = match v {
@@ -298,14 +299,14 @@ fn is_dst(d: &PhpDate) -> bool {
 }
 
 /// Seconds east of UTC (PHP `DateTime::getOffset`).
-pub fn offset(d: &PhpDate) -> i32 {
+pub(crate) fn offset(d: &PhpDate) -> i32 {
     d.local().1
 }
 
 /// The subset of PHP's date parser that form data uses: ISO dates and date-times (with an
 /// optional offset), `d-m-Y`, `d.m.Y`, `m/d/Y`, `@timestamp`, and the words now, today,
 /// midnight, tomorrow and yesterday.
-pub fn parse_datetime(input: &str, default_zone: Zone) -> Result<PhpDate, String> {
+pub(crate) fn parse_datetime(input: &str, default_zone: Zone) -> Result<PhpDate, String> {
     let fail = || "Failed to parse time string".to_string();
     let s = input.trim();
     if let Some(ts) = s.strip_prefix('@') {
@@ -468,7 +469,7 @@ fn days_in_month(y: i32, m: u32) -> u32 {
 }
 
 /// PHP `DateTime::format`.
-pub fn format(d: &PhpDate, fmt: &str) -> String {
+pub(crate) fn format(d: &PhpDate, fmt: &str) -> String {
     let (l, off, abbr, dst, ident) = d.local();
     let mut out = String::with_capacity(fmt.len() * 2);
     let mut chars = fmt.chars();
@@ -555,7 +556,7 @@ pub fn format(d: &PhpDate, fmt: &str) -> String {
 /// terms are added to the wall-clock fields at once and the result is normalised (so
 /// `+1 day +1 month` from 31 January is 4 March), then read back in the date's own zone with
 /// its current DST flag as the hint.
-pub fn modify(d: &PhpDate, modifier: &str) -> Result<PhpDate, String> {
+pub(crate) fn modify(d: &PhpDate, modifier: &str) -> Result<PhpDate, String> {
     let fail = || "DateTime::modify(): Failed to parse time string".to_string();
     let (local, _, _, _, _) = d.local();
     let words: Vec<&str> = modifier.split_whitespace().collect();

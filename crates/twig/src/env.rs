@@ -19,7 +19,7 @@ pub type FilterFn = dyn Fn(&Value, &[Value]) -> Result<Value, String> + Send + S
 /// A host function: `f(args)`, as for filters.
 pub type FunctionFn = dyn Fn(&[Value]) -> Result<Value, String> + Send + Sync;
 
-pub struct CustomFilter {
+pub(crate) struct CustomFilter {
     pub name: String,
     /// Parameter names after the input, for named arguments (`f(x, langcode='da')`).
     pub params: Vec<String>,
@@ -29,7 +29,7 @@ pub struct CustomFilter {
     pub f: Arc<FilterFn>,
 }
 
-pub struct CustomFunction {
+pub(crate) struct CustomFunction {
     pub name: String,
     pub params: Vec<String>,
     pub safe: bool,
@@ -58,6 +58,9 @@ pub enum Autoescape {
     Strategy(String),
 }
 
+/// What templates are compiled and rendered with: the custom filters and functions, the
+/// auto-escape strategy, the default time zone and strict variables, as a PHP Twig
+/// `Environment` is configured. Set it up once; templates compiled with it render with it.
 pub struct Environment {
     pub(crate) filters: HashMap<String, Arc<CustomFilter>>,
     pub(crate) functions: HashMap<String, Arc<CustomFunction>>,
@@ -84,6 +87,8 @@ impl Environment {
         }
     }
 
+    /// Sets the auto-escaping of templates compiled from now on; an unknown strategy name is an
+    /// error when a template prints, as in PHP Twig.
     pub fn set_autoescape(&mut self, a: Autoescape) {
         self.autoescape = match a {
             Autoescape::Off => None,
@@ -158,6 +163,7 @@ pub struct Template {
 }
 
 impl Template {
+    /// The name the template was compiled under, as errors name it.
     pub fn name(&self) -> &str {
         &self.name
     }

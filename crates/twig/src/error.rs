@@ -5,6 +5,8 @@
 
 use std::fmt;
 
+/// Which of PHP Twig's errors this is: a template that cannot be used at all, or one render
+/// that failed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ErrorKind {
     /// The template does not parse (PHP `Twig\Error\SyntaxError`).
@@ -13,17 +15,22 @@ pub enum ErrorKind {
     Runtime,
 }
 
+/// A template error as PHP Twig reports it: kind, message, template and line. Its message
+/// never quotes a rendered value.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Error {
+    /// A syntax or a runtime error.
     pub kind: ErrorKind,
     /// The problem, without the location (Twig's "raw message").
     pub message: String,
+    /// The template's name as it was compiled.
     pub template: String,
     /// 1-based; 0 when unknown.
     pub line: u32,
 }
 
 impl Error {
+    /// A syntax error in `template` at `line`.
     pub fn syntax(msg: impl Into<String>, template: &str, line: u32) -> Error {
         Error {
             kind: ErrorKind::Syntax,
@@ -33,6 +40,7 @@ impl Error {
         }
     }
 
+    /// A rendering error in `template` at `line`.
     pub fn runtime(msg: impl Into<String>, template: &str, line: u32) -> Error {
         Error {
             kind: ErrorKind::Runtime,

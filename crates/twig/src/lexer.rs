@@ -9,7 +9,7 @@
 use crate::error::Error;
 
 #[derive(Clone, Debug, PartialEq)]
-pub enum Tok {
+pub(crate) enum Tok {
     Text(String),
     VarStart,
     VarEnd,
@@ -29,7 +29,7 @@ pub enum Tok {
 
 impl Tok {
     /// Twig's wording for a token in "Unexpected token" messages.
-    pub fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         match self {
             Tok::Text(_) => "text".into(),
             Tok::VarStart => "begin of print statement".into(),
@@ -51,7 +51,7 @@ impl Tok {
 }
 
 #[derive(Clone, Debug)]
-pub struct Token {
+pub(crate) struct Token {
     pub tok: Tok,
     pub line: u32,
 }
@@ -128,7 +128,7 @@ struct Lexer<'a> {
     brackets: Vec<(u8, u32)>,
 }
 
-pub fn tokenize(name: &str, src: &str) -> Result<Vec<Token>, Error> {
+pub(crate) fn tokenize(name: &str, src: &str) -> Result<Vec<Token>, Error> {
     let mut lx = Lexer {
         src,
         b: src.as_bytes(),
@@ -643,7 +643,7 @@ fn find_tag_start(s: &str) -> Option<usize> {
 }
 
 /// PHP `stripcslashes`: C escapes, octal and hex; any other escaped char stands for itself.
-pub fn stripcslashes(s: &str) -> String {
+pub(crate) fn stripcslashes(s: &str) -> String {
     if !s.contains('\\') {
         return s.to_string();
     }

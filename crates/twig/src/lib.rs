@@ -17,6 +17,8 @@
 //! Semantics follow PHP 8 and Twig 3.5 as the module configures it (strict variables, `html`
 //! auto-escaping); `tests/php_parity.rs` checks that against PHP Twig itself.
 
+#![warn(missing_docs)]
+
 mod ast;
 mod date;
 mod env;

@@ -130,7 +130,7 @@ fn int_param(v: &Value, func: &str, pos: usize, name: &str) -> Result<i64, Strin
 }
 
 /// PHP `intval($value, $base)`.
-pub fn intval(v: &Value, base: i64) -> Result<i64, String> {
+pub(crate) fn intval(v: &Value, base: i64) -> Result<i64, String> {
     match v {
         Value::Str(s) if base != 10 => Ok(parse_int_base(s, base)),
         Value::Markup(_) => {
@@ -189,7 +189,7 @@ fn parse_int_base(s: &str, base: i64) -> i64 {
 }
 
 /// The module's `floatval` after its separator replacements.
-pub fn floatval(text: &str, langcode: Option<&str>) -> f64 {
+pub(crate) fn floatval(text: &str, langcode: Option<&str>) -> f64 {
     let replaced = match langcode {
         Some("da") => text.replace('.', "").replace(',', "."),
         _ => text.replace(',', ""),

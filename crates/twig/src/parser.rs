@@ -39,7 +39,7 @@ struct Parser<'a> {
 
 type Parsed = (Vec<Node>, HashMap<Name, Arc<Macro>>);
 
-pub fn parse(env: &Environment, name: &str, toks: Vec<Token>) -> Result<Parsed, Error> {
+pub(crate) fn parse(env: &Environment, name: &str, toks: Vec<Token>) -> Result<Parsed, Error> {
     let mut p = Parser {
         env,
         name,
@@ -758,7 +758,7 @@ impl<'a> Parser<'a> {
         })
     }
 
-    pub fn parse_expression(&mut self, precedence: u16) -> Result<Expr, Error> {
+    pub(crate) fn parse_expression(&mut self, precedence: u16) -> Result<Expr, Error> {
         self.enter()?;
         let r = self.parse_expression_inner(precedence);
         self.leave();

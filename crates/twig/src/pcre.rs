@@ -7,7 +7,7 @@
 
 use regex::bytes::{Regex, RegexBuilder};
 
-pub fn compile(pattern: &str) -> Result<Regex, String> {
+pub(crate) fn compile(pattern: &str) -> Result<Regex, String> {
     let invalid = || format!("Regexp \"{pattern}\" passed to \"matches\" is not valid");
     let p = pattern.trim_start();
     let mut chars = p.chars();

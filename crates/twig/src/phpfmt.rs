@@ -26,7 +26,7 @@ fn round_basic(value: f64, places: i64) -> f64 {
 
 /// PHP 8.2 `round($value, $places)` (half away from zero, with pre-rounding to the precision
 /// a double can hold so that decimal literals round as written).
-pub fn php_round(value: f64, places: i64) -> f64 {
+pub(crate) fn php_round(value: f64, places: i64) -> f64 {
     if !value.is_finite() || value == 0.0 {
         return value;
     }
@@ -58,7 +58,7 @@ pub fn php_round(value: f64, places: i64) -> f64 {
 }
 
 /// PHP `number_format()`.
-pub fn number_format(num: f64, decimals: i64, point: &str, sep: &str) -> String {
+pub(crate) fn number_format(num: f64, decimals: i64, point: &str, sep: &str) -> String {
     let dec = decimals.clamp(0, 100) as usize;
     let mut d = php_round(num, dec as i64);
     let mut negative = false;
@@ -109,7 +109,7 @@ fn php_exp(v: f64, prec: usize, upper: bool) -> String {
 }
 
 /// PHP `sprintf()`.
-pub fn sprintf(fmt: &str, args: &[Value]) -> Result<String, String> {
+pub(crate) fn sprintf(fmt: &str, args: &[Value]) -> Result<String, String> {
     let mut out = String::with_capacity(fmt.len() + 16);
     let chars: Vec<char> = fmt.chars().collect();
     let mut i = 0;

@@ -28,7 +28,7 @@ const MAX_CALL_DEPTH: usize = 32;
 /// multiply it).
 const MAX_EVAL_DEPTH: usize = 512;
 
-pub fn render(t: &Template, env: &Environment, ctx: &Value) -> Result<String, Error> {
+pub(crate) fn render(t: &Template, env: &Environment, ctx: &Value) -> Result<String, Error> {
     let mut vars: Vec<(Name, Value)> = Vec::new();
     match ctx {
         Value::Array(a) => {

@@ -23,7 +23,9 @@ pub type Array = IndexMap<Key, Value>;
 /// A PHP array key: an integer or a (non-integer-like) string.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Key {
+    /// An integer key (also what a decimal string key becomes, as in PHP).
     Int(i64),
+    /// Any other string key.
     Str(Arc<str>),
 }
 
@@ -79,6 +81,7 @@ impl Key {
         }
     }
 
+    /// The key borrowed, for lookups that allocate nothing.
     pub fn as_ref(&self) -> KeyRef<'_> {
         match self {
             Key::Int(i) => KeyRef::Int(*i),
@@ -94,6 +97,7 @@ impl Key {
         }
     }
 
+    /// The key as PHP converts it to a string (an integer in decimal).
     pub fn to_php_string(&self) -> Cow<'_, str> {
         match self {
             Key::Int(i) => Cow::Owned(i.to_string()),
@@ -118,15 +122,21 @@ fn canonical_int(s: &str) -> Option<i64> {
 /// A PHP value as Twig sees it.
 #[derive(Clone, Debug, Default)]
 pub enum Value {
+    /// PHP `null`: a missing value, or JSON `null`.
     #[default]
     Null,
+    /// PHP `bool`.
     Bool(bool),
+    /// PHP `int` (64-bit).
     Int(i64),
+    /// PHP `float`.
     Float(f64),
+    /// A PHP string; escaped when printed under auto-escaping.
     Str(Arc<str>),
     /// A string already safe for output (PHP Twig's `Twig\Markup`): produced by `{% set %}`
     /// captures; the auto-escaper passes it through. Like a PHP object it is always truthy.
     Markup(Arc<str>),
+    /// A PHP array (a list or a hash, ordered), shared: cloning a value does not copy it.
     Array(Arc<Array>),
     /// A PHP `DateTime` object, as `date_modify` returns it: it keeps its zone for the next
     /// `date_modify` or `date`, and like a PHP object it is truthy and never a string.
@@ -187,7 +197,7 @@ const PHP_WS: &[char] = &[' ', '\t', '\n', '\r', '\x0b', '\x0c'];
 
 /// PHP 8's numeric-string parse: `Some((number, whole))` when `s` starts with a number
 /// (after optional leading whitespace); `whole` says whether only whitespace follows it.
-pub fn parse_numeric_prefix(s: &str) -> Option<(Num, bool)> {
+pub(crate) fn parse_numeric_prefix(s: &str) -> Option<(Num, bool)> {
     let t = s.trim_start_matches(PHP_WS);
     let b = t.as_bytes();
     let mut i = 0;
@@ -244,7 +254,7 @@ pub fn parse_numeric_prefix(s: &str) -> Option<(Num, bool)> {
 }
 
 /// PHP `is_numeric` on a string.
-pub fn numeric_str(s: &str) -> Option<Num> {
+pub(crate) fn numeric_str(s: &str) -> Option<Num> {
     match parse_numeric_prefix(s) {
         Some((n, true)) => Some(n),
         _ => None,
@@ -252,13 +262,13 @@ pub fn numeric_str(s: &str) -> Option<Num> {
 }
 
 /// PHP's `(string)` of a float with `precision=14` (what `echo` prints).
-pub fn php_float_to_string(f: f64) -> String {
+pub(crate) fn php_float_to_string(f: f64) -> String {
     format_float_prec(f, 14)
 }
 
 /// `%.{prec}G` as PHP's zend_gcvt does it: scientific when the exponent is < -4 or >= prec,
 /// and scientific mantissas always keep one decimal (`1.0E+25`).
-pub fn format_float_prec(f: f64, prec: usize) -> String {
+pub(crate) fn format_float_prec(f: f64, prec: usize) -> String {
     if f.is_nan() {
         return "NAN".into();
     }
@@ -316,7 +326,7 @@ pub fn format_float_prec(f: f64, prec: usize) -> String {
 
 /// Float formatting for `json_encode` (`serialize_precision=-1`: the shortest round-trip
 /// digits; scientific below 1e-4 and from 1e17, with PHP's `1.0e+25` mantissa).
-pub fn php_float_repr(f: f64) -> String {
+pub(crate) fn php_float_repr(f: f64) -> String {
     if !f.is_finite() {
         return php_float_to_string(f);
     }
@@ -368,14 +378,17 @@ pub fn php_float_repr(f: f64) -> String {
 }
 
 impl Value {
+    /// A string value from a borrowed string.
     pub fn str(s: &str) -> Value {
         Value::Str(Arc::from(s))
     }
 
+    /// A string value, taking the string.
     pub fn string(s: String) -> Value {
         Value::Str(Arc::from(s))
     }
 
+    /// An array value (a hash with its keys in their order).
     pub fn array(a: Array) -> Value {
         Value::Array(Arc::new(a))
     }
@@ -427,10 +440,12 @@ impl Value {
         }
     }
 
+    /// Whether it is PHP `null` (what `is null` tests).
     pub fn is_null(&self) -> bool {
         matches!(self, Value::Null)
     }
 
+    /// The array, when it is one.
     pub fn as_array(&self) -> Option<&Arc<Array>> {
         match self {
             Value::Array(a) => Some(a),
@@ -577,7 +592,7 @@ impl Value {
 
 /// PHP 8's float to int conversion (out-of-range and non-finite give 0 on 64-bit PHP ≥ 7,
 /// except that PHP wraps finite out-of-range values modulo 2^64).
-pub fn float_to_int(f: f64) -> i64 {
+pub(crate) fn float_to_int(f: f64) -> i64 {
     if !f.is_finite() {
         return 0;
     }
@@ -609,7 +624,7 @@ fn cmp_num(a: Num, b: Num) -> Ordering {
 
 /// PHP 8 `<=>` (the result `<`, `>`, `==` and `sort` agree on), with Twig's `twig_compare`
 /// rules for number vs. string.
-pub fn php_compare(a: &Value, b: &Value) -> Ordering {
+pub(crate) fn php_compare(a: &Value, b: &Value) -> Ordering {
     use Value::*;
     match (a, b) {
         (Markup(x), _) => php_compare(&Str(x.clone()), b),
@@ -684,7 +699,7 @@ fn num_of(v: &Value) -> Num {
 }
 
 /// PHP 8 loose equality `==`.
-pub fn php_loose_eq(a: &Value, b: &Value) -> bool {
+pub(crate) fn php_loose_eq(a: &Value, b: &Value) -> bool {
     use Value::*;
     match (a, b) {
         (Float(x), _) | (_, Float(x)) if x.is_nan() => false,
@@ -700,7 +715,7 @@ pub fn php_loose_eq(a: &Value, b: &Value) -> bool {
 }
 
 /// PHP `===`.
-pub fn php_identical(a: &Value, b: &Value) -> bool {
+pub(crate) fn php_identical(a: &Value, b: &Value) -> bool {
     use Value::*;
     match (a, b) {
         (Null, Null) => true,
@@ -720,7 +735,7 @@ pub fn php_identical(a: &Value, b: &Value) -> bool {
 }
 
 /// The next integer key PHP would append at.
-pub fn next_index(a: &Array) -> i64 {
+pub(crate) fn next_index(a: &Array) -> i64 {
     a.keys()
         .filter_map(|k| match k {
             Key::Int(i) => Some(*i),
