@@ -566,6 +566,9 @@ pub(crate) struct Secrets {
 
 /// The fewest characters a token may have.
 const MIN_TOKEN_LEN: usize = 16;
+/// The longest token a caller's credential is compared with; a longer one is refused before
+/// any comparison (`service_kit::auth`), so a configured token must fit.
+pub(crate) const MAX_TOKEN_LEN: usize = 512;
 
 /// Tokens travel in HTTP headers, which carry visible ASCII only, and guard the intake and the
 /// operator API, so they must not be guessable.
@@ -574,6 +577,10 @@ fn check_token(what: &str, token: String) -> anyhow::Result<String> {
         token.len() >= MIN_TOKEN_LEN && token.bytes().all(|b| b.is_ascii_graphic()),
         "{what}: a token must be at least {MIN_TOKEN_LEN} visible ASCII characters \
          (no spaces, no æøå)"
+    );
+    anyhow::ensure!(
+        token.len() <= MAX_TOKEN_LEN,
+        "{what}: a token may be at most {MAX_TOKEN_LEN} characters"
     );
     let distinct: HashSet<u8> = token.bytes().collect();
     anyhow::ensure!(

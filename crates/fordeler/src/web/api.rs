@@ -4,6 +4,7 @@
 //! else; what the store refuses is answered by `StoreError`'s one mapping to HTTP.
 
 use super::{BEARER_OR_BARE, OPENAPI, Web, error, unread};
+use crate::config::MAX_TOKEN_LEN;
 use crate::store::{Resent, State};
 use axum::Json;
 use axum::extract::{
@@ -15,7 +16,8 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
-use service_kit::http::{Body, credential, same_secret};
+use service_kit::auth::{Authenticator, Credential, Sources, authenticate};
+use service_kit::http::{Body, same_secret};
 use std::sync::Arc;
 
 type ApiResult = Result<Response, Response>;
@@ -23,26 +25,54 @@ type ApiResult = Result<Response, Response>;
 /// The operator, authenticated by `Authorization: Bearer <server.api_token>`.
 pub struct Operator;
 
+fn api_off() -> Response {
+    error(
+        StatusCode::FORBIDDEN,
+        "the operator API is off: set [server] api_token",
+    )
+}
+
+fn not_the_operator() -> Response {
+    error(
+        StatusCode::UNAUTHORIZED,
+        "Authorization: Bearer <api token> is missing or wrong",
+    )
+}
+
+impl Authenticator for Operator {
+    type State = Arc<Web>;
+    type Principal = Self;
+    type Rejection = Response;
+    const SOURCES: Sources = Sources::authorization(&BEARER_OR_BARE, MAX_TOKEN_LEN);
+
+    async fn unauthenticated(_: &mut Parts, w: &Arc<Web>) -> Response {
+        match w.tokens.api {
+            None => api_off(),
+            Some(_) => not_the_operator(),
+        }
+    }
+
+    async fn authenticate(
+        credential: Credential<'_>,
+        _: &mut Parts,
+        w: &Arc<Web>,
+    ) -> Result<Self, Response> {
+        let Some(expected) = &w.tokens.api else {
+            return Err(api_off());
+        };
+        let Credential::Bearer(given) = credential;
+        if !same_secret(given, expected) {
+            return Err(not_the_operator());
+        }
+        Ok(Operator)
+    }
+}
+
 impl FromRequestParts<Arc<Web>> for Operator {
     type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, w: &Arc<Web>) -> Result<Self, Response> {
-        match &w.tokens.api {
-            None => Err(error(
-                StatusCode::FORBIDDEN,
-                "the operator API is off: set [server] api_token",
-            )),
-            Some(t)
-                if credential(&parts.headers, &BEARER_OR_BARE)
-                    .is_some_and(|b| same_secret(b, t)) =>
-            {
-                Ok(Operator)
-            }
-            Some(_) => Err(error(
-                StatusCode::UNAUTHORIZED,
-                "Authorization: Bearer <api token> is missing or wrong",
-            )),
-        }
+        authenticate::<Self>(parts, w).await
     }
 }
 

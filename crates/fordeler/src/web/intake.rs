@@ -4,6 +4,7 @@
 //! ([`RemotePoster`], [`Pinger`]) before the body is read.
 
 use super::{BEARER_OR_BARE, Web, error, unread, wrong_token};
+use crate::config::MAX_TOKEN_LEN;
 use crate::intake::{NotAccepted, Refused, Submission};
 use crate::store::Accepted;
 use axum::Json;
@@ -13,7 +14,8 @@ use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use service_kit::http::{Body, BodyError, credential, same_secret};
+use service_kit::auth::{Authenticator, Credential, Sources, authenticate};
+use service_kit::http::{Body, BodyError, same_secret};
 use std::sync::Arc;
 
 /// The ping handler sends its configured header value as is, e.g. `Token abc`.
@@ -24,25 +26,49 @@ pub struct RemotePoster {
     webform_id: String,
 }
 
+/// The form the request's path names, and its Remote post token: 404 when it takes none.
+async fn form_token<'w>(parts: &mut Parts, w: &'w Web) -> Result<(String, &'w str), Response> {
+    let Path(webform_id) = Path::<String>::from_request_parts(parts, &())
+        .await
+        .map_err(IntoResponse::into_response)?;
+    match w.tokens.remote_post.get(&webform_id) {
+        Some(expected) => Ok((webform_id, expected)),
+        None => Err(error(
+            StatusCode::NOT_FOUND,
+            format!("form {webform_id}: Remote post is not configured for it (remote_post_token)"),
+        )),
+    }
+}
+
+impl Authenticator for RemotePoster {
+    type State = Arc<Web>;
+    type Principal = Self;
+    type Rejection = Response;
+    const SOURCES: Sources = Sources::authorization(&BEARER_OR_BARE, MAX_TOKEN_LEN);
+
+    async fn unauthenticated(parts: &mut Parts, w: &Arc<Web>) -> Response {
+        form_token(parts, w).await.err().unwrap_or_else(wrong_token)
+    }
+
+    async fn authenticate(
+        credential: Credential<'_>,
+        parts: &mut Parts,
+        w: &Arc<Web>,
+    ) -> Result<Self, Response> {
+        let (webform_id, expected) = form_token(parts, w).await?;
+        let Credential::Bearer(given) = credential;
+        if !same_secret(given, expected) {
+            return Err(wrong_token());
+        }
+        Ok(RemotePoster { webform_id })
+    }
+}
+
 impl FromRequestParts<Arc<Web>> for RemotePoster {
     type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, w: &Arc<Web>) -> Result<Self, Response> {
-        let Path(webform_id) = Path::<String>::from_request_parts(parts, w)
-            .await
-            .map_err(IntoResponse::into_response)?;
-        let Some(expected) = w.tokens.remote_post.get(&webform_id) else {
-            return Err(error(
-                StatusCode::NOT_FOUND,
-                format!(
-                    "form {webform_id}: Remote post is not configured for it (remote_post_token)"
-                ),
-            ));
-        };
-        if !credential(&parts.headers, &BEARER_OR_BARE).is_some_and(|t| same_secret(t, expected)) {
-            return Err(wrong_token());
-        }
-        Ok(RemotePoster { webform_id })
+        authenticate::<Self>(parts, w).await
     }
 }
 
@@ -53,22 +79,50 @@ pub struct Pinger {
     token: String,
 }
 
+fn no_ping_intake() -> Response {
+    error(
+        StatusCode::NOT_FOUND,
+        "the ping intake is not configured for any form (ping_token)",
+    )
+}
+
+impl Authenticator for Pinger {
+    type State = Arc<Web>;
+    type Principal = Self;
+    type Rejection = Response;
+    const SOURCES: Sources = Sources::authorization(&PING_SCHEMES, MAX_TOKEN_LEN);
+
+    async fn unauthenticated(_: &mut Parts, w: &Arc<Web>) -> Response {
+        if w.tokens.ping.is_empty() {
+            no_ping_intake()
+        } else {
+            wrong_token()
+        }
+    }
+
+    async fn authenticate(
+        credential: Credential<'_>,
+        _: &mut Parts,
+        w: &Arc<Web>,
+    ) -> Result<Self, Response> {
+        if w.tokens.ping.is_empty() {
+            return Err(no_ping_intake());
+        }
+        let Credential::Bearer(given) = credential;
+        if !w.tokens.ping.values().any(|t| same_secret(given, t)) {
+            return Err(wrong_token());
+        }
+        Ok(Pinger {
+            token: given.to_owned(),
+        })
+    }
+}
+
 impl FromRequestParts<Arc<Web>> for Pinger {
     type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, w: &Arc<Web>) -> Result<Self, Response> {
-        if w.tokens.ping.is_empty() {
-            return Err(error(
-                StatusCode::NOT_FOUND,
-                "the ping intake is not configured for any form (ping_token)",
-            ));
-        }
-        match credential(&parts.headers, &PING_SCHEMES) {
-            Some(given) if w.tokens.ping.values().any(|t| same_secret(given, t)) => Ok(Pinger {
-                token: given.to_owned(),
-            }),
-            _ => Err(wrong_token()),
-        }
+        authenticate::<Self>(parts, w).await
     }
 }
 

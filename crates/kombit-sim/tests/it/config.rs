@@ -70,8 +70,10 @@ fn listen_addresses(value: &toml::Value, out: &mut Vec<std::net::SocketAddr>) {
 fn defaults_leave_the_products_ports_alone_and_send_receipts_to_the_fordeler() {
     let fordeler: toml::Value =
         toml::from_str(include_str!("../../../fordeler/fordeler.example.toml")).unwrap();
-    let borgerpc: toml::Value =
-        toml::from_str(include_str!("../../../borgerpc-admin/borgerpc.example.toml")).unwrap();
+    let borgerpc: toml::Value = toml::from_str(include_str!(
+        "../../../borgerpc-admin/borgerpc.example.toml"
+    ))
+    .unwrap();
     let mut taken = Vec::new();
     listen_addresses(&fordeler, &mut taken);
     listen_addresses(&borgerpc, &mut taken);
