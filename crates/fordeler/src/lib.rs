@@ -9,10 +9,12 @@
 //! ```
 
 pub mod app;
+#[cfg(feature = "tools")]
 pub mod bench;
 pub mod build;
 pub mod check;
 pub mod config;
+#[cfg(feature = "tools")]
 pub mod demo;
 pub mod file_store;
 pub mod intake;
