@@ -392,7 +392,7 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                 .form(&form)
                 .with_context(|| format!("--form: no [[form]] with webform_id {form}"))?;
             let tenant = config
-                .tenant(&form_cfg.tenant)
+                .tenant(form_cfg.tenant.as_str())
                 .context("the form's tenant")?;
             let s = fordeler::intake::Submission::from_remote_post(&form, &body)
                 .map_err(|e| anyhow::anyhow!("--submission: {e}"))?;
@@ -406,7 +406,7 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                     &form,
                     &route.id,
                     route.distribution_type.as_str(),
-                    &tenant.cvr,
+                    tenant.cvr.as_str(),
                     "00000000-0000-0000-0000-000000000000",
                 );
                 println!("== route {} ({:?})", route.id, route.distribution_type);
@@ -464,15 +464,17 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             let f = config
                 .form(&form)
                 .with_context(|| format!("--form: no [[form]] with webform_id {form}"))?;
-            let tenant = config.tenant(&f.tenant).context("the form's tenant")?;
+            let tenant = config
+                .tenant(f.tenant.as_str())
+                .context("the form's tenant")?;
             let platform = fordeler::platform::RealPlatform::new(&config, &base)?;
             for r in &f.routes {
                 match platform.recipient_system(tenant, r).await {
                     Ok(Some(u)) => println!(
                         "route {}: KLE {} facet {} → system {u}",
                         r.id,
-                        r.kle_emne.as_deref().unwrap_or("-"),
-                        r.handling_facet.as_deref().unwrap_or("-")
+                        r.kle_emne.as_ref().map_or("-", |k| k.as_str()),
+                        r.handling_facet.as_ref().map_or("-", |h| h.as_str())
                     ),
                     Ok(None) => println!("route {}: no lookup needed", r.id),
                     Err(e) => println!("route {}: {e}", r.id),
