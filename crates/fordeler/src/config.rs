@@ -1,7 +1,7 @@
 //! `fordeler.toml`: tenants (municipalities), forms and their routes, and the service itself.
 //!
 //! Loaded through `service_kit::config` (every key overridable as `FORDELER_…`) as the file
-//! writes it ([`file`]), then checked once into [`Config`]: every value that SF2900 constrains
+//! writes it ([`written`]), then checked once into [`Config`]: every value that SF2900 constrains
 //! (CVR, KLE, facet, UUID) becomes the protocol crate's own type, so a typo fails at start-up
 //! with the file and key named, not at 3 a.m. when the first citizen submits, and the code that
 //! uses a value gets it already checked. Secrets are never in this file: it names the files or
@@ -15,7 +15,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 /// The configuration, checked: what [`Config::load`] returns, and what deserialising one gives
-/// (through [`file::Config`] and [`Config::check`]).
+/// (through [`written::Config`] and [`Config::check`]).
 #[derive(Debug, Clone)]
 pub struct Config {
     pub server: ServerConfig,
@@ -29,7 +29,7 @@ pub struct Config {
 
 impl<'de> Deserialize<'de> for Config {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        Config::check(file::Config::deserialize(d)?).map_err(serde::de::Error::custom)
+        Config::check(written::Config::deserialize(d)?).map_err(serde::de::Error::custom)
     }
 }
 
@@ -305,7 +305,7 @@ impl RouteConfig {
 /// The tables whose values [`Config::check`] turns into types, as the file writes them; the
 /// keys and their meaning are those of [`TenantConfig`], [`FormConfig`], [`RouteConfig`] and
 /// [`RouteFiles`]. Only deserialisation reads these.
-pub mod file {
+pub mod written {
     use super::{
         DatabaseConfig, DeliveryConfig, DistributionType, ReceiptEndpointConfig, Secret,
         ServerConfig, SftpConfig, yes,
@@ -467,9 +467,9 @@ pub fn resolve(base: &Path, p: &Path) -> PathBuf {
 impl Config {
     /// Loads and checks `path`; `FORDELER_SECTION__KEY` environment variables override keys.
     pub fn load(path: &Path) -> anyhow::Result<(Self, PathBuf)> {
-        let written: file::Config = service_kit::config::load(path, ENV_PREFIX)?;
+        let as_written: written::Config = service_kit::config::load(path, ENV_PREFIX)?;
         let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
-        let cfg = Config::check(written).map_err(|e| {
+        let cfg = Config::check(as_written).map_err(|e| {
             let e = service_kit::config::blame_override(ENV_PREFIX, e);
             anyhow::anyhow!("{}: {e}", path.display())
         })?;
@@ -486,15 +486,15 @@ impl Config {
 
     /// Checks what serde cannot, protocol values and references, and gives them their types.
     /// Errors name the key.
-    pub fn check(written: file::Config) -> Result<Config, String> {
-        let file::Config {
+    pub fn check(as_written: written::Config) -> Result<Config, String> {
+        let written::Config {
             server,
             database,
             receipts,
             delivery,
             tenants: written_tenants,
             forms: written_forms,
-        } = written;
+        } = as_written;
         server.limits()?;
         if let Some(r) = &receipts {
             r.platform()?;
@@ -569,7 +569,7 @@ impl Config {
 
 /// `t`, checked; `before` are the tenants before it in the file.
 fn check_tenant(
-    t: file::Tenant,
+    t: written::Tenant,
     before: &[TenantConfig],
     at: &dyn Fn(&str) -> String,
 ) -> Result<TenantConfig, String> {
@@ -621,7 +621,7 @@ fn check_tenant(
 
 /// Pulling from OS2forms (ping and polling) needs the site and its key together, and the key
 /// travels in a header, so only to an https:// site (or one on this machine).
-fn check_pull(f: &file::Form, at: &dyn Fn(&str) -> String) -> Result<(), String> {
+fn check_pull(f: &written::Form, at: &dyn Fn(&str) -> String) -> Result<(), String> {
     match (&f.os2forms_url, &f.api_key) {
         (Some(url), Some(_)) => {
             check_url(url, true).map_err(|e| format!("{}: {e}", at("os2forms_url")))?;
@@ -790,7 +790,7 @@ impl ReceiptEndpointConfig {
     }
 }
 
-fn check_route(r: file::Route, at: &dyn Fn(&str) -> String) -> Result<RouteConfig, String> {
+fn check_route(r: written::Route, at: &dyn Fn(&str) -> String) -> Result<RouteConfig, String> {
     // Part of every SFTP file name of the route, which must stay unique (build::RemoteNames).
     if r.id.is_empty()
         || r.id.len() > 64
