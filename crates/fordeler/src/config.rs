@@ -1,11 +1,11 @@
 //! `fordeler.toml`: tenants (municipalities), forms and their routes, and the service itself.
 //!
 //! Loaded through `service_kit::config` (every key overridable as `FORDELER_…`) as the file
-//! writes it ([`written`]), then checked once into [`Config`]: every value that SF2900 constrains
-//! (CVR, KLE, facet, UUID) becomes the protocol crate's own type, so a typo fails at start-up
-//! with the file and key named, not at 3 a.m. when the first citizen submits, and the code that
-//! uses a value gets it already checked. Secrets are never in this file: it names the files or
-//! environment variables that hold them.
+//! writes it ([`written`]), then checked once into [`Config`]: every value that SF2900
+//! constrains (CVR, KLE, facet, UUID) becomes the protocol crate's own type, so a typo fails at
+//! start-up with the file and key named, not at 3 a.m. when the first citizen submits, and the
+//! code that uses a value gets it already checked. Secrets are never in this file: it names the
+//! files or environment variables that hold them.
 
 use anyhow::Context as _;
 use serde::Deserialize;
