@@ -8,12 +8,15 @@
 //! [`notify`] watches for offline PCs and mails alerts. [`app`] wires a running portal. See
 //! `ARCHITECTURE.md` at the repository root for the map.
 
+#[cfg(feature = "tools")]
 pub mod agent_sim;
 pub mod api;
 pub mod app;
+#[cfg(feature = "tools")]
 pub mod bench;
 pub mod client_api;
 pub mod config;
+#[cfg(feature = "tools")]
 pub mod demo;
 pub mod heartbeat;
 pub mod legacy_xmlrpc;

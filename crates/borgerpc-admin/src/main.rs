@@ -19,14 +19,24 @@ use borgerpc_admin::store::wakeplans::{DAYS, Day, Exception, PlanFields, WakePla
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
+fn long_about() -> String {
+    let about = "A drop-in Administrationsportal for OS2BorgerPC: real os2borgerpc-client agents \
+check in here unchanged.\n\nEn Administrationsportal til OS2BorgerPC, som de rigtige \
+os2borgerpc-client-agenter bruger uændret.";
+    // A production build has no demo to point at.
+    if cfg!(feature = "tools") {
+        format!("{about}\n\nStart here / Start her: borgerpc-admin demo")
+    } else {
+        about.to_owned()
+    }
+}
+
 #[derive(Parser)]
 #[command(
     name = "borgerpc-admin",
     version,
     about = "Administrationsportal for OS2BorgerPC / Administration portal for OS2BorgerPC",
-    long_about = "A drop-in Administrationsportal for OS2BorgerPC: real os2borgerpc-client agents \
-check in here unchanged.\n\nEn Administrationsportal til OS2BorgerPC, som de rigtige \
-os2borgerpc-client-agenter bruger uændret.\n\nStart here / Start her: borgerpc-admin demo"
+    long_about = long_about()
 )]
 struct Cli {
     /// Configuration file / konfigurationsfil. Without it: borgerpc.toml when it exists, else
@@ -43,6 +53,7 @@ enum Command {
     Serve,
     /// A demo: the portal with a few hundred simulated PCs, on SQLite in a temporary folder /
     /// En demo med et par hundrede simulerede computere.
+    #[cfg(feature = "tools")]
     Demo {
         #[arg(long, default_value_t = 300)]
         pcs: u32,
@@ -120,9 +131,11 @@ enum Command {
         command: AuditCommand,
     },
     /// Load test on a fresh database; prints one JSON line / Belastningstest.
+    #[cfg(feature = "tools")]
     Bench(BenchArgs),
 }
 
+#[cfg(feature = "tools")]
 #[derive(clap::Args)]
 struct BenchArgs {
     /// PCs to register and check in.
@@ -626,6 +639,7 @@ fn print_json(v: &impl serde::Serialize) -> anyhow::Result<()> {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
+    #[cfg(feature = "tools")]
     if let Command::Demo { pcs, keep } = &cli.command {
         let dir = tempfile::Builder::new().prefix("borgerpc-demo").tempdir()?;
         let ok = borgerpc_admin::demo::run(dir.path(), *pcs).await?;
@@ -635,6 +649,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         anyhow::ensure!(ok, "the demo's outcome was not the expected one");
         return Ok(());
     }
+    #[cfg(feature = "tools")]
     if let Command::Bench(args) = &cli.command {
         return bench(args).await;
     }
@@ -748,6 +763,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             print_json(&store.audit_entries(site, limit.clamp(1, 10_000)).await?)?;
         }
         // Handled first: it makes its own database.
+        #[cfg(feature = "tools")]
         Command::Bench(_) | Command::Demo { .. } => {}
     }
     Ok(())
@@ -1432,6 +1448,7 @@ async fn wakeplan(store: &Store, command: WakeplanCommand) -> anyhow::Result<()>
     Ok(())
 }
 
+#[cfg(feature = "tools")]
 async fn bench(args: &BenchArgs) -> anyhow::Result<()> {
     // Warnings only: one info line per registration would drown the progress bars.
     service_kit::logging::init(false, "warn");

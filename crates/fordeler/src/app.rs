@@ -110,7 +110,7 @@ pub async fn start<P: Serviceplatform>(
         ready,
         Some(backlog_gauges(
             store.clone(),
-            config.tenants.iter().map(|t| t.cvr.clone()).collect(),
+            config.tenants.iter().map(|t| t.cvr.to_string()).collect(),
         )),
     ));
     let mut rx = stop_rx.clone();

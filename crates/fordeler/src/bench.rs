@@ -332,7 +332,7 @@ fn render_rate(
         .context("the bench form is configured")?;
     let route = form.routes[0].clone();
     let tenant = config
-        .tenant(&form.tenant)
+        .tenant(form.tenant.as_str())
         .context("the bench tenant is configured")?
         .clone();
     let body = crate::demo::sample("os2forms_fdk_kp_sp241", 1, 1);

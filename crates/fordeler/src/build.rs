@@ -13,7 +13,7 @@
 //! ([`Base64Binary::encode`]), goes back in at the recorded place. Every attempt still sends the
 //! same bytes, and the stored request stays a few KB whatever the PDF's size.
 
-use crate::config::{DistributionType, RouteConfig, TenantConfig, checked_uuid};
+use crate::config::{DistributionType, RouteConfig, TenantConfig};
 use crate::store::{Attachment, Delivery, DeliveryFile, FileState, InlineFile, StoredRequest};
 use serde_json::{Map, Value, json};
 use sf2900::*;
@@ -269,15 +269,15 @@ pub fn render_context(
         "handler": {"settings": {
             "handler_id": route.id,
             "sender": {
-                "sender_id": tenant.cvr,
-                "routing_myndighed": routing_myndighed,
-                "registrering_it_system": tenant.it_system,
+                "sender_id": tenant.cvr.as_str(),
+                "routing_myndighed": routing_myndighed.as_str(),
+                "registrering_it_system": tenant.it_system.to_string(),
                 "sftp": {"username": tenant.sftp.as_ref().map(|s| s.user.clone())},
             },
             "distribution_context": {
-                "routing_modtager_aktoer": route.routing_modtager_aktoer,
-                "kle_emne": route.kle_emne,
-                "handling_facet": route.handling_facet,
+                "routing_modtager_aktoer": route.routing_modtager_aktoer.map(|u| u.to_string()),
+                "kle_emne": route.kle_emne.as_ref().map(KleEmne::as_str),
+                "handling_facet": route.handling_facet.as_ref().map(HandlingFacet::as_str),
                 "titel": route.titel,
                 "beskrivelse": route.beskrivelse,
             },
@@ -289,16 +289,12 @@ pub fn render_context(
                 "files": {
                     "filspecifikation": route.files.filspecifikation,
                     "recipient_it_system_look_up": u8::from(route.files.recipient_it_system_look_up),
-                    "recipient_it_system": route.files.recipient_it_system,
-                    "recipient_authority": route.files.recipient_authority,
+                    "recipient_it_system": route.files.recipient_it_system.map(|u| u.to_string()),
+                    "recipient_authority": route.files.recipient_authority.as_ref().map(Cvr::as_str),
                 },
             },
         }},
     })
-}
-
-fn cvr(s: &str, what: &str) -> Result<Cvr, BuildError> {
-    Cvr::new(s.to_owned()).map_err(|e| BuildError(format!("{what}: {e}")))
 }
 
 /// Builds the request for one delivery.
@@ -310,19 +306,13 @@ pub fn build(
     attachments: &[Attachment],
     renderer: &dyn FormRenderer,
 ) -> Result<Built, BuildError> {
-    let afsender = cvr(&tenant.cvr, "tenant.cvr")?;
-    let routing_myndighed = cvr(route.routing_myndighed(tenant), "routing_myndighed")?;
+    let afsender = tenant.cvr.clone();
+    let routing_myndighed = route.routing_myndighed(tenant).clone();
     let routing_valg = match (&route.routing_modtager_aktoer, &route.kle_emne) {
-        (Some(a), _) => RoutingValg::ModtagerAktoer(checked_uuid(a)),
+        (Some(a), _) => RoutingValg::ModtagerAktoer(*a),
         (None, Some(k)) => RoutingValg::KleEmneHandling(RoutingKleInfo {
-            routing_kle_emne: KleEmne::new(k.clone())
-                .map_err(|e| BuildError(format!("kle_emne: {e}")))?,
-            routing_handling_facet: route
-                .handling_facet
-                .clone()
-                .map(HandlingFacet::new)
-                .transpose()
-                .map_err(|e| BuildError(format!("handling_facet: {e}")))?,
+            routing_kle_emne: k.clone(),
+            routing_handling_facet: route.handling_facet.clone(),
         }),
         (None, None) => {
             return Err(BuildError(
@@ -332,20 +322,12 @@ pub fn build(
     };
     let kle = route
         .kle_emne
-        .as_deref()
-        .map(|k| KleEmne::new(k.to_owned()))
-        .transpose()
-        .map_err(|e| BuildError(format!("kle_emne: {e}")))?
-        .ok_or_else(|| BuildError("kle_emne: every object needs a KLEEmneForslag".into()))?;
-    let facet = route
-        .handling_facet
         .clone()
-        .map(HandlingFacet::new)
-        .transpose()
-        .map_err(|e| BuildError(format!("handling_facet: {e}")))?;
+        .ok_or_else(|| BuildError("kle_emne: every object needs a KLEEmneForslag".into()))?;
+    let facet = route.handling_facet.clone();
     let anvender_id = sf2900::types::parse_uuid(&delivery.anvender_transaktions_id)
         .map_err(|e| BuildError(format!("anvender_transaktions_id: {e}")))?;
-    let it_system = checked_uuid(&tenant.it_system);
+    let it_system = tenant.it_system;
     let now = DateTime::now();
     let virkning = || Virkning::it_system(it_system);
     let text = |t: &str| replace_tokens(t, submission);
@@ -524,9 +506,7 @@ pub fn build(
     };
     let request = FordelingsobjektAfsendRequest {
         call_context: None,
-        authority_context: Some(AuthorityContext::new(
-            Cvr::new(tenant.cvr.clone()).map_err(|e| BuildError(format!("tenant.cvr: {e}")))?,
-        )),
+        authority_context: Some(AuthorityContext::new(tenant.cvr.clone())),
         anmodning: Anmodning {
             distribution_context: context,
             distribution_object: DistributionObject::new(indhold),
@@ -552,17 +532,21 @@ mod tests {
     }
 
     fn formular(pdf: &[u8]) -> (TenantConfig, RouteConfig, Delivery, Vec<Attachment>) {
-        let tenant: TenantConfig = toml::from_str(
-            r#"cvr = "29189846"
+        let config: crate::config::Config = toml::from_str(
+            r#"[[tenant]]
+cvr = "29189846"
 name = "K"
 service_url = "https://sp.invalid"
 certificate = "a.p12"
 passphrase = { env = "UNUSED" }
-it_system = "cfcf2769-9a1f-4d3b-b6d2-ddfb3a2f9dd6""#,
-        )
-        .unwrap();
-        let route: RouteConfig = toml::from_str(
-            r#"id = "kp"
+it_system = "cfcf2769-9a1f-4d3b-b6d2-ddfb3a2f9dd6"
+
+[[form]]
+webform_id = "f"
+tenant = "29189846"
+
+[[form.route]]
+id = "kp"
 distribution_type = "FORMULAR"
 kle_emne = "32.03.12"
 attachment_element = "kvittering"
@@ -570,12 +554,14 @@ formular_type = "F_1"
 xml_template = "t.twig""#,
         )
         .unwrap();
+        let tenant = config.tenants[0].clone();
+        let route = config.forms[0].routes[0].clone();
         let delivery = Delivery::unsaved(
             "u",
             "f",
             "kp",
             "FORMULAR",
-            &tenant.cvr,
+            tenant.cvr.as_str(),
             &sf2900::Uuid::new_v4().to_string(),
         );
         let pdf = Attachment {

@@ -191,7 +191,7 @@ pub async fn unpinned_host_keys(config: &Config, platform: &RealPlatform) -> Vec
 }
 
 async fn unpinned_host_key(
-    cvr: &str,
+    cvr: &sf2900::Cvr,
     target: &crate::transport::SftpTarget,
     platform: &RealPlatform,
 ) -> Option<String> {

@@ -1,10 +1,11 @@
 //! `fordeler.toml`: tenants (municipalities), forms and their routes, and the service itself.
 //!
-//! Loaded through `service_kit::config` (every key overridable as `FORDELER_…`), then checked
-//! here: every value that SF2900 constrains (CVR, KLE, facet, UUID) is validated with the
-//! protocol crate's own types, so a typo fails at start-up with the file and key named, not at
-//! 3 a.m. when the first citizen submits. Secrets are never in this file: it names the files
-//! or environment variables that hold them.
+//! Loaded through `service_kit::config` (every key overridable as `FORDELER_…`) as the file
+//! writes it ([`written`]), then checked once into [`Config`]: every value that SF2900
+//! constrains (CVR, KLE, facet, UUID) becomes the protocol crate's own type, so a typo fails at
+//! start-up with the file and key named, not at 3 a.m. when the first citizen submits, and the
+//! code that uses a value gets it already checked. Secrets are never in this file: it names the
+//! files or environment variables that hold them.
 
 use anyhow::Context as _;
 use serde::Deserialize;
@@ -13,21 +14,23 @@ use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// The configuration, checked: what [`Config::load`] returns, and what deserialising one gives
+/// (through [`written::Config`] and [`Config::check`]).
+#[derive(Debug, Clone)]
 pub struct Config {
-    #[serde(default)]
     pub server: ServerConfig,
-    #[serde(default)]
     pub database: DatabaseConfig,
     /// Our HTTPS endpoint for FordelingskvitteringModtag callbacks (mutual TLS).
     pub receipts: Option<ReceiptEndpointConfig>,
-    #[serde(default)]
     pub delivery: DeliveryConfig,
-    #[serde(default, rename = "tenant")]
     pub tenants: Vec<TenantConfig>,
-    #[serde(default, rename = "form")]
     pub forms: Vec<FormConfig>,
+}
+
+impl<'de> Deserialize<'de> for Config {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Config::check(written::Config::deserialize(d)?).map_err(serde::de::Error::custom)
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -178,11 +181,10 @@ impl Default for DeliveryConfig {
 
 pub use service_kit::config::Secret;
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone)]
 pub struct TenantConfig {
     /// The municipality's CVR: AuthorityContext and AfsendendeMyndighed.
-    pub cvr: String,
+    pub cvr: Cvr,
     pub name: String,
     /// `https://…/service/SP/Distribution/3` (exttest.serviceplatformen.dk or prod.…).
     pub service_url: String,
@@ -192,9 +194,9 @@ pub struct TenantConfig {
     pub certificate: PathBuf,
     pub passphrase: Secret,
     /// The IT system registered at KOMBIT (RegistreringItSystem, SenderIt-system).
-    pub it_system: String,
+    pub it_system: Uuid,
     /// Default RoutingMyndighed (else the tenant's CVR).
-    pub routing_myndighed: Option<String>,
+    pub routing_myndighed: Option<Cvr>,
     /// The public URL of our receipt endpoint, as registered with KOMBIT (for check-config).
     pub receipt_url: Option<String>,
     pub sftp: Option<SftpConfig>,
@@ -214,13 +216,12 @@ pub struct SftpConfig {
     pub host_key_fingerprint: Option<String>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone)]
 pub struct FormConfig {
     /// The Drupal webform id, e.g. `os2forms_fdk_kp_sp241`.
     pub webform_id: String,
-    /// CVR of the tenant that owns the form.
-    pub tenant: String,
+    /// CVR of the tenant that owns the form (one of [`Config::tenants`]).
+    pub tenant: Cvr,
     /// Webform Remote post: the `Authorization` header value expected (a secret).
     pub remote_post_token: Option<Secret>,
     /// The queued "ping" handler: expected `Authorization` header, and how to pull.
@@ -229,32 +230,27 @@ pub struct FormConfig {
     pub os2forms_url: Option<String>,
     pub api_key: Option<Secret>,
     /// Poll `/webform_rest/{form}/submissions` this often (0: no polling).
-    #[serde(default)]
     pub poll_seconds: u64,
-    #[serde(rename = "route")]
     pub routes: Vec<RouteConfig>,
 }
 
 /// What the PHP handler calls its settings: where and how one submission goes.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone)]
 pub struct RouteConfig {
-    /// Stable id of the route within the form (part of the dedupe key).
+    /// Stable id of the route within the form (part of the dedupe key and of SFTP file names:
+    /// 1 to 64 of A-Z, a-z, 0-9 and _).
     pub id: String,
     pub distribution_type: DistributionType,
-    pub kle_emne: Option<String>,
-    pub handling_facet: Option<String>,
+    /// At least one of `kle_emne` and `routing_modtager_aktoer` is set.
+    pub kle_emne: Option<KleEmne>,
+    pub handling_facet: Option<HandlingFacet>,
     /// Route to this modtager-aktør instead of by KLE.
-    pub routing_modtager_aktoer: Option<String>,
-    pub routing_myndighed: Option<String>,
+    pub routing_modtager_aktoer: Option<Uuid>,
+    pub routing_myndighed: Option<Cvr>,
     /// Texts with tokens `[webform_submission:values:<key>]`, `[webform_submission:uuid]`, ….
-    #[serde(default)]
     pub titel: String,
-    #[serde(default)]
     pub beskrivelse: String,
-    #[serde(default)]
     pub brugervendt_noegle: String,
-    #[serde(default)]
     pub journalpost_message: String,
     /// The element holding the PDF (DOKUMENT, FORMULAR), e.g. the receipt attachment `kvittering`.
     pub attachment_element: Option<String>,
@@ -263,21 +259,18 @@ pub struct RouteConfig {
     /// FORMULAR: Twig template of the form XML, and the XSD it must validate against.
     pub xml_template: Option<PathBuf>,
     pub xsd: Option<PathBuf>,
-    #[serde(default)]
     pub files: RouteFiles,
 }
 
 /// How uploaded files travel (FORMULAR attachments over SFTP).
-#[derive(Debug, Clone, Deserialize, Default)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone)]
 pub struct RouteFiles {
     /// InfRef of the trigger, e.g. `HelbredstillægAnsøgningBilag_1`.
     pub filspecifikation: Option<String>,
     /// Look the recipient IT system up with FordelingsmodtagerList (default on).
-    #[serde(default = "yes")]
     pub recipient_it_system_look_up: bool,
-    pub recipient_it_system: Option<String>,
-    pub recipient_authority: Option<String>,
+    pub recipient_it_system: Option<Uuid>,
+    pub recipient_authority: Option<Cvr>,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
@@ -301,11 +294,104 @@ impl DistributionType {
 
 impl RouteConfig {
     /// RoutingMyndighed: the route's, else the tenant's default, else the tenant itself.
-    pub fn routing_myndighed<'a>(&'a self, tenant: &'a TenantConfig) -> &'a str {
+    pub fn routing_myndighed<'a>(&'a self, tenant: &'a TenantConfig) -> &'a Cvr {
         self.routing_myndighed
-            .as_deref()
-            .or(tenant.routing_myndighed.as_deref())
+            .as_ref()
+            .or(tenant.routing_myndighed.as_ref())
             .unwrap_or(&tenant.cvr)
+    }
+}
+
+/// The tables whose values [`Config::check`] turns into types, as the file writes them; the
+/// keys and their meaning are those of [`TenantConfig`], [`FormConfig`], [`RouteConfig`] and
+/// [`RouteFiles`]. Only deserialisation reads these.
+pub mod written {
+    use super::{
+        DatabaseConfig, DeliveryConfig, DistributionType, ReceiptEndpointConfig, Secret,
+        ServerConfig, SftpConfig, yes,
+    };
+    use serde::Deserialize;
+    use std::path::PathBuf;
+
+    #[derive(Debug, Clone, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct Config {
+        #[serde(default)]
+        pub server: ServerConfig,
+        #[serde(default)]
+        pub database: DatabaseConfig,
+        pub receipts: Option<ReceiptEndpointConfig>,
+        #[serde(default)]
+        pub delivery: DeliveryConfig,
+        #[serde(default, rename = "tenant")]
+        pub tenants: Vec<Tenant>,
+        #[serde(default, rename = "form")]
+        pub forms: Vec<Form>,
+    }
+
+    #[derive(Debug, Clone, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct Tenant {
+        pub cvr: String,
+        pub name: String,
+        pub service_url: String,
+        pub service_ca: Option<PathBuf>,
+        pub certificate: PathBuf,
+        pub passphrase: Secret,
+        pub it_system: String,
+        pub routing_myndighed: Option<String>,
+        pub receipt_url: Option<String>,
+        pub sftp: Option<SftpConfig>,
+    }
+
+    #[derive(Debug, Clone, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct Form {
+        pub webform_id: String,
+        pub tenant: String,
+        pub remote_post_token: Option<Secret>,
+        pub ping_token: Option<Secret>,
+        pub os2forms_url: Option<String>,
+        pub api_key: Option<Secret>,
+        #[serde(default)]
+        pub poll_seconds: u64,
+        #[serde(rename = "route")]
+        pub routes: Vec<Route>,
+    }
+
+    #[derive(Debug, Clone, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct Route {
+        pub id: String,
+        pub distribution_type: DistributionType,
+        pub kle_emne: Option<String>,
+        pub handling_facet: Option<String>,
+        pub routing_modtager_aktoer: Option<String>,
+        pub routing_myndighed: Option<String>,
+        #[serde(default)]
+        pub titel: String,
+        #[serde(default)]
+        pub beskrivelse: String,
+        #[serde(default)]
+        pub brugervendt_noegle: String,
+        #[serde(default)]
+        pub journalpost_message: String,
+        pub attachment_element: Option<String>,
+        pub formular_type: Option<String>,
+        pub xml_template: Option<PathBuf>,
+        pub xsd: Option<PathBuf>,
+        #[serde(default)]
+        pub files: RouteFiles,
+    }
+
+    #[derive(Debug, Clone, Deserialize, Default)]
+    #[serde(deny_unknown_fields)]
+    pub struct RouteFiles {
+        pub filspecifikation: Option<String>,
+        #[serde(default = "yes")]
+        pub recipient_it_system_look_up: bool,
+        pub recipient_it_system: Option<String>,
+        pub recipient_authority: Option<String>,
     }
 }
 
@@ -381,9 +467,9 @@ pub fn resolve(base: &Path, p: &Path) -> PathBuf {
 impl Config {
     /// Loads and checks `path`; `FORDELER_SECTION__KEY` environment variables override keys.
     pub fn load(path: &Path) -> anyhow::Result<(Self, PathBuf)> {
-        let cfg: Config = service_kit::config::load(path, ENV_PREFIX)?;
+        let as_written: written::Config = service_kit::config::load(path, ENV_PREFIX)?;
         let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
-        cfg.check().map_err(|e| {
+        let cfg = Config::check(as_written).map_err(|e| {
             let e = service_kit::config::blame_override(ENV_PREFIX, e);
             anyhow::anyhow!("{}: {e}", path.display())
         })?;
@@ -391,101 +477,151 @@ impl Config {
     }
 
     pub fn tenant(&self, cvr: &str) -> Option<&TenantConfig> {
-        self.tenants.iter().find(|t| t.cvr == cvr)
+        self.tenants.iter().find(|t| t.cvr.as_str() == cvr)
     }
 
     pub fn form(&self, webform_id: &str) -> Option<&FormConfig> {
         self.forms.iter().find(|f| f.webform_id == webform_id)
     }
 
-    /// Checks what serde cannot: protocol values and references. Errors name the key.
-    pub fn check(&self) -> Result<(), String> {
-        self.server.limits()?;
-        if let Some(r) = &self.receipts {
+    /// Checks what serde cannot, protocol values and references, and gives them their types.
+    /// Errors name the key.
+    pub fn check(as_written: written::Config) -> Result<Config, String> {
+        let written::Config {
+            server,
+            database,
+            receipts,
+            delivery,
+            tenants: written_tenants,
+            forms: written_forms,
+        } = as_written;
+        server.limits()?;
+        if let Some(r) = &receipts {
             r.platform()?;
         }
-        if self.server.max_submission_bytes < 1024 {
+        if server.max_submission_bytes < 1024 {
             return Err("server.max_submission_bytes: must be at least 1024".into());
         }
-        let mut cvrs = HashSet::new();
-        for (i, t) in self.tenants.iter().enumerate() {
+        let mut tenants: Vec<TenantConfig> = Vec::with_capacity(written_tenants.len());
+        for (i, t) in written_tenants.into_iter().enumerate() {
             let at = |k: &str| format!("tenant[{i}].{k}");
-            Cvr::new(t.cvr.clone()).map_err(|e| format!("{}: {e}", at("cvr")))?;
-            if !cvrs.insert(t.cvr.clone()) {
-                return Err(format!(
-                    "{}: another [[tenant]] has the same CVR",
-                    at("cvr")
-                ));
-            }
-            sf2900::types::parse_uuid(&t.it_system)
-                .map_err(|e| format!("{}: {e}", at("it_system")))?;
-            if let Some(r) = &t.routing_myndighed {
-                Cvr::new(r.clone()).map_err(|e| format!("{}: {e}", at("routing_myndighed")))?;
-            }
-            if !(t.service_url.starts_with("https://")) {
-                return Err(format!("{}: must be an https:// URL", at("service_url")));
-            }
-            if let Some(url) = &t.receipt_url {
-                check_url(url, false).map_err(|e| format!("{}: {e}", at("receipt_url")))?;
-            }
-            if let Some(fp) = t
-                .sftp
-                .as_ref()
-                .and_then(|s| s.host_key_fingerprint.as_ref())
-                && !crate::transport::sftp::is_fingerprint(fp)
-            {
-                return Err(format!(
-                    "{}: not a host key fingerprint; give it as `ssh-keygen -lf` prints it: \
-                     SHA256: and 43 Base64 characters",
-                    at("sftp.host_key_fingerprint")
-                ));
-            }
+            let t = check_tenant(t, &tenants, &at)?;
+            tenants.push(t);
         }
-        let mut forms = HashSet::new();
-        for (i, f) in self.forms.iter().enumerate() {
+        let mut forms: Vec<FormConfig> = Vec::with_capacity(written_forms.len());
+        for (i, f) in written_forms.into_iter().enumerate() {
             let at = |k: &str| format!("form[{i}].{k}");
-            if !forms.insert(f.webform_id.clone()) {
+            if forms.iter().any(|other| other.webform_id == f.webform_id) {
                 return Err(format!(
                     "{}: another [[form]] has the same webform_id",
                     at("webform_id")
                 ));
             }
-            if !cvrs.contains(&f.tenant) {
+            let Some(tenant) = tenants.iter().find(|t| t.cvr.as_str() == f.tenant) else {
                 return Err(format!("{}: no [[tenant]] has this CVR", at("tenant")));
-            }
+            };
             if f.routes.is_empty() {
                 return Err(format!(
                     "{}: a form needs at least one [[form.route]]",
                     at("route")
                 ));
             }
-            check_pull(f, &at)?;
-            let mut ids = HashSet::new();
-            for (j, r) in f.routes.iter().enumerate() {
+            check_pull(&f, &at)?;
+            let mut routes: Vec<RouteConfig> = Vec::with_capacity(f.routes.len());
+            for (j, r) in f.routes.into_iter().enumerate() {
                 let at = |k: &str| format!("form[{i}].route[{j}].{k}");
-                if !ids.insert(r.id.clone()) {
+                if routes.iter().any(|other| other.id == r.id) {
                     return Err(format!(
                         "{}: another route of this form has the same id",
                         at("id")
                     ));
                 }
-                check_route(r, &at)?;
-                let has_sftp = self.tenant(&f.tenant).is_some_and(|t| t.sftp.is_some());
-                if r.distribution_type == DistributionType::Dokument && !has_sftp {
+                let r = check_route(r, &at)?;
+                if r.distribution_type == DistributionType::Dokument && tenant.sftp.is_none() {
                     return Err(format!(
                         "{}: DOKUMENT needs SFTP: add [tenant.sftp] to the form's tenant",
                         at("distribution_type"),
                     ));
                 }
+                routes.push(r);
             }
+            forms.push(FormConfig {
+                webform_id: f.webform_id,
+                tenant: tenant.cvr.clone(),
+                remote_post_token: f.remote_post_token,
+                ping_token: f.ping_token,
+                os2forms_url: f.os2forms_url,
+                api_key: f.api_key,
+                poll_seconds: f.poll_seconds,
+                routes,
+            });
         }
-        Ok(())
+        Ok(Config {
+            server,
+            database,
+            receipts,
+            delivery,
+            tenants,
+            forms,
+        })
     }
+}
+
+/// `t`, checked; `before` are the tenants before it in the file.
+fn check_tenant(
+    t: written::Tenant,
+    before: &[TenantConfig],
+    at: &dyn Fn(&str) -> String,
+) -> Result<TenantConfig, String> {
+    let cvr = Cvr::new(t.cvr).map_err(|e| format!("{}: {e}", at("cvr")))?;
+    if before.iter().any(|other| other.cvr == cvr) {
+        return Err(format!(
+            "{}: another [[tenant]] has the same CVR",
+            at("cvr")
+        ));
+    }
+    let it_system =
+        sf2900::types::parse_uuid(&t.it_system).map_err(|e| format!("{}: {e}", at("it_system")))?;
+    let routing_myndighed = t
+        .routing_myndighed
+        .map(Cvr::new)
+        .transpose()
+        .map_err(|e| format!("{}: {e}", at("routing_myndighed")))?;
+    if !(t.service_url.starts_with("https://")) {
+        return Err(format!("{}: must be an https:// URL", at("service_url")));
+    }
+    if let Some(url) = &t.receipt_url {
+        check_url(url, false).map_err(|e| format!("{}: {e}", at("receipt_url")))?;
+    }
+    if let Some(fp) = t
+        .sftp
+        .as_ref()
+        .and_then(|s| s.host_key_fingerprint.as_ref())
+        && !crate::transport::sftp::is_fingerprint(fp)
+    {
+        return Err(format!(
+            "{}: not a host key fingerprint; give it as `ssh-keygen -lf` prints it: \
+             SHA256: and 43 Base64 characters",
+            at("sftp.host_key_fingerprint")
+        ));
+    }
+    Ok(TenantConfig {
+        cvr,
+        name: t.name,
+        service_url: t.service_url,
+        service_ca: t.service_ca,
+        certificate: t.certificate,
+        passphrase: t.passphrase,
+        it_system,
+        routing_myndighed,
+        receipt_url: t.receipt_url,
+        sftp: t.sftp,
+    })
 }
 
 /// Pulling from OS2forms (ping and polling) needs the site and its key together, and the key
 /// travels in a header, so only to an https:// site (or one on this machine).
-fn check_pull(f: &FormConfig, at: &dyn Fn(&str) -> String) -> Result<(), String> {
+fn check_pull(f: &written::Form, at: &dyn Fn(&str) -> String) -> Result<(), String> {
     match (&f.os2forms_url, &f.api_key) {
         (Some(url), Some(_)) => {
             check_url(url, true).map_err(|e| format!("{}: {e}", at("os2forms_url")))?;
@@ -661,7 +797,7 @@ impl ReceiptEndpointConfig {
     }
 }
 
-fn check_route(r: &RouteConfig, at: &dyn Fn(&str) -> String) -> Result<(), String> {
+fn check_route(r: written::Route, at: &dyn Fn(&str) -> String) -> Result<RouteConfig, String> {
     // Part of every SFTP file name of the route, which must stay unique (build::RemoteNames).
     if r.id.is_empty()
         || r.id.len() > 64
@@ -678,26 +814,31 @@ fn check_route(r: &RouteConfig, at: &dyn Fn(&str) -> String) -> Result<(), Strin
             at("kle_emne")
         ));
     }
-    if let Some(k) = &r.kle_emne {
-        KleEmne::new(k.clone()).map_err(|e| format!("{}: {e}", at("kle_emne")))?;
-    }
-    if let Some(f) = &r.handling_facet {
-        HandlingFacet::new(f.clone()).map_err(|e| format!("{}: {e}", at("handling_facet")))?;
-    }
-    if let Some(u) = &r.routing_modtager_aktoer {
-        sf2900::types::parse_uuid(u)
-            .map_err(|e| format!("{}: {e}", at("routing_modtager_aktoer")))?;
-    }
-    if let Some(c) = &r.routing_myndighed {
-        Cvr::new(c.clone()).map_err(|e| format!("{}: {e}", at("routing_myndighed")))?;
-    }
-    if let Some(u) = &r.files.recipient_it_system {
-        sf2900::types::parse_uuid(u)
-            .map_err(|e| format!("{}: {e}", at("files.recipient_it_system")))?;
-    }
-    if let Some(c) = &r.files.recipient_authority {
-        Cvr::new(c.clone()).map_err(|e| format!("{}: {e}", at("files.recipient_authority")))?;
-    }
+    let cvr = |c: Option<String>, key: &str| {
+        c.map(Cvr::new)
+            .transpose()
+            .map_err(|e| format!("{}: {e}", at(key)))
+    };
+    let uuid = |u: Option<String>, key: &str| {
+        u.as_deref()
+            .map(sf2900::types::parse_uuid)
+            .transpose()
+            .map_err(|e| format!("{}: {e}", at(key)))
+    };
+    let kle_emne = r
+        .kle_emne
+        .map(KleEmne::new)
+        .transpose()
+        .map_err(|e| format!("{}: {e}", at("kle_emne")))?;
+    let handling_facet = r
+        .handling_facet
+        .map(HandlingFacet::new)
+        .transpose()
+        .map_err(|e| format!("{}: {e}", at("handling_facet")))?;
+    let routing_modtager_aktoer = uuid(r.routing_modtager_aktoer, "routing_modtager_aktoer")?;
+    let routing_myndighed = cvr(r.routing_myndighed, "routing_myndighed")?;
+    let recipient_it_system = uuid(r.files.recipient_it_system, "files.recipient_it_system")?;
+    let recipient_authority = cvr(r.files.recipient_authority, "files.recipient_authority")?;
     match r.distribution_type {
         DistributionType::Formular => {
             for (k, v) in [
@@ -724,10 +865,26 @@ fn check_route(r: &RouteConfig, at: &dyn Fn(&str) -> String) -> Result<(), Strin
         }
         _ => {}
     }
-    Ok(())
-}
-
-/// Parses a UUID that [`Config::check`] already accepted.
-pub fn checked_uuid(s: &str) -> Uuid {
-    sf2900::types::parse_uuid(s).unwrap_or_default()
+    Ok(RouteConfig {
+        id: r.id,
+        distribution_type: r.distribution_type,
+        kle_emne,
+        handling_facet,
+        routing_modtager_aktoer,
+        routing_myndighed,
+        titel: r.titel,
+        beskrivelse: r.beskrivelse,
+        brugervendt_noegle: r.brugervendt_noegle,
+        journalpost_message: r.journalpost_message,
+        attachment_element: r.attachment_element,
+        formular_type: r.formular_type,
+        xml_template: r.xml_template,
+        xsd: r.xsd,
+        files: RouteFiles {
+            filspecifikation: r.files.filspecifikation,
+            recipient_it_system_look_up: r.files.recipient_it_system_look_up,
+            recipient_it_system,
+            recipient_authority,
+        },
+    })
 }

@@ -273,7 +273,7 @@ impl Intake {
         let accepted = self
             .store
             .accept(NewSubmission {
-                tenant_cvr: form.tenant.clone(),
+                tenant_cvr: form.tenant.to_string(),
                 webform_id: s.webform_id.clone(),
                 submission_uuid: s.uuid.clone(),
                 serial,

@@ -16,10 +16,12 @@
 //! `web::api` and the CLI (`main.rs`) show and act on deliveries through the same `store`.
 
 pub mod app;
+#[cfg(feature = "tools")]
 pub mod bench;
 pub mod build;
 pub mod check;
 pub mod config;
+#[cfg(feature = "tools")]
 pub mod demo;
 pub mod file_store;
 pub mod intake;

@@ -10,14 +10,24 @@ use fordeler::store::{Conflict, Resent, State, Store, StoreError, kode_or_dash};
 use std::path::PathBuf;
 use std::sync::Arc;
 
+fn long_about() -> String {
+    let about = "Delivers completed OS2forms submissions to KOMBIT's Fordelingskomponent (SF2900), never loses one, \
+and tells the operator where each one is.\n\nLeverer afsluttede OS2forms-indsendelser til KOMBITs Fordelingskomponent (SF2900), \
+mister aldrig en, og viser operatøren hvor hver enkelt er.";
+    // A production build has no demo to point at.
+    if cfg!(feature = "tools") {
+        format!("{about}\n\nStart here: fordeler demo")
+    } else {
+        about.to_owned()
+    }
+}
+
 #[derive(Parser)]
 #[command(
     name = "fordeler",
     version,
     about = "Delivers completed OS2forms submissions to KOMBIT's Fordelingskomponent (SF2900) / Leverer OS2forms-indsendelser til Fordelingskomponenten",
-    long_about = "Delivers completed OS2forms submissions to KOMBIT's Fordelingskomponent (SF2900), never loses one, \
-and tells the operator where each one is.\n\nLeverer afsluttede OS2forms-indsendelser til KOMBITs Fordelingskomponent (SF2900), \
-mister aldrig en, og viser operatøren hvor hver enkelt er.\n\nStart here: fordeler demo"
+    long_about = long_about()
 )]
 struct Cli {
     /// Configuration file / konfigurationsfil.
@@ -104,8 +114,10 @@ enum Command {
         form: String,
     },
     /// Throughput and latency on loopback; prints one JSON line / Måling.
+    #[cfg(feature = "tools")]
     Bench(fordeler::bench::Options),
     /// Everything on this machine: simulator, Fordeler, sample submissions, faults / Demo.
+    #[cfg(feature = "tools")]
     Demo {
         /// Submissions per form.
         #[arg(long, default_value_t = 5)]
@@ -167,10 +179,12 @@ fn when(ms: i64) -> String {
 async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
     let ok = std::process::ExitCode::SUCCESS;
     match cli.command {
+        #[cfg(feature = "tools")]
         Command::Demo { per_form } => {
             service_kit::logging::init(false, "error");
             return demo(per_form).await;
         }
+        #[cfg(feature = "tools")]
         Command::Bench(options) => {
             service_kit::logging::init(false, "error");
             let work = tempfile::Builder::new()
@@ -385,7 +399,7 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                 .form(&form)
                 .with_context(|| format!("--form: no [[form]] with webform_id {form}"))?;
             let tenant = config
-                .tenant(&form_cfg.tenant)
+                .tenant(form_cfg.tenant.as_str())
                 .context("the form's tenant")?;
             let s = fordeler::intake::Submission::from_remote_post(&form, &body)
                 .map_err(|e| anyhow::anyhow!("--submission: {e}"))?;
@@ -399,7 +413,7 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                     &form,
                     &route.id,
                     route.distribution_type.as_str(),
-                    &tenant.cvr,
+                    tenant.cvr.as_str(),
                     "00000000-0000-0000-0000-000000000000",
                 );
                 println!("== route {} ({:?})", route.id, route.distribution_type);
@@ -457,15 +471,17 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             let f = config
                 .form(&form)
                 .with_context(|| format!("--form: no [[form]] with webform_id {form}"))?;
-            let tenant = config.tenant(&f.tenant).context("the form's tenant")?;
+            let tenant = config
+                .tenant(f.tenant.as_str())
+                .context("the form's tenant")?;
             let platform = fordeler::platform::RealPlatform::new(&config, &base)?;
             for r in &f.routes {
                 match platform.recipient_system(tenant, r).await {
                     Ok(Some(u)) => println!(
                         "route {}: KLE {} facet {} → system {u}",
                         r.id,
-                        r.kle_emne.as_deref().unwrap_or("-"),
-                        r.handling_facet.as_deref().unwrap_or("-")
+                        r.kle_emne.as_ref().map_or("-", |k| k.as_str()),
+                        r.handling_facet.as_ref().map_or("-", |h| h.as_str())
                     ),
                     Ok(None) => println!("route {}: no lookup needed", r.id),
                     Err(e) => println!("route {}: {e}", r.id),
@@ -486,6 +502,7 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
     Ok(ok)
 }
 
+#[cfg(feature = "tools")]
 async fn demo(per_form: usize) -> anyhow::Result<std::process::ExitCode> {
     let work = tempfile::Builder::new()
         .prefix("fordeler-demo")

@@ -147,7 +147,7 @@ impl<P: Serviceplatform> Outbox<P> {
             .iter()
             .map(|t| {
                 (
-                    t.cvr.clone(),
+                    t.cvr.to_string(),
                     Arc::new(Semaphore::new(
                         config.delivery.concurrency_per_tenant.max(1),
                     )),
@@ -460,11 +460,7 @@ impl<P: Serviceplatform> Outbox<P> {
         let recipient = if route.files.recipient_it_system_look_up {
             self.platform.recipient_system(tenant, route).await?
         } else {
-            route
-                .files
-                .recipient_it_system
-                .as_deref()
-                .map(crate::config::checked_uuid)
+            route.files.recipient_it_system
         };
         let sftp_user = tenant
             .sftp
@@ -791,14 +787,9 @@ fn trigger(
         StepError::Final(ErrorClass::Config, format!("{what}: {e}"))
     };
     let routing = route.routing_myndighed(tenant);
-    let routing =
-        sf2900::Cvr::new(routing.to_owned()).map_err(|e| cfg_err("routing_myndighed", &e))?;
-    let recipient_authority = match &route.files.recipient_authority {
-        Some(c) => {
-            sf2900::Cvr::new(c.clone()).map_err(|e| cfg_err("files.recipient_authority", &e))?
-        }
-        None => routing.clone(),
-    };
+    let recipient_authority = route.files.recipient_authority.as_ref().unwrap_or(routing);
+    let transaction_id = sf2900::types::parse_uuid(&f.transaction_id)
+        .map_err(|e| StepError::Final(ErrorClass::Build, format!("stored transaction_id: {e}")))?;
     let fd = FileDescriptor::new(
         f.remote_name.clone(),
         a.size as u64,
@@ -817,13 +808,13 @@ fn trigger(
                     .clone()
                     .or(route.formular_type.clone())
                     .unwrap_or_else(|| "Bilag".into()),
-                sender_it_system: crate::config::checked_uuid(&tenant.it_system),
+                sender_it_system: tenant.it_system,
                 // As the PHP module does: the routing authority, not the sender.
-                sender_authority: sf2900::CvrUrn::from_cvr(&routing),
-                transaction_id: crate::config::checked_uuid(&f.transaction_id),
+                sender_authority: sf2900::CvrUrn::from_cvr(routing),
+                transaction_id,
                 sender_timestamp: sf2900::DateTime::now(),
                 recipient_it_system: recipient,
-                recipient_authority: sf2900::CvrUrn::from_cvr(&recipient_authority),
+                recipient_authority: sf2900::CvrUrn::from_cvr(recipient_authority),
                 route_parameter_list: None,
             },
         )),

@@ -12,7 +12,10 @@ use crate::transport::{
     TrustRoots,
 };
 use sf2900::sftp::{TechnicalReceipt, Trigger};
-use sf2900::{FordelingsmodtagerListRequest, FordelingsobjektAfsendResponse, RoutingForespoergsel};
+use sf2900::{
+    Cvr, FordelingsmodtagerListRequest, FordelingsobjektAfsendResponse, HandlingFacet,
+    RoutingForespoergsel,
+};
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Mutex;
@@ -25,7 +28,7 @@ pub struct Tenant {
 }
 
 pub struct RealPlatform {
-    tenants: HashMap<String, Tenant>,
+    tenants: HashMap<Cvr, Tenant>,
     pub sftp: SftpPool,
     routing: Mutex<HashMap<String, (Instant, Option<sf2900::Uuid>)>>,
 }
@@ -99,7 +102,7 @@ impl RealPlatform {
         })
     }
 
-    pub fn tenant(&self, cvr: &str) -> Result<&Tenant, TransportError> {
+    pub fn tenant(&self, cvr: &Cvr) -> Result<&Tenant, TransportError> {
         self.tenants.get(cvr).ok_or_else(|| TransportError {
             retryable: false,
             class: "config",
@@ -107,7 +110,7 @@ impl RealPlatform {
         })
     }
 
-    fn sftp_target(&self, cvr: &str) -> Result<&SftpTarget, TransportError> {
+    fn sftp_target(&self, cvr: &Cvr) -> Result<&SftpTarget, TransportError> {
         self.tenant(cvr)?
             .sftp
             .as_ref()
@@ -139,16 +142,16 @@ impl Serviceplatform for RealPlatform {
     ) -> Result<Option<sf2900::Uuid>, TransportError> {
         let Some(kle) = &route.kle_emne else {
             // Routing straight to a modtager-aktør: that is the recipient.
-            return Ok(route
-                .routing_modtager_aktoer
-                .as_deref()
-                .map(crate::config::checked_uuid));
+            return Ok(route.routing_modtager_aktoer);
         };
         let myndighed = route.routing_myndighed(tenant);
         let key = format!(
             "{}|{myndighed}|{kle}|{}",
             tenant.cvr,
-            route.handling_facet.as_deref().unwrap_or("")
+            route
+                .handling_facet
+                .as_ref()
+                .map_or("", HandlingFacet::as_str)
         );
         if let Some((at, v)) = self
             .routing
@@ -166,22 +169,12 @@ impl Serviceplatform for RealPlatform {
         };
         let request = FordelingsmodtagerListRequest {
             call_context: None,
-            authority_context: Some(sf2900::AuthorityContext::new(
-                sf2900::Cvr::new(tenant.cvr.clone()).map_err(|e| cfg(e.to_string()))?,
-            )),
+            authority_context: Some(sf2900::AuthorityContext::new(tenant.cvr.clone())),
             routing: RoutingForespoergsel {
-                afsendende_myndighed: sf2900::Cvr::new(tenant.cvr.clone())
-                    .map_err(|e| cfg(e.to_string()))?,
-                routing_myndighed: sf2900::Cvr::new(myndighed.to_owned())
-                    .map_err(|e| cfg(e.to_string()))?,
-                routing_kle_emne: sf2900::KleEmne::new(kle.clone())
-                    .map_err(|e| cfg(e.to_string()))?,
-                routing_handling_facet: route
-                    .handling_facet
-                    .clone()
-                    .map(sf2900::HandlingFacet::new)
-                    .transpose()
-                    .map_err(|e| cfg(e.to_string()))?,
+                afsendende_myndighed: tenant.cvr.clone(),
+                routing_myndighed: myndighed.clone(),
+                routing_kle_emne: kle.clone(),
+                routing_handling_facet: route.handling_facet.clone(),
             },
         };
         let t = self.tenant(&tenant.cvr)?;
@@ -196,7 +189,10 @@ impl Serviceplatform for RealPlatform {
             [] => {
                 return Err(cfg(format!(
                     "FordelingsmodtagerList found no receiving system for KLE {kle} facet {} at {myndighed}: ask the municipality to add a fordelingsregel, or set files.recipient_it_system",
-                    route.handling_facet.as_deref().unwrap_or("(any)")
+                    route
+                        .handling_facet
+                        .as_ref()
+                        .map_or("(any)", HandlingFacet::as_str)
                 )));
             }
             several => {
