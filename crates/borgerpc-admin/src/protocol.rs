@@ -99,6 +99,14 @@ impl From<anyhow::Error> for Refusal {
     }
 }
 
+/// Whatever the store refuses an agent's call for is the portal's problem, not the agent's:
+/// the calls' own rules are checked here before the store is asked.
+impl From<crate::store::Error> for Refusal {
+    fn from(e: crate::store::Error) -> Self {
+        Refusal::Unavailable(e.into())
+    }
+}
+
 fn bad(msg: impl Into<String>) -> Refusal {
     Refusal::Bad(msg.into())
 }

@@ -2,8 +2,8 @@
 //! restarting a finished job, and listing a site's scripts.
 
 use super::{
-    ApiError, ApiResult, Caller, JsonBody, ListQuery, QueryIn, Reader, SiteUser, as_conflict, body,
-    created, not_found, ok, query, refused, unprocessable,
+    ApiError, ApiResult, Caller, JsonBody, ListQuery, QueryIn, Reader, SiteUser, body, created,
+    not_found, ok, query, unprocessable,
 };
 use crate::store::Store;
 use crate::store::jobs::ParamValue;
@@ -133,8 +133,7 @@ pub(super) async fn run_script(
             params,
             created_by: &c.scope.actor,
         })
-        .await
-        .map_err(refused)?;
+        .await?;
     store
         .audit(
             &c.scope.actor,
@@ -153,10 +152,7 @@ pub(super) async fn restart_job(
     c: Caller<SiteUser>,
     Path(id): Path<i64>,
 ) -> ApiResult {
-    let done = store
-        .restart_job(&c.scope.sites, id, &c.scope.actor)
-        .await
-        .map_err(as_conflict);
+    let done = store.restart_job(&c.scope.sites, id, &c.scope.actor).await;
     let new_job = c
         .audited(&store, done, Object::Job(id), "job.restart", |new_job| {
             format!("job:{id} new:{new_job}")

@@ -24,9 +24,9 @@
 //! submodule owns the handlers of one part of the API (`sites`, `config`, `pcs`, `jobs`,
 //! `events`, `groups`, `rules`, `wakeplans`, `users`).
 
-use crate::store::Store;
 use crate::store::access::{Role, Scope};
 use crate::store::operator::{Object, Page};
+use crate::store::{Error as StoreError, Result as StoreResult, Store};
 use axum::Router;
 use axum::extract::{FromRequestParts, Query, State};
 use axum::http::request::Parts;
@@ -171,45 +171,30 @@ fn unprocessable(msg: impl Into<String>) -> ApiError {
     ApiError(StatusCode::UNPROCESSABLE_ENTITY, msg.into())
 }
 
-fn unavailable(e: anyhow::Error) -> ApiError {
-    tracing::error!(error = %e, "operator API: database unavailable");
-    ApiError(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "the portal's database is unavailable; try again later".into(),
-    )
-}
-
-fn is_database(e: &anyhow::Error) -> bool {
-    e.chain().any(|c| c.is::<sqlx::Error>())
-}
-
-/// A store error is the database's, never the caller's: 503, logged, and `?` gives it.
-impl From<anyhow::Error> for ApiError {
-    fn from(e: anyhow::Error) -> Self {
-        unavailable(e)
-    }
-}
-
-/// A store function's error: the database's (503), a conflict with the current state (409),
-/// or the store refusing the request, naming the field (422).
-fn refused(e: anyhow::Error) -> ApiError {
-    if is_database(&e) {
-        return unavailable(e);
-    }
-    let status = if e.chain().any(|c| c.is::<crate::store::Conflict>()) {
-        StatusCode::CONFLICT
-    } else {
-        StatusCode::UNPROCESSABLE_ENTITY
-    };
-    ApiError(status, format!("{e:#}"))
-}
-
-/// What a store refusal becomes when it is about the object's state, not the input.
-fn as_conflict(e: anyhow::Error) -> anyhow::Error {
-    if is_database(&e) {
-        e
-    } else {
-        anyhow::Error::new(crate::store::Conflict(format!("{e:#}")))
+/// The one mapping of the store's errors to HTTP: the input refused (422, naming the field),
+/// the object's state in the way (409), a name not found (404), and the portal's own trouble
+/// (503 for the database, 500 for data it cannot read), logged and never shown.
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Invalid(m) => unprocessable(m),
+            StoreError::Conflict(m) => ApiError(StatusCode::CONFLICT, m),
+            StoreError::NotFound(m) => ApiError(StatusCode::NOT_FOUND, m),
+            StoreError::Database(_) => {
+                tracing::error!(error = %e, "operator API: database unavailable");
+                ApiError(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "the portal's database is unavailable; try again later".into(),
+                )
+            }
+            StoreError::UnknownValue { .. } | StoreError::Json(_) => {
+                tracing::error!(error = %e, "operator API: stored data this version cannot read");
+                ApiError(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "the portal's database holds data this version cannot read; see its log".into(),
+                )
+            }
+        }
     }
 }
 
@@ -324,7 +309,7 @@ impl<N: Need> Caller<N> {
                     .map(|(_, r)| *r),
             ),
             Ok(_) => not_found(),
-            Err(e) => unavailable(e),
+            Err(e) => e.into(),
         }
     }
 
@@ -332,13 +317,13 @@ impl<N: Need> Caller<N> {
     async fn found<T>(
         &self,
         store: &Store,
-        done: anyhow::Result<Option<T>>,
+        done: StoreResult<Option<T>>,
         object: Object,
     ) -> Result<T, ApiError> {
         match done {
             Ok(Some(v)) => Ok(v),
             Ok(None) => Err(self.missing(store, object).await),
-            Err(e) => Err(refused(e)),
+            Err(e) => Err(e.into()),
         }
     }
 
@@ -346,7 +331,7 @@ impl<N: Need> Caller<N> {
     async fn audited<T>(
         &self,
         store: &Store,
-        done: anyhow::Result<Option<T>>,
+        done: StoreResult<Option<T>>,
         object: Object,
         action: &str,
         target: impl FnOnce(&T) -> String,

@@ -2,12 +2,11 @@
 //! by one and in bulk, and approving a PC's client key.
 
 use super::{
-    ApiError, ApiResult, Caller, JsonBody, ListQuery, QueryIn, Reader, SiteUser, as_conflict, body,
-    ok, query, refused, unprocessable,
+    ApiError, ApiResult, Caller, JsonBody, ListQuery, QueryIn, Reader, SiteUser, body, ok, query,
+    unprocessable,
 };
 use crate::store::Store;
 use crate::store::operator::Object;
-use crate::store::pcs::ApprovalRefused;
 use crate::store::pcs::PcRef;
 use crate::store::pcs::short_fingerprint;
 use axum::extract::Path;
@@ -32,7 +31,7 @@ pub(super) async fn pc(
     c: Caller<Reader>,
     Path(id): Path<i64>,
 ) -> ApiResult {
-    let done = store.api_pc(&c.scope.sites, id).await.map_err(refused)?;
+    let done = store.api_pc(&c.scope.sites, id).await?;
     ok(c.found(&store, Ok(done), Object::Pc(id)).await?)
 }
 
@@ -85,11 +84,7 @@ pub(super) async fn approve_key(
     let a: ApproveKey = body(b)?;
     let done = store
         .approve_client_key(&c.scope.sites, PcRef::Id(id), &a.fingerprint)
-        .await
-        .map_err(|e| match e.downcast_ref::<ApprovalRefused>() {
-            Some(ApprovalRefused::Malformed) | None => e,
-            Some(_) => as_conflict(e),
-        });
+        .await;
     let done = c
         .audited(&store, done, Object::Pc(id), "pc.approve_key", |d| {
             format!("pc:{id} key:{}", short_fingerprint(&d.fingerprint))

@@ -3,7 +3,6 @@
 
 use super::{
     ApiResult, Caller, CustomerAdmin, JsonBody, Reader, SiteAdmin, body, created, not_found, ok,
-    refused,
 };
 use crate::store::Store;
 use crate::store::operator::Object;
@@ -40,7 +39,7 @@ pub(super) async fn create_site(
     {
         Ok(Some(site)) => created(site),
         Ok(None) => Err(not_found()),
-        Err(e) => Err(refused(e)),
+        Err(e) => Err(e.into()),
     }
 }
 

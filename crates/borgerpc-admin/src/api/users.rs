@@ -2,7 +2,7 @@
 
 use super::{
     ApiError, ApiResult, Caller, JsonBody, QueryIn, SiteAdmin, SiteQuery, body, created, forbidden,
-    no_content, not_found, ok, query, refused,
+    no_content, not_found, ok, query,
 };
 use crate::store::Store;
 use crate::store::access::Grant;
@@ -84,7 +84,7 @@ pub(super) async fn create_user(
     {
         Ok(Some(user)) => created(user),
         Ok(None) => Err(not_found()),
-        Err(e) => Err(refused(e)),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -99,7 +99,7 @@ pub(super) async fn grant_role(
     match store.grant_role(&c.scope, id, &grant).await {
         Ok(Some(user)) => ok(user),
         Ok(None) => Err(not_found()),
-        Err(e) => Err(refused(e)),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -117,7 +117,7 @@ pub(super) async fn remove_user(
     match store.remove_user(&c.scope, id, site).await {
         Ok(Some(deleted)) => ok(json!({"deleted": deleted})),
         Ok(None) => Err(not_found()),
-        Err(e) => Err(refused(e)),
+        Err(e) => Err(e.into()),
     }
 }
 

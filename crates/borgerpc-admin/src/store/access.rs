@@ -11,6 +11,7 @@
 
 use super::Store;
 use super::audit::{Record, record_in};
+use super::{Error, Result, ensure, refuse};
 use service_kit::accounts::token_hash;
 use service_kit::db::now_ms;
 use sqlx::Row as _;
@@ -104,7 +105,7 @@ impl Scope {
 
     /// The command line: whoever can run it can read the database, so it is a superuser,
     /// recorded as `cli:<OS user>`.
-    pub async fn cli(store: &Store) -> anyhow::Result<Scope> {
+    pub async fn cli(store: &Store) -> Result<Scope> {
         let os_user = std::env::var("USER")
             .or_else(|_| std::env::var("LOGNAME"))
             .unwrap_or_else(|_| "unknown".into());
@@ -160,7 +161,7 @@ const API_KEY_DESCRIPTION_CHARS: usize = 200;
 
 impl Store {
     /// A superuser's scope: every site and customer.
-    async fn superuser_scope(&self, actor: String, user_id: Option<i64>) -> anyhow::Result<Scope> {
+    async fn superuser_scope(&self, actor: String, user_id: Option<i64>) -> Result<Scope> {
         let sites: Vec<i64> = sqlx::query_scalar("SELECT id FROM sites ORDER BY id")
             .fetch_all(self.pool())
             .await?;
@@ -178,7 +179,7 @@ impl Store {
     }
 
     /// The scope of a bearer token: an API key (`bpk_…`) or a session (`bps_…`).
-    pub async fn scope_of_token(&self, token: &str) -> anyhow::Result<Option<Scope>> {
+    pub async fn scope_of_token(&self, token: &str) -> Result<Option<Scope>> {
         let hash = token_hash(token);
         if token.starts_with("bpk_") {
             let row: Option<(i64, i64, i64)> =
@@ -248,7 +249,7 @@ impl Store {
 
     /// Users with a role within the scope (a superuser sees every user), with the roles the
     /// scope may see; `site` narrows to one site's users.
-    pub async fn users(&self, scope: &Scope, site: Option<i64>) -> anyhow::Result<Vec<UserView>> {
+    pub async fn users(&self, scope: &Scope, site: Option<i64>) -> Result<Vec<UserView>> {
         let rows =
             sqlx::query("SELECT id, username, email, is_superuser FROM users ORDER BY username")
                 .fetch_all(self.pool())
@@ -282,7 +283,7 @@ impl Store {
         scope: &Scope,
         user_id: i64,
         site: Option<i64>,
-    ) -> anyhow::Result<(Vec<RoleView>, bool)> {
+    ) -> Result<(Vec<RoleView>, bool)> {
         let rows = sqlx::query(
             "SELECT m.role, m.site_id, m.customer_id, s.uid, c.name, s2.id AS of_customer
              FROM memberships m LEFT JOIN sites s ON s.id = m.site_id
@@ -317,11 +318,7 @@ impl Store {
     }
 
     /// One user as the scope sees it; `None` if the user has no role the scope manages.
-    pub async fn user_in_scope(
-        &self,
-        scope: &Scope,
-        user_id: i64,
-    ) -> anyhow::Result<Option<UserView>> {
+    pub async fn user_in_scope(&self, scope: &Scope, user_id: i64) -> Result<Option<UserView>> {
         let row = sqlx::query("SELECT id, username, email, is_superuser FROM users WHERE id = $1")
             .bind(user_id)
             .fetch_optional(self.pool())
@@ -342,20 +339,20 @@ impl Store {
 
     /// Checks that the scope may give the role; `Ok(false)` if its site or customer is not in
     /// the scope (not found), an error naming the field if the grant itself is wrong.
-    fn may_grant(&self, scope: &Scope, g: &Grant) -> anyhow::Result<bool> {
-        anyhow::ensure!(
+    fn may_grant(&self, scope: &Scope, g: &Grant) -> Result<bool> {
+        ensure!(
             super::accounts::ROLES.contains(&g.role.as_str()),
             "role: must be one of {}",
             super::accounts::ROLES.join(", ")
         );
         if g.role == "customer_admin" {
-            anyhow::ensure!(
+            ensure!(
                 g.customer_id.is_some() && g.site_id.is_none(),
                 "customer: customer_admin takes a customer, not a site"
             );
             Ok(g.customer_id.is_some_and(|c| scope.customers.contains(&c)))
         } else {
-            anyhow::ensure!(
+            ensure!(
                 g.site_id.is_some() && g.customer_id.is_none(),
                 "site: {} takes a site, not a customer",
                 g.role
@@ -371,7 +368,7 @@ impl Store {
         user_id: i64,
         username: &str,
         g: &Grant,
-    ) -> anyhow::Result<()> {
+    ) -> Result<()> {
         let exists: Option<i64> = sqlx::query_scalar(
             "SELECT 1 FROM memberships WHERE user_id = $1 AND role = $2
                AND COALESCE(site_id, 0) = $3 AND COALESCE(customer_id, 0) = $4",
@@ -420,11 +417,11 @@ impl Store {
         email: &str,
         password: &str,
         grant: &Grant,
-    ) -> anyhow::Result<Option<UserView>> {
+    ) -> Result<Option<UserView>> {
         if !self.may_grant(scope, grant)? {
             return Ok(None);
         }
-        anyhow::ensure!(
+        ensure!(
             email.chars().count() <= 254,
             "email: at most 254 characters"
         );
@@ -445,7 +442,7 @@ impl Store {
             self.grant_in(&mut tx, scope, user.id, &user.username, grant)
                 .await?;
             tx.commit().await?;
-            anyhow::Ok(())
+            Ok::<_, Error>(())
         }
         .await;
         if let Err(e) = done {
@@ -465,8 +462,8 @@ impl Store {
         username: &str,
         email: &str,
         password: &str,
-    ) -> anyhow::Result<super::accounts::User> {
-        anyhow::ensure!(scope.superuser, "only a superuser may create superusers");
+    ) -> Result<super::accounts::User> {
+        ensure!(scope.superuser, "only a superuser may create superusers");
         let user = self.add_user(username, email, password, true).await?;
         self.audit(
             &scope.actor,
@@ -484,7 +481,7 @@ impl Store {
         scope: &Scope,
         user_id: i64,
         grant: &Grant,
-    ) -> anyhow::Result<Option<UserView>> {
+    ) -> Result<Option<UserView>> {
         if !self.may_grant(scope, grant)? {
             return Ok(None);
         }
@@ -507,9 +504,9 @@ impl Store {
         scope: &Scope,
         user_id: i64,
         only_site: Option<i64>,
-    ) -> anyhow::Result<Option<bool>> {
+    ) -> Result<Option<bool>> {
         if scope.user_id == Some(user_id) {
-            anyhow::bail!("user: you cannot remove yourself; ask another administrator");
+            refuse!("user: you cannot remove yourself; ask another administrator");
         }
         let Some(user) = self.user_in_scope(scope, user_id).await? else {
             return Ok(None);
@@ -602,11 +599,7 @@ impl Store {
     }
 
     /// The API keys of the scope's sites (never the keys themselves).
-    pub async fn api_keys(
-        &self,
-        scope: &Scope,
-        site: Option<i64>,
-    ) -> anyhow::Result<Vec<ApiKeyView>> {
+    pub async fn api_keys(&self, scope: &Scope, site: Option<i64>) -> Result<Vec<ApiKeyView>> {
         let rows = sqlx::query(
             "SELECT k.id, s.uid, k.site_id, k.description, k.can_write, k.created_at
              FROM api_keys k JOIN sites s ON s.id = k.site_id ORDER BY s.uid, k.id",
@@ -637,12 +630,12 @@ impl Store {
         site_id: i64,
         description: &str,
         can_write: bool,
-    ) -> anyhow::Result<Option<NewApiKey>> {
+    ) -> Result<Option<NewApiKey>> {
         if !scope.sees(site_id) {
             return Ok(None);
         }
         let description = description.trim();
-        anyhow::ensure!(
+        ensure!(
             description.chars().count() <= API_KEY_DESCRIPTION_CHARS,
             "description: at most {API_KEY_DESCRIPTION_CHARS} characters"
         );
@@ -692,7 +685,7 @@ impl Store {
     }
 
     /// Revokes a key at once; `None` if it is not in the scope.
-    pub async fn revoke_api_key(&self, scope: &Scope, id: i64) -> anyhow::Result<Option<()>> {
+    pub async fn revoke_api_key(&self, scope: &Scope, id: i64) -> Result<Option<()>> {
         let mut tx = self.db.begin_write().await?;
         let site: Option<i64> = sqlx::query_scalar("SELECT site_id FROM api_keys WHERE id = $1")
             .bind(id)
@@ -728,7 +721,7 @@ pub(crate) async fn check_site_users(
     site_id: i64,
     user_ids: &[i64],
     field: &str,
-) -> anyhow::Result<()> {
+) -> Result<()> {
     for (i, u) in user_ids.iter().enumerate() {
         let ok: Option<i64> = sqlx::query_scalar(
             "SELECT u.id FROM users u WHERE u.id = $1 AND (u.is_superuser = 1 OR EXISTS (
@@ -739,7 +732,7 @@ pub(crate) async fn check_site_users(
         .bind(site_id)
         .fetch_optional(&mut *conn)
         .await?;
-        anyhow::ensure!(
+        ensure!(
             ok.is_some(),
             "{field}[{i}]: user {u} has no role on this site"
         );
@@ -749,11 +742,15 @@ pub(crate) async fn check_site_users(
 
 impl Store {
     /// A user's id by name (the CLI's way of naming one).
-    pub async fn user_id_by_name(&self, username: &str) -> anyhow::Result<i64> {
+    pub async fn user_id_by_name(&self, username: &str) -> Result<i64> {
         let id: Option<i64> = sqlx::query_scalar("SELECT id FROM users WHERE username = $1")
             .bind(username)
             .fetch_optional(self.pool())
             .await?;
-        id.ok_or_else(|| anyhow::anyhow!("user: no user named {username:?} (see `user list`)"))
+        id.ok_or_else(|| {
+            Error::NotFound(format!(
+                "user: no user named {username:?} (see `user list`)"
+            ))
+        })
     }
 }

@@ -2,6 +2,7 @@
 //! (status, assignee, note).
 
 use super::Store;
+use super::{Result, ensure};
 use service_kit::db::now_ms;
 use sqlx::Row as _;
 
@@ -96,7 +97,7 @@ async fn limit_rule_to_groups(
     rule_id: i64,
     site_id: i64,
     group_ids: &[i64],
-) -> anyhow::Result<()> {
+) -> Result<()> {
     for g in group_ids {
         sqlx::query(
             "INSERT INTO rule_groups (rule_kind, rule_id, group_id)
@@ -125,17 +126,17 @@ impl Store {
         monitor_end: &str,
         max_offline_minutes: i64,
         group_ids: &[i64],
-    ) -> anyhow::Result<i64> {
-        anyhow::ensure!(
+    ) -> Result<i64> {
+        ensure!(
             LEVELS.contains(&level),
             "level: must be one of {}",
             LEVELS.join(", ")
         );
-        anyhow::ensure!(
+        ensure!(
             minutes(monitor_start).is_some() && minutes(monitor_end).is_some(),
             "monitor_start, monitor_end: times like 08:00"
         );
-        anyhow::ensure!(
+        ensure!(
             max_offline_minutes >= 15,
             "max_offline_minutes: at least 15 (PCs check in every 5 minutes)"
         );
@@ -164,7 +165,7 @@ impl Store {
         rule_kind: &str,
         rule_id: i64,
         user_id: i64,
-    ) -> anyhow::Result<()> {
+    ) -> Result<()> {
         self.write_one(
             sqlx::query(
                 "INSERT INTO rule_alert_users (rule_kind, rule_id, user_id) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
@@ -180,7 +181,7 @@ impl Store {
     /// Raises an event for every PC an offline rule catches, once per absence: a PC gets no
     /// second event for a rule until it has been seen again. `minute_of_day` is the local time
     /// of `now` in minutes after midnight.
-    pub async fn check_offline_rules(&self, now: i64, minute_of_day: u32) -> anyhow::Result<usize> {
+    pub async fn check_offline_rules(&self, now: i64, minute_of_day: u32) -> Result<usize> {
         let rules: Vec<(i64, i64, String, String, i64)> = sqlx::query_as(
             "SELECT id, site_id, monitor_start, monitor_end, max_offline_minutes FROM offline_rules",
         )
@@ -218,7 +219,7 @@ impl Store {
     /// The rules with events not yet mailed, summed up per rule and per set of recipients (a
     /// PC's group supervisors, else the rule's alert users; see `rules.rs`): at most `limit`
     /// rules, the longest waiting first.
-    pub async fn alert_digests(&self, limit: i64) -> anyhow::Result<Vec<AlertDigest>> {
+    pub async fn alert_digests(&self, limit: i64) -> Result<Vec<AlertDigest>> {
         let groups: Vec<(String, i64, i64, i64, i64)> = sqlx::query_as(
             "SELECT rule_kind, rule_id, MAX(id), MIN(occurred_at), MAX(occurred_at)
              FROM security_events WHERE notified_at IS NULL
@@ -318,7 +319,7 @@ impl Store {
 
     /// Marks a digest's events mailed (those that came after it, or are other recipients',
     /// wait for their own digest).
-    pub async fn mark_notified(&self, d: &AlertDigest) -> anyhow::Result<()> {
+    pub async fn mark_notified(&self, d: &AlertDigest) -> Result<()> {
         let now = now_ms();
         // In slices, to stay far below SQLite's limit of variables in one statement.
         for pcs in d.pc_ids.chunks(500) {
@@ -348,8 +349,8 @@ impl Store {
         level: &str,
         script_id: i64,
         group_ids: &[i64],
-    ) -> anyhow::Result<i64> {
-        anyhow::ensure!(
+    ) -> Result<i64> {
+        ensure!(
             LEVELS.contains(&level),
             "level: must be one of {}",
             LEVELS.join(", ")
@@ -362,7 +363,7 @@ impl Store {
         .bind(site_id)
         .fetch_optional(&mut *tx)
         .await?;
-        anyhow::ensure!(
+        ensure!(
             visible.is_some(),
             "script: no script with id {script_id} on this site"
         );
@@ -388,7 +389,7 @@ impl Store {
         &self,
         pc_id: i64,
         site_id: i64,
-    ) -> anyhow::Result<Vec<SecurityScriptFor>> {
+    ) -> Result<Vec<SecurityScriptFor>> {
         let rows = sqlx::query(
             "SELECT p.id, p.script_id, v.executable_code FROM security_problems p
              JOIN scripts s ON s.id = p.script_id
@@ -416,7 +417,7 @@ impl Store {
 
     /// Stores events from a PC; events for rules that are not the PC's site's are skipped.
     /// Returns the ids stored.
-    pub async fn add_security_events(&self, events: &[NewEvent<'_>]) -> anyhow::Result<Vec<i64>> {
+    pub async fn add_security_events(&self, events: &[NewEvent<'_>]) -> Result<Vec<i64>> {
         let mut ids = Vec::new();
         if events.is_empty() {
             return Ok(ids);
@@ -450,7 +451,7 @@ impl Store {
         site_id: i64,
         status: Option<&str>,
         limit: i64,
-    ) -> anyhow::Result<Vec<SecurityEvent>> {
+    ) -> Result<Vec<SecurityEvent>> {
         let rows = sqlx::query(
             "SELECT e.id, pc.uid AS pc_uid, pc.name AS pc_name, e.rule_kind, e.rule_id,
                     COALESCE(sp.name, o.name, '') AS rule_name, COALESCE(sp.level, o.level, '') AS level,

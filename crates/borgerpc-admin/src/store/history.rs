@@ -2,6 +2,7 @@
 //! (a bit per quarter hour), changes in what PCs report about themselves, and the retention
 //! that deletes old history.
 
+use super::Result;
 use super::Store;
 use std::collections::BTreeMap;
 
@@ -75,7 +76,7 @@ pub struct Purged {
 impl Store {
     /// Writes a batch of beats in one transaction: last_seen per PC, the day's check-in row,
     /// and a change row when a PC's address changed.
-    pub async fn record_beats(&self, beats: &[Beat]) -> anyhow::Result<()> {
+    pub async fn record_beats(&self, beats: &[Beat]) -> Result<()> {
         if beats.is_empty() {
             return Ok(());
         }
@@ -151,12 +152,7 @@ impl Store {
     }
 
     /// Records a change in what a PC reports about itself (client version, …).
-    pub async fn record_pc_report(
-        &self,
-        pc_id: i64,
-        field: &str,
-        value: &str,
-    ) -> anyhow::Result<()> {
+    pub async fn record_pc_report(&self, pc_id: i64, field: &str, value: &str) -> Result<()> {
         self.write_one(
             sqlx::query("INSERT INTO pc_reports (pc_id, at, field, value) VALUES ($1, $2, $3, $4)")
                 .bind(pc_id)
@@ -169,7 +165,7 @@ impl Store {
     }
 
     /// The quarter hours of a day a PC checked in (0..96), for reports and tests.
-    pub async fn checkin_quarters(&self, pc_id: i64, day: i64) -> anyhow::Result<(i64, Vec<u32>)> {
+    pub async fn checkin_quarters(&self, pc_id: i64, day: i64) -> Result<(i64, Vec<u32>)> {
         let row: Option<(i64, i64, i64)> = sqlx::query_as(
             "SELECT checkins, q0, q1 FROM checkin_days WHERE pc_id = $1 AND day = $2",
         )
@@ -194,7 +190,7 @@ impl Store {
 
     /// Deletes history older than the retention allows, each kind in a write transaction of
     /// its own (a turn among the writers, so the heartbeat writer never waits long for it).
-    pub async fn purge_history(&self, r: &Retention, now: i64) -> anyhow::Result<Purged> {
+    pub async fn purge_history(&self, r: &Retention, now: i64) -> Result<Purged> {
         let cutoff = |days: i64| now - days * DAY_MS;
         let checkin_days = self
             .write_one(

@@ -8,6 +8,7 @@
 //! portal's own features (wake plans), never as jobs an operator starts, as upstream: a
 //! security script's events would name no rule, and a hidden one's arguments are the feature's.
 
+use super::{Error, Result, conflict, ensure, refuse};
 use super::{Store, placeholders};
 use service_kit::db::now_ms;
 use sha2::Digest as _;
@@ -185,11 +186,8 @@ pub struct CheckedParam {
 }
 
 /// Checks a whole parameter list against a script's inputs (count, types, mandatory).
-pub fn checked_params(
-    inputs: &[Input],
-    params: &[ParamValue],
-) -> anyhow::Result<Vec<CheckedParam>> {
-    anyhow::ensure!(
+pub fn checked_params(inputs: &[Input], params: &[ParamValue]) -> Result<Vec<CheckedParam>> {
+    ensure!(
         params.len() == inputs.len(),
         "parameters: the script takes {} parameter(s), {} given",
         inputs.len(),
@@ -199,7 +197,7 @@ pub fn checked_params(
     for (input, p) in inputs.iter().zip(params) {
         values.push(match (input.value_type.as_str(), p) {
             ("FILE", ParamValue::File { name, data }) => {
-                anyhow::ensure!(
+                ensure!(
                     !name.is_empty() && !name.contains('/') && name.len() <= 200,
                     "parameter {} ({}): a file name must be 1 to 200 characters without '/'",
                     input.position + 1,
@@ -215,10 +213,10 @@ pub fn checked_params(
                 file: None,
             },
             (_, ParamValue::Text(t)) => CheckedParam {
-                text: Some(normalize_param(input, t).map_err(anyhow::Error::msg)?),
+                text: Some(normalize_param(input, t).map_err(Error::Invalid)?),
                 file: None,
             },
-            (_, ParamValue::File { .. }) => anyhow::bail!(
+            (_, ParamValue::File { .. }) => refuse!(
                 "parameter {} ({}): takes a value of type {}, not a file",
                 input.position + 1,
                 input.name,
@@ -244,9 +242,9 @@ pub fn scrub_passwords(log: &str, passwords: &[String]) -> String {
 impl Store {
     /// Saves a script: a new one, a new version of one with the same uid (or, without uid,
     /// the same name in the same scope), or nothing when the code and inputs are unchanged.
-    pub async fn save_script(&self, s: &NewScript) -> anyhow::Result<SavedScript> {
+    pub async fn save_script(&self, s: &NewScript) -> Result<SavedScript> {
         for (i, input) in s.inputs.iter().enumerate() {
-            anyhow::ensure!(
+            ensure!(
                 VALUE_TYPES.contains(&input.value_type.as_str()),
                 "input {} ({}): type {:?} is not one of {}",
                 i + 1,
@@ -400,7 +398,7 @@ impl Store {
         &self,
         site_id: i64,
         script_id: i64,
-    ) -> anyhow::Result<Option<(i64, String, Vec<Input>)>> {
+    ) -> Result<Option<(i64, String, Vec<Input>)>> {
         let row: Option<(Option<i64>, String)> = sqlx::query_as(
             "SELECT current_version_id, name FROM scripts WHERE id = $1 AND (site_id IS NULL OR site_id = $2)",
         )
@@ -434,22 +432,22 @@ impl Store {
     }
 
     /// Refuses a script an operator may not run as a job: security and hidden scripts.
-    pub async fn check_runnable_as_job(&self, script_id: i64) -> anyhow::Result<()> {
+    pub async fn check_runnable_as_job(&self, script_id: i64) -> Result<()> {
         self.check_runnable(script_id, false).await
     }
 
-    async fn check_runnable(&self, script_id: i64, hidden_allowed: bool) -> anyhow::Result<()> {
+    async fn check_runnable(&self, script_id: i64, hidden_allowed: bool) -> Result<()> {
         let flags: Option<(i64, i64)> =
             sqlx::query_as("SELECT is_security, is_hidden FROM scripts WHERE id = $1")
                 .bind(script_id)
                 .fetch_optional(self.pool())
                 .await?;
         match flags {
-            Some((security, _)) if security != 0 => anyhow::bail!(
+            Some((security, _)) if security != 0 => refuse!(
                 "script: {script_id} is a security script; it runs on PCs through a security \
                  rule, not as a job"
             ),
-            Some((_, hidden)) if hidden != 0 && !hidden_allowed => anyhow::bail!(
+            Some((_, hidden)) if hidden != 0 && !hidden_allowed => refuse!(
                 "script: {script_id} is a hidden script, run only by the portal's own features \
                  (such as wake plans), not as a job"
             ),
@@ -459,19 +457,19 @@ impl Store {
 
     /// Creates one batch and one NEW job per PC, all or nothing. The PCs must be the site's;
     /// security and hidden scripts are refused ([`Store::check_runnable_as_job`]).
-    pub async fn run_script(&self, run: RunScript<'_>) -> anyhow::Result<Batch> {
+    pub async fn run_script(&self, run: RunScript<'_>) -> Result<Batch> {
         self.run_checked(run, false).await
     }
 
     /// [`Store::run_script`] for the portal's own features, which may run hidden scripts
     /// (security scripts are still refused).
-    pub async fn run_feature_script(&self, run: RunScript<'_>) -> anyhow::Result<Batch> {
+    pub async fn run_feature_script(&self, run: RunScript<'_>) -> Result<Batch> {
         self.run_checked(run, true).await
     }
 
-    async fn run_checked(&self, run: RunScript<'_>, hidden_allowed: bool) -> anyhow::Result<Batch> {
+    async fn run_checked(&self, run: RunScript<'_>, hidden_allowed: bool) -> Result<Batch> {
         let Some((_, _, inputs)) = self.script_for_site(run.site_id, run.script_id).await? else {
-            anyhow::bail!("script: no script with id {} on this site", run.script_id);
+            refuse!("script: no script with id {} on this site", run.script_id);
         };
         self.check_runnable(run.script_id, hidden_allowed).await?;
         let values = checked_params(&inputs, &run.params)?;
@@ -485,7 +483,7 @@ impl Store {
         &self,
         run: RunScript<'_>,
         values: Vec<CheckedParam>,
-    ) -> anyhow::Result<Batch> {
+    ) -> Result<Batch> {
         self.create_jobs(run, values, true).await
     }
 
@@ -494,15 +492,15 @@ impl Store {
         run: RunScript<'_>,
         values: Vec<CheckedParam>,
         hidden_allowed: bool,
-    ) -> anyhow::Result<Batch> {
+    ) -> Result<Batch> {
         let Some((version_id, name, inputs)) =
             self.script_for_site(run.site_id, run.script_id).await?
         else {
-            anyhow::bail!("script: no script with id {} on this site", run.script_id);
+            refuse!("script: no script with id {} on this site", run.script_id);
         };
         self.check_runnable(run.script_id, hidden_allowed).await?;
-        anyhow::ensure!(!run.pc_ids.is_empty(), "pcs: give at least one PC or group");
-        anyhow::ensure!(
+        ensure!(!run.pc_ids.is_empty(), "pcs: give at least one PC or group");
+        ensure!(
             values.len() == inputs.len(),
             "parameters: the script takes {} parameter(s), {} given",
             inputs.len(),
@@ -519,7 +517,7 @@ impl Store {
             q = q.bind(*id);
         }
         let found = q.fetch_one(&mut *tx).await?;
-        anyhow::ensure!(
+        ensure!(
             found as usize == run.pc_ids.len(),
             "pcs: some PCs are not on this site"
         );
@@ -582,7 +580,7 @@ impl Store {
     }
 
     /// A PC's NEW jobs with their code and parameters, oldest first.
-    pub async fn pending_jobs(&self, pc_id: i64) -> anyhow::Result<Vec<PendingJob>> {
+    pub async fn pending_jobs(&self, pc_id: i64) -> Result<Vec<PendingJob>> {
         let rows = sqlx::query(
             "SELECT j.id, j.batch_id, b.name, v.executable_code FROM jobs j
              JOIN batches b ON b.id = j.batch_id
@@ -639,7 +637,7 @@ impl Store {
     }
 
     /// NEW → SUBMITTED for the PC's own jobs among `ids`.
-    pub async fn confirm_jobs(&self, pc_id: i64, ids: &[i64]) -> anyhow::Result<u64> {
+    pub async fn confirm_jobs(&self, pc_id: i64, ids: &[i64]) -> Result<u64> {
         if ids.is_empty() {
             return Ok(0);
         }
@@ -670,7 +668,7 @@ impl Store {
         started: Option<&str>,
         finished: Option<&str>,
         log_output: &str,
-    ) -> anyhow::Result<bool> {
+    ) -> Result<bool> {
         let mut tx = self.db.begin_write().await?;
         let passwords: Vec<String> = sqlx::query_scalar(
             "SELECT p.string_value FROM batch_parameters p JOIN jobs j ON j.batch_id = p.batch_id
@@ -709,12 +707,7 @@ impl Store {
     /// Restarts a finished job (DONE or FAILED) of a site in `scope`: a new batch with the same
     /// script version and parameters and one NEW job, and the old job becomes RESOLVED — in
     /// one transaction. `Ok(None)` if there is no such job in scope.
-    pub async fn restart_job(
-        &self,
-        scope: &[i64],
-        job_id: i64,
-        by: &str,
-    ) -> anyhow::Result<Option<i64>> {
+    pub async fn restart_job(&self, scope: &[i64], job_id: i64, by: &str) -> Result<Option<i64>> {
         if scope.is_empty() {
             return Ok(None);
         }
@@ -730,10 +723,11 @@ impl Store {
         let Some((batch, pc, site, status)) = q.fetch_optional(&mut *tx).await? else {
             return Ok(None);
         };
-        anyhow::ensure!(
-            matches!(status.as_str(), "DONE" | "FAILED"),
-            "job {job_id}: only a finished job (DONE or FAILED) can be restarted; it is {status}"
-        );
+        if !matches!(status.as_str(), "DONE" | "FAILED") {
+            conflict!(
+                "job {job_id}: only a finished job (DONE or FAILED) can be restarted; it is {status}"
+            );
+        }
         let now = now_ms();
         let new_batch: i64 = sqlx::query_scalar(
             "INSERT INTO batches (site_id, script_version_id, name, created_by, created_at)
@@ -771,12 +765,7 @@ impl Store {
     }
 
     /// A URL token for a job's FILE parameter, valid for at least `min_left_ms` more.
-    pub async fn file_token(
-        &self,
-        job_id: i64,
-        position: i64,
-        ttl_ms: i64,
-    ) -> anyhow::Result<String> {
+    pub async fn file_token(&self, job_id: i64, position: i64, ttl_ms: i64) -> Result<String> {
         let now = now_ms();
         let existing: Option<String> = sqlx::query_scalar(
             "SELECT token FROM job_file_urls WHERE job_id = $1 AND position = $2 AND expires_at > $3
@@ -805,7 +794,7 @@ impl Store {
     }
 
     /// The file behind a token, while it is valid and its job not finished.
-    pub async fn file_by_token(&self, token: &str) -> anyhow::Result<Option<(String, Vec<u8>)>> {
+    pub async fn file_by_token(&self, token: &str) -> Result<Option<(String, Vec<u8>)>> {
         let row: Option<(String, Vec<u8>)> = sqlx::query_as(
             "SELECT f.name, f.data FROM job_file_urls u
              JOIN jobs j ON j.id = u.job_id
@@ -826,7 +815,7 @@ impl Store {
         site_id: i64,
         status: Option<&str>,
         limit: i64,
-    ) -> anyhow::Result<Vec<JobRow>> {
+    ) -> Result<Vec<JobRow>> {
         let rows = sqlx::query(
             "SELECT j.id, p.uid AS pc_uid, b.name AS script_name, j.status, j.created_at, j.started, j.finished, j.log_output
              FROM jobs j JOIN pcs p ON p.id = j.pc_id JOIN batches b ON b.id = j.batch_id

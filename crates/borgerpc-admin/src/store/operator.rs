@@ -2,6 +2,7 @@
 //! [`Scope`](super::accounts::Scope)): a row of a site outside
 //! the scope is indistinguishable from a row that does not exist.
 
+use super::{Result, ensure, invalid};
 use super::{Store, placeholders};
 use serde::Serialize;
 use sqlx::Row as _;
@@ -140,7 +141,7 @@ struct ListQuery<'a> {
 impl Store {
     /// The site an object belongs to, whoever asks: only to tell "forbidden" (the caller sees
     /// the site, with a lesser role) from "not found". Never shown to the caller.
-    pub async fn site_of(&self, object: Object) -> anyhow::Result<Option<i64>> {
+    pub async fn site_of(&self, object: Object) -> Result<Option<i64>> {
         let (sql, id) = match object {
             Object::Site(id) => ("SELECT id FROM sites WHERE id = $1", id),
             Object::Pc(id) => ("SELECT site_id FROM pcs WHERE id = $1", id),
@@ -171,11 +172,11 @@ impl Store {
         &self,
         q: ListQuery<'_>,
         page: &Page,
-    ) -> anyhow::Result<(i64, Vec<sqlx::any::AnyRow>)> {
+    ) -> Result<(i64, Vec<sqlx::any::AnyRow>)> {
         let (_, from) = q
             .sql
             .split_once(" FROM ")
-            .ok_or_else(|| anyhow::anyhow!("list query without FROM"))?;
+            .ok_or_else(|| invalid!("list query without FROM"))?;
         let count: i64 = bind_all(
             bind_all(
                 sqlx::query(sqlx::AssertSqlSafe(format!("SELECT COUNT(*) FROM {from}"))),
@@ -213,7 +214,7 @@ impl Store {
         scope: &[i64],
         only: Option<i64>,
         page: &Page,
-    ) -> anyhow::Result<Paged<PcView>> {
+    ) -> Result<Paged<PcView>> {
         let only = [only.unwrap_or(0)];
         let (count, rows) = self
             .page_of(
@@ -238,7 +239,7 @@ impl Store {
         Ok(Paged { items, count })
     }
 
-    pub async fn api_pc(&self, scope: &[i64], id: i64) -> anyhow::Result<Option<PcView>> {
+    pub async fn api_pc(&self, scope: &[i64], id: i64) -> Result<Option<PcView>> {
         let row = bind_all(
             sqlx::query(sqlx::AssertSqlSafe(format!(
                 "SELECT p.id, p.uid, p.name, p.location, p.last_seen, p.is_activated, p.created_at, s.uid AS site,
@@ -275,7 +276,7 @@ impl Store {
     }
 
     /// The site of a PC in scope.
-    pub async fn api_pc_site(&self, scope: &[i64], pc_id: i64) -> anyhow::Result<Option<i64>> {
+    pub async fn api_pc_site(&self, scope: &[i64], pc_id: i64) -> Result<Option<i64>> {
         Ok(bind_all(
             sqlx::query(sqlx::AssertSqlSafe(format!(
                 "SELECT site_id FROM pcs WHERE id = $1 AND {}",
@@ -290,12 +291,7 @@ impl Store {
         .transpose()?)
     }
 
-    pub async fn api_set_activated(
-        &self,
-        scope: &[i64],
-        pc_id: i64,
-        on: bool,
-    ) -> anyhow::Result<bool> {
+    pub async fn api_set_activated(&self, scope: &[i64], pc_id: i64, on: bool) -> Result<bool> {
         let done = self
             .write_one(bind_all(
                 sqlx::query(sqlx::AssertSqlSafe(format!(
@@ -319,7 +315,7 @@ impl Store {
         uids: &[String],
         on: bool,
         actor: &str,
-    ) -> anyhow::Result<Result<u64, Vec<String>>> {
+    ) -> Result<Result<u64, Vec<String>>> {
         let mut tx = self.db.begin_write().await?;
         let rows = bind_all(
             bind_all(
@@ -379,7 +375,7 @@ impl Store {
         &self,
         scope: &[i64],
         pc_id: i64,
-    ) -> anyhow::Result<Option<Vec<(String, String)>>> {
+    ) -> Result<Option<Vec<(String, String)>>> {
         if self.api_pc_site(scope, pc_id).await?.is_none() {
             return Ok(None);
         }
@@ -399,7 +395,7 @@ impl Store {
         from: i64,
         to: i64,
         page: &Page,
-    ) -> anyhow::Result<Paged<JobView>> {
+    ) -> Result<Paged<JobView>> {
         let (count, rows) = self
             .page_of(
                 ListQuery {
@@ -423,7 +419,7 @@ impl Store {
         Ok(Paged { items, count })
     }
 
-    pub async fn api_job(&self, scope: &[i64], id: i64) -> anyhow::Result<Option<JobView>> {
+    pub async fn api_job(&self, scope: &[i64], id: i64) -> Result<Option<JobView>> {
         let row = bind_all(
             sqlx::query(sqlx::AssertSqlSafe(format!(
                 "SELECT j.id, j.status, j.created_at, j.started, j.finished, j.pc_id, p.name AS pc_name, b.name AS script, j.log_output
@@ -447,7 +443,7 @@ impl Store {
         to: i64,
         statuses: &[String],
         page: &Page,
-    ) -> anyhow::Result<Paged<EventView>> {
+    ) -> Result<Paged<EventView>> {
         let status_list = if statuses.is_empty() {
             "'NEW', 'ASSIGNED', 'RESOLVED'".to_owned()
         } else {
@@ -481,7 +477,7 @@ impl Store {
         Ok(Paged { items, count })
     }
 
-    pub async fn api_event(&self, scope: &[i64], id: i64) -> anyhow::Result<Option<EventView>> {
+    pub async fn api_event(&self, scope: &[i64], id: i64) -> Result<Option<EventView>> {
         let row = bind_all(
             sqlx::query(sqlx::AssertSqlSafe(format!(
                 "{EVENT_SELECT} WHERE e.id = $1 AND {}",
@@ -502,12 +498,12 @@ impl Store {
         scope: &[i64],
         id: i64,
         change: &EventChange,
-    ) -> anyhow::Result<Option<EventView>> {
+    ) -> Result<Option<EventView>> {
         let Some(current) = self.api_event(scope, id).await? else {
             return Ok(None);
         };
         let status = change.status.clone().unwrap_or(current.status);
-        anyhow::ensure!(
+        ensure!(
             super::events::EVENT_STATUSES.contains(&status.as_str()),
             "status: must be one of {}",
             super::events::EVENT_STATUSES.join(", ")
@@ -527,13 +523,13 @@ impl Store {
             .bind(site)
             .fetch_optional(self.pool())
             .await?;
-            anyhow::ensure!(
+            ensure!(
                 member.is_some(),
                 "assigned_user: no user with id {user} works on this site"
             );
         }
         let note = change.note.clone().unwrap_or(current.note);
-        anyhow::ensure!(
+        ensure!(
             note.chars().count() <= 4096,
             "note: must be at most 4096 characters"
         );
@@ -551,7 +547,7 @@ impl Store {
     }
 
     /// Scripts a site may run: global ones and its own.
-    pub async fn api_scripts(&self, site_id: i64) -> anyhow::Result<Vec<ScriptView>> {
+    pub async fn api_scripts(&self, site_id: i64) -> Result<Vec<ScriptView>> {
         let rows = sqlx::query(
             "SELECT s.id, s.name, s.uid, s.site_id, s.is_security, v.id AS version_id, v.version
              FROM scripts s JOIN script_versions v ON v.id = s.current_version_id
@@ -595,7 +591,7 @@ impl Store {
         &self,
         scope: &[i64],
         group_id: i64,
-    ) -> anyhow::Result<Option<(i64, Vec<i64>)>> {
+    ) -> Result<Option<(i64, Vec<i64>)>> {
         let site = bind_all(
             sqlx::query(sqlx::AssertSqlSafe(format!(
                 "SELECT site_id FROM pc_groups WHERE id = $1 AND {}",
