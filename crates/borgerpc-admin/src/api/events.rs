@@ -6,6 +6,7 @@ use super::{
     unprocessable,
 };
 use crate::store::Store;
+use crate::store::events::EventStatus;
 use crate::store::operator::EventChange;
 use crate::store::operator::Object;
 use axum::extract::Path;
@@ -21,17 +22,18 @@ pub(super) async fn events(
     let sites = c.sites(&store, q.site.as_deref()).await?;
     let (from, to) = q.period(90)?;
     // Upstream's default: the new ones. `status=NEW,ASSIGNED` or `status=ALL` widen it.
-    let statuses: Vec<String> = match q.status.as_deref() {
-        None => vec!["NEW".into()],
+    let statuses: Vec<EventStatus> = match q.status.as_deref() {
+        None => vec![EventStatus::New],
         Some("ALL") => Vec::new(),
         Some(s) => {
-            let list: Vec<String> = s.split(',').map(|x| x.trim().to_uppercase()).collect();
-            for x in &list {
-                if !crate::store::events::EVENT_STATUSES.contains(&x.as_str()) {
+            let mut list = Vec::new();
+            for x in s.split(',').map(|x| x.trim().to_uppercase()) {
+                let Some(status) = EventStatus::parse(&x) else {
                     return Err(unprocessable(format!(
                         "status: {x:?} is not NEW, ASSIGNED, RESOLVED or ALL"
                     )));
-                }
+                };
+                list.push(status);
             }
             list
         }

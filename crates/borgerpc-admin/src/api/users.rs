@@ -36,7 +36,8 @@ struct GrantIn {
 }
 
 async fn grant_of(store: &Store, c: &Caller<SiteAdmin>, g: GrantIn) -> Result<Grant, ApiError> {
-    if g.role == "customer_admin" && c.scope.customers.is_empty() {
+    let role = Role::membership(&g.role);
+    if matches!(role, Ok(Role::CustomerAdmin)) && c.scope.customers.is_empty() {
         return Err(forbidden(Role::CustomerAdmin, c.scope.highest()));
     }
     let site_id = match &g.site {
@@ -44,7 +45,7 @@ async fn grant_of(store: &Store, c: &Caller<SiteAdmin>, g: GrantIn) -> Result<Gr
         None => None,
     };
     Ok(Grant {
-        role: g.role,
+        role: role?,
         site_id,
         customer_id: g.customer_id,
     })

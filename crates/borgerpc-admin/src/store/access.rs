@@ -40,14 +40,33 @@ impl Role {
         }
     }
 
-    /// A membership's role as stored (`memberships.role`).
-    fn of_membership(role: &str) -> Option<Role> {
-        match role {
-            "site_user" => Some(Role::SiteUser),
-            "site_admin" => Some(Role::SiteAdmin),
-            "customer_admin" => Some(Role::CustomerAdmin),
-            _ => None,
-        }
+    /// The roles a user is given (`memberships.role`), by the text stored and given:
+    /// [`Role::name`]. The others are an API key's and a superuser's, never stored as text.
+    pub const MEMBERSHIP: [Role; 3] = [Role::CustomerAdmin, Role::SiteAdmin, Role::SiteUser];
+
+    /// A role to give, as an operator names it.
+    pub fn membership(text: &str) -> Result<Role> {
+        Self::MEMBERSHIP
+            .into_iter()
+            .find(|r| r.name() == text)
+            .ok_or_else(|| {
+                Error::Invalid(format!(
+                    "role: must be one of {}",
+                    Self::MEMBERSHIP.map(Role::name).join(", ")
+                ))
+            })
+    }
+
+    /// A membership's role as `memberships.role` holds it; text this version does not know is
+    /// an error.
+    fn from_db(text: &str) -> Result<Role> {
+        Self::MEMBERSHIP
+            .into_iter()
+            .find(|r| r.name() == text)
+            .ok_or_else(|| Error::UnknownValue {
+                column: "memberships.role",
+                value: text.to_owned(),
+            })
     }
 }
 
@@ -115,7 +134,7 @@ impl Scope {
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct RoleView {
-    pub role: String,
+    pub role: Role,
     /// The site's uid for site roles.
     pub site: Option<String>,
     /// The customer's name for customer_admin.
@@ -135,7 +154,7 @@ pub struct UserView {
 /// A role to give: customer_admin of a customer, or site_admin / site_user of a site.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Grant {
-    pub role: String,
+    pub role: Role,
     pub site_id: Option<i64>,
     pub customer_id: Option<i64>,
 }
@@ -213,28 +232,28 @@ impl Store {
         }
         let rows = sqlx::query(
             "SELECT s.id, m.role FROM memberships m JOIN sites s
-               ON (m.site_id = s.id) OR (m.role = 'customer_admin' AND m.customer_id = s.customer_id)
+               ON (m.site_id = s.id) OR (m.role = $2 AND m.customer_id = s.customer_id)
              WHERE m.user_id = $1 ORDER BY s.id",
         )
         .bind(user_id)
+        .bind(Role::CustomerAdmin.name())
         .fetch_all(self.pool())
         .await?;
         let mut roles: Vec<(i64, Role)> = Vec::new();
         for r in &rows {
             let site: i64 = r.try_get(0)?;
-            let Some(role) = Role::of_membership(&r.try_get::<String, _>(1)?) else {
-                continue;
-            };
+            let role = Role::from_db(&r.try_get::<String, _>(1)?)?;
             match roles.last_mut() {
                 Some((s, best)) if *s == site => *best = (*best).max(role),
                 _ => roles.push((site, role)),
             }
         }
         let customers: Vec<i64> = sqlx::query_scalar(
-            "SELECT customer_id FROM memberships WHERE user_id = $1 AND role = 'customer_admin'
+            "SELECT customer_id FROM memberships WHERE user_id = $1 AND role = $2
                AND customer_id IS NOT NULL ORDER BY customer_id",
         )
         .bind(user_id)
+        .bind(Role::CustomerAdmin.name())
         .fetch_all(self.pool())
         .await?;
         Ok(Some(Scope {
@@ -309,7 +328,7 @@ impl Store {
             on_site |= (site.is_some() && site_id == site)
                 || r.try_get::<Option<i64>, _>("of_customer")?.is_some();
             roles.push(RoleView {
-                role: r.try_get("role")?,
+                role: Role::from_db(&r.try_get::<String, _>("role")?)?,
                 site: r.try_get("uid")?,
                 customer: r.try_get("name")?,
             });
@@ -340,12 +359,7 @@ impl Store {
     /// Checks that the scope may give the role; `Ok(false)` if its site or customer is not in
     /// the scope (not found), an error naming the field if the grant itself is wrong.
     fn may_grant(&self, scope: &Scope, g: &Grant) -> Result<bool> {
-        ensure!(
-            super::accounts::ROLES.contains(&g.role.as_str()),
-            "role: must be one of {}",
-            super::accounts::ROLES.join(", ")
-        );
-        if g.role == "customer_admin" {
+        if g.role == Role::CustomerAdmin {
             ensure!(
                 g.customer_id.is_some() && g.site_id.is_none(),
                 "customer: customer_admin takes a customer, not a site"
@@ -355,7 +369,7 @@ impl Store {
             ensure!(
                 g.site_id.is_some() && g.customer_id.is_none(),
                 "site: {} takes a site, not a customer",
-                g.role
+                g.role.name()
             );
             Ok(g.site_id.is_some_and(|s| scope.sees(s)))
         }
@@ -374,7 +388,7 @@ impl Store {
                AND COALESCE(site_id, 0) = $3 AND COALESCE(customer_id, 0) = $4",
         )
         .bind(user_id)
-        .bind(&g.role)
+        .bind(g.role.name())
         .bind(g.site_id.unwrap_or(0))
         .bind(g.customer_id.unwrap_or(0))
         .fetch_optional(&mut *conn)
@@ -388,7 +402,7 @@ impl Store {
         .bind(user_id)
         .bind(g.customer_id)
         .bind(g.site_id)
-        .bind(&g.role)
+        .bind(g.role.name())
         .execute(&mut *conn)
         .await?;
         let place = match (g.site_id, g.customer_id) {
@@ -402,7 +416,7 @@ impl Store {
                 actor: &scope.actor,
                 site_id: g.site_id,
                 action: "user.grant",
-                target: &format!("user:{user_id} ({username}) {} {place}", g.role),
+                target: &format!("user:{user_id} ({username}) {} {place}", g.role.name()),
                 detail: None,
             },
         )

@@ -7,9 +7,9 @@ use super::{Error, Result, ensure};
 use service_kit::accounts::{hash_new_password, new_token, token_hash};
 use service_kit::db::now_ms;
 
-pub const ROLES: &[&str] = &["customer_admin", "site_admin", "site_user"];
 const SESSION_MS: i64 = 12 * 3_600_000;
 
+use super::access::Role;
 pub use super::access::Scope;
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -101,14 +101,10 @@ impl Store {
         customer_id: Option<i64>,
         site_id: Option<i64>,
     ) -> Result<()> {
+        let role = Role::membership(role)?;
         ensure!(
-            ROLES.contains(&role),
-            "role: must be one of {}",
-            ROLES.join(", ")
-        );
-        ensure!(
-            (role == "customer_admin") == customer_id.is_some()
-                && (role != "customer_admin") == site_id.is_some(),
+            (role == Role::CustomerAdmin) == customer_id.is_some()
+                && (role != Role::CustomerAdmin) == site_id.is_some(),
             "role: customer_admin takes a customer, site_admin and site_user take a site"
         );
         self.write_one(
@@ -118,7 +114,7 @@ impl Store {
             .bind(user_id)
             .bind(customer_id)
             .bind(site_id)
-            .bind(role),
+            .bind(role.name()),
         )
         .await?;
         Ok(())

@@ -2,12 +2,59 @@
 //! (status, assignee, note).
 
 use super::Store;
-use super::{Result, ensure};
+use super::{Error, Result, ensure};
 use service_kit::db::now_ms;
 use sqlx::Row as _;
 
 pub const LEVELS: &[&str] = &["CRITICAL", "HIGH", "NORMAL"];
-pub const EVENT_STATUSES: &[&str] = &["NEW", "ASSIGNED", "RESOLVED"];
+/// Where an operator's handling of an event is: NEW until someone takes it, ASSIGNED, then
+/// RESOLVED. The text is the same in `security_events.status` and in the operator API, and is
+/// written and read only here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum EventStatus {
+    New,
+    Assigned,
+    Resolved,
+}
+
+impl EventStatus {
+    /// Every status, in the order of handling.
+    pub const ALL: [EventStatus; 3] = [
+        EventStatus::New,
+        EventStatus::Assigned,
+        EventStatus::Resolved,
+    ];
+
+    /// The text, as stored and as operators read and write it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventStatus::New => "NEW",
+            EventStatus::Assigned => "ASSIGNED",
+            EventStatus::Resolved => "RESOLVED",
+        }
+    }
+
+    /// A status an operator gives (already upper-cased); `None` if there is no such status.
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.as_str() == text)
+    }
+
+    /// A status as `security_events.status` holds it; text this version does not know is an
+    /// error.
+    pub fn from_db(text: &str) -> Result<Self> {
+        Self::parse(text).ok_or_else(|| Error::UnknownValue {
+            column: "security_events.status",
+            value: text.to_owned(),
+        })
+    }
+}
+
+impl std::fmt::Display for EventStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.as_str())
+    }
+}
 
 /// A security script as a PC receives it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,7 +76,7 @@ pub struct SecurityEvent {
     pub occurred_at: i64,
     pub reported_at: i64,
     pub summary: String,
-    pub status: String,
+    pub status: EventStatus,
     pub assigned_user_id: Option<i64>,
     pub note: String,
 }
@@ -195,7 +242,7 @@ impl Store {
             let mut tx = self.db.begin_write().await?;
             let n = sqlx::query(
                 "INSERT INTO security_events (site_id, pc_id, rule_kind, rule_id, occurred_at, occurred_text, reported_at, summary, status)
-                 SELECT p.site_id, p.id, 'offline', $1, $2, '', $2, 'offline', 'NEW' FROM pcs p
+                 SELECT p.site_id, p.id, 'offline', $1, $2, '', $2, 'offline', $5 FROM pcs p
                  WHERE p.site_id = $3 AND p.is_activated = 1 AND p.last_seen IS NOT NULL AND p.last_seen < $4
                    AND (NOT EXISTS (SELECT 1 FROM rule_groups g WHERE g.rule_kind = 'offline' AND g.rule_id = $1)
                         OR EXISTS (SELECT 1 FROM rule_groups g JOIN pc_group_members m ON m.group_id = g.group_id
@@ -207,6 +254,7 @@ impl Store {
             .bind(now)
             .bind(site)
             .bind(now - max_minutes * 60_000)
+            .bind(EventStatus::New.as_str())
             .execute(&mut *tx)
             .await?
             .rows_affected();
@@ -427,7 +475,7 @@ impl Store {
         for e in events {
             let id: Option<i64> = sqlx::query_scalar(
                 "INSERT INTO security_events (site_id, pc_id, rule_kind, rule_id, occurred_at, occurred_text, reported_at, summary, status)
-                 SELECT $1, $2, 'security', p.id, $3, $4, $5, $6, 'NEW' FROM security_problems p
+                 SELECT $1, $2, 'security', p.id, $3, $4, $5, $6, $8 FROM security_problems p
                  WHERE p.id = $7 AND p.site_id = $1 RETURNING id",
             )
             .bind(e.site_id)
@@ -437,6 +485,7 @@ impl Store {
             .bind(now)
             .bind(e.summary)
             .bind(e.problem_id)
+            .bind(EventStatus::New.as_str())
             .fetch_optional(&mut *tx)
             .await?;
             ids.extend(id);
@@ -480,7 +529,7 @@ impl Store {
                     occurred_at: r.try_get("occurred_at")?,
                     reported_at: r.try_get("reported_at")?,
                     summary: r.try_get("summary")?,
-                    status: r.try_get("status")?,
+                    status: EventStatus::from_db(&r.try_get::<String, _>("status")?)?,
                     assigned_user_id: r.try_get("assigned_user_id")?,
                     note: r.try_get("note")?,
                 })

@@ -4,6 +4,7 @@
 
 use super::Result;
 use super::Store;
+use super::jobs::JobStatus;
 use std::collections::BTreeMap;
 
 const DAY_MS: i64 = 86_400_000;
@@ -212,18 +213,22 @@ impl Store {
         let old = cutoff(r.job_days);
         let mut tx = self.db.begin_write().await?;
         sqlx::query(
-            "DELETE FROM job_file_urls WHERE job_id IN (SELECT id FROM jobs WHERE created_at < $1 AND status IN ('DONE', 'FAILED', 'RESOLVED'))",
+            "DELETE FROM job_file_urls WHERE job_id IN (SELECT id FROM jobs WHERE created_at < $1 AND status IN ($2, $3, $4))",
         )
         .bind(old)
+        .bind(JobStatus::Done.as_str())
+        .bind(JobStatus::Failed.as_str())
+        .bind(JobStatus::Resolved.as_str())
         .execute(&mut *tx)
         .await?;
-        let jobs = sqlx::query(
-            "DELETE FROM jobs WHERE created_at < $1 AND status IN ('DONE', 'FAILED', 'RESOLVED')",
-        )
-        .bind(old)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
+        let jobs = sqlx::query("DELETE FROM jobs WHERE created_at < $1 AND status IN ($2, $3, $4)")
+            .bind(old)
+            .bind(JobStatus::Done.as_str())
+            .bind(JobStatus::Failed.as_str())
+            .bind(JobStatus::Resolved.as_str())
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
         tx.commit().await?;
         let logins = self
             .write_one(

@@ -114,12 +114,75 @@ pub struct PendingParam {
     pub file_name: Option<String>,
 }
 
+/// Where a job is: NEW → SUBMITTED (the agent confirmed it has it) → DONE | FAILED (its
+/// report); RESOLVED once an operator restarted it. The text is the same in `jobs.status`, on
+/// the agent protocol and in the operator API, and is written and read only here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum JobStatus {
+    New,
+    Submitted,
+    Done,
+    Failed,
+    Resolved,
+}
+
+impl JobStatus {
+    const ALL: [JobStatus; 5] = [
+        JobStatus::New,
+        JobStatus::Submitted,
+        JobStatus::Done,
+        JobStatus::Failed,
+        JobStatus::Resolved,
+    ];
+
+    /// The text, as stored and as agents and operators read it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobStatus::New => "NEW",
+            JobStatus::Submitted => "SUBMITTED",
+            JobStatus::Done => "DONE",
+            JobStatus::Failed => "FAILED",
+            JobStatus::Resolved => "RESOLVED",
+        }
+    }
+
+    /// A status as `jobs.status` holds it; text this version does not know is an error.
+    pub fn from_db(text: &str) -> Result<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|s| s.as_str() == text)
+            .ok_or_else(|| Error::UnknownValue {
+                column: "jobs.status",
+                value: text.to_owned(),
+            })
+    }
+
+    /// The outcome an agent reports for a job: DONE or FAILED, nothing else.
+    pub fn reported(text: &str) -> Option<Self> {
+        [JobStatus::Done, JobStatus::Failed]
+            .into_iter()
+            .find(|s| s.as_str() == text)
+    }
+
+    /// Whether the job has ended (DONE or FAILED), so it may be restarted.
+    pub fn is_finished(self) -> bool {
+        matches!(self, JobStatus::Done | JobStatus::Failed)
+    }
+}
+
+impl std::fmt::Display for JobStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct JobRow {
     pub id: i64,
     pub pc_uid: String,
     pub script_name: String,
-    pub status: String,
+    pub status: JobStatus,
     pub created_at: i64,
     pub started: Option<String>,
     pub finished: Option<String>,
@@ -565,11 +628,12 @@ impl Store {
             job_ids.push(
                 sqlx::query_scalar::<_, i64>(
                     "INSERT INTO jobs (batch_id, pc_id, site_id, status, created_at)
-                     VALUES ($1, $2, $3, 'NEW', $4) RETURNING id",
+                     VALUES ($1, $2, $3, $4, $5) RETURNING id",
                 )
                 .bind(batch_id)
                 .bind(*pc)
                 .bind(run.site_id)
+                .bind(JobStatus::New.as_str())
                 .bind(now)
                 .fetch_one(&mut *tx)
                 .await?,
@@ -585,9 +649,10 @@ impl Store {
             "SELECT j.id, j.batch_id, b.name, v.executable_code FROM jobs j
              JOIN batches b ON b.id = j.batch_id
              JOIN script_versions v ON v.id = b.script_version_id
-             WHERE j.pc_id = $1 AND j.status = 'NEW' ORDER BY j.id",
+             WHERE j.pc_id = $1 AND j.status = $2 ORDER BY j.id",
         )
         .bind(pc_id)
+        .bind(JobStatus::New.as_str())
         .fetch_all(self.pool())
         .await?;
         if rows.is_empty() {
@@ -642,12 +707,14 @@ impl Store {
             return Ok(0);
         }
         let mut q = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "UPDATE jobs SET status = 'SUBMITTED', submitted_at = $1
-             WHERE pc_id = $2 AND status = 'NEW' AND id IN ({})",
-            placeholders(3, ids.len())
+            "UPDATE jobs SET status = $1, submitted_at = $2
+             WHERE pc_id = $3 AND status = $4 AND id IN ({})",
+            placeholders(5, ids.len())
         )))
+        .bind(JobStatus::Submitted.as_str())
         .bind(now_ms())
-        .bind(pc_id);
+        .bind(pc_id)
+        .bind(JobStatus::New.as_str());
         for id in ids {
             q = q.bind(*id);
         }
@@ -664,7 +731,7 @@ impl Store {
         &self,
         pc_id: i64,
         job_id: i64,
-        status: &str,
+        status: JobStatus,
         started: Option<&str>,
         finished: Option<&str>,
         log_output: &str,
@@ -681,15 +748,16 @@ impl Store {
         let log = scrub_passwords(log_output, &passwords);
         let done = sqlx::query(
             "UPDATE jobs SET status = $1, started = COALESCE($2, started), finished = COALESCE($3, finished),
-             log_output = $4, reported_at = $5 WHERE id = $6 AND pc_id = $7 AND status = 'SUBMITTED'",
+             log_output = $4, reported_at = $5 WHERE id = $6 AND pc_id = $7 AND status = $8",
         )
-        .bind(status)
+        .bind(status.as_str())
         .bind(started.filter(|s| !s.is_empty()))
         .bind(finished.filter(|s| !s.is_empty()))
         .bind(log)
         .bind(now_ms())
         .bind(job_id)
         .bind(pc_id)
+        .bind(JobStatus::Submitted.as_str())
         .execute(&mut *tx)
         .await?;
         let changed = done.rows_affected() == 1;
@@ -723,7 +791,8 @@ impl Store {
         let Some((batch, pc, site, status)) = q.fetch_optional(&mut *tx).await? else {
             return Ok(None);
         };
-        if !matches!(status.as_str(), "DONE" | "FAILED") {
+        let status = JobStatus::from_db(&status)?;
+        if !status.is_finished() {
             conflict!(
                 "job {job_id}: only a finished job (DONE or FAILED) can be restarted; it is {status}"
             );
@@ -747,15 +816,17 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         let new_job: i64 = sqlx::query_scalar(
-            "INSERT INTO jobs (batch_id, pc_id, site_id, status, created_at) VALUES ($1, $2, $3, 'NEW', $4) RETURNING id",
+            "INSERT INTO jobs (batch_id, pc_id, site_id, status, created_at) VALUES ($1, $2, $3, $4, $5) RETURNING id",
         )
         .bind(new_batch)
         .bind(pc)
         .bind(site)
+        .bind(JobStatus::New.as_str())
         .bind(now)
         .fetch_one(&mut *tx)
         .await?;
-        sqlx::query("UPDATE jobs SET status = 'RESOLVED', restarted_as = $1 WHERE id = $2")
+        sqlx::query("UPDATE jobs SET status = $1, restarted_as = $2 WHERE id = $3")
+            .bind(JobStatus::Resolved.as_str())
             .bind(new_job)
             .bind(job_id)
             .execute(&mut *tx)
@@ -800,10 +871,12 @@ impl Store {
              JOIN jobs j ON j.id = u.job_id
              JOIN batch_parameters p ON p.batch_id = j.batch_id AND p.position = u.position
              JOIN files f ON f.id = p.file_id
-             WHERE u.token = $1 AND u.expires_at > $2 AND j.status IN ('NEW', 'SUBMITTED')",
+             WHERE u.token = $1 AND u.expires_at > $2 AND j.status IN ($3, $4)",
         )
         .bind(token)
         .bind(now_ms())
+        .bind(JobStatus::New.as_str())
+        .bind(JobStatus::Submitted.as_str())
         .fetch_optional(self.pool())
         .await?;
         Ok(row)
@@ -832,7 +905,7 @@ impl Store {
                     id: r.try_get("id")?,
                     pc_uid: r.try_get("pc_uid")?,
                     script_name: r.try_get("script_name")?,
-                    status: r.try_get("status")?,
+                    status: JobStatus::from_db(&r.try_get::<String, _>("status")?)?,
                     created_at: r.try_get("created_at")?,
                     started: r.try_get("started")?,
                     finished: r.try_get("finished")?,

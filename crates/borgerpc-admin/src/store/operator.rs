@@ -2,6 +2,9 @@
 //! [`Scope`](super::accounts::Scope)): a row of a site outside
 //! the scope is indistinguishable from a row that does not exist.
 
+use super::access::Role;
+use super::events::EventStatus;
+use super::jobs::JobStatus;
 use super::{Result, ensure, invalid};
 use super::{Store, placeholders};
 use serde::Serialize;
@@ -63,7 +66,7 @@ pub struct PcView {
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct JobView {
     pub id: i64,
-    pub status: String,
+    pub status: JobStatus,
     pub created: i64,
     pub started: Option<String>,
     pub finished: Option<String>,
@@ -82,7 +85,7 @@ pub struct EventView {
     pub pc: i64,
     pub pc_name: String,
     pub summary: String,
-    pub status: String,
+    pub status: EventStatus,
     pub assigned_user: Option<i64>,
     pub note: String,
     pub monitoring_rule: String,
@@ -432,7 +435,7 @@ impl Store {
         )
         .fetch_optional(self.pool())
         .await?;
-        Ok(row.as_ref().map(|r| job_view(r, true)).transpose()?)
+        row.as_ref().map(|r| job_view(r, true)).transpose()
     }
 
     /// Events in scope that occurred in [from, to), with the given statuses, newest first.
@@ -441,24 +444,20 @@ impl Store {
         scope: &[i64],
         from: i64,
         to: i64,
-        statuses: &[String],
+        statuses: &[EventStatus],
         page: &Page,
     ) -> Result<Paged<EventView>> {
-        let status_list = if statuses.is_empty() {
-            "'NEW', 'ASSIGNED', 'RESOLVED'".to_owned()
+        let statuses = if statuses.is_empty() {
+            &EventStatus::ALL[..]
         } else {
             statuses
-                .iter()
-                .filter(|s| super::events::EVENT_STATUSES.contains(&s.as_str()))
-                .map(|s| format!("'{s}'"))
-                .collect::<Vec<_>>()
-                .join(", ")
         };
-        let status_list = if status_list.is_empty() {
-            "''".to_owned()
-        } else {
-            status_list
-        };
+        // The statuses' own texts, not input, so they may be written into the statement.
+        let status_list = statuses
+            .iter()
+            .map(|s| format!("'{}'", s.as_str()))
+            .collect::<Vec<_>>()
+            .join(", ");
         let (count, rows) = self
             .page_of(
                 ListQuery {
@@ -488,7 +487,7 @@ impl Store {
         )
         .fetch_optional(self.pool())
         .await?;
-        Ok(row.as_ref().map(event_view).transpose()?)
+        row.as_ref().map(event_view).transpose()
     }
 
     /// Handles an event (status, assignee, note); `None` if it is not in scope. An assignee
@@ -502,12 +501,15 @@ impl Store {
         let Some(current) = self.api_event(scope, id).await? else {
             return Ok(None);
         };
-        let status = change.status.clone().unwrap_or(current.status);
-        ensure!(
-            super::events::EVENT_STATUSES.contains(&status.as_str()),
-            "status: must be one of {}",
-            super::events::EVENT_STATUSES.join(", ")
-        );
+        let status = match &change.status {
+            None => current.status,
+            Some(s) => EventStatus::parse(s).ok_or_else(|| {
+                invalid!(
+                    "status: must be one of {}",
+                    EventStatus::ALL.map(EventStatus::as_str).join(", ")
+                )
+            })?,
+        };
         let assigned = change.assigned_user.unwrap_or(current.assigned_user);
         if let Some(user) = assigned {
             let site: i64 = sqlx::query_scalar("SELECT site_id FROM security_events WHERE id = $1")
@@ -517,10 +519,11 @@ impl Store {
             let member: Option<i64> = sqlx::query_scalar(
                 "SELECT u.id FROM users u WHERE u.id = $1 AND (u.is_superuser = 1 OR EXISTS (
                    SELECT 1 FROM memberships m JOIN sites s ON s.id = $2
-                   WHERE m.user_id = u.id AND (m.site_id = s.id OR (m.role = 'customer_admin' AND m.customer_id = s.customer_id))))",
+                   WHERE m.user_id = u.id AND (m.site_id = s.id OR (m.role = $3 AND m.customer_id = s.customer_id))))",
             )
             .bind(user)
             .bind(site)
+            .bind(Role::CustomerAdmin.name())
             .fetch_optional(self.pool())
             .await?;
             ensure!(
@@ -537,7 +540,7 @@ impl Store {
             sqlx::query(
                 "UPDATE security_events SET status = $1, assigned_user_id = $2, note = $3 WHERE id = $4",
             )
-            .bind(&status)
+            .bind(status.as_str())
             .bind(assigned)
             .bind(&note)
             .bind(id),
@@ -619,7 +622,7 @@ const EVENT_SELECT: &str = "SELECT e.id, e.occurred_at, e.reported_at, e.pc_id, 
      LEFT JOIN security_problems sp ON e.rule_kind = 'security' AND sp.id = e.rule_id
      LEFT JOIN offline_rules o ON e.rule_kind = 'offline' AND o.id = e.rule_id";
 
-fn event_view(r: &sqlx::any::AnyRow) -> Result<EventView, sqlx::Error> {
+fn event_view(r: &sqlx::any::AnyRow) -> Result<EventView> {
     Ok(EventView {
         id: r.try_get("id")?,
         occurred_time: r.try_get("occurred_at")?,
@@ -627,7 +630,7 @@ fn event_view(r: &sqlx::any::AnyRow) -> Result<EventView, sqlx::Error> {
         pc: r.try_get("pc_id")?,
         pc_name: r.try_get("pc_name")?,
         summary: r.try_get("summary")?,
-        status: r.try_get("status")?,
+        status: EventStatus::from_db(&r.try_get::<String, _>("status")?)?,
         assigned_user: r.try_get("assigned_user_id")?,
         note: r.try_get("note")?,
         monitoring_rule: r.try_get("rule_name")?,
@@ -635,10 +638,10 @@ fn event_view(r: &sqlx::any::AnyRow) -> Result<EventView, sqlx::Error> {
     })
 }
 
-fn job_view(r: &sqlx::any::AnyRow, with_log: bool) -> Result<JobView, sqlx::Error> {
+fn job_view(r: &sqlx::any::AnyRow, with_log: bool) -> Result<JobView> {
     Ok(JobView {
         id: r.try_get("id")?,
-        status: r.try_get("status")?,
+        status: JobStatus::from_db(&r.try_get::<String, _>("status")?)?,
         created: r.try_get("created_at")?,
         started: r.try_get("started")?,
         finished: r.try_get("finished")?,

@@ -33,11 +33,23 @@ pub struct PcSummary {
     pub is_activated: bool,
     pub last_seen: Option<i64>,
     pub created_at: i64,
-    /// `bound` (it proves itself with its key), `pending` (it offered a key that waits for
-    /// approval) or `none` (MAC address only).
-    pub client_key: &'static str,
+    /// Whether the PC proves itself with a key.
+    pub client_key: KeyState,
     /// The start of the waiting key's fingerprint, to compare with the PC's own.
     pub pending_key_fingerprint: Option<String>,
+}
+
+/// A PC's client key, as the CLI's PC list shows it (`pcs.client_key_hash` and
+/// `pcs.pending_key_hash`, which are hashes, not states).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum KeyState {
+    /// It proves itself with its key.
+    Bound,
+    /// It offered a key that waits for an operator's approval.
+    Pending,
+    /// MAC address only.
+    None,
 }
 
 /// What `pc approve-key` did.
@@ -337,11 +349,11 @@ impl Store {
                     last_seen: r.try_get("last_seen")?,
                     created_at: r.try_get("created_at")?,
                     client_key: if !r.try_get::<String, _>("client_key_hash")?.is_empty() {
-                        "bound"
+                        KeyState::Bound
                     } else if !r.try_get::<String, _>("pending_key_hash")?.is_empty() {
-                        "pending"
+                        KeyState::Pending
                     } else {
-                        "none"
+                        KeyState::None
                     },
                     pending_key_fingerprint: Some(r.try_get::<String, _>("pending_key_hash")?)
                         .filter(|h| !h.is_empty())
