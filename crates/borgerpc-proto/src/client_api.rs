@@ -126,12 +126,13 @@ pub struct PushSecurityEvents {
     pub client_key: String,
 }
 
-/// `citizen_login`: a citizen logs in at the PC with a library card (an integration's job).
+/// `citizen_login`: a citizen logs in at the PC; upstream asks a login integration (a
+/// library's, say) whether to let them in.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct CitizenLogin {
     /// The citizen's login name at the integration.
     pub username: String,
-    /// The citizen's password or PIN; never logged.
+    /// The citizen's password or PIN: never logged.
     pub password: String,
     /// The uid the portal gave the PC at registration.
     pub pc_uid: String,
@@ -207,14 +208,14 @@ pub struct SmsLoginFinalize {
     pub client_key: String,
 }
 
-/// `citizen_logout` and `general_citizen_logout`: a citizen's session ends.
+/// `citizen_logout`: a citizen's session ends.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct CitizenLogout {
     /// The session's citizen, as the login answered it.
     pub citizen_hash: String,
 }
 
-/// `sms_logout`: an SMS session ends.
+/// `general_citizen_logout` and `sms_logout`: a session the portal logged ends.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct SessionLogout {
     /// The session's citizen, as the login answered it.
@@ -294,7 +295,8 @@ pub struct JobInstruction {
     pub id: i64,
     /// The script's name.
     pub name: String,
-    /// The job's status as the agent expects it (`NEW`).
+    /// `NEW`, or `SUBMITTED` for an agent that does not confirm receipt (the portal counts the
+    /// reply as its receipt).
     pub status: String,
     /// The script's arguments, in order.
     pub parameters: Vec<JobParameter>,
