@@ -576,6 +576,7 @@ async fn give_work(store: &Store, site_id: i64, fleet: &Fleet) -> anyhow::Result
     store
         .add_security_problem(site_id, "Bench rule", "NORMAL", rule_script.script_id, &[])
         .await
+        .map_err(Into::into)
 }
 
 struct Measured {

@@ -288,6 +288,6 @@ async fn job_file(
             StatusCode::NOT_FOUND,
             "no such file, or its link has expired",
         ),
-        Err(e) => refused("media", Refusal::Unavailable(e)),
+        Err(e) => refused("media", Refusal::Unavailable(e.into())),
     }
 }

@@ -197,7 +197,7 @@ async fn login(
     } else {
         match logins.store.login_user(&name).await {
             Ok(u) => u,
-            Err(e) => return unavailable(e),
+            Err(e) => return unavailable(e.into()),
         }
     };
     let checked = logins
@@ -224,7 +224,7 @@ async fn login(
                     tracing::info!(username = ?name, source = %address, "login");
                     axum::Json(json!({"token": token, "expires_at": expires_at})).into_response()
                 }
-                Err(e) => unavailable(e),
+                Err(e) => unavailable(e.into()),
             }
         }
         Ok(_) => {

@@ -8,7 +8,7 @@
 use anyhow::Context as _;
 use borgerpc_admin::config::Config;
 use borgerpc_admin::store::Store;
-use borgerpc_admin::store::access::{Grant, Scope};
+use borgerpc_admin::store::access::{Grant, Role, Scope};
 use borgerpc_admin::store::config::Owner;
 use borgerpc_admin::store::groups::GroupChange;
 use borgerpc_admin::store::jobs::{ParamValue, RunScript};
@@ -795,7 +795,6 @@ async fn grant(
     site: Option<String>,
 ) -> anyhow::Result<Grant> {
     Ok(Grant {
-        role,
         customer_id: match &customer {
             Some(name) => Some(customer_id(store, name).await?),
             None => None,
@@ -804,6 +803,7 @@ async fn grant(
             Some(uid) => Some(site_id(store, uid).await?),
             None => None,
         },
+        role: Role::membership(&role)?,
     })
 }
 

@@ -21,6 +21,7 @@ use crate::store::Store;
 use crate::store::config::EntryChange;
 use crate::store::events::NewEvent;
 use crate::store::history::Beat;
+use crate::store::jobs::JobStatus;
 use crate::store::pcs::{NewPc, PcIdentity, key_hash, new_pc_uid, short_fingerprint};
 use crate::throttle::{RateLimit, address_key};
 use borgerpc_proto::client_api::{
@@ -96,6 +97,14 @@ pub enum Refusal {
 impl From<anyhow::Error> for Refusal {
     fn from(e: anyhow::Error) -> Self {
         Refusal::Unavailable(e)
+    }
+}
+
+/// Whatever the store refuses an agent's call for is the portal's problem, not the agent's:
+/// the calls' own rules are checked here before the store is asked.
+impl From<crate::store::Error> for Refusal {
+    fn from(e: crate::store::Error) -> Self {
+        Refusal::Unavailable(e.into())
     }
 }
 
@@ -522,7 +531,7 @@ impl Protocol {
             jobs.push(JobInstruction {
                 id: j.id,
                 name: j.script_name,
-                status: "NEW".into(),
+                status: JobStatus::New.to_string(),
                 parameters,
                 executable_code: j.code.replace('\r', ""),
             });
@@ -531,7 +540,7 @@ impl Protocol {
             let ids: Vec<i64> = jobs.iter().map(|j| j.id).collect();
             self.store.confirm_jobs(pc.id, &ids).await?;
             for j in &mut jobs {
-                j.status = "SUBMITTED".into();
+                j.status = JobStatus::Submitted.to_string();
             }
         }
         let security_scripts = self
@@ -583,29 +592,31 @@ impl Protocol {
         reports: &[JobReport],
         ip: Option<&str>,
     ) -> Result<(), Refusal> {
+        let mut outcomes = Vec::with_capacity(reports.len());
         for (i, r) in reports.iter().enumerate() {
-            if !matches!(r.status.as_str(), "DONE" | "FAILED") {
+            let Some(status) = JobStatus::reported(&r.status) else {
                 return Err(bad(format!(
                     "job_data[{i}].status: {:?} is not DONE or FAILED",
                     r.status.chars().take(20).collect::<String>()
                 )));
-            }
+            };
+            outcomes.push(status);
         }
         self.beat(pc, ip, false);
-        for r in reports {
+        for (r, status) in reports.iter().zip(outcomes) {
             let changed = self
                 .store
                 .report_job(
                     pc.id,
                     r.id.0,
-                    &r.status,
+                    status,
                     r.started.as_deref(),
                     r.finished.as_deref(),
                     r.log_output.as_deref().unwrap_or(""),
                 )
                 .await?;
             if changed {
-                metrics::counter!("borgerpc_job_reports_total", "status" => r.status.clone())
+                metrics::counter!("borgerpc_job_reports_total", "status" => status.as_str())
                     .increment(1);
             }
         }

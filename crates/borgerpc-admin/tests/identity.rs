@@ -160,7 +160,10 @@ async fn a_key_for_a_pc_without_one_waits_for_an_operator_and_refused_calls_chan
     let pcs = portal.store.pcs(site.id).await.unwrap();
     assert_eq!(
         (pcs[0].client_key, pcs[0].pending_key_fingerprint.as_deref()),
-        ("pending", Some(&fingerprint(&k1)[..16]))
+        (
+            borgerpc_admin::store::pcs::KeyState::Pending,
+            Some(&fingerprint(&k1)[..16])
+        )
     );
 
     // The operator approves it through the API, by the fingerprint read on the PC.

@@ -129,7 +129,8 @@ async fn legacy_agents_register_check_in_and_report_on_sites_that_allow_it() {
 
     let jobs = portal.store.jobs(site.id, None, 10).await.unwrap();
     assert_eq!(
-        jobs[0].status, "DONE",
+        jobs[0].status,
+        borgerpc_admin::store::jobs::JobStatus::Done,
         "the duplicate report changed nothing"
     );
     assert_eq!(jobs[0].log_output.as_deref(), Some("æøå\n"));

@@ -5,6 +5,7 @@
 mod common;
 
 use borgerpc_admin::store::config::OwnerKind;
+use borgerpc_admin::store::jobs::JobStatus;
 use common::Portal;
 use serde_json::json;
 
@@ -155,12 +156,12 @@ async fn without_the_receipt_check_jobs_are_submitted_at_once_and_check_ins_are_
     assert_eq!(report(&other).await.0, 200);
     assert_eq!(
         portal.store.jobs(site.id, None, 5).await.unwrap()[0].status,
-        "SUBMITTED"
+        JobStatus::Submitted
     );
     assert_eq!(report(&uid).await.0, 200);
     assert_eq!(
         portal.store.jobs(site.id, None, 5).await.unwrap()[0].status,
-        "DONE"
+        JobStatus::Done
     );
 
     // The check-in is in the day's history, at its quarter hour.

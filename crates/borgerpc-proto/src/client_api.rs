@@ -26,52 +26,71 @@ pub const ENDPOINTS: &[&str] = &[
     "sms_logout",
 ];
 
+/// `register_new_computer`: a PC asks to join a site, the first call a new agent makes.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct RegisterNewComputer {
+    /// The PC's MAC address, as the agent reads it.
     pub mac: String,
+    /// The PC's host name, shown to operators.
     pub name: String,
     /// The site's uid (not its name).
     pub site: String,
     /// The PC's whole local configuration, flattened (`"a.b": value`).
     pub configuration: Map<String, Value>,
+    /// The agent's key (64 hex); empty from agents that have none.
     #[serde(default)]
     pub client_key: String,
 }
 
+/// `push_config_keys`: configuration entries the PC reports about itself.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct PushConfigKeys {
+    /// The uid the portal gave the PC at registration.
     pub pc_uid: String,
+    /// The entries, by key.
     pub config_dict: Map<String, Value>,
+    /// Whether the entries belong to the agent, so operators may not change them.
     #[serde(default)]
     pub read_only: bool,
+    /// The agent's key (64 hex); empty from agents that have none.
     #[serde(default)]
     pub client_key: String,
 }
 
+/// `get_instructions`: the PC's poll for jobs, security scripts and configuration.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct GetInstructions {
+    /// The uid the portal gave the PC at registration.
     pub pc_uid: String,
     /// `true` (client 3.2.0 always): jobs stay NEW until `confirm_jobs_receipt`.
     #[serde(default)]
     pub jobs_received_check: bool,
+    /// The agent's key (64 hex); empty from agents that have none.
     #[serde(default)]
     pub client_key: String,
 }
 
+/// `confirm_jobs_receipt`: the PC has the jobs it was given (NEW → SUBMITTED).
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct ConfirmJobsReceipt {
+    /// The uid the portal gave the PC at registration.
     pub pc_uid: String,
+    /// The jobs the PC received.
     pub job_ids: Vec<JobId>,
+    /// The agent's key (64 hex); empty from agents that have none.
     #[serde(default)]
     pub client_key: String,
 }
 
+/// `send_status_info`: the PC's heartbeat, with the results of jobs it has finished.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct SendStatusInfo {
+    /// The uid the portal gave the PC at registration.
     pub pc_uid: String,
     /// Often empty: then the call is a heartbeat.
     #[serde(default, deserialize_with = "null_as_default")]
     pub job_data: Vec<JobReport>,
+    /// The agent's key (64 hex); empty from agents that have none.
     #[serde(default)]
     pub client_key: String,
 }
@@ -80,85 +99,126 @@ pub struct SendStatusInfo {
 /// (`str(datetime.now())`), kept as sent.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct JobReport {
+    /// The job reported on.
     pub id: JobId,
+    /// The job's outcome as the agent names it (`DONE` or `FAILED`; the server checks).
     pub status: String,
+    /// When the agent started the job.
     #[serde(default)]
     pub started: Option<String>,
+    /// When the job ended.
     #[serde(default)]
     pub finished: Option<String>,
+    /// What the script printed (PASSWORD parameters masked by the agent).
     #[serde(default)]
     pub log_output: Option<String>,
 }
 
+/// `push_security_events`: what the PC's security scripts found.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct PushSecurityEvents {
+    /// The uid the portal gave the PC at registration.
     pub pc_uid: String,
     /// Raw CSV lines `YYYYmmddHHMMSS,<problem id>,<summary>[,x]`, trailing newline kept.
     pub events_csv: Vec<String>,
+    /// The agent's key (64 hex); empty from agents that have none.
     #[serde(default)]
     pub client_key: String,
 }
 
+/// `citizen_login`: a citizen logs in at the PC; upstream asks a login integration (a
+/// library's, say) whether to let them in.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct CitizenLogin {
+    /// The citizen's login name at the integration.
     pub username: String,
+    /// The citizen's password or PIN: never logged.
     pub password: String,
+    /// The uid the portal gave the PC at registration.
     pub pc_uid: String,
+    /// Whether a citizen already logged in elsewhere is refused.
     #[serde(default)]
     pub prevent_dual_login: bool,
+    /// The agent's key (64 hex); empty from agents that have none.
     #[serde(default)]
     pub client_key: String,
 }
 
+/// `general_citizen_login`: a citizen logs in through a named integration.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct GeneralCitizenLogin {
+    /// The uid the portal gave the PC at registration.
     pub pc_uid: String,
+    /// The integration's name.
     pub integration: String,
+    /// What the integration needs, by name.
     pub value_dict: Map<String, Value>,
+    /// The agent's key (64 hex); empty from agents that have none.
     #[serde(default)]
     pub client_key: String,
 }
 
+/// `sms_login`: a citizen asks for a one-time code by SMS.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct SmsLogin {
+    /// Where the code goes.
     pub phone_number: String,
+    /// The SMS text, with a placeholder for the code.
     pub message: String,
+    /// The uid the portal gave the PC at registration.
     pub pc_uid: String,
+    /// Whether the citizen needs a booking of this PC.
     #[serde(default)]
     pub require_booking: bool,
+    /// The PC's name, for the booking system.
     #[serde(default)]
     pub pc_name: Option<String>,
+    /// Whether a login is allowed while the PC is idle.
     #[serde(default)]
     pub allow_idle_login: bool,
+    /// How long a session may last, in minutes.
     #[serde(default)]
     pub login_duration: Option<i64>,
+    /// How long the citizen must wait before logging in again, in minutes.
     #[serde(default)]
     pub quarantine_duration: Option<i64>,
+    /// Whether the session has no time limit.
     #[serde(default)]
     pub unlimited_access: bool,
+    /// The agent's key (64 hex); empty from agents that have none.
     #[serde(default)]
     pub client_key: String,
 }
 
+/// `sms_login_finalize`: the citizen typed the code; the session starts.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct SmsLoginFinalize {
+    /// The number the code was sent to.
     pub phone_number: String,
+    /// The uid the portal gave the PC at registration.
     pub pc_uid: String,
+    /// Whether the citizen needs a booking of this PC.
     #[serde(default)]
     pub require_booking: bool,
+    /// Whether the session is logged.
     #[serde(default)]
     pub save_log: bool,
+    /// The agent's key (64 hex); empty from agents that have none.
     #[serde(default)]
     pub client_key: String,
 }
 
+/// `citizen_logout`: a citizen's session ends.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct CitizenLogout {
+    /// The session's citizen, as the login answered it.
     pub citizen_hash: String,
 }
 
+/// `general_citizen_logout` and `sms_logout`: a session the portal logged ends.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct SessionLogout {
+    /// The session's citizen, as the login answered it.
     pub citizen_hash: String,
     /// An id the portal issued; some clients send it as a number.
     pub log_id: JobId,
@@ -167,7 +227,10 @@ pub struct SessionLogout {
 /// A job id (or log id) as the client sends it: an integer or a string of digits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(transparent)]
-pub struct JobId(pub i64);
+pub struct JobId(
+    /// The id.
+    pub i64,
+);
 
 impl<'de> Deserialize<'de> for JobId {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -201,7 +264,9 @@ where
 /// PC gets `{}` instead (see [`Instructions::rejected`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Instructions {
+    /// The security scripts of the PC's rules, run by the agent after each check-in.
     pub security_scripts: Vec<SecurityScript>,
+    /// The PC's NEW jobs.
     pub jobs: Vec<JobInstruction>,
     /// The merged configuration (site → groups → PC) plus `mac` and `uid`; all strings.
     pub configuration: BTreeMap<String, String>,
@@ -214,25 +279,35 @@ impl Instructions {
     }
 }
 
+/// A security script the agent keeps and runs to look for problems.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SecurityScript {
     /// `script<script id>_problem<problem id>`.
     pub name: String,
+    /// The script itself.
     pub executable_code: String,
 }
 
+/// A job for the agent to run: a script version with its parameters.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct JobInstruction {
+    /// The job's id, which the agent confirms and reports with.
     pub id: i64,
     /// The script's name.
     pub name: String,
+    /// `NEW`, or `SUBMITTED` for an agent that does not confirm receipt (the portal counts the
+    /// reply as its receipt).
     pub status: String,
+    /// The script's arguments, in order.
     pub parameters: Vec<JobParameter>,
+    /// The script's code, of the version the job was made with.
     pub executable_code: String,
 }
 
+/// One argument of a job's script.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct JobParameter {
+    /// The parameter's type as the script declares it (`STRING`, `FILE`, `PASSWORD`, …).
     #[serde(rename = "type")]
     pub kind: String,
     /// Always a string; for FILE a URL (relative to admin_url) or "".
@@ -257,7 +332,9 @@ pub fn config_value_string(v: &Value) -> String {
 pub struct SecurityEventLine {
     /// `YYYYmmddHHMMSS`, the PC's local time.
     pub occurred: String,
+    /// The security problem (rule) that found it.
     pub problem_id: i64,
+    /// What the script says happened.
     pub summary: String,
 }
 

@@ -7,5 +7,7 @@
 //! Pure: no IO, no runtime, no web framework. The server maps both encodings onto one set of
 //! operations, so the two protocols cannot drift apart.
 
+#![warn(missing_docs)]
+
 pub mod client_api;
 pub mod xmlrpc;

@@ -25,7 +25,7 @@ pub enum ImportError {
     #[error("the library has {} error(s); nothing was imported", .0.iter().filter(|p| p.is_error()).count())]
     Invalid(Vec<Problem>),
     #[error(transparent)]
-    Store(#[from] anyhow::Error),
+    Store(#[from] crate::store::Error),
 }
 
 fn new_script(spec: &ScriptSpec, site_id: Option<i64>) -> NewScript {

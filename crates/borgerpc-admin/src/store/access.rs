@@ -11,6 +11,7 @@
 
 use super::Store;
 use super::audit::{Record, record_in};
+use super::{Error, Result, ensure, refuse};
 use service_kit::accounts::token_hash;
 use service_kit::db::now_ms;
 use sqlx::Row as _;
@@ -39,14 +40,33 @@ impl Role {
         }
     }
 
-    /// A membership's role as stored (`memberships.role`).
-    fn of_membership(role: &str) -> Option<Role> {
-        match role {
-            "site_user" => Some(Role::SiteUser),
-            "site_admin" => Some(Role::SiteAdmin),
-            "customer_admin" => Some(Role::CustomerAdmin),
-            _ => None,
-        }
+    /// The roles a user is given (`memberships.role`), by the text stored and given:
+    /// [`Role::name`]. The others are an API key's and a superuser's, never stored as text.
+    pub const MEMBERSHIP: [Role; 3] = [Role::CustomerAdmin, Role::SiteAdmin, Role::SiteUser];
+
+    /// A role to give, as an operator names it.
+    pub fn membership(text: &str) -> Result<Role> {
+        Self::MEMBERSHIP
+            .into_iter()
+            .find(|r| r.name() == text)
+            .ok_or_else(|| {
+                Error::Invalid(format!(
+                    "role: must be one of {}",
+                    Self::MEMBERSHIP.map(Role::name).join(", ")
+                ))
+            })
+    }
+
+    /// A membership's role as `memberships.role` holds it; text this version does not know is
+    /// an error.
+    fn from_db(text: &str) -> Result<Role> {
+        Self::MEMBERSHIP
+            .into_iter()
+            .find(|r| r.name() == text)
+            .ok_or_else(|| Error::UnknownValue {
+                column: "memberships.role",
+                value: text.to_owned(),
+            })
     }
 }
 
@@ -104,7 +124,7 @@ impl Scope {
 
     /// The command line: whoever can run it can read the database, so it is a superuser,
     /// recorded as `cli:<OS user>`.
-    pub async fn cli(store: &Store) -> anyhow::Result<Scope> {
+    pub async fn cli(store: &Store) -> Result<Scope> {
         let os_user = std::env::var("USER")
             .or_else(|_| std::env::var("LOGNAME"))
             .unwrap_or_else(|_| "unknown".into());
@@ -114,7 +134,7 @@ impl Scope {
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct RoleView {
-    pub role: String,
+    pub role: Role,
     /// The site's uid for site roles.
     pub site: Option<String>,
     /// The customer's name for customer_admin.
@@ -134,7 +154,7 @@ pub struct UserView {
 /// A role to give: customer_admin of a customer, or site_admin / site_user of a site.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Grant {
-    pub role: String,
+    pub role: Role,
     pub site_id: Option<i64>,
     pub customer_id: Option<i64>,
 }
@@ -160,7 +180,7 @@ const API_KEY_DESCRIPTION_CHARS: usize = 200;
 
 impl Store {
     /// A superuser's scope: every site and customer.
-    async fn superuser_scope(&self, actor: String, user_id: Option<i64>) -> anyhow::Result<Scope> {
+    async fn superuser_scope(&self, actor: String, user_id: Option<i64>) -> Result<Scope> {
         let sites: Vec<i64> = sqlx::query_scalar("SELECT id FROM sites ORDER BY id")
             .fetch_all(self.pool())
             .await?;
@@ -178,7 +198,7 @@ impl Store {
     }
 
     /// The scope of a bearer token: an API key (`bpk_…`) or a session (`bps_…`).
-    pub async fn scope_of_token(&self, token: &str) -> anyhow::Result<Option<Scope>> {
+    pub async fn scope_of_token(&self, token: &str) -> Result<Option<Scope>> {
         let hash = token_hash(token);
         if token.starts_with("bpk_") {
             let row: Option<(i64, i64, i64)> =
@@ -212,28 +232,28 @@ impl Store {
         }
         let rows = sqlx::query(
             "SELECT s.id, m.role FROM memberships m JOIN sites s
-               ON (m.site_id = s.id) OR (m.role = 'customer_admin' AND m.customer_id = s.customer_id)
+               ON (m.site_id = s.id) OR (m.role = $2 AND m.customer_id = s.customer_id)
              WHERE m.user_id = $1 ORDER BY s.id",
         )
         .bind(user_id)
+        .bind(Role::CustomerAdmin.name())
         .fetch_all(self.pool())
         .await?;
         let mut roles: Vec<(i64, Role)> = Vec::new();
         for r in &rows {
             let site: i64 = r.try_get(0)?;
-            let Some(role) = Role::of_membership(&r.try_get::<String, _>(1)?) else {
-                continue;
-            };
+            let role = Role::from_db(&r.try_get::<String, _>(1)?)?;
             match roles.last_mut() {
                 Some((s, best)) if *s == site => *best = (*best).max(role),
                 _ => roles.push((site, role)),
             }
         }
         let customers: Vec<i64> = sqlx::query_scalar(
-            "SELECT customer_id FROM memberships WHERE user_id = $1 AND role = 'customer_admin'
+            "SELECT customer_id FROM memberships WHERE user_id = $1 AND role = $2
                AND customer_id IS NOT NULL ORDER BY customer_id",
         )
         .bind(user_id)
+        .bind(Role::CustomerAdmin.name())
         .fetch_all(self.pool())
         .await?;
         Ok(Some(Scope {
@@ -248,7 +268,7 @@ impl Store {
 
     /// Users with a role within the scope (a superuser sees every user), with the roles the
     /// scope may see; `site` narrows to one site's users.
-    pub async fn users(&self, scope: &Scope, site: Option<i64>) -> anyhow::Result<Vec<UserView>> {
+    pub async fn users(&self, scope: &Scope, site: Option<i64>) -> Result<Vec<UserView>> {
         let rows =
             sqlx::query("SELECT id, username, email, is_superuser FROM users ORDER BY username")
                 .fetch_all(self.pool())
@@ -282,7 +302,7 @@ impl Store {
         scope: &Scope,
         user_id: i64,
         site: Option<i64>,
-    ) -> anyhow::Result<(Vec<RoleView>, bool)> {
+    ) -> Result<(Vec<RoleView>, bool)> {
         let rows = sqlx::query(
             "SELECT m.role, m.site_id, m.customer_id, s.uid, c.name, s2.id AS of_customer
              FROM memberships m LEFT JOIN sites s ON s.id = m.site_id
@@ -308,7 +328,7 @@ impl Store {
             on_site |= (site.is_some() && site_id == site)
                 || r.try_get::<Option<i64>, _>("of_customer")?.is_some();
             roles.push(RoleView {
-                role: r.try_get("role")?,
+                role: Role::from_db(&r.try_get::<String, _>("role")?)?,
                 site: r.try_get("uid")?,
                 customer: r.try_get("name")?,
             });
@@ -317,11 +337,7 @@ impl Store {
     }
 
     /// One user as the scope sees it; `None` if the user has no role the scope manages.
-    pub async fn user_in_scope(
-        &self,
-        scope: &Scope,
-        user_id: i64,
-    ) -> anyhow::Result<Option<UserView>> {
+    pub async fn user_in_scope(&self, scope: &Scope, user_id: i64) -> Result<Option<UserView>> {
         let row = sqlx::query("SELECT id, username, email, is_superuser FROM users WHERE id = $1")
             .bind(user_id)
             .fetch_optional(self.pool())
@@ -342,23 +358,18 @@ impl Store {
 
     /// Checks that the scope may give the role; `Ok(false)` if its site or customer is not in
     /// the scope (not found), an error naming the field if the grant itself is wrong.
-    fn may_grant(&self, scope: &Scope, g: &Grant) -> anyhow::Result<bool> {
-        anyhow::ensure!(
-            super::accounts::ROLES.contains(&g.role.as_str()),
-            "role: must be one of {}",
-            super::accounts::ROLES.join(", ")
-        );
-        if g.role == "customer_admin" {
-            anyhow::ensure!(
+    fn may_grant(&self, scope: &Scope, g: &Grant) -> Result<bool> {
+        if g.role == Role::CustomerAdmin {
+            ensure!(
                 g.customer_id.is_some() && g.site_id.is_none(),
                 "customer: customer_admin takes a customer, not a site"
             );
             Ok(g.customer_id.is_some_and(|c| scope.customers.contains(&c)))
         } else {
-            anyhow::ensure!(
+            ensure!(
                 g.site_id.is_some() && g.customer_id.is_none(),
                 "site: {} takes a site, not a customer",
-                g.role
+                g.role.name()
             );
             Ok(g.site_id.is_some_and(|s| scope.sees(s)))
         }
@@ -371,13 +382,13 @@ impl Store {
         user_id: i64,
         username: &str,
         g: &Grant,
-    ) -> anyhow::Result<()> {
+    ) -> Result<()> {
         let exists: Option<i64> = sqlx::query_scalar(
             "SELECT 1 FROM memberships WHERE user_id = $1 AND role = $2
                AND COALESCE(site_id, 0) = $3 AND COALESCE(customer_id, 0) = $4",
         )
         .bind(user_id)
-        .bind(&g.role)
+        .bind(g.role.name())
         .bind(g.site_id.unwrap_or(0))
         .bind(g.customer_id.unwrap_or(0))
         .fetch_optional(&mut *conn)
@@ -391,7 +402,7 @@ impl Store {
         .bind(user_id)
         .bind(g.customer_id)
         .bind(g.site_id)
-        .bind(&g.role)
+        .bind(g.role.name())
         .execute(&mut *conn)
         .await?;
         let place = match (g.site_id, g.customer_id) {
@@ -405,7 +416,7 @@ impl Store {
                 actor: &scope.actor,
                 site_id: g.site_id,
                 action: "user.grant",
-                target: &format!("user:{user_id} ({username}) {} {place}", g.role),
+                target: &format!("user:{user_id} ({username}) {} {place}", g.role.name()),
                 detail: None,
             },
         )
@@ -420,11 +431,11 @@ impl Store {
         email: &str,
         password: &str,
         grant: &Grant,
-    ) -> anyhow::Result<Option<UserView>> {
+    ) -> Result<Option<UserView>> {
         if !self.may_grant(scope, grant)? {
             return Ok(None);
         }
-        anyhow::ensure!(
+        ensure!(
             email.chars().count() <= 254,
             "email: at most 254 characters"
         );
@@ -445,7 +456,7 @@ impl Store {
             self.grant_in(&mut tx, scope, user.id, &user.username, grant)
                 .await?;
             tx.commit().await?;
-            anyhow::Ok(())
+            Ok::<_, Error>(())
         }
         .await;
         if let Err(e) = done {
@@ -465,8 +476,8 @@ impl Store {
         username: &str,
         email: &str,
         password: &str,
-    ) -> anyhow::Result<super::accounts::User> {
-        anyhow::ensure!(scope.superuser, "only a superuser may create superusers");
+    ) -> Result<super::accounts::User> {
+        ensure!(scope.superuser, "only a superuser may create superusers");
         let user = self.add_user(username, email, password, true).await?;
         self.audit(
             &scope.actor,
@@ -484,7 +495,7 @@ impl Store {
         scope: &Scope,
         user_id: i64,
         grant: &Grant,
-    ) -> anyhow::Result<Option<UserView>> {
+    ) -> Result<Option<UserView>> {
         if !self.may_grant(scope, grant)? {
             return Ok(None);
         }
@@ -507,9 +518,9 @@ impl Store {
         scope: &Scope,
         user_id: i64,
         only_site: Option<i64>,
-    ) -> anyhow::Result<Option<bool>> {
+    ) -> Result<Option<bool>> {
         if scope.user_id == Some(user_id) {
-            anyhow::bail!("user: you cannot remove yourself; ask another administrator");
+            refuse!("user: you cannot remove yourself; ask another administrator");
         }
         let Some(user) = self.user_in_scope(scope, user_id).await? else {
             return Ok(None);
@@ -602,11 +613,7 @@ impl Store {
     }
 
     /// The API keys of the scope's sites (never the keys themselves).
-    pub async fn api_keys(
-        &self,
-        scope: &Scope,
-        site: Option<i64>,
-    ) -> anyhow::Result<Vec<ApiKeyView>> {
+    pub async fn api_keys(&self, scope: &Scope, site: Option<i64>) -> Result<Vec<ApiKeyView>> {
         let rows = sqlx::query(
             "SELECT k.id, s.uid, k.site_id, k.description, k.can_write, k.created_at
              FROM api_keys k JOIN sites s ON s.id = k.site_id ORDER BY s.uid, k.id",
@@ -637,12 +644,12 @@ impl Store {
         site_id: i64,
         description: &str,
         can_write: bool,
-    ) -> anyhow::Result<Option<NewApiKey>> {
+    ) -> Result<Option<NewApiKey>> {
         if !scope.sees(site_id) {
             return Ok(None);
         }
         let description = description.trim();
-        anyhow::ensure!(
+        ensure!(
             description.chars().count() <= API_KEY_DESCRIPTION_CHARS,
             "description: at most {API_KEY_DESCRIPTION_CHARS} characters"
         );
@@ -692,7 +699,7 @@ impl Store {
     }
 
     /// Revokes a key at once; `None` if it is not in the scope.
-    pub async fn revoke_api_key(&self, scope: &Scope, id: i64) -> anyhow::Result<Option<()>> {
+    pub async fn revoke_api_key(&self, scope: &Scope, id: i64) -> Result<Option<()>> {
         let mut tx = self.db.begin_write().await?;
         let site: Option<i64> = sqlx::query_scalar("SELECT site_id FROM api_keys WHERE id = $1")
             .bind(id)
@@ -728,7 +735,7 @@ pub(crate) async fn check_site_users(
     site_id: i64,
     user_ids: &[i64],
     field: &str,
-) -> anyhow::Result<()> {
+) -> Result<()> {
     for (i, u) in user_ids.iter().enumerate() {
         let ok: Option<i64> = sqlx::query_scalar(
             "SELECT u.id FROM users u WHERE u.id = $1 AND (u.is_superuser = 1 OR EXISTS (
@@ -739,7 +746,7 @@ pub(crate) async fn check_site_users(
         .bind(site_id)
         .fetch_optional(&mut *conn)
         .await?;
-        anyhow::ensure!(
+        ensure!(
             ok.is_some(),
             "{field}[{i}]: user {u} has no role on this site"
         );
@@ -749,11 +756,15 @@ pub(crate) async fn check_site_users(
 
 impl Store {
     /// A user's id by name (the CLI's way of naming one).
-    pub async fn user_id_by_name(&self, username: &str) -> anyhow::Result<i64> {
+    pub async fn user_id_by_name(&self, username: &str) -> Result<i64> {
         let id: Option<i64> = sqlx::query_scalar("SELECT id FROM users WHERE username = $1")
             .bind(username)
             .fetch_optional(self.pool())
             .await?;
-        id.ok_or_else(|| anyhow::anyhow!("user: no user named {username:?} (see `user list`)"))
+        id.ok_or_else(|| {
+            Error::NotFound(format!(
+                "user: no user named {username:?} (see `user list`)"
+            ))
+        })
     }
 }

@@ -3,12 +3,13 @@
 //! see and do is a [`Scope`] (see `access.rs`).
 
 use super::Store;
+use super::{Error, Result, ensure};
 use service_kit::accounts::{hash_new_password, new_token, token_hash};
 use service_kit::db::now_ms;
 
-pub const ROLES: &[&str] = &["customer_admin", "site_admin", "site_user"];
 const SESSION_MS: i64 = 12 * 3_600_000;
 
+use super::access::Role;
 pub use super::access::Scope;
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -25,9 +26,9 @@ impl Store {
         email: &str,
         password: &str,
         is_superuser: bool,
-    ) -> anyhow::Result<User> {
+    ) -> Result<User> {
         let username = username.trim();
-        anyhow::ensure!(
+        ensure!(
             !username.is_empty()
                 && username.len() <= 150
                 && username
@@ -35,13 +36,14 @@ impl Store {
                     .all(|c| c.is_alphanumeric() || "@.+-_".contains(c)),
             "username: 1 to 150 letters, digits and @.+-_"
         );
-        let hash = hash_new_password(password, &[username, email])?;
+        let hash = hash_new_password(password, &[username, email])
+            .map_err(|e| Error::Invalid(format!("{e:#}")))?;
         let mut tx = self.db.begin_write().await?;
         let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM users WHERE username = $1")
             .bind(username)
             .fetch_optional(&mut *tx)
             .await?;
-        anyhow::ensure!(exists.is_none(), "username: {username:?} is taken");
+        ensure!(exists.is_none(), "username: {username:?} is taken");
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO users (username, email, password_hash, is_superuser, created_at)
              VALUES ($1, $2, $3, $4, $5) RETURNING id",
@@ -63,7 +65,7 @@ impl Store {
 
     /// Gives a user a new password (the same rules as a first one) and ends their sessions,
     /// so whoever knew the old one is logged out. `false` if there is no such user.
-    pub async fn set_password(&self, username: &str, password: &str) -> anyhow::Result<bool> {
+    pub async fn set_password(&self, username: &str, password: &str) -> Result<bool> {
         let email: Option<String> =
             sqlx::query_scalar("SELECT email FROM users WHERE username = $1")
                 .bind(username)
@@ -72,7 +74,8 @@ impl Store {
         let Some(email) = email else {
             return Ok(false);
         };
-        let hash = hash_new_password(password, &[username, &email])?;
+        let hash = hash_new_password(password, &[username, &email])
+            .map_err(|e| Error::Invalid(format!("{e:#}")))?;
         let mut tx = self.db.begin_write().await?;
         let changed = sqlx::query("UPDATE users SET password_hash = $1 WHERE username = $2")
             .bind(hash)
@@ -97,15 +100,11 @@ impl Store {
         role: &str,
         customer_id: Option<i64>,
         site_id: Option<i64>,
-    ) -> anyhow::Result<()> {
-        anyhow::ensure!(
-            ROLES.contains(&role),
-            "role: must be one of {}",
-            ROLES.join(", ")
-        );
-        anyhow::ensure!(
-            (role == "customer_admin") == customer_id.is_some()
-                && (role != "customer_admin") == site_id.is_some(),
+    ) -> Result<()> {
+        let role = Role::membership(role)?;
+        ensure!(
+            (role == Role::CustomerAdmin) == customer_id.is_some()
+                && (role != Role::CustomerAdmin) == site_id.is_some(),
             "role: customer_admin takes a customer, site_admin and site_user take a site"
         );
         self.write_one(
@@ -115,14 +114,14 @@ impl Store {
             .bind(user_id)
             .bind(customer_id)
             .bind(site_id)
-            .bind(role),
+            .bind(role.name()),
         )
         .await?;
         Ok(())
     }
 
     /// A user's id and password hash, for a login.
-    pub async fn login_user(&self, username: &str) -> anyhow::Result<Option<(i64, String)>> {
+    pub async fn login_user(&self, username: &str) -> Result<Option<(i64, String)>> {
         Ok(
             sqlx::query_as("SELECT id, password_hash FROM users WHERE username = $1")
                 .bind(username)
@@ -132,7 +131,7 @@ impl Store {
     }
 
     /// Opens a session for a user whose password was checked: its token (shown once) and end.
-    pub async fn open_session(&self, user_id: i64) -> anyhow::Result<(String, i64)> {
+    pub async fn open_session(&self, user_id: i64) -> Result<(String, i64)> {
         let token = new_token("bps_");
         let expires = now_ms() + SESSION_MS;
         self.write_one(
@@ -148,7 +147,7 @@ impl Store {
         Ok((token, expires))
     }
 
-    pub async fn logout(&self, token: &str) -> anyhow::Result<()> {
+    pub async fn logout(&self, token: &str) -> Result<()> {
         self.write_one(
             sqlx::query("DELETE FROM sessions WHERE token_sha256 = $1").bind(token_hash(token)),
         )
@@ -162,7 +161,7 @@ impl Store {
         site_id: i64,
         description: &str,
         can_write: bool,
-    ) -> anyhow::Result<String> {
+    ) -> Result<String> {
         let key = new_token("bpk_");
         self.write_one(
             sqlx::query(
@@ -185,7 +184,7 @@ impl Store {
         site_id: Option<i64>,
         action: &str,
         target: &str,
-    ) -> anyhow::Result<()> {
+    ) -> Result<()> {
         let mut tx = self.db.begin_write().await?;
         audit_in(&mut tx, actor, site_id, action, target).await?;
         tx.commit().await?;
@@ -200,7 +199,7 @@ pub(crate) async fn audit_in(
     site_id: Option<i64>,
     action: &str,
     target: &str,
-) -> anyhow::Result<()> {
+) -> Result<()> {
     super::audit::record_in(
         conn,
         super::audit::Record {

@@ -6,6 +6,7 @@
 //! Actors are `user:<username>`, `api-key:<id>` and `cli:<OS user>`. Records never hold
 //! passwords, keys, or what a PC reported (it may name a citizen).
 
+use super::Result;
 use super::Store;
 use service_kit::db::now_ms;
 use sqlx::Row as _;
@@ -24,7 +25,7 @@ pub struct Record<'a> {
 }
 
 /// Writes a record on the caller's connection (inside its transaction).
-pub(crate) async fn record_in(conn: &mut sqlx::AnyConnection, r: Record<'_>) -> anyhow::Result<()> {
+pub(crate) async fn record_in(conn: &mut sqlx::AnyConnection, r: Record<'_>) -> Result<()> {
     sqlx::query(
         "INSERT INTO audit_log (at, actor, site_id, action, target, detail) VALUES ($1, $2, $3, $4, $5, $6)",
     )
@@ -66,11 +67,7 @@ pub struct AuditEntry {
 
 impl Store {
     /// The newest records, of one site or all.
-    pub async fn audit_entries(
-        &self,
-        site_id: Option<i64>,
-        limit: i64,
-    ) -> anyhow::Result<Vec<AuditEntry>> {
+    pub async fn audit_entries(&self, site_id: Option<i64>, limit: i64) -> Result<Vec<AuditEntry>> {
         let rows = sqlx::query(
             "SELECT id, at, actor, site_id, action, target, detail FROM audit_log
              WHERE ($1 = 0 OR site_id = $1) ORDER BY id DESC LIMIT $2",

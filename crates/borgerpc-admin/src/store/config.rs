@@ -2,6 +2,7 @@
 //! (by group name), then its own, the later winning.
 
 use super::Store;
+use super::{Result, ensure};
 use sqlx::Row as _;
 use std::collections::BTreeMap;
 
@@ -81,7 +82,7 @@ pub enum EntryChange {
 
 impl Store {
     /// One query for the whole cascade.
-    pub async fn pc_config(&self, pc_id: i64, site_id: i64) -> anyhow::Result<PcConfig> {
+    pub async fn pc_config(&self, pc_id: i64, site_id: i64) -> Result<PcConfig> {
         let rows = sqlx::query(
             "SELECT 0 AS level, '' AS group_name, entry_key, entry_value, read_only FROM config_entries
                WHERE owner_kind = 'site' AND owner_id = $1
@@ -123,11 +124,7 @@ impl Store {
     }
 
     /// Applies changes to a PC's own entries in one transaction.
-    pub async fn change_pc_entries(
-        &self,
-        pc_id: i64,
-        changes: &[EntryChange],
-    ) -> anyhow::Result<()> {
+    pub async fn change_pc_entries(&self, pc_id: i64, changes: &[EntryChange]) -> Result<()> {
         if changes.is_empty() {
             return Ok(());
         }
@@ -161,7 +158,7 @@ impl Store {
         owner_id: i64,
         key: &str,
         value: &str,
-    ) -> anyhow::Result<()> {
+    ) -> Result<()> {
         let mut tx = self.db.begin_write().await?;
         upsert_entry(&mut tx, kind, owner_id, key, value, false).await?;
         tx.commit().await?;
@@ -212,18 +209,18 @@ impl Owner {
 
 /// A key an operator may set: printable ASCII words (`a-z A-Z 0-9 _ . -`), not starting with
 /// `_` (those are the PC's own reports).
-pub fn check_operator_key(field: &str, key: &str) -> anyhow::Result<()> {
-    anyhow::ensure!(
+pub fn check_operator_key(field: &str, key: &str) -> Result<()> {
+    ensure!(
         !key.is_empty() && key.len() <= KEY_MAX_BYTES,
         "{field}: a key is 1 to {KEY_MAX_BYTES} characters"
     );
-    anyhow::ensure!(
+    ensure!(
         key.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b)),
         "{field}: {:?} may contain only a-z, A-Z, 0-9, '_', '.' and '-'",
         key.chars().take(40).collect::<String>()
     );
-    anyhow::ensure!(
+    ensure!(
         !key.starts_with('_'),
         "{field}: keys starting with '_' are reported by the PC and cannot be set"
     );
@@ -237,7 +234,7 @@ impl Store {
         conn: &mut sqlx::AnyConnection,
         sites: &[i64],
         owner: Owner,
-    ) -> anyhow::Result<Option<i64>> {
+    ) -> Result<Option<i64>> {
         let sql = match owner {
             Owner::Site(_) => "SELECT id FROM sites WHERE id = $1",
             Owner::Group(_) => "SELECT site_id FROM pc_groups WHERE id = $1",
@@ -254,7 +251,7 @@ impl Store {
         &self,
         conn: &mut sqlx::AnyConnection,
         owner: Owner,
-    ) -> anyhow::Result<Vec<EntryView>> {
+    ) -> Result<Vec<EntryView>> {
         let (kind, id) = owner.parts();
         let rows = sqlx::query(
             "SELECT entry_key, entry_value, read_only FROM config_entries
@@ -281,7 +278,7 @@ impl Store {
         &self,
         sites: &[i64],
         owner: Owner,
-    ) -> anyhow::Result<Option<Vec<EntryView>>> {
+    ) -> Result<Option<Vec<EntryView>>> {
         let mut conn = self.reader().await?;
         if self.owner_site(&mut conn, sites, owner).await?.is_none() {
             return Ok(None);
@@ -297,13 +294,13 @@ impl Store {
         scope: &super::access::Scope,
         owner: Owner,
         changes: &[(String, Option<String>)],
-    ) -> anyhow::Result<Option<Vec<EntryView>>> {
-        anyhow::ensure!(!changes.is_empty(), "entries: give at least one key");
-        anyhow::ensure!(changes.len() <= 1000, "entries: at most 1000 at a time");
+    ) -> Result<Option<Vec<EntryView>>> {
+        ensure!(!changes.is_empty(), "entries: give at least one key");
+        ensure!(changes.len() <= 1000, "entries: at most 1000 at a time");
         for (key, value) in changes {
             check_operator_key(&format!("entries.{key}"), key)?;
             if let Some(v) = value {
-                anyhow::ensure!(
+                ensure!(
                     v.chars().count() <= VALUE_MAX_CHARS,
                     "entries.{key}: a value is at most {VALUE_MAX_CHARS} characters"
                 );

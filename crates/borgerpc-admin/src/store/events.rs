@@ -2,11 +2,59 @@
 //! (status, assignee, note).
 
 use super::Store;
+use super::{Error, Result, ensure};
 use service_kit::db::now_ms;
 use sqlx::Row as _;
 
 pub const LEVELS: &[&str] = &["CRITICAL", "HIGH", "NORMAL"];
-pub const EVENT_STATUSES: &[&str] = &["NEW", "ASSIGNED", "RESOLVED"];
+/// Where an operator's handling of an event is: NEW until someone takes it, ASSIGNED, then
+/// RESOLVED. The text is the same in `security_events.status` and in the operator API, and is
+/// written and read only here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum EventStatus {
+    New,
+    Assigned,
+    Resolved,
+}
+
+impl EventStatus {
+    /// Every status, in the order of handling.
+    pub const ALL: [EventStatus; 3] = [
+        EventStatus::New,
+        EventStatus::Assigned,
+        EventStatus::Resolved,
+    ];
+
+    /// The text, as stored and as operators read and write it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventStatus::New => "NEW",
+            EventStatus::Assigned => "ASSIGNED",
+            EventStatus::Resolved => "RESOLVED",
+        }
+    }
+
+    /// A status an operator gives (already upper-cased); `None` if there is no such status.
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.as_str() == text)
+    }
+
+    /// A status as `security_events.status` holds it; text this version does not know is an
+    /// error.
+    pub fn from_db(text: &str) -> Result<Self> {
+        Self::parse(text).ok_or_else(|| Error::UnknownValue {
+            column: "security_events.status",
+            value: text.to_owned(),
+        })
+    }
+}
+
+impl std::fmt::Display for EventStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.as_str())
+    }
+}
 
 /// A security script as a PC receives it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,7 +76,7 @@ pub struct SecurityEvent {
     pub occurred_at: i64,
     pub reported_at: i64,
     pub summary: String,
-    pub status: String,
+    pub status: EventStatus,
     pub assigned_user_id: Option<i64>,
     pub note: String,
 }
@@ -96,7 +144,7 @@ async fn limit_rule_to_groups(
     rule_id: i64,
     site_id: i64,
     group_ids: &[i64],
-) -> anyhow::Result<()> {
+) -> Result<()> {
     for g in group_ids {
         sqlx::query(
             "INSERT INTO rule_groups (rule_kind, rule_id, group_id)
@@ -125,17 +173,17 @@ impl Store {
         monitor_end: &str,
         max_offline_minutes: i64,
         group_ids: &[i64],
-    ) -> anyhow::Result<i64> {
-        anyhow::ensure!(
+    ) -> Result<i64> {
+        ensure!(
             LEVELS.contains(&level),
             "level: must be one of {}",
             LEVELS.join(", ")
         );
-        anyhow::ensure!(
+        ensure!(
             minutes(monitor_start).is_some() && minutes(monitor_end).is_some(),
             "monitor_start, monitor_end: times like 08:00"
         );
-        anyhow::ensure!(
+        ensure!(
             max_offline_minutes >= 15,
             "max_offline_minutes: at least 15 (PCs check in every 5 minutes)"
         );
@@ -164,7 +212,7 @@ impl Store {
         rule_kind: &str,
         rule_id: i64,
         user_id: i64,
-    ) -> anyhow::Result<()> {
+    ) -> Result<()> {
         self.write_one(
             sqlx::query(
                 "INSERT INTO rule_alert_users (rule_kind, rule_id, user_id) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
@@ -180,7 +228,7 @@ impl Store {
     /// Raises an event for every PC an offline rule catches, once per absence: a PC gets no
     /// second event for a rule until it has been seen again. `minute_of_day` is the local time
     /// of `now` in minutes after midnight.
-    pub async fn check_offline_rules(&self, now: i64, minute_of_day: u32) -> anyhow::Result<usize> {
+    pub async fn check_offline_rules(&self, now: i64, minute_of_day: u32) -> Result<usize> {
         let rules: Vec<(i64, i64, String, String, i64)> = sqlx::query_as(
             "SELECT id, site_id, monitor_start, monitor_end, max_offline_minutes FROM offline_rules",
         )
@@ -194,7 +242,7 @@ impl Store {
             let mut tx = self.db.begin_write().await?;
             let n = sqlx::query(
                 "INSERT INTO security_events (site_id, pc_id, rule_kind, rule_id, occurred_at, occurred_text, reported_at, summary, status)
-                 SELECT p.site_id, p.id, 'offline', $1, $2, '', $2, 'offline', 'NEW' FROM pcs p
+                 SELECT p.site_id, p.id, 'offline', $1, $2, '', $2, 'offline', $5 FROM pcs p
                  WHERE p.site_id = $3 AND p.is_activated = 1 AND p.last_seen IS NOT NULL AND p.last_seen < $4
                    AND (NOT EXISTS (SELECT 1 FROM rule_groups g WHERE g.rule_kind = 'offline' AND g.rule_id = $1)
                         OR EXISTS (SELECT 1 FROM rule_groups g JOIN pc_group_members m ON m.group_id = g.group_id
@@ -206,6 +254,7 @@ impl Store {
             .bind(now)
             .bind(site)
             .bind(now - max_minutes * 60_000)
+            .bind(EventStatus::New.as_str())
             .execute(&mut *tx)
             .await?
             .rows_affected();
@@ -218,7 +267,7 @@ impl Store {
     /// The rules with events not yet mailed, summed up per rule and per set of recipients (a
     /// PC's group supervisors, else the rule's alert users; see `rules.rs`): at most `limit`
     /// rules, the longest waiting first.
-    pub async fn alert_digests(&self, limit: i64) -> anyhow::Result<Vec<AlertDigest>> {
+    pub async fn alert_digests(&self, limit: i64) -> Result<Vec<AlertDigest>> {
         let groups: Vec<(String, i64, i64, i64, i64)> = sqlx::query_as(
             "SELECT rule_kind, rule_id, MAX(id), MIN(occurred_at), MAX(occurred_at)
              FROM security_events WHERE notified_at IS NULL
@@ -318,7 +367,7 @@ impl Store {
 
     /// Marks a digest's events mailed (those that came after it, or are other recipients',
     /// wait for their own digest).
-    pub async fn mark_notified(&self, d: &AlertDigest) -> anyhow::Result<()> {
+    pub async fn mark_notified(&self, d: &AlertDigest) -> Result<()> {
         let now = now_ms();
         // In slices, to stay far below SQLite's limit of variables in one statement.
         for pcs in d.pc_ids.chunks(500) {
@@ -348,8 +397,8 @@ impl Store {
         level: &str,
         script_id: i64,
         group_ids: &[i64],
-    ) -> anyhow::Result<i64> {
-        anyhow::ensure!(
+    ) -> Result<i64> {
+        ensure!(
             LEVELS.contains(&level),
             "level: must be one of {}",
             LEVELS.join(", ")
@@ -362,7 +411,7 @@ impl Store {
         .bind(site_id)
         .fetch_optional(&mut *tx)
         .await?;
-        anyhow::ensure!(
+        ensure!(
             visible.is_some(),
             "script: no script with id {script_id} on this site"
         );
@@ -388,7 +437,7 @@ impl Store {
         &self,
         pc_id: i64,
         site_id: i64,
-    ) -> anyhow::Result<Vec<SecurityScriptFor>> {
+    ) -> Result<Vec<SecurityScriptFor>> {
         let rows = sqlx::query(
             "SELECT p.id, p.script_id, v.executable_code FROM security_problems p
              JOIN scripts s ON s.id = p.script_id
@@ -416,7 +465,7 @@ impl Store {
 
     /// Stores events from a PC; events for rules that are not the PC's site's are skipped.
     /// Returns the ids stored.
-    pub async fn add_security_events(&self, events: &[NewEvent<'_>]) -> anyhow::Result<Vec<i64>> {
+    pub async fn add_security_events(&self, events: &[NewEvent<'_>]) -> Result<Vec<i64>> {
         let mut ids = Vec::new();
         if events.is_empty() {
             return Ok(ids);
@@ -426,7 +475,7 @@ impl Store {
         for e in events {
             let id: Option<i64> = sqlx::query_scalar(
                 "INSERT INTO security_events (site_id, pc_id, rule_kind, rule_id, occurred_at, occurred_text, reported_at, summary, status)
-                 SELECT $1, $2, 'security', p.id, $3, $4, $5, $6, 'NEW' FROM security_problems p
+                 SELECT $1, $2, 'security', p.id, $3, $4, $5, $6, $8 FROM security_problems p
                  WHERE p.id = $7 AND p.site_id = $1 RETURNING id",
             )
             .bind(e.site_id)
@@ -436,6 +485,7 @@ impl Store {
             .bind(now)
             .bind(e.summary)
             .bind(e.problem_id)
+            .bind(EventStatus::New.as_str())
             .fetch_optional(&mut *tx)
             .await?;
             ids.extend(id);
@@ -450,7 +500,7 @@ impl Store {
         site_id: i64,
         status: Option<&str>,
         limit: i64,
-    ) -> anyhow::Result<Vec<SecurityEvent>> {
+    ) -> Result<Vec<SecurityEvent>> {
         let rows = sqlx::query(
             "SELECT e.id, pc.uid AS pc_uid, pc.name AS pc_name, e.rule_kind, e.rule_id,
                     COALESCE(sp.name, o.name, '') AS rule_name, COALESCE(sp.level, o.level, '') AS level,
@@ -479,7 +529,7 @@ impl Store {
                     occurred_at: r.try_get("occurred_at")?,
                     reported_at: r.try_get("reported_at")?,
                     summary: r.try_get("summary")?,
-                    status: r.try_get("status")?,
+                    status: EventStatus::from_db(&r.try_get::<String, _>("status")?)?,
                     assigned_user_id: r.try_get("assigned_user_id")?,
                     note: r.try_get("note")?,
                 })

@@ -3,11 +3,12 @@
 //! the alert e-mails about the group's PCs. A group's wake plan is set on the plan
 //! (`wakeplans.rs`); joining and leaving move the PC onto or off it.
 
+use super::Store;
 use super::access::{Scope, check_site_users};
 use super::audit::{Record, before_after, record_in};
 use super::policies::PolicyRun;
 use super::wakeplans::WakeSync;
-use super::{Store, conflict};
+use super::{Error, Result, conflict, ensure, refuse};
 use service_kit::db::now_ms;
 use sqlx::Row as _;
 
@@ -42,17 +43,17 @@ pub struct GroupChange {
     pub supervisors: Option<Vec<i64>>,
 }
 
-fn checked_name(name: &str) -> anyhow::Result<&str> {
+fn checked_name(name: &str) -> Result<&str> {
     let name = name.trim();
-    anyhow::ensure!(
+    ensure!(
         !name.is_empty() && name.chars().count() <= NAME_CHARS,
         "name: must be 1 to {NAME_CHARS} characters"
     );
     Ok(name)
 }
 
-fn checked_description(d: &str) -> anyhow::Result<&str> {
-    anyhow::ensure!(
+fn checked_description(d: &str) -> Result<&str> {
+    ensure!(
         d.chars().count() <= DESCRIPTION_CHARS,
         "description: at most {DESCRIPTION_CHARS} characters"
     );
@@ -64,7 +65,7 @@ pub(crate) async fn group_site_in(
     conn: &mut sqlx::AnyConnection,
     sites: &[i64],
     group_id: i64,
-) -> anyhow::Result<Option<i64>> {
+) -> Result<Option<i64>> {
     let site: Option<i64> = sqlx::query_scalar("SELECT site_id FROM pc_groups WHERE id = $1")
         .bind(group_id)
         .fetch_optional(conn)
@@ -77,7 +78,7 @@ async fn name_taken(
     site_id: i64,
     name: &str,
     except: i64,
-) -> anyhow::Result<bool> {
+) -> Result<bool> {
     let other: Option<i64> = sqlx::query_scalar(
         "SELECT id FROM pc_groups WHERE site_id = $1 AND name = $2 AND id <> $3",
     )
@@ -94,7 +95,7 @@ async fn set_supervisors(
     site_id: i64,
     group_id: i64,
     users: &[i64],
-) -> anyhow::Result<()> {
+) -> Result<()> {
     super::check_ids("supervisors", users)?;
     let mut users = users.to_vec();
     users.sort_unstable();
@@ -119,7 +120,7 @@ impl Store {
         &self,
         conn: &mut sqlx::AnyConnection,
         group_id: i64,
-    ) -> anyhow::Result<Option<GroupView>> {
+    ) -> Result<Option<GroupView>> {
         let row = sqlx::query(
             "SELECT g.id, s.uid, g.name, g.description, g.wake_week_plan_id FROM pc_groups g
              JOIN sites s ON s.id = g.site_id WHERE g.id = $1",
@@ -170,7 +171,7 @@ impl Store {
     }
 
     /// The groups of the sites, by site and name.
-    pub async fn groups(&self, sites: &[i64]) -> anyhow::Result<Vec<GroupView>> {
+    pub async fn groups(&self, sites: &[i64]) -> Result<Vec<GroupView>> {
         let mut conn = self.reader().await?;
         let ids: Vec<(i64, i64)> =
             sqlx::query_as("SELECT id, site_id FROM pc_groups ORDER BY site_id, name, id")
@@ -187,7 +188,7 @@ impl Store {
         Ok(out)
     }
 
-    pub async fn group(&self, sites: &[i64], group_id: i64) -> anyhow::Result<Option<GroupView>> {
+    pub async fn group(&self, sites: &[i64], group_id: i64) -> Result<Option<GroupView>> {
         let mut conn = self.reader().await?;
         if group_site_in(&mut conn, sites, group_id).await?.is_none() {
             return Ok(None);
@@ -196,14 +197,14 @@ impl Store {
     }
 
     /// A group by name on a site (the CLI's way of naming one).
-    pub async fn group_id_by_name(&self, site_id: i64, name: &str) -> anyhow::Result<i64> {
+    pub async fn group_id_by_name(&self, site_id: i64, name: &str) -> Result<i64> {
         let id: Option<i64> =
             sqlx::query_scalar("SELECT id FROM pc_groups WHERE site_id = $1 AND name = $2")
                 .bind(site_id)
                 .bind(name)
                 .fetch_optional(self.pool())
                 .await?;
-        id.ok_or_else(|| anyhow::anyhow!("group: no group named {name:?} on this site"))
+        id.ok_or_else(|| Error::NotFound(format!("group: no group named {name:?} on this site")))
     }
 
     /// Creates a group with its supervisors; `None` if the site is not in the scope.
@@ -214,7 +215,7 @@ impl Store {
         name: &str,
         description: &str,
         supervisors: &[i64],
-    ) -> anyhow::Result<Option<GroupView>> {
+    ) -> Result<Option<GroupView>> {
         if !scope.sees(site_id) {
             return Ok(None);
         }
@@ -222,7 +223,7 @@ impl Store {
         let description = checked_description(description)?;
         let mut tx = self.db.begin_write().await?;
         if name_taken(&mut tx, site_id, name, 0).await? {
-            anyhow::bail!("name: the site has a group named {name:?} already");
+            refuse!("name: the site has a group named {name:?} already");
         }
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO pc_groups (site_id, name, description, created_at) VALUES ($1, $2, $3, $4) RETURNING id",
@@ -256,7 +257,7 @@ impl Store {
         scope: &Scope,
         group_id: i64,
         change: &GroupChange,
-    ) -> anyhow::Result<Option<GroupView>> {
+    ) -> Result<Option<GroupView>> {
         let name = change.name.as_deref().map(checked_name).transpose()?;
         let description = change
             .description
@@ -272,7 +273,7 @@ impl Store {
         };
         if let Some(name) = name {
             if name_taken(&mut tx, site, name, group_id).await? {
-                anyhow::bail!("name: the site has a group named {name:?} already");
+                refuse!("name: the site has a group named {name:?} already");
             }
             sqlx::query("UPDATE pc_groups SET name = $1 WHERE id = $2")
                 .bind(name)
@@ -311,7 +312,7 @@ impl Store {
 
     /// Deletes a group with its policies, configuration and memberships (the PCs stay). A
     /// group that rules are limited to is kept: without it they would watch the whole site.
-    pub async fn delete_group(&self, scope: &Scope, group_id: i64) -> anyhow::Result<Option<()>> {
+    pub async fn delete_group(&self, scope: &Scope, group_id: i64) -> Result<Option<()>> {
         let mut tx = self.db.begin_write().await?;
         let Some(site) = group_site_in(&mut tx, &scope.sites, group_id).await? else {
             return Ok(None);
@@ -382,7 +383,7 @@ impl Store {
         scope: &Scope,
         group_id: i64,
         pc_id: i64,
-    ) -> anyhow::Result<Option<Vec<PolicyRun>>> {
+    ) -> Result<Option<Vec<PolicyRun>>> {
         let mut tx = self.db.begin_write().await?;
         let Some(site) = group_site_in(&mut tx, &scope.sites, group_id).await? else {
             return Ok(None);
@@ -433,7 +434,7 @@ impl Store {
         scope: &Scope,
         group_id: i64,
         pc_id: i64,
-    ) -> anyhow::Result<Option<bool>> {
+    ) -> Result<Option<bool>> {
         let mut tx = self.db.begin_write().await?;
         let Some(site) = group_site_in(&mut tx, &scope.sites, group_id).await? else {
             return Ok(None);

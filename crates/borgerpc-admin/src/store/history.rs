@@ -2,7 +2,9 @@
 //! (a bit per quarter hour), changes in what PCs report about themselves, and the retention
 //! that deletes old history.
 
+use super::Result;
 use super::Store;
+use super::jobs::JobStatus;
 use std::collections::BTreeMap;
 
 const DAY_MS: i64 = 86_400_000;
@@ -75,7 +77,7 @@ pub struct Purged {
 impl Store {
     /// Writes a batch of beats in one transaction: last_seen per PC, the day's check-in row,
     /// and a change row when a PC's address changed.
-    pub async fn record_beats(&self, beats: &[Beat]) -> anyhow::Result<()> {
+    pub async fn record_beats(&self, beats: &[Beat]) -> Result<()> {
         if beats.is_empty() {
             return Ok(());
         }
@@ -151,12 +153,7 @@ impl Store {
     }
 
     /// Records a change in what a PC reports about itself (client version, …).
-    pub async fn record_pc_report(
-        &self,
-        pc_id: i64,
-        field: &str,
-        value: &str,
-    ) -> anyhow::Result<()> {
+    pub async fn record_pc_report(&self, pc_id: i64, field: &str, value: &str) -> Result<()> {
         self.write_one(
             sqlx::query("INSERT INTO pc_reports (pc_id, at, field, value) VALUES ($1, $2, $3, $4)")
                 .bind(pc_id)
@@ -169,7 +166,7 @@ impl Store {
     }
 
     /// The quarter hours of a day a PC checked in (0..96), for reports and tests.
-    pub async fn checkin_quarters(&self, pc_id: i64, day: i64) -> anyhow::Result<(i64, Vec<u32>)> {
+    pub async fn checkin_quarters(&self, pc_id: i64, day: i64) -> Result<(i64, Vec<u32>)> {
         let row: Option<(i64, i64, i64)> = sqlx::query_as(
             "SELECT checkins, q0, q1 FROM checkin_days WHERE pc_id = $1 AND day = $2",
         )
@@ -194,7 +191,7 @@ impl Store {
 
     /// Deletes history older than the retention allows, each kind in a write transaction of
     /// its own (a turn among the writers, so the heartbeat writer never waits long for it).
-    pub async fn purge_history(&self, r: &Retention, now: i64) -> anyhow::Result<Purged> {
+    pub async fn purge_history(&self, r: &Retention, now: i64) -> Result<Purged> {
         let cutoff = |days: i64| now - days * DAY_MS;
         let checkin_days = self
             .write_one(
@@ -216,18 +213,22 @@ impl Store {
         let old = cutoff(r.job_days);
         let mut tx = self.db.begin_write().await?;
         sqlx::query(
-            "DELETE FROM job_file_urls WHERE job_id IN (SELECT id FROM jobs WHERE created_at < $1 AND status IN ('DONE', 'FAILED', 'RESOLVED'))",
+            "DELETE FROM job_file_urls WHERE job_id IN (SELECT id FROM jobs WHERE created_at < $1 AND status IN ($2, $3, $4))",
         )
         .bind(old)
+        .bind(JobStatus::Done.as_str())
+        .bind(JobStatus::Failed.as_str())
+        .bind(JobStatus::Resolved.as_str())
         .execute(&mut *tx)
         .await?;
-        let jobs = sqlx::query(
-            "DELETE FROM jobs WHERE created_at < $1 AND status IN ('DONE', 'FAILED', 'RESOLVED')",
-        )
-        .bind(old)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
+        let jobs = sqlx::query("DELETE FROM jobs WHERE created_at < $1 AND status IN ($2, $3, $4)")
+            .bind(old)
+            .bind(JobStatus::Done.as_str())
+            .bind(JobStatus::Failed.as_str())
+            .bind(JobStatus::Resolved.as_str())
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
         tx.commit().await?;
         let logins = self
             .write_one(

@@ -8,6 +8,7 @@
 //! portal's own features (wake plans), never as jobs an operator starts, as upstream: a
 //! security script's events would name no rule, and a hidden one's arguments are the feature's.
 
+use super::{Error, Result, conflict, ensure, refuse};
 use super::{Store, placeholders};
 use service_kit::db::now_ms;
 use sha2::Digest as _;
@@ -113,12 +114,75 @@ pub struct PendingParam {
     pub file_name: Option<String>,
 }
 
+/// Where a job is: NEW → SUBMITTED (the agent confirmed it has it) → DONE | FAILED (its
+/// report); RESOLVED once an operator restarted it. The text is the same in `jobs.status`, on
+/// the agent protocol and in the operator API, and is written and read only here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum JobStatus {
+    New,
+    Submitted,
+    Done,
+    Failed,
+    Resolved,
+}
+
+impl JobStatus {
+    const ALL: [JobStatus; 5] = [
+        JobStatus::New,
+        JobStatus::Submitted,
+        JobStatus::Done,
+        JobStatus::Failed,
+        JobStatus::Resolved,
+    ];
+
+    /// The text, as stored and as agents and operators read it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobStatus::New => "NEW",
+            JobStatus::Submitted => "SUBMITTED",
+            JobStatus::Done => "DONE",
+            JobStatus::Failed => "FAILED",
+            JobStatus::Resolved => "RESOLVED",
+        }
+    }
+
+    /// A status as `jobs.status` holds it; text this version does not know is an error.
+    pub fn from_db(text: &str) -> Result<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|s| s.as_str() == text)
+            .ok_or_else(|| Error::UnknownValue {
+                column: "jobs.status",
+                value: text.to_owned(),
+            })
+    }
+
+    /// The outcome an agent reports for a job: DONE or FAILED, nothing else.
+    pub fn reported(text: &str) -> Option<Self> {
+        [JobStatus::Done, JobStatus::Failed]
+            .into_iter()
+            .find(|s| s.as_str() == text)
+    }
+
+    /// Whether the job has ended (DONE or FAILED), so it may be restarted.
+    pub fn is_finished(self) -> bool {
+        matches!(self, JobStatus::Done | JobStatus::Failed)
+    }
+}
+
+impl std::fmt::Display for JobStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct JobRow {
     pub id: i64,
     pub pc_uid: String,
     pub script_name: String,
-    pub status: String,
+    pub status: JobStatus,
     pub created_at: i64,
     pub started: Option<String>,
     pub finished: Option<String>,
@@ -185,11 +249,8 @@ pub struct CheckedParam {
 }
 
 /// Checks a whole parameter list against a script's inputs (count, types, mandatory).
-pub fn checked_params(
-    inputs: &[Input],
-    params: &[ParamValue],
-) -> anyhow::Result<Vec<CheckedParam>> {
-    anyhow::ensure!(
+pub fn checked_params(inputs: &[Input], params: &[ParamValue]) -> Result<Vec<CheckedParam>> {
+    ensure!(
         params.len() == inputs.len(),
         "parameters: the script takes {} parameter(s), {} given",
         inputs.len(),
@@ -199,7 +260,7 @@ pub fn checked_params(
     for (input, p) in inputs.iter().zip(params) {
         values.push(match (input.value_type.as_str(), p) {
             ("FILE", ParamValue::File { name, data }) => {
-                anyhow::ensure!(
+                ensure!(
                     !name.is_empty() && !name.contains('/') && name.len() <= 200,
                     "parameter {} ({}): a file name must be 1 to 200 characters without '/'",
                     input.position + 1,
@@ -215,10 +276,10 @@ pub fn checked_params(
                 file: None,
             },
             (_, ParamValue::Text(t)) => CheckedParam {
-                text: Some(normalize_param(input, t).map_err(anyhow::Error::msg)?),
+                text: Some(normalize_param(input, t).map_err(Error::Invalid)?),
                 file: None,
             },
-            (_, ParamValue::File { .. }) => anyhow::bail!(
+            (_, ParamValue::File { .. }) => refuse!(
                 "parameter {} ({}): takes a value of type {}, not a file",
                 input.position + 1,
                 input.name,
@@ -244,9 +305,9 @@ pub fn scrub_passwords(log: &str, passwords: &[String]) -> String {
 impl Store {
     /// Saves a script: a new one, a new version of one with the same uid (or, without uid,
     /// the same name in the same scope), or nothing when the code and inputs are unchanged.
-    pub async fn save_script(&self, s: &NewScript) -> anyhow::Result<SavedScript> {
+    pub async fn save_script(&self, s: &NewScript) -> Result<SavedScript> {
         for (i, input) in s.inputs.iter().enumerate() {
-            anyhow::ensure!(
+            ensure!(
                 VALUE_TYPES.contains(&input.value_type.as_str()),
                 "input {} ({}): type {:?} is not one of {}",
                 i + 1,
@@ -400,7 +461,7 @@ impl Store {
         &self,
         site_id: i64,
         script_id: i64,
-    ) -> anyhow::Result<Option<(i64, String, Vec<Input>)>> {
+    ) -> Result<Option<(i64, String, Vec<Input>)>> {
         let row: Option<(Option<i64>, String)> = sqlx::query_as(
             "SELECT current_version_id, name FROM scripts WHERE id = $1 AND (site_id IS NULL OR site_id = $2)",
         )
@@ -434,22 +495,22 @@ impl Store {
     }
 
     /// Refuses a script an operator may not run as a job: security and hidden scripts.
-    pub async fn check_runnable_as_job(&self, script_id: i64) -> anyhow::Result<()> {
+    pub async fn check_runnable_as_job(&self, script_id: i64) -> Result<()> {
         self.check_runnable(script_id, false).await
     }
 
-    async fn check_runnable(&self, script_id: i64, hidden_allowed: bool) -> anyhow::Result<()> {
+    async fn check_runnable(&self, script_id: i64, hidden_allowed: bool) -> Result<()> {
         let flags: Option<(i64, i64)> =
             sqlx::query_as("SELECT is_security, is_hidden FROM scripts WHERE id = $1")
                 .bind(script_id)
                 .fetch_optional(self.pool())
                 .await?;
         match flags {
-            Some((security, _)) if security != 0 => anyhow::bail!(
+            Some((security, _)) if security != 0 => refuse!(
                 "script: {script_id} is a security script; it runs on PCs through a security \
                  rule, not as a job"
             ),
-            Some((_, hidden)) if hidden != 0 && !hidden_allowed => anyhow::bail!(
+            Some((_, hidden)) if hidden != 0 && !hidden_allowed => refuse!(
                 "script: {script_id} is a hidden script, run only by the portal's own features \
                  (such as wake plans), not as a job"
             ),
@@ -459,19 +520,19 @@ impl Store {
 
     /// Creates one batch and one NEW job per PC, all or nothing. The PCs must be the site's;
     /// security and hidden scripts are refused ([`Store::check_runnable_as_job`]).
-    pub async fn run_script(&self, run: RunScript<'_>) -> anyhow::Result<Batch> {
+    pub async fn run_script(&self, run: RunScript<'_>) -> Result<Batch> {
         self.run_checked(run, false).await
     }
 
     /// [`Store::run_script`] for the portal's own features, which may run hidden scripts
     /// (security scripts are still refused).
-    pub async fn run_feature_script(&self, run: RunScript<'_>) -> anyhow::Result<Batch> {
+    pub async fn run_feature_script(&self, run: RunScript<'_>) -> Result<Batch> {
         self.run_checked(run, true).await
     }
 
-    async fn run_checked(&self, run: RunScript<'_>, hidden_allowed: bool) -> anyhow::Result<Batch> {
+    async fn run_checked(&self, run: RunScript<'_>, hidden_allowed: bool) -> Result<Batch> {
         let Some((_, _, inputs)) = self.script_for_site(run.site_id, run.script_id).await? else {
-            anyhow::bail!("script: no script with id {} on this site", run.script_id);
+            refuse!("script: no script with id {} on this site", run.script_id);
         };
         self.check_runnable(run.script_id, hidden_allowed).await?;
         let values = checked_params(&inputs, &run.params)?;
@@ -485,7 +546,7 @@ impl Store {
         &self,
         run: RunScript<'_>,
         values: Vec<CheckedParam>,
-    ) -> anyhow::Result<Batch> {
+    ) -> Result<Batch> {
         self.create_jobs(run, values, true).await
     }
 
@@ -494,15 +555,15 @@ impl Store {
         run: RunScript<'_>,
         values: Vec<CheckedParam>,
         hidden_allowed: bool,
-    ) -> anyhow::Result<Batch> {
+    ) -> Result<Batch> {
         let Some((version_id, name, inputs)) =
             self.script_for_site(run.site_id, run.script_id).await?
         else {
-            anyhow::bail!("script: no script with id {} on this site", run.script_id);
+            refuse!("script: no script with id {} on this site", run.script_id);
         };
         self.check_runnable(run.script_id, hidden_allowed).await?;
-        anyhow::ensure!(!run.pc_ids.is_empty(), "pcs: give at least one PC or group");
-        anyhow::ensure!(
+        ensure!(!run.pc_ids.is_empty(), "pcs: give at least one PC or group");
+        ensure!(
             values.len() == inputs.len(),
             "parameters: the script takes {} parameter(s), {} given",
             inputs.len(),
@@ -519,7 +580,7 @@ impl Store {
             q = q.bind(*id);
         }
         let found = q.fetch_one(&mut *tx).await?;
-        anyhow::ensure!(
+        ensure!(
             found as usize == run.pc_ids.len(),
             "pcs: some PCs are not on this site"
         );
@@ -567,11 +628,12 @@ impl Store {
             job_ids.push(
                 sqlx::query_scalar::<_, i64>(
                     "INSERT INTO jobs (batch_id, pc_id, site_id, status, created_at)
-                     VALUES ($1, $2, $3, 'NEW', $4) RETURNING id",
+                     VALUES ($1, $2, $3, $4, $5) RETURNING id",
                 )
                 .bind(batch_id)
                 .bind(*pc)
                 .bind(run.site_id)
+                .bind(JobStatus::New.as_str())
                 .bind(now)
                 .fetch_one(&mut *tx)
                 .await?,
@@ -582,14 +644,15 @@ impl Store {
     }
 
     /// A PC's NEW jobs with their code and parameters, oldest first.
-    pub async fn pending_jobs(&self, pc_id: i64) -> anyhow::Result<Vec<PendingJob>> {
+    pub async fn pending_jobs(&self, pc_id: i64) -> Result<Vec<PendingJob>> {
         let rows = sqlx::query(
             "SELECT j.id, j.batch_id, b.name, v.executable_code FROM jobs j
              JOIN batches b ON b.id = j.batch_id
              JOIN script_versions v ON v.id = b.script_version_id
-             WHERE j.pc_id = $1 AND j.status = 'NEW' ORDER BY j.id",
+             WHERE j.pc_id = $1 AND j.status = $2 ORDER BY j.id",
         )
         .bind(pc_id)
+        .bind(JobStatus::New.as_str())
         .fetch_all(self.pool())
         .await?;
         if rows.is_empty() {
@@ -639,17 +702,19 @@ impl Store {
     }
 
     /// NEW → SUBMITTED for the PC's own jobs among `ids`.
-    pub async fn confirm_jobs(&self, pc_id: i64, ids: &[i64]) -> anyhow::Result<u64> {
+    pub async fn confirm_jobs(&self, pc_id: i64, ids: &[i64]) -> Result<u64> {
         if ids.is_empty() {
             return Ok(0);
         }
         let mut q = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "UPDATE jobs SET status = 'SUBMITTED', submitted_at = $1
-             WHERE pc_id = $2 AND status = 'NEW' AND id IN ({})",
-            placeholders(3, ids.len())
+            "UPDATE jobs SET status = $1, submitted_at = $2
+             WHERE pc_id = $3 AND status = $4 AND id IN ({})",
+            placeholders(5, ids.len())
         )))
+        .bind(JobStatus::Submitted.as_str())
         .bind(now_ms())
-        .bind(pc_id);
+        .bind(pc_id)
+        .bind(JobStatus::New.as_str());
         for id in ids {
             q = q.bind(*id);
         }
@@ -666,11 +731,11 @@ impl Store {
         &self,
         pc_id: i64,
         job_id: i64,
-        status: &str,
+        status: JobStatus,
         started: Option<&str>,
         finished: Option<&str>,
         log_output: &str,
-    ) -> anyhow::Result<bool> {
+    ) -> Result<bool> {
         let mut tx = self.db.begin_write().await?;
         let passwords: Vec<String> = sqlx::query_scalar(
             "SELECT p.string_value FROM batch_parameters p JOIN jobs j ON j.batch_id = p.batch_id
@@ -683,15 +748,16 @@ impl Store {
         let log = scrub_passwords(log_output, &passwords);
         let done = sqlx::query(
             "UPDATE jobs SET status = $1, started = COALESCE($2, started), finished = COALESCE($3, finished),
-             log_output = $4, reported_at = $5 WHERE id = $6 AND pc_id = $7 AND status = 'SUBMITTED'",
+             log_output = $4, reported_at = $5 WHERE id = $6 AND pc_id = $7 AND status = $8",
         )
-        .bind(status)
+        .bind(status.as_str())
         .bind(started.filter(|s| !s.is_empty()))
         .bind(finished.filter(|s| !s.is_empty()))
         .bind(log)
         .bind(now_ms())
         .bind(job_id)
         .bind(pc_id)
+        .bind(JobStatus::Submitted.as_str())
         .execute(&mut *tx)
         .await?;
         let changed = done.rows_affected() == 1;
@@ -709,12 +775,7 @@ impl Store {
     /// Restarts a finished job (DONE or FAILED) of a site in `scope`: a new batch with the same
     /// script version and parameters and one NEW job, and the old job becomes RESOLVED — in
     /// one transaction. `Ok(None)` if there is no such job in scope.
-    pub async fn restart_job(
-        &self,
-        scope: &[i64],
-        job_id: i64,
-        by: &str,
-    ) -> anyhow::Result<Option<i64>> {
+    pub async fn restart_job(&self, scope: &[i64], job_id: i64, by: &str) -> Result<Option<i64>> {
         if scope.is_empty() {
             return Ok(None);
         }
@@ -730,10 +791,12 @@ impl Store {
         let Some((batch, pc, site, status)) = q.fetch_optional(&mut *tx).await? else {
             return Ok(None);
         };
-        anyhow::ensure!(
-            matches!(status.as_str(), "DONE" | "FAILED"),
-            "job {job_id}: only a finished job (DONE or FAILED) can be restarted; it is {status}"
-        );
+        let status = JobStatus::from_db(&status)?;
+        if !status.is_finished() {
+            conflict!(
+                "job {job_id}: only a finished job (DONE or FAILED) can be restarted; it is {status}"
+            );
+        }
         let now = now_ms();
         let new_batch: i64 = sqlx::query_scalar(
             "INSERT INTO batches (site_id, script_version_id, name, created_by, created_at)
@@ -753,15 +816,17 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         let new_job: i64 = sqlx::query_scalar(
-            "INSERT INTO jobs (batch_id, pc_id, site_id, status, created_at) VALUES ($1, $2, $3, 'NEW', $4) RETURNING id",
+            "INSERT INTO jobs (batch_id, pc_id, site_id, status, created_at) VALUES ($1, $2, $3, $4, $5) RETURNING id",
         )
         .bind(new_batch)
         .bind(pc)
         .bind(site)
+        .bind(JobStatus::New.as_str())
         .bind(now)
         .fetch_one(&mut *tx)
         .await?;
-        sqlx::query("UPDATE jobs SET status = 'RESOLVED', restarted_as = $1 WHERE id = $2")
+        sqlx::query("UPDATE jobs SET status = $1, restarted_as = $2 WHERE id = $3")
+            .bind(JobStatus::Resolved.as_str())
             .bind(new_job)
             .bind(job_id)
             .execute(&mut *tx)
@@ -771,12 +836,7 @@ impl Store {
     }
 
     /// A URL token for a job's FILE parameter, valid for at least `min_left_ms` more.
-    pub async fn file_token(
-        &self,
-        job_id: i64,
-        position: i64,
-        ttl_ms: i64,
-    ) -> anyhow::Result<String> {
+    pub async fn file_token(&self, job_id: i64, position: i64, ttl_ms: i64) -> Result<String> {
         let now = now_ms();
         let existing: Option<String> = sqlx::query_scalar(
             "SELECT token FROM job_file_urls WHERE job_id = $1 AND position = $2 AND expires_at > $3
@@ -805,16 +865,18 @@ impl Store {
     }
 
     /// The file behind a token, while it is valid and its job not finished.
-    pub async fn file_by_token(&self, token: &str) -> anyhow::Result<Option<(String, Vec<u8>)>> {
+    pub async fn file_by_token(&self, token: &str) -> Result<Option<(String, Vec<u8>)>> {
         let row: Option<(String, Vec<u8>)> = sqlx::query_as(
             "SELECT f.name, f.data FROM job_file_urls u
              JOIN jobs j ON j.id = u.job_id
              JOIN batch_parameters p ON p.batch_id = j.batch_id AND p.position = u.position
              JOIN files f ON f.id = p.file_id
-             WHERE u.token = $1 AND u.expires_at > $2 AND j.status IN ('NEW', 'SUBMITTED')",
+             WHERE u.token = $1 AND u.expires_at > $2 AND j.status IN ($3, $4)",
         )
         .bind(token)
         .bind(now_ms())
+        .bind(JobStatus::New.as_str())
+        .bind(JobStatus::Submitted.as_str())
         .fetch_optional(self.pool())
         .await?;
         Ok(row)
@@ -826,7 +888,7 @@ impl Store {
         site_id: i64,
         status: Option<&str>,
         limit: i64,
-    ) -> anyhow::Result<Vec<JobRow>> {
+    ) -> Result<Vec<JobRow>> {
         let rows = sqlx::query(
             "SELECT j.id, p.uid AS pc_uid, b.name AS script_name, j.status, j.created_at, j.started, j.finished, j.log_output
              FROM jobs j JOIN pcs p ON p.id = j.pc_id JOIN batches b ON b.id = j.batch_id
@@ -843,7 +905,7 @@ impl Store {
                     id: r.try_get("id")?,
                     pc_uid: r.try_get("pc_uid")?,
                     script_name: r.try_get("script_name")?,
-                    status: r.try_get("status")?,
+                    status: JobStatus::from_db(&r.try_get::<String, _>("status")?)?,
                     created_at: r.try_get("created_at")?,
                     started: r.try_get("started")?,
                     finished: r.try_get("finished")?,

@@ -58,7 +58,7 @@ impl Store {
 
     /// One pooled connection for a sequence of reads that share helpers taking a
     /// connection. Never write on it: writes go through `Db::begin_write`.
-    pub(crate) async fn reader(&self) -> anyhow::Result<sqlx::pool::PoolConnection<sqlx::Any>> {
+    pub(crate) async fn reader(&self) -> Result<sqlx::pool::PoolConnection<sqlx::Any>> {
         Ok(self.db.pool.acquire().await?)
     }
 
@@ -74,7 +74,7 @@ impl Store {
     pub(crate) async fn write_one(
         &self,
         q: sqlx::query::Query<'_, sqlx::Any, sqlx::any::AnyArguments>,
-    ) -> anyhow::Result<u64> {
+    ) -> Result<u64> {
         let mut tx = self.db.begin_write().await?;
         let n = q.execute(&mut *tx).await?.rows_affected();
         tx.commit().await?;
@@ -85,7 +85,7 @@ impl Store {
     pub(crate) async fn insert_returning_id(
         &self,
         q: sqlx::query::QueryScalar<'_, sqlx::Any, i64, sqlx::any::AnyArguments>,
-    ) -> anyhow::Result<i64> {
+    ) -> Result<i64> {
         let mut tx = self.db.begin_write().await?;
         let id = q.fetch_one(&mut *tx).await?;
         tx.commit().await?;
@@ -98,8 +98,8 @@ impl Store {
 pub const MAX_IDS: usize = 1000;
 
 /// Refuses a list of ids longer than [`MAX_IDS`], naming the field.
-pub(crate) fn check_ids(field: &str, ids: &[i64]) -> anyhow::Result<()> {
-    anyhow::ensure!(
+pub(crate) fn check_ids(field: &str, ids: &[i64]) -> Result<()> {
+    ensure!(
         ids.len() <= MAX_IDS,
         "{field}: at most {MAX_IDS}, not {}",
         ids.len()
@@ -115,26 +115,76 @@ pub(crate) fn placeholders(first: usize, n: usize) -> String {
         .join(", ")
 }
 
-/// A refusal because of the current state (answered 409), not because the request is malformed
-/// (422): e.g. a group that rules still point at.
-#[derive(Debug)]
-pub struct Conflict(pub String);
-
-impl std::fmt::Display for Conflict {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
+/// Why a store function did not do what it was asked: the one error of the store's boundary.
+/// The operator API answers each variant with one status (`api/mod.rs`); the CLI prints the
+/// message as it is, so a message names the field or the object and never a value that may be
+/// personal data.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The input is refused; the message starts with the field it is about (`name: …`).
+    #[error("{0}")]
+    Invalid(String),
+    /// Refused because of the current state, not the input: e.g. a group that rules still point
+    /// at, or a key to approve that no longer matches.
+    #[error("{0}")]
+    Conflict(String),
+    /// Nothing by that name or uid (the CLI's lookups; the API's ids answer `None` instead, so
+    /// it can tell 404 from 403).
+    #[error("{0}")]
+    NotFound(String),
+    /// A row holds text this version does not know (a status, a role): the column and the text.
+    #[error("{column}: {value:?} in the database is not a value this version knows")]
+    UnknownValue {
+        /// `table.column`.
+        column: &'static str,
+        /// The text found.
+        value: String,
+    },
+    /// The database failed or could not be reached: not the caller's fault.
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+    /// A JSON column or audit detail that did not read or write: ours, not the caller's.
+    #[error(transparent)]
+    Json(#[from] serde_json::Error),
 }
 
-impl std::error::Error for Conflict {}
+/// A store function's result.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// Bails out of a store function with a [`Conflict`].
+/// Returns an [`Error::Invalid`] from a store function; the message names the field.
+macro_rules! refuse {
+    ($($arg:tt)*) => {
+        return Err($crate::store::Error::Invalid(format!($($arg)*)))
+    };
+}
+pub(crate) use refuse;
+
+/// [`refuse!`] unless the condition holds.
+macro_rules! ensure {
+    ($cond:expr, $($arg:tt)*) => {
+        if !$cond {
+            $crate::store::refuse!($($arg)*);
+        }
+    };
+}
+pub(crate) use ensure;
+
+/// An [`Error::Invalid`] as a value (for `ok_or_else`, `map_err`).
+macro_rules! invalid {
+    ($($arg:tt)*) => {
+        $crate::store::Error::Invalid(format!($($arg)*))
+    };
+}
+pub(crate) use invalid;
+
+/// Returns an [`Error::Conflict`] from a store function.
 macro_rules! conflict {
     ($($arg:tt)*) => {
-        return Err(anyhow::Error::new($crate::store::Conflict(format!($($arg)*))))
+        return Err($crate::store::Error::Conflict(format!($($arg)*)))
     };
 }
 pub(crate) use conflict;
+
 #[cfg(test)]
 mod tests {
     /// Every write of the store takes its turn ([`super::Store::write_one`] or

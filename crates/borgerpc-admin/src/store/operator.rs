@@ -2,6 +2,10 @@
 //! [`Scope`](super::accounts::Scope)): a row of a site outside
 //! the scope is indistinguishable from a row that does not exist.
 
+use super::access::Role;
+use super::events::EventStatus;
+use super::jobs::JobStatus;
+use super::{Result, ensure, invalid};
 use super::{Store, placeholders};
 use serde::Serialize;
 use sqlx::Row as _;
@@ -62,7 +66,7 @@ pub struct PcView {
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct JobView {
     pub id: i64,
-    pub status: String,
+    pub status: JobStatus,
     pub created: i64,
     pub started: Option<String>,
     pub finished: Option<String>,
@@ -81,7 +85,7 @@ pub struct EventView {
     pub pc: i64,
     pub pc_name: String,
     pub summary: String,
-    pub status: String,
+    pub status: EventStatus,
     pub assigned_user: Option<i64>,
     pub note: String,
     pub monitoring_rule: String,
@@ -140,7 +144,7 @@ struct ListQuery<'a> {
 impl Store {
     /// The site an object belongs to, whoever asks: only to tell "forbidden" (the caller sees
     /// the site, with a lesser role) from "not found". Never shown to the caller.
-    pub async fn site_of(&self, object: Object) -> anyhow::Result<Option<i64>> {
+    pub async fn site_of(&self, object: Object) -> Result<Option<i64>> {
         let (sql, id) = match object {
             Object::Site(id) => ("SELECT id FROM sites WHERE id = $1", id),
             Object::Pc(id) => ("SELECT site_id FROM pcs WHERE id = $1", id),
@@ -171,11 +175,11 @@ impl Store {
         &self,
         q: ListQuery<'_>,
         page: &Page,
-    ) -> anyhow::Result<(i64, Vec<sqlx::any::AnyRow>)> {
+    ) -> Result<(i64, Vec<sqlx::any::AnyRow>)> {
         let (_, from) = q
             .sql
             .split_once(" FROM ")
-            .ok_or_else(|| anyhow::anyhow!("list query without FROM"))?;
+            .ok_or_else(|| invalid!("list query without FROM"))?;
         let count: i64 = bind_all(
             bind_all(
                 sqlx::query(sqlx::AssertSqlSafe(format!("SELECT COUNT(*) FROM {from}"))),
@@ -213,7 +217,7 @@ impl Store {
         scope: &[i64],
         only: Option<i64>,
         page: &Page,
-    ) -> anyhow::Result<Paged<PcView>> {
+    ) -> Result<Paged<PcView>> {
         let only = [only.unwrap_or(0)];
         let (count, rows) = self
             .page_of(
@@ -238,7 +242,7 @@ impl Store {
         Ok(Paged { items, count })
     }
 
-    pub async fn api_pc(&self, scope: &[i64], id: i64) -> anyhow::Result<Option<PcView>> {
+    pub async fn api_pc(&self, scope: &[i64], id: i64) -> Result<Option<PcView>> {
         let row = bind_all(
             sqlx::query(sqlx::AssertSqlSafe(format!(
                 "SELECT p.id, p.uid, p.name, p.location, p.last_seen, p.is_activated, p.created_at, s.uid AS site,
@@ -275,7 +279,7 @@ impl Store {
     }
 
     /// The site of a PC in scope.
-    pub async fn api_pc_site(&self, scope: &[i64], pc_id: i64) -> anyhow::Result<Option<i64>> {
+    pub async fn api_pc_site(&self, scope: &[i64], pc_id: i64) -> Result<Option<i64>> {
         Ok(bind_all(
             sqlx::query(sqlx::AssertSqlSafe(format!(
                 "SELECT site_id FROM pcs WHERE id = $1 AND {}",
@@ -290,12 +294,7 @@ impl Store {
         .transpose()?)
     }
 
-    pub async fn api_set_activated(
-        &self,
-        scope: &[i64],
-        pc_id: i64,
-        on: bool,
-    ) -> anyhow::Result<bool> {
+    pub async fn api_set_activated(&self, scope: &[i64], pc_id: i64, on: bool) -> Result<bool> {
         let done = self
             .write_one(bind_all(
                 sqlx::query(sqlx::AssertSqlSafe(format!(
@@ -319,7 +318,7 @@ impl Store {
         uids: &[String],
         on: bool,
         actor: &str,
-    ) -> anyhow::Result<Result<u64, Vec<String>>> {
+    ) -> Result<Result<u64, Vec<String>>> {
         let mut tx = self.db.begin_write().await?;
         let rows = bind_all(
             bind_all(
@@ -379,7 +378,7 @@ impl Store {
         &self,
         scope: &[i64],
         pc_id: i64,
-    ) -> anyhow::Result<Option<Vec<(String, String)>>> {
+    ) -> Result<Option<Vec<(String, String)>>> {
         if self.api_pc_site(scope, pc_id).await?.is_none() {
             return Ok(None);
         }
@@ -399,7 +398,7 @@ impl Store {
         from: i64,
         to: i64,
         page: &Page,
-    ) -> anyhow::Result<Paged<JobView>> {
+    ) -> Result<Paged<JobView>> {
         let (count, rows) = self
             .page_of(
                 ListQuery {
@@ -423,7 +422,7 @@ impl Store {
         Ok(Paged { items, count })
     }
 
-    pub async fn api_job(&self, scope: &[i64], id: i64) -> anyhow::Result<Option<JobView>> {
+    pub async fn api_job(&self, scope: &[i64], id: i64) -> Result<Option<JobView>> {
         let row = bind_all(
             sqlx::query(sqlx::AssertSqlSafe(format!(
                 "SELECT j.id, j.status, j.created_at, j.started, j.finished, j.pc_id, p.name AS pc_name, b.name AS script, j.log_output
@@ -436,7 +435,7 @@ impl Store {
         )
         .fetch_optional(self.pool())
         .await?;
-        Ok(row.as_ref().map(|r| job_view(r, true)).transpose()?)
+        row.as_ref().map(|r| job_view(r, true)).transpose()
     }
 
     /// Events in scope that occurred in [from, to), with the given statuses, newest first.
@@ -445,24 +444,20 @@ impl Store {
         scope: &[i64],
         from: i64,
         to: i64,
-        statuses: &[String],
+        statuses: &[EventStatus],
         page: &Page,
-    ) -> anyhow::Result<Paged<EventView>> {
-        let status_list = if statuses.is_empty() {
-            "'NEW', 'ASSIGNED', 'RESOLVED'".to_owned()
+    ) -> Result<Paged<EventView>> {
+        let statuses = if statuses.is_empty() {
+            &EventStatus::ALL[..]
         } else {
             statuses
-                .iter()
-                .filter(|s| super::events::EVENT_STATUSES.contains(&s.as_str()))
-                .map(|s| format!("'{s}'"))
-                .collect::<Vec<_>>()
-                .join(", ")
         };
-        let status_list = if status_list.is_empty() {
-            "''".to_owned()
-        } else {
-            status_list
-        };
+        // The statuses' own texts, not input, so they may be written into the statement.
+        let status_list = statuses
+            .iter()
+            .map(|s| format!("'{}'", s.as_str()))
+            .collect::<Vec<_>>()
+            .join(", ");
         let (count, rows) = self
             .page_of(
                 ListQuery {
@@ -481,7 +476,7 @@ impl Store {
         Ok(Paged { items, count })
     }
 
-    pub async fn api_event(&self, scope: &[i64], id: i64) -> anyhow::Result<Option<EventView>> {
+    pub async fn api_event(&self, scope: &[i64], id: i64) -> Result<Option<EventView>> {
         let row = bind_all(
             sqlx::query(sqlx::AssertSqlSafe(format!(
                 "{EVENT_SELECT} WHERE e.id = $1 AND {}",
@@ -492,7 +487,7 @@ impl Store {
         )
         .fetch_optional(self.pool())
         .await?;
-        Ok(row.as_ref().map(event_view).transpose()?)
+        row.as_ref().map(event_view).transpose()
     }
 
     /// Handles an event (status, assignee, note); `None` if it is not in scope. An assignee
@@ -502,16 +497,19 @@ impl Store {
         scope: &[i64],
         id: i64,
         change: &EventChange,
-    ) -> anyhow::Result<Option<EventView>> {
+    ) -> Result<Option<EventView>> {
         let Some(current) = self.api_event(scope, id).await? else {
             return Ok(None);
         };
-        let status = change.status.clone().unwrap_or(current.status);
-        anyhow::ensure!(
-            super::events::EVENT_STATUSES.contains(&status.as_str()),
-            "status: must be one of {}",
-            super::events::EVENT_STATUSES.join(", ")
-        );
+        let status = match &change.status {
+            None => current.status,
+            Some(s) => EventStatus::parse(s).ok_or_else(|| {
+                invalid!(
+                    "status: must be one of {}",
+                    EventStatus::ALL.map(EventStatus::as_str).join(", ")
+                )
+            })?,
+        };
         let assigned = change.assigned_user.unwrap_or(current.assigned_user);
         if let Some(user) = assigned {
             let site: i64 = sqlx::query_scalar("SELECT site_id FROM security_events WHERE id = $1")
@@ -521,19 +519,20 @@ impl Store {
             let member: Option<i64> = sqlx::query_scalar(
                 "SELECT u.id FROM users u WHERE u.id = $1 AND (u.is_superuser = 1 OR EXISTS (
                    SELECT 1 FROM memberships m JOIN sites s ON s.id = $2
-                   WHERE m.user_id = u.id AND (m.site_id = s.id OR (m.role = 'customer_admin' AND m.customer_id = s.customer_id))))",
+                   WHERE m.user_id = u.id AND (m.site_id = s.id OR (m.role = $3 AND m.customer_id = s.customer_id))))",
             )
             .bind(user)
             .bind(site)
+            .bind(Role::CustomerAdmin.name())
             .fetch_optional(self.pool())
             .await?;
-            anyhow::ensure!(
+            ensure!(
                 member.is_some(),
                 "assigned_user: no user with id {user} works on this site"
             );
         }
         let note = change.note.clone().unwrap_or(current.note);
-        anyhow::ensure!(
+        ensure!(
             note.chars().count() <= 4096,
             "note: must be at most 4096 characters"
         );
@@ -541,7 +540,7 @@ impl Store {
             sqlx::query(
                 "UPDATE security_events SET status = $1, assigned_user_id = $2, note = $3 WHERE id = $4",
             )
-            .bind(&status)
+            .bind(status.as_str())
             .bind(assigned)
             .bind(&note)
             .bind(id),
@@ -551,7 +550,7 @@ impl Store {
     }
 
     /// Scripts a site may run: global ones and its own.
-    pub async fn api_scripts(&self, site_id: i64) -> anyhow::Result<Vec<ScriptView>> {
+    pub async fn api_scripts(&self, site_id: i64) -> Result<Vec<ScriptView>> {
         let rows = sqlx::query(
             "SELECT s.id, s.name, s.uid, s.site_id, s.is_security, v.id AS version_id, v.version
              FROM scripts s JOIN script_versions v ON v.id = s.current_version_id
@@ -595,7 +594,7 @@ impl Store {
         &self,
         scope: &[i64],
         group_id: i64,
-    ) -> anyhow::Result<Option<(i64, Vec<i64>)>> {
+    ) -> Result<Option<(i64, Vec<i64>)>> {
         let site = bind_all(
             sqlx::query(sqlx::AssertSqlSafe(format!(
                 "SELECT site_id FROM pc_groups WHERE id = $1 AND {}",
@@ -623,7 +622,7 @@ const EVENT_SELECT: &str = "SELECT e.id, e.occurred_at, e.reported_at, e.pc_id, 
      LEFT JOIN security_problems sp ON e.rule_kind = 'security' AND sp.id = e.rule_id
      LEFT JOIN offline_rules o ON e.rule_kind = 'offline' AND o.id = e.rule_id";
 
-fn event_view(r: &sqlx::any::AnyRow) -> Result<EventView, sqlx::Error> {
+fn event_view(r: &sqlx::any::AnyRow) -> Result<EventView> {
     Ok(EventView {
         id: r.try_get("id")?,
         occurred_time: r.try_get("occurred_at")?,
@@ -631,7 +630,7 @@ fn event_view(r: &sqlx::any::AnyRow) -> Result<EventView, sqlx::Error> {
         pc: r.try_get("pc_id")?,
         pc_name: r.try_get("pc_name")?,
         summary: r.try_get("summary")?,
-        status: r.try_get("status")?,
+        status: EventStatus::from_db(&r.try_get::<String, _>("status")?)?,
         assigned_user: r.try_get("assigned_user_id")?,
         note: r.try_get("note")?,
         monitoring_rule: r.try_get("rule_name")?,
@@ -639,10 +638,10 @@ fn event_view(r: &sqlx::any::AnyRow) -> Result<EventView, sqlx::Error> {
     })
 }
 
-fn job_view(r: &sqlx::any::AnyRow, with_log: bool) -> Result<JobView, sqlx::Error> {
+fn job_view(r: &sqlx::any::AnyRow, with_log: bool) -> Result<JobView> {
     Ok(JobView {
         id: r.try_get("id")?,
-        status: r.try_get("status")?,
+        status: JobStatus::from_db(&r.try_get::<String, _>("status")?)?,
         created: r.try_get("created_at")?,
         started: r.try_get("started")?,
         finished: r.try_get("finished")?,

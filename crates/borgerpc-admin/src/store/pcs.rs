@@ -3,6 +3,7 @@
 
 use super::Store;
 use super::config::OwnerKind;
+use super::{Error, Result, ensure};
 use service_kit::db::now_ms;
 use sha2::Digest as _;
 use sqlx::Row as _;
@@ -32,11 +33,23 @@ pub struct PcSummary {
     pub is_activated: bool,
     pub last_seen: Option<i64>,
     pub created_at: i64,
-    /// `bound` (it proves itself with its key), `pending` (it offered a key that waits for
-    /// approval) or `none` (MAC address only).
-    pub client_key: &'static str,
+    /// Whether the PC proves itself with a key.
+    pub client_key: KeyState,
     /// The start of the waiting key's fingerprint, to compare with the PC's own.
     pub pending_key_fingerprint: Option<String>,
+}
+
+/// A PC's client key, as the CLI's PC list shows it (`pcs.client_key_hash` and
+/// `pcs.pending_key_hash`, which are hashes, not states).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum KeyState {
+    /// It proves itself with its key.
+    Bound,
+    /// It offered a key that waits for an operator's approval.
+    Pending,
+    /// MAC address only.
+    None,
 }
 
 /// What `pc approve-key` did.
@@ -110,8 +123,20 @@ pub enum ApprovalRefused {
     Mismatch { pending: String, given: String },
 }
 
+/// A malformed fingerprint is the input's fault; the others are about the PC's keys now.
+impl From<ApprovalRefused> for Error {
+    fn from(e: ApprovalRefused) -> Self {
+        match e {
+            ApprovalRefused::Malformed => Error::Invalid(e.to_string()),
+            ApprovalRefused::NothingPending | ApprovalRefused::Mismatch { .. } => {
+                Error::Conflict(e.to_string())
+            }
+        }
+    }
+}
+
 impl Store {
-    pub async fn pc_identity(&self, uid: &str) -> anyhow::Result<Option<PcIdentity>> {
+    pub async fn pc_identity(&self, uid: &str) -> Result<Option<PcIdentity>> {
         let row = sqlx::query(
             "SELECT id, site_id, uid, mac, is_activated, client_key_hash, pending_key_hash, last_ip
              FROM pcs WHERE uid = $1",
@@ -135,7 +160,7 @@ impl Store {
     /// Creates the PC and its configuration in one transaction. `Ok(None)` if a PC with the
     /// same MAC address is registered with the site's customer already (also when two
     /// registrations race: one wins). Other customers' PCs are not looked at.
-    pub async fn insert_pc(&self, pc: NewPc<'_>) -> anyhow::Result<Option<i64>> {
+    pub async fn insert_pc(&self, pc: NewPc<'_>) -> Result<Option<i64>> {
         let mut tx = self.db.begin_write().await?;
         let exists: Option<i64> = sqlx::query_scalar(
             "SELECT p.id FROM pcs p JOIN sites s ON s.id = p.site_id
@@ -175,7 +200,7 @@ impl Store {
 
     /// Keeps the first key a PC without one offers, for an operator to approve; later offers
     /// change nothing. `true` if this offer was kept.
-    pub async fn offer_client_key(&self, pc_id: i64, hash: &str) -> anyhow::Result<bool> {
+    pub async fn offer_client_key(&self, pc_id: i64, hash: &str) -> Result<bool> {
         let n = self
             .write_one(
                 sqlx::query(
@@ -199,7 +224,7 @@ impl Store {
         scope: &[i64],
         pc: PcRef<'_>,
         fingerprint: &str,
-    ) -> anyhow::Result<Option<ApprovedKey>> {
+    ) -> Result<Option<ApprovedKey>> {
         let fingerprint = fingerprint.trim().to_ascii_lowercase();
         if !(8..=64).contains(&fingerprint.len())
             || !fingerprint.bytes().all(|b| b.is_ascii_hexdigit())
@@ -261,7 +286,7 @@ impl Store {
     }
 
     /// Activates (or deactivates) a PC of the given site; `false` if there is no such PC there.
-    pub async fn set_activated(&self, site_id: i64, uid: &str, on: bool) -> anyhow::Result<bool> {
+    pub async fn set_activated(&self, site_id: i64, uid: &str, on: bool) -> Result<bool> {
         let done = self
             .write_one(
                 sqlx::query("UPDATE pcs SET is_activated = $1 WHERE uid = $2 AND site_id = $3")
@@ -275,7 +300,7 @@ impl Store {
 
     /// Deletes a PC of a site with everything that is only about it (jobs, configuration,
     /// memberships, events, history), so it can register again. `false` if there is none.
-    pub async fn delete_pc(&self, site_id: i64, uid: &str) -> anyhow::Result<bool> {
+    pub async fn delete_pc(&self, site_id: i64, uid: &str) -> Result<bool> {
         let mut tx = self.db.begin_write().await?;
         let id: Option<i64> =
             sqlx::query_scalar("SELECT id FROM pcs WHERE uid = $1 AND site_id = $2")
@@ -302,7 +327,7 @@ impl Store {
     }
 
     /// A site's PCs: not yet activated first (they wait for someone), then by name.
-    pub async fn pcs(&self, site_id: i64) -> anyhow::Result<Vec<PcSummary>> {
+    pub async fn pcs(&self, site_id: i64) -> Result<Vec<PcSummary>> {
         let rows = sqlx::query(
             "SELECT p.id, p.uid, p.name, p.mac, s.uid AS site_uid, p.is_activated, p.last_seen, p.created_at,
                     p.client_key_hash, p.pending_key_hash
@@ -324,11 +349,11 @@ impl Store {
                     last_seen: r.try_get("last_seen")?,
                     created_at: r.try_get("created_at")?,
                     client_key: if !r.try_get::<String, _>("client_key_hash")?.is_empty() {
-                        "bound"
+                        KeyState::Bound
                     } else if !r.try_get::<String, _>("pending_key_hash")?.is_empty() {
-                        "pending"
+                        KeyState::Pending
                     } else {
-                        "none"
+                        KeyState::None
                     },
                     pending_key_fingerprint: Some(r.try_get::<String, _>("pending_key_hash")?)
                         .filter(|h| !h.is_empty())
@@ -339,7 +364,7 @@ impl Store {
     }
 
     /// Resolves PC uids within a site; unknown ones are returned as errors by name.
-    pub async fn pc_ids_in_site(&self, site_id: i64, uids: &[String]) -> anyhow::Result<Vec<i64>> {
+    pub async fn pc_ids_in_site(&self, site_id: i64, uids: &[String]) -> Result<Vec<i64>> {
         let mut ids = Vec::with_capacity(uids.len());
         for uid in uids {
             let id: Option<i64> =
@@ -350,14 +375,18 @@ impl Store {
                     .await?;
             match id {
                 Some(id) => ids.push(id),
-                None => anyhow::bail!("pc: no PC with uid {uid:?} on this site"),
+                None => {
+                    return Err(Error::NotFound(format!(
+                        "pc: no PC with uid {uid:?} on this site"
+                    )));
+                }
             }
         }
         Ok(ids)
     }
 
     /// The PCs in a site's group, by group name.
-    pub async fn group_pc_ids(&self, site_id: i64, group: &str) -> anyhow::Result<Vec<i64>> {
+    pub async fn group_pc_ids(&self, site_id: i64, group: &str) -> Result<Vec<i64>> {
         let gid: Option<i64> =
             sqlx::query_scalar("SELECT id FROM pc_groups WHERE site_id = $1 AND name = $2")
                 .bind(site_id)
@@ -365,7 +394,9 @@ impl Store {
                 .fetch_optional(self.pool())
                 .await?;
         let Some(gid) = gid else {
-            anyhow::bail!("group: no group named {group:?} on this site");
+            return Err(Error::NotFound(format!(
+                "group: no group named {group:?} on this site"
+            )));
         };
         Ok(sqlx::query_scalar(
             "SELECT pc_id FROM pc_group_members WHERE group_id = $1 ORDER BY pc_id",
@@ -375,9 +406,9 @@ impl Store {
         .await?)
     }
 
-    pub async fn add_group(&self, site_id: i64, name: &str) -> anyhow::Result<i64> {
+    pub async fn add_group(&self, site_id: i64, name: &str) -> Result<i64> {
         let name = name.trim();
-        anyhow::ensure!(
+        ensure!(
             !name.is_empty() && name.chars().count() <= 200,
             "group name: must be 1 to 200 characters"
         );
@@ -392,7 +423,7 @@ impl Store {
         .await
     }
 
-    pub async fn add_group_member(&self, group_id: i64, pc_id: i64) -> anyhow::Result<()> {
+    pub async fn add_group_member(&self, group_id: i64, pc_id: i64) -> Result<()> {
         self.write_one(
             sqlx::query(
                 "INSERT INTO pc_group_members (pc_id, group_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",

@@ -3,6 +3,7 @@
 //! on every member when its parameters change (if the site says so: `rerun_asc`). Removing
 //! one does not undo what it did — the same as upstream, and said in the operator docs.
 
+use super::Result;
 use super::Store;
 use super::access::Scope;
 use super::audit::{Record, record_in};
@@ -17,7 +18,7 @@ pub struct PolicyRun {
 }
 
 impl Store {
-    async fn policy_params(&self, policy_id: i64) -> anyhow::Result<Vec<ParamValue>> {
+    async fn policy_params(&self, policy_id: i64) -> Result<Vec<ParamValue>> {
         /// (text, file name, file content)
         type Stored = (Option<String>, Option<String>, Option<Vec<u8>>);
         let rows: Vec<Stored> = sqlx::query_as(
@@ -43,7 +44,7 @@ impl Store {
         script_id: i64,
         pc_ids: &[i64],
         by: &str,
-    ) -> anyhow::Result<Vec<i64>> {
+    ) -> Result<Vec<i64>> {
         if pc_ids.is_empty() {
             return Ok(Vec::new());
         }
@@ -66,7 +67,7 @@ impl Store {
         site_id: i64,
         policy_id: i64,
         params: &[super::jobs::CheckedParam],
-    ) -> anyhow::Result<()> {
+    ) -> Result<()> {
         sqlx::query("DELETE FROM associated_script_parameters WHERE associated_script_id = $1")
             .bind(policy_id)
             .execute(&mut *tx)
@@ -109,7 +110,7 @@ impl Store {
         group_id: i64,
         script_id: i64,
         params: &[ParamValue],
-    ) -> anyhow::Result<Option<PolicyRun>> {
+    ) -> Result<Option<PolicyRun>> {
         let mut conn = self.reader().await?;
         let Some(site) = group_site_in(&mut conn, &scope.sites, group_id).await? else {
             return Ok(None);
@@ -163,7 +164,7 @@ impl Store {
         scope: &Scope,
         policy_id: i64,
         params: &[ParamValue],
-    ) -> anyhow::Result<Option<PolicyRun>> {
+    ) -> Result<Option<PolicyRun>> {
         let row: Option<(i64, i64)> =
             sqlx::query_as("SELECT group_id, script_id FROM associated_scripts WHERE id = $1")
                 .bind(policy_id)
@@ -217,7 +218,7 @@ impl Store {
         group_id: i64,
         pc_id: i64,
         by: &str,
-    ) -> anyhow::Result<Vec<PolicyRun>> {
+    ) -> Result<Vec<PolicyRun>> {
         let policies: Vec<(i64, i64)> = sqlx::query_as(
             "SELECT id, script_id FROM associated_scripts WHERE group_id = $1 ORDER BY position",
         )
@@ -234,7 +235,7 @@ impl Store {
         Ok(runs)
     }
 
-    async fn group_pc_ids_by_id(&self, group_id: i64) -> anyhow::Result<Vec<i64>> {
+    async fn group_pc_ids_by_id(&self, group_id: i64) -> Result<Vec<i64>> {
         Ok(sqlx::query_scalar(
             "SELECT pc_id FROM pc_group_members WHERE group_id = $1 ORDER BY pc_id",
         )

@@ -9,6 +9,7 @@ use super::Store;
 use super::access::{Scope, check_site_users};
 use super::audit::{Record, before_after, record_in};
 use super::events::LEVELS;
+use super::{Result, ensure, invalid, refuse};
 use service_kit::db::now_ms;
 use sqlx::Row as _;
 
@@ -81,7 +82,7 @@ async fn rule_site(
     sites: &[i64],
     kind: RuleKind,
     id: i64,
-) -> anyhow::Result<Option<i64>> {
+) -> Result<Option<i64>> {
     let site: Option<i64> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
         "SELECT site_id FROM {} WHERE id = $1",
         kind.table()
@@ -92,10 +93,10 @@ async fn rule_site(
     Ok(site.filter(|s| sites.contains(s)))
 }
 
-fn checked_time(field: &str, t: &str) -> anyhow::Result<String> {
+fn checked_time(field: &str, t: &str) -> Result<String> {
     chrono::NaiveTime::parse_from_str(t, "%H:%M")
         .map(|t| t.format("%H:%M").to_string())
-        .map_err(|_| anyhow::anyhow!("{field}: {t:?} is not a time like 08:00"))
+        .map_err(|_| invalid!("{field}: {t:?} is not a time like 08:00"))
 }
 
 impl Store {
@@ -104,7 +105,7 @@ impl Store {
         conn: &mut sqlx::AnyConnection,
         kind: RuleKind,
         id: i64,
-    ) -> anyhow::Result<Option<RuleView>> {
+    ) -> Result<Option<RuleView>> {
         let sql = match kind {
             RuleKind::Security => {
                 "SELECT r.id, s.uid, r.name, r.description, r.level, r.script_id,
@@ -150,7 +151,7 @@ impl Store {
     }
 
     /// The rules of a kind on the sites, by site and name.
-    pub async fn rules(&self, sites: &[i64], kind: RuleKind) -> anyhow::Result<Vec<RuleView>> {
+    pub async fn rules(&self, sites: &[i64], kind: RuleKind) -> Result<Vec<RuleView>> {
         let mut conn = self.reader().await?;
         let ids: Vec<(i64, i64)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "SELECT id, site_id FROM {} ORDER BY site_id, name, id",
@@ -169,12 +170,7 @@ impl Store {
         Ok(out)
     }
 
-    pub async fn rule(
-        &self,
-        sites: &[i64],
-        kind: RuleKind,
-        id: i64,
-    ) -> anyhow::Result<Option<RuleView>> {
+    pub async fn rule(&self, sites: &[i64], kind: RuleKind, id: i64) -> Result<Option<RuleView>> {
         let mut conn = self.reader().await?;
         if rule_site(&mut conn, sites, kind, id).await?.is_none() {
             return Ok(None);
@@ -189,21 +185,21 @@ impl Store {
         kind: RuleKind,
         site_id: i64,
         f: &RuleFields,
-    ) -> anyhow::Result<Option<RuleView>> {
+    ) -> Result<Option<RuleView>> {
         if !scope.sees(site_id) {
             return Ok(None);
         }
-        anyhow::ensure!(f.name.is_some(), "name: give the rule a name");
-        anyhow::ensure!(
+        ensure!(f.name.is_some(), "name: give the rule a name");
+        ensure!(
             f.level.is_some(),
             "level: give one of {}",
             LEVELS.join(", ")
         );
         match kind {
             RuleKind::Security => {
-                anyhow::ensure!(f.script_id.is_some(), "script_id: give the security script")
+                ensure!(f.script_id.is_some(), "script_id: give the security script")
             }
-            RuleKind::Offline => anyhow::ensure!(
+            RuleKind::Offline => ensure!(
                 f.monitor_start.is_some()
                     && f.monitor_end.is_some()
                     && f.max_offline_minutes.is_some(),
@@ -223,7 +219,7 @@ impl Store {
             .fetch_optional(&mut *tx)
             .await?
             .ok_or_else(|| {
-                anyhow::anyhow!(
+                invalid!(
                     "script_id: no security script with id {} on this site",
                     f.script_id.unwrap_or_default()
                 )
@@ -239,7 +235,7 @@ impl Store {
         };
         self.apply_rule(&mut tx, kind, site_id, id, f).await?;
         let Some(view) = self.rule_view(&mut tx, kind, id).await? else {
-            anyhow::bail!("the new rule vanished");
+            refuse!("the new rule vanished");
         };
         record_in(
             &mut tx,
@@ -266,7 +262,7 @@ impl Store {
         kind: RuleKind,
         id: i64,
         f: &RuleFields,
-    ) -> anyhow::Result<Option<RuleView>> {
+    ) -> Result<Option<RuleView>> {
         let mut tx = self.db.begin_write().await?;
         let Some(site_id) = rule_site(&mut tx, &scope.sites, kind, id).await? else {
             return Ok(None);
@@ -298,12 +294,7 @@ impl Store {
 
     /// Deletes a rule with its groups and alert users. Its events stay (history, until
     /// `[retention]`), without the rule's name.
-    pub async fn delete_rule(
-        &self,
-        scope: &Scope,
-        kind: RuleKind,
-        id: i64,
-    ) -> anyhow::Result<Option<()>> {
+    pub async fn delete_rule(&self, scope: &Scope, kind: RuleKind, id: i64) -> Result<Option<()>> {
         let mut tx = self.db.begin_write().await?;
         let Some(site_id) = rule_site(&mut tx, &scope.sites, kind, id).await? else {
             return Ok(None);
@@ -351,7 +342,7 @@ impl Store {
         site_id: i64,
         id: i64,
         f: &RuleFields,
-    ) -> anyhow::Result<()> {
+    ) -> Result<()> {
         /// A column's new value; numbers stay numbers (PostgreSQL does not cast text).
         enum Value {
             Text(String),
@@ -361,14 +352,14 @@ impl Store {
         let set = |column: &'static str, value: String| (column, Value::Text(value));
         if let Some(name) = &f.name {
             let name = name.trim();
-            anyhow::ensure!(
+            ensure!(
                 !name.is_empty() && name.chars().count() <= NAME_CHARS,
                 "name: must be 1 to {NAME_CHARS} characters"
             );
             updates.push(set("name", name.to_owned()));
         }
         if let Some(d) = &f.description {
-            anyhow::ensure!(
+            ensure!(
                 d.chars().count() <= DESCRIPTION_CHARS,
                 "description: at most {DESCRIPTION_CHARS} characters"
             );
@@ -376,7 +367,7 @@ impl Store {
         }
         if let Some(level) = &f.level {
             let level = level.to_uppercase();
-            anyhow::ensure!(
+            ensure!(
                 LEVELS.contains(&level.as_str()),
                 "level: must be one of {}",
                 LEVELS.join(", ")
@@ -384,7 +375,7 @@ impl Store {
             updates.push(set("level", level));
         }
         let wrong_kind = |field: &str| {
-            anyhow::anyhow!(
+            invalid!(
                 "{field}: belongs to {} rules, not {} rules",
                 other(kind),
                 kind.as_str()
@@ -416,7 +407,7 @@ impl Store {
                     .bind(site_id)
                     .fetch_optional(&mut *tx)
                     .await?;
-                    anyhow::ensure!(
+                    ensure!(
                         ok.is_some(),
                         "script_id: no security script with id {script} on this site"
                     );
@@ -434,7 +425,7 @@ impl Store {
                     updates.push(set("monitor_end", checked_time("monitor_end", t)?));
                 }
                 if let Some(m) = f.max_offline_minutes {
-                    anyhow::ensure!(
+                    ensure!(
                         (15..=10_080).contains(&m),
                         "max_offline_minutes: 15 to 10080 (PCs check in every 5 minutes)"
                     );
@@ -465,7 +456,7 @@ impl Store {
                         .bind(site_id)
                         .fetch_optional(&mut *tx)
                         .await?;
-                anyhow::ensure!(ok.is_some(), "groups[{i}]: no group {g} on this site");
+                ensure!(ok.is_some(), "groups[{i}]: no group {g} on this site");
             }
             sqlx::query("DELETE FROM rule_groups WHERE rule_kind = $1 AND rule_id = $2")
                 .bind(kind.as_str())
@@ -516,7 +507,7 @@ impl Store {
         rule_kind: &str,
         rule_id: i64,
         pc_id: i64,
-    ) -> anyhow::Result<Vec<String>> {
+    ) -> Result<Vec<String>> {
         let supervisors: Vec<String> = sqlx::query_scalar(
             "SELECT DISTINCT u.email FROM group_supervisors gs
              JOIN pc_group_members m ON m.group_id = gs.group_id JOIN users u ON u.id = gs.user_id

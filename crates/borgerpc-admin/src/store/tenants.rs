@@ -1,6 +1,7 @@
 //! Customers (municipalities) and their sites: the roots of every tenant's data.
 
 use super::Store;
+use super::{Error, Result, ensure, refuse};
 use service_kit::db::now_ms;
 use sqlx::Row as _;
 
@@ -48,14 +49,14 @@ fn site_from_row(r: &sqlx::any::AnyRow) -> Result<Site, sqlx::Error> {
 const SITE_COLUMNS: &str = "id, customer_id, uid, name, legacy_xmlrpc";
 
 impl Store {
-    pub async fn add_customer(&self, name: &str) -> anyhow::Result<Customer> {
+    pub async fn add_customer(&self, name: &str) -> Result<Customer> {
         let name = name.trim();
-        anyhow::ensure!(
+        ensure!(
             !name.is_empty() && name.chars().count() <= 200,
             "customer name: must be 1 to 200 characters"
         );
         if self.customer_by_name(name).await?.is_some() {
-            anyhow::bail!("customer name: a customer named {name:?} already exists");
+            refuse!("customer name: a customer named {name:?} already exists");
         }
         let id = self
             .insert_returning_id(
@@ -72,7 +73,7 @@ impl Store {
         })
     }
 
-    pub async fn customer_by_name(&self, name: &str) -> anyhow::Result<Option<Customer>> {
+    pub async fn customer_by_name(&self, name: &str) -> Result<Option<Customer>> {
         let row = sqlx::query("SELECT id, name FROM customers WHERE name = $1")
             .bind(name)
             .fetch_optional(self.pool())
@@ -87,7 +88,7 @@ impl Store {
             .transpose()?)
     }
 
-    pub async fn customers(&self) -> anyhow::Result<Vec<Customer>> {
+    pub async fn customers(&self) -> Result<Vec<Customer>> {
         let rows = sqlx::query("SELECT id, name FROM customers ORDER BY name")
             .fetch_all(self.pool())
             .await?;
@@ -101,15 +102,15 @@ impl Store {
             .collect()
     }
 
-    pub async fn add_site(&self, customer_id: i64, uid: &str, name: &str) -> anyhow::Result<Site> {
-        check_site_uid(uid).map_err(anyhow::Error::msg)?;
+    pub async fn add_site(&self, customer_id: i64, uid: &str, name: &str) -> Result<Site> {
+        check_site_uid(uid).map_err(Error::Invalid)?;
         let name = name.trim();
-        anyhow::ensure!(
+        ensure!(
             !name.is_empty() && name.chars().count() <= 200,
             "site name: must be 1 to 200 characters"
         );
         if self.site_by_uid(uid).await?.is_some() {
-            anyhow::bail!("site uid: {uid:?} is taken; site uids are unique across the portal");
+            refuse!("site uid: {uid:?} is taken; site uids are unique across the portal");
         }
         let id = self
             .insert_returning_id(
@@ -131,7 +132,7 @@ impl Store {
         })
     }
 
-    pub async fn site_by_uid(&self, uid: &str) -> anyhow::Result<Option<Site>> {
+    pub async fn site_by_uid(&self, uid: &str) -> Result<Option<Site>> {
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {SITE_COLUMNS} FROM sites WHERE uid = $1"
         )))
@@ -141,7 +142,7 @@ impl Store {
         Ok(row.as_ref().map(site_from_row).transpose()?)
     }
 
-    pub async fn site(&self, id: i64) -> anyhow::Result<Option<Site>> {
+    pub async fn site(&self, id: i64) -> Result<Option<Site>> {
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {SITE_COLUMNS} FROM sites WHERE id = $1"
         )))
@@ -151,7 +152,7 @@ impl Store {
         Ok(row.as_ref().map(site_from_row).transpose()?)
     }
 
-    pub async fn sites(&self, customer_id: Option<i64>) -> anyhow::Result<Vec<Site>> {
+    pub async fn sites(&self, customer_id: Option<i64>) -> Result<Vec<Site>> {
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {SITE_COLUMNS} FROM sites WHERE ($1 = 0 OR customer_id = $1) ORDER BY uid"
         )))
@@ -162,7 +163,7 @@ impl Store {
     }
 
     /// Turns the legacy XML-RPC protocol on or off for a site's PCs.
-    pub async fn set_legacy_xmlrpc(&self, site_id: i64, on: bool) -> anyhow::Result<()> {
+    pub async fn set_legacy_xmlrpc(&self, site_id: i64, on: bool) -> Result<()> {
         self.write_one(
             sqlx::query("UPDATE sites SET legacy_xmlrpc = $1 WHERE id = $2")
                 .bind(i64::from(on))
@@ -173,7 +174,7 @@ impl Store {
     }
 
     /// The sha256 of the token a PC must give to register with the site, if it needs one.
-    pub async fn site_registration_token(&self, site_id: i64) -> anyhow::Result<Option<String>> {
+    pub async fn site_registration_token(&self, site_id: i64) -> Result<Option<String>> {
         let hash: Option<String> =
             sqlx::query_scalar("SELECT registration_token_sha256 FROM sites WHERE id = $1")
                 .bind(site_id)
@@ -184,11 +185,7 @@ impl Store {
 
     /// Gives the site a new registration token (returned once; stored hashed), or none: then
     /// the site uid alone registers a PC again.
-    pub async fn set_registration_token(
-        &self,
-        site_id: i64,
-        on: bool,
-    ) -> anyhow::Result<Option<String>> {
+    pub async fn set_registration_token(&self, site_id: i64, on: bool) -> Result<Option<String>> {
         // 16 characters a person types at each PC: 80 random bits, no 0/o or 1/l to confuse.
         const ALPHABET: &[u8] = b"abcdefghijkmnpqrstuvwxyz23456789";
         let token = on.then(|| {
@@ -226,7 +223,7 @@ impl Store {
         customer_id: i64,
         uid: &str,
         name: &str,
-    ) -> anyhow::Result<Option<Site>> {
+    ) -> Result<Option<Site>> {
         if !scope.customers.contains(&customer_id) {
             return Ok(None);
         }
@@ -248,14 +245,14 @@ impl Store {
         scope: &super::access::Scope,
         site_id: i64,
         change: &SiteChange,
-    ) -> anyhow::Result<Option<Site>> {
+    ) -> Result<Option<Site>> {
         if !scope.sees(site_id) {
             return Ok(None);
         }
         let name = match &change.name {
             Some(n) => {
                 let n = n.trim();
-                anyhow::ensure!(
+                ensure!(
                     !n.is_empty() && n.chars().count() <= 200,
                     "name: must be 1 to 200 characters"
                 );

@@ -14,7 +14,8 @@
 use super::access::Scope;
 use super::audit::{Record, before_after, record_in};
 use super::jobs::{CheckedParam, RunScript};
-use super::{Store, conflict, placeholders};
+use super::{Error, Result, conflict, ensure, invalid, refuse};
+use super::{Store, placeholders};
 use serde::{Deserialize, Serialize};
 use service_kit::db::now_ms;
 use sqlx::Row as _;
@@ -97,15 +98,15 @@ fn default_week() -> Vec<Day> {
         .collect()
 }
 
-fn time(field: &str, t: Option<&str>) -> anyhow::Result<chrono::NaiveTime> {
-    let t = t.ok_or_else(|| anyhow::anyhow!("{field}: give a time like 08:00"))?;
+fn time(field: &str, t: Option<&str>) -> Result<chrono::NaiveTime> {
+    let t = t.ok_or_else(|| invalid!("{field}: give a time like 08:00"))?;
     chrono::NaiveTime::parse_from_str(t, "%H:%M")
-        .map_err(|_| anyhow::anyhow!("{field}: {t:?} is not a time like 08:00"))
+        .map_err(|_| invalid!("{field}: {t:?} is not a time like 08:00"))
 }
 
-fn date(field: &str, d: &str) -> anyhow::Result<chrono::NaiveDate> {
+fn date(field: &str, d: &str) -> Result<chrono::NaiveDate> {
     chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d")
-        .map_err(|_| anyhow::anyhow!("{field}: {d:?} is not a date like 2026-12-24"))
+        .map_err(|_| invalid!("{field}: {d:?} is not a date like 2026-12-24"))
 }
 
 /// The PC's own time as the script wants it: `H:M` without padding, as upstream sends it.
@@ -116,8 +117,8 @@ fn script_time(t: &str) -> String {
         .unwrap_or_else(|_| "None".into())
 }
 
-fn checked_week(week: &[Day]) -> anyhow::Result<Vec<Day>> {
-    anyhow::ensure!(
+fn checked_week(week: &[Day]) -> Result<Vec<Day>> {
+    ensure!(
         week.len() == 7,
         "week: give 7 days, Monday to Sunday, not {}",
         week.len()
@@ -134,7 +135,7 @@ fn checked_week(week: &[Day]) -> anyhow::Result<Vec<Day>> {
             }
             let on = time(&format!("week[{i}].on"), d.on.as_deref())?;
             let off = time(&format!("week[{i}].off"), d.off.as_deref())?;
-            anyhow::ensure!(
+            ensure!(
                 on != off,
                 "week[{i}]: on and off are the same time; close the day instead"
             );
@@ -147,8 +148,8 @@ fn checked_week(week: &[Day]) -> anyhow::Result<Vec<Day>> {
         .collect()
 }
 
-fn checked_exceptions(list: &[Exception]) -> anyhow::Result<Vec<Exception>> {
-    anyhow::ensure!(
+fn checked_exceptions(list: &[Exception]) -> Result<Vec<Exception>> {
+    ensure!(
         list.len() <= MAX_EXCEPTIONS,
         "exceptions: at most {MAX_EXCEPTIONS}"
     );
@@ -156,18 +157,18 @@ fn checked_exceptions(list: &[Exception]) -> anyhow::Result<Vec<Exception>> {
         .enumerate()
         .map(|(i, e)| {
             let name = e.name.trim();
-            anyhow::ensure!(
+            ensure!(
                 !name.is_empty() && name.chars().count() <= NAME_CHARS,
                 "exceptions[{i}].name: must be 1 to {NAME_CHARS} characters"
             );
             let kind = e.kind.to_uppercase();
-            anyhow::ensure!(
+            ensure!(
                 EXCEPTION_KINDS.contains(&kind.as_str()),
                 "exceptions[{i}].kind: must be CLOSED or ALTERED_HOURS"
             );
             let start = date(&format!("exceptions[{i}].date_start"), &e.date_start)?;
             let end = date(&format!("exceptions[{i}].date_end"), &e.date_end)?;
-            anyhow::ensure!(
+            ensure!(
                 end >= start,
                 "exceptions[{i}].date_end: is before date_start"
             );
@@ -258,7 +259,7 @@ pub(crate) struct WakeDispatch {
 async fn plans_of(
     conn: &mut sqlx::AnyConnection,
     pcs: &[i64],
-) -> anyhow::Result<BTreeMap<i64, Option<(i64, bool)>>> {
+) -> Result<BTreeMap<i64, Option<(i64, bool)>>> {
     let mut out: BTreeMap<i64, Option<(i64, bool)>> = pcs.iter().map(|p| (*p, None)).collect();
     for chunk in pcs.chunks(500) {
         let mut q = sqlx::query(sqlx::AssertSqlSafe(format!(
@@ -306,7 +307,7 @@ async fn script_by_uid(
     conn: &mut sqlx::AnyConnection,
     site_id: i64,
     uid: &str,
-) -> anyhow::Result<Option<i64>> {
+) -> Result<Option<i64>> {
     Ok(sqlx::query_scalar(
         "SELECT id FROM scripts WHERE uid = $1 AND (site_id IS NULL OR site_id = $2)
          ORDER BY CASE WHEN site_id IS NULL THEN 1 ELSE 0 END, id DESC LIMIT 1",
@@ -323,7 +324,7 @@ impl WakeSync {
         conn: &mut sqlx::AnyConnection,
         site_id: i64,
         pcs: &[i64],
-    ) -> anyhow::Result<Self> {
+    ) -> Result<Self> {
         Ok(Self {
             site_id,
             before: effective(plans_of(conn, pcs).await?),
@@ -333,10 +334,7 @@ impl WakeSync {
 
     /// Compares with the plans after the change (in the same transaction): a PC on two plans
     /// is refused, and so is a change that needs the wake plan scripts when they are missing.
-    pub(crate) async fn after(
-        self,
-        conn: &mut sqlx::AnyConnection,
-    ) -> anyhow::Result<WakeDispatch> {
+    pub(crate) async fn after(self, conn: &mut sqlx::AnyConnection) -> Result<WakeDispatch> {
         let pcs: Vec<i64> = self.before.keys().copied().collect();
         let after = effective(plans_of(conn, &pcs).await?);
         let mut set: BTreeMap<i64, Vec<i64>> = BTreeMap::new();
@@ -356,7 +354,7 @@ impl WakeSync {
             (!remove.is_empty(), REMOVE_SCRIPT),
         ] {
             if needed && script_by_uid(conn, self.site_id, uid).await?.is_none() {
-                anyhow::bail!(
+                refuse!(
                     "wake plans are put on PCs by the core script {uid:?}, which this portal does not have: \
                      import os2borgerpc-core-scripts first (borgerpc-admin scripts import)"
                 );
@@ -371,7 +369,7 @@ impl WakeSync {
 }
 
 /// A site's PCs in some groups.
-async fn members_of(conn: &mut sqlx::AnyConnection, groups: &[i64]) -> anyhow::Result<Vec<i64>> {
+async fn members_of(conn: &mut sqlx::AnyConnection, groups: &[i64]) -> Result<Vec<i64>> {
     let mut pcs = Vec::new();
     for g in groups {
         let m: Vec<i64> =
@@ -389,7 +387,7 @@ async fn members_of(conn: &mut sqlx::AnyConnection, groups: &[i64]) -> anyhow::R
 impl Store {
     /// Sends what a committed change requires: `wake_plan_set` with each plan's arguments to
     /// its new PCs, `wake_plan_remove` to the PCs that left a plan.
-    pub(crate) async fn dispatch_wake(&self, d: WakeDispatch, by: &str) -> anyhow::Result<()> {
+    pub(crate) async fn dispatch_wake(&self, d: WakeDispatch, by: &str) -> Result<()> {
         let today = chrono::Utc::now().date_naive() - chrono::Days::new(1);
         let mut conn = self.reader().await?;
         for (plan, pcs) in &d.set {
@@ -397,7 +395,7 @@ impl Store {
                 continue;
             };
             let Some(script) = script_by_uid(&mut conn, d.site_id, SET_SCRIPT).await? else {
-                anyhow::bail!("the core script {SET_SCRIPT:?} is missing");
+                refuse!("the core script {SET_SCRIPT:?} is missing");
             };
             let values = plan_arguments(&view, today)
                 .into_iter()
@@ -420,7 +418,7 @@ impl Store {
         }
         if !d.remove.is_empty() {
             let Some(script) = script_by_uid(&mut conn, d.site_id, REMOVE_SCRIPT).await? else {
-                anyhow::bail!("the core script {REMOVE_SCRIPT:?} is missing");
+                refuse!("the core script {REMOVE_SCRIPT:?} is missing");
             };
             drop(conn);
             self.run_script_with(
@@ -442,7 +440,7 @@ impl Store {
         &self,
         conn: &mut sqlx::AnyConnection,
         plan_id: i64,
-    ) -> anyhow::Result<Option<WakePlanView>> {
+    ) -> Result<Option<WakePlanView>> {
         let row = sqlx::query(
             "SELECT w.id, s.uid, w.name, w.enabled, w.sleep_state, w.week_json FROM wake_week_plans w
              JOIN sites s ON s.id = w.site_id WHERE w.id = $1",
@@ -491,7 +489,7 @@ impl Store {
     }
 
     /// The plans of the sites, by site and name.
-    pub async fn wake_plans(&self, sites: &[i64]) -> anyhow::Result<Vec<WakePlanView>> {
+    pub async fn wake_plans(&self, sites: &[i64]) -> Result<Vec<WakePlanView>> {
         let mut conn = self.reader().await?;
         let ids: Vec<(i64, i64)> =
             sqlx::query_as("SELECT id, site_id FROM wake_week_plans ORDER BY site_id, name")
@@ -508,7 +506,7 @@ impl Store {
         Ok(out)
     }
 
-    pub async fn wake_plan(&self, sites: &[i64], id: i64) -> anyhow::Result<Option<WakePlanView>> {
+    pub async fn wake_plan(&self, sites: &[i64], id: i64) -> Result<Option<WakePlanView>> {
         let mut conn = self.reader().await?;
         match plan_site(&mut conn, sites, id).await? {
             Some(_) => self.plan_view(&mut conn, id).await,
@@ -517,14 +515,14 @@ impl Store {
     }
 
     /// A plan by name on a site (the CLI's way of naming one).
-    pub async fn wake_plan_id_by_name(&self, site_id: i64, name: &str) -> anyhow::Result<i64> {
+    pub async fn wake_plan_id_by_name(&self, site_id: i64, name: &str) -> Result<i64> {
         let id: Option<i64> =
             sqlx::query_scalar("SELECT id FROM wake_week_plans WHERE site_id = $1 AND name = $2")
                 .bind(site_id)
                 .bind(name)
                 .fetch_optional(self.pool())
                 .await?;
-        id.ok_or_else(|| anyhow::anyhow!("wake plan: no plan named {name:?} on this site"))
+        id.ok_or_else(|| Error::NotFound(format!("wake plan: no plan named {name:?} on this site")))
     }
 
     /// Creates a plan (and puts its groups' PCs on it); `None` if the site is not in scope.
@@ -533,12 +531,12 @@ impl Store {
         scope: &Scope,
         site_id: i64,
         fields: &PlanFields,
-    ) -> anyhow::Result<Option<WakePlanView>> {
+    ) -> Result<Option<WakePlanView>> {
         if !scope.sees(site_id) {
             return Ok(None);
         }
         let Some(name) = &fields.name else {
-            anyhow::bail!("name: give the plan a name");
+            refuse!("name: give the plan a name");
         };
         let mut tx = self.db.begin_write().await?;
         let name = checked_plan_name(&mut tx, site_id, name, 0).await?;
@@ -554,7 +552,7 @@ impl Store {
         .await?;
         let wake = self.apply_plan(&mut tx, site_id, id, fields).await?;
         let Some(view) = self.plan_view(&mut tx, id).await? else {
-            anyhow::bail!("the new plan vanished");
+            refuse!("the new plan vanished");
         };
         record_in(
             &mut tx,
@@ -581,7 +579,7 @@ impl Store {
         scope: &Scope,
         id: i64,
         fields: &PlanFields,
-    ) -> anyhow::Result<Option<WakePlanView>> {
+    ) -> Result<Option<WakePlanView>> {
         let mut tx = self.db.begin_write().await?;
         let Some(site_id) = plan_site(&mut tx, &scope.sites, id).await? else {
             return Ok(None);
@@ -613,7 +611,7 @@ impl Store {
     }
 
     /// Deletes a plan; its PCs get it removed.
-    pub async fn delete_wake_plan(&self, scope: &Scope, id: i64) -> anyhow::Result<Option<()>> {
+    pub async fn delete_wake_plan(&self, scope: &Scope, id: i64) -> Result<Option<()>> {
         let mut tx = self.db.begin_write().await?;
         let Some(site_id) = plan_site(&mut tx, &scope.sites, id).await? else {
             return Ok(None);
@@ -661,7 +659,7 @@ impl Store {
         site_id: i64,
         id: i64,
         f: &PlanFields,
-    ) -> anyhow::Result<WakeDispatch> {
+    ) -> Result<WakeDispatch> {
         if let Some(name) = &f.name {
             let name = checked_plan_name(tx, site_id, name, id).await?;
             sqlx::query("UPDATE wake_week_plans SET name = $1 WHERE id = $2")
@@ -672,7 +670,7 @@ impl Store {
         }
         if let Some(state) = &f.sleep_state {
             let state = state.to_uppercase();
-            anyhow::ensure!(
+            ensure!(
                 SLEEP_STATES.contains(&state.as_str()),
                 "sleep_state: must be one of {}",
                 SLEEP_STATES.join(", ")
@@ -740,9 +738,9 @@ impl Store {
                 .await?;
                 match row {
                     Some((s, _, _)) if s != site_id => {
-                        anyhow::bail!("groups[{i}]: no group {g} on this site")
+                        refuse!("groups[{i}]: no group {g} on this site")
                     }
-                    None => anyhow::bail!("groups[{i}]: no group {g} on this site"),
+                    None => refuse!("groups[{i}]: no group {g} on this site"),
                     Some((_, Some(p), name)) if p != id => conflict!(
                         "groups[{i}]: group {name:?} follows another wake plan; take it off that plan first"
                     ),
@@ -790,9 +788,9 @@ async fn checked_plan_name<'n>(
     site_id: i64,
     name: &'n str,
     id: i64,
-) -> anyhow::Result<&'n str> {
+) -> Result<&'n str> {
     let name = name.trim();
-    anyhow::ensure!(
+    ensure!(
         !name.is_empty() && name.chars().count() <= NAME_CHARS,
         "name: must be 1 to {NAME_CHARS} characters"
     );
@@ -804,7 +802,7 @@ async fn checked_plan_name<'n>(
     .bind(id)
     .fetch_optional(conn)
     .await?;
-    anyhow::ensure!(
+    ensure!(
         other.is_none(),
         "name: the site has a wake plan named {name:?} already"
     );
@@ -812,11 +810,7 @@ async fn checked_plan_name<'n>(
 }
 
 /// A plan's site, if the plan is within `sites`.
-async fn plan_site(
-    conn: &mut sqlx::AnyConnection,
-    sites: &[i64],
-    id: i64,
-) -> anyhow::Result<Option<i64>> {
+async fn plan_site(conn: &mut sqlx::AnyConnection, sites: &[i64], id: i64) -> Result<Option<i64>> {
     let site: Option<i64> = sqlx::query_scalar("SELECT site_id FROM wake_week_plans WHERE id = $1")
         .bind(id)
         .fetch_optional(conn)
@@ -825,10 +819,7 @@ async fn plan_site(
 }
 
 /// Exceptions no plan uses any more.
-async fn delete_unlinked_events(
-    conn: &mut sqlx::AnyConnection,
-    events: &[i64],
-) -> anyhow::Result<()> {
+async fn delete_unlinked_events(conn: &mut sqlx::AnyConnection, events: &[i64]) -> Result<()> {
     for e in events {
         sqlx::query(
             "DELETE FROM wake_change_events WHERE id = $1

@@ -117,17 +117,39 @@ impl Portal {
 
     /// Waits until the heartbeat writer has recorded a PC's check-in after `after`.
     pub async fn wait_seen_after(&self, uid: &str, after: i64) -> i64 {
-        for _ in 0..200 {
-            let seen: Option<i64> = sqlx::query_scalar("SELECT last_seen FROM pcs WHERE uid = $1")
-                .bind(uid)
-                .fetch_one(self.store.pool())
-                .await
-                .unwrap();
-            if let Some(s) = seen.filter(|s| *s > after) {
-                return s;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        wait_for(
+            &format!("PC {uid} to be seen after {after}"),
+            std::time::Duration::from_secs(10),
+            || async {
+                let seen: Option<i64> =
+                    sqlx::query_scalar("SELECT last_seen FROM pcs WHERE uid = $1")
+                        .bind(uid)
+                        .fetch_one(self.store.pool())
+                        .await
+                        .unwrap();
+                seen.filter(|s| *s > after)
+            },
+        )
+        .await
+    }
+}
+
+/// Polls `check` until it gives a value, and panics naming `what` if `within` passes first:
+/// a test waits for what it expects to happen, not for a guess at how long it takes.
+pub async fn wait_for<T, F, Fut>(what: &str, within: std::time::Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        if let Some(v) = check().await {
+            return v;
         }
-        panic!("PC {uid} was not seen after {after}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "gave up after {within:?} waiting for {what}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
 }
