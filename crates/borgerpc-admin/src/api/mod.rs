@@ -35,6 +35,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
+use service_kit::auth::{Authenticator, Credential, Sources, authenticate};
 use service_kit::http::{Body, BodyError, BodyLimit};
 use std::marker::PhantomData;
 
@@ -212,8 +213,11 @@ fn no_content() -> ApiResult {
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
+/// The one scheme the operator API takes, for API keys and session tokens alike.
+const BEARER: [&str; 1] = ["Bearer "];
+
 fn bearer(headers: &HeaderMap) -> Option<&str> {
-    service_kit::http::credential(headers, &["Bearer "])
+    service_kit::http::credential(headers, &BEARER)
 }
 
 /// The least role a route needs (a marker type for [`Caller`]).
@@ -251,20 +255,31 @@ pub struct Caller<N> {
     _need: PhantomData<N>,
 }
 
-impl<N: Need + Send + Sync> FromRequestParts<Store> for Caller<N> {
-    type Rejection = ApiError;
+fn unauthorized() -> ApiError {
+    ApiError(
+        StatusCode::UNAUTHORIZED,
+        "Authorization: give 'Bearer <API key>' or 'Bearer <session token>' from /api/auth/login"
+            .into(),
+    )
+}
 
-    async fn from_request_parts(parts: &mut Parts, store: &Store) -> Result<Self, ApiError> {
-        let unauthorized = || {
-            ApiError(
-                StatusCode::UNAUTHORIZED,
-                "Authorization: give 'Bearer <API key>' or 'Bearer <session token>' from /api/auth/login".into(),
-            )
-        };
-        let token = bearer(&parts.headers).ok_or_else(unauthorized)?;
-        if token.len() > 200 {
-            return Err(unauthorized());
-        }
+impl<N: Need + Send + Sync> Authenticator for Caller<N> {
+    type State = Store;
+    type Principal = Self;
+    type Rejection = ApiError;
+    /// API keys and session tokens are far shorter; a longer value is not looked up.
+    const SOURCES: Sources = Sources::authorization(&BEARER, 200);
+
+    async fn unauthenticated(_: &mut Parts, _: &Store) -> ApiError {
+        unauthorized()
+    }
+
+    async fn authenticate(
+        credential: Credential<'_>,
+        _: &mut Parts,
+        store: &Store,
+    ) -> Result<Self, ApiError> {
+        let Credential::Bearer(token) = credential;
         let scope = store
             .scope_of_token(token)
             .await?
@@ -277,6 +292,14 @@ impl<N: Need + Send + Sync> FromRequestParts<Store> for Caller<N> {
             }),
             None => Err(forbidden(N::ROLE, highest)),
         }
+    }
+}
+
+impl<N: Need + Send + Sync> FromRequestParts<Store> for Caller<N> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, store: &Store) -> Result<Self, ApiError> {
+        authenticate::<Self>(parts, store).await
     }
 }
 
