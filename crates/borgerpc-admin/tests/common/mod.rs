@@ -10,7 +10,7 @@ use borgerpc_admin::store::jobs::{NewInput, NewScript, ParamValue, RunScript, Sa
 use borgerpc_admin::store::pcs::PcIdentity;
 use borgerpc_admin::store::tenants::Site;
 
-pub struct Portal {
+pub(crate) struct Portal {
     pub dir: tempfile::TempDir,
     pub running: Running,
     pub store: Store,
@@ -18,12 +18,12 @@ pub struct Portal {
 }
 
 impl Portal {
-    pub async fn start() -> Portal {
+    pub(crate) async fn start() -> Portal {
         Self::start_with(|_| {}).await
     }
 
     /// A portal with configuration changes (`listen` and `database` are set after).
-    pub async fn start_with(change: impl FnOnce(&mut Config)) -> Portal {
+    pub(crate) async fn start_with(change: impl FnOnce(&mut Config)) -> Portal {
         service_kit::logging::init(false, "warn");
         let dir = tempfile::tempdir().unwrap();
         let url = service_kit::db::test_database_url(dir.path())
@@ -47,7 +47,7 @@ impl Portal {
     }
 
     /// A customer with one site.
-    pub async fn site(&self, customer: &str, uid: &str) -> Site {
+    pub(crate) async fn site(&self, customer: &str, uid: &str) -> Site {
         let c = match self.store.customer_by_name(customer).await.unwrap() {
             Some(c) => c,
             None => self.store.add_customer(customer).await.unwrap(),
@@ -55,7 +55,11 @@ impl Portal {
         self.store.add_site(c.id, uid, uid).await.unwrap()
     }
 
-    pub async fn post(&self, endpoint: &str, body: serde_json::Value) -> (u16, serde_json::Value) {
+    pub(crate) async fn post(
+        &self,
+        endpoint: &str,
+        body: serde_json::Value,
+    ) -> (u16, serde_json::Value) {
         let r = reqwest::Client::new()
             .post(format!("{}/client-api/{endpoint}", self.url))
             .json(&body)
@@ -71,13 +75,13 @@ impl Portal {
     }
 
     /// Activates a registered PC of `site` and returns who it is.
-    pub async fn activate(&self, site: &Site, uid: &str) -> PcIdentity {
+    pub(crate) async fn activate(&self, site: &Site, uid: &str) -> PcIdentity {
         assert!(self.store.set_activated(site.id, uid, true).await.unwrap());
         self.store.pc_identity(uid).await.unwrap().unwrap()
     }
 
     /// A script (of `site`, or global) that echoes its one mandatory STRING parameter.
-    pub async fn echo_script(&self, site: Option<&Site>, name: &str) -> SavedScript {
+    pub(crate) async fn echo_script(&self, site: Option<&Site>, name: &str) -> SavedScript {
         self.store
             .save_script(&NewScript {
                 site_id: site.map(|s| s.id),
@@ -101,7 +105,7 @@ impl Portal {
     }
 
     /// One NEW job of `script` on one PC; its id.
-    pub async fn run_on(&self, site: &Site, script_id: i64, pc_id: i64, word: &str) -> i64 {
+    pub(crate) async fn run_on(&self, site: &Site, script_id: i64, pc_id: i64, word: &str) -> i64 {
         self.store
             .run_script(RunScript {
                 site_id: site.id,
@@ -116,7 +120,7 @@ impl Portal {
     }
 
     /// Waits until the heartbeat writer has recorded a PC's check-in after `after`.
-    pub async fn wait_seen_after(&self, uid: &str, after: i64) -> i64 {
+    pub(crate) async fn wait_seen_after(&self, uid: &str, after: i64) -> i64 {
         wait_for(
             &format!("PC {uid} to be seen after {after}"),
             std::time::Duration::from_secs(10),
@@ -136,7 +140,7 @@ impl Portal {
 
 /// Polls `check` until it gives a value, and panics naming `what` if `within` passes first:
 /// a test waits for what it expects to happen, not for a guess at how long it takes.
-pub async fn wait_for<T, F, Fut>(what: &str, within: std::time::Duration, mut check: F) -> T
+pub(crate) async fn wait_for<T, F, Fut>(what: &str, within: std::time::Duration, mut check: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Option<T>>,

@@ -389,7 +389,7 @@ pub(super) struct Codes {
 pub(super) type CodeTexts = (Option<String>, Option<String>, Option<String>);
 
 impl Codes {
-    pub fn read((sync, teknisk, forretning): CodeTexts) -> Result<Self> {
+    pub(super) fn read((sync, teknisk, forretning): CodeTexts) -> Result<Self> {
         Ok(Codes {
             sync: Text::from_nullable(sync.as_deref(), "deliveries.sync_kode")?,
             teknisk: Text::from_nullable(teknisk.as_deref(), "deliveries.teknisk_kode")?,

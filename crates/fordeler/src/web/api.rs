@@ -78,7 +78,7 @@ impl FromRequestParts<Arc<Web>> for Operator {
 
 /// A JSON document in an operator API request, read after [`Operator`] within the route's
 /// limit; refusals in the API's shape. Optional where an empty body means "no details".
-pub struct ApiJson<T>(T);
+pub(super) struct ApiJson<T>(T);
 
 impl<T: DeserializeOwned> ApiJson<T> {
     #[allow(clippy::result_large_err)] // the Err is the response itself, built once per refusal

@@ -170,7 +170,7 @@ pub(super) struct Document(NonNull<XmlDoc>);
 impl Document {
     /// Parses without network access, without recovery (a broken document is an error, not a
     /// guess), and without printing anything. `Err` holds what libxml2 reported.
-    pub fn parse(text: &str) -> Result<Document, Vec<Diagnostic>> {
+    pub(super) fn parse(text: &str) -> Result<Document, Vec<Diagnostic>> {
         prepare_thread();
         let size = c_int::try_from(text.len()).map_err(|_| {
             vec![Diagnostic {
@@ -219,7 +219,7 @@ pub(super) struct Validator {
 impl Validator {
     /// Compiles the schema at `path`, resolving `xs:import`/`xs:include` relative to it. `Ok`
     /// carries the warnings libxml2 gave while compiling (a missing imported file is only one).
-    pub fn compile(path: &CStr) -> Result<(Validator, Vec<Diagnostic>), Vec<Diagnostic>> {
+    pub(super) fn compile(path: &CStr) -> Result<(Validator, Vec<Diagnostic>), Vec<Diagnostic>> {
         prepare_thread();
         let mut parse_collector = Collector::new();
         // SAFETY: the parser context is freed before its collector; its handler writes only to
@@ -268,7 +268,7 @@ impl Validator {
     }
 
     /// Validates a document. `Err` holds what libxml2 reported (possibly nothing).
-    pub fn validate(&mut self, doc: &Document) -> Result<(), Vec<Diagnostic>> {
+    pub(super) fn validate(&mut self, doc: &Document) -> Result<(), Vec<Diagnostic>> {
         prepare_thread();
         // Warnings left from an earlier valid document are not this document's.
         self.collector.take();

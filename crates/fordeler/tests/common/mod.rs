@@ -17,7 +17,7 @@ const POLL: Duration = Duration::from_millis(25);
 
 /// Waits for something to happen: runs `check` until it gives `Ok`, and fails with the last
 /// `Err` (what was seen instead) once `until` has passed. The one way these tests wait.
-pub async fn eventually<T, Fut>(until: Instant, mut check: impl FnMut() -> Fut) -> T
+pub(crate) async fn eventually<T, Fut>(until: Instant, mut check: impl FnMut() -> Fut) -> T
 where
     Fut: std::future::Future<Output = Result<T, String>>,
 {
@@ -30,12 +30,12 @@ where
     }
 }
 
-pub fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     fordeler::demo::free_port().unwrap()
 }
 
 /// Renders every FORMULAR as the example SP241 document (the Twig tests live elsewhere).
-pub struct FixedForm;
+pub(crate) struct FixedForm;
 
 impl FormRenderer for FixedForm {
     fn render(&self, _route: &RouteConfig, _ctx: &Value) -> Result<String, String> {
@@ -43,7 +43,7 @@ impl FormRenderer for FixedForm {
     }
 }
 
-pub struct Env {
+pub(crate) struct Env {
     pub dir: tempfile::TempDir,
     /// The configuration file the Fordeler was started from (the CLI can use it too).
     pub config_path: std::path::PathBuf,
@@ -53,19 +53,19 @@ pub struct Env {
     pub base: String,
 }
 
-pub const TOKEN: &str = fordeler::demo::INTAKE_TOKEN;
-pub const API_TOKEN: &str = fordeler::demo::API_TOKEN;
+pub(crate) const TOKEN: &str = fordeler::demo::INTAKE_TOKEN;
+pub(crate) const API_TOKEN: &str = fordeler::demo::API_TOKEN;
 
-pub async fn start(faults: Vec<FaultRule>) -> Env {
+pub(crate) async fn start(faults: Vec<FaultRule>) -> Env {
     start_with(faults, |_| {}).await
 }
 
-pub async fn start_with(faults: Vec<FaultRule>, tweak: impl FnOnce(&mut Config)) -> Env {
+pub(crate) async fn start_with(faults: Vec<FaultRule>, tweak: impl FnOnce(&mut Config)) -> Env {
     start_rendering(faults, tweak, Arc::new(FixedForm)).await
 }
 
 /// [`start_with`], with FORMULAR documents rendered by `renderer`.
-pub async fn start_rendering(
+pub(crate) async fn start_rendering(
     faults: Vec<FaultRule>,
     tweak: impl FnOnce(&mut Config),
     renderer: Arc<dyn FormRenderer>,
@@ -102,14 +102,14 @@ pub async fn start_rendering(
     }
 }
 
-pub fn pdf(size: usize) -> String {
+pub(crate) fn pdf(size: usize) -> String {
     let mut data = b"%PDF-1.4\n".to_vec();
     data.resize(size, b'x');
     sf2900::Base64Binary::encode(&data)
 }
 
 impl Env {
-    pub async fn post(&self, form: &str, body: &Value) -> (u16, Value) {
+    pub(crate) async fn post(&self, form: &str, body: &Value) -> (u16, Value) {
         let r = self
             .http
             .post(format!("{}/intake/{form}/remote-post", self.base))
@@ -122,7 +122,7 @@ impl Env {
         (status, r.json().await.unwrap_or(Value::Null))
     }
 
-    pub async fn api(&self, path: &str) -> Value {
+    pub(crate) async fn api(&self, path: &str) -> Value {
         self.http
             .get(format!("{}{path}", self.base))
             .bearer_auth(API_TOKEN)
@@ -135,7 +135,12 @@ impl Env {
     }
 
     /// Waits until every delivery of the submission is in one of `states`.
-    pub async fn wait_for(&self, uuid: &str, states: &[&str], timeout: Duration) -> Vec<Value> {
+    pub(crate) async fn wait_for(
+        &self,
+        uuid: &str,
+        states: &[&str],
+        timeout: Duration,
+    ) -> Vec<Value> {
         eventually(Instant::now() + timeout, || async move {
             let shown = self.api(&format!("/api/deliveries/{uuid}")).await;
             match shown.as_array() {

@@ -113,7 +113,7 @@ pub(super) struct Step<'a> {
 }
 
 impl Step<'_> {
-    pub async fn run<T>(
+    pub(super) async fn run<T>(
         &self,
         fut: impl Future<Output = Result<T, RawError>>,
     ) -> Result<T, SftpError> {
@@ -123,7 +123,7 @@ impl Step<'_> {
         }
     }
 
-    pub async fn run_io<T>(
+    pub(super) async fn run_io<T>(
         &self,
         fut: impl Future<Output = std::io::Result<T>>,
     ) -> Result<T, SftpError> {
