@@ -3,7 +3,7 @@
 //! under a temp dir), and every item of the compatibility scenario is checked — on the
 //! requests the client made, in the portal's database and in the client's own files.
 
-mod common;
+use crate::common;
 
 use common::Portal;
 use serde_json::Value;

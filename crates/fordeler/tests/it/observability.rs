@@ -3,7 +3,7 @@
 //! form's values, and `/metrics` (scraped over HTTP) has the backlog and latency histograms
 //! holding the calls that were made.
 
-mod common;
+use crate::common;
 
 use common::*;
 use fordeler::build::FormRenderer;

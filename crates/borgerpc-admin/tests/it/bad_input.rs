@@ -2,7 +2,7 @@
 //! missing fields, a huge body, an unknown PC, a wrong key — gets a 4xx with a message that
 //! says what is wrong, never a 500, and changes nothing in the database.
 
-mod common;
+use crate::common;
 
 use borgerpc_proto::client_api::ENDPOINTS;
 use common::Portal;

@@ -2,7 +2,7 @@
 //! SMTP server in the test, on 127.0.0.1) to the rule's alert users — naming rule, PC and
 //! site, and never carrying the PC's message, which may hold personal data.
 
-mod common;
+use crate::common;
 
 use common::Portal;
 use serde_json::json;

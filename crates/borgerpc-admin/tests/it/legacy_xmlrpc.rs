@@ -2,7 +2,7 @@
 //! agents do), through `tests/compat/xmlrpc_driver.py` against the real server. Off by default
 //! per site; a PC with a bound client key is never served over it.
 
-mod common;
+use crate::common;
 
 use common::Portal;
 use serde_json::{Value, json};

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 const BIN: &str = env!("CARGO_BIN_EXE_fordeler");
-const EXAMPLE: &str = include_str!("../fordeler.example.toml");
+const EXAMPLE: &str = include_str!("../../fordeler.example.toml");
 const API_TOKEN: &str = "api-0f9a8b7c6d5e4f3a2b1c";
 const INTAKE_TOKEN: &str = "intake-1a2b3c4d5e6f7a8b";
 const PING_TOKEN: &str = "ping-9f8e7d6c5b4a3f2e1d0c";

@@ -5,7 +5,7 @@
 //! `check-config`, naming the key to pin. Against kombit-sim on loopback (real HTTP, TLS, SFTP),
 //! on the test database (SQLite file, or PostgreSQL with TEST_DATABASE_URL).
 
-mod common;
+use crate::common;
 
 use fordeler::file_store::FileStore;
 use serde_json::{Value, json};

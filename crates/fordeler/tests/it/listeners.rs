@@ -5,7 +5,7 @@
 //!
 //! Deadlines are generous upper bounds for "eventually"; nothing passes or fails on speed.
 
-mod common;
+use crate::common;
 
 use common::*;
 use serde_json::json;

@@ -7,7 +7,7 @@
 //! customer, whose answers never show A's data. A refused call changes nothing; an allowed
 //! write is in the audit log under the caller's name.
 
-mod common;
+use crate::common;
 
 use borgerpc_admin::store::access::Scope;
 use borgerpc_admin::store::events::NewEvent;

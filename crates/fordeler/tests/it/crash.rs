@@ -3,7 +3,7 @@
 //! submission is delivered, every AnvenderTransaktionsID always carried the same payload, and
 //! the platform saw at most a few duplicates per kill (one per delivery in flight).
 
-mod common;
+use crate::common;
 
 use rand::Rng as _;
 use serde_json::json;

@@ -2,7 +2,7 @@
 //! cascade, jobs without the receipt check, check-in history, and a PC that re-registers after
 //! it was deleted.
 
-mod common;
+use crate::common;
 
 use borgerpc_admin::store::config::OwnerKind;
 use borgerpc_admin::store::jobs::JobStatus;

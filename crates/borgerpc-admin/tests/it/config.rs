@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::process::Command;
 
 const BIN: &str = env!("CARGO_BIN_EXE_borgerpc-admin");
-const EXAMPLE: &str = include_str!("../borgerpc.example.toml");
+const EXAMPLE: &str = include_str!("../../borgerpc.example.toml");
 const PASSWORD: &str = "Korrekt-Hest-Batteri-Hæfteklamme-42";
 const SECRET: &str = "S3cr3t-0123456789abcdef";
 

@@ -8,7 +8,7 @@
 //! - Registrations are limited per caller address and per site, and a site may require a
 //!   registration token, typed as `<site uid>+<token>`.
 
-mod common;
+use crate::common;
 
 use common::Portal;
 use serde_json::{Value, json};

@@ -2,7 +2,7 @@
 //! portal's own features (wake plans): neither is run as a job an operator starts, through
 //! the API (jobs or group policies), as upstream refuses them.
 
-mod common;
+use crate::common;
 
 use borgerpc_admin::store::jobs::NewScript;
 use common::Portal;

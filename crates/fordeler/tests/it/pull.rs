@@ -1,7 +1,7 @@
 //! The ping intake and polling, against a fake OS2forms `webform_rest` site on loopback, and the
 //! promise that no personal data reaches the logs.
 
-mod common;
+use crate::common;
 
 use axum::extract::Path;
 use axum::http::{HeaderMap, StatusCode};

@@ -3,7 +3,7 @@
 //! locked" once a writer holds the lock longer than the busy timeout (10 s): retention used to
 //! do that, so a long heartbeat batch or import made it fail.
 
-mod common;
+use crate::common;
 
 use borgerpc_admin::store::history::Retention;
 use common::Portal;

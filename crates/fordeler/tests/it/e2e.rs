@@ -1,7 +1,7 @@
 //! End to end against kombit-sim on loopback: intake over HTTP, SFTP and SOAP over mutual TLS,
 //! asynchronous receipts at our HTTPS endpoint, the operator API.
 
-mod common;
+use crate::common;
 
 use common::*;
 use kombit_sim::faults::{Action, FaultRule, Hook};

@@ -2,7 +2,7 @@
 //! scripts; a new version replaces the old one for new jobs while old jobs keep the code they
 //! were made with; a library with errors is refused whole; lint prints file:line errors.
 
-mod common;
+use crate::common;
 
 use borgerpc_admin::scripts::import::{ImportError, import};
 use borgerpc_admin::store::jobs::{ParamValue, RunScript};

@@ -1,0 +1,25 @@
+//! The crate's integration tests in one binary: one build and one link instead of one per
+//! file. Each module is what was a test binary of its own; nextest still runs every test in
+//! a process of its own. Modules under `feature = "tools"` run the simulator or the `demo`
+//! and `bench` commands, which a production build (`--no-default-features`) leaves out.
+
+mod common;
+
+mod api;
+mod bad_input;
+#[cfg(feature = "tools")]
+mod bench;
+mod cli;
+mod config;
+#[cfg(feature = "tools")]
+mod demo;
+mod identity;
+mod job_rules;
+mod legacy_xmlrpc;
+mod listener;
+mod login;
+mod notifications;
+mod protocol;
+mod real_client;
+mod scripts_import;
+mod write_queue;
