@@ -376,6 +376,88 @@ pub fn unknown_variables(
     problems
 }
 
+/// One program as the README and `docs/` describe it: the section that is its own (the README's
+/// `## <section>` and the reference titled `# <section>`), its binary, the prefix of its
+/// variables and its complete example configuration.
+pub struct Program<'a> {
+    /// The command as the README writes it (`fordeler`).
+    pub name: &'a str,
+    /// The built binary, asked for `--help` (`env!("CARGO_BIN_EXE_…")`).
+    pub bin: &'a str,
+    /// The heading of its part of the README and of its reference in `docs/`.
+    pub section: &'a str,
+    /// The prefix of its variables (`FORDELER`).
+    pub env_prefix: &'a str,
+    /// The example configuration's file name, for messages.
+    pub example_name: &'a str,
+    /// The example configuration's text.
+    pub example: &'a str,
+}
+
+/// What [`Program::check`] found, and how much it read: a check that read nothing would pass
+/// whatever the README says, so tests also assert the counts.
+pub struct Checked {
+    /// Each thing named that the program does not have, in words a README editor can act on.
+    pub problems: Vec<String>,
+    /// How many command lines of the program the README and `docs/` give.
+    pub commands: usize,
+    /// How many configuration keys the program's own section names.
+    pub keys: usize,
+}
+
+impl Program<'_> {
+    /// Holds the workspace's README and `docs/` (read from a crate's manifest directory) to the
+    /// program: every command and option it names exists (asked from `bin … --help`), every
+    /// variable is an override of a real key or a variable the program knows, and every
+    /// configuration key its section names is in the example configuration.
+    pub fn check(&self, manifest_dir: &str) -> Checked {
+        let readme = Readme::of_workspace(manifest_dir);
+        let help = |path: &[String]| -> Option<String> {
+            let out = std::process::Command::new(self.bin)
+                .args(path)
+                .arg("--help")
+                .output()
+                .ok()?;
+            out.status
+                .success()
+                .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+        };
+        let keys = match crate::config::example_keys(self.example) {
+            Ok(keys) => keys,
+            Err(e) => {
+                return Checked {
+                    problems: vec![format!("{}: {e}", self.example_name)],
+                    commands: 0,
+                    keys: 0,
+                };
+            }
+        };
+        let mut problems = unknown_commands(&readme, self.name, &help);
+        problems.extend(unknown_variables(
+            &readme,
+            self.env_prefix,
+            self.example,
+            &keys,
+            &all_help(&help),
+        ));
+        let sections = keys.iter().filter(|k| !k.contains('.')).cloned().collect();
+        let named = readme.section(self.section).config_keys(&sections);
+        for key in &named {
+            if !keys.contains(key) {
+                problems.push(format!(
+                    "README ({}) names the key {key}, which {} does not have",
+                    self.section, self.example_name
+                ));
+            }
+        }
+        Checked {
+            problems,
+            commands: readme.commands(self.name).len(),
+            keys: named.len(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

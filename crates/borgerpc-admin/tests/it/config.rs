@@ -156,36 +156,18 @@ async fn start_up_errors_never_echo_a_value() {
     }
 }
 
-/// `borgerpc-admin <path…> --help`, or `None` if it refuses the path.
-fn help(path: &[String]) -> Option<String> {
-    let out = Command::new(BIN).args(path).arg("--help").output().ok()?;
-    out.status
-        .success()
-        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
-}
-
 #[test]
 fn the_readme_names_only_commands_variables_and_keys_that_exist() {
-    let readme = Readme::of_workspace(env!("CARGO_MANIFEST_DIR"));
-    let keys = service_kit::config::example_keys(EXAMPLE).unwrap();
-    let mut problems = readme::unknown_commands(&readme, "borgerpc-admin", &help);
-    problems.extend(readme::unknown_variables(
-        &readme,
-        "BORGERPC",
-        EXAMPLE,
-        &keys,
-        &readme::all_help(&help),
-    ));
-    let sections = keys.iter().filter(|k| !k.contains('.')).cloned().collect();
-    let section = readme.section("BorgerPC admin");
-    for key in section.config_keys(&sections) {
-        if !keys.contains(&key) {
-            problems.push(format!(
-                "README (BorgerPC admin) names the key {key}, which borgerpc.example.toml does not have"
-            ));
-        }
+    let checked = readme::Program {
+        name: "borgerpc-admin",
+        bin: BIN,
+        section: "BorgerPC admin",
+        env_prefix: "BORGERPC",
+        example_name: "borgerpc.example.toml",
+        example: EXAMPLE,
     }
-    assert!(problems.is_empty(), "{problems:#?}");
-    assert!(readme.commands("borgerpc-admin").len() >= 10);
-    assert!(!section.config_keys(&sections).is_empty());
+    .check(env!("CARGO_MANIFEST_DIR"));
+    assert!(checked.problems.is_empty(), "{:#?}", checked.problems);
+    assert!(checked.commands >= 10);
+    assert!(checked.keys > 0);
 }

@@ -469,37 +469,19 @@ async fn start_up_errors_never_echo_a_value() {
     }
 }
 
-/// `fordeler <path…> --help`, or `None` if it refuses the path.
-fn help(path: &[String]) -> Option<String> {
-    let out = Command::new(BIN).args(path).arg("--help").output().ok()?;
-    out.status
-        .success()
-        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
-}
-
 #[test]
 fn the_readme_names_only_commands_variables_and_keys_that_exist() {
-    let readme = Readme::of_workspace(env!("CARGO_MANIFEST_DIR"));
-    let keys = service_kit::config::example_keys(EXAMPLE).unwrap();
-    let mut problems = readme::unknown_commands(&readme, "fordeler", &help);
-    problems.extend(readme::unknown_variables(
-        &readme,
-        "FORDELER",
-        EXAMPLE,
-        &keys,
-        &readme::all_help(&help),
-    ));
-    let sections = keys.iter().filter(|k| !k.contains('.')).cloned().collect();
-    let section = readme.section("Fordeler");
-    for key in section.config_keys(&sections) {
-        if !keys.contains(&key) {
-            problems.push(format!(
-                "README (Fordeler) names the key {key}, which fordeler.example.toml does not have"
-            ));
-        }
+    let checked = readme::Program {
+        name: "fordeler",
+        bin: BIN,
+        section: "Fordeler",
+        env_prefix: "FORDELER",
+        example_name: "fordeler.example.toml",
+        example: EXAMPLE,
     }
-    assert!(problems.is_empty(), "{problems:#?}");
+    .check(env!("CARGO_MANIFEST_DIR"));
+    assert!(checked.problems.is_empty(), "{:#?}", checked.problems);
     // The check reads something: the README's commands and keys are there.
-    assert!(readme.commands("fordeler").len() >= 8);
-    assert!(section.config_keys(&sections).len() >= 10);
+    assert!(checked.commands >= 8);
+    assert!(checked.keys >= 10);
 }

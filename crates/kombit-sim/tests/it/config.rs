@@ -3,7 +3,7 @@
 //! closed stdout.
 
 use kombit_sim::config::SimConfig;
-use service_kit::readme::{self, Readme};
+use service_kit::readme;
 use service_kit::testing::run_with_closed_stdout;
 use std::process::Command;
 
@@ -156,35 +156,17 @@ fn a_closed_stdout_ends_certs_quietly() {
     assert!(out.join("anvender.p12").is_file());
 }
 
-/// `kombit-sim <path…> --help`, or `None` if it refuses the path.
-fn help(path: &[String]) -> Option<String> {
-    let out = Command::new(BIN).args(path).arg("--help").output().ok()?;
-    out.status
-        .success()
-        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
-}
-
 #[test]
 fn the_readme_names_only_commands_and_keys_that_exist() {
-    let readme = Readme::of_workspace(env!("CARGO_MANIFEST_DIR"));
-    let keys = service_kit::config::example_keys(EXAMPLE).unwrap();
-    let mut problems = readme::unknown_commands(&readme, "kombit-sim", &help);
-    problems.extend(readme::unknown_variables(
-        &readme,
-        "KOMBIT_SIM",
-        EXAMPLE,
-        &keys,
-        &readme::all_help(&help),
-    ));
-    let sections = keys.iter().filter(|k| !k.contains('.')).cloned().collect();
-    let section = readme.section("kombit-sim");
-    for key in section.config_keys(&sections) {
-        if !keys.contains(&key) {
-            problems.push(format!(
-                "README (kombit-sim) names the key {key}, which sim.example.toml does not have"
-            ));
-        }
+    let checked = readme::Program {
+        name: "kombit-sim",
+        bin: BIN,
+        section: "kombit-sim",
+        env_prefix: "KOMBIT_SIM",
+        example_name: "sim.example.toml",
+        example: EXAMPLE,
     }
-    assert!(problems.is_empty(), "{problems:#?}");
-    assert!(readme.commands("kombit-sim").len() >= 4);
+    .check(env!("CARGO_MANIFEST_DIR"));
+    assert!(checked.problems.is_empty(), "{:#?}", checked.problems);
+    assert!(checked.commands >= 4);
 }
