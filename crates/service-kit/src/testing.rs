@@ -1,6 +1,7 @@
 //! Running a product's binary from its tests as an operator does: a separate process, waited
 //! for by what it prints (with a generous deadline, never a fixed sleep), and stopped with
-//! SIGTERM as systemd stops it.
+//! SIGTERM as systemd stops it; and reading an answer off a raw socket, for tests that talk
+//! HTTP byte by byte to see what a listener does with slow or hostile peers.
 
 use std::io::{BufRead as _, BufReader};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -134,4 +135,51 @@ pub fn run_with_closed_stdout(mut c: Command) -> (bool, String) {
         out.status.success(),
         format!("{}: {}", out.status, String::from_utf8_lossy(&out.stderr)),
     )
+}
+
+/// Reads one HTTP/1.1 answer off a raw connection (status line, headers, a `Content-Length`
+/// body): the status and the body. Panics, naming what it saw, when the connection closes
+/// first or nothing complete arrives within `deadline`.
+pub async fn read_answer<S>(s: &mut S, deadline: Duration) -> (u16, String)
+where
+    S: tokio::io::AsyncRead + Unpin,
+{
+    use tokio::io::AsyncReadExt as _;
+    tokio::time::timeout(deadline, async {
+        let mut got = Vec::new();
+        let mut buf = [0u8; 4096];
+        loop {
+            let n = s
+                .read(&mut buf)
+                .await
+                .expect("connection broke instead of an answer");
+            assert!(
+                n > 0,
+                "closed without an answer: {:?}",
+                String::from_utf8_lossy(&got)
+            );
+            got.extend_from_slice(&buf[..n]);
+            let text = String::from_utf8_lossy(&got).into_owned();
+            let Some(end) = text.find("\r\n\r\n") else {
+                continue;
+            };
+            let length: usize = text[..end]
+                .lines()
+                .find_map(|l| {
+                    l.to_ascii_lowercase()
+                        .strip_prefix("content-length:")
+                        .and_then(|v| v.trim().parse().ok())
+                })
+                .unwrap_or(0);
+            if got.len() >= end + 4 + length {
+                let status = text
+                    .get(9..12)
+                    .and_then(|s| s.parse().ok())
+                    .unwrap_or_else(|| panic!("not an HTTP answer: {text:?}"));
+                return (status, text[end + 4..].to_owned());
+            }
+        }
+    })
+    .await
+    .expect("no answer")
 }

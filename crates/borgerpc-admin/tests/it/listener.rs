@@ -11,47 +11,14 @@ use serde_json::json;
 use std::io::BufRead as _;
 use std::net::SocketAddr;
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
 const EVENTUALLY: Duration = Duration::from_secs(90);
 
-/// Reads one HTTP/1.1 answer (status line, headers, `Content-Length` body).
-async fn read_answer(s: &mut TcpStream) -> (u16, String) {
-    tokio::time::timeout(EVENTUALLY, async {
-        let mut got = Vec::new();
-        let mut buf = [0u8; 4096];
-        loop {
-            let n = s
-                .read(&mut buf)
-                .await
-                .expect("connection broke instead of an answer");
-            assert!(
-                n > 0,
-                "closed without an answer: {:?}",
-                String::from_utf8_lossy(&got)
-            );
-            got.extend_from_slice(&buf[..n]);
-            let text = String::from_utf8_lossy(&got).into_owned();
-            let Some(end) = text.find("\r\n\r\n") else {
-                continue;
-            };
-            let length: usize = text[..end]
-                .lines()
-                .find_map(|l| {
-                    l.to_ascii_lowercase()
-                        .strip_prefix("content-length:")
-                        .map(|v| v.trim().parse().unwrap())
-                })
-                .unwrap_or(0);
-            if got.len() >= end + 4 + length {
-                let status = text[9..12].parse().unwrap();
-                return (status, text[end + 4..].to_owned());
-            }
-        }
-    })
-    .await
-    .expect("no answer")
+/// Reads one HTTP/1.1 answer: the status and the body.
+async fn read_answer<S: tokio::io::AsyncRead + Unpin>(s: &mut S) -> (u16, String) {
+    service_kit::testing::read_answer(s, EVENTUALLY).await
 }
 
 /// Sends a POST's headers and `body_start`, declaring `length` bytes, and reads the answer.
