@@ -1,7 +1,8 @@
 //! Running a product's binary from its tests as an operator does: a separate process, waited
 //! for by what it prints (with a generous deadline, never a fixed sleep), and stopped with
 //! SIGTERM as systemd stops it; and reading an answer off a raw socket, for tests that talk
-//! HTTP byte by byte to see what a listener does with slow or hostile peers.
+//! HTTP byte by byte to see what a listener does with slow or hostile peers; and holding a
+//! router's routes to its `openapi.json`.
 
 use std::io::{BufRead as _, BufReader};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -182,4 +183,62 @@ where
     })
     .await
     .expect("no answer")
+}
+
+/// The operations an OpenAPI document declares: (method, path) with the operation object.
+/// Panics on a document that is not OpenAPI-shaped JSON (the product's own, in a test).
+pub fn openapi_operations(
+    doc: &str,
+) -> std::collections::BTreeMap<(String, String), serde_json::Value> {
+    let doc: serde_json::Value = serde_json::from_str(doc).expect("openapi.json is JSON");
+    let paths = doc["paths"].as_object().expect("openapi.json has paths");
+    let mut out = std::collections::BTreeMap::new();
+    for (path, methods) in paths {
+        for (method, op) in methods.as_object().expect("a path holds methods") {
+            out.insert((method.clone(), path.clone()), op.clone());
+        }
+    }
+    out
+}
+
+/// Where a router's routes (method, path, as a `routes!` declaration lists them) and its
+/// OpenAPI document disagree: a route declared twice, routed but not documented, documented
+/// but not routed. Empty when they agree.
+pub fn routes_against_openapi(routes: &[(&str, &str)], doc: &str) -> Vec<String> {
+    let documented: std::collections::BTreeSet<(String, String)> =
+        openapi_operations(doc).into_keys().collect();
+    let mut routed = std::collections::BTreeSet::new();
+    let mut problems = Vec::new();
+    for (method, path) in routes {
+        if !routed.insert((method.to_string(), path.to_string())) {
+            problems.push(format!("{method} {path}: routed twice"));
+        }
+    }
+    for (method, path) in routed.difference(&documented) {
+        problems.push(format!("{method} {path}: routed but not in openapi.json"));
+    }
+    for (method, path) in documented.difference(&routed) {
+        problems.push(format!("{method} {path}: in openapi.json but not routed"));
+    }
+    problems
+}
+
+#[cfg(test)]
+mod tests {
+    use super::routes_against_openapi;
+
+    #[test]
+    fn routes_and_contract_disagreeing_are_named() {
+        let doc = r#"{"paths": {"/a": {"get": {}}, "/b": {"post": {}}}}"#;
+        assert!(routes_against_openapi(&[("get", "/a"), ("post", "/b")], doc).is_empty());
+        let problems = routes_against_openapi(&[("get", "/a"), ("get", "/a"), ("get", "/c")], doc);
+        assert_eq!(
+            problems,
+            [
+                "get /a: routed twice",
+                "get /c: routed but not in openapi.json",
+                "post /b: in openapi.json but not routed",
+            ]
+        );
+    }
 }

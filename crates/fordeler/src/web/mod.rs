@@ -134,32 +134,11 @@ impl From<StoreError> for Response {
 #[cfg(test)]
 mod tests {
     use super::{OPENAPI, ROUTES};
-    use std::collections::BTreeSet;
 
     /// The router and the contract name the same routes.
     #[test]
     fn every_route_is_documented_and_nothing_else_is() {
-        let doc: serde_json::Value = serde_json::from_str(OPENAPI).unwrap();
-        let mut documented = BTreeSet::new();
-        for (path, methods) in doc["paths"].as_object().unwrap() {
-            for method in methods.as_object().unwrap().keys() {
-                documented.insert((method.clone(), path.clone()));
-            }
-        }
-        let routed: BTreeSet<(String, String)> = ROUTES
-            .iter()
-            .map(|(m, p)| (m.to_string(), p.to_string()))
-            .collect();
-        assert_eq!(routed.len(), ROUTES.len(), "a route is declared twice");
-        assert_eq!(
-            routed.difference(&documented).collect::<Vec<_>>(),
-            Vec::<&(String, String)>::new(),
-            "routed but not in openapi.json"
-        );
-        assert_eq!(
-            documented.difference(&routed).collect::<Vec<_>>(),
-            Vec::<&(String, String)>::new(),
-            "in openapi.json but not routed"
-        );
+        let problems = service_kit::testing::routes_against_openapi(ROUTES, OPENAPI);
+        assert!(problems.is_empty(), "{problems:#?}");
     }
 }
