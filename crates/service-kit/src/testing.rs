@@ -138,6 +138,24 @@ pub fn run_with_closed_stdout(mut c: Command) -> (bool, String) {
     )
 }
 
+/// `bin args…` run in `dir` with `env` as the only variables starting with `prefix`: a test
+/// must not pick up the settings of the shell it runs in (`FORDELER_DATABASE__URL`, say).
+pub fn command_in<'a>(
+    bin: &str,
+    dir: &std::path::Path,
+    prefix: &str,
+    env: impl IntoIterator<Item = (&'a String, &'a String)>,
+    args: &[&str],
+) -> Command {
+    let mut c = Command::new(bin);
+    c.args(args).current_dir(dir);
+    for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with(prefix)) {
+        c.env_remove(k);
+    }
+    c.envs(env);
+    c
+}
+
 /// Reads one HTTP/1.1 answer off a raw connection (status line, headers, a `Content-Length`
 /// body): the status and the body. Panics, naming what it saw, when the connection closes
 /// first or nothing complete arrives within `deadline`.

@@ -47,13 +47,7 @@ impl Site {
 
     /// The binary in the site's folder with its environment (and no other BORGERPC_ variable).
     fn command(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(BIN);
-        c.args(args).current_dir(self.dir.path());
-        for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("BORGERPC_")) {
-            c.env_remove(k);
-        }
-        c.envs(&self.env);
-        c
+        service_kit::testing::command_in(BIN, self.dir.path(), "BORGERPC_", &self.env, args)
     }
 
     /// `borgerpc-admin serve`, once it listens, and its URL.

@@ -87,13 +87,7 @@ impl Site {
 
     /// The binary with this site's environment (and no other FORDELER_ variable).
     fn command(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(BIN);
-        c.args(args).current_dir(self.dir.path());
-        for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("FORDELER_")) {
-            c.env_remove(k);
-        }
-        c.envs(&self.env);
-        c
+        service_kit::testing::command_in(BIN, self.dir.path(), "FORDELER_", &self.env, args)
     }
 
     /// `fordeler serve`, once it listens, and the URL of its intake and API.
