@@ -6,6 +6,7 @@
 //! get_instructions, confirm_jobs_receipt, fetch FILE parameters, send_status_info, and
 //! push_security_events when its security scripts "found" something.
 
+use crate::store::jobs::JobStatus;
 use anyhow::Context as _;
 use serde_json::{Value, json};
 
@@ -152,10 +153,13 @@ impl SimAgent {
                     done.requests += 1;
                 }
             }
+            // The agent reports a job's end in the words `jobs.status` keeps (the client-api
+            // protocol and the store share them), so `JobStatus` spells them; the real client 3.2.0
+            // reports the same text (`tests/it/real_client.rs`).
             let (status, tail) = if behaviour.fail_jobs {
-                ("FAILED", ">>> Failed with exit status 1")
+                (JobStatus::Failed, ">>> Failed with exit status 1")
             } else {
-                ("DONE", ">>> Succeeded")
+                (JobStatus::Done, ">>> Succeeded")
             };
             if behaviour.fail_jobs {
                 done.jobs_failed += 1;
@@ -164,7 +168,7 @@ impl SimAgent {
             }
             results.push(json!({
                 "id": job["id"].as_i64().unwrap_or_default().to_string(),
-                "status": status,
+                "status": status.as_str(),
                 "started": "2026-11-30 10:00:00.000001",
                 "finished": "2026-11-30 10:00:01.000002",
                 "log_output": format!(">>> Starting process '/var/lib/os2borgerpc/jobs/{}/executable' with arguments []\n(simuleret / simulated)\n{tail} at 2026-11-30 10:00:01\n", job["id"]),

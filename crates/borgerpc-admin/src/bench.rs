@@ -14,7 +14,7 @@
 
 use crate::config::Config;
 use crate::store::Store;
-use crate::store::jobs::{NewInput, NewScript, ParamValue, RunScript};
+use crate::store::jobs::{JobStatus, NewInput, NewScript, ParamValue, RunScript};
 use anyhow::Context as _;
 use borgerpc_proto::client_api::Instructions;
 use serde::Serialize;
@@ -808,7 +808,8 @@ async fn cycle(
             let args: Vec<&str> = j.parameters.iter().map(|p| p.value.as_str()).collect();
             json!({
                 "id": j.id.to_string(),
-                "status": "DONE",
+                // The agent protocol's text is `jobs.status`'s: one spelling, `JobStatus`'s.
+                "status": JobStatus::Done.as_str(),
                 "started": started.to_string(),
                 "finished": started.to_string(),
                 "log_output": format!(
@@ -922,12 +923,12 @@ async fn verify(
     report: &Report,
 ) -> anyhow::Result<()> {
     let mut problems = Vec::new();
-    let done: Vec<i64> = sqlx::query_scalar(
-        "SELECT id FROM jobs WHERE site_id = $1 AND status = 'DONE' ORDER BY id",
-    )
-    .bind(e.site_id)
-    .fetch_all(store.pool())
-    .await?;
+    let done: Vec<i64> =
+        sqlx::query_scalar("SELECT id FROM jobs WHERE site_id = $1 AND status = $2 ORDER BY id")
+            .bind(e.site_id)
+            .bind(JobStatus::Done.as_str())
+            .fetch_all(store.pool())
+            .await?;
     let mut handed_out = e.jobs_done.clone();
     handed_out.sort_unstable();
     if done != handed_out {

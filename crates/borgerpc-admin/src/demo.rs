@@ -7,7 +7,7 @@
 use crate::agent_sim::{Behaviour, CheckIn, SimAgent};
 use crate::config::Config;
 use crate::store::Store;
-use crate::store::jobs::{NewInput, NewScript};
+use crate::store::jobs::{JobStatus, NewInput, NewScript};
 use anyhow::Context as _;
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -289,21 +289,40 @@ pub async fn run(dir: &std::path::Path, pcs: u32) -> anyhow::Result<bool> {
     let impersonation_refused = forged.status() == reqwest::StatusCode::BAD_REQUEST;
 
     // What the portal now knows.
-    let count = |sql: &'static str| {
+    // `statuses` are bound as $1, $2, …: a status is spelled only by `JobStatus`.
+    let count = |sql: &'static str, statuses: &'static [JobStatus]| {
         let store = store.clone();
         async move {
-            sqlx::query_scalar::<_, i64>(sql)
-                .fetch_one(store.pool())
-                .await
+            let mut q = sqlx::query_scalar::<_, i64>(sql);
+            for s in statuses {
+                q = q.bind(s.as_str());
+            }
+            q.fetch_one(store.pool()).await
         }
     };
     tokio::time::sleep(std::time::Duration::from_millis(300)).await; // heartbeats are batched
-    let activated = count("SELECT COUNT(*) FROM pcs WHERE is_activated = 1").await?;
-    let seen = count("SELECT COUNT(*) FROM pcs WHERE last_seen IS NOT NULL").await?;
-    let done = count("SELECT COUNT(*) FROM jobs WHERE status = 'DONE'").await?;
-    let failed = count("SELECT COUNT(*) FROM jobs WHERE status = 'FAILED'").await?;
-    let open = count("SELECT COUNT(*) FROM jobs WHERE status IN ('NEW', 'SUBMITTED')").await?;
-    let events = count("SELECT COUNT(*) FROM security_events WHERE rule_kind = 'security'").await?;
+    let activated = count("SELECT COUNT(*) FROM pcs WHERE is_activated = 1", &[]).await?;
+    let seen = count("SELECT COUNT(*) FROM pcs WHERE last_seen IS NOT NULL", &[]).await?;
+    let done = count(
+        "SELECT COUNT(*) FROM jobs WHERE status = $1",
+        &[JobStatus::Done],
+    )
+    .await?;
+    let failed = count(
+        "SELECT COUNT(*) FROM jobs WHERE status = $1",
+        &[JobStatus::Failed],
+    )
+    .await?;
+    let open = count(
+        "SELECT COUNT(*) FROM jobs WHERE status IN ($1, $2)",
+        &[JobStatus::New, JobStatus::Submitted],
+    )
+    .await?;
+    let events = count(
+        "SELECT COUNT(*) FROM security_events WHERE rule_kind = 'security'",
+        &[],
+    )
+    .await?;
     let files = total.files_fetched as i64;
     portal.shutdown().await;
 

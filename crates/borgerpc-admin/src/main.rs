@@ -11,7 +11,7 @@ use borgerpc_admin::store::Store;
 use borgerpc_admin::store::access::{Grant, Role, Scope};
 use borgerpc_admin::store::config::Owner;
 use borgerpc_admin::store::groups::GroupChange;
-use borgerpc_admin::store::jobs::{ParamValue, RunScript};
+use borgerpc_admin::store::jobs::{JobStatus, ParamValue, RunScript};
 use borgerpc_admin::store::pcs::{PcRef, short_fingerprint};
 use borgerpc_admin::store::rules::{RuleFields, RuleKind};
 use borgerpc_admin::store::tenants::SiteChange;
@@ -570,9 +570,9 @@ enum JobCommand {
     List {
         #[arg(long)]
         site: String,
-        /// NEW, SUBMITTED, DONE, FAILED, RESOLVED
-        #[arg(long)]
-        status: Option<String>,
+        /// Only jobs with this status.
+        #[arg(long, value_enum)]
+        status: Option<JobStatus>,
         #[arg(long, default_value_t = 50)]
         limit: i64,
     },
@@ -1094,7 +1094,7 @@ async fn job(store: &Store, command: JobCommand) -> anyhow::Result<()> {
             limit,
         } => {
             let id = site_id(store, &site).await?;
-            print_json(&store.jobs(id, status.as_deref(), limit).await?)?;
+            print_json(&store.jobs(id, status, limit).await?)?;
         }
     }
     Ok(())

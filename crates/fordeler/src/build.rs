@@ -560,7 +560,7 @@ xml_template = "t.twig""#,
             "u",
             "f",
             "kp",
-            "FORMULAR",
+            DistributionType::Formular,
             tenant.cvr.as_str(),
             &sf2900::Uuid::new_v4().to_string(),
         );

@@ -273,6 +273,9 @@ pub struct RouteFiles {
     pub recipient_authority: Option<Cvr>,
 }
 
+/// What a route sends. Its one spelling is [`DistributionType::as_str`] (the protocol's name),
+/// used by the store's column and the API's JSON; serde's `UPPERCASE` reads the configuration
+/// with the same text, which a unit test holds to `as_str`.
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum DistributionType {
@@ -282,6 +285,12 @@ pub enum DistributionType {
 }
 
 impl DistributionType {
+    pub const ALL: &'static [DistributionType] = &[
+        DistributionType::Journalpost,
+        DistributionType::Dokument,
+        DistributionType::Formular,
+    ];
+
     /// The protocol's name: JOURNALPOST, DOKUMENT, FORMULAR.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -289,6 +298,17 @@ impl DistributionType {
             DistributionType::Dokument => "DOKUMENT",
             DistributionType::Formular => "FORMULAR",
         }
+    }
+
+    /// The type [`DistributionType::as_str`] spells `s`, if any.
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|t| t.as_str() == s)
+    }
+}
+
+impl serde::Serialize for DistributionType {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
     }
 }
 
@@ -384,7 +404,7 @@ pub mod written {
         pub files: RouteFiles,
     }
 
-    #[derive(Debug, Clone, Deserialize, Default)]
+    #[derive(Debug, Clone, Deserialize)]
     #[serde(deny_unknown_fields)]
     pub struct RouteFiles {
         pub filspecifikation: Option<String>,
@@ -392,6 +412,19 @@ pub mod written {
         pub recipient_it_system_look_up: bool,
         pub recipient_it_system: Option<String>,
         pub recipient_authority: Option<String>,
+    }
+
+    /// A route without `[form.route.files]` gets what an empty table gives: the look-up on.
+    /// (A derived `Default` would turn it off, which the example says it is not.)
+    impl Default for RouteFiles {
+        fn default() -> Self {
+            Self {
+                filspecifikation: None,
+                recipient_it_system_look_up: yes(),
+                recipient_it_system: None,
+                recipient_authority: None,
+            }
+        }
     }
 }
 
@@ -887,4 +920,67 @@ fn check_route(r: written::Route, at: &dyn Fn(&str) -> String) -> Result<RouteCo
             recipient_authority,
         },
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One tenant and one DOKUMENT route, with `files` as the route's last lines.
+    fn route(files: &str) -> RouteConfig {
+        let text = format!(
+            r#"[[tenant]]
+cvr = "29189846"
+name = "K"
+service_url = "https://sp.invalid"
+certificate = "a.p12"
+passphrase = {{ env = "UNUSED" }}
+it_system = "cfcf2769-9a1f-4d3b-b6d2-ddfb3a2f9dd6"
+sftp = {{ host = "sftp.invalid", user = "u", key = "k" }}
+
+[[form]]
+webform_id = "f"
+tenant = "29189846"
+
+[[form.route]]
+id = "d"
+distribution_type = "DOKUMENT"
+kle_emne = "32.03.12"
+attachment_element = "bilag"
+xml_template = "t.twig"
+{files}"#
+        );
+        let config: Config = toml::from_str(&text).expect("the test's configuration reads");
+        config.forms[0].routes[0].clone()
+    }
+
+    #[test]
+    fn recipient_look_up_is_on_unless_turned_off() {
+        assert!(route("").files.recipient_it_system_look_up);
+        assert!(
+            route("[form.route.files]\nfilspecifikation = \"x\"")
+                .files
+                .recipient_it_system_look_up
+        );
+        assert!(
+            !route("[form.route.files]\nrecipient_it_system_look_up = false")
+                .files
+                .recipient_it_system_look_up
+        );
+    }
+
+    #[test]
+    fn distribution_type_reads_as_it_is_spelled() {
+        #[derive(Deserialize)]
+        struct Read {
+            t: DistributionType,
+        }
+        for &t in DistributionType::ALL {
+            let read: Read = toml::from_str(&format!("t = \"{}\"", t.as_str()))
+                .expect("as_str's spelling reads");
+            assert_eq!(read.t, t);
+            assert_eq!(DistributionType::parse(t.as_str()), Some(t));
+        }
+        assert_eq!(DistributionType::parse("formular"), None);
+    }
 }

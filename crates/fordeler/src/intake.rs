@@ -267,7 +267,7 @@ impl Intake {
         let routes = form
             .routes
             .iter()
-            .map(|r| (r.id.clone(), r.distribution_type.as_str().to_owned()))
+            .map(|r| (r.id.clone(), r.distribution_type))
             .collect();
         let serial = s.serial();
         let accepted = self

@@ -412,7 +412,7 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                     &s.uuid,
                     &form,
                     &route.id,
-                    route.distribution_type.as_str(),
+                    route.distribution_type,
                     tenant.cvr.as_str(),
                     "00000000-0000-0000-0000-000000000000",
                 );

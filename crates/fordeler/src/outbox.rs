@@ -34,18 +34,10 @@ use tokio::sync::{Notify, Semaphore};
 #[error("{message}")]
 pub struct TransportError {
     pub retryable: bool,
-    /// Short class for metrics and the operator's list: one of [`ErrorClass`]'s spellings.
-    pub class: &'static str,
+    /// The class the delivery records, also the metrics' and the log's `class`.
+    pub class: ErrorClass,
     /// What happened, in words an operator can act on; never a payload.
     pub message: String,
-}
-
-impl TransportError {
-    /// The class as the delivery records it. `platform` names only classes [`ErrorClass`] has
-    /// (`soap`, `sftp`, `config`, `rejected`); one it does not is recorded as `internal`.
-    pub fn error_class(&self) -> ErrorClass {
-        ErrorClass::parse(self.class).unwrap_or(ErrorClass::Internal)
-    }
 }
 
 /// What the outbox needs from Serviceplatformen. Implemented over SOAP/mTLS and SFTP by
@@ -326,9 +318,9 @@ impl<P: Serviceplatform> Outbox<P> {
     }
 
     async fn retry_or_fail(&self, d: &Delivery, e: TransportError) -> crate::store::Result<()> {
-        metrics::counter!("fordeler_delivery_errors_total", "class" => e.class, "retryable" => e.retryable.to_string()).increment(1);
+        metrics::counter!("fordeler_delivery_errors_total", "class" => e.class.as_str(), "retryable" => e.retryable.to_string()).increment(1);
         let max_age_ms = self.config.delivery.max_age_hours as i64 * 3_600_000;
-        let class = e.error_class();
+        let class = e.class;
         if !e.retryable {
             log_failure(d, class, false);
             return self.store.fail(&d.id, class, &e.message, None).await;
@@ -339,7 +331,7 @@ impl<P: Serviceplatform> Outbox<P> {
                     step = %d.step,
                     attempts = d.attempts + 1,
                     class = ErrorClass::MaxAge.as_str(),
-                    last_class = e.class,
+                    last_class = e.class.as_str(),
                     max_age_hours = self.config.delivery.max_age_hours,
                     "delivery failed: gave up retrying, too old; waiting for the operator"
                 )

@@ -7,9 +7,9 @@
 
 use crate::config::{Config, RouteConfig, TenantConfig, resolve};
 use crate::outbox::{Serviceplatform, TransportError};
+use crate::store::ErrorClass;
 use crate::transport::{
-    ClientIdentity, ErrorClass, SftpPool, SftpSettings, SftpTarget, SoapClient, SoapSettings,
-    TrustRoots,
+    self, ClientIdentity, SftpPool, SftpSettings, SftpTarget, SoapClient, SoapSettings, TrustRoots,
 };
 use sf2900::sftp::{TechnicalReceipt, Trigger};
 use sf2900::{
@@ -35,11 +35,13 @@ pub struct RealPlatform {
 
 const ROUTING_TTL: Duration = Duration::from_secs(600);
 
-fn classify(class: ErrorClass, message: String, what: &'static str) -> TransportError {
-    let (retryable, class) = match class {
-        ErrorClass::Retryable => (true, what),
-        ErrorClass::Configuration => (false, "config"),
-        ErrorClass::Permanent => (false, "rejected"),
+/// The transport's verdict (what to do) as the class a delivery records (what went wrong);
+/// `what` (`Soap` or `Sftp`) is the class of a failure worth retrying.
+fn classify(verdict: transport::ErrorClass, message: String, what: ErrorClass) -> TransportError {
+    let (retryable, class) = match verdict {
+        transport::ErrorClass::Retryable => (true, what),
+        transport::ErrorClass::Configuration => (false, ErrorClass::Config),
+        transport::ErrorClass::Permanent => (false, ErrorClass::Rejected),
     };
     TransportError {
         retryable,
@@ -105,7 +107,7 @@ impl RealPlatform {
     pub fn tenant(&self, cvr: &Cvr) -> Result<&Tenant, TransportError> {
         self.tenants.get(cvr).ok_or_else(|| TransportError {
             retryable: false,
-            class: "config",
+            class: ErrorClass::Config,
             message: format!("tenant {cvr} is not configured"),
         })
     }
@@ -116,7 +118,7 @@ impl RealPlatform {
             .as_ref()
             .ok_or_else(|| TransportError {
                 retryable: false,
-                class: "config",
+                class: ErrorClass::Config,
                 message: format!("tenant {cvr} has no [tenant.sftp]"),
             })
     }
@@ -132,7 +134,7 @@ impl Serviceplatform for RealPlatform {
         t.soap
             .afsend_stored(request_xml)
             .await
-            .map_err(|e| classify(e.class(), e.to_string(), "soap"))
+            .map_err(|e| classify(e.class(), e.to_string(), ErrorClass::Soap))
     }
 
     async fn recipient_system(
@@ -164,7 +166,7 @@ impl Serviceplatform for RealPlatform {
         }
         let cfg = |m: String| TransportError {
             retryable: false,
-            class: "config",
+            class: ErrorClass::Config,
             message: m,
         };
         let request = FordelingsmodtagerListRequest {
@@ -182,7 +184,7 @@ impl Serviceplatform for RealPlatform {
             .soap
             .list(&request)
             .await
-            .map_err(|e| classify(e.class(), e.to_string(), "soap"))?;
+            .map_err(|e| classify(e.class(), e.to_string(), ErrorClass::Soap))?;
         let systems = &answer.systemer.system;
         let found = match systems.as_slice() {
             [one] => Some(one.system_uuid),
@@ -224,7 +226,7 @@ impl Serviceplatform for RealPlatform {
         self.sftp
             .upload_file(target, file_name, data)
             .await
-            .map_err(|e| classify(e.class(), e.to_string(), "sftp"))
+            .map_err(|e| classify(e.class(), e.to_string(), ErrorClass::Sftp))
     }
 
     async fn upload_trigger(
@@ -236,7 +238,7 @@ impl Serviceplatform for RealPlatform {
         self.sftp
             .upload_trigger(target, &trigger.file_descriptor.file_name, trigger)
             .await
-            .map_err(|e| classify(e.class(), e.to_string(), "sftp"))
+            .map_err(|e| classify(e.class(), e.to_string(), ErrorClass::Sftp))
     }
 
     async fn read_receipt(
@@ -248,6 +250,6 @@ impl Serviceplatform for RealPlatform {
         self.sftp
             .read_receipt(target, file_name)
             .await
-            .map_err(|e| classify(e.class(), e.to_string(), "sftp"))
+            .map_err(|e| classify(e.class(), e.to_string(), ErrorClass::Sftp))
     }
 }

@@ -177,6 +177,18 @@ impl std::fmt::Display for JobStatus {
     }
 }
 
+/// The CLI's `--status`: an operator writes the status as stored ([`JobStatus::as_str`]), and
+/// clap refuses any other text, naming the option and listing these.
+impl clap::ValueEnum for JobStatus {
+    fn value_variants<'a>() -> &'a [Self] {
+        &Self::ALL
+    }
+
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        Some(clap::builder::PossibleValue::new(self.as_str()))
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct JobRow {
     pub id: i64,
@@ -886,7 +898,7 @@ impl Store {
     pub async fn jobs(
         &self,
         site_id: i64,
-        status: Option<&str>,
+        status: Option<JobStatus>,
         limit: i64,
     ) -> Result<Vec<JobRow>> {
         let rows = sqlx::query(
@@ -895,7 +907,7 @@ impl Store {
              WHERE j.site_id = $1 AND ($2 = '' OR j.status = $2) ORDER BY j.id DESC LIMIT $3",
         )
         .bind(site_id)
-        .bind(status.unwrap_or(""))
+        .bind(status.map_or("", JobStatus::as_str))
         .bind(limit)
         .fetch_all(self.pool())
         .await?;

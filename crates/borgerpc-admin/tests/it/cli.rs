@@ -219,6 +219,25 @@ async fn cli_commands_manage_the_portal_and_are_audited_as_the_os_user() {
         "hej",
     ]);
     assert_eq!(batch["job_ids"].as_array().unwrap().len(), 1);
+    // `job list --status` filters by a status as stored; a status it does not know is refused
+    // by the parser, naming the option and the statuses, not answered with an empty list.
+    let list = |status: &str| {
+        cli.json(&["job", "list", "--site", "bibliotek", "--status", status])
+            .as_array()
+            .unwrap()
+            .len()
+    };
+    assert_eq!(list("NEW"), 1);
+    assert_eq!(list("DONE"), 0);
+    for wrong in ["done", "FINISHED"] {
+        let (code, out, err) = cli.run(&["job", "list", "--site", "bibliotek", "--status", wrong]);
+        assert_eq!(code, 2, "--status {wrong} should be refused: {out}");
+        assert!(err.contains("--status"), "{err}");
+        assert!(
+            err.contains("NEW, SUBMITTED, DONE, FAILED, RESOLVED"),
+            "the valid statuses are not listed: {err}"
+        );
+    }
 
     cli.json(&["group", "add", "--site", "bibliotek", "--name", "Udlån"]);
     cli.json(&["group", "join", "--site", "bibliotek", "Udlån", &pc_uid]);

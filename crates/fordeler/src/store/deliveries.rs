@@ -5,6 +5,7 @@
 use super::timeline::{NewEvent, Record, change_with_event, insert_event};
 use super::values::kode_json;
 use super::{Bind, ErrorClass, Result, State, Step, Store, Text};
+use crate::config::DistributionType;
 use service_kit::db::{DbKind, now_ms};
 use sf2900::ForretningsValideringsKode;
 use sqlx::{AnyConnection, Row as _};
@@ -18,7 +19,7 @@ pub struct Delivery {
     pub route_id: String,
     pub tenant_cvr: String,
     pub webform_id: String,
-    pub distribution_type: String,
+    pub distribution_type: DistributionType,
     pub state: State,
     pub step: Step,
     pub anvender_transaktions_id: String,
@@ -66,7 +67,7 @@ impl Delivery {
         submission_uuid: &str,
         webform_id: &str,
         route_id: &str,
-        distribution_type: &str,
+        distribution_type: DistributionType,
         tenant_cvr: &str,
         anvender_transaktions_id: &str,
     ) -> Self {
@@ -77,7 +78,7 @@ impl Delivery {
             route_id: route_id.into(),
             tenant_cvr: tenant_cvr.into(),
             webform_id: webform_id.into(),
-            distribution_type: distribution_type.into(),
+            distribution_type,
             state: State::Pending,
             step: Step::Build,
             anvender_transaktions_id: anvender_transaktions_id.into(),
@@ -114,7 +115,10 @@ pub(super) fn delivery_from_row(r: &sqlx::any::AnyRow) -> Result<Delivery> {
         route_id: r.try_get(3)?,
         tenant_cvr: r.try_get(4)?,
         webform_id: r.try_get(5)?,
-        distribution_type: r.try_get(6)?,
+        distribution_type: DistributionType::from_column(
+            &text(6)?,
+            "deliveries.distribution_type",
+        )?,
         state: State::from_column(&text(7)?, "deliveries.state")?,
         step: Step::from_column(&text(8)?, "deliveries.step")?,
         anvender_transaktions_id: r.try_get(9)?,
@@ -156,7 +160,7 @@ impl Store {
         };
         let sql = format!(
             "UPDATE deliveries SET lease_owner = $1, lease_until = $2 WHERE id IN (\
-               SELECT id FROM deliveries WHERE state = 'pending' AND next_attempt_at <= $3 \
+               SELECT id FROM deliveries WHERE state = $6 AND next_attempt_at <= $3 \
                AND (lease_until IS NULL OR lease_until < $3) AND ($4 = '' OR tenant_cvr = $4) \
                ORDER BY next_attempt_at LIMIT $5{lock}) \
              RETURNING id"
@@ -173,6 +177,7 @@ impl Store {
                         .bind(now)
                         .bind(tenant)
                         .bind(limit)
+                        .bind(State::Pending.as_str())
                         .fetch_all(&mut *c)
                         .await?)
                 })
@@ -241,7 +246,7 @@ impl Store {
                 Box::pin(async move {
                     let now = now_ms();
                     let codes: Option<CodeTexts> = sqlx::query_as(
-                        "UPDATE deliveries SET distribution_transaktions_id = $1, sync_kode = $2, state = 'waiting', step = 'receipts', \
+                        "UPDATE deliveries SET distribution_transaktions_id = $1, sync_kode = $2, state = $5, step = $6, \
                          updated_at = $3, next_attempt_at = $3, last_error = NULL, error_class = NULL WHERE id = $4 \
                          RETURNING sync_kode, teknisk_kode, forretning_kode",
                     )
@@ -249,6 +254,8 @@ impl Store {
                     .bind(kode.as_str())
                     .bind(now)
                     .bind(&id)
+                    .bind(State::Waiting.as_str())
+                    .bind(Step::Receipts.as_str())
                     .fetch_optional(&mut *c)
                     .await?;
                     let Some(codes) = codes else {
@@ -364,9 +371,10 @@ pub(super) async fn settle_in(
     wait_for_forretning: bool,
 ) -> anyhow::Result<Option<(State, bool)>> {
     let row: Option<CodeTexts> = sqlx::query_as(
-        "SELECT sync_kode, teknisk_kode, forretning_kode FROM deliveries WHERE id = $1 AND state = 'waiting'",
+        "SELECT sync_kode, teknisk_kode, forretning_kode FROM deliveries WHERE id = $1 AND state = $2",
     )
     .bind(id)
+    .bind(State::Waiting.as_str())
     .fetch_optional(&mut *c)
     .await?;
     let Some(codes) = row else {
@@ -413,20 +421,33 @@ pub(super) async fn settle_with(
         None => return Ok((State::Waiting, false)),
     };
     let now = now_ms();
+    // A failure keeps its reason as the last error; a delivery keeps none.
+    let failed = state == State::Failed;
+    let (last_error, error_class) = if failed {
+        (
+            Some(detail.clone()),
+            Some(ErrorClass::Rejected.as_str().to_owned()),
+        )
+    } else {
+        (None, None)
+    };
     // On PostgreSQL a concurrent settlement (the sweep read without a row lock) may have won:
     // then it wrote the timeline entry, and this one writes nothing.
     let moved = change_with_event(
         c,
-        "UPDATE deliveries SET state = $1, step = 'done', updated_at = $2, \
-         delivered_at = CASE WHEN $1 = 'delivered' THEN $2 ELSE delivered_at END, \
-         last_error = CASE WHEN $1 = 'failed' THEN $3 ELSE NULL END, \
-         error_class = CASE WHEN $1 = 'failed' THEN 'rejected' ELSE NULL END \
-         WHERE id = $4 AND state = 'waiting'",
+        "UPDATE deliveries SET state = $1, step = $2, updated_at = $3, \
+         delivered_at = CASE WHEN $1 = $4 THEN $3 ELSE delivered_at END, \
+         last_error = $5, error_class = $6 \
+         WHERE id = $7 AND state = $8",
         vec![
             state.as_str().into(),
+            Step::Done.as_str().into(),
             now.into(),
-            detail.as_str().into(),
+            State::Delivered.as_str().into(),
+            Bind::MaybeText(last_error),
+            Bind::MaybeText(error_class),
             id.into(),
+            State::Waiting.as_str().into(),
         ],
         NewEvent {
             delivery_id: id,
@@ -486,8 +507,13 @@ pub(super) async fn step_to(
     let moved = change_with_event(
         c,
         "UPDATE deliveries SET step = $1, next_attempt_at = $2, updated_at = $2, last_error = NULL, error_class = NULL \
-         WHERE id = $3 AND state = 'pending'",
-        vec![step.as_str().into(), now.into(), id.into()],
+         WHERE id = $3 AND state = $4",
+        vec![
+            step.as_str().into(),
+            now.into(),
+            id.into(),
+            State::Pending.as_str().into(),
+        ],
         NewEvent {
             delivery_id: id,
             at: now,
@@ -531,7 +557,7 @@ mod tests {
                 source: "remote_post",
                 payload: b"{}".to_vec(),
                 attachments,
-                routes: vec![("r".into(), "JOURNALPOST".into())],
+                routes: vec![("r".into(), DistributionType::Journalpost)],
             })
             .await
             .unwrap();

@@ -1,15 +1,16 @@
 //! What runs beside the outbox: the sweeps (waiting deliveries left unsettled or overdue,
 //! segment files no row refers to) and the backlog `/metrics` reads at each scrape.
 
-use super::{Result, Store};
+use super::{Result, State, Store};
 
 impl Store {
     /// Waiting deliveries that already have receipt codes: a process stopped between storing a
     /// code and settling leaves these behind; settling them again is harmless.
     pub async fn unsettled(&self) -> Result<Vec<String>> {
         let rows: Vec<(String,)> = sqlx::query_as(
-            "SELECT id FROM deliveries WHERE state = 'waiting' AND (teknisk_kode IS NOT NULL OR forretning_kode IS NOT NULL)",
+            "SELECT id FROM deliveries WHERE state = $1 AND (teknisk_kode IS NOT NULL OR forretning_kode IS NOT NULL)",
         )
+        .bind(State::Waiting.as_str())
         .fetch_all(&self.db.pool)
         .await?;
         Ok(rows.into_iter().map(|(id,)| id).collect())
@@ -18,8 +19,9 @@ impl Store {
     /// Waiting deliveries whose receipts are overdue.
     pub async fn overdue_waiting(&self, older_than: i64) -> Result<Vec<String>> {
         let rows: Vec<(String,)> =
-            sqlx::query_as("SELECT id FROM deliveries WHERE state = 'waiting' AND updated_at < $1")
+            sqlx::query_as("SELECT id FROM deliveries WHERE state = $2 AND updated_at < $1")
                 .bind(older_than)
+                .bind(State::Waiting.as_str())
                 .fetch_all(&self.db.pool)
                 .await?;
         Ok(rows.into_iter().map(|(id,)| id).collect())
@@ -61,12 +63,15 @@ impl Store {
     /// (`deliveries_due` is on `state`), so it is cheap enough to run at every scrape.
     pub async fn backlog(&self) -> Result<Vec<Backlog>> {
         let rows: Vec<(String, i64, i64, Option<i64>)> = sqlx::query_as(
-            "SELECT tenant_cvr, COUNT(CASE WHEN state = 'failed' THEN 1 END), \
-             COUNT(CASE WHEN state <> 'failed' THEN 1 END), \
-             MIN(CASE WHEN state <> 'failed' THEN created_at END) \
-             FROM deliveries WHERE state IN ('failed', 'pending', 'waiting') \
+            "SELECT tenant_cvr, COUNT(CASE WHEN state = $1 THEN 1 END), \
+             COUNT(CASE WHEN state <> $1 THEN 1 END), \
+             MIN(CASE WHEN state <> $1 THEN created_at END) \
+             FROM deliveries WHERE state IN ($1, $2, $3) \
              GROUP BY tenant_cvr ORDER BY tenant_cvr",
         )
+        .bind(State::Failed.as_str())
+        .bind(State::Pending.as_str())
+        .bind(State::Waiting.as_str())
         .fetch_all(&self.db.pool)
         .await?;
         Ok(rows

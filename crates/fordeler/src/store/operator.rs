@@ -4,7 +4,7 @@
 
 use super::deliveries::{DELIVERY_COLUMNS, delivery_from_row};
 use super::timeline::insert_event;
-use super::{Bind, Conflict, Result, State, Store, StoreError, Text};
+use super::{Bind, Conflict, Result, State, Step, Store, StoreError, Text};
 use crate::store::Delivery;
 use service_kit::db::now_ms;
 
@@ -60,14 +60,21 @@ impl Store {
     /// codes of that attempt, so it settles on the new answers alone.
     pub async fn retry(&self, id: &str, by: &str) -> Result<()> {
         self.operator_action(
-            "UPDATE deliveries SET state = 'pending', next_attempt_at = $1, attempts = 0, lease_until = NULL, updated_at = $1, \
-             sync_kode = CASE WHEN step IN ('receipts', 'done') THEN NULL ELSE sync_kode END, \
-             teknisk_kode = CASE WHEN step IN ('receipts', 'done') THEN NULL ELSE teknisk_kode END, \
-             forretning_kode = CASE WHEN step IN ('receipts', 'done') THEN NULL ELSE forretning_kode END, \
-             step = CASE WHEN step IN ('receipts', 'done') THEN 'afsend' ELSE step END \
-             WHERE id = $2 AND state IN ('failed', 'waiting', 'pending')",
+            "UPDATE deliveries SET state = $3, next_attempt_at = $1, attempts = 0, lease_until = NULL, updated_at = $1, \
+             sync_kode = CASE WHEN step IN ($4, $5) THEN NULL ELSE sync_kode END, \
+             teknisk_kode = CASE WHEN step IN ($4, $5) THEN NULL ELSE teknisk_kode END, \
+             forretning_kode = CASE WHEN step IN ($4, $5) THEN NULL ELSE forretning_kode END, \
+             step = CASE WHEN step IN ($4, $5) THEN $6 ELSE step END \
+             WHERE id = $2 AND state IN ($7, $8, $3)",
             id,
-            Vec::new(),
+            vec![
+                State::Pending.as_str().into(),
+                Step::Receipts.as_str().into(),
+                Step::Done.as_str().into(),
+                Step::Afsend.as_str().into(),
+                State::Failed.as_str().into(),
+                State::Waiting.as_str().into(),
+            ],
             "retry_requested",
             format!("by {by}"),
         )
@@ -129,14 +136,16 @@ impl Store {
                     .execute(&mut *c)
                     .await?;
                     sqlx::query(
-                        "UPDATE deliveries SET anvender_transaktions_id = $1, transaction_no = transaction_no + 1, state = 'pending', \
-                         step = 'build', distribution_transaktions_id = NULL, sync_kode = NULL, teknisk_kode = NULL, forretning_kode = NULL, \
+                        "UPDATE deliveries SET anvender_transaktions_id = $1, transaction_no = transaction_no + 1, state = $4, \
+                         step = $5, distribution_transaktions_id = NULL, sync_kode = NULL, teknisk_kode = NULL, forretning_kode = NULL, \
                          attempts = 0, next_attempt_at = $2, lease_owner = NULL, lease_until = NULL, last_error = NULL, error_class = NULL, \
                          updated_at = $2 WHERE id = $3",
                     )
                     .bind(&new)
                     .bind(now)
                     .bind(&id)
+                    .bind(State::Pending.as_str())
+                    .bind(Step::Build.as_str())
                     .execute(&mut *c)
                     .await?;
                     // Built again from today's configuration: the earlier request and file
@@ -167,10 +176,17 @@ impl Store {
     /// Operator: handled outside the Fordeler; no more attempts. Attributed and noted.
     pub async fn resolve(&self, id: &str, by: &str, note: &str) -> Result<()> {
         self.operator_action(
-            "UPDATE deliveries SET state = 'resolved', resolved_by = $3, resolved_note = $4, updated_at = $1 \
-             WHERE id = $2 AND state IN ('failed', 'waiting', 'pending')",
+            "UPDATE deliveries SET state = $5, resolved_by = $3, resolved_note = $4, updated_at = $1 \
+             WHERE id = $2 AND state IN ($6, $7, $8)",
             id,
-            vec![by.into(), note.into()],
+            vec![
+                by.into(),
+                note.into(),
+                State::Resolved.as_str().into(),
+                State::Failed.as_str().into(),
+                State::Waiting.as_str().into(),
+                State::Pending.as_str().into(),
+            ],
             "resolved",
             format!("by {by}: {note}"),
         )

@@ -3,7 +3,8 @@
 //! purge, which makes a settled submission's content unreadable.
 
 use super::timeline::{NewEvent, Record, change_with_event};
-use super::{ROWS_PER_STATEMENT, Result, Store, new_id, value_rows};
+use super::{ROWS_PER_STATEMENT, Result, State, Step, Store, new_id, value_rows};
+use crate::config::DistributionType;
 use crate::file_store::Placed;
 use anyhow::Context as _;
 use service_kit::db::now_ms;
@@ -30,7 +31,7 @@ pub struct NewSubmission {
     pub payload: Vec<u8>,
     pub attachments: Vec<NewAttachment>,
     /// (route id, distribution type) for every route of the form.
-    pub routes: Vec<(String, String)>,
+    pub routes: Vec<(String, DistributionType)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -170,7 +171,7 @@ impl Store {
                             c,
                             "INSERT INTO deliveries (id, submission_id, route_id, tenant_cvr, webform_id, distribution_type, state, step, \
                              anvender_transaktions_id, next_attempt_at, created_at, updated_at) \
-                             VALUES ($1, $2, $3, $4, $5, $6, 'pending', 'build', $7, $8, $8, $8)",
+                             VALUES ($1, $2, $3, $4, $5, $6, $9, $10, $7, $8, $8, $8)",
                             vec![
                                 did.as_str().into(),
                                 id.as_str().into(),
@@ -180,6 +181,8 @@ impl Store {
                                 dtype.as_str().into(),
                                 new_id().as_str().into(),
                                 now.into(),
+                                State::Pending.as_str().into(),
+                                Step::Build.as_str().into(),
                             ],
                             NewEvent {
                                 delivery_id: &did,
@@ -292,9 +295,11 @@ impl Store {
     pub async fn purge(&self, before: i64) -> Result<u64> {
         let ids: Vec<(String,)> = sqlx::query_as(
             "SELECT s.id FROM submissions s WHERE s.payload_purged_at IS NULL AND NOT EXISTS (\
-               SELECT 1 FROM deliveries d WHERE d.submission_id = s.id AND (d.state NOT IN ('delivered', 'resolved') OR d.updated_at >= $1))",
+               SELECT 1 FROM deliveries d WHERE d.submission_id = s.id AND (d.state NOT IN ($2, $3) OR d.updated_at >= $1))",
         )
         .bind(before)
+        .bind(State::Delivered.as_str())
+        .bind(State::Resolved.as_str())
         .fetch_all(&self.db.pool)
         .await?;
         for (submission_id,) in &ids {

@@ -1,9 +1,15 @@
-//! The typed values the schema keeps as text: a delivery's state, step and error class, a
-//! file's state, and the platform's receipt codes. Each type has one spelling, used to write it,
+//! The typed values the schema keeps as text: a delivery's state, step, error class and
+//! distribution type, a file's state, and the platform's receipt codes. Each type has one spelling, used to write it,
 //! read it back and show it (API, CLI, timeline); text this version does not know is an error
 //! naming its column ([`StoreError::UnknownText`]), never a default.
+//!
+//! SQL binds these spellings too (`.bind(State::Pending.as_str())`), so none is written out in
+//! a statement of `store/`. The literals that remain are in `migrations/`: a shipped migration
+//! is never edited, and it spells the values as they were when it ran. No index has a
+//! predicate on these columns, so no statement needs a literal to match one.
 
 use super::StoreError;
+use crate::config::DistributionType;
 use sf2900::{ForretningsValideringsKode, Kvitteringstype};
 
 /// A value stored as text: its one spelling both ways.
@@ -162,6 +168,16 @@ impl Text for Kvitteringstype {
     }
 }
 
+/// Spelled as the configuration and the protocol spell it (one spelling: the enum's own).
+impl Text for DistributionType {
+    fn as_str(self) -> &'static str {
+        DistributionType::as_str(self)
+    }
+    fn parse(s: &str) -> Option<Self> {
+        DistributionType::parse(s)
+    }
+}
+
 /// A receipt code as the CLI and the timeline show it: `-` when there is none (yet).
 pub fn kode_or_dash(k: Option<ForretningsValideringsKode>) -> &'static str {
     k.map_or("-", |k| k.as_str())
@@ -194,6 +210,7 @@ mod tests {
         round_trip(Step::ALL);
         round_trip(ErrorClass::ALL);
         round_trip(FileState::ALL);
+        round_trip(DistributionType::ALL);
         round_trip(ForretningsValideringsKode::ALL);
         round_trip(Kvitteringstype::ALL);
         let e = State::from_column("Pending", "deliveries.state").unwrap_err();

@@ -32,7 +32,7 @@ fn submission(uuid: &str, sizes: &[usize]) -> NewSubmission {
                 data: (0..*n).map(|b| (b * 31 + i) as u8).collect(),
             })
             .collect(),
-        routes: vec![("r".into(), "FORMULAR".into())],
+        routes: vec![("r".into(), fordeler::config::DistributionType::Formular)],
     }
 }
 
