@@ -131,11 +131,19 @@ impl FreshDatabase {
                 let admin = service_kit::db::Db::connect(url, 1)
                     .await
                     .context("--database-url")?;
-                sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
-                    .execute(&admin.pool)
+                let sql = format!("CREATE SCHEMA {schema}");
+                admin
+                    .write(move |c| {
+                        Box::pin(async move {
+                            sqlx::query(sqlx::AssertSqlSafe(sql))
+                                .execute(&mut *c)
+                                .await?;
+                            Ok(())
+                        })
+                    })
                     .await
                     .context("creating the bench schema")?;
-                admin.pool.close().await;
+                admin.close().await;
                 let sep = if url.contains('?') { '&' } else { '?' };
                 Ok(Self {
                     url: format!("{url}{sep}options=-c%20search_path%3D{schema}"),
@@ -167,10 +175,18 @@ impl FreshDatabase {
         if let Some((url, schema)) = &self.schema {
             let dropped = async {
                 let admin = service_kit::db::Db::connect(url, 1).await?;
-                sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
-                    .execute(&admin.pool)
+                let sql = format!("DROP SCHEMA {schema} CASCADE");
+                admin
+                    .write(move |c| {
+                        Box::pin(async move {
+                            sqlx::query(sqlx::AssertSqlSafe(sql))
+                                .execute(&mut *c)
+                                .await?;
+                            Ok(())
+                        })
+                    })
                     .await?;
-                admin.pool.close().await;
+                admin.close().await;
                 anyhow::Ok(())
             };
             if let Err(e) = dropped.await {
@@ -213,7 +229,7 @@ async fn run_on(opts: &Options, fresh: &FreshDatabase) -> anyhow::Result<Report>
         ..figures
     };
     let problems = verify(&store, &expected, opts.concurrency.min(opts.pcs), &report).await;
-    store.db.pool.close().await;
+    store.db.close().await;
     match problems {
         Ok(()) => Ok(report),
         Err(e) => Err(e.context(format!(

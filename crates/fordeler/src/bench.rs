@@ -251,7 +251,7 @@ async fn run_on(
     loop {
         let (open,): (i64,) =
             sqlx::query_as("SELECT COUNT(*) FROM deliveries WHERE state IN ('pending', 'waiting')")
-                .fetch_one(&running.store.db.pool)
+                .fetch_one(running.store.db.reader())
                 .await?;
         if open == 0 || Instant::now() > deadline {
             break;
@@ -263,7 +263,7 @@ async fn run_on(
     let mut lat: Vec<i64> = sqlx::query_as::<_, (i64, i64)>(
         "SELECT s.received_at, d.delivered_at FROM deliveries d JOIN submissions s ON s.id = d.submission_id WHERE d.state = 'delivered'",
     )
-    .fetch_all(&running.store.db.pool)
+    .fetch_all(running.store.db.reader())
     .await?
     .into_iter()
     .map(|(r, d)| d - r)

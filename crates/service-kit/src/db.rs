@@ -48,9 +48,9 @@ pub struct Migration {
 /// ordering on SQLite ([`Db::begin_write`], [`Db::write`]).
 #[derive(Debug, Clone)]
 pub struct Db {
-    /// For reads, and for writes on PostgreSQL; writes on SQLite go through
-    /// [`Db::begin_write`] or [`Db::write`] instead.
-    pub pool: AnyPool,
+    /// Private, so that no write can bypass the writers' order on SQLite: reads get it as
+    /// [`Db::reader`], writes go through [`Db::write`] or [`Db::begin_write`].
+    pool: AnyPool,
     kind: DbKind,
     /// SQLite has one writer at a time. Writers of this process queue here, first come first
     /// served, instead of in SQLite's busy handler, whose sleeps (up to 100 ms each, no
@@ -179,6 +179,19 @@ impl Db {
                 Ok(r)
             }
         }
+    }
+
+    /// The pool for reads. A write goes through [`Db::write`] (short SQL-only jobs, group
+    /// committed on SQLite) or [`Db::begin_write`] (a transaction that decides between its
+    /// statements), never through this pool: on SQLite it would wait in SQLite's busy handler
+    /// behind the writers instead of taking its turn.
+    pub fn reader(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    /// Closes the pool's connections (the writer's end with the last handle).
+    pub async fn close(&self) {
+        self.pool.close().await;
     }
 
     /// Which database this is.

@@ -53,13 +53,13 @@ impl Store {
     }
 
     pub fn pool(&self) -> &sqlx::AnyPool {
-        &self.db.pool
+        self.db.reader()
     }
 
     /// One pooled connection for a sequence of reads that share helpers taking a
     /// connection. Never write on it: writes go through `Db::begin_write`.
     pub(crate) async fn reader(&self) -> Result<sqlx::pool::PoolConnection<sqlx::Any>> {
-        Ok(self.db.pool.acquire().await?)
+        Ok(self.db.reader().acquire().await?)
     }
 
     pub fn kind(&self) -> DbKind {

@@ -196,7 +196,7 @@ impl Store {
         for (id,) in ids {
             q = q.bind(id);
         }
-        let rows = q.fetch_all(&self.db.pool).await?;
+        let rows = q.fetch_all(self.db.reader()).await?;
         rows.iter().map(delivery_from_row).collect()
     }
 
@@ -225,7 +225,7 @@ impl Store {
         );
         let row = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(id)
-            .fetch_optional(&self.db.pool)
+            .fetch_optional(self.db.reader())
             .await?;
         row.map(|r| delivery_from_row(&r)).transpose()
     }
@@ -577,10 +577,19 @@ mod tests {
     }
 
     async fn set_state(store: &Store, id: &str, state: &str) {
-        sqlx::query("UPDATE deliveries SET state = $1 WHERE id = $2")
-            .bind(state)
-            .bind(id)
-            .execute(&store.db.pool)
+        let (id, state) = (id.to_owned(), state.to_owned());
+        store
+            .db
+            .write(move |c| {
+                Box::pin(async move {
+                    sqlx::query("UPDATE deliveries SET state = $1 WHERE id = $2")
+                        .bind(state)
+                        .bind(id)
+                        .execute(&mut *c)
+                        .await?;
+                    Ok(())
+                })
+            })
             .await
             .unwrap();
     }

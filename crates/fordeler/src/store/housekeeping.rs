@@ -11,7 +11,7 @@ impl Store {
             "SELECT id FROM deliveries WHERE state = $1 AND (teknisk_kode IS NOT NULL OR forretning_kode IS NOT NULL)",
         )
         .bind(State::Waiting.as_str())
-        .fetch_all(&self.db.pool)
+        .fetch_all(self.db.reader())
         .await?;
         Ok(rows.into_iter().map(|(id,)| id).collect())
     }
@@ -22,7 +22,7 @@ impl Store {
             sqlx::query_as("SELECT id FROM deliveries WHERE state = $2 AND updated_at < $1")
                 .bind(older_than)
                 .bind(State::Waiting.as_str())
-                .fetch_all(&self.db.pool)
+                .fetch_all(self.db.reader())
                 .await?;
         Ok(rows.into_iter().map(|(id,)| id).collect())
     }
@@ -38,7 +38,7 @@ impl Store {
                     "SELECT file_offset, size FROM attachments WHERE file_segment = $1 AND file_offset IS NOT NULL",
                 )
                 .bind(segment)
-                .fetch_all(&self.db.pool)
+                .fetch_all(self.db.reader())
                 .await?;
                 Ok(live)
             })
@@ -72,7 +72,7 @@ impl Store {
         .bind(State::Failed.as_str())
         .bind(State::Pending.as_str())
         .bind(State::Waiting.as_str())
-        .fetch_all(&self.db.pool)
+        .fetch_all(self.db.reader())
         .await?;
         Ok(rows
             .into_iter()

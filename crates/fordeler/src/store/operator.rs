@@ -19,7 +19,7 @@ impl Store {
         );
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(uuid_or_id)
-            .fetch_all(&self.db.pool)
+            .fetch_all(self.db.reader())
             .await?;
         rows.iter().map(delivery_from_row).collect()
     }
@@ -38,7 +38,7 @@ impl Store {
             .bind(state.map_or("", State::as_str))
             .bind(webform_id.unwrap_or(""))
             .bind(limit)
-            .fetch_all(&self.db.pool)
+            .fetch_all(self.db.reader())
             .await?;
         rows.iter().map(delivery_from_row).collect()
     }
@@ -48,7 +48,7 @@ impl Store {
         let rows: Vec<(String, String, i64)> = sqlx::query_as(
             "SELECT webform_id, state, COUNT(*) FROM deliveries GROUP BY webform_id, state ORDER BY webform_id, state",
         )
-        .fetch_all(&self.db.pool)
+        .fetch_all(self.db.reader())
         .await?;
         rows.into_iter()
             .map(|(form, state, n)| Ok((form, State::from_column(&state, "deliveries.state")?, n)))

@@ -47,7 +47,7 @@ impl Store {
             "SELECT request, inline_attachment_id, inline_at FROM delivery_requests WHERE delivery_id = $1",
         )
         .bind(delivery_id)
-        .fetch_optional(&self.db.pool)
+        .fetch_optional(self.db.reader())
         .await?;
         let Some(row) = row else { return Ok(None) };
         let xml = String::from_utf8(row.try_get(0)?)
@@ -130,7 +130,7 @@ impl Store {
             "SELECT attachment_id, remote_name, state, transaction_id FROM delivery_files WHERE delivery_id = $1 ORDER BY remote_name",
         )
         .bind(delivery_id)
-        .fetch_all(&self.db.pool)
+        .fetch_all(self.db.reader())
         .await?;
         rows.into_iter()
             .map(|(attachment_id, remote_name, state, transaction_id)| {

@@ -207,7 +207,7 @@ impl Store {
         let rows: Vec<(String,)> =
             sqlx::query_as("SELECT submission_uuid FROM submissions WHERE webform_id = $1")
                 .bind(webform_id)
-                .fetch_all(&self.db.pool)
+                .fetch_all(self.db.reader())
                 .await?;
         Ok(rows.into_iter().map(|(u,)| u).collect())
     }
@@ -217,7 +217,7 @@ impl Store {
         let row: Option<(Option<Vec<u8>>,)> =
             sqlx::query_as("SELECT payload FROM submissions WHERE id = $1")
                 .bind(submission_id)
-                .fetch_optional(&self.db.pool)
+                .fetch_optional(self.db.reader())
                 .await?;
         Ok(row.and_then(|(p,)| p))
     }
@@ -234,7 +234,7 @@ impl Store {
             "SELECT id, element_key, idx, name, mime, size, file_segment, file_offset FROM attachments WHERE submission_id = $1 ORDER BY element_key, idx",
         )
         .bind(submission_id)
-        .fetch_all(&self.db.pool)
+        .fetch_all(self.db.reader())
         .await?;
         let mut out = Vec::with_capacity(rows.len());
         for r in &rows {
@@ -274,7 +274,7 @@ impl Store {
             "SELECT size, data, file_segment, file_offset FROM attachments WHERE id = $1",
         )
         .bind(attachment_id)
-        .fetch_optional(&self.db.pool)
+        .fetch_optional(self.db.reader())
         .await?;
         let Some(row) = row else { return Ok(None) };
         if let Some(data) = row.try_get::<Option<Vec<u8>>, _>(1)? {
@@ -300,7 +300,7 @@ impl Store {
         .bind(before)
         .bind(State::Delivered.as_str())
         .bind(State::Resolved.as_str())
-        .fetch_all(&self.db.pool)
+        .fetch_all(self.db.reader())
         .await?;
         for (submission_id,) in &ids {
             let id = submission_id.clone();
@@ -308,7 +308,7 @@ impl Store {
                 "SELECT file_segment, file_offset, size FROM attachments WHERE submission_id = $1 AND file_segment IS NOT NULL AND file_offset IS NOT NULL",
             )
             .bind(&id)
-            .fetch_all(&self.db.pool)
+            .fetch_all(self.db.reader())
             .await?;
             self.db
                 .write(move |c| {

@@ -17,7 +17,7 @@ impl Store {
             "SELECT at, kind, detail FROM events WHERE delivery_id = $1 ORDER BY id",
         )
         .bind(delivery_id)
-        .fetch_all(&self.db.pool)
+        .fetch_all(self.db.reader())
         .await?;
         Ok(rows
             .into_iter()

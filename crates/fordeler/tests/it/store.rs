@@ -631,9 +631,16 @@ async fn an_upgrade_frees_deliveries_an_older_retry_left_pending_for_ever() {
          anvender_transaktions_id, distribution_transaktions_id, sync_kode, forretning_kode, next_attempt_at, created_at, updated_at) \
          VALUES ('d1', 's1', 'r', '29189846', 'f', 'JOURNALPOST', 'pending', 'done', 'tx-1', 'dist-1', 'MODTAGET', 'FEJLET', 1, 1, 1)",
     ] {
-        sqlx::query(sql).execute(&old.pool).await.unwrap();
+        old.write(move |c| {
+            Box::pin(async move {
+                sqlx::query(sql).execute(&mut *c).await?;
+                Ok(())
+            })
+        })
+        .await
+        .unwrap();
     }
-    old.pool.close().await;
+    old.close().await;
 
     // Started again on the new version: back to the call, the failed attempt's codes gone.
     let store = Store::open(&url, 2).await.unwrap();

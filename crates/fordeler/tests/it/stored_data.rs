@@ -123,7 +123,7 @@ async fn vacuumed_tables(store: &fordeler::store::Store) -> i64 {
         "SELECT COUNT(*) FROM pg_stat_user_tables WHERE schemaname = current_schema() \
          AND relname IN ('submissions', 'attachments', 'delivery_requests') AND last_vacuum IS NOT NULL",
     )
-    .fetch_one(&store.db.pool)
+    .fetch_one(store.db.reader())
     .await
     .unwrap();
     n
