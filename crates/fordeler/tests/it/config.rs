@@ -263,6 +263,15 @@ async fn serve_and_check_config_refuse_the_same_in_the_same_words() {
             names: "too easy to guess",
         },
         Case {
+            what: "a token longer than a caller's credential may be",
+            edit: ("", ""),
+            var: (
+                "FORDELER_SP241_TOKEN",
+                Box::leak("0123456789abcdef".repeat(33).into_boxed_str()),
+            ),
+            names: "at most 512",
+        },
+        Case {
             what: "the API token as an intake token",
             edit: ("", ""),
             var: ("FORDELER_SP241_TOKEN", API_TOKEN),
