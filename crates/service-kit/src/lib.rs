@@ -32,3 +32,4 @@ pub mod logging;
 pub mod readme;
 pub mod testing;
 pub mod tls;
+pub mod web;
