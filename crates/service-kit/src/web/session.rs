@@ -116,6 +116,10 @@ impl Sessions {
         Self { db, policy }
     }
 
+    pub(crate) fn db(&self) -> &Db {
+        &self.db
+    }
+
     /// The policy in force.
     pub fn policy(&self) -> Policy {
         self.policy
