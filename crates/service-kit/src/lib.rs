@@ -17,6 +17,8 @@
 //! - [`readme`]: what the README names, for the tests that check it all exists.
 //! - [`testing`]: running a binary from its tests as an operator does.
 //! - [`tls`]: HTTPS requiring client certificates from a configured CA.
+//! - [`web`]: the web portals' foundation: hashed static assets, security headers, language
+//!   choice, local time.
 
 #![warn(missing_docs)]
 
@@ -32,3 +34,4 @@ pub mod logging;
 pub mod readme;
 pub mod testing;
 pub mod tls;
+pub mod web;
