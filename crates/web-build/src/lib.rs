@@ -12,17 +12,42 @@
 //! product's runtime (service-kit, axum, sqlx), which would otherwise be compiled a second
 //! time for the build host; the generated code names `service_kit::web::Asset` by path only.
 //!
-//! Both functions write Rust source for `include!`, e.g. in `src/lib.rs`:
+//! Both functions write Rust source for `include!`. In the product's `build.rs` (an error is
+//! printed as written, rather than as `main`'s `Err` would show it, with escaped quotes):
+//!
+//! ```no_run
+//! use std::path::{Path, PathBuf};
+//!
+//! fn main() {
+//!     if let Err(e) = build() {
+//!         eprintln!("{e}");
+//!         std::process::exit(1);
+//!     }
+//! }
+//!
+//! fn build() -> Result<(), String> {
+//!     let out = PathBuf::from(std::env::var_os("OUT_DIR").ok_or("OUT_DIR is not set")?);
+//!     web_build::catalogue(Path::new("locales"), &out.join("i18n.rs"))?;
+//!     web_build::assets(Path::new("assets"), &out.join("assets.rs"))
+//! }
+//! ```
+//!
+//! and in `src/lib.rs`:
 //!
 //! ```ignore
 //! /// The portal's texts in Danish and English.
 //! pub mod i18n {
 //!     include!(concat!(env!("OUT_DIR"), "/i18n.rs"));
 //! }
+//! /// The portal's static files and their URLs (`assets::APP_CSS`).
+//! pub mod assets {
+//!     include!(concat!(env!("OUT_DIR"), "/assets.rs"));
+//! }
 //! ```
 //!
 //! The generated items are `pub` and documented; inside a `pub(crate)` module they allow
 //! `unreachable_pub` themselves, since how far they reach is the including `mod`'s decision.
+//! In a private module an asset constant no template uses warns as dead code, on purpose.
 
 #![warn(missing_docs)]
 
