@@ -17,8 +17,13 @@
 //! - [`readme`]: what the README names, for the tests that check it all exists.
 //! - [`testing`]: running a binary from its tests as an operator does.
 //! - [`tls`]: HTTPS requiring client certificates from a configured CA.
+//! - [`web`]: the web portals' foundation: hashed static assets, security headers, language
+//!   choice, local time.
 
 #![warn(missing_docs)]
+
+// The code web-build generates names `service_kit::web::Asset`, in this crate too.
+extern crate self as service_kit;
 
 pub mod accounts;
 pub mod auth;

@@ -7,7 +7,9 @@
 //! login log (user name as typed, address, outcome; never a password or a code), and wrong
 //! codes slow down like wrong passwords: five in a quarter of an hour and the user waits.
 
-use super::portal::{Accounts, Form, LoginCheck, Page, PasswordChange, Portal, SignedIn, Visit, local_path};
+use super::portal::{
+    Accounts, Form, LoginCheck, Page, PasswordChange, Portal, SignedIn, Visit, local_path,
+};
 use super::second_factor::Checked;
 use super::session::Started;
 use super::{Lang, text};
@@ -95,7 +97,13 @@ struct LoginBody<'a> {
     error: Option<&'a str>,
 }
 
-fn login_page(visit: &Visit, status: StatusCode, next: &str, username: &str, error: Option<&str>) -> Response {
+fn login_page(
+    visit: &Visit,
+    status: StatusCode,
+    next: &str,
+    username: &str,
+    error: Option<&str>,
+) -> Response {
     let m = visit.msgs();
     let body = LoginBody {
         m,
@@ -118,7 +126,8 @@ async fn login_form<A: Accounts>(
     match (visit.session.user_id, visit.session.second_factor_ok) {
         (Some(_), true) => return Redirect::to(&next).into_response(),
         (Some(_), false) => {
-            return Redirect::to(&format!("/log-ind/kode?videre={}", encode(&next))).into_response();
+            return Redirect::to(&format!("/log-ind/kode?videre={}", encode(&next)))
+                .into_response();
         }
         (None, _) => {}
     }
@@ -145,24 +154,53 @@ async fn login<A: Accounts>(
     let m = visit.msgs();
     let next = next_of(&portal, &f.videre);
     let username = f.brugernavn.trim();
-    let check = portal.accounts.check_login(username, &f.adgangskode, from).await;
+    let check = portal
+        .accounts
+        .check_login(username, &f.adgangskode, from)
+        .await;
     let user_id = match check {
         LoginCheck::User(id) => id,
         LoginCheck::Wrong => {
             log(&portal, username, None, from, "password_wrong").await;
-            return login_page(&visit, StatusCode::UNAUTHORIZED, &next, username, Some(m.login_failed));
+            return login_page(
+                &visit,
+                StatusCode::UNAUTHORIZED,
+                &next,
+                username,
+                Some(m.login_failed),
+            );
         }
         LoginCheck::Wait(_) => {
             log(&portal, username, None, from, "throttled").await;
-            return login_page(&visit, StatusCode::TOO_MANY_REQUESTS, &next, username, Some(m.login_wait));
+            return login_page(
+                &visit,
+                StatusCode::TOO_MANY_REQUESTS,
+                &next,
+                username,
+                Some(m.login_wait),
+            );
         }
         LoginCheck::Busy => {
-            return login_page(&visit, StatusCode::SERVICE_UNAVAILABLE, &next, username, Some(m.login_busy));
+            return login_page(
+                &visit,
+                StatusCode::SERVICE_UNAVAILABLE,
+                &next,
+                username,
+                Some(m.login_busy),
+            );
         }
     };
     let account = match portal.accounts.account(user_id).await {
         Ok(Some(a)) => a,
-        Ok(None) => return login_page(&visit, StatusCode::UNAUTHORIZED, &next, username, Some(m.login_failed)),
+        Ok(None) => {
+            return login_page(
+                &visit,
+                StatusCode::UNAUTHORIZED,
+                &next,
+                username,
+                Some(m.login_failed),
+            );
+        }
         Err(e) => return visit.failed(&e),
     };
     let enrolled = match portal.factors.is_enrolled(user_id).await {
@@ -171,7 +209,11 @@ async fn login<A: Accounts>(
     };
     let lang = account.language.unwrap_or(visit.session.lang);
     let done = !enrolled && !account.second_factor_required;
-    let started = match portal.sessions.log_in(&visit.session, user_id, done, lang).await {
+    let started = match portal
+        .sessions
+        .log_in(&visit.session, user_id, done, lang)
+        .await
+    {
         Ok(s) => s,
         Err(e) => return visit.failed(&e),
     };
@@ -198,7 +240,13 @@ struct CodeBody<'a> {
     error: Option<&'a str>,
 }
 
-fn code_page(visit: &Visit, status: StatusCode, next: &str, wrong: bool, error: Option<&str>) -> Response {
+fn code_page(
+    visit: &Visit,
+    status: StatusCode,
+    next: &str,
+    wrong: bool,
+    error: Option<&str>,
+) -> Response {
     let m = visit.msgs();
     let body = CodeBody {
         m,
@@ -250,19 +298,43 @@ async fn code<A: Accounts>(
     };
     match recent_code_failures(&portal, user_id).await {
         Ok(n) if n >= CODE_FAILURES => {
-            log(&portal, &account.username, Some(user_id), from, "code_throttled").await;
+            log(
+                &portal,
+                &account.username,
+                Some(user_id),
+                from,
+                "code_throttled",
+            )
+            .await;
             let wait = visit.msgs().login_wait;
-            return code_page(&visit, StatusCode::TOO_MANY_REQUESTS, &next, false, Some(wait));
+            return code_page(
+                &visit,
+                StatusCode::TOO_MANY_REQUESTS,
+                &next,
+                false,
+                Some(wait),
+            );
         }
         Ok(_) => {}
         Err(e) => return visit.failed(&e),
     }
-    let checked = match portal.factors.check(user_id, &account.username, f.kode.trim()).await {
+    let checked = match portal
+        .factors
+        .check(user_id, &account.username, f.kode.trim())
+        .await
+    {
         Ok(c) => c,
         Err(e) => return visit.failed(&e),
     };
     if !checked.passed() {
-        log(&portal, &account.username, Some(user_id), from, "code_wrong").await;
+        log(
+            &portal,
+            &account.username,
+            Some(user_id),
+            from,
+            "code_wrong",
+        )
+        .await;
         return code_page(&visit, StatusCode::UNAUTHORIZED, &next, true, None);
     }
     let outcome = if checked == Checked::BackupCodeUsed {
@@ -352,7 +424,14 @@ async fn enrol_form<A: Accounts>(
         Err(e) => Err(e),
     };
     match provisioning {
-        Ok(Some(p)) => enrol_page(&visit, StatusCode::OK, &next, &p, account.second_factor_required, false),
+        Ok(Some(p)) => enrol_page(
+            &visit,
+            StatusCode::OK,
+            &next,
+            &p,
+            account.second_factor_required,
+            false,
+        ),
         Ok(None) => Redirect::to("/konto").into_response(),
         Err(e) => visit.failed(&e),
     }
@@ -370,10 +449,10 @@ fn codes_page(visit: &Visit, codes: &[String], next: &str, started: Option<&Star
     let m = visit.msgs();
     let body = CodesBody { m, codes, next }.render().unwrap_or_default();
     let mut res = visit.page(narrow(m.backup_codes_title, body));
-    if let Some(s) = started {
-        if let Ok(v) = HeaderValue::from_str(&s.set_cookie) {
-            res.headers_mut().append(header::SET_COOKIE, v);
-        }
+    if let Some(s) = started
+        && let Ok(v) = HeaderValue::from_str(&s.set_cookie)
+    {
+        res.headers_mut().append(header::SET_COOKIE, v);
     }
     res
 }
@@ -391,18 +470,36 @@ async fn enrol<A: Accounts>(
     };
     match recent_code_failures(&portal, user_id).await {
         Ok(n) if n >= CODE_FAILURES => {
-            log(&portal, &account.username, Some(user_id), from, "code_throttled").await;
+            log(
+                &portal,
+                &account.username,
+                Some(user_id),
+                from,
+                "code_throttled",
+            )
+            .await;
             return visit.message(StatusCode::TOO_MANY_REQUESTS, visit.msgs().login_wait);
         }
         Ok(_) => {}
         Err(e) => return visit.failed(&e),
     }
-    let checked = match portal.factors.check(user_id, &account.username, f.kode.trim()).await {
+    let checked = match portal
+        .factors
+        .check(user_id, &account.username, f.kode.trim())
+        .await
+    {
         Ok(c) => c,
         Err(e) => return visit.failed(&e),
     };
     let Checked::Confirmed { backup_codes } = checked else {
-        log(&portal, &account.username, Some(user_id), from, "enrol_code_wrong").await;
+        log(
+            &portal,
+            &account.username,
+            Some(user_id),
+            from,
+            "enrol_code_wrong",
+        )
+        .await;
         return match portal.factors.pending(user_id, &account.username).await {
             Ok(Some(p)) => enrol_page(
                 &visit,
@@ -496,7 +593,14 @@ async fn password<A: Accounts>(
 ) -> Response {
     let m = signed.visit.msgs();
     if f.ny != f.gentag {
-        return account_page(&portal, &signed, StatusCode::UNPROCESSABLE_ENTITY, Some(m.password_mismatch), None).await;
+        return account_page(
+            &portal,
+            &signed,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some(m.password_mismatch),
+            None,
+        )
+        .await;
     }
     match portal
         .accounts
@@ -505,13 +609,34 @@ async fn password<A: Accounts>(
     {
         PasswordChange::Changed => {}
         PasswordChange::WrongCurrent => {
-            return account_page(&portal, &signed, StatusCode::UNPROCESSABLE_ENTITY, Some(m.password_current_wrong), None).await;
+            return account_page(
+                &portal,
+                &signed,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                Some(m.password_current_wrong),
+                None,
+            )
+            .await;
         }
         PasswordChange::Refused(why) => {
-            return account_page(&portal, &signed, StatusCode::UNPROCESSABLE_ENTITY, Some(&why), None).await;
+            return account_page(
+                &portal,
+                &signed,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                Some(&why),
+                None,
+            )
+            .await;
         }
         PasswordChange::Busy => {
-            return account_page(&portal, &signed, StatusCode::SERVICE_UNAVAILABLE, Some(m.login_busy), None).await;
+            return account_page(
+                &portal,
+                &signed,
+                StatusCode::SERVICE_UNAVAILABLE,
+                Some(m.login_busy),
+                None,
+            )
+            .await;
         }
     }
     if let Err(e) = portal
@@ -521,7 +646,14 @@ async fn password<A: Accounts>(
     {
         return signed.visit.failed(&e);
     }
-    account_page(&portal, &signed, StatusCode::OK, None, Some(m.password_changed)).await
+    account_page(
+        &portal,
+        &signed,
+        StatusCode::OK,
+        None,
+        Some(m.password_changed),
+    )
+    .await
 }
 
 #[derive(Deserialize)]
@@ -590,7 +722,13 @@ async fn recent_code_failures<A>(portal: &Portal<A>, user_id: i64) -> anyhow::Re
 
 /// Writes a login attempt to the login log. A failure to write is logged, and the login
 /// goes on: the log must not become a way to lock everyone out.
-async fn log<A>(portal: &Portal<A>, username: &str, user_id: Option<i64>, from: IpAddr, outcome: &'static str) {
+async fn log<A>(
+    portal: &Portal<A>,
+    username: &str,
+    user_id: Option<i64>,
+    from: IpAddr,
+    outcome: &'static str,
+) {
     // What was typed as a user name may be a password typed in the wrong field: bounded, and
     // kept only in the database, never in the process log.
     let username: String = username.chars().take(150).collect();

@@ -34,7 +34,8 @@ pub trait Accounts: Send + Sync + 'static {
     ) -> impl Future<Output = LoginCheck> + Send;
 
     /// The user's name, language and whether their role requires a second factor.
-    fn account(&self, user_id: i64) -> impl Future<Output = anyhow::Result<Option<Account>>> + Send;
+    fn account(&self, user_id: i64)
+    -> impl Future<Output = anyhow::Result<Option<Account>>> + Send;
 
     /// Changes the user's own password after checking the current one; the caller then ends
     /// the user's other sessions.
@@ -191,6 +192,7 @@ struct Layout<'a> {
     js: Vec<&'a str>,
     nav: &'a [NavItem],
     user: Option<&'a str>,
+    signed_in: bool,
     csrf: &'a str,
     path: &'a str,
     badge: Option<&'a Badge>,
@@ -231,9 +233,9 @@ impl Visit {
             Lang::En => Lang::Da,
         };
         let m = text::msgs(lang);
-        let mut css = vec![super::assets::PORTAL_CSS];
+        let mut css = vec![super::own_assets::PORTAL_CSS];
         css.extend(self.chrome.css.iter().copied());
-        let mut js = vec![super::assets::PORTAL_JS];
+        let mut js = vec![super::own_assets::PORTAL_JS];
         js.extend(self.chrome.js.iter().copied());
         let layout = Layout {
             m,
@@ -250,6 +252,7 @@ impl Visit {
             js,
             nav: &page.nav,
             user: page.user.as_deref(),
+            signed_in: self.session.user_id.is_some(),
             csrf: &self.session.csrf,
             path: &self.path,
             badge: page.badge.as_ref(),
@@ -408,10 +411,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Form<T> {
         let bytes = match axum::body::to_bytes(body, FORM_LIMIT).await {
             Ok(b) => b,
             Err(_) => {
-                return Err(visit.message(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    visit.msgs().server_error,
-                ));
+                return Err(visit.message(StatusCode::PAYLOAD_TOO_LARGE, visit.msgs().server_error));
             }
         };
         let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(&bytes).unwrap_or_default();
@@ -438,10 +438,10 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Form<T> {
 /// `Sec-Fetch-Site` (all current ones) and `Origin` on a POST; a request that names another
 /// site in either is refused. One with neither is a tool, not a browser a page could steer.
 pub fn same_site(headers: &HeaderMap) -> bool {
-    if let Some(site) = headers.get("sec-fetch-site") {
-        if !matches!(site.as_bytes(), b"same-origin" | b"none") {
-            return false;
-        }
+    if let Some(site) = headers.get("sec-fetch-site")
+        && !matches!(site.as_bytes(), b"same-origin" | b"none")
+    {
+        return false;
     }
     match (headers.get(header::ORIGIN), headers.get(header::HOST)) {
         (Some(origin), Some(host)) => {
@@ -465,12 +465,14 @@ impl<A: Accounts> Portal<A> {
         let sessions = self.sessions.clone();
         let with_pages = pages.merge(super::account::router(self.clone()));
         with_pages
-            .layer(axum::middleware::from_fn(move |req: Request, next: Next| {
-                let sessions = sessions.clone();
-                let chrome = chrome.clone();
-                async move { with_session(sessions, chrome, req, next).await }
-            }))
-            .merge(super::assets_router(super::assets::ASSETS))
+            .layer(axum::middleware::from_fn(
+                move |req: Request, next: Next| {
+                    let sessions = sessions.clone();
+                    let chrome = chrome.clone();
+                    async move { with_session(sessions, chrome, req, next).await }
+                },
+            ))
+            .merge(super::assets_router(super::own_assets::ASSETS))
             .layer(axum::middleware::from_fn(super::security_headers))
     }
 }
@@ -490,7 +492,10 @@ async fn with_session(
     };
     let (session, set_cookie, ended) = match loaded {
         Ok(Some(s)) => (s, None, false),
-        Ok(None) => match sessions.start(Lang::from_accept_language(req.headers())).await {
+        Ok(None) => match sessions
+            .start(Lang::from_accept_language(req.headers()))
+            .await
+        {
             Ok(started) => (started.session, Some(started.set_cookie), token.is_some()),
             Err(e) => return unavailable(&e),
         },
@@ -512,10 +517,8 @@ async fn with_session(
             .get_all(header::SET_COOKIE)
             .iter()
             .any(|v| v.as_bytes().starts_with(prefix.as_bytes()));
-        if !handler_set {
-            if let Ok(v) = HeaderValue::from_str(&c) {
-                res.headers_mut().append(header::SET_COOKIE, v);
-            }
+        if !handler_set && let Ok(v) = HeaderValue::from_str(&c) {
+            res.headers_mut().append(header::SET_COOKIE, v);
         }
     }
     res

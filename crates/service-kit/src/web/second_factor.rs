@@ -130,7 +130,11 @@ impl SecondFactors {
     }
 
     /// The QR code of an enrolment in progress again (a reload of the enrolment page).
-    pub async fn pending(&self, user_id: i64, account: &str) -> anyhow::Result<Option<Provisioning>> {
+    pub async fn pending(
+        &self,
+        user_id: i64,
+        account: &str,
+    ) -> anyhow::Result<Option<Provisioning>> {
         match self.enrolment(user_id).await? {
             Some(e) if !e.confirmed => {
                 let t = totp(&e.secret, &self.issuer, account)?;
@@ -169,7 +173,11 @@ impl SecondFactors {
                 return Ok(Checked::Reused);
             }
             let confirming = !e.confirmed;
-            let codes = if confirming { backup_codes() } else { Vec::new() };
+            let codes = if confirming {
+                backup_codes()
+            } else {
+                Vec::new()
+            };
             let hashes: Vec<String> = codes.iter().map(|c| token_hash(&normal(c))).collect();
             let accepted = self
                 .db
@@ -208,7 +216,9 @@ impl SecondFactors {
                 .await?;
             return Ok(match (accepted, confirming) {
                 (false, _) => Checked::Reused,
-                (true, true) => Checked::Confirmed { backup_codes: codes },
+                (true, true) => Checked::Confirmed {
+                    backup_codes: codes,
+                },
                 (true, false) => Checked::Right,
             });
         }
@@ -398,27 +408,38 @@ mod tests {
 
     fn code_at(p: &Provisioning, ms: i64) -> String {
         let t = Totp::from_url(&p.url).expect("url");
-        t.generate(u64::try_from(ms / 1000).expect("time")).to_string()
+        t.generate(u64::try_from(ms / 1000).expect("time"))
+            .to_string()
     }
 
     #[tokio::test]
     async fn enrolment_is_confirmed_by_a_code_and_each_code_counts_once() {
         let (_dir, f) = factors().await;
         assert!(!f.is_enrolled(1).await.expect("read"));
-        let p = f.begin(1, "anna@aeroe.dk").await.expect("begin").expect("new");
+        let p = f
+            .begin(1, "anna@aeroe.dk")
+            .await
+            .expect("begin")
+            .expect("new");
         assert!(p.url.starts_with("otpauth://totp/"), "{}", p.url);
         assert!(p.qr_svg.starts_with("<svg") && !p.qr_svg.contains("style="));
         assert_eq!(p.secret_text.split(' ').count(), 8);
         // Not confirmed yet: it guards nothing, and a reload shows the same secret.
         assert!(!f.is_enrolled(1).await.expect("read"));
         assert_eq!(
-            f.pending(1, "anna@aeroe.dk").await.expect("pending").expect("some").url,
+            f.pending(1, "anna@aeroe.dk")
+                .await
+                .expect("pending")
+                .expect("some")
+                .url,
             p.url
         );
 
         let now = 1_780_000_000_000;
         assert_eq!(
-            f.check_at(1, "anna@aeroe.dk", "000000", now).await.expect("check"),
+            f.check_at(1, "anna@aeroe.dk", "000000", now)
+                .await
+                .expect("check"),
             Checked::Wrong
         );
         let Checked::Confirmed { backup_codes } = f
@@ -442,7 +463,9 @@ mod tests {
         let next = code_at(&p, now + 30_000);
         let spaced = format!("{} {}", &next[..3], &next[3..]);
         assert_eq!(
-            f.check_at(1, "a", &spaced, now + 30_000).await.expect("check"),
+            f.check_at(1, "a", &spaced, now + 30_000)
+                .await
+                .expect("check"),
             Checked::Right
         );
         // A code from two minutes ago: wrong.
@@ -460,14 +483,18 @@ mod tests {
             Checked::BackupCodeUsed
         );
         assert_eq!(
-            f.check_at(1, "a", &backup_codes[3], now).await.expect("check"),
+            f.check_at(1, "a", &backup_codes[3], now)
+                .await
+                .expect("check"),
             Checked::Wrong
         );
         assert_eq!(f.backup_codes_left(1).await.expect("count"), 9);
         let renewed = f.renew_backup_codes(1).await.expect("renew");
         assert_eq!(f.backup_codes_left(1).await.expect("count"), 10);
         assert_eq!(
-            f.check_at(1, "a", &backup_codes[4], now).await.expect("check"),
+            f.check_at(1, "a", &backup_codes[4], now)
+                .await
+                .expect("check"),
             Checked::Wrong
         );
         assert_eq!(
@@ -488,7 +515,10 @@ mod tests {
             f.check_at(2, "b", "abcde-fghjk", 0).await.expect("check"),
             Checked::Wrong
         );
-        assert_eq!(f.check_at(3, "c", "123456", 0).await.expect("check"), Checked::Wrong);
+        assert_eq!(
+            f.check_at(3, "c", "123456", 0).await.expect("check"),
+            Checked::Wrong
+        );
     }
 
     #[test]
@@ -496,7 +526,11 @@ mod tests {
         let codes = backup_codes();
         let set: std::collections::HashSet<_> = codes.iter().collect();
         assert_eq!(set.len(), BACKUP_CODES);
-        assert!(codes.iter().all(|c| c.len() == 11 && c.as_bytes()[5] == b'-'));
+        assert!(
+            codes
+                .iter()
+                .all(|c| c.len() == 11 && c.as_bytes()[5] == b'-')
+        );
         assert!(codes.iter().all(|c| !c.contains(['0', '1', 'l', 'o', 'i'])));
     }
 }

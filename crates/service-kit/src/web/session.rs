@@ -432,7 +432,10 @@ mod tests {
         assert!(s.load("sid", &old).await.expect("load").is_none());
         let new = token_of(&in_.set_cookie).to_owned();
         let who = s.load("sid", &new).await.expect("load").expect("alive");
-        assert_eq!((who.user_id, who.user(), who.lang), (Some(7), None, Lang::En));
+        assert_eq!(
+            (who.user_id, who.user(), who.lang),
+            (Some(7), None, Lang::En)
+        );
         assert_ne!(who.csrf, anon.session.csrf);
 
         let passed = s.second_factor_passed(&who).await.expect("2fa");
@@ -479,7 +482,10 @@ mod tests {
         let b = s.log_in(&b.session, 1, true, Lang::Da).await.expect("in");
         let c = s.start(Lang::Da).await.expect("start");
         let c = s.log_in(&c.session, 2, true, Lang::Da).await.expect("in");
-        assert_eq!(s.end_user_sessions(1, Some(&a.session)).await.expect("end"), 1);
+        assert_eq!(
+            s.end_user_sessions(1, Some(&a.session)).await.expect("end"),
+            1
+        );
         let alive = |st: &Started| {
             let t = token_of(&st.set_cookie).to_owned();
             let s = s.clone();
@@ -489,22 +495,24 @@ mod tests {
 
         let now = now_ms();
         assert!(s.ended(now - 1000, now - 3_600_000, now), "idle an hour");
-        assert!(s.ended(now - 8 * 3_600_000, now - 1000, now), "eight hours old");
+        assert!(
+            s.ended(now - 8 * 3_600_000, now - 1000, now),
+            "eight hours old"
+        );
         assert!(!s.ended(now - 7 * 3_600_000, now - 3_599_000, now));
         // An idle session is refused and its row goes.
         let hash = token_hash(token_of(&c.set_cookie));
-        s.db
-            .write(move |conn| {
-                Box::pin(async move {
-                    sqlx::query("UPDATE web_sessions SET last_seen_at = 0 WHERE token_sha256 = $1")
-                        .bind(&hash)
-                        .execute(&mut *conn)
-                        .await?;
-                    Ok(())
-                })
+        s.db.write(move |conn| {
+            Box::pin(async move {
+                sqlx::query("UPDATE web_sessions SET last_seen_at = 0 WHERE token_sha256 = $1")
+                    .bind(&hash)
+                    .execute(&mut *conn)
+                    .await?;
+                Ok(())
             })
-            .await
-            .expect("age");
+        })
+        .await
+        .expect("age");
         assert!(!alive(&c).await);
         assert_eq!(s.purge_ended().await.expect("purge"), 0);
     }
