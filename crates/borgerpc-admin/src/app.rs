@@ -81,6 +81,7 @@ pub async fn start(config: &Config, store: Store) -> anyhow::Result<Running> {
         .layer(agents.layer())
         .merge(crate::login::router(logins.clone()))
         .merge(crate::api::router(store.clone(), agents))
+        .merge(crate::web::router(config, store.clone(), logins.clone()))
         .merge(service_kit::http::ops_router(ready));
     let (stop, mut stopped) = tokio::sync::watch::channel(false);
     let http = service_kit::listener::serve(

@@ -20,9 +20,65 @@ pub struct Config {
     pub retention: Retention,
     #[serde(default)]
     pub notifications: NotificationsConfig,
+    #[serde(default)]
+    pub web: WebConfig,
     /// The configuration file's folder: relative secret files are read from there.
     #[serde(skip)]
     pub base_dir: std::path::PathBuf,
+}
+
+/// The portal's pages in the browser: how long a login lasts, and the name authenticator
+/// apps show.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebConfig {
+    /// A browser session ends after this many minutes without a request.
+    #[serde(default = "default_idle_minutes")]
+    pub idle_minutes: u64,
+    /// And this many hours after the login, however busy.
+    #[serde(default = "default_session_hours")]
+    pub session_hours: u64,
+    /// The name authenticator apps show beside the user's account ("Ærø Kommune BorgerPC").
+    #[serde(default = "default_issuer")]
+    pub second_factor_issuer: String,
+}
+
+impl Default for WebConfig {
+    fn default() -> Self {
+        Self {
+            idle_minutes: default_idle_minutes(),
+            session_hours: default_session_hours(),
+            second_factor_issuer: default_issuer(),
+        }
+    }
+}
+
+fn default_idle_minutes() -> u64 {
+    60
+}
+
+fn default_session_hours() -> u64 {
+    10
+}
+
+fn default_issuer() -> String {
+    "OS2borgerPC Admin".into()
+}
+
+impl Config {
+    /// The browser sessions' policy: cookies are `Secure` when PCs and people reach the portal
+    /// over HTTPS (`server.public_url`).
+    pub fn session_policy(&self) -> service_kit::web::session::Policy {
+        service_kit::web::session::Policy {
+            idle: std::time::Duration::from_secs(self.web.idle_minutes * 60),
+            absolute: std::time::Duration::from_secs(self.web.session_hours * 3600),
+            secure: self
+                .server
+                .public_url
+                .as_deref()
+                .is_some_and(|u| u.starts_with("https://")),
+        }
+    }
 }
 
 /// E-mails about security and offline events, and how often offline rules are checked.
@@ -321,6 +377,19 @@ impl Config {
             "notifications: intervals must be at least 1 second"
         );
         self.client_address()?;
+        anyhow::ensure!(
+            (1..=24 * 60).contains(&self.web.idle_minutes),
+            "web.idle_minutes: must be 1 to 1440"
+        );
+        anyhow::ensure!(
+            (1..=24 * 7).contains(&self.web.session_hours),
+            "web.session_hours: must be 1 to 168"
+        );
+        anyhow::ensure!(
+            !self.web.second_factor_issuer.trim().is_empty()
+                && self.web.second_factor_issuer.chars().count() <= 100,
+            "web.second_factor_issuer: 1 to 100 characters"
+        );
         anyhow::ensure!(
             self.agents.file_url_ttl_hours >= 1,
             "agents.file_url_ttl_hours: must be at least 1"

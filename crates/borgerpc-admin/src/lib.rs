@@ -2,7 +2,8 @@
 //!
 //! Data flows in from agents through [`client_api`] (JSON, 3.x agents) and [`legacy_xmlrpc`]
 //! (2.x agents, off unless a site allows it), thin encodings over [`protocol`], which owns the
-//! semantics of every agent call. Operators and integrations use [`api`], after [`login`];
+//! semantics of every agent call. Operators use the pages of [`web`] in a browser;
+//! integrations use [`api`], after [`login`];
 //! [`throttle`] bounds what callers without a credential can make the portal do. The
 //! [`store`] owns the database; [`heartbeat`] batches the writes every check-in makes;
 //! [`notify`] watches for offline PCs and mails alerts. [`app`] wires a running portal. See
@@ -26,3 +27,4 @@ pub mod protocol;
 pub mod scripts;
 pub mod store;
 pub mod throttle;
+pub mod web;

@@ -21,6 +21,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use serde_json::json;
 use service_kit::accounts::{Busy, MAX_PASSWORD_BYTES, PasswordChecker};
+use service_kit::web::LoginCheck;
 use service_kit::http::{Body, BodyError, BodyLimit};
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -177,67 +178,98 @@ async fn login(
             );
         }
     };
-    // Names are at most 150 characters; anything longer is no user, and is kept short in
-    // the counts and the log.
-    let name: String = c.username.trim().chars().take(150).collect();
-    let now = Instant::now();
-    if let Some(wait) = logins.wait(&name, address, now) {
-        metrics::counter!("borgerpc_logins_total", "outcome" => "throttled").increment(1);
-        return wait_answer(
+    match logins.check(&c.username, &c.password, address).await {
+        Err(e) => unavailable(e),
+        Ok(LoginCheck::Wait(wait)) => wait_answer(
             StatusCode::TOO_MANY_REQUESTS,
             wait,
             format!(
                 "too many failed logins; try again in {} seconds",
                 retry_after_secs(wait)
             ),
-        );
+        ),
+        Ok(LoginCheck::Busy) => wait_answer(
+            StatusCode::SERVICE_UNAVAILABLE,
+            Duration::from_secs(1),
+            "too many logins are being checked at once; try again in a few seconds".into(),
+        ),
+        Ok(LoginCheck::Wrong) => answer(StatusCode::UNAUTHORIZED, "wrong username or password"),
+        Ok(LoginCheck::User(user_id)) => match logins.store.open_session(user_id).await {
+            Ok((token, expires_at)) => {
+                axum::Json(json!({"token": token, "expires_at": expires_at})).into_response()
+            }
+            Err(e) => unavailable(e.into()),
+        },
     }
-    let user = if c.password.len() > MAX_PASSWORD_BYTES {
-        None
-    } else {
-        match logins.store.login_user(&name).await {
-            Ok(u) => u,
-            Err(e) => return unavailable(e.into()),
+}
+
+impl Logins {
+    /// Checks a user name and password, for the API and the web pages alike: throttled per
+    /// address and name, bounded in Argon2 checks, counted and logged (never the password).
+    pub async fn check(
+        &self,
+        username: &str,
+        password: &str,
+        address: IpAddr,
+    ) -> anyhow::Result<LoginCheck> {
+        // Names are at most 150 characters; anything longer is no user, and is kept short in
+        // the counts and the log.
+        let name: String = username.trim().chars().take(150).collect();
+        let now = Instant::now();
+        if let Some(wait) = self.wait(&name, address, now) {
+            metrics::counter!("borgerpc_logins_total", "outcome" => "throttled").increment(1);
+            return Ok(LoginCheck::Wait(wait));
         }
-    };
-    let checked = logins
-        .checker
-        .verify(&c.password, user.as_ref().map(|(_, h)| h.as_str()))
-        .await;
-    match checked {
-        Err(Busy) => {
-            metrics::counter!("borgerpc_logins_total", "outcome" => "busy").increment(1);
-            wait_answer(
-                StatusCode::SERVICE_UNAVAILABLE,
-                Duration::from_secs(1),
-                "too many logins are being checked at once; try again in a few seconds".into(),
-            )
-        }
-        Ok(true) if user.is_some() => {
-            let Some((user_id, _)) = user else {
-                return unavailable(anyhow::anyhow!("no user"));
-            };
-            logins.succeeded(&name, address, now);
-            match logins.store.open_session(user_id).await {
-                Ok((token, expires_at)) => {
-                    metrics::counter!("borgerpc_logins_total", "outcome" => "ok").increment(1);
-                    tracing::info!(username = ?name, source = %address, "login");
-                    axum::Json(json!({"token": token, "expires_at": expires_at})).into_response()
-                }
-                Err(e) => unavailable(e.into()),
+        let user = if password.len() > MAX_PASSWORD_BYTES {
+            None
+        } else {
+            self.store.login_user(&name).await?
+        };
+        let checked = self
+            .checker
+            .verify(password, user.as_ref().map(|(_, h)| h.as_str()))
+            .await;
+        match (checked, user) {
+            (Err(Busy), _) => {
+                metrics::counter!("borgerpc_logins_total", "outcome" => "busy").increment(1);
+                Ok(LoginCheck::Busy)
+            }
+            (Ok(true), Some((user_id, _))) => {
+                self.succeeded(&name, address, now);
+                metrics::counter!("borgerpc_logins_total", "outcome" => "ok").increment(1);
+                tracing::info!(username = ?name, source = %address, "login");
+                Ok(LoginCheck::User(user_id))
+            }
+            (Ok(_), user) => {
+                self.failed(&name, address, now);
+                metrics::counter!("borgerpc_logins_total", "outcome" => "failed").increment(1);
+                let reason = if user.is_some() {
+                    "wrong password"
+                } else {
+                    "no such user"
+                };
+                tracing::warn!(username = ?name, source = %address, reason, "login failed");
+                Ok(LoginCheck::Wrong)
             }
         }
-        Ok(_) => {
-            logins.failed(&name, address, now);
-            metrics::counter!("borgerpc_logins_total", "outcome" => "failed").increment(1);
-            let reason = if user.is_some() {
-                "wrong password"
-            } else {
-                "no such user"
-            };
-            tracing::warn!(username = ?name, source = %address, reason, "login failed");
-            answer(StatusCode::UNAUTHORIZED, "wrong username or password")
+    }
+
+    /// Checks a user's current password before it is changed (not throttled by name: the
+    /// user is logged in; bounded like every check).
+    pub async fn check_own(&self, user_id: i64, password: &str) -> anyhow::Result<Option<bool>> {
+        if password.len() > MAX_PASSWORD_BYTES {
+            return Ok(Some(false));
         }
+        let hash = self.store.password_hash(user_id).await?;
+        match self.checker.verify(password, hash.as_deref()).await {
+            Ok(ok) => Ok(Some(ok && hash.is_some())),
+            Err(Busy) => Ok(None),
+        }
+    }
+
+    /// Where requests come from (behind the configured proxies).
+    pub fn addresses(&self) -> &ClientAddress {
+        &self.addresses
     }
 }
 

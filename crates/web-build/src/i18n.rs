@@ -21,13 +21,13 @@ const LANGUAGES: [(&str, &str); 2] = [("da", "DA"), ("en", "EN")];
 ///
 /// Fails, with a message naming the file and key, when the two files do not have the same
 /// keys (`i18n catalogues differ: only in da.toml: [..]; only in en.toml: [..]`), when a
-/// value is not a string or is empty, or when a key is not a lowercase Rust identifier
-/// (`[a-z][a-z0-9_]*`, not a keyword). Prints `cargo:rerun-if-changed` for both files.
+/// value is not a string or is empty, when a key is not a lowercase Rust identifier
+/// (`[a-z][a-z0-9_]*`, not a keyword), or when a key is in two files of one language. Texts
+/// may also be split over `da/*.toml` and `en/*.toml`. Prints `cargo:rerun-if-changed` for
+/// every file read.
 pub fn catalogue(locales_dir: &Path, out_file: &Path) -> Result<(), String> {
-    let (da_path, en_path) = (locales_dir.join("da.toml"), locales_dir.join("en.toml"));
-    println!("cargo:rerun-if-changed={}", da_path.display());
-    println!("cargo:rerun-if-changed={}", en_path.display());
-    let (da, en) = (load(&da_path)?, load(&en_path)?);
+    let da = load_language(locales_dir, "da")?;
+    let en = load_language(locales_dir, "en")?;
     let only_da: Vec<&String> = da.keys().filter(|k| !en.contains_key(*k)).collect();
     let only_en: Vec<&String> = en.keys().filter(|k| !da.contains_key(*k)).collect();
     if !only_da.is_empty() || !only_en.is_empty() {
@@ -36,6 +36,38 @@ pub fn catalogue(locales_dir: &Path, out_file: &Path) -> Result<(), String> {
         ));
     }
     write_if_changed(out_file, &generate(&da, &en))
+}
+
+/// A language's texts: `<lang>.toml`, and every `*.toml` in the folder `<lang>/` beside it
+/// (one file per part of a portal, so people working on different pages do not edit the same
+/// file). A key may be in one file only.
+fn load_language(locales_dir: &Path, lang: &str) -> Result<BTreeMap<String, String>, String> {
+    let mut files = vec![locales_dir.join(format!("{lang}.toml"))];
+    let folder = locales_dir.join(lang);
+    if folder.is_dir() {
+        println!("cargo:rerun-if-changed={}", folder.display());
+        let entries = std::fs::read_dir(&folder)
+            .map_err(|e| format!("cannot read {}: {e}", folder.display()))?;
+        let mut more: Vec<_> = entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+            .collect();
+        more.sort();
+        files.extend(more);
+    }
+    let mut all: BTreeMap<String, String> = BTreeMap::new();
+    let mut from: BTreeMap<String, String> = BTreeMap::new();
+    for file in files {
+        println!("cargo:rerun-if-changed={}", file.display());
+        for (key, text) in load(&file)? {
+            let name = file.display().to_string();
+            if let Some(first) = from.insert(key.clone(), name.clone()) {
+                return Err(format!("{name}: key {key:?} is in {first} already"));
+            }
+            all.insert(key, text);
+        }
+    }
+    Ok(all)
 }
 
 /// One catalogue file, every key checked and every value a non-empty string.
@@ -192,6 +224,24 @@ mod tests {
             "{code}"
         );
         assert!(code.contains("\"logout\" => Some(self.logout),"), "{code}");
+    }
+
+    #[test]
+    fn texts_may_be_split_over_a_folder_per_language_but_a_key_is_in_one_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let p = dir.path();
+        std::fs::write(p.join("da.toml"), "a = \"A\"\n").expect("write");
+        std::fs::write(p.join("en.toml"), "a = \"A\"\n").expect("write");
+        for lang in ["da", "en"] {
+            std::fs::create_dir(p.join(lang)).expect("mkdir");
+            std::fs::write(p.join(lang).join("pcs.toml"), "pc_title = \"PC\"\n").expect("write");
+        }
+        let out = p.join("out.rs");
+        catalogue(p, &out).expect("split catalogue");
+        assert!(std::fs::read_to_string(&out).expect("read").contains("pub pc_title"));
+        std::fs::write(p.join("da").join("more.toml"), "a = \"igen\"\n").expect("write");
+        let err = catalogue(p, &out).expect_err("a key twice");
+        assert!(err.contains("more.toml: key \"a\" is in") && err.contains("da.toml"), "{err}");
     }
 
     #[test]

@@ -223,7 +223,20 @@ impl Store {
         .bind(now_ms())
         .fetch_optional(self.pool())
         .await?;
-        let Some((user_id, username, superuser)) = row else {
+        match row {
+            Some((user_id, _, _)) => self.scope_of_user(user_id).await,
+            None => Ok(None),
+        }
+    }
+
+    /// The scope of a logged-in user (an API session or the web portal's).
+    pub async fn scope_of_user(&self, user_id: i64) -> Result<Option<Scope>> {
+        let row: Option<(String, i64)> =
+            sqlx::query_as("SELECT username, is_superuser FROM users WHERE id = $1")
+                .bind(user_id)
+                .fetch_optional(self.pool())
+                .await?;
+        let Some((username, superuser)) = row else {
             return Ok(None);
         };
         let actor = format!("user:{username}");

@@ -83,12 +83,12 @@ impl Store {
             .execute(&mut *tx)
             .await?
             .rows_affected();
-        sqlx::query(
+        for sql in [
             "DELETE FROM sessions WHERE user_id IN (SELECT id FROM users WHERE username = $1)",
-        )
-        .bind(username)
-        .execute(&mut *tx)
-        .await?;
+            "DELETE FROM web_sessions WHERE user_id IN (SELECT id FROM users WHERE username = $1)",
+        ] {
+            sqlx::query(sql).bind(username).execute(&mut *tx).await?;
+        }
         tx.commit().await?;
         Ok(changed == 1)
     }

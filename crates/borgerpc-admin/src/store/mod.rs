@@ -14,9 +14,11 @@ pub mod history;
 pub mod jobs;
 pub mod operator;
 pub mod pcs;
+pub mod portal;
 pub mod policies;
 pub mod rules;
 pub mod tenants;
+pub mod views;
 pub mod wakeplans;
 
 use service_kit::db::{Db, DbKind, Migration};
@@ -36,6 +38,16 @@ pub const MIGRATIONS: &[Migration] = &[
         version: 3,
         name: "agent_identity",
         sql: include_str!("../../migrations/0003_agent_identity.sql"),
+    },
+    Migration {
+        version: 4,
+        name: "web",
+        sql: service_kit::web::session::SCHEMA,
+    },
+    Migration {
+        version: 5,
+        name: "portal",
+        sql: include_str!("../../migrations/0005_portal.sql"),
     },
 ];
 

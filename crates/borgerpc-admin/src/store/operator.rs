@@ -12,7 +12,7 @@ use sqlx::Row as _;
 
 /// `site_id IN (...)` for the scope's sites (placeholders from `$first`), or a condition that
 /// is never true for an empty scope.
-fn in_scope(column: &str, scope: &[i64], first: usize) -> String {
+pub(crate) fn in_scope(column: &str, scope: &[i64], first: usize) -> String {
     if scope.is_empty() {
         "1 = 0".to_owned()
     } else {
@@ -118,7 +118,7 @@ pub struct EventChange {
     pub note: Option<String>,
 }
 
-fn bind_all<'q, T>(
+pub(crate) fn bind_all<'q, T>(
     mut q: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>,
     values: &[T],
 ) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>

@@ -158,6 +158,10 @@ async fn login<A: Accounts>(
         .accounts
         .check_login(username, &f.adgangskode, from)
         .await;
+    let check = match check {
+        Ok(c) => c,
+        Err(e) => return visit.failed(&e),
+    };
     let user_id = match check {
         LoginCheck::User(id) => id,
         LoginCheck::Wrong => {
@@ -704,6 +708,11 @@ async fn language<A: Accounts>(
         return visit.message(StatusCode::UNPROCESSABLE_ENTITY, "sprog: da | en");
     };
     if let Err(e) = portal.sessions.set_language(&visit.session, lang).await {
+        return visit.failed(&e);
+    }
+    if let Some(user_id) = visit.session.user()
+        && let Err(e) = portal.accounts.language_chosen(user_id, lang).await
+    {
         return visit.failed(&e);
     }
     Redirect::to(&local_path(&f.tilbage, portal.chrome.home)).into_response()

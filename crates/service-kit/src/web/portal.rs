@@ -31,7 +31,7 @@ pub trait Accounts: Send + Sync + 'static {
         username: &str,
         password: &str,
         from: IpAddr,
-    ) -> impl Future<Output = LoginCheck> + Send;
+    ) -> impl Future<Output = anyhow::Result<LoginCheck>> + Send;
 
     /// The user's name, language and whether their role requires a second factor.
     fn account(&self, user_id: i64)
@@ -46,6 +46,13 @@ pub trait Accounts: Send + Sync + 'static {
         new: &str,
         from: IpAddr,
     ) -> impl Future<Output = PasswordChange> + Send;
+
+    /// Keeps the language a user switched to for their next login.
+    fn language_chosen(
+        &self,
+        user_id: i64,
+        lang: Lang,
+    ) -> impl Future<Output = anyhow::Result<()>> + Send;
 
     /// The address a request came from (the product knows which proxies to trust).
     fn client_ip(&self, parts: &Parts) -> IpAddr;

@@ -1,0 +1,366 @@
+//! What the portal's pages read, each in one query shaped for the page: the sites' tiles,
+//! a site's status, the PC list with its filters, sort and paging, and a PC's page. The API's
+//! views (`operator.rs`) read one object at a time; a page of 50 rows out of 100,000 PCs must
+//! not.
+//!
+//! Every function takes the sites the viewer may see and filters by them in SQL.
+
+use super::events::EventStatus;
+use super::jobs::JobStatus;
+use super::operator::{bind_all, in_scope};
+use super::{Result, Store};
+use sqlx::Row as _;
+
+/// A PC is online when it checked in this recently (upstream's `PC.online`).
+pub const ONLINE_MS: i64 = 5 * 60_000;
+
+/// A site's tile on the overview.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SiteTile {
+    pub id: i64,
+    pub uid: String,
+    pub name: String,
+    pub customer: String,
+    pub pcs: i64,
+    pub activated: i64,
+    pub online: i64,
+    /// (`os2_product`, count): BorgerPC, Kiosk.
+    pub products: Vec<(String, i64)>,
+    /// (Ubuntu release, count).
+    pub releases: Vec<(String, i64)>,
+}
+
+/// One row of a PC list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PcRow {
+    pub id: i64,
+    pub uid: String,
+    pub name: String,
+    pub location: String,
+    pub mac: String,
+    pub is_activated: bool,
+    pub created_at: i64,
+    pub last_seen: Option<i64>,
+    pub client_version: String,
+    /// A key offered and waiting for approval.
+    pub key_pending: bool,
+}
+
+impl PcRow {
+    pub fn online(&self, now: i64) -> bool {
+        self.last_seen.is_some_and(|t| now - t < ONLINE_MS)
+    }
+}
+
+/// How a PC list is filtered.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PcFilter {
+    /// Part of the name, uid, location or MAC address.
+    pub text: String,
+    pub online: Option<bool>,
+    pub activated: Option<bool>,
+    pub group: Option<i64>,
+    /// The exact client version.
+    pub version: Option<String>,
+}
+
+/// What a PC list is sorted by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PcSort {
+    /// Not yet activated first (they wait for someone), then last seen, newest first: the
+    /// status page's order.
+    #[default]
+    Attention,
+    Name,
+    LastSeen,
+    Created,
+    Version,
+}
+
+impl PcSort {
+    pub const ALL: [PcSort; 5] = [
+        PcSort::Attention,
+        PcSort::Name,
+        PcSort::LastSeen,
+        PcSort::Created,
+        PcSort::Version,
+    ];
+
+    /// The name in a page's address (`?sorter=navn`).
+    pub fn key(self) -> &'static str {
+        match self {
+            PcSort::Attention => "status",
+            PcSort::Name => "navn",
+            PcSort::LastSeen => "sidst-set",
+            PcSort::Created => "oprettet",
+            PcSort::Version => "version",
+        }
+    }
+
+    pub fn parse(key: &str) -> Option<PcSort> {
+        Self::ALL.into_iter().find(|s| s.key() == key)
+    }
+
+    fn order_by(self) -> &'static str {
+        match self {
+            PcSort::Attention => {
+                "p.is_activated, CASE WHEN p.last_seen IS NULL THEN 1 ELSE 0 END, p.last_seen DESC, p.id"
+            }
+            PcSort::Name => "p.name, p.id",
+            PcSort::LastSeen => "CASE WHEN p.last_seen IS NULL THEN 1 ELSE 0 END, p.last_seen DESC, p.id",
+            PcSort::Created => "p.created_at DESC, p.id DESC",
+            PcSort::Version => "COALESCE(p.client_version, ''), p.name, p.id",
+        }
+    }
+}
+
+impl Store {
+    /// The tiles of the sites in `sites`, by name.
+    pub async fn site_tiles(&self, sites: &[i64], now: i64) -> Result<Vec<SiteTile>> {
+        if sites.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sql = format!(
+            "SELECT s.id, s.uid, s.name, c.name AS customer, COUNT(p.id) AS pcs,
+                    COALESCE(SUM(CASE WHEN p.is_activated <> 0 THEN 1 ELSE 0 END), 0) AS activated,
+                    COALESCE(SUM(CASE WHEN p.last_seen > $1 THEN 1 ELSE 0 END), 0) AS online
+             FROM sites s JOIN customers c ON c.id = s.customer_id
+             LEFT JOIN pcs p ON p.site_id = s.id
+             WHERE {}
+             GROUP BY s.id, s.uid, s.name, c.name ORDER BY s.name, s.id",
+            in_scope("s.id", sites, 2)
+        );
+        let rows = bind_all(
+            sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now - ONLINE_MS),
+            sites,
+        )
+        .fetch_all(self.pool())
+        .await?;
+        let mut tiles = Vec::with_capacity(rows.len());
+        for r in &rows {
+            tiles.push(SiteTile {
+                id: r.try_get("id")?,
+                uid: r.try_get("uid")?,
+                name: r.try_get("name")?,
+                customer: r.try_get("customer")?,
+                pcs: r.try_get("pcs")?,
+                activated: r.try_get("activated")?,
+                online: r.try_get("online")?,
+                products: Vec::new(),
+                releases: Vec::new(),
+            });
+        }
+        // What the agents report of themselves: product and Ubuntu release, counted per site.
+        let sql = format!(
+            "SELECT p.site_id, e.entry_key, e.entry_value, COUNT(*) AS n
+             FROM pcs p JOIN config_entries e
+               ON e.owner_kind = 'pc' AND e.owner_id = p.id
+              AND e.entry_key IN ('os2_product', '_os_release')
+             WHERE {}
+             GROUP BY p.site_id, e.entry_key, e.entry_value
+             ORDER BY p.site_id, e.entry_key, e.entry_value",
+            in_scope("p.site_id", sites, 1)
+        );
+        let rows = bind_all(sqlx::query(sqlx::AssertSqlSafe(sql)), sites)
+            .fetch_all(self.pool())
+            .await?;
+        for r in &rows {
+            let site: i64 = r.try_get(0)?;
+            let key: String = r.try_get(1)?;
+            let value: String = r.try_get(2)?;
+            let n: i64 = r.try_get(3)?;
+            if let Some(t) = tiles.iter_mut().find(|t| t.id == site) {
+                if key == "os2_product" {
+                    t.products.push((value, n));
+                } else {
+                    t.releases.push((value, n));
+                }
+            }
+        }
+        Ok(tiles)
+    }
+
+    /// One page of a site's PCs, and how many match the filter.
+    pub async fn pc_rows(
+        &self,
+        site_id: i64,
+        filter: &PcFilter,
+        sort: PcSort,
+        limit: i64,
+        offset: i64,
+        now: i64,
+    ) -> Result<(Vec<PcRow>, i64)> {
+        let mut conditions = vec!["p.site_id = $1".to_owned()];
+        let like = format!(
+            "%{}%",
+            filter
+                .text
+                .trim()
+                .to_lowercase()
+                .replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_")
+        );
+        if !filter.text.trim().is_empty() {
+            conditions.push(
+                "(lower(p.name) LIKE $2 ESCAPE '\\' OR lower(p.uid) LIKE $2 ESCAPE '\\'
+                  OR lower(p.location) LIKE $2 ESCAPE '\\' OR lower(p.mac) LIKE $2 ESCAPE '\\')"
+                    .to_owned(),
+            );
+        }
+        match filter.online {
+            Some(true) => conditions.push("p.last_seen > $3".to_owned()),
+            Some(false) => conditions.push("(p.last_seen IS NULL OR p.last_seen <= $3)".to_owned()),
+            None => {}
+        }
+        match filter.activated {
+            Some(true) => conditions.push("p.is_activated <> 0".to_owned()),
+            Some(false) => conditions.push("p.is_activated = 0".to_owned()),
+            None => {}
+        }
+        if filter.group.is_some() {
+            conditions.push(
+                "EXISTS (SELECT 1 FROM pc_group_members m WHERE m.pc_id = p.id AND m.group_id = $4)"
+                    .to_owned(),
+            );
+        }
+        if filter.version.is_some() {
+            conditions.push("COALESCE(p.client_version, '') = $5".to_owned());
+        }
+        let filter_sql = conditions.join(" AND ");
+        // Every placeholder is bound whether or not its condition is there, so the numbers
+        // stay put; an unused one costs nothing.
+        let bind = |q: sqlx::query::Query<'static, sqlx::Any, sqlx::any::AnyArguments>| {
+            q.bind(site_id)
+                .bind(like.clone())
+                .bind(now - ONLINE_MS)
+                .bind(filter.group.unwrap_or(0))
+                .bind(filter.version.clone().unwrap_or_default())
+        };
+        let count: i64 = bind(sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT COUNT(*) FROM pcs p WHERE {filter_sql}"
+        ))))
+        .fetch_one(self.pool())
+        .await?
+        .try_get(0)?;
+        let rows = bind(sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT p.id, p.uid, p.name, p.location, p.mac, p.is_activated, p.created_at,
+                    p.last_seen, COALESCE(p.client_version, '') AS client_version,
+                    p.pending_key_hash
+             FROM pcs p WHERE {filter_sql} ORDER BY {} LIMIT $6 OFFSET $7",
+            sort.order_by()
+        ))))
+        .bind(limit)
+        .bind(offset)
+        .fetch_all(self.pool())
+        .await?;
+        let rows = rows
+            .iter()
+            .map(|r| {
+                Ok(PcRow {
+                    id: r.try_get("id")?,
+                    uid: r.try_get("uid")?,
+                    name: r.try_get("name")?,
+                    location: r.try_get("location")?,
+                    mac: r.try_get("mac")?,
+                    is_activated: r.try_get::<i64, _>("is_activated")? != 0,
+                    created_at: r.try_get("created_at")?,
+                    last_seen: r.try_get("last_seen")?,
+                    client_version: r.try_get("client_version")?,
+                    key_pending: !r.try_get::<String, _>("pending_key_hash")?.is_empty(),
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok((rows, count))
+    }
+
+    /// The client versions the site's PCs report, for the filter's choices.
+    pub async fn pc_versions(&self, site_id: i64) -> Result<Vec<String>> {
+        Ok(sqlx::query_scalar(
+            "SELECT DISTINCT client_version FROM pcs
+             WHERE site_id = $1 AND client_version IS NOT NULL ORDER BY client_version",
+        )
+        .bind(site_id)
+        .fetch_all(self.pool())
+        .await?)
+    }
+
+    /// The site's groups as (id, name), by name.
+    pub async fn group_names(&self, site_id: i64) -> Result<Vec<(i64, String)>> {
+        Ok(
+            sqlx::query_as("SELECT id, name FROM pc_groups WHERE site_id = $1 ORDER BY name, id")
+                .bind(site_id)
+                .fetch_all(self.pool())
+                .await?,
+        )
+    }
+
+    /// A PC of the site, by id.
+    pub async fn pc_row(&self, site_id: i64, pc_id: i64) -> Result<Option<(PcRow, String)>> {
+        let r = sqlx::query(
+            "SELECT p.id, p.uid, p.name, p.location, p.mac, p.is_activated, p.created_at,
+                    p.last_seen, COALESCE(p.client_version, '') AS client_version,
+                    p.pending_key_hash, p.description
+             FROM pcs p WHERE p.id = $1 AND p.site_id = $2",
+        )
+        .bind(pc_id)
+        .bind(site_id)
+        .fetch_optional(self.pool())
+        .await?;
+        let Some(r) = r else { return Ok(None) };
+        Ok(Some((
+            PcRow {
+                id: r.try_get("id")?,
+                uid: r.try_get("uid")?,
+                name: r.try_get("name")?,
+                location: r.try_get("location")?,
+                mac: r.try_get("mac")?,
+                is_activated: r.try_get::<i64, _>("is_activated")? != 0,
+                created_at: r.try_get("created_at")?,
+                last_seen: r.try_get("last_seen")?,
+                client_version: r.try_get("client_version")?,
+                key_pending: !r.try_get::<String, _>("pending_key_hash")?.is_empty(),
+            },
+            r.try_get("description")?,
+        )))
+    }
+
+    /// The groups a PC is in, as (id, name).
+    pub async fn pc_groups_of(&self, pc_id: i64) -> Result<Vec<(i64, String)>> {
+        Ok(sqlx::query_as(
+            "SELECT g.id, g.name FROM pc_group_members m JOIN pc_groups g ON g.id = m.group_id
+             WHERE m.pc_id = $1 ORDER BY g.name, g.id",
+        )
+        .bind(pc_id)
+        .fetch_all(self.pool())
+        .await?)
+    }
+
+    /// Unhandled (NEW) security events on the sites, for the badge on every page.
+    pub async fn new_event_count(&self, sites: &[i64]) -> Result<i64> {
+        if sites.is_empty() {
+            return Ok(0);
+        }
+        let sql = format!(
+            "SELECT COUNT(*) FROM security_events WHERE status = $1 AND {}",
+            in_scope("site_id", sites, 2)
+        );
+        let q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(EventStatus::New.as_str());
+        Ok(bind_all(q, sites).fetch_one(self.pool()).await?.try_get(0)?)
+    }
+
+    /// A PC's latest jobs: (id, script, status, created).
+    pub async fn pc_jobs(&self, pc_id: i64, limit: i64) -> Result<Vec<(i64, String, JobStatus, i64)>> {
+        let rows: Vec<(i64, String, String, i64)> = sqlx::query_as(
+            "SELECT j.id, b.name, j.status, j.created_at FROM jobs j JOIN batches b ON b.id = j.batch_id
+             WHERE j.pc_id = $1 ORDER BY j.id DESC LIMIT $2",
+        )
+        .bind(pc_id)
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?;
+        rows.into_iter()
+            .map(|(id, script, status, created)| Ok((id, script, JobStatus::from_db(&status)?, created)))
+            .collect()
+    }
+}

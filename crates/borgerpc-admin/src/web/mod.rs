@@ -1,0 +1,325 @@
+//! The Administrationsportal in the browser: the pages operators use every day, drawn on the
+//! server from askama templates (`templates/`), in Danish and English (`locales/`), on the
+//! web foundation of `service_kit::web` (sessions, second factor, CSRF-checked forms, page
+//! chrome, security headers).
+//!
+//! Who sees what is the operator API's rule, kept by the same store: every page takes a
+//! [`Viewer`], whose [`Scope`] filters every query; an id or a site outside it is "not found"
+//! exactly as a missing one, so a user of one customer learns nothing of another's. A page
+//! that needs a role narrows the scope with [`Viewer::needs`], and a change goes through the
+//! same store functions as the API, which write the audit log.
+//!
+//! Layout: this module holds the router, the [`Viewer`] extractor, the menu and the helpers
+//! every page shares; each submodule owns the pages of one menu section.
+
+mod pcs;
+mod sites;
+
+use crate::login::Logins;
+use crate::store::Store;
+use crate::store::access::{Role, Scope};
+use crate::store::portal::PortalUser;
+use crate::store::tenants::Site;
+use askama::Template;
+use axum::Router;
+use axum::extract::FromRequestParts;
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use axum::response::{IntoResponse, Redirect, Response};
+use service_kit::web::{
+    Account, Accounts, Badge, Chrome, Lang, LoginCheck, NavItem, Page, PasswordChange, Portal,
+    SignedIn, Visit,
+};
+use std::net::IpAddr;
+use std::sync::Arc;
+
+/// The portal's own texts (the foundation's are `service_kit::web::text`).
+pub(crate) mod text {
+    include!(concat!(env!("OUT_DIR"), "/text.rs"));
+
+    /// The texts in `lang`.
+    pub(crate) fn msgs(lang: service_kit::web::Lang) -> &'static Msgs {
+        match lang {
+            service_kit::web::Lang::Da => &DA,
+            service_kit::web::Lang::En => &EN,
+        }
+    }
+}
+
+/// The product's name in the header and every title.
+const PRODUCT: &str = "OS2borgerPC Admin";
+
+/// The users of the portal, as the web foundation asks about them.
+pub(crate) struct PortalAccounts {
+    store: Store,
+    logins: Arc<Logins>,
+}
+
+impl Accounts for PortalAccounts {
+    async fn check_login(
+        &self,
+        username: &str,
+        password: &str,
+        from: IpAddr,
+    ) -> anyhow::Result<LoginCheck> {
+        self.logins.check(username, password, from).await
+    }
+
+    async fn account(&self, user_id: i64) -> anyhow::Result<Option<Account>> {
+        let Some(user) = self.store.portal_user(user_id).await? else {
+            return Ok(None);
+        };
+        let required = self.store.second_factor_required(&user).await?;
+        Ok(Some(Account {
+            username: user.username,
+            language: user.language,
+            second_factor_required: required,
+        }))
+    }
+
+    async fn change_password(
+        &self,
+        user_id: i64,
+        current: &str,
+        new: &str,
+        _: IpAddr,
+    ) -> PasswordChange {
+        match self.logins.check_own(user_id, current).await {
+            Ok(Some(true)) => {}
+            Ok(Some(false)) => return PasswordChange::WrongCurrent,
+            Ok(None) => return PasswordChange::Busy,
+            Err(e) => {
+                tracing::error!(error = %format!("{e:#}"), "password change: database");
+                return PasswordChange::Busy;
+            }
+        }
+        match self.store.change_own_password(user_id, new).await {
+            Ok(()) => PasswordChange::Changed,
+            Err(crate::store::Error::Invalid(why)) => PasswordChange::Refused(why),
+            Err(e) => {
+                tracing::error!(error = %e, "password change: database");
+                PasswordChange::Busy
+            }
+        }
+    }
+
+    async fn language_chosen(&self, user_id: i64, lang: Lang) -> anyhow::Result<()> {
+        Ok(self.store.set_user_language(user_id, lang).await?)
+    }
+
+    fn client_ip(&self, parts: &Parts) -> IpAddr {
+        let peer = parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|c| c.0)
+            .unwrap_or_else(|| std::net::SocketAddr::from(([127, 0, 0, 1], 0)));
+        self.logins.addresses().of(peer, &parts.headers)
+    }
+}
+
+/// What every page handler gets: the store.
+#[derive(Clone)]
+pub(crate) struct Web {
+    pub(crate) store: Store,
+}
+
+/// The portal's pages with the web foundation around them.
+pub fn router(config: &crate::config::Config, store: Store, logins: Arc<Logins>) -> Router {
+    let portal = Arc::new(Portal {
+        sessions: service_kit::web::session::Sessions::new(
+            store.db.clone(),
+            config.session_policy(),
+        ),
+        factors: service_kit::web::second_factor::SecondFactors::new(
+            store.db.clone(),
+            config.web.second_factor_issuer.clone(),
+        ),
+        accounts: PortalAccounts {
+            store: store.clone(),
+            logins,
+        },
+        chrome: Chrome {
+            product: PRODUCT,
+            home: "/",
+            css: Vec::new(),
+            js: Vec::new(),
+        },
+    });
+    let pages = Router::new()
+        .merge(sites::routes())
+        .merge(pcs::routes())
+        .with_state(Web { store });
+    portal.router(pages)
+}
+
+/// A logged-in user on a page: who they are, what they may see, and the page's languages.
+pub(crate) struct Viewer {
+    pub(crate) visit: Visit,
+    pub(crate) scope: Scope,
+    pub(crate) user: PortalUser,
+    /// The portal's texts in the page's language.
+    pub(crate) t: &'static text::Msgs,
+}
+
+impl FromRequestParts<Web> for Viewer {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, web: &Web) -> Result<Self, Response> {
+        let signed = SignedIn::from_request_parts(parts, web).await?;
+        let found = async {
+            let scope = web.store.scope_of_user(signed.user_id).await?;
+            let user = web.store.portal_user(signed.user_id).await?;
+            Ok::<_, crate::store::Error>(scope.zip(user))
+        };
+        match found.await {
+            Ok(Some((scope, user))) => Ok(Viewer {
+                t: text::msgs(signed.visit.lang()),
+                visit: signed.visit,
+                scope,
+                user,
+            }),
+            // The user was deleted meanwhile: the session is worth nothing.
+            Ok(None) => Err(Redirect::to("/log-ind").into_response()),
+            Err(e) => Err(signed.visit.failed(&e.into())),
+        }
+    }
+}
+
+/// The menu sections; the page says which it is in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Section {
+    Sites,
+    Status,
+    Pcs,
+}
+
+/// Where a page is: its section and, for a site's pages, the site.
+pub(crate) struct Here<'a> {
+    pub(crate) section: Section,
+    pub(crate) site: Option<&'a Site>,
+}
+
+impl Viewer {
+    /// The scope narrowed to sites where the user has at least `role`, or the "not found"
+    /// page: a page for a role the user lacks does not exist for them.
+    pub(crate) fn needs(&self, role: Role) -> Result<Scope, Response> {
+        self.scope
+            .clone()
+            .narrowed(role)
+            .ok_or_else(|| self.visit.not_found())
+    }
+
+    /// The site a page's path names, if the user sees it; else the "not found" page.
+    pub(crate) async fn site(&self, web: &Web, uid: &str) -> Result<Site, Response> {
+        match web.store.site_by_uid(uid).await {
+            Ok(Some(site)) if self.scope.visible(site.id) => Ok(site),
+            Ok(_) => Err(self.visit.not_found()),
+            Err(e) => Err(self.visit.failed(&e.into())),
+        }
+    }
+
+    /// The user's role on a site (they see it, so they have one).
+    pub(crate) fn role_on(&self, site_id: i64) -> Option<Role> {
+        self.scope
+            .roles
+            .iter()
+            .find(|(s, _)| *s == site_id)
+            .map(|(_, r)| *r)
+    }
+
+    /// A failure of ours, logged, shown without its cause.
+    pub(crate) fn failed(&self, e: impl Into<anyhow::Error>) -> Response {
+        self.visit.failed(&e.into())
+    }
+
+    /// The whole page: the body template inside the chrome, with the menu for `here`.
+    pub(crate) async fn page(
+        &self,
+        web: &Web,
+        here: Here<'_>,
+        title: impl Into<String>,
+        body: impl Template,
+    ) -> Response {
+        self.page_with(web, here, title, body, StatusCode::OK, None)
+            .await
+    }
+
+    /// [`Viewer::page`] with a status and a notice ("Saved").
+    pub(crate) async fn page_with(
+        &self,
+        web: &Web,
+        here: Here<'_>,
+        title: impl Into<String>,
+        body: impl Template,
+        status: StatusCode,
+        notice: Option<String>,
+    ) -> Response {
+        let body = match body.render() {
+            Ok(b) => b,
+            Err(e) => return self.failed(anyhow::anyhow!("template: {e}")),
+        };
+        let badge = match web.store.new_event_count(&self.scope.sites).await {
+            Ok(0) => None,
+            Ok(n) => Some(Badge {
+                label: self.t.nav_new_events.to_owned(),
+                count: n,
+                href: match here.site {
+                    Some(s) => format!("/steder/{}/sikkerhed", s.uid),
+                    None => "/".to_owned(),
+                },
+            }),
+            Err(e) => return self.failed(e),
+        };
+        self.visit.page_with_status(
+            status,
+            Page {
+                title: title.into(),
+                body,
+                nav: self.nav(&here),
+                user: Some(self.user.username.clone()),
+                badge,
+                help: None,
+                notice,
+                narrow: false,
+            },
+        )
+    }
+
+    fn nav(&self, here: &Here<'_>) -> Vec<NavItem> {
+        let t = self.t;
+        let item = |label: &str, href: String, section: Section| NavItem {
+            label: label.to_owned(),
+            href,
+            current: here.section == section,
+        };
+        let mut nav = vec![item(t.nav_sites, "/".to_owned(), Section::Sites)];
+        if let Some(site) = here.site {
+            let base = format!("/steder/{}", site.uid);
+            nav.push(item(t.nav_status, base.clone(), Section::Status));
+            nav.push(item(t.nav_pcs, format!("{base}/pc"), Section::Pcs));
+        }
+        nav
+    }
+}
+
+/// The links of a paged list: `base` is the list's address ending in `?` or `&`.
+pub(crate) struct Pager {
+    pub(crate) page: i64,
+    pub(crate) pages: i64,
+    pub(crate) previous: Option<String>,
+    pub(crate) next: Option<String>,
+}
+
+impl Pager {
+    pub(crate) fn new(page: i64, count: i64, per_page: i64, base: &str) -> Self {
+        let pages = ((count + per_page - 1) / per_page).max(1);
+        let page = page.clamp(1, pages);
+        let link = |n: i64| format!("{base}side={n}");
+        Pager {
+            page,
+            pages,
+            previous: (page > 1).then(|| link(page - 1)),
+            next: (page < pages).then(|| link(page + 1)),
+        }
+    }
+}
