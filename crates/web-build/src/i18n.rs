@@ -238,10 +238,17 @@ mod tests {
         }
         let out = p.join("out.rs");
         catalogue(p, &out).expect("split catalogue");
-        assert!(std::fs::read_to_string(&out).expect("read").contains("pub pc_title"));
+        assert!(
+            std::fs::read_to_string(&out)
+                .expect("read")
+                .contains("pub pc_title")
+        );
         std::fs::write(p.join("da").join("more.toml"), "a = \"igen\"\n").expect("write");
         let err = catalogue(p, &out).expect_err("a key twice");
-        assert!(err.contains("more.toml: key \"a\" is in") && err.contains("da.toml"), "{err}");
+        assert!(
+            err.contains("more.toml: key \"a\" is in") && err.contains("da.toml"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -107,7 +107,9 @@ impl PcSort {
                 "p.is_activated, CASE WHEN p.last_seen IS NULL THEN 1 ELSE 0 END, p.last_seen DESC, p.id"
             }
             PcSort::Name => "p.name, p.id",
-            PcSort::LastSeen => "CASE WHEN p.last_seen IS NULL THEN 1 ELSE 0 END, p.last_seen DESC, p.id",
+            PcSort::LastSeen => {
+                "CASE WHEN p.last_seen IS NULL THEN 1 ELSE 0 END, p.last_seen DESC, p.id"
+            }
             PcSort::Created => "p.created_at DESC, p.id DESC",
             PcSort::Version => "COALESCE(p.client_version, ''), p.name, p.id",
         }
@@ -346,11 +348,18 @@ impl Store {
             in_scope("site_id", sites, 2)
         );
         let q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(EventStatus::New.as_str());
-        Ok(bind_all(q, sites).fetch_one(self.pool()).await?.try_get(0)?)
+        Ok(bind_all(q, sites)
+            .fetch_one(self.pool())
+            .await?
+            .try_get(0)?)
     }
 
     /// A PC's latest jobs: (id, script, status, created).
-    pub async fn pc_jobs(&self, pc_id: i64, limit: i64) -> Result<Vec<(i64, String, JobStatus, i64)>> {
+    pub async fn pc_jobs(
+        &self,
+        pc_id: i64,
+        limit: i64,
+    ) -> Result<Vec<(i64, String, JobStatus, i64)>> {
         let rows: Vec<(i64, String, String, i64)> = sqlx::query_as(
             "SELECT j.id, b.name, j.status, j.created_at FROM jobs j JOIN batches b ON b.id = j.batch_id
              WHERE j.pc_id = $1 ORDER BY j.id DESC LIMIT $2",
@@ -360,7 +369,9 @@ impl Store {
         .fetch_all(self.pool())
         .await?;
         rows.into_iter()
-            .map(|(id, script, status, created)| Ok((id, script, JobStatus::from_db(&status)?, created)))
+            .map(|(id, script, status, created)| {
+                Ok((id, script, JobStatus::from_db(&status)?, created))
+            })
             .collect()
     }
 }

@@ -157,7 +157,14 @@ async fn list(
     let found = async {
         let (rows, count) = web
             .store
-            .pc_rows(site.id, &f.filter(), f.sort(), PAGE_ROWS, (page - 1) * PAGE_ROWS, now)
+            .pc_rows(
+                site.id,
+                &f.filter(),
+                f.sort(),
+                PAGE_ROWS,
+                (page - 1) * PAGE_ROWS,
+                now,
+            )
             .await?;
         let groups = web.store.group_names(site.id).await?;
         let versions = web.store.pc_versions(site.id).await?;
@@ -168,7 +175,12 @@ async fn list(
         Err(e) => return v.failed(e),
     };
     let query = f.query();
-    let base = format!("/steder/{}/pc?{}{}", site.uid, query, if query.is_empty() { "" } else { "&" });
+    let base = format!(
+        "/steder/{}/pc?{}{}",
+        site.uid,
+        query,
+        if query.is_empty() { "" } else { "&" }
+    );
     let pager = Pager::new(page, count, PAGE_ROWS, &base);
     let rows = lines(&rows, v.visit.lang(), now, v.t);
     let body = ListBody {
@@ -177,7 +189,10 @@ async fn list(
         f: &f,
         groups: &groups,
         versions: &versions,
-        sorts: PcSort::ALL.iter().map(|s| (s.key(), sort_label(v.t, *s))).collect(),
+        sorts: PcSort::ALL
+            .iter()
+            .map(|s| (s.key(), sort_label(v.t, *s)))
+            .collect(),
         count,
         csv_href: format!("/steder/{}/pc.csv?{query}", site.uid),
         caption: v.t.pcs_title,
@@ -225,8 +240,15 @@ async fn csv(
             .terminator(csv::Terminator::CRLF)
             .from_writer(&mut out);
         let header = [
-            t.pc_name, t.pc_uid, t.pc_mac, t.pc_location, t.online, t.activated, t.pc_last_seen,
-            t.pc_version, t.pc_created,
+            t.pc_name,
+            t.pc_uid,
+            t.pc_mac,
+            t.pc_location,
+            t.online,
+            t.activated,
+            t.pc_last_seen,
+            t.pc_version,
+            t.pc_created,
         ];
         let mut written = w.write_record(header);
         for r in &rows {
@@ -241,7 +263,9 @@ async fn csv(
                 cell(&r.location),
                 yes_no(r.online(now)).to_owned(),
                 yes_no(r.is_activated).to_owned(),
-                r.last_seen.map(|ms| local_time(ms, lang)).unwrap_or_default(),
+                r.last_seen
+                    .map(|ms| local_time(ms, lang))
+                    .unwrap_or_default(),
                 cell(&r.client_version),
                 local_time(r.created_at, lang),
             ]);
@@ -253,8 +277,14 @@ async fn csv(
     let name = format!("attachment; filename=\"computere-{}.csv\"", site.uid);
     let mut res = (
         [
-            (header::CONTENT_TYPE, HeaderValue::from_static("text/csv; charset=utf-8")),
-            (header::CACHE_CONTROL, HeaderValue::from_static("private, no-store")),
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/csv; charset=utf-8"),
+            ),
+            (
+                header::CACHE_CONTROL,
+                HeaderValue::from_static("private, no-store"),
+            ),
         ],
         out,
     )
@@ -298,11 +328,7 @@ struct PcBody<'a> {
     can_delete: bool,
 }
 
-async fn pc(
-    State(web): State<Web>,
-    v: Viewer,
-    Path((uid, id)): Path<(String, i64)>,
-) -> Response {
+async fn pc(State(web): State<Web>, v: Viewer, Path((uid, id)): Path<(String, i64)>) -> Response {
     let site = match v.site(&web, &uid).await {
         Ok(s) => s,
         Err(r) => return r,
@@ -329,7 +355,12 @@ async fn pc(
         .filter(|(k, _)| !config.own.contains_key(*k))
         .map(|(k, val)| (k.clone(), val.clone(), false))
         .collect();
-    entries.extend(config.own.iter().map(|(k, (val, _))| (k.clone(), val.clone(), true)));
+    entries.extend(
+        config
+            .own
+            .iter()
+            .map(|(k, (val, _))| (k.clone(), val.clone(), true)),
+    );
     entries.sort();
     let jobs: Vec<JobLine> = jobs
         .into_iter()
@@ -431,7 +462,12 @@ async fn delete(
     let done = async {
         web.store.delete_pc(site.id, &pc.uid).await?;
         web.store
-            .audit(&scope.actor, Some(site.id), "pc.delete", &format!("pc:{id} uid:{}", pc.uid))
+            .audit(
+                &scope.actor,
+                Some(site.id),
+                "pc.delete",
+                &format!("pc:{id} uid:{}", pc.uid),
+            )
             .await
     };
     if let Err(e) = done.await {

@@ -22,4 +22,5 @@ mod notifications;
 mod protocol;
 mod real_client;
 mod scripts_import;
+mod web_pcs;
 mod write_queue;

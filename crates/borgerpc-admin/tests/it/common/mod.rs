@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub(crate) mod web;
+
 use borgerpc_admin::app::Running;
 use borgerpc_admin::config::Config;
 use borgerpc_admin::store::Store;
