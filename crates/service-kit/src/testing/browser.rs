@@ -28,6 +28,7 @@
 use super::{DEADLINE, lines_of};
 use anyhow::{Context as _, bail};
 use serde::Deserialize;
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -45,6 +46,9 @@ const POLL: Duration = Duration::from_millis(100);
 
 /// The axe-core release `.ci/run` fetches and checks (its `axe.min.js` by sha256).
 pub const AXE_CORE_VERSION: &str = "4.14.1";
+
+/// How long a failed test's browser gets to close before it is killed.
+const QUIT: Duration = Duration::from_secs(10);
 
 const INSTALL_CHROMIUM: &str = "apt-get install -y --no-install-recommends chromium \
                                 chromium-driver fonts-liberation";
@@ -87,6 +91,8 @@ pub struct Browser {
     /// `None` only once quit, so `Drop` knows the session has ended.
     driver: Option<WebDriver>,
     chromedriver: Child,
+    /// Where chromedriver listens, for ending the session from `Drop`.
+    chromedriver_addr: SocketAddr,
     /// The Chromium profile and chromedriver's log; removed when the browser is dropped.
     work: tempfile::TempDir,
 }
@@ -131,18 +137,20 @@ impl Browser {
             };
             if let Some(port) = line.strip_prefix("ChromeDriver was started successfully on port ")
             {
-                break port.trim_end_matches('.').to_owned();
+                break port.trim_end_matches('.').parse::<u16>();
             }
         };
         // Whatever else it prints is read and thrown away, so a full pipe never stalls it.
         std::thread::spawn(move || stdout.iter().for_each(drop));
 
+        let port = port.with_context(|| format!("{bin} named no port"))?;
         let mut browser = Browser {
             driver: None,
             chromedriver,
+            chromedriver_addr: SocketAddr::from(([127, 0, 0, 1], port)),
             work,
         };
-        let url = format!("http://127.0.0.1:{port}");
+        let url = format!("http://{}", browser.chromedriver_addr);
         let caps = capabilities(&browser.work.path().join("profile"));
         match WebDriver::new(url, caps).await {
             Ok(driver) => browser.driver = Some(driver),
@@ -272,9 +280,16 @@ impl std::ops::Deref for Browser {
 
 impl Drop for Browser {
     fn drop(&mut self) {
-        // A session not quit is ended by thirtyfour's own drop (a blocking DELETE), which lets
-        // Chromium close its profile; whatever is left then is killed below.
-        drop(self.driver.take());
+        if let Some(driver) = self.driver.take() {
+            // Not quit (a test failed): end the session so Chromium closes its profile. Not
+            // through thirtyfour's own drop: that sends the DELETE from a thread it waits for,
+            // on the connection pool of the test's runtime, which this very drop is blocking
+            // when the runtime is current-thread (as `#[tokio::test]`'s is); it hangs until
+            // the test times out. So a plain blocking DELETE, bounded, and thirtyfour is told
+            // the session is gone.
+            end_session(self.chromedriver_addr, &driver.session_id().to_string());
+            let _ = driver.leak();
+        }
         // Killing only chromedriver would leave its Chromium running under init: every process
         // under it goes, found by the parent links in /proc.
         let mut tree = vec![self.chromedriver.id()];
@@ -291,6 +306,25 @@ impl Drop for Browser {
             unsafe { libc::kill(pid, libc::SIGKILL) };
         }
         let _ = self.chromedriver.wait();
+    }
+}
+
+/// `DELETE /session/<id>` to chromedriver, waiting (at most [`QUIT`]) for the first byte of
+/// its answer, which it sends once Chromium has closed. Failures are ignored: the processes
+/// are killed next anyway.
+fn end_session(chromedriver: SocketAddr, session: &str) {
+    use std::io::{Read as _, Write as _};
+    let Ok(mut s) = TcpStream::connect_timeout(&chromedriver, QUIT) else {
+        return;
+    };
+    let _ = s.set_write_timeout(Some(QUIT));
+    let _ = s.set_read_timeout(Some(QUIT));
+    let request = format!(
+        "DELETE /session/{session} HTTP/1.1\r\nHost: {chromedriver}\r\n\
+         Content-Length: 0\r\nConnection: close\r\n\r\n"
+    );
+    if s.write_all(request.as_bytes()).is_ok() {
+        let _ = s.read(&mut [0; 64]);
     }
 }
 
