@@ -115,21 +115,28 @@ impl Browser {
         let work = tempfile::tempdir().context("a temporary directory for the profile")?;
         let log = work.path().join("chromedriver.log");
         // chromedriver stays in this process's group: a nextest timeout, which kills the
-        // group, then takes it and its Chromium along (its own group would escape that).
-        let mut chromedriver = Command::new(&bin)
+        // group, then takes it and its Chromium along (its own group would escape that). Its
+        // log, with Chromium's own output in it, goes to a file that a failed start quotes.
+        let chromedriver = Command::new(&bin)
             .arg("--port=0")
+            .arg("--enable-chrome-logs")
             .arg(format!("--log-path={}", log.display()))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
             .with_context(|| format!("starting {bin}"))?;
-        let stdout = lines_of(chromedriver.stdout.take().expect("piped"));
+        // From here on every way out, an error too, goes through `Drop`, which stops it.
+        let mut browser = Browser {
+            driver: None,
+            chromedriver,
+            chromedriver_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            work,
+        };
+        let stdout = lines_of(browser.chromedriver.stdout.take().expect("piped"));
         let port = loop {
             // A driver that exits closes its stdout, which ends this at once, not at DEADLINE.
             let Ok(line) = stdout.recv_timeout(DEADLINE) else {
-                let _ = chromedriver.kill();
-                let _ = chromedriver.wait();
                 bail!(
                     "{bin} did not say which port it listens on; its log:\n{}",
                     tail(&log)
@@ -137,19 +144,16 @@ impl Browser {
             };
             if let Some(port) = line.strip_prefix("ChromeDriver was started successfully on port ")
             {
-                break port.trim_end_matches('.').parse::<u16>();
+                let port = port.trim_end_matches('.');
+                break port
+                    .parse::<u16>()
+                    .with_context(|| format!("{bin} said port {port}"))?;
             }
         };
         // Whatever else it prints is read and thrown away, so a full pipe never stalls it.
         std::thread::spawn(move || stdout.iter().for_each(drop));
+        browser.chromedriver_addr.set_port(port);
 
-        let port = port.with_context(|| format!("{bin} named no port"))?;
-        let mut browser = Browser {
-            driver: None,
-            chromedriver,
-            chromedriver_addr: SocketAddr::from(([127, 0, 0, 1], port)),
-            work,
-        };
         let url = format!("http://{}", browser.chromedriver_addr);
         let caps = capabilities(&browser.work.path().join("profile"));
         match WebDriver::new(url, caps).await {
