@@ -88,7 +88,7 @@ fn axe_source() -> anyhow::Result<String> {
 /// still tries to end the session, then kills chromedriver and every process under it, so no
 /// Chromium outlives the test however it ends.
 pub struct Browser {
-    /// `None` only once quit, so `Drop` knows the session has ended.
+    /// `None` until the session has started and once it is quit: what `Drop` must end.
     driver: Option<WebDriver>,
     chromedriver: Child,
     /// Where chromedriver listens, for ending the session from `Drop`.
