@@ -88,7 +88,8 @@ fn axe_source() -> anyhow::Result<String> {
 /// still tries to end the session, then kills chromedriver and every process under it, so no
 /// Chromium outlives the test however it ends.
 pub struct Browser {
-    /// `None` until the session has started and once it is quit: what `Drop` must end.
+    /// The open session, which `Drop` ends when a test did not (`None` before it starts and
+    /// once it is quit).
     driver: Option<WebDriver>,
     chromedriver: Child,
     /// Where chromedriver listens, for ending the session from `Drop`.
