@@ -15,7 +15,8 @@
 //!   connection limit.
 //! - [`logging`]: `tracing` set-up, text or JSON lines.
 //! - [`readme`]: what the README names, for the tests that check it all exists.
-//! - [`testing`]: running a binary from its tests as an operator does.
+//! - [`testing`]: running a binary from its tests as an operator does; with the `browser`
+//!   feature, driving headless Chromium and checking pages with axe-core.
 //! - [`tls`]: HTTPS requiring client certificates from a configured CA.
 //! - [`web`]: the web portals' foundation: hashed static assets, security headers, language
 //!   choice, local time.

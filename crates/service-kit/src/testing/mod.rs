@@ -2,7 +2,11 @@
 //! for by what it prints (with a generous deadline, never a fixed sleep), and stopped with
 //! SIGTERM as systemd stops it; and reading an answer off a raw socket, for tests that talk
 //! HTTP byte by byte to see what a listener does with slow or hostile peers; and holding a
-//! router's routes to its `openapi.json`.
+//! router's routes to its `openapi.json`. With the `browser` feature, [`browser`]: a real
+//! headless Chromium with axe-core, for a portal's pages.
+
+#[cfg(feature = "browser")]
+pub mod browser;
 
 use std::io::{BufRead as _, BufReader};
 use std::process::{Child, Command, ExitStatus, Stdio};
