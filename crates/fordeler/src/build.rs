@@ -179,7 +179,7 @@ impl RemoteNames {
                 .map(|c| if c == '-' || c == '.' { '_' } else { c })
                 .take(room.saturating_sub(mark.len()))
                 .collect();
-            cut + &mark
+            cut + mark.as_str()
         };
         format!("{}{key_part}{tail}", self.head)
     }

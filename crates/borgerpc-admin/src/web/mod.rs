@@ -12,20 +12,8 @@
 //! Layout: this module holds the router, the [`Viewer`] extractor, the menu and the helpers
 //! every page shares; each submodule owns the pages of one menu section.
 
-mod approvals;
-mod customers;
-mod events;
-mod groups;
-mod help;
-mod jobs;
-mod logs;
 mod pcs;
-mod rules;
-mod scripts;
-mod settings;
 mod sites;
-mod users;
-mod wakeplans;
 
 use crate::login::Logins;
 use crate::store::Store;
@@ -160,18 +148,6 @@ pub fn router(config: &crate::config::Config, store: Store, logins: Arc<Logins>)
     let pages = Router::new()
         .merge(sites::routes())
         .merge(pcs::routes())
-        .merge(groups::routes())
-        .merge(scripts::routes())
-        .merge(jobs::routes())
-        .merge(events::routes())
-        .merge(rules::routes())
-        .merge(wakeplans::routes())
-        .merge(approvals::routes())
-        .merge(settings::routes())
-        .merge(users::routes())
-        .merge(customers::routes())
-        .merge(logs::routes())
-        .merge(help::routes())
         .with_state(Web { store });
     portal.router(pages)
 }
@@ -209,97 +185,37 @@ impl FromRequestParts<Web> for Viewer {
     }
 }
 
-/// The menu sections (upstream's menu: status, monitoring, organisation, scripting, users);
-/// a page says which it is in. Each has its address, its label and its help page here, once.
+/// The menu sections (upstream's menu: status, monitoring, organisation, scripting, users,
+/// as their pages are written); a page says which it is in. Each has its address and its
+/// label here, once.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Section {
     Sites,
     Status,
     Pcs,
-    Groups,
-    Scripts,
-    Jobs,
-    Events,
-    Rules,
-    WakePlans,
-    Approvals,
-    Settings,
-    Users,
-    ApiKeys,
-    Customers,
-    Logs,
-    Help,
 }
 
 impl Section {
     /// The site's sections, in menu order, with the least role that sees them.
-    const OF_SITE: [(Section, Role); 12] = [
+    const OF_SITE: [(Section, Role); 2] = [
         (Section::Status, Role::Reader),
         (Section::Pcs, Role::Reader),
-        (Section::Groups, Role::Reader),
-        (Section::Scripts, Role::Reader),
-        (Section::Jobs, Role::Reader),
-        (Section::Events, Role::Reader),
-        (Section::Rules, Role::Reader),
-        (Section::WakePlans, Role::Reader),
-        (Section::Approvals, Role::SiteUser),
-        (Section::Settings, Role::SiteAdmin),
-        (Section::Users, Role::SiteAdmin),
-        (Section::ApiKeys, Role::SiteAdmin),
     ];
-
-    /// The name in addresses: `/steder/<site>/<slug>` and `/hjaelp/<slug>`.
-    pub(crate) fn slug(self) -> &'static str {
-        match self {
-            Section::Sites => "steder",
-            Section::Status => "status",
-            Section::Pcs => "pc",
-            Section::Groups => "grupper",
-            Section::Scripts => "scripts",
-            Section::Jobs => "jobs",
-            Section::Events => "sikkerhed",
-            Section::Rules => "regler",
-            Section::WakePlans => "taend-sluk",
-            Section::Approvals => "godkendelser",
-            Section::Settings => "indstillinger",
-            Section::Users => "brugere",
-            Section::ApiKeys => "api-noegler",
-            Section::Customers => "kunder",
-            Section::Logs => "log",
-            Section::Help => "hjaelp",
-        }
-    }
 
     pub(crate) fn label(self, t: &text::Msgs) -> &'static str {
         match self {
             Section::Sites => t.nav_sites,
             Section::Status => t.nav_status,
             Section::Pcs => t.nav_pcs,
-            Section::Groups => t.nav_groups,
-            Section::Scripts => t.nav_scripts,
-            Section::Jobs => t.nav_jobs,
-            Section::Events => t.nav_events,
-            Section::Rules => t.nav_rules,
-            Section::WakePlans => t.nav_wake_plans,
-            Section::Approvals => t.nav_approvals,
-            Section::Settings => t.nav_settings,
-            Section::Users => t.nav_users,
-            Section::ApiKeys => t.nav_api_keys,
-            Section::Customers => t.nav_customers,
-            Section::Logs => t.nav_logs,
-            Section::Help => t.nav_help,
         }
     }
 
     /// The section's page: of the site for a site's sections.
     pub(crate) fn href(self, site: Option<&Site>) -> String {
         match (self, site) {
-            (Section::Sites, _) => "/".to_owned(),
             (Section::Status, Some(s)) => format!("/steder/{}", s.uid),
-            (Section::Customers | Section::Logs | Section::Help, _) | (_, None) => {
-                format!("/{}", self.slug())
-            }
-            (_, Some(s)) => format!("/steder/{}/{}", s.uid, self.slug()),
+            (Section::Pcs, Some(s)) => format!("/steder/{}/pc", s.uid),
+            _ => "/".to_owned(),
         }
     }
 }
@@ -311,13 +227,13 @@ pub(crate) struct Here<'a> {
 }
 
 impl Viewer {
-    /// The scope narrowed to sites where the user has at least `role`, or the "not found"
-    /// page: a page for a role the user lacks does not exist for them.
-    pub(crate) fn needs(&self, role: Role) -> Result<Scope, Response> {
+    /// The scope narrowed to `site` where the user has at least `role` there; `None` means
+    /// the page answers "not found": a page for a role the user lacks does not exist for them.
+    pub(crate) fn needs(&self, role: Role, site: &Site) -> Option<Scope> {
         self.scope
             .clone()
             .narrowed(role)
-            .ok_or_else(|| self.visit.not_found())
+            .filter(|s| s.sees(site.id))
     }
 
     /// The site a page's path names, if the user sees it; else the "not found" page.
@@ -389,7 +305,7 @@ impl Viewer {
                 nav: self.nav(&here),
                 user: Some(self.user.username.clone()),
                 badge,
-                help: Some(format!("/hjaelp/{}", here.section.slug())),
+                help: None,
                 notice,
                 narrow: false,
             },
@@ -411,14 +327,6 @@ impl Viewer {
                     nav.push(item(section.label(t), section.href(Some(site)), section));
                 }
             }
-        }
-        if self.scope.superuser || !self.scope.customers.is_empty() {
-            let s = Section::Customers;
-            nav.push(item(s.label(t), s.href(None), s));
-        }
-        if self.scope.highest() >= Some(Role::SiteAdmin) {
-            let s = Section::Logs;
-            nav.push(item(s.label(t), s.href(None), s));
         }
         nav
     }

@@ -411,10 +411,8 @@ async fn activation(
         Ok(s) => s,
         Err(r) => return r,
     };
-    let scope = match v.needs(Role::SiteUser) {
-        Ok(s) if s.sees(site.id) => s,
-        Ok(_) => return v.visit.not_found(),
-        Err(r) => return r,
+    let Some(scope) = v.needs(Role::SiteUser, &site) else {
+        return v.visit.not_found();
     };
     let Some(on) = yes_no(&f.aktiveret) else {
         return v
@@ -450,9 +448,8 @@ async fn delete(
         Ok(s) => s,
         Err(r) => return r,
     };
-    let scope = match v.needs(Role::SiteAdmin) {
-        Ok(s) if s.sees(site.id) => s,
-        Ok(_) | Err(_) => return v.visit.not_found(),
+    let Some(scope) = v.needs(Role::SiteAdmin, &site) else {
+        return v.visit.not_found();
     };
     let pc = match web.store.pc_row(site.id, id).await {
         Ok(Some((pc, _))) => pc,

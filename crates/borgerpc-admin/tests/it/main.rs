@@ -22,5 +22,6 @@ mod notifications;
 mod protocol;
 mod real_client;
 mod scripts_import;
+mod web_browser;
 mod web_pcs;
 mod write_queue;
