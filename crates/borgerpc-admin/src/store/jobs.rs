@@ -128,7 +128,7 @@ pub enum JobStatus {
 }
 
 impl JobStatus {
-    const ALL: [JobStatus; 5] = [
+    pub const ALL: [JobStatus; 5] = [
         JobStatus::New,
         JobStatus::Submitted,
         JobStatus::Done,
@@ -147,15 +147,17 @@ impl JobStatus {
         }
     }
 
+    /// The status spelled `text` as stored ([`JobStatus::as_str`]), if any.
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.as_str() == text)
+    }
+
     /// A status as `jobs.status` holds it; text this version does not know is an error.
     pub fn from_db(text: &str) -> Result<Self> {
-        Self::ALL
-            .into_iter()
-            .find(|s| s.as_str() == text)
-            .ok_or_else(|| Error::UnknownValue {
-                column: "jobs.status",
-                value: text.to_owned(),
-            })
+        Self::parse(text).ok_or_else(|| Error::UnknownValue {
+            column: "jobs.status",
+            value: text.to_owned(),
+        })
     }
 
     /// The outcome an agent reports for a job: DONE or FAILED, nothing else.

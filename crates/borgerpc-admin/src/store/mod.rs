@@ -11,6 +11,7 @@ pub mod config;
 pub mod events;
 pub mod groups;
 pub mod history;
+pub mod job_views;
 pub mod jobs;
 pub mod operator;
 pub mod pcs;
@@ -48,6 +49,11 @@ pub const MIGRATIONS: &[Migration] = &[
         version: 5,
         name: "portal",
         sql: include_str!("../../migrations/0005_portal.sql"),
+    },
+    Migration {
+        version: 6,
+        name: "pages",
+        sql: include_str!("../../migrations/0006_pages.sql"),
     },
 ];
 

@@ -193,16 +193,7 @@ impl Store {
         now: i64,
     ) -> Result<(Vec<PcRow>, i64)> {
         let mut conditions = vec!["p.site_id = $1".to_owned()];
-        let like = format!(
-            "%{}%",
-            filter
-                .text
-                .trim()
-                .to_lowercase()
-                .replace('\\', "\\\\")
-                .replace('%', "\\%")
-                .replace('_', "\\_")
-        );
+        let like = super::job_views::contains_pattern(&filter.text);
         if !filter.text.trim().is_empty() {
             conditions.push(
                 "(lower(p.name) LIKE $2 ESCAPE '\\' OR lower(p.uid) LIKE $2 ESCAPE '\\'

@@ -12,7 +12,9 @@
 //! Layout: this module holds the router, the [`Viewer`] extractor, the menu and the helpers
 //! every page shares; each submodule owns the pages of one menu section.
 
+mod jobs;
 mod pcs;
+mod scripts;
 mod sites;
 
 use crate::login::Logins;
@@ -148,6 +150,8 @@ pub fn router(config: &crate::config::Config, store: Store, logins: Arc<Logins>)
     let pages = Router::new()
         .merge(sites::routes())
         .merge(pcs::routes())
+        .merge(scripts::routes())
+        .merge(jobs::routes())
         .with_state(Web { store });
     portal.router(pages)
 }
@@ -193,13 +197,17 @@ pub(crate) enum Section {
     Sites,
     Status,
     Pcs,
+    Scripts,
+    Jobs,
 }
 
 impl Section {
     /// The site's sections, in menu order, with the least role that sees them.
-    const OF_SITE: [(Section, Role); 2] = [
+    const OF_SITE: [(Section, Role); 4] = [
         (Section::Status, Role::Reader),
         (Section::Pcs, Role::Reader),
+        (Section::Scripts, Role::Reader),
+        (Section::Jobs, Role::Reader),
     ];
 
     pub(crate) fn label(self, t: &text::Msgs) -> &'static str {
@@ -207,6 +215,8 @@ impl Section {
             Section::Sites => t.nav_sites,
             Section::Status => t.nav_status,
             Section::Pcs => t.nav_pcs,
+            Section::Scripts => t.nav_scripts,
+            Section::Jobs => t.nav_jobs,
         }
     }
 
@@ -215,6 +225,8 @@ impl Section {
         match (self, site) {
             (Section::Status, Some(s)) => format!("/steder/{}", s.uid),
             (Section::Pcs, Some(s)) => format!("/steder/{}/pc", s.uid),
+            (Section::Scripts, Some(s)) => format!("/steder/{}/scripts", s.uid),
+            (Section::Jobs, Some(s)) => format!("/steder/{}/jobs", s.uid),
             _ => "/".to_owned(),
         }
     }

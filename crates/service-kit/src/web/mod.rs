@@ -29,7 +29,7 @@ pub mod session;
 
 pub use portal::{
     Account, Accounts, Badge, Chrome, Form, LoginCheck, NavItem, Page, PasswordChange, Portal,
-    SignedIn, Visit,
+    SignedIn, UPLOAD_LIMIT, Upload, UploadedFile, Visit,
 };
 
 /// The foundation's own texts (login, second factor, layout) in Danish and English, from

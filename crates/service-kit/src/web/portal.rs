@@ -441,6 +441,143 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Form<T> {
     }
 }
 
+/// The largest upload a page reads: a script, or a file a script is given (upstream keeps
+/// such files in its database too).
+pub const UPLOAD_LIMIT: u64 = 32 * 1024 * 1024;
+
+/// A file in an [`Upload`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UploadedFile {
+    /// The form field's name.
+    pub field: String,
+    /// The name the browser gave, without any folder.
+    pub name: String,
+    /// The content.
+    pub data: Vec<u8>,
+}
+
+/// A `multipart/form-data` form posted from one of the portal's own pages (a form with a file
+/// field): the same checks as [`Form`] (same site, the session's `csrf`), with the whole body
+/// at most [`UPLOAD_LIMIT`] and its text fields at most [`FORM_LIMIT`] together. A file field
+/// left empty is not in `files`. Put it after the extractor that decides who may post.
+#[derive(Debug, Default)]
+pub struct Upload {
+    /// The text fields in the order sent (a name may repeat, as checkboxes do); not `csrf`.
+    pub fields: Vec<(String, String)>,
+    /// The files.
+    pub files: Vec<UploadedFile>,
+}
+
+impl Upload {
+    /// The first value of the text field `name`, or "".
+    pub fn field(&self, name: &str) -> &str {
+        self.fields
+            .iter()
+            .find(|(k, _)| k == name)
+            .map_or("", |(_, v)| v.as_str())
+    }
+
+    /// Every value of the text field `name`.
+    pub fn all(&self, name: &str) -> impl Iterator<Item = &str> {
+        self.fields
+            .iter()
+            .filter(move |(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The file sent in the field `name`, if one was chosen.
+    pub fn file(&self, name: &str) -> Option<&UploadedFile> {
+        self.files.iter().find(|f| f.field == name)
+    }
+}
+
+impl<S: Send + Sync> FromRequest<S> for Upload {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Response> {
+        let (mut parts, body) = req.into_parts();
+        let visit = Visit::from_request_parts(&mut parts, state).await?;
+        if !same_site(&parts.headers) {
+            return Err(visit.message(StatusCode::FORBIDDEN, visit.msgs().csrf_failed));
+        }
+        let boundary = parts
+            .headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| multer::parse_boundary(v).ok());
+        let Some(boundary) = boundary else {
+            let text = format!("{}: multipart/form-data", visit.msgs().field_error);
+            return Err(visit.message(StatusCode::UNSUPPORTED_MEDIA_TYPE, &text));
+        };
+        let limits = multer::Constraints::new().size_limit(
+            multer::SizeLimit::new()
+                .whole_stream(UPLOAD_LIMIT)
+                .per_field(UPLOAD_LIMIT),
+        );
+        let mut multipart =
+            multer::Multipart::with_constraints(body.into_data_stream(), boundary, limits);
+        let mut upload = Upload::default();
+        let mut csrf = String::new();
+        let mut text_bytes = 0usize;
+        loop {
+            let field = match multipart.next_field().await {
+                Ok(Some(f)) => f,
+                Ok(None) => break,
+                Err(e) => return Err(upload_refused(&visit, &e)),
+            };
+            let name = field.name().unwrap_or("").to_owned();
+            let file_name = field.file_name().map(|n| {
+                // Browsers send the bare name; some old ones sent a whole path.
+                n.rsplit(['/', '\\']).next().unwrap_or("").to_owned()
+            });
+            let data = match field.bytes().await {
+                Ok(d) => d,
+                Err(e) => return Err(upload_refused(&visit, &e)),
+            };
+            match file_name {
+                Some(file) if !file.is_empty() => upload.files.push(UploadedFile {
+                    field: name,
+                    name: file,
+                    data: data.to_vec(),
+                }),
+                // A file field with no file chosen.
+                Some(_) => {}
+                None => {
+                    text_bytes += data.len();
+                    if text_bytes > FORM_LIMIT {
+                        return Err(visit.message(
+                            StatusCode::PAYLOAD_TOO_LARGE,
+                            visit.msgs().upload_too_large,
+                        ));
+                    }
+                    let value = String::from_utf8_lossy(&data).into_owned();
+                    if name == "csrf" {
+                        csrf = value;
+                    } else {
+                        upload.fields.push((name, value));
+                    }
+                }
+            }
+        }
+        if !visit.session.csrf_ok(&csrf) {
+            return Err(visit.message(StatusCode::FORBIDDEN, visit.msgs().csrf_failed));
+        }
+        Ok(upload)
+    }
+}
+
+fn upload_refused(visit: &Visit, e: &multer::Error) -> Response {
+    match e {
+        multer::Error::StreamSizeExceeded { .. } | multer::Error::FieldSizeExceeded { .. } => {
+            visit.message(StatusCode::PAYLOAD_TOO_LARGE, visit.msgs().upload_too_large)
+        }
+        _ => {
+            let text = format!("{}: multipart/form-data", visit.msgs().field_error);
+            visit.message(StatusCode::BAD_REQUEST, &text)
+        }
+    }
+}
+
 /// Whether the browser says the request comes from the portal's own pages. Browsers send
 /// `Sec-Fetch-Site` (all current ones) and `Origin` on a POST; a request that names another
 /// site in either is refused. One with neither is a tool, not a browser a page could steer.

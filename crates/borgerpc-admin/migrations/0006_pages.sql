@@ -1,0 +1,3 @@
+-- What the portal's pages look up that the agents and the API did not: a batch's jobs (the
+-- run's progress page, the job list's batch filter).
+CREATE INDEX jobs_batch ON jobs (batch_id);
