@@ -498,55 +498,45 @@ impl Store {
         id: i64,
         change: &EventChange,
     ) -> Result<Option<EventView>> {
-        let Some(current) = self.api_event(scope, id).await? else {
+        let mut tx = self.db.begin_write().await?;
+        if update_event_in(&mut tx, scope, id, change).await?.is_none() {
             return Ok(None);
-        };
-        let status = match &change.status {
-            None => current.status,
-            Some(s) => EventStatus::parse(s).ok_or_else(|| {
-                invalid!(
-                    "status: must be one of {}",
-                    EventStatus::ALL.map(EventStatus::as_str).join(", ")
-                )
-            })?,
-        };
-        let assigned = change.assigned_user.unwrap_or(current.assigned_user);
-        if let Some(user) = assigned {
-            let site: i64 = sqlx::query_scalar("SELECT site_id FROM security_events WHERE id = $1")
-                .bind(id)
-                .fetch_one(self.pool())
-                .await?;
-            let member: Option<i64> = sqlx::query_scalar(
-                "SELECT u.id FROM users u WHERE u.id = $1 AND (u.is_superuser = 1 OR EXISTS (
-                   SELECT 1 FROM memberships m JOIN sites s ON s.id = $2
-                   WHERE m.user_id = u.id AND (m.site_id = s.id OR (m.role = $3 AND m.customer_id = s.customer_id))))",
-            )
-            .bind(user)
-            .bind(site)
-            .bind(Role::CustomerAdmin.name())
-            .fetch_optional(self.pool())
-            .await?;
-            ensure!(
-                member.is_some(),
-                "assigned_user: no user with id {user} works on this site"
-            );
         }
-        let note = change.note.clone().unwrap_or(current.note);
-        ensure!(
-            note.chars().count() <= 4096,
-            "note: must be at most 4096 characters"
-        );
-        self.write_one(
-            sqlx::query(
-                "UPDATE security_events SET status = $1, assigned_user_id = $2, note = $3 WHERE id = $4",
-            )
-            .bind(status.as_str())
-            .bind(assigned)
-            .bind(&note)
-            .bind(id),
-        )
-        .await?;
+        tx.commit().await?;
         self.api_event(scope, id).await
+    }
+
+    /// [`Store::api_update_event`] for many events at once (the portal's "handle the chosen
+    /// events"), all or none in one transaction: if any id is not in scope, nothing changes
+    /// and the answer is `None`; bad input for any event refuses them all. Each event changed
+    /// gets its audit record (`event.update`) in the same transaction. Returns how many.
+    pub async fn api_update_events(
+        &self,
+        scope: &[i64],
+        ids: &[i64],
+        change: &EventChange,
+        actor: &str,
+    ) -> Result<Option<u64>> {
+        super::check_ids("events", ids)?;
+        let mut ids = ids.to_vec();
+        ids.sort_unstable();
+        ids.dedup();
+        let mut tx = self.db.begin_write().await?;
+        for id in &ids {
+            let Some(site) = update_event_in(&mut tx, scope, *id, change).await? else {
+                return Ok(None);
+            };
+            super::accounts::audit_in(
+                &mut tx,
+                actor,
+                Some(site),
+                "event.update",
+                &format!("event:{id}"),
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(Some(ids.len() as u64))
     }
 
     /// Scripts a site may run: global ones and its own.
@@ -621,6 +611,76 @@ const EVENT_SELECT: &str = "SELECT e.id, e.occurred_at, e.reported_at, e.pc_id, 
      FROM security_events e JOIN pcs pc ON pc.id = e.pc_id
      LEFT JOIN security_problems sp ON e.rule_kind = 'security' AND sp.id = e.rule_id
      LEFT JOIN offline_rules o ON e.rule_kind = 'offline' AND o.id = e.rule_id";
+
+/// One event's handling, checked and written on the caller's transaction; its site, or
+/// `None` if the event is not in scope.
+async fn update_event_in(
+    tx: &mut sqlx::AnyConnection,
+    scope: &[i64],
+    id: i64,
+    change: &EventChange,
+) -> Result<Option<i64>> {
+    let row = bind_all(
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT e.site_id, e.status, e.assigned_user_id, e.note FROM security_events e
+             WHERE e.id = $1 AND {}",
+            in_scope("e.site_id", scope, 2)
+        )))
+        .bind(id),
+        scope,
+    )
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some(r) = row else { return Ok(None) };
+    let site: i64 = r.try_get(0)?;
+    let status = match &change.status {
+        None => EventStatus::from_db(&r.try_get::<String, _>(1)?)?,
+        Some(s) => EventStatus::parse(s).ok_or_else(|| {
+            invalid!(
+                "status: must be one of {}",
+                EventStatus::ALL.map(EventStatus::as_str).join(", ")
+            )
+        })?,
+    };
+    let assigned = match change.assigned_user {
+        Some(a) => a,
+        None => r.try_get(2)?,
+    };
+    if let Some(user) = assigned {
+        let member: Option<i64> = sqlx::query_scalar(
+            "SELECT u.id FROM users u WHERE u.id = $1 AND (u.is_superuser = 1 OR EXISTS (
+               SELECT 1 FROM memberships m JOIN sites s ON s.id = $2
+               WHERE m.user_id = u.id AND (m.site_id = s.id OR (m.role = $3 AND m.customer_id = s.customer_id))))",
+        )
+        .bind(user)
+        .bind(site)
+        .bind(Role::CustomerAdmin.name())
+        .fetch_optional(&mut *tx)
+        .await?;
+        ensure!(
+            member.is_some(),
+            "assigned_user: no user with id {user} works on this site"
+        );
+    }
+    let note = match &change.note {
+        Some(n) => n.clone(),
+        None => r.try_get(3)?,
+    };
+    ensure!(
+        note.chars().count() <= 4096,
+        "note: must be at most 4096 characters"
+    );
+    sqlx::query(
+        "UPDATE security_events SET status = $1, assigned_user_id = $2, note = $3 WHERE id = $4",
+    )
+    .bind(status.as_str())
+    .bind(assigned)
+    .bind(&note)
+    .bind(id)
+    .execute(&mut *tx)
+    .await?;
+    Ok(Some(site))
+}
 
 fn event_view(r: &sqlx::any::AnyRow) -> Result<EventView> {
     Ok(EventView {

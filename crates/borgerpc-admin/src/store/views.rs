@@ -1,5 +1,6 @@
 //! What the portal's pages read, each in one query shaped for the page: the sites' tiles,
-//! a site's status, the PC list with its filters, sort and paging, and a PC's page. The API's
+//! a site's status, the PC list with its filters, sort and paging, a PC's page, and the
+//! security events list with its filters. The API's
 //! views (`operator.rs`) read one object at a time; a page of 50 rows out of 100,000 PCs must
 //! not.
 //!
@@ -8,6 +9,7 @@
 use super::events::EventStatus;
 use super::jobs::JobStatus;
 use super::operator::{bind_all, in_scope};
+use super::placeholders;
 use super::{Result, Store};
 use sqlx::Row as _;
 
@@ -114,6 +116,62 @@ impl PcSort {
             PcSort::Version => "COALESCE(p.client_version, ''), p.name, p.id",
         }
     }
+}
+
+/// How the events list is filtered; an empty list means every value.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EventFilter {
+    /// Rule levels (`events::LEVELS`).
+    pub levels: Vec<String>,
+    pub statuses: Vec<EventStatus>,
+    /// Occurred at or after (ms).
+    pub from: Option<i64>,
+    /// Occurred before (ms).
+    pub to: Option<i64>,
+}
+
+/// One security event as the pages show it, with its PC, rule and assignee by name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventRow {
+    pub id: i64,
+    pub occurred_at: i64,
+    pub reported_at: i64,
+    pub pc_id: i64,
+    pub pc_name: String,
+    pub summary: String,
+    pub status: EventStatus,
+    pub assigned_user_id: Option<i64>,
+    pub assignee: Option<String>,
+    pub note: String,
+    /// Empty when the rule was deleted since.
+    pub rule_name: String,
+    pub level: String,
+}
+
+const EVENT_ROW_SELECT: &str =
+    "SELECT e.id, e.occurred_at, e.reported_at, e.pc_id, pc.name AS pc_name, e.summary,
+        e.status, e.assigned_user_id, u.username AS assignee, e.note,
+        COALESCE(sp.name, o.name, '') AS rule_name, COALESCE(sp.level, o.level, '') AS level
+     FROM security_events e JOIN pcs pc ON pc.id = e.pc_id
+     LEFT JOIN users u ON u.id = e.assigned_user_id
+     LEFT JOIN security_problems sp ON e.rule_kind = 'security' AND sp.id = e.rule_id
+     LEFT JOIN offline_rules o ON e.rule_kind = 'offline' AND o.id = e.rule_id";
+
+fn event_row(r: &sqlx::any::AnyRow) -> Result<EventRow> {
+    Ok(EventRow {
+        id: r.try_get("id")?,
+        occurred_at: r.try_get("occurred_at")?,
+        reported_at: r.try_get("reported_at")?,
+        pc_id: r.try_get("pc_id")?,
+        pc_name: r.try_get("pc_name")?,
+        summary: r.try_get("summary")?,
+        status: EventStatus::from_db(&r.try_get::<String, _>("status")?)?,
+        assigned_user_id: r.try_get("assigned_user_id")?,
+        assignee: r.try_get("assignee")?,
+        note: r.try_get("note")?,
+        rule_name: r.try_get("rule_name")?,
+        level: r.try_get("level")?,
+    })
 }
 
 impl Store {
@@ -364,5 +422,92 @@ impl Store {
                 Ok((id, script, JobStatus::from_db(&status)?, created))
             })
             .collect()
+    }
+    /// One page of a site's security events, newest first, and how many match the filter.
+    pub async fn event_rows(
+        &self,
+        site_id: i64,
+        filter: &EventFilter,
+        limit: i64,
+        offset: i64,
+    ) -> Result<(Vec<EventRow>, i64)> {
+        let mut conditions = vec![
+            "e.site_id = $1".to_owned(),
+            "e.occurred_at >= $2".to_owned(),
+            "e.occurred_at < $3".to_owned(),
+        ];
+        let mut texts: Vec<String> = Vec::new();
+        if !filter.levels.is_empty() {
+            conditions.push(format!(
+                "COALESCE(sp.level, o.level, '') IN ({})",
+                placeholders(4, filter.levels.len())
+            ));
+            texts.extend(filter.levels.iter().cloned());
+        }
+        if !filter.statuses.is_empty() {
+            conditions.push(format!(
+                "e.status IN ({})",
+                placeholders(4 + texts.len(), filter.statuses.len())
+            ));
+            texts.extend(filter.statuses.iter().map(|s| s.as_str().to_owned()));
+        }
+        let filter_sql = conditions.join(" AND ");
+        let n = 3 + texts.len();
+        let bind = |q: sqlx::query::Query<'static, sqlx::Any, sqlx::any::AnyArguments>| {
+            bind_all(
+                q.bind(site_id)
+                    .bind(filter.from.unwrap_or(i64::MIN))
+                    .bind(filter.to.unwrap_or(i64::MAX)),
+                &texts,
+            )
+        };
+        let (_, from) = EVENT_ROW_SELECT
+            .split_once(" FROM ")
+            .unwrap_or((EVENT_ROW_SELECT, ""));
+        let count: i64 = bind(sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT COUNT(*) FROM {from} WHERE {filter_sql}"
+        ))))
+        .fetch_one(self.pool())
+        .await?
+        .try_get(0)?;
+        let rows = bind(sqlx::query(sqlx::AssertSqlSafe(format!(
+            "{EVENT_ROW_SELECT} WHERE {filter_sql} ORDER BY e.occurred_at DESC, e.id DESC LIMIT ${} OFFSET ${}",
+            n + 1,
+            n + 2
+        ))))
+        .bind(limit)
+        .bind(offset)
+        .fetch_all(self.pool())
+        .await?;
+        let rows = rows.iter().map(event_row).collect::<Result<Vec<_>>>()?;
+        Ok((rows, count))
+    }
+
+    /// A security event of the site, by id.
+    pub async fn event_row(&self, site_id: i64, id: i64) -> Result<Option<EventRow>> {
+        let r = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "{EVENT_ROW_SELECT} WHERE e.id = $1 AND e.site_id = $2"
+        )))
+        .bind(id)
+        .bind(site_id)
+        .fetch_optional(self.pool())
+        .await?;
+        r.as_ref().map(event_row).transpose()
+    }
+
+    /// The users who work on a site (a role on it, or customer admin of its customer) as
+    /// (id, username), by name: who may be given an event or get a rule's e-mails.
+    /// Superusers are left out: they are everywhere and no one's colleague.
+    pub async fn site_user_names(&self, site_id: i64) -> Result<Vec<(i64, String)>> {
+        Ok(sqlx::query_as(
+            "SELECT u.id, u.username FROM users u WHERE EXISTS (
+               SELECT 1 FROM memberships m JOIN sites s ON s.id = $1
+               WHERE m.user_id = u.id AND (m.site_id = s.id OR (m.role = $2 AND m.customer_id = s.customer_id)))
+             ORDER BY u.username, u.id",
+        )
+        .bind(site_id)
+        .bind(super::access::Role::CustomerAdmin.name())
+        .fetch_all(self.pool())
+        .await?)
     }
 }

@@ -2,7 +2,7 @@
 //! its parameters and log, restarting a finished job, and a batch's progress (the page the
 //! run wizard ends on, which refreshes itself until every job has an outcome).
 
-use super::{Here, Pager, Section, Viewer, Web, text};
+use super::{Here, Nothing, Pager, Section, Viewer, Web, text};
 use crate::store::access::Role;
 use crate::store::job_views::{BatchPage, COUNT_CAP, JobFilter, JobLine, ParamLine};
 use crate::store::jobs::JobStatus;
@@ -238,9 +238,6 @@ async fn job(State(web): State<Web>, v: Viewer, Path((uid, id)): Path<(String, i
     };
     v.page(&web, here, title, body).await
 }
-
-#[derive(Deserialize)]
-struct Nothing {}
 
 async fn restart(
     State(web): State<Web>,

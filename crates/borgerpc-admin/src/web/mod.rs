@@ -12,10 +12,13 @@
 //! Layout: this module holds the router, the [`Viewer`] extractor, the menu and the helpers
 //! every page shares; each submodule owns the pages of one menu section.
 
+mod events;
 mod jobs;
 mod pcs;
+mod rules;
 mod scripts;
 mod sites;
+mod wakeplans;
 
 use crate::login::Logins;
 use crate::store::Store;
@@ -152,6 +155,9 @@ pub fn router(config: &crate::config::Config, store: Store, logins: Arc<Logins>)
         .merge(pcs::routes())
         .merge(scripts::routes())
         .merge(jobs::routes())
+        .merge(events::routes())
+        .merge(rules::routes())
+        .merge(wakeplans::routes())
         .with_state(Web { store });
     portal.router(pages)
 }
@@ -199,15 +205,21 @@ pub(crate) enum Section {
     Pcs,
     Scripts,
     Jobs,
+    Events,
+    Rules,
+    WakePlans,
 }
 
 impl Section {
     /// The site's sections, in menu order, with the least role that sees them.
-    const OF_SITE: [(Section, Role); 4] = [
+    const OF_SITE: [(Section, Role); 7] = [
         (Section::Status, Role::Reader),
         (Section::Pcs, Role::Reader),
+        (Section::Events, Role::Reader),
+        (Section::Rules, Role::Reader),
         (Section::Scripts, Role::Reader),
         (Section::Jobs, Role::Reader),
+        (Section::WakePlans, Role::Reader),
     ];
 
     pub(crate) fn label(self, t: &text::Msgs) -> &'static str {
@@ -217,6 +229,9 @@ impl Section {
             Section::Pcs => t.nav_pcs,
             Section::Scripts => t.nav_scripts,
             Section::Jobs => t.nav_jobs,
+            Section::Events => t.nav_events,
+            Section::Rules => t.nav_rules,
+            Section::WakePlans => t.nav_wake_plans,
         }
     }
 
@@ -227,6 +242,9 @@ impl Section {
             (Section::Pcs, Some(s)) => format!("/steder/{}/pc", s.uid),
             (Section::Scripts, Some(s)) => format!("/steder/{}/scripts", s.uid),
             (Section::Jobs, Some(s)) => format!("/steder/{}/jobs", s.uid),
+            (Section::Events, Some(s)) => format!("/steder/{}/sikkerhed", s.uid),
+            (Section::Rules, Some(s)) => format!("/steder/{}/regler", s.uid),
+            (Section::WakePlans, Some(s)) => format!("/steder/{}/taend-sluk", s.uid),
             _ => "/".to_owned(),
         }
     }
@@ -303,7 +321,7 @@ impl Viewer {
                 label: self.t.nav_new_events.to_owned(),
                 count: n,
                 href: match here.site {
-                    Some(s) => format!("/steder/{}/sikkerhed", s.uid),
+                    Some(s) => Section::Events.href(Some(s)),
                     None => "/".to_owned(),
                 },
             }),
@@ -365,3 +383,92 @@ impl Pager {
         }
     }
 }
+
+/// A form's or an address's fields in their order, for what a struct cannot hold: the
+/// checkboxes that share a name (`gruppe=1&gruppe=4`) and numbered rows.
+#[derive(serde::Deserialize, Default, Clone)]
+#[serde(transparent)]
+pub(crate) struct Fields(Vec<(String, String)>);
+
+impl Fields {
+    /// The first value of `key`, or "".
+    pub(crate) fn one(&self, key: &str) -> &str {
+        self.0
+            .iter()
+            .find(|(k, _)| k == key)
+            .map_or("", |(_, v)| v.as_str())
+    }
+
+    /// Every value of `key`.
+    pub(crate) fn all<'a>(&'a self, key: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.0
+            .iter()
+            .filter(move |(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Every value of `key` that is an id; `None` if one is not a number.
+    pub(crate) fn ids(&self, key: &str) -> Option<Vec<i64>> {
+        self.all(key).map(|v| v.trim().parse().ok()).collect()
+    }
+
+    /// The fields as an address's query, without `skip`.
+    pub(crate) fn query_without(&self, skip: &[&str]) -> String {
+        let kept: Vec<&(String, String)> = self
+            .0
+            .iter()
+            .filter(|(k, v)| !skip.contains(&k.as_str()) && !v.is_empty())
+            .collect();
+        serde_urlencoded::to_string(kept).unwrap_or_default()
+    }
+
+    /// The fields of an address's query (`a=1&b=2`); nothing if it does not parse.
+    pub(crate) fn parse(query: &str) -> Fields {
+        serde_urlencoded::from_str(query).unwrap_or_default()
+    }
+}
+
+/// A user's mistake in a form, shown above it: the form field it is about (marked invalid)
+/// and the message, which names the field as the form labels it.
+pub(crate) struct Problem {
+    pub(crate) field: String,
+    pub(crate) text: String,
+}
+
+impl Problem {
+    pub(crate) fn new(field: &str, label: &str, why: &str) -> Problem {
+        Problem {
+            field: field.to_owned(),
+            text: format!("{label}: {why}"),
+        }
+    }
+
+    /// The store's refusal of bad input (or of a conflict with what is stored) as a problem
+    /// of the form; `None` for a failure of ours. The store's message starts with its own
+    /// name of the field (`max_offline_minutes: …`, `week[2].on: …`); `field` gives the form's
+    /// name and label for it, and a message without a field is shown as it is.
+    pub(crate) fn of_store(
+        e: &crate::store::Error,
+        field: impl Fn(&str) -> Option<(String, String)>,
+    ) -> Option<Problem> {
+        use crate::store::Error;
+        let text = match e {
+            Error::Invalid(m) | Error::Conflict(m) => m,
+            _ => return None,
+        };
+        if let Some((key, why)) = text.split_once(": ")
+            && !key.contains(' ')
+            && let Some((name, label)) = field(key)
+        {
+            return Some(Problem::new(&name, &label, why));
+        }
+        Some(Problem {
+            field: String::new(),
+            text: text.clone(),
+        })
+    }
+}
+
+/// A form with nothing but its CSRF token: a button that does one thing (delete).
+#[derive(serde::Deserialize)]
+pub(crate) struct Nothing {}

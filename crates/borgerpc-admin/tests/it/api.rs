@@ -11,7 +11,7 @@ use crate::common;
 
 use borgerpc_admin::store::access::Scope;
 use borgerpc_admin::store::events::NewEvent;
-use borgerpc_admin::store::jobs::{NewInput, NewScript, ParamValue};
+use borgerpc_admin::store::jobs::{NewScript, ParamValue};
 use borgerpc_admin::store::tenants::Site;
 use common::Portal;
 use serde_json::{Value, json};
@@ -19,38 +19,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 const PASSWORD: &str = "en lang og god adgangskode 2026";
 
-/// The wake plan core scripts, as `os2borgerpc-core-scripts` has them (hidden, global).
+/// The wake plan core scripts (see `Portal::wake_scripts`).
 async fn wake_scripts(portal: &Portal) -> (i64, i64) {
-    let script = |uid: &str, inputs: usize| NewScript {
-        site_id: None,
-        uid: Some(uid.into()),
-        name: uid.into(),
-        description: String::new(),
-        category: Some("System".into()),
-        is_security: false,
-        is_hidden: true,
-        version: 1,
-        code: "#!/bin/sh\ntrue\n".into(),
-        inputs: (0..inputs)
-            .map(|i| NewInput {
-                name: format!("arg{i}"),
-                value_type: "STRING".into(),
-                default_value: None,
-                mandatory: true,
-            })
-            .collect(),
-    };
-    let set = portal
-        .store
-        .save_script(&script("wake_plan_set", 16))
-        .await
-        .unwrap();
-    let remove = portal
-        .store
-        .save_script(&script("wake_plan_remove", 0))
-        .await
-        .unwrap();
-    (set.script_id, remove.script_id)
+    portal.wake_scripts().await
 }
 
 async fn login(portal: &Portal, username: &str) -> String {

@@ -23,5 +23,6 @@ mod protocol;
 mod real_client;
 mod scripts_import;
 mod web_browser;
+mod web_monitor;
 mod web_pcs;
 mod write_queue;

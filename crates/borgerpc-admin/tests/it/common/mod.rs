@@ -106,6 +106,41 @@ impl Portal {
             .unwrap()
     }
 
+    /// The wake plan core scripts, as `os2borgerpc-core-scripts` has them (hidden, global):
+    /// the ids of `wake_plan_set` and `wake_plan_remove`.
+    pub(crate) async fn wake_scripts(&self) -> (i64, i64) {
+        let script = |uid: &str, inputs: usize| NewScript {
+            site_id: None,
+            uid: Some(uid.into()),
+            name: uid.into(),
+            description: String::new(),
+            category: Some("System".into()),
+            is_security: false,
+            is_hidden: true,
+            version: 1,
+            code: "#!/bin/sh\ntrue\n".into(),
+            inputs: (0..inputs)
+                .map(|i| NewInput {
+                    name: format!("arg{i}"),
+                    value_type: "STRING".into(),
+                    default_value: None,
+                    mandatory: true,
+                })
+                .collect(),
+        };
+        let set = self
+            .store
+            .save_script(&script("wake_plan_set", 16))
+            .await
+            .unwrap();
+        let remove = self
+            .store
+            .save_script(&script("wake_plan_remove", 0))
+            .await
+            .unwrap();
+        (set.script_id, remove.script_id)
+    }
+
     /// One NEW job of `script` on one PC; its id.
     pub(crate) async fn run_on(&self, site: &Site, script_id: i64, pc_id: i64, word: &str) -> i64 {
         self.store
