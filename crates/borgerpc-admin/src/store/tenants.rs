@@ -46,6 +46,14 @@ fn site_from_row(r: &sqlx::any::AnyRow) -> Result<Site, sqlx::Error> {
     })
 }
 
+/// 16 characters a person types at each PC: 80 random bits, no 0/o or 1/l to confuse.
+fn new_registration_token() -> String {
+    const ALPHABET: &[u8] = b"abcdefghijkmnpqrstuvwxyz23456789";
+    (0..16)
+        .map(|_| ALPHABET[rand::random_range(0..ALPHABET.len())] as char)
+        .collect()
+}
+
 const SITE_COLUMNS: &str = "id, customer_id, uid, name, legacy_xmlrpc";
 
 impl Store {
@@ -186,13 +194,7 @@ impl Store {
     /// Gives the site a new registration token (returned once; stored hashed), or none: then
     /// the site uid alone registers a PC again.
     pub async fn set_registration_token(&self, site_id: i64, on: bool) -> Result<Option<String>> {
-        // 16 characters a person types at each PC: 80 random bits, no 0/o or 1/l to confuse.
-        const ALPHABET: &[u8] = b"abcdefghijkmnpqrstuvwxyz23456789";
-        let token = on.then(|| {
-            (0..16)
-                .map(|_| ALPHABET[rand::random_range(0..ALPHABET.len())] as char)
-                .collect::<String>()
-        });
+        let token = on.then(new_registration_token);
         let hash = token
             .as_deref()
             .map(service_kit::accounts::token_hash)
@@ -312,5 +314,61 @@ impl Store {
         .await?;
         tx.commit().await?;
         self.site(site_id).await
+    }
+}
+
+impl Store {
+    /// [`Store::set_registration_token`] for an operator of the scope, recorded with whether
+    /// the site had a token before and after (never the token). `None` if the site is not
+    /// in the scope; `Some(token)` is the new token, to show once.
+    pub async fn change_registration_token(
+        &self,
+        scope: &super::access::Scope,
+        site_id: i64,
+        on: bool,
+    ) -> Result<Option<Option<String>>> {
+        if !scope.sees(site_id) {
+            return Ok(None);
+        }
+        let token = on.then(new_registration_token);
+        let hash = token
+            .as_deref()
+            .map(service_kit::accounts::token_hash)
+            .unwrap_or_default();
+        let mut tx = self.db.begin_write().await?;
+        let before: Option<String> =
+            sqlx::query_scalar("SELECT registration_token_sha256 FROM sites WHERE id = $1")
+                .bind(site_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let Some(before) = before else {
+            return Ok(None);
+        };
+        sqlx::query("UPDATE sites SET registration_token_sha256 = $1 WHERE id = $2")
+            .bind(&hash)
+            .bind(site_id)
+            .execute(&mut *tx)
+            .await?;
+        let detail = serde_json::json!({
+            "before": {"registration_token": !before.is_empty()},
+            "after": {"registration_token": on},
+        });
+        super::audit::record_in(
+            &mut tx,
+            super::audit::Record {
+                actor: &scope.actor,
+                site_id: Some(site_id),
+                action: if on {
+                    "site.registration_token"
+                } else {
+                    "site.registration_token_off"
+                },
+                target: &format!("site:{site_id}"),
+                detail: Some(&detail),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(Some(token))
     }
 }

@@ -12,8 +12,13 @@
 //! Layout: this module holds the router, the [`Viewer`] extractor, the menu and the helpers
 //! every page shares; each submodule owns the pages of one menu section.
 
+mod api_keys;
+mod approvals;
+mod logs;
 mod pcs;
+mod settings;
 mod sites;
+mod users;
 
 use crate::login::Logins;
 use crate::store::Store;
@@ -148,6 +153,11 @@ pub fn router(config: &crate::config::Config, store: Store, logins: Arc<Logins>)
     let pages = Router::new()
         .merge(sites::routes())
         .merge(pcs::routes())
+        .merge(approvals::routes())
+        .merge(settings::routes())
+        .merge(users::routes())
+        .merge(api_keys::routes())
+        .merge(logs::routes())
         .with_state(Web { store });
     portal.router(pages)
 }
@@ -193,13 +203,23 @@ pub(crate) enum Section {
     Sites,
     Status,
     Pcs,
+    Approvals,
+    Settings,
+    Users,
+    ApiKeys,
+    Logs,
 }
 
 impl Section {
     /// The site's sections, in menu order, with the least role that sees them.
-    const OF_SITE: [(Section, Role); 2] = [
+    const OF_SITE: [(Section, Role); 7] = [
         (Section::Status, Role::Reader),
         (Section::Pcs, Role::Reader),
+        (Section::Approvals, Role::SiteUser),
+        (Section::Settings, Role::SiteAdmin),
+        (Section::Users, Role::SiteAdmin),
+        (Section::ApiKeys, Role::SiteAdmin),
+        (Section::Logs, Role::SiteAdmin),
     ];
 
     pub(crate) fn label(self, t: &text::Msgs) -> &'static str {
@@ -207,6 +227,11 @@ impl Section {
             Section::Sites => t.nav_sites,
             Section::Status => t.nav_status,
             Section::Pcs => t.nav_pcs,
+            Section::Approvals => t.nav_approvals,
+            Section::Settings => t.nav_settings,
+            Section::Users => t.nav_users,
+            Section::ApiKeys => t.nav_api_keys,
+            Section::Logs => t.nav_logs,
         }
     }
 
@@ -215,6 +240,11 @@ impl Section {
         match (self, site) {
             (Section::Status, Some(s)) => format!("/steder/{}", s.uid),
             (Section::Pcs, Some(s)) => format!("/steder/{}/pc", s.uid),
+            (Section::Approvals, Some(s)) => format!("/steder/{}/godkendelser", s.uid),
+            (Section::Settings, Some(s)) => format!("/steder/{}/indstillinger", s.uid),
+            (Section::Users, Some(s)) => format!("/steder/{}/brugere", s.uid),
+            (Section::ApiKeys, Some(s)) => format!("/steder/{}/api-noegler", s.uid),
+            (Section::Logs, Some(s)) => format!("/steder/{}/log", s.uid),
             _ => "/".to_owned(),
         }
     }
@@ -242,6 +272,30 @@ impl Viewer {
             Ok(Some(site)) if self.scope.visible(site.id) => Ok(site),
             Ok(_) => Err(self.visit.not_found()),
             Err(e) => Err(self.visit.failed(&e.into())),
+        }
+    }
+
+    /// The site a page's path names with the viewer's scope narrowed to `role` there; the
+    /// "not found" page if the user does not see the site or lacks the role.
+    pub(crate) async fn site_needing(
+        &self,
+        web: &Web,
+        uid: &str,
+        role: Role,
+    ) -> Result<(Site, Scope), Response> {
+        let site = self.site(web, uid).await?;
+        match self.needs(role, &site) {
+            Some(scope) => Ok((site, scope)),
+            None => Err(self.visit.not_found()),
+        }
+    }
+
+    /// The message of a store refusal (the input or the state: shown on the page again with
+    /// 422), or the failure page for anything else.
+    pub(crate) fn refusal(&self, e: crate::store::Error) -> Result<String, Response> {
+        match e {
+            crate::store::Error::Invalid(m) | crate::store::Error::Conflict(m) => Ok(m),
+            e => Err(self.failed(e)),
         }
     }
 
@@ -331,6 +385,20 @@ impl Viewer {
         nav
     }
 }
+
+/// A refusal's message with the field's label in front: the store names fields in English
+/// (`password: …`), the page in its language. `labels` maps the store's names to labels.
+pub(crate) fn labelled(message: &str, labels: &[(&str, &str)]) -> String {
+    let field = message.split_once(':').map_or("", |(f, _)| f.trim());
+    match labels.iter().find(|(name, _)| *name == field) {
+        Some((_, label)) => format!("{label} – {message}"),
+        None => message.to_owned(),
+    }
+}
+
+/// A form of nothing but its CSRF token: a button.
+#[derive(serde::Deserialize)]
+pub(crate) struct Nothing {}
 
 /// The links of a paged list: `base` is the list's address ending in `?` or `&`.
 pub(crate) struct Pager {

@@ -2,7 +2,7 @@
 //! version, sort, paging, CSV export), a PC's page (details, groups, configuration with what
 //! it inherits, latest jobs), activating it and deleting it.
 
-use super::{Here, Pager, Section, Viewer, Web, text};
+use super::{Here, Nothing, Pager, Section, Viewer, Web, text};
 use crate::store::access::Role;
 use crate::store::views::{PcFilter, PcRow, PcSort};
 use askama::Template;
@@ -75,7 +75,7 @@ struct Filters {
     side: Option<i64>,
 }
 
-fn yes_no(s: &str) -> Option<bool> {
+pub(super) fn yes_no(s: &str) -> Option<bool> {
     match s {
         "ja" => Some(true),
         "nej" => Some(false),
@@ -434,9 +434,6 @@ async fn activation(
     }
     Redirect::to(&format!("/steder/{}/pc/{id}", site.uid)).into_response()
 }
-
-#[derive(Deserialize)]
-struct Nothing {}
 
 async fn delete(
     State(web): State<Web>,
