@@ -232,9 +232,10 @@ const SITE_MEMBERS: &str = "SELECT m.user_id FROM memberships m
 impl Store {
     /// The users with a role on the site (or customer admins of its customer), by name.
     pub async fn site_user_rows(&self, site: &super::tenants::Site) -> Result<Vec<SiteUserRow>> {
-        let rows: Vec<(i64, String, String, String, i64, String, i64, Option<i64>)> =
-            sqlx::query_as(sqlx::AssertSqlSafe(format!(
-                "SELECT u.id, u.username, u.email, u.language, u.is_superuser, m.role,
+        // id, username, email, language, is_superuser, role, factors, last_login
+        type Columns = (i64, String, String, String, i64, String, i64, Option<i64>);
+        let rows: Vec<Columns> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT u.id, u.username, u.email, u.language, u.is_superuser, m.role,
                     (SELECT COUNT(*) FROM web_second_factors f
                       WHERE f.user_id = u.id AND f.confirmed_at IS NOT NULL) AS factors,
                     (SELECT MAX(l.at) FROM web_login_log l
@@ -242,12 +243,12 @@ impl Store {
                  FROM memberships m JOIN users u ON u.id = m.user_id
                  WHERE m.site_id = $1 OR (m.role = $3 AND m.customer_id = $2)
                  ORDER BY u.username, u.id"
-            )))
-            .bind(site.id)
-            .bind(site.customer_id)
-            .bind(super::access::Role::CustomerAdmin.name())
-            .fetch_all(self.pool())
-            .await?;
+        )))
+        .bind(site.id)
+        .bind(site.customer_id)
+        .bind(super::access::Role::CustomerAdmin.name())
+        .fetch_all(self.pool())
+        .await?;
         let mut out: Vec<SiteUserRow> = Vec::new();
         for (id, username, email, language, superuser, role, factors, last_login) in rows {
             let role = super::access::Role::from_db(&role)?;

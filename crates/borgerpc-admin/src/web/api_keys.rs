@@ -3,7 +3,7 @@
 //! new description, and revoking one after a page that asks (so it works without
 //! JavaScript).
 
-use super::{Here, Nothing, Section, Viewer, Web, labelled, text};
+use super::{Here, Nothing, Section, Viewer, Web, labelled, refusal, text};
 use crate::store::access::Role;
 use crate::store::tenants::Site;
 use askama::Template;
@@ -140,12 +140,12 @@ async fn create(
     let new = match made {
         Ok(Some(k)) => k,
         Ok(None) => return v.visit.not_found(),
-        Err(e) => match v.refusal(e) {
+        Err(e) => match refusal(e) {
             Ok(m) => {
                 let m = labelled(&m, &[("description", v.t.key_description)]);
                 return show_list(&web, &v, &site, &f.beskrivelse, Some(m)).await;
             }
-            Err(r) => return r,
+            Err(e) => return v.failed(e),
         },
     };
     let body = NewBody {
@@ -186,12 +186,12 @@ async fn describe(
     {
         Ok(Some(())) => Redirect::to(&format!("/steder/{}/api-noegler", site.uid)).into_response(),
         Ok(None) => v.visit.not_found(),
-        Err(e) => match v.refusal(e) {
+        Err(e) => match refusal(e) {
             Ok(m) => {
                 let m = labelled(&m, &[("description", v.t.key_description)]);
                 show_list(&web, &v, &site, "", Some(m)).await
             }
-            Err(r) => r,
+            Err(e) => v.failed(e),
         },
     }
 }

@@ -3,7 +3,7 @@
 //! or (by a site admin) rejected and deleted; a key is approved only with its fingerprint as
 //! read on the PC, or rejected. Every decision is in the audit log.
 
-use super::{Here, Nothing, Pager, Section, Viewer, Web, text};
+use super::{Here, Nothing, Pager, Section, Viewer, Web, refusal, text};
 use crate::store::access::{Role, Scope};
 use crate::store::pcs::{PcRef, short_fingerprint};
 use crate::store::tenants::Site;
@@ -217,12 +217,12 @@ async fn approve_key(
             audited(&web, &v, &scope, &site, "pc.approve_key", &target).await
         }
         Ok(None) => v.visit.not_found(),
-        Err(e) => match v.refusal(e) {
+        Err(e) => match refusal(e) {
             Ok(m) => {
                 let m = format!("{} – {m}", v.t.approval_typed);
                 show(&web, &v, &site, 1, Some(m)).await
             }
-            Err(r) => r,
+            Err(e) => v.failed(e),
         },
     }
 }

@@ -290,15 +290,6 @@ impl Viewer {
         }
     }
 
-    /// The message of a store refusal (the input or the state: shown on the page again with
-    /// 422), or the failure page for anything else.
-    pub(crate) fn refusal(&self, e: crate::store::Error) -> Result<String, Response> {
-        match e {
-            crate::store::Error::Invalid(m) | crate::store::Error::Conflict(m) => Ok(m),
-            e => Err(self.failed(e)),
-        }
-    }
-
     /// The user's role on a site (they see it, so they have one).
     pub(crate) fn role_on(&self, site_id: i64) -> Option<Role> {
         self.scope
@@ -393,6 +384,15 @@ pub(crate) fn labelled(message: &str, labels: &[(&str, &str)]) -> String {
     match labels.iter().find(|(name, _)| *name == field) {
         Some((_, label)) => format!("{label} – {message}"),
         None => message.to_owned(),
+    }
+}
+
+/// The message of a store refusal (the input or the state: shown on the page again with
+/// 422); any other error stays one, for [`Viewer::failed`].
+pub(crate) fn refusal(e: crate::store::Error) -> Result<String, crate::store::Error> {
+    match e {
+        crate::store::Error::Invalid(m) | crate::store::Error::Conflict(m) => Ok(m),
+        e => Err(e),
     }
 }
 

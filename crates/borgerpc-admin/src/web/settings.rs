@@ -4,7 +4,7 @@
 //! entries. Every change is in the audit log with its values before and after.
 
 use super::pcs::yes_no;
-use super::{Here, Section, Viewer, Web, labelled, text};
+use super::{Here, Section, Viewer, Web, labelled, refusal, text};
 use crate::store::access::{Role, Scope};
 use crate::store::config::{EntryView, Owner};
 use crate::store::tenants::{Site, SiteChange};
@@ -118,7 +118,7 @@ async fn change(
     match web.store.change_site(scope, site.id, &change).await {
         Ok(Some(_)) => back(site),
         Ok(None) => v.visit.not_found(),
-        Err(e) => match v.refusal(e) {
+        Err(e) => match refusal(e) {
             Ok(m) => {
                 let shown = Shown {
                     error: Some(labelled(&m, labels)),
@@ -127,7 +127,7 @@ async fn change(
                 };
                 show(web, v, site, scope, shown).await
             }
-            Err(r) => r,
+            Err(e) => v.failed(e),
         },
     }
 }
@@ -256,7 +256,7 @@ async fn config(
     {
         Ok(Some(_)) => back(&site),
         Ok(None) => v.visit.not_found(),
-        Err(e) => match v.refusal(e) {
+        Err(e) => match refusal(e) {
             Ok(m) => {
                 // The store names the field `entries.<key>`; the page calls it the key.
                 let shown = Shown {
@@ -267,7 +267,7 @@ async fn config(
                 };
                 show(&web, &v, &site, &scope, shown).await
             }
-            Err(r) => r,
+            Err(e) => v.failed(e),
         },
     }
 }

@@ -8,7 +8,7 @@
 //! every role the viewer administers — else a site admin could take over an account that
 //! reaches further than they do.
 
-use super::{Here, Nothing, Section, Viewer, Web, labelled, text};
+use super::{Here, Nothing, Section, Viewer, Web, labelled, refusal, text};
 use crate::store::access::{Grant, Role, Scope};
 use crate::store::portal::SiteUserRow;
 use crate::store::tenants::Site;
@@ -227,9 +227,9 @@ async fn create(
     let user = match created {
         Ok(Some(u)) => u,
         Ok(None) => return v.visit.not_found(),
-        Err(e) => match v.refusal(e) {
+        Err(e) => match refusal(e) {
             Ok(m) => return show_list(&web, &v, &site, &f, Some(refused(&m))).await,
-            Err(r) => return r,
+            Err(e) => return v.failed(e),
         },
     };
     if let Err(e) = web.store.set_user_language(user.id, lang).await {
@@ -276,9 +276,9 @@ async fn link(
     match web.store.set_site_role(&scope, id, &site, role).await {
         Ok(Some(_)) => Redirect::to(&format!("/steder/{}/brugere/{id}", site.uid)).into_response(),
         Ok(None) => v.visit.not_found(),
-        Err(e) => match v.refusal(e) {
+        Err(e) => match refusal(e) {
             Ok(m) => show_list(&web, &v, &site, &draft, Some(refused(&m))).await,
-            Err(r) => r,
+            Err(e) => v.failed(e),
         },
     }
 }
@@ -456,9 +456,9 @@ async fn change_role(
     match web.store.set_site_role(&scope, id, &site, role).await {
         Ok(Some(_)) => to_user(&site, id),
         Ok(None) => v.visit.not_found(),
-        Err(e) => match v.refusal(e) {
+        Err(e) => match refusal(e) {
             Ok(m) => show_user(&web, &v, &site, &target, Some(refused(&m)), None).await,
-            Err(r) => r,
+            Err(e) => v.failed(e),
         },
     }
 }
@@ -501,9 +501,9 @@ async fn password(
             site.uid
         ))
         .into_response(),
-        Err(e) => match v.refusal(e) {
+        Err(e) => match refusal(e) {
             Ok(m) => show_user(&web, &v, &site, &target, Some(refused(&m)), None).await,
-            Err(r) => r,
+            Err(e) => v.failed(e),
         },
     }
 }
@@ -550,9 +550,9 @@ async fn remove(
     match web.store.remove_user(&scope, id, Some(site.id)).await {
         Ok(Some(_)) => Redirect::to(&format!("/steder/{}/brugere", site.uid)).into_response(),
         Ok(None) => v.visit.not_found(),
-        Err(e) => match v.refusal(e) {
+        Err(e) => match refusal(e) {
             Ok(m) => show_user(&web, &v, &site, &target, Some(refused(&m)), None).await,
-            Err(r) => r,
+            Err(e) => v.failed(e),
         },
     }
 }
