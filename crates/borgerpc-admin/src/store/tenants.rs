@@ -372,3 +372,108 @@ impl Store {
         Ok(Some(token))
     }
 }
+
+/// A site with this many PCs or more is not deleted from the pages (upstream's rule): it is
+/// in use, and its PCs would be orphaned.
+pub const DELETE_SITE_MAX_PCS: i64 = 5;
+
+/// Everything of a site, children before parents, `$1` the site: what deleting it deletes.
+const SITE_DATA: &[&str] = &[
+    "DELETE FROM job_file_urls WHERE job_id IN (SELECT id FROM jobs WHERE site_id = $1)",
+    "DELETE FROM jobs WHERE site_id = $1",
+    "DELETE FROM batch_parameters WHERE batch_id IN (SELECT id FROM batches WHERE site_id = $1)",
+    "DELETE FROM batches WHERE site_id = $1",
+    "DELETE FROM security_events WHERE site_id = $1",
+    "DELETE FROM checkin_days WHERE pc_id IN (SELECT id FROM pcs WHERE site_id = $1)",
+    "DELETE FROM pc_reports WHERE pc_id IN (SELECT id FROM pcs WHERE site_id = $1)",
+    "DELETE FROM login_log WHERE site_id = $1",
+    "DELETE FROM pc_group_members WHERE pc_id IN (SELECT id FROM pcs WHERE site_id = $1)",
+    "DELETE FROM config_entries WHERE owner_kind = 'pc'
+       AND owner_id IN (SELECT id FROM pcs WHERE site_id = $1)",
+    "DELETE FROM pcs WHERE site_id = $1",
+    "DELETE FROM associated_script_parameters WHERE associated_script_id IN (
+       SELECT a.id FROM associated_scripts a JOIN pc_groups g ON g.id = a.group_id
+       WHERE g.site_id = $1)",
+    "DELETE FROM associated_scripts WHERE group_id IN (SELECT id FROM pc_groups WHERE site_id = $1)",
+    "DELETE FROM rule_groups WHERE group_id IN (SELECT id FROM pc_groups WHERE site_id = $1)",
+    "DELETE FROM group_supervisors WHERE group_id IN (SELECT id FROM pc_groups WHERE site_id = $1)",
+    "DELETE FROM config_entries WHERE owner_kind = 'group'
+       AND owner_id IN (SELECT id FROM pc_groups WHERE site_id = $1)",
+    "DELETE FROM pc_groups WHERE site_id = $1",
+    "DELETE FROM rule_alert_users WHERE rule_kind = 'security'
+       AND rule_id IN (SELECT id FROM security_problems WHERE site_id = $1)",
+    "DELETE FROM rule_alert_users WHERE rule_kind = 'offline'
+       AND rule_id IN (SELECT id FROM offline_rules WHERE site_id = $1)",
+    "DELETE FROM security_problems WHERE site_id = $1",
+    "DELETE FROM offline_rules WHERE site_id = $1",
+    "DELETE FROM wake_plan_events WHERE plan_id IN (SELECT id FROM wake_week_plans WHERE site_id = $1)
+       OR event_id IN (SELECT id FROM wake_change_events WHERE site_id = $1)",
+    "DELETE FROM wake_week_plans WHERE site_id = $1",
+    "DELETE FROM wake_change_events WHERE site_id = $1",
+    "DELETE FROM inputs WHERE script_version_id IN (
+       SELECT v.id FROM script_versions v JOIN scripts s ON s.id = v.script_id WHERE s.site_id = $1)",
+    "DELETE FROM script_tags WHERE script_id IN (SELECT id FROM scripts WHERE site_id = $1)",
+    "DELETE FROM script_versions WHERE script_id IN (SELECT id FROM scripts WHERE site_id = $1)",
+    "DELETE FROM scripts WHERE site_id = $1",
+    "DELETE FROM files WHERE site_id = $1",
+    "DELETE FROM api_keys WHERE site_id = $1",
+    "DELETE FROM memberships WHERE site_id = $1",
+    "DELETE FROM config_entries WHERE owner_kind = 'site' AND owner_id = $1",
+    "DELETE FROM sites WHERE id = $1",
+];
+
+impl Store {
+    /// Deletes a site of a customer the scope administers, with everything in it, if it has
+    /// fewer than [`DELETE_SITE_MAX_PCS`] PCs and is not the customer's last site (§2.1).
+    /// `None` if the site is not the scope's to delete. The audit records stay.
+    pub async fn delete_site(
+        &self,
+        scope: &super::access::Scope,
+        site_id: i64,
+    ) -> Result<Option<()>> {
+        let Some(site) = self.site(site_id).await? else {
+            return Ok(None);
+        };
+        if !scope.customers.contains(&site.customer_id) {
+            return Ok(None);
+        }
+        let mut tx = self.db.begin_write().await?;
+        let pcs: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM pcs WHERE site_id = $1")
+            .bind(site_id)
+            .fetch_one(&mut *tx)
+            .await?;
+        ensure!(
+            pcs < DELETE_SITE_MAX_PCS,
+            "site: {} has {pcs} computers; a site with {DELETE_SITE_MAX_PCS} or more is not deleted",
+            site.uid
+        );
+        let siblings: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM sites WHERE customer_id = $1")
+            .bind(site.customer_id)
+            .fetch_one(&mut *tx)
+            .await?;
+        ensure!(
+            siblings > 1,
+            "site: {} is the customer's last site and is not deleted",
+            site.uid
+        );
+        for sql in SITE_DATA.iter().copied() {
+            sqlx::query(sql).bind(site_id).execute(&mut *tx).await?;
+        }
+        super::audit::record_in(
+            &mut tx,
+            super::audit::Record {
+                actor: &scope.actor,
+                site_id: None,
+                action: "site.delete",
+                target: &format!(
+                    "site:{site_id} ({}) customer:{}",
+                    site.uid, site.customer_id
+                ),
+                detail: None,
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(Some(()))
+    }
+}

@@ -14,6 +14,7 @@
 
 mod api_keys;
 mod approvals;
+mod customers;
 mod logs;
 mod pcs;
 mod settings;
@@ -158,6 +159,7 @@ pub fn router(config: &crate::config::Config, store: Store, logins: Arc<Logins>)
         .merge(users::routes())
         .merge(api_keys::routes())
         .merge(logs::routes())
+        .merge(customers::routes())
         .with_state(Web { store });
     portal.router(pages)
 }
@@ -208,6 +210,7 @@ pub(crate) enum Section {
     Users,
     ApiKeys,
     Logs,
+    Customers,
 }
 
 impl Section {
@@ -232,6 +235,7 @@ impl Section {
             Section::Users => t.nav_users,
             Section::ApiKeys => t.nav_api_keys,
             Section::Logs => t.nav_logs,
+            Section::Customers => t.nav_customers,
         }
     }
 
@@ -245,6 +249,7 @@ impl Section {
             (Section::Users, Some(s)) => format!("/steder/{}/brugere", s.uid),
             (Section::ApiKeys, Some(s)) => format!("/steder/{}/api-noegler", s.uid),
             (Section::Logs, Some(s)) => format!("/steder/{}/log", s.uid),
+            (Section::Customers, _) => "/kunder".to_owned(),
             _ => "/".to_owned(),
         }
     }
@@ -365,6 +370,10 @@ impl Viewer {
             current: here.section == section,
         };
         let mut nav = vec![item(t.nav_sites, "/".to_owned(), Section::Sites)];
+        if self.scope.superuser || !self.scope.customers.is_empty() {
+            let c = Section::Customers;
+            nav.push(item(c.label(t), c.href(None), c));
+        }
         if let Some(site) = here.site {
             let role = self.role_on(site.id);
             for (section, least) in Section::OF_SITE {

@@ -781,3 +781,132 @@ async fn browser_admin_pages() -> anyhow::Result<()> {
     b.assert_accessible("login-log").await?;
     b.quit().await
 }
+
+#[tokio::test]
+async fn web_admin_customers_create_and_delete_sites() {
+    let portal = Portal::start().await;
+    let site = site_with_users(&portal).await;
+    portal.web_user("kim", "customer_admin", &site).await;
+    let b = portal.site("Kommune B", "b-bib").await;
+    portal.web_user("bo", "superuser", &b).await;
+
+    let mut ida = WebUser::login(&portal, "ida").await;
+    assert_eq!(ida.get("/kunder").await.status, 404);
+    let home = ida.get("/").await;
+    assert!(!home.body.contains("href=\"/kunder\""));
+
+    let mut kim = WebUser::login(&portal, "kim").await;
+    let page = kim.get("/kunder").await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page.body.contains("Ærø Kommune") && !page.body.contains("Kommune B"));
+    // The customer's only site cannot go.
+    assert!(page.body.contains("Kan ikke slettes: kundens eneste sted"));
+    let customer = site.customer_id.to_string();
+    let bad = kim
+        .post(
+            &format!("/kunder/{customer}/steder"),
+            &[("navn", "Rådhuset"), ("uid", "Rådhus")],
+        )
+        .await;
+    assert_eq!(bad.status, 422);
+    assert!(
+        bad.body.contains("site uid:") && bad.body.contains("UID –"),
+        "{}",
+        bad.body
+    );
+    let made = kim
+        .post(
+            &format!("/kunder/{customer}/steder"),
+            &[("navn", "Rådhuset"), ("uid", "raadhus")],
+        )
+        .await;
+    assert_eq!(made.status, 303, "{}", made.body);
+    let raadhus = portal.store.site_by_uid("raadhus").await.unwrap().unwrap();
+    // Another customer's: not found.
+    let other = kim
+        .post(
+            &format!("/kunder/{}/steder", b.customer_id),
+            &[("navn", "X"), ("uid", "x-sted")],
+        )
+        .await;
+    assert_eq!(other.status, 404);
+    assert_eq!(kim.get("/kunder/steder/b-bib/slet").await.status, 404);
+
+    // The new site gets a bit of everything, then goes with all of it.
+    let (pc, _) = portal.pc(&raadhus, "r-pc").await;
+    let script = portal.echo_script(Some(&raadhus), "hej").await;
+    portal.run_on(&raadhus, script.script_id, pc, "ord").await;
+    let group = portal.store.add_group(raadhus.id, "sal").await.unwrap();
+    portal.store.add_group_member(group, pc).await.unwrap();
+    portal
+        .store
+        .add_api_key(raadhus.id, "k", false)
+        .await
+        .unwrap();
+    portal.web_user("rut", "site_user", &raadhus).await;
+    let ask = kim.get("/kunder/steder/raadhus/slet").await;
+    assert!(ask.body.contains("id=\"bekraeft-slet\""), "{}", ask.body);
+    let gone = kim.post("/kunder/steder/raadhus/slet", &[]).await;
+    assert_eq!(gone.status, 303, "{}", gone.body);
+    assert!(portal.store.site_by_uid("raadhus").await.unwrap().is_none());
+    assert_eq!(audit(&portal, "site.delete").await.len(), 1);
+    let last = kim.post("/kunder/steder/bibliotek/slet", &[]).await;
+    assert_eq!(last.status, 422);
+    for i in 0..5 {
+        portal.pc(&site, &format!("pc-{i}")).await;
+    }
+    portal.site("Ærø Kommune", "skole").await;
+    let full = kim.post("/kunder/steder/bibliotek/slet", &[]).await;
+    assert_eq!(full.status, 422);
+    assert!(
+        portal
+            .store
+            .site_by_uid("bibliotek")
+            .await
+            .unwrap()
+            .is_some()
+    );
+
+    // A superuser makes customers and sets who must use a second factor.
+    let mut bo = WebUser::login(&portal, "bo").await;
+    let page = bo.get("/kunder").await;
+    assert!(page.body.contains("Kommune B") && page.body.contains("Ærø Kommune"));
+    assert_eq!(
+        kim.post("/kunder", &[("navn", "Kommune C")]).await.status,
+        404
+    );
+    assert_eq!(
+        bo.post("/kunder", &[("navn", "Kommune C")]).await.status,
+        303
+    );
+    assert!(
+        portal
+            .store
+            .customer_by_name("Kommune C")
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert_eq!(
+        kim.post("/kunder/totrin", &[("politik", "everyone")])
+            .await
+            .status,
+        404
+    );
+    assert_eq!(
+        bo.post("/kunder/totrin", &[("politik", "alle")])
+            .await
+            .status,
+        422
+    );
+    assert_eq!(
+        bo.post("/kunder/totrin", &[("politik", "admins")])
+            .await
+            .status,
+        303
+    );
+    assert_eq!(
+        portal.store.second_factor_policy().await.unwrap(),
+        borgerpc_admin::store::portal::SecondFactorPolicy::Admins
+    );
+}
