@@ -701,7 +701,8 @@ async fn web_admin_login_log_shows_successes_and_failures() {
     assert!(all.body.contains("3 resultater"), "{}", all.body);
 }
 
-/// Each administration page in a real Chromium, checked by axe-core, with a screenshot.
+/// Each administration page in a real Chromium, as a customer admin sees it, checked by
+/// axe-core, with a screenshot.
 #[tokio::test]
 async fn browser_admin_pages() -> anyhow::Result<()> {
     use service_kit::testing::browser::Browser;
@@ -709,6 +710,7 @@ async fn browser_admin_pages() -> anyhow::Result<()> {
 
     let portal = Portal::start().await;
     let site = site_with_users(&portal).await;
+    portal.web_user("kim", "customer_admin", &site).await;
     let (pc, _) = portal.pc(&site, "bib-pc-001").await;
     let (keyed, uid) = portal.pc(&site, "bib-pc-002").await;
     portal.activate(&site, &uid).await;
@@ -721,7 +723,7 @@ async fn browser_admin_pages() -> anyhow::Result<()> {
     b.goto(format!("{}/log-ind", portal.url)).await?;
     b.wait(By::Id("brugernavn")).await?;
     b.tab_to("brugernavn", 5).await?;
-    b.press("ida").await?;
+    b.press("kim").await?;
     b.press(Key::Tab).await?;
     b.press(PASSWORD).await?;
     b.press(Key::Enter).await?;
@@ -779,6 +781,12 @@ async fn browser_admin_pages() -> anyhow::Result<()> {
         .await?;
     b.wait(By::Id("bruger")).await?;
     b.assert_accessible("login-log").await?;
+
+    b.goto(format!("{}/kunder", portal.url)).await?;
+    b.wait(By::Css("a[href='/steder/bibliotek/indstillinger']"))
+        .await?;
+    b.assert_accessible("kunder").await?;
+    b.screenshot("borgerpc-kunder").await?;
     b.quit().await
 }
 
