@@ -122,6 +122,8 @@ struct ListBody<'a> {
     roles: Vec<(&'static str, &'static str)>,
     linkable: &'a [(i64, String)],
     draft: &'a NewUser,
+    /// The password rules, in the foundation's words.
+    password_hint: &'static str,
     error: Option<String>,
 }
 
@@ -170,6 +172,7 @@ async fn show_list(
         roles: grantable(v.t, own),
         linkable: &linkable,
         draft,
+        password_hint: v.visit.msgs().password_new_hint,
         error,
     };
     let here = Here {
@@ -294,6 +297,7 @@ struct UserBody<'a> {
     is_you: bool,
     can_change: bool,
     can_reset: bool,
+    password_hint: &'static str,
     error: Option<String>,
 }
 
@@ -390,6 +394,7 @@ async fn show_user(
         is_you: target.is_you,
         can_change: target.can_change,
         can_reset: target.can_reset,
+        password_hint: v.visit.msgs().password_new_hint,
         error,
     };
     let here = Here {
