@@ -59,7 +59,7 @@ impl Role {
 
     /// A membership's role as `memberships.role` holds it; text this version does not know is
     /// an error.
-    fn from_db(text: &str) -> Result<Role> {
+    pub(crate) fn from_db(text: &str) -> Result<Role> {
         Self::MEMBERSHIP
             .into_iter()
             .find(|r| r.name() == text)
@@ -779,5 +779,230 @@ impl Store {
                 "user: no user named {username:?} (see `user list`)"
             ))
         })
+    }
+}
+
+/// An API key as the site's key page lists it: who made it comes from the audit log, the
+/// only place that knows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiKeyRow {
+    pub id: i64,
+    pub description: String,
+    pub can_write: bool,
+    pub created: i64,
+    pub created_by: Option<String>,
+}
+
+impl Store {
+    /// Gives a user one role on a site, in place of the roles that gave them the site before
+    /// (their site role there, and customer admin of its customer where the scope administers
+    /// the customer), recorded with the role before and after. Also links a user of the
+    /// scope to a site they had no role on. `None` if the user or the site is not in scope.
+    /// Nobody changes their own role (an administrator cannot lock themselves out), and only
+    /// who administers the customer makes or unmakes customer admins.
+    pub async fn set_site_role(
+        &self,
+        scope: &Scope,
+        user_id: i64,
+        site: &super::tenants::Site,
+        role: Role,
+    ) -> Result<Option<Role>> {
+        ensure!(
+            Role::MEMBERSHIP.contains(&role),
+            "role: must be one of {}",
+            Role::MEMBERSHIP.map(Role::name).join(", ")
+        );
+        if !scope.sees(site.id) {
+            return Ok(None);
+        }
+        let Some(user) = self.user_in_scope(scope, user_id).await? else {
+            return Ok(None);
+        };
+        ensure!(
+            scope.user_id != Some(user_id),
+            "role: you cannot change your own role; ask another administrator"
+        );
+        let customer_managed = scope.superuser || scope.customers.contains(&site.customer_id);
+        ensure!(
+            role != Role::CustomerAdmin || customer_managed,
+            "role: only a customer admin makes customer admins"
+        );
+        let mut tx = self.db.begin_write().await?;
+        let held: Vec<String> = sqlx::query_scalar(
+            "SELECT role FROM memberships WHERE user_id = $1
+               AND (site_id = $2 OR (role = $3 AND customer_id = $4))",
+        )
+        .bind(user_id)
+        .bind(site.id)
+        .bind(Role::CustomerAdmin.name())
+        .bind(site.customer_id)
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut before: Option<Role> = None;
+        for r in &held {
+            before = before.max(Some(Role::from_db(r)?));
+        }
+        ensure!(
+            before != Some(Role::CustomerAdmin) || customer_managed,
+            "role: {} is customer admin; only a customer admin changes that",
+            user.username
+        );
+        if before == Some(role) {
+            return Ok(Some(role));
+        }
+        sqlx::query("DELETE FROM memberships WHERE user_id = $1 AND site_id = $2")
+            .bind(user_id)
+            .bind(site.id)
+            .execute(&mut *tx)
+            .await?;
+        if customer_managed {
+            sqlx::query(
+                "DELETE FROM memberships WHERE user_id = $1 AND role = $2 AND customer_id = $3",
+            )
+            .bind(user_id)
+            .bind(Role::CustomerAdmin.name())
+            .bind(site.customer_id)
+            .execute(&mut *tx)
+            .await?;
+        }
+        let (site_id, customer_id) = if role == Role::CustomerAdmin {
+            (None, Some(site.customer_id))
+        } else {
+            (Some(site.id), None)
+        };
+        sqlx::query(
+            "INSERT INTO memberships (user_id, customer_id, site_id, role) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(user_id)
+        .bind(customer_id)
+        .bind(site_id)
+        .bind(role.name())
+        .execute(&mut *tx)
+        .await?;
+        let detail = serde_json::json!({
+            "before": {"role": before.map(Role::name)},
+            "after": {"role": role.name()},
+        });
+        record_in(
+            &mut tx,
+            Record {
+                actor: &scope.actor,
+                site_id: Some(site.id),
+                action: "user.role",
+                target: &format!("user:{user_id} ({}) site:{}", user.username, site.id),
+                detail: Some(&detail),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(Some(role))
+    }
+
+    /// Whether the scope manages every role the user has (and the user is no superuser,
+    /// unless the scope is one): only then may it set their password or reset their second
+    /// factor, which would otherwise reach sites and customers beyond the scope.
+    pub async fn manages_wholly(&self, scope: &Scope, user_id: i64) -> Result<bool> {
+        if scope.superuser {
+            return Ok(true);
+        }
+        let superuser: Option<i64> =
+            sqlx::query_scalar("SELECT is_superuser FROM users WHERE id = $1")
+                .bind(user_id)
+                .fetch_optional(self.pool())
+                .await?;
+        if superuser != Some(0) {
+            return Ok(false);
+        }
+        let memberships: Vec<(Option<i64>, Option<i64>)> =
+            sqlx::query_as("SELECT site_id, customer_id FROM memberships WHERE user_id = $1")
+                .bind(user_id)
+                .fetch_all(self.pool())
+                .await?;
+        Ok(!memberships.is_empty()
+            && memberships.iter().all(|(s, c)| match (s, c) {
+                (Some(s), _) => scope.sees(*s),
+                (_, Some(c)) => scope.customers.contains(c),
+                _ => false,
+            }))
+    }
+
+    /// The site's API keys, oldest first (never the keys themselves).
+    pub async fn api_key_rows(&self, site_id: i64) -> Result<Vec<ApiKeyRow>> {
+        let keys: Vec<(i64, String, i64, i64)> = sqlx::query_as(
+            "SELECT id, description, can_write, created_at FROM api_keys
+             WHERE site_id = $1 ORDER BY id",
+        )
+        .bind(site_id)
+        .fetch_all(self.pool())
+        .await?;
+        // The creation records name the key as `api-key:<id> (…)`.
+        let made: Vec<(String, String)> = sqlx::query_as(
+            "SELECT actor, target FROM audit_log WHERE site_id = $1 AND action = 'api_key.create'",
+        )
+        .bind(site_id)
+        .fetch_all(self.pool())
+        .await?;
+        let creator = |id: i64| {
+            let name = format!("api-key:{id} ");
+            made.iter()
+                .find(|(_, t)| t.starts_with(&name))
+                .map(|(a, _)| a.clone())
+        };
+        Ok(keys
+            .into_iter()
+            .map(|(id, description, can_write, created)| ApiKeyRow {
+                id,
+                description,
+                can_write: can_write != 0,
+                created,
+                created_by: creator(id),
+            })
+            .collect())
+    }
+
+    /// Changes a key's description, recorded before and after; `None` if the key is not in
+    /// the scope.
+    pub async fn describe_api_key(
+        &self,
+        scope: &Scope,
+        id: i64,
+        description: &str,
+    ) -> Result<Option<()>> {
+        let description = description.trim();
+        ensure!(
+            description.chars().count() <= API_KEY_DESCRIPTION_CHARS,
+            "description: at most {API_KEY_DESCRIPTION_CHARS} characters"
+        );
+        let mut tx = self.db.begin_write().await?;
+        let row: Option<(i64, String)> =
+            sqlx::query_as("SELECT site_id, description FROM api_keys WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let Some((site, before)) = row.filter(|(s, _)| scope.sees(*s)) else {
+            return Ok(None);
+        };
+        sqlx::query("UPDATE api_keys SET description = $1 WHERE id = $2")
+            .bind(description)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        let detail = serde_json::json!({
+            "before": {"description": before},
+            "after": {"description": description},
+        });
+        record_in(
+            &mut tx,
+            Record {
+                actor: &scope.actor,
+                site_id: Some(site),
+                action: "api_key.describe",
+                target: &format!("api-key:{id}"),
+                detail: Some(&detail),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(Some(()))
     }
 }

@@ -76,20 +76,53 @@ impl Store {
         .bind(limit)
         .fetch_all(self.pool())
         .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(AuditEntry {
-                    id: r.try_get("id")?,
-                    at: r.try_get("at")?,
-                    actor: r.try_get("actor")?,
-                    site_id: r.try_get("site_id")?,
-                    action: r.try_get("action")?,
-                    target: r.try_get("target")?,
-                    detail: r
-                        .try_get::<Option<String>, _>("detail")?
-                        .and_then(|d| serde_json::from_str(&d).ok()),
-                })
-            })
-            .collect()
+        rows.iter().map(entry_of).collect()
     }
+
+    /// A page of a site's records, newest first, and how many match; `filter.who` is an
+    /// actor (`user:anna`, `api-key:3`).
+    pub async fn site_audit_log(
+        &self,
+        site_id: i64,
+        filter: &super::portal::LogFilter,
+        limit: i64,
+        offset: i64,
+    ) -> Result<(Vec<AuditEntry>, i64)> {
+        let cond = "site_id = $1 AND ($2 = '' OR actor = $2) AND at >= $3 AND at < $4";
+        let bind = |q: sqlx::query::Query<'static, sqlx::Any, sqlx::any::AnyArguments>| {
+            q.bind(site_id)
+                .bind(filter.who.clone())
+                .bind(filter.from.unwrap_or(i64::MIN))
+                .bind(filter.until.unwrap_or(i64::MAX))
+        };
+        let count: i64 = bind(sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT COUNT(*) FROM audit_log WHERE {cond}"
+        ))))
+        .fetch_one(self.pool())
+        .await?
+        .try_get(0)?;
+        let rows = bind(sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT id, at, actor, site_id, action, target, detail FROM audit_log
+             WHERE {cond} ORDER BY id DESC LIMIT $5 OFFSET $6"
+        ))))
+        .bind(limit)
+        .bind(offset)
+        .fetch_all(self.pool())
+        .await?;
+        Ok((rows.iter().map(entry_of).collect::<Result<_>>()?, count))
+    }
+}
+
+fn entry_of(r: &sqlx::any::AnyRow) -> Result<AuditEntry> {
+    Ok(AuditEntry {
+        id: r.try_get("id")?,
+        at: r.try_get("at")?,
+        actor: r.try_get("actor")?,
+        site_id: r.try_get("site_id")?,
+        action: r.try_get("action")?,
+        target: r.try_get("target")?,
+        detail: r
+            .try_get::<Option<String>, _>("detail")?
+            .and_then(|d| serde_json::from_str(&d).ok()),
+    })
 }

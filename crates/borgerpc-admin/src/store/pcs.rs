@@ -445,3 +445,85 @@ mod tests {
         assert_eq!(super::mac_key("AA-BB-cc:dd:EE:ff"), "aa:bb:cc:dd:ee:ff");
     }
 }
+
+/// A PC waiting for someone: not yet activated, or with a key waiting for approval.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WaitingPc {
+    pub id: i64,
+    pub uid: String,
+    pub name: String,
+    pub mac: String,
+    pub created_at: i64,
+    pub is_activated: bool,
+    /// The fingerprint of the key waiting for approval (`""`: none).
+    pub pending_key: String,
+    pub pending_key_at: Option<i64>,
+}
+
+impl Store {
+    /// One page of the site's PCs waiting for activation or key approval, the longest
+    /// waiting first, and how many there are.
+    pub async fn waiting_pcs(
+        &self,
+        site_id: i64,
+        limit: i64,
+        offset: i64,
+    ) -> Result<(Vec<WaitingPc>, i64)> {
+        let cond = "site_id = $1 AND (is_activated = 0 OR pending_key_hash <> '')";
+        let count: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "SELECT COUNT(*) FROM pcs WHERE {cond}"
+        )))
+        .bind(site_id)
+        .fetch_one(self.pool())
+        .await?;
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT id, uid, name, mac, created_at, is_activated, pending_key_hash,
+                    pending_key_at
+             FROM pcs WHERE {cond}
+             ORDER BY COALESCE(pending_key_at, created_at), id LIMIT $2 OFFSET $3"
+        )))
+        .bind(site_id)
+        .bind(limit)
+        .bind(offset)
+        .fetch_all(self.pool())
+        .await?;
+        let rows = rows
+            .iter()
+            .map(|r| {
+                Ok(WaitingPc {
+                    id: r.try_get("id")?,
+                    uid: r.try_get("uid")?,
+                    name: r.try_get("name")?,
+                    mac: r.try_get("mac")?,
+                    created_at: r.try_get("created_at")?,
+                    is_activated: r.try_get::<i64, _>("is_activated")? != 0,
+                    pending_key: r.try_get("pending_key_hash")?,
+                    pending_key_at: r.try_get("pending_key_at")?,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok((rows, count))
+    }
+
+    /// Throws away the key waiting for approval on a PC of the site (someone else's, or not
+    /// to be trusted): the PC may offer its own again. The fingerprint thrown away; `None`
+    /// if there is no such PC there or nothing waits.
+    pub async fn reject_client_key(&self, site_id: i64, pc_id: i64) -> Result<Option<String>> {
+        let mut tx = self.db.begin_write().await?;
+        let pending: Option<String> =
+            sqlx::query_scalar("SELECT pending_key_hash FROM pcs WHERE id = $1 AND site_id = $2")
+                .bind(pc_id)
+                .bind(site_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let Some(pending) = pending.filter(|p| !p.is_empty()) else {
+            return Ok(None);
+        };
+        sqlx::query("UPDATE pcs SET pending_key_hash = '', pending_key_at = NULL WHERE id = $1")
+            .bind(pc_id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(Some(pending))
+    }
+}

@@ -185,3 +185,215 @@ impl Store {
         Ok(())
     }
 }
+
+/// A user of a site as its users page shows them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SiteUserRow {
+    pub id: i64,
+    pub username: String,
+    pub email: String,
+    pub language: Option<Lang>,
+    /// The highest role that gives them the site.
+    pub role: super::access::Role,
+    pub superuser: bool,
+    /// A confirmed second factor.
+    pub second_factor: bool,
+    /// The last login through the pages that got all the way in.
+    pub last_login: Option<i64>,
+}
+
+/// The login log's outcomes that are a user logged in (`service_kit::web::account`).
+const LOGGED_IN: &str = "'ok', 'ok_backup_code', 'enrolled'";
+
+/// A page of a log, narrowed by who and when.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LogFilter {
+    /// A user name (the login log) or actor (the audit log); empty for all.
+    pub who: String,
+    /// From this instant (ms), inclusive.
+    pub from: Option<i64>,
+    /// Before this instant (ms).
+    pub until: Option<i64>,
+}
+
+/// One line of the login log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoginLine {
+    pub at: i64,
+    pub username: String,
+    pub address: String,
+    pub outcome: String,
+}
+
+/// The users who have a role that gives them the site: `$1` the site, `$2` its customer.
+const SITE_MEMBERS: &str = "SELECT m.user_id FROM memberships m
+     WHERE m.site_id = $1 OR (m.role = 'customer_admin' AND m.customer_id = $2)";
+
+impl Store {
+    /// The users with a role on the site (or customer admins of its customer), by name.
+    pub async fn site_user_rows(&self, site: &super::tenants::Site) -> Result<Vec<SiteUserRow>> {
+        // id, username, email, language, is_superuser, role, factors, last_login
+        type Columns = (i64, String, String, String, i64, String, i64, Option<i64>);
+        let rows: Vec<Columns> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT u.id, u.username, u.email, u.language, u.is_superuser, m.role,
+                    (SELECT COUNT(*) FROM web_second_factors f
+                      WHERE f.user_id = u.id AND f.confirmed_at IS NOT NULL) AS factors,
+                    (SELECT MAX(l.at) FROM web_login_log l
+                      WHERE l.user_id = u.id AND l.outcome IN ({LOGGED_IN})) AS last_login
+                 FROM memberships m JOIN users u ON u.id = m.user_id
+                 WHERE m.site_id = $1 OR (m.role = $3 AND m.customer_id = $2)
+                 ORDER BY u.username, u.id"
+        )))
+        .bind(site.id)
+        .bind(site.customer_id)
+        .bind(super::access::Role::CustomerAdmin.name())
+        .fetch_all(self.pool())
+        .await?;
+        let mut out: Vec<SiteUserRow> = Vec::new();
+        for (id, username, email, language, superuser, role, factors, last_login) in rows {
+            let role = super::access::Role::from_db(&role)?;
+            match out.last_mut() {
+                Some(u) if u.id == id => u.role = u.role.max(role),
+                _ => out.push(SiteUserRow {
+                    id,
+                    username,
+                    email,
+                    language: Lang::parse(&language),
+                    role,
+                    superuser: superuser != 0,
+                    second_factor: factors > 0,
+                    last_login,
+                }),
+            }
+        }
+        Ok(out)
+    }
+
+    /// Users of the site's customer (a role on another of its sites) who have none on this
+    /// site: whom a customer admin may link to it. (id, user name), by name.
+    pub async fn customer_users_off_site(
+        &self,
+        site: &super::tenants::Site,
+    ) -> Result<Vec<(i64, String)>> {
+        Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT u.id, u.username FROM users u WHERE u.id IN (
+               SELECT m.user_id FROM memberships m JOIN sites s ON s.id = m.site_id
+               WHERE s.customer_id = $2)
+             AND u.id NOT IN ({SITE_MEMBERS}) ORDER BY u.username"
+        )))
+        .bind(site.id)
+        .bind(site.customer_id)
+        .fetch_all(self.pool())
+        .await?)
+    }
+
+    /// An administrator gives a user a new password (the rules of any password): the user's
+    /// sessions end. Recorded, never the password.
+    pub async fn reset_password(
+        &self,
+        scope: &Scope,
+        site_id: i64,
+        user_id: i64,
+        password: &str,
+    ) -> Result<()> {
+        let username: Option<String> =
+            sqlx::query_scalar("SELECT username FROM users WHERE id = $1")
+                .bind(user_id)
+                .fetch_optional(self.pool())
+                .await?;
+        let Some(username) = username else {
+            return Err(Error::NotFound(format!("user {user_id}")));
+        };
+        if !self.set_password(&username, password).await? {
+            return Err(Error::NotFound(format!("user {user_id}")));
+        }
+        self.audit(
+            &scope.actor,
+            Some(site_id),
+            "user.password_reset",
+            &format!("user:{user_id} ({username})"),
+        )
+        .await
+    }
+
+    /// An administrator removes a user's second factor and backup codes (a lost phone): the
+    /// user enrols again at the next login where the policy requires it. Their browser
+    /// sessions end with it, so a session opened with the lost phone does not outlive it.
+    pub async fn reset_second_factor(
+        &self,
+        scope: &Scope,
+        site_id: i64,
+        user_id: i64,
+        username: &str,
+    ) -> Result<()> {
+        let mut tx = self.db.begin_write().await?;
+        for sql in [
+            "DELETE FROM web_second_factors WHERE user_id = $1",
+            "DELETE FROM web_backup_codes WHERE user_id = $1",
+            "DELETE FROM web_sessions WHERE user_id = $1",
+        ] {
+            sqlx::query(sql).bind(user_id).execute(&mut *tx).await?;
+        }
+        super::accounts::audit_in(
+            &mut tx,
+            &scope.actor,
+            Some(site_id),
+            "user.second_factor_reset",
+            &format!("user:{user_id} ({username})"),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// A page of the logins (and failed attempts) of the site's users, newest first, and how
+    /// many match. Failed attempts count by the user name typed.
+    pub async fn site_login_log(
+        &self,
+        site: &super::tenants::Site,
+        filter: &LogFilter,
+        limit: i64,
+        offset: i64,
+    ) -> Result<(Vec<LoginLine>, i64)> {
+        let cond = format!(
+            "l.username IN (SELECT u.username FROM users u WHERE u.id IN ({SITE_MEMBERS}))
+             AND ($3 = '' OR l.username = $3) AND l.at >= $4 AND l.at < $5"
+        );
+        let bind = |q: sqlx::query::Query<'static, sqlx::Any, sqlx::any::AnyArguments>| {
+            q.bind(site.id)
+                .bind(site.customer_id)
+                .bind(filter.who.clone())
+                .bind(filter.from.unwrap_or(i64::MIN))
+                .bind(filter.until.unwrap_or(i64::MAX))
+        };
+        let count: i64 = sqlx::Row::try_get(
+            &bind(sqlx::query(sqlx::AssertSqlSafe(format!(
+                "SELECT COUNT(*) FROM web_login_log l WHERE {cond}"
+            ))))
+            .fetch_one(self.pool())
+            .await?,
+            0,
+        )?;
+        let rows = bind(sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT l.at, l.username, l.address, l.outcome FROM web_login_log l
+             WHERE {cond} ORDER BY l.at DESC, l.id DESC LIMIT $6 OFFSET $7"
+        ))))
+        .bind(limit)
+        .bind(offset)
+        .fetch_all(self.pool())
+        .await?;
+        let lines = rows
+            .iter()
+            .map(|r| {
+                use sqlx::Row as _;
+                Ok(LoginLine {
+                    at: r.try_get("at")?,
+                    username: r.try_get("username")?,
+                    address: r.try_get("address")?,
+                    outcome: r.try_get("outcome")?,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok((lines, count))
+    }
+}

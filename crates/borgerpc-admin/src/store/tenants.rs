@@ -46,6 +46,14 @@ fn site_from_row(r: &sqlx::any::AnyRow) -> Result<Site, sqlx::Error> {
     })
 }
 
+/// 16 characters a person types at each PC: 80 random bits, no 0/o or 1/l to confuse.
+fn new_registration_token() -> String {
+    const ALPHABET: &[u8] = b"abcdefghijkmnpqrstuvwxyz23456789";
+    (0..16)
+        .map(|_| ALPHABET[rand::random_range(0..ALPHABET.len())] as char)
+        .collect()
+}
+
 const SITE_COLUMNS: &str = "id, customer_id, uid, name, legacy_xmlrpc";
 
 impl Store {
@@ -186,13 +194,7 @@ impl Store {
     /// Gives the site a new registration token (returned once; stored hashed), or none: then
     /// the site uid alone registers a PC again.
     pub async fn set_registration_token(&self, site_id: i64, on: bool) -> Result<Option<String>> {
-        // 16 characters a person types at each PC: 80 random bits, no 0/o or 1/l to confuse.
-        const ALPHABET: &[u8] = b"abcdefghijkmnpqrstuvwxyz23456789";
-        let token = on.then(|| {
-            (0..16)
-                .map(|_| ALPHABET[rand::random_range(0..ALPHABET.len())] as char)
-                .collect::<String>()
-        });
+        let token = on.then(new_registration_token);
         let hash = token
             .as_deref()
             .map(service_kit::accounts::token_hash)
@@ -312,5 +314,166 @@ impl Store {
         .await?;
         tx.commit().await?;
         self.site(site_id).await
+    }
+}
+
+impl Store {
+    /// [`Store::set_registration_token`] for an operator of the scope, recorded with whether
+    /// the site had a token before and after (never the token). `None` if the site is not
+    /// in the scope; `Some(token)` is the new token, to show once.
+    pub async fn change_registration_token(
+        &self,
+        scope: &super::access::Scope,
+        site_id: i64,
+        on: bool,
+    ) -> Result<Option<Option<String>>> {
+        if !scope.sees(site_id) {
+            return Ok(None);
+        }
+        let token = on.then(new_registration_token);
+        let hash = token
+            .as_deref()
+            .map(service_kit::accounts::token_hash)
+            .unwrap_or_default();
+        let mut tx = self.db.begin_write().await?;
+        let before: Option<String> =
+            sqlx::query_scalar("SELECT registration_token_sha256 FROM sites WHERE id = $1")
+                .bind(site_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let Some(before) = before else {
+            return Ok(None);
+        };
+        sqlx::query("UPDATE sites SET registration_token_sha256 = $1 WHERE id = $2")
+            .bind(&hash)
+            .bind(site_id)
+            .execute(&mut *tx)
+            .await?;
+        let detail = serde_json::json!({
+            "before": {"registration_token": !before.is_empty()},
+            "after": {"registration_token": on},
+        });
+        super::audit::record_in(
+            &mut tx,
+            super::audit::Record {
+                actor: &scope.actor,
+                site_id: Some(site_id),
+                action: if on {
+                    "site.registration_token"
+                } else {
+                    "site.registration_token_off"
+                },
+                target: &format!("site:{site_id}"),
+                detail: Some(&detail),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(Some(token))
+    }
+}
+
+/// A site with this many PCs or more is not deleted from the pages (upstream's rule): it is
+/// in use, and its PCs would be orphaned.
+pub const DELETE_SITE_MAX_PCS: i64 = 5;
+
+/// Everything of a site, children before parents, `$1` the site: what deleting it deletes.
+const SITE_DATA: &[&str] = &[
+    "DELETE FROM job_file_urls WHERE job_id IN (SELECT id FROM jobs WHERE site_id = $1)",
+    "DELETE FROM jobs WHERE site_id = $1",
+    "DELETE FROM batch_parameters WHERE batch_id IN (SELECT id FROM batches WHERE site_id = $1)",
+    "DELETE FROM batches WHERE site_id = $1",
+    "DELETE FROM security_events WHERE site_id = $1",
+    "DELETE FROM checkin_days WHERE pc_id IN (SELECT id FROM pcs WHERE site_id = $1)",
+    "DELETE FROM pc_reports WHERE pc_id IN (SELECT id FROM pcs WHERE site_id = $1)",
+    "DELETE FROM login_log WHERE site_id = $1",
+    "DELETE FROM pc_group_members WHERE pc_id IN (SELECT id FROM pcs WHERE site_id = $1)",
+    "DELETE FROM config_entries WHERE owner_kind = 'pc'
+       AND owner_id IN (SELECT id FROM pcs WHERE site_id = $1)",
+    "DELETE FROM pcs WHERE site_id = $1",
+    "DELETE FROM associated_script_parameters WHERE associated_script_id IN (
+       SELECT a.id FROM associated_scripts a JOIN pc_groups g ON g.id = a.group_id
+       WHERE g.site_id = $1)",
+    "DELETE FROM associated_scripts WHERE group_id IN (SELECT id FROM pc_groups WHERE site_id = $1)",
+    "DELETE FROM rule_groups WHERE group_id IN (SELECT id FROM pc_groups WHERE site_id = $1)",
+    "DELETE FROM group_supervisors WHERE group_id IN (SELECT id FROM pc_groups WHERE site_id = $1)",
+    "DELETE FROM config_entries WHERE owner_kind = 'group'
+       AND owner_id IN (SELECT id FROM pc_groups WHERE site_id = $1)",
+    "DELETE FROM pc_groups WHERE site_id = $1",
+    "DELETE FROM rule_alert_users WHERE rule_kind = 'security'
+       AND rule_id IN (SELECT id FROM security_problems WHERE site_id = $1)",
+    "DELETE FROM rule_alert_users WHERE rule_kind = 'offline'
+       AND rule_id IN (SELECT id FROM offline_rules WHERE site_id = $1)",
+    "DELETE FROM security_problems WHERE site_id = $1",
+    "DELETE FROM offline_rules WHERE site_id = $1",
+    "DELETE FROM wake_plan_events WHERE plan_id IN (SELECT id FROM wake_week_plans WHERE site_id = $1)
+       OR event_id IN (SELECT id FROM wake_change_events WHERE site_id = $1)",
+    "DELETE FROM wake_week_plans WHERE site_id = $1",
+    "DELETE FROM wake_change_events WHERE site_id = $1",
+    "DELETE FROM inputs WHERE script_version_id IN (
+       SELECT v.id FROM script_versions v JOIN scripts s ON s.id = v.script_id WHERE s.site_id = $1)",
+    "DELETE FROM script_tags WHERE script_id IN (SELECT id FROM scripts WHERE site_id = $1)",
+    "DELETE FROM script_versions WHERE script_id IN (SELECT id FROM scripts WHERE site_id = $1)",
+    "DELETE FROM scripts WHERE site_id = $1",
+    "DELETE FROM files WHERE site_id = $1",
+    "DELETE FROM api_keys WHERE site_id = $1",
+    "DELETE FROM memberships WHERE site_id = $1",
+    "DELETE FROM config_entries WHERE owner_kind = 'site' AND owner_id = $1",
+    "DELETE FROM sites WHERE id = $1",
+];
+
+impl Store {
+    /// Deletes a site of a customer the scope administers, with everything in it, if it has
+    /// fewer than [`DELETE_SITE_MAX_PCS`] PCs and is not the customer's last site (§2.1).
+    /// `None` if the site is not the scope's to delete. The audit records stay.
+    pub async fn delete_site(
+        &self,
+        scope: &super::access::Scope,
+        site_id: i64,
+    ) -> Result<Option<()>> {
+        let Some(site) = self.site(site_id).await? else {
+            return Ok(None);
+        };
+        if !scope.customers.contains(&site.customer_id) {
+            return Ok(None);
+        }
+        let mut tx = self.db.begin_write().await?;
+        let pcs: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM pcs WHERE site_id = $1")
+            .bind(site_id)
+            .fetch_one(&mut *tx)
+            .await?;
+        ensure!(
+            pcs < DELETE_SITE_MAX_PCS,
+            "site: {} has {pcs} computers; a site with {DELETE_SITE_MAX_PCS} or more is not deleted",
+            site.uid
+        );
+        let siblings: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM sites WHERE customer_id = $1")
+            .bind(site.customer_id)
+            .fetch_one(&mut *tx)
+            .await?;
+        ensure!(
+            siblings > 1,
+            "site: {} is the customer's last site and is not deleted",
+            site.uid
+        );
+        for sql in SITE_DATA.iter().copied() {
+            sqlx::query(sql).bind(site_id).execute(&mut *tx).await?;
+        }
+        super::audit::record_in(
+            &mut tx,
+            super::audit::Record {
+                actor: &scope.actor,
+                site_id: None,
+                action: "site.delete",
+                target: &format!(
+                    "site:{site_id} ({}) customer:{}",
+                    site.uid, site.customer_id
+                ),
+                detail: None,
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(Some(()))
     }
 }

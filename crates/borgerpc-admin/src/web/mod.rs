@@ -12,12 +12,18 @@
 //! Layout: this module holds the router, the [`Viewer`] extractor, the menu and the helpers
 //! every page shares; each submodule owns the pages of one menu section.
 
+mod api_keys;
+mod approvals;
+mod customers;
 mod events;
 mod jobs;
+mod logs;
 mod pcs;
 mod rules;
 mod scripts;
+mod settings;
 mod sites;
+mod users;
 mod wakeplans;
 
 use crate::login::Logins;
@@ -158,6 +164,12 @@ pub fn router(config: &crate::config::Config, store: Store, logins: Arc<Logins>)
         .merge(events::routes())
         .merge(rules::routes())
         .merge(wakeplans::routes())
+        .merge(approvals::routes())
+        .merge(settings::routes())
+        .merge(users::routes())
+        .merge(api_keys::routes())
+        .merge(logs::routes())
+        .merge(customers::routes())
         .with_state(Web { store });
     portal.router(pages)
 }
@@ -208,11 +220,17 @@ pub(crate) enum Section {
     Events,
     Rules,
     WakePlans,
+    Approvals,
+    Settings,
+    Users,
+    ApiKeys,
+    Logs,
+    Customers,
 }
 
 impl Section {
     /// The site's sections, in menu order, with the least role that sees them.
-    const OF_SITE: [(Section, Role); 7] = [
+    const OF_SITE: [(Section, Role); 12] = [
         (Section::Status, Role::Reader),
         (Section::Pcs, Role::Reader),
         (Section::Events, Role::Reader),
@@ -220,6 +238,11 @@ impl Section {
         (Section::Scripts, Role::Reader),
         (Section::Jobs, Role::Reader),
         (Section::WakePlans, Role::Reader),
+        (Section::Approvals, Role::SiteUser),
+        (Section::Settings, Role::SiteAdmin),
+        (Section::Users, Role::SiteAdmin),
+        (Section::ApiKeys, Role::SiteAdmin),
+        (Section::Logs, Role::SiteAdmin),
     ];
 
     pub(crate) fn label(self, t: &text::Msgs) -> &'static str {
@@ -232,6 +255,12 @@ impl Section {
             Section::Events => t.nav_events,
             Section::Rules => t.nav_rules,
             Section::WakePlans => t.nav_wake_plans,
+            Section::Approvals => t.nav_approvals,
+            Section::Settings => t.nav_settings,
+            Section::Users => t.nav_users,
+            Section::ApiKeys => t.nav_api_keys,
+            Section::Logs => t.nav_logs,
+            Section::Customers => t.nav_customers,
         }
     }
 
@@ -245,6 +274,12 @@ impl Section {
             (Section::Events, Some(s)) => format!("/steder/{}/sikkerhed", s.uid),
             (Section::Rules, Some(s)) => format!("/steder/{}/regler", s.uid),
             (Section::WakePlans, Some(s)) => format!("/steder/{}/taend-sluk", s.uid),
+            (Section::Approvals, Some(s)) => format!("/steder/{}/godkendelser", s.uid),
+            (Section::Settings, Some(s)) => format!("/steder/{}/indstillinger", s.uid),
+            (Section::Users, Some(s)) => format!("/steder/{}/brugere", s.uid),
+            (Section::ApiKeys, Some(s)) => format!("/steder/{}/api-noegler", s.uid),
+            (Section::Logs, Some(s)) => format!("/steder/{}/log", s.uid),
+            (Section::Customers, _) => "/kunder".to_owned(),
             _ => "/".to_owned(),
         }
     }
@@ -272,6 +307,21 @@ impl Viewer {
             Ok(Some(site)) if self.scope.visible(site.id) => Ok(site),
             Ok(_) => Err(self.visit.not_found()),
             Err(e) => Err(self.visit.failed(&e.into())),
+        }
+    }
+
+    /// The site a page's path names with the viewer's scope narrowed to `role` there; the
+    /// "not found" page if the user does not see the site or lacks the role.
+    pub(crate) async fn site_needing(
+        &self,
+        web: &Web,
+        uid: &str,
+        role: Role,
+    ) -> Result<(Site, Scope), Response> {
+        let site = self.site(web, uid).await?;
+        match self.needs(role, &site) {
+            Some(scope) => Ok((site, scope)),
+            None => Err(self.visit.not_found()),
         }
     }
 
@@ -350,6 +400,10 @@ impl Viewer {
             current: here.section == section,
         };
         let mut nav = vec![item(t.nav_sites, "/".to_owned(), Section::Sites)];
+        if self.scope.superuser || !self.scope.customers.is_empty() {
+            let c = Section::Customers;
+            nav.push(item(c.label(t), c.href(None), c));
+        }
         if let Some(site) = here.site {
             let role = self.role_on(site.id);
             for (section, least) in Section::OF_SITE {
@@ -361,6 +415,29 @@ impl Viewer {
         nav
     }
 }
+
+/// A refusal's message with the field's label in front: the store names fields in English
+/// (`password: …`), the page in its language. `labels` maps the store's names to labels.
+pub(crate) fn labelled(message: &str, labels: &[(&str, &str)]) -> String {
+    let field = message.split_once(':').map_or("", |(f, _)| f.trim());
+    match labels.iter().find(|(name, _)| *name == field) {
+        Some((_, label)) => format!("{label} – {message}"),
+        None => message.to_owned(),
+    }
+}
+
+/// The message of a store refusal (the input or the state: shown on the page again with
+/// 422); any other error stays one, for [`Viewer::failed`].
+pub(crate) fn refusal(e: crate::store::Error) -> Result<String, crate::store::Error> {
+    match e {
+        crate::store::Error::Invalid(m) | crate::store::Error::Conflict(m) => Ok(m),
+        e => Err(e),
+    }
+}
+
+/// A form of nothing but its CSRF token: a button.
+#[derive(serde::Deserialize)]
+pub(crate) struct Nothing {}
 
 /// The links of a paged list: `base` is the list's address ending in `?` or `&`.
 pub(crate) struct Pager {

@@ -75,7 +75,7 @@ struct Filters {
     side: Option<i64>,
 }
 
-fn yes_no(s: &str) -> Option<bool> {
+pub(super) fn yes_no(s: &str) -> Option<bool> {
     match s {
         "ja" => Some(true),
         "nej" => Some(false),

@@ -22,6 +22,7 @@ mod notifications;
 mod protocol;
 mod real_client;
 mod scripts_import;
+mod web_admin;
 mod web_browser;
 mod web_monitor;
 mod web_pcs;
