@@ -545,7 +545,3 @@ impl Problem {
         })
     }
 }
-
-/// A form with nothing but its CSRF token: a button that does one thing (delete).
-#[derive(serde::Deserialize)]
-pub(crate) struct Nothing {}

@@ -26,4 +26,5 @@ mod web_admin;
 mod web_browser;
 mod web_monitor;
 mod web_pcs;
+mod web_scripts;
 mod write_queue;

@@ -10,14 +10,14 @@ use serde_json::Value;
 use sha2::Digest as _;
 use std::path::{Path, PathBuf};
 
-const MAC: &str = "aa:bb:cc:dd:ee:ff";
+pub(crate) const MAC: &str = "aa:bb:cc:dd:ee:ff";
 
 fn compat_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/compat")
 }
 
 /// The venv with the real client (made once by `setup_venv.sh`; `.ci/run` makes it first).
-async fn venv_python() -> PathBuf {
+pub(crate) async fn venv_python() -> PathBuf {
     let venv = std::env::var_os("BPC_VENV")
         .map(PathBuf::from)
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/bpc-venv"));
@@ -36,20 +36,20 @@ async fn venv_python() -> PathBuf {
     venv.join("bin/python")
 }
 
-struct Agent {
-    python: PathBuf,
-    root: PathBuf,
-    log: PathBuf,
+pub(crate) struct Agent {
+    pub(crate) python: PathBuf,
+    pub(crate) root: PathBuf,
+    pub(crate) log: PathBuf,
 }
 
-struct Outcome {
-    code: i32,
-    stdout: String,
-    stderr: String,
+pub(crate) struct Outcome {
+    pub(crate) code: i32,
+    pub(crate) stdout: String,
+    pub(crate) stderr: String,
 }
 
 impl Agent {
-    async fn run(&self, args: &[&str]) -> Outcome {
+    pub(crate) async fn run(&self, args: &[&str]) -> Outcome {
         let out = tokio::process::Command::new(&self.python)
             .arg(compat_dir().join("client_driver.py"))
             .arg("--root")
@@ -89,7 +89,7 @@ impl Agent {
         self.root.join("etc/os2borgerpc/security").join(file)
     }
 
-    async fn local_config(&self) -> Value {
+    pub(crate) async fn local_config(&self) -> Value {
         let out = self.run(&["get-config"]).await;
         assert_eq!(out.code, 0, "{}", out.stderr);
         serde_json::from_str(&out.stdout).unwrap()
