@@ -99,6 +99,8 @@ pub async fn start(config: &Config, store: Store) -> anyhow::Result<Running> {
     let housekeeping = {
         let store = store.clone();
         let retention = config.retention;
+        let sessions =
+            service_kit::web::session::Sessions::new(store.db.clone(), config.session_policy());
         tokio::spawn(async move {
             let mut every = tokio::time::interval(Duration::from_secs(3600));
             loop {
@@ -109,6 +111,12 @@ pub async fn start(config: &Config, store: Store) -> anyhow::Result<Running> {
                 {
                     Ok(p) => tracing::info!(?p, "history past retention deleted"),
                     Err(e) => tracing::warn!(error = %e, "could not delete old history"),
+                }
+                match sessions.purge_ended().await {
+                    Ok(n) => tracing::info!(sessions = n, "ended web sessions deleted"),
+                    Err(e) => {
+                        tracing::warn!(error = %format!("{e:#}"), "could not delete ended web sessions")
+                    }
                 }
             }
         })

@@ -128,7 +128,9 @@ fn demo_scripts() -> Vec<NewScript> {
 }
 
 /// Runs the demo in `dir` with `pcs` simulated PCs; `Ok(true)` if the outcome is as expected.
-pub async fn run(dir: &std::path::Path, pcs: u32) -> anyhow::Result<bool> {
+/// With `keep`, the portal then stays up on the demo's data, with a login for a person to
+/// look around, until Ctrl-C.
+pub async fn run(dir: &std::path::Path, pcs: u32, keep: bool) -> anyhow::Result<bool> {
     let mut config = Config::default();
     config.database.url = format!("sqlite://{}", dir.join("demo.db").display());
     config.server.listen = "127.0.0.1:0".parse()?;
@@ -373,5 +375,26 @@ pub async fn run(dir: &std::path::Path, pcs: u32) -> anyhow::Result<bool> {
             "FAILED: see the rows marked above."
         }
     );
+    if keep {
+        look_around(&store, customer.id, &base).await?;
+    }
     Ok(ok)
+}
+
+/// A customer administrator with a fresh password, printed with the portal's address, and
+/// the portal left running until Ctrl-C.
+async fn look_around(store: &Store, customer_id: i64, base: &str) -> anyhow::Result<()> {
+    let password = format!("demo-{}", hex::encode(rand::random::<[u8; 9]>()));
+    let user = store
+        .add_user("demo", "demo@example.invalid", &password, false)
+        .await?;
+    store
+        .add_membership(user.id, "customer_admin", Some(customer_id), None)
+        .await?;
+    println!("\nThe portal stays up on the demo's data / Portalen kører videre med demoens data:");
+    println!("  {base}/");
+    println!("  login / log ind: demo  password / adgangskode: {password}");
+    println!("Stop with Ctrl-C / Stop med Ctrl-C.");
+    tokio::signal::ctrl_c().await?;
+    Ok(())
 }

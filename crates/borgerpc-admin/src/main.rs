@@ -57,7 +57,8 @@ enum Command {
     Demo {
         #[arg(long, default_value_t = 300)]
         pcs: u32,
-        /// Keep the folder (database) afterwards / Behold mappen bagefter.
+        /// Keep the portal running on the demo's data, with a login, until Ctrl-C; then keep the
+        /// folder / Lad portalen køre videre med demoens data og et login; behold mappen bagefter.
         #[arg(long)]
         keep: bool,
     },
@@ -642,7 +643,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     #[cfg(feature = "tools")]
     if let Command::Demo { pcs, keep } = &cli.command {
         let dir = tempfile::Builder::new().prefix("borgerpc-demo").tempdir()?;
-        let ok = borgerpc_admin::demo::run(dir.path(), *pcs).await?;
+        let ok = borgerpc_admin::demo::run(dir.path(), *pcs, *keep).await?;
         if *keep {
             eprintln!("kept: {}", dir.keep().display());
         }

@@ -72,6 +72,7 @@ pub struct Purged {
     pub security_events: u64,
     pub jobs: u64,
     pub logins: u64,
+    pub web_logins: u64,
 }
 
 impl Store {
@@ -235,7 +236,14 @@ impl Store {
                 sqlx::query("DELETE FROM login_log WHERE login_at < $1").bind(cutoff(r.login_days)),
             )
             .await?;
+        // The portal's own login log (people, not agents) is kept as long as the agents'.
+        let web_logins = self
+            .write_one(
+                sqlx::query("DELETE FROM web_login_log WHERE at < $1").bind(cutoff(r.login_days)),
+            )
+            .await?;
         Ok(Purged {
+            web_logins,
             checkin_days,
             pc_reports,
             security_events,

@@ -201,7 +201,8 @@ struct JobBody<'a> {
     script_id: i64,
     version: i64,
     log: &'a str,
-    params: &'a [ParamLine],
+    /// (name, type, value shown; `None` for a password).
+    params: Vec<(&'a str, &'static str, Option<&'a str>)>,
     restarted_as: Option<i64>,
     can_restart: bool,
 }
@@ -227,7 +228,17 @@ async fn job(State(web): State<Web>, v: Viewer, Path((uid, id)): Path<(String, i
         script_id: page.script_id,
         version: page.version,
         log: page.log.as_deref().unwrap_or(""),
-        params: &page.params,
+        params: page
+            .params
+            .iter()
+            .map(|p: &ParamLine| {
+                (
+                    p.name.as_str(),
+                    super::scripts::type_label(v.t, &p.value_type),
+                    p.shown.as_deref(),
+                )
+            })
+            .collect(),
         restarted_as: page.restarted_as,
         can_restart: page.line.status.is_finished() && v.role_on(site.id) >= Some(Role::SiteUser),
     };

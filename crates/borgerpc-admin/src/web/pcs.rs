@@ -305,8 +305,10 @@ fn cell(s: &str) -> String {
 }
 
 struct JobLine {
+    id: i64,
     script: String,
     status: &'static str,
+    class: &'static str,
     created: String,
 }
 
@@ -364,9 +366,11 @@ async fn pc(State(web): State<Web>, v: Viewer, Path((uid, id)): Path<(String, i6
     entries.sort();
     let jobs: Vec<JobLine> = jobs
         .into_iter()
-        .map(|(_, script, status, created)| JobLine {
+        .map(|(id, script, status, created)| JobLine {
+            id,
             script,
-            status: status.as_str(),
+            status: super::jobs::status_label(v.t, status),
+            class: super::jobs::status_class(status),
             created: local_time(created, lang),
         })
         .collect();

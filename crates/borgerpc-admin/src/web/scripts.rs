@@ -129,7 +129,8 @@ struct InputLine {
     mandatory: bool,
 }
 
-fn type_label(t: &text::Msgs, value_type: &str) -> &'static str {
+/// A parameter type as a person reads it.
+pub(super) fn type_label(t: &text::Msgs, value_type: &str) -> &'static str {
     match value_type {
         "STRING" => t.type_string,
         "INT" => t.type_int,

@@ -918,3 +918,32 @@ async fn web_admin_customers_create_and_delete_sites() {
         borgerpc_admin::store::portal::SecondFactorPolicy::Admins
     );
 }
+
+#[tokio::test]
+async fn web_admin_login_log_past_retention_is_deleted() {
+    let portal = Portal::start().await;
+    let now = service_kit::db::now_ms();
+    let day = 86_400_000_i64;
+    for (at, who) in [(now - 91 * day, "gammel"), (now - day, "ny")] {
+        sqlx::query(
+            "INSERT INTO web_login_log (at, username, user_id, address, outcome)
+             VALUES ($1, $2, NULL, '127.0.0.1', 'wrong_password')",
+        )
+        .bind(at)
+        .bind(who)
+        .execute(portal.store.pool())
+        .await
+        .unwrap();
+    }
+    let retention = borgerpc_admin::store::history::Retention {
+        login_days: 90,
+        ..Default::default()
+    };
+    let purged = portal.store.purge_history(&retention, now).await.unwrap();
+    assert_eq!(purged.web_logins, 1);
+    let left: Vec<String> = sqlx::query_scalar("SELECT username FROM web_login_log")
+        .fetch_all(portal.store.pool())
+        .await
+        .unwrap();
+    assert_eq!(left, ["ny"]);
+}
