@@ -326,7 +326,6 @@ pub async fn run(dir: &std::path::Path, pcs: u32, keep: bool) -> anyhow::Result<
     )
     .await?;
     let files = total.files_fetched as i64;
-    portal.shutdown().await;
 
     let pcs = i64::from(pcs);
     let rows = [
@@ -378,6 +377,7 @@ pub async fn run(dir: &std::path::Path, pcs: u32, keep: bool) -> anyhow::Result<
     if keep {
         look_around(&store, customer.id, &base).await?;
     }
+    portal.shutdown().await;
     Ok(ok)
 }
 

@@ -16,6 +16,7 @@ mod api_keys;
 mod approvals;
 mod customers;
 mod events;
+mod groups;
 mod jobs;
 mod logs;
 mod pcs;
@@ -159,6 +160,7 @@ pub fn router(config: &crate::config::Config, store: Store, logins: Arc<Logins>)
     let pages = Router::new()
         .merge(sites::routes())
         .merge(pcs::routes())
+        .merge(groups::routes())
         .merge(scripts::routes())
         .merge(jobs::routes())
         .merge(events::routes())
@@ -215,6 +217,7 @@ pub(crate) enum Section {
     Sites,
     Status,
     Pcs,
+    Groups,
     Scripts,
     Jobs,
     Events,
@@ -230,11 +233,12 @@ pub(crate) enum Section {
 
 impl Section {
     /// The site's sections, in menu order, with the least role that sees them.
-    const OF_SITE: [(Section, Role); 12] = [
+    const OF_SITE: [(Section, Role); 13] = [
         (Section::Status, Role::Reader),
         (Section::Pcs, Role::Reader),
         (Section::Events, Role::Reader),
         (Section::Rules, Role::Reader),
+        (Section::Groups, Role::Reader),
         (Section::Scripts, Role::Reader),
         (Section::Jobs, Role::Reader),
         (Section::WakePlans, Role::Reader),
@@ -250,6 +254,7 @@ impl Section {
             Section::Sites => t.nav_sites,
             Section::Status => t.nav_status,
             Section::Pcs => t.nav_pcs,
+            Section::Groups => t.nav_groups,
             Section::Scripts => t.nav_scripts,
             Section::Jobs => t.nav_jobs,
             Section::Events => t.nav_events,
@@ -269,6 +274,7 @@ impl Section {
         match (self, site) {
             (Section::Status, Some(s)) => format!("/steder/{}", s.uid),
             (Section::Pcs, Some(s)) => format!("/steder/{}/pc", s.uid),
+            (Section::Groups, Some(s)) => format!("/steder/{}/grupper", s.uid),
             (Section::Scripts, Some(s)) => format!("/steder/{}/scripts", s.uid),
             (Section::Jobs, Some(s)) => format!("/steder/{}/jobs", s.uid),
             (Section::Events, Some(s)) => format!("/steder/{}/sikkerhed", s.uid),

@@ -607,18 +607,23 @@ async fn targets_page(
         .await
 }
 
-/// A parameter as the wizard's second step asks for it.
-struct ParamField {
-    field: String,
-    label: String,
-    value_type: &'static str,
-    kind: &'static str,
-    mandatory: bool,
-    value: String,
-    choices: Vec<String>,
+/// A parameter as a form asks for it (the wizard's second step, a group's policy script):
+/// `templates/param_inputs.html` draws it.
+pub(super) struct ParamField {
+    pub(super) field: String,
+    pub(super) label: String,
+    pub(super) value_type: &'static str,
+    pub(super) kind: &'static str,
+    pub(super) mandatory: bool,
+    pub(super) value: String,
+    pub(super) choices: Vec<String>,
 }
 
-fn param_fields(inputs: &[Input], t: &text::Msgs, sent: Option<&Upload>) -> Vec<ParamField> {
+pub(super) fn param_fields(
+    inputs: &[Input],
+    t: &text::Msgs,
+    sent: Option<&Upload>,
+) -> Vec<ParamField> {
     inputs
         .iter()
         .map(|i| {
@@ -759,6 +764,24 @@ async fn params_page(
         .await
 }
 
+/// The values the form of [`param_fields`] sent, one per input: a FILE input's file if one
+/// was chosen, else the text (the store checks them against the inputs).
+pub(super) fn param_values(inputs: &[Input], up: &Upload) -> Vec<ParamValue> {
+    inputs
+        .iter()
+        .map(|i| {
+            let field = format!("p{}", i.position);
+            match up.file(&field) {
+                Some(f) if i.value_type == "FILE" => ParamValue::File {
+                    name: f.name.clone(),
+                    data: f.data.clone(),
+                },
+                _ => ParamValue::Text(up.field(&field).to_owned()),
+            }
+        })
+        .collect()
+}
+
 /// The wizard's last step: one batch with a job per PC, then its progress page.
 async fn run(
     State(web): State<Web>,
@@ -791,20 +814,7 @@ async fn run(
         Ok(None) => return v.visit.not_found(),
         Err(e) => return v.failed(e),
     };
-    let params = s
-        .inputs
-        .iter()
-        .map(|i| {
-            let field = format!("p{}", i.position);
-            match up.file(&field) {
-                Some(f) if i.value_type == "FILE" => ParamValue::File {
-                    name: f.name.clone(),
-                    data: f.data.clone(),
-                },
-                _ => ParamValue::Text(up.field(&field).to_owned()),
-            }
-        })
-        .collect();
+    let params = param_values(&s.inputs, &up);
     let batch = web
         .store
         .run_script(RunScript {

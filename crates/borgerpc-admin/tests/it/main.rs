@@ -24,6 +24,7 @@ mod real_client;
 mod scripts_import;
 mod web_admin;
 mod web_browser;
+mod web_groups;
 mod web_monitor;
 mod web_pcs;
 mod web_scripts;
