@@ -939,8 +939,9 @@ async fn web_admin_login_log_past_retention_is_deleted() {
         login_days: 90,
         ..Default::default()
     };
-    let purged = portal.store.purge_history(&retention, now).await.unwrap();
-    assert_eq!(purged.web_logins, 1);
+    // The running portal's housekeeping may get there first (it purges at start and
+    // hourly): either way the old line is gone and the recent one kept.
+    portal.store.purge_history(&retention, now).await.unwrap();
     let left: Vec<String> = sqlx::query_scalar("SELECT username FROM web_login_log")
         .fetch_all(portal.store.pool())
         .await
