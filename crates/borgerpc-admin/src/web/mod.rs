@@ -17,6 +17,7 @@ mod approvals;
 mod customers;
 mod events;
 mod groups;
+mod help;
 mod jobs;
 mod logs;
 mod pcs;
@@ -161,6 +162,7 @@ pub fn router(config: &crate::config::Config, store: Store, logins: Arc<Logins>)
         .merge(sites::routes())
         .merge(pcs::routes())
         .merge(groups::routes())
+        .merge(help::routes())
         .merge(scripts::routes())
         .merge(jobs::routes())
         .merge(events::routes())
@@ -232,6 +234,72 @@ pub(crate) enum Section {
 }
 
 impl Section {
+    /// Every section, for the help pages.
+    const ALL: [Section; 15] = [
+        Section::Sites,
+        Section::Customers,
+        Section::Status,
+        Section::Pcs,
+        Section::Events,
+        Section::Rules,
+        Section::Groups,
+        Section::Scripts,
+        Section::Jobs,
+        Section::WakePlans,
+        Section::Approvals,
+        Section::Settings,
+        Section::Users,
+        Section::ApiKeys,
+        Section::Logs,
+    ];
+
+    /// The section's name in its help page's address (`/hjaelp/computere`).
+    pub(crate) fn slug(self) -> &'static str {
+        match self {
+            Section::Sites => "steder",
+            Section::Status => "status",
+            Section::Pcs => "computere",
+            Section::Groups => "grupper",
+            Section::Scripts => "scripts",
+            Section::Jobs => "jobs",
+            Section::Events => "sikkerhed",
+            Section::Rules => "regler",
+            Section::WakePlans => "taend-sluk",
+            Section::Approvals => "godkendelser",
+            Section::Settings => "indstillinger",
+            Section::Users => "brugere",
+            Section::ApiKeys => "api-noegler",
+            Section::Logs => "log",
+            Section::Customers => "kunder",
+        }
+    }
+
+    /// The section of a help page's address.
+    pub(crate) fn by_slug(slug: &str) -> Option<Section> {
+        Self::ALL.into_iter().find(|s| s.slug() == slug)
+    }
+
+    /// What the section's help page says.
+    pub(crate) fn help(self, t: &text::Msgs) -> &'static str {
+        match self {
+            Section::Sites => t.help_sites,
+            Section::Status => t.help_status,
+            Section::Pcs => t.help_pcs,
+            Section::Groups => t.help_groups,
+            Section::Scripts => t.help_scripts,
+            Section::Jobs => t.help_jobs,
+            Section::Events => t.help_events,
+            Section::Rules => t.help_rules,
+            Section::WakePlans => t.help_wake_plans,
+            Section::Approvals => t.help_approvals,
+            Section::Settings => t.help_settings,
+            Section::Users => t.help_users,
+            Section::ApiKeys => t.help_api_keys,
+            Section::Logs => t.help_logs,
+            Section::Customers => t.help_customers,
+        }
+    }
+
     /// The site's sections, in menu order, with the least role that sees them.
     const OF_SITE: [(Section, Role); 13] = [
         (Section::Status, Role::Reader),
@@ -391,7 +459,7 @@ impl Viewer {
                 nav: self.nav(&here),
                 user: Some(self.user.username.clone()),
                 badge,
-                help: None,
+                help: Some(format!("/hjaelp/{}", here.section.slug())),
                 notice,
                 narrow: false,
             },

@@ -25,6 +25,7 @@ mod scripts_import;
 mod web_admin;
 mod web_browser;
 mod web_groups;
+mod web_help;
 mod web_monitor;
 mod web_pcs;
 mod web_scripts;
