@@ -111,9 +111,9 @@ pub async fn run(opts: &Options) -> anyhow::Result<Report> {
 }
 
 /// A database made for one run and removed after it.
-struct FreshDatabase {
-    url: String,
-    kind: &'static str,
+pub(crate) struct FreshDatabase {
+    pub(crate) url: String,
+    pub(crate) kind: &'static str,
     /// SQLite: the temp dir with the file.
     dir: Option<PathBuf>,
     /// PostgreSQL: the server's URL and the schema made for the run.
@@ -121,7 +121,7 @@ struct FreshDatabase {
 }
 
 impl FreshDatabase {
-    async fn create(database_url: Option<&str>) -> anyhow::Result<Self> {
+    pub(crate) async fn create(database_url: Option<&str>) -> anyhow::Result<Self> {
         let tag = format!("{}_{}", service_kit::db::now_ms(), std::process::id());
         match database_url {
             Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
@@ -171,7 +171,7 @@ impl FreshDatabase {
     }
 
     /// Best effort: a leftover is worth a warning, not a failed run.
-    async fn remove(self) {
+    pub(crate) async fn remove(self) {
         if let Some((url, schema)) = &self.schema {
             let dropped = async {
                 let admin = service_kit::db::Db::connect(url, 1).await?;
@@ -1021,6 +1021,6 @@ fn round1(x: f64) -> f64 {
     (x * 10.0).round() / 10.0
 }
 
-fn round2(x: f64) -> f64 {
+pub(crate) fn round2(x: f64) -> f64 {
     (x * 100.0).round() / 100.0
 }

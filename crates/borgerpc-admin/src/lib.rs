@@ -15,6 +15,8 @@ pub mod api;
 pub mod app;
 #[cfg(feature = "tools")]
 pub mod bench;
+#[cfg(feature = "tools")]
+pub mod bench_pages;
 pub mod client_api;
 pub mod config;
 #[cfg(feature = "tools")]

@@ -139,12 +139,24 @@ enum Command {
 #[cfg(feature = "tools")]
 #[derive(clap::Args)]
 struct BenchArgs {
-    /// PCs to register and check in.
+    /// PCs to register and check in (with --pages: PCs on the site).
     #[arg(long)]
     pcs: usize,
     /// Length of the measured phase.
-    #[arg(long)]
+    #[arg(long, default_value_t = 30)]
     seconds: u64,
+    /// Time the portal's busiest pages on a large seeded site instead / Mål sidernes svartider.
+    #[arg(long)]
+    pages: bool,
+    /// With --pages: jobs on the site.
+    #[arg(long, default_value_t = 1_000_000)]
+    jobs: i64,
+    /// With --pages: security events on the site.
+    #[arg(long, default_value_t = 100_000)]
+    events: i64,
+    /// With --pages: requests per page.
+    #[arg(long, default_value_t = 200)]
+    requests: usize,
     /// Concurrent agents, each with one keep-alive connection.
     #[arg(long, default_value_t = 64)]
     concurrency: usize,
@@ -1453,6 +1465,18 @@ async fn wakeplan(store: &Store, command: WakeplanCommand) -> anyhow::Result<()>
 async fn bench(args: &BenchArgs) -> anyhow::Result<()> {
     // Warnings only: one info line per registration would drown the progress bars.
     service_kit::logging::init(false, "warn");
+    if args.pages {
+        let report = borgerpc_admin::bench_pages::run(&borgerpc_admin::bench_pages::PageOptions {
+            pcs: i64::try_from(args.pcs)?,
+            jobs: args.jobs,
+            events: args.events,
+            requests: args.requests,
+            database_url: args.database_url.clone(),
+        })
+        .await?;
+        println!("{}", serde_json::to_string(&report)?);
+        return Ok(());
+    }
     let report = borgerpc_admin::bench::run(&borgerpc_admin::bench::Options {
         pcs: args.pcs,
         seconds: args.seconds,

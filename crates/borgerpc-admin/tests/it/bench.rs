@@ -58,3 +58,30 @@ async fn a_tiny_bench_runs_clean_and_reports_every_figure() {
     assert!(report.security_events >= 1, "{line}");
     assert!(report.pcs_checked_in >= 4, "{line}");
 }
+
+/// `bench --pages` in miniature: a seeded site, a login over HTTP and every page answered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tiny_page_bench_answers_every_page() {
+    use borgerpc_admin::bench_pages::{PageOptions, run};
+    let database_url = std::env::var("TEST_DATABASE_URL")
+        .ok()
+        .filter(|u| u.starts_with("postgres"));
+    let report = run(&PageOptions {
+        pcs: 300,
+        jobs: 3_000,
+        events: 400,
+        requests: 3,
+        database_url,
+    })
+    .await
+    .unwrap();
+    let line = serde_json::to_string(&report).unwrap();
+    assert!(!line.contains('\n'));
+    assert_eq!(report.pages.len(), 6, "{line}");
+    for key in ["database", "pcs", "jobs", "events", "seed_s", "pages", "all_p99_under_50ms"] {
+        assert!(line.contains(&format!("\"{key}\":")), "{key}: {line}");
+    }
+    for p in &report.pages {
+        assert!(p.p50_ms > 0.0 && p.p99_ms >= p.p50_ms, "{line}");
+    }
+}
