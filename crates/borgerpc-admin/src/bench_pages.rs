@@ -197,7 +197,11 @@ async fn seed(store: &Store, opts: &PageOptions) -> anyhow::Result<String> {
 }
 
 /// Logs in and asks for each page `opts.requests` times in turn.
-async fn measure(base: &str, password: &str, opts: &PageOptions) -> anyhow::Result<Vec<PageTiming>> {
+async fn measure(
+    base: &str,
+    password: &str,
+    opts: &PageOptions,
+) -> anyhow::Result<Vec<PageTiming>> {
     let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()?;
@@ -209,7 +213,10 @@ async fn measure(base: &str, password: &str, opts: &PageOptions) -> anyhow::Resu
             format!("/steder/{SITE}/pc?online=ja&aktiveret=ja&sorter=navn&side=500"),
         ),
         ("jobs_list", format!("/steder/{SITE}/jobs")),
-        ("jobs_list_failed", format!("/steder/{SITE}/jobs?status=FAILED")),
+        (
+            "jobs_list_failed",
+            format!("/steder/{SITE}/jobs?status=FAILED"),
+        ),
         ("events_list", format!("/steder/{SITE}/sikkerhed")),
         (
             "events_list_all_statuses",
@@ -235,7 +242,8 @@ async fn measure(base: &str, password: &str, opts: &PageOptions) -> anyhow::Resu
             }
         }
         times.sort_by(f64::total_cmp);
-        let at = |q: f64| times[((times.len() as f64 * q).ceil() as usize).clamp(1, times.len()) - 1];
+        let at =
+            |q: f64| times[((times.len() as f64 * q).ceil() as usize).clamp(1, times.len()) - 1];
         out.push(PageTiming {
             page,
             path,

@@ -78,7 +78,15 @@ async fn a_tiny_page_bench_answers_every_page() {
     let line = serde_json::to_string(&report).unwrap();
     assert!(!line.contains('\n'));
     assert_eq!(report.pages.len(), 6, "{line}");
-    for key in ["database", "pcs", "jobs", "events", "seed_s", "pages", "all_p99_under_50ms"] {
+    for key in [
+        "database",
+        "pcs",
+        "jobs",
+        "events",
+        "seed_s",
+        "pages",
+        "all_p99_under_50ms",
+    ] {
         assert!(line.contains(&format!("\"{key}\":")), "{key}: {line}");
     }
     for p in &report.pages {

@@ -32,16 +32,27 @@ async fn web_help_every_section_has_a_page_linked_from_it() {
         let page = ida.get(&format!("/hjaelp/{slug}")).await;
         assert_eq!(page.status, 200, "{slug}");
         assert!(page.body.contains("Hvad siden gør"), "{slug}");
-        assert!(page.body.matches("<p>").count() >= 2, "{slug}: {}", page.body);
+        assert!(
+            page.body.matches("<p>").count() >= 2,
+            "{slug}: {}",
+            page.body
+        );
     }
     assert_eq!(ida.get("/hjaelp/findes-ikke").await.status, 404);
     let pcs = ida.get("/steder/bibliotek/pc").await;
-    assert!(pcs.body.contains("href=\"/hjaelp/computere\""), "{}", pcs.body);
+    assert!(
+        pcs.body.contains("href=\"/hjaelp/computere\""),
+        "{}",
+        pcs.body
+    );
     let groups = ida.get("/steder/bibliotek/grupper").await;
     assert!(groups.body.contains("href=\"/hjaelp/grupper\""));
     ida.post("/sprog", &[("sprog", "en"), ("tilbage", "/hjaelp/jobs")])
         .await;
     let english = ida.get("/hjaelp/jobs").await;
     assert!(english.body.contains("A job is one script on one computer"));
-    assert_eq!(WebUser::visitor(&portal).get("/hjaelp/jobs").await.status, 303);
+    assert_eq!(
+        WebUser::visitor(&portal).get("/hjaelp/jobs").await.status,
+        303
+    );
 }
