@@ -1,3 +1,5 @@
 -- What the portal's pages look up that the agents and the API did not: a batch's jobs (the
 -- run's progress page, the job list's batch filter).
 CREATE INDEX jobs_batch ON jobs (batch_id);
+-- The event list, newest first within a site.
+CREATE INDEX security_events_site_time ON security_events (site_id, occurred_at);

@@ -464,8 +464,10 @@ impl Store {
         let (_, from) = EVENT_ROW_SELECT
             .split_once(" FROM ")
             .unwrap_or((EVENT_ROW_SELECT, ""));
+        // Counted up to a cap, as the job list: a page must not count 100,000 events.
         let count: i64 = bind(sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT COUNT(*) FROM {from} WHERE {filter_sql}"
+            "SELECT COUNT(*) FROM (SELECT 1 FROM {from} WHERE {filter_sql} LIMIT {}) AS n",
+            super::job_views::COUNT_CAP + 1
         ))))
         .fetch_one(self.pool())
         .await?

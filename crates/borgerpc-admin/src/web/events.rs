@@ -6,6 +6,7 @@
 use super::{Fields, Here, Pager, Problem, Section, Viewer, Web, text};
 use crate::store::access::Role;
 use crate::store::events::{EventStatus, LEVELS};
+use crate::store::job_views::COUNT_CAP;
 use crate::store::operator::EventChange;
 use crate::store::tenants::Site;
 use crate::store::views::{EventFilter, EventRow};
@@ -184,7 +185,8 @@ struct ListBody<'a> {
     f: &'a Filters,
     levels: Vec<(&'static str, &'static str, bool)>,
     statuses: Vec<(&'static str, &'static str, bool)>,
-    count: i64,
+    /// How many match, or "more than" the cap.
+    count: String,
     rows: &'a [EventLine],
     pager: &'a Pager,
     can_handle: bool,
@@ -238,7 +240,7 @@ async fn list_page(
         f.query,
         if f.query.is_empty() { "" } else { "&" }
     );
-    let pager = Pager::new(f.page, count, PAGE_ROWS, &base);
+    let pager = Pager::new(f.page, count.min(COUNT_CAP), PAGE_ROWS, &base);
     let t = v.t;
     let rows: Vec<EventLine> = rows.iter().map(|r| line(r, t, v.visit.lang())).collect();
     let body = ListBody {
@@ -254,7 +256,11 @@ async fn list_page(
             .map(|s| (s.as_str(), status_label(t, s), f.statuses.contains(&s)))
             .collect(),
         f: &f,
-        count,
+        count: if count > COUNT_CAP {
+            format!("{} {COUNT_CAP}", v.t.more_than)
+        } else {
+            count.to_string()
+        },
         rows: &rows,
         pager: &pager,
         can_handle: v.role_on(site.id) >= Some(Role::SiteUser),
