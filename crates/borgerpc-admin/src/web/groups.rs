@@ -424,7 +424,12 @@ async fn policy_form(
         Err(r) => return r,
     };
     let Some(script) = q.script else {
-        return to_group(&site, id);
+        // No script chosen: back to the group, if it is one of the site's.
+        return match web.store.group(&[site.id], id).await {
+            Ok(Some(_)) => to_group(&site, id),
+            Ok(None) => v.visit.not_found(),
+            Err(e) => v.failed(e),
+        };
     };
     policy_page(&web, &v, &site, id, script, None, None).await
 }
