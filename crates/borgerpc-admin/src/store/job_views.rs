@@ -409,11 +409,13 @@ impl Store {
         .await?)
     }
 
-    /// The site's activated PCs as (id, name), by name: what the run wizard offers.
+    /// The site's activated PCs as (id, name), by name (the order of the `pcs_site` index,
+    /// so the first `limit` of a large site come without sorting it): what the run wizard
+    /// and the job list's filter offer.
     pub async fn runnable_pcs(&self, site_id: i64, limit: i64) -> Result<Vec<(i64, String)>> {
         Ok(sqlx::query_as(
             "SELECT id, name FROM pcs WHERE site_id = $1 AND is_activated <> 0
-             ORDER BY lower(name), id LIMIT $2",
+             ORDER BY name, id LIMIT $2",
         )
         .bind(site_id)
         .bind(limit)

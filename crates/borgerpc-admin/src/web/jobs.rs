@@ -125,6 +125,8 @@ struct ListBody<'a> {
     statuses: Vec<(&'static str, &'static str)>,
     groups: &'a [(i64, String)],
     pcs: &'a [(i64, String)],
+    /// The filter's PC when it is not among `pcs` (a large site's, from its page's link).
+    pc_unlisted: bool,
     count: String,
     rows: &'a [Row],
     pager: &'a Pager,
@@ -132,6 +134,9 @@ struct ListBody<'a> {
 
 /// Jobs on a page of the list.
 const PAGE_ROWS: i64 = 50;
+
+/// PCs the filter offers by name; a larger site filters by a PC from its page's link.
+const FILTER_PCS: i64 = 500;
 
 async fn list(
     State(web): State<Web>,
@@ -150,7 +155,7 @@ async fn list(
             .job_rows(site.id, &f.filter(), PAGE_ROWS, (page - 1) * PAGE_ROWS)
             .await?;
         let groups = web.store.group_names(site.id).await?;
-        let pcs = web.store.runnable_pcs(site.id, 2_000).await?;
+        let pcs = web.store.runnable_pcs(site.id, FILTER_PCS).await?;
         Ok::<_, crate::store::Error>((lines, count, groups, pcs))
     };
     let (lines, count, groups, pcs) = match found.await {
@@ -174,6 +179,7 @@ async fn list(
             .map(|s| (s.as_str(), status_label(v.t, *s)))
             .collect(),
         groups: &groups,
+        pc_unlisted: !f.pc.is_empty() && !pcs.iter().any(|(id, _)| id.to_string() == f.pc),
         pcs: &pcs,
         count: if count > COUNT_CAP {
             format!("{} {COUNT_CAP}", v.t.more_than)
