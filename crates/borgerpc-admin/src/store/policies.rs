@@ -156,6 +156,52 @@ impl Store {
         Ok(Some(PolicyRun { policy_id, job_ids }))
     }
 
+    /// Takes a policy script off its group. What it did on the PCs stays (as upstream: a
+    /// script cannot be undone by not running it). `None` if the policy is not the group's
+    /// or the group not within `scope`.
+    pub async fn remove_policy(
+        &self,
+        scope: &Scope,
+        group_id: i64,
+        policy_id: i64,
+    ) -> Result<Option<()>> {
+        let mut tx = self.db.begin_write().await?;
+        let Some(site) = group_site_in(&mut tx, &scope.sites, group_id).await? else {
+            return Ok(None);
+        };
+        let script: Option<i64> = sqlx::query_scalar(
+            "SELECT script_id FROM associated_scripts WHERE id = $1 AND group_id = $2",
+        )
+        .bind(policy_id)
+        .bind(group_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(script_id) = script else {
+            return Ok(None);
+        };
+        sqlx::query("DELETE FROM associated_script_parameters WHERE associated_script_id = $1")
+            .bind(policy_id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM associated_scripts WHERE id = $1")
+            .bind(policy_id)
+            .execute(&mut *tx)
+            .await?;
+        record_in(
+            &mut tx,
+            Record {
+                actor: &scope.actor,
+                site_id: Some(site),
+                action: "policy.remove",
+                target: &format!("group:{group_id} policy:{policy_id} script:{script_id}"),
+                detail: None,
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(Some(()))
+    }
+
     /// Changes a policy's parameters; reruns it on every member when the site's `rerun_asc`
     /// is on. `None` if the policy is not within `scope`. (Parameter values are not put in
     /// the audit log: they may be passwords.)

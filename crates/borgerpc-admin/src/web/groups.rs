@@ -33,6 +33,10 @@ pub(super) fn routes() -> Router<Web> {
             "/steder/{site}/grupper/{id}/politik",
             get(policy_form).post(add_policy),
         )
+        .route(
+            "/steder/{site}/grupper/{id}/politik/{policy}/fjern",
+            post(remove_policy),
+        )
         .route("/steder/{site}/grupper/{id}/slet", post(delete))
 }
 
@@ -504,6 +508,24 @@ async fn add_policy(
             }
             Err(e) => v.failed(e),
         },
+    }
+}
+
+/// Takes a policy script off the group; what it did on the PCs stays.
+async fn remove_policy(
+    State(web): State<Web>,
+    v: Viewer,
+    Path((uid, id, policy)): Path<(String, i64, i64)>,
+    Form(_): Form<Nothing>,
+) -> Response {
+    let (site, scope) = match v.site_needing(&web, &uid, Role::SiteUser).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    match web.store.remove_policy(&scope, id, policy).await {
+        Ok(Some(())) => to_group(&site, id),
+        Ok(None) => v.visit.not_found(),
+        Err(e) => v.failed(e),
     }
 }
 

@@ -144,6 +144,37 @@ async fn web_groups_members_policies_and_configuration() {
         assert_eq!(jobs.len(), 1, "joining ran the policy on {pc}");
         assert_eq!(jobs[0].params[0].file_name.as_deref(), Some("baggrund.png"));
     }
+    // Taken off again: the group keeps no policy, the jobs already made stay.
+    let policy = portal
+        .store
+        .group(&[site.id], group)
+        .await
+        .unwrap()
+        .unwrap()
+        .policies[0]
+        .id;
+    let removed = sif
+        .post(
+            &format!("/steder/bibliotek/grupper/{group}/politik/{policy}/fjern"),
+            &[],
+        )
+        .await;
+    assert_eq!(removed.status, 303, "{}", removed.body);
+    let g = portal
+        .store
+        .group(&[site.id], group)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(g.policies.is_empty());
+    assert_eq!(portal.store.pending_jobs(pc1).await.unwrap().len(), 1);
+    let again = sif
+        .post(
+            &format!("/steder/bibliotek/grupper/{group}/politik/{policy}/fjern"),
+            &[],
+        )
+        .await;
+    assert_eq!(again.status, 404, "gone");
     let left = sif
         .post(
             &format!("/steder/bibliotek/grupper/{group}/medlemmer"),

@@ -59,6 +59,7 @@ struct Ids {
     user: i64,
     key: i64,
     customer: i64,
+    policy: i64,
 }
 
 impl Ids {
@@ -67,6 +68,7 @@ impl Ids {
         out = out.replace("{customer}", &self.customer.to_string());
         out = out.replace("{kind}", "offline");
         out = out.replace("{section}", "grupper");
+        out = out.replace("{policy}", &self.policy.to_string());
         if let Some((before, after)) = out.split_once("/{id}") {
             let segment = before.rsplit('/').next().unwrap_or("");
             let id = match segment {
@@ -188,6 +190,13 @@ async fn web_tenants_customer_b_reaches_nothing_of_customer_a_on_any_page() {
         user: one("SELECT id FROM users WHERE username = 'anne'").await,
         key: one("SELECT MAX(id) FROM api_keys").await,
         customer: a.customer_id,
+        policy: portal
+            .store
+            .add_policy(&scope, group, script, &[])
+            .await
+            .unwrap()
+            .unwrap()
+            .policy_id,
     };
     let audit_before = one("SELECT COUNT(*) FROM audit_log").await;
     let secrets = [
@@ -275,4 +284,12 @@ async fn web_tenants_customer_b_reaches_nothing_of_customer_a_on_any_page() {
         .await
         .unwrap();
     assert_eq!(names, ["Aeroe gruppe"]);
+    let policies = portal
+        .store
+        .group(&[a.id], group)
+        .await
+        .unwrap()
+        .unwrap()
+        .policies;
+    assert_eq!(policies.len(), 1, "A's policy script is still on its group");
 }
