@@ -101,7 +101,8 @@ async fn show(web: &Web, v: &Viewer, site: &Site, page: i64, error: Option<Strin
         page,
         count,
         PAGE_ROWS,
-        &format!("/steder/{}/godkendelser?", site.uid),
+        &format!("/steder/{}/godkendelser", site.uid),
+        "",
     );
     let status = if error.is_some() {
         StatusCode::UNPROCESSABLE_ENTITY

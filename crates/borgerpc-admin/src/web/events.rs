@@ -234,13 +234,8 @@ async fn list_page(
         Ok(x) => x,
         Err(e) => return v.failed(e),
     };
-    let base = format!(
-        "/steder/{}/sikkerhed?{}{}",
-        site.uid,
-        f.query,
-        if f.query.is_empty() { "" } else { "&" }
-    );
-    let pager = Pager::new(f.page, count.min(COUNT_CAP), PAGE_ROWS, &base);
+    let path = format!("/steder/{}/sikkerhed", site.uid);
+    let pager = Pager::new(f.page, count.min(COUNT_CAP), PAGE_ROWS, &path, &f.query);
     let t = v.t;
     let rows: Vec<EventLine> = rows.iter().map(|r| line(r, t, v.visit.lang())).collect();
     let body = ListBody {

@@ -7,7 +7,7 @@
 //! the audit log and start the policy jobs in the same transaction.
 
 use super::scripts::{ParamField, param_fields, param_values};
-use super::{Fields, Here, Nothing, Section, Viewer, Web, refusal, text};
+use super::{ConfigEntry, Fields, Here, Nothing, Section, Viewer, Web, refusal, text};
 use crate::store::access::{Role, Scope};
 use crate::store::config::{EntryView, Owner};
 use crate::store::groups::{GroupChange, GroupView};
@@ -356,31 +356,19 @@ async fn apply_members(
     Ok(true)
 }
 
-#[derive(Deserialize)]
-struct Entry {
-    #[serde(default)]
-    noegle: String,
-    #[serde(default)]
-    vaerdi: String,
-    #[serde(default)]
-    fjern: String,
-}
-
 async fn config(
     State(web): State<Web>,
     v: Viewer,
     Path((uid, id)): Path<(String, i64)>,
-    Form(f): Form<Entry>,
+    Form(f): Form<ConfigEntry>,
 ) -> Response {
     let (site, scope) = match v.site_needing(&web, &uid, Role::SiteUser).await {
         Ok(x) => x,
         Err(r) => return r,
     };
-    let key = f.noegle.trim().to_owned();
-    let value = (f.fjern != "ja").then(|| f.vaerdi.clone());
     match web
         .store
-        .change_config(&scope, Owner::Group(id), &[(key, value)])
+        .change_config(&scope, Owner::Group(id), &[f.change()])
         .await
     {
         Ok(Some(_)) => to_group(&site, id),

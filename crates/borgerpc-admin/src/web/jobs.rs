@@ -106,13 +106,12 @@ impl Filters {
 
     fn query(&self) -> String {
         let pairs = [
-            ("status", &self.status),
-            ("koersel", &self.koersel),
-            ("pc", &self.pc),
-            ("gruppe", &self.gruppe),
+            ("status", self.status.as_str()),
+            ("koersel", self.koersel.as_str()),
+            ("pc", self.pc.as_str()),
+            ("gruppe", self.gruppe.as_str()),
         ];
-        let kept: Vec<(&str, &String)> = pairs.into_iter().filter(|(_, v)| !v.is_empty()).collect();
-        serde_urlencoded::to_string(kept).unwrap_or_default()
+        super::filter_query(&pairs)
     }
 }
 
@@ -163,12 +162,8 @@ async fn list(
         Err(e) => return v.failed(e),
     };
     let query = f.query();
-    let base = format!(
-        "/steder/{}/jobs?{query}{}",
-        site.uid,
-        if query.is_empty() { "" } else { "&" }
-    );
-    let pager = Pager::new(page, count.min(COUNT_CAP), PAGE_ROWS, &base);
+    let path = format!("/steder/{}/jobs", site.uid);
+    let pager = Pager::new(page, count.min(COUNT_CAP), PAGE_ROWS, &path, &query);
     let rows = rows(&lines, v.visit.lang(), v.t);
     let body = ListBody {
         t: v.t,

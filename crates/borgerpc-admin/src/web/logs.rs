@@ -38,13 +38,12 @@ struct Filters {
 impl Filters {
     fn query(&self) -> String {
         let pairs = [
-            ("vis", &self.vis),
-            ("bruger", &self.bruger),
-            ("fra", &self.fra),
-            ("til", &self.til),
+            ("vis", self.vis.as_str()),
+            ("bruger", self.bruger.as_str()),
+            ("fra", self.fra.as_str()),
+            ("til", self.til.as_str()),
         ];
-        let kept: Vec<(&str, &String)> = pairs.into_iter().filter(|(_, v)| !v.is_empty()).collect();
-        serde_urlencoded::to_string(kept).unwrap_or_default()
+        super::filter_query(&pairs)
     }
 }
 
@@ -208,13 +207,8 @@ async fn page(
         }
     };
     let query = f.query();
-    let base = format!(
-        "/steder/{}/log?{}{}",
-        site.uid,
-        query,
-        if query.is_empty() { "" } else { "&" }
-    );
-    let pager = Pager::new(page, count, PAGE_ROWS, &base);
+    let path = format!("/steder/{}/log", site.uid);
+    let pager = Pager::new(page, count, PAGE_ROWS, &path, &query);
     let status = if error.is_some() {
         StatusCode::UNPROCESSABLE_ENTITY
     } else {

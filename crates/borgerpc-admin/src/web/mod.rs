@@ -509,11 +509,37 @@ pub(crate) fn refusal(e: crate::store::Error) -> Result<String, crate::store::Er
     }
 }
 
+/// The configuration panel's form (`templates/config_panel.html`), for a site's or a
+/// group's entries: set `noegle` to `vaerdi`, or remove it with `fjern=ja`.
+#[derive(serde::Deserialize)]
+pub(crate) struct ConfigEntry {
+    #[serde(default)]
+    pub(crate) noegle: String,
+    #[serde(default)]
+    pub(crate) vaerdi: String,
+    #[serde(default)]
+    fjern: String,
+}
+
+impl ConfigEntry {
+    /// The change as `Store::change_config` takes it.
+    pub(crate) fn change(&self) -> (String, Option<String>) {
+        let value = (self.fjern != "ja").then(|| self.vaerdi.clone());
+        (self.noegle.trim().to_owned(), value)
+    }
+}
+
 /// A form of nothing but its CSRF token: a button.
 #[derive(serde::Deserialize)]
 pub(crate) struct Nothing {}
 
-/// The links of a paged list: `base` is the list's address ending in `?` or `&`.
+/// A list's filters as an address's query (`status=FAILED&pc=12`): the empty ones left out.
+pub(crate) fn filter_query(pairs: &[(&str, &str)]) -> String {
+    let kept: Vec<&(&str, &str)> = pairs.iter().filter(|(_, v)| !v.is_empty()).collect();
+    serde_urlencoded::to_string(kept).unwrap_or_default()
+}
+
+/// The links of a paged list: the list's `path` with its filters' `query` and `side=`.
 pub(crate) struct Pager {
     pub(crate) page: i64,
     pub(crate) pages: i64,
@@ -522,10 +548,11 @@ pub(crate) struct Pager {
 }
 
 impl Pager {
-    pub(crate) fn new(page: i64, count: i64, per_page: i64, base: &str) -> Self {
+    pub(crate) fn new(page: i64, count: i64, per_page: i64, path: &str, query: &str) -> Self {
         let pages = ((count + per_page - 1) / per_page).max(1);
         let page = page.clamp(1, pages);
-        let link = |n: i64| format!("{base}side={n}");
+        let sep = if query.is_empty() { "" } else { "&" };
+        let link = |n: i64| format!("{path}?{query}{sep}side={n}");
         Pager {
             page,
             pages,
@@ -617,5 +644,30 @@ impl Problem {
             field: String::new(),
             text: text.clone(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Pager, filter_query};
+
+    #[test]
+    fn pager_links_keep_the_filters_and_stay_in_range() {
+        let query = filter_query(&[("status", "FAILED"), ("pc", ""), ("q", "a b")]);
+        assert_eq!(query, "status=FAILED&q=a+b");
+        let p = Pager::new(2, 120, 50, "/steder/x/jobs", &query);
+        assert_eq!((p.page, p.pages), (2, 3));
+        assert_eq!(
+            p.previous.as_deref(),
+            Some("/steder/x/jobs?status=FAILED&q=a+b&side=1")
+        );
+        assert_eq!(
+            p.next.as_deref(),
+            Some("/steder/x/jobs?status=FAILED&q=a+b&side=3")
+        );
+        let p = Pager::new(9, 10, 50, "/steder/x", "");
+        assert_eq!((p.page, p.previous, p.next), (1, None, None));
+        let p = Pager::new(1, 60, 50, "/steder/x", "");
+        assert_eq!(p.next.as_deref(), Some("/steder/x?side=2"));
     }
 }

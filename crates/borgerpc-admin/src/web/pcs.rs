@@ -101,15 +101,14 @@ impl Filters {
     /// The address of the list with these filters, ready for `side=`.
     fn query(&self) -> String {
         let pairs = [
-            ("q", &self.q),
-            ("online", &self.online),
-            ("aktiveret", &self.aktiveret),
-            ("gruppe", &self.gruppe),
-            ("version", &self.version),
-            ("sorter", &self.sorter),
+            ("q", self.q.as_str()),
+            ("online", self.online.as_str()),
+            ("aktiveret", self.aktiveret.as_str()),
+            ("gruppe", self.gruppe.as_str()),
+            ("version", self.version.as_str()),
+            ("sorter", self.sorter.as_str()),
         ];
-        let kept: Vec<(&str, &String)> = pairs.into_iter().filter(|(_, v)| !v.is_empty()).collect();
-        serde_urlencoded::to_string(kept).unwrap_or_default()
+        super::filter_query(&pairs)
     }
 }
 
@@ -175,13 +174,8 @@ async fn list(
         Err(e) => return v.failed(e),
     };
     let query = f.query();
-    let base = format!(
-        "/steder/{}/pc?{}{}",
-        site.uid,
-        query,
-        if query.is_empty() { "" } else { "&" }
-    );
-    let pager = Pager::new(page, count, PAGE_ROWS, &base);
+    let path = format!("/steder/{}/pc", site.uid);
+    let pager = Pager::new(page, count, PAGE_ROWS, &path, &query);
     let rows = lines(&rows, v.visit.lang(), now, v.t);
     let body = ListBody {
         t: v.t,

@@ -4,7 +4,7 @@
 //! entries. Every change is in the audit log with its values before and after.
 
 use super::pcs::yes_no;
-use super::{Here, Section, Viewer, Web, labelled, refusal, text};
+use super::{ConfigEntry, Here, Section, Viewer, Web, labelled, refusal, text};
 use crate::store::access::{Role, Scope};
 use crate::store::config::{EntryView, Owner};
 use crate::store::tenants::{Site, SiteChange};
@@ -229,31 +229,19 @@ async fn registration_token(
     }
 }
 
-#[derive(Deserialize)]
-struct Entry {
-    #[serde(default)]
-    noegle: String,
-    #[serde(default)]
-    vaerdi: String,
-    #[serde(default)]
-    fjern: String,
-}
-
 async fn config(
     State(web): State<Web>,
     v: Viewer,
     Path(uid): Path<String>,
-    Form(f): Form<Entry>,
+    Form(f): Form<ConfigEntry>,
 ) -> Response {
     let (site, scope) = match v.site_needing(&web, &uid, Role::SiteAdmin).await {
         Ok(x) => x,
         Err(r) => return r,
     };
-    let key = f.noegle.trim().to_owned();
-    let value = (f.fjern != "ja").then(|| f.vaerdi.clone());
     match web
         .store
-        .change_config(&scope, Owner::Site(site.id), &[(key, value)])
+        .change_config(&scope, Owner::Site(site.id), &[f.change()])
         .await
     {
         Ok(Some(_)) => back(&site),

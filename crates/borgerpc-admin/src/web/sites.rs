@@ -99,8 +99,8 @@ async fn status(
         Ok(f) => f,
         Err(e) => return v.failed(e),
     };
-    let base = format!("/steder/{}?", site.uid);
-    let pager = Pager::new(page, count, STATUS_ROWS, &base);
+    let path = format!("/steder/{}", site.uid);
+    let pager = Pager::new(page, count, STATUS_ROWS, &path, "");
     let rows = lines(&rows, v.visit.lang(), now, v.t);
     let body = StatusBody {
         t: v.t,
