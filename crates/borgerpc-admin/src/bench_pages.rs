@@ -138,7 +138,7 @@ async fn seed(store: &Store, opts: &PageOptions) -> anyhow::Result<String> {
     let batches = (opts.jobs + JOBS_PER_BATCH - 1) / JOBS_PER_BATCH;
     // Numbers 1..=n for INSERT … SELECT: a recursive CTE, which SQLite and PostgreSQL share.
     let numbers = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < $1)";
-    let statements: [(String, Vec<i64>); 4] = [
+    let statements: [(String, Vec<i64>); 6] = [
         (
             format!(
                 "{numbers} INSERT INTO pcs (site_id, uid, mac, name, created_at, last_seen, client_version, is_activated)
@@ -148,6 +148,22 @@ async fn seed(store: &Store, opts: &PageOptions) -> anyhow::Result<String> {
                  FROM n"
             ),
             vec![opts.pcs, site.id, now],
+        ),
+        // What every agent reports of itself: one PC in ten a kiosk, one in four on 24.04.
+        (
+            "INSERT INTO config_entries (owner_kind, owner_id, entry_key, entry_value, read_only)
+             SELECT 'pc', id, 'os2_product',
+                    CASE WHEN id % 10 = 0 THEN 'os2borgerpc kiosk' ELSE 'os2borgerpc' END, 1
+             FROM pcs WHERE site_id = $1"
+                .to_owned(),
+            vec![site.id],
+        ),
+        (
+            "INSERT INTO config_entries (owner_kind, owner_id, entry_key, entry_value, read_only)
+             SELECT 'pc', id, '_os_release', CASE WHEN id % 4 = 0 THEN '24.04' ELSE '22.04' END, 1
+             FROM pcs WHERE site_id = $1"
+                .to_owned(),
+            vec![site.id],
         ),
         (
             format!(
@@ -191,8 +207,18 @@ async fn seed(store: &Store, opts: &PageOptions) -> anyhow::Result<String> {
         q.execute(&mut *tx).await?;
         tx.commit().await?;
     }
-    // The planner's statistics, as a database that grew to this size would have them.
-    sqlx::query("ANALYZE").execute(store.pool()).await?;
+    // Written around the store, so its kept counts are made from the rows.
+    let mut tx = store.db.begin_write().await?;
+    crate::store::pc_counts::recount(&mut tx, site.id).await?;
+    tx.commit().await?;
+    // The planner's statistics and PostgreSQL's visibility map, as a database that grew to
+    // this size under autovacuum would have them (VACUUM cannot run in a transaction, and
+    // SQLite's would only rewrite the file).
+    let maintenance = match store.db.kind() {
+        service_kit::db::DbKind::Postgres => "VACUUM ANALYZE",
+        service_kit::db::DbKind::Sqlite => "ANALYZE",
+    };
+    sqlx::query(maintenance).execute(store.pool()).await?;
     Ok(password)
 }
 

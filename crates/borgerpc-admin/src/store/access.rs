@@ -201,12 +201,26 @@ impl Store {
     pub async fn scope_of_token(&self, token: &str) -> Result<Option<Scope>> {
         let hash = token_hash(token);
         if token.starts_with("bpk_") {
-            let row: Option<(i64, i64, i64)> =
-                sqlx::query_as("SELECT id, site_id, can_write FROM api_keys WHERE key_sha256 = $1")
-                    .bind(&hash)
-                    .fetch_optional(self.pool())
+            let row: Option<(i64, i64, i64, Option<i64>)> = sqlx::query_as(
+                "SELECT id, site_id, can_write, last_used_at FROM api_keys WHERE key_sha256 = $1",
+            )
+            .bind(&hash)
+            .fetch_optional(self.pool())
+            .await?;
+            if let Some((id, _, _, last_used)) = row {
+                // For the keys page ("last used"), to the minute: a write per request would
+                // queue every API call behind SQLite's one writer.
+                let now = now_ms();
+                if last_used.is_none_or(|t| now - t >= LAST_USED_STEP_MS) {
+                    self.write_one(
+                        sqlx::query("UPDATE api_keys SET last_used_at = $1 WHERE id = $2")
+                            .bind(now)
+                            .bind(id),
+                    )
                     .await?;
-            return Ok(row.map(|(id, site, w)| Scope {
+                }
+            }
+            return Ok(row.map(|(id, site, w, _)| Scope {
                 actor: format!("api-key:{id}"),
                 user_id: None,
                 roles: vec![(site, if w != 0 { Role::SiteUser } else { Role::Reader })],
@@ -791,7 +805,12 @@ pub struct ApiKeyRow {
     pub can_write: bool,
     pub created: i64,
     pub created_by: Option<String>,
+    /// When the key last opened a request, to [`LAST_USED_STEP_MS`]; `None`: never.
+    pub last_used: Option<i64>,
 }
+
+/// How finely a key's last use is kept.
+pub const LAST_USED_STEP_MS: i64 = 60_000;
 
 impl Store {
     /// Gives a user one role on a site, in place of the roles that gave them the site before
@@ -928,8 +947,8 @@ impl Store {
 
     /// The site's API keys, oldest first (never the keys themselves).
     pub async fn api_key_rows(&self, site_id: i64) -> Result<Vec<ApiKeyRow>> {
-        let keys: Vec<(i64, String, i64, i64)> = sqlx::query_as(
-            "SELECT id, description, can_write, created_at FROM api_keys
+        let keys: Vec<(i64, String, i64, i64, Option<i64>)> = sqlx::query_as(
+            "SELECT id, description, can_write, created_at, last_used_at FROM api_keys
              WHERE site_id = $1 ORDER BY id",
         )
         .bind(site_id)
@@ -950,12 +969,13 @@ impl Store {
         };
         Ok(keys
             .into_iter()
-            .map(|(id, description, can_write, created)| ApiKeyRow {
+            .map(|(id, description, can_write, created, last_used)| ApiKeyRow {
                 id,
                 description,
                 can_write: can_write != 0,
                 created,
                 created_by: creator(id),
+                last_used,
             })
             .collect())
     }

@@ -43,6 +43,28 @@ impl PcConfig {
     }
 }
 
+/// The value an entry has before a write, when the write changes a PC count
+/// ([`super::pc_counts`]); `None` for every other entry.
+async fn counted_before(
+    conn: &mut sqlx::AnyConnection,
+    kind: OwnerKind,
+    owner_id: i64,
+    key: &str,
+) -> Result<Option<Option<String>>, sqlx::Error> {
+    if kind != OwnerKind::Pc || !super::pc_counts::COUNTED_KEYS.contains(&key) {
+        return Ok(None);
+    }
+    let before = sqlx::query_scalar(
+        "SELECT entry_value FROM config_entries WHERE owner_kind = 'pc' AND owner_id = $1 AND entry_key = $2",
+    )
+    .bind(owner_id)
+    .bind(key)
+    .fetch_optional(&mut *conn)
+    .await?;
+    Ok(Some(before))
+}
+
+/// Writes one entry; every entry write goes through here or [`delete_entry`].
 pub(crate) async fn upsert_entry(
     conn: &mut sqlx::AnyConnection,
     kind: OwnerKind,
@@ -51,6 +73,7 @@ pub(crate) async fn upsert_entry(
     value: &str,
     read_only: bool,
 ) -> Result<(), sqlx::Error> {
+    let before = counted_before(conn, kind, owner_id, key).await?;
     sqlx::query(
         "INSERT INTO config_entries (owner_kind, owner_id, entry_key, entry_value, read_only)
          VALUES ($1, $2, $3, $4, $5)
@@ -62,8 +85,34 @@ pub(crate) async fn upsert_entry(
     .bind(key)
     .bind(value)
     .bind(i64::from(read_only))
-    .execute(conn)
+    .execute(&mut *conn)
     .await?;
+    if let Some(before) = before {
+        super::pc_counts::entry_changed(conn, owner_id, key, before.as_deref(), Some(value))
+            .await?;
+    }
+    Ok(())
+}
+
+/// Deletes one entry, if it is there.
+pub(crate) async fn delete_entry(
+    conn: &mut sqlx::AnyConnection,
+    kind: OwnerKind,
+    owner_id: i64,
+    key: &str,
+) -> Result<(), sqlx::Error> {
+    let before = counted_before(conn, kind, owner_id, key).await?;
+    sqlx::query(
+        "DELETE FROM config_entries WHERE owner_kind = $1 AND owner_id = $2 AND entry_key = $3",
+    )
+    .bind(kind.as_str())
+    .bind(owner_id)
+    .bind(key)
+    .execute(&mut *conn)
+    .await?;
+    if let Some(before) = before {
+        super::pc_counts::entry_changed(conn, owner_id, key, before.as_deref(), None).await?;
+    }
     Ok(())
 }
 
@@ -137,13 +186,7 @@ impl Store {
                     read_only,
                 } => upsert_entry(&mut tx, OwnerKind::Pc, pc_id, key, value, *read_only).await?,
                 EntryChange::Delete { key } => {
-                    sqlx::query(
-                        "DELETE FROM config_entries WHERE owner_kind = 'pc' AND owner_id = $1 AND entry_key = $2",
-                    )
-                    .bind(pc_id)
-                    .bind(key)
-                    .execute(&mut *tx)
-                    .await?;
+                    delete_entry(&mut tx, OwnerKind::Pc, pc_id, key).await?
                 }
             }
         }
@@ -325,16 +368,7 @@ impl Store {
             }
             match value {
                 Some(v) => upsert_entry(&mut tx, kind, id, key, v, false).await?,
-                None => {
-                    sqlx::query(
-                        "DELETE FROM config_entries WHERE owner_kind = $1 AND owner_id = $2 AND entry_key = $3",
-                    )
-                    .bind(kind.as_str())
-                    .bind(id)
-                    .bind(key)
-                    .execute(&mut *tx)
-                    .await?;
-                }
+                None => delete_entry(&mut tx, kind, id, key).await?,
             }
             super::audit::record_in(
                 &mut tx,

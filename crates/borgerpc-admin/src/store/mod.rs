@@ -14,6 +14,7 @@ pub mod history;
 pub mod job_views;
 pub mod jobs;
 pub mod operator;
+pub mod pc_counts;
 pub mod pcs;
 pub mod policies;
 pub mod portal;
@@ -54,6 +55,11 @@ pub const MIGRATIONS: &[Migration] = &[
         version: 6,
         name: "pages",
         sql: include_str!("../../migrations/0006_pages.sql"),
+    },
+    Migration {
+        version: 7,
+        name: "pc_counts",
+        sql: include_str!("../../migrations/0007_pc_counts.sql"),
     },
 ];
 

@@ -295,18 +295,29 @@ impl Store {
     }
 
     pub async fn api_set_activated(&self, scope: &[i64], pc_id: i64, on: bool) -> Result<bool> {
-        let done = self
-            .write_one(bind_all(
-                sqlx::query(sqlx::AssertSqlSafe(format!(
-                    "UPDATE pcs SET is_activated = $1 WHERE id = $2 AND {}",
-                    in_scope("site_id", scope, 3)
-                )))
+        let mut tx = self.db.begin_write().await?;
+        let found = bind_all(
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "SELECT site_id, is_activated FROM pcs WHERE id = $1 AND {}",
+                in_scope("site_id", scope, 2)
+            )))
+            .bind(pc_id),
+            scope,
+        )
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(row) = found else { return Ok(false) };
+        let (site, was): (i64, i64) = (row.try_get(0)?, row.try_get(1)?);
+        if (was != 0) != on {
+            sqlx::query("UPDATE pcs SET is_activated = $1 WHERE id = $2")
                 .bind(i64::from(on))
-                .bind(pc_id),
-                scope,
-            ))
-            .await?;
-        Ok(done == 1)
+                .bind(pc_id)
+                .execute(&mut *tx)
+                .await?;
+            super::pc_counts::activation_changed(&mut tx, site, on, 1).await?;
+        }
+        tx.commit().await?;
+        Ok(true)
     }
 
     /// Activates (or deactivates) many PCs, named by uid, all or none: if any uid is unknown
@@ -365,9 +376,14 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         }
+        let mut per_site = std::collections::BTreeMap::<i64, u64>::new();
         for (id, site) in &to_change {
+            *per_site.entry(*site).or_default() += 1;
             super::accounts::audit_in(&mut tx, actor, Some(*site), action, &format!("pc:{id}"))
                 .await?;
+        }
+        for (site, n) in per_site {
+            super::pc_counts::activation_changed(&mut tx, site, on, n).await?;
         }
         tx.commit().await?;
         Ok(Ok(to_change.len() as u64))

@@ -191,6 +191,7 @@ impl Store {
             Err(sqlx::Error::Database(e)) if e.is_unique_violation() => return Ok(None),
             Err(e) => return Err(e.into()),
         };
+        super::pc_counts::pc_added(&mut tx, pc.site_id).await?;
         for (key, value, read_only) in &pc.entries {
             super::config::upsert_entry(&mut tx, OwnerKind::Pc, id, key, value, *read_only).await?;
         }
@@ -287,15 +288,25 @@ impl Store {
 
     /// Activates (or deactivates) a PC of the given site; `false` if there is no such PC there.
     pub async fn set_activated(&self, site_id: i64, uid: &str, on: bool) -> Result<bool> {
-        let done = self
-            .write_one(
-                sqlx::query("UPDATE pcs SET is_activated = $1 WHERE uid = $2 AND site_id = $3")
-                    .bind(i64::from(on))
-                    .bind(uid)
-                    .bind(site_id),
-            )
-            .await?;
-        Ok(done == 1)
+        let mut tx = self.db.begin_write().await?;
+        let found: Option<i64> =
+            sqlx::query_scalar("SELECT is_activated FROM pcs WHERE uid = $1 AND site_id = $2")
+                .bind(uid)
+                .bind(site_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let Some(was) = found else { return Ok(false) };
+        if (was != 0) != on {
+            sqlx::query("UPDATE pcs SET is_activated = $1 WHERE uid = $2 AND site_id = $3")
+                .bind(i64::from(on))
+                .bind(uid)
+                .bind(site_id)
+                .execute(&mut *tx)
+                .await?;
+            super::pc_counts::activation_changed(&mut tx, site_id, on, 1).await?;
+        }
+        tx.commit().await?;
+        Ok(true)
     }
 
     /// Deletes a PC of a site with everything that is only about it (jobs, configuration,
@@ -309,6 +320,7 @@ impl Store {
                 .fetch_optional(&mut *tx)
                 .await?;
         let Some(id) = id else { return Ok(false) };
+        super::pc_counts::pc_removing(&mut tx, id).await?;
         for sql in [
             "DELETE FROM job_file_urls WHERE job_id IN (SELECT id FROM jobs WHERE pc_id = $1)",
             "DELETE FROM jobs WHERE pc_id = $1",

@@ -391,6 +391,7 @@ const SITE_DATA: &[&str] = &[
     "DELETE FROM config_entries WHERE owner_kind = 'pc'
        AND owner_id IN (SELECT id FROM pcs WHERE site_id = $1)",
     "DELETE FROM pcs WHERE site_id = $1",
+    "DELETE FROM site_pc_counts WHERE site_id = $1",
     "DELETE FROM associated_script_parameters WHERE associated_script_id IN (
        SELECT a.id FROM associated_scripts a JOIN pc_groups g ON g.id = a.group_id
        WHERE g.site_id = $1)",

@@ -105,13 +105,10 @@ impl PcSort {
 
     fn order_by(self) -> &'static str {
         match self {
-            PcSort::Attention => {
-                "p.is_activated, CASE WHEN p.last_seen IS NULL THEN 1 ELSE 0 END, p.last_seen DESC, p.id"
-            }
+            // As the `pcs_attention` index is written, so neither database sorts.
+            PcSort::Attention => "p.is_activated, COALESCE(p.last_seen, 0) DESC, p.id",
             PcSort::Name => "p.name, p.id",
-            PcSort::LastSeen => {
-                "CASE WHEN p.last_seen IS NULL THEN 1 ELSE 0 END, p.last_seen DESC, p.id"
-            }
+            PcSort::LastSeen => "COALESCE(p.last_seen, 0) DESC, p.id",
             PcSort::Created => "p.created_at DESC, p.id DESC",
             PcSort::Version => "COALESCE(p.client_version, ''), p.name, p.id",
         }
@@ -128,6 +125,53 @@ pub struct EventFilter {
     pub from: Option<i64>,
     /// Occurred before (ms).
     pub to: Option<i64>,
+}
+
+/// The orders the events list offers.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum EventSort {
+    #[default]
+    Newest,
+    Oldest,
+    /// Critical first, then high, normal; newest first within a level.
+    Level,
+    /// By PC name, newest first within a PC.
+    Pc,
+}
+
+impl EventSort {
+    pub const ALL: [EventSort; 4] = [
+        EventSort::Newest,
+        EventSort::Oldest,
+        EventSort::Level,
+        EventSort::Pc,
+    ];
+
+    /// The name in a page's address (`?sorter=niveau`).
+    pub fn key(self) -> &'static str {
+        match self {
+            EventSort::Newest => "nyeste",
+            EventSort::Oldest => "aeldste",
+            EventSort::Level => "niveau",
+            EventSort::Pc => "computer",
+        }
+    }
+
+    pub fn parse(key: &str) -> Option<EventSort> {
+        Self::ALL.into_iter().find(|s| s.key() == key)
+    }
+
+    fn order_by(self) -> &'static str {
+        match self {
+            EventSort::Newest => "e.occurred_at DESC, e.id DESC",
+            EventSort::Oldest => "e.occurred_at, e.id",
+            EventSort::Level => {
+                "CASE COALESCE(sp.level, o.level, '') WHEN 'CRITICAL' THEN 0 WHEN 'HIGH' THEN 1
+                      WHEN 'NORMAL' THEN 2 ELSE 3 END, e.occurred_at DESC, e.id DESC"
+            }
+            EventSort::Pc => "pc.name, pc.id, e.occurred_at DESC, e.id DESC",
+        }
+    }
 }
 
 /// One security event as the pages show it, with its PC, rule and assignee by name.
@@ -175,77 +219,58 @@ fn event_row(r: &sqlx::any::AnyRow) -> Result<EventRow> {
 }
 
 impl Store {
-    /// The tiles of the sites in `sites`, by name.
+    /// The tiles of the sites in `sites`, by name. The counts that change only when PCs are
+    /// written come from [`super::pc_counts`]; online PCs are counted from the `pcs_seen` index.
     pub async fn site_tiles(&self, sites: &[i64], now: i64) -> Result<Vec<SiteTile>> {
         if sites.is_empty() {
             return Ok(Vec::new());
         }
-        // The PCs are counted per site first, from the `pcs_attention` index in its order;
-        // grouping the joined rows instead sorts every PC of the site (80 ms at 100,000).
+        let mut conn = self.reader().await?;
         let sql = format!(
-            "SELECT s.id, s.uid, s.name, c.name AS customer, COALESCE(a.pcs, 0) AS pcs,
-                    COALESCE(a.activated, 0) AS activated, COALESCE(a.online, 0) AS online
+            "SELECT s.id, s.uid, s.name, c.name AS customer
              FROM sites s JOIN customers c ON c.id = s.customer_id
-             LEFT JOIN (SELECT p.site_id, COUNT(*) AS pcs,
-                               SUM(CASE WHEN p.is_activated <> 0 THEN 1 ELSE 0 END) AS activated,
-                               SUM(CASE WHEN p.last_seen > $1 THEN 1 ELSE 0 END) AS online
-                        FROM pcs p WHERE {} GROUP BY p.site_id) a ON a.site_id = s.id
-             WHERE {}
-             ORDER BY s.name, s.id",
-            in_scope("p.site_id", sites, 2),
-            in_scope("s.id", sites, 2)
+             WHERE {} ORDER BY s.name, s.id",
+            in_scope("s.id", sites, 1)
         );
-        let rows = bind_all(
+        let rows = bind_all(sqlx::query(sqlx::AssertSqlSafe(sql)), sites)
+            .fetch_all(&mut *conn)
+            .await?;
+        let sql = format!(
+            "SELECT site_id, COUNT(*) FROM pcs WHERE last_seen > $1 AND {} GROUP BY site_id",
+            in_scope("site_id", sites, 2)
+        );
+        let online: std::collections::HashMap<i64, i64> = bind_all(
             sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now - ONLINE_MS),
             sites,
         )
-        .fetch_all(self.pool())
-        .await?;
+        .fetch_all(&mut *conn)
+        .await?
+        .iter()
+        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+        .collect::<Result<_>>()?;
+        let mut counts = super::pc_counts::read(&mut conn, sites).await?;
         let mut tiles = Vec::with_capacity(rows.len());
         for r in &rows {
+            let id: i64 = r.try_get("id")?;
+            let mut c = counts.remove(&id).unwrap_or_default();
             tiles.push(SiteTile {
-                id: r.try_get("id")?,
+                id,
                 uid: r.try_get("uid")?,
                 name: r.try_get("name")?,
                 customer: r.try_get("customer")?,
-                pcs: r.try_get("pcs")?,
-                activated: r.try_get("activated")?,
-                online: r.try_get("online")?,
-                products: Vec::new(),
-                releases: Vec::new(),
+                pcs: c.pcs,
+                activated: c.activated,
+                online: online.get(&id).copied().unwrap_or(0),
+                products: c.by_key.remove("os2_product").unwrap_or_default(),
+                releases: c.by_key.remove("_os_release").unwrap_or_default(),
             });
-        }
-        // What the agents report of themselves: product and Ubuntu release, counted per site.
-        let sql = format!(
-            "SELECT p.site_id, e.entry_key, e.entry_value, COUNT(*) AS n
-             FROM pcs p JOIN config_entries e
-               ON e.owner_kind = 'pc' AND e.owner_id = p.id
-              AND e.entry_key IN ('os2_product', '_os_release')
-             WHERE {}
-             GROUP BY p.site_id, e.entry_key, e.entry_value
-             ORDER BY p.site_id, e.entry_key, e.entry_value",
-            in_scope("p.site_id", sites, 1)
-        );
-        let rows = bind_all(sqlx::query(sqlx::AssertSqlSafe(sql)), sites)
-            .fetch_all(self.pool())
-            .await?;
-        for r in &rows {
-            let site: i64 = r.try_get(0)?;
-            let key: String = r.try_get(1)?;
-            let value: String = r.try_get(2)?;
-            let n: i64 = r.try_get(3)?;
-            if let Some(t) = tiles.iter_mut().find(|t| t.id == site) {
-                if key == "os2_product" {
-                    t.products.push((value, n));
-                } else {
-                    t.releases.push((value, n));
-                }
-            }
         }
         Ok(tiles)
     }
 
-    /// One page of a site's PCs, and how many match the filter.
+    /// One page of a site's PCs, and how many match the filter: `known_count` when the caller
+    /// has it already (the status page, unfiltered, from the site's tile), else counted.
+    #[allow(clippy::too_many_arguments)]
     pub async fn pc_rows(
         &self,
         site_id: i64,
@@ -254,6 +279,7 @@ impl Store {
         limit: i64,
         offset: i64,
         now: i64,
+        known_count: Option<i64>,
     ) -> Result<(Vec<PcRow>, i64)> {
         let mut conditions = vec!["p.site_id = $1".to_owned()];
         let like = super::job_views::contains_pattern(&filter.text);
@@ -270,7 +296,7 @@ impl Store {
             None => {}
         }
         match filter.activated {
-            Some(true) => conditions.push("p.is_activated <> 0".to_owned()),
+            Some(true) => conditions.push("p.is_activated = 1".to_owned()),
             Some(false) => conditions.push("p.is_activated = 0".to_owned()),
             None => {}
         }
@@ -293,12 +319,15 @@ impl Store {
                 .bind(filter.group.unwrap_or(0))
                 .bind(filter.version.clone().unwrap_or_default())
         };
-        let count: i64 = bind(sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT COUNT(*) FROM pcs p WHERE {filter_sql}"
-        ))))
-        .fetch_one(self.pool())
-        .await?
-        .try_get(0)?;
+        let count: i64 = match known_count {
+            Some(n) => n,
+            None => bind(sqlx::query(sqlx::AssertSqlSafe(format!(
+                "SELECT COUNT(*) FROM pcs p WHERE {filter_sql}"
+            ))))
+            .fetch_one(self.pool())
+            .await?
+            .try_get(0)?,
+        };
         let rows = bind(sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT p.id, p.uid, p.name, p.location, p.mac, p.is_activated, p.created_at,
                     p.last_seen, COALESCE(p.client_version, '') AS client_version,
@@ -332,9 +361,16 @@ impl Store {
 
     /// The client versions the site's PCs report, for the filter's choices.
     pub async fn pc_versions(&self, site_id: i64) -> Result<Vec<String>> {
+        // One index seek per version (a "loose index scan"): DISTINCT would read every PC's
+        // entry of the `pcs_version` index, and a site has 100,000 PCs but a handful of versions.
         Ok(sqlx::query_scalar(
-            "SELECT DISTINCT client_version FROM pcs
-             WHERE site_id = $1 AND client_version IS NOT NULL ORDER BY client_version",
+            "WITH RECURSIVE v (version) AS (
+                 SELECT MIN(client_version) FROM pcs WHERE site_id = $1
+                 UNION ALL
+                 SELECT (SELECT MIN(client_version) FROM pcs
+                         WHERE site_id = $1 AND client_version > v.version)
+                 FROM v WHERE v.version IS NOT NULL)
+             SELECT version FROM v WHERE version IS NOT NULL ORDER BY version",
         )
         .bind(site_id)
         .fetch_all(self.pool())
@@ -433,6 +469,7 @@ impl Store {
         &self,
         site_id: i64,
         filter: &EventFilter,
+        sort: EventSort,
         limit: i64,
         offset: i64,
     ) -> Result<(Vec<EventRow>, i64)> {
@@ -478,7 +515,8 @@ impl Store {
         .await?
         .try_get(0)?;
         let rows = bind(sqlx::query(sqlx::AssertSqlSafe(format!(
-            "{EVENT_ROW_SELECT} WHERE {filter_sql} ORDER BY e.occurred_at DESC, e.id DESC LIMIT ${} OFFSET ${}",
+            "{EVENT_ROW_SELECT} WHERE {filter_sql} ORDER BY {} LIMIT ${} OFFSET ${}",
+            sort.order_by(),
             n + 1,
             n + 2
         ))))

@@ -35,6 +35,7 @@ struct KeyLine {
     can_write: bool,
     created: String,
     created_by: String,
+    last_used: String,
 }
 
 #[derive(Template)]
@@ -83,6 +84,10 @@ async fn show_list(
             can_write: k.can_write,
             created: local_time(k.created, lang),
             created_by: k.created_by.unwrap_or_else(|| v.t.key_unknown.to_owned()),
+            last_used: match k.last_used {
+                Some(at) => local_time(at, lang),
+                None => v.t.key_never_used.to_owned(),
+            },
         })
         .collect();
     let status = if error.is_some() {

@@ -3,13 +3,14 @@
 //! event's page, and handling chosen events at once (status, assignee, note) through the
 //! store's all-or-none update, which audits each event.
 
+use super::export::{cell, excel_csv};
 use super::{Fields, Here, Pager, Problem, Section, Viewer, Web, text};
 use crate::store::access::Role;
 use crate::store::events::{EventStatus, LEVELS};
 use crate::store::job_views::COUNT_CAP;
 use crate::store::operator::EventChange;
 use crate::store::tenants::Site;
-use crate::store::views::{EventFilter, EventRow};
+use crate::store::views::{EventFilter, EventRow, EventSort};
 use askama::Template;
 use axum::Router;
 use axum::extract::{Path, Query, State};
@@ -22,6 +23,7 @@ use service_kit::web::{Form, Lang};
 pub(super) fn routes() -> Router<Web> {
     Router::new()
         .route("/steder/{site}/sikkerhed", get(list))
+        .route("/steder/{site}/sikkerhed.csv", get(csv))
         .route("/steder/{site}/sikkerhed/haandter", post(handle))
         .route("/steder/{site}/sikkerhed/{id}", get(event))
 }
@@ -32,6 +34,8 @@ const DEFAULT_LEVELS: [&str; 2] = ["CRITICAL", "HIGH"];
 const DEFAULT_STATUSES: [EventStatus; 2] = [EventStatus::New, EventStatus::Assigned];
 /// Events on a page of the list.
 const PAGE_ROWS: i64 = 50;
+/// The most events one export holds (a year of a large site's events, several times over).
+const CSV_ROWS: i64 = 100_000;
 
 pub(super) fn level_label(t: &text::Msgs, level: &str) -> &'static str {
     match level {
@@ -39,6 +43,15 @@ pub(super) fn level_label(t: &text::Msgs, level: &str) -> &'static str {
         "HIGH" => t.level_high,
         "NORMAL" => t.level_normal,
         _ => t.level_unknown,
+    }
+}
+
+fn sort_label(t: &text::Msgs, s: EventSort) -> &'static str {
+    match s {
+        EventSort::Newest => t.events_sort_newest,
+        EventSort::Oldest => t.events_sort_oldest,
+        EventSort::Level => t.events_sort_level,
+        EventSort::Pc => t.events_sort_pc,
     }
 }
 
@@ -51,9 +64,10 @@ fn status_label(t: &text::Msgs, s: EventStatus) -> &'static str {
 }
 
 /// The list's filters as the address carries them
-/// (`?niveau=CRITICAL&status=NEW&fra=2026-12-01&til=2026-12-05&side=2`).
+/// (`?niveau=CRITICAL&status=NEW&fra=2026-12-01&til=2026-12-05&sorter=niveau&side=2`).
 struct Filters {
     levels: Vec<&'static str>,
+    sort: EventSort,
     statuses: Vec<EventStatus>,
     from: String,
     to: String,
@@ -100,6 +114,7 @@ impl Filters {
         };
         Filters {
             levels,
+            sort: EventSort::parse(f.one("sorter")).unwrap_or_default(),
             statuses,
             from: date("fra"),
             to: date("til"),
@@ -185,6 +200,9 @@ struct ListBody<'a> {
     f: &'a Filters,
     levels: Vec<(&'static str, &'static str, bool)>,
     statuses: Vec<(&'static str, &'static str, bool)>,
+    /// (key, label, chosen) of each order.
+    sorts: Vec<(&'static str, &'static str, bool)>,
+    csv_href: String,
     /// How many match, or "more than" the cap.
     count: String,
     rows: &'a [EventLine],
@@ -225,7 +243,13 @@ async fn list_page(
     let found = async {
         let (rows, count) = web
             .store
-            .event_rows(site.id, &f.filter(), PAGE_ROWS, (f.page - 1) * PAGE_ROWS)
+            .event_rows(
+                site.id,
+                &f.filter(),
+                f.sort,
+                PAGE_ROWS,
+                (f.page - 1) * PAGE_ROWS,
+            )
             .await?;
         let users = web.store.site_user_names(site.id).await?;
         Ok::<_, crate::store::Error>((rows, count, users))
@@ -250,6 +274,11 @@ async fn list_page(
             .into_iter()
             .map(|s| (s.as_str(), status_label(t, s), f.statuses.contains(&s)))
             .collect(),
+        sorts: EventSort::ALL
+            .into_iter()
+            .map(|s| (s.key(), sort_label(t, s), s == f.sort))
+            .collect(),
+        csv_href: format!("/steder/{}/sikkerhed.csv?{}", site.uid, f.query),
         f: &f,
         count: if count > COUNT_CAP {
             format!("{} {COUNT_CAP}", v.t.more_than)
@@ -277,6 +306,57 @@ async fn list_page(
         StatusCode::OK
     };
     v.page_with(web, here, title, body, status, None).await
+}
+
+/// The list as its filters and order choose it, every page at once, as CSV.
+async fn csv(
+    State(web): State<Web>,
+    v: Viewer,
+    Path(uid): Path<String>,
+    Query(q): Query<Fields>,
+) -> Response {
+    let site = match v.site(&web, &uid).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let f = Filters::of(&q);
+    let rows = match web
+        .store
+        .event_rows(site.id, &f.filter(), f.sort, CSV_ROWS, 0)
+        .await
+    {
+        Ok((rows, _)) => rows,
+        Err(e) => return v.failed(e),
+    };
+    let t = v.t;
+    let lang = v.visit.lang();
+    let header = [
+        t.event_time,
+        t.event_pc,
+        t.event_summary,
+        t.event_level,
+        t.event_status,
+        t.event_assignee,
+        t.event_rule,
+        t.event_note,
+    ];
+    let lines = rows.iter().map(|r| {
+        let l = line(r, t, lang);
+        [
+            l.when,
+            cell(&l.pc_name),
+            cell(&l.summary),
+            l.level.to_owned(),
+            l.status.to_owned(),
+            cell(&l.assignee),
+            cell(&l.rule),
+            cell(&l.note),
+        ]
+    });
+    match excel_csv(&format!("sikkerhedshaendelser-{}", site.uid), &header, lines) {
+        Ok(res) => res,
+        Err(e) => v.failed(e),
+    }
 }
 
 #[derive(Template)]

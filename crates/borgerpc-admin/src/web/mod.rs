@@ -16,6 +16,7 @@ mod api_keys;
 mod approvals;
 mod customers;
 mod events;
+mod export;
 mod groups;
 mod help;
 mod jobs;

@@ -2,13 +2,14 @@
 //! version, sort, paging, CSV export), a PC's page (details, groups, configuration with what
 //! it inherits, latest jobs), activating it and deleting it.
 
+use super::export::{cell, excel_csv};
 use super::{Here, Nothing, Pager, Section, Viewer, Web, text};
 use crate::store::access::Role;
 use crate::store::views::{PcFilter, PcRow, PcSort};
 use askama::Template;
 use axum::Router;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
@@ -163,6 +164,7 @@ async fn list(
                 PAGE_ROWS,
                 (page - 1) * PAGE_ROWS,
                 now,
+                None,
             )
             .await?;
         let groups = web.store.group_names(site.id).await?;
@@ -219,7 +221,7 @@ async fn csv(
     let now = now_ms();
     let (rows, _) = match web
         .store
-        .pc_rows(site.id, &f.filter(), f.sort(), CSV_ROWS, 0, now)
+        .pc_rows(site.id, &f.filter(), f.sort(), CSV_ROWS, 0, now, None)
         .await
     {
         Ok(x) => x,
@@ -227,74 +229,36 @@ async fn csv(
     };
     let t = v.t;
     let lang = v.visit.lang();
-    let mut out = b"\xEF\xBB\xBF".to_vec();
-    {
-        let mut w = csv::WriterBuilder::new()
-            .delimiter(b';')
-            .terminator(csv::Terminator::CRLF)
-            .from_writer(&mut out);
-        let header = [
-            t.pc_name,
-            t.pc_uid,
-            t.pc_mac,
-            t.pc_location,
-            t.online,
-            t.activated,
-            t.pc_last_seen,
-            t.pc_version,
-            t.pc_created,
-        ];
-        let mut written = w.write_record(header);
-        for r in &rows {
-            if written.is_err() {
-                break;
-            }
-            let yes_no = |b: bool| if b { t.yes } else { t.no };
-            written = w.write_record([
-                cell(&r.name),
-                cell(&r.uid),
-                cell(&r.mac),
-                cell(&r.location),
-                yes_no(r.online(now)).to_owned(),
-                yes_no(r.is_activated).to_owned(),
-                r.last_seen
-                    .map(|ms| local_time(ms, lang))
-                    .unwrap_or_default(),
-                cell(&r.client_version),
-                local_time(r.created_at, lang),
-            ]);
-        }
-        if let Err(e) = written.and_then(|()| w.flush().map_err(csv::Error::from)) {
-            return v.failed(e);
-        }
-    }
-    let name = format!("attachment; filename=\"computere-{}.csv\"", site.uid);
-    let mut res = (
+    let header = [
+        t.pc_name,
+        t.pc_uid,
+        t.pc_mac,
+        t.pc_location,
+        t.online,
+        t.activated,
+        t.pc_last_seen,
+        t.pc_version,
+        t.pc_created,
+    ];
+    let yes_no = |b: bool| if b { t.yes } else { t.no };
+    let lines = rows.iter().map(|r| {
         [
-            (
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("text/csv; charset=utf-8"),
-            ),
-            (
-                header::CACHE_CONTROL,
-                HeaderValue::from_static("private, no-store"),
-            ),
-        ],
-        out,
-    )
-        .into_response();
-    if let Ok(v) = HeaderValue::from_str(&name) {
-        res.headers_mut().insert(header::CONTENT_DISPOSITION, v);
-    }
-    res
-}
-
-/// A text cell that a spreadsheet must not run: what starts like a formula gets a `'`.
-fn cell(s: &str) -> String {
-    if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
-        format!("'{s}")
-    } else {
-        s.to_owned()
+            cell(&r.name),
+            cell(&r.uid),
+            cell(&r.mac),
+            cell(&r.location),
+            yes_no(r.online(now)).to_owned(),
+            yes_no(r.is_activated).to_owned(),
+            r.last_seen
+                .map(|ms| local_time(ms, lang))
+                .unwrap_or_default(),
+            cell(&r.client_version),
+            local_time(r.created_at, lang),
+        ]
+    });
+    match excel_csv(&format!("computere-{}", site.uid), &header, lines) {
+        Ok(res) => res,
+        Err(e) => v.failed(e),
     }
 }
 

@@ -93,6 +93,7 @@ async fn status(
             STATUS_ROWS,
             (page - 1) * STATUS_ROWS,
             now,
+            Some(tile.pcs),
         )
         .await;
     let (rows, count) = match found {

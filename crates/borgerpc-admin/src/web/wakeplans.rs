@@ -12,7 +12,7 @@ use crate::store::wakeplans::{
 };
 use askama::Template;
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
@@ -433,7 +433,14 @@ async fn form_page(
     v.page_with(web, here, title, body, status, None).await
 }
 
-async fn new_form(State(web): State<Web>, v: Viewer, Path(uid): Path<String>) -> Response {
+/// The form for a new plan; `?kopi=<id>` fills it from that plan of the site (upstream's
+/// "Kopiér"), named as a copy and without groups, since a group follows one plan at a time.
+async fn new_form(
+    State(web): State<Web>,
+    v: Viewer,
+    Path(uid): Path<String>,
+    Query(q): Query<Fields>,
+) -> Response {
     let site = match v.site(&web, &uid).await {
         Ok(s) => s,
         Err(r) => return r,
@@ -441,7 +448,20 @@ async fn new_form(State(web): State<Web>, v: Viewer, Path(uid): Path<String>) ->
     if v.needs(Role::SiteUser, &site).is_none() {
         return v.visit.not_found();
     }
-    form_page(&web, &v, &site, 0, &PlanForm::new(v.t), None).await
+    let form = match q.one("kopi").parse::<i64>() {
+        Err(_) => PlanForm::new(v.t),
+        Ok(id) => match web.store.wake_plan(&[site.id], id).await {
+            Ok(Some(p)) => {
+                let mut form = PlanForm::of(&p, v.t);
+                form.name = format!("{} {}", v.t.plan_copy_of, p.name);
+                form.groups.clear();
+                form
+            }
+            Ok(None) => return v.visit.not_found(),
+            Err(e) => return v.failed(e),
+        },
+    };
+    form_page(&web, &v, &site, 0, &form, None).await
 }
 
 async fn plan(State(web): State<Web>, v: Viewer, Path((uid, id)): Path<(String, i64)>) -> Response {

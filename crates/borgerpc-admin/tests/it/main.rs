@@ -19,6 +19,7 @@ mod legacy_xmlrpc;
 mod listener;
 mod login;
 mod notifications;
+mod pc_counts;
 mod protocol;
 mod real_client;
 mod scripts_import;

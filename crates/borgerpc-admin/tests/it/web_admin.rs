@@ -340,6 +340,7 @@ async fn web_admin_api_key_shown_once_works_and_is_revoked() {
     let list = ida.get("/steder/bibliotek/api-noegler").await;
     assert!(list.body.contains("Rapporter") && list.body.contains("user:ida"));
     assert!(!list.body.contains(&key), "shown once only");
+    assert!(list.body.contains("Aldrig brugt"), "not used yet");
     let audit_text = format!("{:?}", audit(&portal, "api_key.create").await);
     assert!(!audit_text.contains(&key));
 
@@ -358,6 +359,13 @@ async fn web_admin_api_key_shown_once_works_and_is_revoked() {
     let (status, body) = api(key.clone()).await;
     assert_eq!(status, 200, "{body}");
     assert!(body.contains("bibliotek"));
+    let used: Option<i64> = sqlx::query_scalar("SELECT last_used_at FROM api_keys")
+        .fetch_one(portal.store.pool())
+        .await
+        .unwrap();
+    assert!(used.is_some(), "a key's use is noted");
+    let list = ida.get("/steder/bibliotek/api-noegler").await;
+    assert!(!list.body.contains("Aldrig brugt"), "{}", list.body);
 
     let id: i64 = sqlx::query_scalar("SELECT id FROM api_keys")
         .fetch_one(portal.store.pool())

@@ -150,6 +150,28 @@ async fn web_monitor_events_are_filtered_and_handled_together() {
         ))
         .await;
     assert!(now.body.contains("3 resultater"), "{}", now.body);
+    // Sorted by level (critical first) and by PC; and the same list as CSV for Excel.
+    let by_level = sif
+        .get("/steder/bib/sikkerhed?niveau=CRITICAL&niveau=NORMAL&sorter=niveau")
+        .await;
+    let at = |page: &str, text: &str| page.find(text).unwrap_or(usize::MAX);
+    assert!(at(&by_level.body, "sudo igen") < at(&by_level.body, "nyt tastatur"));
+    let oldest = sif
+        .get("/steder/bib/sikkerhed?niveau=CRITICAL&niveau=NORMAL&sorter=aeldste")
+        .await;
+    assert!(at(&oldest.body, "sudo brugt") < at(&oldest.body, "sudo igen"));
+    assert!(oldest.body.contains("value=\"aeldste\" selected"));
+    let csv = sif
+        .get("/steder/bib/sikkerhed.csv?niveau=CRITICAL&niveau=NORMAL&sorter=aeldste")
+        .await;
+    assert_eq!(csv.status, 200);
+    assert_eq!(csv.headers["content-type"], "text/csv; charset=utf-8");
+    assert!(csv.body.starts_with('\u{feff}'), "a byte-order mark for Excel");
+    let lines: Vec<&str> = csv.body.trim_start_matches('\u{feff}').lines().collect();
+    assert_eq!(lines.len(), 4, "{lines:?}");
+    assert!(lines[0].starts_with("Tidspunkt;Computer;Beskrivelse;Niveau;Status"));
+    assert!(lines[1].contains(";bib-pc-1;sudo brugt;Kritisk;Ny;"), "{}", lines[1]);
+    assert!(lines[3].contains("nyt tastatur;Normal"), "{}", lines[3]);
 
     // Two events at once: status, assignee and note, each audited under the user's name.
     let ida = user_id(&portal, "ida").await.to_string();
@@ -685,6 +707,17 @@ async fn web_monitor_a_wake_plan_saved_in_the_form_sends_its_pcs_the_jobs() {
 
     let page = u.get(&a.location).await;
     assert!(page.body.contains("value=\"Jul\"") && page.body.contains("slet-plan"));
+    // A copy: the form for a new plan with the week and exceptions, without the groups.
+    let copy = u
+        .get(&format!("/steder/bib/taend-sluk/ny?kopi={}", plan.id))
+        .await;
+    assert_eq!(copy.status, 200);
+    assert!(copy.body.contains("value=\"Kopi af "), "{}", copy.body);
+    assert!(copy.body.contains("value=\"Jul\""));
+    assert!(!copy.body.contains(&format!("value=\"{g}\" checked")));
+    assert!(page.body.contains(&format!("taend-sluk/ny?kopi={}", plan.id)));
+    let missing = u.get("/steder/bib/taend-sluk/ny?kopi=999999").await;
+    assert_eq!(missing.status, 404);
     // The group off the plan: the PC gets the plan removed.
     let path = a.location.clone();
     let a = post_plan(&mut u, &path, &plan_form(&[])).await;
