@@ -79,7 +79,13 @@ pub struct Input {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ParamValue {
     Text(String),
-    File { name: String, data: Vec<u8> },
+    File {
+        name: String,
+        data: Vec<u8>,
+    },
+    /// The value a group's policy has now, unchanged: how a form that never shows a stored
+    /// file or password back says "keep it". Only a policy has values to keep; a run refuses it.
+    Kept,
 }
 
 pub struct RunScript<'a> {
@@ -298,6 +304,11 @@ pub fn checked_params(inputs: &[Input], params: &[ParamValue]) -> Result<Vec<Che
                 input.position + 1,
                 input.name,
                 input.value_type
+            ),
+            (_, ParamValue::Kept) => refuse!(
+                "parameter {} ({}): there is no stored value to keep; give one",
+                input.position + 1,
+                input.name
             ),
         });
     }

@@ -1,17 +1,20 @@
 //! Groups: the site's list and a new group; a group's page with its name, description and
 //! supervisors, its members (joining runs its policy scripts on the PC), its configuration,
-//! its ordered policy scripts with their parameter values (files too), the monitoring rules
-//! that watch it, and deleting it.
+//! its ordered policy scripts with their parameter values (files too: attached, changed,
+//! moved up or down in the order, taken off), the monitoring rules that watch it, and
+//! deleting it.
 //!
 //! Every change goes through the store functions the API uses, which check the scope, write
 //! the audit log and start the policy jobs in the same transaction.
 
-use super::scripts::{ParamField, param_fields, param_values};
+use super::scripts::{ParamField, param_fields, param_values, remove_file_field};
 use super::{ConfigEntry, Fields, Here, Nothing, Section, Viewer, Web, refusal, text};
 use crate::store::access::{Role, Scope};
 use crate::store::config::{EntryView, Owner};
 use crate::store::groups::{GroupChange, GroupView};
 use crate::store::job_views::{ScriptFilter, ScriptRow};
+use crate::store::jobs::{Input, ParamValue};
+use crate::store::policies::PolicyDetail;
 use crate::store::rules::RuleKind;
 use crate::store::tenants::Site;
 use askama::Template;
@@ -32,6 +35,14 @@ pub(super) fn routes() -> Router<Web> {
         .route(
             "/steder/{site}/grupper/{id}/politik",
             get(policy_form).post(add_policy),
+        )
+        .route(
+            "/steder/{site}/grupper/{id}/politik/{policy}",
+            get(policy_edit_form).post(change_policy),
+        )
+        .route(
+            "/steder/{site}/grupper/{id}/politik/{policy}/flyt",
+            post(move_policy),
         )
         .route(
             "/steder/{site}/grupper/{id}/politik/{policy}/fjern",
@@ -163,24 +174,55 @@ struct GroupBody<'a> {
     error: Option<String>,
 }
 
-/// What a group's page shows again after a refused change: the message and what was typed.
+/// What a group's page shows again after a refused change: the message and what was typed;
+/// or what a change just did.
 #[derive(Default)]
 struct Shown<'a> {
     error: Option<String>,
     key: &'a str,
     value: &'a str,
+    notice: Option<String>,
+}
+
+/// What a change that redirects back to the group's page did (`?gjort=parametre&jobs=2`), to
+/// say so: a policy's new parameters, and the jobs that run it again (none without `jobs`:
+/// the site does not rerun).
+#[derive(Deserialize, Default)]
+struct Done {
+    #[serde(default)]
+    gjort: String,
+    #[serde(default)]
+    jobs: String,
+}
+
+impl Done {
+    fn notice(&self, t: &text::Msgs) -> Option<String> {
+        if self.gjort != "parametre" {
+            return None;
+        }
+        Some(match self.jobs.parse::<u64>() {
+            Ok(0) => t.group_policy_saved_no_members.to_owned(),
+            Ok(n) => format!("{} {n}", t.group_policy_saved_rerun),
+            Err(_) => t.group_policy_saved_no_rerun.to_owned(),
+        })
+    }
 }
 
 async fn group(
     State(web): State<Web>,
     v: Viewer,
     Path((uid, id)): Path<(String, i64)>,
+    Query(done): Query<Done>,
 ) -> Response {
     let site = match v.site(&web, &uid).await {
         Ok(s) => s,
         Err(r) => return r,
     };
-    group_page(&web, &v, &site, id, Shown::default()).await
+    let shown = Shown {
+        notice: done.notice(v.t),
+        ..Shown::default()
+    };
+    group_page(&web, &v, &site, id, shown).await
 }
 
 async fn group_page(web: &Web, v: &Viewer, site: &Site, id: i64, shown: Shown<'_>) -> Response {
@@ -252,7 +294,7 @@ async fn group_page(web: &Web, v: &Viewer, site: &Site, id: i64, shown: Shown<'_
         g: &g,
     };
     let title = format!("{} – {}", v.t.group_title, g.name);
-    v.page_with(web, here(site), title, body, status, None)
+    v.page_with(web, here(site), title, body, status, shown.notice)
         .await
 }
 
@@ -379,6 +421,7 @@ async fn config(
                     error: Some(format!("{} – {m}", v.t.settings_config_key)),
                     key: &f.noegle,
                     value: &f.vaerdi,
+                    notice: None,
                 };
                 group_page(&web, &v, &site, id, shown).await
             }
@@ -456,7 +499,7 @@ async fn policy_page(
         site: &site.uid,
         g: &g,
         script: &s.row,
-        fields: param_fields(&s.inputs, v.t, sent),
+        fields: param_fields(&s.inputs, v.t, sent, &[]),
         error,
     };
     let title = format!("{} – {}", v.t.group_policy_add, g.name);
@@ -496,6 +539,191 @@ async fn add_policy(
             }
             Err(e) => v.failed(e),
         },
+    }
+}
+
+#[derive(Template)]
+#[template(path = "group_policy_edit.html")]
+struct PolicyEditBody<'a> {
+    t: &'static text::Msgs,
+    csrf: &'a str,
+    site: &'a str,
+    g: &'a GroupView,
+    policy: &'a PolicyDetail,
+    fields: Vec<ParamField>,
+    rerun: bool,
+    error: Option<String>,
+}
+
+/// The form that changes a policy's parameter values, filled with what is stored.
+async fn policy_edit_form(
+    State(web): State<Web>,
+    v: Viewer,
+    Path((uid, id, policy)): Path<(String, i64, i64)>,
+) -> Response {
+    let (site, _) = match v.site_needing(&web, &uid, Role::SiteUser).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    policy_edit_page(&web, &v, &site, id, policy, None, None).await
+}
+
+/// A group's policy and its script's parameters; `None` if either is not the site's.
+async fn policy_and_inputs(
+    web: &Web,
+    site: &Site,
+    id: i64,
+    policy: i64,
+) -> crate::store::Result<Option<(PolicyDetail, Vec<Input>)>> {
+    let Some(p) = web.store.policy(&[site.id], id, policy).await? else {
+        return Ok(None);
+    };
+    let inputs = web.store.script_page(site.id, p.script_id).await?;
+    Ok(inputs.map(|s| (p, s.inputs)))
+}
+
+async fn policy_edit_page(
+    web: &Web,
+    v: &Viewer,
+    site: &Site,
+    id: i64,
+    policy: i64,
+    sent: Option<&Upload>,
+    error: Option<String>,
+) -> Response {
+    let found = async {
+        let Some(g) = web.store.group(&[site.id], id).await? else {
+            return Ok(None);
+        };
+        let rerun = web.store.reruns_policies(site.id).await?;
+        let found = policy_and_inputs(web, site, id, policy).await?;
+        Ok::<_, crate::store::Error>(found.map(|(p, inputs)| (g, p, inputs, rerun)))
+    };
+    let (g, p, inputs, rerun) = match found.await {
+        Ok(Some(x)) => x,
+        Ok(None) => return v.visit.not_found(),
+        Err(e) => return v.failed(e),
+    };
+    let status = if error.is_some() {
+        StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        StatusCode::OK
+    };
+    let body = PolicyEditBody {
+        t: v.t,
+        csrf: v.visit.csrf(),
+        site: &site.uid,
+        g: &g,
+        fields: param_fields(&inputs, v.t, sent, &p.params),
+        policy: &p,
+        rerun,
+        error,
+    };
+    let title = format!("{} – {}", v.t.group_policy_edit_title, p.script);
+    v.page_with(web, here(site), title, body, status, None)
+        .await
+}
+
+/// The values of the form that changes a policy: a FILE left empty keeps the policy's file
+/// (unless its removal is ticked), a PASSWORD left empty its password, as the form says; the
+/// page never holds either, so "empty" cannot mean "as it was shown".
+fn changed_values(inputs: &[Input], up: &Upload) -> Vec<ParamValue> {
+    param_values(inputs, up)
+        .into_iter()
+        .zip(inputs)
+        .map(|(value, i)| match (i.value_type.as_str(), value) {
+            ("FILE", ParamValue::Text(_)) if up.field(&remove_file_field(i)) != "ja" => {
+                ParamValue::Kept
+            }
+            ("PASSWORD", ParamValue::Text(t)) if t.is_empty() => ParamValue::Kept,
+            (_, value) => value,
+        })
+        .collect()
+}
+
+/// New parameter values for a policy; it runs again on every member if the site says so, and
+/// the group's page says which.
+async fn change_policy(
+    State(web): State<Web>,
+    v: Viewer,
+    Path((uid, id, policy)): Path<(String, i64, i64)>,
+    up: Upload,
+) -> Response {
+    let (site, scope) = match v.site_needing(&web, &uid, Role::SiteUser).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let found = async {
+        let rerun = web.store.reruns_policies(site.id).await?;
+        let found = policy_and_inputs(&web, &site, id, policy).await?;
+        Ok::<_, crate::store::Error>(found.map(|(_, inputs)| (inputs, rerun)))
+    };
+    let (inputs, rerun) = match found.await {
+        Ok(Some(x)) => x,
+        Ok(None) => return v.visit.not_found(),
+        Err(e) => return v.failed(e),
+    };
+    let params = changed_values(&inputs, &up);
+    match web.store.set_policy_params(&scope, policy, &params).await {
+        Ok(Some(run)) => {
+            let jobs = if rerun {
+                format!("&jobs={}", run.job_ids.len())
+            } else {
+                String::new()
+            };
+            let to = format!("/steder/{}/grupper/{id}?gjort=parametre{jobs}", site.uid);
+            Redirect::to(&to).into_response()
+        }
+        Ok(None) => v.visit.not_found(),
+        Err(e) => match refusal(e) {
+            Ok(m) => {
+                let error = format!("{} {m}", v.t.group_policy_not_saved);
+                policy_edit_page(&web, &v, &site, id, policy, Some(&up), Some(error)).await
+            }
+            Err(e) => v.failed(e),
+        },
+    }
+}
+
+/// Which way a policy moves in its group's order: the button pressed.
+#[derive(Deserialize)]
+struct Move {
+    #[serde(default)]
+    retning: String,
+}
+
+/// A policy one place earlier or later in the order its group's policies run in.
+async fn move_policy(
+    State(web): State<Web>,
+    v: Viewer,
+    Path((uid, id, policy)): Path<(String, i64, i64)>,
+    Form(f): Form<Move>,
+) -> Response {
+    let (site, scope) = match v.site_needing(&web, &uid, Role::SiteUser).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let up = match f.retning.as_str() {
+        "op" => true,
+        "ned" => false,
+        // A policy that is not the group's is "not found" whatever the button said.
+        _ => {
+            return match web.store.policy(&[site.id], id, policy).await {
+                Ok(Some(_)) => v.visit.message(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    v.t.group_policy_move_unknown,
+                ),
+                Ok(None) => v.visit.not_found(),
+                Err(e) => v.failed(e),
+            };
+        }
+    };
+    match web.store.move_policy(&scope, id, policy, up).await {
+        Ok(Some(_)) => {
+            Redirect::to(&format!("/steder/{}/grupper/{id}#politikker", site.uid)).into_response()
+        }
+        Ok(None) => v.visit.not_found(),
+        Err(e) => v.failed(e),
     }
 }
 

@@ -12,6 +12,7 @@ use super::{Here, Section, Viewer, Web, text};
 use crate::store::access::Role;
 use crate::store::job_views::{Origin, ScriptFilter, ScriptPage, ScriptRow};
 use crate::store::jobs::{Input, NewInput, NewScript, ParamValue, RunScript, VALUE_TYPES};
+use crate::store::policies::StoredParam;
 use crate::store::tenants::Site;
 use askama::Template;
 use axum::Router;
@@ -607,8 +608,8 @@ async fn targets_page(
         .await
 }
 
-/// A parameter as a form asks for it (the wizard's second step, a group's policy script):
-/// `templates/param_inputs.html` draws it.
+/// A parameter as a form asks for it (the wizard's second step, a group's policy script, the
+/// change of a policy's values): `templates/param_inputs.html` draws it.
 pub(super) struct ParamField {
     pub(super) field: String,
     pub(super) label: String,
@@ -617,17 +618,36 @@ pub(super) struct ParamField {
     pub(super) mandatory: bool,
     pub(super) value: String,
     pub(super) choices: Vec<String>,
+    /// The name of the file a policy has now: left empty, the field keeps it.
+    pub(super) current_file: Option<String>,
+    /// A password a policy has now (never shown): left empty, the field keeps it.
+    pub(super) has_password: bool,
 }
 
+/// The form field of a parameter.
+pub(super) fn param_field(input: &Input) -> String {
+    format!("p{}", input.position)
+}
+
+/// The field of the checkbox that takes a policy's optional file away.
+pub(super) fn remove_file_field(input: &Input) -> String {
+    format!("{}_fjern", param_field(input))
+}
+
+/// The fields of `inputs`, filled with what was `sent` (a refused form shown again), else a
+/// policy's `stored` values, else the script's defaults. A password is never filled in.
 pub(super) fn param_fields(
     inputs: &[Input],
     t: &text::Msgs,
     sent: Option<&Upload>,
+    stored: &[StoredParam],
 ) -> Vec<ParamField> {
     inputs
         .iter()
-        .map(|i| {
-            let field = format!("p{}", i.position);
+        .enumerate()
+        .map(|(at, i)| {
+            let field = param_field(i);
+            let stored = stored.get(at);
             let default = i.default_value.clone().unwrap_or_default();
             let choices: Vec<String> = if i.value_type == "TEXT_FIELD" {
                 default
@@ -638,13 +658,22 @@ pub(super) fn param_fields(
             } else {
                 Vec::new()
             };
-            let value = match sent {
-                // What was sent comes back (never a password).
-                Some(up) if i.value_type != "PASSWORD" => up.field(&field).to_owned(),
-                Some(_) => String::new(),
-                None if choices.is_empty() && i.value_type != "PASSWORD" => default,
-                None => String::new(),
+            let is_password = i.value_type == "PASSWORD";
+            let stored_text = stored.and_then(|s| s.text.clone());
+            let value = match (sent, stored_text) {
+                _ if is_password => String::new(),
+                // What was sent comes back.
+                (Some(up), _) => up.field(&field).to_owned(),
+                (None, Some(text)) => text,
+                (None, None) if stored.is_some() => String::new(),
+                (None, None) if choices.is_empty() => default,
+                (None, None) => String::new(),
             };
+            let current_file = stored
+                .and_then(|s| s.file_name.clone())
+                .filter(|_| i.value_type == "FILE");
+            let has_password = is_password
+                && stored.is_some_and(|s| s.text.as_deref().is_some_and(|p| !p.is_empty()));
             ParamField {
                 kind: match i.value_type.as_str() {
                     "INT" => "number",
@@ -662,6 +691,8 @@ pub(super) fn param_fields(
                 mandatory: i.mandatory,
                 value,
                 choices,
+                current_file,
+                has_password,
             }
         })
         .collect()
@@ -756,7 +787,7 @@ async fn params_page(
         script: &s.row,
         chosen,
         pc_count: pcs.len(),
-        fields: param_fields(&s.inputs, v.t, sent),
+        fields: param_fields(&s.inputs, v.t, sent, &[]),
         error,
     };
     let title = format!("{} – {}", v.t.run_title, s.row.name);
@@ -770,7 +801,7 @@ pub(super) fn param_values(inputs: &[Input], up: &Upload) -> Vec<ParamValue> {
     inputs
         .iter()
         .map(|i| {
-            let field = format!("p{}", i.position);
+            let field = param_field(i);
             match up.file(&field) {
                 Some(f) if i.value_type == "FILE" => ParamValue::File {
                     name: f.name.clone(),
