@@ -55,6 +55,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "pages",
         sql: include_str!("../../migrations/0006_pages.sql"),
     },
+    Migration {
+        version: 8,
+        name: "script_delete",
+        sql: include_str!("../../migrations/0008_script_delete.sql"),
+    },
 ];
 
 /// The portal's database handle; cheap to clone.
