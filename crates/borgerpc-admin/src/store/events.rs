@@ -405,7 +405,8 @@ impl Store {
         );
         let mut tx = self.db.begin_write().await?;
         let visible: Option<i64> = sqlx::query_scalar(
-            "SELECT id FROM scripts WHERE id = $1 AND (site_id IS NULL OR site_id = $2)",
+            "SELECT id FROM scripts
+             WHERE id = $1 AND (site_id IS NULL OR site_id = $2) AND deleted_at IS NULL",
         )
         .bind(script_id)
         .bind(site_id)
@@ -432,7 +433,7 @@ impl Store {
     }
 
     /// The security scripts a PC runs: its site's rules without groups, and the rules of
-    /// groups it is in.
+    /// groups it is in (never a deleted script's, though a script a rule runs is not deleted).
     pub async fn security_scripts_for(
         &self,
         pc_id: i64,
@@ -442,7 +443,7 @@ impl Store {
             "SELECT p.id, p.script_id, v.executable_code FROM security_problems p
              JOIN scripts s ON s.id = p.script_id
              JOIN script_versions v ON v.id = s.current_version_id
-             WHERE p.site_id = $1 AND (
+             WHERE p.site_id = $1 AND s.deleted_at IS NULL AND (
                NOT EXISTS (SELECT 1 FROM rule_groups g WHERE g.rule_kind = 'security' AND g.rule_id = p.id)
                OR EXISTS (SELECT 1 FROM rule_groups g JOIN pc_group_members m ON m.group_id = g.group_id
                           WHERE g.rule_kind = 'security' AND g.rule_id = p.id AND m.pc_id = $2))

@@ -1,6 +1,10 @@
-//! Scripts, batches and jobs as the portal's pages read them: the script list and a script's
-//! page with its versions, the job list with its filters, a job with its log and parameters,
-//! and a batch's progress. Writes stay in `jobs.rs`; these only read, always within one site.
+//! Scripts, batches and jobs as the portal's pages read them: the script lists (scripts run
+//! as jobs, and security scripts) and a script's page with its versions and what uses it, the
+//! job list with its filters, a job with its log and parameters, and a batch's progress.
+//! Writes stay in `jobs.rs`; these only read, always within one site.
+//!
+//! Deleted scripts (`deleted_at`) are on no list and have no page; the jobs and batches that
+//! ran one still show its name.
 //!
 //! Lists of jobs count at most [`COUNT_CAP`] rows: a site with a million jobs must answer its
 //! first page at once, and "more than 10,000" is all a person needs to know.
@@ -21,9 +25,30 @@ pub enum Origin {
     Local,
 }
 
+/// Which scripts a page is about: those operators run as jobs, or security scripts, which
+/// run through security rules. A script is one or the other, and each kind's pages answer
+/// "not found" for the other's ids.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ScriptKind {
+    #[default]
+    Normal,
+    Security,
+}
+
+impl ScriptKind {
+    /// The value of `scripts.is_security`.
+    fn is_security(self) -> i64 {
+        match self {
+            ScriptKind::Normal => 0,
+            ScriptKind::Security => 1,
+        }
+    }
+}
+
 /// How the script list is filtered.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ScriptFilter {
+    pub kind: ScriptKind,
     /// Part of the name or description.
     pub text: String,
     pub category: Option<String>,
@@ -49,6 +74,46 @@ pub struct VersionLine {
     pub version: i64,
     pub created_at: i64,
     pub jobs: i64,
+}
+
+/// What on a site names a script, so it cannot be deleted: the groups that have it as a
+/// policy and the security rules that run it, as (id, name), by name.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ScriptUses {
+    pub policies: Vec<(i64, String)>,
+    pub rules: Vec<(i64, String)>,
+}
+
+impl ScriptUses {
+    pub fn is_empty(&self) -> bool {
+        self.policies.is_empty() && self.rules.is_empty()
+    }
+}
+
+/// [`ScriptUses`] of a script on a site, on the caller's connection (a delete checks them in
+/// its transaction).
+pub(crate) async fn script_uses_in(
+    conn: &mut sqlx::AnyConnection,
+    site_id: i64,
+    script_id: i64,
+) -> Result<ScriptUses> {
+    let policies = sqlx::query_as(
+        "SELECT DISTINCT g.id, g.name FROM associated_scripts a JOIN pc_groups g ON g.id = a.group_id
+         WHERE a.script_id = $1 AND g.site_id = $2 ORDER BY g.name, g.id",
+    )
+    .bind(script_id)
+    .bind(site_id)
+    .fetch_all(&mut *conn)
+    .await?;
+    let rules = sqlx::query_as(
+        "SELECT id, name FROM security_problems WHERE script_id = $1 AND site_id = $2
+         ORDER BY name, id",
+    )
+    .bind(script_id)
+    .bind(site_id)
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(ScriptUses { policies, rules })
 }
 
 /// A script's page: the current version's code and inputs, and every version.
@@ -101,6 +166,8 @@ pub struct ParamLine {
 pub struct JobPage {
     pub line: JobLine,
     pub script_id: i64,
+    /// The script was deleted since: its name stays, its page is gone.
+    pub script_deleted: bool,
     pub version: i64,
     pub log: Option<String>,
     pub restarted_as: Option<i64>,
@@ -113,6 +180,8 @@ pub struct BatchPage {
     pub id: i64,
     pub script: String,
     pub script_id: i64,
+    /// The script was deleted since: its name stays, its page is gone.
+    pub script_deleted: bool,
     pub version: i64,
     pub created_by: String,
     pub created_at: i64,
@@ -166,14 +235,15 @@ fn job_line(r: &sqlx::any::AnyRow) -> Result<JobLine> {
 }
 
 impl Store {
-    /// The scripts a site may run as jobs (global and its own; not security or hidden ones),
-    /// by name.
+    /// The scripts of a kind a site has (global and its own; never hidden or deleted ones), by
+    /// name: for [`ScriptKind::Normal`] the ones it may run as jobs.
     pub async fn script_rows(&self, site_id: i64, f: &ScriptFilter) -> Result<Vec<ScriptRow>> {
         let rows = sqlx::query(
             "SELECT s.id, s.name, s.description, s.category, s.site_id, v.version,
                     (SELECT COUNT(*) FROM inputs i WHERE i.script_version_id = v.id) AS inputs
              FROM scripts s JOIN script_versions v ON v.id = s.current_version_id
-             WHERE (s.site_id IS NULL OR s.site_id = $1) AND s.is_hidden = 0 AND s.is_security = 0
+             WHERE (s.site_id IS NULL OR s.site_id = $1) AND s.is_hidden = 0 AND s.is_security = $6
+               AND s.deleted_at IS NULL
                AND ($2 = '' OR lower(s.name) LIKE $3 ESCAPE '\\' OR lower(s.description) LIKE $3 ESCAPE '\\')
                AND ($4 = '' OR s.category = $4)
                AND ($5 = 0 OR ($5 = 1 AND s.site_id IS NULL) OR ($5 = 2 AND s.site_id IS NOT NULL))
@@ -188,35 +258,44 @@ impl Store {
             Origin::Global => 1,
             Origin::Local => 2,
         })
+        .bind(f.kind.is_security())
         .fetch_all(self.pool())
         .await?;
         rows.iter().map(script_row).collect()
     }
 
-    /// The categories of the scripts a site may run, for the filter's choices.
-    pub async fn script_categories(&self, site_id: i64) -> Result<Vec<String>> {
+    /// The categories of the scripts of a kind a site has, for the filter's choices.
+    pub async fn script_categories(&self, site_id: i64, kind: ScriptKind) -> Result<Vec<String>> {
         Ok(sqlx::query_scalar(
             "SELECT DISTINCT category FROM scripts
-             WHERE (site_id IS NULL OR site_id = $1) AND is_hidden = 0 AND is_security = 0
-               AND category IS NOT NULL AND category <> '' ORDER BY category",
+             WHERE (site_id IS NULL OR site_id = $1) AND is_hidden = 0 AND is_security = $2
+               AND deleted_at IS NULL AND category IS NOT NULL AND category <> '' ORDER BY category",
         )
         .bind(site_id)
+        .bind(kind.is_security())
         .fetch_all(self.pool())
         .await?)
     }
 
-    /// A script the site may run, with its code, inputs and versions.
-    pub async fn script_page(&self, site_id: i64, script_id: i64) -> Result<Option<ScriptPage>> {
+    /// A script of the kind the site has (not hidden, not deleted), with its code, inputs and
+    /// versions; `None` for a script of the other kind.
+    pub async fn script_page(
+        &self,
+        site_id: i64,
+        kind: ScriptKind,
+        script_id: i64,
+    ) -> Result<Option<ScriptPage>> {
         let Some(r) = sqlx::query(
             "SELECT s.id, s.name, s.description, s.category, s.site_id, s.uid, v.version,
                     v.executable_code, v.id AS version_id,
                     (SELECT COUNT(*) FROM inputs i WHERE i.script_version_id = v.id) AS inputs
              FROM scripts s JOIN script_versions v ON v.id = s.current_version_id
              WHERE s.id = $1 AND (s.site_id IS NULL OR s.site_id = $2)
-               AND s.is_hidden = 0 AND s.is_security = 0",
+               AND s.is_hidden = 0 AND s.is_security = $3 AND s.deleted_at IS NULL",
         )
         .bind(script_id)
         .bind(site_id)
+        .bind(kind.is_security())
         .fetch_optional(self.pool())
         .await?
         else {
@@ -255,6 +334,12 @@ impl Store {
             inputs,
             versions,
         }))
+    }
+
+    /// What on the site names a script (its groups' policies, its security rules).
+    pub async fn script_uses(&self, site_id: i64, script_id: i64) -> Result<ScriptUses> {
+        let mut conn = self.reader().await?;
+        script_uses_in(&mut conn, site_id, script_id).await
     }
 
     /// One page of a site's jobs, newest first, and how many match (at most [`COUNT_CAP`]).
@@ -314,8 +399,9 @@ impl Store {
     pub async fn job_page(&self, site_id: i64, job_id: i64) -> Result<Option<JobPage>> {
         let Some(r) = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {JOB_COLUMNS}, j.log_output, j.restarted_as, v.version, v.script_id,
-                    v.id AS version_id
+                    v.id AS version_id, s.deleted_at
              FROM {JOB_FROM} JOIN script_versions v ON v.id = b.script_version_id
+             JOIN scripts s ON s.id = v.script_id
              WHERE j.id = $1 AND j.site_id = $2"
         )))
         .bind(job_id)
@@ -356,6 +442,7 @@ impl Store {
         Ok(Some(JobPage {
             line,
             script_id: r.try_get("script_id")?,
+            script_deleted: r.try_get::<Option<i64>, _>("deleted_at")?.is_some(),
             version: r.try_get("version")?,
             log: r.try_get("log_output")?,
             restarted_as: r.try_get("restarted_as")?,
@@ -366,8 +453,9 @@ impl Store {
     /// A batch of the site with all its jobs.
     pub async fn batch_page(&self, site_id: i64, batch_id: i64) -> Result<Option<BatchPage>> {
         let Some(r) = sqlx::query(
-            "SELECT b.id, b.name, b.created_by, b.created_at, v.version, v.script_id
+            "SELECT b.id, b.name, b.created_by, b.created_at, v.version, v.script_id, s.deleted_at
              FROM batches b JOIN script_versions v ON v.id = b.script_version_id
+             JOIN scripts s ON s.id = v.script_id
              WHERE b.id = $1 AND b.site_id = $2",
         )
         .bind(batch_id)
@@ -391,6 +479,7 @@ impl Store {
             id: r.try_get("id")?,
             script: r.try_get("name")?,
             script_id: r.try_get("script_id")?,
+            script_deleted: r.try_get::<Option<i64>, _>("deleted_at")?.is_some(),
             version: r.try_get("version")?,
             created_by: r.try_get("created_by")?,
             created_at: r.try_get("created_at")?,

@@ -7,7 +7,12 @@
 //! Security scripts run on PCs through security rules and hidden scripts only through the
 //! portal's own features (wake plans), never as jobs an operator starts, as upstream: a
 //! security script's events would name no rule, and a hidden one's arguments are the feature's.
+//!
+//! A deleted local script is only marked (`deleted_at`): its versions are what old batches ran,
+//! so they stay, and it can no longer be found, run, attached or named by a rule.
 
+use super::access::Scope;
+use super::audit::{Record, record_in};
 use super::{Error, Result, conflict, ensure, refuse};
 use super::{Store, placeholders};
 use service_kit::db::now_ms;
@@ -358,20 +363,31 @@ impl Store {
         };
         let mut tx = self.db.begin_write().await?;
         let existing: Option<(i64, Option<i64>)> = match &s.uid {
-            Some(uid) => sqlx::query_as(
-                "SELECT id, current_version_id FROM scripts WHERE uid = $1 AND COALESCE(site_id, 0) = $2",
-            )
-            .bind(uid)
-            .bind(s.site_id.unwrap_or(0))
-            .fetch_optional(&mut *tx)
-            .await?,
-            None => sqlx::query_as(
-                "SELECT id, current_version_id FROM scripts WHERE uid IS NULL AND name = $1 AND COALESCE(site_id, 0) = $2",
-            )
-            .bind(&s.name)
-            .bind(s.site_id.unwrap_or(0))
-            .fetch_optional(&mut *tx)
-            .await?,
+            Some(uid) => {
+                sqlx::query_as(
+                    "SELECT id, current_version_id FROM scripts
+                     WHERE uid = $1 AND COALESCE(site_id, 0) = $2 AND deleted_at IS NULL",
+                )
+                .bind(uid)
+                .bind(s.site_id.unwrap_or(0))
+                .fetch_optional(&mut *tx)
+                .await?
+            }
+            // A security script and a script run as jobs may share a name: the kind is part of
+            // what a name means, so a new script of one kind never becomes a version of the
+            // other's.
+            None => {
+                sqlx::query_as(
+                    "SELECT id, current_version_id FROM scripts
+                     WHERE uid IS NULL AND name = $1 AND COALESCE(site_id, 0) = $2
+                       AND is_security = $3 AND deleted_at IS NULL",
+                )
+                .bind(&s.name)
+                .bind(s.site_id.unwrap_or(0))
+                .bind(i64::from(s.is_security))
+                .fetch_optional(&mut *tx)
+                .await?
+            }
         };
         let (script_id, outcome) = match existing {
             Some((id, current)) => {
@@ -480,15 +496,88 @@ impl Store {
         })
     }
 
+    /// Deletes a local script of a site in `scope`: it leaves every list and can no longer be
+    /// run, attached or named by a rule, while the batches and jobs that ran it keep it (the
+    /// row is marked, not removed). Refused while a group has it as a policy or a security
+    /// rule runs it, naming them. `None` if it is not a local script of the site (a global
+    /// script is every site's and cannot be deleted from one).
+    pub async fn delete_script(
+        &self,
+        scope: &Scope,
+        site_id: i64,
+        script_id: i64,
+    ) -> Result<Option<()>> {
+        if !scope.sees(site_id) {
+            return Ok(None);
+        }
+        let mut tx = self.db.begin_write().await?;
+        let found: Option<(String, i64)> = sqlx::query_as(
+            "SELECT name, is_security FROM scripts
+             WHERE id = $1 AND site_id = $2 AND is_hidden = 0 AND deleted_at IS NULL",
+        )
+        .bind(script_id)
+        .bind(site_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some((name, is_security)) = found else {
+            return Ok(None);
+        };
+        // A local script can only be attached or named on its own site (`add_policy` and
+        // the rules check), so the site's uses are all of them.
+        let uses = super::job_views::script_uses_in(&mut tx, site_id, script_id).await?;
+        if !uses.is_empty() {
+            let quoted = |named: &[(i64, String)]| {
+                named
+                    .iter()
+                    .map(|(id, n)| format!("{n:?} ({id})"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            let mut what = Vec::new();
+            if !uses.policies.is_empty() {
+                what.push(format!("a policy of group {}", quoted(&uses.policies)));
+            }
+            if !uses.rules.is_empty() {
+                what.push(format!("run by security rule {}", quoted(&uses.rules)));
+            }
+            conflict!(
+                "script: {name:?} is {}; take it off them first",
+                what.join(" and ")
+            );
+        }
+        sqlx::query("UPDATE scripts SET deleted_at = $1 WHERE id = $2")
+            .bind(now_ms())
+            .bind(script_id)
+            .execute(&mut *tx)
+            .await?;
+        record_in(
+            &mut tx,
+            Record {
+                actor: &scope.actor,
+                site_id: Some(site_id),
+                action: "script.delete",
+                target: &format!(
+                    "{}script:{script_id} ({name})",
+                    if is_security != 0 { "security-" } else { "" }
+                ),
+                detail: None,
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(Some(()))
+    }
+
     /// The inputs of a script's current version, if the script is visible to the site (its
-    /// own or global).
+    /// own or global) and not deleted.
     pub async fn script_for_site(
         &self,
         site_id: i64,
         script_id: i64,
     ) -> Result<Option<(i64, String, Vec<Input>)>> {
         let row: Option<(Option<i64>, String)> = sqlx::query_as(
-            "SELECT current_version_id, name FROM scripts WHERE id = $1 AND (site_id IS NULL OR site_id = $2)",
+            "SELECT current_version_id, name FROM scripts
+             WHERE id = $1 AND (site_id IS NULL OR site_id = $2) AND deleted_at IS NULL",
         )
         .bind(script_id)
         .bind(site_id)
@@ -821,6 +910,16 @@ impl Store {
             conflict!(
                 "job {job_id}: only a finished job (DONE or FAILED) can be restarted; it is {status}"
             );
+        }
+        let deleted: Option<i64> = sqlx::query_scalar(
+            "SELECT s.deleted_at FROM batches b JOIN script_versions v ON v.id = b.script_version_id
+             JOIN scripts s ON s.id = v.script_id WHERE b.id = $1",
+        )
+        .bind(batch)
+        .fetch_one(&mut *tx)
+        .await?;
+        if deleted.is_some() {
+            conflict!("job {job_id}: its script was deleted, so it is not run again");
         }
         let now = now_ms();
         let new_batch: i64 = sqlx::query_scalar(

@@ -61,6 +61,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "pc_counts",
         sql: include_str!("../../migrations/0007_pc_counts.sql"),
     },
+    Migration {
+        version: 8,
+        name: "script_delete",
+        sql: include_str!("../../migrations/0008_script_delete.sql"),
+    },
 ];
 
 /// The portal's database handle; cheap to clone.

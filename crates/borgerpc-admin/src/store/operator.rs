@@ -555,12 +555,13 @@ impl Store {
         Ok(Some(ids.len() as u64))
     }
 
-    /// Scripts a site may run: global ones and its own.
+    /// Scripts a site may run: global ones and its own, not deleted ones.
     pub async fn api_scripts(&self, site_id: i64) -> Result<Vec<ScriptView>> {
         let rows = sqlx::query(
             "SELECT s.id, s.name, s.uid, s.site_id, s.is_security, v.id AS version_id, v.version
              FROM scripts s JOIN script_versions v ON v.id = s.current_version_id
-             WHERE (s.site_id IS NULL OR s.site_id = $1) AND s.is_hidden = 0 ORDER BY s.name, s.id",
+             WHERE (s.site_id IS NULL OR s.site_id = $1) AND s.is_hidden = 0 AND s.deleted_at IS NULL
+             ORDER BY s.name, s.id",
         )
         .bind(site_id)
         .fetch_all(self.pool())

@@ -401,7 +401,7 @@ impl Store {
                 if let Some(script) = f.script_id {
                     let ok: Option<i64> = sqlx::query_scalar(
                         "SELECT id FROM scripts WHERE id = $1 AND is_security = 1
-                           AND (site_id IS NULL OR site_id = $2)",
+                           AND (site_id IS NULL OR site_id = $2) AND deleted_at IS NULL",
                     )
                     .bind(script)
                     .bind(site_id)

@@ -12,7 +12,7 @@ use super::{ConfigEntry, Fields, Here, Nothing, Section, Viewer, Web, refusal, t
 use crate::store::access::{Role, Scope};
 use crate::store::config::{EntryView, Owner};
 use crate::store::groups::{GroupChange, GroupView};
-use crate::store::job_views::{ScriptFilter, ScriptRow};
+use crate::store::job_views::{ScriptFilter, ScriptKind, ScriptRow};
 use crate::store::jobs::{Input, ParamValue};
 use crate::store::policies::PolicyDetail;
 use crate::store::rules::RuleKind;
@@ -480,7 +480,10 @@ async fn policy_page(
 ) -> Response {
     let found = async {
         let g = web.store.group(&[site.id], id).await?;
-        let s = web.store.script_page(site.id, script).await?;
+        let s = web
+            .store
+            .script_page(site.id, ScriptKind::Normal, script)
+            .await?;
         Ok::<_, crate::store::Error>(g.zip(s))
     };
     let (g, s) = match found.await {
@@ -523,7 +526,11 @@ async fn add_policy(
             .visit
             .message(StatusCode::UNPROCESSABLE_ENTITY, v.t.group_policy_script);
     };
-    let inputs = match web.store.script_page(site.id, script).await {
+    let inputs = match web
+        .store
+        .script_page(site.id, ScriptKind::Normal, script)
+        .await
+    {
         Ok(Some(s)) => s.inputs,
         Ok(None) => return v.visit.not_found(),
         Err(e) => return v.failed(e),

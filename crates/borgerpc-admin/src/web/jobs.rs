@@ -200,6 +200,7 @@ struct JobBody<'a> {
     site: &'a str,
     job: &'a Row,
     script_id: i64,
+    script_deleted: bool,
     version: i64,
     log: &'a str,
     /// (name, type, value shown; `None` for a password).
@@ -227,6 +228,7 @@ async fn job(State(web): State<Web>, v: Viewer, Path((uid, id)): Path<(String, i
         site: &site.uid,
         job: &row,
         script_id: page.script_id,
+        script_deleted: page.script_deleted,
         version: page.version,
         log: page.log.as_deref().unwrap_or(""),
         params: page
@@ -241,7 +243,9 @@ async fn job(State(web): State<Web>, v: Viewer, Path((uid, id)): Path<(String, i
             })
             .collect(),
         restarted_as: page.restarted_as,
-        can_restart: page.line.status.is_finished() && v.role_on(site.id) >= Some(Role::SiteUser),
+        can_restart: page.line.status.is_finished()
+            && !page.script_deleted
+            && v.role_on(site.id) >= Some(Role::SiteUser),
     };
     let title = format!("{} {} – {}", v.t.job_title, id, page.line.script);
     let here = Here {
@@ -283,9 +287,19 @@ async fn restart(
             Redirect::to(&format!("/steder/{}/jobs/{new_job}", site.uid)).into_response()
         }
         Ok(None) => v.visit.not_found(),
-        Err(crate::store::Error::Conflict(_)) => v
-            .visit
-            .message(StatusCode::CONFLICT, v.t.job_restart_unfinished),
+        // The job is not finished, or its script was deleted since.
+        Err(crate::store::Error::Conflict(_)) => {
+            let deleted = match web.store.job_page(site.id, id).await {
+                Ok(p) => p.is_some_and(|p| p.script_deleted),
+                Err(e) => return v.failed(e),
+            };
+            let why = if deleted {
+                v.t.job_restart_deleted
+            } else {
+                v.t.job_restart_unfinished
+            };
+            v.visit.message(StatusCode::CONFLICT, why)
+        }
         Err(e) => v.failed(e),
     }
 }

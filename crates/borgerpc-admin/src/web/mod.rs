@@ -225,6 +225,7 @@ pub(crate) enum Section {
     Jobs,
     Events,
     Rules,
+    SecurityScripts,
     WakePlans,
     Approvals,
     Settings,
@@ -236,13 +237,14 @@ pub(crate) enum Section {
 
 impl Section {
     /// Every section, for the help pages.
-    const ALL: [Section; 15] = [
+    const ALL: [Section; 16] = [
         Section::Sites,
         Section::Customers,
         Section::Status,
         Section::Pcs,
         Section::Events,
         Section::Rules,
+        Section::SecurityScripts,
         Section::Groups,
         Section::Scripts,
         Section::Jobs,
@@ -265,6 +267,7 @@ impl Section {
             Section::Jobs => "jobs",
             Section::Events => "sikkerhed",
             Section::Rules => "regler",
+            Section::SecurityScripts => "sikkerhedsscripts",
             Section::WakePlans => "taend-sluk",
             Section::Approvals => "godkendelser",
             Section::Settings => "indstillinger",
@@ -291,6 +294,7 @@ impl Section {
             Section::Jobs => t.help_jobs,
             Section::Events => t.help_events,
             Section::Rules => t.help_rules,
+            Section::SecurityScripts => t.help_security_scripts,
             Section::WakePlans => t.help_wake_plans,
             Section::Approvals => t.help_approvals,
             Section::Settings => t.help_settings,
@@ -302,11 +306,12 @@ impl Section {
     }
 
     /// The site's sections, in menu order, with the least role that sees them.
-    const OF_SITE: [(Section, Role); 13] = [
+    const OF_SITE: [(Section, Role); 14] = [
         (Section::Status, Role::Reader),
         (Section::Pcs, Role::Reader),
         (Section::Events, Role::Reader),
         (Section::Rules, Role::Reader),
+        (Section::SecurityScripts, Role::Reader),
         (Section::Groups, Role::Reader),
         (Section::Scripts, Role::Reader),
         (Section::Jobs, Role::Reader),
@@ -328,6 +333,7 @@ impl Section {
             Section::Jobs => t.nav_jobs,
             Section::Events => t.nav_events,
             Section::Rules => t.nav_rules,
+            Section::SecurityScripts => t.nav_security_scripts,
             Section::WakePlans => t.nav_wake_plans,
             Section::Approvals => t.nav_approvals,
             Section::Settings => t.nav_settings,
@@ -348,6 +354,7 @@ impl Section {
             (Section::Jobs, Some(s)) => format!("/steder/{}/jobs", s.uid),
             (Section::Events, Some(s)) => format!("/steder/{}/sikkerhed", s.uid),
             (Section::Rules, Some(s)) => format!("/steder/{}/regler", s.uid),
+            (Section::SecurityScripts, Some(s)) => format!("/steder/{}/sikkerhedsscripts", s.uid),
             (Section::WakePlans, Some(s)) => format!("/steder/{}/taend-sluk", s.uid),
             (Section::Approvals, Some(s)) => format!("/steder/{}/godkendelser", s.uid),
             (Section::Settings, Some(s)) => format!("/steder/{}/indstillinger", s.uid),

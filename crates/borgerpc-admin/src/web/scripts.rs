@@ -1,31 +1,41 @@
-//! Scripts: the list (global and the site's own, categories, search), a script's page
-//! (details, code with download, parameters, versions and how many jobs ran each), a new
-//! local script or a new version of one (code typed or uploaded, a parameter editor), and the
-//! run wizard: PCs and groups → parameter values (files too) → one batch with a job per PC,
-//! ending on the batch's progress page.
+//! Scripts of both kinds, with one set of handlers and templates: scripts run as jobs (menu
+//! Scripting → Scripts, `…/scripts`) and security scripts, which security rules run on the
+//! PCs at every check-in (menu Overvågning → Sikkerhedsscripts, `…/sikkerhedsscripts`). Each
+//! kind has its list (global and the site's own, categories, search), a script's page
+//! (details, code with download of any version, versions; parameters and the run wizard for
+//! scripts run as jobs, the security rules that use it for security scripts), a new local
+//! script or a new version of one (code typed or uploaded; a parameter editor for scripts run
+//! as jobs) and the deletion of a local script after a confirmation. The run wizard: PCs and
+//! groups → parameter values (files too) → one batch with a job per PC, ending on the batch's
+//! progress page.
+//!
+//! The kind rides on each route as an extension, so a handler serves both and asks the store
+//! only for its own kind: an id of the other kind is "not found" here.
 //!
 //! The wizard keeps its state in the page's own fields (chosen PCs and groups travel as
 //! hidden inputs), so it needs no JavaScript and no state on the server between its steps;
 //! nothing is written until its last step.
 
-use super::{Here, Section, Viewer, Web, text};
+use super::{Here, Nothing, Section, Viewer, Web, text};
 use crate::store::access::Role;
-use crate::store::job_views::{Origin, ScriptFilter, ScriptPage, ScriptRow};
+use crate::store::job_views::{
+    Origin, ScriptFilter, ScriptKind, ScriptPage, ScriptRow, ScriptUses,
+};
 use crate::store::jobs::{Input, NewInput, NewScript, ParamValue, RunScript, VALUE_TYPES};
 use crate::store::policies::StoredParam;
 use crate::store::tenants::Site;
 use askama::Template;
-use axum::Router;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
+use axum::{Extension, Router};
 use serde::Deserialize;
-use service_kit::web::Upload;
 use service_kit::web::time::local_time;
+use service_kit::web::{Form, Upload};
 
 pub(super) fn routes() -> Router<Web> {
-    Router::new()
+    let normal = Router::new()
         .route("/steder/{site}/scripts", get(list))
         .route("/steder/{site}/scripts/ny", get(new_form).post(create))
         .route("/steder/{site}/scripts/{id}", get(script))
@@ -35,6 +45,10 @@ pub(super) fn routes() -> Router<Web> {
             get(edit_form).post(edit),
         )
         .route(
+            "/steder/{site}/scripts/{id}/slet",
+            get(ask_delete).post(delete),
+        )
+        .route(
             "/steder/{site}/scripts/{id}/koer",
             get(run_targets).post(run),
         )
@@ -42,6 +56,44 @@ pub(super) fn routes() -> Router<Web> {
             "/steder/{site}/scripts/{id}/koer/parametre",
             get(run_params),
         )
+        .layer(Extension(ScriptKind::Normal));
+    // Security scripts take no parameters and are never jobs: no wizard.
+    let security = Router::new()
+        .route("/steder/{site}/sikkerhedsscripts", get(list))
+        .route(
+            "/steder/{site}/sikkerhedsscripts/ny",
+            get(new_form).post(create),
+        )
+        .route("/steder/{site}/sikkerhedsscripts/{id}", get(script))
+        .route("/steder/{site}/sikkerhedsscripts/{id}/kode", get(code))
+        .route(
+            "/steder/{site}/sikkerhedsscripts/{id}/rediger",
+            get(edit_form).post(edit),
+        )
+        .route(
+            "/steder/{site}/sikkerhedsscripts/{id}/slet",
+            get(ask_delete).post(delete),
+        )
+        .layer(Extension(ScriptKind::Security));
+    normal.merge(security)
+}
+
+/// The address of a kind's pages on a site: its list, and `/<id>…` below it.
+fn base(kind: ScriptKind, site: &str) -> String {
+    match kind {
+        ScriptKind::Normal => format!("/steder/{site}/scripts"),
+        ScriptKind::Security => format!("/steder/{site}/sikkerhedsscripts"),
+    }
+}
+
+fn here(site: &Site, kind: ScriptKind) -> Here<'_> {
+    Here {
+        section: match kind {
+            ScriptKind::Normal => Section::Scripts,
+            ScriptKind::Security => Section::SecurityScripts,
+        },
+        site: Some(site),
+    }
 }
 
 /// The list's filters (`?q=…&kategori=…&type=lokale`).
@@ -55,7 +107,8 @@ struct Filters {
 #[template(path = "scripts.html")]
 struct ListBody<'a> {
     t: &'static text::Msgs,
-    site: &'a str,
+    base: String,
+    security: bool,
     f: &'a Filters,
     categories: &'a [String],
     rows: &'a [ScriptRow],
@@ -65,6 +118,7 @@ struct ListBody<'a> {
 async fn list(
     State(web): State<Web>,
     v: Viewer,
+    Extension(kind): Extension<ScriptKind>,
     Path(uid): Path<String>,
     Query(pairs): Query<Vec<(String, String)>>,
 ) -> Response {
@@ -86,6 +140,7 @@ async fn list(
         type_: get("type"),
     };
     let filter = ScriptFilter {
+        kind,
         text: f.q.clone(),
         category: (!f.kategori.is_empty()).then(|| f.kategori.clone()),
         origin: match f.type_.as_str() {
@@ -96,7 +151,7 @@ async fn list(
     };
     let found = async {
         let rows = web.store.script_rows(site.id, &filter).await?;
-        let categories = web.store.script_categories(site.id).await?;
+        let categories = web.store.script_categories(site.id, kind).await?;
         Ok::<_, crate::store::Error>((rows, categories))
     };
     let (rows, categories) = match found.await {
@@ -105,21 +160,16 @@ async fn list(
     };
     let body = ListBody {
         t: v.t,
-        site: &site.uid,
+        base: base(kind, &site.uid),
+        security: kind == ScriptKind::Security,
         f: &f,
         categories: &categories,
         rows: &rows,
         can_create: v.role_on(site.id) >= Some(Role::SiteUser),
     };
-    let title = format!("{} – {}", v.t.nav_scripts, site.name);
-    v.page(&web, here(&site), title, body).await
-}
-
-fn here(site: &Site) -> Here<'_> {
-    Here {
-        section: Section::Scripts,
-        site: Some(site),
-    }
+    let here = here(&site, kind);
+    let title = format!("{} – {}", here.section.label(v.t), site.name);
+    v.page(&web, here, title, body).await
 }
 
 /// An input as the script page lists it.
@@ -150,40 +200,79 @@ pub(super) fn type_label(t: &text::Msgs, value_type: &str) -> &'static str {
 struct ScriptBody<'a> {
     t: &'static text::Msgs,
     site: &'a str,
+    base: String,
+    security: bool,
     s: &'a ScriptPage,
     inputs: Vec<InputLine>,
     versions: Vec<(i64, String, i64)>,
+    /// The site's security rules that run it (security scripts).
+    rules: Vec<(i64, String)>,
     can_run: bool,
     can_edit: bool,
+    can_delete: bool,
 }
 
-/// A script the site may run, or the "not found" answer.
-async fn script_of(web: &Web, v: &Viewer, site: &Site, id: i64) -> Result<ScriptPage, Response> {
-    match web.store.script_page(site.id, id).await {
+/// A script of the kind the site has, or the "not found" answer.
+async fn script_of(
+    web: &Web,
+    v: &Viewer,
+    site: &Site,
+    kind: ScriptKind,
+    id: i64,
+) -> Result<ScriptPage, Response> {
+    match web.store.script_page(site.id, kind, id).await {
         Ok(Some(s)) => Ok(s),
         Ok(None) => Err(v.visit.not_found()),
         Err(e) => Err(v.failed(e)),
     }
 }
 
+/// A local script of the kind the site has, or the "not found" answer: a global script is
+/// every site's, so no site changes or deletes it.
+async fn local_script_of(
+    web: &Web,
+    v: &Viewer,
+    site: &Site,
+    kind: ScriptKind,
+    id: i64,
+) -> Result<ScriptPage, Response> {
+    match script_of(web, v, site, kind, id).await {
+        Ok(s) if !s.row.global => Ok(s),
+        Ok(_) => Err(v.visit.not_found()),
+        Err(r) => Err(r),
+    }
+}
+
 async fn script(
     State(web): State<Web>,
     v: Viewer,
+    Extension(kind): Extension<ScriptKind>,
     Path((uid, id)): Path<(String, i64)>,
 ) -> Response {
     let site = match v.site(&web, &uid).await {
         Ok(s) => s,
         Err(r) => return r,
     };
-    let s = match script_of(&web, &v, &site, id).await {
+    let s = match script_of(&web, &v, &site, kind, id).await {
         Ok(s) => s,
         Err(r) => return r,
+    };
+    let security = kind == ScriptKind::Security;
+    let rules = if security {
+        match web.store.script_uses(site.id, id).await {
+            Ok(u) => u.rules,
+            Err(e) => return v.failed(e),
+        }
+    } else {
+        Vec::new()
     };
     let lang = v.visit.lang();
     let role = v.role_on(site.id);
     let body = ScriptBody {
         t: v.t,
         site: &site.uid,
+        base: base(kind, &site.uid),
+        security,
         inputs: s
             .inputs
             .iter()
@@ -199,12 +288,14 @@ async fn script(
             .iter()
             .map(|x| (x.version, local_time(x.created_at, lang), x.jobs))
             .collect(),
-        can_run: role >= Some(Role::SiteUser),
+        rules,
+        can_run: !security && role >= Some(Role::SiteUser),
         can_edit: role >= Some(Role::SiteUser) && !s.row.global,
+        can_delete: role >= Some(Role::SiteAdmin) && !s.row.global,
         s: &s,
     };
     let title = s.row.name.clone();
-    v.page(&web, here(&site), title, body).await
+    v.page(&web, here(&site, kind), title, body).await
 }
 
 #[derive(Deserialize)]
@@ -216,6 +307,7 @@ struct CodeQuery {
 async fn code(
     State(web): State<Web>,
     v: Viewer,
+    Extension(kind): Extension<ScriptKind>,
     Path((uid, id)): Path<(String, i64)>,
     Query(q): Query<CodeQuery>,
 ) -> Response {
@@ -223,7 +315,7 @@ async fn code(
         Ok(s) => s,
         Err(r) => return r,
     };
-    let s = match script_of(&web, &v, &site, id).await {
+    let s = match script_of(&web, &v, &site, kind, id).await {
         Ok(s) => s,
         Err(r) => return r,
     };
@@ -287,6 +379,8 @@ struct FormBody<'a> {
     t: &'static text::Msgs,
     csrf: &'a str,
     action: String,
+    /// No parameter editor, and the security script's contract as the code's hint.
+    security: bool,
     f: &'a ScriptForm,
     types: Vec<(&'static str, &'static str)>,
     error: Option<String>,
@@ -300,61 +394,65 @@ async fn form_page(
     web: &Web,
     v: &Viewer,
     site: &Site,
+    kind: ScriptKind,
     action: String,
     mut f: ScriptForm,
     error: Option<String>,
 ) -> Response {
-    f.inputs
-        .resize(f.inputs.len().max(EDITOR_ROWS), InputForm::default());
+    let security = kind == ScriptKind::Security;
+    if !security {
+        f.inputs
+            .resize(f.inputs.len().max(EDITOR_ROWS), InputForm::default());
+    }
     let status = if error.is_some() {
         StatusCode::UNPROCESSABLE_ENTITY
     } else {
         StatusCode::OK
     };
-    let title = if f.name.is_empty() {
-        v.t.script_new.to_owned()
-    } else {
-        format!("{} – {}", v.t.script_edit, f.name)
+    let title = match (f.name.is_empty(), security) {
+        (true, false) => v.t.script_new.to_owned(),
+        (true, true) => v.t.security_script_new.to_owned(),
+        (false, _) => format!("{} – {}", v.t.script_edit, f.name),
     };
     let body = FormBody {
         t: v.t,
         csrf: v.visit.csrf(),
         action,
+        security,
         f: &f,
         types: types(v.t),
         error,
     };
-    v.page_with(web, here(site), title, body, status, None)
+    v.page_with(web, here(site, kind), title, body, status, None)
         .await
 }
 
-async fn new_form(State(web): State<Web>, v: Viewer, Path(uid): Path<String>) -> Response {
-    let site = match v.site(&web, &uid).await {
-        Ok(s) => s,
+async fn new_form(
+    State(web): State<Web>,
+    v: Viewer,
+    Extension(kind): Extension<ScriptKind>,
+    Path(uid): Path<String>,
+) -> Response {
+    let (site, _) = match v.site_needing(&web, &uid, Role::SiteUser).await {
+        Ok(x) => x,
         Err(r) => return r,
     };
-    if v.needs(Role::SiteUser, &site).is_none() {
-        return v.visit.not_found();
-    }
-    let action = format!("/steder/{}/scripts/ny", site.uid);
-    form_page(&web, &v, &site, action, ScriptForm::default(), None).await
+    let action = format!("{}/ny", base(kind, &site.uid));
+    form_page(&web, &v, &site, kind, action, ScriptForm::default(), None).await
 }
 
 async fn edit_form(
     State(web): State<Web>,
     v: Viewer,
+    Extension(kind): Extension<ScriptKind>,
     Path((uid, id)): Path<(String, i64)>,
 ) -> Response {
-    let site = match v.site(&web, &uid).await {
-        Ok(s) => s,
+    let (site, _) = match v.site_needing(&web, &uid, Role::SiteUser).await {
+        Ok(x) => x,
         Err(r) => return r,
     };
-    if v.needs(Role::SiteUser, &site).is_none() {
-        return v.visit.not_found();
-    }
-    let s = match script_of(&web, &v, &site, id).await {
-        Ok(s) if !s.row.global => s,
-        Ok(_) => return v.visit.not_found(),
+    let s = match local_script_of(&web, &v, &site, kind, id).await {
+        Ok(s) => s,
         Err(r) => return r,
     };
     let f = ScriptForm {
@@ -373,12 +471,13 @@ async fn edit_form(
             })
             .collect(),
     };
-    let action = format!("/steder/{}/scripts/{id}/rediger", site.uid);
-    form_page(&web, &v, &site, action, f, None).await
+    let action = format!("{}/{id}/rediger", base(kind, &site.uid));
+    form_page(&web, &v, &site, kind, action, f, None).await
 }
 
-/// Reads the script form; the error names the field.
-fn read_form(up: &Upload, t: &text::Msgs) -> (ScriptForm, Result<(), String>) {
+/// Reads the script form; the error names the field. A security script's form has no
+/// parameters, and none are read from it.
+fn read_form(up: &Upload, t: &text::Msgs, kind: ScriptKind) -> (ScriptForm, Result<(), String>) {
     let mut f = ScriptForm {
         name: up.field("navn").trim().to_owned(),
         description: up.field("beskrivelse").trim().to_owned(),
@@ -386,13 +485,15 @@ fn read_form(up: &Upload, t: &text::Msgs) -> (ScriptForm, Result<(), String>) {
         code: up.field("kode").to_owned(),
         inputs: Vec::new(),
     };
-    for n in 0..EDITOR_ROWS {
-        f.inputs.push(InputForm {
-            name: up.field(&format!("param_navn_{n}")).trim().to_owned(),
-            value_type: up.field(&format!("param_type_{n}")).to_owned(),
-            default_value: up.field(&format!("param_standard_{n}")).trim().to_owned(),
-            mandatory: up.field(&format!("param_krav_{n}")) == "ja",
-        });
+    if kind == ScriptKind::Normal {
+        for n in 0..EDITOR_ROWS {
+            f.inputs.push(InputForm {
+                name: up.field(&format!("param_navn_{n}")).trim().to_owned(),
+                value_type: up.field(&format!("param_type_{n}")).to_owned(),
+                default_value: up.field(&format!("param_standard_{n}")).trim().to_owned(),
+                mandatory: up.field(&format!("param_krav_{n}")) == "ja",
+            });
+        }
     }
     if let Some(file) = up.file("kodefil") {
         match String::from_utf8(file.data.clone()) {
@@ -425,6 +526,7 @@ fn read_form(up: &Upload, t: &text::Msgs) -> (ScriptForm, Result<(), String>) {
 async fn create(
     State(web): State<Web>,
     v: Viewer,
+    Extension(kind): Extension<ScriptKind>,
     Path(uid): Path<String>,
     up: Upload,
 ) -> Response {
@@ -432,12 +534,13 @@ async fn create(
         Ok(s) => s,
         Err(r) => return r,
     };
-    save(&web, &v, &site, None, up).await
+    save(&web, &v, &site, kind, None, up).await
 }
 
 async fn edit(
     State(web): State<Web>,
     v: Viewer,
+    Extension(kind): Extension<ScriptKind>,
     Path((uid, id)): Path<(String, i64)>,
     up: Upload,
 ) -> Response {
@@ -445,26 +548,33 @@ async fn edit(
         Ok(s) => s,
         Err(r) => return r,
     };
-    match script_of(&web, &v, &site, id).await {
-        Ok(s) if !s.row.global => save(&web, &v, &site, Some(s), up).await,
-        Ok(_) => v.visit.not_found(),
+    match local_script_of(&web, &v, &site, kind, id).await {
+        Ok(s) => save(&web, &v, &site, kind, Some(s), up).await,
         Err(r) => r,
     }
 }
 
 /// Saves a new local script, or a new version of `old`: the same name in the same site is
-/// the same script (the store's rule), so a rename makes a new script instead.
-async fn save(web: &Web, v: &Viewer, site: &Site, old: Option<ScriptPage>, up: Upload) -> Response {
+/// the same script of its kind (the store's rule), so a rename makes a new script instead.
+async fn save(
+    web: &Web,
+    v: &Viewer,
+    site: &Site,
+    kind: ScriptKind,
+    old: Option<ScriptPage>,
+    up: Upload,
+) -> Response {
     let Some(scope) = v.needs(Role::SiteUser, site) else {
         return v.visit.not_found();
     };
+    let base = base(kind, &site.uid);
     let action = match &old {
-        Some(s) => format!("/steder/{}/scripts/{}/rediger", site.uid, s.row.id),
-        None => format!("/steder/{}/scripts/ny", site.uid),
+        Some(s) => format!("{base}/{}/rediger", s.row.id),
+        None => format!("{base}/ny"),
     };
-    let (f, checked) = read_form(&up, v.t);
+    let (f, checked) = read_form(&up, v.t, kind);
     if let Err(why) = checked {
-        return form_page(web, v, site, action, f, Some(why)).await;
+        return form_page(web, v, site, kind, action, f, Some(why)).await;
     }
     let script = NewScript {
         site_id: Some(site.id),
@@ -474,7 +584,7 @@ async fn save(web: &Web, v: &Viewer, site: &Site, old: Option<ScriptPage>, up: U
             .map_or_else(|| f.name.clone(), |s| s.row.name.clone()),
         description: f.description.clone(),
         category: (!f.category.is_empty()).then(|| f.category.clone()),
-        is_security: false,
+        is_security: kind == ScriptKind::Security,
         is_hidden: false,
         version: 1,
         code: f.code.replace("\r\n", "\n"),
@@ -493,7 +603,7 @@ async fn save(web: &Web, v: &Viewer, site: &Site, old: Option<ScriptPage>, up: U
     let saved = match web.store.save_script(&script).await {
         Ok(s) => s,
         Err(crate::store::Error::Invalid(why)) => {
-            return form_page(web, v, site, action, f, Some(why)).await;
+            return form_page(web, v, site, kind, action, f, Some(why)).await;
         }
         Err(e) => return v.failed(e),
     };
@@ -509,7 +619,89 @@ async fn save(web: &Web, v: &Viewer, site: &Site, old: Option<ScriptPage>, up: U
     {
         return v.failed(e);
     }
-    Redirect::to(&format!("/steder/{}/scripts/{}", site.uid, saved.script_id)).into_response()
+    Redirect::to(&format!("{base}/{}", saved.script_id)).into_response()
+}
+
+#[derive(Template)]
+#[template(path = "script_delete.html")]
+struct DeleteBody<'a> {
+    t: &'static text::Msgs,
+    csrf: &'a str,
+    site: &'a str,
+    base: String,
+    s: &'a ScriptRow,
+    uses: &'a ScriptUses,
+}
+
+/// The confirmation page, or the refusal when something still uses the script (409).
+async fn delete_page(
+    web: &Web,
+    v: &Viewer,
+    site: &Site,
+    kind: ScriptKind,
+    s: &ScriptPage,
+    status: StatusCode,
+) -> Response {
+    let uses = match web.store.script_uses(site.id, s.row.id).await {
+        Ok(u) => u,
+        Err(e) => return v.failed(e),
+    };
+    let body = DeleteBody {
+        t: v.t,
+        csrf: v.visit.csrf(),
+        site: &site.uid,
+        base: base(kind, &site.uid),
+        s: &s.row,
+        uses: &uses,
+    };
+    let title = format!("{} – {}", v.t.script_delete, s.row.name);
+    v.page_with(web, here(site, kind), title, body, status, None)
+        .await
+}
+
+/// Asks before deleting a local script; site admins only, as upstream.
+async fn ask_delete(
+    State(web): State<Web>,
+    v: Viewer,
+    Extension(kind): Extension<ScriptKind>,
+    Path((uid, id)): Path<(String, i64)>,
+) -> Response {
+    let (site, _) = match v.site_needing(&web, &uid, Role::SiteAdmin).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    match local_script_of(&web, &v, &site, kind, id).await {
+        Ok(s) => delete_page(&web, &v, &site, kind, &s, StatusCode::OK).await,
+        Err(r) => r,
+    }
+}
+
+async fn delete(
+    State(web): State<Web>,
+    v: Viewer,
+    Extension(kind): Extension<ScriptKind>,
+    Path((uid, id)): Path<(String, i64)>,
+    Form(_): Form<Nothing>,
+) -> Response {
+    let (site, mut scope) = match v.site_needing(&web, &uid, Role::SiteAdmin).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let s = match local_script_of(&web, &v, &site, kind, id).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    // This site's script only, whatever other sites the viewer administers.
+    scope.sites = vec![site.id];
+    match web.store.delete_script(&scope, site.id, id).await {
+        Ok(Some(())) => Redirect::to(&base(kind, &site.uid)).into_response(),
+        Ok(None) => v.visit.not_found(),
+        // A group or a rule took it up meanwhile: the page names them now.
+        Err(crate::store::Error::Conflict(_)) => {
+            delete_page(&web, &v, &site, kind, &s, StatusCode::CONFLICT).await
+        }
+        Err(e) => v.failed(e),
+    }
 }
 
 /// What the wizard's first step offers and the second carries on: the chosen PCs and groups.
@@ -558,7 +750,7 @@ async fn wizard(web: &Web, v: &Viewer, uid: &str, id: i64) -> Result<(Site, Scri
     if v.needs(Role::SiteUser, &site).is_none() {
         return Err(v.visit.not_found());
     }
-    let s = script_of(web, v, &site, id).await?;
+    let s = script_of(web, v, &site, ScriptKind::Normal, id).await?;
     Ok((site, s))
 }
 
@@ -604,8 +796,15 @@ async fn targets_page(
         error,
     };
     let title = format!("{} – {}", v.t.run_title, s.row.name);
-    v.page_with(web, here(site), title, body, status, None)
-        .await
+    v.page_with(
+        web,
+        here(site, ScriptKind::Normal),
+        title,
+        body,
+        status,
+        None,
+    )
+    .await
 }
 
 /// A parameter as a form asks for it (the wizard's second step, a group's policy script, the
@@ -791,8 +990,15 @@ async fn params_page(
         error,
     };
     let title = format!("{} – {}", v.t.run_title, s.row.name);
-    v.page_with(web, here(site), title, body, status, None)
-        .await
+    v.page_with(
+        web,
+        here(site, ScriptKind::Normal),
+        title,
+        body,
+        status,
+        None,
+    )
+    .await
 }
 
 /// The values the form of [`param_fields`] sent, one per input: a FILE input's file if one

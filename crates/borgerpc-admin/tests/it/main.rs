@@ -30,5 +30,6 @@ mod web_help;
 mod web_monitor;
 mod web_pcs;
 mod web_scripts;
+mod web_security_scripts;
 mod web_tenants;
 mod write_queue;

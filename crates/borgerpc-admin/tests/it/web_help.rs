@@ -4,13 +4,14 @@
 use crate::common::Portal;
 use crate::common::web::WebUser;
 
-const SECTIONS: [&str; 15] = [
+const SECTIONS: [&str; 16] = [
     "steder",
     "kunder",
     "status",
     "computere",
     "sikkerhed",
     "regler",
+    "sikkerhedsscripts",
     "grupper",
     "scripts",
     "jobs",

@@ -813,6 +813,31 @@ async fn browser_monitoring_pages() -> anyhow::Result<()> {
     b.wait(By::Id("minutter")).await?;
     b.assert_accessible("ny offline-regel").await?;
 
+    b.goto(format!("{}/steder/bibliotek/sikkerhedsscripts", portal.url))
+        .await?;
+    b.wait(By::Css(format!(
+        "a[href='/steder/bibliotek/sikkerhedsscripts/{script}']"
+    )))
+    .await?;
+    b.assert_accessible("sikkerhedsscripts").await?;
+    b.screenshot("borgerpc-sikkerhedsscripts").await?;
+    b.goto(format!(
+        "{}/steder/bibliotek/sikkerhedsscripts/{script}",
+        portal.url
+    ))
+    .await?;
+    b.wait(By::Id("slet-script")).await?.click().await?;
+    // A rule runs it: the delete page names the rule instead of offering the button.
+    b.wait(By::Id("fejl")).await?;
+    b.assert_accessible("slet sikkerhedsscript").await?;
+    b.goto(format!(
+        "{}/steder/bibliotek/sikkerhedsscripts/ny",
+        portal.url
+    ))
+    .await?;
+    b.wait(By::Id("navn")).await?;
+    b.assert_accessible("nyt sikkerhedsscript").await?;
+
     b.goto(format!("{}/steder/bibliotek/taend-sluk", portal.url))
         .await?;
     b.wait(By::Id("ny-plan")).await?;

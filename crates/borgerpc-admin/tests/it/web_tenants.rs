@@ -52,6 +52,7 @@ struct Ids {
     job: i64,
     batch: i64,
     script: i64,
+    security_script: i64,
     group: i64,
     event: i64,
     rule: i64,
@@ -76,6 +77,7 @@ impl Ids {
                 "jobs" => self.job,
                 "koersler" => self.batch,
                 "scripts" => self.script,
+                "sikkerhedsscripts" => self.security_script,
                 "grupper" => self.group,
                 "sikkerhed" => self.event,
                 "offline" => self.rule,
@@ -133,6 +135,23 @@ async fn web_tenants_customer_b_reaches_nothing_of_customer_a_on_any_page() {
         })
         .await
         .unwrap();
+    let security_script = portal
+        .store
+        .save_script(&NewScript {
+            site_id: Some(a.id),
+            uid: None,
+            name: "Aeroe sikkerhedsscript".into(),
+            description: String::new(),
+            category: None,
+            is_security: true,
+            is_hidden: false,
+            version: 1,
+            code: "#!/bin/sh\ntrue\n".into(),
+            inputs: vec![],
+        })
+        .await
+        .unwrap()
+        .script_id;
     let group = portal.store.add_group(a.id, "Aeroe gruppe").await.unwrap();
     let rule = portal
         .store
@@ -183,6 +202,7 @@ async fn web_tenants_customer_b_reaches_nothing_of_customer_a_on_any_page() {
         job: batch.job_ids[0],
         batch: batch.batch_id,
         script,
+        security_script,
         group,
         event: one("SELECT MAX(id) FROM security_events").await,
         rule,
@@ -202,6 +222,7 @@ async fn web_tenants_customer_b_reaches_nothing_of_customer_a_on_any_page() {
     let secrets = [
         "aeroe-hemmelig-pc",
         "Aeroe hemmeligt script",
+        "Aeroe sikkerhedsscript",
         "Aeroe gruppe",
         "Aeroe regel",
         "Aeroe haendelse",
@@ -292,4 +313,12 @@ async fn web_tenants_customer_b_reaches_nothing_of_customer_a_on_any_page() {
         .unwrap()
         .policies;
     assert_eq!(policies.len(), 1, "A's policy script is still on its group");
+    let deleted: Option<i64> =
+        sqlx::query_scalar("SELECT MAX(deleted_at) FROM scripts WHERE id = $1 OR id = $2")
+            .bind(script)
+            .bind(security_script)
+            .fetch_one(portal.store.pool())
+            .await
+            .unwrap();
+    assert_eq!(deleted, None, "A's scripts are not deleted");
 }

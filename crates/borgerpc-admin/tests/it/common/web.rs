@@ -137,6 +137,19 @@ impl WebUser {
         self.send(req).await
     }
 
+    /// POST a form from the portal's own pages but without the CSRF token, as a forged form
+    /// would have to.
+    pub(crate) async fn post_without_token(&mut self, path: &str, form: &[(&str, &str)]) -> Answer {
+        let body = serde_urlencoded::to_string(form).expect("form");
+        let req = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("sec-fetch-site", "same-origin")
+            .body(body);
+        self.send(req).await
+    }
+
     /// POST as another site would make a browser do it: the session's own token, but
     /// `Sec-Fetch-Site: cross-site`.
     pub(crate) async fn post_cross_site(&mut self, path: &str, form: &[(&str, &str)]) -> Answer {
