@@ -92,7 +92,8 @@ async fn run_on(opts: &PageOptions, fresh: &FreshDatabase) -> anyhow::Result<Pag
 
 /// The site, its administrator (the password is returned), a script, and the PCs, batches,
 /// jobs and events in bulk: half the PCs online, one in fifty waiting for activation, a job
-/// in ten failed and one in ten waiting, events of every status.
+/// in ten failed and one in ten waiting, events of every status (their e-mails sent long
+/// ago, as on a site that has run for years: the mailer has nothing to catch up on).
 async fn seed(store: &Store, opts: &PageOptions) -> anyhow::Result<String> {
     let now = service_kit::db::now_ms();
     let customer = store.add_customer("Bench Kommune").await?;
@@ -186,9 +187,9 @@ async fn seed(store: &Store, opts: &PageOptions) -> anyhow::Result<String> {
         (
             format!(
                 "{numbers} INSERT INTO security_events (site_id, pc_id, rule_kind, rule_id, occurred_at,
-                        occurred_text, reported_at, summary, status)
+                        occurred_text, reported_at, notified_at, summary, status)
                  SELECT $2, (SELECT MIN(id) FROM pcs) + i % $3, 'security', $4, $5 - ($1 - i) * 1000,
-                        'bench', $5 - ($1 - i) * 1000, 'Bench event',
+                        'bench', $5 - ($1 - i) * 1000, $5 - ($1 - i) * 1000, 'Bench event',
                         CASE i % 4 WHEN 0 THEN 'NEW' WHEN 1 THEN 'ASSIGNED' ELSE 'RESOLVED' END
                  FROM n"
             ),

@@ -969,14 +969,16 @@ impl Store {
         };
         Ok(keys
             .into_iter()
-            .map(|(id, description, can_write, created, last_used)| ApiKeyRow {
-                id,
-                description,
-                can_write: can_write != 0,
-                created,
-                created_by: creator(id),
-                last_used,
-            })
+            .map(
+                |(id, description, can_write, created, last_used)| ApiKeyRow {
+                    id,
+                    description,
+                    can_write: can_write != 0,
+                    created,
+                    created_by: creator(id),
+                    last_used,
+                },
+            )
             .collect())
     }
 

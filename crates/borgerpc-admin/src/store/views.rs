@@ -429,13 +429,15 @@ impl Store {
     }
 
     /// Unhandled (NEW) security events on the sites, for the badge on every page.
-    pub async fn new_event_count(&self, sites: &[i64]) -> Result<i64> {
+    /// New (unhandled) events on the sites, counted up to `cap + 1`.
+    pub async fn new_event_count(&self, sites: &[i64], cap: i64) -> Result<i64> {
         if sites.is_empty() {
             return Ok(0);
         }
         let sql = format!(
-            "SELECT COUNT(*) FROM security_events WHERE status = $1 AND {}",
-            in_scope("site_id", sites, 2)
+            "SELECT COUNT(*) FROM (SELECT 1 FROM security_events WHERE status = $1 AND {} LIMIT {}) AS n",
+            in_scope("site_id", sites, 2),
+            cap.saturating_add(1)
         );
         let q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(EventStatus::New.as_str());
         Ok(bind_all(q, sites)
@@ -480,9 +482,13 @@ impl Store {
         ];
         let mut texts: Vec<String> = Vec::new();
         if !filter.levels.is_empty() {
+            // As a semi-join on the rules, so the count reads the events alone.
+            let levels = placeholders(4, filter.levels.len());
             conditions.push(format!(
-                "COALESCE(sp.level, o.level, '') IN ({})",
-                placeholders(4, filter.levels.len())
+                "((e.rule_kind = 'security' AND e.rule_id IN (
+                     SELECT id FROM security_problems WHERE level IN ({levels})))
+                  OR (e.rule_kind = 'offline' AND e.rule_id IN (
+                     SELECT id FROM offline_rules WHERE level IN ({levels}))))"
             ));
             texts.extend(filter.levels.iter().cloned());
         }
@@ -503,12 +509,10 @@ impl Store {
                 &texts,
             )
         };
-        let (_, from) = EVENT_ROW_SELECT
-            .split_once(" FROM ")
-            .unwrap_or((EVENT_ROW_SELECT, ""));
-        // Counted up to a cap, as the job list: a page must not count 100,000 events.
+        // Counted up to a cap, as the job list: a page must not count 100,000 events. The
+        // filter names only the events' own columns, so no join is needed to count.
         let count: i64 = bind(sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT COUNT(*) FROM (SELECT 1 FROM {from} WHERE {filter_sql} LIMIT {}) AS n",
+            "SELECT COUNT(*) FROM (SELECT 1 FROM security_events e WHERE {filter_sql} LIMIT {}) AS n",
             super::job_views::COUNT_CAP + 1
         ))))
         .fetch_one(self.pool())

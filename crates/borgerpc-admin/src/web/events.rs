@@ -353,7 +353,11 @@ async fn csv(
             cell(&l.note),
         ]
     });
-    match excel_csv(&format!("sikkerhedshaendelser-{}", site.uid), &header, lines) {
+    match excel_csv(
+        &format!("sikkerhedshaendelser-{}", site.uid),
+        &header,
+        lines,
+    ) {
         Ok(res) => res,
         Err(e) => v.failed(e),
     }

@@ -16,7 +16,11 @@ pub(super) fn cell(s: &str) -> String {
 
 /// The file as a download named `file_name` (ASCII, without `.csv`); the rows' text cells
 /// must have gone through [`cell`].
-pub(super) fn excel_csv<R, I>(file_name: &str, header: &[&str], rows: R) -> Result<Response, csv::Error>
+pub(super) fn excel_csv<R, I>(
+    file_name: &str,
+    header: &[&str],
+    rows: R,
+) -> Result<Response, csv::Error>
 where
     R: IntoIterator<Item = I>,
     I: IntoIterator<Item = String>,

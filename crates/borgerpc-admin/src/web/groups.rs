@@ -585,7 +585,10 @@ async fn policy_and_inputs(
     let Some(p) = web.store.policy(&[site.id], id, policy).await? else {
         return Ok(None);
     };
-    let inputs = web.store.script_page(site.id, p.script_id).await?;
+    let inputs = web
+        .store
+        .script_page(site.id, ScriptKind::Normal, p.script_id)
+        .await?;
     Ok(inputs.map(|s| (p, s.inputs)))
 }
 

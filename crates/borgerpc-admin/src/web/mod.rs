@@ -212,6 +212,10 @@ impl FromRequestParts<Web> for Viewer {
     }
 }
 
+/// The most new events the badge on every page counts: beyond it, "999+" says as much and
+/// costs one index range instead of counting a neglected site's 25,000 events per page.
+const BADGE_CAP: i64 = 999;
+
 /// The menu sections (upstream's menu: status, monitoring, organisation, scripting, users,
 /// as their pages are written); a page says which it is in. Each has its address and its
 /// label here, once.
@@ -447,11 +451,19 @@ impl Viewer {
             Ok(b) => b,
             Err(e) => return self.failed(anyhow::anyhow!("template: {e}")),
         };
-        let badge = match web.store.new_event_count(&self.scope.sites).await {
+        let badge = match web
+            .store
+            .new_event_count(&self.scope.sites, BADGE_CAP)
+            .await
+        {
             Ok(0) => None,
             Ok(n) => Some(Badge {
                 label: self.t.nav_new_events.to_owned(),
-                count: n,
+                count: if n > BADGE_CAP {
+                    format!("{BADGE_CAP}+")
+                } else {
+                    n.to_string()
+                },
                 href: match here.site {
                     Some(s) => Section::Events.href(Some(s)),
                     None => "/".to_owned(),

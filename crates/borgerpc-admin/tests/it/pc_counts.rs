@@ -97,7 +97,12 @@ async fn pc_counts_follow_every_write() {
 
     assert!(store.set_activated(a.id, "a-pc-1", true).await.unwrap());
     assert!(store.set_activated(a.id, "a-pc-1", true).await.unwrap());
-    assert!(store.api_set_activated(&scope.sites, p2, true).await.unwrap());
+    assert!(
+        store
+            .api_set_activated(&scope.sites, p2, true)
+            .await
+            .unwrap()
+    );
     assert_eq!(same(store, &a, "activations").await.1, 2);
     let uids = ["a-pc-1".to_owned(), "a-pc-3".to_owned()];
     let changed = store

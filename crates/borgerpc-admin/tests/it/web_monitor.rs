@@ -166,11 +166,18 @@ async fn web_monitor_events_are_filtered_and_handled_together() {
         .await;
     assert_eq!(csv.status, 200);
     assert_eq!(csv.headers["content-type"], "text/csv; charset=utf-8");
-    assert!(csv.body.starts_with('\u{feff}'), "a byte-order mark for Excel");
+    assert!(
+        csv.body.starts_with('\u{feff}'),
+        "a byte-order mark for Excel"
+    );
     let lines: Vec<&str> = csv.body.trim_start_matches('\u{feff}').lines().collect();
     assert_eq!(lines.len(), 4, "{lines:?}");
     assert!(lines[0].starts_with("Tidspunkt;Computer;Beskrivelse;Niveau;Status"));
-    assert!(lines[1].contains(";bib-pc-1;sudo brugt;Kritisk;Ny;"), "{}", lines[1]);
+    assert!(
+        lines[1].contains(";bib-pc-1;sudo brugt;Kritisk;Ny;"),
+        "{}",
+        lines[1]
+    );
     assert!(lines[3].contains("nyt tastatur;Normal"), "{}", lines[3]);
 
     // Two events at once: status, assignee and note, each audited under the user's name.
@@ -715,7 +722,10 @@ async fn web_monitor_a_wake_plan_saved_in_the_form_sends_its_pcs_the_jobs() {
     assert!(copy.body.contains("value=\"Kopi af "), "{}", copy.body);
     assert!(copy.body.contains("value=\"Jul\""));
     assert!(!copy.body.contains(&format!("value=\"{g}\" checked")));
-    assert!(page.body.contains(&format!("taend-sluk/ny?kopi={}", plan.id)));
+    assert!(
+        page.body
+            .contains(&format!("taend-sluk/ny?kopi={}", plan.id))
+    );
     let missing = u.get("/steder/bib/taend-sluk/ny?kopi=999999").await;
     assert_eq!(missing.status, 404);
     // The group off the plan: the PC gets the plan removed.

@@ -111,8 +111,8 @@ pub struct NavItem {
 pub struct Badge {
     /// What is counted.
     pub label: String,
-    /// How many.
-    pub count: i64,
+    /// How many, as shown ("12", or "999+" where counting on would cost more than it tells).
+    pub count: String,
     /// Where they are listed.
     pub href: String,
 }
