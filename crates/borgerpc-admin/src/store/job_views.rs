@@ -513,6 +513,59 @@ impl Store {
     }
 }
 
+impl Store {
+    /// What the run wizard runs on: the PCs among `pc_ids` and the members of the groups among
+    /// `group_ids`, sorted, each once; `None` if any id is not the site's (a forged id is "not
+    /// found", not a smaller run). A few queries however many are chosen (the wizard lists up
+    /// to 2,000 PCs).
+    pub async fn wizard_targets(
+        &self,
+        site_id: i64,
+        pc_ids: &[i64],
+        group_ids: &[i64],
+    ) -> Result<Option<Vec<i64>>> {
+        let mut conn = self.reader().await?;
+        let mut pcs = Vec::with_capacity(pc_ids.len());
+        for (table, ids) in [("pcs", pc_ids), ("pc_groups", group_ids)] {
+            for chunk in ids.chunks(CHUNK) {
+                let sql = format!(
+                    "SELECT COUNT(*) FROM {table} WHERE site_id = $1 AND id IN ({})",
+                    super::placeholders(2, chunk.len())
+                );
+                let found: i64 = super::operator::bind_all(
+                    sqlx::query(sqlx::AssertSqlSafe(sql)).bind(site_id),
+                    chunk,
+                )
+                .fetch_one(&mut *conn)
+                .await?
+                .try_get(0)?;
+                if usize::try_from(found).ok() != Some(chunk.len()) {
+                    return Ok(None);
+                }
+            }
+        }
+        pcs.extend_from_slice(pc_ids);
+        for chunk in group_ids.chunks(CHUNK) {
+            let sql = format!(
+                "SELECT pc_id FROM pc_group_members WHERE group_id IN ({})",
+                super::placeholders(1, chunk.len())
+            );
+            let rows = super::operator::bind_all(sqlx::query(sqlx::AssertSqlSafe(sql)), chunk)
+                .fetch_all(&mut *conn)
+                .await?;
+            for r in &rows {
+                pcs.push(r.try_get(0)?);
+            }
+        }
+        pcs.sort_unstable();
+        pcs.dedup();
+        Ok(Some(pcs))
+    }
+}
+
+/// Ids bound per query: well under SQLite's and PostgreSQL's limits on parameters.
+const CHUNK: usize = 500;
+
 fn script_row(r: &sqlx::any::AnyRow) -> Result<ScriptRow> {
     Ok(ScriptRow {
         id: r.try_get("id")?,

@@ -916,22 +916,9 @@ async fn resolve(
     site: &Site,
     chosen: &Targets,
 ) -> crate::store::Result<Option<Vec<i64>>> {
-    let mut pcs = Vec::new();
-    for id in &chosen.pcs {
-        match web.store.pc_row(site.id, *id).await? {
-            Some(_) => pcs.push(*id),
-            None => return Ok(None),
-        }
-    }
-    for g in &chosen.groups {
-        match web.store.api_group_members(&[site.id], *g).await? {
-            Some((_, members)) => pcs.extend(members),
-            None => return Ok(None),
-        }
-    }
-    pcs.sort_unstable();
-    pcs.dedup();
-    Ok(Some(pcs))
+    web.store
+        .wizard_targets(site.id, &chosen.pcs, &chosen.groups)
+        .await
 }
 
 async fn run_params(
