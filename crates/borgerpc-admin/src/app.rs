@@ -46,6 +46,24 @@ impl Running {
 pub async fn start(config: &Config, store: Store) -> anyhow::Result<Running> {
     let settings = config.protocol_settings()?;
     let limits = config.server.limits()?;
+    let metrics_token = match &config.server.metrics_token {
+        Some(secret) => Some(
+            secret
+                .read(&config.base_dir)
+                .map_err(|e| anyhow::anyhow!("server.metrics_token: {e}"))
+                .and_then(|t| {
+                    anyhow::ensure!(
+                        t.len() >= 16 && t.bytes().all(|b| b.is_ascii_graphic()),
+                        "server.metrics_token: at least 16 visible ASCII characters \
+                         (`openssl rand -hex 32`)"
+                    );
+                    Ok(t)
+                })?,
+        ),
+        None => None,
+    };
+    let metrics_access = service_kit::http::MetricsAccess::with_token(metrics_token)
+        .proxied_by(&config.server.client_ip_header);
     let mailer = crate::notify::Mailer::from_config(
         &config.notifications,
         &config.base_dir,
@@ -82,7 +100,7 @@ pub async fn start(config: &Config, store: Store) -> anyhow::Result<Running> {
         .merge(crate::login::router(logins.clone()))
         .merge(crate::api::router(store.clone(), agents))
         .merge(crate::web::router(config, store.clone(), logins.clone()))
-        .merge(service_kit::http::ops_router(ready));
+        .merge(service_kit::http::ops_router(ready, metrics_access));
     let (stop, mut stopped) = tokio::sync::watch::channel(false);
     let http = service_kit::listener::serve(
         "portal",

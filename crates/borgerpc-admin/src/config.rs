@@ -178,6 +178,9 @@ pub struct ServerConfig {
     /// The header a trusted proxy puts the caller's address in.
     #[serde(default = "default_client_ip_header")]
     pub client_ip_header: String,
+    /// Bearer token a Prometheus on another machine scrapes `/metrics` with; without it only
+    /// a scraper on this machine (not through a proxy) may.
+    pub metrics_token: Option<service_kit::config::Secret>,
 }
 
 impl Default for ServerConfig {
@@ -192,6 +195,7 @@ impl Default for ServerConfig {
             body_timeout_seconds: default_body_timeout(),
             trusted_proxies: Vec::new(),
             client_ip_header: default_client_ip_header(),
+            metrics_token: None,
         }
     }
 }

@@ -112,6 +112,7 @@ pub async fn start<P: Serviceplatform>(
             store.clone(),
             config.tenants.iter().map(|t| t.cvr.to_string()).collect(),
         )),
+        service_kit::http::MetricsAccess::with_token(secrets.metrics_token.clone()),
     ));
     let mut rx = stop_rx.clone();
     let http = service_kit::listener::serve(

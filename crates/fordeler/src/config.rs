@@ -41,6 +41,9 @@ pub struct ServerConfig {
     pub listen: SocketAddr,
     /// Bearer token for the operator API, from a file or an environment variable.
     pub api_token: Option<Secret>,
+    /// Bearer token a Prometheus on another machine scrapes `/metrics` with; without it only
+    /// a scraper on this machine (not through a proxy) may.
+    pub metrics_token: Option<Secret>,
     /// JSON log lines.
     #[serde(default)]
     pub log_json: bool,
@@ -68,6 +71,7 @@ impl Default for ServerConfig {
         Self {
             listen: default_listen(),
             api_token: None,
+            metrics_token: None,
             log_json: false,
             max_files_per_submission: default_max_files(),
             max_submission_bytes: default_max_submission(),
@@ -727,6 +731,8 @@ fn check_url(url: &str, local_http: bool) -> Result<(), String> {
 pub(crate) struct Secrets {
     /// Bearer token of the operator API.
     pub api_token: Option<String>,
+    /// Bearer token of `/metrics`.
+    pub metrics_token: Option<String>,
     /// Per form: the intake tokens, and the key of its OS2forms site.
     pub remote_post: HashMap<String, String>,
     pub ping: HashMap<String, String>,
@@ -773,6 +779,12 @@ impl Config {
                 .api_token
                 .as_ref()
                 .map(|s| read(s, "server.api_token"))
+                .transpose()?,
+            metrics_token: self
+                .server
+                .metrics_token
+                .as_ref()
+                .map(|s| read(s, "server.metrics_token"))
                 .transpose()?,
             ..Secrets::default()
         };

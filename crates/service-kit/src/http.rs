@@ -93,13 +93,104 @@ pub type MetricsRefresh = Arc<dyn Fn() -> Pin<Box<dyn Future<Output = ()> + Send
 /// time out, and then the gauges show the previous refresh.
 const REFRESH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 
+/// Who may read `/metrics`. Its numbers are nobody's personal data, but they tell an outsider
+/// how large, how busy and how failing a service is, so it is not open to the network: a
+/// scraper on the same machine that did not come through a reverse proxy may read it, anyone
+/// else needs the configured bearer token (`server.metrics_token` in both products).
+#[derive(Clone, Default)]
+pub struct MetricsAccess {
+    token: Option<Arc<str>>,
+    /// A proxy's own client-address header besides the standard ones.
+    proxy_header: Option<axum::http::HeaderName>,
+}
+
+impl std::fmt::Debug for MetricsAccess {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MetricsAccess")
+            .field("token", &self.token.as_ref().map(|_| ".."))
+            .finish()
+    }
+}
+
+/// The headers a reverse proxy adds: a request with one came from elsewhere, whatever the
+/// socket's peer says.
+const PROXY_HEADERS: [&str; 3] = ["forwarded", "x-forwarded-for", "x-real-ip"];
+
+impl MetricsAccess {
+    /// Local scrapers only.
+    pub fn local_only() -> Self {
+        Self::default()
+    }
+
+    /// Local scrapers, and any that send `token` (`Authorization: Bearer …`).
+    pub fn with_token(token: Option<String>) -> Self {
+        Self {
+            token: token.map(Arc::from),
+            proxy_header: None,
+        }
+    }
+
+    /// Also takes a request with `header` (the product's configured client-address header)
+    /// as one that came through a proxy.
+    pub fn proxied_by(mut self, header: &str) -> Self {
+        self.proxy_header = axum::http::HeaderName::from_bytes(header.as_bytes()).ok();
+        self
+    }
+
+    fn check(&self, request: &Request) -> Result<(), Response> {
+        let headers = request.headers();
+        if let Some(expected) = &self.token
+            && let Some(value) = headers.get(header::AUTHORIZATION)
+        {
+            return match after_scheme(value, &["Bearer "]) {
+                Some(given) if same_secret(given, expected) => Ok(()),
+                _ => Err((
+                    StatusCode::UNAUTHORIZED,
+                    [(header::WWW_AUTHENTICATE, "Bearer")],
+                    "metrics: wrong token\n",
+                )
+                    .into_response()),
+            };
+        }
+        let peer = request
+            .extensions()
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|c| c.0.ip());
+        let proxied = PROXY_HEADERS.iter().any(|h| headers.contains_key(*h))
+            || self
+                .proxy_header
+                .as_ref()
+                .is_some_and(|h| headers.contains_key(h));
+        let local = peer.is_some_and(|ip| ip.is_loopback()) && !proxied;
+        if local {
+            return Ok(());
+        }
+        let why = if self.token.is_some() {
+            "metrics: send the token of server.metrics_token (Authorization: Bearer …)\n"
+        } else {
+            "metrics: only for scrapers on this machine; set server.metrics_token to scrape \
+             over the network\n"
+        };
+        Err((
+            StatusCode::UNAUTHORIZED,
+            [(header::WWW_AUTHENTICATE, "Bearer")],
+            why,
+        )
+            .into_response())
+    }
+}
+
 /// `/healthz`, `/readyz`, `/metrics`.
-pub fn ops_router(ready: ReadyCheck) -> Router {
-    ops_router_with(ready, None)
+pub fn ops_router(ready: ReadyCheck, access: MetricsAccess) -> Router {
+    ops_router_with(ready, None, access)
 }
 
 /// [`ops_router`], with gauges refreshed by `refresh` at each scrape.
-pub fn ops_router_with(ready: ReadyCheck, refresh: Option<MetricsRefresh>) -> Router {
+pub fn ops_router_with(
+    ready: ReadyCheck,
+    refresh: Option<MetricsRefresh>,
+    access: MetricsAccess,
+) -> Router {
     let handle = metrics_handle();
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
@@ -117,9 +208,10 @@ pub fn ops_router_with(ready: ReadyCheck, refresh: Option<MetricsRefresh>) -> Ro
         )
         .route(
             "/metrics",
-            get(move || {
-                let (handle, refresh) = (handle.clone(), refresh.clone());
+            get(move |request: Request| {
+                let (handle, refresh, access) = (handle.clone(), refresh.clone(), access.clone());
                 async move {
+                    access.check(&request)?;
                     if let Some(refresh) = refresh
                         && tokio::time::timeout(REFRESH_TIMEOUT, refresh())
                             .await
@@ -129,7 +221,7 @@ pub fn ops_router_with(ready: ReadyCheck, refresh: Option<MetricsRefresh>) -> Ro
                             "metrics: refreshing gauges took too long; showing the last values"
                         );
                     }
-                    handle.render()
+                    Ok::<_, Response>(handle.render())
                 }
             }),
         )

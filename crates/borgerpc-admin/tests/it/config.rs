@@ -38,6 +38,7 @@ impl Site {
                 "smtp-password-of-the-test".to_owned(),
             ),
             ("BORGERPC_SERVER__LISTEN", "127.0.0.1:0".to_owned()),
+            ("BORGERPC_METRICS_TOKEN", METRICS_TOKEN.to_owned()),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v))
@@ -92,6 +93,18 @@ async fn the_example_serves_with_every_variable_the_readme_names() {
         .await
         .unwrap();
     assert_eq!(login.status(), 200, "{:?}", login.text().await);
+    // `/metrics` through the proxy (its client_ip_header): only with server.metrics_token.
+    let metrics = |token: Option<&'static str>| {
+        let mut r = http
+            .get(format!("{url}/metrics"))
+            .header("x-forwarded-for", "192.0.2.1");
+        if let Some(t) = token {
+            r = r.bearer_auth(t);
+        }
+        r.send()
+    };
+    assert_eq!(metrics(Some(METRICS_TOKEN)).await.unwrap().status(), 200);
+    assert_eq!(metrics(None).await.unwrap().status(), 401);
     let status = served.stop();
     assert!(status.success(), "{status}");
 }
@@ -165,3 +178,5 @@ fn the_readme_names_only_commands_variables_and_keys_that_exist() {
     assert!(checked.commands >= 10);
     assert!(checked.keys > 0);
 }
+
+const METRICS_TOKEN: &str = "metrics-token-of-the-test-0123";

@@ -66,6 +66,7 @@ impl Site {
                 "https://127.0.0.1:9/service/SP/Distribution/3".into(),
             ),
             ("FORDELER_API_TOKEN", API_TOKEN.into()),
+            ("FORDELER_METRICS_TOKEN", METRICS_TOKEN.into()),
             ("FORDELER_SP241_TOKEN", INTAKE_TOKEN.into()),
             ("FORDELER_PING_TOKEN", PING_TOKEN.into()),
             ("FORDELER_SERVER__LISTEN", "127.0.0.1:0".into()),
@@ -146,8 +147,22 @@ async fn the_example_serves_with_every_variable_the_readme_names() {
         .await
         .unwrap();
     assert_eq!(intake.status(), 202, "{:?}", intake.text().await);
+    // `/metrics` through a proxy: only with server.metrics_token.
+    let metrics = |token: Option<&'static str>| {
+        let mut r = http
+            .get(format!("{url}/metrics"))
+            .header("x-forwarded-for", "192.0.2.1");
+        if let Some(t) = token {
+            r = r.bearer_auth(t);
+        }
+        r.send()
+    };
+    assert_eq!(metrics(Some(METRICS_TOKEN)).await.unwrap().status(), 200);
+    assert_eq!(metrics(None).await.unwrap().status(), 401);
     stop(served);
 }
+
+const METRICS_TOKEN: &str = "metrics-token-of-the-test-0123";
 
 #[tokio::test]
 async fn log_json_in_the_file_makes_json_log_lines() {

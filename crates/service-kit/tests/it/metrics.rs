@@ -4,7 +4,7 @@
 
 use axum::Router;
 use axum::routing::get;
-use service_kit::http::MetricsRefresh;
+use service_kit::http::{MetricsAccess, MetricsRefresh};
 use service_kit::listener::Limits;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -19,18 +19,26 @@ const SLOW: Duration = Duration::from_millis(30);
 
 /// One request on its own connection; the answer's body.
 async fn get_body(addr: SocketAddr, path: &str) -> String {
+    let (status, body) = get_with(addr, path, "").await;
+    assert_eq!(status, 200, "{path}: {body}");
+    body
+}
+
+/// The status and body of a GET with extra header lines (each ending in CRLF).
+async fn get_with(addr: SocketAddr, path: &str, headers: &str) -> (u16, String) {
     tokio::time::timeout(EVENTUALLY, async {
         let mut s = TcpStream::connect(addr).await.unwrap();
-        let raw = format!("GET {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+        let raw = format!("GET {path} HTTP/1.1\r\nHost: t\r\n{headers}Connection: close\r\n\r\n");
         s.write_all(raw.as_bytes()).await.unwrap();
         let mut answer = Vec::new();
         let _ = s.read_to_end(&mut answer).await;
         let answer = String::from_utf8_lossy(&answer).into_owned();
-        assert!(answer.starts_with("HTTP/1.1 200"), "{path}: {answer}");
-        answer
+        let status = answer.get(9..12).and_then(|c| c.parse().ok()).unwrap_or(0);
+        let body = answer
             .split_once("\r\n\r\n")
             .map(|(_, body)| body.to_owned())
-            .unwrap_or_default()
+            .unwrap_or_default();
+        (status, body)
     })
     .await
     .expect("no answer")
@@ -69,6 +77,7 @@ async fn latency_histograms_hold_real_values_and_gauges_refresh_at_scrape() {
         .merge(service_kit::http::ops_router_with(
             Arc::new(|| Box::pin(async { Ok(()) })),
             Some(refresh),
+            MetricsAccess::with_token(Some(TOKEN.to_owned())),
         ));
     let (stop, mut stopped) = tokio::sync::watch::channel(false);
     let served = service_kit::listener::serve(
@@ -127,9 +136,28 @@ async fn latency_histograms_hold_real_values_and_gauges_refresh_at_scrape() {
         "{again}"
     );
 
+    // Not open to the network: through a proxy, or with a wrong token, only with the right one.
+    let proxied = "X-Forwarded-For: 192.0.2.7\r\n";
+    let (status, why) = get_with(served.addr, "/metrics", proxied).await;
+    assert_eq!(status, 401, "{why}");
+    assert!(
+        why.contains("server.metrics_token") && !why.contains(TOKEN),
+        "{why}"
+    );
+    let wrong = format!("{proxied}Authorization: Bearer wrong-{TOKEN}\r\n");
+    assert_eq!(get_with(served.addr, "/metrics", &wrong).await.0, 401);
+    let right = format!("{proxied}Authorization: Bearer {TOKEN}\r\n");
+    let (status, text) = get_with(served.addr, "/metrics", &right).await;
+    assert_eq!(status, 200);
+    assert!(text.contains("test_refreshes"));
+    let (status, _) = get_with(served.addr, "/healthz", proxied).await;
+    assert_eq!(status, 200, "health stays open");
+
     stop.send_replace(true);
     let _ = tokio::time::timeout(EVENTUALLY, served.task).await;
 }
+
+const TOKEN: &str = "metrics-token-0123456789abcdef";
 
 /// Samples recorded long before a scrape are still counted: the histograms are cumulative.
 /// (With the exporter's default summaries, quantiles cover only the last minute.)
