@@ -63,7 +63,12 @@ enum Command {
         keep: bool,
     },
     /// Create or update the database schema / Opret eller opdater databasen.
-    Migrate,
+    Migrate {
+        /// Only list what is pending (exit code 1 if anything is), change nothing / Vis kun
+        /// hvad der mangler.
+        #[arg(long)]
+        check: bool,
+    },
     /// Create a superuser (password from BORGERPC_PASSWORD or stdin) / Opret en superbruger.
     Createsuperuser {
         #[arg(long)]
@@ -678,6 +683,19 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     }
     .context("configuration")?;
     service_kit::logging::init(config.server.log_json, "info");
+    if let Command::Migrate { check: true } = cli.command {
+        let db = service_kit::db::Db::connect(&config.database.url, 1)
+            .await
+            .context("database.url")?;
+        let status = db
+            .migration_status(borgerpc_admin::store::MIGRATIONS)
+            .await?;
+        print!("{status}");
+        if !status.is_current() {
+            std::process::exit(1);
+        }
+        return Ok(());
+    }
     let store = Store::open(&config.database.url, config.database.max_connections)
         .await
         .context("database.url")?;
@@ -689,7 +707,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             stopping.await;
             running.shutdown().await;
         }
-        Command::Migrate => println!("database is up to date"),
+        Command::Migrate { .. } => println!("database is up to date"),
         Command::Createsuperuser { username, email } => {
             let cli = Scope::cli(&store).await?;
             let user = store

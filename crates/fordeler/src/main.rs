@@ -96,6 +96,14 @@ enum Command {
     },
     /// Check configuration, certificates, SFTP and the service / Tjek opsætningen.
     CheckConfig,
+    /// Create or update the database schema (`serve` does it too) / Opret eller opdater
+    /// databasen.
+    Migrate {
+        /// Only list what is pending (exit code 1 if anything is), change nothing / Vis kun
+        /// hvad der mangler.
+        #[arg(long)]
+        check: bool,
+    },
     /// Render a submission (Remote post JSON) into the SF2900 request and validate it / Forhåndsvis.
     Preview {
         #[arg(long)]
@@ -486,6 +494,22 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                     Ok(None) => println!("route {}: no lookup needed", r.id),
                     Err(e) => println!("route {}: {e}", r.id),
                 }
+            }
+        }
+        Command::Migrate { check } => {
+            let (config, _) = load(&cli.config, "error")?;
+            if check {
+                let db = service_kit::db::Db::connect(&config.database.url, 1)
+                    .await
+                    .context("database.url")?;
+                let status = db.migration_status(fordeler::store::MIGRATIONS).await?;
+                print!("{status}");
+                if !status.is_current() {
+                    return Ok(std::process::ExitCode::FAILURE);
+                }
+            } else {
+                store(&config).await.context("database.url")?;
+                println!("database is up to date");
             }
         }
         Command::CheckConfig => {

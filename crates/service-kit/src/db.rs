@@ -43,6 +43,77 @@ pub struct Migration {
     pub sql: &'static str,
 }
 
+/// Where a database stands against a product's migrations.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MigrationStatus {
+    /// Versions applied that the product knows.
+    pub applied: Vec<i64>,
+    /// The product's migrations the database lacks, in order: (version, name).
+    pub pending: Vec<(i64, &'static str)>,
+    /// Versions applied that the product does not know (a newer version migrated it).
+    pub unknown: Vec<i64>,
+}
+
+impl MigrationStatus {
+    fn of(migrations: &[Migration], applied: &[i64]) -> Self {
+        let known = |v: &i64| migrations.iter().any(|m| m.version == *v);
+        Self {
+            applied: applied.iter().copied().filter(known).collect(),
+            pending: migrations
+                .iter()
+                .filter(|m| !applied.contains(&m.version))
+                .map(|m| (m.version, m.name))
+                .collect(),
+            unknown: applied.iter().copied().filter(|v| !known(v)).collect(),
+        }
+    }
+}
+
+impl MigrationStatus {
+    /// Nothing pending, nothing newer: the schema is the one this version expects.
+    pub fn is_current(&self) -> bool {
+        self.pending.is_empty() && self.unknown.is_empty()
+    }
+}
+
+/// What `migrate --check` prints: one line per pending migration, or that none is.
+impl std::fmt::Display for MigrationStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for v in &self.unknown {
+            writeln!(
+                f,
+                "newer: migration {v} is not known to this version (a newer version ran here)"
+            )?;
+        }
+        for (v, name) in &self.pending {
+            writeln!(f, "pending: {v} {name}")?;
+        }
+        if self.is_current() {
+            writeln!(f, "up to date: {} migrations applied", self.applied.len())?;
+        }
+        Ok(())
+    }
+}
+
+/// The versions in `schema_migrations`, in order; none for a database never migrated.
+async fn applied_versions(
+    conn: &mut sqlx::pool::PoolConnection<sqlx::Any>,
+) -> anyhow::Result<Vec<i64>> {
+    match sqlx::query_scalar::<_, i64>("SELECT version FROM schema_migrations ORDER BY version")
+        .fetch_all(&mut **conn)
+        .await
+    {
+        Ok(v) => Ok(v),
+        // No table yet: nothing applied. Any other failure is the database's.
+        Err(sqlx::Error::Database(e))
+            if e.message().contains("no such table") || e.code().as_deref() == Some("42P01") =>
+        {
+            Ok(Vec::new())
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// The database of a product: a connection pool for either dialect, with the settings every
 /// connection needs (on SQLite: WAL, `secure_delete`, a busy timeout), and the writes'
 /// ordering on SQLite ([`Db::begin_write`], [`Db::write`]).
@@ -229,6 +300,17 @@ impl Db {
         }
     }
 
+    /// Which of `migrations` the database has and which it lacks, without changing it
+    /// (`migrate --check`).
+    pub async fn migration_status(
+        &self,
+        migrations: &[Migration],
+    ) -> anyhow::Result<MigrationStatus> {
+        let mut conn = self.pool.acquire().await?;
+        let applied = applied_versions(&mut conn).await?;
+        Ok(MigrationStatus::of(migrations, &applied))
+    }
+
     /// Applies what is missing; `per_migration_tx` wraps each migration in its own transaction
     /// (PostgreSQL), else the caller holds one around all of them (SQLite).
     async fn migrate_locked(
@@ -244,6 +326,20 @@ impl Db {
         let applied: Vec<(i64,)> = sqlx::query_as("SELECT version FROM schema_migrations")
             .fetch_all(&mut **conn)
             .await?;
+        // A newer version migrated this database: an older binary must not run on a schema
+        // it does not know (a rollback goes back to the backup taken before the upgrade).
+        let versions: Vec<i64> = applied.iter().map(|(v,)| *v).collect();
+        let newer = MigrationStatus::of(migrations, &versions).unknown;
+        anyhow::ensure!(
+            newer.is_empty(),
+            "the database has migration {} that this version does not know: it was upgraded by \
+             a newer version. Run that version, or restore the backup taken before the upgrade",
+            newer
+                .iter()
+                .map(i64::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
         let mut count = 0;
         for m in migrations {
             if applied.iter().any(|(v,)| *v == m.version) {
@@ -289,7 +385,7 @@ impl Db {
         Ok(count)
     }
 
-    fn dialect(&self, sql: &str) -> String {
+    pub(crate) fn dialect(&self, sql: &str) -> String {
         match self.kind {
             DbKind::Sqlite => sql
                 .replace("{{BLOB}}", "BLOB")
@@ -540,6 +636,28 @@ mod tests {
             sql: "CREATE INDEX things_name ON things (name); INSERT INTO things (body, name) VALUES (NULL, 'seed')",
         },
     ];
+
+    #[tokio::test]
+    async fn status_lists_pending_and_a_newer_schema_is_refused() {
+        let tmp = tempfile::tempdir().unwrap();
+        let db = test_db(tmp.path()).await.unwrap();
+        let fresh = db.migration_status(M).await.unwrap();
+        assert_eq!(fresh.pending, vec![(1, "things"), (2, "index")]);
+        assert!(fresh.applied.is_empty() && fresh.unknown.is_empty());
+        assert_eq!(db.migrate(&M[..1]).await.unwrap(), 1);
+        let half = db.migration_status(M).await.unwrap();
+        assert_eq!((half.applied, half.pending), (vec![1], vec![(2, "index")]));
+        assert_eq!(db.migrate(M).await.unwrap(), 1);
+        assert!(db.migration_status(M).await.unwrap().pending.is_empty());
+        // An older binary (it knows migration 1 only) on the migrated database.
+        let older = db.migration_status(&M[..1]).await.unwrap();
+        assert_eq!(older.unknown, vec![2]);
+        let refused = db.migrate(&M[..1]).await.unwrap_err().to_string();
+        assert!(
+            refused.contains("migration 2") && refused.contains("newer version"),
+            "{refused}"
+        );
+    }
 
     fn mode(p: &Path) -> u32 {
         std::fs::metadata(p).unwrap().permissions().mode() & 0o777

@@ -23,6 +23,7 @@ mod pc_counts;
 mod protocol;
 mod real_client;
 mod scripts_import;
+mod upgrade;
 mod web_admin;
 mod web_browser;
 mod web_groups;

@@ -503,3 +503,31 @@ fn the_readme_names_only_commands_variables_and_keys_that_exist() {
     assert!(checked.commands >= 8);
     assert!(checked.keys >= 10);
 }
+
+#[tokio::test]
+async fn migrate_check_lists_pending_migrations_and_changes_nothing() {
+    let site = Site::new().await;
+    let check = site.command(&["migrate", "--check"]).output().unwrap();
+    let out = String::from_utf8_lossy(&check.stdout).into_owned();
+    assert_eq!(check.status.code(), Some(1), "{out}");
+    assert!(out.starts_with("pending: 1 init\n"), "{out}");
+    assert_eq!(
+        out.lines().count(),
+        fordeler::store::MIGRATIONS.len(),
+        "{out}"
+    );
+    let (ok, migrated) = run(site.command(&["migrate"]));
+    assert!(
+        ok && migrated.contains("database is up to date"),
+        "{migrated}"
+    );
+    let (ok, current) = run(site.command(&["migrate", "--check"]));
+    assert!(ok, "{current}");
+    assert!(
+        current.contains(&format!(
+            "up to date: {} migrations applied",
+            fordeler::store::MIGRATIONS.len()
+        )),
+        "{current}"
+    );
+}

@@ -22,3 +22,4 @@ mod store;
 #[cfg(feature = "tools")]
 mod stored_data;
 mod transport;
+mod upgrade;

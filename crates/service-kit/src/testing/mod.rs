@@ -2,11 +2,14 @@
 //! for by what it prints (with a generous deadline, never a fixed sleep), and stopped with
 //! SIGTERM as systemd stops it; and reading an answer off a raw socket, for tests that talk
 //! HTTP byte by byte to see what a listener does with slow or hostile peers; and holding a
-//! router's routes to its `openapi.json`. With the `browser` feature, [`browser`]: a real
+//! router's routes to its `openapi.json`; and [`upgrade`]: databases at every earlier schema of a
+//! product, holding its fixture. With the `browser` feature, [`browser`]: a real
 //! headless Chromium with axe-core, for a portal's pages.
 
 #[cfg(feature = "browser")]
 pub mod browser;
+/// The upgrade walk: a fixture of the oldest schema brought to every later one.
+pub mod upgrade;
 
 use std::io::{BufRead as _, BufReader};
 use std::process::{Child, Command, ExitStatus, Stdio};
