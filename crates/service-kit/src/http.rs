@@ -137,19 +137,15 @@ impl MetricsAccess {
         self
     }
 
-    fn check(&self, request: &Request) -> Result<(), Response> {
+    /// `Err` carries why the scrape is refused (answered 401).
+    fn check(&self, request: &Request) -> Result<(), &'static str> {
         let headers = request.headers();
         if let Some(expected) = &self.token
             && let Some(value) = headers.get(header::AUTHORIZATION)
         {
             return match after_scheme(value, &["Bearer "]) {
                 Some(given) if same_secret(given, expected) => Ok(()),
-                _ => Err((
-                    StatusCode::UNAUTHORIZED,
-                    [(header::WWW_AUTHENTICATE, "Bearer")],
-                    "metrics: wrong token\n",
-                )
-                    .into_response()),
+                _ => Err("metrics: wrong token\n"),
             };
         }
         let peer = request
@@ -161,22 +157,15 @@ impl MetricsAccess {
                 .proxy_header
                 .as_ref()
                 .is_some_and(|h| headers.contains_key(h));
-        let local = peer.is_some_and(|ip| ip.is_loopback()) && !proxied;
-        if local {
+        if peer.is_some_and(|ip| ip.is_loopback()) && !proxied {
             return Ok(());
         }
-        let why = if self.token.is_some() {
+        Err(if self.token.is_some() {
             "metrics: send the token of server.metrics_token (Authorization: Bearer …)\n"
         } else {
             "metrics: only for scrapers on this machine; set server.metrics_token to scrape \
              over the network\n"
-        };
-        Err((
-            StatusCode::UNAUTHORIZED,
-            [(header::WWW_AUTHENTICATE, "Bearer")],
-            why,
-        )
-            .into_response())
+        })
     }
 }
 
@@ -211,7 +200,14 @@ pub fn ops_router_with(
             get(move |request: Request| {
                 let (handle, refresh, access) = (handle.clone(), refresh.clone(), access.clone());
                 async move {
-                    access.check(&request)?;
+                    if let Err(why) = access.check(&request) {
+                        return (
+                            StatusCode::UNAUTHORIZED,
+                            [(header::WWW_AUTHENTICATE, "Bearer")],
+                            why,
+                        )
+                            .into_response();
+                    }
                     if let Some(refresh) = refresh
                         && tokio::time::timeout(REFRESH_TIMEOUT, refresh())
                             .await
@@ -221,7 +217,7 @@ pub fn ops_router_with(
                             "metrics: refreshing gauges took too long; showing the last values"
                         );
                     }
-                    Ok::<_, Response>(handle.render())
+                    handle.render().into_response()
                 }
             }),
         )
