@@ -25,6 +25,7 @@ mod real_client;
 mod scripts_import;
 mod web_admin;
 mod web_browser;
+mod web_every_page;
 mod web_groups;
 mod web_help;
 mod web_monitor;
