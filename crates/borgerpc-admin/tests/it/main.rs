@@ -26,6 +26,7 @@ mod scripts_import;
 mod upgrade;
 mod web_admin;
 mod web_browser;
+mod web_every_page;
 mod web_groups;
 mod web_help;
 mod web_monitor;

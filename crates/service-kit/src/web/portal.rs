@@ -603,7 +603,8 @@ pub fn same_site(headers: &HeaderMap) -> bool {
 
 impl<A: Accounts> Portal<A> {
     /// The product's `pages` with the foundation around them: the account pages, the
-    /// static files, sessions on every page, and the security headers on every answer.
+    /// static files, sessions on every page, a refusal for any post from another site, and
+    /// the security headers on every answer.
     pub fn router(self: Arc<Self>, pages: Router) -> Router {
         let chrome = Arc::new(self.chrome.clone());
         let sessions = self.sessions.clone();
@@ -634,8 +635,19 @@ async fn with_session(
         Some(t) => sessions.load(name, t).await,
         None => Ok(None),
     };
+    // A form another site posts is refused here, before any handler, and its answer sets no
+    // cookie. The browser leaves the SameSite=Lax session cookie out of such a post, so the
+    // new session a request without one gets would replace the user's own: any site could
+    // log a user out, and the way to the login page is no answer to a forged form.
+    // (`Form` and `Upload` check the same again, with the session's token.)
+    let foreign = !req.method().is_safe() && !same_site(req.headers());
     let (session, set_cookie, ended) = match loaded {
         Ok(Some(s)) => (s, None, false),
+        Ok(None) if foreign => (
+            Sessions::unsaved(Lang::from_accept_language(req.headers())),
+            None,
+            false,
+        ),
         Ok(None) => match sessions
             .start(Lang::from_accept_language(req.headers()))
             .await
@@ -645,13 +657,16 @@ async fn with_session(
         },
         Err(e) => return unavailable(&e),
     };
-    let path = req.uri().path().to_owned();
-    req.extensions_mut().insert(Visit {
+    let visit = Visit {
         session,
-        path,
+        path: req.uri().path().to_owned(),
         session_ended: ended,
         chrome,
-    });
+    };
+    if foreign {
+        return visit.message(StatusCode::FORBIDDEN, visit.msgs().csrf_failed);
+    }
+    req.extensions_mut().insert(visit);
     let mut res = next.run(req).await;
     if let Some(c) = set_cookie {
         // A handler that logged in has set the session cookie itself; its cookie wins.

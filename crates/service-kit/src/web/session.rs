@@ -125,6 +125,19 @@ impl Sessions {
         self.policy
     }
 
+    /// An anonymous session in `lang` that is never stored and whose cookie is never sent:
+    /// for drawing the page that refuses a request, which must not change the browser's state.
+    pub(crate) fn unsaved(lang: Lang) -> Session {
+        Session {
+            token_hash: String::new(),
+            user_id: None,
+            csrf: new_token(""),
+            second_factor_ok: false,
+            lang,
+            created_at: now_ms(),
+        }
+    }
+
     /// A new session for a visitor who has none (or whose session ended): anonymous, in
     /// `lang`.
     pub async fn start(&self, lang: Lang) -> anyhow::Result<Started> {

@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+pub(crate) mod seed;
 pub(crate) mod web;
 
 use borgerpc_admin::app::Running;
