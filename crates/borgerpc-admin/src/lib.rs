@@ -28,5 +28,6 @@ pub mod notify;
 pub mod protocol;
 pub mod scripts;
 pub mod store;
+pub(crate) mod text;
 pub mod throttle;
 pub mod web;

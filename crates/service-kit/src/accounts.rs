@@ -109,22 +109,48 @@ const DANISH_WORDS: &[&str] = &[
     "tuborg",
 ];
 
-/// Whether `password` may become someone's password; `Err` says why, naming the field.
-/// `user_inputs` are words a guesser would try first for this account (its name, e-mail).
-pub fn check_new_password(password: &str, user_inputs: &[&str]) -> Result<(), String> {
+/// Why a new password is refused, as data: a product shows it in its user's language.
+/// [`check_new_password`] gives the same in English.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WeakPassword {
+    /// Empty, or only white space.
+    Empty,
+    /// Fewer than [`MIN_PASSWORD_CHARS`] characters.
+    TooShort {
+        /// The least number of characters.
+        min: usize,
+        /// How many the password has.
+        chars: usize,
+    },
+    /// More than [`MAX_PASSWORD_BYTES`] bytes.
+    TooLong {
+        /// The most bytes.
+        max_bytes: usize,
+    },
+    /// Long enough but easy to guess.
+    Guessable {
+        /// zxcvbn's warning (English), when it has one.
+        warning: Option<String>,
+    },
+}
+
+/// What is weak about `password`, if anything. `user_inputs` are words a guesser would try
+/// first for this account (its name, e-mail).
+pub fn password_weakness(password: &str, user_inputs: &[&str]) -> Option<WeakPassword> {
     if password.trim().is_empty() {
-        return Err("password: must not be empty or only spaces".into());
+        return Some(WeakPassword::Empty);
     }
     let chars = password.chars().count();
     if chars < MIN_PASSWORD_CHARS {
-        return Err(format!(
-            "password: must be at least {MIN_PASSWORD_CHARS} characters (it has {chars})"
-        ));
+        return Some(WeakPassword::TooShort {
+            min: MIN_PASSWORD_CHARS,
+            chars,
+        });
     }
     if password.len() > MAX_PASSWORD_BYTES {
-        return Err(format!(
-            "password: must be at most {MAX_PASSWORD_BYTES} bytes"
-        ));
+        return Some(WeakPassword::TooLong {
+            max_bytes: MAX_PASSWORD_BYTES,
+        });
     }
     // zxcvbn's matching grows faster than linearly with the length; its authors judge the
     // first 100 characters, and so do we (a weak start is a weak password).
@@ -134,28 +160,52 @@ pub fn check_new_password(password: &str, user_inputs: &[&str]) -> Result<(), St
     let estimate = zxcvbn::zxcvbn(&judged, &words);
     // 3: "safely unguessable", about 10^8 guesses or more.
     if u8::from(estimate.score()) < 3 {
-        let why = estimate
+        let warning = estimate
             .feedback()
             .and_then(|f| f.warning())
-            .map(|w| format!(" ({w})"))
-            .unwrap_or_default();
-        return Err(format!(
-            "password: too easy to guess{why}; it is a common password, a word or name with \
-             digits, or contains the user's name. Use a longer passphrase, e.g. four \
-             unrelated words"
-        ));
+            .map(|w| w.to_string());
+        return Some(WeakPassword::Guessable { warning });
     }
-    Ok(())
+    None
+}
+
+/// Whether `password` may become someone's password; `Err` says why in English, naming the
+/// field ([`password_weakness`] for the reason as data).
+pub fn check_new_password(password: &str, user_inputs: &[&str]) -> Result<(), String> {
+    match password_weakness(password, user_inputs) {
+        None => Ok(()),
+        Some(WeakPassword::Empty) => Err("password: must not be empty or only spaces".into()),
+        Some(WeakPassword::TooShort { min, chars }) => Err(format!(
+            "password: must be at least {min} characters (it has {chars})"
+        )),
+        Some(WeakPassword::TooLong { max_bytes }) => {
+            Err(format!("password: must be at most {max_bytes} bytes"))
+        }
+        Some(WeakPassword::Guessable { warning }) => {
+            let why = warning.map(|w| format!(" ({w})")).unwrap_or_default();
+            Err(format!(
+                "password: too easy to guess{why}; it is a common password, a word or name with \
+                 digits, or contains the user's name. Use a longer passphrase, e.g. four \
+                 unrelated words"
+            ))
+        }
+    }
+}
+
+/// Hashes a password that [`password_weakness`] found nothing wrong with, for storage (PHC
+/// string, argon2id with a random salt).
+pub fn hash_checked_password(password: &str) -> anyhow::Result<String> {
+    Argon2::default()
+        .hash_password(password.as_bytes())
+        .map(|h| h.to_string())
+        .map_err(|e| anyhow::anyhow!("hashing the password: {e}"))
 }
 
 /// Checks a new password ([`check_new_password`]) and hashes it for storage (PHC string,
 /// argon2id with a random salt).
 pub fn hash_new_password(password: &str, user_inputs: &[&str]) -> anyhow::Result<String> {
     check_new_password(password, user_inputs).map_err(anyhow::Error::msg)?;
-    Argon2::default()
-        .hash_password(password.as_bytes())
-        .map(|h| h.to_string())
-        .map_err(|e| anyhow::anyhow!("hashing the password: {e}"))
+    hash_checked_password(password)
 }
 
 /// The largest work area a stored hash may ask for (64 MiB; ours take 19): a hash is data,

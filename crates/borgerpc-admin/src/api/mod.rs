@@ -178,14 +178,21 @@ fn unprocessable(msg: impl Into<String>) -> ApiError {
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
-            StoreError::Invalid(m) => unprocessable(m),
-            StoreError::Conflict(m) => ApiError(StatusCode::CONFLICT, m),
+            StoreError::Invalid(m) => unprocessable(m.to_string()),
+            StoreError::Conflict(m) => ApiError(StatusCode::CONFLICT, m.to_string()),
             StoreError::NotFound(m) => ApiError(StatusCode::NOT_FOUND, m),
             StoreError::Database(_) => {
                 tracing::error!(error = %e, "operator API: database unavailable");
                 ApiError(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "the portal's database is unavailable; try again later".into(),
+                )
+            }
+            StoreError::Hash(_) => {
+                tracing::error!(error = %e, "operator API: password hashing failed");
+                ApiError(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "the portal could not hash the password; see its log".into(),
                 )
             }
             StoreError::UnknownValue { .. } | StoreError::Json(_) => {

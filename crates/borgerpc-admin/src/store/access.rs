@@ -11,7 +11,7 @@
 
 use super::Store;
 use super::audit::{Record, record_in};
-use super::{Error, Result, ensure, refuse};
+use super::{Error, Reason, Result, ensure, invalid, refuse};
 use service_kit::accounts::token_hash;
 use service_kit::db::now_ms;
 use sqlx::Row as _;
@@ -50,10 +50,12 @@ impl Role {
             .into_iter()
             .find(|r| r.name() == text)
             .ok_or_else(|| {
-                Error::Invalid(format!(
-                    "role: must be one of {}",
-                    Self::MEMBERSHIP.map(Role::name).join(", ")
-                ))
+                invalid!(
+                    "role",
+                    Reason::OneOf {
+                        list: Self::MEMBERSHIP.map(Role::name).join(", ")
+                    }
+                )
             })
     }
 
@@ -389,14 +391,17 @@ impl Store {
         if g.role == Role::CustomerAdmin {
             ensure!(
                 g.customer_id.is_some() && g.site_id.is_none(),
-                "customer: customer_admin takes a customer, not a site"
+                "customer",
+                Reason::CustomerAdminTakesCustomer
             );
             Ok(g.customer_id.is_some_and(|c| scope.customers.contains(&c)))
         } else {
             ensure!(
                 g.site_id.is_some() && g.customer_id.is_none(),
-                "site: {} takes a site, not a customer",
-                g.role.name()
+                "site",
+                Reason::RoleTakesSite {
+                    role: g.role.name()
+                }
             );
             Ok(g.site_id.is_some_and(|s| scope.sees(s)))
         }
@@ -464,7 +469,8 @@ impl Store {
         }
         ensure!(
             email.chars().count() <= 254,
-            "email: at most 254 characters"
+            "email",
+            Reason::AtMostChars { max: 254 }
         );
         let user = self.add_user(username, email, password, false).await?;
         let done = async {
@@ -504,7 +510,7 @@ impl Store {
         email: &str,
         password: &str,
     ) -> Result<super::accounts::User> {
-        ensure!(scope.superuser, "only a superuser may create superusers");
+        ensure!(scope.superuser, "", Reason::OnlySuperuserSuperusers);
         let user = self.add_user(username, email, password, true).await?;
         self.audit(
             &scope.actor,
@@ -547,7 +553,7 @@ impl Store {
         only_site: Option<i64>,
     ) -> Result<Option<bool>> {
         if scope.user_id == Some(user_id) {
-            refuse!("user: you cannot remove yourself; ask another administrator");
+            refuse!("user", Reason::RemoveYourself);
         }
         let Some(user) = self.user_in_scope(scope, user_id).await? else {
             return Ok(None);
@@ -678,7 +684,10 @@ impl Store {
         let description = description.trim();
         ensure!(
             description.chars().count() <= API_KEY_DESCRIPTION_CHARS,
-            "description: at most {API_KEY_DESCRIPTION_CHARS} characters"
+            "description",
+            Reason::AtMostChars {
+                max: API_KEY_DESCRIPTION_CHARS
+            }
         );
         let key = service_kit::accounts::new_token("bpk_");
         let now = now_ms();
@@ -775,7 +784,8 @@ pub(crate) async fn check_site_users(
         .await?;
         ensure!(
             ok.is_some(),
-            "{field}[{i}]: user {u} has no role on this site"
+            format!("{field}[{i}]"),
+            Reason::UserHasNoRole { id: *u }
         );
     }
     Ok(())
@@ -828,8 +838,10 @@ impl Store {
     ) -> Result<Option<Role>> {
         ensure!(
             Role::MEMBERSHIP.contains(&role),
-            "role: must be one of {}",
-            Role::MEMBERSHIP.map(Role::name).join(", ")
+            "role",
+            Reason::OneOf {
+                list: Role::MEMBERSHIP.map(Role::name).join(", ")
+            }
         );
         if !scope.sees(site.id) {
             return Ok(None);
@@ -837,14 +849,12 @@ impl Store {
         let Some(user) = self.user_in_scope(scope, user_id).await? else {
             return Ok(None);
         };
-        ensure!(
-            scope.user_id != Some(user_id),
-            "role: you cannot change your own role; ask another administrator"
-        );
+        ensure!(scope.user_id != Some(user_id), "role", Reason::OwnRole);
         let customer_managed = scope.superuser || scope.customers.contains(&site.customer_id);
         ensure!(
             role != Role::CustomerAdmin || customer_managed,
-            "role: only a customer admin makes customer admins"
+            "role",
+            Reason::OnlyCustomerAdminMakes
         );
         let mut tx = self.db.begin_write().await?;
         let held: Vec<String> = sqlx::query_scalar(
@@ -863,8 +873,10 @@ impl Store {
         }
         ensure!(
             before != Some(Role::CustomerAdmin) || customer_managed,
-            "role: {} is customer admin; only a customer admin changes that",
-            user.username
+            "role",
+            Reason::IsCustomerAdmin {
+                username: user.username.clone()
+            }
         );
         if before == Some(role) {
             return Ok(Some(role));
@@ -993,7 +1005,10 @@ impl Store {
         let description = description.trim();
         ensure!(
             description.chars().count() <= API_KEY_DESCRIPTION_CHARS,
-            "description: at most {API_KEY_DESCRIPTION_CHARS} characters"
+            "description",
+            Reason::AtMostChars {
+                max: API_KEY_DESCRIPTION_CHARS
+            }
         );
         let mut tx = self.db.begin_write().await?;
         let row: Option<(i64, String)> =

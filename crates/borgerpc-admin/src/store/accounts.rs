@@ -3,8 +3,8 @@
 //! see and do is a [`Scope`] (see `access.rs`).
 
 use super::Store;
-use super::{Error, Result, ensure};
-use service_kit::accounts::{hash_new_password, new_token, token_hash};
+use super::{Error, Reason, Result, ensure, refuse};
+use service_kit::accounts::{hash_checked_password, new_token, password_weakness, token_hash};
 use service_kit::db::now_ms;
 
 const SESSION_MS: i64 = 12 * 3_600_000;
@@ -17,6 +17,15 @@ pub struct User {
     pub id: i64,
     pub username: String,
     pub is_superuser: bool,
+}
+
+/// A new password, refused (naming the field `password`) if it is weak, else hashed for
+/// storage. `user_inputs` are the words a guesser tries first (the user's name, e-mail).
+pub(crate) fn hashed_new_password(password: &str, user_inputs: &[&str]) -> Result<String> {
+    if let Some(weak) = password_weakness(password, user_inputs) {
+        refuse!("password", Reason::Password(weak));
+    }
+    hash_checked_password(password).map_err(|e| Error::Hash(format!("{e:#}")))
 }
 
 impl Store {
@@ -34,16 +43,22 @@ impl Store {
                 && username
                     .chars()
                     .all(|c| c.is_alphanumeric() || "@.+-_".contains(c)),
-            "username: 1 to 150 letters, digits and @.+-_"
+            "username",
+            Reason::UsernameChars { max: 150 }
         );
-        let hash = hash_new_password(password, &[username, email])
-            .map_err(|e| Error::Invalid(format!("{e:#}")))?;
+        let hash = hashed_new_password(password, &[username, email])?;
         let mut tx = self.db.begin_write().await?;
         let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM users WHERE username = $1")
             .bind(username)
             .fetch_optional(&mut *tx)
             .await?;
-        ensure!(exists.is_none(), "username: {username:?} is taken");
+        ensure!(
+            exists.is_none(),
+            "username",
+            Reason::UsernameTaken {
+                username: username.to_owned()
+            }
+        );
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO users (username, email, password_hash, is_superuser, created_at)
              VALUES ($1, $2, $3, $4, $5) RETURNING id",
@@ -74,8 +89,7 @@ impl Store {
         let Some(email) = email else {
             return Ok(false);
         };
-        let hash = hash_new_password(password, &[username, &email])
-            .map_err(|e| Error::Invalid(format!("{e:#}")))?;
+        let hash = hashed_new_password(password, &[username, &email])?;
         let mut tx = self.db.begin_write().await?;
         let changed = sqlx::query("UPDATE users SET password_hash = $1 WHERE username = $2")
             .bind(hash)
@@ -105,7 +119,8 @@ impl Store {
         ensure!(
             (role == Role::CustomerAdmin) == customer_id.is_some()
                 && (role != Role::CustomerAdmin) == site_id.is_some(),
-            "role: customer_admin takes a customer, site_admin and site_user take a site"
+            "role",
+            Reason::RoleScope
         );
         self.write_one(
             sqlx::query(

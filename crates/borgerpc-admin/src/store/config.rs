@@ -2,7 +2,7 @@
 //! (by group name), then its own, the later winning.
 
 use super::Store;
-use super::{Result, ensure};
+use super::{Reason, Result, ensure};
 use sqlx::Row as _;
 use std::collections::BTreeMap;
 
@@ -255,18 +255,18 @@ impl Owner {
 pub fn check_operator_key(field: &str, key: &str) -> Result<()> {
     ensure!(
         !key.is_empty() && key.len() <= KEY_MAX_BYTES,
-        "{field}: a key is 1 to {KEY_MAX_BYTES} characters"
+        field.to_owned(),
+        Reason::KeyLength { max: KEY_MAX_BYTES }
     );
     ensure!(
         key.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b)),
-        "{field}: {:?} may contain only a-z, A-Z, 0-9, '_', '.' and '-'",
-        key.chars().take(40).collect::<String>()
+        field.to_owned(),
+        Reason::KeyChars {
+            key: key.chars().take(40).collect()
+        }
     );
-    ensure!(
-        !key.starts_with('_'),
-        "{field}: keys starting with '_' are reported by the PC and cannot be set"
-    );
+    ensure!(!key.starts_with('_'), field.to_owned(), Reason::KeyReserved);
     Ok(())
 }
 
@@ -338,14 +338,21 @@ impl Store {
         owner: Owner,
         changes: &[(String, Option<String>)],
     ) -> Result<Option<Vec<EntryView>>> {
-        ensure!(!changes.is_empty(), "entries: give at least one key");
-        ensure!(changes.len() <= 1000, "entries: at most 1000 at a time");
+        ensure!(!changes.is_empty(), "entries", Reason::GiveKey);
+        ensure!(
+            changes.len() <= 1000,
+            "entries",
+            Reason::AtMostAtATime { max: 1000 }
+        );
         for (key, value) in changes {
             check_operator_key(&format!("entries.{key}"), key)?;
             if let Some(v) = value {
                 ensure!(
                     v.chars().count() <= VALUE_MAX_CHARS,
-                    "entries.{key}: a value is at most {VALUE_MAX_CHARS} characters"
+                    format!("entries.{key}"),
+                    Reason::ValueLength {
+                        max: VALUE_MAX_CHARS
+                    }
                 );
             }
         }

@@ -2,7 +2,7 @@
 //! (status, assignee, note).
 
 use super::Store;
-use super::{Error, Result, ensure};
+use super::{Error, Reason, Result, ensure};
 use service_kit::db::now_ms;
 use sqlx::Row as _;
 
@@ -176,16 +176,20 @@ impl Store {
     ) -> Result<i64> {
         ensure!(
             LEVELS.contains(&level),
-            "level: must be one of {}",
-            LEVELS.join(", ")
+            "level",
+            Reason::OneOf {
+                list: LEVELS.join(", ")
+            }
         );
         ensure!(
             minutes(monitor_start).is_some() && minutes(monitor_end).is_some(),
-            "monitor_start, monitor_end: times like 08:00"
+            "monitor_start, monitor_end",
+            Reason::TimesLike
         );
         ensure!(
             max_offline_minutes >= 15,
-            "max_offline_minutes: at least 15 (PCs check in every 5 minutes)"
+            "max_offline_minutes",
+            Reason::OfflineMinutesMin { min: 15 }
         );
         let mut tx = self.db.begin_write().await?;
         let id: i64 = sqlx::query_scalar(
@@ -400,8 +404,10 @@ impl Store {
     ) -> Result<i64> {
         ensure!(
             LEVELS.contains(&level),
-            "level: must be one of {}",
-            LEVELS.join(", ")
+            "level",
+            Reason::OneOf {
+                list: LEVELS.join(", ")
+            }
         );
         let mut tx = self.db.begin_write().await?;
         let visible: Option<i64> = sqlx::query_scalar(
@@ -414,7 +420,8 @@ impl Store {
         .await?;
         ensure!(
             visible.is_some(),
-            "script: no script with id {script_id} on this site"
+            "script",
+            Reason::NoScript { id: script_id }
         );
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO security_problems (site_id, name, level, script_id, created_at)

@@ -7,8 +7,9 @@ use super::Store;
 use super::access::{Scope, check_site_users};
 use super::audit::{Record, before_after, record_in};
 use super::policies::PolicyRun;
+use super::rules::RuleKind;
 use super::wakeplans::WakeSync;
-use super::{Error, Result, conflict, ensure, refuse};
+use super::{Error, Reason, Result, conflict, ensure, refuse};
 use service_kit::db::now_ms;
 use sqlx::Row as _;
 
@@ -47,7 +48,11 @@ fn checked_name(name: &str) -> Result<&str> {
     let name = name.trim();
     ensure!(
         !name.is_empty() && name.chars().count() <= NAME_CHARS,
-        "name: must be 1 to {NAME_CHARS} characters"
+        "name",
+        Reason::Length {
+            min: 1,
+            max: NAME_CHARS
+        }
     );
     Ok(name)
 }
@@ -55,7 +60,10 @@ fn checked_name(name: &str) -> Result<&str> {
 fn checked_description(d: &str) -> Result<&str> {
     ensure!(
         d.chars().count() <= DESCRIPTION_CHARS,
-        "description: at most {DESCRIPTION_CHARS} characters"
+        "description",
+        Reason::AtMostChars {
+            max: DESCRIPTION_CHARS
+        }
     );
     Ok(d)
 }
@@ -223,7 +231,12 @@ impl Store {
         let description = checked_description(description)?;
         let mut tx = self.db.begin_write().await?;
         if name_taken(&mut tx, site_id, name, 0).await? {
-            refuse!("name: the site has a group named {name:?} already");
+            refuse!(
+                "name",
+                Reason::GroupNameTaken {
+                    name: name.to_owned()
+                }
+            );
         }
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO pc_groups (site_id, name, description, created_at) VALUES ($1, $2, $3, $4) RETURNING id",
@@ -273,7 +286,12 @@ impl Store {
         };
         if let Some(name) = name {
             if name_taken(&mut tx, site, name, group_id).await? {
-                refuse!("name: the site has a group named {name:?} already");
+                refuse!(
+                    "name",
+                    Reason::GroupNameTaken {
+                        name: name.to_owned()
+                    }
+                );
             }
             sqlx::query("UPDATE pc_groups SET name = $1 WHERE id = $2")
                 .bind(name)
@@ -324,18 +342,21 @@ impl Store {
         .fetch_all(&mut *tx)
         .await?;
         if !rules.is_empty() {
-            let names: Vec<String> = rules
-                .iter()
-                .map(|(k, id)| format!("{k} rule {id}"))
-                .collect();
-            conflict!(
-                "group: {} limited to this group; take the group out of them first",
-                if names.len() == 1 {
-                    format!("{} is", names[0])
-                } else {
-                    format!("{} are", names.join(", "))
-                }
-            );
+            let mut named = Vec::with_capacity(rules.len());
+            for (kind, id) in rules {
+                let kind = match kind.as_str() {
+                    "security" => RuleKind::Security,
+                    "offline" => RuleKind::Offline,
+                    _ => {
+                        return Err(Error::UnknownValue {
+                            column: "rule_groups.rule_kind",
+                            value: kind,
+                        });
+                    }
+                };
+                named.push((kind, id));
+            }
+            conflict!("group", Reason::GroupInRules { rules: named });
         }
         let name: String = sqlx::query_scalar("SELECT name FROM pc_groups WHERE id = $1")
             .bind(group_id)

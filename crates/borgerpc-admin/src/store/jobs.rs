@@ -13,7 +13,7 @@
 
 use super::access::Scope;
 use super::audit::{Record, record_in};
-use super::{Error, Result, conflict, ensure, refuse};
+use super::{Error, Field, Reason, Refusal, Result, conflict, ensure, refuse};
 use super::{Store, placeholders};
 use service_kit::db::now_ms;
 use sha2::Digest as _;
@@ -215,12 +215,13 @@ pub struct JobRow {
 }
 
 /// Checks one parameter value against its input's type; returns the string the agent gets.
-pub fn normalize_param(input: &Input, raw: &str) -> Result<String, String> {
-    let field = format!("parameter {} ({})", input.position + 1, input.name);
+pub fn normalize_param(input: &Input, raw: &str) -> Result<String, Refusal> {
+    let refused = |reason| Refusal::new(param_field(input), reason);
     let raw_t = raw.trim();
+    let value = || raw_t.to_owned();
     if raw_t.is_empty() {
         return if input.mandatory && input.value_type != "BOOLEAN" {
-            Err(format!("{field}: is mandatory"))
+            Err(refused(Reason::Mandatory))
         } else if input.value_type == "BOOLEAN" {
             Ok("False".into())
         } else {
@@ -231,18 +232,23 @@ pub fn normalize_param(input: &Input, raw: &str) -> Result<String, String> {
         "INT" => raw_t
             .parse::<i64>()
             .map(|i| i.to_string())
-            .map_err(|_| format!("{field}: {raw_t:?} is not a whole number")),
+            .map_err(|_| refused(Reason::NotWholeNumber { value: value() })),
         "BOOLEAN" => match raw_t.to_ascii_lowercase().as_str() {
             "true" | "1" | "yes" | "ja" => Ok("True".into()),
             "false" | "0" | "no" | "nej" => Ok("False".into()),
-            _ => Err(format!("{field}: {raw_t:?} is not true or false")),
+            _ => Err(refused(Reason::NotBoolean { value: value() })),
         },
         "DATE" => chrono::NaiveDate::parse_from_str(raw_t, "%Y-%m-%d")
             .map(|d| d.format("%Y-%m-%d").to_string())
-            .map_err(|_| format!("{field}: {raw_t:?} is not a date like 2026-12-24")),
+            .map_err(|_| refused(Reason::NotDate { value: value() })),
         "TIME" => chrono::NaiveTime::parse_from_str(raw_t, "%H:%M")
             .map(|t| t.format("%H:%M").to_string())
-            .map_err(|_| format!("{field}: {raw_t:?} is not a time like 08:30")),
+            .map_err(|_| {
+                refused(Reason::NotTime {
+                    value: value(),
+                    like: "08:30",
+                })
+            }),
         "TEXT_FIELD" => {
             let choices: Vec<&str> = input
                 .default_value
@@ -255,14 +261,22 @@ pub fn normalize_param(input: &Input, raw: &str) -> Result<String, String> {
             if choices.is_empty() || choices.contains(&raw_t) {
                 Ok(raw_t.to_owned())
             } else {
-                Err(format!(
-                    "{field}: {raw_t:?} is not one of the choices {}",
-                    choices.join(", ")
-                ))
+                Err(refused(Reason::NotAChoice {
+                    value: value(),
+                    list: choices.join(", "),
+                }))
             }
         }
-        "FILE" => Err(format!("{field}: give a file, not text")),
+        "FILE" => Err(refused(Reason::FileNotText)),
         _ => Ok(raw.to_owned()),
+    }
+}
+
+/// The field of a refusal about `input`'s value.
+fn param_field(input: &Input) -> Field {
+    Field::Parameter {
+        position: input.position + 1,
+        name: input.name.clone(),
     }
 }
 
@@ -277,9 +291,11 @@ pub struct CheckedParam {
 pub fn checked_params(inputs: &[Input], params: &[ParamValue]) -> Result<Vec<CheckedParam>> {
     ensure!(
         params.len() == inputs.len(),
-        "parameters: the script takes {} parameter(s), {} given",
-        inputs.len(),
-        params.len()
+        "parameters",
+        Reason::ParamCount {
+            takes: inputs.len(),
+            given: params.len()
+        }
     );
     let mut values = Vec::with_capacity(inputs.len());
     for (input, p) in inputs.iter().zip(params) {
@@ -287,9 +303,8 @@ pub fn checked_params(inputs: &[Input], params: &[ParamValue]) -> Result<Vec<Che
             ("FILE", ParamValue::File { name, data }) => {
                 ensure!(
                     !name.is_empty() && !name.contains('/') && name.len() <= 200,
-                    "parameter {} ({}): a file name must be 1 to 200 characters without '/'",
-                    input.position + 1,
-                    input.name
+                    param_field(input),
+                    Reason::FileName { max: 200 }
                 );
                 CheckedParam {
                     text: None,
@@ -305,16 +320,12 @@ pub fn checked_params(inputs: &[Input], params: &[ParamValue]) -> Result<Vec<Che
                 file: None,
             },
             (_, ParamValue::File { .. }) => refuse!(
-                "parameter {} ({}): takes a value of type {}, not a file",
-                input.position + 1,
-                input.name,
-                input.value_type
+                param_field(input),
+                Reason::NotAFile {
+                    value_type: input.value_type.clone()
+                }
             ),
-            (_, ParamValue::Kept) => refuse!(
-                "parameter {} ({}): there is no stored value to keep; give one",
-                input.position + 1,
-                input.name
-            ),
+            (_, ParamValue::Kept) => refuse!(param_field(input), Reason::NothingToKeep),
         });
     }
     Ok(values)
@@ -339,11 +350,14 @@ impl Store {
         for (i, input) in s.inputs.iter().enumerate() {
             ensure!(
                 VALUE_TYPES.contains(&input.value_type.as_str()),
-                "input {} ({}): type {:?} is not one of {}",
-                i + 1,
-                input.name,
-                input.value_type,
-                VALUE_TYPES.join(", ")
+                Field::Input {
+                    position: i as i64 + 1,
+                    name: input.name.clone()
+                },
+                Reason::TypeNotOneOf {
+                    value: input.value_type.clone(),
+                    list: VALUE_TYPES.join(", ")
+                }
             );
         }
         let now = now_ms();
@@ -533,16 +547,13 @@ impl Store {
                     .collect::<Vec<_>>()
                     .join(", ")
             };
-            let mut what = Vec::new();
-            if !uses.policies.is_empty() {
-                what.push(format!("a policy of group {}", quoted(&uses.policies)));
-            }
-            if !uses.rules.is_empty() {
-                what.push(format!("run by security rule {}", quoted(&uses.rules)));
-            }
             conflict!(
-                "script: {name:?} is {}; take it off them first",
-                what.join(" and ")
+                "script",
+                Reason::ScriptInUse {
+                    name: name.clone(),
+                    policies: quoted(&uses.policies),
+                    rules: quoted(&uses.rules),
+                }
             );
         }
         sqlx::query("UPDATE scripts SET deleted_at = $1 WHERE id = $2")
@@ -620,14 +631,12 @@ impl Store {
                 .fetch_optional(self.pool())
                 .await?;
         match flags {
-            Some((security, _)) if security != 0 => refuse!(
-                "script: {script_id} is a security script; it runs on PCs through a security \
-                 rule, not as a job"
-            ),
-            Some((_, hidden)) if hidden != 0 && !hidden_allowed => refuse!(
-                "script: {script_id} is a hidden script, run only by the portal's own features \
-                 (such as wake plans), not as a job"
-            ),
+            Some((security, _)) if security != 0 => {
+                refuse!("script", Reason::SecurityScriptNotJob { id: script_id })
+            }
+            Some((_, hidden)) if hidden != 0 && !hidden_allowed => {
+                refuse!("script", Reason::HiddenScriptNotJob { id: script_id })
+            }
             _ => Ok(()),
         }
     }
@@ -646,7 +655,7 @@ impl Store {
 
     async fn run_checked(&self, run: RunScript<'_>, hidden_allowed: bool) -> Result<Batch> {
         let Some((_, _, inputs)) = self.script_for_site(run.site_id, run.script_id).await? else {
-            refuse!("script: no script with id {} on this site", run.script_id);
+            refuse!("script", Reason::NoScript { id: run.script_id });
         };
         self.check_runnable(run.script_id, hidden_allowed).await?;
         let values = checked_params(&inputs, &run.params)?;
@@ -673,15 +682,17 @@ impl Store {
         let Some((version_id, name, inputs)) =
             self.script_for_site(run.site_id, run.script_id).await?
         else {
-            refuse!("script: no script with id {} on this site", run.script_id);
+            refuse!("script", Reason::NoScript { id: run.script_id });
         };
         self.check_runnable(run.script_id, hidden_allowed).await?;
-        ensure!(!run.pc_ids.is_empty(), "pcs: give at least one PC or group");
+        ensure!(!run.pc_ids.is_empty(), "pcs", Reason::GivePcs);
         ensure!(
             values.len() == inputs.len(),
-            "parameters: the script takes {} parameter(s), {} given",
-            inputs.len(),
-            values.len()
+            "parameters",
+            Reason::ParamCount {
+                takes: inputs.len(),
+                given: values.len()
+            }
         );
         let now = now_ms();
         let mut tx = self.db.begin_write().await?;
@@ -696,7 +707,8 @@ impl Store {
         let found = q.fetch_one(&mut *tx).await?;
         ensure!(
             found as usize == run.pc_ids.len(),
-            "pcs: some PCs are not on this site"
+            "pcs",
+            Reason::PcsNotOnSite
         );
         let batch_id: i64 = sqlx::query_scalar(
             "INSERT INTO batches (site_id, script_version_id, name, created_by, created_at)
@@ -908,7 +920,10 @@ impl Store {
         let status = JobStatus::from_db(&status)?;
         if !status.is_finished() {
             conflict!(
-                "job {job_id}: only a finished job (DONE or FAILED) can be restarted; it is {status}"
+                Field::Job(job_id),
+                Reason::RestartUnfinished {
+                    status: status.to_string()
+                }
             );
         }
         let deleted: Option<i64> = sqlx::query_scalar(
@@ -919,7 +934,7 @@ impl Store {
         .fetch_one(&mut *tx)
         .await?;
         if deleted.is_some() {
-            conflict!("job {job_id}: its script was deleted, so it is not run again");
+            conflict!(Field::Job(job_id), Reason::ScriptDeleted);
         }
         let now = now_ms();
         let new_batch: i64 = sqlx::query_scalar(
@@ -1063,6 +1078,7 @@ mod tests {
         assert!(
             normalize_param(&input("INT", true, None), "4x")
                 .unwrap_err()
+                .to_string()
                 .contains("whole number")
         );
         assert_eq!(
@@ -1081,6 +1097,7 @@ mod tests {
         assert!(
             normalize_param(&input("STRING", true, None), "")
                 .unwrap_err()
+                .to_string()
                 .contains("mandatory")
         );
         assert_eq!(
@@ -1092,6 +1109,7 @@ mod tests {
         assert!(
             normalize_param(&choice, "c")
                 .unwrap_err()
+                .to_string()
                 .contains("choices")
         );
     }

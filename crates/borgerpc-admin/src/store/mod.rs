@@ -18,11 +18,13 @@ pub mod pc_counts;
 pub mod pcs;
 pub mod policies;
 pub mod portal;
+pub mod refusal;
 pub mod rules;
 pub mod tenants;
 pub mod views;
 pub mod wakeplans;
 
+pub use refusal::{Field, Reason, Refusal};
 use service_kit::db::{Db, DbKind, Migration};
 
 pub const MIGRATIONS: &[Migration] = &[
@@ -130,8 +132,11 @@ pub const MAX_IDS: usize = 1000;
 pub(crate) fn check_ids(field: &str, ids: &[i64]) -> Result<()> {
     ensure!(
         ids.len() <= MAX_IDS,
-        "{field}: at most {MAX_IDS}, not {}",
-        ids.len()
+        field.to_owned(),
+        Reason::AtMostNot {
+            max: MAX_IDS,
+            given: ids.len()
+        }
     );
     Ok(())
 }
@@ -147,16 +152,17 @@ pub(crate) fn placeholders(first: usize, n: usize) -> String {
 /// Why a store function did not do what it was asked: the one error of the store's boundary.
 /// The operator API answers each variant with one status (`api/mod.rs`); the CLI prints the
 /// message as it is, so a message names the field or the object and never a value that may be
-/// personal data.
+/// personal data. A refusal is data ([`Refusal`]): English for the API and the CLI, the
+/// user's language on the portal's pages.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// The input is refused; the message starts with the field it is about (`name: …`).
+    /// The input is refused; the refusal names the field it is about (`name: …`).
     #[error("{0}")]
-    Invalid(String),
+    Invalid(Refusal),
     /// Refused because of the current state, not the input: e.g. a group that rules still point
     /// at, or a key to approve that no longer matches.
     #[error("{0}")]
-    Conflict(String),
+    Conflict(Refusal),
     /// Nothing by that name or uid (the CLI's lookups; the API's ids answer `None` instead, so
     /// it can tell 404 from 403).
     #[error("{0}")]
@@ -175,24 +181,38 @@ pub enum Error {
     /// A JSON column or audit detail that did not read or write: ours, not the caller's.
     #[error(transparent)]
     Json(#[from] serde_json::Error),
+    /// Hashing a new password failed: ours, not the caller's (argon2 with fixed parameters).
+    #[error("hashing the password: {0}")]
+    Hash(String),
+}
+
+impl Error {
+    /// The refusal, if this is one (of the input or of the state), for a page to show.
+    pub fn refusal(&self) -> Option<&Refusal> {
+        match self {
+            Error::Invalid(r) | Error::Conflict(r) => Some(r),
+            _ => None,
+        }
+    }
 }
 
 /// A store function's result.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// Returns an [`Error::Invalid`] from a store function; the message names the field.
+/// Returns an [`Error::Invalid`] from a store function: `refuse!(field, reason)`, the field
+/// as the API names it (or a [`Field`]), the [`Reason`] with its values.
 macro_rules! refuse {
-    ($($arg:tt)*) => {
-        return Err($crate::store::Error::Invalid(format!($($arg)*)))
+    ($field:expr, $reason:expr) => {
+        return Err($crate::store::invalid!($field, $reason))
     };
 }
 pub(crate) use refuse;
 
 /// [`refuse!`] unless the condition holds.
 macro_rules! ensure {
-    ($cond:expr, $($arg:tt)*) => {
+    ($cond:expr, $field:expr, $reason:expr) => {
         if !$cond {
-            $crate::store::refuse!($($arg)*);
+            $crate::store::refuse!($field, $reason);
         }
     };
 }
@@ -200,16 +220,18 @@ pub(crate) use ensure;
 
 /// An [`Error::Invalid`] as a value (for `ok_or_else`, `map_err`).
 macro_rules! invalid {
-    ($($arg:tt)*) => {
-        $crate::store::Error::Invalid(format!($($arg)*))
+    ($field:expr, $reason:expr) => {
+        $crate::store::Error::Invalid($crate::store::Refusal::new($field, $reason))
     };
 }
 pub(crate) use invalid;
 
 /// Returns an [`Error::Conflict`] from a store function.
 macro_rules! conflict {
-    ($($arg:tt)*) => {
-        return Err($crate::store::Error::Conflict(format!($($arg)*)))
+    ($field:expr, $reason:expr) => {
+        return Err($crate::store::Error::Conflict($crate::store::Refusal::new(
+            $field, $reason,
+        )))
     };
 }
 pub(crate) use conflict;

@@ -5,7 +5,7 @@
 use super::access::Role;
 use super::events::EventStatus;
 use super::jobs::JobStatus;
-use super::{Result, ensure, invalid};
+use super::{Reason, Result, ensure, invalid};
 use super::{Store, placeholders};
 use serde::Serialize;
 use sqlx::Row as _;
@@ -179,7 +179,7 @@ impl Store {
         let (_, from) = q
             .sql
             .split_once(" FROM ")
-            .ok_or_else(|| invalid!("list query without FROM"))?;
+            .ok_or_else(|| invalid!("", Reason::ListQuery))?;
         let count: i64 = bind_all(
             bind_all(
                 sqlx::query(sqlx::AssertSqlSafe(format!("SELECT COUNT(*) FROM {from}"))),
@@ -654,8 +654,10 @@ async fn update_event_in(
         None => EventStatus::from_db(&r.try_get::<String, _>(1)?)?,
         Some(s) => EventStatus::parse(s).ok_or_else(|| {
             invalid!(
-                "status: must be one of {}",
-                EventStatus::ALL.map(EventStatus::as_str).join(", ")
+                "status",
+                Reason::OneOf {
+                    list: EventStatus::ALL.map(EventStatus::as_str).join(", ")
+                }
             )
         })?,
     };
@@ -676,7 +678,8 @@ async fn update_event_in(
         .await?;
         ensure!(
             member.is_some(),
-            "assigned_user: no user with id {user} works on this site"
+            "assigned_user",
+            Reason::UserNotOnSite { id: user }
         );
     }
     let note = match &change.note {
@@ -685,7 +688,8 @@ async fn update_event_in(
     };
     ensure!(
         note.chars().count() <= 4096,
-        "note: must be at most 4096 characters"
+        "note",
+        Reason::MustBeAtMostChars { max: 4096 }
     );
     sqlx::query(
         "UPDATE security_events SET status = $1, assigned_user_id = $2, note = $3 WHERE id = $4",

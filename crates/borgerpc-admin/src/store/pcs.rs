@@ -3,7 +3,7 @@
 
 use super::Store;
 use super::config::OwnerKind;
-use super::{Error, Result, ensure};
+use super::{Error, Reason, Result, conflict, ensure, refuse};
 use service_kit::db::now_ms;
 use sha2::Digest as _;
 use sqlx::Row as _;
@@ -102,39 +102,6 @@ pub fn short_fingerprint(hash: &str) -> &str {
     hash.get(..16).unwrap_or(hash)
 }
 
-/// Why an operator's key approval was refused.
-#[derive(Debug, thiserror::Error)]
-pub enum ApprovalRefused {
-    #[error(
-        "fingerprint: give 8 to 64 hexadecimal characters of the PC's key fingerprint \
-         (`sha256sum /etc/os2borgerpc/client-key.key` on the PC)"
-    )]
-    Malformed,
-    #[error(
-        "fingerprint: this PC has offered no key yet; give its whole fingerprint (64 hex, \
-         `sha256sum /etc/os2borgerpc/client-key.key` on the PC) to bind its key anyway"
-    )]
-    NothingPending,
-    #[error(
-        "fingerprint: the key waiting for approval has fingerprint {pending}…, not {given}…; \
-         someone else may have offered it. Give the PC's whole fingerprint (64 hex, \
-         `sha256sum /etc/os2borgerpc/client-key.key` on the PC) to bind the PC's own key"
-    )]
-    Mismatch { pending: String, given: String },
-}
-
-/// A malformed fingerprint is the input's fault; the others are about the PC's keys now.
-impl From<ApprovalRefused> for Error {
-    fn from(e: ApprovalRefused) -> Self {
-        match e {
-            ApprovalRefused::Malformed => Error::Invalid(e.to_string()),
-            ApprovalRefused::NothingPending | ApprovalRefused::Mismatch { .. } => {
-                Error::Conflict(e.to_string())
-            }
-        }
-    }
-}
-
 impl Store {
     pub async fn pc_identity(&self, uid: &str) -> Result<Option<PcIdentity>> {
         let row = sqlx::query(
@@ -230,7 +197,8 @@ impl Store {
         if !(8..=64).contains(&fingerprint.len())
             || !fingerprint.bytes().all(|b| b.is_ascii_hexdigit())
         {
-            return Err(ApprovalRefused::Malformed.into());
+            // A malformed fingerprint is the input's fault; the others are about the PC's keys now.
+            refuse!("fingerprint", Reason::FingerprintMalformed);
         }
         if scope.is_empty() {
             return Ok(None);
@@ -259,13 +227,15 @@ impl Store {
         let hash = if fingerprint.len() == 64 {
             fingerprint
         } else if pending.is_empty() {
-            return Err(ApprovalRefused::NothingPending.into());
+            conflict!("fingerprint", Reason::NoKeyOffered);
         } else if !pending.starts_with(&fingerprint) {
-            return Err(ApprovalRefused::Mismatch {
-                pending: short_fingerprint(&pending).to_owned(),
-                given: fingerprint,
-            }
-            .into());
+            conflict!(
+                "fingerprint",
+                Reason::KeyMismatch {
+                    pending: short_fingerprint(&pending).to_owned(),
+                    given: fingerprint,
+                }
+            );
         } else {
             pending
         };
@@ -422,7 +392,8 @@ impl Store {
         let name = name.trim();
         ensure!(
             !name.is_empty() && name.chars().count() <= 200,
-            "group name: must be 1 to 200 characters"
+            "group name",
+            Reason::Length { min: 1, max: 200 }
         );
         self.insert_returning_id(
             sqlx::query_scalar(

@@ -3,8 +3,7 @@
 //! portal-wide second-factor policy.
 
 use super::access::Scope;
-use super::{Error, Result, Store, ensure};
-use service_kit::accounts::hash_new_password;
+use super::{Error, Reason, Result, Store, ensure};
 use service_kit::web::Lang;
 
 /// Who must use a second factor (`portal_settings.second_factor`).
@@ -102,7 +101,8 @@ impl Store {
     ) -> Result<()> {
         ensure!(
             scope.superuser,
-            "second_factor: only a superuser sets who must use a second factor"
+            "second_factor",
+            Reason::OnlySuperuserSecondFactor
         );
         let before = self.second_factor_policy().await?;
         let detail = serde_json::json!({"before": before.name(), "after": policy.name()});
@@ -150,8 +150,7 @@ impl Store {
         let Some((username, email)) = row else {
             return Err(Error::NotFound(format!("user {user_id}")));
         };
-        let hash = hash_new_password(password, &[&username, &email])
-            .map_err(|e| Error::Invalid(format!("{e:#}")))?;
+        let hash = super::accounts::hashed_new_password(password, &[&username, &email])?;
         let mut tx = self.db.begin_write().await?;
         sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
             .bind(hash)

@@ -9,7 +9,7 @@ use super::Store;
 use super::access::{Scope, check_site_users};
 use super::audit::{Record, before_after, record_in};
 use super::events::LEVELS;
-use super::{Result, ensure, invalid, refuse};
+use super::{Reason, Result, ensure, invalid, refuse};
 use service_kit::db::now_ms;
 use sqlx::Row as _;
 
@@ -93,10 +93,18 @@ async fn rule_site(
     Ok(site.filter(|s| sites.contains(s)))
 }
 
-fn checked_time(field: &str, t: &str) -> Result<String> {
+fn checked_time(field: &'static str, t: &str) -> Result<String> {
     chrono::NaiveTime::parse_from_str(t, "%H:%M")
         .map(|t| t.format("%H:%M").to_string())
-        .map_err(|_| invalid!("{field}: {t:?} is not a time like 08:00"))
+        .map_err(|_| {
+            invalid!(
+                field,
+                Reason::NotTime {
+                    value: t.to_owned(),
+                    like: "08:00"
+                }
+            )
+        })
 }
 
 impl Store {
@@ -189,21 +197,28 @@ impl Store {
         if !scope.sees(site_id) {
             return Ok(None);
         }
-        ensure!(f.name.is_some(), "name: give the rule a name");
+        ensure!(f.name.is_some(), "name", Reason::GiveRuleName);
         ensure!(
             f.level.is_some(),
-            "level: give one of {}",
-            LEVELS.join(", ")
+            "level",
+            Reason::GiveOneOf {
+                list: LEVELS.join(", ")
+            }
         );
         match kind {
             RuleKind::Security => {
-                ensure!(f.script_id.is_some(), "script_id: give the security script")
+                ensure!(
+                    f.script_id.is_some(),
+                    "script_id",
+                    Reason::GiveSecurityScript
+                )
             }
             RuleKind::Offline => ensure!(
                 f.monitor_start.is_some()
                     && f.monitor_end.is_some()
                     && f.max_offline_minutes.is_some(),
-                "monitor_start, monitor_end, max_offline_minutes: give the window and the minutes"
+                "monitor_start, monitor_end, max_offline_minutes",
+                Reason::GiveWindow
             ),
         }
         let mut tx = self.db.begin_write().await?;
@@ -220,8 +235,10 @@ impl Store {
             .await?
             .ok_or_else(|| {
                 invalid!(
-                    "script_id: no security script with id {} on this site",
-                    f.script_id.unwrap_or_default()
+                    "script_id",
+                    Reason::NoSecurityScript {
+                        id: f.script_id.unwrap_or_default()
+                    }
                 )
             })?,
             RuleKind::Offline => sqlx::query_scalar(
@@ -235,7 +252,7 @@ impl Store {
         };
         self.apply_rule(&mut tx, kind, site_id, id, f).await?;
         let Some(view) = self.rule_view(&mut tx, kind, id).await? else {
-            refuse!("the new rule vanished");
+            refuse!("", Reason::RuleVanished);
         };
         record_in(
             &mut tx,
@@ -354,14 +371,21 @@ impl Store {
             let name = name.trim();
             ensure!(
                 !name.is_empty() && name.chars().count() <= NAME_CHARS,
-                "name: must be 1 to {NAME_CHARS} characters"
+                "name",
+                Reason::Length {
+                    min: 1,
+                    max: NAME_CHARS
+                }
             );
             updates.push(set("name", name.to_owned()));
         }
         if let Some(d) = &f.description {
             ensure!(
                 d.chars().count() <= DESCRIPTION_CHARS,
-                "description: at most {DESCRIPTION_CHARS} characters"
+                "description",
+                Reason::AtMostChars {
+                    max: DESCRIPTION_CHARS
+                }
             );
             updates.push(set("description", d.clone()));
         }
@@ -369,22 +393,26 @@ impl Store {
             let level = level.to_uppercase();
             ensure!(
                 LEVELS.contains(&level.as_str()),
-                "level: must be one of {}",
-                LEVELS.join(", ")
+                "level",
+                Reason::OneOf {
+                    list: LEVELS.join(", ")
+                }
             );
             updates.push(set("level", level));
         }
-        let wrong_kind = |field: &str| {
+        let wrong_kind = |field: &'static str| {
             invalid!(
-                "{field}: belongs to {} rules, not {} rules",
-                other(kind),
-                kind.as_str()
+                field,
+                Reason::WrongRuleKind {
+                    belongs: other(kind),
+                    kind
+                }
             )
         };
-        fn other(k: RuleKind) -> &'static str {
+        fn other(k: RuleKind) -> RuleKind {
             match k {
-                RuleKind::Security => "offline",
-                RuleKind::Offline => "security",
+                RuleKind::Security => RuleKind::Offline,
+                RuleKind::Offline => RuleKind::Security,
             }
         }
         match kind {
@@ -409,7 +437,8 @@ impl Store {
                     .await?;
                     ensure!(
                         ok.is_some(),
-                        "script_id: no security script with id {script} on this site"
+                        "script_id",
+                        Reason::NoSecurityScript { id: script }
                     );
                     updates.push(("script_id", Value::Int(script)));
                 }
@@ -427,7 +456,11 @@ impl Store {
                 if let Some(m) = f.max_offline_minutes {
                     ensure!(
                         (15..=10_080).contains(&m),
-                        "max_offline_minutes: 15 to 10080 (PCs check in every 5 minutes)"
+                        "max_offline_minutes",
+                        Reason::OfflineMinutesRange {
+                            min: 15,
+                            max: 10_080
+                        }
                     );
                     updates.push(("max_offline_minutes", Value::Int(m)));
                 }
@@ -456,7 +489,11 @@ impl Store {
                         .bind(site_id)
                         .fetch_optional(&mut *tx)
                         .await?;
-                ensure!(ok.is_some(), "groups[{i}]: no group {g} on this site");
+                ensure!(
+                    ok.is_some(),
+                    format!("groups[{i}]"),
+                    Reason::NoGroup { id: *g }
+                );
             }
             sqlx::query("DELETE FROM rule_groups WHERE rule_kind = $1 AND rule_id = $2")
                 .bind(kind.as_str())

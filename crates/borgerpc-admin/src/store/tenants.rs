@@ -1,7 +1,7 @@
 //! Customers (municipalities) and their sites: the roots of every tenant's data.
 
 use super::Store;
-use super::{Error, Result, ensure, refuse};
+use super::{Error, Reason, Refusal, Result, ensure, refuse};
 use service_kit::db::now_ms;
 use sqlx::Row as _;
 
@@ -21,16 +21,19 @@ pub struct Site {
 }
 
 /// A site uid is typed by hand at every PC's registration: keep it short and plain.
-pub fn check_site_uid(uid: &str) -> Result<(), String> {
+pub fn check_site_uid(uid: &str) -> Result<(), Refusal> {
     if uid.is_empty() || uid.len() > 64 {
-        return Err("site uid: must be 1 to 64 characters".into());
+        return Err(Refusal::new("site uid", Reason::Length { min: 1, max: 64 }));
     }
     if !uid
         .bytes()
         .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
     {
-        return Err(format!(
-            "site uid: {uid:?} may contain only a-z, 0-9 and '-' (no capitals, spaces or æøå)"
+        return Err(Refusal::new(
+            "site uid",
+            Reason::SiteUidChars {
+                uid: uid.to_owned(),
+            },
         ));
     }
     Ok(())
@@ -61,10 +64,16 @@ impl Store {
         let name = name.trim();
         ensure!(
             !name.is_empty() && name.chars().count() <= 200,
-            "customer name: must be 1 to 200 characters"
+            "customer name",
+            Reason::Length { min: 1, max: 200 }
         );
         if self.customer_by_name(name).await?.is_some() {
-            refuse!("customer name: a customer named {name:?} already exists");
+            refuse!(
+                "customer name",
+                Reason::CustomerNameTaken {
+                    name: name.to_owned()
+                }
+            );
         }
         let id = self
             .insert_returning_id(
@@ -115,10 +124,16 @@ impl Store {
         let name = name.trim();
         ensure!(
             !name.is_empty() && name.chars().count() <= 200,
-            "site name: must be 1 to 200 characters"
+            "site name",
+            Reason::Length { min: 1, max: 200 }
         );
         if self.site_by_uid(uid).await?.is_some() {
-            refuse!("site uid: {uid:?} is taken; site uids are unique across the portal");
+            refuse!(
+                "site uid",
+                Reason::SiteUidTaken {
+                    uid: uid.to_owned()
+                }
+            );
         }
         let id = self
             .insert_returning_id(
@@ -256,7 +271,8 @@ impl Store {
                 let n = n.trim();
                 ensure!(
                     !n.is_empty() && n.chars().count() <= 200,
-                    "name: must be 1 to 200 characters"
+                    "name",
+                    Reason::Length { min: 1, max: 200 }
                 );
                 Some(n.to_owned())
             }
@@ -445,8 +461,12 @@ impl Store {
             .await?;
         ensure!(
             pcs < DELETE_SITE_MAX_PCS,
-            "site: {} has {pcs} computers; a site with {DELETE_SITE_MAX_PCS} or more is not deleted",
-            site.uid
+            "site",
+            Reason::SiteTooBig {
+                uid: site.uid.clone(),
+                pcs,
+                max: DELETE_SITE_MAX_PCS
+            }
         );
         let siblings: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM sites WHERE customer_id = $1")
             .bind(site.customer_id)
@@ -454,8 +474,10 @@ impl Store {
             .await?;
         ensure!(
             siblings > 1,
-            "site: {} is the customer's last site and is not deleted",
-            site.uid
+            "site",
+            Reason::LastSite {
+                uid: site.uid.clone()
+            }
         );
         for sql in SITE_DATA.iter().copied() {
             sqlx::query(sql).bind(site_id).execute(&mut *tx).await?;

@@ -14,7 +14,7 @@
 use super::access::Scope;
 use super::audit::{Record, before_after, record_in};
 use super::jobs::{CheckedParam, RunScript};
-use super::{Error, Result, conflict, ensure, invalid, refuse};
+use super::{Error, Reason, Result, conflict, ensure, invalid, refuse};
 use super::{Store, placeholders};
 use serde::{Deserialize, Serialize};
 use service_kit::db::now_ms;
@@ -99,14 +99,27 @@ fn default_week() -> Vec<Day> {
 }
 
 fn time(field: &str, t: Option<&str>) -> Result<chrono::NaiveTime> {
-    let t = t.ok_or_else(|| invalid!("{field}: give a time like 08:00"))?;
-    chrono::NaiveTime::parse_from_str(t, "%H:%M")
-        .map_err(|_| invalid!("{field}: {t:?} is not a time like 08:00"))
+    let t = t.ok_or_else(|| invalid!(field.to_owned(), Reason::GiveTime))?;
+    chrono::NaiveTime::parse_from_str(t, "%H:%M").map_err(|_| {
+        invalid!(
+            field.to_owned(),
+            Reason::NotTime {
+                value: t.to_owned(),
+                like: "08:00"
+            }
+        )
+    })
 }
 
 fn date(field: &str, d: &str) -> Result<chrono::NaiveDate> {
-    chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d")
-        .map_err(|_| invalid!("{field}: {d:?} is not a date like 2026-12-24"))
+    chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").map_err(|_| {
+        invalid!(
+            field.to_owned(),
+            Reason::NotDate {
+                value: d.to_owned()
+            }
+        )
+    })
 }
 
 /// The PC's own time as the script wants it: `H:M` without padding, as upstream sends it.
@@ -120,8 +133,8 @@ fn script_time(t: &str) -> String {
 fn checked_week(week: &[Day]) -> Result<Vec<Day>> {
     ensure!(
         week.len() == 7,
-        "week: give 7 days, Monday to Sunday, not {}",
-        week.len()
+        "week",
+        Reason::SevenDays { given: week.len() }
     );
     week.iter()
         .enumerate()
@@ -135,10 +148,7 @@ fn checked_week(week: &[Day]) -> Result<Vec<Day>> {
             }
             let on = time(&format!("week[{i}].on"), d.on.as_deref())?;
             let off = time(&format!("week[{i}].off"), d.off.as_deref())?;
-            ensure!(
-                on != off,
-                "week[{i}]: on and off are the same time; close the day instead"
-            );
+            ensure!(on != off, format!("week[{i}]"), Reason::SameOnOff);
             Ok(Day {
                 open: true,
                 on: Some(on.format("%H:%M").to_string()),
@@ -151,7 +161,10 @@ fn checked_week(week: &[Day]) -> Result<Vec<Day>> {
 fn checked_exceptions(list: &[Exception]) -> Result<Vec<Exception>> {
     ensure!(
         list.len() <= MAX_EXCEPTIONS,
-        "exceptions: at most {MAX_EXCEPTIONS}"
+        "exceptions",
+        Reason::AtMost {
+            max: MAX_EXCEPTIONS
+        }
     );
     list.iter()
         .enumerate()
@@ -159,18 +172,24 @@ fn checked_exceptions(list: &[Exception]) -> Result<Vec<Exception>> {
             let name = e.name.trim();
             ensure!(
                 !name.is_empty() && name.chars().count() <= NAME_CHARS,
-                "exceptions[{i}].name: must be 1 to {NAME_CHARS} characters"
+                format!("exceptions[{i}].name"),
+                Reason::Length {
+                    min: 1,
+                    max: NAME_CHARS
+                }
             );
             let kind = e.kind.to_uppercase();
             ensure!(
                 EXCEPTION_KINDS.contains(&kind.as_str()),
-                "exceptions[{i}].kind: must be CLOSED or ALTERED_HOURS"
+                format!("exceptions[{i}].kind"),
+                Reason::ExceptionKind
             );
             let start = date(&format!("exceptions[{i}].date_start"), &e.date_start)?;
             let end = date(&format!("exceptions[{i}].date_end"), &e.date_end)?;
             ensure!(
                 end >= start,
-                "exceptions[{i}].date_end: is before date_start"
+                format!("exceptions[{i}].date_end"),
+                Reason::EndBeforeStart
             );
             let (ts, te) = if kind == "ALTERED_HOURS" {
                 let ts = time(
@@ -281,8 +300,12 @@ async fn plans_of(
                 Some((other, _)) if other != plan => {
                     let pc_name: String = r.try_get(4)?;
                     conflict!(
-                        "groups: PC {pc_name:?} would follow two wake plans ({:?} and {plan_name:?}); a PC follows one plan",
-                        names.get(&other).cloned().unwrap_or_default()
+                        "groups",
+                        Reason::TwoPlans {
+                            pc: pc_name,
+                            first: names.get(&other).cloned().unwrap_or_default(),
+                            second: plan_name,
+                        }
                     );
                 }
                 _ => {
@@ -355,8 +378,10 @@ impl WakeSync {
         ] {
             if needed && script_by_uid(conn, self.site_id, uid).await?.is_none() {
                 refuse!(
-                    "wake plans are put on PCs by the core script {uid:?}, which this portal does not have: \
-                     import os2borgerpc-core-scripts first (borgerpc-admin scripts import)"
+                    "",
+                    Reason::NoCoreScript {
+                        uid: uid.to_owned()
+                    }
                 );
             }
         }
@@ -395,7 +420,12 @@ impl Store {
                 continue;
             };
             let Some(script) = script_by_uid(&mut conn, d.site_id, SET_SCRIPT).await? else {
-                refuse!("the core script {SET_SCRIPT:?} is missing");
+                refuse!(
+                    "",
+                    Reason::CoreScriptMissing {
+                        uid: SET_SCRIPT.to_owned()
+                    }
+                );
             };
             let values = plan_arguments(&view, today)
                 .into_iter()
@@ -418,7 +448,12 @@ impl Store {
         }
         if !d.remove.is_empty() {
             let Some(script) = script_by_uid(&mut conn, d.site_id, REMOVE_SCRIPT).await? else {
-                refuse!("the core script {REMOVE_SCRIPT:?} is missing");
+                refuse!(
+                    "",
+                    Reason::CoreScriptMissing {
+                        uid: REMOVE_SCRIPT.to_owned()
+                    }
+                );
             };
             drop(conn);
             self.run_script_with(
@@ -536,7 +571,7 @@ impl Store {
             return Ok(None);
         }
         let Some(name) = &fields.name else {
-            refuse!("name: give the plan a name");
+            refuse!("name", Reason::GivePlanName);
         };
         let mut tx = self.db.begin_write().await?;
         let name = checked_plan_name(&mut tx, site_id, name, 0).await?;
@@ -552,7 +587,7 @@ impl Store {
         .await?;
         let wake = self.apply_plan(&mut tx, site_id, id, fields).await?;
         let Some(view) = self.plan_view(&mut tx, id).await? else {
-            refuse!("the new plan vanished");
+            refuse!("", Reason::PlanVanished);
         };
         record_in(
             &mut tx,
@@ -672,8 +707,10 @@ impl Store {
             let state = state.to_uppercase();
             ensure!(
                 SLEEP_STATES.contains(&state.as_str()),
-                "sleep_state: must be one of {}",
-                SLEEP_STATES.join(", ")
+                "sleep_state",
+                Reason::OneOf {
+                    list: SLEEP_STATES.join(", ")
+                }
             );
             sqlx::query("UPDATE wake_week_plans SET sleep_state = $1 WHERE id = $2")
                 .bind(state)
@@ -738,12 +775,12 @@ impl Store {
                 .await?;
                 match row {
                     Some((s, _, _)) if s != site_id => {
-                        refuse!("groups[{i}]: no group {g} on this site")
+                        refuse!(format!("groups[{i}]"), Reason::NoGroup { id: *g })
                     }
-                    None => refuse!("groups[{i}]: no group {g} on this site"),
-                    Some((_, Some(p), name)) if p != id => conflict!(
-                        "groups[{i}]: group {name:?} follows another wake plan; take it off that plan first"
-                    ),
+                    None => refuse!(format!("groups[{i}]"), Reason::NoGroup { id: *g }),
+                    Some((_, Some(p), name)) if p != id => {
+                        conflict!(format!("groups[{i}]"), Reason::GroupOnOtherPlan { name })
+                    }
                     _ => {}
                 }
             }
@@ -792,7 +829,11 @@ async fn checked_plan_name<'n>(
     let name = name.trim();
     ensure!(
         !name.is_empty() && name.chars().count() <= NAME_CHARS,
-        "name: must be 1 to {NAME_CHARS} characters"
+        "name",
+        Reason::Length {
+            min: 1,
+            max: NAME_CHARS
+        }
     );
     let other: Option<i64> = sqlx::query_scalar(
         "SELECT id FROM wake_week_plans WHERE site_id = $1 AND name = $2 AND id <> $3",
@@ -804,7 +845,10 @@ async fn checked_plan_name<'n>(
     .await?;
     ensure!(
         other.is_none(),
-        "name: the site has a wake plan named {name:?} already"
+        "name",
+        Reason::PlanNameTaken {
+            name: name.to_owned()
+        }
     );
     Ok(name)
 }

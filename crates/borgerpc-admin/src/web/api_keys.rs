@@ -3,7 +3,7 @@
 //! new description, and revoking one after a page that asks (so it works without
 //! JavaScript).
 
-use super::{Here, Nothing, Section, Viewer, Web, labelled, refusal, text};
+use super::{Here, Nothing, Section, Viewer, Web, refusal, refusal_text, text};
 use crate::store::access::Role;
 use crate::store::tenants::Site;
 use askama::Template;
@@ -147,7 +147,7 @@ async fn create(
         Ok(None) => return v.visit.not_found(),
         Err(e) => match refusal(e) {
             Ok(m) => {
-                let m = labelled(&m, &[("description", v.t.key_description)]);
+                let m = refusal_text(&m, v.t, &[("description", v.t.key_description)]);
                 return show_list(&web, &v, &site, &f.beskrivelse, Some(m)).await;
             }
             Err(e) => return v.failed(e),
@@ -193,7 +193,7 @@ async fn describe(
         Ok(None) => v.visit.not_found(),
         Err(e) => match refusal(e) {
             Ok(m) => {
-                let m = labelled(&m, &[("description", v.t.key_description)]);
+                let m = refusal_text(&m, v.t, &[("description", v.t.key_description)]);
                 show_list(&web, &v, &site, "", Some(m)).await
             }
             Err(e) => v.failed(e),

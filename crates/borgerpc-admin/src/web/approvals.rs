@@ -3,7 +3,7 @@
 //! or (by a site admin) rejected and deleted; a key is approved only with its fingerprint as
 //! read on the PC, or rejected. Every decision is in the audit log.
 
-use super::{Here, Nothing, Pager, Section, Viewer, Web, refusal, text};
+use super::{Here, Nothing, Pager, Section, Viewer, Web, refusal, refusal_text, text};
 use crate::store::access::{Role, Scope};
 use crate::store::pcs::{PcRef, short_fingerprint};
 use crate::store::tenants::Site;
@@ -220,7 +220,7 @@ async fn approve_key(
         Ok(None) => v.visit.not_found(),
         Err(e) => match refusal(e) {
             Ok(m) => {
-                let m = format!("{} – {m}", v.t.approval_typed);
+                let m = refusal_text(&m, v.t, &[("fingerprint", v.t.approval_typed)]);
                 show(&web, &v, &site, 1, Some(m)).await
             }
             Err(e) => v.failed(e),

@@ -3,7 +3,7 @@
 //! asks (only one with fewer than five PCs that is not the customer's last, §2.1), and for
 //! superusers new customers and who must use a second factor.
 
-use super::{Here, Nothing, Section, Viewer, Web, labelled, refusal, text};
+use super::{Here, Nothing, Section, Viewer, Web, refusal, refusal_text, text};
 use crate::store::portal::SecondFactorPolicy;
 use crate::store::tenants::{DELETE_SITE_MAX_PCS, Site};
 use askama::Template;
@@ -163,7 +163,7 @@ async fn create_site(
                     ("site uid", v.t.customer_site_uid),
                     ("site name", v.t.customer_site_name),
                 ];
-                show(&web, &v, Some(labelled(&m, &labels))).await
+                show(&web, &v, Some(refusal_text(&m, v.t, &labels))).await
             }
             Err(e) => v.failed(e),
         },
@@ -216,7 +216,7 @@ async fn delete(
         Ok(Some(())) => back(),
         Ok(None) => v.visit.not_found(),
         Err(e) => match refusal(e) {
-            Ok(m) => show(&web, &v, Some(m)).await,
+            Ok(m) => show(&web, &v, Some(m.text(v.t))).await,
             Err(e) => v.failed(e),
         },
     }
@@ -252,7 +252,7 @@ async fn create_customer(
         Err(e) => match refusal(e) {
             Ok(m) => {
                 let labels = [("customer name", v.t.customer_new_name)];
-                show(&web, &v, Some(labelled(&m, &labels))).await
+                show(&web, &v, Some(refusal_text(&m, v.t, &labels))).await
             }
             Err(e) => v.failed(e),
         },

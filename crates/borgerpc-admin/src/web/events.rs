@@ -554,7 +554,7 @@ async fn handle(
                 };
                 Some((name.to_owned(), label.to_owned()))
             };
-            return match Problem::of_store(&e, field) {
+            return match Problem::of_store(&e, v.t, field) {
                 Some(p) => refused(p, ids).await,
                 None => v.failed(e),
             };

@@ -138,7 +138,7 @@ async fn create(
         Ok(None) => v.visit.not_found(),
         Err(e) => match refusal(e) {
             Ok(m) => {
-                let error = format!("{}: {}", v.t.group_name, why(&m));
+                let error = format!("{}: {}", v.t.group_name, m.reason.text(v.t));
                 list_page(&web, &v, &site, Some(error), &f.navn).await
             }
             Err(e) => v.failed(e),
@@ -147,10 +147,6 @@ async fn create(
 }
 
 /// The store's message without its own name of the field (`name: …`).
-fn why(message: &str) -> &str {
-    message.split_once(": ").map_or(message, |(_, rest)| rest)
-}
-
 /// A PC or user offered as a checkbox: (id, name, chosen).
 type Choice = (i64, String, bool);
 
@@ -310,7 +306,7 @@ async fn refused(
     match refusal(e) {
         Ok(m) => {
             let shown = Shown {
-                error: Some(format!("{label}: {}", why(&m))),
+                error: Some(format!("{label}: {}", m.reason.text(v.t))),
                 ..Shown::default()
             };
             group_page(web, v, site, id, shown).await
@@ -418,7 +414,11 @@ async fn config(
         Err(e) => match refusal(e) {
             Ok(m) => {
                 let shown = Shown {
-                    error: Some(format!("{} – {m}", v.t.settings_config_key)),
+                    error: Some(format!(
+                        "{}: {}",
+                        v.t.settings_config_key,
+                        m.reason.text(v.t)
+                    )),
                     key: &f.noegle,
                     value: &f.vaerdi,
                     notice: None,
@@ -541,7 +541,7 @@ async fn add_policy(
         Ok(None) => v.visit.not_found(),
         Err(e) => match refusal(e) {
             Ok(m) => {
-                let error = format!("{} {m}", v.t.group_policy_refused);
+                let error = format!("{} {}", v.t.group_policy_refused, m.text(v.t));
                 policy_page(&web, &v, &site, id, script, Some(&up), Some(error)).await
             }
             Err(e) => v.failed(e),
@@ -687,7 +687,7 @@ async fn change_policy(
         Ok(None) => v.visit.not_found(),
         Err(e) => match refusal(e) {
             Ok(m) => {
-                let error = format!("{} {m}", v.t.group_policy_not_saved);
+                let error = format!("{} {}", v.t.group_policy_not_saved, m.text(v.t));
                 policy_edit_page(&web, &v, &site, id, policy, Some(&up), Some(error)).await
             }
             Err(e) => v.failed(e),

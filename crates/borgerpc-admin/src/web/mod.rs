@@ -30,10 +30,10 @@ mod users;
 mod wakeplans;
 
 use crate::login::Logins;
-use crate::store::Store;
 use crate::store::access::{Role, Scope};
 use crate::store::portal::PortalUser;
 use crate::store::tenants::Site;
+use crate::store::{Refusal, Store};
 use askama::Template;
 use axum::Router;
 use axum::extract::FromRequestParts;
@@ -48,17 +48,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 /// The portal's own texts (the foundation's are `service_kit::web::text`).
-pub(crate) mod text {
-    include!(concat!(env!("OUT_DIR"), "/text.rs"));
-
-    /// The texts in `lang`.
-    pub(crate) fn msgs(lang: service_kit::web::Lang) -> &'static Msgs {
-        match lang {
-            service_kit::web::Lang::Da => &DA,
-            service_kit::web::Lang::En => &EN,
-        }
-    }
-}
+pub(crate) use crate::text;
 
 /// The product's name in the header and every title.
 const PRODUCT: &str = "OS2borgerPC Admin";
@@ -109,7 +99,14 @@ impl Accounts for PortalAccounts {
         }
         match self.store.change_own_password(user_id, new).await {
             Ok(()) => PasswordChange::Changed,
-            Err(crate::store::Error::Invalid(why)) => PasswordChange::Refused(why),
+            Err(crate::store::Error::Invalid(why)) => {
+                // The foundation shows the text as it is: in the user's language, then.
+                let lang = match self.store.portal_user(user_id).await {
+                    Ok(Some(user)) => user.language.unwrap_or(Lang::Da),
+                    _ => Lang::Da,
+                };
+                PasswordChange::Refused(why.text(text::msgs(lang)))
+            }
             Err(e) => {
                 tracing::error!(error = %e, "password change: database");
                 PasswordChange::Busy
@@ -510,8 +507,8 @@ impl Viewer {
     }
 }
 
-/// A refusal's message with the field's label in front: the store names fields in English
-/// (`password: …`), the page in its language. `labels` maps the store's names to labels.
+/// A page's own refusal (`role: …`, from the catalogue) with the field's label in front.
+/// `labels` maps the store's names of fields to labels.
 pub(crate) fn labelled(message: &str, labels: &[(&str, &str)]) -> String {
     let field = message.split_once(':').map_or("", |(f, _)| f.trim());
     match labels.iter().find(|(name, _)| *name == field) {
@@ -520,12 +517,25 @@ pub(crate) fn labelled(message: &str, labels: &[(&str, &str)]) -> String {
     }
 }
 
-/// The message of a store refusal (the input or the state: shown on the page again with
-/// 422); any other error stays one, for [`Viewer::failed`].
-pub(crate) fn refusal(e: crate::store::Error) -> Result<String, crate::store::Error> {
+/// A store refusal (of the input or the state: shown on the page again with 422); any other
+/// error stays one, for [`Viewer::failed`].
+pub(crate) fn refusal(e: crate::store::Error) -> Result<Refusal, crate::store::Error> {
     match e {
-        crate::store::Error::Invalid(m) | crate::store::Error::Conflict(m) => Ok(m),
+        crate::store::Error::Invalid(r) | crate::store::Error::Conflict(r) => Ok(r),
         e => Err(e),
+    }
+}
+
+/// A store refusal in the page's language: `Label: reason` when `labels` (the store's names
+/// of fields, with the form's labels) has its field, else the field as the store names it.
+pub(crate) fn refusal_text(r: &Refusal, t: &text::Msgs, labels: &[(&str, &str)]) -> String {
+    match r
+        .field
+        .name()
+        .and_then(|f| labels.iter().find(|(n, _)| *n == f))
+    {
+        Some((_, label)) => format!("{label}: {}", r.reason.text(t)),
+        None => r.text(t),
     }
 }
 
@@ -642,27 +652,21 @@ impl Problem {
     }
 
     /// The store's refusal of bad input (or of a conflict with what is stored) as a problem
-    /// of the form; `None` for a failure of ours. The store's message starts with its own
-    /// name of the field (`max_offline_minutes: …`, `week[2].on: …`); `field` gives the form's
-    /// name and label for it, and a message without a field is shown as it is.
+    /// of the form, in `t`'s language; `None` for a failure of ours. The store names the
+    /// field its own way (`max_offline_minutes`, `week[2].on`); `field` gives the form's name
+    /// and label for it, and a refusal of another field is shown with the store's name.
     pub(crate) fn of_store(
         e: &crate::store::Error,
+        t: &text::Msgs,
         field: impl Fn(&str) -> Option<(String, String)>,
     ) -> Option<Problem> {
-        use crate::store::Error;
-        let text = match e {
-            Error::Invalid(m) | Error::Conflict(m) => m,
-            _ => return None,
-        };
-        if let Some((key, why)) = text.split_once(": ")
-            && !key.contains(' ')
-            && let Some((name, label)) = field(key)
-        {
-            return Some(Problem::new(&name, &label, why));
+        let r = e.refusal()?;
+        if let Some((name, label)) = r.field.name().and_then(&field) {
+            return Some(Problem::new(&name, &label, &r.reason.text(t)));
         }
         Some(Problem {
             field: String::new(),
-            text: text.clone(),
+            text: r.text(t),
         })
     }
 }

@@ -401,7 +401,7 @@ async fn create(
         ))
         .into_response(),
         Ok(None) => v.visit.not_found(),
-        Err(e) => match Problem::of_store(&e, |k| form_field(v.t, k)) {
+        Err(e) => match Problem::of_store(&e, v.t, |k| form_field(v.t, k)) {
             Some(p) => form_page(&web, &v, &site, kind, 0, &form, Some(&p)).await,
             None => v.failed(e),
         },
@@ -475,7 +475,7 @@ async fn change(
         ))
         .into_response(),
         Ok(None) => v.visit.not_found(),
-        Err(e) => match Problem::of_store(&e, |k| form_field(v.t, k)) {
+        Err(e) => match Problem::of_store(&e, v.t, |k| form_field(v.t, k)) {
             Some(p) => form_page(&web, &v, &site, kind, id, &form, Some(&p)).await,
             None => v.failed(e),
         },

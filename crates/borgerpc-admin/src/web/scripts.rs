@@ -603,7 +603,7 @@ async fn save(
     let saved = match web.store.save_script(&script).await {
         Ok(s) => s,
         Err(crate::store::Error::Invalid(why)) => {
-            return form_page(web, v, site, kind, action, f, Some(why)).await;
+            return form_page(web, v, site, kind, action, f, Some(why.text(v.t))).await;
         }
         Err(e) => return v.failed(e),
     };
@@ -1052,7 +1052,7 @@ async fn run(
     let batch = match batch {
         Ok(b) => b,
         Err(crate::store::Error::Invalid(why)) => {
-            let error = format!("{} {why}", v.t.run_refused);
+            let error = format!("{} {}", v.t.run_refused, why.text(v.t));
             return params_page(&web, &v, &site, &s, &chosen, Some(&up), Some(error)).await;
         }
         Err(e) => return v.failed(e),

@@ -4,7 +4,7 @@
 //! entries. Every change is in the audit log with its values before and after.
 
 use super::pcs::yes_no;
-use super::{ConfigEntry, Here, Section, Viewer, Web, labelled, refusal, text};
+use super::{ConfigEntry, Here, Section, Viewer, Web, refusal, refusal_text, text};
 use crate::store::access::{Role, Scope};
 use crate::store::config::{EntryView, Owner};
 use crate::store::tenants::{Site, SiteChange};
@@ -123,7 +123,7 @@ async fn change(
         Err(e) => match refusal(e) {
             Ok(m) => {
                 let shown = Shown {
-                    error: Some(labelled(&m, labels)),
+                    error: Some(refusal_text(&m, v.t, labels)),
                     name: typed.as_deref(),
                     ..Shown::default()
                 };
@@ -250,7 +250,11 @@ async fn config(
             Ok(m) => {
                 // The store names the field `entries.<key>`; the page calls it the key.
                 let shown = Shown {
-                    error: Some(format!("{} – {m}", v.t.settings_config_key)),
+                    error: Some(format!(
+                        "{}: {}",
+                        v.t.settings_config_key,
+                        m.reason.text(v.t)
+                    )),
                     key: &f.noegle,
                     value: &f.vaerdi,
                     ..Shown::default()

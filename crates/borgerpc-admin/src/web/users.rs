@@ -8,7 +8,7 @@
 //! every role the viewer administers — else a site admin could take over an account that
 //! reaches further than they do.
 
-use super::{Here, Nothing, Section, Viewer, Web, labelled, refusal, text};
+use super::{Here, Nothing, Section, Viewer, Web, labelled, refusal, refusal_text, text};
 use crate::store::access::{Grant, Role, Scope};
 use crate::store::portal::SiteUserRow;
 use crate::store::tenants::Site;
@@ -185,7 +185,10 @@ async fn show_list(
 
 /// A role typed in a form that the viewer may give, or the message why not.
 fn wanted_role(v: &Viewer, site: &Site, text: &str) -> Result<Role, String> {
-    let role = Role::membership(text).map_err(|e| e.to_string())?;
+    let role = Role::membership(text).map_err(|e| match e.refusal() {
+        Some(r) => r.text(v.t),
+        None => e.to_string(),
+    })?;
     if Some(role) > v.role_on(site.id) {
         return Err(v.t.err_role_above.to_owned());
     }
@@ -231,7 +234,16 @@ async fn create(
         Ok(Some(u)) => u,
         Ok(None) => return v.visit.not_found(),
         Err(e) => match refusal(e) {
-            Ok(m) => return show_list(&web, &v, &site, &f, Some(refused(&m))).await,
+            Ok(m) => {
+                return show_list(
+                    &web,
+                    &v,
+                    &site,
+                    &f,
+                    Some(refusal_text(&m, v.t, &labels(v.t))),
+                )
+                .await;
+            }
             Err(e) => return v.failed(e),
         },
     };
@@ -280,7 +292,16 @@ async fn link(
         Ok(Some(_)) => Redirect::to(&format!("/steder/{}/brugere/{id}", site.uid)).into_response(),
         Ok(None) => v.visit.not_found(),
         Err(e) => match refusal(e) {
-            Ok(m) => show_list(&web, &v, &site, &draft, Some(refused(&m))).await,
+            Ok(m) => {
+                show_list(
+                    &web,
+                    &v,
+                    &site,
+                    &draft,
+                    Some(refusal_text(&m, v.t, &labels(v.t))),
+                )
+                .await
+            }
             Err(e) => v.failed(e),
         },
     }
@@ -462,7 +483,17 @@ async fn change_role(
         Ok(Some(_)) => to_user(&site, id),
         Ok(None) => v.visit.not_found(),
         Err(e) => match refusal(e) {
-            Ok(m) => show_user(&web, &v, &site, &target, Some(refused(&m)), None).await,
+            Ok(m) => {
+                show_user(
+                    &web,
+                    &v,
+                    &site,
+                    &target,
+                    Some(refusal_text(&m, v.t, &labels(v.t))),
+                    None,
+                )
+                .await
+            }
             Err(e) => v.failed(e),
         },
     }
@@ -507,7 +538,17 @@ async fn password(
         ))
         .into_response(),
         Err(e) => match refusal(e) {
-            Ok(m) => show_user(&web, &v, &site, &target, Some(refused(&m)), None).await,
+            Ok(m) => {
+                show_user(
+                    &web,
+                    &v,
+                    &site,
+                    &target,
+                    Some(refusal_text(&m, v.t, &labels(v.t))),
+                    None,
+                )
+                .await
+            }
             Err(e) => v.failed(e),
         },
     }
@@ -556,7 +597,17 @@ async fn remove(
         Ok(Some(_)) => Redirect::to(&format!("/steder/{}/brugere", site.uid)).into_response(),
         Ok(None) => v.visit.not_found(),
         Err(e) => match refusal(e) {
-            Ok(m) => show_user(&web, &v, &site, &target, Some(refused(&m)), None).await,
+            Ok(m) => {
+                show_user(
+                    &web,
+                    &v,
+                    &site,
+                    &target,
+                    Some(refusal_text(&m, v.t, &labels(v.t))),
+                    None,
+                )
+                .await
+            }
             Err(e) => v.failed(e),
         },
     }

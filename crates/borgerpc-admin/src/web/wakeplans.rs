@@ -506,7 +506,7 @@ async fn save(web: &Web, v: &Viewer, site: &Site, id: i64, f: &Fields) -> Respon
             Redirect::to(&format!("/steder/{}/taend-sluk/{}", site.uid, p.id)).into_response()
         }
         Ok(None) => v.visit.not_found(),
-        Err(e) => match Problem::of_store(&e, |k| form_field(t, k, &rows)) {
+        Err(e) => match Problem::of_store(&e, t, |k| form_field(t, k, &rows)) {
             Some(p) => form_page(web, v, site, id, &form, Some(&p)).await,
             None => v.failed(e),
         },
@@ -559,7 +559,7 @@ async fn delete(
     match web.store.delete_wake_plan(&scope, id).await {
         Ok(Some(())) => Redirect::to(&format!("/steder/{}/taend-sluk", site.uid)).into_response(),
         Ok(None) => v.visit.not_found(),
-        Err(e) => match Problem::of_store(&e, |_| None) {
+        Err(e) => match Problem::of_store(&e, v.t, |_| None) {
             Some(p) => v.visit.message(StatusCode::UNPROCESSABLE_ENTITY, &p.text),
             None => v.failed(e),
         },

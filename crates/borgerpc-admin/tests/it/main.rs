@@ -31,6 +31,7 @@ mod web_groups;
 mod web_help;
 mod web_monitor;
 mod web_pcs;
+mod web_refusals;
 mod web_scripts;
 mod web_security_scripts;
 mod web_tenants;

@@ -703,7 +703,7 @@ async fn web_groups_members_policies_and_configuration() {
         .await;
     assert_eq!(empty.status, 422);
     assert!(
-        empty.body.contains("Navn: must be 1 to 200"),
+        empty.body.contains("Navn: skal være 1 til 200"),
         "{}",
         empty.body
     );

@@ -281,7 +281,7 @@ async fn web_security_scripts_list_create_rules_and_delete() {
     let scope = Scope::cli(&portal.store).await.unwrap();
     let api_refused = portal.store.delete_script(&scope, site.id, usb).await;
     assert!(
-        matches!(&api_refused, Err(borgerpc_admin::store::Error::Conflict(m)) if m.contains("Nyt tastatur")),
+        matches!(&api_refused, Err(borgerpc_admin::store::Error::Conflict(m)) if m.to_string().contains("Nyt tastatur")),
         "{api_refused:?}"
     );
 
