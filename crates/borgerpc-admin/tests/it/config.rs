@@ -180,3 +180,19 @@ fn the_readme_names_only_commands_variables_and_keys_that_exist() {
 }
 
 const METRICS_TOKEN: &str = "metrics-token-of-the-test-0123";
+
+/// The alert rules and the Grafana dashboard in `docs/monitoring/` query only portal metrics
+/// the code records (the Fordeler's tests check the shared ones and run `promtool`).
+#[test]
+fn the_monitoring_files_query_what_the_portal_records() {
+    let dir = env!("CARGO_MANIFEST_DIR");
+    let sources = service_kit::readme::sources_of(dir, &["borgerpc-admin"]);
+    let named = service_kit::readme::monitored_metrics(dir, &["borgerpc_"]);
+    assert!(named.len() >= 6, "{named:?}");
+    for (file, name) in &named {
+        assert!(
+            sources.contains(&format!("\"{name}\"")),
+            "docs/monitoring/{file} queries {name}, which the portal does not record"
+        );
+    }
+}

@@ -330,23 +330,12 @@ async fn giving_up_after_max_age_is_logged_with_ids() {
 /// named), so an operator's dashboard built from the README shows data.
 #[test]
 fn every_metric_the_readme_names_exists() {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     // The README's Fordeler section and the reference it points to (docs/fordeler.md).
     let readme =
         service_kit::readme::Readme::of_workspace(env!("CARGO_MANIFEST_DIR")).section("Fordeler");
     let text = readme.text();
-    let mut sources = String::new();
-    let mut dirs = vec![root.join("fordeler/src"), root.join("service-kit/src")];
-    while let Some(dir) = dirs.pop() {
-        for entry in std::fs::read_dir(&dir).unwrap().flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                dirs.push(path);
-            } else if path.extension().is_some_and(|e| e == "rs") {
-                sources.push_str(&std::fs::read_to_string(&path).unwrap());
-            }
-        }
-    }
+    let sources =
+        service_kit::readme::sources_of(env!("CARGO_MANIFEST_DIR"), &["fordeler", "service-kit"]);
     let mut named = Vec::new();
     for line in text.lines() {
         for span in line.split('`').skip(1).step_by(2) {
@@ -381,4 +370,50 @@ fn every_metric_the_readme_names_exists() {
     ] {
         assert!(named.iter().any(|n| n == expected), "{named:?}");
     }
+}
+
+/// The alert rules and the Grafana dashboard in `docs/monitoring/` query only what the code
+/// records, and Prometheus's own checker accepts the rules (`.ci/run` installs `prometheus`
+/// for `promtool`). The portal's metrics are checked by its own tests.
+#[test]
+fn the_monitoring_files_query_what_the_code_records() {
+    let dir = env!("CARGO_MANIFEST_DIR");
+    let sources = service_kit::readme::sources_of(dir, &["fordeler", "service-kit"]);
+    let named = service_kit::readme::monitored_metrics(dir, &["fordeler_", "http_", "db_"]);
+    assert!(named.len() >= 10, "{named:?}");
+    for (file, name) in &named {
+        assert!(
+            sources.contains(&format!("\"{name}\"")),
+            "docs/monitoring/{file} queries {name}, which the code does not record"
+        );
+    }
+    let monitoring = std::path::Path::new(dir).join("../../docs/monitoring");
+    let dashboard: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(monitoring.join("grafana-dashboard.json")).unwrap(),
+    )
+    .expect("the dashboard is JSON");
+    let panels = dashboard["panels"].as_array().expect("panels");
+    for p in panels.iter().filter(|p| p["type"] != "row") {
+        let targets = p["targets"].as_array().expect("targets");
+        assert!(!targets.is_empty(), "{}", p["title"]);
+        for t in targets {
+            assert!(
+                t["expr"].as_str().is_some_and(|e| !e.is_empty()),
+                "{}",
+                p["title"]
+            );
+        }
+    }
+    let promtool = std::process::Command::new("promtool")
+        .arg("check")
+        .arg("rules")
+        .arg(monitoring.join("alerts.yml"))
+        .output()
+        .expect("promtool is missing: apt-get install --no-install-recommends prometheus (.ci/run does)");
+    assert!(
+        promtool.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&promtool.stdout),
+        String::from_utf8_lossy(&promtool.stderr)
+    );
 }
