@@ -458,6 +458,61 @@ impl Program<'_> {
     }
 }
 
+/// The metrics the monitoring files in `docs/monitoring/` (alert rules, the Grafana
+/// dashboard) query whose names start with one of `prefixes`, as recorded (a histogram's
+/// `_bucket`, `_count` and `_sum` series by the histogram's own name); with each file's name.
+/// A product's test checks that its code records every one, so a dashboard never shows a
+/// metric that no version has.
+pub fn monitored_metrics(manifest_dir: &str, prefixes: &[&str]) -> BTreeSet<(String, String)> {
+    let dir = std::path::Path::new(manifest_dir).join("../../docs/monitoring");
+    let mut out = BTreeSet::new();
+    let entries =
+        std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("cannot read {}: {e}", dir.display()));
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let text = std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+        let file = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        for word in
+            text.split(|c: char| !(c.is_ascii_lowercase() || c == '_' || c.is_ascii_digit()))
+        {
+            if !prefixes.iter().any(|p| word.starts_with(p)) {
+                continue;
+            }
+            let name = ["_bucket", "_count", "_sum"]
+                .iter()
+                .find_map(|s| word.strip_suffix(s))
+                .unwrap_or(word);
+            out.insert((file.clone(), name.to_owned()));
+        }
+    }
+    out
+}
+
+/// The Rust sources of the workspace's `crates` (`crates/<name>/src/**.rs`), joined: where a
+/// test looks for a metric's name as the code records it (`"name"`).
+pub fn sources_of(manifest_dir: &str, crates: &[&str]) -> String {
+    let root = std::path::Path::new(manifest_dir).join("..");
+    let mut sources = String::new();
+    let mut dirs: Vec<_> = crates.iter().map(|c| root.join(c).join("src")).collect();
+    while let Some(dir) = dirs.pop() {
+        let entries = std::fs::read_dir(&dir)
+            .unwrap_or_else(|e| panic!("cannot read {}: {e}", dir.display()));
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                sources.push_str(&std::fs::read_to_string(&path).unwrap_or_default());
+            }
+        }
+    }
+    sources
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -531,59 +586,4 @@ Keys: `server.port`, `[delivery] max = 1`, `fordeler.db.files`.\n\n## Other\n\n`
         assert!(problems.iter().any(|p| p.contains("no command `demo`")));
         assert!(problems.iter().any(|p| p.contains("no command `show`")));
     }
-}
-
-/// The metrics the monitoring files in `docs/monitoring/` (alert rules, the Grafana
-/// dashboard) query whose names start with one of `prefixes`, as recorded (a histogram's
-/// `_bucket`, `_count` and `_sum` series by the histogram's own name); with each file's name.
-/// A product's test checks that its code records every one, so a dashboard never shows a
-/// metric that no version has.
-pub fn monitored_metrics(manifest_dir: &str, prefixes: &[&str]) -> BTreeSet<(String, String)> {
-    let dir = std::path::Path::new(manifest_dir).join("../../docs/monitoring");
-    let mut out = BTreeSet::new();
-    let entries =
-        std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("cannot read {}: {e}", dir.display()));
-    for entry in entries.flatten() {
-        let path = entry.path();
-        let text = std::fs::read_to_string(&path)
-            .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
-        let file = path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        for word in
-            text.split(|c: char| !(c.is_ascii_lowercase() || c == '_' || c.is_ascii_digit()))
-        {
-            if !prefixes.iter().any(|p| word.starts_with(p)) {
-                continue;
-            }
-            let name = ["_bucket", "_count", "_sum"]
-                .iter()
-                .find_map(|s| word.strip_suffix(s))
-                .unwrap_or(word);
-            out.insert((file.clone(), name.to_owned()));
-        }
-    }
-    out
-}
-
-/// The Rust sources of the workspace's `crates` (`crates/<name>/src/**.rs`), joined: where a
-/// test looks for a metric's name as the code records it (`"name"`).
-pub fn sources_of(manifest_dir: &str, crates: &[&str]) -> String {
-    let root = std::path::Path::new(manifest_dir).join("..");
-    let mut sources = String::new();
-    let mut dirs: Vec<_> = crates.iter().map(|c| root.join(c).join("src")).collect();
-    while let Some(dir) = dirs.pop() {
-        let entries = std::fs::read_dir(&dir)
-            .unwrap_or_else(|e| panic!("cannot read {}: {e}", dir.display()));
-        for entry in entries.flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                dirs.push(path);
-            } else if path.extension().is_some_and(|e| e == "rs") {
-                sources.push_str(&std::fs::read_to_string(&path).unwrap_or_default());
-            }
-        }
-    }
-    sources
 }
