@@ -89,6 +89,35 @@ impl Manifest {
     pub fn total_bytes(&self) -> u64 {
         self.files.iter().map(|f| f.size).sum()
     }
+
+    /// One line for the operator: what the backup holds.
+    pub fn describe(&self) -> String {
+        format!(
+            "{} {} backup of a {} database (schema version {}, {}): {} file(s), {} bytes",
+            self.product,
+            self.version,
+            self.database,
+            self.schema_version,
+            self.created_at,
+            self.files.len(),
+            self.total_bytes()
+        )
+    }
+}
+
+impl Restored {
+    /// What the operator is told after a restore, and what happens at the next start.
+    pub fn describe(&self) -> String {
+        let next = if self.manifest.schema_version < self.binary_schema {
+            format!(
+                "the next start migrates the schema from version {} to {}",
+                self.manifest.schema_version, self.binary_schema
+            )
+        } else {
+            "the schema is this version's; start the service".to_owned()
+        };
+        format!("restored: {}; {next}", self.manifest.describe())
+    }
 }
 
 /// Held by whoever frees bytes in a files directory (purge, the sweep) while they do it, and,
@@ -401,6 +430,15 @@ async fn backup_sqlite(url: &str, product: &Product<'_>, to: &Path) -> anyhow::R
     std::fs::File::open(&out)
         .and_then(|f| f.sync_all())
         .with_context(|| format!("syncing {}", out.display()))?;
+    eprintln!("backup: snapshot taken; copying the files beside it");
+    // Tests hold the lock here, between snapshot and copy, to show that a purge meanwhile
+    // waits (the window is otherwise too short to hit on purpose).
+    if let Some(ms) = std::env::var("SERVICE_KIT_TEST_BACKUP_PAUSE_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+    }
     if let Some(dir) = &product.files {
         let (dir, dest) = (dir.clone(), to.join(FILES_DIR));
         tokio::task::spawn_blocking(move || copy_tree(&dir, &dest, "copying files"))
