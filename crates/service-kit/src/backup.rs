@@ -578,16 +578,29 @@ fn pg_target(url: &str) -> anyhow::Result<PgTarget> {
                 .collect();
             (!name.is_empty()).then_some(name)
         });
-    if pairs.is_empty() {
-        parsed.set_query(None);
-    } else {
-        parsed.query_pairs_mut().clear().extend_pairs(&pairs);
-    }
+    // Percent-encoded by hand: `url` writes a space as `+`, which libpq keeps as a `+`.
+    let query: Vec<String> = pairs
+        .iter()
+        .map(|(k, v)| format!("{}={}", percent(k), percent(v)))
+        .collect();
+    parsed.set_query((!query.is_empty()).then(|| query.join("&")).as_deref());
     Ok(PgTarget {
         url: parsed.to_string(),
         password,
         schema,
     })
+}
+
+fn percent(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
 }
 
 /// Runs a PostgreSQL client program, naming it when it is missing and saying what a version
@@ -950,6 +963,7 @@ mod tests {
         assert_eq!(t.password.as_deref(), Some("p@ss"));
         assert!(!t.url.contains("p%40ss") && !t.url.contains("statement-cache"));
         assert!(t.url.contains("sslmode=require"), "{}", t.url);
+        assert!(t.url.contains("options=-c%20search_path%3Dt123_4"), "{}", t.url);
         assert_eq!(t.schema.as_deref(), Some("t123_4"));
         let plain = pg_target("postgres://u@h/db").unwrap();
         assert_eq!((plain.url.as_str(), plain.schema), ("postgres://u@h/db", None));
