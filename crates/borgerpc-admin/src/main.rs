@@ -178,6 +178,10 @@ struct BenchArgs {
     /// SQLite file in a temp dir. Never the configured database.
     #[arg(long)]
     database_url: Option<String>,
+    /// With --pages: leave the seeded database in place and print its URL (to time a
+    /// backup of a large site) / Behold databasen.
+    #[arg(long)]
+    keep: bool,
 }
 
 #[derive(Subcommand)]
@@ -1521,6 +1525,7 @@ async fn bench(args: &BenchArgs) -> anyhow::Result<()> {
             events: args.events,
             requests: args.requests,
             database_url: args.database_url.clone(),
+            keep: args.keep,
         })
         .await?;
         println!("{}", serde_json::to_string(&report)?);

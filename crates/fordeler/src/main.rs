@@ -429,12 +429,9 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         Command::Restore { from } => {
             let (config, _) = load(&cli.config, "error")?;
             let started = std::time::Instant::now();
-            let restored = service_kit::backup::restore(
-                &config.database.url,
-                &backup_product(&config),
-                &from,
-            )
-            .await?;
+            let restored =
+                service_kit::backup::restore(&config.database.url, &backup_product(&config), &from)
+                    .await?;
             println!(
                 "{} ({:.1} s)",
                 restored.describe(),

@@ -655,7 +655,11 @@ async fn run_pg_tool(program: &str, target: &PgTarget, args: &[String]) -> anyho
     } else {
         String::new()
     };
-    anyhow::bail!("{program} failed ({}):\n{}{hint}", out.status, stderr.trim())
+    anyhow::bail!(
+        "{program} failed ({}):\n{}{hint}",
+        out.status,
+        stderr.trim()
+    )
 }
 
 async fn backup_postgres(url: &str, to: &Path) -> anyhow::Result<(i64, Option<String>)> {
@@ -702,13 +706,12 @@ async fn restore_postgres(url: &str, from: &Path, manifest: &Manifest) -> anyhow
         Some(s) => s.clone(),
         None => "public".to_owned(),
     };
-    let (tables,): (i64,) = sqlx::query_as(
-        "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = $1",
-    )
-    .bind(&schema)
-    .fetch_one(db.reader())
-    .await
-    .context("database.url: looking at the target schema")?;
+    let (tables,): (i64,) =
+        sqlx::query_as("SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = $1")
+            .bind(&schema)
+            .fetch_one(db.reader())
+            .await
+            .context("database.url: looking at the target schema")?;
     anyhow::ensure!(
         tables == 0,
         "database.url: schema {schema} already has {tables} table(s); restore goes into an \
@@ -717,12 +720,11 @@ async fn restore_postgres(url: &str, from: &Path, manifest: &Manifest) -> anyhow
     if target.schema.is_some() {
         // The dump creates the schema; an empty one made ahead (as a DBA would) is dropped
         // first. RESTRICT (the default) refuses if anything is in it after all.
-        let exists: Option<(String,)> = sqlx::query_as(
-            "SELECT nspname::text FROM pg_namespace WHERE nspname = $1",
-        )
-        .bind(&schema)
-        .fetch_optional(db.reader())
-        .await?;
+        let exists: Option<(String,)> =
+            sqlx::query_as("SELECT nspname::text FROM pg_namespace WHERE nspname = $1")
+                .bind(&schema)
+                .fetch_optional(db.reader())
+                .await?;
         if exists.is_some() {
             anyhow::ensure!(
                 schema
@@ -847,7 +849,8 @@ fn copy_tree(from: &Path, to: &Path, what: &str) -> anyhow::Result<()> {
 /// Copies one file to a new private file and syncs it. A file that grows meanwhile (a
 /// segment being appended to) is copied as far as it was when the copy reached its end.
 fn copy_file(from: &Path, to: &Path, progress: &mut Progress) -> anyhow::Result<()> {
-    let mut src = std::fs::File::open(from).with_context(|| format!("reading {}", from.display()))?;
+    let mut src =
+        std::fs::File::open(from).with_context(|| format!("reading {}", from.display()))?;
     let mut dest = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
@@ -963,10 +966,17 @@ mod tests {
         assert_eq!(t.password.as_deref(), Some("p@ss"));
         assert!(!t.url.contains("p%40ss") && !t.url.contains("statement-cache"));
         assert!(t.url.contains("sslmode=require"), "{}", t.url);
-        assert!(t.url.contains("options=-c%20search_path%3Dt123_4"), "{}", t.url);
+        assert!(
+            t.url.contains("options=-c%20search_path%3Dt123_4"),
+            "{}",
+            t.url
+        );
         assert_eq!(t.schema.as_deref(), Some("t123_4"));
         let plain = pg_target("postgres://u@h/db").unwrap();
-        assert_eq!((plain.url.as_str(), plain.schema), ("postgres://u@h/db", None));
+        assert_eq!(
+            (plain.url.as_str(), plain.schema),
+            ("postgres://u@h/db", None)
+        );
     }
 
     #[test]
@@ -997,7 +1007,10 @@ mod tests {
         drop(backup);
         let a = FilesLock::for_change(&dir, false).unwrap();
         let b = FilesLock::for_change(&dir, true).unwrap();
-        assert!(matches!((&a, &b), (ChangeLock::Held(_), ChangeLock::Held(_))));
+        assert!(matches!(
+            (&a, &b),
+            (ChangeLock::Held(_), ChangeLock::Held(_))
+        ));
     }
 
     const M: &[Migration] = &[Migration {
@@ -1036,7 +1049,9 @@ mod tests {
             assert_eq!(mode(&to.join(f)), 0o600, "{f}");
         }
         // Not into a directory that holds something.
-        let err = backup(&url, &product(files.clone()), &to).await.unwrap_err();
+        let err = backup(&url, &product(files.clone()), &to)
+            .await
+            .unwrap_err();
         assert!(format!("{err:#}").contains("not empty"), "{err:#}");
 
         let url2 = format!("sqlite://{}", tmp.path().join("b/y.db").display());
@@ -1060,7 +1075,10 @@ mod tests {
         let err = restore(&url3, &product(tmp.path().join("c/z.db.files")), &to)
             .await
             .unwrap_err();
-        assert!(format!("{err:#}").contains("files/segments/s1: damaged"), "{err:#}");
+        assert!(
+            format!("{err:#}").contains("files/segments/s1: damaged"),
+            "{err:#}"
+        );
         assert!(!tmp.path().join("c").exists());
 
         // A newer schema than the binary knows.

@@ -146,7 +146,10 @@ async fn a_backup_while_agents_check_in_restores_every_pc_and_job() {
         &url2,
         &["restore", "--from", backup_dir.to_str().unwrap()],
     );
-    assert!(!ok && (err.contains("holds data") || err.contains("already has")), "{err}");
+    assert!(
+        !ok && (err.contains("holds data") || err.contains("already has")),
+        "{err}"
+    );
 
     // One byte changed: refused, naming the file, before anything is written.
     let damaged = backup_dir.join(if db_url.starts_with("postgres") {
@@ -165,7 +168,10 @@ async fn a_backup_while_agents_check_in_restores_every_pc_and_job() {
         &url3,
         &["restore", "--from", backup_dir.to_str().unwrap()],
     );
-    assert!(!ok && err.contains("damaged") && err.contains("database."), "{err}");
+    assert!(
+        !ok && err.contains("damaged") && err.contains("database."),
+        "{err}"
+    );
     assert!(!dir3.path().join("restored").exists());
 
     // Not into a directory that holds something (the backup just made).

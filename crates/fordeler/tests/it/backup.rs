@@ -157,7 +157,8 @@ async fn backup_under_intake_restores_every_accepted_submission_and_delivery_goe
     }
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let poster = tokio::spawn({
-        let (accepted, stop, http, base) = (accepted.clone(), stop.clone(), http.clone(), base.clone());
+        let (accepted, stop, http, base) =
+            (accepted.clone(), stop.clone(), http.clone(), base.clone());
         async move {
             let mut n = 30;
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
@@ -178,7 +179,10 @@ async fn backup_under_intake_restores_every_accepted_submission_and_delivery_goe
     .await
     .unwrap();
     assert!(ok, "backup failed: {out}{err}");
-    assert!(out.contains("fordeler") && out.contains("schema version"), "{out}");
+    assert!(
+        out.contains("fordeler") && out.contains("schema version"),
+        "{out}"
+    );
     tokio::time::sleep(Duration::from_millis(300)).await;
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     poster.await.unwrap();
@@ -199,7 +203,10 @@ async fn backup_under_intake_restores_every_accepted_submission_and_delivery_goe
     let dir2 = tempfile::tempdir().unwrap();
     let url2 = fresh_target(dir2.path(), &db_url).await;
     let config2 = local.write_config(dir2.path(), &url2, None).unwrap();
-    let (ok, out, err) = cli(&config2, &["restore", "--from", backup_dir.to_str().unwrap()]);
+    let (ok, out, err) = cli(
+        &config2,
+        &["restore", "--from", backup_dir.to_str().unwrap()],
+    );
     assert!(ok, "restore failed: {out}{err}");
     assert!(out.contains("restored"), "{out}");
 
@@ -207,7 +214,11 @@ async fn backup_under_intake_restores_every_accepted_submission_and_delivery_goe
         let restored = Store::open(&url2, 2).await.unwrap();
         for (uuid, data) in &before_backup {
             let files = files_of(&restored, uuid).await;
-            assert_eq!(files.len(), 1, "{uuid} accepted before the backup is in the copy");
+            assert_eq!(
+                files.len(),
+                1,
+                "{uuid} accepted before the backup is in the copy"
+            );
             assert_eq!(
                 sha2::Sha256::digest(&files[0]),
                 sha2::Sha256::digest(data),
@@ -255,7 +266,10 @@ async fn backup_under_intake_restores_every_accepted_submission_and_delivery_goe
         if open.is_empty() {
             Ok(())
         } else {
-            Err(format!("restored, not yet delivered: {open:?}\n{:?}", sim.summary()))
+            Err(format!(
+                "restored, not yet delivered: {open:?}\n{:?}",
+                sim.summary()
+            ))
         }
     })
     .await;
@@ -276,7 +290,9 @@ async fn backup_under_intake_restores_every_accepted_submission_and_delivery_goe
             let uuid = original
                 .get(id)
                 .or_else(|| restored_ids.get(id))
-                .unwrap_or_else(|| panic!("the platform got a transaction {id} neither database has"));
+                .unwrap_or_else(|| {
+                    panic!("the platform got a transaction {id} neither database has")
+                });
             per_submission.entry(uuid).or_default().insert(id.clone());
         }
     }
@@ -284,7 +300,10 @@ async fn backup_under_intake_restores_every_accepted_submission_and_delivery_goe
         assert_eq!(ids.len(), 1, "{uuid} reached the platform as {ids:?}");
     }
     for uuid in restored_ids.values() {
-        assert!(per_submission.contains_key(uuid.as_str()), "{uuid} never delivered");
+        assert!(
+            per_submission.contains_key(uuid.as_str()),
+            "{uuid} never delivered"
+        );
     }
     // A delivery the lost instance built and sent after the snapshot is built again from the
     // snapshot: the same AnvenderTransaktionsID, answered by the platform as a duplicate
@@ -376,7 +395,10 @@ async fn a_purge_during_the_backup_waits_until_the_files_are_copied() {
     let dir2 = tempfile::tempdir().unwrap();
     let url2 = fresh_target(dir2.path(), &db_url).await;
     let config2 = local.write_config(dir2.path(), &url2, None).unwrap();
-    let (ok, out, err) = cli(&config2, &["restore", "--from", backup_dir.to_str().unwrap()]);
+    let (ok, out, err) = cli(
+        &config2,
+        &["restore", "--from", backup_dir.to_str().unwrap()],
+    );
     assert!(ok, "{out}{err}");
     let restored = Store::open(&url2, 2).await.unwrap();
     for (uuid, data) in &posted {
@@ -417,7 +439,10 @@ async fn a_damaged_backup_a_full_target_and_a_database_with_data_are_refused() {
     std::fs::create_dir(&full).unwrap();
     std::fs::write(full.join("x"), b"x").unwrap();
     let (ok, _, err) = cli(&config, &["backup", "--to", full.to_str().unwrap()]);
-    assert!(!ok && err.contains("not empty") && err.contains("full"), "{err}");
+    assert!(
+        !ok && err.contains("not empty") && err.contains("full"),
+        "{err}"
+    );
 
     let backup_dir = dir.path().join("backup");
     let (ok, out, err) = cli(&config, &["backup", "--to", backup_dir.to_str().unwrap()]);
@@ -430,8 +455,14 @@ async fn a_damaged_backup_a_full_target_and_a_database_with_data_are_refused() {
     assert_eq!(mode(&backup_dir.join("MANIFEST")), 0o600);
 
     // Not over the database it came from.
-    let (ok, _, err) = cli(&config, &["restore", "--from", backup_dir.to_str().unwrap()]);
-    assert!(!ok && (err.contains("holds data") || err.contains("already has")), "{err}");
+    let (ok, _, err) = cli(
+        &config,
+        &["restore", "--from", backup_dir.to_str().unwrap()],
+    );
+    assert!(
+        !ok && (err.contains("holds data") || err.contains("already has")),
+        "{err}"
+    );
 
     // One byte changed in the largest file: refused, naming it, before anything is written.
     let manifest: serde_json::Value =
@@ -453,7 +484,16 @@ async fn a_damaged_backup_a_full_target_and_a_database_with_data_are_refused() {
     let dir2 = tempfile::tempdir().unwrap();
     let url2 = fresh_target(dir2.path(), &db_url).await;
     let config2 = local.write_config(dir2.path(), &url2, None).unwrap();
-    let (ok, _, err) = cli(&config2, &["restore", "--from", backup_dir.to_str().unwrap()]);
-    assert!(!ok && err.contains(&largest) && err.contains("damaged"), "{err}");
-    assert!(!dir2.path().join("restored").exists(), "nothing was written");
+    let (ok, _, err) = cli(
+        &config2,
+        &["restore", "--from", backup_dir.to_str().unwrap()],
+    );
+    assert!(
+        !ok && err.contains(&largest) && err.contains("damaged"),
+        "{err}"
+    );
+    assert!(
+        !dir2.path().join("restored").exists(),
+        "nothing was written"
+    );
 }
