@@ -2,10 +2,10 @@
 //! restoring one into an empty database: the `backup` and `restore` commands of both products.
 //!
 //! A backup is a directory, private to its owner (0700, files 0600), holding:
-//! - SQLite: `database.sqlite`, a consistent snapshot (`VACUUM INTO`), and `files/`, a copy
+//! - SQLite: `snapshot.sqlite`, a consistent snapshot (`VACUUM INTO`), and `files/`, a copy
 //!   of the directory beside the database (the Fordeler's `<database>.files/`) taken while
 //!   the snapshot's rows still name exactly those bytes (see [`FilesLock`]);
-//! - PostgreSQL: `database.pgdump`, `pg_dump --format=custom` of the configured schema (or
+//! - PostgreSQL: `dump.pgdump`, `pg_dump --format=custom` of the configured schema (or
 //!   the whole database when the URL names no `search_path`); `pg_dump` runs in one
 //!   repeatable-read transaction, so it is consistent while the service writes;
 //! - `MANIFEST`: JSON with the product, its version, the schema version (the highest applied
@@ -32,8 +32,8 @@ use std::time::{Duration, Instant};
 pub const MANIFEST: &str = "MANIFEST";
 /// The lock file in a product's files directory (see [`FilesLock`]).
 pub const LOCK_FILE: &str = "backup.lock";
-const SQLITE_FILE: &str = "database.sqlite";
-const PG_FILE: &str = "database.pgdump";
+const SQLITE_FILE: &str = "snapshot.sqlite";
+const PG_FILE: &str = "dump.pgdump";
 const FILES_DIR: &str = "files";
 /// How often a long copy says how far it is.
 const PROGRESS_EVERY: Duration = Duration::from_secs(5);
@@ -1042,10 +1042,10 @@ mod tests {
         let m = backup(&url, &product(files.clone()), &to).await.unwrap();
         assert_eq!((m.schema_version, m.database.as_str()), (1, "sqlite"));
         let paths: Vec<&str> = m.files.iter().map(|f| f.path.as_str()).collect();
-        assert_eq!(paths, ["database.sqlite", "files/segments/s1"]);
+        assert_eq!(paths, ["snapshot.sqlite", "files/segments/s1"]);
         let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode(&to), 0o700);
-        for f in ["MANIFEST", "database.sqlite", "files/segments/s1"] {
+        for f in ["MANIFEST", "snapshot.sqlite", "files/segments/s1"] {
             assert_eq!(mode(&to.join(f)), 0o600, "{f}");
         }
         // Not into a directory that holds something.

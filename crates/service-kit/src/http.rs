@@ -137,19 +137,15 @@ impl MetricsAccess {
         self
     }
 
-    fn check(&self, request: &Request) -> Result<(), Response> {
+    /// `Err` says why, for [`unauthorized`] (a `Response` is too large to be an `Err`).
+    fn check(&self, request: &Request) -> Result<(), &'static str> {
         let headers = request.headers();
         if let Some(expected) = &self.token
             && let Some(value) = headers.get(header::AUTHORIZATION)
         {
             return match after_scheme(value, &["Bearer "]) {
                 Some(given) if same_secret(given, expected) => Ok(()),
-                _ => Err((
-                    StatusCode::UNAUTHORIZED,
-                    [(header::WWW_AUTHENTICATE, "Bearer")],
-                    "metrics: wrong token\n",
-                )
-                    .into_response()),
+                _ => Err("metrics: wrong token\n"),
             };
         }
         let peer = request
@@ -171,13 +167,17 @@ impl MetricsAccess {
             "metrics: only for scrapers on this machine; set server.metrics_token to scrape \
              over the network\n"
         };
-        Err((
-            StatusCode::UNAUTHORIZED,
-            [(header::WWW_AUTHENTICATE, "Bearer")],
-            why,
-        )
-            .into_response())
+        Err(why)
     }
+}
+
+fn unauthorized(why: &'static str) -> Response {
+    (
+        StatusCode::UNAUTHORIZED,
+        [(header::WWW_AUTHENTICATE, "Bearer")],
+        why,
+    )
+        .into_response()
 }
 
 /// `/healthz`, `/readyz`, `/metrics`.
@@ -211,7 +211,7 @@ pub fn ops_router_with(
             get(move |request: Request| {
                 let (handle, refresh, access) = (handle.clone(), refresh.clone(), access.clone());
                 async move {
-                    access.check(&request)?;
+                    access.check(&request).map_err(unauthorized)?;
                     if let Some(refresh) = refresh
                         && tokio::time::timeout(REFRESH_TIMEOUT, refresh())
                             .await

@@ -58,11 +58,18 @@ fn file_bytes(uuid: &str, size: usize) -> Vec<u8> {
     data
 }
 
-/// Posts one submission until intake answers 2xx; what it posted (uuid, file bytes).
-async fn post(http: &reqwest::Client, base: &str, n: usize) -> (String, Vec<u8>) {
+/// A submission's uuid and its file's bytes.
+type Posted = (String, Vec<u8>);
+
+/// Posts one submission until intake answers 2xx; what it posted.
+async fn post(http: &reqwest::Client, base: &str, n: usize) -> Posted {
     let uuid = sf2900::Uuid::new_v4().to_string();
     let data = file_bytes(&uuid, 3_000 + n % 7 * 1_000);
-    let form = if n % 2 == 0 { "journal" } else { "dokument" };
+    let form = if n.is_multiple_of(2) {
+        "journal"
+    } else {
+        "dokument"
+    };
     let body = json!({"uuid": uuid, "completed": "1", "emne": "x",
         "_kvittering": {"name": "k.pdf", "mime": "application/pdf",
                         "data": sf2900::Base64Binary::encode(&data)}});
@@ -150,7 +157,7 @@ async fn backup_under_intake_restores_every_accepted_submission_and_delivery_goe
     let base = format!("http://127.0.0.1:{}", local.http_port);
 
     // Intake goes on all through the backup; `accepted` holds what got a 2xx, in order.
-    let accepted: Arc<Mutex<Vec<(String, Vec<u8>)>>> = Arc::default();
+    let accepted: Arc<Mutex<Vec<Posted>>> = Arc::default();
     for n in 0..30 {
         let p = post(&http, &base, n).await;
         accepted.lock().unwrap().push(p);
