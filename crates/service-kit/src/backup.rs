@@ -1042,7 +1042,7 @@ mod tests {
         let m = backup(&url, &product(files.clone()), &to).await.unwrap();
         assert_eq!((m.schema_version, m.database.as_str()), (1, "sqlite"));
         let paths: Vec<&str> = m.files.iter().map(|f| f.path.as_str()).collect();
-        assert_eq!(paths, ["snapshot.sqlite", "files/segments/s1"]);
+        assert_eq!(paths, ["files/segments/s1", "snapshot.sqlite"]);
         let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode(&to), 0o700);
         for f in ["MANIFEST", "snapshot.sqlite", "files/segments/s1"] {
