@@ -62,7 +62,8 @@ pub async fn run(opts: &PageOptions) -> anyhow::Result<PageReport> {
     let fresh = FreshDatabase::create(opts.database_url.as_deref()).await?;
     let result = run_on(opts, &fresh).await;
     if opts.keep {
-        eprintln!("kept: {}", fresh.url);
+        // The schema or file, never the URL: a PostgreSQL URL carries its password.
+        eprintln!("kept: {}", fresh.kept());
     } else {
         fresh.remove().await;
     }
