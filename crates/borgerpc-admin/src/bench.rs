@@ -171,6 +171,15 @@ impl FreshDatabase {
     }
 
     /// Best effort: a leftover is worth a warning, not a failed run.
+    /// Where the database is, for the operator: the SQLite URL, or the PostgreSQL schema
+    /// (to put in the `search_path` of `--database-url`).
+    pub(crate) fn kept(&self) -> String {
+        match &self.schema {
+            Some((_, schema)) => format!("schema {schema} (search_path of --database-url)"),
+            None => self.url.clone(),
+        }
+    }
+
     pub(crate) async fn remove(self) {
         if let Some((url, schema)) = &self.schema {
             let dropped = async {

@@ -23,6 +23,8 @@ pub struct PageOptions {
     pub requests: usize,
     /// `postgres://…` for a fresh schema there; `None`: a SQLite file in a temp dir.
     pub database_url: Option<String>,
+    /// Leave the seeded database in place (its URL goes to stderr), e.g. to time a backup.
+    pub keep: bool,
 }
 
 /// One page's figures.
@@ -59,7 +61,12 @@ pub async fn run(opts: &PageOptions) -> anyhow::Result<PageReport> {
     anyhow::ensure!(opts.requests >= 1, "--requests: at least 1");
     let fresh = FreshDatabase::create(opts.database_url.as_deref()).await?;
     let result = run_on(opts, &fresh).await;
-    fresh.remove().await;
+    if opts.keep {
+        // The schema or file, never the URL: a PostgreSQL URL carries its password.
+        eprintln!("kept: {}", fresh.kept());
+    } else {
+        fresh.remove().await;
+    }
     result
 }
 

@@ -69,6 +69,20 @@ enum Command {
         #[arg(long)]
         check: bool,
     },
+    /// A consistent backup while the portal runs: the database (SQLite snapshot or pg_dump)
+    /// and a MANIFEST of checksums / Sikkerhedskopi.
+    Backup {
+        /// A new or empty directory; created private (0700) / En ny eller tom mappe.
+        #[arg(long)]
+        to: PathBuf,
+    },
+    /// Restore a backup into the configured database, which must be new or empty; every
+    /// checksum is checked first / Gendan en sikkerhedskopi i en ny database.
+    Restore {
+        /// A directory made by `borgerpc-admin backup` / En mappe fra `borgerpc-admin backup`.
+        #[arg(long)]
+        from: PathBuf,
+    },
     /// Create a superuser (password from BORGERPC_PASSWORD or stdin) / Opret en superbruger.
     Createsuperuser {
         #[arg(long)]
@@ -169,6 +183,10 @@ struct BenchArgs {
     /// SQLite file in a temp dir. Never the configured database.
     #[arg(long)]
     database_url: Option<String>,
+    /// With --pages: leave the seeded database in place and print its URL (to time a
+    /// backup of a large site) / Behold databasen.
+    #[arg(long)]
+    keep: bool,
 }
 
 #[derive(Subcommand)]
@@ -696,6 +714,39 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         return Ok(());
     }
+    // Before the store is opened: that would create and migrate the database a restore must
+    // find empty.
+    let product = service_kit::backup::Product {
+        name: "borgerpc-admin",
+        version: env!("CARGO_PKG_VERSION"),
+        migrations: borgerpc_admin::store::MIGRATIONS,
+        files: None,
+    };
+    match &cli.command {
+        Command::Backup { to } => {
+            let started = std::time::Instant::now();
+            let manifest = service_kit::backup::backup(&config.database.url, &product, to).await?;
+            println!(
+                "{} in {} ({:.1} s)",
+                manifest.describe(),
+                to.display(),
+                started.elapsed().as_secs_f64()
+            );
+            return Ok(());
+        }
+        Command::Restore { from } => {
+            let started = std::time::Instant::now();
+            let restored =
+                service_kit::backup::restore(&config.database.url, &product, from).await?;
+            println!(
+                "{} ({:.1} s)",
+                restored.describe(),
+                started.elapsed().as_secs_f64()
+            );
+            return Ok(());
+        }
+        _ => {}
+    }
     let store = Store::open(&config.database.url, config.database.max_connections)
         .await
         .context("database.url")?;
@@ -708,6 +759,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             running.shutdown().await;
         }
         Command::Migrate { .. } => println!("database is up to date"),
+        // Run above, before the store is opened.
+        Command::Backup { .. } | Command::Restore { .. } => {}
         Command::Createsuperuser { username, email } => {
             let cli = Scope::cli(&store).await?;
             let user = store
@@ -1490,6 +1543,7 @@ async fn bench(args: &BenchArgs) -> anyhow::Result<()> {
             events: args.events,
             requests: args.requests,
             database_url: args.database_url.clone(),
+            keep: args.keep,
         })
         .await?;
         println!("{}", serde_json::to_string(&report)?);

@@ -19,7 +19,10 @@
 //!   is older than its `min_age`.
 //! - Purged bytes are punched out of their segment at once: the disk blocks are freed and the
 //!   range reads as zeros. A segment nothing refers to any more is deleted by the sweep.
-//! - Layout: `<dir>/segments/<segment>`, where a segment's name is its creation time in
+//! - Bytes a committed row named are freed (purge, sweep) only under the shared
+//!   [`service_kit::backup::FilesLock`], which a backup holds exclusively from before its
+//!   snapshot until its copy of the segments is complete.
+//! - Layout: `<dir>/segments/<segment>` (and `<dir>/backup.lock`), where a segment's name is its creation time in
 //!   milliseconds and a random suffix.
 
 use anyhow::Context as _;
@@ -157,14 +160,29 @@ impl FileStore {
     }
 
     /// Frees appended bytes that no committed row refers to (a duplicate, a failed commit).
+    /// No snapshot names them, so this needs no lock against a backup (and intake never
+    /// waits for one).
     pub async fn discard(&self, written: Written) -> anyhow::Result<()> {
         let ranges = written.offsets.into_iter().zip(written.lens).collect();
-        self.punch(&written.segment, ranges).await
+        self.punch_unlocked(&written.segment, ranges).await
     }
 
     /// Frees `(offset, len)` ranges of `segment` (purged content), durably. A missing segment
-    /// is fine: there is nothing left to free.
+    /// is fine: there is nothing left to free. Waits while a backup copies the segments: a
+    /// snapshot taken before the rows were changed still names these bytes.
     pub async fn punch(&self, segment: &str, ranges: Vec<(i64, i64)>) -> anyhow::Result<()> {
+        let Self::Dir(dir) = self else { return Ok(()) };
+        let path = dir.segment_path(segment)?;
+        let root = dir.root.clone();
+        tokio::task::spawn_blocking(move || {
+            let _lock = service_kit::backup::FilesLock::for_change(&root, true)?;
+            punch_ranges(&path, &ranges)
+        })
+        .await
+        .context("file store task")?
+    }
+
+    async fn punch_unlocked(&self, segment: &str, ranges: Vec<(i64, i64)>) -> anyhow::Result<()> {
         let Self::Dir(dir) = self else { return Ok(()) };
         let path = dir.segment_path(segment)?;
         tokio::task::spawn_blocking(move || punch_ranges(&path, &ranges))
@@ -182,6 +200,16 @@ impl FileStore {
         Fut: std::future::Future<Output = anyhow::Result<Vec<(i64, i64)>>>,
     {
         let Self::Dir(dir) = self else { return Ok(0) };
+        // Held for the whole sweep, from before it reads which ranges are live: a backup's
+        // snapshot may name ranges the rows read here no longer do. While a backup runs, the
+        // sweep waits for its next round instead of holding housekeeping up.
+        let _lock = match service_kit::backup::FilesLock::for_change(&dir.root, false)? {
+            service_kit::backup::ChangeLock::Busy => {
+                tracing::info!("a backup is copying the files; the sweep waits for its next round");
+                return Ok(0);
+            }
+            held => held,
+        };
         let current = dir.current_name();
         let listed = {
             let segments = dir.root.join("segments");
@@ -215,7 +243,7 @@ impl FileStore {
                 .await
                 .map(|m| m.len() as i64)
                 .unwrap_or(0);
-            self.punch(&name, gaps(&live, len)).await?;
+            self.punch_unlocked(&name, gaps(&live, len)).await?;
         }
         Ok(removed)
     }

@@ -94,6 +94,20 @@ enum Command {
         #[arg(long)]
         days: Option<u32>,
     },
+    /// A consistent backup while the service runs: the database (SQLite snapshot with the
+    /// files beside it, or pg_dump) and a MANIFEST of checksums / Sikkerhedskopi.
+    Backup {
+        /// A new or empty directory; created private (0700) / En ny eller tom mappe.
+        #[arg(long)]
+        to: PathBuf,
+    },
+    /// Restore a backup into the configured database, which must be new or empty; every
+    /// checksum is checked first / Gendan en sikkerhedskopi i en ny database.
+    Restore {
+        /// A directory made by `fordeler backup` / En mappe fra `fordeler backup`.
+        #[arg(long)]
+        from: PathBuf,
+    },
     /// Check configuration, certificates, SFTP and the service / Tjek opsætningen.
     CheckConfig,
     /// Create or update the database schema (`serve` does it too) / Opret eller opdater
@@ -172,6 +186,20 @@ fn load(path: &std::path::Path, log_filter: &str) -> anyhow::Result<(Config, Pat
 
 async fn store(config: &Config) -> anyhow::Result<Store> {
     Store::open(&config.database.url, 2).await
+}
+
+/// What a backup of this configuration holds: the database, and on SQLite the segment files.
+fn backup_product(config: &Config) -> service_kit::backup::Product<'static> {
+    let files = match fordeler::file_store::FileStore::for_database(&config.database.url) {
+        fordeler::file_store::FileStore::Dir(dir) => Some(dir.root().to_path_buf()),
+        fordeler::file_store::FileStore::InDatabase => None,
+    };
+    service_kit::backup::Product {
+        name: "fordeler",
+        version: env!("CARGO_PKG_VERSION"),
+        migrations: fordeler::store::MIGRATIONS,
+        files,
+    }
 }
 
 fn when(ms: i64) -> String {
@@ -392,6 +420,31 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                 .purge(service_kit::db::now_ms() - days as i64 * 86_400_000)
                 .await?;
             println!("payloads of {n} submission(s) deleted (delivered more than {days} days ago)");
+        }
+        Command::Backup { to } => {
+            let (config, _) = load(&cli.config, "error")?;
+            let started = std::time::Instant::now();
+            let manifest =
+                service_kit::backup::backup(&config.database.url, &backup_product(&config), &to)
+                    .await?;
+            println!(
+                "{} in {} ({:.1} s)",
+                manifest.describe(),
+                to.display(),
+                started.elapsed().as_secs_f64()
+            );
+        }
+        Command::Restore { from } => {
+            let (config, _) = load(&cli.config, "error")?;
+            let started = std::time::Instant::now();
+            let restored =
+                service_kit::backup::restore(&config.database.url, &backup_product(&config), &from)
+                    .await?;
+            println!(
+                "{} ({:.1} s)",
+                restored.describe(),
+                started.elapsed().as_secs_f64()
+            );
         }
         Command::Preview {
             form,

@@ -549,8 +549,8 @@ fn private_sqlite_file(path: &Path, create: bool) -> anyhow::Result<()> {
 
 /// Takes group and other users' access away from an existing file (`dir`: directory) that
 /// holds personal data, and says so in the log: such a file was made by an older version, or
-/// by hand. Someone who must read it (a backup job) should run as the service's user, or use
-/// `sqlite3 … .backup`. Returns whether the mode was changed.
+/// by hand. Someone who must read it (a backup job) should run as the service's user, with
+/// the product's `backup` command ([`crate::backup`]). Returns whether the mode was changed.
 pub fn restrict(path: &Path, dir: bool) -> bool {
     let Ok(meta) = std::fs::metadata(path) else {
         return false; // missing: nothing to restrict

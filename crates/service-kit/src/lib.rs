@@ -3,6 +3,8 @@
 //! - [`accounts`]: password hashes (argon2id) and bearer tokens stored as hashes.
 //! - [`auth`]: who a request is from: the credential read from the headers once, for the
 //!   product's authenticator to decide.
+//! - [`backup`]: `backup` and `restore`: a consistent copy while the service runs (SQLite
+//!   snapshot and files beside it, or `pg_dump`), with a checksum manifest.
 //! - [`cli`]: what every command-line program does at start (a closed stdout ends it quietly).
 //! - [`config`]: one TOML file, every key overridable by environment, secrets named by where
 //!   they live, errors with file, line and key but never a value.
@@ -28,6 +30,7 @@ extern crate self as service_kit;
 
 pub mod accounts;
 pub mod auth;
+pub mod backup;
 pub mod cli;
 pub mod config;
 pub mod db;

@@ -72,6 +72,7 @@ async fn a_tiny_page_bench_answers_every_page() {
         events: 400,
         requests: 3,
         database_url,
+        keep: false,
     })
     .await
     .unwrap();

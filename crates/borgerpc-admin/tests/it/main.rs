@@ -6,6 +6,8 @@
 mod common;
 
 mod api;
+#[cfg(feature = "tools")]
+mod backup;
 mod bad_input;
 #[cfg(feature = "tools")]
 mod bench;

@@ -7,6 +7,8 @@
 mod common;
 
 #[cfg(feature = "tools")]
+mod backup;
+#[cfg(feature = "tools")]
 mod config;
 #[cfg(feature = "tools")]
 mod crash;

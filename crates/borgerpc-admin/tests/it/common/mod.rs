@@ -18,6 +18,8 @@ pub(crate) struct Portal {
     pub running: Running,
     pub store: Store,
     pub url: String,
+    /// The database's URL (for the CLI).
+    pub db_url: String,
 }
 
 impl Portal {
@@ -36,7 +38,8 @@ impl Portal {
         let mut config = Config::default();
         change(&mut config);
         config.server.listen = "127.0.0.1:0".parse().unwrap();
-        config.database.url = url;
+        config.database.url = url.clone();
+        let db_url = url;
         let running = borgerpc_admin::app::start(&config, store.clone())
             .await
             .unwrap();
@@ -46,6 +49,7 @@ impl Portal {
             running,
             store,
             url,
+            db_url,
         }
     }
 
