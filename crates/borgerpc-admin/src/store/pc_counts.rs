@@ -149,10 +149,16 @@ pub(crate) async fn recount(conn: &mut AnyConnection, site_id: i64) -> Result<()
         "INSERT INTO site_pc_counts (site_id, fact, fact_value, n)
          SELECT p.site_id, e.entry_key, e.entry_value, COUNT(*)
          FROM pcs p JOIN config_entries e ON e.owner_kind = 'pc' AND e.owner_id = p.id
-         WHERE p.site_id = $1 AND e.entry_key IN ('os2_product', '_os_release')
+         WHERE p.site_id = $1 AND e.entry_key IN ($2, $3)
          GROUP BY p.site_id, e.entry_key, e.entry_value",
     ] {
-        sqlx::query(sql).bind(site_id).execute(&mut *conn).await?;
+        // Unused placeholders are bound too: numbers stay put whichever statement it is.
+        sqlx::query(sql)
+            .bind(site_id)
+            .bind(COUNTED_KEYS[0])
+            .bind(COUNTED_KEYS[1])
+            .execute(&mut *conn)
+            .await?;
     }
     Ok(())
 }

@@ -201,6 +201,25 @@ const EVENT_ROW_SELECT: &str =
      LEFT JOIN security_problems sp ON e.rule_kind = 'security' AND sp.id = e.rule_id
      LEFT JOIN offline_rules o ON e.rule_kind = 'offline' AND o.id = e.rule_id";
 
+/// The columns [`pc_row_of`] reads, of `pcs p`.
+const PC_ROW_COLUMNS: &str = "p.id, p.uid, p.name, p.location, p.mac, p.is_activated, p.created_at,
+     p.last_seen, COALESCE(p.client_version, '') AS client_version, p.pending_key_hash";
+
+fn pc_row_of(r: &sqlx::any::AnyRow) -> Result<PcRow> {
+    Ok(PcRow {
+        id: r.try_get("id")?,
+        uid: r.try_get("uid")?,
+        name: r.try_get("name")?,
+        location: r.try_get("location")?,
+        mac: r.try_get("mac")?,
+        is_activated: r.try_get::<i64, _>("is_activated")? != 0,
+        created_at: r.try_get("created_at")?,
+        last_seen: r.try_get("last_seen")?,
+        client_version: r.try_get("client_version")?,
+        key_pending: !r.try_get::<String, _>("pending_key_hash")?.is_empty(),
+    })
+}
+
 fn event_row(r: &sqlx::any::AnyRow) -> Result<EventRow> {
     Ok(EventRow {
         id: r.try_get("id")?,
@@ -329,33 +348,14 @@ impl Store {
             .try_get(0)?,
         };
         let rows = bind(sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT p.id, p.uid, p.name, p.location, p.mac, p.is_activated, p.created_at,
-                    p.last_seen, COALESCE(p.client_version, '') AS client_version,
-                    p.pending_key_hash
-             FROM pcs p WHERE {filter_sql} ORDER BY {} LIMIT $6 OFFSET $7",
+            "SELECT {PC_ROW_COLUMNS} FROM pcs p WHERE {filter_sql} ORDER BY {} LIMIT $6 OFFSET $7",
             sort.order_by()
         ))))
         .bind(limit)
         .bind(offset)
         .fetch_all(self.pool())
         .await?;
-        let rows = rows
-            .iter()
-            .map(|r| {
-                Ok(PcRow {
-                    id: r.try_get("id")?,
-                    uid: r.try_get("uid")?,
-                    name: r.try_get("name")?,
-                    location: r.try_get("location")?,
-                    mac: r.try_get("mac")?,
-                    is_activated: r.try_get::<i64, _>("is_activated")? != 0,
-                    created_at: r.try_get("created_at")?,
-                    last_seen: r.try_get("last_seen")?,
-                    client_version: r.try_get("client_version")?,
-                    key_pending: !r.try_get::<String, _>("pending_key_hash")?.is_empty(),
-                })
-            })
-            .collect::<Result<Vec<_>>>()?;
+        let rows = rows.iter().map(pc_row_of).collect::<Result<Vec<_>>>()?;
         Ok((rows, count))
     }
 
@@ -389,32 +389,15 @@ impl Store {
 
     /// A PC of the site, by id.
     pub async fn pc_row(&self, site_id: i64, pc_id: i64) -> Result<Option<(PcRow, String)>> {
-        let r = sqlx::query(
-            "SELECT p.id, p.uid, p.name, p.location, p.mac, p.is_activated, p.created_at,
-                    p.last_seen, COALESCE(p.client_version, '') AS client_version,
-                    p.pending_key_hash, p.description
-             FROM pcs p WHERE p.id = $1 AND p.site_id = $2",
-        )
+        let r = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {PC_ROW_COLUMNS}, p.description FROM pcs p WHERE p.id = $1 AND p.site_id = $2"
+        )))
         .bind(pc_id)
         .bind(site_id)
         .fetch_optional(self.pool())
         .await?;
         let Some(r) = r else { return Ok(None) };
-        Ok(Some((
-            PcRow {
-                id: r.try_get("id")?,
-                uid: r.try_get("uid")?,
-                name: r.try_get("name")?,
-                location: r.try_get("location")?,
-                mac: r.try_get("mac")?,
-                is_activated: r.try_get::<i64, _>("is_activated")? != 0,
-                created_at: r.try_get("created_at")?,
-                last_seen: r.try_get("last_seen")?,
-                client_version: r.try_get("client_version")?,
-                key_pending: !r.try_get::<String, _>("pending_key_hash")?.is_empty(),
-            },
-            r.try_get("description")?,
-        )))
+        Ok(Some((pc_row_of(&r)?, r.try_get("description")?)))
     }
 
     /// The groups a PC is in, as (id, name).
