@@ -124,22 +124,14 @@ pub(crate) async fn entry_changed(
     Ok(())
 }
 
-/// Forgets a site's counts (the site is being deleted).
-pub(crate) async fn site_removing(
-    conn: &mut AnyConnection,
-    site_id: i64,
-) -> Result<(), sqlx::Error> {
+/// Counts a site's PCs from their rows and replaces the kept counts: for PCs written in
+/// bulk with SQL (the page bench). (Deleting a site deletes its counts with its other rows.)
+#[cfg(feature = "tools")]
+pub(crate) async fn recount(conn: &mut AnyConnection, site_id: i64) -> Result<(), sqlx::Error> {
     sqlx::query("DELETE FROM site_pc_counts WHERE site_id = $1")
         .bind(site_id)
-        .execute(conn)
+        .execute(&mut *conn)
         .await?;
-    Ok(())
-}
-
-/// Counts a site's PCs from their rows and replaces the kept counts: for PCs written in
-/// bulk with SQL (the page bench), and for the tests to compare against.
-pub(crate) async fn recount(conn: &mut AnyConnection, site_id: i64) -> Result<(), sqlx::Error> {
-    site_removing(conn, site_id).await?;
     for sql in [
         "INSERT INTO site_pc_counts (site_id, fact, fact_value, n)
          SELECT site_id, 'pcs', '', COUNT(*) FROM pcs WHERE site_id = $1 GROUP BY site_id",

@@ -18,6 +18,7 @@ mod e2e;
 mod listeners;
 #[cfg(feature = "tools")]
 mod observability;
+mod package;
 #[cfg(feature = "tools")]
 mod pull;
 mod store;

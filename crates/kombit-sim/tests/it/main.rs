@@ -5,5 +5,6 @@
 mod cli;
 mod config;
 mod mtls;
+mod package;
 mod sftp;
 mod soap;

@@ -3,11 +3,13 @@
 //! SIGTERM as systemd stops it; and reading an answer off a raw socket, for tests that talk
 //! HTTP byte by byte to see what a listener does with slow or hostile peers; and holding a
 //! router's routes to its `openapi.json`; and [`upgrade`]: databases at every earlier schema of a
-//! product, holding its fixture. With the `browser` feature, [`browser`]: a real
+//! product, holding its fixture; and [`package`]: what the Debian packages' systemd units promise. With the `browser` feature, [`browser`]: a real
 //! headless Chromium with axe-core, for a portal's pages.
 
 #[cfg(feature = "browser")]
 pub mod browser;
+/// The systemd units of the Debian packages, as their tests check them.
+pub mod package;
 /// The upgrade walk: a fixture of the oldest schema brought to every later one.
 pub mod upgrade;
 

@@ -39,6 +39,16 @@ impl WebUser {
         }
     }
 
+    /// This user's session cookie presented to another portal, as a thief would.
+    pub(crate) fn presented_to(&self, portal: &Portal) -> WebUser {
+        WebUser {
+            client: self.client.clone(),
+            base: portal.url.clone(),
+            sid: self.sid.clone(),
+            csrf: self.csrf.clone(),
+        }
+    }
+
     /// Logs `username` in with [`PASSWORD`] through the login form; where the user must use a
     /// second factor, enrols one from the enrolment page (reading the key as a person would
     /// type it into an app).
