@@ -251,12 +251,23 @@ pub fn check_listen(s: &str) -> std::result::Result<(), String> {
         .map_err(|_| "not an address and port like 127.0.0.1:8080".into())
 }
 
-/// A database URL the products open: `sqlite://…` or `postgres://…`.
+/// A database URL the products open: `sqlite://…` or `postgres://…`, without a password
+/// (it would be written into the configuration).
 pub fn check_database_url(s: &str) -> std::result::Result<(), String> {
-    if s.starts_with("sqlite:") || s.starts_with("postgres://") || s.starts_with("postgresql://") {
-        Ok(())
-    } else {
-        Err("must start with sqlite:// or postgres://".into())
+    if s.starts_with("sqlite:") {
+        return Ok(());
+    }
+    if !(s.starts_with("postgres://") || s.starts_with("postgresql://")) {
+        return Err("must start with sqlite:// or postgres://".into());
+    }
+    match url::Url::parse(s) {
+        Err(_) => Err("not a URL like postgres://user@host/database".into()),
+        Ok(u) if u.password().is_some() => Err(
+            "holds a password, which would be written into the configuration: leave it out \
+             of the URL and put it in the service user's ~/.pgpass (or PGPASSWORD)"
+                .into(),
+        ),
+        Ok(_) => Ok(()),
     }
 }
 
@@ -644,14 +655,28 @@ impl Report {
     }
 }
 
-/// The command that starts the service: as root the systemd unit, else `serve` in the
-/// foreground.
-pub fn next_command(root: bool, unit: &str, program: &str, config: &Path) -> String {
-    if root {
-        format!("systemctl enable --now {unit}")
-    } else {
-        format!("{program} serve -c {}", config.display())
+/// The command that starts the service: the systemd `unit` when setup wrote where the unit
+/// reads (as root, to the default file), else `serve` in the foreground.
+pub fn next_command(unit: Option<&str>, program: &str, config: &Path) -> String {
+    match unit {
+        Some(unit) => format!("systemctl enable --now {unit}"),
+        None => format!("{program} serve -c {}", config.display()),
     }
+}
+
+/// The state directory: the one given, else the default one when the database is the
+/// default one (it lives there), else none (setup leaves a folder it did not pick alone).
+pub fn state_dir_for(
+    given: Option<PathBuf>,
+    defaults: &Defaults,
+    database_url: &str,
+) -> Option<PathBuf> {
+    given.or_else(|| {
+        defaults
+            .state_dir
+            .clone()
+            .filter(|_| database_url == defaults.database_url)
+    })
 }
 
 #[cfg(test)]
@@ -725,6 +750,43 @@ mod tests {
     }
 
     #[test]
+    fn the_state_directory_is_the_default_databases() {
+        let d = defaults(
+            "fordeler",
+            "fordeler",
+            "fordeler.db",
+            "fordeler",
+            true,
+            None,
+        );
+        let default_db = d.database_url.clone();
+        assert_eq!(
+            state_dir_for(None, &d, &default_db).as_deref(),
+            Some(Path::new("/var/lib/fordeler"))
+        );
+        assert_eq!(
+            state_dir_for(None, &d, "postgres://fordeler@db/fordeler"),
+            None
+        );
+        assert_eq!(
+            state_dir_for(Some("/srv/f".into()), &d, "postgres://db/f").as_deref(),
+            Some(Path::new("/srv/f"))
+        );
+        assert_eq!(
+            next_command(
+                Some("fordeler"),
+                "fordeler",
+                Path::new("/etc/fordeler/fordeler.toml")
+            ),
+            "systemctl enable --now fordeler"
+        );
+        assert_eq!(
+            next_command(None, "fordeler", Path::new("f.toml")),
+            "fordeler serve -c f.toml"
+        );
+    }
+
+    #[test]
     fn only_root_gives_files_away() {
         let user = Ids { uid: 998, gid: 997 };
         assert_eq!(ownership(false, Some(user)), Ownership::default());
@@ -764,6 +826,18 @@ mod tests {
         );
         assert!(user_ids("root").is_some_and(|r| r.uid == 0));
         assert_eq!(user_ids("no-such-user-here"), None);
+    }
+
+    #[test]
+    fn database_urls_hold_no_password() {
+        assert!(check_database_url("sqlite:///var/lib/fordeler/fordeler.db").is_ok());
+        assert!(check_database_url("postgres://fordeler@db/fordeler").is_ok());
+        let refused = check_database_url("postgres://fordeler:hemmelig@db/fordeler").unwrap_err();
+        assert!(
+            refused.contains("password") && !refused.contains("hemmelig"),
+            "{refused}"
+        );
+        assert!(check_database_url("mysql://x").is_err());
     }
 
     #[test]

@@ -20,6 +20,8 @@ mod listeners;
 mod observability;
 #[cfg(feature = "tools")]
 mod pull;
+#[cfg(feature = "tools")]
+mod setup;
 mod store;
 #[cfg(feature = "tools")]
 mod stored_data;
