@@ -19,6 +19,8 @@ use borgerpc_admin::store::wakeplans::{DAYS, Day, Exception, PlanFields, WakePla
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
+mod setup;
+
 fn long_about() -> String {
     let about = "A drop-in Administrationsportal for OS2BorgerPC: real os2borgerpc-client agents \
 check in here unchanged.\n\nEn Administrationsportal til OS2BorgerPC, som de rigtige \
@@ -83,6 +85,9 @@ enum Command {
         #[arg(long)]
         from: PathBuf,
     },
+    /// Set up a new installation: configuration, database, first superuser and municipality;
+    /// asks for what no flag gives / Opsæt en ny installation.
+    Setup(Box<setup::Options>),
     /// Create a superuser (password from BORGERPC_PASSWORD or stdin) / Opret en superbruger.
     Createsuperuser {
         #[arg(long)]
@@ -618,6 +623,14 @@ enum JobCommand {
 async fn main() {
     service_kit::cli::exit_quietly_on_closed_stdout();
     let cli = Cli::parse();
+    if let Command::Setup(options) = cli.command {
+        service_kit::logging::init(false, "error");
+        if let Err(e) = setup::run(cli.config, *options).await {
+            eprintln!("borgerpc-admin setup: {e}");
+            std::process::exit(e.exit_code().into());
+        }
+        return;
+    }
     if let Err(e) = run(cli).await {
         eprintln!("error: {e:#}");
         std::process::exit(1);
@@ -630,6 +643,24 @@ async fn site_id(store: &Store, uid: &str) -> anyhow::Result<i64> {
         .await?
         .with_context(|| format!("--site: no site with uid {uid:?} (see `site list`)"))?
         .id)
+}
+
+/// Adds a customer (municipality) as the CLI's superuser, audited (`customer add`, `setup`).
+async fn add_customer(
+    store: &Store,
+    name: &str,
+) -> anyhow::Result<borgerpc_admin::store::tenants::Customer> {
+    let cli = Scope::cli(store).await?;
+    let customer = store.add_customer(name).await?;
+    store
+        .audit(
+            &cli.actor,
+            None,
+            "customer.create",
+            &format!("customer:{} ({})", customer.id, customer.name),
+        )
+        .await?;
+    Ok(customer)
 }
 
 /// A password from `BORGERPC_PASSWORD`, else the first line of stdin (never an argument, so
@@ -759,8 +790,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             running.shutdown().await;
         }
         Command::Migrate { .. } => println!("database is up to date"),
-        // Run above, before the store is opened.
-        Command::Backup { .. } | Command::Restore { .. } => {}
+        // Run above, before the store is opened; setup in `main`.
+        Command::Backup { .. } | Command::Restore { .. } | Command::Setup(_) => {}
         Command::Createsuperuser { username, email } => {
             let cli = Scope::cli(&store).await?;
             let user = store
@@ -771,19 +802,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::User { command } => user(&store, command).await?,
         Command::ApiKey { command } => api_key(&store, command).await?,
         Command::Customer { command } => match command {
-            CustomerCommand::Add { name } => {
-                let cli = Scope::cli(&store).await?;
-                let customer = store.add_customer(&name).await?;
-                store
-                    .audit(
-                        &cli.actor,
-                        None,
-                        "customer.create",
-                        &format!("customer:{} ({})", customer.id, customer.name),
-                    )
-                    .await?;
-                print_json(&customer)?;
-            }
+            CustomerCommand::Add { name } => print_json(&add_customer(&store, &name).await?)?,
             CustomerCommand::List => print_json(&store.customers().await?)?,
         },
         Command::Site { command } => site(&store, command).await?,

@@ -30,6 +30,7 @@ pub mod platform;
 pub mod pull;
 pub mod receipts;
 pub mod render;
+pub mod setup;
 pub mod store;
 pub mod transport;
 pub mod web;

@@ -30,16 +30,17 @@ mister aldrig en, og viser operatøren hvor hver enkelt er.";
     long_about = long_about()
 )]
 struct Cli {
-    /// Configuration file / konfigurationsfil.
-    #[arg(
-        long,
-        short,
-        global = true,
-        default_value = "fordeler.toml",
-        env = "FORDELER_CONFIG"
-    )]
-    config: PathBuf,
+    /// Configuration file / konfigurationsfil [default: fordeler.toml; for setup as root
+    /// /etc/fordeler/fordeler.toml].
+    #[arg(long, short, global = true, env = "FORDELER_CONFIG")]
+    config: Option<PathBuf>,
     #[command(subcommand)]
+    command: Command,
+}
+
+/// The command line once the configuration's default is filled in.
+struct Paths {
+    config: PathBuf,
     command: Command,
 }
 
@@ -110,6 +111,9 @@ enum Command {
     },
     /// Check configuration, certificates, SFTP and the service / Tjek opsætningen.
     CheckConfig,
+    /// Set up a new installation: configuration, API token, database; asks for what no flag
+    /// gives / Opsæt en ny installation: konfiguration, API-nøgle, database.
+    Setup(Box<fordeler::setup::Options>),
     /// Create or update the database schema (`serve` does it too) / Opret eller opdater
     /// databasen.
     Migrate {
@@ -214,6 +218,22 @@ fn when(ms: i64) -> String {
 
 async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
     let ok = std::process::ExitCode::SUCCESS;
+    let cli = match cli.command {
+        Command::Setup(options) => {
+            service_kit::logging::init(false, "error");
+            return Ok(match fordeler::setup::run(cli.config, *options).await {
+                Ok(()) => ok,
+                Err(e) => {
+                    eprintln!("fordeler setup: {e}");
+                    std::process::ExitCode::from(e.exit_code())
+                }
+            });
+        }
+        command => Paths {
+            config: cli.config.unwrap_or_else(|| "fordeler.toml".into()),
+            command,
+        },
+    };
     match cli.command {
         #[cfg(feature = "tools")]
         Command::Demo { per_form } => {
@@ -525,6 +545,7 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                 return Ok(std::process::ExitCode::FAILURE);
             }
         }
+        Command::Setup(_) => unreachable!("handled above"),
         Command::Routing { form } => {
             use fordeler::outbox::Serviceplatform as _;
             fordeler::render::install_crypto();

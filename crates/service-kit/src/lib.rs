@@ -17,6 +17,8 @@
 //!   connection limit.
 //! - [`logging`]: `tracing` set-up, text or JSON lines.
 //! - [`readme`]: what the README names, for the tests that check it all exists.
+//! - [`setup`]: what both products' `setup` commands share: questions or flags, atomic
+//!   configuration and secret files with mode and owner, tokens, the system user.
 //! - [`testing`]: running a binary from its tests as an operator does; with the `browser`
 //!   feature, driving headless Chromium and checking pages with axe-core.
 //! - [`tls`]: HTTPS requiring client certificates from a configured CA.
@@ -39,6 +41,7 @@ pub mod http;
 pub mod listener;
 pub mod logging;
 pub mod readme;
+pub mod setup;
 pub mod testing;
 pub mod tls;
 pub mod web;

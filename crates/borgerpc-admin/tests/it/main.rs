@@ -26,6 +26,7 @@ mod pc_counts;
 mod protocol;
 mod real_client;
 mod scripts_import;
+mod setup;
 mod upgrade;
 mod web_admin;
 mod web_browser;

@@ -21,6 +21,8 @@ mod observability;
 mod package;
 #[cfg(feature = "tools")]
 mod pull;
+#[cfg(feature = "tools")]
+mod setup;
 mod store;
 #[cfg(feature = "tools")]
 mod stored_data;
