@@ -7,7 +7,7 @@
 use borgerpc_admin::config::Config;
 use borgerpc_admin::store::Store;
 use borgerpc_admin::store::access::Scope;
-use service_kit::setup::{self as kit, Error, Prompter, Report, Result, toml_string, usage};
+use service_kit::setup::{self as kit, Error, Result, toml_string, usage};
 use std::path::PathBuf;
 
 /// `borgerpc-admin setup`'s flags.
@@ -20,8 +20,8 @@ pub(crate) struct Options {
     /// Rewrite an existing configuration / Skriv en eksisterende konfiguration forfra.
     #[arg(long)]
     force: bool,
-    /// One of several portals on this host: configuration NAME.toml, state and user of its
-    /// own, unit borgerpc-admin@NAME / En af flere portaler på maskinen.
+    /// One of several portals on this host (NAME: up to 23 of a-z, 0-9, -): configuration
+    /// NAME.toml, state and user of its own, unit borgerpc-admin@NAME / En af flere portaler.
     #[arg(long)]
     instance: Option<String>,
     /// The portal's address / Portalens adresse [default: 127.0.0.1:8080].
@@ -35,7 +35,7 @@ pub(crate) struct Options {
     #[arg(long)]
     database_url: Option<String>,
     /// State directory, made 0700 and owned by --system-user [default as root:
-    /// /var/lib/borgerpc-admin] / Tilstandsmappe.
+    /// /var/lib/borgerpc-admin, with --instance /var/lib/borgerpc-admin-NAME] / Tilstandsmappe.
     #[arg(long)]
     state_dir: Option<PathBuf>,
     /// The user the portal runs as; as root it is added if missing, and owns the state
@@ -69,51 +69,33 @@ fn url_host(s: &str) -> Option<&str> {
     Some(rest.split(['/', '?', '#']).next().unwrap_or_default())
 }
 
+/// The portal's names for `service_kit::setup`.
+pub(crate) const PRODUCT: kit::Product = kit::Product {
+    name: "borgerpc-admin",
+    config_name: "borgerpc",
+    db_file: "borgerpc.db",
+    user_prefix: "borgerpc",
+};
+
 /// Runs `borgerpc-admin setup`; `config` is `-c`/`BORGERPC_CONFIG` if given.
 pub(crate) async fn run(config: Option<PathBuf>, o: Options) -> Result<()> {
-    let root = kit::is_root();
-    if let Some(i) = &o.instance {
-        kit::check_name(i).map_err(|why| usage("--instance", why))?;
-    }
-    let defaults = kit::defaults(
-        "borgerpc-admin",
-        "borgerpc",
-        "borgerpc.db",
-        "borgerpc",
+    let kit::Start {
         root,
-        o.instance.as_deref(),
-    );
-    let path = config.unwrap_or(defaults.config.clone());
-    let user = o.system_user.clone().or(defaults.system_user.clone());
-    if let Some(u) = &user {
-        kit::check_name(u).map_err(|why| usage("--system-user", why))?;
-    }
-    let prompt = Prompter::new(o.non_interactive);
-    let mut report = Report::default();
-
-    let service_user = match (&user, root) {
-        (Some(u), true) => {
-            let home = o
-                .state_dir
-                .clone()
-                .or(defaults.state_dir.clone())
-                .unwrap_or_else(|| "/nonexistent".into());
-            let (ids, added) = kit::ensure_system_user(u, &home)?;
-            report.did(format!(
-                "system user {u}: {}",
-                if added { "added" } else { "exists" }
-            ));
-            Some(ids)
-        }
-        (Some(u), false) => {
-            report.did(format!(
-                "system user {u}: not used (only root can give files to another user)"
-            ));
-            None
-        }
-        _ => None,
-    };
-    let owners = kit::ownership(root, service_user);
+        defaults,
+        config: path,
+        prompt,
+        mut report,
+        owners,
+    } = kit::start(
+        &PRODUCT,
+        kit::Common {
+            config: config.as_deref(),
+            instance: o.instance.as_deref(),
+            system_user: o.system_user.as_deref(),
+            state_dir: o.state_dir.as_deref(),
+            non_interactive: o.non_interactive,
+        },
+    )?;
 
     if path.exists() && !o.force {
         report.did(format!(
@@ -322,4 +304,37 @@ fn config_text(
          # from = \"BorgerPC <borgerpc@kommune.dk>\"\n",
     );
     t
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use service_kit::testing::package::Unit;
+    use std::path::Path;
+
+    /// What setup writes as root is what the packaged units read, for the host's portal and
+    /// for an instance of the template.
+    #[test]
+    fn setup_writes_where_the_units_read() {
+        for (file, instance) in [
+            ("borgerpc-admin.service", None),
+            ("borgerpc-admin@.service", Some("aeroe")),
+        ] {
+            let unit = Unit::load("borgerpc-admin", file);
+            let get = |key| unit.get(key).replace("%i", instance.unwrap_or_default());
+            let d = kit::defaults(&PRODUCT, true, instance);
+            assert_eq!(
+                get("ExecStart"),
+                format!("/usr/bin/borgerpc-admin serve --config {}", d.config.display())
+            );
+            let state = d.state_dir.expect("a state directory as root");
+            assert_eq!(Path::new(&get("WorkingDirectory")), state);
+            assert_eq!(Path::new("/var/lib").join(get("StateDirectory")), state);
+            assert_eq!(Some(get("User")), d.system_user);
+            assert_eq!(
+                d.database_url,
+                format!("sqlite://{}/borgerpc.db", state.display())
+            );
+        }
+    }
 }

@@ -110,50 +110,33 @@ fn path_arg(p: Option<PathBuf>) -> Option<String> {
     p.map(|p| p.display().to_string())
 }
 
+/// The Fordeler's names for `service_kit::setup`.
+pub const PRODUCT: kit::Product = kit::Product {
+    name: "fordeler",
+    config_name: "fordeler",
+    db_file: "fordeler.db",
+    user_prefix: "fordeler",
+};
+
 /// Runs `fordeler setup`; `config` is `-c`/`FORDELER_CONFIG` if given.
 pub async fn run(config: Option<PathBuf>, o: Options) -> Result<()> {
-    let root = kit::is_root();
-    let defaults = kit::defaults(
-        "fordeler",
-        "fordeler",
-        "fordeler.db",
-        "fordeler",
+    let kit::Start {
         root,
-        None,
-    );
-    let path = config.unwrap_or(defaults.config.clone());
-    let user = o.system_user.clone().or(defaults.system_user.clone());
-    if let Some(u) = &user {
-        kit::check_name(u).map_err(|why| usage("--system-user", why))?;
-    }
-    let prompt = Prompter::new(o.non_interactive);
-    let mut report = Report::default();
-
-    // The service user first: it owns what follows.
-    let service_user = match (&user, root) {
-        (Some(u), true) => {
-            let home = o
-                .state_dir
-                .clone()
-                .or(defaults.state_dir.clone())
-                .unwrap_or_else(|| "/nonexistent".into());
-            let (ids, added) = kit::ensure_system_user(u, &home)?;
-            report.did(if added {
-                format!("system user {u}: added")
-            } else {
-                format!("system user {u}: exists")
-            });
-            Some(ids)
-        }
-        (Some(u), false) => {
-            report.did(format!(
-                "system user {u}: not used (only root can give files to another user)"
-            ));
-            None
-        }
-        _ => None,
-    };
-    let owners = kit::ownership(root, service_user);
+        defaults,
+        config: path,
+        prompt,
+        mut report,
+        owners,
+    } = kit::start(
+        &PRODUCT,
+        kit::Common {
+            config: config.as_deref(),
+            instance: None,
+            system_user: o.system_user.as_deref(),
+            state_dir: o.state_dir.as_deref(),
+            non_interactive: o.non_interactive,
+        },
+    )?;
 
     let written = if path.exists() && !o.force {
         report.did(format!(
@@ -630,4 +613,26 @@ fn write(
         if force { "rewritten" } else { "written" }
     ));
     Ok(token_file)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use service_kit::testing::package::Unit;
+    use std::path::Path;
+
+    /// What setup writes as root is what the packaged unit reads.
+    #[test]
+    fn setup_writes_where_the_unit_reads() {
+        let unit = Unit::load("fordeler", "fordeler.service");
+        let d = kit::defaults(&PRODUCT, true, None);
+        assert_eq!(
+            unit.get("ExecStart"),
+            format!("/usr/bin/fordeler serve --config {}", d.config.display())
+        );
+        let state = d.state_dir.expect("a state directory as root");
+        assert_eq!(Path::new(unit.get("WorkingDirectory")), state);
+        assert_eq!(Path::new("/var/lib").join(unit.get("StateDirectory")), state);
+        assert_eq!(Some(unit.get("User")), d.system_user.as_deref());
+    }
 }

@@ -64,6 +64,7 @@ pub fn usage(flag: &str, why: impl fmt::Display) -> Error {
 /// Where values come from: the flags first; then, on a terminal and without
 /// `--non-interactive`, a question with the default shown; else the default, or an error
 /// naming the flag.
+#[derive(Debug)]
 pub struct Prompter {
     interactive: bool,
 }
@@ -225,21 +226,36 @@ pub fn is_root() -> bool {
     rustix::process::geteuid().is_root()
 }
 
-/// An instance or system user name: `[a-z0-9][a-z0-9-]{0,23}` (a systemd instance, a
-/// directory and part of a user name).
-pub fn check_name(name: &str) -> std::result::Result<(), String> {
+/// The longest instance name: its user `<prefix>-<instance>` (`borgerpc-` is 9 characters)
+/// must fit the 32 characters Debian allows for a user name.
+pub const MAX_INSTANCE: usize = 23;
+/// The longest user name `adduser` accepts on Debian.
+pub const MAX_USER: usize = 32;
+
+/// An instance name (`[a-z0-9][a-z0-9-]{0,22}`): a systemd instance, part of a directory and
+/// of a user name.
+pub fn check_instance(name: &str) -> std::result::Result<(), String> {
+    check_word(name, MAX_INSTANCE)
+}
+
+/// A system user name (`[a-z0-9][a-z0-9-]{0,31}`).
+pub fn check_user(name: &str) -> std::result::Result<(), String> {
+    check_word(name, MAX_USER)
+}
+
+fn check_word(name: &str, max: usize) -> std::result::Result<(), String> {
     let mut bytes = name.bytes();
     let first_ok = bytes
         .next()
         .is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
     if first_ok
-        && name.len() <= 24
+        && name.len() <= max
         && bytes.all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
     {
         Ok(())
     } else {
         Err(format!(
-            "`{name}` is not a name: 1 to 24 of a-z, 0-9 and -, starting with a letter or digit"
+            "`{name}` is not a name: 1 to {max} of a-z, 0-9 and -, starting with a letter or digit"
         ))
     }
 }
@@ -284,19 +300,33 @@ pub struct Defaults {
     pub system_user: Option<String>,
 }
 
-/// The defaults of `product` (`fordeler`), its configuration named `config_name`
-/// (`fordeler` → `fordeler.toml`) and database file `db_file` (`fordeler.db`): as root,
-/// `/etc/<product>/`, `/var/lib/<product>/` and the user `<product>`; else the working
-/// directory and no state directory or user. An `instance` (several on one host) gets its own
-/// file, directory and user (`<user_prefix>-<instance>`).
-pub fn defaults(
-    product: &str,
-    config_name: &str,
-    db_file: &str,
-    user_prefix: &str,
-    root: bool,
-    instance: Option<&str>,
-) -> Defaults {
+/// What a product's `setup` is named and names: the package and unit (`borgerpc-admin`), its
+/// configuration file's stem (`borgerpc` → `borgerpc.toml`), its database file
+/// (`borgerpc.db`), and the prefix of an instance's user (`borgerpc` → `borgerpc-<instance>`).
+#[derive(Debug, Clone, Copy)]
+pub struct Product {
+    /// The package, unit, `/etc/` and `/var/lib/` name.
+    pub name: &'static str,
+    /// The configuration file's name without `.toml`.
+    pub config_name: &'static str,
+    /// The SQLite database's file name.
+    pub db_file: &'static str,
+    /// An instance's user is `<user_prefix>-<instance>`.
+    pub user_prefix: &'static str,
+}
+
+/// The defaults of `product`: as root, `/etc/<name>/<config_name>.toml`, `/var/lib/<name>/`
+/// and the user `<name>`; else the working directory and no state directory or user. An
+/// `instance` (several on one host) gets what the template unit `<name>@<instance>` reads:
+/// `/etc/<name>/<instance>.toml`, `/var/lib/<name>-<instance>/` (beside, not inside, the single
+/// service's 0700 directory) and the user `<user_prefix>-<instance>`.
+pub fn defaults(product: &Product, root: bool, instance: Option<&str>) -> Defaults {
+    let Product {
+        name: product,
+        config_name,
+        db_file,
+        user_prefix,
+    } = *product;
     match (root, instance) {
         (true, None) => {
             let state = PathBuf::from(format!("/var/lib/{product}"));
@@ -308,7 +338,7 @@ pub fn defaults(
             }
         }
         (true, Some(i)) => {
-            let state = PathBuf::from(format!("/var/lib/{product}/{i}"));
+            let state = PathBuf::from(format!("/var/lib/{product}-{i}"));
             Defaults {
                 config: format!("/etc/{product}/{i}.toml").into(),
                 database_url: format!("sqlite://{}", state.join(db_file).display()),
@@ -632,6 +662,90 @@ pub fn toml_string(s: &str) -> String {
     toml::Value::String(s.to_owned()).to_string()
 }
 
+/// Where every `setup` begins, decided before anything is asked: the defaults, the
+/// configuration's path, the prompter, the report, and who will own the files (the system
+/// user, added first when running as root: it owns what follows).
+#[derive(Debug)]
+pub struct Start {
+    /// Running as root: the system paths, a system user, files given to it.
+    pub root: bool,
+    /// The product's defaults for this user and instance.
+    pub defaults: Defaults,
+    /// The configuration file to write or keep.
+    pub config: PathBuf,
+    /// Asks, or takes flags only.
+    pub prompt: Prompter,
+    /// What was done so far (the system user).
+    pub report: Report,
+    /// Who owns the configuration and the state.
+    pub owners: Ownership,
+}
+
+/// The flags every `setup` has, as given.
+#[derive(Debug, Clone, Copy)]
+pub struct Common<'a> {
+    /// `-c` / the product's config variable.
+    pub config: Option<&'a Path>,
+    /// `--instance`, for a product with a template unit.
+    pub instance: Option<&'a str>,
+    /// `--system-user`.
+    pub system_user: Option<&'a str>,
+    /// `--state-dir`.
+    pub state_dir: Option<&'a Path>,
+    /// `--non-interactive`.
+    pub non_interactive: bool,
+}
+
+/// Checks the common flags and prepares the system user: see [`Start`].
+pub fn start(product: &Product, given: Common<'_>) -> Result<Start> {
+    let root = is_root();
+    if let Some(i) = given.instance {
+        check_instance(i).map_err(|why| usage("--instance", why))?;
+    }
+    let defaults = defaults(product, root, given.instance);
+    let config = given
+        .config
+        .map_or_else(|| defaults.config.clone(), Path::to_path_buf);
+    let user = given
+        .system_user
+        .map(str::to_owned)
+        .or(defaults.system_user.clone());
+    if let Some(u) = &user {
+        check_user(u).map_err(|why| usage("--system-user", why))?;
+    }
+    let mut report = Report::default();
+    let service_user = match (&user, root) {
+        (Some(u), true) => {
+            let home = given
+                .state_dir
+                .map(Path::to_path_buf)
+                .or(defaults.state_dir.clone())
+                .unwrap_or_else(|| "/nonexistent".into());
+            let (ids, added) = ensure_system_user(u, &home)?;
+            report.did(format!(
+                "system user {u}: {}",
+                if added { "added" } else { "exists" }
+            ));
+            Some(ids)
+        }
+        (Some(u), false) => {
+            report.did(format!(
+                "system user {u}: not used (only root can give files to another user)"
+            ));
+            None
+        }
+        (None, _) => None,
+    };
+    Ok(Start {
+        root,
+        defaults,
+        config,
+        prompt: Prompter::new(given.non_interactive),
+        report,
+        owners: ownership(root, service_user),
+    })
+}
+
 /// What `setup` did, printed at the end: one line per thing, then the next command.
 #[derive(Debug, Default)]
 pub struct Report {
@@ -683,67 +797,58 @@ pub fn state_dir_for(
 mod tests {
     use super::*;
 
+    const PORTAL: Product = Product {
+        name: "borgerpc-admin",
+        config_name: "borgerpc",
+        db_file: "borgerpc.db",
+        user_prefix: "borgerpc",
+    };
+    const FORDELER: Product = Product {
+        name: "fordeler",
+        config_name: "fordeler",
+        db_file: "fordeler.db",
+        user_prefix: "fordeler",
+    };
+
     #[test]
     fn names_are_short_lowercase_words() {
-        for ok in ["a", "aeroe", "koege-1", "0", "abcdefghijklmnopqrstuvwx"] {
-            assert!(check_name(ok).is_ok(), "{ok}");
+        let longest = "abcdefghijklmnopqrstuvw";
+        assert_eq!(longest.len(), MAX_INSTANCE);
+        for ok in ["a", "aeroe", "koege-1", "0", longest] {
+            assert!(check_instance(ok).is_ok(), "{ok}");
         }
-        for bad in [
-            "",
-            "-a",
-            "Aeroe",
-            "ærø",
-            "a_b",
-            "a.b",
-            "a/b",
-            "abcdefghijklmnopqrstuvwxy",
-        ] {
-            assert!(check_name(bad).is_err(), "{bad}");
+        for bad in ["", "-a", "Aeroe", "ærø", "a_b", "a.b", "a/b", "abcdefghijklmnopqrstuvwx"] {
+            assert!(check_instance(bad).is_err(), "{bad}");
         }
+        // The longest instance's user still fits adduser's limit.
+        let user = format!("{}-{longest}", PORTAL.user_prefix);
+        assert_eq!(user.len(), MAX_USER);
+        assert!(check_user(&user).is_ok());
+        assert!(check_user(&format!("{user}x")).is_err());
     }
 
     #[test]
     fn defaults_follow_root_and_instance() {
-        let d = defaults(
-            "borgerpc-admin",
-            "borgerpc",
-            "borgerpc.db",
-            "borgerpc",
-            true,
-            None,
-        );
+        let d = defaults(&PORTAL, true, None);
         assert_eq!(d.config, Path::new("/etc/borgerpc-admin/borgerpc.toml"));
         assert_eq!(
             d.database_url,
             "sqlite:///var/lib/borgerpc-admin/borgerpc.db"
         );
         assert_eq!(d.system_user.as_deref(), Some("borgerpc-admin"));
-        let d = defaults(
-            "borgerpc-admin",
-            "borgerpc",
-            "borgerpc.db",
-            "borgerpc",
-            true,
-            Some("aeroe"),
-        );
+        // What the template unit borgerpc-admin@aeroe reads and may write.
+        let d = defaults(&PORTAL, true, Some("aeroe"));
         assert_eq!(d.config, Path::new("/etc/borgerpc-admin/aeroe.toml"));
         assert_eq!(
             d.state_dir.as_deref(),
-            Some(Path::new("/var/lib/borgerpc-admin/aeroe"))
+            Some(Path::new("/var/lib/borgerpc-admin-aeroe"))
         );
         assert_eq!(
             d.database_url,
-            "sqlite:///var/lib/borgerpc-admin/aeroe/borgerpc.db"
+            "sqlite:///var/lib/borgerpc-admin-aeroe/borgerpc.db"
         );
         assert_eq!(d.system_user.as_deref(), Some("borgerpc-aeroe"));
-        let d = defaults(
-            "fordeler",
-            "fordeler",
-            "fordeler.db",
-            "fordeler",
-            false,
-            None,
-        );
+        let d = defaults(&FORDELER, false, None);
         assert_eq!(d.config, Path::new("fordeler.toml"));
         assert_eq!(d.database_url, "sqlite://fordeler.db");
         assert_eq!((d.state_dir, d.system_user), (None, None));
@@ -751,14 +856,7 @@ mod tests {
 
     #[test]
     fn the_state_directory_is_the_default_databases() {
-        let d = defaults(
-            "fordeler",
-            "fordeler",
-            "fordeler.db",
-            "fordeler",
-            true,
-            None,
-        );
+        let d = defaults(&FORDELER, true, None);
         let default_db = d.database_url.clone();
         assert_eq!(
             state_dir_for(None, &d, &default_db).as_deref(),

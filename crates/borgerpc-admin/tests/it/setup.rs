@@ -5,7 +5,7 @@
 //! configuration, superuser and municipality, `--force` rewrites the configuration; bad input
 //! is exit code 2 naming the flag; the password is never printed.
 
-use service_kit::testing::Process;
+use service_kit::testing::{Process, current_user};
 use std::collections::BTreeMap;
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::PathBuf;
@@ -23,20 +23,8 @@ struct Site {
 impl Site {
     async fn new() -> Site {
         let dir = tempfile::tempdir().unwrap();
-        let url = service_kit::db::test_database_url(dir.path())
-            .await
-            .unwrap();
-        let mut env = BTreeMap::new();
+        let (database_url, mut env) = service_kit::testing::setup_database(dir.path()).await;
         env.insert("BORGERPC_PASSWORD".to_owned(), PASSWORD.to_owned());
-        // setup refuses a password in the URL (it would land in the file): PGPASSWORD.
-        let database_url = match reqwest::Url::parse(&url) {
-            Ok(mut u) if u.password().is_some() => {
-                env.insert("PGPASSWORD".to_owned(), u.password().unwrap().to_owned());
-                u.set_password(None).unwrap();
-                u.to_string()
-            }
-            _ => url,
-        };
         Site {
             dir,
             database_url,
@@ -55,17 +43,11 @@ impl Site {
     /// `borgerpc-admin setup --non-interactive --config <dir>/<file> …`: exit code and output.
     fn setup(&self, file: &str, args: &[&str]) -> (i32, String) {
         let config = self.path(file).display().to_string();
-        let me = me();
+        let me = current_user();
         let mut all = vec!["setup", "--non-interactive", "--config", &config];
         all.extend(["--system-user", &me]);
         all.extend_from_slice(args);
-        let out = self.command(&all).output().unwrap();
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        (out.status.code().unwrap_or(-1), text)
+        service_kit::testing::exit_code_and_output(self.command(&all))
     }
 
     fn full(&self) -> Vec<&str> {
@@ -84,13 +66,6 @@ impl Site {
             "Ærø Kommune",
         ]
     }
-}
-
-/// Who runs the tests: as `--system-user`, so that a test run as root (in a container) adds
-/// no user and gives nothing away.
-fn me() -> String {
-    let out = Command::new("id").arg("-un").output().unwrap();
-    String::from_utf8(out.stdout).unwrap().trim().to_owned()
 }
 
 #[tokio::test]
@@ -134,7 +109,7 @@ async fn setup_writes_a_configuration_that_serves_and_whose_superuser_logs_in() 
     assert!(served.stop().success());
 
     // Again, with another password and customer: everything kept.
-    let me = me();
+    let me = current_user();
     let mut again = site.command(&[
         "setup",
         "--non-interactive",
@@ -228,7 +203,7 @@ async fn bad_input_is_exit_code_2_naming_the_flag() {
         (Some("hest1234567"), "password"),
     ] {
         let config = site.path("koege.toml").display().to_string();
-        let me = me();
+        let me = current_user();
         let mut all = vec!["setup", "--non-interactive", "--config", &config];
         all.extend(["--system-user", &me]);
         all.extend_from_slice(&args);

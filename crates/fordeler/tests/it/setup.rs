@@ -5,7 +5,7 @@
 //! serves; re-running keeps it, `--force` rewrites it; bad input is exit code 2 naming the
 //! flag; no secret is ever printed.
 
-use service_kit::testing::Process;
+use service_kit::testing::{Process, current_user};
 use std::collections::BTreeMap;
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
@@ -26,19 +26,7 @@ impl Site {
     async fn new() -> Site {
         let dir = tempfile::tempdir().unwrap();
         let pki = kombit_sim::pki::generate(&dir.path().join("pki")).unwrap();
-        let url = service_kit::db::test_database_url(dir.path())
-            .await
-            .unwrap();
-        // setup refuses a password in the URL (it would land in the file): PGPASSWORD.
-        let mut env = BTreeMap::new();
-        let database_url = match reqwest::Url::parse(&url) {
-            Ok(mut u) if u.password().is_some() => {
-                env.insert("PGPASSWORD".to_owned(), u.password().unwrap().to_owned());
-                u.set_password(None).unwrap();
-                u.to_string()
-            }
-            _ => url,
-        };
+        let (database_url, env) = service_kit::testing::setup_database(dir.path()).await;
         Site {
             dir,
             pki,
@@ -60,7 +48,7 @@ impl Site {
         let p = |p: &Path| p.display().to_string();
         let mut flags: Vec<(String, Option<String>)> = [
             ("--config", Some(p(&self.config()))),
-            ("--system-user", Some(me())),
+            ("--system-user", Some(current_user())),
             ("--database-url", Some(self.database_url.clone())),
             ("--listen", Some("127.0.0.1:0".into())),
             ("--cvr", Some("29189846".into())),
@@ -96,13 +84,7 @@ impl Site {
     /// `fordeler setup …`: its exit code and everything it printed.
     fn setup(&self, args: &[String]) -> (i32, String) {
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let out = self.command(&args).output().unwrap();
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        (out.status.code().unwrap_or(-1), text)
+        service_kit::testing::exit_code_and_output(self.command(&args))
     }
 
     fn token(&self) -> String {
@@ -111,13 +93,6 @@ impl Site {
             .trim()
             .to_owned()
     }
-}
-
-/// Who runs the tests: as `--system-user`, so that a test run as root (in a container) adds
-/// no user and gives nothing away.
-fn me() -> String {
-    let out = Command::new("id").arg("-un").output().unwrap();
-    String::from_utf8(out.stdout).unwrap().trim().to_owned()
 }
 
 fn mode(p: &Path) -> u32 {
@@ -189,7 +164,7 @@ async fn setup_writes_a_configuration_that_serves_and_keeps_it_when_run_again() 
         "--config".into(),
         site.config().display().to_string(),
         "--system-user".into(),
-        me(),
+        current_user(),
     ]);
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("exists, kept"), "{out}");

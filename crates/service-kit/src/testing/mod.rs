@@ -165,6 +165,48 @@ pub fn command_in<'a>(
     c
 }
 
+/// Runs `c` to its end: its exit code (-1 when killed) and its stdout then stderr.
+pub fn exit_code_and_output(mut c: Command) -> (i32, String) {
+    let out = c.output().expect("the binary starts");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.code().unwrap_or(-1), text)
+}
+
+/// A database for a test of `setup`: the test's URL (see [`crate::db::test_database_url`])
+/// without its password, which `setup` refuses (it would be written into the configuration),
+/// and the variables that carry the password instead (`PGPASSWORD`).
+pub async fn setup_database(
+    dir: &std::path::Path,
+) -> (String, std::collections::BTreeMap<String, String>) {
+    let url = crate::db::test_database_url(dir)
+        .await
+        .expect("a test database");
+    let mut env = std::collections::BTreeMap::new();
+    match url::Url::parse(&url) {
+        Ok(mut u) if u.password().is_some() => {
+            let password = u.password().unwrap_or_default().to_owned();
+            env.insert("PGPASSWORD".to_owned(), password);
+            u.set_password(None).expect("a URL with a host");
+            (u.to_string(), env)
+        }
+        _ => (url, env),
+    }
+}
+
+/// Who runs the tests: the `--system-user` of a `setup` test, so that a test run as root (in a
+/// container) adds no user and gives nothing away.
+pub fn current_user() -> String {
+    let out = Command::new("id")
+        .arg("-un")
+        .output()
+        .expect("id runs");
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
 /// Reads one HTTP/1.1 answer off a raw connection (status line, headers, a `Content-Length`
 /// body): the status and the body. Panics, naming what it saw, when the connection closes
 /// first or nothing complete arrives within `deadline`.
