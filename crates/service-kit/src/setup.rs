@@ -484,6 +484,13 @@ pub fn ensure_system_user(user: &str, home: &Path) -> Result<(Ids, bool)> {
              installed to add it; add the user, then run setup again"
         ))
     })?;
+    // The home is the state directory; made now (root's, private) so that adduser finds it,
+    // and given to the user with the rest of the state afterwards.
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(home)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", home.display()))?;
     let command = add_user_command(tool, user, home);
     let status = std::process::Command::new(&command[0])
         .args(&command[1..])
@@ -628,7 +635,8 @@ fn chown(path: &Path, owner: Ids) -> Result<()> {
 }
 
 /// Another configuration (`*.toml`) in `config`'s folder whose `[server] listen` has `port`:
-/// two instances on one host cannot listen on one port.
+/// two instances on one host cannot listen on one port. The packaged `*.example.toml` is
+/// documentation that nothing runs, so it takes no port.
 pub fn port_used_beside(config: &Path, port: u16) -> Option<PathBuf> {
     let dir = match config.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
@@ -640,6 +648,11 @@ pub fn port_used_beside(config: &Path, port: u16) -> Option<PathBuf> {
         .flatten()
         .map(|e| e.path())
         .filter(|p| p.extension().is_some_and(|e| e == "toml") && p.file_name() != own)
+        .filter(|p| {
+            !p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.ends_with(".example.toml"))
+        })
         .collect();
     files.sort();
     files.into_iter().find(|p| {
@@ -817,7 +830,16 @@ mod tests {
         for ok in ["a", "aeroe", "koege-1", "0", longest] {
             assert!(check_instance(ok).is_ok(), "{ok}");
         }
-        for bad in ["", "-a", "Aeroe", "ærø", "a_b", "a.b", "a/b", "abcdefghijklmnopqrstuvwx"] {
+        for bad in [
+            "",
+            "-a",
+            "Aeroe",
+            "ærø",
+            "a_b",
+            "a.b",
+            "a/b",
+            "abcdefghijklmnopqrstuvwx",
+        ] {
             assert!(check_instance(bad).is_err(), "{bad}");
         }
         // The longest instance's user still fits adduser's limit.
@@ -977,5 +999,12 @@ mod tests {
         assert_eq!(port_used_beside(&b, 8081), Some(dir.path().join("a.toml")));
         assert_eq!(port_used_beside(&b, 8082), None);
         assert_eq!(port_used_beside(&dir.path().join("a.toml"), 8081), None);
+        // The packaged example listens on the default port but is never run.
+        std::fs::write(
+            dir.path().join("borgerpc.example.toml"),
+            "[server]\nlisten = \"127.0.0.1:8080\"\n",
+        )
+        .unwrap();
+        assert_eq!(port_used_beside(&b, 8080), None);
     }
 }

@@ -314,9 +314,13 @@ async fn plain_http_and_shutdown() {
 
 #[tokio::test]
 async fn shutdown_lets_a_request_in_progress_finish() {
+    // The handler says when it has the request, so the shutdown starts mid-request.
+    let reached = std::sync::Arc::new(tokio::sync::Notify::new());
+    let in_handler = reached.clone();
     let slow = Router::new().route(
         "/",
-        get(|| async {
+        get(move || async move {
+            in_handler.notify_one();
             tokio::time::sleep(Duration::from_millis(300)).await;
             "done"
         }),
@@ -325,8 +329,7 @@ async fn shutdown_lets_a_request_in_progress_finish() {
     let addr = server.local_addr();
     let request =
         tokio::spawn(async move { reqwest::get(format!("http://{addr}/")).await?.text().await });
-    // Let the request reach the handler before shutting down.
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    reached.notified().await;
     server.shutdown().await;
     let body = request
         .await
