@@ -484,13 +484,6 @@ pub fn ensure_system_user(user: &str, home: &Path) -> Result<(Ids, bool)> {
              installed to add it; add the user, then run setup again"
         ))
     })?;
-    // The home is the state directory; made now (root's, private) so that adduser finds it,
-    // and given to the user with the rest of the state afterwards.
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(home)
-        .map_err(|e| anyhow::anyhow!("{}: {e}", home.display()))?;
     let command = add_user_command(tool, user, home);
     let status = std::process::Command::new(&command[0])
         .args(&command[1..])
@@ -729,11 +722,19 @@ pub fn start(product: &Product, given: Common<'_>) -> Result<Start> {
     let mut report = Report::default();
     let service_user = match (&user, root) {
         (Some(u), true) => {
-            let home = given
+            let home = match given
                 .state_dir
                 .map(Path::to_path_buf)
                 .or(defaults.state_dir.clone())
-                .unwrap_or_else(|| "/nonexistent".into());
+            {
+                Some(dir) => {
+                    // The home is the state directory: made now (root's, private) so that
+                    // adduser finds it; it is given to the user with the rest of the state.
+                    state_dir(&dir, None)?;
+                    dir
+                }
+                None => "/nonexistent".into(),
+            };
             let (ids, added) = ensure_system_user(u, &home)?;
             report.did(format!(
                 "system user {u}: {}",
