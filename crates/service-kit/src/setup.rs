@@ -817,7 +817,16 @@ mod tests {
         for ok in ["a", "aeroe", "koege-1", "0", longest] {
             assert!(check_instance(ok).is_ok(), "{ok}");
         }
-        for bad in ["", "-a", "Aeroe", "ærø", "a_b", "a.b", "a/b", "abcdefghijklmnopqrstuvwx"] {
+        for bad in [
+            "",
+            "-a",
+            "Aeroe",
+            "ærø",
+            "a_b",
+            "a.b",
+            "a/b",
+            "abcdefghijklmnopqrstuvwx",
+        ] {
             assert!(check_instance(bad).is_err(), "{bad}");
         }
         // The longest instance's user still fits adduser's limit.

@@ -200,10 +200,7 @@ pub async fn setup_database(
 /// Who runs the tests: the `--system-user` of a `setup` test, so that a test run as root (in a
 /// container) adds no user and gives nothing away.
 pub fn current_user() -> String {
-    let out = Command::new("id")
-        .arg("-un")
-        .output()
-        .expect("id runs");
+    let out = Command::new("id").arg("-un").output().expect("id runs");
     String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }
 
