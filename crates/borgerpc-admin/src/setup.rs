@@ -325,7 +325,10 @@ mod tests {
             let d = kit::defaults(&PRODUCT, true, instance);
             assert_eq!(
                 get("ExecStart"),
-                format!("/usr/bin/borgerpc-admin serve --config {}", d.config.display())
+                format!(
+                    "/usr/bin/borgerpc-admin serve --config {}",
+                    d.config.display()
+                )
             );
             let state = d.state_dir.expect("a state directory as root");
             assert_eq!(Path::new(&get("WorkingDirectory")), state);
