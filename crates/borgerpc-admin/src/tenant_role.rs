@@ -157,7 +157,7 @@ pub async fn unguarded_tables(store: &Store) -> anyhow::Result<(Vec<String>, Vec
     let is_global = |t: &str| GLOBAL_TABLES.iter().any(|(g, _)| *g == t);
     let unguarded = tables
         .iter()
-        .filter(|(t, _, rls, policies)| !is_global(t) && !(*rls && *policies > 0))
+        .filter(|(t, _, rls, policies)| !(is_global(t) || (*rls && *policies > 0)))
         .map(|(t, ..)| t.clone())
         .collect();
     let missing = GLOBAL_TABLES
