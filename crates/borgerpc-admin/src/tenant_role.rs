@@ -245,6 +245,19 @@ pub async fn grant(
             .fetch_one(&mut *tx)
             .await?;
     let role_sql = quoted(role);
+    // Granting again for the same customer renews the grants (after an upgrade or a
+    // restore); moving a role to another customer is a revoke first, so it is never silent.
+    let mapped: Option<i64> =
+        sqlx::query_scalar("SELECT customer_id FROM tenant_roles WHERE role_name = $1")
+            .bind(role)
+            .fetch_optional(&mut *tx)
+            .await?;
+    if let Some(other) = mapped.filter(|c| *c != customer_id) {
+        anyhow::bail!(
+            "--role: {role} sees customer {other} already; `tenant-role revoke --role {role}` \
+             first to move it"
+        );
+    }
     if exists {
         refuse_privileged(&mut tx, role, &owners).await?;
     } else {
@@ -254,7 +267,12 @@ pub async fn grant(
              (at least {MIN_PASSWORD_CHARS} characters) in this variable"
         );
         // NOINHERIT, no other rights: it gets what this command grants, nothing more.
-        exec(&mut tx, format!("CREATE ROLE {role_sql} LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEROLE NOCREATEDB NOINHERIT")).await?;
+        let create = format!(
+            "CREATE ROLE {role_sql} LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEROLE NOCREATEDB NOINHERIT"
+        );
+        exec(&mut tx, create)
+            .await
+            .context("creating the role (the configured database user needs CREATEROLE)")?;
     }
     if let Some(p) = password {
         // The verifier, not the password, goes to the server, so no statement log can hold it.

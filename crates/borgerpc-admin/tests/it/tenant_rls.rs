@@ -180,6 +180,38 @@ async fn a_tenant_role_reads_and_writes_none_of_another_customers_rows() {
         assert!(out.contains("created") && out.contains("SCRAM"), "{out}");
         assert!(!out.contains(password) && !err.contains(password));
     }
+    // Granted again for its customer (after an upgrade, a restore): renewed, password kept.
+    let (code, out, err) = cli(
+        &db_url,
+        dir,
+        None,
+        &[
+            "tenant-role",
+            "grant",
+            "--customer",
+            "Ærø Kommune",
+            "--role",
+            &role_a,
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("password unchanged"), "{out}");
+    // Not moved to another customer in passing.
+    let (code, _, err) = cli(
+        &db_url,
+        dir,
+        None,
+        &[
+            "tenant-role",
+            "grant",
+            "--customer",
+            "Andeby Kommune",
+            "--role",
+            &role_a,
+        ],
+    );
+    assert_eq!(code, 1);
+    assert!(err.contains("revoke"), "{err}");
     let (code, listed, _) = cli(&db_url, dir, None, &["tenant-role", "list"]);
     assert_eq!(code, 0);
     let listed: serde_json::Value = serde_json::from_str(&listed).unwrap();
