@@ -460,37 +460,16 @@ pub fn scram_verifier(password: &str) -> String {
 
 /// SCRAM's Hi(): PBKDF2 with HMAC-SHA-256, one 32-byte block.
 fn hi(password: &[u8], salt: &[u8], iterations: u32) -> [u8; 32] {
-    let mut u = hmac_sha256(password, &[salt, &1u32.to_be_bytes()].concat());
-    let mut out = u;
-    for _ in 1..iterations {
-        u = hmac_sha256(password, &u);
-        for (o, x) in out.iter_mut().zip(u) {
-            *o ^= x;
-        }
-    }
-    out
+    pbkdf2::pbkdf2_hmac_array::<sha2::Sha256, 32>(password, salt, iterations)
 }
 
-/// HMAC-SHA-256 (RFC 2104), written out: a dozen lines instead of another crate.
+/// HMAC-SHA-256 (RFC 2104).
 fn hmac_sha256(key: &[u8], data: &[u8]) -> [u8; 32] {
-    use sha2::Digest as _;
-    const BLOCK: usize = 64;
-    let mut k = [0u8; BLOCK];
-    if key.len() > BLOCK {
-        k[..32].copy_from_slice(&sha2::Sha256::digest(key));
-    } else {
-        k[..key.len()].copy_from_slice(key);
-    }
-    let pad = |byte: u8| k.map(|b| b ^ byte);
-    let inner = sha2::Sha256::new()
-        .chain_update(pad(0x36))
-        .chain_update(data)
-        .finalize();
-    sha2::Sha256::new()
-        .chain_update(pad(0x5c))
-        .chain_update(inner)
-        .finalize()
-        .into()
+    use hmac::{KeyInit as _, Mac as _};
+    let mut mac =
+        <hmac::Hmac<sha2::Sha256>>::new_from_slice(key).expect("HMAC takes a key of any length");
+    mac.update(data);
+    mac.finalize().into_bytes().into()
 }
 
 #[cfg(test)]

@@ -632,7 +632,10 @@ mod tests {
         );
         let state = d.state_dir.expect("a state directory as root");
         assert_eq!(Path::new(unit.get("WorkingDirectory")), state);
-        assert_eq!(Path::new("/var/lib").join(unit.get("StateDirectory")), state);
+        assert_eq!(
+            Path::new("/var/lib").join(unit.get("StateDirectory")),
+            state
+        );
         assert_eq!(Some(unit.get("User")), d.system_user.as_deref());
     }
 }
