@@ -28,6 +28,7 @@ pub mod notify;
 pub mod protocol;
 pub mod scripts;
 pub mod store;
+pub mod tenant_role;
 pub(crate) mod text;
 pub mod throttle;
 pub mod web;

@@ -150,6 +150,12 @@ enum Command {
         #[command(subcommand)]
         command: WakeplanCommand,
     },
+    /// PostgreSQL roles that see one municipality's rows only (row-level security) /
+    /// Databaseroller, der kun ser én kommunes rækker.
+    TenantRole {
+        #[command(subcommand)]
+        command: TenantRoleCommand,
+    },
     /// Who changed what / Hvem ændrede hvad.
     Audit {
         #[command(subcommand)]
@@ -492,6 +498,29 @@ enum AuditCommand {
 }
 
 #[derive(Subcommand)]
+enum TenantRoleCommand {
+    /// Let a database role read and write one customer's rows only; creates it (LOGIN, password
+    /// from BORGERPC_ROLE_PASSWORD, 16+ characters) if missing / Giv en databaserolle adgang
+    /// til én kundes rækker.
+    Grant {
+        /// The customer's name or id (see `customer list`).
+        #[arg(long)]
+        customer: String,
+        /// The role: a-z, 0-9 and _ (not a superuser, nor the tables' owner).
+        #[arg(long)]
+        role: String,
+    },
+    /// List the tenant roles and their customers / Vis kunderollerne.
+    List,
+    /// Take a tenant role's grants and mapping away; the role itself is kept / Fjern en
+    /// kunderolles adgang (rollen bevares).
+    Revoke {
+        #[arg(long)]
+        role: String,
+    },
+}
+
+#[derive(Subcommand)]
 enum CustomerCommand {
     /// Add a customer (municipality) / Tilføj en kunde (kommune).
     Add { name: String },
@@ -663,6 +692,49 @@ async fn add_customer(
     Ok(customer)
 }
 
+/// `tenant-role`: grants, lists and revokes database roles behind row-level security.
+async fn tenant_role(store: &Store, command: TenantRoleCommand) -> anyhow::Result<()> {
+    use borgerpc_admin::tenant_role::{self, PASSWORD_VARIABLE};
+    match command {
+        TenantRoleCommand::Grant { customer, role } => {
+            // Read only from the environment: an argument would be in `ps` and shell history.
+            let password = std::env::var(PASSWORD_VARIABLE).ok();
+            let actor = Scope::cli(store).await?.actor;
+            let g =
+                tenant_role::grant(store, &actor, &customer, &role, password.as_deref()).await?;
+            let made = if g.created {
+                "created with LOGIN; password stored as SCRAM / oprettet"
+            } else if g.password_set {
+                "existed; password replaced / fandtes; ny adgangskode"
+            } else {
+                "existed; password unchanged / fandtes; adgangskoden er uændret"
+            };
+            println!(
+                "role {}: {made}; sees customer {} ({}) only, {} tables / ser kun kunde {}",
+                g.role, g.customer_id, g.customer, g.tables, g.customer
+            );
+            if !g.skipped.is_empty() {
+                eprintln!(
+                    "not granted (no row-level security; is the database newer than this \
+                     version?): {}",
+                    g.skipped.join(", ")
+                );
+            }
+        }
+        TenantRoleCommand::List => print_json(&tenant_role::list(store).await?)?,
+        TenantRoleCommand::Revoke { role } => {
+            let actor = Scope::cli(store).await?.actor;
+            let t = tenant_role::revoke(store, &actor, &role).await?;
+            println!(
+                "role {}: grants and mapping to customer {} ({}) removed; the role itself is \
+                 kept (DROP ROLE removes it) / adgangen er fjernet, rollen bevares",
+                t.role, t.customer_id, t.customer
+            );
+        }
+    }
+    Ok(())
+}
+
 /// A password from `BORGERPC_PASSWORD`, else the first line of stdin (never an argument, so
 /// it stays out of shell history and `ps`).
 fn read_password() -> anyhow::Result<String> {
@@ -805,6 +877,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             CustomerCommand::Add { name } => print_json(&add_customer(&store, &name).await?)?,
             CustomerCommand::List => print_json(&store.customers().await?)?,
         },
+        Command::TenantRole { command } => tenant_role(&store, command).await?,
         Command::Site { command } => site(&store, command).await?,
         Command::Pc { command } => pc(&store, command).await?,
         Command::Scripts { command } => match command {

@@ -4,6 +4,8 @@
 //! placeholders (SQLite accepts them too) and portable types: TEXT, BIGINT (times are Unix
 //! milliseconds), and binary data through the `{{BLOB}}` type in migrations. Where the dialects
 //! really differ (claiming work with `FOR UPDATE SKIP LOCKED`), callers ask [`Db::kind`].
+//! What only PostgreSQL has (row-level security) goes after a line [`POSTGRES_ONLY`] at the end
+//! of a migration, which SQLite skips.
 //!
 //! SQLite runs in WAL mode with `synchronous=FULL`, so a committed row survives a crash or a
 //! power cut, and with a busy timeout so that concurrent writers wait instead of failing.
@@ -39,7 +41,8 @@ pub struct Migration {
     /// What it changes, for the log and the table of applied migrations.
     pub name: &'static str,
     /// Portable DDL; `{{BLOB}}` and `{{SERIAL}}` are replaced per dialect. `--` comments are
-    /// removed and statements split on `;`, so no string literal may contain either.
+    /// removed and statements split on `;`, so no string literal may contain either. A line
+    /// [`POSTGRES_ONLY`] starts a part that SQLite skips.
     pub sql: &'static str,
 }
 
@@ -387,7 +390,7 @@ impl Db {
 
     pub(crate) fn dialect(&self, sql: &str) -> String {
         match self.kind {
-            DbKind::Sqlite => sql
+            DbKind::Sqlite => postgres_part_removed(sql)
                 .replace("{{BLOB}}", "BLOB")
                 .replace("{{SERIAL}}", "INTEGER PRIMARY KEY AUTOINCREMENT"),
             DbKind::Postgres => sql
@@ -585,6 +588,24 @@ pub fn restrict(path: &Path, dir: bool) -> bool {
     }
 }
 
+/// The line that starts a migration's PostgreSQL-only part: what follows it, to the end of the
+/// file, runs on PostgreSQL only (row-level security, functions, roles: what SQLite has no
+/// statement for). On PostgreSQL the line is a comment like any other.
+pub const POSTGRES_ONLY: &str = "-- {{POSTGRES}}";
+
+/// `sql` without its PostgreSQL-only part ([`POSTGRES_ONLY`] on a line of its own, and all
+/// after it), for SQLite. Cut before comments are removed, since the marker is one.
+fn postgres_part_removed(sql: &str) -> &str {
+    let mut at = 0;
+    for line in sql.split_inclusive('\n') {
+        if line.trim() == POSTGRES_ONLY {
+            return &sql[..at];
+        }
+        at += line.len();
+    }
+    sql
+}
+
 /// Unix time in milliseconds: the one time representation in our schemas.
 pub fn now_ms() -> i64 {
     std::time::SystemTime::now()
@@ -657,6 +678,49 @@ mod tests {
             refused.contains("migration 2") && refused.contains("newer version"),
             "{refused}"
         );
+    }
+
+    #[test]
+    fn the_postgres_only_part_is_cut_for_sqlite_alone() {
+        let sql = "CREATE TABLE a (x TEXT);\n  -- {{POSTGRES}}  \nALTER TABLE a ENABLE ROW LEVEL SECURITY;\n";
+        assert_eq!(postgres_part_removed(sql), "CREATE TABLE a (x TEXT);\n");
+        // Only the marker on a line of its own: named inside a comment it is text.
+        let mentioned = "-- see -- {{POSTGRES}} below\nCREATE TABLE b (x TEXT)";
+        assert_eq!(postgres_part_removed(mentioned), mentioned);
+        assert_eq!(postgres_part_removed("-- {{POSTGRES}}\nX"), "");
+    }
+
+    #[tokio::test]
+    async fn sqlite_skips_the_postgres_only_part_and_postgres_runs_it() {
+        let tmp = tempfile::tempdir().unwrap();
+        let db = test_db(tmp.path()).await.unwrap();
+        let m = [Migration {
+            version: 1,
+            name: "rls",
+            sql: "CREATE TABLE owned (id {{SERIAL}}, tenant BIGINT NOT NULL);\n\
+                  -- {{POSTGRES}}\n\
+                  -- SQLite has no row-level security; it never sees this.\n\
+                  ALTER TABLE owned ENABLE ROW LEVEL SECURITY;\n\
+                  CREATE POLICY tenant ON owned USING (tenant = 1)",
+        }];
+        assert_eq!(db.migrate(&m).await.unwrap(), 1);
+        let policies: i64 = match db.kind() {
+            DbKind::Sqlite => 0,
+            DbKind::Postgres => sqlx::query_scalar(
+                "SELECT COUNT(*) FROM pg_policies WHERE tablename = 'owned' \
+                 AND schemaname = current_schema()",
+            )
+            .fetch_one(&db.pool)
+            .await
+            .unwrap(),
+        };
+        let expected = i64::from(db.kind() == DbKind::Postgres);
+        assert_eq!(policies, expected);
+        // On both, the table before the marker is there.
+        sqlx::query("INSERT INTO owned (tenant) VALUES (1)")
+            .execute(&db.pool)
+            .await
+            .unwrap();
     }
 
     fn mode(p: &Path) -> u32 {

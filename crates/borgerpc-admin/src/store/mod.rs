@@ -68,6 +68,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "script_delete",
         sql: include_str!("../../migrations/0008_script_delete.sql"),
     },
+    Migration {
+        version: 9,
+        name: "tenant_rls",
+        sql: include_str!("../../migrations/0009_tenant_rls.sql"),
+    },
 ];
 
 /// The portal's database handle; cheap to clone.

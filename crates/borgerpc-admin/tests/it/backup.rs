@@ -143,6 +143,16 @@ async fn a_backup_while_agents_check_in_restores_every_pc_and_job() {
         restored.site_by_uid("bib").await.unwrap().is_some(),
         "the site came along"
     );
+    // The row-level security comes along with the schema (the grants do not: README).
+    if restored.kind() == service_kit::db::DbKind::Postgres {
+        let (unguarded, missing) = borgerpc_admin::tenant_role::unguarded_tables(&restored)
+            .await
+            .unwrap();
+        assert!(
+            unguarded.is_empty() && missing.is_empty(),
+            "{unguarded:?} {missing:?}"
+        );
+    }
 
     // A second restore into it is refused: it holds data now.
     let (ok, _, err) = cli(

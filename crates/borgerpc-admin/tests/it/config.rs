@@ -39,6 +39,11 @@ impl Site {
             ),
             ("BORGERPC_SERVER__LISTEN", "127.0.0.1:0".to_owned()),
             ("BORGERPC_METRICS_TOKEN", METRICS_TOKEN.to_owned()),
+            // Read by `tenant-role grant` only; the portal must start with it set.
+            (
+                "BORGERPC_ROLE_PASSWORD",
+                "role-password-of-the-test".to_owned(),
+            ),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v))

@@ -27,6 +27,7 @@ mod protocol;
 mod real_client;
 mod scripts_import;
 mod setup;
+mod tenant_rls;
 mod upgrade;
 mod web_admin;
 mod web_browser;
