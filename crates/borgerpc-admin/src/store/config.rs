@@ -178,19 +178,43 @@ impl Store {
             return Ok(());
         }
         let mut tx = self.db.begin_write().await?;
+        let mut skipped = 0;
         for c in changes {
             match c {
                 EntryChange::Set {
                     key,
                     value,
                     read_only,
-                } => upsert_entry(&mut tx, OwnerKind::Pc, pc_id, key, value, *read_only).await?,
+                } => {
+                    upsert_entry(&mut tx, OwnerKind::Pc, pc_id, key, value, *read_only).await?;
+                    // The usage report's history follows the entry as it is written, so
+                    // reports never parse it per request.
+                    if key == super::history::LOGIN_COUNTS_KEY {
+                        skipped += super::history::record_login_counts(
+                            &mut tx,
+                            pc_id,
+                            value,
+                            service_kit::db::now_ms(),
+                        )
+                        .await?;
+                    }
+                }
                 EntryChange::Delete { key } => {
                     delete_entry(&mut tx, OwnerKind::Pc, pc_id, key).await?
                 }
             }
         }
         tx.commit().await?;
+        if skipped > 0 {
+            // Counted, never fatal: a script's bad line must not fail the PC's push. The PC's
+            // id only; the value is the PC's text.
+            metrics::counter!("borgerpc_login_counts_skipped_total").increment(skipped as u64);
+            tracing::warn!(
+                pc_id,
+                skipped,
+                "login_counts: parts skipped (not YYYY-MM-DD: n)"
+            );
+        }
         Ok(())
     }
 

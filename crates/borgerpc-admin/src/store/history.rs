@@ -1,6 +1,7 @@
 //! What reporting needs to look back on, kept compact and bounded: check-ins per PC per day
-//! (a bit per quarter hour), changes in what PCs report about themselves, and the retention
-//! that deletes old history.
+//! (a bit per quarter hour), logins per PC per day (parsed from the PC's `login_counts`
+//! entry when it pushes it), changes in what PCs report about themselves, and the retention
+//! that deletes old history. `store::reports` reads it.
 
 use super::Result;
 use super::Store;
@@ -68,6 +69,8 @@ impl Default for Retention {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Purged {
     pub checkin_days: u64,
+    /// Rows of `pc_login_days` (reports' usage history), kept as long as check-ins.
+    pub login_days: u64,
     pub pc_reports: u64,
     pub security_events: u64,
     pub jobs: u64,
@@ -200,6 +203,12 @@ impl Store {
                     .bind(cutoff(r.checkin_days).div_euclid(DAY_MS)),
             )
             .await?;
+        let login_days = self
+            .write_one(
+                sqlx::query("DELETE FROM pc_login_days WHERE day < $1")
+                    .bind(cutoff(r.checkin_days).div_euclid(DAY_MS)),
+            )
+            .await?;
         let pc_reports = self
             .write_one(
                 sqlx::query("DELETE FROM pc_reports WHERE at < $1").bind(cutoff(r.checkin_days)),
@@ -245,6 +254,7 @@ impl Store {
         Ok(Purged {
             web_logins,
             checkin_days,
+            login_days,
             pc_reports,
             security_events,
             jobs,
@@ -253,9 +263,125 @@ impl Store {
     }
 }
 
+/// The configuration key the core script `get_daily_login_count` pushes.
+pub const LOGIN_COUNTS_KEY: &str = "login_counts";
+
+/// Most logins one PC may report for one day: far above a citizen PC's day, a bound on what a
+/// broken script can put in a report.
+pub const MAX_LOGINS_PER_DAY: i64 = 100_000;
+
+/// The `login_counts` value, read: the days it reports and how many parts were skipped.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LoginCounts {
+    /// (local date as days since 1970-01-01, logins), one per day, in the order given.
+    pub days: Vec<(i64, i64)>,
+    /// Parts that were not `YYYY-MM-DD: n` with a date within `[earliest, latest]` and a
+    /// count of 0 to [`MAX_LOGINS_PER_DAY`], or that repeated a day already given.
+    pub skipped: usize,
+}
+
+/// Days since 1970-01-01 of a date (the unit of `pc_login_days.day`).
+pub fn epoch_day(d: chrono::NaiveDate) -> i64 {
+    d.signed_duration_since(chrono::NaiveDate::default())
+        .num_days()
+}
+
+/// Reads a `login_counts` value, `"2026-03-01: 5, 2026-03-02: 0"` (upstream's format, which
+/// its read API passes on as text). Lenient by part: a bad part is skipped and counted, never
+/// the whole value refused, since the agent's push must not fail on what a script wrote.
+/// Days outside `[earliest, latest]` (days since 1970) are skipped: a PC's wrong clock must not
+/// write history that retention would never reach, or days in the future.
+pub fn parse_login_counts(value: &str, earliest: i64, latest: i64) -> LoginCounts {
+    let mut out = LoginCounts::default();
+    let mut seen = std::collections::BTreeSet::new();
+    for part in value.split([',', '\n', ';']) {
+        let part = part.trim();
+        if part.is_empty() {
+            continue;
+        }
+        let day = part.split_once(':').and_then(|(date, n)| {
+            let date = chrono::NaiveDate::parse_from_str(date.trim(), "%Y-%m-%d").ok()?;
+            let n: i64 = n.trim().parse().ok()?;
+            let day = epoch_day(date);
+            ((0..=MAX_LOGINS_PER_DAY).contains(&n) && (earliest..=latest).contains(&day))
+                .then_some((day, n))
+        });
+        match day {
+            Some((day, n)) if seen.insert(day) => out.days.push((day, n)),
+            _ => out.skipped += 1,
+        }
+    }
+    out
+}
+
+/// Writes the days of a PC's `login_counts` value into `pc_login_days`, in the transaction
+/// that stores the entry. A day already there gets the new count but keeps its site (the PC's
+/// site when the day was first reported). Returns the parts skipped.
+pub(crate) async fn record_login_counts(
+    conn: &mut sqlx::AnyConnection,
+    pc_id: i64,
+    value: &str,
+    now: i64,
+) -> Result<usize> {
+    let today = now.div_euclid(DAY_MS);
+    // The script keeps 90 days; the retention bound is the check-in history's (400 by
+    // default). A day ahead of UTC is today somewhere in Europe.
+    let parsed = parse_login_counts(value, today - Retention::default().checkin_days, today + 1);
+    if parsed.days.is_empty() {
+        return Ok(parsed.skipped);
+    }
+    let site: Option<i64> = sqlx::query_scalar("SELECT site_id FROM pcs WHERE id = $1")
+        .bind(pc_id)
+        .fetch_optional(&mut *conn)
+        .await?;
+    let Some(site) = site else {
+        return Ok(parsed.skipped);
+    };
+    for (day, logins) in &parsed.days {
+        sqlx::query(
+            "INSERT INTO pc_login_days (pc_id, day, site_id, logins) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (pc_id, day) DO UPDATE SET logins = excluded.logins",
+        )
+        .bind(pc_id)
+        .bind(*day)
+        .bind(site)
+        .bind(*logins)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(parsed.skipped)
+}
+
 #[cfg(test)]
 mod tests {
-    use super::quarter_bits;
+    use super::{epoch_day, parse_login_counts, quarter_bits};
+
+    #[test]
+    fn login_counts_are_read_part_by_part() {
+        let d = |s: &str| epoch_day(chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap());
+        let (lo, hi) = (d("2026-01-01"), d("2026-12-31"));
+        let p = parse_login_counts("2026-03-01: 5, 2026-03-02:0,2026-03-03: 12", lo, hi);
+        assert_eq!(
+            p.days,
+            vec![
+                (d("2026-03-01"), 5),
+                (d("2026-03-02"), 0),
+                (d("2026-03-03"), 12)
+            ]
+        );
+        assert_eq!(p.skipped, 0);
+        // Not a date, not a number, negative, too many, outside the bounds, a repeated day.
+        let p = parse_login_counts(
+            "x: 1, 2026-02-30: 1, 2026-03-01: tre, 2026-03-02: -1, 2026-03-03: 100001, \
+             2025-12-31: 1, 2027-01-01: 1, 2026-03-04: 2, 2026-03-04: 3, 2026-03-05",
+            lo,
+            hi,
+        );
+        assert_eq!(p.days, vec![(d("2026-03-04"), 2)]);
+        assert_eq!(p.skipped, 9);
+        assert_eq!(parse_login_counts("", lo, hi), Default::default());
+        assert_eq!(d("1970-01-02"), 1);
+    }
 
     #[test]
     fn quarters_split_the_day_in_two_words() {

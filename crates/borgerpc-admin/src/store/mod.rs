@@ -19,6 +19,7 @@ pub mod pcs;
 pub mod policies;
 pub mod portal;
 pub mod refusal;
+pub mod reports;
 pub mod rules;
 pub mod tenants;
 pub mod views;
@@ -72,6 +73,11 @@ pub const MIGRATIONS: &[Migration] = &[
         version: 9,
         name: "tenant_rls",
         sql: include_str!("../../migrations/0009_tenant_rls.sql"),
+    },
+    Migration {
+        version: 10,
+        name: "reports",
+        sql: include_str!("../../migrations/0010_reports.sql"),
     },
 ];
 

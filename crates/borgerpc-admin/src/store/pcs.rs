@@ -298,6 +298,7 @@ impl Store {
             "DELETE FROM pc_group_members WHERE pc_id = $1",
             "DELETE FROM security_events WHERE pc_id = $1",
             "DELETE FROM checkin_days WHERE pc_id = $1",
+            "DELETE FROM pc_login_days WHERE pc_id = $1",
             "DELETE FROM pc_reports WHERE pc_id = $1",
             "UPDATE login_log SET pc_id = NULL WHERE pc_id = $1",
             "DELETE FROM pcs WHERE id = $1",

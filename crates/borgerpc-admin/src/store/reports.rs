@@ -1,0 +1,645 @@
+//! Reports (issue 14), read side: availability from the check-in roll-up (`checkin_days`, a
+//! bit per UTC quarter hour per PC per day) and usage from the login history
+//! (`pc_login_days`), for a site, a customer's sites or all the caller sees, a period of local
+//! dates (Europe/Copenhagen) and optionally one group. This module owns these reads only; the
+//! rows are written as PCs report (`history.rs`), never recomputed here.
+//!
+//! Scope: every function takes the sites the caller may read (already narrowed by the API or
+//! the page), and a group outside them is `None`, as a missing one is.
+//!
+//! Where a PC's site is taken from: usage by the site the PC was on when it reported the day
+//! (a moved PC's old days stay with the old site); availability by the PC's site now, since
+//! check-ins keep no site. Groups are the groups' members now (membership keeps no history).
+
+use super::operator::{Page, bind_all, in_scope};
+use super::views::ONLINE_MS;
+use super::{Result, Store};
+use chrono::{Datelike, NaiveDate, TimeZone};
+use chrono_tz::Tz;
+use serde::Serialize;
+use sqlx::Row as _;
+use std::collections::{BTreeMap, HashMap};
+
+/// The time zone of every local date and hour in a report.
+pub const TIME_ZONE: Tz = chrono_tz::Europe::Copenhagen;
+/// The longest period one report may cover: the check-in history kept by default.
+pub const MAX_DAYS: i64 = 400;
+/// The most PCs on one page of a report.
+pub const MAX_LIMIT: i64 = 500;
+
+const HOUR_MS: i64 = 3_600_000;
+const QUARTER_MS: i64 = 900_000;
+const DAY_MS: i64 = 86_400_000;
+
+/// A period of local dates, `[from, to)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Period {
+    pub from: NaiveDate,
+    pub to: NaiveDate,
+}
+
+impl Period {
+    /// Refuses an empty or reversed period, or one longer than [`MAX_DAYS`]: the message is
+    /// about `to`, for the caller to name the parameter it came from.
+    pub fn new(from: NaiveDate, to: NaiveDate) -> Result<Period, String> {
+        let days = to.signed_duration_since(from).num_days();
+        if days < 1 {
+            return Err("must be after from (the period is [from, to))".into());
+        }
+        if days > MAX_DAYS {
+            return Err(format!("the period is at most {MAX_DAYS} days, not {days}"));
+        }
+        Ok(Period { from, to })
+    }
+
+    fn dates(&self) -> impl Iterator<Item = NaiveDate> + use<> {
+        let to = self.to;
+        self.from.iter_days().take_while(move |d| *d < to)
+    }
+}
+
+/// The UTC instant (Unix ms) a local date starts. Copenhagen's clock changes at 02:00 and
+/// 03:00, never at midnight, so midnight is one instant; `earliest` covers a zone that would.
+pub fn day_start(d: NaiveDate) -> i64 {
+    let midnight = d.and_hms_opt(0, 0, 0).unwrap_or_default();
+    TIME_ZONE
+        .from_local_datetime(&midnight)
+        .earliest()
+        .map(|t| t.timestamp_millis())
+        .unwrap_or_else(|| midnight.and_utc().timestamp_millis())
+}
+
+/// What a report is asked for: the sites (already the caller's), an optional group on them,
+/// the period and the page of PCs.
+#[derive(Debug, Clone)]
+pub struct Filter {
+    pub sites: Vec<i64>,
+    pub group: Option<i64>,
+    pub period: Period,
+    pub page: Page,
+}
+
+/// One PC's availability on one local date.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AvailabilityDay {
+    #[serde(serialize_with = "ymd")]
+    pub date: NaiveDate,
+    /// 23, 24 or 25: the local day's length.
+    pub hours_in_day: u32,
+    /// Quarter hours with a check-in, per local hour (0 to 4 each; `hours_in_day` of them).
+    pub hours: Vec<u8>,
+    /// Hours with at least one check-in.
+    pub hours_online: u32,
+    pub quarters_online: u32,
+    /// Quarters of the day that have begun (all of them for a past day).
+    pub quarters_elapsed: u32,
+}
+
+/// One PC in the availability report.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AvailabilityPc {
+    pub pc_id: i64,
+    pub uid: String,
+    pub name: String,
+    /// The PC's site now.
+    pub site: String,
+    pub last_seen: Option<i64>,
+    pub online_now: bool,
+    /// When the PC was last seen, if it is offline now (`None`: online, or never seen).
+    pub offline_since: Option<i64>,
+    pub quarters_online: u32,
+    pub quarters_elapsed: u32,
+    /// `quarters_online / quarters_elapsed`, `None` when no quarter of the period has begun.
+    pub uptime: Option<f64>,
+    pub days: Vec<AvailabilityDay>,
+}
+
+/// The availability report: one page of PCs and the counts of all that match.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Availability {
+    #[serde(serialize_with = "ymd")]
+    pub from: NaiveDate,
+    #[serde(serialize_with = "ymd")]
+    pub to: NaiveDate,
+    pub time_zone: &'static str,
+    /// PCs that match (all pages).
+    pub count: i64,
+    pub online_now: i64,
+    pub offline_now: i64,
+    pub limit: i64,
+    pub offset: i64,
+    pub items: Vec<AvailabilityPc>,
+}
+
+/// Logins on one local date.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct UsageDay {
+    #[serde(serialize_with = "ymd")]
+    pub date: NaiveDate,
+    pub logins: i64,
+}
+
+/// One PC's logins in the period, at the report's sites.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct UsagePc {
+    pub pc_id: i64,
+    pub uid: String,
+    pub name: String,
+    /// The PC's site now.
+    pub site: String,
+    pub logins: i64,
+    /// No login in the period (no day reported, or only days of 0).
+    pub idle: bool,
+    /// Days the PC reported, with the site it was on then.
+    pub days: Vec<UsagePcDay>,
+}
+
+/// A day a PC reported.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct UsagePcDay {
+    #[serde(serialize_with = "ymd")]
+    pub date: NaiveDate,
+    pub logins: i64,
+    pub site: String,
+}
+
+/// Logins per day of a site or a group.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct UsageTotal {
+    pub id: i64,
+    pub name: String,
+    pub logins: i64,
+    pub days: Vec<UsageDay>,
+}
+
+/// Logins per weekday (1 Monday … 7 Sunday) over the period.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct UsageWeekday {
+    pub weekday: u32,
+    /// Dates of this weekday in the period.
+    pub dates: u32,
+    pub logins: i64,
+}
+
+/// The usage report.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Usage {
+    #[serde(serialize_with = "ymd")]
+    pub from: NaiveDate,
+    #[serde(serialize_with = "ymd")]
+    pub to: NaiveDate,
+    pub time_zone: &'static str,
+    pub logins: i64,
+    pub sites: Vec<UsageTotal>,
+    /// The groups on the report's sites (or the one asked for), by their members now.
+    pub groups: Vec<UsageTotal>,
+    pub weekdays: Vec<UsageWeekday>,
+    /// The weekday with the most logins (`None` without logins).
+    pub busiest_weekday: Option<u32>,
+    /// Always `None`: `login_counts` reports days, not hours.
+    pub busiest_hour: Option<u32>,
+    /// PCs that match (all pages) and those of them without a login in the period.
+    pub count: i64,
+    pub idle: i64,
+    pub limit: i64,
+    pub offset: i64,
+    pub items: Vec<UsagePc>,
+}
+
+/// The `$n` and arguments of the filter's PC condition on `p` (the PC's site now and the
+/// group), appended to `args`.
+fn pcs_now(f: &Filter, args: &mut Vec<i64>) -> String {
+    let mut sql = in_scope("p.site_id", &f.sites, args.len() + 1);
+    args.extend(&f.sites);
+    if let Some(g) = f.group {
+        args.push(g);
+        sql.push_str(&format!(
+            " AND p.id IN (SELECT pc_id FROM pc_group_members WHERE group_id = ${})",
+            args.len()
+        ));
+    }
+    sql
+}
+
+/// Whether the check-in rows have the quarter beginning at `at` (Unix ms).
+fn quarter_on(rows: &HashMap<i64, (i64, i64)>, at: i64) -> bool {
+    let day = at.div_euclid(DAY_MS);
+    let q = at.rem_euclid(DAY_MS) / QUARTER_MS;
+    rows.get(&day).is_some_and(|(q0, q1)| {
+        if q < 48 {
+            q0 & (1 << q) != 0
+        } else {
+            q1 & (1 << (q - 48)) != 0
+        }
+    })
+}
+
+/// One PC's days from its check-in rows (by UTC day); quarters from `now` on are not counted.
+fn availability_days(
+    period: &Period,
+    rows: &HashMap<i64, (i64, i64)>,
+    now: i64,
+) -> Vec<AvailabilityDay> {
+    period
+        .dates()
+        .map(|date| {
+            let start = day_start(date);
+            let end = date.succ_opt().map(day_start).unwrap_or(start + DAY_MS);
+            let hours_in_day = ((end - start) / HOUR_MS) as u32;
+            let mut day = AvailabilityDay {
+                date,
+                hours_in_day,
+                hours: Vec::with_capacity(hours_in_day as usize),
+                hours_online: 0,
+                quarters_online: 0,
+                quarters_elapsed: 0,
+            };
+            // Copenhagen's offset is whole hours, so a local hour is four UTC quarters.
+            for h in 0..i64::from(hours_in_day) {
+                let mut on = 0u8;
+                for q in 0..4 {
+                    let at = start + h * HOUR_MS + q * QUARTER_MS;
+                    if at < now {
+                        day.quarters_elapsed += 1;
+                    }
+                    if quarter_on(rows, at) {
+                        on += 1;
+                    }
+                }
+                day.quarters_online += u32::from(on);
+                day.hours_online += u32::from(on > 0);
+                day.hours.push(on);
+            }
+            day
+        })
+        .collect()
+}
+
+impl Store {
+    /// Whether the group is on one of the sites (a group elsewhere is the same as none).
+    async fn group_in(&self, sites: &[i64], group: Option<i64>) -> Result<bool> {
+        let Some(g) = group else { return Ok(true) };
+        let sql = format!(
+            "SELECT COUNT(*) FROM pc_groups WHERE id = $1 AND {}",
+            in_scope("site_id", sites, 2)
+        );
+        let n: i64 = bind_all(sqlx::query(sqlx::AssertSqlSafe(sql)).bind(g), sites)
+            .fetch_one(self.pool())
+            .await?
+            .try_get(0)?;
+        Ok(n > 0)
+    }
+
+    /// Availability of the filter's PCs (their site now): per PC per local day and hour, from
+    /// the check-in quarters; online now or since when not; `not_seen_since` keeps only the PCs
+    /// not seen since that local date began (or never). `None`: the group is not on the sites.
+    pub async fn availability_report(
+        &self,
+        f: &Filter,
+        not_seen_since: Option<NaiveDate>,
+        now: i64,
+    ) -> Result<Option<Availability>> {
+        if !self.group_in(&f.sites, f.group).await? {
+            return Ok(None);
+        }
+        let mut conn = self.reader().await?;
+        let mut args = Vec::new();
+        let mut cond = pcs_now(f, &mut args);
+        if let Some(d) = not_seen_since {
+            args.push(day_start(d));
+            cond.push_str(&format!(
+                " AND (p.last_seen IS NULL OR p.last_seen < ${})",
+                args.len()
+            ));
+        }
+        let sql = format!(
+            "SELECT COUNT(*), COALESCE(SUM(CASE WHEN p.last_seen > ${} THEN 1 ELSE 0 END), 0)
+             FROM pcs p WHERE {cond}",
+            args.len() + 1
+        );
+        let row = bind_all(sqlx::query(sqlx::AssertSqlSafe(sql)), &args)
+            .bind(now - ONLINE_MS)
+            .fetch_one(&mut *conn)
+            .await?;
+        let (count, online_now): (i64, i64) = (row.try_get(0)?, row.try_get(1)?);
+        args.push(f.page.limit);
+        args.push(f.page.offset);
+        let sql = format!(
+            "SELECT p.id, p.uid, p.name, s.uid AS site, p.last_seen FROM pcs p
+             JOIN sites s ON s.id = p.site_id
+             WHERE {cond} ORDER BY s.uid, p.name, p.id LIMIT ${} OFFSET ${}",
+            args.len() - 1,
+            args.len()
+        );
+        let pcs = bind_all(sqlx::query(sqlx::AssertSqlSafe(sql)), &args)
+            .fetch_all(&mut *conn)
+            .await?;
+        let ids: Vec<i64> = pcs
+            .iter()
+            .map(|r| r.try_get("id"))
+            .collect::<Result<_, _>>()?;
+        // The UTC days the period touches.
+        let first = day_start(f.period.from).div_euclid(DAY_MS);
+        let last = (day_start(f.period.to) - 1).div_euclid(DAY_MS);
+        let mut bits: HashMap<i64, HashMap<i64, (i64, i64)>> = HashMap::new();
+        if !ids.is_empty() {
+            let sql = format!(
+                "SELECT pc_id, day, q0, q1 FROM checkin_days WHERE day >= $1 AND day <= $2 AND {}",
+                in_scope("pc_id", &ids, 3)
+            );
+            let rows = bind_all(
+                sqlx::query(sqlx::AssertSqlSafe(sql)).bind(first).bind(last),
+                &ids,
+            )
+            .fetch_all(&mut *conn)
+            .await?;
+            for r in rows {
+                bits.entry(r.try_get(0)?)
+                    .or_default()
+                    .insert(r.try_get(1)?, (r.try_get(2)?, r.try_get(3)?));
+            }
+        }
+        let empty = HashMap::new();
+        let mut items = Vec::with_capacity(pcs.len());
+        for r in &pcs {
+            let id: i64 = r.try_get("id")?;
+            let last_seen: Option<i64> = r.try_get("last_seen")?;
+            let online_now = last_seen.is_some_and(|t| t > now - ONLINE_MS);
+            let days = availability_days(&f.period, bits.get(&id).unwrap_or(&empty), now);
+            let quarters_online = days.iter().map(|d| d.quarters_online).sum();
+            let quarters_elapsed: u32 = days.iter().map(|d| d.quarters_elapsed).sum();
+            items.push(AvailabilityPc {
+                pc_id: id,
+                uid: r.try_get("uid")?,
+                name: r.try_get("name")?,
+                site: r.try_get("site")?,
+                last_seen,
+                online_now,
+                offline_since: if online_now { None } else { last_seen },
+                quarters_online,
+                quarters_elapsed,
+                uptime: (quarters_elapsed > 0)
+                    .then(|| f64::from(quarters_online) / f64::from(quarters_elapsed)),
+                days,
+            });
+        }
+        Ok(Some(Availability {
+            from: f.period.from,
+            to: f.period.to,
+            time_zone: TIME_ZONE.name(),
+            count,
+            online_now,
+            offline_now: count - online_now,
+            limit: f.page.limit,
+            offset: f.page.offset,
+            items,
+        }))
+    }
+
+    /// Usage: logins per day at the filter's sites (by the site each day was reported at), per
+    /// site, per group and per PC; per weekday; idle PCs. The PCs listed are those on the sites
+    /// now and those that reported days there in the period; `idle_only` keeps the idle ones.
+    /// `None`: the group is not on the sites.
+    pub async fn usage_report(&self, f: &Filter, idle_only: bool) -> Result<Option<Usage>> {
+        if !self.group_in(&f.sites, f.group).await? {
+            return Ok(None);
+        }
+        let mut conn = self.reader().await?;
+        let (from, to) = (
+            super::history::epoch_day(f.period.from),
+            super::history::epoch_day(f.period.to),
+        );
+        // Rows of the period at the sites (and of the group's members), per site and day.
+        let mut args = vec![from, to];
+        let mut rows_cond = format!(
+            "l.day >= $1 AND l.day < $2 AND {}",
+            in_scope("l.site_id", &f.sites, 3)
+        );
+        args.extend(&f.sites);
+        if let Some(g) = f.group {
+            args.push(g);
+            rows_cond.push_str(&format!(
+                " AND l.pc_id IN (SELECT pc_id FROM pc_group_members WHERE group_id = ${})",
+                args.len()
+            ));
+        }
+        let sql = format!(
+            "SELECT l.site_id, s.name, l.day, SUM(l.logins) FROM pc_login_days l
+             JOIN sites s ON s.id = l.site_id WHERE {rows_cond}
+             GROUP BY l.site_id, s.name, l.day ORDER BY s.name, l.site_id, l.day"
+        );
+        let per_site = bind_all(sqlx::query(sqlx::AssertSqlSafe(sql)), &args)
+            .fetch_all(&mut *conn)
+            .await?;
+        let mut sites: Vec<UsageTotal> = Vec::new();
+        let mut by_day: BTreeMap<i64, i64> = BTreeMap::new();
+        for r in &per_site {
+            let (id, day, n): (i64, i64, i64) = (r.try_get(0)?, r.try_get(2)?, r.try_get(3)?);
+            if sites.last().is_none_or(|s| s.id != id) {
+                sites.push(UsageTotal {
+                    id,
+                    name: r.try_get(1)?,
+                    logins: 0,
+                    days: Vec::new(),
+                });
+            }
+            if let Some(s) = sites.last_mut() {
+                s.logins += n;
+                s.days.push(UsageDay {
+                    date: date_of(day),
+                    logins: n,
+                });
+            }
+            *by_day.entry(day).or_default() += n;
+        }
+        let sql = format!(
+            "SELECT g.id, g.name, l.day, SUM(l.logins) FROM pc_login_days l
+             JOIN pc_group_members m ON m.pc_id = l.pc_id JOIN pc_groups g ON g.id = m.group_id
+             WHERE {rows_cond} AND {}{}
+             GROUP BY g.id, g.name, l.day ORDER BY g.name, g.id, l.day",
+            in_scope("g.site_id", &f.sites, args.len() + 1),
+            match f.group {
+                Some(_) => format!(" AND g.id = ${}", args.len() + f.sites.len() + 1),
+                None => String::new(),
+            }
+        );
+        let mut group_args = args.clone();
+        group_args.extend(&f.sites);
+        group_args.extend(f.group);
+        let per_group = bind_all(sqlx::query(sqlx::AssertSqlSafe(sql)), &group_args)
+            .fetch_all(&mut *conn)
+            .await?;
+        let mut groups: Vec<UsageTotal> = Vec::new();
+        for r in &per_group {
+            let (id, day, n): (i64, i64, i64) = (r.try_get(0)?, r.try_get(2)?, r.try_get(3)?);
+            if groups.last().is_none_or(|g| g.id != id) {
+                groups.push(UsageTotal {
+                    id,
+                    name: r.try_get(1)?,
+                    logins: 0,
+                    days: Vec::new(),
+                });
+            }
+            if let Some(g) = groups.last_mut() {
+                g.logins += n;
+                g.days.push(UsageDay {
+                    date: date_of(day),
+                    logins: n,
+                });
+            }
+        }
+        let mut weekdays: Vec<UsageWeekday> = (1..=7)
+            .map(|weekday| UsageWeekday {
+                weekday,
+                dates: 0,
+                logins: 0,
+            })
+            .collect();
+        for d in f.period.dates() {
+            let w = d.weekday().number_from_monday() as usize - 1;
+            weekdays[w].dates += 1;
+            weekdays[w].logins += by_day
+                .get(&super::history::epoch_day(d))
+                .copied()
+                .unwrap_or(0);
+        }
+        let busiest_weekday = weekdays
+            .iter()
+            .filter(|w| w.logins > 0)
+            .max_by_key(|w| (w.logins, std::cmp::Reverse(w.weekday)))
+            .map(|w| w.weekday);
+
+        // The PCs: on the sites now (and in the group), or with days there in the period.
+        let mut pc_args = args.clone();
+        let now_cond = pcs_now(f, &mut pc_args);
+        let group_cond = match f.group {
+            Some(_) => format!(
+                " AND p.id IN (SELECT pc_id FROM pc_group_members WHERE group_id = ${})",
+                3 + f.sites.len()
+            ),
+            None => String::new(),
+        };
+        let active = format!(
+            "EXISTS (SELECT 1 FROM pc_login_days l WHERE l.pc_id = p.id AND l.logins > 0 AND {})",
+            rows_cond.replace(" AND l.pc_id IN", " AND p.id IN")
+        );
+        let cond = format!(
+            "(({now_cond}) OR p.id IN (SELECT l.pc_id FROM pc_login_days l WHERE {rows_cond})){group_cond}{}",
+            if idle_only {
+                format!(" AND NOT {active}")
+            } else {
+                String::new()
+            }
+        );
+        let sql = format!(
+            "SELECT COUNT(*), COALESCE(SUM(CASE WHEN {active} THEN 0 ELSE 1 END), 0) FROM pcs p
+             WHERE {cond}"
+        );
+        let row = bind_all(sqlx::query(sqlx::AssertSqlSafe(sql)), &pc_args)
+            .fetch_one(&mut *conn)
+            .await?;
+        let (count, idle): (i64, i64) = (row.try_get(0)?, row.try_get(1)?);
+        pc_args.push(f.page.limit);
+        pc_args.push(f.page.offset);
+        let sql = format!(
+            "SELECT p.id, p.uid, p.name, s.uid AS site FROM pcs p JOIN sites s ON s.id = p.site_id
+             WHERE {cond} ORDER BY s.uid, p.name, p.id LIMIT ${} OFFSET ${}",
+            pc_args.len() - 1,
+            pc_args.len()
+        );
+        let pcs = bind_all(sqlx::query(sqlx::AssertSqlSafe(sql)), &pc_args)
+            .fetch_all(&mut *conn)
+            .await?;
+        let ids: Vec<i64> = pcs
+            .iter()
+            .map(|r| r.try_get("id"))
+            .collect::<Result<_, _>>()?;
+        let mut days: HashMap<i64, Vec<UsagePcDay>> = HashMap::new();
+        if !ids.is_empty() {
+            let sql = format!(
+                "SELECT l.pc_id, l.day, l.logins, s.uid FROM pc_login_days l
+                 JOIN sites s ON s.id = l.site_id
+                 WHERE l.day >= $1 AND l.day < $2 AND {} AND {} ORDER BY l.pc_id, l.day",
+                in_scope("l.site_id", &f.sites, 3),
+                in_scope("l.pc_id", &ids, 3 + f.sites.len())
+            );
+            let mut a = vec![from, to];
+            a.extend(&f.sites);
+            a.extend(&ids);
+            for r in bind_all(sqlx::query(sqlx::AssertSqlSafe(sql)), &a)
+                .fetch_all(&mut *conn)
+                .await?
+            {
+                days.entry(r.try_get(0)?).or_default().push(UsagePcDay {
+                    date: date_of(r.try_get(1)?),
+                    logins: r.try_get(2)?,
+                    site: r.try_get(3)?,
+                });
+            }
+        }
+        let mut items = Vec::with_capacity(pcs.len());
+        for r in &pcs {
+            let id: i64 = r.try_get("id")?;
+            let days = days.remove(&id).unwrap_or_default();
+            let logins = days.iter().map(|d| d.logins).sum();
+            items.push(UsagePc {
+                pc_id: id,
+                uid: r.try_get("uid")?,
+                name: r.try_get("name")?,
+                site: r.try_get("site")?,
+                logins,
+                idle: logins == 0,
+                days,
+            });
+        }
+        Ok(Some(Usage {
+            from: f.period.from,
+            to: f.period.to,
+            time_zone: TIME_ZONE.name(),
+            logins: by_day.values().sum(),
+            sites,
+            groups,
+            weekdays,
+            busiest_weekday,
+            busiest_hour: None,
+            count,
+            idle,
+            limit: f.page.limit,
+            offset: f.page.offset,
+            items,
+        }))
+    }
+}
+
+/// A date as `YYYY-MM-DD` (chrono is built without serde here).
+fn ymd<S: serde::Serializer>(d: &NaiveDate, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(&d.format("%Y-%m-%d"))
+}
+
+/// The date of a `pc_login_days.day`.
+fn date_of(day: i64) -> NaiveDate {
+    NaiveDate::default() + chrono::Duration::days(day)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{HOUR_MS, Period, day_start};
+    use chrono::NaiveDate;
+
+    fn d(s: &str) -> NaiveDate {
+        NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
+    }
+
+    #[test]
+    fn local_days_have_23_24_or_25_hours() {
+        let hours = |s: &str| (day_start(d(s).succ_opt().unwrap()) - day_start(d(s))) / HOUR_MS;
+        assert_eq!(hours("2026-03-29"), 23);
+        assert_eq!(hours("2026-10-25"), 25);
+        assert_eq!(hours("2026-06-01"), 24);
+        // Midnight in Copenhagen is 23:00 UTC in winter, 22:00 in summer.
+        assert_eq!(day_start(d("2026-01-02")), 1_767_308_400_000);
+        assert!(Period::new(d("2026-01-02"), d("2026-01-02")).is_err());
+        assert!(Period::new(d("2026-01-01"), d("2027-02-06")).is_err());
+        assert!(Period::new(d("2026-01-01"), d("2027-02-05")).is_ok());
+    }
+}
