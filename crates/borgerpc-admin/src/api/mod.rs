@@ -22,7 +22,7 @@
 //! Layout: this module holds the router ([`ROUTES`]), the [`Caller`] extractor, the one
 //! mapping of store errors to HTTP ([`ApiError`]) and the helpers every handler shares; each
 //! submodule owns the handlers of one part of the API (`sites`, `config`, `pcs`, `jobs`,
-//! `events`, `groups`, `rules`, `wakeplans`, `users`).
+//! `events`, `groups`, `rules`, `wakeplans`, `users`, `reports`).
 
 use crate::store::access::{Role, Scope};
 use crate::store::operator::{Object, Page};
@@ -44,6 +44,7 @@ mod events;
 mod groups;
 mod jobs;
 mod pcs;
+mod reports;
 mod rules;
 mod sites;
 mod users;
@@ -153,6 +154,8 @@ routes! {
     get "/api/system/api-keys" => users::api_keys,
     post "/api/system/api-keys" => users::create_api_key,
     delete "/api/system/api-key/{id}" => users::revoke_api_key,
+    get "/api/reports/availability" => reports::availability,
+    get "/api/reports/usage" => reports::usage,
 }
 
 /// An error as JSON `{"detail": "..."}`.
