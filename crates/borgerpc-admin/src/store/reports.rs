@@ -410,6 +410,7 @@ impl Store {
             super::history::epoch_day(f.period.to),
         );
         // Rows of the period at the sites (and of the group's members), per site and day.
+        // (PostgreSQL sums BIGINT as NUMERIC, which the Any driver does not read: cast.)
         let mut args = vec![from, to];
         let mut rows_cond = format!(
             "l.day >= $1 AND l.day < $2 AND {}",
@@ -424,7 +425,7 @@ impl Store {
             ));
         }
         let sql = format!(
-            "SELECT l.site_id, s.name, l.day, SUM(l.logins) FROM pc_login_days l
+            "SELECT l.site_id, s.name, l.day, CAST(SUM(l.logins) AS BIGINT) FROM pc_login_days l
              JOIN sites s ON s.id = l.site_id WHERE {rows_cond}
              GROUP BY l.site_id, s.name, l.day ORDER BY s.name, l.site_id, l.day"
         );
@@ -453,7 +454,7 @@ impl Store {
             *by_day.entry(day).or_default() += n;
         }
         let sql = format!(
-            "SELECT g.id, g.name, l.day, SUM(l.logins) FROM pc_login_days l
+            "SELECT g.id, g.name, l.day, CAST(SUM(l.logins) AS BIGINT) FROM pc_login_days l
              JOIN pc_group_members m ON m.pc_id = l.pc_id JOIN pc_groups g ON g.id = m.group_id
              WHERE {rows_cond} AND {}{}
              GROUP BY g.id, g.name, l.day ORDER BY g.name, g.id, l.day",

@@ -25,6 +25,7 @@ mod package;
 mod pc_counts;
 mod protocol;
 mod real_client;
+mod reports;
 mod scripts_import;
 mod setup;
 mod tenant_rls;
