@@ -1,4 +1,4 @@
-//! The operator API: `/api/system/*`, compatible with the upstream portal's read API (Bearer
+//! The operator API: `/api/system/*` (and the reports, `/api/reports/*`), compatible with the upstream portal's read API (Bearer
 //! API key bound to a site, paginated `{"items": [...], "count": n}`), plus what operators
 //! manage — run scripts, activate PCs, handle events, groups and their members and policies,
 //! configuration entries, security and offline rules, wake plans, users and API keys, approving
