@@ -1,5 +1,6 @@
-//! The operator API: `/api/system/*` (and the reports, `/api/reports/*`), compatible with the upstream portal's read API (Bearer
-//! API key bound to a site, paginated `{"items": [...], "count": n}`), plus what operators
+//! The operator API: `/api/system/*`, compatible with the upstream portal's read API (Bearer
+//! API key bound to a site, paginated `{"items": [...], "count": n}`), the reports as JSON
+//! (`/api/reports/*`, issue 14), plus what operators
 //! manage — run scripts, activate PCs, handle events, groups and their members and policies,
 //! configuration entries, security and offline rules, wake plans, users and API keys, approving
 //! a PC's key — and `/api/auth/logout` for users (logging in is [`crate::login`]'s). The contract is `openapi.json`, served at `/api/openapi.json`;
