@@ -664,3 +664,49 @@ async fn usage_counts_each_day_at_the_site_it_was_reported_at() {
             .contains(&json!({"pc_name": "bib-1", "logins_per_day": value}))
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn login_days_go_with_retention_and_with_their_pc() {
+    let portal = Portal::start().await;
+    let store = &portal.store;
+    let site = portal.site("Ærø", "aeroe-bib").await;
+    let (pc, uid) = portal.pc(&site, "bib-1").await;
+    let today = chrono::Utc::now().with_timezone(&Copenhagen).date_naive();
+    let days = [
+        (today - chrono::Duration::days(30), 3),
+        (today - chrono::Duration::days(5), 4),
+    ];
+    store
+        .change_pc_entries(
+            pc,
+            &[EntryChange::Set {
+                key: "login_counts".into(),
+                value: counts(&days),
+                read_only: false,
+            }],
+        )
+        .await
+        .unwrap();
+    let rows = || async {
+        sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM pc_login_days")
+            .fetch_one(store.pool())
+            .await
+            .unwrap()
+    };
+    assert_eq!(rows().await, 2);
+    let retention = borgerpc_admin::store::history::Retention {
+        checkin_days: 10,
+        ..Default::default()
+    };
+    let purged = store
+        .purge_history(&retention, service_kit::db::now_ms())
+        .await
+        .unwrap();
+    assert_eq!(
+        purged.login_days, 1,
+        "the day 30 days ago, past 10 days' retention"
+    );
+    assert_eq!(rows().await, 1);
+    assert!(store.delete_pc(site.id, &uid).await.unwrap());
+    assert_eq!(rows().await, 0, "a deleted PC's days go with it");
+}
