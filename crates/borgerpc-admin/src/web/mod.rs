@@ -14,6 +14,7 @@
 
 mod api_keys;
 mod approvals;
+mod chart;
 mod customers;
 mod events;
 mod export;
@@ -22,6 +23,7 @@ mod help;
 mod jobs;
 mod logs;
 mod pcs;
+mod reports;
 mod rules;
 mod scripts;
 mod settings;
@@ -172,6 +174,7 @@ pub fn router(config: &crate::config::Config, store: Store, logins: Arc<Logins>)
         .merge(api_keys::routes())
         .merge(logs::routes())
         .merge(customers::routes())
+        .merge(reports::routes())
         .with_state(Web { store });
     portal.router(pages)
 }
@@ -234,13 +237,15 @@ pub(crate) enum Section {
     ApiKeys,
     Logs,
     Customers,
+    Reports,
 }
 
 impl Section {
     /// Every section, for the help pages.
-    const ALL: [Section; 16] = [
+    const ALL: [Section; 17] = [
         Section::Sites,
         Section::Customers,
+        Section::Reports,
         Section::Status,
         Section::Pcs,
         Section::Events,
@@ -276,6 +281,7 @@ impl Section {
             Section::ApiKeys => "api-noegler",
             Section::Logs => "log",
             Section::Customers => "kunder",
+            Section::Reports => "rapporter",
         }
     }
 
@@ -303,6 +309,7 @@ impl Section {
             Section::ApiKeys => t.help_api_keys,
             Section::Logs => t.help_logs,
             Section::Customers => t.help_customers,
+            Section::Reports => t.help_reports,
         }
     }
 
@@ -342,6 +349,7 @@ impl Section {
             Section::ApiKeys => t.nav_api_keys,
             Section::Logs => t.nav_logs,
             Section::Customers => t.nav_customers,
+            Section::Reports => t.nav_reports,
         }
     }
 
@@ -363,6 +371,7 @@ impl Section {
             (Section::ApiKeys, Some(s)) => format!("/steder/{}/api-noegler", s.uid),
             (Section::Logs, Some(s)) => format!("/steder/{}/log", s.uid),
             (Section::Customers, _) => "/kunder".to_owned(),
+            (Section::Reports, _) => "/rapporter/tilgaengelighed".to_owned(),
             _ => "/".to_owned(),
         }
     }
@@ -495,6 +504,9 @@ impl Viewer {
             let c = Section::Customers;
             nav.push(item(c.label(t), c.href(None), c));
         }
+        // Every user reads reports of the sites they see, so the entry is always there.
+        let r = Section::Reports;
+        nav.push(item(r.label(t), r.href(None), r));
         if let Some(site) = here.site {
             let role = self.role_on(site.id);
             for (section, least) in Section::OF_SITE {

@@ -39,6 +39,7 @@ mod web_instances;
 mod web_monitor;
 mod web_pcs;
 mod web_refusals;
+mod web_reports;
 mod web_scripts;
 mod web_security_scripts;
 mod web_tenants;

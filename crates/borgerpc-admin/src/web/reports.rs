@@ -1,0 +1,491 @@
+//! The report pages (issue 14): availability and usage of one site or of every site the user
+//! sees, for a period of local dates and optionally one group, as an SVG bar chart per day
+//! with the same numbers in a table beside it, and one page of PCs at a time linking to each
+//! PC's page. The figures are `store::reports`' (the JSON API's too); this module only sums
+//! the store's per-PC days into per-day bars and formats them.
+//!
+//! The form's "til" is the last day shown (people say "1. to 30. november"); the store's
+//! period is `[from, to)`, so `to` is the day after it.
+
+use super::chart::{Bars, bar_chart};
+use super::{Fields, Here, Pager, Problem, Section, Viewer, Web, filter_query, text};
+use crate::store::operator::Page;
+use crate::store::reports::{Filter, MAX_LIMIT, Period, TIME_ZONE};
+use askama::Template;
+use axum::Router;
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum::routing::get;
+use chrono::NaiveDate;
+use service_kit::db::now_ms;
+use service_kit::web::Lang;
+use service_kit::web::time::local_time;
+
+pub(super) fn routes() -> Router<Web> {
+    Router::new()
+        .route("/rapporter/tilgaengelighed", get(availability))
+        .route("/rapporter/brug", get(usage))
+}
+
+/// The period when none is given: the last 30 days up to and with today.
+const DEFAULT_DAYS: i64 = 30;
+/// PCs in the table at a time.
+const ROWS: i64 = 50;
+/// The chart sums every PC's days, a page of the store's at a time; beyond this many pages
+/// (10,000 PCs) the page would be slow, and the user narrows by site or group instead.
+const MAX_PAGES: i64 = 20;
+
+/// The form's fields as entered, for showing them again.
+struct Form {
+    site: String,
+    group: String,
+    from: String,
+    to: String,
+    idle: bool,
+    /// The query without the page, for the pager.
+    query: String,
+    /// The filters both reports take, for the link to the other report.
+    shared: String,
+}
+
+/// A choice in a `<select>`: value, label, selected.
+type Choice = (String, String, bool);
+
+/// What the form asks for, checked.
+struct Chosen {
+    filter: Filter,
+    page: i64,
+}
+
+fn parse_date(s: &str) -> Option<NaiveDate> {
+    NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d").ok()
+}
+
+/// The form read from the address, the site and group choices, and the checked filter or the
+/// problem to show. `Err` is a whole response: another customer's site, or a failure.
+async fn read(
+    web: &Web,
+    v: &Viewer,
+    f: &Fields,
+) -> Result<(Form, Vec<Choice>, Vec<Choice>, Result<Chosen, Problem>), Response> {
+    let t = v.t;
+    let form = Form {
+        site: f.one("sted").trim().to_owned(),
+        group: f.one("gruppe").trim().to_owned(),
+        from: f.one("fra").trim().to_owned(),
+        to: f.one("til").trim().to_owned(),
+        idle: f.one("inaktive") == "ja",
+        query: f.query_without(&["side"]),
+        shared: same_filters(f),
+    };
+    let sites = if form.site.is_empty() {
+        v.scope.sites.clone()
+    } else {
+        let site = v.site(web, &form.site).await?;
+        if !v.scope.sees(site.id) {
+            return Err(v.visit.not_found());
+        }
+        vec![site.id]
+    };
+    let all_sites = match web.store.sites(None).await {
+        Ok(s) => s,
+        Err(e) => return Err(v.failed(e)),
+    };
+    let mut site_choices = vec![(
+        String::new(),
+        t.reports_all_sites.to_owned(),
+        form.site.is_empty(),
+    )];
+    site_choices.extend(
+        all_sites
+            .iter()
+            .filter(|s| v.scope.sees(s.id))
+            .map(|s| (s.uid.clone(), s.name.clone(), s.uid == form.site)),
+    );
+    let groups = match web.store.groups(&sites).await {
+        Ok(g) => g,
+        Err(e) => return Err(v.failed(e)),
+    };
+    let mut group_choices = vec![(String::new(), t.all.to_owned(), form.group.is_empty())];
+    group_choices.extend(groups.iter().map(|g| {
+        let label = if form.site.is_empty() {
+            format!("{} ({})", g.name, g.site)
+        } else {
+            g.name.clone()
+        };
+        (g.id.to_string(), label, g.id.to_string() == form.group)
+    }));
+
+    let chosen = (|| {
+        let today = chrono::Utc::now().with_timezone(&TIME_ZONE).date_naive();
+        let last = if form.to.is_empty() {
+            today
+        } else {
+            parse_date(&form.to)
+                .ok_or_else(|| Problem::new("til", t.reports_to, t.reports_bad_date))?
+        };
+        let from = if form.from.is_empty() {
+            last - chrono::Duration::days(DEFAULT_DAYS - 1)
+        } else {
+            parse_date(&form.from)
+                .ok_or_else(|| Problem::new("fra", t.reports_from, t.reports_bad_date))?
+        };
+        let to = last.succ_opt().unwrap_or(last);
+        let period = Period::new(from, to)
+            .map_err(|_| Problem::new("til", t.reports_to, t.reports_bad_period))?;
+        let group = if form.group.is_empty() {
+            None
+        } else {
+            Some(
+                form.group
+                    .parse::<i64>()
+                    .map_err(|_| Problem::new("gruppe", t.reports_group, t.reports_bad_group))?,
+            )
+        };
+        let page = f.one("side").parse::<i64>().unwrap_or(1).max(1);
+        Ok(Chosen {
+            filter: Filter {
+                sites: sites.clone(),
+                group,
+                period,
+                page: Page {
+                    limit: ROWS,
+                    offset: (page - 1) * ROWS,
+                },
+            },
+            page,
+        })
+    })();
+    Ok((form, site_choices, group_choices, chosen))
+}
+
+/// A share as the page writes it: one decimal, with the language's decimal mark.
+fn percent(share: Option<f64>, lang: Lang) -> String {
+    match share {
+        None => "–".to_owned(),
+        Some(s) => {
+            let text = format!("{:.1}", s * 100.0);
+            match lang {
+                Lang::Da => text.replace('.', ","),
+                Lang::En => text,
+            }
+        }
+    }
+}
+
+/// A date as the tables and the chart's labels write it.
+fn day(d: NaiveDate, lang: Lang) -> String {
+    match lang {
+        Lang::Da => d.format("%d.%m").to_string(),
+        Lang::En => d.format("%m-%d").to_string(),
+    }
+}
+
+/// One bar of a chart as the table beside it shows it.
+struct DayRow {
+    date: String,
+    /// The ISO date, for the machine that reads the table (`<time datetime>`).
+    iso: String,
+    value: String,
+    extra: String,
+}
+
+#[derive(Template)]
+#[template(path = "report_availability.html")]
+struct AvailabilityBody<'a> {
+    t: &'static text::Msgs,
+    form: &'a Form,
+    sites: &'a [Choice],
+    groups: &'a [Choice],
+    problem: Option<&'a Problem>,
+    report: Option<AvailabilityView>,
+}
+
+struct AvailabilityView {
+    chart: String,
+    days: Vec<DayRow>,
+    count: i64,
+    online_now: i64,
+    offline_now: i64,
+    pcs: Vec<AvailabilityLine>,
+    pager: Pager,
+}
+
+struct AvailabilityLine {
+    pc_id: i64,
+    name: String,
+    site: String,
+    uptime: String,
+    online: bool,
+    /// Offline since (offline), or last seen (online), or never.
+    seen: String,
+}
+
+async fn availability(State(web): State<Web>, v: Viewer, Query(f): Query<Fields>) -> Response {
+    let (form, sites, groups, chosen) = match read(&web, &v, &f).await {
+        Ok(r) => r,
+        Err(r) => return r,
+    };
+    let (problem, report) = match chosen {
+        Err(p) => (Some(p), None),
+        Ok(c) => match availability_view(&web, &v, &c, &form).await {
+            Ok(Some(r)) => (None, Some(r)),
+            Ok(None) => return v.visit.not_found(),
+            Err(e) => return v.failed(e),
+        },
+    };
+    let status = if problem.is_some() {
+        StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        StatusCode::OK
+    };
+    let body = AvailabilityBody {
+        t: v.t,
+        form: &form,
+        sites: &sites,
+        groups: &groups,
+        problem: problem.as_ref(),
+        report,
+    };
+    let here = Here {
+        section: Section::Reports,
+        site: None,
+    };
+    v.page_with(&web, here, v.t.reports_availability, body, status, None)
+        .await
+}
+
+/// The chart and its table from every PC's days, and the asked page of PCs. `None`: the
+/// group is not on the sites.
+async fn availability_view(
+    web: &Web,
+    v: &Viewer,
+    c: &Chosen,
+    form: &Form,
+) -> crate::store::Result<Option<AvailabilityView>> {
+    let t = v.t;
+    let lang = v.visit.lang();
+    let now = now_ms();
+    let dates: Vec<NaiveDate> = c
+        .filter
+        .period
+        .from
+        .iter_days()
+        .take_while(|d| *d < c.filter.period.to)
+        .collect();
+    // Per day: quarters online, quarters elapsed, PCs with a check-in.
+    let mut sums = vec![(0u64, 0u64, 0u64); dates.len()];
+    let mut all = c.filter.clone();
+    all.page = Page {
+        limit: MAX_LIMIT,
+        offset: 0,
+    };
+    for _ in 0..MAX_PAGES {
+        let Some(r) = web.store.availability_report(&all, None, now).await? else {
+            return Ok(None);
+        };
+        for pc in &r.items {
+            for (i, d) in pc.days.iter().enumerate().take(sums.len()) {
+                sums[i].0 += u64::from(d.quarters_online);
+                sums[i].1 += u64::from(d.quarters_elapsed);
+                sums[i].2 += u64::from(d.quarters_online > 0);
+            }
+        }
+        all.page.offset += MAX_LIMIT;
+        if all.page.offset >= r.count {
+            break;
+        }
+    }
+    let Some(r) = web.store.availability_report(&c.filter, None, now).await? else {
+        return Ok(None);
+    };
+    let share =
+        |(on, elapsed, _): (u64, u64, u64)| (elapsed > 0).then(|| on as f64 / elapsed as f64);
+    let bars: Vec<(String, f64)> = dates
+        .iter()
+        .zip(&sums)
+        .map(|(d, s)| (day(*d, lang), share(*s).unwrap_or(0.0) * 100.0))
+        .collect();
+    let chart = bar_chart(&Bars {
+        title: t.reports_availability_chart,
+        desc: t.reports_availability_desc,
+        bars: &bars,
+        max: Some(100.0),
+        unit: "%",
+    });
+    let days = dates
+        .iter()
+        .zip(&sums)
+        .map(|(d, s)| DayRow {
+            date: day(*d, lang),
+            iso: d.format("%Y-%m-%d").to_string(),
+            value: percent(share(*s), lang),
+            extra: s.2.to_string(),
+        })
+        .collect();
+    let pcs = r
+        .items
+        .iter()
+        .map(|p| AvailabilityLine {
+            pc_id: p.pc_id,
+            name: p.name.clone(),
+            site: p.site.clone(),
+            uptime: percent(p.uptime, lang),
+            online: p.online_now,
+            seen: p
+                .offline_since
+                .or(p.last_seen)
+                .map_or_else(|| t.never.to_owned(), |ms| local_time(ms, lang)),
+        })
+        .collect();
+    Ok(Some(AvailabilityView {
+        chart,
+        days,
+        count: r.count,
+        online_now: r.online_now,
+        offline_now: r.offline_now,
+        pcs,
+        pager: Pager::new(
+            c.page,
+            r.count,
+            ROWS,
+            "/rapporter/tilgaengelighed",
+            &form.query,
+        ),
+    }))
+}
+
+#[derive(Template)]
+#[template(path = "report_usage.html")]
+struct UsageBody<'a> {
+    t: &'static text::Msgs,
+    form: &'a Form,
+    sites: &'a [Choice],
+    groups: &'a [Choice],
+    problem: Option<&'a Problem>,
+    report: Option<UsageView>,
+}
+
+struct UsageView {
+    chart: String,
+    days: Vec<DayRow>,
+    logins: i64,
+    count: i64,
+    idle: i64,
+    pcs: Vec<UsageLine>,
+    pager: Pager,
+}
+
+struct UsageLine {
+    pc_id: i64,
+    name: String,
+    site: String,
+    logins: i64,
+    idle: bool,
+}
+
+async fn usage(State(web): State<Web>, v: Viewer, Query(f): Query<Fields>) -> Response {
+    let (form, sites, groups, chosen) = match read(&web, &v, &f).await {
+        Ok(r) => r,
+        Err(r) => return r,
+    };
+    let t = v.t;
+    let lang = v.visit.lang();
+    let (problem, report) = match chosen {
+        Err(p) => (Some(p), None),
+        Ok(c) => {
+            let r = match web.store.usage_report(&c.filter, form.idle).await {
+                Ok(Some(r)) => r,
+                Ok(None) => return v.visit.not_found(),
+                Err(e) => return v.failed(e),
+            };
+            // The sites' days summed per date: the store gives logins per site per day.
+            let per_day = |d: NaiveDate| -> i64 {
+                r.sites
+                    .iter()
+                    .flat_map(|s| &s.days)
+                    .filter(|x| x.date == d)
+                    .map(|x| x.logins)
+                    .sum()
+            };
+            let dates: Vec<(NaiveDate, i64)> = c
+                .filter
+                .period
+                .from
+                .iter_days()
+                .take_while(|d| *d < c.filter.period.to)
+                .map(|d| (d, per_day(d)))
+                .collect();
+            let bars: Vec<(String, f64)> = dates
+                .iter()
+                .map(|(d, n)| (day(*d, lang), *n as f64))
+                .collect();
+            let chart = bar_chart(&Bars {
+                title: t.reports_usage_chart,
+                desc: t.reports_usage_desc,
+                bars: &bars,
+                max: None,
+                unit: "",
+            });
+            let query = form.query.clone();
+            let view = UsageView {
+                chart,
+                days: dates
+                    .iter()
+                    .map(|(d, n)| DayRow {
+                        date: day(*d, lang),
+                        iso: d.format("%Y-%m-%d").to_string(),
+                        value: n.to_string(),
+                        extra: String::new(),
+                    })
+                    .collect(),
+                logins: r.logins,
+                count: r.count,
+                idle: r.idle,
+                pcs: r
+                    .items
+                    .iter()
+                    .map(|p| UsageLine {
+                        pc_id: p.pc_id,
+                        name: p.name.clone(),
+                        site: p.site.clone(),
+                        logins: p.logins,
+                        idle: p.idle,
+                    })
+                    .collect(),
+                pager: Pager::new(c.page, r.count, ROWS, "/rapporter/brug", &query),
+            };
+            (None, Some(view))
+        }
+    };
+    let status = if problem.is_some() {
+        StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        StatusCode::OK
+    };
+    let body = UsageBody {
+        t,
+        form: &form,
+        sites: &sites,
+        groups: &groups,
+        problem: problem.as_ref(),
+        report,
+    };
+    let here = Here {
+        section: Section::Reports,
+        site: None,
+    };
+    v.page_with(&web, here, t.reports_usage, body, status, None)
+        .await
+}
+
+/// The filters both reports share, for the links from one report to the other.
+fn same_filters(f: &Fields) -> String {
+    filter_query(&[
+        ("sted", f.one("sted")),
+        ("gruppe", f.one("gruppe")),
+        ("fra", f.one("fra")),
+        ("til", f.one("til")),
+    ])
+}

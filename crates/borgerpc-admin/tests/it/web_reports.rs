@@ -1,0 +1,317 @@
+//! The report pages (issue 14) over real HTTP: with check-ins and login counts seeded as in
+//! `reports.rs`, each page's tables (per day and per PC) show the numbers the JSON API gives
+//! for the same filters, the chart is a well-formed SVG with its accessible name, a PC links
+//! to its page, another customer's site and group are "not found", and a bad date is shown
+//! on the form naming the field.
+
+use crate::common::Portal;
+use crate::common::web::{WebUser, between};
+use borgerpc_admin::store::config::EntryChange;
+use borgerpc_admin::store::history::Beat;
+use chrono::{NaiveDate, TimeZone};
+use chrono_tz::Europe::Copenhagen;
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+const QUARTER: i64 = 900_000;
+
+fn date(s: &str) -> NaiveDate {
+    NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
+}
+
+fn midnight(d: NaiveDate) -> i64 {
+    Copenhagen
+        .from_local_datetime(&d.and_hms_opt(0, 0, 0).unwrap())
+        .single()
+        .unwrap()
+        .timestamp_millis()
+}
+
+async fn api(portal: &Portal, key: &str, path: &str) -> Value {
+    let r = reqwest::Client::new()
+        .get(format!("{}{path}", portal.url))
+        .bearer_auth(key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{path}");
+    r.json().await.unwrap()
+}
+
+/// The rows of the table with `id`: the row header's `datetime` (or link text) and the cells.
+fn table(body: &str, id: &str) -> Vec<(String, Vec<String>)> {
+    let t = between(body, &format!("<table id=\"{id}\">"), "</table>");
+    let tbody = between(&t, "<tbody>", "</tbody>");
+    tbody
+        .split("<tr")
+        .skip(1)
+        .map(|row| {
+            let key = if row.contains("datetime=\"") {
+                between(row, "datetime=\"", "\"")
+            } else {
+                between(row, "data-pc=\"", "\"")
+            };
+            let cells = row
+                .split("<td>")
+                .skip(1)
+                .map(|c| c.split("</td>").next().unwrap_or("").trim().to_owned())
+                .collect();
+            (key, cells)
+        })
+        .collect()
+}
+
+/// The chart's `<svg>` parsed as XML: well-formed, with its name and description.
+fn check_svg(body: &str, name: &str) {
+    let svg = format!("<svg {}</svg>", between(body, "<svg ", "</svg>"));
+    assert!(svg.contains("role=\"img\"") && svg.contains(&format!("aria-label=\"{name}\"")));
+    assert!(svg.contains(&format!("<title>{name}</title>")) && svg.contains("<desc>"));
+    let mut reader = quick_xml::Reader::from_str(&svg);
+    let mut depth = 0i32;
+    loop {
+        match reader.read_event() {
+            Ok(quick_xml::events::Event::Start(_)) => depth += 1,
+            Ok(quick_xml::events::Event::End(_)) => depth -= 1,
+            Ok(quick_xml::events::Event::Eof) => break,
+            Ok(_) => {}
+            Err(e) => panic!("the chart is not well-formed XML: {e}\n{svg}"),
+        }
+    }
+    assert_eq!(depth, 0, "every element is closed");
+}
+
+fn percent(on: u64, elapsed: u64) -> String {
+    if elapsed == 0 {
+        return "–".into();
+    }
+    format!("{:.1}", on as f64 / elapsed as f64 * 100.0).replace('.', ",")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn report_pages_show_the_apis_figures() {
+    let portal = Portal::start().await;
+    let store = &portal.store;
+    let bib = portal.site("Ærø", "aeroe-bib").await;
+    let fanoe = portal.site("Fanø", "fanoe-bib").await;
+    let mut pcs = Vec::new();
+    for name in ["bib-1", "bib-2", "bib-3"] {
+        pcs.push(portal.pc(&bib, name).await);
+    }
+    portal.pc(&fanoe, "fanoe-1").await;
+    let group = store.add_group(bib.id, "Læsesal").await.unwrap();
+    store.add_group_member(group, pcs[0].0).await.unwrap();
+    let fanoe_group = store.add_group(fanoe.id, "Fanø-gruppe").await.unwrap();
+
+    // Check-ins in November 2026 with gaps; bib-3 never checks in and has no logins (idle).
+    let (first, last) = (date("2026-11-01"), date("2026-11-11"));
+    for (i, (pc, _)) in pcs.iter().take(2).enumerate() {
+        let mut beats = Vec::new();
+        let mut at = midnight(first);
+        while at < midnight(last) {
+            if (at / QUARTER + *pc * 3).rem_euclid(5 + i as i64) < 3 {
+                beats.push(Beat {
+                    pc_id: *pc,
+                    at: at + 120_000,
+                    ip: None,
+                    ip_changed: false,
+                    checkin: true,
+                });
+            }
+            at += QUARTER;
+        }
+        store.record_beats(&beats).await.unwrap();
+    }
+    for (i, (pc, _)) in pcs.iter().take(2).enumerate() {
+        let value = (1..=10)
+            .map(|d| format!("2026-11-{d:02}: {}", (d * (i + 2)) % 7))
+            .collect::<Vec<_>>()
+            .join(", ");
+        store
+            .change_pc_entries(
+                *pc,
+                &[EntryChange::Set {
+                    key: "login_counts".into(),
+                    value,
+                    read_only: false,
+                }],
+            )
+            .await
+            .unwrap();
+    }
+
+    portal.web_user("ida", "customer_admin", &bib).await;
+    let mut ida = WebUser::login(&portal, "ida").await;
+    let key = store.add_api_key(bib.id, "bi", false).await.unwrap();
+
+    // The menu has the entry; the defaults (the last 30 days) render.
+    let home = ida.get("/").await;
+    assert!(
+        home.body.contains("href=\"/rapporter/tilgaengelighed\""),
+        "{}",
+        home.body
+    );
+    for page in ["/rapporter/tilgaengelighed", "/rapporter/brug"] {
+        let a = ida.get(page).await;
+        assert_eq!(a.status, 200, "{page}: {}", a.body);
+        assert_eq!(
+            table(&a.body, "dage").len(),
+            30,
+            "{page}: 30 days by default"
+        );
+    }
+
+    for filters in [String::new(), format!("&gruppe={group}")] {
+        let api_group = filters.replace("gruppe", "group");
+        let page = ida
+            .get(&format!(
+                "/rapporter/tilgaengelighed?sted=aeroe-bib&fra=2026-11-01&til=2026-11-10{filters}"
+            ))
+            .await;
+        assert_eq!(page.status, 200, "{}", page.body);
+        check_svg(&page.body, "Oppetid pr. dag");
+        let json = api(
+            &portal,
+            &key,
+            &format!("/api/reports/availability?site=aeroe-bib&from=2026-11-01&to=2026-11-11&limit=500{api_group}"),
+        )
+        .await;
+        let items = json["items"].as_array().unwrap();
+        assert_eq!(items.len(), if filters.is_empty() { 3 } else { 1 });
+        // Per day: the sum over the PCs of the API's quarters.
+        let mut days: BTreeMap<String, (u64, u64, u64)> = BTreeMap::new();
+        for pc in items {
+            for d in pc["days"].as_array().unwrap() {
+                let e = days
+                    .entry(d["date"].as_str().unwrap().to_owned())
+                    .or_default();
+                let on = d["quarters_online"].as_u64().unwrap();
+                e.0 += on;
+                e.1 += d["quarters_elapsed"].as_u64().unwrap();
+                e.2 += u64::from(on > 0);
+            }
+        }
+        let expected: Vec<(String, Vec<String>)> = days
+            .iter()
+            .map(|(d, (on, el, seen))| (d.clone(), vec![percent(*on, *el), seen.to_string()]))
+            .collect();
+        assert_eq!(table(&page.body, "dage"), expected);
+        assert!(expected.iter().any(|(_, v)| v[0] != "0,0"), "{expected:?}");
+        let per_pc: Vec<(String, String)> = table(&page.body, "computere")
+            .into_iter()
+            .map(|(id, cells)| (id, cells[1].clone()))
+            .collect();
+        let api_pc: Vec<(String, String)> = items
+            .iter()
+            .map(|p| {
+                let on = p["quarters_online"].as_u64().unwrap();
+                let el = p["quarters_elapsed"].as_u64().unwrap();
+                (p["pc_id"].to_string(), percent(on, el))
+            })
+            .collect();
+        assert_eq!(per_pc, api_pc);
+        assert!(
+            page.body
+                .contains(&format!("href=\"/steder/aeroe-bib/pc/{}\"", pcs[0].0))
+        );
+
+        let page = ida
+            .get(&format!(
+                "/rapporter/brug?sted=aeroe-bib&fra=2026-11-01&til=2026-11-10{filters}"
+            ))
+            .await;
+        assert_eq!(page.status, 200, "{}", page.body);
+        check_svg(&page.body, "Logins pr. dag");
+        let json = api(
+            &portal,
+            &key,
+            &format!("/api/reports/usage?site=aeroe-bib&from=2026-11-01&to=2026-11-11&limit=500{api_group}"),
+        )
+        .await;
+        let mut per_day: BTreeMap<String, i64> =
+            (1..=10).map(|d| (format!("2026-11-{d:02}"), 0)).collect();
+        for s in json["sites"].as_array().unwrap() {
+            for d in s["days"].as_array().unwrap() {
+                *per_day.get_mut(d["date"].as_str().unwrap()).unwrap() +=
+                    d["logins"].as_i64().unwrap();
+            }
+        }
+        let expected: Vec<(String, Vec<String>)> = per_day
+            .iter()
+            .map(|(d, n)| (d.clone(), vec![n.to_string()]))
+            .collect();
+        assert_eq!(table(&page.body, "dage"), expected);
+        assert!(json["logins"].as_i64().unwrap() > 0);
+        assert_eq!(
+            between(&page.body, "<dd id=\"logins\">", "<"),
+            json["logins"].to_string()
+        );
+        let per_pc: Vec<(String, String, bool)> = table(&page.body, "computere")
+            .into_iter()
+            .map(|(id, cells)| (id, cells[1].clone(), !cells[2].is_empty()))
+            .collect();
+        let api_pc: Vec<(String, String, bool)> = json["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| {
+                (
+                    p["pc_id"].to_string(),
+                    p["logins"].to_string(),
+                    p["idle"].as_bool().unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(per_pc, api_pc);
+        if filters.is_empty() {
+            assert!(api_pc.iter().any(|p| p.2), "bib-3 is idle: {api_pc:?}");
+        }
+    }
+
+    // Only the idle PCs.
+    let page = ida
+        .get("/rapporter/brug?sted=aeroe-bib&fra=2026-11-01&til=2026-11-10&inaktive=ja")
+        .await;
+    let rows = table(&page.body, "computere");
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].0, pcs[2].0.to_string());
+
+    // Another customer's site and group are not found, as a missing one is.
+    for path in [
+        "/rapporter/tilgaengelighed?sted=fanoe-bib".to_owned(),
+        "/rapporter/brug?sted=fanoe-bib".to_owned(),
+        "/rapporter/brug?sted=findes-ikke".to_owned(),
+        format!("/rapporter/brug?gruppe={fanoe_group}"),
+        format!("/rapporter/tilgaengelighed?sted=aeroe-bib&gruppe={fanoe_group}"),
+    ] {
+        let a = ida.get(&path).await;
+        assert_eq!(a.status, 404, "{path}");
+        assert!(!a.body.contains("fanoe-1"));
+    }
+    // Every site the user sees is offered; another customer's is not.
+    let page = ida.get("/rapporter/brug").await;
+    assert!(page.body.contains("value=\"aeroe-bib\"") && !page.body.contains("fanoe-bib"));
+
+    // A bad date, a reversed period and a bad group are shown on the form, naming the field.
+    for (query, field, text) in [
+        ("fra=2026-13-01", "fra", "Fra: skal være en dato"),
+        ("til=i-morgen", "til", "Til og med: skal være en dato"),
+        (
+            "fra=2026-11-10&til=2026-11-01",
+            "til",
+            "Til og med: skal være samme dag",
+        ),
+        ("gruppe=x", "gruppe", "Gruppe: er ikke en gruppe"),
+    ] {
+        for page in ["/rapporter/tilgaengelighed", "/rapporter/brug"] {
+            let a = ida.get(&format!("{page}?{query}")).await;
+            assert_eq!(a.status, 422, "{page}?{query}");
+            assert!(a.body.contains(text), "{page}?{query}: {}", a.body);
+            assert!(
+                a.body.contains(&format!("id=\"{field}\" name=\"{field}\""))
+                    && a.body.contains("aria-invalid=\"true\""),
+                "{page}?{query}"
+            );
+            assert!(!a.body.contains("<svg "));
+        }
+    }
+}
