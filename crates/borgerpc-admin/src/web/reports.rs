@@ -70,7 +70,7 @@ async fn read(
     f: &Fields,
 ) -> Result<(Form, Vec<Choice>, Vec<Choice>, Result<Chosen, Problem>), Response> {
     let t = v.t;
-    let form = Form {
+    let mut form = Form {
         site: f.one("sted").trim().to_owned(),
         group: f.one("gruppe").trim().to_owned(),
         from: f.one("fra").trim().to_owned(),
@@ -157,6 +157,16 @@ async fn read(
             page,
         })
     })();
+    // The form shows the period the report is for, the defaults too.
+    if let Ok(c) = &chosen {
+        let p = c.filter.period;
+        form.from = p.from.format("%Y-%m-%d").to_string();
+        form.to =
+            p.to.pred_opt()
+                .unwrap_or(p.to)
+                .format("%Y-%m-%d")
+                .to_string();
+    }
     Ok((form, site_choices, group_choices, chosen))
 }
 
