@@ -215,6 +215,8 @@ struct AvailabilityBody<'a> {
 struct AvailabilityView {
     chart: String,
     days: Vec<DayRow>,
+    /// The chart counts only the first `MAX_PAGES` pages of PCs: the page says so.
+    partial: bool,
     count: i64,
     online_now: i64,
     offline_now: i64,
@@ -352,6 +354,7 @@ async fn availability_view(
     Ok(Some(AvailabilityView {
         chart,
         days,
+        partial: r.count > MAX_PAGES * MAX_LIMIT,
         count: r.count,
         online_now: r.online_now,
         offline_now: r.offline_now,
