@@ -16,7 +16,6 @@ mod api_keys;
 mod approvals;
 mod customers;
 mod events;
-mod export;
 mod groups;
 mod help;
 mod jobs;
