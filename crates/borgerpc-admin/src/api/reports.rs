@@ -5,8 +5,8 @@
 //!
 //! `format=csv` or `format=xlsx` exports the whole filtered result instead of a page (paging
 //! parameters are refused then): one row per PC per day, through `crate::export`'s table and
-//! writers, built in memory and bounded by `export::MAX_ROWS` (PCs × days, checked before any
-//! row is read).
+//! writers, built in memory and bounded by `export::MAX_ROWS` (100,000 rows, counted as PCs ×
+//! days before any row is read).
 
 use super::{ApiError, ApiResult, Caller, QueryIn, Reader, not_found, ok, query, unprocessable};
 use crate::export::{self, Cell, Column, Decimal, Table};
