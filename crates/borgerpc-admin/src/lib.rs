@@ -21,6 +21,7 @@ pub mod client_api;
 pub mod config;
 #[cfg(feature = "tools")]
 pub mod demo;
+pub(crate) mod export;
 pub mod heartbeat;
 pub mod legacy_xmlrpc;
 pub mod login;

@@ -2,12 +2,19 @@
 //! sites or everything the caller reads, for a period of local dates, optionally one group,
 //! one page of PCs at a time. The figures are `store::reports`'; this module reads and checks
 //! the query, naming the parameter it refuses.
+//!
+//! `format=csv` or `format=xlsx` exports the whole filtered result instead of a page (paging
+//! parameters are refused then): one row per PC per day, through `crate::export`'s table and
+//! writers, built in memory and bounded by `export::MAX_ROWS` (100,000 rows, counted as PCs ×
+//! days before any row is read).
 
 use super::{ApiError, ApiResult, Caller, QueryIn, Reader, not_found, ok, query, unprocessable};
+use crate::export::{self, Cell, Column, Decimal, Table};
 use crate::store::Store;
 use crate::store::operator::Page;
-use crate::store::reports::{Filter, MAX_LIMIT, Period, TIME_ZONE};
+use crate::store::reports::{AvailabilityPc, Filter, MAX_LIMIT, Period, TIME_ZONE, UsagePc};
 use axum::extract::State;
+use axum::http::StatusCode;
 use chrono::NaiveDate;
 use serde::Deserialize;
 
@@ -30,6 +37,18 @@ pub(super) struct ReportQuery {
     not_seen_since: Option<String>,
     /// Usage only: `true` lists only the PCs without a login in the period.
     idle: Option<String>,
+    /// `json` (default), `csv` or `xlsx`.
+    format: Option<String>,
+    /// CSV only: `comma` (default) or `point`.
+    decimal: Option<String>,
+}
+
+/// What a report is answered as.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Output {
+    Json,
+    Csv(Decimal),
+    Xlsx,
 }
 
 fn date(field: &str, s: &str) -> Result<NaiveDate, ApiError> {
@@ -43,6 +62,51 @@ fn whole(field: &str, s: &str) -> Result<i64, ApiError> {
 }
 
 impl ReportQuery {
+    /// The output asked for; `decimal` only with `format=csv`, paging only with JSON.
+    fn output(&self) -> Result<Output, ApiError> {
+        let out = match self.format.as_deref() {
+            None | Some("json") => Output::Json,
+            Some("csv") => Output::Csv(match self.decimal.as_deref() {
+                None | Some("comma") => Decimal::Comma,
+                Some("point") => Decimal::Point,
+                Some(s) => {
+                    return Err(unprocessable(format!(
+                        "decimal: {s:?} is not comma or point"
+                    )));
+                }
+            }),
+            Some("xlsx") => Output::Xlsx,
+            Some(s) => {
+                return Err(unprocessable(format!(
+                    "format: {s:?} is not json, csv or xlsx"
+                )));
+            }
+        };
+        if self.decimal.is_some() && !matches!(out, Output::Csv(_)) {
+            return Err(unprocessable("decimal: is an option of format=csv"));
+        }
+        if out != Output::Json {
+            for (name, v) in [("limit", &self.limit), ("offset", &self.offset)] {
+                if v.is_some() {
+                    return Err(unprocessable(format!(
+                        "{name}: an export holds every PC of the filter; page only the JSON"
+                    )));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// The export's file name: report, site (or customer, or `alle`), period.
+    fn file_name(&self, report: &str, f: &Filter) -> String {
+        let scope = match (&self.site, &self.customer) {
+            (Some(site), _) => site.clone(),
+            (None, Some(customer)) => format!("kunde-{customer}"),
+            (None, None) => "alle".into(),
+        };
+        format!("{report}-{scope}-{}-{}", f.period.from, f.period.to)
+    }
+
     /// The filter: the sites asked for within the caller's (another customer's site or
     /// customer is 404, as a missing one), the period, the group and the page.
     async fn filter(&self, store: &Store, c: &Caller<Reader>) -> Result<Filter, ApiError> {
@@ -118,16 +182,40 @@ pub(super) async fn availability(
     if q.idle.is_some() {
         return Err(unprocessable("idle: is a filter of the usage report"));
     }
-    let f = q.filter(&store, &c).await?;
+    let out = q.output()?;
+    let mut f = q.filter(&store, &c).await?;
     let since = q
         .not_seen_since
         .as_deref()
         .map(|s| date("not_seen_since", s))
         .transpose()?;
-    let report = store
-        .availability_report(&f, since, service_kit::db::now_ms())
-        .await?;
-    ok(report.ok_or_else(not_found)?)
+    let now = service_kit::db::now_ms();
+    if out == Output::Json {
+        let report = store.availability_report(&f, since, now).await?;
+        return ok(report.ok_or_else(not_found)?);
+    }
+    let mut pcs: Vec<AvailabilityPc> = Vec::new();
+    f.page = Page {
+        limit: MAX_LIMIT,
+        offset: 0,
+    };
+    loop {
+        let page = store
+            .availability_report(&f, since, now)
+            .await?
+            .ok_or_else(not_found)?;
+        if f.page.offset == 0 {
+            within_bound(page.count, &f)?;
+        }
+        let n = page.items.len() as i64;
+        pcs.extend(page.items);
+        f.page.offset += f.page.limit;
+        if n < f.page.limit || pcs.len() as i64 >= page.count {
+            break;
+        }
+    }
+    let table = availability_table(&pcs);
+    send(table, out, q.file_name("availability", &f)).await
 }
 
 pub(super) async fn usage(
@@ -146,6 +234,194 @@ pub(super) async fn usage(
         Some("true") => true,
         Some(s) => return Err(unprocessable(format!("idle: {s:?} is not true or false"))),
     };
-    let f = q.filter(&store, &c).await?;
-    ok(store.usage_report(&f, idle).await?.ok_or_else(not_found)?)
+    let out = q.output()?;
+    let mut f = q.filter(&store, &c).await?;
+    if out == Output::Json {
+        return ok(store.usage_report(&f, idle).await?.ok_or_else(not_found)?);
+    }
+    let mut pcs: Vec<UsagePc> = Vec::new();
+    f.page = Page {
+        limit: MAX_LIMIT,
+        offset: 0,
+    };
+    loop {
+        let page = store.usage_report(&f, idle).await?.ok_or_else(not_found)?;
+        if f.page.offset == 0 {
+            within_bound(page.count, &f)?;
+        }
+        let n = page.items.len() as i64;
+        pcs.extend(page.items);
+        f.page.offset += f.page.limit;
+        if n < f.page.limit || pcs.len() as i64 >= page.count {
+            break;
+        }
+    }
+    let table = usage_table(&pcs);
+    send(table, out, q.file_name("usage", &f)).await
+}
+
+/// Refuses an export of more than `export::MAX_ROWS` rows (PCs × days, an upper bound), naming
+/// the period and the filters that would make it smaller.
+fn within_bound(pcs: i64, f: &Filter) -> Result<(), ApiError> {
+    let days = f.period.to.signed_duration_since(f.period.from).num_days();
+    let rows = pcs.saturating_mul(days);
+    if rows > export::MAX_ROWS as i64 {
+        return Err(unprocessable(format!(
+            "to: an export of {pcs} PCs over {days} days ({} to {}) is up to {rows} rows, more than {}; \
+             choose a shorter period (from, to) or fewer PCs (site, group)",
+            f.period.from,
+            f.period.to,
+            export::MAX_ROWS
+        )));
+    }
+    Ok(())
+}
+
+const AVAILABILITY_COLUMNS: &[Column] = &[
+    Column {
+        name: "date",
+        width: 12.0,
+        number_format: None,
+    },
+    Column {
+        name: "site",
+        width: 20.0,
+        number_format: None,
+    },
+    Column {
+        name: "pc_uid",
+        width: 24.0,
+        number_format: None,
+    },
+    Column {
+        name: "pc_name",
+        width: 24.0,
+        number_format: None,
+    },
+    Column {
+        name: "hours_in_day",
+        width: 13.0,
+        number_format: Some("0"),
+    },
+    Column {
+        name: "hours_online",
+        width: 13.0,
+        number_format: Some("0"),
+    },
+    Column {
+        name: "quarters_online",
+        width: 16.0,
+        number_format: Some("0"),
+    },
+    Column {
+        name: "quarters_elapsed",
+        width: 17.0,
+        number_format: Some("0"),
+    },
+    Column {
+        name: "uptime",
+        width: 10.0,
+        number_format: Some("0.0%"),
+    },
+];
+
+/// One row per PC per day: its site now, the day's hours and quarters, and the day's uptime
+/// (quarters online of those begun; empty when none has).
+fn availability_table(pcs: &[AvailabilityPc]) -> Table {
+    let mut rows = Vec::new();
+    for pc in pcs {
+        for d in &pc.days {
+            rows.push(vec![
+                Cell::Date(d.date),
+                Cell::Text(pc.site.clone()),
+                Cell::Text(pc.uid.clone()),
+                Cell::Text(pc.name.clone()),
+                Cell::Int(i64::from(d.hours_in_day)),
+                Cell::Int(i64::from(d.hours_online)),
+                Cell::Int(i64::from(d.quarters_online)),
+                Cell::Int(i64::from(d.quarters_elapsed)),
+                if d.quarters_elapsed > 0 {
+                    Cell::Number(f64::from(d.quarters_online) / f64::from(d.quarters_elapsed))
+                } else {
+                    Cell::Empty
+                },
+            ]);
+        }
+    }
+    Table {
+        sheet: "availability",
+        columns: AVAILABILITY_COLUMNS,
+        rows,
+    }
+}
+
+const USAGE_COLUMNS: &[Column] = &[
+    Column {
+        name: "date",
+        width: 12.0,
+        number_format: None,
+    },
+    Column {
+        name: "site",
+        width: 20.0,
+        number_format: None,
+    },
+    Column {
+        name: "pc_uid",
+        width: 24.0,
+        number_format: None,
+    },
+    Column {
+        name: "pc_name",
+        width: 24.0,
+        number_format: None,
+    },
+    Column {
+        name: "logins",
+        width: 10.0,
+        number_format: Some("0"),
+    },
+];
+
+/// One row per PC per day it reported, with the site it reported the day at.
+fn usage_table(pcs: &[UsagePc]) -> Table {
+    let mut rows = Vec::new();
+    for pc in pcs {
+        for d in &pc.days {
+            rows.push(vec![
+                Cell::Date(d.date),
+                Cell::Text(d.site.clone()),
+                Cell::Text(pc.uid.clone()),
+                Cell::Text(pc.name.clone()),
+                Cell::Int(d.logins),
+            ]);
+        }
+    }
+    Table {
+        sheet: "usage",
+        columns: USAGE_COLUMNS,
+        rows,
+    }
+}
+
+/// The table as the file asked for, written off the async workers.
+async fn send(table: Table, out: Output, file_name: String) -> ApiResult {
+    let body = tokio::task::spawn_blocking(move || match out {
+        Output::Csv(decimal) => table.csv(decimal).map_err(|e| e.to_string()),
+        _ => table.xlsx().map_err(|e| e.to_string()),
+    })
+    .await
+    .map_err(|e| e.to_string())
+    .and_then(|r| r);
+    let body = body.map_err(|error| {
+        tracing::error!(%error, "operator API: writing a report export failed");
+        ApiError(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "the portal could not write the export; see its log".into(),
+        )
+    })?;
+    Ok(match out {
+        Output::Csv(_) => export::download(&file_name, "csv", "text/csv; charset=utf-8", body),
+        _ => export::download(&file_name, "xlsx", export::XLSX_TYPE, body),
+    })
 }

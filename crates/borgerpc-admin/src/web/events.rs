@@ -3,8 +3,8 @@
 //! event's page, and handling chosen events at once (status, assignee, note) through the
 //! store's all-or-none update, which audits each event.
 
-use super::export::{cell, excel_csv};
 use super::{Fields, Here, Pager, Problem, Section, Viewer, Web, text};
+use crate::export::{cell, excel_csv};
 use crate::store::access::Role;
 use crate::store::events::{EventStatus, LEVELS};
 use crate::store::job_views::COUNT_CAP;

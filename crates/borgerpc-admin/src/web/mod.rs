@@ -17,7 +17,6 @@ mod approvals;
 mod chart;
 mod customers;
 mod events;
-mod export;
 mod groups;
 mod help;
 mod jobs;

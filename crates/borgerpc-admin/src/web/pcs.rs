@@ -2,8 +2,8 @@
 //! version, sort, paging, CSV export), a PC's page (details, groups, configuration with what
 //! it inherits, latest jobs), activating it and deleting it.
 
-use super::export::{cell, excel_csv};
 use super::{Here, Nothing, Pager, Section, Viewer, Web, text};
+use crate::export::{cell, excel_csv};
 use crate::store::access::Role;
 use crate::store::views::{PcFilter, PcRow, PcSort};
 use askama::Template;

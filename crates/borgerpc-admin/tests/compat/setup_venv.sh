@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Idempotently create a venv holding the real OS2borgerPC agent used by the
-# compatibility tests.  Usage: setup_venv.sh VENV_DIR
+# compatibility tests, and openpyxl, the independent XLSX reader of the report
+# export tests (xlsx_cells.py).  Usage: setup_venv.sh VENV_DIR
 # Prints nothing on success (pip errors go to stderr).
 set -euo pipefail
 
-VERSION="3.2.0"
-PACKAGE="os2borgerpc-client"
+# package==version, each installed unless that version is there already.
+PINS=("os2borgerpc-client==3.2.0" "openpyxl==3.1.5")
 
 if [ $# -ne 1 ] || [ -z "$1" ]; then
     echo "usage: $0 VENV_DIR" >&2
@@ -18,7 +19,10 @@ if [ ! -x "$VENV/bin/python" ]; then
     "$PYTHON" -m venv "$VENV"
 fi
 
-installed="$("$VENV/bin/python" - "$PACKAGE" <<'PY' 2>/dev/null || true
+for pin in "${PINS[@]}"; do
+    package="${pin%%==*}"
+    version="${pin#*==}"
+    installed="$("$VENV/bin/python" - "$package" <<'PY' 2>/dev/null || true
 import sys
 from importlib import metadata
 try:
@@ -27,8 +31,7 @@ except metadata.PackageNotFoundError:
     pass
 PY
 )"
-
-if [ "$installed" != "$VERSION" ]; then
-    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check \
-        "$PACKAGE==$VERSION"
-fi
+    if [ "$installed" != "$version" ]; then
+        "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check "$pin"
+    fi
+done

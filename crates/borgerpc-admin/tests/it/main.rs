@@ -26,6 +26,7 @@ mod pc_counts;
 mod protocol;
 mod real_client;
 mod reports;
+mod reports_export;
 mod scripts_import;
 mod setup;
 mod tenant_rls;

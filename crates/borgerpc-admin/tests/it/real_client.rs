@@ -16,7 +16,8 @@ fn compat_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/compat")
 }
 
-/// The venv with the real client (made once by `setup_venv.sh`; `.ci/run` makes it first).
+/// The venv with the real client and openpyxl (made once by `setup_venv.sh`; `.ci/run` makes
+/// it first).
 pub(crate) async fn venv_python() -> PathBuf {
     let venv = std::env::var_os("BPC_VENV")
         .map(PathBuf::from)
@@ -29,7 +30,9 @@ pub(crate) async fn venv_python() -> PathBuf {
         .unwrap();
     assert!(
         out.status.success(),
-        "installing os2borgerpc-client 3.2.0 into {}: {}",
+        "installing os2borgerpc-client 3.2.0 and openpyxl 3.1.5 into {} \
+         (`bash crates/borgerpc-admin/tests/compat/setup_venv.sh target/bpc-venv`, as .ci/run \
+         does; needs python3-venv and PyPI): {}",
         venv.display(),
         String::from_utf8_lossy(&out.stderr)
     );

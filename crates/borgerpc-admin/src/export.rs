@@ -1,0 +1,268 @@
+//! Tables as files that Danish Excel opens as they are. A report (or a page's list) gives a
+//! [`Table`]: a header of [`Column`]s and rows of typed [`Cell`]s; two writers turn it into a
+//! file: [`Table::csv`] (UTF-8 with a byte-order mark, `;` between fields, CRLF line ends,
+//! decimal comma or point, text that starts like a formula defused) and [`Table::xlsx`]
+//! (rust_xlsxwriter: dates as Excel dates, numbers as numbers, a bold frozen header, an
+//! autofilter, column widths, the sheet named). Both build the file in memory, so whoever makes
+//! a table bounds its rows ([`MAX_ROWS`]). The PC list and the security events use the same
+//! CSV writer through [`excel_csv`].
+
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use chrono::{Datelike, NaiveDate};
+use rust_xlsxwriter::{ExcelDateTime, Format, Workbook, XlsxError};
+
+/// The most rows one exported table may have: the file is built in memory, and 250,000 rows of
+/// nine cells took 400 MB at their peak (table and XLSX, release build), 100,000 about 160 MB.
+/// A month of 3,000 PCs, one row per PC per day, fits.
+pub(crate) const MAX_ROWS: usize = 100_000;
+
+/// The XLSX media type.
+pub(crate) const XLSX_TYPE: &str =
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
+
+/// A text cell that a spreadsheet must not run: what starts like a formula gets a `'`.
+pub(crate) fn cell(s: &str) -> String {
+    if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{s}")
+    } else {
+        s.to_owned()
+    }
+}
+
+/// One typed cell.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Cell {
+    Text(String),
+    Int(i64),
+    Number(f64),
+    Date(NaiveDate),
+    Empty,
+}
+
+/// A column: its header, its width in Excel's characters and the XLSX number format of its
+/// numbers (dates always get [`DATE_FORMAT`]).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Column {
+    pub(crate) name: &'static str,
+    pub(crate) width: f64,
+    pub(crate) number_format: Option<&'static str>,
+}
+
+/// The XLSX format of a date cell: as a Danish operator writes dates.
+pub(crate) const DATE_FORMAT: &str = "dd-mm-yyyy";
+
+/// A table to export: the sheet's name (at most 31 characters, none of `[]:*?/\`), the
+/// columns and the rows (each as long as the columns).
+#[derive(Debug, Clone)]
+pub(crate) struct Table {
+    pub(crate) sheet: &'static str,
+    pub(crate) columns: &'static [Column],
+    pub(crate) rows: Vec<Vec<Cell>>,
+}
+
+/// How the CSV writes a number's decimals.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Decimal {
+    /// `0,75`: what Danish Excel reads as a number (the default).
+    Comma,
+    /// `0.75`: for tools that read numbers the C way.
+    Point,
+}
+
+impl Table {
+    /// The table as CSV for Danish Excel.
+    pub(crate) fn csv(&self, decimal: Decimal) -> Result<Vec<u8>, csv::Error> {
+        let rows = self.rows.iter().map(|r| {
+            r.iter().map(move |c| match c {
+                Cell::Text(s) => cell(s),
+                Cell::Int(n) => n.to_string(),
+                Cell::Number(x) => match decimal {
+                    Decimal::Point => x.to_string(),
+                    Decimal::Comma => x.to_string().replace('.', ","),
+                },
+                Cell::Date(d) => d.format("%Y-%m-%d").to_string(),
+                Cell::Empty => String::new(),
+            })
+        });
+        csv_bytes(self.columns.iter().map(|c| c.name), rows)
+    }
+
+    /// The table as an XLSX workbook of one sheet.
+    pub(crate) fn xlsx(&self) -> Result<Vec<u8>, XlsxError> {
+        let mut book = Workbook::new();
+        let sheet = book.add_worksheet();
+        sheet.set_name(self.sheet)?;
+        let bold = Format::new().set_bold();
+        let date = Format::new().set_num_format(DATE_FORMAT);
+        let formats: Vec<Option<Format>> = self
+            .columns
+            .iter()
+            .map(|c| c.number_format.map(|f| Format::new().set_num_format(f)))
+            .collect();
+        for (i, c) in self.columns.iter().enumerate() {
+            let col = col_num(i)?;
+            sheet.write_string_with_format(0, col, c.name, &bold)?;
+            sheet.set_column_width(col, c.width)?;
+        }
+        sheet.set_freeze_panes(1, 0)?;
+        for (r, row) in self.rows.iter().enumerate() {
+            let r = u32::try_from(r + 1).map_err(|_| XlsxError::RowColumnLimitError)?;
+            for (i, c) in row.iter().enumerate() {
+                let col = col_num(i)?;
+                let number = |sheet: &mut rust_xlsxwriter::Worksheet, x: f64| match &formats[i] {
+                    Some(f) => sheet.write_number_with_format(r, col, x, f).map(|_| ()),
+                    None => sheet.write_number(r, col, x).map(|_| ()),
+                };
+                match c {
+                    Cell::Text(s) => {
+                        sheet.write_string(r, col, s)?;
+                    }
+                    // Every count a report has is far below 2^53, so exact as a double.
+                    Cell::Int(n) => number(sheet, *n as f64)?,
+                    Cell::Number(x) => number(sheet, *x)?,
+                    Cell::Date(d) => {
+                        let day = ExcelDateTime::from_ymd(
+                            u16::try_from(d.year())
+                                .map_err(|_| XlsxError::DateTimeRangeError(format!("{d}")))?,
+                            d.month() as u8,
+                            d.day() as u8,
+                        )?;
+                        sheet.write_datetime_with_format(r, col, &day, &date)?;
+                    }
+                    Cell::Empty => {}
+                }
+            }
+        }
+        if !self.columns.is_empty() {
+            let last_row =
+                u32::try_from(self.rows.len()).map_err(|_| XlsxError::RowColumnLimitError)?;
+            sheet.autofilter(0, 0, last_row, col_num(self.columns.len() - 1)?)?;
+        }
+        book.save_to_buffer()
+    }
+}
+
+fn col_num(i: usize) -> Result<u16, XlsxError> {
+    u16::try_from(i).map_err(|_| XlsxError::RowColumnLimitError)
+}
+
+/// The one CSV writer: byte-order mark, `;`, CRLF. Text cells must have gone through [`cell`].
+fn csv_bytes<'a, R, I>(
+    header: impl IntoIterator<Item = &'a str>,
+    rows: R,
+) -> Result<Vec<u8>, csv::Error>
+where
+    R: IntoIterator<Item = I>,
+    I: IntoIterator<Item = String>,
+{
+    let mut out = b"\xEF\xBB\xBF".to_vec();
+    {
+        let mut w = csv::WriterBuilder::new()
+            .delimiter(b';')
+            .terminator(csv::Terminator::CRLF)
+            .from_writer(&mut out);
+        w.write_record(header)?;
+        for r in rows {
+            w.write_record(r)?;
+        }
+        w.flush()?;
+    }
+    Ok(out)
+}
+
+/// A file as a download: `file_name` is made safe (ASCII letters, digits, `-`, `_`, `.`; any
+/// other character becomes `_`) and gets `extension`.
+pub(crate) fn download(
+    file_name: &str,
+    extension: &str,
+    content_type: &'static str,
+    body: Vec<u8>,
+) -> Response {
+    let safe: String = file_name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let mut res = (
+        [
+            (header::CONTENT_TYPE, HeaderValue::from_static(content_type)),
+            (
+                header::CACHE_CONTROL,
+                HeaderValue::from_static("private, no-store"),
+            ),
+        ],
+        body,
+    )
+        .into_response();
+    let disposition = format!("attachment; filename=\"{safe}.{extension}\"");
+    if let Ok(v) = HeaderValue::from_str(&disposition) {
+        res.headers_mut().insert(header::CONTENT_DISPOSITION, v);
+    }
+    res
+}
+
+/// The rows as a CSV download named `file_name` (without `.csv`); the rows' text cells must
+/// have gone through [`cell`].
+pub(crate) fn excel_csv<R, I>(
+    file_name: &str,
+    header: &[&str],
+    rows: R,
+) -> Result<Response, csv::Error>
+where
+    R: IntoIterator<Item = I>,
+    I: IntoIterator<Item = String>,
+{
+    let out = csv_bytes(header.iter().copied(), rows)?;
+    Ok(download(file_name, "csv", "text/csv; charset=utf-8", out))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Cell, Column, Decimal, Table};
+    use chrono::NaiveDate;
+
+    const COLUMNS: &[Column] = &[
+        Column {
+            name: "date",
+            width: 12.0,
+            number_format: None,
+        },
+        Column {
+            name: "name",
+            width: 20.0,
+            number_format: None,
+        },
+        Column {
+            name: "share",
+            width: 8.0,
+            number_format: Some("0.0%"),
+        },
+    ];
+
+    #[test]
+    fn csv_is_for_danish_excel() {
+        let t = Table {
+            sheet: "t",
+            columns: COLUMNS,
+            rows: vec![vec![
+                Cell::Date(NaiveDate::from_ymd_opt(2026, 3, 29).unwrap()),
+                Cell::Text("=1+1;\"x\"".into()),
+                Cell::Number(0.75),
+            ]],
+        };
+        let comma = t.csv(Decimal::Comma).unwrap();
+        assert_eq!(
+            comma,
+            "\u{feff}date;name;share\r\n2026-03-29;\"'=1+1;\"\"x\"\"\";0,75\r\n".as_bytes()
+        );
+        let point = String::from_utf8(t.csv(Decimal::Point).unwrap()).unwrap();
+        assert!(point.ends_with(";0.75\r\n"), "{point}");
+        assert!(t.xlsx().unwrap().starts_with(b"PK"));
+    }
+}
