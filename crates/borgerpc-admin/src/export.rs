@@ -49,6 +49,26 @@ pub(crate) struct Column {
     pub(crate) number_format: Option<&'static str>,
 }
 
+impl Column {
+    /// A column of text (or dates: their format is [`DATE_FORMAT`]).
+    pub(crate) const fn text(name: &'static str, width: f64) -> Self {
+        Column {
+            name,
+            width,
+            number_format: None,
+        }
+    }
+
+    /// A column of numbers shown with `format` (`"0"`, `"0.0%"`).
+    pub(crate) const fn number(name: &'static str, width: f64, format: &'static str) -> Self {
+        Column {
+            name,
+            width,
+            number_format: Some(format),
+        }
+    }
+}
+
 /// The XLSX format of a date cell: as a Danish operator writes dates.
 pub(crate) const DATE_FORMAT: &str = "dd-mm-yyyy";
 
@@ -228,21 +248,9 @@ mod tests {
     use chrono::NaiveDate;
 
     const COLUMNS: &[Column] = &[
-        Column {
-            name: "date",
-            width: 12.0,
-            number_format: None,
-        },
-        Column {
-            name: "name",
-            width: 20.0,
-            number_format: None,
-        },
-        Column {
-            name: "share",
-            width: 8.0,
-            number_format: Some("0.0%"),
-        },
+        Column::text("date", 12.0),
+        Column::text("name", 20.0),
+        Column::number("share", 8.0, "0.0%"),
     ];
 
     #[test]

@@ -278,51 +278,15 @@ fn within_bound(pcs: i64, f: &Filter) -> Result<(), ApiError> {
 }
 
 const AVAILABILITY_COLUMNS: &[Column] = &[
-    Column {
-        name: "date",
-        width: 12.0,
-        number_format: None,
-    },
-    Column {
-        name: "site",
-        width: 20.0,
-        number_format: None,
-    },
-    Column {
-        name: "pc_uid",
-        width: 24.0,
-        number_format: None,
-    },
-    Column {
-        name: "pc_name",
-        width: 24.0,
-        number_format: None,
-    },
-    Column {
-        name: "hours_in_day",
-        width: 13.0,
-        number_format: Some("0"),
-    },
-    Column {
-        name: "hours_online",
-        width: 13.0,
-        number_format: Some("0"),
-    },
-    Column {
-        name: "quarters_online",
-        width: 16.0,
-        number_format: Some("0"),
-    },
-    Column {
-        name: "quarters_elapsed",
-        width: 17.0,
-        number_format: Some("0"),
-    },
-    Column {
-        name: "uptime",
-        width: 10.0,
-        number_format: Some("0.0%"),
-    },
+    Column::text("date", 12.0),
+    Column::text("site", 20.0),
+    Column::text("pc_uid", 24.0),
+    Column::text("pc_name", 24.0),
+    Column::number("hours_in_day", 13.0, "0"),
+    Column::number("hours_online", 13.0, "0"),
+    Column::number("quarters_online", 16.0, "0"),
+    Column::number("quarters_elapsed", 17.0, "0"),
+    Column::number("uptime", 10.0, "0.0%"),
 ];
 
 /// One row per PC per day: its site now, the day's hours and quarters, and the day's uptime
@@ -356,31 +320,11 @@ fn availability_table(pcs: &[AvailabilityPc]) -> Table {
 }
 
 const USAGE_COLUMNS: &[Column] = &[
-    Column {
-        name: "date",
-        width: 12.0,
-        number_format: None,
-    },
-    Column {
-        name: "site",
-        width: 20.0,
-        number_format: None,
-    },
-    Column {
-        name: "pc_uid",
-        width: 24.0,
-        number_format: None,
-    },
-    Column {
-        name: "pc_name",
-        width: 24.0,
-        number_format: None,
-    },
-    Column {
-        name: "logins",
-        width: 10.0,
-        number_format: Some("0"),
-    },
+    Column::text("date", 12.0),
+    Column::text("site", 20.0),
+    Column::text("pc_uid", 24.0),
+    Column::text("pc_name", 24.0),
+    Column::number("logins", 10.0, "0"),
 ];
 
 /// One row per PC per day it reported, with the site it reported the day at.
