@@ -183,7 +183,7 @@ pub(super) async fn availability(
         return Err(unprocessable("idle: is a filter of the usage report"));
     }
     let out = q.output()?;
-    let mut f = q.filter(&store, &c).await?;
+    let f = q.filter(&store, &c).await?;
     let since = q
         .not_seen_since
         .as_deref()
@@ -194,26 +194,17 @@ pub(super) async fn availability(
         let report = store.availability_report(&f, since, now).await?;
         return ok(report.ok_or_else(not_found)?);
     }
-    let mut pcs: Vec<AvailabilityPc> = Vec::new();
-    f.page = Page {
-        limit: MAX_LIMIT,
-        offset: 0,
-    };
-    loop {
-        let page = store
-            .availability_report(&f, since, now)
-            .await?
-            .ok_or_else(not_found)?;
-        if f.page.offset == 0 {
-            within_bound(page.count, &f)?;
+    let pcs = every_page(&f, |f| {
+        let store = store.clone();
+        async move {
+            let page = store
+                .availability_report(&f, since, now)
+                .await?
+                .ok_or_else(not_found)?;
+            Ok((page.count, page.items))
         }
-        let n = page.items.len() as i64;
-        pcs.extend(page.items);
-        f.page.offset += f.page.limit;
-        if n < f.page.limit || pcs.len() as i64 >= page.count {
-            break;
-        }
-    }
+    })
+    .await?;
     let table = availability_table(&pcs);
     send(table, out, q.file_name("availability", &f)).await
 }
@@ -235,29 +226,49 @@ pub(super) async fn usage(
         Some(s) => return Err(unprocessable(format!("idle: {s:?} is not true or false"))),
     };
     let out = q.output()?;
-    let mut f = q.filter(&store, &c).await?;
+    let f = q.filter(&store, &c).await?;
     if out == Output::Json {
         return ok(store.usage_report(&f, idle).await?.ok_or_else(not_found)?);
     }
-    let mut pcs: Vec<UsagePc> = Vec::new();
+    let pcs = every_page(&f, |f| {
+        let store = store.clone();
+        async move {
+            let page = store.usage_report(&f, idle).await?.ok_or_else(not_found)?;
+            Ok((page.count, page.items))
+        }
+    })
+    .await?;
+    let table = usage_table(&pcs);
+    send(table, out, q.file_name("usage", &f)).await
+}
+
+/// Every PC of a report, for a file: `page` gives one page's (count, PCs) for the filter it
+/// is handed; the first page's count is held to the bound before any other is read.
+async fn every_page<T, Fut>(
+    f: &Filter,
+    mut page: impl FnMut(Filter) -> Fut,
+) -> Result<Vec<T>, ApiError>
+where
+    Fut: std::future::Future<Output = Result<(i64, Vec<T>), ApiError>>,
+{
+    let mut f = f.clone();
     f.page = Page {
         limit: MAX_LIMIT,
         offset: 0,
     };
+    let mut all = Vec::new();
     loop {
-        let page = store.usage_report(&f, idle).await?.ok_or_else(not_found)?;
+        let (count, items) = page(f.clone()).await?;
         if f.page.offset == 0 {
-            within_bound(page.count, &f)?;
+            within_bound(count, &f)?;
         }
-        let n = page.items.len() as i64;
-        pcs.extend(page.items);
+        let n = items.len() as i64;
+        all.extend(items);
         f.page.offset += f.page.limit;
-        if n < f.page.limit || pcs.len() as i64 >= page.count {
-            break;
+        if n < f.page.limit || all.len() as i64 >= count {
+            return Ok(all);
         }
     }
-    let table = usage_table(&pcs);
-    send(table, out, q.file_name("usage", &f)).await
 }
 
 /// Refuses an export of more than `export::MAX_ROWS` rows (PCs × days, an upper bound), naming

@@ -432,26 +432,12 @@ impl Store {
         let per_site = bind_all(sqlx::query(sqlx::AssertSqlSafe(sql)), &args)
             .fetch_all(&mut *conn)
             .await?;
-        let mut sites: Vec<UsageTotal> = Vec::new();
-        let mut by_day: BTreeMap<i64, i64> = BTreeMap::new();
-        for r in &per_site {
-            let (id, day, n): (i64, i64, i64) = (r.try_get(0)?, r.try_get(2)?, r.try_get(3)?);
-            if sites.last().is_none_or(|s| s.id != id) {
-                sites.push(UsageTotal {
-                    id,
-                    name: r.try_get(1)?,
-                    logins: 0,
-                    days: Vec::new(),
-                });
+        let sites = usage_totals(&per_site)?;
+        let mut by_day: BTreeMap<NaiveDate, i64> = BTreeMap::new();
+        for s in &sites {
+            for d in &s.days {
+                *by_day.entry(d.date).or_default() += d.logins;
             }
-            if let Some(s) = sites.last_mut() {
-                s.logins += n;
-                s.days.push(UsageDay {
-                    date: date_of(day),
-                    logins: n,
-                });
-            }
-            *by_day.entry(day).or_default() += n;
         }
         let sql = format!(
             "SELECT g.id, g.name, l.day, CAST(SUM(l.logins) AS BIGINT) FROM pc_login_days l
@@ -470,25 +456,7 @@ impl Store {
         let per_group = bind_all(sqlx::query(sqlx::AssertSqlSafe(sql)), &group_args)
             .fetch_all(&mut *conn)
             .await?;
-        let mut groups: Vec<UsageTotal> = Vec::new();
-        for r in &per_group {
-            let (id, day, n): (i64, i64, i64) = (r.try_get(0)?, r.try_get(2)?, r.try_get(3)?);
-            if groups.last().is_none_or(|g| g.id != id) {
-                groups.push(UsageTotal {
-                    id,
-                    name: r.try_get(1)?,
-                    logins: 0,
-                    days: Vec::new(),
-                });
-            }
-            if let Some(g) = groups.last_mut() {
-                g.logins += n;
-                g.days.push(UsageDay {
-                    date: date_of(day),
-                    logins: n,
-                });
-            }
-        }
+        let groups = usage_totals(&per_group)?;
         let mut weekdays: Vec<UsageWeekday> = (1..=7)
             .map(|weekday| UsageWeekday {
                 weekday,
@@ -499,10 +467,7 @@ impl Store {
         for d in f.period.dates() {
             let w = d.weekday().number_from_monday() as usize - 1;
             weekdays[w].dates += 1;
-            weekdays[w].logins += by_day
-                .get(&super::history::epoch_day(d))
-                .copied()
-                .unwrap_or(0);
+            weekdays[w].logins += by_day.get(&d).copied().unwrap_or(0);
         }
         let busiest_weekday = weekdays
             .iter()
@@ -615,6 +580,31 @@ impl Store {
 /// A date as `YYYY-MM-DD` (chrono is built without serde here).
 fn ymd<S: serde::Serializer>(d: &NaiveDate, s: S) -> Result<S::Ok, S::Error> {
     s.collect_str(&d.format("%Y-%m-%d"))
+}
+
+/// Rows of (id, name, day, logins), ordered by id, as one total per id with its days: a
+/// site's or a group's.
+fn usage_totals(rows: &[sqlx::any::AnyRow]) -> Result<Vec<UsageTotal>> {
+    let mut totals: Vec<UsageTotal> = Vec::new();
+    for r in rows {
+        let (id, day, n): (i64, i64, i64) = (r.try_get(0)?, r.try_get(2)?, r.try_get(3)?);
+        if totals.last().is_none_or(|t| t.id != id) {
+            totals.push(UsageTotal {
+                id,
+                name: r.try_get(1)?,
+                logins: 0,
+                days: Vec::new(),
+            });
+        }
+        if let Some(t) = totals.last_mut() {
+            t.logins += n;
+            t.days.push(UsageDay {
+                date: date_of(day),
+                logins: n,
+            });
+        }
+    }
+    Ok(totals)
 }
 
 /// The date of a `pc_login_days.day`.

@@ -13,12 +13,11 @@ use borgerpc_admin::store::history::Beat;
 use chrono::{Datelike, NaiveDate, TimeZone};
 use chrono_tz::Europe::Copenhagen;
 use common::Portal;
+use common::reports::{QUARTER, api_user, date, midnight};
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
 
-const PASSWORD: &str = "en lang og god adgangskode 2026";
 const HOUR: i64 = 3_600_000;
-const QUARTER: i64 = 900_000;
 
 async fn get(portal: &Portal, token: &str, path: &str) -> (u16, Value) {
     let r = reqwest::Client::new()
@@ -33,51 +32,6 @@ async fn get(portal: &Portal, token: &str, path: &str) -> (u16, Value) {
         status,
         serde_json::from_str(&text).unwrap_or(Value::String(text)),
     )
-}
-
-/// A user with one role (or a superuser), logged in: the session token.
-async fn user(portal: &Portal, name: &str, role: Option<(&str, Option<i64>)>) -> String {
-    let u = portal
-        .store
-        .add_user(
-            name,
-            &format!("{name}@kommune.dk"),
-            PASSWORD,
-            role.is_none(),
-        )
-        .await
-        .unwrap();
-    if let Some((role, customer)) = role {
-        portal
-            .store
-            .add_membership(u.id, role, customer, None)
-            .await
-            .unwrap();
-    }
-    let r = reqwest::Client::new()
-        .post(format!("{}/api/auth/login", portal.url))
-        .json(&json!({"username": name, "password": PASSWORD}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200, "login {name}");
-    r.json::<Value>().await.unwrap()["token"]
-        .as_str()
-        .unwrap()
-        .to_owned()
-}
-
-fn date(s: &str) -> NaiveDate {
-    NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
-}
-
-/// When a local date begins, by chrono-tz (the test's own reckoning).
-fn midnight(d: NaiveDate) -> i64 {
-    Copenhagen
-        .with_ymd_and_hms(d.year(), d.month(), d.day(), 0, 0, 0)
-        .single()
-        .unwrap()
-        .timestamp_millis()
 }
 
 /// A fixed pseudo-random choice, so the seeded pattern has gaps everywhere.
@@ -204,7 +158,7 @@ async fn availability_is_the_checkins_per_local_hour_on_dst_days_too() {
         .unwrap();
     raw.entry(p2).or_default().push(now);
 
-    let admin = user(
+    let admin = api_user(
         &portal,
         "ida",
         Some(("customer_admin", Some(bib.customer_id))),
@@ -319,7 +273,7 @@ async fn availability_is_the_checkins_per_local_hour_on_dst_days_too() {
     .await;
     assert_eq!((s, uids(&r)), (200, vec![pb_uid.clone()]));
     // The superuser sees every customer's PCs.
-    let root = user(&portal, "rod", None).await;
+    let root = api_user(&portal, "rod", None).await;
     let (_, r) = get(
         &portal,
         &root,
@@ -498,7 +452,7 @@ async fn usage_counts_each_day_at_the_site_it_was_reported_at() {
     push(pb, vec![(day(2), 99)]).await;
     // p4 reports nothing: idle.
 
-    let admin = user(
+    let admin = api_user(
         &portal,
         "ida",
         Some(("customer_admin", Some(bib.customer_id))),

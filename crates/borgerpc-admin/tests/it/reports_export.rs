@@ -10,14 +10,13 @@ use crate::common;
 
 use borgerpc_admin::store::config::EntryChange;
 use borgerpc_admin::store::history::Beat;
-use chrono::{NaiveDate, TimeZone};
+use chrono::NaiveDate;
 use chrono_tz::Europe::Copenhagen;
 use common::Portal;
-use serde_json::{Value, json};
+use common::reports::{QUARTER, api_user, midnight};
+use serde_json::Value;
 use std::path::Path;
 
-const PASSWORD: &str = "en lang og god adgangskode 2026";
-const QUARTER: i64 = 900_000;
 const XLSX: &str = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
 
 /// An answer: status, content type, content disposition and body.
@@ -55,31 +54,6 @@ async fn get(portal: &Portal, token: &str, path: &str) -> Answer {
         disposition,
         body: r.bytes().await.unwrap().to_vec(),
     }
-}
-
-/// A customer's admin, logged in: the session token.
-async fn admin(portal: &Portal, name: &str, customer: i64) -> String {
-    let u = portal
-        .store
-        .add_user(name, &format!("{name}@kommune.dk"), PASSWORD, false)
-        .await
-        .unwrap();
-    portal
-        .store
-        .add_membership(u.id, "customer_admin", Some(customer), None)
-        .await
-        .unwrap();
-    let r = reqwest::Client::new()
-        .post(format!("{}/api/auth/login", portal.url))
-        .json(&json!({"username": name, "password": PASSWORD}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200, "login {name}");
-    r.json::<Value>().await.unwrap()["token"]
-        .as_str()
-        .unwrap()
-        .to_owned()
 }
 
 /// A cell the export should hold, from the JSON.
@@ -313,14 +287,6 @@ async fn check_xlsx(
     }
 }
 
-fn midnight(d: NaiveDate) -> i64 {
-    Copenhagen
-        .from_local_datetime(&d.and_hms_opt(0, 0, 0).unwrap())
-        .single()
-        .unwrap()
-        .timestamp_millis()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn exports_hold_the_json_cell_for_cell() {
     let portal = Portal::start().await;
@@ -389,7 +355,12 @@ async fn exports_hold_the_json_cell_for_cell() {
     push(p2, (0..8).map(|i| (day(i), i + 1)).collect()).await;
     push(p3, vec![(day(5), 12)]).await;
 
-    let token = admin(&portal, "ida", bib.customer_id).await;
+    let token = api_user(
+        &portal,
+        "ida",
+        Some(("customer_admin", Some(bib.customer_id))),
+    )
+    .await;
     let key = store.add_api_key(bib.id, "bi", false).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let (from, to) = (from.to_string(), today.to_string());
@@ -530,7 +501,12 @@ async fn bad_export_parameters_are_refused_by_name() {
     let portal = Portal::start().await;
     let bib = portal.site("Ærø", "aeroe-bib").await;
     let fanoe = portal.site("Fanø", "fanoe-bib").await;
-    let token = admin(&portal, "ida", bib.customer_id).await;
+    let token = api_user(
+        &portal,
+        "ida",
+        Some(("customer_admin", Some(bib.customer_id))),
+    )
+    .await;
     for report in ["availability", "usage"] {
         for (query, name) in [
             ("format=pdf", "format"),

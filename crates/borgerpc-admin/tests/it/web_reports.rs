@@ -5,27 +5,12 @@
 //! on the form naming the field.
 
 use crate::common::Portal;
+use crate::common::reports::{QUARTER, date, midnight};
 use crate::common::web::{WebUser, between};
 use borgerpc_admin::store::config::EntryChange;
 use borgerpc_admin::store::history::Beat;
-use chrono::{NaiveDate, TimeZone};
-use chrono_tz::Europe::Copenhagen;
 use serde_json::Value;
 use std::collections::BTreeMap;
-
-const QUARTER: i64 = 900_000;
-
-fn date(s: &str) -> NaiveDate {
-    NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
-}
-
-fn midnight(d: NaiveDate) -> i64 {
-    Copenhagen
-        .from_local_datetime(&d.and_hms_opt(0, 0, 0).unwrap())
-        .single()
-        .unwrap()
-        .timestamp_millis()
-}
 
 async fn api(portal: &Portal, key: &str, path: &str) -> Value {
     let r = reqwest::Client::new()
