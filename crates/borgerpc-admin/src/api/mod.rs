@@ -45,7 +45,7 @@ mod events;
 mod groups;
 mod jobs;
 mod pcs;
-mod reports;
+pub(crate) mod reports;
 mod rules;
 mod sites;
 mod users;
@@ -161,6 +161,13 @@ routes! {
 
 /// An error as JSON `{"detail": "..."}`.
 pub struct ApiError(StatusCode, String);
+
+impl ApiError {
+    /// The status it answers with, for a page that calls the same code (the reports' files).
+    pub(crate) fn status(&self) -> StatusCode {
+        self.0
+    }
+}
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {

@@ -300,3 +300,186 @@ async fn report_pages_show_the_apis_figures() {
         }
     }
 }
+
+/// The API's export of the same filters, as bytes.
+async fn api_file(portal: &Portal, key: &str, path: &str) -> (String, Vec<u8>) {
+    let r = reqwest::Client::new()
+        .get(format!("{}{path}", portal.url))
+        .bearer_auth(key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{path}");
+    let kind = r.headers()["content-type"].to_str().unwrap().to_owned();
+    (kind, r.bytes().await.unwrap().to_vec())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn report_pages_download_the_apis_files_and_pick_a_customer() {
+    let portal = Portal::start().await;
+    let store = &portal.store;
+    let bib = portal.site("Ærø", "aeroe-bib").await;
+    let skole = portal.site("Ærø", "aeroe-skole").await;
+    let fanoe = portal.site("Fanø", "fanoe-bib").await;
+    let mut beats = Vec::new();
+    for (site, name) in [(&bib, "bib-1"), (&skole, "skole-1"), (&fanoe, "fanoe-1")] {
+        let (pc, _) = portal.pc(site, name).await;
+        for q in 0..8 {
+            beats.push(Beat {
+                pc_id: pc,
+                at: midnight(date("2026-11-02")) + q * 4 * QUARTER,
+                ip: None,
+                ip_changed: false,
+                checkin: true,
+            });
+        }
+        store
+            .change_pc_entries(
+                pc,
+                &[EntryChange::Set {
+                    key: "login_counts".into(),
+                    value: "2026-11-02: 4, 2026-11-03: 1".into(),
+                    read_only: false,
+                }],
+            )
+            .await
+            .unwrap();
+    }
+    store.record_beats(&beats).await.unwrap();
+    portal.web_user("ida", "customer_admin", &bib).await;
+    let mut ida = WebUser::login(&portal, "ida").await;
+    let key = store.add_api_key(bib.id, "bi", false).await.unwrap();
+
+    // The page links its files; each is the API's export of the same filters, byte for byte
+    // for CSV (in both decimal styles), and an XLSX workbook.
+    let filters = "sted=aeroe-bib&fra=2026-11-01&til=2026-11-05";
+    let api_filters = "site=aeroe-bib&from=2026-11-01&to=2026-11-06";
+    for (page, report) in [
+        ("/rapporter/tilgaengelighed", "availability"),
+        ("/rapporter/brug", "usage"),
+    ] {
+        let a = ida.get(&format!("{page}?{filters}")).await;
+        assert_eq!(a.status, 200, "{}", a.body);
+        for link in [".xlsx?", ".csv?", ".csv?"] {
+            assert!(
+                a.body.contains(&format!("href=\"{page}{link}")),
+                "{page}: {link}: {}",
+                a.body
+            );
+        }
+        for (suffix, api_format) in [
+            ("csv", "format=csv"),
+            ("csv&decimal=punktum", "format=csv&decimal=point"),
+        ] {
+            let (path, decimal) = suffix.split_once('&').unwrap_or((suffix, ""));
+            let sep = if decimal.is_empty() { "" } else { "&" };
+            let got = ida
+                .get(&format!("{page}.{path}?{filters}{sep}{decimal}"))
+                .await;
+            assert_eq!(got.status, 200, "{page}.{suffix}: {}", got.body);
+            assert!(
+                got.headers["content-disposition"]
+                    .to_str()
+                    .unwrap()
+                    .contains(&format!("{report}-aeroe-bib-2026-11-01-2026-11-06.csv"))
+            );
+            let (kind, want) = api_file(
+                &portal,
+                &key,
+                &format!("/api/reports/{report}?{api_filters}&{api_format}"),
+            )
+            .await;
+            assert_eq!(got.headers["content-type"].to_str().unwrap(), kind);
+            assert_eq!(got.body.as_bytes(), want.as_slice(), "{page}.{suffix}");
+            assert!(got.body.lines().count() > 1, "{page}: rows: {}", got.body);
+        }
+        let got = ida.get(&format!("{page}.xlsx?{filters}")).await;
+        assert_eq!(got.status, 200);
+        assert!(
+            got.headers["content-type"]
+                .to_str()
+                .unwrap()
+                .contains("spreadsheetml")
+        );
+        assert!(got.body.starts_with("PK"), "an XLSX is a zip");
+
+        // A file of another customer's site is not found; a bad filter goes back to the page,
+        // which names the field.
+        let other = ida.get(&format!("{page}.csv?sted=fanoe-bib")).await;
+        assert_eq!(other.status, 404);
+        assert!(!other.body.contains("fanoe-1"));
+        let bad = ida.get(&format!("{page}.csv?sted=aeroe-bib&fra=x")).await;
+        assert_eq!(bad.status, 303);
+        assert_eq!(bad.location, format!("{page}?sted=aeroe-bib&fra=x"));
+    }
+
+    // Over 100,000 rows (PCs × days) the page offers no file and says why; a link made by hand
+    // goes back to the page.
+    for i in 0..300 {
+        portal.pc(&skole, &format!("skole-x{i}")).await;
+    }
+    let big = "sted=aeroe-skole&fra=2025-11-01&til=2026-11-30";
+    let a = ida.get(&format!("/rapporter/brug?{big}")).await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert!(!a.body.contains("/rapporter/brug.csv"));
+    assert!(
+        a.body.contains("Rapporten er for stor til at hente"),
+        "{}",
+        a.body
+    );
+    let got = ida.get(&format!("/rapporter/brug.xlsx?{big}")).await;
+    assert_eq!(got.status, 303);
+    assert_eq!(got.location, format!("/rapporter/brug?{big}"));
+
+    // A customer administrator of one customer gets no customer picker, and another
+    // customer's id is not found.
+    let a = ida.get("/rapporter/brug").await;
+    assert!(!a.body.contains("id=\"kunde\""));
+    let a = ida
+        .get(&format!("/rapporter/brug?kunde={}", fanoe.customer_id))
+        .await;
+    assert_eq!(a.status, 404);
+
+    // A superuser picks a customer: its sites only, in the site list and in the figures.
+    portal.web_user("root", "superuser", &bib).await;
+    let mut root = WebUser::login(&portal, "root").await;
+    let all = root
+        .get("/rapporter/brug?fra=2026-11-01&til=2026-11-05")
+        .await;
+    assert!(all.body.contains("id=\"kunde\""), "{}", all.body);
+    assert_eq!(between(&all.body, "<dd id=\"logins\">", "<"), "15");
+    let aeroe = root
+        .get(&format!(
+            "/rapporter/brug?kunde={}&fra=2026-11-01&til=2026-11-05",
+            bib.customer_id
+        ))
+        .await;
+    assert_eq!(aeroe.status, 200);
+    assert_eq!(between(&aeroe.body, "<dd id=\"logins\">", "<"), "10");
+    assert!(
+        aeroe.body.contains("value=\"aeroe-skole\"") && !aeroe.body.contains("value=\"fanoe-bib\"")
+    );
+    // A site of another customer than the one picked is not found.
+    let a = root
+        .get(&format!(
+            "/rapporter/brug?kunde={}&sted=fanoe-bib",
+            bib.customer_id
+        ))
+        .await;
+    assert_eq!(a.status, 404);
+    // The customer's file holds its PCs only.
+    let file = root
+        .get(&format!(
+            "/rapporter/brug.csv?kunde={}&fra=2026-11-01&til=2026-11-05",
+            bib.customer_id
+        ))
+        .await;
+    assert_eq!(file.status, 200);
+    assert!(file.body.contains("skole-1") && !file.body.contains("fanoe-1"));
+    assert!(
+        file.headers["content-disposition"]
+            .to_str()
+            .unwrap()
+            .contains(&format!("usage-kunde-{}-", bib.customer_id))
+    );
+}

@@ -45,7 +45,7 @@ pub(super) struct ReportQuery {
 
 /// What a report is answered as.
 #[derive(Debug, Clone, Copy, PartialEq)]
-enum Output {
+pub(crate) enum Output {
     Json,
     Csv(Decimal),
     Xlsx,
@@ -99,12 +99,12 @@ impl ReportQuery {
 
     /// The export's file name: report, site (or customer, or `alle`), period.
     fn file_name(&self, report: &str, f: &Filter) -> String {
-        let scope = match (&self.site, &self.customer) {
-            (Some(site), _) => site.clone(),
-            (None, Some(customer)) => format!("kunde-{customer}"),
-            (None, None) => "alle".into(),
-        };
-        format!("{report}-{scope}-{}-{}", f.period.from, f.period.to)
+        file_name(
+            report,
+            self.site.as_deref(),
+            self.customer.as_deref(),
+            &f.period,
+        )
     }
 
     /// The filter: the sites asked for within the caller's (another customer's site or
@@ -194,18 +194,7 @@ pub(super) async fn availability(
         let report = store.availability_report(&f, since, now).await?;
         return ok(report.ok_or_else(not_found)?);
     }
-    let pcs = every_page(&f, |f| {
-        let store = store.clone();
-        async move {
-            let page = store
-                .availability_report(&f, since, now)
-                .await?
-                .ok_or_else(not_found)?;
-            Ok((page.count, page.items))
-        }
-    })
-    .await?;
-    let table = availability_table(&pcs);
+    let table = availability_file(&store, &f, since, now).await?;
     send(table, out, q.file_name("availability", &f)).await
 }
 
@@ -230,7 +219,50 @@ pub(super) async fn usage(
     if out == Output::Json {
         return ok(store.usage_report(&f, idle).await?.ok_or_else(not_found)?);
     }
-    let pcs = every_page(&f, |f| {
+    let table = usage_file(&store, &f, idle).await?;
+    send(table, out, q.file_name("usage", &f)).await
+}
+
+/// An export's file name: report, site (or customer, or `alle`), period `[from, to)`.
+pub(crate) fn file_name(
+    report: &str,
+    site: Option<&str>,
+    customer: Option<&str>,
+    period: &Period,
+) -> String {
+    let scope = match (site, customer) {
+        (Some(site), _) => site.to_owned(),
+        (None, Some(customer)) => format!("kunde-{customer}"),
+        (None, None) => "alle".into(),
+    };
+    format!("{report}-{scope}-{}-{}", period.from, period.to)
+}
+
+/// Every PC of the filter's availability as the file's table: the API's `format=` and the
+/// pages' downloads.
+pub(crate) async fn availability_file(
+    store: &Store,
+    f: &Filter,
+    since: Option<NaiveDate>,
+    now: i64,
+) -> Result<Table, ApiError> {
+    let pcs = every_page(f, |f| {
+        let store = store.clone();
+        async move {
+            let page = store
+                .availability_report(&f, since, now)
+                .await?
+                .ok_or_else(not_found)?;
+            Ok((page.count, page.items))
+        }
+    })
+    .await?;
+    Ok(availability_table(&pcs))
+}
+
+/// Every PC of the filter's usage (only the idle ones with `idle`) as the file's table.
+pub(crate) async fn usage_file(store: &Store, f: &Filter, idle: bool) -> Result<Table, ApiError> {
+    let pcs = every_page(f, |f| {
         let store = store.clone();
         async move {
             let page = store.usage_report(&f, idle).await?.ok_or_else(not_found)?;
@@ -238,13 +270,12 @@ pub(super) async fn usage(
         }
     })
     .await?;
-    let table = usage_table(&pcs);
-    send(table, out, q.file_name("usage", &f)).await
+    Ok(usage_table(&pcs))
 }
 
 /// Every PC of a report, for a file: `page` gives one page's (count, PCs) for the filter it
 /// is handed; the first page's count is held to the bound before any other is read.
-async fn every_page<T, Fut>(
+pub(crate) async fn every_page<T, Fut>(
     f: &Filter,
     mut page: impl FnMut(Filter) -> Fut,
 ) -> Result<Vec<T>, ApiError>
@@ -276,7 +307,7 @@ where
 fn within_bound(pcs: i64, f: &Filter) -> Result<(), ApiError> {
     let days = f.period.to.signed_duration_since(f.period.from).num_days();
     let rows = pcs.saturating_mul(days);
-    if rows > export::MAX_ROWS as i64 {
+    if !fits_a_file(pcs, &f.period) {
         return Err(unprocessable(format!(
             "to: an export of {pcs} PCs over {days} days ({} to {}) is up to {rows} rows, more than {}; \
              choose a shorter period (from, to) or fewer PCs (site, group)",
@@ -286,6 +317,13 @@ fn within_bound(pcs: i64, f: &Filter) -> Result<(), ApiError> {
         )));
     }
     Ok(())
+}
+
+/// Whether an export of `pcs` PCs, a row per PC per day of the period, stays within
+/// `export::MAX_ROWS`: the pages offer their downloads only then.
+pub(crate) fn fits_a_file(pcs: i64, period: &Period) -> bool {
+    let days = period.to.signed_duration_since(period.from).num_days();
+    pcs.saturating_mul(days) <= export::MAX_ROWS as i64
 }
 
 const AVAILABILITY_COLUMNS: &[Column] = &[
@@ -360,7 +398,7 @@ fn usage_table(pcs: &[UsagePc]) -> Table {
 }
 
 /// The table as the file asked for, written off the async workers.
-async fn send(table: Table, out: Output, file_name: String) -> ApiResult {
+pub(crate) async fn send(table: Table, out: Output, file_name: String) -> ApiResult {
     let body = tokio::task::spawn_blocking(move || match out {
         Output::Csv(decimal) => table.csv(decimal).map_err(|e| e.to_string()),
         _ => table.xlsx().map_err(|e| e.to_string()),

@@ -9,13 +9,16 @@
 
 use super::chart::{Bars, bar_chart};
 use super::{Fields, Here, Pager, Problem, Section, Viewer, Web, filter_query, text};
+use crate::api::reports::{Output, availability_file, file_name, fits_a_file, send, usage_file};
+use crate::export::Decimal;
 use crate::store::operator::Page;
 use crate::store::reports::{Filter, MAX_LIMIT, Period, TIME_ZONE};
+use crate::store::tenants::Site;
 use askama::Template;
 use axum::Router;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
-use axum::response::Response;
+use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use chrono::NaiveDate;
 use service_kit::db::now_ms;
@@ -25,7 +28,11 @@ use service_kit::web::time::local_time;
 pub(super) fn routes() -> Router<Web> {
     Router::new()
         .route("/rapporter/tilgaengelighed", get(availability))
+        .route("/rapporter/tilgaengelighed.csv", get(availability_csv))
+        .route("/rapporter/tilgaengelighed.xlsx", get(availability_xlsx))
         .route("/rapporter/brug", get(usage))
+        .route("/rapporter/brug.csv", get(usage_csv))
+        .route("/rapporter/brug.xlsx", get(usage_xlsx))
 }
 
 /// The period when none is given: the last 30 days up to and with today.
@@ -38,6 +45,8 @@ const MAX_PAGES: i64 = 20;
 
 /// The form's fields as entered, for showing them again.
 struct Form {
+    /// A customer's id: all the viewer's sites at that customer (when `site` is empty).
+    customer: String,
     site: String,
     group: String,
     from: String,
@@ -51,6 +60,13 @@ struct Form {
 
 /// A choice in a `<select>`: value, label, selected.
 type Choice = (String, String, bool);
+
+/// The form's choices: customers (empty when the viewer sees one), sites and groups.
+struct Choices {
+    customers: Vec<Choice>,
+    sites: Vec<Choice>,
+    groups: Vec<Choice>,
+}
 
 /// What the form asks for, checked.
 struct Chosen {
@@ -68,9 +84,10 @@ async fn read(
     web: &Web,
     v: &Viewer,
     f: &Fields,
-) -> Result<(Form, Vec<Choice>, Vec<Choice>, Result<Chosen, Problem>), Response> {
+) -> Result<(Form, Choices, Result<Chosen, Problem>), Response> {
     let t = v.t;
     let mut form = Form {
+        customer: f.one("kunde").trim().to_owned(),
         site: f.one("sted").trim().to_owned(),
         group: f.one("gruppe").trim().to_owned(),
         from: f.one("fra").trim().to_owned(),
@@ -79,18 +96,32 @@ async fn read(
         query: f.query_without(&["side"]),
         shared: same_filters(f),
     };
-    let sites = if form.site.is_empty() {
-        v.scope.sites.clone()
-    } else {
-        let site = v.site(web, &form.site).await?;
-        if !v.scope.sees(site.id) {
-            return Err(v.visit.not_found());
-        }
-        vec![site.id]
-    };
     let all_sites = match web.store.sites(None).await {
         Ok(s) => s,
         Err(e) => return Err(v.failed(e)),
+    };
+    let seen: Vec<&Site> = all_sites.iter().filter(|s| v.scope.sees(s.id)).collect();
+    // The customer picker: the customers of the sites the viewer sees, when there are several
+    // (a superuser, or a user at sites of more than one customer); another customer is 404.
+    let customer = if form.customer.is_empty() {
+        None
+    } else {
+        match form.customer.parse::<i64>() {
+            Ok(id) if seen.iter().any(|s| s.customer_id == id) => Some(id),
+            _ => return Err(v.visit.not_found()),
+        }
+    };
+    let sites = if form.site.is_empty() {
+        seen.iter()
+            .filter(|s| customer.is_none_or(|c| s.customer_id == c))
+            .map(|s| s.id)
+            .collect()
+    } else {
+        let site = v.site(web, &form.site).await?;
+        if !v.scope.sees(site.id) || customer.is_some_and(|c| site.customer_id != c) {
+            return Err(v.visit.not_found());
+        }
+        vec![site.id]
     };
     let mut site_choices = vec![(
         String::new(),
@@ -98,11 +129,31 @@ async fn read(
         form.site.is_empty(),
     )];
     site_choices.extend(
-        all_sites
-            .iter()
-            .filter(|s| v.scope.sees(s.id))
+        seen.iter()
+            .filter(|s| customer.is_none_or(|c| s.customer_id == c))
             .map(|s| (s.uid.clone(), s.name.clone(), s.uid == form.site)),
     );
+    let mut customer_choices = Vec::new();
+    let mut ids: Vec<i64> = seen.iter().map(|s| s.customer_id).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    if ids.len() > 1 {
+        let customers = match web.store.customers().await {
+            Ok(c) => c,
+            Err(e) => return Err(v.failed(e)),
+        };
+        customer_choices.push((
+            String::new(),
+            t.reports_all_customers.to_owned(),
+            customer.is_none(),
+        ));
+        customer_choices.extend(
+            customers
+                .iter()
+                .filter(|c| ids.contains(&c.id))
+                .map(|c| (c.id.to_string(), c.name.clone(), Some(c.id) == customer)),
+        );
+    }
     let groups = match web.store.groups(&sites).await {
         Ok(g) => g,
         Err(e) => return Err(v.failed(e)),
@@ -167,7 +218,12 @@ async fn read(
                 .format("%Y-%m-%d")
                 .to_string();
     }
-    Ok((form, site_choices, group_choices, chosen))
+    let choices = Choices {
+        customers: customer_choices,
+        sites: site_choices,
+        groups: group_choices,
+    };
+    Ok((form, choices, chosen))
 }
 
 /// A share as the page writes it: one decimal, with the language's decimal mark.
@@ -206,8 +262,7 @@ struct DayRow {
 struct AvailabilityBody<'a> {
     t: &'static text::Msgs,
     form: &'a Form,
-    sites: &'a [Choice],
-    groups: &'a [Choice],
+    choices: &'a Choices,
     problem: Option<&'a Problem>,
     report: Option<AvailabilityView>,
 }
@@ -217,6 +272,7 @@ struct AvailabilityView {
     days: Vec<DayRow>,
     /// The chart counts only the first `MAX_PAGES` pages of PCs: the page says so.
     partial: bool,
+    files: Option<Files>,
     count: i64,
     online_now: i64,
     offline_now: i64,
@@ -235,7 +291,7 @@ struct AvailabilityLine {
 }
 
 async fn availability(State(web): State<Web>, v: Viewer, Query(f): Query<Fields>) -> Response {
-    let (form, sites, groups, chosen) = match read(&web, &v, &f).await {
+    let (form, choices, chosen) = match read(&web, &v, &f).await {
         Ok(r) => r,
         Err(r) => return r,
     };
@@ -255,8 +311,7 @@ async fn availability(State(web): State<Web>, v: Viewer, Query(f): Query<Fields>
     let body = AvailabilityBody {
         t: v.t,
         form: &form,
-        sites: &sites,
-        groups: &groups,
+        choices: &choices,
         problem: problem.as_ref(),
         report,
     };
@@ -354,6 +409,7 @@ async fn availability_view(
     Ok(Some(AvailabilityView {
         chart,
         days,
+        files: Files::of(Report::Availability, form, r.count, &c.filter.period),
         partial: r.count > MAX_PAGES * MAX_LIMIT,
         count: r.count,
         online_now: r.online_now,
@@ -374,13 +430,13 @@ async fn availability_view(
 struct UsageBody<'a> {
     t: &'static text::Msgs,
     form: &'a Form,
-    sites: &'a [Choice],
-    groups: &'a [Choice],
+    choices: &'a Choices,
     problem: Option<&'a Problem>,
     report: Option<UsageView>,
 }
 
 struct UsageView {
+    files: Option<Files>,
     chart: String,
     days: Vec<DayRow>,
     logins: i64,
@@ -399,7 +455,7 @@ struct UsageLine {
 }
 
 async fn usage(State(web): State<Web>, v: Viewer, Query(f): Query<Fields>) -> Response {
-    let (form, sites, groups, chosen) = match read(&web, &v, &f).await {
+    let (form, choices, chosen) = match read(&web, &v, &f).await {
         Ok(r) => r,
         Err(r) => return r,
     };
@@ -443,6 +499,7 @@ async fn usage(State(web): State<Web>, v: Viewer, Query(f): Query<Fields>) -> Re
             });
             let query = form.query.clone();
             let view = UsageView {
+                files: Files::of(Report::Usage, &form, r.count, &c.filter.period),
                 chart,
                 days: dates
                     .iter()
@@ -480,8 +537,7 @@ async fn usage(State(web): State<Web>, v: Viewer, Query(f): Query<Fields>) -> Re
     let body = UsageBody {
         t,
         form: &form,
-        sites: &sites,
-        groups: &groups,
+        choices: &choices,
         problem: problem.as_ref(),
         report,
     };
@@ -496,9 +552,120 @@ async fn usage(State(web): State<Web>, v: Viewer, Query(f): Query<Fields>) -> Re
 /// The filters both reports share, for the links from one report to the other.
 fn same_filters(f: &Fields) -> String {
     filter_query(&[
+        ("kunde", f.one("kunde")),
         ("sted", f.one("sted")),
         ("gruppe", f.one("gruppe")),
         ("fra", f.one("fra")),
         ("til", f.one("til")),
     ])
+}
+
+/// A report that downloads from its page.
+#[derive(Debug, Clone, Copy)]
+enum Report {
+    Availability,
+    Usage,
+}
+
+impl Report {
+    fn path(self) -> &'static str {
+        match self {
+            Report::Availability => "/rapporter/tilgaengelighed",
+            Report::Usage => "/rapporter/brug",
+        }
+    }
+
+    /// The file's name starts as the API's does, so a file says where it came from.
+    fn file(self) -> &'static str {
+        match self {
+            Report::Availability => "availability",
+            Report::Usage => "usage",
+        }
+    }
+}
+
+/// The links to the page's report as files: the page's filters without its page number.
+struct Files {
+    xlsx: String,
+    csv: String,
+    csv_point: String,
+}
+
+impl Files {
+    /// `None` when the file would be over `export::MAX_ROWS` rows: the page says to narrow.
+    fn of(report: Report, form: &Form, pcs: i64, period: &Period) -> Option<Files> {
+        if !fits_a_file(pcs, period) {
+            return None;
+        }
+        let path = report.path();
+        let q = &form.query;
+        let and = if q.is_empty() { "" } else { "&" };
+        Some(Files {
+            xlsx: format!("{path}.xlsx?{q}"),
+            csv: format!("{path}.csv?{q}"),
+            csv_point: format!("{path}.csv?{q}{and}decimal=punktum"),
+        })
+    }
+}
+
+async fn availability_csv(State(web): State<Web>, v: Viewer, Query(f): Query<Fields>) -> Response {
+    download(&web, &v, &f, Report::Availability, false).await
+}
+
+async fn availability_xlsx(State(web): State<Web>, v: Viewer, Query(f): Query<Fields>) -> Response {
+    download(&web, &v, &f, Report::Availability, true).await
+}
+
+async fn usage_csv(State(web): State<Web>, v: Viewer, Query(f): Query<Fields>) -> Response {
+    download(&web, &v, &f, Report::Usage, false).await
+}
+
+async fn usage_xlsx(State(web): State<Web>, v: Viewer, Query(f): Query<Fields>) -> Response {
+    download(&web, &v, &f, Report::Usage, true).await
+}
+
+/// The page's report, every PC of its filters, as the file the link asks for; the same code as
+/// the API's `format=`. A filter the page would refuse, or a file over the bound, goes back to
+/// the page, which says why.
+async fn download(web: &Web, v: &Viewer, f: &Fields, report: Report, xlsx: bool) -> Response {
+    let (form, _, chosen) = match read(web, v, f).await {
+        Ok(r) => r,
+        Err(r) => return r,
+    };
+    let back = || {
+        let q = f.query_without(&["side", "decimal"]);
+        let sep = if q.is_empty() { "" } else { "?" };
+        Redirect::to(&format!("{}{sep}{q}", report.path())).into_response()
+    };
+    let Ok(c) = chosen else {
+        return back();
+    };
+    let out = if xlsx {
+        Output::Xlsx
+    } else if f.one("decimal") == "punktum" {
+        Output::Csv(Decimal::Point)
+    } else {
+        Output::Csv(Decimal::Comma)
+    };
+    let table = match report {
+        Report::Availability => availability_file(&web.store, &c.filter, None, now_ms()).await,
+        Report::Usage => usage_file(&web.store, &c.filter, form.idle).await,
+    };
+    let some = |s: &str| (!s.is_empty()).then(|| s.to_owned());
+    let name = file_name(
+        report.file(),
+        some(&form.site).as_deref(),
+        some(&form.customer).as_deref(),
+        &c.filter.period,
+    );
+    let sent = match table {
+        Ok(table) => send(table, out, name).await,
+        Err(e) => Err(e),
+    };
+    match sent {
+        Ok(r) => r,
+        Err(e) if e.status() == StatusCode::NOT_FOUND => v.visit.not_found(),
+        Err(e) if e.status() == StatusCode::UNPROCESSABLE_ENTITY => back(),
+        Err(e) => v.failed(anyhow::anyhow!("a report file: {}", e.status())),
+    }
 }

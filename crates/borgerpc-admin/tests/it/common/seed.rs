@@ -20,11 +20,25 @@ pub(crate) struct Route {
     pub post: bool,
 }
 
+/// The `.rs` files under `dir`, folders (`web/reports/`) included.
+fn rust_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            files.extend(rust_files(&path));
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            files.push(path);
+        }
+    }
+    files
+}
+
 /// Every `.route(…)` in the portal's page modules, sorted by path.
 pub(crate) fn declared_routes() -> Vec<Route> {
     let mut routes = Vec::new();
-    for entry in std::fs::read_dir(web_sources()).unwrap() {
-        let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+    for file in rust_files(&web_sources()) {
+        let text = std::fs::read_to_string(file).unwrap();
         for part in text.split(".route(").skip(1) {
             let call = &part[..closing_paren(part)];
             let Some(rest) = call.trim_start().strip_prefix('"') else {
