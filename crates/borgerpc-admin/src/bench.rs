@@ -336,7 +336,7 @@ async fn post(
     }
 }
 
-fn bar(len: u64, prefix: &'static str, template: &str) -> indicatif::ProgressBar {
+pub(crate) fn bar(len: u64, prefix: &'static str, template: &str) -> indicatif::ProgressBar {
     let bar = indicatif::ProgressBar::new(len).with_prefix(prefix);
     bar.set_style(
         indicatif::ProgressStyle::with_template(template)

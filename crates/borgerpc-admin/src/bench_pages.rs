@@ -239,8 +239,8 @@ async fn measure(
     let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()?;
-    let sid = login(&client, base, password).await?;
-    let pages: [(&'static str, String); 6] = [
+    let sid = login(&client, base, USER, password).await?;
+    let pages: Vec<(&'static str, String)> = vec![
         ("status", format!("/steder/{SITE}")),
         (
             "pc_list_filtered_sorted_page_500",
@@ -257,15 +257,28 @@ async fn measure(
             format!("/steder/{SITE}/sikkerhed?status=NEW&status=ASSIGNED&status=RESOLVED"),
         ),
     ];
+    let cookie = ("cookie", format!("sid={sid}"));
+    time_paths(&client, base, &cookie, pages, opts.requests).await
+}
+
+/// Asks for each path `requests` times in turn (after one unmeasured request that warms the
+/// database's caches) with one header (the session's cookie, or a bearer token), and gives
+/// each path's p50, p99 and max; an answer that is not a success stops the bench.
+pub(crate) async fn time_paths(
+    client: &reqwest::Client,
+    base: &str,
+    header: &(&'static str, String),
+    pages: Vec<(&'static str, String)>,
+    requests: usize,
+) -> anyhow::Result<Vec<PageTiming>> {
     let mut out = Vec::new();
     for (page, path) in pages {
-        let mut times = Vec::with_capacity(opts.requests);
-        // One request first, unmeasured: the first answer warms the database's caches.
-        for n in 0..=opts.requests {
+        let mut times = Vec::with_capacity(requests);
+        for n in 0..=requests {
             let t = Instant::now();
             let res = client
                 .get(format!("{base}{path}"))
-                .header("cookie", format!("sid={sid}"))
+                .header(header.0, &header.1)
                 .send()
                 .await?;
             let status = res.status();
@@ -290,7 +303,12 @@ async fn measure(
 }
 
 /// The login form as a browser sends it; returns the session cookie's value.
-async fn login(client: &reqwest::Client, base: &str, password: &str) -> anyhow::Result<String> {
+pub(crate) async fn login(
+    client: &reqwest::Client,
+    base: &str,
+    user: &str,
+    password: &str,
+) -> anyhow::Result<String> {
     let sid_of = |res: &reqwest::Response| {
         res.headers()
             .get_all("set-cookie")
@@ -315,7 +333,7 @@ async fn login(client: &reqwest::Client, base: &str, password: &str) -> anyhow::
         .header("content-type", "application/x-www-form-urlencoded")
         .body(serde_urlencoded::to_string([
             ("csrf", csrf.as_str()),
-            ("brugernavn", USER),
+            ("brugernavn", user),
             ("adgangskode", password),
         ])?)
         .send()

@@ -17,6 +17,8 @@ pub mod app;
 pub mod bench;
 #[cfg(feature = "tools")]
 pub mod bench_pages;
+#[cfg(feature = "tools")]
+pub mod bench_reports;
 pub mod client_api;
 pub mod config;
 #[cfg(feature = "tools")]

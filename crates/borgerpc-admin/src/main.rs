@@ -178,13 +178,23 @@ struct BenchArgs {
     /// Time the portal's busiest pages on a large seeded site instead / Mål sidernes svartider.
     #[arg(long)]
     pages: bool,
+    /// Time the reports (pages, JSON, files) on a large seeded customer with a long history
+    /// instead / Mål rapporternes svartider.
+    #[arg(long, conflicts_with = "pages")]
+    reports: bool,
+    /// With --reports: days of check-in and login history per PC.
+    #[arg(long, default_value_t = 400)]
+    days: i64,
+    /// With --reports: PCs per site.
+    #[arg(long, default_value_t = 5_000)]
+    pcs_per_site: i64,
     /// With --pages: jobs on the site.
     #[arg(long, default_value_t = 1_000_000)]
     jobs: i64,
     /// With --pages: security events on the site.
     #[arg(long, default_value_t = 100_000)]
     events: i64,
-    /// With --pages: requests per page.
+    /// With --pages or --reports: requests per page.
     #[arg(long, default_value_t = 200)]
     requests: usize,
     /// Concurrent agents, each with one keep-alive connection.
@@ -1628,6 +1638,20 @@ async fn wakeplan(store: &Store, command: WakeplanCommand) -> anyhow::Result<()>
 async fn bench(args: &BenchArgs) -> anyhow::Result<()> {
     // Warnings only: one info line per registration would drown the progress bars.
     service_kit::logging::init(false, "warn");
+    if args.reports {
+        let report =
+            borgerpc_admin::bench_reports::run(&borgerpc_admin::bench_reports::ReportOptions {
+                pcs: i64::try_from(args.pcs)?,
+                pcs_per_site: args.pcs_per_site,
+                days: args.days,
+                requests: args.requests,
+                database_url: args.database_url.clone(),
+                keep: args.keep,
+            })
+            .await?;
+        println!("{}", serde_json::to_string(&report)?);
+        return Ok(());
+    }
     if args.pages {
         let report = borgerpc_admin::bench_pages::run(&borgerpc_admin::bench_pages::PageOptions {
             pcs: i64::try_from(args.pcs)?,

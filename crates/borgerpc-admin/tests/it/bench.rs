@@ -94,3 +94,45 @@ async fn a_tiny_page_bench_answers_every_page() {
         assert!(p.p50_ms > 0.0 && p.p99_ms >= p.p50_ms, "{line}");
     }
 }
+
+/// `bench --reports` in miniature: two sites, three days of history, every report answered
+/// over HTTP and the files holding every PC's days.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tiny_report_bench_answers_every_report() {
+    use borgerpc_admin::bench_reports::{ReportOptions, run};
+    let database_url = std::env::var("TEST_DATABASE_URL")
+        .ok()
+        .filter(|u| u.starts_with("postgres"));
+    let report = run(&ReportOptions {
+        pcs: 220,
+        pcs_per_site: 200,
+        days: 3,
+        requests: 1,
+        database_url,
+        keep: false,
+    })
+    .await
+    .unwrap();
+    let line = serde_json::to_string(&report).unwrap();
+    assert!(!line.contains('\n'));
+    assert_eq!(report.sites, 2, "{line}");
+    assert!(report.history_bytes_per_pc_year > 0, "{line}");
+    assert!(
+        !report.pages.is_empty() && report.pages.len() == report.json.len(),
+        "{line}"
+    );
+    for p in report.pages.iter().chain(&report.json) {
+        assert!(p.p50_ms > 0.0 && p.p99_ms >= p.p50_ms, "{line}");
+    }
+    // The site's 200 PCs over the three days there are, less a PC in eleven each day.
+    for f in &report.files {
+        assert!(f.bytes > 0, "{line}");
+        assert!(
+            (520..570).contains(&f.rows),
+            "{}: {} rows: {line}",
+            f.file,
+            f.rows
+        );
+    }
+    assert!(report.peak_rss_mb > 0.0, "{line}");
+}

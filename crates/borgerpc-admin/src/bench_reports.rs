@@ -1,0 +1,451 @@
+//! `borgerpc-admin bench --reports`: how fast the reports answer on a large customer, and what
+//! their history costs on disk. A fresh database gets one customer with many PCs spread over
+//! sites of 5,000, each with what the agent reports of itself and a check-in and login
+//! history of many days (written in bulk with SQL, day by day, as years of check-ins would
+//! have left them; the store's own roll-ups are then made from those rows as check-ins make
+//! them). The portal starts on it, a customer administrator logs in over HTTP, and each report
+//! page, JSON answer and file is asked for in turn, customer-wide and for one site.
+//!
+//! The figures are from sending the request to the whole answer read, over loopback. The
+//! peak memory is the process's (the portal and the bench's client) while it answers, not
+//! while it seeds.
+
+use crate::bench::{FreshDatabase, round2};
+use crate::bench_pages::{PageTiming, login, time_paths};
+use crate::config::Config;
+use crate::store::Store;
+use crate::store::reports::TIME_ZONE;
+use anyhow::Context as _;
+use serde::Serialize;
+use std::time::Instant;
+
+/// What to seed and how often to ask.
+#[derive(Debug, Clone)]
+pub struct ReportOptions {
+    pub pcs: i64,
+    /// PCs per site (5,000 by default, as a large municipality's libraries and schools are
+    /// spread); the first site is the one asked for alone.
+    pub pcs_per_site: i64,
+    /// Days of check-in and login history per PC, up to today.
+    pub days: i64,
+    /// Requests per page and JSON answer (files are fetched `requests / 10`, at least 3,
+    /// times: each is a whole export).
+    pub requests: usize,
+    /// `postgres://…` for a fresh schema there; `None`: a SQLite file in a temp dir.
+    pub database_url: Option<String>,
+    pub keep: bool,
+}
+
+/// One file's figures.
+#[derive(Debug, Clone, Serialize)]
+pub struct FileTiming {
+    pub file: &'static str,
+    pub path: String,
+    pub rows: usize,
+    pub bytes: usize,
+    pub p50_ms: f64,
+    pub max_ms: f64,
+}
+
+/// The JSON line `bench --reports` prints.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReportBench {
+    pub database: &'static str,
+    pub pcs: i64,
+    pub sites: i64,
+    pub days: i64,
+    pub requests_per_page: usize,
+    pub seed_s: f64,
+    /// What the reports' history (check-in days, login days and their roll-ups, with their
+    /// indexes) takes on disk per PC per year of history.
+    pub history_bytes_per_pc_year: i64,
+    pub pages: Vec<PageTiming>,
+    pub json: Vec<PageTiming>,
+    pub files: Vec<FileTiming>,
+    /// The process's peak resident memory while it answered, in MB.
+    pub peak_rss_mb: f64,
+    /// The targets: every page's and answer's p99 under 300 ms, every file under 5 s, the
+    /// peak memory under 300 MB.
+    pub all_p99_under_300ms: bool,
+    pub all_files_under_5s: bool,
+    pub peak_rss_under_300mb: bool,
+}
+
+const USER: &str = "bench-reports";
+
+pub async fn run(opts: &ReportOptions) -> anyhow::Result<ReportBench> {
+    anyhow::ensure!(opts.pcs >= 1, "--pcs: at least 1");
+    anyhow::ensure!(opts.pcs_per_site >= 1, "--pcs-per-site: at least 1");
+    anyhow::ensure!(
+        (1..=crate::store::reports::MAX_DAYS).contains(&opts.days),
+        "--days: 1 to {}",
+        crate::store::reports::MAX_DAYS
+    );
+    anyhow::ensure!(opts.requests >= 1, "--requests: at least 1");
+    let fresh = FreshDatabase::create(opts.database_url.as_deref()).await?;
+    let result = run_on(opts, &fresh).await;
+    if opts.keep {
+        eprintln!("kept: {}", fresh.kept());
+    } else {
+        fresh.remove().await;
+    }
+    result
+}
+
+async fn run_on(opts: &ReportOptions, fresh: &FreshDatabase) -> anyhow::Result<ReportBench> {
+    let mut config = Config::default();
+    config.server.listen = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+    config.database.url = fresh.url.clone();
+    let store = Store::open(&config.database.url, config.database.max_connections)
+        .await
+        .context("opening the bench database")?;
+    let started = Instant::now();
+    let seeded = seed(&store, opts).await.context("seeding the customer")?;
+    let seed_s = round2(started.elapsed().as_secs_f64());
+    reset_peak_rss();
+    let running = crate::app::start(&config, store.clone()).await?;
+    let measured = measure(&running.url(), &seeded, opts).await;
+    let peak_rss_mb = peak_rss_mb();
+    running.shutdown().await;
+    store.db.close().await;
+    let (pages, json, files) = measured?;
+    let years = opts.days as f64 / 365.0;
+    Ok(ReportBench {
+        database: fresh.kind,
+        pcs: opts.pcs,
+        sites: seeded.sites.len() as i64,
+        days: opts.days,
+        requests_per_page: opts.requests,
+        seed_s,
+        history_bytes_per_pc_year: (seeded.history_bytes as f64 / opts.pcs as f64 / years).round()
+            as i64,
+        all_p99_under_300ms: pages.iter().chain(&json).all(|p| p.p99_ms < 300.0),
+        all_files_under_5s: files.iter().all(|f| f.max_ms < 5_000.0),
+        peak_rss_under_300mb: peak_rss_mb < 300.0,
+        peak_rss_mb,
+        pages,
+        json,
+        files,
+    })
+}
+
+/// What the seed made that the measuring needs.
+struct Seeded {
+    password: String,
+    /// The sites' uids, the first one the site asked for alone.
+    sites: Vec<String>,
+    history_bytes: i64,
+}
+
+/// The customer, its administrator, the sites and PCs, what each PC reports of itself, and
+/// `opts.days` days of check-ins and logins per PC up to today.
+async fn seed(store: &Store, opts: &ReportOptions) -> anyhow::Result<Seeded> {
+    let now = service_kit::db::now_ms();
+    let customer = store.add_customer("Bench Kommune").await?;
+    let password = format!("bench-{}", hex::encode(rand::random::<[u8; 9]>()));
+    let user = store
+        .add_user(USER, "bench@example.invalid", &password, false)
+        .await?;
+    store
+        .add_membership(user.id, "customer_admin", Some(customer.id), None)
+        .await?;
+    let per_site = opts.pcs_per_site;
+    let site_count = (opts.pcs + per_site - 1) / per_site;
+    let mut sites = Vec::new();
+    let bar = crate::bench::bar(
+        site_count as u64,
+        "PCs",
+        "{prefix:>12} [{bar:40}] {pos}/{len} sites {msg}",
+    );
+    for s in 0..site_count {
+        let uid = format!("bench-{}", s + 1);
+        let site = store
+            .add_site(customer.id, &uid, &format!("Bench {}", s + 1))
+            .await?;
+        let pcs = per_site.min(opts.pcs - s * per_site);
+        seed_pcs(store, site.id, pcs, now).await?;
+        sites.push(uid);
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    let before = history_bytes(store).await?;
+    seed_history(store, opts.days, now).await?;
+    let history_bytes = history_bytes(store).await? - before;
+    // The planner's statistics, as a database that grew to this size would have them.
+    let maintenance = match store.db.kind() {
+        service_kit::db::DbKind::Postgres => "VACUUM ANALYZE",
+        service_kit::db::DbKind::Sqlite => "ANALYZE",
+    };
+    sqlx::query(maintenance).execute(store.pool()).await?;
+    Ok(Seeded {
+        password,
+        sites,
+        history_bytes,
+    })
+}
+
+/// A site's PCs, activated and seen in the last ten minutes, with the keys the agent pushes
+/// about itself: a kiosk in ten, a third on 24.04 and the rest on 22.04, three client
+/// versions, a few models.
+async fn seed_pcs(store: &Store, site_id: i64, pcs: i64, now: i64) -> anyhow::Result<()> {
+    let numbers = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < $1)";
+    let mut tx = store.db.begin_write().await?;
+    let sql = format!(
+        "{numbers} INSERT INTO pcs (site_id, uid, mac, name, created_at, last_seen, client_version, is_activated)
+         SELECT $2, 'bench-' || $2 || '-' || i, 'mac-' || $2 || '-' || i, 'pc-' || $2 || '-' || i,
+                $3 - i * 1000, $3 - (i % 600) * 1000,
+                CASE WHEN i % 3 = 0 THEN '3.2.0' ELSE '3.1.9' END, 1
+         FROM n"
+    );
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(pcs)
+        .bind(site_id)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+    let entries: [(&str, &str); 9] = [
+        (
+            "os2_product",
+            "CASE WHEN id % 10 = 0 THEN 'os2borgerpc kiosk' ELSE 'os2borgerpc' END",
+        ),
+        (
+            "_os_release",
+            "CASE WHEN id % 3 = 0 THEN '24.04' ELSE '22.04' END",
+        ),
+        (
+            "_kernel_version",
+            "CASE WHEN id % 3 = 0 THEN '6.8.0-49-generic' ELSE '5.15.0-126-generic' END",
+        ),
+        (
+            "_os2borgerpc.client_version",
+            "CASE id % 3 WHEN 0 THEN '3.2.0' WHEN 1 THEN '3.1.9' ELSE '2.4.1' END",
+        ),
+        (
+            "pc_manufacturer",
+            "CASE WHEN id % 2 = 0 THEN 'LENOVO' ELSE 'HP' END",
+        ),
+        (
+            "pc_model",
+            "CASE id % 4 WHEN 0 THEN 'ThinkCentre M70q' WHEN 1 THEN 'EliteDesk 800 G6' WHEN 2 THEN 'ThinkCentre M720q' ELSE 'ProDesk 400 G7' END",
+        ),
+        ("pc_cpus", "CASE WHEN id % 2 = 0 THEN '8' ELSE '4' END"),
+        ("pc_ram", "CASE WHEN id % 2 = 0 THEN '16' ELSE '8' END"),
+        ("_last_automatic_update_time", "'2026-11-30 03:12:44'"),
+    ];
+    for (key, value) in entries {
+        let sql = format!(
+            "INSERT INTO config_entries (owner_kind, owner_id, entry_key, entry_value, read_only)
+             SELECT 'pc', id, '{key}', {value}, 1 FROM pcs WHERE site_id = $1"
+        );
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(site_id)
+            .execute(&mut *tx)
+            .await?;
+    }
+    crate::store::pc_counts::recount(&mut tx, site_id).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// `days` days up to today of check-ins (opening hours 08–16, a PC in eleven off on a given
+/// day) and logins (0 to 12 a day) for every PC, a day per transaction.
+async fn seed_history(store: &Store, days: i64, now: i64) -> anyhow::Result<()> {
+    const DAY_MS: i64 = 86_400_000;
+    let today = now.div_euclid(DAY_MS);
+    // The UTC quarter hours 07:00–15:00 (08–16 in Copenhagen in winter): bits 28..60.
+    let q0: i64 = ((1i64 << 32) - 1) << 28;
+    let bar = crate::bench::bar(
+        days as u64,
+        "history",
+        "{prefix:>12} [{bar:40}] {pos}/{len} days {per_sec} {msg}",
+    );
+    for day in (today - days + 1)..=today {
+        let start = day * DAY_MS;
+        let local = chrono::DateTime::from_timestamp_millis(start)
+            .map(|t| t.with_timezone(&TIME_ZONE).date_naive())
+            .context("a day of the history")?;
+        let local_day = local
+            .signed_duration_since(chrono::NaiveDate::default())
+            .num_days();
+        let mut tx = store.db.begin_write().await?;
+        sqlx::query(
+            "INSERT INTO checkin_days (pc_id, day, checkins, q0, q1, first_at, last_at)
+             SELECT id, $1, 32, $2, 0, $3, $4 FROM pcs WHERE (id + $1) % 11 <> 0",
+        )
+        .bind(day)
+        .bind(q0)
+        .bind(start + 28 * 900_000)
+        .bind(start + 60 * 900_000)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO pc_login_days (pc_id, day, site_id, logins)
+             SELECT id, $1, site_id, (id * 7 + $1) % 13 FROM pcs WHERE (id + $1) % 11 <> 0",
+        )
+        .bind(local_day)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    Ok(())
+}
+
+/// The bytes the database takes on disk now: SQLite's pages (after a checkpoint, so the WAL
+/// is in them), or the PostgreSQL schema's tables with their indexes and TOAST.
+async fn history_bytes(store: &Store) -> anyhow::Result<i64> {
+    let pool = store.pool();
+    match store.db.kind() {
+        service_kit::db::DbKind::Sqlite => {
+            sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+                .execute(pool)
+                .await?;
+            let pages: i64 = sqlx::query_scalar("PRAGMA page_count")
+                .fetch_one(pool)
+                .await?;
+            let size: i64 = sqlx::query_scalar("PRAGMA page_size")
+                .fetch_one(pool)
+                .await?;
+            Ok(pages * size)
+        }
+        service_kit::db::DbKind::Postgres => Ok(sqlx::query_scalar(
+            "SELECT CAST(COALESCE(SUM(pg_total_relation_size(c.oid)), 0) AS BIGINT)
+             FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+             WHERE n.nspname = current_schema() AND c.relkind = 'r'",
+        )
+        .fetch_one(pool)
+        .await?),
+    }
+}
+
+type Measured = (Vec<PageTiming>, Vec<PageTiming>, Vec<FileTiming>);
+
+/// Logs in (a session for the pages, a token for the JSON) and asks for every report
+/// customer-wide and for the first site, over the whole history and the last 30 days.
+async fn measure(base: &str, seeded: &Seeded, opts: &ReportOptions) -> anyhow::Result<Measured> {
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()?;
+    let sid = login(&client, base, USER, &seeded.password).await?;
+    let token = api_token(&client, base, &seeded.password).await?;
+    let site = &seeded.sites[0];
+    let today = chrono::Utc::now().with_timezone(&TIME_ZONE).date_naive();
+    let first = today - chrono::Duration::days(opts.days - 1);
+    let month = today - chrono::Duration::days(29);
+    let (all, last30) = (
+        format!("fra={first}&til={today}"),
+        format!("fra={month}&til={today}"),
+    );
+    let to = today.succ_opt().unwrap_or(today);
+    let (api_all, api_30) = (
+        format!("from={first}&to={to}"),
+        format!("from={month}&to={to}"),
+    );
+    let mut pages = Vec::new();
+    let mut json = Vec::new();
+    for (name, page, api) in [
+        ("availability", "tilgaengelighed", "availability"),
+        ("usage", "brug", "usage"),
+    ] {
+        pages.push((name, format!("/rapporter/{page}?{all}")));
+        pages.push((name, format!("/rapporter/{page}?{last30}&sted={site}")));
+        json.push((name, format!("/api/reports/{api}?{api_all}&limit=500")));
+        json.push((
+            name,
+            format!("/api/reports/{api}?{api_30}&site={site}&limit=500"),
+        ));
+    }
+    let cookie = ("cookie", format!("sid={sid}"));
+    let bearer = ("authorization", format!("Bearer {token}"));
+    let page_times = time_paths(&client, base, &cookie, pages, opts.requests).await?;
+    let json_times = time_paths(&client, base, &bearer, json, opts.requests).await?;
+    // Files of about 100,000 rows (with 5,000 PCs a site): a site's PCs over 20 days.
+    let twenty = today - chrono::Duration::days(19);
+    let files = vec![
+        (
+            "usage_csv_site_20_days",
+            format!("/rapporter/brug.csv?sted={site}&fra={twenty}&til={today}"),
+        ),
+        (
+            "usage_xlsx_site_20_days",
+            format!("/rapporter/brug.xlsx?sted={site}&fra={twenty}&til={today}"),
+        ),
+    ];
+    let file_times = time_files(&client, base, &cookie, files, (opts.requests / 10).max(3)).await?;
+    Ok((page_times, json_times, file_times))
+}
+
+/// A session token from the API's login, for the JSON answers.
+async fn api_token(client: &reqwest::Client, base: &str, password: &str) -> anyhow::Result<String> {
+    let res = client
+        .post(format!("{base}/api/auth/login"))
+        .json(&serde_json::json!({"username": USER, "password": password}))
+        .send()
+        .await?;
+    anyhow::ensure!(res.status().is_success(), "api login: {}", res.status());
+    let body: serde_json::Value = res.json().await?;
+    body["token"]
+        .as_str()
+        .map(str::to_owned)
+        .context("the API's login gave no token")
+}
+
+/// Each file `times` times: its rows (CSV lines but the header; for XLSX those of the CSV of
+/// the same path), its size, and its p50 and max.
+async fn time_files(
+    client: &reqwest::Client,
+    base: &str,
+    header: &(&'static str, String),
+    files: Vec<(&'static str, String)>,
+    times: usize,
+) -> anyhow::Result<Vec<FileTiming>> {
+    let mut out = Vec::new();
+    let mut rows = 0;
+    for (file, path) in files {
+        let mut took = Vec::new();
+        let mut bytes = 0;
+        for _ in 0..times {
+            let t = Instant::now();
+            let res = client
+                .get(format!("{base}{path}"))
+                .header(header.0, &header.1)
+                .send()
+                .await?;
+            let status = res.status();
+            let body = res.bytes().await?;
+            took.push(t.elapsed().as_secs_f64() * 1000.0);
+            anyhow::ensure!(status.is_success(), "{path}: {status}");
+            bytes = body.len();
+            if path.contains(".csv") {
+                rows = body.split(|b| *b == b'\n').count().saturating_sub(2);
+            }
+        }
+        took.sort_by(f64::total_cmp);
+        out.push(FileTiming {
+            file,
+            path,
+            rows,
+            bytes,
+            p50_ms: round2(took[took.len() / 2]),
+            max_ms: round2(took[took.len() - 1]),
+        });
+    }
+    Ok(out)
+}
+
+/// Starts the peak-memory count afresh (Linux: `/proc/self/clear_refs`), so the seeding's
+/// peak is not counted; elsewhere the count is the whole run's.
+fn reset_peak_rss() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+/// The process's peak resident memory in MB (`VmHWM`); 0 where there is no `/proc`.
+fn peak_rss_mb() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map_or(0.0, |kb| round2(kb / 1024.0))
+}
