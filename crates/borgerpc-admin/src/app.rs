@@ -24,6 +24,8 @@ pub struct Running {
     heartbeat: tokio::task::JoinHandle<()>,
     housekeeping: tokio::task::JoinHandle<()>,
     notifications: tokio::task::JoinHandle<()>,
+    /// Scheduled report e-mails (only with an SMTP server).
+    report_mails: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Running {
@@ -38,6 +40,9 @@ impl Running {
         let _ = tokio::time::timeout(Duration::from_secs(30), self.http).await;
         self.housekeeping.abort();
         self.notifications.abort();
+        if let Some(r) = self.report_mails {
+            r.abort();
+        }
         let _ = tokio::time::timeout(Duration::from_secs(30), self.heartbeat).await;
     }
 }
@@ -71,6 +76,13 @@ pub async fn start(config: &Config, store: Store) -> anyhow::Result<Running> {
         settings.time_zone,
     )?;
     let (heartbeats, heartbeat) = Heartbeats::start(store.clone());
+    let report_mails = mailer.clone().map(|m| {
+        tokio::spawn(crate::report_mail::run(
+            store.clone(),
+            m,
+            Duration::from_secs(config.notifications.report_check_seconds),
+        ))
+    });
     let notifications = tokio::spawn(crate::notify::run(
         store.clone(),
         mailer,
@@ -149,5 +161,6 @@ pub async fn start(config: &Config, store: Store) -> anyhow::Result<Running> {
         heartbeat,
         housekeeping,
         notifications,
+        report_mails,
     })
 }

@@ -95,6 +95,10 @@ pub struct NotificationsConfig {
     /// meanwhile are counted in the next one.
     #[serde(default = "default_alert_interval")]
     pub alert_interval_seconds: u64,
+    /// How often due scheduled report e-mails (report subscriptions) are looked for, in
+    /// seconds.
+    #[serde(default = "default_report_check")]
+    pub report_check_seconds: u64,
     /// The SMTP server; without it no e-mails are sent (events are still stored and shown).
     pub smtp_host: Option<String>,
     #[serde(default = "default_smtp_port")]
@@ -115,6 +119,7 @@ impl Default for NotificationsConfig {
             offline_check_seconds: default_offline_check(),
             send_interval_seconds: default_notify_interval(),
             alert_interval_seconds: default_alert_interval(),
+            report_check_seconds: default_report_check(),
             smtp_host: None,
             smtp_port: default_smtp_port(),
             smtp_security: default_smtp_security(),
@@ -135,6 +140,10 @@ fn default_notify_interval() -> u64 {
 
 fn default_alert_interval() -> u64 {
     300
+}
+
+fn default_report_check() -> u64 {
+    60
 }
 
 fn default_smtp_port() -> u16 {
@@ -377,7 +386,8 @@ impl Config {
         );
         anyhow::ensure!(
             self.notifications.offline_check_seconds >= 1
-                && self.notifications.send_interval_seconds >= 1,
+                && self.notifications.send_interval_seconds >= 1
+                && self.notifications.report_check_seconds >= 1,
             "notifications: intervals must be at least 1 second"
         );
         self.client_address()?;

@@ -29,6 +29,7 @@ pub mod legacy_xmlrpc;
 pub mod login;
 pub mod notify;
 pub mod protocol;
+pub mod report_mail;
 pub mod scripts;
 pub mod store;
 pub mod tenant_role;

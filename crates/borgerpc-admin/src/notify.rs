@@ -18,6 +18,7 @@ use lettre::{AsyncSmtpTransport, AsyncTransport as _, Message, Tokio1Executor};
 use std::collections::HashMap;
 use std::time::Duration;
 
+#[derive(Clone)]
 pub struct Mailer {
     transport: AsyncSmtpTransport<Tokio1Executor>,
     from: Mailbox,
@@ -61,6 +62,21 @@ impl Mailer {
             portal_url,
             time_zone,
         }))
+    }
+
+    /// The sender the configuration names (`notifications.from`).
+    pub(crate) fn sender(&self) -> &Mailbox {
+        &self.from
+    }
+
+    /// The portal's address for links (`server.public_url`, without a trailing `/`).
+    pub(crate) fn portal_url(&self) -> Option<&str> {
+        self.portal_url.as_deref()
+    }
+
+    /// Sends a mail of the portal's own (scheduled reports) over the configured server.
+    pub(crate) async fn send(&self, m: Message) -> Result<(), lettre::transport::smtp::Error> {
+        self.transport.send(m).await.map(|_| ())
     }
 
     /// The mail about a rule's new events (Danish first, then English).

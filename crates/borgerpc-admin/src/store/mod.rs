@@ -21,6 +21,7 @@ pub mod portal;
 pub mod refusal;
 pub mod reports;
 pub mod rules;
+pub mod subscriptions;
 pub mod tenants;
 pub mod views;
 pub mod wakeplans;
@@ -78,6 +79,11 @@ pub const MIGRATIONS: &[Migration] = &[
         version: 10,
         name: "reports",
         sql: include_str!("../../migrations/0010_reports.sql"),
+    },
+    Migration {
+        version: 12,
+        name: "report_subscriptions",
+        sql: include_str!("../../migrations/0012_report_subscriptions.sql"),
     },
 ];
 

@@ -271,6 +271,10 @@ pub enum Reason {
     GroupOnOtherPlan {
         name: String,
     },
+    TooManySubscriptions {
+        max: usize,
+    },
+    SubscriptionExists,
 }
 
 /// `text` quoted as Rust's `{:?}` quotes it: how the store has always shown typed names.
@@ -493,6 +497,10 @@ impl Reason {
             R::GroupOnOtherPlan { name } => {
                 (m.refuse_group_on_other_plan, vec![("name", quoted(name))])
             }
+            R::TooManySubscriptions { max } => {
+                (m.refuse_too_many_subscriptions, vec![("max", n(max))])
+            }
+            R::SubscriptionExists => (m.refuse_subscription_exists, vec![]),
         };
         fill(template, &values)
     }
@@ -662,6 +670,8 @@ mod tests {
             R::CoreScriptMissing { uid: s("core") },
             R::GivePlanName,
             R::GroupOnOtherPlan { name: s("Lab") },
+            R::TooManySubscriptions { max: 20 },
+            R::SubscriptionExists,
         ]
     }
 
@@ -749,10 +759,12 @@ mod tests {
             R::CoreScriptMissing { .. } => 77,
             R::GivePlanName => 78,
             R::GroupOnOtherPlan { .. } => 79,
+            R::TooManySubscriptions { .. } => 80,
+            R::SubscriptionExists => 81,
         }
     }
 
-    const VARIANTS: usize = 80;
+    const VARIANTS: usize = 82;
 
     /// Reasons whose Danish words are the English ones (a term both languages use).
     const SAME_IN_BOTH: &[usize] = &[];

@@ -25,6 +25,7 @@ mod package;
 mod pc_counts;
 mod protocol;
 mod real_client;
+mod report_mail;
 mod reports;
 mod reports_export;
 mod scripts_import;

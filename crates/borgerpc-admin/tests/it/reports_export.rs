@@ -20,11 +20,11 @@ use std::path::Path;
 const XLSX: &str = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
 
 /// An answer: status, content type, content disposition and body.
-struct Answer {
-    status: u16,
-    content_type: String,
-    disposition: String,
-    body: Vec<u8>,
+pub(crate) struct Answer {
+    pub(crate) status: u16,
+    pub(crate) content_type: String,
+    pub(crate) disposition: String,
+    pub(crate) body: Vec<u8>,
 }
 
 impl Answer {
@@ -58,7 +58,7 @@ async fn get(portal: &Portal, token: &str, path: &str) -> Answer {
 
 /// A cell the export should hold, from the JSON.
 #[derive(Debug, Clone, PartialEq)]
-enum Want {
+pub(crate) enum Want {
     Text(String),
     Int(i64),
     Number(f64),
@@ -75,7 +75,7 @@ fn int(v: &Value) -> Want {
 }
 
 /// The JSON's rows flattened, one per PC per day: (header, rows).
-fn want_rows(report: &str, json: &Value) -> (Vec<&'static str>, Vec<Vec<Want>>) {
+pub(crate) fn want_rows(report: &str, json: &Value) -> (Vec<&'static str>, Vec<Vec<Want>>) {
     let mut rows = Vec::new();
     for pc in json["items"].as_array().unwrap() {
         for d in pc["days"].as_array().unwrap() {
@@ -182,7 +182,7 @@ fn check_csv(a: &Answer, header: &[&str], want: &[Vec<Want>], comma: bool) {
 }
 
 /// The venv's python with openpyxl, made by `tests/compat/setup_venv.sh` (as `.ci/run` does).
-async fn openpyxl_python() -> std::path::PathBuf {
+pub(crate) async fn openpyxl_python() -> std::path::PathBuf {
     let python = crate::real_client::venv_python().await;
     let out = tokio::process::Command::new(&python)
         .args(["-c", "import openpyxl; print(openpyxl.__version__)"])
@@ -201,7 +201,7 @@ async fn openpyxl_python() -> std::path::PathBuf {
 }
 
 /// Reads the XLSX with openpyxl and compares every cell with the JSON's, and the layout.
-async fn check_xlsx(
+pub(crate) async fn check_xlsx(
     python: &Path,
     dir: &Path,
     a: &Answer,

@@ -121,6 +121,9 @@ async fn the_rest(store: &Store, site: i64, prefix: &str, ids: &seed::Ids) {
         format!(
             "INSERT INTO audit_log (at, actor, customer_id, site_id, action, target) VALUES (1, '{prefix}', NULL, {site}, 'x', 'x')"
         ),
+        format!(
+            "INSERT INTO report_subscriptions (user_id, customer_id, site_id, report, cadence, language, next_due, next_attempt, created_at) SELECT {user}, customer_id, id, 'usage', 'weekly', 'da', 1, 1, 1 FROM sites WHERE id = {site}"
+        ),
     ];
     for s in statements {
         sqlx::query(sqlx::AssertSqlSafe(s.clone()))

@@ -25,6 +25,7 @@ const SCREENSHOTS: &[(&str, &str)] = &[
         "borgerpc-rapport-tilgaengelighed",
     ),
     ("/rapporter/brug", "borgerpc-rapport-brug"),
+    ("/rapporter/abonnementer", "borgerpc-rapport-abonnementer"),
 ];
 
 /// Check-ins and login counts on the seeded PCs over the last 30 days, so the report pages
@@ -69,6 +70,64 @@ async fn report_history(portal: &Portal, ids: &Ids) {
             read_only: false,
         };
         portal.store.change_pc_entries(pc, &[entry]).await.unwrap();
+    }
+}
+
+/// The user's report subscriptions, one of each kind of line the list shows: sent, not yet
+/// sent, and failing (with its retry).
+async fn report_subscriptions(
+    portal: &Portal,
+    username: &str,
+    site: &borgerpc_admin::store::tenants::Site,
+) {
+    use borgerpc_admin::store::subscriptions::{Cadence, ReportKind, Target};
+    let id: i64 = sqlx::query_scalar("SELECT id FROM users WHERE username = $1")
+        .bind(username)
+        .fetch_one(portal.store.pool())
+        .await
+        .unwrap();
+    let scope = portal.store.scope_of_user(id).await.unwrap().unwrap();
+    let now = service_kit::db::now_ms();
+    for (report, target, cadence, state) in [
+        (
+            ReportKind::Availability,
+            Target::Site(site.id),
+            Cadence::Weekly,
+            "last_sent = next_due - 604800000",
+        ),
+        (
+            ReportKind::Usage,
+            Target::Customer(site.customer_id),
+            Cadence::Monthly,
+            "attempts = 0",
+        ),
+        (
+            ReportKind::Usage,
+            Target::Site(site.id),
+            Cadence::Weekly,
+            "attempts = 2, last_error = 'smtp', next_attempt = next_due + 2100000",
+        ),
+    ] {
+        let s = portal
+            .store
+            .create_subscription(
+                &scope,
+                report,
+                target,
+                cadence,
+                service_kit::web::Lang::Da,
+                now,
+            )
+            .await
+            .unwrap()
+            .unwrap();
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "UPDATE report_subscriptions SET {state} WHERE id = {}",
+            s.id
+        )))
+        .execute(portal.store.pool())
+        .await
+        .unwrap();
     }
 }
 
@@ -201,6 +260,7 @@ async fn browser_every_page_has_no_serious_accessibility_violation() -> anyhow::
     report_history(&portal, &seeded.ids).await;
     // A superuser sees every page there is (the customers' pages too).
     portal.web_user("anna", "superuser", &site).await;
+    report_subscriptions(&portal, "anna", &site).await;
     let addresses = addresses(&seed::declared_routes(), &seeded.ids, &site.uid);
     assert!(addresses.len() > 70, "{addresses:#?}");
 

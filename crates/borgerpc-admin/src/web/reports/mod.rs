@@ -7,6 +7,8 @@
 //! The form's "til" is the last day shown (people say "1. to 30. november"); the store's
 //! period is `[from, to)`, so `to` is the day after it.
 
+mod subscriptions;
+
 use super::chart::{Bars, bar_chart};
 use super::{Fields, Here, Pager, Problem, Section, Viewer, Web, filter_query, text};
 use crate::api::reports::{Output, availability_file, file_name, fits_a_file, send, usage_file};
@@ -33,6 +35,7 @@ pub(super) fn routes() -> Router<Web> {
         .route("/rapporter/brug", get(usage))
         .route("/rapporter/brug.csv", get(usage_csv))
         .route("/rapporter/brug.xlsx", get(usage_xlsx))
+        .merge(subscriptions::routes())
 }
 
 /// The period when none is given: the last 30 days up to and with today.
