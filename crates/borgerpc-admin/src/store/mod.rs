@@ -79,6 +79,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "reports",
         sql: include_str!("../../migrations/0010_reports.sql"),
     },
+    Migration {
+        version: 15,
+        name: "changes_report",
+        sql: include_str!("../../migrations/0015_changes_report.sql"),
+    },
 ];
 
 /// The portal's database handle; cheap to clone.

@@ -20,21 +20,21 @@ use std::path::Path;
 const XLSX: &str = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
 
 /// An answer: status, content type, content disposition and body.
-struct Answer {
-    status: u16,
-    content_type: String,
-    disposition: String,
-    body: Vec<u8>,
+pub(crate) struct Answer {
+    pub status: u16,
+    pub content_type: String,
+    pub disposition: String,
+    pub body: Vec<u8>,
 }
 
 impl Answer {
-    fn json(&self) -> Value {
+    pub(crate) fn json(&self) -> Value {
         serde_json::from_slice(&self.body)
             .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&self.body).into()))
     }
 }
 
-async fn get(portal: &Portal, token: &str, path: &str) -> Answer {
+pub(crate) async fn get(portal: &Portal, token: &str, path: &str) -> Answer {
     let r = reqwest::Client::new()
         .get(format!("{}{path}", portal.url))
         .bearer_auth(token)
@@ -58,11 +58,13 @@ async fn get(portal: &Portal, token: &str, path: &str) -> Answer {
 
 /// A cell the export should hold, from the JSON.
 #[derive(Debug, Clone, PartialEq)]
-enum Want {
+pub(crate) enum Want {
     Text(String),
     Int(i64),
     Number(f64),
     Date(String),
+    /// A local date and time, `YYYY-MM-DD HH:MM:SS`.
+    DateTime(String),
     Empty,
 }
 
@@ -130,7 +132,7 @@ fn want_rows(report: &str, json: &Value) -> (Vec<&'static str>, Vec<Vec<Want>>) 
 }
 
 /// Parses the CSV as Danish Excel would read it and compares every cell with the JSON's.
-fn check_csv(a: &Answer, header: &[&str], want: &[Vec<Want>], comma: bool) {
+pub(crate) fn check_csv(a: &Answer, header: &[&str], want: &[Vec<Want>], comma: bool) {
     assert_eq!(a.status, 200, "{}", String::from_utf8_lossy(&a.body));
     assert_eq!(a.content_type, "text/csv; charset=utf-8");
     let body = a
@@ -174,7 +176,7 @@ fn check_csv(a: &Answer, header: &[&str], want: &[Vec<Want>], comma: bool) {
                     };
                     assert_eq!(as_point.parse::<f64>().unwrap(), *x, "row {i}: {g}");
                 }
-                Want::Date(d) => assert_eq!(g, d, "row {i}"),
+                Want::Date(d) | Want::DateTime(d) => assert_eq!(g, d, "row {i}"),
                 Want::Empty => assert_eq!(g, "", "row {i}"),
             }
         }
@@ -182,7 +184,7 @@ fn check_csv(a: &Answer, header: &[&str], want: &[Vec<Want>], comma: bool) {
 }
 
 /// The venv's python with openpyxl, made by `tests/compat/setup_venv.sh` (as `.ci/run` does).
-async fn openpyxl_python() -> std::path::PathBuf {
+pub(crate) async fn openpyxl_python() -> std::path::PathBuf {
     let python = crate::real_client::venv_python().await;
     let out = tokio::process::Command::new(&python)
         .args(["-c", "import openpyxl; print(openpyxl.__version__)"])
@@ -201,7 +203,7 @@ async fn openpyxl_python() -> std::path::PathBuf {
 }
 
 /// Reads the XLSX with openpyxl and compares every cell with the JSON's, and the layout.
-async fn check_xlsx(
+pub(crate) async fn check_xlsx(
     python: &Path,
     dir: &Path,
     a: &Answer,
@@ -280,6 +282,11 @@ async fn check_xlsx(
                     assert_eq!(g["type"], "datetime", "row {i}: a real date: {g}");
                     assert_eq!(g["value"], format!("{d}T00:00:00"), "row {i}");
                     assert_eq!(g["format"], "dd-mm-yyyy", "row {i}");
+                }
+                Want::DateTime(t) => {
+                    assert_eq!(g["type"], "datetime", "row {i}: a real date-time: {g}");
+                    assert_eq!(g["value"], t.replace(' ', "T"), "row {i}");
+                    assert_eq!(g["format"], "dd-mm-yyyy hh:mm:ss", "row {i}");
                 }
                 Want::Empty => assert_eq!(g["type"], "none", "row {i}: {g}"),
             }

@@ -4,11 +4,17 @@
 //! PC's page. The figures are `store::reports`' (the JSON API's too); this module only sums
 //! the store's per-PC days into per-day bars and formats them.
 //!
+//! The changes report's page is `changes.rs`: the same form (`read`), with fields of its own
+//! put in as `Form::extra`.
+//!
 //! The form's "til" is the last day shown (people say "1. to 30. november"); the store's
 //! period is `[from, to)`, so `to` is the day after it.
 
+mod changes;
+
 use super::chart::{Bars, bar_chart};
 use super::{Fields, Here, Pager, Problem, Section, Viewer, Web, filter_query, text};
+use crate::store::access::Role;
 use crate::store::operator::Page;
 use crate::store::reports::{Filter, MAX_LIMIT, Period, TIME_ZONE};
 use askama::Template;
@@ -26,6 +32,7 @@ pub(super) fn routes() -> Router<Web> {
     Router::new()
         .route("/rapporter/tilgaengelighed", get(availability))
         .route("/rapporter/brug", get(usage))
+        .merge(changes::routes())
 }
 
 /// The period when none is given: the last 30 days up to and with today.
@@ -47,6 +54,10 @@ struct Form {
     query: String,
     /// The filters both reports take, for the link to the other report.
     shared: String,
+    /// A report's own fields, as HTML its page renders (escaped by its template).
+    extra: String,
+    /// Whether the user reads the changes report (a site administrator somewhere): its tab.
+    reads_changes: bool,
 }
 
 /// A choice in a `<select>`: value, label, selected.
@@ -78,6 +89,8 @@ async fn read(
         idle: f.one("inaktive") == "ja",
         query: f.query_without(&["side"]),
         shared: same_filters(f),
+        extra: String::new(),
+        reads_changes: v.scope.clone().narrowed(Role::SiteAdmin).is_some(),
     };
     let sites = if form.site.is_empty() {
         v.scope.sites.clone()
