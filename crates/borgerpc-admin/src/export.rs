@@ -9,7 +9,7 @@
 
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use chrono::{Datelike, NaiveDate};
+use chrono::{Datelike, NaiveDate, NaiveDateTime, Timelike};
 use rust_xlsxwriter::{ExcelDateTime, Format, Workbook, XlsxError};
 
 /// The most rows one exported table may have: the file is built in memory, and 250,000 rows of
@@ -37,6 +37,8 @@ pub(crate) enum Cell {
     Int(i64),
     Number(f64),
     Date(NaiveDate),
+    /// A local date and time (the report says in which zone), to the second.
+    DateTime(NaiveDateTime),
     Empty,
 }
 
@@ -71,6 +73,8 @@ impl Column {
 
 /// The XLSX format of a date cell: as a Danish operator writes dates.
 pub(crate) const DATE_FORMAT: &str = "dd-mm-yyyy";
+/// The XLSX format of a date and time cell.
+pub(crate) const DATETIME_FORMAT: &str = "dd-mm-yyyy hh:mm:ss";
 
 /// A table to export: the sheet's name (at most 31 characters, none of `[]:*?/\`), the
 /// columns and the rows (each as long as the columns).
@@ -102,6 +106,7 @@ impl Table {
                     Decimal::Comma => x.to_string().replace('.', ","),
                 },
                 Cell::Date(d) => d.format("%Y-%m-%d").to_string(),
+                Cell::DateTime(t) => t.format("%Y-%m-%d %H:%M:%S").to_string(),
                 Cell::Empty => String::new(),
             })
         });
@@ -115,6 +120,7 @@ impl Table {
         sheet.set_name(self.sheet)?;
         let bold = Format::new().set_bold();
         let date = Format::new().set_num_format(DATE_FORMAT);
+        let datetime = Format::new().set_num_format(DATETIME_FORMAT);
         let formats: Vec<Option<Format>> = self
             .columns
             .iter()
@@ -149,6 +155,21 @@ impl Table {
                             d.day() as u8,
                         )?;
                         sheet.write_datetime_with_format(r, col, &day, &date)?;
+                    }
+                    Cell::DateTime(t) => {
+                        let d = t.date();
+                        let at = ExcelDateTime::from_ymd(
+                            u16::try_from(d.year())
+                                .map_err(|_| XlsxError::DateTimeRangeError(format!("{t}")))?,
+                            d.month() as u8,
+                            d.day() as u8,
+                        )?
+                        .and_hms(
+                            t.hour() as u16,
+                            t.minute() as u8,
+                            t.second(),
+                        )?;
+                        sheet.write_datetime_with_format(r, col, &at, &datetime)?;
                     }
                     Cell::Empty => {}
                 }

@@ -157,6 +157,7 @@ routes! {
     delete "/api/system/api-key/{id}" => users::revoke_api_key,
     get "/api/reports/availability" => reports::availability,
     get "/api/reports/usage" => reports::usage,
+    get "/api/reports/changes" => reports::changes::changes,
 }
 
 /// An error as JSON `{"detail": "..."}`.

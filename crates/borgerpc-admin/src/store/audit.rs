@@ -24,10 +24,13 @@ pub struct Record<'a> {
     pub detail: Option<&'a serde_json::Value>,
 }
 
-/// Writes a record on the caller's connection (inside its transaction).
+/// Writes a record on the caller's connection (inside its transaction), with the ids its
+/// target names ([`Refs`]) as columns for the changes report.
 pub(crate) async fn record_in(conn: &mut sqlx::AnyConnection, r: Record<'_>) -> Result<()> {
+    let refs = Refs::of(r.target);
     sqlx::query(
-        "INSERT INTO audit_log (at, actor, site_id, action, target, detail) VALUES ($1, $2, $3, $4, $5, $6)",
+        "INSERT INTO audit_log (at, actor, site_id, action, target, detail, pc_id, group_id, batch_id)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
     )
     .bind(now_ms())
     .bind(r.actor)
@@ -35,9 +38,50 @@ pub(crate) async fn record_in(conn: &mut sqlx::AnyConnection, r: Record<'_>) -> 
     .bind(r.action)
     .bind(r.target)
     .bind(r.detail.map(|d| d.to_string()))
+    .bind(refs.pc)
+    .bind(refs.group)
+    .bind(refs.batch)
     .execute(conn)
     .await?;
     Ok(())
+}
+
+/// The objects a record's target names by id. A target starts with `<kind>:<id>` words
+/// (`pc:4`, `group:2 pc:4`, `script:7 batch:31`, `group:2 policy:5 script:7`); what follows
+/// the first other word (a name in brackets, `uid:…`, a configuration key) may be anything a
+/// person typed, so it is never read for ids.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Refs {
+    pub pc: Option<i64>,
+    pub group: Option<i64>,
+    pub batch: Option<i64>,
+    pub script: Option<i64>,
+    pub job: Option<i64>,
+}
+
+impl Refs {
+    pub fn of(target: &str) -> Refs {
+        let mut refs = Refs::default();
+        for word in target.split(' ') {
+            let Some((kind, id)) = word.split_once(':') else {
+                break;
+            };
+            if id.is_empty() || !id.bytes().all(|b| b.is_ascii_digit()) {
+                break;
+            }
+            let Ok(id) = id.parse::<i64>() else { break };
+            let slot = match kind {
+                "pc" => &mut refs.pc,
+                "group" => &mut refs.group,
+                "batch" => &mut refs.batch,
+                "script" => &mut refs.script,
+                "job" => &mut refs.job,
+                _ => continue,
+            };
+            slot.get_or_insert(id);
+        }
+        refs
+    }
 }
 
 /// `{"before": …, "after": …}` of the fields that differ between two views of an object.
@@ -125,4 +169,50 @@ fn entry_of(r: &sqlx::any::AnyRow) -> Result<AuditEntry> {
             .try_get::<Option<String>, _>("detail")?
             .and_then(|d| serde_json::from_str(&d).ok()),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Refs;
+
+    #[test]
+    fn ids_are_read_from_the_leading_words_only() {
+        let r = |pc, group, batch, script, job| Refs {
+            pc,
+            group,
+            batch,
+            script,
+            job,
+        };
+        assert_eq!(Refs::of("pc:4"), r(Some(4), None, None, None, None));
+        assert_eq!(
+            Refs::of("pc:4 uid:ab12"),
+            r(Some(4), None, None, None, None)
+        );
+        assert_eq!(
+            Refs::of("group:2 pc:4"),
+            r(Some(4), Some(2), None, None, None)
+        );
+        assert_eq!(
+            Refs::of("script:7 batch:31"),
+            r(None, None, Some(31), Some(7), None)
+        );
+        assert_eq!(
+            Refs::of("group:2 policy:5 script:7"),
+            r(None, Some(2), None, Some(7), None)
+        );
+        assert_eq!(Refs::of("job:9 new:10"), r(None, None, None, None, Some(9)));
+        // A name in brackets or a configuration key ends the ids, whatever it says.
+        assert_eq!(
+            Refs::of("group:2 (pc:5)"),
+            r(None, Some(2), None, None, None)
+        );
+        assert_eq!(Refs::of("pc:3 pc:5"), r(Some(3), None, None, None, None));
+        assert_eq!(Refs::of("site:1 pc:5"), r(Some(5), None, None, None, None));
+        assert_eq!(Refs::of("user:3 (pc:5)"), Refs::default());
+        assert_eq!(Refs::of("pc:x4"), Refs::default());
+        assert_eq!(Refs::of("pc: 4"), Refs::default());
+        assert_eq!(Refs::of("offline-rule:3 (Aften)"), Refs::default());
+        assert_eq!(Refs::of("pc:99999999999999999999"), Refs::default());
+    }
 }

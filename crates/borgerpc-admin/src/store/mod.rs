@@ -85,6 +85,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "report_subscriptions",
         sql: include_str!("../../migrations/0012_report_subscriptions.sql"),
     },
+    Migration {
+        version: 15,
+        name: "changes_report",
+        sql: include_str!("../../migrations/0015_changes_report.sql"),
+    },
 ];
 
 /// The portal's database handle; cheap to clone.

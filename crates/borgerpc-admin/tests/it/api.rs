@@ -487,6 +487,8 @@ fn role_by_the_rules(method: &str, path: &str) -> &'static str {
         (_, "/api/auth/logout") => "reader",
         ("post", "/api/system/sites") => "customer_admin",
         ("patch", "/api/system/site/{id}") => "site_admin",
+        // The audit log as a report: read where the log page is, by site administrators.
+        ("get", "/api/reports/changes") => "site_admin",
         _ if path.starts_with("/api/system/user") || path.starts_with("/api/system/api-key") => {
             "site_admin"
         }

@@ -28,13 +28,13 @@ pub(crate) struct Answer {
 }
 
 impl Answer {
-    fn json(&self) -> Value {
+    pub(crate) fn json(&self) -> Value {
         serde_json::from_slice(&self.body)
             .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&self.body).into()))
     }
 }
 
-async fn get(portal: &Portal, token: &str, path: &str) -> Answer {
+pub(crate) async fn get(portal: &Portal, token: &str, path: &str) -> Answer {
     let r = reqwest::Client::new()
         .get(format!("{}{path}", portal.url))
         .bearer_auth(token)
@@ -63,6 +63,8 @@ pub(crate) enum Want {
     Int(i64),
     Number(f64),
     Date(String),
+    /// A local date and time, `YYYY-MM-DD HH:MM:SS`.
+    DateTime(String),
     Empty,
 }
 
@@ -130,7 +132,7 @@ pub(crate) fn want_rows(report: &str, json: &Value) -> (Vec<&'static str>, Vec<V
 }
 
 /// Parses the CSV as Danish Excel would read it and compares every cell with the JSON's.
-fn check_csv(a: &Answer, header: &[&str], want: &[Vec<Want>], comma: bool) {
+pub(crate) fn check_csv(a: &Answer, header: &[&str], want: &[Vec<Want>], comma: bool) {
     assert_eq!(a.status, 200, "{}", String::from_utf8_lossy(&a.body));
     assert_eq!(a.content_type, "text/csv; charset=utf-8");
     let body = a
@@ -174,7 +176,7 @@ fn check_csv(a: &Answer, header: &[&str], want: &[Vec<Want>], comma: bool) {
                     };
                     assert_eq!(as_point.parse::<f64>().unwrap(), *x, "row {i}: {g}");
                 }
-                Want::Date(d) => assert_eq!(g, d, "row {i}"),
+                Want::Date(d) | Want::DateTime(d) => assert_eq!(g, d, "row {i}"),
                 Want::Empty => assert_eq!(g, "", "row {i}"),
             }
         }
@@ -280,6 +282,11 @@ pub(crate) async fn check_xlsx(
                     assert_eq!(g["type"], "datetime", "row {i}: a real date: {g}");
                     assert_eq!(g["value"], format!("{d}T00:00:00"), "row {i}");
                     assert_eq!(g["format"], "dd-mm-yyyy", "row {i}");
+                }
+                Want::DateTime(t) => {
+                    assert_eq!(g["type"], "datetime", "row {i}: a real date-time: {g}");
+                    assert_eq!(g["value"], t.replace(' ', "T"), "row {i}");
+                    assert_eq!(g["format"], "dd-mm-yyyy hh:mm:ss", "row {i}");
                 }
                 Want::Empty => assert_eq!(g["type"], "none", "row {i}: {g}"),
             }

@@ -26,6 +26,7 @@ const SCREENSHOTS: &[(&str, &str)] = &[
     ),
     ("/rapporter/brug", "borgerpc-rapport-brug"),
     ("/rapporter/abonnementer", "borgerpc-rapport-abonnementer"),
+    ("/rapporter/aendringer", "borgerpc-rapport-aendringer"),
 ];
 
 /// Check-ins and login counts on the seeded PCs over the last 30 days, so the report pages
@@ -131,6 +132,66 @@ async fn report_subscriptions(
     }
 }
 
+/// Changes by three users over the last 30 days (script runs, activations, settings, through
+/// the store as the pages make them), so the changes report draws bars and fills its tables.
+async fn changes_history(portal: &Portal, ids: &Ids, site: i64) {
+    use borgerpc_admin::store::access::Scope;
+    use borgerpc_admin::store::config::Owner;
+    let store = &portal.store;
+    let cli = Scope::cli(store).await.unwrap();
+    for n in 0..36i64 {
+        let who = ["ida", "ole", "anna"][(n % 3) as usize];
+        let actor = format!("user:{who}");
+        match n % 4 {
+            0 => store
+                .audit(
+                    &actor,
+                    Some(site),
+                    "script.run",
+                    &format!("script:{} batch:{}", ids.script, ids.batch),
+                )
+                .await
+                .unwrap(),
+            1 => store
+                .audit(
+                    &actor,
+                    Some(site),
+                    "pc.activate",
+                    &format!("pc:{}", ids.active_pc),
+                )
+                .await
+                .unwrap(),
+            _ => {
+                let scope = Scope {
+                    actor,
+                    ..cli.clone()
+                };
+                let value = format!("https://bibliotek.example/{n}");
+                store
+                    .change_config(
+                        &scope,
+                        Owner::Site(site),
+                        &[("hjemmeside".into(), Some(value))],
+                    )
+                    .await
+                    .unwrap()
+                    .unwrap();
+            }
+        }
+    }
+    // Spread over the last 30 days, a few a day, the newest an hour ago.
+    let now = service_kit::db::now_ms();
+    let mut tx = store.db.begin_write().await.unwrap();
+    sqlx::query(
+        "UPDATE audit_log SET at = $1 - (id % 30) * 86400000 - (id % 7) * 3600000 - 3600000",
+    )
+    .bind(now)
+    .execute(&mut *tx)
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+}
+
 /// Logs `username` in at the login form; where the portal asks for a second factor first,
 /// enrols one as a person with an authenticator app would. The session cookie's value, for
 /// asking the portal over HTTP as the same session.
@@ -216,6 +277,13 @@ fn with_queries(path: &str, url: &str, ids: &Ids) -> Vec<String> {
             also(&["type=lokale&q=a".into()])
         }
         "/steder/{site}/log" => also(&["vis=logins".into()]),
+        "/rapporter/aendringer" => also(&[
+            format!(
+                "sted=bibliotek&gruppe={}&fra=2026-11-01&til=2026-11-30&bruger=anna&handling=pc&per=uge",
+                ids.group
+            ),
+            "handling=script.run&side=2".into(),
+        ]),
         "/rapporter/tilgaengelighed" | "/rapporter/brug" => also(&[
             format!(
                 "sted=bibliotek&gruppe={}&fra=2026-11-01&til=2026-11-30",
@@ -258,6 +326,7 @@ async fn browser_every_page_has_no_serious_accessibility_violation() -> anyhow::
     let site = portal.site("Ærø Kommune", "bibliotek").await;
     let seeded = seed::everything(&portal, &site, "Ærø").await;
     report_history(&portal, &seeded.ids).await;
+    changes_history(&portal, &seeded.ids, site.id).await;
     // A superuser sees every page there is (the customers' pages too).
     portal.web_user("anna", "superuser", &site).await;
     report_subscriptions(&portal, "anna", &site).await;

@@ -7,8 +7,15 @@
 //! parameters are refused then): one row per PC per day, through `crate::export`'s table and
 //! writers, built in memory and bounded by `export::MAX_ROWS` (100,000 rows, counted as PCs ×
 //! days before any row is read).
+//!
+//! The changes report is `changes.rs`: the same query through [`ReportQuery`], two parameters
+//! of its own, and its own bound (records, not PCs × days).
 
-use super::{ApiError, ApiResult, Caller, QueryIn, Reader, not_found, ok, query, unprocessable};
+pub(crate) mod changes;
+
+use super::{
+    ApiError, ApiResult, Caller, Need, QueryIn, Reader, not_found, ok, query, unprocessable,
+};
 use crate::export::{self, Cell, Column, Decimal, Table};
 use crate::store::Store;
 use crate::store::operator::Page;
@@ -109,7 +116,7 @@ impl ReportQuery {
 
     /// The filter: the sites asked for within the caller's (another customer's site or
     /// customer is 404, as a missing one), the period, the group and the page.
-    async fn filter(&self, store: &Store, c: &Caller<Reader>) -> Result<Filter, ApiError> {
+    async fn filter<N: Need>(&self, store: &Store, c: &Caller<N>) -> Result<Filter, ApiError> {
         let sites = match (&self.site, &self.customer) {
             (Some(_), Some(_)) => {
                 return Err(unprocessable("customer: give site or customer, not both"));

@@ -10,6 +10,10 @@
 //! Where a PC's site is taken from: usage by the site the PC was on when it reported the day
 //! (a moved PC's old days stay with the old site); availability by the PC's site now, since
 //! check-ins keep no site. Groups are the groups' members now (membership keeps no history).
+//!
+//! The changes report (the audit log as a report) is `changes.rs`, on the same `Filter`.
+
+pub mod changes;
 
 use super::operator::{Page, bind_all, in_scope};
 use super::views::ONLINE_MS;

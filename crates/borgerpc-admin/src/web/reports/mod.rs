@@ -4,15 +4,20 @@
 //! PC's page. The figures are `store::reports`' (the JSON API's too); this module only sums
 //! the store's per-PC days into per-day bars and formats them.
 //!
+//! The changes report's page is `changes.rs`: the same form (`read`), with fields of its own
+//! put in as `Form::extra`.
+//!
 //! The form's "til" is the last day shown (people say "1. to 30. november"); the store's
 //! period is `[from, to)`, so `to` is the day after it.
 
+mod changes;
 mod subscriptions;
 
 use super::chart::{Bars, bar_chart};
 use super::{Fields, Here, Pager, Problem, Section, Viewer, Web, filter_query, text};
 use crate::api::reports::{Output, availability_file, file_name, fits_a_file, send, usage_file};
 use crate::export::Decimal;
+use crate::store::access::Role;
 use crate::store::operator::Page;
 use crate::store::reports::{Filter, MAX_LIMIT, Period, TIME_ZONE};
 use crate::store::tenants::Site;
@@ -36,6 +41,7 @@ pub(super) fn routes() -> Router<Web> {
         .route("/rapporter/brug.csv", get(usage_csv))
         .route("/rapporter/brug.xlsx", get(usage_xlsx))
         .merge(subscriptions::routes())
+        .merge(changes::routes())
 }
 
 /// The period when none is given: the last 30 days up to and with today.
@@ -59,6 +65,10 @@ struct Form {
     query: String,
     /// The filters both reports take, for the link to the other report.
     shared: String,
+    /// A report's own fields, as HTML its page renders (escaped by its template).
+    extra: String,
+    /// Whether the user reads the changes report (a site administrator somewhere): its tab.
+    reads_changes: bool,
 }
 
 /// A choice in a `<select>`: value, label, selected.
@@ -98,6 +108,8 @@ async fn read(
         idle: f.one("inaktive") == "ja",
         query: f.query_without(&["side"]),
         shared: same_filters(f),
+        extra: String::new(),
+        reads_changes: v.scope.clone().narrowed(Role::SiteAdmin).is_some(),
     };
     let all_sites = match web.store.sites(None).await {
         Ok(s) => s,

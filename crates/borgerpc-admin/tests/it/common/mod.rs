@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+pub(crate) mod changes;
 pub(crate) mod reports;
 pub(crate) mod seed;
 pub(crate) mod web;
