@@ -483,3 +483,62 @@ async fn report_pages_download_the_apis_files_and_pick_a_customer() {
             .contains(&format!("usage-kunde-{}-", bib.customer_id))
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_changes_page_downloads_the_apis_file() {
+    let portal = Portal::start().await;
+    let bib = portal.site("Ærø", "aeroe-bib").await;
+    for n in 0..5 {
+        portal
+            .store
+            .audit("user:ida", Some(bib.id), "pc.activate", &format!("pc:{n}"))
+            .await
+            .unwrap();
+    }
+    portal.web_user("ida", "customer_admin", &bib).await;
+    let mut ida = WebUser::login(&portal, "ida").await;
+    let today = chrono::Utc::now()
+        .with_timezone(&borgerpc_admin::store::reports::TIME_ZONE)
+        .date_naive();
+    let from = today - chrono::Duration::days(2);
+    let filters = format!("sted=aeroe-bib&fra={from}&til={today}");
+    let page = ida.get(&format!("/rapporter/aendringer?{filters}")).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page.body.contains("href=\"/rapporter/aendringer.xlsx?"));
+    let csv = ida
+        .get(&format!("/rapporter/aendringer.csv?{filters}"))
+        .await;
+    assert_eq!(csv.status, 200, "{}", csv.body);
+    assert_eq!(csv.body.matches("pc.activate").count(), 5, "{}", csv.body);
+
+    // The same file as the API's, for a site administrator's session token (API keys may not
+    // read the audit log).
+    let token: Value = reqwest::Client::new()
+        .post(format!("{}/api/auth/login", portal.url))
+        .json(&serde_json::json!({"username": "ida", "password": crate::common::web::PASSWORD}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let (kind, want) = api_file(
+        &portal,
+        token["token"].as_str().unwrap(),
+        &format!(
+            "/api/reports/changes?site=aeroe-bib&from={from}&to={}&format=csv",
+            today.succ_opt().unwrap()
+        ),
+    )
+    .await;
+    assert_eq!(csv.headers["content-type"].to_str().unwrap(), kind);
+    assert_eq!(csv.body.as_bytes(), want.as_slice());
+    let xlsx = ida
+        .get(&format!("/rapporter/aendringer.xlsx?{filters}"))
+        .await;
+    assert_eq!(xlsx.status, 200);
+    assert!(xlsx.body.starts_with("PK"));
+    let bad = ida.get("/rapporter/aendringer.csv?per=maaned").await;
+    assert_eq!(bad.status, 303);
+    assert_eq!(bad.location, "/rapporter/aendringer?per=maaned");
+}

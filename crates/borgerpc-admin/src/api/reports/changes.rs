@@ -81,24 +81,29 @@ pub(in crate::api) async fn changes(
     if out == Output::Json {
         return ok(store.changes_report(&f).await?.ok_or_else(not_found)?);
     }
-    let max = export::MAX_ROWS as i64;
-    let entries = match store.change_entries(&f, max).await?.ok_or_else(not_found)? {
-        Ok(entries) => entries,
-        Err(count) => {
-            let p = f.report.period;
-            return Err(unprocessable(format!(
-                "to: an export of {count} records ({} to {}) is more than {max}; choose a \
-                 shorter period (from, to), or fewer records (site, group, user, action)",
-                p.from, p.to
-            )));
-        }
-    };
     send(
-        changes_table(&entries),
+        changes_file(&store, &f).await?,
         out,
         q.file_name("changes", &f.report),
     )
     .await
+}
+
+/// Every record of the filter as the file's table: the API's `format=` and the page's
+/// downloads. More than `export::MAX_ROWS` records is refused (422), naming what narrows it.
+pub(crate) async fn changes_file(store: &Store, f: &ChangesFilter) -> Result<Table, ApiError> {
+    let max = export::MAX_ROWS as i64;
+    match store.change_entries(f, max).await?.ok_or_else(not_found)? {
+        Ok(entries) => Ok(changes_table(&entries)),
+        Err(count) => {
+            let p = f.report.period;
+            Err(unprocessable(format!(
+                "to: an export of {count} records ({} to {}) is more than {max}; choose a \
+                 shorter period (from, to), or fewer records (site, group, user, action)",
+                p.from, p.to
+            )))
+        }
+    }
 }
 
 const CHANGES_COLUMNS: &[Column] = &[

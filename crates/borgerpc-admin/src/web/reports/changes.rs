@@ -11,7 +11,8 @@
 //! chooses neither a site nor a customer also sees the portal-wide records (those without a
 //! site).
 
-use super::{Choice, Choices, Form, ROWS, day, read};
+use super::{Choice, Choices, Files, Form, ROWS, Report, back, day, deliver, read};
+use crate::api::reports::changes::changes_file;
 use crate::store::access::Role;
 use crate::store::reports::changes::{
     ChangeEntry, Changes, ChangesFilter, Counts, action as parse_action, actor as parse_actor,
@@ -30,7 +31,10 @@ use service_kit::web::time::local_time;
 const PATH: &str = "/rapporter/aendringer";
 
 pub(super) fn routes() -> Router<Web> {
-    Router::new().route("/rapporter/aendringer", get(page))
+    Router::new()
+        .route("/rapporter/aendringer", get(page))
+        .route("/rapporter/aendringer.csv", get(csv))
+        .route("/rapporter/aendringer.xlsx", get(xlsx))
 }
 
 /// The report's own fields, as the form shows them (`extra` in the shared form).
@@ -66,6 +70,7 @@ struct Row {
 }
 
 struct View {
+    files: Option<Files>,
     weeks: bool,
     chart: String,
     rows: Vec<Row>,
@@ -217,6 +222,11 @@ fn view(r: &Changes, weeks: bool, page: i64, form: &Form, v: &Viewer) -> View {
         unit: "",
     });
     View {
+        files: Files::of(
+            Report::Changes,
+            form,
+            r.count <= crate::export::MAX_ROWS as i64,
+        ),
         weeks,
         chart,
         rows,
@@ -307,35 +317,35 @@ fn choices(
     (users, groups)
 }
 
-async fn page(
-    State(web): State<Web>,
-    mut v: Viewer,
-    Query(f): Query<crate::web::Fields>,
-) -> Response {
-    // The shared form reads the sites the user administers: the page's whole scope.
+/// The form read with the sites the user administers (their whole scope on this page), and
+/// the report's filter with the page and `per` (or the problem to show). `Err`: not found for
+/// users who administer no site, another customer's site, or a failure.
+#[allow(clippy::type_complexity)]
+async fn chosen(
+    web: &Web,
+    v: &mut Viewer,
+    f: &crate::web::Fields,
+) -> Result<(Form, Choices, Result<(ChangesFilter, i64, bool), Problem>), Response> {
     let Some(admin) = v.scope.clone().narrowed(Role::SiteAdmin) else {
-        return v.visit.not_found();
+        return Err(v.visit.not_found());
     };
     let everywhere = std::mem::replace(&mut v.scope, admin);
     let portal_wide = v.scope.superuser;
-    let read = read(&web, &v, &f).await;
+    let read = read(web, v, f).await;
     v.scope = everywhere;
-    let (mut form, filters, chosen) = match read {
-        Ok(r) => r,
-        Err(r) => return r,
-    };
+    let (form, filters, chosen) = read?;
     let t = v.t;
-    let user = f.one("bruger").trim().to_owned();
-    let action = f.one("handling").trim().to_owned();
+    let user = f.one("bruger").trim();
+    let action = f.one("handling").trim();
     let chosen = chosen.and_then(|c| {
         let actor = (!user.is_empty())
-            .then(|| parse_actor(&user))
+            .then(|| parse_actor(user))
             .transpose()
             .map_err(|_| {
                 Problem::new("bruger", t.reports_changes_user, t.reports_changes_bad_user)
             })?;
         let act = (!action.is_empty())
-            .then(|| parse_action(&action))
+            .then(|| parse_action(action))
             .transpose()
             .map_err(|_| {
                 Problem::new(
@@ -363,6 +373,51 @@ async fn page(
         };
         Ok((filter, c.page, weeks))
     });
+    Ok((form, filters, chosen))
+}
+
+async fn csv(
+    State(web): State<Web>,
+    mut v: Viewer,
+    Query(f): Query<crate::web::Fields>,
+) -> Response {
+    file(&web, &mut v, &f, false).await
+}
+
+async fn xlsx(
+    State(web): State<Web>,
+    mut v: Viewer,
+    Query(f): Query<crate::web::Fields>,
+) -> Response {
+    file(&web, &mut v, &f, true).await
+}
+
+/// The page's records as the file the link asks for: the API's `format=` file.
+async fn file(web: &Web, v: &mut Viewer, f: &crate::web::Fields, xlsx: bool) -> Response {
+    let (form, _, chosen) = match chosen(web, v, f).await {
+        Ok(r) => r,
+        Err(r) => return r,
+    };
+    let Ok((filter, _, _)) = chosen else {
+        return back(Report::Changes, f);
+    };
+    let table = changes_file(&web.store, &filter).await;
+    let period = filter.report.period;
+    deliver(v, f, Report::Changes, &form, &period, table, xlsx).await
+}
+
+async fn page(
+    State(web): State<Web>,
+    mut v: Viewer,
+    Query(f): Query<crate::web::Fields>,
+) -> Response {
+    let (mut form, filters, chosen) = match chosen(&web, &mut v, &f).await {
+        Ok(r) => r,
+        Err(r) => return r,
+    };
+    let t = v.t;
+    let user = f.one("bruger").trim().to_owned();
+    let action = f.one("handling").trim().to_owned();
     let (problem, report, known) = match chosen {
         Err(p) => (Some(p), None, (Vec::new(), Vec::new())),
         Ok((filter, page, weeks)) => {

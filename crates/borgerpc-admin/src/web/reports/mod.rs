@@ -424,7 +424,11 @@ async fn availability_view(
     Ok(Some(AvailabilityView {
         chart,
         days,
-        files: Files::of(Report::Availability, form, r.count, &c.filter.period),
+        files: Files::of(
+            Report::Availability,
+            form,
+            fits_a_file(r.count, &c.filter.period),
+        ),
         partial: r.count > MAX_PAGES * MAX_LIMIT,
         count: r.count,
         online_now: r.online_now,
@@ -514,7 +518,7 @@ async fn usage(State(web): State<Web>, v: Viewer, Query(f): Query<Fields>) -> Re
             });
             let query = form.query.clone();
             let view = UsageView {
-                files: Files::of(Report::Usage, &form, r.count, &c.filter.period),
+                files: Files::of(Report::Usage, &form, fits_a_file(r.count, &c.filter.period)),
                 chart,
                 days: dates
                     .iter()
@@ -580,6 +584,7 @@ fn same_filters(f: &Fields) -> String {
 enum Report {
     Availability,
     Usage,
+    Changes,
 }
 
 impl Report {
@@ -587,6 +592,7 @@ impl Report {
         match self {
             Report::Availability => "/rapporter/tilgaengelighed",
             Report::Usage => "/rapporter/brug",
+            Report::Changes => "/rapporter/aendringer",
         }
     }
 
@@ -595,6 +601,7 @@ impl Report {
         match self {
             Report::Availability => "availability",
             Report::Usage => "usage",
+            Report::Changes => "changes",
         }
     }
 }
@@ -607,9 +614,10 @@ struct Files {
 }
 
 impl Files {
-    /// `None` when the file would be over `export::MAX_ROWS` rows: the page says to narrow.
-    fn of(report: Report, form: &Form, pcs: i64, period: &Period) -> Option<Files> {
-        if !fits_a_file(pcs, period) {
+    /// `None` when the file would be over `export::MAX_ROWS` rows (`fits` false): the page
+    /// says to narrow instead.
+    fn of(report: Report, form: &Form, fits: bool) -> Option<Files> {
+        if !fits {
             return None;
         }
         let path = report.path();
@@ -624,37 +632,77 @@ impl Files {
 }
 
 async fn availability_csv(State(web): State<Web>, v: Viewer, Query(f): Query<Fields>) -> Response {
-    download(&web, &v, &f, Report::Availability, false).await
+    availability_download(&web, &v, &f, false).await
 }
 
 async fn availability_xlsx(State(web): State<Web>, v: Viewer, Query(f): Query<Fields>) -> Response {
-    download(&web, &v, &f, Report::Availability, true).await
+    availability_download(&web, &v, &f, true).await
 }
 
 async fn usage_csv(State(web): State<Web>, v: Viewer, Query(f): Query<Fields>) -> Response {
-    download(&web, &v, &f, Report::Usage, false).await
+    usage_download(&web, &v, &f, false).await
 }
 
 async fn usage_xlsx(State(web): State<Web>, v: Viewer, Query(f): Query<Fields>) -> Response {
-    download(&web, &v, &f, Report::Usage, true).await
+    usage_download(&web, &v, &f, true).await
 }
 
-/// The page's report, every PC of its filters, as the file the link asks for; the same code as
-/// the API's `format=`. A filter the page would refuse, or a file over the bound, goes back to
-/// the page, which says why.
-async fn download(web: &Web, v: &Viewer, f: &Fields, report: Report, xlsx: bool) -> Response {
-    let (form, _, chosen) = match read(web, v, f).await {
+/// The page's availability, every PC of its filters, as the file the link asks for: the
+/// API's `format=` file.
+async fn availability_download(web: &Web, v: &Viewer, f: &Fields, xlsx: bool) -> Response {
+    let report = Report::Availability;
+    let (form, c) = match read_for_file(web, v, f, report).await {
         Ok(r) => r,
         Err(r) => return r,
     };
-    let back = || {
-        let q = f.query_without(&["side", "decimal"]);
-        let sep = if q.is_empty() { "" } else { "?" };
-        Redirect::to(&format!("{}{sep}{q}", report.path())).into_response()
+    let table = availability_file(&web.store, &c.filter, None, now_ms()).await;
+    deliver(v, f, report, &form, &c.filter.period, table, xlsx).await
+}
+
+/// The page's usage as a file, as [`availability_download`].
+async fn usage_download(web: &Web, v: &Viewer, f: &Fields, xlsx: bool) -> Response {
+    let report = Report::Usage;
+    let (form, c) = match read_for_file(web, v, f, report).await {
+        Ok(r) => r,
+        Err(r) => return r,
     };
-    let Ok(c) = chosen else {
-        return back();
-    };
+    let table = usage_file(&web.store, &c.filter, form.idle).await;
+    deliver(v, f, report, &form, &c.filter.period, table, xlsx).await
+}
+
+/// The page's form for a file; a filter the page would refuse goes back to the page.
+async fn read_for_file(
+    web: &Web,
+    v: &Viewer,
+    f: &Fields,
+    report: Report,
+) -> Result<(Form, Chosen), Response> {
+    let (form, _, chosen) = read(web, v, f).await?;
+    match chosen {
+        Ok(c) => Ok((form, c)),
+        Err(_) => Err(back(report, f)),
+    }
+}
+
+/// A filter the page would refuse, or a file over the bound, goes back to the page, which
+/// says why.
+fn back(report: Report, f: &Fields) -> Response {
+    let q = f.query_without(&["side", "decimal"]);
+    let sep = if q.is_empty() { "" } else { "?" };
+    Redirect::to(&format!("{}{sep}{q}", report.path())).into_response()
+}
+
+/// The table (or why there is none) as the file the link asks for: XLSX, or CSV with the
+/// decimal comma unless `decimal=punktum`; named as the API names it.
+async fn deliver(
+    v: &Viewer,
+    f: &Fields,
+    report: Report,
+    form: &Form,
+    period: &Period,
+    table: Result<crate::export::Table, crate::api::ApiError>,
+    xlsx: bool,
+) -> Response {
     let out = if xlsx {
         Output::Xlsx
     } else if f.one("decimal") == "punktum" {
@@ -662,16 +710,12 @@ async fn download(web: &Web, v: &Viewer, f: &Fields, report: Report, xlsx: bool)
     } else {
         Output::Csv(Decimal::Comma)
     };
-    let table = match report {
-        Report::Availability => availability_file(&web.store, &c.filter, None, now_ms()).await,
-        Report::Usage => usage_file(&web.store, &c.filter, form.idle).await,
-    };
     let some = |s: &str| (!s.is_empty()).then(|| s.to_owned());
     let name = file_name(
         report.file(),
         some(&form.site).as_deref(),
         some(&form.customer).as_deref(),
-        &c.filter.period,
+        period,
     );
     let sent = match table {
         Ok(table) => send(table, out, name).await,
@@ -680,7 +724,7 @@ async fn download(web: &Web, v: &Viewer, f: &Fields, report: Report, xlsx: bool)
     match sent {
         Ok(r) => r,
         Err(e) if e.status() == StatusCode::NOT_FOUND => v.visit.not_found(),
-        Err(e) if e.status() == StatusCode::UNPROCESSABLE_ENTITY => back(),
+        Err(e) if e.status() == StatusCode::UNPROCESSABLE_ENTITY => back(report, f),
         Err(e) => v.failed(anyhow::anyhow!("a report file: {}", e.status())),
     }
 }
