@@ -256,6 +256,8 @@ pub enum Reason {
     SameOnOff,
     ExceptionKind,
     EndBeforeStart,
+    /// A closing time at or before its opening time (opening hours are within one day).
+    CloseNotAfterOpen,
     TwoPlans {
         pc: String,
         first: String,
@@ -477,6 +479,7 @@ impl Reason {
             R::SameOnOff => (m.refuse_same_on_off, vec![]),
             R::ExceptionKind => (m.refuse_exception_kind, vec![]),
             R::EndBeforeStart => (m.refuse_end_before_start, vec![]),
+            R::CloseNotAfterOpen => (m.refuse_close_not_after_open, vec![]),
             R::TwoPlans { pc, first, second } => (
                 m.refuse_two_plans,
                 vec![
@@ -653,6 +656,7 @@ mod tests {
             R::SameOnOff,
             R::ExceptionKind,
             R::EndBeforeStart,
+            R::CloseNotAfterOpen,
             R::TwoPlans {
                 pc: s("pc1"),
                 first: s("A"),
@@ -749,10 +753,11 @@ mod tests {
             R::CoreScriptMissing { .. } => 77,
             R::GivePlanName => 78,
             R::GroupOnOtherPlan { .. } => 79,
+            R::CloseNotAfterOpen => 80,
         }
     }
 
-    const VARIANTS: usize = 80;
+    const VARIANTS: usize = 81;
 
     /// Reasons whose Danish words are the English ones (a term both languages use).
     const SAME_IN_BOTH: &[usize] = &[];

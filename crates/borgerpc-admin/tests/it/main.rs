@@ -27,6 +27,7 @@ mod protocol;
 mod real_client;
 mod reports;
 mod reports_export;
+mod reports_rollup;
 mod scripts_import;
 mod setup;
 mod tenant_rls;
