@@ -583,3 +583,92 @@ async fn uptime_within_opening_hours_on_a_dst_day() {
     let days_of: i64 = r["days"].as_array().unwrap().iter().map(|d| d["opening_quarters_elapsed"].as_i64().unwrap()).sum();
     assert_eq!(days_of, of);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn opening_hours_are_set_on_the_sites_settings_page_checked_and_audited() {
+    use crate::common::web::WebUser;
+    let portal = Portal::start().await;
+    let store = &portal.store;
+    let bib = portal.site("Ærø", "aeroe-bib").await;
+    let fanoe = portal.site("Fanø", "fanoe-bib").await;
+    portal.web_user("ida", "site_admin", &bib).await;
+    portal.web_user("sif", "site_user", &bib).await;
+    let mut ida = WebUser::login(&portal, "ida").await;
+    let page = ida.get("/steder/aeroe-bib/indstillinger").await;
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("id=\"aabner0\" name=\"aabner0\" value=\"\""));
+
+    // Monday to Friday 08:00-16:00, Saturday 10:00-13:30, Sunday closed.
+    let mut form: Vec<(String, String)> = Vec::new();
+    for i in 0..7 {
+        let (o, c) = match i {
+            0..=4 => ("08:00", "16:00"),
+            5 => ("10:00", "13:30"),
+            _ => ("", ""),
+        };
+        form.push((format!("aabner{i}"), o.into()));
+        form.push((format!("lukker{i}"), c.into()));
+    }
+    let fields = |f: &[(String, String)]| -> Vec<(String, String)> { f.to_vec() };
+    async fn post(u: &mut WebUser, f: Vec<(String, String)>) -> crate::common::web::Answer {
+        let pairs: Vec<(&str, &str)> = f.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        u.post("/steder/aeroe-bib/indstillinger/aabningstider", &pairs)
+            .await
+    }
+    let a = post(&mut ida, fields(&form)).await;
+    assert_eq!((a.status, a.location.as_str()), (303, "/steder/aeroe-bib/indstillinger"), "{}", a.body);
+    let week = store.opening_hours(bib.id).await.unwrap();
+    assert_eq!(week[0], Some((480, 960)));
+    assert_eq!(week[5], Some((600, 810)));
+    assert_eq!(week[6], None);
+    let page = ida.get("/steder/aeroe-bib/indstillinger").await;
+    assert!(page.body.contains("id=\"lukker5\" name=\"lukker5\" value=\"13:30\""));
+    let audit = store.audit_entries(Some(bib.id), 5).await.unwrap();
+    let rec = audit.iter().find(|e| e.action == "site.opening_hours").unwrap();
+    assert_eq!(rec.actor, "user:ida");
+    assert_eq!(rec.detail.as_ref().unwrap()["before"]["opening_hours"], serde_json::json!([]));
+    assert_eq!(
+        rec.detail.as_ref().unwrap()["after"]["opening_hours"][5],
+        serde_json::json!({"weekday": 6, "opens": "10:00", "closes": "13:30"})
+    );
+
+    // Refused, naming the field, in Danish and in English, and nothing changed.
+    let mut bad = form.clone();
+    bad[3].1 = "07:00".into(); // Tuesday closes before it opens.
+    let a = post(&mut ida, fields(&bad)).await;
+    assert_eq!(a.status, 422, "{}", a.body);
+    assert!(
+        a.body.contains("Åbningstider – Tirsdag: Lukker: skal være senere end åbningstiden"),
+        "{}",
+        a.body
+    );
+    assert!(a.body.contains("id=\"lukker1\" name=\"lukker1\" value=\"07:00\" aria-describedby=\"aabningstider-hint fejl\" aria-invalid=\"true\""));
+    let mut half = form.clone();
+    half[12].1 = "09:00".into(); // Sunday opens, but closes at no time.
+    ida.post("/sprog", &[("sprog", "en"), ("tilbage", "/")]).await;
+    ida.get("/steder/aeroe-bib/indstillinger").await;
+    let a = post(&mut ida, fields(&half)).await;
+    assert_eq!(a.status, 422);
+    assert!(a.body.contains("Opening hours – Sunday: Closes: give a time like 08:00"), "{}", a.body);
+    let mut typo = form.clone();
+    typo[0].1 = "8 om morgenen".into();
+    let a = post(&mut ida, fields(&typo)).await;
+    assert!(a.body.contains("Opening hours – Monday: Opens: "), "{}", a.body);
+    assert!(a.body.contains("aria-invalid=\"true\""));
+    assert_eq!(store.opening_hours(bib.id).await.unwrap(), week);
+
+    // Not a site user's to change; another customer's site is not found.
+    let mut sif = WebUser::login(&portal, "sif").await;
+    sif.get("/steder/aeroe-bib").await;
+    assert_eq!(post(&mut sif, fields(&bad)).await.status, 404);
+    let a = ida
+        .post("/steder/fanoe-bib/indstillinger/aabningstider", &[("aabner0", "08:00"), ("lukker0", "09:00")])
+        .await;
+    assert_eq!(a.status, 404);
+    assert_eq!(store.opening_hours(fanoe.id).await.unwrap(), [None; 7]);
+
+    // Every day empty removes the hours.
+    let none: Vec<(String, String)> = form.iter().map(|(k, _)| (k.clone(), String::new())).collect();
+    assert_eq!(post(&mut ida, none).await.status, 303);
+    assert_eq!(store.opening_hours(bib.id).await.unwrap(), [None; 7]);
+}

@@ -20,11 +20,23 @@ pub(crate) struct Route {
     pub post: bool,
 }
 
-/// Every `.route(…)` in the portal's page modules, sorted by path.
+/// Every `.route(…)` in the portal's page modules (and their folders), sorted by path.
 pub(crate) fn declared_routes() -> Vec<Route> {
     let mut routes = Vec::new();
-    for entry in std::fs::read_dir(web_sources()).unwrap() {
-        let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+    let mut files = Vec::new();
+    let mut dirs = vec![web_sources()];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else {
+                files.push(path);
+            }
+        }
+    }
+    for file in files {
+        let text = std::fs::read_to_string(file).unwrap();
         for part in text.split(".route(").skip(1) {
             let call = &part[..closing_paren(part)];
             let Some(rest) = call.trim_start().strip_prefix('"') else {
