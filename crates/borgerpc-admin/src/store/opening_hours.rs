@@ -125,9 +125,8 @@ impl OpenSpans {
 /// the instant the clock jumps (02:30 on the last Sunday of March is 03:00 summer time); one
 /// that happens twice is its first time.
 fn local_ms(d: NaiveDate, minutes: u32) -> i64 {
-    let at = |m: u32| {
-        d.and_time(NaiveTime::from_hms_opt(m / 60 % 24, m % 60, 0).unwrap_or_default())
-    };
+    let at =
+        |m: u32| d.and_time(NaiveTime::from_hms_opt(m / 60 % 24, m % 60, 0).unwrap_or_default());
     let zone: &Tz = &TIME_ZONE;
     let mut t = at(minutes);
     // Copenhagen's gap is one hour; a step of a minute finds its end whatever the zone's is.
@@ -159,7 +158,10 @@ pub fn plan_hours(plan: &WakePlanView) -> Hours {
     let mut week: Week = [None; 7];
     for (i, d) in plan.week.iter().enumerate().take(7) {
         if d.open
-            && let (Some(on), Some(off)) = (plan_minutes(d.on.as_deref()), plan_minutes(d.off.as_deref()))
+            && let (Some(on), Some(off)) = (
+                plan_minutes(d.on.as_deref()),
+                plan_minutes(d.off.as_deref()),
+            )
             && on != off
         {
             week[i] = Some((on, off));
@@ -215,7 +217,10 @@ pub fn checked_week(days: &[OpeningTimes]) -> Result<Week> {
         };
         let (o, c) = (time("opens", opens)?, time("closes", closes)?);
         if c <= o {
-            return Err(invalid!(format!("week[{i}].closes"), Reason::CloseNotAfterOpen));
+            return Err(invalid!(
+                format!("week[{i}].closes"),
+                Reason::CloseNotAfterOpen
+            ));
         }
         week[i] = Some((o, c));
     }
@@ -250,10 +255,7 @@ pub fn typed(week: &Week) -> Vec<OpeningTimes> {
 }
 
 /// Each site's configured week (sites without rows are left out).
-async fn configured(
-    conn: &mut sqlx::AnyConnection,
-    sites: &[i64],
-) -> Result<BTreeMap<i64, Week>> {
+async fn configured(conn: &mut sqlx::AnyConnection, sites: &[i64]) -> Result<BTreeMap<i64, Week>> {
     let mut out: BTreeMap<i64, Week> = BTreeMap::new();
     if sites.is_empty() {
         return Ok(out);
@@ -473,12 +475,21 @@ mod tests {
         let week = [Some((8 * 60, 16 * 60)); 7];
         let spans = Hours::Site(week).spans(d("2026-03-29"), d("2026-03-30"));
         // 08:00 and 16:00 summer time, 06:00 and 14:00 UTC: eight hours on the 23-hour day.
-        assert_eq!(spans.0.last().unwrap().1 - spans.0.last().unwrap().0, 8 * HOUR);
+        assert_eq!(
+            spans.0.last().unwrap().1 - spans.0.last().unwrap().0,
+            8 * HOUR
+        );
         assert_eq!(local_ms(d("2026-03-29"), 8 * 60), 1_774_764_000_000);
         // 02:30 does not happen that day: the clock's jump is the instant.
-        assert_eq!(local_ms(d("2026-03-29"), 150), local_ms(d("2026-03-29"), 180));
+        assert_eq!(
+            local_ms(d("2026-03-29"), 150),
+            local_ms(d("2026-03-29"), 180)
+        );
         let spans = Hours::Site(week).spans(d("2026-10-25"), d("2026-10-26"));
-        assert_eq!(spans.0.last().unwrap().1 - spans.0.last().unwrap().0, 8 * HOUR);
+        assert_eq!(
+            spans.0.last().unwrap().1 - spans.0.last().unwrap().0,
+            8 * HOUR
+        );
         // A plan's night: Monday 22:00 to Tuesday 06:00, as one span with Tuesday's evening.
         let mut night = [None; 7];
         night[0] = Some((22 * 60, 6 * 60));

@@ -30,7 +30,10 @@ pub(super) fn routes() -> Router<Web> {
             post(registration_token),
         )
         .route("/steder/{site}/indstillinger/konfiguration", post(config))
-        .route("/steder/{site}/indstillinger/aabningstider", post(opening_hours))
+        .route(
+            "/steder/{site}/indstillinger/aabningstider",
+            post(opening_hours),
+        )
 }
 
 #[derive(Template)]

@@ -364,7 +364,9 @@ async fn exports_hold_the_json_cell_for_cell() {
     push(p3, vec![(day(5), 12)]).await;
     // The library's opening hours, for the export's uptime within them (closed on Sundays:
     // empty cells there).
-    let scope = borgerpc_admin::store::access::Scope::cli(store).await.unwrap();
+    let scope = borgerpc_admin::store::access::Scope::cli(store)
+        .await
+        .unwrap();
     let mut week = vec![
         borgerpc_admin::store::opening_hours::OpeningTimes {
             opens: "09:00".into(),

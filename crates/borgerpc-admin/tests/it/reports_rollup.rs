@@ -45,7 +45,8 @@ fn beat(pc: i64, at: i64) -> Beat {
 
 /// A fixed pseudo-random number for (a, b).
 fn mix(a: i64, b: i64) -> i64 {
-    (a.wrapping_mul(2_654_435_761) ^ b.wrapping_mul(40_503) ^ (a + b).wrapping_mul(97)).rem_euclid(1_000_003)
+    (a.wrapping_mul(2_654_435_761) ^ b.wrapping_mul(40_503) ^ (a + b).wrapping_mul(97))
+        .rem_euclid(1_000_003)
 }
 
 /// The roll-up as the test expects it: per (site, UTC day), the PCs counted and the PCs
@@ -120,7 +121,9 @@ impl Model {
 
 /// The roll-up's rows as the database holds them.
 async fn stored(portal: &Portal) -> BTreeMap<(i64, i64), (i64, [i64; 96])> {
-    let cols: Vec<String> = (0..96).map(|q| format!("CAST(n{q:02} AS BIGINT)")).collect();
+    let cols: Vec<String> = (0..96)
+        .map(|q| format!("CAST(n{q:02} AS BIGINT)"))
+        .collect();
     let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
         "SELECT site_id, day, CAST(pcs AS BIGINT), {} FROM site_checkin_days",
         cols.join(", ")
@@ -157,7 +160,12 @@ async fn move_pc(portal: &Portal, pc: i64, from: i64, to: i64) {
             to,
         ),
     ] {
-        sqlx::query(sql).bind(a).bind(b).execute(&mut *tx).await.unwrap();
+        sqlx::query(sql)
+            .bind(a)
+            .bind(b)
+            .execute(&mut *tx)
+            .await
+            .unwrap();
     }
     tx.commit().await.unwrap();
 }
@@ -206,7 +214,10 @@ async fn the_rollup_is_the_checkins_counted_once_at_the_site_they_were_made_at()
     // three check-ins a quarter; sent in batches of mixed PCs in arrival order, with a tenth
     // of them again later (a repeat never counts twice).
     let today = chrono::Utc::now().with_timezone(&Copenhagen).date_naive();
-    let (first, last) = (today - chrono::Duration::days(12), today - chrono::Duration::days(7));
+    let (first, last) = (
+        today - chrono::Duration::days(12),
+        today - chrono::Duration::days(7),
+    );
     let mut all = Vec::new();
     let mut at = midnight(first);
     while at < midnight(last) {
@@ -239,7 +250,12 @@ async fn the_rollup_is_the_checkins_counted_once_at_the_site_they_were_made_at()
         }
         // Out of order within the batch, as concurrent requests queue.
         batch.reverse();
-        repeats.extend(batch.iter().filter(|b| mix(b.pc_id, b.at) % 10 == 0).cloned());
+        repeats.extend(
+            batch
+                .iter()
+                .filter(|b| mix(b.pc_id, b.at) % 10 == 0)
+                .cloned(),
+        );
         if batch_no % 7 == 0 {
             batch.append(&mut repeats);
         }
@@ -276,18 +292,36 @@ async fn the_rollup_is_the_checkins_counted_once_at_the_site_they_were_made_at()
     for (scope, sites) in [
         ("site=aeroe-bib".to_owned(), vec![bib.id]),
         ("site=aeroe-borger".to_owned(), vec![borger.id]),
-        (format!("customer={}", bib.customer_id), vec![bib.id, borger.id]),
+        (
+            format!("customer={}", bib.customer_id),
+            vec![bib.id, borger.id],
+        ),
     ] {
-        let r = get(&portal, &admin, &format!("/api/reports/availability?{scope}&{q}")).await;
+        let r = get(
+            &portal,
+            &admin,
+            &format!("/api/reports/availability?{scope}&{q}"),
+        )
+        .await;
         let want = model.local(&sites, first, last);
         assert_eq!(report_days(&r), want, "{scope}");
         let (on, of): (i64, i64) = want.iter().fold((0, 0), |a, d| (a.0 + d.1, a.1 + d.2));
-        assert_eq!((r["quarters_online"].as_i64(), r["quarters_elapsed"].as_i64()), (Some(on), Some(of)));
+        assert_eq!(
+            (
+                r["quarters_online"].as_i64(),
+                r["quarters_elapsed"].as_i64()
+            ),
+            (Some(on), Some(of))
+        );
         assert!((r["uptime"].as_f64().unwrap() - on as f64 / of as f64).abs() < 1e-12);
         assert_eq!(r["hours_online"].as_f64().unwrap(), on as f64 / 4.0);
         assert_eq!(r["sites"].as_array().unwrap().len(), sites.len(), "{scope}");
         for s in r["sites"].as_array().unwrap() {
-            let id = if s["site"] == "aeroe-bib" { bib.id } else { borger.id };
+            let id = if s["site"] == "aeroe-bib" {
+                bib.id
+            } else {
+                borger.id
+            };
             let w = model.local(&[id], first, last);
             assert_eq!(s["quarters_online"], w.iter().map(|d| d.1).sum::<i64>());
             assert_eq!(s["quarters_elapsed"], w.iter().map(|d| d.2).sum::<i64>());
@@ -312,8 +346,16 @@ async fn the_rollup_is_the_checkins_counted_once_at_the_site_they_were_made_at()
             .filter(|b| b.pc_id == moving && b.at >= start && b.at < end)
             .map(|b| b.at / QUARTER)
             .collect();
-        let n = ((end - start) / QUARTER) as i64;
-        assert_eq!(day, (d.to_string(), quarters.len() as i64, n, i64::from(!quarters.is_empty())));
+        let n = (end - start) / QUARTER;
+        assert_eq!(
+            day,
+            (
+                d.to_string(),
+                quarters.len() as i64,
+                n,
+                i64::from(!quarters.is_empty())
+            )
+        );
         d = d.succ_opt().unwrap();
     }
     assert_eq!(r["sites"], serde_json::json!([]));
@@ -343,19 +385,28 @@ async fn retention_and_deleting_a_site_take_the_rollup_with_them() {
         7
     ];
     for s in [&keep, &gone] {
-        store.set_opening_hours(&scope, s.id, &hours).await.unwrap().unwrap();
-    }
-    let rows = |site: i64| async move {
-        sqlx::query_as::<_, (i64,)>("SELECT day FROM site_checkin_days WHERE site_id = $1 ORDER BY day")
-            .bind(site)
-            .fetch_all(store.pool())
+        store
+            .set_opening_hours(&scope, s.id, &hours)
             .await
             .unwrap()
-            .into_iter()
-            .map(|(d,)| d)
-            .collect::<Vec<i64>>()
+            .unwrap();
+    }
+    let rows = |site: i64| async move {
+        sqlx::query_as::<_, (i64,)>(
+            "SELECT day FROM site_checkin_days WHERE site_id = $1 ORDER BY day",
+        )
+        .bind(site)
+        .fetch_all(store.pool())
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(d,)| d)
+        .collect::<Vec<i64>>()
     };
-    let days = vec![(now - 30 * DAY).div_euclid(DAY), (now - 5 * DAY).div_euclid(DAY)];
+    let days = vec![
+        (now - 30 * DAY).div_euclid(DAY),
+        (now - 5 * DAY).div_euclid(DAY),
+    ];
     assert_eq!(rows(keep.id).await, days);
     let purged = store
         .purge_history(
@@ -426,7 +477,11 @@ async fn uptime_within_opening_hours_on_a_dst_day() {
         opens: "09:30".into(),
         closes: "17:00".into(),
     };
-    store.set_opening_hours(&scope, bib.id, &week).await.unwrap().unwrap();
+    store
+        .set_opening_hours(&scope, bib.id, &week)
+        .await
+        .unwrap()
+        .unwrap();
     let group = store.add_group(borger.id, "Skranke").await.unwrap();
     store.add_group_member(group, p_plan).await.unwrap();
     let day = |open: bool, on: &str, off: &str| Day {
@@ -499,7 +554,11 @@ async fn uptime_within_opening_hours_on_a_dst_day() {
             _ => BTreeSet::new(),
         }
     };
-    assert_eq!(bib_hours(d("2026-03-29")).len(), 32, "08:00-16:00 on the short day");
+    assert_eq!(
+        bib_hours(d("2026-03-29")).len(),
+        32,
+        "08:00-16:00 on the short day"
+    );
     assert_eq!(plan_hours(d("2026-03-29")).len(), 6 + 16);
     let admin = api_user(
         &portal,
@@ -527,10 +586,34 @@ async fn uptime_within_opening_hours_on_a_dst_day() {
     };
     let mut site_sums: BTreeMap<&str, (i64, i64)> = BTreeMap::new();
     for (pc, uid, source, hours, site) in [
-        (p_bib, &p_bib_uid, Some("site"), &bib_hours as &dyn Fn(NaiveDate) -> BTreeSet<i64>, "aeroe-bib"),
-        (p_plan, &p_plan_uid, Some("wake_plan"), &plan_hours, "aeroe-borger"),
-        (p_site_plan, &p_site_plan_uid, Some("wake_plan"), &plan_hours, "aeroe-borger"),
-        (p_none, &p_none_uid, None, &|_| BTreeSet::new(), "aeroe-skole"),
+        (
+            p_bib,
+            &p_bib_uid,
+            Some("site"),
+            &bib_hours as &dyn Fn(NaiveDate) -> BTreeSet<i64>,
+            "aeroe-bib",
+        ),
+        (
+            p_plan,
+            &p_plan_uid,
+            Some("wake_plan"),
+            &plan_hours,
+            "aeroe-borger",
+        ),
+        (
+            p_site_plan,
+            &p_site_plan_uid,
+            Some("wake_plan"),
+            &plan_hours,
+            "aeroe-borger",
+        ),
+        (
+            p_none,
+            &p_none_uid,
+            None,
+            &|_| BTreeSet::new(),
+            "aeroe-skole",
+        ),
     ] {
         let p = item(uid);
         assert_eq!(p["opening_hours"], serde_json::json!(source), "{uid}");
@@ -540,20 +623,32 @@ async fn uptime_within_opening_hours_on_a_dst_day() {
             let open = hours(x);
             let online = open.iter().filter(|q| raw[&pc].contains(q)).count() as i64;
             assert_eq!(
-                (day["opening_quarters_online"].as_i64(), day["opening_quarters_elapsed"].as_i64()),
+                (
+                    day["opening_quarters_online"].as_i64(),
+                    day["opening_quarters_elapsed"].as_i64()
+                ),
                 (Some(online), Some(open.len() as i64)),
                 "{uid} {x}"
             );
             match open.len() {
                 0 => assert_eq!(day["uptime_opening_hours"], Value::Null),
                 n => assert!(
-                    (day["uptime_opening_hours"].as_f64().unwrap() - online as f64 / n as f64).abs() < 1e-12
+                    (day["uptime_opening_hours"].as_f64().unwrap() - online as f64 / n as f64)
+                        .abs()
+                        < 1e-12
                 ),
             }
             on += online;
             of += open.len() as i64;
         }
-        assert_eq!((p["opening_quarters_online"].as_i64(), p["opening_quarters_elapsed"].as_i64()), (Some(on), Some(of)), "{uid}");
+        assert_eq!(
+            (
+                p["opening_quarters_online"].as_i64(),
+                p["opening_quarters_elapsed"].as_i64()
+            ),
+            (Some(on), Some(of)),
+            "{uid}"
+        );
         if source.is_none() {
             assert_eq!(p["uptime_opening_hours"], Value::Null);
         }
@@ -567,7 +662,10 @@ async fn uptime_within_opening_hours_on_a_dst_day() {
         let uid = s["site"].as_str().unwrap();
         let (on, of) = site_sums[uid];
         assert_eq!(
-            (s["opening_quarters_online"].as_i64(), s["opening_quarters_elapsed"].as_i64()),
+            (
+                s["opening_quarters_online"].as_i64(),
+                s["opening_quarters_elapsed"].as_i64()
+            ),
             (Some(on), Some(of)),
             "{uid}"
         );
@@ -578,9 +676,22 @@ async fn uptime_within_opening_hours_on_a_dst_day() {
         };
         assert_eq!(s["opening_hours"], serde_json::json!(source));
     }
-    let (on, of) = site_sums.values().fold((0, 0), |a, s| (a.0 + s.0, a.1 + s.1));
-    assert_eq!((r["opening_quarters_online"].as_i64(), r["opening_quarters_elapsed"].as_i64()), (Some(on), Some(of)));
-    let days_of: i64 = r["days"].as_array().unwrap().iter().map(|d| d["opening_quarters_elapsed"].as_i64().unwrap()).sum();
+    let (on, of) = site_sums
+        .values()
+        .fold((0, 0), |a, s| (a.0 + s.0, a.1 + s.1));
+    assert_eq!(
+        (
+            r["opening_quarters_online"].as_i64(),
+            r["opening_quarters_elapsed"].as_i64()
+        ),
+        (Some(on), Some(of))
+    );
+    let days_of: i64 = r["days"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["opening_quarters_elapsed"].as_i64().unwrap())
+        .sum();
     assert_eq!(days_of, of);
 }
 
@@ -596,7 +707,10 @@ async fn opening_hours_are_set_on_the_sites_settings_page_checked_and_audited() 
     let mut ida = WebUser::login(&portal, "ida").await;
     let page = ida.get("/steder/aeroe-bib/indstillinger").await;
     assert_eq!(page.status, 200);
-    assert!(page.body.contains("id=\"aabner0\" name=\"aabner0\" value=\"\""));
+    assert!(
+        page.body
+            .contains("id=\"aabner0\" name=\"aabner0\" value=\"\"")
+    );
 
     // Monday to Friday 08:00-16:00, Saturday 10:00-13:30, Sunday closed.
     let mut form: Vec<(String, String)> = Vec::new();
@@ -616,17 +730,31 @@ async fn opening_hours_are_set_on_the_sites_settings_page_checked_and_audited() 
             .await
     }
     let a = post(&mut ida, fields(&form)).await;
-    assert_eq!((a.status, a.location.as_str()), (303, "/steder/aeroe-bib/indstillinger"), "{}", a.body);
+    assert_eq!(
+        (a.status, a.location.as_str()),
+        (303, "/steder/aeroe-bib/indstillinger"),
+        "{}",
+        a.body
+    );
     let week = store.opening_hours(bib.id).await.unwrap();
     assert_eq!(week[0], Some((480, 960)));
     assert_eq!(week[5], Some((600, 810)));
     assert_eq!(week[6], None);
     let page = ida.get("/steder/aeroe-bib/indstillinger").await;
-    assert!(page.body.contains("id=\"lukker5\" name=\"lukker5\" value=\"13:30\""));
+    assert!(
+        page.body
+            .contains("id=\"lukker5\" name=\"lukker5\" value=\"13:30\"")
+    );
     let audit = store.audit_entries(Some(bib.id), 5).await.unwrap();
-    let rec = audit.iter().find(|e| e.action == "site.opening_hours").unwrap();
+    let rec = audit
+        .iter()
+        .find(|e| e.action == "site.opening_hours")
+        .unwrap();
     assert_eq!(rec.actor, "user:ida");
-    assert_eq!(rec.detail.as_ref().unwrap()["before"]["opening_hours"], serde_json::json!([]));
+    assert_eq!(
+        rec.detail.as_ref().unwrap()["before"]["opening_hours"],
+        serde_json::json!([])
+    );
     assert_eq!(
         rec.detail.as_ref().unwrap()["after"]["opening_hours"][5],
         serde_json::json!({"weekday": 6, "opens": "10:00", "closes": "13:30"})
@@ -638,22 +766,33 @@ async fn opening_hours_are_set_on_the_sites_settings_page_checked_and_audited() 
     let a = post(&mut ida, fields(&bad)).await;
     assert_eq!(a.status, 422, "{}", a.body);
     assert!(
-        a.body.contains("Åbningstider – Tirsdag: Lukker: skal være senere end åbningstiden"),
+        a.body
+            .contains("Åbningstider – Tirsdag: Lukker: skal være senere end åbningstiden"),
         "{}",
         a.body
     );
     assert!(a.body.contains("id=\"lukker1\" name=\"lukker1\" value=\"07:00\" aria-describedby=\"aabningstider-hint fejl\" aria-invalid=\"true\""));
     let mut half = form.clone();
     half[12].1 = "09:00".into(); // Sunday opens, but closes at no time.
-    ida.post("/sprog", &[("sprog", "en"), ("tilbage", "/")]).await;
+    ida.post("/sprog", &[("sprog", "en"), ("tilbage", "/")])
+        .await;
     ida.get("/steder/aeroe-bib/indstillinger").await;
     let a = post(&mut ida, fields(&half)).await;
     assert_eq!(a.status, 422);
-    assert!(a.body.contains("Opening hours – Sunday: Closes: give a time like 08:00"), "{}", a.body);
+    assert!(
+        a.body
+            .contains("Opening hours – Sunday: Closes: give a time like 08:00"),
+        "{}",
+        a.body
+    );
     let mut typo = form.clone();
     typo[0].1 = "8 om morgenen".into();
     let a = post(&mut ida, fields(&typo)).await;
-    assert!(a.body.contains("Opening hours – Monday: Opens: "), "{}", a.body);
+    assert!(
+        a.body.contains("Opening hours – Monday: Opens: "),
+        "{}",
+        a.body
+    );
     assert!(a.body.contains("aria-invalid=\"true\""));
     assert_eq!(store.opening_hours(bib.id).await.unwrap(), week);
 
@@ -662,13 +801,19 @@ async fn opening_hours_are_set_on_the_sites_settings_page_checked_and_audited() 
     sif.get("/steder/aeroe-bib").await;
     assert_eq!(post(&mut sif, fields(&bad)).await.status, 404);
     let a = ida
-        .post("/steder/fanoe-bib/indstillinger/aabningstider", &[("aabner0", "08:00"), ("lukker0", "09:00")])
+        .post(
+            "/steder/fanoe-bib/indstillinger/aabningstider",
+            &[("aabner0", "08:00"), ("lukker0", "09:00")],
+        )
         .await;
     assert_eq!(a.status, 404);
     assert_eq!(store.opening_hours(fanoe.id).await.unwrap(), [None; 7]);
 
     // Every day empty removes the hours.
-    let none: Vec<(String, String)> = form.iter().map(|(k, _)| (k.clone(), String::new())).collect();
+    let none: Vec<(String, String)> = form
+        .iter()
+        .map(|(k, _)| (k.clone(), String::new()))
+        .collect();
     assert_eq!(post(&mut ida, none).await.status, 303);
     assert_eq!(store.opening_hours(bib.id).await.unwrap(), [None; 7]);
 }

@@ -190,7 +190,9 @@ async fn the_rollup_is_back_filled_from_the_checkins_kept() {
     db.close().await;
 
     let store = Store::open(&url, 2).await.unwrap();
-    let cols: Vec<String> = (0..96).map(|q| format!("CAST(n{q:02} AS BIGINT)")).collect();
+    let cols: Vec<String> = (0..96)
+        .map(|q| format!("CAST(n{q:02} AS BIGINT)"))
+        .collect();
     let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
         "SELECT s.uid, r.day, CAST(r.pcs AS BIGINT), {} FROM site_checkin_days r
          JOIN sites s ON s.id = r.site_id ORDER BY s.uid, r.day",
@@ -215,6 +217,9 @@ async fn the_rollup_is_back_filled_from_the_checkins_kept() {
         })
         .collect();
     assert_eq!(got, want);
-    assert!(got.values().any(|(_, n)| n.contains(&2)), "two PCs in one quarter");
+    assert!(
+        got.values().any(|(_, n)| n.contains(&2)),
+        "two PCs in one quarter"
+    );
     store.db.close().await;
 }

@@ -94,7 +94,9 @@ async fn report_pages_show_the_apis_figures() {
     let (borger_pc, _) = portal.pc(&borger, "borger-1").await;
     portal.pc(&fanoe, "fanoe-1").await;
     // The library is open on weekdays 09:00-17:00; the citizens' service has no hours.
-    let scope = borgerpc_admin::store::access::Scope::cli(store).await.unwrap();
+    let scope = borgerpc_admin::store::access::Scope::cli(store)
+        .await
+        .unwrap();
     let mut week = vec![
         borgerpc_admin::store::opening_hours::OpeningTimes {
             opens: "09:00".into(),
@@ -229,7 +231,11 @@ async fn report_pages_show_the_apis_figures() {
             .map(|(d, (on, el, o_on, o_el))| {
                 (
                     d.clone(),
-                    vec![percent(*on, *el), percent(*o_on, *o_el), peak(d).to_string()],
+                    vec![
+                        percent(*on, *el),
+                        percent(*o_on, *o_el),
+                        peak(d).to_string(),
+                    ],
                 )
             })
             .collect();
@@ -256,7 +262,10 @@ async fn report_pages_show_the_apis_figures() {
             expected.iter().any(|(_, v)| v[1] == "–") && expected.iter().any(|(_, v)| v[1] != "–"),
             "weekends are closed, weekdays open: {expected:?}"
         );
-        assert!(!page.body.contains("id=\"steder\""), "one site: no table of sites");
+        assert!(
+            !page.body.contains("id=\"steder\""),
+            "one site: no table of sites"
+        );
         let per_pc: Vec<(String, String, String)> = table(&page.body, "computere")
             .into_iter()
             .map(|(id, cells)| (id, cells[1].clone(), cells[2].clone()))

@@ -304,7 +304,8 @@ fn availability_days(
                 day.hours_online += u32::from(on > 0);
                 day.hours.push(on);
             }
-            day.uptime_opening_hours = share(day.opening_quarters_online, day.opening_quarters_elapsed);
+            day.uptime_opening_hours =
+                share(day.opening_quarters_online, day.opening_quarters_elapsed);
             day
         })
         .collect()
@@ -457,8 +458,16 @@ impl Store {
                         .try_get(0)?
                 };
                 let hours = self.group_hours(&mut conn, g, &site_hours).await?;
-                rollup::of_pcs(&mut conn, f, &all_cond, &all_args, members, hours.as_ref(), now)
-                    .await?
+                rollup::of_pcs(
+                    &mut conn,
+                    f,
+                    &all_cond,
+                    &all_args,
+                    members,
+                    hours.as_ref(),
+                    now,
+                )
+                .await?
             }
         };
         Ok(Some(Availability {

@@ -219,10 +219,7 @@ pub(super) async fn of_sites(
     // The filter's own counts per UTC day: the sites' added up.
     let mut all: HashMap<i64, DayCounts> = HashMap::new();
     for day in first..=last {
-        let mut sum = DayCounts {
-            pcs: 0,
-            n: [0; 96],
-        };
+        let mut sum = DayCounts { pcs: 0, n: [0; 96] };
         for (_, _, site) in names.keys() {
             match counts.get(&(*site, day)) {
                 Some(c) => {

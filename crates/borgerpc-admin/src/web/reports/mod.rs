@@ -335,11 +335,7 @@ async fn availability_view(
             .map(|s| SiteLine {
                 uid: s.site.clone(),
                 name: s.name.clone(),
-                query: filter_query(&[
-                    ("sted", &s.site),
-                    ("fra", &form.from),
-                    ("til", &form.to),
-                ]),
+                query: filter_query(&[("sted", &s.site), ("fra", &form.from), ("til", &form.to)]),
                 uptime: percent(s.totals.uptime, lang),
                 uptime_opening: percent(s.totals.uptime_opening_hours, lang),
                 hours: hours_source(t, s.opening_hours),
