@@ -101,9 +101,11 @@ pub(crate) fn quarter_sums(q0: &str, q1: &str) -> Vec<String> {
 }
 
 /// Pairs (PC, day) per roll-up statement: statements of these sizes only (padded with rows
-/// that match no PC), so the few texts stay prepared instead of one per batch size.
-const ROLLUP_CHUNKS: [usize; 4] = [1, 8, 64, 512];
-static ROLLUP_SQL: std::sync::LazyLock<[String; 4]> =
+/// that match no PC), so the few texts stay prepared instead of one per batch size. No more
+/// than 64 (256 parameters): sqlx's SQLite driver binds named parameters in time that grows
+/// with their square, and 512 pairs cost 15 ms a statement where 8 × 64 cost 1.
+const ROLLUP_CHUNKS: [usize; 3] = [1, 8, 64];
+static ROLLUP_SQL: std::sync::LazyLock<[String; 3]> =
     std::sync::LazyLock::new(|| ROLLUP_CHUNKS.map(rollup_sql));
 
 /// The roll-up statement for `n` (PC, day, new q0 bits, new q1 bits): for each site and day,

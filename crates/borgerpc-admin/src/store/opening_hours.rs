@@ -119,6 +119,16 @@ impl OpenSpans {
         let i = self.0.partition_point(|(start, _)| *start <= at);
         i > 0 && self.0[i - 1].1 > at
     }
+
+    /// The parts of the spans within `[from, to)`.
+    pub fn within(&self, from: i64, to: i64) -> impl Iterator<Item = (i64, i64)> + '_ {
+        let i = self.0.partition_point(|(_, end)| *end <= from);
+        self.0[i..]
+            .iter()
+            .take_while(move |(start, _)| *start < to)
+            .map(move |(start, end)| ((*start).max(from), (*end).min(to)))
+            .filter(|(start, end)| start < end)
+    }
 }
 
 /// The instant a local date's minute begins. A minute skipped when the clock goes forward is

@@ -686,6 +686,18 @@ async fn uptime_within_opening_hours_on_a_dst_day() {
         ),
         (Some(on), Some(of))
     );
+    // Per date, the sites' figures are their PCs' (each PC here follows its site's hours).
+    for (i, day) in r["days"].as_array().unwrap().iter().enumerate() {
+        for key in ["opening_quarters_online", "opening_quarters_elapsed"] {
+            let pcs: i64 = r["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|p| p["days"][i][key].as_i64().unwrap())
+                .sum();
+            assert_eq!(day[key].as_i64(), Some(pcs), "{key} {}", day["date"]);
+        }
+    }
     let days_of: i64 = r["days"]
         .as_array()
         .unwrap()
@@ -816,4 +828,61 @@ async fn opening_hours_are_set_on_the_sites_settings_page_checked_and_audited() 
         .collect();
     assert_eq!(post(&mut ida, none).await.status, 303);
     assert_eq!(store.opening_hours(bib.id).await.unwrap(), [None; 7]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn today_counts_the_quarters_begun_so_far() {
+    let portal = Portal::start().await;
+    let store = &portal.store;
+    let bib = portal.site("Ærø", "aeroe-bib").await;
+    let (a, _) = portal.pc(&bib, "bib-1").await;
+    portal.pc(&bib, "bib-2").await;
+    let scope = Scope::cli(store).await.unwrap();
+    let all_day = vec![
+        OpeningTimes {
+            opens: "00:00".into(),
+            closes: "23:59".into(),
+        };
+        7
+    ];
+    store
+        .set_opening_hours(&scope, bib.id, &all_day)
+        .await
+        .unwrap()
+        .unwrap();
+    let today = chrono::Utc::now().with_timezone(&Copenhagen).date_naive();
+    let start = midnight(today);
+    let now = service_kit::db::now_ms();
+    store.record_beats(&[beat(a, now - 1000)]).await.unwrap();
+    let key = store.add_api_key(bib.id, "bi", false).await.unwrap();
+    // Two PCs, the quarters begun since midnight, all within the opening hours.
+    let begun = |at: i64| (at - start + QUARTER - 1) / QUARTER;
+    let before = begun(service_kit::db::now_ms());
+    let r = get(
+        &portal,
+        &key,
+        &format!(
+            "/api/reports/availability?from={today}&to={}",
+            today.succ_opt().unwrap()
+        ),
+    )
+    .await;
+    let after = begun(service_kit::db::now_ms());
+    let d = &r["days"][0];
+    let elapsed = d["quarters_elapsed"].as_i64().unwrap();
+    assert!((2 * before..=2 * after).contains(&elapsed), "{d}");
+    let open = d["opening_quarters_elapsed"].as_i64().unwrap();
+    assert!((2 * before..=2 * after).contains(&open), "{d}");
+    assert_eq!(
+        (
+            d["quarters_online"].as_i64(),
+            d["opening_quarters_online"].as_i64()
+        ),
+        (Some(1), Some(1))
+    );
+    assert_eq!(r["sites"][0]["quarters_elapsed"], d["quarters_elapsed"]);
+    assert_eq!(
+        r["sites"][0]["opening_quarters_elapsed"],
+        d["opening_quarters_elapsed"]
+    );
 }
