@@ -111,7 +111,8 @@ static ROLLUP_SQL: std::sync::LazyLock<[String; 3]> =
 /// The roll-up statement for `n` (PC, day, new q0 bits, new q1 bits): for each site and day,
 /// adds 1 to a quarter's counter for each of its PCs whose bit goes from 0 to 1, reading the
 /// bits stored before this batch's own upsert of `checkin_days` (so it runs first). The site
-/// is the PC's now, the site's PC count its kept one. Pairs without a new bit write nothing.
+/// is the one the PC is on as the batch is written, the PCs counted that site's kept count.
+/// Pairs without a new bit write nothing.
 fn rollup_sql(n: usize) -> String {
     let values = (0..n)
         .map(|i| {
