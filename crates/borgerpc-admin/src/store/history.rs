@@ -1,7 +1,9 @@
 //! What reporting needs to look back on, kept compact and bounded: check-ins per PC per day
-//! (a bit per quarter hour), logins per PC per day (parsed from the PC's `login_counts`
-//! entry when it pushes it), changes in what PCs report about themselves, and the retention
-//! that deletes old history. `store::reports` reads it.
+//! (a bit per quarter hour), their roll-up per site per day (PCs online per quarter hour,
+//! kept in the same transaction, so a report over 100,000 PCs reads sites × days rows),
+//! logins per PC per day (parsed from the PC's `login_counts` entry when it pushes it),
+//! changes in what PCs report about themselves, and the retention that deletes old history.
+//! `store::reports` reads it.
 
 use super::Result;
 use super::Store;
@@ -36,7 +38,7 @@ fn quarter_bits(at: i64) -> (i64, i64, i64) {
 }
 
 /// A PC's check-ins on one day, gathered from a batch of beats.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Default)]
 struct DayTally {
     checkins: i64,
     q0: i64,
@@ -69,6 +71,8 @@ impl Default for Retention {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Purged {
     pub checkin_days: u64,
+    /// Rows of `site_checkin_days` (the check-ins' roll-up per site), kept as long as check-ins.
+    pub site_checkin_days: u64,
     /// Rows of `pc_login_days` (reports' usage history), kept as long as check-ins.
     pub login_days: u64,
     pub pc_reports: u64,
@@ -78,9 +82,72 @@ pub struct Purged {
     pub web_logins: u64,
 }
 
+/// The roll-up's counter columns, `n00` to `n95`: PCs online in each UTC quarter of the day.
+pub(crate) fn rollup_columns() -> impl Iterator<Item = String> {
+    (0..96).map(|q| format!("n{q:02}"))
+}
+
+/// The 96 SQL expressions that pick quarter `q`'s bit (0 or 1) out of two bit words, `q0`
+/// for quarters 0 to 47 and `q1` for 48 to 95 (as `checkin_days` keeps them), summed:
+/// `SUM(((<q0>) >> 5) & 1)`. Both dialects have these operators; PostgreSQL's SUM of a
+/// BIGINT is NUMERIC, cast back.
+pub(crate) fn quarter_sums(q0: &str, q1: &str) -> Vec<String> {
+    (0..96)
+        .map(|q| {
+            let (word, bit) = if q < 48 { (q0, q) } else { (q1, q - 48) };
+            format!("CAST(SUM((({word}) >> {bit}) & 1) AS BIGINT)")
+        })
+        .collect()
+}
+
+/// Pairs (PC, day) per roll-up statement: statements of these sizes only (padded with rows
+/// that match no PC), so the few texts stay prepared instead of one per batch size. No more
+/// than 64 (256 parameters): sqlx's SQLite driver binds named parameters in time that grows
+/// with their square, and 512 pairs cost 15 ms a statement where 8 × 64 cost 1.
+const ROLLUP_CHUNKS: [usize; 3] = [1, 8, 64];
+static ROLLUP_SQL: std::sync::LazyLock<[String; 3]> =
+    std::sync::LazyLock::new(|| ROLLUP_CHUNKS.map(rollup_sql));
+
+/// The roll-up statement for `n` (PC, day, new q0 bits, new q1 bits): for each site and day,
+/// adds 1 to a quarter's counter for each of its PCs whose bit goes from 0 to 1, reading the
+/// bits stored before this batch's own upsert of `checkin_days` (so it runs first). The site
+/// is the one the PC is on as the batch is written, the PCs counted that site's kept count.
+/// Pairs without a new bit write nothing.
+fn rollup_sql(n: usize) -> String {
+    let values = (0..n)
+        .map(|i| {
+            let b = 4 * i;
+            format!("(${}, ${}, ${}, ${})", b + 1, b + 2, b + 3, b + 4)
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    let new0 = "b.q0 & ~COALESCE(c.q0, 0)";
+    let new1 = "b.q1 & ~COALESCE(c.q1, 0)";
+    let columns: Vec<String> = rollup_columns().collect();
+    let adds = columns
+        .iter()
+        .map(|c| format!("{c} = site_checkin_days.{c} + excluded.{c}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!(
+        "WITH b (pc_id, day, q0, q1) AS (VALUES {values})
+         INSERT INTO site_checkin_days (site_id, day, pcs, {})
+         SELECT p.site_id, b.day, COALESCE(MAX(k.n), 0), {}
+         FROM b JOIN pcs p ON p.id = b.pc_id
+         LEFT JOIN checkin_days c ON c.pc_id = b.pc_id AND c.day = b.day
+         LEFT JOIN site_pc_counts k ON k.site_id = p.site_id AND k.fact = 'pcs' AND k.fact_value = ''
+         WHERE ({new0}) <> 0 OR ({new1}) <> 0
+         GROUP BY p.site_id, b.day
+         ON CONFLICT (site_id, day) DO UPDATE SET pcs = excluded.pcs, {adds}",
+        columns.join(", "),
+        quarter_sums(new0, new1).join(", "),
+    )
+}
+
 impl Store {
-    /// Writes a batch of beats in one transaction: last_seen per PC, the day's check-in row,
-    /// and a change row when a PC's address changed.
+    /// Writes a batch of beats in one transaction: last_seen per PC, the site's roll-up of
+    /// the quarters that are new, the day's check-in row, and a change row when a PC's
+    /// address changed.
     pub async fn record_beats(&self, beats: &[Beat]) -> Result<()> {
         if beats.is_empty() {
             return Ok(());
@@ -118,6 +185,27 @@ impl Store {
             .bind(*pc)
             .execute(&mut *tx)
             .await?;
+        }
+        // After the PCs' rows are locked (above: a concurrent batch for the same PC waits for
+        // this one's commit), before their bits are set (below): the roll-up counts a quarter
+        // once, at the site the PC is on as it checks in.
+        let pairs: Vec<((i64, i64), DayTally)> = days.iter().map(|(k, d)| (*k, *d)).collect();
+        let mut rest = &pairs[..];
+        while !rest.is_empty() {
+            let size = ROLLUP_CHUNKS
+                .into_iter()
+                .find(|n| *n >= rest.len())
+                .unwrap_or(ROLLUP_CHUNKS[ROLLUP_CHUNKS.len() - 1]);
+            let (chunk, after) = rest.split_at(size.min(rest.len()));
+            rest = after;
+            let sql = &ROLLUP_SQL[ROLLUP_CHUNKS.iter().position(|n| *n == size).unwrap_or(0)];
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql.as_str()));
+            for i in 0..size {
+                // Padding: PC 0 is no PC (ids start at 1).
+                let ((pc, day), d) = chunk.get(i).copied().unwrap_or_default();
+                q = q.bind(pc).bind(day).bind(d.q0).bind(d.q1);
+            }
+            q.execute(&mut *tx).await?;
         }
         for ((pc, day), d) in &days {
             sqlx::query(
@@ -203,6 +291,12 @@ impl Store {
                     .bind(cutoff(r.checkin_days).div_euclid(DAY_MS)),
             )
             .await?;
+        let site_checkin_days = self
+            .write_one(
+                sqlx::query("DELETE FROM site_checkin_days WHERE day < $1")
+                    .bind(cutoff(r.checkin_days).div_euclid(DAY_MS)),
+            )
+            .await?;
         let login_days = self
             .write_one(
                 sqlx::query("DELETE FROM pc_login_days WHERE day < $1")
@@ -254,6 +348,7 @@ impl Store {
         Ok(Purged {
             web_logins,
             checkin_days,
+            site_checkin_days,
             login_days,
             pc_reports,
             security_events,

@@ -13,6 +13,7 @@ pub mod groups;
 pub mod history;
 pub mod job_views;
 pub mod jobs;
+pub mod opening_hours;
 pub mod operator;
 pub mod pc_counts;
 pub mod pcs;
@@ -79,6 +80,11 @@ pub const MIGRATIONS: &[Migration] = &[
         version: 10,
         name: "reports",
         sql: include_str!("../../migrations/0010_reports.sql"),
+    },
+    Migration {
+        version: 11,
+        name: "availability_rollup",
+        sql: include_str!("../../migrations/0011_availability_rollup.sql"),
     },
     Migration {
         version: 12,

@@ -256,6 +256,8 @@ pub enum Reason {
     SameOnOff,
     ExceptionKind,
     EndBeforeStart,
+    /// A closing time at or before its opening time (opening hours are within one day).
+    CloseNotAfterOpen,
     TwoPlans {
         pc: String,
         first: String,
@@ -481,6 +483,7 @@ impl Reason {
             R::SameOnOff => (m.refuse_same_on_off, vec![]),
             R::ExceptionKind => (m.refuse_exception_kind, vec![]),
             R::EndBeforeStart => (m.refuse_end_before_start, vec![]),
+            R::CloseNotAfterOpen => (m.refuse_close_not_after_open, vec![]),
             R::TwoPlans { pc, first, second } => (
                 m.refuse_two_plans,
                 vec![
@@ -661,6 +664,7 @@ mod tests {
             R::SameOnOff,
             R::ExceptionKind,
             R::EndBeforeStart,
+            R::CloseNotAfterOpen,
             R::TwoPlans {
                 pc: s("pc1"),
                 first: s("A"),
@@ -761,10 +765,11 @@ mod tests {
             R::GroupOnOtherPlan { .. } => 79,
             R::TooManySubscriptions { .. } => 80,
             R::SubscriptionExists => 81,
+            R::CloseNotAfterOpen => 82,
         }
     }
 
-    const VARIANTS: usize = 82;
+    const VARIANTS: usize = 83;
 
     /// Reasons whose Danish words are the English ones (a term both languages use).
     const SAME_IN_BOTH: &[usize] = &[];

@@ -401,6 +401,10 @@ const SITE_DATA: &[&str] = &[
     "DELETE FROM batches WHERE site_id = $1",
     "DELETE FROM security_events WHERE site_id = $1",
     "DELETE FROM checkin_days WHERE pc_id IN (SELECT id FROM pcs WHERE site_id = $1)",
+    // The site's roll-up; a PC moved away leaves its quarters here, and one moved here left
+    // its earlier ones at the site it was on (they stay there).
+    "DELETE FROM site_checkin_days WHERE site_id = $1",
+    "DELETE FROM site_opening_hours WHERE site_id = $1",
     // A PC moved away keeps days at this site (and one moved here, days elsewhere).
     "DELETE FROM pc_login_days WHERE site_id = $1 OR pc_id IN (SELECT id FROM pcs WHERE site_id = $1)",
     "DELETE FROM pc_reports WHERE pc_id IN (SELECT id FROM pcs WHERE site_id = $1)",

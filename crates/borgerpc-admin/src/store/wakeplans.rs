@@ -471,7 +471,7 @@ impl Store {
         Ok(())
     }
 
-    async fn plan_view(
+    pub(crate) async fn plan_view(
         &self,
         conn: &mut sqlx::AnyConnection,
         plan_id: i64,

@@ -1,12 +1,15 @@
 //! A site's settings (site admins and up): its name (the UID is fixed: PCs register with
 //! it), whether 2.x agents may use the legacy XML-RPC protocol (with what that exposes),
-//! the registration token (a new one is shown once), and the site's own configuration
-//! entries. Every change is in the audit log with its values before and after.
+//! the registration token (a new one is shown once), its opening hours (what the
+//! availability report's uptime within opening hours is measured against), and the site's
+//! own configuration entries. Every change is in the audit log with its values before and
+//! after.
 
 use super::pcs::yes_no;
 use super::{ConfigEntry, Here, Section, Viewer, Web, refusal, refusal_text, text};
 use crate::store::access::{Role, Scope};
 use crate::store::config::{EntryView, Owner};
+use crate::store::opening_hours::{OpeningTimes, typed};
 use crate::store::tenants::{Site, SiteChange};
 use askama::Template;
 use axum::Router;
@@ -27,6 +30,10 @@ pub(super) fn routes() -> Router<Web> {
             post(registration_token),
         )
         .route("/steder/{site}/indstillinger/konfiguration", post(config))
+        .route(
+            "/steder/{site}/indstillinger/aabningstider",
+            post(opening_hours),
+        )
 }
 
 #[derive(Template)]
@@ -43,6 +50,16 @@ struct Body<'a> {
     draft_key: &'a str,
     draft_value: &'a str,
     error: Option<String>,
+    hours: Vec<HoursRow>,
+}
+
+/// A weekday of the opening hours form.
+struct HoursRow {
+    label: &'static str,
+    opens: String,
+    closes: String,
+    opens_invalid: bool,
+    closes_invalid: bool,
 }
 
 /// What the page shows besides the site: a refusal, what was typed, a token made now.
@@ -53,6 +70,9 @@ struct Shown<'a> {
     key: &'a str,
     value: &'a str,
     new_token: Option<String>,
+    /// The opening hours as typed, and the form field refused (`aabner2`, `lukker2`).
+    hours: Option<Vec<OpeningTimes>>,
+    invalid: String,
 }
 
 async fn page(State(web): State<Web>, v: Viewer, Path(uid): Path<String>) -> Response {
@@ -71,9 +91,10 @@ async fn show(web: &Web, v: &Viewer, site: &Site, scope: &Scope, shown: Shown<'_
             .config_entries(&scope.sites, Owner::Site(site.id))
             .await?
             .unwrap_or_default();
-        Ok::<_, crate::store::Error>((token.is_some(), entries))
+        let hours = web.store.opening_hours(site.id).await?;
+        Ok::<_, crate::store::Error>((token.is_some(), entries, hours))
     };
-    let (has_token, entries) = match found.await {
+    let (has_token, entries, hours) = match found.await {
         Ok(x) => x,
         Err(e) => return v.failed(e),
     };
@@ -94,6 +115,20 @@ async fn show(web: &Web, v: &Viewer, site: &Site, scope: &Scope, shown: Shown<'_
         draft_key: shown.key,
         draft_value: shown.value,
         error: shown.error,
+        hours: shown
+            .hours
+            .unwrap_or_else(|| typed(&hours))
+            .into_iter()
+            .zip(weekdays(v.t))
+            .enumerate()
+            .map(|(i, (h, label))| HoursRow {
+                label,
+                opens_invalid: shown.invalid == format!("aabner{i}"),
+                closes_invalid: shown.invalid == format!("lukker{i}"),
+                opens: h.opens,
+                closes: h.closes,
+            })
+            .collect(),
     };
     let here = Here {
         section: Section::Settings,
@@ -257,6 +292,73 @@ async fn config(
                     )),
                     key: &f.noegle,
                     value: &f.vaerdi,
+                    ..Shown::default()
+                };
+                show(&web, &v, &site, &scope, shown).await
+            }
+            Err(e) => v.failed(e),
+        },
+    }
+}
+
+fn weekdays(t: &text::Msgs) -> [&'static str; 7] {
+    [
+        t.day_monday,
+        t.day_tuesday,
+        t.day_wednesday,
+        t.day_thursday,
+        t.day_friday,
+        t.day_saturday,
+        t.day_sunday,
+    ]
+}
+
+/// The opening hours form: `aabner0`…`aabner6` and `lukker0`…`lukker6`, Monday first.
+async fn opening_hours(
+    State(web): State<Web>,
+    v: Viewer,
+    Path(uid): Path<String>,
+    Form(f): Form<std::collections::HashMap<String, String>>,
+) -> Response {
+    let (site, scope) = match v.site_needing(&web, &uid, Role::SiteAdmin).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let field = |name: &str| f.get(name).map(|s| s.trim().to_owned()).unwrap_or_default();
+    let days: Vec<OpeningTimes> = (0..7)
+        .map(|i| OpeningTimes {
+            opens: field(&format!("aabner{i}")),
+            closes: field(&format!("lukker{i}")),
+        })
+        .collect();
+    match web.store.set_opening_hours(&scope, site.id, &days).await {
+        Ok(Some(_)) => back(&site),
+        Ok(None) => v.visit.not_found(),
+        Err(e) => match refusal(e) {
+            Ok(m) => {
+                // The store names the field `week[2].closes`; the form `lukker2`, "Onsdag: Lukker".
+                let name = m.field.name().unwrap_or_default();
+                let day: Option<usize> = name
+                    .split(['[', ']'])
+                    .nth(1)
+                    .and_then(|i| i.parse().ok())
+                    .filter(|i| *i < 7);
+                let (input, what) = if name.ends_with(".opens") {
+                    ("aabner", v.t.settings_hours_opens)
+                } else {
+                    ("lukker", v.t.settings_hours_closes)
+                };
+                let (invalid, label) = match day {
+                    Some(i) => (
+                        format!("{input}{i}"),
+                        format!("{} – {}: {what}", v.t.settings_hours, weekdays(v.t)[i]),
+                    ),
+                    None => (String::new(), v.t.settings_hours.to_owned()),
+                };
+                let shown = Shown {
+                    error: Some(format!("{label}: {}", m.reason.text(v.t))),
+                    hours: Some(days),
+                    invalid,
                     ..Shown::default()
                 };
                 show(&web, &v, &site, &scope, shown).await

@@ -30,6 +30,7 @@ mod reports;
 mod reports_changes;
 mod reports_changes_export;
 mod reports_export;
+mod reports_rollup;
 mod scripts_import;
 mod setup;
 mod tenant_rls;

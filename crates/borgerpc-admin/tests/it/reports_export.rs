@@ -101,6 +101,11 @@ pub(crate) fn want_rows(report: &str, json: &Value) -> (Vec<&'static str>, Vec<V
                     } else {
                         Want::Empty
                     },
+                    int(&d["opening_quarters_online"]),
+                    int(&d["opening_quarters_elapsed"]),
+                    d["uptime_opening_hours"]
+                        .as_f64()
+                        .map_or(Want::Empty, Want::Number),
                 ]
             } else {
                 vec![
@@ -124,6 +129,9 @@ pub(crate) fn want_rows(report: &str, json: &Value) -> (Vec<&'static str>, Vec<V
             "quarters_online",
             "quarters_elapsed",
             "uptime",
+            "opening_quarters_online",
+            "opening_quarters_elapsed",
+            "uptime_opening_hours",
         ]
     } else {
         vec!["date", "site", "pc_uid", "pc_name", "logins"]
@@ -361,6 +369,24 @@ async fn exports_hold_the_json_cell_for_cell() {
     tx.commit().await.unwrap();
     push(p2, (0..8).map(|i| (day(i), i + 1)).collect()).await;
     push(p3, vec![(day(5), 12)]).await;
+    // The library's opening hours, for the export's uptime within them (closed on Sundays:
+    // empty cells there).
+    let scope = borgerpc_admin::store::access::Scope::cli(store)
+        .await
+        .unwrap();
+    let mut week = vec![
+        borgerpc_admin::store::opening_hours::OpeningTimes {
+            opens: "09:00".into(),
+            closes: "17:30".into(),
+        };
+        7
+    ];
+    week[6] = Default::default();
+    store
+        .set_opening_hours(&scope, bib.id, &week)
+        .await
+        .unwrap()
+        .unwrap();
 
     let token = api_user(
         &portal,
@@ -387,6 +413,13 @@ async fn exports_hold_the_json_cell_for_cell() {
             let json = json.json();
             let (header, want) = want_rows(report, &json);
             assert!(want.len() >= 8, "{base}: {} rows", want.len());
+            if report == "availability" {
+                let opening = |w: &Want| matches!(w, Want::Number(_));
+                assert!(
+                    want.iter().any(|r| opening(&r[11])) && want.iter().any(|r| !opening(&r[11])),
+                    "{base}: days within opening hours and without"
+                );
+            }
             if scope.starts_with("customer") {
                 assert!(
                     want.iter()

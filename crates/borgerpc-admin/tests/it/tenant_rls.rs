@@ -82,6 +82,10 @@ async fn the_rest(store: &Store, site: i64, prefix: &str, ids: &seed::Ids) {
             ids.active_pc
         ),
         format!(
+            "INSERT INTO site_checkin_days (site_id, day, pcs, n00) VALUES ({site}, 20000, 1, 1)"
+        ),
+        format!("INSERT INTO site_opening_hours VALUES ({site}, 1, 480, 960)"),
+        format!(
             "INSERT INTO pc_reports (pc_id, at, field, value) VALUES ({}, 1, 'ip', '{prefix}')",
             ids.active_pc
         ),

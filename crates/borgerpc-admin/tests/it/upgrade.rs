@@ -128,3 +128,98 @@ async fn migrate_check_lists_what_is_pending_and_changes_nothing() {
     assert_eq!(newer.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&newer.stdout).contains("newer: migration 999"));
 }
+
+/// Migration 11 fills the availability roll-up from the check-ins kept so far: per site and
+/// UTC day, each quarter's count is the number of the site's PCs (now) whose bit is set, and
+/// the PCs counted are the site's.
+#[tokio::test]
+async fn the_rollup_is_back_filled_from_the_checkins_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = service_kit::db::test_database_url(dir.path())
+        .await
+        .unwrap();
+    let k = MIGRATIONS.iter().position(|m| m.version == 11).unwrap();
+    let db = service_kit::db::Db::connect(&url, 2).await.unwrap();
+    db.migrate(&MIGRATIONS[..k]).await.unwrap();
+    let mut statements = vec![
+        "INSERT INTO customers (name, created_at) VALUES ('K', 0)".to_owned(),
+        "INSERT INTO sites (customer_id, uid, name, created_at) SELECT id, 'a', 'A', 0 FROM customers".to_owned(),
+        "INSERT INTO sites (customer_id, uid, name, created_at) SELECT id, 'b', 'B', 0 FROM customers".to_owned(),
+    ];
+    // Three PCs at a, one at b; the kept counts as migration 7 keeps them.
+    let pcs = [("a", 1), ("a", 2), ("a", 3), ("b", 4)];
+    for (site, n) in pcs {
+        statements.push(format!(
+            "INSERT INTO pcs (site_id, uid, mac, name, created_at)
+             SELECT id, 'pc-{n}', '02:00:00:00:00:0{n}', 'pc-{n}', 0 FROM sites WHERE uid = '{site}'"
+        ));
+    }
+    for (site, n) in [("a", 3), ("b", 1)] {
+        statements.push(format!(
+            "INSERT INTO site_pc_counts (site_id, fact, fact_value, n)
+             SELECT id, 'pcs', '', {n} FROM sites WHERE uid = '{site}'"
+        ));
+    }
+    // Bits in a pattern per PC and day; pc-3 has no history.
+    let mut bits: BTreeMap<(String, i64), [i64; 96]> = BTreeMap::new();
+    for (site, n) in pcs.iter().filter(|(_, n)| *n != 3) {
+        for day in 20_400..20_404i64 {
+            let (mut q0, mut q1) = (0i64, 0i64);
+            for q in 0..96i64 {
+                if (q * 7 + day * 3 + n * 11) % 5 < 2 {
+                    if q < 48 {
+                        q0 |= 1 << q;
+                    } else {
+                        q1 |= 1 << (q - 48);
+                    }
+                    bits.entry((site.to_string(), day)).or_insert([0; 96])[q as usize] += 1;
+                }
+            }
+            statements.push(format!(
+                "INSERT INTO checkin_days (pc_id, day, checkins, q0, q1, first_at, last_at)
+                 SELECT id, {day}, 1, {q0}, {q1}, 0, 0 FROM pcs WHERE uid = 'pc-{n}'"
+            ));
+        }
+    }
+    for s in statements {
+        sqlx::query(sqlx::AssertSqlSafe(s))
+            .execute(db.reader())
+            .await
+            .unwrap();
+    }
+    db.close().await;
+
+    let store = Store::open(&url, 2).await.unwrap();
+    let cols: Vec<String> = (0..96)
+        .map(|q| format!("CAST(n{q:02} AS BIGINT)"))
+        .collect();
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT s.uid, r.day, CAST(r.pcs AS BIGINT), {} FROM site_checkin_days r
+         JOIN sites s ON s.id = r.site_id ORDER BY s.uid, r.day",
+        cols.join(", ")
+    )))
+    .fetch_all(store.pool())
+    .await
+    .unwrap();
+    use sqlx::Row as _;
+    let got: BTreeMap<(String, i64), (i64, Vec<i64>)> = rows
+        .iter()
+        .map(|r| {
+            let n: Vec<i64> = (0..96).map(|q| r.get(3 + q)).collect();
+            ((r.get(0), r.get(1)), (r.get(2), n))
+        })
+        .collect();
+    let want: BTreeMap<(String, i64), (i64, Vec<i64>)> = bits
+        .into_iter()
+        .map(|((site, day), n)| {
+            let pcs = if site == "a" { 3 } else { 1 };
+            ((site, day), (pcs, n.to_vec()))
+        })
+        .collect();
+    assert_eq!(got, want);
+    assert!(
+        got.values().any(|(_, n)| n.contains(&2)),
+        "two PCs in one quarter"
+    );
+    store.db.close().await;
+}

@@ -30,8 +30,10 @@ const SCREENSHOTS: &[(&str, &str)] = &[
 ];
 
 /// Check-ins and login counts on the seeded PCs over the last 30 days, so the report pages
-/// draw bars and fill their tables (and their screenshots show something).
-async fn report_history(portal: &Portal, ids: &Ids) {
+/// draw bars and fill their tables (and their screenshots show something); the site's
+/// opening hours, and a second site with a PC, for availability's columns and its table of
+/// sites.
+async fn report_history(portal: &Portal, ids: &Ids, site: &borgerpc_admin::store::tenants::Site) {
     use borgerpc_admin::store::config::EntryChange;
     use borgerpc_admin::store::history::Beat;
     const QUARTER: i64 = 900_000;
@@ -39,7 +41,24 @@ async fn report_history(portal: &Portal, ids: &Ids) {
         .with_timezone(&chrono_tz::Europe::Copenhagen)
         .date_naive();
     let now = service_kit::db::now_ms();
-    for (n, pc) in [ids.pc, ids.active_pc].into_iter().enumerate() {
+    let branch = portal.site("Ærø Kommune", "filial").await;
+    let (branch_pc, _) = portal.pc(&branch, "filial-1").await;
+    let scope = borgerpc_admin::store::access::Scope::cli(&portal.store)
+        .await
+        .unwrap();
+    let open = |opens: &str, closes: &str| borgerpc_admin::store::opening_hours::OpeningTimes {
+        opens: opens.into(),
+        closes: closes.into(),
+    };
+    let mut week = vec![open("08:00", "16:00"); 5];
+    week.extend([open("10:00", "14:00"), open("", "")]);
+    portal
+        .store
+        .set_opening_hours(&scope, site.id, &week)
+        .await
+        .unwrap()
+        .unwrap();
+    for (n, pc) in [ids.pc, ids.active_pc, branch_pc].into_iter().enumerate() {
         let mut beats = Vec::new();
         let mut at = now - 30 * 96 * QUARTER;
         // Office hours on most days, a different pattern per PC.
@@ -325,7 +344,7 @@ async fn browser_every_page_has_no_serious_accessibility_violation() -> anyhow::
     let portal = Portal::start().await;
     let site = portal.site("Ærø Kommune", "bibliotek").await;
     let seeded = seed::everything(&portal, &site, "Ærø").await;
-    report_history(&portal, &seeded.ids).await;
+    report_history(&portal, &seeded.ids, &site).await;
     changes_history(&portal, &seeded.ids, site.id).await;
     // A superuser sees every page there is (the customers' pages too).
     portal.web_user("anna", "superuser", &site).await;

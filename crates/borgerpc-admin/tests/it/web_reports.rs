@@ -33,6 +33,8 @@ fn table(body: &str, id: &str) -> Vec<(String, Vec<String>)> {
         .map(|row| {
             let key = if row.contains("datetime=\"") {
                 between(row, "datetime=\"", "\"")
+            } else if row.contains("data-site=\"") {
+                between(row, "data-site=\"", "\"")
             } else {
                 between(row, "data-pc=\"", "\"")
             };
@@ -65,6 +67,12 @@ fn check_svg(body: &str, name: &str) {
     assert_eq!(depth, 0, "every element is closed");
 }
 
+/// A customer admin of Ærø's over the API (the pages' user has no API session).
+async fn ida_token(portal: &Portal, customer: i64) -> String {
+    crate::common::reports::api_user(portal, "ida-api", Some(("customer_admin", Some(customer))))
+        .await
+}
+
 fn percent(on: u64, elapsed: u64) -> String {
     if elapsed == 0 {
         return "–".into();
@@ -77,23 +85,50 @@ async fn report_pages_show_the_apis_figures() {
     let portal = Portal::start().await;
     let store = &portal.store;
     let bib = portal.site("Ærø", "aeroe-bib").await;
+    let borger = portal.site("Ærø", "aeroe-borger").await;
     let fanoe = portal.site("Fanø", "fanoe-bib").await;
     let mut pcs = Vec::new();
     for name in ["bib-1", "bib-2", "bib-3"] {
         pcs.push(portal.pc(&bib, name).await);
     }
+    let (borger_pc, _) = portal.pc(&borger, "borger-1").await;
     portal.pc(&fanoe, "fanoe-1").await;
+    // The library is open on weekdays 09:00-17:00; the citizens' service has no hours.
+    let scope = borgerpc_admin::store::access::Scope::cli(store)
+        .await
+        .unwrap();
+    let mut week = vec![
+        borgerpc_admin::store::opening_hours::OpeningTimes {
+            opens: "09:00".into(),
+            closes: "17:00".into(),
+        };
+        5
+    ];
+    week.resize(7, Default::default());
+    store
+        .set_opening_hours(&scope, bib.id, &week)
+        .await
+        .unwrap()
+        .unwrap();
     let group = store.add_group(bib.id, "Læsesal").await.unwrap();
     store.add_group_member(group, pcs[0].0).await.unwrap();
     let fanoe_group = store.add_group(fanoe.id, "Fanø-gruppe").await.unwrap();
 
     // Check-ins in November 2026 with gaps; bib-3 never checks in and has no logins (idle).
     let (first, last) = (date("2026-11-01"), date("2026-11-11"));
-    for (i, (pc, _)) in pcs.iter().take(2).enumerate() {
+    let mut raw: BTreeMap<i64, Vec<i64>> = BTreeMap::new();
+    let checking: Vec<(i64, String)> = pcs
+        .iter()
+        .take(2)
+        .cloned()
+        .chain([(borger_pc, String::new())])
+        .collect();
+    for (i, (pc, _)) in checking.iter().enumerate() {
         let mut beats = Vec::new();
         let mut at = midnight(first);
         while at < midnight(last) {
             if (at / QUARTER + *pc * 3).rem_euclid(5 + i as i64) < 3 {
+                raw.entry(*pc).or_default().push(at);
                 beats.push(Beat {
                     pc_id: *pc,
                     at: at + 120_000,
@@ -162,35 +197,88 @@ async fn report_pages_show_the_apis_figures() {
         .await;
         let items = json["items"].as_array().unwrap();
         assert_eq!(items.len(), if filters.is_empty() { 3 } else { 1 });
-        // Per day: the sum over the PCs of the API's quarters.
-        let mut days: BTreeMap<String, (u64, u64, u64)> = BTreeMap::new();
+        // Per day: the JSON's (the roll-up's, or the group's), which are the sum over the PCs
+        // of their quarters (no PC moved, all were there before their first check-in).
+        let mut days: BTreeMap<String, (u64, u64, u64, u64)> = BTreeMap::new();
         for pc in items {
             for d in pc["days"].as_array().unwrap() {
                 let e = days
                     .entry(d["date"].as_str().unwrap().to_owned())
                     .or_default();
-                let on = d["quarters_online"].as_u64().unwrap();
-                e.0 += on;
+                e.0 += d["quarters_online"].as_u64().unwrap();
                 e.1 += d["quarters_elapsed"].as_u64().unwrap();
-                e.2 += u64::from(on > 0);
+                e.2 += d["opening_quarters_online"].as_u64().unwrap();
+                e.3 += d["opening_quarters_elapsed"].as_u64().unwrap();
             }
         }
+        // The most PCs online at once, from the check-ins sent.
+        let shown: Vec<i64> = items.iter().map(|p| p["pc_id"].as_i64().unwrap()).collect();
+        let peak = |d: &str| -> u64 {
+            let (start, end) = (midnight(date(d)), midnight(date(d).succ_opt().unwrap()));
+            (start..end)
+                .step_by(QUARTER as usize)
+                .map(|q| {
+                    shown
+                        .iter()
+                        .filter(|pc| raw.get(pc).is_some_and(|r| r.contains(&q)))
+                        .count() as u64
+                })
+                .max()
+                .unwrap_or(0)
+        };
         let expected: Vec<(String, Vec<String>)> = days
             .iter()
-            .map(|(d, (on, el, seen))| (d.clone(), vec![percent(*on, *el), seen.to_string()]))
+            .map(|(d, (on, el, o_on, o_el))| {
+                (
+                    d.clone(),
+                    vec![
+                        percent(*on, *el),
+                        percent(*o_on, *o_el),
+                        peak(d).to_string(),
+                    ],
+                )
+            })
             .collect();
+        let from_json: Vec<(String, Vec<String>)> = json["days"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| {
+                let n = |k: &str| d[k].as_u64().unwrap();
+                (
+                    d["date"].as_str().unwrap().to_owned(),
+                    vec![
+                        percent(n("quarters_online"), n("quarters_elapsed")),
+                        percent(n("opening_quarters_online"), n("opening_quarters_elapsed")),
+                        n("peak_online").to_string(),
+                    ],
+                )
+            })
+            .collect();
+        assert_eq!(from_json, expected, "the JSON's days are its PCs' days");
         assert_eq!(table(&page.body, "dage"), expected);
         assert!(expected.iter().any(|(_, v)| v[0] != "0,0"), "{expected:?}");
-        let per_pc: Vec<(String, String)> = table(&page.body, "computere")
+        assert!(
+            expected.iter().any(|(_, v)| v[1] == "–") && expected.iter().any(|(_, v)| v[1] != "–"),
+            "weekends are closed, weekdays open: {expected:?}"
+        );
+        assert!(
+            !page.body.contains("id=\"steder\""),
+            "one site: no table of sites"
+        );
+        let per_pc: Vec<(String, String, String)> = table(&page.body, "computere")
             .into_iter()
-            .map(|(id, cells)| (id, cells[1].clone()))
+            .map(|(id, cells)| (id, cells[1].clone(), cells[2].clone()))
             .collect();
-        let api_pc: Vec<(String, String)> = items
+        let api_pc: Vec<(String, String, String)> = items
             .iter()
             .map(|p| {
-                let on = p["quarters_online"].as_u64().unwrap();
-                let el = p["quarters_elapsed"].as_u64().unwrap();
-                (p["pc_id"].to_string(), percent(on, el))
+                let n = |k: &str| p[k].as_u64().unwrap();
+                (
+                    p["pc_id"].to_string(),
+                    percent(n("quarters_online"), n("quarters_elapsed")),
+                    percent(n("opening_quarters_online"), n("opening_quarters_elapsed")),
+                )
             })
             .collect();
         assert_eq!(per_pc, api_pc);
@@ -251,6 +339,56 @@ async fn report_pages_show_the_apis_figures() {
             assert!(api_pc.iter().any(|p| p.2), "bib-3 is idle: {api_pc:?}");
         }
     }
+
+    // All the user's sites: a row per site, with where its opening hours come from, each
+    // linking to the site's report; the figures are the JSON's per site.
+    let page = ida
+        .get("/rapporter/tilgaengelighed?fra=2026-11-01&til=2026-11-10")
+        .await;
+    let json = api(
+        &portal,
+        &ida_token(&portal, bib.customer_id).await,
+        &format!(
+            "/api/reports/availability?customer={}&from=2026-11-01&to=2026-11-11",
+            bib.customer_id
+        ),
+    )
+    .await;
+    let want: Vec<(String, Vec<String>)> = json["sites"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            let n = |k: &str| s[k].as_u64().unwrap();
+            (
+                s["site"].as_str().unwrap().to_owned(),
+                vec![
+                    percent(n("quarters_online"), n("quarters_elapsed")),
+                    percent(n("opening_quarters_online"), n("opening_quarters_elapsed")),
+                    if s["opening_hours"] == "site" {
+                        "Stedets åbningstider"
+                    } else {
+                        "Ingen"
+                    }
+                    .to_owned(),
+                ],
+            )
+        })
+        .collect();
+    assert_eq!(
+        want.iter().map(|w| w.0.as_str()).collect::<Vec<_>>(),
+        ["aeroe-bib", "aeroe-borger"]
+    );
+    assert_eq!(want[0].1[2], "Stedets åbningstider");
+    assert_eq!(want[1].1[1..], ["–", "Ingen"]);
+    assert_eq!(table(&page.body, "steder"), want);
+    assert!(
+        page.body.contains(
+            "href=\"/rapporter/tilgaengelighed?sted=aeroe-borger&#38;fra=2026-11-01&#38;til=2026-11-10\""
+        ),
+        "{}",
+        between(&page.body, "<table id=\"steder\">", "</table>")
+    );
 
     // Only the idle PCs.
     let page = ida

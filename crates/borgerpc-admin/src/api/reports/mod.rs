@@ -343,11 +343,15 @@ const AVAILABILITY_COLUMNS: &[Column] = &[
     Column::number("quarters_online", 16.0, "0"),
     Column::number("quarters_elapsed", 17.0, "0"),
     Column::number("uptime", 10.0, "0.0%"),
+    Column::number("opening_quarters_online", 24.0, "0"),
+    Column::number("opening_quarters_elapsed", 25.0, "0"),
+    Column::number("uptime_opening_hours", 21.0, "0.0%"),
 ];
 
 /// One row per PC per day: its site now, the day's hours and quarters, and the day's uptime
-/// (quarters online of those begun; empty when none has).
-fn availability_table(pcs: &[AvailabilityPc]) -> Table {
+/// (quarters online of those begun; empty when none has), within the PC's opening hours too
+/// (empty without them, or on a closed day).
+pub(crate) fn availability_table(pcs: &[AvailabilityPc]) -> Table {
     let mut rows = Vec::new();
     for pc in pcs {
         for d in &pc.days {
@@ -365,6 +369,9 @@ fn availability_table(pcs: &[AvailabilityPc]) -> Table {
                 } else {
                     Cell::Empty
                 },
+                Cell::Int(i64::from(d.opening_quarters_online)),
+                Cell::Int(i64::from(d.opening_quarters_elapsed)),
+                d.uptime_opening_hours.map_or(Cell::Empty, Cell::Number),
             ]);
         }
     }

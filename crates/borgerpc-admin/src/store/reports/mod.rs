@@ -1,5 +1,6 @@
-//! Reports (issue 14), read side: availability from the check-in roll-up (`checkin_days`, a
-//! bit per UTC quarter hour per PC per day) and usage from the login history
+//! Reports (issue 14), read side: availability from the check-in history (`checkin_days`, a
+//! bit per UTC quarter hour per PC per day, for one page of PCs) and its roll-up per site
+//! (`site_checkin_days`, for the totals: `rollup.rs`), and usage from the login history
 //! (`pc_login_days`), for a site, a customer's sites or all the caller sees, a period of local
 //! dates (Europe/Copenhagen) and optionally one group. This module owns these reads only; the
 //! rows are written as PCs report (`history.rs`), never recomputed here.
@@ -8,13 +9,16 @@
 //! the page), and a group outside them is `None`, as a missing one is.
 //!
 //! Where a PC's site is taken from: usage by the site the PC was on when it reported the day
-//! (a moved PC's old days stay with the old site); availability by the PC's site now, since
-//! check-ins keep no site. Groups are the groups' members now (membership keeps no history).
+//! (a moved PC's old days stay with the old site); availability's totals per site by the site
+//! the PC was on when it checked in (the roll-up records it), its PC rows by the PCs on the
+//! site now (with all their quarters). Groups are the groups' members now (membership keeps
+//! no history).
 //!
 //! The changes report (the audit log as a report) is `changes.rs`, on the same `Filter`.
 
 pub mod changes;
 
+use super::opening_hours::OpenSpans;
 use super::operator::{Page, bind_all, in_scope};
 use super::views::ONLINE_MS;
 use super::{Result, Store};
@@ -23,6 +27,9 @@ use chrono_tz::Tz;
 use serde::Serialize;
 use sqlx::Row as _;
 use std::collections::{BTreeMap, HashMap};
+
+mod rollup;
+pub use rollup::{AvailabilitySite, AvailabilitySum, AvailabilityTotals};
 
 /// The time zone of every local date and hour in a report.
 pub const TIME_ZONE: Tz = chrono_tz::Europe::Copenhagen;
@@ -97,6 +104,10 @@ pub struct AvailabilityDay {
     pub quarters_online: u32,
     /// Quarters of the day that have begun (all of them for a past day).
     pub quarters_elapsed: u32,
+    /// The same within the PC's opening hours (0 and `None` without opening hours).
+    pub opening_quarters_online: u32,
+    pub opening_quarters_elapsed: u32,
+    pub uptime_opening_hours: Option<f64>,
 }
 
 /// One PC in the availability report.
@@ -115,6 +126,13 @@ pub struct AvailabilityPc {
     pub quarters_elapsed: u32,
     /// `quarters_online / quarters_elapsed`, `None` when no quarter of the period has begun.
     pub uptime: Option<f64>,
+    /// Where the PC's opening hours come from: `site` (configured for its site), `wake_plan`
+    /// (the plan it follows, or its site's one), or `None` (then the figures below are 0 and
+    /// `None`).
+    pub opening_hours: Option<&'static str>,
+    pub opening_quarters_online: u32,
+    pub opening_quarters_elapsed: u32,
+    pub uptime_opening_hours: Option<f64>,
     pub days: Vec<AvailabilityDay>,
 }
 
@@ -130,6 +148,14 @@ pub struct Availability {
     pub count: i64,
     pub online_now: i64,
     pub offline_now: i64,
+    /// The whole filter's figures over the period (all PCs, not the page), from the roll-up
+    /// per site (by the site a PC was on as it checked in), or a group's members' check-ins.
+    #[serde(flatten)]
+    pub totals: AvailabilityTotals,
+    /// The same per local date.
+    pub days: Vec<AvailabilitySum>,
+    /// The same per site, by name (none with a group).
+    pub sites: Vec<AvailabilitySite>,
     pub limit: i64,
     pub offset: i64,
     pub items: Vec<AvailabilityPc>,
@@ -238,10 +264,12 @@ fn quarter_on(rows: &HashMap<i64, (i64, i64)>, at: i64) -> bool {
     })
 }
 
-/// One PC's days from its check-in rows (by UTC day); quarters from `now` on are not counted.
+/// One PC's days from its check-in rows (by UTC day), within its opening hours too (`open`);
+/// quarters from `now` on are not counted.
 fn availability_days(
     period: &Period,
     rows: &HashMap<i64, (i64, i64)>,
+    open: Option<&OpenSpans>,
     now: i64,
 ) -> Vec<AvailabilityDay> {
     period
@@ -257,26 +285,39 @@ fn availability_days(
                 hours_online: 0,
                 quarters_online: 0,
                 quarters_elapsed: 0,
+                opening_quarters_online: 0,
+                opening_quarters_elapsed: 0,
+                uptime_opening_hours: None,
             };
             // Copenhagen's offset is whole hours, so a local hour is four UTC quarters.
             for h in 0..i64::from(hours_in_day) {
                 let mut on = 0u8;
                 for q in 0..4 {
                     let at = start + h * HOUR_MS + q * QUARTER_MS;
+                    let opening = open.is_some_and(|o| o.contains(at));
                     if at < now {
                         day.quarters_elapsed += 1;
+                        day.opening_quarters_elapsed += u32::from(opening);
                     }
                     if quarter_on(rows, at) {
                         on += 1;
+                        day.opening_quarters_online += u32::from(opening);
                     }
                 }
                 day.quarters_online += u32::from(on);
                 day.hours_online += u32::from(on > 0);
                 day.hours.push(on);
             }
+            day.uptime_opening_hours =
+                share(day.opening_quarters_online, day.opening_quarters_elapsed);
             day
         })
         .collect()
+}
+
+/// `on / of`, `None` when `of` is 0.
+fn share(on: u32, of: u32) -> Option<f64> {
+    (of > 0).then(|| f64::from(on) / f64::from(of))
 }
 
 impl Store {
@@ -296,7 +337,9 @@ impl Store {
 
     /// Availability of the filter's PCs (their site now): per PC per local day and hour, from
     /// the check-in quarters; online now or since when not; `not_seen_since` keeps only the PCs
-    /// not seen since that local date began (or never). `None`: the group is not on the sites.
+    /// not seen since that local date began (or never). Within opening hours too. The totals
+    /// (per date, per site) are of all the filter's PCs, not narrowed by `not_seen_since`.
+    /// `None`: the group is not on the sites.
     pub async fn availability_report(
         &self,
         f: &Filter,
@@ -309,6 +352,7 @@ impl Store {
         let mut conn = self.reader().await?;
         let mut args = Vec::new();
         let mut cond = pcs_now(f, &mut args);
+        let (all_cond, all_args) = (cond.clone(), args.clone());
         if let Some(d) = not_seen_since {
             args.push(day_start(d));
             cond.push_str(&format!(
@@ -329,7 +373,7 @@ impl Store {
         args.push(f.page.limit);
         args.push(f.page.offset);
         let sql = format!(
-            "SELECT p.id, p.uid, p.name, s.uid AS site, p.last_seen FROM pcs p
+            "SELECT p.id, p.uid, p.name, s.uid AS site, p.last_seen, p.site_id FROM pcs p
              JOIN sites s ON s.id = p.site_id
              WHERE {cond} ORDER BY s.uid, p.name, p.id LIMIT ${} OFFSET ${}",
             args.len() - 1,
@@ -363,15 +407,30 @@ impl Store {
                     .insert(r.try_get(1)?, (r.try_get(2)?, r.try_get(3)?));
             }
         }
+        let site_hours = self.site_hours(&mut conn, &f.sites).await?;
+        let placed: Vec<(i64, i64)> = pcs
+            .iter()
+            .map(|r| Ok((r.try_get("id")?, r.try_get("site_id")?)))
+            .collect::<Result<_, sqlx::Error>>()?;
+        let pc_hours = self.pc_hours(&mut conn, &placed, &site_hours).await?;
         let empty = HashMap::new();
         let mut items = Vec::with_capacity(pcs.len());
         for r in &pcs {
             let id: i64 = r.try_get("id")?;
             let last_seen: Option<i64> = r.try_get("last_seen")?;
             let online_now = last_seen.is_some_and(|t| t > now - ONLINE_MS);
-            let days = availability_days(&f.period, bits.get(&id).unwrap_or(&empty), now);
+            let hours = pc_hours.get(&id);
+            let open = hours.map(|h| h.spans(f.period.from, f.period.to));
+            let days = availability_days(
+                &f.period,
+                bits.get(&id).unwrap_or(&empty),
+                open.as_ref(),
+                now,
+            );
             let quarters_online = days.iter().map(|d| d.quarters_online).sum();
             let quarters_elapsed: u32 = days.iter().map(|d| d.quarters_elapsed).sum();
+            let opening_quarters_online = days.iter().map(|d| d.opening_quarters_online).sum();
+            let opening_quarters_elapsed = days.iter().map(|d| d.opening_quarters_elapsed).sum();
             items.push(AvailabilityPc {
                 pc_id: id,
                 uid: r.try_get("uid")?,
@@ -382,11 +441,39 @@ impl Store {
                 offline_since: if online_now { None } else { last_seen },
                 quarters_online,
                 quarters_elapsed,
-                uptime: (quarters_elapsed > 0)
-                    .then(|| f64::from(quarters_online) / f64::from(quarters_elapsed)),
+                uptime: share(quarters_online, quarters_elapsed),
+                opening_hours: hours.map(|h| h.source()),
+                opening_quarters_online,
+                opening_quarters_elapsed,
+                uptime_opening_hours: share(opening_quarters_online, opening_quarters_elapsed),
                 days,
             });
         }
+        let totals = match f.group {
+            None => rollup::of_sites(&mut conn, &f.sites, &f.period, &site_hours, now).await?,
+            Some(g) => {
+                let members = if not_seen_since.is_none() {
+                    count
+                } else {
+                    let sql = format!("SELECT COUNT(*) FROM pcs p WHERE {all_cond}");
+                    bind_all(sqlx::query(sqlx::AssertSqlSafe(sql)), &all_args)
+                        .fetch_one(&mut *conn)
+                        .await?
+                        .try_get(0)?
+                };
+                let hours = self.group_hours(&mut conn, g, &site_hours).await?;
+                rollup::of_pcs(
+                    &mut conn,
+                    f,
+                    &all_cond,
+                    &all_args,
+                    members,
+                    hours.as_ref(),
+                    now,
+                )
+                .await?
+            }
+        };
         Ok(Some(Availability {
             from: f.period.from,
             to: f.period.to,
@@ -394,6 +481,9 @@ impl Store {
             count,
             online_now,
             offline_now: count - online_now,
+            totals: totals.totals,
+            days: totals.days,
+            sites: totals.sites,
             limit: f.page.limit,
             offset: f.page.offset,
             items,

@@ -1,8 +1,9 @@
 //! The report pages (issue 14): availability and usage of one site or of every site the user
 //! sees, for a period of local dates and optionally one group, as an SVG bar chart per day
-//! with the same numbers in a table beside it, and one page of PCs at a time linking to each
-//! PC's page. The figures are `store::reports`' (the JSON API's too); this module only sums
-//! the store's per-PC days into per-day bars and formats them.
+//! with the same numbers in a table beside it, a table per site linking to the site's report,
+//! and one page of PCs at a time linking to each PC's page. The figures are
+//! `store::reports`' (the JSON API's too: availability's per day and per site from its
+//! roll-up); this module only formats them, and sums usage's sites into per-day bars.
 //!
 //! The changes report's page is `changes.rs`: the same form (`read`), with fields of its own
 //! put in as `Form::extra`.
@@ -19,7 +20,7 @@ use crate::api::reports::{Output, availability_file, file_name, fits_a_file, sen
 use crate::export::Decimal;
 use crate::store::access::Role;
 use crate::store::operator::Page;
-use crate::store::reports::{Filter, MAX_LIMIT, Period, TIME_ZONE};
+use crate::store::reports::{Filter, Period, TIME_ZONE};
 use crate::store::tenants::Site;
 use askama::Template;
 use axum::Router;
@@ -48,9 +49,6 @@ pub(super) fn routes() -> Router<Web> {
 const DEFAULT_DAYS: i64 = 30;
 /// PCs in the table at a time.
 const ROWS: i64 = 50;
-/// The chart sums every PC's days, a page of the store's at a time; beyond this many pages
-/// (10,000 PCs) the page would be slow, and the user narrows by site or group instead.
-const MAX_PAGES: i64 = 20;
 
 /// The form's fields as entered, for showing them again.
 struct Form {
@@ -270,6 +268,17 @@ struct DayRow {
     iso: String,
     value: String,
     extra: String,
+    /// Availability: the most PCs online at once.
+    peak: String,
+}
+
+/// Where a site's opening hours come from, as the site table says it.
+fn hours_source(t: &text::Msgs, source: Option<&str>) -> &'static str {
+    match source {
+        Some("site") => t.reports_hours_site,
+        Some(_) => t.reports_hours_wake_plan,
+        None => t.reports_hours_none,
+    }
 }
 
 #[derive(Template)]
@@ -285,9 +294,13 @@ struct AvailabilityBody<'a> {
 struct AvailabilityView {
     chart: String,
     days: Vec<DayRow>,
-    /// The chart counts only the first `MAX_PAGES` pages of PCs: the page says so.
-    partial: bool,
     files: Option<Files>,
+    /// Uptime over the period, and within opening hours ("–" without them).
+    uptime: String,
+    uptime_opening: String,
+    /// Per site (more than one): the site's uid, name, uptime, within opening hours, and
+    /// where its opening hours come from.
+    sites: Vec<SiteLine>,
     count: i64,
     online_now: i64,
     offline_now: i64,
@@ -295,11 +308,22 @@ struct AvailabilityView {
     pager: Pager,
 }
 
+struct SiteLine {
+    uid: String,
+    name: String,
+    /// The filters with this site chosen, for the link to its report.
+    query: String,
+    uptime: String,
+    uptime_opening: String,
+    hours: &'static str,
+}
+
 struct AvailabilityLine {
     pc_id: i64,
     name: String,
     site: String,
     uptime: String,
+    uptime_opening: String,
     online: bool,
     /// Offline since (offline), or last seen (online), or never.
     seen: String,
@@ -338,8 +362,8 @@ async fn availability(State(web): State<Web>, v: Viewer, Query(f): Query<Fields>
         .await
 }
 
-/// The chart and its table from every PC's days, and the asked page of PCs. `None`: the
-/// group is not on the sites.
+/// The chart and its table from the report's days (the roll-up's: every PC of the filter),
+/// the sites, and the asked page of PCs. `None`: the group is not on the sites.
 async fn availability_view(
     web: &Web,
     v: &Viewer,
@@ -349,45 +373,13 @@ async fn availability_view(
     let t = v.t;
     let lang = v.visit.lang();
     let now = now_ms();
-    let dates: Vec<NaiveDate> = c
-        .filter
-        .period
-        .from
-        .iter_days()
-        .take_while(|d| *d < c.filter.period.to)
-        .collect();
-    // Per day: quarters online, quarters elapsed, PCs with a check-in.
-    let mut sums = vec![(0u64, 0u64, 0u64); dates.len()];
-    let mut all = c.filter.clone();
-    all.page = Page {
-        limit: MAX_LIMIT,
-        offset: 0,
-    };
-    for _ in 0..MAX_PAGES {
-        let Some(r) = web.store.availability_report(&all, None, now).await? else {
-            return Ok(None);
-        };
-        for pc in &r.items {
-            for (i, d) in pc.days.iter().enumerate().take(sums.len()) {
-                sums[i].0 += u64::from(d.quarters_online);
-                sums[i].1 += u64::from(d.quarters_elapsed);
-                sums[i].2 += u64::from(d.quarters_online > 0);
-            }
-        }
-        all.page.offset += MAX_LIMIT;
-        if all.page.offset >= r.count {
-            break;
-        }
-    }
     let Some(r) = web.store.availability_report(&c.filter, None, now).await? else {
         return Ok(None);
     };
-    let share =
-        |(on, elapsed, _): (u64, u64, u64)| (elapsed > 0).then(|| on as f64 / elapsed as f64);
-    let bars: Vec<(String, f64)> = dates
+    let bars: Vec<(String, f64)> = r
+        .days
         .iter()
-        .zip(&sums)
-        .map(|(d, s)| (day(*d, lang), share(*s).unwrap_or(0.0) * 100.0))
+        .map(|d| (day(d.date, lang), d.totals.uptime.unwrap_or(0.0) * 100.0))
         .collect();
     let chart = bar_chart(&Bars {
         title: t.reports_availability_chart,
@@ -396,16 +388,32 @@ async fn availability_view(
         max: Some(100.0),
         unit: "%",
     });
-    let days = dates
+    let days = r
+        .days
         .iter()
-        .zip(&sums)
-        .map(|(d, s)| DayRow {
-            date: day(*d, lang),
-            iso: d.format("%Y-%m-%d").to_string(),
-            value: percent(share(*s), lang),
-            extra: s.2.to_string(),
+        .map(|d| DayRow {
+            date: day(d.date, lang),
+            iso: d.date.format("%Y-%m-%d").to_string(),
+            value: percent(d.totals.uptime, lang),
+            extra: percent(d.totals.uptime_opening_hours, lang),
+            peak: d.peak_online.to_string(),
         })
         .collect();
+    let sites = if r.sites.len() > 1 {
+        r.sites
+            .iter()
+            .map(|s| SiteLine {
+                uid: s.site.clone(),
+                name: s.name.clone(),
+                query: filter_query(&[("sted", &s.site), ("fra", &form.from), ("til", &form.to)]),
+                uptime: percent(s.totals.uptime, lang),
+                uptime_opening: percent(s.totals.uptime_opening_hours, lang),
+                hours: hours_source(t, s.opening_hours),
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
     let pcs = r
         .items
         .iter()
@@ -414,6 +422,7 @@ async fn availability_view(
             name: p.name.clone(),
             site: p.site.clone(),
             uptime: percent(p.uptime, lang),
+            uptime_opening: percent(p.uptime_opening_hours, lang),
             online: p.online_now,
             seen: p
                 .offline_since
@@ -429,7 +438,9 @@ async fn availability_view(
             form,
             fits_a_file(r.count, &c.filter.period),
         ),
-        partial: r.count > MAX_PAGES * MAX_LIMIT,
+        uptime: percent(r.totals.uptime, lang),
+        uptime_opening: percent(r.totals.uptime_opening_hours, lang),
+        sites,
         count: r.count,
         online_now: r.online_now,
         offline_now: r.offline_now,
@@ -527,6 +538,7 @@ async fn usage(State(web): State<Web>, v: Viewer, Query(f): Query<Fields>) -> Re
                         iso: d.format("%Y-%m-%d").to_string(),
                         value: n.to_string(),
                         extra: String::new(),
+                        peak: String::new(),
                     })
                     .collect(),
                 logins: r.logins,
