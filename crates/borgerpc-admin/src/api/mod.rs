@@ -158,6 +158,8 @@ routes! {
     get "/api/reports/availability" => reports::availability,
     get "/api/reports/usage" => reports::usage,
     get "/api/reports/changes" => reports::changes::changes,
+    get "/api/reports/jobs" => reports::jobs::jobs,
+    get "/api/reports/security" => reports::security::security,
 }
 
 /// An error as JSON `{"detail": "..."}`.

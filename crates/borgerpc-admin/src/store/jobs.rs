@@ -343,6 +343,32 @@ pub fn scrub_passwords(log: &str, passwords: &[String]) -> String {
     out
 }
 
+/// A job's run time in ms from the agent's `started` and `finished` texts (its own local time,
+/// `2026-11-22 22:02:08.227828`), read as Copenhagen time like every local time of the
+/// reports, so a run over a change of the clock is its real length; `None` when either does
+/// not read as a time or the run would end before it began (the texts are kept either way).
+pub fn run_time_ms(started: &str, finished: &str) -> Option<i64> {
+    use chrono::TimeZone as _;
+    let instant = |s: &str| {
+        let s = s.trim();
+        let local = ["%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S%.f"]
+            .iter()
+            .find_map(|f| chrono::NaiveDateTime::parse_from_str(s, f).ok())?;
+        // A time the clock skipped (spring) has no instant: read it as the hour before.
+        let at = super::reports::TIME_ZONE
+            .from_local_datetime(&local)
+            .earliest()
+            .or_else(|| {
+                super::reports::TIME_ZONE
+                    .from_local_datetime(&(local - chrono::Duration::hours(1)))
+                    .earliest()
+            })?;
+        Some(at.timestamp_micros())
+    };
+    let micros = instant(finished)? - instant(started)?;
+    (micros >= 0).then_some(micros / 1000)
+}
+
 impl Store {
     /// Saves a script: a new one, a new version of one with the same uid (or, without uid,
     /// the same name in the same scope), or nothing when the code and inputs are unchanged.
@@ -872,18 +898,25 @@ impl Store {
         .fetch_all(&mut *tx)
         .await?;
         let log = scrub_passwords(log_output, &passwords);
+        let (started, finished) = (
+            started.filter(|s| !s.is_empty()),
+            finished.filter(|s| !s.is_empty()),
+        );
+        let duration = started.zip(finished).and_then(|(s, f)| run_time_ms(s, f));
         let done = sqlx::query(
             "UPDATE jobs SET status = $1, started = COALESCE($2, started), finished = COALESCE($3, finished),
-             log_output = $4, reported_at = $5 WHERE id = $6 AND pc_id = $7 AND status = $8",
+             log_output = $4, reported_at = $5, duration_ms = $9
+             WHERE id = $6 AND pc_id = $7 AND status = $8",
         )
         .bind(status.as_str())
-        .bind(started.filter(|s| !s.is_empty()))
-        .bind(finished.filter(|s| !s.is_empty()))
+        .bind(started)
+        .bind(finished)
         .bind(log)
         .bind(now_ms())
         .bind(job_id)
         .bind(pc_id)
         .bind(JobStatus::Submitted.as_str())
+        .bind(duration)
         .execute(&mut *tx)
         .await?;
         let changed = done.rows_affected() == 1;
@@ -1112,6 +1145,33 @@ mod tests {
                 .to_string()
                 .contains("choices")
         );
+    }
+
+    #[test]
+    fn run_times_are_read_in_copenhagen_time() {
+        assert_eq!(
+            run_time_ms("2026-11-22 22:02:08.227828", "2026-11-22 22:02:08.236561"),
+            Some(8)
+        );
+        assert_eq!(
+            run_time_ms("2026-11-22 22:02:08", "2026-11-22T22:03:10.5"),
+            Some(62_500)
+        );
+        // On 29 March the clock jumps from 02:00 to 03:00: 01:30 to 03:30 is one hour.
+        assert_eq!(
+            run_time_ms("2026-03-29 01:30:00", "2026-03-29 03:30:00"),
+            Some(3_600_000)
+        );
+        // 25 October: 02:30 comes twice; the first one is read.
+        assert_eq!(
+            run_time_ms("2026-10-25 01:30:00", "2026-10-25 03:30:00"),
+            Some(3 * 3_600_000)
+        );
+        assert_eq!(
+            run_time_ms("2026-11-22 22:02:09", "2026-11-22 22:02:08"),
+            None
+        );
+        assert_eq!(run_time_ms("i går", "2026-11-22 22:02:08"), None);
     }
 
     #[test]

@@ -639,7 +639,7 @@ async fn update_event_in(
 ) -> Result<Option<i64>> {
     let row = bind_all(
         sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT e.site_id, e.status, e.assigned_user_id, e.note FROM security_events e
+            "SELECT e.site_id, e.status, e.assigned_user_id, e.note, e.handled_at FROM security_events e
              WHERE e.id = $1 AND {}",
             in_scope("e.site_id", scope, 2)
         )))
@@ -650,8 +650,9 @@ async fn update_event_in(
     .await?;
     let Some(r) = row else { return Ok(None) };
     let site: i64 = r.try_get(0)?;
+    let was = EventStatus::from_db(&r.try_get::<String, _>(1)?)?;
     let status = match &change.status {
-        None => EventStatus::from_db(&r.try_get::<String, _>(1)?)?,
+        None => was,
         Some(s) => EventStatus::parse(s).ok_or_else(|| {
             invalid!(
                 "status",
@@ -691,13 +692,22 @@ async fn update_event_in(
         "note",
         Reason::MustBeAtMostChars { max: 4096 }
     );
+    // When it was handled, for the security report's time to handle: set as it becomes
+    // RESOLVED, kept while it stays so, gone when it is opened again.
+    let handled_at: Option<i64> = match (was, status) {
+        (EventStatus::Resolved, EventStatus::Resolved) => r.try_get(4)?,
+        (_, EventStatus::Resolved) => Some(service_kit::db::now_ms()),
+        _ => None,
+    };
     sqlx::query(
-        "UPDATE security_events SET status = $1, assigned_user_id = $2, note = $3 WHERE id = $4",
+        "UPDATE security_events SET status = $1, assigned_user_id = $2, note = $3, handled_at = $5
+         WHERE id = $4",
     )
     .bind(status.as_str())
     .bind(assigned)
     .bind(&note)
     .bind(id)
+    .bind(handled_at)
     .execute(&mut *tx)
     .await?;
     Ok(Some(site))

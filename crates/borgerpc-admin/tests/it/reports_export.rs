@@ -61,7 +61,10 @@ pub(crate) async fn get(portal: &Portal, token: &str, path: &str) -> Answer {
 pub(crate) enum Want {
     Text(String),
     Int(i64),
+    /// A share, shown as per cent.
     Number(f64),
+    /// A number with its XLSX number format.
+    Decimal(f64, &'static str),
     Date(String),
     /// A local date and time, `YYYY-MM-DD HH:MM:SS`.
     DateTime(String),
@@ -174,7 +177,7 @@ pub(crate) fn check_csv(a: &Answer, header: &[&str], want: &[Vec<Want>], comma: 
                     assert_eq!(g, defused, "row {i}");
                 }
                 Want::Int(n) => assert_eq!(g.parse::<i64>().unwrap(), *n, "row {i}"),
-                Want::Number(x) => {
+                Want::Number(x) | Want::Decimal(x, _) => {
                     let as_point = if comma {
                         assert!(!g.contains('.'), "row {i}: {g} has a decimal comma");
                         g.replace(',', ".")
@@ -285,6 +288,14 @@ pub(crate) async fn check_xlsx(
                     );
                     assert_eq!(g["value"].as_f64(), Some(*x), "row {i}");
                     assert_eq!(g["format"], "0.0%", "row {i}: a share as per cent");
+                }
+                Want::Decimal(x, format) => {
+                    assert!(
+                        g["type"] == "float" || g["type"] == "int",
+                        "row {i}: a number: {g}"
+                    );
+                    assert_eq!(g["value"].as_f64(), Some(*x), "row {i}");
+                    assert_eq!(g["format"], *format, "row {i}");
                 }
                 Want::Date(d) => {
                     assert_eq!(g["type"], "datetime", "row {i}: a real date: {g}");

@@ -27,6 +27,8 @@ const SCREENSHOTS: &[(&str, &str)] = &[
     ("/rapporter/brug", "borgerpc-rapport-brug"),
     ("/rapporter/abonnementer", "borgerpc-rapport-abonnementer"),
     ("/rapporter/aendringer", "borgerpc-rapport-aendringer"),
+    ("/rapporter/jobs", "borgerpc-rapport-jobs"),
+    ("/rapporter/sikkerhed", "borgerpc-rapport-sikkerhed"),
 ];
 
 /// Check-ins and login counts on the seeded PCs over the last 30 days, so the report pages
@@ -211,6 +213,121 @@ async fn changes_history(portal: &Portal, ids: &Ids, site: i64) {
     tx.commit().await.unwrap();
 }
 
+/// Jobs and security events on the seeded PCs over the last 30 days, some failed or open,
+/// some handled, so the jobs and security report pages draw bars and fill their tables.
+async fn job_and_event_history(portal: &Portal, ids: &Ids) {
+    use borgerpc_admin::store::events::NewEvent;
+    use borgerpc_admin::store::jobs::{JobStatus, ParamValue, RunScript};
+    use borgerpc_admin::store::operator::EventChange;
+    const DAY: i64 = 86_400_000;
+    let store = &portal.store;
+    let site: i64 = sqlx::query_scalar("SELECT site_id FROM pcs WHERE id = $1")
+        .bind(ids.active_pc)
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    let now = service_kit::db::now_ms();
+    // The seeded script has a parameter of every type.
+    let params = || -> Vec<ParamValue> {
+        borgerpc_admin::store::jobs::VALUE_TYPES
+            .iter()
+            .map(|t| match *t {
+                "FILE" => ParamValue::File {
+                    name: "hilsen.txt".into(),
+                    data: b"hej".to_vec(),
+                },
+                "INT" => ParamValue::Text("7".into()),
+                "DATE" => ParamValue::Text("2026-12-24".into()),
+                "TIME" => ParamValue::Text("08:30".into()),
+                "BOOLEAN" => ParamValue::Text("ja".into()),
+                "TEXT_FIELD" => ParamValue::Text("rød".into()),
+                "PASSWORD" => ParamValue::Text("kodeord-til-rapport".into()),
+                _ => ParamValue::Text("hej".into()),
+            })
+            .collect()
+    };
+    let mut moved = Vec::new();
+    for back in 1..30i64 {
+        for k in 0..(1 + back % 3) {
+            let batch = store
+                .run_script(RunScript {
+                    site_id: site,
+                    script_id: ids.script,
+                    pc_ids: &[ids.active_pc],
+                    params: params(),
+                    created_by: "test",
+                })
+                .await
+                .unwrap();
+            let job = batch.job_ids[0];
+            moved.push((job, now - back * DAY + k * 3_600_000));
+            if (back + k) % 4 == 0 {
+                continue;
+            }
+            store.confirm_jobs(ids.active_pc, &[job]).await.unwrap();
+            let status = if (back + k) % 5 == 0 {
+                JobStatus::Failed
+            } else {
+                JobStatus::Done
+            };
+            let log =
+                format!(">>> Starting\nkørsel {back}\nlinje to\n>>> {status} at dag {back}\n");
+            store
+                .report_job(
+                    ids.active_pc,
+                    job,
+                    status,
+                    Some("2026-11-20 10:00:00"),
+                    Some(&format!("2026-11-20 10:{:02}:30", back % 60)),
+                    &log,
+                )
+                .await
+                .unwrap();
+        }
+    }
+    let mut tx = store.db.begin_write().await.unwrap();
+    for (job, at) in moved {
+        sqlx::query("UPDATE jobs SET created_at = $1, reported_at = $2 WHERE id = $3")
+            .bind(at)
+            .bind(at + 600_000)
+            .bind(job)
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+    }
+    tx.commit().await.unwrap();
+    let scope = borgerpc_admin::store::access::Scope::cli(store)
+        .await
+        .unwrap();
+    for back in 1..30i64 {
+        for k in 0..(back % 4) {
+            let id = store
+                .add_security_events(&[NewEvent {
+                    site_id: site,
+                    pc_id: ids.active_pc,
+                    problem_id: ids.security_rule,
+                    occurred_at: now - back * DAY + k * 5_400_000,
+                    occurred_text: "",
+                    summary: "hændelse",
+                }])
+                .await
+                .unwrap()[0];
+            if (back + k) % 3 != 0 {
+                let change = EventChange {
+                    status: Some("RESOLVED".into()),
+                    assigned_user: None,
+                    note: None,
+                };
+                store
+                    .api_update_event(&scope.sites, id, &change)
+                    .await
+                    .unwrap()
+                    .unwrap();
+            }
+        }
+    }
+}
+
 /// Logs `username` in at the login form; where the portal asks for a second factor first,
 /// enrols one as a person with an authenticator app would. The session cookie's value, for
 /// asking the portal over HTTP as the same session.
@@ -303,6 +420,16 @@ fn with_queries(path: &str, url: &str, ids: &Ids) -> Vec<String> {
             ),
             "handling=script.run&side=2".into(),
         ]),
+        "/rapporter/jobs" => also(&[
+            format!(
+                "sted=bibliotek&gruppe={}&fra=2026-11-01&til=2026-11-30&tid=afsluttet&inddeling=uge",
+                ids.group
+            ),
+            format!("script={}&side=2", ids.script),
+        ]),
+        "/rapporter/sikkerhed" => {
+            also(&["sted=bibliotek&niveau=HIGH&inddeling=uge&fra=2026-11-01&til=2026-11-30".into()])
+        }
         "/rapporter/tilgaengelighed" | "/rapporter/brug" => also(&[
             format!(
                 "sted=bibliotek&gruppe={}&fra=2026-11-01&til=2026-11-30",
@@ -345,6 +472,7 @@ async fn browser_every_page_has_no_serious_accessibility_violation() -> anyhow::
     let site = portal.site("Ærø Kommune", "bibliotek").await;
     let seeded = seed::everything(&portal, &site, "Ærø").await;
     report_history(&portal, &seeded.ids, &site).await;
+    job_and_event_history(&portal, &seeded.ids).await;
     changes_history(&portal, &seeded.ids, site.id).await;
     // A superuser sees every page there is (the customers' pages too).
     portal.web_user("anna", "superuser", &site).await;

@@ -10,8 +10,14 @@
 //!
 //! The changes report is `changes.rs`: the same query through [`ReportQuery`], two parameters
 //! of its own, and its own bound (records, not PCs × days).
+//!
+//! The jobs and security reports are `jobs.rs` and `security.rs` on the same query, with their
+//! own parameters taken out of it first (`own.rs`), and their own tables.
 
 pub(crate) mod changes;
+pub(crate) mod jobs;
+mod own;
+pub(crate) mod security;
 
 use super::{
     ApiError, ApiResult, Caller, Need, QueryIn, Reader, not_found, ok, query, unprocessable,

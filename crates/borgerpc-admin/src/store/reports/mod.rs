@@ -14,9 +14,15 @@
 //! site now (with all their quarters). Groups are the groups' members now (membership keeps
 //! no history).
 //!
-//! The changes report (the audit log as a report) is `changes.rs`, on the same `Filter`.
+//! The changes report (the audit log as a report) is `changes.rs`, on the same `Filter`; the
+//! jobs and security reports are `jobs.rs` and `security.rs`, with their chart's days and
+//! weeks from `buckets.rs`.
 
+mod args;
+pub mod buckets;
 pub mod changes;
+pub mod jobs;
+pub mod security;
 
 use super::opening_hours::OpenSpans;
 use super::operator::{Page, bind_all, in_scope};

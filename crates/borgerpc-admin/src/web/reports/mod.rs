@@ -5,13 +5,15 @@
 //! `store::reports`' (the JSON API's too: availability's per day and per site from its
 //! roll-up); this module only formats them, and sums usage's sites into per-day bars.
 //!
-//! The changes report's page is `changes.rs`: the same form (`read`), with fields of its own
-//! put in as `Form::extra`.
+//! The changes report's page is `changes.rs`, the jobs and security reports' `jobs.rs` and
+//! `security.rs`: the same form (`read`), with fields of their own put in as `Form::extra`.
 //!
 //! The form's "til" is the last day shown (people say "1. to 30. november"); the store's
 //! period is `[from, to)`, so `to` is the day after it.
 
 mod changes;
+mod jobs;
+mod security;
 mod subscriptions;
 
 use super::chart::{Bars, bar_chart};
@@ -43,6 +45,8 @@ pub(super) fn routes() -> Router<Web> {
         .route("/rapporter/brug.xlsx", get(usage_xlsx))
         .merge(subscriptions::routes())
         .merge(changes::routes())
+        .merge(jobs::routes())
+        .merge(security::routes())
 }
 
 /// The period when none is given: the last 30 days up to and with today.

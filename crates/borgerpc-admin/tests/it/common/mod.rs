@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub(crate) mod changes;
+pub(crate) mod ops;
 pub(crate) mod reports;
 pub(crate) mod seed;
 pub(crate) mod web;

@@ -1,0 +1,792 @@
+//! The security report (issue 14, report 5), read side: the events the security rules (a
+//! script on the PC) and the offline rules (the server's watch) raised, for a site, a
+//! customer's sites or all the caller sees, a period of local dates and optionally a group
+//! and one level. Counts per level, per rule, per site, per PC and per period bucket, open
+//! (NEW, ASSIGNED) against handled (RESOLVED), grouped in SQL; and the time to handle
+//! (median and 90th percentile, per level and per rule), picked in SQL with window functions
+//! so no event is read for it.
+//!
+//! Times: an event is in the period, and its bucket is, by the local date (Copenhagen) of its
+//! `occurred_at` (the PC's report of when it happened; the server's clock for offline
+//! events). Its time to handle runs from then to `handled_at`, when an operator marked it
+//! RESOLVED (migration 14; set by the pages and the API alike). Events resolved before that
+//! migration have no handled time: they count as handled, not in the time to handle
+//! (`handled` says how many do). An event reported as happening after it was handled (a PC's
+//! clock ahead) counts 0.
+//!
+//! Where an event is counted: at the site it was raised at (`security_events.site_id`, the
+//! PC's site then), so a PC that moved leaves its old events with the old site. Groups are
+//! the groups' members now, as in the other reports. A level or rule is the rule's now (an
+//! event keeps no copy); an event whose rule is gone has level and name "".
+//!
+//! No summary leaves the store here: a summary is what a PC's script wrote and may name a
+//! person, so the report (and its exports and e-mails) carries counts, rules and PCs only.
+
+use super::args::Args;
+use super::buckets::{Bucket, HOUR_MS, date_of_hour};
+use super::{Filter, TIME_ZONE, day_start, ymd};
+use crate::store::Result;
+use crate::store::Store;
+use crate::store::events::{EventStatus, LEVELS};
+use crate::store::operator::Page;
+use chrono::NaiveDate;
+use serde::Serialize;
+use sqlx::Row as _;
+use std::collections::BTreeMap;
+
+/// The events with their rule (either kind), for the rule's name, level and site.
+const FROM: &str = "security_events e
+     LEFT JOIN security_problems sp ON e.rule_kind = 'security' AND sp.id = e.rule_id
+     LEFT JOIN offline_rules o ON e.rule_kind = 'offline' AND o.id = e.rule_id";
+const LEVEL: &str = "COALESCE(sp.level, o.level, '')";
+/// The rules of grouped rows `x` (kind and id), for their names and levels.
+const RULES: &str =
+    "LEFT JOIN security_problems sp ON x.rule_kind = 'security' AND sp.id = x.rule_id
+     LEFT JOIN offline_rules o ON x.rule_kind = 'offline' AND o.id = x.rule_id";
+
+/// The events a query counts: joined to their rules only when a level narrows them (the
+/// counts are then per rule, and the rules joined to the counts).
+fn source(a: &SecurityAsked) -> &'static str {
+    if a.level.is_some() {
+        FROM
+    } else {
+        "security_events e"
+    }
+}
+/// How long an event waited to be handled, in ms (never below 0).
+const WAITED: &str =
+    "CASE WHEN e.handled_at > e.occurred_at THEN e.handled_at - e.occurred_at ELSE 0 END";
+
+/// Which list a report's page holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SecurityList {
+    /// The PCs with events, the most first.
+    Pcs,
+    /// The events, newest first.
+    Events,
+}
+
+impl SecurityList {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SecurityList::Pcs => "pcs",
+            SecurityList::Events => "events",
+        }
+    }
+}
+
+/// What the security report is asked besides the shared [`Filter`].
+#[derive(Debug, Clone, Copy)]
+pub struct SecurityAsked {
+    /// Only events of rules of this level (one of [`LEVELS`]).
+    pub level: Option<&'static str>,
+    pub bucket: Bucket,
+}
+
+impl SecurityAsked {
+    /// A level as the store spells it, or `None` for another text.
+    pub fn level(s: &str) -> Option<&'static str> {
+        LEVELS.iter().copied().find(|l| *l == s)
+    }
+}
+
+/// Events by how far their handling is.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct EventCounts {
+    pub events: i64,
+    pub new: i64,
+    pub assigned: i64,
+    pub resolved: i64,
+    /// NEW and ASSIGNED: not handled yet.
+    pub open: i64,
+}
+
+impl EventCounts {
+    fn add(&mut self, status: EventStatus, n: i64) {
+        self.events += n;
+        match status {
+            EventStatus::New => self.new += n,
+            EventStatus::Assigned => self.assigned += n,
+            EventStatus::Resolved => self.resolved += n,
+        }
+        self.open = self.new + self.assigned;
+    }
+}
+
+/// Events per level of their rule.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct LevelCounts {
+    pub critical: i64,
+    pub high: i64,
+    pub normal: i64,
+}
+
+impl LevelCounts {
+    fn add(&mut self, level: &str, n: i64) {
+        match level {
+            "CRITICAL" => self.critical += n,
+            "HIGH" => self.high += n,
+            "NORMAL" => self.normal += n,
+            _ => {}
+        }
+    }
+}
+
+/// How long the handled events took, from when they happened to when they were handled.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct TimeToHandle {
+    /// Handled events with a handled time (the median and p90 are of these).
+    pub handled: i64,
+    /// The median, in ms (between the two middle ones for an even number).
+    pub median_ms: Option<f64>,
+    /// The 90th percentile, in ms (interpolated between neighbours, as PostgreSQL's
+    /// `percentile_cont`).
+    pub p90_ms: Option<f64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SecurityLevel {
+    pub level: String,
+    #[serde(flatten)]
+    pub counts: EventCounts,
+    pub time_to_handle: TimeToHandle,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SecurityRule {
+    /// `security` or `offline`.
+    pub rule_kind: String,
+    pub rule_id: i64,
+    pub name: String,
+    pub level: String,
+    /// The rule's site (its page is there); `None` for a rule that is gone.
+    pub site: Option<String>,
+    #[serde(flatten)]
+    pub counts: EventCounts,
+    pub time_to_handle: TimeToHandle,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SecuritySite {
+    pub site_id: i64,
+    pub uid: String,
+    pub name: String,
+    #[serde(flatten)]
+    pub counts: EventCounts,
+    #[serde(flatten)]
+    pub levels: LevelCounts,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SecurityPeriod {
+    #[serde(serialize_with = "ymd")]
+    pub start: NaiveDate,
+    /// Dates of the bucket in the period.
+    pub days: u32,
+    #[serde(flatten)]
+    pub counts: EventCounts,
+    #[serde(flatten)]
+    pub levels: LevelCounts,
+}
+
+/// One PC's events at the report's sites.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SecurityPc {
+    pub pc_id: i64,
+    pub uid: String,
+    pub name: String,
+    /// The PC's site now.
+    pub site: String,
+    #[serde(flatten)]
+    pub counts: EventCounts,
+    #[serde(flatten)]
+    pub levels: LevelCounts,
+}
+
+/// One event, without its summary.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SecurityEventRow {
+    pub event_id: i64,
+    /// The site it was raised at (its page is there).
+    pub site: String,
+    pub pc_id: i64,
+    pub pc_uid: String,
+    pub pc_name: String,
+    pub rule_kind: String,
+    pub rule_id: i64,
+    pub rule: String,
+    pub level: String,
+    pub status: EventStatus,
+    pub occurred_at: i64,
+    pub reported_at: i64,
+    pub handled_at: Option<i64>,
+    /// `handled_at - occurred_at` (at least 0), for a handled event with a handled time.
+    pub time_to_handle_ms: Option<i64>,
+}
+
+/// The page of the report's list.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum SecurityItems {
+    Pcs(Vec<SecurityPc>),
+    Events(Vec<SecurityEventRow>),
+}
+
+/// The security report: the counts, and one page of one list.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SecurityReport {
+    #[serde(serialize_with = "ymd")]
+    pub from: NaiveDate,
+    #[serde(serialize_with = "ymd")]
+    pub to: NaiveDate,
+    pub time_zone: &'static str,
+    pub bucket: &'static str,
+    pub level: Option<&'static str>,
+    pub totals: EventCounts,
+    pub time_to_handle: TimeToHandle,
+    /// The levels with events, the most severe first.
+    pub levels: Vec<SecurityLevel>,
+    /// Every rule with events, the most events first.
+    pub rules: Vec<SecurityRule>,
+    /// Every site with events, by name.
+    pub sites: Vec<SecuritySite>,
+    /// Every bucket of the period, oldest first.
+    pub periods: Vec<SecurityPeriod>,
+    pub list: &'static str,
+    pub count: i64,
+    pub limit: i64,
+    pub offset: i64,
+    pub items: SecurityItems,
+}
+
+/// The filter's condition on [`FROM`], its values pushed on `args`.
+fn condition(f: &Filter, a: &SecurityAsked, args: &mut Args) -> String {
+    let mut sql = format!(
+        "e.occurred_at >= {} AND e.occurred_at < {} AND {}",
+        args.int(day_start(f.period.from)),
+        args.int(day_start(f.period.to)),
+        args.within("e.site_id", &f.sites)
+    );
+    if let Some(g) = f.group {
+        sql.push_str(&format!(
+            " AND e.pc_id IN (SELECT pc_id FROM pc_group_members WHERE group_id = {})",
+            args.int(g)
+        ));
+    }
+    if let Some(level) = a.level {
+        sql.push_str(&format!(" AND {LEVEL} = {}", args.text(level)));
+    }
+    sql
+}
+
+fn status(r: &sqlx::any::AnyRow) -> Result<EventStatus> {
+    EventStatus::from_db(&r.try_get::<String, _>("status")?)
+}
+
+/// The `p`-tenths percentile (5: median, 9: p90) of `n` sorted values, of which `at` holds
+/// those at the ranks the query picked (1-based): between the two nearest ranks, as
+/// `percentile_cont` has it.
+fn percentile(n: i64, at: &BTreeMap<i64, i64>, tenths: i64) -> Option<f64> {
+    if n < 1 {
+        return None;
+    }
+    let pos = tenths * (n - 1);
+    let lo = 1 + pos / 10;
+    let low = *at.get(&lo)? as f64;
+    let high = at.get(&(lo + 1)).map_or(low, |v| *v as f64);
+    Some(low + (high - low) * (pos % 10) as f64 / 10.0)
+}
+
+/// Ranks and their values per key, as [`Store::handle_times`] reads them.
+#[derive(Default)]
+struct Ranked {
+    n: i64,
+    at: BTreeMap<i64, i64>,
+}
+
+impl Ranked {
+    fn time(&self) -> TimeToHandle {
+        TimeToHandle {
+            handled: self.n,
+            median_ms: percentile(self.n, &self.at, 5),
+            p90_ms: percentile(self.n, &self.at, 9),
+        }
+    }
+}
+
+impl Store {
+    /// The time to handle per `keys` (columns of `source`, none for all events): the handled
+    /// events with a handled time are ranked per key in SQL, and only the ranks the median
+    /// and the 90th percentile need come back.
+    async fn handle_times(
+        &self,
+        conn: &mut sqlx::AnyConnection,
+        source: &str,
+        cond: &str,
+        args: &Args,
+        keys: &[(&str, &str)],
+    ) -> Result<Vec<(Vec<String>, Ranked)>> {
+        let mut args = args.clone();
+        let resolved = args.text(EventStatus::Resolved.as_str());
+        let select: Vec<String> = keys
+            .iter()
+            .map(|(expr, name)| format!("CAST({expr} AS TEXT) AS {name}"))
+            .collect();
+        let partition = if keys.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "PARTITION BY {}",
+                keys.iter().map(|(e, _)| *e).collect::<Vec<_>>().join(", ")
+            )
+        };
+        let names: Vec<&str> = keys.iter().map(|(_, n)| *n).collect();
+        let sql = format!(
+            "SELECT {cols}x.n, x.rn, x.d FROM (
+               SELECT {sel}{WAITED} AS d,
+                      ROW_NUMBER() OVER ({partition} ORDER BY {WAITED}) AS rn,
+                      COUNT(*) OVER ({partition}) AS n
+               FROM {source} WHERE {cond} AND e.status = {resolved} AND e.handled_at IS NOT NULL) x
+             WHERE x.rn IN (1 + (5 * (x.n - 1)) / 10, 2 + (5 * (x.n - 1)) / 10,
+                            1 + (9 * (x.n - 1)) / 10, 2 + (9 * (x.n - 1)) / 10)",
+            cols = names.iter().map(|n| format!("x.{n}, ")).collect::<String>(),
+            sel = select.iter().map(|s| format!("{s}, ")).collect::<String>(),
+        );
+        let rows = args
+            .bind(sqlx::query(sqlx::AssertSqlSafe(sql)))
+            .fetch_all(&mut *conn)
+            .await?;
+        let mut out: Vec<(Vec<String>, Ranked)> = Vec::new();
+        for r in &rows {
+            let key: Vec<String> = names
+                .iter()
+                .map(|n| r.try_get::<String, _>(*n))
+                .collect::<Result<_, _>>()?;
+            let i = match out.iter().position(|(k, _)| *k == key) {
+                Some(i) => i,
+                None => {
+                    out.push((key, Ranked::default()));
+                    out.len() - 1
+                }
+            };
+            let ranked = &mut out[i].1;
+            ranked.n = r.try_get("n")?;
+            ranked.at.insert(r.try_get("rn")?, r.try_get("d")?);
+        }
+        Ok(out)
+    }
+
+    /// The security report with one page (`f.page`) of `list`. `None`: the group is not the
+    /// filter's.
+    pub async fn security_report(
+        &self,
+        f: &Filter,
+        a: &SecurityAsked,
+        list: SecurityList,
+    ) -> Result<Option<SecurityReport>> {
+        if !self.group_in(&f.sites, f.group).await? {
+            return Ok(None);
+        }
+        let mut conn = self.reader().await?;
+        let mut args = Args::default();
+        let cond = condition(f, a, &mut args);
+        let events = source(a);
+
+        // Per site and rule in one pass over the index; the rules' names, levels and sites
+        // joined to the counts, not to each event.
+        let sql = format!(
+            "SELECT x.site_id, s.uid, s.name, x.rule_kind, x.rule_id,
+                    COALESCE(sp.name, o.name, '') AS rule, {LEVEL} AS level, rs.uid AS rule_site,
+                    x.status, x.n
+             FROM (SELECT e.site_id, e.rule_kind, e.rule_id, e.status, COUNT(*) AS n
+                   FROM {events} WHERE {cond}
+                   GROUP BY e.site_id, e.rule_kind, e.rule_id, e.status) x
+             JOIN sites s ON s.id = x.site_id
+             {RULES}
+             LEFT JOIN sites rs ON rs.id = COALESCE(sp.site_id, o.site_id)"
+        );
+        let mut rules: Vec<SecurityRule> = Vec::new();
+        let mut per_level: BTreeMap<String, EventCounts> = BTreeMap::new();
+        let mut per_site: BTreeMap<i64, SecuritySite> = BTreeMap::new();
+        let mut totals = EventCounts::default();
+        for r in args
+            .bind(sqlx::query(sqlx::AssertSqlSafe(sql)))
+            .fetch_all(&mut *conn)
+            .await?
+        {
+            let (kind, id): (String, i64) = (r.try_get("rule_kind")?, r.try_get("rule_id")?);
+            let (st, n) = (status(&r)?, r.try_get("n")?);
+            let level: String = r.try_get("level")?;
+            totals.add(st, n);
+            per_level.entry(level.clone()).or_default().add(st, n);
+            let site: i64 = r.try_get("site_id")?;
+            let entry = match per_site.entry(site) {
+                std::collections::btree_map::Entry::Occupied(o) => o.into_mut(),
+                std::collections::btree_map::Entry::Vacant(v) => v.insert(SecuritySite {
+                    site_id: site,
+                    uid: r.try_get("uid")?,
+                    name: r.try_get("name")?,
+                    counts: EventCounts::default(),
+                    levels: LevelCounts::default(),
+                }),
+            };
+            entry.counts.add(st, n);
+            entry.levels.add(&level, n);
+            match rules
+                .iter_mut()
+                .find(|x| x.rule_kind == kind && x.rule_id == id)
+            {
+                Some(rule) => rule.counts.add(st, n),
+                None => {
+                    let mut counts = EventCounts::default();
+                    counts.add(st, n);
+                    rules.push(SecurityRule {
+                        rule_kind: kind,
+                        rule_id: id,
+                        name: r.try_get("rule")?,
+                        level,
+                        site: r.try_get("rule_site")?,
+                        counts,
+                        time_to_handle: TimeToHandle::default(),
+                    });
+                }
+            }
+        }
+        let mut sites: Vec<SecuritySite> = per_site.into_values().collect();
+        sites.sort_by(|x, y| (&x.name, x.site_id).cmp(&(&y.name, y.site_id)));
+        for (key, ranked) in self
+            .handle_times(
+                &mut conn,
+                events,
+                &cond,
+                &args,
+                &[("e.rule_kind", "kind"), ("e.rule_id", "rule")],
+            )
+            .await?
+        {
+            if let Some(rule) = rules
+                .iter_mut()
+                .find(|x| x.rule_kind == key[0] && x.rule_id.to_string() == key[1])
+            {
+                rule.time_to_handle = ranked.time();
+            }
+        }
+        rules.sort_by(|x, y| {
+            (y.counts.events, &x.name, &x.rule_kind, x.rule_id).cmp(&(
+                x.counts.events,
+                &y.name,
+                &y.rule_kind,
+                y.rule_id,
+            ))
+        });
+
+        // Per level, the most severe first (an event of a rule that is gone last): ranked
+        // by the rules' level, so these join each handled event to its rule.
+        let times = self
+            .handle_times(&mut conn, FROM, &cond, &args, &[(LEVEL, "level")])
+            .await?;
+        let rank = |l: &str| LEVELS.iter().position(|x| *x == l).unwrap_or(LEVELS.len());
+        let mut levels: Vec<SecurityLevel> = per_level
+            .into_iter()
+            .map(|(level, counts)| SecurityLevel {
+                time_to_handle: times
+                    .iter()
+                    .find(|(k, _)| k[0] == level)
+                    .map(|(_, r)| r.time())
+                    .unwrap_or_default(),
+                level,
+                counts,
+            })
+            .collect();
+        levels.sort_by_key(|l| rank(&l.level));
+        let time_to_handle = self
+            .handle_times(&mut conn, events, &cond, &args, &[])
+            .await?
+            .first()
+            .map(|(_, r)| r.time())
+            .unwrap_or_default();
+
+        // Per bucket with the levels: counted per UTC hour and rule, then per level.
+        let sql = format!(
+            "SELECT x.h, {LEVEL} AS level, x.status, CAST(SUM(x.n) AS BIGINT) AS n
+             FROM (SELECT e.occurred_at / {HOUR_MS} AS h, e.rule_kind, e.rule_id, e.status,
+                          COUNT(*) AS n
+                   FROM {events} WHERE {cond}
+                   GROUP BY e.occurred_at / {HOUR_MS}, e.rule_kind, e.rule_id, e.status) x
+             {RULES}
+             GROUP BY x.h, {LEVEL}, x.status"
+        );
+        let mut periods: Vec<SecurityPeriod> = a
+            .bucket
+            .of(&f.period)
+            .into_iter()
+            .map(|(start, days)| SecurityPeriod {
+                start,
+                days,
+                counts: EventCounts::default(),
+                levels: LevelCounts::default(),
+            })
+            .collect();
+        for r in args
+            .bind(sqlx::query(sqlx::AssertSqlSafe(sql)))
+            .fetch_all(&mut *conn)
+            .await?
+        {
+            let start = a.bucket.start(date_of_hour(r.try_get("h")?));
+            if let Some(p) = periods.iter_mut().find(|p| p.start == start) {
+                let n = r.try_get("n")?;
+                p.counts.add(status(&r)?, n);
+                p.levels.add(&r.try_get::<String, _>("level")?, n);
+            }
+        }
+        drop(conn);
+
+        let (count, items) = match list {
+            SecurityList::Pcs => {
+                let (count, pcs) = self.security_pcs_in(f, a, f.page.clone()).await?;
+                (count, SecurityItems::Pcs(pcs))
+            }
+            SecurityList::Events => {
+                let events = self.security_events_page(f, a, &f.page).await?;
+                (totals.events, SecurityItems::Events(events))
+            }
+        };
+        Ok(Some(SecurityReport {
+            from: f.period.from,
+            to: f.period.to,
+            time_zone: TIME_ZONE.name(),
+            bucket: a.bucket.as_str(),
+            level: a.level,
+            totals,
+            time_to_handle,
+            levels,
+            rules,
+            sites,
+            periods,
+            list: list.as_str(),
+            count,
+            limit: f.page.limit,
+            offset: f.page.offset,
+            items,
+        }))
+    }
+
+    /// One page of the PCs with events (the most first) and how many there are. `None`: the
+    /// group is not the filter's.
+    pub async fn security_pcs(
+        &self,
+        f: &Filter,
+        a: &SecurityAsked,
+        page: Page,
+    ) -> Result<Option<(i64, Vec<SecurityPc>)>> {
+        if !self.group_in(&f.sites, f.group).await? {
+            return Ok(None);
+        }
+        Ok(Some(self.security_pcs_in(f, a, page).await?))
+    }
+
+    async fn security_pcs_in(
+        &self,
+        f: &Filter,
+        a: &SecurityAsked,
+        page: Page,
+    ) -> Result<(i64, Vec<SecurityPc>)> {
+        let mut args = Args::default();
+        let cond = condition(f, a, &mut args);
+        let events = source(a);
+        let mut conn = self.reader().await?;
+        let sum = |expr: &str, v: &'static str, args: &mut Args| {
+            format!(
+                "CAST(SUM(CASE WHEN {expr} = {} THEN x.n ELSE 0 END) AS BIGINT)",
+                args.text(v)
+            )
+        };
+        // Counted per PC and rule from the index, then per PC with the rules' levels; the
+        // number of PCs comes with the page (counted before it is cut).
+        let sql = format!(
+            "SELECT y.pc_id, p.uid, p.name, s.uid AS site, y.fresh, y.assigned, y.resolved,
+                    y.critical, y.high, y.normal, COUNT(*) OVER () AS total
+             FROM (SELECT x.pc_id, CAST(SUM(x.n) AS BIGINT) AS events, {} AS fresh,
+                          {} AS assigned, {} AS resolved, {} AS critical, {} AS high,
+                          {} AS normal
+                   FROM (SELECT e.pc_id, e.rule_kind, e.rule_id, e.status, COUNT(*) AS n
+                         FROM {events} WHERE {cond}
+                         GROUP BY e.pc_id, e.rule_kind, e.rule_id, e.status) x
+                   {RULES}
+                   GROUP BY x.pc_id) y
+             JOIN pcs p ON p.id = y.pc_id JOIN sites s ON s.id = p.site_id
+             ORDER BY y.events DESC, p.name, p.id LIMIT {} OFFSET {}",
+            sum("x.status", EventStatus::New.as_str(), &mut args),
+            sum("x.status", EventStatus::Assigned.as_str(), &mut args),
+            sum("x.status", EventStatus::Resolved.as_str(), &mut args),
+            sum(LEVEL, "CRITICAL", &mut args),
+            sum(LEVEL, "HIGH", &mut args),
+            sum(LEVEL, "NORMAL", &mut args),
+            args.int(page.limit),
+            args.int(page.offset)
+        );
+        let rows = args
+            .bind(sqlx::query(sqlx::AssertSqlSafe(sql)))
+            .fetch_all(&mut *conn)
+            .await?;
+        // A page past the end (or of none) has no row to bring the number.
+        let count: i64 = match rows.first() {
+            Some(r) => r.try_get("total")?,
+            None => {
+                let mut args = Args::default();
+                let sql = format!(
+                    "SELECT COUNT(DISTINCT e.pc_id) FROM {events} WHERE {}",
+                    condition(f, a, &mut args)
+                );
+                args.bind(sqlx::query(sqlx::AssertSqlSafe(sql)))
+                    .fetch_one(&mut *conn)
+                    .await?
+                    .try_get(0)?
+            }
+        };
+        let mut pcs = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let mut counts = EventCounts::default();
+            for (s, column) in [
+                (EventStatus::New, "fresh"),
+                (EventStatus::Assigned, "assigned"),
+                (EventStatus::Resolved, "resolved"),
+            ] {
+                counts.add(s, r.try_get(column)?);
+            }
+            pcs.push(SecurityPc {
+                pc_id: r.try_get("pc_id")?,
+                uid: r.try_get("uid")?,
+                name: r.try_get("name")?,
+                site: r.try_get("site")?,
+                counts,
+                levels: LevelCounts {
+                    critical: r.try_get("critical")?,
+                    high: r.try_get("high")?,
+                    normal: r.try_get("normal")?,
+                },
+            });
+        }
+        Ok((count, pcs))
+    }
+
+    /// One page of the events (newest first, without summaries) and how many there are.
+    /// `None`: the group is not the filter's.
+    pub async fn security_events_list(
+        &self,
+        f: &Filter,
+        a: &SecurityAsked,
+        page: Page,
+    ) -> Result<Option<(i64, Vec<SecurityEventRow>)>> {
+        if !self.group_in(&f.sites, f.group).await? {
+            return Ok(None);
+        }
+        Ok(Some(self.security_events_in(f, a, page).await?))
+    }
+
+    async fn security_events_in(
+        &self,
+        f: &Filter,
+        a: &SecurityAsked,
+        page: Page,
+    ) -> Result<(i64, Vec<SecurityEventRow>)> {
+        let mut args = Args::default();
+        let sql = format!(
+            "SELECT COUNT(*) FROM {} WHERE {}",
+            source(a),
+            condition(f, a, &mut args)
+        );
+        let count: i64 = args
+            .bind(sqlx::query(sqlx::AssertSqlSafe(sql)))
+            .fetch_one(self.pool())
+            .await?
+            .try_get(0)?;
+        Ok((count, self.security_events_page(f, a, &page).await?))
+    }
+
+    /// One page of the events, without its length.
+    async fn security_events_page(
+        &self,
+        f: &Filter,
+        a: &SecurityAsked,
+        page: &Page,
+    ) -> Result<Vec<SecurityEventRow>> {
+        let mut args = Args::default();
+        let cond = condition(f, a, &mut args);
+        let sql = format!(
+            "SELECT e.id, s.uid AS site, e.pc_id, p.uid AS pc_uid, p.name AS pc_name, e.rule_kind,
+                    e.rule_id, COALESCE(sp.name, o.name, '') AS rule, {LEVEL} AS level, e.status,
+                    e.occurred_at, e.reported_at, e.handled_at
+             FROM {FROM} JOIN sites s ON s.id = e.site_id JOIN pcs p ON p.id = e.pc_id
+             WHERE {cond} ORDER BY e.occurred_at DESC, e.id DESC LIMIT {} OFFSET {}",
+            args.int(page.limit),
+            args.int(page.offset)
+        );
+        let rows = args
+            .bind(sqlx::query(sqlx::AssertSqlSafe(sql)))
+            .fetch_all(self.pool())
+            .await?;
+        let mut events = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let status = status(r)?;
+            let occurred_at: i64 = r.try_get("occurred_at")?;
+            let handled_at: Option<i64> = r.try_get("handled_at")?;
+            events.push(SecurityEventRow {
+                event_id: r.try_get("id")?,
+                site: r.try_get("site")?,
+                pc_id: r.try_get("pc_id")?,
+                pc_uid: r.try_get("pc_uid")?,
+                pc_name: r.try_get("pc_name")?,
+                rule_kind: r.try_get("rule_kind")?,
+                rule_id: r.try_get("rule_id")?,
+                rule: r.try_get("rule")?,
+                level: r.try_get("level")?,
+                status,
+                occurred_at,
+                reported_at: r.try_get("reported_at")?,
+                handled_at,
+                time_to_handle_ms: handled_at
+                    .filter(|_| status == EventStatus::Resolved)
+                    .map(|h| (h - occurred_at).max(0)),
+            });
+        }
+        Ok(events)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::percentile;
+    use std::collections::BTreeMap;
+
+    /// The percentile of every value, as a reference.
+    fn reference(sorted: &[i64], tenths: i64) -> f64 {
+        let pos = (sorted.len() - 1) as f64 * tenths as f64 / 10.0;
+        let lo = pos.floor() as usize;
+        let hi = (lo + 1).min(sorted.len() - 1);
+        sorted[lo] as f64 + (sorted[hi] - sorted[lo]) as f64 * (pos - lo as f64)
+    }
+
+    #[test]
+    fn percentiles_from_the_picked_ranks_match_all_values() {
+        for n in 1..=23i64 {
+            let values: Vec<i64> = (0..n).map(|i| i * i * 7 + (i % 3) * 1000).collect();
+            let mut sorted = values.clone();
+            sorted.sort_unstable();
+            for tenths in [5, 9] {
+                let pos = tenths * (n - 1);
+                let picked: BTreeMap<i64, i64> = [1 + pos / 10, 2 + pos / 10]
+                    .into_iter()
+                    .filter(|r| *r <= n)
+                    .map(|r| (r, sorted[(r - 1) as usize]))
+                    .collect();
+                let got = percentile(n, &picked, tenths).unwrap();
+                assert!(
+                    (got - reference(&sorted, tenths)).abs() < 1e-9,
+                    "n {n} p{tenths}0"
+                );
+            }
+        }
+        assert_eq!(percentile(0, &BTreeMap::new(), 5), None);
+    }
+}

@@ -1,0 +1,372 @@
+//! The security report's page (issue 14, report 5), `/rapporter/sikkerhed`: the events of
+//! the security and offline rules on one site or every site the user sees, in a period and
+//! optionally one group and one level, with the shared filter form (`read`) and the report's
+//! own fields (level, day or week bars). The figures are `store::reports::security`' (the
+//! JSON API's too); this module only formats them.
+//!
+//! What it shows: the counts and the time to handle; a stacked bar per day or week (by
+//! level) with the same numbers in a table beside it; the levels, the rules (each links to
+//! its rule's page), the sites (a site's link narrows the report to it: its PCs) and one page
+//! of PCs (a PC links to its page). No event's summary: the event list has those.
+
+use super::super::chart::{Series, Stacked, stacked_chart};
+use super::super::{Fields, Here, Pager, Problem, Section, Viewer, Web, text};
+use super::jobs::{bucket, bucket_label, duration, narrowed};
+use super::{Choices, Chosen, Form, read};
+use crate::store::events::LEVELS;
+use crate::store::operator::Page;
+use crate::store::reports::security::{
+    EventCounts, LevelCounts, SecurityAsked, SecurityItems, SecurityList, TimeToHandle,
+};
+use askama::Template;
+use axum::Router;
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum::routing::get;
+use service_kit::web::Lang;
+
+pub(super) fn routes() -> Router<Web> {
+    Router::new().route("/rapporter/sikkerhed", get(page))
+}
+
+/// The page's address (written out in `routes` too: the page walks read it there).
+const PATH: &str = "/rapporter/sikkerhed";
+/// PCs in the table at a time.
+const ROWS: i64 = 50;
+
+/// The report's own fields as entered, for showing them again.
+struct Own {
+    level: String,
+    bucket: String,
+    /// The levels to choose from: value, label, chosen.
+    levels: Vec<(String, String, bool)>,
+}
+
+#[derive(Template)]
+#[template(path = "report_security_filters.html")]
+struct OwnFields<'a> {
+    t: &'static text::Msgs,
+    own: &'a Own,
+    problem: Option<&'a Problem>,
+}
+
+/// A level as the page names it.
+fn level_name(level: &str, t: &text::Msgs) -> String {
+    match level {
+        "CRITICAL" => t.level_critical,
+        "HIGH" => t.level_high,
+        "NORMAL" => t.level_normal,
+        _ => t.level_unknown,
+    }
+    .to_owned()
+}
+
+fn own_asked(f: &Fields, t: &text::Msgs) -> (Own, Result<SecurityAsked, Problem>) {
+    let level = f.one("niveau").trim().to_owned();
+    let mut levels = vec![(String::new(), t.all.to_owned(), level.is_empty())];
+    levels.extend(
+        LEVELS
+            .iter()
+            .map(|l| ((*l).to_owned(), level_name(l, t), *l == level)),
+    );
+    let own = Own {
+        bucket: f.one("inddeling").trim().to_owned(),
+        level,
+        levels,
+    };
+    let asked = (|| {
+        let level = if own.level.is_empty() {
+            None
+        } else {
+            Some(
+                SecurityAsked::level(&own.level)
+                    .ok_or_else(|| Problem::new("niveau", t.reports_level, t.reports_bad_choice))?,
+            )
+        };
+        let bucket = bucket(&own.bucket)
+            .ok_or_else(|| Problem::new("inddeling", t.reports_bucket, t.reports_bad_choice))?;
+        Ok(SecurityAsked { level, bucket })
+    })();
+    (own, asked)
+}
+
+/// Counts as a row shows them.
+struct Counts {
+    events: i64,
+    open: i64,
+    resolved: i64,
+    critical: i64,
+    high: i64,
+    normal: i64,
+}
+
+impl Counts {
+    fn of(c: &EventCounts, l: Option<&LevelCounts>) -> Counts {
+        Counts {
+            events: c.events,
+            open: c.open,
+            resolved: c.resolved,
+            critical: l.map_or(0, |l| l.critical),
+            high: l.map_or(0, |l| l.high),
+            normal: l.map_or(0, |l| l.normal),
+        }
+    }
+}
+
+/// A time to handle as a row shows it: the median and p90 in ms (for `<data>`) and words.
+struct Handling {
+    handled: i64,
+    median_ms: String,
+    median: String,
+    p90_ms: String,
+    p90: String,
+}
+
+impl Handling {
+    fn of(h: &TimeToHandle, t: &text::Msgs, lang: Lang) -> Handling {
+        let ms = |v: Option<f64>| v.map_or_else(String::new, |v| format!("{v:.0}"));
+        let words = |v: Option<f64>| v.map_or_else(|| "–".to_owned(), |v| duration(v, t, lang));
+        Handling {
+            handled: h.handled,
+            median_ms: ms(h.median_ms),
+            median: words(h.median_ms),
+            p90_ms: ms(h.p90_ms),
+            p90: words(h.p90_ms),
+        }
+    }
+}
+
+struct PeriodRow {
+    label: String,
+    iso: String,
+    c: Counts,
+}
+
+struct LevelRow {
+    name: String,
+    c: Counts,
+    h: Handling,
+}
+
+struct RuleRow {
+    /// The rule's page, if the rule is still there.
+    href: Option<String>,
+    name: String,
+    level: String,
+    c: Counts,
+    h: Handling,
+}
+
+struct SiteRow {
+    href: String,
+    name: String,
+    c: Counts,
+}
+
+struct PcRow {
+    pc_id: i64,
+    site: String,
+    name: String,
+    c: Counts,
+}
+
+struct SecurityView {
+    chart: String,
+    totals: Counts,
+    handling: Handling,
+    periods: Vec<PeriodRow>,
+    levels: Vec<LevelRow>,
+    rules: Vec<RuleRow>,
+    sites: Vec<SiteRow>,
+    count: i64,
+    pcs: Vec<PcRow>,
+    pager: Pager,
+}
+
+#[derive(Template)]
+#[template(path = "report_security.html")]
+struct Body<'a> {
+    t: &'static text::Msgs,
+    form: &'a Form,
+    choices: &'a Choices,
+    problem: Option<&'a Problem>,
+    report: Option<SecurityView>,
+}
+
+async fn page(State(web): State<Web>, v: Viewer, Query(f): Query<Fields>) -> Response {
+    let (mut form, choices, chosen) = match read(&web, &v, &f).await {
+        Ok(r) => r,
+        Err(r) => return r,
+    };
+    let t = v.t;
+    let (own, asked) = own_asked(&f, t);
+    let chosen = match (chosen, asked) {
+        (Ok(c), Ok(a)) => Ok((c, a)),
+        (Err(p), _) | (_, Err(p)) => Err(p),
+    };
+    let problem = chosen.as_ref().err();
+    form.extra = match (OwnFields {
+        t,
+        own: &own,
+        problem,
+    })
+    .render()
+    {
+        Ok(html) => html,
+        Err(e) => return v.failed(anyhow::anyhow!("template: {e}")),
+    };
+    let (problem, report) = match chosen {
+        Err(p) => (Some(p), None),
+        Ok((c, a)) => match view(&web, &v, &c, &a, &f).await {
+            Ok(Some(r)) => (None, Some(r)),
+            Ok(None) => return v.visit.not_found(),
+            Err(e) => return v.failed(e),
+        },
+    };
+    let status = if problem.is_some() {
+        StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        StatusCode::OK
+    };
+    let body = Body {
+        t,
+        form: &form,
+        choices: &choices,
+        problem: problem.as_ref(),
+        report,
+    };
+    let here = Here {
+        section: Section::Reports,
+        site: None,
+    };
+    v.page_with(&web, here, t.reports_security, body, status, None)
+        .await
+}
+
+/// The report as the page shows it. `None`: the group is not the user's.
+async fn view(
+    web: &Web,
+    v: &Viewer,
+    c: &Chosen,
+    a: &SecurityAsked,
+    f: &Fields,
+) -> crate::store::Result<Option<SecurityView>> {
+    let t = v.t;
+    let lang = v.visit.lang();
+    let mut filter = c.filter.clone();
+    filter.page = Page {
+        limit: ROWS,
+        offset: (c.page - 1) * ROWS,
+    };
+    let Some(r) = web
+        .store
+        .security_report(&filter, a, SecurityList::Pcs)
+        .await?
+    else {
+        return Ok(None);
+    };
+    let labels: Vec<String> = r
+        .periods
+        .iter()
+        .map(|p| bucket_label(p.start, a.bucket, t, lang))
+        .collect();
+    let series = [
+        Series {
+            name: t.level_critical,
+            color: "#b00020",
+            values: r.periods.iter().map(|p| p.levels.critical as f64).collect(),
+        },
+        Series {
+            name: t.level_high,
+            color: "#a04a00",
+            values: r.periods.iter().map(|p| p.levels.high as f64).collect(),
+        },
+        Series {
+            name: t.level_normal,
+            color: "#1f5f9e",
+            values: r.periods.iter().map(|p| p.levels.normal as f64).collect(),
+        },
+    ];
+    let chart = stacked_chart(&Stacked {
+        title: t.reports_security_chart,
+        desc: t.reports_security_desc,
+        labels: &labels,
+        series: &series,
+    });
+    let periods = r
+        .periods
+        .iter()
+        .zip(labels)
+        .map(|(p, label)| PeriodRow {
+            label,
+            iso: p.start.format("%Y-%m-%d").to_string(),
+            c: Counts::of(&p.counts, Some(&p.levels)),
+        })
+        .collect();
+    let levels = r
+        .levels
+        .iter()
+        .map(|l| LevelRow {
+            name: level_name(&l.level, t),
+            c: Counts::of(&l.counts, None),
+            h: Handling::of(&l.time_to_handle, t, lang),
+        })
+        .collect();
+    let rules = r
+        .rules
+        .iter()
+        .map(|x| RuleRow {
+            href: x.site.as_ref().map(|site| {
+                let kind = if x.rule_kind == "offline" {
+                    "offline"
+                } else {
+                    "sikkerhed"
+                };
+                format!("/steder/{site}/regler/{kind}/{}", x.rule_id)
+            }),
+            name: if x.site.is_none() && x.name.is_empty() {
+                t.reports_rule_gone.to_owned()
+            } else {
+                x.name.clone()
+            },
+            level: level_name(&x.level, t),
+            c: Counts::of(&x.counts, None),
+            h: Handling::of(&x.time_to_handle, t, lang),
+        })
+        .collect();
+    let without_site = f.query_without(&["sted", "gruppe", "side"]);
+    let sites = r
+        .sites
+        .iter()
+        .map(|s| SiteRow {
+            href: narrowed(PATH, &without_site, "sted", &s.uid),
+            name: s.name.clone(),
+            c: Counts::of(&s.counts, Some(&s.levels)),
+        })
+        .collect();
+    let pcs = match &r.items {
+        SecurityItems::Pcs(pcs) => pcs
+            .iter()
+            .map(|p| PcRow {
+                pc_id: p.pc_id,
+                site: p.site.clone(),
+                name: p.name.clone(),
+                c: Counts::of(&p.counts, Some(&p.levels)),
+            })
+            .collect(),
+        SecurityItems::Events(_) => Vec::new(),
+    };
+    Ok(Some(SecurityView {
+        chart,
+        totals: Counts::of(&r.totals, None),
+        handling: Handling::of(&r.time_to_handle, t, lang),
+        periods,
+        levels,
+        rules,
+        sites,
+        count: r.count,
+        pcs,
+        pager: Pager::new(c.page, r.count, ROWS, PATH, &f.query_without(&["side"])),
+    }))
+}
