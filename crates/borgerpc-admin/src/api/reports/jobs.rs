@@ -16,6 +16,9 @@
 //!
 //! A file holds the whole list, not a page; a list longer than `export::MAX_ROWS` is refused
 //! before any row of it is read (its count is read first).
+//!
+//! [`jobs_file`] gives a file's table for a filter, as the API's `format=` does, for the pages'
+//! downloads and the e-mails to call too (`security.rs` has [`super::security::security_file`]).
 
 use super::super::{ApiError, ApiResult, Caller, Reader, not_found, ok, unprocessable};
 use super::own::{Own, split};
@@ -33,14 +36,17 @@ use chrono::{NaiveDate, TimeZone};
 
 const OWN: &[&str] = &["script", "by", "bucket", "list", "log_lines"];
 
-/// What a file of the jobs report holds.
+/// What a file of the jobs report holds (`list=`): a table of counts (no log in them: what a
+/// scheduled e-mail may carry), or a whole list.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Export {
+pub(crate) enum JobsExport {
     Scripts,
     Sites,
     Periods,
     List(JobsList),
 }
+
+use JobsExport as Export;
 
 const EXPORTS: &[(&str, Export)] = &[
     ("scripts", Export::Scripts),
@@ -126,11 +132,25 @@ pub(in crate::api) async fn jobs(
     if a.log_lines && export != Export::List(JobsList::Failures) {
         return Err(unprocessable("log_lines: only the failures have log lines"));
     }
-    let table = match export {
-        Export::List(list) => {
-            let rows = whole_list(&store, &f, &a, list).await?;
-            rows.ok_or_else(not_found)?
-        }
+    let table = jobs_file(&store, &f, &a, export).await?;
+    let name = EXPORTS
+        .iter()
+        .find(|(_, e)| *e == export)
+        .map_or("", |(n, _)| *n);
+    send(table, out, q.file_name(&format!("jobs-{name}"), &f)).await
+}
+
+/// The jobs report's file for the filter: the table `export` names, whole (a list's length
+/// first, refused above `export::MAX_ROWS`); the failures' log lines only with
+/// `a.log_lines`. `not_found` when the group or the script is not the filter's.
+pub(crate) async fn jobs_file(
+    store: &Store,
+    f: &Filter,
+    a: &JobsAsked,
+    export: JobsExport,
+) -> Result<Table, ApiError> {
+    Ok(match export {
+        Export::List(list) => whole_list(store, f, a, list).await?.ok_or_else(not_found)?,
         counts => {
             // The counts come with the report; its page of failures is not wanted.
             let mut one = f.clone();
@@ -139,7 +159,7 @@ pub(in crate::api) async fn jobs(
                 offset: 0,
             };
             let r = store
-                .jobs_report(&one, &a, JobsList::Failures)
+                .jobs_report(&one, a, JobsList::Failures)
                 .await?
                 .ok_or_else(not_found)?;
             match counts {
@@ -148,12 +168,7 @@ pub(in crate::api) async fn jobs(
                 _ => jobs_periods_table(&r.periods),
             }
         }
-    };
-    let name = EXPORTS
-        .iter()
-        .find(|(_, e)| *e == export)
-        .map_or("", |(n, _)| *n);
-    send(table, out, q.file_name(&format!("jobs-{name}"), &f)).await
+    })
 }
 
 /// The whole of a list as a table: its length first, refused above the bound.

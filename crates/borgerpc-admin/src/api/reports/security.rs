@@ -30,15 +30,18 @@ use axum::extract::{RawQuery, State};
 const OWN: &[&str] = &["level", "bucket", "list"];
 const HOUR_MS: f64 = 3_600_000.0;
 
-/// What a file of the security report holds.
+/// What a file of the security report holds (`list=`): every one is counts, rules and PCs
+/// (never an event's summary), so any may go into a scheduled e-mail.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Export {
+pub(crate) enum SecurityExport {
     Levels,
     Rules,
     Sites,
     Periods,
     List(SecurityList),
 }
+
+use SecurityExport as Export;
 
 const EXPORTS: &[(&str, Export)] = &[
     ("rules", Export::Rules),
@@ -96,6 +99,23 @@ pub(in crate::api) async fn security(
         return ok(report.ok_or_else(not_found)?);
     }
     let export = own.one_of("list", EXPORTS)?.unwrap_or(Export::Rules);
+    let table = security_file(&store, &f, &a, export).await?;
+    let name = EXPORTS
+        .iter()
+        .find(|(_, e)| *e == export)
+        .map_or("", |(n, _)| *n);
+    send(table, out, q.file_name(&format!("security-{name}"), &f)).await
+}
+
+/// The security report's file for the filter: the table `export` names, whole (a list's
+/// length first, refused above `export::MAX_ROWS`). `not_found` when the group is not the
+/// filter's.
+pub(crate) async fn security_file(
+    store: &Store,
+    f: &Filter,
+    a: &SecurityAsked,
+    export: SecurityExport,
+) -> Result<Table, ApiError> {
     let count_only = Page {
         limit: 0,
         offset: 0,
@@ -104,33 +124,30 @@ pub(in crate::api) async fn security(
         limit: export::MAX_ROWS as i64,
         offset: 0,
     };
-    let table = match export {
+    Ok(match export {
         Export::List(SecurityList::Pcs) => {
             let (count, _) = store
-                .security_pcs(&f, &a, count_only)
+                .security_pcs(f, a, count_only)
                 .await?
                 .ok_or_else(not_found)?;
-            within(count, "PCs", &f)?;
-            let (_, pcs) = store
-                .security_pcs(&f, &a, all)
-                .await?
-                .ok_or_else(not_found)?;
+            within(count, "PCs", f)?;
+            let (_, pcs) = store.security_pcs(f, a, all).await?.ok_or_else(not_found)?;
             security_pcs_table(&pcs)
         }
         Export::List(SecurityList::Events) => {
             let (count, _) = store
-                .security_events_list(&f, &a, count_only)
+                .security_events_list(f, a, count_only)
                 .await?
                 .ok_or_else(not_found)?;
-            within(count, "events", &f)?;
+            within(count, "events", f)?;
             let (_, events) = store
-                .security_events_list(&f, &a, all)
+                .security_events_list(f, a, all)
                 .await?
                 .ok_or_else(not_found)?;
             security_events_table(&events)
         }
         counts => {
-            let r = report_counts(&store, &f, &a).await?;
+            let r = report_counts(store, f, a).await?;
             match counts {
                 Export::Levels => security_levels_table(&r.levels),
                 Export::Rules => security_rules_table(&r.rules),
@@ -138,12 +155,7 @@ pub(in crate::api) async fn security(
                 _ => security_periods_table(&r.periods),
             }
         }
-    };
-    let name = EXPORTS
-        .iter()
-        .find(|(_, e)| *e == export)
-        .map_or("", |(n, _)| *n);
-    send(table, out, q.file_name(&format!("security-{name}"), &f)).await
+    })
 }
 
 /// The report's counts, without a page of its list.
