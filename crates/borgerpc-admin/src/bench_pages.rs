@@ -223,7 +223,10 @@ async fn seed(store: &Store, opts: &PageOptions) -> anyhow::Result<String> {
     // this size under autovacuum would have them (VACUUM cannot run in a transaction, and
     // SQLite's would only rewrite the file).
     let maintenance = match store.db.kind() {
-        service_kit::db::DbKind::Postgres => "VACUUM ANALYZE",
+        // Its own tables only: a bare VACUUM takes every schema of the database.
+        service_kit::db::DbKind::Postgres => {
+            "VACUUM ANALYZE pcs, config_entries, batches, jobs, security_events"
+        }
         service_kit::db::DbKind::Sqlite => "ANALYZE",
     };
     sqlx::query(maintenance).execute(store.pool()).await?;
