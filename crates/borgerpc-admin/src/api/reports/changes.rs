@@ -1,7 +1,7 @@
 //! `GET /api/reports/changes` (issue 14, report 6): the audit log as a report, as JSON for BI
 //! tools or as a file of its records (`format=csv|xlsx`). The figures are
 //! `store::reports::changes`'; this module reads the query: the parameters every report takes
-//! through [`ReportQuery`] (so they are checked and refused the same way), and the two of its
+//! through [`ReportQuery`](super::ReportQuery) (so they are checked and refused the same way), and the two of its
 //! own, `user` and `action`.
 //!
 //! Who may read it: site administrators and up, where they are (`Caller<SiteAdmin>`), as the
@@ -10,72 +10,37 @@
 //! citizen: the audit log holds no PC's reports and no script parameters. Records without a
 //! site are a superuser's, and only when no site or customer is chosen.
 
-use super::{Output, ReportQuery, send};
+use super::own::split;
+use super::{Output, send};
 use crate::api::{ApiError, ApiResult, Caller, SiteAdmin, not_found, ok, unprocessable};
 use crate::export::{self, Cell, Column, Table};
 use crate::store::Store;
 use crate::store::reports::changes::{ChangeEntry, ChangesFilter, action, actor};
 use axum::extract::{RawQuery, State};
 
-/// The parameters of [`ReportQuery`] this report takes; the others are the other reports'.
-const SHARED: &[&str] = &[
-    "site", "customer", "from", "to", "group", "limit", "offset", "format", "decimal",
-];
 /// The report's own parameters.
 const OWN: &[&str] = &["user", "action"];
-
-/// The query split into the shared part (as a [`ReportQuery`]) and the report's own values.
-fn parse(raw: Option<&str>) -> Result<(ReportQuery, Option<String>, Option<String>), ApiError> {
-    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(raw.unwrap_or(""))
-        .map_err(|e| unprocessable(format!("query: {e}")))?;
-    let (mut user, mut act) = (None, None);
-    let mut shared = Vec::new();
-    for (k, v) in pairs {
-        let slot = match k.as_str() {
-            "user" => &mut user,
-            "action" => &mut act,
-            k if SHARED.contains(&k) => {
-                shared.push((k.to_owned(), v));
-                continue;
-            }
-            _ => {
-                let mut all: Vec<&str> = SHARED.to_vec();
-                all.extend(OWN);
-                return Err(unprocessable(format!(
-                    "{k}: is not a parameter of the changes report, which takes {}",
-                    all.join(", ")
-                )));
-            }
-        };
-        if slot.is_some() {
-            return Err(unprocessable(format!("{k}: give it once")));
-        }
-        *slot = Some(v);
-    }
-    let shared = serde_urlencoded::to_string(&shared).unwrap_or_default();
-    let q: ReportQuery =
-        serde_urlencoded::from_str(&shared).map_err(|e| unprocessable(format!("query: {e}")))?;
-    let user = user
-        .map(|u| actor(&u).map_err(|e| unprocessable(format!("user: {e}"))))
-        .transpose()?;
-    let act = act
-        .map(|a| action(&a).map_err(|e| unprocessable(format!("action: {e}"))))
-        .transpose()?;
-    Ok((q, user, act))
-}
 
 pub(in crate::api) async fn changes(
     State(store): State<Store>,
     c: Caller<SiteAdmin>,
     RawQuery(raw): RawQuery,
 ) -> ApiResult {
-    let (q, actor, action) = parse(raw.as_deref())?;
+    let (own, q) = split(raw.as_deref(), "changes", OWN)?;
+    let who = own
+        .get("user")
+        .map(|u| actor(u).map_err(|e| unprocessable(format!("user: {e}"))))
+        .transpose()?;
+    let what = own
+        .get("action")
+        .map(|a| action(a).map_err(|e| unprocessable(format!("action: {e}"))))
+        .transpose()?;
     let out = q.output()?;
     let report = q.filter(&store, &c).await?;
     let f = ChangesFilter {
         report,
-        actor,
-        action,
+        actor: who,
+        action: what,
         portal_wide: c.scope.superuser && q.site.is_none() && q.customer.is_none(),
     };
     if out == Output::Json {
@@ -152,27 +117,17 @@ pub(crate) fn changes_table(entries: &[ChangeEntry]) -> Table {
 
 #[cfg(test)]
 mod tests {
-    use super::parse;
     use crate::store::reports::changes::{action, actor};
 
     #[test]
-    fn the_query_is_split_and_checked_by_name() {
-        let Ok((q, user, act)) = parse(Some("site=bib&user=anna&action=pc.activate")) else {
-            panic!("refused")
-        };
-        assert_eq!(q.site.as_deref(), Some("bib"));
-        assert_eq!(user.as_deref(), Some("user:anna"));
-        assert_eq!(act.as_deref(), Some("pc.activate"));
-        let refused = |raw: &str| parse(Some(raw)).err().map(|e| e.1).unwrap_or_default();
-        assert!(refused("idle=true").starts_with("idle: is not a parameter"));
-        assert!(refused("bruger=anna").starts_with("bruger: is not a parameter"));
-        assert!(refused("user=a&user=b").starts_with("user: give it once"));
-        assert!(refused("user=").starts_with("user: must be"));
-        assert!(refused("action=PC.activate").starts_with("action: must be"));
-        assert!(refused("site=a&site=b").starts_with("query:"));
+    fn users_and_actions_are_checked() {
+        assert_eq!(actor("anna").unwrap(), "user:anna");
         assert_eq!(actor("api-key:3").unwrap(), "api-key:3");
+        assert!(actor("").is_err());
         assert!(actor(&"x".repeat(161)).is_err());
+        assert_eq!(action("pc.activate").unwrap(), "pc.activate");
         assert_eq!(action("wake_plan").unwrap(), "wake_plan");
+        assert!(action("PC.activate").is_err());
         assert!(action("pc.activate.x").is_err());
         assert!(action("pc.").is_err());
     }

@@ -70,15 +70,7 @@ pub(in crate::api) async fn security(
     c: Caller<Reader>,
     RawQuery(raw): RawQuery,
 ) -> ApiResult {
-    let (own, q) = split(raw.as_deref(), OWN)?;
-    if q.not_seen_since.is_some() {
-        return Err(unprocessable(
-            "not_seen_since: is a filter of the availability report",
-        ));
-    }
-    if q.idle.is_some() {
-        return Err(unprocessable("idle: is a filter of the usage report"));
-    }
+    let (own, q) = split(raw.as_deref(), "security", OWN)?;
     let out = q.output()?;
     let a = asked(&own)?;
     let f = q.filter(&store, &c).await?;

@@ -11,18 +11,17 @@
 //! chooses neither a site nor a customer also sees the portal-wide records (those without a
 //! site).
 
-use super::{Choice, Choices, Files, Form, ROWS, Report, back, day, deliver, read};
+use super::{Choice, Choices, Files, Form, ROWS, Report, back, day, deliver, read, report_page};
 use crate::api::reports::changes::changes_file;
 use crate::store::access::Role;
 use crate::store::reports::changes::{
     ChangeEntry, Changes, ChangesFilter, Counts, action as parse_action, actor as parse_actor,
 };
 use crate::web::chart::{Bars, bar_chart};
-use crate::web::{Here, Pager, Problem, Section, Viewer, Web, filter_query, text};
+use crate::web::{Pager, Problem, Viewer, Web, filter_query, text};
 use askama::Template;
 use axum::Router;
 use axum::extract::{Query, State};
-use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::get;
 use service_kit::web::Lang;
@@ -456,11 +455,6 @@ async fn page(
         Ok(html) => html,
         Err(e) => return v.failed(anyhow::anyhow!("template: {e}")),
     };
-    let status = if problem.is_some() {
-        StatusCode::UNPROCESSABLE_ENTITY
-    } else {
-        StatusCode::OK
-    };
     let body = Body {
         t,
         form: &form,
@@ -468,10 +462,5 @@ async fn page(
         problem: problem.as_ref(),
         report,
     };
-    let here = Here {
-        section: Section::Reports,
-        site: None,
-    };
-    v.page_with(&web, here, t.reports_changes, body, status, None)
-        .await
+    report_page(&web, &v, t.reports_changes, body, problem.is_some()).await
 }

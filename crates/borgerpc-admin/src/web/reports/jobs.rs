@@ -11,8 +11,8 @@
 //! see the whole log on the job's page, which each one links to) and the longest runs.
 
 use super::super::chart::{Series, Stacked, stacked_chart};
-use super::super::{Fields, Here, Pager, Problem, Section, Viewer, Web, text};
-use super::{Choices, Chosen, Form, day, percent, read};
+use super::super::{Fields, Pager, Problem, Viewer, Web, text};
+use super::{Choices, Chosen, Form, day, percent, read, report_page};
 use crate::store::operator::Page;
 use crate::store::reports::buckets::Bucket;
 use crate::store::reports::jobs::SLOWEST;
@@ -20,7 +20,6 @@ use crate::store::reports::jobs::{JobCounts, JobRun, JobTime, JobsAsked, JobsIte
 use askama::Template;
 use axum::Router;
 use axum::extract::{Query, State};
-use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::get;
 use chrono::{Datelike, NaiveDate};
@@ -258,11 +257,6 @@ async fn page(State(web): State<Web>, v: Viewer, Query(f): Query<Fields>) -> Res
             Err(e) => return v.failed(e),
         },
     };
-    let status = if problem.is_some() {
-        StatusCode::UNPROCESSABLE_ENTITY
-    } else {
-        StatusCode::OK
-    };
     let body = Body {
         t,
         form: &form,
@@ -270,12 +264,7 @@ async fn page(State(web): State<Web>, v: Viewer, Query(f): Query<Fields>) -> Res
         problem: problem.as_ref(),
         report,
     };
-    let here = Here {
-        section: Section::Reports,
-        site: None,
-    };
-    v.page_with(&web, here, t.reports_jobs, body, status, None)
-        .await
+    report_page(&web, &v, t.reports_jobs, body, problem.is_some()).await
 }
 
 fn run_row(j: &JobRun, by: JobTime, t: &text::Msgs, lang: Lang) -> RunRow {

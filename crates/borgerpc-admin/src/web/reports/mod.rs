@@ -346,11 +346,6 @@ async fn availability(State(web): State<Web>, v: Viewer, Query(f): Query<Fields>
             Err(e) => return v.failed(e),
         },
     };
-    let status = if problem.is_some() {
-        StatusCode::UNPROCESSABLE_ENTITY
-    } else {
-        StatusCode::OK
-    };
     let body = AvailabilityBody {
         t: v.t,
         form: &form,
@@ -358,12 +353,7 @@ async fn availability(State(web): State<Web>, v: Viewer, Query(f): Query<Fields>
         problem: problem.as_ref(),
         report,
     };
-    let here = Here {
-        section: Section::Reports,
-        site: None,
-    };
-    v.page_with(&web, here, v.t.reports_availability, body, status, None)
-        .await
+    report_page(&web, &v, v.t.reports_availability, body, problem.is_some()).await
 }
 
 /// The chart and its table from the report's days (the roll-up's: every PC of the filter),
@@ -564,11 +554,6 @@ async fn usage(State(web): State<Web>, v: Viewer, Query(f): Query<Fields>) -> Re
             (None, Some(view))
         }
     };
-    let status = if problem.is_some() {
-        StatusCode::UNPROCESSABLE_ENTITY
-    } else {
-        StatusCode::OK
-    };
     let body = UsageBody {
         t,
         form: &form,
@@ -576,12 +561,27 @@ async fn usage(State(web): State<Web>, v: Viewer, Query(f): Query<Fields>) -> Re
         problem: problem.as_ref(),
         report,
     };
+    report_page(&web, &v, t.reports_usage, body, problem.is_some()).await
+}
+
+/// A report page in the Reports section: 422 when its form has a problem to show.
+pub(super) async fn report_page(
+    web: &Web,
+    v: &Viewer,
+    title: &str,
+    body: impl Template,
+    problem: bool,
+) -> Response {
+    let status = if problem {
+        StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        StatusCode::OK
+    };
     let here = Here {
         section: Section::Reports,
         site: None,
     };
-    v.page_with(&web, here, t.reports_usage, body, status, None)
-        .await
+    v.page_with(web, here, title, body, status, None).await
 }
 
 /// The filters both reports share, for the links from one report to the other.

@@ -10,9 +10,9 @@
 //! of PCs (a PC links to its page). No event's summary: the event list has those.
 
 use super::super::chart::{Series, Stacked, stacked_chart};
-use super::super::{Fields, Here, Pager, Problem, Section, Viewer, Web, text};
+use super::super::{Fields, Pager, Problem, Viewer, Web, text};
 use super::jobs::{bucket, bucket_label, duration, narrowed};
-use super::{Choices, Chosen, Form, read};
+use super::{Choices, Chosen, Form, read, report_page};
 use crate::store::events::LEVELS;
 use crate::store::operator::Page;
 use crate::store::reports::security::{
@@ -21,7 +21,6 @@ use crate::store::reports::security::{
 use askama::Template;
 use axum::Router;
 use axum::extract::{Query, State};
-use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::get;
 use service_kit::web::Lang;
@@ -224,11 +223,6 @@ async fn page(State(web): State<Web>, v: Viewer, Query(f): Query<Fields>) -> Res
             Err(e) => return v.failed(e),
         },
     };
-    let status = if problem.is_some() {
-        StatusCode::UNPROCESSABLE_ENTITY
-    } else {
-        StatusCode::OK
-    };
     let body = Body {
         t,
         form: &form,
@@ -236,12 +230,7 @@ async fn page(State(web): State<Web>, v: Viewer, Query(f): Query<Fields>) -> Res
         problem: problem.as_ref(),
         report,
     };
-    let here = Here {
-        section: Section::Reports,
-        site: None,
-    };
-    v.page_with(&web, here, t.reports_security, body, status, None)
-        .await
+    report_page(&web, &v, t.reports_security, body, problem.is_some()).await
 }
 
 /// The report as the page shows it. `None`: the group is not the user's.
