@@ -92,6 +92,11 @@ pub const MIGRATIONS: &[Migration] = &[
         sql: include_str!("../../migrations/0012_report_subscriptions.sql"),
     },
     Migration {
+        version: 13,
+        name: "inventory",
+        sql: include_str!("../../migrations/0013_inventory.sql"),
+    },
+    Migration {
         version: 14,
         name: "jobs_security_reports",
         sql: include_str!("../../migrations/0014_jobs_security_reports.sql"),

@@ -15,6 +15,7 @@
 //! own parameters taken out of it first (`own.rs`), and their own tables.
 
 pub(crate) mod changes;
+pub(crate) mod inventory;
 pub(crate) mod jobs;
 mod own;
 pub(crate) mod security;
@@ -36,7 +37,7 @@ const DEFAULT_DAYS: i64 = 30;
 
 /// The query of both reports. Every value is read as text and parsed here, so a refusal names
 /// its parameter and says what it takes.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct ReportQuery {
     site: Option<String>,
