@@ -247,6 +247,7 @@ async fn seed_pcs(store: &Store, site_id: i64, pcs: i64, now: i64) -> anyhow::Re
             .await?;
     }
     crate::store::pc_counts::recount(&mut tx, site_id).await?;
+    crate::store::reports::inventory::rebuild(&mut tx, site_id).await?;
     tx.commit().await?;
     Ok(())
 }
@@ -360,6 +361,14 @@ async fn measure(base: &str, seeded: &Seeded, opts: &ReportOptions) -> anyhow::R
             format!("/api/reports/{api}?{api_30}&site={site}&limit=500"),
         ));
     }
+    // The inventory is now: no period.
+    pages.push(("inventory", "/rapporter/inventar".to_owned()));
+    pages.push(("inventory", format!("/rapporter/inventar?sted={site}")));
+    json.push(("inventory", "/api/reports/inventory?limit=500".to_owned()));
+    json.push((
+        "inventory",
+        format!("/api/reports/inventory?site={site}&limit=500"),
+    ));
     let cookie = ("cookie", format!("sid={sid}"));
     let bearer = ("authorization", format!("Bearer {token}"));
     let page_times = time_paths(&client, base, &cookie, pages, opts.requests).await?;
@@ -376,7 +385,29 @@ async fn measure(base: &str, seeded: &Seeded, opts: &ReportOptions) -> anyhow::R
             format!("/rapporter/brug.xlsx?sted={site}&fra={twenty}&til={today}"),
         ),
     ];
-    let file_times = time_files(&client, base, &cookie, files, (opts.requests / 10).max(3)).await?;
+    let mut file_times =
+        time_files(&client, base, &cookie, files, (opts.requests / 10).max(3)).await?;
+    // The full inventory, a row per PC (the 100,000 rows with 100,000 PCs).
+    let inventory = vec![
+        (
+            "inventory_csv_all",
+            "/api/reports/inventory?format=csv".to_owned(),
+        ),
+        (
+            "inventory_xlsx_all",
+            "/api/reports/inventory?format=xlsx".to_owned(),
+        ),
+    ];
+    file_times.extend(
+        time_files(
+            &client,
+            base,
+            &bearer,
+            inventory,
+            (opts.requests / 10).max(3),
+        )
+        .await?,
+    );
     Ok((page_times, json_times, file_times))
 }
 
@@ -421,7 +452,7 @@ async fn time_files(
             took.push(t.elapsed().as_secs_f64() * 1000.0);
             anyhow::ensure!(status.is_success(), "{path}: {status}");
             bytes = body.len();
-            if path.contains(".csv") {
+            if path.contains(".csv") || path.contains("format=csv") {
                 rows = body.split(|b| *b == b'\n').count().saturating_sub(2);
             }
         }

@@ -160,6 +160,7 @@ routes! {
     get "/api/reports/changes" => reports::changes::changes,
     get "/api/reports/jobs" => reports::jobs::jobs,
     get "/api/reports/security" => reports::security::security,
+    get "/api/reports/inventory" => reports::inventory::inventory,
 }
 
 /// An error as JSON `{"detail": "..."}`.

@@ -91,6 +91,9 @@ pub(crate) async fn upsert_entry(
         super::pc_counts::entry_changed(conn, owner_id, key, before.as_deref(), Some(value))
             .await?;
     }
+    if kind == OwnerKind::Pc {
+        super::reports::inventory::entry_changed(conn, owner_id, key, Some(value)).await?;
+    }
     Ok(())
 }
 
@@ -112,6 +115,9 @@ pub(crate) async fn delete_entry(
     .await?;
     if let Some(before) = before {
         super::pc_counts::entry_changed(conn, owner_id, key, before.as_deref(), None).await?;
+    }
+    if kind == OwnerKind::Pc {
+        super::reports::inventory::entry_changed(conn, owner_id, key, None).await?;
     }
     Ok(())
 }

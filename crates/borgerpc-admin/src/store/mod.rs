@@ -101,6 +101,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "changes_report",
         sql: include_str!("../../migrations/0015_changes_report.sql"),
     },
+    Migration {
+        version: 16,
+        name: "inventory",
+        sql: include_str!("../../migrations/0016_inventory.sql"),
+    },
 ];
 
 /// The portal's database handle; cheap to clone.

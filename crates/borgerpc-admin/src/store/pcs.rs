@@ -159,6 +159,7 @@ impl Store {
             Err(e) => return Err(e.into()),
         };
         super::pc_counts::pc_added(&mut tx, pc.site_id).await?;
+        super::reports::inventory::pc_added(&mut tx, id, pc.site_id).await?;
         for (key, value, read_only) in &pc.entries {
             super::config::upsert_entry(&mut tx, OwnerKind::Pc, id, key, value, *read_only).await?;
         }
@@ -300,6 +301,7 @@ impl Store {
             "DELETE FROM checkin_days WHERE pc_id = $1",
             "DELETE FROM pc_login_days WHERE pc_id = $1",
             "DELETE FROM pc_reports WHERE pc_id = $1",
+            "DELETE FROM pc_inventory WHERE pc_id = $1",
             "UPDATE login_log SET pc_id = NULL WHERE pc_id = $1",
             "DELETE FROM pcs WHERE id = $1",
         ] {

@@ -412,6 +412,7 @@ const SITE_DATA: &[&str] = &[
     "DELETE FROM pc_group_members WHERE pc_id IN (SELECT id FROM pcs WHERE site_id = $1)",
     "DELETE FROM config_entries WHERE owner_kind = 'pc'
        AND owner_id IN (SELECT id FROM pcs WHERE site_id = $1)",
+    "DELETE FROM pc_inventory WHERE site_id = $1",
     "DELETE FROM pcs WHERE site_id = $1",
     "DELETE FROM site_pc_counts WHERE site_id = $1",
     "DELETE FROM associated_script_parameters WHERE associated_script_id IN (

@@ -27,6 +27,7 @@ const SCREENSHOTS: &[(&str, &str)] = &[
     ("/rapporter/brug", "borgerpc-rapport-brug"),
     ("/rapporter/abonnementer", "borgerpc-rapport-abonnementer"),
     ("/rapporter/aendringer", "borgerpc-rapport-aendringer"),
+    ("/rapporter/inventar", "borgerpc-rapport-inventar"),
     ("/rapporter/jobs", "borgerpc-rapport-jobs"),
     ("/rapporter/sikkerhed", "borgerpc-rapport-sikkerhed"),
 ];
@@ -328,6 +329,45 @@ async fn job_and_event_history(portal: &Portal, ids: &Ids) {
     }
 }
 
+/// What agents report of themselves on the seeded PCs and on a few more of the site, so the
+/// inventory page's charts and tables have several releases, versions and models.
+async fn inventory(portal: &Portal, site: &borgerpc_admin::store::tenants::Site, ids: &Ids) {
+    use borgerpc_admin::store::config::EntryChange;
+    // Release, agent version, product, manufacturer and model of each PC.
+    let fleet = [
+        "22.04|3.2.0|os2borgerpc|Dell Inc.|OptiPlex 3000",
+        "24.04|3.2.0|os2borgerpc|Dell Inc.|OptiPlex 7010",
+        "22.04|3.1.0|os2borgerpc kiosk|LENOVO|ThinkCentre M70q",
+        "20.04|2.5.0|os2borgerpc|HP|ProDesk 400 G7",
+        "22.04|3.2.0|os2borgerpc|Dell Inc.|OptiPlex 3000",
+        "24.04|3.10.0|os2borgerpc kiosk|Dell Inc.|OptiPlex 3000",
+    ];
+    let mut pcs = vec![ids.pc, ids.active_pc];
+    for n in 0..fleet.len() - 2 {
+        pcs.push(portal.pc(site, &format!("bib-inventar-{n}")).await.0);
+    }
+    for (pc, line) in pcs.into_iter().zip(fleet) {
+        let [release, version, product, manufacturer, model]: [&str; 5] =
+            line.split('|').collect::<Vec<_>>().try_into().unwrap();
+        let set = |key: &str, value: &str| EntryChange::Set {
+            key: key.into(),
+            value: value.into(),
+            read_only: true,
+        };
+        let entries = [
+            set("os2_product", product),
+            set("_os_release", release),
+            set("_os2borgerpc.client_version", version),
+            set("_kernel_version", "6.8.0-49-generic"),
+            set("pc_manufacturer", manufacturer),
+            set("pc_model", model),
+            set("pc_ram", "8G"),
+            set("_last_automatic_update_time", "2026-12-01 03:12"),
+        ];
+        portal.store.change_pc_entries(pc, &entries).await.unwrap();
+    }
+}
+
 /// Logs `username` in at the login form; where the portal asks for a second factor first,
 /// enrols one as a person with an authenticator app would. The session cookie's value, for
 /// asking the portal over HTTP as the same session.
@@ -437,6 +477,13 @@ fn with_queries(path: &str, url: &str, ids: &Ids) -> Vec<String> {
             ),
             "inaktive=ja&side=2".into(),
         ]),
+        "/rapporter/inventar" => also(&[
+            format!(
+                "sted=bibliotek&gruppe={}&produkt=os2borgerpc&udgivelse=22.04&eol=ja&aeldre_end=3.2.0",
+                ids.group
+            ),
+            "side=2".into(),
+        ]),
         "/steder/{site}/taend-sluk/ny" => also(&[format!("kopi={}", ids.plan)]),
         _ => vec![url.to_owned()],
     }
@@ -474,6 +521,7 @@ async fn browser_every_page_has_no_serious_accessibility_violation() -> anyhow::
     report_history(&portal, &seeded.ids, &site).await;
     job_and_event_history(&portal, &seeded.ids).await;
     changes_history(&portal, &seeded.ids, site.id).await;
+    inventory(&portal, &site, &seeded.ids).await;
     // A superuser sees every page there is (the customers' pages too).
     portal.web_user("anna", "superuser", &site).await;
     report_subscriptions(&portal, "anna", &site).await;

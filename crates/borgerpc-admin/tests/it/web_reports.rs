@@ -49,7 +49,7 @@ fn table(body: &str, id: &str) -> Vec<(String, Vec<String>)> {
 }
 
 /// The chart's `<svg>` parsed as XML: well-formed, with its name and description.
-fn check_svg(body: &str, name: &str) {
+pub(crate) fn check_svg(body: &str, name: &str) {
     let svg = format!("<svg {}</svg>", between(body, "<svg ", "</svg>"));
     assert!(svg.contains("role=\"img\"") && svg.contains(&format!("aria-label=\"{name}\"")));
     assert!(svg.contains(&format!("<title>{name}</title>")) && svg.contains("<desc>"));

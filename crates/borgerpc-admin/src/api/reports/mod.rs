@@ -15,6 +15,7 @@
 //! own parameters taken out of it first (`own.rs`), and their own tables.
 
 pub(crate) mod changes;
+pub(crate) mod inventory;
 pub(crate) mod jobs;
 mod own;
 pub(crate) mod security;
@@ -243,12 +244,17 @@ pub(crate) fn file_name(
     customer: Option<&str>,
     period: &Period,
 ) -> String {
-    let scope = match (site, customer) {
+    let scope = scope(site, customer);
+    format!("{report}-{scope}-{}-{}", period.from, period.to)
+}
+
+/// What a file name says the file covers: the site, the customer or `alle`.
+fn scope(site: Option<&str>, customer: Option<&str>) -> String {
+    match (site, customer) {
         (Some(site), _) => site.to_owned(),
         (None, Some(customer)) => format!("kunde-{customer}"),
         (None, None) => "alle".into(),
-    };
-    format!("{report}-{scope}-{}-{}", period.from, period.to)
+    }
 }
 
 /// Every PC of the filter's availability as the file's table: the API's `format=` and the

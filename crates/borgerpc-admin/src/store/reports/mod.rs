@@ -21,6 +21,7 @@
 mod args;
 pub mod buckets;
 pub mod changes;
+pub mod inventory;
 pub mod jobs;
 pub mod security;
 

@@ -12,6 +12,7 @@
 //! period is `[from, to)`, so `to` is the day after it.
 
 mod changes;
+mod inventory;
 mod jobs;
 mod security;
 mod subscriptions;
@@ -47,6 +48,7 @@ pub(super) fn routes() -> Router<Web> {
         .merge(changes::routes())
         .merge(jobs::routes())
         .merge(security::routes())
+        .merge(inventory::routes())
 }
 
 /// The period when none is given: the last 30 days up to and with today.
