@@ -103,6 +103,8 @@ routes! {
     patch "/api/system/site/{id}" => sites::change_site,
     get "/api/system/site/{id}/config" => config::site_config,
     patch "/api/system/site/{id}/config" => config::change_site_config,
+    get "/api/system/site/{id}/opening-hours" => sites::opening_hours,
+    put "/api/system/site/{id}/opening-hours" => sites::set_opening_hours,
     get "/api/system/computers" => pcs::computers,
     get "/api/system/pcs" => pcs::computers,
     get "/api/system/pc/{id}" => pcs::pc,

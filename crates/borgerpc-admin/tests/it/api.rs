@@ -291,6 +291,7 @@ async fn call(
         "get" => c.get(url),
         "post" => c.post(url),
         "patch" => c.patch(url),
+        "put" => c.put(url),
         "delete" => c.delete(url),
         other => panic!("method {other}"),
     }
@@ -411,6 +412,11 @@ async fn request_for(
             Some(json!({"customer_id": t.customer_id, "uid": format!("ny-{n}"), "name": "Ny"}))
         }
         ("patch", "/api/system/site/{id}") => Some(json!({"rerun_asc": true})),
+        ("put", "/api/system/site/{id}/opening-hours") => {
+            let day = json!({"opens": format!("08:{:02}", n % 60), "closes": "16:00"});
+            let closed = json!({"opens": "", "closes": ""});
+            Some(json!({"week": [day, day, day, day, day, closed, closed]}))
+        }
         ("patch", p) if p.ends_with("/config") => {
             Some(json!({"entries": {"browser_home": format!("https://{n}.kommune.dk")}}))
         }
@@ -487,6 +493,8 @@ fn role_by_the_rules(method: &str, path: &str) -> &'static str {
         (_, "/api/auth/logout") => "reader",
         ("post", "/api/system/sites") => "customer_admin",
         ("patch", "/api/system/site/{id}") => "site_admin",
+        // A site's settings page is the site administrators'.
+        ("put", "/api/system/site/{id}/opening-hours") => "site_admin",
         // The audit log as a report: read where the log page is, by site administrators.
         ("get", "/api/reports/changes") => "site_admin",
         _ if path.starts_with("/api/system/user") || path.starts_with("/api/system/api-key") => {
@@ -527,6 +535,7 @@ async fn snapshot(portal: &Portal) -> Vec<String> {
         "SELECT rule_kind || ':' || rule_id || ':' || user_id FROM rule_alert_users",
         "SELECT id || ':' || name || ':' || enabled || ':' || sleep_state || ':' || week_json FROM wake_week_plans",
         "SELECT plan_id || ':' || event_id FROM wake_plan_events",
+        "SELECT site_id || ':' || weekday || ':' || opens || ':' || closes FROM site_opening_hours",
         "SELECT id || ':' || username FROM users",
         "SELECT user_id || ':' || role || ':' || COALESCE(CAST(site_id AS TEXT), '') || ':' || COALESCE(CAST(customer_id AS TEXT), '') FROM memberships",
         "SELECT id || ':' || description || ':' || can_write FROM api_keys",

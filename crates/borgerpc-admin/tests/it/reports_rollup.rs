@@ -886,3 +886,124 @@ async fn today_counts_the_quarters_begun_so_far() {
         d["opening_quarters_elapsed"]
     );
 }
+
+/// The same hours through the API: read as seven days, set whole, refused naming the day's
+/// field, 403 for a site user and 404 for another customer's site, audited as the page's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn opening_hours_are_read_and_set_through_the_api() {
+    let portal = Portal::start().await;
+    let store = &portal.store;
+    let bib = portal.site("Ærø", "aeroe-bib").await;
+    let fanoe = portal.site("Fanø", "fanoe-bib").await;
+    portal.web_user("ida", "site_admin", &bib).await;
+    portal.web_user("sif", "site_user", &bib).await;
+    let login = |name: &'static str| {
+        let url = format!("{}/api/auth/login", portal.url);
+        async move {
+            let r = reqwest::Client::new()
+                .post(url)
+                .json(&serde_json::json!({"username": name, "password": crate::common::web::PASSWORD}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 200, "login {name}");
+            r.json::<Value>().await.unwrap()["token"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        }
+    };
+    let (ida, sif) = (login("ida").await, login("sif").await);
+    let put = |token: String, site: i64, body: Value| {
+        let url = format!("{}/api/system/site/{site}/opening-hours", portal.url);
+        async move {
+            let r = reqwest::Client::new()
+                .put(url)
+                .bearer_auth(token)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            (r.status().as_u16(), r.json::<Value>().await.unwrap())
+        }
+    };
+    let path = format!("/api/system/site/{}/opening-hours", bib.id);
+    let closed = serde_json::json!({"opens": "", "closes": ""});
+    assert_eq!(
+        get(&portal, &sif, &path).await,
+        serde_json::json!({"week": vec![closed.clone(); 7]})
+    );
+
+    let day = |o: &str, c: &str| serde_json::json!({"opens": o, "closes": c});
+    let mut week = vec![day("08:00", "16:00"); 5];
+    week.push(day("10:00", "13:30"));
+    week.push(closed.clone());
+    let (status, body) = put(ida.clone(), bib.id, serde_json::json!({ "week": week })).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body, serde_json::json!({ "week": week }));
+    assert_eq!(get(&portal, &sif, &path).await, body);
+    let stored = store.opening_hours(bib.id).await.unwrap();
+    assert_eq!(
+        (stored[0], stored[5], stored[6]),
+        (Some((480, 960)), Some((600, 810)), None)
+    );
+    let audit = store.audit_entries(Some(bib.id), 5).await.unwrap();
+    let rec = audit
+        .iter()
+        .find(|e| e.action == "site.opening_hours")
+        .unwrap();
+    assert_eq!(rec.actor, "user:ida");
+    assert_eq!(
+        rec.detail.as_ref().unwrap()["after"]["opening_hours"][5],
+        serde_json::json!({"weekday": 6, "opens": "10:00", "closes": "13:30"})
+    );
+
+    // Refusals name the field and change nothing.
+    let mut bad = week.clone();
+    bad[2] = day("09:00", "07:00");
+    for (body, field) in [
+        (serde_json::json!({ "week": bad }), "week[2].closes"),
+        (serde_json::json!({ "week": &week[..6] }), "week"),
+        (
+            serde_json::json!({ "week": [day("8 om morgenen", "16:00"), closed, closed, closed, closed, closed, closed] }),
+            "week[0].opens",
+        ),
+        (serde_json::json!({ "week": week, "sunday": 1 }), "sunday"),
+        (
+            serde_json::json!({ "week": [{"opens": "08:00"}, closed, closed, closed, closed, closed, closed] }),
+            "week[0]",
+        ),
+    ] {
+        let (status, answer) = put(ida.clone(), bib.id, body).await;
+        assert_eq!(status, 422, "{answer}");
+        let detail = answer["detail"].as_str().unwrap();
+        assert!(
+            detail.starts_with(field) || detail.contains(field),
+            "{field}: {detail}"
+        );
+    }
+    assert_eq!(store.opening_hours(bib.id).await.unwrap(), stored);
+
+    // A site user may read but not set; another customer's site is not found.
+    let (status, _) = put(sif.clone(), bib.id, serde_json::json!({ "week": week })).await;
+    assert_eq!(status, 403);
+    let (status, _) = put(ida.clone(), fanoe.id, serde_json::json!({ "week": week })).await;
+    assert_eq!(status, 404);
+    let r = reqwest::Client::new()
+        .get(format!(
+            "{}/api/system/site/{}/opening-hours",
+            portal.url, fanoe.id
+        ))
+        .bearer_auth(&ida)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    assert_eq!(store.opening_hours(fanoe.id).await.unwrap(), [None; 7]);
+    assert_eq!(store.opening_hours(bib.id).await.unwrap(), stored);
+
+    // Every day closed removes them.
+    let (status, body) = put(ida, bib.id, serde_json::json!({ "week": vec![closed; 7] })).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(store.opening_hours(bib.id).await.unwrap(), [None; 7]);
+}
