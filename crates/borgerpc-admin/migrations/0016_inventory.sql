@@ -45,6 +45,12 @@ INSERT INTO pc_inventory (pc_id, site_id, os2_product, os_release, os_name, os_n
         (SELECT e.entry_value FROM config_entries e WHERE e.owner_kind = 'pc' AND e.owner_id = p.id AND e.entry_key = '_last_automatic_update_time'),
         (SELECT e.entry_value FROM config_entries e WHERE e.owner_kind = 'pc' AND e.owner_id = p.id AND e.entry_key = '_last_full_update_time')
     FROM pcs p;
+-- The PC list's version column and filter read pcs.client_version, which nothing wrote: it is
+-- now kept with the agent's _os2borgerpc.client_version entry, and filled from it here.
+UPDATE pcs SET client_version = (SELECT e.entry_value FROM config_entries e
+        WHERE e.owner_kind = 'pc' AND e.owner_id = pcs.id AND e.entry_key = '_os2borgerpc.client_version')
+    WHERE EXISTS (SELECT 1 FROM config_entries e
+        WHERE e.owner_kind = 'pc' AND e.owner_id = pcs.id AND e.entry_key = '_os2borgerpc.client_version');
 -- The report's counts (grouped by these columns, site first) and its filters, answered from
 -- the index alone; its pages join the PCs by pc_id.
 CREATE INDEX pc_inventory_counts

@@ -1078,6 +1078,20 @@ async fn rows_and_entries(
 async fn same(portal: &Portal, site: i64, step: &str) -> usize {
     let (held, want) = rows_and_entries(portal, site).await;
     assert_eq!(held, want, "after {step}");
+    // The PC list's version is the agent's entry too.
+    let versions: Vec<(Option<String>, Option<String>)> = sqlx::query_as(
+        "SELECT p.client_version, e.entry_value FROM pcs p
+         LEFT JOIN config_entries e ON e.owner_kind = 'pc' AND e.owner_id = p.id
+             AND e.entry_key = '_os2borgerpc.client_version'
+         WHERE p.site_id = $1",
+    )
+    .bind(site)
+    .fetch_all(portal.store.pool())
+    .await
+    .unwrap();
+    for (column, entry) in versions {
+        assert_eq!(column, entry, "pcs.client_version after {step}");
+    }
     held.len()
 }
 

@@ -223,3 +223,84 @@ async fn the_rollup_is_back_filled_from_the_checkins_kept() {
     );
     store.db.close().await;
 }
+
+/// Migration 16 fills the inventory from the entries the PCs had, and the PC list's
+/// `pcs.client_version` (which nothing wrote before) from the agent's version entry.
+#[tokio::test]
+async fn the_inventory_and_pc_versions_are_back_filled_from_the_entries() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = service_kit::db::test_database_url(dir.path())
+        .await
+        .unwrap();
+    let k = MIGRATIONS.iter().position(|m| m.version == 16).unwrap();
+    let db = service_kit::db::Db::connect(&url, 2).await.unwrap();
+    db.migrate(&MIGRATIONS[..k]).await.unwrap();
+    let mut statements = vec![
+        "INSERT INTO customers (name, created_at) VALUES ('K', 0)".to_owned(),
+        "INSERT INTO sites (customer_id, uid, name, created_at) SELECT id, 'a', 'A', 0 FROM customers".to_owned(),
+    ];
+    for n in 1..=3 {
+        statements.push(format!(
+            "INSERT INTO pcs (site_id, uid, mac, name, created_at)
+             SELECT id, 'pc-{n}', '02:00:00:00:00:0{n}', 'pc-{n}', 0 FROM sites WHERE uid = 'a'"
+        ));
+    }
+    // pc-1 reports everything asked about here, pc-2 only a release, pc-3 nothing; a
+    // site's entry is not a PC's.
+    let entries = [
+        ("pc", "pc-1", "_os2borgerpc.client_version", "3.2.0"),
+        ("pc", "pc-1", "_os_release", "22.04"),
+        ("pc", "pc-1", "pc_model", "ThinkCentre M70q"),
+        ("pc", "pc-2", "_os_release", "24.04"),
+    ];
+    for (kind, pc, key, value) in entries {
+        statements.push(format!(
+            "INSERT INTO config_entries (owner_kind, owner_id, entry_key, entry_value, read_only)
+             SELECT '{kind}', id, '{key}', '{value}', 1 FROM pcs WHERE uid = '{pc}'"
+        ));
+    }
+    statements.push(
+        "INSERT INTO config_entries (owner_kind, owner_id, entry_key, entry_value, read_only)
+         SELECT 'site', id, '_os2borgerpc.client_version', '9.9.9', 0 FROM sites"
+            .to_owned(),
+    );
+    for s in statements {
+        sqlx::query(sqlx::AssertSqlSafe(s))
+            .execute(db.reader())
+            .await
+            .unwrap();
+    }
+    db.close().await;
+
+    let store = Store::open(&url, 2).await.unwrap();
+    let got: Vec<(
+        String,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+    )> = sqlx::query_as(
+        "SELECT p.uid, p.client_version, i.client_version, i.os_release, i.pc_model
+             FROM pcs p JOIN pc_inventory i ON i.pc_id = p.id AND i.site_id = p.site_id
+             ORDER BY p.uid",
+    )
+    .fetch_all(store.pool())
+    .await
+    .unwrap();
+    let s = |v: &str| Some(v.to_owned());
+    assert_eq!(
+        got,
+        vec![
+            (
+                "pc-1".into(),
+                s("3.2.0"),
+                s("3.2.0"),
+                s("22.04"),
+                s("ThinkCentre M70q")
+            ),
+            ("pc-2".into(), None, None, s("24.04"), None),
+            ("pc-3".into(), None, None, None, None),
+        ]
+    );
+    store.db.close().await;
+}

@@ -37,6 +37,10 @@ use std::collections::{BTreeMap, HashMap};
 /// `os_name` is what registration found (`Ubuntu 22.04.4 LTS`), `_os_name` what each check-in
 /// sends; hardware keys come from registration only (a later push of them is ignored, as
 /// upstream does).
+/// The key the agent reports its own version in, which the PC list shows from
+/// `pcs.client_version`.
+const CLIENT_VERSION_KEY: &str = "_os2borgerpc.client_version";
+
 pub(crate) const KEYS: [(&str, &str); 13] = [
     ("os2_product", "os2_product"),
     ("_os_release", "os_release"),
@@ -816,6 +820,14 @@ pub(crate) async fn entry_changed(
     key: &str,
     value: Option<&str>,
 ) -> Result<(), sqlx::Error> {
+    if key == CLIENT_VERSION_KEY {
+        // The PC list's version column and filter read the PC's own column.
+        sqlx::query("UPDATE pcs SET client_version = $1 WHERE id = $2")
+            .bind(value.map(str::to_owned))
+            .bind(pc_id)
+            .execute(&mut *conn)
+            .await?;
+    }
     let Some(column) = column_of(key) else {
         return Ok(());
     };
