@@ -1,14 +1,31 @@
-//! A query's arguments as the jobs and security reports build their SQL: each value is bound,
-//! never written into the text, and pushing it gives the `$n` to write instead, so the
-//! conditions they share can be put together in any order without counting placeholders.
+//! A query's arguments as the reports build their SQL: each value is bound, never written into
+//! the text. [`Args`] gives the `$n` to write as a value is pushed, so the conditions the jobs
+//! and security reports share can be put together in any order without counting placeholders;
+//! a report that counts its own placeholders keeps a list of [`Arg`]s and binds them with
+//! [`bind_args`].
 
 use sqlx::any::AnyArguments;
 use sqlx::query::Query;
 
-#[derive(Clone)]
-enum Arg {
+/// One bound value: the reports filter by ids and by text.
+#[derive(Debug, Clone)]
+pub(super) enum Arg {
     Int(i64),
-    Text(&'static str),
+    Text(String),
+}
+
+/// Binds `args` in order, as `$1`, `$2`, ….
+pub(super) fn bind_args<'q>(
+    mut q: Query<'q, sqlx::Any, AnyArguments>,
+    args: &[Arg],
+) -> Query<'q, sqlx::Any, AnyArguments> {
+    for a in args {
+        q = match a {
+            Arg::Int(v) => q.bind(*v),
+            Arg::Text(v) => q.bind(v.clone()),
+        };
+    }
+    q
 }
 
 #[derive(Default, Clone)]
@@ -22,7 +39,7 @@ impl Args {
 
     /// Text that is one of the store's own spellings (a status, a level).
     pub(super) fn text(&mut self, v: &'static str) -> String {
-        self.0.push(Arg::Text(v));
+        self.0.push(Arg::Text(v.to_owned()));
         format!("${}", self.0.len())
     }
 
@@ -37,14 +54,8 @@ impl Args {
 
     pub(super) fn bind<'q>(
         &self,
-        mut q: Query<'q, sqlx::Any, AnyArguments>,
+        q: Query<'q, sqlx::Any, AnyArguments>,
     ) -> Query<'q, sqlx::Any, AnyArguments> {
-        for a in &self.0 {
-            q = match a {
-                Arg::Int(v) => q.bind(*v),
-                Arg::Text(v) => q.bind(*v),
-            };
-        }
-        q
+        bind_args(q, &self.0)
     }
 }

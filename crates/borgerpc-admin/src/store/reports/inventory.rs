@@ -25,6 +25,7 @@
 
 use super::super::operator::{Page, bind_all, in_scope};
 use super::super::{Result, Store};
+use super::args::{Arg, bind_args};
 use super::{TIME_ZONE, ymd};
 use chrono::NaiveDate;
 use serde::Serialize;
@@ -391,26 +392,6 @@ fn ymd_or_null<S: serde::Serializer>(d: &Option<NaiveDate>, s: S) -> Result<S::O
         Some(d) => ymd(d, s),
         None => s.serialize_none(),
     }
-}
-
-/// A query's argument: the filter mixes ids and text.
-#[derive(Debug, Clone)]
-enum Arg {
-    Int(i64),
-    Text(String),
-}
-
-fn bind_args<'q>(
-    mut q: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>,
-    args: &[Arg],
-) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments> {
-    for a in args {
-        q = match a {
-            Arg::Int(n) => q.bind(*n),
-            Arg::Text(s) => q.bind(s.clone()),
-        };
-    }
-    q
 }
 
 /// `column` is one of `values` (bound after `args`); never true for none.
