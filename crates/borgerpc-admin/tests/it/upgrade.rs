@@ -273,13 +273,15 @@ async fn the_inventory_and_pc_versions_are_back_filled_from_the_entries() {
     db.close().await;
 
     let store = Store::open(&url, 2).await.unwrap();
-    let got: Vec<(
+    // uid, pcs.client_version, and the inventory's client version, release and model.
+    type Row = (
         String,
         Option<String>,
         Option<String>,
         Option<String>,
         Option<String>,
-    )> = sqlx::query_as(
+    );
+    let got: Vec<Row> = sqlx::query_as(
         "SELECT p.uid, p.client_version, i.client_version, i.os_release, i.pc_model
              FROM pcs p JOIN pc_inventory i ON i.pc_id = p.id AND i.site_id = p.site_id
              ORDER BY p.uid",
