@@ -14,6 +14,7 @@ use crate::bench::{FreshDatabase, round2};
 use crate::bench_pages::{PageTiming, login, time_paths};
 use crate::config::Config;
 use crate::store::Store;
+use crate::store::opening_hours::OpeningTimes;
 use crate::store::reports::TIME_ZONE;
 use anyhow::Context as _;
 use serde::Serialize;
@@ -137,8 +138,8 @@ struct Seeded {
     history_bytes: i64,
 }
 
-/// The customer, its administrator, the sites and PCs, what each PC reports of itself, and
-/// `opts.days` days of check-ins and logins per PC up to today.
+/// The customer, its administrator, the sites (open on weekdays) and PCs, what each PC reports
+/// of itself, and `opts.days` days of check-ins and logins per PC up to today.
 async fn seed(store: &Store, opts: &ReportOptions) -> anyhow::Result<Seeded> {
     let now = service_kit::db::now_ms();
     let customer = store.add_customer("Bench Kommune").await?;
@@ -152,6 +153,15 @@ async fn seed(store: &Store, opts: &ReportOptions) -> anyhow::Result<Seeded> {
     let per_site = opts.pcs_per_site;
     let site_count = (opts.pcs + per_site - 1) / per_site;
     let mut sites = Vec::new();
+    // Every site open on weekdays 08–16, so the availability report measures uptime within
+    // opening hours for every PC, as a municipality that set them would have it.
+    let scope = crate::store::access::Scope::cli(store).await?;
+    let hours: Vec<OpeningTimes> = (0..7)
+        .map(|d| OpeningTimes {
+            opens: if d < 5 { "08:00" } else { "" }.into(),
+            closes: if d < 5 { "16:00" } else { "" }.into(),
+        })
+        .collect();
     let bar = crate::bench::bar(
         site_count as u64,
         "PCs",
@@ -164,6 +174,7 @@ async fn seed(store: &Store, opts: &ReportOptions) -> anyhow::Result<Seeded> {
             .await?;
         let pcs = per_site.min(opts.pcs - s * per_site);
         seed_pcs(store, site.id, pcs, now).await?;
+        store.set_opening_hours(&scope, site.id, &hours).await?;
         sites.push(uid);
         bar.inc(1);
     }
