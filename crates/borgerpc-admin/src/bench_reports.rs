@@ -264,7 +264,8 @@ async fn seed_pcs(store: &Store, site_id: i64, pcs: i64, now: i64) -> anyhow::Re
 }
 
 /// `days` days up to today of check-ins (opening hours 08–16, a PC in eleven off on a given
-/// day) and logins (0 to 12 a day) for every PC, a day per transaction.
+/// day), their sites' availability roll-up, and logins (0 to 12 a day) for every PC, a day
+/// per transaction.
 async fn seed_history(store: &Store, days: i64, now: i64) -> anyhow::Result<()> {
     const DAY_MS: i64 = 86_400_000;
     let today = now.div_euclid(DAY_MS);
@@ -274,6 +275,23 @@ async fn seed_history(store: &Store, days: i64, now: i64) -> anyhow::Result<()> 
         days as u64,
         "history",
         "{prefix:>12} [{bar:40}] {pos}/{len} days {per_sec} {msg}",
+    );
+    let quarters: Vec<String> = (0..96).map(|q| format!("n{q:02}")).collect();
+    let sums: Vec<String> = (0..96)
+        .map(|q| {
+            let (word, bit) = if q < 48 { ("q0", q) } else { ("q1", q - 48) };
+            format!("SUM((c.{word} >> {bit}) & 1)")
+        })
+        .collect();
+    let rollup = format!(
+        "INSERT INTO site_checkin_days (site_id, day, pcs, {})
+         SELECT p.site_id, c.day, COALESCE(MAX(k.n), 0), {}
+         FROM checkin_days c JOIN pcs p ON p.id = c.pc_id
+         LEFT JOIN site_pc_counts k ON k.site_id = p.site_id AND k.fact = 'pcs' AND k.fact_value = ''
+         WHERE c.day = $1
+         GROUP BY p.site_id, c.day",
+        quarters.join(", "),
+        sums.join(", ")
     );
     for day in (today - days + 1)..=today {
         let start = day * DAY_MS;
@@ -294,6 +312,11 @@ async fn seed_history(store: &Store, days: i64, now: i64) -> anyhow::Result<()> 
         .bind(start + 60 * 900_000)
         .execute(&mut *tx)
         .await?;
+        // The availability roll-up of the day, as the check-ins would have kept it.
+        sqlx::query(sqlx::AssertSqlSafe(rollup.clone()))
+            .bind(day)
+            .execute(&mut *tx)
+            .await?;
         sqlx::query(
             "INSERT INTO pc_login_days (pc_id, day, site_id, logins)
              SELECT id, $1, site_id, (id * 7 + $1) % 13 FROM pcs WHERE (id + $1) % 11 <> 0",
@@ -305,6 +328,11 @@ async fn seed_history(store: &Store, days: i64, now: i64) -> anyhow::Result<()> 
         bar.inc(1);
     }
     bar.finish_and_clear();
+    // The availability report must not be timed on an empty roll-up.
+    let rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM site_checkin_days")
+        .fetch_one(store.pool())
+        .await?;
+    anyhow::ensure!(rows > 0, "the availability roll-up is empty after seeding");
     Ok(())
 }
 
