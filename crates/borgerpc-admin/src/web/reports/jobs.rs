@@ -9,10 +9,18 @@
 //! its failures), the sites (a site's link narrows to it: its PCs), one page of PCs (a PC
 //! links to its page), the newest failures with the last lines of their logs (the same users
 //! see the whole log on the job's page, which each one links to) and the longest runs.
+//!
+//! Downloads: each table the API's `list=` names, as the API's file for the same filters
+//! (`/rapporter/jobs.csv|.xlsx?…&tabel=…`); the failures without their log lines (the API's
+//! default: a file travels further than the page).
 
 use super::super::chart::{Series, Stacked, stacked_chart};
 use super::super::{Fields, Pager, Problem, Viewer, Web, text};
-use super::{Choices, Chosen, Form, day, percent, read, report_page};
+use super::{
+    Choices, Chosen, Download, Form, Report, TableFile, back, day, deliver_named, form_file_name,
+    percent, picked, read_with, report_page, shown, table_files,
+};
+use crate::api::reports::jobs::{JobsExport, jobs_file};
 use crate::store::operator::Page;
 use crate::store::reports::buckets::Bucket;
 use crate::store::reports::jobs::SLOWEST;
@@ -27,7 +35,10 @@ use service_kit::web::Lang;
 use service_kit::web::time::local_time;
 
 pub(super) fn routes() -> Router<Web> {
-    Router::new().route("/rapporter/jobs", get(page))
+    Router::new()
+        .route("/rapporter/jobs", get(page))
+        .route("/rapporter/jobs.csv", get(csv))
+        .route("/rapporter/jobs.xlsx", get(xlsx))
 }
 
 /// The page's address (written out in `routes` too: the page walks read it there).
@@ -36,6 +47,46 @@ const PATH: &str = "/rapporter/jobs";
 const ROWS: i64 = 50;
 /// The newest failures shown (the site's job list has them all).
 const FAILURES: i64 = 20;
+
+/// The tables the page offers as files, as the API's `list=` names them.
+const TABLES: &[Download<JobsExport>] = &[
+    Download {
+        slug: "scripts",
+        api: "scripts",
+        label: |t| t.reports_scripts,
+        export: JobsExport::Scripts,
+    },
+    Download {
+        slug: "steder",
+        api: "sites",
+        label: |t| t.reports_sites,
+        export: JobsExport::Sites,
+    },
+    Download {
+        slug: "perioder",
+        api: "periods",
+        label: |t| t.reports_jobs_chart,
+        export: JobsExport::Periods,
+    },
+    Download {
+        slug: "computere",
+        api: "pcs",
+        label: |t| t.reports_pcs,
+        export: JobsExport::List(JobsList::Pcs),
+    },
+    Download {
+        slug: "fejlede",
+        api: "failures",
+        label: |t| t.reports_failures,
+        export: JobsExport::List(JobsList::Failures),
+    },
+    Download {
+        slug: "laengste",
+        api: "slowest",
+        label: |t| t.reports_slowest,
+        export: JobsExport::List(JobsList::Slowest),
+    },
+];
 
 /// The report's own fields as entered, for showing them again.
 struct Own {
@@ -52,7 +103,7 @@ struct OwnFields<'a> {
     problem: Option<&'a Problem>,
 }
 
-/// The report's own fields from the address, checked.
+/// The report's own fields from the address, checked (the table to download too).
 fn own_asked(f: &Fields, t: &text::Msgs) -> (Own, Result<JobsAsked, Problem>) {
     let own = Own {
         by: f.one("tid").trim().to_owned(),
@@ -76,6 +127,7 @@ fn own_asked(f: &Fields, t: &text::Msgs) -> (Own, Result<JobsAsked, Problem>) {
                     .map_err(|_| Problem::new("script", t.reports_script, t.reports_bad_script))?,
             )
         };
+        picked(f, TABLES, t)?;
         Ok(JobsAsked {
             script,
             by,
@@ -215,6 +267,7 @@ struct JobsView {
     /// The one site's job list of its failures, when the report is of one site.
     failures_href: Option<String>,
     slowest: Vec<RunRow>,
+    tables: Vec<TableFile>,
 }
 
 #[derive(Template)]
@@ -228,34 +281,21 @@ struct Body<'a> {
 }
 
 async fn page(State(web): State<Web>, v: Viewer, Query(f): Query<Fields>) -> Response {
-    let (mut form, choices, chosen) = match read(&web, &v, &f).await {
+    let t = v.t;
+    let render = |own: &Own, problem: Option<&Problem>| OwnFields { t, own, problem }.render();
+    let (form, choices, chosen) = match read_with(&web, &v, &f, own_asked, render).await {
         Ok(r) => r,
         Err(r) => return r,
     };
-    let t = v.t;
-    let (own, asked) = own_asked(&f, t);
-    let chosen = match (chosen, asked) {
-        (Ok(c), Ok(a)) => Ok((c, a)),
-        (Err(p), _) | (_, Err(p)) => Err(p),
-    };
-    let problem = chosen.as_ref().err();
-    form.extra = match (OwnFields {
-        t,
-        own: &own,
-        problem,
-    })
-    .render()
-    {
-        Ok(html) => html,
-        Err(e) => return v.failed(anyhow::anyhow!("template: {e}")),
-    };
-    let (problem, report) = match chosen {
-        Err(p) => (Some(p), None),
-        Ok((c, a)) => match view(&web, &v, &c, &a, &f).await {
-            Ok(Some(r)) => (None, Some(r)),
-            Ok(None) => return v.visit.not_found(),
-            Err(e) => return v.failed(e),
-        },
+    let (w, vr, fr) = (&web, &v, &f);
+    let viewed = shown(
+        vr,
+        chosen,
+        |(c, a)| async move { view(w, vr, &c, &a, fr).await },
+    );
+    let (problem, report) = match viewed.await {
+        Ok(r) => r,
+        Err(r) => return r,
     };
     let body = Body {
         t,
@@ -265,6 +305,31 @@ async fn page(State(web): State<Web>, v: Viewer, Query(f): Query<Fields>) -> Res
         report,
     };
     report_page(&web, &v, t.reports_jobs, body, problem.is_some()).await
+}
+
+async fn csv(State(web): State<Web>, v: Viewer, Query(f): Query<Fields>) -> Response {
+    file(&web, &v, &f, false).await
+}
+
+async fn xlsx(State(web): State<Web>, v: Viewer, Query(f): Query<Fields>) -> Response {
+    file(&web, &v, &f, true).await
+}
+
+/// The table `tabel` names as the file the link asks for: the API's `list=` file, named as
+/// the API names it. A filter the page would refuse goes back to the page.
+async fn file(web: &Web, v: &Viewer, f: &Fields, xlsx: bool) -> Response {
+    let no_fields = |_: &Own, _: Option<&Problem>| Ok(String::new());
+    let (form, _, chosen) = match read_with(web, v, f, own_asked, no_fields).await {
+        Ok(r) => r,
+        Err(r) => return r,
+    };
+    let (Ok((c, mut a)), Ok(d)) = (chosen, picked(f, TABLES, v.t)) else {
+        return back(Report::Jobs, f);
+    };
+    a.log_lines = false;
+    let table = jobs_file(&web.store, &c.filter, &a, d.export).await;
+    let name = form_file_name(&format!("jobs-{}", d.api), &form, &c.filter.period);
+    deliver_named(v, f, Report::Jobs, name, table, xlsx).await
 }
 
 fn run_row(j: &JobRun, by: JobTime, t: &text::Msgs, lang: Lang) -> RunRow {
@@ -425,7 +490,16 @@ async fn view(
         JobsItems::Pcs(_) => Vec::new(),
     };
     let site = f.one("sted").trim();
+    // A list's rows are within the bound when its count (or the jobs, which bound it) is.
+    let max = crate::export::MAX_ROWS as i64;
+    let tables = table_files(Report::Jobs, f, TABLES, t, |e| match e {
+        JobsExport::List(JobsList::Failures) => r.count <= max,
+        JobsExport::List(JobsList::Pcs) => r.totals.jobs <= max || (one_site && count <= max),
+        JobsExport::List(JobsList::Slowest) => r.totals.jobs <= max,
+        _ => true,
+    });
     Ok(Some(JobsView {
+        tables,
         chart,
         totals: Counts::of(&r.totals, lang),
         periods,

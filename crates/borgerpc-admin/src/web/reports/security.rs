@@ -8,11 +8,18 @@
 //! level) with the same numbers in a table beside it; the levels, the rules (each links to
 //! its rule's page), the sites (a site's link narrows the report to it: its PCs) and one page
 //! of PCs (a PC links to its page). No event's summary: the event list has those.
+//!
+//! Downloads: each table the API's `list=` names, as the API's file for the same filters
+//! (`/rapporter/sikkerhed.csv|.xlsx?…&tabel=…`), as the jobs page has them.
 
 use super::super::chart::{Series, Stacked, stacked_chart};
 use super::super::{Fields, Pager, Problem, Viewer, Web, text};
 use super::jobs::{bucket, bucket_label, duration, narrowed};
-use super::{Choices, Chosen, Form, read, report_page};
+use super::{
+    Choices, Chosen, Download, Form, Report, TableFile, back, deliver_named, form_file_name,
+    picked, read_with, report_page, shown, table_files,
+};
+use crate::api::reports::security::{SecurityExport, security_file};
 use crate::store::events::LEVELS;
 use crate::store::operator::Page;
 use crate::store::reports::security::{
@@ -26,13 +33,56 @@ use axum::routing::get;
 use service_kit::web::Lang;
 
 pub(super) fn routes() -> Router<Web> {
-    Router::new().route("/rapporter/sikkerhed", get(page))
+    Router::new()
+        .route("/rapporter/sikkerhed", get(page))
+        .route("/rapporter/sikkerhed.csv", get(csv))
+        .route("/rapporter/sikkerhed.xlsx", get(xlsx))
 }
 
 /// The page's address (written out in `routes` too: the page walks read it there).
 const PATH: &str = "/rapporter/sikkerhed";
 /// PCs in the table at a time.
 const ROWS: i64 = 50;
+
+/// The tables the page offers as files, as the API's `list=` names them.
+const TABLES: &[Download<SecurityExport>] = &[
+    Download {
+        slug: "regler",
+        api: "rules",
+        label: |t| t.reports_rules,
+        export: SecurityExport::Rules,
+    },
+    Download {
+        slug: "niveauer",
+        api: "levels",
+        label: |t| t.reports_levels,
+        export: SecurityExport::Levels,
+    },
+    Download {
+        slug: "steder",
+        api: "sites",
+        label: |t| t.reports_sites,
+        export: SecurityExport::Sites,
+    },
+    Download {
+        slug: "perioder",
+        api: "periods",
+        label: |t| t.reports_security_chart,
+        export: SecurityExport::Periods,
+    },
+    Download {
+        slug: "computere",
+        api: "pcs",
+        label: |t| t.reports_pcs,
+        export: SecurityExport::List(SecurityList::Pcs),
+    },
+    Download {
+        slug: "haendelser",
+        api: "events",
+        label: |t| t.reports_events,
+        export: SecurityExport::List(SecurityList::Events),
+    },
+];
 
 /// The report's own fields as entered, for showing them again.
 struct Own {
@@ -85,6 +135,7 @@ fn own_asked(f: &Fields, t: &text::Msgs) -> (Own, Result<SecurityAsked, Problem>
         };
         let bucket = bucket(&own.bucket)
             .ok_or_else(|| Problem::new("inddeling", t.reports_bucket, t.reports_bad_choice))?;
+        picked(f, TABLES, t)?;
         Ok(SecurityAsked { level, bucket })
     })();
     (own, asked)
@@ -181,6 +232,7 @@ struct SecurityView {
     count: i64,
     pcs: Vec<PcRow>,
     pager: Pager,
+    tables: Vec<TableFile>,
 }
 
 #[derive(Template)]
@@ -194,34 +246,21 @@ struct Body<'a> {
 }
 
 async fn page(State(web): State<Web>, v: Viewer, Query(f): Query<Fields>) -> Response {
-    let (mut form, choices, chosen) = match read(&web, &v, &f).await {
+    let t = v.t;
+    let render = |own: &Own, problem: Option<&Problem>| OwnFields { t, own, problem }.render();
+    let (form, choices, chosen) = match read_with(&web, &v, &f, own_asked, render).await {
         Ok(r) => r,
         Err(r) => return r,
     };
-    let t = v.t;
-    let (own, asked) = own_asked(&f, t);
-    let chosen = match (chosen, asked) {
-        (Ok(c), Ok(a)) => Ok((c, a)),
-        (Err(p), _) | (_, Err(p)) => Err(p),
-    };
-    let problem = chosen.as_ref().err();
-    form.extra = match (OwnFields {
-        t,
-        own: &own,
-        problem,
-    })
-    .render()
-    {
-        Ok(html) => html,
-        Err(e) => return v.failed(anyhow::anyhow!("template: {e}")),
-    };
-    let (problem, report) = match chosen {
-        Err(p) => (Some(p), None),
-        Ok((c, a)) => match view(&web, &v, &c, &a, &f).await {
-            Ok(Some(r)) => (None, Some(r)),
-            Ok(None) => return v.visit.not_found(),
-            Err(e) => return v.failed(e),
-        },
+    let (w, vr, fr) = (&web, &v, &f);
+    let viewed = shown(
+        vr,
+        chosen,
+        |(c, a)| async move { view(w, vr, &c, &a, fr).await },
+    );
+    let (problem, report) = match viewed.await {
+        Ok(r) => r,
+        Err(r) => return r,
     };
     let body = Body {
         t,
@@ -231,6 +270,30 @@ async fn page(State(web): State<Web>, v: Viewer, Query(f): Query<Fields>) -> Res
         report,
     };
     report_page(&web, &v, t.reports_security, body, problem.is_some()).await
+}
+
+async fn csv(State(web): State<Web>, v: Viewer, Query(f): Query<Fields>) -> Response {
+    file(&web, &v, &f, false).await
+}
+
+async fn xlsx(State(web): State<Web>, v: Viewer, Query(f): Query<Fields>) -> Response {
+    file(&web, &v, &f, true).await
+}
+
+/// The table `tabel` names as the file the link asks for: the API's `list=` file, named as
+/// the API names it. A filter the page would refuse goes back to the page.
+async fn file(web: &Web, v: &Viewer, f: &Fields, xlsx: bool) -> Response {
+    let no_fields = |_: &Own, _: Option<&Problem>| Ok(String::new());
+    let (form, _, chosen) = match read_with(web, v, f, own_asked, no_fields).await {
+        Ok(r) => r,
+        Err(r) => return r,
+    };
+    let (Ok((c, a)), Ok(d)) = (chosen, picked(f, TABLES, v.t)) else {
+        return back(Report::Security, f);
+    };
+    let table = security_file(&web.store, &c.filter, &a, d.export).await;
+    let name = form_file_name(&format!("security-{}", d.api), &form, &c.filter.period);
+    deliver_named(v, f, Report::Security, name, table, xlsx).await
 }
 
 /// The report as the page shows it. `None`: the group is not the user's.
@@ -346,7 +409,14 @@ async fn view(
             .collect(),
         SecurityItems::Events(_) => Vec::new(),
     };
+    let max = crate::export::MAX_ROWS as i64;
+    let tables = table_files(Report::Security, f, TABLES, t, |e| match e {
+        SecurityExport::List(SecurityList::Pcs) => r.count <= max,
+        SecurityExport::List(SecurityList::Events) => r.totals.events <= max,
+        _ => true,
+    });
     Ok(Some(SecurityView {
+        tables,
         chart,
         totals: Counts::of(&r.totals, None),
         handling: Handling::of(&r.time_to_handle, t, lang),
