@@ -1089,10 +1089,14 @@ async fn two_instances_send_a_subscription_once_and_the_portal_runs_its_schedule
     // The portal's own scheduler (every second here) sends what is due by the clock.
     let now = service_kit::db::now_ms();
     due_at(&portal, id, Cadence::Weekly.due_at_or_before(now)).await;
+    // The mail, and then its outcome (written after the server took it).
     wait_for(
         "the scheduler's mail",
         std::time::Duration::from_secs(10),
-        || async { (smtp.count() == 2).then_some(()) },
+        || async {
+            let sent = state(&portal, id).await.4.is_some_and(|t| t >= now);
+            (smtp.count() == 2 && sent).then_some(())
+        },
     )
     .await;
     let (next_due, _, _, last_error, last_sent) = state(&portal, id).await;
