@@ -17,18 +17,20 @@
 use super::super::chart::{Series, Stacked, stacked_chart};
 use super::super::{Fields, Pager, Problem, Viewer, Web, text};
 use super::{
-    Choices, Chosen, Download, Form, Report, TableFile, back, day, deliver_named, form_file_name,
-    percent, picked, read_with, report_page, shown, table_files,
+    Choices, Chosen, Download, Form, Report, TableFile, day, percent, picked, table_files,
+    tables_csv, tables_page, tables_report, tables_xlsx,
 };
+use crate::api::ApiError;
 use crate::api::reports::jobs::{JobsExport, jobs_file};
+use crate::export::Table;
+use crate::store::Store;
 use crate::store::operator::Page;
+use crate::store::reports::Filter;
 use crate::store::reports::buckets::Bucket;
 use crate::store::reports::jobs::SLOWEST;
 use crate::store::reports::jobs::{JobCounts, JobRun, JobTime, JobsAsked, JobsItems, JobsList};
 use askama::Template;
 use axum::Router;
-use axum::extract::{Query, State};
-use axum::response::Response;
 use axum::routing::get;
 use chrono::{Datelike, NaiveDate};
 use service_kit::web::Lang;
@@ -36,9 +38,9 @@ use service_kit::web::time::local_time;
 
 pub(super) fn routes() -> Router<Web> {
     Router::new()
-        .route("/rapporter/jobs", get(page))
-        .route("/rapporter/jobs.csv", get(csv))
-        .route("/rapporter/jobs.xlsx", get(xlsx))
+        .route("/rapporter/jobs", get(tables_page::<Jobs>))
+        .route("/rapporter/jobs.csv", get(tables_csv::<Jobs>))
+        .route("/rapporter/jobs.xlsx", get(tables_xlsx::<Jobs>))
 }
 
 /// The page's address (written out in `routes` too: the page walks read it there).
@@ -89,7 +91,7 @@ const TABLES: &[Download<JobsExport>] = &[
 ];
 
 /// The report's own fields as entered, for showing them again.
-struct Own {
+pub(super) struct Own {
     by: String,
     bucket: String,
     script: String,
@@ -250,7 +252,7 @@ struct RunRow {
     lines: String,
 }
 
-struct JobsView {
+pub(super) struct JobsView {
     chart: String,
     totals: Counts,
     periods: Vec<PeriodRow>,
@@ -280,56 +282,18 @@ struct Body<'a> {
     report: Option<JobsView>,
 }
 
-async fn page(State(web): State<Web>, v: Viewer, Query(f): Query<Fields>) -> Response {
-    let t = v.t;
-    let render = |own: &Own, problem: Option<&Problem>| OwnFields { t, own, problem }.render();
-    let (form, choices, chosen) = match read_with(&web, &v, &f, own_asked, render).await {
-        Ok(r) => r,
-        Err(r) => return r,
-    };
-    let (w, vr, fr) = (&web, &v, &f);
-    let viewed = shown(
-        vr,
-        chosen,
-        |(c, a)| async move { view(w, vr, &c, &a, fr).await },
-    );
-    let (problem, report) = match viewed.await {
-        Ok(r) => r,
-        Err(r) => return r,
-    };
-    let body = Body {
-        t,
-        form: &form,
-        choices: &choices,
-        problem: problem.as_ref(),
-        report,
-    };
-    report_page(&web, &v, t.reports_jobs, body, problem.is_some()).await
-}
+tables_report!(Jobs: Report::Jobs, reports_jobs, Own, JobsAsked, JobsExport, JobsView);
 
-async fn csv(State(web): State<Web>, v: Viewer, Query(f): Query<Fields>) -> Response {
-    file(&web, &v, &f, false).await
-}
-
-async fn xlsx(State(web): State<Web>, v: Viewer, Query(f): Query<Fields>) -> Response {
-    file(&web, &v, &f, true).await
-}
-
-/// The table `tabel` names as the file the link asks for: the API's `list=` file, named as
-/// the API names it. A filter the page would refuse goes back to the page.
-async fn file(web: &Web, v: &Viewer, f: &Fields, xlsx: bool) -> Response {
-    let no_fields = |_: &Own, _: Option<&Problem>| Ok(String::new());
-    let (form, _, chosen) = match read_with(web, v, f, own_asked, no_fields).await {
-        Ok(r) => r,
-        Err(r) => return r,
-    };
-    let (Ok((c, mut a)), Ok(d)) = (chosen, picked(f, TABLES, v.t)) else {
-        return back(Report::Jobs, f);
-    };
+/// The table as the API's file; the failures without their log lines (the API's default: a
+/// file travels further than the page).
+async fn file(
+    store: &Store,
+    filter: &Filter,
+    mut a: JobsAsked,
+    export: JobsExport,
+) -> Result<Table, ApiError> {
     a.log_lines = false;
-    let table = jobs_file(&web.store, &c.filter, &a, d.export).await;
-    let name = form_file_name(&format!("jobs-{}", d.api), &form, &c.filter.period);
-    deliver_named(v, f, Report::Jobs, name, table, xlsx).await
+    jobs_file(store, filter, &a, export).await
 }
 
 fn run_row(j: &JobRun, by: JobTime, t: &text::Msgs, lang: Lang) -> RunRow {

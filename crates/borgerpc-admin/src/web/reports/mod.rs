@@ -714,6 +714,185 @@ fn table_files<E>(
         .collect()
 }
 
+/// What differs between the report pages with fields of their own and several tables to
+/// download (jobs, security): the rest, page and files, is [`tables_page`] and [`tables_file`].
+trait TablesReport: Send + Sync + 'static {
+    /// The report's own fields as entered, for showing them again.
+    type Own;
+    /// The report's own fields, checked.
+    type Asked: Send + Sync;
+    /// A table the API makes a file of.
+    type Export: Copy + Send + Sync + 'static;
+    type View: Send;
+    const REPORT: Report;
+    /// The tables the page offers as files, the default first.
+    const TABLES: &'static [Download<Self::Export>];
+
+    fn title(t: &text::Msgs) -> &'static str;
+
+    /// The report's own fields from the address, checked (the table to download too).
+    fn asked(f: &Fields, t: &'static text::Msgs) -> (Self::Own, Result<Self::Asked, Problem>);
+
+    /// The own fields as the form shows them (`Form::extra`).
+    fn fields(
+        t: &'static text::Msgs,
+        own: &Self::Own,
+        problem: Option<&Problem>,
+    ) -> askama::Result<String>;
+
+    /// The report as the page shows it; `None`: a group or script is not the user's.
+    fn view<'a>(
+        web: &'a Web,
+        v: &'a Viewer,
+        c: &'a Chosen,
+        a: &'a Self::Asked,
+        f: &'a Fields,
+    ) -> impl std::future::Future<Output = crate::store::Result<Option<Self::View>>> + Send + 'a;
+
+    fn body<'a>(
+        t: &'static text::Msgs,
+        form: &'a Form,
+        choices: &'a Choices,
+        problem: Option<&'a Problem>,
+        report: Option<Self::View>,
+    ) -> impl Template + 'a;
+
+    /// The table as the API's file of it for the filter (`list=`).
+    fn file<'a>(
+        store: &'a crate::store::Store,
+        filter: &'a Filter,
+        a: Self::Asked,
+        export: Self::Export,
+    ) -> impl std::future::Future<Output = Result<crate::export::Table, crate::api::ApiError>> + Send + 'a;
+}
+
+/// A [`TablesReport`] from its module's parts, named as jobs.rs and security.rs name them:
+/// `TABLES`, `own_asked`, `OwnFields`, `view`, `Body` and `file`.
+macro_rules! tables_report {
+    ($name:ident: $report:expr, $title:ident, $own:ty, $asked:ty, $export:ty, $view:ty) => {
+        pub(super) struct $name;
+
+        impl super::TablesReport for $name {
+            type Own = $own;
+            type Asked = $asked;
+            type Export = $export;
+            type View = $view;
+            const REPORT: super::Report = $report;
+            const TABLES: &'static [super::Download<$export>] = TABLES;
+
+            fn title(t: &text::Msgs) -> &'static str {
+                t.$title
+            }
+
+            fn asked(f: &Fields, t: &'static text::Msgs) -> ($own, Result<$asked, Problem>) {
+                own_asked(f, t)
+            }
+
+            fn fields(
+                t: &'static text::Msgs,
+                own: &$own,
+                problem: Option<&Problem>,
+            ) -> askama::Result<String> {
+                OwnFields { t, own, problem }.render()
+            }
+
+            async fn view<'a>(
+                web: &'a Web,
+                v: &'a Viewer,
+                c: &'a super::Chosen,
+                a: &'a $asked,
+                f: &'a Fields,
+            ) -> crate::store::Result<Option<$view>> {
+                view(web, v, c, a, f).await
+            }
+
+            fn body<'a>(
+                t: &'static text::Msgs,
+                form: &'a super::Form,
+                choices: &'a super::Choices,
+                problem: Option<&'a Problem>,
+                report: Option<$view>,
+            ) -> impl Template + 'a {
+                Body {
+                    t,
+                    form,
+                    choices,
+                    problem,
+                    report,
+                }
+            }
+
+            async fn file<'a>(
+                store: &'a crate::store::Store,
+                filter: &'a crate::store::reports::Filter,
+                a: $asked,
+                export: $export,
+            ) -> Result<crate::export::Table, crate::api::ApiError> {
+                file(store, filter, a, export).await
+            }
+        }
+    };
+}
+use tables_report;
+
+/// A [`TablesReport`]'s page: the shared form with its own fields, and its view.
+async fn tables_page<R: TablesReport>(
+    State(web): State<Web>,
+    v: Viewer,
+    Query(f): Query<Fields>,
+) -> Response {
+    let t = v.t;
+    let render = |own: &R::Own, problem: Option<&Problem>| R::fields(t, own, problem);
+    let (form, choices, chosen) = match read_with(&web, &v, &f, R::asked, render).await {
+        Ok(r) => r,
+        Err(r) => return r,
+    };
+    let (w, vr, fr) = (&web, &v, &f);
+    let viewed = shown(vr, chosen, |(c, a)| async move {
+        R::view(w, vr, &c, &a, fr).await
+    });
+    let (problem, report) = match viewed.await {
+        Ok(r) => r,
+        Err(r) => return r,
+    };
+    let has_problem = problem.is_some();
+    let body = R::body(t, &form, &choices, problem.as_ref(), report);
+    report_page(&web, &v, R::title(t), body, has_problem).await
+}
+
+async fn tables_csv<R: TablesReport>(
+    State(web): State<Web>,
+    v: Viewer,
+    Query(f): Query<Fields>,
+) -> Response {
+    tables_file::<R>(&web, &v, &f, false).await
+}
+
+async fn tables_xlsx<R: TablesReport>(
+    State(web): State<Web>,
+    v: Viewer,
+    Query(f): Query<Fields>,
+) -> Response {
+    tables_file::<R>(&web, &v, &f, true).await
+}
+
+/// The table `tabel` names as the file the link asks for: the API's `list=` file, named as
+/// the API names it (`<report>-<list>-…`). A filter the page would refuse goes back to it.
+async fn tables_file<R: TablesReport>(web: &Web, v: &Viewer, f: &Fields, xlsx: bool) -> Response {
+    let no_fields = |_: &R::Own, _: Option<&Problem>| Ok(String::new());
+    let (form, _, chosen) = match read_with(web, v, f, R::asked, no_fields).await {
+        Ok(r) => r,
+        Err(r) => return r,
+    };
+    let (Ok((c, a)), Ok(d)) = (chosen, picked(f, R::TABLES, v.t)) else {
+        return back(R::REPORT, f);
+    };
+    let table = R::file(&web.store, &c.filter, a, d.export).await;
+    let base = format!("{}-{}", R::REPORT.file(), d.api);
+    let name = form_file_name(&base, &form, &c.filter.period);
+    deliver_named(v, f, R::REPORT, name, table, xlsx).await
+}
+
 /// The shared form read with a report's own fields: `asked` reads and checks them; `render`
 /// puts them into the form (`Form::extra`) with the problem the page shows (the shared
 /// form's first). `Err` is a whole response, as [`read`]'s.

@@ -16,27 +16,29 @@ use super::super::chart::{Series, Stacked, stacked_chart};
 use super::super::{Fields, Pager, Problem, Viewer, Web, text};
 use super::jobs::{bucket, bucket_label, duration, narrowed};
 use super::{
-    Choices, Chosen, Download, Form, Report, TableFile, back, deliver_named, form_file_name,
-    picked, read_with, report_page, shown, table_files,
+    Choices, Chosen, Download, Form, Report, TableFile, picked, table_files, tables_csv,
+    tables_page, tables_report, tables_xlsx,
 };
+use crate::api::ApiError;
 use crate::api::reports::security::{SecurityExport, security_file};
+use crate::export::Table;
+use crate::store::Store;
 use crate::store::events::LEVELS;
 use crate::store::operator::Page;
+use crate::store::reports::Filter;
 use crate::store::reports::security::{
     EventCounts, LevelCounts, SecurityAsked, SecurityItems, SecurityList, TimeToHandle,
 };
 use askama::Template;
 use axum::Router;
-use axum::extract::{Query, State};
-use axum::response::Response;
 use axum::routing::get;
 use service_kit::web::Lang;
 
 pub(super) fn routes() -> Router<Web> {
     Router::new()
-        .route("/rapporter/sikkerhed", get(page))
-        .route("/rapporter/sikkerhed.csv", get(csv))
-        .route("/rapporter/sikkerhed.xlsx", get(xlsx))
+        .route("/rapporter/sikkerhed", get(tables_page::<Security>))
+        .route("/rapporter/sikkerhed.csv", get(tables_csv::<Security>))
+        .route("/rapporter/sikkerhed.xlsx", get(tables_xlsx::<Security>))
 }
 
 /// The page's address (written out in `routes` too: the page walks read it there).
@@ -85,7 +87,7 @@ const TABLES: &[Download<SecurityExport>] = &[
 ];
 
 /// The report's own fields as entered, for showing them again.
-struct Own {
+pub(super) struct Own {
     level: String,
     bucket: String,
     /// The levels to choose from: value, label, chosen.
@@ -221,7 +223,7 @@ struct PcRow {
     c: Counts,
 }
 
-struct SecurityView {
+pub(super) struct SecurityView {
     chart: String,
     totals: Counts,
     handling: Handling,
@@ -245,55 +247,16 @@ struct Body<'a> {
     report: Option<SecurityView>,
 }
 
-async fn page(State(web): State<Web>, v: Viewer, Query(f): Query<Fields>) -> Response {
-    let t = v.t;
-    let render = |own: &Own, problem: Option<&Problem>| OwnFields { t, own, problem }.render();
-    let (form, choices, chosen) = match read_with(&web, &v, &f, own_asked, render).await {
-        Ok(r) => r,
-        Err(r) => return r,
-    };
-    let (w, vr, fr) = (&web, &v, &f);
-    let viewed = shown(
-        vr,
-        chosen,
-        |(c, a)| async move { view(w, vr, &c, &a, fr).await },
-    );
-    let (problem, report) = match viewed.await {
-        Ok(r) => r,
-        Err(r) => return r,
-    };
-    let body = Body {
-        t,
-        form: &form,
-        choices: &choices,
-        problem: problem.as_ref(),
-        report,
-    };
-    report_page(&web, &v, t.reports_security, body, problem.is_some()).await
-}
+tables_report!(Security: Report::Security, reports_security, Own, SecurityAsked, SecurityExport, SecurityView);
 
-async fn csv(State(web): State<Web>, v: Viewer, Query(f): Query<Fields>) -> Response {
-    file(&web, &v, &f, false).await
-}
-
-async fn xlsx(State(web): State<Web>, v: Viewer, Query(f): Query<Fields>) -> Response {
-    file(&web, &v, &f, true).await
-}
-
-/// The table `tabel` names as the file the link asks for: the API's `list=` file, named as
-/// the API names it. A filter the page would refuse goes back to the page.
-async fn file(web: &Web, v: &Viewer, f: &Fields, xlsx: bool) -> Response {
-    let no_fields = |_: &Own, _: Option<&Problem>| Ok(String::new());
-    let (form, _, chosen) = match read_with(web, v, f, own_asked, no_fields).await {
-        Ok(r) => r,
-        Err(r) => return r,
-    };
-    let (Ok((c, a)), Ok(d)) = (chosen, picked(f, TABLES, v.t)) else {
-        return back(Report::Security, f);
-    };
-    let table = security_file(&web.store, &c.filter, &a, d.export).await;
-    let name = form_file_name(&format!("security-{}", d.api), &form, &c.filter.period);
-    deliver_named(v, f, Report::Security, name, table, xlsx).await
+/// The table as the API's file.
+async fn file(
+    store: &Store,
+    filter: &Filter,
+    a: SecurityAsked,
+    export: SecurityExport,
+) -> Result<Table, ApiError> {
+    security_file(store, filter, &a, export).await
 }
 
 /// The report as the page shows it. `None`: the group is not the user's.
