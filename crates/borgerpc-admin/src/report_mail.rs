@@ -21,12 +21,18 @@
 //! The clock is a parameter ([`tick`]'s `now`), so the tests say what time it is.
 
 use crate::api::ApiError;
+use crate::api::reports::changes::changes_count_tables;
+use crate::api::reports::inventory::inventory_count_tables;
+use crate::api::reports::jobs::jobs_count_tables;
+use crate::api::reports::security::security_count_tables;
 use crate::api::reports::{availability_file, file_name, usage_file};
-use crate::export::{MAX_ROWS, Table, XLSX_TYPE};
+use crate::export::{MAX_ROWS, Table, XLSX_TYPE, workbook};
 use crate::notify::Mailer;
 use crate::store::Store;
 use crate::store::operator::Page;
-use crate::store::reports::{Filter, MAX_LIMIT, Period};
+use crate::store::reports::changes::ChangesFilter;
+use crate::store::reports::inventory::{DEFAULT_EOL_DAYS, InventoryFilter};
+use crate::store::reports::{Filter, MAX_LIMIT, Period, TIME_ZONE};
 use crate::store::subscriptions::{Cadence, Outcome, ReportKind, SendNote, Subscription, Target};
 use crate::text::{Msgs, msgs};
 use axum::http::StatusCode;
@@ -49,14 +55,63 @@ pub fn backoff(attempts: i64) -> i64 {
     BACKOFF_MS[(attempts - 1).clamp(0, 3) as usize]
 }
 
-/// The report's table for a filter: the function a report kind plugs in with (the same one the
-/// API's `format=xlsx` and the pages' downloads use). An export over `export::MAX_ROWS` is the
-/// API's 422, which [`build`] turns into the "too large" mail.
-async fn table(kind: ReportKind, store: &Store, f: &Filter, now: i64) -> Result<Table, ApiError> {
-    match kind {
-        ReportKind::Availability => availability_file(store, f, None, now).await,
-        ReportKind::Usage => usage_file(store, f, false).await,
-    }
+/// The report's tables for a filter, a sheet each: the functions a report kind plugs in with.
+/// Availability and usage are the API's `format=xlsx` file (the pages' downloads too), one
+/// row per PC per day; an export over `export::MAX_ROWS` is the API's 422, which [`build`]
+/// turns into the "too large" mail. The other reports send their count tables only (the
+/// API's `*_count_tables`): no job log, no event summary, no staff member's name, no PC's
+/// row. The inventory is the PCs' state at `now`, whatever the period.
+async fn tables(
+    kind: ReportKind,
+    store: &Store,
+    f: &Filter,
+    now: i64,
+) -> Result<Vec<Table>, ApiError> {
+    Ok(match kind {
+        ReportKind::Availability => vec![availability_file(store, f, None, now).await?],
+        ReportKind::Usage => vec![usage_file(store, f, false).await?],
+        ReportKind::Jobs => jobs_count_tables(store, f).await?,
+        ReportKind::Security => security_count_tables(store, f).await?,
+        ReportKind::Changes => {
+            let f = ChangesFilter {
+                report: f.clone(),
+                actor: None,
+                action: None,
+                portal_wide: false,
+            };
+            changes_count_tables(store, &f).await?
+        }
+        ReportKind::Inventory => {
+            let f = InventoryFilter {
+                sites: f.sites.clone(),
+                group: f.group,
+                page: f.page.clone(),
+                product: None,
+                release: None,
+                eol_only: false,
+                eol_days: DEFAULT_EOL_DAYS,
+                min_client_version: None,
+                outdated_only: false,
+                today: local_today(now),
+            };
+            inventory_count_tables(store, &f).await?
+        }
+    })
+}
+
+fn local_today(now: i64) -> chrono::NaiveDate {
+    use chrono::TimeZone as _;
+    TIME_ZONE
+        .timestamp_millis_opt(now)
+        .single()
+        .map(|t| t.date_naive())
+        .unwrap_or_default()
+}
+
+/// Whether the kind's file is one row per PC per day (availability, usage), or its count
+/// tables, a sheet each; the mail says which.
+fn per_pc_and_day(kind: ReportKind) -> bool {
+    matches!(kind, ReportKind::Availability | ReportKind::Usage)
 }
 
 /// The report's page, for the mail's link.
@@ -64,6 +119,10 @@ fn page(kind: ReportKind) -> &'static str {
     match kind {
         ReportKind::Availability => "/rapporter/tilgaengelighed",
         ReportKind::Usage => "/rapporter/brug",
+        ReportKind::Jobs => "/rapporter/jobs",
+        ReportKind::Security => "/rapporter/sikkerhed",
+        ReportKind::Changes => "/rapporter/aendringer",
+        ReportKind::Inventory => "/rapporter/inventar",
     }
 }
 
@@ -71,6 +130,10 @@ fn report_name(kind: ReportKind, t: &Msgs) -> &'static str {
     match kind {
         ReportKind::Availability => t.reports_availability,
         ReportKind::Usage => t.reports_usage,
+        ReportKind::Jobs => t.reports_jobs,
+        ReportKind::Security => t.reports_security,
+        ReportKind::Changes => t.reports_changes,
+        ReportKind::Inventory => t.reports_inventory,
     }
 }
 
@@ -145,7 +208,12 @@ pub struct Round {
 
 /// The report built for one send.
 enum Built {
-    File { xlsx: Vec<u8>, rows: usize },
+    /// The workbook, its rows (all sheets') and its sheets' names.
+    File {
+        xlsx: Vec<u8>,
+        rows: usize,
+        sheets: Vec<&'static str>,
+    },
     TooLarge,
 }
 
@@ -156,14 +224,15 @@ async fn build(
     f: &Filter,
     now: i64,
 ) -> Result<Built, anyhow::Error> {
-    let table = match table(kind, store, f, now).await {
+    let tables = match tables(kind, store, f, now).await {
         Ok(t) => t,
         Err(e) if e.status() == StatusCode::UNPROCESSABLE_ENTITY => return Ok(Built::TooLarge),
         Err(e) => anyhow::bail!("the report answered {}", e.status()),
     };
-    let rows = table.rows.len();
-    let xlsx = tokio::task::spawn_blocking(move || table.xlsx()).await??;
-    Ok(Built::File { xlsx, rows })
+    let rows = tables.iter().map(|t| t.rows.len()).sum();
+    let sheets = tables.iter().map(|t| t.sheet).collect();
+    let xlsx = tokio::task::spawn_blocking(move || workbook(&tables)).await??;
+    Ok(Built::File { xlsx, rows, sheets })
 }
 
 /// Everything a mail says, in the subscriber's language.
@@ -205,7 +274,7 @@ impl Letter<'_> {
         ))
     }
 
-    fn body(&self, rows: Option<usize>) -> String {
+    fn body(&self, rows: Option<(usize, &[&str])>) -> String {
         let lang = self.s.language;
         let t = msgs(lang);
         let number = |n: usize| match lang {
@@ -222,9 +291,13 @@ impl Letter<'_> {
         );
         out.push_str("\n\n");
         out.push_str(&match rows {
-            Some(rows) => fill(
+            Some((rows, _)) if per_pc_and_day(self.s.report) => fill(
                 t.subs_mail_attached,
                 &[("file", &self.file), ("rows", &number(rows))],
+            ),
+            Some((_, sheets)) => fill(
+                t.subs_mail_attached_tables,
+                &[("file", &self.file), ("sheets", &sheets.join(", "))],
             ),
             None => fill(t.subs_mail_too_large, &[("max", &number(MAX_ROWS))]),
         });
@@ -250,15 +323,15 @@ impl Letter<'_> {
     }
 
     fn message(&self, from: &Mailbox, to: Mailbox, built: Built) -> anyhow::Result<Message> {
-        let (rows, file) = match built {
-            Built::File { xlsx, rows } => (Some(rows), Some(xlsx)),
-            Built::TooLarge => (None, None),
+        let (rows, sheets, file) = match built {
+            Built::File { xlsx, rows, sheets } => (Some(rows), sheets, Some(xlsx)),
+            Built::TooLarge => (None, Vec::new(), None),
         };
         // Quoted-printable keeps the text readable in the raw mail, as the alerts'.
         let text = SinglePart::builder()
             .header(ContentType::TEXT_PLAIN)
             .header(ContentTransferEncoding::QuotedPrintable)
-            .body(self.body(rows));
+            .body(self.body(rows.map(|r| (r, sheets.as_slice()))));
         let m = Message::builder()
             .from(from.clone())
             .to(to)
@@ -379,6 +452,10 @@ async fn send_one(
             tracing::warn!(subscription = s.id, report, error = %e, "scheduled report: reading the subscriber failed; will retry");
             return retry(SendNote::Report, round);
         }
+    };
+    // Only the sites where they may read this report (the changes report: administrators).
+    let Some(scope) = s.report.readers_scope(&scope) else {
+        return skip(SendNote::NoAccess, round);
     };
     let sites: Vec<i64> = match s.target() {
         Target::Site(site) => [site].into_iter().filter(|x| scope.sees(*x)).collect(),

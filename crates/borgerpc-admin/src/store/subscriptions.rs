@@ -11,7 +11,7 @@
 //! Report kinds are an enum with one stored spelling each, so a report added later plugs in
 //! as a variant here and its table function in `report_mail`.
 
-use super::access::Scope;
+use super::access::{Role, Scope};
 use super::audit::{Record, record_in};
 use super::reports::{Period, TIME_ZONE};
 use super::{Error, Reason, Result, Store, conflict};
@@ -32,16 +32,48 @@ pub const SEND_HOUR: u32 = 6;
 pub enum ReportKind {
     Availability,
     Usage,
+    Jobs,
+    Security,
+    Changes,
+    Inventory,
 }
 
 impl ReportKind {
-    pub const ALL: [ReportKind; 2] = [ReportKind::Availability, ReportKind::Usage];
+    pub const ALL: [ReportKind; 6] = [
+        ReportKind::Availability,
+        ReportKind::Usage,
+        ReportKind::Jobs,
+        ReportKind::Security,
+        ReportKind::Changes,
+        ReportKind::Inventory,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
             ReportKind::Availability => "availability",
             ReportKind::Usage => "usage",
+            ReportKind::Jobs => "jobs",
+            ReportKind::Security => "security",
+            ReportKind::Changes => "changes",
+            ReportKind::Inventory => "inventory",
         }
+    }
+
+    /// The least role that reads the report where it is, as its page and its API decide:
+    /// the changes report (the audit log) is for site administrators and up, the others for
+    /// anyone who sees the site. A subscription is made, and each mail sent, only for the
+    /// sites where the user has it.
+    pub fn least_role(self) -> Role {
+        match self {
+            ReportKind::Changes => Role::SiteAdmin,
+            _ => Role::Reader,
+        }
+    }
+
+    /// What the subscriber may read of this report now: their scope narrowed to the sites
+    /// where they have [`ReportKind::least_role`]; `None` where they have it nowhere.
+    pub fn readers_scope(self, scope: &Scope) -> Option<Scope> {
+        scope.clone().narrowed(self.least_role())
     }
 
     fn from_db(text: &str) -> Result<ReportKind> {
@@ -315,6 +347,10 @@ impl Store {
     ) -> Result<Option<Subscription>> {
         // Only a user gets mail: an API key or the command line has no one to send it to.
         let Some(user_id) = scope.user_id else {
+            return Ok(None);
+        };
+        // Only a report the user may read, on sites where they may read it.
+        let Some(scope) = &report.readers_scope(scope) else {
             return Ok(None);
         };
         let (customer_id, site_id) = match target {

@@ -129,10 +129,12 @@ impl Accounts for PortalAccounts {
     }
 }
 
-/// What every page handler gets: the store.
+/// What every page handler gets: the store, and whether the portal mails (an SMTP server
+/// is configured: without one, report subscriptions are kept but never sent).
 #[derive(Clone)]
 pub(crate) struct Web {
     pub(crate) store: Store,
+    pub(crate) mails: bool,
 }
 
 /// The portal's pages with the web foundation around them.
@@ -174,7 +176,10 @@ pub fn router(config: &crate::config::Config, store: Store, logins: Arc<Logins>)
         .merge(logs::routes())
         .merge(customers::routes())
         .merge(reports::routes())
-        .with_state(Web { store });
+        .with_state(Web {
+            store,
+            mails: config.notifications.smtp_host.is_some(),
+        });
     portal.router(pages)
 }
 

@@ -50,6 +50,7 @@ mod web_pcs;
 mod web_refusals;
 mod web_reports;
 mod web_reports_changes;
+mod web_reports_downloads;
 mod web_reports_ops;
 mod web_scripts;
 mod web_security_scripts;

@@ -1089,10 +1089,14 @@ async fn two_instances_send_a_subscription_once_and_the_portal_runs_its_schedule
     // The portal's own scheduler (every second here) sends what is due by the clock.
     let now = service_kit::db::now_ms();
     due_at(&portal, id, Cadence::Weekly.due_at_or_before(now)).await;
+    // The mail, and then its outcome (written after the server took it).
     wait_for(
         "the scheduler's mail",
         std::time::Duration::from_secs(10),
-        || async { (smtp.count() == 2).then_some(()) },
+        || async {
+            let moved_on = state(&portal, id).await.0 != Cadence::Weekly.due_at_or_before(now);
+            (smtp.count() == 2 && moved_on).then_some(())
+        },
     )
     .await;
     let (next_due, _, _, last_error, last_sent) = state(&portal, id).await;
@@ -1349,4 +1353,415 @@ async fn a_report_over_the_file_bound_is_mailed_as_a_link() {
         "{}",
         page.body
     );
+}
+
+/// The workbook a mail carries, as openpyxl reads it: its sheets by name.
+async fn workbook(python: &Path, mail: &Mail) -> BTreeMap<String, Vec<Vec<Value>>> {
+    let (_, bytes) = mail.attachment();
+    let file = mail.dir.join("book.xlsx");
+    std::fs::write(&file, bytes).unwrap();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/compat/xlsx_cells.py");
+    let out = tokio::process::Command::new(python)
+        .arg(&script)
+        .arg(&file)
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let book: Value = serde_json::from_slice(&out.stdout).unwrap();
+    book.as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            let rows = s["rows"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| r.as_array().unwrap().clone())
+                .collect();
+            (s["name"].as_str().unwrap().to_owned(), rows)
+        })
+        .collect()
+}
+
+/// What a sheet's column holds of a JSON row: the same name, or what the file calls it.
+fn json_field(sheet: &str, column: &str, row: &Value) -> Value {
+    let handling = |k: &str| row["time_to_handle"][k].clone();
+    let hours = |k: &str| {
+        handling(k)
+            .as_f64()
+            .map_or(Value::Null, |ms| json!(ms / 3_600_000.0))
+    };
+    match (sheet, column) {
+        (_, "script") => row["name"].clone(),
+        (_, "scope") => json!(if row["global"] == true {
+            "global"
+        } else {
+            "local"
+        }),
+        ("sites", "site") if row.get("uid").is_some() => row["uid"].clone(),
+        (_, "site_name") => row["name"].clone(),
+        (_, "handled_with_time") => handling("handled"),
+        (_, "median_hours") => hours("median_ms"),
+        (_, "p90_hours") => hours("p90_ms"),
+        (_, "os_release" | "client_version") => row["value"].clone(),
+        (_, "release_support") => row["support"].clone(),
+        (_, "release_support_ends") => row["support_ends"].clone(),
+        (_, "client_check") => row["check"].clone(),
+        (_, "rule") => row["name"].clone(),
+        _ => row[column].clone(),
+    }
+}
+
+/// A sheet's rows, cell for cell, against a list of the JSON's.
+fn same_rows(sheet: &str, rows: &[Vec<Value>], list: &Value) {
+    let list = list.as_array().unwrap();
+    assert_eq!(
+        rows.len(),
+        list.len() + 1,
+        "{sheet}: a header and a row each"
+    );
+    assert!(!list.is_empty(), "{sheet}: rows to compare");
+    let header: Vec<&str> = rows[0]
+        .iter()
+        .map(|c| c["value"].as_str().unwrap())
+        .collect();
+    for (row, want) in rows[1..].iter().zip(list) {
+        for (cell, column) in row.iter().zip(&header) {
+            let expected = json_field(sheet, column, want);
+            let got = &cell["value"];
+            let same = match (&expected, got) {
+                (Value::Null, Value::Null) => true,
+                (Value::Number(a), Value::Number(b)) => {
+                    (a.as_f64().unwrap() - b.as_f64().unwrap()).abs() < 1e-9
+                }
+                // A date is a date cell (openpyxl reads it as a datetime at midnight).
+                (Value::String(a), Value::String(b)) if cell["type"] != "str" => {
+                    b.starts_with(a.as_str())
+                }
+                (a, b) => a == b,
+            };
+            assert!(same, "{sheet}.{column}: {got} is not {expected} ({want})");
+        }
+    }
+}
+
+/// Subscribes `user` on the page, makes the subscription due at `due`, sends it, and
+/// decodes the one mail.
+async fn mailed(
+    portal: &Portal,
+    smtp: &Smtp,
+    python: &Path,
+    user: (&mut WebUser, &str),
+    (slug, scope, cadence): (&str, &str, &str),
+    due: i64,
+) -> Mail {
+    let (web, username) = user;
+    subscribe(web, slug, scope, cadence).await;
+    let id = *ids_of(portal, username).await.last().unwrap();
+    due_at(portal, id, due).await;
+    let before = smtp.count();
+    let round = tick(&portal.store, &smtp.mailer(), due).await.unwrap();
+    assert_eq!(
+        (round.sent, round.failed, round.skipped),
+        (1, 0, 0),
+        "{slug}: {round:?}"
+    );
+    let mail = Mail::decode(python, smtp.mail(before)).await;
+    let text = mail.text();
+    assert!(text.contains("ingen oplysninger om borgere"), "{text}");
+    assert!(text.contains("med et ark pr. tabel"), "{text}");
+    mail
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jobs_and_security_subscriptions_mail_their_count_tables_as_the_api_counts_them() {
+    let python = openpyxl_python().await;
+    let smtp = smtp_server().await;
+
+    // Jobs: October 2026, with its 25-hour day, for the customer's sites.
+    let portal = Portal::start().await;
+    let seed = crate::common::ops::jobs(&portal).await;
+    portal.web_user("ida", "customer_admin", &seed.bib).await;
+    let mut ida = WebUser::login(&portal, "ida").await;
+    let customer = seed.bib.customer_id;
+    let mail = mailed(
+        &portal,
+        &smtp,
+        &python,
+        (&mut ida, "ida"),
+        ("jobs", &format!("kunde:{customer}"), "maaned"),
+        at("2026-11-01", 6, 0),
+    )
+    .await;
+    assert_eq!(
+        mail.subject(),
+        "Rapport: Jobs, alle dine steder hos Ærø, oktober 2026"
+    );
+    assert_eq!(
+        mail.attachment().0,
+        format!("jobs-kunde-{customer}-2026-10-01-2026-11-01.xlsx")
+    );
+    let token = api_token(&portal, "ida").await;
+    let json = api(
+        &portal,
+        &token,
+        &format!("/api/reports/jobs?customer={customer}&from=2026-10-01&to=2026-11-01"),
+    )
+    .await;
+    let book = workbook(&python, &mail).await;
+    assert_eq!(
+        book.keys().collect::<Vec<_>>(),
+        ["periods", "scripts", "sites"],
+        "the count tables only"
+    );
+    for sheet in ["scripts", "sites", "periods"] {
+        same_rows(sheet, &book[sheet], &json[sheet]);
+    }
+    assert_eq!(book["periods"].len(), 1 + 31, "a day each");
+    // The seeded jobs of Ærø's sites created in October, all of them counted.
+    let sum: i64 = json["periods"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["jobs"].as_i64().unwrap())
+        .sum();
+    assert!(
+        sum > 0 && sum == json["totals"]["jobs"].as_i64().unwrap(),
+        "{sum}"
+    );
+    // No log line of a failed job in the mail.
+    assert!(!mail.raw.contains("linje 0") && !mail.raw.contains("executable"));
+
+    // Security: March 2026, with its 23-hour day, for one site.
+    let portal = Portal::start().await;
+    let seed = crate::common::ops::events(&portal).await;
+    portal.web_user("ida", "customer_admin", &seed.bib).await;
+    let mut ida = WebUser::login(&portal, "ida").await;
+    let mail = mailed(
+        &portal,
+        &smtp,
+        &python,
+        (&mut ida, "ida"),
+        ("sikkerhed", "sted:aeroe-bib", "maaned"),
+        at("2026-04-01", 6, 0),
+    )
+    .await;
+    assert_eq!(mail.subject(), "Rapport: Sikkerhed, aeroe-bib, marts 2026");
+    let token = api_token(&portal, "ida").await;
+    let json = api(
+        &portal,
+        &token,
+        "/api/reports/security?site=aeroe-bib&from=2026-03-01&to=2026-04-01",
+    )
+    .await;
+    let book = workbook(&python, &mail).await;
+    assert_eq!(
+        book.keys().collect::<Vec<_>>(),
+        ["levels", "periods", "rules", "sites"]
+    );
+    for sheet in ["levels", "rules", "sites", "periods"] {
+        same_rows(sheet, &book[sheet], &json[sheet]);
+    }
+    let events = seed
+        .events
+        .iter()
+        .filter(|e| e.site == "aeroe-bib")
+        .filter(|e| (at("2026-03-01", 0, 0)..at("2026-04-01", 0, 0)).contains(&e.occurred_at))
+        .count() as i64;
+    assert!(events > 0);
+    assert_eq!(json["totals"]["events"], events, "the seeded events");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn changes_and_inventory_subscriptions_mail_counts_and_no_names() {
+    let python = openpyxl_python().await;
+    let smtp = smtp_server().await;
+    let portal = Portal::start().await;
+    let bib = portal.site("Ærø", "aeroe-bib").await;
+    portal.site("Ærø", "aeroe-borger").await;
+    portal.site("Fanø", "fanoe-bib").await;
+    for (n, a) in crate::reports_inventory::agents().iter().enumerate() {
+        crate::reports_inventory::report(&portal, a, n).await;
+    }
+    // Week 48 of 2026: what staff did, by a user whose name must not leave the portal.
+    let week: Vec<(&str, i64)> = vec![
+        ("pc.activate", at("2026-11-23", 9, 0)),
+        ("pc.activate", at("2026-11-24", 23, 30)),
+        ("pc.deactivate", at("2026-11-24", 10, 0)),
+        ("group.create", at("2026-11-29", 12, 0)),
+        ("pc.activate", at("2026-11-30", 0, 30)),
+    ];
+    for (action, when) in &week {
+        portal
+            .store
+            .audit("user:anne.mortensen", Some(bib.id), action, "pc:1")
+            .await
+            .unwrap();
+        sqlx::query("UPDATE audit_log SET at = $1 WHERE id = (SELECT MAX(id) FROM audit_log)")
+            .bind(when)
+            .execute(portal.store.pool())
+            .await
+            .unwrap();
+    }
+    portal.web_user("ida", "customer_admin", &bib).await;
+    let mut ida = WebUser::login(&portal, "ida").await;
+    let monday = at("2026-11-30", 6, 0);
+    let mail = mailed(
+        &portal,
+        &smtp,
+        &python,
+        (&mut ida, "ida"),
+        ("aendringer", "sted:aeroe-bib", "uge"),
+        monday,
+    )
+    .await;
+    let token = api_token(&portal, "ida").await;
+    let json = api(
+        &portal,
+        &token,
+        "/api/reports/changes?site=aeroe-bib&from=2026-11-23&to=2026-11-30",
+    )
+    .await;
+    let book = workbook(&python, &mail).await;
+    assert_eq!(book.keys().collect::<Vec<_>>(), ["actions", "days"]);
+    same_rows("days", &book["days"], &json["days"]);
+    same_rows("actions", &book["actions"], &json["by_action"]);
+    // Counted from what was seeded: four records in the week (the fifth is the Monday after),
+    // two activations.
+    assert_eq!(json["count"], 4);
+    assert_eq!(json["totals"]["activations"], 2);
+    assert!(!mail.raw.contains("anne") && !mail.raw.contains("mortensen"));
+    assert!(!serde_json::to_string(&book).unwrap().contains("anne"));
+
+    // The inventory: the PCs' state when sent, as counts (no PC's row or name).
+    let mail = mailed(
+        &portal,
+        &smtp,
+        &python,
+        (&mut ida, "ida"),
+        ("inventar", &format!("kunde:{}", bib.customer_id), "uge"),
+        monday,
+    )
+    .await;
+    let json = api(
+        &portal,
+        &token,
+        &format!("/api/reports/inventory?customer={}", bib.customer_id),
+    )
+    .await;
+    let book = workbook(&python, &mail).await;
+    assert_eq!(
+        book.keys().collect::<Vec<_>>(),
+        ["client_versions", "models", "products", "releases", "sites"]
+    );
+    same_rows("products", &book["products"], &json["by_product"]);
+    same_rows("releases", &book["releases"], &json["by_release"]);
+    same_rows(
+        "client_versions",
+        &book["client_versions"],
+        &json["by_client_version"],
+    );
+    same_rows("sites", &book["sites"], &json["by_site"]);
+    assert_eq!(json["other_models"], 0);
+    same_rows("models", &book["models"], &json["by_model"]);
+    let pcs: i64 = json["by_site"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["pcs"].as_i64().unwrap())
+        .sum();
+    let seeded = crate::reports_inventory::agents()
+        .iter()
+        .filter(|a| a.site.starts_with("aeroe"))
+        .count() as i64;
+    assert_eq!(pcs, seeded, "every seeded PC of Ærø");
+    for a in crate::reports_inventory::agents() {
+        assert!(!mail.raw.contains(a.name), "{} in the mail", a.name);
+    }
+
+    // A site user reads no changes: the page does not offer it, and a made-up form is "not
+    // found"; the other reports are theirs.
+    portal.web_user("sune", "site_user", &bib).await;
+    let mut sune = WebUser::login(&portal, "sune").await;
+    let page = sune.get("/rapporter/abonnementer").await;
+    assert!(!page.body.contains("value=\"aendringer\""), "{}", page.body);
+    assert!(page.body.contains("value=\"jobs\"") && page.body.contains("value=\"inventar\""));
+    let a = sune
+        .post(
+            "/rapporter/abonnementer",
+            &[
+                ("rapport", "aendringer"),
+                ("omfang", "sted:aeroe-bib"),
+                ("hyppighed", "uge"),
+            ],
+        )
+        .await;
+    assert_eq!(a.status, 404);
+    assert!(ids_of(&portal, "sune").await.is_empty());
+    // An administrator who becomes a site user gets no more changes mails; the inventory is
+    // still theirs.
+    let ida_id = user_id(&portal, "ida").await;
+    let changes_id = ids_of(&portal, "ida").await[0];
+    sqlx::query(
+        "UPDATE memberships SET role = 'site_user', customer_id = NULL, site_id = $2
+         WHERE user_id = $1",
+    )
+    .bind(ida_id)
+    .bind(bib.id)
+    .execute(portal.store.pool())
+    .await
+    .unwrap();
+    let next = at("2026-12-07", 6, 0);
+    let round = tick(&portal.store, &smtp.mailer(), next).await.unwrap();
+    assert_eq!((round.sent, round.skipped), (1, 1), "{round:?}");
+    assert_eq!(
+        state(&portal, changes_id).await.3.as_deref(),
+        Some("no_access")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_subscriptions_page_says_when_no_mail_server_is_set() {
+    let portal = Portal::start().await;
+    let bib = portal.site("Ærø", "aeroe-bib").await;
+    portal.web_user("ida", "site_user", &bib).await;
+    let mut ida = WebUser::login(&portal, "ida").await;
+    let page = ida.get("/rapporter/abonnementer").await;
+    assert!(
+        page.body.contains("id=\"ingen-mailserver\""),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("Portalen har ingen mailserver sat op"));
+    ida.post(
+        "/sprog",
+        &[("sprog", "en"), ("tilbage", "/rapporter/abonnementer")],
+    )
+    .await;
+    let page = ida.get("/rapporter/abonnementer").await;
+    assert!(
+        page.body.contains("The portal has no mail server set up"),
+        "{}",
+        page.body
+    );
+
+    let smtp = smtp_server().await;
+    let port = smtp.port;
+    let portal = Portal::start_with(|c| {
+        c.notifications.smtp_host = Some("127.0.0.1".into());
+        c.notifications.smtp_port = port;
+        c.notifications.smtp_security = "none".into();
+    })
+    .await;
+    let bib = portal.site("Ærø", "aeroe-bib").await;
+    portal.web_user("ida", "site_user", &bib).await;
+    let mut ida = WebUser::login(&portal, "ida").await;
+    let page = ida.get("/rapporter/abonnementer").await;
+    assert_eq!(page.status, 200);
+    assert!(!page.body.contains("ingen-mailserver"), "{}", page.body);
 }

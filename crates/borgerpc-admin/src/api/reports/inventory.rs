@@ -18,7 +18,8 @@ use crate::export::{self, Cell, Column, Table};
 use crate::store::Store;
 use crate::store::reports::TIME_ZONE;
 use crate::store::reports::inventory::{
-    ClientCheck, DEFAULT_EOL_DAYS, InventoryFilter, InventoryPc, MAX_EOL_DAYS, Support, Version,
+    ClientCheck, DEFAULT_EOL_DAYS, Inventory, InventoryFilter, InventoryPc, MAX_EOL_DAYS, Support,
+    Version,
 };
 use axum::extract::{RawQuery, State};
 use chrono::{NaiveDateTime, TimeZone, Timelike};
@@ -263,4 +264,136 @@ pub(crate) fn inventory_table(rows: Vec<Vec<Cell>>) -> Table {
         columns: INVENTORY_COLUMNS,
         rows,
     }
+}
+
+/// The inventory's counts as a scheduled e-mail's tables: PCs per product, Ubuntu release
+/// (with its support), agent version, model (the commonest, then the rest as one row) and
+/// site. Not the PCs' own rows: their names are what operators typed, and a count is what a
+/// mail needs. `not_found` when the group is not the filter's.
+pub(crate) async fn inventory_count_tables(
+    store: &Store,
+    f: &InventoryFilter,
+) -> Result<Vec<Table>, ApiError> {
+    let counts_only = InventoryFilter {
+        page: crate::store::operator::Page {
+            limit: 0,
+            offset: 0,
+        },
+        ..f.clone()
+    };
+    let r = store
+        .inventory_report(&counts_only)
+        .await?
+        .ok_or_else(not_found)?;
+    Ok(inventory_counts(&r))
+}
+
+const VALUE_COLUMNS: &[Column] = &[Column::text("value", 24.0), Column::number("pcs", 8.0, "0")];
+const RELEASE_COLUMNS: &[Column] = &[
+    Column::text("os_release", 11.0),
+    Column::number("pcs", 8.0, "0"),
+    Column::text("release_support", 16.0),
+    Column::text("release_support_ends", 20.0),
+];
+const VERSION_COLUMNS: &[Column] = &[
+    Column::text("client_version", 14.0),
+    Column::number("pcs", 8.0, "0"),
+    Column::text("client_check", 13.0),
+];
+const MODEL_COLUMNS: &[Column] = &[
+    Column::text("manufacturer", 18.0),
+    Column::text("model", 22.0),
+    Column::number("pcs", 8.0, "0"),
+];
+const SITE_COUNT_COLUMNS: &[Column] = &[
+    Column::text("site", 20.0),
+    Column::text("site_name", 24.0),
+    Column::number("pcs", 8.0, "0"),
+];
+
+/// The count tables of an inventory, as its JSON has them (`by_product`, `by_release`,
+/// `by_client_version`, `by_model` and `other_models` as a last row without a name,
+/// `by_site`); a value no agent reported is an empty cell.
+pub(crate) fn inventory_counts(r: &Inventory) -> Vec<Table> {
+    let mut models: Vec<Vec<Cell>> = r
+        .by_model
+        .iter()
+        .map(|m| {
+            vec![
+                text(m.manufacturer.clone()),
+                text(m.model.clone()),
+                Cell::Int(m.pcs),
+            ]
+        })
+        .collect();
+    if r.other_models > 0 {
+        models.push(vec![
+            Cell::Text("(other)".into()),
+            Cell::Empty,
+            Cell::Int(r.other_models),
+        ]);
+    }
+    vec![
+        Table {
+            sheet: "products",
+            columns: VALUE_COLUMNS,
+            rows: r
+                .by_product
+                .iter()
+                .map(|p| vec![text(p.value.clone()), Cell::Int(p.pcs)])
+                .collect(),
+        },
+        Table {
+            sheet: "releases",
+            columns: RELEASE_COLUMNS,
+            rows: r
+                .by_release
+                .iter()
+                .map(|x| {
+                    vec![
+                        text(x.value.clone()),
+                        Cell::Int(x.pcs),
+                        Cell::Text(support_name(x.support).to_owned()),
+                        x.support_ends.map_or(Cell::Empty, Cell::Date),
+                    ]
+                })
+                .collect(),
+        },
+        Table {
+            sheet: "client_versions",
+            columns: VERSION_COLUMNS,
+            rows: r
+                .by_client_version
+                .iter()
+                .map(|v| {
+                    vec![
+                        text(v.value.clone()),
+                        Cell::Int(v.pcs),
+                        v.check
+                            .map_or(Cell::Empty, |c| Cell::Text(check_name(c).to_owned())),
+                    ]
+                })
+                .collect(),
+        },
+        Table {
+            sheet: "models",
+            columns: MODEL_COLUMNS,
+            rows: models,
+        },
+        Table {
+            sheet: "sites",
+            columns: SITE_COUNT_COLUMNS,
+            rows: r
+                .by_site
+                .iter()
+                .map(|s| {
+                    vec![
+                        Cell::Text(s.site.clone()),
+                        Cell::Text(s.name.clone()),
+                        Cell::Int(s.pcs),
+                    ]
+                })
+                .collect(),
+        },
+    ]
 }

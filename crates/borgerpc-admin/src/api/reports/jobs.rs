@@ -163,6 +163,31 @@ pub(crate) async fn jobs_file(
     })
 }
 
+/// The report's count tables for a scheduled e-mail: per script, site and period (by day,
+/// jobs put in the period by when they were created); never a job's log or a PC's row.
+pub(crate) async fn jobs_count_tables(store: &Store, f: &Filter) -> Result<Vec<Table>, ApiError> {
+    let a = JobsAsked {
+        script: None,
+        by: JobTime::Created,
+        bucket: Bucket::Day,
+        log_lines: false,
+    };
+    let mut one = f.clone();
+    one.page = Page {
+        limit: 0,
+        offset: 0,
+    };
+    let r = store
+        .jobs_report(&one, &a, JobsList::Failures)
+        .await?
+        .ok_or_else(not_found)?;
+    Ok(vec![
+        jobs_scripts_table(&r.scripts),
+        jobs_sites_table(&r.sites),
+        jobs_periods_table(&r.periods),
+    ])
+}
+
 /// The whole of a list as a table: its length first, refused above the bound.
 async fn whole_list(
     store: &Store,

@@ -249,7 +249,7 @@ pub(crate) fn file_name(
 }
 
 /// What a file name says the file covers: the site, the customer or `alle`.
-fn scope(site: Option<&str>, customer: Option<&str>) -> String {
+pub(crate) fn scope(site: Option<&str>, customer: Option<&str>) -> String {
     match (site, customer) {
         (Some(site), _) => site.to_owned(),
         (None, Some(customer)) => format!("kunde-{customer}"),

@@ -150,6 +150,25 @@ pub(crate) async fn security_file(
     })
 }
 
+/// The report's count tables for a scheduled e-mail: per level, rule, site and period (by
+/// day), every event of the filter's sites; never an event's summary or a PC's row.
+pub(crate) async fn security_count_tables(
+    store: &Store,
+    f: &Filter,
+) -> Result<Vec<Table>, ApiError> {
+    let a = SecurityAsked {
+        level: None,
+        bucket: Bucket::Day,
+    };
+    let r = report_counts(store, f, &a).await?;
+    Ok(vec![
+        security_levels_table(&r.levels),
+        security_rules_table(&r.rules),
+        security_sites_table(&r.sites),
+        security_periods_table(&r.periods),
+    ])
+}
+
 /// The report's counts, without a page of its list.
 async fn report_counts(
     store: &Store,

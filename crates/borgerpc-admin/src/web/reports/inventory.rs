@@ -10,10 +10,15 @@
 //! reports' shared one (`read`, `report_filters.html`) with this report's fields put in as
 //! `Form::extra`, and without the period, which an inventory does not have (the address
 //! carries it along for the other reports' tabs).
+//!
+//! Download: every PC of the filters as the API's file (`/rapporter/inventar.csv|.xlsx`),
+//! named as the API names it (the day it was judged on, not a period).
 
 use super::super::chart::{Bars, bar_chart};
 use super::super::{Fields, Here, Pager, Problem, Section, Viewer, Web, text};
-use super::{Choice, Choices, Form, ROWS, read};
+use super::{Choice, Choices, Chosen, Files, Form, ROWS, Report, back, deliver_named, read};
+use crate::api::reports::inventory::inventory_file;
+use crate::api::reports::scope;
 use crate::store::reports::inventory::{
     ClientCheck, DEFAULT_EOL_DAYS, Inventory, InventoryFilter, Support, Version,
 };
@@ -68,6 +73,7 @@ struct View {
     sites: Vec<CountRow>,
     pcs: Vec<Line>,
     pager: Pager,
+    files: Option<Files>,
 }
 
 /// One PC in the table.
@@ -162,7 +168,10 @@ fn value_choices(all: &str, values: &[Option<String>], chosen: &str) -> Vec<Choi
 }
 
 pub(super) fn routes() -> Router<Web> {
-    Router::new().route("/rapporter/inventar", get(page))
+    Router::new()
+        .route("/rapporter/inventar", get(page))
+        .route("/rapporter/inventar.csv", get(csv))
+        .route("/rapporter/inventar.xlsx", get(xlsx))
 }
 
 /// The report's own fields as entered, for showing them again.
@@ -185,13 +194,19 @@ struct OwnFields<'a> {
     problem: Option<&'a Problem>,
 }
 
-async fn page(State(web): State<Web>, v: Viewer, Query(f): Query<Fields>) -> Response {
-    let (mut form, choices, chosen) = match read(&web, &v, &f).await {
-        Ok(r) => r,
-        Err(r) => return r,
-    };
-    let t = v.t;
-    let lang = v.visit.lang();
+/// The report's own fields from the address, the filter without them (what the product and
+/// release choices are of; `None` when the shared form has a problem) and the filter with
+/// them and the page number, or the problem to show.
+#[allow(clippy::type_complexity)]
+fn filters(
+    f: &Fields,
+    t: &text::Msgs,
+    chosen: Result<Chosen, Problem>,
+) -> (
+    Own,
+    Option<InventoryFilter>,
+    Result<(i64, InventoryFilter), Problem>,
+) {
     let own = Own {
         product: f.one("produkt").trim().to_owned(),
         release: f.one("udgivelse").trim().to_owned(),
@@ -208,8 +223,11 @@ async fn page(State(web): State<Web>, v: Viewer, Query(f): Query<Fields>) -> Res
     let today = chrono::Utc::now()
         .with_timezone(&crate::store::reports::TIME_ZONE)
         .date_naive();
-    // The sites and group without this report's own filters: what the choices are of.
-    let base = chosen.as_ref().ok().map(|c| InventoryFilter {
+    let c = match chosen {
+        Ok(c) => c,
+        Err(p) => return (own, None, Err(p)),
+    };
+    let base = InventoryFilter {
         sites: c.filter.sites.clone(),
         group: c.filter.group,
         page: c.filter.page.clone(),
@@ -220,10 +238,9 @@ async fn page(State(web): State<Web>, v: Viewer, Query(f): Query<Fields>) -> Res
         min_client_version: None,
         outdated_only: false,
         today,
-    });
-    let chosen = match (chosen, min, &base) {
-        (Err(p), _, _) | (_, Err(p), _) => Err(p),
-        (Ok(c), Ok(min), Some(base)) => Ok((
+    };
+    let chosen = min.map(|min| {
+        (
             c.page,
             InventoryFilter {
                 product: (!own.product.is_empty()).then(|| own.product.clone()),
@@ -233,9 +250,50 @@ async fn page(State(web): State<Web>, v: Viewer, Query(f): Query<Fields>) -> Res
                 min_client_version: min,
                 ..base.clone()
             },
-        )),
-        (Ok(_), Ok(_), None) => return v.visit.not_found(),
+        )
+    });
+    (own, Some(base), chosen)
+}
+
+async fn csv(State(web): State<Web>, v: Viewer, Query(f): Query<Fields>) -> Response {
+    file(&web, &v, &f, false).await
+}
+
+async fn xlsx(State(web): State<Web>, v: Viewer, Query(f): Query<Fields>) -> Response {
+    file(&web, &v, &f, true).await
+}
+
+/// Every PC of the page's filters as the file the link asks for: the API's `format=` file
+/// (`min_client_version` with `outdated=true` for the form's "older than"), named as the API
+/// names it. A filter the page would refuse goes back to the page.
+async fn file(web: &Web, v: &Viewer, f: &Fields, xlsx: bool) -> Response {
+    let (form, _, chosen) = match read(web, v, f).await {
+        Ok(r) => r,
+        Err(r) => return r,
     };
+    let Ok((_, filter)) = filters(f, v.t, chosen).2 else {
+        return back(Report::Inventory, f);
+    };
+    let table = inventory_file(&web.store, &filter).await;
+    fn some(s: &str) -> Option<&str> {
+        (!s.is_empty()).then_some(s)
+    }
+    let name = format!(
+        "inventory-{}-{}",
+        scope(some(&form.site), some(&form.customer)),
+        filter.today
+    );
+    deliver_named(v, f, Report::Inventory, name, table, xlsx).await
+}
+
+async fn page(State(web): State<Web>, v: Viewer, Query(f): Query<Fields>) -> Response {
+    let (mut form, choices, chosen) = match read(&web, &v, &f).await {
+        Ok(r) => r,
+        Err(r) => return r,
+    };
+    let t = v.t;
+    let lang = v.visit.lang();
+    let (own, base, chosen) = filters(&f, t, chosen);
     let report = match &chosen {
         Err(_) => None,
         Ok((_, filter)) => match web.store.inventory_report(filter).await {
@@ -425,6 +483,11 @@ fn view(t: &text::Msgs, lang: Lang, f: &Fields, form: &Form, page: i64, r: Inven
         })
         .collect();
     View {
+        files: Files::of(
+            Report::Inventory,
+            form,
+            r.count <= crate::export::MAX_ROWS as i64,
+        ),
         count: r.count,
         ended: r.release_support.ended,
         ends_soon: r.release_support.ends_soon,

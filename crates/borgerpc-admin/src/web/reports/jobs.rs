@@ -9,25 +9,38 @@
 //! its failures), the sites (a site's link narrows to it: its PCs), one page of PCs (a PC
 //! links to its page), the newest failures with the last lines of their logs (the same users
 //! see the whole log on the job's page, which each one links to) and the longest runs.
+//!
+//! Downloads: each table the API's `list=` names, as the API's file for the same filters
+//! (`/rapporter/jobs.csv|.xlsx?…&tabel=…`); the failures without their log lines (the API's
+//! default: a file travels further than the page).
 
 use super::super::chart::{Series, Stacked, stacked_chart};
 use super::super::{Fields, Pager, Problem, Viewer, Web, text};
-use super::{Choices, Chosen, Form, day, percent, read, report_page};
+use super::{
+    Choices, Chosen, Download, Form, Report, TableFile, day, percent, picked, table_files,
+    tables_csv, tables_page, tables_report, tables_xlsx,
+};
+use crate::api::ApiError;
+use crate::api::reports::jobs::{JobsExport, jobs_file};
+use crate::export::Table;
+use crate::store::Store;
 use crate::store::operator::Page;
+use crate::store::reports::Filter;
 use crate::store::reports::buckets::Bucket;
 use crate::store::reports::jobs::SLOWEST;
 use crate::store::reports::jobs::{JobCounts, JobRun, JobTime, JobsAsked, JobsItems, JobsList};
 use askama::Template;
 use axum::Router;
-use axum::extract::{Query, State};
-use axum::response::Response;
 use axum::routing::get;
 use chrono::{Datelike, NaiveDate};
 use service_kit::web::Lang;
 use service_kit::web::time::local_time;
 
 pub(super) fn routes() -> Router<Web> {
-    Router::new().route("/rapporter/jobs", get(page))
+    Router::new()
+        .route("/rapporter/jobs", get(tables_page::<Jobs>))
+        .route("/rapporter/jobs.csv", get(tables_csv::<Jobs>))
+        .route("/rapporter/jobs.xlsx", get(tables_xlsx::<Jobs>))
 }
 
 /// The page's address (written out in `routes` too: the page walks read it there).
@@ -37,8 +50,48 @@ const ROWS: i64 = 50;
 /// The newest failures shown (the site's job list has them all).
 const FAILURES: i64 = 20;
 
+/// The tables the page offers as files, as the API's `list=` names them.
+const TABLES: &[Download<JobsExport>] = &[
+    Download {
+        slug: "scripts",
+        api: "scripts",
+        label: |t| t.reports_scripts,
+        export: JobsExport::Scripts,
+    },
+    Download {
+        slug: "steder",
+        api: "sites",
+        label: |t| t.reports_sites,
+        export: JobsExport::Sites,
+    },
+    Download {
+        slug: "perioder",
+        api: "periods",
+        label: |t| t.reports_jobs_chart,
+        export: JobsExport::Periods,
+    },
+    Download {
+        slug: "computere",
+        api: "pcs",
+        label: |t| t.reports_pcs,
+        export: JobsExport::List(JobsList::Pcs),
+    },
+    Download {
+        slug: "fejlede",
+        api: "failures",
+        label: |t| t.reports_failures,
+        export: JobsExport::List(JobsList::Failures),
+    },
+    Download {
+        slug: "laengste",
+        api: "slowest",
+        label: |t| t.reports_slowest,
+        export: JobsExport::List(JobsList::Slowest),
+    },
+];
+
 /// The report's own fields as entered, for showing them again.
-struct Own {
+pub(super) struct Own {
     by: String,
     bucket: String,
     script: String,
@@ -52,7 +105,7 @@ struct OwnFields<'a> {
     problem: Option<&'a Problem>,
 }
 
-/// The report's own fields from the address, checked.
+/// The report's own fields from the address, checked (the table to download too).
 fn own_asked(f: &Fields, t: &text::Msgs) -> (Own, Result<JobsAsked, Problem>) {
     let own = Own {
         by: f.one("tid").trim().to_owned(),
@@ -76,6 +129,7 @@ fn own_asked(f: &Fields, t: &text::Msgs) -> (Own, Result<JobsAsked, Problem>) {
                     .map_err(|_| Problem::new("script", t.reports_script, t.reports_bad_script))?,
             )
         };
+        picked(f, TABLES, t)?;
         Ok(JobsAsked {
             script,
             by,
@@ -198,7 +252,7 @@ struct RunRow {
     lines: String,
 }
 
-struct JobsView {
+pub(super) struct JobsView {
     chart: String,
     totals: Counts,
     periods: Vec<PeriodRow>,
@@ -215,6 +269,7 @@ struct JobsView {
     /// The one site's job list of its failures, when the report is of one site.
     failures_href: Option<String>,
     slowest: Vec<RunRow>,
+    tables: Vec<TableFile>,
 }
 
 #[derive(Template)]
@@ -227,44 +282,18 @@ struct Body<'a> {
     report: Option<JobsView>,
 }
 
-async fn page(State(web): State<Web>, v: Viewer, Query(f): Query<Fields>) -> Response {
-    let (mut form, choices, chosen) = match read(&web, &v, &f).await {
-        Ok(r) => r,
-        Err(r) => return r,
-    };
-    let t = v.t;
-    let (own, asked) = own_asked(&f, t);
-    let chosen = match (chosen, asked) {
-        (Ok(c), Ok(a)) => Ok((c, a)),
-        (Err(p), _) | (_, Err(p)) => Err(p),
-    };
-    let problem = chosen.as_ref().err();
-    form.extra = match (OwnFields {
-        t,
-        own: &own,
-        problem,
-    })
-    .render()
-    {
-        Ok(html) => html,
-        Err(e) => return v.failed(anyhow::anyhow!("template: {e}")),
-    };
-    let (problem, report) = match chosen {
-        Err(p) => (Some(p), None),
-        Ok((c, a)) => match view(&web, &v, &c, &a, &f).await {
-            Ok(Some(r)) => (None, Some(r)),
-            Ok(None) => return v.visit.not_found(),
-            Err(e) => return v.failed(e),
-        },
-    };
-    let body = Body {
-        t,
-        form: &form,
-        choices: &choices,
-        problem: problem.as_ref(),
-        report,
-    };
-    report_page(&web, &v, t.reports_jobs, body, problem.is_some()).await
+tables_report!(Jobs: Report::Jobs, reports_jobs, Own, JobsAsked, JobsExport, JobsView);
+
+/// The table as the API's file; the failures without their log lines (the API's default: a
+/// file travels further than the page).
+async fn file(
+    store: &Store,
+    filter: &Filter,
+    mut a: JobsAsked,
+    export: JobsExport,
+) -> Result<Table, ApiError> {
+    a.log_lines = false;
+    jobs_file(store, filter, &a, export).await
 }
 
 fn run_row(j: &JobRun, by: JobTime, t: &text::Msgs, lang: Lang) -> RunRow {
@@ -425,7 +454,16 @@ async fn view(
         JobsItems::Pcs(_) => Vec::new(),
     };
     let site = f.one("sted").trim();
+    // A list's rows are within the bound when its count (or the jobs, which bound it) is.
+    let max = crate::export::MAX_ROWS as i64;
+    let tables = table_files(Report::Jobs, f, TABLES, t, |e| match e {
+        JobsExport::List(JobsList::Failures) => r.count <= max,
+        JobsExport::List(JobsList::Pcs) => r.totals.jobs <= max || (one_site && count <= max),
+        JobsExport::List(JobsList::Slowest) => r.totals.jobs <= max,
+        _ => true,
+    });
     Ok(Some(JobsView {
+        tables,
         chart,
         totals: Counts::of(&r.totals, lang),
         periods,

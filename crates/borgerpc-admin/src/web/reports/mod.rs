@@ -6,7 +6,10 @@
 //! roll-up); this module only formats them, and sums usage's sites into per-day bars.
 //!
 //! The changes report's page is `changes.rs`, the jobs and security reports' `jobs.rs` and
-//! `security.rs`: the same form (`read`), with fields of their own put in as `Form::extra`.
+//! `security.rs`: the same form (`read`, or `read_with` for a report's own fields, put in as
+//! `Form::extra`). Their downloads are the API's files through `Report`, `Files` (one table)
+//! or `TableFiles` (a report of several tables: the `tabel` field picks one), `deliver` and
+//! `back`, so a page's file is byte for byte the API's for the same filters.
 //!
 //! The form's "til" is the last day shown (people say "1. to 30. november"); the store's
 //! period is `[from, to)`, so `to` is the day after it.
@@ -603,6 +606,9 @@ enum Report {
     Availability,
     Usage,
     Changes,
+    Jobs,
+    Security,
+    Inventory,
 }
 
 impl Report {
@@ -611,6 +617,9 @@ impl Report {
             Report::Availability => "/rapporter/tilgaengelighed",
             Report::Usage => "/rapporter/brug",
             Report::Changes => "/rapporter/aendringer",
+            Report::Jobs => "/rapporter/jobs",
+            Report::Security => "/rapporter/sikkerhed",
+            Report::Inventory => "/rapporter/inventar",
         }
     }
 
@@ -620,7 +629,311 @@ impl Report {
             Report::Availability => "availability",
             Report::Usage => "usage",
             Report::Changes => "changes",
+            Report::Jobs => "jobs",
+            Report::Security => "security",
+            Report::Inventory => "inventory",
         }
+    }
+
+    /// The file's name as the API names it for the page's site or customer and period.
+    fn file_name(self, form: &Form, period: &Period) -> String {
+        form_file_name(self.file(), form, period)
+    }
+}
+
+/// A file's name as the API names it (`base`: the report, and its table) for the page's site
+/// or customer and period.
+fn form_file_name(base: &str, form: &Form, period: &Period) -> String {
+    let some = |s: &str| (!s.is_empty()).then(|| s.to_owned());
+    file_name(
+        base,
+        some(&form.site).as_deref(),
+        some(&form.customer).as_deref(),
+        period,
+    )
+}
+
+/// One of a report's tables that its page offers as a file: the `tabel` value (the id of its
+/// table on the page), the API's `list` value, the label, and what the API's file function
+/// takes for it.
+struct Download<E: 'static> {
+    slug: &'static str,
+    api: &'static str,
+    label: fn(&text::Msgs) -> &'static str,
+    export: E,
+}
+
+/// The table the address picks (`tabel`; the first when none is named), or the problem.
+fn picked<'a, E>(
+    f: &Fields,
+    tables: &'a [Download<E>],
+    t: &text::Msgs,
+) -> Result<&'a Download<E>, Problem> {
+    let slug = f.one("tabel").trim();
+    if slug.is_empty() {
+        return tables
+            .first()
+            .ok_or_else(|| Problem::new("tabel", t.reports_table, t.reports_bad_table));
+    }
+    tables
+        .iter()
+        .find(|d| d.slug == slug)
+        .ok_or_else(|| Problem::new("tabel", t.reports_table, t.reports_bad_table))
+}
+
+/// A table's links as the page lists them, or (`files` none) why there is no file.
+struct TableFile {
+    label: &'static str,
+    files: Option<Files>,
+}
+
+/// The links to each of a report's tables, with the page's filters; `fits` says whether a
+/// table (by its `tabel` value) is within `export::MAX_ROWS`.
+fn table_files<E>(
+    report: Report,
+    f: &Fields,
+    tables: &[Download<E>],
+    t: &text::Msgs,
+    fits: impl Fn(&E) -> bool,
+) -> Vec<TableFile> {
+    let base = f.query_without(&["side", "tabel", "decimal"]);
+    tables
+        .iter()
+        .map(|d| {
+            let more = serde_urlencoded::to_string([("tabel", d.slug)]).unwrap_or_default();
+            let query = if base.is_empty() {
+                more
+            } else {
+                format!("{base}&{more}")
+            };
+            TableFile {
+                label: (d.label)(t),
+                files: Files::of_query(report, &query, fits(&d.export)),
+            }
+        })
+        .collect()
+}
+
+/// What differs between the report pages with fields of their own and several tables to
+/// download (jobs, security): the rest, page and files, is [`tables_page`] and [`tables_file`].
+trait TablesReport: Send + Sync + 'static {
+    /// The report's own fields as entered, for showing them again.
+    type Own;
+    /// The report's own fields, checked.
+    type Asked: Send + Sync;
+    /// A table the API makes a file of.
+    type Export: Copy + Send + Sync + 'static;
+    type View: Send;
+    const REPORT: Report;
+    /// The tables the page offers as files, the default first.
+    const TABLES: &'static [Download<Self::Export>];
+
+    fn title(t: &text::Msgs) -> &'static str;
+
+    /// The report's own fields from the address, checked (the table to download too).
+    fn asked(f: &Fields, t: &'static text::Msgs) -> (Self::Own, Result<Self::Asked, Problem>);
+
+    /// The own fields as the form shows them (`Form::extra`).
+    fn fields(
+        t: &'static text::Msgs,
+        own: &Self::Own,
+        problem: Option<&Problem>,
+    ) -> askama::Result<String>;
+
+    /// The report as the page shows it; `None`: a group or script is not the user's.
+    fn view<'a>(
+        web: &'a Web,
+        v: &'a Viewer,
+        c: &'a Chosen,
+        a: &'a Self::Asked,
+        f: &'a Fields,
+    ) -> impl std::future::Future<Output = crate::store::Result<Option<Self::View>>> + Send + 'a;
+
+    fn body<'a>(
+        t: &'static text::Msgs,
+        form: &'a Form,
+        choices: &'a Choices,
+        problem: Option<&'a Problem>,
+        report: Option<Self::View>,
+    ) -> impl Template + 'a;
+
+    /// The table as the API's file of it for the filter (`list=`).
+    fn file<'a>(
+        store: &'a crate::store::Store,
+        filter: &'a Filter,
+        a: Self::Asked,
+        export: Self::Export,
+    ) -> impl std::future::Future<Output = Result<crate::export::Table, crate::api::ApiError>> + Send + 'a;
+}
+
+/// A [`TablesReport`] from its module's parts, named as jobs.rs and security.rs name them:
+/// `TABLES`, `own_asked`, `OwnFields`, `view`, `Body` and `file`.
+macro_rules! tables_report {
+    ($name:ident: $report:expr, $title:ident, $own:ty, $asked:ty, $export:ty, $view:ty) => {
+        pub(super) struct $name;
+
+        impl super::TablesReport for $name {
+            type Own = $own;
+            type Asked = $asked;
+            type Export = $export;
+            type View = $view;
+            const REPORT: super::Report = $report;
+            const TABLES: &'static [super::Download<$export>] = TABLES;
+
+            fn title(t: &text::Msgs) -> &'static str {
+                t.$title
+            }
+
+            fn asked(f: &Fields, t: &'static text::Msgs) -> ($own, Result<$asked, Problem>) {
+                own_asked(f, t)
+            }
+
+            fn fields(
+                t: &'static text::Msgs,
+                own: &$own,
+                problem: Option<&Problem>,
+            ) -> askama::Result<String> {
+                OwnFields { t, own, problem }.render()
+            }
+
+            async fn view<'a>(
+                web: &'a Web,
+                v: &'a Viewer,
+                c: &'a super::Chosen,
+                a: &'a $asked,
+                f: &'a Fields,
+            ) -> crate::store::Result<Option<$view>> {
+                view(web, v, c, a, f).await
+            }
+
+            fn body<'a>(
+                t: &'static text::Msgs,
+                form: &'a super::Form,
+                choices: &'a super::Choices,
+                problem: Option<&'a Problem>,
+                report: Option<$view>,
+            ) -> impl Template + 'a {
+                Body {
+                    t,
+                    form,
+                    choices,
+                    problem,
+                    report,
+                }
+            }
+
+            async fn file<'a>(
+                store: &'a crate::store::Store,
+                filter: &'a crate::store::reports::Filter,
+                a: $asked,
+                export: $export,
+            ) -> Result<crate::export::Table, crate::api::ApiError> {
+                file(store, filter, a, export).await
+            }
+        }
+    };
+}
+use tables_report;
+
+/// A [`TablesReport`]'s page: the shared form with its own fields, and its view.
+async fn tables_page<R: TablesReport>(
+    State(web): State<Web>,
+    v: Viewer,
+    Query(f): Query<Fields>,
+) -> Response {
+    let t = v.t;
+    let render = |own: &R::Own, problem: Option<&Problem>| R::fields(t, own, problem);
+    let (form, choices, chosen) = match read_with(&web, &v, &f, R::asked, render).await {
+        Ok(r) => r,
+        Err(r) => return r,
+    };
+    let (w, vr, fr) = (&web, &v, &f);
+    let viewed = shown(vr, chosen, |(c, a)| async move {
+        R::view(w, vr, &c, &a, fr).await
+    });
+    let (problem, report) = match viewed.await {
+        Ok(r) => r,
+        Err(r) => return r,
+    };
+    let has_problem = problem.is_some();
+    let body = R::body(t, &form, &choices, problem.as_ref(), report);
+    report_page(&web, &v, R::title(t), body, has_problem).await
+}
+
+async fn tables_csv<R: TablesReport>(
+    State(web): State<Web>,
+    v: Viewer,
+    Query(f): Query<Fields>,
+) -> Response {
+    tables_file::<R>(&web, &v, &f, false).await
+}
+
+async fn tables_xlsx<R: TablesReport>(
+    State(web): State<Web>,
+    v: Viewer,
+    Query(f): Query<Fields>,
+) -> Response {
+    tables_file::<R>(&web, &v, &f, true).await
+}
+
+/// The table `tabel` names as the file the link asks for: the API's `list=` file, named as
+/// the API names it (`<report>-<list>-…`). A filter the page would refuse goes back to it.
+async fn tables_file<R: TablesReport>(web: &Web, v: &Viewer, f: &Fields, xlsx: bool) -> Response {
+    let no_fields = |_: &R::Own, _: Option<&Problem>| Ok(String::new());
+    let (form, _, chosen) = match read_with(web, v, f, R::asked, no_fields).await {
+        Ok(r) => r,
+        Err(r) => return r,
+    };
+    let (Ok((c, a)), Ok(d)) = (chosen, picked(f, R::TABLES, v.t)) else {
+        return back(R::REPORT, f);
+    };
+    let table = R::file(&web.store, &c.filter, a, d.export).await;
+    let base = format!("{}-{}", R::REPORT.file(), d.api);
+    let name = form_file_name(&base, &form, &c.filter.period);
+    deliver_named(v, f, R::REPORT, name, table, xlsx).await
+}
+
+/// The shared form read with a report's own fields: `asked` reads and checks them; `render`
+/// puts them into the form (`Form::extra`) with the problem the page shows (the shared
+/// form's first). `Err` is a whole response, as [`read`]'s.
+#[allow(clippy::type_complexity)]
+async fn read_with<O, A>(
+    web: &Web,
+    v: &Viewer,
+    f: &Fields,
+    asked: impl FnOnce(&Fields, &'static text::Msgs) -> (O, Result<A, Problem>),
+    render: impl FnOnce(&O, Option<&Problem>) -> askama::Result<String>,
+) -> Result<(Form, Choices, Result<(Chosen, A), Problem>), Response> {
+    let (mut form, choices, chosen) = read(web, v, f).await?;
+    let (own, asked) = asked(f, v.t);
+    let chosen = match (chosen, asked) {
+        (Ok(c), Ok(a)) => Ok((c, a)),
+        (Err(p), _) | (_, Err(p)) => Err(p),
+    };
+    form.extra = match render(&own, chosen.as_ref().err()) {
+        Ok(html) => html,
+        Err(e) => return Err(v.failed(anyhow::anyhow!("template: {e}"))),
+    };
+    Ok((form, choices, chosen))
+}
+
+/// The report's view of a checked filter (`view`), or the problem to show; `Err` is a whole
+/// response: not found (`view` gave none: a group or script not the user's), or a failure.
+async fn shown<C, V, Fut>(
+    v: &Viewer,
+    chosen: Result<C, Problem>,
+    view: impl FnOnce(C) -> Fut,
+) -> Result<(Option<Problem>, Option<V>), Response>
+where
+    Fut: std::future::Future<Output = crate::store::Result<Option<V>>>,
+{
+    match chosen {
+        Err(p) => Ok((Some(p), None)),
+        Ok(c) => match view(c).await {
+            Ok(Some(r)) => Ok((None, Some(r))),
+            Ok(None) => Err(v.visit.not_found()),
+            Err(e) => Err(v.failed(e)),
+        },
     }
 }
 
@@ -635,11 +948,15 @@ impl Files {
     /// `None` when the file would be over `export::MAX_ROWS` rows (`fits` false): the page
     /// says to narrow instead.
     fn of(report: Report, form: &Form, fits: bool) -> Option<Files> {
+        Files::of_query(report, &form.query, fits)
+    }
+
+    /// The links with the query `q` (the filters, already encoded); `None` when not `fits`.
+    fn of_query(report: Report, q: &str, fits: bool) -> Option<Files> {
         if !fits {
             return None;
         }
         let path = report.path();
-        let q = &form.query;
         let and = if q.is_empty() { "" } else { "&" };
         Some(Files {
             xlsx: format!("{path}.xlsx?{q}"),
@@ -721,6 +1038,19 @@ async fn deliver(
     table: Result<crate::export::Table, crate::api::ApiError>,
     xlsx: bool,
 ) -> Response {
+    let name = report.file_name(form, period);
+    deliver_named(v, f, report, name, table, xlsx).await
+}
+
+/// The table as the file the link asks for, named `name` (without its ending).
+async fn deliver_named(
+    v: &Viewer,
+    f: &Fields,
+    report: Report,
+    name: String,
+    table: Result<crate::export::Table, crate::api::ApiError>,
+    xlsx: bool,
+) -> Response {
     let out = if xlsx {
         Output::Xlsx
     } else if f.one("decimal") == "punktum" {
@@ -728,13 +1058,6 @@ async fn deliver(
     } else {
         Output::Csv(Decimal::Comma)
     };
-    let some = |s: &str| (!s.is_empty()).then(|| s.to_owned());
-    let name = file_name(
-        report.file(),
-        some(&form.site).as_deref(),
-        some(&form.customer).as_deref(),
-        period,
-    );
     let sent = match table {
         Ok(table) => send(table, out, name).await,
         Err(e) => Err(e),

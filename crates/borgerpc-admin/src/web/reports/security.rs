@@ -8,25 +8,37 @@
 //! level) with the same numbers in a table beside it; the levels, the rules (each links to
 //! its rule's page), the sites (a site's link narrows the report to it: its PCs) and one page
 //! of PCs (a PC links to its page). No event's summary: the event list has those.
+//!
+//! Downloads: each table the API's `list=` names, as the API's file for the same filters
+//! (`/rapporter/sikkerhed.csv|.xlsx?…&tabel=…`), as the jobs page has them.
 
 use super::super::chart::{Series, Stacked, stacked_chart};
 use super::super::{Fields, Pager, Problem, Viewer, Web, text};
 use super::jobs::{bucket, bucket_label, duration, narrowed};
-use super::{Choices, Chosen, Form, read, report_page};
+use super::{
+    Choices, Chosen, Download, Form, Report, TableFile, picked, table_files, tables_csv,
+    tables_page, tables_report, tables_xlsx,
+};
+use crate::api::ApiError;
+use crate::api::reports::security::{SecurityExport, security_file};
+use crate::export::Table;
+use crate::store::Store;
 use crate::store::events::LEVELS;
 use crate::store::operator::Page;
+use crate::store::reports::Filter;
 use crate::store::reports::security::{
     EventCounts, LevelCounts, SecurityAsked, SecurityItems, SecurityList, TimeToHandle,
 };
 use askama::Template;
 use axum::Router;
-use axum::extract::{Query, State};
-use axum::response::Response;
 use axum::routing::get;
 use service_kit::web::Lang;
 
 pub(super) fn routes() -> Router<Web> {
-    Router::new().route("/rapporter/sikkerhed", get(page))
+    Router::new()
+        .route("/rapporter/sikkerhed", get(tables_page::<Security>))
+        .route("/rapporter/sikkerhed.csv", get(tables_csv::<Security>))
+        .route("/rapporter/sikkerhed.xlsx", get(tables_xlsx::<Security>))
 }
 
 /// The page's address (written out in `routes` too: the page walks read it there).
@@ -34,8 +46,48 @@ const PATH: &str = "/rapporter/sikkerhed";
 /// PCs in the table at a time.
 const ROWS: i64 = 50;
 
+/// The tables the page offers as files, as the API's `list=` names them.
+const TABLES: &[Download<SecurityExport>] = &[
+    Download {
+        slug: "regler",
+        api: "rules",
+        label: |t| t.reports_rules,
+        export: SecurityExport::Rules,
+    },
+    Download {
+        slug: "niveauer",
+        api: "levels",
+        label: |t| t.reports_levels,
+        export: SecurityExport::Levels,
+    },
+    Download {
+        slug: "steder",
+        api: "sites",
+        label: |t| t.reports_sites,
+        export: SecurityExport::Sites,
+    },
+    Download {
+        slug: "perioder",
+        api: "periods",
+        label: |t| t.reports_security_chart,
+        export: SecurityExport::Periods,
+    },
+    Download {
+        slug: "computere",
+        api: "pcs",
+        label: |t| t.reports_pcs,
+        export: SecurityExport::List(SecurityList::Pcs),
+    },
+    Download {
+        slug: "haendelser",
+        api: "events",
+        label: |t| t.reports_events,
+        export: SecurityExport::List(SecurityList::Events),
+    },
+];
+
 /// The report's own fields as entered, for showing them again.
-struct Own {
+pub(super) struct Own {
     level: String,
     bucket: String,
     /// The levels to choose from: value, label, chosen.
@@ -85,6 +137,7 @@ fn own_asked(f: &Fields, t: &text::Msgs) -> (Own, Result<SecurityAsked, Problem>
         };
         let bucket = bucket(&own.bucket)
             .ok_or_else(|| Problem::new("inddeling", t.reports_bucket, t.reports_bad_choice))?;
+        picked(f, TABLES, t)?;
         Ok(SecurityAsked { level, bucket })
     })();
     (own, asked)
@@ -170,7 +223,7 @@ struct PcRow {
     c: Counts,
 }
 
-struct SecurityView {
+pub(super) struct SecurityView {
     chart: String,
     totals: Counts,
     handling: Handling,
@@ -181,6 +234,7 @@ struct SecurityView {
     count: i64,
     pcs: Vec<PcRow>,
     pager: Pager,
+    tables: Vec<TableFile>,
 }
 
 #[derive(Template)]
@@ -193,44 +247,16 @@ struct Body<'a> {
     report: Option<SecurityView>,
 }
 
-async fn page(State(web): State<Web>, v: Viewer, Query(f): Query<Fields>) -> Response {
-    let (mut form, choices, chosen) = match read(&web, &v, &f).await {
-        Ok(r) => r,
-        Err(r) => return r,
-    };
-    let t = v.t;
-    let (own, asked) = own_asked(&f, t);
-    let chosen = match (chosen, asked) {
-        (Ok(c), Ok(a)) => Ok((c, a)),
-        (Err(p), _) | (_, Err(p)) => Err(p),
-    };
-    let problem = chosen.as_ref().err();
-    form.extra = match (OwnFields {
-        t,
-        own: &own,
-        problem,
-    })
-    .render()
-    {
-        Ok(html) => html,
-        Err(e) => return v.failed(anyhow::anyhow!("template: {e}")),
-    };
-    let (problem, report) = match chosen {
-        Err(p) => (Some(p), None),
-        Ok((c, a)) => match view(&web, &v, &c, &a, &f).await {
-            Ok(Some(r)) => (None, Some(r)),
-            Ok(None) => return v.visit.not_found(),
-            Err(e) => return v.failed(e),
-        },
-    };
-    let body = Body {
-        t,
-        form: &form,
-        choices: &choices,
-        problem: problem.as_ref(),
-        report,
-    };
-    report_page(&web, &v, t.reports_security, body, problem.is_some()).await
+tables_report!(Security: Report::Security, reports_security, Own, SecurityAsked, SecurityExport, SecurityView);
+
+/// The table as the API's file.
+async fn file(
+    store: &Store,
+    filter: &Filter,
+    a: SecurityAsked,
+    export: SecurityExport,
+) -> Result<Table, ApiError> {
+    security_file(store, filter, &a, export).await
 }
 
 /// The report as the page shows it. `None`: the group is not the user's.
@@ -346,7 +372,14 @@ async fn view(
             .collect(),
         SecurityItems::Events(_) => Vec::new(),
     };
+    let max = crate::export::MAX_ROWS as i64;
+    let tables = table_files(Report::Security, f, TABLES, t, |e| match e {
+        SecurityExport::List(SecurityList::Pcs) => r.count <= max,
+        SecurityExport::List(SecurityList::Events) => r.totals.events <= max,
+        _ => true,
+    });
     Ok(Some(SecurityView {
+        tables,
         chart,
         totals: Counts::of(&r.totals, None),
         handling: Handling::of(&r.time_to_handle, t, lang),

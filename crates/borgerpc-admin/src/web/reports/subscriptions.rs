@@ -34,6 +34,10 @@ fn slug(kind: ReportKind) -> &'static str {
     match kind {
         ReportKind::Availability => "tilgaengelighed",
         ReportKind::Usage => "brug",
+        ReportKind::Jobs => "jobs",
+        ReportKind::Security => "sikkerhed",
+        ReportKind::Changes => "aendringer",
+        ReportKind::Inventory => "inventar",
     }
 }
 
@@ -41,6 +45,10 @@ fn report_label(kind: ReportKind, t: &text::Msgs) -> &'static str {
     match kind {
         ReportKind::Availability => t.reports_availability,
         ReportKind::Usage => t.reports_usage,
+        ReportKind::Jobs => t.reports_jobs,
+        ReportKind::Security => t.reports_security,
+        ReportKind::Changes => t.reports_changes,
+        ReportKind::Inventory => t.reports_inventory,
     }
 }
 
@@ -81,6 +89,8 @@ struct Line {
 struct Body<'a> {
     t: &'static text::Msgs,
     csrf: &'a str,
+    /// No SMTP server is configured: nothing is sent.
+    no_smtp: bool,
     no_email: bool,
     lines: Vec<Line>,
     reports: Vec<Choice>,
@@ -201,8 +211,10 @@ async fn show(
             (value, label, on)
         })
         .collect();
+    // The reports the user may read somewhere (the changes report: site administrators).
     let reports = ReportKind::ALL
         .iter()
+        .filter(|k| k.readers_scope(&v.scope).is_some())
         .map(|k| {
             let value = slug(*k);
             (
@@ -231,6 +243,7 @@ async fn show(
     let body = Body {
         t,
         csrf: v.visit.csrf(),
+        no_smtp: !web.mails,
         no_email: email.trim().is_empty(),
         lines,
         reports,

@@ -112,6 +112,22 @@ impl WebUser {
         }
     }
 
+    /// GET a file as bytes (an XLSX is no text): status, headers, body.
+    pub(crate) async fn get_bytes(
+        &mut self,
+        path: &str,
+    ) -> (u16, reqwest::header::HeaderMap, Vec<u8>) {
+        let req = self.client.get(format!("{}{path}", self.base));
+        let req = match &self.sid {
+            Some(s) => req.header("cookie", format!("sid={s}")),
+            None => req,
+        };
+        let res = req.send().await.expect("the portal answers");
+        let status = res.status().as_u16();
+        let headers = res.headers().clone();
+        (status, headers, res.bytes().await.unwrap().to_vec())
+    }
+
     /// GET a page (the token of its forms is kept for the next post).
     pub(crate) async fn get(&mut self, path: &str) -> Answer {
         let req = self.client.get(format!("{}{path}", self.base));
