@@ -32,7 +32,9 @@
 //! than [`LOG_BYTES`] per job leaves the database; they never go to the server's log.
 
 use super::args::Args;
-use super::buckets::{Bucket, HOUR_MS, date_of_hour};
+use super::super::history::epoch_day;
+use super::buckets::{Bucket, date_of_day};
+use super::ops_rollup::local_day;
 use super::{Filter, TIME_ZONE, day_start, ymd};
 use crate::store::jobs::JobStatus;
 use crate::store::operator::Page;
@@ -286,6 +288,34 @@ fn condition(f: &Filter, a: &JobsAsked, args: &mut Args) -> String {
     sql
 }
 
+/// The jobs of the filter counted per site, script, local date and status, as rows
+/// (site_id, script_id, day, status, n, timed) for an outer query to add up: from the roll-up
+/// (`job_days`), or for a group (whose members change) from the jobs themselves.
+fn counted(f: &Filter, a: &JobsAsked, args: &mut Args) -> String {
+    if f.group.is_some() {
+        let cond = condition(f, a, args);
+        return format!(
+            "SELECT j.site_id, v.script_id, {} AS day, j.status, 1 AS n,
+                    CASE WHEN j.duration_ms IS NULL THEN 0 ELSE 1 END AS timed
+             FROM jobs j JOIN batches b ON b.id = j.batch_id
+             JOIN script_versions v ON v.id = b.script_version_id WHERE {cond}",
+            local_day(a.by.column())
+        );
+    }
+    let mut sql = format!(
+        "SELECT r.site_id, r.script_id, r.day, r.status, r.jobs AS n, r.timed FROM job_days r
+         WHERE r.time_kind = {} AND {} AND r.day >= {} AND r.day < {}",
+        args.text(a.by.as_str()),
+        args.within("r.site_id", &f.sites),
+        args.int(epoch_day(f.period.from)),
+        args.int(epoch_day(f.period.to))
+    );
+    if let Some(s) = a.script {
+        sql.push_str(&format!(" AND r.script_id = {}", args.int(s)));
+    }
+    sql
+}
+
 /// The condition of a list of runs: the failures, or the runs with a time.
 fn runs_condition(f: &Filter, a: &JobsAsked, list: JobsList, args: &mut Args) -> String {
     let cond = condition(f, a, args);
@@ -339,22 +369,18 @@ impl Store {
         }
         let mut conn = self.reader().await?;
         let mut args = Args::default();
-        let cond = condition(f, a, &mut args);
+        let counted = counted(f, a, &mut args);
 
-        // Per site and script in one pass over the index: counted per batch (a batch runs
-        // one script version), then the batches' scripts; the runs with a time come along,
-        // for the slowest list's length. (PostgreSQL sums BIGINT as NUMERIC, which the Any
-        // driver does not read: cast.)
+        // Per site and script, added up from the roll-up's days (or the group's jobs); the
+        // runs with a time come along, for the slowest list's length. (PostgreSQL sums
+        // BIGINT as NUMERIC, which the Any driver does not read: cast.)
         let sql = format!(
-            "SELECT x.site_id, s.uid, s.name, v.script_id, x.status,
-                    CAST(SUM(x.n) AS BIGINT) AS n, CAST(SUM(x.timed) AS BIGINT) AS timed
-             FROM (SELECT j.site_id, j.batch_id, j.status, COUNT(*) AS n,
-                          SUM(CASE WHEN j.duration_ms IS NULL THEN 0 ELSE 1 END) AS timed
-                   FROM jobs j WHERE {cond} GROUP BY j.site_id, j.batch_id, j.status) x
-             JOIN sites s ON s.id = x.site_id
-             JOIN batches b ON b.id = x.batch_id
-             JOIN script_versions v ON v.id = b.script_version_id
-             GROUP BY x.site_id, s.uid, s.name, v.script_id, x.status"
+            "SELECT x.site_id, s.uid, s.name, x.script_id, x.status, x.n, x.timed
+             FROM (SELECT y.site_id, y.script_id, y.status, CAST(SUM(y.n) AS BIGINT) AS n,
+                          CAST(SUM(y.timed) AS BIGINT) AS timed
+                   FROM ({counted}) y GROUP BY y.site_id, y.script_id, y.status
+                   HAVING SUM(y.n) <> 0) x
+             JOIN sites s ON s.id = x.site_id"
         );
         let rows = args
             .bind(sqlx::query(sqlx::AssertSqlSafe(sql)))
@@ -413,11 +439,10 @@ impl Store {
             (y.counts.failed, &x.name, x.script_id).cmp(&(x.counts.failed, &y.name, y.script_id))
         });
 
-        // Per bucket, from the rows per UTC hour.
+        // Per bucket, from the counts per local date.
         let sql = format!(
-            "SELECT {at} / {HOUR_MS} AS h, j.status, COUNT(*) AS n FROM jobs j WHERE {cond}
-             GROUP BY {at} / {HOUR_MS}, j.status",
-            at = a.by.column()
+            "SELECT y.day, y.status, CAST(SUM(y.n) AS BIGINT) AS n FROM ({counted}) y
+             GROUP BY y.day, y.status"
         );
         let buckets = a.bucket.of(&f.period);
         let mut periods: Vec<JobsPeriod> = buckets
@@ -433,7 +458,7 @@ impl Store {
             .fetch_all(&mut *conn)
             .await?
         {
-            let start = a.bucket.start(date_of_hour(r.try_get("h")?));
+            let start = a.bucket.start(date_of_day(r.try_get("day")?));
             if let Some(p) = periods.iter_mut().find(|p| p.start == start) {
                 p.counts.add(status(&r, "status")?, r.try_get("n")?);
             }

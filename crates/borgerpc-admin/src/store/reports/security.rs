@@ -23,7 +23,9 @@
 //! person, so the report (and its exports and e-mails) carries counts, rules and PCs only.
 
 use super::args::Args;
-use super::buckets::{Bucket, HOUR_MS, date_of_hour};
+use super::super::history::epoch_day;
+use super::buckets::{Bucket, date_of_day};
+use super::ops_rollup::local_day;
 use super::{Filter, TIME_ZONE, day_start, ymd};
 use crate::store::Result;
 use crate::store::Store;
@@ -279,6 +281,42 @@ fn condition(f: &Filter, a: &SecurityAsked, args: &mut Args) -> String {
     sql
 }
 
+/// The events of the filter counted per site, rule, local date and status, as rows (site_id,
+/// rule_kind, rule_id, day, status, n) for an outer query to add up: from the roll-up
+/// (`security_event_days`), or for a group (whose members change) from the events
+/// themselves. The level is not in it: the outer query joins the rules ([`RULES`]) and keeps
+/// [`level_only`]'s.
+fn counted(f: &Filter, args: &mut Args) -> String {
+    if let Some(g) = f.group {
+        return format!(
+            "SELECT e.site_id, e.rule_kind, e.rule_id, {} AS day, e.status, 1 AS n
+             FROM security_events e
+             WHERE e.occurred_at >= {} AND e.occurred_at < {} AND {}
+               AND e.pc_id IN (SELECT pc_id FROM pc_group_members WHERE group_id = {})",
+            local_day("e.occurred_at"),
+            args.int(day_start(f.period.from)),
+            args.int(day_start(f.period.to)),
+            args.within("e.site_id", &f.sites),
+            args.int(g)
+        );
+    }
+    format!(
+        "SELECT r.site_id, r.rule_kind, r.rule_id, r.day, r.status, r.events AS n
+         FROM security_event_days r WHERE {} AND r.day >= {} AND r.day < {}",
+        args.within("r.site_id", &f.sites),
+        args.int(epoch_day(f.period.from)),
+        args.int(epoch_day(f.period.to))
+    )
+}
+
+/// ` WHERE` the level of the rule joined by [`RULES`] is the one asked for, or nothing.
+fn level_only(a: &SecurityAsked, args: &mut Args) -> String {
+    match a.level {
+        Some(level) => format!(" WHERE {LEVEL} = {}", args.text(level)),
+        None => String::new(),
+    }
+}
+
 fn status(r: &sqlx::any::AnyRow) -> Result<EventStatus> {
     EventStatus::from_db(&r.try_get::<String, _>("status")?)
 }
@@ -391,25 +429,28 @@ impl Store {
         let mut args = Args::default();
         let cond = condition(f, a, &mut args);
         let events = source(a);
+        let mut counts_args = Args::default();
+        let counted = counted(f, &mut counts_args);
+        let level_only = level_only(a, &mut counts_args);
 
-        // Per site and rule in one pass over the index; the rules' names, levels and sites
-        // joined to the counts, not to each event.
+        // Per site and rule, added up from the roll-up's days (or the group's events); the
+        // rules' names, levels and sites joined to the counts, not to each event.
         let sql = format!(
             "SELECT x.site_id, s.uid, s.name, x.rule_kind, x.rule_id,
                     COALESCE(sp.name, o.name, '') AS rule, {LEVEL} AS level, rs.uid AS rule_site,
                     x.status, x.n
-             FROM (SELECT e.site_id, e.rule_kind, e.rule_id, e.status, COUNT(*) AS n
-                   FROM {events} WHERE {cond}
-                   GROUP BY e.site_id, e.rule_kind, e.rule_id, e.status) x
+             FROM (SELECT y.site_id, y.rule_kind, y.rule_id, y.status, CAST(SUM(y.n) AS BIGINT) AS n
+                   FROM ({counted}) y GROUP BY y.site_id, y.rule_kind, y.rule_id, y.status
+                   HAVING SUM(y.n) <> 0) x
              JOIN sites s ON s.id = x.site_id
              {RULES}
-             LEFT JOIN sites rs ON rs.id = COALESCE(sp.site_id, o.site_id)"
+             LEFT JOIN sites rs ON rs.id = COALESCE(sp.site_id, o.site_id){level_only}"
         );
         let mut rules: Vec<SecurityRule> = Vec::new();
         let mut per_level: BTreeMap<String, EventCounts> = BTreeMap::new();
         let mut per_site: BTreeMap<i64, SecuritySite> = BTreeMap::new();
         let mut totals = EventCounts::default();
-        for r in args
+        for r in counts_args
             .bind(sqlx::query(sqlx::AssertSqlSafe(sql)))
             .fetch_all(&mut *conn)
             .await?
@@ -506,15 +547,13 @@ impl Store {
             .map(|(_, r)| r.time())
             .unwrap_or_default();
 
-        // Per bucket with the levels: counted per UTC hour and rule, then per level.
+        // Per bucket with the levels: added up per local date and rule, then per level.
         let sql = format!(
-            "SELECT x.h, {LEVEL} AS level, x.status, CAST(SUM(x.n) AS BIGINT) AS n
-             FROM (SELECT e.occurred_at / {HOUR_MS} AS h, e.rule_kind, e.rule_id, e.status,
-                          COUNT(*) AS n
-                   FROM {events} WHERE {cond}
-                   GROUP BY e.occurred_at / {HOUR_MS}, e.rule_kind, e.rule_id, e.status) x
-             {RULES}
-             GROUP BY x.h, {LEVEL}, x.status"
+            "SELECT x.day, {LEVEL} AS level, x.status, CAST(SUM(x.n) AS BIGINT) AS n
+             FROM (SELECT y.day, y.rule_kind, y.rule_id, y.status, SUM(y.n) AS n
+                   FROM ({counted}) y GROUP BY y.day, y.rule_kind, y.rule_id, y.status) x
+             {RULES}{level_only}
+             GROUP BY x.day, {LEVEL}, x.status"
         );
         let mut periods: Vec<SecurityPeriod> = a
             .bucket
@@ -527,12 +566,12 @@ impl Store {
                 levels: LevelCounts::default(),
             })
             .collect();
-        for r in args
+        for r in counts_args
             .bind(sqlx::query(sqlx::AssertSqlSafe(sql)))
             .fetch_all(&mut *conn)
             .await?
         {
-            let start = a.bucket.start(date_of_hour(r.try_get("h")?));
+            let start = a.bucket.start(date_of_day(r.try_get("day")?));
             if let Some(p) = periods.iter_mut().find(|p| p.start == start) {
                 let n = r.try_get("n")?;
                 p.counts.add(status(&r)?, n);
