@@ -278,3 +278,164 @@ async fn rollups_follow_every_write_across_the_clock_changes() {
     // j3 (fetched, not ended) stays; bib-2's went with it.
     assert_eq!(left, (0, 1));
 }
+
+/// How long the jobs, security and changes reports take over 400 days of every site (run by
+/// hand; a debug build on shared cores): 100,000 PCs on 100 sites, 1,000,000 jobs, 300,000
+/// events and 100,001 audit records written in bulk with SQL and the roll-ups counted from
+/// them; each JSON answer asked 5 times by a superuser. One JSON line: the median and the
+/// slowest per answer, in ms.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement: 1,000,000 jobs, run by hand"]
+async fn ops_reports_over_400_days_measured() {
+    use crate::common::reports::api_user;
+    use crate::reports_export::get;
+    const PCS: i64 = 100_000;
+    const SITES: i64 = 100;
+    const JOBS: i64 = 1_000_000;
+    const EVENTS: i64 = 300_000;
+    const RECORDS: i64 = 100_001;
+    const SPAN: i64 = 400 * 86_400_000;
+    let portal = Portal::start().await;
+    let store = &portal.store;
+    let mut sites = Vec::new();
+    for i in 0..SITES {
+        sites.push(portal.site("Ærø", &format!("site-{i:03}")).await.id);
+    }
+    let first = sites[0];
+    assert_eq!(sites[sites.len() - 1], first + SITES - 1, "site ids in a row");
+    let script = portal.echo_script(None, "Opdatér alt").await;
+    let now = service_kit::db::now_ms();
+    let start = now - SPAN;
+    let seeding = std::time::Instant::now();
+    let numbers = "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < $1 - 1)";
+    let statements: Vec<(String, Vec<i64>)> = vec![
+        (
+            format!(
+                "{numbers} INSERT INTO pcs (site_id, uid, mac, name, created_at, last_seen, is_activated)
+                 SELECT $2 + i % $3, 'pc-' || i, 'mac-' || i, 'pc-' || i, 0, $4, 1 FROM n"
+            ),
+            vec![PCS, first, SITES, now],
+        ),
+        (
+            format!(
+                "{numbers} INSERT INTO batches (site_id, script_version_id, name, created_by, created_at)
+                 SELECT $2 + i % $3, $4, 'B', 'user:u', $5 + i * ($6 / ($1)) FROM n"
+            ),
+            vec![JOBS / 100, first, SITES, script.version_id, start, SPAN],
+        ),
+        (
+            "INSERT INTO security_problems (site_id, name, level, script_id, created_at)
+             SELECT id, 'Regel ' || id, CASE id % 3 WHEN 0 THEN 'CRITICAL' WHEN 1 THEN 'HIGH' ELSE 'NORMAL' END,
+                    $1, 0 FROM sites ORDER BY id"
+                .to_owned(),
+            vec![script.script_id],
+        ),
+        // Job i in batch i / 100, on a PC of the batch's site; a tenth fail, a tenth are new.
+        (
+            format!(
+                "{numbers} INSERT INTO jobs (batch_id, pc_id, site_id, status, created_at, reported_at, duration_ms)
+                 SELECT (SELECT MIN(id) FROM batches) + i / 100,
+                        (SELECT MIN(id) FROM pcs) + (i / 100) % $3 + $3 * (i % 1000),
+                        $2 + (i / 100) % $3,
+                        CASE i % 10 WHEN 0 THEN 'FAILED' WHEN 1 THEN 'NEW' ELSE 'DONE' END,
+                        $4 + (i / 100) * ($5 / ($1 / 100)) + i % 100,
+                        CASE WHEN i % 10 = 1 THEN NULL ELSE $4 + (i / 100) * ($5 / ($1 / 100)) + 60000 END,
+                        CASE WHEN i % 10 = 1 THEN NULL ELSE (i % 600) * 1000 END
+                 FROM n"
+            ),
+            vec![JOBS, first, SITES, start, SPAN],
+        ),
+        (
+            format!(
+                "{numbers} INSERT INTO security_events (site_id, pc_id, rule_kind, rule_id, occurred_at,
+                        occurred_text, reported_at, summary, status, handled_at)
+                 SELECT $2 + i % $3, (SELECT MIN(id) FROM pcs) + i % $3 + $3 * ((i / $3) % 1000),
+                        'security', (SELECT MIN(id) FROM security_problems) + i % $3,
+                        $4 + i * ($5 / $1), 'x', $4 + i * ($5 / $1), 'hændelse',
+                        CASE i % 4 WHEN 0 THEN 'NEW' WHEN 1 THEN 'ASSIGNED' ELSE 'RESOLVED' END,
+                        CASE WHEN i % 4 > 1 THEN $4 + i * ($5 / $1) + (i % 50) * 60000 ELSE NULL END
+                 FROM n"
+            ),
+            vec![EVENTS, first, SITES, start, SPAN],
+        ),
+        (
+            format!(
+                "{numbers} INSERT INTO audit_log (at, actor, site_id, action, target, detail, pc_id, batch_id)
+                 SELECT $4 + i * ($5 / $1), 'user:u' || (i % 20), $2 + i % $3,
+                        CASE i % 5 WHEN 0 THEN 'pc.activate' WHEN 1 THEN 'script.run'
+                             WHEN 2 THEN 'config.set' WHEN 3 THEN 'group.create' ELSE 'pc.deactivate' END,
+                        'x', CASE WHEN i % 5 = 2 THEN '{{}}' ELSE NULL END,
+                        CASE WHEN i % 5 IN (0, 4) THEN (SELECT MIN(id) FROM pcs) + i % $3 ELSE NULL END,
+                        CASE WHEN i % 5 = 1 THEN (SELECT MIN(id) FROM batches) + (i % 10000) ELSE NULL END
+                 FROM n"
+            ),
+            vec![RECORDS, first, SITES, start, SPAN],
+        ),
+    ];
+    for (sql, binds) in statements {
+        let mut tx = store.db.begin_write().await.unwrap();
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for b in binds {
+            q = q.bind(b);
+        }
+        q.execute(&mut *tx).await.unwrap();
+        tx.commit().await.unwrap();
+    }
+    let seeded_s = seeding.elapsed().as_secs_f64();
+    let counting = std::time::Instant::now();
+    store.rebuild_report_rollups().await.unwrap();
+    let rollups_s = counting.elapsed().as_secs_f64();
+    let analyze = match store.kind() {
+        service_kit::db::DbKind::Postgres => {
+            "VACUUM ANALYZE pcs, batches, jobs, security_events, audit_log, job_days, security_event_days, audit_days"
+        }
+        service_kit::db::DbKind::Sqlite => "ANALYZE",
+    };
+    sqlx::query(analyze).execute(store.pool()).await.unwrap();
+    let rows: (i64, i64, i64) = sqlx::query_as(
+        "SELECT (SELECT COUNT(*) FROM job_days), (SELECT COUNT(*) FROM security_event_days),
+                (SELECT COUNT(*) FROM audit_days)",
+    )
+    .fetch_one(store.pool())
+    .await
+    .unwrap();
+
+    let root = api_user(&portal, "rod", None).await;
+    let today = crate::common::ops::local_date(now);
+    let from = today - chrono::Duration::days(400);
+    let month = today - chrono::Duration::days(30);
+    let mut timings = BTreeMap::new();
+    for (name, path) in [
+        ("jobs_400d", format!("/api/reports/jobs?from={from}&to={today}")),
+        ("jobs_400d_week_finished", format!("/api/reports/jobs?from={from}&to={today}&bucket=week&by=finished")),
+        ("jobs_400d_slowest", format!("/api/reports/jobs?from={from}&to={today}&list=slowest")),
+        ("jobs_400d_pcs", format!("/api/reports/jobs?from={from}&to={today}&list=pcs")),
+        ("jobs_30d", format!("/api/reports/jobs?from={month}&to={today}")),
+        ("security_400d", format!("/api/reports/security?from={from}&to={today}")),
+        ("security_400d_events", format!("/api/reports/security?from={from}&to={today}&list=events")),
+        ("security_400d_pcs", format!("/api/reports/security?from={from}&to={today}&list=pcs")),
+        ("security_30d", format!("/api/reports/security?from={month}&to={today}")),
+        ("changes_400d", format!("/api/reports/changes?from={from}&to={today}")),
+        ("changes_30d", format!("/api/reports/changes?from={month}&to={today}")),
+    ] {
+        let mut times = Vec::new();
+        for _ in 0..5 {
+            let t = std::time::Instant::now();
+            let a = get(&portal, &root, &path).await;
+            times.push((t.elapsed().as_secs_f64() * 1000.0).round());
+            assert_eq!(a.status, 200, "{path}: {}", a.json());
+        }
+        times.sort_by(f64::total_cmp);
+        timings.insert(name, (times[2], times[4]));
+    }
+    println!(
+        "{}",
+        serde_json::json!({
+            "database": format!("{:?}", store.kind()),
+            "seeded_s": seeded_s,
+            "rollups_counted_s": rollups_s,
+            "rollup_rows": [rows.0, rows.1, rows.2],
+            "median_and_max_ms": timings,
+        })
+    );
+}

@@ -31,11 +31,10 @@
 //! store gives them only when asked (`log_lines`), cut in SQL to the log's end, so no more
 //! than [`LOG_BYTES`] per job leaves the database; they never go to the server's log.
 
-use super::args::Args;
-use super::super::history::epoch_day;
+use super::args::{Args, list_length, read_sums, site_entry};
 use super::buckets::{Bucket, date_of_day};
 use super::ops_rollup::local_day;
-use super::{Filter, TIME_ZONE, day_start, ymd};
+use super::{Filter, TIME_ZONE, ymd};
 use crate::store::jobs::JobStatus;
 use crate::store::operator::Page;
 use crate::store::{Result, Store};
@@ -265,19 +264,7 @@ pub fn last_lines(log: &str) -> Vec<String> {
 
 /// The filter's condition on `jobs j`, its values pushed on `args`.
 fn condition(f: &Filter, a: &JobsAsked, args: &mut Args) -> String {
-    let at = a.by.column();
-    let mut sql = format!(
-        "{at} >= {} AND {at} < {} AND {}",
-        args.int(day_start(f.period.from)),
-        args.int(day_start(f.period.to)),
-        args.within("j.site_id", &f.sites)
-    );
-    if let Some(g) = f.group {
-        sql.push_str(&format!(
-            " AND j.pc_id IN (SELECT pc_id FROM pc_group_members WHERE group_id = {})",
-            args.int(g)
-        ));
-    }
+    let mut sql = args.scope(f, a.by.column(), "j.site_id", "j.pc_id");
     if let Some(s) = a.script {
         sql.push_str(&format!(
             " AND j.batch_id IN (SELECT b.id FROM batches b JOIN script_versions v
@@ -304,11 +291,9 @@ fn counted(f: &Filter, a: &JobsAsked, args: &mut Args) -> String {
     }
     let mut sql = format!(
         "SELECT r.site_id, r.script_id, r.day, r.status, r.jobs AS n, r.timed FROM job_days r
-         WHERE r.time_kind = {} AND {} AND r.day >= {} AND r.day < {}",
+         WHERE r.time_kind = {} AND {}",
         args.text(a.by.as_str()),
-        args.within("r.site_id", &f.sites),
-        args.int(epoch_day(f.period.from)),
-        args.int(epoch_day(f.period.to))
+        args.days(f)
     );
     if let Some(s) = a.script {
         sql.push_str(&format!(" AND r.script_id = {}", args.int(s)));
@@ -327,6 +312,15 @@ fn runs_condition(f: &Filter, a: &JobsAsked, list: JobsList, args: &mut Args) ->
         ),
     }
 }
+
+/// The per-PC list's counts: a column per status.
+const PC_COLUMNS: [(JobStatus, &str); 5] = [
+    (JobStatus::Done, "done"),
+    (JobStatus::Failed, "failed"),
+    (JobStatus::New, "fresh"),
+    (JobStatus::Submitted, "sent"),
+    (JobStatus::Resolved, "restarted"),
+];
 
 fn status(r: &sqlx::any::AnyRow, column: &str) -> Result<JobStatus> {
     JobStatus::from_db(&r.try_get::<String, _>(column)?)
@@ -398,16 +392,12 @@ impl Store {
                 .entry(r.try_get("script_id")?)
                 .or_default()
                 .add(st, n);
-            let site: i64 = r.try_get("site_id")?;
-            let entry = match per_site.entry(site) {
-                std::collections::btree_map::Entry::Occupied(o) => o.into_mut(),
-                std::collections::btree_map::Entry::Vacant(v) => v.insert(JobsSite {
-                    site_id: site,
-                    uid: r.try_get("uid")?,
-                    name: r.try_get("name")?,
-                    counts: JobCounts::default(),
-                }),
-            };
+            let entry = site_entry(&mut per_site, r, |site_id, uid, name| JobsSite {
+                site_id,
+                uid,
+                name,
+                counts: JobCounts::default(),
+            })?;
             entry.counts.add(st, n);
         }
         let mut sites: Vec<JobsSite> = per_site.into_values().collect();
@@ -632,25 +622,14 @@ impl Store {
         let mut args = Args::default();
         let cond = condition(f, a, &mut args);
         let mut conn = self.reader().await?;
-        let sum = |s: JobStatus, args: &mut Args| {
-            format!(
-                "CAST(SUM(CASE WHEN j.status = {} THEN 1 ELSE 0 END) AS BIGINT)",
-                args.text(s.as_str())
-            )
-        };
+        let columns = PC_COLUMNS.map(|(s, c)| (s.as_str(), c));
         let sql = format!(
             "SELECT x.pc_id, p.uid, p.name, s.uid AS site, x.done, x.failed, x.fresh, x.sent,
                     x.restarted, COUNT(*) OVER () AS total
-             FROM (SELECT j.pc_id, {} AS done, {} AS failed, {} AS fresh, {} AS sent,
-                          {} AS restarted
-                   FROM jobs j WHERE {cond} GROUP BY j.pc_id) x
+             FROM (SELECT j.pc_id, {} FROM jobs j WHERE {cond} GROUP BY j.pc_id) x
              JOIN pcs p ON p.id = x.pc_id JOIN sites s ON s.id = p.site_id
              ORDER BY x.failed DESC, p.name, p.id LIMIT {} OFFSET {}",
-            sum(JobStatus::Done, &mut args),
-            sum(JobStatus::Failed, &mut args),
-            sum(JobStatus::New, &mut args),
-            sum(JobStatus::Submitted, &mut args),
-            sum(JobStatus::Resolved, &mut args),
+            args.sums("j.status", "1", &columns),
             args.int(page.limit),
             args.int(page.offset)
         );
@@ -658,34 +637,16 @@ impl Store {
             .bind(sqlx::query(sqlx::AssertSqlSafe(sql)))
             .fetch_all(&mut *conn)
             .await?;
-        // The length comes with the page (counted before it is cut); a page past the end
-        // (or of none) has no row to bring it.
-        let count: i64 = match rows.first() {
-            Some(r) => r.try_get("total")?,
-            None => {
-                let mut args = Args::default();
-                let sql = format!(
-                    "SELECT COUNT(DISTINCT j.pc_id) FROM jobs j WHERE {}",
-                    condition(f, a, &mut args)
-                );
-                args.bind(sqlx::query(sqlx::AssertSqlSafe(sql)))
-                    .fetch_one(&mut *conn)
-                    .await?
-                    .try_get(0)?
-            }
-        };
+        let mut distinct = Args::default();
+        let sql = format!(
+            "SELECT COUNT(DISTINCT j.pc_id) FROM jobs j WHERE {}",
+            condition(f, a, &mut distinct)
+        );
+        let count = list_length(&mut conn, rows.first(), sql, &distinct).await?;
         let mut pcs = Vec::with_capacity(rows.len());
         for r in &rows {
             let mut counts = JobCounts::default();
-            for (s, column) in [
-                (JobStatus::Done, "done"),
-                (JobStatus::Failed, "failed"),
-                (JobStatus::New, "fresh"),
-                (JobStatus::Submitted, "sent"),
-                (JobStatus::Resolved, "restarted"),
-            ] {
-                counts.add(s, r.try_get(column)?);
-            }
+            read_sums(r, &PC_COLUMNS, |s, n| counts.add(s, n))?;
             pcs.push(JobsPc {
                 pc_id: r.try_get("pc_id")?,
                 uid: r.try_get("uid")?,

@@ -22,11 +22,10 @@
 //! No summary leaves the store here: a summary is what a PC's script wrote and may name a
 //! person, so the report (and its exports and e-mails) carries counts, rules and PCs only.
 
-use super::args::Args;
-use super::super::history::epoch_day;
+use super::args::{Args, list_length, read_sums, site_entry};
 use super::buckets::{Bucket, date_of_day};
 use super::ops_rollup::local_day;
-use super::{Filter, TIME_ZONE, day_start, ymd};
+use super::{Filter, TIME_ZONE, ymd};
 use crate::store::Result;
 use crate::store::Store;
 use crate::store::events::{EventStatus, LEVELS};
@@ -263,18 +262,7 @@ pub struct SecurityReport {
 
 /// The filter's condition on [`FROM`], its values pushed on `args`.
 fn condition(f: &Filter, a: &SecurityAsked, args: &mut Args) -> String {
-    let mut sql = format!(
-        "e.occurred_at >= {} AND e.occurred_at < {} AND {}",
-        args.int(day_start(f.period.from)),
-        args.int(day_start(f.period.to)),
-        args.within("e.site_id", &f.sites)
-    );
-    if let Some(g) = f.group {
-        sql.push_str(&format!(
-            " AND e.pc_id IN (SELECT pc_id FROM pc_group_members WHERE group_id = {})",
-            args.int(g)
-        ));
-    }
+    let mut sql = args.scope(f, "e.occurred_at", "e.site_id", "e.pc_id");
     if let Some(level) = a.level {
         sql.push_str(&format!(" AND {LEVEL} = {}", args.text(level)));
     }
@@ -287,25 +275,18 @@ fn condition(f: &Filter, a: &SecurityAsked, args: &mut Args) -> String {
 /// themselves. The level is not in it: the outer query joins the rules ([`RULES`]) and keeps
 /// [`level_only`]'s.
 fn counted(f: &Filter, args: &mut Args) -> String {
-    if let Some(g) = f.group {
+    if f.group.is_some() {
         return format!(
             "SELECT e.site_id, e.rule_kind, e.rule_id, {} AS day, e.status, 1 AS n
-             FROM security_events e
-             WHERE e.occurred_at >= {} AND e.occurred_at < {} AND {}
-               AND e.pc_id IN (SELECT pc_id FROM pc_group_members WHERE group_id = {})",
+             FROM security_events e WHERE {}",
             local_day("e.occurred_at"),
-            args.int(day_start(f.period.from)),
-            args.int(day_start(f.period.to)),
-            args.within("e.site_id", &f.sites),
-            args.int(g)
+            args.scope(f, "e.occurred_at", "e.site_id", "e.pc_id")
         );
     }
     format!(
         "SELECT r.site_id, r.rule_kind, r.rule_id, r.day, r.status, r.events AS n
-         FROM security_event_days r WHERE {} AND r.day >= {} AND r.day < {}",
-        args.within("r.site_id", &f.sites),
-        args.int(epoch_day(f.period.from)),
-        args.int(epoch_day(f.period.to))
+         FROM security_event_days r WHERE {}",
+        args.days(f)
     )
 }
 
@@ -316,6 +297,18 @@ fn level_only(a: &SecurityAsked, args: &mut Args) -> String {
         None => String::new(),
     }
 }
+
+/// The per-PC list's counts: a column per status, and one per level.
+const PC_COLUMNS: [(EventStatus, &str); 3] = [
+    (EventStatus::New, "fresh"),
+    (EventStatus::Assigned, "assigned"),
+    (EventStatus::Resolved, "resolved"),
+];
+const LEVEL_COLUMNS: [(&str, &str); 3] = [
+    ("CRITICAL", "critical"),
+    ("HIGH", "high"),
+    ("NORMAL", "normal"),
+];
 
 fn status(r: &sqlx::any::AnyRow) -> Result<EventStatus> {
     EventStatus::from_db(&r.try_get::<String, _>("status")?)
@@ -460,17 +453,13 @@ impl Store {
             let level: String = r.try_get("level")?;
             totals.add(st, n);
             per_level.entry(level.clone()).or_default().add(st, n);
-            let site: i64 = r.try_get("site_id")?;
-            let entry = match per_site.entry(site) {
-                std::collections::btree_map::Entry::Occupied(o) => o.into_mut(),
-                std::collections::btree_map::Entry::Vacant(v) => v.insert(SecuritySite {
-                    site_id: site,
-                    uid: r.try_get("uid")?,
-                    name: r.try_get("name")?,
-                    counts: EventCounts::default(),
-                    levels: LevelCounts::default(),
-                }),
-            };
+            let entry = site_entry(&mut per_site, &r, |site_id, uid, name| SecuritySite {
+                site_id,
+                uid,
+                name,
+                counts: EventCounts::default(),
+                levels: LevelCounts::default(),
+            })?;
             entry.counts.add(st, n);
             entry.levels.add(&level, n);
             match rules
@@ -634,20 +623,13 @@ impl Store {
         let cond = condition(f, a, &mut args);
         let events = source(a);
         let mut conn = self.reader().await?;
-        let sum = |expr: &str, v: &'static str, args: &mut Args| {
-            format!(
-                "CAST(SUM(CASE WHEN {expr} = {} THEN x.n ELSE 0 END) AS BIGINT)",
-                args.text(v)
-            )
-        };
+        let statuses = PC_COLUMNS.map(|(s, c)| (s.as_str(), c));
         // Counted per PC and rule from the index, then per PC with the rules' levels; the
         // number of PCs comes with the page (counted before it is cut).
         let sql = format!(
             "SELECT y.pc_id, p.uid, p.name, s.uid AS site, y.fresh, y.assigned, y.resolved,
                     y.critical, y.high, y.normal, COUNT(*) OVER () AS total
-             FROM (SELECT x.pc_id, CAST(SUM(x.n) AS BIGINT) AS events, {} AS fresh,
-                          {} AS assigned, {} AS resolved, {} AS critical, {} AS high,
-                          {} AS normal
+             FROM (SELECT x.pc_id, CAST(SUM(x.n) AS BIGINT) AS events, {}, {}
                    FROM (SELECT e.pc_id, e.rule_kind, e.rule_id, e.status, COUNT(*) AS n
                          FROM {events} WHERE {cond}
                          GROUP BY e.pc_id, e.rule_kind, e.rule_id, e.status) x
@@ -655,12 +637,8 @@ impl Store {
                    GROUP BY x.pc_id) y
              JOIN pcs p ON p.id = y.pc_id JOIN sites s ON s.id = p.site_id
              ORDER BY y.events DESC, p.name, p.id LIMIT {} OFFSET {}",
-            sum("x.status", EventStatus::New.as_str(), &mut args),
-            sum("x.status", EventStatus::Assigned.as_str(), &mut args),
-            sum("x.status", EventStatus::Resolved.as_str(), &mut args),
-            sum(LEVEL, "CRITICAL", &mut args),
-            sum(LEVEL, "HIGH", &mut args),
-            sum(LEVEL, "NORMAL", &mut args),
+            args.sums("x.status", "x.n", &statuses),
+            args.sums(LEVEL, "x.n", &LEVEL_COLUMNS),
             args.int(page.limit),
             args.int(page.offset)
         );
@@ -668,31 +646,16 @@ impl Store {
             .bind(sqlx::query(sqlx::AssertSqlSafe(sql)))
             .fetch_all(&mut *conn)
             .await?;
-        // A page past the end (or of none) has no row to bring the number.
-        let count: i64 = match rows.first() {
-            Some(r) => r.try_get("total")?,
-            None => {
-                let mut args = Args::default();
-                let sql = format!(
-                    "SELECT COUNT(DISTINCT e.pc_id) FROM {events} WHERE {}",
-                    condition(f, a, &mut args)
-                );
-                args.bind(sqlx::query(sqlx::AssertSqlSafe(sql)))
-                    .fetch_one(&mut *conn)
-                    .await?
-                    .try_get(0)?
-            }
-        };
+        let mut distinct = Args::default();
+        let sql = format!(
+            "SELECT COUNT(DISTINCT e.pc_id) FROM {events} WHERE {}",
+            condition(f, a, &mut distinct)
+        );
+        let count = list_length(&mut conn, rows.first(), sql, &distinct).await?;
         let mut pcs = Vec::with_capacity(rows.len());
         for r in &rows {
             let mut counts = EventCounts::default();
-            for (s, column) in [
-                (EventStatus::New, "fresh"),
-                (EventStatus::Assigned, "assigned"),
-                (EventStatus::Resolved, "resolved"),
-            ] {
-                counts.add(s, r.try_get(column)?);
-            }
+            read_sums(r, &PC_COLUMNS, |s, n| counts.add(s, n))?;
             pcs.push(SecurityPc {
                 pc_id: r.try_get("pc_id")?,
                 uid: r.try_get("uid")?,
