@@ -4,11 +4,13 @@
 //! activations, settings changes, per site, and a page of the records themselves. This module
 //! owns these reads only; the records are never written or recomputed here.
 //!
-//! Every figure is an SQL aggregate over the period's records, found by `audit_log (site_id,
-//! at)` (or `(at)` for the portal-wide view); only the page of records, the latest settings
-//! changes and an export (bounded by its caller) are read as rows. A local date is computed in
-//! SQL from the instant with the UTC offsets the period has (`local_day`), so a DST day is one
-//! date of 23 or 25 hours, as in the other reports.
+//! The counts per day, action, actor and site are sums over the daily roll-up `audit_days`
+//! (`ops_rollup.rs`, kept as records are written), a group's over its records. From the records
+//! themselves, by index: the PCs activated (distinct PCs) and the PCs script runs reached (their
+//! batches' jobs), from one action's records (`audit_log_action`); the latest settings changes
+//! (`audit_log_settings`); the page of records and an export (bounded by its caller). A group's
+//! local date is computed in SQL from the instant with the UTC offsets the period has
+//! (`local_day`), so a DST day is one date of 23 or 25 hours, as in the other reports.
 //!
 //! What counts as what, once: a script run is `script.run`, and the PCs it reached are the jobs
 //! its batch created (one per PC it was sent to; a restart makes a batch of its own and is

@@ -1,8 +1,11 @@
 //! The jobs report (issue 14, report 4), read side: how the scripts run on the PCs went, for a
 //! site, a customer's sites or all the caller sees, a period of local dates and optionally a
 //! group and one script. Counts per script, per site, per PC and per period bucket of DONE,
-//! FAILED, still open (NEW, SUBMITTED) and restarted (RESOLVED) jobs, grouped in SQL; the
-//! failed jobs with the last lines of their log; the slowest runs.
+//! FAILED, still open (NEW, SUBMITTED) and restarted (RESOLVED) jobs; the failed jobs with the
+//! last lines of their log; the slowest runs. The counts per script, site and bucket are sums
+//! over the daily roll-up `job_days` (`ops_rollup.rs`), a group's over its jobs; the per-PC
+//! counts and the lists are read from the jobs' indexes (a key per PC is no smaller than the
+//! rows).
 //!
 //! Which time: a job is in the period by its creation (`created_at`, the default) or by when
 //! its report came (`reported_at`: the agent's own `finished` text is the PC's clock, kept as

@@ -2,9 +2,11 @@
 //! script on the PC) and the offline rules (the server's watch) raised, for a site, a
 //! customer's sites or all the caller sees, a period of local dates and optionally a group
 //! and one level. Counts per level, per rule, per site, per PC and per period bucket, open
-//! (NEW, ASSIGNED) against handled (RESOLVED), grouped in SQL; and the time to handle
-//! (median and 90th percentile, per level and per rule), picked in SQL with window functions
-//! so no event is read for it.
+//! (NEW, ASSIGNED) against handled (RESOLVED); and the time to handle (median and 90th
+//! percentile, per level and per rule), picked in SQL with window functions so no event is read
+//! for it. The counts per level, rule, site and bucket are sums over the daily roll-up
+//! `security_event_days` (`ops_rollup.rs`), a group's over its events; the per-PC counts, the
+//! events and the time to handle (not a sum) are read from the events' index.
 //!
 //! Times: an event is in the period, and its bucket is, by the local date (Copenhagen) of its
 //! `occurred_at` (the PC's report of when it happened; the server's clock for offline
