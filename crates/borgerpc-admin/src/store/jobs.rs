@@ -12,8 +12,8 @@
 //! so they stay, and it can no longer be found, run, attached or named by a rule.
 
 use super::access::Scope;
-use super::reports::ops_rollup::{Bind, Rollup};
 use super::audit::{Record, record_in};
+use super::reports::ops_rollup::{Bind, Rollup};
 use super::{Error, Field, Reason, Refusal, Result, conflict, ensure, refuse};
 use super::{Store, placeholders};
 use service_kit::db::now_ms;

@@ -5,8 +5,8 @@
 use super::access::Role;
 use super::events::EventStatus;
 use super::jobs::JobStatus;
-use super::{Reason, Result, ensure, invalid};
 use super::reports::ops_rollup::{Bind, Rollup};
+use super::{Reason, Result, ensure, invalid};
 use super::{Store, placeholders};
 use serde::Serialize;
 use sqlx::Row as _;

@@ -2,8 +2,8 @@
 //! for an operator's approval) and group membership.
 
 use super::Store;
-use super::reports::ops_rollup::{Bind, Rollup};
 use super::config::OwnerKind;
+use super::reports::ops_rollup::{Bind, Rollup};
 use super::{Error, Reason, Result, conflict, ensure, refuse};
 use service_kit::db::now_ms;
 use sha2::Digest as _;

@@ -10,11 +10,11 @@ use crate::common::ops::{agent_pc, at, local_date};
 use borgerpc_admin::store::events::NewEvent;
 use borgerpc_admin::store::history::Retention;
 use borgerpc_admin::store::jobs::JobStatus;
+use borgerpc_admin::store::jobs::NewScript;
 use borgerpc_admin::store::operator::{EventChange, Page};
 use borgerpc_admin::store::reports::buckets::Bucket;
 use borgerpc_admin::store::reports::security::{SecurityAsked, SecurityList};
 use borgerpc_admin::store::reports::{Filter, Period};
-use borgerpc_admin::store::jobs::NewScript;
 use chrono::NaiveDate;
 use std::collections::BTreeMap;
 
@@ -302,12 +302,17 @@ async fn ops_reports_over_400_days_measured() {
         sites.push(portal.site("Ærø", &format!("site-{i:03}")).await.id);
     }
     let first = sites[0];
-    assert_eq!(sites[sites.len() - 1], first + SITES - 1, "site ids in a row");
+    assert_eq!(
+        sites[sites.len() - 1],
+        first + SITES - 1,
+        "site ids in a row"
+    );
     let script = portal.echo_script(None, "Opdatér alt").await;
     let now = service_kit::db::now_ms();
     let start = now - SPAN;
     let seeding = std::time::Instant::now();
-    let numbers = "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < $1 - 1)";
+    let numbers =
+        "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < $1 - 1)";
     let statements: Vec<(String, Vec<i64>)> = vec![
         (
             format!(
@@ -406,17 +411,50 @@ async fn ops_reports_over_400_days_measured() {
     let month = today - chrono::Duration::days(30);
     let mut timings = BTreeMap::new();
     for (name, path) in [
-        ("jobs_400d", format!("/api/reports/jobs?from={from}&to={today}")),
-        ("jobs_400d_week_finished", format!("/api/reports/jobs?from={from}&to={today}&bucket=week&by=finished")),
-        ("jobs_400d_slowest", format!("/api/reports/jobs?from={from}&to={today}&list=slowest")),
-        ("jobs_400d_pcs", format!("/api/reports/jobs?from={from}&to={today}&list=pcs")),
-        ("jobs_30d", format!("/api/reports/jobs?from={month}&to={today}")),
-        ("security_400d", format!("/api/reports/security?from={from}&to={today}")),
-        ("security_400d_events", format!("/api/reports/security?from={from}&to={today}&list=events")),
-        ("security_400d_pcs", format!("/api/reports/security?from={from}&to={today}&list=pcs")),
-        ("security_30d", format!("/api/reports/security?from={month}&to={today}")),
-        ("changes_400d", format!("/api/reports/changes?from={from}&to={today}")),
-        ("changes_30d", format!("/api/reports/changes?from={month}&to={today}")),
+        (
+            "jobs_400d",
+            format!("/api/reports/jobs?from={from}&to={today}"),
+        ),
+        (
+            "jobs_400d_week_finished",
+            format!("/api/reports/jobs?from={from}&to={today}&bucket=week&by=finished"),
+        ),
+        (
+            "jobs_400d_slowest",
+            format!("/api/reports/jobs?from={from}&to={today}&list=slowest"),
+        ),
+        (
+            "jobs_400d_pcs",
+            format!("/api/reports/jobs?from={from}&to={today}&list=pcs"),
+        ),
+        (
+            "jobs_30d",
+            format!("/api/reports/jobs?from={month}&to={today}"),
+        ),
+        (
+            "security_400d",
+            format!("/api/reports/security?from={from}&to={today}"),
+        ),
+        (
+            "security_400d_events",
+            format!("/api/reports/security?from={from}&to={today}&list=events"),
+        ),
+        (
+            "security_400d_pcs",
+            format!("/api/reports/security?from={from}&to={today}&list=pcs"),
+        ),
+        (
+            "security_30d",
+            format!("/api/reports/security?from={month}&to={today}"),
+        ),
+        (
+            "changes_400d",
+            format!("/api/reports/changes?from={from}&to={today}"),
+        ),
+        (
+            "changes_30d",
+            format!("/api/reports/changes?from={month}&to={today}"),
+        ),
     ] {
         let mut times = Vec::new();
         for _ in 0..5 {

@@ -256,7 +256,11 @@ async fn the_ops_rollups_are_back_filled_from_the_rows_kept() {
     ];
     let statuses = ["DONE", "FAILED", "NEW", "SUBMITTED", "RESOLVED", "DONE"];
     for (i, t) in times.iter().enumerate() {
-        let reported = if i % 2 == 0 { t.to_string() } else { "NULL".into() };
+        let reported = if i % 2 == 0 {
+            t.to_string()
+        } else {
+            "NULL".into()
+        };
         statements.push(format!(
             "INSERT INTO jobs (batch_id, pc_id, site_id, status, created_at, reported_at, duration_ms)
              SELECT b.id, p.id, p.site_id, '{}', {t}, {reported}, {} FROM batches b, pcs p",

@@ -60,7 +60,6 @@ pub(super) fn date_of_day(day: i64) -> NaiveDate {
     NaiveDate::default() + chrono::Duration::days(day)
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::{Bucket, date_of_day};

@@ -300,7 +300,9 @@ mod tests {
         let rows: Vec<(i64, i64)> = values
             .split(')')
             .filter_map(|r| {
-                let (a, b) = r.trim_start_matches([',', ' ', '\n', '(']).split_once(", ")?;
+                let (a, b) = r
+                    .trim_start_matches([',', ' ', '\n', '('])
+                    .split_once(", ")?;
                 Some((a.trim().parse().ok()?, b.trim().parse().ok()?))
             })
             .collect();
