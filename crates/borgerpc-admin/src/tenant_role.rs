@@ -30,6 +30,10 @@ pub const GLOBAL_TABLES: &[(&str, &str)] = &[
         "the mapping of roles to customers itself: a tenant role reads its own row only (a \
          policy), which tenant_customer() needs, and writes none (no grant)",
     ),
+    (
+        "report_zone_offsets",
+        "Copenhagen's UTC offsets, which the reports' local dates are computed with",
+    ),
 ];
 
 /// Where `tenant-role grant` reads the password of a role it creates: never an argument, so

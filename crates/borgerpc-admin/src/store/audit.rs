@@ -8,6 +8,7 @@
 
 use super::Result;
 use super::Store;
+use super::reports::ops_rollup::{Bind, Rollup};
 use service_kit::db::now_ms;
 use sqlx::Row as _;
 
@@ -28,9 +29,9 @@ pub struct Record<'a> {
 /// target names ([`Refs`]) as columns for the changes report.
 pub(crate) async fn record_in(conn: &mut sqlx::AnyConnection, r: Record<'_>) -> Result<()> {
     let refs = Refs::of(r.target);
-    sqlx::query(
+    let id: i64 = sqlx::query_scalar(
         "INSERT INTO audit_log (at, actor, site_id, action, target, detail, pc_id, group_id, batch_id)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
     )
     .bind(now_ms())
     .bind(r.actor)
@@ -41,8 +42,11 @@ pub(crate) async fn record_in(conn: &mut sqlx::AnyConnection, r: Record<'_>) -> 
     .bind(refs.pc)
     .bind(refs.group)
     .bind(refs.batch)
-    .execute(conn)
+    .fetch_one(&mut *conn)
     .await?;
+    Rollup::Audit
+        .add(conn, "a.id = $1", &[Bind::Int(id)])
+        .await?;
     Ok(())
 }
 

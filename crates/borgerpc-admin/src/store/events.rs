@@ -2,6 +2,7 @@
 //! (status, assignee, note).
 
 use super::Store;
+use super::reports::ops_rollup::{Bind, Rollup};
 use super::{Error, Reason, Result, ensure};
 use service_kit::db::now_ms;
 use sqlx::Row as _;
@@ -244,6 +245,10 @@ impl Store {
                 continue;
             }
             let mut tx = self.db.begin_write().await?;
+            // The rows this insert can make (and any of the same instant): counted again after.
+            let made = "e.rule_kind = 'offline' AND e.rule_id = $1 AND e.reported_at = $2";
+            let binds = [Bind::Int(rule), Bind::Int(now)];
+            Rollup::Events.take(&mut tx, made, &binds).await?;
             let n = sqlx::query(
                 "INSERT INTO security_events (site_id, pc_id, rule_kind, rule_id, occurred_at, occurred_text, reported_at, summary, status)
                  SELECT p.site_id, p.id, 'offline', $1, $2, '', $2, 'offline', $5 FROM pcs p
@@ -262,6 +267,7 @@ impl Store {
             .execute(&mut *tx)
             .await?
             .rows_affected();
+            Rollup::Events.add(&mut tx, made, &binds).await?;
             tx.commit().await?;
             raised += n as usize;
         }
@@ -496,6 +502,11 @@ impl Store {
             .bind(EventStatus::New.as_str())
             .fetch_optional(&mut *tx)
             .await?;
+            if let Some(id) = id {
+                Rollup::Events
+                    .add(&mut tx, "e.id = $1", &[Bind::Int(id)])
+                    .await?;
+            }
             ids.extend(id);
         }
         tx.commit().await?;

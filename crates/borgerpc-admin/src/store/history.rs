@@ -8,6 +8,7 @@
 use super::Result;
 use super::Store;
 use super::jobs::JobStatus;
+use super::reports::ops_rollup::{Bind, Rollup};
 use std::collections::BTreeMap;
 
 const DAY_MS: i64 = 86_400_000;
@@ -308,14 +309,31 @@ impl Store {
                 sqlx::query("DELETE FROM pc_reports WHERE at < $1").bind(cutoff(r.checkin_days)),
             )
             .await?;
-        let security_events = self
-            .write_one(
-                sqlx::query("DELETE FROM security_events WHERE reported_at < $1")
-                    .bind(cutoff(r.security_event_days)),
-            )
+        let mut tx = self.db.begin_write().await?;
+        let old_events = cutoff(r.security_event_days);
+        Rollup::Events
+            .take(&mut tx, "e.reported_at < $1", &[Bind::Int(old_events)])
             .await?;
+        let security_events = sqlx::query("DELETE FROM security_events WHERE reported_at < $1")
+            .bind(old_events)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        tx.commit().await?;
         let old = cutoff(r.job_days);
         let mut tx = self.db.begin_write().await?;
+        Rollup::Jobs
+            .take(
+                &mut tx,
+                "j.created_at < $1 AND j.status IN ($2, $3, $4)",
+                &[
+                    Bind::Int(old),
+                    Bind::Text(JobStatus::Done.as_str()),
+                    Bind::Text(JobStatus::Failed.as_str()),
+                    Bind::Text(JobStatus::Resolved.as_str()),
+                ],
+            )
+            .await?;
         sqlx::query(
             "DELETE FROM job_file_urls WHERE job_id IN (SELECT id FROM jobs WHERE created_at < $1 AND status IN ($2, $3, $4))",
         )

@@ -13,6 +13,7 @@
 
 use super::access::Scope;
 use super::audit::{Record, record_in};
+use super::reports::ops_rollup::{Bind, Rollup};
 use super::{Error, Field, Reason, Refusal, Result, conflict, ensure, refuse};
 use super::{Store, placeholders};
 use service_kit::db::now_ms;
@@ -791,6 +792,9 @@ impl Store {
                 .await?,
             );
         }
+        Rollup::Jobs
+            .add(&mut tx, "j.batch_id = $1", &[Bind::Int(batch_id)])
+            .await?;
         tx.commit().await?;
         Ok(Batch { batch_id, job_ids })
     }
@@ -870,9 +874,15 @@ impl Store {
         for id in ids {
             q = q.bind(*id);
         }
-        // In a write transaction only to take its turn among the writers (see `begin_write`).
+        let touched = format!("j.pc_id = $1 AND j.id IN ({})", placeholders(2, ids.len()));
+        let binds: Vec<Bind> = std::iter::once(pc_id)
+            .chain(ids.iter().copied())
+            .map(Bind::Int)
+            .collect();
         let mut tx = self.db.begin_write().await?;
+        Rollup::Jobs.take(&mut tx, &touched, &binds).await?;
         let n = q.execute(&mut *tx).await?.rows_affected();
+        Rollup::Jobs.add(&mut tx, &touched, &binds).await?;
         tx.commit().await?;
         Ok(n)
     }
@@ -903,6 +913,10 @@ impl Store {
             finished.filter(|s| !s.is_empty()),
         );
         let duration = started.zip(finished).and_then(|(s, f)| run_time_ms(s, f));
+        let touched = [Bind::Int(job_id), Bind::Int(pc_id)];
+        Rollup::Jobs
+            .take(&mut tx, "j.id = $1 AND j.pc_id = $2", &touched)
+            .await?;
         let done = sqlx::query(
             "UPDATE jobs SET status = $1, started = COALESCE($2, started), finished = COALESCE($3, finished),
              log_output = $4, reported_at = $5, duration_ms = $9
@@ -919,6 +933,9 @@ impl Store {
         .bind(duration)
         .execute(&mut *tx)
         .await?;
+        Rollup::Jobs
+            .add(&mut tx, "j.id = $1 AND j.pc_id = $2", &touched)
+            .await?;
         let changed = done.rows_affected() == 1;
         if changed {
             // The job has its files; their URLs stop working now.
@@ -997,11 +1014,21 @@ impl Store {
         .bind(now)
         .fetch_one(&mut *tx)
         .await?;
+        Rollup::Jobs
+            .take(&mut tx, "j.id = $1", &[Bind::Int(job_id)])
+            .await?;
         sqlx::query("UPDATE jobs SET status = $1, restarted_as = $2 WHERE id = $3")
             .bind(JobStatus::Resolved.as_str())
             .bind(new_job)
             .bind(job_id)
             .execute(&mut *tx)
+            .await?;
+        Rollup::Jobs
+            .add(
+                &mut tx,
+                "j.id IN ($1, $2)",
+                &[Bind::Int(job_id), Bind::Int(new_job)],
+            )
             .await?;
         tx.commit().await?;
         Ok(Some(new_job))

@@ -106,6 +106,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "inventory",
         sql: include_str!("../../migrations/0016_inventory.sql"),
     },
+    Migration {
+        version: 17,
+        name: "ops_rollups",
+        sql: include_str!("../../migrations/0017_ops_rollups.sql"),
+    },
 ];
 
 /// The portal's database handle; cheap to clone.

@@ -5,6 +5,7 @@
 use super::access::Role;
 use super::events::EventStatus;
 use super::jobs::JobStatus;
+use super::reports::ops_rollup::{Bind, Rollup};
 use super::{Reason, Result, ensure, invalid};
 use super::{Store, placeholders};
 use serde::Serialize;
@@ -699,6 +700,8 @@ async fn update_event_in(
         (_, EventStatus::Resolved) => Some(service_kit::db::now_ms()),
         _ => None,
     };
+    let event = [Bind::Int(id)];
+    Rollup::Events.take(tx, "e.id = $1", &event).await?;
     sqlx::query(
         "UPDATE security_events SET status = $1, assigned_user_id = $2, note = $3, handled_at = $5
          WHERE id = $4",
@@ -710,6 +713,7 @@ async fn update_event_in(
     .bind(handled_at)
     .execute(&mut *tx)
     .await?;
+    Rollup::Events.add(tx, "e.id = $1", &event).await?;
     Ok(Some(site))
 }
 

@@ -3,6 +3,7 @@
 
 use super::Store;
 use super::config::OwnerKind;
+use super::reports::ops_rollup::{Bind, Rollup};
 use super::{Error, Reason, Result, conflict, ensure, refuse};
 use service_kit::db::now_ms;
 use sha2::Digest as _;
@@ -292,6 +293,10 @@ impl Store {
                 .await?;
         let Some(id) = id else { return Ok(false) };
         super::pc_counts::pc_removing(&mut tx, id).await?;
+        // Its jobs and events leave the reports' counts with their rows.
+        let pc = [Bind::Int(id)];
+        Rollup::Jobs.take(&mut tx, "j.pc_id = $1", &pc).await?;
+        Rollup::Events.take(&mut tx, "e.pc_id = $1", &pc).await?;
         for sql in [
             "DELETE FROM job_file_urls WHERE job_id IN (SELECT id FROM jobs WHERE pc_id = $1)",
             "DELETE FROM jobs WHERE pc_id = $1",

@@ -397,6 +397,9 @@ pub const DELETE_SITE_MAX_PCS: i64 = 5;
 const SITE_DATA: &[&str] = &[
     "DELETE FROM job_file_urls WHERE job_id IN (SELECT id FROM jobs WHERE site_id = $1)",
     "DELETE FROM jobs WHERE site_id = $1",
+    // The reports' roll-ups of its jobs and events (its audit records and their counts stay).
+    "DELETE FROM job_days WHERE site_id = $1",
+    "DELETE FROM security_event_days WHERE site_id = $1",
     "DELETE FROM batch_parameters WHERE batch_id IN (SELECT id FROM batches WHERE site_id = $1)",
     "DELETE FROM batches WHERE site_id = $1",
     "DELETE FROM security_events WHERE site_id = $1",

@@ -32,6 +32,7 @@ mod reports_changes_export;
 mod reports_export;
 mod reports_inventory;
 mod reports_jobs;
+mod reports_ops_rollup;
 mod reports_rollup;
 mod reports_security;
 mod scripts_import;

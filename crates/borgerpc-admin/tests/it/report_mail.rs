@@ -423,6 +423,8 @@ async fn a_weekly_subscription_mails_the_weeks_xlsx_with_the_apis_figures() {
     .execute(portal.store.pool())
     .await
     .unwrap();
+    // Written around the store: the reports' daily roll-ups counted again from the rows.
+    portal.store.rebuild_report_rollups().await.unwrap();
 
     portal.web_user("ida", "customer_admin", &bib).await;
     let mut ida = WebUser::login(&portal, "ida").await;

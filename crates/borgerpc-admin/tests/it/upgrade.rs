@@ -306,3 +306,109 @@ async fn the_inventory_and_pc_versions_are_back_filled_from_the_entries() {
     );
     store.db.close().await;
 }
+
+/// Migration 17 back-fills the jobs, security and changes reports' roll-ups from the rows kept
+/// so far, by the local dates chrono-tz gives their instants (across the 2026 clock changes),
+/// as the store keeps them after.
+#[tokio::test]
+async fn the_ops_rollups_are_back_filled_from_the_rows_kept() {
+    use crate::common::ops::{at, local_date};
+    let dir = tempfile::tempdir().unwrap();
+    let url = service_kit::db::test_database_url(dir.path())
+        .await
+        .unwrap();
+    let k = MIGRATIONS.iter().position(|m| m.version == 17).unwrap();
+    let db = service_kit::db::Db::connect(&url, 2).await.unwrap();
+    db.migrate(&MIGRATIONS[..k]).await.unwrap();
+    let times = [
+        at("2026-03-29T00:30:00+01:00"),
+        at("2026-03-29T03:30:00+02:00"),
+        at("2026-03-29T23:30:00+02:00"),
+        at("2026-10-25T02:30:00+02:00"),
+        at("2026-10-25T02:30:00+01:00"),
+        at("2026-10-26T00:10:00+01:00"),
+    ];
+    let mut statements = vec![
+        "INSERT INTO customers (name, created_at) VALUES ('K', 0)".to_owned(),
+        "INSERT INTO sites (customer_id, uid, name, created_at) SELECT id, 'a', 'A', 0 FROM customers".to_owned(),
+        "INSERT INTO pcs (site_id, uid, mac, name, created_at) SELECT id, 'pc-1', '02:00:00:00:00:01', 'pc-1', 0 FROM sites".to_owned(),
+        "INSERT INTO scripts (site_id, name, is_security, created_at, updated_at) SELECT id, 'S', 1, 0, 0 FROM sites".to_owned(),
+        "INSERT INTO script_versions (script_id, version, executable_code, code_sha256, created_at) SELECT id, 1, 'true', 'x', 0 FROM scripts".to_owned(),
+        "INSERT INTO batches (site_id, script_version_id, name, created_by, created_at) SELECT s.site_id, v.id, 'B', 'user:x', 0 FROM script_versions v JOIN scripts s ON s.id = v.script_id".to_owned(),
+        "INSERT INTO security_problems (site_id, name, level, script_id, created_at) SELECT site_id, 'R', 'HIGH', id, 0 FROM scripts".to_owned(),
+    ];
+    let statuses = ["DONE", "FAILED", "NEW", "SUBMITTED", "RESOLVED", "DONE"];
+    for (i, t) in times.iter().enumerate() {
+        let reported = if i % 2 == 0 {
+            t.to_string()
+        } else {
+            "NULL".into()
+        };
+        statements.push(format!(
+            "INSERT INTO jobs (batch_id, pc_id, site_id, status, created_at, reported_at, duration_ms)
+             SELECT b.id, p.id, p.site_id, '{}', {t}, {reported}, {} FROM batches b, pcs p",
+            statuses[i],
+            if i == 0 { "1000" } else { "NULL" }
+        ));
+        statements.push(format!(
+            "INSERT INTO security_events (site_id, pc_id, rule_kind, rule_id, occurred_at, occurred_text, reported_at, summary, status)
+             SELECT p.site_id, p.id, 'security', r.id, {t}, 'x', {t}, 'y', '{}' FROM pcs p, security_problems r",
+            if i % 3 == 0 { "RESOLVED" } else { "NEW" }
+        ));
+        statements.push(format!(
+            "INSERT INTO audit_log (at, actor, site_id, action, target, detail)
+             SELECT {t}, 'user:ida', {}, 'config.set', 'x', {} FROM sites",
+            if i == 5 { "NULL" } else { "id" },
+            if i % 2 == 0 { "'{}'" } else { "NULL" }
+        ));
+    }
+    for s in statements {
+        sqlx::query(sqlx::AssertSqlSafe(s))
+            .execute(db.reader())
+            .await
+            .unwrap();
+    }
+    db.close().await;
+
+    let store = Store::open(&url, 2).await.unwrap();
+    for (table, recount, kept) in store.report_rollups_compared().await.unwrap() {
+        assert_eq!(kept, recount, "{table}");
+        assert!(!kept.is_empty(), "{table}");
+    }
+    // The days are chrono-tz's local dates of the instants.
+    let days = |sql: &'static str| {
+        let pool = store.pool().clone();
+        async move {
+            let rows: Vec<(i64, i64)> = sqlx::query_as(sql).fetch_all(&pool).await.unwrap();
+            rows.into_iter()
+                .filter(|(_, n)| *n != 0)
+                .collect::<BTreeMap<i64, i64>>()
+        }
+    };
+    let mut want: BTreeMap<i64, i64> = BTreeMap::new();
+    for t in &times {
+        let d = local_date(*t);
+        *want
+            .entry(borgerpc_admin::store::history::epoch_day(d))
+            .or_default() += 1;
+    }
+    assert_eq!(
+        days("SELECT day, CAST(SUM(jobs) AS BIGINT) FROM job_days WHERE time_kind = 'created' GROUP BY day").await,
+        want
+    );
+    assert_eq!(
+        days("SELECT day, CAST(SUM(events) AS BIGINT) FROM security_event_days GROUP BY day").await,
+        want
+    );
+    assert_eq!(
+        days("SELECT day, CAST(SUM(records) AS BIGINT) FROM audit_days GROUP BY day").await,
+        want
+    );
+    let portal_wide: i64 =
+        sqlx::query_scalar("SELECT CAST(SUM(records) AS BIGINT) FROM audit_days WHERE site_id = 0")
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+    assert_eq!(portal_wide, 1);
+    store.db.close().await;
+}

@@ -212,6 +212,8 @@ async fn changes_history(portal: &Portal, ids: &Ids, site: i64) {
     .await
     .unwrap();
     tx.commit().await.unwrap();
+    // Written around the store: the reports' daily roll-ups counted again from the rows.
+    store.rebuild_report_rollups().await.unwrap();
 }
 
 /// Jobs and security events on the seeded PCs over the last 30 days, some failed or open,
@@ -297,6 +299,8 @@ async fn job_and_event_history(portal: &Portal, ids: &Ids) {
             .unwrap();
     }
     tx.commit().await.unwrap();
+    // Written around the store: the reports' daily roll-ups counted again from the rows.
+    store.rebuild_report_rollups().await.unwrap();
     let scope = borgerpc_admin::store::access::Scope::cli(store)
         .await
         .unwrap();

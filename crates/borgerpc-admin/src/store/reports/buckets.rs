@@ -1,13 +1,9 @@
 //! The periods of the jobs and security reports' charts: a local date's or an ISO week's
-//! rows, counted from rows grouped by UTC hour. A row's bucket is the local date (in
-//! [`TIME_ZONE`]) of its timestamp; Copenhagen's offset from UTC is whole hours, so every UTC
-//! hour lies within one local date and the database only has to group by `at / 3600000`,
-//! the same expression on SQLite and PostgreSQL, whatever the clock did that day.
+//! rows, added up from counts per local date (in [`super::TIME_ZONE`]), as the daily
+//! roll-ups (`ops_rollup.rs`) keep them and a group's rows are counted.
 
-use super::{Period, TIME_ZONE};
-use chrono::{Datelike, NaiveDate, TimeZone};
-
-pub(super) const HOUR_MS: i64 = 3_600_000;
+use super::Period;
+use chrono::{Datelike, NaiveDate};
 
 /// How the chart's rows are cut.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,19 +55,16 @@ impl Bucket {
     }
 }
 
-/// The local date of a UTC hour (hours since 1970).
-pub(super) fn date_of_hour(hour: i64) -> NaiveDate {
-    TIME_ZONE
-        .timestamp_millis_opt(hour.saturating_mul(HOUR_MS))
-        .single()
-        .map(|t| t.date_naive())
-        .unwrap_or_default()
+/// A local date from its number (days since 1970-01-01), as the roll-ups keep it.
+pub(super) fn date_of_day(day: i64) -> NaiveDate {
+    NaiveDate::default() + chrono::Duration::days(day)
 }
 
 #[cfg(test)]
 mod tests {
-    use super::{Bucket, HOUR_MS, date_of_hour};
-    use crate::store::reports::{Period, day_start};
+    use super::{Bucket, date_of_day};
+    use crate::store::history::epoch_day;
+    use crate::store::reports::Period;
     use chrono::NaiveDate;
 
     fn d(s: &str) -> NaiveDate {
@@ -79,15 +72,9 @@ mod tests {
     }
 
     #[test]
-    fn hours_fall_on_their_local_dates() {
-        // 29 March 2026 has 23 hours, 25 October 25: every one of them is on its date.
-        for (date, hours) in [("2026-03-29", 23), ("2026-10-25", 25)] {
-            let start = day_start(d(date)) / HOUR_MS;
-            for h in start..start + hours {
-                assert_eq!(date_of_hour(h), d(date), "{date} hour {}", h - start);
-            }
-            assert_ne!(date_of_hour(start + hours), d(date));
-            assert_ne!(date_of_hour(start - 1), d(date));
+    fn day_numbers_are_dates() {
+        for date in ["1970-01-01", "2026-03-29", "2026-10-25", "2099-12-31"] {
+            assert_eq!(date_of_day(epoch_day(d(date))), d(date));
         }
     }
 

@@ -4,11 +4,13 @@
 //! activations, settings changes, per site, and a page of the records themselves. This module
 //! owns these reads only; the records are never written or recomputed here.
 //!
-//! Every figure is an SQL aggregate over the period's records, found by `audit_log (site_id,
-//! at)` (or `(at)` for the portal-wide view); only the page of records, the latest settings
-//! changes and an export (bounded by its caller) are read as rows. A local date is computed in
-//! SQL from the instant with the UTC offsets the period has (`local_day`), so a DST day is one
-//! date of 23 or 25 hours, as in the other reports.
+//! The counts per day, action, actor and site are sums over the daily roll-up `audit_days`
+//! (`ops_rollup.rs`, kept as records are written), a group's over its records. From the records
+//! themselves, by index: the PCs activated (distinct PCs) and the PCs script runs reached (their
+//! batches' jobs), from one action's records (`audit_log_action`); the latest settings changes
+//! (`audit_log_settings`); the page of records and an export (bounded by its caller). A group's
+//! local date is computed in SQL from the instant with the UTC offsets the period has
+//! (`local_day`), so a DST day is one date of 23 or 25 hours, as in the other reports.
 //!
 //! What counts as what, once: a script run is `script.run`, and the PCs it reached are the jobs
 //! its batch created (one per PC it was sent to; a restart makes a batch of its own and is
@@ -262,12 +264,30 @@ struct Where {
 }
 
 fn where_of(f: &ChangesFilter) -> Where {
+    where_in(f, false)
+}
+
+/// The filter on the records (`audit_log a`), or with `rolled` on their daily counts
+/// (`audit_days a`, which have the same site, actor and action columns; never with a group).
+fn where_in(f: &ChangesFilter, rolled: bool) -> Where {
     let period = &f.report.period;
-    let mut args = vec![
-        Arg::Int(day_start(period.from)),
-        Arg::Int(day_start(period.to)),
-    ];
-    let mut cond = "a.at >= $1 AND a.at < $2".to_owned();
+    let (mut args, mut cond) = if rolled {
+        (
+            vec![
+                Arg::Int(epoch_day(period.from)),
+                Arg::Int(epoch_day(period.to)),
+            ],
+            "a.day >= $1 AND a.day < $2".to_owned(),
+        )
+    } else {
+        (
+            vec![
+                Arg::Int(day_start(period.from)),
+                Arg::Int(day_start(period.to)),
+            ],
+            "a.at >= $1 AND a.at < $2".to_owned(),
+        )
+    };
     if !f.portal_wide {
         cond.push_str(" AND ");
         cond.push_str(&in_scope("a.site_id", &f.report.sites, args.len() + 1));
@@ -420,6 +440,29 @@ impl Store {
         let day = local_day(day_start(period.from), day_start(period.to));
         let first = epoch_day(period.from);
         let mut conn = self.reader().await?;
+        // The counts: from the daily roll-up, or for a group from the records (its members
+        // change, and a record is the group's by what it names).
+        let (counted, counted_args) = if f.report.group.is_some() {
+            (
+                format!(
+                    "SELECT a.action, a.actor, a.site_id, {day} AS d, 1 AS n,
+                            CASE WHEN a.detail IS NULL THEN 0 ELSE 1 END AS settings
+                     FROM audit_log a WHERE {}",
+                    w.cond
+                ),
+                w.args.clone(),
+            )
+        } else {
+            let r = where_in(f, true);
+            (
+                format!(
+                    "SELECT a.action, a.actor, NULLIF(a.site_id, 0) AS site_id, a.day AS d,
+                            a.records AS n, a.settings FROM audit_days a WHERE {}",
+                    r.cond
+                ),
+                r.args,
+            )
+        };
 
         let mut days: Vec<ChangesDay> = period
             .dates()
@@ -434,11 +477,10 @@ impl Store {
         // Per action per local date, and per actor per action: two passes, each grouped by
         // few keys (PostgreSQL hashes them; one grouping by all three it sorts, slower).
         let sql = format!(
-            "SELECT a.action, {day} AS d, COUNT(*), COUNT(a.detail)
-             FROM audit_log a WHERE {} GROUP BY a.action, {day}",
-            w.cond
+            "SELECT x.action, x.d, CAST(SUM(x.n) AS BIGINT), CAST(SUM(x.settings) AS BIGINT)
+             FROM ({counted}) x GROUP BY x.action, x.d HAVING SUM(x.n) <> 0"
         );
-        let rows = bind(sqlx::query(sqlx::AssertSqlSafe(sql)), &w.args)
+        let rows = bind(sqlx::query(sqlx::AssertSqlSafe(sql)), &counted_args)
             .fetch_all(&mut *conn)
             .await?;
         let mut by_action: BTreeMap<String, ActionCount> = BTreeMap::new();
@@ -467,12 +509,11 @@ impl Store {
         by_action.sort_by(|a, b| b.count.cmp(&a.count).then(a.action.cmp(&b.action)));
 
         let sql = format!(
-            "SELECT a.actor, a.action, COUNT(*), COUNT(a.detail)
-             FROM audit_log a WHERE {} GROUP BY a.actor, a.action",
-            w.cond
+            "SELECT x.actor, x.action, CAST(SUM(x.n) AS BIGINT), CAST(SUM(x.settings) AS BIGINT)
+             FROM ({counted}) x GROUP BY x.actor, x.action HAVING SUM(x.n) <> 0"
         );
         let mut users: BTreeMap<String, Counts> = BTreeMap::new();
-        for r in bind(sqlx::query(sqlx::AssertSqlSafe(sql)), &w.args)
+        for r in bind(sqlx::query(sqlx::AssertSqlSafe(sql)), &counted_args)
             .fetch_all(&mut *conn)
             .await?
         {
@@ -520,13 +561,13 @@ impl Store {
             .try_get(0)?;
 
         let sql = format!(
-            "SELECT a.site_id, s.uid, s.name, COUNT(*) FROM audit_log a
-             LEFT JOIN sites s ON s.id = a.site_id
-             WHERE {} GROUP BY a.site_id, s.uid, s.name",
-            w.cond
+            "SELECT x.site_id, s.uid, s.name, x.n
+             FROM (SELECT y.site_id, CAST(SUM(y.n) AS BIGINT) AS n FROM ({counted}) y
+                   GROUP BY y.site_id HAVING SUM(y.n) <> 0) x
+             LEFT JOIN sites s ON s.id = x.site_id"
         );
         let mut sites = Vec::new();
-        for r in bind(sqlx::query(sqlx::AssertSqlSafe(sql)), &w.args)
+        for r in bind(sqlx::query(sqlx::AssertSqlSafe(sql)), &counted_args)
             .fetch_all(&mut *conn)
             .await?
         {
@@ -592,8 +633,23 @@ impl Store {
             return Ok(None);
         }
         let w = where_of(f);
-        let sql = format!("SELECT COUNT(*) FROM audit_log a WHERE {}", w.cond);
-        let count: i64 = bind(sqlx::query(sqlx::AssertSqlSafe(sql)), &w.args)
+        // Counted from the daily roll-up but for a group.
+        let (sql, args) = if f.report.group.is_some() {
+            (
+                format!("SELECT COUNT(*) FROM audit_log a WHERE {}", w.cond),
+                w.args.clone(),
+            )
+        } else {
+            let r = where_in(f, true);
+            (
+                format!(
+                    "SELECT CAST(COALESCE(SUM(a.records), 0) AS BIGINT) FROM audit_days a WHERE {}",
+                    r.cond
+                ),
+                r.args,
+            )
+        };
+        let count: i64 = bind(sqlx::query(sqlx::AssertSqlSafe(sql)), &args)
             .fetch_one(self.pool())
             .await?
             .try_get(0)?;
@@ -640,11 +696,12 @@ impl Store {
             action: None,
             portal_wide: f.portal_wide,
         };
-        let w = where_of(&everyone);
+        // From the daily roll-up: the same actors and actions, a row per day each.
+        let w = where_in(&everyone, true);
         let mut out = (Vec::new(), Vec::new());
         for (column, list) in [("a.actor", &mut out.0), ("a.action", &mut out.1)] {
             let sql = format!(
-                "SELECT DISTINCT {column} FROM audit_log a WHERE {} ORDER BY {column}",
+                "SELECT DISTINCT {column} FROM audit_days a WHERE {} ORDER BY {column}",
                 w.cond
             );
             *list = bind(sqlx::query(sqlx::AssertSqlSafe(sql)), &w.args)

@@ -1,8 +1,11 @@
 //! The jobs report (issue 14, report 4), read side: how the scripts run on the PCs went, for a
 //! site, a customer's sites or all the caller sees, a period of local dates and optionally a
 //! group and one script. Counts per script, per site, per PC and per period bucket of DONE,
-//! FAILED, still open (NEW, SUBMITTED) and restarted (RESOLVED) jobs, grouped in SQL; the
-//! failed jobs with the last lines of their log; the slowest runs.
+//! FAILED, still open (NEW, SUBMITTED) and restarted (RESOLVED) jobs; the failed jobs with the
+//! last lines of their log; the slowest runs. The counts per script, site and bucket are sums
+//! over the daily roll-up `job_days` (`ops_rollup.rs`), a group's over its jobs; the per-PC
+//! counts and the lists are read from the jobs' indexes (a key per PC is no smaller than the
+//! rows).
 //!
 //! Which time: a job is in the period by its creation (`created_at`, the default) or by when
 //! its report came (`reported_at`: the agent's own `finished` text is the PC's clock, kept as
@@ -31,9 +34,10 @@
 //! store gives them only when asked (`log_lines`), cut in SQL to the log's end, so no more
 //! than [`LOG_BYTES`] per job leaves the database; they never go to the server's log.
 
-use super::args::Args;
-use super::buckets::{Bucket, HOUR_MS, date_of_hour};
-use super::{Filter, TIME_ZONE, day_start, ymd};
+use super::args::{Args, list_length, read_sums, site_entry};
+use super::buckets::{Bucket, date_of_day};
+use super::ops_rollup::local_day;
+use super::{Filter, TIME_ZONE, ymd};
 use crate::store::jobs::JobStatus;
 use crate::store::operator::Page;
 use crate::store::{Result, Store};
@@ -263,25 +267,39 @@ pub fn last_lines(log: &str) -> Vec<String> {
 
 /// The filter's condition on `jobs j`, its values pushed on `args`.
 fn condition(f: &Filter, a: &JobsAsked, args: &mut Args) -> String {
-    let at = a.by.column();
-    let mut sql = format!(
-        "{at} >= {} AND {at} < {} AND {}",
-        args.int(day_start(f.period.from)),
-        args.int(day_start(f.period.to)),
-        args.within("j.site_id", &f.sites)
-    );
-    if let Some(g) = f.group {
-        sql.push_str(&format!(
-            " AND j.pc_id IN (SELECT pc_id FROM pc_group_members WHERE group_id = {})",
-            args.int(g)
-        ));
-    }
+    let mut sql = args.scope(f, a.by.column(), "j.site_id", "j.pc_id");
     if let Some(s) = a.script {
         sql.push_str(&format!(
             " AND j.batch_id IN (SELECT b.id FROM batches b JOIN script_versions v
                ON v.id = b.script_version_id WHERE v.script_id = {})",
             args.int(s)
         ));
+    }
+    sql
+}
+
+/// The jobs of the filter counted per site, script, local date and status, as rows
+/// (site_id, script_id, day, status, n, timed) for an outer query to add up: from the roll-up
+/// (`job_days`), or for a group (whose members change) from the jobs themselves.
+fn counted(f: &Filter, a: &JobsAsked, args: &mut Args) -> String {
+    if f.group.is_some() {
+        let cond = condition(f, a, args);
+        return format!(
+            "SELECT j.site_id, v.script_id, {} AS day, j.status, 1 AS n,
+                    CASE WHEN j.duration_ms IS NULL THEN 0 ELSE 1 END AS timed
+             FROM jobs j JOIN batches b ON b.id = j.batch_id
+             JOIN script_versions v ON v.id = b.script_version_id WHERE {cond}",
+            local_day(a.by.column())
+        );
+    }
+    let mut sql = format!(
+        "SELECT r.site_id, r.script_id, r.day, r.status, r.jobs AS n, r.timed FROM job_days r
+         WHERE r.time_kind = {} AND {}",
+        args.text(a.by.as_str()),
+        args.days(f)
+    );
+    if let Some(s) = a.script {
+        sql.push_str(&format!(" AND r.script_id = {}", args.int(s)));
     }
     sql
 }
@@ -297,6 +315,15 @@ fn runs_condition(f: &Filter, a: &JobsAsked, list: JobsList, args: &mut Args) ->
         ),
     }
 }
+
+/// The per-PC list's counts: a column per status.
+const PC_COLUMNS: [(JobStatus, &str); 5] = [
+    (JobStatus::Done, "done"),
+    (JobStatus::Failed, "failed"),
+    (JobStatus::New, "fresh"),
+    (JobStatus::Submitted, "sent"),
+    (JobStatus::Resolved, "restarted"),
+];
 
 fn status(r: &sqlx::any::AnyRow, column: &str) -> Result<JobStatus> {
     JobStatus::from_db(&r.try_get::<String, _>(column)?)
@@ -339,22 +366,18 @@ impl Store {
         }
         let mut conn = self.reader().await?;
         let mut args = Args::default();
-        let cond = condition(f, a, &mut args);
+        let counted = counted(f, a, &mut args);
 
-        // Per site and script in one pass over the index: counted per batch (a batch runs
-        // one script version), then the batches' scripts; the runs with a time come along,
-        // for the slowest list's length. (PostgreSQL sums BIGINT as NUMERIC, which the Any
-        // driver does not read: cast.)
+        // Per site and script, added up from the roll-up's days (or the group's jobs); the
+        // runs with a time come along, for the slowest list's length. (PostgreSQL sums
+        // BIGINT as NUMERIC, which the Any driver does not read: cast.)
         let sql = format!(
-            "SELECT x.site_id, s.uid, s.name, v.script_id, x.status,
-                    CAST(SUM(x.n) AS BIGINT) AS n, CAST(SUM(x.timed) AS BIGINT) AS timed
-             FROM (SELECT j.site_id, j.batch_id, j.status, COUNT(*) AS n,
-                          SUM(CASE WHEN j.duration_ms IS NULL THEN 0 ELSE 1 END) AS timed
-                   FROM jobs j WHERE {cond} GROUP BY j.site_id, j.batch_id, j.status) x
-             JOIN sites s ON s.id = x.site_id
-             JOIN batches b ON b.id = x.batch_id
-             JOIN script_versions v ON v.id = b.script_version_id
-             GROUP BY x.site_id, s.uid, s.name, v.script_id, x.status"
+            "SELECT x.site_id, s.uid, s.name, x.script_id, x.status, x.n, x.timed
+             FROM (SELECT y.site_id, y.script_id, y.status, CAST(SUM(y.n) AS BIGINT) AS n,
+                          CAST(SUM(y.timed) AS BIGINT) AS timed
+                   FROM ({counted}) y GROUP BY y.site_id, y.script_id, y.status
+                   HAVING SUM(y.n) <> 0) x
+             JOIN sites s ON s.id = x.site_id"
         );
         let rows = args
             .bind(sqlx::query(sqlx::AssertSqlSafe(sql)))
@@ -372,16 +395,12 @@ impl Store {
                 .entry(r.try_get("script_id")?)
                 .or_default()
                 .add(st, n);
-            let site: i64 = r.try_get("site_id")?;
-            let entry = match per_site.entry(site) {
-                std::collections::btree_map::Entry::Occupied(o) => o.into_mut(),
-                std::collections::btree_map::Entry::Vacant(v) => v.insert(JobsSite {
-                    site_id: site,
-                    uid: r.try_get("uid")?,
-                    name: r.try_get("name")?,
-                    counts: JobCounts::default(),
-                }),
-            };
+            let entry = site_entry(&mut per_site, r, |site_id, uid, name| JobsSite {
+                site_id,
+                uid,
+                name,
+                counts: JobCounts::default(),
+            })?;
             entry.counts.add(st, n);
         }
         let mut sites: Vec<JobsSite> = per_site.into_values().collect();
@@ -413,11 +432,10 @@ impl Store {
             (y.counts.failed, &x.name, x.script_id).cmp(&(x.counts.failed, &y.name, y.script_id))
         });
 
-        // Per bucket, from the rows per UTC hour.
+        // Per bucket, from the counts per local date.
         let sql = format!(
-            "SELECT {at} / {HOUR_MS} AS h, j.status, COUNT(*) AS n FROM jobs j WHERE {cond}
-             GROUP BY {at} / {HOUR_MS}, j.status",
-            at = a.by.column()
+            "SELECT y.day, y.status, CAST(SUM(y.n) AS BIGINT) AS n FROM ({counted}) y
+             GROUP BY y.day, y.status"
         );
         let buckets = a.bucket.of(&f.period);
         let mut periods: Vec<JobsPeriod> = buckets
@@ -433,7 +451,7 @@ impl Store {
             .fetch_all(&mut *conn)
             .await?
         {
-            let start = a.bucket.start(date_of_hour(r.try_get("h")?));
+            let start = a.bucket.start(date_of_day(r.try_get("day")?));
             if let Some(p) = periods.iter_mut().find(|p| p.start == start) {
                 p.counts.add(status(&r, "status")?, r.try_get("n")?);
             }
@@ -607,25 +625,14 @@ impl Store {
         let mut args = Args::default();
         let cond = condition(f, a, &mut args);
         let mut conn = self.reader().await?;
-        let sum = |s: JobStatus, args: &mut Args| {
-            format!(
-                "CAST(SUM(CASE WHEN j.status = {} THEN 1 ELSE 0 END) AS BIGINT)",
-                args.text(s.as_str())
-            )
-        };
+        let columns = PC_COLUMNS.map(|(s, c)| (s.as_str(), c));
         let sql = format!(
             "SELECT x.pc_id, p.uid, p.name, s.uid AS site, x.done, x.failed, x.fresh, x.sent,
                     x.restarted, COUNT(*) OVER () AS total
-             FROM (SELECT j.pc_id, {} AS done, {} AS failed, {} AS fresh, {} AS sent,
-                          {} AS restarted
-                   FROM jobs j WHERE {cond} GROUP BY j.pc_id) x
+             FROM (SELECT j.pc_id, {} FROM jobs j WHERE {cond} GROUP BY j.pc_id) x
              JOIN pcs p ON p.id = x.pc_id JOIN sites s ON s.id = p.site_id
              ORDER BY x.failed DESC, p.name, p.id LIMIT {} OFFSET {}",
-            sum(JobStatus::Done, &mut args),
-            sum(JobStatus::Failed, &mut args),
-            sum(JobStatus::New, &mut args),
-            sum(JobStatus::Submitted, &mut args),
-            sum(JobStatus::Resolved, &mut args),
+            args.sums("j.status", "1", &columns),
             args.int(page.limit),
             args.int(page.offset)
         );
@@ -633,34 +640,16 @@ impl Store {
             .bind(sqlx::query(sqlx::AssertSqlSafe(sql)))
             .fetch_all(&mut *conn)
             .await?;
-        // The length comes with the page (counted before it is cut); a page past the end
-        // (or of none) has no row to bring it.
-        let count: i64 = match rows.first() {
-            Some(r) => r.try_get("total")?,
-            None => {
-                let mut args = Args::default();
-                let sql = format!(
-                    "SELECT COUNT(DISTINCT j.pc_id) FROM jobs j WHERE {}",
-                    condition(f, a, &mut args)
-                );
-                args.bind(sqlx::query(sqlx::AssertSqlSafe(sql)))
-                    .fetch_one(&mut *conn)
-                    .await?
-                    .try_get(0)?
-            }
-        };
+        let mut distinct = Args::default();
+        let sql = format!(
+            "SELECT COUNT(DISTINCT j.pc_id) FROM jobs j WHERE {}",
+            condition(f, a, &mut distinct)
+        );
+        let count = list_length(&mut conn, rows.first(), sql, &distinct).await?;
         let mut pcs = Vec::with_capacity(rows.len());
         for r in &rows {
             let mut counts = JobCounts::default();
-            for (s, column) in [
-                (JobStatus::Done, "done"),
-                (JobStatus::Failed, "failed"),
-                (JobStatus::New, "fresh"),
-                (JobStatus::Submitted, "sent"),
-                (JobStatus::Resolved, "restarted"),
-            ] {
-                counts.add(s, r.try_get(column)?);
-            }
+            read_sums(r, &PC_COLUMNS, |s, n| counts.add(s, n))?;
             pcs.push(JobsPc {
                 pc_id: r.try_get("pc_id")?,
                 uid: r.try_get("uid")?,

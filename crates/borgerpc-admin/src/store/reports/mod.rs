@@ -23,6 +23,7 @@ pub mod buckets;
 pub mod changes;
 pub mod inventory;
 pub mod jobs;
+pub(crate) mod ops_rollup;
 pub mod security;
 
 use super::opening_hours::OpenSpans;
@@ -36,6 +37,7 @@ use sqlx::Row as _;
 use std::collections::{BTreeMap, HashMap};
 
 mod rollup;
+pub use ops_rollup::RollupComparison;
 pub use rollup::{AvailabilitySite, AvailabilitySum, AvailabilityTotals};
 
 /// The time zone of every local date and hour in a report.

@@ -2,9 +2,11 @@
 //! script on the PC) and the offline rules (the server's watch) raised, for a site, a
 //! customer's sites or all the caller sees, a period of local dates and optionally a group
 //! and one level. Counts per level, per rule, per site, per PC and per period bucket, open
-//! (NEW, ASSIGNED) against handled (RESOLVED), grouped in SQL; and the time to handle
-//! (median and 90th percentile, per level and per rule), picked in SQL with window functions
-//! so no event is read for it.
+//! (NEW, ASSIGNED) against handled (RESOLVED); and the time to handle (median and 90th
+//! percentile, per level and per rule), picked in SQL with window functions so no event is read
+//! for it. The counts per level, rule, site and bucket are sums over the daily roll-up
+//! `security_event_days` (`ops_rollup.rs`), a group's over its events; the per-PC counts, the
+//! events and the time to handle (not a sum) are read from the events' index.
 //!
 //! Times: an event is in the period, and its bucket is, by the local date (Copenhagen) of its
 //! `occurred_at` (the PC's report of when it happened; the server's clock for offline
@@ -22,9 +24,10 @@
 //! No summary leaves the store here: a summary is what a PC's script wrote and may name a
 //! person, so the report (and its exports and e-mails) carries counts, rules and PCs only.
 
-use super::args::Args;
-use super::buckets::{Bucket, HOUR_MS, date_of_hour};
-use super::{Filter, TIME_ZONE, day_start, ymd};
+use super::args::{Args, list_length, read_sums, site_entry};
+use super::buckets::{Bucket, date_of_day};
+use super::ops_rollup::local_day;
+use super::{Filter, TIME_ZONE, ymd};
 use crate::store::Result;
 use crate::store::Store;
 use crate::store::events::{EventStatus, LEVELS};
@@ -261,23 +264,53 @@ pub struct SecurityReport {
 
 /// The filter's condition on [`FROM`], its values pushed on `args`.
 fn condition(f: &Filter, a: &SecurityAsked, args: &mut Args) -> String {
-    let mut sql = format!(
-        "e.occurred_at >= {} AND e.occurred_at < {} AND {}",
-        args.int(day_start(f.period.from)),
-        args.int(day_start(f.period.to)),
-        args.within("e.site_id", &f.sites)
-    );
-    if let Some(g) = f.group {
-        sql.push_str(&format!(
-            " AND e.pc_id IN (SELECT pc_id FROM pc_group_members WHERE group_id = {})",
-            args.int(g)
-        ));
-    }
+    let mut sql = args.scope(f, "e.occurred_at", "e.site_id", "e.pc_id");
     if let Some(level) = a.level {
         sql.push_str(&format!(" AND {LEVEL} = {}", args.text(level)));
     }
     sql
 }
+
+/// The events of the filter counted per site, rule, local date and status, as rows (site_id,
+/// rule_kind, rule_id, day, status, n) for an outer query to add up: from the roll-up
+/// (`security_event_days`), or for a group (whose members change) from the events
+/// themselves. The level is not in it: the outer query joins the rules ([`RULES`]) and keeps
+/// [`level_only`]'s.
+fn counted(f: &Filter, args: &mut Args) -> String {
+    if f.group.is_some() {
+        return format!(
+            "SELECT e.site_id, e.rule_kind, e.rule_id, {} AS day, e.status, 1 AS n
+             FROM security_events e WHERE {}",
+            local_day("e.occurred_at"),
+            args.scope(f, "e.occurred_at", "e.site_id", "e.pc_id")
+        );
+    }
+    format!(
+        "SELECT r.site_id, r.rule_kind, r.rule_id, r.day, r.status, r.events AS n
+         FROM security_event_days r WHERE {}",
+        args.days(f)
+    )
+}
+
+/// ` WHERE` the level of the rule joined by [`RULES`] is the one asked for, or nothing.
+fn level_only(a: &SecurityAsked, args: &mut Args) -> String {
+    match a.level {
+        Some(level) => format!(" WHERE {LEVEL} = {}", args.text(level)),
+        None => String::new(),
+    }
+}
+
+/// The per-PC list's counts: a column per status, and one per level.
+const PC_COLUMNS: [(EventStatus, &str); 3] = [
+    (EventStatus::New, "fresh"),
+    (EventStatus::Assigned, "assigned"),
+    (EventStatus::Resolved, "resolved"),
+];
+const LEVEL_COLUMNS: [(&str, &str); 3] = [
+    ("CRITICAL", "critical"),
+    ("HIGH", "high"),
+    ("NORMAL", "normal"),
+];
 
 fn status(r: &sqlx::any::AnyRow) -> Result<EventStatus> {
     EventStatus::from_db(&r.try_get::<String, _>("status")?)
@@ -391,25 +424,28 @@ impl Store {
         let mut args = Args::default();
         let cond = condition(f, a, &mut args);
         let events = source(a);
+        let mut counts_args = Args::default();
+        let counted = counted(f, &mut counts_args);
+        let level_only = level_only(a, &mut counts_args);
 
-        // Per site and rule in one pass over the index; the rules' names, levels and sites
-        // joined to the counts, not to each event.
+        // Per site and rule, added up from the roll-up's days (or the group's events); the
+        // rules' names, levels and sites joined to the counts, not to each event.
         let sql = format!(
             "SELECT x.site_id, s.uid, s.name, x.rule_kind, x.rule_id,
                     COALESCE(sp.name, o.name, '') AS rule, {LEVEL} AS level, rs.uid AS rule_site,
                     x.status, x.n
-             FROM (SELECT e.site_id, e.rule_kind, e.rule_id, e.status, COUNT(*) AS n
-                   FROM {events} WHERE {cond}
-                   GROUP BY e.site_id, e.rule_kind, e.rule_id, e.status) x
+             FROM (SELECT y.site_id, y.rule_kind, y.rule_id, y.status, CAST(SUM(y.n) AS BIGINT) AS n
+                   FROM ({counted}) y GROUP BY y.site_id, y.rule_kind, y.rule_id, y.status
+                   HAVING SUM(y.n) <> 0) x
              JOIN sites s ON s.id = x.site_id
              {RULES}
-             LEFT JOIN sites rs ON rs.id = COALESCE(sp.site_id, o.site_id)"
+             LEFT JOIN sites rs ON rs.id = COALESCE(sp.site_id, o.site_id){level_only}"
         );
         let mut rules: Vec<SecurityRule> = Vec::new();
         let mut per_level: BTreeMap<String, EventCounts> = BTreeMap::new();
         let mut per_site: BTreeMap<i64, SecuritySite> = BTreeMap::new();
         let mut totals = EventCounts::default();
-        for r in args
+        for r in counts_args
             .bind(sqlx::query(sqlx::AssertSqlSafe(sql)))
             .fetch_all(&mut *conn)
             .await?
@@ -419,17 +455,13 @@ impl Store {
             let level: String = r.try_get("level")?;
             totals.add(st, n);
             per_level.entry(level.clone()).or_default().add(st, n);
-            let site: i64 = r.try_get("site_id")?;
-            let entry = match per_site.entry(site) {
-                std::collections::btree_map::Entry::Occupied(o) => o.into_mut(),
-                std::collections::btree_map::Entry::Vacant(v) => v.insert(SecuritySite {
-                    site_id: site,
-                    uid: r.try_get("uid")?,
-                    name: r.try_get("name")?,
-                    counts: EventCounts::default(),
-                    levels: LevelCounts::default(),
-                }),
-            };
+            let entry = site_entry(&mut per_site, &r, |site_id, uid, name| SecuritySite {
+                site_id,
+                uid,
+                name,
+                counts: EventCounts::default(),
+                levels: LevelCounts::default(),
+            })?;
             entry.counts.add(st, n);
             entry.levels.add(&level, n);
             match rules
@@ -506,15 +538,13 @@ impl Store {
             .map(|(_, r)| r.time())
             .unwrap_or_default();
 
-        // Per bucket with the levels: counted per UTC hour and rule, then per level.
+        // Per bucket with the levels: added up per local date and rule, then per level.
         let sql = format!(
-            "SELECT x.h, {LEVEL} AS level, x.status, CAST(SUM(x.n) AS BIGINT) AS n
-             FROM (SELECT e.occurred_at / {HOUR_MS} AS h, e.rule_kind, e.rule_id, e.status,
-                          COUNT(*) AS n
-                   FROM {events} WHERE {cond}
-                   GROUP BY e.occurred_at / {HOUR_MS}, e.rule_kind, e.rule_id, e.status) x
-             {RULES}
-             GROUP BY x.h, {LEVEL}, x.status"
+            "SELECT x.day, {LEVEL} AS level, x.status, CAST(SUM(x.n) AS BIGINT) AS n
+             FROM (SELECT y.day, y.rule_kind, y.rule_id, y.status, SUM(y.n) AS n
+                   FROM ({counted}) y GROUP BY y.day, y.rule_kind, y.rule_id, y.status) x
+             {RULES}{level_only}
+             GROUP BY x.day, {LEVEL}, x.status"
         );
         let mut periods: Vec<SecurityPeriod> = a
             .bucket
@@ -527,12 +557,12 @@ impl Store {
                 levels: LevelCounts::default(),
             })
             .collect();
-        for r in args
+        for r in counts_args
             .bind(sqlx::query(sqlx::AssertSqlSafe(sql)))
             .fetch_all(&mut *conn)
             .await?
         {
-            let start = a.bucket.start(date_of_hour(r.try_get("h")?));
+            let start = a.bucket.start(date_of_day(r.try_get("day")?));
             if let Some(p) = periods.iter_mut().find(|p| p.start == start) {
                 let n = r.try_get("n")?;
                 p.counts.add(status(&r)?, n);
@@ -595,20 +625,13 @@ impl Store {
         let cond = condition(f, a, &mut args);
         let events = source(a);
         let mut conn = self.reader().await?;
-        let sum = |expr: &str, v: &'static str, args: &mut Args| {
-            format!(
-                "CAST(SUM(CASE WHEN {expr} = {} THEN x.n ELSE 0 END) AS BIGINT)",
-                args.text(v)
-            )
-        };
+        let statuses = PC_COLUMNS.map(|(s, c)| (s.as_str(), c));
         // Counted per PC and rule from the index, then per PC with the rules' levels; the
         // number of PCs comes with the page (counted before it is cut).
         let sql = format!(
             "SELECT y.pc_id, p.uid, p.name, s.uid AS site, y.fresh, y.assigned, y.resolved,
                     y.critical, y.high, y.normal, COUNT(*) OVER () AS total
-             FROM (SELECT x.pc_id, CAST(SUM(x.n) AS BIGINT) AS events, {} AS fresh,
-                          {} AS assigned, {} AS resolved, {} AS critical, {} AS high,
-                          {} AS normal
+             FROM (SELECT x.pc_id, CAST(SUM(x.n) AS BIGINT) AS events, {}, {}
                    FROM (SELECT e.pc_id, e.rule_kind, e.rule_id, e.status, COUNT(*) AS n
                          FROM {events} WHERE {cond}
                          GROUP BY e.pc_id, e.rule_kind, e.rule_id, e.status) x
@@ -616,12 +639,8 @@ impl Store {
                    GROUP BY x.pc_id) y
              JOIN pcs p ON p.id = y.pc_id JOIN sites s ON s.id = p.site_id
              ORDER BY y.events DESC, p.name, p.id LIMIT {} OFFSET {}",
-            sum("x.status", EventStatus::New.as_str(), &mut args),
-            sum("x.status", EventStatus::Assigned.as_str(), &mut args),
-            sum("x.status", EventStatus::Resolved.as_str(), &mut args),
-            sum(LEVEL, "CRITICAL", &mut args),
-            sum(LEVEL, "HIGH", &mut args),
-            sum(LEVEL, "NORMAL", &mut args),
+            args.sums("x.status", "x.n", &statuses),
+            args.sums(LEVEL, "x.n", &LEVEL_COLUMNS),
             args.int(page.limit),
             args.int(page.offset)
         );
@@ -629,31 +648,16 @@ impl Store {
             .bind(sqlx::query(sqlx::AssertSqlSafe(sql)))
             .fetch_all(&mut *conn)
             .await?;
-        // A page past the end (or of none) has no row to bring the number.
-        let count: i64 = match rows.first() {
-            Some(r) => r.try_get("total")?,
-            None => {
-                let mut args = Args::default();
-                let sql = format!(
-                    "SELECT COUNT(DISTINCT e.pc_id) FROM {events} WHERE {}",
-                    condition(f, a, &mut args)
-                );
-                args.bind(sqlx::query(sqlx::AssertSqlSafe(sql)))
-                    .fetch_one(&mut *conn)
-                    .await?
-                    .try_get(0)?
-            }
-        };
+        let mut distinct = Args::default();
+        let sql = format!(
+            "SELECT COUNT(DISTINCT e.pc_id) FROM {events} WHERE {}",
+            condition(f, a, &mut distinct)
+        );
+        let count = list_length(&mut conn, rows.first(), sql, &distinct).await?;
         let mut pcs = Vec::with_capacity(rows.len());
         for r in &rows {
             let mut counts = EventCounts::default();
-            for (s, column) in [
-                (EventStatus::New, "fresh"),
-                (EventStatus::Assigned, "assigned"),
-                (EventStatus::Resolved, "resolved"),
-            ] {
-                counts.add(s, r.try_get(column)?);
-            }
+            read_sums(r, &PC_COLUMNS, |s, n| counts.add(s, n))?;
             pcs.push(SecurityPc {
                 pc_id: r.try_get("pc_id")?,
                 uid: r.try_get("uid")?,

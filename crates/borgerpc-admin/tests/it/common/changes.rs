@@ -208,6 +208,8 @@ impl Scenario {
             d.id = *id;
         }
         tx.commit().await.unwrap();
+        // Written around the store: the reports' daily roll-ups counted again from the rows.
+        portal.store.rebuild_report_rollups().await.unwrap();
     }
 }
 

@@ -377,6 +377,8 @@ pub(crate) async fn everything(portal: &Portal, site: &Site, prefix: &str) -> Se
     .fetch_one(store.pool())
     .await
     .unwrap();
+    // Written around the store: the reports' daily roll-ups counted again from the rows.
+    store.rebuild_report_rollups().await.unwrap();
 
     let plan = store
         .create_wake_plan(

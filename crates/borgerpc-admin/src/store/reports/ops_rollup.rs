@@ -1,0 +1,329 @@
+//! The daily roll-ups of the jobs, security and changes reports (migration 17): `job_days`,
+//! `security_event_days` and `audit_days`, what those reports add up for a period of whole
+//! local dates instead of counting every row per request. This module owns their upkeep; the
+//! reports read them (`jobs.rs`, `security.rs`, `changes.rs`).
+//!
+//! Upkeep is one rule for every write, in the write's transaction: the rows the write will
+//! touch are taken away from the roll-up as they are ([`Rollup::take`], before), and added as
+//! they became ([`Rollup::add`], after; nothing for a delete). So a status change moves a job
+//! from one count to the other, a repeated report or handling adds nothing, and each row is
+//! counted once whatever the write did; the keys (site, local date, script or rule, status,
+//! action, actor) are read from the rows themselves. The writers: `jobs.rs` (made, confirmed,
+//! reported, restarted), `events.rs` (raised), `operator.rs` (handled, reopened), `audit.rs`
+//! (each record), `pcs.rs` (a PC deleted), `history.rs` (retention). Deleting a site deletes its
+//! jobs' and events' rows (`tenants.rs`); its audit records stay, and so do their counts.
+//!
+//! What the reports still read from the rows, and why: the lists (failures, slowest, PCs,
+//! events, records) are pages from indexes; the per-PC counts have a key per PC, no smaller
+//! than the rows of a period; the time to handle's median and p90 are not sums (ranked in SQL
+//! from the events' index); the PCs activated are distinct PCs and the PCs a run reached are
+//! its batch's jobs (one action's records, from `audit_log_action`); and a group's reports,
+//! whose members change.
+//!
+//! Local dates in SQL: `(at + offset) / 86400000`, the offset from `report_zone_offsets`
+//! (Copenhagen's changes of the clock, 1970-2099), [`local_day`].
+
+use super::DAY_MS;
+use crate::store::Result;
+
+/// SQL for the local date (days since 1970-01-01) of the instant `at` (a column or an
+/// expression of ours), by the offset in force then.
+pub(crate) fn local_day(at: &str) -> String {
+    format!(
+        "(({at} + (SELECT z.offset_ms FROM report_zone_offsets z WHERE z.from_ms <= {at}
+                  ORDER BY z.from_ms DESC LIMIT 1)) / {DAY_MS})"
+    )
+}
+
+/// A roll-up and the rows it counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Rollup {
+    /// `job_days` from `jobs j`.
+    Jobs,
+    /// `security_event_days` from `security_events e`.
+    Events,
+    /// `audit_days` from `audit_log a`.
+    Audit,
+}
+
+/// A value bound to a condition's `$n`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Bind<'a> {
+    Int(i64),
+    Text(&'a str),
+}
+
+impl Rollup {
+    /// The rows matching `cond` (on the rows' alias: `j`, `e`, `a`) counted into the roll-up's
+    /// keys, each count times `sign`, as rows (key columns…, counts…) of an INSERT.
+    fn select(self, cond: &str, sign: i64) -> String {
+        match self {
+            Rollup::Jobs => {
+                let row = |kind: &str, at: &str| {
+                    format!(
+                        "SELECT '{kind}' AS time_kind, j.site_id, v.script_id, j.status,
+                                CASE WHEN j.duration_ms IS NULL THEN 0 ELSE 1 END AS timed,
+                                {} AS day
+                         FROM jobs j JOIN batches b ON b.id = j.batch_id
+                         JOIN script_versions v ON v.id = b.script_version_id
+                         WHERE ({cond}) AND {at} IS NOT NULL",
+                        local_day(at)
+                    )
+                };
+                format!(
+                    "SELECT x.time_kind, x.site_id, x.day, x.script_id, x.status,
+                            {sign} * COUNT(*), {sign} * SUM(x.timed)
+                     FROM ({} UNION ALL {}) x
+                     WHERE x.day IS NOT NULL
+                     GROUP BY x.time_kind, x.site_id, x.day, x.script_id, x.status",
+                    row("created", "j.created_at"),
+                    row("finished", "j.reported_at")
+                )
+            }
+            Rollup::Events => format!(
+                "SELECT x.site_id, x.day, x.rule_kind, x.rule_id, x.status, {sign} * COUNT(*)
+                 FROM (SELECT e.site_id, e.rule_kind, e.rule_id, e.status, {} AS day
+                       FROM security_events e WHERE {cond}) x
+                 WHERE x.day IS NOT NULL
+                 GROUP BY x.site_id, x.day, x.rule_kind, x.rule_id, x.status",
+                local_day("e.occurred_at")
+            ),
+            Rollup::Audit => format!(
+                "SELECT x.site_id, x.day, x.action, x.actor, {sign} * COUNT(*), {sign} * SUM(x.settings)
+                 FROM (SELECT COALESCE(a.site_id, 0) AS site_id, a.action, a.actor,
+                              CASE WHEN a.detail IS NULL THEN 0 ELSE 1 END AS settings, {} AS day
+                       FROM audit_log a WHERE {cond}) x
+                 WHERE x.day IS NOT NULL
+                 GROUP BY x.site_id, x.day, x.action, x.actor",
+                local_day("a.at")
+            ),
+        }
+    }
+
+    /// The roll-up's table, its key and its counts.
+    fn table(self) -> (&'static str, &'static str, &'static [&'static str]) {
+        match self {
+            Rollup::Jobs => (
+                "job_days",
+                "time_kind, site_id, day, script_id, status",
+                &["jobs", "timed"],
+            ),
+            Rollup::Events => (
+                "security_event_days",
+                "site_id, day, rule_kind, rule_id, status",
+                &["events"],
+            ),
+            Rollup::Audit => (
+                "audit_days",
+                "site_id, day, action, actor",
+                &["records", "settings"],
+            ),
+        }
+    }
+
+    /// The statement adding the rows of `cond`, each `sign` times, to the roll-up.
+    fn statement(self, cond: &str, sign: i64) -> String {
+        let (table, key, counts) = self.table();
+        let adds: Vec<String> = counts
+            .iter()
+            .map(|c| format!("{c} = {table}.{c} + excluded.{c}"))
+            .collect();
+        format!(
+            "INSERT INTO {table} ({key}, {}) {} ON CONFLICT ({key}) DO UPDATE SET {}",
+            counts.join(", "),
+            self.select(cond, sign),
+            adds.join(", ")
+        )
+    }
+
+    async fn apply(
+        self,
+        conn: &mut sqlx::AnyConnection,
+        cond: &str,
+        binds: &[Bind<'_>],
+        sign: i64,
+    ) -> Result<()> {
+        let sql = self.statement(cond, sign);
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for b in binds {
+            q = match b {
+                Bind::Int(v) => q.bind(*v),
+                Bind::Text(v) => q.bind(*v),
+            };
+        }
+        q.execute(conn).await?;
+        Ok(())
+    }
+
+    /// Before a write: takes the rows of `cond` (SQL of ours on the rows' alias, `$n` bound to
+    /// `binds`) away from the roll-up, as they are now.
+    pub(crate) async fn take(
+        self,
+        conn: &mut sqlx::AnyConnection,
+        cond: &str,
+        binds: &[Bind<'_>],
+    ) -> Result<()> {
+        self.apply(conn, cond, binds, -1).await
+    }
+
+    /// After a write: adds the rows of `cond` as they are now.
+    pub(crate) async fn add(
+        self,
+        conn: &mut sqlx::AnyConnection,
+        cond: &str,
+        binds: &[Bind<'_>],
+    ) -> Result<()> {
+        self.apply(conn, cond, binds, 1).await
+    }
+
+    /// Counts every row again: for rows written around the store (the bench's bulk SQL, a
+    /// test's), as the migration's back-fill did.
+    async fn rebuild(self, conn: &mut sqlx::AnyConnection) -> Result<()> {
+        let (table, _, _) = self.table();
+        sqlx::query(sqlx::AssertSqlSafe(format!("DELETE FROM {table}")))
+            .execute(&mut *conn)
+            .await?;
+        self.add(conn, "1 = 1", &[]).await
+    }
+
+    /// Every roll-up counted again.
+    pub(crate) async fn rebuild_all(conn: &mut sqlx::AnyConnection) -> Result<()> {
+        for r in [Rollup::Jobs, Rollup::Events, Rollup::Audit] {
+            r.rebuild(conn).await?;
+        }
+        Ok(())
+    }
+
+    /// The rows' counts per key as the rows have them now, and as the roll-up has them (rows
+    /// of 0 left out): for tests, which hold the roll-up to a recount after each kind of
+    /// write. Keys and counts as text.
+    async fn compare(
+        self,
+        conn: &mut sqlx::AnyConnection,
+    ) -> Result<(Vec<Vec<String>>, Vec<Vec<String>>)> {
+        use sqlx::Row as _;
+        let (table, key, counts) = self.table();
+        let n = key.split(',').count() + counts.len();
+        let cast = |cols: &str, prefix: &str| -> String {
+            cols.split(',')
+                .map(|c| format!("CAST({prefix}{} AS TEXT)", c.trim()))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        // The recount's columns by position, named.
+        let cols: Vec<String> = (1..=n).map(|i| format!("c{i}")).collect();
+        let recount = format!(
+            "WITH y ({}) AS ({}) SELECT {} FROM y ORDER BY {}",
+            cols.join(", "),
+            self.select("1 = 1", 1),
+            cols.iter()
+                .map(|c| format!("CAST({c} AS TEXT)"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            cols[..n - counts.len()].join(", ")
+        );
+        let kept = format!(
+            "SELECT {}, {} FROM {table} WHERE {} ORDER BY {key}",
+            cast(key, ""),
+            cast(&counts.join(", "), ""),
+            counts
+                .iter()
+                .map(|c| format!("{c} <> 0"))
+                .collect::<Vec<_>>()
+                .join(" OR ")
+        );
+        let mut out = Vec::new();
+        for sql in [recount, kept] {
+            let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+                .fetch_all(&mut *conn)
+                .await?;
+            let mut table = Vec::with_capacity(rows.len());
+            for r in &rows {
+                table.push(
+                    (0..n)
+                        .map(|i| r.try_get::<String, _>(i))
+                        .collect::<Result<Vec<_>, _>>()?,
+                );
+            }
+            out.push(table);
+        }
+        let kept = out.pop().unwrap_or_default();
+        let recount = out.pop().unwrap_or_default();
+        Ok((recount, kept))
+    }
+}
+
+/// A roll-up's rows as the raw rows count them and as it keeps them (see [`Rollup::compare`]).
+pub type RollupComparison = (&'static str, Vec<Vec<String>>, Vec<Vec<String>>);
+
+impl crate::store::Store {
+    /// Counts the jobs, security and changes reports' roll-ups again from their rows: for
+    /// rows written around the store (bulk SQL of the bench or a test), never needed after
+    /// the store's own writes.
+    pub async fn rebuild_report_rollups(&self) -> Result<()> {
+        let mut tx = self.db.begin_write().await?;
+        Rollup::rebuild_all(&mut tx).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Each roll-up (`job_days`, `security_event_days`, `audit_days`) recounted from the rows
+    /// and as kept, sorted by key: equal when the upkeep is right.
+    pub async fn report_rollups_compared(&self) -> Result<Vec<RollupComparison>> {
+        let mut conn = self.reader().await?;
+        let mut out = Vec::new();
+        for r in [Rollup::Jobs, Rollup::Events, Rollup::Audit] {
+            let (mut recount, mut kept) = r.compare(&mut conn).await?;
+            recount.sort();
+            kept.sort();
+            out.push((r.table().0, recount, kept));
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::TIME_ZONE;
+    use chrono::{Offset, TimeZone};
+
+    /// The offsets migration 17 gives SQL are the time zone's the reports use, at every
+    /// hour from 1970 to 2099 (Copenhagen changes its clock on whole UTC hours).
+    #[test]
+    fn the_zone_table_is_the_time_zone() {
+        let sql = include_str!("../../../migrations/0017_ops_rollups.sql");
+        let values = sql
+            .split("INSERT INTO report_zone_offsets (from_ms, offset_ms) VALUES")
+            .nth(1)
+            .and_then(|s| s.split(';').next())
+            .unwrap();
+        let rows: Vec<(i64, i64)> = values
+            .split(')')
+            .filter_map(|r| {
+                let (a, b) = r
+                    .trim_start_matches([',', ' ', '\n', '('])
+                    .split_once(", ")?;
+                Some((a.trim().parse().ok()?, b.trim().parse().ok()?))
+            })
+            .collect();
+        assert!(rows.len() > 200, "{}", rows.len());
+        let end = TIME_ZONE
+            .with_ymd_and_hms(2100, 1, 1, 0, 0, 0)
+            .unwrap()
+            .timestamp_millis();
+        let mut at = 0i64;
+        while at < end {
+            let want = i64::from(
+                TIME_ZONE
+                    .timestamp_millis_opt(at)
+                    .unwrap()
+                    .offset()
+                    .fix()
+                    .local_minus_utc(),
+            ) * 1000;
+            let got = rows.iter().rev().find(|(from, _)| *from <= at).unwrap().1;
+            assert_eq!(got, want, "at {at}");
+            at += 3_600_000;
+        }
+    }
+}
