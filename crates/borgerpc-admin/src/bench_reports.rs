@@ -2,8 +2,8 @@
 //! their history costs on disk. A fresh database gets one customer with many PCs spread over
 //! sites of 5,000, each with what the agent reports of itself and a check-in and login
 //! history of many days (written in bulk with SQL, day by day, as years of check-ins would
-//! have left them; the store's own roll-ups are then made from those rows as check-ins make
-//! them). The portal starts on it, a customer administrator logs in over HTTP, and each report
+//! have left them, with the availability roll-up check-ins keep), ten jobs, three security
+//! events and an audit record per PC over those days (their roll-ups counted from the rows). The portal starts on it, a customer administrator logs in over HTTP, and each report
 //! page, JSON answer and file is asked for in turn, customer-wide and for one site.
 //!
 //! The figures are from sending the request to the whole answer read, over loopback. The
@@ -153,6 +153,7 @@ async fn seed(store: &Store, opts: &ReportOptions) -> anyhow::Result<Seeded> {
     let per_site = opts.pcs_per_site;
     let site_count = (opts.pcs + per_site - 1) / per_site;
     let mut sites = Vec::new();
+    let mut site_ids = Vec::new();
     // Every site open on weekdays 08–16, so the availability report measures uptime within
     // opening hours for every PC, as a municipality that set them would have it.
     let scope = crate::store::access::Scope::cli(store).await?;
@@ -174,6 +175,7 @@ async fn seed(store: &Store, opts: &ReportOptions) -> anyhow::Result<Seeded> {
             .await?;
         let pcs = per_site.min(opts.pcs - s * per_site);
         seed_pcs(store, site.id, pcs, now).await?;
+        site_ids.push(site.id);
         store.set_opening_hours(&scope, site.id, &hours).await?;
         sites.push(uid);
         bar.inc(1);
@@ -182,12 +184,15 @@ async fn seed(store: &Store, opts: &ReportOptions) -> anyhow::Result<Seeded> {
     let before = history_bytes(store).await?;
     seed_history(store, opts.days, now).await?;
     let history_bytes = history_bytes(store).await? - before;
+    seed_operations(store, &site_ids, opts.days, now).await?;
     // The planner's statistics, as a database that grew to this size would have them.
     let maintenance = match store.db.kind() {
         // Its own tables only: a bare VACUUM takes every schema of the database, and waits on
         // whatever else runs there.
         service_kit::db::DbKind::Postgres => {
-            "VACUUM ANALYZE pcs, config_entries, checkin_days, pc_login_days, site_checkin_days"
+            "VACUUM ANALYZE pcs, config_entries, checkin_days, pc_login_days, site_checkin_days,
+             pc_inventory, batches, jobs, security_events, audit_log, job_days,
+             security_event_days, audit_days"
         }
         service_kit::db::DbKind::Sqlite => "ANALYZE",
     };
@@ -336,6 +341,133 @@ async fn seed_history(store: &Store, days: i64, now: i64) -> anyhow::Result<()> 
     Ok(())
 }
 
+/// The jobs, security events and audit records of `days` days, for the jobs, security and
+/// changes reports: a batch of the script per site and day, ten jobs per PC (a tenth failed, a
+/// tenth still new), three events per PC (half handled within 50 minutes) and one audit record
+/// per PC (activations, script runs, settings), written in bulk and their roll-ups counted
+/// from the rows afterwards, as `Store::rebuild_report_rollups` does for rows written around
+/// the store.
+async fn seed_operations(store: &Store, sites: &[i64], days: i64, now: i64) -> anyhow::Result<()> {
+    const DAY_MS: i64 = 86_400_000;
+    let (Some(&first), Some(&last)) = (sites.first(), sites.last()) else {
+        return Ok(());
+    };
+    anyhow::ensure!(
+        last - first + 1 == sites.len() as i64,
+        "the bench's sites are not numbered in a row"
+    );
+    let new_script = |name: &str, is_security: bool| crate::store::jobs::NewScript {
+        site_id: Some(first),
+        uid: None,
+        name: name.into(),
+        description: String::new(),
+        category: None,
+        is_security,
+        is_hidden: false,
+        version: 1,
+        code: "#!/bin/sh\ntrue\n".into(),
+        inputs: Vec::new(),
+    };
+    let script = store.save_script(&new_script("Bench", false)).await?;
+    let security = store
+        .save_script(&new_script("Bench security", true))
+        .await?;
+    // Day d (0 = the first) starts at $start + d * DAY_MS; site k is $first + k.
+    let start = (now.div_euclid(DAY_MS) - days + 1) * DAY_MS;
+    let numbers =
+        "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < $1 - 1)";
+    let n_sites = sites.len() as i64;
+    let statements: [(String, Vec<i64>); 5] = [
+        // Batch k * days + d: site k's run on day d at 10:00 UTC.
+        (
+            format!(
+                "{numbers} INSERT INTO batches (site_id, script_version_id, name, created_by, created_at)
+                 SELECT $2 + i / $3, $4, 'Bench', 'user:bench-reports', $5 + (i % $3) * {DAY_MS} + 36000000
+                 FROM n ORDER BY i"
+            ),
+            vec![n_sites * days, first, days, script.version_id, start],
+        ),
+        (
+            "INSERT INTO security_problems (site_id, name, level, script_id, created_at)
+             SELECT id, 'Regel ' || id,
+                    CASE id % 3 WHEN 0 THEN 'CRITICAL' WHEN 1 THEN 'HIGH' ELSE 'NORMAL' END, $1, 0
+             FROM sites WHERE id >= $2 AND id <= $3 ORDER BY id"
+                .to_owned(),
+            vec![security.script_id, first, last],
+        ),
+        // Job j of PC p on day (p * 7 + j * 37) % days, in its site's batch of that day.
+        (
+            format!(
+                "WITH RECURSIVE k(j) AS (SELECT 0 UNION ALL SELECT j + 1 FROM k WHERE j < 9)
+                 INSERT INTO jobs (batch_id, pc_id, site_id, status, created_at, reported_at, duration_ms)
+                 SELECT (SELECT MIN(id) FROM batches) + (p.site_id - $1) * $2 + (p.id * 7 + k.j * 37) % $2,
+                        p.id, p.site_id,
+                        CASE (p.id + k.j) % 10 WHEN 0 THEN 'FAILED' WHEN 1 THEN 'NEW' ELSE 'DONE' END,
+                        $3 + ((p.id * 7 + k.j * 37) % $2) * {DAY_MS} + 36000000 + k.j * 1000,
+                        CASE WHEN (p.id + k.j) % 10 = 1 THEN NULL
+                             ELSE $3 + ((p.id * 7 + k.j * 37) % $2) * {DAY_MS} + 36060000 + k.j * 1000 END,
+                        CASE WHEN (p.id + k.j) % 10 = 1 THEN NULL ELSE ((p.id + k.j) % 600) * 1000 END
+                 FROM pcs p CROSS JOIN k WHERE p.site_id >= $1 AND p.site_id <= $4"
+            ),
+            vec![first, days, start, last],
+        ),
+        (
+            format!(
+                "WITH RECURSIVE k(j) AS (SELECT 0 UNION ALL SELECT j + 1 FROM k WHERE j < 2)
+                 INSERT INTO security_events (site_id, pc_id, rule_kind, rule_id, occurred_at,
+                        occurred_text, reported_at, summary, status, handled_at)
+                 SELECT p.site_id, p.id, 'security',
+                        (SELECT MIN(id) FROM security_problems) + p.site_id - $1,
+                        $3 + ((p.id * 11 + k.j * 53) % $2) * {DAY_MS} + 43200000, 'bench',
+                        $3 + ((p.id * 11 + k.j * 53) % $2) * {DAY_MS} + 43200000, 'Bench event',
+                        CASE (p.id + k.j) % 4 WHEN 0 THEN 'NEW' WHEN 1 THEN 'ASSIGNED' ELSE 'RESOLVED' END,
+                        CASE WHEN (p.id + k.j) % 4 > 1
+                             THEN $3 + ((p.id * 11 + k.j * 53) % $2) * {DAY_MS} + 43200000 + ((p.id + k.j) % 50) * 60000
+                             ELSE NULL END
+                 FROM pcs p CROSS JOIN k WHERE p.site_id >= $1 AND p.site_id <= $4"
+            ),
+            vec![first, days, start, last],
+        ),
+        (
+            format!(
+                "INSERT INTO audit_log (at, actor, site_id, action, target, detail, pc_id, batch_id)
+                 SELECT $3 + ((p.id * 13) % $2) * {DAY_MS} + 39600000, 'user:bench-' || (p.id % 20), p.site_id,
+                        CASE p.id % 5 WHEN 0 THEN 'pc.activate' WHEN 1 THEN 'script.run'
+                             WHEN 2 THEN 'config.set' WHEN 3 THEN 'group.create' ELSE 'pc.deactivate' END,
+                        'pc:' || p.id, CASE WHEN p.id % 5 = 2 THEN '{{}}' ELSE NULL END,
+                        CASE WHEN p.id % 5 IN (0, 4) THEN p.id ELSE NULL END,
+                        CASE WHEN p.id % 5 = 1
+                             THEN (SELECT MIN(id) FROM batches) + (p.site_id - $1) * $2 + (p.id * 13) % $2
+                             ELSE NULL END
+                 FROM pcs p WHERE p.site_id >= $1 AND p.site_id <= $4"
+            ),
+            vec![first, days, start, last],
+        ),
+    ];
+    for (sql, binds) in statements {
+        let mut tx = store.db.begin_write().await?;
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for b in binds {
+            q = q.bind(b);
+        }
+        q.execute(&mut *tx).await?;
+        tx.commit().await?;
+    }
+    // The batches' ids are in the order the jobs' arithmetic expects, or it would put jobs
+    // in other sites' batches.
+    let misplaced: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM jobs j JOIN batches b ON b.id = j.batch_id WHERE b.site_id <> j.site_id",
+    )
+    .fetch_one(store.pool())
+    .await?;
+    anyhow::ensure!(
+        misplaced == 0,
+        "{misplaced} bench jobs are in another site's batch"
+    );
+    store.rebuild_report_rollups().await?;
+    Ok(())
+}
+
 /// The bytes the database takes on disk now: SQLite's pages (after a checkpoint, so the WAL
 /// is in them), or the PostgreSQL schema's tables with their indexes and TOAST.
 async fn history_bytes(store: &Store) -> anyhow::Result<i64> {
@@ -391,6 +523,9 @@ async fn measure(base: &str, seeded: &Seeded, opts: &ReportOptions) -> anyhow::R
     for (name, page, api) in [
         ("availability", "tilgaengelighed", "availability"),
         ("usage", "brug", "usage"),
+        ("jobs", "jobs", "jobs"),
+        ("security", "sikkerhed", "security"),
+        ("changes", "aendringer", "changes"),
     ] {
         pages.push((name, format!("/rapporter/{page}?{all}")));
         pages.push((name, format!("/rapporter/{page}?{last30}&sted={site}")));

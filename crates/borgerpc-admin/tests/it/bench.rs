@@ -124,6 +124,22 @@ async fn a_tiny_report_bench_answers_every_report() {
     for p in report.pages.iter().chain(&report.json) {
         assert!(p.p50_ms > 0.0 && p.p99_ms >= p.p50_ms, "{line}");
     }
+    // Every report, as a page and as JSON (each answered 200, or the bench fails).
+    for timings in [&report.pages, &report.json] {
+        let names: std::collections::BTreeSet<&str> = timings.iter().map(|p| p.page).collect();
+        assert_eq!(
+            names.into_iter().collect::<Vec<_>>(),
+            [
+                "availability",
+                "changes",
+                "inventory",
+                "jobs",
+                "security",
+                "usage"
+            ],
+            "{line}"
+        );
+    }
     // The site's 200 PCs over the three days there are, less a PC in eleven each day; the
     // inventory's every PC, once.
     assert_eq!(
