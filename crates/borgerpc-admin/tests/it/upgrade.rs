@@ -134,13 +134,6 @@ async fn migrate_check_lists_what_is_pending_and_changes_nothing() {
 /// the PCs counted are the site's.
 #[tokio::test]
 async fn the_rollup_is_back_filled_from_the_checkins_kept() {
-    let dir = tempfile::tempdir().unwrap();
-    let url = service_kit::db::test_database_url(dir.path())
-        .await
-        .unwrap();
-    let k = MIGRATIONS.iter().position(|m| m.version == 11).unwrap();
-    let db = service_kit::db::Db::connect(&url, 2).await.unwrap();
-    db.migrate(&MIGRATIONS[..k]).await.unwrap();
     let mut statements = vec![
         "INSERT INTO customers (name, created_at) VALUES ('K', 0)".to_owned(),
         "INSERT INTO sites (customer_id, uid, name, created_at) SELECT id, 'a', 'A', 0 FROM customers".to_owned(),
@@ -181,14 +174,7 @@ async fn the_rollup_is_back_filled_from_the_checkins_kept() {
             ));
         }
     }
-    for s in statements {
-        sqlx::query(sqlx::AssertSqlSafe(s))
-            .execute(db.reader())
-            .await
-            .unwrap();
-    }
-    db.close().await;
-
+    let (_dir, url) = before_migration(11, statements).await;
     let store = Store::open(&url, 2).await.unwrap();
     let cols: Vec<String> = (0..96)
         .map(|q| format!("CAST(n{q:02} AS BIGINT)"))
@@ -228,13 +214,6 @@ async fn the_rollup_is_back_filled_from_the_checkins_kept() {
 /// `pcs.client_version` (which nothing wrote before) from the agent's version entry.
 #[tokio::test]
 async fn the_inventory_and_pc_versions_are_back_filled_from_the_entries() {
-    let dir = tempfile::tempdir().unwrap();
-    let url = service_kit::db::test_database_url(dir.path())
-        .await
-        .unwrap();
-    let k = MIGRATIONS.iter().position(|m| m.version == 16).unwrap();
-    let db = service_kit::db::Db::connect(&url, 2).await.unwrap();
-    db.migrate(&MIGRATIONS[..k]).await.unwrap();
     let mut statements = vec![
         "INSERT INTO customers (name, created_at) VALUES ('K', 0)".to_owned(),
         "INSERT INTO sites (customer_id, uid, name, created_at) SELECT id, 'a', 'A', 0 FROM customers".to_owned(),
@@ -264,14 +243,7 @@ async fn the_inventory_and_pc_versions_are_back_filled_from_the_entries() {
          SELECT 'site', id, '_os2borgerpc.client_version', '9.9.9', 0 FROM sites"
             .to_owned(),
     );
-    for s in statements {
-        sqlx::query(sqlx::AssertSqlSafe(s))
-            .execute(db.reader())
-            .await
-            .unwrap();
-    }
-    db.close().await;
-
+    let (_dir, url) = before_migration(16, statements).await;
     let store = Store::open(&url, 2).await.unwrap();
     // uid, pcs.client_version, and the inventory's client version, release and model.
     type Row = (
@@ -313,13 +285,6 @@ async fn the_inventory_and_pc_versions_are_back_filled_from_the_entries() {
 #[tokio::test]
 async fn the_ops_rollups_are_back_filled_from_the_rows_kept() {
     use crate::common::ops::{at, local_date};
-    let dir = tempfile::tempdir().unwrap();
-    let url = service_kit::db::test_database_url(dir.path())
-        .await
-        .unwrap();
-    let k = MIGRATIONS.iter().position(|m| m.version == 17).unwrap();
-    let db = service_kit::db::Db::connect(&url, 2).await.unwrap();
-    db.migrate(&MIGRATIONS[..k]).await.unwrap();
     let times = [
         at("2026-03-29T00:30:00+01:00"),
         at("2026-03-29T03:30:00+02:00"),
@@ -362,14 +327,7 @@ async fn the_ops_rollups_are_back_filled_from_the_rows_kept() {
             if i % 2 == 0 { "'{}'" } else { "NULL" }
         ));
     }
-    for s in statements {
-        sqlx::query(sqlx::AssertSqlSafe(s))
-            .execute(db.reader())
-            .await
-            .unwrap();
-    }
-    db.close().await;
-
+    let (_dir, url) = before_migration(17, statements).await;
     let store = Store::open(&url, 2).await.unwrap();
     for (table, recount, kept) in store.report_rollups_compared().await.unwrap() {
         assert_eq!(kept, recount, "{table}");
@@ -411,4 +369,27 @@ async fn the_ops_rollups_are_back_filled_from_the_rows_kept() {
             .unwrap();
     assert_eq!(portal_wide, 1);
     store.db.close().await;
+}
+
+/// A database migrated up to just before `version`, with `statements` run on it as the rows
+/// an older portal left: its directory (kept while it lives) and its URL.
+async fn before_migration(version: i64, statements: Vec<String>) -> (tempfile::TempDir, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let url = service_kit::db::test_database_url(dir.path())
+        .await
+        .unwrap();
+    let k = MIGRATIONS
+        .iter()
+        .position(|m| m.version == version)
+        .unwrap();
+    let db = service_kit::db::Db::connect(&url, 2).await.unwrap();
+    db.migrate(&MIGRATIONS[..k]).await.unwrap();
+    for s in statements {
+        sqlx::query(sqlx::AssertSqlSafe(s))
+            .execute(db.reader())
+            .await
+            .unwrap();
+    }
+    db.close().await;
+    (dir, url)
 }
