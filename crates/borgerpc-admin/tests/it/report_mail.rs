@@ -8,6 +8,7 @@
 //! period up when the next is due, a user who lost access, two instances on one database,
 //! and the page's refusals and bound.
 
+use crate::common::reports::api;
 use crate::common::reports::{QUARTER, date, midnight};
 use crate::common::web::{PASSWORD, WebUser, between};
 use crate::common::{Portal, wait_for};
@@ -194,17 +195,6 @@ async fn api_token(portal: &Portal, username: &str) -> String {
         .as_str()
         .unwrap()
         .to_owned()
-}
-
-async fn api(portal: &Portal, token: &str, path: &str) -> Value {
-    let r = reqwest::Client::new()
-        .get(format!("{}{path}", portal.url))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200, "{path}");
-    r.json().await.unwrap()
 }
 
 /// Checks the attachment cell for cell against the API's JSON of the same report, scope and

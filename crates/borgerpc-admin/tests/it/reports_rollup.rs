@@ -8,6 +8,7 @@
 //! site, a group's wake plan, a site's one wake plan, none) on the 23-hour 2026-03-29.
 
 use crate::common;
+use crate::common::reports::api as get;
 
 use borgerpc_admin::store::access::Scope;
 use borgerpc_admin::store::history::{Beat, Retention};
@@ -21,17 +22,6 @@ use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 
 const DAY: i64 = 86_400_000;
-
-async fn get(portal: &Portal, token: &str, path: &str) -> Value {
-    let r = reqwest::Client::new()
-        .get(format!("{}{path}", portal.url))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200, "{path}");
-    r.json().await.unwrap()
-}
 
 fn beat(pc: i64, at: i64) -> Beat {
     Beat {

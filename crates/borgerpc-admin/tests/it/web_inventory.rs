@@ -7,21 +7,11 @@
 //! that is not one is shown on the form naming the field.
 
 use crate::common::Portal;
+use crate::common::reports::api;
 use crate::common::web::{WebUser, between};
 use crate::reports_inventory::{agents, report};
 use crate::web_reports::check_svg;
 use serde_json::Value;
-
-async fn api(portal: &Portal, key: &str, path: &str) -> Value {
-    let r = reqwest::Client::new()
-        .get(format!("{}{path}", portal.url))
-        .bearer_auth(key)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200, "{path}");
-    r.json().await.unwrap()
-}
 
 /// Text without its tags and with the page's escapes undone.
 fn plain(html: &str) -> String {

@@ -5,23 +5,13 @@
 //! on the form naming the field.
 
 use crate::common::Portal;
+use crate::common::reports::api;
 use crate::common::reports::{QUARTER, date, midnight};
 use crate::common::web::{WebUser, between};
 use borgerpc_admin::store::config::EntryChange;
 use borgerpc_admin::store::history::Beat;
 use serde_json::Value;
 use std::collections::BTreeMap;
-
-async fn api(portal: &Portal, key: &str, path: &str) -> Value {
-    let r = reqwest::Client::new()
-        .get(format!("{}{path}", portal.url))
-        .bearer_auth(key)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200, "{path}");
-    r.json().await.unwrap()
-}
 
 /// The rows of the table with `id`: the row header's `datetime` (or link text) and the cells.
 fn table(body: &str, id: &str) -> Vec<(String, Vec<String>)> {

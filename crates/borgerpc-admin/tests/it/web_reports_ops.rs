@@ -7,20 +7,10 @@
 
 use crate::common::Portal;
 use crate::common::ops;
+use crate::common::reports::api;
 use crate::common::web::{WebUser, between};
 use borgerpc_admin::store::operator::EventChange;
 use serde_json::Value;
-
-async fn api(portal: &Portal, key: &str, path: &str) -> Value {
-    let r = reqwest::Client::new()
-        .get(format!("{}{path}", portal.url))
-        .bearer_auth(key)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200, "{path}");
-    r.json().await.unwrap()
-}
 
 /// Text without its tags, entities of the templates undone.
 fn plain(html: &str) -> String {

@@ -23,6 +23,18 @@ pub(crate) fn midnight(d: NaiveDate) -> i64 {
         .timestamp_millis()
 }
 
+/// A GET of the JSON API with a bearer token, which must answer 200.
+pub(crate) async fn api(portal: &Portal, token: &str, path: &str) -> Value {
+    let r = reqwest::Client::new()
+        .get(format!("{}{path}", portal.url))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{path}");
+    r.json().await.unwrap()
+}
+
 /// A user with one role (or a superuser, for `None`), logged in through the API: the session
 /// token.
 pub(crate) async fn api_user(
