@@ -2,9 +2,10 @@
 //! their history costs on disk. A fresh database gets one customer with many PCs spread over
 //! sites of 5,000, each with what the agent reports of itself and a check-in and login
 //! history of many days (written in bulk with SQL, day by day, as years of check-ins would
-//! have left them, with the availability roll-up check-ins keep), ten jobs, three security
-//! events and an audit record per PC over those days (their roll-ups counted from the rows). The portal starts on it, a customer administrator logs in over HTTP, and each report
-//! page, JSON answer and file is asked for in turn, customer-wide and for one site.
+//! have left them, with the availability roll-up check-ins keep), and ten jobs, three security
+//! events and an audit record per PC over those days (their roll-ups counted from the rows).
+//! The portal starts on it, a customer administrator logs in over HTTP, and each report page,
+//! JSON answer and file is asked for in turn, customer-wide and for one site.
 //!
 //! The figures are from sending the request to the whole answer read, over loopback. The
 //! peak memory is the process's (the portal and the bench's client) while it answers, not
@@ -343,8 +344,8 @@ async fn seed_history(store: &Store, days: i64, now: i64) -> anyhow::Result<()> 
 
 /// The jobs, security events and audit records of `days` days, for the jobs, security and
 /// changes reports: a batch of the script per site and day, ten jobs per PC (a tenth failed, a
-/// tenth still new), three events per PC (half handled within 50 minutes) and one audit record
-/// per PC (activations, script runs, settings), written in bulk and their roll-ups counted
+/// tenth still new), three events per PC (half handled within 50 minutes), an audit record per
+/// PC (activations, settings, groups) and one per batch (the run), written in bulk and their roll-ups counted
 /// from the rows afterwards, as `Store::rebuild_report_rollups` does for rows written around
 /// the store.
 async fn seed_operations(store: &Store, sites: &[i64], days: i64, now: i64) -> anyhow::Result<()> {
@@ -428,20 +429,23 @@ async fn seed_operations(store: &Store, sites: &[i64], days: i64, now: i64) -> a
             ),
             vec![first, days, start, last],
         ),
+        // A record per PC (activations, settings, groups) and one per batch, the run that
+        // made it, as the portal writes them.
         (
             format!(
                 "INSERT INTO audit_log (at, actor, site_id, action, target, detail, pc_id, batch_id)
                  SELECT $3 + ((p.id * 13) % $2) * {DAY_MS} + 39600000, 'user:bench-' || (p.id % 20), p.site_id,
-                        CASE p.id % 5 WHEN 0 THEN 'pc.activate' WHEN 1 THEN 'script.run'
-                             WHEN 2 THEN 'config.set' WHEN 3 THEN 'group.create' ELSE 'pc.deactivate' END,
-                        'pc:' || p.id, CASE WHEN p.id % 5 = 2 THEN '{{}}' ELSE NULL END,
-                        CASE WHEN p.id % 5 IN (0, 4) THEN p.id ELSE NULL END,
-                        CASE WHEN p.id % 5 = 1
-                             THEN (SELECT MIN(id) FROM batches) + (p.site_id - $1) * $2 + (p.id * 13) % $2
-                             ELSE NULL END
-                 FROM pcs p WHERE p.site_id >= $1 AND p.site_id <= $4"
+                        CASE p.id % 4 WHEN 0 THEN 'pc.activate' WHEN 1 THEN 'config.set'
+                             WHEN 2 THEN 'group.create' ELSE 'pc.deactivate' END,
+                        'pc:' || p.id, CASE WHEN p.id % 4 = 1 THEN '{{}}' ELSE NULL END,
+                        CASE WHEN p.id % 4 IN (0, 3) THEN p.id ELSE NULL END, NULL
+                 FROM pcs p WHERE p.site_id >= $1 AND p.site_id <= $4
+                 UNION ALL
+                 SELECT b.created_at, 'user:bench-' || (b.id % 20), b.site_id, 'script.run',
+                        'script:' || $5 || ' batch:' || b.id, NULL, NULL, b.id
+                 FROM batches b WHERE b.site_id >= $1 AND b.site_id <= $4"
             ),
-            vec![first, days, start, last],
+            vec![first, days, start, last, script.script_id],
         ),
     ];
     for (sql, binds) in statements {
