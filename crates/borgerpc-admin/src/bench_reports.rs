@@ -2,7 +2,8 @@
 //! their history costs on disk. A fresh database gets one customer with many PCs spread over
 //! sites of 5,000, each with what the agent reports of itself and a check-in and login
 //! history of many days (written in bulk with SQL, day by day, as years of check-ins would
-//! have left them, with the availability roll-up check-ins keep), and ten jobs, three security
+//! have left them, with the availability and usage roll-ups check-ins and pushes keep), and
+//! ten jobs, three security
 //! events and an audit record per PC over those days (their roll-ups counted from the rows).
 //! The portal starts on it, a customer administrator logs in over HTTP, and each report page,
 //! JSON answer and file is asked for in turn, customer-wide and for one site.
@@ -16,6 +17,7 @@ use crate::bench_pages::{PageTiming, login, time_paths};
 use crate::config::Config;
 use crate::store::Store;
 use crate::store::opening_hours::OpeningTimes;
+use crate::store::reports::ops_rollup::{Bind, Rollup};
 use crate::store::reports::TIME_ZONE;
 use anyhow::Context as _;
 use serde::Serialize;
@@ -192,7 +194,7 @@ async fn seed(store: &Store, opts: &ReportOptions) -> anyhow::Result<Seeded> {
         // whatever else runs there.
         service_kit::db::DbKind::Postgres => {
             "VACUUM ANALYZE pcs, config_entries, checkin_days, pc_login_days, site_checkin_days,
-             pc_inventory, batches, jobs, security_events, audit_log, job_days,
+             site_login_days, pc_inventory, batches, jobs, security_events, audit_log, job_days,
              security_event_days, audit_days"
         }
         service_kit::db::DbKind::Sqlite => "ANALYZE",
@@ -270,8 +272,8 @@ async fn seed_pcs(store: &Store, site_id: i64, pcs: i64, now: i64) -> anyhow::Re
 }
 
 /// `days` days up to today of check-ins (opening hours 08–16, a PC in eleven off on a given
-/// day), their sites' availability roll-up, and logins (0 to 12 a day) for every PC, a day
-/// per transaction.
+/// day), their sites' availability roll-up, and logins (0 to 12 a day) for every PC with
+/// their sites' usage roll-up, a day per transaction.
 async fn seed_history(store: &Store, days: i64, now: i64) -> anyhow::Result<()> {
     const DAY_MS: i64 = 86_400_000;
     let today = now.div_euclid(DAY_MS);
@@ -283,6 +285,9 @@ async fn seed_history(store: &Store, days: i64, now: i64) -> anyhow::Result<()> 
         "{prefix:>12} [{bar:40}] {pos}/{len} days {per_sec} {msg}",
     );
     let quarters: Vec<String> = (0..96).map(|q| format!("n{q:02}")).collect();
+    let sites: Vec<i64> = sqlx::query_scalar("SELECT id FROM sites ORDER BY id")
+        .fetch_all(store.pool())
+        .await?;
     let sums: Vec<String> = (0..96)
         .map(|q| {
             let (word, bit) = if q < 48 { ("q0", q) } else { ("q1", q - 48) };
@@ -330,15 +335,29 @@ async fn seed_history(store: &Store, days: i64, now: i64) -> anyhow::Result<()> 
         .bind(local_day)
         .execute(&mut *tx)
         .await?;
+        // The usage roll-up of the day, as the pushes would have kept it: each site's rows
+        // of the day counted from the (site, day) index.
+        for site in &sites {
+            Rollup::Logins
+                .add(
+                    &mut tx,
+                    "l.site_id = $1 AND l.day = $2",
+                    &[Bind::Int(*site), Bind::Int(local_day)],
+                )
+                .await?;
+        }
         tx.commit().await?;
         bar.inc(1);
     }
     bar.finish_and_clear();
-    // The availability report must not be timed on an empty roll-up.
-    let rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM site_checkin_days")
-        .fetch_one(store.pool())
-        .await?;
-    anyhow::ensure!(rows > 0, "the availability roll-up is empty after seeding");
+    // The availability and usage reports must not be timed on an empty roll-up.
+    for table in ["site_checkin_days", "site_login_days"] {
+        let rows: i64 =
+            sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT COUNT(*) FROM {table}")))
+                .fetch_one(store.pool())
+                .await?;
+        anyhow::ensure!(rows > 0, "{table} is empty after seeding");
+    }
     Ok(())
 }
 
@@ -468,7 +487,8 @@ async fn seed_operations(store: &Store, sites: &[i64], days: i64, now: i64) -> a
         misplaced == 0,
         "{misplaced} bench jobs are in another site's batch"
     );
-    store.rebuild_report_rollups().await?;
+    // The usage roll-up was kept as the login days were written (`seed_history`).
+    store.rebuild_ops_rollups().await?;
     Ok(())
 }
 

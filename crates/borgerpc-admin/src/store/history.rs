@@ -1,7 +1,8 @@
 //! What reporting needs to look back on, kept compact and bounded: check-ins per PC per day
 //! (a bit per quarter hour), their roll-up per site per day (PCs online per quarter hour,
 //! kept in the same transaction, so a report over 100,000 PCs reads sites × days rows),
-//! logins per PC per day (parsed from the PC's `login_counts` entry when it pushes it),
+//! logins per PC per day (parsed from the PC's `login_counts` entry when it pushes it) and
+//! their roll-up per site per day (the change a push makes, in its transaction),
 //! changes in what PCs report about themselves, and the retention that deletes old history.
 //! `store::reports` reads it.
 
@@ -74,7 +75,8 @@ pub struct Purged {
     pub checkin_days: u64,
     /// Rows of `site_checkin_days` (the check-ins' roll-up per site), kept as long as check-ins.
     pub site_checkin_days: u64,
-    /// Rows of `pc_login_days` (reports' usage history), kept as long as check-ins.
+    /// Rows of `pc_login_days` (reports' usage history), kept as long as check-ins (with
+    /// their roll-up per site, `site_login_days`).
     pub login_days: u64,
     pub pc_reports: u64,
     pub security_events: u64,
@@ -298,12 +300,20 @@ impl Store {
                     .bind(cutoff(r.checkin_days).div_euclid(DAY_MS)),
             )
             .await?;
-        let login_days = self
-            .write_one(
-                sqlx::query("DELETE FROM pc_login_days WHERE day < $1")
-                    .bind(cutoff(r.checkin_days).div_euclid(DAY_MS)),
-            )
+        // The login days and their roll-up in one transaction, so no report reads one without
+        // the other.
+        let mut tx = self.db.begin_write().await?;
+        let old_days = cutoff(r.checkin_days).div_euclid(DAY_MS);
+        let login_days = sqlx::query("DELETE FROM pc_login_days WHERE day < $1")
+            .bind(old_days)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        sqlx::query("DELETE FROM site_login_days WHERE day < $1")
+            .bind(old_days)
+            .execute(&mut *tx)
             .await?;
+        tx.commit().await?;
         let pc_reports = self
             .write_one(
                 sqlx::query("DELETE FROM pc_reports WHERE at < $1").bind(cutoff(r.checkin_days)),
@@ -430,6 +440,17 @@ pub fn parse_login_counts(value: &str, earliest: i64, latest: i64) -> LoginCount
 /// Writes the days of a PC's `login_counts` value into `pc_login_days`, in the transaction
 /// that stores the entry. A day already there gets the new count but keeps its site (the PC's
 /// site when the day was first reported). Returns the parts skipped.
+///
+/// The usage roll-up (`site_login_days`) gets the change only: the PC's days are read first,
+/// and a day pushed again with the same count writes nothing (the script pushes its last 90
+/// days every time, so most of a push is a repeat). That read is the count the roll-up
+/// follows, so it must be the latest: the caller has written the PC's `login_counts` entry
+/// already in this transaction, which on PostgreSQL holds that row's lock, so another push
+/// for the same PC (or its delete, which deletes the entry before the days) waits for this
+/// one's commit. Retention deletes days without that lock: a push racing it on PostgreSQL
+/// can leave a day before the retention's cutoff counted wrong, until the next purge deletes
+/// it (a push only writes days the retention kept when the configured one is 400 days, the
+/// default and the parsing's bound).
 pub(crate) async fn record_login_counts(
     conn: &mut sqlx::AnyConnection,
     pc_id: i64,
@@ -450,7 +471,28 @@ pub(crate) async fn record_login_counts(
     let Some(site) = site else {
         return Ok(parsed.skipped);
     };
+    let (first, last) = parsed
+        .days
+        .iter()
+        .fold((i64::MAX, i64::MIN), |(a, b), (d, _)| (a.min(*d), b.max(*d)));
+    let kept: BTreeMap<i64, (i64, i64)> = sqlx::query_as(
+        "SELECT day, site_id, logins FROM pc_login_days WHERE pc_id = $1 AND day >= $2 AND day <= $3",
+    )
+    .bind(pc_id)
+    .bind(first)
+    .bind(last)
+    .fetch_all(&mut *conn)
+    .await?
+    .into_iter()
+    .map(|(day, site, logins): (i64, i64, i64)| (day, (site, logins)))
+    .collect();
     for (day, logins) in &parsed.days {
+        // (the day's site, logins added, PCs added)
+        let change = match kept.get(day) {
+            Some((_, was)) if was == logins => continue,
+            Some((at, was)) => (*at, logins - was, 0),
+            None => (site, *logins, 1),
+        };
         sqlx::query(
             "INSERT INTO pc_login_days (pc_id, day, site_id, logins) VALUES ($1, $2, $3, $4)
              ON CONFLICT (pc_id, day) DO UPDATE SET logins = excluded.logins",
@@ -459,6 +501,18 @@ pub(crate) async fn record_login_counts(
         .bind(*day)
         .bind(site)
         .bind(*logins)
+        .execute(&mut *conn)
+        .await?;
+        sqlx::query(
+            "INSERT INTO site_login_days (site_id, day, logins, pcs) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (site_id, day) DO UPDATE SET
+               logins = site_login_days.logins + excluded.logins,
+               pcs = site_login_days.pcs + excluded.pcs",
+        )
+        .bind(change.0)
+        .bind(*day)
+        .bind(change.1)
+        .bind(change.2)
         .execute(&mut *conn)
         .await?;
     }

@@ -111,6 +111,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "ops_rollups",
         sql: include_str!("../../migrations/0017_ops_rollups.sql"),
     },
+    Migration {
+        version: 18,
+        name: "usage_rollup",
+        sql: include_str!("../../migrations/0018_usage_rollup.sql"),
+    },
 ];
 
 /// The portal's database handle; cheap to clone.

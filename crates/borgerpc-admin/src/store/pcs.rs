@@ -310,6 +310,11 @@ impl Store {
             "UPDATE login_log SET pc_id = NULL WHERE pc_id = $1",
             "DELETE FROM pcs WHERE id = $1",
         ] {
+            if sql.starts_with("DELETE FROM pc_login_days") {
+                // Its days leave the usage roll-up with their rows: taken after its entries'
+                // delete, which waits for a push of its login_counts in flight.
+                Rollup::Logins.take(&mut tx, "l.pc_id = $1", &pc).await?;
+            }
             sqlx::query(sql).bind(id).execute(&mut *tx).await?;
         }
         tx.commit().await?;

@@ -408,13 +408,14 @@ const SITE_DATA: &[&str] = &[
     // its earlier ones at the site it was on (they stay there).
     "DELETE FROM site_checkin_days WHERE site_id = $1",
     "DELETE FROM site_opening_hours WHERE site_id = $1",
-    // A PC moved away keeps days at this site (and one moved here, days elsewhere).
-    "DELETE FROM pc_login_days WHERE site_id = $1 OR pc_id IN (SELECT id FROM pcs WHERE site_id = $1)",
     "DELETE FROM pc_reports WHERE pc_id IN (SELECT id FROM pcs WHERE site_id = $1)",
     "DELETE FROM login_log WHERE site_id = $1",
     "DELETE FROM pc_group_members WHERE pc_id IN (SELECT id FROM pcs WHERE site_id = $1)",
     "DELETE FROM config_entries WHERE owner_kind = 'pc'
        AND owner_id IN (SELECT id FROM pcs WHERE site_id = $1)",
+    // After its PCs' entries (the delete waits for a push of their login_counts in flight).
+    SITE_LOGIN_DAYS,
+    "DELETE FROM site_login_days WHERE site_id = $1",
     "DELETE FROM pc_inventory WHERE site_id = $1",
     "DELETE FROM pcs WHERE site_id = $1",
     "DELETE FROM site_pc_counts WHERE site_id = $1",
@@ -448,6 +449,12 @@ const SITE_DATA: &[&str] = &[
     "DELETE FROM config_entries WHERE owner_kind = 'site' AND owner_id = $1",
     "DELETE FROM sites WHERE id = $1",
 ];
+
+/// A PC moved away keeps days at this site (and one moved here, days elsewhere): deleted
+/// with the site, after the usage roll-up of the other sites gives back the days there of
+/// the site's PCs (`delete_site`).
+const SITE_LOGIN_DAYS: &str =
+    "DELETE FROM pc_login_days WHERE site_id = $1 OR pc_id IN (SELECT id FROM pcs WHERE site_id = $1)";
 
 impl Store {
     /// Deletes a site of a customer the scope administers, with everything in it, if it has
@@ -490,6 +497,15 @@ impl Store {
             }
         );
         for sql in SITE_DATA.iter().copied() {
+            if sql == SITE_LOGIN_DAYS {
+                super::reports::ops_rollup::Rollup::Logins
+                    .take(
+                        &mut tx,
+                        "l.site_id <> $1 AND l.pc_id IN (SELECT id FROM pcs WHERE site_id = $1)",
+                        &[super::reports::ops_rollup::Bind::Int(site_id)],
+                    )
+                    .await?;
+            }
             sqlx::query(sql).bind(site_id).execute(&mut *tx).await?;
         }
         super::audit::record_in(

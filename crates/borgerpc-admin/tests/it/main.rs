@@ -35,6 +35,7 @@ mod reports_jobs;
 mod reports_ops_rollup;
 mod reports_rollup;
 mod reports_security;
+mod reports_usage_rollup;
 mod scripts_import;
 mod setup;
 mod tenant_rls;

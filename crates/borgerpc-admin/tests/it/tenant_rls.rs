@@ -94,6 +94,9 @@ async fn the_rest(store: &Store, site: i64, prefix: &str, ids: &seed::Ids) {
             ids.active_pc
         ),
         format!(
+            "INSERT INTO site_login_days (site_id, day, logins, pcs) VALUES ({site}, 20000, 1, 1)"
+        ),
+        format!(
             "INSERT INTO login_log (site_id, pc_id, integration, identifier_hash, login_at) VALUES ({site}, {}, 'x', '{prefix}', 1)",
             ids.active_pc
         ),

@@ -371,6 +371,60 @@ async fn the_ops_rollups_are_back_filled_from_the_rows_kept() {
     store.db.close().await;
 }
 
+/// Migration 18 back-fills the usage roll-up from the login days kept so far, each at the
+/// site it was reported at (a moved PC's earlier days at its old site), days of 0 logins
+/// counted as days a PC reported; the report then reads it.
+#[tokio::test]
+async fn the_usage_rollup_is_back_filled_from_the_login_days() {
+    let mut statements = vec![
+        "INSERT INTO customers (name, created_at) VALUES ('K', 0)".to_owned(),
+        "INSERT INTO sites (customer_id, uid, name, created_at) SELECT id, 'a', 'A', 0 FROM customers".to_owned(),
+        "INSERT INTO sites (customer_id, uid, name, created_at) SELECT id, 'b', 'B', 0 FROM customers".to_owned(),
+    ];
+    // pc-1 and pc-2 at a, pc-3 at b; pc-2 reported its first days at b before it moved.
+    for (site, n) in [("a", 1), ("a", 2), ("b", 3)] {
+        statements.push(format!(
+            "INSERT INTO pcs (site_id, uid, mac, name, created_at)
+             SELECT id, 'pc-{n}', '02:00:00:00:00:0{n}', 'pc-{n}', 0 FROM sites WHERE uid = '{site}'"
+        ));
+    }
+    let mut want: BTreeMap<(String, i64), (i64, i64)> = BTreeMap::new();
+    for (pc, at) in [(1, "a"), (2, "b"), (2, "a"), (3, "b")] {
+        let days = if pc == 2 && at == "b" {
+            20_400..20_403i64
+        } else {
+            20_403..20_406
+        };
+        for day in days {
+            let logins = (pc * 5 + day) % 4;
+            statements.push(format!(
+                "INSERT INTO pc_login_days (pc_id, day, site_id, logins)
+                 SELECT p.id, {day}, s.id, {logins} FROM pcs p, sites s
+                 WHERE p.uid = 'pc-{pc}' AND s.uid = '{at}'"
+            ));
+            let e = want.entry((at.to_owned(), day)).or_default();
+            e.0 += logins;
+            e.1 += 1;
+        }
+    }
+    assert!(want.values().any(|(n, _)| *n == 0), "a day of 0 logins");
+    let (_dir, url) = before_migration(18, statements).await;
+    let store = Store::open(&url, 2).await.unwrap();
+    let got: BTreeMap<(String, i64), (i64, i64)> = sqlx::query_as::<_, (String, i64, i64, i64)>(
+        "SELECT s.uid, r.day, r.logins, r.pcs FROM site_login_days r JOIN sites s ON s.id = r.site_id",
+    )
+    .fetch_all(store.pool())
+    .await
+    .unwrap()
+    .into_iter()
+    .map(|(s, d, l, p)| ((s, d), (l, p)))
+    .collect();
+    assert_eq!(got, want);
+    let (_, recount, kept) = store.usage_rollup_compared().await.unwrap();
+    assert_eq!(kept, recount);
+    store.db.close().await;
+}
+
 /// A database migrated up to just before `version`, with `statements` run on it as the rows
 /// an older portal left: its directory (kept while it lives) and its URL.
 async fn before_migration(version: i64, statements: Vec<String>) -> (tempfile::TempDir, String) {

@@ -1,7 +1,8 @@
 //! Reports (issue 14), read side: availability from the check-in history (`checkin_days`, a
 //! bit per UTC quarter hour per PC per day, for one page of PCs) and its roll-up per site
 //! (`site_checkin_days`, for the totals: `rollup.rs`), and usage from the login history
-//! (`pc_login_days`), for a site, a customer's sites or all the caller sees, a period of local
+//! (`pc_login_days`, for one page of PCs and the idle ones) and its roll-up per site
+//! (`site_login_days`, for the figures per site, date and weekday), for a site, a customer's sites or all the caller sees, a period of local
 //! dates (Europe/Copenhagen) and optionally one group. This module owns these reads only; the
 //! rows are written as PCs report (`history.rs`), never recomputed here.
 //!
@@ -527,11 +528,22 @@ impl Store {
                 args.len()
             ));
         }
-        let sql = format!(
-            "SELECT l.site_id, s.name, l.day, CAST(SUM(l.logins) AS BIGINT) FROM pc_login_days l
-             JOIN sites s ON s.id = l.site_id WHERE {rows_cond}
-             GROUP BY l.site_id, s.name, l.day ORDER BY s.name, l.site_id, l.day"
-        );
+        // Per site and day: the roll-up (sites x days rows), or a group's members' rows (its
+        // members change, so it has none). A roll-up row of no PC is no day of the report.
+        let sql = match f.group {
+            None => format!(
+                "SELECT r.site_id, s.name, r.day, r.logins FROM site_login_days r
+                 JOIN sites s ON s.id = r.site_id
+                 WHERE r.day >= $1 AND r.day < $2 AND {} AND r.pcs > 0
+                 ORDER BY s.name, r.site_id, r.day",
+                in_scope("r.site_id", &f.sites, 3)
+            ),
+            Some(_) => format!(
+                "SELECT l.site_id, s.name, l.day, CAST(SUM(l.logins) AS BIGINT) FROM pc_login_days l
+                 JOIN sites s ON s.id = l.site_id WHERE {rows_cond}
+                 GROUP BY l.site_id, s.name, l.day ORDER BY s.name, l.site_id, l.day"
+            ),
+        };
         let per_site = bind_all(sqlx::query(sqlx::AssertSqlSafe(sql)), &args)
             .fetch_all(&mut *conn)
             .await?;

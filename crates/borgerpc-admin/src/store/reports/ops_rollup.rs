@@ -22,6 +22,13 @@
 //!
 //! Local dates in SQL: `(at + offset) / 86400000`, the offset from `report_zone_offsets`
 //! (Copenhagen's changes of the clock, 1970-2099), [`local_day`].
+//!
+//! The usage report's roll-up (migration 18, `site_login_days`: logins and PCs that reported
+//! per site and local date) is summed from `pc_login_days` by the same statements
+//! ([`Rollup::Logins`]): taken away by the deletes of a PC and a site, rebuilt and compared
+//! here. Its rows carry their local date already (the PC's own), so no offset is needed; a
+//! push adds only what changed (`history.rs`, `record_login_counts`), which reads the days
+//! before it writes them.
 
 use super::DAY_MS;
 use crate::store::Result;
@@ -44,7 +51,12 @@ pub(crate) enum Rollup {
     Events,
     /// `audit_days` from `audit_log a`.
     Audit,
+    /// `site_login_days` from `pc_login_days l` (the usage report's, migration 18).
+    Logins,
 }
+
+/// The jobs, security and changes reports' roll-ups (migration 17).
+const OPS: [Rollup; 3] = [Rollup::Jobs, Rollup::Events, Rollup::Audit];
 
 /// A value bound to a condition's `$n`.
 #[derive(Debug, Clone, Copy)]
@@ -97,6 +109,11 @@ impl Rollup {
                  GROUP BY x.site_id, x.day, x.action, x.actor",
                 local_day("a.at")
             ),
+            Rollup::Logins => format!(
+                "SELECT l.site_id, l.day, {sign} * SUM(l.logins), {sign} * COUNT(*)
+                 FROM pc_login_days l WHERE {cond}
+                 GROUP BY l.site_id, l.day"
+            ),
         }
     }
 
@@ -118,6 +135,7 @@ impl Rollup {
                 "site_id, day, action, actor",
                 &["records", "settings"],
             ),
+            Rollup::Logins => ("site_login_days", "site_id, day", &["logins", "pcs"]),
         }
     }
 
@@ -188,7 +206,15 @@ impl Rollup {
 
     /// Every roll-up counted again.
     pub(crate) async fn rebuild_all(conn: &mut sqlx::AnyConnection) -> Result<()> {
-        for r in [Rollup::Jobs, Rollup::Events, Rollup::Audit] {
+        Self::rebuild_these(conn, &[OPS.as_slice(), &[Rollup::Logins]].concat()).await
+    }
+
+    /// These roll-ups counted again.
+    pub(crate) async fn rebuild_these(
+        conn: &mut sqlx::AnyConnection,
+        which: &[Rollup],
+    ) -> Result<()> {
+        for r in which {
             r.rebuild(conn).await?;
         }
         Ok(())
@@ -257,12 +283,21 @@ impl Rollup {
 pub type RollupComparison = (&'static str, Vec<Vec<String>>, Vec<Vec<String>>);
 
 impl crate::store::Store {
-    /// Counts the jobs, security and changes reports' roll-ups again from their rows: for
-    /// rows written around the store (bulk SQL of the bench or a test), never needed after
-    /// the store's own writes.
+    /// Counts the jobs, security, changes and usage reports' roll-ups again from their rows:
+    /// for rows written around the store (bulk SQL of the bench or a test), never needed
+    /// after the store's own writes.
     pub async fn rebuild_report_rollups(&self) -> Result<()> {
         let mut tx = self.db.begin_write().await?;
         Rollup::rebuild_all(&mut tx).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The jobs, security and changes reports' roll-ups only (the bench keeps the usage
+    /// roll-up as it writes the login days).
+    pub(crate) async fn rebuild_ops_rollups(&self) -> Result<()> {
+        let mut tx = self.db.begin_write().await?;
+        Rollup::rebuild_these(&mut tx, &OPS).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -272,13 +307,26 @@ impl crate::store::Store {
     pub async fn report_rollups_compared(&self) -> Result<Vec<RollupComparison>> {
         let mut conn = self.reader().await?;
         let mut out = Vec::new();
-        for r in [Rollup::Jobs, Rollup::Events, Rollup::Audit] {
-            let (mut recount, mut kept) = r.compare(&mut conn).await?;
-            recount.sort();
-            kept.sort();
-            out.push((r.table().0, recount, kept));
+        for r in OPS {
+            out.push(r.compared(&mut conn).await?);
         }
         Ok(out)
+    }
+
+    /// The usage roll-up (`site_login_days`) recounted from `pc_login_days` and as kept,
+    /// sorted by (site, day): equal when the upkeep is right.
+    pub async fn usage_rollup_compared(&self) -> Result<RollupComparison> {
+        let mut conn = self.reader().await?;
+        Rollup::Logins.compared(&mut conn).await
+    }
+}
+
+impl Rollup {
+    async fn compared(self, conn: &mut sqlx::AnyConnection) -> Result<RollupComparison> {
+        let (mut recount, mut kept) = self.compare(conn).await?;
+        recount.sort();
+        kept.sort();
+        Ok((self.table().0, recount, kept))
     }
 }
 

@@ -1,0 +1,291 @@
+//! The usage roll-up (issue 14, migration 18): `site_login_days` against a recount of
+//! `pc_login_days` and against a model the test keeps of every count it pushes, after each
+//! kind of write: pushes over the client-api (days around the 2026 clock changes), the same
+//! push again, a changed count, a PC moved to another site, retention, a PC deleted, a site
+//! deleted. The usage JSON's figures per site, per date and in total are compared with the
+//! model after each step, so the report reads what the roll-up keeps.
+
+use crate::common;
+
+use borgerpc_admin::store::access::Scope;
+use borgerpc_admin::store::history::{Retention, epoch_day};
+use chrono::{Datelike, NaiveDate, Weekday};
+use chrono_tz::Europe::Copenhagen;
+use common::Portal;
+use common::reports::{api, api_user};
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+
+const DAY: i64 = 86_400_000;
+
+/// The last Sunday of a month: Copenhagen's clock changes on March's and October's.
+fn last_sunday(year: i32, month: u32) -> NaiveDate {
+    let mut d = NaiveDate::from_ymd_opt(year, month + 1, 1).unwrap() - chrono::Duration::days(1);
+    while d.weekday() != Weekday::Sun {
+        d = d.pred_opt().unwrap();
+    }
+    d
+}
+
+/// The model: (PC, date) -> (site the day was first reported at, the latest count).
+type Model = BTreeMap<(String, NaiveDate), (String, i64)>;
+
+/// A registered PC, pushing its `login_counts` over the client-api as the agent does.
+struct Agent {
+    uid: String,
+    key: String,
+}
+
+impl Agent {
+    async fn register(portal: &Portal, n: u8, site: &str) -> Agent {
+        let key = format!("{n:02x}").repeat(32);
+        let (s, uid) = portal
+            .post(
+                "register_new_computer",
+                json!({"mac": format!("02:00:00:00:00:{n:02x}"), "name": format!("pc-{n}"),
+                       "site": site, "configuration": {"hostname": format!("pc-{n}")},
+                       "client_key": key}),
+            )
+            .await;
+        assert_eq!(s, 200, "{uid}");
+        Agent {
+            uid: uid.as_str().unwrap().to_owned(),
+            key,
+        }
+    }
+
+    /// Pushes the days and notes them in the model at `site` (the PC's site now).
+    async fn push(&self, portal: &Portal, model: &mut Model, site: &str, days: &[(NaiveDate, i64)]) {
+        let value = days
+            .iter()
+            .map(|(d, n)| format!("{d}: {n}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let (s, r) = portal
+            .post(
+                "push_config_keys",
+                json!({"pc_uid": self.uid, "config_dict": {"login_counts": value},
+                       "read_only": false, "client_key": self.key}),
+            )
+            .await;
+        assert_eq!(s, 200, "{r}");
+        for (d, n) in days {
+            model
+                .entry((self.uid.clone(), *d))
+                .and_modify(|e| e.1 = *n)
+                .or_insert((site.to_owned(), *n));
+        }
+    }
+}
+
+/// The roll-up equals the recount from `pc_login_days`, and both equal the model per site and
+/// date: (logins, PCs that reported). Returns the roll-up as kept.
+async fn check(portal: &Portal, model: &Model, step: &str) -> Vec<Vec<String>> {
+    let (table, recount, kept) = portal.store.usage_rollup_compared().await.unwrap();
+    assert_eq!(table, "site_login_days");
+    assert_eq!(kept, recount, "{step}: the roll-up is the rows' recount");
+    let mut want: BTreeMap<(String, i64), (i64, i64)> = BTreeMap::new();
+    for ((_, d), (site, n)) in model {
+        let e = want.entry((site.clone(), epoch_day(*d))).or_default();
+        e.0 += n;
+        e.1 += 1;
+    }
+    let ids: BTreeMap<String, String> = sqlx::query_as::<_, (String, i64)>("SELECT uid, id FROM sites")
+        .fetch_all(portal.store.pool())
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(uid, id)| (id.to_string(), uid))
+        .collect();
+    let got: BTreeMap<(String, i64), (i64, i64)> = kept
+        .iter()
+        .map(|r| {
+            (
+                (ids[&r[0]].clone(), r[1].parse().unwrap()),
+                (r[2].parse().unwrap(), r[3].parse().unwrap()),
+            )
+        })
+        .collect();
+    assert_eq!(got, want, "{step}: the roll-up is the model");
+    kept
+}
+
+/// The usage JSON of `scope` over the period: logins per site and date, and the total.
+async fn report(portal: &Portal, token: &str, scope: &str, from: NaiveDate, to: NaiveDate) -> (BTreeMap<(String, String), i64>, i64, Vec<i64>) {
+    let r: Value = api(portal, token, &format!("/api/reports/usage?{scope}&from={from}&to={to}")).await;
+    let mut per_site = BTreeMap::new();
+    for s in r["sites"].as_array().unwrap() {
+        for d in s["days"].as_array().unwrap() {
+            per_site.insert(
+                (s["name"].as_str().unwrap().to_owned(), d["date"].as_str().unwrap().to_owned()),
+                d["logins"].as_i64().unwrap(),
+            );
+        }
+    }
+    let weekdays = r["weekdays"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["logins"].as_i64().unwrap())
+        .collect();
+    (per_site, r["logins"].as_i64().unwrap(), weekdays)
+}
+
+/// What the report should say for the model's days at `sites` in the period.
+fn expected(model: &Model, sites: &[&str], from: NaiveDate, to: NaiveDate) -> (BTreeMap<(String, String), i64>, i64, Vec<i64>) {
+    let mut per_site = BTreeMap::new();
+    let mut weekdays = vec![0i64; 7];
+    for ((_, d), (site, n)) in model {
+        if sites.contains(&site.as_str()) && *d >= from && *d < to {
+            *per_site.entry((site.clone(), d.to_string())).or_default() += n;
+            weekdays[d.weekday().num_days_from_monday() as usize] += n;
+        }
+    }
+    let total = per_site.values().sum();
+    (per_site, total, weekdays)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_usage_rollup_follows_every_write_of_the_login_days() {
+    let portal = Portal::start().await;
+    let store = &portal.store;
+    // Site names are their uids (`Portal::site`), as the report names them.
+    let a = portal.site("Ærø", "aeroe-bib").await;
+    let b = portal.site("Ærø", "aeroe-borger").await;
+    let _c = portal.site("Ærø", "aeroe-skole").await;
+    let admin = api_user(&portal, "ida", Some(("customer_admin", Some(a.customer_id)))).await;
+
+    // The clock changes of the last year the history keeps, with the days either side.
+    let today = chrono::Utc::now().with_timezone(&Copenhagen).date_naive();
+    let mut dst: Vec<NaiveDate> = [today.year() - 1, today.year()]
+        .iter()
+        .flat_map(|y| [last_sunday(*y, 3), last_sunday(*y, 10)])
+        .filter(|d| *d < today - chrono::Duration::days(2) && *d > today - chrono::Duration::days(360))
+        .collect();
+    dst.sort();
+    assert!(dst.len() >= 2, "{dst:?}");
+    let (spring, autumn) = (dst[dst.len() - 2], dst[dst.len() - 1]);
+    let around = |d: NaiveDate| [d.pred_opt().unwrap(), d, d.succ_opt().unwrap()];
+    let days: Vec<NaiveDate> = around(spring).into_iter().chain(around(autumn)).collect();
+    let n = |pc: i64, i: usize| (pc * 5 + i as i64 * 3) % 9;
+    // The whole history in one report, and the customer's sites.
+    let (from, to) = (spring - chrono::Duration::days(3), today + chrono::Duration::days(1));
+    let all = format!("customer={}", a.customer_id);
+    let check_report = |model: Model, step: &'static str| {
+        let admin = admin.clone();
+        let all = all.clone();
+        let portal = &portal;
+        async move {
+            let sites = ["aeroe-bib", "aeroe-borger", "aeroe-skole"];
+            assert_eq!(
+                report(portal, &admin, &all, from, to).await,
+                expected(&model, &sites, from, to),
+                "{step}: customer-wide"
+            );
+            assert_eq!(
+                report(portal, &admin, "site=aeroe-borger", from, to).await,
+                expected(&model, &["aeroe-borger"], from, to),
+                "{step}: one site"
+            );
+        }
+    };
+
+    let mut model = Model::new();
+    let p1 = Agent::register(&portal, 1, "aeroe-bib").await;
+    let p2 = Agent::register(&portal, 2, "aeroe-bib").await;
+    let p3 = Agent::register(&portal, 3, "aeroe-borger").await;
+    let p4 = Agent::register(&portal, 4, "aeroe-borger").await;
+    for (i, (p, site)) in [(&p1, "aeroe-bib"), (&p2, "aeroe-bib"), (&p3, "aeroe-borger"), (&p4, "aeroe-borger")]
+        .into_iter()
+        .enumerate()
+    {
+        portal.activate(if site == "aeroe-bib" { &a } else { &b }, &p.uid).await;
+        let pushed: Vec<_> = days.iter().enumerate().map(|(j, d)| (*d, n(i as i64 + 1, j))).collect();
+        p.push(&portal, &mut model, site, &pushed).await;
+    }
+    // A day of 0 logins is a day a PC reported.
+    p4.push(&portal, &mut model, "aeroe-borger", &[(today, 0)]).await;
+    let first = check(&portal, &model, "pushed").await;
+    check_report(model.clone(), "pushed").await;
+
+    // The same push again changes nothing; a count 3 higher adds 3 to its site's day.
+    let again: Vec<_> = days.iter().enumerate().map(|(j, d)| (*d, n(1, j))).collect();
+    p1.push(&portal, &mut model, "aeroe-bib", &again).await;
+    assert_eq!(check(&portal, &model, "pushed again").await, first, "a repeat adds nothing");
+    let mut more = again.clone();
+    more[1].1 += 3;
+    p1.push(&portal, &mut model, "aeroe-bib", &more).await;
+    let after = check(&portal, &model, "3 more").await;
+    let row = |rows: &[Vec<String>], site: i64, d: NaiveDate| {
+        rows.iter()
+            .find(|r| r[0] == site.to_string() && r[1] == epoch_day(d).to_string())
+            .cloned()
+            .unwrap()
+    };
+    let (was, now) = (row(&first, a.id, spring), row(&after, a.id, spring));
+    assert_eq!(
+        (now[2].parse::<i64>().unwrap() - was[2].parse::<i64>().unwrap(), &now[3]),
+        (3, &was[3]),
+        "3 logins more, no PC more"
+    );
+    check_report(model.clone(), "3 more").await;
+
+    // p2 moves to the citizens' service (by its row, as upstream's admin would) and pushes
+    // its old days with new counts (they stay at the library) and a new day (at the new site);
+    // p3 moves the other way.
+    for (pc, site) in [(&p2.uid, b.id), (&p3.uid, a.id)] {
+        let mut tx = store.db.begin_write().await.unwrap();
+        for sql in [
+            "UPDATE pcs SET site_id = $1 WHERE uid = $2",
+            "UPDATE pc_inventory SET site_id = $1 WHERE pc_id = (SELECT id FROM pcs WHERE uid = $2)",
+        ] {
+            sqlx::query(sql)
+                .bind(site)
+                .bind(pc)
+                .execute(&mut *tx)
+                .await
+                .unwrap();
+        }
+        tx.commit().await.unwrap();
+    }
+    let mut moved: Vec<_> = days.iter().map(|d| (*d, 7)).collect();
+    moved.push((today, 11));
+    p2.push(&portal, &mut model, "aeroe-borger", &moved).await;
+    p3.push(&portal, &mut model, "aeroe-bib", &[(today, 5), (autumn, 1)]).await;
+    assert_eq!(model[&(p2.uid.clone(), spring)].0, "aeroe-bib", "the old day stays");
+    assert_eq!(model[&(p2.uid.clone(), today)].0, "aeroe-borger");
+    check(&portal, &model, "moved").await;
+    check_report(model.clone(), "moved").await;
+
+    // Retention between the spring and the autumn days: the spring days go, with their
+    // roll-up, and nothing else.
+    let keep = (today - (autumn - chrono::Duration::days(20))).num_days();
+    let now_ms = service_kit::db::now_ms();
+    let cutoff = (now_ms - keep * DAY).div_euclid(DAY);
+    let old = model.keys().filter(|(_, d)| epoch_day(*d) < cutoff).count() as u64;
+    assert!(old > 0 && (old as usize) < model.len());
+    let purged = store
+        .purge_history(&Retention { checkin_days: keep, ..Default::default() }, now_ms)
+        .await
+        .unwrap();
+    assert_eq!(purged.login_days, old);
+    model.retain(|(_, d), _| epoch_day(*d) >= cutoff);
+    check(&portal, &model, "retention").await;
+    check_report(model.clone(), "retention").await;
+
+    // A PC deleted: its days leave its sites' figures.
+    assert!(store.delete_pc(b.id, &p4.uid).await.unwrap());
+    model.retain(|(pc, _), _| *pc != p4.uid);
+    check(&portal, &model, "PC deleted").await;
+    check_report(model.clone(), "PC deleted").await;
+
+    // The library deleted: its days go, and so do the days its PCs now (p1, p3) reported
+    // elsewhere (p3's at the citizens' service); p2's days there stay with p2 gone from it.
+    let scope = Scope::cli(store).await.unwrap();
+    assert!(model.keys().any(|(pc, _)| *pc == p3.uid) && model.values().any(|(s, _)| s == "aeroe-borger"));
+    store.delete_site(&scope, a.id).await.unwrap().unwrap();
+    model.retain(|(pc, _), (site, _)| site != "aeroe-bib" && *pc != p1.uid && *pc != p3.uid);
+    assert!(!model.is_empty());
+    check(&portal, &model, "site deleted").await;
+    check_report(model.clone(), "site deleted").await;
+}
