@@ -3,8 +3,8 @@
 //! sites of 5,000, each with what the agent reports of itself and a check-in and login
 //! history of many days (written in bulk with SQL, day by day, as years of check-ins would
 //! have left them, with the availability and usage roll-ups check-ins and pushes keep), and
-//! ten jobs, three security
-//! events and an audit record per PC over those days (their roll-ups counted from the rows).
+//! ten jobs, three security events and an audit record per PC over those days (their
+//! roll-ups counted from the rows).
 //! The portal starts on it, a customer administrator logs in over HTTP, and each report page,
 //! JSON answer and file is asked for in turn, customer-wide and for one site.
 //!
@@ -17,8 +17,8 @@ use crate::bench_pages::{PageTiming, login, time_paths};
 use crate::config::Config;
 use crate::store::Store;
 use crate::store::opening_hours::OpeningTimes;
-use crate::store::reports::ops_rollup::{Bind, Rollup};
 use crate::store::reports::TIME_ZONE;
+use crate::store::reports::ops_rollup::{Bind, Rollup};
 use anyhow::Context as _;
 use serde::Serialize;
 use std::time::Instant;

@@ -474,7 +474,9 @@ pub(crate) async fn record_login_counts(
     let (first, last) = parsed
         .days
         .iter()
-        .fold((i64::MAX, i64::MIN), |(a, b), (d, _)| (a.min(*d), b.max(*d)));
+        .fold((i64::MAX, i64::MIN), |(a, b), (d, _)| {
+            (a.min(*d), b.max(*d))
+        });
     let kept: BTreeMap<i64, (i64, i64)> = sqlx::query_as(
         "SELECT day, site_id, logins FROM pc_login_days WHERE pc_id = $1 AND day >= $2 AND day <= $3",
     )

@@ -453,8 +453,7 @@ const SITE_DATA: &[&str] = &[
 /// A PC moved away keeps days at this site (and one moved here, days elsewhere): deleted
 /// with the site, after the usage roll-up of the other sites gives back the days there of
 /// the site's PCs (`delete_site`).
-const SITE_LOGIN_DAYS: &str =
-    "DELETE FROM pc_login_days WHERE site_id = $1 OR pc_id IN (SELECT id FROM pcs WHERE site_id = $1)";
+const SITE_LOGIN_DAYS: &str = "DELETE FROM pc_login_days WHERE site_id = $1 OR pc_id IN (SELECT id FROM pcs WHERE site_id = $1)";
 
 impl Store {
     /// Deletes a site of a customer the scope administers, with everything in it, if it has

@@ -55,7 +55,13 @@ impl Agent {
     }
 
     /// Pushes the days and notes them in the model at `site` (the PC's site now).
-    async fn push(&self, portal: &Portal, model: &mut Model, site: &str, days: &[(NaiveDate, i64)]) {
+    async fn push(
+        &self,
+        portal: &Portal,
+        model: &mut Model,
+        site: &str,
+        days: &[(NaiveDate, i64)],
+    ) {
         let value = days
             .iter()
             .map(|(d, n)| format!("{d}: {n}"))
@@ -90,13 +96,14 @@ async fn check(portal: &Portal, model: &Model, step: &str) -> Vec<Vec<String>> {
         e.0 += n;
         e.1 += 1;
     }
-    let ids: BTreeMap<String, String> = sqlx::query_as::<_, (String, i64)>("SELECT uid, id FROM sites")
-        .fetch_all(portal.store.pool())
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|(uid, id)| (id.to_string(), uid))
-        .collect();
+    let ids: BTreeMap<String, String> =
+        sqlx::query_as::<_, (String, i64)>("SELECT uid, id FROM sites")
+            .fetch_all(portal.store.pool())
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|(uid, id)| (id.to_string(), uid))
+            .collect();
     let got: BTreeMap<(String, i64), (i64, i64)> = kept
         .iter()
         .map(|r| {
@@ -111,13 +118,27 @@ async fn check(portal: &Portal, model: &Model, step: &str) -> Vec<Vec<String>> {
 }
 
 /// The usage JSON of `scope` over the period: logins per site and date, and the total.
-async fn report(portal: &Portal, token: &str, scope: &str, from: NaiveDate, to: NaiveDate) -> (BTreeMap<(String, String), i64>, i64, Vec<i64>) {
-    let r: Value = api(portal, token, &format!("/api/reports/usage?{scope}&from={from}&to={to}")).await;
+async fn report(
+    portal: &Portal,
+    token: &str,
+    scope: &str,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> (BTreeMap<(String, String), i64>, i64, Vec<i64>) {
+    let r: Value = api(
+        portal,
+        token,
+        &format!("/api/reports/usage?{scope}&from={from}&to={to}"),
+    )
+    .await;
     let mut per_site = BTreeMap::new();
     for s in r["sites"].as_array().unwrap() {
         for d in s["days"].as_array().unwrap() {
             per_site.insert(
-                (s["name"].as_str().unwrap().to_owned(), d["date"].as_str().unwrap().to_owned()),
+                (
+                    s["name"].as_str().unwrap().to_owned(),
+                    d["date"].as_str().unwrap().to_owned(),
+                ),
                 d["logins"].as_i64().unwrap(),
             );
         }
@@ -132,7 +153,12 @@ async fn report(portal: &Portal, token: &str, scope: &str, from: NaiveDate, to: 
 }
 
 /// What the report should say for the model's days at `sites` in the period.
-fn expected(model: &Model, sites: &[&str], from: NaiveDate, to: NaiveDate) -> (BTreeMap<(String, String), i64>, i64, Vec<i64>) {
+fn expected(
+    model: &Model,
+    sites: &[&str],
+    from: NaiveDate,
+    to: NaiveDate,
+) -> (BTreeMap<(String, String), i64>, i64, Vec<i64>) {
     let mut per_site = BTreeMap::new();
     let mut weekdays = vec![0i64; 7];
     for ((_, d), (site, n)) in model {
@@ -153,14 +179,21 @@ async fn the_usage_rollup_follows_every_write_of_the_login_days() {
     let a = portal.site("Ærø", "aeroe-bib").await;
     let b = portal.site("Ærø", "aeroe-borger").await;
     let _c = portal.site("Ærø", "aeroe-skole").await;
-    let admin = api_user(&portal, "ida", Some(("customer_admin", Some(a.customer_id)))).await;
+    let admin = api_user(
+        &portal,
+        "ida",
+        Some(("customer_admin", Some(a.customer_id))),
+    )
+    .await;
 
     // The clock changes of the last year the history keeps, with the days either side.
     let today = chrono::Utc::now().with_timezone(&Copenhagen).date_naive();
     let mut dst: Vec<NaiveDate> = [today.year() - 1, today.year()]
         .iter()
         .flat_map(|y| [last_sunday(*y, 3), last_sunday(*y, 10)])
-        .filter(|d| *d < today - chrono::Duration::days(2) && *d > today - chrono::Duration::days(360))
+        .filter(|d| {
+            *d < today - chrono::Duration::days(2) && *d > today - chrono::Duration::days(360)
+        })
         .collect();
     dst.sort();
     assert!(dst.len() >= 2, "{dst:?}");
@@ -169,7 +202,10 @@ async fn the_usage_rollup_follows_every_write_of_the_login_days() {
     let days: Vec<NaiveDate> = around(spring).into_iter().chain(around(autumn)).collect();
     let n = |pc: i64, i: usize| (pc * 5 + i as i64 * 3) % 9;
     // The whole history in one report, and the customer's sites.
-    let (from, to) = (spring - chrono::Duration::days(3), today + chrono::Duration::days(1));
+    let (from, to) = (
+        spring - chrono::Duration::days(3),
+        today + chrono::Duration::days(1),
+    );
     let all = format!("customer={}", a.customer_id);
     let check_report = |model: Model, step: &'static str| {
         let admin = admin.clone();
@@ -195,23 +231,43 @@ async fn the_usage_rollup_follows_every_write_of_the_login_days() {
     let p2 = Agent::register(&portal, 2, "aeroe-bib").await;
     let p3 = Agent::register(&portal, 3, "aeroe-borger").await;
     let p4 = Agent::register(&portal, 4, "aeroe-borger").await;
-    for (i, (p, site)) in [(&p1, "aeroe-bib"), (&p2, "aeroe-bib"), (&p3, "aeroe-borger"), (&p4, "aeroe-borger")]
-        .into_iter()
-        .enumerate()
+    for (i, (p, site)) in [
+        (&p1, "aeroe-bib"),
+        (&p2, "aeroe-bib"),
+        (&p3, "aeroe-borger"),
+        (&p4, "aeroe-borger"),
+    ]
+    .into_iter()
+    .enumerate()
     {
-        portal.activate(if site == "aeroe-bib" { &a } else { &b }, &p.uid).await;
-        let pushed: Vec<_> = days.iter().enumerate().map(|(j, d)| (*d, n(i as i64 + 1, j))).collect();
+        portal
+            .activate(if site == "aeroe-bib" { &a } else { &b }, &p.uid)
+            .await;
+        let pushed: Vec<_> = days
+            .iter()
+            .enumerate()
+            .map(|(j, d)| (*d, n(i as i64 + 1, j)))
+            .collect();
         p.push(&portal, &mut model, site, &pushed).await;
     }
     // A day of 0 logins is a day a PC reported.
-    p4.push(&portal, &mut model, "aeroe-borger", &[(today, 0)]).await;
+    p4.push(&portal, &mut model, "aeroe-borger", &[(today, 0)])
+        .await;
     let first = check(&portal, &model, "pushed").await;
     check_report(model.clone(), "pushed").await;
 
     // The same push again changes nothing; a count 3 higher adds 3 to its site's day.
-    let again: Vec<_> = days.iter().enumerate().map(|(j, d)| (*d, n(1, j))).collect();
+    let again: Vec<_> = days
+        .iter()
+        .enumerate()
+        .map(|(j, d)| (*d, n(1, j)))
+        .collect();
     p1.push(&portal, &mut model, "aeroe-bib", &again).await;
-    assert_eq!(check(&portal, &model, "pushed again").await, first, "a repeat adds nothing");
+    assert_eq!(
+        check(&portal, &model, "pushed again").await,
+        first,
+        "a repeat adds nothing"
+    );
     let mut more = again.clone();
     more[1].1 += 3;
     p1.push(&portal, &mut model, "aeroe-bib", &more).await;
@@ -224,7 +280,10 @@ async fn the_usage_rollup_follows_every_write_of_the_login_days() {
     };
     let (was, now) = (row(&first, a.id, spring), row(&after, a.id, spring));
     assert_eq!(
-        (now[2].parse::<i64>().unwrap() - was[2].parse::<i64>().unwrap(), &now[3]),
+        (
+            now[2].parse::<i64>().unwrap() - was[2].parse::<i64>().unwrap(),
+            &now[3]
+        ),
         (3, &was[3]),
         "3 logins more, no PC more"
     );
@@ -251,8 +310,13 @@ async fn the_usage_rollup_follows_every_write_of_the_login_days() {
     let mut moved: Vec<_> = days.iter().map(|d| (*d, 7)).collect();
     moved.push((today, 11));
     p2.push(&portal, &mut model, "aeroe-borger", &moved).await;
-    p3.push(&portal, &mut model, "aeroe-bib", &[(today, 5), (autumn, 1)]).await;
-    assert_eq!(model[&(p2.uid.clone(), spring)].0, "aeroe-bib", "the old day stays");
+    p3.push(&portal, &mut model, "aeroe-bib", &[(today, 5), (autumn, 1)])
+        .await;
+    assert_eq!(
+        model[&(p2.uid.clone(), spring)].0,
+        "aeroe-bib",
+        "the old day stays"
+    );
     assert_eq!(model[&(p2.uid.clone(), today)].0, "aeroe-borger");
     check(&portal, &model, "moved").await;
     check_report(model.clone(), "moved").await;
@@ -265,7 +329,13 @@ async fn the_usage_rollup_follows_every_write_of_the_login_days() {
     let old = model.keys().filter(|(_, d)| epoch_day(*d) < cutoff).count() as u64;
     assert!(old > 0 && (old as usize) < model.len());
     let purged = store
-        .purge_history(&Retention { checkin_days: keep, ..Default::default() }, now_ms)
+        .purge_history(
+            &Retention {
+                checkin_days: keep,
+                ..Default::default()
+            },
+            now_ms,
+        )
         .await
         .unwrap();
     assert_eq!(purged.login_days, old);
@@ -282,7 +352,10 @@ async fn the_usage_rollup_follows_every_write_of_the_login_days() {
     // The library deleted: its days go, and so do the days its PCs now (p1, p3) reported
     // elsewhere (p3's at the citizens' service); p2's days there stay with p2 gone from it.
     let scope = Scope::cli(store).await.unwrap();
-    assert!(model.keys().any(|(pc, _)| *pc == p3.uid) && model.values().any(|(s, _)| s == "aeroe-borger"));
+    assert!(
+        model.keys().any(|(pc, _)| *pc == p3.uid)
+            && model.values().any(|(s, _)| s == "aeroe-borger")
+    );
     store.delete_site(&scope, a.id).await.unwrap().unwrap();
     model.retain(|(pc, _), (site, _)| site != "aeroe-bib" && *pc != p1.uid && *pc != p3.uid);
     assert!(!model.is_empty());
