@@ -194,7 +194,7 @@ async fn seed(store: &Store, opts: &ReportOptions) -> anyhow::Result<Seeded> {
         // whatever else runs there.
         service_kit::db::DbKind::Postgres => {
             "VACUUM ANALYZE pcs, config_entries, checkin_days, pc_login_days, site_checkin_days,
-             site_login_days, pc_inventory, batches, jobs, security_events, audit_log, job_days,
+             site_login_days, pc_login_sites, pc_inventory, batches, jobs, security_events, audit_log, job_days,
              security_event_days, audit_days"
         }
         service_kit::db::DbKind::Sqlite => "ANALYZE",
@@ -350,8 +350,12 @@ async fn seed_history(store: &Store, days: i64, now: i64) -> anyhow::Result<()> 
         bar.inc(1);
     }
     bar.finish_and_clear();
+    // Where each PC has days, as its pushes would have kept it.
+    let mut tx = store.db.begin_write().await?;
+    crate::store::history::recount_login_sites(&mut tx, None).await?;
+    tx.commit().await?;
     // The availability and usage reports must not be timed on an empty roll-up.
-    for table in ["site_checkin_days", "site_login_days"] {
+    for table in ["site_checkin_days", "site_login_days", "pc_login_sites"] {
         let rows: i64 =
             sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT COUNT(*) FROM {table}")))
                 .fetch_one(store.pool())

@@ -300,8 +300,8 @@ impl Store {
                     .bind(cutoff(r.checkin_days).div_euclid(DAY_MS)),
             )
             .await?;
-        // The login days and their roll-up in one transaction, so no report reads one without
-        // the other.
+        // The login days, their roll-up and where PCs have them in one transaction, so no
+        // report reads one without the others.
         let mut tx = self.db.begin_write().await?;
         let old_days = cutoff(r.checkin_days).div_euclid(DAY_MS);
         let login_days = sqlx::query("DELETE FROM pc_login_days WHERE day < $1")
@@ -309,10 +309,14 @@ impl Store {
             .execute(&mut *tx)
             .await?
             .rows_affected();
-        sqlx::query("DELETE FROM site_login_days WHERE day < $1")
-            .bind(old_days)
-            .execute(&mut *tx)
-            .await?;
+        for sql in [
+            "DELETE FROM site_login_days WHERE day < $1",
+            // A PC's site where all its days went; a latest login deleted is no login.
+            "DELETE FROM pc_login_sites WHERE last_day < $1",
+            "UPDATE pc_login_sites SET last_active = NULL WHERE last_active < $1",
+        ] {
+            sqlx::query(sql).bind(old_days).execute(&mut *tx).await?;
+        }
         tx.commit().await?;
         let pc_reports = self
             .write_one(
@@ -488,6 +492,7 @@ pub(crate) async fn record_login_counts(
     .into_iter()
     .map(|(day, site, logins): (i64, i64, i64)| (day, (site, logins)))
     .collect();
+    let mut changed = false;
     for (day, logins) in &parsed.days {
         // (the day's site, logins added, PCs added)
         let change = match kept.get(day) {
@@ -517,8 +522,37 @@ pub(crate) async fn record_login_counts(
         .bind(change.2)
         .execute(&mut *conn)
         .await?;
+        changed = true;
+    }
+    if changed {
+        recount_login_sites(conn, Some(pc_id)).await?;
     }
     Ok(parsed.skipped)
+}
+
+/// `pc_login_sites` (migration 19) counted again from `pc_login_days`: one PC's rows, after a
+/// push changed them (at most the retention's days, by the primary key), or every PC's, after
+/// bulk SQL (`None`).
+pub(crate) async fn recount_login_sites(
+    conn: &mut sqlx::AnyConnection,
+    pc: Option<i64>,
+) -> Result<()> {
+    let cond = if pc.is_some() { "pc_id = $1" } else { "1 = 1" };
+    for sql in [
+        format!("DELETE FROM pc_login_sites WHERE {cond}"),
+        format!(
+            "INSERT INTO pc_login_sites (pc_id, site_id, first_day, last_day, last_active)
+             SELECT pc_id, site_id, MIN(day), MAX(day), MAX(CASE WHEN logins > 0 THEN day END)
+             FROM pc_login_days WHERE {cond} GROUP BY pc_id, site_id"
+        ),
+    ] {
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        if let Some(pc) = pc {
+            q = q.bind(pc);
+        }
+        q.execute(&mut *conn).await?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

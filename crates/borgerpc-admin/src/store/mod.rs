@@ -116,6 +116,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "usage_rollup",
         sql: include_str!("../../migrations/0018_usage_rollup.sql"),
     },
+    Migration {
+        version: 19,
+        name: "usage_pcs",
+        sql: include_str!("../../migrations/0019_usage_pcs.sql"),
+    },
 ];
 
 /// The portal's database handle; cheap to clone.

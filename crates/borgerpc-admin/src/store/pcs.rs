@@ -305,6 +305,7 @@ impl Store {
             "DELETE FROM security_events WHERE pc_id = $1",
             "DELETE FROM checkin_days WHERE pc_id = $1",
             "DELETE FROM pc_login_days WHERE pc_id = $1",
+            "DELETE FROM pc_login_sites WHERE pc_id = $1",
             "DELETE FROM pc_reports WHERE pc_id = $1",
             "DELETE FROM pc_inventory WHERE pc_id = $1",
             "UPDATE login_log SET pc_id = NULL WHERE pc_id = $1",

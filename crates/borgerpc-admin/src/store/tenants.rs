@@ -416,6 +416,7 @@ const SITE_DATA: &[&str] = &[
     // After its PCs' entries (the delete waits for a push of their login_counts in flight).
     SITE_LOGIN_DAYS,
     "DELETE FROM site_login_days WHERE site_id = $1",
+    "DELETE FROM pc_login_sites WHERE site_id = $1 OR pc_id IN (SELECT id FROM pcs WHERE site_id = $1)",
     "DELETE FROM pc_inventory WHERE site_id = $1",
     "DELETE FROM pcs WHERE site_id = $1",
     "DELETE FROM site_pc_counts WHERE site_id = $1",

@@ -3,7 +3,9 @@
 //! kind of write: pushes over the client-api (days around the 2026 clock changes), the same
 //! push again, a changed count, a PC moved to another site, retention, a PC deleted, a site
 //! deleted. The usage JSON's figures per site, per date and in total are compared with the
-//! model after each step, so the report reads what the roll-up keeps.
+//! model after each step, so the report reads what the roll-up keeps; so are `pc_login_sites`
+//! (migration 19) and the PCs the report lists and finds idle, over periods that end after
+//! and before the PCs' latest logins.
 
 use crate::common;
 
@@ -114,7 +116,46 @@ async fn check(portal: &Portal, model: &Model, step: &str) -> Vec<Vec<String>> {
         })
         .collect();
     assert_eq!(got, want, "{step}: the roll-up is the model");
+    check_login_sites(portal, model, step).await;
     kept
+}
+
+/// `pc_login_sites` (migration 19) against the model: a row per PC and site it has days at,
+/// with its latest day and latest day with a login exact, and no day before its first.
+async fn check_login_sites(portal: &Portal, model: &Model, step: &str) {
+    type Row = (String, String, i64, i64, Option<i64>);
+    let rows: Vec<Row> = sqlx::query_as(
+        "SELECT p.uid, s.uid, x.first_day, x.last_day, x.last_active FROM pc_login_sites x
+         JOIN pcs p ON p.id = x.pc_id JOIN sites s ON s.id = x.site_id",
+    )
+    .fetch_all(portal.store.pool())
+    .await
+    .unwrap();
+    // (PC, site) -> (earliest day, latest day, latest day with a login)
+    let mut want: BTreeMap<(String, String), (i64, i64, Option<i64>)> = BTreeMap::new();
+    for ((pc, d), (site, n)) in model {
+        let d = epoch_day(*d);
+        let e = want
+            .entry((pc.clone(), site.clone()))
+            .or_insert((d, d, None));
+        e.0 = e.0.min(d);
+        e.1 = e.1.max(d);
+        if *n > 0 {
+            e.2 = e.2.max(Some(d));
+        }
+    }
+    let mut got = BTreeMap::new();
+    for (pc, site, first, last, active) in rows {
+        let earliest = want
+            .get(&(pc.clone(), site.clone()))
+            .map_or(i64::MIN, |w| w.0);
+        assert!(
+            first <= earliest,
+            "{step}: {pc} at {site} has a day before {first}"
+        );
+        got.insert((pc, site), (earliest, last, active));
+    }
+    assert_eq!(got, want, "{step}: pc_login_sites is the model");
 }
 
 /// The usage JSON of `scope` over the period: logins per site and date, and the total.
@@ -150,6 +191,65 @@ async fn report(
         .map(|w| w["logins"].as_i64().unwrap())
         .collect();
     (per_site, r["logins"].as_i64().unwrap(), weekdays)
+}
+
+/// The PCs of the usage JSON of `scope` over the period: every one listed and the idle ones
+/// (from the list, from `idle=true`, and counted).
+async fn report_pcs(
+    portal: &Portal,
+    token: &str,
+    scope: &str,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> (Vec<String>, Vec<String>) {
+    let path = format!("/api/reports/usage?{scope}&from={from}&to={to}&limit=500");
+    let r: Value = api(portal, token, &path).await;
+    let uids = |r: &Value, idle: bool| -> Vec<String> {
+        let mut v: Vec<String> = r["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|p| !idle || p["idle"].as_bool().unwrap())
+            .map(|p| p["uid"].as_str().unwrap().to_owned())
+            .collect();
+        v.sort();
+        v
+    };
+    let (all, idle) = (uids(&r, false), uids(&r, true));
+    assert_eq!(r["count"].as_i64().unwrap(), all.len() as i64, "{path}");
+    assert_eq!(r["idle"].as_i64().unwrap(), idle.len() as i64, "{path}");
+    let only: Value = api(portal, token, &format!("{path}&idle=true")).await;
+    assert_eq!(uids(&only, false), idle, "{path}&idle=true");
+    assert_eq!(
+        only["count"].as_i64().unwrap(),
+        idle.len() as i64,
+        "{path}&idle=true"
+    );
+    (all, idle)
+}
+
+/// The PCs the report should list for the model's days at `sites` in the period, with the
+/// PCs' sites now: those on the sites now and those with days there, and the idle ones (no
+/// login at the sites in the period).
+fn expected_pcs(
+    model: &Model,
+    on: &BTreeMap<String, String>,
+    sites: &[&str],
+    from: NaiveDate,
+    to: NaiveDate,
+) -> (Vec<String>, Vec<String>) {
+    let mut pcs: BTreeMap<String, bool> = on
+        .iter()
+        .filter(|(_, site)| sites.contains(&site.as_str()))
+        .map(|(pc, _)| (pc.clone(), false))
+        .collect();
+    for ((pc, d), (site, n)) in model {
+        if sites.contains(&site.as_str()) && *d >= from && *d < to {
+            *pcs.entry(pc.clone()).or_default() |= *n > 0;
+        }
+    }
+    let idle = pcs.iter().filter(|(_, a)| !**a).map(|(p, _)| p.clone());
+    (pcs.keys().cloned().collect(), idle.collect())
 }
 
 /// What the report should say for the model's days at `sites` in the period.
@@ -207,7 +307,9 @@ async fn the_usage_rollup_follows_every_write_of_the_login_days() {
         today + chrono::Duration::days(1),
     );
     let all = format!("customer={}", a.customer_id);
-    let check_report = |model: Model, step: &'static str| {
+    // The PCs' sites now, for the PCs the report lists.
+    let mut on: BTreeMap<String, String> = BTreeMap::new();
+    let check_report = |model: Model, on: BTreeMap<String, String>, step: &'static str| {
         let admin = admin.clone();
         let all = all.clone();
         let portal = &portal;
@@ -223,6 +325,28 @@ async fn the_usage_rollup_follows_every_write_of_the_login_days() {
                 expected(&model, &["aeroe-borger"], from, to),
                 "{step}: one site"
             );
+            // The PCs and the idle ones: over the whole history, a period that ends before
+            // the PCs' latest logins (the days are asked), the autumn days alone, and today.
+            for (f, t) in [
+                (from, to),
+                (from, autumn - chrono::Duration::days(1)),
+                (
+                    autumn - chrono::Duration::days(1),
+                    autumn + chrono::Duration::days(1),
+                ),
+                (today, to),
+            ] {
+                for (scope, sites) in [
+                    (all.as_str(), sites.as_slice()),
+                    ("site=aeroe-borger", &["aeroe-borger"][..]),
+                ] {
+                    assert_eq!(
+                        report_pcs(portal, &admin, scope, f, t).await,
+                        expected_pcs(&model, &on, sites, f, t),
+                        "{step}: PCs of {scope} from {f} to {t}"
+                    );
+                }
+            }
         }
     };
 
@@ -243,6 +367,7 @@ async fn the_usage_rollup_follows_every_write_of_the_login_days() {
         portal
             .activate(if site == "aeroe-bib" { &a } else { &b }, &p.uid)
             .await;
+        on.insert(p.uid.clone(), site.to_owned());
         let pushed: Vec<_> = days
             .iter()
             .enumerate()
@@ -254,7 +379,7 @@ async fn the_usage_rollup_follows_every_write_of_the_login_days() {
     p4.push(&portal, &mut model, "aeroe-borger", &[(today, 0)])
         .await;
     let first = check(&portal, &model, "pushed").await;
-    check_report(model.clone(), "pushed").await;
+    check_report(model.clone(), on.clone(), "pushed").await;
 
     // The same push again changes nothing; a count 3 higher adds 3 to its site's day.
     let again: Vec<_> = days
@@ -287,12 +412,21 @@ async fn the_usage_rollup_follows_every_write_of_the_login_days() {
         (3, &was[3]),
         "3 logins more, no PC more"
     );
-    check_report(model.clone(), "3 more").await;
+    check_report(model.clone(), on.clone(), "3 more").await;
 
     // p2 moves to the citizens' service (by its row, as upstream's admin would) and pushes
     // its old days with new counts (they stay at the library) and a new day (at the new site);
     // p3 moves the other way.
     for (pc, site) in [(&p2.uid, b.id), (&p3.uid, a.id)] {
+        on.insert(
+            pc.clone(),
+            if site == a.id {
+                "aeroe-bib"
+            } else {
+                "aeroe-borger"
+            }
+            .to_owned(),
+        );
         let mut tx = store.db.begin_write().await.unwrap();
         for sql in [
             "UPDATE pcs SET site_id = $1 WHERE uid = $2",
@@ -319,7 +453,7 @@ async fn the_usage_rollup_follows_every_write_of_the_login_days() {
     );
     assert_eq!(model[&(p2.uid.clone(), today)].0, "aeroe-borger");
     check(&portal, &model, "moved").await;
-    check_report(model.clone(), "moved").await;
+    check_report(model.clone(), on.clone(), "moved").await;
 
     // Retention between the spring and the autumn days: the spring days go, with their
     // roll-up, and nothing else.
@@ -341,13 +475,14 @@ async fn the_usage_rollup_follows_every_write_of_the_login_days() {
     assert_eq!(purged.login_days, old);
     model.retain(|(_, d), _| epoch_day(*d) >= cutoff);
     check(&portal, &model, "retention").await;
-    check_report(model.clone(), "retention").await;
+    check_report(model.clone(), on.clone(), "retention").await;
 
     // A PC deleted: its days leave its sites' figures.
     assert!(store.delete_pc(b.id, &p4.uid).await.unwrap());
     model.retain(|(pc, _), _| *pc != p4.uid);
+    on.remove(&p4.uid);
     check(&portal, &model, "PC deleted").await;
-    check_report(model.clone(), "PC deleted").await;
+    check_report(model.clone(), on.clone(), "PC deleted").await;
 
     // The library deleted: its days go, and so do the days its PCs now (p1, p3) reported
     // elsewhere (p3's at the citizens' service); p2's days there stay with p2 gone from it.
@@ -358,7 +493,8 @@ async fn the_usage_rollup_follows_every_write_of_the_login_days() {
     );
     store.delete_site(&scope, a.id).await.unwrap().unwrap();
     model.retain(|(pc, _), (site, _)| site != "aeroe-bib" && *pc != p1.uid && *pc != p3.uid);
+    on.retain(|_, site| site != "aeroe-bib");
     assert!(!model.is_empty());
     check(&portal, &model, "site deleted").await;
-    check_report(model.clone(), "site deleted").await;
+    check_report(model.clone(), on.clone(), "site deleted").await;
 }

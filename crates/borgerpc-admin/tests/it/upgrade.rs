@@ -373,7 +373,8 @@ async fn the_ops_rollups_are_back_filled_from_the_rows_kept() {
 
 /// Migration 18 back-fills the usage roll-up from the login days kept so far, each at the
 /// site it was reported at (a moved PC's earlier days at its old site), days of 0 logins
-/// counted as days a PC reported; the report then reads it.
+/// counted as days a PC reported; the report then reads it. Migration 19 back-fills where
+/// each PC has days (`pc_login_sites`) from the same rows.
 #[tokio::test]
 async fn the_usage_rollup_is_back_filled_from_the_login_days() {
     let mut statements = vec![
@@ -389,6 +390,8 @@ async fn the_usage_rollup_is_back_filled_from_the_login_days() {
         ));
     }
     let mut want: BTreeMap<(String, i64), (i64, i64)> = BTreeMap::new();
+    // (PC, site) -> (first day, last day, last day with a login): migration 19's.
+    let mut where_pcs: BTreeMap<(String, String), (i64, i64, Option<i64>)> = BTreeMap::new();
     for (pc, at) in [(1, "a"), (2, "b"), (2, "a"), (3, "b")] {
         let days = if pc == 2 && at == "b" {
             20_400..20_403i64
@@ -405,8 +408,19 @@ async fn the_usage_rollup_is_back_filled_from_the_login_days() {
             let e = want.entry((at.to_owned(), day)).or_default();
             e.0 += logins;
             e.1 += 1;
+            let w = where_pcs
+                .entry((format!("pc-{pc}"), at.to_owned()))
+                .or_insert((day, day, None));
+            w.1 = day;
+            if logins > 0 {
+                w.2 = Some(day);
+            }
         }
     }
+    assert!(
+        where_pcs.values().any(|w| w.2 != Some(w.1)),
+        "a latest day without a login"
+    );
     assert!(want.values().any(|(n, _)| *n == 0), "a day of 0 logins");
     let (_dir, url) = before_migration(18, statements).await;
     let store = Store::open(&url, 2).await.unwrap();
@@ -422,6 +436,18 @@ async fn the_usage_rollup_is_back_filled_from_the_login_days() {
     assert_eq!(got, want);
     let (_, recount, kept) = store.usage_rollup_compared().await.unwrap();
     assert_eq!(kept, recount);
+    let got: BTreeMap<(String, String), (i64, i64, Option<i64>)> =
+        sqlx::query_as::<_, (String, String, i64, i64, Option<i64>)>(
+            "SELECT p.uid, s.uid, x.first_day, x.last_day, x.last_active FROM pc_login_sites x
+             JOIN pcs p ON p.id = x.pc_id JOIN sites s ON s.id = x.site_id",
+        )
+        .fetch_all(store.pool())
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(p, s, f, l, a)| ((p, s), (f, l, a)))
+        .collect();
+    assert_eq!(got, where_pcs, "migration 19's back-fill");
     store.db.close().await;
 }
 

@@ -600,31 +600,59 @@ impl Store {
             ),
             None => String::new(),
         };
-        let active = format!(
-            "EXISTS (SELECT 1 FROM pc_login_days l WHERE l.pc_id = p.id AND l.logins > 0 AND {})",
-            rows_cond.replace(" AND l.pc_id IN", " AND p.id IN")
+        // From where PCs have days (`pc_login_sites`), not from the days: a PC with a login in
+        // the period at the sites, by its latest login there, and the days asked only when the
+        // period ends before that (a past period); a PC no longer on the sites that has days
+        // there in the period (it moved), each one's days asked.
+        let sites_x = in_scope("x.site_id", &f.sites, 3);
+        let active_at = format!(
+            "{sites_x} AND x.last_active >= $1
+             AND (x.last_active < $2 OR EXISTS (SELECT 1 FROM pc_login_days l
+                  WHERE l.pc_id = x.pc_id AND l.site_id = x.site_id AND l.logins > 0
+                    AND l.day >= $1 AND l.day < $2))"
         );
-        let cond = format!(
-            "(({now_cond}) OR p.id IN (SELECT l.pc_id FROM pc_login_days l WHERE {rows_cond})){group_cond}{}",
-            if idle_only {
-                format!(" AND NOT {active}")
-            } else {
-                String::new()
-            }
+        let active = format!("SELECT DISTINCT x.pc_id FROM pc_login_sites x WHERE {active_at}");
+        let moved = format!(
+            "SELECT x.pc_id FROM pc_login_sites x JOIN pcs q ON q.id = x.pc_id
+             WHERE {sites_x} AND q.site_id <> x.site_id AND x.first_day < $2 AND x.last_day >= $1
+               AND EXISTS (SELECT 1 FROM pc_login_days l WHERE l.pc_id = x.pc_id
+                           AND l.site_id = x.site_id AND l.day >= $1 AND l.day < $2)"
         );
+        let cond = format!("(({now_cond}) OR p.id IN ({moved})){group_cond}");
+        // Counted, not joined: the PCs on the sites now and those that moved away, and the
+        // active ones (each of them has days there, so it is one of those).
         let sql = format!(
-            "SELECT COUNT(*), COALESCE(SUM(CASE WHEN {active} THEN 0 ELSE 1 END), 0) FROM pcs p
-             WHERE {cond}"
+            "SELECT (SELECT COUNT(*) FROM pcs p WHERE ({now_cond}){group_cond})
+                  + (SELECT COUNT(*) FROM pcs p WHERE NOT ({now_cond}) AND p.id IN ({moved}){group_cond}),
+                    (SELECT COUNT(*) FROM ({active}) a{})",
+            match f.group {
+                Some(_) => format!(
+                    " WHERE a.pc_id IN (SELECT pc_id FROM pc_group_members WHERE group_id = ${})",
+                    3 + f.sites.len()
+                ),
+                None => String::new(),
+            }
         );
         let row = bind_all(sqlx::query(sqlx::AssertSqlSafe(sql)), &pc_args)
             .fetch_one(&mut *conn)
             .await?;
-        let (count, idle): (i64, i64) = (row.try_get(0)?, row.try_get(1)?);
+        let (mut count, active_pcs): (i64, i64) = (row.try_get(0)?, row.try_get(1)?);
+        let idle = count - active_pcs;
+        if idle_only {
+            count = idle;
+        }
         pc_args.push(f.page.limit);
         pc_args.push(f.page.offset);
         let sql = format!(
             "SELECT p.id, p.uid, p.name, s.uid AS site FROM pcs p JOIN sites s ON s.id = p.site_id
-             WHERE {cond} ORDER BY s.uid, p.name, p.id LIMIT ${} OFFSET ${}",
+             WHERE {cond}{} ORDER BY s.uid, p.name, p.id LIMIT ${} OFFSET ${}",
+            if idle_only {
+                format!(
+                    " AND NOT EXISTS (SELECT 1 FROM pc_login_sites x WHERE x.pc_id = p.id AND {active_at})"
+                )
+            } else {
+                String::new()
+            },
             pc_args.len() - 1,
             pc_args.len()
         );

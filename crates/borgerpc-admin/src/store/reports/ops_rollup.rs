@@ -283,12 +283,14 @@ impl Rollup {
 pub type RollupComparison = (&'static str, Vec<Vec<String>>, Vec<Vec<String>>);
 
 impl crate::store::Store {
-    /// Counts the jobs, security, changes and usage reports' roll-ups again from their rows:
+    /// Counts the jobs, security, changes and usage reports' roll-ups (and where PCs have
+    /// login days, `pc_login_sites`) again from their rows:
     /// for rows written around the store (bulk SQL of the bench or a test), never needed
     /// after the store's own writes.
     pub async fn rebuild_report_rollups(&self) -> Result<()> {
         let mut tx = self.db.begin_write().await?;
         Rollup::rebuild_all(&mut tx).await?;
+        crate::store::history::recount_login_sites(&mut tx, None).await?;
         tx.commit().await?;
         Ok(())
     }
