@@ -1,6 +1,6 @@
 //! `borgerpc-admin bench --reports`: how fast the reports answer on a large customer, and what
 //! their history costs on disk. A fresh database gets one customer with many PCs spread over
-//! sites of 5,000, each with what the agent reports of itself and a check-in and login
+//! sites of 5,000 (in ten groups a site), each with what the agent reports of itself and a check-in and login
 //! history of many days (written in bulk with SQL, day by day, as years of check-ins would
 //! have left them, with the availability and usage roll-ups check-ins and pushes keep), and
 //! ten jobs, three security events and an audit record per PC over those days (their
@@ -194,7 +194,7 @@ async fn seed(store: &Store, opts: &ReportOptions) -> anyhow::Result<Seeded> {
         // whatever else runs there.
         service_kit::db::DbKind::Postgres => {
             "VACUUM ANALYZE pcs, config_entries, checkin_days, pc_login_days, site_checkin_days,
-             site_login_days, pc_login_sites, pc_inventory, batches, jobs, security_events, audit_log, job_days,
+             site_login_days, group_login_days, pc_login_sites, pc_groups, pc_group_members, pc_inventory, batches, jobs, security_events, audit_log, job_days,
              security_event_days, audit_days"
         }
         service_kit::db::DbKind::Sqlite => "ANALYZE",
@@ -265,6 +265,26 @@ async fn seed_pcs(store: &Store, site_id: i64, pcs: i64, now: i64) -> anyhow::Re
             .execute(&mut *tx)
             .await?;
     }
+    // Ten groups a site (the PCs of a room, a floor or a lending pool), every PC in one.
+    for k in 0..10i64 {
+        let group: i64 = sqlx::query_scalar(
+            "INSERT INTO pc_groups (site_id, name, created_at) VALUES ($1, $2, $3) RETURNING id",
+        )
+        .bind(site_id)
+        .bind(format!("Gruppe {}", k + 1))
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO pc_group_members (pc_id, group_id)
+             SELECT id, $1 FROM pcs WHERE site_id = $2 AND id % 10 = $3",
+        )
+        .bind(group)
+        .bind(site_id)
+        .bind(k)
+        .execute(&mut *tx)
+        .await?;
+    }
     crate::store::pc_counts::recount(&mut tx, site_id).await?;
     crate::store::reports::inventory::rebuild(&mut tx, site_id).await?;
     tx.commit().await?;
@@ -273,7 +293,7 @@ async fn seed_pcs(store: &Store, site_id: i64, pcs: i64, now: i64) -> anyhow::Re
 
 /// `days` days up to today of check-ins (opening hours 08–16, a PC in eleven off on a given
 /// day), their sites' availability roll-up, and logins (0 to 12 a day) for every PC with
-/// their sites' usage roll-up, a day per transaction.
+/// their sites' and groups' usage roll-ups, a day per transaction.
 async fn seed_history(store: &Store, days: i64, now: i64) -> anyhow::Result<()> {
     const DAY_MS: i64 = 86_400_000;
     let today = now.div_euclid(DAY_MS);
@@ -346,6 +366,9 @@ async fn seed_history(store: &Store, days: i64, now: i64) -> anyhow::Result<()> 
                 )
                 .await?;
         }
+        Rollup::GroupLogins
+            .add(&mut tx, "l.day = $1", &[Bind::Int(local_day)])
+            .await?;
         tx.commit().await?;
         bar.inc(1);
     }
@@ -355,7 +378,12 @@ async fn seed_history(store: &Store, days: i64, now: i64) -> anyhow::Result<()> 
     crate::store::history::recount_login_sites(&mut tx, None).await?;
     tx.commit().await?;
     // The availability and usage reports must not be timed on an empty roll-up.
-    for table in ["site_checkin_days", "site_login_days", "pc_login_sites"] {
+    for table in [
+        "site_checkin_days",
+        "site_login_days",
+        "group_login_days",
+        "pc_login_sites",
+    ] {
         let rows: i64 =
             sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT COUNT(*) FROM {table}")))
                 .fetch_one(store.pool())

@@ -6,7 +6,9 @@
 use super::Store;
 use super::access::{Scope, check_site_users};
 use super::audit::{Record, before_after, record_in};
+use super::history::lock_pcs;
 use super::policies::PolicyRun;
+use super::reports::ops_rollup::{Bind, Rollup};
 use super::rules::RuleKind;
 use super::wakeplans::WakeSync;
 use super::{Error, Reason, Result, conflict, ensure, refuse};
@@ -368,11 +370,19 @@ impl Store {
                 .fetch_all(&mut *tx)
                 .await?;
         let wake = WakeSync::before(&mut tx, site, &members).await?;
+        // Its usage roll-up goes with it, once no member's push can add to it (`lock_pcs`).
+        lock_pcs(
+            &mut tx,
+            "id IN (SELECT pc_id FROM pc_group_members WHERE group_id = $1)",
+            group_id,
+        )
+        .await?;
         for sql in [
             "DELETE FROM associated_script_parameters WHERE associated_script_id IN
                (SELECT id FROM associated_scripts WHERE group_id = $1)",
             "DELETE FROM associated_scripts WHERE group_id = $1",
             "DELETE FROM config_entries WHERE owner_kind = 'group' AND owner_id = $1",
+            "DELETE FROM group_login_days WHERE group_id = $1",
             "DELETE FROM pc_group_members WHERE group_id = $1",
             "DELETE FROM group_supervisors WHERE group_id = $1",
             "DELETE FROM pc_groups WHERE id = $1",
@@ -417,15 +427,7 @@ impl Store {
             return Ok(None);
         }
         let wake = WakeSync::before(&mut tx, site, &[pc_id]).await?;
-        let added = sqlx::query(
-            "INSERT INTO pc_group_members (pc_id, group_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-        )
-        .bind(pc_id)
-        .bind(group_id)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if added == 0 {
+        if !add_member(&mut tx, group_id, pc_id).await? {
             return Ok(Some(Vec::new()));
         }
         let wake = wake.after(&mut tx).await?;
@@ -468,6 +470,15 @@ impl Store {
             return Ok(None);
         }
         let wake = WakeSync::before(&mut tx, site, &[pc_id]).await?;
+        // Its days leave the group's usage roll-up, as it has them once no push of its adds.
+        lock_pcs(&mut tx, "id = $1", pc_id).await?;
+        Rollup::GroupLogins
+            .take(
+                &mut tx,
+                "l.pc_id = $1 AND m.group_id = $2",
+                &[Bind::Int(pc_id), Bind::Int(group_id)],
+            )
+            .await?;
         let removed =
             sqlx::query("DELETE FROM pc_group_members WHERE pc_id = $1 AND group_id = $2")
                 .bind(pc_id)
@@ -494,4 +505,32 @@ impl Store {
         self.dispatch_wake(wake, &scope.actor).await?;
         Ok(Some(true))
     }
+}
+
+/// Puts a PC in a group with its days in the group's usage roll-up (`group_login_days`), once
+/// no push of its adds to its groups (`lock_pcs`). `false`: it was a member already.
+pub(crate) async fn add_member(
+    conn: &mut sqlx::AnyConnection,
+    group_id: i64,
+    pc_id: i64,
+) -> Result<bool> {
+    lock_pcs(conn, "id = $1", pc_id).await?;
+    let added = sqlx::query(
+        "INSERT INTO pc_group_members (pc_id, group_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+    )
+    .bind(pc_id)
+    .bind(group_id)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    if added > 0 {
+        Rollup::GroupLogins
+            .add(
+                conn,
+                "l.pc_id = $1 AND m.group_id = $2",
+                &[Bind::Int(pc_id), Bind::Int(group_id)],
+            )
+            .await?;
+    }
+    Ok(added > 0)
 }

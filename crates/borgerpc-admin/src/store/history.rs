@@ -311,6 +311,7 @@ impl Store {
             .rows_affected();
         for sql in [
             "DELETE FROM site_login_days WHERE day < $1",
+            "DELETE FROM group_login_days WHERE day < $1",
             // A PC's site where all its days went; a latest login deleted is no login.
             "DELETE FROM pc_login_sites WHERE last_day < $1",
             "UPDATE pc_login_sites SET last_active = NULL WHERE last_active < $1",
@@ -492,7 +493,7 @@ pub(crate) async fn record_login_counts(
     .into_iter()
     .map(|(day, site, logins): (i64, i64, i64)| (day, (site, logins)))
     .collect();
-    let mut changed = false;
+    let mut changes = Vec::new();
     for (day, logins) in &parsed.days {
         // (the day's site, logins added, PCs added)
         let change = match kept.get(day) {
@@ -522,12 +523,62 @@ pub(crate) async fn record_login_counts(
         .bind(change.2)
         .execute(&mut *conn)
         .await?;
-        changed = true;
+        changes.push((*day, change));
     }
-    if changed {
+    if !changes.is_empty() {
         recount_login_sites(conn, Some(pc_id)).await?;
+        add_to_groups(conn, pc_id, &changes).await?;
     }
     Ok(parsed.skipped)
+}
+
+/// A push's changes `(day, (site, logins, PCs))` added to the usage roll-up of each group the
+/// PC is in (`group_login_days`). The PC's row is locked first, as a join, a leave and a
+/// group's delete lock it before they add or take its days, so on PostgreSQL the groups read
+/// here are those that did not count this push's days.
+async fn add_to_groups(
+    conn: &mut sqlx::AnyConnection,
+    pc_id: i64,
+    changes: &[(i64, (i64, i64, i64))],
+) -> Result<()> {
+    lock_pcs(conn, "id = $1", pc_id).await?;
+    let groups: Vec<i64> =
+        sqlx::query_scalar("SELECT group_id FROM pc_group_members WHERE pc_id = $1")
+            .bind(pc_id)
+            .fetch_all(&mut *conn)
+            .await?;
+    for group in groups {
+        for (day, (site, logins, pcs)) in changes {
+            sqlx::query(
+                "INSERT INTO group_login_days (group_id, site_id, day, logins, pcs)
+                 VALUES ($1, $2, $3, $4, $5)
+                 ON CONFLICT (group_id, site_id, day) DO UPDATE SET
+                   logins = group_login_days.logins + excluded.logins,
+                   pcs = group_login_days.pcs + excluded.pcs",
+            )
+            .bind(group)
+            .bind(*site)
+            .bind(*day)
+            .bind(*logins)
+            .bind(*pcs)
+            .execute(&mut *conn)
+            .await?;
+        }
+    }
+    Ok(())
+}
+
+/// Locks the rows of `pcs` matching `cond` (`$1` bound to `id`) until the transaction ends,
+/// by writing them unchanged: what a push adds to a PC's groups and what a membership change
+/// adds or takes then follow one another (SQLite has one writer at a time anyway).
+pub(crate) async fn lock_pcs(conn: &mut sqlx::AnyConnection, cond: &str, id: i64) -> Result<()> {
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "UPDATE pcs SET site_id = site_id WHERE {cond}"
+    )))
+    .bind(id)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
 }
 
 /// `pc_login_sites` (migration 19) counted again from `pc_login_days`: one PC's rows, after a

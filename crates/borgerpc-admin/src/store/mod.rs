@@ -121,6 +121,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "usage_pcs",
         sql: include_str!("../../migrations/0019_usage_pcs.sql"),
     },
+    Migration {
+        version: 20,
+        name: "group_usage_rollup",
+        sql: include_str!("../../migrations/0020_group_usage_rollup.sql"),
+    },
 ];
 
 /// The portal's database handle; cheap to clone.

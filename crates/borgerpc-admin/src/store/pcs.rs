@@ -311,6 +311,13 @@ impl Store {
             "UPDATE login_log SET pc_id = NULL WHERE pc_id = $1",
             "DELETE FROM pcs WHERE id = $1",
         ] {
+            if sql.starts_with("DELETE FROM pc_group_members") {
+                // Its days leave its groups' usage roll-up while it is their member: after its
+                // entries' delete, like its sites' below.
+                Rollup::GroupLogins
+                    .take(&mut tx, "l.pc_id = $1", &pc)
+                    .await?;
+            }
             if sql.starts_with("DELETE FROM pc_login_days") {
                 // Its days leave the usage roll-up with their rows: taken after its entries'
                 // delete, which waits for a push of its login_counts in flight.
@@ -421,14 +428,9 @@ impl Store {
     }
 
     pub async fn add_group_member(&self, group_id: i64, pc_id: i64) -> Result<()> {
-        self.write_one(
-            sqlx::query(
-                "INSERT INTO pc_group_members (pc_id, group_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-            )
-            .bind(pc_id)
-            .bind(group_id),
-        )
-        .await?;
+        let mut tx = self.db.begin_write().await?;
+        super::groups::add_member(&mut tx, group_id, pc_id).await?;
+        tx.commit().await?;
         Ok(())
     }
 }

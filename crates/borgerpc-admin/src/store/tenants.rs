@@ -410,12 +410,14 @@ const SITE_DATA: &[&str] = &[
     "DELETE FROM site_opening_hours WHERE site_id = $1",
     "DELETE FROM pc_reports WHERE pc_id IN (SELECT id FROM pcs WHERE site_id = $1)",
     "DELETE FROM login_log WHERE site_id = $1",
-    "DELETE FROM pc_group_members WHERE pc_id IN (SELECT id FROM pcs WHERE site_id = $1)",
     "DELETE FROM config_entries WHERE owner_kind = 'pc'
        AND owner_id IN (SELECT id FROM pcs WHERE site_id = $1)",
-    // After its PCs' entries (the delete waits for a push of their login_counts in flight).
+    // After its PCs' entries (the delete waits for a push of their login_counts in flight),
+    // while they are still in their groups (whose roll-up gives their days back).
     SITE_LOGIN_DAYS,
     "DELETE FROM site_login_days WHERE site_id = $1",
+    "DELETE FROM group_login_days WHERE site_id = $1",
+    "DELETE FROM pc_group_members WHERE pc_id IN (SELECT id FROM pcs WHERE site_id = $1)",
     "DELETE FROM pc_login_sites WHERE site_id = $1 OR pc_id IN (SELECT id FROM pcs WHERE site_id = $1)",
     "DELETE FROM pc_inventory WHERE site_id = $1",
     "DELETE FROM pcs WHERE site_id = $1",
@@ -428,6 +430,8 @@ const SITE_DATA: &[&str] = &[
     "DELETE FROM group_supervisors WHERE group_id IN (SELECT id FROM pc_groups WHERE site_id = $1)",
     "DELETE FROM config_entries WHERE owner_kind = 'group'
        AND owner_id IN (SELECT id FROM pc_groups WHERE site_id = $1)",
+    // Its groups' roll-up of the days of members elsewhere (PCs moved away).
+    "DELETE FROM group_login_days WHERE group_id IN (SELECT id FROM pc_groups WHERE site_id = $1)",
     "DELETE FROM pc_groups WHERE site_id = $1",
     "DELETE FROM rule_alert_users WHERE rule_kind = 'security'
        AND rule_id IN (SELECT id FROM security_problems WHERE site_id = $1)",
@@ -498,11 +502,20 @@ impl Store {
         );
         for sql in SITE_DATA.iter().copied() {
             if sql == SITE_LOGIN_DAYS {
+                let site = [super::reports::ops_rollup::Bind::Int(site_id)];
                 super::reports::ops_rollup::Rollup::Logins
                     .take(
                         &mut tx,
                         "l.site_id <> $1 AND l.pc_id IN (SELECT id FROM pcs WHERE site_id = $1)",
-                        &[super::reports::ops_rollup::Bind::Int(site_id)],
+                        &site,
+                    )
+                    .await?;
+                // Every day it deletes leaves the groups of its PC (of this site or another).
+                super::reports::ops_rollup::Rollup::GroupLogins
+                    .take(
+                        &mut tx,
+                        "(l.site_id = $1 OR l.pc_id IN (SELECT id FROM pcs WHERE site_id = $1))",
+                        &site,
                     )
                     .await?;
             }

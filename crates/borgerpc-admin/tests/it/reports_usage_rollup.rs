@@ -5,7 +5,8 @@
 //! deleted. The usage JSON's figures per site, per date and in total are compared with the
 //! model after each step, so the report reads what the roll-up keeps; so are `pc_login_sites`
 //! (migration 19) and the PCs the report lists and finds idle, over periods that end after
-//! and before the PCs' latest logins.
+//! and before the PCs' latest logins, and the roll-up per group (migration 20) with the
+//! figures per group as PCs join, push, move, leave and come back.
 
 use crate::common;
 
@@ -27,6 +28,15 @@ fn last_sunday(year: i32, month: u32) -> NaiveDate {
         d = d.pred_opt().unwrap();
     }
     d
+}
+
+/// A PC's id by its uid.
+async fn pc_id(portal: &Portal, uid: &str) -> i64 {
+    sqlx::query_scalar("SELECT id FROM pcs WHERE uid = $1")
+        .bind(uid)
+        .fetch_one(portal.store.pool())
+        .await
+        .unwrap()
 }
 
 /// The model: (PC, date) -> (site the day was first reported at, the latest count).
@@ -117,6 +127,12 @@ async fn check(portal: &Portal, model: &Model, step: &str) -> Vec<Vec<String>> {
         .collect();
     assert_eq!(got, want, "{step}: the roll-up is the model");
     check_login_sites(portal, model, step).await;
+    let (table, recount, kept_groups) = portal.store.group_usage_rollup_compared().await.unwrap();
+    assert_eq!(table, "group_login_days");
+    assert_eq!(
+        kept_groups, recount,
+        "{step}: the groups' roll-up is the members' recount"
+    );
     kept
 }
 
@@ -191,6 +207,54 @@ async fn report(
         .map(|w| w["logins"].as_i64().unwrap())
         .collect();
     (per_site, r["logins"].as_i64().unwrap(), weekdays)
+}
+
+/// The usage JSON's logins per group and date, of `scope` over the period.
+async fn report_groups(
+    portal: &Portal,
+    token: &str,
+    scope: &str,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> BTreeMap<(String, String), i64> {
+    let r: Value = api(
+        portal,
+        token,
+        &format!("/api/reports/usage?{scope}&from={from}&to={to}"),
+    )
+    .await;
+    let mut per_group = BTreeMap::new();
+    for g in r["groups"].as_array().unwrap() {
+        for d in g["days"].as_array().unwrap() {
+            per_group.insert(
+                (
+                    g["name"].as_str().unwrap().to_owned(),
+                    d["date"].as_str().unwrap().to_owned(),
+                ),
+                d["logins"].as_i64().unwrap(),
+            );
+        }
+    }
+    per_group
+}
+
+/// What the report should say per group and date: its members' days at `sites`.
+fn expected_groups(
+    model: &Model,
+    members: &BTreeMap<String, Vec<String>>,
+    sites: &[&str],
+    from: NaiveDate,
+    to: NaiveDate,
+) -> BTreeMap<(String, String), i64> {
+    let mut per_group = BTreeMap::new();
+    for (group, pcs) in members {
+        for ((pc, d), (site, n)) in model {
+            if pcs.contains(pc) && sites.contains(&site.as_str()) && *d >= from && *d < to {
+                *per_group.entry((group.clone(), d.to_string())).or_default() += n;
+            }
+        }
+    }
+    per_group
 }
 
 /// The PCs of the usage JSON of `scope` over the period: every one listed and the idle ones
@@ -309,12 +373,42 @@ async fn the_usage_rollup_follows_every_write_of_the_login_days() {
     let all = format!("customer={}", a.customer_id);
     // The PCs' sites now, for the PCs the report lists.
     let mut on: BTreeMap<String, String> = BTreeMap::new();
-    let check_report = |model: Model, on: BTreeMap<String, String>, step: &'static str| {
+    // The groups' members now, by group name, and the groups' ids.
+    let mut members: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut group_ids: BTreeMap<String, i64> = BTreeMap::new();
+    let check_report = |model: Model,
+                        on: BTreeMap<String, String>,
+                        members: BTreeMap<String, Vec<String>>,
+                        group_ids: BTreeMap<String, i64>,
+                        step: &'static str| {
         let admin = admin.clone();
         let all = all.clone();
         let portal = &portal;
         async move {
             let sites = ["aeroe-bib", "aeroe-borger", "aeroe-skole"];
+            assert_eq!(
+                report_groups(portal, &admin, &all, from, to).await,
+                expected_groups(&model, &members, &sites, from, to),
+                "{step}: groups, customer-wide"
+            );
+            assert_eq!(
+                report_groups(portal, &admin, "site=aeroe-borger", from, to).await,
+                expected_groups(&model, &members, &["aeroe-borger"], from, to),
+                "{step}: groups, one site"
+            );
+            // One group: its members' days per site.
+            for (name, id) in &group_ids {
+                let only: Model = model
+                    .iter()
+                    .filter(|((pc, _), _)| members[name].contains(pc))
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect();
+                assert_eq!(
+                    report(portal, &admin, &format!("{all}&group={id}"), from, to).await,
+                    expected(&only, &sites, from, to),
+                    "{step}: group {name}"
+                );
+            }
             assert_eq!(
                 report(portal, &admin, &all, from, to).await,
                 expected(&model, &sites, from, to),
@@ -368,6 +462,16 @@ async fn the_usage_rollup_follows_every_write_of_the_login_days() {
             .activate(if site == "aeroe-bib" { &a } else { &b }, &p.uid)
             .await;
         on.insert(p.uid.clone(), site.to_owned());
+        if i == 0 {
+            // The library's lending PCs: p1 is a member before it pushes anything.
+            let g = store.add_group(a.id, "Udlån").await.unwrap();
+            store
+                .add_group_member(g, pc_id(&portal, &p1.uid).await)
+                .await
+                .unwrap();
+            group_ids.insert("Udlån".to_owned(), g);
+            members.insert("Udlån".to_owned(), vec![p1.uid.clone()]);
+        }
         let pushed: Vec<_> = days
             .iter()
             .enumerate()
@@ -379,7 +483,40 @@ async fn the_usage_rollup_follows_every_write_of_the_login_days() {
     p4.push(&portal, &mut model, "aeroe-borger", &[(today, 0)])
         .await;
     let first = check(&portal, &model, "pushed").await;
-    check_report(model.clone(), on.clone(), "pushed").await;
+    check_report(
+        model.clone(),
+        on.clone(),
+        members.clone(),
+        group_ids.clone(),
+        "pushed",
+    )
+    .await;
+
+    // p3 and p4 join a group after they pushed: their days join its figures.
+    let scope = Scope::cli(store).await.unwrap();
+    let borger = store.add_group(b.id, "Borgerservice").await.unwrap();
+    group_ids.insert("Borgerservice".to_owned(), borger);
+    for p in [&p3, &p4] {
+        let id = pc_id(&portal, &p.uid).await;
+        store.join_group(&scope, borger, id).await.unwrap().unwrap();
+    }
+    members.insert(
+        "Borgerservice".to_owned(),
+        vec![p3.uid.clone(), p4.uid.clone()],
+    );
+    assert_eq!(
+        check(&portal, &model, "joined").await,
+        first,
+        "a join moves no day"
+    );
+    check_report(
+        model.clone(),
+        on.clone(),
+        members.clone(),
+        group_ids.clone(),
+        "joined",
+    )
+    .await;
 
     // The same push again changes nothing; a count 3 higher adds 3 to its site's day.
     let again: Vec<_> = days
@@ -412,7 +549,14 @@ async fn the_usage_rollup_follows_every_write_of_the_login_days() {
         (3, &was[3]),
         "3 logins more, no PC more"
     );
-    check_report(model.clone(), on.clone(), "3 more").await;
+    check_report(
+        model.clone(),
+        on.clone(),
+        members.clone(),
+        group_ids.clone(),
+        "3 more",
+    )
+    .await;
 
     // p2 moves to the citizens' service (by its row, as upstream's admin would) and pushes
     // its old days with new counts (they stay at the library) and a new day (at the new site);
@@ -453,7 +597,52 @@ async fn the_usage_rollup_follows_every_write_of_the_login_days() {
     );
     assert_eq!(model[&(p2.uid.clone(), today)].0, "aeroe-borger");
     check(&portal, &model, "moved").await;
-    check_report(model.clone(), on.clone(), "moved").await;
+    check_report(
+        model.clone(),
+        on.clone(),
+        members.clone(),
+        group_ids.clone(),
+        "moved",
+    )
+    .await;
+
+    // p4 leaves its group (its days leave the group's figures) and comes back.
+    let p4_id = pc_id(&portal, &p4.uid).await;
+    assert_eq!(
+        store.leave_group(&scope, borger, p4_id).await.unwrap(),
+        Some(true)
+    );
+    members
+        .get_mut("Borgerservice")
+        .unwrap()
+        .retain(|p| *p != p4.uid);
+    check(&portal, &model, "left").await;
+    check_report(
+        model.clone(),
+        on.clone(),
+        members.clone(),
+        group_ids.clone(),
+        "left",
+    )
+    .await;
+    store
+        .join_group(&scope, borger, p4_id)
+        .await
+        .unwrap()
+        .unwrap();
+    members
+        .get_mut("Borgerservice")
+        .unwrap()
+        .push(p4.uid.clone());
+    check(&portal, &model, "back").await;
+    check_report(
+        model.clone(),
+        on.clone(),
+        members.clone(),
+        group_ids.clone(),
+        "back",
+    )
+    .await;
 
     // Retention between the spring and the autumn days: the spring days go, with their
     // roll-up, and nothing else.
@@ -475,18 +664,35 @@ async fn the_usage_rollup_follows_every_write_of_the_login_days() {
     assert_eq!(purged.login_days, old);
     model.retain(|(_, d), _| epoch_day(*d) >= cutoff);
     check(&portal, &model, "retention").await;
-    check_report(model.clone(), on.clone(), "retention").await;
+    check_report(
+        model.clone(),
+        on.clone(),
+        members.clone(),
+        group_ids.clone(),
+        "retention",
+    )
+    .await;
 
     // A PC deleted: its days leave its sites' figures.
     assert!(store.delete_pc(b.id, &p4.uid).await.unwrap());
     model.retain(|(pc, _), _| *pc != p4.uid);
     on.remove(&p4.uid);
+    members
+        .get_mut("Borgerservice")
+        .unwrap()
+        .retain(|p| *p != p4.uid);
     check(&portal, &model, "PC deleted").await;
-    check_report(model.clone(), on.clone(), "PC deleted").await;
+    check_report(
+        model.clone(),
+        on.clone(),
+        members.clone(),
+        group_ids.clone(),
+        "PC deleted",
+    )
+    .await;
 
     // The library deleted: its days go, and so do the days its PCs now (p1, p3) reported
     // elsewhere (p3's at the citizens' service); p2's days there stay with p2 gone from it.
-    let scope = Scope::cli(store).await.unwrap();
     assert!(
         model.keys().any(|(pc, _)| *pc == p3.uid)
             && model.values().any(|(s, _)| s == "aeroe-borger")
@@ -494,7 +700,21 @@ async fn the_usage_rollup_follows_every_write_of_the_login_days() {
     store.delete_site(&scope, a.id).await.unwrap().unwrap();
     model.retain(|(pc, _), (site, _)| site != "aeroe-bib" && *pc != p1.uid && *pc != p3.uid);
     on.retain(|_, site| site != "aeroe-bib");
+    // Its group goes; p3 (there now) leaves the citizens' service group with its days.
+    members.remove("Udlån");
+    group_ids.remove("Udlån");
+    members
+        .get_mut("Borgerservice")
+        .unwrap()
+        .retain(|p| *p != p3.uid);
     assert!(!model.is_empty());
     check(&portal, &model, "site deleted").await;
-    check_report(model.clone(), on.clone(), "site deleted").await;
+    check_report(
+        model.clone(),
+        on.clone(),
+        members.clone(),
+        group_ids.clone(),
+        "site deleted",
+    )
+    .await;
 }

@@ -97,6 +97,10 @@ async fn the_rest(store: &Store, site: i64, prefix: &str, ids: &seed::Ids) {
             "INSERT INTO site_login_days (site_id, day, logins, pcs) VALUES ({site}, 20000, 1, 1)"
         ),
         format!(
+            "INSERT INTO group_login_days (group_id, site_id, day, logins, pcs) VALUES ({}, {site}, 20000, 1, 1)",
+            ids.group
+        ),
+        format!(
             "INSERT INTO pc_login_sites (pc_id, site_id, first_day, last_day, last_active) VALUES ({}, {site}, 20000, 20000, 20000)",
             ids.active_pc
         ),

@@ -374,7 +374,8 @@ async fn the_ops_rollups_are_back_filled_from_the_rows_kept() {
 /// Migration 18 back-fills the usage roll-up from the login days kept so far, each at the
 /// site it was reported at (a moved PC's earlier days at its old site), days of 0 logins
 /// counted as days a PC reported; the report then reads it. Migration 19 back-fills where
-/// each PC has days (`pc_login_sites`) from the same rows.
+/// each PC has days (`pc_login_sites`) from the same rows, and migration 20 a group's roll-up
+/// from its members' days.
 #[tokio::test]
 async fn the_usage_rollup_is_back_filled_from_the_login_days() {
     let mut statements = vec![
@@ -389,6 +390,17 @@ async fn the_usage_rollup_is_back_filled_from_the_login_days() {
              SELECT id, 'pc-{n}', '02:00:00:00:00:0{n}', 'pc-{n}', 0 FROM sites WHERE uid = '{site}'"
         ));
     }
+    // A group of pc-1 and pc-2 (pc-2's days at b count in it at b): migration 20's.
+    statements.push(
+        "INSERT INTO pc_groups (site_id, name, created_at) SELECT id, 'G', 0 FROM sites WHERE uid = 'a'"
+            .to_owned(),
+    );
+    statements.push(
+        "INSERT INTO pc_group_members (pc_id, group_id)
+         SELECT p.id, g.id FROM pcs p, pc_groups g WHERE p.uid IN ('pc-1', 'pc-2')"
+            .to_owned(),
+    );
+    let mut group_want: BTreeMap<(String, i64), (i64, i64)> = BTreeMap::new();
     let mut want: BTreeMap<(String, i64), (i64, i64)> = BTreeMap::new();
     // (PC, site) -> (first day, last day, last day with a login): migration 19's.
     let mut where_pcs: BTreeMap<(String, String), (i64, i64, Option<i64>)> = BTreeMap::new();
@@ -408,6 +420,11 @@ async fn the_usage_rollup_is_back_filled_from_the_login_days() {
             let e = want.entry((at.to_owned(), day)).or_default();
             e.0 += logins;
             e.1 += 1;
+            if pc != 3 {
+                let g = group_want.entry((at.to_owned(), day)).or_default();
+                g.0 += logins;
+                g.1 += 1;
+            }
             let w = where_pcs
                 .entry((format!("pc-{pc}"), at.to_owned()))
                 .or_insert((day, day, None));
@@ -448,6 +465,18 @@ async fn the_usage_rollup_is_back_filled_from_the_login_days() {
         .map(|(p, s, f, l, a)| ((p, s), (f, l, a)))
         .collect();
     assert_eq!(got, where_pcs, "migration 19's back-fill");
+    let got: BTreeMap<(String, i64), (i64, i64)> = sqlx::query_as::<_, (String, i64, i64, i64)>(
+        "SELECT s.uid, r.day, r.logins, r.pcs FROM group_login_days r JOIN sites s ON s.id = r.site_id",
+    )
+    .fetch_all(store.pool())
+    .await
+    .unwrap()
+    .into_iter()
+    .map(|(s, d, l, p)| ((s, d), (l, p)))
+    .collect();
+    assert_eq!(got, group_want, "migration 20's back-fill");
+    let (_, recount, kept) = store.group_usage_rollup_compared().await.unwrap();
+    assert_eq!(kept, recount);
     store.db.close().await;
 }
 

@@ -1,9 +1,11 @@
 //! Reports (issue 14), read side: availability from the check-in history (`checkin_days`, a
 //! bit per UTC quarter hour per PC per day, for one page of PCs) and its roll-up per site
 //! (`site_checkin_days`, for the totals: `rollup.rs`), and usage from the login history
-//! (`pc_login_days`, for one page of PCs and the idle ones) and its roll-up per site
-//! (`site_login_days`, for the figures per site, date and weekday), for a site, a customer's sites or all the caller sees, a period of local
-//! dates (Europe/Copenhagen) and optionally one group. This module owns these reads only; the
+//! (`pc_login_days`, for one page of PCs), its roll-ups per site (`site_login_days`, for the
+//! figures per site, date and weekday) and per group (`group_login_days`), and where each PC
+//! has days (`pc_login_sites`, for the PCs counted and the idle ones), for a site, a
+//! customer's sites or all the caller sees, a period of local dates (Europe/Copenhagen) and
+//! optionally one group. This module owns these reads only; the
 //! rows are written as PCs report (`history.rs`), never recomputed here.
 //!
 //! Scope: every function takes the sites the caller may read (already narrowed by the API or
@@ -513,23 +515,13 @@ impl Store {
             super::history::epoch_day(f.period.from),
             super::history::epoch_day(f.period.to),
         );
-        // Rows of the period at the sites (and of the group's members), per site and day.
+        // $1, $2: the period's days; $3…: the sites; then the group, if one.
         // (PostgreSQL sums BIGINT as NUMERIC, which the Any driver does not read: cast.)
         let mut args = vec![from, to];
-        let mut rows_cond = format!(
-            "l.day >= $1 AND l.day < $2 AND {}",
-            in_scope("l.site_id", &f.sites, 3)
-        );
         args.extend(&f.sites);
-        if let Some(g) = f.group {
-            args.push(g);
-            rows_cond.push_str(&format!(
-                " AND l.pc_id IN (SELECT pc_id FROM pc_group_members WHERE group_id = ${})",
-                args.len()
-            ));
-        }
-        // Per site and day: the roll-up (sites x days rows), or a group's members' rows (its
-        // members change, so it has none). A roll-up row of no PC is no day of the report.
+        args.extend(f.group);
+        // Per site and day: the roll-up (sites x days rows), or a group's (its members' days
+        // per site). A roll-up row of no PC is no day of the report.
         let sql = match f.group {
             None => format!(
                 "SELECT r.site_id, s.name, r.day, r.logins FROM site_login_days r
@@ -539,9 +531,12 @@ impl Store {
                 in_scope("r.site_id", &f.sites, 3)
             ),
             Some(_) => format!(
-                "SELECT l.site_id, s.name, l.day, CAST(SUM(l.logins) AS BIGINT) FROM pc_login_days l
-                 JOIN sites s ON s.id = l.site_id WHERE {rows_cond}
-                 GROUP BY l.site_id, s.name, l.day ORDER BY s.name, l.site_id, l.day"
+                "SELECT r.site_id, s.name, r.day, r.logins FROM group_login_days r
+                 JOIN sites s ON s.id = r.site_id
+                 WHERE r.day >= $1 AND r.day < $2 AND {} AND r.group_id = ${} AND r.pcs > 0
+                 ORDER BY s.name, r.site_id, r.day",
+                in_scope("r.site_id", &f.sites, 3),
+                3 + f.sites.len()
             ),
         };
         let per_site = bind_all(sqlx::query(sqlx::AssertSqlSafe(sql)), &args)
@@ -554,20 +549,20 @@ impl Store {
                 *by_day.entry(d.date).or_default() += d.logins;
             }
         }
+        // Per group and day: the groups' roll-up, their members' days at the sites.
         let sql = format!(
-            "SELECT g.id, g.name, l.day, CAST(SUM(l.logins) AS BIGINT) FROM pc_login_days l
-             JOIN pc_group_members m ON m.pc_id = l.pc_id JOIN pc_groups g ON g.id = m.group_id
-             WHERE {rows_cond} AND {}{}
-             GROUP BY g.id, g.name, l.day ORDER BY g.name, g.id, l.day",
-            in_scope("g.site_id", &f.sites, args.len() + 1),
+            "SELECT g.id, g.name, r.day, CAST(SUM(r.logins) AS BIGINT) FROM group_login_days r
+             JOIN pc_groups g ON g.id = r.group_id
+             WHERE r.day >= $1 AND r.day < $2 AND {} AND {} AND r.pcs > 0{}
+             GROUP BY g.id, g.name, r.day ORDER BY g.name, g.id, r.day",
+            in_scope("r.site_id", &f.sites, 3),
+            in_scope("g.site_id", &f.sites, 3),
             match f.group {
-                Some(_) => format!(" AND g.id = ${}", args.len() + f.sites.len() + 1),
+                Some(_) => format!(" AND g.id = ${}", 3 + f.sites.len()),
                 None => String::new(),
             }
         );
-        let mut group_args = args.clone();
-        group_args.extend(&f.sites);
-        group_args.extend(f.group);
+        let group_args = args.clone();
         let per_group = bind_all(sqlx::query(sqlx::AssertSqlSafe(sql)), &group_args)
             .fetch_all(&mut *conn)
             .await?;

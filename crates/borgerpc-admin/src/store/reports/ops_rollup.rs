@@ -28,7 +28,9 @@
 //! ([`Rollup::Logins`]): taken away by the deletes of a PC and a site, rebuilt and compared
 //! here. Its rows carry their local date already (the PC's own), so no offset is needed; a
 //! push adds only what changed (`history.rs`, `record_login_counts`), which reads the days
-//! before it writes them.
+//! before it writes them. Its companion per group (migration 20, `group_login_days`,
+//! [`Rollup::GroupLogins`]) sums the members' days; a member's join adds them, its leave takes
+//! them (`groups.rs`).
 
 use super::DAY_MS;
 use crate::store::Result;
@@ -53,6 +55,8 @@ pub(crate) enum Rollup {
     Audit,
     /// `site_login_days` from `pc_login_days l` (the usage report's, migration 18).
     Logins,
+    /// `group_login_days` from `pc_login_days l` of the groups' members `m` (migration 20).
+    GroupLogins,
 }
 
 /// The jobs, security and changes reports' roll-ups (migration 17).
@@ -114,6 +118,12 @@ impl Rollup {
                  FROM pc_login_days l WHERE {cond}
                  GROUP BY l.site_id, l.day"
             ),
+            Rollup::GroupLogins => format!(
+                "SELECT m.group_id, l.site_id, l.day, {sign} * SUM(l.logins), {sign} * COUNT(*)
+                 FROM pc_login_days l JOIN pc_group_members m ON m.pc_id = l.pc_id
+                 WHERE {cond}
+                 GROUP BY m.group_id, l.site_id, l.day"
+            ),
         }
     }
 
@@ -136,6 +146,11 @@ impl Rollup {
                 &["records", "settings"],
             ),
             Rollup::Logins => ("site_login_days", "site_id, day", &["logins", "pcs"]),
+            Rollup::GroupLogins => (
+                "group_login_days",
+                "group_id, site_id, day",
+                &["logins", "pcs"],
+            ),
         }
     }
 
@@ -206,7 +221,11 @@ impl Rollup {
 
     /// Every roll-up counted again.
     pub(crate) async fn rebuild_all(conn: &mut sqlx::AnyConnection) -> Result<()> {
-        Self::rebuild_these(conn, &[OPS.as_slice(), &[Rollup::Logins]].concat()).await
+        Self::rebuild_these(
+            conn,
+            &[OPS.as_slice(), &[Rollup::Logins, Rollup::GroupLogins]].concat(),
+        )
+        .await
     }
 
     /// These roll-ups counted again.
@@ -320,6 +339,13 @@ impl crate::store::Store {
     pub async fn usage_rollup_compared(&self) -> Result<RollupComparison> {
         let mut conn = self.reader().await?;
         Rollup::Logins.compared(&mut conn).await
+    }
+
+    /// The usage roll-up per group (`group_login_days`) recounted from the members' days and
+    /// as kept, sorted by (group, site, day): equal when the upkeep is right.
+    pub async fn group_usage_rollup_compared(&self) -> Result<RollupComparison> {
+        let mut conn = self.reader().await?;
+        Rollup::GroupLogins.compared(&mut conn).await
     }
 }
 
