@@ -253,6 +253,7 @@ impl Store {
             Record {
                 actor: &scope.actor,
                 site_id: Some(site_id),
+                customer_id: None,
                 action: "group.create",
                 target: &format!("group:{id} ({name})"),
                 detail: None,
@@ -318,6 +319,7 @@ impl Store {
             Record {
                 actor: &scope.actor,
                 site_id: Some(site),
+                customer_id: None,
                 action: "group.change",
                 target: &format!("group:{group_id} ({})", after.name),
                 detail: Some(&before_after(&settings(&before), &settings(&after))),
@@ -385,6 +387,7 @@ impl Store {
             Record {
                 actor: &scope.actor,
                 site_id: Some(site),
+                customer_id: None,
                 action: "group.delete",
                 target: &format!("group:{group_id} ({name})"),
                 detail: None,
@@ -434,6 +437,7 @@ impl Store {
             Record {
                 actor: &scope.actor,
                 site_id: Some(site),
+                customer_id: None,
                 action: "group.join",
                 target: &format!("group:{group_id} pc:{pc_id}"),
                 detail: None,
@@ -484,6 +488,7 @@ impl Store {
             Record {
                 actor: &scope.actor,
                 site_id: Some(site),
+                customer_id: None,
                 action: "group.leave",
                 target: &format!("group:{group_id} pc:{pc_id}"),
                 detail: None,

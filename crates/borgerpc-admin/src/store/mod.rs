@@ -116,6 +116,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "usage_rollup",
         sql: include_str!("../../migrations/0018_usage_rollup.sql"),
     },
+    Migration {
+        version: 20,
+        name: "audit_customer",
+        sql: include_str!("../../migrations/0020_audit_customer.sql"),
+    },
 ];
 
 /// The portal's database handle; cheap to clone.

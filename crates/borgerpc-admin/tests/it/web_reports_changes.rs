@@ -124,10 +124,13 @@ async fn same_as_api(
         .unwrap()
         .iter()
         .map(|s| {
-            let name = s["name"]
-                .as_str()
-                .unwrap_or("Hele portalen (uden sted)")
-                .to_owned();
+            // A customer's own records without a site are the customer's, the rest the
+            // portal's.
+            let name = match (s["name"].as_str(), s["customer"].as_str()) {
+                (Some(n), _) => n.to_owned(),
+                (None, Some(c)) => format!("{c} (kunden selv, uden sted)"),
+                (None, None) => "Hele portalen (uden sted)".to_owned(),
+            };
             (name, vec![s["actions"].to_string()])
         })
         .collect();
