@@ -32,11 +32,7 @@ async fn rollups_equal(store: &Store, step: &str) {
 }
 
 /// The records written since `after`, held to what the test meant them to be.
-async fn made(
-    store: &Store,
-    after: i64,
-    want: &[(&str, Option<i64>, Option<i64>)],
-) -> Vec<Made> {
+async fn made(store: &Store, after: i64, want: &[(&str, Option<i64>, Option<i64>)]) -> Vec<Made> {
     let rows: Vec<(i64, String, Option<i64>, Option<i64>)> = sqlx::query_as(
         "SELECT id, action, site_id, customer_id FROM audit_log WHERE id > $1 ORDER BY id",
     )
@@ -142,8 +138,11 @@ async fn customer_records_are_their_customers_only() {
         .unwrap();
     let ole = token_of(&portal, "ole").await;
     let scope = |t: String| async move { store.scope_of_token(&t).await.unwrap().unwrap() };
-    let (ida_scope, bo_scope, root_scope) =
-        (scope(ida.clone()).await, scope(bo.clone()).await, scope(root.clone()).await);
+    let (ida_scope, bo_scope, root_scope) = (
+        scope(ida.clone()).await,
+        scope(bo.clone()).await,
+        scope(root.clone()).await,
+    );
     let mut all: Vec<Made> = Vec::new();
 
     // Site records: at the library and at the citizens' service, which ida then deletes.
@@ -153,7 +152,12 @@ async fn customer_records_are_their_customers_only() {
         .await
         .unwrap();
     store
-        .audit("user:ida", Some(borger.id), "site.change", &format!("site:{}", borger.id))
+        .audit(
+            "user:ida",
+            Some(borger.id),
+            "site.change",
+            &format!("site:{}", borger.id),
+        )
         .await
         .unwrap();
     all.extend(
@@ -177,7 +181,13 @@ async fn customer_records_are_their_customers_only() {
         customer_id: Some(c),
     };
     let karl = store
-        .create_user(&ida_scope, "karl", "karl@kommune.dk", PASSWORD, &grant(aeroe))
+        .create_user(
+            &ida_scope,
+            "karl",
+            "karl@kommune.dk",
+            PASSWORD,
+            &grant(aeroe),
+        )
         .await
         .unwrap()
         .unwrap();
@@ -203,7 +213,11 @@ async fn customer_records_are_their_customers_only() {
 
     // ida deletes the citizens' service and removes karl; the superuser makes a superuser.
     let before = last_id(store).await;
-    store.delete_site(&ida_scope, borger.id).await.unwrap().unwrap();
+    store
+        .delete_site(&ida_scope, borger.id)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(
         store.remove_user(&ida_scope, karl.id, None).await.unwrap(),
         Some(true)
@@ -233,7 +247,11 @@ async fn customer_records_are_their_customers_only() {
         .copied()
         .filter(|m| m.site.is_none())
         .collect();
-    assert_eq!(aeroe_own.len(), 4, "a grant, a site deleted, a user removed");
+    assert_eq!(
+        aeroe_own.len(),
+        4,
+        "a grant, a site deleted, a user removed"
+    );
     let bib_only = of(&|m| m.site == Some(bib.id));
     let path = "/api/reports/changes?limit=500";
 
@@ -246,7 +264,14 @@ async fn customer_records_are_their_customers_only() {
     let r = crate::common::reports::api(&portal, &ida, &format!("{path}&site=aeroe-bib")).await;
     check(&r, &bib_only, "ida, the library");
     // bo: Ærø is not found; bo's own view holds Fanø's only.
-    let (status, _) = call(&portal, &bo, "get", &format!("{path}&customer={aeroe}"), None).await;
+    let (status, _) = call(
+        &portal,
+        &bo,
+        "get",
+        &format!("{path}&customer={aeroe}"),
+        None,
+    )
+    .await;
     assert_eq!(status, 404);
     let r = crate::common::reports::api(&portal, &bo, path).await;
     check(&r, &of(&|m| m.customer == Some(fano)), "bo");
@@ -276,25 +301,36 @@ async fn customer_records_are_their_customers_only() {
     let page = ida_web.get("/rapporter/aendringer").await;
     assert_eq!(page.status, 200);
     assert!(
-        page.body.contains(&format!("<tr data-key=\"{own_row}\"><th scope=\"row\">{own_row}</th><td>{}</td>", aeroe_own.len())),
+        page.body.contains(&format!(
+            "<tr data-key=\"{own_row}\"><th scope=\"row\">{own_row}</th><td>{}</td>",
+            aeroe_own.len()
+        )),
         "{}",
         page.body
     );
     for m in &aeroe_all {
-        assert!(page.body.contains(&format!("<tr data-key=\"{}\">", m.id)), "{m:?}");
+        assert!(
+            page.body.contains(&format!("<tr data-key=\"{}\">", m.id)),
+            "{m:?}"
+        );
     }
     let mut bo_web = WebUser::login(&portal, "bo").await;
     let page = bo_web.get("/rapporter/aendringer").await;
     assert_eq!(page.status, 200);
     assert!(!page.body.contains("Ærø"), "{}", page.body);
-    let page = bo_web.get(&format!("/rapporter/aendringer?kunde={aeroe}")).await;
+    let page = bo_web
+        .get(&format!("/rapporter/aendringer?kunde={aeroe}"))
+        .await;
     assert_eq!(page.status, 404);
     let mut ole_web = WebUser::login(&portal, "ole").await;
     let page = ole_web.get("/rapporter/aendringer").await;
     assert_eq!(page.status, 200);
     assert!(!page.body.contains(&own_row));
     for m in &aeroe_own {
-        assert!(!page.body.contains(&format!("<tr data-key=\"{}\">", m.id)), "{m:?}");
+        assert!(
+            !page.body.contains(&format!("<tr data-key=\"{}\">", m.id)),
+            "{m:?}"
+        );
     }
 
     // The library's log page: its administrator sees the library's; the customer's
@@ -303,8 +339,16 @@ async fn customer_records_are_their_customers_only() {
     let lines = |body: &str| body.matches("<td><code>").count();
     let page = ida_web.get("/steder/aeroe-bib/log").await;
     assert_eq!(page.status, 200);
-    assert_eq!(lines(&page.body), bib_only.len() + aeroe_own.len(), "{}", page.body);
-    assert_eq!(page.body.matches("<td>Kunden</td>").count(), aeroe_own.len());
+    assert_eq!(
+        lines(&page.body),
+        bib_only.len() + aeroe_own.len(),
+        "{}",
+        page.body
+    );
+    assert_eq!(
+        page.body.matches("<td>Kunden</td>").count(),
+        aeroe_own.len()
+    );
     assert!(page.body.contains("site.delete") && page.body.contains("user.grant"));
     let page = ole_web.get("/steder/aeroe-bib/log").await;
     assert_eq!(page.status, 200);

@@ -408,6 +408,7 @@ async fn ops_reports_over_400_days_measured() {
     .unwrap();
 
     let root = api_user(&portal, "rod", None).await;
+    let customer = store.site(first).await.unwrap().unwrap().customer_id;
     let today = crate::common::ops::local_date(now);
     let from = today - chrono::Duration::days(400);
     let month = today - chrono::Duration::days(30);
@@ -456,6 +457,11 @@ async fn ops_reports_over_400_days_measured() {
         (
             "changes_30d",
             format!("/api/reports/changes?from={month}&to={today}"),
+        ),
+        (
+            // A customer's view: its records read by customer (migration 20).
+            "changes_400d_customer",
+            format!("/api/reports/changes?from={from}&to={today}&customer={customer}"),
         ),
     ] {
         let mut times = Vec::new();

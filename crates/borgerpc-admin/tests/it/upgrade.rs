@@ -453,34 +453,98 @@ async fn audit_records_are_given_their_customer() {
         (record("user:ida", a, "pc.activate", "'pc:1'"), Some("K")),
         // A user named like a place: the place is the last word, a site's here.
         (
-            record("user:ida", a, "user.grant", &format!("'user:7 (x customer:' || {l} || ') site_admin site:' || {a}")),
+            record(
+                "user:ida",
+                a,
+                "user.grant",
+                &format!("'user:7 (x customer:' || {l} || ') site_admin site:' || {a}"),
+            ),
             Some("K"),
         ),
         // A site of K deleted (id 99, gone) and its records.
-        (record("user:ida", "99", "config.set", "'site:99 x'"), Some("K")),
         (
-            record("user:ida", "NULL", "site.delete", &format!("'site:99 (gammel) customer:' || {k}")),
+            record("user:ida", "99", "config.set", "'site:99 x'"),
+            Some("K"),
+        ),
+        (
+            record(
+                "user:ida",
+                "NULL",
+                "site.delete",
+                &format!("'site:99 (gammel) customer:' || {k}"),
+            ),
             Some("K"),
         ),
         // A customer admin made: the user, then the role, in one transaction.
-        (record("user:ida", "NULL", "user.create", "'user:5 (karl_1)'"), Some("L")),
         (
-            record("user:ida", "NULL", "user.grant", &format!("'user:5 (karl_1) customer_admin customer:' || {l}")),
+            record("user:ida", "NULL", "user.create", "'user:5 (karl_1)'"),
             Some("L"),
         ),
         (
-            record("user:ida", "NULL", "report_subscription.create", &format!("'report-subscription:3 (usage weekly customer:' || {k} || ')'")),
+            record(
+                "user:ida",
+                "NULL",
+                "user.grant",
+                &format!("'user:5 (karl_1) customer_admin customer:' || {l}"),
+            ),
+            Some("L"),
+        ),
+        (
+            record(
+                "user:ida",
+                "NULL",
+                "report_subscription.create",
+                &format!("'report-subscription:3 (usage weekly customer:' || {k} || ')'"),
+            ),
             Some("K"),
         ),
-        (record("cli:root", "NULL", "customer.create", &format!("'customer:' || {l} || ' (L)'")), Some("L")),
+        (
+            record(
+                "cli:root",
+                "NULL",
+                "customer.create",
+                &format!("'customer:' || {l} || ' (L)'"),
+            ),
+            Some("L"),
+        ),
         // What names no customer.
-        (record("cli:root", "NULL", "user.create", "'user:6 (eva) superuser'"), None),
-        (record("user:ida", "NULL", "user.delete", "'user:5 (karl_1)'"), None),
-        (record("cli:root", "NULL", "tenant_role.grant", &format!("'role:r customer:' || {k} || ' (K)'")), None),
-        (record("user:x", "NULL", "portal.second_factor", "'portal'"), None),
+        (
+            record(
+                "cli:root",
+                "NULL",
+                "user.create",
+                "'user:6 (eva) superuser'",
+            ),
+            None,
+        ),
+        (
+            record("user:ida", "NULL", "user.delete", "'user:5 (karl_1)'"),
+            None,
+        ),
+        (
+            record(
+                "cli:root",
+                "NULL",
+                "tenant_role.grant",
+                &format!("'role:r customer:' || {k} || ' (K)'"),
+            ),
+            None,
+        ),
+        (
+            record("user:x", "NULL", "portal.second_factor", "'portal'"),
+            None,
+        ),
         // A deleted site whose deletion was not recorded, and a customer that does not exist.
         (record("user:ida", "98", "config.set", "'site:98 x'"), None),
-        (record("user:ida", "NULL", "site.delete", "'site:97 (x) customer:4000'"), None),
+        (
+            record(
+                "user:ida",
+                "NULL",
+                "site.delete",
+                "'site:97 (x) customer:4000'",
+            ),
+            None,
+        ),
     ];
     statements.extend(cases.iter().map(|(s, _)| s.clone()));
     let (_dir, url) = before_migration(20, statements).await;
@@ -518,7 +582,9 @@ async fn audit_records_are_given_their_customer() {
     .collect();
     let mut want: BTreeMap<i64, i64> = BTreeMap::new();
     for (_, c) in &cases {
-        let id = c.map_or(0, |n| *names.iter().find(|(_, m)| m.as_str() == n).unwrap().0);
+        let id = c.map_or(0, |n| {
+            *names.iter().find(|(_, m)| m.as_str() == n).unwrap().0
+        });
         *want.entry(id).or_default() += 1;
     }
     assert_eq!(per_customer, want);
