@@ -484,16 +484,19 @@ async fn seed_operations(store: &Store, sites: &[i64], days: i64, now: i64) -> a
         // made it, as the portal writes them.
         (
             format!(
-                "INSERT INTO audit_log (at, actor, site_id, action, target, detail, pc_id, batch_id)
+                "INSERT INTO audit_log (at, actor, site_id, action, target, detail, pc_id, batch_id,
+                                        customer_id)
                  SELECT $3 + ((p.id * 13) % $2) * {DAY_MS} + 39600000, 'user:bench-' || (p.id % 20), p.site_id,
                         CASE p.id % 4 WHEN 0 THEN 'pc.activate' WHEN 1 THEN 'config.set'
                              WHEN 2 THEN 'group.create' ELSE 'pc.deactivate' END,
                         'pc:' || p.id, CASE WHEN p.id % 4 = 1 THEN '{{}}' ELSE NULL END,
-                        CASE WHEN p.id % 4 IN (0, 3) THEN p.id ELSE NULL END, NULL
+                        CASE WHEN p.id % 4 IN (0, 3) THEN p.id ELSE NULL END, NULL,
+                        (SELECT s.customer_id FROM sites s WHERE s.id = p.site_id)
                  FROM pcs p WHERE p.site_id >= $1 AND p.site_id <= $4
                  UNION ALL
                  SELECT b.created_at, 'user:bench-' || (b.id % 20), b.site_id, 'script.run',
-                        'script:' || $5 || ' batch:' || b.id, NULL, NULL, b.id
+                        'script:' || $5 || ' batch:' || b.id, NULL, NULL, b.id,
+                        (SELECT s.customer_id FROM sites s WHERE s.id = b.site_id)
                  FROM batches b WHERE b.site_id >= $1 AND b.site_id <= $4"
             ),
             vec![first, days, start, last, script.script_id],

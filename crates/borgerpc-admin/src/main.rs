@@ -692,9 +692,9 @@ async fn add_customer(
     let cli = Scope::cli(store).await?;
     let customer = store.add_customer(name).await?;
     store
-        .audit(
+        .audit_customer(
             &cli.actor,
-            None,
+            customer.id,
             "customer.create",
             &format!("customer:{} ({})", customer.id, customer.name),
         )

@@ -60,11 +60,14 @@ pub fn backoff(attempts: i64) -> i64 {
 /// row per PC per day; an export over `export::MAX_ROWS` is the API's 422, which [`build`]
 /// turns into the "too large" mail. The other reports send their count tables only (the
 /// API's `*_count_tables`): no job log, no event summary, no staff member's name, no PC's
-/// row. The inventory is the PCs' state at `now`, whatever the period.
+/// row. The inventory is the PCs' state at `now`, whatever the period. `customers`: those whose
+/// records the changes report reads whole (a customer's subscription, by its administrator):
+/// its records without a site are counted too.
 async fn tables(
     kind: ReportKind,
     store: &Store,
     f: &Filter,
+    customers: &[i64],
     now: i64,
 ) -> Result<Vec<Table>, ApiError> {
     Ok(match kind {
@@ -78,6 +81,7 @@ async fn tables(
                 actor: None,
                 action: None,
                 portal_wide: false,
+                customers: customers.to_vec(),
             };
             changes_count_tables(store, &f).await?
         }
@@ -222,9 +226,10 @@ async fn build(
     kind: ReportKind,
     store: &Store,
     f: &Filter,
+    customers: &[i64],
     now: i64,
 ) -> Result<Built, anyhow::Error> {
-    let tables = match tables(kind, store, f, now).await {
+    let tables = match tables(kind, store, f, customers, now).await {
         Ok(t) => t,
         Err(e) if e.status() == StatusCode::UNPROCESSABLE_ENTITY => return Ok(Built::TooLarge),
         Err(e) => anyhow::bail!("the report answered {}", e.status()),
@@ -488,7 +493,12 @@ async fn send_one(
             offset: 0,
         },
     };
-    let built = match build(s.report, store, &f, now).await {
+    // A customer's subscriber who administers it reads its records without a site too.
+    let customers: Vec<i64> = match s.target() {
+        Target::Customer(c) if scope.customers.contains(&c) => vec![c],
+        _ => Vec::new(),
+    };
+    let built = match build(s.report, store, &f, &customers, now).await {
         Ok(b) => b,
         Err(e) => {
             metrics::counter!("borgerpc_report_mail_errors_total").increment(1);

@@ -447,6 +447,7 @@ impl Store {
             Record {
                 actor: &scope.actor,
                 site_id: g.site_id,
+                customer_id: g.customer_id,
                 action: "user.grant",
                 target: &format!("user:{user_id} ({username}) {} {place}", g.role.name()),
                 detail: None,
@@ -480,6 +481,7 @@ impl Store {
                 Record {
                     actor: &scope.actor,
                     site_id: grant.site_id,
+                    customer_id: grant.customer_id,
                     action: "user.create",
                     target: &format!("user:{} ({})", user.id, user.username),
                     detail: None,
@@ -570,6 +572,7 @@ impl Store {
                 .fetch_all(&mut *tx)
                 .await?;
         let mut removed_sites = Vec::new();
+        let mut removed_customers: Vec<i64> = Vec::new();
         let mut left = 0;
         for (site, customer, role) in &memberships {
             let managed = match (site, customer) {
@@ -592,6 +595,20 @@ impl Store {
             .execute(&mut *tx)
             .await?;
             removed_sites.extend(*site);
+            let of = match (site, customer) {
+                (Some(s), _) => {
+                    sqlx::query_scalar("SELECT customer_id FROM sites WHERE id = $1")
+                        .bind(*s)
+                        .fetch_optional(&mut *tx)
+                        .await?
+                }
+                (_, c) => *c,
+            };
+            if let Some(c) = of
+                && !removed_customers.contains(&c)
+            {
+                removed_customers.push(c);
+            }
         }
         let delete = left == 0 && (!user.is_superuser || (scope.superuser && only_site.is_none()));
         if delete {
@@ -635,6 +652,12 @@ impl Store {
             Record {
                 actor: &scope.actor,
                 site_id: only_site,
+                // The customer whose roles were taken, when they were one customer's
+                // (a superuser may take roles of several at once: then the superusers').
+                customer_id: match removed_customers.as_slice() {
+                    [one] => Some(*one),
+                    _ => None,
+                },
                 action: if delete { "user.delete" } else { "user.revoke" },
                 target: &format!("user:{user_id} ({})", user.username),
                 detail: None,
@@ -712,6 +735,7 @@ impl Store {
             Record {
                 actor: &scope.actor,
                 site_id: Some(site_id),
+                customer_id: None,
                 action: "api_key.create",
                 target: &format!(
                     "api-key:{id} ({})",
@@ -753,6 +777,7 @@ impl Store {
             Record {
                 actor: &scope.actor,
                 site_id: Some(site),
+                customer_id: None,
                 action: "api_key.revoke",
                 target: &format!("api-key:{id}"),
                 detail: None,
@@ -919,6 +944,7 @@ impl Store {
             Record {
                 actor: &scope.actor,
                 site_id: Some(site.id),
+                customer_id: None,
                 action: "user.role",
                 target: &format!("user:{user_id} ({}) site:{}", user.username, site.id),
                 detail: Some(&detail),
@@ -1033,6 +1059,7 @@ impl Store {
             Record {
                 actor: &scope.actor,
                 site_id: Some(site),
+                customer_id: None,
                 action: "api_key.describe",
                 target: &format!("api-key:{id}"),
                 detail: Some(&detail),

@@ -205,9 +205,35 @@ impl Store {
         tx.commit().await?;
         Ok(())
     }
+
+    /// Records a change of a customer's own that has no site (the customer made, renamed).
+    pub async fn audit_customer(
+        &self,
+        actor: &str,
+        customer_id: i64,
+        action: &str,
+        target: &str,
+    ) -> Result<()> {
+        let mut tx = self.db.begin_write().await?;
+        super::audit::record_in(
+            &mut tx,
+            super::audit::Record {
+                actor,
+                site_id: None,
+                customer_id: Some(customer_id),
+                action,
+                target,
+                detail: None,
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
 }
 
 /// [`Store::audit`] inside a caller's transaction, so the change and its record land together.
+/// A record with a site is also its customer's; one without is the superusers' alone.
 pub(crate) async fn audit_in(
     conn: &mut sqlx::AnyConnection,
     actor: &str,
@@ -220,6 +246,7 @@ pub(crate) async fn audit_in(
         super::audit::Record {
             actor,
             site_id,
+            customer_id: None,
             action,
             target,
             detail: None,

@@ -5,6 +5,15 @@
 //!
 //! Actors are `user:<username>`, `api-key:<id>` and `cli:<OS user>`. Records never hold
 //! passwords, keys, or what a PC reported (it may name a citizen).
+//!
+//! Whose a record is: a site's change is its site's and its customer's (`customer_id`, read
+//! from `sites` in the insert itself, so no caller can name another customer, and the record
+//! stays the customer's after the site is deleted); a change of a customer's own objects
+//! without a site (a customer admin's role, the customer, a deleted site) names the customer
+//! only, given by its caller; the rest (a superuser's own, tenant roles, global scripts, a
+//! user's own password or second factor) names neither and is the superusers' alone. The
+//! customer's administrators read the customer's records (migration 9's policy, the log page,
+//! the changes report); a site's administrators only the site's.
 
 use super::Result;
 use super::Store;
@@ -17,6 +26,9 @@ use sqlx::Row as _;
 pub struct Record<'a> {
     pub actor: &'a str,
     pub site_id: Option<i64>,
+    /// The customer of a change without a site (a customer admin's role, the customer itself,
+    /// a deleted site's). With a site the site's customer is recorded, whatever this says.
+    pub customer_id: Option<i64>,
     /// What was done, `<object>.<verb>` (e.g. `group.create`, `config.set`).
     pub action: &'a str,
     /// Which object, `<kind>:<id>` and what else identifies it.
@@ -30,8 +42,10 @@ pub struct Record<'a> {
 pub(crate) async fn record_in(conn: &mut sqlx::AnyConnection, r: Record<'_>) -> Result<()> {
     let refs = Refs::of(r.target);
     let id: i64 = sqlx::query_scalar(
-        "INSERT INTO audit_log (at, actor, site_id, action, target, detail, pc_id, group_id, batch_id)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
+        "INSERT INTO audit_log (at, actor, site_id, customer_id, action, target, detail, pc_id,
+                                group_id, batch_id)
+         VALUES ($1, $2, $3, COALESCE((SELECT s.customer_id FROM sites s WHERE s.id = $3), $10),
+                 $4, $5, $6, $7, $8, $9) RETURNING id",
     )
     .bind(now_ms())
     .bind(r.actor)
@@ -42,6 +56,7 @@ pub(crate) async fn record_in(conn: &mut sqlx::AnyConnection, r: Record<'_>) -> 
     .bind(refs.pc)
     .bind(refs.group)
     .bind(refs.batch)
+    .bind(r.customer_id)
     .fetch_one(&mut *conn)
     .await?;
     Rollup::Audit
@@ -108,16 +123,18 @@ pub struct AuditEntry {
     pub at: i64,
     pub actor: String,
     pub site_id: Option<i64>,
+    /// The customer it belongs to; `None` for a portal-wide record.
+    pub customer_id: Option<i64>,
     pub action: String,
     pub target: String,
     pub detail: Option<serde_json::Value>,
 }
 
 impl Store {
-    /// The newest records, of one site or all.
+    /// The newest records, of one site or all (the command line's, a superuser's).
     pub async fn audit_entries(&self, site_id: Option<i64>, limit: i64) -> Result<Vec<AuditEntry>> {
         let rows = sqlx::query(
-            "SELECT id, at, actor, site_id, action, target, detail FROM audit_log
+            "SELECT id, at, actor, site_id, customer_id, action, target, detail FROM audit_log
              WHERE ($1 = 0 OR site_id = $1) ORDER BY id DESC LIMIT $2",
         )
         .bind(site_id.unwrap_or(0))
@@ -128,20 +145,25 @@ impl Store {
     }
 
     /// A page of a site's records, newest first, and how many match; `filter.who` is an
-    /// actor (`user:anna`, `api-key:3`).
+    /// actor (`user:anna`, `api-key:3`). With `customer` (the site's, for its administrators)
+    /// the customer's records without a site too: a deleted site, a customer admin's role.
     pub async fn site_audit_log(
         &self,
         site_id: i64,
+        customer: Option<i64>,
         filter: &super::portal::LogFilter,
         limit: i64,
         offset: i64,
     ) -> Result<(Vec<AuditEntry>, i64)> {
-        let cond = "site_id = $1 AND ($2 = '' OR actor = $2) AND at >= $3 AND at < $4";
+        let cond = "(site_id = $1 OR (site_id IS NULL AND customer_id = $5))
+                    AND ($2 = '' OR actor = $2) AND at >= $3 AND at < $4";
         let bind = |q: sqlx::query::Query<'static, sqlx::Any, sqlx::any::AnyArguments>| {
             q.bind(site_id)
                 .bind(filter.who.clone())
                 .bind(filter.from.unwrap_or(i64::MIN))
                 .bind(filter.until.unwrap_or(i64::MAX))
+                // No customer's id is 0.
+                .bind(customer.unwrap_or(0))
         };
         let count: i64 = bind(sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT COUNT(*) FROM audit_log WHERE {cond}"
@@ -150,8 +172,8 @@ impl Store {
         .await?
         .try_get(0)?;
         let rows = bind(sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT id, at, actor, site_id, action, target, detail FROM audit_log
-             WHERE {cond} ORDER BY id DESC LIMIT $5 OFFSET $6"
+            "SELECT id, at, actor, site_id, customer_id, action, target, detail FROM audit_log
+             WHERE {cond} ORDER BY id DESC LIMIT $6 OFFSET $7"
         ))))
         .bind(limit)
         .bind(offset)
@@ -167,6 +189,7 @@ fn entry_of(r: &sqlx::any::AnyRow) -> Result<AuditEntry> {
         at: r.try_get("at")?,
         actor: r.try_get("actor")?,
         site_id: r.try_get("site_id")?,
+        customer_id: r.try_get("customer_id")?,
         action: r.try_get("action")?,
         target: r.try_get("target")?,
         detail: r

@@ -412,6 +412,7 @@ impl Store {
                 super::audit::Record {
                     actor: &scope.actor,
                     site_id: Some(site),
+                    customer_id: None,
                     action: if value.is_some() {
                         "config.set"
                     } else {

@@ -255,6 +255,7 @@ impl Store {
             Record {
                 actor: &scope.actor,
                 site_id: Some(site_id),
+                customer_id: None,
                 action: "group.create",
                 target: &format!("group:{id} ({name})"),
                 detail: None,
@@ -320,6 +321,7 @@ impl Store {
             Record {
                 actor: &scope.actor,
                 site_id: Some(site),
+                customer_id: None,
                 action: "group.change",
                 target: &format!("group:{group_id} ({})", after.name),
                 detail: Some(&before_after(&settings(&before), &settings(&after))),
@@ -395,6 +397,7 @@ impl Store {
             Record {
                 actor: &scope.actor,
                 site_id: Some(site),
+                customer_id: None,
                 action: "group.delete",
                 target: &format!("group:{group_id} ({name})"),
                 detail: None,
@@ -436,6 +439,7 @@ impl Store {
             Record {
                 actor: &scope.actor,
                 site_id: Some(site),
+                customer_id: None,
                 action: "group.join",
                 target: &format!("group:{group_id} pc:{pc_id}"),
                 detail: None,
@@ -495,6 +499,7 @@ impl Store {
             Record {
                 actor: &scope.actor,
                 site_id: Some(site),
+                customer_id: None,
                 action: "group.leave",
                 target: &format!("group:{group_id} pc:{pc_id}"),
                 detail: None,

@@ -593,6 +593,7 @@ impl Store {
             Record {
                 actor: &scope.actor,
                 site_id: Some(site_id),
+                customer_id: None,
                 action: "script.delete",
                 target: &format!(
                     "{}script:{script_id} ({name})",

@@ -126,6 +126,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "group_usage_rollup",
         sql: include_str!("../../migrations/0020_group_usage_rollup.sql"),
     },
+    Migration {
+        version: 21,
+        name: "audit_customer",
+        sql: include_str!("../../migrations/0021_audit_customer.sql"),
+    },
 ];
 
 /// The portal's database handle; cheap to clone.

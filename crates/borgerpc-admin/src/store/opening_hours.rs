@@ -343,6 +343,7 @@ impl Store {
             Record {
                 actor: &scope.actor,
                 site_id: Some(site_id),
+                customer_id: None,
                 action: "site.opening_hours",
                 target: &format!("site:{site_id}"),
                 detail: Some(&before_after(&view(&before), &view(&week))),

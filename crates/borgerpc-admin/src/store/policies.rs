@@ -258,6 +258,7 @@ impl Store {
             Record {
                 actor: &scope.actor,
                 site_id: Some(site),
+                customer_id: None,
                 action: "policy.add",
                 target: &format!("group:{group_id} policy:{policy_id} script:{script_id}"),
                 detail: None,
@@ -307,6 +308,7 @@ impl Store {
             Record {
                 actor: &scope.actor,
                 site_id: Some(site),
+                customer_id: None,
                 action: "policy.remove",
                 target: &format!("group:{group_id} policy:{policy_id} script:{script_id}"),
                 detail: None,
@@ -413,6 +415,7 @@ impl Store {
             Record {
                 actor: &scope.actor,
                 site_id: Some(site),
+                customer_id: None,
                 action: "policy.move",
                 target: &format!("group:{group_id} policy:{policy_id} script:{script_id}"),
                 detail: Some(&detail),
@@ -461,6 +464,7 @@ impl Store {
             Record {
                 actor: &scope.actor,
                 site_id: Some(site),
+                customer_id: None,
                 action: "policy.change",
                 target: &format!("group:{group_id} policy:{policy_id}"),
                 detail: None,

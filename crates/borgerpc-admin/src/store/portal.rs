@@ -119,6 +119,7 @@ impl Store {
             super::audit::Record {
                 actor: &scope.actor,
                 site_id: None,
+                customer_id: None,
                 action: "portal.second_factor",
                 target: "portal",
                 detail: Some(&detail),

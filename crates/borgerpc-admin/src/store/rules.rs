@@ -259,6 +259,7 @@ impl Store {
             Record {
                 actor: &scope.actor,
                 site_id: Some(site_id),
+                customer_id: None,
                 action: "rule.create",
                 target: &format!("{}-rule:{id} ({})", kind.as_str(), view.name),
                 detail: Some(&before_after(
@@ -296,6 +297,7 @@ impl Store {
             Record {
                 actor: &scope.actor,
                 site_id: Some(site_id),
+                customer_id: None,
                 action: "rule.change",
                 target: &format!("{}-rule:{id} ({})", kind.as_str(), after.name),
                 detail: Some(&before_after(
@@ -341,6 +343,7 @@ impl Store {
             Record {
                 actor: &scope.actor,
                 site_id: Some(site_id),
+                customer_id: None,
                 action: "rule.delete",
                 target: &format!("{}-rule:{id} ({})", kind.as_str(), before.name),
                 detail: None,

@@ -432,6 +432,7 @@ impl Store {
             Record {
                 actor: &scope.actor,
                 site_id,
+                customer_id: Some(customer_id),
                 action: "report_subscription.create",
                 target: &format!(
                     "report-subscription:{id} ({} {} {target_text})",
@@ -482,6 +483,7 @@ impl Store {
             Record {
                 actor: &scope.actor,
                 site_id,
+                customer_id: Some(customer_id),
                 action: "report_subscription.delete",
                 target: &format!("report-subscription:{id} ({report} {cadence} {target_text})"),
                 detail: None,

@@ -322,6 +322,7 @@ impl Store {
             super::audit::Record {
                 actor: &scope.actor,
                 site_id: Some(site_id),
+                customer_id: None,
                 action: "site.change",
                 target: &format!("site:{site_id}"),
                 detail: Some(&super::audit::before_after(&before, &after)),
@@ -374,6 +375,7 @@ impl Store {
             super::audit::Record {
                 actor: &scope.actor,
                 site_id: Some(site_id),
+                customer_id: None,
                 action: if on {
                     "site.registration_token"
                 } else {
@@ -526,6 +528,7 @@ impl Store {
             super::audit::Record {
                 actor: &scope.actor,
                 site_id: None,
+                customer_id: Some(site.customer_id),
                 action: "site.delete",
                 target: &format!(
                     "site:{site_id} ({}) customer:{}",

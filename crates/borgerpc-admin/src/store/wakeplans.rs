@@ -594,6 +594,7 @@ impl Store {
             Record {
                 actor: &scope.actor,
                 site_id: Some(site_id),
+                customer_id: None,
                 action: "wake_plan.create",
                 target: &format!("wake-plan:{id} ({})", view.name),
                 detail: Some(&before_after(
@@ -631,6 +632,7 @@ impl Store {
             Record {
                 actor: &scope.actor,
                 site_id: Some(site_id),
+                customer_id: None,
                 action: "wake_plan.change",
                 target: &format!("wake-plan:{id} ({})", after.name),
                 detail: Some(&before_after(
@@ -675,6 +677,7 @@ impl Store {
             Record {
                 actor: &scope.actor,
                 site_id: Some(site_id),
+                customer_id: None,
                 action: "wake_plan.delete",
                 target: &format!("wake-plan:{id} ({})", before.name),
                 detail: None,

@@ -239,9 +239,9 @@ async fn create_customer(
     let made = async {
         let c = web.store.add_customer(&f.navn).await?;
         web.store
-            .audit(
+            .audit_customer(
                 &v.scope.actor,
-                None,
+                c.id,
                 "customer.create",
                 &format!("customer:{} ({})", c.id, c.name),
             )

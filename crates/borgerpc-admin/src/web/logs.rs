@@ -1,7 +1,9 @@
 //! A site's logs (site admins and up): the audit log (who changed what, when, with the
 //! values before and after where a setting changed) and the login log of the site's users
 //! (logins and failed attempts by the user name typed; never a password), each paged and
-//! filtered by user and period.
+//! filtered by user and period. The site's customer's administrators (and superusers) see
+//! the customer's own records without a site here too (a deleted site, a customer admin's
+//! role), marked as the customer's; the site's administrators see the site's only.
 
 use super::{Here, Pager, Section, Viewer, Web, text};
 use crate::store::access::Role;
@@ -59,6 +61,8 @@ fn day_start(text: &str, days: i64) -> Option<i64> {
 }
 
 struct AuditLine {
+    /// A record of the customer without a site, not the site's.
+    of_customer: bool,
     at: String,
     actor: String,
     action: String,
@@ -108,6 +112,8 @@ struct Body<'a> {
     logins: bool,
     count: i64,
     audit: &'a [AuditLine],
+    /// The customer's records without a site are shown too.
+    with_customer: bool,
     login_lines: &'a [LoginLine],
     pager: &'a Pager,
     error: Option<String>,
@@ -127,6 +133,8 @@ async fn page(
         Err(r) => return r,
     };
     let logins = f.vis == "logins";
+    let customer = (v.scope.superuser || v.scope.customers.contains(&site.customer_id))
+        .then_some(site.customer_id);
     let from = (!f.fra.is_empty()).then(|| day_start(&f.fra, 0));
     let until = (!f.til.is_empty()).then(|| day_start(&f.til, 1));
     let mut error = None;
@@ -179,7 +187,7 @@ async fn page(
     } else {
         match web
             .store
-            .site_audit_log(site.id, &filter, PAGE_ROWS, offset)
+            .site_audit_log(site.id, customer, &filter, PAGE_ROWS, offset)
             .await
         {
             Ok((rows, count)) => {
@@ -193,6 +201,7 @@ async fn page(
                 let lines = rows
                     .into_iter()
                     .map(|a| AuditLine {
+                        of_customer: a.site_id.is_none(),
                         at: local_time(a.at, lang),
                         before: part(&a.detail, "before"),
                         after: part(&a.detail, "after"),
@@ -221,6 +230,7 @@ async fn page(
         logins,
         count,
         audit: &audit,
+        with_customer: customer.is_some(),
         login_lines: &login_lines,
         pager: &pager,
         error,

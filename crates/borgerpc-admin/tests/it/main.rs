@@ -6,6 +6,7 @@
 mod common;
 
 mod api;
+mod audit_customer;
 #[cfg(feature = "tools")]
 mod backup;
 mod bad_input;

@@ -1632,6 +1632,67 @@ async fn changes_and_inventory_subscriptions_mail_counts_and_no_names() {
     assert!(!mail.raw.contains("anne") && !mail.raw.contains("mortensen"));
     assert!(!serde_json::to_string(&book).unwrap().contains("anne"));
 
+    // The customer's subscription counts the customer's own records without a site too (a
+    // site deleted, in the week), as the customer's report does; the site's does not.
+    portal
+        .store
+        .audit_customer(
+            "user:anne.mortensen",
+            bib.customer_id,
+            "site.delete",
+            &format!("site:999 (gammel) customer:{}", bib.customer_id),
+        )
+        .await
+        .unwrap();
+    sqlx::query("UPDATE audit_log SET at = $1 WHERE id = (SELECT MAX(id) FROM audit_log)")
+        .bind(at("2026-11-25", 8, 0))
+        .execute(portal.store.pool())
+        .await
+        .unwrap();
+    portal.store.rebuild_report_rollups().await.unwrap();
+    let mail = mailed(
+        &portal,
+        &smtp,
+        &python,
+        (&mut ida, "ida"),
+        ("aendringer", &format!("kunde:{}", bib.customer_id), "uge"),
+        monday,
+    )
+    .await;
+    let json = api(
+        &portal,
+        &token,
+        &format!(
+            "/api/reports/changes?customer={}&from=2026-11-23&to=2026-11-30",
+            bib.customer_id
+        ),
+    )
+    .await;
+    let book = workbook(&python, &mail).await;
+    same_rows("days", &book["days"], &json["days"]);
+    same_rows("actions", &book["actions"], &json["by_action"]);
+    assert_eq!(json["count"], 5, "the site's four and the customer's own");
+    let deleted = json["by_action"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["action"] == "site.delete")
+        .unwrap();
+    assert_eq!(deleted["count"], 1);
+    let site_only = api(
+        &portal,
+        &token,
+        "/api/reports/changes?site=aeroe-bib&from=2026-11-23&to=2026-11-30",
+    )
+    .await;
+    assert_eq!(site_only["count"], 4);
+    assert!(!mail.raw.contains("anne") && !mail.raw.contains("mortensen"));
+    // Only the site's subscription goes on below.
+    sqlx::query("DELETE FROM report_subscriptions WHERE report = 'changes' AND site_id IS NULL")
+        .execute(portal.store.pool())
+        .await
+        .unwrap();
+
     // The inventory: the PCs' state when sent, as counts (no PC's row or name).
     let mail = mailed(
         &portal,

@@ -12,7 +12,7 @@ use chrono_tz::Europe::Copenhagen;
 use serde_json::Value;
 
 const HEADER: &[&str] = &[
-    "time", "site", "user", "action", "target", "pcs", "before", "after",
+    "time", "site", "customer", "user", "action", "target", "pcs", "before", "after",
 ];
 const PERIOD: &str = "from=2026-03-01&to=2026-12-01";
 
@@ -36,6 +36,7 @@ fn want_rows(json: &Value) -> Vec<Vec<Want>> {
             vec![
                 Want::DateTime(local.format("%Y-%m-%d %H:%M:%S").to_string()),
                 text(&i["site"]),
+                text(&i["customer"]),
                 text(&i["actor"]),
                 text(&i["action"]),
                 text(&i["target"]),
@@ -73,14 +74,14 @@ async fn changes_exports_hold_the_json_cell_for_cell() {
             );
             assert!(
                 want.iter()
-                    .any(|r| r[6] == Want::Empty && r[7] == Want::Text("=1+2".into())),
+                    .any(|r| r[7] == Want::Empty && r[8] == Want::Text("=1+2".into())),
                 "a new settings value that looks like a formula"
             );
         }
         if scope.starts_with("group") {
             // A run's PCs are the group's members only.
-            assert!(want.iter().any(|r| r[5] == Want::Int(2)));
-            assert!(!want.iter().any(|r| r[5] == Want::Int(5)));
+            assert!(want.iter().any(|r| r[6] == Want::Int(2)));
+            assert!(!want.iter().any(|r| r[6] == Want::Int(5)));
         }
         let file = format!("changes-{stem}-2026-03-01-2026-12-01");
         let csv = get(&portal, token, &format!("{base}&format=csv")).await;
@@ -115,13 +116,14 @@ async fn a_changes_export_holds_every_record_and_is_bounded() {
     let mut tx = portal.store.db.begin_write().await.unwrap();
     sqlx::query(
         "WITH RECURSIVE n(i) AS (SELECT CAST(0 AS BIGINT) UNION ALL SELECT i + 1 FROM n WHERE i < 100000)
-         INSERT INTO audit_log (at, actor, site_id, action, target, pc_id)
-         SELECT $1 + i * 60000, CASE WHEN i % 3 = 0 THEN 'user:ida' ELSE 'user:ole' END, $2,
+         INSERT INTO audit_log (at, actor, site_id, customer_id, action, target, pc_id)
+         SELECT $1 + i * 60000, CASE WHEN i % 3 = 0 THEN 'user:ida' ELSE 'user:ole' END, $2, $3,
                 CASE WHEN i % 1000 = 0 THEN 'pc.deactivate' ELSE 'pc.activate' END,
                 'pc:' || CAST(i % 700 AS TEXT), i % 700 FROM n",
     )
     .bind(start)
     .bind(site.id)
+    .bind(site.customer_id)
     .execute(&mut *tx)
     .await
     .unwrap();

@@ -365,13 +365,15 @@ async fn ops_reports_over_400_days_measured() {
         ),
         (
             format!(
-                "{numbers} INSERT INTO audit_log (at, actor, site_id, action, target, detail, pc_id, batch_id)
+                "{numbers} INSERT INTO audit_log (at, actor, site_id, action, target, detail, pc_id, batch_id,
+                                                  customer_id)
                  SELECT $4 + i * ($5 / $1), 'user:u' || (i % 20), $2 + i % $3,
                         CASE i % 5 WHEN 0 THEN 'pc.activate' WHEN 1 THEN 'script.run'
                              WHEN 2 THEN 'config.set' WHEN 3 THEN 'group.create' ELSE 'pc.deactivate' END,
                         'x', CASE WHEN i % 5 = 2 THEN '{{}}' ELSE NULL END,
                         CASE WHEN i % 5 IN (0, 4) THEN (SELECT MIN(id) FROM pcs) + i % $3 ELSE NULL END,
-                        CASE WHEN i % 5 = 1 THEN (SELECT MIN(id) FROM batches) + (i % 10000) ELSE NULL END
+                        CASE WHEN i % 5 = 1 THEN (SELECT MIN(id) FROM batches) + (i % 10000) ELSE NULL END,
+                        (SELECT s.customer_id FROM sites s WHERE s.id = $2 + i % $3)
                  FROM n"
             ),
             vec![RECORDS, first, SITES, start, SPAN],
@@ -406,6 +408,7 @@ async fn ops_reports_over_400_days_measured() {
     .unwrap();
 
     let root = api_user(&portal, "rod", None).await;
+    let customer = store.site(first).await.unwrap().unwrap().customer_id;
     let today = crate::common::ops::local_date(now);
     let from = today - chrono::Duration::days(400);
     let month = today - chrono::Duration::days(30);
@@ -454,6 +457,11 @@ async fn ops_reports_over_400_days_measured() {
         (
             "changes_30d",
             format!("/api/reports/changes?from={month}&to={today}"),
+        ),
+        (
+            // A customer's view: its records read by customer (migration 21).
+            "changes_400d_customer",
+            format!("/api/reports/changes?from={from}&to={today}&customer={customer}"),
         ),
     ] {
         let mut times = Vec::new();

@@ -146,6 +146,17 @@ async fn the_rest(store: &Store, site: i64, prefix: &str, ids: &seed::Ids) {
             .await
             .unwrap_or_else(|e| panic!("{s}: {e}"));
     }
+    // A customer's own record without a site (a site of its deleted), through the store.
+    let customer = store.site(site).await.unwrap().unwrap().customer_id;
+    store
+        .audit_customer(
+            prefix,
+            customer,
+            "site.delete",
+            &format!("site:0 ({prefix}) customer:{customer}"),
+        )
+        .await
+        .unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -316,6 +327,16 @@ async fn a_tenant_role_reads_and_writes_none_of_another_customers_rows() {
         checked += 1;
     }
     assert_eq!(checked, tables.len() - GLOBAL_TABLES.len());
+    // A customer's own records without a site are its tenant's, in the log and its roll-up.
+    for (pool, mine) in [(as_a.reader(), "Aeroe"), (as_b.reader(), "Andeby")] {
+        for sql in [
+            "SELECT actor FROM audit_log WHERE site_id IS NULL AND action = 'site.delete'",
+            "SELECT actor FROM audit_days WHERE site_id = 0 AND action = 'site.delete'",
+        ] {
+            let own: Vec<String> = sqlx::query_scalar(sql).fetch_all(pool).await.unwrap();
+            assert_eq!(own, [mine], "{sql}");
+        }
+    }
 
     // Writes: B's rows are out of reach, A's own are not.
     let a_pool = as_a.reader();

@@ -480,6 +480,172 @@ async fn the_usage_rollup_is_back_filled_from_the_login_days() {
     store.db.close().await;
 }
 
+/// Migration 21 gives the records kept so far their customer: a site's record its site's, a
+/// customer's own without a site the customer its target names (a deleted site, a customer
+/// role, a customer's subscription, the customer made), a deleted site's records the customer
+/// its deletion named, a customer admin made the customer of the role made with them; what
+/// names no customer stays the superusers'. The changes report's roll-up is made again with
+/// the customer, and a customer's administrator reads them.
+#[tokio::test]
+async fn audit_records_are_given_their_customer() {
+    let k = "(SELECT id FROM customers WHERE name = 'K')";
+    let l = "(SELECT id FROM customers WHERE name = 'L')";
+    let record = |actor: &str, site: &str, action: &str, target: &str| {
+        format!(
+            "INSERT INTO audit_log (at, actor, site_id, action, target)
+             VALUES (1780000000000, '{actor}', {site}, '{action}', {target})"
+        )
+    };
+    let a = "(SELECT id FROM sites WHERE uid = 'a')";
+    let mut statements = vec![
+        "INSERT INTO customers (name, created_at) VALUES ('K', 0)".to_owned(),
+        "INSERT INTO customers (name, created_at) VALUES ('L', 0)".to_owned(),
+        format!("INSERT INTO sites (customer_id, uid, name, created_at) SELECT {k}, 'a', 'A', 0"),
+        format!("INSERT INTO sites (customer_id, uid, name, created_at) SELECT {l}, 'b', 'B', 0"),
+    ];
+    // (the record, the customer it should get: "K", "L" or none)
+    let cases: Vec<(String, Option<&str>)> = vec![
+        (record("user:ida", a, "pc.activate", "'pc:1'"), Some("K")),
+        // A user named like a place: the place is the last word, a site's here.
+        (
+            record(
+                "user:ida",
+                a,
+                "user.grant",
+                &format!("'user:7 (x customer:' || {l} || ') site_admin site:' || {a}"),
+            ),
+            Some("K"),
+        ),
+        // A site of K deleted (id 99, gone) and its records.
+        (
+            record("user:ida", "99", "config.set", "'site:99 x'"),
+            Some("K"),
+        ),
+        (
+            record(
+                "user:ida",
+                "NULL",
+                "site.delete",
+                &format!("'site:99 (gammel) customer:' || {k}"),
+            ),
+            Some("K"),
+        ),
+        // A customer admin made: the user, then the role, in one transaction.
+        (
+            record("user:ida", "NULL", "user.create", "'user:5 (karl_1)'"),
+            Some("L"),
+        ),
+        (
+            record(
+                "user:ida",
+                "NULL",
+                "user.grant",
+                &format!("'user:5 (karl_1) customer_admin customer:' || {l}"),
+            ),
+            Some("L"),
+        ),
+        (
+            record(
+                "user:ida",
+                "NULL",
+                "report_subscription.create",
+                &format!("'report-subscription:3 (usage weekly customer:' || {k} || ')'"),
+            ),
+            Some("K"),
+        ),
+        (
+            record(
+                "cli:root",
+                "NULL",
+                "customer.create",
+                &format!("'customer:' || {l} || ' (L)'"),
+            ),
+            Some("L"),
+        ),
+        // What names no customer.
+        (
+            record(
+                "cli:root",
+                "NULL",
+                "user.create",
+                "'user:6 (eva) superuser'",
+            ),
+            None,
+        ),
+        (
+            record("user:ida", "NULL", "user.delete", "'user:5 (karl_1)'"),
+            None,
+        ),
+        (
+            record(
+                "cli:root",
+                "NULL",
+                "tenant_role.grant",
+                &format!("'role:r customer:' || {k} || ' (K)'"),
+            ),
+            None,
+        ),
+        (
+            record("user:x", "NULL", "portal.second_factor", "'portal'"),
+            None,
+        ),
+        // A deleted site whose deletion was not recorded, and a customer that does not exist.
+        (record("user:ida", "98", "config.set", "'site:98 x'"), None),
+        (
+            record(
+                "user:ida",
+                "NULL",
+                "site.delete",
+                "'site:97 (x) customer:4000'",
+            ),
+            None,
+        ),
+    ];
+    statements.extend(cases.iter().map(|(s, _)| s.clone()));
+    let (_dir, url) = before_migration(21, statements).await;
+    let store = Store::open(&url, 2).await.unwrap();
+    let names: BTreeMap<i64, String> = sqlx::query_as("SELECT id, name FROM customers")
+        .fetch_all(store.pool())
+        .await
+        .unwrap()
+        .into_iter()
+        .collect();
+    let got: Vec<(String, Option<i64>)> =
+        sqlx::query_as("SELECT action, customer_id FROM audit_log ORDER BY id")
+            .fetch_all(store.pool())
+            .await
+            .unwrap();
+    assert_eq!(got.len(), cases.len());
+    for ((action, customer), (sql, want)) in got.iter().zip(&cases) {
+        assert_eq!(
+            customer.map(|c| names[&c].as_str()),
+            *want,
+            "{action}: {sql}"
+        );
+    }
+    // The roll-up, made again, is the records' recount, with each record's customer.
+    for (table, recount, kept) in store.report_rollups_compared().await.unwrap() {
+        assert_eq!(kept, recount, "{table}");
+    }
+    let per_customer: BTreeMap<i64, i64> = sqlx::query_as(
+        "SELECT customer_id, CAST(SUM(records) AS BIGINT) FROM audit_days GROUP BY customer_id",
+    )
+    .fetch_all(store.pool())
+    .await
+    .unwrap()
+    .into_iter()
+    .collect();
+    let mut want: BTreeMap<i64, i64> = BTreeMap::new();
+    for (_, c) in &cases {
+        let id = c.map_or(0, |n| {
+            *names.iter().find(|(_, m)| m.as_str() == n).unwrap().0
+        });
+        *want.entry(id).or_default() += 1;
+    }
+    assert_eq!(per_customer, want);
+    store.db.close().await;
+}
+
 /// A database migrated up to just before `version`, with `statements` run on it as the rows
 /// an older portal left: its directory (kept while it lives) and its URL.
 async fn before_migration(version: i64, statements: Vec<String>) -> (tempfile::TempDir, String) {

@@ -124,10 +124,13 @@ async fn same_as_api(
         .unwrap()
         .iter()
         .map(|s| {
-            let name = s["name"]
-                .as_str()
-                .unwrap_or("Hele portalen (uden sted)")
-                .to_owned();
+            // A customer's own records without a site are the customer's, the rest the
+            // portal's.
+            let name = match (s["name"].as_str(), s["customer"].as_str()) {
+                (Some(n), _) => n.to_owned(),
+                (None, Some(c)) => format!("{c} (kunden selv, uden sted)"),
+                (None, None) => "Hele portalen (uden sted)".to_owned(),
+            };
             (name, vec![s["actions"].to_string()])
         })
         .collect();
@@ -223,12 +226,13 @@ async fn changes_page_shows_the_apis_figures_and_drills_down() {
         assert!(page.body.contains(chosen), "{chosen}");
     }
 
-    // The superuser's view without a site has the portal-wide records (root enrolled a
-    // second factor when making the customer: another superuser looks).
+    // The superuser's view without a site has the records without a site: the customer
+    // root made is that customer's own (root enrolled a second factor when making the
+    // customer: another superuser looks).
     portal.web_user("rut", "superuser", &s.bib).await;
     let mut root = WebUser::login(&portal, "rut").await;
     let body = same_as_api(&portal, &mut root, &s.root, period.0, period.1).await;
-    assert!(body.contains("Hele portalen (uden sted)") && body.contains("customer.create"));
+    assert!(body.contains("Læsø (kunden selv, uden sted)") && body.contains("customer.create"));
     let body = same_as_api(
         &portal,
         &mut root,

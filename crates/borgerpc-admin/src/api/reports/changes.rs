@@ -8,7 +8,8 @@
 //! log page (`web/logs.rs`), which is where the audit log is read today; API keys (readers or
 //! site users) may not. The records name portal users (staff) and what they changed, never a
 //! citizen: the audit log holds no PC's reports and no script parameters. Records without a
-//! site are a superuser's, and only when no site or customer is chosen.
+//! site are their customer's, read by its administrators (and superusers) when no site is
+//! chosen; those of no customer are a superuser's, and only when no site or customer is chosen.
 
 use super::own::split;
 use super::{Output, send};
@@ -43,6 +44,7 @@ pub(in crate::api) async fn changes(
         actor: who,
         action: what,
         portal_wide: c.scope.superuser && q.site.is_none() && q.customer.is_none(),
+        customers: q.whole_customers(&c.scope),
     };
     if out == Output::Json {
         return ok(store.changes_report(&f).await?.ok_or_else(not_found)?);
@@ -75,6 +77,7 @@ pub(crate) async fn changes_file(store: &Store, f: &ChangesFilter) -> Result<Tab
 const CHANGES_COLUMNS: &[Column] = &[
     Column::text("time", 20.0),
     Column::text("site", 20.0),
+    Column::text("customer", 20.0),
     Column::text("user", 24.0),
     Column::text("action", 22.0),
     Column::text("target", 36.0),
@@ -84,7 +87,8 @@ const CHANGES_COLUMNS: &[Column] = &[
 ];
 
 /// One row per record, newest first: its local time (Europe/Copenhagen), site (empty for a
-/// portal-wide record), actor, action and target, the PCs a script run reached, and a
+/// record without one), customer (the site's, or a change of the customer's own without a
+/// site; empty for a portal-wide record), actor, action and target, the PCs a script run reached, and a
 /// settings change's values before and after (a text as it is, anything else as JSON; none
 /// for a value that was not there).
 pub(crate) fn changes_table(entries: &[ChangeEntry]) -> Table {
@@ -100,6 +104,7 @@ pub(crate) fn changes_table(entries: &[ChangeEntry]) -> Table {
                 chrono::DateTime::parse_from_rfc3339(&e.at_local)
                     .map_or(Cell::Empty, |t| Cell::DateTime(t.naive_local())),
                 e.site.clone().map_or(Cell::Empty, Cell::Text),
+                e.customer.clone().map_or(Cell::Empty, Cell::Text),
                 Cell::Text(e.actor.clone()),
                 Cell::Text(e.action.clone()),
                 Cell::Text(e.target.clone()),

@@ -121,6 +121,21 @@ impl ReportQuery {
         )
     }
 
+    /// The customers whose records are read whole (their records without a site too): the
+    /// one asked for, or with neither site nor customer all, of those the caller administers.
+    pub(super) fn whole_customers(&self, scope: &crate::store::access::Scope) -> Vec<i64> {
+        match (&self.site, &self.customer) {
+            (Some(_), _) => Vec::new(),
+            (None, Some(c)) => c
+                .parse::<i64>()
+                .ok()
+                .filter(|c| scope.customers.contains(c))
+                .into_iter()
+                .collect(),
+            (None, None) => scope.customers.clone(),
+        }
+    }
+
     /// The filter: the sites asked for within the caller's (another customer's site or
     /// customer is 404, as a missing one), the period, the group and the page.
     async fn filter<N: Need>(&self, store: &Store, c: &Caller<N>) -> Result<Filter, ApiError> {

@@ -19,10 +19,14 @@
 //! only for them).
 //!
 //! Scope: the sites given, which the caller has already narrowed to where it may read the
-//! audit log. Records without a site (portal-wide: superusers' changes of customers, tenant
-//! roles, their own second factor, a deleted site) are read only with `portal_wide`, which the
-//! API and the page set only for a superuser who chose neither a site nor a customer; it reads
-//! every record of the period. A group keeps the records that name it, that name a PC that is
+//! audit log, and the customers given (`customers`: those the caller administers, when no site
+//! is chosen), whose records are read whole by their `customer_id` (migration 21): their sites',
+//! their deleted sites' and their records without a site (a deleted site, a customer admin's
+//! role, the customer made), which the report shows as the customer's, not a site's. A site's
+//! or a group's report reads its records only. Records of no customer (a superuser's own,
+//! tenant roles, second factors) are read only with `portal_wide`, which the API and the page
+//! set only for a superuser who chose neither a site nor a customer; it reads every record of
+//! the period. A group keeps the records that name it, that name a PC that is
 //! its member now, or that are script runs that reached one of its members now; the PCs a run
 //! reached then count its members only. Membership keeps no history, as in the other reports.
 
@@ -54,6 +58,9 @@ pub struct ChangesFilter {
     pub action: Option<String>,
     /// Every record of the period, those without a site too (a superuser's view).
     pub portal_wide: bool,
+    /// Customers whose every record is read (by customer: of their sites, deleted sites and
+    /// without a site): those the caller administers, for a view of no site. Not with a group.
+    pub customers: Vec<i64>,
 }
 
 /// The longest actor the audit log writes (`user:` and a user name, an API key, `cli:`).
@@ -174,13 +181,17 @@ pub struct UserChanges {
     pub counts: Counts,
 }
 
-/// Records per site; `site_id` `None` for the portal-wide records (a superuser's view).
+/// Records per site; `site_id` `None` for the records without a site: a customer's
+/// (`customer_id`, the customer itself) or the portal-wide ones (neither; a superuser's view).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SiteChanges {
     pub site_id: Option<i64>,
     /// The site's uid and name; `None` for a site deleted since (its records stay).
     pub site: Option<String>,
     pub name: Option<String>,
+    /// For the records without a site: the customer they belong to, and its name.
+    pub customer_id: Option<i64>,
+    pub customer: Option<String>,
     pub actions: i64,
 }
 
@@ -195,6 +206,10 @@ pub struct ChangeEntry {
     pub actor: String,
     pub site_id: Option<i64>,
     pub site: Option<String>,
+    /// The customer the record belongs to (of its site, or of a change without a site), and
+    /// its name; `None` for a portal-wide record.
+    pub customer_id: Option<i64>,
+    pub customer: Option<String>,
     pub action: String,
     pub target: String,
     pub pc_id: Option<i64>,
@@ -263,13 +278,14 @@ struct Where {
     member: String,
 }
 
-fn where_of(f: &ChangesFilter) -> Where {
-    where_in(f, false)
+fn where_of(f: &ChangesFilter, by_site: &[i64]) -> Where {
+    where_in(f, false, by_site)
 }
 
 /// The filter on the records (`audit_log a`), or with `rolled` on their daily counts
-/// (`audit_days a`, which have the same site, actor and action columns; never with a group).
-fn where_in(f: &ChangesFilter, rolled: bool) -> Where {
+/// (`audit_days a`, which have the same site, customer, actor and action columns; never with a
+/// group). `by_site`: the sites read by site ([`Store::read_by_site`]), the rest by customer.
+fn where_in(f: &ChangesFilter, rolled: bool, by_site: &[i64]) -> Where {
     let period = &f.report.period;
     let (mut args, mut cond) = if rolled {
         (
@@ -289,9 +305,22 @@ fn where_in(f: &ChangesFilter, rolled: bool) -> Where {
         )
     };
     if !f.portal_wide {
-        cond.push_str(" AND ");
-        cond.push_str(&in_scope("a.site_id", &f.report.sites, args.len() + 1));
-        args.extend(f.report.sites.iter().map(|s| Arg::Int(*s)));
+        let customers = f.whole_customers();
+        let sites = in_scope("a.site_id", by_site, args.len() + 1);
+        args.extend(by_site.iter().map(|s| Arg::Int(*s)));
+        if customers.is_empty() {
+            cond.push_str(&format!(" AND {sites}"));
+        } else {
+            // One range of the customer's index for a customer's view; an OR only for a
+            // caller who also has sites of other customers.
+            let of = in_scope("a.customer_id", customers, args.len() + 1);
+            args.extend(customers.iter().map(|c| Arg::Int(*c)));
+            if by_site.is_empty() {
+                cond.push_str(&format!(" AND {of}"));
+            } else {
+                cond.push_str(&format!(" AND ({of} OR {sites})"));
+            }
+        }
     }
     if let Some(actor) = &f.actor {
         args.push(Arg::Text(actor.clone()));
@@ -327,6 +356,17 @@ fn where_in(f: &ChangesFilter, rolled: bool) -> Where {
         member = format!(" AND j.pc_id IN {members}");
     }
     Where { cond, args, member }
+}
+
+impl ChangesFilter {
+    /// The customers read whole: none for a group (its records are its site's).
+    fn whole_customers(&self) -> &[i64] {
+        if self.report.group.is_some() || self.portal_wide {
+            &[]
+        } else {
+            &self.customers
+        }
+    }
 }
 
 /// SQL for the local date of `a.at` (days since 1970-01-01) for an instant of the period:
@@ -376,7 +416,8 @@ pub fn local_rfc3339(at: i64) -> String {
 }
 
 /// The columns of a record as `entry_of` reads them, with a run's PCs (`{member}` filled).
-const ENTRY_COLUMNS: &str = "a.id, a.at, a.actor, a.site_id, s.uid AS site, a.action, a.target,
+const ENTRY_COLUMNS: &str = "a.id, a.at, a.actor, a.site_id, s.uid AS site, a.customer_id,
+    c.name AS customer, a.action, a.target,
     a.pc_id, a.group_id, a.batch_id, a.detail,
     CASE WHEN a.batch_id IS NULL THEN NULL
          ELSE (SELECT COUNT(*) FROM jobs j WHERE j.batch_id = a.batch_id{member}) END AS pcs";
@@ -392,6 +433,8 @@ fn entry_of(r: &sqlx::any::AnyRow) -> Result<ChangeEntry> {
         actor: r.try_get("actor")?,
         site_id: r.try_get("site_id")?,
         site: r.try_get("site")?,
+        customer_id: r.try_get("customer_id")?,
+        customer: r.try_get("customer")?,
         action: r.try_get("action")?,
         pc_id: r.try_get("pc_id")?,
         group_id: r.try_get("group_id")?,
@@ -435,7 +478,8 @@ impl Store {
         if !self.group_in(&f.report.sites, f.report.group).await? {
             return Ok(None);
         }
-        let w = where_of(f);
+        let by_site = self.read_by_site(f).await?;
+        let w = where_of(f, &by_site);
         let period = f.report.period;
         let day = local_day(day_start(period.from), day_start(period.to));
         let first = epoch_day(period.from);
@@ -445,7 +489,9 @@ impl Store {
         let (counted, counted_args) = if f.report.group.is_some() {
             (
                 format!(
-                    "SELECT a.action, a.actor, a.site_id, {day} AS d, 1 AS n,
+                    "SELECT a.action, a.actor, a.site_id,
+                            CASE WHEN a.site_id IS NULL THEN a.customer_id END AS customer_id,
+                            {day} AS d, 1 AS n,
                             CASE WHEN a.detail IS NULL THEN 0 ELSE 1 END AS settings
                      FROM audit_log a WHERE {}",
                     w.cond
@@ -453,11 +499,12 @@ impl Store {
                 w.args.clone(),
             )
         } else {
-            let r = where_in(f, true);
+            let r = where_in(f, true, &by_site);
             (
                 format!(
-                    "SELECT a.action, a.actor, NULLIF(a.site_id, 0) AS site_id, a.day AS d,
-                            a.records AS n, a.settings FROM audit_days a WHERE {}",
+                    "SELECT a.action, a.actor, NULLIF(a.site_id, 0) AS site_id,
+                            CASE WHEN a.site_id = 0 THEN NULLIF(a.customer_id, 0) END AS customer_id,
+                            a.day AS d, a.records AS n, a.settings FROM audit_days a WHERE {}",
                     r.cond
                 ),
                 r.args,
@@ -560,11 +607,14 @@ impl Store {
             .await?
             .try_get(0)?;
 
+        // Per site; the records without a site per customer (`customer_id` is only theirs).
         let sql = format!(
-            "SELECT x.site_id, s.uid, s.name, x.n
-             FROM (SELECT y.site_id, CAST(SUM(y.n) AS BIGINT) AS n FROM ({counted}) y
-                   GROUP BY y.site_id HAVING SUM(y.n) <> 0) x
-             LEFT JOIN sites s ON s.id = x.site_id"
+            "SELECT x.site_id, s.uid, s.name, x.customer_id, c.name, x.n
+             FROM (SELECT y.site_id, y.customer_id, CAST(SUM(y.n) AS BIGINT) AS n
+                   FROM ({counted}) y
+                   GROUP BY y.site_id, y.customer_id HAVING SUM(y.n) <> 0) x
+             LEFT JOIN sites s ON s.id = x.site_id
+             LEFT JOIN customers c ON c.id = x.customer_id"
         );
         let mut sites = Vec::new();
         for r in bind(sqlx::query(sqlx::AssertSqlSafe(sql)), &counted_args)
@@ -575,17 +625,30 @@ impl Store {
                 site_id: r.try_get(0)?,
                 site: r.try_get(1)?,
                 name: r.try_get(2)?,
-                actions: r.try_get(3)?,
+                customer_id: r.try_get(3)?,
+                customer: r.try_get(4)?,
+                actions: r.try_get(5)?,
             });
         }
-        // By name; the portal-wide records and deleted sites last.
-        sites.sort_by(|a, b| {
-            (a.name.is_none(), &a.name, a.site_id).cmp(&(b.name.is_none(), &b.name, b.site_id))
-        });
+        // Sites by name, then deleted sites, then the customers' own records by customer,
+        // the portal-wide ones last.
+        let order = |s: &SiteChanges| {
+            (
+                s.site_id.is_none(),
+                s.name.is_none(),
+                s.name.clone(),
+                s.customer_id.is_none(),
+                s.customer.clone(),
+                s.site_id,
+                s.customer_id,
+            )
+        };
+        sites.sort_by_key(order);
 
         let columns = ENTRY_COLUMNS.replace("{member}", &w.member);
         let sql = format!(
             "SELECT {columns} FROM audit_log a LEFT JOIN sites s ON s.id = a.site_id
+             LEFT JOIN customers c ON c.id = a.customer_id
              WHERE {} AND a.detail IS NOT NULL ORDER BY a.at DESC, a.id DESC LIMIT {LATEST_SETTINGS}",
             w.cond
         );
@@ -632,7 +695,8 @@ impl Store {
         if !self.group_in(&f.report.sites, f.report.group).await? {
             return Ok(None);
         }
-        let w = where_of(f);
+        let by_site = self.read_by_site(f).await?;
+        let w = where_of(f, &by_site);
         // Counted from the daily roll-up but for a group.
         let (sql, args) = if f.report.group.is_some() {
             (
@@ -640,7 +704,7 @@ impl Store {
                 w.args.clone(),
             )
         } else {
-            let r = where_in(f, true);
+            let r = where_in(f, true, &by_site);
             (
                 format!(
                     "SELECT CAST(COALESCE(SUM(a.records), 0) AS BIGINT) FROM audit_days a WHERE {}",
@@ -671,6 +735,7 @@ impl Store {
         args.push(Arg::Int(page.offset));
         let sql = format!(
             "SELECT {columns} FROM audit_log a LEFT JOIN sites s ON s.id = a.site_id
+             LEFT JOIN customers c ON c.id = a.customer_id
              WHERE {} ORDER BY a.at DESC, a.id DESC LIMIT ${} OFFSET ${}",
             w.cond,
             args.len() - 1,
@@ -684,6 +749,30 @@ impl Store {
             .collect()
     }
 
+    /// The filter's sites whose records are read by site: those not of a customer read whole
+    /// (whose records are read by customer, its deleted sites' and those without a site too).
+    async fn read_by_site(&self, f: &ChangesFilter) -> Result<Vec<i64>> {
+        let customers = f.whole_customers();
+        if customers.is_empty() {
+            return Ok(f.report.sites.clone());
+        }
+        let sql = format!(
+            "SELECT id FROM sites WHERE {}",
+            in_scope("customer_id", customers, 1)
+        );
+        let mut q = sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql));
+        for c in customers {
+            q = q.bind(*c);
+        }
+        let theirs = q.fetch_all(self.pool()).await?;
+        Ok(f.report
+            .sites
+            .iter()
+            .copied()
+            .filter(|s| !theirs.contains(s))
+            .collect())
+    }
+
     /// The actors and the actions of the records of the sites in the period (not filtered by
     /// actor, action or group), for the page's choices: (actors, actions), sorted.
     pub async fn change_choices(&self, f: &ChangesFilter) -> Result<(Vec<String>, Vec<String>)> {
@@ -695,9 +784,11 @@ impl Store {
             actor: None,
             action: None,
             portal_wide: f.portal_wide,
+            customers: f.customers.clone(),
         };
         // From the daily roll-up: the same actors and actions, a row per day each.
-        let w = where_in(&everyone, true);
+        let by_site = self.read_by_site(&everyone).await?;
+        let w = where_in(&everyone, true, &by_site);
         let mut out = (Vec::new(), Vec::new());
         for (column, list) in [("a.actor", &mut out.0), ("a.action", &mut out.1)] {
             let sql = format!(

@@ -12,6 +12,8 @@
 //! reported, restarted), `events.rs` (raised), `operator.rs` (handled, reopened), `audit.rs`
 //! (each record), `pcs.rs` (a PC deleted), `history.rs` (retention). Deleting a site deletes its
 //! jobs' and events' rows (`tenants.rs`); its audit records stay, and so do their counts.
+//! `audit_days` has the records' customer in its key (migration 21): a customer's view reads
+//! its sites', its deleted sites' and its records without a site by customer.
 //!
 //! What the reports still read from the rows, and why: the lists (failures, slowest, PCs,
 //! events, records) are pages from indexes; the per-PC counts have a key per PC, no smaller
@@ -105,12 +107,14 @@ impl Rollup {
                 local_day("e.occurred_at")
             ),
             Rollup::Audit => format!(
-                "SELECT x.site_id, x.day, x.action, x.actor, {sign} * COUNT(*), {sign} * SUM(x.settings)
-                 FROM (SELECT COALESCE(a.site_id, 0) AS site_id, a.action, a.actor,
+                "SELECT x.site_id, x.customer_id, x.day, x.action, x.actor, {sign} * COUNT(*),
+                        {sign} * SUM(x.settings)
+                 FROM (SELECT COALESCE(a.site_id, 0) AS site_id,
+                              COALESCE(a.customer_id, 0) AS customer_id, a.action, a.actor,
                               CASE WHEN a.detail IS NULL THEN 0 ELSE 1 END AS settings, {} AS day
                        FROM audit_log a WHERE {cond}) x
                  WHERE x.day IS NOT NULL
-                 GROUP BY x.site_id, x.day, x.action, x.actor",
+                 GROUP BY x.site_id, x.customer_id, x.day, x.action, x.actor",
                 local_day("a.at")
             ),
             Rollup::Logins => format!(
@@ -142,7 +146,7 @@ impl Rollup {
             ),
             Rollup::Audit => (
                 "audit_days",
-                "site_id, day, action, actor",
+                "site_id, customer_id, day, action, actor",
                 &["records", "settings"],
             ),
             Rollup::Logins => ("site_login_days", "site_id, day", &["logins", "pcs"]),

@@ -9,7 +9,8 @@
 //! Who sees it: site administrators and up, on the sites where they are, as the log page
 //! (`web/logs.rs`); for anyone else the page does not exist ("not found"). A superuser who
 //! chooses neither a site nor a customer also sees the portal-wide records (those without a
-//! site).
+//! site). A customer's administrators (and superusers choosing the customer) see its own
+//! records without a site too, as "the customer itself" (`store::reports::changes`).
 
 use super::{Choice, Choices, Files, Form, ROWS, Report, back, day, deliver, read, report_page};
 use crate::api::reports::changes::changes_file;
@@ -104,6 +105,8 @@ struct Line {
     at: String,
     user: String,
     site: Option<String>,
+    /// For a customer's record without a site: the customer's name (in the site column).
+    customer: Option<String>,
     action: String,
     target: String,
     /// What the target names, where it has a page.
@@ -144,7 +147,7 @@ fn href(e: &ChangeEntry) -> Option<String> {
     })
 }
 
-fn line(e: &ChangeEntry, lang: Lang) -> Line {
+fn line(e: &ChangeEntry, lang: Lang, t: &text::Msgs) -> Line {
     let part = |k: &str| {
         e.detail
             .as_ref()
@@ -158,6 +161,11 @@ fn line(e: &ChangeEntry, lang: Lang) -> Line {
         at: local_time(e.at, lang),
         user: user_name(&e.actor).to_owned(),
         site: e.site.clone(),
+        customer: e
+            .customer
+            .clone()
+            .filter(|_| e.site_id.is_none())
+            .map(|c| format!("{c} ({})", t.reports_changes_customer_own)),
         action: e.action.clone(),
         target: e.target.clone(),
         href: href(e),
@@ -252,10 +260,11 @@ fn view(r: &Changes, weeks: bool, page: i64, form: &Form, v: &Viewer) -> View {
             .sites
             .iter()
             .map(|s| SiteLine {
-                label: match (&s.name, s.site_id) {
-                    (Some(name), _) => name.clone(),
-                    (None, None) => t.reports_changes_portal_wide.to_owned(),
-                    (None, Some(id)) => format!("{} {id}", t.reports_changes_deleted_site),
+                label: match (&s.name, s.site_id, &s.customer) {
+                    (Some(name), _, _) => name.clone(),
+                    (None, None, Some(c)) => format!("{c} ({})", t.reports_changes_customer_own),
+                    (None, None, None) => t.reports_changes_portal_wide.to_owned(),
+                    (None, Some(id), _) => format!("{} {id}", t.reports_changes_deleted_site),
                 },
                 href: s
                     .site
@@ -264,9 +273,9 @@ fn view(r: &Changes, weeks: bool, page: i64, form: &Form, v: &Viewer) -> View {
                 actions: s.actions,
             })
             .collect(),
-        settings: r.latest_settings.iter().map(|e| line(e, lang)).collect(),
+        settings: r.latest_settings.iter().map(|e| line(e, lang, t)).collect(),
         count: r.count,
-        lines: r.items.iter().map(|e| line(e, lang)).collect(),
+        lines: r.items.iter().map(|e| line(e, lang, t)).collect(),
         pager: Pager::new(page, r.count, ROWS, PATH, &form.query),
     }
 }
@@ -330,6 +339,7 @@ async fn chosen(
     };
     let everywhere = std::mem::replace(&mut v.scope, admin);
     let portal_wide = v.scope.superuser;
+    let administers = v.scope.customers.clone();
     let read = read(web, v, f).await;
     v.scope = everywhere;
     let (form, filters, chosen) = read?;
@@ -364,7 +374,21 @@ async fn chosen(
                 ));
             }
         };
+        // The customers whose records are read whole, their own without a site too: the one
+        // chosen, or with no site chosen all those the user administers.
+        let customers = if !form.site.is_empty() {
+            Vec::new()
+        } else if form.customer.is_empty() {
+            administers.clone()
+        } else {
+            administers
+                .iter()
+                .copied()
+                .filter(|c| form.customer == c.to_string())
+                .collect()
+        };
         let filter = ChangesFilter {
+            customers,
             portal_wide: portal_wide && form.site.is_empty() && form.customer.is_empty(),
             report: c.filter,
             actor,
