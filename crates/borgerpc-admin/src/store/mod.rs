@@ -116,6 +116,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "usage_rollup",
         sql: include_str!("../../migrations/0018_usage_rollup.sql"),
     },
+    Migration {
+        version: 19,
+        name: "security_handle_rollup",
+        sql: include_str!("../../migrations/0019_security_handle_rollup.sql"),
+    },
 ];
 
 /// The portal's database handle; cheap to clone.
