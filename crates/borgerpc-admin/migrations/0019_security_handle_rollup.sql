@@ -57,6 +57,12 @@ FROM (SELECT w.site_id, w.rule_kind, w.rule_id, w.day,
             WHERE e.status = 'RESOLVED' AND e.handled_at IS NOT NULL) w) x
 GROUP BY x.site_id, x.day, x.rule_kind, x.rule_id, x.wait_from_ms;
 
+-- The security report's per-PC list over a period of many events (more than a site's month):
+-- one page of the PCs with events in the order they were registered, read from this index in
+-- its order, and only that page's events counted (store/reports/security.rs).
+CREATE INDEX security_events_pc_time
+    ON security_events (pc_id, occurred_at, site_id, rule_kind, rule_id, status);
+
 -- Row-level security as migration 9 has it for the other tables (SQLite skips this part).
 -- {{POSTGRES}}
 ALTER TABLE security_handle_days ENABLE ROW LEVEL SECURITY;

@@ -7,6 +7,13 @@
 //! over the daily roll-up `security_event_days` (`ops_rollup.rs`), a group's over its events;
 //! the per-PC counts and the events are read from the events' index.
 //!
+//! The per-PC list: the most events first needs every event of the period counted per PC (a
+//! key per PC is no smaller than the events), so it is that only when the period holds at most
+//! [`PCS_BY_EVENTS_MAX`] events (a site's month); above it, the PCs with events come in the
+//! order they were registered (`pcs_order: "registered"`), one page read from the events' PC
+//! index (migration 19) and only that page's events counted. The files of the list are the
+//! most first still (a file reads every row anyway).
+//!
 //! The time to handle is read from sums too: `security_handle_days` (migration 19) counts the
 //! handled events per site, date, rule and wait bucket (`WAIT_BUCKETS`, log-scale, each at most
 //! 2.5 times the one before), so a median or p90 is known to its bucket: `median_ms` and
@@ -61,6 +68,28 @@ fn source(a: &SecurityAsked) -> &'static str {
         FROM
     } else {
         "security_events e"
+    }
+}
+
+/// Above this many events in the period, the report's per-PC list is in the order the PCs
+/// were registered instead of the most events first (see the module comment).
+pub const PCS_BY_EVENTS_MAX: i64 = 20_000;
+
+/// The order of the per-PC list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PcsOrder {
+    /// The most events first (then by name).
+    Events,
+    /// By the PC's id: the order they were registered.
+    Registered,
+}
+
+impl PcsOrder {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PcsOrder::Events => "events",
+            PcsOrder::Registered => "registered",
+        }
     }
 }
 
@@ -266,6 +295,9 @@ pub struct SecurityReport {
     /// Every bucket of the period, oldest first.
     pub periods: Vec<SecurityPeriod>,
     pub list: &'static str,
+    /// The per-PC list's order: `events` (the most first) or, above [`PCS_BY_EVENTS_MAX`]
+    /// events in the period, `registered`.
+    pub pcs_order: &'static str,
     pub count: i64,
     pub limit: i64,
     pub offset: i64,
@@ -567,9 +599,16 @@ impl Store {
         }
         drop(conn);
 
+        let pcs_order = if totals.events > PCS_BY_EVENTS_MAX {
+            PcsOrder::Registered
+        } else {
+            PcsOrder::Events
+        };
         let (count, items) = match list {
             SecurityList::Pcs => {
-                let (count, pcs) = self.security_pcs_in(f, a, f.page.clone()).await?;
+                let (count, pcs) = self
+                    .security_pcs_in(f, a, f.page.clone(), pcs_order)
+                    .await?;
                 (count, SecurityItems::Pcs(pcs))
             }
             SecurityList::Events => {
@@ -590,6 +629,7 @@ impl Store {
             sites,
             periods,
             list: list.as_str(),
+            pcs_order: pcs_order.as_str(),
             count,
             limit: f.page.limit,
             offset: f.page.offset,
@@ -608,7 +648,9 @@ impl Store {
         if !self.group_in(&f.sites, f.group).await? {
             return Ok(None);
         }
-        Ok(Some(self.security_pcs_in(f, a, page).await?))
+        Ok(Some(
+            self.security_pcs_in(f, a, page, PcsOrder::Events).await?,
+        ))
     }
 
     async fn security_pcs_in(
@@ -616,14 +658,51 @@ impl Store {
         f: &Filter,
         a: &SecurityAsked,
         page: Page,
+        order: PcsOrder,
     ) -> Result<(i64, Vec<SecurityPc>)> {
-        let mut args = Args::default();
-        let cond = condition(f, a, &mut args);
         let events = source(a);
         let mut conn = self.reader().await?;
+        let mut distinct = Args::default();
+        let count_sql = format!(
+            "SELECT COUNT(DISTINCT e.pc_id) FROM {events} WHERE {}",
+            condition(f, a, &mut distinct)
+        );
+        let mut args = Args::default();
+        let mut cond = condition(f, a, &mut args);
+        let (order_by, tail) = match order {
+            PcsOrder::Events => (
+                "y.events DESC, p.name, p.id",
+                format!(
+                    " LIMIT {} OFFSET {}",
+                    args.int(page.limit),
+                    args.int(page.offset)
+                ),
+            ),
+            PcsOrder::Registered => {
+                // The page's PCs from the events' PC index, in its order: only their events
+                // are counted below.
+                let mut page_args = Args::default();
+                let sql = format!(
+                    "SELECT DISTINCT e.pc_id FROM {events} WHERE {} ORDER BY e.pc_id
+                     LIMIT {} OFFSET {}",
+                    condition(f, a, &mut page_args),
+                    page_args.int(page.limit),
+                    page_args.int(page.offset)
+                );
+                let ids: Vec<i64> = page_args
+                    .bind(sqlx::query(sqlx::AssertSqlSafe(sql)))
+                    .fetch_all(&mut *conn)
+                    .await?
+                    .iter()
+                    .map(|r| r.try_get::<i64, _>(0))
+                    .collect::<Result<_, _>>()?;
+                cond.push_str(&format!(" AND {}", args.within("e.pc_id", &ids)));
+                ("y.pc_id", String::new())
+            }
+        };
         let statuses = PC_COLUMNS.map(|(s, c)| (s.as_str(), c));
         // Counted per PC and rule from the index, then per PC with the rules' levels; the
-        // number of PCs comes with the page (counted before it is cut).
+        // number of PCs comes with the most-first page (counted before it is cut).
         let sql = format!(
             "SELECT y.pc_id, p.uid, p.name, s.uid AS site, y.fresh, y.assigned, y.resolved,
                     y.critical, y.high, y.normal, COUNT(*) OVER () AS total
@@ -634,22 +713,19 @@ impl Store {
                    {RULES}
                    GROUP BY x.pc_id) y
              JOIN pcs p ON p.id = y.pc_id JOIN sites s ON s.id = p.site_id
-             ORDER BY y.events DESC, p.name, p.id LIMIT {} OFFSET {}",
+             ORDER BY {order_by}{tail}",
             args.sums("x.status", "x.n", &statuses),
             args.sums(LEVEL, "x.n", &LEVEL_COLUMNS),
-            args.int(page.limit),
-            args.int(page.offset)
         );
         let rows = args
             .bind(sqlx::query(sqlx::AssertSqlSafe(sql)))
             .fetch_all(&mut *conn)
             .await?;
-        let mut distinct = Args::default();
-        let sql = format!(
-            "SELECT COUNT(DISTINCT e.pc_id) FROM {events} WHERE {}",
-            condition(f, a, &mut distinct)
-        );
-        let count = list_length(&mut conn, rows.first(), sql, &distinct).await?;
+        let first = match order {
+            PcsOrder::Events => rows.first(),
+            PcsOrder::Registered => None,
+        };
+        let count = list_length(&mut conn, first, count_sql, &distinct).await?;
         let mut pcs = Vec::with_capacity(rows.len());
         for r in &rows {
             let mut counts = EventCounts::default();

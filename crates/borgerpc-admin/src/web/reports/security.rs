@@ -7,7 +7,9 @@
 //! What it shows: the counts and the time to handle; a stacked bar per day or week (by
 //! level) with the same numbers in a table beside it; the levels, the rules (each links to
 //! its rule's page), the sites (a site's link narrows the report to it: its PCs) and one page
-//! of PCs (a PC links to its page). No event's summary: the event list has those.
+//! of PCs (a PC links to its page; the most events first, or in the order they were registered
+//! when the period holds too many events, which the page then says). No event's summary: the
+//! event list has those.
 //!
 //! Downloads: each table the API's `list=` names, as the API's file for the same filters
 //! (`/rapporter/sikkerhed.csv|.xlsx?…&tabel=…`), as the jobs page has them.
@@ -27,7 +29,7 @@ use crate::store::events::LEVELS;
 use crate::store::operator::Page;
 use crate::store::reports::Filter;
 use crate::store::reports::security::{
-    EventCounts, LevelCounts, SecurityAsked, SecurityItems, SecurityList, TimeToHandle,
+    EventCounts, LevelCounts, PcsOrder, SecurityAsked, SecurityItems, SecurityList, TimeToHandle,
 };
 use askama::Template;
 use axum::Router;
@@ -255,6 +257,8 @@ pub(super) struct SecurityView {
     sites: Vec<SiteRow>,
     count: i64,
     pcs: Vec<PcRow>,
+    /// The PCs are in the order they were registered (too many events for the most first).
+    pcs_registered: bool,
     pager: Pager,
     tables: Vec<TableFile>,
 }
@@ -411,6 +415,7 @@ async fn view(
         sites,
         count: r.count,
         pcs,
+        pcs_registered: r.pcs_order == PcsOrder::Registered.as_str(),
         pager: Pager::new(c.page, r.count, ROWS, PATH, &f.query_without(&["side"])),
     }))
 }
