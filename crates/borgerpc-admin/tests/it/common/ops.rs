@@ -743,7 +743,7 @@ pub(crate) fn bucketed(values: &[i64], tenths: u32) -> Option<(f64, f64)> {
     let pos = (v.len() - 1) * tenths as usize;
     let (lo, hi) = (
         pos / 10,
-        (pos / 10 + usize::from(pos % 10 != 0)).min(v.len() - 1),
+        (pos / 10 + usize::from(!pos.is_multiple_of(10))).min(v.len() - 1),
     );
     let bounds: Vec<i64> = WAIT_MINUTES.iter().map(|m| m * 60_000).collect();
     let lower = |x: i64| *bounds.iter().rev().find(|b| **b <= x).unwrap();
