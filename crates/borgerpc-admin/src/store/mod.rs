@@ -131,6 +131,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "audit_customer",
         sql: include_str!("../../migrations/0021_audit_customer.sql"),
     },
+    Migration {
+        version: 22,
+        name: "security_handle_rollup",
+        sql: include_str!("../../migrations/0022_security_handle_rollup.sql"),
+    },
 ];
 
 /// The portal's database handle; cheap to clone.

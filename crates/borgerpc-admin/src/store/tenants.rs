@@ -402,6 +402,7 @@ const SITE_DATA: &[&str] = &[
     // The reports' roll-ups of its jobs and events (its audit records and their counts stay).
     "DELETE FROM job_days WHERE site_id = $1",
     "DELETE FROM security_event_days WHERE site_id = $1",
+    "DELETE FROM security_handle_days WHERE site_id = $1",
     "DELETE FROM batch_parameters WHERE batch_id IN (SELECT id FROM batches WHERE site_id = $1)",
     "DELETE FROM batches WHERE site_id = $1",
     "DELETE FROM security_events WHERE site_id = $1",

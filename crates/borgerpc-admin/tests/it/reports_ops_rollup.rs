@@ -1,12 +1,12 @@
-//! The jobs, security and changes reports' daily roll-ups (migration 17) are kept by the
+//! The jobs, security and changes reports' daily roll-ups (migrations 17 and 19) are kept by the
 //! store's own writes: after each kind of write (a run, fetched and reported jobs, a repeated
 //! report, a restart, events raised across the 2026 clock changes, handled and reopened, the
 //! offline check, a PC deleted, retention) each roll-up is what a recount of its rows gives,
 //! and the security report's days (roll-up) and a group's days (rows) are the local dates
-//! chrono-tz gives the events' instants.
+//! chrono-tz gives the events' instants, its time to handle the buckets of the stored waits.
 
 use crate::common::Portal;
-use crate::common::ops::{agent_pc, at, local_date};
+use crate::common::ops::{agent_pc, at, bucketed, local_date};
 use borgerpc_admin::store::events::NewEvent;
 use borgerpc_admin::store::history::Retention;
 use borgerpc_admin::store::jobs::JobStatus;
@@ -191,6 +191,26 @@ async fn rollups_follow_every_write_across_the_clock_changes() {
     let group = store.add_group(site.id, "Alle").await.unwrap();
     store.add_group_member(group, pc1).await.unwrap();
     store.add_group_member(group, pc2).await.unwrap();
+    // The handled events' waits as stored, with when they happened: for the time to handle.
+    // Two of them handled around the store, a minute and three hours after they happened.
+    for (id, waited) in [(ids[0], 60_000i64), (ids[2], 10_800_000)] {
+        sqlx::query("UPDATE security_events SET handled_at = occurred_at + $1 WHERE id = $2")
+            .bind(waited)
+            .bind(id)
+            .execute(store.pool())
+            .await
+            .unwrap();
+    }
+    store.rebuild_report_rollups().await.unwrap();
+    holds(&portal, "handled times written around the store").await;
+    let handled: Vec<(i64, i64)> = sqlx::query_as(
+        "SELECT occurred_at, handled_at - occurred_at FROM security_events
+         WHERE status = 'RESOLVED' AND handled_at IS NOT NULL",
+    )
+    .fetch_all(store.pool())
+    .await
+    .unwrap();
+    assert_eq!(handled.len(), 3);
     for (from, to) in [("2026-03-27", "2026-04-01"), ("2026-10-23", "2026-10-28")] {
         for g in [None, Some(group)] {
             let f = Filter {
@@ -236,6 +256,23 @@ async fn rollups_follow_every_write_across_the_clock_changes() {
                 })
                 .count() as i64;
             assert_eq!(r.totals.resolved, resolved, "{from} group {g:?}");
+            let waits: Vec<i64> = handled
+                .iter()
+                .filter(|(t, _)| local_date(*t) >= d(from) && local_date(*t) < d(to))
+                .map(|(_, w)| (*w).max(0))
+                .collect();
+            let t = &r.time_to_handle;
+            assert_eq!(t.handled, waits.len() as i64, "{from} group {g:?}");
+            assert_eq!(
+                (t.median_from_ms, t.median_ms),
+                bucketed(&waits, 5).unzip(),
+                "{from} group {g:?}"
+            );
+            assert_eq!(
+                (t.p90_from_ms, t.p90_ms),
+                bucketed(&waits, 9).unzip(),
+                "{from} group {g:?}"
+            );
         }
     }
     let dst = |date: &str| want[&d(date)];
@@ -268,15 +305,16 @@ async fn rollups_follow_every_write_across_the_clock_changes() {
         .await
         .unwrap();
     holds(&portal, "retention").await;
-    let left: (i64, i64) = sqlx::query_as(
+    let left: (i64, i64, i64) = sqlx::query_as(
         "SELECT (SELECT CAST(COALESCE(SUM(events), 0) AS BIGINT) FROM security_event_days),
-                (SELECT CAST(COALESCE(SUM(jobs), 0) AS BIGINT) FROM job_days WHERE time_kind = 'created')",
+                (SELECT CAST(COALESCE(SUM(jobs), 0) AS BIGINT) FROM job_days WHERE time_kind = 'created'),
+                (SELECT CAST(COALESCE(SUM(events), 0) AS BIGINT) FROM security_handle_days)",
     )
     .fetch_one(store.pool())
     .await
     .unwrap();
     // j3 (fetched, not ended) stays; bib-2's went with it.
-    assert_eq!(left, (0, 1));
+    assert_eq!(left, (0, 1, 0));
 }
 
 /// How long the jobs, security and changes reports take over 400 days of every site (run by
@@ -394,7 +432,7 @@ async fn ops_reports_over_400_days_measured() {
     let rollups_s = counting.elapsed().as_secs_f64();
     let analyze = match store.kind() {
         service_kit::db::DbKind::Postgres => {
-            "VACUUM ANALYZE pcs, batches, jobs, security_events, audit_log, job_days, security_event_days, audit_days"
+            "VACUUM ANALYZE pcs, batches, jobs, security_events, audit_log, job_days, security_event_days, security_handle_days, audit_days"
         }
         service_kit::db::DbKind::Sqlite => "ANALYZE",
     };

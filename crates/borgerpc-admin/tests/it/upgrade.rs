@@ -315,10 +315,12 @@ async fn the_ops_rollups_are_back_filled_from_the_rows_kept() {
             statuses[i],
             if i == 0 { "1000" } else { "NULL" }
         ));
+        // The resolved ones handled an hour later (migration 22 back-fills their wait).
         statements.push(format!(
-            "INSERT INTO security_events (site_id, pc_id, rule_kind, rule_id, occurred_at, occurred_text, reported_at, summary, status)
-             SELECT p.site_id, p.id, 'security', r.id, {t}, 'x', {t}, 'y', '{}' FROM pcs p, security_problems r",
-            if i % 3 == 0 { "RESOLVED" } else { "NEW" }
+            "INSERT INTO security_events (site_id, pc_id, rule_kind, rule_id, occurred_at, occurred_text, reported_at, summary, status, handled_at)
+             SELECT p.site_id, p.id, 'security', r.id, {t}, 'x', {t}, 'y', '{}', {} FROM pcs p, security_problems r",
+            if i % 3 == 0 { "RESOLVED" } else { "NEW" },
+            if i % 3 == 0 { format!("{t} + 3600000") } else { "NULL".into() }
         ));
         statements.push(format!(
             "INSERT INTO audit_log (at, actor, site_id, action, target, detail)
@@ -643,6 +645,117 @@ async fn audit_records_are_given_their_customer() {
         *want.entry(id).or_default() += 1;
     }
     assert_eq!(per_customer, want);
+    store.db.close().await;
+}
+
+/// Migration 22 back-fills the time to handle's roll-up from the events kept: the resolved
+/// ones with a handled time, per site, local date, rule and wait bucket (a wait below 0
+/// counts 0, one of more than a year in the last bucket), as the store keeps it after; the
+/// report then reads the buckets.
+#[tokio::test]
+async fn the_handle_rollup_is_back_filled_from_the_events() {
+    use crate::common::ops::{at, bucketed, local_date};
+    use borgerpc_admin::store::operator::Page;
+    use borgerpc_admin::store::reports::buckets::Bucket;
+    use borgerpc_admin::store::reports::security::{SecurityAsked, SecurityList};
+    use borgerpc_admin::store::reports::{Filter, Period};
+    let mut statements = vec![
+        "INSERT INTO customers (name, created_at) VALUES ('K', 0)".to_owned(),
+        "INSERT INTO sites (customer_id, uid, name, created_at) SELECT id, 'a', 'A', 0 FROM customers".to_owned(),
+        "INSERT INTO pcs (site_id, uid, mac, name, created_at) SELECT id, 'pc-1', '02:00:00:00:00:01', 'pc-1', 0 FROM sites".to_owned(),
+        "INSERT INTO scripts (site_id, name, is_security, created_at, updated_at) SELECT id, 'S', 1, 0, 0 FROM sites".to_owned(),
+        "INSERT INTO security_problems (site_id, name, level, script_id, created_at) SELECT site_id, 'R', 'HIGH', id, 0 FROM scripts".to_owned(),
+    ];
+    // (when it happened, status, waited until handled in ms or none).
+    let year = 365 * 86_400_000i64;
+    let events = [
+        (at("2026-03-29T00:30:00+01:00"), "RESOLVED", Some(0)),
+        (at("2026-03-29T03:30:00+02:00"), "RESOLVED", Some(-5_000)),
+        (at("2026-03-29T03:40:00+02:00"), "RESOLVED", Some(30_000)),
+        (at("2026-03-29T23:30:00+02:00"), "RESOLVED", Some(420_000)),
+        (
+            at("2026-03-30T10:00:00+02:00"),
+            "RESOLVED",
+            Some(10_800_000),
+        ),
+        (at("2026-03-30T11:00:00+02:00"), "RESOLVED", Some(year + 1)),
+        (at("2026-03-30T12:00:00+02:00"), "RESOLVED", None),
+        (at("2026-03-30T13:00:00+02:00"), "NEW", None),
+        (at("2026-03-30T14:00:00+02:00"), "ASSIGNED", None),
+    ];
+    for (t, status, waited) in events {
+        let handled = waited.map_or_else(|| "NULL".to_owned(), |w| (t + w).to_string());
+        statements.push(format!(
+            "INSERT INTO security_events (site_id, pc_id, rule_kind, rule_id, occurred_at, occurred_text, reported_at, summary, status, handled_at)
+             SELECT p.site_id, p.id, 'security', r.id, {t}, 'x', {t}, 'y', '{status}', {handled}
+             FROM pcs p, security_problems r"
+        ));
+    }
+    let (_dir, url) = before_migration(22, statements).await;
+    let store = Store::open(&url, 2).await.unwrap();
+    // (The other roll-ups were back-filled before these rows were written.)
+    let compared = store.report_rollups_compared().await.unwrap();
+    let (_, recount, kept) = compared
+        .iter()
+        .find(|(table, _, _)| *table == "security_handle_days")
+        .unwrap();
+    assert_eq!(kept, recount);
+    let got: BTreeMap<(i64, i64), i64> = sqlx::query_as::<_, (i64, i64, i64)>(
+        "SELECT day, wait_from_ms, events FROM security_handle_days",
+    )
+    .fetch_all(store.pool())
+    .await
+    .unwrap()
+    .into_iter()
+    .map(|(d, w, n)| ((d, w), n))
+    .collect();
+    let bucket = |w: i64| bucketed(&[w.max(0)], 5).unwrap().0 as i64;
+    let mut want: BTreeMap<(i64, i64), i64> = BTreeMap::new();
+    for (t, _, waited) in &events {
+        if let Some(w) = waited {
+            let day = borgerpc_admin::store::history::epoch_day(local_date(*t));
+            *want.entry((day, bucket(*w))).or_default() += 1;
+        }
+    }
+    assert_eq!(got, want);
+    assert_eq!(bucket(year + 1), year, "the last bucket");
+    // The report reads the buckets: its median and p90 are the test's from the waits (its
+    // counts per rule from migration 17's roll-up, which these rows came after).
+    store.rebuild_report_rollups().await.unwrap();
+    let site: i64 = sqlx::query_scalar("SELECT id FROM sites")
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    let f = Filter {
+        sites: vec![site],
+        group: None,
+        period: Period::new(
+            chrono::NaiveDate::from_ymd_opt(2026, 3, 29).unwrap(),
+            chrono::NaiveDate::from_ymd_opt(2026, 3, 31).unwrap(),
+        )
+        .unwrap(),
+        page: Page {
+            limit: 10,
+            offset: 0,
+        },
+    };
+    let asked = SecurityAsked {
+        level: None,
+        bucket: Bucket::Day,
+    };
+    let r = store
+        .security_report(&f, &asked, SecurityList::Pcs)
+        .await
+        .unwrap()
+        .unwrap();
+    let waits: Vec<i64> = events
+        .iter()
+        .filter_map(|(_, _, w)| w.map(|w| w.max(0)))
+        .collect();
+    let t = &r.time_to_handle;
+    assert_eq!(t.handled, 6);
+    assert_eq!((t.median_from_ms, t.median_ms), bucketed(&waits, 5).unzip());
+    assert_eq!((t.p90_from_ms, t.p90_ms), bucketed(&waits, 9).unzip());
     store.db.close().await;
 }
 

@@ -552,7 +552,9 @@ impl Store {
             String::new()
         };
         // The page's jobs are picked from the index alone (it holds every column the order
-        // and the condition need), and only they are joined to their PC, site and script.
+        // and the condition need; migration 22's are in the lists' orders, so a page of every
+        // site's jobs is read from an end), and only they are joined to their PC, site and
+        // script.
         let sql = format!(
             "SELECT j.id, s.uid AS site, j.pc_id, p.uid AS pc_uid, p.name AS pc_name,
                     ps.uid AS pc_site, v.script_id, sc.name AS script, j.status, j.created_at,

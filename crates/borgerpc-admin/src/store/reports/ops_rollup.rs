@@ -17,10 +17,15 @@
 //!
 //! What the reports still read from the rows, and why: the lists (failures, slowest, PCs,
 //! events, records) are pages from indexes; the per-PC counts have a key per PC, no smaller
-//! than the rows of a period; the time to handle's median and p90 are not sums (ranked in SQL
-//! from the events' index); the PCs activated are distinct PCs and the PCs a run reached are
+//! than the rows of a period; the PCs activated are distinct PCs and the PCs a run reached are
 //! its batch's jobs (one action's records, from `audit_log_action`); and a group's reports,
 //! whose members change.
+//!
+//! The security report's time to handle (migration 22, `security_handle_days`): the handled
+//! events per site, local date, rule and wait bucket ([`WAIT_BUCKETS`]), so its median and
+//! p90 are read from sums. It goes with `security_event_days` ([`Rollup::Events`] takes and
+//! adds it too, so each writer of the events keeps both by one call), and is rebuilt and
+//! compared with the others.
 //!
 //! Local dates in SQL: `(at + offset) / 86400000`, the offset from `report_zone_offsets`
 //! (Copenhagen's changes of the clock, 1970-2099), [`local_day`].
@@ -46,6 +51,52 @@ pub(crate) fn local_day(at: &str) -> String {
     )
 }
 
+/// The lower bounds (ms) of the buckets the time to handle is counted in (migration 22 has the
+/// same list): each at most 2.5 times the one before, the last (365 days) open.
+pub(crate) const WAIT_BUCKETS: [i64; 22] = {
+    const MIN: i64 = 60_000;
+    [
+        0,
+        MIN,
+        2 * MIN,
+        5 * MIN,
+        10 * MIN,
+        15 * MIN,
+        30 * MIN,
+        60 * MIN,
+        120 * MIN,
+        240 * MIN,
+        480 * MIN,
+        720 * MIN,
+        DAY_MS,
+        2 * DAY_MS,
+        3 * DAY_MS,
+        7 * DAY_MS,
+        14 * DAY_MS,
+        30 * DAY_MS,
+        60 * DAY_MS,
+        90 * DAY_MS,
+        180 * DAY_MS,
+        365 * DAY_MS,
+    ]
+};
+
+/// SQL for the lower bound of the [`WAIT_BUCKETS`] bucket `waited` (ms, at least 0) is in.
+pub(crate) fn wait_bucket(waited: &str) -> String {
+    let whens: String = WAIT_BUCKETS
+        .windows(2)
+        .map(|w| format!(" WHEN {waited} < {} THEN {}", w[1], w[0]))
+        .collect();
+    format!(
+        "CASE{whens} ELSE {} END",
+        WAIT_BUCKETS[WAIT_BUCKETS.len() - 1]
+    )
+}
+
+/// How long event `e` waited to be handled, in ms (never below 0).
+pub(crate) const WAITED: &str =
+    "CASE WHEN e.handled_at > e.occurred_at THEN e.handled_at - e.occurred_at ELSE 0 END";
+
 /// A roll-up and the rows it counts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Rollup {
@@ -59,10 +110,13 @@ pub(crate) enum Rollup {
     Logins,
     /// `group_login_days` from `pc_login_days l` of the groups' members `m` (migration 20).
     GroupLogins,
+    /// `security_handle_days` from the handled `security_events e` (migration 22); kept with
+    /// [`Rollup::Events`].
+    Handled,
 }
 
-/// The jobs, security and changes reports' roll-ups (migration 17).
-const OPS: [Rollup; 3] = [Rollup::Jobs, Rollup::Events, Rollup::Audit];
+/// The jobs, security and changes reports' roll-ups (migrations 17 and 19).
+const OPS: [Rollup; 4] = [Rollup::Jobs, Rollup::Events, Rollup::Handled, Rollup::Audit];
 
 /// A value bound to a condition's `$n`.
 #[derive(Debug, Clone, Copy)]
@@ -128,6 +182,16 @@ impl Rollup {
                  WHERE {cond}
                  GROUP BY m.group_id, l.site_id, l.day"
             ),
+            Rollup::Handled => format!(
+                "SELECT x.site_id, x.day, x.rule_kind, x.rule_id, x.wait_from_ms, {sign} * COUNT(*)
+                 FROM (SELECT e.site_id, e.rule_kind, e.rule_id, {} AS wait_from_ms, {} AS day
+                       FROM security_events e
+                       WHERE ({cond}) AND e.status = 'RESOLVED' AND e.handled_at IS NOT NULL) x
+                 WHERE x.day IS NOT NULL
+                 GROUP BY x.site_id, x.day, x.rule_kind, x.rule_id, x.wait_from_ms",
+                wait_bucket(WAITED),
+                local_day("e.occurred_at")
+            ),
         }
     }
 
@@ -155,6 +219,11 @@ impl Rollup {
                 "group_id, site_id, day",
                 &["logins", "pcs"],
             ),
+            Rollup::Handled => (
+                "security_handle_days",
+                "site_id, day, rule_kind, rule_id, wait_from_ms",
+                &["events"],
+            ),
         }
     }
 
@@ -180,6 +249,10 @@ impl Rollup {
         binds: &[Bind<'_>],
         sign: i64,
     ) -> Result<()> {
+        if self == Rollup::Events {
+            // The time to handle's roll-up is of the same rows, and changes with them.
+            Box::pin(Rollup::Handled.apply(conn, cond, binds, sign)).await?;
+        }
         let sql = self.statement(cond, sign);
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
         for b in binds {
@@ -220,7 +293,9 @@ impl Rollup {
         sqlx::query(sqlx::AssertSqlSafe(format!("DELETE FROM {table}")))
             .execute(&mut *conn)
             .await?;
-        self.add(conn, "1 = 1", &[]).await
+        let sql = self.statement("1 = 1", 1);
+        sqlx::query(sqlx::AssertSqlSafe(sql)).execute(conn).await?;
+        Ok(())
     }
 
     /// Every roll-up counted again.
@@ -327,8 +402,8 @@ impl crate::store::Store {
         Ok(())
     }
 
-    /// Each roll-up (`job_days`, `security_event_days`, `audit_days`) recounted from the rows
-    /// and as kept, sorted by key: equal when the upkeep is right.
+    /// Each roll-up (`job_days`, `security_event_days`, `security_handle_days`, `audit_days`)
+    /// recounted from the rows and as kept, sorted by key: equal when the upkeep is right.
     pub async fn report_rollups_compared(&self) -> Result<Vec<RollupComparison>> {
         let mut conn = self.reader().await?;
         let mut out = Vec::new();

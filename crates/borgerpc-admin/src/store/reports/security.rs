@@ -3,10 +3,24 @@
 //! customer's sites or all the caller sees, a period of local dates and optionally a group
 //! and one level. Counts per level, per rule, per site, per PC and per period bucket, open
 //! (NEW, ASSIGNED) against handled (RESOLVED); and the time to handle (median and 90th
-//! percentile, per level and per rule), picked in SQL with window functions so no event is read
-//! for it. The counts per level, rule, site and bucket are sums over the daily roll-up
-//! `security_event_days` (`ops_rollup.rs`), a group's over its events; the per-PC counts, the
-//! events and the time to handle (not a sum) are read from the events' index.
+//! percentile, per level and per rule). The counts per level, rule, site and bucket are sums
+//! over the daily roll-up `security_event_days` (`ops_rollup.rs`), a group's over its events;
+//! the per-PC counts and the events are read from the events' index.
+//!
+//! The per-PC list: the most events first needs every event of the period counted per PC (a
+//! key per PC is no smaller than the events), so it is that only when the period holds at most
+//! [`PCS_BY_EVENTS_MAX`] events (a site's month); above it, the PCs with events come in the
+//! order they were registered (`pcs_order: "registered"`), one page read from the events' PC
+//! index (migration 22) and only that page's events counted. The files of the list are the
+//! most first still (a file reads every row anyway).
+//!
+//! The time to handle is read from sums too: `security_handle_days` (migration 22) counts the
+//! handled events per site, date, rule and wait bucket (`WAIT_BUCKETS`, log-scale, each at most
+//! 2.5 times the one before), so a median or p90 is known to its bucket: `median_ms` and
+//! `p90_ms` are the upper bound of the bucket the percentile is in (a year for the last,
+//! open, one), `median_from_ms` and `p90_from_ms` its lower bound. The exact percentile (as
+//! PostgreSQL's `percentile_cont` has it, between the two nearest ranks) lies between them. A
+//! group's are counted into the same buckets from its events.
 //!
 //! Times: an event is in the period, and its bucket is, by the local date (Copenhagen) of its
 //! `occurred_at` (the PC's report of when it happened; the server's clock for offline
@@ -26,7 +40,7 @@
 
 use super::args::{Args, list_length, read_sums, site_entry};
 use super::buckets::{Bucket, date_of_day};
-use super::ops_rollup::local_day;
+use super::ops_rollup::{WAIT_BUCKETS, WAITED, local_day, wait_bucket};
 use super::{Filter, TIME_ZONE, ymd};
 use crate::store::Result;
 use crate::store::Store;
@@ -56,9 +70,28 @@ fn source(a: &SecurityAsked) -> &'static str {
         "security_events e"
     }
 }
-/// How long an event waited to be handled, in ms (never below 0).
-const WAITED: &str =
-    "CASE WHEN e.handled_at > e.occurred_at THEN e.handled_at - e.occurred_at ELSE 0 END";
+
+/// Above this many events in the period, the report's per-PC list is in the order the PCs
+/// were registered instead of the most events first (see the module comment).
+pub const PCS_BY_EVENTS_MAX: i64 = 20_000;
+
+/// The order of the per-PC list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PcsOrder {
+    /// The most events first (then by name).
+    Events,
+    /// By the PC's id: the order they were registered.
+    Registered,
+}
+
+impl PcsOrder {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PcsOrder::Events => "events",
+            PcsOrder::Registered => "registered",
+        }
+    }
+}
 
 /// Which list a report's page holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -135,16 +168,22 @@ impl LevelCounts {
     }
 }
 
-/// How long the handled events took, from when they happened to when they were handled.
+/// How long the handled events took, from when they happened to when they were handled:
+/// read from the wait buckets they are counted in, so each percentile is a bucket.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct TimeToHandle {
     /// Handled events with a handled time (the median and p90 are of these).
     pub handled: i64,
-    /// The median, in ms (between the two middle ones for an even number).
+    /// The median is at most this, in ms: the upper bound of its bucket (the median is between
+    /// the two middle ones for an even number).
     pub median_ms: Option<f64>,
-    /// The 90th percentile, in ms (interpolated between neighbours, as PostgreSQL's
-    /// `percentile_cont`).
+    /// The 90th percentile is at most this, in ms (interpolated between neighbours, as
+    /// PostgreSQL's `percentile_cont`, it is in this bucket).
     pub p90_ms: Option<f64>,
+    /// The median is at least this, in ms: the lower bound of its bucket.
+    pub median_from_ms: Option<f64>,
+    /// The 90th percentile is at least this, in ms.
+    pub p90_from_ms: Option<f64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -256,6 +295,9 @@ pub struct SecurityReport {
     /// Every bucket of the period, oldest first.
     pub periods: Vec<SecurityPeriod>,
     pub list: &'static str,
+    /// The per-PC list's order: `events` (the most first) or, above [`PCS_BY_EVENTS_MAX`]
+    /// events in the period, `registered`.
+    pub pcs_order: &'static str,
     pub count: i64,
     pub limit: i64,
     pub offset: i64,
@@ -316,99 +358,90 @@ fn status(r: &sqlx::any::AnyRow) -> Result<EventStatus> {
     EventStatus::from_db(&r.try_get::<String, _>("status")?)
 }
 
-/// The `p`-tenths percentile (5: median, 9: p90) of `n` sorted values, of which `at` holds
-/// those at the ranks the query picked (1-based): between the two nearest ranks, as
-/// `percentile_cont` has it.
-fn percentile(n: i64, at: &BTreeMap<i64, i64>, tenths: i64) -> Option<f64> {
-    if n < 1 {
-        return None;
+/// Handled events per wait bucket (its lower bound in ms, of [`WAIT_BUCKETS`]).
+#[derive(Debug, Clone, Default)]
+struct Waits(BTreeMap<i64, i64>);
+
+impl Waits {
+    fn add(&mut self, from_ms: i64, n: i64) {
+        *self.0.entry(from_ms).or_default() += n;
     }
-    let pos = tenths * (n - 1);
-    let lo = 1 + pos / 10;
-    let low = *at.get(&lo)? as f64;
-    let high = at.get(&(lo + 1)).map_or(low, |v| *v as f64);
-    Some(low + (high - low) * (pos % 10) as f64 / 10.0)
-}
 
-/// Ranks and their values per key, as [`Store::handle_times`] reads them.
-#[derive(Default)]
-struct Ranked {
-    n: i64,
-    at: BTreeMap<i64, i64>,
-}
-
-impl Ranked {
-    fn time(&self) -> TimeToHandle {
-        TimeToHandle {
-            handled: self.n,
-            median_ms: percentile(self.n, &self.at, 5),
-            p90_ms: percentile(self.n, &self.at, 9),
+    fn merge(&mut self, other: &Waits) {
+        for (from, n) in &other.0 {
+            self.add(*from, *n);
         }
     }
+
+    /// The lower bound of the bucket holding the `rank`-th wait (1-based, sorted).
+    fn bucket_of(&self, rank: i64) -> Option<i64> {
+        let mut seen = 0;
+        for (from, n) in &self.0 {
+            seen += n;
+            if seen >= rank {
+                return Some(*from);
+            }
+        }
+        None
+    }
+
+    /// The `tenths` percentile (5: median, 9: p90) as (lower, upper) bounds of the buckets of
+    /// the two ranks `percentile_cont` takes it between: the exact value lies within.
+    fn percentile(&self, n: i64, tenths: i64) -> Option<(f64, f64)> {
+        if n < 1 {
+            return None;
+        }
+        let pos = tenths * (n - 1);
+        let lo = 1 + pos / 10;
+        let hi = if pos % 10 == 0 { lo } else { lo + 1 };
+        let from = self.bucket_of(lo)?;
+        let top = self.bucket_of(hi)?;
+        let to = WAIT_BUCKETS
+            .iter()
+            .find(|b| **b > top)
+            .copied()
+            .unwrap_or(top);
+        Some((from as f64, to as f64))
+    }
+
+    fn time(&self) -> TimeToHandle {
+        let n = self.0.values().sum();
+        let median = self.percentile(n, 5);
+        let p90 = self.percentile(n, 9);
+        TimeToHandle {
+            handled: n,
+            median_ms: median.map(|m| m.1),
+            p90_ms: p90.map(|p| p.1),
+            median_from_ms: median.map(|m| m.0),
+            p90_from_ms: p90.map(|p| p.0),
+        }
+    }
+}
+
+/// The handled events of the filter per rule and wait bucket, as rows (rule_kind, rule_id,
+/// wait_from_ms, n): from the roll-up (`security_handle_days`), or for a group from its events.
+fn handled(f: &Filter, args: &mut Args) -> String {
+    if f.group.is_some() {
+        let scope = args.scope(f, "e.occurred_at", "e.site_id", "e.pc_id");
+        let resolved = args.text(EventStatus::Resolved.as_str());
+        return format!(
+            "SELECT x.rule_kind, x.rule_id, x.wait_from_ms, COUNT(*) AS n
+             FROM (SELECT e.rule_kind, e.rule_id, {} AS wait_from_ms
+                   FROM security_events e
+                   WHERE {scope} AND e.status = {resolved} AND e.handled_at IS NOT NULL) x
+             GROUP BY x.rule_kind, x.rule_id, x.wait_from_ms",
+            wait_bucket(WAITED)
+        );
+    }
+    format!(
+        "SELECT r.rule_kind, r.rule_id, r.wait_from_ms, CAST(SUM(r.events) AS BIGINT) AS n
+         FROM security_handle_days r WHERE {}
+         GROUP BY r.rule_kind, r.rule_id, r.wait_from_ms",
+        args.days(f)
+    )
 }
 
 impl Store {
-    /// The time to handle per `keys` (columns of `source`, none for all events): the handled
-    /// events with a handled time are ranked per key in SQL, and only the ranks the median
-    /// and the 90th percentile need come back.
-    async fn handle_times(
-        &self,
-        conn: &mut sqlx::AnyConnection,
-        source: &str,
-        cond: &str,
-        args: &Args,
-        keys: &[(&str, &str)],
-    ) -> Result<Vec<(Vec<String>, Ranked)>> {
-        let mut args = args.clone();
-        let resolved = args.text(EventStatus::Resolved.as_str());
-        let select: Vec<String> = keys
-            .iter()
-            .map(|(expr, name)| format!("CAST({expr} AS TEXT) AS {name}"))
-            .collect();
-        let partition = if keys.is_empty() {
-            String::new()
-        } else {
-            format!(
-                "PARTITION BY {}",
-                keys.iter().map(|(e, _)| *e).collect::<Vec<_>>().join(", ")
-            )
-        };
-        let names: Vec<&str> = keys.iter().map(|(_, n)| *n).collect();
-        let sql = format!(
-            "SELECT {cols}x.n, x.rn, x.d FROM (
-               SELECT {sel}{WAITED} AS d,
-                      ROW_NUMBER() OVER ({partition} ORDER BY {WAITED}) AS rn,
-                      COUNT(*) OVER ({partition}) AS n
-               FROM {source} WHERE {cond} AND e.status = {resolved} AND e.handled_at IS NOT NULL) x
-             WHERE x.rn IN (1 + (5 * (x.n - 1)) / 10, 2 + (5 * (x.n - 1)) / 10,
-                            1 + (9 * (x.n - 1)) / 10, 2 + (9 * (x.n - 1)) / 10)",
-            cols = names.iter().map(|n| format!("x.{n}, ")).collect::<String>(),
-            sel = select.iter().map(|s| format!("{s}, ")).collect::<String>(),
-        );
-        let rows = args
-            .bind(sqlx::query(sqlx::AssertSqlSafe(sql)))
-            .fetch_all(&mut *conn)
-            .await?;
-        let mut out: Vec<(Vec<String>, Ranked)> = Vec::new();
-        for r in &rows {
-            let key: Vec<String> = names
-                .iter()
-                .map(|n| r.try_get::<String, _>(*n))
-                .collect::<Result<_, _>>()?;
-            let i = match out.iter().position(|(k, _)| *k == key) {
-                Some(i) => i,
-                None => {
-                    out.push((key, Ranked::default()));
-                    out.len() - 1
-                }
-            };
-            let ranked = &mut out[i].1;
-            ranked.n = r.try_get("n")?;
-            ranked.at.insert(r.try_get("rn")?, r.try_get("d")?);
-        }
-        Ok(out)
-    }
-
     /// The security report with one page (`f.page`) of `list`. `None`: the group is not the
     /// filter's.
     pub async fn security_report(
@@ -421,9 +454,6 @@ impl Store {
             return Ok(None);
         }
         let mut conn = self.reader().await?;
-        let mut args = Args::default();
-        let cond = condition(f, a, &mut args);
-        let events = source(a);
         let mut counts_args = Args::default();
         let counted = counted(f, &mut counts_args);
         let level_only = level_only(a, &mut counts_args);
@@ -486,21 +516,32 @@ impl Store {
         }
         let mut sites: Vec<SecuritySite> = per_site.into_values().collect();
         sites.sort_by(|x, y| (&x.name, x.site_id).cmp(&(&y.name, y.site_id)));
-        for (key, ranked) in self
-            .handle_times(
-                &mut conn,
-                events,
-                &cond,
-                &args,
-                &[("e.rule_kind", "kind"), ("e.rule_id", "rule")],
-            )
+        // The time to handle per rule, added up from the roll-up's buckets (or the group's
+        // events), then per level by the rules' levels and for all: only the rules counted
+        // above (of the level asked for).
+        let mut handled_args = Args::default();
+        let sql = handled(f, &mut handled_args);
+        let mut per_rule: BTreeMap<(String, i64), Waits> = BTreeMap::new();
+        for r in handled_args
+            .bind(sqlx::query(sqlx::AssertSqlSafe(sql)))
+            .fetch_all(&mut *conn)
             .await?
         {
-            if let Some(rule) = rules
-                .iter_mut()
-                .find(|x| x.rule_kind == key[0] && x.rule_id.to_string() == key[1])
-            {
-                rule.time_to_handle = ranked.time();
+            per_rule
+                .entry((r.try_get("rule_kind")?, r.try_get("rule_id")?))
+                .or_default()
+                .add(r.try_get("wait_from_ms")?, r.try_get("n")?);
+        }
+        let mut level_waits: BTreeMap<String, Waits> = BTreeMap::new();
+        let mut all_waits = Waits::default();
+        for rule in &mut rules {
+            if let Some(waits) = per_rule.get(&(rule.rule_kind.clone(), rule.rule_id)) {
+                rule.time_to_handle = waits.time();
+                level_waits
+                    .entry(rule.level.clone())
+                    .or_default()
+                    .merge(waits);
+                all_waits.merge(waits);
             }
         }
         rules.sort_by(|x, y| {
@@ -512,31 +553,18 @@ impl Store {
             ))
         });
 
-        // Per level, the most severe first (an event of a rule that is gone last): ranked
-        // by the rules' level, so these join each handled event to its rule.
-        let times = self
-            .handle_times(&mut conn, FROM, &cond, &args, &[(LEVEL, "level")])
-            .await?;
+        // Per level, the most severe first (an event of a rule that is gone last).
         let rank = |l: &str| LEVELS.iter().position(|x| *x == l).unwrap_or(LEVELS.len());
         let mut levels: Vec<SecurityLevel> = per_level
             .into_iter()
             .map(|(level, counts)| SecurityLevel {
-                time_to_handle: times
-                    .iter()
-                    .find(|(k, _)| k[0] == level)
-                    .map(|(_, r)| r.time())
-                    .unwrap_or_default(),
+                time_to_handle: level_waits.get(&level).map(Waits::time).unwrap_or_default(),
                 level,
                 counts,
             })
             .collect();
         levels.sort_by_key(|l| rank(&l.level));
-        let time_to_handle = self
-            .handle_times(&mut conn, events, &cond, &args, &[])
-            .await?
-            .first()
-            .map(|(_, r)| r.time())
-            .unwrap_or_default();
+        let time_to_handle = all_waits.time();
 
         // Per bucket with the levels: added up per local date and rule, then per level.
         let sql = format!(
@@ -571,9 +599,16 @@ impl Store {
         }
         drop(conn);
 
+        let pcs_order = if totals.events > PCS_BY_EVENTS_MAX {
+            PcsOrder::Registered
+        } else {
+            PcsOrder::Events
+        };
         let (count, items) = match list {
             SecurityList::Pcs => {
-                let (count, pcs) = self.security_pcs_in(f, a, f.page.clone()).await?;
+                let (count, pcs) = self
+                    .security_pcs_in(f, a, f.page.clone(), pcs_order)
+                    .await?;
                 (count, SecurityItems::Pcs(pcs))
             }
             SecurityList::Events => {
@@ -594,6 +629,7 @@ impl Store {
             sites,
             periods,
             list: list.as_str(),
+            pcs_order: pcs_order.as_str(),
             count,
             limit: f.page.limit,
             offset: f.page.offset,
@@ -612,7 +648,9 @@ impl Store {
         if !self.group_in(&f.sites, f.group).await? {
             return Ok(None);
         }
-        Ok(Some(self.security_pcs_in(f, a, page).await?))
+        Ok(Some(
+            self.security_pcs_in(f, a, page, PcsOrder::Events).await?,
+        ))
     }
 
     async fn security_pcs_in(
@@ -620,14 +658,60 @@ impl Store {
         f: &Filter,
         a: &SecurityAsked,
         page: Page,
+        order: PcsOrder,
     ) -> Result<(i64, Vec<SecurityPc>)> {
-        let mut args = Args::default();
-        let cond = condition(f, a, &mut args);
         let events = source(a);
         let mut conn = self.reader().await?;
+        let mut distinct = Args::default();
+        let count_sql = format!(
+            "SELECT COUNT(DISTINCT e.pc_id) FROM {events} WHERE {}",
+            condition(f, a, &mut distinct)
+        );
+        let mut args = Args::default();
+        let mut cond = condition(f, a, &mut args);
+        let (order_by, tail) = match order {
+            PcsOrder::Events => (
+                "y.events DESC, p.name, p.id",
+                format!(
+                    " LIMIT {} OFFSET {}",
+                    args.int(page.limit),
+                    args.int(page.offset)
+                ),
+            ),
+            PcsOrder::Registered => {
+                // The page's PCs from the events' PC index, in its order: only their events
+                // are counted below. SQLite is told the index (it would pick the site's and
+                // sort every event of the period); PostgreSQL picks it itself.
+                let from = match self.db.kind() {
+                    service_kit::db::DbKind::Sqlite => events.replacen(
+                        "security_events e",
+                        "security_events e INDEXED BY security_events_pc_time",
+                        1,
+                    ),
+                    service_kit::db::DbKind::Postgres => events.to_owned(),
+                };
+                let mut page_args = Args::default();
+                let sql = format!(
+                    "SELECT DISTINCT e.pc_id FROM {from} WHERE {} ORDER BY e.pc_id
+                     LIMIT {} OFFSET {}",
+                    condition(f, a, &mut page_args),
+                    page_args.int(page.limit),
+                    page_args.int(page.offset)
+                );
+                let ids: Vec<i64> = page_args
+                    .bind(sqlx::query(sqlx::AssertSqlSafe(sql)))
+                    .fetch_all(&mut *conn)
+                    .await?
+                    .iter()
+                    .map(|r| r.try_get::<i64, _>(0))
+                    .collect::<Result<_, _>>()?;
+                cond.push_str(&format!(" AND {}", args.within("e.pc_id", &ids)));
+                ("y.pc_id", String::new())
+            }
+        };
         let statuses = PC_COLUMNS.map(|(s, c)| (s.as_str(), c));
         // Counted per PC and rule from the index, then per PC with the rules' levels; the
-        // number of PCs comes with the page (counted before it is cut).
+        // number of PCs comes with the most-first page (counted before it is cut).
         let sql = format!(
             "SELECT y.pc_id, p.uid, p.name, s.uid AS site, y.fresh, y.assigned, y.resolved,
                     y.critical, y.high, y.normal, COUNT(*) OVER () AS total
@@ -638,22 +722,19 @@ impl Store {
                    {RULES}
                    GROUP BY x.pc_id) y
              JOIN pcs p ON p.id = y.pc_id JOIN sites s ON s.id = p.site_id
-             ORDER BY y.events DESC, p.name, p.id LIMIT {} OFFSET {}",
+             ORDER BY {order_by}{tail}",
             args.sums("x.status", "x.n", &statuses),
             args.sums(LEVEL, "x.n", &LEVEL_COLUMNS),
-            args.int(page.limit),
-            args.int(page.offset)
         );
         let rows = args
             .bind(sqlx::query(sqlx::AssertSqlSafe(sql)))
             .fetch_all(&mut *conn)
             .await?;
-        let mut distinct = Args::default();
-        let sql = format!(
-            "SELECT COUNT(DISTINCT e.pc_id) FROM {events} WHERE {}",
-            condition(f, a, &mut distinct)
-        );
-        let count = list_length(&mut conn, rows.first(), sql, &distinct).await?;
+        let first = match order {
+            PcsOrder::Events => rows.first(),
+            PcsOrder::Registered => None,
+        };
+        let count = list_length(&mut conn, first, count_sql, &distinct).await?;
         let mut pcs = Vec::with_capacity(rows.len());
         for r in &rows {
             let mut counts = EventCounts::default();
@@ -760,10 +841,9 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
-    use super::percentile;
-    use std::collections::BTreeMap;
+    use super::{WAIT_BUCKETS, Waits};
 
-    /// The percentile of every value, as a reference.
+    /// `percentile_cont` of every value, as a reference.
     fn reference(sorted: &[i64], tenths: i64) -> f64 {
         let pos = (sorted.len() - 1) as f64 * tenths as f64 / 10.0;
         let lo = pos.floor() as usize;
@@ -771,26 +851,56 @@ mod tests {
         sorted[lo] as f64 + (sorted[hi] - sorted[lo]) as f64 * (pos - lo as f64)
     }
 
+    fn bucket(v: i64) -> i64 {
+        *WAIT_BUCKETS.iter().rev().find(|b| **b <= v).unwrap()
+    }
+
+    /// The exact percentile is within the bounds read from the buckets, and those are the
+    /// bounds of buckets next to each other (or the same one).
     #[test]
-    fn percentiles_from_the_picked_ranks_match_all_values() {
-        for n in 1..=23i64 {
-            let values: Vec<i64> = (0..n).map(|i| i * i * 7 + (i % 3) * 1000).collect();
+    fn bucketed_percentiles_hold_the_exact_ones() {
+        for n in 1..=40i64 {
+            let values: Vec<i64> = (0..n)
+                .map(|i| i * i * i * 37_000 + (i % 3) * 1000)
+                .collect();
             let mut sorted = values.clone();
             sorted.sort_unstable();
+            let mut waits = Waits::default();
+            for v in &values {
+                waits.add(bucket(*v), 1);
+            }
             for tenths in [5, 9] {
-                let pos = tenths * (n - 1);
-                let picked: BTreeMap<i64, i64> = [1 + pos / 10, 2 + pos / 10]
-                    .into_iter()
-                    .filter(|r| *r <= n)
-                    .map(|r| (r, sorted[(r - 1) as usize]))
-                    .collect();
-                let got = percentile(n, &picked, tenths).unwrap();
-                assert!(
-                    (got - reference(&sorted, tenths)).abs() < 1e-9,
-                    "n {n} p{tenths}0"
-                );
+                let (from, to) = waits.percentile(n, tenths).unwrap();
+                let exact = reference(&sorted, tenths);
+                let last = WAIT_BUCKETS[WAIT_BUCKETS.len() - 1] as f64;
+                assert!(from <= exact, "n {n} p{tenths}0: {from} {exact}");
+                assert!(exact <= to || to == last, "n {n} p{tenths}0: {exact} {to}");
+                assert!(WAIT_BUCKETS.contains(&(from as i64)), "{from}");
+                assert!(WAIT_BUCKETS.contains(&(to as i64)), "{to}");
             }
         }
-        assert_eq!(percentile(0, &BTreeMap::new(), 5), None);
+        assert_eq!(Waits::default().time().median_ms, None);
+        // A wait in the 2-minute bucket and one in the 30-minute bucket: both percentiles are
+        // between them, from 2 to 60 minutes.
+        let mut two = Waits::default();
+        two.add(2 * 60_000, 1);
+        two.add(30 * 60_000, 1);
+        let t = two.time();
+        assert_eq!(
+            (t.median_from_ms, t.median_ms),
+            (Some(120_000.0), Some(3_600_000.0))
+        );
+        assert_eq!(
+            (t.p90_from_ms, t.p90_ms),
+            (Some(120_000.0), Some(3_600_000.0))
+        );
+    }
+
+    /// Every bucket is at most 2.5 times the one before (the precision the docs state).
+    #[test]
+    fn buckets_grow_by_at_most_two_and_a_half() {
+        for w in WAIT_BUCKETS.windows(2).skip(1) {
+            assert!(w[1] * 2 <= w[0] * 5, "{w:?}");
+        }
     }
 }

@@ -7,14 +7,16 @@
 //! What it shows: the counts and the time to handle; a stacked bar per day or week (by
 //! level) with the same numbers in a table beside it; the levels, the rules (each links to
 //! its rule's page), the sites (a site's link narrows the report to it: its PCs) and one page
-//! of PCs (a PC links to its page). No event's summary: the event list has those.
+//! of PCs (a PC links to its page; the most events first, or in the order they were registered
+//! when the period holds too many events, which the page then says). No event's summary: the
+//! event list has those.
 //!
 //! Downloads: each table the API's `list=` names, as the API's file for the same filters
 //! (`/rapporter/sikkerhed.csv|.xlsx?…&tabel=…`), as the jobs page has them.
 
 use super::super::chart::{Series, Stacked, stacked_chart};
 use super::super::{Fields, Pager, Problem, Viewer, Web, text};
-use super::jobs::{bucket, bucket_label, duration, narrowed};
+use super::jobs::{bucket, bucket_label, narrowed};
 use super::{
     Choices, Chosen, Download, Form, Report, TableFile, picked, table_files, tables_csv,
     tables_page, tables_report, tables_xlsx,
@@ -27,12 +29,11 @@ use crate::store::events::LEVELS;
 use crate::store::operator::Page;
 use crate::store::reports::Filter;
 use crate::store::reports::security::{
-    EventCounts, LevelCounts, SecurityAsked, SecurityItems, SecurityList, TimeToHandle,
+    EventCounts, LevelCounts, PcsOrder, SecurityAsked, SecurityItems, SecurityList, TimeToHandle,
 };
 use askama::Template;
 use axum::Router;
 use axum::routing::get;
-use service_kit::web::Lang;
 
 pub(super) fn routes() -> Router<Web> {
     Router::new()
@@ -166,7 +167,31 @@ impl Counts {
     }
 }
 
-/// A time to handle as a row shows it: the median and p90 in ms (for `<data>`) and words.
+/// A bucket's bound (whole minutes, hours or days) in words.
+fn bound(ms: f64, t: &text::Msgs) -> String {
+    let min = (ms / 60_000.0).round() as i64;
+    if min == 0 {
+        "0".to_owned()
+    } else if min < 60 {
+        format!("{min} min")
+    } else if min < 1440 {
+        format!("{} {}", min / 60, t.reports_unit_hour)
+    } else {
+        format!("{} {}", min / 1440, t.reports_unit_day)
+    }
+}
+
+/// A percentile as the bucket it is in: "10 min – 15 min", or "≥ 365 d" for the last.
+fn bucket_words(from: Option<f64>, to: Option<f64>, t: &text::Msgs) -> String {
+    match (from, to) {
+        (Some(from), Some(to)) if to > from => format!("{} – {}", bound(from, t), bound(to, t)),
+        (_, Some(to)) => format!("≥ {}", bound(to, t)),
+        _ => "–".to_owned(),
+    }
+}
+
+/// A time to handle as a row shows it: the median and p90 in ms (for `<data>`: the upper bound
+/// of its bucket) and the bucket in words.
 struct Handling {
     handled: i64,
     median_ms: String,
@@ -176,15 +201,14 @@ struct Handling {
 }
 
 impl Handling {
-    fn of(h: &TimeToHandle, t: &text::Msgs, lang: Lang) -> Handling {
+    fn of(h: &TimeToHandle, t: &text::Msgs) -> Handling {
         let ms = |v: Option<f64>| v.map_or_else(String::new, |v| format!("{v:.0}"));
-        let words = |v: Option<f64>| v.map_or_else(|| "–".to_owned(), |v| duration(v, t, lang));
         Handling {
             handled: h.handled,
             median_ms: ms(h.median_ms),
-            median: words(h.median_ms),
+            median: bucket_words(h.median_from_ms, h.median_ms, t),
             p90_ms: ms(h.p90_ms),
-            p90: words(h.p90_ms),
+            p90: bucket_words(h.p90_from_ms, h.p90_ms, t),
         }
     }
 }
@@ -233,6 +257,8 @@ pub(super) struct SecurityView {
     sites: Vec<SiteRow>,
     count: i64,
     pcs: Vec<PcRow>,
+    /// The PCs are in the order they were registered (too many events for the most first).
+    pcs_registered: bool,
     pager: Pager,
     tables: Vec<TableFile>,
 }
@@ -325,7 +351,7 @@ async fn view(
         .map(|l| LevelRow {
             name: level_name(&l.level, t),
             c: Counts::of(&l.counts, None),
-            h: Handling::of(&l.time_to_handle, t, lang),
+            h: Handling::of(&l.time_to_handle, t),
         })
         .collect();
     let rules = r
@@ -347,7 +373,7 @@ async fn view(
             },
             level: level_name(&x.level, t),
             c: Counts::of(&x.counts, None),
-            h: Handling::of(&x.time_to_handle, t, lang),
+            h: Handling::of(&x.time_to_handle, t),
         })
         .collect();
     let without_site = f.query_without(&["sted", "gruppe", "side"]);
@@ -382,13 +408,14 @@ async fn view(
         tables,
         chart,
         totals: Counts::of(&r.totals, None),
-        handling: Handling::of(&r.time_to_handle, t, lang),
+        handling: Handling::of(&r.time_to_handle, t),
         periods,
         levels,
         rules,
         sites,
         count: r.count,
         pcs,
+        pcs_registered: r.pcs_order == PcsOrder::Registered.as_str(),
         pager: Pager::new(c.page, r.count, ROWS, PATH, &f.query_without(&["side"])),
     }))
 }

@@ -723,6 +723,40 @@ pub(crate) async fn handling(portal: &Portal) -> BTreeMap<i64, (String, Option<i
     rows.into_iter().map(|(id, s, h)| (id, (s, h))).collect()
 }
 
+/// The wait buckets' lower bounds in minutes, as migration 22 documents them (the test's own
+/// copy).
+const WAIT_MINUTES: [i64; 22] = [
+    0, 1, 2, 5, 10, 15, 30, 60, 120, 240, 480, 720, 1440, 2880, 4320, 10080, 20160, 43200, 86400,
+    129600, 259200, 525600,
+];
+
+/// The `tenths` percentile (5 median, 9 p90) as the report reads it from wait buckets: (the
+/// lower bound of the bucket of the lower of `percentile_cont`'s two ranks, the upper bound of
+/// the higher one's; the last bucket's upper bound is its lower). The test's own reckoning,
+/// from every value.
+pub(crate) fn bucketed(values: &[i64], tenths: u32) -> Option<(f64, f64)> {
+    if values.is_empty() {
+        return None;
+    }
+    let mut v = values.to_vec();
+    v.sort_unstable();
+    let pos = (v.len() - 1) * tenths as usize;
+    let (lo, hi) = (
+        pos / 10,
+        (pos / 10 + usize::from(!pos.is_multiple_of(10))).min(v.len() - 1),
+    );
+    let bounds: Vec<i64> = WAIT_MINUTES.iter().map(|m| m * 60_000).collect();
+    let lower = |x: i64| *bounds.iter().rev().find(|b| **b <= x).unwrap();
+    let upper = |x: i64| {
+        bounds
+            .iter()
+            .find(|b| **b > x)
+            .copied()
+            .unwrap_or(bounds[bounds.len() - 1])
+    };
+    Some((lower(v[lo]) as f64, upper(v[hi]) as f64))
+}
+
 /// The `tenths` percentile (5 median, 9 p90) between the nearest values, as
 /// `percentile_cont`: the test's own reckoning, from every value.
 pub(crate) fn percentile(values: &[i64], tenths: u32) -> Option<f64> {
