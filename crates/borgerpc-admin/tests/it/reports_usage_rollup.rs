@@ -174,6 +174,33 @@ async fn check_login_sites(portal: &Portal, model: &Model, step: &str) {
     assert_eq!(got, want, "{step}: pc_login_sites is the model");
 }
 
+/// The usage JSON of `scope` over the period.
+async fn usage(portal: &Portal, token: &str, scope: &str, from: NaiveDate, to: NaiveDate) -> Value {
+    api(
+        portal,
+        token,
+        &format!("/api/reports/usage?{scope}&from={from}&to={to}"),
+    )
+    .await
+}
+
+/// A usage JSON's logins per (site or group) name and date, from its `sites` or `groups`.
+fn per_day(r: &Value, totals: &str) -> BTreeMap<(String, String), i64> {
+    let mut out = BTreeMap::new();
+    for t in r[totals].as_array().unwrap() {
+        for d in t["days"].as_array().unwrap() {
+            out.insert(
+                (
+                    t["name"].as_str().unwrap().to_owned(),
+                    d["date"].as_str().unwrap().to_owned(),
+                ),
+                d["logins"].as_i64().unwrap(),
+            );
+        }
+    }
+    out
+}
+
 /// The usage JSON of `scope` over the period: logins per site and date, and the total.
 async fn report(
     portal: &Portal,
@@ -182,31 +209,18 @@ async fn report(
     from: NaiveDate,
     to: NaiveDate,
 ) -> (BTreeMap<(String, String), i64>, i64, Vec<i64>) {
-    let r: Value = api(
-        portal,
-        token,
-        &format!("/api/reports/usage?{scope}&from={from}&to={to}"),
-    )
-    .await;
-    let mut per_site = BTreeMap::new();
-    for s in r["sites"].as_array().unwrap() {
-        for d in s["days"].as_array().unwrap() {
-            per_site.insert(
-                (
-                    s["name"].as_str().unwrap().to_owned(),
-                    d["date"].as_str().unwrap().to_owned(),
-                ),
-                d["logins"].as_i64().unwrap(),
-            );
-        }
-    }
+    let r = usage(portal, token, scope, from, to).await;
     let weekdays = r["weekdays"]
         .as_array()
         .unwrap()
         .iter()
         .map(|w| w["logins"].as_i64().unwrap())
         .collect();
-    (per_site, r["logins"].as_i64().unwrap(), weekdays)
+    (
+        per_day(&r, "sites"),
+        r["logins"].as_i64().unwrap(),
+        weekdays,
+    )
 }
 
 /// The usage JSON's logins per group and date, of `scope` over the period.
@@ -217,25 +231,7 @@ async fn report_groups(
     from: NaiveDate,
     to: NaiveDate,
 ) -> BTreeMap<(String, String), i64> {
-    let r: Value = api(
-        portal,
-        token,
-        &format!("/api/reports/usage?{scope}&from={from}&to={to}"),
-    )
-    .await;
-    let mut per_group = BTreeMap::new();
-    for g in r["groups"].as_array().unwrap() {
-        for d in g["days"].as_array().unwrap() {
-            per_group.insert(
-                (
-                    g["name"].as_str().unwrap().to_owned(),
-                    d["date"].as_str().unwrap().to_owned(),
-                ),
-                d["logins"].as_i64().unwrap(),
-            );
-        }
-    }
-    per_group
+    per_day(&usage(portal, token, scope, from, to).await, "groups")
 }
 
 /// What the report should say per group and date: its members' days at `sites`.
