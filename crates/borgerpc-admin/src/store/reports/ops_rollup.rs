@@ -395,7 +395,7 @@ impl crate::store::Store {
 
     /// The jobs, security and changes reports' roll-ups only (the bench keeps the usage
     /// roll-up as it writes the login days).
-    pub(crate) async fn rebuild_ops_rollups(&self) -> Result<()> {
+    pub async fn rebuild_ops_rollups(&self) -> Result<()> {
         let mut tx = self.db.begin_write().await?;
         Rollup::rebuild_these(&mut tx, &OPS).await?;
         tx.commit().await?;
