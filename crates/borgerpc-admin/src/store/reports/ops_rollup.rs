@@ -115,7 +115,7 @@ pub(crate) enum Rollup {
     Handled,
 }
 
-/// The jobs, security and changes reports' roll-ups (migrations 17 and 19).
+/// The jobs, security and changes reports' roll-ups (migrations 17 and 22).
 const OPS: [Rollup; 4] = [Rollup::Jobs, Rollup::Events, Rollup::Handled, Rollup::Audit];
 
 /// A value bound to a condition's `$n`.
