@@ -170,16 +170,58 @@ impl FreshDatabase {
         }
     }
 
-    /// Best effort: a leftover is worth a warning, not a failed run.
+    /// The database a `--keep` run left: `name` is its SQLite file, or with `database_url`
+    /// its PostgreSQL schema (as `kept` printed it).
+    pub(crate) fn kept_before(database_url: Option<&str>, name: &str) -> anyhow::Result<Self> {
+        match database_url {
+            Some(url) => {
+                anyhow::ensure!(
+                    name.starts_with("bench_")
+                        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'),
+                    "--reuse: {name:?} is not a schema a bench made (bench_…)"
+                );
+                let sep = if url.contains('?') { '&' } else { '?' };
+                Ok(Self {
+                    url: format!("{url}{sep}options=-c%20search_path%3D{name}"),
+                    kind: "postgres",
+                    dir: None,
+                    schema: Some((url.to_owned(), name.to_owned())),
+                })
+            }
+            None => {
+                let path = name.strip_prefix("sqlite://").unwrap_or(name);
+                anyhow::ensure!(
+                    std::path::Path::new(path).is_file(),
+                    "--reuse: {path} is not a file; give the SQLite file a `--keep` run printed"
+                );
+                Ok(Self {
+                    url: format!("sqlite://{path}"),
+                    kind: "sqlite",
+                    dir: None,
+                    schema: None,
+                })
+            }
+        }
+    }
+
     /// Where the database is, for the operator: the SQLite URL, or the PostgreSQL schema
     /// (to put in the `search_path` of `--database-url`).
     pub(crate) fn kept(&self) -> String {
         match &self.schema {
-            Some((_, schema)) => format!("schema {schema} (search_path of --database-url)"),
+            Some((_, schema)) => format!("schema {schema} (--reuse {schema} with --database-url)"),
             None => self.url.clone(),
         }
     }
 
+    /// What `--reuse` takes to find this database again: the SQLite file or the schema.
+    pub(crate) fn reuse_name(&self) -> String {
+        match &self.schema {
+            Some((_, schema)) => schema.clone(),
+            None => self.url.trim_start_matches("sqlite://").to_owned(),
+        }
+    }
+
+    /// Best effort: a leftover is worth a warning, not a failed run.
     pub(crate) async fn remove(self) {
         if let Some((url, schema)) = &self.schema {
             let dropped = async {

@@ -38,6 +38,9 @@ pub struct ReportOptions {
     /// `postgres://…` for a fresh schema there; `None`: a SQLite file in a temp dir.
     pub database_url: Option<String>,
     pub keep: bool,
+    /// Measure the database a `keep` run left instead of seeding one: its SQLite file, or
+    /// (with `database_url`) its PostgreSQL schema. Its PCs and days are what it holds.
+    pub reuse: Option<String>,
 }
 
 /// One file's figures.
@@ -59,10 +62,12 @@ pub struct ReportBench {
     pub sites: i64,
     pub days: i64,
     pub requests_per_page: usize,
-    pub seed_s: f64,
+    /// `null` when a kept database was measured again (`--reuse`).
+    pub seed_s: Option<f64>,
     /// What the reports' history (check-in days, login days and their roll-ups, with their
-    /// indexes) takes on disk per PC per year of history.
-    pub history_bytes_per_pc_year: i64,
+    /// indexes) takes on disk per PC per year of history; `null` with `--reuse` (it is
+    /// measured while seeding).
+    pub history_bytes_per_pc_year: Option<i64>,
     pub pages: Vec<PageTiming>,
     pub json: Vec<PageTiming>,
     pub files: Vec<FileTiming>,
@@ -73,6 +78,8 @@ pub struct ReportBench {
     pub all_p99_under_300ms: bool,
     pub all_files_under_5s: bool,
     pub peak_rss_under_300mb: bool,
+    /// With `keep` or `reuse`: what `--reuse` takes to measure this database again.
+    pub kept: Option<String>,
 }
 
 const USER: &str = "bench-reports";
@@ -86,10 +93,16 @@ pub async fn run(opts: &ReportOptions) -> anyhow::Result<ReportBench> {
         crate::store::reports::MAX_DAYS
     );
     anyhow::ensure!(opts.requests >= 1, "--requests: at least 1");
-    let fresh = FreshDatabase::create(opts.database_url.as_deref()).await?;
-    let result = run_on(opts, &fresh).await;
-    if opts.keep {
+    let fresh = match &opts.reuse {
+        Some(name) => FreshDatabase::kept_before(opts.database_url.as_deref(), name)?,
+        None => FreshDatabase::create(opts.database_url.as_deref()).await?,
+    };
+    let mut result = run_on(opts, &fresh).await;
+    if opts.keep || opts.reuse.is_some() {
         eprintln!("kept: {}", fresh.kept());
+        if let Ok(r) = &mut result {
+            r.kept = Some(fresh.reuse_name());
+        }
     } else {
         fresh.remove().await;
     }
@@ -104,8 +117,12 @@ async fn run_on(opts: &ReportOptions, fresh: &FreshDatabase) -> anyhow::Result<R
         .await
         .context("opening the bench database")?;
     let started = Instant::now();
-    let seeded = seed(&store, opts).await.context("seeding the customer")?;
-    let seed_s = round2(started.elapsed().as_secs_f64());
+    let (seeded, seed_s) = if opts.reuse.is_some() {
+        (seeded_before(&store).await?, None)
+    } else {
+        let seeded = seed(&store, opts).await.context("seeding the customer")?;
+        (seeded, Some(round2(started.elapsed().as_secs_f64())))
+    };
     reset_peak_rss();
     let running = crate::app::start(&config, store.clone()).await?;
     let measured = measure(&running.url(), &seeded, opts).await;
@@ -113,16 +130,17 @@ async fn run_on(opts: &ReportOptions, fresh: &FreshDatabase) -> anyhow::Result<R
     running.shutdown().await;
     store.db.close().await;
     let (pages, json, files) = measured?;
-    let years = opts.days as f64 / 365.0;
+    let years = seeded.days as f64 / 365.0;
     Ok(ReportBench {
         database: fresh.kind,
-        pcs: opts.pcs,
+        pcs: seeded.pcs,
         sites: seeded.sites.len() as i64,
-        days: opts.days,
+        days: seeded.days,
         requests_per_page: opts.requests,
         seed_s,
-        history_bytes_per_pc_year: (seeded.history_bytes as f64 / opts.pcs as f64 / years).round()
-            as i64,
+        history_bytes_per_pc_year: seeded
+            .history_bytes
+            .map(|b| (b as f64 / seeded.pcs.max(1) as f64 / years).round() as i64),
         all_p99_under_300ms: pages.iter().chain(&json).all(|p| p.p99_ms < 300.0),
         all_files_under_5s: files.iter().all(|f| f.max_ms < 5_000.0),
         peak_rss_under_300mb: peak_rss_mb < 300.0,
@@ -130,6 +148,7 @@ async fn run_on(opts: &ReportOptions, fresh: &FreshDatabase) -> anyhow::Result<R
         pages,
         json,
         files,
+        kept: None,
     })
 }
 
@@ -138,7 +157,42 @@ struct Seeded {
     password: String,
     /// The sites' uids, the first one the site asked for alone.
     sites: Vec<String>,
-    history_bytes: i64,
+    history_bytes: Option<i64>,
+    pcs: i64,
+    /// Days of history up to today.
+    days: i64,
+}
+
+/// What a kept database holds, for measuring it again: the bench user gets a new password.
+async fn seeded_before(store: &Store) -> anyhow::Result<Seeded> {
+    let password = format!("bench-{}", hex::encode(rand::random::<[u8; 9]>()));
+    anyhow::ensure!(
+        store.set_password(USER, &password).await?,
+        "--reuse: the database has no {USER} user; give it one a `bench --reports --keep` left"
+    );
+    let sites = sqlx::query_scalar("SELECT uid FROM sites ORDER BY id")
+        .fetch_all(store.pool())
+        .await?;
+    let pcs = sqlx::query_scalar("SELECT COUNT(*) FROM pcs")
+        .fetch_one(store.pool())
+        .await?;
+    let first: Option<i64> = sqlx::query_scalar("SELECT MIN(day) FROM site_checkin_days")
+        .fetch_one(store.pool())
+        .await?;
+    let today = chrono::Utc::now().with_timezone(&TIME_ZONE).date_naive();
+    // The roll-ups' day numbers count from 1970-01-01.
+    let days = first
+        .map_or(1, |d| {
+            (today - chrono::NaiveDate::default()).num_days() - d + 1
+        })
+        .clamp(1, crate::store::reports::MAX_DAYS);
+    Ok(Seeded {
+        password,
+        sites,
+        history_bytes: None,
+        pcs,
+        days,
+    })
 }
 
 /// The customer, its administrator, the sites (open on weekdays) and PCs, what each PC reports
@@ -203,7 +257,9 @@ async fn seed(store: &Store, opts: &ReportOptions) -> anyhow::Result<Seeded> {
     Ok(Seeded {
         password,
         sites,
-        history_bytes,
+        history_bytes: Some(history_bytes),
+        pcs: opts.pcs,
+        days: opts.days,
     })
 }
 
@@ -566,7 +622,7 @@ async fn measure(base: &str, seeded: &Seeded, opts: &ReportOptions) -> anyhow::R
     let token = api_token(&client, base, &seeded.password).await?;
     let site = &seeded.sites[0];
     let today = chrono::Utc::now().with_timezone(&TIME_ZONE).date_naive();
-    let first = today - chrono::Duration::days(opts.days - 1);
+    let first = today - chrono::Duration::days(seeded.days - 1);
     let month = today - chrono::Duration::days(29);
     let (all, last30) = (
         format!("fra={first}&til={today}"),

@@ -204,10 +204,14 @@ struct BenchArgs {
     /// SQLite file in a temp dir. Never the configured database.
     #[arg(long)]
     database_url: Option<String>,
-    /// With --pages: leave the seeded database in place and print its URL (to time a
-    /// backup of a large site) / Behold databasen.
+    /// With --pages or --reports: leave the seeded database in place and print where it is
+    /// (to time a backup of a large site, or measure it again) / Behold databasen.
     #[arg(long)]
     keep: bool,
+    /// With --reports: measure the database a --keep run left instead of seeding one: its
+    /// SQLite file, or with --database-url its schema / Mål en gemt database igen.
+    #[arg(long, requires = "reports")]
+    reuse: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -1647,6 +1651,7 @@ async fn bench(args: &BenchArgs) -> anyhow::Result<()> {
                 requests: args.requests,
                 database_url: args.database_url.clone(),
                 keep: args.keep,
+                reuse: args.reuse.clone(),
             })
             .await?;
         println!("{}", serde_json::to_string(&report)?);

@@ -103,20 +103,41 @@ async fn a_tiny_report_bench_answers_every_report() {
     let database_url = std::env::var("TEST_DATABASE_URL")
         .ok()
         .filter(|u| u.starts_with("postgres"));
-    let report = run(&ReportOptions {
+    let options = ReportOptions {
         pcs: 220,
         pcs_per_site: 200,
         days: 3,
         requests: 1,
-        database_url,
+        database_url: database_url.clone(),
+        keep: true,
+        reuse: None,
+    };
+    let seeded = run(&options).await.unwrap();
+    let kept = seeded.kept.clone().expect("--keep names the database");
+    // Measured again without seeding (`--reuse`): the same PCs, sites and days.
+    let report = run(&ReportOptions {
         keep: false,
+        reuse: Some(kept.clone()),
+        ..options
     })
-    .await
-    .unwrap();
+    .await;
+    match &database_url {
+        Some(url) => {
+            let pool = sqlx::PgPool::connect(url).await.unwrap();
+            sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA {kept} CASCADE")))
+                .execute(&pool)
+                .await
+                .unwrap();
+        }
+        None => std::fs::remove_dir_all(std::path::Path::new(&kept).parent().unwrap()).unwrap(),
+    }
+    let report = report.unwrap();
     let line = serde_json::to_string(&report).unwrap();
     assert!(!line.contains('\n'));
     assert_eq!(report.sites, 2, "{line}");
-    assert!(report.history_bytes_per_pc_year > 0, "{line}");
+    assert_eq!((report.pcs, report.days), (220, 3), "{line}");
+    assert_eq!(report.seed_s, None, "{line}");
+    assert!(seeded.history_bytes_per_pc_year.unwrap() > 0, "{line}");
     assert!(
         !report.pages.is_empty() && report.pages.len() == report.json.len(),
         "{line}"

@@ -8,13 +8,14 @@
 //!
 //! `format=csv|xlsx` exports every PC of the filter, one row each, read in one query (see
 //! `Store::inventory_pcs`) instead of `every_page`'s pages, whose offsets would read the
-//! first rows again for each page; more PCs than `export::MAX_ROWS` are refused before any
-//! row is read.
+//! first rows again for each page, and written as they are read
+//! (`export::file_from_rows`); more PCs than `export::MAX_ROWS` are refused before any row
+//! is read.
 
 use super::super::{ApiError, ApiResult, Caller, Reader, not_found, ok, unprocessable};
 use super::own::{Own, split};
-use super::{Output, ReportQuery, scope, send, whole};
-use crate::export::{self, Cell, Column, Table};
+use super::{Output, ReportQuery, download, scope, whole, written};
+use crate::export::{self, Cell, Column, FileKind, Table};
 use crate::store::Store;
 use crate::store::reports::TIME_ZONE;
 use crate::store::reports::inventory::{
@@ -132,21 +133,27 @@ pub(in crate::api) async fn inventory(
             .await?
             .ok_or_else(not_found)?);
     }
-    let table = inventory_file(&store, &filter).await?;
+    let kind = out.file_kind();
+    let body = inventory_file(&store, &filter, kind).await?;
     let scope = scope(q.site.as_deref(), q.customer.as_deref());
-    send(table, out, format!("inventory-{scope}-{today}")).await
+    Ok(download(kind, &format!("inventory-{scope}-{today}"), body))
 }
 
-/// Every PC of the filter as the file's table (the API's `format=`, and a page's download):
-/// more than `export::MAX_ROWS` PCs is refused, counted before any row is read; each row is
-/// made as the store reads its PC.
-pub(crate) async fn inventory_file(store: &Store, f: &InventoryFilter) -> Result<Table, ApiError> {
-    match store
-        .inventory_pcs(f, export::MAX_ROWS as i64, inventory_row)
-        .await?
-        .ok_or_else(not_found)?
-    {
-        Ok(rows) => Ok(inventory_table(rows)),
+/// Every PC of the filter as the file `kind` (the API's `format=`, and a page's download):
+/// more than `export::MAX_ROWS` PCs is refused, counted before any row is read. The writer
+/// makes each PC's row while the store reads the next ones, so the file is the only thing
+/// of the export's size in memory.
+pub(crate) async fn inventory_file(
+    store: &Store,
+    f: &InventoryFilter,
+    kind: FileKind,
+) -> Result<Vec<u8>, ApiError> {
+    let (to, file) = export::file_from_rows(kind, "inventory", INVENTORY_COLUMNS, inventory_row);
+    let read = store.inventory_pcs(f, export::MAX_ROWS as i64, &to).await;
+    drop(to);
+    let body = file.await;
+    match read?.ok_or_else(not_found)? {
+        Ok(()) => written(body),
         Err(count) => Err(unprocessable(format!(
             "site: an export of {count} PCs is more than {} rows; choose fewer PCs \
              (site, customer, group, product, release)",
@@ -254,16 +261,6 @@ pub(crate) fn inventory_row(pc: InventoryPc) -> Vec<Cell> {
             )
         }),
     ]
-}
-
-/// The table of the PCs' rows ([`inventory_row`]): `inventory_file` makes each row as the
-/// store reads its PC, so 100,000 PCs are never in memory twice.
-pub(crate) fn inventory_table(rows: Vec<Vec<Cell>>) -> Table {
-    Table {
-        sheet: "inventory",
-        columns: INVENTORY_COLUMNS,
-        rows,
-    }
 }
 
 /// The inventory's counts as a scheduled e-mail's tables: PCs per product, Ubuntu release

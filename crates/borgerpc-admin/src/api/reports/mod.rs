@@ -23,7 +23,7 @@ pub(crate) mod security;
 use super::{
     ApiError, ApiResult, Caller, Need, QueryIn, Reader, not_found, ok, query, unprocessable,
 };
-use crate::export::{self, Cell, Column, Decimal, Table};
+use crate::export::{self, Cell, Column, Decimal, FileKind, Table};
 use crate::store::Store;
 use crate::store::operator::Page;
 use crate::store::reports::{AvailabilityPc, Filter, MAX_LIMIT, Period, TIME_ZONE, UsagePc};
@@ -63,6 +63,17 @@ pub(crate) enum Output {
     Json,
     Csv(Decimal),
     Xlsx,
+}
+
+impl Output {
+    /// The file this output asks for (JSON has none: its callers answer before they write
+    /// one, and a file then is XLSX).
+    pub(crate) fn file_kind(self) -> FileKind {
+        match self {
+            Output::Csv(decimal) => FileKind::Csv(decimal),
+            Output::Json | Output::Xlsx => FileKind::Xlsx,
+        }
+    }
 }
 
 fn date(field: &str, s: &str) -> Result<NaiveDate, ApiError> {
@@ -440,22 +451,29 @@ fn usage_table(pcs: &[UsagePc]) -> Table {
 
 /// The table as the file asked for, written off the async workers.
 pub(crate) async fn send(table: Table, out: Output, file_name: String) -> ApiResult {
-    let body = tokio::task::spawn_blocking(move || match out {
-        Output::Csv(decimal) => table.csv(decimal).map_err(|e| e.to_string()),
-        _ => table.xlsx().map_err(|e| e.to_string()),
-    })
-    .await
-    .map_err(|e| e.to_string())
-    .and_then(|r| r);
-    let body = body.map_err(|error| {
+    let kind = out.file_kind();
+    let body = tokio::task::spawn_blocking(move || table.file(kind))
+        .await
+        .map_err(|e| export::ExportError::Stopped(e.to_string()))
+        .and_then(|r| r);
+    Ok(download(kind, &file_name, written(body)?))
+}
+
+/// A file that could not be written is logged and answered as the portal's fault.
+pub(crate) fn written(body: Result<Vec<u8>, export::ExportError>) -> Result<Vec<u8>, ApiError> {
+    body.map_err(|error| {
         tracing::error!(%error, "operator API: writing a report export failed");
         ApiError(
             StatusCode::INTERNAL_SERVER_ERROR,
             "the portal could not write the export; see its log".into(),
         )
-    })?;
-    Ok(match out {
-        Output::Csv(_) => export::download(&file_name, "csv", "text/csv; charset=utf-8", body),
-        _ => export::download(&file_name, "xlsx", export::XLSX_TYPE, body),
     })
+}
+
+/// A written file as the download named `file_name`.
+pub(crate) fn download(kind: FileKind, file_name: &str, body: Vec<u8>) -> axum::response::Response {
+    match kind {
+        FileKind::Csv(_) => export::download(file_name, "csv", "text/csv; charset=utf-8", body),
+        FileKind::Xlsx => export::download(file_name, "xlsx", export::XLSX_TYPE, body),
+    }
 }

@@ -628,9 +628,16 @@ impl Store {
                 });
             }
         }
-        let items = self
-            .inventory_rows(&mut conn, f, &cond, Some(&f.page), |pc| pc)
+        // A page is at most MAX_LIMIT PCs, all of which the channel holds.
+        let (to, mut read) =
+            tokio::sync::mpsc::channel(usize::try_from(f.page.limit).unwrap_or(1).max(1));
+        self.inventory_rows(&mut conn, f, &cond, Some(&f.page), &to)
             .await?;
+        drop(to);
+        let mut items = Vec::new();
+        while let Some(pc) = read.recv().await {
+            items.push(pc);
+        }
         Ok(Some(Inventory {
             today: f.today,
             time_zone: TIME_ZONE.name(),
@@ -652,16 +659,17 @@ impl Store {
     }
 
     /// How many PCs match, and then (if `within` allows that many) every one of them, by site
-    /// and name, in one query, each handed to `each` as it is read: an export reads them at
-    /// once, where pages of them would read the first rows again for each page, and turns
-    /// each into its row without holding them all as PCs too. `None`: the group is not on the
-    /// sites; `Err` of the count: more than `within`.
-    pub async fn inventory_pcs<T: Send + Unpin>(
+    /// and name, in one query, each sent to `to` as it is read: an export reads them at
+    /// once, where pages of them would read the first rows again for each page, and its
+    /// writer turns each into its row while the next are read, so no export holds them all.
+    /// A receiver that went away stops the reading. `None`: the group is not on the sites;
+    /// `Err` of the count: more than `within`.
+    pub async fn inventory_pcs(
         &self,
         f: &InventoryFilter,
         within: i64,
-        each: impl FnMut(InventoryPc) -> T + Send,
-    ) -> Result<Option<std::result::Result<Vec<T>, i64>>> {
+        to: &tokio::sync::mpsc::Sender<InventoryPc>,
+    ) -> Result<Option<std::result::Result<(), i64>>> {
         if !self.group_in(&f.sites, f.group).await? {
             return Ok(None);
         }
@@ -678,22 +686,22 @@ impl Store {
         if count > within {
             return Ok(Some(Err(count)));
         }
-        let rows = self.inventory_rows(&mut conn, f, &cond, None, each).await?;
-        Ok(Some(Ok(rows)))
+        self.inventory_rows(&mut conn, f, &cond, None, to).await?;
+        Ok(Some(Ok(())))
     }
 
-    /// The PCs of the condition, by site and name: a page of them, or all. Read from the
-    /// PCs' side (each site's PCs in its index's name order), so neither database sorts the
-    /// sites' PCs to find a page; each row becomes a PC as it is read, so an export never
-    /// holds 100,000 rows of the driver's besides.
-    async fn inventory_rows<T: Send + Unpin>(
+    /// The PCs of the condition, by site and name: a page of them, or all, each sent to `to`
+    /// as it is read. Read from the PCs' side (each site's PCs in its index's name order), so
+    /// neither database sorts the sites' PCs to find a page.
+    async fn inventory_rows(
         &self,
         conn: &mut AnyConnection,
         f: &InventoryFilter,
         cond: &Cond,
         page: Option<&Page>,
-        mut each: impl FnMut(InventoryPc) -> T + Send,
-    ) -> Result<Vec<T>> {
+        to: &tokio::sync::mpsc::Sender<InventoryPc>,
+    ) -> Result<()> {
+        use futures_util::TryStreamExt as _;
         let mut args = cond.args.clone();
         let mut sql = format!(
             "SELECT p.id, p.uid, p.name, s.uid AS site, p.last_seen, {COLUMNS}
@@ -710,47 +718,52 @@ impl Store {
                 args.len()
             ));
         }
-        let (today, eol_days, min) = (f.today, f.eol_days, f.min_client_version.clone());
-        let pcs = bind_args(sqlx::query(sqlx::AssertSqlSafe(sql)), &args)
-            .try_map(move |r: sqlx::any::AnyRow| {
-                let os_release = reported(&r, "os_release")?;
-                let (release_support, release_support_ends) =
-                    release_support(os_release.as_deref(), today, eol_days);
-                let client_version = reported(&r, "client_version")?;
-                let cpus = reported(&r, "pc_cpus")?;
-                let ram = reported(&r, "pc_ram")?;
-                Ok(each(InventoryPc {
-                    pc_id: r.try_get("id")?,
-                    uid: r.try_get("uid")?,
-                    name: r.try_get("name")?,
-                    site: r.try_get("site")?,
-                    last_seen: r.try_get("last_seen")?,
-                    product: reported(&r, "os2_product")?,
-                    os_release,
-                    release_support,
-                    release_support_ends,
-                    os_name: reported(&r, "os_name")?.or(reported(&r, "os_name_registered")?),
-                    kernel_version: reported(&r, "kernel_version")?,
-                    client_check: min
-                        .as_ref()
-                        .map(|m| client_check(client_version.as_deref(), m)),
-                    client_version,
-                    image_version: reported(&r, "image_version")?,
-                    manufacturer: reported(&r, "pc_manufacturer")?,
-                    model: reported(&r, "pc_model")?,
-                    cpu_cores: cpus.as_deref().and_then(cpu_cores),
-                    cpus,
-                    ram_mb: ram.as_deref().and_then(ram_mb),
-                    ram,
-                    last_automatic_update: reported(&r, "last_automatic_update")?,
-                    last_full_update: reported(&r, "last_full_update")?,
-                    pending_updates: None,
-                }))
-            })
-            .fetch_all(&mut *conn)
-            .await?;
-        Ok(pcs)
+        let mut rows = bind_args(sqlx::query(sqlx::AssertSqlSafe(sql)), &args).fetch(&mut *conn);
+        while let Some(r) = rows.try_next().await? {
+            if to.send(inventory_pc(&r, f)?).await.is_err() {
+                break;
+            }
+        }
+        Ok(())
     }
+}
+
+/// One row of [`Store::inventory_rows`]' query as its PC, with the filter's flags.
+fn inventory_pc(r: &sqlx::any::AnyRow, f: &InventoryFilter) -> Result<InventoryPc> {
+    let os_release = reported(r, "os_release")?;
+    let (release_support, release_support_ends) =
+        release_support(os_release.as_deref(), f.today, f.eol_days);
+    let client_version = reported(r, "client_version")?;
+    let cpus = reported(r, "pc_cpus")?;
+    let ram = reported(r, "pc_ram")?;
+    Ok(InventoryPc {
+        pc_id: r.try_get("id")?,
+        uid: r.try_get("uid")?,
+        name: r.try_get("name")?,
+        site: r.try_get("site")?,
+        last_seen: r.try_get("last_seen")?,
+        product: reported(r, "os2_product")?,
+        os_release,
+        release_support,
+        release_support_ends,
+        os_name: reported(r, "os_name")?.or(reported(r, "os_name_registered")?),
+        kernel_version: reported(r, "kernel_version")?,
+        client_check: f
+            .min_client_version
+            .as_ref()
+            .map(|m| client_check(client_version.as_deref(), m)),
+        client_version,
+        image_version: reported(r, "image_version")?,
+        manufacturer: reported(r, "pc_manufacturer")?,
+        model: reported(r, "pc_model")?,
+        cpu_cores: cpus.as_deref().and_then(cpu_cores),
+        cpus,
+        ram_mb: ram.as_deref().and_then(ram_mb),
+        ram,
+        last_automatic_update: reported(r, "last_automatic_update")?,
+        last_full_update: reported(r, "last_full_update")?,
+        pending_updates: None,
+    })
 }
 
 fn release_support_of(release: Option<&str>, f: &InventoryFilter) -> (Support, Option<NaiveDate>) {

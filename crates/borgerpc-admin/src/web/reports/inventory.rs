@@ -16,9 +16,11 @@
 
 use super::super::chart::{Bars, bar_chart};
 use super::super::{Fields, Here, Pager, Problem, Section, Viewer, Web, text};
-use super::{Choice, Choices, Chosen, Files, Form, ROWS, Report, back, deliver_named, read};
+use super::{
+    Choice, Choices, Chosen, Files, Form, ROWS, Report, answered, back, file_output, read,
+};
 use crate::api::reports::inventory::inventory_file;
-use crate::api::reports::scope;
+use crate::api::reports::{download, scope};
 use crate::store::reports::inventory::{
     ClientCheck, DEFAULT_EOL_DAYS, Inventory, InventoryFilter, Support, Version,
 };
@@ -274,7 +276,6 @@ async fn file(web: &Web, v: &Viewer, f: &Fields, xlsx: bool) -> Response {
     let Ok((_, filter)) = filters(f, v.t, chosen).2 else {
         return back(Report::Inventory, f);
     };
-    let table = inventory_file(&web.store, &filter).await;
     fn some(s: &str) -> Option<&str> {
         (!s.is_empty()).then_some(s)
     }
@@ -283,7 +284,11 @@ async fn file(web: &Web, v: &Viewer, f: &Fields, xlsx: bool) -> Response {
         scope(some(&form.site), some(&form.customer)),
         filter.today
     );
-    deliver_named(v, f, Report::Inventory, name, table, xlsx).await
+    let kind = file_output(f, xlsx).file_kind();
+    let sent = inventory_file(&web.store, &filter, kind)
+        .await
+        .map(|body| download(kind, &name, body));
+    answered(v, f, Report::Inventory, sent)
 }
 
 async fn page(State(web): State<Web>, v: Viewer, Query(f): Query<Fields>) -> Response {

@@ -1051,17 +1051,31 @@ async fn deliver_named(
     table: Result<crate::export::Table, crate::api::ApiError>,
     xlsx: bool,
 ) -> Response {
-    let out = if xlsx {
+    let sent = match table {
+        Ok(table) => send(table, file_output(f, xlsx), name).await,
+        Err(e) => Err(e),
+    };
+    answered(v, f, report, sent)
+}
+
+/// The file a download link asks for: XLSX, or CSV with the form's decimals.
+fn file_output(f: &Fields, xlsx: bool) -> Output {
+    if xlsx {
         Output::Xlsx
     } else if f.one("decimal") == "punktum" {
         Output::Csv(Decimal::Point)
     } else {
         Output::Csv(Decimal::Comma)
-    };
-    let sent = match table {
-        Ok(table) => send(table, out, name).await,
-        Err(e) => Err(e),
-    };
+    }
+}
+
+/// A file's answer for the browser: a filter the API refuses goes back to the page.
+fn answered(
+    v: &Viewer,
+    f: &Fields,
+    report: Report,
+    sent: Result<Response, crate::api::ApiError>,
+) -> Response {
     match sent {
         Ok(r) => r,
         Err(e) if e.status() == StatusCode::NOT_FOUND => v.visit.not_found(),
