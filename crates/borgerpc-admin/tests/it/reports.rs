@@ -244,6 +244,17 @@ async fn availability_is_the_checkins_per_local_hour_on_dst_days_too() {
         (uids(&r), r["count"].as_i64()),
         (vec![p2_uid.clone()], Some(3))
     );
+    // A long period lists fewer PCs a page (at most 15,000 PC-days: a year gives 41),
+    // and says so in its limit; the pages still hold every PC once.
+    let long = "/api/reports/{r}?customer={c}&from=2025-12-01&to=2026-12-01"
+        .replace("{c}", &bib.customer_id.to_string());
+    for report in ["availability", "usage"] {
+        let long = long.replace("{r}", report);
+        let (s, r) = get(&portal, &admin, &format!("{long}&limit=500")).await;
+        assert_eq!((s, r["limit"].as_i64()), (200, Some(15_000 / 365)), "{r}");
+        let (_, r) = get(&portal, &admin, &format!("{long}&limit=2&offset=2")).await;
+        assert_eq!(r["limit"], 2, "{r}");
+    }
     let since = date("2026-04-01");
     let want: Vec<String> = [(p1, &p1_uid), (p2, &p2_uid), (p3, &p3_uid)]
         .into_iter()

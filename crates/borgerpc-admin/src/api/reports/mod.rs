@@ -213,6 +213,18 @@ impl ReportQuery {
     }
 }
 
+/// The most PC-days one JSON answer lists (its PCs, each with a row per day): 500 PCs over
+/// 30 days. A longer period gets fewer PCs a page (400 days: 37), so an answer stays about
+/// the same size whatever its period; its `limit` says how many it took.
+pub(crate) const MAX_PC_DAYS: i64 = 15_000;
+
+/// The filter with its page cut to [`MAX_PC_DAYS`].
+fn pc_days_page(mut f: Filter) -> Filter {
+    let days = f.period.to.signed_duration_since(f.period.from).num_days().max(1);
+    f.page.limit = f.page.limit.min((MAX_PC_DAYS / days).max(1));
+    f
+}
+
 pub(super) async fn availability(
     State(store): State<Store>,
     c: Caller<Reader>,
@@ -231,7 +243,7 @@ pub(super) async fn availability(
         .transpose()?;
     let now = service_kit::db::now_ms();
     if out == Output::Json {
-        let report = store.availability_report(&f, since, now).await?;
+        let report = store.availability_report(&pc_days_page(f), since, now).await?;
         return ok(report.ok_or_else(not_found)?);
     }
     let table = availability_file(&store, &f, since, now).await?;
@@ -257,7 +269,10 @@ pub(super) async fn usage(
     let out = q.output()?;
     let f = q.filter(&store, &c).await?;
     if out == Output::Json {
-        return ok(store.usage_report(&f, idle).await?.ok_or_else(not_found)?);
+        return ok(store
+            .usage_report(&pc_days_page(f), idle)
+            .await?
+            .ok_or_else(not_found)?);
     }
     let table = usage_file(&store, &f, idle).await?;
     send(table, out, q.file_name("usage", &f)).await
