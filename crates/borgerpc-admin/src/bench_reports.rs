@@ -85,13 +85,16 @@ pub struct ReportBench {
 const USER: &str = "bench-reports";
 
 pub async fn run(opts: &ReportOptions) -> anyhow::Result<ReportBench> {
-    anyhow::ensure!(opts.pcs >= 1, "--pcs: at least 1");
-    anyhow::ensure!(opts.pcs_per_site >= 1, "--pcs-per-site: at least 1");
-    anyhow::ensure!(
-        (1..=crate::store::reports::MAX_DAYS).contains(&opts.days),
-        "--days: 1 to {}",
-        crate::store::reports::MAX_DAYS
-    );
+    // A reused database's PCs and days are what it holds.
+    if opts.reuse.is_none() {
+        anyhow::ensure!(opts.pcs >= 1, "--pcs: at least 1");
+        anyhow::ensure!(opts.pcs_per_site >= 1, "--pcs-per-site: at least 1");
+        anyhow::ensure!(
+            (1..=crate::store::reports::MAX_DAYS).contains(&opts.days),
+            "--days: 1 to {}",
+            crate::store::reports::MAX_DAYS
+        );
+    }
     anyhow::ensure!(opts.requests >= 1, "--requests: at least 1");
     let fresh = match &opts.reuse {
         Some(name) => FreshDatabase::kept_before(opts.database_url.as_deref(), name)?,

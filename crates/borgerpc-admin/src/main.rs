@@ -169,9 +169,10 @@ enum Command {
 #[cfg(feature = "tools")]
 #[derive(clap::Args)]
 struct BenchArgs {
-    /// PCs to register and check in (with --pages: PCs on the site).
-    #[arg(long)]
-    pcs: usize,
+    /// PCs to register and check in (with --pages: PCs on the site; with --reuse: those the
+    /// database holds).
+    #[arg(long, required_unless_present = "reuse")]
+    pcs: Option<usize>,
     /// Length of the measured phase.
     #[arg(long, default_value_t = 30)]
     seconds: u64,
@@ -1645,7 +1646,7 @@ async fn bench(args: &BenchArgs) -> anyhow::Result<()> {
     if args.reports {
         let report =
             borgerpc_admin::bench_reports::run(&borgerpc_admin::bench_reports::ReportOptions {
-                pcs: i64::try_from(args.pcs)?,
+                pcs: i64::try_from(args.pcs.unwrap_or(0))?,
                 pcs_per_site: args.pcs_per_site,
                 days: args.days,
                 requests: args.requests,
@@ -1659,7 +1660,7 @@ async fn bench(args: &BenchArgs) -> anyhow::Result<()> {
     }
     if args.pages {
         let report = borgerpc_admin::bench_pages::run(&borgerpc_admin::bench_pages::PageOptions {
-            pcs: i64::try_from(args.pcs)?,
+            pcs: i64::try_from(args.pcs.context("--pcs: required")?)?,
             jobs: args.jobs,
             events: args.events,
             requests: args.requests,
@@ -1671,7 +1672,7 @@ async fn bench(args: &BenchArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     let report = borgerpc_admin::bench::run(&borgerpc_admin::bench::Options {
-        pcs: args.pcs,
+        pcs: args.pcs.context("--pcs: required")?,
         seconds: args.seconds,
         concurrency: args.concurrency,
         database_url: args.database_url.clone(),

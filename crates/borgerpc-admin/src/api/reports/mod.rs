@@ -220,7 +220,12 @@ pub(crate) const MAX_PC_DAYS: i64 = 15_000;
 
 /// The filter with its page cut to [`MAX_PC_DAYS`].
 fn pc_days_page(mut f: Filter) -> Filter {
-    let days = f.period.to.signed_duration_since(f.period.from).num_days().max(1);
+    let days = f
+        .period
+        .to
+        .signed_duration_since(f.period.from)
+        .num_days()
+        .max(1);
     f.page.limit = f.page.limit.min((MAX_PC_DAYS / days).max(1));
     f
 }
@@ -243,7 +248,9 @@ pub(super) async fn availability(
         .transpose()?;
     let now = service_kit::db::now_ms();
     if out == Output::Json {
-        let report = store.availability_report(&pc_days_page(f), since, now).await?;
+        let report = store
+            .availability_report(&pc_days_page(f), since, now)
+            .await?;
         return ok(report.ok_or_else(not_found)?);
     }
     let table = availability_file(&store, &f, since, now).await?;
