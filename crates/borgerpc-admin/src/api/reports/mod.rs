@@ -26,7 +26,9 @@ use super::{
 use crate::export::{self, Cell, Column, Decimal, FileKind, Table};
 use crate::store::Store;
 use crate::store::operator::Page;
-use crate::store::reports::{AvailabilityPc, Filter, MAX_LIMIT, Period, TIME_ZONE, UsagePc};
+use crate::store::reports::{
+    AvailabilityPc, Filter, MAX_LIMIT, Period, TIME_ZONE, UsageDetail, UsagePc,
+};
 use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::NaiveDate;
@@ -277,7 +279,7 @@ pub(super) async fn usage(
     let f = q.filter(&store, &c).await?;
     if out == Output::Json {
         return ok(store
-            .usage_report(&pc_days_page(f), idle)
+            .usage_report(&pc_days_page(f), idle, UsageDetail::Days)
             .await?
             .ok_or_else(not_found)?);
     }
@@ -332,7 +334,10 @@ pub(crate) async fn usage_file(store: &Store, f: &Filter, idle: bool) -> Result<
     let pcs = every_page(f, |f| {
         let store = store.clone();
         async move {
-            let page = store.usage_report(&f, idle).await?.ok_or_else(not_found)?;
+            let page = store
+                .usage_report(&f, idle, UsageDetail::Days)
+                .await?
+                .ok_or_else(not_found)?;
             Ok((page.count, page.items))
         }
     })

@@ -214,6 +214,15 @@ pub struct UsageTotal {
     pub days: Vec<UsageDay>,
 }
 
+/// How much of the usage report its caller reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UsageDetail {
+    /// The totals, per site and day, and each PC's logins: a page.
+    Figures,
+    /// Those, and each group's and each PC's days: the API and its files.
+    Days,
+}
+
 /// Logins per weekday (1 Monday … 7 Sunday) over the period.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct UsageWeekday {
@@ -505,8 +514,15 @@ impl Store {
     /// Usage: logins per day at the filter's sites (by the site each day was reported at), per
     /// site, per group and per PC; per weekday; idle PCs. The PCs listed are those on the sites
     /// now and those that reported days there in the period; `idle_only` keeps the idle ones.
-    /// `None`: the group is not on the sites.
-    pub async fn usage_report(&self, f: &Filter, idle_only: bool) -> Result<Option<Usage>> {
+    /// `None`: the group is not on the sites. With [`UsageDetail::Figures`] the groups are not
+    /// read and each PC's logins are summed, not listed per day: what a page shows, read in a
+    /// few rows where a year of days per group and PC is thousands.
+    pub async fn usage_report(
+        &self,
+        f: &Filter,
+        idle_only: bool,
+        detail: UsageDetail,
+    ) -> Result<Option<Usage>> {
         if !self.group_in(&f.sites, f.group).await? {
             return Ok(None);
         }
@@ -562,11 +578,14 @@ impl Store {
                 None => String::new(),
             }
         );
-        let group_args = args.clone();
-        let per_group = bind_all(sqlx::query(sqlx::AssertSqlSafe(sql)), &group_args)
-            .fetch_all(&mut *conn)
-            .await?;
-        let groups = usage_totals(&per_group)?;
+        let groups = match detail {
+            UsageDetail::Days => usage_totals(
+                &bind_all(sqlx::query(sqlx::AssertSqlSafe(sql)), &args)
+                    .fetch_all(&mut *conn)
+                    .await?,
+            )?,
+            UsageDetail::Figures => Vec::new(),
+        };
         let mut weekdays: Vec<UsageWeekday> = (1..=7)
             .map(|weekday| UsageWeekday {
                 weekday,
@@ -663,7 +682,24 @@ impl Store {
             .map(|r| r.try_get("id"))
             .collect::<Result<_, _>>()?;
         let mut days: HashMap<i64, Vec<UsagePcDay>> = HashMap::new();
-        if !ids.is_empty() {
+        let mut summed: HashMap<i64, i64> = HashMap::new();
+        if !ids.is_empty() && detail == UsageDetail::Figures {
+            let sql = format!(
+                "SELECT l.pc_id, CAST(SUM(l.logins) AS BIGINT) FROM pc_login_days l
+                 WHERE l.day >= $1 AND l.day < $2 AND {} AND {} GROUP BY l.pc_id",
+                in_scope("l.site_id", &f.sites, 3),
+                in_scope("l.pc_id", &ids, 3 + f.sites.len())
+            );
+            let mut a = vec![from, to];
+            a.extend(&f.sites);
+            a.extend(&ids);
+            for r in bind_all(sqlx::query(sqlx::AssertSqlSafe(sql)), &a)
+                .fetch_all(&mut *conn)
+                .await?
+            {
+                summed.insert(r.try_get(0)?, r.try_get(1)?);
+            }
+        } else if !ids.is_empty() {
             let sql = format!(
                 "SELECT l.pc_id, l.day, l.logins, s.uid FROM pc_login_days l
                  JOIN sites s ON s.id = l.site_id
@@ -689,7 +725,10 @@ impl Store {
         for r in &pcs {
             let id: i64 = r.try_get("id")?;
             let days = days.remove(&id).unwrap_or_default();
-            let logins = days.iter().map(|d| d.logins).sum();
+            let logins = match detail {
+                UsageDetail::Days => days.iter().map(|d| d.logins).sum(),
+                UsageDetail::Figures => summed.get(&id).copied().unwrap_or(0),
+            };
             items.push(UsagePc {
                 pc_id: id,
                 uid: r.try_get("uid")?,

@@ -26,7 +26,7 @@ use crate::api::reports::{Output, availability_file, file_name, fits_a_file, sen
 use crate::export::Decimal;
 use crate::store::access::Role;
 use crate::store::operator::Page;
-use crate::store::reports::{Filter, Period, TIME_ZONE};
+use crate::store::reports::{Filter, Period, TIME_ZONE, UsageDetail};
 use crate::store::tenants::Site;
 use askama::Template;
 use axum::Router;
@@ -38,6 +38,7 @@ use chrono::NaiveDate;
 use service_kit::db::now_ms;
 use service_kit::web::Lang;
 use service_kit::web::time::local_time;
+use std::collections::HashMap;
 
 pub(super) fn routes() -> Router<Web> {
     Router::new()
@@ -493,20 +494,21 @@ async fn usage(State(web): State<Web>, v: Viewer, Query(f): Query<Fields>) -> Re
     let (problem, report) = match chosen {
         Err(p) => (Some(p), None),
         Ok(c) => {
-            let r = match web.store.usage_report(&c.filter, form.idle).await {
+            let r = match web
+                .store
+                .usage_report(&c.filter, form.idle, UsageDetail::Figures)
+                .await
+            {
                 Ok(Some(r)) => r,
                 Ok(None) => return v.visit.not_found(),
                 Err(e) => return v.failed(e),
             };
             // The sites' days summed per date: the store gives logins per site per day.
-            let per_day = |d: NaiveDate| -> i64 {
-                r.sites
-                    .iter()
-                    .flat_map(|s| &s.days)
-                    .filter(|x| x.date == d)
-                    .map(|x| x.logins)
-                    .sum()
-            };
+            let mut logins: HashMap<NaiveDate, i64> = HashMap::new();
+            for d in r.sites.iter().flat_map(|s| &s.days) {
+                *logins.entry(d.date).or_default() += d.logins;
+            }
+            let per_day = |d: NaiveDate| logins.get(&d).copied().unwrap_or(0);
             let dates: Vec<(NaiveDate, i64)> = c
                 .filter
                 .period
