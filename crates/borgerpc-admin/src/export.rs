@@ -138,11 +138,7 @@ pub(crate) fn write_file<R: AsRef<[Cell]>>(
         }
         FileKind::Xlsx => {
             let mut book = Workbook::new();
-            let mut s = SheetRows::new(&mut book, sheet, columns)?;
-            for r in rows {
-                s.row(r.as_ref())?;
-            }
-            s.finish(&mut book)?;
+            add_sheet(&mut book, sheet, columns, rows)?;
             Ok(book.save_to_buffer()?)
         }
     }
@@ -295,13 +291,23 @@ fn excel_date(d: NaiveDate) -> Result<ExcelDateTime, XlsxError> {
 pub(crate) fn workbook(tables: &[Table]) -> Result<Vec<u8>, XlsxError> {
     let mut book = Workbook::new();
     for t in tables {
-        let mut s = SheetRows::new(&mut book, t.sheet, t.columns)?;
-        for r in &t.rows {
-            s.row(r)?;
-        }
-        s.finish(&mut book)?;
+        add_sheet(&mut book, t.sheet, t.columns, &t.rows)?;
     }
     book.save_to_buffer()
+}
+
+/// The rows as the next sheet of `book`.
+fn add_sheet<R: AsRef<[Cell]>>(
+    book: &mut Workbook,
+    sheet: &str,
+    columns: &[Column],
+    rows: impl IntoIterator<Item = R>,
+) -> Result<(), XlsxError> {
+    let mut s = SheetRows::new(book, sheet, columns)?;
+    for r in rows {
+        s.row(r.as_ref())?;
+    }
+    s.finish(book)
 }
 
 fn col_num(i: usize) -> Result<u16, XlsxError> {

@@ -222,12 +222,7 @@ pub(crate) const MAX_PC_DAYS: i64 = 15_000;
 
 /// The filter with its page cut to [`MAX_PC_DAYS`].
 fn pc_days_page(mut f: Filter) -> Filter {
-    let days = f
-        .period
-        .to
-        .signed_duration_since(f.period.from)
-        .num_days()
-        .max(1);
+    let days = f.period.days().max(1);
     f.page.limit = f.page.limit.min((MAX_PC_DAYS / days).max(1));
     f
 }
@@ -377,7 +372,7 @@ where
 /// Refuses an export of more than `export::MAX_ROWS` rows (PCs × days, an upper bound), naming
 /// the period and the filters that would make it smaller.
 fn within_bound(pcs: i64, f: &Filter) -> Result<(), ApiError> {
-    let days = f.period.to.signed_duration_since(f.period.from).num_days();
+    let days = f.period.days();
     let rows = pcs.saturating_mul(days);
     if !fits_a_file(pcs, &f.period) {
         return Err(unprocessable(format!(
@@ -394,7 +389,7 @@ fn within_bound(pcs: i64, f: &Filter) -> Result<(), ApiError> {
 /// Whether an export of `pcs` PCs, a row per PC per day of the period, stays within
 /// `export::MAX_ROWS`: the pages offer their downloads only then.
 pub(crate) fn fits_a_file(pcs: i64, period: &Period) -> bool {
-    let days = period.to.signed_duration_since(period.from).num_days();
+    let days = period.days();
     pcs.saturating_mul(days) <= export::MAX_ROWS as i64
 }
 

@@ -75,6 +75,11 @@ impl Period {
         Ok(Period { from, to })
     }
 
+    /// How many local dates the period has.
+    pub fn days(&self) -> i64 {
+        self.to.signed_duration_since(self.from).num_days()
+    }
+
     fn dates(&self) -> impl Iterator<Item = NaiveDate> + use<> {
         let to = self.to;
         self.from.iter_days().take_while(move |d| *d < to)
@@ -565,26 +570,29 @@ impl Store {
                 *by_day.entry(d.date).or_default() += d.logins;
             }
         }
-        // Per group and day: the groups' roll-up, their members' days at the sites.
-        let sql = format!(
-            "SELECT g.id, g.name, r.day, CAST(SUM(r.logins) AS BIGINT) FROM group_login_days r
-             JOIN pc_groups g ON g.id = r.group_id
-             WHERE r.day >= $1 AND r.day < $2 AND {} AND {} AND r.pcs > 0{}
-             GROUP BY g.id, g.name, r.day ORDER BY g.name, g.id, r.day",
-            in_scope("r.site_id", &f.sites, 3),
-            in_scope("g.site_id", &f.sites, 3),
-            match f.group {
-                Some(_) => format!(" AND g.id = ${}", 3 + f.sites.len()),
-                None => String::new(),
-            }
-        );
+        // Per group and day: the groups' roll-up, their members' days at the sites (not for a
+        // page, which shows no group).
         let groups = match detail {
-            UsageDetail::Days => usage_totals(
-                &bind_all(sqlx::query(sqlx::AssertSqlSafe(sql)), &args)
-                    .fetch_all(&mut *conn)
-                    .await?,
-            )?,
             UsageDetail::Figures => Vec::new(),
+            UsageDetail::Days => {
+                let sql = format!(
+                    "SELECT g.id, g.name, r.day, CAST(SUM(r.logins) AS BIGINT) FROM group_login_days r
+                     JOIN pc_groups g ON g.id = r.group_id
+                     WHERE r.day >= $1 AND r.day < $2 AND {} AND {} AND r.pcs > 0{}
+                     GROUP BY g.id, g.name, r.day ORDER BY g.name, g.id, r.day",
+                    in_scope("r.site_id", &f.sites, 3),
+                    in_scope("g.site_id", &f.sites, 3),
+                    match f.group {
+                        Some(_) => format!(" AND g.id = ${}", 3 + f.sites.len()),
+                        None => String::new(),
+                    }
+                );
+                usage_totals(
+                    &bind_all(sqlx::query(sqlx::AssertSqlSafe(sql)), &args)
+                        .fetch_all(&mut *conn)
+                        .await?,
+                )?
+            }
         };
         let mut weekdays: Vec<UsageWeekday> = (1..=7)
             .map(|weekday| UsageWeekday {
@@ -681,12 +689,19 @@ impl Store {
             .iter()
             .map(|r| r.try_get("id"))
             .collect::<Result<_, _>>()?;
+        // Each listed PC's days at the sites, or (for a page) only their sum.
         let mut days: HashMap<i64, Vec<UsagePcDay>> = HashMap::new();
         let mut summed: HashMap<i64, i64> = HashMap::new();
-        if !ids.is_empty() && detail == UsageDetail::Figures {
+        if !ids.is_empty() {
+            let (select, tail) = match detail {
+                UsageDetail::Days => ("l.pc_id, l.day, l.logins, s.uid", "ORDER BY l.pc_id, l.day"),
+                UsageDetail::Figures => {
+                    ("l.pc_id, CAST(SUM(l.logins) AS BIGINT)", "GROUP BY l.pc_id")
+                }
+            };
             let sql = format!(
-                "SELECT l.pc_id, CAST(SUM(l.logins) AS BIGINT) FROM pc_login_days l
-                 WHERE l.day >= $1 AND l.day < $2 AND {} AND {} GROUP BY l.pc_id",
+                "SELECT {select} FROM pc_login_days l JOIN sites s ON s.id = l.site_id
+                 WHERE l.day >= $1 AND l.day < $2 AND {} AND {} {tail}",
                 in_scope("l.site_id", &f.sites, 3),
                 in_scope("l.pc_id", &ids, 3 + f.sites.len())
             );
@@ -697,28 +712,16 @@ impl Store {
                 .fetch_all(&mut *conn)
                 .await?
             {
-                summed.insert(r.try_get(0)?, r.try_get(1)?);
-            }
-        } else if !ids.is_empty() {
-            let sql = format!(
-                "SELECT l.pc_id, l.day, l.logins, s.uid FROM pc_login_days l
-                 JOIN sites s ON s.id = l.site_id
-                 WHERE l.day >= $1 AND l.day < $2 AND {} AND {} ORDER BY l.pc_id, l.day",
-                in_scope("l.site_id", &f.sites, 3),
-                in_scope("l.pc_id", &ids, 3 + f.sites.len())
-            );
-            let mut a = vec![from, to];
-            a.extend(&f.sites);
-            a.extend(&ids);
-            for r in bind_all(sqlx::query(sqlx::AssertSqlSafe(sql)), &a)
-                .fetch_all(&mut *conn)
-                .await?
-            {
-                days.entry(r.try_get(0)?).or_default().push(UsagePcDay {
-                    date: date_of(r.try_get(1)?),
-                    logins: r.try_get(2)?,
-                    site: r.try_get(3)?,
-                });
+                match detail {
+                    UsageDetail::Days => days.entry(r.try_get(0)?).or_default().push(UsagePcDay {
+                        date: date_of(r.try_get(1)?),
+                        logins: r.try_get(2)?,
+                        site: r.try_get(3)?,
+                    }),
+                    UsageDetail::Figures => {
+                        summed.insert(r.try_get(0)?, r.try_get(1)?);
+                    }
+                }
             }
         }
         let mut items = Vec::with_capacity(pcs.len());
