@@ -219,6 +219,7 @@ async fn seed(store: &Store, opts: &PageOptions) -> anyhow::Result<String> {
     let mut tx = store.db.begin_write().await?;
     crate::store::pc_counts::recount(&mut tx, site.id).await?;
     crate::store::reports::inventory::rebuild(&mut tx, site.id).await?;
+    crate::store::jobs::count_batch_pcs(&mut tx).await?;
     crate::store::reports::ops_rollup::Rollup::rebuild_all(&mut tx).await?;
     tx.commit().await?;
     // The planner's statistics and PostgreSQL's visibility map, as a database that grew to

@@ -581,6 +581,9 @@ async fn seed_operations(store: &Store, sites: &[i64], days: i64, now: i64) -> a
         misplaced == 0,
         "{misplaced} bench jobs are in another site's batch"
     );
+    let mut tx = store.db.begin_write().await?;
+    crate::store::jobs::count_batch_pcs(&mut tx).await?;
+    tx.commit().await?;
     // The usage roll-up was kept as the login days were written (`seed_history`).
     store.rebuild_ops_rollups().await?;
     Ok(())

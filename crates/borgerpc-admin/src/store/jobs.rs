@@ -273,6 +273,17 @@ pub fn normalize_param(input: &Input, raw: &str) -> Result<String, Refusal> {
     }
 }
 
+/// Gives the batches written around the store (the benches' seeds) the PCs their jobs were
+/// made for, which `run_script` writes with each batch (migration 23).
+pub(crate) async fn count_batch_pcs(conn: &mut sqlx::AnyConnection) -> Result<()> {
+    sqlx::query(
+        "UPDATE batches SET pc_count = (SELECT COUNT(*) FROM jobs j WHERE j.batch_id = batches.id)",
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
 /// The field of a refusal about `input`'s value.
 fn param_field(input: &Input) -> Field {
     Field::Parameter {
@@ -739,14 +750,15 @@ impl Store {
             Reason::PcsNotOnSite
         );
         let batch_id: i64 = sqlx::query_scalar(
-            "INSERT INTO batches (site_id, script_version_id, name, created_by, created_at)
-             VALUES ($1, $2, $3, $4, $5) RETURNING id",
+            "INSERT INTO batches (site_id, script_version_id, name, created_by, created_at, pc_count)
+             VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
         )
         .bind(run.site_id)
         .bind(version_id)
         .bind(&name)
         .bind(run.created_by)
         .bind(now)
+        .bind(run.pc_ids.len() as i64)
         .fetch_one(&mut *tx)
         .await?;
         for (input, CheckedParam { text, file }) in inputs.iter().zip(values) {
@@ -989,8 +1001,8 @@ impl Store {
         }
         let now = now_ms();
         let new_batch: i64 = sqlx::query_scalar(
-            "INSERT INTO batches (site_id, script_version_id, name, created_by, created_at)
-             SELECT site_id, script_version_id, name, $1, $2 FROM batches WHERE id = $3 RETURNING id",
+            "INSERT INTO batches (site_id, script_version_id, name, created_by, created_at, pc_count)
+             SELECT site_id, script_version_id, name, $1, $2, 1 FROM batches WHERE id = $3 RETURNING id",
         )
         .bind(by)
         .bind(now)

@@ -136,6 +136,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "security_handle_rollup",
         sql: include_str!("../../migrations/0022_security_handle_rollup.sql"),
     },
+    Migration {
+        version: 23,
+        name: "batch_pc_count",
+        sql: include_str!("../../migrations/0023_batch_pc_count.sql"),
+    },
 ];
 
 /// The portal's database handle; cheap to clone.

@@ -387,6 +387,23 @@ impl Store {
         )
     }
 
+    /// The groups of the sites as a picker names them (id, site uid, name), by site and name:
+    /// one statement (`groups` reads each group's members, supervisors and policies too).
+    pub async fn group_names_at(&self, sites: &[i64]) -> Result<Vec<(i64, String, String)>> {
+        if sites.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut q = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT g.id, s.uid, g.name FROM pc_groups g JOIN sites s ON s.id = g.site_id
+             WHERE g.site_id IN ({}) ORDER BY g.site_id, g.name, g.id",
+            super::placeholders(1, sites.len())
+        )));
+        for s in sites {
+            q = q.bind(*s);
+        }
+        Ok(q.fetch_all(self.pool()).await?)
+    }
+
     /// A PC of the site, by id.
     pub async fn pc_row(&self, site_id: i64, pc_id: i64) -> Result<Option<(PcRow, String)>> {
         let r = sqlx::query(sqlx::AssertSqlSafe(format!(

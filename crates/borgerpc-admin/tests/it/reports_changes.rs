@@ -356,6 +356,31 @@ async fn changes_report_counts_what_the_operators_did() {
         .await
         .unwrap();
     assert_eq!(jobs, 2, "the batch's jobs are the PCs it reached");
+
+    // The PCs a run reached are what it recorded: a PC's delete takes its jobs, not the count.
+    let users = |r: &Value| r["users"].clone();
+    let before = get_ok(&portal, &s.ole, &format!("/api/reports/changes?{PERIOD}")).await;
+    let (site_id, uid): (i64, String) = sqlx::query_as(
+        "SELECT p.site_id, p.uid FROM jobs j JOIN pcs p ON p.id = j.pc_id WHERE j.batch_id = $1 LIMIT 1",
+    )
+    .bind(run["batch_id"].as_i64().unwrap())
+    .fetch_one(portal.store.pool())
+    .await
+    .unwrap();
+    assert!(portal.store.delete_pc(site_id, &uid).await.unwrap());
+    let after = get_ok(&portal, &s.ole, &format!("/api/reports/changes?{PERIOD}")).await;
+    assert_eq!(users(&after), users(&before));
+    assert!(
+        before["users"].to_string().contains("\"pcs_reached\":2"),
+        "{before}"
+    );
+    let r = get_ok(
+        &portal,
+        &s.ole,
+        &format!("/api/reports/changes?{PERIOD}&action=script.run&user=ole"),
+    )
+    .await;
+    assert_eq!(r["items"][0]["pcs"], 2, "{r}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -759,6 +759,32 @@ async fn the_handle_rollup_is_back_filled_from_the_events() {
     store.db.close().await;
 }
 
+/// Migration 23 gives each batch kept the PCs its jobs still name: the changes report's PCs a
+/// run reached, which new batches record as they are made.
+#[tokio::test]
+async fn the_batches_are_given_the_pcs_of_their_jobs() {
+    let statements = vec![
+        "INSERT INTO customers (name, created_at) VALUES ('K', 0)".to_owned(),
+        "INSERT INTO sites (customer_id, uid, name, created_at) SELECT id, 'a', 'A', 0 FROM customers".to_owned(),
+        "INSERT INTO pcs (site_id, uid, mac, name, created_at) SELECT id, 'pc-1', '02:00:00:00:00:01', 'pc-1', 0 FROM sites".to_owned(),
+        "INSERT INTO pcs (site_id, uid, mac, name, created_at) SELECT id, 'pc-2', '02:00:00:00:00:02', 'pc-2', 0 FROM sites".to_owned(),
+        "INSERT INTO scripts (site_id, name, is_security, created_at, updated_at) SELECT id, 'S', 0, 0, 0 FROM sites".to_owned(),
+        "INSERT INTO script_versions (script_id, version, executable_code, code_sha256, created_at) SELECT id, 1, 'true', 'x', 0 FROM scripts".to_owned(),
+        "INSERT INTO batches (site_id, script_version_id, name, created_by, created_at) SELECT s.site_id, v.id, 'B1', 'user:x', 0 FROM script_versions v JOIN scripts s ON s.id = v.script_id".to_owned(),
+        "INSERT INTO batches (site_id, script_version_id, name, created_by, created_at) SELECT s.site_id, v.id, 'B2', 'user:x', 0 FROM script_versions v JOIN scripts s ON s.id = v.script_id".to_owned(),
+        "INSERT INTO jobs (batch_id, pc_id, site_id, status, created_at) SELECT b.id, p.id, p.site_id, 'DONE', 0 FROM batches b, pcs p WHERE b.name = 'B1'".to_owned(),
+    ];
+    let (_dir, url) = before_migration(23, statements).await;
+    let store = Store::open(&url, 2).await.unwrap();
+    let counts: Vec<(String, i64)> =
+        sqlx::query_as("SELECT name, pc_count FROM batches ORDER BY name")
+            .fetch_all(store.pool())
+            .await
+            .unwrap();
+    assert_eq!(counts, [("B1".to_owned(), 2), ("B2".to_owned(), 0)]);
+    store.db.close().await;
+}
+
 /// A database migrated up to just before `version`, with `statements` run on it as the rows
 /// an older portal left: its directory (kept while it lives) and its URL.
 async fn before_migration(version: i64, statements: Vec<String>) -> (tempfile::TempDir, String) {

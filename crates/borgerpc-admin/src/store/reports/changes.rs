@@ -217,7 +217,8 @@ pub struct ChangeEntry {
     pub batch_id: Option<i64>,
     pub script_id: Option<i64>,
     pub job_id: Option<i64>,
-    /// A script run's PCs: the jobs its batch created (of the group's members, with a group).
+    /// A script run's PCs: those its batch was made for (of the group's members now, with a
+    /// group: its jobs kept).
     pub pcs: Option<i64>,
     /// A settings change's `{"before": …, "after": …}`.
     pub detail: Option<serde_json::Value>,
@@ -270,12 +271,13 @@ fn bind<'q>(
     q
 }
 
-/// The filter as SQL on `audit_log a`: the condition, its arguments, and the condition a
-/// job `j` of a run must meet to count (its PC in the group, with a group).
+/// The filter as SQL on `audit_log a`: the condition, its arguments, and the PCs a script
+/// run `a` reached: the PCs its batch was made for, or with a group those of its jobs that
+/// are of the group's members now.
 struct Where {
     cond: String,
     args: Vec<Arg>,
-    member: String,
+    reached: String,
 }
 
 fn where_of(f: &ChangesFilter, by_site: &[i64]) -> Where {
@@ -341,7 +343,7 @@ fn where_in(f: &ChangesFilter, rolled: bool, by_site: &[i64]) -> Where {
             ));
         }
     }
-    let mut member = String::new();
+    let mut reached = "(SELECT b.pc_count FROM batches b WHERE b.id = a.batch_id)".to_owned();
     if let Some(g) = f.report.group {
         args.push(Arg::Int(g));
         let members = format!(
@@ -353,9 +355,15 @@ fn where_in(f: &ChangesFilter, rolled: bool, by_site: &[i64]) -> Where {
              (SELECT j.batch_id FROM jobs j WHERE j.pc_id IN {members}))",
             n = args.len()
         ));
-        member = format!(" AND j.pc_id IN {members}");
+        reached = format!(
+            "(SELECT COUNT(*) FROM jobs j WHERE j.batch_id = a.batch_id AND j.pc_id IN {members})"
+        );
     }
-    Where { cond, args, member }
+    Where {
+        cond,
+        args,
+        reached,
+    }
 }
 
 impl ChangesFilter {
@@ -415,12 +423,12 @@ pub fn local_rfc3339(at: i64) -> String {
         .unwrap_or_default()
 }
 
-/// The columns of a record as `entry_of` reads them, with a run's PCs (`{member}` filled).
+/// The columns of a record as `entry_of` reads them, with a run's PCs (`{reached}` filled).
 const ENTRY_COLUMNS: &str = "a.id, a.at, a.actor, a.site_id, s.uid AS site, a.customer_id,
     c.name AS customer, a.action, a.target,
     a.pc_id, a.group_id, a.batch_id, a.detail,
     CASE WHEN a.batch_id IS NULL THEN NULL
-         ELSE (SELECT COUNT(*) FROM jobs j WHERE j.batch_id = a.batch_id{member}) END AS pcs";
+         ELSE {reached} END AS pcs";
 
 fn entry_of(r: &sqlx::any::AnyRow) -> Result<ChangeEntry> {
     let at: i64 = r.try_get("at")?;
@@ -569,13 +577,12 @@ impl Store {
             users.entry(actor).or_default().add(&action, n, settings);
         }
 
-        // The jobs the script runs created, per local date and actor: counted per run in the
-        // jobs' batch index, then summed (a run to 100,000 PCs is one row here, not 100,000).
+        // The PCs the script runs reached, per local date and actor: a run's count, summed
+        // (a run to 100,000 PCs is one row here, not 100,000).
         let sql = format!(
-            "SELECT {day} AS d, a.actor,
-                    CAST(SUM((SELECT COUNT(*) FROM jobs j WHERE j.batch_id = a.batch_id{})) AS BIGINT)
+            "SELECT {day} AS d, a.actor, CAST(SUM({}) AS BIGINT)
              FROM audit_log a WHERE {} AND a.action = '{SCRIPT_RUN}' GROUP BY {day}, a.actor",
-            w.member, w.cond
+            w.reached, w.cond
         );
         for r in bind(sqlx::query(sqlx::AssertSqlSafe(sql)), &w.args)
             .fetch_all(&mut *conn)
@@ -645,7 +652,7 @@ impl Store {
         };
         sites.sort_by_key(order);
 
-        let columns = ENTRY_COLUMNS.replace("{member}", &w.member);
+        let columns = ENTRY_COLUMNS.replace("{reached}", &w.reached);
         let sql = format!(
             "SELECT {columns} FROM audit_log a LEFT JOIN sites s ON s.id = a.site_id
              LEFT JOIN customers c ON c.id = a.customer_id
@@ -729,7 +736,7 @@ impl Store {
 
     /// A page of the filter's records, newest first.
     async fn change_page(&self, w: &Where, page: Page) -> Result<Vec<ChangeEntry>> {
-        let columns = ENTRY_COLUMNS.replace("{member}", &w.member);
+        let columns = ENTRY_COLUMNS.replace("{reached}", &w.reached);
         let mut args = w.args.clone();
         args.push(Arg::Int(page.limit));
         args.push(Arg::Int(page.offset));

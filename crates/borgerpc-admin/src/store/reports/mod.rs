@@ -574,25 +574,7 @@ impl Store {
         // page, which shows no group).
         let groups = match detail {
             UsageDetail::Figures => Vec::new(),
-            UsageDetail::Days => {
-                let sql = format!(
-                    "SELECT g.id, g.name, r.day, CAST(SUM(r.logins) AS BIGINT) FROM group_login_days r
-                     JOIN pc_groups g ON g.id = r.group_id
-                     WHERE r.day >= $1 AND r.day < $2 AND {} AND {} AND r.pcs > 0{}
-                     GROUP BY g.id, g.name, r.day ORDER BY g.name, g.id, r.day",
-                    in_scope("r.site_id", &f.sites, 3),
-                    in_scope("g.site_id", &f.sites, 3),
-                    match f.group {
-                        Some(_) => format!(" AND g.id = ${}", 3 + f.sites.len()),
-                        None => String::new(),
-                    }
-                );
-                usage_totals(
-                    &bind_all(sqlx::query(sqlx::AssertSqlSafe(sql)), &args)
-                        .fetch_all(&mut *conn)
-                        .await?,
-                )?
-            }
+            UsageDetail::Days => group_days(&mut conn, f, &args).await?,
         };
         let mut weekdays: Vec<UsageWeekday> = (1..=7)
             .map(|weekday| UsageWeekday {
@@ -788,6 +770,70 @@ fn usage_totals(rows: &[sqlx::any::AnyRow]) -> Result<Vec<UsageTotal>> {
             });
         }
     }
+    Ok(totals)
+}
+
+/// Each group of the filter's sites (or the filter's group) with its members' logins per day
+/// at the sites, by name. A group's members may have logged in at more than one of the sites
+/// (a PC that moved), so its rows are summed per day; here, not in SQL, where grouping and
+/// sorting a year of 200 groups' days (80,000 rows) and repeating each group's name took
+/// SQLite 0.12 s of the 0.5 s answer, and reading the rows alone 0.03 s.
+async fn group_days(
+    conn: &mut sqlx::AnyConnection,
+    f: &Filter,
+    args: &[i64],
+) -> Result<Vec<UsageTotal>> {
+    // `args`: the period's days, the sites, the group if one.
+    let group = |first: usize| match f.group {
+        Some(_) => format!(" AND g.id = ${}", first + f.sites.len()),
+        None => String::new(),
+    };
+    let sql = format!(
+        "SELECT g.id, g.name FROM pc_groups g WHERE {}{}",
+        in_scope("g.site_id", &f.sites, 1),
+        group(1)
+    );
+    let mut names = BTreeMap::new();
+    for r in bind_all(sqlx::query(sqlx::AssertSqlSafe(sql)), &args[2..])
+        .fetch_all(&mut *conn)
+        .await?
+    {
+        names.insert(r.try_get::<i64, _>(0)?, r.try_get::<String, _>(1)?);
+    }
+    let sql = format!(
+        "SELECT r.group_id, r.day, r.logins FROM group_login_days r
+         WHERE r.day >= $1 AND r.day < $2 AND {} AND r.pcs > 0
+           AND r.group_id IN (SELECT g.id FROM pc_groups g WHERE {}{})",
+        in_scope("r.site_id", &f.sites, 3),
+        in_scope("g.site_id", &f.sites, 3),
+        group(3)
+    );
+    let mut days: BTreeMap<i64, BTreeMap<i64, i64>> = BTreeMap::new();
+    for r in bind_all(sqlx::query(sqlx::AssertSqlSafe(sql)), args)
+        .fetch_all(&mut *conn)
+        .await?
+    {
+        let (id, day, n): (i64, i64, i64) = (r.try_get(0)?, r.try_get(1)?, r.try_get(2)?);
+        *days.entry(id).or_default().entry(day).or_default() += n;
+    }
+    let mut totals: Vec<UsageTotal> = days
+        .into_iter()
+        .filter_map(|(id, days)| {
+            Some(UsageTotal {
+                id,
+                name: names.get(&id)?.clone(),
+                logins: days.values().sum(),
+                days: days
+                    .into_iter()
+                    .map(|(day, logins)| UsageDay {
+                        date: date_of(day),
+                        logins,
+                    })
+                    .collect(),
+            })
+        })
+        .collect();
+    totals.sort_by(|a, b| a.name.cmp(&b.name).then(a.id.cmp(&b.id)));
     Ok(totals)
 }
 

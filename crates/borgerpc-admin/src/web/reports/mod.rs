@@ -177,18 +177,18 @@ async fn read(
                 .map(|c| (c.id.to_string(), c.name.clone(), Some(c.id) == customer)),
         );
     }
-    let groups = match web.store.groups(&sites).await {
+    let groups = match web.store.group_names_at(&sites).await {
         Ok(g) => g,
         Err(e) => return Err(v.failed(e)),
     };
     let mut group_choices = vec![(String::new(), t.all.to_owned(), form.group.is_empty())];
-    group_choices.extend(groups.iter().map(|g| {
+    group_choices.extend(groups.into_iter().map(|(id, site, name)| {
         let label = if form.site.is_empty() {
-            format!("{} ({})", g.name, g.site)
+            format!("{name} ({site})")
         } else {
-            g.name.clone()
+            name
         };
-        (g.id.to_string(), label, g.id.to_string() == form.group)
+        (id.to_string(), label, id.to_string() == form.group)
     }));
 
     let chosen = (|| {
