@@ -275,6 +275,7 @@ pub fn normalize_param(input: &Input, raw: &str) -> Result<String, Refusal> {
 
 /// Gives the batches written around the store (the benches' seeds) the PCs their jobs were
 /// made for, which `run_script` writes with each batch (migration 23).
+#[cfg(feature = "tools")]
 pub(crate) async fn count_batch_pcs(conn: &mut sqlx::AnyConnection) -> Result<()> {
     sqlx::query(
         "UPDATE batches SET pc_count = (SELECT COUNT(*) FROM jobs j WHERE j.batch_id = batches.id)",
