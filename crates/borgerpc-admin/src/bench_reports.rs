@@ -656,6 +656,13 @@ async fn measure(base: &str, seeded: &Seeded, opts: &ReportOptions) -> anyhow::R
             format!("/api/reports/{api}?{api_30}&site={site}&limit=500"),
         ));
     }
+    // The other lists the jobs and security answers page, over the whole period.
+    for (name, list) in [("jobs", "slowest"), ("jobs", "pcs"), ("security", "events")] {
+        json.push((
+            name,
+            format!("/api/reports/{name}?{api_all}&list={list}&limit=500"),
+        ));
+    }
     // The inventory is now: no period.
     pages.push(("inventory", "/rapporter/inventar".to_owned()));
     pages.push(("inventory", format!("/rapporter/inventar?sted={site}")));

@@ -138,10 +138,14 @@ async fn a_tiny_report_bench_answers_every_report() {
     assert_eq!((report.pcs, report.days), (220, 3), "{line}");
     assert_eq!(report.seed_s, None, "{line}");
     assert!(seeded.history_bytes_per_pc_year.unwrap() > 0, "{line}");
+    // Each page as JSON, and the jobs' and security's other lists.
     assert!(
-        !report.pages.is_empty() && report.pages.len() == report.json.len(),
+        !report.pages.is_empty() && report.json.len() == report.pages.len() + 3,
         "{line}"
     );
+    for list in ["list=slowest", "list=pcs", "list=events"] {
+        assert!(report.json.iter().any(|p| p.path.contains(list)), "{line}");
+    }
     for p in report.pages.iter().chain(&report.json) {
         assert!(p.p50_ms > 0.0 && p.p99_ms >= p.p50_ms, "{line}");
     }
