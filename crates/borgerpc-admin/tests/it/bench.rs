@@ -192,3 +192,16 @@ async fn a_tiny_report_bench_answers_every_report() {
     }
     assert!(report.peak_rss_mb > 0.0, "{line}");
 }
+
+/// The README's `bench --reports --reuse <file>` on the command line: a file that is not
+/// there is refused, naming the option and what to give it.
+#[test]
+fn bench_reports_reuse_names_what_it_needs() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_borgerpc-admin"))
+        .args(["bench", "--reports", "--reuse", "/nonexistent/bench.db"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--reuse") && err.contains("--keep"), "{err}");
+}
