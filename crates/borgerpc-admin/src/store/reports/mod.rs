@@ -873,11 +873,22 @@ fn date_of(day: i64) -> NaiveDate {
 
 #[cfg(test)]
 mod tests {
-    use super::{HOUR_MS, Period, day_start};
+    use super::{HOUR_MS, Period, day_start, unpacked_days};
     use chrono::NaiveDate;
 
     fn d(s: &str) -> NaiveDate {
         NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
+    }
+
+    #[test]
+    fn packed_days_are_read_back_or_refused_naming_the_part() {
+        assert_eq!(
+            unpacked_days("20794:3,20400:0").unwrap(),
+            [(20794, 3), (20400, 0)]
+        );
+        for bad in ["", "20794", "20794:x", "1:2,,3:4"] {
+            assert!(unpacked_days(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]
