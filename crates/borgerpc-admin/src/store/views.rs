@@ -379,12 +379,12 @@ impl Store {
 
     /// The site's groups as (id, name), by name.
     pub async fn group_names(&self, site_id: i64) -> Result<Vec<(i64, String)>> {
-        Ok(
-            sqlx::query_as("SELECT id, name FROM pc_groups WHERE site_id = $1 ORDER BY name, id")
-                .bind(site_id)
-                .fetch_all(self.pool())
-                .await?,
-        )
+        Ok(self
+            .group_names_at(&[site_id])
+            .await?
+            .into_iter()
+            .map(|(id, _, name)| (id, name))
+            .collect())
     }
 
     /// The groups of the sites as a picker names them (id, site uid, name), by site and name:
