@@ -252,7 +252,7 @@ async fn seed(store: &Store, opts: &ReportOptions) -> anyhow::Result<Seeded> {
         service_kit::db::DbKind::Postgres => {
             "VACUUM ANALYZE pcs, config_entries, checkin_days, pc_login_days, site_checkin_days,
              site_login_days, group_login_days, pc_login_sites, pc_groups, pc_group_members, pc_inventory, batches, jobs, security_events, audit_log, job_days,
-             security_event_days, security_handle_days, audit_days"
+             security_event_days, security_handle_days, audit_days, pc_job_sites"
         }
         service_kit::db::DbKind::Sqlite => "ANALYZE",
     };

@@ -9,7 +9,7 @@
 use super::Result;
 use super::Store;
 use super::jobs::JobStatus;
-use super::reports::ops_rollup::{Bind, Rollup};
+use super::reports::ops_rollup::{Bind, Rollup, recount_job_sites};
 use std::collections::BTreeMap;
 
 const DAY_MS: i64 = 86_400_000;
@@ -337,18 +337,15 @@ impl Store {
         tx.commit().await?;
         let old = cutoff(r.job_days);
         let mut tx = self.db.begin_write().await?;
-        Rollup::Jobs
-            .take(
-                &mut tx,
-                "j.created_at < $1 AND j.status IN ($2, $3, $4)",
-                &[
-                    Bind::Int(old),
-                    Bind::Text(JobStatus::Done.as_str()),
-                    Bind::Text(JobStatus::Failed.as_str()),
-                    Bind::Text(JobStatus::Resolved.as_str()),
-                ],
-            )
-            .await?;
+        let gone = "j.created_at < $1 AND j.status IN ($2, $3, $4)";
+        let binds = [
+            Bind::Int(old),
+            Bind::Text(JobStatus::Done.as_str()),
+            Bind::Text(JobStatus::Failed.as_str()),
+            Bind::Text(JobStatus::Resolved.as_str()),
+        ];
+        Rollup::Jobs.take(&mut tx, gone, &binds).await?;
+        recount_job_sites(&mut tx, gone, &binds).await?;
         sqlx::query(
             "DELETE FROM job_file_urls WHERE job_id IN (SELECT id FROM jobs WHERE created_at < $1 AND status IN ($2, $3, $4))",
         )

@@ -141,6 +141,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "batch_pc_count",
         sql: include_str!("../../migrations/0023_batch_pc_count.sql"),
     },
+    Migration {
+        version: 24,
+        name: "pc_job_sites",
+        sql: include_str!("../../migrations/0024_pc_job_sites.sql"),
+    },
 ];
 
 /// The portal's database handle; cheap to clone.

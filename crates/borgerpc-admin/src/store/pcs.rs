@@ -300,6 +300,7 @@ impl Store {
         for sql in [
             "DELETE FROM job_file_urls WHERE job_id IN (SELECT id FROM jobs WHERE pc_id = $1)",
             "DELETE FROM jobs WHERE pc_id = $1",
+            "DELETE FROM pc_job_sites WHERE pc_id = $1",
             "DELETE FROM config_entries WHERE owner_kind = 'pc' AND owner_id = $1",
             "DELETE FROM pc_group_members WHERE pc_id = $1",
             "DELETE FROM security_events WHERE pc_id = $1",

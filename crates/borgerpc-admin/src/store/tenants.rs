@@ -401,6 +401,7 @@ const SITE_DATA: &[&str] = &[
     "DELETE FROM jobs WHERE site_id = $1",
     // The reports' roll-ups of its jobs and events (its audit records and their counts stay).
     "DELETE FROM job_days WHERE site_id = $1",
+    "DELETE FROM pc_job_sites WHERE site_id = $1 OR pc_id IN (SELECT id FROM pcs WHERE site_id = $1)",
     "DELETE FROM security_event_days WHERE site_id = $1",
     "DELETE FROM security_handle_days WHERE site_id = $1",
     "DELETE FROM batch_parameters WHERE batch_id IN (SELECT id FROM batches WHERE site_id = $1)",

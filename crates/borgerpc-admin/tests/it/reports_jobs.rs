@@ -739,3 +739,236 @@ async fn jobs_exports_hold_the_json_table_for_table() {
     .await;
     assert!(String::from_utf8_lossy(&with.body).contains(">>> Failed"));
 }
+
+/// A period of more than 20,000 jobs: a page of the per-PC list counts the failures alone and
+/// takes the PCs without from where the PCs had jobs (`pc_job_sites`). Its pages, counts and
+/// length are the test's own, by creation and by report, for a site, a customer and a group;
+/// a PC that moved is listed where its jobs ran, and PCs whose jobs lie before, after, or
+/// before and after the period are not listed. The same list of the one script (counted from
+/// every job) is the same.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_jobs_list_the_pcs_from_their_failures_and_where_they_had_jobs() {
+    use borgerpc_admin::store::reports::jobs::PCS_BY_JOBS_MAX;
+    const PCS: i64 = 40;
+    const JOBS: i64 = 40_000;
+    const DAY: i64 = 86_400_000;
+    let portal = Portal::start().await;
+    let store = &portal.store;
+    let bib = portal.site("Ærø", "aeroe-bib").await;
+    let borger = portal.site("Ærø", "aeroe-borger").await;
+    let start = crate::common::reports::midnight(date("2026-10-19"));
+    // Job n is PC k = n * 7 % 40's (named against their order), on day n / 40 % 20 - 3 of the
+    // period's 14 (so before, in and after it) at 10:00 plus n seconds; PC 36's are all
+    // after the period, 37's all before, 38's before or after; PC 39 moved to the citizens'
+    // service and has every other job there. FAILED when n % 10 = 0 (PCs 0, 10, 20 and 30)
+    // or n % 13 = 0 on PCs 0 to 19 (so PCs 21 to 39 but 30 have none), else by
+    // n % 10: NEW, SUBMITTED, RESOLVED, DONE; reported (all but NEW and SUBMITTED) n % 3
+    // days after it was made. The group has PCs 15 to 39.
+    let k = format!("((n.i * 7) % {PCS})");
+    let day = format!(
+        "CASE {k} WHEN 36 THEN 16 WHEN 37 THEN -3 WHEN 38 THEN CASE n.i % 2 WHEN 0 THEN -4 ELSE 15 END
+         ELSE (n.i / {PCS}) % 20 - 3 END"
+    );
+    let created = format!("{start} + ({day}) * {DAY} + 36000000 + n.i * 1000");
+    let status = format!(
+        "CASE WHEN n.i % 10 = 0 OR (n.i % 13 = 0 AND {k} < 20) THEN 'FAILED'
+              WHEN n.i % 10 = 1 THEN 'NEW' WHEN n.i % 10 = 2 THEN 'SUBMITTED'
+              WHEN n.i % 10 = 3 THEN 'RESOLVED' ELSE 'DONE' END"
+    );
+    let statements = [
+        format!(
+            "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < {PCS} - 1)
+             INSERT INTO pcs (site_id, uid, mac, name, created_at)
+             SELECT {}, 'pc-' || i, 'mac-' || i, 'pc-' || (100 - i), 0 FROM n ORDER BY i",
+            bib.id
+        ),
+        format!(
+            "UPDATE pcs SET site_id = {} WHERE uid = 'pc-39'",
+            borger.id
+        ),
+        format!(
+            "INSERT INTO scripts (site_id, name, created_at, updated_at) VALUES ({}, 'S', 0, 0)",
+            bib.id
+        ),
+        "INSERT INTO script_versions (script_id, version, executable_code, code_sha256, created_at)
+         SELECT id, 1, 'true', 'x', 0 FROM scripts"
+            .to_owned(),
+        format!(
+            "INSERT INTO batches (site_id, script_version_id, name, created_by, created_at, pc_count)
+             SELECT s.id, (SELECT MIN(id) FROM script_versions), 'S', 'test', 0, 1
+             FROM sites s WHERE s.id IN ({}, {}) ORDER BY s.id",
+            bib.id, borger.id
+        ),
+        format!(
+            "INSERT INTO pc_groups (site_id, name, created_at) VALUES ({}, 'G', 0)",
+            bib.id
+        ),
+        "INSERT INTO pc_group_members (pc_id, group_id)
+         SELECT p.id, (SELECT MIN(id) FROM pc_groups) FROM pcs p
+         WHERE p.id - (SELECT MIN(id) FROM pcs) >= 15"
+            .to_owned(),
+        format!(
+            "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < {JOBS} - 1)
+             INSERT INTO jobs (batch_id, pc_id, site_id, status, created_at, reported_at)
+             SELECT b.id, (SELECT MIN(id) FROM pcs) + {k}, b.site_id, {status}, {created},
+                    CASE WHEN {status} IN ('NEW', 'SUBMITTED') THEN NULL
+                         ELSE {created} + (n.i % 3) * {DAY} END
+             FROM n JOIN batches b ON b.site_id = CASE WHEN {k} = 39 AND n.i % 2 = 1
+                                                       THEN {} ELSE {} END",
+            borger.id, bib.id
+        ),
+    ];
+    for sql in statements {
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .execute(store.pool())
+            .await
+            .unwrap();
+    }
+    store.rebuild_report_rollups().await.unwrap();
+    let first: i64 = sqlx::query_scalar("SELECT MIN(id) FROM pcs")
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+
+    // The test's own jobs: (pc, at the library, made, reported, status).
+    struct Made {
+        pc: i64,
+        bib: bool,
+        created: i64,
+        reported: Option<i64>,
+        status: &'static str,
+    }
+    let jobs: Vec<Made> = (0..JOBS)
+        .map(|n| {
+            let k = n * 7 % PCS;
+            let day = match k {
+                36 => 16,
+                37 => -3,
+                38 if n % 2 == 0 => -4,
+                38 => 15,
+                _ => (n / PCS) % 20 - 3,
+            };
+            let created = start + day * DAY + 36_000_000 + n * 1000;
+            let status = match n % 10 {
+                _ if n % 10 == 0 || (n % 13 == 0 && k < 20) => "FAILED",
+                1 => "NEW",
+                2 => "SUBMITTED",
+                3 => "RESOLVED",
+                _ => "DONE",
+            };
+            Made {
+                pc: first + k,
+                bib: !(k == 39 && n % 2 == 1),
+                created,
+                reported: (!matches!(status, "NEW" | "SUBMITTED"))
+                    .then_some(created + (n % 3) * DAY),
+                status,
+            }
+        })
+        .collect();
+    let name = |pc: i64| format!("pc-{}", 100 - (pc - first));
+    let end = crate::common::reports::midnight(date("2026-11-02"));
+    // The list the report must give: per PC [jobs, done, failed, open, restarted], the most
+    // failures first, then by name.
+    let want = |bib_only: bool, group: bool, finished: bool| -> Vec<(i64, [i64; 5])> {
+        let mut per: BTreeMap<i64, [i64; 5]> = BTreeMap::new();
+        for j in &jobs {
+            let at = if finished {
+                j.reported
+            } else {
+                Some(j.created)
+            };
+            let member = j.pc - first >= 15;
+            if at.is_none_or(|t| t < start || t >= end)
+                || (bib_only && !j.bib)
+                || (group && !member)
+            {
+                continue;
+            }
+            let c = per.entry(j.pc).or_default();
+            c[0] += 1;
+            let i = match j.status {
+                "DONE" => 1,
+                "FAILED" => 2,
+                "NEW" | "SUBMITTED" => 3,
+                _ => 4,
+            };
+            c[i] += 1;
+        }
+        let mut list: Vec<(i64, [i64; 5])> = per.into_iter().collect();
+        list.sort_by(|x, y| (y.1[2], name(x.0), x.0).cmp(&(x.1[2], name(y.0), y.0)));
+        list
+    };
+    let token = api_user(
+        &portal,
+        "ida-api",
+        Some(("customer_admin", Some(bib.customer_id))),
+    )
+    .await;
+    let script: i64 = sqlx::query_scalar("SELECT MIN(id) FROM scripts")
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    let group: i64 = sqlx::query_scalar("SELECT MIN(id) FROM pc_groups")
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    let asked = [
+        ("site=aeroe-bib".to_owned(), true, false, false),
+        (
+            format!("customer={}&by=finished", bib.customer_id),
+            false,
+            false,
+            true,
+        ),
+        (format!("site=aeroe-bib&group={group}"), true, true, false),
+    ];
+    for (filter, bib_only, in_group, finished) in asked {
+        let want = want(bib_only, in_group, finished);
+        assert!(want.len() > 20, "{filter}: {}", want.len());
+        assert!(
+            want.iter().any(|(_, c)| c[2] == 0),
+            "{filter}: PCs without failures"
+        );
+        for pc in [36, 37, 38] {
+            assert!(
+                !want.iter().any(|(id, _)| *id == first + pc),
+                "{filter}: pc {pc}"
+            );
+        }
+        let mut listed = Vec::new();
+        for script in [None, Some(script)] {
+            let mut got = Vec::new();
+            for offset in (0..want.len() + 7).step_by(7) {
+                let mut path =
+                    format!("/api/reports/jobs?{filter}&{PERIOD}&list=pcs&limit=7&offset={offset}");
+                if let Some(s) = script {
+                    path.push_str(&format!("&script={s}"));
+                }
+                let r = json(&portal, &token, &path).await;
+                if !in_group {
+                    assert!(
+                        r["totals"]["jobs"].as_i64().unwrap() > PCS_BY_JOBS_MAX,
+                        "{path}: {}",
+                        r["totals"]
+                    );
+                }
+                assert_eq!(r["count"], want.len(), "{path}");
+                for p in r["items"].as_array().unwrap() {
+                    let id = p["pc_id"].as_i64().unwrap();
+                    assert_eq!(p["name"], name(id), "{path}");
+                    let site = if id == first + 39 {
+                        "aeroe-borger"
+                    } else {
+                        "aeroe-bib"
+                    };
+                    assert_eq!(p["site"], site, "{path}: the site it is at now");
+                    got.push((id, counts_of(p)));
+                }
+            }
+            assert_eq!(got, want, "{filter}, script {script:?}");
+            listed.push(got);
+        }
+        assert_eq!(listed[0], listed[1], "{filter}");
+    }
+}

@@ -37,7 +37,7 @@
 use super::args::{Args, list_length, read_sums, site_entry};
 use super::buckets::{Bucket, date_of_day};
 use super::ops_rollup::local_day;
-use super::{Filter, TIME_ZONE, ymd};
+use super::{Filter, MAX_LIMIT, TIME_ZONE, day_start, ymd};
 use crate::store::jobs::JobStatus;
 use crate::store::operator::Page;
 use crate::store::{Result, Store};
@@ -55,6 +55,9 @@ pub const LOG_BYTES: usize = 600;
 const TAIL_CHARS: i64 = 1000;
 /// The slowest runs the report lists (the JSON and the page; an export may hold them all).
 pub const SLOWEST: i64 = 10;
+/// Above this many jobs in the period, a page of the per-PC list counts the failures alone and
+/// takes the PCs without from where PCs had jobs (see [`Store::jobs_pcs`]).
+pub const PCS_BY_JOBS_MAX: i64 = 20_000;
 
 /// Which time puts a job in the period.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,6 +86,14 @@ impl JobTime {
         match self {
             JobTime::Created => "j.created_at",
             JobTime::Finished => "j.reported_at",
+        }
+    }
+
+    /// The jobs' index by PC and this time (migration 24).
+    fn pc_index(self) -> &'static str {
+        match self {
+            JobTime::Created => "jobs_pc_created",
+            JobTime::Finished => "jobs_pc_reported",
         }
     }
 }
@@ -273,6 +284,31 @@ fn condition(f: &Filter, a: &JobsAsked, args: &mut Args) -> String {
             " AND j.batch_id IN (SELECT b.id FROM batches b JOIN script_versions v
                ON v.id = b.script_version_id WHERE v.script_id = {})",
             args.int(s)
+        ));
+    }
+    sql
+}
+
+/// The filter's PCs with jobs in the period, as a condition on their rows of `pc_job_sites s`
+/// (migration 24): a PC whose first or last job at a site is in the period had jobs in it, one
+/// whose jobs there all lie before or after it had none, and one with jobs before and after it
+/// is asked whether it had any between.
+fn had_jobs(f: &Filter, a: &JobsAsked, args: &mut Args) -> String {
+    let kind = args.text(a.by.as_str());
+    let sites = args.within("s.site_id", &f.sites);
+    let from = args.int(day_start(f.period.from));
+    let to = args.int(day_start(f.period.to));
+    let at = a.by.column();
+    let mut sql = format!(
+        "s.time_kind = {kind} AND {sites} AND s.last_at >= {from} AND s.first_at < {to}
+         AND (s.first_at >= {from} OR s.last_at < {to}
+              OR EXISTS (SELECT 1 FROM jobs j WHERE j.pc_id = s.pc_id AND j.site_id = s.site_id
+                         AND {at} >= {from} AND {at} < {to}))"
+    );
+    if let Some(g) = f.group {
+        sql.push_str(&format!(
+            " AND s.pc_id IN (SELECT pc_id FROM pc_group_members WHERE group_id = {})",
+            args.int(g)
         ));
     }
     sql
@@ -604,8 +640,16 @@ impl Store {
         Ok(jobs)
     }
 
-    /// One page of the PCs with jobs (the most failures first) and how many there are.
-    /// `None`: the group or the script is not the filter's.
+    /// One page of the PCs with jobs (the most failures first, then by name) and how many
+    /// there are. `None`: the group or the script is not the filter's.
+    ///
+    /// Every job of the period counted per PC gives both; above [`PCS_BY_JOBS_MAX`] jobs (a
+    /// customer's year is a million) that is the slowest part of the report. A page of at
+    /// most [`MAX_LIMIT`] PCs of all scripts is then read otherwise: the failures counted
+    /// from the failed jobs alone, the PCs without failures and the number of PCs from where
+    /// the PCs had jobs (`pc_job_sites`, [`had_jobs`]), and only the page's jobs counted per
+    /// status. A file of the list, and a script's, counts every job (a file reads every row
+    /// anyway; a script narrows the jobs, not `pc_job_sites`).
     pub async fn jobs_pcs(
         &self,
         f: &Filter,
@@ -624,9 +668,26 @@ impl Store {
         a: &JobsAsked,
         page: Page,
     ) -> Result<(i64, Vec<JobsPc>)> {
+        let mut conn = self.reader().await?;
+        if a.script.is_none() && page.limit <= MAX_LIMIT {
+            let mut args = Args::default();
+            let sql = format!(
+                "SELECT CAST(COALESCE(SUM(r.jobs), 0) AS BIGINT) FROM job_days r
+                 WHERE r.time_kind = {} AND {}",
+                args.text(a.by.as_str()),
+                args.days(f)
+            );
+            let jobs: i64 = args
+                .bind(sqlx::query(sqlx::AssertSqlSafe(sql)))
+                .fetch_one(&mut *conn)
+                .await?
+                .try_get(0)?;
+            if jobs > PCS_BY_JOBS_MAX {
+                return self.jobs_pcs_by_failures(&mut conn, f, a, page).await;
+            }
+        }
         let mut args = Args::default();
         let cond = condition(f, a, &mut args);
-        let mut conn = self.reader().await?;
         let columns = PC_COLUMNS.map(|(s, c)| (s.as_str(), c));
         let sql = format!(
             "SELECT x.pc_id, p.uid, p.name, s.uid AS site, x.done, x.failed, x.fresh, x.sent,
@@ -652,16 +713,103 @@ impl Store {
         for r in &rows {
             let mut counts = JobCounts::default();
             read_sums(r, &PC_COLUMNS, |s, n| counts.add(s, n))?;
-            pcs.push(JobsPc {
-                pc_id: r.try_get("pc_id")?,
-                uid: r.try_get("uid")?,
-                name: r.try_get("name")?,
-                site: r.try_get("site")?,
-                counts,
-            });
+            pcs.push(pc_of(r, counts)?);
         }
         Ok((count, pcs))
     }
+
+    /// [`Store::jobs_pcs`] over many jobs, for a page of at most [`MAX_LIMIT`] PCs of all
+    /// scripts: the failed jobs counted per PC, the PCs without failures from
+    /// `pc_job_sites`, and the page's jobs counted per status.
+    async fn jobs_pcs_by_failures(
+        &self,
+        conn: &mut sqlx::AnyConnection,
+        f: &Filter,
+        a: &JobsAsked,
+        page: Page,
+    ) -> Result<(i64, Vec<JobsPc>)> {
+        let mut args = Args::default();
+        let failed = format!(
+            "SELECT j.pc_id, COUNT(*) AS failed FROM jobs j WHERE {} AND j.status = {}
+             GROUP BY j.pc_id",
+            condition(f, a, &mut args),
+            args.text(JobStatus::Failed.as_str())
+        );
+        let sql = format!(
+            "WITH failed AS ({failed}),
+             listed AS (SELECT x.pc_id, x.failed FROM failed x
+                        UNION ALL
+                        SELECT DISTINCT s.pc_id, 0 FROM pc_job_sites s
+                        WHERE {} AND s.pc_id NOT IN (SELECT x.pc_id FROM failed x))
+             SELECT l.pc_id, p.uid, p.name, st.uid AS site
+             FROM listed l JOIN pcs p ON p.id = l.pc_id JOIN sites st ON st.id = p.site_id
+             ORDER BY l.failed DESC, p.name, p.id LIMIT {} OFFSET {}",
+            had_jobs(f, a, &mut args),
+            args.int(page.limit),
+            args.int(page.offset)
+        );
+        let rows = args
+            .bind(sqlx::query(sqlx::AssertSqlSafe(sql)))
+            .fetch_all(&mut *conn)
+            .await?;
+        let mut counted = Args::default();
+        let sql = format!(
+            "SELECT COUNT(DISTINCT s.pc_id) FROM pc_job_sites s WHERE {}",
+            had_jobs(f, a, &mut counted)
+        );
+        let count: i64 = counted
+            .bind(sqlx::query(sqlx::AssertSqlSafe(sql)))
+            .fetch_one(&mut *conn)
+            .await?
+            .try_get(0)?;
+        if rows.is_empty() {
+            return Ok((count, Vec::new()));
+        }
+        // The page's jobs per status, from the jobs' PC index (SQLite is told it: it would
+        // take the sites' and read the period's every job).
+        let ids = rows
+            .iter()
+            .map(|r| r.try_get("pc_id"))
+            .collect::<Result<Vec<i64>, _>>()?;
+        let jobs = match self.db.kind() {
+            service_kit::db::DbKind::Sqlite => format!("jobs j INDEXED BY {}", a.by.pc_index()),
+            service_kit::db::DbKind::Postgres => "jobs j".to_owned(),
+        };
+        let mut args = Args::default();
+        let columns = PC_COLUMNS.map(|(s, c)| (s.as_str(), c));
+        let sql = format!(
+            "SELECT j.pc_id, {} FROM {jobs} WHERE {} AND {} GROUP BY j.pc_id",
+            args.sums("j.status", "1", &columns),
+            condition(f, a, &mut args),
+            args.within("j.pc_id", &ids)
+        );
+        let mut counts: BTreeMap<i64, JobCounts> = BTreeMap::new();
+        for r in args
+            .bind(sqlx::query(sqlx::AssertSqlSafe(sql)))
+            .fetch_all(&mut *conn)
+            .await?
+        {
+            let c = counts.entry(r.try_get("pc_id")?).or_default();
+            read_sums(&r, &PC_COLUMNS, |s, n| c.add(s, n))?;
+        }
+        let mut pcs = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let id: i64 = r.try_get("pc_id")?;
+            pcs.push(pc_of(r, counts.remove(&id).unwrap_or_default())?);
+        }
+        Ok((count, pcs))
+    }
+}
+
+/// A row of the per-PC list (`pc_id`, `uid`, `name`, `site`) with its counts.
+fn pc_of(r: &sqlx::any::AnyRow, counts: JobCounts) -> Result<JobsPc> {
+    Ok(JobsPc {
+        pc_id: r.try_get("pc_id")?,
+        uid: r.try_get("uid")?,
+        name: r.try_get("name")?,
+        site: r.try_get("site")?,
+        counts,
+    })
 }
 
 #[cfg(test)]

@@ -113,10 +113,21 @@ pub(crate) enum Rollup {
     /// `security_handle_days` from the handled `security_events e` (migration 22); kept with
     /// [`Rollup::Events`].
     Handled,
+    /// `pc_job_sites` from `jobs j` (migration 24): where and when each PC had jobs, the first
+    /// and last time by either time kind. Kept with [`Rollup::Jobs`]: a write widens them
+    /// (added only, never taken: a time is no sum), a PC's or a site's delete deletes its rows,
+    /// and the retention counts the PCs it deletes jobs of again ([`recount_job_sites`]).
+    JobSites,
 }
 
 /// The jobs, security and changes reports' roll-ups (migrations 17 and 22).
-const OPS: [Rollup; 4] = [Rollup::Jobs, Rollup::Events, Rollup::Handled, Rollup::Audit];
+const OPS: [Rollup; 5] = [
+    Rollup::Jobs,
+    Rollup::JobSites,
+    Rollup::Events,
+    Rollup::Handled,
+    Rollup::Audit,
+];
 
 /// A value bound to a condition's `$n`.
 #[derive(Debug, Clone, Copy)]
@@ -152,6 +163,15 @@ impl Rollup {
                     row("finished", "j.reported_at")
                 )
             }
+            Rollup::JobSites => format!(
+                "SELECT x.pc_id, x.site_id, x.time_kind, MIN(x.at), MAX(x.at)
+                 FROM (SELECT j.pc_id, j.site_id, 'created' AS time_kind, j.created_at AS at
+                       FROM jobs j WHERE {cond}
+                       UNION ALL
+                       SELECT j.pc_id, j.site_id, 'finished' AS time_kind, j.reported_at AS at
+                       FROM jobs j WHERE ({cond}) AND j.reported_at IS NOT NULL) x
+                 GROUP BY x.pc_id, x.site_id, x.time_kind"
+            ),
             Rollup::Events => format!(
                 "SELECT x.site_id, x.day, x.rule_kind, x.rule_id, x.status, {sign} * COUNT(*)
                  FROM (SELECT e.site_id, e.rule_kind, e.rule_id, e.status, {} AS day
@@ -224,6 +244,11 @@ impl Rollup {
                 "site_id, day, rule_kind, rule_id, wait_from_ms",
                 &["events"],
             ),
+            Rollup::JobSites => (
+                "pc_job_sites",
+                "pc_id, site_id, time_kind",
+                &["first_at", "last_at"],
+            ),
         }
     }
 
@@ -232,7 +257,16 @@ impl Rollup {
         let (table, key, counts) = self.table();
         let adds: Vec<String> = counts
             .iter()
-            .map(|c| format!("{c} = {table}.{c} + excluded.{c}"))
+            .map(|c| match (self, *c) {
+                // The first and the last time: the earlier and the later of the two.
+                (Rollup::JobSites, "first_at") => format!(
+                    "{c} = CASE WHEN excluded.{c} < {table}.{c} THEN excluded.{c} ELSE {table}.{c} END"
+                ),
+                (Rollup::JobSites, _) => format!(
+                    "{c} = CASE WHEN excluded.{c} > {table}.{c} THEN excluded.{c} ELSE {table}.{c} END"
+                ),
+                _ => format!("{c} = {table}.{c} + excluded.{c}"),
+            })
             .collect();
         format!(
             "INSERT INTO {table} ({key}, {}) {} ON CONFLICT ({key}) DO UPDATE SET {}",
@@ -253,16 +287,11 @@ impl Rollup {
             // The time to handle's roll-up is of the same rows, and changes with them.
             Box::pin(Rollup::Handled.apply(conn, cond, binds, sign)).await?;
         }
-        let sql = self.statement(cond, sign);
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for b in binds {
-            q = match b {
-                Bind::Int(v) => q.bind(*v),
-                Bind::Text(v) => q.bind(*v),
-            };
+        if self == Rollup::Jobs && sign > 0 {
+            // Where the PCs had jobs widens with the jobs written.
+            Box::pin(Rollup::JobSites.apply(conn, cond, binds, sign)).await?;
         }
-        q.execute(conn).await?;
-        Ok(())
+        execute(conn, self.statement(cond, sign), binds).await
     }
 
     /// Before a write: takes the rows of `cond` (SQL of ours on the rows' alias, `$n` bound to
@@ -375,6 +404,46 @@ impl Rollup {
         let recount = out.pop().unwrap_or_default();
         Ok((recount, kept))
     }
+}
+
+/// Runs `sql` of ours with `binds` as its `$1`, `$2`, ….
+async fn execute(conn: &mut sqlx::AnyConnection, sql: String, binds: &[Bind<'_>]) -> Result<()> {
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for b in binds {
+        q = match b {
+            Bind::Int(v) => q.bind(*v),
+            Bind::Text(v) => q.bind(*v),
+        };
+    }
+    q.execute(conn).await?;
+    Ok(())
+}
+
+/// Before the retention deletes the jobs of `gone` (SQL of ours on `jobs j`, `$n` bound to
+/// `binds`): `pc_job_sites` of the PCs and sites it deletes jobs of, counted again from the
+/// jobs it keeps, and deleted where it keeps none. ([`Rollup::JobSites`] only ever widens: a
+/// first or last time deleted has to be found again among the rest.)
+pub(crate) async fn recount_job_sites(
+    conn: &mut sqlx::AnyConnection,
+    gone: &str,
+    binds: &[Bind<'_>],
+) -> Result<()> {
+    let pair = "j.pc_id = pc_job_sites.pc_id AND j.site_id = pc_job_sites.site_id";
+    let at = "CASE pc_job_sites.time_kind WHEN 'created' THEN j.created_at ELSE j.reported_at END";
+    let touched = format!("EXISTS (SELECT 1 FROM jobs j WHERE {pair} AND ({gone}))");
+    let kept = format!("FROM jobs j WHERE {pair} AND NOT ({gone}) AND {at} IS NOT NULL");
+    let statements = [
+        format!("DELETE FROM pc_job_sites WHERE {touched} AND NOT EXISTS (SELECT 1 {kept})"),
+        format!(
+            "UPDATE pc_job_sites SET first_at = (SELECT MIN({at}) {kept}),
+                                     last_at = (SELECT MAX({at}) {kept})
+             WHERE {touched}"
+        ),
+    ];
+    for sql in statements {
+        execute(conn, sql, binds).await?;
+    }
+    Ok(())
 }
 
 /// A roll-up's rows as the raw rows count them and as it keeps them (see [`Rollup::compare`]).
