@@ -785,6 +785,70 @@ async fn the_batches_are_given_the_pcs_of_their_jobs() {
     store.db.close().await;
 }
 
+/// Migration 24 finds where and when each PC had the jobs kept: per PC and site, the first
+/// and last job by creation and by report (jobs not reported have no report time), which is
+/// what the upkeep's recount gives.
+#[tokio::test]
+async fn where_the_pcs_had_jobs_is_back_filled_from_the_jobs() {
+    let mut statements = vec![
+        "INSERT INTO customers (name, created_at) VALUES ('K', 0)".to_owned(),
+        "INSERT INTO sites (customer_id, uid, name, created_at) SELECT id, 'a', 'A', 0 FROM customers".to_owned(),
+        "INSERT INTO sites (customer_id, uid, name, created_at) SELECT id, 'b', 'B', 0 FROM customers".to_owned(),
+        "INSERT INTO pcs (site_id, uid, mac, name, created_at) SELECT id, 'pc-1', '02:00:00:00:00:01', 'pc-1', 0 FROM sites WHERE uid = 'b'".to_owned(),
+        "INSERT INTO pcs (site_id, uid, mac, name, created_at) SELECT id, 'pc-2', '02:00:00:00:00:02', 'pc-2', 0 FROM sites WHERE uid = 'a'".to_owned(),
+        "INSERT INTO scripts (site_id, name, is_security, created_at, updated_at) VALUES (NULL, 'S', 0, 0, 0)".to_owned(),
+        "INSERT INTO script_versions (script_id, version, executable_code, code_sha256, created_at) SELECT id, 1, 'true', 'x', 0 FROM scripts".to_owned(),
+        "INSERT INTO batches (site_id, script_version_id, name, created_by, created_at) SELECT s.id, v.id, s.uid, 'user:x', 0 FROM script_versions v, sites s".to_owned(),
+    ];
+    // pc-1 ran jobs at A before it moved to B; pc-2 has one job, not reported yet.
+    for (pc, site, status, created, reported) in [
+        ("pc-1", "a", "DONE", 1_000, "1500"),
+        ("pc-1", "a", "FAILED", 3_000, "9000"),
+        ("pc-1", "a", "NEW", 5_000, "NULL"),
+        ("pc-1", "b", "DONE", 7_000, "7100"),
+        ("pc-2", "a", "SUBMITTED", 2_000, "NULL"),
+    ] {
+        statements.push(format!(
+            "INSERT INTO jobs (batch_id, pc_id, site_id, status, created_at, reported_at)
+             SELECT b.id, p.id, s.id, '{status}', {created}, {reported}
+             FROM sites s JOIN batches b ON b.site_id = s.id, pcs p
+             WHERE s.uid = '{site}' AND p.uid = '{pc}'"
+        ));
+    }
+    let (_dir, url) = before_migration(24, statements).await;
+    let store = Store::open(&url, 2).await.unwrap();
+    let rows: Vec<(String, String, String, i64, i64)> = sqlx::query_as(
+        "SELECT p.uid, s.uid, x.time_kind, x.first_at, x.last_at FROM pc_job_sites x
+         JOIN pcs p ON p.id = x.pc_id JOIN sites s ON s.id = x.site_id
+         ORDER BY p.uid, s.uid, x.time_kind",
+    )
+    .fetch_all(store.pool())
+    .await
+    .unwrap();
+    let row = |pc: &str, site: &str, kind: &str, first, last| {
+        (pc.to_owned(), site.to_owned(), kind.to_owned(), first, last)
+    };
+    assert_eq!(
+        rows,
+        [
+            row("pc-1", "a", "created", 1_000, 5_000),
+            row("pc-1", "a", "finished", 1_500, 9_000),
+            row("pc-1", "b", "created", 7_000, 7_000),
+            row("pc-1", "b", "finished", 7_100, 7_100),
+            row("pc-2", "a", "created", 2_000, 2_000),
+        ]
+    );
+    // As the upkeep's recount has it (the jobs, written around the store, are in no other
+    // roll-up).
+    let compared = store.report_rollups_compared().await.unwrap();
+    let (_, recount, kept) = compared
+        .iter()
+        .find(|(table, _, _)| *table == "pc_job_sites")
+        .unwrap();
+    assert_eq!(kept, recount);
+    store.db.close().await;
+}
+
 /// A database migrated up to just before `version`, with `statements` run on it as the rows
 /// an older portal left: its directory (kept while it lives) and its URL.
 async fn before_migration(version: i64, statements: Vec<String>) -> (tempfile::TempDir, String) {

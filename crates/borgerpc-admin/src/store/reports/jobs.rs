@@ -5,7 +5,8 @@
 //! last lines of their log; the slowest runs. The counts per script, site and bucket are sums
 //! over the daily roll-up `job_days` (`ops_rollup.rs`), a group's over its jobs; the per-PC
 //! counts and the lists are read from the jobs' indexes (a key per PC is no smaller than the
-//! rows).
+//! rows), and over many jobs the PCs of the per-PC list from where each PC had jobs
+//! (`pc_job_sites`, [`Store::jobs_pcs`]).
 //!
 //! Which time: a job is in the period by its creation (`created_at`, the default) or by when
 //! its report came (`reported_at`: the agent's own `finished` text is the PC's clock, kept as
@@ -105,7 +106,7 @@ pub enum JobsList {
     Failures,
     /// The jobs with a run time, longest first.
     Slowest,
-    /// The PCs with jobs, the most failures first.
+    /// The PCs with jobs, the most failures first, then in the order they were registered.
     Pcs,
 }
 
@@ -640,8 +641,9 @@ impl Store {
         Ok(jobs)
     }
 
-    /// One page of the PCs with jobs (the most failures first, then by name) and how many
-    /// there are. `None`: the group or the script is not the filter's.
+    /// One page of the PCs with jobs (the most failures first, then in the order they were
+    /// registered) and how many there are. `None`: the group or the script is not the
+    /// filter's.
     ///
     /// Every job of the period counted per PC gives both; above [`PCS_BY_JOBS_MAX`] jobs (a
     /// customer's year is a million) that is the slowest part of the report. A page of at
@@ -649,7 +651,8 @@ impl Store {
     /// from the failed jobs alone, the PCs without failures and the number of PCs from where
     /// the PCs had jobs (`pc_job_sites`, [`had_jobs`]), and only the page's jobs counted per
     /// status. A file of the list, and a script's, counts every job (a file reads every row
-    /// anyway; a script narrows the jobs, not `pc_job_sites`).
+    /// anyway; a script narrows the jobs, not `pc_job_sites`). The order after the failures
+    /// is the PCs' ids so that neither way has to read every PC's name to sort them.
     pub async fn jobs_pcs(
         &self,
         f: &Filter,
@@ -694,7 +697,7 @@ impl Store {
                     x.restarted, COUNT(*) OVER () AS total
              FROM (SELECT j.pc_id, {} FROM jobs j WHERE {cond} GROUP BY j.pc_id) x
              JOIN pcs p ON p.id = x.pc_id JOIN sites s ON s.id = p.site_id
-             ORDER BY x.failed DESC, p.name, p.id LIMIT {} OFFSET {}",
+             ORDER BY x.failed DESC, x.pc_id LIMIT {} OFFSET {}",
             args.sums("j.status", "1", &columns),
             args.int(page.limit),
             args.int(page.offset)
@@ -719,8 +722,9 @@ impl Store {
     }
 
     /// [`Store::jobs_pcs`] over many jobs, for a page of at most [`MAX_LIMIT`] PCs of all
-    /// scripts: the failed jobs counted per PC, the PCs without failures from
-    /// `pc_job_sites`, and the page's jobs counted per status.
+    /// scripts: the number of PCs from `pc_job_sites`; the page's PCs with failures from the
+    /// failed jobs, then (past them) its PCs without from `pc_job_sites`; then the page's jobs
+    /// counted per status.
     async fn jobs_pcs_by_failures(
         &self,
         conn: &mut sqlx::AnyConnection,
@@ -729,48 +733,77 @@ impl Store {
         page: Page,
     ) -> Result<(i64, Vec<JobsPc>)> {
         let mut args = Args::default();
-        let failed = format!(
-            "SELECT j.pc_id, COUNT(*) AS failed FROM jobs j WHERE {} AND j.status = {}
-             GROUP BY j.pc_id",
-            condition(f, a, &mut args),
-            args.text(JobStatus::Failed.as_str())
-        );
-        let sql = format!(
-            "WITH failed AS ({failed}),
-             listed AS (SELECT x.pc_id, x.failed FROM failed x
-                        UNION ALL
-                        SELECT DISTINCT s.pc_id, 0 FROM pc_job_sites s
-                        WHERE {} AND s.pc_id NOT IN (SELECT x.pc_id FROM failed x))
-             SELECT l.pc_id, p.uid, p.name, st.uid AS site
-             FROM listed l JOIN pcs p ON p.id = l.pc_id JOIN sites st ON st.id = p.site_id
-             ORDER BY l.failed DESC, p.name, p.id LIMIT {} OFFSET {}",
-            had_jobs(f, a, &mut args),
-            args.int(page.limit),
-            args.int(page.offset)
-        );
-        let rows = args
-            .bind(sqlx::query(sqlx::AssertSqlSafe(sql)))
-            .fetch_all(&mut *conn)
-            .await?;
-        let mut counted = Args::default();
         let sql = format!(
             "SELECT COUNT(DISTINCT s.pc_id) FROM pc_job_sites s WHERE {}",
-            had_jobs(f, a, &mut counted)
+            had_jobs(f, a, &mut args)
         );
-        let count: i64 = counted
+        let count: i64 = args
             .bind(sqlx::query(sqlx::AssertSqlSafe(sql)))
             .fetch_one(&mut *conn)
             .await?
             .try_get(0)?;
-        if rows.is_empty() {
+        let failed_jobs = |args: &mut Args| {
+            format!(
+                "{} AND j.status = {}",
+                condition(f, a, args),
+                args.text(JobStatus::Failed.as_str())
+            )
+        };
+        let mut args = Args::default();
+        let sql = format!(
+            "SELECT x.pc_id FROM (SELECT j.pc_id, COUNT(*) AS failed FROM jobs j WHERE {}
+                                  GROUP BY j.pc_id) x
+             ORDER BY x.failed DESC, x.pc_id LIMIT {} OFFSET {}",
+            failed_jobs(&mut args),
+            args.int(page.limit),
+            args.int(page.offset)
+        );
+        let mut ids = args
+            .bind(sqlx::query(sqlx::AssertSqlSafe(sql)))
+            .fetch_all(&mut *conn)
+            .await?
+            .iter()
+            .map(|r| r.try_get(0))
+            .collect::<Result<Vec<i64>, _>>()?;
+        let short = page.limit - ids.len() as i64;
+        if short > 0 {
+            // Past the PCs with failures: how many there are, and the PCs without.
+            let with_failures = if ids.is_empty() {
+                let mut args = Args::default();
+                let sql = format!(
+                    "SELECT COUNT(DISTINCT j.pc_id) FROM jobs j WHERE {}",
+                    failed_jobs(&mut args)
+                );
+                args.bind(sqlx::query(sqlx::AssertSqlSafe(sql)))
+                    .fetch_one(&mut *conn)
+                    .await?
+                    .try_get(0)?
+            } else {
+                page.offset + ids.len() as i64
+            };
+            let mut args = Args::default();
+            let had = had_jobs(f, a, &mut args);
+            let sql = format!(
+                "SELECT DISTINCT s.pc_id FROM pc_job_sites s
+                 WHERE {had} AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.pc_id = s.pc_id AND {})
+                 ORDER BY s.pc_id LIMIT {} OFFSET {}",
+                failed_jobs(&mut args),
+                args.int(short),
+                args.int((page.offset - with_failures).max(0))
+            );
+            for r in args
+                .bind(sqlx::query(sqlx::AssertSqlSafe(sql)))
+                .fetch_all(&mut *conn)
+                .await?
+            {
+                ids.push(r.try_get(0)?);
+            }
+        }
+        if ids.is_empty() {
             return Ok((count, Vec::new()));
         }
-        // The page's jobs per status, from the jobs' PC index (SQLite is told it: it would
-        // take the sites' and read the period's every job).
-        let ids = rows
-            .iter()
-            .map(|r| r.try_get("pc_id"))
-            .collect::<Result<Vec<i64>, _>>()?;
+        // The page's PCs with their jobs per status, from the jobs' PC index (SQLite is told
+        // it: it would take the sites' and read the period's every job).
         let jobs = match self.db.kind() {
             service_kit::db::DbKind::Sqlite => format!("jobs j INDEXED BY {}", a.by.pc_index()),
             service_kit::db::DbKind::Postgres => "jobs j".to_owned(),
@@ -778,26 +811,27 @@ impl Store {
         let mut args = Args::default();
         let columns = PC_COLUMNS.map(|(s, c)| (s.as_str(), c));
         let sql = format!(
-            "SELECT j.pc_id, {} FROM {jobs} WHERE {} AND {} GROUP BY j.pc_id",
+            "SELECT x.pc_id, p.uid, p.name, st.uid AS site, x.done, x.failed, x.fresh, x.sent,
+                    x.restarted
+             FROM (SELECT j.pc_id, {} FROM {jobs} WHERE {} AND {} GROUP BY j.pc_id) x
+             JOIN pcs p ON p.id = x.pc_id JOIN sites st ON st.id = p.site_id",
             args.sums("j.status", "1", &columns),
             condition(f, a, &mut args),
             args.within("j.pc_id", &ids)
         );
-        let mut counts: BTreeMap<i64, JobCounts> = BTreeMap::new();
+        let mut found: BTreeMap<i64, JobsPc> = BTreeMap::new();
         for r in args
             .bind(sqlx::query(sqlx::AssertSqlSafe(sql)))
             .fetch_all(&mut *conn)
             .await?
         {
-            let c = counts.entry(r.try_get("pc_id")?).or_default();
-            read_sums(&r, &PC_COLUMNS, |s, n| c.add(s, n))?;
+            let mut counts = JobCounts::default();
+            read_sums(&r, &PC_COLUMNS, |s, n| counts.add(s, n))?;
+            let pc = pc_of(&r, counts)?;
+            found.insert(pc.pc_id, pc);
         }
-        let mut pcs = Vec::with_capacity(rows.len());
-        for r in &rows {
-            let id: i64 = r.try_get("pc_id")?;
-            pcs.push(pc_of(r, counts.remove(&id).unwrap_or_default())?);
-        }
-        Ok((count, pcs))
+        // In the page's order (a PC deleted since is left out).
+        Ok((count, ids.iter().filter_map(|id| found.remove(id)).collect()))
     }
 }
 

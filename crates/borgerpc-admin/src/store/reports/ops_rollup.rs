@@ -15,6 +15,11 @@
 //! `audit_days` has the records' customer in its key (migration 21): a customer's view reads
 //! its sites', its deleted sites' and its records without a site by customer.
 //!
+//! Where each PC had jobs (migration 24, `pc_job_sites`: per PC, site and time kind, the
+//! first and the last job's time) is kept by the same calls: [`Rollup::Jobs`]'s `add` widens
+//! it ([`Rollup::JobSites`]); a time is no sum, so nothing is taken, and the retention counts
+//! the PCs it deletes jobs of again ([`recount_job_sites`]).
+//!
 //! What the reports still read from the rows, and why: the lists (failures, slowest, PCs,
 //! events, records) are pages from indexes; the per-PC counts have a key per PC, no smaller
 //! than the rows of a period; the PCs activated are distinct PCs and the PCs a run reached are
