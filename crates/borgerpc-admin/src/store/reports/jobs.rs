@@ -831,7 +831,10 @@ impl Store {
             found.insert(pc.pc_id, pc);
         }
         // In the page's order (a PC deleted since is left out).
-        Ok((count, ids.iter().filter_map(|id| found.remove(id)).collect()))
+        Ok((
+            count,
+            ids.iter().filter_map(|id| found.remove(id)).collect(),
+        ))
     }
 }
 
