@@ -401,6 +401,43 @@ async fn events_are_counted_by_level_rule_site_pc_and_day_with_time_to_handle() 
         .map(|x| x["event_id"].as_i64().unwrap())
         .collect();
     assert_eq!(got, newest.iter().map(|e| e.id).collect::<Vec<_>>());
+    // Page by page, and of one level: the same order.
+    let event_ids = |v: &Value| -> Vec<i64> {
+        v["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x["event_id"].as_i64().unwrap())
+            .collect()
+    };
+    let mut paged = Vec::new();
+    for offset in (0..got.len()).step_by(2) {
+        let p = json(
+            &portal,
+            &admin,
+            &format!(
+                "/api/reports/security?{customer}&{PERIOD}&list=events&limit=2&offset={offset}"
+            ),
+        )
+        .await;
+        assert_eq!(p["count"], got.len());
+        paged.extend(event_ids(&p));
+    }
+    assert_eq!(paged, got);
+    let level = newest[0].level;
+    let of_level = json(
+        &portal,
+        &admin,
+        &format!("/api/reports/security?{customer}&{PERIOD}&list=events&level={level}&limit=500"),
+    )
+    .await;
+    let want: Vec<i64> = newest
+        .iter()
+        .filter(|e| e.level == level)
+        .map(|e| e.id)
+        .collect();
+    assert!(want.len() < got.len(), "{level}");
+    assert_eq!(event_ids(&of_level), want);
     for x in e["items"].as_array().unwrap() {
         let ev = aeroe.iter().find(|e| e.id == x["event_id"]).unwrap();
         let (status, handled) = &stored.handling[&ev.id];
