@@ -621,7 +621,6 @@ impl Store {
                   WHERE l.pc_id = x.pc_id AND l.site_id = x.site_id AND l.logins > 0
                     AND l.day >= $1 AND l.day < $2))"
         );
-        let active = format!("SELECT DISTINCT x.pc_id FROM pc_login_sites x WHERE {active_at}");
         // The days are asked by `q.id`, not `x.pc_id` (the same number): SQLite evaluates a
         // term at the first table it names, so this asks only for the PCs that moved, where
         // `x.pc_id` asked every row's days before comparing sites (0.48 s, not 0.02 s, on
@@ -633,15 +632,28 @@ impl Store {
                            AND l.site_id = x.site_id AND l.day >= $1 AND l.day < $2)"
         );
         let cond = format!("(({now_cond}) OR p.id IN ({moved})){group_cond}");
+        // Those that moved away, counted: SQLite walks the sites' rows of `pc_login_sites`
+        // (`moved`, by index probes); PostgreSQL would hash each of those rows with every PC
+        // to compare their sites (115 ms on 100,000 PCs), so it asks from the PCs elsewhere,
+        // which for all of a customer's sites are none (15 ms).
+        let moved_away = match self.db.kind() {
+            service_kit::db::DbKind::Sqlite => format!("p.id IN ({moved})"),
+            service_kit::db::DbKind::Postgres => format!(
+                "EXISTS (SELECT 1 FROM pc_login_sites x WHERE x.pc_id = p.id AND {sites_x}
+                   AND x.site_id <> p.site_id AND x.first_day < $2 AND x.last_day >= $1
+                   AND EXISTS (SELECT 1 FROM pc_login_days l WHERE l.pc_id = p.id
+                               AND l.site_id = x.site_id AND l.day >= $1 AND l.day < $2))"
+            ),
+        };
         // Counted, not joined: the PCs on the sites now and those that moved away, and the
         // active ones (each of them has days there, so it is one of those).
         let sql = format!(
             "SELECT (SELECT COUNT(*) FROM pcs p WHERE ({now_cond}){group_cond})
-                  + (SELECT COUNT(*) FROM pcs p WHERE NOT ({now_cond}) AND p.id IN ({moved}){group_cond}),
-                    (SELECT COUNT(*) FROM ({active}) a{})",
+                  + (SELECT COUNT(*) FROM pcs p WHERE NOT ({now_cond}) AND {moved_away}{group_cond}),
+                    (SELECT COUNT(DISTINCT x.pc_id) FROM pc_login_sites x WHERE {active_at}{})",
             match f.group {
                 Some(_) => format!(
-                    " WHERE a.pc_id IN (SELECT pc_id FROM pc_group_members WHERE group_id = ${})",
+                    " AND x.pc_id IN (SELECT pc_id FROM pc_group_members WHERE group_id = ${})",
                     3 + f.sites.len()
                 ),
                 None => String::new(),
