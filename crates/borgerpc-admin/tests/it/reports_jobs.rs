@@ -818,17 +818,7 @@ async fn many_jobs_list_the_pcs_from_their_failures_and_where_they_had_jobs() {
             borger.id, bib.id
         ),
     ];
-    for sql in statements {
-        sqlx::query(sqlx::AssertSqlSafe(sql))
-            .execute(store.pool())
-            .await
-            .unwrap();
-    }
-    store.rebuild_report_rollups().await.unwrap();
-    let first: i64 = sqlx::query_scalar("SELECT MIN(id) FROM pcs")
-        .fetch_one(store.pool())
-        .await
-        .unwrap();
+    let first = crate::common::reports::written_in_bulk(&portal, statements.to_vec()).await;
 
     // The test's own jobs: (pc, at the library, made, reported, status).
     struct Made {

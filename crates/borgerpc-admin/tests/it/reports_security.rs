@@ -747,7 +747,6 @@ async fn many_events_list_the_pcs_in_the_order_they_were_registered() {
     const PCS: i64 = 40;
     const EVENTS: i64 = 20_010;
     let portal = Portal::start().await;
-    let store = &portal.store;
     let site = portal.site("Ærø", "aeroe-bib").await;
     // PCs named against their order, a rule, and the events written in bulk (as the bench
     // does): event i on PC i * 7 % 40 (PC 39 has none), a day of the period, NEW, ASSIGNED
@@ -783,17 +782,7 @@ async fn many_events_list_the_pcs_in_the_order_they_were_registered() {
             site = site.id
         ),
     ];
-    for sql in statements {
-        sqlx::query(sqlx::AssertSqlSafe(sql))
-            .execute(store.pool())
-            .await
-            .unwrap();
-    }
-    store.rebuild_report_rollups().await.unwrap();
-    let first: i64 = sqlx::query_scalar("SELECT MIN(id) FROM pcs")
-        .fetch_one(store.pool())
-        .await
-        .unwrap();
+    let first = crate::common::reports::written_in_bulk(&portal, statements.to_vec()).await;
     // The test's own counts per PC: [events, new, assigned, resolved].
     let mut want: BTreeMap<i64, [i64; 4]> = BTreeMap::new();
     for i in 0..EVENTS {

@@ -7,6 +7,24 @@ use chrono::{NaiveDate, TimeZone};
 use chrono_tz::Europe::Copenhagen;
 use serde_json::{Value, json};
 
+/// Runs `statements` (bulk SQL that writes rows around the store, as the bench does), counts
+/// the reports' roll-ups from the rows, and returns the first PC's id (the statements' PCs are
+/// numbered from it in the order they were written).
+pub(crate) async fn written_in_bulk(portal: &Portal, statements: Vec<String>) -> i64 {
+    let store = &portal.store;
+    for sql in statements {
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .execute(store.pool())
+            .await
+            .unwrap();
+    }
+    store.rebuild_report_rollups().await.unwrap();
+    sqlx::query_scalar("SELECT MIN(id) FROM pcs")
+        .fetch_one(store.pool())
+        .await
+        .unwrap()
+}
+
 /// A quarter hour in milliseconds: the check-in history's resolution.
 pub(crate) const QUARTER: i64 = 900_000;
 
