@@ -350,8 +350,8 @@ async fn view(
         .store
         .job_runs_page(&filter, a, JobsList::Slowest, &longest)
         .await?;
-    // The PCs of one site (a site's link leads here): every PC of all sites would be counted
-    // for a page of them, which on 100,000 PCs is the slowest part of the report.
+    // The PCs of one site: the drill-down a site's link leads to (all sites' PCs are the
+    // JSON's and the files').
     let one_site = !f.one("sted").trim().is_empty();
     let (count, pcs) = if one_site {
         let page = Page {
