@@ -125,7 +125,7 @@ pub(crate) enum Rollup {
     JobSites,
 }
 
-/// The jobs, security and changes reports' roll-ups (migrations 17 and 22).
+/// The jobs, security and changes reports' roll-ups (migrations 17, 22 and 24).
 const OPS: [Rollup; 5] = [
     Rollup::Jobs,
     Rollup::JobSites,
@@ -291,6 +291,10 @@ impl Rollup {
         if self == Rollup::Events {
             // The time to handle's roll-up is of the same rows, and changes with them.
             Box::pin(Rollup::Handled.apply(conn, cond, binds, sign)).await?;
+        }
+        if self == Rollup::JobSites && sign < 0 {
+            // Times are not taken away: a delete of jobs recounts them (`recount_job_sites`).
+            return Ok(());
         }
         if self == Rollup::Jobs && sign > 0 {
             // Where the PCs had jobs widens with the jobs written.
